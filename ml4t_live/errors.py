@@ -1,0 +1,76 @@
+"""The exception tree of ml4t_live.
+
+Every failure a caller can see is one of these, translated once at the boundary where it
+happened (``raise X(...) from exc``)::
+
+    Ml4tLiveError
+    ├── ConfigError                 bad arguments, config files or data (CLI exit code 2)
+    │   └── LiveTradingRefused      a live account without the explicit live opt-in
+    ├── StrategyError               the strategy raised in a hook (CLI exit code 1)
+    ├── VenueError                  the broker / feed side failed (CLI exit code 3)
+    │   ├── ConnectionFailed        could not connect, or lost the connection for good
+    │   ├── ReconciliationError     venue state does not match what the engine expects: fail closed
+    │   └── FeedStalled             no bar and no heartbeat within the configured time
+    └── BridgeError                 misuse or failure of a worker loop thread
+        ├── BridgeTimeout           a blocking call did not finish in time (its task is cancelled)
+        ├── BridgeClosed            the loop thread is closed or closing
+        └── WrongThread             a blocking call made from the loop's own thread
+
+Rejected orders are not exceptions: they arrive as ``OrderStatus.REJECTED`` on the order the
+strategy holds, exactly as in ml4t.backtest.
+"""
+
+from __future__ import annotations
+
+
+class Ml4tLiveError(Exception):
+    """Base class of every error ml4t_live raises on purpose."""
+
+
+class ConfigError(Ml4tLiveError):
+    """Arguments, configuration files or input data are not usable."""
+
+
+class LiveTradingRefused(ConfigError):
+    """A live (real-money) account was reached without the explicit live opt-in."""
+
+
+class StrategyError(Ml4tLiveError):
+    """The strategy raised inside one of its hooks; the original is the ``__cause__``."""
+
+    def __init__(self, message: str, *, hook: str, timestamp: object = None) -> None:
+        super().__init__(message)
+        self.hook = hook
+        self.timestamp = timestamp
+
+
+class VenueError(Ml4tLiveError):
+    """The venue (broker or feed) side failed."""
+
+
+class ConnectionFailed(VenueError):
+    """The venue could not be reached, or the connection was lost and not restored."""
+
+
+class ReconciliationError(VenueError):
+    """Venue state and engine state disagree; trading is refused until a human looks."""
+
+
+class FeedStalled(VenueError):
+    """The feed delivered neither a bar nor a heartbeat within the configured time."""
+
+
+class BridgeError(Ml4tLiveError):
+    """A worker loop thread was misused or failed."""
+
+
+class BridgeTimeout(BridgeError, TimeoutError):
+    """A blocking call through the bridge did not complete in time; its task was cancelled."""
+
+
+class BridgeClosed(BridgeError):
+    """The loop thread is closed (or closing) and accepts no more calls."""
+
+
+class WrongThread(BridgeError):
+    """A blocking bridge call was made from the loop's own thread (it would deadlock)."""

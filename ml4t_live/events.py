@@ -1,0 +1,156 @@
+"""Past-tense events: what arrived from a feed or a venue.
+
+Venue sessions translate what their library reports into these plain, immutable records on their
+own loop thread and put them on that loop's janus queue; the engine thread reads them. Nothing
+here refers to ib_async or alpaca-py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ml4t.backtest import OrderSide
+
+
+# --------------------------------------------------------------------------------------- feed
+@dataclass(frozen=True, slots=True)
+class BarClosed:
+    """All bars that closed at one timestamp (one event per timestamp, like one backtest step).
+
+    ``data`` maps asset -> the backtest's per-asset dict (``price, open, high, low, close,
+    volume, signals`` plus optional ``vwap/bid/ask/mid/bid_size/ask_size``); ``context`` is the
+    market-wide dict. ``timestamp`` is the bar's label exactly as the backtest labels it.
+    """
+
+    timestamp: datetime
+    data: dict[str, dict[str, Any]]
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedHeartbeat:
+    """The feed is alive but has no bar yet (keeps the stall detector quiet)."""
+
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FeedDisconnected:
+    venue: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FeedReconnected:
+    venue: str
+    missed_bars: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEnded:
+    """The feed has nothing more to deliver (end of a replay, or the session is over)."""
+
+    reason: str = "end of data"
+
+
+# --------------------------------------------------------------------------------------- orders
+@dataclass(frozen=True, slots=True)
+class OrderAccepted:
+    client_order_id: str
+    venue_order_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPartiallyFilled:
+    """One execution that leaves the order open. ``exec_id`` identifies it (duplicates are dropped)."""
+
+    client_order_id: str
+    exec_id: str
+    asset: str
+    side: OrderSide
+    quantity: float
+    price: float
+    timestamp: datetime
+    commission: float = 0.0
+    cumulative_quantity: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilled:
+    """The execution that completes the order."""
+
+    client_order_id: str
+    exec_id: str
+    asset: str
+    side: OrderSide
+    quantity: float
+    price: float
+    timestamp: datetime
+    commission: float = 0.0
+    cumulative_quantity: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCancelled:
+    client_order_id: str
+    reason: str = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRejected:
+    client_order_id: str
+    reason: str
+    code: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderReplaced:
+    client_order_id: str
+    quantity: float | None = None
+    limit_price: float | None = None
+    stop_price: float | None = None
+
+
+# --------------------------------------------------------------------------------------- venue
+@dataclass(frozen=True, slots=True)
+class BrokerDisconnected:
+    venue: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerReconnected:
+    venue: str
+
+
+@dataclass(frozen=True, slots=True)
+class VenueErrorReported:
+    """An unsolicited error or notice from the venue (IB error codes, Alpaca error bodies)."""
+
+    venue: str
+    code: str
+    message: str
+    client_order_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BackgroundTaskFailed:
+    """A background task on a worker loop died; reported, never lost."""
+
+    thread: str
+    task: str
+    error: str
+
+
+FeedEvent = BarClosed | FeedHeartbeat | FeedDisconnected | FeedReconnected | FeedEnded
+OrderEvent = (
+    OrderAccepted
+    | OrderPartiallyFilled
+    | OrderFilled
+    | OrderCancelled
+    | OrderRejected
+    | OrderReplaced
+)
+VenueEvent = OrderEvent | BrokerDisconnected | BrokerReconnected | VenueErrorReported

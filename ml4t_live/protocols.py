@@ -1,0 +1,221 @@
+"""The synchronous protocols the engine sees: feeds, brokers, and the venue gateways behind them.
+
+Nothing here is async. A venue's asyncio code lives in its session on a bridge loop thread; what
+the engine thread touches is one of these facades.
+
+* :class:`Feed` delivers :mod:`ml4t_live.events` feed events (``BarClosed`` ...).
+* :class:`LiveBroker` is what :class:`~ml4t_live.engine.LiveEngine` drives around each bar; its
+  ``strategy_broker`` is the object the strategy's hooks receive, which offers the ml4t.backtest
+  ``Broker`` surface described by :class:`StrategyBroker`.
+* :class:`VenueGateway` is what a venue adapter (IB, Alpaca) provides to the generic
+  :class:`~ml4t_live.venue_broker.VenueBroker`: place / modify / cancel / snapshot, and a queue
+  of order events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from ml4t.backtest import BacktestConfig, Order, OrderSide, OrderType, Position
+from ml4t.backtest.config import ShareType
+
+from .events import BarClosed, FeedEvent, OrderFilled, OrderPartiallyFilled, VenueEvent
+
+
+# --------------------------------------------------------------------------------------- feeds
+@runtime_checkable
+class Feed(Protocol):
+    """A source of bars. ``next_event`` blocks at most ``timeout`` seconds; None means nothing yet."""
+
+    name: str
+
+    def start(self) -> None: ...
+
+    def next_event(self, timeout: float) -> FeedEvent | None: ...
+
+    def close(self) -> None: ...
+
+
+# --------------------------------------------------------------------------------------- brokers
+class StrategyBroker(Protocol):
+    """The ml4t.backtest ``Broker`` surface a strategy may touch (tier 1 of the design).
+
+    Tier 1 is everything ``TargetWeightExecutor`` and the four shipped templates use.
+    """
+
+    share_type: ShareType
+
+    def submit_order(
+        self,
+        asset: str,
+        quantity: float,
+        side: OrderSide | None = None,
+        order_type: OrderType = OrderType.MARKET,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        trail_amount: float | None = None,
+        _options: Any = None,
+    ) -> Order | None: ...
+
+    def close_position(
+        self, asset: str, order_type: OrderType = OrderType.MARKET, _options: Any = None
+    ) -> Order | None: ...
+
+    def cancel_order(self, order_id: str) -> bool: ...
+
+    def get_position(self, asset: str) -> Position | None: ...
+
+    def get_positions(self) -> dict[str, Position]: ...
+
+    @property
+    def positions(self) -> dict[str, Position]: ...
+
+    def get_pending_orders(self, asset: str | None = None) -> list[Order]: ...
+
+    @property
+    def pending_orders(self) -> list[Order]: ...
+
+    def get_account_value(self) -> float: ...
+
+    def equity(self) -> float: ...
+
+    def get_cash(self) -> float: ...
+
+    def get_multiplier(self, asset: str) -> float: ...
+
+    def get_price_for_source(self, source: Any, asset: str, **kwargs: Any) -> float | None: ...
+
+    def get_last_price(self, asset: str) -> float | None: ...
+
+    def _next_rebalance_id(self) -> str: ...
+
+    def _process_orders(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    def _register_completion_validator(self, owner: object, fn: Callable[[int], None]) -> None: ...
+
+
+@runtime_checkable
+class LiveBroker(Protocol):
+    """What the engine drives, in this order, around each bar.
+
+    ``connect(config)`` once -> per bar: ``settle(timeout)`` (the fill barrier) ->
+    ``begin_bar(bar)`` (prices, position rules, and for the shadow broker the fills at the open)
+    -> strategy ``on_data`` via ``invoke`` -> ``end_bar(bar)`` (MOC, water marks) ->
+    ``mark(timestamp)`` (equity for the curve) ... -> ``close()``.
+    """
+
+    mode: str  # "shadow" | "paper" | "live"
+
+    @property
+    def strategy_broker(self) -> Any: ...
+
+    def connect(self, config: BacktestConfig) -> None: ...
+
+    def invoke(self, phase: str, hook: Callable[..., Any], *args: Any) -> Any: ...
+
+    def settle(self, timeout: float) -> int: ...
+
+    def begin_bar(self, bar: BarClosed) -> None: ...
+
+    def end_bar(self, bar: BarClosed) -> None: ...
+
+    def mark(self, timestamp: Any) -> float: ...
+
+    def close(self) -> None: ...
+
+
+# --------------------------------------------------------------------------------------- venues
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """One order as the engine asks a venue to place (or modify) it."""
+
+    client_order_id: str
+    asset: str
+    side: OrderSide
+    quantity: float
+    order_type: OrderType = OrderType.MARKET
+    limit_price: float | None = None
+    stop_price: float | None = None
+    trail_amount: float | None = None
+    time_in_force: str = "gtc"
+    oca_group: str | None = None
+    parent_client_order_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VenueOrder:
+    """An order as the venue reports it when we (re)synchronise."""
+
+    client_order_id: str
+    venue_order_id: str
+    asset: str
+    side: OrderSide
+    quantity: float
+    filled_quantity: float
+    order_type: OrderType
+    status: str  # "open" | "filled" | "cancelled" | "rejected"
+    limit_price: float | None = None
+    stop_price: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VenuePosition:
+    asset: str
+    quantity: float
+    avg_cost: float
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSnapshot:
+    """The venue's view of the account, taken on connect and after every reconnect."""
+
+    account_id: str
+    is_paper: bool
+    cash: float
+    equity: float
+    positions: dict[str, VenuePosition] = field(default_factory=dict)
+    open_orders: list[VenueOrder] = field(default_factory=list)
+    executions: list[OrderFilled | OrderPartiallyFilled] = field(default_factory=list)
+
+
+@runtime_checkable
+class VenueGateway(Protocol):
+    """A venue adapter's sync facade (every method is one call through the bridge).
+
+    ``events`` is the sync side of the session loop's janus queue carrying
+    :data:`~ml4t_live.events.VenueEvent` records keyed by ``client_order_id``.
+    ``place`` never resubmits blindly: after an ambiguous outcome it looks the order up by its
+    client order id and reports what the venue has.
+    """
+
+    venue: str
+
+    @property
+    def events(self) -> Any: ...
+
+    def connect(self) -> AccountSnapshot: ...
+
+    def snapshot(self) -> AccountSnapshot: ...
+
+    def place(self, request: OrderRequest) -> None: ...
+
+    def modify(self, request: OrderRequest) -> None: ...
+
+    def cancel(self, client_order_id: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+__all__ = [
+    "AccountSnapshot",
+    "Feed",
+    "LiveBroker",
+    "OrderRequest",
+    "StrategyBroker",
+    "VenueEvent",
+    "VenueGateway",
+    "VenueOrder",
+    "VenuePosition",
+]
