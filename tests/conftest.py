@@ -1,0 +1,24 @@
+"""Project-wide test rules: a test that leaves an ``ml4t-*`` thread alive fails."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+_GRACE_SECONDS = 5.0
+
+
+def _ml4t_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("ml4t-") and t.is_alive()]
+
+
+@pytest.fixture(autouse=True)
+def no_ml4t_thread_survives():
+    before = set(_ml4t_threads())
+    yield
+    leaked = [t for t in _ml4t_threads() if t not in before]
+    for thread in leaked:  # a closing thread gets a bounded moment to finish its join
+        thread.join(_GRACE_SECONDS)
+    still = [t.name for t in leaked if t.is_alive()]
+    assert not still, f"test left ml4t worker threads alive: {still}"
