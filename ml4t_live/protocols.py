@@ -205,6 +205,15 @@ class VenueGateway(Protocol):
 
     def cancel(self, client_order_id: str) -> None: ...
 
+    def end_of_bar(self, timestamp: Any) -> None:
+        """The engine finished this bar (its orders are placed).
+
+        A simulated venue in step mode takes this as the client's "caught up" signal and advances
+        to the next bar; it must travel on the connection that carries the orders, after them
+        (IB: ``reqCurrentTime``; Alpaca: ``GET /v2/clock``). Harmless on a real venue.
+        """
+        ...
+
     def close(self) -> None: ...
 
 
