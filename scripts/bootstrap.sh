@@ -6,9 +6,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 venv="$root/.venv"
 
 find_python() {
-  local candidates=(python3.14 python3.13 python3.12)
+  local candidates=(python3.12 python3.13 python3.14)
   if command -v pyenv >/dev/null 2>&1; then
-    for v in $(pyenv versions --bare 2>/dev/null | grep -E '^3\.(1[2-9])' | sort -rV); do
+    for v in $(pyenv versions --bare 2>/dev/null | grep -E "^3\.1[2-9]" | sort -V); do
       candidates+=("$(pyenv root)/versions/$v/bin/python3")
     done
   fi
