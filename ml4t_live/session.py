@@ -1,0 +1,358 @@
+"""Session files: what one run received and did, written to one folder.
+
+A session folder (default ``./sessions/<Strategy>-<UTC start %Y%m%dT%H%M%SZ>/``) holds::
+
+    bars.parquet      every bar the feed delivered, in ml4t.backtest's long format
+                      (timestamp, asset, open, high, low, close, volume[, vwap, bid, ask, ...])
+    signals.parquet   per-asset signals delivered with those bars (timestamp, asset, ...), if any
+    context.parquet   market-wide context delivered with those bars (timestamp, ...), if any
+    orders.parquet    finished orders (ids, side, type, prices, status, times, rejection reason)
+    fills.parquet     fills (every ml4t.backtest ``Fill`` field; enums as their values)
+    equity.parquet    the equity curve (timestamp, equity)
+    summary.json      the run's summary and metrics
+    session.log       the engine log (the CLI adds this sink; the library never adds sinks)
+
+Rows are buffered and spilled to part files under ``.parts/`` every ``flush_rows`` rows, so a
+long session's memory stays bounded; ``close()`` merges the parts (streaming) into the files
+above. A session whose process died before ``close()`` can still be read back:
+:func:`read_session_bars` falls back to the part files.
+
+The writer is used from the engine thread only; it is not thread-safe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import math
+import os
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from loguru import logger
+
+from ml4t_live.errors import ConfigError
+
+_log = logger.bind(component="session")
+
+DEFAULT_ROOT = Path("sessions")
+DEFAULT_FLUSH_ROWS = 50_000
+PARTS_DIR = ".parts"
+BAR_COLUMNS = ("open", "high", "low", "close", "volume")
+OPTIONAL_BAR_COLUMNS = ("vwap", "bid", "ask", "mid", "bid_size", "ask_size")
+ORDER_FIELDS = (
+    "order_id", "asset", "side", "order_type", "quantity", "requested_quantity",
+    "filled_quantity", "limit_price", "stop_price", "trail_amount", "parent_id",
+    "rebalance_id", "status", "created_at", "filled_at", "filled_price", "commission_paid",
+    "rejection_reason", "rejection_code", "cancelled_at", "cancellation_reason",
+)  # fmt: skip
+TABLES = ("bars", "signals", "context", "orders", "fills")
+# Tables written (with their columns, possibly empty) even when nothing was recorded.
+_ALWAYS = {
+    "bars": ("timestamp", "asset", *BAR_COLUMNS),
+    "orders": ORDER_FIELDS,
+}  # "fills": ml4t.backtest.Fill's fields, looked up at close
+
+
+def timestamp_dtype(ts: Any) -> pl.Datetime:
+    """The polars dtype that round-trips ``ts`` as ml4t.backtest's DataFeed would deliver it.
+
+    ``pandas.Timestamp`` (what the backtest yields for ns columns) maps to ns; a ``datetime``
+    to us. The time zone is kept (``ZoneInfo`` key, or ``UTC``); a naive value stays naive.
+    """
+    unit = "ns" if type(ts).__name__ == "Timestamp" and hasattr(ts, "value") else "us"
+    tz = getattr(ts, "tzinfo", None)
+    if tz is None:
+        return pl.Datetime(unit)
+    key = getattr(tz, "key", None) or getattr(tz, "zone", None)
+    if key is None:
+        key = "UTC" if tz.utcoffset(ts) == timedelta(0) else str(tz)
+    return pl.Datetime(unit, key)
+
+
+def json_safe(value: Any) -> Any:
+    """Convert ``value`` into something ``json.dumps`` accepts, losing as little as possible."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, enum.Enum):
+        return json_safe(value.value)
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Decimal):
+        return json_safe(float(value))
+    if isinstance(value, Path):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: json_safe(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [json_safe(v) for v in value]
+    item = getattr(value, "item", None)  # numpy / polars scalars
+    if callable(item) and getattr(value, "ndim", 0) == 0:
+        return json_safe(item())
+    tolist = getattr(value, "tolist", None)  # numpy arrays, pandas / polars series
+    if callable(tolist):
+        return json_safe(tolist())
+    return str(value)
+
+
+def _cell(value: Any) -> Any:
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+def order_row(order: Any) -> dict[str, Any]:
+    """One ``ml4t.backtest.Order`` as a flat row (enums as their string values)."""
+    row = {name: _cell(getattr(order, name, None)) for name in ORDER_FIELDS}
+    row["status"] = _cell(order.status)
+    return row
+
+
+def fill_row(fill: Any) -> dict[str, Any]:
+    """One ``ml4t.backtest.Fill`` as a flat row: every dataclass field, enums as values."""
+    return {f.name: _cell(getattr(fill, f.name)) for f in dataclasses.fields(fill)}
+
+
+class _Table:
+    """Column buffer for one table, spilled to ``<parts>/<name>-NNNNN.parquet``."""
+
+    def __init__(self, name: str, parts_dir: Path, flush_rows: int) -> None:
+        self.name, self.parts_dir, self.flush_rows = name, parts_dir, flush_rows
+        self.columns: dict[str, list[Any]] = {}
+        self.dtypes: dict[str, pl.DataType] = {}
+        self.rows = 0
+        self.total_rows = 0
+        self.parts: list[Path] = []
+
+    def append(self, row: dict[str, Any]) -> None:
+        columns, n = self.columns, self.rows
+        for key, value in row.items():
+            column = columns.get(key)
+            if column is None:
+                column = columns[key] = [None] * n
+            column.append(value)
+        self.rows = n = n + 1
+        if len(columns) != len(row):
+            for column in columns.values():
+                if len(column) < n:
+                    column.append(None)
+        if n >= self.flush_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        # ns timestamps are buffered as epoch integers (polars would drop the nanoseconds).
+        ns = {c: d for c, d in self.dtypes.items() if isinstance(d, pl.Datetime) and d.time_unit == "ns"}
+        overrides = {**self.dtypes, **dict.fromkeys(ns, pl.Int64)}
+        frame = pl.DataFrame(self.columns, schema_overrides=overrides, strict=False)
+        if ns:
+            frame = frame.with_columns(pl.col(c).cast(d) for c, d in ns.items())
+        self.parts_dir.mkdir(parents=True, exist_ok=True)
+        part = self.parts_dir / f"{self.name}-{len(self.parts):05d}.parquet"
+        frame.write_parquet(part)
+        self.parts.append(part)
+        self.total_rows += self.rows
+        self.columns = {key: [] for key in self.columns}
+        self.rows = 0
+
+    def merge(self, target: Path, empty_columns: Iterable[str] | None) -> bool:
+        """Flush, then stream the parts into ``target``; True when a file was written."""
+        self.flush()
+        if self.parts:
+            scans = [pl.scan_parquet(p) for p in self.parts]
+            pl.concat(scans, how="diagonal_relaxed").sink_parquet(target)
+            for part in self.parts:
+                part.unlink()
+            self.parts = []
+            return True
+        if empty_columns is not None:
+            schema = {c: self.dtypes.get(c, pl.Float64 if c in BAR_COLUMNS else pl.String)
+                      for c in empty_columns}  # fmt: skip
+            pl.DataFrame(schema=schema).write_parquet(target)
+            return True
+        return False
+
+
+class SessionWriter:
+    """Writes one session folder; see the module docstring for its contents."""
+
+    def __init__(self, path: Path | str, *, flush_rows: int = DEFAULT_FLUSH_ROWS) -> None:
+        self.dir = Path(path)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.flush_rows = max(1, int(flush_rows))
+        self._parts = self.dir / PARTS_DIR
+        self._tables = {name: _Table(name, self._parts, self.flush_rows) for name in TABLES}
+        self._ts_dtype: pl.Datetime | None = None
+        self._closed = False
+        _log.debug("session folder {}", self.dir)
+
+    @classmethod
+    def create(
+        cls,
+        root: Path | str | None,
+        strategy_name: str,
+        started_at: datetime,
+        *,
+        flush_rows: int = DEFAULT_FLUSH_ROWS,
+    ) -> SessionWriter:
+        """Make a fresh ``<root>/<strategy_name>-<UTC start>/`` (``-2``, ``-3``... if taken)."""
+        root = Path(root) if root is not None else DEFAULT_ROOT
+        start = started_at if started_at.tzinfo else started_at.replace(tzinfo=UTC)
+        base = f"{_safe_name(strategy_name)}-{start.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+        root.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1, 10_000):
+            path = root / (base if attempt == 1 else f"{base}-{attempt}")
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue
+            return cls(path, flush_rows=flush_rows)
+        raise FileExistsError(f"no free session folder name for {root / base}")
+
+    @classmethod
+    def at(cls, path: Path | str, *, flush_rows: int = DEFAULT_FLUSH_ROWS) -> SessionWriter:
+        """Write into exactly ``path`` (created if missing)."""
+        return cls(path, flush_rows=flush_rows)
+
+    @property
+    def log_path(self) -> Path:
+        return self.dir / "session.log"
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError(f"session writer for {self.dir} is closed")
+
+    def _note_timestamp(self, timestamp: Any) -> None:
+        self._ts_dtype = timestamp_dtype(timestamp)
+        for name in ("bars", "signals", "context"):
+            self._tables[name].dtypes["timestamp"] = self._ts_dtype
+
+    # -- recorder -------------------------------------------------------------------------
+    def add_bar(self, timestamp: Any, data: dict[str, dict], context: dict | None) -> None:
+        """Record one delivered bar: ``data`` and ``context`` exactly as ``on_data`` got them."""
+        self._check_open()
+        if self._ts_dtype is None:
+            self._note_timestamp(timestamp)
+        if self._ts_dtype.time_unit == "ns":
+            timestamp = timestamp.value  # pandas.Timestamp: epoch ns, see _Table.flush
+        bars, signals = self._tables["bars"], self._tables["signals"]
+        for asset, bar in data.items():
+            row = {"timestamp": timestamp, "asset": asset}
+            for column in BAR_COLUMNS:
+                row[column] = bar.get(column)
+            for column in OPTIONAL_BAR_COLUMNS:
+                if column in bar:
+                    row[column] = bar[column]
+            bars.append(row)
+            asset_signals = bar.get("signals")
+            if asset_signals:
+                signals.append({"timestamp": timestamp, "asset": asset, **asset_signals})
+        if context:
+            self._tables["context"].append({"timestamp": timestamp, **context})
+
+    def add_orders(self, orders: Iterable[Any]) -> None:
+        """Record finished orders (spilled from memory by the broker/engine)."""
+        self._check_open()
+        table = self._tables["orders"]
+        for order in orders:
+            table.append(order_row(order))
+
+    def add_fills(self, fills: Iterable[Any]) -> None:
+        """Record fills (every ``ml4t.backtest.Fill`` field)."""
+        self._check_open()
+        table = self._tables["fills"]
+        for fill in fills:
+            table.append(fill_row(fill))
+
+    @property
+    def rows_written(self) -> dict[str, int]:
+        """Rows recorded so far per table (buffered + spilled)."""
+        return {name: t.total_rows + t.rows for name, t in self._tables.items()}
+
+    # -- whole-file writes ----------------------------------------------------------------
+    def write_equity(self, curve: Iterable[tuple[Any, float]]) -> Path:
+        """(Over)write ``equity.parquet`` with the whole curve of ``(timestamp, equity)``."""
+        points = list(curve)
+        ts_dtype = timestamp_dtype(points[0][0]) if points else (self._ts_dtype or pl.Datetime("us"))
+        frame = pl.DataFrame(
+            {"timestamp": [p[0] for p in points], "equity": [float(p[1]) for p in points]},
+            schema={"timestamp": ts_dtype, "equity": pl.Float64},
+        )
+        target = self.dir / "equity.parquet"
+        frame.write_parquet(target)
+        return target
+
+    def write_summary(self, summary: dict[str, Any]) -> Path:
+        """(Over)write ``summary.json`` atomically; datetimes, enums, numpy values are converted."""
+        target = self.dir / "summary.json"
+        tmp = target.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(json_safe(summary), indent=2, sort_keys=False) + "\n")
+        os.replace(tmp, target)
+        return target
+
+    def close(self) -> None:
+        """Flush and merge everything into the final parquet files. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        from ml4t.backtest import Fill  # deferred: keeps `import ml4t_live.session` light
+
+        empty = {**_ALWAYS, "fills": tuple(f.name for f in dataclasses.fields(Fill))}
+        for name, table in self._tables.items():
+            table.merge(self.dir / f"{name}.parquet", empty.get(name))
+        if not (self.dir / "equity.parquet").exists():
+            self.write_equity([])
+        if self._parts.exists() and not any(self._parts.iterdir()):
+            self._parts.rmdir()
+        _log.debug("session {} closed: {}", self.dir, self.rows_written)
+
+
+def _safe_name(name: str) -> str:
+    cleaned = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name)
+    return cleaned or "strategy"
+
+
+def _read_table(folder: Path, name: str) -> pl.DataFrame | None:
+    merged = folder / f"{name}.parquet"
+    if merged.exists():
+        return pl.read_parquet(merged)
+    parts = sorted((folder / PARTS_DIR).glob(f"{name}-*.parquet"))
+    if not parts:
+        return None
+    return pl.concat([pl.read_parquet(p) for p in parts], how="diagonal_relaxed")
+
+
+def read_session_bars(
+    path: Path | str,
+) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame | None]:
+    """Read a session's recorded bars back as ``(prices, signals, context)``.
+
+    The frames are in ml4t.backtest's long format with the recorded dtypes and time zone, ready
+    for ``ReplayFeed`` or ``ml4t.backtest.DataFeed``. ``path`` is the session folder (or its
+    ``bars.parquet``). A session that was never closed is read from its part files.
+    """
+    folder = Path(path)
+    if folder.is_file():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ConfigError(f"session folder {folder} does not exist")
+    prices = _read_table(folder, "bars")
+    if prices is None:
+        raise ConfigError(f"{folder} holds no recorded bars (no bars.parquet, no part files)")
+    signals = _read_table(folder, "signals")
+    context = _read_table(folder, "context")
+    return prices, signals, context

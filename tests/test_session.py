@@ -1,0 +1,209 @@
+"""Session files: the recorder round trip, part-file spilling, orders/fills/equity, summary JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import polars as pl
+import pytest
+from ml4t.backtest import (
+    BacktestConfig,
+    DataFeed,
+    Engine,
+    OrderSide,
+    OrderStatus,
+    Strategy,
+)
+
+from ml4t_live.errors import ConfigError
+from ml4t_live.session import SessionWriter, json_safe, read_session_bars
+
+
+def _prices(tz: str | None, unit: str = "us", n: int = 12) -> pl.DataFrame:
+    start = datetime(2024, 3, 1, 14, 30)
+    rows = []
+    for i in range(n):
+        for k, asset in enumerate(("AAA", "BBB")):
+            if asset == "BBB" and i == 3:
+                continue  # a bar where one asset did not trade
+            close = 100.0 + k * 10 + i * 0.5
+            rows.append(
+                {
+                    "timestamp": start + timedelta(minutes=i),
+                    "asset": asset,
+                    "open": close - 0.1,
+                    "high": close + 0.3,
+                    "low": close - 0.4,
+                    "close": close,
+                    "volume": 1000.0 + i,
+                }
+            )
+    frame = pl.DataFrame(rows).with_columns(pl.col("timestamp").cast(pl.Datetime(unit)))
+    if tz is not None:
+        frame = frame.with_columns(pl.col("timestamp").dt.replace_time_zone(tz))
+    return frame
+
+
+def _signals(prices: pl.DataFrame) -> pl.DataFrame:
+    return prices.select(
+        "timestamp", "asset", score=pl.col("close") / 100.0, flag=pl.col("volume") > 1005
+    )
+
+
+def _context(prices: pl.DataFrame) -> pl.DataFrame:
+    ts = prices["timestamp"].unique().sort()
+    return pl.DataFrame({"timestamp": ts, "vix": [15.0 + i for i in range(len(ts))]})
+
+
+def _delivered(feed: DataFeed) -> list[tuple]:
+    out = []
+    for timestamp, data, context in feed:
+        bars = {a: {k: v for k, v in bar.items()} for a, bar in data.items()}
+        out.append((timestamp, bars, dict(context)))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("tz", "unit"),
+    [("UTC", "us"), ("America/New_York", "us"), (None, "us"), ("UTC", "ns")],
+)
+def test_recorded_bars_replay_identically_through_datafeed(tmp_path, tz, unit):
+    prices = _prices(tz, unit)
+    original = _delivered(
+        DataFeed(prices_df=prices, signals_df=_signals(prices), context_df=_context(prices))
+    )
+
+    writer = SessionWriter.at(tmp_path / "s", flush_rows=7)  # forces several part files
+    for timestamp, data, context in original:
+        writer.add_bar(timestamp, data, context)
+    writer.close()
+
+    rec_prices, rec_signals, rec_context = read_session_bars(tmp_path / "s")
+    assert rec_prices.schema["timestamp"] == prices.schema["timestamp"]
+    assert rec_signals is not None and rec_context is not None
+    replayed = _delivered(
+        DataFeed(prices_df=rec_prices, signals_df=rec_signals, context_df=rec_context)
+    )
+    assert len(replayed) == len(original) == 12
+    for (t0, d0, c0), (t1, d1, c1) in zip(original, replayed, strict=True):
+        assert t0 == t1
+        assert type(t0) is type(t1)
+        assert getattr(t0, "tzinfo", None) == getattr(t1, "tzinfo", None)
+        assert d0 == d1
+        assert c0 == c1
+    if unit == "ns":
+        assert type(replayed[0][0]).__name__ == "Timestamp"
+
+
+def test_part_files_spill_and_an_unclosed_session_is_still_readable(tmp_path):
+    prices = _prices("UTC")
+    writer = SessionWriter.at(tmp_path / "s", flush_rows=5)
+    delivered = _delivered(DataFeed(prices_df=prices))
+    for timestamp, data, context in delivered:
+        writer.add_bar(timestamp, data, context)
+    parts = sorted(p.name for p in (tmp_path / "s" / ".parts").glob("bars-*.parquet"))
+    assert parts == [f"bars-{i:05d}.parquet" for i in range(prices.height // 5)]
+    assert writer.rows_written["bars"] == prices.height
+    assert not (tmp_path / "s" / "bars.parquet").exists()
+
+    # A process that died here leaves only part files; they are still replayable.
+    spilled, signals, context = read_session_bars(tmp_path / "s")
+    assert spilled.height == 5 * len(parts)
+    assert signals is None and context is None
+
+    writer.close()
+    writer.close()  # idempotent
+    assert not (tmp_path / "s" / ".parts").exists()
+    merged, _, _ = read_session_bars(tmp_path / "s" / "bars.parquet")
+    expected = prices.sort("timestamp", "asset")
+    assert merged.sort("timestamp", "asset").equals(expected.select(merged.columns))
+    with pytest.raises(RuntimeError, match="closed"):
+        writer.add_bar(delivered[0][0], delivered[0][1], {})
+
+
+class _BuyThenSellTooMuch(Strategy):
+    def on_data(self, timestamp, data, context, broker):
+        bar = getattr(self, "bar", 0)
+        self.bar = bar + 1
+        if bar == 1:
+            broker.submit_order("AAA", 10)
+        if bar == 4:
+            broker.submit_order("AAA", 1_000_000)  # rejected at fill time: not enough cash
+
+
+def test_orders_fills_equity_and_empty_tables(tmp_path):
+    prices = _prices("UTC")
+    engine = Engine(DataFeed(prices_df=prices), _BuyThenSellTooMuch(), BacktestConfig(calendar=None))
+    result = engine.run()
+    orders = list(engine.broker.orders)
+    assert {o.status for o in orders} == {OrderStatus.FILLED, OrderStatus.REJECTED}
+
+    writer = SessionWriter.create(tmp_path, "My Strategy", datetime(2024, 3, 1, 14, 30, tzinfo=UTC))
+    assert writer.dir.name == "My_Strategy-20240301T143000Z"
+    writer.add_orders(orders)
+    writer.add_fills(result.fills)
+    writer.write_equity(result.equity_curve)
+    writer.close()
+
+    fills = pl.read_parquet(writer.dir / "fills.parquet")
+    assert fills.height == len(result.fills) == 1
+    assert fills.row(0, named=True)["side"] == OrderSide.BUY.value
+    assert fills["timestamp"].to_list() == [f.timestamp for f in result.fills]
+    assert fills.schema["timestamp"] == pl.Datetime("us", "UTC")
+    recorded_orders = pl.read_parquet(writer.dir / "orders.parquet")
+    assert sorted(recorded_orders["status"].to_list()) == ["filled", "rejected"]
+    rejected = recorded_orders.filter(pl.col("status") == "rejected").row(0, named=True)
+    assert rejected["rejection_reason"]
+    equity = pl.read_parquet(writer.dir / "equity.parquet")
+    assert equity.rows() == [(t, float(v)) for t, v in result.equity_curve]
+    # nothing recorded -> empty bars table with the long-format columns; no signals/context files
+    bars = pl.read_parquet(writer.dir / "bars.parquet")
+    assert bars.height == 0 and bars.columns[:3] == ["timestamp", "asset", "open"]
+    assert not (writer.dir / "signals.parquet").exists()
+
+
+def test_create_never_reuses_a_folder(tmp_path):
+    started = datetime(2024, 3, 1, 9, 30, tzinfo=ZoneInfo("America/New_York"))
+    names = [SessionWriter.create(tmp_path, "S", started).dir.name for _ in range(3)]
+    assert names == ["S-20240301T143000Z", "S-20240301T143000Z-2", "S-20240301T143000Z-3"]
+    assert SessionWriter.create(tmp_path, "S", started).log_path.name == "session.log"
+
+
+def test_summary_json_is_safe(tmp_path):
+    writer = SessionWriter.at(tmp_path)
+    writer.write_summary(
+        {
+            "started_at": datetime(2024, 3, 1, 14, 30, tzinfo=UTC),
+            "status": OrderStatus.REJECTED,
+            "bars": np.int64(5),
+            "ret": np.float64(0.25),
+            "nan": math.nan,
+            "curve": np.array([1.0, 2.0]),
+            "path": tmp_path,
+            "nested": {"sides": (OrderSide.BUY, OrderSide.SELL), 3: {1.5}},
+        }
+    )
+    loaded = json.loads((tmp_path / "summary.json").read_text())
+    assert loaded == {
+        "started_at": "2024-03-01T14:30:00+00:00",
+        "status": "rejected",
+        "bars": 5,
+        "ret": 0.25,
+        "nan": None,
+        "curve": [1.0, 2.0],
+        "path": str(tmp_path),
+        "nested": {"sides": ["buy", "sell"], "3": [1.5]},
+    }
+    assert json_safe(timedelta(seconds=90)) == 90.0
+
+
+def test_reading_a_missing_session_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        read_session_bars(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="no recorded bars"):
+        read_session_bars(tmp_path / "empty")
