@@ -1,0 +1,297 @@
+"""LiveEngine: a blocking run loop that mirrors ``ml4t.backtest.Engine`` step for step.
+
+``run()`` blocks on the caller's thread (the engine thread) and returns a :class:`LiveResult`.
+The strategy's hooks are called positionally on this thread only::
+
+    validate strategy  (the backtest's own up-front checks)
+    broker.connect(config); feed.start()
+    on_start(broker); on_prepare(broker, config)
+    for each BarClosed from the feed:
+        broker.settle(settle_timeout)     fill barrier: orders from the last bar are reconciled
+        broker.begin_bar(bar)             prices -> pending exits -> position rules -> (shadow) fills
+        on_data(timestamp, data, context, broker)
+        broker.end_bar(bar)               MOC at the close, water marks
+        equity recorded; progress reported
+    on_end(broker)                        also when the run fails, then the error re-raises
+
+``stop()`` may be called from any thread; Ctrl-C in the main thread is an orderly stop.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from copy import deepcopy
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from loguru import logger
+from ml4t.backtest import BacktestConfig, Engine, Strategy
+from ml4t.specs import LifecyclePhase
+
+from .errors import ConfigError, FeedStalled, StrategyError
+from .events import (
+    BackgroundTaskFailed,
+    BarClosed,
+    FeedDisconnected,
+    FeedEnded,
+    FeedHeartbeat,
+    FeedReconnected,
+)
+from .results import LiveResult, MetricsTracker, RecordKeeper
+
+_log = logger.bind(component="engine")
+
+ErrorPolicy = Literal["raise", "log"]
+
+#: Longest single wait on the feed queue, so ``stop()`` is noticed promptly.
+_WAIT_SLICE = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Reported to the ``progress`` callback after every bar."""
+
+    bars_done: int
+    bars_total: int | None
+    timestamp: Any
+    equity: float
+    orders: int
+    fills: int
+
+
+class LiveEngine:
+    """Run an unchanged ``ml4t.backtest.Strategy`` against a live (or replayed) feed and a broker."""
+
+    def __init__(
+        self,
+        strategy: Strategy,
+        broker: Any,
+        feed: Any,
+        *,
+        config: BacktestConfig | None = None,
+        settle_timeout: float = 5.0,
+        error_policy: ErrorPolicy | None = None,
+        heartbeat_timeout: float = 120.0,
+        session_dir: str | Path | None | Literal[False] = None,
+        progress: Any = None,
+        record_bars: bool = True,
+        retain: int | None = None,
+    ) -> None:
+        Engine._validate_strategy_lifecycle(strategy)
+        if error_policy not in (None, "raise", "log"):
+            raise ConfigError(f"error_policy must be 'raise' or 'log' (got {error_policy!r})")
+        if settle_timeout < 0 or heartbeat_timeout <= 0:
+            raise ConfigError("settle_timeout must be >= 0 and heartbeat_timeout > 0 seconds")
+        if retain is not None and retain < 0:
+            raise ConfigError("retain must be None (keep everything) or a count >= 0")
+        self.strategy = strategy
+        self.broker = broker
+        self.feed = feed
+        base = config if config is not None else getattr(broker, "config", None)
+        self.config = deepcopy(base or BacktestConfig()).merge_feed_spec(
+            getattr(feed, "feed_spec", None)
+        )
+        if self.config.enforce_sessions:
+            raise ConfigError(
+                "enforce_sessions=True is not supported by LiveEngine yet: filter the bars to "
+                "trading sessions before replaying, or set enforce_sessions=False"
+            )
+        self.settle_timeout = settle_timeout
+        self.error_policy: ErrorPolicy = error_policy or (
+            "raise" if getattr(broker, "mode", "shadow") == "shadow" else "log"
+        )
+        self.heartbeat_timeout = heartbeat_timeout
+        self.session_dir = session_dir
+        self.progress = progress
+        self.record_bars = record_bars
+        self.retain = retain
+        self._stop = threading.Event()
+        self._stop_reason = "end of data"
+        self._has_run = False
+        self._ended = False
+
+    # ------------------------------------------------------------------ control
+    def stop(self, reason: str = "stop requested") -> None:
+        """Ask the run to finish after the current bar (thread-safe; idempotent)."""
+        if not self._stop.is_set():
+            self._stop_reason = reason
+            self._stop.set()
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> LiveResult:
+        if self._has_run:
+            raise RuntimeError("LiveEngine is single-use: create a new engine for another run")
+        self._has_run = True
+        started = datetime.now(UTC)
+        records = RecordKeeper.open(
+            self.session_dir, type(self.strategy).__name__, started, self.retain
+        )
+        restore_sigint = self._install_sigint()
+        metrics = MetricsTracker(self.config.initial_cash)
+        bars = 0
+        started_hooks = False
+        try:
+            self.broker.connect(self.config)
+            self.feed.start()
+            sb = self.broker.strategy_broker
+            started_hooks = True
+            self._call(LifecyclePhase.RUN_START, self.strategy.on_start, sb, fatal=True)
+            self._call(
+                LifecyclePhase.CAUSAL_INITIALIZATION,
+                self.strategy.on_prepare,
+                sb,
+                self.config,
+                fatal=True,
+            )
+            for bar in self._bars():
+                self._step(bar, sb)
+                equity = self.broker.mark(bar.timestamp, bars)
+                bars += 1
+                metrics.observe(bar.timestamp, equity)
+                records.after_bar(self.broker, bar, equity, self.record_bars)
+                if self.progress is not None:
+                    self.progress(
+                        Progress(
+                            bars,
+                            getattr(self.feed, "bars_total", None),
+                            bar.timestamp,
+                            equity,
+                            records.orders_seen,
+                            records.fills_seen,
+                        )
+                    )
+            self._ended = True
+            self._call(LifecyclePhase.RUN_END, self.strategy.on_end, sb, fatal=True)
+            self.strategy._validate_completed_run()
+            self.broker.validate_completed_run(bars)
+        except BaseException as exc:
+            if started_hooks:
+                self._end_after_failure(exc)
+            records.fail(exc)
+            raise
+        finally:
+            restore_sigint()
+            self._close_venues()
+        result = records.finish(self.broker, metrics, bars, self._stop_reason, started)
+        _log.info(
+            "run finished after {} bars ({}): {} orders, {} fills, final equity {:,.2f}",
+            bars,
+            self._stop_reason,
+            result.metrics["num_orders"],
+            result.metrics["num_fills"],
+            result.metrics["final_value"],
+        )
+        return result
+
+    def _step(self, bar: BarClosed, sb: Any) -> None:
+        unsettled = self.broker.settle(self.settle_timeout)
+        if unsettled:
+            _log.warning(
+                "fill barrier: {} order(s) still in flight after {:.1f}s before bar {}; "
+                "the strategy sees them as pending",
+                unsettled,
+                self.settle_timeout,
+                bar.timestamp,
+            )
+        self.broker.begin_bar(bar)
+        self._call(
+            LifecyclePhase.MARKET_EVENT,
+            self.strategy.on_data,
+            bar.timestamp,
+            bar.data,
+            bar.context,
+            sb,
+            timestamp=bar.timestamp,
+        )
+        self.broker.end_bar(bar)
+
+    def _bars(self):
+        """Yield bars from the feed until it ends, the run is stopped, or the feed stalls."""
+        last_alive = time.monotonic()
+        while not self._stop.is_set():
+            event = self.feed.next_event(min(_WAIT_SLICE, self.heartbeat_timeout))
+            now = time.monotonic()
+            if event is None:
+                if now - last_alive > self.heartbeat_timeout:
+                    raise FeedStalled(
+                        f"feed {getattr(self.feed, 'name', '?')!r} delivered no bar and no "
+                        f"heartbeat for {self.heartbeat_timeout:.0f}s; check the connection or "
+                        "raise heartbeat_timeout"
+                    )
+                continue
+            last_alive = now
+            match event:
+                case BarClosed():
+                    yield event
+                case FeedEnded(reason=reason):
+                    self._stop_reason = reason
+                    return
+                case FeedHeartbeat():
+                    pass
+                case FeedDisconnected(venue=venue, reason=reason):
+                    _log.warning("feed {} disconnected: {}; waiting for it to reconnect", venue, reason)
+                case FeedReconnected(venue=venue, missed_bars=missed):
+                    _log.info("feed {} reconnected ({} missed bars backfilled)", venue, missed)
+                case BackgroundTaskFailed(thread=thread, task=task, error=error):
+                    raise FeedStalled(f"feed task {task} on {thread} failed: {error}")
+                case _:
+                    _log.warning("ignoring unexpected feed event {!r}", event)
+
+    def _call(self, phase: LifecyclePhase, hook: Any, *args: Any, fatal: bool = False,
+              timestamp: Any = None) -> None:  # fmt: skip
+        try:
+            self.broker.invoke(phase, hook, *args)
+        except Exception as exc:
+            name = getattr(hook, "__name__", str(hook))
+            where = f" at {timestamp}" if timestamp is not None else ""
+            if fatal or self.error_policy == "raise":
+                raise StrategyError(
+                    f"{type(self.strategy).__name__}.{name} raised {type(exc).__name__}{where}: {exc}",
+                    hook=name,
+                    timestamp=timestamp,
+                ) from exc
+            _log.opt(exception=exc).error(
+                "{}.{} raised{}; error policy 'log': continuing with the next bar",
+                type(self.strategy).__name__,
+                name,
+                where,
+            )
+
+    def _end_after_failure(self, exc: BaseException) -> None:
+        """``on_end`` also runs when the run fails; its own failure is logged, not raised."""
+        _log.error("run failed: {}: {}", type(exc).__name__, exc)
+        if self._ended:
+            return
+        self._ended = True
+        try:
+            self.broker.invoke(LifecyclePhase.RUN_END, self.strategy.on_end, self.broker.strategy_broker)
+        except Exception as end_exc:
+            _log.opt(exception=end_exc).error("on_end raised while handling the failure")
+
+    def _close_venues(self) -> None:
+        """Feeds first, then brokers (each closes its own loop threads)."""
+        for part in (self.feed, self.broker):
+            try:
+                part.close()
+            except Exception as exc:  # reported; the other part must still close
+                _log.opt(exception=exc).error("closing {} failed", type(part).__name__)
+
+    def _install_sigint(self):
+        """Ctrl-C (main thread only) becomes an orderly stop; a second Ctrl-C interrupts."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = signal.getsignal(signal.SIGINT)
+
+        def on_sigint(signum, frame):
+            if self._stop.is_set():
+                signal.signal(signal.SIGINT, previous)
+                raise KeyboardInterrupt
+            _log.warning("Ctrl-C: finishing the current bar, then stopping (Ctrl-C again to abort)")
+            self.stop("interrupted (Ctrl-C)")
+
+        signal.signal(signal.SIGINT, on_sigint)
+        return lambda: signal.signal(signal.SIGINT, previous)

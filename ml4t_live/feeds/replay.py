@@ -1,0 +1,120 @@
+"""ReplayFeed: recorded bars delivered the way a live feed delivers them.
+
+The bars are iterated by ml4t.backtest's own ``DataFeed`` (so ``data``, ``context`` and the
+timestamp types are exactly the backtest's) on a worker loop thread, and travel to the engine as
+:class:`~ml4t_live.events.BarClosed` events through that loop's janus queue, the same path a venue
+feed takes. One event per timestamp, in timestamp order, then :class:`FeedEnded`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from loguru import logger
+from ml4t.backtest import DataFeed
+
+from ..bridge import LoopThread
+from ..errors import ConfigError
+from ..events import BarClosed, FeedEnded, FeedEvent
+
+_log = logger.bind(component="replay-feed")
+
+#: Bars buffered between the replay thread and the engine (bounds memory on long replays).
+QUEUE_DEPTH = 1024
+
+Frame = pl.DataFrame | pl.LazyFrame | Any  # pandas frames are accepted too
+
+
+class ReplayFeed:
+    """Replay recorded bars (DataFrame, parquet or CSV in the backtest's long format).
+
+    ``speed=None`` replays as fast as the engine consumes; ``speed=N`` paces the bars at N times
+    real time (the gap between consecutive timestamps divided by N). Extra keyword arguments go
+    to ``ml4t.backtest.DataFeed`` (``entity_col``, ``price_col``, ``vwap_col`` ...).
+    """
+
+    name = "replay"
+
+    def __init__(
+        self,
+        prices: Frame | str | Path,
+        signals_df: Frame | str | Path | None = None,
+        context_df: Frame | str | Path | None = None,
+        *,
+        speed: float | None = None,
+        **datafeed_kwargs: Any,
+    ) -> None:
+        if speed is not None and speed <= 0:
+            raise ConfigError(f"speed must be positive (got {speed}); omit it to replay at full speed")
+        self.speed = speed
+        try:
+            self._datafeed = DataFeed(
+                prices_df=load_frame(prices, "prices"),
+                signals_df=load_frame(signals_df, "signals"),
+                context_df=load_frame(context_df, "context"),
+                **datafeed_kwargs,
+            )
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ConfigError(f"the recorded bars cannot be replayed: {exc}") from exc
+        self.feed_spec = self._datafeed.feed_spec
+        self.bars_total = self._datafeed.n_bars
+        self._thread: LoopThread | None = None
+
+    def start(self) -> None:
+        self._thread = LoopThread("replay", "feed", queue_maxsize=QUEUE_DEPTH)
+        thread = self._thread
+        thread.start(lambda: self._begin(thread))
+        _log.info("replaying {} bars{}", self.bars_total, _pace(self.speed))
+
+    async def _begin(self, thread: LoopThread) -> None:
+        thread.spawn(self._produce(thread), "replay")
+
+    async def _produce(self, thread: LoopThread) -> None:
+        out = thread.async_events
+        previous = None
+        for timestamp, data, context in self._datafeed:
+            if self.speed is not None and previous is not None:
+                gap = (timestamp - previous).total_seconds() / self.speed
+                if gap > 0:
+                    await asyncio.sleep(gap)  # pacing the replay, not synchronisation
+            previous = timestamp
+            await out.put(BarClosed(timestamp, data, context))
+        await out.put(FeedEnded("end of recorded bars"))
+
+    def next_event(self, timeout: float) -> FeedEvent | None:
+        if self._thread is None:
+            raise RuntimeError("ReplayFeed.start() has not been called")
+        try:
+            return self._thread.events.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._thread.close()
+
+
+def load_frame(source: Frame | str | Path | None, what: str) -> Frame | None:
+    """A DataFrame from a frame, or from a parquet / CSV path (CSV dates parsed)."""
+    if source is None or not isinstance(source, (str, Path)):
+        return source
+    path = Path(source)
+    if not path.exists():
+        raise ConfigError(f"{what} file not found: {path}")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pl.read_parquet(path)
+        if suffix in (".csv", ".txt"):
+            return pl.read_csv(path, try_parse_dates=True)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise ConfigError(f"cannot read {what} file {path}: {exc}") from exc
+    raise ConfigError(f"{what} file {path} must be .parquet or .csv (got {suffix or 'no suffix'!r})")
+
+
+def _pace(speed: float | None) -> str:
+    return " as fast as possible" if speed is None else f" at {speed:g}x real time"

@@ -1,0 +1,192 @@
+"""What a run leaves behind: the in-memory :class:`LiveResult` and the session files.
+
+:class:`RecordKeeper` runs on the engine thread after every bar: it takes the orders that finished
+and the fills that happened since the last bar from the broker (no scans over history), writes
+them (and the bar, when recording) to the session folder, and - when ``retain`` is set - lets the
+broker forget them, so a long live session does not grow without bound.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from loguru import logger
+from ml4t.backtest import Fill, Order, OrderStatus
+
+from .events import BarClosed
+
+_log = logger.bind(component="results")
+
+
+@dataclass
+class LiveResult:
+    """The outcome of ``LiveEngine.run()``; fields mirror ``ml4t.backtest.BacktestResult``."""
+
+    fills: list[Fill]
+    orders: list[Order]
+    rejected_orders: list[Order]
+    equity_curve: list[tuple[Any, float]]
+    metrics: dict[str, Any]
+    bars: int
+    stopped_reason: str
+    session_dir: Path | None = None
+    started_at: datetime | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        return self.metrics[key]
+
+
+@dataclass
+class MetricsTracker:
+    """Running equity statistics (constant memory)."""
+
+    initial_cash: float
+    final_value: float = field(init=False)
+    peak: float = field(init=False)
+    max_drawdown: float = 0.0
+    last_timestamp: Any = None
+
+    def __post_init__(self) -> None:
+        self.final_value = self.initial_cash
+        self.peak = self.initial_cash
+
+    def observe(self, timestamp: Any, equity: float) -> None:
+        self.final_value = equity
+        self.last_timestamp = timestamp
+        if equity > self.peak:
+            self.peak = equity
+        elif self.peak > 0:
+            self.max_drawdown = max(self.max_drawdown, (self.peak - equity) / self.peak)
+
+
+class RecordKeeper:
+    """Collects orders, fills, equity and bars during a run; writes the session folder."""
+
+    def __init__(self, writer: Any, retain: int | None) -> None:
+        self.writer = writer
+        self.retain = retain
+        self.orders_seen = 0
+        self.fills_seen = 0
+        self.rejected = 0
+        self.commission = 0.0
+        self.slippage = 0.0
+        self._forgotten_orders = 0
+        self._equity: list[tuple[Any, float]] | deque[tuple[Any, float]] = (
+            [] if retain is None else deque(maxlen=max(retain, 1))
+        )
+
+    @classmethod
+    def open(
+        cls,
+        session_dir: str | Path | None | Literal[False],
+        strategy_name: str,
+        started: datetime,
+        retain: int | None,
+    ) -> RecordKeeper:
+        if session_dir is False:
+            return cls(None, retain)
+        from .session import SessionWriter
+
+        writer = (
+            SessionWriter.create(None, strategy_name, started)
+            if session_dir is None
+            else SessionWriter.at(session_dir)
+        )
+        _log.info("session files: {}", writer.dir)
+        return cls(writer, retain)
+
+    def after_bar(self, broker: Any, bar: BarClosed, equity: float, record_bar: bool) -> None:
+        self._equity.append((bar.timestamp, equity))
+        if self.writer is not None:
+            if record_bar:
+                self.writer.add_bar(bar.timestamp, bar.data, bar.context)
+            if self.retain is not None:
+                self.writer.add_equity([(bar.timestamp, equity)])
+        self._take(broker)
+
+    def _take(self, broker: Any) -> None:
+        finished, fills = broker.take_new_records()
+        self.orders_seen = len(broker.orders) + self._forgotten_orders
+        for order in finished:
+            if order.status is OrderStatus.REJECTED:
+                self.rejected += 1
+        for fill in fills:
+            self.commission += fill.commission
+            self.slippage += abs(fill.slippage * fill.quantity)
+        self.fills_seen += len(fills)
+        if self.writer is not None:
+            if finished:
+                self.writer.add_orders(finished)
+            if fills:
+                self.writer.add_fills(fills)
+        if self.retain is not None and (finished or fills):
+            before = len(broker.orders)
+            broker.forget_records(self.retain)
+            self._forgotten_orders += before - len(broker.orders)
+
+    def finish(
+        self, broker: Any, metrics: MetricsTracker, bars: int, reason: str, started: datetime
+    ) -> LiveResult:
+        self._take(broker)
+        orders = list(broker.orders)
+        pending = [o for o in orders if o.status is OrderStatus.PENDING]
+        summary = {
+            "initial_cash": metrics.initial_cash,
+            "final_value": metrics.final_value,
+            "total_return": metrics.final_value / metrics.initial_cash - 1.0
+            if metrics.initial_cash
+            else 0.0,
+            "max_drawdown": metrics.max_drawdown,
+            "num_orders": self.orders_seen,
+            "num_fills": self.fills_seen,
+            "num_rejected_orders": self.rejected,
+            "num_open_orders": len(pending),
+            "total_commission": self.commission,
+            "total_slippage": self.slippage,
+            "bars": bars,
+        }
+        summary["total_return_pct"] = summary["total_return"] * 100.0
+        session_dir = None
+        if self.writer is not None:
+            if pending:
+                self.writer.add_orders(pending)
+            if self.retain is None:
+                self.writer.write_equity(list(self._equity))
+            self.writer.write_summary(
+                {
+                    **summary,
+                    "stopped_reason": reason,
+                    "started_at": started,
+                    "last_bar": metrics.last_timestamp,
+                    "broker": getattr(broker, "mode", "?"),
+                }
+            )
+            self.writer.close()
+            session_dir = self.writer.dir
+        return LiveResult(
+            fills=list(broker.fills),
+            orders=orders,
+            rejected_orders=list(broker.rejected_orders()),
+            equity_curve=list(self._equity),
+            metrics=summary,
+            bars=bars,
+            stopped_reason=reason,
+            session_dir=session_dir,
+            started_at=started,
+        )
+
+    def fail(self, exc: BaseException) -> None:
+        """A failed run still leaves its files (what was recorded up to the failure)."""
+        if self.writer is None:
+            return
+        try:
+            self.writer.write_summary(
+                {"failed": True, "error": f"{type(exc).__name__}: {exc}"}
+            )
+            self.writer.close()
+        except Exception as write_exc:  # reported; the original failure re-raises
+            _log.opt(exception=write_exc).error("could not write the session files after a failure")

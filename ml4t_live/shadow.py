@@ -1,0 +1,190 @@
+"""ShadowBroker: simulated fills on live bars, from ml4t.backtest's own Broker.
+
+The strategy is handed a real ``ml4t.backtest.Broker`` built by ``Broker.from_config`` exactly as
+``ml4t.backtest.Engine`` builds it, and the bar steps below call the same Broker methods in the
+same order as ``Engine._run_once``. Nothing here re-implements a fill rule, so a replay through
+``LiveEngine`` with a ``ShadowBroker`` fills exactly where the backtest fills.
+
+Thread rule: everything runs on the engine thread (the backtest Broker is not thread-safe).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from copy import deepcopy
+from typing import Any
+
+from loguru import logger
+from ml4t.backtest import BacktestConfig, Broker, Fill, LifecycleDispatcher, Order, OrderStatus
+from ml4t.backtest.types import ExecutionMode, OrderType
+from ml4t.specs import LIFECYCLE_V1, LifecyclePhase
+
+from .events import BarClosed
+
+_log = logger.bind(component="shadow")
+
+_CACHE_FIELDS = (
+    "_prices", "_opens", "_highs", "_lows", "_closes", "_volumes", "_vwaps",
+    "_bids", "_asks", "_mids", "_bid_sizes", "_ask_sizes", "_signals",
+)  # fmt: skip
+
+
+class ShadowBroker:
+    """A :class:`~ml4t_live.protocols.LiveBroker` whose orders go nowhere and fill by the backtest's rules."""
+
+    mode = "shadow"
+    venue = "shadow"
+
+    def __init__(self, config: BacktestConfig | None = None, **broker_kwargs: Any) -> None:
+        self.config = config if config is not None else BacktestConfig()
+        self._broker_kwargs = broker_kwargs
+        self._broker: Broker | None = None
+        self._dispatcher: LifecycleDispatcher | None = None
+        self._next_bar = True
+        self._fills_seen = 0
+        self._orders_seen = 0
+        self._open: dict[str, Order] = {}
+
+    # ------------------------------------------------------------------ engine side
+    @property
+    def strategy_broker(self) -> Broker:
+        if self._broker is None:
+            raise RuntimeError("ShadowBroker.connect() has not been called")
+        return self._broker
+
+    def connect(self, config: BacktestConfig) -> None:
+        """Build the backtest Broker from the engine's (feed-merged) config."""
+        self.config = config
+        self._broker = Broker.from_config(deepcopy(config), **self._broker_kwargs)
+        self._next_bar = config.execution_mode == ExecutionMode.NEXT_BAR
+        self._dispatcher = LifecycleDispatcher(None, LIFECYCLE_V1)
+        _log.info(
+            "shadow broker ready: {} execution, initial cash {:,.2f}",
+            config.execution_mode.value,
+            config.initial_cash,
+        )
+
+    def invoke(self, phase: LifecyclePhase, hook: Callable[..., Any], *args: Any) -> Any:
+        """Call a strategy hook as the backtest does: a hook that raises leaves no order behind."""
+        assert self._dispatcher is not None, "connect() first"
+        return self._dispatcher.dispatch_registered(phase, hook, self.strategy_broker, *args)
+
+    def settle(self, timeout: float) -> int:
+        """Fill barrier: nothing is ever in flight here (fills happen in ``begin_bar``)."""
+        return 0
+
+    def begin_bar(self, bar: BarClosed) -> None:
+        """Engine steps before ``on_data``: prices, pending exits, position rules, fills at the open."""
+        broker = self.strategy_broker
+        broker._update_time(bar.timestamp, *_bar_caches(bar.data))
+        pending_exits = broker._process_pending_exits()
+        if pending_exits:
+            broker._process_orders(
+                use_open=True, order_ids={order.order_id for order in pending_exits}
+            )
+        broker.evaluate_position_rules()
+        if self._next_bar:
+            broker._process_orders(use_open=True)
+        else:
+            broker._process_orders()
+
+    def end_bar(self, bar: BarClosed) -> None:
+        """Engine steps after ``on_data``: MOC fills at this bar's close, then water marks."""
+        broker = self.strategy_broker
+        if self._next_bar:
+            broker._process_orders(order_types={OrderType.MOC}, include_orders_this_bar=True)
+        else:
+            broker._process_orders()
+        broker._update_water_marks()
+
+    def mark(self, timestamp: Any, observation: int) -> float:
+        state, _ = self.strategy_broker._observe_portfolio(
+            timestamp, observation, include_holdings=False
+        )
+        return float(state[0])
+
+    def validate_completed_run(self, market_events: int) -> None:
+        self.strategy_broker._validate_completed_run(market_events)
+
+    # ------------------------------------------------------------------ records
+    @property
+    def orders(self) -> list[Order]:
+        return self.strategy_broker.orders
+
+    @property
+    def fills(self) -> list[Fill]:
+        return self.strategy_broker.fills
+
+    def rejected_orders(self) -> list[Order]:
+        return self.strategy_broker.get_rejected_orders()
+
+    def take_new_records(self) -> tuple[list[Order], list[Fill]]:
+        """Orders that finished and fills that happened since the last call (no history scans)."""
+        broker = self.strategy_broker
+        orders = broker.orders
+        for order in orders[self._orders_seen :]:
+            self._open[order.order_id] = order
+        self._orders_seen = len(orders)
+        finished = [o for o in self._open.values() if o.status is not OrderStatus.PENDING]
+        for order in finished:
+            del self._open[order.order_id]
+        fills = broker.fills[self._fills_seen :]
+        self._fills_seen = len(broker.fills)
+        return finished, fills
+
+    def forget_records(self, keep_fills: int) -> None:
+        """Drop finished orders and all but the last ``keep_fills`` fills from memory.
+
+        Called by the engine between bars, after those records were written to the session
+        files, so long sessions do not grow without bound. ``get_order`` no longer finds a
+        forgotten order.
+        """
+        broker = self.strategy_broker
+        orders = broker.orders
+        kept = [o for o in orders if o.status is OrderStatus.PENDING]
+        del orders[:]
+        orders.extend(kept)
+        self._orders_seen = len(orders)
+        fills = broker.fills
+        drop = max(0, len(fills) - keep_fills)
+        if drop:
+            del fills[:drop]
+            self._fills_seen = len(fills)
+        trades = broker.trades
+        if len(trades) > keep_fills:
+            del trades[: len(trades) - keep_fills]
+
+    def close(self) -> None:
+        """Nothing to release: shadow orders never left the process."""
+
+
+def _bar_caches(data: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """The per-bar dicts ``Broker._update_time`` takes, as ``Engine._run_once`` builds them."""
+    caches = tuple(getattr(data, name, None) for name in _CACHE_FIELDS)
+    if all(cache is not None for cache in caches):
+        return caches  # an ml4t.backtest DataFeed payload: use its pre-extracted views
+    prices, opens, highs, lows, closes, volumes = {}, {}, {}, {}, {}, {}
+    vwaps, bids, asks, mids, bid_sizes, ask_sizes, signals = {}, {}, {}, {}, {}, {}, {}
+    for asset, row in data.items():
+        price = row.get("price", row.get("close"))
+        if price is not None:
+            prices[asset] = price
+        close = row.get("close", row.get("price"))
+        if close is not None:
+            closes[asset] = close
+        base = row.get("close") if row.get("close") is not None else row.get("price")
+        opens[asset] = row.get("open") if row.get("open") is not None else base
+        highs[asset] = row.get("high") if row.get("high") is not None else base
+        lows[asset] = row.get("low") if row.get("low") is not None else base
+        volumes[asset] = row.get("volume", 0)
+        for key, target in (
+            ("vwap", vwaps), ("bid", bids), ("ask", asks), ("mid", mids),
+            ("bid_size", bid_sizes), ("ask_size", ask_sizes),
+        ):  # fmt: skip
+            if row.get(key) is not None:
+                target[asset] = row[key]
+        signals[asset] = row.get("signals", {})
+    return (
+        prices, opens, highs, lows, closes, volumes, vwaps,
+        bids, asks, mids, bid_sizes, ask_sizes, signals,
+    )  # fmt: skip
