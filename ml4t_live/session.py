@@ -51,7 +51,7 @@ ORDER_FIELDS = (
     "rebalance_id", "status", "created_at", "filled_at", "filled_price", "commission_paid",
     "rejection_reason", "rejection_code", "cancelled_at", "cancellation_reason",
 )  # fmt: skip
-TABLES = ("bars", "signals", "context", "orders", "fills")
+TABLES = ("bars", "signals", "context", "orders", "fills", "equity")
 # Tables written (with their columns, possibly empty) even when nothing was recorded.
 _ALWAYS = {
     "bars": ("timestamp", "asset", *BAR_COLUMNS),
@@ -284,6 +284,22 @@ class SessionWriter:
         return {name: t.total_rows + t.rows for name, t in self._tables.items()}
 
     # -- whole-file writes ----------------------------------------------------------------
+    def add_equity(self, points: Iterable[tuple[Any, float]]) -> None:
+        """Append equity points ``(timestamp, equity)``; merged into ``equity.parquet`` at close.
+
+        Use either this (a long session that does not keep its curve in memory) or
+        :meth:`write_equity` (the whole curve at once), not both.
+        """
+        self._check_open()
+        table = self._tables["equity"]
+        for timestamp, equity in points:
+            if "timestamp" not in table.dtypes:
+                table.dtypes["timestamp"] = timestamp_dtype(timestamp)
+                table.dtypes["equity"] = pl.Float64
+            if table.dtypes["timestamp"].time_unit == "ns" and hasattr(timestamp, "value"):
+                timestamp = timestamp.value  # see _Table.flush
+            table.append({"timestamp": timestamp, "equity": float(equity)})
+
     def write_equity(self, curve: Iterable[tuple[Any, float]]) -> Path:
         """(Over)write ``equity.parquet`` with the whole curve of ``(timestamp, equity)``."""
         points = list(curve)
@@ -313,8 +329,12 @@ class SessionWriter:
 
         empty = {**_ALWAYS, "fills": tuple(f.name for f in dataclasses.fields(Fill))}
         for name, table in self._tables.items():
-            table.merge(self.dir / f"{name}.parquet", empty.get(name))
-        if not (self.dir / "equity.parquet").exists():
+            if name != "equity":
+                table.merge(self.dir / f"{name}.parquet", empty.get(name))
+        equity = self._tables["equity"]
+        if equity.rows or equity.parts:
+            equity.merge(self.dir / "equity.parquet", None)
+        elif not (self.dir / "equity.parquet").exists():
             self.write_equity([])
         if self._parts.exists() and not any(self._parts.iterdir()):
             self._parts.rmdir()

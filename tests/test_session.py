@@ -207,3 +207,16 @@ def test_reading_a_missing_session_is_a_config_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match="no recorded bars"):
         read_session_bars(tmp_path / "empty")
+
+
+def test_add_equity_spills_and_merges_in_order(tmp_path):
+    start = datetime(2024, 3, 1, 14, 30, tzinfo=UTC)
+    points = [(start + timedelta(minutes=i), 100_000.0 + i) for i in range(11)]
+    writer = SessionWriter.at(tmp_path, flush_rows=4)
+    for point in points:
+        writer.add_equity([point])
+    assert len(list((tmp_path / ".parts").glob("equity-*.parquet"))) == 2
+    writer.close()
+    equity = pl.read_parquet(tmp_path / "equity.parquet")
+    assert equity.schema["timestamp"] == pl.Datetime("us", "UTC")
+    assert equity.rows() == points
