@@ -277,10 +277,7 @@ class LoopThread:
 
 def _as_coroutine(fn: Callable[[], T]) -> Coroutine[Any, Any, T]:
     async def run() -> T:
-        result = fn()
-        if inspect.isawaitable(result):
-            return await result  # type: ignore[no-any-return]
-        return result
+        return fn()  # returned as is: a callable that returns a task does not wait for it
 
     return run()
 
