@@ -1,0 +1,198 @@
+"""The local book of a venue broker: orders, fills, positions and cash as the strategy sees them.
+
+Pure bookkeeping on the engine thread: it applies venue events (already translated into
+:mod:`ml4t_live.events`) to ml4t.backtest ``Order`` / ``Position`` / ``Fill`` objects. It never
+talks to a venue. Duplicate executions (same ``exec_id``) are applied once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from loguru import logger
+from ml4t.backtest import Fill, Order, OrderSide, OrderStatus, Position
+
+from .events import (
+    OrderAccepted,
+    OrderCancelled,
+    OrderFilled,
+    OrderPartiallyFilled,
+    OrderRejected,
+    OrderReplaced,
+)
+from .protocols import AccountSnapshot
+
+_log = logger.bind(component="book")
+_EPS = 1e-9
+
+
+class Book:
+    """Orders by client order id, positions by asset, cash; the strategy's view of the account."""
+
+    def __init__(self) -> None:
+        self.cash = 0.0
+        self.orders: list[Order] = []
+        self.fills: list[Fill] = []
+        self.positions: dict[str, Position] = {}
+        self.last_prices: dict[str, float] = {}
+        self.by_id: dict[str, Order] = {}
+        self.open: dict[str, Order] = {}  # pending orders, by client order id
+        self.acknowledged: set[str] = set()
+        self.venue_ids: dict[str, str] = {}
+        self._exec_ids: set[str] = set()
+        self._finished: list[Order] = []
+        self._new_fills: list[Fill] = []
+
+    # ------------------------------------------------------------------ seeding
+    def seed(self, snapshot: AccountSnapshot, now: datetime | None) -> None:
+        """Start from the venue's account: cash, positions and the executions already seen."""
+        self.cash = snapshot.cash
+        for asset, held in snapshot.positions.items():
+            if abs(held.quantity) > _EPS:
+                self.positions[asset] = Position(asset, held.quantity, held.avg_cost, now)
+                self.last_prices.setdefault(asset, held.avg_cost)
+        for execution in snapshot.executions:
+            self._exec_ids.add(execution.exec_id)
+
+    def add(self, order: Order) -> None:
+        self.orders.append(order)
+        self.by_id[order.order_id] = order
+        self.open[order.order_id] = order
+
+    # ------------------------------------------------------------------ events
+    def apply(self, event: Any) -> Order | None:
+        """Apply one order event; returns the order it touched (None for unknown ids)."""
+        order = self.by_id.get(getattr(event, "client_order_id", ""))
+        match event:
+            case OrderAccepted(client_order_id=cid, venue_order_id=vid):
+                self.acknowledged.add(cid)
+                if vid:
+                    self.venue_ids[cid] = vid
+            case OrderPartiallyFilled() | OrderFilled():
+                if event.exec_id in self._exec_ids:
+                    _log.debug("duplicate execution {} ignored", event.exec_id)
+                    return order
+                self._exec_ids.add(event.exec_id)
+                self._execute(event, order)
+            case OrderCancelled(reason=reason) if order is not None:
+                if order.status is OrderStatus.PENDING:
+                    order.status = OrderStatus.CANCELLED
+                    order.cancellation_reason = reason
+                self.close(order)
+            case OrderRejected(reason=reason, code=code) if order is not None:
+                order.reject(reason, code or "venue_rejected")
+                self.close(order)
+            case OrderReplaced() if order is not None:
+                for name in ("quantity", "limit_price", "stop_price"):
+                    value = getattr(event, name)
+                    if value is not None:
+                        setattr(order, name, value)
+        if order is None and hasattr(event, "client_order_id"):
+            _log.info("event for an order that is not ours ({}): {!r}", event.client_order_id, event)
+        return order
+
+    def _execute(self, ex: OrderFilled | OrderPartiallyFilled, order: Order | None) -> None:
+        fill = Fill(
+            order_id=ex.client_order_id,
+            asset=ex.asset,
+            side=ex.side,
+            quantity=ex.quantity,
+            price=ex.price,
+            timestamp=ex.timestamp,
+            rebalance_id=order.rebalance_id if order is not None else None,
+            commission=ex.commission,
+            order_type=order.order_type.value if order is not None else "",
+            price_source="venue",
+        )
+        self.fills.append(fill)
+        self._new_fills.append(fill)
+        self._move_position(fill)
+        if order is None:
+            return
+        done = order.filled_quantity + ex.quantity
+        order.filled_price = (
+            ex.price
+            if not order.filled_quantity
+            else ((order.filled_price or 0.0) * order.filled_quantity + ex.price * ex.quantity) / done
+        )
+        order.filled_quantity = done
+        order.commission_paid += ex.commission
+        if isinstance(ex, OrderFilled) or done >= order.quantity - _EPS:
+            if order.status is not OrderStatus.PENDING:
+                _log.warning(
+                    "order {} filled after it was {} locally (a cancel raced the fill)",
+                    order.order_id,
+                    order.status.value,
+                )
+            order.status = OrderStatus.FILLED
+            order.filled_at = ex.timestamp
+            order.cancellation_reason = None
+            self.close(order)
+
+    def _move_position(self, fill: Fill) -> None:
+        signed = fill.quantity if fill.side is OrderSide.BUY else -fill.quantity
+        self.cash -= signed * fill.price + fill.commission
+        self.last_prices.setdefault(fill.asset, fill.price)
+        position = self.positions.get(fill.asset)
+        if position is None:
+            self.positions[fill.asset] = Position(
+                fill.asset, signed, fill.price, fill.timestamp, current_price=fill.price,
+                entry_commission=fill.commission,
+            )  # fmt: skip
+            return
+        new_qty = position.quantity + signed
+        if abs(new_qty) <= _EPS:
+            del self.positions[fill.asset]
+            return
+        if position.quantity * signed > 0:  # adding to the position: weighted average cost
+            position.entry_price = (
+                position.entry_price * position.quantity + fill.price * signed
+            ) / new_qty
+        elif position.quantity * new_qty < 0:  # flipped through zero: a new basis
+            position.entry_price = fill.price
+            position.entry_time = fill.timestamp
+        position.quantity = new_qty
+
+    def close(self, order: Order) -> None:
+        if self.open.pop(order.order_id, None) is not None:
+            self._finished.append(order)
+
+    # ------------------------------------------------------------------ views
+    def mark(self, prices: dict[str, float]) -> None:
+        self.last_prices.update(prices)
+        for asset, position in self.positions.items():
+            price = prices.get(asset)
+            if price is not None:
+                position.current_price = price
+                position.bars_held += 1
+
+    def equity(self) -> float:
+        value = self.cash
+        for asset, position in self.positions.items():
+            price = self.last_prices.get(asset, position.entry_price)
+            value += position.quantity * price * position.multiplier
+        return value
+
+    def take_new_records(self) -> tuple[list[Order], list[Fill]]:
+        finished, self._finished = self._finished, []
+        fills, self._new_fills = self._new_fills, []
+        return finished, fills
+
+    def forget(self, keep_fills: int) -> None:
+        """Drop finished orders and old fills (already written to the session files)."""
+        self.orders = [o for o in self.orders if o.status is OrderStatus.PENDING]
+        self.by_id = {o.order_id: o for o in self.orders}
+        if len(self.fills) > keep_fills:
+            del self.fills[: len(self.fills) - keep_fills]
+
+    def pending(self, asset: str | None = None) -> list[Order]:
+        return [o for o in self.open.values() if asset is None or o.asset == asset]
+
+    def rejected(self) -> list[Order]:
+        return [o for o in self.orders if o.status is OrderStatus.REJECTED]
+
+    @staticmethod
+    def ids(orders: Iterable[Order]) -> list[str]:
+        return [o.order_id for o in orders]

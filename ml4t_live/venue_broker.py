@@ -1,0 +1,407 @@
+"""VenueBroker: the strategy-facing broker for a real (or simulated) venue.
+
+It offers the ml4t.backtest ``Broker`` surface (tier 1: everything ``TargetWeightExecutor`` and the
+shipped templates use, plus order queries) on the engine thread, keeps the strategy's ``Order``
+objects in a local :class:`~ml4t_live.book.Book`, and talks to the venue only through a
+:class:`~ml4t_live.protocols.VenueGateway` (IB, Alpaca, or an in-memory fake in tests).
+
+Divergences from the backtest, by necessity:
+* orders go out at once; the fill barrier (``settle``) waits a bounded time for the orders of the
+  previous bar before ``on_data``, so the strategy sees what the backtest would have shown it;
+* INTEGER share quantities are truncated when the order is placed (a venue takes whole shares);
+  an order that truncates to zero is REJECTED at once instead of at the next bar;
+* ``cancel_order`` marks the order CANCELLED at once (as the backtest does); a fill that races
+  the cancel at the venue is still applied, with a warning;
+* ``Position.current_price`` during ``on_data`` is the last close, not the bar's open.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from loguru import logger
+from ml4t.backtest import BacktestConfig, Fill, Order, OrderSide, OrderStatus, OrderType, Position
+from ml4t.backtest.config import ShareType
+
+from .book import Book
+from .errors import ConnectionFailed, LiveTradingRefused, ReconciliationError, VenueError
+from .events import (
+    BackgroundTaskFailed,
+    BarClosed,
+    BrokerDisconnected,
+    BrokerReconnected,
+    VenueErrorReported,
+)
+from .order_ids import ClientOrderIds
+from .protocols import OrderRequest, VenueGateway
+
+_log = logger.bind(component="venue-broker")
+_MIN_QTY = 1e-8
+_NEEDS_LIMIT = (OrderType.LIMIT, OrderType.STOP_LIMIT)
+_NEEDS_STOP = (OrderType.STOP, OrderType.STOP_LIMIT)
+#: Orders the backtest fills before the next on_data: the barrier waits for these to finish.
+_FILL_NEXT = (OrderType.MARKET, OrderType.MOC)
+
+
+class VenueBroker:
+    """A :class:`~ml4t_live.protocols.LiveBroker` whose orders go to a venue gateway."""
+
+    def __init__(
+        self,
+        gateway: VenueGateway,
+        *,
+        mode: str = "paper",
+        strategy_id: str = "ml4t",
+        session_id: str | None = None,
+        adopt_positions: bool = True,
+    ) -> None:
+        if mode not in ("paper", "live"):
+            raise ValueError("VenueBroker mode is 'paper' or 'live'; use ShadowBroker for shadow")
+        self.gateway = gateway
+        self.mode = mode
+        self.venue = getattr(gateway, "venue", "venue")
+        self.adopt_positions = adopt_positions
+        self.config = BacktestConfig()
+        self.share_type = ShareType.INTEGER
+        self.book = Book()
+        self.ids = ClientOrderIds(strategy_id, session_id or datetime.now(UTC).strftime("%Y%m%d"))
+        self._in_flight: dict[str, Order] = {}
+        self._bar_time: Any = None
+        self._rebalance_counter = 0
+        self._validators: dict[int, Callable[[int], None]] = {}
+        self.foreign_orders: list[Any] = []
+
+    # ================================================================== engine side
+    @property
+    def strategy_broker(self) -> VenueBroker:
+        return self
+
+    def connect(self, config: BacktestConfig) -> None:
+        """Connect, check the account kind, and start from the venue's state (fail closed)."""
+        self.config = config
+        self.share_type = config.share_type
+        snapshot = self.gateway.connect()
+        if not snapshot.is_paper and self.mode != "live":
+            raise LiveTradingRefused(
+                f"{self.venue} account {snapshot.account_id} is a LIVE account but this broker "
+                "is in paper mode; pass the explicit live flag (and confirm) to trade real money"
+            )
+        if snapshot.positions and not self.adopt_positions:
+            raise ReconciliationError(
+                f"{self.venue} account {snapshot.account_id} already holds "
+                f"{sorted(snapshot.positions)}; refusing to trade (adopt_positions=False). "
+                "Flatten the account or allow adopting existing positions."
+            )
+        self.book.seed(snapshot, None)
+        for venue_order in snapshot.open_orders:
+            if self.ids.is_ours(venue_order.client_order_id):
+                self._adopt(venue_order)
+            else:
+                self.foreign_orders.append(venue_order)
+                _log.warning(
+                    "{}: open order {} ({} {} {}) was not placed by this strategy; left untouched",
+                    self.venue,
+                    venue_order.client_order_id or venue_order.venue_order_id,
+                    venue_order.side.value,
+                    venue_order.quantity,
+                    venue_order.asset,
+                )
+        _log.info(
+            "{} {} account {}: cash {:,.2f}, equity {:,.2f}, {} positions, {} open orders adopted",
+            self.venue,
+            self.mode,
+            snapshot.account_id,
+            snapshot.cash,
+            snapshot.equity,
+            len(snapshot.positions),
+            len(self.book.open),
+        )
+        if config.initial_cash != snapshot.cash:
+            _log.info("the venue's cash ({:,.2f}) is used, not config.initial_cash", snapshot.cash)
+
+    def _adopt(self, venue_order: Any) -> None:
+        order = Order(
+            asset=venue_order.asset,
+            side=venue_order.side,
+            quantity=venue_order.quantity,
+            order_type=venue_order.order_type,
+            limit_price=venue_order.limit_price,
+            stop_price=venue_order.stop_price,
+            order_id=venue_order.client_order_id,
+        )
+        order.filled_quantity = venue_order.filled_quantity
+        self.book.add(order)
+        self.book.acknowledged.add(order.order_id)
+
+    def invoke(self, phase: Any, hook: Callable[..., Any], *args: Any) -> Any:
+        return hook(*args)
+
+    def settle(self, timeout: float) -> int:
+        """The fill barrier: apply venue events; wait up to ``timeout`` for orders in flight.
+
+        In flight = not yet acknowledged by the venue, or a MARKET / MOC order not yet finished
+        (the backtest would have filled it before this ``on_data``). Returns how many are left.
+        """
+        deadline = time.monotonic() + timeout
+        self._drain(block_until=None)
+        while self._in_flight:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self._drain(block_until=deadline):
+                break
+        return len(self._in_flight)
+
+    def _drain(self, block_until: float | None) -> bool:
+        """Apply queued events; with ``block_until`` wait for at least one. False on timeout."""
+        events = self.gateway.events
+        if block_until is not None:
+            try:
+                self._apply(events.get(timeout=max(0.0, block_until - time.monotonic())))
+            except queue.Empty:
+                return False
+        while True:
+            try:
+                event = events.get_nowait()
+            except queue.Empty:
+                return True
+            self._apply(event)
+
+    def _apply(self, event: Any) -> None:
+        match event:
+            case BrokerDisconnected(reason=reason):
+                _log.warning("{} disconnected: {}; orders wait for the reconnect", self.venue, reason)
+            case BrokerReconnected():
+                _log.info("{} reconnected; orders and executions re-synchronised", self.venue)
+            case VenueErrorReported(code=code, message=message):
+                _log.warning("{} error {}: {}", self.venue, code, message)
+            case BackgroundTaskFailed(task=task, error=error):
+                raise ConnectionFailed(f"{self.venue} session task {task} failed: {error}")
+            case _:
+                order = self.book.apply(event)
+                if order is not None:
+                    self._update_in_flight(order)
+
+    def _update_in_flight(self, order: Order) -> None:
+        cid = order.order_id
+        if cid not in self._in_flight:
+            return
+        done = order.status is not OrderStatus.PENDING
+        acked = cid in self.book.acknowledged
+        if done or (acked and order.order_type not in _FILL_NEXT):
+            del self._in_flight[cid]
+
+    def begin_bar(self, bar: BarClosed) -> None:
+        self._bar_time = bar.timestamp
+        self.ids.new_bar(bar.timestamp)
+        prices = {}
+        for asset, row in bar.data.items():
+            price = row.get("price", row.get("close"))
+            if price is not None:
+                prices[asset] = price
+        self.book.mark(prices)
+
+    def end_bar(self, bar: BarClosed) -> None:
+        self.gateway.end_of_bar(bar.timestamp)
+
+    def mark(self, timestamp: Any, observation: int) -> float:
+        return self.book.equity()
+
+    def validate_completed_run(self, market_events: int) -> None:
+        for validator in tuple(self._validators.values()):
+            validator(market_events)
+
+    def take_new_records(self) -> tuple[list[Order], list[Fill]]:
+        return self.book.take_new_records()
+
+    def forget_records(self, keep_fills: int) -> None:
+        self.book.forget(keep_fills)
+
+    def rejected_orders(self) -> list[Order]:
+        return self.book.rejected()
+
+    def close(self) -> None:
+        self.gateway.close()
+
+    # ================================================================== strategy surface
+    def submit_order(
+        self,
+        asset: str,
+        quantity: float,
+        side: OrderSide | None = None,
+        order_type: OrderType = OrderType.MARKET,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        trail_amount: float | None = None,
+        _options: Any = None,
+    ) -> Order | None:
+        """Place an order (same rules as ml4t.backtest's ``Broker.submit_order``)."""
+        if not math.isfinite(quantity):
+            raise ValueError(f"quantity must be finite, got {quantity}")
+        if side is None:
+            side = OrderSide.BUY if quantity >= 0 else OrderSide.SELL
+        quantity = abs(quantity)
+        if quantity <= _MIN_QTY:
+            return None
+        if order_type in _NEEDS_LIMIT and (limit_price is None or limit_price <= 0):
+            raise ValueError(f"{order_type.value} order requires a positive limit_price")
+        if order_type in _NEEDS_STOP and (stop_price is None or stop_price <= 0):
+            raise ValueError(f"{order_type.value} order requires a positive stop_price")
+        if order_type is OrderType.TRAILING_STOP and (trail_amount is None or trail_amount <= 0):
+            raise ValueError("TRAILING_STOP order requires a positive trail_amount")
+        order = Order(
+            asset=asset,
+            side=side,
+            quantity=quantity,
+            order_type=order_type,
+            limit_price=limit_price,
+            stop_price=stop_price,
+            trail_amount=trail_amount,
+            rebalance_id=getattr(_options, "rebalance_id", None),
+            order_id=self.ids.next(asset, side),
+            created_at=self._bar_time,
+        )
+        self.book.add(order)
+        if self.share_type is ShareType.INTEGER:
+            whole = float(int(quantity))
+            if whole <= 0:
+                order.reject(f"quantity {quantity} rounds to zero whole shares", "quantity_rounds_to_zero")
+                self.book.close(order)
+                return order
+            order.quantity = whole
+        self._send(order)
+        return order
+
+    def _send(self, order: Order, *, oca_group: str | None = None, parent: str | None = None) -> None:
+        request = _request(order, oca_group=oca_group, parent=parent)
+        self._in_flight[order.order_id] = order
+        try:
+            self.gateway.place(request)
+        except VenueError as exc:
+            order.reject(f"{self.venue} refused the order: {exc}", "venue_error")
+            self.book.close(order)
+            self._in_flight.pop(order.order_id, None)
+            _log.error("order {} was not placed: {}", order.order_id, exc)
+
+    def close_position(
+        self, asset: str, order_type: OrderType = OrderType.MARKET, _options: Any = None
+    ) -> Order | None:
+        position = self.book.positions.get(asset)
+        if position is None or abs(position.quantity) <= _MIN_QTY:
+            return None
+        side = OrderSide.SELL if position.quantity > 0 else OrderSide.BUY
+        return self.submit_order(asset, abs(position.quantity), side, order_type, _options=_options)
+
+    def cancel_order(self, order_id: str) -> bool:
+        order = self.book.open.get(order_id)
+        if order is None:
+            return False
+        order.status = OrderStatus.CANCELLED
+        order.cancelled_at = self._bar_time
+        order.cancellation_reason = "user"
+        self.book.close(order)
+        self._in_flight.pop(order_id, None)
+        self.gateway.cancel(order_id)
+        return True
+
+    def update_order(self, order_id: str, **changes: Any) -> bool:
+        order = self.book.open.get(order_id)
+        allowed = {"quantity", "limit_price", "stop_price", "trail_amount"}
+        if order is None or not changes or set(changes) - allowed:
+            return False
+        for name, value in changes.items():
+            setattr(order, name, value)
+        self.gateway.modify(_request(order))
+        return True
+
+    def get_position(self, asset: str) -> Position | None:
+        return self.book.positions.get(asset)
+
+    def get_positions(self) -> dict[str, Position]:
+        return self.book.positions
+
+    @property
+    def positions(self) -> dict[str, Position]:
+        return self.book.positions
+
+    def get_pending_orders(self, asset: str | None = None) -> list[Order]:
+        return self.book.pending(asset)
+
+    @property
+    def pending_orders(self) -> list[Order]:
+        return self.book.pending()
+
+    @property
+    def orders(self) -> list[Order]:
+        return self.book.orders
+
+    @property
+    def fills(self) -> list[Fill]:
+        return self.book.fills
+
+    def get_order(self, order_id: str) -> Order | None:
+        return self.book.by_id.get(order_id)
+
+    def get_fills(self, order_id: str | None = None) -> list[Fill]:
+        return [f for f in self.book.fills if order_id is None or f.order_id == order_id]
+
+    def get_rejected_orders(self, asset: str | None = None) -> list[Order]:
+        return [o for o in self.book.rejected() if asset is None or o.asset == asset]
+
+    def get_account_value(self) -> float:
+        return self.book.equity()
+
+    def equity(self) -> float:
+        return self.book.equity()
+
+    def get_cash(self) -> float:
+        return self.book.cash
+
+    @property
+    def cash(self) -> float:
+        return self.book.cash
+
+    def get_multiplier(self, asset: str) -> float:
+        return 1.0
+
+    def get_last_price(self, asset: str) -> float | None:
+        return self.book.last_prices.get(asset)
+
+    def get_price_for_source(self, source: Any, asset: str, **_: Any) -> float | None:
+        return self.book.last_prices.get(asset)
+
+    def flatten_all_positions(self, reason: str = "flatten", order_type: OrderType = OrderType.MARKET) -> list[Order]:
+        for order in list(self.book.open.values()):
+            self.cancel_order(order.order_id)
+        orders = [self.close_position(asset, order_type) for asset in list(self.book.positions)]
+        return [o for o in orders if o is not None]
+
+    # ---- private hooks ml4t.backtest's TargetWeightExecutor calls
+    def _next_rebalance_id(self) -> str:
+        self._rebalance_counter += 1
+        return f"rebalance-{self._rebalance_counter}"
+
+    def _process_orders(self, *args: Any, **kwargs: Any) -> None:
+        """No-op live: orders are processed by the venue."""
+
+    def _register_completion_validator(self, owner: object, validator: Callable[[int], None]) -> None:
+        self._validators.setdefault(id(owner), validator)
+
+
+def _request(order: Order, *, oca_group: str | None = None, parent: str | None = None) -> OrderRequest:
+    return OrderRequest(
+        client_order_id=order.order_id,
+        asset=order.asset,
+        side=order.side,
+        quantity=order.quantity,
+        order_type=order.order_type,
+        limit_price=order.limit_price,
+        stop_price=order.stop_price,
+        trail_amount=order.trail_amount,
+        time_in_force="cls" if order.order_type is OrderType.MOC else "gtc",
+        oca_group=oca_group,
+        parent_client_order_id=parent,
+    )
