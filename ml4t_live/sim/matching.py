@@ -1,0 +1,783 @@
+"""The matching engine shared by the simulated venues: ml4t.backtest's own Broker, bar by bar.
+
+Threading rule: :class:`SimExchange` is NOT thread-safe. It is created and used from one venue
+loop (the simulated IB Gateway's or the simulated Alpaca's), never from two threads.
+
+Fills are identical to ml4t.backtest by construction: the exchange owns a
+``Broker.from_config(config)`` and drives it exactly as ``Engine._run_once`` does::
+
+    open_bar(t, bars)   _update_time(t, ...) -> NEXT_BAR: _process_orders(use_open=True)
+                                              SAME_BAR: _process_orders()       (leftovers)
+    ... the venue publishes bar t; clients submit / replace / cancel (= on_data) ...
+    close_bar()         NEXT_BAR: _process_orders({MOC}, include_orders_this_bar=True)
+                        SAME_BAR: _process_orders()
+                        then _update_water_marks()
+    end_session()       expire time-in-force "day" orders
+
+Everything a venue needs on top of the backtest (time in force, OCA groups, held bracket children,
+scripted rejections and split fills, execution reports) lives here; no fill rule is re-implemented.
+State changes are found by reading only new ``broker.fills`` and the still-open orders.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from loguru import logger
+from ml4t.backtest import BacktestConfig, Broker, OrderSide, OrderStatus, OrderType
+from ml4t.backtest.types import ExecutionMode
+from ml4t.backtest.types import Fill
+from ml4t.backtest.types import Order as BtOrder
+
+from .bars import SimBar
+
+TIME_IN_FORCE = frozenset({"gtc", "day", "ioc", "opg", "cls"})
+OPEN_STATUSES = frozenset({"new", "partially_filled", "held"})
+
+
+@dataclass(frozen=True, slots=True)
+class SimOrderSpec:
+    """What a client asked for. ``quantity`` is the total, always positive; ``side`` says buy/sell.
+
+    ``time_in_force``: gtc | day (expires at ``end_session``) | ioc (the rest is canceled after the
+    first bar that could fill it) | opg (only the opening fill of the next bar) | cls (market on
+    close). ``parent_id``: the order is held until that order fills completely (bracket children).
+    """
+
+    asset: str
+    side: OrderSide
+    quantity: float
+    order_type: OrderType = OrderType.MARKET
+    limit_price: float | None = None
+    stop_price: float | None = None
+    trail_amount: float | None = None
+    time_in_force: str = "gtc"
+    client_order_id: str = ""
+    oca_group: str | None = None
+    parent_id: int | None = None
+
+
+@dataclass(slots=True)
+class SimOrder:
+    """An order on the simulated venue; mutated by the exchange as it fills.
+
+    ``status``: new | partially_filled | filled | canceled | rejected | expired | held.
+    """
+
+    order_id: int
+    spec: SimOrderSpec
+    status: str
+    filled_quantity: float = 0.0
+    avg_fill_price: float | None = None
+    reject_reason: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def remaining(self) -> float:
+        """Quantity still working (0 once the order is finished)."""
+        if self.status not in OPEN_STATUSES:
+            return 0.0
+        return max(0.0, self.spec.quantity - self.filled_quantity)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+@dataclass(frozen=True, slots=True)
+class SimExecution:
+    """One execution (a fill or part of one) as venues report it."""
+
+    exec_id: str
+    order_id: int
+    client_order_id: str
+    asset: str
+    side: OrderSide
+    quantity: float
+    price: float
+    commission: float
+    timestamp: datetime
+    cumulative_quantity: float
+    remaining_quantity: float
+
+
+@dataclass(frozen=True, slots=True)
+class OrderExecuted:
+    """An execution; ``order.status`` is "filled" on the last one, else "partially_filled"."""
+
+    order: SimOrder
+    execution: SimExecution
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCanceled:
+    """Canceled: reason "user" (or the caller's), "oca", "ioc", "parent canceled", "venue"."""
+
+    order: SimOrder
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRejected:
+    order: SimOrder
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderExpired:
+    """Time in force ran out ("day" at end_session, "opg"/"cls" leftovers)."""
+
+    order: SimOrder
+
+
+@dataclass(frozen=True, slots=True)
+class OrderReplaced:
+    order: SimOrder
+
+
+@dataclass(frozen=True, slots=True)
+class OrderActivated:
+    """A held child became live because its parent filled completely."""
+
+    order: SimOrder
+
+
+type SimEvent = (
+    OrderExecuted | OrderCanceled | OrderRejected | OrderExpired | OrderReplaced | OrderActivated
+)
+
+
+class UnknownOrder(KeyError):
+    """No order with this id exists on the exchange."""
+
+
+class OrderNotCancelable(ValueError):
+    """The order is finished (or its last part is already executing); the message says which."""
+
+
+class OrderNotReplaceable(ValueError):
+    """The order is finished, or the requested change is invalid; the message says why."""
+
+
+def spec_problem(spec: SimOrderSpec) -> str | None:
+    """Why a venue would refuse this order, or None when it is acceptable."""
+    if not isinstance(spec.asset, str) or not spec.asset:
+        return "asset must be a non-empty symbol"
+    if not _positive(spec.quantity):
+        return f"quantity must be a finite positive number, got {spec.quantity!r}"
+    if spec.time_in_force not in TIME_IN_FORCE:
+        return f"time in force {spec.time_in_force!r} is not one of {sorted(TIME_IN_FORCE)}"
+    kind = spec.order_type
+    if kind in (OrderType.LIMIT, OrderType.STOP_LIMIT) and not _positive(spec.limit_price):
+        return f"{kind.value} order needs a positive limit price"
+    if kind in (OrderType.STOP, OrderType.STOP_LIMIT) and not _positive(spec.stop_price):
+        return f"{kind.value} order needs a positive stop price"
+    if kind is OrderType.TRAILING_STOP and not _positive(spec.trail_amount):
+        return "trailing stop order needs a positive trail amount"
+    if spec.time_in_force == "cls" and kind not in (OrderType.MARKET, OrderType.MOC):
+        return f"time in force cls supports market orders only, not {kind.value}"
+    if spec.time_in_force == "opg" and kind not in (OrderType.MARKET, OrderType.LIMIT):
+        return f"time in force opg supports market and limit orders only, not {kind.value}"
+    return None
+
+
+def _positive(value: object) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
+
+
+__all__ = [
+    "OrderActivated",
+    "OrderCanceled",
+    "OrderExecuted",
+    "OrderExpired",
+    "OrderNotCancelable",
+    "OrderNotReplaceable",
+    "OrderRejected",
+    "OrderReplaced",
+    "SimEvent",
+    "SimExchange",
+    "SimExecution",
+    "SimOrder",
+    "SimOrderSpec",
+    "UnknownOrder",
+]
+
+_log = logger.bind(component="sim.matching")
+
+
+@dataclass(slots=True)
+class _Deferred:
+    """The held-back last part of a split fill, executed on the following bar."""
+
+    quantity: float
+    price: float
+    commission: float
+    multiplier: float
+
+
+@dataclass(slots=True)
+class _Track:
+    """Book-keeping for one open order."""
+
+    order: SimOrder
+    bt: BtOrder | None  # None while held (not yet handed to the backtest broker)
+    bar: int  # exchange bar index when it went live in the broker
+    split_parts: int = 0
+    deferred: _Deferred | None = None
+
+
+class SimExchange:
+    """One account on a simulated venue, filling like ml4t.backtest (see the module docstring).
+
+    Not thread-safe: use it from one venue loop only. Every mutating call returns the events it
+    caused (snapshots of the order at that moment; the live object is ``orders[order_id]``).
+    """
+
+    def __init__(
+        self,
+        config: BacktestConfig | None = None,
+        *,
+        known_assets: set[str] | frozenset[str] | None = None,
+    ) -> None:
+        self.config = copy.deepcopy(config) if config is not None else BacktestConfig(calendar=None)
+        self._broker = Broker.from_config(self.config)
+        self._next_bar_mode = self.config.execution_mode is ExecutionMode.NEXT_BAR
+        self._known_assets = frozenset(known_assets) if known_assets is not None else None
+        self.orders: dict[int, SimOrder] = {}
+        self.executions: list[SimExecution] = []
+        self._open: dict[int, _Track] = {}
+        self._by_bt_id: dict[str, int] = {}
+        self._by_client_id: dict[str, int] = {}
+        self._held_children: dict[int, list[int]] = {}
+        self._oca: dict[str, set[int]] = {}
+        self._deferred: dict[int, _Track] = {}
+        self._fill_cursor = 0
+        self._next_id = 1
+        self._exec_seq = 0
+        self._bar = 0
+        self._time: datetime | None = None
+        self._reject_next: str | None = None
+        self._split_next = 0
+
+    # ------------------------------------------------------------------ account
+    @property
+    def broker(self) -> Broker:
+        """The backtest broker underneath (read it; mutating it bypasses the event mapping)."""
+        return self._broker
+
+    @property
+    def now(self) -> datetime | None:
+        """The timestamp of the current bar (None before the first ``open_bar``)."""
+        return self._time
+
+    @property
+    def bar_index(self) -> int:
+        """How many bars have been opened."""
+        return self._bar
+
+    @property
+    def cash(self) -> float:
+        adjust = 0.0
+        for track in self._deferred.values():
+            d = track.deferred
+            assert d is not None
+            adjust += _signed(track.order.spec.side, d.quantity) * d.price * d.multiplier
+            adjust += d.commission
+        return self._broker.cash + adjust
+
+    @property
+    def positions(self) -> dict[str, tuple[float, float]]:
+        """``{asset: (signed quantity, average cost)}`` for every non-flat asset."""
+        out = {a: (p.quantity, p.entry_price) for a, p in self._broker.positions.items()}
+        for track in self._deferred.values():
+            d = track.deferred
+            assert d is not None
+            asset = track.order.spec.asset
+            qty, cost = out.get(asset, (0.0, d.price))
+            qty -= _signed(track.order.spec.side, d.quantity)
+            if abs(qty) <= 1e-9:
+                out.pop(asset, None)
+            else:
+                out[asset] = (qty, cost)
+        return out
+
+    @property
+    def equity(self) -> float:
+        """Cash plus positions marked at the last price (the backtest's ``get_account_value``)."""
+        value = self._broker.get_account_value()
+        for track in self._deferred.values():
+            d = track.deferred
+            assert d is not None
+            mark = self.last_price(track.order.spec.asset) or d.price
+            value += _signed(track.order.spec.side, d.quantity) * d.multiplier * (d.price - mark)
+            value += d.commission
+        return value
+
+    @property
+    def buying_power(self) -> float:
+        return float(self._broker.get_buying_power())
+
+    def last_price(self, asset: str) -> float | None:
+        return self._broker.get_last_price(asset)
+
+    def open_orders(self) -> list[SimOrder]:
+        """Open orders (new, partially filled or held) in submission order."""
+        return [t.order for t in self._open.values()]
+
+    def order_by_client_id(self, client_order_id: str) -> SimOrder | None:
+        """The latest order submitted with this client order id, or None."""
+        order_id = self._by_client_id.get(client_order_id)
+        return self.orders.get(order_id) if order_id is not None else None
+
+    # ------------------------------------------------------------------ faults
+    def reject_next(self, reason: str) -> None:
+        """Reject the next submitted order with ``reason`` (a scripted venue fault)."""
+        self._reject_next = reason
+
+    def split_next_fill(self, parts: int = 2) -> None:
+        """Report the next submitted order's fill as ``parts`` executions.
+
+        All but the last are reported when the backtest fills the order; the last is executed on
+        the following bar, so a client sees the order open with a partial ``filled_quantity`` in
+        between. Total quantity, price and commission equal the unsplit fill.
+        """
+        if parts < 2:
+            raise ValueError(f"split_next_fill needs parts >= 2, got {parts}")
+        self._split_next = parts
+
+    # ------------------------------------------------------------------ orders
+    def submit(
+        self, spec: SimOrderSpec, *, order_id: int | None = None
+    ) -> tuple[SimOrder, list[SimEvent]]:
+        """Accept (or reject) a new order. Business rejections never raise.
+
+        ``order_id`` lets a venue whose clients choose ids (IB) use them; it must be new.
+        Raises ``ValueError``/``TypeError`` only for programmer errors.
+        """
+        if not isinstance(spec, SimOrderSpec):
+            raise TypeError(f"submit() needs a SimOrderSpec, got {type(spec).__name__}")
+        if not isinstance(spec.side, OrderSide) or not isinstance(spec.order_type, OrderType):
+            raise TypeError("SimOrderSpec.side / order_type must be ml4t.backtest enums")
+        if order_id is None:
+            order_id = self._next_id
+        elif order_id in self.orders:
+            raise ValueError(f"order id {order_id} is already used")
+        self._next_id = max(self._next_id, order_id + 1)
+        order = SimOrder(order_id, spec, "new", created_at=self._time, updated_at=self._time)
+        self.orders[order_id] = order
+        if spec.client_order_id:
+            self._by_client_id[spec.client_order_id] = order_id
+        problem = self._reject_next or spec_problem(spec)
+        self._reject_next = None
+        if problem is None and self._known_assets is not None and spec.asset not in self._known_assets:
+            problem = f"unknown asset {spec.asset!r}"
+        parent = None
+        if problem is None and spec.parent_id is not None:
+            parent = self.orders.get(spec.parent_id)
+            if parent is None or parent.status in ("canceled", "rejected", "expired"):
+                state = "unknown" if parent is None else parent.status
+                problem = f"parent order {spec.parent_id} is {state}"
+        if problem is not None:
+            return order, [self._finish(order, "rejected", problem)]
+        track = _Track(order, None, self._bar)
+        if self._split_next:
+            track.split_parts, self._split_next = self._split_next, 0
+        self._open[order_id] = track
+        if spec.oca_group:
+            self._oca.setdefault(spec.oca_group, set()).add(order_id)
+        if parent is not None and parent.status != "filled":
+            order.status = "held"
+            self._held_children.setdefault(parent.order_id, []).append(order_id)
+            return order, []
+        return order, self._go_live(track)
+
+    def replace(
+        self,
+        order_id: int,
+        *,
+        quantity: float | None = None,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        trail_amount: float | None = None,
+    ) -> tuple[SimOrder, list[SimEvent]]:
+        """Change an open order; ``quantity`` is the new total (filled part included).
+
+        Raises :class:`UnknownOrder` or :class:`OrderNotReplaceable` (a ``ValueError``) with the
+        reason; the order is unchanged then.
+        """
+        track = self._open_track(order_id, OrderNotReplaceable, "replaced")
+        order = track.order
+        changes = {
+            k: v
+            for k, v in (
+                ("quantity", quantity),
+                ("limit_price", limit_price),
+                ("stop_price", stop_price),
+                ("trail_amount", trail_amount),
+            )
+            if v is not None
+        }
+        new_spec = replace(order.spec, **changes)
+        problem = spec_problem(new_spec)
+        if problem is None and new_spec.quantity <= order.filled_quantity:
+            problem = f"new quantity {new_spec.quantity} is not above the filled {order.filled_quantity}"
+        if problem is None and track.deferred is not None:
+            problem = "its remaining quantity is already executing"
+        if problem is not None:
+            raise OrderNotReplaceable(f"order {order_id} cannot be replaced: {problem}")
+        if track.bt is not None:
+            bt_changes = dict(changes)
+            if "quantity" in bt_changes:
+                bt_changes["quantity"] = new_spec.quantity - order.filled_quantity
+            try:
+                self._broker.update_order(track.bt.order_id, **bt_changes)
+            except ValueError as exc:
+                raise OrderNotReplaceable(f"order {order_id} cannot be replaced: {exc}") from exc
+        order.spec = new_spec
+        order.updated_at = self._time
+        return order, [OrderReplaced(_snap(order))]
+
+    def cancel(self, order_id: int, reason: str = "user") -> tuple[SimOrder, list[SimEvent]]:
+        """Cancel an open order (and the held children of a parent).
+
+        Raises :class:`UnknownOrder`, or :class:`OrderNotCancelable` (a ``ValueError``) for a
+        finished order or one whose split fill is already executing.
+        """
+        track = self._open_track(order_id, OrderNotCancelable, "canceled")
+        if track.deferred is not None:
+            raise OrderNotCancelable(
+                f"order {order_id} is partially_filled and its remaining quantity is already "
+                "executing; it cannot be canceled"
+            )
+        if track.bt is not None:
+            self._broker._cancel_order_at(
+                track.bt.order_id, timestamp=self._time or datetime.min, reason=reason
+            )
+        events: list[SimEvent] = [self._finish(track.order, "canceled", reason)]
+        events.extend(self._after_parent_done(order_id))
+        return track.order, events
+
+    # ------------------------------------------------------------------ bars
+    def open_bar(self, timestamp: datetime, bars: dict[str, SimBar]) -> list[SimEvent]:
+        """Start bar ``timestamp``: the backtest's start-of-bar steps (see the module docstring).
+
+        NEXT_BAR: orders submitted while the previous bar was current fill here, at this bar's
+        open / limit / stop levels. SAME_BAR: leftovers from earlier bars are processed.
+        """
+        if self._time is not None and timestamp <= self._time:
+            raise ValueError(f"open_bar({timestamp}) does not advance past {self._time}")
+        closes = {a: b.close for a, b in bars.items()}
+        self._broker._update_time(
+            timestamp,
+            dict(closes),
+            {a: b.open for a, b in bars.items()},
+            {a: b.high for a, b in bars.items()},
+            {a: b.low for a, b in bars.items()},
+            closes,
+            {a: b.volume for a, b in bars.items()},
+            {},
+            {},
+            {},
+            {},
+            {},
+            {},
+            {a: {} for a in bars},
+        )
+        self._time = timestamp
+        self._bar += 1
+        events = self._release_deferred()
+        events.extend(self._expire_unmarketable_opg(bars))
+        if self._next_bar_mode:
+            self._broker._process_orders(use_open=True)
+        else:
+            self._broker._process_orders()
+        events.extend(self._collect())
+        # time_in_force "opg": only the opening cross; the rest expires.
+        for track in [t for t in self._open.values() if t.order.spec.time_in_force == "opg"]:
+            if track.bt is not None and self._eligible_now(track):
+                events.extend(self._expire(track))
+        return events
+
+    def close_bar(self) -> list[SimEvent]:
+        """End the current bar: MOC / this-bar fills, water marks, IOC and "cls" leftovers."""
+        if self._time is None:
+            raise ValueError("close_bar() before any open_bar()")
+        if self._next_bar_mode:
+            self._broker._process_orders(order_types={OrderType.MOC}, include_orders_this_bar=True)
+        else:
+            self._broker._process_orders()
+        events = self._collect()
+        self._broker._update_water_marks()
+        for track in list(self._open.values()):
+            tif = track.order.spec.time_in_force
+            if track.bt is None or not self._eligible_now(track, closing=True):
+                continue
+            if tif == "ioc":
+                events.extend(self._cancel_leftover(track, "ioc"))
+            elif tif == "cls":
+                events.extend(self._expire(track))
+        return events
+
+    def end_session(self) -> list[SimEvent]:
+        """Expire every open time-in-force "day" order (held children included)."""
+        events: list[SimEvent] = []
+        for track in [t for t in self._open.values() if t.order.spec.time_in_force == "day"]:
+            if track.order.order_id in self._open and track.deferred is None:
+                events.extend(self._expire(track))
+        return events
+
+    # ------------------------------------------------------------------ internals
+    def _expire_unmarketable_opg(self, bars: dict[str, SimBar]) -> list[SimEvent]:
+        """An "opg" limit order takes part in the opening print only: expire it if that misses."""
+        events: list[SimEvent] = []
+        for track in list(self._open.values()):
+            spec = track.order.spec
+            if spec.time_in_force != "opg" or spec.order_type is not OrderType.LIMIT:
+                continue
+            if track.bt is None or not self._eligible_now(track) or spec.asset not in bars:
+                continue
+            assert spec.limit_price is not None
+            opening = bars[spec.asset].open
+            if (opening - spec.limit_price) * (1 if spec.side is OrderSide.BUY else -1) > 0:
+                events.extend(self._expire(track))
+        return events
+
+    def _open_track(self, order_id: int, error: type[ValueError], verb: str) -> _Track:
+        order = self.orders.get(order_id)
+        if order is None:
+            raise UnknownOrder(order_id)
+        track = self._open.get(order_id)
+        if track is None:
+            raise error(f"order {order_id} is {order.status}; it cannot be {verb}")
+        return track
+
+    def _eligible_now(self, track: _Track, *, closing: bool = False) -> bool:
+        """Whether the broker has had a chance to fill this order during the current bar."""
+        if not self._next_bar_mode:
+            return True
+        if closing and track.bt is not None and track.bt.order_type is OrderType.MOC:
+            return True
+        return track.bar < self._bar
+
+    def _go_live(self, track: _Track) -> list[SimEvent]:
+        spec = track.order.spec
+        order_type = OrderType.MOC if spec.time_in_force == "cls" else spec.order_type
+        try:
+            bt = self._broker.submit_order(
+                spec.asset,
+                spec.quantity - track.order.filled_quantity,
+                spec.side,
+                order_type,
+                spec.limit_price,
+                spec.stop_price,
+                spec.trail_amount,
+            )
+        except ValueError as exc:
+            return [self._finish(track.order, "rejected", str(exc))]
+        if bt is None:
+            return [self._finish(track.order, "rejected", "quantity rounds to zero")]
+        if spec.oca_group:
+            bt.parent_id = f"oca:{spec.oca_group}"  # the backtest cancels siblings on a full fill
+        track.bt = bt
+        track.bar = self._bar
+        self._by_bt_id[bt.order_id] = track.order.order_id
+        return self._collect()
+
+    def _collect(self) -> list[SimEvent]:
+        """Translate new backtest fills and status changes of open orders into events."""
+        events: list[SimEvent] = []
+        fills = self._broker.fills
+        new = fills[self._fill_cursor :]
+        self._fill_cursor = len(fills)
+        last_fill = {fill.order_id: i for i, fill in enumerate(new)}
+        for i, fill in enumerate(new):
+            order_id = self._by_bt_id.get(fill.order_id)
+            track = self._open.get(order_id) if order_id is not None else None
+            if track is None:
+                _log.warning("fill for an order the exchange does not track: {}", fill.order_id)
+                continue
+            final = last_fill[fill.order_id] == i and fill_complete(track.bt)
+            events.extend(self._executions(track, fill, final))
+        for track in list(self._open.values()):
+            bt = track.bt
+            if bt is None or track.deferred is not None or track.order.order_id not in self._open:
+                continue
+            if bt.status is OrderStatus.FILLED:
+                self._close(track.order, "filled")
+                events.extend(self._after_fill(track))
+            elif bt.status is OrderStatus.REJECTED:
+                reason = bt.rejection_reason or "rejected by the venue"
+                events.append(self._finish(track.order, "rejected", reason))
+                events.extend(self._after_parent_done(track.order.order_id))
+            elif bt.status is OrderStatus.CANCELLED:
+                reason = bt.cancellation_reason or ("oca" if track.order.spec.oca_group else "venue")
+                events.append(self._finish(track.order, "canceled", reason))
+                events.extend(self._after_parent_done(track.order.order_id))
+        return events
+
+    def _executions(self, track: _Track, fill: Fill, final: bool) -> list[SimEvent]:
+        multiplier = fill.multiplier or 1.0
+        parts = _split(fill.quantity, track.split_parts)
+        track.split_parts = 0
+        if len(parts) > 1:
+            *now_parts, last = parts
+            share = [fill.commission * q / fill.quantity for q in now_parts]
+            rest = fill.commission - sum(share)
+            track.deferred = _Deferred(last, fill.price, rest, multiplier)
+            self._deferred[track.order.order_id] = track
+            return [
+                self._execute(track.order, q, fill.price, c, fill.timestamp, final=False)
+                for q, c in zip(now_parts, share, strict=True)
+            ]
+        return [
+            self._execute(
+                track.order, fill.quantity, fill.price, fill.commission, fill.timestamp, final=final
+            )
+        ]
+
+    def _execute(
+        self,
+        order: SimOrder,
+        qty: float,
+        price: float,
+        commission: float,
+        ts: datetime,
+        *,
+        final: bool,
+    ) -> OrderExecuted:
+        previous = order.filled_quantity
+        order.filled_quantity = previous + qty
+        avg = order.avg_fill_price or 0.0
+        order.avg_fill_price = (avg * previous + price * qty) / order.filled_quantity
+        order.updated_at = ts
+        order.status = "filled" if final else "partially_filled"
+        self._exec_seq += 1
+        execution = SimExecution(
+            exec_id=f"{self._exec_seq:08d}.{order.order_id}",
+            order_id=order.order_id,
+            client_order_id=order.spec.client_order_id,
+            asset=order.spec.asset,
+            side=order.spec.side,
+            quantity=qty,
+            price=price,
+            commission=commission,
+            timestamp=ts,
+            cumulative_quantity=order.filled_quantity,
+            remaining_quantity=max(0.0, order.spec.quantity - order.filled_quantity),
+        )
+        self.executions.append(execution)
+        return OrderExecuted(_snap(order), execution)
+
+    def _release_deferred(self) -> list[SimEvent]:
+        events: list[SimEvent] = []
+        for order_id, track in list(self._deferred.items()):
+            d = track.deferred
+            assert d is not None
+            del self._deferred[order_id]
+            track.deferred = None
+            assert self._time is not None
+            final = fill_complete(track.bt)
+            events.append(
+                self._execute(track.order, d.quantity, d.price, d.commission, self._time, final=final)
+            )
+        return events
+
+    def _finish(self, order: SimOrder, status: str, reason: str | None) -> SimEvent:
+        """Close an order as rejected / canceled / expired and return its event."""
+        self._close(order, status)
+        if status == "rejected":
+            order.reject_reason = reason
+            return OrderRejected(_snap(order), reason or "")
+        if status == "canceled":
+            return OrderCanceled(_snap(order), reason or "")
+        return OrderExpired(_snap(order))
+
+    def _close(self, order: SimOrder, status: str) -> None:
+        order.status = status
+        order.updated_at = self._time
+        track = self._open.pop(order.order_id, None)
+        if track is not None and track.bt is not None:
+            self._by_bt_id.pop(track.bt.order_id, None)
+        if order.spec.oca_group:
+            group = self._oca.get(order.spec.oca_group)
+            if group is not None:
+                group.discard(order.order_id)
+                if not group:
+                    del self._oca[order.spec.oca_group]
+
+    def _expire(self, track: _Track) -> list[SimEvent]:
+        if track.bt is not None:
+            self._broker._cancel_order_at(track.bt.order_id, timestamp=self._time, reason="expired")
+        events = [self._finish(track.order, "expired", None)]
+        events.extend(self._after_parent_done(track.order.order_id))
+        return events
+
+    def _cancel_leftover(self, track: _Track, reason: str) -> list[SimEvent]:
+        assert track.bt is not None
+        self._broker._cancel_order_at(track.bt.order_id, timestamp=self._time, reason=reason)
+        events = [self._finish(track.order, "canceled", reason)]
+        events.extend(self._after_parent_done(track.order.order_id))
+        return events
+
+    def _after_fill(self, track: _Track) -> list[SimEvent]:
+        """A complete fill: cancel OCA siblings still held, activate held children."""
+        events: list[SimEvent] = []
+        group = track.order.spec.oca_group
+        for sibling in sorted(self._oca.get(group, ())) if group else ():
+            other = self._open.get(sibling)
+            if other is not None:
+                if other.bt is not None:
+                    self._broker._cancel_order_at(other.bt.order_id, timestamp=self._time, reason="oca")
+                events.append(self._finish(other.order, "canceled", "oca"))
+        for child_id in self._held_children.pop(track.order.order_id, []):
+            child = self._open.get(child_id)
+            if child is None:
+                continue
+            child.order.status = "new"
+            child.order.updated_at = self._time
+            events.append(OrderActivated(_snap(child.order)))
+            events.extend(self._go_live(child))
+        return events
+
+    def _after_parent_done(self, order_id: int) -> list[SimEvent]:
+        """The parent will never fill: cancel its held children."""
+        events: list[SimEvent] = []
+        for child_id in self._held_children.pop(order_id, []):
+            if child_id in self._open:
+                events.append(self._finish(self._open[child_id].order, "canceled", "parent canceled"))
+                events.extend(self._after_parent_done(child_id))
+        return events
+
+
+def fill_complete(bt: BtOrder | None) -> bool:
+    return bt is not None and bt.status is OrderStatus.FILLED
+
+
+def _snap(order: SimOrder) -> SimOrder:
+    return replace(order)
+
+
+def _signed(side: OrderSide, quantity: float) -> float:
+    return quantity if side is OrderSide.BUY else -quantity
+
+
+def _split(quantity: float, parts: int) -> list[float]:
+    """Split a fill into ``parts`` pieces (whole units when the quantity is whole)."""
+    if parts < 2:
+        return [quantity]
+    if float(quantity).is_integer():
+        parts = min(parts, int(quantity))
+        if parts < 2:
+            return [quantity]
+        base = math.floor(quantity / parts)
+        return [float(base)] * (parts - 1) + [quantity - base * (parts - 1)]
+    return [quantity / parts] * (parts - 1) + [quantity - quantity / parts * (parts - 1)]
