@@ -1,0 +1,1 @@
+"""Venue adapters: one package per venue, split by concern (config, session, gateway, feed, parsing)."""

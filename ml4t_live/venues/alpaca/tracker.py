@@ -1,0 +1,190 @@
+"""OrderTracker: trade updates and order snapshots -> ml4t order events, each execution once.
+
+Alpaca's ``trade_updates`` stream has no replay and may deliver an update twice (LEAN's Alpaca
+adapter saw ``new -> fill`` replayed three times). The tracker keeps, per Alpaca order id, the
+cumulative filled quantity already reported; an update (or a REST snapshot after a reconnect)
+produces an execution only for quantity beyond it. ``execution_id`` duplicates are dropped first.
+So a fill reported by the stream, by a re-sync, or by both, reaches the engine exactly once.
+
+Only orders registered as ours (placed by this gateway or adopted on connect) produce events;
+updates for foreign orders are counted and logged, never turned into fills. Replacement orders
+and OCO legs carry venue-chosen client ids that are *aliases* of ours.
+
+Pure bookkeeping: no I/O. ``register``/``alias`` may be called from the engine thread, the
+updates from the stream's loop thread; one lock guards the maps.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from alpaca.trading.enums import OrderStatus as AlpacaStatus
+from alpaca.trading.models import Order as AlpacaOrder
+from loguru import logger
+
+from ...events import (
+    OrderAccepted,
+    OrderCancelled,
+    OrderEvent,
+    OrderFilled,
+    OrderPartiallyFilled,
+    OrderRejected,
+)
+from .parsing import CANCELLED_STATUSES, fill_price_delta, num, side_from_alpaca
+
+_log = logger.bind(component="alpaca.tracker")
+_EPS = 1e-9
+_ACCEPT_EVENTS = {"new", "accepted", "pending_new"}
+_CANCEL_EVENTS = {"canceled", "expired", "done_for_day"}
+
+
+@dataclass
+class _Tracked:
+    ours: str
+    filled: float = 0.0
+    avg_price: float | None = None
+    base: float = 0.0  # filled by orders this one replaced
+    accepted: bool = False
+    terminal: bool = False
+
+
+class OrderTracker:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ours: dict[str, str] = {}  # venue client_order_id -> our client_order_id
+        self._orders: dict[str, _Tracked] = {}  # Alpaca order id -> state
+        self._exec_ids: set[str] = set()
+        self.duplicates_dropped = 0
+        self.foreign_updates = 0
+
+    # ------------------------------------------------------------------ identity
+    def register(self, client_order_id: str) -> None:
+        with self._lock:
+            self._ours.setdefault(client_order_id, client_order_id)
+
+    def alias(self, venue_client_order_id: str, ours: str) -> None:
+        with self._lock:
+            self._ours[venue_client_order_id] = ours
+
+    def ours(self, venue_client_order_id: str) -> str | None:
+        with self._lock:
+            return self._ours.get(venue_client_order_id)
+
+    def carry_over(self, old_venue_id: str, new_venue_id: str) -> None:
+        """A replacement order continues the old one's cumulative fills."""
+        with self._lock:
+            old = self._orders.get(old_venue_id)
+            if old is None:
+                return
+            old.terminal = True
+            new = self._orders.setdefault(new_venue_id, _Tracked(old.ours))
+            new.base = old.base + old.filled
+            new.accepted = True
+
+    # ------------------------------------------------------------------ inputs
+    def on_trade_update(self, update: Any) -> list[OrderEvent]:
+        """One alpaca-py ``TradeUpdate`` -> zero or more events."""
+        event = str(getattr(update.event, "value", update.event))
+        exec_id = str(update.execution_id) if update.execution_id is not None else None
+        with self._lock:
+            state = self._state(update.order)
+            if state is None:
+                self.foreign_updates += 1
+                _log.debug("ignored {} for foreign order {}", event, update.order.client_order_id)
+                return []
+            if exec_id is not None and exec_id in self._exec_ids:
+                self.duplicates_dropped += 1
+                return []
+            if event in ("fill", "partial_fill"):
+                out = self._fills(state, update.order, update.price, update.qty, exec_id, update.timestamp)
+                if not out:
+                    self.duplicates_dropped += 1
+                if exec_id is not None:
+                    self._exec_ids.add(exec_id)
+                return out
+            return self._lifecycle(state, update.order, event)
+
+    def on_order_snapshot(self, order: AlpacaOrder) -> list[OrderEvent]:
+        """A REST view of an order (after submit, lookup or re-sync): report what we missed."""
+        with self._lock:
+            state = self._state(order)
+            if state is None:
+                return []
+            out = self._fills(state, order, None, None, None, order.filled_at or order.updated_at)
+            status = str(order.status.value)
+            event = "fill" if status == "filled" else status
+            if status in ("new", "accepted", "pending_new", "partially_filled"):
+                event = "new"
+            return out + self._lifecycle(state, order, event)
+
+    # ------------------------------------------------------------------ internals
+    def _state(self, order: AlpacaOrder) -> _Tracked | None:
+        venue_id = str(order.id)
+        state = self._orders.get(venue_id)
+        if state is None:
+            ours = self._ours.get(order.client_order_id)
+            if ours is None:
+                return None
+            state = self._orders[venue_id] = _Tracked(ours)
+        return state
+
+    def _fills(
+        self,
+        state: _Tracked,
+        order: AlpacaOrder,
+        price: float | None,
+        qty: float | None,
+        exec_id: str | None,
+        when: Any,
+    ) -> list[OrderEvent]:
+        cumulative = num(order.filled_qty)
+        if cumulative is None:
+            cumulative = state.filled + (qty or 0.0)
+        delta = cumulative - state.filled
+        if delta <= _EPS:
+            return []
+        avg = num(order.filled_avg_price)
+        fill_price = price if (price and qty and abs(qty - delta) <= _EPS) else None
+        if fill_price is None:
+            fill_price = fill_price_delta(state.filled, state.avg_price, cumulative, avg) or price or avg
+        state.filled, state.avg_price = cumulative, avg
+        done = order.status is AlpacaStatus.FILLED or (
+            num(order.qty) is not None and cumulative >= (num(order.qty) or 0.0) - _EPS
+        )
+        cls = OrderFilled if done else OrderPartiallyFilled
+        state.accepted = True
+        if done:
+            state.terminal = True
+        return [
+            cls(
+                client_order_id=state.ours,
+                exec_id=exec_id or f"{order.id}:{cumulative:g}",
+                asset=order.symbol or "",
+                side=side_from_alpaca(order.side),
+                quantity=delta,
+                price=float(fill_price or 0.0),
+                timestamp=when,
+                cumulative_quantity=state.base + cumulative,
+            )
+        ]
+
+    def _lifecycle(self, state: _Tracked, order: AlpacaOrder, event: str) -> list[OrderEvent]:
+        if state.terminal:
+            return []
+        if event in _ACCEPT_EVENTS:
+            if state.accepted:
+                return []
+            state.accepted = True
+            return [OrderAccepted(state.ours, str(order.id))]
+        if event == "replaced" or order.status is AlpacaStatus.REPLACED:
+            state.terminal = True  # the replacement carries on under the same id of ours
+            return []
+        if event in _CANCEL_EVENTS or order.status in CANCELLED_STATUSES:
+            state.terminal = True
+            return [OrderCancelled(state.ours, event)]
+        if event == "rejected" or order.status is AlpacaStatus.REJECTED:
+            state.terminal = True
+            return [OrderRejected(state.ours, "rejected by Alpaca", "rejected")]
+        return []

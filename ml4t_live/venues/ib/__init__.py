@@ -1,0 +1,8 @@
+"""Interactive Brokers through ib_async: config, session (async, loop thread), gateway and feed
+(sync facades), parsing (pure). See each module's docstring."""
+
+from .config import IBConfig
+from .feed import IBFeed
+from .gateway import IBGateway
+
+__all__ = ["IBConfig", "IBFeed", "IBGateway"]

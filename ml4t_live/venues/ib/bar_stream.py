@@ -1,0 +1,187 @@
+"""BarStream: real-time bars for the IB feed, on the feed session's loop thread.
+
+Subscribes ``reqRealTimeBars`` (5 s, TRADES) per symbol, aggregates with
+:class:`~ml4t_live.venues.ib.bars.BarAssembler` and puts one ``BarClosed`` per label on the queue.
+
+The seam (start-up warm-up and post-reconnect backfill) is one mechanism: live groups are held
+until the first live group G closes; then historical bars ending at ``G.label + bar`` are fetched
+and the bars between the last delivered label (or the last ``warmup_bars`` labels) and G are
+delivered, then G (its partial symbols replaced by the historical bar), then the held live groups.
+So there is no gap and no duplicate at the seam. After a reconnect, ``FeedReconnected`` is put
+right after the backfilled bars, before the first live one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ib_async import Contract
+from ib_async.objects import RealTimeBarList
+from loguru import logger
+
+from ...errors import ConnectionFailed
+from ...events import BarClosed, FeedDisconnected, FeedReconnected
+from .bars import RT_BAR_SECONDS, BarAssembler, BarGroup
+from .parsing import (
+    contract_for,
+    duration_str,
+    historical_bar_row,
+    ib_bar_size_setting,
+    realtime_bar_row,
+)
+from .session import IBSession
+
+_log = logger.bind(component="ib.feed")
+
+
+class BarStream:
+    def __init__(
+        self, session: IBSession, symbols: list[str], bar_seconds: int, warmup_bars: int, tz: str
+    ) -> None:
+        self.session = session
+        self.symbols = list(symbols)
+        self.bar_seconds = bar_seconds
+        self.warmup_bars = warmup_bars
+        self.tz = ZoneInfo(tz)
+        self.assembler = BarAssembler(symbols, bar_seconds)
+        self._contracts: dict[str, Contract] = {}
+        self._subs: dict[str, RealTimeBarList] = {}
+        self._held: list[BarGroup] = []
+        self._seam_task: asyncio.Task[None] | None = None
+        self._live = False  # seam resolved; groups go straight out
+        self._reconnecting = False
+        self.last_delivered: int | None = None
+        session.on_lost.append(self._lost)
+        session.on_restored.append(self._restored)
+
+    # ------------------------------------------------------------------ subscribe
+    async def subscribe(self) -> None:
+        ib = self.session.ib
+        if not self._contracts:
+            cfg = self.session.config
+            wanted = [contract_for(s, cfg.exchange, cfg.currency) for s in self.symbols]
+            found = await asyncio.wait_for(ib.qualifyContractsAsync(*wanted), cfg.request_timeout)
+            missing = [s for s, c in zip(self.symbols, found) if not isinstance(c, Contract)]
+            if missing:
+                raise ConnectionFailed(f"IB does not know the contract(s) {missing}; feed not started")
+            self._contracts = dict(zip(self.symbols, found))  # type: ignore[arg-type]
+        for symbol, contract in self._contracts.items():
+            bars = ib.reqRealTimeBars(contract, RT_BAR_SECONDS, "TRADES", False)
+            bars.updateEvent += partial(self._on_bar, symbol)
+            self._subs[symbol] = bars
+
+    def _on_bar(self, symbol: str, bars: RealTimeBarList, has_new_bar: bool) -> None:
+        if not has_new_bar or not bars:
+            return
+        groups = self.assembler.add(symbol, *realtime_bar_row(bars[-1]))
+        del bars[:-1]  # ib_async keeps every bar; we need only the newest
+        for group in groups:
+            self._route(group)
+
+    def _route(self, group: BarGroup) -> None:
+        if self._live:
+            self._deliver(group)
+            return
+        self._held.append(group)
+        if self._seam_task is None:
+            self._seam_task = self.session.loop.spawn(self._seam(group), "ib-feed-seam")
+
+    # ------------------------------------------------------------------ seam
+    async def _seam(self, first: BarGroup) -> None:
+        after = self.last_delivered
+        need_history = bool(first.partial) or (
+            self.warmup_bars > 0 if after is None else first.label > after + self.bar_seconds
+        )
+        history: dict[int, dict[str, dict[str, Any]]] = {}
+        if need_history:
+            history = await self._history(first.label, after)
+        older = sorted(lbl for lbl in history if lbl < first.label and (after is None or lbl > after))
+        if after is None:
+            older = older[-self.warmup_bars :] if self.warmup_bars else []
+        for label in older:
+            self._put_bar(label, history[label])
+        for symbol in first.partial:
+            hist = history.get(first.label, {}).get(symbol)
+            if hist is not None:
+                first.data[symbol] = hist
+            else:
+                _log.warning("{} {}: only a partial bar is available", symbol, self._dt(first.label))
+        if self._reconnecting:
+            self._reconnecting = False
+            self.session.put(FeedReconnected("ib", missed_bars=len(older)))
+        held, self._held = self._held, []
+        self._live = True
+        self._seam_task = None
+        for group in held:
+            self._deliver(group)
+
+    async def _history(self, first_label: int, after: int | None) -> dict[int, dict[str, dict[str, Any]]]:
+        """label -> symbol -> values, for bars ending at ``first_label + bar``."""
+        n_bars = self.warmup_bars if after is None else max(0, (first_label - after) // self.bar_seconds)
+        seconds = (n_bars + 1) * self.bar_seconds
+        end = datetime.fromtimestamp(first_label + self.bar_seconds, UTC)
+        out: dict[int, dict[str, dict[str, Any]]] = {}
+        cfg = self.session.config
+        for symbol, contract in self._contracts.items():
+            bars = await self.session.ib.reqHistoricalDataAsync(
+                contract,
+                endDateTime=end,
+                durationStr=duration_str(seconds),
+                barSizeSetting=ib_bar_size_setting(self.bar_seconds),
+                whatToShow="TRADES",
+                useRTH=False,
+                formatDate=2,
+                timeout=cfg.request_timeout,
+            )
+            for bar in bars:
+                label, values = historical_bar_row(bar, self.tz)
+                out.setdefault(int(label.timestamp()), {})[symbol] = values
+        return out
+
+    # ------------------------------------------------------------------ delivery
+    def _deliver(self, group: BarGroup) -> None:
+        if group.partial and self.last_delivered is not None:
+            # a window the stream joined late after a seam: it was delivered from history
+            if group.label <= self.last_delivered:
+                return
+        self._put_bar(group.label, group.data)
+
+    def _put_bar(self, label: int, data: dict[str, dict[str, Any]]) -> None:
+        if self.last_delivered is not None and label <= self.last_delivered:
+            return
+        self.last_delivered = label
+        self.assembler.mark_released(label)
+        self.session.put(BarClosed(self._dt(label), dict(data)))
+
+    def _dt(self, label: int) -> datetime:
+        return datetime.fromtimestamp(label, self.tz)
+
+    # ------------------------------------------------------------------ reconnect
+    def _lost(self, reason: str) -> None:
+        self.session.put(FeedDisconnected("ib", reason))
+        self._subs.clear()  # ib_async forgot them; their events are done
+        self.assembler.reset_stream()
+        self._live = False
+        self._reconnecting = True
+        self._held.clear()
+        if self._seam_task is not None:
+            self._seam_task.cancel()
+            self._seam_task = None
+
+    async def _restored(self) -> None:
+        await self.subscribe()
+
+    async def close(self) -> None:
+        ib = self.session.ib
+        if ib.isConnected():
+            for bars in self._subs.values():
+                ib.cancelRealTimeBars(bars)
+        self._subs.clear()
+
+    @property
+    def bar_delta(self) -> timedelta:
+        return timedelta(seconds=self.bar_seconds)

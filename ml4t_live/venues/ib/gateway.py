@@ -1,0 +1,173 @@
+"""IBGateway: the synchronous VenueGateway for Interactive Brokers (engine-thread facade).
+
+Every method is one blocking call through the bridge to the ``ml4t-ib-session`` loop thread, where
+an :class:`~ml4t_live.venues.ib.session.IBSession` owns the ``ib_async.IB`` and an
+:class:`~ml4t_live.venues.ib.orders.OrderTracker` turns its callbacks into events on
+:attr:`events`.
+
+Connect: ib_async's startup sync (positions, open orders, completed orders, executions, account
+values) -> the account is checked (paper accounts start with ``DU``; a live one needs
+``IBConfig.allow_live`` *and* ``confirm_live(account) is True``, asked on the caller's thread) ->
+our open orders are adopted by ``orderRef``, foreign ones reported -> :class:`AccountSnapshot`.
+
+Disconnect: ``BrokerDisconnected`` -> reconnect with backoff -> resync (missed executions replayed
+once, vanished orders reported as rejected, never re-sent) -> ``BrokerReconnected``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loguru import logger
+
+from ...bridge import LoopThread
+from ...errors import ConnectionFailed, LiveTradingRefused, ReconciliationError
+from ...events import BrokerDisconnected, BrokerReconnected
+from ...protocols import AccountSnapshot, OrderRequest
+from .config import IBConfig
+from .orders import OrderTracker
+from .parsing import is_paper_account
+from .session import IBSession
+
+_log = logger.bind(component="ib.gateway")
+
+
+class IBGateway:
+    """VenueGateway over one IB API connection (client id ``IBConfig.client_id``)."""
+
+    venue = "ib"
+
+    def __init__(self, config: IBConfig | None = None) -> None:
+        self.config = config or IBConfig()
+        self._loop = LoopThread("ib", "session")
+        self._session: IBSession | None = None
+        self._orders: OrderTracker | None = None
+        self.account = ""
+
+    @property
+    def events(self) -> Any:
+        return self._loop.events
+
+    @property
+    def loop(self) -> LoopThread:
+        return self._loop
+
+    # ------------------------------------------------------------------ life cycle
+    def connect(self) -> AccountSnapshot:
+        self._loop.start(self._setup)
+        try:
+            accounts = self._call(self._session_().connect(), self.config.connect_timeout * 3)
+            account = self._choose_account(accounts)
+            if not is_paper_account(account):
+                self._check_live(account)
+            snapshot = self._call(self._start_trading(account))
+        except BaseException:
+            self.close()
+            raise
+        _log.info(
+            "connected to IB account {} ({}): {} positions, {} open orders, {} executions today",
+            account,
+            "paper" if snapshot.is_paper else "LIVE",
+            len(snapshot.positions),
+            len(snapshot.open_orders),
+            len(snapshot.executions),
+        )
+        return snapshot
+
+    async def _setup(self) -> None:
+        session = IBSession(self.config, self._loop, client_id=self.config.client_id, role="broker")
+        self._session = session
+        self._orders = OrderTracker(session)
+        session.on_lost.append(self._lost)
+        session.on_restored.append(self._restored)
+
+    def _choose_account(self, accounts: list[str]) -> str:
+        wanted = self.config.account
+        if wanted:
+            if wanted not in accounts:
+                raise ReconciliationError(
+                    f"IB manages accounts {accounts}, not the configured account {wanted!r}"
+                )
+            return wanted
+        if len(accounts) != 1:
+            raise ReconciliationError(
+                f"IB manages {len(accounts)} accounts {accounts}; set IBConfig.account to choose one"
+            )
+        return accounts[0]
+
+    def _check_live(self, account: str) -> None:
+        if not self.config.allow_live:
+            raise LiveTradingRefused(
+                f"IB account {account} is a LIVE (real-money) account (paper accounts start with "
+                "'DU'); pass allow_live=True and a confirm_live callback to trade it"
+            )
+        confirm = self.config.confirm_live
+        if confirm is None or confirm(account) is not True:
+            raise LiveTradingRefused(f"live trading on IB account {account} was not confirmed")
+        _log.warning("LIVE trading confirmed on IB account {}", account)
+
+    async def _start_trading(self, account: str) -> AccountSnapshot:
+        self._session_().account = account
+        self.account = account
+        return self._orders_().snapshot(account)
+
+    def _lost(self, reason: str) -> None:
+        self._session_().put(BrokerDisconnected("ib", reason))
+
+    async def _restored(self) -> None:
+        session = self._session_()
+        accounts = session.ib.managedAccounts()
+        if self.account not in accounts:
+            session.put(
+                BrokerDisconnected(
+                    "ib", f"after reconnect IB manages {accounts}, not {self.account}; not trading"
+                )
+            )
+            await session.close()
+            return
+        replayed = self._orders_().resync()
+        _log.info("resynchronised after reconnect; {} missed execution(s) replayed", replayed)
+        session.put(BrokerReconnected("ib"))
+
+    # ------------------------------------------------------------------ VenueGateway
+    def snapshot(self) -> AccountSnapshot:
+        return self._call(self._snapshot())
+
+    async def _snapshot(self) -> AccountSnapshot:
+        self._session_().require_connected("snapshot")
+        return self._orders_().snapshot(self.account)
+
+    def place(self, request: OrderRequest) -> None:
+        self._call(self._orders_().place(request))
+
+    def modify(self, request: OrderRequest) -> None:
+        self._call(self._orders_().modify(request))
+
+    def cancel(self, client_order_id: str) -> None:
+        self._call(self._orders_().cancel(client_order_id))
+
+    def end_of_bar(self, timestamp: Any) -> None:
+        self._call(self._orders_().end_of_bar(self.config.request_timeout))
+
+    def close(self) -> None:
+        self._loop.close(self._shutdown, timeout=self.config.request_timeout)
+
+    async def _shutdown(self) -> None:
+        if self._orders is not None:
+            self._orders.detach()
+        if self._session is not None:
+            await self._session.close()
+
+    # ------------------------------------------------------------------ helpers
+    def _call(self, coro: Any, timeout: float | None = None) -> Any:
+        return self._loop.call(coro, timeout or self.config.request_timeout + 1.0)
+
+    def _session_(self) -> IBSession:
+        if self._session is None:
+            raise ConnectionFailed("IBGateway is not connected; call connect() first")
+        return self._session
+
+    def _orders_(self) -> OrderTracker:
+        if self._orders is None:
+            raise ConnectionFailed("IBGateway is not connected; call connect() first")
+        return self._orders

@@ -1,0 +1,159 @@
+"""IBSession: one ``ib_async.IB`` connection on one bridge loop thread, with reconnect.
+
+Threading rule: an IBSession and its ``IB`` are created, used and closed only by coroutines running
+on its :class:`~ml4t_live.bridge.LoopThread`. It uses ib_async's ``*Async`` requests and its
+non-blocking senders (``placeOrder``, ``cancelOrder``, ``reqRealTimeBars``, ``disconnect``) and its
+cached state (``positions()``, ``openTrades()``, ``fills()``, ``accountValues()``); never
+``ib.sleep``, ``util.startLoop``, nest_asyncio, or a blocking ib_async call (those run a nested loop).
+
+On a connection the session did not close itself, it calls its ``on_lost`` hooks, then reconnects
+with exponential backoff (``IBConfig.reconnect_*``). After each successful reconnect it awaits its
+``on_restored`` hooks (resubscribe, resync), in order; an owner puts its "reconnected" event there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Awaitable, Callable
+
+from ib_async import IB
+from loguru import logger
+
+from ...bridge import LoopThread
+from ...errors import ConnectionFailed
+from ...events import VenueErrorReported
+from .config import IBConfig
+from .parsing import is_warning
+
+_log = logger.bind(component="ib.session")
+
+# Errors an unreachable or refusing gateway produces in ib_async's connectAsync.
+CONNECT_ERRORS = (OSError, ConnectionError, TimeoutError, asyncio.TimeoutError)
+# IB connectivity codes: 1100 lost, 1101 restored (data lost), 1102 restored (data kept).
+CONNECTIVITY_LOST, RESTORED_DATA_LOST, RESTORED_DATA_KEPT = 1100, 1101, 1102
+
+
+class SessionState(enum.Enum):
+    NEW = "new"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    CLOSED = "closed"
+
+
+class IBSession:
+    """Owns one IB API connection (one client id) on ``loop``."""
+
+    def __init__(self, config: IBConfig, loop: LoopThread, *, client_id: int, role: str) -> None:
+        self.config = config
+        self.loop = loop
+        self.client_id = client_id
+        self.role = role
+        self.ib = IB()
+        self.ib.RequestTimeout = config.request_timeout
+        self.state = SessionState.NEW
+        self.account = ""
+        self.on_lost: list[Callable[[str], None]] = []
+        self.on_restored: list[Callable[[], Awaitable[None]]] = []
+        self.on_connectivity: list[Callable[[int, str], None]] = []
+        self._reconnect_task: asyncio.Task[None] | None = None
+        self.ib.disconnectedEvent += self._on_disconnected
+        self.ib.errorEvent += self._on_error
+
+    # ------------------------------------------------------------------ connect
+    async def connect(self) -> list[str]:
+        """Connect and run ib_async's startup sync; returns the accounts the gateway manages."""
+        await self._connect_once()
+        self.state = SessionState.CONNECTED
+        return list(self.ib.managedAccounts())
+
+    async def _connect_once(self) -> None:
+        cfg = self.config
+        _log.info("{}: connecting to {}:{} as client {}", self.role, cfg.host, cfg.port, self.client_id)
+        try:
+            await self.ib.connectAsync(
+                cfg.host,
+                cfg.port,
+                clientId=self.client_id,
+                timeout=cfg.connect_timeout,
+                account=cfg.account,
+                raiseSyncErrors=True,
+            )
+        except CONNECT_ERRORS as exc:
+            raise ConnectionFailed(
+                f"IB {self.role}: cannot connect to {cfg.host}:{cfg.port} as client "
+                f"{self.client_id}: {exc!r}. Is TWS / IB Gateway running with the API enabled, and "
+                "is that client id free?"
+            ) from exc
+
+    @property
+    def connected(self) -> bool:
+        return self.state is SessionState.CONNECTED and self.ib.isConnected()
+
+    def require_connected(self, what: str) -> None:
+        if not self.connected:
+            raise ConnectionFailed(
+                f"IB {self.role} is {self.state.value}: {what} was not sent (nothing was sent "
+                "twice; retry after the BrokerReconnected event)"
+            )
+
+    def put(self, event: object) -> None:
+        """Put an event on the loop's queue for the engine (loop thread only)."""
+        self.loop.async_events.put_nowait(event)
+
+    # ------------------------------------------------------------------ lost / reconnect
+    def _on_disconnected(self) -> None:
+        if self.state is not SessionState.CONNECTED:
+            return  # our own close(), or a failed attempt inside the reconnect loop
+        reason = "connection to TWS / IB Gateway lost"
+        _log.warning("{}: {}", self.role, reason)
+        self.state = SessionState.RECONNECTING
+        for hook in self.on_lost:
+            hook(reason)
+        if self.config.reconnect:
+            self._reconnect_task = self.loop.spawn(self._reconnect(), f"{self.role}-reconnect")
+
+    async def _reconnect(self) -> None:
+        attempt = 0
+        for delay in self.config.backoff_delays():
+            await asyncio.sleep(delay)
+            if self.state is not SessionState.RECONNECTING:
+                return
+            attempt += 1
+            try:
+                await self._connect_once()
+            except ConnectionFailed as exc:
+                _log.warning("{}: reconnect attempt {} failed: {}", self.role, attempt, exc)
+                continue
+            self.state = SessionState.CONNECTED
+            _log.info("{}: reconnected after {} attempt(s)", self.role, attempt)
+            for hook in self.on_restored:
+                await hook()
+            return
+        self.state = SessionState.CLOSED
+        self.put(
+            VenueErrorReported(
+                "ib", "reconnect-failed", f"IB {self.role}: gave up after {attempt} reconnect attempts"
+            )
+        )
+
+    def _on_error(self, req_id: int, code: int, message: str, _contract: object) -> None:
+        if code in (CONNECTIVITY_LOST, RESTORED_DATA_LOST, RESTORED_DATA_KEPT):
+            _log.warning("{}: IB connectivity notice {}: {}", self.role, code, message)
+            for hook in self.on_connectivity:
+                hook(code, message)
+        elif req_id == -1 and not is_warning(code):
+            self.put(VenueErrorReported("ib", str(code), message))
+
+    # ------------------------------------------------------------------ close
+    async def close(self) -> None:
+        """Stop reconnecting and disconnect (idempotent)."""
+        self.state = SessionState.CLOSED
+        task = self._reconnect_task
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        self.ib.disconnectedEvent -= self._on_disconnected
+        self.ib.errorEvent -= self._on_error
+        if self.ib.isConnected() or self.ib.client.isConnected():
+            self.ib.disconnect()

@@ -1,0 +1,57 @@
+"""Fixtures for the IB adapter tests.
+
+``ib_log_guard`` (autouse) fails a test on any ERROR record from ib_async's loggers (decoder drops
+a malformed message with only an ERROR line; the caller just hangs) or from eventkit (an exception
+in one of our event handlers). A test that provokes an error on purpose (a rejection logs
+``Error 201``) declares it with ``ib_log_guard.expect(regex)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+
+
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+class IBLogGuard:
+    def __init__(self, capture: _Capture) -> None:
+        self._capture = capture
+        self._allowed: list[re.Pattern[str]] = []
+
+    def expect(self, pattern: str) -> None:
+        """Allow ERROR records whose message matches ``pattern`` (re.search)."""
+        self._allowed.append(re.compile(pattern))
+
+    def unexpected(self) -> list[str]:
+        out = []
+        for record in self._capture.records:
+            text = record.getMessage()
+            if not any(p.search(text) for p in self._allowed):
+                out.append(f"{record.name}: {text}")
+        return out
+
+
+@pytest.fixture(autouse=True)
+def ib_log_guard():
+    capture = _Capture()
+    loggers = [logging.getLogger("ib_async"), logging.getLogger("eventkit")]
+    for lg in loggers:
+        lg.addHandler(capture)
+    guard = IBLogGuard(capture)
+    try:
+        yield guard
+    finally:
+        for lg in loggers:
+            lg.removeHandler(capture)
+    bad = guard.unexpected()
+    assert not bad, "ib_async / eventkit logged errors:\n" + "\n".join(bad)
