@@ -51,7 +51,7 @@ class AlpacaConfig:
     reconnect_max_delay: float = 30.0
     reconnect_jitter: float = 0.5  # each delay is drawn from [d * (1 - jitter), d]
     data_timeout: float | None = None  # silent market-data socket -> reconnect after this long
-    settle_timeout: float = 5.0  # how long a fill-barrier wait may take per bar
+    order_poll_interval: float = 5.0  # open orders + a quiet trade stream -> re-read over REST
 
     def __post_init__(self) -> None:
         if not self.key_id or not self.secret_key:
@@ -75,7 +75,7 @@ class AlpacaConfig:
             "stream_stop_timeout",
             "reconnect_initial_delay",
             "reconnect_max_delay",
-            "settle_timeout",
+            "order_poll_interval",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"AlpacaConfig.{name} must be > 0")

@@ -83,6 +83,15 @@ class OrderTracker:
             new.base = old.base + old.filled
             new.accepted = True
 
+    def open_venue_ids(self) -> list[str]:
+        """Alpaca ids of our orders not yet known to be finished (re-sync reads these)."""
+        with self._lock:
+            return [vid for vid, state in self._orders.items() if not state.terminal]
+
+    def is_filled(self, client_order_id: str) -> bool:
+        with self._lock:
+            return any(s.ours == client_order_id and s.terminal and s.filled > 0 for s in self._orders.values())
+
     # ------------------------------------------------------------------ inputs
     def on_trade_update(self, update: Any) -> list[OrderEvent]:
         """One alpaca-py ``TradeUpdate`` -> zero or more events."""

@@ -1,0 +1,381 @@
+"""AlpacaGateway: the :class:`~ml4t_live.protocols.VenueGateway` for Alpaca (paper or live).
+
+Two sides, as the design asks:
+
+* REST on the **engine thread**: alpaca-py's ``TradingClient`` is synchronous, so ``place`` /
+  ``modify`` / ``cancel`` / ``snapshot`` / ``end_of_bar`` call it directly, each request behind the
+  shared token bucket and the retry policy of :mod:`.rest`.
+* ``trade_updates`` on its **own loop thread** (:class:`~.session.TradeUpdatesSession`): each update
+  goes through the :class:`~.tracker.OrderTracker` (ours only, each execution once) onto the
+  session's janus queue, which is this gateway's ``events``.
+
+Order identity: every order carries the engine's deterministic ``client_order_id``. After an
+ambiguous submit (timeout, 5xx, dropped connection) the order is looked up by that id; only a 404
+(the venue never saw it) allows sending it again, and Alpaca's uniqueness rule (422 on a reused id)
+turns even that into a no-op if the first attempt lands late. A replace gets the id
+``<ours>.r<n>``, which the tracker maps back to ours.
+
+Connect: account -> live guard -> stream up -> positions and open orders -> AccountSnapshot.
+State that cannot be read or understood raises ReconciliationError (fail closed). After a stream
+reconnect, and whenever the stream has been quiet while orders are open (a silent socket), the
+open orders are re-read over REST on the stream's loop (with a second client) and whatever the
+stream missed is reported once; a re-sync that finds missed updates also forces a reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from alpaca.trading.enums import QueryOrderStatus
+from alpaca.trading.requests import GetOrdersRequest
+from loguru import logger
+
+from ...errors import ConnectionFailed, LiveTradingRefused, ReconciliationError, VenueError
+from ...events import BrokerDisconnected, BrokerReconnected, OrderReplaced, VenueErrorReported
+from ...protocols import AccountSnapshot, OrderRequest
+from .config import AlpacaConfig, redact
+from .parsing import (
+    NotExpressible,
+    account_snapshot,
+    to_oco_request,
+    to_order_request,
+    to_replace_request,
+    venue_order,
+)
+from .rate_limit import TokenBucket
+from .rest import AlpacaTradingClient, AmbiguousOutcome, RestCaller, VenueRequestFailed
+from .session import TradeUpdatesSession
+from .tracker import OrderTracker
+
+_log = logger.bind(component="alpaca.gateway")
+VENUE = "alpaca"
+
+
+class OrderRefused(VenueError):
+    """Alpaca (or the adapter, before sending) refused the order; nothing is working at the venue."""
+
+
+class AlpacaGateway:
+    venue = VENUE
+
+    def __init__(self, config: AlpacaConfig, *, is_ours: Callable[[str], bool] | None = None) -> None:
+        self.config = config
+        self.is_ours = is_ours or (lambda _cid: False)
+        self.bucket = TokenBucket(config.max_requests_per_minute, config.rate_limit_burst)
+        self.rest = RestCaller(config, self.bucket)
+        self.tracker = OrderTracker()
+        self.session = TradeUpdatesSession(config, self._on_update, self._on_lost, self._resync_async)
+        self._client: AlpacaTradingClient | None = None
+        self._loop_client: AlpacaTradingClient | None = None  # used only on the stream's loop
+        self._venue_ids: dict[str, str] = {}  # our client order id -> current Alpaca order id
+        self._replaces: dict[str, int] = {}
+        self._oca: dict[str, OrderRequest] = {}  # oca_group -> first member, until its pair arrives
+        self._emit_lock = threading.Lock()  # keeps tracker decisions and queue order together
+        self._last_update = time.monotonic()
+        self.account_number = ""
+        self.is_paper = config.paper
+        self._connected = False
+
+    # ================================================================== engine thread
+    @property
+    def events(self) -> Any:
+        return self.session.events
+
+    def connect(self) -> AccountSnapshot:
+        self._client = AlpacaTradingClient(self.config)
+        self._loop_client = AlpacaTradingClient(self.config)
+        try:
+            account = self.rest("account", self._client.get_account, repeatable=True)
+        except VenueRequestFailed as exc:
+            raise ConnectionFailed(f"Alpaca refused the account request: {exc}") from None
+        self.account_number = account.account_number
+        self._check_live(account.account_number)
+        if account.trading_blocked or account.account_blocked:
+            raise ReconciliationError(
+                f"Alpaca account {account.account_number} is blocked for trading; refusing to start"
+            )
+        self.session.start()
+        self._connected = True
+        try:
+            snapshot = self.snapshot()
+            self.session.call(self._start_watchdog)
+        except BaseException:
+            self.close()
+            raise
+        _log.info(
+            "connected to Alpaca {} account {} ({} positions, {} open orders)",
+            "paper" if snapshot.is_paper else "LIVE",
+            snapshot.account_id,
+            len(snapshot.positions),
+            len(snapshot.open_orders),
+        )
+        return snapshot
+
+    def _check_live(self, account_number: str) -> None:
+        live = self.config.is_live_account(account_number)
+        self.is_paper = not live
+        if not live:
+            return
+        confirm = self.config.confirm_live
+        if not self.config.allow_live or confirm is None or not confirm(account_number):
+            raise LiveTradingRefused(
+                f"Alpaca account {account_number} is a LIVE (real-money) account; live trading needs "
+                "allow_live=True and a confirm_live callback that returns True"
+            )
+        _log.warning("LIVE trading confirmed on Alpaca account {}", account_number)
+
+    def snapshot(self) -> AccountSnapshot:
+        client = self._require()
+        try:
+            account = self.rest("account", client.get_account, repeatable=True)
+            positions = self.rest("positions", client.get_all_positions, repeatable=True)
+            query = GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=500, nested=True)
+            orders = self.rest("open orders", lambda: client.get_orders(query), repeatable=True)
+        except (VenueRequestFailed, ValueError) as exc:
+            raise ReconciliationError(f"cannot read the Alpaca account state: {exc}") from None
+        open_orders = []
+        for order in _flatten(orders):
+            cid = self.tracker.ours(order.client_order_id) or order.client_order_id
+            if self.is_ours(cid):
+                self.tracker.register(cid)
+                self._venue_ids.setdefault(cid, str(order.id))
+                self._emit(self.tracker.on_order_snapshot(order))
+            else:
+                self._emit([VenueErrorReported(VENUE, "foreign_order", _describe(order), cid)])
+            open_orders.append(venue_order(order, cid))
+        try:
+            return account_snapshot(account, positions, open_orders, is_paper=self.is_paper)
+        except (TypeError, ValueError) as exc:
+            raise ReconciliationError(f"cannot understand the Alpaca account state: {exc}") from None
+
+    def place(self, request: OrderRequest) -> None:
+        if request.oca_group is not None and request.parent_client_order_id is None:
+            first = self._oca.pop(request.oca_group, None)
+            if first is None:
+                self._oca[request.oca_group] = request
+                return
+            self._place_oco(first, request)
+            return
+        try:
+            body = to_order_request(request)
+        except NotExpressible as exc:
+            raise OrderRefused(str(exc)) from None
+        self._submit(request.client_order_id, body)
+
+    def _place_oco(self, a: OrderRequest, b: OrderRequest) -> None:
+        take, stop = (a, b) if a.order_type.value == "limit" else (b, a)
+        try:
+            body = to_oco_request(take, stop)
+        except NotExpressible as exc:
+            raise OrderRefused(str(exc)) from None
+        order = self._submit(take.client_order_id, body, also=stop.client_order_id)
+        if order is not None:
+            for leg in order.legs or []:
+                if str(leg.client_order_id) != take.client_order_id:
+                    self.tracker.alias(leg.client_order_id, stop.client_order_id)
+                    self._venue_ids[stop.client_order_id] = str(leg.id)
+
+    def _submit(self, cid: str, body: Any, *, also: str | None = None) -> Any:
+        client = self._require()
+        self.tracker.register(cid)
+        if also is not None:
+            self.tracker.register(also)
+        try:
+            order = self.rest("submit " + cid, lambda: client.submit_order(body), repeatable=False)
+        except AmbiguousOutcome as exc:
+            _log.warning("submit of {} is ambiguous ({}); looking it up by client order id", cid, exc)
+            order = self._resolve(cid, body)
+        except VenueRequestFailed as exc:
+            if exc.status == 422 and "client_order_id" in exc.message.replace(" ", "_"):
+                order = self._lookup(cid)  # our id is already there: adopt it, never a second order
+                if order is None:
+                    raise OrderRefused(f"Alpaca refused {cid}: {exc.message}") from None
+            else:
+                raise OrderRefused(f"Alpaca refused {cid}: {exc.message} (code {exc.code})") from None
+        self._venue_ids[cid] = str(order.id)
+        self._emit(self.tracker.on_order_snapshot(order))
+        return order
+
+    def _resolve(self, cid: str, body: Any) -> Any:
+        found = self._lookup(cid)
+        if found is not None:
+            _log.info("order {} had reached Alpaca ({}); adopted", cid, found.status.value)
+            return found
+        client = self._require()
+        try:  # the venue never saw it; a late arrival of the first attempt would now be a 422
+            return self.rest("resubmit " + cid, lambda: client.submit_order(body), repeatable=False)
+        except AmbiguousOutcome:
+            found = self._lookup(cid)
+            if found is None:
+                raise OrderRefused(f"Alpaca did not confirm {cid} after two attempts") from None
+            return found
+        except VenueRequestFailed as exc:
+            found = self._lookup(cid)
+            if found is None:
+                raise OrderRefused(f"Alpaca refused {cid}: {exc.message}") from None
+            return found
+
+    def _lookup(self, cid: str, client: AlpacaTradingClient | None = None) -> Any:
+        client = client or self._require()
+        try:
+            return self.rest("lookup " + cid, lambda: client.get_order_by_client_id(cid), repeatable=True)
+        except VenueRequestFailed as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def modify(self, request: OrderRequest) -> None:
+        cid = request.client_order_id
+        n = self._replaces.get(cid, 0) + 1
+        new_cid = f"{cid}.r{n}"
+        try:
+            body = to_replace_request(request, new_cid)
+        except NotExpressible as exc:
+            raise OrderRefused(str(exc)) from None
+        venue_id = self._venue_id(cid)
+        self._replaces[cid] = n
+        self.tracker.alias(new_cid, cid)
+        client = self._require()
+        try:
+            order = self.rest(
+                "replace " + cid, lambda: client.replace_order_by_id(venue_id, body), repeatable=False
+            )
+        except AmbiguousOutcome:
+            order = self._lookup(new_cid)
+            if order is None:
+                self._emit([VenueErrorReported(VENUE, "replace_unconfirmed", f"replace of {cid} not seen", cid)])
+                return
+        except VenueRequestFailed as exc:
+            self._emit([VenueErrorReported(VENUE, exc.code or str(exc.status), exc.message, cid)])
+            return
+        with self._emit_lock:
+            self.tracker.carry_over(venue_id, str(order.id))
+            self._venue_ids[cid] = str(order.id)
+        self._emit([OrderReplaced(cid, request.quantity, request.limit_price, request.stop_price)])
+
+    def cancel(self, client_order_id: str) -> None:
+        for group, member in list(self._oca.items()):
+            if member.client_order_id == client_order_id:
+                del self._oca[group]
+                return
+        venue_id = self._venue_id(client_order_id)
+        client = self._require()
+        try:
+            self.rest("cancel " + client_order_id, lambda: client.cancel_order_by_id(venue_id), repeatable=True)
+        except VenueRequestFailed as exc:  # 422: already filled / not cancelable; 404: unknown
+            self._emit([VenueErrorReported(VENUE, exc.code or str(exc.status), exc.message, client_order_id)])
+
+    def end_of_bar(self, timestamp: Any) -> None:
+        for group in list(self._oca):  # a lone OCA member is an ordinary order
+            self.place(_without_group(self._oca.pop(group)))
+        client = self._require()
+        self.rest("clock", client.get_clock, repeatable=True)
+
+    def close(self) -> None:
+        self.rest.close()
+        self.session.close()
+        self._connected = False
+
+    # ------------------------------------------------------------------ helpers
+    def _require(self) -> AlpacaTradingClient:
+        if self._client is None:
+            raise ConnectionFailed("AlpacaGateway is not connected; call connect() first")
+        return self._client
+
+    def _venue_id(self, cid: str) -> str:
+        venue_id = self._venue_ids.get(cid)
+        if venue_id is None:
+            order = self._lookup(cid)
+            if order is None:
+                raise OrderRefused(f"Alpaca has no order {cid}")
+            venue_id = self._venue_ids[cid] = str(order.id)
+        return venue_id
+
+    def _emit(self, events: list[Any]) -> None:
+        if not events:
+            return
+        with self._emit_lock:
+            for event in events:
+                self.session.events.put_nowait(event)
+
+    # ================================================================== stream loop thread
+    async def _on_update(self, update: Any) -> None:
+        self._last_update = time.monotonic()
+        try:
+            with self._emit_lock:
+                events = self.tracker.on_trade_update(update)
+                for event in events:
+                    self.session.thread.async_events.put_nowait(event)
+        except Exception as exc:  # a bad update must not kill the stream; report it
+            _log.opt(exception=exc).error("could not apply an Alpaca trade update")
+            self.session.thread.async_events.put_nowait(
+                VenueErrorReported(VENUE, "bad_update", redact(f"{type(exc).__name__}: {exc}", self.config))
+            )
+
+    async def _on_lost(self, reason: str) -> None:
+        await self.session.thread.async_events.put(BrokerDisconnected(VENUE, reason))
+
+    async def _resync_async(self) -> None:
+        await self.session.thread.async_events.put(BrokerReconnected(VENUE))
+        self._resync()
+
+    def _resync(self) -> int:
+        """Re-read our open orders over REST (blocking, on the stream loop); report what was missed."""
+        client = self._loop_client
+        if client is None:
+            return 0
+        missed = 0
+        for venue_id in self.tracker.open_venue_ids():
+            try:
+                order = self.rest("re-sync", lambda v=venue_id: client.get_order_by_id(v), repeatable=True)
+            except VenueError as exc:
+                _log.warning("re-sync of Alpaca order {} failed: {}", venue_id, exc)
+                continue
+            with self._emit_lock:
+                events = self.tracker.on_order_snapshot(order)
+                for event in events:
+                    self.session.thread.async_events.put_nowait(event)
+            missed += len(events)
+        if missed:
+            _log.warning("re-sync found {} order event(s) the trade stream had not delivered", missed)
+        return missed
+
+    def _start_watchdog(self) -> None:
+        self.session.thread.spawn(self._watchdog(), "watchdog")
+
+    async def _watchdog(self) -> None:
+        interval = self.config.order_poll_interval
+        while True:
+            await asyncio.sleep(interval)
+            quiet = time.monotonic() - self._last_update
+            if quiet < interval or not self.tracker.open_venue_ids():
+                continue
+            if self._resync():
+                _log.warning("trade stream silent for {:.1f}s with missed updates; reconnecting", quiet)
+                await self.session.force_reconnect()
+            self._last_update = time.monotonic()
+
+
+def _flatten(orders: list[Any]) -> list[Any]:
+    out = []
+    for order in orders:
+        out.append(order)
+        out.extend(leg for leg in (order.legs or []) if leg.status.value in ("new", "accepted", "held", "partially_filled"))
+    return out
+
+
+def _describe(order: Any) -> str:
+    return (
+        f"open order {order.client_order_id} ({order.side.value if order.side else '?'} {order.qty} "
+        f"{order.symbol}) was not placed by this strategy; left untouched"
+    )
+
+
+def _without_group(request: OrderRequest) -> OrderRequest:
+    from dataclasses import replace
+
+    return replace(request, oca_group=None)
