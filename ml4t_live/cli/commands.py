@@ -1,0 +1,144 @@
+"""The commands: run, demo, replay, sim."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from . import options as opt
+from .app import (
+    RUN_KEYS, ConfigFile, ErrorPolicy, HeartbeatTimeout, InitialCash, NoSession, Params, Preset,
+    Quiet, SessionDir, SettleTimeout, Speed, Verbose, _guard, app,
+)  # fmt: skip
+from .runner import replay_session, run_command, run_demo, serve_sim
+from .ui import Display
+
+
+@app.command()
+@_guard
+def run(
+    strategy: Annotated[str | None, typer.Argument(help="path/to/file.py:ClassName, path/to/file.py (its one Strategy subclass) or package.module:ClassName.", show_default=False)] = None,  # noqa: E501
+    data: Annotated[Path | None, typer.Option("--data", "-d", help="Recorded bars to replay: parquet or CSV in ml4t.backtest's long format (timestamp, symbol|asset, open, high, low, close, volume).")] = None,  # noqa: E501
+    signals: Annotated[Path | None, typer.Option(help="Per-asset signals (timestamp, asset, ...), parquet or CSV.")] = None,
+    context: Annotated[Path | None, typer.Option(help="Market-wide context (timestamp, ...), parquet or CSV.")] = None,
+    param: Params = None,
+    config: ConfigFile = None,
+    speed: Speed = None,
+    initial_cash: InitialCash = None,
+    preset: Preset = None,
+    session_dir: SessionDir = None,
+    no_session: NoSession = None,
+    error_policy: ErrorPolicy = None,
+    settle_timeout: SettleTimeout = None,
+    heartbeat_timeout: HeartbeatTimeout = None,
+    broker: Annotated[str | None, typer.Option(help="Where orders go: shadow (simulated fills, default), ib or alpaca (paper unless --live). Venues: in progress.")] = None,  # noqa: E501
+    feed: Annotated[str | None, typer.Option(help="Where bars come from: replay (needs --data), ib or alpaca [default: replay with --data, else the broker's venue].")] = None,  # noqa: E501
+    host: Annotated[str | None, typer.Option(help="Venue host (IB Gateway/TWS, or a simulated venue).")] = None,
+    port: Annotated[int | None, typer.Option(help="Venue port.")] = None,
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated symbols to subscribe to (venue feeds).")] = None,
+    bar_size: Annotated[str | None, typer.Option(help="Venue bar size, e.g. 1min, 5s.")] = None,
+    live: Annotated[bool | None, typer.Option("--live", help="Allow a LIVE (real-money) account. Never the default; asks for confirmation.", show_default=False)] = None,  # noqa: E501
+    confirm_live: Annotated[bool | None, typer.Option("--confirm-live", help="With --live: confirm non-interactively (cron).", show_default=False)] = None,  # noqa: E501
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+) -> None:
+    """Run a strategy: shadow mode on recorded bars by default (--data), or against a venue."""
+    display = Display(verbose=verbose, quiet=quiet)
+    cli = dict(strategy=strategy, data=data, signals=signals, context=context, speed=speed,
+               initial_cash=initial_cash, preset=preset, session_dir=session_dir,
+               no_session=no_session, error_policy=error_policy, settle_timeout=settle_timeout,
+               heartbeat_timeout=heartbeat_timeout, broker=broker, feed=feed, host=host, port=port,
+               symbols=symbols, bar_size=bar_size, live=live, confirm_live=confirm_live,
+               quiet=quiet or None, verbose=verbose or None, params=opt.parse_params(param))  # fmt: skip
+    o = opt.merge_options(cli, config, RUN_KEYS)
+    display.set_level(verbose=bool(o.get("verbose")), quiet=bool(o.get("quiet")))
+    try:
+        run_command(o, display)
+    finally:
+        display.close()
+
+
+DEMO_KEYS = ("speed", "initial_cash", "session_dir", "no_session", "quiet", "verbose", "venue")
+
+
+@app.command()
+@_guard
+def demo(
+    venue: Annotated[str | None, typer.Option(help="shadow: replay the bundled bars into the shadow broker (default). ib / alpaca: the same bars through a simulated venue (in progress).")] = None,  # noqa: E501
+    config: ConfigFile = None,
+    speed: Speed = None,
+    initial_cash: InitialCash = None,
+    session_dir: SessionDir = None,
+    no_session: NoSession = None,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+) -> None:
+    """Run the bundled DemoMomentum strategy on two days of bundled 1-minute bars (AAPL, MSFT,
+    SPY) through LiveEngine in shadow mode, then print a summary and the session folder."""
+    display = Display(verbose=verbose, quiet=quiet)
+    cli = dict(venue=venue, speed=speed, initial_cash=initial_cash, session_dir=session_dir,
+               no_session=no_session, quiet=quiet or None, verbose=verbose or None, params={})  # fmt: skip
+    o = opt.merge_options(cli, config, DEMO_KEYS)
+    display.set_level(verbose=bool(o.get("verbose")), quiet=bool(o.get("quiet")))
+    try:
+        run_demo(o, display)
+    finally:
+        display.close()
+
+
+REPLAY_KEYS = tuple(k for k in RUN_KEYS if k not in ("data", "signals", "context", "broker", "feed",
+                    "host", "port", "symbols", "bar_size", "live", "confirm_live"))  # fmt: skip
+
+
+@app.command()
+@_guard
+def replay(
+    session: Annotated[Path, typer.Argument(help="A session folder written by an earlier run (its bars.parquet, signals, context).", show_default=False)],  # noqa: E501
+    strategy: Annotated[str | None, typer.Argument(help="path/to/file.py:ClassName (or package.module:ClassName).", show_default=False)] = None,  # noqa: E501
+    param: Params = None,
+    config: ConfigFile = None,
+    speed: Speed = None,
+    initial_cash: InitialCash = None,
+    preset: Preset = None,
+    session_dir: SessionDir = None,
+    no_session: NoSession = None,
+    error_policy: ErrorPolicy = None,
+    settle_timeout: SettleTimeout = None,
+    heartbeat_timeout: HeartbeatTimeout = None,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+) -> None:
+    """Re-run a recorded session's bars through a strategy, in shadow mode (a new session
+    folder records the replay)."""
+    display = Display(verbose=verbose, quiet=quiet)
+    cli = dict(strategy=strategy, speed=speed, initial_cash=initial_cash, preset=preset,
+               session_dir=session_dir, no_session=no_session, error_policy=error_policy,
+               settle_timeout=settle_timeout, heartbeat_timeout=heartbeat_timeout,
+               quiet=quiet or None, verbose=verbose or None, params=opt.parse_params(param))  # fmt: skip
+    o = opt.merge_options(cli, config, REPLAY_KEYS)
+    display.set_level(verbose=bool(o.get("verbose")), quiet=bool(o.get("quiet")))
+    try:
+        replay_session(session, o, display)
+    finally:
+        display.close()
+
+
+@app.command()
+@_guard
+def sim(
+    venue: Annotated[str, typer.Argument(help="ib (TWS API socket) or alpaca (REST + websockets).", show_default=False)],  # noqa: E501
+    data: Annotated[Path | None, typer.Option("--data", "-d", help="Bars the simulated venue replays (default: the bundled demo bars).")] = None,  # noqa: E501
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default: the venue's paper port).")] = None,
+    speed: Speed = None,
+    verbose: Verbose = False,
+) -> None:
+    """Serve a simulated venue on this machine, to rehearse a strategy's exact venue
+    configuration offline (in progress: provided by the venue adapters)."""
+    display = Display(verbose=verbose)
+    try:
+        raise typer.Exit(serve_sim(venue, data, host, port, speed))
+    finally:
+        display.close()

@@ -1,0 +1,183 @@
+"""From merged options to a finished run: strategy, config, feed, broker, LiveEngine, summary."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import typer
+from loguru import logger
+
+from ml4t_live.errors import ConfigError, LiveTradingRefused
+
+from . import options as opt
+from .ui import Display
+from .venues import VenueOptions, entry_point
+
+_log = logger.bind(component="cli")
+
+
+def run_command(o: dict[str, Any], display: Display) -> None:
+    cls = opt.load_strategy_class(o.get("strategy") or "")
+    strategy = opt.build_strategy(cls, o["params"])
+    config = opt.build_config(o.get("preset"), o.get("initial_cash"), o["backtest"])
+    broker_name = (o.get("broker") or "shadow").lower()
+    venue_opts = _venue_options(o, broker_name)
+    feed = _make_feed(o, broker_name, venue_opts)
+    broker = _make_broker(broker_name, venue_opts, config)
+    mode = "shadow" if broker_name == "shadow" else ("LIVE" if venue_opts.live else "paper")
+    run_engine(strategy, broker, feed, config, o, display, mode=mode)
+
+
+def _venue_options(o: dict[str, Any], broker_name: str) -> VenueOptions:
+    if broker_name not in ("shadow", "ib", "alpaca"):
+        raise ConfigError(f"--broker must be shadow, ib or alpaca (got {broker_name!r})")
+    live = bool(o.get("live"))
+    if live and broker_name == "shadow":
+        raise ConfigError("--live needs --broker ib or --broker alpaca (shadow mode never trades)")
+    symbols = o.get("symbols") or ()
+    if isinstance(symbols, str):
+        symbols = tuple(s.strip().upper() for s in symbols.split(",") if s.strip())
+    return VenueOptions(
+        venue=broker_name if broker_name != "shadow" else (o.get("feed") or "replay"),
+        host=o.get("host"), port=o.get("port"), symbols=tuple(symbols), bar_size=o.get("bar_size"),
+        live=live, confirm_live=_live_confirmation(bool(o.get("confirm_live"))), extra=o["venue"],
+    )  # fmt: skip
+
+
+def _live_confirmation(confirmed: bool) -> Any:
+    def confirm(account: str) -> bool:
+        if confirmed:
+            _log.warning("LIVE account {} confirmed by --confirm-live", account)
+            return True
+        if not sys.stdin.isatty():
+            raise LiveTradingRefused(
+                f"account {account} is a LIVE account and there is no terminal to confirm on; "
+                "pass --confirm-live together with --live for unattended live runs"
+            )
+        answer = typer.prompt(f"Account {account} is a LIVE, real-money account. Type LIVE to trade it")
+        return answer.strip() == "LIVE"
+
+    return confirm
+
+
+def _make_feed(o: dict[str, Any], broker_name: str, venue_opts: VenueOptions) -> Any:
+    from ml4t_live.feeds.replay import ReplayFeed
+
+    feed_name = (o.get("feed") or ("replay" if o.get("data") or broker_name == "shadow" else broker_name)).lower()
+    if feed_name == "replay":
+        if not o.get("data"):
+            raise ConfigError("no bars to replay: pass --data bars.parquet|.csv (or --feed ib|alpaca for live bars)")
+        return ReplayFeed(o["data"], o.get("signals"), o.get("context"), speed=speed_option(o.get("speed")))
+    if o.get("data"):
+        raise ConfigError(f"--data replays recorded bars; it cannot be combined with --feed {feed_name}")
+    return entry_point(feed_name, "make_feed")(
+        VenueOptions(**{**venue_opts.__dict__, "venue": feed_name})
+    )
+
+
+def _make_broker(broker_name: str, venue_opts: VenueOptions, config: Any) -> Any:
+    if broker_name == "shadow":
+        from ml4t_live.shadow import ShadowBroker
+
+        return ShadowBroker(config)
+    return entry_point(broker_name, "make_broker")(venue_opts, config)
+
+
+def speed_option(value: Any) -> float | None:
+    if value is None or value == 0:
+        return None
+    return float(value)
+
+
+def run_engine(strategy: Any, broker: Any, feed: Any, config: Any, o: dict[str, Any],
+                display: Display, *, mode: str) -> Any:  # fmt: skip
+    from ml4t_live.engine import LiveEngine
+    from ml4t_live.session import SessionWriter
+
+    name = type(strategy).__name__
+    kwargs: dict[str, Any] = {"config": config, "error_policy": o.get("error_policy")}
+    if kwargs["error_policy"] not in (None, "raise", "log"):
+        raise ConfigError(f"--error-policy must be 'raise' or 'log' (got {kwargs['error_policy']!r})")
+    for key in ("settle_timeout", "heartbeat_timeout"):
+        if o.get(key) is not None:
+            kwargs[key] = float(o[key])
+    if o.get("no_session"):
+        kwargs["session_dir"] = False
+    else:
+        writer_dir = SessionWriter.create(o.get("session_dir"), name, datetime.now(UTC)).dir
+        display.log_to_file(writer_dir / "session.log")
+        kwargs["session_dir"] = writer_dir
+    engine = LiveEngine(strategy, broker, feed, progress=display.progress_callback(name), **kwargs)
+    _log.info("running {} in {} mode", name, mode)
+    with _sigterm_stops(engine):
+        result = engine.run()
+    display.summary(name, result, mode)
+    return result
+
+
+class _sigterm_stops:
+    """While running in the main thread, SIGTERM (cron's `timeout`, systemd) is an orderly stop."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.previous: Any = None
+
+    def __enter__(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, self._on_term)
+
+    def _on_term(self, signum: int, frame: Any) -> None:
+        _log.warning("SIGTERM: finishing the current bar, then stopping")
+        self.engine.stop("terminated (SIGTERM)")
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+
+
+def run_demo(o: dict[str, Any], display: Display) -> Any:
+    """``ml4t-live demo``: DemoMomentum on the bundled bars."""
+    from ml4t_live.examples import DemoMomentum, demo_bars_path
+    from ml4t_live.feeds.replay import ReplayFeed
+
+    config = opt.build_config(None, o.get("initial_cash"), None)
+    venue = (o.get("venue") or "shadow").lower()
+    if venue == "shadow":
+        from ml4t_live.shadow import ShadowBroker
+
+        feed = ReplayFeed(demo_bars_path(), speed=speed_option(o.get("speed")))
+        return run_engine(DemoMomentum(), ShadowBroker(config), feed, config, o, display, mode="shadow")
+    demo_venue = entry_point(venue, "demo_venue")
+    with demo_venue(VenueOptions(venue=venue, extra=o["venue"] if isinstance(o.get("venue"), dict) else {}),
+                    demo_bars_path()) as (broker, feed):  # fmt: skip
+        return run_engine(DemoMomentum(), broker, feed, config, o, display, mode=f"paper ({venue} simulated)")
+
+
+def replay_session(session: Any, o: dict[str, Any], display: Display) -> Any:
+    """``ml4t-live replay``: a recorded session's bars, signals and context through a strategy."""
+    from ml4t_live.feeds.replay import ReplayFeed
+    from ml4t_live.session import OPTIONAL_BAR_COLUMNS, read_session_bars
+    from ml4t_live.shadow import ShadowBroker
+
+    cls = opt.load_strategy_class(o.get("strategy") or "")
+    strategy = opt.build_strategy(cls, o["params"])
+    config = opt.build_config(o.get("preset"), o.get("initial_cash"), o["backtest"])
+    prices, signals, context = read_session_bars(session)
+    # the backtest delivers vwap / bid / ask ... only for declared columns: declare what was recorded
+    declared = {f"{c}_col": c for c in OPTIONAL_BAR_COLUMNS if c in prices.columns}
+    feed = ReplayFeed(prices, signals, context, speed=speed_option(o.get("speed")), **declared)
+    return run_engine(strategy, ShadowBroker(config), feed, config, o, display, mode="shadow replay")
+
+
+def serve_sim(venue: str, data: Any, host: str, port: int | None, speed: float | None) -> int:
+    """``ml4t-live sim``: hand over to the venue's simulator (seam: venues.<venue>.entry.run_sim)."""
+    from ml4t_live.examples import demo_bars_path
+
+    run_sim = entry_point(venue, "run_sim")
+    options = VenueOptions(venue=venue, host=host, port=port,
+                           extra={"data": str(data or demo_bars_path()), "speed": speed_option(speed)})  # fmt: skip
+    return int(run_sim(options) or 0)

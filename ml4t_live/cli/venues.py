@@ -1,0 +1,61 @@
+"""The seam between the command line and the venue adapters (IB, Alpaca).
+
+The CLI knows nothing about a venue beyond its name. For ``--broker ib`` / ``--feed alpaca`` /
+``ml4t-live sim ib`` / ``ml4t-live demo --venue alpaca`` it imports
+``ml4t_live.venues.<venue>.entry`` and calls, when the module offers them::
+
+    make_broker(options: VenueOptions, config: BacktestConfig) -> broker   # a LiveBroker
+    make_feed(options: VenueOptions) -> feed                                # a Feed
+    run_sim(options: VenueOptions) -> int          # serve the simulated venue until stopped
+    demo_venue(options: VenueOptions, bars: Path)  # context manager -> (broker, feed) wired to
+                                                   # a simulated venue replaying ``bars``
+
+A venue whose entry module (or the needed function) is missing is reported as a ConfigError
+(exit code 2) saying so, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ml4t_live.errors import ConfigError
+
+VENUES = ("ib", "alpaca")
+
+
+@dataclass(frozen=True)
+class VenueOptions:
+    """Venue settings from the command line / the ``[venue]`` table of a session file."""
+
+    venue: str
+    host: str | None = None
+    port: int | None = None
+    symbols: tuple[str, ...] = ()
+    bar_size: str | None = None
+    live: bool = False
+    #: asks a human (or checks --confirm-live) before a live account is used; returns True to go on
+    confirm_live: Callable[[str], bool] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def entry_point(venue: str, function: str) -> Callable[..., Any]:
+    """``ml4t_live.venues.<venue>.entry.<function>``, or a ConfigError naming what is missing."""
+    if venue not in VENUES:
+        raise ConfigError(f"unknown venue {venue!r}; choose one of: {', '.join(VENUES)}")
+    module_name = f"ml4t_live.venues.{venue}.entry"
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name not in (module_name, f"ml4t_live.venues.{venue}"):
+            raise
+        raise ConfigError(
+            f"the {venue} venue is not yet available in this build ({module_name} is missing); "
+            "use --broker shadow with --data to replay recorded bars"
+        ) from exc
+    fn = getattr(module, function, None)
+    if fn is None:
+        raise ConfigError(f"the {venue} venue does not offer {function!r} yet ({module_name})")
+    return fn
