@@ -1,0 +1,123 @@
+"""Scripted faults of the simulated gateway: what each kind does and how it is scheduled.
+
+Kinds (``inject(kind, **params)`` from tests, ``[[fault]]`` tables in ``--faults file.toml``):
+
+=========================  ==========================================================
+``drop_connection``        close the socket of ``client_id`` (default: every client)
+``refuse_connections``     refuse new connections for ``seconds``
+``nightly_reset``          data stops for ``bars`` bars: 1100, then 1102 (1101 with
+                           ``data_lost=true``) and farm notices; bars in between are lost
+``delay_acks``             hold the next ``count`` orders' acks back ``seconds``
+``delay_fills``            hold the next ``count`` orders' fill messages back ``seconds``
+``reject_next``            reject the next order: error 201 with ``reason``
+``partial_fill``           split the next order's fill into ``parts`` executions
+``duplicate_exec_details`` send every execDetails of the next ``count`` orders twice
+``exec_before_open_order`` the next ``count`` orders get no ack before their first fill
+``missing_order_status``   the next ``count`` orders get no orderStatus messages
+``pacing_violation``       answer the next ``count`` historical requests with error 162
+=========================  ==========================================================
+
+Scheduling: ``at_bar = N`` fires just before the N-th replayed bar (1-based) opens;
+without it a fault fires at once (the file's faults at start-up).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ...errors import ConfigError
+
+KINDS: dict[str, dict[str, object]] = {
+    "drop_connection": {"client_id": None},
+    "refuse_connections": {"seconds": 5.0},
+    "nightly_reset": {"bars": 2, "data_lost": False},
+    "delay_acks": {"seconds": 1.0, "count": 1},
+    "delay_fills": {"seconds": 1.0, "count": 1},
+    "reject_next": {"reason": "simulated rejection"},
+    "partial_fill": {"parts": 2},
+    "duplicate_exec_details": {"count": 1},
+    "exec_before_open_order": {"count": 1},
+    "missing_order_status": {"count": 1},
+    "pacing_violation": {"count": 1},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptedFault:
+    kind: str
+    params: dict[str, Any]
+    at_bar: int | None = None
+
+
+def make_fault(kind: str, params: dict[str, Any]) -> ScriptedFault:
+    """Validate a fault; raises ConfigError naming the bad kind or parameter."""
+    if kind not in KINDS:
+        raise ConfigError(f"unknown fault kind {kind!r}; known kinds: {', '.join(sorted(KINDS))}")
+    params = dict(params)
+    at_bar = params.pop("at_bar", None)
+    unknown = set(params) - set(KINDS[kind])
+    if unknown:
+        raise ConfigError(
+            f"fault {kind!r} has unknown parameter(s) {sorted(unknown)}; "
+            f"it takes {sorted(KINDS[kind]) + ['at_bar']}"
+        )
+    merged = {**KINDS[kind], **params}
+    if at_bar is not None and (not isinstance(at_bar, int) or at_bar < 1):
+        raise ConfigError(f"fault {kind!r}: at_bar must be an integer >= 1, got {at_bar!r}")
+    return ScriptedFault(kind, merged, at_bar)
+
+
+def load_faults(source: str | Path | list[dict[str, Any]] | None) -> list[ScriptedFault]:
+    """Faults from a TOML file (``[[fault]] kind = ... at_bar = ...``) or a list of dicts."""
+    if source is None:
+        return []
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        try:
+            data = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"could not read faults file {path}: {exc}") from exc
+        entries = data.get("fault", [])
+    else:
+        entries = source
+    faults = []
+    for entry in entries:
+        entry = dict(entry)
+        kind = entry.pop("kind", None)
+        if not isinstance(kind, str):
+            raise ConfigError(f"fault entry {entry} has no 'kind'")
+        faults.append(make_fault(kind, entry))
+    return faults
+
+
+@dataclass(slots=True)
+class OrderFaults:
+    """Per-order fault flags (one instance per order; the venue's ``next_faults`` arms them)."""
+
+    ack_delay: float = 0.0
+    fill_delay: float = 0.0
+    duplicate_exec_details: bool = False
+    exec_before_open_order: bool = False
+    missing_order_status: bool = False
+    _counts: dict[str, int] = field(default_factory=dict)
+    _values: dict[str, float] = field(default_factory=dict)
+
+    def arm(self, name: str, count: int, value: float = 0.0) -> None:
+        self._counts[name] = self._counts.get(name, 0) + int(count)
+        self._values[name] = value
+
+    def take(self) -> OrderFaults:
+        """The flags for the next order; decrements the armed counts."""
+        out = OrderFaults()
+        for name, count in list(self._counts.items()):
+            if count <= 0:
+                continue
+            self._counts[name] = count - 1
+            if name in ("ack_delay", "fill_delay"):
+                setattr(out, name, self._values[name])
+            else:
+                setattr(out, name, True)
+        return out

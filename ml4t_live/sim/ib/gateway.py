@@ -1,0 +1,249 @@
+"""SimulatedIBGateway: the public facade of the simulated IB Gateway.
+
+Threading rule: the gateway's server, venue and replay live on ONE :class:`LoopThread`
+(``ml4t-ib-sim``); every public method here is called from another thread (a test, the CLI)
+and crosses the bridge with a timeout. Nothing here may be called from the gateway's own loop.
+
+Usage::
+
+    gw = SimulatedIBGateway("bars.parquet")          # step mode; speed=60 for 60x real time
+    port = gw.start()                                  # 127.0.0.1:<free port>
+    ... ib_async.IB().connectAsync("127.0.0.1", port, clientId=1) ...
+    gw.inject("reject_next", reason="no shortable shares")
+    gw.wait_finished(timeout=30)
+    gw.close()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+from ml4t.backtest import BacktestConfig
+
+from ...bridge import LoopThread
+from ...errors import BridgeTimeout, ConfigError
+from ..bars import bar_groups, load_bars
+from ..matching import SimExchange
+from .contracts import ContractBook, SymbolInfo
+from .encoders import ExecView, OrderView
+from .faults import ScriptedFault, load_faults, make_fault
+from .handlers import Dispatcher
+from .replay import Replay
+from .server import IBServer
+from .venue import IBVenue, OrderReceived
+
+_log = logger.bind(component="sim.ib.gateway")
+CALL_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    account: str
+    cash: float
+    equity: float
+    positions: dict[str, tuple[float, float]]
+
+
+class _Sink:
+    """Venue -> server routing (set up once both exist)."""
+
+    def __init__(self, server: IBServer) -> None:
+        self.server = server
+        self.dispatcher: Dispatcher | None = None
+
+    def send(self, client_id: int, frames: list[bytes], delay: float = 0.0) -> None:
+        self.server.send(client_id, frames, delay)
+
+    def positions_changed(self) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.push_account()
+
+
+class SimulatedIBGateway:
+    """A TWS-API gateway on 127.0.0.1 replaying recorded bars and filling like ml4t.backtest."""
+
+    def __init__(
+        self,
+        bars: Any,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        speed: float | None = None,
+        config: BacktestConfig | None = None,
+        account: str = "DU1234567",
+        faults: str | Path | list[dict[str, Any]] | None = None,
+        symbols_info: Mapping[str, SymbolInfo | Mapping[str, object]] | None = None,
+        warmup_bars: int = 0,
+    ) -> None:
+        if speed is not None and speed <= 0:
+            raise ConfigError(f"speed must be positive (or None for step mode), got {speed}")
+        self._groups = bar_groups(load_bars(bars))
+        if not self._groups:
+            raise ConfigError("the bars source holds no bars; nothing to replay")
+        if warmup_bars >= len(self._groups):
+            raise ConfigError(f"warmup_bars={warmup_bars} leaves none of the {len(self._groups)} bars to replay")
+        self._host, self._port, self._speed = host, port, speed
+        self._config, self._account = config, account
+        self._faults: list[ScriptedFault] = load_faults(faults)
+        self._symbols_info = symbols_info
+        self._warmup = warmup_bars
+        self._loop: LoopThread | None = None
+        self._server: IBServer | None = None
+        self._venue: IBVenue | None = None
+        self._replay: Replay | None = None
+        self._dispatcher: Dispatcher | None = None
+
+    # ------------------------------------------------------------------ life cycle
+    def start(self) -> int:
+        """Start serving on the gateway's own loop thread; returns the bound port."""
+        if self._loop is not None:
+            raise ConfigError("SimulatedIBGateway.start() was already called (single use)")
+        self._loop = LoopThread("ib", "sim")
+        self._loop.start(self._setup)
+        return self.port
+
+    async def _setup(self) -> None:
+        symbols = sorted({a for _, bars in self._groups for a in bars})
+        book = ContractBook(symbols, self._symbols_info)
+        server = IBServer(self._host, self._port, self._account)
+        sink = _Sink(server)
+        exchange = SimExchange(self._config, known_assets=set(symbols))
+        venue = IBVenue(exchange, book, self._account, sink, lambda: replay.current)
+        replay = Replay(self._groups, speed=self._speed, warmup_bars=self._warmup, venue=venue, server=server)
+        dispatcher = Dispatcher(server, venue, replay)
+        sink.dispatcher = dispatcher
+        replay.on_bar = self._fire_scheduled
+        self._server, self._venue, self._replay, self._dispatcher = server, venue, replay, dispatcher
+        await server.start()
+        for fault in [f for f in self._faults if f.at_bar is None]:
+            self._fire(fault)
+        assert self._loop is not None
+        self._loop.spawn(replay.run(), "replay")
+
+    def close(self) -> None:
+        """Drop every client, stop listening, join the thread (idempotent)."""
+        if self._loop is None:
+            return
+        server = self._server
+
+        async def shutdown() -> None:
+            if server is not None:
+                await server.stop()
+
+        self._loop.close(shutdown)
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise ConfigError("the gateway is not started")
+        return self._server.port
+
+    @property
+    def host(self) -> str:
+        return self._host
+
+    # ------------------------------------------------------------------ faults
+    def inject(self, kind: str, **params: Any) -> None:
+        """Schedule a fault (see ``faults.py`` for kinds); ``at_bar=N`` defers it to bar N."""
+        fault = make_fault(kind, params)
+        if fault.at_bar is not None:
+            self._call(lambda: self._faults.append(fault))
+        else:
+            self._call(lambda: self._fire(fault))
+
+    def _fire_scheduled(self, index: int) -> None:
+        for fault in [f for f in self._faults if f.at_bar == index]:
+            self._fire(fault)
+
+    def _fire(self, fault: ScriptedFault) -> None:
+        assert self._server and self._venue and self._replay and self._dispatcher
+        p, nxt = fault.params, self._venue.next_faults
+        _log.info("fault {} {}", fault.kind, p)
+        match fault.kind:
+            case "drop_connection":
+                self._server.drop(p["client_id"])
+            case "refuse_connections":
+                self._server.refuse_for(float(p["seconds"]))
+            case "nightly_reset":
+                self._replay.outage(int(p["bars"]), bool(p["data_lost"]))
+            case "delay_acks":
+                nxt.arm("ack_delay", int(p["count"]), float(p["seconds"]))
+            case "delay_fills":
+                nxt.arm("fill_delay", int(p["count"]), float(p["seconds"]))
+            case "reject_next":
+                self._venue.exchange.reject_next(str(p["reason"]))
+            case "partial_fill":
+                self._venue.exchange.split_next_fill(int(p["parts"]))
+            case "duplicate_exec_details" | "exec_before_open_order" | "missing_order_status":
+                nxt.arm(fault.kind, int(p["count"]))
+            case "pacing_violation":
+                self._dispatcher.pacing_violations += int(p["count"])
+
+    # ------------------------------------------------------------------ waits and views
+    def wait_finished(self, timeout: float) -> bool:
+        """True once every bar was replayed (False on timeout)."""
+        replay = self._require(self._replay)
+
+        async def wait() -> None:
+            await replay.finished.wait()
+
+        try:
+            self._require(self._loop).call(wait(), timeout)
+        except BridgeTimeout:
+            return False
+        return True
+
+    @property
+    def orders_received(self) -> list[OrderReceived]:
+        """Every placeOrder as it arrived (client, id, orderRef, fields, bar, perf_counter_ns)."""
+        return self._call(lambda: list(self._require(self._venue).received))
+
+    @property
+    def fills(self) -> list[ExecView]:
+        return self._call(lambda: list(self._require(self._venue).executions))
+
+    @property
+    def completed_orders(self) -> list[OrderView]:
+        return self._call(lambda: list(self._require(self._venue).completed))
+
+    @property
+    def account(self) -> AccountView:
+        def snap() -> AccountView:
+            ex = self._require(self._venue).exchange
+            return AccountView(self._account, ex.cash, ex.equity, dict(ex.positions))
+
+        return self._call(snap)
+
+    @property
+    def bars_replayed(self) -> int:
+        return self._call(lambda: self._require(self._replay).bars_replayed)
+
+    @property
+    def bar_sent_ns(self) -> dict[Any, int]:
+        """Latency hook: bar label -> time.perf_counter_ns() when its last 5-second bar went out."""
+        return self._call(lambda: dict(self._require(self._replay).bar_sent_ns))
+
+    @property
+    def connected_clients(self) -> list[int]:
+        return self._call(lambda: sorted(self._require(self._server).by_client))
+
+    @property
+    def refusals(self) -> list[str]:
+        return self._call(lambda: list(self._require(self._server).refusals))
+
+    @property
+    def listening(self) -> bool:
+        return self._call(lambda: self._require(self._server).listening)
+
+    def _call(self, fn: Any) -> Any:
+        return self._require(self._loop).call(fn, CALL_TIMEOUT)
+
+    @staticmethod
+    def _require(obj: Any) -> Any:
+        if obj is None:
+            raise ConfigError("the gateway is not started")
+        return obj

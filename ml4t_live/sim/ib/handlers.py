@@ -1,0 +1,261 @@
+"""Request handlers: one decoded request in, the gateway's answers out (on the loop thread)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from loguru import logger
+
+from . import decoders as d
+from . import encoders as enc
+from .account import account_values, summary_rows
+from .framing import FramingError
+from .market_data import BarSizeError, aggregate, bar_size_seconds, duration_seconds, in_regular_hours
+
+if TYPE_CHECKING:
+    from .replay import Replay
+    from .server import ClientConnection, IBServer
+    from .venue import IBVenue
+
+_log = logger.bind(component="sim.ib.handlers")
+
+
+class Dispatcher:
+    """Routes each request of each connection; owns no state beyond the pacing counter."""
+
+    def __init__(self, server: IBServer, venue: IBVenue, replay: Replay) -> None:
+        self.server, self.venue, self.replay = server, venue, replay
+        self.pacing_violations = 0
+        self.unsupported: list[int] = []
+        server.on_request = self.on_request
+        server.on_disconnect = self.on_disconnect
+        server.next_order_id = self.next_order_id
+
+    # ------------------------------------------------------------------ entry point
+    def on_request(self, conn: ClientConnection, fields: list[str]) -> None:
+        try:
+            req = d.decode_request(fields)
+        except FramingError as exc:
+            _log.warning("client {}: {}", conn.client_id, exc)
+            return
+        if isinstance(req, d.StartApi):
+            self.server.start_api(conn, req.client_id)
+            return
+        if conn.client_id is None:
+            _log.warning("request {} before startApi; ignored", fields[0])
+            return
+        handler = getattr(self, "_" + type(req).__name__, None)
+        if handler is None:
+            self.unsupported.append(int(fields[0]))
+            _log.warning("client {}: unsupported message id {}; no answer", conn.client_id, fields[0])
+            return
+        handler(conn, req)
+
+    def on_disconnect(self, conn: ClientConnection) -> None:
+        self.replay.subscriptions_changed()
+
+    def next_order_id(self, client_id: int) -> int:
+        used = [k[1] for k in self.venue.orders if k[0] == client_id]
+        return max(used, default=0) + 1
+
+    # ------------------------------------------------------------------ orders
+    def _PlaceOrder(self, conn: ClientConnection, req: d.PlaceOrder) -> None:
+        assert conn.client_id is not None
+        self.venue.place(conn.client_id, req)
+
+    def _CancelOrder(self, conn: ClientConnection, req: d.CancelOrder) -> None:
+        assert conn.client_id is not None
+        self.venue.cancel(conn.client_id, req.order_id)
+
+    def _ReqIds(self, conn: ClientConnection, req: d.ReqIds) -> None:
+        assert conn.client_id is not None
+        conn.write([enc.next_valid_id(self.next_order_id(conn.client_id))])
+
+    def _open_orders(self, conn: ClientConnection, client_id: int | None) -> None:
+        frames = []
+        for view in self.venue.open_orders(client_id):
+            frames += [enc.open_order(view), enc.order_status(view)]
+        frames.append(enc.open_order_end())
+        conn.write(frames)
+
+    def _ReqCompletedOrders(self, conn: ClientConnection, req: d.ReqCompletedOrders) -> None:
+        frames = [enc.completed_order(v) for v in self.venue.completed]
+        conn.write([*frames, enc.completed_orders_end()])
+
+    def _ReqExecutions(self, conn: ClientConnection, req: d.ReqExecutions) -> None:
+        frames = []
+        for ex in self.venue.executions:
+            if _matches(ex, req):
+                frames += [enc.exec_details(req.req_id, ex), enc.commission_report(ex)]
+        conn.write([*frames, enc.exec_details_end(req.req_id)])
+
+    # ------------------------------------------------------------------ simple requests
+    def _Simple(self, conn: ClientConnection, req: d.Simple) -> None:
+        kind = req.kind
+        if kind == "openOrders":
+            self._open_orders(conn, conn.client_id)
+        elif kind in ("allOpenOrders", "autoOpenOrders"):
+            if kind == "allOpenOrders":
+                self._open_orders(conn, None)
+        elif kind == "currentTime":
+            now = self.replay.now or datetime.now(UTC)
+            conn.write([enc.current_time(int(now.timestamp()))])
+            self.replay.caught_up()
+        elif kind == "positions":
+            conn.subs.positions = True
+            frames = [enc.position(self.venue.account, i, q, c) for i, q, c in self.venue.positions()]
+            conn.write([*frames, enc.position_end()])
+        elif kind == "cancelPositions":
+            conn.subs.positions = False
+        elif kind == "managedAccounts":
+            conn.write([enc.managed_accounts([self.venue.account])])
+        elif kind == "globalCancel":
+            self.venue.cancel_all()
+
+    def _Cancel(self, conn: ClientConnection, req: d.Cancel) -> None:
+        if req.kind == "realTimeBars":
+            conn.subs.realtime.pop(req.req_id, None)
+        elif req.kind == "accountSummary":
+            conn.subs.summaries.pop(req.req_id, None)
+        elif req.kind == "accountUpdatesMulti":
+            conn.subs.account_multi.discard(req.req_id)
+
+    # ------------------------------------------------------------------ account
+    def account_rows(self) -> list[tuple[str, str, str]]:
+        ex = self.venue.exchange
+        positions = ex.positions
+        prices = {a: p for a in positions if (p := ex.last_price(a)) is not None}
+        return account_values(ex.cash, ex.equity, positions, prices, ex.buying_power)
+
+    def _portfolio_frames(self) -> list[bytes]:
+        ex, acct = self.venue.exchange, self.venue.account
+        frames = []
+        for info, qty, cost in self.venue.positions():
+            price = ex.last_price(info.symbol) or cost
+            frames.append(enc.portfolio_value(info, qty, price, cost, qty * (price - cost), 0.0, acct))
+        return frames
+
+    def _ReqAccountUpdates(self, conn: ClientConnection, req: d.ReqAccountUpdates) -> None:
+        conn.subs.account_updates = req.subscribe
+        if not req.subscribe:
+            return
+        acct = self.venue.account
+        frames = [enc.account_value(k, v, c, acct) for k, v, c in self.account_rows()]
+        frames += self._portfolio_frames()
+        frames.append(enc.account_time(self.replay.now or datetime.now(UTC)))
+        conn.write([*frames, enc.account_download_end(acct)])
+
+    def _ReqAccountUpdatesMulti(self, conn: ClientConnection, req: d.ReqAccountUpdatesMulti) -> None:
+        conn.subs.account_multi.add(req.req_id)
+        acct = self.venue.account
+        frames = [enc.account_update_multi(req.req_id, acct, k, v, c) for k, v, c in self.account_rows()]
+        conn.write([*frames, enc.account_update_multi_end(req.req_id)])
+
+    def _ReqAccountSummary(self, conn: ClientConnection, req: d.ReqAccountSummary) -> None:
+        conn.subs.summaries[req.req_id] = req.tags
+        acct = self.venue.account
+        rows = summary_rows(self.account_rows(), req.tags)
+        frames = [enc.account_summary(req.req_id, acct, k, v, c) for k, v, c in rows]
+        conn.write([*frames, enc.account_summary_end(req.req_id)])
+
+    def push_account(self) -> None:
+        """After fills: position, portfolio and account-value updates to subscribers."""
+        acct = self.venue.account
+        rows = self.account_rows()
+        positions = self.venue.positions()
+        held = {i.symbol for i, _, _ in positions}
+        flat = [i for i in self.venue.book if i.symbol not in held and i.symbol in self.venue.traded]
+        for conn in self.server.clients():
+            frames: list[bytes] = []
+            if conn.subs.positions:
+                frames += [enc.position(acct, i, q, c) for i, q, c in positions]
+                frames += [enc.position(acct, i, 0.0, 0.0) for i in flat]
+            if conn.subs.account_updates:
+                frames += [enc.account_value(k, v, c, acct) for k, v, c in rows]
+                frames += self._portfolio_frames()
+            for req_id in conn.subs.account_multi:
+                frames += [enc.account_update_multi(req_id, acct, k, v, c) for k, v, c in rows]
+            if frames:
+                conn.write(frames)
+
+    # ------------------------------------------------------------------ contracts
+    def _ReqContractDetails(self, conn: ClientConnection, req: d.ReqContractDetails) -> None:
+        c = req.contract
+        info = self.venue.book.resolve(c.con_id, c.symbol, c.sec_type, c.currency, c.exchange)
+        if info is None:
+            conn.write([enc.error(req.req_id, 200, "No security definition has been found for the request")])
+            return
+        exchange = c.exchange.upper() if c.exchange else "SMART"
+        conn.write([enc.contract_details(req.req_id, info, exchange), enc.contract_details_end(req.req_id)])
+
+    # ------------------------------------------------------------------ market data
+    def _ReqRealTimeBars(self, conn: ClientConnection, req: d.ReqRealTimeBars) -> None:
+        c = req.contract
+        info = self.venue.book.resolve(c.con_id, c.symbol, c.sec_type, c.currency, c.exchange)
+        if info is None:
+            conn.write([enc.error(req.req_id, 200, "No security definition has been found for the request")])
+            return
+        conn.subs.realtime[req.req_id] = info.symbol
+        self.replay.subscriptions_changed()
+
+    def _ReqHistoricalData(self, conn: ClientConnection, req: d.ReqHistoricalData) -> None:
+        if self.pacing_violations > 0:
+            self.pacing_violations -= 1
+            conn.write([enc.error(req.req_id, 162, "Historical Market Data Service error "
+                                  "message:Historical data request pacing violation")])  # fmt: skip
+            return
+        c = req.contract
+        info = self.venue.book.resolve(c.con_id, c.symbol, c.sec_type, c.currency, c.exchange)
+        if info is None:
+            conn.write([enc.error(req.req_id, 200, "No security definition has been found for the request")])
+            return
+        try:
+            size = bar_size_seconds(req.bar_size)
+            span = duration_seconds(req.duration)
+            end = _parse_end(req.end)
+        except (BarSizeError, ValueError) as exc:
+            conn.write([enc.error(req.req_id, 321, f"Error validating request.-'bP' : cause - {exc}")])
+            return
+        now = self.replay.now
+        end = now if end is None or (now is not None and end > now) else end
+        recorded = self.replay.history(info.symbol, end)
+        if req.use_rth and size < 86400:
+            recorded = [b for b in recorded if in_regular_hours(b.timestamp)]
+        bars = aggregate(recorded, self.replay.bar_seconds, size)
+        start = end - timedelta(seconds=span) if end is not None else None
+        bars = [b for b in bars if (end is None or b.start + timedelta(seconds=min(size, 86400)) <= end
+                                    or size >= 86400) and (start is None or b.start >= start)]  # fmt: skip
+        fmt = lambda t: t.strftime("%Y%m%d %H:%M:%S") + " UTC" if t else ""  # noqa: E731
+        conn.write([enc.historical_data(req.req_id, fmt(start), fmt(end), bars, size >= 86400, req.format_date)])
+
+
+def _parse_end(text: str) -> datetime | None:
+    """``""`` (now) or ``YYYYMMDD HH:MM:SS UTC`` / ``YYYYMMDD-HH:MM:SS`` (UTC)."""
+    text = text.strip()
+    if not text:
+        return None
+    stamp = text.removesuffix(" UTC").replace("-", " ")
+    return datetime.strptime(stamp, "%Y%m%d %H:%M:%S").replace(tzinfo=UTC)
+
+
+def _matches(ex: enc.ExecView, f: d.ReqExecutions) -> bool:
+    """IB's ExecutionFilter: empty / 0 fields match everything; time is 'YYYYMMDD HH:MM:SS'."""
+    if f.client_id and ex.client_id != f.client_id:
+        return False
+    if f.account and ex.account != f.account:
+        return False
+    if f.symbol and ex.info.symbol != f.symbol.upper():
+        return False
+    if f.sec_type and f.sec_type.upper() != "STK":
+        return False
+    if f.exchange and f.exchange.upper() not in (ex.exchange, "SMART"):
+        return False
+    if f.side and {"BUY": "BOT", "SELL": "SLD"}.get(f.side.upper(), f.side.upper()) != ex.side:
+        return False
+    if f.time:
+        since = _parse_end(f.time.replace("  ", " "))
+        t = ex.time if ex.time.tzinfo else ex.time.replace(tzinfo=UTC)
+        if since is not None and t < since:
+            return False
+    return True

@@ -1,0 +1,171 @@
+"""The bar replay that drives the simulated gateway's virtual clock.
+
+For each recorded bar timestamp ``t`` (bars are labelled by their START, like the backtest's
+data): ``open_bar(t)`` (fills at t's open go out) -> t's data streams as ``bar_seconds / 5``
+five-second real-time bars that aggregate exactly to the recorded bar -> the clock waits ->
+``close_bar()`` (MOC fills at t's close) -> next bar. A new New York trading date first ends
+the previous session (DAY orders expire).
+
+Step mode (``speed=None``): the clock waits until the client has caught up, signalled by a
+``reqCurrentTime`` on any connection after bar t's data went out. The first bar is released by a
+``reqCurrentTime`` or as soon as every replayed symbol has a real-time bar subscription.
+Speed mode: ``speed`` x real time (a 5-second bar every ``5 / speed`` s; overnight gaps are
+not waited for); it starts at the first real-time bar subscription.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from loguru import logger
+
+from ..bars import SimBar
+from . import encoders as enc
+from .market_data import NY, as_utc, split_bar
+
+_log = logger.bind(component="sim.ib.replay")
+SPEED_START_GRACE = 0.2
+
+
+def infer_bar_seconds(timestamps: list[datetime]) -> int:
+    gaps = [(b - a).total_seconds() for a, b in zip(timestamps, timestamps[1:], strict=False)]
+    positive = [g for g in gaps if g > 0]
+    return int(min(positive)) if positive else 60
+
+
+class Replay:
+    def __init__(
+        self,
+        groups: list[tuple[datetime, dict[str, SimBar]]],
+        *,
+        speed: float | None,
+        warmup_bars: int,
+        venue,  # IBVenue
+        server,  # IBServer
+    ) -> None:
+        self.groups = groups
+        self.speed = speed
+        self.warmup = max(0, warmup_bars)
+        self.venue, self.server = venue, server
+        self.bar_seconds = infer_bar_seconds([t for t, _ in groups])
+        self.symbols = sorted({a for _, bars in groups for a in bars})
+        self._history: dict[str, list[SimBar]] = {s: [] for s in self.symbols}
+        for _, bars in groups:
+            for sym, bar in bars.items():
+                self._history[sym].append(bar)
+        self._ends = {
+            s: [as_utc(b.timestamp) + timedelta(seconds=self.bar_seconds) for b in bars]
+            for s, bars in self._history.items()
+        }
+        first = groups[self.warmup][0] if len(groups) > self.warmup else None
+        self.now: datetime | None = as_utc(first) if first is not None else None
+        self.current: datetime | None = None
+        self.bars_replayed = 0
+        self.bar_sent_ns: dict[datetime, int] = {}
+        self.finished = asyncio.Event()
+        self.on_bar: Callable[[int], None] = lambda index: None  # faults scheduled at_bar
+        self._release = asyncio.Event()
+        self._started = False
+        self._outage_left = 0
+        self._outage_lost = False
+
+    # ------------------------------------------------------------------ signals
+    def caught_up(self) -> None:
+        """A reqCurrentTime arrived: the client has caught up (step mode)."""
+        self._release.set()
+
+    def subscriptions_changed(self) -> None:
+        if self._started:
+            return
+        subscribed = {s for c in self.server.clients() for s in c.subs.realtime.values()}
+        if self.speed is None and subscribed >= set(self.symbols):
+            self._release.set()
+        elif self.speed is not None and subscribed:
+            self._release.set()
+
+    def outage(self, bars: int, data_lost: bool) -> None:
+        """Nightly-reset style: 1100 now, no data for ``bars`` bars, then 1102 (or 1101)."""
+        from .server import FARM_BROKEN
+
+        frames = [enc.error(-1, 1100, "Connectivity between IB and Trader Workstation has been lost.")]
+        frames += [enc.error(-1, code, text) for code, text in FARM_BROKEN]
+        self.server.broadcast(frames)
+        self._outage_left = max(1, bars)
+        self._outage_lost = data_lost
+        self._release.set()  # the client will not catch up on bars it never gets
+
+    def history(self, symbol: str, end: datetime | None) -> list[SimBar]:
+        """Recorded bars of ``symbol`` complete by ``end`` (UTC)."""
+        bars = self._history.get(symbol, [])
+        if end is None:
+            return []
+        return bars[: bisect.bisect_right(self._ends[symbol], end)]
+
+    # ------------------------------------------------------------------ the loop
+    async def run(self) -> None:
+        previous_day = None
+        for index, (ts, bars) in enumerate(self.groups[self.warmup :], start=1):
+            await self._wait_start()
+            self.on_bar(index)
+            day = as_utc(ts).astimezone(NY).date()
+            if previous_day is not None and day != previous_day:
+                self.venue.apply(self.venue.exchange.end_session())
+            previous_day = day
+            self.current = ts
+            self.venue.apply(self.venue.exchange.open_bar(ts, bars))
+            streamed = await self._stream(ts, bars)
+            self.now = as_utc(ts) + timedelta(seconds=self.bar_seconds)
+            if streamed and self.speed is None:
+                self._release.clear()
+                await self._release.wait()
+            self.venue.apply(self.venue.exchange.close_bar())
+            self.bars_replayed = index
+        self.venue.apply(self.venue.exchange.end_session())
+        self.finished.set()
+        _log.info("replay finished after {} bars", self.bars_replayed)
+
+    async def _wait_start(self) -> None:
+        if self._started:
+            return
+        await self._release.wait()
+        if self.speed is not None:
+            await asyncio.sleep(SPEED_START_GRACE)
+        self._started = True
+
+    async def _stream(self, ts: datetime, bars: dict[str, SimBar]) -> bool:
+        """Send t's 5-second bars to subscribers; False while an outage swallows them."""
+        if self._outage_left > 0:
+            self._outage_left -= 1
+            if self._outage_left == 0:
+                self._end_outage()
+            return False
+        split = {sym: split_bar(bar, self.bar_seconds) for sym, bar in bars.items()}
+        parts = max(len(s) for s in split.values())
+        for k in range(parts):
+            if self.speed is not None:
+                await asyncio.sleep(5.0 / self.speed)
+            for conn in self.server.clients():
+                frames = [
+                    enc.realtime_bar(req_id, int(p.start.timestamp()), p.open, p.high, p.low,
+                                     p.close, p.volume, p.wap, p.count)  # fmt: skip
+                    for req_id, sym in conn.subs.realtime.items()
+                    if sym in split and k < len(split[sym]) and (p := split[sym][k])
+                ]
+                if frames:
+                    conn.write(frames)
+        self.bar_sent_ns[ts] = time.perf_counter_ns()
+        return True
+
+    def _end_outage(self) -> None:
+        from .server import FARM_OK
+
+        code, text = (
+            (1101, "Connectivity between IB and Trader Workstation has been restored - data lost.")
+            if self._outage_lost
+            else (1102, "Connectivity between IB and Trader Workstation has been restored - data maintained.")
+        )  # fmt: skip
+        self.server.broadcast([enc.error(-1, code, text)] + [enc.error(-1, c, t) for c, t in FARM_OK])

@@ -1,0 +1,359 @@
+"""Account and order state of the simulated gateway, on top of the shared matching core.
+
+Threading rule: an :class:`IBVenue` lives on the gateway's loop and is touched only there.
+
+The venue turns IB requests (placeOrder, cancelOrder) into :class:`~ml4t_live.sim.matching.SimExchange`
+calls and the exchange's events into the IB messages a real gateway sends, in IB's order:
+
+* accepted: openOrder + orderStatus (``Submitted``; ``PreSubmitted`` for stops and held children)
+* fill: execDetails (reqId -1) -> openOrder + orderStatus ``Filled`` (or orderStatus with the
+  partial quantities) -> commissionReport -> position / portfolio / account updates
+* cancel or expiry: orderStatus ``Cancelled`` -> error 202
+* rejection: error 201 -> openOrder + orderStatus ``Inactive``
+
+Messages go out through a :class:`VenueSink` (the server), addressed by client id.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from loguru import logger
+
+from ..matching import (
+    OrderActivated,
+    OrderCanceled,
+    OrderExecuted,
+    OrderExpired,
+    OrderNotCancelable,
+    OrderNotReplaceable,
+    OrderRejected,
+    OrderReplaced,
+    SimExchange,
+    UnknownOrder,
+)
+from . import encoders as enc
+from .contracts import ContractBook, SymbolInfo
+from .decoders import PlaceOrder
+from .faults import OrderFaults
+from .orders import OrderRefused, ib_side, to_spec, working_status
+
+_log = logger.bind(component="sim.ib.venue")
+PERM_ID_BASE = 1_870_000_000
+
+
+class VenueSink(Protocol):
+    def send(self, client_id: int, frames: list[bytes], delay: float = 0.0) -> None: ...
+
+    def positions_changed(self) -> None: ...
+
+
+@dataclass(slots=True)
+class OrderReceived:
+    """One placeOrder as it arrived (a read-only view for tests and benchmarks)."""
+
+    client_id: int
+    order_id: int
+    order_ref: str
+    action: str
+    quantity: float
+    order_type: str
+    lmt_price: float | None
+    aux_price: float | None
+    parent_id: int
+    oca_group: str
+    transmit: bool
+    modify: bool
+    bar: datetime | None  # the virtual bar current when it arrived
+    perf_ns: int
+
+
+@dataclass(slots=True)
+class IBOrder:
+    view: enc.OrderView
+    sim_id: int | None = None
+    done: bool = False
+    faults: OrderFaults = field(default_factory=OrderFaults)
+    held_acks: list[bytes] = field(default_factory=list)
+    exec_seen: bool = False
+
+
+class IBVenue:
+    def __init__(
+        self,
+        exchange: SimExchange,
+        book: ContractBook,
+        account: str,
+        sink: VenueSink,
+        now: Callable[[], datetime | None],
+    ) -> None:
+        self.exchange = exchange
+        self.book = book
+        self.account = account
+        self._sink = sink
+        self._now = now
+        self.orders: dict[tuple[int, int], IBOrder] = {}
+        self._by_sim: dict[int, IBOrder] = {}
+        self._staged: dict[int, list[tuple[PlaceOrder, SymbolInfo]]] = {}
+        self.executions: list[enc.ExecView] = []
+        self.completed: list[enc.OrderView] = []
+        self.received: list[OrderReceived] = []
+        self.traded: set[str] = set()
+        self.next_faults = OrderFaults()
+        self._perm = PERM_ID_BASE
+
+    # ------------------------------------------------------------------ requests
+    def place(self, client_id: int, req: PlaceOrder) -> None:
+        existing = self.orders.get((client_id, req.order_id))
+        self._record(client_id, req, modify=existing is not None and not existing.done)
+        if existing is not None:
+            if existing.done:
+                self._error(client_id, req.order_id, 103, "Duplicate order id")
+            else:
+                self._modify(existing, req)
+            return
+        if req.what_if:
+            self._error(client_id, req.order_id, 201, "Order rejected - reason:whatIf orders "
+                        "are not supported by the simulated gateway")  # fmt: skip
+            return
+        info = self.book.resolve(
+            req.contract.con_id, req.contract.symbol, req.contract.sec_type,
+            req.contract.currency, req.contract.exchange,
+        )  # fmt: skip
+        if info is None:
+            self._error(client_id, req.order_id, 200,
+                        "No security definition has been found for the request")  # fmt: skip
+            return
+        if not req.transmit:
+            self._staged.setdefault(client_id, []).append((req, info))
+            return
+        staged = self._staged.pop(client_id, [])
+        keep = [s for s in staged if not self._same_group(s[0], req)]
+        if keep:
+            self._staged[client_id] = keep
+        for sreq, sinfo in [s for s in staged if self._same_group(s[0], req)]:
+            self._submit(client_id, sreq, sinfo)
+        self._submit(client_id, req, info)
+
+    def cancel(self, client_id: int, order_id: int) -> None:
+        staged = self._staged.get(client_id, [])
+        for i, (sreq, _) in enumerate(staged):
+            if sreq.order_id == order_id:
+                del staged[i]
+                return
+        ibo = self.orders.get((client_id, order_id))
+        if ibo is None or ibo.done or ibo.sim_id is None:
+            self._error(client_id, order_id, 10147,
+                        f"OrderId {order_id} that needs to be cancelled is not found.")  # fmt: skip
+            return
+        try:
+            _, events = self.exchange.cancel(ibo.sim_id)
+        except (UnknownOrder, OrderNotCancelable) as exc:
+            self._error(client_id, order_id, 10148,
+                        f"OrderId {order_id} that needs to be cancelled cannot be cancelled, "
+                        f"state: {exc}")  # fmt: skip
+            return
+        self.apply(events)
+
+    def cancel_all(self) -> None:
+        for ibo in list(self.orders.values()):
+            if not ibo.done and ibo.sim_id is not None:
+                self.cancel(ibo.view.client_id, ibo.view.order_id)
+
+    # ------------------------------------------------------------------ exchange events
+    def apply(self, events: list[object]) -> None:
+        for event in events:
+            if isinstance(event, OrderExecuted):
+                self._executed(event)
+            elif isinstance(event, (OrderCanceled, OrderExpired)):
+                reason = event.reason if isinstance(event, OrderCanceled) else "expired"
+                self._cancelled(event.order.order_id, "" if reason == "user" else reason)
+            elif isinstance(event, OrderRejected):
+                self._rejected(event.order.order_id, event.reason)
+            elif isinstance(event, (OrderReplaced, OrderActivated)):
+                ibo = self._by_sim.get(event.order.order_id)
+                if ibo is not None and not ibo.done:
+                    spec = event.order.spec
+                    v = ibo.view
+                    v.total_quantity = spec.quantity
+                    v.status = working_status(v.order_type, event.order.status == "held")
+                    self._ack(ibo)
+
+    # ------------------------------------------------------------------ views
+    def open_orders(self, client_id: int | None) -> list[enc.OrderView]:
+        return [
+            o.view for o in self.orders.values()
+            if not o.done and o.sim_id is not None
+            and (client_id is None or client_id == 0 or o.view.client_id == client_id)
+        ]  # fmt: skip
+
+    def positions(self) -> list[tuple[SymbolInfo, float, float]]:
+        out = []
+        for asset, (qty, cost) in sorted(self.exchange.positions.items()):
+            info = self.book.by_symbol(asset)
+            if info is not None:
+                out.append((info, qty, cost))
+        return out
+
+    # ------------------------------------------------------------------ internals
+    def _record(self, client_id: int, req: PlaceOrder, modify: bool) -> None:
+        self.received.append(OrderReceived(
+            client_id, req.order_id, req.order_ref, req.action, req.quantity, req.order_type,
+            req.lmt_price, req.aux_price, req.parent_id, req.oca_group, req.transmit, modify,
+            self._now(), time.perf_counter_ns(),
+        ))  # fmt: skip
+
+    @staticmethod
+    def _same_group(staged: PlaceOrder, req: PlaceOrder) -> bool:
+        parent = req.parent_id or req.order_id
+        return staged.order_id == parent or staged.parent_id == parent
+
+    def _submit(self, client_id: int, req: PlaceOrder, info: SymbolInfo) -> None:
+        parent = self.orders.get((client_id, req.parent_id)) if req.parent_id else None
+        oca = req.oca_group or (f"bracket:{client_id}:{req.parent_id}" if req.parent_id else None)
+        self._perm += 1
+        view = enc.OrderView(
+            order_id=req.order_id, client_id=client_id, perm_id=self._perm, info=info,
+            exchange=req.contract.exchange or "SMART", action=req.action.upper(),
+            total_quantity=req.quantity, order_type=req.order_type.upper(),
+            lmt_price=req.lmt_price, aux_price=req.aux_price, tif=req.tif.upper(),
+            oca_group=req.oca_group, account=req.account or self.account,
+            order_ref=req.order_ref, parent_id=req.parent_id, outside_rth=req.outside_rth,
+            status="PreSubmitted", oca_type=req.oca_type,
+        )  # fmt: skip
+        ibo = IBOrder(view, faults=self.next_faults.take())
+        self.orders[(client_id, req.order_id)] = ibo
+        if req.parent_id and (parent is None or parent.sim_id is None):
+            self._reject_now(ibo, f"parent order {req.parent_id} is unknown")
+            return
+        try:
+            spec = to_spec(req, parent.sim_id if parent else None, oca)
+        except OrderRefused as exc:
+            self._reject_now(ibo, str(exc))
+            return
+        sim_order, events = self.exchange.submit(spec)
+        ibo.sim_id = sim_order.order_id
+        self._by_sim[sim_order.order_id] = ibo
+        rejected = any(isinstance(e, OrderRejected) for e in events)
+        if not rejected:
+            view.status = working_status(view.order_type, sim_order.status == "held")
+            if view.order_type == "TRAIL" and view.aux_price is not None:
+                last = self.exchange.last_price(info.symbol)
+                if last is not None:
+                    sign = -1 if view.action == "SELL" else 1
+                    view.trail_stop_price = last + sign * view.aux_price
+        self._ack(ibo)
+        self.apply(events)
+
+    def _modify(self, ibo: IBOrder, req: PlaceOrder) -> None:
+        v = ibo.view
+        changes: dict[str, float] = {}
+        if req.quantity != v.total_quantity:
+            changes["quantity"] = req.quantity
+        if req.lmt_price != v.lmt_price and req.lmt_price is not None:
+            changes["limit_price"] = req.lmt_price
+        if req.aux_price != v.aux_price and req.aux_price is not None:
+            key = "trail_amount" if v.order_type == "TRAIL" else "stop_price"
+            changes[key] = req.aux_price
+        if req.order_type.upper() != v.order_type:
+            self._error(v.client_id, v.order_id, 201, "Order rejected - reason:changing the "
+                        "order type of a working order is not supported")  # fmt: skip
+            return
+        try:
+            assert ibo.sim_id is not None
+            _, events = self.exchange.replace(ibo.sim_id, **changes)
+        except (UnknownOrder, OrderNotReplaceable) as exc:
+            self._error(v.client_id, v.order_id, 201, f"Order rejected - reason:{exc}")
+            return
+        v.lmt_price, v.aux_price = req.lmt_price, req.aux_price
+        v.order_ref = req.order_ref or v.order_ref
+        self.apply(events)
+
+    def _ack(self, ibo: IBOrder) -> None:
+        """openOrder + orderStatus for the order's current state."""
+        frames = [enc.open_order(ibo.view)]
+        if not ibo.faults.missing_order_status:
+            frames.append(enc.order_status(ibo.view))
+        if ibo.faults.exec_before_open_order and not ibo.exec_seen:
+            ibo.held_acks = frames  # only the latest state matters
+            return
+        self._sink.send(ibo.view.client_id, frames, ibo.faults.ack_delay)
+
+    def _executed(self, event: OrderExecuted) -> None:
+        ibo = self._by_sim.get(event.order.order_id)
+        if ibo is None:
+            _log.warning("execution for unknown sim order {}", event.order.order_id)
+            return
+        x, v = event.execution, ibo.view
+        v.filled = x.cumulative_quantity
+        v.avg_fill_price = event.order.avg_fill_price or x.price
+        v.last_fill_price = x.price
+        full = x.remaining_quantity <= 1e-9
+        v.status = "Filled" if full else "Submitted"
+        ex = enc.ExecView(
+            exec_id=f"0000{v.perm_id:08x}.{len(self.executions) + 1:08x}.01.01",
+            order_id=v.order_id, client_id=v.client_id, perm_id=v.perm_id, info=v.info,
+            time=x.timestamp, account=v.account, side=ib_side(x.side), shares=x.quantity,
+            price=x.price, cum_qty=x.cumulative_quantity, avg_price=v.avg_fill_price,
+            order_ref=v.order_ref, commission=x.commission,
+            exchange=v.info.primary_exchange,
+        )  # fmt: skip
+        self.executions.append(ex)
+        self.traded.add(v.info.symbol)
+        frames = [enc.exec_details(-1, ex)]
+        if ibo.faults.duplicate_exec_details:
+            frames.append(enc.exec_details(-1, ex))
+        if ibo.held_acks:
+            frames += ibo.held_acks
+            ibo.held_acks = []
+        ibo.exec_seen = True
+        if full:
+            frames.append(enc.open_order(v))
+        if not ibo.faults.missing_order_status:
+            frames.append(enc.order_status(v))
+        frames.append(enc.commission_report(ex))
+        if full:
+            self._finish(ibo, "Filled")
+        self._sink.send(v.client_id, frames, ibo.faults.fill_delay)
+        self._sink.positions_changed()
+
+    def _cancelled(self, sim_id: int, reason: str) -> None:
+        ibo = self._by_sim.get(sim_id)
+        if ibo is None or ibo.done:
+            return
+        ibo.view.status = "Cancelled"
+        frames = [] if ibo.faults.missing_order_status else [enc.order_status(ibo.view)]
+        frames.append(enc.error(ibo.view.order_id, 202, f"Order Canceled - reason:{reason}"))
+        self._finish(ibo, "Cancelled")
+        self._sink.send(ibo.view.client_id, ibo.held_acks + frames, ibo.faults.ack_delay)
+
+    def _rejected(self, sim_id: int, reason: str) -> None:
+        ibo = self._by_sim.get(sim_id)
+        if ibo is not None and not ibo.done:
+            self._reject_now(ibo, reason)
+
+    def _reject_now(self, ibo: IBOrder, reason: str) -> None:
+        v = ibo.view
+        v.status = "Inactive"
+        frames = list(ibo.held_acks)
+        frames.append(enc.error(v.order_id, 201, f"Order rejected - reason:{reason}"))
+        frames.append(enc.open_order(v))
+        if not ibo.faults.missing_order_status:
+            frames.append(enc.order_status(v))
+        self._finish(ibo, "Inactive")
+        self._sink.send(v.client_id, frames, ibo.faults.ack_delay)
+
+    def _finish(self, ibo: IBOrder, status: str) -> None:
+        ibo.done = True
+        ibo.held_acks = []
+        now = self._now()
+        ibo.view.completed_time = now.strftime("%Y%m%d %H:%M:%S") if now else ""
+        ibo.view.completed_status = status
+        self.completed.append(ibo.view)
+
+    def _error(self, client_id: int, req_id: int, code: int, text: str) -> None:
+        self._sink.send(client_id, [enc.error(req_id, code, text)])
