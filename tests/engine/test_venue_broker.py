@@ -1,0 +1,151 @@
+"""VenueBroker + Book against the in-memory FakeVenue: the strategy-facing surface for venues."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from ml4t.backtest import BacktestConfig, OrderSide, OrderStatus, OrderType, RebalanceConfig, TargetWeightExecutor
+
+from ml4t_live.errors import LiveTradingRefused, ReconciliationError
+from ml4t_live.events import OrderCancelled, OrderRejected
+from ml4t_live.order_ids import ClientOrderIds
+from ml4t_live.protocols import VenueOrder, VenuePosition
+from ml4t_live.venue_broker import VenueBroker
+from tests.support.fakes import FakeVenue, bar
+
+T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
+
+
+def connected(venue: FakeVenue, **kw) -> VenueBroker:
+    broker = VenueBroker(venue, strategy_id="demo", session_id="s1", **kw)
+    broker.connect(BacktestConfig())
+    broker.begin_bar(bar(T0, {"AAA": 100.0, "BBB": 50.0}))
+    return broker
+
+
+def test_partial_fill_leaves_the_order_pending_with_filled_quantity():
+    venue = FakeVenue(fill_on_wait=False)
+    broker = connected(venue)
+    order = broker.submit_order("AAA", 10)
+    venue.fill(venue.placed[0], 4, final=False)
+    broker.settle(0)
+    assert order.status is OrderStatus.PENDING and order.filled_quantity == 4
+    assert broker.get_position("AAA").quantity == 4
+    venue.fill(venue.placed[0], 6)
+    broker.settle(0)
+    assert order.status is OrderStatus.FILLED and order.filled_quantity == 10
+    assert broker.get_position("AAA").quantity == 10
+    assert broker.get_cash() == pytest.approx(100_000 - 10 * 100.0 - 2 * 1.0)
+
+
+def test_a_duplicated_execution_is_counted_once():
+    venue = FakeVenue(fill_on_wait=False)
+    broker = connected(venue)
+    broker.submit_order("AAA", 10)
+    venue.fill(venue.placed[0], exec_id="X1")
+    venue.fill(venue.placed[0], exec_id="X1")
+    broker.settle(0)
+    assert broker.get_position("AAA").quantity == 10
+    assert len(broker.fills) == 1
+
+
+def test_rejection_arrives_on_the_held_order_and_submit_does_not_raise():
+    venue = FakeVenue(fill_on_wait=False)
+    broker = connected(venue)
+    order = broker.submit_order("AAA", 10)
+    venue.events.put(OrderRejected(order.order_id, "insufficient buying power", "201"))
+    broker.settle(0)
+    assert order.status is OrderStatus.REJECTED
+    assert order.rejection_reason == "insufficient buying power"
+    assert broker.get_rejected_orders() == [order]
+
+
+def test_submit_follows_the_backtest_rules():
+    broker = connected(FakeVenue(fill_on_wait=False))
+    assert broker.submit_order("AAA", 1e-10) is None
+    assert broker.submit_order("AAA", -5).side is OrderSide.SELL
+    assert broker.submit_order("AAA", -5, OrderSide.BUY).side is OrderSide.BUY
+    with pytest.raises(ValueError, match="limit_price"):
+        broker.submit_order("AAA", 5, order_type=OrderType.LIMIT)
+    with pytest.raises(ValueError, match="finite"):
+        broker.submit_order("AAA", float("nan"))
+
+
+def test_integer_shares_are_truncated_and_a_zero_order_is_rejected_without_reaching_the_venue():
+    venue = FakeVenue(fill_on_wait=False)
+    broker = connected(venue)
+    assert broker.submit_order("AAA", 10.7).quantity == 10
+    tiny = broker.submit_order("AAA", 0.4)
+    assert tiny.status is OrderStatus.REJECTED and tiny.rejection_code == "quantity_rounds_to_zero"
+    assert [r.quantity for r in venue.placed] == [10]
+
+
+def test_cancel_is_immediate_for_the_strategy_and_sent_to_the_venue():
+    venue = FakeVenue(fill_on_wait=False)
+    broker = connected(venue)
+    order = broker.submit_order("AAA", 10, order_type=OrderType.LIMIT, limit_price=90.0)
+    assert broker.cancel_order(order.order_id) is True
+    assert order.status is OrderStatus.CANCELLED and broker.get_pending_orders() == []
+    assert venue.cancelled == [order.order_id]
+    venue.events.put(OrderCancelled(order.order_id, "cancelled at venue"))
+    broker.settle(0)
+    assert order.cancellation_reason == "user"
+    assert broker.cancel_order(order.order_id) is False
+
+
+def test_client_order_ids_are_deterministic_per_bar_asset_side_and_sequence():
+    ids = ClientOrderIds("MyStrategy", "20240102")
+    ids.new_bar(T0)
+    first = [ids.next("AAA", OrderSide.BUY), ids.next("AAA", OrderSide.BUY)]
+    again = ClientOrderIds("MyStrategy", "20240102")
+    again.new_bar(T0)
+    assert first == [again.next("AAA", OrderSide.BUY), again.next("AAA", OrderSide.BUY)]
+    assert first == ["MyStrategy-20240102-20240102T143000-AAA-b1", "MyStrategy-20240102-20240102T143000-AAA-b2"]
+    assert again.is_ours("MyStrategy-20231229-x") and not again.is_ours("Other-20240102-x")
+
+
+def test_a_live_account_is_refused_in_paper_mode():
+    with pytest.raises(LiveTradingRefused, match="LIVE account"):
+        connected(FakeVenue(account_id="U1234567", is_paper=False))
+
+
+def test_existing_positions_are_adopted_or_refused():
+    venue = FakeVenue(positions={"AAA": VenuePosition("AAA", 30, 95.0)})
+    broker = connected(venue)
+    assert broker.get_position("AAA").quantity == 30
+    with pytest.raises(ReconciliationError, match="already holds"):
+        connected(venue, adopt_positions=False)
+
+
+def test_our_open_orders_are_adopted_and_foreign_ones_left_alone():
+    ours = VenueOrder("demo-s0-x-AAA-b1", "7", "AAA", OrderSide.BUY, 5, 0, OrderType.LIMIT, "open", 90.0)
+    foreign = VenueOrder("manual-1", "8", "BBB", OrderSide.SELL, 3, 0, OrderType.LIMIT, "open", 60.0)
+    venue = FakeVenue(open_orders=[ours, foreign])
+    broker = connected(venue)
+    assert [o.order_id for o in broker.get_pending_orders()] == ["demo-s0-x-AAA-b1"]
+    assert broker.foreign_orders == [foreign]
+    broker.flatten_all_positions()
+    assert venue.cancelled == ["demo-s0-x-AAA-b1"]
+
+
+def test_target_weight_executor_runs_on_the_venue_broker():
+    venue = FakeVenue(fill_on_wait=True)
+    broker = connected(venue)
+    data = bar(T0, {"AAA": 100.0, "BBB": 50.0}).data
+    executor = TargetWeightExecutor(RebalanceConfig())
+    orders = executor.execute({"AAA": 0.5, "BBB": 0.25}, data, broker)
+    assert sorted((o.asset, o.quantity) for o in orders) == [("AAA", 500), ("BBB", 500)]
+    assert all(o.rebalance_id == "rebalance-1" for o in orders)
+    broker.settle(1.0)
+    assert broker.get_position("AAA").quantity == 500
+    # rebalance to flat: closes through close_position, cancelling nothing that is not pending
+    orders = executor.execute({}, data, broker)
+    assert sorted((o.asset, o.side) for o in orders) == [("AAA", OrderSide.SELL), ("BBB", OrderSide.SELL)]
+
+
+def test_end_of_bar_tells_the_venue_the_bar_is_done():
+    venue = FakeVenue()
+    broker = connected(venue)
+    broker.end_bar(bar(T0, {"AAA": 1.0}))
+    assert venue.bars_done == [T0]
