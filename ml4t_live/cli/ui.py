@@ -87,18 +87,17 @@ class Display:
         """The short report printed after a run."""
         self.stop_progress()
         m = result.metrics
-        lines = [
-            f"{title}: {result.bars:,} bars, {mode} mode, stopped: {result.stopped_reason}",
-            f"  orders        {m.get('num_orders', 0):>12,}",
-            f"  fills         {m.get('num_fills', 0):>12,}",
-            f"  rejections    {m.get('num_rejected_orders', 0):>12,}",
-            f"  final equity  {m.get('final_value', float('nan')):>12,.2f}",
-            f"  return        {m.get('total_return_pct', float('nan')):>+11.2f}%",
+        files = str(result.session_dir) if result.session_dir is not None else "(none: recording disabled)"
+        rows = [
+            ("orders", f"{m.get('num_orders', 0):>12,}"),
+            ("fills", f"{m.get('num_fills', 0):>12,}"),
+            ("rejections", f"{m.get('num_rejected_orders', 0):>12,}"),
+            ("final equity", f"{m.get('final_value', float('nan')):>12,.2f}"),
+            ("return", f"{m.get('total_return_pct', float('nan')):>+11.2f}%"),
+            ("session files", f"  {files}"),
         ]
-        if result.session_dir is not None:
-            lines.append(f"  session files {result.session_dir}")
-        else:
-            lines.append("  session files (none: recording disabled)")
+        lines = [f"{title}: {result.bars:,} bars, {mode} mode, stopped: {result.stopped_reason}"]
+        lines += [f"  {label:<15}{value}" for label, value in rows]
         self.out.print("\n".join(lines), markup=False)
 
 

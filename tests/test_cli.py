@@ -1,0 +1,273 @@
+"""The ml4t-live command line: help, exit codes, --param, TOML config, demo, run, replay."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import polars as pl
+import pytest
+from loguru import logger
+from ml4t.backtest import BacktestConfig, DataFeed, Engine
+from ml4t.backtest.config import CommissionType
+from typer.testing import CliRunner
+
+from ml4t_live.cli import app
+from ml4t_live.cli.options import build_config, merge_options, parse_param
+from ml4t_live.cli.venues import entry_point
+from ml4t_live.errors import ConfigError
+from ml4t_live.examples import DemoMomentum, demo_bars_path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def restore_loguru():
+    """The CLI owns loguru's sinks while it runs; give the rest of the suite the default back."""
+    yield
+    logger.remove()
+    logger.add(sys.stderr)
+
+
+@pytest.fixture
+def cli(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # ./sessions lands in the test's folder
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(app, [str(a) for a in args])
+
+    return invoke
+
+
+def _backtest(strategy, **config) -> dict:
+    feed = DataFeed(prices_df=pl.read_parquet(demo_bars_path()))
+    return Engine(feed, strategy, BacktestConfig(**config)).run().metrics
+
+
+def _summary(output: str) -> dict[str, str]:
+    """The summary block's ``label   value`` lines as a dict."""
+    rows = {}
+    for line in output.splitlines():
+        if line.startswith("  ") and "  " in line.strip():
+            label, value = line.strip().split("  ", 1)
+            rows[label] = value.strip()
+    return rows
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+RAISING = """
+from ml4t.backtest import Strategy
+
+class Boom(Strategy):
+    def on_data(self, timestamp, data, context, broker):
+        self.seen = getattr(self, "seen", 0) + 1
+        if self.seen >= 3:
+            raise ZeroDivisionError("boom on bar three")
+"""
+
+
+# -- help and usage -----------------------------------------------------------------------
+def test_help_lists_every_command_and_the_exit_codes(cli):
+    result = cli("--help")
+    assert result.exit_code == 0
+    for command in ("run", "demo", "replay", "sim"):
+        assert f"  {command} " in result.output
+    assert "Exit codes: 0 ok" in result.output and "3 venue" in result.output
+
+
+def test_run_help_explains_every_option(cli):
+    result = cli("run", "--help")
+    assert result.exit_code == 0
+    for flag in ("--data", "--signals", "--context", "--param", "--config", "--speed",
+                 "--initial-cash", "--preset", "--session-dir", "--error-policy",
+                 "--settle-timeout", "--broker", "--port", "--symbols", "--live", "--quiet"):  # fmt: skip
+        assert flag in result.output, flag
+
+
+def test_python_dash_m_runs_the_cli():
+    done = subprocess.run(
+        [sys.executable, "-m", "ml4t_live", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Usage: ml4t-live" in done.stdout and "replay" in done.stdout
+
+
+def test_unknown_option_is_a_usage_error(cli):
+    result = cli("run", "--no-such-flag")
+    assert result.exit_code == 2
+    assert "No such option" in result.output
+
+
+def test_missing_strategy_file_exits_2_with_a_clear_message(cli, tmp_path):
+    result = cli("run", tmp_path / "nope.py:Strat", "--data", demo_bars_path())
+    assert result.exit_code == 2
+    assert f"strategy file not found: {tmp_path / 'nope.py'}" in result.output
+
+
+def test_missing_data_and_unknown_params_exit_2(cli, tmp_path):
+    assert "no bars to replay" in cli("run", "ml4t_live.examples:DemoMomentum").output
+    result = cli("run", "ml4t_live.examples:DemoMomentum", "--data", demo_bars_path(), "-p", "fats=3")
+    assert result.exit_code == 2
+    assert "its parameters: fast=10, slow=30, invested=0.95" in result.output
+    result = cli("run", "ml4t_live.examples:DemoMomentum", "--data", tmp_path / "bars.parquet")
+    assert result.exit_code == 2 and "file not found" in result.output
+
+
+def test_live_is_refused_in_shadow_mode(cli):
+    result = cli("run", "ml4t_live.examples:DemoMomentum", "--data", demo_bars_path(), "--live")
+    assert result.exit_code == 2
+    assert "--live needs --broker ib or --broker alpaca" in result.output
+
+
+def test_a_venue_without_its_entry_point_is_a_config_error():
+    with pytest.raises(ConfigError, match="ib venue"):
+        entry_point("ib", "no_such_entry_point")
+    with pytest.raises(ConfigError, match="unknown venue 'nyse'"):
+        entry_point("nyse", "make_broker")
+
+
+# -- --param and TOML -----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("fast=5", ("fast", 5)),
+        ("rate = 0.25", ("rate", 0.25)),
+        ("flag=true", ("flag", True)),
+        ("assets=['A', 'B']", ("assets", ["A", "B"])),
+        ("name=momentum", ("name", "momentum")),
+        ('name="5"', ("name", "5")),
+        ("empty=", ("empty", "")),
+    ],
+)
+def test_param_values_are_toml_literals_or_text(text, expected):
+    assert parse_param(text) == expected
+
+
+@pytest.mark.parametrize("text", ["fast", "=5", "2x=1", "a b=1"])
+def test_malformed_params_are_config_errors(text):
+    with pytest.raises(ConfigError, match="name=value"):
+        parse_param(text)
+
+
+def test_toml_merge_resolves_paths_and_the_command_line_wins(tmp_path):
+    toml = _write(
+        tmp_path / "session.toml",
+        """
+        strategy = "strategies/momo.py:Momo"
+        data = "bars.parquet"
+        speed = 30
+        initial-cash = 5000
+        [params]
+        fast = 5
+        slow = 50
+        [backtest]
+        commission = { model = "percentage", rate = 0.001 }
+        """,
+    )
+    merged = merge_options(
+        {"speed": None, "initial_cash": 7000.0, "params": {"slow": 40}},
+        toml,
+        ("strategy", "data", "speed", "initial_cash"),
+    )
+    assert merged["strategy"] == f"{tmp_path}/strategies/momo.py:Momo"
+    assert merged["data"] == str(tmp_path / "bars.parquet")
+    assert merged["speed"] == 30 and merged["initial_cash"] == 7000.0
+    assert merged["params"] == {"fast": 5, "slow": 40}
+    config = build_config(None, merged["initial_cash"], merged["backtest"])
+    assert config.commission_type is CommissionType.PERCENTAGE
+    assert config.commission_rate == 0.001 and config.initial_cash == 7000.0
+
+
+def test_unknown_toml_key_exits_2(cli, tmp_path):
+    toml = _write(tmp_path / "s.toml", 'strategy = "ml4t_live.examples:DemoMomentum"\nspeeed = 3\n')
+    result = cli("run", "--config", toml)
+    assert result.exit_code == 2
+    assert "unknown key 'speeed'" in result.output
+
+
+def test_run_from_a_toml_file_matches_the_backtest(cli, tmp_path):
+    bars = tmp_path / "bars.csv"
+    pl.read_parquet(demo_bars_path()).write_csv(bars)  # CSV input too
+    toml = _write(
+        tmp_path / "session.toml",
+        """
+        strategy = "ml4t_live.examples:DemoMomentum"
+        data = "bars.csv"
+        initial_cash = 50000
+        no_session = true
+        [params]
+        fast = 5
+        slow = 20
+        """,
+    )
+    result = cli("run", "--config", toml, "-p", "slow=25", "-q")
+    assert result.exit_code == 0, result.output
+    expected = _backtest(DemoMomentum(fast=5, slow=25), initial_cash=50_000)
+    summary = _summary(result.output)
+    assert summary["fills"] == f"{expected['num_fills']:,}"
+    assert summary["final equity"] == f"{expected['final_value']:,.2f}"
+    assert summary["session files"] == "(none: recording disabled)"
+    assert not (tmp_path / "sessions").exists()
+
+
+# -- runs -----------------------------------------------------------------------------------
+def test_a_strategy_that_raises_exits_1(cli, tmp_path):
+    strategy = _write(tmp_path / "boom.py", RAISING)
+    result = cli("run", strategy, "--data", demo_bars_path(), "--no-session")
+    assert result.exit_code == 1
+    assert "strategy error" in result.output and "boom on bar three" in result.output
+    assert "ZeroDivisionError" in result.output  # the traceback is shown
+
+
+def test_error_policy_log_keeps_running(cli, tmp_path):
+    strategy = _write(tmp_path / "boom.py", RAISING)
+    result = cli("run", f"{strategy}:Boom", "--data", demo_bars_path(), "--error-policy", "log",
+                 "--no-session")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Boom: 780 bars" in result.output
+
+
+def test_demo_runs_end_to_end_and_prints_the_summary(cli, tmp_path):
+    result = cli("demo")
+    assert result.exit_code == 0, result.output
+    expected = _backtest(DemoMomentum(), initial_cash=100_000)
+    assert "DemoMomentum: 780 bars, shadow mode, stopped: end of recorded bars" in result.output
+    summary = _summary(result.output)
+    assert summary["orders"] == f"{expected['num_orders']:,}"
+    assert summary["fills"] == f"{expected['num_fills']:,}"
+    assert summary["rejections"] == f"{expected['num_rejected_orders']:,}"
+    assert summary["final equity"] == f"{expected['final_value']:,.2f}"
+    assert summary["return"] == f"{expected['total_return_pct']:+.2f}%"
+    (session,) = (tmp_path / "sessions").iterdir()
+    assert summary["session files"] == f"sessions/{session.name}"
+    for name in ("bars.parquet", "orders.parquet", "fills.parquet", "equity.parquet",
+                 "summary.json", "session.log"):  # fmt: skip
+        assert (session / name).is_file(), name
+    assert "running DemoMomentum in shadow mode" in (session / "session.log").read_text()
+    assert "780/780 bars (100%)" in result.output  # line progress when stderr is not a terminal
+
+
+def test_replay_of_a_recorded_session_gives_the_same_result(cli, tmp_path):
+    first = cli("demo", "--session-dir", tmp_path / "runs", "-q")
+    assert first.exit_code == 0, first.output
+    (session,) = (tmp_path / "runs").iterdir()
+    again = cli("replay", session, "ml4t_live.examples:DemoMomentum", "--session-dir",
+                tmp_path / "replays", "-q")  # fmt: skip
+    assert again.exit_code == 0, again.output
+    assert _summary(again.output)["final equity"] == _summary(first.output)["final equity"]
+    assert _summary(again.output)["fills"] == _summary(first.output)["fills"]
+    assert "shadow replay mode" in again.output
+    assert len(list((tmp_path / "replays").iterdir())) == 1
+
+
+def test_sim_without_a_venue_simulator_exits_2(cli):
+    result = cli("sim", "nyse")
+    assert result.exit_code == 2
+    assert "unknown venue 'nyse'" in result.output
