@@ -1,0 +1,216 @@
+"""The venue's loop-side state: virtual clock, bar replay, fault injection, test views.
+
+Threading rule: everything here runs on the simulated Alpaca's one loop thread
+(``ml4t-alpaca-sim``); the facade in :mod:`.server` reaches it only through the bridge.
+
+Venue timing, per recorded minute bar ``t`` (labelled by its START, like the backtest data)::
+
+    open_bar(t)        orders placed earlier fill at t's open -> trade_updates
+    send bar t         on the data stream, right after the minute closes (virtual now = t + 1 min)
+    wait               step mode: until the client has caught up (GET /v2/clock after bar t was
+                       sent, or ``advance()``); speed mode: 60 / speed seconds of wall time
+    close_bar()        MOC / "cls" fills at t's close, IOC leftovers canceled
+    end of session     "day" orders expire
+
+Bars outside NYSE regular hours are not replayed. Pacing is the shared
+:class:`~ml4t_live.sim.clock.VirtualClock`; step mode additionally holds the FIRST bar until a
+client is ready (the shared clock hands it out at once) and the LAST bar until the client caught up
+(so orders placed on it, MOC included, still see its close).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from loguru import logger
+
+from .. import market_hours
+from ..bars import SimBar
+from ..clock import VirtualClock
+from ..faults import Fault, FaultPlan
+from . import payloads
+from .data_api import BarStore
+from .faults import STREAM_KINDS, FaultState, check_fault
+from .order_forms import AlpacaError
+from .ratelimit import TokenBucket
+from .records import AlpacaOrder
+from .streams import MarketDataHub, TradeUpdatesHub
+from .venue import AlpacaVenue
+
+_log = logger.bind(component="sim.alpaca")
+MINUTE = timedelta(minutes=1)
+
+
+def _utc(when: datetime) -> datetime:
+    return when.astimezone(UTC) if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+class Core:
+    """Loop-side state of one simulated Alpaca (implements ``trading_api.VenueContext``)."""
+
+    def __init__(self, groups: list[tuple[datetime, dict[str, SimBar]]], *, config: Any, key_id: str,
+                 secret_key: str, speed: float | None, rate_limit_per_minute: int | None, feed: str,
+                 plan: FaultPlan,
+                 spawn: Callable[[Awaitable[Any], str], Any]) -> None:
+        self.groups = [(_utc(ts), bars) for ts, bars in groups if market_hours.is_open(_utc(ts))]
+        self._by_ts = dict(self.groups)
+        self.clock = VirtualClock([ts for ts, _bars in self.groups], speed=speed)
+        self.skipped_outside_hours = len(groups) - len(self.groups)
+        self._key_id = key_id
+        self._secret = secret_key
+        self.speed = speed
+        self._now = self.groups[0][0] if self.groups else datetime.now(UTC).replace(microsecond=0)
+        symbols = {s for _ts, bars in groups for s in bars}
+        self.venue = AlpacaVenue(config, symbols, self.now)
+        self.bars = BarStore(self.groups)
+        self.faults = FaultState()
+        self.bucket = TokenBucket(rate_limit_per_minute)
+        self.trade_hub = TradeUpdatesHub(self.credentials_ok, self.faults, spawn)
+        self.data_hub = MarketDataHub(self.credentials_ok, feed)
+        self._spawn = spawn
+        self.plan = plan
+        self._caught_up = asyncio.Event()
+        self.finished = asyncio.Event()
+        self.bar_index = -1  # index of the bar last sent
+        self.current_bar: datetime | None = None
+        self.bar_sent_ns: dict[datetime, int] = {}
+        self.first_order_ns: dict[datetime, int] = {}
+        self.received: list[tuple[str, int, datetime | None]] = []  # (order id, perf ns, bar)
+        self.clock_calls = 0
+        self._trade_id = 0
+
+    # ------------------------------------------------------------------ context API
+    def now(self) -> datetime:
+        return self._now
+
+    def credentials_ok(self, key_id: str, secret: str) -> bool:
+        return hmac.compare_digest(key_id, self._key_id) and hmac.compare_digest(secret, self._secret)
+
+    def publish(self, messages: list[dict[str, Any]]) -> None:
+        self.trade_hub.publish(messages)
+
+    def order_received(self, order: AlpacaOrder, received_ns: int) -> None:
+        self.received.append((order.id, received_ns, self.current_bar))
+        if self.current_bar is not None:
+            self.first_order_ns.setdefault(self.current_bar, received_ns)
+
+    def clock_body(self) -> dict[str, Any]:
+        now = self._now
+        return payloads.clock_json(now, market_hours.is_open(now), market_hours.next_open(now),
+                                   market_hours.next_close(now))
+
+    def calendar_body(self, start: str | None, end: str | None) -> list[dict[str, Any]]:
+        try:
+            first = date.fromisoformat(start[:10]) if start else self._now.date() - timedelta(days=30)
+            last = date.fromisoformat(end[:10]) if end else self._now.date() + timedelta(days=30)
+        except ValueError:
+            raise AlpacaError(400, 40010001, "start and end must be dates (YYYY-MM-DD)") from None
+        return [payloads.calendar_json(d.date, d.open_at, d.close_at, d.session_open, d.session_close) for d in market_hours.calendar_days(first, last)]
+
+    # ------------------------------------------------------------------ faults
+    async def inject(self, kind: str, params: dict[str, Any]) -> int:
+        """Apply a fault now; returns how many sockets / orders it touched (informational)."""
+        check_fault(kind, params)
+        _log.info("fault injected: {} {}", kind, params)
+        if kind in STREAM_KINDS:
+            self.faults.applied.append((kind, dict(params)))
+            hub = self.trade_hub if "trade" in kind else self.data_hub
+            return await hub.drop() if kind.startswith("drop") else hub.silence()
+        if kind == "partial_fill":
+            self.venue.exchange.split_next_fill(int(params.get("parts", 2)))
+        elif kind == "reject_next":
+            self.venue.exchange.reject_next(str(params.get("reason", "rejected by the simulated venue")))
+        self.faults.arm(kind, params)
+        return 1
+
+    async def _fire(self, fault: Fault) -> None:
+        params = dict(fault.params)
+        if fault.seconds and "seconds" not in params:
+            params["seconds"] = fault.seconds
+        await self.inject(fault.kind, params)
+
+    async def _due_faults(self, index: int) -> None:
+        """Scenario faults due at bar ``index`` (each kind fires at most once per bar)."""
+        for kind in sorted({f.kind for f in self.plan.pending if f.after_orders is None}):
+            fault = self.plan.due(kind, bar_index=index)
+            if fault is not None:
+                await self._fire(fault)
+
+    async def before_order(self) -> None:
+        """Scenario faults due on the order that is arriving now (``after_orders``)."""
+        for kind in sorted({f.kind for f in self.plan.pending if f.after_orders is not None}):
+            fault = self.plan.due(kind, bar_index=max(self.bar_index, 0), order_index=len(self.received))
+            if fault is not None:
+                await self._fire(fault)
+
+    # ------------------------------------------------------------------ replay
+    def advance(self) -> None:
+        """Step mode: let the replay move on (what a GET /v2/clock does)."""
+        self._caught_up.set()
+        self.clock.release()
+
+    def caught_up(self) -> None:
+        self.clock_calls += 1
+        self.advance()
+
+    async def _hold(self) -> None:
+        """Wait for the client (step mode) or one bar of wall time (speed mode)."""
+        if self.speed is None:
+            await self._caught_up.wait()
+        else:
+            await asyncio.sleep(self.clock.bar_seconds / self.speed)
+
+    async def replay(self) -> None:
+        """Drive the bars (see the module docstring); sets ``finished`` at the end."""
+        try:
+            if self.speed is None:
+                await self._caught_up.wait()  # the first bar goes once a client is ready
+            ts = await self.clock.next_bar()
+            index = 0
+            while ts is not None:
+                bars = self._by_ts[ts]
+                await self._due_faults(index)
+                self._now, self.current_bar = ts, ts
+                self.publish(self.venue.open_bar(ts, bars))
+                self._now = ts + MINUTE
+                self.venue.bar_closed(bars)
+                self.bar_index = index
+                self._caught_up.clear()
+                await self._send_bar(ts, bars)
+                following = await self.clock.next_bar() if not self.clock.done else None
+                if following is None:
+                    await self._hold()
+                self.publish(self.venue.close_bar())
+                day = ts.astimezone(payloads.NEW_YORK).date()
+                if following is None or following.astimezone(payloads.NEW_YORK).date() != day:
+                    session = market_hours.session(day)
+                    self._now = max(self._now, session[1]) if session else self._now
+                    self.publish(self.venue.end_session())
+                ts, index = following, index + 1
+            self.current_bar = None
+        finally:
+            self.finished.set()
+
+    async def _send_bar(self, ts: datetime, bars: dict[str, SimBar]) -> None:
+        items = [(s, payloads.stream_bar(s, b, ts)) for s, b in sorted(bars.items())]
+        stamps = await self.data_hub.publish("bars", items)
+        self.bar_sent_ns[ts] = stamps[0] if stamps else time.perf_counter_ns()
+        if any(c.subs["quotes"] for c in self.data_hub.clients):
+            await self.data_hub.publish("quotes", [(s, payloads.stream_quote(s, b.close - 0.01, b.close + 0.01,
+                                                                             self._now)) for s, b in bars.items()])
+        if any(c.subs["trades"] for c in self.data_hub.clients):
+            trades = []
+            for s, b in bars.items():
+                self._trade_id += 1
+                trades.append((s, payloads.stream_trade(s, b.close, max(b.volume, 1.0), self._now, self._trade_id)))
+            await self.data_hub.publish("trades", trades)
+
+    # ------------------------------------------------------------------ views (tests)
+    def latency(self) -> list[dict[str, Any]]:
+        return [{"bar": ts, "bar_sent_ns": ns, "first_order_ns": self.first_order_ns.get(ts)}
+                for ts, ns in self.bar_sent_ns.items()]

@@ -1,0 +1,94 @@
+"""The simulated Alpaca's own bookkeeping: one :class:`AlpacaOrder` per Alpaca order id.
+
+The matching core (:mod:`ml4t_live.sim.matching`) knows orders by integer ids; Alpaca knows them by
+UUID strings and ``client_order_id``. This module holds the Alpaca-side view (status names,
+timestamps, legs, replace chains) that :mod:`.payloads` turns into JSON.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+_ASSET_NAMESPACE = uuid.UUID("5f0c6a53-5b7e-4c43-9d43-8a8e0d6b2f11")
+ACCOUNT_ID = "2c1e4a6b-8d3f-4e5a-9b7c-1d2e3f4a5b6c"
+ACCOUNT_NUMBER = "PA3SIM000001"
+
+OPEN_STATUSES = frozenset(
+    {"new", "accepted", "pending_new", "partially_filled", "held", "pending_cancel", "pending_replace"}
+)
+CLOSED_STATUSES = frozenset({"filled", "canceled", "expired", "replaced", "rejected", "done_for_day"})
+
+
+def asset_id_for(symbol: str) -> str:
+    """A stable asset UUID per symbol (real Alpaca ids are stable too)."""
+    return str(uuid.uuid5(_ASSET_NAMESPACE, symbol.upper()))
+
+
+def new_order_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass
+class AlpacaOrder:
+    """Alpaca's view of one order; mutated as the matching core reports events."""
+
+    id: str
+    client_order_id: str
+    symbol: str
+    side: str  # "buy" | "sell"
+    type: str  # market | limit | stop | stop_limit | trailing_stop
+    time_in_force: str
+    created_at: datetime
+    qty: float | None = None
+    notional: float | None = None
+    limit_price: float | None = None
+    stop_price: float | None = None
+    trail_price: float | None = None
+    trail_percent: float | None = None
+    hwm: float | None = None
+    order_class: str = ""  # "" (simple) | bracket | oco | oto
+    status: str = "new"
+    filled_qty: float = 0.0
+    filled_avg_price: float | None = None
+    updated_at: datetime | None = None
+    filled_at: datetime | None = None
+    canceled_at: datetime | None = None
+    expired_at: datetime | None = None
+    failed_at: datetime | None = None
+    replaced_at: datetime | None = None
+    replaced_by: str | None = None
+    replaces: str | None = None
+    parent_id: str | None = None  # Alpaca id of the bracket/oto parent (legs only)
+    leg_ids: list[str] = field(default_factory=list)
+    exchange_id: int | None = None  # the matching core's id
+    position_intent: str | None = None
+    extended_hours: bool = False
+    received_ns: int = 0  # perf_counter_ns when the submit reached the venue
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def asset_id(self) -> str:
+        return asset_id_for(self.symbol)
+
+    def touch(self, when: datetime) -> None:
+        self.updated_at = when
+
+
+@dataclass(frozen=True)
+class FillRecord:
+    """One execution as the venue reported it (read-only view for tests)."""
+
+    execution_id: str
+    order_id: str
+    client_order_id: str
+    symbol: str
+    side: str
+    qty: float
+    price: float
+    timestamp: datetime
+    position_qty: float

@@ -1,0 +1,305 @@
+"""Trading REST (``/v2/...``) and the market-data REST routes, as aiohttp handlers.
+
+Every request passes, in order: the fault gate (scripted 429 storm), authentication
+(``APCA-API-KEY-ID`` / ``APCA-API-SECRET-KEY`` or HTTP basic; 401 trading / 403 data, with
+Alpaca-style bodies), the token bucket (429 + ``X-RateLimit-*``; those headers are on every
+response). Handlers run on the venue loop; they never block.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any, Protocol
+
+from aiohttp import web
+from loguru import logger
+
+from . import data_api, payloads
+from .faults import FaultState
+from .order_forms import AlpacaError, bad_request, not_found, parse_order, parse_replace
+from .ratelimit import TokenBucket
+from .records import CLOSED_STATUSES, OPEN_STATUSES, AlpacaOrder
+from .venue import AlpacaVenue
+
+_log = logger.bind(component="sim.alpaca.rest")
+
+
+class VenueContext(Protocol):
+    """What the handlers need from the server (implemented by ``server._Core``)."""
+
+    venue: AlpacaVenue
+    faults: FaultState
+    bucket: TokenBucket
+    bars: data_api.BarStore
+
+    def now(self) -> Any: ...
+    def clock_body(self) -> dict[str, Any]: ...
+    def calendar_body(self, start: str | None, end: str | None) -> list[dict[str, Any]]: ...
+    def credentials_ok(self, key_id: str, secret: str) -> bool: ...
+    def publish(self, messages: list[dict[str, Any]]) -> None: ...
+    def order_received(self, order: AlpacaOrder, received_ns: int) -> None: ...
+    def caught_up(self) -> None: ...
+    async def before_order(self) -> None: ...
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=json.dumps(body), content_type="application/json")
+
+
+def _error(exc: AlpacaError) -> web.Response:
+    return _json(exc.body(), exc.status)
+
+
+def _truthy(value: str | None) -> bool:
+    return str(value).lower() in ("true", "1", "yes")
+
+
+def _make_middleware(ctx: VenueContext) -> Any:
+    @web.middleware
+    async def gate(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path in ("/stream",) or request.headers.get("Upgrade", "").lower() == "websocket":
+            return await handler(request)
+        data = request.path.startswith("/v2/stocks")
+        if not _authorised(ctx, request):
+            exc = (AlpacaError(403, 40310000, "forbidden") if data
+                   else AlpacaError(401, 40110000, "request is not authorized"))
+            return _error(exc)
+        if ctx.faults.take_rate_limit() or not ctx.bucket.take():
+            response = _json({"code": 42910000, "message": "rate limit exceeded"}, 429)
+        else:
+            try:
+                response = await handler(request)
+            except AlpacaError as exc:
+                response = _error(exc)
+            except web.HTTPException as exc:
+                response = _json({"code": exc.status * 100000, "message": exc.reason.lower()}, exc.status)
+        response.headers.update(ctx.bucket.headers())
+        return response
+
+    return gate
+
+
+def _authorised(ctx: VenueContext, request: web.Request) -> bool:
+    key = request.headers.get("APCA-API-KEY-ID")
+    secret = request.headers.get("APCA-API-SECRET-KEY")
+    auth = request.headers.get("Authorization", "")
+    if key is None and auth.startswith("Basic "):
+        try:
+            key, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
+        except ValueError:
+            return False
+    return key is not None and secret is not None and ctx.credentials_ok(key, secret)
+
+
+class TradingApi:
+    """The REST handlers over one :class:`VenueContext`."""
+
+    def __init__(self, ctx: VenueContext) -> None:
+        self.ctx = ctx
+
+    def routes(self, app: web.Application) -> None:
+        app.middlewares.append(_make_middleware(self.ctx))
+        r = app.router
+        r.add_get("/v2/account", self.account)
+        r.add_get("/v2/account/configurations", self.account_configurations)
+        r.add_get("/v2/positions", self.positions)
+        r.add_delete("/v2/positions", self.close_all_positions)
+        r.add_get("/v2/positions/{symbol}", self.position)
+        r.add_delete("/v2/positions/{symbol}", self.close_position)
+        r.add_post("/v2/orders", self.submit)
+        r.add_get("/v2/orders", self.list_orders)
+        r.add_delete("/v2/orders", self.cancel_all)
+        r.add_get("/v2/orders:by_client_order_id", self.order_by_client_id)
+        r.add_get("/v2/orders/{order_id}", self.order)
+        r.add_patch("/v2/orders/{order_id}", self.replace)
+        r.add_delete("/v2/orders/{order_id}", self.cancel)
+        r.add_get("/v2/clock", self.clock)
+        r.add_get("/v2/calendar", self.calendar)
+        r.add_get("/v2/assets", self.assets)
+        r.add_get("/v2/assets/{symbol}", self.asset)
+        r.add_get("/v2/stocks/bars", self.bars)
+        r.add_get("/v2/stocks/bars/latest", self.latest_bars)
+        r.add_get("/v2/stocks/{symbol}/bars", self.symbol_bars)
+
+    # ------------------------------------------------------------------ account
+    async def account(self, request: web.Request) -> web.Response:
+        v = self.ctx.venue
+        long_value = short_value = 0.0
+        for symbol, (qty, avg) in v.positions().items():
+            value = qty * (v.price(symbol) or avg)
+            long_value += max(value, 0.0)
+            short_value += min(value, 0.0)
+        return _json(payloads.account_json(cash=v.exchange.cash, equity=v.exchange.equity, long_value=long_value,
+                                           short_value=short_value, last_equity=v.last_equity,
+                                           created_at=v.created_at))
+
+    async def account_configurations(self, request: web.Request) -> web.Response:
+        return _json(payloads.account_configuration_json())
+
+    # ------------------------------------------------------------------ positions
+    def _position_body(self, symbol: str, qty: float, avg: float) -> dict[str, Any]:
+        v = self.ctx.venue
+        return payloads.position_json(symbol, qty, avg, v.price(symbol) or avg, v.prev_session_close.get(symbol))
+
+    def _find_position(self, key: str) -> tuple[str, float, float]:
+        for symbol, (qty, avg) in self.ctx.venue.positions().items():
+            if key.upper() == symbol or key == payloads.asset_id_for(symbol):
+                return symbol, qty, avg
+        raise not_found("position does not exist")
+
+    async def positions(self, request: web.Request) -> web.Response:
+        items = sorted(self.ctx.venue.positions().items())
+        return _json([self._position_body(s, q, a) for s, (q, a) in items])
+
+    async def position(self, request: web.Request) -> web.Response:
+        return _json(self._position_body(*self._find_position(request.match_info["symbol"])))
+
+    def _close(self, symbol: str, qty: float, portion: float | None) -> AlpacaOrder:
+        amount = abs(qty) if portion is None else min(abs(qty), portion)
+        form = parse_order({"symbol": symbol, "qty": amount, "side": "sell" if qty > 0 else "buy",
+                            "type": "market", "time_in_force": "day"})
+        order, messages = self.ctx.venue.submit(form)
+        self.ctx.order_received(order, order.received_ns)
+        self.ctx.publish(messages)
+        return order
+
+    async def close_position(self, request: web.Request) -> web.Response:
+        symbol, qty, _avg = self._find_position(request.match_info["symbol"])
+        q = request.query
+        portion = None
+        if q.get("qty"):
+            portion = float(q["qty"])
+        elif q.get("percentage"):
+            portion = abs(qty) * float(q["percentage"]) / 100.0
+        order = self._close(symbol, qty, portion)
+        return _json(payloads.order_json(order))
+
+    async def close_all_positions(self, request: web.Request) -> web.Response:
+        if _truthy(request.query.get("cancel_orders")):
+            _results, messages = self.ctx.venue.cancel_all()
+            self.ctx.publish(messages)
+        out = []
+        for symbol, (qty, _avg) in sorted(self.ctx.venue.positions().items()):
+            try:
+                out.append({"symbol": symbol, "status": 200, "body": payloads.order_json(self._close(symbol, qty, None))})
+            except AlpacaError as exc:
+                out.append({"symbol": symbol, "status": exc.status, "body": exc.body()})
+        return _json(out, 207)
+
+    # ------------------------------------------------------------------ orders
+    async def submit(self, request: web.Request) -> web.Response:
+        received = time.perf_counter_ns()
+        try:
+            body = await request.json()
+        except ValueError:
+            raise bad_request("request body format is invalid") from None
+        form = parse_order(body)
+        await self.ctx.before_order()
+        order, messages = self.ctx.venue.submit(form, received)
+        self.ctx.order_received(order, received)
+        self.ctx.publish(messages)
+        status = self.ctx.faults.take_submit_error()
+        if status is not None:  # ambiguous outcome: accepted, but the answer is an error
+            _log.info("fault: answering an accepted submit with {}", status)
+            return _json({"code": status * 100000, "message": "internal server error"}, status)
+        return _json(payloads.order_json(order, self.ctx.venue.legs_of(order) or None))
+
+    def _order_body(self, order: AlpacaOrder) -> dict[str, Any]:
+        return payloads.order_json(order, self.ctx.venue.legs_of(order) or None)
+
+    async def order(self, request: web.Request) -> web.Response:
+        return _json(self._order_body(self.ctx.venue.get(request.match_info["order_id"])))
+
+    async def order_by_client_id(self, request: web.Request) -> web.Response:
+        client_id = request.query.get("client_order_id")
+        if not client_id:
+            raise bad_request("client_order_id is required")
+        return _json(self._order_body(self.ctx.venue.by_client_id(client_id)))
+
+    async def list_orders(self, request: web.Request) -> web.Response:
+        q = request.query
+        status = (q.get("status") or "open").lower()
+        wanted = {"open": OPEN_STATUSES, "closed": CLOSED_STATUSES}.get(status)
+        if wanted is None and status != "all":
+            raise AlpacaError(422, 42210000, f"invalid status: {status!r}")
+        limit = int(q.get("limit") or 50)
+        if not 1 <= limit <= 500:
+            raise AlpacaError(422, 42210000, "limit must be between 1 and 500")
+        after = data_api.parse_time(q.get("after"), "after")
+        until = data_api.parse_time(q.get("until"), "until")
+        nested = _truthy(q.get("nested"))
+        symbols = {s.strip().upper() for s in (q.get("symbols") or "").split(",") if s.strip()}
+        side = (q.get("side") or "").lower()
+        chosen = []
+        for order in self.ctx.venue.orders.values():
+            if nested and order.parent_id is not None:
+                continue
+            if wanted is not None and order.status not in wanted:
+                continue
+            submitted = data_api._utc(order.created_at)
+            if (after and submitted <= after) or (until and submitted >= until):
+                continue
+            if (symbols and order.symbol not in symbols) or (side and order.side != side):
+                continue
+            chosen.append(order)
+        chosen.sort(key=lambda o: o.created_at, reverse=(q.get("direction") or "desc").lower() == "desc")
+        return _json([payloads.order_json(o, (self.ctx.venue.legs_of(o) or None) if nested else None)
+                      for o in chosen[:limit]])
+
+    async def replace(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            raise bad_request("request body format is invalid") from None
+        new, messages = self.ctx.venue.replace(request.match_info["order_id"], parse_replace(body))
+        self.ctx.publish(messages)
+        return _json(self._order_body(new))
+
+    async def cancel(self, request: web.Request) -> web.Response:
+        self.ctx.publish(self.ctx.venue.cancel(request.match_info["order_id"]))
+        return web.Response(status=204)
+
+    async def cancel_all(self, request: web.Request) -> web.Response:
+        results, messages = self.ctx.venue.cancel_all()
+        self.ctx.publish(messages)
+        return _json(results, 207)
+
+    # ------------------------------------------------------------------ clock / calendar / assets
+    async def clock(self, request: web.Request) -> web.Response:
+        body = self.ctx.clock_body()
+        self.ctx.caught_up()  # step mode: the client has placed this bar's orders
+        return _json(body)
+
+    async def calendar(self, request: web.Request) -> web.Response:
+        return _json(self.ctx.calendar_body(request.query.get("start"), request.query.get("end")))
+
+    async def assets(self, request: web.Request) -> web.Response:
+        q = request.query
+        if q.get("asset_class") not in (None, "", "us_equity"):
+            return _json([])
+        if q.get("status") not in (None, "", "active"):
+            return _json([])
+        return _json([payloads.asset_json(s) for s in sorted(self.ctx.venue.symbols)])
+
+    async def asset(self, request: web.Request) -> web.Response:
+        key = request.match_info["symbol"]
+        for symbol in self.ctx.venue.symbols:
+            if key.upper() == symbol or key == payloads.asset_id_for(symbol):
+                return _json(payloads.asset_json(symbol))
+        raise not_found(f"asset not found for {key}")
+
+    # ------------------------------------------------------------------ market data REST
+    async def bars(self, request: web.Request) -> web.Response:
+        return _json(data_api.bars_response(self.ctx.bars, dict(request.query), self.ctx.now()))
+
+    async def symbol_bars(self, request: web.Request) -> web.Response:
+        symbol = request.match_info["symbol"].upper()
+        body = data_api.bars_response(self.ctx.bars, dict(request.query), self.ctx.now(), [symbol])
+        return _json({"bars": body["bars"].get(symbol, []), "symbol": symbol,
+                      "next_page_token": body["next_page_token"]})
+
+    async def latest_bars(self, request: web.Request) -> web.Response:
+        symbols = [s for s in (request.query.get("symbols") or "").split(",") if s]
+        return _json(data_api.latest_bars_response(self.ctx.bars, symbols, self.ctx.now()))

@@ -1,0 +1,342 @@
+"""Alpaca's account and order book on top of the shared matching core.
+
+Threading rule: not thread-safe; created and used on the simulated Alpaca's loop only.
+
+:class:`AlpacaVenue` owns a :class:`~ml4t_live.sim.matching.SimExchange` (ml4t.backtest's Broker,
+so fills match the backtest) and adds what is Alpaca's: UUID order ids, ``client_order_id``
+uniqueness over the account's whole history, order classes (bracket / oco / oto legs), replace as
+"new order that ``replaces`` the old one", and the ``trade_updates`` messages each change causes.
+Every mutating method returns the trade-update messages (already encoded) to publish.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from ml4t.backtest import BacktestConfig, OrderSide, OrderType
+
+from ..bars import SimBar
+from ..matching import (
+    OrderActivated,
+    OrderCanceled,
+    OrderExecuted,
+    OrderExpired,
+    OrderNotCancelable,
+    OrderNotReplaceable,
+    OrderRejected,
+    SimExchange,
+    SimOrderSpec,
+    UnknownOrder,
+)
+from . import payloads
+from .order_forms import AlpacaError, OrderForm, ReplaceForm, not_found, unprocessable
+from .records import AlpacaOrder, FillRecord, new_order_id
+
+_TYPES = {
+    "market": OrderType.MARKET, "limit": OrderType.LIMIT, "stop": OrderType.STOP,
+    "stop_limit": OrderType.STOP_LIMIT, "trailing_stop": OrderType.TRAILING_STOP,
+}
+Messages = list[dict[str, Any]]
+
+
+class AlpacaVenue:
+    """One simulated Alpaca paper account (see the module docstring)."""
+
+    def __init__(self, config: BacktestConfig | None, symbols: set[str], now: Callable[[], datetime]) -> None:
+        self.exchange = SimExchange(config, known_assets=set(symbols))
+        self.symbols = frozenset(symbols)
+        self._now = now
+        self.orders: dict[str, AlpacaOrder] = {}
+        self._by_client: dict[str, str] = {}
+        self._by_exchange: dict[int, str] = {}
+        self._position: dict[str, float] = {}
+        self.fills: list[FillRecord] = []
+        self.last_close: dict[str, float] = {}
+        self.prev_session_close: dict[str, float] = {}
+        self.first_price: dict[str, float] = {}
+        self.initial_equity = self.exchange.equity
+        self.last_equity = self.initial_equity
+        self.created_at = now()
+
+    # ------------------------------------------------------------------ lookups
+    def get(self, order_id: str) -> AlpacaOrder:
+        order = self.orders.get(order_id)
+        if order is None:
+            raise not_found()
+        return order
+
+    def by_client_id(self, client_order_id: str) -> AlpacaOrder:
+        order_id = self._by_client.get(client_order_id)
+        if order_id is None:
+            raise not_found()
+        return self.orders[order_id]
+
+    def legs_of(self, order: AlpacaOrder) -> list[AlpacaOrder]:
+        return [self.orders[i] for i in order.leg_ids]
+
+    def price(self, symbol: str) -> float | None:
+        return self.last_close.get(symbol) or self.first_price.get(symbol)
+
+    def positions(self) -> dict[str, tuple[float, float]]:
+        return self.exchange.positions
+
+    # ------------------------------------------------------------------ submit
+    def submit(self, form: OrderForm, received_ns: int | None = None) -> tuple[AlpacaOrder, Messages]:
+        """Accept an order (and its legs); business rejections come back as a ``rejected`` update."""
+        if form.symbol not in self.symbols:
+            raise unprocessable(f"asset {form.symbol} not found", symbol=form.symbol)
+        client_id = form.client_order_id or str(uuid.uuid4())
+        if client_id in self._by_client:
+            raise AlpacaError(422, 40010001, "client_order_id must be unique")
+        received = received_ns if received_ns is not None else time.perf_counter_ns()
+        now = self._now()
+        qty = form.qty if form.qty is not None else self._notional_qty(form)
+        parent_type, parent_limit = form.type, form.limit_price
+        if form.order_class == "oco":  # the top-level order of an OCO is its take-profit limit
+            parent_type, parent_limit = "limit", form.take_profit.limit_price  # type: ignore[union-attr]
+        parent = AlpacaOrder(
+            id=new_order_id(), client_order_id=client_id, symbol=form.symbol, side=form.side,
+            type=parent_type, time_in_force=form.time_in_force, created_at=now, updated_at=now,
+            qty=None if form.notional is not None else qty, notional=form.notional,
+            limit_price=parent_limit, stop_price=form.stop_price, trail_price=form.trail_price,
+            trail_percent=form.trail_percent, order_class=form.order_class,
+            extended_hours=form.extended_hours, position_intent=form.position_intent,
+            received_ns=received,
+        )
+        legs = self._legs(form, parent, qty, now)
+        self._register(parent)
+        for leg in legs:
+            self._register(leg)
+        oca = parent.id if form.order_class in ("bracket", "oco") else None
+        messages: Messages = []
+        parent_oca = oca if form.order_class == "oco" else None
+        messages += self._submit_one(parent, qty, self._trail_amount(form), parent_oca, None, announce=True)
+        for leg in legs:
+            leg_oca = oca if form.order_class in ("bracket", "oco") else None
+            parent_xid = parent.exchange_id if form.order_class in ("bracket", "oto") else None
+            messages += self._submit_one(leg, qty, None, leg_oca, parent_xid,
+                                         announce=form.order_class == "oco")
+        return parent, messages
+
+    def _legs(self, form: OrderForm, parent: AlpacaOrder, qty: float, now: datetime) -> list[AlpacaOrder]:
+        exit_side = "sell" if form.side == "buy" else "buy"
+        legs: list[AlpacaOrder] = []
+        if form.take_profit is not None and form.order_class in ("bracket", "oto"):
+            legs.append(self._leg(parent, exit_side, "limit", qty, now, limit=form.take_profit.limit_price))
+        if form.stop_loss is not None:
+            stop_type = "stop_limit" if form.stop_loss.limit_price is not None else "stop"
+            legs.append(self._leg(parent, exit_side if form.order_class != "oco" else form.side, stop_type,
+                                  qty, now, limit=form.stop_loss.limit_price, stop=form.stop_loss.stop_price))
+        parent.leg_ids = [leg.id for leg in legs]
+        return legs
+
+    @staticmethod
+    def _leg(parent: AlpacaOrder, side: str, kind: str, qty: float, now: datetime, *,
+             limit: float | None = None, stop: float | None = None) -> AlpacaOrder:
+        held = parent.order_class in ("bracket", "oto")
+        return AlpacaOrder(
+            id=new_order_id(), client_order_id=str(uuid.uuid4()), symbol=parent.symbol, side=side,
+            type=kind, time_in_force=parent.time_in_force, created_at=now, updated_at=now, qty=qty,
+            limit_price=limit, stop_price=stop, order_class=parent.order_class,
+            status="held" if held else "new", parent_id=parent.id,
+        )
+
+    def _register(self, order: AlpacaOrder) -> None:
+        self.orders[order.id] = order
+        self._by_client[order.client_order_id] = order.id
+
+    def _submit_one(self, order: AlpacaOrder, qty: float, trail: float | None, oca: str | None,
+                    parent_xid: int | None, *, announce: bool) -> Messages:
+        spec = SimOrderSpec(
+            asset=order.symbol, side=OrderSide.BUY if order.side == "buy" else OrderSide.SELL,
+            quantity=qty, order_type=_TYPES[order.type], limit_price=order.limit_price,
+            stop_price=order.stop_price, trail_amount=trail, time_in_force=order.time_in_force,
+            client_order_id=order.client_order_id, oca_group=oca, parent_id=parent_xid,
+        )
+        sim_order, events = self.exchange.submit(spec)
+        order.exchange_id = sim_order.order_id
+        self._by_exchange[sim_order.order_id] = order.id
+        rejected = any(isinstance(e, OrderRejected) for e in events)
+        messages: Messages = []
+        if announce and not rejected and sim_order.status != "held":
+            messages.append(self._update("new", order))
+        return messages + self.translate(events)
+
+    def _notional_qty(self, form: OrderForm) -> float:
+        price = self.price(form.symbol)
+        if not price:
+            raise unprocessable(f"no price yet for {form.symbol}; notional orders need a last trade")
+        return round(float(form.notional) / price, 9)  # type: ignore[arg-type]
+
+    def _trail_amount(self, form: OrderForm) -> float | None:
+        if form.trail_price is not None:
+            return form.trail_price
+        if form.trail_percent is not None:
+            price = self.price(form.symbol)
+            if not price:
+                raise unprocessable(f"no price yet for {form.symbol}; trail_percent needs a last trade")
+            return price * form.trail_percent / 100.0
+        return None
+
+    # ------------------------------------------------------------------ replace / cancel
+    def replace(self, order_id: str, form: ReplaceForm) -> tuple[AlpacaOrder, Messages]:
+        """Alpaca's replace: a NEW order (new id) that ``replaces`` the old one."""
+        old = self.get(order_id)
+        if not old.is_open or old.status == "held":
+            raise unprocessable(f"order is {old.status}; it cannot be replaced" if old.status != "held"
+                                else "order is held (a leg waiting for its parent); it cannot be replaced")
+        if old.filled_qty > 0:
+            raise unprocessable("order is partially filled; cancel it and submit a new one")
+        client_id = form.client_order_id or str(uuid.uuid4())
+        if client_id in self._by_client:
+            raise AlpacaError(422, 40010001, "client_order_id must be unique")
+        if form.time_in_force is not None and form.time_in_force != old.time_in_force:
+            raise unprocessable("time_in_force cannot be changed by the simulated venue; cancel and resubmit")
+        trail = form.trail if old.type == "trailing_stop" else None
+        if old.type == "trailing_stop" and form.trail is not None and old.trail_percent is not None:
+            price = self.price(old.symbol) or 0.0
+            trail = price * form.trail / 100.0
+        try:
+            assert old.exchange_id is not None
+            _, events = self.exchange.replace(old.exchange_id, quantity=form.qty, limit_price=form.limit_price,
+                                              stop_price=form.stop_price, trail_amount=trail)
+        except OrderNotReplaceable as exc:
+            raise unprocessable(str(exc)) from None
+        now = self._now()
+        new = AlpacaOrder(**{**old.__dict__, "id": new_order_id(), "client_order_id": client_id,
+                             "created_at": now, "updated_at": now, "replaces": old.id, "leg_ids": list(old.leg_ids)})
+        new.status = "new"
+        if form.qty is not None:
+            new.qty = form.qty
+        new.limit_price = form.limit_price if form.limit_price is not None else old.limit_price
+        new.stop_price = form.stop_price if form.stop_price is not None else old.stop_price
+        if form.trail is not None:
+            if old.trail_percent is not None:
+                new.trail_percent = form.trail
+            else:
+                new.trail_price = form.trail
+        old.status, old.replaced_by, old.replaced_at, old.updated_at = "replaced", new.id, now, now
+        self._register(new)
+        self._by_exchange[old.exchange_id] = new.id
+        for leg in self.legs_of(old):
+            leg.parent_id = new.id
+        messages = [self._update("replaced", old), self._update("new", new)]
+        return new, messages + self.translate([e for e in events if not _is_replaced(e)])
+
+    def cancel(self, order_id: str) -> Messages:
+        order = self.get(order_id)
+        if order.exchange_id is None or not order.is_open:
+            raise unprocessable(f'order is already in "{order.status}" state')
+        try:
+            _, events = self.exchange.cancel(order.exchange_id)
+        except OrderNotCancelable as exc:
+            raise unprocessable(str(exc)) from None
+        except UnknownOrder:
+            raise not_found() from None
+        messages = self.translate(events)
+        for leg in self.legs_of(order):  # legs of an OCO / live bracket legs are canceled with it
+            if leg.is_open and leg.exchange_id is not None:
+                try:
+                    messages += self.translate(self.exchange.cancel(leg.exchange_id)[1])
+                except (OrderNotCancelable, UnknownOrder):
+                    continue
+        return messages
+
+    def cancel_all(self) -> tuple[list[dict[str, Any]], Messages]:
+        """DELETE /v2/orders: every open top-level order; 207 entries ``{id, status, body}``."""
+        results: list[dict[str, Any]] = []
+        messages: Messages = []
+        for order in [o for o in self.orders.values() if o.is_open and o.parent_id is None]:
+            try:
+                messages += self.cancel(order.id)
+                results.append({"id": order.id, "status": 200, "body": payloads.order_json(order)})
+            except AlpacaError as exc:
+                results.append({"id": order.id, "status": exc.status, "body": exc.body()})
+        return results, messages
+
+    # ------------------------------------------------------------------ bars
+    def open_bar(self, timestamp: datetime, bars: dict[str, SimBar]) -> Messages:
+        for symbol, bar in bars.items():
+            self.first_price.setdefault(symbol, bar.open)
+        return self.translate(self.exchange.open_bar(timestamp, bars))
+
+    def bar_closed(self, bars: dict[str, SimBar]) -> None:
+        for symbol, bar in bars.items():
+            self.last_close[symbol] = bar.close
+
+    def close_bar(self) -> Messages:
+        return self.translate(self.exchange.close_bar())
+
+    def end_session(self) -> Messages:
+        messages = self.translate(self.exchange.end_session())
+        self.prev_session_close = dict(self.last_close)
+        self.last_equity = self.exchange.equity
+        return messages
+
+    # ------------------------------------------------------------------ events -> trade updates
+    def translate(self, events: list[Any]) -> Messages:
+        messages: Messages = []
+        for event in events:
+            order_id = self._by_exchange.get(getattr(getattr(event, "order", None), "order_id", -1))
+            if order_id is None:
+                continue
+            order = self.orders[order_id]
+            if isinstance(event, OrderExecuted):
+                messages.append(self._executed(order, event.execution))
+            elif isinstance(event, OrderCanceled):
+                self._close(order, "canceled")
+                messages.append(self._update("canceled", order))
+            elif isinstance(event, OrderExpired):
+                self._close(order, "expired")
+                messages.append(self._update("expired", order))
+            elif isinstance(event, OrderRejected):
+                self._close(order, "rejected")
+                messages.append(self._update("rejected", order))
+            elif isinstance(event, OrderActivated):
+                order.status, order.updated_at = "new", self._now()
+                messages.append(self._update("new", order))
+        return messages
+
+    def _close(self, order: AlpacaOrder, status: str) -> None:
+        now = self._now()
+        order.status, order.updated_at = status, now
+        if status == "canceled":
+            order.canceled_at = now
+        elif status == "expired":
+            order.expired_at = now
+        elif status == "rejected":
+            order.failed_at = now
+
+    def _executed(self, order: AlpacaOrder, execution: Any) -> dict[str, Any]:
+        qty, price = float(execution.quantity), float(execution.price)
+        prior = order.filled_qty
+        order.filled_qty = float(execution.cumulative_quantity)
+        order.filled_avg_price = ((order.filled_avg_price or 0.0) * prior + price * qty) / order.filled_qty
+        done = float(execution.remaining_quantity) <= 1e-9
+        now = self._now()
+        order.status, order.updated_at = ("filled" if done else "partially_filled"), now
+        if done:
+            order.filled_at = now
+            if order.notional is not None:
+                order.qty = order.filled_qty
+        signed = qty if order.side == "buy" else -qty
+        position = self._position.get(order.symbol, 0.0) + signed
+        self._position[order.symbol] = position
+        exec_id = str(uuid.uuid5(uuid.NAMESPACE_OID, f"sim-alpaca:{execution.exec_id}"))
+        fill_ts = execution.timestamp or now
+        self.fills.append(FillRecord(exec_id, order.id, order.client_order_id, order.symbol, order.side,
+                                     qty, price, fill_ts, position))
+        return self._update("fill" if done else "partial_fill", order, execution_id=exec_id, price=price,
+                            qty=qty, position_qty=position)
+
+    def _update(self, event: str, order: AlpacaOrder, **fill: Any) -> dict[str, Any]:
+        legs = self.legs_of(order) or None
+        return payloads.trade_update(event, order, self._now(), legs, **fill)
+
+
+def _is_replaced(event: Any) -> bool:
+    return type(event).__name__ == "OrderReplaced"
