@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import queue
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,11 @@ from ..events import BarClosed, FeedEnded, FeedEvent
 
 _log = logger.bind(component="replay-feed")
 
-#: Bars buffered between the replay thread and the engine (bounds memory on long replays).
-QUEUE_DEPTH = 1024
+#: Queue items buffered between the replay thread and the engine (bounds memory on long replays).
+QUEUE_DEPTH = 64
+#: At full speed, bars travel in batches of up to this many per queue item: each janus hand-off
+#: wakes the other thread, and one wake-up per bar would cost more than the bar itself.
+BATCH = 64
 
 Frame = pl.DataFrame | pl.LazyFrame | Any  # pandas frames are accepted too
 
@@ -63,6 +67,7 @@ class ReplayFeed:
         self.feed_spec = self._datafeed.feed_spec
         self.bars_total = self._datafeed.n_bars
         self._thread: LoopThread | None = None
+        self._ready: deque[FeedEvent] = deque()
 
     def start(self) -> None:
         self._thread = LoopThread("replay", "feed", queue_maxsize=QUEUE_DEPTH)
@@ -75,6 +80,8 @@ class ReplayFeed:
 
     async def _produce(self, thread: LoopThread) -> None:
         out = thread.async_events
+        batch_size = BATCH if self.speed is None else 1
+        batch: list[FeedEvent] = []
         previous = None
         for timestamp, data, context in self._datafeed:
             if self.speed is not None and previous is not None:
@@ -82,16 +89,26 @@ class ReplayFeed:
                 if gap > 0:
                     await asyncio.sleep(gap)  # pacing the replay, not synchronisation
             previous = timestamp
-            await out.put(BarClosed(timestamp, data, context))
-        await out.put(FeedEnded("end of recorded bars"))
+            batch.append(BarClosed(timestamp, data, context))
+            if len(batch) >= batch_size:
+                await out.put(batch)
+                batch = []
+        batch.append(FeedEnded("end of recorded bars"))
+        await out.put(batch)
 
     def next_event(self, timeout: float) -> FeedEvent | None:
+        if self._ready:
+            return self._ready.popleft()
         if self._thread is None:
             raise RuntimeError("ReplayFeed.start() has not been called")
         try:
-            return self._thread.events.get(timeout=timeout)
+            item = self._thread.events.get(timeout=timeout)
         except queue.Empty:
             return None
+        if isinstance(item, list):
+            self._ready.extend(item)
+            return self._ready.popleft()
+        return item  # a BackgroundTaskFailed report from the bridge
 
     def close(self) -> None:
         if self._thread is not None:
