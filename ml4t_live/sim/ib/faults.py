@@ -17,18 +17,19 @@ Kinds (``inject(kind, **params)`` from tests, ``[[fault]]`` tables in ``--faults
 ``pacing_violation``       answer the next ``count`` historical requests with error 162
 =========================  ==========================================================
 
-Scheduling: ``at_bar = N`` fires just before the N-th replayed bar (1-based) opens;
-without it a fault fires at once (the file's faults at start-up).
+Scheduling: ``at_bar = N`` fires just before replayed bar index N (0-based) opens; without
+it a fault fires at once (a file's faults at start-up). Files use the shared scenario format
+of :mod:`ml4t_live.sim.faults` (``seconds`` and ``count`` top-level, the rest in ``params``).
 """
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ...errors import ConfigError
+from ..faults import Fault, FaultPlan
 
 KINDS: dict[str, dict[str, object]] = {
     "drop_connection": {"client_id": None},
@@ -65,32 +66,44 @@ def make_fault(kind: str, params: dict[str, Any]) -> ScriptedFault:
             f"it takes {sorted(KINDS[kind]) + ['at_bar']}"
         )
     merged = {**KINDS[kind], **params}
-    if at_bar is not None and (not isinstance(at_bar, int) or at_bar < 1):
-        raise ConfigError(f"fault {kind!r}: at_bar must be an integer >= 1, got {at_bar!r}")
+    if at_bar is not None and (not isinstance(at_bar, int) or at_bar < 0):
+        raise ConfigError(f"fault {kind!r}: at_bar must be an integer >= 0, got {at_bar!r}")
     return ScriptedFault(kind, merged, at_bar)
 
 
 def load_faults(source: str | Path | list[dict[str, Any]] | None) -> list[ScriptedFault]:
-    """Faults from a TOML file (``[[fault]] kind = ... at_bar = ...``) or a list of dicts."""
+    """Faults from a TOML scenario in the shared format of ``ml4t_live.sim.faults``
+    (``[[fault]] kind, at_bar, seconds, count, params``) or from a list of dicts shaped like
+    ``inject``'s keywords (``{"kind": ..., "at_bar": ..., <params>}``)."""
     if source is None:
         return []
     if isinstance(source, (str, Path)):
-        path = Path(source)
-        try:
-            data = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"could not read faults file {path}: {exc}") from exc
-        entries = data.get("fault", [])
-    else:
-        entries = source
+        plan = FaultPlan.load(source, valid_kinds=KINDS)
+        return [_from_plan(f) for f in plan.pending]
     faults = []
-    for entry in entries:
+    for entry in source:
         entry = dict(entry)
         kind = entry.pop("kind", None)
         if not isinstance(kind, str):
             raise ConfigError(f"fault entry {entry} has no 'kind'")
         faults.append(make_fault(kind, entry))
     return faults
+
+
+def _from_plan(fault: Fault) -> ScriptedFault:
+    if fault.after_orders is not None:
+        raise ConfigError(
+            f"fault {fault.kind!r}: after_orders is not supported by the simulated IB gateway; "
+            "use at_bar"
+        )
+    params: dict[str, Any] = dict(fault.params)
+    if "seconds" in KINDS[fault.kind] and fault.seconds:
+        params["seconds"] = fault.seconds
+    if "count" in KINDS[fault.kind]:
+        params["count"] = fault.count
+    if fault.at_bar is not None:
+        params["at_bar"] = fault.at_bar
+    return make_fault(fault.kind, params)
 
 
 @dataclass(slots=True)

@@ -9,8 +9,10 @@ the previous session (DAY orders expire).
 Step mode (``speed=None``): the clock waits until the client has caught up, signalled by a
 ``reqCurrentTime`` on any connection after bar t's data went out. The first bar is released by a
 ``reqCurrentTime`` or as soon as every replayed symbol has a real-time bar subscription.
-Speed mode: ``speed`` x real time (a 5-second bar every ``5 / speed`` s; overnight gaps are
-not waited for); it starts at the first real-time bar subscription.
+Speed mode: ``speed`` x real time (a 5-second bar every ``5 / speed`` s; an overnight gap
+costs one slot); bar t closes one slot after its last 5-second bar, so a client that reacts
+within ``5 / speed`` s trades like the backtest. It starts at the first real-time bar
+subscription (or reqCurrentTime). Both modes are paced by the shared VirtualClock.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from datetime import datetime, timedelta
 from loguru import logger
 
 from ..bars import SimBar
+from ..clock import VirtualClock
 from . import encoders as enc
 from .market_data import NY, as_utc, split_bar
 
@@ -68,7 +71,9 @@ class Replay:
         self.bar_sent_ns: dict[datetime, int] = {}
         self.finished = asyncio.Event()
         self.on_bar: Callable[[int], None] = lambda index: None  # faults scheduled at_bar
-        self._release = asyncio.Event()
+        self._slots = max(1, self.bar_seconds // 5)
+        self._start = asyncio.Event()
+        self.clock: VirtualClock | None = None
         self._started = False
         self._outage_left = 0
         self._outage_lost = False
@@ -76,16 +81,17 @@ class Replay:
     # ------------------------------------------------------------------ signals
     def caught_up(self) -> None:
         """A reqCurrentTime arrived: the client has caught up (step mode)."""
-        self._release.set()
+        if not self._started:
+            self._start.set()
+        elif self.speed is None:
+            self.clock.release()
 
     def subscriptions_changed(self) -> None:
         if self._started:
             return
         subscribed = {s for c in self.server.clients() for s in c.subs.realtime.values()}
-        if self.speed is None and subscribed >= set(self.symbols):
-            self._release.set()
-        elif self.speed is not None and subscribed:
-            self._release.set()
+        if subscribed >= set(self.symbols) or (self.speed is not None and subscribed):
+            self._start.set()
 
     def outage(self, bars: int, data_lost: bool) -> None:
         """Nightly-reset style: 1100 now, no data for ``bars`` bars, then 1102 (or 1101)."""
@@ -96,7 +102,6 @@ class Replay:
         self.server.broadcast(frames)
         self._outage_left = max(1, bars)
         self._outage_lost = data_lost
-        self._release.set()  # the client will not catch up on bars it never gets
 
     def history(self, symbol: str, end: datetime | None) -> list[SimBar]:
         """Recorded bars of ``symbol`` complete by ``end`` (UTC)."""
@@ -107,9 +112,23 @@ class Replay:
 
     # ------------------------------------------------------------------ the loop
     async def run(self) -> None:
+        """Replay every bar; the VirtualClock paces it (see the module docstring)."""
+        replayed = self.groups[self.warmup :]
+        labels = [ts for ts, _ in replayed]
+        step = timedelta(seconds=self.bar_seconds)
+        if self.speed is None:  # one tick per bar, plus one: the release after the last bar
+            ticks = [*labels, labels[-1] + step]
+        else:  # one tick per 5-second slot; overnight gaps cost one slot
+            ticks = [t + timedelta(seconds=5 * k) for t in labels for k in range(self._slots)]
+            ticks.append(labels[-1] + step)
+        self.clock = VirtualClock(ticks, speed=self.speed, bar_seconds=None if self.speed is None else 5)
+        await self._start.wait()
+        if self.speed is not None:
+            await asyncio.sleep(SPEED_START_GRACE)
+        self._started = True
+        await self.clock.next_bar()
         previous_day = None
-        for index, (ts, bars) in enumerate(self.groups[self.warmup :], start=1):
-            await self._wait_start()
+        for index, (ts, bars) in enumerate(replayed):
             self.on_bar(index)
             day = as_utc(ts).astimezone(NY).date()
             if previous_day is not None and day != previous_day:
@@ -117,37 +136,25 @@ class Replay:
             previous_day = day
             self.current = ts
             self.venue.apply(self.venue.exchange.open_bar(ts, bars))
-            streamed = await self._stream(ts, bars)
-            self.now = as_utc(ts) + timedelta(seconds=self.bar_seconds)
-            if streamed and self.speed is None:
-                self._release.clear()
-                await self._release.wait()
+            await self._stream(ts, bars)
+            self.now = as_utc(ts) + step
+            # step: until the client caught up (or an outage); speed: the next 5-second slot
+            await self.clock.next_bar()
             self.venue.apply(self.venue.exchange.close_bar())
-            self.bars_replayed = index
+            self.bars_replayed = index + 1
         self.venue.apply(self.venue.exchange.end_session())
         self.finished.set()
         _log.info("replay finished after {} bars", self.bars_replayed)
 
-    async def _wait_start(self) -> None:
-        if self._started:
-            return
-        await self._release.wait()
-        if self.speed is not None:
-            await asyncio.sleep(SPEED_START_GRACE)
-        self._started = True
-
-    async def _stream(self, ts: datetime, bars: dict[str, SimBar]) -> bool:
-        """Send t's 5-second bars to subscribers; False while an outage swallows them."""
-        if self._outage_left > 0:
-            self._outage_left -= 1
-            if self._outage_left == 0:
-                self._end_outage()
-            return False
+    async def _stream(self, ts: datetime, bars: dict[str, SimBar]) -> None:
+        """Send t's 5-second bars to subscribers (nothing while an outage swallows them)."""
         split = {sym: split_bar(bar, self.bar_seconds) for sym, bar in bars.items()}
-        parts = max(len(s) for s in split.values())
-        for k in range(parts):
-            if self.speed is not None:
-                await asyncio.sleep(5.0 / self.speed)
+        lost = self._outage_left > 0
+        for k in range(self._slots):
+            if self.speed is not None and k > 0:
+                await self.clock.next_bar()
+            if lost:
+                continue
             for conn in self.server.clients():
                 frames = [
                     enc.realtime_bar(req_id, int(p.start.timestamp()), p.open, p.high, p.low,
@@ -157,8 +164,13 @@ class Replay:
                 ]
                 if frames:
                     conn.write(frames)
+        if lost:
+            self._outage_left -= 1
+            if self._outage_left == 0:
+                self._end_outage()
+            self.clock.release()  # nobody will catch up on a bar they never got
+            return
         self.bar_sent_ns[ts] = time.perf_counter_ns()
-        return True
 
     def _end_outage(self) -> None:
         from .server import FARM_OK
