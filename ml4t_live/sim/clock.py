@@ -25,7 +25,11 @@ from ..errors import ConfigError
 
 
 class VirtualClock:
-    """Hands out recorded bar timestamps in order, paced by speed or by the client (step mode)."""
+    """Hands out recorded bar timestamps in order, paced by speed or by the client (step mode).
+
+    Not thread-safe: create it anywhere, then use it only from the one venue loop that awaits
+    :meth:`next_bar` (``release``/``pause``/``resume`` are plain methods for that loop's thread).
+    """
 
     def __init__(
         self,

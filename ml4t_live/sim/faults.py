@@ -56,7 +56,10 @@ class Fault:
 
 
 class FaultPlan:
-    """The faults still to fire, consulted with :meth:`due`."""
+    """The faults still to fire, consulted with :meth:`due`.
+
+    Not thread-safe: one venue loop consults (and thereby consumes) it.
+    """
 
     def __init__(self, faults: Iterable[Fault] = ()) -> None:
         self._faults: list[Fault] = []

@@ -22,9 +22,13 @@ from ml4t_live.sim.matching import SimExchange, SimOrderSpec
 N_BARS = 8
 ASSETS = ("AAA", "BBB")
 
+PRESETS = ("realistic", "backtrader", "zipline", "lean", "vectorbt", "ibkr_us_stocks_fixed")
 CONFIGS = {
     "default": lambda: BacktestConfig(calendar=None, initial_cash=20_000.0),
-    "realistic": lambda: _with_cash(BacktestConfig.from_preset("realistic"), 20_000.0),
+    **{
+        name: (lambda name=name: _with_cash(BacktestConfig.from_preset(name), 20_000.0))
+        for name in PRESETS
+    },
     "same_bar_close": lambda: BacktestConfig(
         calendar=None,
         initial_cash=20_000.0,
@@ -168,6 +172,6 @@ _order = st.tuples(
 
 @settings(max_examples=25, deadline=None)
 @given(raw=st.lists(_order, min_size=1, max_size=12), seed=st.integers(0, 50))
-@pytest.mark.parametrize("config_name", ["default", "realistic"])
+@pytest.mark.parametrize("config_name", ["default", "realistic", "backtrader", "same_bar_close"])
 def test_random_scripts_match_backtest(config_name: str, raw, seed: int) -> None:
     _assert_parity(config_name, raw, seed)
