@@ -1,11 +1,14 @@
-"""Alpaca adapter: config, REST (rate limit + retry policy), streams (session), gateway, feed, parsing.
+"""Alpaca adapter, split by concern: config, rate_limit + rest (REST policy), session (the two
+websockets on bridge loop threads), tracker (trade updates -> events, once), gateway (the
+VenueGateway), bars + feed (AlpacaFeed), parsing (pure translation), broker (AlpacaBroker).
 
 alpaca-py 0.44.x is the client; the simulated Alpaca (:mod:`ml4t_live.sim.alpaca`) is how it is
-tested. Public names: :class:`AlpacaConfig`, :class:`AlpacaGateway`, :class:`AlpacaFeed`,
-:class:`AlpacaBroker`.
+tested.
 """
 
+from .broker import AlpacaBroker
 from .config import AlpacaConfig
+from .feed import AlpacaFeed
 from .gateway import AlpacaGateway
 
-__all__ = ["AlpacaConfig", "AlpacaGateway"]
+__all__ = ["AlpacaBroker", "AlpacaConfig", "AlpacaFeed", "AlpacaGateway"]

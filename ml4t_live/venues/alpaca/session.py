@@ -11,11 +11,11 @@ every loop, so a session runs the stream's ``_run_forever()`` coroutine as a nam
   instead of the ~5 s ``recv`` timeout of alpaca-py's ``stop()``;
 * reconnects are alpaca-py's (re-auth, re-listen / re-subscribe the full set), with our backoff
   and jitter (:func:`backoff_delay`) in place of its defaults, so there is never a storm;
-* every connection and every loss is observed (the ``_start_ws`` / ``close`` overrides) and
-  reported on the session's queue, so the owner can backfill bars or re-sync orders.
+* every connection (trade stream: authenticated; data stream: subscription acknowledged) and
+  every loss is observed (``_start_ws`` / ``_dispatch`` / ``close`` overrides) and reported on the session's queue, so the owner can backfill bars or re-sync orders.
 
-The overrides touch three alpaca-py internals (``_run_forever``, ``_start_ws``,
-``_reconnect_delay``) on subclasses we own; alpaca-py is pinned to 0.44.x for that reason.
+The overrides touch four alpaca-py internals (``_run_forever``, ``_start_ws``,
+``_dispatch``, ``_reconnect_delay``) on subclasses we own; alpaca-py is pinned to 0.44.x for that reason.
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ class _Observed:
 
     async def _start_ws(self) -> None:
         await super()._start_ws()  # type: ignore[misc]
-        await self._ml4t_session._connected()
+        if not self._ml4t_session.ready_on_subscription:
+            await self._ml4t_session._connected()
 
     async def close(self) -> None:
         was_open = getattr(self, "_ws", None) is not None
@@ -67,13 +68,17 @@ class _TradeStream(_Observed, TradingStream):
 
 
 class _DataStream(_Observed, StockDataStream):
-    pass
+    async def _dispatch(self, msg: dict[str, Any]) -> None:
+        await super()._dispatch(msg)
+        if msg.get("T") == "subscription" and msg.get("bars"):
+            await self._ml4t_session._connected()  # ready: the venue has our bar subscription
 
 
 class StreamSession:
     """One alpaca-py stream on one loop thread; subclasses say what to subscribe and what to do."""
 
     role = "stream"
+    ready_on_subscription = False  # data: ready once the venue acknowledged the subscription
 
     def __init__(self, config: AlpacaConfig) -> None:
         self.config = config
@@ -209,6 +214,7 @@ class MarketDataSession(StreamSession):
     """Minute bars for ``symbols`` -> ``on_bar(bar)`` (a coroutine run on this loop)."""
 
     role = "data-stream"
+    ready_on_subscription = True
 
     def __init__(
         self,
