@@ -55,3 +55,52 @@ def ib_log_guard():
             lg.removeHandler(capture)
     bad = guard.unexpected()
     assert not bad, "ib_async / eventkit logged errors:\n" + "\n".join(bad)
+
+
+# ----------------------------------------------------------------------------- simulated venue
+from datetime import UTC, datetime, timedelta  # noqa: E402
+
+import polars as pl  # noqa: E402
+
+START = datetime(2026, 11, 24, 14, 30, tzinfo=UTC)  # 09:30 New York
+
+
+def minute_bars(symbols=("AAPL",), n=20, start=START, base=100.0) -> pl.DataFrame:
+    """Deterministic 1-minute bars: a gentle zig-zag per symbol, whole-share volumes."""
+    rows = []
+    for k, sym in enumerate(symbols):
+        price = base * (k + 1)
+        for i in range(n):
+            o = price
+            c = round(price + (0.5 if i % 3 else -0.3), 2)
+            rows.append(
+                {
+                    "timestamp": start + timedelta(minutes=i),
+                    "asset": sym,
+                    "open": o,
+                    "high": round(max(o, c) + 0.25, 2),
+                    "low": round(min(o, c) - 0.25, 2),
+                    "close": c,
+                    "volume": float(1000 + 10 * i),
+                }
+            )
+            price = c
+    return pl.DataFrame(rows)
+
+
+@pytest.fixture
+def sim_factory():
+    """Start SimulatedIBGateway instances on 127.0.0.1; all are closed at teardown."""
+    from ml4t_live.sim.ib import SimulatedIBGateway
+
+    started = []
+
+    def make(bars=None, **kw):
+        sim = SimulatedIBGateway(bars if bars is not None else minute_bars(), **kw)
+        sim.start()
+        started.append(sim)
+        return sim
+
+    yield make
+    for sim in started:
+        sim.close()
