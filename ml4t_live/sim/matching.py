@@ -502,8 +502,8 @@ class SimExchange:
             self._broker._process_orders()
         events.extend(self._collect())
         # time_in_force "opg": only the opening cross; the rest expires.
-        for track in [t for t in self._open.values() if t.order.spec.time_in_force == "opg"]:
-            if track.bt is not None and self._eligible_now(track):
+        for track in self._working("opg"):
+            if track.order.order_id in self._open:
                 events.extend(self._expire(track))
         return events
 
@@ -517,13 +517,11 @@ class SimExchange:
             self._broker._process_orders()
         events = self._collect()
         self._broker._update_water_marks()
-        for track in list(self._open.values()):
-            tif = track.order.spec.time_in_force
-            if track.bt is None or not self._eligible_now(track, closing=True):
-                continue
-            if tif == "ioc":
+        for track in self._working("ioc", closing=True):
+            if track.order.order_id in self._open:
                 events.extend(self._cancel_leftover(track, "ioc"))
-            elif tif == "cls":
+        for track in self._working("cls", closing=True):
+            if track.order.order_id in self._open:
                 events.extend(self._expire(track))
         return events
 
@@ -539,17 +537,29 @@ class SimExchange:
     def _expire_unmarketable_opg(self, bars: dict[str, SimBar]) -> list[SimEvent]:
         """An "opg" limit order takes part in the opening print only: expire it if that misses."""
         events: list[SimEvent] = []
-        for track in list(self._open.values()):
+        for track in self._working("opg"):
             spec = track.order.spec
-            if spec.time_in_force != "opg" or spec.order_type is not OrderType.LIMIT:
+            if spec.order_type is not OrderType.LIMIT or spec.asset not in bars:
                 continue
-            if track.bt is None or not self._eligible_now(track) or spec.asset not in bars:
+            if track.order.order_id not in self._open:
                 continue
             assert spec.limit_price is not None
             opening = bars[spec.asset].open
             if (opening - spec.limit_price) * (1 if spec.side is OrderSide.BUY else -1) > 0:
                 events.extend(self._expire(track))
         return events
+
+    def _working(self, time_in_force: str, *, closing: bool = False) -> list[_Track]:
+        """Open orders with this time in force that the broker could have filled this bar."""
+        return [
+            t
+            for t in self._open.values()
+            if t.order.spec.time_in_force == time_in_force
+            and t.bt is not None
+            and t.deferred is None
+            and t.bt.status is OrderStatus.PENDING
+            and self._eligible_now(t, closing=closing)
+        ]
 
     def _open_track(self, order_id: int, error: type[ValueError], verb: str) -> _Track:
         order = self.orders.get(order_id)

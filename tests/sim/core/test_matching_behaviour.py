@@ -302,3 +302,25 @@ def test_bars_from_the_helper_drive_a_multi_asset_exchange() -> None:
     assert [e.execution.price for e in events] == [groups[1][1]["BBB"].open]
     assert isinstance(events[0], OrderExecuted)
     assert not any(isinstance(e, (OrderCanceled, OrderActivated)) for e in events)
+
+
+def test_a_split_ioc_fill_is_not_canceled_while_its_last_part_is_pending(ex: SimExchange) -> None:
+    ex.split_next_fill(2)
+    order, _ = ex.submit(SimOrderSpec("AAA", BUY, 4, time_in_force="ioc"))
+    opened, closed = step(ex, 1, 100, 101, 99, 100)
+    assert kinds(opened) == ["OrderExecuted"] and closed == [] and order.status == "partially_filled"
+    opened, _ = step(ex, 2, 100, 101, 99, 100)
+    assert kinds(opened) == ["OrderExecuted"] and order.status == "filled"
+    assert order.filled_quantity == 4.0 and ex.positions == {"AAA": (4.0, 100.0)}
+
+
+def test_held_day_children_expire_and_held_oca_siblings_are_canceled(ex: SimExchange) -> None:
+    parent, _ = ex.submit(SimOrderSpec("AAA", BUY, 10, OrderType.LIMIT, limit_price=50.0))
+    child, _ = ex.submit(SimOrderSpec("AAA", SELL, 10, time_in_force="day", parent_id=parent.order_id))
+    assert kinds(ex.end_session()) == ["OrderExpired"] and child.status == "expired"
+    live, _ = ex.submit(SimOrderSpec("AAA", BUY, 1, oca_group="x"))
+    held, _ = ex.submit(SimOrderSpec("AAA", BUY, 1, oca_group="x", parent_id=parent.order_id))
+    opened, _ = step(ex, 1, 100, 101, 99, 100)
+    assert kinds(opened) == ["OrderExecuted", "OrderCanceled"]
+    assert (live.status, held.status, opened[1].reason) == ("filled", "canceled", "oca")
+    assert parent.status == "new"
