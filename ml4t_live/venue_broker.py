@@ -12,7 +12,9 @@ Divergences from the backtest, by necessity:
   an order that truncates to zero is REJECTED at once instead of at the next bar;
 * ``cancel_order`` marks the order CANCELLED at once (as the backtest does); a fill that races
   the cancel at the venue is still applied, with a warning;
-* ``Position.current_price`` during ``on_data`` is the last close, not the bar's open.
+* ``Position.current_price`` during ``on_data`` is the last close, not the bar's open;
+* position rules (``set_position_rules``) are evaluated on each closed bar before ``on_data``;
+  an exit is a MARKET order filled by the venue after the bar, not at the stop level inside it.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from .events import (
     VenueErrorReported,
 )
 from .order_ids import ClientOrderIds
+from .position_rules import PositionRules
 from .protocols import OrderRequest, VenueGateway
 
 _log = logger.bind(component="venue-broker")
@@ -75,6 +78,7 @@ class VenueBroker:
         self._rebalance_counter = 0
         self._validators: dict[int, Callable[[int], None]] = {}
         self.foreign_orders: list[Any] = []
+        self.rules = PositionRules()
 
     # ================================================================== engine side
     @property
@@ -203,8 +207,15 @@ class VenueBroker:
             if price is not None:
                 prices[asset] = price
         self.book.mark(prices)
+        for asset, quantity, reason in self.rules.exits(self.book.positions, bar.data, bar.timestamp):
+            if any(o.asset == asset for o in self._in_flight.values()):
+                continue  # an exit (or another order) for this asset is already on its way
+            order = self.submit_order(asset, quantity)
+            if order is not None:
+                _log.info("position rule {} exits {} {} ({})", reason, quantity, asset, order.order_id)
 
     def end_bar(self, bar: BarClosed) -> None:
+        self.rules.update_water_marks(self.book.positions, bar.data)
         self.gateway.end_of_bar(bar.timestamp)
 
     def mark(self, timestamp: Any, observation: int) -> float:
@@ -378,6 +389,18 @@ class VenueBroker:
             self.cancel_order(order.order_id)
         orders = [self.close_position(asset, order_type) for asset in list(self.book.positions)]
         return [o for o in orders if o is not None]
+
+    def set_position_rules(self, rules: Any, asset: str | None = None) -> None:
+        """Rules evaluated on each bar before ``on_data``; exits go out as MARKET orders."""
+        self.rules.set(rules, asset)
+
+    def clear_position_rules(self, asset: str | None = None) -> None:
+        self.rules.set(None, asset)
+
+    def update_position_context(self, asset: str, context: dict) -> None:
+        position = self.book.positions.get(asset)
+        if position is not None:
+            position.context.update(context)
 
     # ---- private hooks ml4t.backtest's TargetWeightExecutor calls
     def _next_rebalance_id(self) -> str:

@@ -149,3 +149,25 @@ def test_end_of_bar_tells_the_venue_the_bar_is_done():
     broker = connected(venue)
     broker.end_bar(bar(T0, {"AAA": 1.0}))
     assert venue.bars_done == [T0]
+
+
+def test_position_rules_exit_through_the_venue_and_trail_on_closes():
+    from ml4t.backtest import RuleChain, StopLoss, TrailingStop
+
+    venue = FakeVenue(fill_on_wait=True)
+    broker = connected(venue)
+    broker.set_position_rules(RuleChain([StopLoss(0.05), TrailingStop(0.03)]))
+    broker.submit_order("AAA", 10)
+    broker.settle(1.0)  # filled at 100
+    for price in (104.0, 110.0):  # the close trails the high-water mark up to 110
+        broker.begin_bar(bar(T0, {"AAA": price}))
+        broker.end_bar(bar(T0, {"AAA": price}))
+    assert broker.get_position("AAA").high_water_mark == 110.0
+    assert len(venue.placed) == 1
+    broker.begin_bar(bar(T0, {"AAA": 106.0}))  # 3.6% below 110: the trailing stop fires
+    exit_request = venue.placed[-1]
+    assert (exit_request.side, exit_request.quantity) == (OrderSide.SELL, 10)
+    broker.begin_bar(bar(T0, {"AAA": 105.0}))  # already exiting: no second exit order
+    assert len(venue.placed) == 2
+    broker.settle(1.0)
+    assert broker.get_position("AAA") is None
