@@ -28,8 +28,7 @@ from datetime import datetime
 
 from loguru import logger
 from ml4t.backtest import BacktestConfig, Broker, OrderSide, OrderStatus, OrderType
-from ml4t.backtest.types import ExecutionMode
-from ml4t.backtest.types import Fill
+from ml4t.backtest.types import ExecutionMode, Fill
 from ml4t.backtest.types import Order as BtOrder
 
 from .bars import SimBar
