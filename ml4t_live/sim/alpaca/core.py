@@ -55,23 +55,32 @@ class Core:
 
     def __init__(self, groups: list[tuple[datetime, dict[str, SimBar]]], *, config: Any, key_id: str,
                  secret_key: str, speed: float | None, rate_limit_per_minute: int | None, feed: str,
-                 plan: FaultPlan,
-                 spawn: Callable[[Awaitable[Any], str], Any]) -> None:
-        self.groups = [(_utc(ts), bars) for ts, bars in groups if market_hours.is_open(_utc(ts))]
+                 plan: FaultPlan, spawn: Callable[[Awaitable[Any], str], Any],
+                 replay_from: datetime | None = None) -> None:
+        in_hours = [(_utc(ts), bars) for ts, bars in groups if market_hours.is_open(_utc(ts))]
+        self.skipped_outside_hours = len(groups) - len(in_hours)
+        cut = _utc(replay_from) if replay_from is not None else None
+        history = [(ts, b) for ts, b in in_hours if cut is not None and ts < cut]
+        self.groups = [(ts, b) for ts, b in in_hours if cut is None or ts >= cut]
         self._by_ts = dict(self.groups)
         self.clock = VirtualClock([ts for ts, _bars in self.groups], speed=speed)
-        self.skipped_outside_hours = len(groups) - len(self.groups)
         self._key_id = key_id
         self._secret = secret_key
         self.speed = speed
-        self._now = self.groups[0][0] if self.groups else datetime.now(UTC).replace(microsecond=0)
+        if self.groups:
+            self._now = self.groups[0][0]
+        elif history:
+            self._now = history[-1][0] + MINUTE
+        else:
+            self._now = datetime.now(UTC).replace(microsecond=0)
         symbols = {s for _ts, bars in groups for s in bars}
         self.venue = AlpacaVenue(config, symbols, self.now)
-        self.bars = BarStore(self.groups)
+        self.bars = BarStore(history + self.groups)  # REST serves only bars closed by `now`
         self.faults = FaultState()
         self.bucket = TokenBucket(rate_limit_per_minute)
-        self.trade_hub = TradeUpdatesHub(self.credentials_ok, self.faults, spawn)
-        self.data_hub = MarketDataHub(self.credentials_ok, feed)
+        self._change = asyncio.Event()
+        self.trade_hub = TradeUpdatesHub(self.credentials_ok, self.faults, spawn, self.notify)
+        self.data_hub = MarketDataHub(self.credentials_ok, feed, self.notify)
         self._spawn = spawn
         self.plan = plan
         self._caught_up = asyncio.Event()
@@ -83,6 +92,18 @@ class Core:
         self.received: list[tuple[str, int, datetime | None]] = []  # (order id, perf ns, bar)
         self.clock_calls = 0
         self._trade_id = 0
+
+    # ------------------------------------------------------------------ change notification
+    def notify(self) -> None:
+        """Something a test may wait for changed (listeners, subscriptions, bars, updates)."""
+        event, self._change = self._change, asyncio.Event()
+        event.set()
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float) -> None:
+        """Wait (bounded) until ``predicate()`` holds; re-checked on every :meth:`notify`."""
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                await self._change.wait()
 
     # ------------------------------------------------------------------ context API
     def now(self) -> datetime:
@@ -96,6 +117,7 @@ class Core:
 
     def order_received(self, order: AlpacaOrder, received_ns: int) -> None:
         self.received.append((order.id, received_ns, self.current_bar))
+        self.notify()
         if self.current_bar is not None:
             self.first_order_ns.setdefault(self.current_bar, received_ns)
 
@@ -157,6 +179,7 @@ class Core:
     def caught_up(self) -> None:
         self.clock_calls += 1
         self.advance()
+        self.notify()
 
     async def _hold(self) -> None:
         """Wait for the client (step mode) or one bar of wall time (speed mode)."""
@@ -195,11 +218,13 @@ class Core:
             self.current_bar = None
         finally:
             self.finished.set()
+            self.notify()
 
     async def _send_bar(self, ts: datetime, bars: dict[str, SimBar]) -> None:
         items = [(s, payloads.stream_bar(s, b, ts)) for s, b in sorted(bars.items())]
         stamps = await self.data_hub.publish("bars", items)
         self.bar_sent_ns[ts] = stamps[0] if stamps else time.perf_counter_ns()
+        self.notify()
         if any(c.subs["quotes"] for c in self.data_hub.clients):
             await self.data_hub.publish("quotes", [(s, payloads.stream_quote(s, b.close - 0.01, b.close + 0.01,
                                                                              self._now)) for s, b in bars.items()])

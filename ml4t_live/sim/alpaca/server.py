@@ -84,7 +84,10 @@ class SimulatedAlpaca:
 
     def __init__(self, bars: Any, *, host: str = "127.0.0.1", port: int = 0, speed: float | None = None,
                  config: BacktestConfig | None = None, key_id: str | None = None, secret_key: str | None = None,
-                 faults: Any = None, rate_limit_per_minute: int | None = 200, feed: str = "iex") -> None:
+                 faults: Any = None, rate_limit_per_minute: int | None = 200, feed: str = "iex",
+                 replay_from: datetime | None = None) -> None:
+        """``replay_from``: bars before it are history only (served by ``/v2/stocks/bars`` from the
+        start, for warm-up), the rest are replayed live. ``rate_limit_per_minute=None`` disables it."""
         if speed is not None and speed <= 0:
             raise ConfigError(f"speed must be > 0 (or None for step mode), got {speed}")
         if (key_id is None) != (secret_key is None):
@@ -100,6 +103,7 @@ class SimulatedAlpaca:
         self._speed, self._config, self._feed = speed, config, feed
         self._rate = rate_limit_per_minute
         self._plan = load_fault_plan(faults)
+        self._replay_from = replay_from
         self._thread: LoopThread | None = None
         self._core: Core | None = None
         self._runner: web.AppRunner | None = None
@@ -124,7 +128,8 @@ class SimulatedAlpaca:
         assert thread is not None
         core = Core(self._groups, config=self._config, key_id=self._key_id, secret_key=self._secret,
                     speed=self._speed, rate_limit_per_minute=self._rate, feed=self._feed,
-                    plan=self._plan, spawn=lambda coro, name: thread.spawn(coro, name))
+                    plan=self._plan, spawn=lambda coro, name: thread.spawn(coro, name),
+                    replay_from=self._replay_from)
         app = web.Application()
         TradingApi(core).routes(app)
         app.router.add_get("/stream", core.trade_hub.handle)
@@ -212,28 +217,42 @@ class SimulatedAlpaca:
             return False
 
     # ------------------------------------------------------------------ read-only views (tests)
+    def wait_until(self, predicate: Any, timeout: float) -> dict[str, Any]:
+        """Block until ``predicate(state)`` holds (re-checked whenever the venue changes); returns
+        the state. Raises ``TimeoutError`` after ``timeout`` seconds. See :meth:`state`."""
+        core = self._core
+        if core is None or self._thread is None:
+            raise ConfigError("the simulated Alpaca is not running; call start() first")
+
+        async def wait() -> dict[str, Any]:
+            await core.wait_until(lambda: bool(predicate(self._read_state())), timeout)
+            return self._read_state()
+
+        return self._thread.call(wait(), timeout + 1.0)
+
     def state(self) -> dict[str, Any]:
         """Counters for synchronising tests: listeners, subscribers, bars sent, clock calls."""
-        def read() -> dict[str, Any]:
-            core = self._core
-            assert core is not None
-            return {
-                "trade_listeners": len(core.trade_hub.listeners),
-                "trade_connections": core.trade_hub.connections,
-                "trade_updates_sent": core.trade_hub.sent,
-                "trade_updates_pending": core.trade_hub.pending(),
-                "data_clients": len(core.data_hub.clients),
-                "data_connections": core.data_hub.connections,
-                "bar_subscribers": core.data_hub.subscribed("bars"),
-                "bars_sent": core.data_hub.bars_sent,
-                "bar_index": core.bar_index,
-                "clock_calls": core.clock_calls,
-                "now": core.now(),
-                "finished": core.finished.is_set(),
-                "skipped_outside_hours": core.skipped_outside_hours,
-                "faults_applied": list(core.faults.applied),
-            }
-        return self._call(read)
+        return self._call(self._read_state)
+
+    def _read_state(self) -> dict[str, Any]:
+        core = self._core
+        assert core is not None
+        return {
+            "trade_listeners": len(core.trade_hub.listeners),
+            "trade_connections": core.trade_hub.connections,
+            "trade_updates_sent": core.trade_hub.sent,
+            "trade_updates_published": core.trade_hub.published,
+            "data_clients": len(core.data_hub.clients),
+            "data_connections": core.data_hub.connections,
+            "bar_subscribers": core.data_hub.subscribed("bars"),
+            "bars_sent": core.data_hub.bars_sent,
+            "bar_index": core.bar_index,
+            "clock_calls": core.clock_calls,
+            "now": core.now(),
+            "finished": core.finished.is_set(),
+            "skipped_outside_hours": core.skipped_outside_hours,
+            "faults_applied": list(core.faults.applied),
+        }
 
     def orders_received(self) -> list[dict[str, Any]]:
         """Every order the venue accepted, in arrival order: its JSON, perf_counter_ns, bar."""

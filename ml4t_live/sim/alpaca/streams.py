@@ -50,13 +50,15 @@ class TradeUpdatesHub:
     """``/stream``: authenticate, listen to trade_updates, receive order events."""
 
     def __init__(self, credentials: Credentials, faults: FaultState,
-                 spawn: Callable[[Awaitable[Any], str], Any]) -> None:
+                 spawn: Callable[[Awaitable[Any], str], Any], notify: Callable[[], None]) -> None:
         self._credentials = credentials
+        self._notify = notify
         self._faults = faults
         self._spawn = spawn
         self.listeners: list[_Client] = []
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.sent = 0
+        self.published = 0
         self.connections = 0
 
     def start(self) -> None:
@@ -65,6 +67,7 @@ class TradeUpdatesHub:
     def publish(self, messages: list[dict[str, Any]]) -> None:
         for message in messages:
             self._queue.put_nowait(message)
+            self.published += 1
 
     def pending(self) -> int:
         return self._queue.qsize()
@@ -82,6 +85,7 @@ class TradeUpdatesHub:
                     if not client.muted and not client.ws.closed:
                         await _send_safely(client.ws, frame, binary=True)
             self.sent += 1
+            self._notify()
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True)
@@ -107,15 +111,17 @@ class TradeUpdatesHub:
                     break
                 if message.get("action") == "listen":
                     streams = [s for s in (message.get("data") or {}).get("streams", []) if s == "trade_updates"]
+                    await _send_safely(ws, json.dumps({"stream": "listening", "data": {"streams": streams}})
+                                       .encode(), binary=True)
                     if streams and client not in self.listeners:
                         self.listeners.append(client)
                     elif not streams and client in self.listeners:
                         self.listeners.remove(client)
-                    await _send_safely(ws, json.dumps({"stream": "listening", "data": {"streams": streams}})
-                                       .encode(), binary=True)
+                    self._notify()
         finally:
             if client in self.listeners:
                 self.listeners.remove(client)
+            self._notify()
             await ws.close()
         return ws
 
@@ -134,8 +140,10 @@ class TradeUpdatesHub:
 class MarketDataHub:
     """``/v2/{feed}``: connected -> auth -> subscribe; bars / quotes / trades pushed as they happen."""
 
-    def __init__(self, credentials: Credentials, feed: str, connection_limit: int = 1) -> None:
+    def __init__(self, credentials: Credentials, feed: str, notify: Callable[[], None],
+                 connection_limit: int = 1) -> None:
         self._credentials = credentials
+        self._notify = notify
         self.feed = feed
         self.connection_limit = connection_limit
         self.clients: list[_Client] = []
@@ -170,6 +178,7 @@ class MarketDataHub:
                 return ws
             await self._send(client, [{"T": "success", "msg": "authenticated"}])
             self.clients.append(client)
+            self._notify()
             while not ws.closed:
                 message = await self._receive(client, None)
                 if message is None:
@@ -178,6 +187,7 @@ class MarketDataHub:
         finally:
             if client in self.clients:
                 self.clients.remove(client)
+            self._notify()
             await ws.close()
         return ws
 
@@ -196,6 +206,7 @@ class MarketDataHub:
         ack.update({c: sorted(client.subs[c]) for c in DATA_CHANNELS})
         ack.update({"corrections": sorted(client.subs["trades"]), "cancelErrors": sorted(client.subs["trades"])})
         await self._send(client, [ack])
+        self._notify()
 
     async def publish(self, channel: str, items: list[tuple[str, dict[str, Any]]]) -> list[int]:
         """Send ``(symbol, message)`` items on ``channel``; returns perf_counter_ns per send."""
