@@ -41,7 +41,7 @@ from ml4t_live.errors import ConfigError
 _log = logger.bind(component="session")
 
 DEFAULT_ROOT = Path("sessions")
-DEFAULT_FLUSH_ROWS = 50_000
+DEFAULT_FLUSH_ROWS = 10_000
 PARTS_DIR = ".parts"
 BAR_COLUMNS = ("open", "high", "low", "close", "volume")
 OPTIONAL_BAR_COLUMNS = ("vwap", "bid", "ask", "mid", "bid_size", "ask_size")

@@ -1,0 +1,215 @@
+"""Benchmark: LiveEngine (ReplayFeed + ShadowBroker) against ml4t.backtest.Engine, same data, same run.
+
+For each size (assets x bars) and strategy (``noop``; ``trade``: every 10th bar each asset is
+bought or closed, so orders accumulate) it prints bars/s and µs/bar of both engines, their ratio
+(LiveEngine throughput / backtest throughput; target >= 0.9), and the µs/bar of the FIRST and
+the LAST 1,000 bars of the LiveEngine run (from the progress callback's clock: per-bar cost must
+not grow as orders accumulate). Then, in a child process, a long single-asset replay: peak RSS
+(``resource.getrusage(...).ru_maxrss``) and the RSS growth between bar 1,000 and the last bar
+(target <= 10 MB).
+
+    .venv/bin/python scripts/bench_engine.py                  # everything (minutes)
+    .venv/bin/python scripts/bench_engine.py --quick          # 1x10k, both strategies, 100k-bar RSS run
+    .venv/bin/python scripts/bench_engine.py --sizes 10x10000 --strategies trade --no-rss
+    .venv/bin/python scripts/bench_engine.py --no-rss --sizes 1x1 ... (see --help) ; --rss-no-record
+
+Timed: ``run()`` only (data generation and feed construction are outside the clock). Both engines
+get the same ``BacktestConfig(calendar=None)``. The LiveEngine writes no session files unless
+``--record``; the RSS run records (as a live session does) with ``retain=1000``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+from ml4t.backtest import BacktestConfig, DataFeed, Engine, Strategy
+
+from ml4t_live import LiveEngine, ReplayFeed, ShadowBroker
+
+
+def make_prices(n_assets: int, n_bars: int, seed: int = 1) -> pl.DataFrame:
+    """Long-format minute bars: n_assets x n_bars rows, tz-aware UTC."""
+    rng = np.random.default_rng(seed)
+    start = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
+    stamps = pl.datetime_range(start, start + timedelta(minutes=n_bars - 1), "1m", eager=True,
+                               time_unit="us", time_zone="UTC")  # fmt: skip
+    frames = []
+    for k in range(n_assets):
+        close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.001, n_bars)))
+        open_ = close * np.exp(rng.normal(0.0, 0.0003, n_bars))
+        frames.append(
+            pl.DataFrame({
+                "timestamp": stamps, "asset": f"A{k:03d}", "open": open_,
+                "high": np.maximum(open_, close) * 1.0005, "low": np.minimum(open_, close) * 0.9995,
+                "close": close, "volume": np.full(n_bars, 1e6),
+            })  # fmt: skip
+        )
+    return pl.concat(frames).sort("timestamp", "asset")
+
+
+class NoOp(Strategy):
+    def on_data(self, timestamp, data, context, broker):
+        pass
+
+
+class TradeEvery10(Strategy):
+    """Every 10th bar: buy 10 of each asset when flat, close it when held."""
+
+    def __init__(self) -> None:
+        self.bar = 0
+
+    def on_start(self, broker):
+        self.bar = 0
+
+    def on_data(self, timestamp, data, context, broker):
+        self.bar += 1
+        if self.bar % 10:
+            return
+        for asset in data:
+            if broker.get_position(asset) is None:
+                broker.submit_order(asset, 10)
+            else:
+                broker.close_position(asset)
+
+
+STRATEGIES = {"noop": NoOp, "trade": TradeEvery10}
+
+
+def config() -> BacktestConfig:
+    return BacktestConfig(initial_cash=1e9, calendar=None)
+
+
+def time_backtest(prices: pl.DataFrame, strategy_cls) -> tuple[float, int]:
+    engine = Engine(DataFeed(prices_df=prices), strategy_cls(), config())
+    t0 = time.perf_counter()
+    result = engine.run()
+    return time.perf_counter() - t0, len(result.fills)
+
+
+def time_live(prices: pl.DataFrame, strategy_cls, record: bool) -> tuple[float, int, list[float]]:
+    stamps: list[float] = []
+    clock = time.perf_counter
+    session = tempfile.mkdtemp(prefix="bench-session-") if record else False
+    engine = LiveEngine(strategy_cls(), ShadowBroker(config()), ReplayFeed(prices),
+                        session_dir=session, progress=lambda p: stamps.append(clock()))  # fmt: skip
+    t0 = clock()
+    result = engine.run()
+    return clock() - t0, len(result.fills), [t0, *stamps]
+
+
+def us_per_bar(stamps: list[float], first: bool, n: int = 1000) -> float:
+    window = stamps[: n + 1] if first else stamps[-(n + 1) :]
+    return (window[-1] - window[0]) / (len(window) - 1) * 1e6
+
+
+def bench(sizes: list[tuple[int, int]], strategies: list[str], record: bool) -> None:
+    print(f"{'case':<18}{'backtest bars/s':>16}{'µs/bar':>9}{'live bars/s':>13}{'µs/bar':>9}"
+          f"{'ratio':>7}{'first 1k':>10}{'last 1k':>9}{'fills':>8}")  # fmt: skip
+    for n_assets, n_bars in sizes:
+        prices = make_prices(n_assets, n_bars)
+        for name in strategies:
+            cls = STRATEGIES[name]
+            bt_seconds, bt_fills = time_backtest(prices, cls)
+            live_seconds, live_fills, stamps = time_live(prices, cls, record)
+            bt_rate, live_rate = n_bars / bt_seconds, n_bars / live_seconds
+            flag = "" if bt_fills == live_fills else f"  FILL COUNT DIFFERS (backtest {bt_fills})"
+            print(f"{f'{n_assets}x{n_bars} {name}':<18}{bt_rate:>16,.0f}{1e6 / bt_rate:>9.1f}"
+                  f"{live_rate:>13,.0f}{1e6 / live_rate:>9.1f}{live_rate / bt_rate:>7.2f}"
+                  f"{us_per_bar(stamps, True):>10.1f}{us_per_bar(stamps, False):>9.1f}"
+                  f"{live_fills:>8,}{flag}", flush=True)  # fmt: skip
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def child_rss(n_bars: int, strategy: str, retain: int, record: bool = True) -> None:
+    """Run in a fresh process: one long single-asset replay; print JSON figures."""
+    prices = make_prices(1, n_bars)
+    marks: dict[str, float] = {}
+
+    def progress(p) -> None:
+        if p.bars_done == 1000:
+            marks["rss_at_1k_mb"] = _rss_mb()
+        elif p.bars_done == p.bars_total:
+            marks["rss_at_end_mb"] = _rss_mb()
+
+    with tempfile.TemporaryDirectory(prefix="bench-rss-") as folder:
+        engine = LiveEngine(STRATEGIES[strategy](), ShadowBroker(config()), ReplayFeed(prices),
+                            session_dir=folder if record else False, progress=progress,
+                            retain=retain)  # fmt: skip
+        t0 = time.perf_counter()
+        result = engine.run()
+        seconds = time.perf_counter() - t0
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    print(json.dumps({"bars": result.bars, "fills": len(result.fills), "seconds": seconds,
+                      "peak_rss_mb": peak_mb, **marks}))  # fmt: skip
+
+
+def rss(n_bars: int, strategy: str, retain: int, record: bool) -> None:
+    cmd = [sys.executable, __file__, "--child-rss", str(n_bars), "--rss-strategy", strategy,
+           "--retain", str(retain), *([] if record else ["--rss-no-record"])]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        print(f"RSS run failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+        return
+    fig = json.loads(done.stdout.strip().splitlines()[-1])
+    growth = fig["rss_at_end_mb"] - fig["rss_at_1k_mb"]
+    print(f"RSS, {fig['bars']:,}-bar single-asset replay ({strategy}, "
+          f"{'recorded' if record else 'not recorded'}, retain={retain}): "
+          f"peak {fig['peak_rss_mb']:.0f} MB, RSS at bar 1,000 {fig['rss_at_1k_mb']:.0f} MB, "
+          f"at the last bar {fig['rss_at_end_mb']:.0f} MB, growth {growth:+.1f} MB; "
+          f"{fig['bars'] / fig['seconds']:,.0f} bars/s, {fig['fills']:,} fills retained")  # fmt: skip
+
+
+def _sizes(text: str) -> list[tuple[int, int]]:
+    out = []
+    for item in text.split(","):
+        assets, _, bars = item.lower().partition("x")
+        out.append((int(assets), int(bars)))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1x10000,10x10000,100x10000",
+                        help="comma-separated ASSETSxBARS (default: %(default)s)")
+    parser.add_argument("--strategies", default="noop,trade", help="noop,trade (default: both)")
+    parser.add_argument("--quick", action="store_true", help="1x10000 only and a 100,000-bar RSS run")
+    parser.add_argument("--record", action="store_true", help="LiveEngine writes session files in the timing runs")
+    parser.add_argument("--no-rss", action="store_true", help="skip the RSS child run")
+    parser.add_argument("--rss-bars", type=int, default=1_000_000, help="bars in the RSS run (default: %(default)s)")
+    parser.add_argument("--rss-strategy", default="trade", choices=sorted(STRATEGIES))
+    parser.add_argument("--retain", type=int, default=1000, help="LiveEngine retain= in the RSS run")
+    parser.add_argument("--rss-no-record", action="store_true", help="the RSS run writes no session files")
+    parser.add_argument("--child-rss", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    from loguru import logger
+
+    logger.remove()  # an entry point: keep the engine's INFO lines out of the figures
+    logger.add(sys.stderr, level="WARNING")
+    if args.child_rss:
+        child_rss(args.child_rss, args.rss_strategy, args.retain, not args.rss_no_record)
+        return
+    sizes = [(1, 10_000)] if args.quick else _sizes(args.sizes)
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus; timed: run() only")
+    bench(sizes, args.strategies.split(","), args.record)
+    if not args.no_rss:
+        rss(100_000 if args.quick else args.rss_bars, args.rss_strategy, args.retain,
+            not args.rss_no_record)
+
+
+if __name__ == "__main__":
+    main()
