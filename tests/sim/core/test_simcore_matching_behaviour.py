@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 from ml4t.backtest import BacktestConfig, OrderSide, OrderType
-from simcore_support import make_bars
+from tests.sim.core.simcore_support import make_bars
 
 from ml4t_live.sim.bars import SimBar, bar_groups
 from ml4t_live.sim.matching import (

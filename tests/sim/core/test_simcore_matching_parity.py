@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from ml4t.backtest import BacktestConfig, DataFeed, Engine, OrderSide, OrderStatus, OrderType, Strategy
 from ml4t.backtest.config import ExecutionPrice
 from ml4t.backtest.types import ExecutionMode
-from simcore_support import drive, make_bars
+from tests.sim.core.simcore_support import drive, make_bars
 
 from ml4t_live.sim.matching import SimExchange, SimOrderSpec
 
