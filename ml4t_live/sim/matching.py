@@ -458,9 +458,7 @@ class SimExchange:
                 "executing; it cannot be canceled"
             )
         if track.bt is not None:
-            self._broker._cancel_order_at(
-                track.bt.order_id, timestamp=self._time or datetime.min, reason=reason
-            )
+            self._broker._cancel_order_at(track.bt.order_id, timestamp=self._time, reason=reason)
         events: list[SimEvent] = [self._finish(track.order, "canceled", reason)]
         events.extend(self._after_parent_done(order_id))
         return track.order, events
@@ -681,7 +679,8 @@ class SimExchange:
             commission=commission,
             timestamp=ts,
             cumulative_quantity=order.filled_quantity,
-            remaining_quantity=max(0.0, order.spec.quantity - order.filled_quantity),
+            # 0 once filled, also when INTEGER shares truncated the quantity (10.7 fills 10)
+            remaining_quantity=0.0 if final else max(0.0, order.spec.quantity - order.filled_quantity),
         )
         self.executions.append(execution)
         return OrderExecuted(_snap(order), execution)

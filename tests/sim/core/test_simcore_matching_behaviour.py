@@ -324,3 +324,11 @@ def test_held_day_children_expire_and_held_oca_siblings_are_canceled(ex: SimExch
     assert kinds(opened) == ["OrderExecuted", "OrderCanceled"]
     assert (live.status, held.status, opened[1].reason) == ("filled", "canceled", "oca")
     assert parent.status == "new"
+
+
+def test_integer_share_truncation_reports_a_complete_fill(ex: SimExchange) -> None:
+    order, _ = ex.submit(SimOrderSpec("AAA", BUY, 10.7))
+    (executed,), _ = step(ex, 1, 100, 101, 99, 100)
+    x = executed.execution
+    assert (x.quantity, x.cumulative_quantity, x.remaining_quantity) == (10.0, 10.0, 0.0)
+    assert order.status == "filled" and order.remaining == 0.0 and ex.positions == {"AAA": (10.0, 100.0)}
