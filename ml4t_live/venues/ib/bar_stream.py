@@ -24,7 +24,7 @@ from ib_async.objects import RealTimeBarList
 from loguru import logger
 
 from ...errors import ConnectionFailed
-from ...events import BarClosed, FeedDisconnected, FeedReconnected
+from ...events import BarClosed, FeedDisconnected, FeedEnded, FeedReconnected
 from .bars import RT_BAR_SECONDS, BarAssembler, BarGroup
 from .parsing import (
     contract_for,
@@ -40,7 +40,13 @@ _log = logger.bind(component="ib.feed")
 
 class BarStream:
     def __init__(
-        self, session: IBSession, symbols: list[str], bar_seconds: int, warmup_bars: int, tz: str
+        self,
+        session: IBSession,
+        symbols: list[str],
+        bar_seconds: int,
+        warmup_bars: int,
+        tz: str,
+        end: datetime | None = None,
     ) -> None:
         self.session = session
         self.symbols = list(symbols)
@@ -55,6 +61,8 @@ class BarStream:
         self._live = False  # seam resolved; groups go straight out
         self._reconnecting = False
         self.last_delivered: int | None = None
+        self.end = int(end.timestamp()) if end is not None else None  # FeedEnded once bars close there
+        self.ended = False
         session.on_lost.append(self._lost)
         session.on_restored.append(self._restored)
 
@@ -151,11 +159,14 @@ class BarStream:
         self._put_bar(group.label, group.data)
 
     def _put_bar(self, label: int, data: dict[str, dict[str, Any]]) -> None:
-        if self.last_delivered is not None and label <= self.last_delivered:
+        if self.ended or (self.last_delivered is not None and label <= self.last_delivered):
             return
         self.last_delivered = label
         self.assembler.mark_released(label)
         self.session.put(BarClosed(self._dt(label), dict(data)))
+        if self.end is not None and label + self.bar_seconds >= self.end:
+            self.ended = True
+            self.session.put(FeedEnded(f"session end {self._dt(self.end).isoformat()} reached"))
 
     def _dt(self, label: int) -> datetime:
         return datetime.fromtimestamp(label, self.tz)

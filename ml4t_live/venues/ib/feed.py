@@ -6,11 +6,14 @@ own. 5-second real-time bars are aggregated to ``bar_size`` and each bar is labe
 time, as ml4t.backtest labels recorded bars; one ``BarClosed`` per label carries every symbol whose
 bar closed then, in the backtest's shape (``price, open, high, low, close, volume, signals``).
 ``warmup_bars`` historical bars are delivered first, with no gap and no duplicate at the seam.
+With ``end`` (tz-aware), ``FeedEnded`` follows the bar that closes at or after it (a session's
+close), so ``LiveEngine.run()`` returns.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import janus
 from loguru import logger
@@ -36,6 +39,7 @@ class IBFeed:
         bar_size: str = "1 min",
         warmup_bars: int = 0,
         tz: str = "UTC",
+        end: datetime | None = None,
     ) -> None:
         if not symbols:
             raise ConfigError("IBFeed needs at least one symbol")
@@ -49,6 +53,9 @@ class IBFeed:
         self.symbols = list(dict.fromkeys(symbols))
         self.warmup_bars = warmup_bars
         self.tz = tz
+        if end is not None and end.tzinfo is None:
+            raise ConfigError("IBFeed.end must be timezone-aware")
+        self.end = end
         self._loop = LoopThread("ib", "feed")
         self._session: IBSession | None = None
         self._stream: BarStream | None = None
@@ -66,7 +73,9 @@ class IBFeed:
             self.config, self._loop, client_id=self.config.effective_feed_client_id, role="feed"
         )
         self._session = session
-        self._stream = BarStream(session, self.symbols, self.bar_seconds, self.warmup_bars, self.tz)
+        self._stream = BarStream(
+            session, self.symbols, self.bar_seconds, self.warmup_bars, self.tz, self.end
+        )
 
     async def _connect(self) -> None:
         assert self._session is not None and self._stream is not None
