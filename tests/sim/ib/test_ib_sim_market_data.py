@@ -1,0 +1,119 @@
+"""Market data through real ib_async: 5-second bars that aggregate exactly to the recorded
+bars, historical bars up to the virtual clock's now, warm-up bars, and the latency hooks."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from ib_async import MarketOrder
+from ibsim_support import START, advance, stock, until
+
+from ml4t_live.sim.bars import bar_groups, load_bars
+
+
+def _aggregate(rt):
+    out = []
+    for i in range(0, len(rt), 12):
+        part = rt[i : i + 12]
+        out.append((part[0].time, part[0].open_, max(b.high for b in part), min(b.low for b in part),
+                    part[-1].close, sum(b.volume for b in part)))  # fmt: skip
+    return out
+
+
+def test_realtime_bars_aggregate_exactly_to_the_recorded_bars(client, gateway, bars):
+    async def scenario(ib):
+        aapl, msft = await stock(ib, "AAPL"), await stock(ib, "MSFT")
+        rt_a = ib.reqRealTimeBars(aapl, 5, "TRADES", False)
+        rt_m = ib.reqRealTimeBars(msft, 5, "TRADES", False)
+        # every replayed symbol subscribed: the first bar starts without a reqCurrentTime
+        await until(lambda: len(rt_a) >= 12 and len(rt_m) >= 12, what="first bar")
+        for _ in range(9):
+            await advance(ib, rt_a)
+        await until(lambda: len(rt_m) == 120)
+        times = [b.time for b in rt_a]
+        return _aggregate(rt_a), _aggregate(rt_m), times
+
+    agg_a, agg_m, times = client.run(scenario, timeout=30)
+    recorded = {sym: [] for sym in ("AAPL", "MSFT")}
+    for ts, group in bar_groups(load_bars(bars)):
+        for sym, b in group.items():
+            recorded[sym].append((ts, b.open, b.high, b.low, b.close, b.volume))
+    assert agg_a == recorded["AAPL"]  # exact equality: no tolerance
+    assert agg_m == recorded["MSFT"]
+    assert times == [START + timedelta(seconds=5 * k) for k in range(120)]
+
+
+def test_historical_bars_up_to_virtual_now(client):
+    async def scenario(ib):
+        aapl = await stock(ib, "AAPL")
+        rt = ib.reqRealTimeBars(aapl, 5, "TRADES", False)
+        before = await ib.reqHistoricalDataAsync(aapl, "", "1 D", "1 min", "TRADES", True, timeout=5)
+        for _ in range(3):
+            await advance(ib, rt)
+        minute = await ib.reqHistoricalDataAsync(aapl, "", "3600 S", "1 min", "TRADES", True, timeout=5)
+        two = await ib.reqHistoricalDataAsync(aapl, "", "1 D", "2 mins", "TRADES", True, timeout=5)
+        five_s = await ib.reqHistoricalDataAsync(aapl, "", "1 D", "5 secs", "TRADES", False, timeout=5)
+        epoch = await ib.reqHistoricalDataAsync(aapl, "", "1 D", "1 min", "TRADES", True,
+                                                formatDate=2, timeout=5)  # fmt: skip
+        return before, minute, two, five_s, epoch
+
+    before, minute, two, five_s, epoch = client.run(scenario)
+    assert list(before) == []  # nothing is complete before the first bar
+    assert [(b.date.isoformat(), b.open, b.high, b.low, b.close) for b in minute] == [
+        ("2024-01-03T09:30:00-05:00", 100.0, 101.0, 99.0, 100.5),
+        ("2024-01-03T09:31:00-05:00", 100.5, 101.5, 100.0, 101.0),
+        ("2024-01-03T09:32:00-05:00", 101.0, 103.0, 100.5, 102.5),
+    ]
+    assert str(minute[0].date.tzinfo) == "America/New_York"
+    assert [(b.open, b.high, b.low, b.close, b.volume) for b in two] == [(100.0, 101.5, 99.0, 101.0, 2037.0)]
+    assert len(five_s) == 36 and five_s[0].open == 100.0 and five_s[-1].close == 102.5
+    assert [b.date for b in epoch] == [b.date for b in minute]
+
+
+def test_warmup_bars_are_history_and_replay_starts_after_them(gateway_factory, client_factory):
+    gw = gateway_factory(warmup_bars=5)
+    client = client_factory(3, port=gw.port)
+
+    async def scenario(ib):
+        aapl = await stock(ib, "AAPL")
+        hist = await ib.reqHistoricalDataAsync(aapl, "", "1 D", "1 min", "TRADES", True, timeout=5)
+        rt = ib.reqRealTimeBars(aapl, 5, "TRADES", False)
+        await advance(ib, rt)
+        return [b.date.minute for b in hist], rt[0].time
+
+    minutes, first_live = client.run(scenario)
+    assert minutes == [30, 31, 32, 33, 34]
+    assert first_live == START + timedelta(minutes=5)  # no gap, no duplicate at the seam
+
+
+def test_pacing_violation_162_ends_the_request_empty(client, gateway, ib_errors):
+    ib_errors.expect(r"Error 162, reqId \d+: Historical Market Data Service error message")
+    gateway.inject("pacing_violation", count=1)
+
+    async def scenario(ib):
+        aapl = await stock(ib, "AAPL")
+        rt = ib.reqRealTimeBars(aapl, 5, "TRADES", False)
+        await advance(ib, rt)
+        first = await ib.reqHistoricalDataAsync(aapl, "", "1 D", "1 min", "TRADES", True, timeout=5)
+        second = await ib.reqHistoricalDataAsync(aapl, "", "1 D", "1 min", "TRADES", True, timeout=5)
+        return len(first), len(second)
+
+    assert client.run(scenario) == (0, 1)
+
+
+def test_latency_hooks_bar_sent_and_order_received(client, gateway):
+    async def scenario(ib):
+        aapl = await stock(ib, "AAPL")
+        rt = ib.reqRealTimeBars(aapl, 5, "TRADES", False)
+        for _ in range(3):
+            await advance(ib, rt)
+            ib.placeOrder(aapl, MarketOrder("BUY", 1, orderRef=f"lat-{len(rt)}"))
+        await asyncio.wait_for(ib.reqCurrentTimeAsync(), 5)
+
+    client.run(scenario)
+    sent = gateway.bar_sent_ns
+    received = gateway.orders_received
+    assert [r.bar for r in received] == [START + timedelta(minutes=i) for i in range(3)]
+    for r in received:
+        assert r.perf_ns > sent[r.bar]
