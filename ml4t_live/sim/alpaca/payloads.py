@@ -142,9 +142,9 @@ def account_json(*, cash: float, equity: float, long_value: float, short_value: 
     }
 
 
-def account_configuration_json() -> dict[str, Any]:
+def account_configuration_json(fractional: bool = True) -> dict[str, Any]:
     return {
-        "fractional_trading": True,
+        "fractional_trading": fractional,
         "max_margin_multiplier": "1",
         "no_shorting": False,
         "suspend_trade": False,

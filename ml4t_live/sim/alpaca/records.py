@@ -66,6 +66,7 @@ class AlpacaOrder:
     position_intent: str | None = None
     extended_hours: bool = False
     received_ns: int = 0  # perf_counter_ns when the submit reached the venue
+    seq: int = 0  # arrival order (orders of one virtual instant share created_at)
 
     @property
     def is_open(self) -> bool:

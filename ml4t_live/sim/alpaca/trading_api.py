@@ -136,7 +136,7 @@ class TradingApi:
                                            created_at=v.created_at))
 
     async def account_configurations(self, request: web.Request) -> web.Response:
-        return _json(payloads.account_configuration_json())
+        return _json(payloads.account_configuration_json(fractional=self.ctx.venue.fractional))
 
     # ------------------------------------------------------------------ positions
     def _position_body(self, symbol: str, qty: float, avg: float) -> dict[str, Any]:
@@ -244,7 +244,7 @@ class TradingApi:
             if (symbols and order.symbol not in symbols) or (side and order.side != side):
                 continue
             chosen.append(order)
-        chosen.sort(key=lambda o: o.created_at, reverse=(q.get("direction") or "desc").lower() == "desc")
+        chosen.sort(key=lambda o: (o.created_at, o.seq), reverse=(q.get("direction") or "desc").lower() == "desc")
         return _json([payloads.order_json(o, (self.ctx.venue.legs_of(o) or None) if nested else None)
                       for o in chosen[:limit]])
 

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from ml4t.backtest import BacktestConfig, OrderSide, OrderType
+from ml4t.backtest.config import ShareType
 
 from ..bars import SimBar
 from ..matching import (
@@ -33,7 +34,7 @@ from ..matching import (
     UnknownOrder,
 )
 from . import payloads
-from .order_forms import AlpacaError, OrderForm, ReplaceForm, not_found, unprocessable
+from .order_forms import AlpacaError, OrderForm, ReplaceForm, forbidden, not_found, unprocessable
 from .records import AlpacaOrder, FillRecord, new_order_id
 
 _TYPES = {
@@ -47,6 +48,9 @@ class AlpacaVenue:
     """One simulated Alpaca paper account (see the module docstring)."""
 
     def __init__(self, config: BacktestConfig | None, symbols: set[str], now: Callable[[], datetime]) -> None:
+        # An Alpaca account trades fractional shares unless the caller's backtest config says not.
+        config = config if config is not None else BacktestConfig(calendar=None, share_type=ShareType.FRACTIONAL)
+        self.fractional = config.share_type is ShareType.FRACTIONAL
         self.exchange = SimExchange(config, known_assets=set(symbols))
         self.symbols = frozenset(symbols)
         self._now = now
@@ -92,6 +96,9 @@ class AlpacaVenue:
         client_id = form.client_order_id or str(uuid.uuid4())
         if client_id in self._by_client:
             raise AlpacaError(422, 40010001, "client_order_id must be unique")
+        if form.fractional and not self.fractional:
+            raise forbidden("fractional trading is not enabled for this account (the venue's BacktestConfig "
+                            "uses whole shares)")
         received = received_ns if received_ns is not None else time.perf_counter_ns()
         now = self._now()
         qty = form.qty if form.qty is not None else self._notional_qty(form)
@@ -146,6 +153,7 @@ class AlpacaVenue:
         )
 
     def _register(self, order: AlpacaOrder) -> None:
+        order.seq = len(self.orders)
         self.orders[order.id] = order
         self._by_client[order.client_order_id] = order.id
 
