@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import polars as pl
@@ -271,3 +275,41 @@ def test_sim_without_a_venue_simulator_exits_2(cli):
     result = cli("sim", "nyse")
     assert result.exit_code == 2
     assert "unknown venue 'nyse'" in result.output
+
+
+def _wait_for_output(stream, text: str, timeout: float) -> str:
+    """Read raw bytes from ``stream`` until ``text`` appears (fails after ``timeout`` s)."""
+    import selectors
+
+    seen = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout
+        while text.encode() not in seen and (left := deadline - time.monotonic()) > 0:
+            if selector.select(left):
+                chunk = os.read(stream.fileno(), 65536)
+                if not chunk:
+                    break
+                seen += chunk
+    assert text.encode() in seen, f"{text!r} not seen within {timeout}s: {seen.decode()}"
+    return seen.decode()
+
+
+def test_sigterm_is_an_orderly_stop_with_exit_0(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ml4t_live", "run", "ml4t_live.examples:DemoMomentum",
+         "--data", str(demo_bars_path()), "--speed", "120", "--session-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
+    )  # fmt: skip
+    try:
+        _wait_for_output(proc.stderr, "replaying 780 bars at 120x real time", timeout=60)
+        proc.send_signal(signal.SIGTERM)
+        out, err = (b.decode() for b in proc.communicate(timeout=60))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "stopped: terminated (SIGTERM)" in out
+    (session,) = tmp_path.iterdir()
+    assert json.loads((session / "summary.json").read_text())["stopped_reason"] == "terminated (SIGTERM)"
