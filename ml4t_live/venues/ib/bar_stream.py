@@ -33,7 +33,7 @@ from .parsing import (
     ib_bar_size_setting,
     realtime_bar_row,
 )
-from .session import IBSession
+from .session import CONNECTIVITY_LOST, IBSession
 
 _log = logger.bind(component="ib.feed")
 
@@ -63,8 +63,10 @@ class BarStream:
         self.last_delivered: int | None = None
         self.end = int(end.timestamp()) if end is not None else None  # FeedEnded once bars close there
         self.ended = False
+        self._degraded = False
         session.on_lost.append(self._lost)
         session.on_restored.append(self._restored)
+        session.on_connectivity.append(self._connectivity)
 
     # ------------------------------------------------------------------ subscribe
     async def subscribe(self) -> None:
@@ -175,6 +177,27 @@ class BarStream:
     def _lost(self, reason: str) -> None:
         self.session.put(FeedDisconnected("ib", reason))
         self._subs.clear()  # ib_async forgot them; their events are done
+        self._reset_stream()
+
+    def _connectivity(self, code: int, message: str) -> None:
+        """1100: IB's data link is down (socket up); 1101/1102: back - resubscribe either way
+        (IB may not resume real-time bars after a reset), then backfill through the seam."""
+        if code == CONNECTIVITY_LOST:
+            if not self._degraded:
+                self._degraded = True
+                self.session.put(FeedDisconnected("ib", f"IB connectivity lost ({code}): {message}"))
+                self._reset_stream()
+            return
+        was_degraded, self._degraded = self._degraded, False
+        if self.session.ib.isConnected():
+            for bars in self._subs.values():
+                self.session.ib.cancelRealTimeBars(bars)
+        self._subs.clear()
+        self._reset_stream()
+        self._reconnecting = was_degraded  # FeedReconnected only after a FeedDisconnected
+        self.session.loop.spawn(self.subscribe(), "ib-feed-resubscribe")
+
+    def _reset_stream(self) -> None:
         self.assembler.reset_stream()
         self._live = False
         self._reconnecting = True

@@ -27,7 +27,7 @@ from ...protocols import AccountSnapshot, OrderRequest
 from .config import IBConfig
 from .orders import OrderTracker
 from .parsing import is_paper_account
-from .session import IBSession
+from .session import CONNECTIVITY_LOST, IBSession
 
 _log = logger.bind(component="ib.gateway")
 
@@ -43,6 +43,7 @@ class IBGateway:
         self._session: IBSession | None = None
         self._orders: OrderTracker | None = None
         self.account = ""
+        self._degraded = False  # IB reported 1100 (socket up, IB's own link down)
 
     @property
     def events(self) -> Any:
@@ -80,6 +81,7 @@ class IBGateway:
         self._orders = OrderTracker(session)
         session.on_lost.append(self._lost)
         session.on_restored.append(self._restored)
+        session.on_connectivity.append(self._connectivity)
 
     def _choose_account(self, accounts: list[str]) -> str:
         wanted = self.config.account
@@ -128,6 +130,19 @@ class IBGateway:
         replayed = self._orders_().resync()
         _log.info("resynchronised after reconnect; {} missed execution(s) replayed", replayed)
         session.put(BrokerReconnected("ib"))
+
+    def _connectivity(self, code: int, message: str) -> None:
+        """1100: IB itself lost its link (the socket stays up); 1101/1102: it is back."""
+        session = self._session_()
+        if code == CONNECTIVITY_LOST:
+            if not self._degraded:
+                self._degraded = True
+                session.put(BrokerDisconnected("ib", f"IB connectivity lost ({code}): {message}"))
+        elif self._degraded:
+            self._degraded = False
+            replayed = self._orders_().resync()
+            _log.info("IB connectivity restored ({}); {} missed execution(s) replayed", code, replayed)
+            session.put(BrokerReconnected("ib"))
 
     # ------------------------------------------------------------------ VenueGateway
     def snapshot(self) -> AccountSnapshot:

@@ -156,6 +156,8 @@ class OrderTracker:
 
     def _on_status(self, trade: Trade) -> None:
         coid = self._ours(trade)
+        if coid is not None:
+            self._flush_reported(coid)
         if coid is None or coid in self._terminal:
             return
         status = trade.orderStatus.status
@@ -183,6 +185,8 @@ class OrderTracker:
 
     def _on_open_order(self, trade: Trade) -> None:
         coid = self._ours(trade)
+        if coid is not None:
+            self._flush_reported(coid)
         request = self._modifying.get(coid) if coid else None
         if coid is None or request is None:
             return
@@ -216,6 +220,16 @@ class OrderTracker:
 
     def _on_commission(self, _trade: Trade, fill: Fill, _report: CommissionReport) -> None:
         self._flush(fill.execution.execId)
+
+    def _flush_reported(self, coid: str) -> None:
+        """Put pending fills of ``coid`` whose commission report already arrived.
+
+        When execDetails comes before the openOrder that announces the permId, ib_async stores
+        the commission on the Fill but cannot fire commissionReportEvent for it.
+        """
+        for exec_id, pending in list(self._pending.items()):
+            if pending.client_order_id == coid and pending.fill.commissionReport.execId:
+                self._flush(exec_id)
 
     def _flush(self, exec_id: str) -> None:
         pending = self._pending.pop(exec_id, None)

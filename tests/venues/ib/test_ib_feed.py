@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 from conftest import START, minute_bars
-from ib_helpers import config_for
+from ib_helpers import config_for, drain
 
 from ml4t_live.events import BarClosed, FeedDisconnected, FeedReconnected
 from ml4t_live.venues.ib import IBFeed, IBGateway
@@ -90,14 +90,19 @@ def test_feed_reconnects_and_backfills_the_bars_it_missed(sim_factory, pair, ib_
     ev = feed.next_event(10)
     assert isinstance(ev, FeedDisconnected)
     gw.end_of_bar(first.timestamp)  # the venue moves on while the feed is away
+    labels, events = collect_bars(feed, gw, bars, [first.timestamp], 8)
+    assert labels == [START + timedelta(minutes=i) for i in range(8)]
+    assert any(isinstance(e, FeedReconnected) for e in events)
+
+
+def collect_bars(feed, gw, bars, labels, n):
+    """Read feed events until ``n`` bars; when nothing is in flight, advance the venue once
+    (the feed is back but the venue waits for the engine's caught-up signal)."""
     events = []
-    labels = [first.timestamp]
     idle = 0
-    while len(labels) < 8:
+    while len(labels) < n:
         ev = feed.next_event(0.5)
         if ev is None:
-            # Nothing in flight: the feed is back but the venue waits for the engine's
-            # "caught up" signal, which only a delivered bar would trigger. Advance once.
             idle += 1
             assert idle < 20, f"stalled after {labels}"
             gw.end_of_bar(None)
@@ -107,5 +112,22 @@ def test_feed_reconnects_and_backfills_the_bars_it_missed(sim_factory, pair, ib_
             labels.append(ev.timestamp)
             assert ev.data == expected(bars, ev.timestamp)
             gw.end_of_bar(ev.timestamp)
+    return labels, events
+
+
+def test_nightly_reset_resubscribes_and_backfills(sim_factory, pair, ib_log_guard):
+    ib_log_guard.expect(r"Error 110[012], reqId -1")  # IB's connectivity notices are ERRORs in ib_async
+    bars = minute_bars(("AAPL", "MSFT"), n=8)
+    sim = sim_factory(bars)
+    gw, feed = pair(sim, ["AAPL", "MSFT"])
+    first = next_bar(feed)
+    sim.inject("nightly_reset", bars=2)
+    gw.end_of_bar(first.timestamp)
+    labels, events = collect_bars(feed, gw, bars, [first.timestamp], 8)
     assert labels == [START + timedelta(minutes=i) for i in range(8)]
-    assert any(isinstance(e, FeedReconnected) for e in events)
+    kinds = [type(e).__name__ for e in events if not isinstance(e, BarClosed)]
+    assert kinds == ["FeedDisconnected", "FeedReconnected"]
+    reconnected = next(e for e in events if isinstance(e, FeedReconnected))
+    assert reconnected.missed_bars >= 2
+    broker_events = drain(gw.events, [])
+    assert [type(e).__name__ for e in broker_events] == ["BrokerDisconnected", "BrokerReconnected"]

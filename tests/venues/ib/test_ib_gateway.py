@@ -227,3 +227,30 @@ def test_rejection_arrives_with_ibs_code_and_message(sim_factory, gateway_factor
     gw.end_of_bar(None)
     wait_for(gw.events, is_(OrderFilled, "t-ok"), seen=seen)
     assert not [e for e in seen if getattr(e, "client_order_id", None) == "t-rej" and not isinstance(e, (OrderRejected, OrderAccepted))]
+
+
+def test_exec_details_before_open_order_keeps_its_commission(sim_factory, gateway_factory):
+    from ml4t.backtest import BacktestConfig
+    from ml4t.backtest.config import CommissionType
+
+    sim = sim_factory(config=BacktestConfig(commission_type=CommissionType.PER_SHARE, commission_per_share=0.1))
+    gw = gateway_factory(sim, commission_wait=30.0)  # a lost commission would stall the test
+    gw.connect()
+    sim.inject("exec_before_open_order", count=1)
+    gw.place(OrderRequest("t-early", "AAPL", OrderSide.BUY, 20))
+    gw.end_of_bar(None)
+    fill = wait_for(gw.events, is_(OrderFilled, "t-early"))
+    assert fill.quantity == 20.0 and fill.commission == pytest.approx(2.0)
+
+
+def test_delayed_ack_still_reports_accept_and_fill_once(sim_factory, gateway_factory):
+    sim = sim_factory()
+    gw = gateway_factory(sim)
+    gw.connect()
+    sim.inject("delay_acks", seconds=0.3, count=1)
+    gw.place(OrderRequest("t-slow", "AAPL", OrderSide.BUY, 1))
+    seen: list = []
+    wait_for(gw.events, is_(OrderAccepted, "t-slow"), seen=seen)
+    gw.end_of_bar(None)
+    wait_for(gw.events, is_(OrderFilled, "t-slow"), seen=seen)
+    assert [type(e).__name__ for e in seen] == ["OrderAccepted", "OrderFilled"]
