@@ -137,16 +137,24 @@ class BarStream:
         out: dict[int, dict[str, dict[str, Any]]] = {}
         cfg = self.session.config
         for symbol, contract in self._contracts.items():
-            bars = await self.session.ib.reqHistoricalDataAsync(
-                contract,
-                endDateTime=end,
-                durationStr=duration_str(seconds),
-                barSizeSetting=ib_bar_size_setting(self.bar_seconds),
-                whatToShow="TRADES",
-                useRTH=False,
-                formatDate=2,
-                timeout=cfg.request_timeout,
-            )
+            bars: list[Any] = []
+            delay = cfg.history_retry_delay
+            for attempt in range(cfg.history_retries + 1):
+                bars = await self.session.ib.reqHistoricalDataAsync(
+                    contract,
+                    endDateTime=end,
+                    durationStr=duration_str(seconds),
+                    barSizeSetting=ib_bar_size_setting(self.bar_seconds),
+                    whatToShow="TRADES",
+                    useRTH=False,
+                    formatDate=2,
+                    timeout=cfg.request_timeout,
+                )
+                if bars or attempt == cfg.history_retries:
+                    break
+                _log.warning("{}: no historical bars (pacing?); retry in {:.1f}s", symbol, delay)
+                await asyncio.sleep(delay)
+                delay *= 2
             for bar in bars:
                 label, values = historical_bar_row(bar, self.tz)
                 out.setdefault(int(label.timestamp()), {})[symbol] = values

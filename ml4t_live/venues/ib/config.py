@@ -34,6 +34,8 @@ class IBConfig:
     reconnect_max_delay: float = 30.0
     reconnect_backoff: float = 2.0
     reconnect_max_attempts: int = 0  # 0: keep trying until closed
+    history_retries: int = 2  # an empty historical answer (e.g. pacing error 162) is retried
+    history_retry_delay: float = 2.0  # seconds, doubled per retry
     exchange: str = "SMART"
     currency: str = "USD"
 

@@ -131,3 +131,24 @@ def test_nightly_reset_resubscribes_and_backfills(sim_factory, pair, ib_log_guar
     assert reconnected.missed_bars >= 2
     broker_events = drain(gw.events, [])
     assert [type(e).__name__ for e in broker_events] == ["BrokerDisconnected", "BrokerReconnected"]
+
+
+def test_pacing_violation_on_the_warmup_request_is_retried(sim_factory, ib_log_guard):
+    ib_log_guard.expect(r"Error 162, reqId \d+: Historical Market Data Service error")
+    bars = minute_bars(("AAPL",), n=8)
+    sim = sim_factory(bars, warmup_bars=5)
+    gw = IBGateway(config_for(sim))
+    feed = IBFeed(config_for(sim, history_retry_delay=0.05), ["AAPL"], warmup_bars=3)
+    try:
+        gw.connect()
+        sim.inject("pacing_violation", count=1)
+        feed.start()
+        labels = []
+        for _ in range(4):
+            ev = next_bar(feed)
+            labels.append(ev.timestamp)
+            gw.end_of_bar(ev.timestamp)
+        assert labels == [START + timedelta(minutes=i) for i in range(2, 6)]
+    finally:
+        feed.close()
+        gw.close()
