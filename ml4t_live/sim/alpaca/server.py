@@ -197,7 +197,7 @@ class SimulatedAlpaca:
         if kind not in KINDS:
             check_fault(kind, params)
         core = self._core
-        self._call(lambda: core.inject(kind, params))  # type: ignore[union-attr]
+        self._call(core.inject(kind, params))  # type: ignore[union-attr]
 
     def advance(self) -> None:
         """Step mode: release the next bar without a GET /v2/clock."""

@@ -45,7 +45,7 @@ class VenueContext(Protocol):
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=json.dumps(body), content_type="application/json")
+    return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json")
 
 
 def _error(exc: AlpacaError) -> web.Response:
@@ -75,6 +75,9 @@ def _make_middleware(ctx: VenueContext) -> Any:
                 response = _error(exc)
             except web.HTTPException as exc:
                 response = _json({"code": exc.status * 100000, "message": exc.reason.lower()}, exc.status)
+            except (ValueError, TypeError, KeyError, ArithmeticError) as exc:  # a venue bug: say so, keep serving
+                _log.opt(exception=exc).error("{} {} failed inside the simulated venue", request.method, request.path)
+                response = _json({"code": 50010000, "message": f"internal server error: {exc}"}, 500)
         response.headers.update(ctx.bucket.headers())
         return response
 
