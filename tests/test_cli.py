@@ -313,3 +313,29 @@ def test_sigterm_is_an_orderly_stop_with_exit_0(tmp_path):
     assert "stopped: terminated (SIGTERM)" in out
     (session,) = tmp_path.iterdir()
     assert json.loads((session / "summary.json").read_text())["stopped_reason"] == "terminated (SIGTERM)"
+
+
+def test_replay_defaults_to_the_sessions_own_strategy_params_and_cash(cli, tmp_path):
+    strategy = _write(tmp_path / "momo.py", "from ml4t_live.examples import DemoMomentum as Momo\n"
+                      "class Slow(Momo):\n    pass\n")  # fmt: skip
+    first = cli("run", f"{strategy}:Slow", "--data", demo_bars_path(), "-p", "fast=4", "-p",
+                "slow=12", "--initial-cash", "25000", "--session-dir", tmp_path / "runs", "-q")  # fmt: skip
+    assert first.exit_code == 0, first.output
+    (session,) = (tmp_path / "runs").iterdir()
+    recorded = json.loads((session / "command.json").read_text())
+    assert recorded["strategy"] == f"{strategy}:Slow"
+    assert recorded["params"] == {"fast": 4, "slow": 12} and recorded["initial_cash"] == 25000
+    expected = _backtest(DemoMomentum(fast=4, slow=12), initial_cash=25_000)
+    assert _summary(first.output)["final equity"] == f"{expected['final_value']:,.2f}"
+
+    again = cli("replay", session, "--no-session", "-q")
+    assert again.exit_code == 0, again.output
+    assert _summary(again.output)["final equity"] == _summary(first.output)["final equity"]
+    assert "Slow: 780 bars, shadow replay mode" in again.output
+    override = cli("replay", session, "--no-session", "-q", "-p", "slow=30")
+    assert _summary(override.output)["fills"] == f"{_backtest(DemoMomentum(fast=4, slow=30), initial_cash=25_000)['num_fills']:,}"
+
+
+def test_replay_of_a_missing_session_exits_2(cli, tmp_path):
+    result = cli("replay", tmp_path / "nope", "ml4t_live.examples:DemoMomentum")
+    assert result.exit_code == 2 and "does not exist" in result.output

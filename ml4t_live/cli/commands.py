@@ -96,7 +96,7 @@ REPLAY_KEYS = tuple(k for k in RUN_KEYS if k not in ("data", "signals", "context
 @_guard
 def replay(
     session: Annotated[Path, typer.Argument(help="A session folder written by an earlier run (its bars.parquet, signals, context).", show_default=False)],  # noqa: E501
-    strategy: Annotated[str | None, typer.Argument(help="path/to/file.py:ClassName (or package.module:ClassName).", show_default=False)] = None,  # noqa: E501
+    strategy: Annotated[str | None, typer.Argument(help="path/to/file.py:ClassName (or package.module:ClassName); default: the session's own strategy and parameters (from its command.json).", show_default=False)] = None,  # noqa: E501
     param: Params = None,
     config: ConfigFile = None,
     speed: Speed = None,
@@ -111,7 +111,8 @@ def replay(
     verbose: Verbose = False,
 ) -> None:
     """Re-run a recorded session's bars through a strategy, in shadow mode (a new session
-    folder records the replay)."""
+    folder records the replay). Without a strategy, the session's own one is used with the
+    parameters, preset and cash it ran with; flags given here win."""
     display = Display(verbose=verbose, quiet=quiet)
     cli = dict(strategy=strategy, speed=speed, initial_cash=initial_cash, preset=preset,
                session_dir=session_dir, no_session=no_session, error_policy=error_policy,

@@ -149,6 +149,14 @@ def load_strategy_class(target: str) -> type[Strategy]:
     return cls
 
 
+def strategy_target(cls: type[Strategy], given: str) -> str:
+    """A target that loads ``cls`` again from anywhere: an absolute file path or module path."""
+    source = given.partition(":")[0]
+    if _looks_like_file(source):
+        return f"{Path(source).expanduser().resolve()}:{cls.__name__}"
+    return f"{cls.__module__}:{cls.__name__}"
+
+
 def _strategies_in(module: Any) -> list[str]:
     return [
         name

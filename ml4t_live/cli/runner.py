@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -23,6 +25,7 @@ _log = logger.bind(component="cli")
 def run_command(o: dict[str, Any], display: Display) -> None:
     cls = opt.load_strategy_class(o.get("strategy") or "")
     strategy = opt.build_strategy(cls, o["params"])
+    o["strategy"] = opt.strategy_target(cls, o["strategy"])
     config = opt.build_config(o.get("preset"), o.get("initial_cash"), o["backtest"])
     broker_name = (o.get("broker") or "shadow").lower()
     venue_opts = _venue_options(o, broker_name)
@@ -110,6 +113,7 @@ def run_engine(strategy: Any, broker: Any, feed: Any, config: Any, o: dict[str, 
     else:
         writer_dir = SessionWriter.create(o.get("session_dir"), name, datetime.now(UTC)).dir
         display.log_to_file(writer_dir / "session.log")
+        _write_command(writer_dir, o, mode)
         kwargs["session_dir"] = writer_dir
     engine = LiveEngine(strategy, broker, feed, progress=display.progress_callback(name), **kwargs)
     _log.info("running {} in {} mode", name, mode)
@@ -117,6 +121,30 @@ def run_engine(strategy: Any, broker: Any, feed: Any, config: Any, o: dict[str, 
         result = engine.run()
     display.summary(name, result, mode)
     return result
+
+
+#: What ``command.json`` keeps: enough for ``ml4t-live replay SESSION`` to rebuild the strategy.
+RECORDED_KEYS = ("strategy", "params", "preset", "initial_cash", "backtest", "error_policy")
+
+
+def _write_command(folder: Any, o: dict[str, Any], mode: str) -> None:
+    """``command.json``: the command line and the resolved strategy / config options."""
+    from ml4t_live.session import json_safe
+
+    record = {"argv": sys.argv, "mode": mode, **{k: o.get(k) for k in RECORDED_KEYS}}
+    (folder / "command.json").write_text(json.dumps(json_safe(record), indent=2) + "\n")
+
+
+def recorded_command(session: Any) -> dict[str, Any]:
+    """The options a session was run with (``command.json``), or {} for a session without one."""
+    path = Path(session) / "command.json"
+    if not path.is_file():
+        return {}
+    try:
+        recorded = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
+    return {k: recorded[k] for k in RECORDED_KEYS if recorded.get(k) not in (None, {}, "")}
 
 
 class _sigterm_stops:
@@ -150,6 +178,7 @@ def run_demo(o: dict[str, Any], display: Display) -> Any:
         from ml4t_live.shadow import ShadowBroker
 
         feed = ReplayFeed(demo_bars_path(), speed=speed_option(o.get("speed")))
+        o["strategy"] = "ml4t_live.examples:DemoMomentum"
         return run_engine(DemoMomentum(), ShadowBroker(config), feed, config, o, display, mode="shadow")
     demo_venue = entry_point(venue, "demo_venue")
     with demo_venue(VenueOptions(venue=venue, extra=o["venue"] if isinstance(o.get("venue"), dict) else {}),
@@ -163,10 +192,21 @@ def replay_session(session: Any, o: dict[str, Any], display: Display) -> Any:
     from ml4t_live.session import OPTIONAL_BAR_COLUMNS, read_session_bars
     from ml4t_live.shadow import ShadowBroker
 
-    cls = opt.load_strategy_class(o.get("strategy") or "")
-    strategy = opt.build_strategy(cls, o["params"])
-    config = opt.build_config(o.get("preset"), o.get("initial_cash"), o["backtest"])
     prices, signals, context = read_session_bars(session)
+    recorded = recorded_command(session)
+    if not o.get("strategy"):  # the session's own strategy, with its parameters
+        if "strategy" not in recorded:
+            raise ConfigError(f"{session} does not record its strategy (no command.json): name one, "
+                              "ml4t-live replay SESSION path/to/file.py:ClassName")  # fmt: skip
+        o["strategy"] = recorded["strategy"]
+        o["params"] = {**recorded.get("params", {}), **o["params"]}
+    for key in ("preset", "initial_cash", "backtest"):  # the session's account, unless overridden
+        if not o.get(key) and key in recorded:
+            o[key] = recorded[key]
+    cls = opt.load_strategy_class(o["strategy"])
+    strategy = opt.build_strategy(cls, o["params"])
+    o["strategy"] = opt.strategy_target(cls, o["strategy"])
+    config = opt.build_config(o.get("preset"), o.get("initial_cash"), o["backtest"])
     # the backtest delivers vwap / bid / ask ... only for declared columns: declare what was recorded
     declared = {f"{c}_col": c for c in OPTIONAL_BAR_COLUMNS if c in prices.columns}
     feed = ReplayFeed(prices, signals, context, speed=speed_option(o.get("speed")), **declared)
