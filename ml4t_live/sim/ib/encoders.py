@@ -47,6 +47,9 @@ class OrderView:
     transmit: bool = True
     completed_time: str = ""
     completed_status: str = ""
+    what_if: bool = False
+    margins: tuple[str, ...] = ("",) * 9  # init/maint/equityWithLoan before, change, after
+    commission: float | None = None
 
     @property
     def remaining(self) -> float:
@@ -185,8 +188,8 @@ def open_order(o: OrderView) -> bytes:
         "",  # hedgeType
         False, "", "", False, 0,  # optOutSmartRouting .. deltaNeutralContract flag
         "",  # algoStrategy
-        False, False, o.status, "", "", "", "", "", "", "", "", "",  # solicited..margins
-        None, None, None, "", "",  # commission, min, max, currency, warningText
+        False, o.what_if, o.status, *o.margins,  # solicited, whatIf, status, 9 margin strings
+        o.commission, None, None, "USD" if o.what_if else "", "",  # commission .. warningText
         False, False,  # randomizeSize, randomizePrice
         0,  # conditions
         "", None, trail, None, None, None, None, 0,  # adjusted*, trailStopPrice ...

@@ -27,12 +27,13 @@ from ml4t.backtest import BacktestConfig
 from ...bridge import LoopThread
 from ...errors import BridgeTimeout, ConfigError
 from ..bars import bar_groups, load_bars
+from ..market_hours import is_open
 from ..matching import SimExchange
 from .contracts import ContractBook, SymbolInfo
 from .encoders import ExecView, OrderView
 from .faults import ScriptedFault, load_faults, make_fault
 from .handlers import Dispatcher
-from .replay import Replay
+from .replay import Replay, infer_bar_seconds
 from .server import IBServer
 from .venue import IBVenue, OrderReceived
 
@@ -46,6 +47,21 @@ class AccountView:
     cash: float
     equity: float
     positions: dict[str, tuple[float, float]]
+
+
+def _regular_hours_only(groups: list[tuple[Any, dict[str, Any]]]) -> list[tuple[Any, dict[str, Any]]]:
+    """Intraday bars outside NYSE regular sessions (pre/post market, holidays) are not replayed."""
+    if infer_bar_seconds([ts for ts, _ in groups]) >= 86400:
+        return groups  # daily bars are labelled by date, not by a time inside the session
+    kept = [(ts, bars) for ts, bars in groups if is_open(ts)]
+    if not kept:
+        raise ConfigError(
+            "none of the intraday bars falls inside NYSE regular hours; pass market_hours=False "
+            "to replay them anyway"
+        )
+    if len(kept) < len(groups):
+        _log.warning("{} bar timestamps outside NYSE regular hours are not replayed", len(groups) - len(kept))
+    return kept
 
 
 class _Sink:
@@ -78,12 +94,15 @@ class SimulatedIBGateway:
         faults: str | Path | list[dict[str, Any]] | None = None,
         symbols_info: Mapping[str, SymbolInfo | Mapping[str, object]] | None = None,
         warmup_bars: int = 0,
+        market_hours: bool = True,
     ) -> None:
         if speed is not None and speed <= 0:
             raise ConfigError(f"speed must be positive (or None for step mode), got {speed}")
         self._groups = bar_groups(load_bars(bars))
         if not self._groups:
             raise ConfigError("the bars source holds no bars; nothing to replay")
+        if market_hours:
+            self._groups = _regular_hours_only(self._groups)
         if warmup_bars >= len(self._groups):
             raise ConfigError(f"warmup_bars={warmup_bars} leaves none of the {len(self._groups)} bars to replay")
         self._host, self._port, self._speed = host, port, speed

@@ -70,6 +70,7 @@ class OrderReceived:
     modify: bool
     bar: datetime | None  # the virtual bar current when it arrived
     perf_ns: int
+    request: PlaceOrder  # everything decoded from the wire
 
 
 @dataclass(slots=True)
@@ -116,10 +117,6 @@ class IBVenue:
             else:
                 self._modify(existing, req)
             return
-        if req.what_if:
-            self._error(client_id, req.order_id, 201, "Order rejected - reason:whatIf orders "
-                        "are not supported by the simulated gateway")  # fmt: skip
-            return
         info = self.book.resolve(
             req.contract.con_id, req.contract.symbol, req.contract.sec_type,
             req.contract.currency, req.contract.exchange,
@@ -127,6 +124,9 @@ class IBVenue:
         if info is None:
             self._error(client_id, req.order_id, 200,
                         "No security definition has been found for the request")  # fmt: skip
+            return
+        if req.what_if:
+            self._what_if(client_id, req, info)
             return
         if not req.transmit:
             self._staged.setdefault(client_id, []).append((req, info))
@@ -204,7 +204,7 @@ class IBVenue:
         self.received.append(OrderReceived(
             client_id, req.order_id, req.order_ref, req.action, req.quantity, req.order_type,
             req.lmt_price, req.aux_price, req.parent_id, req.oca_group, req.transmit, modify,
-            self._now(), time.perf_counter_ns(),
+            self._now(), time.perf_counter_ns(), req,
         ))  # fmt: skip
 
     @staticmethod
@@ -248,6 +248,24 @@ class IBVenue:
                     view.trail_stop_price = last + sign * view.aux_price
         self._ack(ibo)
         self.apply(events)
+
+    def _what_if(self, client_id: int, req: PlaceOrder, info: SymbolInfo) -> None:
+        """whatIf: an openOrder with margin numbers (cash account: margin = notional)."""
+        price = self.exchange.last_price(info.symbol) or req.lmt_price or req.aux_price or 0.0
+        notional = req.quantity * price
+        equity = self.exchange.equity
+        margins = tuple(f"{v:.2f}" for v in (0.0, 0.0, equity, notional, notional, 0.0,
+                                              notional, notional, equity))  # fmt: skip
+        view = enc.OrderView(
+            order_id=req.order_id, client_id=client_id, perm_id=0, info=info,
+            exchange=req.contract.exchange or "SMART", action=req.action.upper(),
+            total_quantity=req.quantity, order_type=req.order_type.upper(),
+            lmt_price=req.lmt_price, aux_price=req.aux_price, tif=req.tif.upper(),
+            oca_group=req.oca_group, account=self.account, order_ref=req.order_ref,
+            parent_id=req.parent_id, outside_rth=req.outside_rth, status="PreSubmitted",
+            what_if=True, margins=margins, commission=0.0,
+        )  # fmt: skip
+        self._sink.send(client_id, [enc.open_order(view)])
 
     def _modify(self, ibo: IBOrder, req: PlaceOrder) -> None:
         v = ibo.view

@@ -117,3 +117,42 @@ def test_latency_hooks_bar_sent_and_order_received(client, gateway):
     assert [r.bar for r in received] == [START + timedelta(minutes=i) for i in range(3)]
     for r in received:
         assert r.perf_ns > sent[r.bar]
+
+
+def test_speed_mode_streams_without_step_signals(gateway_factory, client_factory, bars):
+    from ibsim_support import make_bars
+
+    gw = gateway_factory(make_bars(3), speed=600.0)  # a 1-minute bar every 0.1 s
+    client = client_factory(11, port=gw.port)
+
+    async def scenario(ib):
+        loop = asyncio.get_running_loop()
+        aapl = await stock(ib, "AAPL")
+        t0 = loop.time()
+        rt = ib.reqRealTimeBars(aapl, 5, "TRADES", False)
+        await until(lambda: len(rt) >= 36, timeout=10, what="three bars at 600x")
+        return loop.time() - t0, [b.time for b in rt]
+
+    elapsed, times = client.run(scenario)
+    assert gw.wait_finished(5)
+    assert times == [START + timedelta(seconds=5 * k) for k in range(36)]
+    assert elapsed >= 35 * 5 / 600 * 0.9  # paced: 35 slot waits of 5/600 s after the first
+
+
+def test_bars_outside_nyse_regular_hours_are_not_replayed(gateway_factory, client_factory, bars):
+    import polars as pl
+
+    extra = bars.head(2).with_columns(
+        pl.col("timestamp") - timedelta(hours=2),  # 07:30 New York: pre-market
+    )
+    holiday = bars.head(2).with_columns(pl.col("timestamp") - timedelta(days=2))  # 2024-01-01
+    gw = gateway_factory(pl.concat([holiday, extra, bars.head(4)]))
+    client = client_factory(12, port=gw.port)
+
+    async def scenario(ib):
+        aapl = await stock(ib, "AAPL")
+        rt = ib.reqRealTimeBars(aapl, 5, "TRADES", False)
+        await advance(ib, rt)
+        return rt[0].time
+
+    assert client.run(scenario) == START

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from ib_async import ExecutionFilter, LimitOrder, MarketOrder, Order, StopLimitOrder, StopOrder
 from ibsim_support import Planned, advance, backtest_fills, stock, until
 from ml4t.backtest import OrderSide, OrderType
@@ -242,3 +244,66 @@ def test_executions_with_filters_and_completed_orders(client, client_factory, ga
     other = client_factory(5)
     fills = other.run(lambda ib: asyncio.wait_for(ib.reqExecutionsAsync(), 5))
     assert sorted(f.execution.orderRef for f in fills) == ["ref-0", "ref-1", "ref-2"]
+
+
+def test_fields_of_real_ib_async_orders_are_decoded(client, gateway):
+    from ib_async import PriceCondition, TagValue
+
+    async def scenario(ib):
+        aapl = await stock(ib, "AAPL")
+        plain = LimitOrder("SELL", 7, 120.0, tif="GTC", outsideRth=True, orderRef="f-1",
+                           ocaGroup="grp", ocaType=2)  # fmt: skip
+        algo = LimitOrder("BUY", 3, 90.0, orderRef="f-2", algoStrategy="Adaptive",
+                          algoParams=[TagValue("adaptivePriority", "Normal")])  # fmt: skip
+        cond = LimitOrder("BUY", 2, 91.0, orderRef="f-3")
+        cond.conditions = [PriceCondition(price=95.0, conId=aapl.conId, exch="SMART", isMore=False)]
+        trades = [ib.placeOrder(aapl, o) for o in (plain, algo, cond)]
+        await until(lambda: all(t.orderStatus.status == "Submitted" for t in trades))
+        return [t.order.orderId for t in trades]
+
+    ids = client.run(scenario)
+    got = {r.order_id: r.request for r in gateway.orders_received}
+    plain, algo, cond = (got[i] for i in ids)
+    assert (plain.action, plain.quantity, plain.lmt_price, plain.tif, plain.outside_rth) == (
+        "SELL", 7.0, 120.0, "GTC", True)  # fmt: skip
+    assert (plain.oca_group, plain.oca_type, plain.order_ref, plain.what_if) == ("grp", 2, "f-1", False)
+    assert (algo.order_ref, algo.what_if, cond.order_ref, cond.what_if) == ("f-2", False, "f-3", False)
+    assert plain.contract.con_id == 265598 and plain.contract.exchange == "SMART"
+
+
+def test_what_if_returns_margin_numbers(client):
+    async def scenario(ib):
+        aapl = await stock(ib, "AAPL")
+        rt = ib.reqRealTimeBars(aapl, 5, "TRADES", False)
+        await advance(ib, rt)
+        return await asyncio.wait_for(ib.whatIfOrderAsync(aapl, MarketOrder("BUY", 10)), 5)
+
+    state = client.run(scenario)
+    assert float(state.initMarginChange) == 1005.0  # 10 x last price 100.5 (cash account)
+    assert float(state.equityWithLoanAfter) > 0
+
+
+def test_second_client_sees_all_open_orders_and_account_follows_fills(client, client_factory):
+    async def first(ib):
+        aapl = await stock(ib, "AAPL")
+        rt = ib.reqRealTimeBars(aapl, 5, "TRADES", False)
+        await advance(ib, rt)
+        resting = ib.placeOrder(aapl, LimitOrder("BUY", 1, 80.0, orderRef="resting"))
+        market = ib.placeOrder(aapl, MarketOrder("BUY", 10, orderRef="mkt"))
+        await advance(ib, rt)
+        await until(market.isDone)
+        await until(lambda: bool(ib.portfolio()) and ib.positions()[0].position == 10)
+        wanted = {"TotalCashValue", "NetLiquidation"}
+        values = {v.tag: float(v.value) for v in ib.accountValues() if v.tag in wanted}
+        return resting.order.orderId, ib.portfolio()[0], values
+
+    resting_id, item, values = client.run(first)
+    assert (item.contract.symbol, item.position, item.averageCost, item.marketPrice) == ("AAPL", 10.0, 100.5, 101.0)
+    assert values["TotalCashValue"] == pytest.approx(100_000.0 - 1005.0)
+    assert values["NetLiquidation"] == pytest.approx(100_000.0 - 1005.0 + 1010.0)
+
+    other = client_factory(6)
+    trades = other.run(lambda ib: asyncio.wait_for(ib.reqAllOpenOrdersAsync(), 5))
+    assert [(t.order.orderId, t.order.clientId, t.order.orderRef) for t in trades] == [(resting_id, 1, "resting")]
+    own = other.run(lambda ib: asyncio.wait_for(ib.reqOpenOrdersAsync(), 5))
+    assert own == []  # reqOpenOrders: only this client's orders
