@@ -339,3 +339,19 @@ def test_replay_defaults_to_the_sessions_own_strategy_params_and_cash(cli, tmp_p
 def test_replay_of_a_missing_session_exits_2(cli, tmp_path):
     result = cli("replay", tmp_path / "nope", "ml4t_live.examples:DemoMomentum")
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_a_strategy_the_backtest_would_refuse_exits_1(cli, tmp_path):
+    strategy = _write(tmp_path / "old.py", """
+        from ml4t.backtest import Strategy
+
+        class Old(Strategy):
+            def on_before_risk(self, *args):
+                pass
+
+            def on_data(self, timestamp, data, context, broker):
+                pass
+        """)  # fmt: skip
+    result = cli("run", strategy, "--data", demo_bars_path(), "--no-session")
+    assert result.exit_code == 1, result.output
+    assert "Old cannot run" in result.output and "on_before_risk" in result.output

@@ -13,7 +13,9 @@ from typing import Any
 import typer
 from loguru import logger
 
-from ml4t_live.errors import ConfigError, LiveTradingRefused
+from ml4t.specs import HistoricalStrategyCompatibilityError
+
+from ml4t_live.errors import ConfigError, LiveTradingRefused, StrategyError
 
 from . import options as opt
 from .ui import Display
@@ -115,7 +117,10 @@ def run_engine(strategy: Any, broker: Any, feed: Any, config: Any, o: dict[str, 
         display.log_to_file(writer_dir / "session.log")
         _write_command(writer_dir, o, mode)
         kwargs["session_dir"] = writer_dir
-    engine = LiveEngine(strategy, broker, feed, progress=display.progress_callback(name), **kwargs)
+    try:
+        engine = LiveEngine(strategy, broker, feed, progress=display.progress_callback(name), **kwargs)
+    except HistoricalStrategyCompatibilityError as exc:  # the backtest's own up-front checks
+        raise StrategyError(f"{name} cannot run: {exc}", hook="validation") from exc
     _log.info("running {} in {} mode", name, mode)
     with _sigterm_stops(engine):
         result = engine.run()
