@@ -17,6 +17,7 @@ are caught too.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -128,7 +129,51 @@ def _ws(base_url: str) -> str:
 
 
 def redact(text: str, config: AlpacaConfig) -> str:
-    """``text`` with every secret replaced by ``***`` (apply to anything taken from the wire)."""
-    for secret in config.secrets():
-        text = text.replace(secret, "***")
-    return text
+    """``text`` with every secret, and any piece of one, replaced by ``***``."""
+    return scrub(text, config.secrets())
+
+
+def scrub(text: str, secrets: tuple[str, ...], window: int = 6) -> str:
+    """Replace every run of ``text`` that is a piece (>= ``window`` chars) of a secret.
+
+    Pieces matter: ``websockets`` logs frames truncated in the middle (``"...<secret tail>"}}``).
+    """
+    pieces = {s[i : i + window] for s in secrets for i in range(len(s) - window + 1)}
+    if not pieces or len(text) < window:
+        return text
+    hidden = [False] * len(text)
+    for i in range(len(text) - window + 1):
+        if text[i : i + window] in pieces:
+            for j in range(i, i + window):
+                hidden[j] = True
+    if not any(hidden):
+        return text
+    out, i = [], 0
+    while i < len(text):
+        if hidden[i]:
+            while i < len(text) and hidden[i]:
+                i += 1
+            out.append("***")
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+class RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """A ``logging`` logger for the websockets library that scrubs secrets from every record.
+
+    ``websockets`` logs each frame at DEBUG, the authentication frame included; alpaca-py builds its
+    connections with whatever ``logger`` its ``websocket_params`` carry, so the sessions pass this.
+    """
+
+    def __init__(self, name: str, secrets: tuple[str, ...]) -> None:
+        super().__init__(logging.getLogger(name), {})
+        self._secrets = secrets
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: object) -> None:
+        if not self.isEnabledFor(level):
+            return
+        text = str(msg) % args if args else str(msg)
+        kwargs.pop("extra", None)
+        self.logger.log(level, "%s", scrub(text, self._secrets), **kwargs)  # type: ignore[arg-type]

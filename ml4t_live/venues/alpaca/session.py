@@ -32,7 +32,7 @@ from loguru import logger
 
 from ...bridge import LoopThread
 from ...errors import ConnectionFailed
-from .config import AlpacaConfig
+from .config import AlpacaConfig, RedactingLogger
 
 _log = logger.bind(component="alpaca.session")
 
@@ -41,6 +41,16 @@ def backoff_delay(config: AlpacaConfig, retries: int) -> float:
     """Exponential backoff (doubling from ``reconnect_initial_delay`` up to the cap), jittered down."""
     delay = min(config.reconnect_initial_delay * 2 ** max(0, retries - 1), config.reconnect_max_delay)
     return delay * (1.0 - config.reconnect_jitter * random.random())
+
+
+def websocket_params(config: AlpacaConfig) -> dict[str, Any]:
+    """alpaca-py's own websocket defaults, plus a logger that scrubs the secret from frame logs."""
+    return {
+        "ping_interval": 10,
+        "ping_timeout": 180,
+        "max_queue": 1024,
+        "logger": RedactingLogger("websockets.client", config.secrets()),
+    }
 
 
 class _Observed:
@@ -199,6 +209,7 @@ class TradeUpdatesSession(StreamSession):
             self.config.secret_key,
             paper=self.config.paper,
             url_override=self.config.trade_stream_url,
+            websocket_params=websocket_params(self.config),
         )
         stream.subscribe_trade_updates(self._handler)  # not running yet: only registers
         return stream
@@ -237,6 +248,7 @@ class MarketDataSession(StreamSession):
             feed=DataFeed(self.config.feed),
             url_override=self.config.data_stream_url,
             data_timeout=self.config.data_timeout,
+            websocket_params=websocket_params(self.config),
         )
         stream.subscribe_bars(self._handler, *self.symbols)  # not running yet: only registers
         return stream
