@@ -355,3 +355,9 @@ def test_a_strategy_the_backtest_would_refuse_exits_1(cli, tmp_path):
     result = cli("run", strategy, "--data", demo_bars_path(), "--no-session")
     assert result.exit_code == 1, result.output
     assert "Old cannot run" in result.output and "on_before_risk" in result.output
+
+
+def test_recorded_bars_never_drive_a_venue_broker(cli):
+    result = cli("run", "ml4t_live.examples:DemoMomentum", "--data", demo_bars_path(), "--broker", "ib")
+    assert result.exit_code == 2
+    assert "can only drive the shadow broker" in result.output

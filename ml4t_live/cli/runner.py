@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import sys
@@ -74,14 +75,18 @@ def _make_feed(o: dict[str, Any], broker_name: str, venue_opts: VenueOptions) ->
 
     feed_name = (o.get("feed") or ("replay" if o.get("data") or broker_name == "shadow" else broker_name)).lower()
     if feed_name == "replay":
+        if broker_name != "shadow":
+            raise ConfigError(
+                f"recorded bars (--data) can only drive the shadow broker, not --broker {broker_name}: "
+                f"to rehearse against {broker_name} offline use its simulated venue (ml4t-live sim "
+                f"{broker_name}), or drop --data to trade on the venue's own bars"
+            )
         if not o.get("data"):
             raise ConfigError("no bars to replay: pass --data bars.parquet|.csv (or --feed ib|alpaca for live bars)")
         return ReplayFeed(o["data"], o.get("signals"), o.get("context"), speed=speed_option(o.get("speed")))
     if o.get("data"):
         raise ConfigError(f"--data replays recorded bars; it cannot be combined with --feed {feed_name}")
-    return entry_point(feed_name, "make_feed")(
-        VenueOptions(**{**venue_opts.__dict__, "venue": feed_name})
-    )
+    return entry_point(feed_name, "make_feed")(dataclasses.replace(venue_opts, venue=feed_name))
 
 
 def _make_broker(broker_name: str, venue_opts: VenueOptions, config: Any) -> Any:

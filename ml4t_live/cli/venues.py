@@ -10,8 +10,10 @@ The CLI knows nothing about a venue beyond its name. For ``--broker ib`` / ``--f
     demo_venue(options: VenueOptions, bars: Path)  # context manager -> (broker, feed) wired to
                                                    # a simulated venue replaying ``bars``
 
-A venue whose entry module (or the needed function) is missing is reported as a ConfigError
-(exit code 2) saying so, never as a traceback.
+``make_broker`` / ``make_feed`` build objects without connecting: ``LiveEngine.run()`` calls
+``broker.connect(config)`` and ``feed.start()``, and closes both. A venue whose entry module (or
+the needed function) is missing is reported as a ConfigError (exit code 2) saying so, never as a
+traceback. Venue errors raised later (``ConnectionFailed`` ...) exit with code 3.
 """
 
 from __future__ import annotations
