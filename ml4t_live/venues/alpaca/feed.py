@@ -12,6 +12,7 @@
   missed since the last delivered label are backfilled over REST, then ``FeedReconnected``, then
   live bars continue. A silent-but-open socket is closed after ``config.data_timeout`` seconds
   without data (alpaca-py's ``data_timeout``), which leads to the same path.
+* ``end``: after the bar that closes at or after ``end``, ``FeedEnded`` (a cron session's close).
 * ``start()`` ends with one ``GET /v2/clock``: harmless on Alpaca, and the simulated venue's
   step-mode signal that a client is ready for the first bar.
 
@@ -33,7 +34,7 @@ from alpaca.data.timeframe import TimeFrame
 from loguru import logger
 
 from ...errors import ConfigError
-from ...events import BarClosed, FeedDisconnected, FeedEvent, FeedReconnected
+from ...events import BarClosed, FeedDisconnected, FeedEnded, FeedEvent, FeedReconnected
 from .bars import MINUTE, Aggregator, Group, MinuteGrouper, floor_label, parse_bar_size
 from .config import AlpacaConfig
 from .parsing import bar_fields
@@ -56,6 +57,7 @@ class AlpacaFeed:
         warmup_bars: int = 0,
         tz: str = "UTC",
         *,
+        end: datetime | None = None,
         group_grace: float = 1.0,
     ) -> None:
         if not symbols:
@@ -73,6 +75,7 @@ class AlpacaFeed:
         self.warmup_bars = warmup_bars
         self.tz = ZoneInfo(tz)
         self.group_grace = group_grace
+        self.end = end  # FeedEnded after the bar that closes at or after this time
         self.grouper = MinuteGrouper(self.symbols)
         self.aggregator = Aggregator(self.minutes)
         self.rest = RestCaller(config, TokenBucket(config.max_requests_per_minute, config.rate_limit_burst))
@@ -131,7 +134,10 @@ class AlpacaFeed:
 
     async def _put(self, bar: Group) -> None:
         self.delivered += 1
-        await self.session.thread.async_events.put(BarClosed(bar.label.astimezone(self.tz), bar.data))
+        out = self.session.thread.async_events
+        await out.put(BarClosed(bar.label.astimezone(self.tz), bar.data))
+        if self.end is not None and bar.label + timedelta(minutes=self.minutes) >= self.end:
+            await out.put(FeedEnded(f"end of the requested session ({self.end.isoformat()})"))
 
     async def _startup_seam(self, first: datetime) -> None:
         """Before the first live minute: the warm-up bars, and the first bucket's earlier minutes."""
