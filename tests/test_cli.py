@@ -361,3 +361,23 @@ def test_recorded_bars_never_drive_a_venue_broker(cli):
     result = cli("run", "ml4t_live.examples:DemoMomentum", "--data", demo_bars_path(), "--broker", "ib")
     assert result.exit_code == 2
     assert "can only drive the shadow broker" in result.output
+
+
+def test_terminal_progress_bar_draws_and_finishes():
+    import io
+    from datetime import UTC, datetime
+
+    from rich.console import Console
+
+    from ml4t_live import Progress
+    from ml4t_live.cli.ui import Display
+
+    display = Display()
+    display.err = Console(file=io.StringIO(), force_terminal=True, width=120)
+    callback = display.progress_callback("Demo")
+    for i in range(1, 4):
+        callback(Progress(i, 3, datetime(2024, 3, 4, 14, 30 + i, tzinfo=UTC), 100_000.0 + i, i, i))
+    display.close()
+    drawn = display.err.file.getvalue()
+    assert "Demo" in drawn and "3/3" in drawn and "2024-03-04 14:33" in drawn and "fills 3" in drawn
+    assert Display(quiet=True).progress_callback("x") is None  # --quiet: no progress at all

@@ -143,16 +143,15 @@ class _LineProgress:
 
     def __init__(self, label: str) -> None:
         self.label = label
-        self.next_fraction = 0.1
+        self.next_tenth = 1
         self.last = time.monotonic()
 
     def __call__(self, p: Any) -> None:
         total = p.bars_total
         if total:
-            if p.bars_done < total * self.next_fraction and p.bars_done != total:
+            if p.bars_done * 10 < total * self.next_tenth:
                 return
-            while self.next_fraction <= p.bars_done / total:
-                self.next_fraction += 0.1
+            self.next_tenth = p.bars_done * 10 // total + 1
             done = f"{p.bars_done:,}/{total:,} bars ({100 * p.bars_done / total:.0f}%)"
         else:
             now = time.monotonic()
