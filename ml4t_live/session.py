@@ -263,6 +263,10 @@ class SessionWriter:
                 signals.append({"timestamp": timestamp, "asset": asset, **asset_signals})
         if context:
             self._tables["context"].append({"timestamp": timestamp, **context})
+        elif not data:
+            # A bar with neither prices nor context (say, signals for an asset without a price row)
+            # still reached on_data: keep its timestamp so a replay calls on_data there too.
+            self._tables["context"].append({"timestamp": timestamp})
 
     def add_orders(self, orders: Iterable[Any]) -> None:
         """Record finished orders (spilled from memory by the broker/engine)."""

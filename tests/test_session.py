@@ -220,3 +220,23 @@ def test_add_equity_spills_and_merges_in_order(tmp_path):
     equity = pl.read_parquet(tmp_path / "equity.parquet")
     assert equity.schema["timestamp"] == pl.Datetime("us", "UTC")
     assert equity.rows() == points
+
+
+def test_a_bar_without_prices_or_context_is_kept_for_the_replay(tmp_path):
+    prices = _prices("UTC", n=4)
+    extra = datetime(2024, 3, 1, 15, 0, tzinfo=UTC)  # signals only, for an asset with no prices
+    signals = pl.concat([
+        _signals(prices),
+        pl.DataFrame({"timestamp": [extra], "asset": ["ZZZ"], "score": [1.0], "flag": [True]},
+                     schema_overrides={"timestamp": pl.Datetime("us", "UTC")}),
+    ])  # fmt: skip
+    original = _delivered(DataFeed(prices_df=prices, signals_df=signals))
+    assert original[-1] == (extra, {}, {})
+
+    writer = SessionWriter.at(tmp_path)
+    for timestamp, data, context in original:
+        writer.add_bar(timestamp, data, context)
+    writer.close()
+    rec_prices, rec_signals, rec_context = read_session_bars(tmp_path)
+    replayed = _delivered(DataFeed(prices_df=rec_prices, signals_df=rec_signals, context_df=rec_context))
+    assert replayed == original
