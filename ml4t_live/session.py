@@ -44,6 +44,7 @@ DEFAULT_ROOT = Path("sessions")
 DEFAULT_FLUSH_ROWS = 10_000
 PARTS_DIR = ".parts"
 BAR_COLUMNS = ("open", "high", "low", "close", "volume")
+EMPTY_BAR_ASSET = ""  # see SessionWriter.add_bar
 OPTIONAL_BAR_COLUMNS = ("vwap", "bid", "ask", "mid", "bid_size", "ask_size")
 ORDER_FIELDS = (
     "order_id", "asset", "side", "order_type", "quantity", "requested_quantity",
@@ -264,9 +265,10 @@ class SessionWriter:
         if context:
             self._tables["context"].append({"timestamp": timestamp, **context})
         elif not data:
-            # A bar with neither prices nor context (say, signals for an asset without a price row)
-            # still reached on_data: keep its timestamp so a replay calls on_data there too.
-            self._tables["context"].append({"timestamp": timestamp})
+            # A bar with neither prices nor context (signals for an asset without a price row)
+            # still reached on_data: a signals row for the asset "" (never delivered, having no
+            # prices) keeps its timestamp, so a replay calls on_data there too, with {} and {}.
+            signals.append({"timestamp": timestamp, "asset": EMPTY_BAR_ASSET})
 
     def add_orders(self, orders: Iterable[Any]) -> None:
         """Record finished orders (spilled from memory by the broker/engine)."""

@@ -230,7 +230,8 @@ def test_a_bar_without_prices_or_context_is_kept_for_the_replay(tmp_path):
         pl.DataFrame({"timestamp": [extra], "asset": ["ZZZ"], "score": [1.0], "flag": [True]},
                      schema_overrides={"timestamp": pl.Datetime("us", "UTC")}),
     ])  # fmt: skip
-    original = _delivered(DataFeed(prices_df=prices, signals_df=signals))
+    context = _context(prices)
+    original = _delivered(DataFeed(prices_df=prices, signals_df=signals, context_df=context))
     assert original[-1] == (extra, {}, {})
 
     writer = SessionWriter.at(tmp_path)
