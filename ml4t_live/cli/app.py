@@ -30,7 +30,13 @@ app = typer.Typer(
     name="ml4t-live",
     help="Run ml4t.backtest Strategy classes unchanged in shadow, paper and live trading.\n\n"
     "Shadow mode (simulated fills on real or recorded bars) is the default; live trading is "
-    "never a default.",
+    "never a default. Every option can also come from a TOML file (--config); flags win.\n\n"
+    "\b\nExamples:\n"
+    "  ml4t-live demo\n"
+    "  ml4t-live run strategy.py:MyStrategy --data bars.parquet -p fast=5 --preset realistic\n"
+    "  ml4t-live run --config session.toml\n"
+    "  ml4t-live replay sessions/MyStrategy-20240304T143000Z\n"
+    "  ml4t-live COMMAND --help",
     epilog=EXIT_CODES_HELP,
     no_args_is_help=True,
     add_completion=False,

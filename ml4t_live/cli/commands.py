@@ -44,7 +44,13 @@ def run(
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
-    """Run a strategy: shadow mode on recorded bars by default (--data), or against a venue."""
+    """Run a strategy: shadow mode on recorded bars by default (--data), or against a venue.
+
+    The --config TOML file holds the same names as these options (strategy = "file.py:Class",
+    data = "bars.parquet", initial_cash = 50000, ...; paths relative to the file), plus the
+    tables [params] (strategy constructor arguments), [backtest] (BacktestConfig sections, e.g.
+    commission = { model = "percentage", rate = 0.0005 }) and [venue] (venue settings).
+    """
     display = Display(verbose=verbose, quiet=quiet)
     cli = dict(strategy=strategy, data=data, signals=signals, context=context, speed=speed,
                initial_cash=initial_cash, preset=preset, session_dir=session_dir,
