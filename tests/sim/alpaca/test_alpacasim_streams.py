@@ -122,7 +122,7 @@ def test_quotes_trades_and_updated_bars_subscriptions(sim: SimulatedAlpaca, trad
     stream.subscribe_updated_bars(harness.handler, "AAPL")
     harness.start()
     try:
-        sim.wait_until(lambda s: s["data_clients"] == 1, TIMEOUT)
+        sim.wait_until(lambda s: s["data_subscribers"] == {"quotes": 1, "trades": 1, "updatedBars": 1}, TIMEOUT)
         trading.get_clock()
         got = {type(harness.get()).__name__, type(harness.get()).__name__}
         assert got == {"Quote", "Trade"}
