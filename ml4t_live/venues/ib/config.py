@@ -34,6 +34,9 @@ class IBConfig:
     reconnect_max_delay: float = 30.0
     reconnect_backoff: float = 2.0
     reconnect_max_attempts: int = 0  # 0: keep trying until closed
+    # ib_async's own pacing (45 messages/s, under IB's 50/s limit). 0 disables it: only for a
+    # simulated gateway replaying faster than real time, never against a real TWS / Gateway.
+    max_requests_per_second: int = 45
     history_retries: int = 2  # an empty historical answer (e.g. pacing error 162) is retried
     history_retry_delay: float = 2.0  # seconds, doubled per retry
     exchange: str = "SMART"

@@ -50,7 +50,7 @@ class IBSession:
         self.client_id = client_id
         self.role = role
         self.ib = IB()
-        self.ib.RequestTimeout = config.request_timeout
+        self.ib.client.MaxRequests = config.max_requests_per_second
         self.state = SessionState.NEW
         self.account = ""
         self.on_lost: list[Callable[[str], None]] = []
