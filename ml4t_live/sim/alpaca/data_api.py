@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import bisect
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -151,6 +150,6 @@ def _decode_token(token: str | None) -> tuple[str, datetime] | None:
         return None
     try:
         symbol, stamp = base64.b64decode(token.encode()).decode().split("|", 1)
-        return symbol, _utc(datetime.fromisoformat(stamp.replace("Z", "+00:00")))
+        return symbol, _utc(datetime.fromisoformat(stamp))
     except ValueError:
         raise AlpacaError(400, 40010001, "invalid page_token") from None

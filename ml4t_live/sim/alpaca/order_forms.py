@@ -8,6 +8,7 @@ first three digits are the HTTP status). Pure functions: body dict in, :class:`O
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,7 +88,7 @@ def _number(body: dict[str, Any], key: str) -> float | None:
         number = float(value)
     except (TypeError, ValueError):
         raise bad_request(f"invalid {key}: {value!r}") from None
-    if number != number or number in (float("inf"), float("-inf")):
+    if not math.isfinite(number):
         raise bad_request(f"invalid {key}: {value!r}")
     return number
 

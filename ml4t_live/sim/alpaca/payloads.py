@@ -23,7 +23,7 @@ NEW_YORK = ZoneInfo("America/New_York")
 
 
 # ------------------------------------------------------------------ scalars
-def num(value: float | int | None) -> str | None:
+def num(value: float | None) -> str | None:
     """A number as Alpaca writes it: a plain decimal string, no exponent, no trailing zeros."""
     if value is None:
         return None

@@ -31,9 +31,9 @@ from ml4t.backtest import BacktestConfig
 from ...bridge import LoopThread
 from ...errors import ConfigError
 from ..bars import SimBar, bar_groups, load_bars
+from ..faults import FaultPlan
 from . import payloads
 from .core import Core
-from ..faults import FaultPlan
 from .faults import KINDS, check_fault
 from .records import FillRecord
 from .trading_api import TradingApi

@@ -34,7 +34,14 @@ from ..matching import (
     UnknownOrder,
 )
 from . import payloads
-from .order_forms import AlpacaError, OrderForm, ReplaceForm, forbidden, not_found, unprocessable
+from .order_forms import (
+    AlpacaError,
+    OrderForm,
+    ReplaceForm,
+    forbidden,
+    not_found,
+    unprocessable,
+)
 from .records import AlpacaOrder, FillRecord, new_order_id
 
 _TYPES = {

@@ -21,7 +21,6 @@ import polars as pl
 # (Lead: a pyproject filterwarnings entry for "websockets.legacy is deprecated" would replace this.)
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="websockets.legacy is deprecated", category=DeprecationWarning)
-    from alpaca.data.historical.stock import StockHistoricalDataClient
     from alpaca.data.live.stock import StockDataStream
     from alpaca.trading.client import TradingClient
     from alpaca.trading.stream import TradingStream

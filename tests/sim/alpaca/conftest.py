@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from alpacasim_support import (  # noqa: E402
+from alpacasim_support import (
     TIMEOUT,
     StockDataStream,
     StockHistoricalDataClient,
@@ -20,7 +20,7 @@ from alpacasim_support import (  # noqa: E402
     make_bars,
 )
 
-from ml4t_live.sim.alpaca import SimulatedAlpaca  # noqa: E402
+from ml4t_live.sim.alpaca import SimulatedAlpaca
 
 
 @pytest.fixture

@@ -9,7 +9,14 @@ from datetime import UTC, datetime
 import pytest
 from alpaca.common.exceptions import APIError
 from alpaca.trading.client import TradingClient
-from alpaca.trading.enums import OrderClass, OrderSide, OrderStatus, OrderType, QueryOrderStatus, TimeInForce
+from alpaca.trading.enums import (
+    OrderClass,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    QueryOrderStatus,
+    TimeInForce,
+)
 from alpaca.trading.requests import (
     GetOrdersRequest,
     LimitOrderRequest,
@@ -139,7 +146,7 @@ def test_time_in_force_cls_ioc_day_opg_gtc(sim: SimulatedAlpaca, trading: Tradin
     assert trading.get_order_by_id(ioc.id).status is OrderStatus.CANCELED
     opg = trading.submit_order(LimitOrderRequest(symbol="AAPL", qty=1, side=BUY, time_in_force=TimeInForce.OPG,
                                                  limit_price=90))
-    while not sim.state()["now"].day == 5:  # replay to the second session
+    while sim.state()["now"].day != 5:  # replay to the second session
         step(sim, trading)
     assert trading.get_order_by_id(day.id).status is OrderStatus.EXPIRED
     assert trading.get_order_by_id(gtc.id).status is OrderStatus.NEW
@@ -169,7 +176,7 @@ def test_lookups_and_list_filters(sim: SimulatedAlpaca, trading: TradingClient) 
     bracket = trading.submit_order(MarketOrderRequest(
         symbol="AAPL", qty=1, side=BUY, time_in_force=GTC, order_class=OrderClass.BRACKET, client_order_id="c",
         take_profit=TakeProfitRequest(limit_price=500), stop_loss=StopLossRequest(stop_price=1)))
-    ids = lambda orders: [o.client_order_id for o in orders]  # noqa: E731
+    ids = lambda orders: [o.client_order_id for o in orders]
     assert ids(trading.get_orders(GetOrdersRequest(status=QueryOrderStatus.CLOSED))) == ["a"]
     open_flat = trading.get_orders(GetOrdersRequest(status=QueryOrderStatus.OPEN))  # legs listed too
     assert len(open_flat) == 4 and ids(open_flat)[2:] == ["c", "b"]  # newest first; legs came last

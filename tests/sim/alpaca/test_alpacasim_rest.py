@@ -13,10 +13,9 @@ from alpaca.data.timeframe import TimeFrame
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import AccountStatus, AssetClass, OrderSide, TimeInForce
 from alpaca.trading.requests import GetCalendarRequest, MarketOrderRequest
+from alpacasim_support import make_bars, step
 
 from ml4t_live.sim.alpaca import SimulatedAlpaca
-
-from alpacasim_support import make_bars, step
 
 
 def test_account_is_parsed_with_string_money_fields(sim: SimulatedAlpaca, trading: TradingClient) -> None:

@@ -14,7 +14,11 @@ from alpaca.data.requests import StockBarsRequest
 from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 from alpaca.trading.enums import OrderSide, OrderStatus, TimeInForce
 from alpaca.trading.models import TradeUpdate
-from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest, ReplaceOrderRequest
+from alpaca.trading.requests import (
+    LimitOrderRequest,
+    MarketOrderRequest,
+    ReplaceOrderRequest,
+)
 from alpacasim_support import (
     DAY1,
     TIMEOUT,
