@@ -32,7 +32,7 @@ def restore_loguru():
     """The CLI owns loguru's sinks while it runs; give the rest of the suite the default back."""
     yield
     logger.remove()
-    logger.add(sys.stderr)
+    logger.add(lambda message: sys.stderr.write(message))  # whatever stderr is at the time
 
 
 @pytest.fixture
