@@ -21,9 +21,15 @@ import polars as pl
 # (Lead: a pyproject filterwarnings entry for "websockets.legacy is deprecated" would replace this.)
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="websockets.legacy is deprecated", category=DeprecationWarning)
+    from alpaca.data.historical.stock import StockHistoricalDataClient
     from alpaca.data.live.stock import StockDataStream
     from alpaca.trading.client import TradingClient
     from alpaca.trading.stream import TradingStream
+
+__all__ = [
+    "DAY1", "DAY2", "TIMEOUT", "StockDataStream", "StockHistoricalDataClient", "StreamHarness", "TradingClient",
+    "TradingStream", "make_bars", "price", "settle", "step",
+]
 
 from ml4t_live.bridge import LoopThread
 from ml4t_live.sim.alpaca import SimulatedAlpaca
