@@ -254,3 +254,42 @@ def test_delayed_ack_still_reports_accept_and_fill_once(sim_factory, gateway_fac
     gw.end_of_bar(None)
     wait_for(gw.events, is_(OrderFilled, "t-slow"), seen=seen)
     assert [type(e).__name__ for e in seen] == ["OrderAccepted", "OrderFilled"]
+
+
+def test_restart_adopts_our_open_orders_reports_foreign_ones_and_lists_todays_executions(
+    sim_factory, gateway_factory, ib_log_guard
+):
+    from ml4t_live.events import VenueErrorReported
+
+    ib_log_guard.expect(r"Error 202, reqId \d+")
+
+    sim = sim_factory()
+    first = gateway_factory(sim)
+    first.connect()
+    first.place(OrderRequest("keep-buy", "AAPL", OrderSide.BUY, 3))
+    first.end_of_bar(None)
+    fill = wait_for(first.events, is_(OrderFilled, "keep-buy"))
+    first.place(OrderRequest("keep-lmt", "AAPL", OrderSide.BUY, 5, OrderType.LIMIT, limit_price=50.0))
+    first.place(OrderRequest("", "AAPL", OrderSide.BUY, 1, OrderType.LIMIT, limit_price=40.0))  # no orderRef
+    wait_for(first.events, is_(OrderAccepted, "keep-lmt"))
+    first.close()  # the process "restarts"; IB keeps the orders
+
+    second = gateway_factory(sim)
+    snap = second.connect()
+    assert [o.client_order_id for o in snap.open_orders] == ["keep-lmt"]
+    (vo,) = snap.open_orders
+    assert (vo.quantity, vo.limit_price, vo.order_type, vo.status) == (5.0, 50.0, OrderType.LIMIT, "open")
+    assert [(e.client_order_id, e.exec_id) for e in snap.executions] == [("keep-buy", fill.exec_id)]
+    assert snap.positions["AAPL"].quantity == 3.0
+    foreign = wait_for(second.events, lambda e: isinstance(e, VenueErrorReported))
+    assert foreign.code == "foreign-order" and "never touched" in foreign.message
+    second.cancel("keep-lmt")  # adopted: we can manage it
+    wait_for(second.events, is_(OrderCancelled, "keep-lmt"))
+
+
+def test_an_account_the_gateway_does_not_manage_fails_closed(sim_factory, gateway_factory):
+    from ml4t_live.errors import ReconciliationError
+
+    sim = sim_factory(account="DU1234567")
+    with pytest.raises(ReconciliationError, match="DU7654321"):
+        gateway_factory(sim, account="DU7654321").connect()
