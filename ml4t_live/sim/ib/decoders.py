@@ -99,6 +99,14 @@ class ReqRealTimeBars:
 
 
 @dataclass(frozen=True, slots=True)
+class ReqMktData:
+    req_id: int
+    contract: ContractRef
+    generic_ticks: str
+    snapshot: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ReqAccountUpdates:
     subscribe: bool
     account: str
@@ -281,6 +289,13 @@ def _decode(msg_id: int, f: list[str]) -> Any:
             duration=f[17], use_rth=_bool(f[18]), what_to_show=f[19],
             format_date=_int(f[20]) or 1, keep_up_to_date=_bool(f[-2]),
         )  # fmt: skip
+    if msg_id == 1:
+        contract = contract_at(f, 3)
+        i = 15
+        if contract.sec_type == "BAG":
+            i += 1 + 4 * _int(f[i])
+        i += 1 + (3 if _bool(f[i]) else 0)
+        return ReqMktData(_int(f[2]), contract, f[i], _bool(f[i + 1]))
     if msg_id == 50:
         return ReqRealTimeBars(_int(f[2]), contract_at(f, 3), _int(f[15]), f[16], _bool(f[17]))
     return Unsupported(msg_id, tuple(f))

@@ -265,6 +265,28 @@ def realtime_bar(
     return encode_fields([50, 3, req_id, start_epoch, o, h, lo, c, volume, wap, count])
 
 
+def market_data_type(req_id: int, kind: int = 1) -> bytes:
+    return encode_fields([58, 1, req_id, kind])
+
+
+def tick_price(req_id: int, tick_type: int, price: float, size: float) -> bytes:
+    """tickPrice (1): strict, 7 fields (1 bid, 2 ask, 4 last, 9 close)."""
+    return encode_fields([1, 6, req_id, tick_type, price, size, 0])
+
+
+def tick_snapshot_end(req_id: int) -> bytes:
+    return encode_fields([57, 1, req_id])
+
+
+def quote_ticks(req_id: int, last: float, previous_close: float | None) -> list[bytes]:
+    """Last / bid / ask (one tick either side of last) and the previous close."""
+    frames = [tick_price(req_id, 1, round(last - 0.01, 4), 100), tick_price(req_id, 2, round(last + 0.01, 4), 100),
+              tick_price(req_id, 4, last, 100)]  # fmt: skip
+    if previous_close is not None:
+        frames.append(tick_price(req_id, 9, previous_close, 0))
+    return frames
+
+
 @dataclass(frozen=True, slots=True)
 class HistBar:
     start: datetime

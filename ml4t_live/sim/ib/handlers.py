@@ -114,7 +114,9 @@ class Dispatcher:
             self.venue.cancel_all()
 
     def _Cancel(self, conn: ClientConnection, req: d.Cancel) -> None:
-        if req.kind == "realTimeBars":
+        if req.kind == "mktData":
+            conn.subs.market.pop(req.req_id, None)
+        elif req.kind == "realTimeBars":
             conn.subs.realtime.pop(req.req_id, None)
         elif req.kind == "accountSummary":
             conn.subs.summaries.pop(req.req_id, None)
@@ -198,6 +200,23 @@ class Dispatcher:
             return
         conn.subs.realtime[req.req_id] = info.symbol
         self.replay.subscriptions_changed()
+
+    def _ReqMktData(self, conn: ClientConnection, req: d.ReqMktData) -> None:
+        """Quotes derived from the last replayed bar (last = its close, bid/ask one tick off)."""
+        c = req.contract
+        info = self.venue.book.resolve(c.con_id, c.symbol, c.sec_type, c.currency, c.exchange)
+        if info is None:
+            conn.write([enc.error(req.req_id, 200, "No security definition has been found for the request")])
+            return
+        frames = [enc.market_data_type(req.req_id)]
+        last = self.venue.exchange.last_price(info.symbol)
+        if last is not None:
+            frames += enc.quote_ticks(req.req_id, last, self.replay.previous_close(info.symbol))
+        if req.snapshot:
+            frames.append(enc.tick_snapshot_end(req.req_id))
+        else:
+            conn.subs.market[req.req_id] = info.symbol
+        conn.write(frames)
 
     def _ReqHistoricalData(self, conn: ClientConnection, req: d.ReqHistoricalData) -> None:
         if self.pacing_violations > 0:

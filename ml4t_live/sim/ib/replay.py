@@ -110,6 +110,11 @@ class Replay:
             return []
         return bars[: bisect.bisect_right(self._ends[symbol], end)]
 
+    def previous_close(self, symbol: str) -> float | None:
+        """The close of the bar before the current one (the tick type 9 "close")."""
+        done = self.history(symbol, as_utc(self.current) if self.current is not None else None)
+        return done[-1].close if done else None
+
     # ------------------------------------------------------------------ the loop
     async def run(self) -> None:
         """Replay every bar; the VirtualClock paces it (see the module docstring)."""
@@ -171,6 +176,14 @@ class Replay:
             self.clock.release()  # nobody will catch up on a bar they never got
             return
         self.bar_sent_ns[ts] = time.perf_counter_ns()
+        for conn in self.server.clients():
+            frames = [
+                frame
+                for req_id, sym in conn.subs.market.items() if sym in bars
+                for frame in enc.quote_ticks(req_id, bars[sym].close, None)
+            ]  # fmt: skip
+            if frames:
+                conn.write(frames)
 
     def _end_outage(self) -> None:
         from .server import FARM_OK

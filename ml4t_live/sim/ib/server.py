@@ -46,6 +46,7 @@ REFUSED_VERSION_CODE = 503
 @dataclass(slots=True)
 class Subscriptions:
     realtime: dict[int, str] = field(default_factory=dict)  # reqId -> symbol
+    market: dict[int, str] = field(default_factory=dict)  # streaming reqMktData: reqId -> symbol
     positions: bool = False
     account_updates: bool = False
     account_multi: set[int] = field(default_factory=set)

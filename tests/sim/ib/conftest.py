@@ -10,16 +10,10 @@ from __future__ import annotations
 
 import logging
 import re
-import sys
-from pathlib import Path
-
 import pytest
+from ibsim_support import IBClient, make_bars
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from ibsim_support import IBClient, make_bars  # noqa: E402
-
-from ml4t_live.sim.ib import SimulatedIBGateway  # noqa: E402
+from ml4t_live.sim.ib import SimulatedIBGateway
 
 
 class _Capture(logging.Handler):

@@ -131,12 +131,20 @@ class _Script(Strategy):
                                     p.stop_price, p.trail_amount)  # fmt: skip
 
 
-def backtest_fills(bars: pl.DataFrame, plan: list[Planned], config: BacktestConfig | None = None):
-    """``[(timestamp, asset, side, quantity, price)]`` of ml4t.backtest on the same bars."""
+def _backtest(bars: pl.DataFrame, plan: list[Planned], config: BacktestConfig | None):
     from ml4t_live.sim.bars import load_bars
 
     cfg = config or BacktestConfig(calendar=None)
-    result = Engine(DataFeed(prices_df=load_bars(bars)), _Script(plan), cfg).run()
+    return Engine(DataFeed(prices_df=load_bars(bars)), _Script(plan), cfg).run()
+
+
+def backtest_commission(bars: pl.DataFrame, plan: list[Planned], config: BacktestConfig | None = None) -> float:
+    return float(sum(f.commission for f in _backtest(bars, plan, config).fills))
+
+
+def backtest_fills(bars: pl.DataFrame, plan: list[Planned], config: BacktestConfig | None = None):
+    """``[(timestamp, asset, side, quantity, price)]`` of ml4t.backtest on the same bars."""
+    result = _backtest(bars, plan, config)
     return sorted(
         (f.timestamp, f.asset, "BOT" if f.side is OrderSide.BUY else "SLD", float(f.quantity),
          round(float(f.price), 6))

@@ -156,3 +156,21 @@ def test_bars_outside_nyse_regular_hours_are_not_replayed(gateway_factory, clien
         return rt[0].time
 
     assert client.run(scenario) == START
+
+
+def test_market_data_snapshot_and_stream_follow_the_replay(client):
+    async def scenario(ib):
+        aapl = await stock(ib, "AAPL")
+        rt = ib.reqRealTimeBars(aapl, 5, "TRADES", False)
+        await advance(ib, rt)
+        await advance(ib, rt)
+        [snap] = await asyncio.wait_for(ib.reqTickersAsync(aapl), 5)
+        snap_values = (snap.last, snap.bid, snap.ask, snap.close)  # the Ticker object is reused
+        ticker = ib.reqMktData(aapl)
+        await advance(ib, rt)
+        await until(lambda: ticker.last == 102.5, what="streamed last")
+        return snap_values, (ticker.last, ticker.bid, ticker.ask)
+
+    snap, stream = client.run(scenario)
+    assert snap == (101.0, 100.99, 101.01, 100.5)  # bar 1's close; bar 0's close
+    assert stream == (102.5, 102.49, 102.51)

@@ -9,8 +9,8 @@ import asyncio
 import pytest
 
 from ib_async import ExecutionFilter, LimitOrder, MarketOrder, Order, StopLimitOrder, StopOrder
-from ibsim_support import Planned, advance, backtest_fills, stock, until
-from ml4t.backtest import OrderSide, OrderType
+from ibsim_support import Planned, advance, backtest_commission, backtest_fills, stock, until
+from ml4t.backtest import BacktestConfig, CommissionType, OrderSide, OrderType
 
 BUY, SELL = OrderSide.BUY, OrderSide.SELL
 N_BARS = 10
@@ -61,25 +61,39 @@ async def _replay(ib, plan: list[Planned], n_bars: int = N_BARS):
     return trades
 
 
-def test_each_order_type_fills_where_the_backtest_fills_it(client, gateway, bars):
+def _commission_config() -> BacktestConfig:
+    return BacktestConfig(calendar=None, commission_type=CommissionType.PERCENTAGE, commission_rate=0.001)
+
+
+@pytest.mark.parametrize("config", [None, _commission_config], ids=["default", "commission"])
+def test_each_order_type_fills_where_the_backtest_fills_it(config, gateway_factory, client_factory, bars):
+    cfg = config() if config else None
+    gateway = gateway_factory(config=cfg)
+    client = client_factory(1, port=gateway.port)
+    expected = backtest_fills(bars, PLAN, config() if config else None)
+
     async def scenario(ib):
         await _replay(ib, PLAN)
-        await until(lambda: len(ib.fills()) >= len(expected), what="all fills")
-        return sorted(
+        await until(lambda: len(ib.fills()) >= len(expected) and all(
+            f.commissionReport.execId for f in ib.fills()), what="all fills with commissions")  # fmt: skip
+        fills = ib.fills()
+        got = sorted(
             (f.execution.time, f.contract.symbol, f.execution.side, f.execution.shares,
              round(f.execution.price, 6))
-            for f in ib.fills()
-        ), {f.execution.orderRef for f in ib.fills()}, [f.commissionReport.execId for f in ib.fills()]
+            for f in fills
+        )  # fmt: skip
+        return got, {f.execution.orderRef for f in fills}, sum(f.commissionReport.commission for f in fills)
 
-    expected = backtest_fills(bars, PLAN)
-    got, refs, commission_ids = client.run(scenario, timeout=30)
+    got, refs, commission = client.run(scenario, timeout=30)
     assert len(expected) >= 6  # the plan really exercises the order types
     assert got == expected
     assert refs <= {f"ref-{i}" for i in range(len(PLAN))} and len(refs) == len(expected)
-    assert all(commission_ids)  # every fill got its commissionReport
     assert gateway.wait_finished(5)
     venue_side = sorted((f.time, f.info.symbol, f.side, f.shares, round(f.price, 6)) for f in gateway.fills)
     assert venue_side == expected
+    expected_commission = backtest_commission(bars, PLAN, config() if config else None)
+    assert commission == pytest.approx(expected_commission, abs=1e-9)
+    assert (commission > 0) == (config is not None)
 
 
 def test_modify_moves_a_resting_limit(client, gateway):
