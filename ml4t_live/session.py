@@ -52,6 +52,9 @@ ORDER_FIELDS = (
     "rebalance_id", "status", "created_at", "filled_at", "filled_price", "commission_paid",
     "rejection_reason", "rejection_code", "cancelled_at", "cancellation_reason",
 )  # fmt: skip
+_BARS_BASE = ("timestamp", "asset", *BAR_COLUMNS)
+#: the keys of a bar dict without optional columns (ml4t.backtest's DataFeed always gives these)
+_PLAIN_BAR_KEYS = frozenset({"price", *BAR_COLUMNS, "signals"})
 TABLES = ("bars", "signals", "context", "orders", "fills", "equity")
 # Tables written (with their columns, possibly empty) even when nothing was recorded.
 _ALWAYS = {
@@ -193,6 +196,7 @@ class SessionWriter:
         self.flush_rows = max(1, int(flush_rows))
         self._parts = self.dir / PARTS_DIR
         self._tables = {name: _Table(name, self._parts, self.flush_rows) for name in TABLES}
+        self._tables["bars"].columns = {name: [] for name in _BARS_BASE}
         self._ts_dtype: pl.Datetime | None = None
         self._closed = False
         _log.debug("session folder {}", self.dir)
@@ -251,14 +255,30 @@ class SessionWriter:
         if self._ts_dtype.time_unit == "ns":
             timestamp = timestamp.value  # pandas.Timestamp: epoch ns, see _Table.flush
         bars, signals = self._tables["bars"], self._tables["signals"]
+        columns = bars.columns
         for asset, bar in data.items():
-            row = {"timestamp": timestamp, "asset": asset}
-            for column in BAR_COLUMNS:
-                row[column] = bar.get(column)
-            for column in OPTIONAL_BAR_COLUMNS:
-                if column in bar:
-                    row[column] = bar[column]
-            bars.append(row)
+            if len(columns) == len(_BARS_BASE) and bar.keys() == _PLAIN_BAR_KEYS:
+                # fast path: a plain OHLCV bar into a table without optional columns
+                columns["timestamp"].append(timestamp)
+                columns["asset"].append(asset)
+                columns["open"].append(bar["open"])
+                columns["high"].append(bar["high"])
+                columns["low"].append(bar["low"])
+                columns["close"].append(bar["close"])
+                columns["volume"].append(bar["volume"])
+                bars.rows += 1
+                if bars.rows >= bars.flush_rows:
+                    bars.flush()
+                    columns = bars.columns
+            else:
+                row = {"timestamp": timestamp, "asset": asset}
+                for column in BAR_COLUMNS:
+                    row[column] = bar.get(column)
+                for column in OPTIONAL_BAR_COLUMNS:
+                    if column in bar:
+                        row[column] = bar[column]
+                bars.append(row)
+                columns = bars.columns
             asset_signals = bar.get("signals")
             if asset_signals:
                 signals.append({"timestamp": timestamp, "asset": asset, **asset_signals})

@@ -241,3 +241,36 @@ def test_a_bar_without_prices_or_context_is_kept_for_the_replay(tmp_path):
     rec_prices, rec_signals, rec_context = read_session_bars(tmp_path)
     replayed = _delivered(DataFeed(prices_df=rec_prices, signals_df=rec_signals, context_df=rec_context))
     assert replayed == original
+
+
+def test_optional_quote_columns_round_trip_even_when_some_bars_lack_them(tmp_path):
+    prices = _prices("UTC", n=6).with_columns(
+        vwap=pl.when(pl.col("timestamp").dt.minute() >= 32).then(pl.col("close") - 0.05),  # null early
+        bid=pl.col("close") - 0.01,
+        ask=pl.col("close") + 0.01,
+    )
+    declared = {"vwap_col": "vwap", "bid_col": "bid", "ask_col": "ask"}
+    original = _delivered(DataFeed(prices_df=prices, **declared))
+    assert "vwap" not in original[0][1]["AAA"] and "vwap" in original[-1][1]["AAA"]
+    assert original[0][1]["AAA"]["mid"] == pytest.approx(original[0][1]["AAA"]["close"])
+
+    writer = SessionWriter.at(tmp_path, flush_rows=3)
+    for timestamp, data, context in original:
+        writer.add_bar(timestamp, data, context)
+    writer.close()
+    rec_prices, _, _ = read_session_bars(tmp_path)
+    replayed = _delivered(DataFeed(prices_df=rec_prices, **declared, mid_col="mid"))
+    assert replayed == original
+
+
+def test_plain_bars_before_and_after_quoted_bars_keep_their_columns(tmp_path):
+    plain = {"price": 1.0, "open": 1.0, "high": 2.0, "low": 0.5, "close": 1.0, "volume": 9.0, "signals": {}}
+    quoted = {**plain, "bid": 0.9, "ask": 1.1}
+    start = datetime(2024, 3, 1, 14, 30, tzinfo=UTC)
+    writer = SessionWriter.at(tmp_path, flush_rows=2)
+    for i, bar in enumerate([plain, plain, plain, quoted, plain]):
+        writer.add_bar(start + timedelta(minutes=i), {"AAA": bar}, {})
+    writer.close()
+    bars, _, _ = read_session_bars(tmp_path)
+    assert bars["bid"].to_list() == [None, None, None, 0.9, None]
+    assert bars["high"].to_list() == [2.0] * 5 and bars.height == 5
