@@ -27,7 +27,9 @@ import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import polars as pl
@@ -35,7 +37,7 @@ from ml4t.backtest import BacktestConfig, Strategy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ml4t_live import LiveEngine  # noqa: E402
+from ml4t_live import LiveEngine
 
 ASSET = "AAA"
 START = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
@@ -88,7 +90,7 @@ class PingPong(Strategy):
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def report(name: str, values_ns: list[int]) -> None:
@@ -107,7 +109,7 @@ def run_ib(n_bars: int, throttle: bool = False) -> None:
     class TimedIBGateway(IBGateway):
         """IBGateway that notes when each execution reaches ib_async (on the session loop)."""
 
-        exec_ns: dict[str, int] = {}
+        exec_ns: ClassVar[dict[str, int]] = {}
 
         async def _setup(self) -> None:
             await super()._setup()
@@ -125,8 +127,12 @@ def run_ib(n_bars: int, throttle: bool = False) -> None:
         # connection 2 messages (placeOrder + reqCurrentTime), so a step-mode replay faster
         # than ~22 bars/s would measure that pacing, not the path: it is off here (--throttle
         # keeps it). Live, one bar a minute never comes near it.
-        cfg = IBConfig(port=port, client_id=11, request_timeout=10.0,
-                       max_requests_per_second=45 if throttle else 0)
+        cfg = IBConfig(
+            port=port,
+            client_id=11,
+            request_timeout=10.0,
+            max_requests_per_second=45 if throttle else 0,
+        )
         gateway = TimedIBGateway(cfg)
         broker = VenueBroker(gateway, mode="paper", strategy_id="bench")
         last = session_minutes(n_bars)[-1]
@@ -146,15 +152,17 @@ def run_ib(n_bars: int, throttle: bool = False) -> None:
         if not r.modify and r.bar in sent
     ]
     labels = sorted(strategy.visible_ns)
-    next_label = dict(zip(labels, labels[1:], strict=False))
+    next_label = dict(pairwise(labels))
     fill_to_visible = []
     for order in result.orders:
         stamp = gateway.exec_ns.get(order.order_id)
         nxt = next_label.get(order.created_at)
         if stamp is not None and nxt is not None:
             fill_to_visible.append(strategy.visible_ns[nxt][0] - stamp)
-    print(f"venue=ib  throttle={'on' if throttle else 'off'}  bars={n_bars}  orders={len(received)}  fills={len(result.fills)}  wall={wall:.2f}s "
-          f"({n_bars / wall:,.0f} bars/s, step mode, loopback)")
+    print(
+        f"venue=ib  throttle={'on' if throttle else 'off'}  bars={n_bars}  orders={len(received)}  fills={len(result.fills)}  wall={wall:.2f}s "
+        f"({n_bars / wall:,.0f} bars/s, step mode, loopback)"
+    )
     report("bar sent -> order received", bar_to_order)
     report("fill -> strategy-visible", fill_to_visible)
 
@@ -163,7 +171,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--venue", choices=["ib"], required=True)
     parser.add_argument("--bars", type=int, default=1200)
-    parser.add_argument("--throttle", action="store_true", help="keep ib_async's 45 msg/s pacing")
+    parser.add_argument(
+        "--throttle", action="store_true", help="keep ib_async's 45 msg/s pacing"
+    )
     args = parser.parse_args()
     if args.bars < 2:
         parser.error("--bars must be >= 2")

@@ -61,7 +61,9 @@ class BarStream:
         self._live = False  # seam resolved; groups go straight out
         self._reconnecting = False
         self.last_delivered: int | None = None
-        self.end = int(end.timestamp()) if end is not None else None  # FeedEnded once bars close there
+        self.end = (
+            int(end.timestamp()) if end is not None else None
+        )  # FeedEnded once bars close there
         self.ended = False
         self._degraded = False
         session.on_lost.append(self._lost)
@@ -74,10 +76,16 @@ class BarStream:
         if not self._contracts:
             cfg = self.session.config
             wanted = [contract_for(s, cfg.exchange, cfg.currency) for s in self.symbols]
-            found = await asyncio.wait_for(ib.qualifyContractsAsync(*wanted), cfg.request_timeout)
-            missing = [s for s, c in zip(self.symbols, found) if not isinstance(c, Contract)]
+            found = await asyncio.wait_for(
+                ib.qualifyContractsAsync(*wanted), cfg.request_timeout
+            )
+            missing = [
+                s for s, c in zip(self.symbols, found) if not isinstance(c, Contract)
+            ]
             if missing:
-                raise ConnectionFailed(f"IB does not know the contract(s) {missing}; feed not started")
+                raise ConnectionFailed(
+                    f"IB does not know the contract(s) {missing}; feed not started"
+                )
             self._contracts = dict(zip(self.symbols, found))  # type: ignore[arg-type]
         for symbol, contract in self._contracts.items():
             bars = ib.reqRealTimeBars(contract, RT_BAR_SECONDS, "TRADES", False)
@@ -104,12 +112,18 @@ class BarStream:
     async def _seam(self, first: BarGroup) -> None:
         after = self.last_delivered
         need_history = bool(first.partial) or (
-            self.warmup_bars > 0 if after is None else first.label > after + self.bar_seconds
+            self.warmup_bars > 0
+            if after is None
+            else first.label > after + self.bar_seconds
         )
         history: dict[int, dict[str, dict[str, Any]]] = {}
         if need_history:
             history = await self._history(first.label, after)
-        older = sorted(lbl for lbl in history if lbl < first.label and (after is None or lbl > after))
+        older = sorted(
+            lbl
+            for lbl in history
+            if lbl < first.label and (after is None or lbl > after)
+        )
         if after is None:
             older = older[-self.warmup_bars :] if self.warmup_bars else []
         for label in older:
@@ -119,7 +133,11 @@ class BarStream:
             if hist is not None:
                 first.data[symbol] = hist
             else:
-                _log.warning("{} {}: only a partial bar is available", symbol, self._dt(first.label))
+                _log.warning(
+                    "{} {}: only a partial bar is available",
+                    symbol,
+                    self._dt(first.label),
+                )
         if self._reconnecting:
             self._reconnecting = False
             self.session.put(FeedReconnected("ib", missed_bars=len(older)))
@@ -129,9 +147,15 @@ class BarStream:
         for group in held:
             self._deliver(group)
 
-    async def _history(self, first_label: int, after: int | None) -> dict[int, dict[str, dict[str, Any]]]:
+    async def _history(
+        self, first_label: int, after: int | None
+    ) -> dict[int, dict[str, dict[str, Any]]]:
         """label -> symbol -> values, for bars ending at ``first_label + bar``."""
-        n_bars = self.warmup_bars if after is None else max(0, (first_label - after) // self.bar_seconds)
+        n_bars = (
+            self.warmup_bars
+            if after is None
+            else max(0, (first_label - after) // self.bar_seconds)
+        )
         seconds = (n_bars + 1) * self.bar_seconds
         end = datetime.fromtimestamp(first_label + self.bar_seconds, UTC)
         out: dict[int, dict[str, dict[str, Any]]] = {}
@@ -152,7 +176,9 @@ class BarStream:
                 )
                 if bars or attempt == cfg.history_retries:
                     break
-                _log.warning("{}: no historical bars (pacing?); retry in {:.1f}s", symbol, delay)
+                _log.warning(
+                    "{}: no historical bars (pacing?); retry in {:.1f}s", symbol, delay
+                )
                 await asyncio.sleep(delay)
                 delay *= 2
             for bar in bars:
@@ -162,21 +188,23 @@ class BarStream:
 
     # ------------------------------------------------------------------ delivery
     def _deliver(self, group: BarGroup) -> None:
-        if group.partial and self.last_delivered is not None:
-            # a window the stream joined late after a seam: it was delivered from history
-            if group.label <= self.last_delivered:
-                return
-        self._put_bar(group.label, group.data)
+        self._put_bar(
+            group.label, group.data
+        )  # drops labels already delivered (the seam)
 
     def _put_bar(self, label: int, data: dict[str, dict[str, Any]]) -> None:
-        if self.ended or (self.last_delivered is not None and label <= self.last_delivered):
+        if self.ended or (
+            self.last_delivered is not None and label <= self.last_delivered
+        ):
             return
         self.last_delivered = label
         self.assembler.mark_released(label)
         self.session.put(BarClosed(self._dt(label), dict(data)))
         if self.end is not None and label + self.bar_seconds >= self.end:
             self.ended = True
-            self.session.put(FeedEnded(f"session end {self._dt(self.end).isoformat()} reached"))
+            self.session.put(
+                FeedEnded(f"session end {self._dt(self.end).isoformat()} reached")
+            )
 
     def _dt(self, label: int) -> datetime:
         return datetime.fromtimestamp(label, self.tz)
@@ -193,7 +221,9 @@ class BarStream:
         if code == CONNECTIVITY_LOST:
             if not self._degraded:
                 self._degraded = True
-                self.session.put(FeedDisconnected("ib", f"IB connectivity lost ({code}): {message}"))
+                self.session.put(
+                    FeedDisconnected("ib", f"IB connectivity lost ({code}): {message}")
+                )
                 self._reset_stream()
             return
         was_degraded, self._degraded = self._degraded, False
@@ -202,7 +232,9 @@ class BarStream:
                 self.session.ib.cancelRealTimeBars(bars)
         self._subs.clear()
         self._reset_stream()
-        self._reconnecting = was_degraded  # FeedReconnected only after a FeedDisconnected
+        self._reconnecting = (
+            was_degraded  # FeedReconnected only after a FeedDisconnected
+        )
         self.session.loop.spawn(self.subscribe(), "ib-feed-resubscribe")
 
     def _reset_stream(self) -> None:

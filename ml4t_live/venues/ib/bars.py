@@ -53,19 +53,30 @@ class BarAssembler:
         if not self.symbols:
             raise ValueError("BarAssembler needs at least one symbol")
         if bar_seconds % RT_BAR_SECONDS:
-            raise ValueError(f"bar size {bar_seconds}s is not a multiple of {RT_BAR_SECONDS}s")
+            raise ValueError(
+                f"bar size {bar_seconds}s is not a multiple of {RT_BAR_SECONDS}s"
+            )
         self.bar_seconds = bar_seconds
         self._open: dict[str, _Window] = {}
         self._closed_upto: dict[str, int] = {}  # symbol -> newest label it closed
         self._pending: dict[int, BarGroup] = {}
-        self.released_upto: int | None = None  # newest label released (drop anything <= it)
+        self.released_upto: int | None = (
+            None  # newest label released (drop anything <= it)
+        )
 
     def window_of(self, start: int) -> int:
         return start - start % self.bar_seconds
 
     # ------------------------------------------------------------------ input
     def add(
-        self, symbol: str, start: int, open_: float, high: float, low: float, close: float, volume: float
+        self,
+        symbol: str,
+        start: int,
+        open_: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: float,
     ) -> list[BarGroup]:
         """Feed one 5-second bar (``start`` = epoch seconds); returns the groups it releases."""
         label = self.window_of(start)
@@ -111,9 +122,9 @@ class BarAssembler:
         for label in sorted(self._pending):
             group = self._pending[label]
             complete = all(s in group.data for s in self.symbols)
-            moved_on = any(self._closed_upto.get(s, -1) > label for s in self.symbols) or any(
-                w.label > label for w in self._open.values()
-            )
+            moved_on = any(
+                self._closed_upto.get(s, -1) > label for s in self.symbols
+            ) or any(w.label > label for w in self._open.values())
             if not (complete or moved_on):
                 break
             out.append(self._pop(label))
@@ -121,12 +132,16 @@ class BarAssembler:
 
     def _pop(self, label: int) -> BarGroup:
         group = self._pending.pop(label)
-        self.released_upto = label if self.released_upto is None else max(self.released_upto, label)
+        self.released_upto = (
+            label if self.released_upto is None else max(self.released_upto, label)
+        )
         return group
 
     def flush(self, older_than: int | None = None) -> list[BarGroup]:
         """Release pending groups (all, or those with label < ``older_than``), oldest first."""
-        labels = sorted(lbl for lbl in self._pending if older_than is None or lbl < older_than)
+        labels = sorted(
+            lbl for lbl in self._pending if older_than is None or lbl < older_than
+        )
         return [self._pop(lbl) for lbl in labels]
 
     def pending_labels(self) -> list[int]:
@@ -140,6 +155,8 @@ class BarAssembler:
 
     def mark_released(self, label: int) -> None:
         """Labels <= ``label`` were delivered by another path (history); drop them if they come."""
-        self.released_upto = label if self.released_upto is None else max(self.released_upto, label)
+        self.released_upto = (
+            label if self.released_upto is None else max(self.released_upto, label)
+        )
         for lbl in [lbl for lbl in self._pending if lbl <= label]:
             del self._pending[lbl]

@@ -26,7 +26,9 @@ class IBConfig:
     account: str = ""  # empty: the single account the gateway manages
     connect_timeout: float = 10.0  # ib_async connectAsync (handshake + startup sync)
     request_timeout: float = 10.0  # every other bridge call / ib_async request
-    commission_wait: float = 2.0  # seconds to wait for a commissionReport before reporting a fill without it
+    commission_wait: float = (
+        2.0  # seconds to wait for a commissionReport before reporting a fill without it
+    )
     allow_live: bool = False
     confirm_live: Callable[[str], bool] | None = None
     reconnect: bool = True
@@ -37,7 +39,9 @@ class IBConfig:
     # ib_async's own pacing (45 messages/s, under IB's 50/s limit). 0 disables it: only for a
     # simulated gateway replaying faster than real time, never against a real TWS / Gateway.
     max_requests_per_second: int = 45
-    history_retries: int = 2  # an empty historical answer (e.g. pacing error 162) is retried
+    history_retries: int = (
+        2  # an empty historical answer (e.g. pacing error 162) is retried
+    )
     history_retry_delay: float = 2.0  # seconds, doubled per retry
     exchange: str = "SMART"
     currency: str = "USD"
@@ -58,7 +62,9 @@ class IBConfig:
 
     @property
     def effective_feed_client_id(self) -> int:
-        return self.client_id + 1 if self.feed_client_id is None else self.feed_client_id
+        return (
+            self.client_id + 1 if self.feed_client_id is None else self.feed_client_id
+        )
 
     def backoff_delays(self):  # type: ignore[no-untyped-def]
         """Delays between reconnect attempts: initial, initial*backoff, ... capped at max."""

@@ -70,7 +70,10 @@ class IBFeed:
 
     async def _setup(self) -> None:
         session = IBSession(
-            self.config, self._loop, client_id=self.config.effective_feed_client_id, role="feed"
+            self.config,
+            self._loop,
+            client_id=self.config.effective_feed_client_id,
+            role="feed",
         )
         self._session = session
         self._stream = BarStream(

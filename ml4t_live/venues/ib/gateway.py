@@ -57,7 +57,9 @@ class IBGateway:
     def connect(self) -> AccountSnapshot:
         self._loop.start(self._setup)
         try:
-            accounts = self._call(self._session_().connect(), self.config.connect_timeout * 3)
+            accounts = self._call(
+                self._session_().connect(), self.config.connect_timeout * 3
+            )
             account = self._choose_account(accounts)
             if not is_paper_account(account):
                 self._check_live(account)
@@ -76,7 +78,9 @@ class IBGateway:
         return snapshot
 
     async def _setup(self) -> None:
-        session = IBSession(self.config, self._loop, client_id=self.config.client_id, role="broker")
+        session = IBSession(
+            self.config, self._loop, client_id=self.config.client_id, role="broker"
+        )
         self._session = session
         self._orders = OrderTracker(session)
         session.on_lost.append(self._lost)
@@ -105,7 +109,9 @@ class IBGateway:
             )
         confirm = self.config.confirm_live
         if confirm is None or confirm(account) is not True:
-            raise LiveTradingRefused(f"live trading on IB account {account} was not confirmed")
+            raise LiveTradingRefused(
+                f"live trading on IB account {account} was not confirmed"
+            )
         _log.warning("LIVE trading confirmed on IB account {}", account)
 
     async def _start_trading(self, account: str) -> AccountSnapshot:
@@ -122,13 +128,16 @@ class IBGateway:
         if self.account not in accounts:
             session.put(
                 BrokerDisconnected(
-                    "ib", f"after reconnect IB manages {accounts}, not {self.account}; not trading"
+                    "ib",
+                    f"after reconnect IB manages {accounts}, not {self.account}; not trading",
                 )
             )
             await session.close()
             return
         replayed = self._orders_().resync()
-        _log.info("resynchronised after reconnect; {} missed execution(s) replayed", replayed)
+        _log.info(
+            "resynchronised after reconnect; {} missed execution(s) replayed", replayed
+        )
         session.put(BrokerReconnected("ib"))
 
     def _connectivity(self, code: int, message: str) -> None:
@@ -137,11 +146,19 @@ class IBGateway:
         if code == CONNECTIVITY_LOST:
             if not self._degraded:
                 self._degraded = True
-                session.put(BrokerDisconnected("ib", f"IB connectivity lost ({code}): {message}"))
+                session.put(
+                    BrokerDisconnected(
+                        "ib", f"IB connectivity lost ({code}): {message}"
+                    )
+                )
         elif self._degraded:
             self._degraded = False
             replayed = self._orders_().resync()
-            _log.info("IB connectivity restored ({}); {} missed execution(s) replayed", code, replayed)
+            _log.info(
+                "IB connectivity restored ({}); {} missed execution(s) replayed",
+                code,
+                replayed,
+            )
             session.put(BrokerReconnected("ib"))
 
     # ------------------------------------------------------------------ VenueGateway

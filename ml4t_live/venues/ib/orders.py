@@ -98,9 +98,16 @@ class OrderTracker:
         contract = await self._contract(request.asset)
         if contract is None:
             self._known.add(coid)
-            self._finish(coid, OrderRejected(coid, f"IB does not know the contract {request.asset!r}", "200"))
+            self._finish(
+                coid,
+                OrderRejected(
+                    coid, f"IB does not know the contract {request.asset!r}", "200"
+                ),
+            )
             return
-        order = ib_order_from_request(request, account=self.session.account, parent_order_id=parent_id)
+        order = ib_order_from_request(
+            request, account=self.session.account, parent_order_id=parent_id
+        )
         self._known.add(coid)
         self._cum.setdefault(coid, 0.0)
         self._trades[coid] = self.ib.placeOrder(contract, order)
@@ -141,7 +148,9 @@ class OrderTracker:
         if contract is None:
             cfg = self.session.config
             found = await asyncio.wait_for(
-                self.ib.qualifyContractsAsync(contract_for(asset, cfg.exchange, cfg.currency)),
+                self.ib.qualifyContractsAsync(
+                    contract_for(asset, cfg.exchange, cfg.currency)
+                ),
                 cfg.request_timeout,
             )
             contract = found[0] if found and isinstance(found[0], Contract) else None
@@ -163,7 +172,9 @@ class OrderTracker:
         status = trade.orderStatus.status
         if status in ("PreSubmitted", "Submitted") and coid not in self._accepted:
             self._accepted.add(coid)
-            self.session.put(OrderAccepted(coid, str(trade.order.permId or trade.order.orderId)))
+            self.session.put(
+                OrderAccepted(coid, str(trade.order.permId or trade.order.orderId))
+            )
         elif status in ("Cancelled", "ApiCancelled", "Inactive"):
             self._settle_done(coid, trade)
 
@@ -174,7 +185,9 @@ class OrderTracker:
             code, text = rejection
             self._finish(coid, OrderRejected(coid, text, code))
         elif status == "Inactive":
-            self._finish(coid, OrderRejected(coid, "order is Inactive at IB", "Inactive"))
+            self._finish(
+                coid, OrderRejected(coid, "order is Inactive at IB", "Inactive")
+            )
         elif status in ("Cancelled", "ApiCancelled"):
             self._finish(coid, OrderCancelled(coid, f"{status} at IB"))
 
@@ -194,13 +207,19 @@ class OrderTracker:
         if abs(o.totalQuantity - request.quantity) < _TOL:
             del self._modifying[coid]
             self.session.put(
-                OrderReplaced(coid, request.quantity, request.limit_price, request.stop_price)
+                OrderReplaced(
+                    coid, request.quantity, request.limit_price, request.stop_price
+                )
             )
 
     def _on_exec(self, trade: Trade, fill: Fill) -> None:
         coid = fill.execution.orderRef or trade.order.orderRef
         if not coid or coid not in self._known:
-            _log.info("execution {} of a foreign order (orderRef {!r}) ignored", fill.execution.execId, coid)
+            _log.info(
+                "execution {} of a foreign order (orderRef {!r}) ignored",
+                fill.execution.execId,
+                coid,
+            )
             return
         self._record_exec(coid, fill, float(trade.order.totalQuantity), wait=True)
 
@@ -214,11 +233,15 @@ class OrderTracker:
         if wait and not fill.commissionReport.execId:
             self._pending[exec_id] = pending
             loop = asyncio.get_running_loop()
-            pending.timer = loop.call_later(self.session.config.commission_wait, self._flush, exec_id)
+            pending.timer = loop.call_later(
+                self.session.config.commission_wait, self._flush, exec_id
+            )
         else:
             self._emit_fill(pending)
 
-    def _on_commission(self, _trade: Trade, fill: Fill, _report: CommissionReport) -> None:
+    def _on_commission(
+        self, _trade: Trade, fill: Fill, _report: CommissionReport
+    ) -> None:
         self._flush(fill.execution.execId)
 
     def _flush_reported(self, coid: str) -> None:
@@ -238,12 +261,18 @@ class OrderTracker:
         if pending.timer is not None:
             pending.timer.cancel()
         if not pending.fill.commissionReport.execId:
-            _log.warning("no commission report for execution {} within the wait; reported as 0", exec_id)
+            _log.warning(
+                "no commission report for execution {} within the wait; reported as 0",
+                exec_id,
+            )
         self._emit_fill(pending)
 
     def _emit_fill(self, p: _PendingFill) -> None:
         event = fill_event(
-            p.fill, client_order_id=p.client_order_id, cumulative_quantity=p.cumulative, total_quantity=p.total
+            p.fill,
+            client_order_id=p.client_order_id,
+            cumulative_quantity=p.cumulative,
+            total_quantity=p.total,
         )
         if isinstance(event, OrderFilled):
             self._terminal.add(p.client_order_id)
@@ -265,7 +294,9 @@ class OrderTracker:
         for p in ib.positions(account):
             vp = position_from_ib(p)
             if vp.asset in positions:
-                raise ReconciliationError(f"IB reports two positions for {vp.asset} in {account}")
+                raise ReconciliationError(
+                    f"IB reports two positions for {vp.asset} in {account}"
+                )
             positions[vp.asset] = vp
         open_orders: list[VenueOrder] = []
         for trade in ib.openTrades():
@@ -273,11 +304,10 @@ class OrderTracker:
             if vo is None:
                 self._report_foreign(trade)
                 continue
-            if vo.client_order_id in self._trades and self._trades[vo.client_order_id] is not trade:
-                if not self._trades[vo.client_order_id].isDone():
-                    raise ReconciliationError(
-                        f"two live IB orders carry orderRef {vo.client_order_id}; refusing to trade"
-                    )
+            if any(o.client_order_id == vo.client_order_id for o in open_orders):
+                raise ReconciliationError(
+                    f"two live IB orders carry orderRef {vo.client_order_id}; refusing to trade"
+                )
             self._adopt(vo.client_order_id, trade)
             open_orders.append(vo)
         executions = self._session_executions()
@@ -308,7 +338,9 @@ class OrderTracker:
 
     def _session_executions(self) -> list[OrderFilled | OrderPartiallyFilled]:
         """Today's executions of orders with a client order id, as events; marks them seen."""
-        totals = {t.order.permId: float(t.order.totalQuantity) for t in self.ib.trades()}
+        totals = {
+            t.order.permId: float(t.order.totalQuantity) for t in self.ib.trades()
+        }
         out = []
         cum: dict[str, float] = {}
         for fill in sorted(self.ib.fills(), key=lambda f: f.time):
@@ -317,7 +349,14 @@ class OrderTracker:
                 continue
             cum[coid] = cum.get(coid, 0.0) + float(fill.execution.shares)
             total = totals.get(fill.execution.permId, cum[coid])
-            out.append(fill_event(fill, client_order_id=coid, cumulative_quantity=cum[coid], total_quantity=total))
+            out.append(
+                fill_event(
+                    fill,
+                    client_order_id=coid,
+                    cumulative_quantity=cum[coid],
+                    total_quantity=total,
+                )
+            )
             self._seen_exec.add(fill.execution.execId)
             self._known.add(coid)
             self._cum[coid] = max(self._cum.get(coid, 0.0), cum[coid])
@@ -342,7 +381,11 @@ class OrderTracker:
             coid = fill.execution.orderRef
             if coid in self._known and fill.execution.execId not in self._seen_exec:
                 trade = by_ref.get(coid)
-                total = float(trade.order.totalQuantity) if trade else float(fill.execution.cumQty)
+                total = (
+                    float(trade.order.totalQuantity)
+                    if trade
+                    else float(fill.execution.cumQty)
+                )
                 self._record_exec(coid, fill, total, wait=False)
                 replayed += 1
         for coid in sorted(self._known - self._terminal):
@@ -351,7 +394,9 @@ class OrderTracker:
                 self._finish(
                     coid,
                     OrderRejected(
-                        coid, "order not found at IB after reconnect; it was not re-sent", "lost"
+                        coid,
+                        "order not found at IB after reconnect; it was not re-sent",
+                        "lost",
                     ),
                 )
             elif trade.isDone():

@@ -35,7 +35,14 @@ _ORDER_TYPES: dict[OrderType, str] = {
 _ORDER_TYPES_BACK = {v: k for k, v in _ORDER_TYPES.items()}
 
 # IB order statuses -> VenueOrder.status
-_OPEN = {"PendingSubmit", "ApiPending", "PreSubmitted", "Submitted", "PendingCancel", "ValidationError"}
+_OPEN = {
+    "PendingSubmit",
+    "ApiPending",
+    "PreSubmitted",
+    "Submitted",
+    "PendingCancel",
+    "ValidationError",
+}
 _CANCELLED = {"Cancelled", "ApiCancelled"}
 
 # Error codes that end a live order as a rejection (anything that is neither a warning nor 202).
@@ -82,7 +89,9 @@ def position_from_ib(position: Position) -> VenuePosition:
 
 
 # ------------------------------------------------------------------------------- contracts
-def contract_for(asset: str, exchange: str = "SMART", currency: str = "USD") -> Contract:
+def contract_for(
+    asset: str, exchange: str = "SMART", currency: str = "USD"
+) -> Contract:
     """The contract an ml4t asset name stands for (US stocks: the symbol)."""
     return Stock(asset, exchange, currency)
 
@@ -112,7 +121,9 @@ def order_type_from_ib(order_type: str) -> OrderType:
     try:
         return _ORDER_TYPES_BACK[order_type.upper()]
     except KeyError:
-        raise ValueError(f"IB order type {order_type!r} has no ml4t equivalent") from None
+        raise ValueError(
+            f"IB order type {order_type!r} has no ml4t equivalent"
+        ) from None
 
 
 def ib_order_from_request(
@@ -125,7 +136,9 @@ def ib_order_from_request(
         orderType=ib_order_type(request.order_type),
         account=account,
         orderRef=request.client_order_id,
-        tif="DAY" if request.order_type is OrderType.MOC else request.time_in_force.upper(),
+        tif="DAY"
+        if request.order_type is OrderType.MOC
+        else request.time_in_force.upper(),
         transmit=True,
     )
     _apply_prices(order, request)
@@ -155,20 +168,30 @@ def _apply_prices(order: Order, request: OrderRequest) -> None:
     t = request.order_type
     if t in (OrderType.LIMIT, OrderType.STOP_LIMIT):
         if request.limit_price is None:
-            raise ValueError(f"{t.name} order {request.client_order_id} needs a limit_price")
+            raise ValueError(
+                f"{t.name} order {request.client_order_id} needs a limit_price"
+            )
         order.lmtPrice = float(request.limit_price)
     if t in (OrderType.STOP, OrderType.STOP_LIMIT):
         if request.stop_price is None:
-            raise ValueError(f"{t.name} order {request.client_order_id} needs a stop_price")
+            raise ValueError(
+                f"{t.name} order {request.client_order_id} needs a stop_price"
+            )
         order.auxPrice = float(request.stop_price)
     if t is OrderType.TRAILING_STOP:
         if request.trail_amount is None:
-            raise ValueError(f"TRAILING_STOP order {request.client_order_id} needs a trail_amount")
+            raise ValueError(
+                f"TRAILING_STOP order {request.client_order_id} needs a trail_amount"
+            )
         order.auxPrice = float(request.trail_amount)
 
 
 def _price(value: float) -> float | None:
-    if value is None or value == UNSET_DOUBLE or (isinstance(value, float) and math.isnan(value)):
+    if (
+        value is None
+        or value == UNSET_DOUBLE
+        or (isinstance(value, float) and math.isnan(value))
+    ):
         return None
     return float(value)
 
@@ -191,7 +214,9 @@ def venue_order_from_trade(trade: Trade) -> VenueOrder | None:
     order = trade.order
     if not order.orderRef:
         return None
-    filled = sum(f.execution.shares for f in trade.fills) or float(trade.orderStatus.filled or 0.0)
+    filled = sum(f.execution.shares for f in trade.fills) or float(
+        trade.orderStatus.filled or 0.0
+    )
     if hasattr(order, "filledQuantity") and _price(order.filledQuantity) is not None:
         filled = max(filled, float(order.filledQuantity))
     order_type = order_type_from_ib(order.orderType)
@@ -206,7 +231,9 @@ def venue_order_from_trade(trade: Trade) -> VenueOrder | None:
         order_type=order_type,
         status=venue_status(trade.orderStatus.status),
         limit_price=_price(order.lmtPrice),
-        stop_price=aux if order_type in (OrderType.STOP, OrderType.STOP_LIMIT) else None,
+        stop_price=aux
+        if order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
+        else None,
     )
 
 
@@ -241,14 +268,22 @@ def _strip_error_prefix(message: str) -> str:
 
 # ------------------------------------------------------------------------------- fills
 def fill_event(
-    fill: Fill, *, client_order_id: str, cumulative_quantity: float, total_quantity: float
+    fill: Fill,
+    *,
+    client_order_id: str,
+    cumulative_quantity: float,
+    total_quantity: float,
 ) -> OrderFilled | OrderPartiallyFilled:
     """One execution as an ml4t event: OrderFilled when it completes the order."""
     ex = fill.execution
     commission = fill.commissionReport.commission
     if commission == UNSET_DOUBLE or math.isnan(commission):
         commission = 0.0
-    cls = OrderFilled if cumulative_quantity >= total_quantity - 1e-9 else OrderPartiallyFilled
+    cls = (
+        OrderFilled
+        if cumulative_quantity >= total_quantity - 1e-9
+        else OrderPartiallyFilled
+    )
     ts = ex.time if isinstance(ex.time, datetime) else fill.time
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=UTC)
@@ -277,11 +312,15 @@ def bar_size_seconds(bar_size: str) -> int:
     """
     m = _BAR_SIZE.match(bar_size)
     if not m:
-        raise ValueError(f"unsupported bar size {bar_size!r}; use e.g. '5 secs', '1 min', '1 hour'")
+        raise ValueError(
+            f"unsupported bar size {bar_size!r}; use e.g. '5 secs', '1 min', '1 hour'"
+        )
     unit = m.group(2).lower().rstrip("s") or "sec"
     seconds = int(m.group(1)) * _UNIT_SECONDS[unit]
     if seconds % 5 or 86400 % seconds:
-        raise ValueError(f"bar size {bar_size!r} must be a multiple of 5 s that divides a day")
+        raise ValueError(
+            f"bar size {bar_size!r} must be a multiple of 5 s that divides a day"
+        )
     return seconds
 
 
@@ -305,7 +344,9 @@ def duration_str(seconds: int) -> str:
     return f"{math.ceil(seconds / 86400)} D"
 
 
-def bar_values(open_: float, high: float, low: float, close: float, volume: float) -> dict[str, Any]:
+def bar_values(
+    open_: float, high: float, low: float, close: float, volume: float
+) -> dict[str, Any]:
     """The per-asset dict a backtest strategy sees in ``data[asset]``."""
     return {
         "price": float(close),
@@ -322,7 +363,14 @@ def realtime_bar_row(bar: RealTimeBar) -> tuple[int, float, float, float, float,
     """(start epoch seconds, open, high, low, close, volume) of a 5-second real-time bar."""
     t = bar.time
     start = int(t.timestamp()) if isinstance(t, datetime) else int(t)
-    return start, float(bar.open_), float(bar.high), float(bar.low), float(bar.close), float(bar.volume)
+    return (
+        start,
+        float(bar.open_),
+        float(bar.high),
+        float(bar.low),
+        float(bar.close),
+        float(bar.volume),
+    )
 
 
 def historical_bar_row(bar: BarData, tz: tzinfo) -> tuple[datetime, dict[str, Any]]:
@@ -332,4 +380,6 @@ def historical_bar_row(bar: BarData, tz: tzinfo) -> tuple[datetime, dict[str, An
         label = date if date.tzinfo else date.replace(tzinfo=UTC)
     else:  # a daily bar: midnight of that day in tz
         label = datetime(date.year, date.month, date.day, tzinfo=tz)
-    return label.astimezone(tz), bar_values(bar.open, bar.high, bar.low, bar.close, bar.volume)
+    return label.astimezone(tz), bar_values(
+        bar.open, bar.high, bar.low, bar.close, bar.volume
+    )

@@ -44,7 +44,9 @@ class SessionState(enum.Enum):
 class IBSession:
     """Owns one IB API connection (one client id) on ``loop``."""
 
-    def __init__(self, config: IBConfig, loop: LoopThread, *, client_id: int, role: str) -> None:
+    def __init__(
+        self, config: IBConfig, loop: LoopThread, *, client_id: int, role: str
+    ) -> None:
         self.config = config
         self.loop = loop
         self.client_id = client_id
@@ -69,7 +71,13 @@ class IBSession:
 
     async def _connect_once(self) -> None:
         cfg = self.config
-        _log.info("{}: connecting to {}:{} as client {}", self.role, cfg.host, cfg.port, self.client_id)
+        _log.info(
+            "{}: connecting to {}:{} as client {}",
+            self.role,
+            cfg.host,
+            cfg.port,
+            self.client_id,
+        )
         try:
             await self.ib.connectAsync(
                 cfg.host,
@@ -111,7 +119,9 @@ class IBSession:
         for hook in self.on_lost:
             hook(reason)
         if self.config.reconnect:
-            self._reconnect_task = self.loop.spawn(self._reconnect(), f"{self.role}-reconnect")
+            self._reconnect_task = self.loop.spawn(
+                self._reconnect(), f"{self.role}-reconnect"
+            )
 
     async def _reconnect(self) -> None:
         attempt = 0
@@ -123,7 +133,9 @@ class IBSession:
             try:
                 await self._connect_once()
             except ConnectionFailed as exc:
-                _log.warning("{}: reconnect attempt {} failed: {}", self.role, attempt, exc)
+                _log.warning(
+                    "{}: reconnect attempt {} failed: {}", self.role, attempt, exc
+                )
                 continue
             self.state = SessionState.CONNECTED
             _log.info("{}: reconnected after {} attempt(s)", self.role, attempt)
@@ -133,11 +145,15 @@ class IBSession:
         self.state = SessionState.CLOSED
         self.put(
             VenueErrorReported(
-                "ib", "reconnect-failed", f"IB {self.role}: gave up after {attempt} reconnect attempts"
+                "ib",
+                "reconnect-failed",
+                f"IB {self.role}: gave up after {attempt} reconnect attempts",
             )
         )
 
-    def _on_error(self, req_id: int, code: int, message: str, _contract: object) -> None:
+    def _on_error(
+        self, req_id: int, code: int, message: str, _contract: object
+    ) -> None:
         if code in (CONNECTIVITY_LOST, RESTORED_DATA_LOST, RESTORED_DATA_KEPT):
             _log.warning("{}: IB connectivity notice {}: {}", self.role, code, message)
             for hook in self.on_connectivity:

@@ -58,9 +58,9 @@ def ib_log_guard():
 
 
 # ----------------------------------------------------------------------------- simulated venue
-from datetime import UTC, datetime, timedelta  # noqa: E402
+from datetime import UTC, datetime, timedelta
 
-import polars as pl  # noqa: E402
+import polars as pl
 
 START = datetime(2026, 11, 24, 14, 30, tzinfo=UTC)  # 09:30 New York
 

@@ -11,20 +11,25 @@ from ml4t_live.venues.ib import IBConfig
 
 
 def config_for(sim: Any, **kw: Any) -> IBConfig:
-    base = dict(
-        port=sim.port,
-        client_id=1,
-        connect_timeout=5.0,
-        request_timeout=5.0,
-        commission_wait=1.0,
-        reconnect_initial_delay=0.05,
-        reconnect_max_delay=0.5,
-    )
+    base: dict[str, Any] = {
+        "port": sim.port,
+        "client_id": 1,
+        "connect_timeout": 5.0,
+        "request_timeout": 5.0,
+        "commission_wait": 1.0,
+        "reconnect_initial_delay": 0.05,
+        "reconnect_max_delay": 0.5,
+    }
     base.update(kw)
     return IBConfig(**base)
 
 
-def wait_for(events: Any, pred: Callable[[Any], bool], timeout: float = 10.0, seen: list | None = None) -> Any:
+def wait_for(
+    events: Any,
+    pred: Callable[[Any], bool],
+    timeout: float = 10.0,
+    seen: list | None = None,
+) -> Any:
     """Read events until one matches ``pred``; every event read is appended to ``seen``."""
     seen = [] if seen is None else seen
     deadline = time.monotonic() + timeout

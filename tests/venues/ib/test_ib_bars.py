@@ -8,7 +8,9 @@ T = 1_795_000_020  # a minute boundary (divisible by 60)
 assert T % 60 == 0
 
 
-def five_sec(asm: BarAssembler, sym: str, start: int, close: float, volume: float = 1.0):
+def five_sec(
+    asm: BarAssembler, sym: str, start: int, close: float, volume: float = 1.0
+):
     return asm.add(sym, start, close - 0.5, close + 1.0, close - 1.0, close, volume)
 
 
@@ -21,8 +23,13 @@ def test_twelve_five_second_bars_make_one_minute_bar_labelled_by_its_start():
     assert group.label == T and not group.partial
     bar = group.data["AAPL"]
     assert bar == {
-        "price": 111.0, "open": 99.5, "high": 112.0, "low": 99.0, "close": 111.0,
-        "volume": 24.0, "signals": {},
+        "price": 111.0,
+        "open": 99.5,
+        "high": 112.0,
+        "low": 99.0,
+        "close": 111.0,
+        "volume": 24.0,
+        "signals": {},
     }
 
 
@@ -67,7 +74,11 @@ def test_gap_closes_the_open_window_and_released_labels_never_come_back():
     for i in range(1, 12):
         rest += five_sec(asm, "AAPL", T + 120 + 5 * i, 102.0)
     assert rest == []  # already delivered: never twice
-    assert [g.label for g in five_sec(asm, "AAPL", T + 180, 1.0) + five_sec(asm, "AAPL", T + 235, 1.0)] == [T + 180]
+    assert [
+        g.label
+        for g in five_sec(asm, "AAPL", T + 180, 1.0)
+        + five_sec(asm, "AAPL", T + 235, 1.0)
+    ] == [T + 180]
 
 
 def test_five_second_bar_size_releases_each_bar():

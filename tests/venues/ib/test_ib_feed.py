@@ -15,14 +15,25 @@ from ib_helpers import config_for, drain
 from ml4t_live.events import BarClosed, FeedDisconnected, FeedReconnected
 from ml4t_live.venues.ib import IBFeed, IBGateway
 
-DROP_ERRORS = (r"Peer closed connection", r"API connection failed", r"Make sure API port")
+DROP_ERRORS = (
+    r"Peer closed connection",
+    r"API connection failed",
+    r"Make sure API port",
+)
 
 
 def expected(bars, label):
     rows = bars.filter(bars["timestamp"] == label).to_dicts()
     return {
-        r["asset"]: {"price": r["close"], "open": r["open"], "high": r["high"], "low": r["low"],
-                     "close": r["close"], "volume": r["volume"], "signals": {}}
+        r["asset"]: {
+            "price": r["close"],
+            "open": r["open"],
+            "high": r["high"],
+            "low": r["low"],
+            "close": r["close"],
+            "volume": r["volume"],
+            "signals": {},
+        }
         for r in rows
     }
 
@@ -78,7 +89,9 @@ def test_warmup_bars_come_first_with_no_gap_and_no_duplicate(sim_factory, pair):
     assert labels == [START + timedelta(minutes=i) for i in range(2, 8)]
 
 
-def test_feed_reconnects_and_backfills_the_bars_it_missed(sim_factory, pair, ib_log_guard):
+def test_feed_reconnects_and_backfills_the_bars_it_missed(
+    sim_factory, pair, ib_log_guard
+):
     for pattern in DROP_ERRORS:
         ib_log_guard.expect(pattern)
     bars = minute_bars(("AAPL",), n=8)
@@ -116,7 +129,9 @@ def collect_bars(feed, gw, bars, labels, n):
 
 
 def test_nightly_reset_resubscribes_and_backfills(sim_factory, pair, ib_log_guard):
-    ib_log_guard.expect(r"Error 110[012], reqId -1")  # IB's connectivity notices are ERRORs in ib_async
+    ib_log_guard.expect(
+        r"Error 110[012], reqId -1"
+    )  # IB's connectivity notices are ERRORs in ib_async
     bars = minute_bars(("AAPL", "MSFT"), n=8)
     sim = sim_factory(bars)
     gw, feed = pair(sim, ["AAPL", "MSFT"])
@@ -130,7 +145,10 @@ def test_nightly_reset_resubscribes_and_backfills(sim_factory, pair, ib_log_guar
     reconnected = next(e for e in events if isinstance(e, FeedReconnected))
     assert reconnected.missed_bars >= 2
     broker_events = drain(gw.events, [])
-    assert [type(e).__name__ for e in broker_events] == ["BrokerDisconnected", "BrokerReconnected"]
+    assert [type(e).__name__ for e in broker_events] == [
+        "BrokerDisconnected",
+        "BrokerReconnected",
+    ]
 
 
 def test_pacing_violation_on_the_warmup_request_is_retried(sim_factory, ib_log_guard):

@@ -45,32 +45,49 @@ def test_connect_returns_the_paper_account_snapshot(sim_factory, gateway_factory
     assert snap.positions == {} and snap.open_orders == [] and snap.executions == []
 
 
-def test_live_account_is_refused_without_the_opt_in_and_confirmation(sim_factory, gateway_factory):
+def test_live_account_is_refused_without_the_opt_in_and_confirmation(
+    sim_factory, gateway_factory
+):
     sim = sim_factory(account="U1234567")
     with pytest.raises(LiveTradingRefused, match="U1234567"):
         gateway_factory(sim).connect()
     asked = []
     with pytest.raises(LiveTradingRefused, match="not confirmed"):
-        gateway_factory(sim, allow_live=True, confirm_live=lambda a: asked.append(a) or False).connect()
+        gateway_factory(
+            sim, allow_live=True, confirm_live=lambda a: asked.append(a) or False
+        ).connect()
     assert asked == ["U1234567"]
     snap = gateway_factory(sim, allow_live=True, confirm_live=lambda a: True).connect()
     assert snap.account_id == "U1234567" and not snap.is_paper
 
 
-def test_market_order_fills_once_at_the_next_bar_with_commission(sim_factory, gateway_factory):
+def test_market_order_fills_once_at_the_next_bar_with_commission(
+    sim_factory, gateway_factory
+):
     from ml4t.backtest import BacktestConfig
     from ml4t.backtest.config import CommissionType
 
-    sim = sim_factory(config=BacktestConfig(commission_type=CommissionType.PER_SHARE, commission_per_share=0.1))
+    sim = sim_factory(
+        config=BacktestConfig(
+            commission_type=CommissionType.PER_SHARE, commission_per_share=0.1
+        )
+    )
     gw = gateway_factory(sim)
     gw.connect()
     gw.place(OrderRequest("t-mkt-1", "AAPL", OrderSide.BUY, 10))
-    gw.place(OrderRequest("t-mkt-1", "AAPL", OrderSide.BUY, 10))  # same id: never sent twice
+    gw.place(
+        OrderRequest("t-mkt-1", "AAPL", OrderSide.BUY, 10)
+    )  # same id: never sent twice
     seen: list = []
     wait_for(gw.events, is_(OrderAccepted, "t-mkt-1"), seen=seen)
     gw.end_of_bar(None)  # step mode: release the first bar, the order fills at its open
     fill = wait_for(gw.events, is_(OrderFilled, "t-mkt-1"), seen=seen)
-    assert (fill.asset, fill.side, fill.quantity, fill.price) == ("AAPL", OrderSide.BUY, 10.0, 100.0)
+    assert (fill.asset, fill.side, fill.quantity, fill.price) == (
+        "AAPL",
+        OrderSide.BUY,
+        10.0,
+        100.0,
+    )
     assert fill.commission == pytest.approx(1.0) and fill.cumulative_quantity == 10.0
     assert [r.order_ref for r in sim.orders_received] == ["t-mkt-1"]
     snap = gw.snapshot()
@@ -83,12 +100,20 @@ def test_market_order_fills_once_at_the_next_bar_with_commission(sim_factory, ga
     [
         (OrderType.LIMIT, {"limit_price": 50.0}, "LMT", 50.0, None),
         (OrderType.STOP, {"stop_price": 150.0}, "STP", None, 150.0),
-        (OrderType.STOP_LIMIT, {"stop_price": 150.0, "limit_price": 151.0}, "STP LMT", 151.0, 150.0),
+        (
+            OrderType.STOP_LIMIT,
+            {"stop_price": 150.0, "limit_price": 151.0},
+            "STP LMT",
+            151.0,
+            150.0,
+        ),
         (OrderType.TRAILING_STOP, {"trail_amount": 2.5}, "TRAIL", None, 2.5),
         (OrderType.MOC, {}, "MOC", None, None),
     ],
 )
-def test_every_order_type_reaches_ib_as_its_ib_type(sim_factory, gateway_factory, order_type, kw, ib_type, lmt, aux):
+def test_every_order_type_reaches_ib_as_its_ib_type(
+    sim_factory, gateway_factory, order_type, kw, ib_type, lmt, aux
+):
     sim = sim_factory()
     gw = gateway_factory(sim)
     gw.connect()
@@ -96,8 +121,15 @@ def test_every_order_type_reaches_ib_as_its_ib_type(sim_factory, gateway_factory
     gw.place(OrderRequest("t-type", "AAPL", side, 5, order_type, **kw))
     wait_for(gw.events, lambda e: isinstance(e, (OrderAccepted, OrderRejected)))
     (rec,) = sim.orders_received
-    assert (rec.order_type, rec.lmt_price, rec.aux_price, rec.order_ref) == (ib_type, lmt, aux, "t-type")
-    assert rec.quantity == 5.0 and rec.action == ("SELL" if side is OrderSide.SELL else "BUY")
+    assert (rec.order_type, rec.lmt_price, rec.aux_price, rec.order_ref) == (
+        ib_type,
+        lmt,
+        aux,
+        "t-type",
+    )
+    assert rec.quantity == 5.0 and rec.action == (
+        "SELL" if side is OrderSide.SELL else "BUY"
+    )
 
 
 def test_moc_fills_at_the_close_of_the_bar(sim_factory, gateway_factory):
@@ -117,9 +149,17 @@ def test_limit_order_modify_then_cancel(sim_factory, gateway_factory, ib_log_gua
     sim = sim_factory()
     gw = gateway_factory(sim)
     gw.connect()
-    gw.place(OrderRequest("t-lmt", "AAPL", OrderSide.BUY, 10, OrderType.LIMIT, limit_price=50.0))
+    gw.place(
+        OrderRequest(
+            "t-lmt", "AAPL", OrderSide.BUY, 10, OrderType.LIMIT, limit_price=50.0
+        )
+    )
     wait_for(gw.events, is_(OrderAccepted, "t-lmt"))
-    gw.modify(OrderRequest("t-lmt", "AAPL", OrderSide.BUY, 12, OrderType.LIMIT, limit_price=51.0))
+    gw.modify(
+        OrderRequest(
+            "t-lmt", "AAPL", OrderSide.BUY, 12, OrderType.LIMIT, limit_price=51.0
+        )
+    )
     replaced = wait_for(gw.events, is_(OrderReplaced, "t-lmt"))
     assert (replaced.quantity, replaced.limit_price) == (12, 51.0)
     first, second = sim.orders_received
@@ -134,22 +174,48 @@ def test_limit_that_crosses_fills_at_the_next_open(sim_factory, gateway_factory)
     sim = sim_factory()
     gw = gateway_factory(sim)
     gw.connect()
-    gw.place(OrderRequest("t-lmt-x", "AAPL", OrderSide.BUY, 4, OrderType.LIMIT, limit_price=101.0))
+    gw.place(
+        OrderRequest(
+            "t-lmt-x", "AAPL", OrderSide.BUY, 4, OrderType.LIMIT, limit_price=101.0
+        )
+    )
     gw.end_of_bar(None)
     fill = wait_for(gw.events, is_(OrderFilled, "t-lmt-x"))
     assert fill.quantity == 4.0 and fill.price <= 101.0
 
 
-def test_bracket_one_child_fills_and_its_sibling_is_cancelled(sim_factory, gateway_factory, ib_log_guard):
+def test_bracket_one_child_fills_and_its_sibling_is_cancelled(
+    sim_factory, gateway_factory, ib_log_guard
+):
     ib_log_guard.expect(r"Error 202, reqId \d+")
     sim = sim_factory()
     gw = gateway_factory(sim)
     gw.connect()
     gw.place(OrderRequest("b-entry", "AAPL", OrderSide.BUY, 10))
-    gw.place(OrderRequest("b-tp", "AAPL", OrderSide.SELL, 10, OrderType.LIMIT, limit_price=100.4,
-                          oca_group="oca-b", parent_client_order_id="b-entry"))
-    gw.place(OrderRequest("b-sl", "AAPL", OrderSide.SELL, 10, OrderType.STOP, stop_price=90.0,
-                          oca_group="oca-b", parent_client_order_id="b-entry"))
+    gw.place(
+        OrderRequest(
+            "b-tp",
+            "AAPL",
+            OrderSide.SELL,
+            10,
+            OrderType.LIMIT,
+            limit_price=100.4,
+            oca_group="oca-b",
+            parent_client_order_id="b-entry",
+        )
+    )
+    gw.place(
+        OrderRequest(
+            "b-sl",
+            "AAPL",
+            OrderSide.SELL,
+            10,
+            OrderType.STOP,
+            stop_price=90.0,
+            oca_group="oca-b",
+            parent_client_order_id="b-entry",
+        )
+    )
     seen: list = []
     for _ in range(4):
         gw.end_of_bar(None)
@@ -160,11 +226,18 @@ def test_bracket_one_child_fills_and_its_sibling_is_cancelled(sim_factory, gatew
         wait_for(gw.events, is_(OrderCancelled, "b-sl"), seen=seen)
     fills = [e for e in seen if isinstance(e, OrderFilled)]
     assert [f.client_order_id for f in fills] == ["b-entry", "b-tp"]
-    parent_id = next(r.order_id for r in sim.orders_received if r.order_ref == "b-entry")
-    assert {r.order_ref: (r.parent_id, r.oca_group) for r in sim.orders_received if r.parent_id} == {
-        "b-tp": (parent_id, "oca-b"), "b-sl": (parent_id, "oca-b")
-    }
-    assert gw.snapshot().positions.get("AAPL") is None or gw.snapshot().positions["AAPL"].quantity == 0
+    parent_id = next(
+        r.order_id for r in sim.orders_received if r.order_ref == "b-entry"
+    )
+    assert {
+        r.order_ref: (r.parent_id, r.oca_group)
+        for r in sim.orders_received
+        if r.parent_id
+    } == {"b-tp": (parent_id, "oca-b"), "b-sl": (parent_id, "oca-b")}
+    assert (
+        gw.snapshot().positions.get("AAPL") is None
+        or gw.snapshot().positions["AAPL"].quantity == 0
+    )
 
 
 def test_partial_fills_then_the_final_fill(sim_factory, gateway_factory):
@@ -175,12 +248,20 @@ def test_partial_fills_then_the_final_fill(sim_factory, gateway_factory):
     gw.place(OrderRequest("t-part", "AAPL", OrderSide.BUY, 9))
     gw.end_of_bar(None)  # bar 1: the first parts execute, the order stays open
     seen: list = []
-    wait_for(gw.events, lambda e: isinstance(e, OrderPartiallyFilled) and e.cumulative_quantity == 6.0, seen=seen)
+    wait_for(
+        gw.events,
+        lambda e: isinstance(e, OrderPartiallyFilled) and e.cumulative_quantity == 6.0,
+        seen=seen,
+    )
     assert not any(isinstance(e, OrderFilled) for e in seen)
     gw.end_of_bar(None)  # bar 2: the rest
     wait_for(gw.events, is_(OrderFilled, "t-part"), seen=seen)
     fills = [e for e in seen if isinstance(e, (OrderFilled, OrderPartiallyFilled))]
-    assert [type(f) for f in fills] == [OrderPartiallyFilled, OrderPartiallyFilled, OrderFilled]
+    assert [type(f) for f in fills] == [
+        OrderPartiallyFilled,
+        OrderPartiallyFilled,
+        OrderFilled,
+    ]
     assert [f.cumulative_quantity for f in fills] == [3.0, 6.0, 9.0]
     assert len({f.exec_id for f in fills}) == 3
 
@@ -194,14 +275,25 @@ def test_duplicate_exec_details_are_counted_once(sim_factory, gateway_factory):
     gw.end_of_bar(None)
     seen: list = []
     wait_for(gw.events, is_(OrderFilled, "t-dup"), seen=seen)
-    gw.place(OrderRequest("t-after", "AAPL", OrderSide.SELL, 5))  # a later order flushes the socket
+    gw.place(
+        OrderRequest("t-after", "AAPL", OrderSide.SELL, 5)
+    )  # a later order flushes the socket
     gw.end_of_bar(None)
     wait_for(gw.events, is_(OrderFilled, "t-after"), seen=seen)
-    assert sum(1 for e in seen if isinstance(e, OrderFilled) and e.client_order_id == "t-dup") == 1
+    assert (
+        sum(
+            1
+            for e in seen
+            if isinstance(e, OrderFilled) and e.client_order_id == "t-dup"
+        )
+        == 1
+    )
     assert gw.snapshot().positions.get("AAPL") is None
 
 
-def test_missing_order_status_still_fills_from_exec_details(sim_factory, gateway_factory):
+def test_missing_order_status_still_fills_from_exec_details(
+    sim_factory, gateway_factory
+):
     sim = sim_factory()
     gw = gateway_factory(sim)
     gw.connect()
@@ -212,7 +304,9 @@ def test_missing_order_status_still_fills_from_exec_details(sim_factory, gateway
     assert fill.quantity == 2.0
 
 
-def test_rejection_arrives_with_ibs_code_and_message(sim_factory, gateway_factory, ib_log_guard):
+def test_rejection_arrives_with_ibs_code_and_message(
+    sim_factory, gateway_factory, ib_log_guard
+):
     ib_log_guard.expect(r"Error 201, reqId \d+: Order rejected")
     sim = sim_factory()
     gw = gateway_factory(sim)
@@ -226,15 +320,28 @@ def test_rejection_arrives_with_ibs_code_and_message(sim_factory, gateway_factor
     gw.place(OrderRequest("t-ok", "AAPL", OrderSide.BUY, 1))
     gw.end_of_bar(None)
     wait_for(gw.events, is_(OrderFilled, "t-ok"), seen=seen)
-    assert not [e for e in seen if getattr(e, "client_order_id", None) == "t-rej" and not isinstance(e, (OrderRejected, OrderAccepted))]
+    assert not [
+        e
+        for e in seen
+        if getattr(e, "client_order_id", None) == "t-rej"
+        and not isinstance(e, (OrderRejected, OrderAccepted))
+    ]
 
 
-def test_exec_details_before_open_order_keeps_its_commission(sim_factory, gateway_factory):
+def test_exec_details_before_open_order_keeps_its_commission(
+    sim_factory, gateway_factory
+):
     from ml4t.backtest import BacktestConfig
     from ml4t.backtest.config import CommissionType
 
-    sim = sim_factory(config=BacktestConfig(commission_type=CommissionType.PER_SHARE, commission_per_share=0.1))
-    gw = gateway_factory(sim, commission_wait=30.0)  # a lost commission would stall the test
+    sim = sim_factory(
+        config=BacktestConfig(
+            commission_type=CommissionType.PER_SHARE, commission_per_share=0.1
+        )
+    )
+    gw = gateway_factory(
+        sim, commission_wait=30.0
+    )  # a lost commission would stall the test
     gw.connect()
     sim.inject("exec_before_open_order", count=1)
     gw.place(OrderRequest("t-early", "AAPL", OrderSide.BUY, 20))
@@ -269,8 +376,14 @@ def test_restart_adopts_our_open_orders_reports_foreign_ones_and_lists_todays_ex
     first.place(OrderRequest("keep-buy", "AAPL", OrderSide.BUY, 3))
     first.end_of_bar(None)
     fill = wait_for(first.events, is_(OrderFilled, "keep-buy"))
-    first.place(OrderRequest("keep-lmt", "AAPL", OrderSide.BUY, 5, OrderType.LIMIT, limit_price=50.0))
-    first.place(OrderRequest("", "AAPL", OrderSide.BUY, 1, OrderType.LIMIT, limit_price=40.0))  # no orderRef
+    first.place(
+        OrderRequest(
+            "keep-lmt", "AAPL", OrderSide.BUY, 5, OrderType.LIMIT, limit_price=50.0
+        )
+    )
+    first.place(
+        OrderRequest("", "AAPL", OrderSide.BUY, 1, OrderType.LIMIT, limit_price=40.0)
+    )  # no orderRef
     wait_for(first.events, is_(OrderAccepted, "keep-lmt"))
     first.close()  # the process "restarts"; IB keeps the orders
 
@@ -278,8 +391,15 @@ def test_restart_adopts_our_open_orders_reports_foreign_ones_and_lists_todays_ex
     snap = second.connect()
     assert [o.client_order_id for o in snap.open_orders] == ["keep-lmt"]
     (vo,) = snap.open_orders
-    assert (vo.quantity, vo.limit_price, vo.order_type, vo.status) == (5.0, 50.0, OrderType.LIMIT, "open")
-    assert [(e.client_order_id, e.exec_id) for e in snap.executions] == [("keep-buy", fill.exec_id)]
+    assert (vo.quantity, vo.limit_price, vo.order_type, vo.status) == (
+        5.0,
+        50.0,
+        OrderType.LIMIT,
+        "open",
+    )
+    assert [(e.client_order_id, e.exec_id) for e in snap.executions] == [
+        ("keep-buy", fill.exec_id)
+    ]
     assert snap.positions["AAPL"].quantity == 3.0
     foreign = wait_for(second.events, lambda e: isinstance(e, VenueErrorReported))
     assert foreign.code == "foreign-order" and "never touched" in foreign.message
@@ -287,7 +407,9 @@ def test_restart_adopts_our_open_orders_reports_foreign_ones_and_lists_todays_ex
     wait_for(second.events, is_(OrderCancelled, "keep-lmt"))
 
 
-def test_an_account_the_gateway_does_not_manage_fails_closed(sim_factory, gateway_factory):
+def test_an_account_the_gateway_does_not_manage_fails_closed(
+    sim_factory, gateway_factory
+):
     from ml4t_live.errors import ReconciliationError
 
     sim = sim_factory(account="DU1234567")

@@ -24,22 +24,34 @@ def order_key(order):
     return (order.created_at, order.asset, order.side, float(order.quantity))
 
 
-@pytest.mark.parametrize("strategy_cls", [MACrossover, Momentum], ids=["target_weights", "momentum_template"])
+@pytest.mark.parametrize(
+    "strategy_cls", [MACrossover, Momentum], ids=["target_weights", "momentum_template"]
+)
 def test_orders_match_the_backtest(strategy_cls, sim_factory):
     config = BacktestConfig()
     engine = Engine(DataFeed(prices_df=PRICES), strategy_cls(), config)
     backtest = engine.run()
     backtest_orders = list(engine.broker.orders)
-    assert len(backtest_orders) > 3, "the strategy must trade for the comparison to prove anything"
+    assert len(backtest_orders) > 3, (
+        "the strategy must trade for the comparison to prove anything"
+    )
 
     sim = sim_factory(PRICES, config=BacktestConfig())
     broker = IBBroker(config_for(sim), strategy_id="parity")
     feed = IBFeed(
         config_for(sim), ASSETS, bar_size="1 min", end=START + timedelta(minutes=N_BARS)
     )
-    live = LiveEngine(strategy_cls(), broker, feed, config=config, session_dir=False).run()
+    live = LiveEngine(
+        strategy_cls(), broker, feed, config=config, session_dir=False
+    ).run()
 
-    assert sorted(map(order_key, live.orders)) == sorted(map(order_key, backtest_orders))
-    fills_bt = sorted((f.timestamp, f.asset, f.side, f.quantity, f.price) for f in backtest.fills)
-    fills_live = sorted((f.timestamp, f.asset, f.side, f.quantity, f.price) for f in live.fills)
+    assert sorted(map(order_key, live.orders)) == sorted(
+        map(order_key, backtest_orders)
+    )
+    fills_bt = sorted(
+        (f.timestamp, f.asset, f.side, f.quantity, f.price) for f in backtest.fills
+    )
+    fills_live = sorted(
+        (f.timestamp, f.asset, f.side, f.quantity, f.price) for f in live.fills
+    )
     assert fills_live == fills_bt

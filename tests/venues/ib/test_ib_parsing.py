@@ -31,20 +31,45 @@ def replay(*names: str) -> IB:
 
 
 def test_partial_then_final_fill_become_partial_and_filled_events():
-    ib = replay("open_order_submitted", "order_status_submitted", "exec_partial", "commission_partial")
+    ib = replay(
+        "open_order_submitted",
+        "order_status_submitted",
+        "exec_partial",
+        "commission_partial",
+    )
     (trade,) = ib.trades()
     first = trade.fills[0]
-    ev = p.fill_event(first, client_order_id=REF, cumulative_quantity=4.0, total_quantity=10.0)
+    ev = p.fill_event(
+        first, client_order_id=REF, cumulative_quantity=4.0, total_quantity=10.0
+    )
     assert isinstance(ev, OrderPartiallyFilled)
-    assert (ev.asset, ev.side, ev.quantity, ev.price, ev.commission) == ("AAPL", OrderSide.BUY, 4.0, 190.5, 1.0)
+    assert (ev.asset, ev.side, ev.quantity, ev.price, ev.commission) == (
+        "AAPL",
+        OrderSide.BUY,
+        4.0,
+        190.5,
+        1.0,
+    )
     assert ev.exec_id == "0000e1.01"
     assert ev.timestamp == datetime(2026, 11, 24, 14, 31, tzinfo=UTC)
-    for name in ("exec_final", "open_order_filled", "order_status_filled", "commission_final"):
+    for name in (
+        "exec_final",
+        "open_order_filled",
+        "order_status_filled",
+        "commission_final",
+    ):
         ib.client.decoder.interpret(FRAMES[name])
     last = trade.fills[1]
-    ev2 = p.fill_event(last, client_order_id=REF, cumulative_quantity=10.0, total_quantity=10.0)
+    ev2 = p.fill_event(
+        last, client_order_id=REF, cumulative_quantity=10.0, total_quantity=10.0
+    )
     assert isinstance(ev2, OrderFilled)
-    assert (ev2.quantity, ev2.price, ev2.commission, ev2.cumulative_quantity) == (6.0, 190.4, 1.2, 10.0)
+    assert (ev2.quantity, ev2.price, ev2.commission, ev2.cumulative_quantity) == (
+        6.0,
+        190.4,
+        1.2,
+        10.0,
+    )
 
 
 def test_open_order_becomes_venue_order_with_client_order_id():
@@ -55,16 +80,26 @@ def test_open_order_becomes_venue_order_with_client_order_id():
     assert vo.client_order_id == REF
     assert vo.venue_order_id == "1870000007"
     assert (vo.asset, vo.side, vo.quantity, vo.order_type, vo.status) == (
-        "AAPL", OrderSide.BUY, 10.0, OrderType.LIMIT, "open"
+        "AAPL",
+        OrderSide.BUY,
+        10.0,
+        OrderType.LIMIT,
+        "open",
     )
-    assert vo.limit_price == 190.5 and vo.stop_price is None and vo.filled_quantity == 0.0
+    assert (
+        vo.limit_price == 190.5 and vo.stop_price is None and vo.filled_quantity == 0.0
+    )
 
 
 def test_trailing_stop_and_foreign_orders():
     ib = replay("open_order_trail", "open_order_foreign")
     by_id = {t.order.orderId: t for t in ib.trades()}
     trail = p.venue_order_from_trade(by_id[9])
-    assert trail is not None and trail.order_type is OrderType.TRAILING_STOP and trail.side is OrderSide.SELL
+    assert (
+        trail is not None
+        and trail.order_type is OrderType.TRAILING_STOP
+        and trail.side is OrderSide.SELL
+    )
     assert trail.stop_price is None  # a trail amount is not a stop price
     assert p.venue_order_from_trade(by_id[10]) is None  # no orderRef: foreign
 
@@ -74,11 +109,17 @@ def test_rejection_keeps_ibs_code_and_text(ib_log_guard):
     ib = replay("open_order_stop", "order_status_stop", "error_201")
     trade = next(t for t in ib.trades() if t.order.orderId == 8)
     assert trade.orderStatus.status == "Cancelled"  # ib_async's view of the 201
-    assert p.rejection_of(trade) == ("201", "Order rejected - reason:Insufficient buying power")
+    assert p.rejection_of(trade) == (
+        "201",
+        "Order rejected - reason:Insufficient buying power",
+    )
     for name in ("open_order_stop_inactive", "order_status_stop_inactive"):
         ib.client.decoder.interpret(FRAMES[name])
     assert trade.orderStatus.status == "Inactive"
-    assert p.rejection_of(trade) == ("201", "Order rejected - reason:Insufficient buying power")
+    assert p.rejection_of(trade) == (
+        "201",
+        "Order rejected - reason:Insufficient buying power",
+    )
     assert p.venue_status(trade.orderStatus.status) == "rejected"
 
 
@@ -101,14 +142,29 @@ def test_realtime_and_historical_bars():
     sub = RealTimeBarList()
     bars[3] = sub
     ib.client.decoder.interpret(FRAMES["realtime_bar"])
-    assert p.realtime_bar_row(sub[0]) == (int(datetime(2026, 11, 24, 14, 31, tzinfo=UTC).timestamp()), 190.0, 190.6, 189.9, 190.5, 1200.0)
+    assert p.realtime_bar_row(sub[0]) == (
+        int(datetime(2026, 11, 24, 14, 31, tzinfo=UTC).timestamp()),
+        190.0,
+        190.6,
+        189.9,
+        190.5,
+        1200.0,
+    )
     for key, req_id in (("historical_data", 4), ("historical_data_epoch", 5)):
         ib.wrapper._results[req_id] = []  # where ib_async collects a request's bars
         ib.client.decoder.interpret(FRAMES[key])
         (bar,) = ib.wrapper._results.pop(req_id)
         label, values = p.historical_bar_row(bar, UTC)
         assert label == datetime(2026, 11, 24, 14, 31, tzinfo=UTC), key
-        assert values == {"price": 190.5, "open": 190.0, "high": 191.0, "low": 189.5, "close": 190.5, "volume": 5000.0, "signals": {}}
+        assert values == {
+            "price": 190.5,
+            "open": 190.0,
+            "high": 191.0,
+            "low": 189.5,
+            "close": 190.5,
+            "volume": 5000.0,
+            "signals": {},
+        }
 
 
 @pytest.mark.parametrize(
@@ -117,7 +173,13 @@ def test_realtime_and_historical_bars():
         (OrderType.MARKET, {}, "MKT", None, None),
         (OrderType.LIMIT, {"limit_price": 10.5}, "LMT", 10.5, None),
         (OrderType.STOP, {"stop_price": 9.5}, "STP", None, 9.5),
-        (OrderType.STOP_LIMIT, {"stop_price": 9.5, "limit_price": 9.4}, "STP LMT", 9.4, 9.5),
+        (
+            OrderType.STOP_LIMIT,
+            {"stop_price": 9.5, "limit_price": 9.4},
+            "STP LMT",
+            9.4,
+            9.5,
+        ),
         (OrderType.TRAILING_STOP, {"trail_amount": 0.75}, "TRAIL", None, 0.75),
         (OrderType.MOC, {}, "MOC", None, None),
     ],
@@ -125,9 +187,17 @@ def test_realtime_and_historical_bars():
 def test_order_request_to_ib_order(order_type, kw, ib_type, lmt, aux):
     from ib_async.util import UNSET_DOUBLE
 
-    req = OrderRequest("cid-1", "AAPL", OrderSide.SELL, 7, order_type, oca_group="oca-1", **kw)
+    req = OrderRequest(
+        "cid-1", "AAPL", OrderSide.SELL, 7, order_type, oca_group="oca-1", **kw
+    )
     o = p.ib_order_from_request(req, account="DU1", parent_order_id=42)
-    assert (o.action, o.totalQuantity, o.orderType, o.orderRef, o.account) == ("SELL", 7.0, ib_type, "cid-1", "DU1")
+    assert (o.action, o.totalQuantity, o.orderType, o.orderRef, o.account) == (
+        "SELL",
+        7.0,
+        ib_type,
+        "cid-1",
+        "DU1",
+    )
     assert o.lmtPrice == (UNSET_DOUBLE if lmt is None else lmt)
     assert o.auxPrice == (UNSET_DOUBLE if aux is None else aux)
     assert (o.ocaGroup, o.parentId) == ("oca-1", 42)
@@ -136,11 +206,24 @@ def test_order_request_to_ib_order(order_type, kw, ib_type, lmt, aux):
 
 
 def test_modified_order_keeps_identity_and_changes_prices():
-    req = OrderRequest("cid-1", "AAPL", OrderSide.BUY, 10, OrderType.LIMIT, limit_price=100.0)
+    req = OrderRequest(
+        "cid-1", "AAPL", OrderSide.BUY, 10, OrderType.LIMIT, limit_price=100.0
+    )
     o = p.ib_order_from_request(req)
     o.orderId, o.permId = 5, 99
-    new = p.modified_order(o, OrderRequest("cid-1", "AAPL", OrderSide.BUY, 12, OrderType.LIMIT, limit_price=101.0))
-    assert (new.orderId, new.permId, new.orderRef, new.totalQuantity, new.lmtPrice) == (5, 99, "cid-1", 12.0, 101.0)
+    new = p.modified_order(
+        o,
+        OrderRequest(
+            "cid-1", "AAPL", OrderSide.BUY, 12, OrderType.LIMIT, limit_price=101.0
+        ),
+    )
+    assert (new.orderId, new.permId, new.orderRef, new.totalQuantity, new.lmtPrice) == (
+        5,
+        99,
+        "cid-1",
+        12.0,
+        101.0,
+    )
     assert o.totalQuantity == 10.0  # the original is untouched
     with pytest.raises(ValueError, match="orderRef"):
         p.modified_order(o, OrderRequest("other", "AAPL", OrderSide.BUY, 1))
@@ -148,16 +231,27 @@ def test_modified_order_keeps_identity_and_changes_prices():
 
 def test_missing_prices_are_refused():
     with pytest.raises(ValueError, match="limit_price"):
-        p.ib_order_from_request(OrderRequest("c", "AAPL", OrderSide.BUY, 1, OrderType.LIMIT))
+        p.ib_order_from_request(
+            OrderRequest("c", "AAPL", OrderSide.BUY, 1, OrderType.LIMIT)
+        )
     with pytest.raises(ValueError, match="trail_amount"):
-        p.ib_order_from_request(OrderRequest("c", "AAPL", OrderSide.BUY, 1, OrderType.TRAILING_STOP))
+        p.ib_order_from_request(
+            OrderRequest("c", "AAPL", OrderSide.BUY, 1, OrderType.TRAILING_STOP)
+        )
 
 
 def test_sides_accounts_and_bar_sizes():
-    assert p.side_from_action("BOT") is OrderSide.BUY and p.side_from_action("SLD") is OrderSide.SELL
+    assert (
+        p.side_from_action("BOT") is OrderSide.BUY
+        and p.side_from_action("SLD") is OrderSide.SELL
+    )
     assert p.is_paper_account("DU1234567") and not p.is_paper_account("U1234567")
-    assert [p.bar_size_seconds(s) for s in ("5 secs", "1 min", "15 mins", "1 hour")] == [5, 60, 900, 3600]
+    assert [
+        p.bar_size_seconds(s) for s in ("5 secs", "1 min", "15 mins", "1 hour")
+    ] == [5, 60, 900, 3600]
     with pytest.raises(ValueError):
         p.bar_size_seconds("7 secs")
-    assert p.ib_bar_size_setting(60) == "1 min" and p.ib_bar_size_setting(300) == "5 mins"
+    assert (
+        p.ib_bar_size_setting(60) == "1 min" and p.ib_bar_size_setting(300) == "5 mins"
+    )
     assert p.duration_str(600) == "600 S" and p.duration_str(3 * 86400) == "3 D"

@@ -5,15 +5,26 @@ from __future__ import annotations
 from ib_helpers import config_for, wait_for
 from ml4t.backtest import OrderSide
 
-from ml4t_live.events import BrokerDisconnected, BrokerReconnected, OrderAccepted, OrderFilled
+from ml4t_live.events import (
+    BrokerDisconnected,
+    BrokerReconnected,
+    OrderAccepted,
+    OrderFilled,
+)
 from ml4t_live.protocols import OrderRequest
 from ml4t_live.venues.ib import IBGateway
 
 # What ib_async logs, at ERROR, when the gateway drops the socket or refuses a reconnect attempt.
-DROP_ERRORS = (r"Peer closed connection", r"API connection failed", r"Make sure API port")
+DROP_ERRORS = (
+    r"Peer closed connection",
+    r"API connection failed",
+    r"Make sure API port",
+)
 
 
-def test_fill_that_happened_while_disconnected_is_replayed_once(sim_factory, ib_log_guard):
+def test_fill_that_happened_while_disconnected_is_replayed_once(
+    sim_factory, ib_log_guard
+):
     for pattern in DROP_ERRORS:
         ib_log_guard.expect(pattern)
     sim = sim_factory()
@@ -24,26 +35,50 @@ def test_fill_that_happened_while_disconnected_is_replayed_once(sim_factory, ib_
         gw.place(OrderRequest("r-1", "AAPL", OrderSide.BUY, 10))
         seen: list = []
         wait_for(gw.events, lambda e: isinstance(e, OrderAccepted), seen=seen)
-        gw.end_of_bar(None)  # the bar opens: r-1 fills at the venue; the news is held 0.3 s
+        gw.end_of_bar(
+            None
+        )  # the bar opens: r-1 fills at the venue; the news is held 0.3 s
         sim.inject("refuse_connections", seconds=1.0)
         sim.inject("drop_connection", client_id=1)
         wait_for(gw.events, lambda e: isinstance(e, BrokerDisconnected), seen=seen)
-        wait_for(gw.events, lambda e: isinstance(e, BrokerReconnected), seen=seen, timeout=15)
-        fills = [e for e in seen if isinstance(e, OrderFilled) and e.client_order_id == "r-1"]
+        wait_for(
+            gw.events, lambda e: isinstance(e, BrokerReconnected), seen=seen, timeout=15
+        )
+        fills = [
+            e for e in seen if isinstance(e, OrderFilled) and e.client_order_id == "r-1"
+        ]
         assert len(fills) == 1 and fills[0].quantity == 10.0
-        assert seen.index(fills[0]) < seen.index(next(e for e in seen if isinstance(e, BrokerReconnected)))
+        assert seen.index(fills[0]) < seen.index(
+            next(e for e in seen if isinstance(e, BrokerReconnected))
+        )
         # the session goes on: a new order after the reconnect fills normally
         gw.place(OrderRequest("r-2", "AAPL", OrderSide.SELL, 10))
         gw.end_of_bar(None)
-        wait_for(gw.events, lambda e: isinstance(e, OrderFilled) and e.client_order_id == "r-2", seen=seen)
-        assert sum(1 for e in seen if isinstance(e, OrderFilled) and e.client_order_id == "r-1") == 1
-        assert [r.order_ref for r in sim.orders_received] == ["r-1", "r-2"]  # nothing re-sent
+        wait_for(
+            gw.events,
+            lambda e: isinstance(e, OrderFilled) and e.client_order_id == "r-2",
+            seen=seen,
+        )
+        assert (
+            sum(
+                1
+                for e in seen
+                if isinstance(e, OrderFilled) and e.client_order_id == "r-1"
+            )
+            == 1
+        )
+        assert [r.order_ref for r in sim.orders_received] == [
+            "r-1",
+            "r-2",
+        ]  # nothing re-sent
         assert gw.snapshot().positions.get("AAPL") is None
     finally:
         gw.close()
 
 
-def test_open_order_survives_a_drop_and_fills_after_the_reconnect(sim_factory, ib_log_guard):
+def test_open_order_survives_a_drop_and_fills_after_the_reconnect(
+    sim_factory, ib_log_guard
+):
     for pattern in DROP_ERRORS:
         ib_log_guard.expect(pattern)
     sim = sim_factory()
@@ -54,10 +89,16 @@ def test_open_order_survives_a_drop_and_fills_after_the_reconnect(sim_factory, i
         seen: list = []
         wait_for(gw.events, lambda e: isinstance(e, OrderAccepted), seen=seen)
         sim.inject("drop_connection", client_id=1)
-        wait_for(gw.events, lambda e: isinstance(e, BrokerReconnected), seen=seen, timeout=15)
+        wait_for(
+            gw.events, lambda e: isinstance(e, BrokerReconnected), seen=seen, timeout=15
+        )
         assert [o.client_order_id for o in gw.snapshot().open_orders] == ["r-open"]
         gw.end_of_bar(None)
-        wait_for(gw.events, lambda e: isinstance(e, OrderFilled) and e.client_order_id == "r-open", seen=seen)
+        wait_for(
+            gw.events,
+            lambda e: isinstance(e, OrderFilled) and e.client_order_id == "r-open",
+            seen=seen,
+        )
         assert [r.order_ref for r in sim.orders_received] == ["r-open"]
     finally:
         gw.close()
