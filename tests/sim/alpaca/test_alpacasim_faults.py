@@ -6,6 +6,7 @@ import json
 import queue
 from pathlib import Path
 
+import msgpack
 import pytest
 import requests
 import websockets
@@ -230,3 +231,29 @@ def test_secrets_never_reach_a_log_line() -> None:
         logger.remove(sink)
     assert len(lines) > 5 and any(venue.key_id in line for line in lines)  # the log did capture the run
     assert not [line for line in lines if secret in line]
+
+
+def test_stream_handshakes_refuse_wrong_keys(sim: SimulatedAlpaca) -> None:
+    """Raw clients (alpaca-py would retry forever): the trade stream answers ``unauthorized``, the
+    data stream ``[{"T": "error", "code": 402}]``; neither socket is served afterwards."""
+
+    async def refused() -> tuple[dict, list]:
+        async with websockets.connect(sim.trade_stream_url) as ws:
+            await ws.send(json.dumps({"action": "authenticate", "data": {"key_id": sim.key_id, "secret_key": "x"}}))
+            trade = json.loads(await ws.recv())
+        async with websockets.connect(sim.data_stream_url, additional_headers={"Content-Type": "application/msgpack"}) as ws:
+            await ws.recv()
+            await ws.send(msgpack.packb({"action": "auth", "key": "PKNOPE", "secret": sim.secret_key}))
+            data = msgpack.unpackb(await ws.recv())
+        return trade, data
+
+    thread = LoopThread("alpacatest", "auth")
+    thread.start()
+    try:
+        trade, data = thread.call(refused(), TIMEOUT)
+    finally:
+        thread.close()
+    assert trade == {"stream": "authorization", "data": {"action": "authenticate", "status": "unauthorized",
+                                                         "message": "access key verification failed"}}
+    assert data == [{"T": "error", "code": 402, "msg": "auth failed"}]
+    assert sim.state()["trade_listeners"] == 0 and sim.state()["data_clients"] == 0

@@ -94,6 +94,8 @@ def test_trailing_stop_by_price_and_percent(sim: SimulatedAlpaca, trading: Tradi
     step(sim, trading)
     # prices only rise: neither trailing stop is hit
     assert {trading.get_order_by_id(o.id).status for o in (by_price, by_percent)} == {OrderStatus.NEW}
+    wider = trading.replace_order_by_id(by_price.id, ReplaceOrderRequest(trail=6))
+    assert wider.trail_price == "6" and wider.replaces == by_price.id
 
 
 def test_bracket_legs_are_held_then_live_then_oco(sim: SimulatedAlpaca, trading: TradingClient) -> None:

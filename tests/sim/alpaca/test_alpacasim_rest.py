@@ -12,7 +12,11 @@ from alpaca.data.requests import StockBarsRequest
 from alpaca.data.timeframe import TimeFrame
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import AccountStatus, AssetClass, OrderSide, TimeInForce
-from alpaca.trading.requests import GetCalendarRequest, MarketOrderRequest
+from alpaca.trading.requests import (
+    ClosePositionRequest,
+    GetCalendarRequest,
+    MarketOrderRequest,
+)
 from alpacasim_support import make_bars, step
 
 from ml4t_live.sim.alpaca import SimulatedAlpaca
@@ -40,6 +44,9 @@ def test_positions_list_one_and_close(sim: SimulatedAlpaca, trading: TradingClie
     with pytest.raises(APIError) as missing:
         trading.get_open_position("MSFT")
     assert missing.value.status_code == 404 and missing.value.code == 40410000
+    partial = trading.close_position("AAPL", ClosePositionRequest(percentage="50"))
+    assert partial.side is OrderSide.SELL and partial.qty == "1.5"
+    trading.cancel_order_by_id(partial.id)
     closing = trading.close_position("AAPL")
     assert closing.side is OrderSide.SELL and closing.qty == "3"
     step(sim, trading)
