@@ -16,6 +16,14 @@ SimulatedIBGateway in step mode. A one-asset strategy places one MARKET order on
     .venv/bin/python scripts/bench_latency.py --venue ib               # 1,200 bars
     .venv/bin/python scripts/bench_latency.py --venue ib --bars 3000
 
+``--venue alpaca``: LiveEngine + AlpacaBroker (VenueBroker over AlpacaGateway) + AlpacaFeed (real
+alpaca-py) against SimulatedAlpaca in step mode, same bars and strategy idea. Alpaca's REST submit
+is synchronous, so the POST happens inside ``submit_order``: only the strategy's time *before* it
+is subtracted. The simulated Alpaca stamps ``bar_sent_ns`` after its ``await ws.send``, which can
+read low; "bar decoded -> order received" starts when alpaca-py handed the decoded bar to the feed.
+
+    .venv/bin/python scripts/bench_latency.py --venue alpaca           # 1,200 bars
+
 Prints n, p50, p99 and max in microseconds. Targets (benchmark, not a test): bar -> order p50 <
 1 ms, p99 < 5 ms.
 """
@@ -167,9 +175,89 @@ def run_ib(n_bars: int, throttle: bool = False) -> None:
     report("fill -> strategy-visible", fill_to_visible)
 
 
+def run_alpaca(n_bars: int) -> None:
+    from ml4t_live.sim.alpaca import SimulatedAlpaca
+    from ml4t_live.venues.alpaca import AlpacaBroker, AlpacaConfig, AlpacaFeed
+    from ml4t_live.venues.alpaca.gateway import AlpacaGateway
+
+    fill_ns: dict[str, int] = {}
+    bar_in_ns: dict[datetime, int] = {}
+
+    class TimedGateway(AlpacaGateway):
+        """Notes when each fill update reaches the gateway (decoded, on the trade-stream loop)."""
+
+        async def _on_update(self, update):  # type: ignore[no-untyped-def]
+            if str(getattr(update.event, "value", update.event)) == "fill":
+                fill_ns.setdefault(update.order.client_order_id, time.perf_counter_ns())
+            await super()._on_update(update)
+
+    class TimedFeed(AlpacaFeed):
+        """Notes when each bar reaches the feed (decoded by alpaca-py, on the data-stream loop)."""
+
+        async def _on_bar(self, bar):  # type: ignore[no-untyped-def]
+            bar_in_ns.setdefault(bar.timestamp, time.perf_counter_ns())
+            await super()._on_bar(bar)
+
+    class SubmitTimed(Strategy):
+        """PingPong, timing only the strategy's own work before ``submit_order``."""
+
+        def __init__(self) -> None:
+            self.strategy_ns: dict[datetime, int] = {}
+            self.visible_ns: dict[datetime, int] = {}
+
+        def on_data(self, timestamp, data, context, broker):  # type: ignore[no-untyped-def]
+            t0 = time.perf_counter_ns()
+            self.visible_ns[timestamp] = t0
+            pos = broker.get_position(ASSET)
+            qty = pos.quantity if pos is not None else 0.0
+            self.strategy_ns[timestamp] = time.perf_counter_ns() - t0
+            broker.submit_order(ASSET, -1.0 if qty > 0 else 1.0)
+
+    sim = SimulatedAlpaca(make_bars(n_bars), config=BacktestConfig(), rate_limit_per_minute=None)
+    sim.start()
+    try:
+        cfg = AlpacaConfig(
+            key_id=sim.key_id, secret_key=sim.secret_key, base_url=sim.base_url,
+            max_requests_per_minute=1_000_000, rate_limit_burst=10_000,  # the venue's budget is off too
+        )
+        broker = AlpacaBroker(cfg, strategy_id="bench")
+        gateway = TimedGateway(cfg, is_ours=broker.ids.is_ours)
+        broker.gateway = gateway
+        last = session_minutes(n_bars)[-1]
+        feed = TimedFeed(cfg, [ASSET], end=last + timedelta(minutes=1))
+        strategy = SubmitTimed()
+        t0 = time.perf_counter()
+        result = LiveEngine(strategy, broker, feed, session_dir=False).run()
+        wall = time.perf_counter() - t0
+        latency = sim.latency()
+        received = sim.orders_received()
+    finally:
+        sim.close()
+
+    rows = [r for r in latency if r["first_order_ns"] is not None and r["bar"] in strategy.strategy_ns]
+    bar_to_order = [r["first_order_ns"] - r["bar_sent_ns"] - strategy.strategy_ns[r["bar"]] for r in rows]
+    decoded_to_order = [
+        r["first_order_ns"] - bar_in_ns[r["bar"]] - strategy.strategy_ns[r["bar"]] for r in rows if r["bar"] in bar_in_ns
+    ]
+    next_label = dict(pairwise(sorted(strategy.visible_ns)))
+    fill_to_visible = []
+    for order in result.orders:
+        stamp = fill_ns.get(order.order_id)
+        nxt = next_label.get(order.created_at)
+        if stamp is not None and nxt is not None:
+            fill_to_visible.append(strategy.visible_ns[nxt] - stamp)
+    print(
+        f"venue=alpaca  bars={n_bars}  orders={len(received)}  fills={len(result.fills)}  wall={wall:.2f}s "
+        f"({n_bars / wall:,.0f} bars/s, step mode, loopback)"
+    )
+    report("bar sent -> order received", bar_to_order)
+    report("bar decoded -> order received", decoded_to_order)
+    report("fill -> strategy-visible", fill_to_visible)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--venue", choices=["ib"], required=True)
+    parser.add_argument("--venue", choices=["ib", "alpaca"], required=True)
     parser.add_argument("--bars", type=int, default=1200)
     parser.add_argument(
         "--throttle", action="store_true", help="keep ib_async's 45 msg/s pacing"
@@ -179,6 +267,8 @@ def main() -> None:
         parser.error("--bars must be >= 2")
     if args.venue == "ib":
         run_ib(args.bars, args.throttle)
+    elif args.venue == "alpaca":
+        run_alpaca(args.bars)
 
 
 if __name__ == "__main__":
