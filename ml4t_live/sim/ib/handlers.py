@@ -95,9 +95,8 @@ class Dispatcher:
         kind = req.kind
         if kind == "openOrders":
             self._open_orders(conn, conn.client_id)
-        elif kind in ("allOpenOrders", "autoOpenOrders"):
-            if kind == "allOpenOrders":
-                self._open_orders(conn, None)
+        elif kind == "allOpenOrders":
+            self._open_orders(conn, None)
         elif kind == "currentTime":
             now = self.replay.now or datetime.now(UTC)
             conn.write([enc.current_time(int(now.timestamp()))])
@@ -234,19 +233,29 @@ class Dispatcher:
             span = duration_seconds(req.duration)
             end = _parse_end(req.end)
         except (BarSizeError, ValueError) as exc:
-            conn.write([enc.error(req.req_id, 321, f"Error validating request.-'bP' : cause - {exc}")])
+            # 162 (not 321: ib_async 2.1 treats 321 as a warning and would never end the request)
+            conn.write([enc.error(req.req_id, 162, f"Historical Market Data Service error message:{exc}")])
             return
         now = self.replay.now
         end = now if end is None or (now is not None and end > now) else end
+        if end is None:
+            conn.write([enc.historical_data(req.req_id, "", "", [], size >= 86400, req.format_date)])
+            return
         recorded = self.replay.history(info.symbol, end)
         if req.use_rth and size < 86400:
             recorded = [b for b in recorded if in_regular_hours(b.timestamp)]
-        bars = aggregate(recorded, self.replay.bar_seconds, size)
-        start = end - timedelta(seconds=span) if end is not None else None
-        bars = [b for b in bars if (end is None or b.start + timedelta(seconds=min(size, 86400)) <= end
-                                    or size >= 86400) and (start is None or b.start >= start)]  # fmt: skip
-        fmt = lambda t: t.strftime("%Y%m%d %H:%M:%S") + " UTC" if t else ""  # noqa: E731
-        conn.write([enc.historical_data(req.req_id, fmt(start), fmt(end), bars, size >= 86400, req.format_date)])
+        start = end - timedelta(seconds=span)
+        complete = timedelta(seconds=min(size, 86400))
+        bars = [
+            b for b in aggregate(recorded, self.replay.bar_seconds, size)
+            if b.start >= start and (size >= 86400 or b.start + complete <= end)
+        ]  # fmt: skip
+        stamps = (_ib_stamp(start), _ib_stamp(end))
+        conn.write([enc.historical_data(req.req_id, *stamps, bars, size >= 86400, req.format_date)])
+
+
+def _ib_stamp(ts: datetime) -> str:
+    return ts.strftime("%Y%m%d %H:%M:%S") + " UTC"
 
 
 def _parse_end(text: str) -> datetime | None:

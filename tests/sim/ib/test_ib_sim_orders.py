@@ -321,3 +321,23 @@ def test_second_client_sees_all_open_orders_and_account_follows_fills(client, cl
     assert [(t.order.orderId, t.order.clientId, t.order.orderRef) for t in trades] == [(resting_id, 1, "resting")]
     own = other.run(lambda ib: asyncio.wait_for(ib.reqOpenOrdersAsync(), 5))
     assert own == []  # reqOpenOrders: only this client's orders
+
+
+def test_oca_group_fill_cancels_the_other_member(client, ib_errors):
+    ib_errors.expect(r"Error 202, reqId \d+: Order Canceled - reason:oca")
+
+    async def scenario(ib):
+        aapl = await stock(ib, "AAPL")
+        rt = ib.reqRealTimeBars(aapl, 5, "TRADES", False)
+        await advance(ib, rt)
+        dip = ib.placeOrder(aapl, LimitOrder("BUY", 10, 98.5, ocaGroup="entry", ocaType=1, orderRef="dip"))
+        breakout = ib.placeOrder(aapl, StopOrder("BUY", 10, 103.5, ocaGroup="entry", ocaType=1,
+                                                 orderRef="breakout"))  # fmt: skip
+        for _ in range(3):
+            await advance(ib, rt)
+        await until(lambda: dip.isDone() and breakout.isDone())
+        return dip, breakout
+
+    dip, breakout = client.run(scenario)
+    assert (dip.orderStatus.status, dip.orderStatus.avgFillPrice) == ("Filled", 98.5)
+    assert breakout.orderStatus.status == "Cancelled" and not breakout.fills
