@@ -262,10 +262,15 @@ class AlpacaVenue:
         return messages
 
     def cancel_all(self) -> tuple[list[dict[str, Any]], Messages]:
-        """DELETE /v2/orders: every open top-level order; 207 entries ``{id, status, body}``."""
+        """DELETE /v2/orders: every open order (legs of a live bracket too); 207 ``{id, status, body}``."""
         results: list[dict[str, Any]] = []
         messages: Messages = []
-        for order in [o for o in self.orders.values() if o.is_open and o.parent_id is None]:
+        def parent_open(order: AlpacaOrder) -> bool:  # its parent's cancel takes it along
+            return order.parent_id is not None and self.orders[order.parent_id].is_open
+
+        for order in [o for o in self.orders.values() if o.is_open and not parent_open(o)]:
+            if not order.is_open:  # canceled meanwhile as an OCO sibling
+                continue
             try:
                 messages += self.cancel(order.id)
                 results.append({"id": order.id, "status": 200, "body": payloads.order_json(order)})

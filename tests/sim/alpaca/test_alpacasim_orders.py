@@ -224,8 +224,14 @@ def test_cancel_one_and_all(sim: SimulatedAlpaca, trading: TradingClient) -> Non
     with pytest.raises(APIError) as twice:
         trading.cancel_order_by_id(orders[0].id)
     assert twice.value.status_code == 422
+    bracket = trading.submit_order(MarketOrderRequest(
+        symbol="AAPL", qty=1, side=BUY, time_in_force=GTC, order_class=OrderClass.BRACKET,
+        take_profit=TakeProfitRequest(limit_price=500), stop_loss=StopLossRequest(stop_price=1)))
+    step(sim, trading)  # the parent fills; its two legs are live orders now
     responses = trading.cancel_orders()
-    assert sorted((str(r.id), r.status) for r in responses) == sorted((str(o.id), 200) for o in orders[1:])
+    legs = [leg.id for leg in bracket.legs]
+    assert sorted((str(r.id), r.status) for r in responses) == sorted((str(i), 200) for i in
+                                                                      [o.id for o in orders[1:]] + legs)
     assert trading.get_orders(GetOrdersRequest(status=QueryOrderStatus.OPEN)) == []
 
 

@@ -82,6 +82,18 @@ def test_trade_updates_partial_fill_and_rejection(sim: SimulatedAlpaca, trading:
     assert trading.get_order_by_id(refused.id).status is OrderStatus.REJECTED
 
 
+def test_trade_updates_expired_at_the_session_end(sim: SimulatedAlpaca, trading: TradingClient,
+                                                  trade_stream: StreamHarness) -> None:
+    step(sim, trading)
+    order = trading.submit_order(LimitOrderRequest(symbol="AAPL", qty=1, side=BUY, time_in_force=TimeInForce.DAY,
+                                                   limit_price=1))
+    while sim.state()["now"].day != 5:  # replay the rest of the first session
+        step(sim, trading)
+    expired = trade_stream.get_event("expired")
+    assert expired.order.id == order.id and expired.order.status is OrderStatus.EXPIRED
+    assert expired.order.expired_at is not None
+
+
 def test_trade_update_payload_uses_alpaca_types(sim: SimulatedAlpaca, trading: TradingClient,
                                                 trade_stream: StreamHarness) -> None:
     """Money fields are strings, timestamps end in Z with nine digits, every event has a timestamp."""
