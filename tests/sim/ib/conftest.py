@@ -1,8 +1,9 @@
 """Fixtures for the simulated IB Gateway tests.
 
 ``ib_errors`` (autouse) fails a test on any ERROR record from ib_async's loggers (its decoder
-drops a malformed message with only an ERROR line, and the caller just hangs) or from eventkit
-(an exception inside an event handler). A test that provokes an IB error on purpose (a
+drops a malformed message with only an ERROR line, and the caller just hangs), from eventkit
+(an exception inside an event handler), from asyncio (a protocol callback of the simulated
+gateway raised) or from loguru (a background task of the gateway or the bridge failed). A test that provokes an IB error on purpose (a
 rejection logs ``Error 201``) declares it with ``ib_errors.expect(regex)``.
 """
 
@@ -10,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import re
+
 import pytest
 from ibsim_support import IBClient, make_bars
+from loguru import logger
 
 from ml4t_live.sim.ib import SimulatedIBGateway
 
@@ -48,17 +51,21 @@ class IBErrors:
 @pytest.fixture(autouse=True)
 def ib_errors():
     capture = _Capture()
-    loggers = [logging.getLogger("ib_async"), logging.getLogger("eventkit")]
+    loggers = [logging.getLogger(n) for n in ("ib_async", "eventkit", "asyncio")]
     for lg in loggers:
         lg.addHandler(capture)
+    ours: list[str] = []
+    sink_id = logger.add(lambda message: ours.append(str(message).strip()), level="ERROR")
     guard = IBErrors(capture)
     try:
         yield guard
     finally:
+        logger.remove(sink_id)
         for lg in loggers:
             lg.removeHandler(capture)
     bad = guard.unexpected()
-    assert not bad, "ib_async / eventkit logged errors:\n" + "\n".join(bad)
+    assert not bad, "ib_async / eventkit / asyncio logged errors:\n" + "\n".join(bad)
+    assert not ours, "the simulated gateway or the bridge logged errors:\n" + "\n".join(ours)
 
 
 @pytest.fixture
