@@ -127,10 +127,13 @@ def fill_row(fill: Any) -> dict[str, Any]:
 
 
 class _Table:
-    """Column buffer for one table, spilled to ``<parts>/<name>-NNNNN.parquet``."""
+    """Column buffer for one table, spilled to ``<parts>/<name>-NNNNN.parquet`` every
+    ``flush_rows`` rows, or sooner for a table wider than the bars table (same cell budget)."""
 
     def __init__(self, name: str, parts_dir: Path, flush_rows: int) -> None:
         self.name, self.parts_dir, self.flush_rows = name, parts_dir, flush_rows
+        # wide tables (orders ~21 columns, fills ~30) spill after fewer rows: bounded cells
+        self.flush_cells = flush_rows * len(_BARS_BASE)
         self.columns: dict[str, list[Any]] = {}
         self.dtypes: dict[str, pl.DataType] = {}
         self.rows = 0
@@ -149,7 +152,7 @@ class _Table:
             for column in columns.values():
                 if len(column) < n:
                     column.append(None)
-        if n >= self.flush_rows:
+        if n >= self.flush_rows or n * len(columns) >= self.flush_cells:
             self.flush()
 
     def flush(self) -> None:

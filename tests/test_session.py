@@ -274,3 +274,18 @@ def test_plain_bars_before_and_after_quoted_bars_keep_their_columns(tmp_path):
     bars, _, _ = read_session_bars(tmp_path)
     assert bars["bid"].to_list() == [None, None, None, 0.9, None]
     assert bars["high"].to_list() == [2.0] * 5 and bars.height == 5
+
+
+def test_wide_tables_spill_after_fewer_rows(tmp_path):
+    from ml4t.backtest import Fill
+
+    start = datetime(2024, 3, 1, 14, 30, tzinfo=UTC)
+    fills = [Fill(f"o{i}", "AAA", OrderSide.BUY, 1.0, 100.0 + i, start + timedelta(minutes=i))
+             for i in range(7)]  # fmt: skip
+    writer = SessionWriter.at(tmp_path, flush_rows=10)  # a budget of 70 cells; a fill has ~30
+    writer.add_fills(fills)
+    assert len(list((tmp_path / ".parts").glob("fills-*.parquet"))) == 2  # after rows 3 and 6
+    writer.close()
+    recorded = pl.read_parquet(tmp_path / "fills.parquet")
+    assert recorded["order_id"].to_list() == [f"o{i}" for i in range(7)]
+    assert recorded.schema["timestamp"] == pl.Datetime("us", "UTC")
