@@ -15,6 +15,13 @@ ambiguous submit (timeout, 5xx, dropped connection) the order is looked up by th
 turns even that into a no-op if the first attempt lands late. A replace gets the id
 ``<ours>.r<n>``, which the tracker maps back to ours.
 
+Combined orders: two orders sharing an ``oca_group`` become one Alpaca ``oco`` order (limit
+take-profit + stop / stop-limit stop-loss; a lone member goes out as a plain order at the end of the
+bar). Bracket exits (``parent_client_order_id``) cannot join their entry's request (it is already
+sent), so they are held until the entry has filled and then sent at the next ``end_of_bar`` (as one
+OCO when they share a group); they are cancelled if the entry ends unfilled. They therefore become
+active one bar after the entry's fill is seen; Alpaca's own ``bracket`` class is not used.
+
 Connect: account -> live guard -> stream up -> positions and open orders -> AccountSnapshot.
 State that cannot be read or understood raises ReconciliationError (fail closed). After a stream
 reconnect, and whenever the stream has been quiet while orders are open (a silent socket), the
@@ -28,6 +35,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from alpaca.trading.enums import QueryOrderStatus
@@ -35,7 +43,13 @@ from alpaca.trading.requests import GetOrdersRequest
 from loguru import logger
 
 from ...errors import ConnectionFailed, LiveTradingRefused, ReconciliationError, VenueError
-from ...events import BrokerDisconnected, BrokerReconnected, OrderReplaced, VenueErrorReported
+from ...events import (
+    BrokerDisconnected,
+    BrokerReconnected,
+    OrderCancelled,
+    OrderReplaced,
+    VenueErrorReported,
+)
 from ...protocols import AccountSnapshot, OrderRequest
 from .config import AlpacaConfig, redact
 from .parsing import (
@@ -74,6 +88,7 @@ class AlpacaGateway:
         self._venue_ids: dict[str, str] = {}  # our client order id -> current Alpaca order id
         self._replaces: dict[str, int] = {}
         self._oca: dict[str, OrderRequest] = {}  # oca_group -> first member, until its pair arrives
+        self._children: dict[str, list[OrderRequest]] = {}  # entry id -> exits held until it fills
         self._emit_lock = threading.Lock()  # keeps tracker decisions and queue order together
         self._last_update = time.monotonic()
         self.account_number = ""
@@ -153,7 +168,13 @@ class AlpacaGateway:
             raise ReconciliationError(f"cannot understand the Alpaca account state: {exc}") from None
 
     def place(self, request: OrderRequest) -> None:
-        if request.oca_group is not None and request.parent_client_order_id is None:
+        if request.parent_client_order_id is not None:
+            # Alpaca takes bracket legs only inside the entry's own request, and the entry has
+            # already gone out: hold the exits until the entry has filled (as the backtest
+            # activates them), then send them as one OCO (or one simple order).
+            self._children.setdefault(request.parent_client_order_id, []).append(request)
+            return
+        if request.oca_group is not None:
             first = self._oca.pop(request.oca_group, None)
             if first is None:
                 self._oca[request.oca_group] = request
@@ -258,6 +279,11 @@ class AlpacaGateway:
         self._emit([OrderReplaced(cid, request.quantity, request.limit_price, request.stop_price)])
 
     def cancel(self, client_order_id: str) -> None:
+        for parent, held in list(self._children.items()):
+            kept = [r for r in held if r.client_order_id != client_order_id]
+            if len(kept) != len(held):
+                self._children[parent] = kept
+                return
         for group, member in list(self._oca.items()):
             if member.client_order_id == client_order_id:
                 del self._oca[group]
@@ -270,6 +296,7 @@ class AlpacaGateway:
             self._emit([VenueErrorReported(VENUE, exc.code or str(exc.status), exc.message, client_order_id)])
 
     def end_of_bar(self, timestamp: Any) -> None:
+        self._release_children()
         for group in list(self._oca):  # a lone OCA member is an ordinary order
             self.place(_without_group(self._oca.pop(group)))
         client = self._require()
@@ -279,6 +306,17 @@ class AlpacaGateway:
         self.rest.close()
         self.session.close()
         self._connected = False
+
+    def _release_children(self) -> None:
+        for parent, held in list(self._children.items()):
+            state = self.tracker.outcome(parent)
+            if state == "filled":
+                del self._children[parent]
+                for child in held:
+                    self.place(replace(child, parent_client_order_id=None))
+            elif state == "closed":  # the entry was cancelled or rejected: its exits never start
+                del self._children[parent]
+                self._emit([OrderCancelled(c.client_order_id, "parent order did not fill") for c in held])
 
     # ------------------------------------------------------------------ helpers
     def _require(self) -> AlpacaTradingClient:
@@ -376,6 +414,4 @@ def _describe(order: Any) -> str:
 
 
 def _without_group(request: OrderRequest) -> OrderRequest:
-    from dataclasses import replace
-
     return replace(request, oca_group=None)

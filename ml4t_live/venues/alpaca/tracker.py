@@ -48,6 +48,7 @@ class _Tracked:
     base: float = 0.0  # filled by orders this one replaced
     accepted: bool = False
     terminal: bool = False
+    complete: bool = False  # terminal because fully filled
 
 
 class OrderTracker:
@@ -88,9 +89,15 @@ class OrderTracker:
         with self._lock:
             return [vid for vid, state in self._orders.items() if not state.terminal]
 
-    def is_filled(self, client_order_id: str) -> bool:
+    def outcome(self, client_order_id: str) -> str:
+        """``filled`` | ``closed`` (finished without a complete fill) | ``open`` | ``unknown``."""
         with self._lock:
-            return any(s.ours == client_order_id and s.terminal and s.filled > 0 for s in self._orders.values())
+            states = [s for s in self._orders.values() if s.ours == client_order_id]
+        if not states:
+            return "unknown"
+        if any(not s.terminal for s in states):
+            return "open"
+        return "filled" if any(s.complete for s in states) else "closed"
 
     # ------------------------------------------------------------------ inputs
     def on_trade_update(self, update: Any) -> list[OrderEvent]:
@@ -165,7 +172,7 @@ class OrderTracker:
         cls = OrderFilled if done else OrderPartiallyFilled
         state.accepted = True
         if done:
-            state.terminal = True
+            state.terminal = state.complete = True
         return [
             cls(
                 client_order_id=state.ours,

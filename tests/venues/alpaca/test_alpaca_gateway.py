@@ -117,11 +117,34 @@ def test_moc_fills_at_the_bar_close(sim, gateway):
     assert of(OrderFilled, seen, "t-moc")[0].price == 100.5
 
 
-def test_a_child_order_is_refused_before_anything_is_sent(sim, gateway):
-    with pytest.raises(OrderRefused, match="parent"):
-        gateway.place(buy("t-child", order_type=OrderType.LIMIT, limit_price=90.0,
-                          parent_client_order_id="t-parent"))
-    assert sim.orders() == []
+def test_bracket_exits_wait_for_the_entry_fill_then_go_out_as_one_oco(sim, gateway):
+    gateway.place(buy("t-entry", 10))
+    exits = dict(parent_client_order_id="t-entry", oca_group="b1")
+    gateway.place(OrderRequest("t-tp", "AAPL", OrderSide.SELL, 10, OrderType.LIMIT, limit_price=103.0, **exits))
+    gateway.place(OrderRequest("t-sl", "AAPL", OrderSide.SELL, 10, OrderType.STOP, stop_price=90.0, **exits))
+    assert [o["client_order_id"] for o in sim.orders()] == ["t-entry"]  # exits held
+    gateway.end_of_bar(None)  # bar 0: the entry fills at 100
+    collect(gateway.events, filled("t-entry"))
+    gateway.end_of_bar(None)  # the fill is known: the exits go out as one OCO
+    (oco,) = venue_orders(sim, "t-tp")
+    assert (oco["order_class"], oco["limit_price"]) == ("oco", "103")
+    for _ in range(3):
+        gateway.end_of_bar(None)
+    seen = collect(gateway.events, lambda s: bool(of(OrderFilled, s, "t-tp")) and bool(of(OrderCancelled, s, "t-sl")))
+    assert of(OrderFilled, seen, "t-tp")[0].price == 103.0
+
+
+def test_bracket_exits_of_an_entry_that_never_fills_are_cancelled(sim, gateway):
+    gateway.place(buy("t-entry", 10, order_type=OrderType.LIMIT, limit_price=50.0))
+    gateway.place(OrderRequest("t-tp", "AAPL", OrderSide.SELL, 10, OrderType.LIMIT, limit_price=130.0,
+                               parent_client_order_id="t-entry", oca_group="b2"))
+    collect(gateway.events, lambda s: bool(of(OrderAccepted, s, "t-entry")))
+    gateway.cancel("t-entry")
+    collect(gateway.events, lambda s: bool(of(OrderCancelled, s, "t-entry")))
+    gateway.end_of_bar(None)
+    seen = collect(gateway.events, lambda s: bool(of(OrderCancelled, s, "t-tp")))
+    assert "parent" in of(OrderCancelled, seen, "t-tp")[0].reason
+    assert venue_orders(sim, "t-tp") == []
 
 
 def test_two_exits_in_one_oca_group_become_one_alpaca_oco_order(sim, gateway):
