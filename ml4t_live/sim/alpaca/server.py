@@ -137,7 +137,12 @@ class SimulatedAlpaca:
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, self._host, self._port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise ConfigError(f"the simulated Alpaca cannot listen on {self._host}:{self._port} ({exc}); "
+                              "choose another port (0 picks a free one)") from exc
         server = getattr(site, "_server", None)
         sockets = getattr(server, "sockets", None) or []
         self._bound = sockets[0].getsockname()[1] if sockets else self._port

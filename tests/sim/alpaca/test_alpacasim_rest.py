@@ -19,6 +19,7 @@ from alpaca.trading.requests import (
 )
 from alpacasim_support import make_bars, step
 
+from ml4t_live.errors import ConfigError
 from ml4t_live.sim.alpaca import SimulatedAlpaca
 
 
@@ -143,3 +144,10 @@ def test_trailing_slash_in_url_override_is_a_404_like_alpaca(sim: SimulatedAlpac
 
 def _headers(venue: SimulatedAlpaca) -> dict[str, str]:
     return {"APCA-API-KEY-ID": venue.key_id, "APCA-API-SECRET-KEY": venue.secret_key}
+
+
+def test_a_busy_port_is_a_config_error(sim: SimulatedAlpaca) -> None:
+    second = SimulatedAlpaca(make_bars(), port=sim.port)
+    with pytest.raises(ConfigError, match="cannot listen"):
+        second.start()
+    second.close()
