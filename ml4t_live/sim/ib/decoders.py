@@ -107,6 +107,13 @@ class ReqMktData:
 
 
 @dataclass(frozen=True, slots=True)
+class ReqHeadTimeStamp:
+    req_id: int
+    contract: ContractRef
+    format_date: int
+
+
+@dataclass(frozen=True, slots=True)
 class ReqAccountUpdates:
     subscribe: bool
     account: str
@@ -239,11 +246,11 @@ def decode_place_order(fields: list[str]) -> PlaceOrder:
 
 _SIMPLE = {
     5: "openOrders", 16: "allOpenOrders", 17: "managedAccounts", 49: "currentTime",
-    58: "globalCancel", 61: "positions", 64: "cancelPositions",
+    58: "globalCancel", 59: "marketDataType", 61: "positions", 64: "cancelPositions",
 }  # fmt: skip
 _CANCELS = {
     2: "mktData", 25: "historicalData", 51: "realTimeBars", 63: "accountSummary",
-    77: "accountUpdatesMulti",
+    77: "accountUpdatesMulti", 90: "headTimestamp",
 }  # fmt: skip
 
 
@@ -265,8 +272,12 @@ def _decode(msg_id: int, f: list[str]) -> Any:
         return CancelOrder(_int(f[2]))
     if msg_id in _SIMPLE:
         return Simple(_SIMPLE[msg_id])
+    if msg_id == 90:
+        return Cancel("headTimestamp", _int(f[1]))  # cancelHeadTimeStamp has no version field
     if msg_id in _CANCELS:
         return Cancel(_CANCELS[msg_id], _int(f[2]))
+    if msg_id == 87:
+        return ReqHeadTimeStamp(_int(f[1]), contract_at(f, 2), _int(f[17]) or 1)
     if msg_id == 15:
         return Simple("autoOpenOrders")
     if msg_id == 99:

@@ -309,6 +309,10 @@ def hist_date(ts: datetime, daily: bool, format_date: int) -> str:
     return ts.astimezone(ZoneInfo(NY_TZ)).strftime("%Y%m%d %H:%M:%S") + f" {NY_TZ}"
 
 
+def head_timestamp(req_id: int, stamp: str) -> bytes:
+    return encode_fields([88, req_id, stamp])
+
+
 def historical_data(
     req_id: int, start: str, end: str, bars: list[HistBar], daily: bool, format_date: int
 ) -> bytes:

@@ -11,7 +11,14 @@ from . import decoders as d
 from . import encoders as enc
 from .account import account_values, summary_rows
 from .framing import FramingError
-from .market_data import BarSizeError, aggregate, bar_size_seconds, duration_seconds, in_regular_hours
+from .market_data import (
+    BarSizeError,
+    aggregate,
+    as_utc,
+    bar_size_seconds,
+    duration_seconds,
+    in_regular_hours,
+)
 
 if TYPE_CHECKING:
     from .replay import Replay
@@ -216,6 +223,15 @@ class Dispatcher:
         else:
             conn.subs.market[req.req_id] = info.symbol
         conn.write(frames)
+
+    def _ReqHeadTimeStamp(self, conn: ClientConnection, req: d.ReqHeadTimeStamp) -> None:
+        c = req.contract
+        info = self.venue.book.resolve(c.con_id, c.symbol, c.sec_type, c.currency, c.exchange)
+        first = self.replay.first_bar(info.symbol) if info is not None else None
+        if info is None or first is None:
+            conn.write([enc.error(req.req_id, 200, "No security definition has been found for the request")])
+            return
+        conn.write([enc.head_timestamp(req.req_id, enc.hist_date(as_utc(first), False, req.format_date))])
 
     def _ReqHistoricalData(self, conn: ClientConnection, req: d.ReqHistoricalData) -> None:
         if self.pacing_violations > 0:

@@ -110,6 +110,10 @@ class Replay:
             return []
         return bars[: bisect.bisect_right(self._ends[symbol], end)]
 
+    def first_bar(self, symbol: str) -> datetime | None:
+        bars = self._history.get(symbol)
+        return bars[0].timestamp if bars else None
+
     def previous_close(self, symbol: str) -> float | None:
         """The close of the bar before the current one (the tick type 9 "close")."""
         done = self.history(symbol, as_utc(self.current) if self.current is not None else None)

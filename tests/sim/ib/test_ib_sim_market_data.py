@@ -71,6 +71,14 @@ def test_historical_bars_up_to_virtual_now(client):
     assert [b.date for b in epoch] == [b.date for b in minute]
 
 
+def test_head_timestamp_is_the_first_recorded_bar(client):
+    async def scenario(ib):
+        aapl = await stock(ib, "AAPL")
+        return await asyncio.wait_for(ib.reqHeadTimeStampAsync(aapl, "TRADES", True, 2), 5)
+
+    assert client.run(scenario) == START
+
+
 def test_warmup_bars_are_history_and_replay_starts_after_them(gateway_factory, client_factory):
     gw = gateway_factory(warmup_bars=5)
     client = client_factory(3, port=gw.port)
