@@ -309,6 +309,14 @@ def hist_date(ts: datetime, daily: bool, format_date: int) -> str:
     return ts.astimezone(ZoneInfo(NY_TZ)).strftime("%Y%m%d %H:%M:%S") + f" {NY_TZ}"
 
 
+def historical_data_update(req_id: int, bar: HistBar, daily: bool, format_date: int) -> bytes:
+    """historicalDataUpdate (90): note ib_async's order (open, close, high, low, wap, volume)."""
+    return encode_fields([
+        90, req_id, bar.count, hist_date(bar.start, daily, format_date), bar.open, bar.close,
+        bar.high, bar.low, bar.wap, bar.volume,
+    ])  # fmt: skip
+
+
 def head_timestamp(req_id: int, stamp: str) -> bytes:
     return encode_fields([88, req_id, stamp])
 

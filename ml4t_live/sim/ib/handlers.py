@@ -124,6 +124,8 @@ class Dispatcher:
             conn.subs.market.pop(req.req_id, None)
         elif req.kind == "realTimeBars":
             conn.subs.realtime.pop(req.req_id, None)
+        elif req.kind == "historicalData":
+            conn.subs.history.pop(req.req_id, None)
         elif req.kind == "accountSummary":
             conn.subs.summaries.pop(req.req_id, None)
         elif req.kind == "accountUpdatesMulti":
@@ -268,6 +270,8 @@ class Dispatcher:
         ]  # fmt: skip
         stamps = (_ib_stamp(start), _ib_stamp(end))
         conn.write([enc.historical_data(req.req_id, *stamps, bars, size >= 86400, req.format_date)])
+        if req.keep_up_to_date:
+            conn.subs.history[req.req_id] = (info.symbol, size, req.format_date)
 
 
 def _ib_stamp(ts: datetime) -> str:

@@ -28,7 +28,7 @@ from loguru import logger
 from ..bars import SimBar
 from ..clock import VirtualClock
 from . import encoders as enc
-from .market_data import NY, as_utc, split_bar
+from .market_data import NY, aggregate, as_utc, split_bar
 
 _log = logger.bind(component="sim.ib.replay")
 SPEED_START_GRACE = 0.2
@@ -180,12 +180,21 @@ class Replay:
             self.clock.release()  # nobody will catch up on a bar they never got
             return
         self.bar_sent_ns[ts] = time.perf_counter_ns()
+        self._push_quotes_and_updates(ts, bars)
+
+    def _push_quotes_and_updates(self, ts: datetime, bars: dict[str, SimBar]) -> None:
+        """Streaming reqMktData quotes and keepUpToDate historical bars, once per bar."""
+        end = as_utc(ts) + timedelta(seconds=self.bar_seconds)
         for conn in self.server.clients():
             frames = [
                 frame
                 for req_id, sym in conn.subs.market.items() if sym in bars
                 for frame in enc.quote_ticks(req_id, bars[sym].close, None)
             ]  # fmt: skip
+            for req_id, (sym, size, fmt) in conn.subs.history.items():
+                if sym in bars:
+                    latest = aggregate(self.history(sym, end), self.bar_seconds, size)[-1]
+                    frames.append(enc.historical_data_update(req_id, latest, size >= 86400, fmt))
             if frames:
                 conn.write(frames)
 

@@ -47,6 +47,7 @@ REFUSED_VERSION_CODE = 503
 class Subscriptions:
     realtime: dict[int, str] = field(default_factory=dict)  # reqId -> symbol
     market: dict[int, str] = field(default_factory=dict)  # streaming reqMktData: reqId -> symbol
+    history: dict[int, tuple[str, int, int]] = field(default_factory=dict)  # keepUpToDate
     positions: bool = False
     account_updates: bool = False
     account_multi: set[int] = field(default_factory=set)

@@ -182,3 +182,21 @@ def test_market_data_snapshot_and_stream_follow_the_replay(client):
     snap, stream = client.run(scenario)
     assert snap == (101.0, 100.99, 101.01, 100.5)  # bar 1's close; bar 0's close
     assert stream == (102.5, 102.49, 102.51)
+
+
+def test_keep_up_to_date_history_grows_with_the_replay(client):
+    async def scenario(ib):
+        aapl = await stock(ib, "AAPL")
+        rt = ib.reqRealTimeBars(aapl, 5, "TRADES", False)
+        await advance(ib, rt)
+        bars = await ib.reqHistoricalDataAsync(aapl, "", "1 D", "1 min", "TRADES", True,
+                                               keepUpToDate=True, timeout=5)  # fmt: skip
+        start = len(bars)
+        await advance(ib, rt)
+        await advance(ib, rt)
+        await until(lambda: len(bars) == start + 2)
+        return [(b.date.minute, b.open, b.high, b.low, b.close) for b in bars]
+
+    assert client.run(scenario) == [
+        (30, 100.0, 101.0, 99.0, 100.5), (31, 100.5, 101.5, 100.0, 101.0), (32, 101.0, 103.0, 100.5, 102.5),
+    ]  # fmt: skip
