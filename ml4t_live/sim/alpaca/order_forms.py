@@ -138,6 +138,7 @@ def parse_order(body: Any) -> OrderForm:
     _check_quantity(form)
     _check_prices(form)
     _check_class(form)
+    _check_extended_hours(form)
     return form
 
 
@@ -178,6 +179,11 @@ def _check_prices(form: OrderForm) -> None:
             raise unprocessable(f"{name} must be > 0")
     if form.type == "market" and (form.limit_price is not None or form.stop_price is not None):
         raise unprocessable("market orders require no stop or limit price")
+
+
+def _check_extended_hours(form: OrderForm) -> None:
+    if form.extended_hours and (form.type != "limit" or form.time_in_force != "day" or form.order_class):
+        raise unprocessable("extended hours orders must be simple DAY limit orders")
 
 
 def _check_class(form: OrderForm) -> None:

@@ -201,9 +201,8 @@ class AlpacaVenue:
     def replace(self, order_id: str, form: ReplaceForm) -> tuple[AlpacaOrder, Messages]:
         """Alpaca's replace: a NEW order (new id) that ``replaces`` the old one."""
         old = self.get(order_id)
-        if not old.is_open or old.status == "held":
-            raise unprocessable(f"order is {old.status}; it cannot be replaced" if old.status != "held"
-                                else "order is held (a leg waiting for its parent); it cannot be replaced")
+        if not old.is_open:
+            raise unprocessable(f'order is already in "{old.status}" state; it cannot be replaced')
         if old.filled_qty > 0:
             raise unprocessable("order is partially filled; cancel it and submit a new one")
         client_id = form.client_order_id or str(uuid.uuid4())
@@ -224,7 +223,7 @@ class AlpacaVenue:
         now = self._now()
         new = AlpacaOrder(**{**old.__dict__, "id": new_order_id(), "client_order_id": client_id,
                              "created_at": now, "updated_at": now, "replaces": old.id, "leg_ids": list(old.leg_ids)})
-        new.status = "new"
+        new.status = "held" if old.status == "held" else "new"  # a held bracket leg stays held
         if form.qty is not None:
             new.qty = form.qty
         new.limit_price = form.limit_price if form.limit_price is not None else old.limit_price
@@ -239,7 +238,12 @@ class AlpacaVenue:
         self._by_exchange[old.exchange_id] = new.id
         for leg in self.legs_of(old):
             leg.parent_id = new.id
-        messages = [self._update("replaced", old), self._update("new", new)]
+        if old.parent_id is not None:  # a leg: its parent now lists the replacement
+            parent = self.orders[old.parent_id]
+            parent.leg_ids = [new.id if i == old.id else i for i in parent.leg_ids]
+        messages = [self._update("replaced", old)]
+        if new.status != "held":
+            messages.append(self._update("new", new))
         return new, messages + self.translate([e for e in events if not _is_replaced(e)])
 
     def cancel(self, order_id: str) -> Messages:

@@ -105,6 +105,10 @@ def test_bracket_legs_are_held_then_live_then_oco(sim: SimulatedAlpaca, trading:
         take_profit=TakeProfitRequest(limit_price=102.75), stop_loss=StopLossRequest(stop_price=95)))
     assert parent.order_class is OrderClass.BRACKET and len(parent.legs) == 2
     assert {leg.status for leg in parent.legs} == {OrderStatus.HELD}
+    stop_leg = next(leg for leg in parent.legs if leg.type is OrderType.STOP)
+    moved = trading.replace_order_by_id(stop_leg.id, ReplaceOrderRequest(stop_price=96))  # a held leg may move
+    assert moved.status is OrderStatus.HELD and moved.stop_price == "96" and moved.replaces == stop_leg.id
+    assert moved.id in [leg.id for leg in trading.get_order_by_id(parent.id).legs]
     assert {(leg.type, leg.side) for leg in parent.legs} == {(OrderType.LIMIT, SELL), (OrderType.STOP, SELL)}
     step(sim, trading)  # parent fills at 101; legs go live
     legs = trading.get_order_by_id(parent.id).legs
@@ -253,3 +257,7 @@ def test_server_side_validation_errors(sim: SimulatedAlpaca, trading: TradingCli
     with pytest.raises(APIError) as no_price:  # notional before any bar: no last trade to size it
         trading.submit_order(MarketOrderRequest(symbol="AAPL", notional=100, side=BUY, time_in_force=DAY))
     assert no_price.value.status_code == 422
+    with pytest.raises(APIError) as extended:
+        trading.submit_order(MarketOrderRequest(symbol="AAPL", qty=1, side=BUY, time_in_force=DAY,
+                                                extended_hours=True))
+    assert extended.value.status_code == 422 and "extended hours" in extended.value.message
