@@ -178,12 +178,12 @@ def run_ib(n_bars: int, throttle: bool = False) -> None:
 def run_alpaca(n_bars: int) -> None:
     from ml4t_live.sim.alpaca import SimulatedAlpaca
     from ml4t_live.venues.alpaca import AlpacaBroker, AlpacaConfig, AlpacaFeed
-    from ml4t_live.venues.alpaca.gateway import AlpacaGateway
+    from ml4t_live.venues.alpaca.order_stream import OrderStream
 
     fill_ns: dict[str, int] = {}
     bar_in_ns: dict[datetime, int] = {}
 
-    class TimedGateway(AlpacaGateway):
+    class TimedStream(OrderStream):
         """Notes when each fill update reaches the gateway (decoded, on the trade-stream loop)."""
 
         async def _on_update(self, update):  # type: ignore[no-untyped-def]
@@ -221,8 +221,8 @@ def run_alpaca(n_bars: int) -> None:
             max_requests_per_minute=1_000_000, rate_limit_burst=10_000,  # the venue's budget is off too
         )
         broker = AlpacaBroker(cfg, strategy_id="bench")
-        gateway = TimedGateway(cfg, is_ours=broker.ids.is_ours)
-        broker.gateway = gateway
+        gateway = broker.gateway
+        gateway.stream = TimedStream(cfg, gateway.tracker, gateway.rest)
         last = session_minutes(n_bars)[-1]
         feed = TimedFeed(cfg, [ASSET], end=last + timedelta(minutes=1))
         strategy = SubmitTimed()

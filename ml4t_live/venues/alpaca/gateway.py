@@ -5,9 +5,9 @@ Two sides, as the design asks:
 * REST on the **engine thread**: alpaca-py's ``TradingClient`` is synchronous, so ``place`` /
   ``modify`` / ``cancel`` / ``snapshot`` / ``end_of_bar`` call it directly, each request behind the
   shared token bucket and the retry policy of :mod:`.rest`.
-* ``trade_updates`` on its **own loop thread** (:class:`~.session.TradeUpdatesSession`): each update
+* ``trade_updates`` on its **own loop thread** (:class:`~.order_stream.OrderStream`): each update
   goes through the :class:`~.tracker.OrderTracker` (ours only, each execution once) onto the
-  session's janus queue, which is this gateway's ``events``.
+  stream session's janus queue, which is this gateway's ``events``.
 
 Order identity: every order carries the engine's deterministic ``client_order_id``. After an
 ambiguous submit (timeout, 5xx, dropped connection) the order is looked up by that id; only a 404
@@ -31,9 +31,6 @@ stream missed is reported once; a re-sync that finds missed updates also forces 
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -43,15 +40,9 @@ from alpaca.trading.requests import GetOrdersRequest
 from loguru import logger
 
 from ...errors import ConnectionFailed, LiveTradingRefused, ReconciliationError, VenueError
-from ...events import (
-    BrokerDisconnected,
-    BrokerReconnected,
-    OrderCancelled,
-    OrderReplaced,
-    VenueErrorReported,
-)
+from ...events import OrderCancelled, OrderReplaced, VenueErrorReported
 from ...protocols import AccountSnapshot, OrderRequest
-from .config import AlpacaConfig, redact
+from .config import AlpacaConfig
 from .parsing import (
     NotExpressible,
     account_snapshot,
@@ -62,7 +53,7 @@ from .parsing import (
 )
 from .rate_limit import TokenBucket
 from .rest import AlpacaTradingClient, AmbiguousOutcome, RestCaller, VenueRequestFailed
-from .session import TradeUpdatesSession
+from .order_stream import OrderStream
 from .tracker import OrderTracker
 
 _log = logger.bind(component="alpaca.gateway")
@@ -82,15 +73,12 @@ class AlpacaGateway:
         self.bucket = TokenBucket(config.max_requests_per_minute, config.rate_limit_burst)
         self.rest = RestCaller(config, self.bucket)
         self.tracker = OrderTracker()
-        self.session = TradeUpdatesSession(config, self._on_update, self._on_lost, self._resync_async)
+        self.stream = OrderStream(config, self.tracker, self.rest)
         self._client: AlpacaTradingClient | None = None
-        self._loop_client: AlpacaTradingClient | None = None  # used only on the stream's loop
         self._venue_ids: dict[str, str] = {}  # our client order id -> current Alpaca order id
         self._replaces: dict[str, int] = {}
         self._oca: dict[str, OrderRequest] = {}  # oca_group -> first member, until its pair arrives
         self._children: dict[str, list[OrderRequest]] = {}  # entry id -> exits held until it fills
-        self._emit_lock = threading.Lock()  # keeps tracker decisions and queue order together
-        self._last_update = time.monotonic()
         self.account_number = ""
         self.is_paper = config.paper
         self._connected = False
@@ -98,11 +86,10 @@ class AlpacaGateway:
     # ================================================================== engine thread
     @property
     def events(self) -> Any:
-        return self.session.events
+        return self.stream.events
 
     def connect(self) -> AccountSnapshot:
         self._client = AlpacaTradingClient(self.config)
-        self._loop_client = AlpacaTradingClient(self.config)
         try:
             account = self.rest("account", self._client.get_account, repeatable=True)
         except VenueRequestFailed as exc:
@@ -113,11 +100,11 @@ class AlpacaGateway:
             raise ReconciliationError(
                 f"Alpaca account {account.account_number} is blocked for trading; refusing to start"
             )
-        self.session.start()
+        self.stream.start()
         self._connected = True
         try:
             snapshot = self.snapshot()
-            self.session.call(self._start_watchdog)
+            self.stream.watch()
         except BaseException:
             self.close()
             raise
@@ -273,7 +260,7 @@ class AlpacaGateway:
         except VenueRequestFailed as exc:
             self._emit([VenueErrorReported(VENUE, exc.code or str(exc.status), exc.message, cid)])
             return
-        with self._emit_lock:
+        with self.stream.emit_lock:
             self.tracker.carry_over(venue_id, str(order.id))
             self._venue_ids[cid] = str(order.id)
         self._emit([OrderReplaced(cid, request.quantity, request.limit_price, request.stop_price)])
@@ -304,7 +291,7 @@ class AlpacaGateway:
 
     def close(self) -> None:
         self.rest.close()
-        self.session.close()
+        self.stream.close()
         self._connected = False
 
     def _release_children(self) -> None:
@@ -334,68 +321,7 @@ class AlpacaGateway:
         return venue_id
 
     def _emit(self, events: list[Any]) -> None:
-        if not events:
-            return
-        with self._emit_lock:
-            for event in events:
-                self.session.events.put_nowait(event)
-
-    # ================================================================== stream loop thread
-    async def _on_update(self, update: Any) -> None:
-        self._last_update = time.monotonic()
-        try:
-            with self._emit_lock:
-                events = self.tracker.on_trade_update(update)
-                for event in events:
-                    self.session.thread.async_events.put_nowait(event)
-        except Exception as exc:  # a bad update must not kill the stream; report it
-            _log.opt(exception=exc).error("could not apply an Alpaca trade update")
-            self.session.thread.async_events.put_nowait(
-                VenueErrorReported(VENUE, "bad_update", redact(f"{type(exc).__name__}: {exc}", self.config))
-            )
-
-    async def _on_lost(self, reason: str) -> None:
-        await self.session.thread.async_events.put(BrokerDisconnected(VENUE, reason))
-
-    async def _resync_async(self) -> None:
-        await self.session.thread.async_events.put(BrokerReconnected(VENUE))
-        self._resync()
-
-    def _resync(self) -> int:
-        """Re-read our open orders over REST (blocking, on the stream loop); report what was missed."""
-        client = self._loop_client
-        if client is None:
-            return 0
-        missed = 0
-        for venue_id in self.tracker.open_venue_ids():
-            try:
-                order = self.rest("re-sync", lambda v=venue_id: client.get_order_by_id(v), repeatable=True)
-            except VenueError as exc:
-                _log.warning("re-sync of Alpaca order {} failed: {}", venue_id, exc)
-                continue
-            with self._emit_lock:
-                events = self.tracker.on_order_snapshot(order)
-                for event in events:
-                    self.session.thread.async_events.put_nowait(event)
-            missed += len(events)
-        if missed:
-            _log.warning("re-sync found {} order event(s) the trade stream had not delivered", missed)
-        return missed
-
-    def _start_watchdog(self) -> None:
-        self.session.thread.spawn(self._watchdog(), "watchdog")
-
-    async def _watchdog(self) -> None:
-        interval = self.config.order_poll_interval
-        while True:
-            await asyncio.sleep(interval)
-            quiet = time.monotonic() - self._last_update
-            if quiet < interval or not self.tracker.open_venue_ids():
-                continue
-            if self._resync():
-                _log.warning("trade stream silent for {:.1f}s with missed updates; reconnecting", quiet)
-                await self.session.force_reconnect()
-            self._last_update = time.monotonic()
+        self.stream.emit(events)
 
 
 def _flatten(orders: list[Any]) -> list[Any]:
