@@ -78,8 +78,9 @@ async def _value(x):
     return x
 
 
-def test_nightly_reset_1100_then_1102_and_lost_bars(client, gateway, ib_errors):
-    ib_errors.expect(r"Error 110[02], reqId -1: Connectivity between IB and Trader Workstation")
+@pytest.mark.parametrize(("data_lost", "restored"), [(False, 1102), (True, 1101)])
+def test_nightly_reset_1100_then_restored_and_lost_bars(data_lost, restored, client, gateway, ib_errors):
+    ib_errors.expect(r"Error 110[012], reqId -1: Connectivity between IB and Trader Workstation")
     codes: list[int] = []
 
     async def scenario(ib):
@@ -90,16 +91,16 @@ def test_nightly_reset_1100_then_1102_and_lost_bars(client, gateway, ib_errors):
         return rt
 
     client.run(scenario)
-    gateway.inject("nightly_reset", bars=2)
+    gateway.inject("nightly_reset", bars=2, data_lost=data_lost)
 
     async def after(ib):
         [rt] = [b for b in ib.realtimeBars()]
         await advance(ib, rt)
-        await until(lambda: 1102 in codes)
+        await until(lambda: restored in codes)
         return [b.time for b in rt]
 
     times = client.run(after)
-    assert codes.index(1100) < codes.index(1102)
+    assert codes.index(1100) < codes.index(restored)
     assert {2103, 2105} <= set(codes)  # farms reported broken, then OK again
     assert times[12] == START + timedelta(minutes=3)  # bars 1 and 2 were lost
 
