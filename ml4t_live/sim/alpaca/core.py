@@ -34,7 +34,7 @@ from ..bars import SimBar
 from ..clock import VirtualClock
 from ..faults import Fault, FaultPlan
 from . import payloads
-from .data_api import BarStore
+from .data_api import BarStore, aggregate
 from .faults import STREAM_KINDS, FaultState, check_fault
 from .order_forms import AlpacaError
 from .ratelimit import TokenBucket
@@ -214,6 +214,7 @@ class Core:
                     session = market_hours.session(day)
                     self._now = max(self._now, session[1]) if session else self._now
                     self.publish(self.venue.end_session())
+                    await self._send_daily_bars(ts)
                 ts, index = following, index + 1
             self.current_bar = None
         finally:
@@ -234,6 +235,19 @@ class Core:
                 self._trade_id += 1
                 trades.append((s, payloads.stream_trade(s, b.close, max(b.volume, 1.0), self._now, self._trade_id)))
             await self.data_hub.publish("trades", trades)
+
+    async def _send_daily_bars(self, last: datetime) -> None:
+        """At the session's end: the day's bar per symbol to ``dailyBars`` subscribers (``T: d``)."""
+        if not any(c.subs["dailyBars"] for c in self.data_hub.clients):
+            return
+        day_start = last.astimezone(payloads.NEW_YORK).replace(hour=0, minute=0).astimezone(UTC)
+        items = []
+        for symbol in sorted(self.venue.symbols):
+            daily = aggregate(self.bars.window(symbol, day_start, last, self._now), "day")
+            if daily:
+                label, bar = daily[-1]
+                items.append((symbol, payloads.stream_bar(symbol, bar, label, kind="d")))
+        await self.data_hub.publish("dailyBars", items)
 
     # ------------------------------------------------------------------ views (tests)
     def latency(self) -> list[dict[str, Any]]:

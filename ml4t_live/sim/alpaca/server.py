@@ -250,7 +250,7 @@ class SimulatedAlpaca:
             "data_clients": len(core.data_hub.clients),
             "data_connections": core.data_hub.connections,
             "bar_subscribers": core.data_hub.subscribed("bars"),
-            "data_subscribers": {c: core.data_hub.subscribed(c) for c in ("quotes", "trades", "updatedBars")},
+            "data_subscribers": {c: core.data_hub.subscribed(c) for c in ("quotes", "trades", "updatedBars", "dailyBars")},
             "bars_sent": core.data_hub.bars_sent,
             "bar_index": core.bar_index,
             "clock_calls": core.clock_calls,

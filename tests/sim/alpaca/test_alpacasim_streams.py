@@ -136,12 +136,22 @@ def test_quotes_trades_and_updated_bars_subscriptions(sim: SimulatedAlpaca, trad
     stream.subscribe_quotes(harness.handler, "AAPL")
     stream.subscribe_trades(harness.handler, "AAPL")
     stream.subscribe_updated_bars(harness.handler, "AAPL")
+    stream.subscribe_daily_bars(harness.handler, "MSFT")
     harness.start()
     try:
-        sim.wait_until(lambda s: s["data_subscribers"] == {"quotes": 1, "trades": 1, "updatedBars": 1}, TIMEOUT)
+        sim.wait_until(lambda s: s["data_subscribers"] == {"quotes": 1, "trades": 1, "updatedBars": 1,
+                                                            "dailyBars": 1}, TIMEOUT)
         trading.get_clock()
         got = {type(harness.get()).__name__, type(harness.get()).__name__}
         assert got == {"Quote", "Trade"}
+        while sim.state()["now"].day != 5:  # the first session ends: its daily bar follows
+            step(sim, trading)
+        seen = [harness.get() for _ in range(2 * 9)]  # quote + trade for bars 1..9
+        daily = harness.get()
+        assert [type(x).__name__ for x in seen].count("Bar") == 0
+        assert (type(daily).__name__, daily.symbol, daily.timestamp) == ("Bar", "MSFT", datetime(2024, 3, 4, 5, 0,
+                                                                                                 tzinfo=UTC))
+        assert (daily.open, daily.close, daily.volume) == (400.0, 409.5, sum(1000.0 + i for i in range(10)))
     finally:
         harness.stop()
 
