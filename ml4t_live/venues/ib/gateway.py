@@ -44,6 +44,8 @@ class IBGateway:
         self._orders: OrderTracker | None = None
         self.account = ""
         self._degraded = False  # IB reported 1100 (socket up, IB's own link down)
+        # an end_of_bar fell into a disconnect: send it after the reconnect
+        self._caught_up_owed = False
 
     @property
     def events(self) -> Any:
@@ -139,6 +141,9 @@ class IBGateway:
             "resynchronised after reconnect; {} missed execution(s) replayed", replayed
         )
         session.put(BrokerReconnected("ib"))
+        if self._caught_up_owed:  # the engine finished a bar while we were away
+            self._caught_up_owed = False
+            await self._orders_().end_of_bar(self.config.request_timeout)
 
     def _connectivity(self, code: int, message: str) -> None:
         """1100: IB itself lost its link (the socket stays up); 1101/1102: it is back."""
@@ -179,7 +184,11 @@ class IBGateway:
         self._call(self._orders_().cancel(client_order_id))
 
     def end_of_bar(self, timestamp: Any) -> None:
-        self._call(self._orders_().end_of_bar(self.config.request_timeout))
+        self._call(self._end_of_bar())
+
+    async def _end_of_bar(self) -> None:
+        sent = await self._orders_().end_of_bar(self.config.request_timeout)
+        self._caught_up_owed = not sent
 
     def close(self) -> None:
         self._loop.close(self._shutdown, timeout=self.config.request_timeout)

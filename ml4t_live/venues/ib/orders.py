@@ -49,6 +49,8 @@ from .session import IBSession
 
 _log = logger.bind(component="ib.orders")
 _TOL = 1e-9
+# Errors about a refused cancel: the order itself is unchanged at IB.
+CANCEL_FAILED_CODES = frozenset({"161", "10147", "10148", "10149"})
 
 
 @dataclass(slots=True)
@@ -129,11 +131,21 @@ class OrderTracker:
         self.session.require_connected(f"cancel of {client_order_id}")
         self.ib.cancelOrder(trade.order)
 
-    async def end_of_bar(self, timeout: float) -> None:
-        """reqCurrentTime on this connection: the simulator's step-mode "caught up" signal."""
+    async def end_of_bar(self, timeout: float) -> bool:
+        """reqCurrentTime on this connection: the simulator's step-mode "caught up" signal.
+
+        Returns False (nothing sent) while disconnected; the gateway sends it after the reconnect.
+        """
         if not self.session.connected:
-            return
-        await asyncio.wait_for(self.ib.reqCurrentTimeAsync(), timeout)
+            return False
+        try:
+            await asyncio.wait_for(self.ib.reqCurrentTimeAsync(), timeout)
+        except (ConnectionError, TimeoutError) as exc:  # the socket died under it
+            _log.warning(
+                "end-of-bar signal not confirmed ({!r}); resent after a reconnect", exc
+            )
+            return False
+        return True
 
     def _live_trade(self, coid: str, what: str) -> Trade:
         trade = self._trades.get(coid)
@@ -181,7 +193,12 @@ class OrderTracker:
     def _settle_done(self, coid: str, trade: Trade) -> None:
         status = trade.orderStatus.status
         rejection = rejection_of(trade)
-        if rejection is not None:
+        if rejection is not None and rejection[0] in CANCEL_FAILED_CODES:
+            # ib_async marks the trade Cancelled on any error, but a refused cancel leaves the
+            # order as it was (usually it just filled): wait for the venue's own news.
+            _log.warning("cancel of {} refused by IB: {} {}", coid, *rejection)
+            self.session.put(VenueErrorReported("ib", rejection[0], rejection[1], coid))
+        elif rejection is not None:
             code, text = rejection
             self._finish(coid, OrderRejected(coid, text, code))
         elif status == "Inactive":

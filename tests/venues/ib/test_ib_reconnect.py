@@ -102,3 +102,34 @@ def test_open_order_survives_a_drop_and_fills_after_the_reconnect(
         assert [r.order_ref for r in sim.orders_received] == ["r-open"]
     finally:
         gw.close()
+
+
+def test_end_of_bar_during_a_drop_is_sent_after_the_reconnect(
+    sim_factory, ib_log_guard
+):
+    for pattern in DROP_ERRORS:
+        ib_log_guard.expect(pattern)
+    sim = sim_factory()
+    gw = IBGateway(config_for(sim))
+    try:
+        gw.connect()
+        gw.place(OrderRequest("r-owed", "AAPL", OrderSide.BUY, 2))
+        seen: list = []
+        wait_for(gw.events, lambda e: isinstance(e, OrderAccepted), seen=seen)
+        sim.inject("refuse_connections", seconds=0.5)
+        sim.inject("drop_connection", client_id=1)
+        wait_for(gw.events, lambda e: isinstance(e, BrokerDisconnected), seen=seen)
+        gw.end_of_bar(None)  # the engine finished its bar while the broker was away
+        wait_for(
+            gw.events, lambda e: isinstance(e, BrokerReconnected), seen=seen, timeout=15
+        )
+        # no further end_of_bar: the owed caught-up signal releases the bar, the order fills
+        fill = wait_for(
+            gw.events,
+            lambda e: isinstance(e, OrderFilled) and e.client_order_id == "r-owed",
+            seen=seen,
+        )
+        assert fill.quantity == 2.0
+        assert [r.order_ref for r in sim.orders_received] == ["r-owed"]
+    finally:
+        gw.close()
