@@ -341,3 +341,17 @@ def test_oca_group_fill_cancels_the_other_member(client, ib_errors):
     dip, breakout = client.run(scenario)
     assert (dip.orderStatus.status, dip.orderStatus.avgFillPrice) == ("Filled", 98.5)
     assert breakout.orderStatus.status == "Cancelled" and not breakout.fills
+
+
+def test_global_cancel_cancels_every_open_order(client, ib_errors):
+    ib_errors.expect(r"Error 202, reqId \d+: Order Canceled")
+
+    async def scenario(ib):
+        aapl, msft = await stock(ib, "AAPL"), await stock(ib, "MSFT")
+        trades = [ib.placeOrder(aapl, LimitOrder("BUY", 1, 90.0)), ib.placeOrder(msft, LimitOrder("BUY", 1, 250.0))]
+        await until(lambda: all(t.orderStatus.status == "Submitted" for t in trades))
+        ib.reqGlobalCancel()
+        await until(lambda: all(t.isDone() for t in trades))
+        return [t.orderStatus.status for t in trades]
+
+    assert client.run(scenario) == ["Cancelled", "Cancelled"]
