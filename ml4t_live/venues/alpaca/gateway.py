@@ -197,6 +197,8 @@ class AlpacaGateway:
         except AmbiguousOutcome as exc:
             _log.warning("submit of {} is ambiguous ({}); looking it up by client order id", cid, exc)
             order = self._resolve(cid, body)
+            if order is None:
+                return None
         except VenueRequestFailed as exc:
             if exc.status == 422 and "client_order_id" in exc.message.replace(" ", "_"):
                 order = self._lookup(cid)  # our id is already there: adopt it, never a second order
@@ -209,23 +211,31 @@ class AlpacaGateway:
         return order
 
     def _resolve(self, cid: str, body: Any) -> Any:
-        found = self._lookup(cid)
-        if found is not None:
-            _log.info("order {} had reached Alpaca ({}); adopted", cid, found.status.value)
-            return found
-        client = self._require()
-        try:  # the venue never saw it; a late arrival of the first attempt would now be a 422
-            return self.rest("resubmit " + cid, lambda: client.submit_order(body), repeatable=False)
-        except AmbiguousOutcome:
+        """The order Alpaca has under ``cid`` after an ambiguous submit, or None if still unknown.
+
+        Unknown (the lookups fail too) is never reported as a rejection: the order may be working.
+        It stays in flight, and the stream's watchdog keeps looking it up until Alpaca answers.
+        """
+        try:
             found = self._lookup(cid)
-            if found is None:
-                raise OrderRefused(f"Alpaca did not confirm {cid} after two attempts") from None
-            return found
-        except VenueRequestFailed as exc:
-            found = self._lookup(cid)
-            if found is None:
-                raise OrderRefused(f"Alpaca refused {cid}: {exc.message}") from None
-            return found
+            if found is not None:
+                _log.info("order {} had reached Alpaca ({}); adopted", cid, found.status.value)
+                return found
+            client = self._require()
+            try:  # the venue never saw it; a late arrival of the first attempt would now be a 422
+                return self.rest("resubmit " + cid, lambda: client.submit_order(body), repeatable=False)
+            except (AmbiguousOutcome, VenueRequestFailed) as exc:
+                found = self._lookup(cid)
+                if found is not None:
+                    return found
+                if isinstance(exc, VenueRequestFailed) and exc.status not in (None, 429):
+                    raise OrderRefused(f"Alpaca refused {cid}: {exc.message}") from None
+                raise AmbiguousOutcome(str(exc)) from None
+        except (AmbiguousOutcome, VenueRequestFailed) as exc:
+            self.stream.unresolved[cid] = 0
+            self._emit([VenueErrorReported(VENUE, "submit_unconfirmed", f"{cid}: {exc}; still looking", cid)])
+            _log.error("cannot tell whether Alpaca has order {} ({}); it stays in flight", cid, exc)
+            return None
 
     def _lookup(self, cid: str, client: AlpacaTradingClient | None = None) -> Any:
         client = client or self._require()

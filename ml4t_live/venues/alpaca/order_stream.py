@@ -7,6 +7,9 @@ Runs on the ``ml4t-alpaca-trade-stream`` loop thread (:class:`~.session.TradeUpd
 * a lost connection is reported (``BrokerDisconnected``); after alpaca-py reconnects,
   ``BrokerReconnected`` and a re-sync: our open orders are re-read over REST and whatever the stream
   missed is reported once (the stream has no replay);
+* a submit whose outcome stayed unknown (the look-ups failed too) is looked up by client order id
+  on every watchdog tick until Alpaca has it (its events follow) or has answered 404 three times
+  (``OrderRejected``, code ``not_received``);
 * a watchdog re-reads open orders when the stream has been quiet for ``order_poll_interval`` while
   orders are open; finding missed updates means the socket is silent-but-open, so it is closed and
   alpaca-py reconnects (with our backoff).
@@ -27,7 +30,7 @@ from typing import Any
 from loguru import logger
 
 from ...errors import VenueError
-from ...events import BrokerDisconnected, BrokerReconnected, VenueErrorReported
+from ...events import BrokerDisconnected, BrokerReconnected, OrderRejected, VenueErrorReported
 from .config import AlpacaConfig, redact
 from .rest import AlpacaTradingClient, RestCaller
 from .session import TradeUpdatesSession
@@ -35,6 +38,7 @@ from .tracker import OrderTracker
 
 _log = logger.bind(component="alpaca.order-stream")
 VENUE = "alpaca"
+NOT_RECEIVED_AFTER = 3  # 404 answers (one per watchdog interval) before an order counts as never sent
 
 
 class OrderStream:
@@ -46,6 +50,7 @@ class OrderStream:
         self.emit_lock = threading.Lock()  # tracker decision + enqueue, as one step
         self._client: AlpacaTradingClient | None = None  # used only on the stream's loop
         self._last_update = time.monotonic()
+        self.unresolved: dict[str, int] = {}  # ambiguous submits still unknown -> 404 answers so far
 
     # ================================================================== engine thread
     @property
@@ -112,10 +117,35 @@ class OrderStream:
             _log.warning("re-sync found {} order event(s) the trade stream had not delivered", missed)
         return missed
 
+    def resolve_unconfirmed(self) -> None:
+        """Look up ambiguous submits by client order id until Alpaca says have or have-not."""
+        client = self._client
+        if client is None:
+            return
+        for cid in list(self.unresolved):
+            try:
+                order = self.rest("lookup " + cid, lambda c=cid: client.get_order_by_client_id(c), repeatable=True)
+            except VenueError as exc:
+                if getattr(exc, "status", None) != 404:
+                    continue  # still no answer: keep looking
+                self.unresolved[cid] += 1
+                if self.unresolved[cid] >= NOT_RECEIVED_AFTER:
+                    del self.unresolved[cid]
+                    reason = f"Alpaca has no order {cid} ({NOT_RECEIVED_AFTER} lookups by client order id)"
+                    with self.emit_lock:
+                        self._put([OrderRejected(cid, reason, "not_received")])
+                continue
+            del self.unresolved[cid]
+            _log.info("ambiguous order {} found at Alpaca ({})", cid, order.status.value)
+            with self.emit_lock:
+                self._put(self.tracker.on_order_snapshot(order))
+
     async def _watchdog(self) -> None:
         interval = self.config.order_poll_interval
         while True:
             await asyncio.sleep(interval)
+            if self.unresolved:
+                self.resolve_unconfirmed()
             quiet = time.monotonic() - self._last_update
             if quiet < interval or not self.tracker.open_venue_ids():
                 continue

@@ -244,6 +244,24 @@ def test_ambiguous_submit_is_resolved_by_client_order_id_lookup(sim, gateway, st
     assert len(of(OrderAccepted, seen, "t-amb")) == 1
 
 
+def test_a_submit_whose_outcome_stayed_unknown_is_looked_up_until_alpaca_answers(sim, gateway):
+    # The state an ambiguous submit leaves when even the look-ups failed (a dead network): the
+    # order stays in flight and the stream's watchdog resolves it by client order id.
+    raw = TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url)
+    raw.submit_order(LimitOrderRequest(symbol="AAPL", qty=2, side=AlpacaSide.BUY, limit_price=50.0,
+                                       time_in_force=TimeInForce.GTC, client_order_id="t-late"))
+    for cid in ("t-late", "t-never"):
+        gateway.tracker.register(cid)
+        gateway.stream.unresolved[cid] = 0
+    for _ in range(3):
+        gateway.stream.session.call(gateway.stream.resolve_unconfirmed)
+    seen = drain(gateway.events)
+    assert [type(e).__name__ for e in seen if e.client_order_id == "t-late"] == ["OrderAccepted"]
+    (never,) = of(OrderRejected, seen, "t-never")
+    assert never.code == "not_received"
+    assert gateway.stream.unresolved == {}
+
+
 # ------------------------------------------------------------------ faults
 def test_a_429_storm_is_absorbed_by_the_shared_budget(sim, gateway):
     inject(sim, "rate_limit_storm", count=2)
