@@ -146,6 +146,7 @@ class IBServer:
         self._handles: set[asyncio.TimerHandle] = set()
         self._numbers = 0
         self._reopen: asyncio.TimerHandle | None = None
+        self._reopen_task: asyncio.Task[None] | None = None
         self._stopped = False
 
     async def start(self) -> int:
@@ -168,6 +169,8 @@ class IBServer:
         self._stopped = True
         if self._reopen is not None:
             self._reopen.cancel()
+        if self._reopen_task is not None and not self._reopen_task.done():
+            self._reopen_task.cancel()
         for handle in self._handles:
             handle.cancel()
         self._handles.clear()
@@ -246,9 +249,8 @@ class IBServer:
         self._reopen = None
         if not self._stopped:
             loop = asyncio.get_running_loop()
-            task = loop.create_task(self._listen(), name="ml4t-ib-sim:reopen")
-            self._reopen_task = task  # referenced until done
-            task.add_done_callback(_log_failure)
+            self._reopen_task = loop.create_task(self._listen(), name="ml4t-ib-sim:reopen")
+            self._reopen_task.add_done_callback(_log_failure)
 
     @property
     def listening(self) -> bool:
