@@ -142,13 +142,24 @@ class Core:
         if kind in STREAM_KINDS:
             self.faults.applied.append((kind, dict(params)))
             hub = self.trade_hub if "trade" in kind else self.data_hub
-            return await hub.drop() if kind.startswith("drop") else hub.silence()
+            if kind.startswith("drop"):
+                return await hub.drop()
+            muted = hub.silence()
+            if params.get("seconds"):  # mute for a while, then speak again (missed messages stay lost)
+                self._spawn(self._unmute(muted, float(params["seconds"])), f"{kind}-end")
+            return len(muted)
         if kind == "partial_fill":
             self.venue.exchange.split_next_fill(int(params.get("parts", 2)))
         elif kind == "reject_next":
             self.venue.exchange.reject_next(str(params.get("reason", "rejected by the simulated venue")))
         self.faults.arm(kind, params)
         return 1
+
+    async def _unmute(self, clients: list[Any], seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        for client in clients:
+            client.muted = False
+        self.notify()
 
     async def _fire(self, fault: Fault) -> None:
         params = dict(fault.params)

@@ -5,7 +5,8 @@ Kinds (``SimulatedAlpaca.inject(kind, **params)`` or a ``--faults`` scenario):
 =========================  =====================================================================
 ``drop_trade_stream``      close every trade_updates socket (the client reconnects)
 ``drop_data_stream``       close every market-data socket
-``silence_trade_stream``   keep the current trade_updates sockets open but send nothing more on them
+``silence_trade_stream``   keep the current trade_updates sockets open but send nothing on them
+                           (for ``seconds`` if given, else until they disconnect)
 ``silence_data_stream``    same for the market-data sockets (new connections are served normally)
 ``rate_limit_storm``       the next ``count`` REST requests get 429 (default 5)
 ``submit_error``           the next ``count`` POST /v2/orders are ACCEPTED but answered ``status``

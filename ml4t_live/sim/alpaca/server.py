@@ -248,6 +248,7 @@ class SimulatedAlpaca:
             "trade_updates_sent": core.trade_hub.sent,
             "trade_updates_published": core.trade_hub.published,
             "data_clients": len(core.data_hub.clients),
+            "muted_sockets": sum(c.muted for c in (*core.data_hub.clients, *core.trade_hub.listeners)),
             "data_connections": core.data_hub.connections,
             "bar_subscribers": core.data_hub.subscribed("bars"),
             "data_subscribers": {c: core.data_hub.subscribed(c) for c in ("quotes", "trades", "updatedBars", "dailyBars")},

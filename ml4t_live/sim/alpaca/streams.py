@@ -131,10 +131,10 @@ class TradeUpdatesHub:
             await client.ws.close(code=1011, message=b"simulated disconnect")
         return len(clients)
 
-    def silence(self) -> int:
+    def silence(self) -> list[_Client]:
         for client in self.listeners:
             client.muted = True
-        return len(self.listeners)
+        return list(self.listeners)
 
 
 class MarketDataHub:
@@ -228,10 +228,10 @@ class MarketDataHub:
             await client.ws.close(code=1011, message=b"simulated disconnect")
         return len(clients)
 
-    def silence(self) -> int:
+    def silence(self) -> list[_Client]:
         for client in self.clients:
             client.muted = True
-        return len(self.clients)
+        return list(self.clients)
 
     async def _send(self, client: _Client, messages: list[dict[str, Any]]) -> None:
         if client.msgpack:

@@ -64,6 +64,17 @@ def test_silent_data_socket_stays_open_but_mute(sim: SimulatedAlpaca, trading: T
         data_stream.get(timeout=QUIET)
 
 
+def test_silence_for_a_while_then_speak_again(sim: SimulatedAlpaca, trading: TradingClient,
+                                             data_stream: StreamHarness) -> None:
+    sim.inject("silence_data_stream", seconds=0.3)
+    step(sim, trading)  # bar 0 goes to a mute socket: lost
+    with pytest.raises(queue.Empty):
+        data_stream.get(timeout=0.1)
+    assert sim.wait_until(lambda s: s["muted_sockets"] == 0, TIMEOUT)["bar_index"] == 0  # the silence ended
+    step(sim, trading)
+    assert {data_stream.get().timestamp.minute for _ in range(2)} == {31}
+
+
 def test_silent_trade_socket_stays_open_but_mute(sim: SimulatedAlpaca, trading: TradingClient,
                                                 trade_stream: StreamHarness) -> None:
     sim.inject("silence_trade_stream")
