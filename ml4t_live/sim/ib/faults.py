@@ -13,6 +13,8 @@ Kinds (``inject(kind, **params)`` from tests, ``[[fault]]`` tables in ``--faults
 ``partial_fill``           split the next order's fill into ``parts`` executions
 ``duplicate_exec_details`` send every execDetails of the next ``count`` orders twice
 ``exec_before_open_order`` the next ``count`` orders get no ack before their first fill
+``status_before_exec``     fills of the next ``count`` orders send openOrder/orderStatus
+                           before execDetails (the default is execDetails first)
 ``missing_order_status``   the next ``count`` orders get no orderStatus messages
 ``pacing_violation``       answer the next ``count`` historical requests with error 162
 =========================  ==========================================================
@@ -41,6 +43,7 @@ KINDS: dict[str, dict[str, object]] = {
     "partial_fill": {"parts": 2},
     "duplicate_exec_details": {"count": 1},
     "exec_before_open_order": {"count": 1},
+    "status_before_exec": {"count": 1},
     "missing_order_status": {"count": 1},
     "pacing_violation": {"count": 1},
 }
@@ -114,6 +117,7 @@ class OrderFaults:
     fill_delay: float = 0.0
     duplicate_exec_details: bool = False
     exec_before_open_order: bool = False
+    status_before_exec: bool = False
     missing_order_status: bool = False
     _counts: dict[str, int] = field(default_factory=dict)
     _values: dict[str, float] = field(default_factory=dict)

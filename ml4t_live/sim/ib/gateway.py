@@ -197,7 +197,10 @@ class SimulatedIBGateway:
                 self._venue.exchange.reject_next(str(p["reason"]))
             case "partial_fill":
                 self._venue.exchange.split_next_fill(int(p["parts"]))
-            case "duplicate_exec_details" | "exec_before_open_order" | "missing_order_status":
+            case (
+                "duplicate_exec_details" | "exec_before_open_order" | "missing_order_status"
+                | "status_before_exec"
+            ):
                 nxt.arm(fault.kind, int(p["count"]))
             case "pacing_violation":
                 self._dispatcher.pacing_violations += int(p["count"])

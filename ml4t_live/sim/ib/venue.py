@@ -322,17 +322,13 @@ class IBVenue:
         )  # fmt: skip
         self.executions.append(ex)
         self.traded.add(v.info.symbol)
-        frames = [enc.exec_details(-1, ex)]
-        if ibo.faults.duplicate_exec_details:
-            frames.append(enc.exec_details(-1, ex))
-        if ibo.held_acks:
-            frames += ibo.held_acks
-            ibo.held_acks = []
-        ibo.exec_seen = True
-        if full:
-            frames.append(enc.open_order(v))
+        execs = [enc.exec_details(-1, ex)] * (2 if ibo.faults.duplicate_exec_details else 1)
+        status = ibo.held_acks + ([enc.open_order(v)] if full else [])
         if not ibo.faults.missing_order_status:
-            frames.append(enc.order_status(v))
+            status.append(enc.order_status(v))
+        ibo.held_acks, ibo.exec_seen = [], True
+        first_status = ibo.faults.status_before_exec and not ibo.faults.exec_before_open_order
+        frames = status + execs if first_status else execs + status
         frames.append(enc.commission_report(ex))
         if full:
             self._finish(ibo, "Filled")

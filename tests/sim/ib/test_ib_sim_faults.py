@@ -253,3 +253,20 @@ def test_bad_fault_scenarios_fail_at_load(tmp_path, bars):
         SimulatedIBGateway(bars, faults=bad)
     with pytest.raises(ConfigError, match="unknown parameter"):
         SimulatedIBGateway(bars, faults=[{"kind": "reject_next", "colour": "red"}])
+
+
+def test_order_status_before_exec_details(client, gateway):
+    gateway.inject("status_before_exec")
+
+    async def scenario(ib):
+        aapl = await stock(ib, "AAPL")
+        rt = ib.reqRealTimeBars(aapl, 5, "TRADES", False)
+        await advance(ib, rt)
+        trade = ib.placeOrder(aapl, MarketOrder("BUY", 10, orderRef="status-first"))
+        await advance(ib, rt)
+        await until(lambda: trade.fills and trade.fills[0].commissionReport.execId)
+        return trade
+
+    trade = client.run(scenario)
+    messages = [(e.status, e.message) for e in trade.log]
+    assert messages.index(("Filled", "")) < messages.index(("Filled", "Fill 10.0@100.5"))
