@@ -58,34 +58,7 @@ def ib_log_guard():
 
 
 # ----------------------------------------------------------------------------- simulated venue
-from datetime import UTC, datetime, timedelta
-
-import polars as pl
-
-START = datetime(2026, 11, 24, 14, 30, tzinfo=UTC)  # 09:30 New York
-
-
-def minute_bars(symbols=("AAPL",), n=20, start=START, base=100.0) -> pl.DataFrame:
-    """Deterministic 1-minute bars: a gentle zig-zag per symbol, whole-share volumes."""
-    rows = []
-    for k, sym in enumerate(symbols):
-        price = base * (k + 1)
-        for i in range(n):
-            o = price
-            c = round(price + (0.5 if i % 3 else -0.3), 2)
-            rows.append(
-                {
-                    "timestamp": start + timedelta(minutes=i),
-                    "asset": sym,
-                    "open": o,
-                    "high": round(max(o, c) + 0.25, 2),
-                    "low": round(min(o, c) - 0.25, 2),
-                    "close": c,
-                    "volume": float(1000 + 10 * i),
-                }
-            )
-            price = c
-    return pl.DataFrame(rows)
+from ib_helpers import minute_bars
 
 
 @pytest.fixture

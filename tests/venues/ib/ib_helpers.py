@@ -5,7 +5,10 @@ from __future__ import annotations
 import queue
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import polars as pl
 
 from ml4t_live.venues.ib import IBConfig
 
@@ -52,3 +55,31 @@ def drain(events: Any, seen: list) -> list:
             seen.append(events.get_nowait())
         except queue.Empty:
             return seen
+
+
+
+
+START = datetime(2026, 11, 24, 14, 30, tzinfo=UTC)  # 09:30 New York
+
+
+def minute_bars(symbols=("AAPL",), n=20, start=START, base=100.0) -> pl.DataFrame:
+    """Deterministic 1-minute bars: a gentle zig-zag per symbol, whole-share volumes."""
+    rows = []
+    for k, sym in enumerate(symbols):
+        price = base * (k + 1)
+        for i in range(n):
+            o = price
+            c = round(price + (0.5 if i % 3 else -0.3), 2)
+            rows.append(
+                {
+                    "timestamp": start + timedelta(minutes=i),
+                    "asset": sym,
+                    "open": o,
+                    "high": round(max(o, c) + 0.25, 2),
+                    "low": round(min(o, c) - 0.25, 2),
+                    "close": c,
+                    "volume": float(1000 + 10 * i),
+                }
+            )
+            price = c
+    return pl.DataFrame(rows)

@@ -9,8 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from conftest import START, minute_bars
-from ib_helpers import config_for, drain
+from ib_helpers import START, config_for, drain, minute_bars
 
 from ml4t_live.events import BarClosed, FeedDisconnected, FeedReconnected
 from ml4t_live.venues.ib import IBFeed, IBGateway
