@@ -12,6 +12,7 @@ import logging
 import re
 
 import pytest
+from ib_helpers import minute_bars
 
 
 class _Capture(logging.Handler):
@@ -58,9 +59,6 @@ def ib_log_guard():
 
 
 # ----------------------------------------------------------------------------- simulated venue
-from ib_helpers import minute_bars
-
-
 @pytest.fixture
 def sim_factory():
     """Start SimulatedIBGateway instances on 127.0.0.1; all are closed at teardown."""
