@@ -6,7 +6,8 @@ bought or closed, so orders accumulate) it prints bars/s and µs/bar of both eng
 the LAST 1,000 bars of the LiveEngine run (from the progress callback's clock: per-bar cost must
 not grow as orders accumulate). Then, in a child process, a long single-asset replay: peak RSS
 (``resource.getrusage(...).ru_maxrss``) and the RSS growth between bar 1,000 and the last bar
-(target <= 10 MB).
+(target <= 10 MB), plus RSS at every 10% of the bars (separates one-time start-up costs, such
+as the first parquet write of the session recorder, from growth).
 
     .venv/bin/python scripts/bench_engine.py                  # everything (minutes)
     .venv/bin/python scripts/bench_engine.py --quick          # 1x10k, both strategies, 100k-bar RSS run
@@ -139,10 +140,15 @@ def child_rss(n_bars: int, strategy: str, retain: int, record: bool = True) -> N
     prices = make_prices(1, n_bars)
     marks: dict[str, float] = {}
 
+    tenth = max(n_bars // 10, 1)
+    series: list[float] = []
+
     def progress(p) -> None:
         if p.bars_done == 1000:
             marks["rss_at_1k_mb"] = _rss_mb()
-        elif p.bars_done == p.bars_total:
+        if p.bars_done % tenth == 0:
+            series.append(round(_rss_mb(), 1))
+        if p.bars_done == p.bars_total:
             marks["rss_at_end_mb"] = _rss_mb()
 
     with tempfile.TemporaryDirectory(prefix="bench-rss-") as folder:
@@ -154,7 +160,7 @@ def child_rss(n_bars: int, strategy: str, retain: int, record: bool = True) -> N
         seconds = time.perf_counter() - t0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
     print(json.dumps({"bars": result.bars, "fills": len(result.fills), "seconds": seconds,
-                      "peak_rss_mb": peak_mb, **marks}))  # fmt: skip
+                      "peak_rss_mb": peak_mb, "rss_every_10pct_mb": series, **marks}))  # fmt: skip
 
 
 def rss(n_bars: int, strategy: str, retain: int, record: bool) -> None:
@@ -166,11 +172,16 @@ def rss(n_bars: int, strategy: str, retain: int, record: bool) -> None:
         return
     fig = json.loads(done.stdout.strip().splitlines()[-1])
     growth = fig["rss_at_end_mb"] - fig["rss_at_1k_mb"]
+    series = fig["rss_every_10pct_mb"]
     print(f"RSS, {fig['bars']:,}-bar single-asset replay ({strategy}, "
           f"{'recorded' if record else 'not recorded'}, retain={retain}): "
           f"peak {fig['peak_rss_mb']:.0f} MB, RSS at bar 1,000 {fig['rss_at_1k_mb']:.0f} MB, "
           f"at the last bar {fig['rss_at_end_mb']:.0f} MB, growth {growth:+.1f} MB; "
           f"{fig['bars'] / fig['seconds']:,.0f} bars/s, {fig['fills']:,} fills retained")  # fmt: skip
+    if len(series) > 1:
+        print(f"  RSS at every 10% of the bars (MB): {series}; growth 10% -> end "
+              f"{series[-1] - series[0]:+.1f} MB (excludes one-time start-up such as the first "
+              f"parquet write)")  # fmt: skip
 
 
 def _sizes(text: str) -> list[tuple[int, int]]:
