@@ -14,6 +14,7 @@ right after the backfilled bars, before the first live one.
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -24,7 +25,13 @@ from ib_async.objects import RealTimeBarList
 from loguru import logger
 
 from ...errors import ConnectionFailed
-from ...events import BarClosed, FeedDisconnected, FeedEnded, FeedReconnected
+from ...events import (
+    BarClosed,
+    FeedDisconnected,
+    FeedEnded,
+    FeedHeartbeat,
+    FeedReconnected,
+)
 from .bars import RT_BAR_SECONDS, BarAssembler, BarGroup
 from .parsing import (
     contract_for,
@@ -36,6 +43,7 @@ from .parsing import (
 from .session import CONNECTIVITY_LOST, IBSession
 
 _log = logger.bind(component="ib.feed")
+HEARTBEAT_SECONDS = 30.0  # at most one FeedHeartbeat per this many seconds between bars
 
 
 class BarStream:
@@ -47,6 +55,7 @@ class BarStream:
         warmup_bars: int,
         tz: str,
         end: datetime | None = None,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
     ) -> None:
         self.session = session
         self.symbols = list(symbols)
@@ -66,6 +75,8 @@ class BarStream:
         )  # FeedEnded once bars close there
         self.ended = False
         self._degraded = False
+        self._last_alive = time.monotonic()
+        self.heartbeat_seconds = heartbeat_seconds
         session.on_lost.append(self._lost)
         session.on_restored.append(self._restored)
         session.on_connectivity.append(self._connectivity)
@@ -99,6 +110,13 @@ class BarStream:
         del bars[:-1]  # ib_async keeps every bar; we need only the newest
         for group in groups:
             self._route(group)
+        now = time.monotonic()
+        if groups:
+            self._last_alive = now
+        elif now - self._last_alive >= self.heartbeat_seconds:
+            # bars longer than the engine's stall timeout: show the stream is alive
+            self._last_alive = now
+            self.session.put(FeedHeartbeat(datetime.now(UTC)))
 
     def _route(self, group: BarGroup) -> None:
         if self._live:

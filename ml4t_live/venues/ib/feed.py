@@ -7,7 +7,8 @@ time, as ml4t.backtest labels recorded bars; one ``BarClosed`` per label carries
 bar closed then, in the backtest's shape (``price, open, high, low, close, volume, signals``).
 ``warmup_bars`` historical bars are delivered first, with no gap and no duplicate at the seam.
 With ``end`` (tz-aware), ``FeedEnded`` follows the bar that closes at or after it (a session's
-close), so ``LiveEngine.run()`` returns.
+close), so ``LiveEngine.run()`` returns. Between bars, a ``FeedHeartbeat`` at most every
+``heartbeat_seconds`` shows the stream is alive (bars longer than the engine's stall timeout).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class IBFeed:
         warmup_bars: int = 0,
         tz: str = "UTC",
         end: datetime | None = None,
+        heartbeat_seconds: float = 30.0,
     ) -> None:
         if not symbols:
             raise ConfigError("IBFeed needs at least one symbol")
@@ -56,6 +58,7 @@ class IBFeed:
         if end is not None and end.tzinfo is None:
             raise ConfigError("IBFeed.end must be timezone-aware")
         self.end = end
+        self.heartbeat_seconds = heartbeat_seconds
         self._loop = LoopThread("ib", "feed")
         self._session: IBSession | None = None
         self._stream: BarStream | None = None
@@ -77,7 +80,13 @@ class IBFeed:
         )
         self._session = session
         self._stream = BarStream(
-            session, self.symbols, self.bar_seconds, self.warmup_bars, self.tz, self.end
+            session,
+            self.symbols,
+            self.bar_seconds,
+            self.warmup_bars,
+            self.tz,
+            end=self.end,
+            heartbeat_seconds=self.heartbeat_seconds,
         )
 
     async def _connect(self) -> None:

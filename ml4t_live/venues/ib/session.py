@@ -159,7 +159,10 @@ class IBSession:
             for hook in self.on_connectivity:
                 hook(code, message)
         elif req_id == -1 and not is_warning(code):
-            self.put(VenueErrorReported("ib", str(code), message))
+            if self.role == "broker":  # the feed's queue carries feed events only
+                self.put(VenueErrorReported("ib", str(code), message))
+            else:
+                _log.warning("{}: IB error {}: {}", self.role, code, message)
 
     # ------------------------------------------------------------------ close
     async def close(self) -> None:

@@ -57,8 +57,6 @@ def drain(events: Any, seen: list) -> list:
             return seen
 
 
-
-
 START = datetime(2026, 11, 24, 14, 30, tzinfo=UTC)  # 09:30 New York
 
 

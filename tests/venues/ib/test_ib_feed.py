@@ -169,3 +169,39 @@ def test_pacing_violation_on_the_warmup_request_is_retried(sim_factory, ib_log_g
     finally:
         feed.close()
         gw.close()
+
+
+def test_five_minute_bars_from_a_speed_mode_replay_with_heartbeats(sim_factory):
+    from ml4t_live.events import FeedHeartbeat
+
+    bars = minute_bars(("AAPL",), n=10)
+    sim = sim_factory(bars, speed=1200.0)  # a 5-second bar every ~4 ms
+    feed = IBFeed(config_for(sim), ["AAPL"], bar_size="5 mins", heartbeat_seconds=0.0)
+    try:
+        feed.start()
+        closed, heartbeats = [], 0
+        while len(closed) < 2:
+            ev = feed.next_event(10)
+            assert ev is not None, "no feed event within the timeout"
+            if isinstance(ev, FeedHeartbeat):
+                heartbeats += 1
+            elif isinstance(ev, BarClosed):
+                closed.append(ev)
+        assert [e.timestamp for e in closed] == [START, START + timedelta(minutes=5)]
+        for ev in closed:
+            rows = bars.filter(
+                (bars["timestamp"] >= ev.timestamp)
+                & (bars["timestamp"] < ev.timestamp + timedelta(minutes=5))
+            )
+            assert ev.data["AAPL"] == {
+                "price": rows["close"][-1],
+                "open": rows["open"][0],
+                "high": rows["high"].max(),
+                "low": rows["low"].min(),
+                "close": rows["close"][-1],
+                "volume": rows["volume"].sum(),
+                "signals": {},
+            }
+        assert heartbeats > 10
+    finally:
+        feed.close()
