@@ -120,8 +120,8 @@ def test_delayed_acks(client, gateway):
         return normal_ack, slow_status, loop.time() - t0
 
     normal_ack, slow_status_then, slow_ack = client.run(scenario)
-    assert slow_status_then == "PendingSubmit" and normal_ack < 0.25
-    assert slow_ack >= 0.29
+    assert slow_status_then == "PendingSubmit"  # the later order was acked first
+    assert slow_ack >= 0.29 and slow_ack > normal_ack
 
 
 def test_delayed_fills(client, gateway):
