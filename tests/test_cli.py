@@ -24,7 +24,6 @@ from ml4t_live.cli.venues import entry_point
 from ml4t_live.errors import ConfigError
 from ml4t_live.examples import DemoMomentum, demo_bars_path
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
