@@ -65,7 +65,17 @@ def _commission_config() -> BacktestConfig:
     return BacktestConfig(calendar=None, commission_type=CommissionType.PERCENTAGE, commission_rate=0.001)
 
 
-@pytest.mark.parametrize("config", [None, _commission_config], ids=["default", "commission"])
+def _same_bar_config() -> BacktestConfig:
+    from ml4t.backtest.config import ExecutionPrice
+    from ml4t.backtest.types import ExecutionMode
+
+    return BacktestConfig(calendar=None, execution_mode=ExecutionMode.SAME_BAR,
+                          execution_price=ExecutionPrice.CLOSE)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "config", [None, _commission_config, _same_bar_config], ids=["default", "commission", "same_bar"]
+)
 def test_each_order_type_fills_where_the_backtest_fills_it(config, gateway_factory, client_factory, bars):
     cfg = config() if config else None
     gateway = gateway_factory(config=cfg)
@@ -93,7 +103,7 @@ def test_each_order_type_fills_where_the_backtest_fills_it(config, gateway_facto
     assert venue_side == expected
     expected_commission = backtest_commission(bars, PLAN, config() if config else None)
     assert commission == pytest.approx(expected_commission, abs=1e-9)
-    assert (commission > 0) == (config is not None)
+    assert (commission > 0) == (config is _commission_config)
 
 
 def test_modify_moves_a_resting_limit(client, gateway):
