@@ -63,8 +63,8 @@ class OrderAccepted:
 
 
 @dataclass(frozen=True, slots=True)
-class OrderPartiallyFilled:
-    """One execution that leaves the order open. ``exec_id`` identifies it (duplicates are dropped)."""
+class Execution:
+    """One execution at the venue. ``exec_id`` identifies it (duplicates are applied once)."""
 
     client_order_id: str
     exec_id: str
@@ -78,18 +78,13 @@ class OrderPartiallyFilled:
 
 
 @dataclass(frozen=True, slots=True)
-class OrderFilled:
-    """The execution that completes the order."""
+class OrderPartiallyFilled(Execution):
+    """An execution that leaves the order open."""
 
-    client_order_id: str
-    exec_id: str
-    asset: str
-    side: OrderSide
-    quantity: float
-    price: float
-    timestamp: datetime
-    commission: float = 0.0
-    cumulative_quantity: float = 0.0
+
+@dataclass(frozen=True, slots=True)
+class OrderFilled(Execution):
+    """The execution that completes the order."""
 
 
 @dataclass(frozen=True, slots=True)
