@@ -109,6 +109,7 @@ class AlpacaVenue:
         received = received_ns if received_ns is not None else time.perf_counter_ns()
         now = self._now()
         qty = form.qty if form.qty is not None else self._notional_qty(form)
+        trail = self._trail_amount(form)  # may refuse (422): before anything is registered
         parent_type, parent_limit = form.type, form.limit_price
         if form.order_class == "oco":  # the top-level order of an OCO is its take-profit limit
             parent_type, parent_limit = "limit", form.take_profit.limit_price  # type: ignore[union-attr]
@@ -128,7 +129,7 @@ class AlpacaVenue:
         oca = parent.id if form.order_class in ("bracket", "oco") else None
         messages: Messages = []
         parent_oca = oca if form.order_class == "oco" else None
-        messages += self._submit_one(parent, qty, self._trail_amount(form), parent_oca, None, announce=True)
+        messages += self._submit_one(parent, qty, trail, parent_oca, None, announce=True)
         for leg in legs:
             leg_oca = oca if form.order_class in ("bracket", "oco") else None
             parent_xid = parent.exchange_id if form.order_class in ("bracket", "oto") else None
