@@ -16,7 +16,7 @@ from ml4t_live.sim.ib.framing import FrameBuffer, encode_raw
 
 def test_connect_reports_paper_account_and_next_valid_id(client, gateway):
     async def scenario(ib):
-        return (ib.managedAccounts(), ib.client.serverVersion(), ib.client._reqIdSeq, ib.isConnected())
+        return (ib.managedAccounts(), ib.client.serverVersion(), ib.client.getReqId(), ib.isConnected())
 
     accounts, version, next_id, connected = client.run(scenario)
     assert accounts == ["DU1234567"]
