@@ -12,6 +12,10 @@
   missed since the last delivered label are backfilled over REST, then ``FeedReconnected``, then
   live bars continue. A silent-but-open socket is closed after ``config.data_timeout`` seconds
   without data (alpaca-py's ``data_timeout``), which leads to the same path.
+* Known limit with the simulator in step mode: the engine ends every bar with
+  ``GET /v2/clock`` (the broker's ``end_of_bar``), warm-up bars included, and the simulated venue
+  takes each as "caught up": ``warmup_bars`` > 0 in step mode lets the venue run that many bars
+  ahead. Use speed mode, or warm-up 0, for step-mode parity runs. Real Alpaca is unaffected.
 * ``end``: after the bar that closes at or after ``end``, ``FeedEnded`` (a cron session's close).
 * ``start()`` ends with one ``GET /v2/clock``: harmless on Alpaca, and the simulated venue's
   step-mode signal that a client is ready for the first bar.
@@ -160,15 +164,15 @@ class AlpacaFeed:
                 await self._deliver_minute(group)
         _log.info("{} warm-up bar(s) delivered before the first live minute {}", self.delivered, first)
 
-    def _history(self, start: datetime, before: datetime) -> list[Group]:
-        """Minute groups with ``start <= label < before`` from the historical bars REST."""
+    def _history(self, start: datetime, before: datetime | None) -> list[Group]:
+        """Minute groups with ``start <= label < before`` (None: up to now) from the bars REST."""
         client = self._data
         assert client is not None
         request = StockBarsRequest(
             symbol_or_symbols=self.symbols,
             timeframe=TimeFrame.Minute,
             start=start,
-            end=before - timedelta(seconds=1),
+            end=None if before is None else before - timedelta(seconds=1),
             feed=self.config.feed,
         )
         barset = self.rest("historical bars", lambda: client.get_stock_bars(request), repeatable=True)
@@ -176,7 +180,7 @@ class AlpacaFeed:
         for symbol, bars in barset.data.items():
             for bar in bars:
                 label = bar.timestamp.astimezone(UTC)
-                if start <= label < before:
+                if start <= label and (before is None or label < before):
                     groups.setdefault(label, Group(label)).data[symbol] = bar_fields(bar)
         return [groups[label] for label in sorted(groups)]
 
@@ -189,9 +193,8 @@ class AlpacaFeed:
         if self._last_minute is not None:
             for group in self.grouper.flush():
                 await self._deliver_minute(group)
-            now = datetime.now(UTC) + timedelta(days=1)  # "everything that has closed"
             before = self.delivered
-            for group in self._history(self._last_minute + MINUTE, now):
+            for group in self._history(self._last_minute + MINUTE, None):  # up to now
                 await self._deliver_minute(group)
             missed = self.delivered - before
             if self._last_minute is not None:
