@@ -380,3 +380,33 @@ def test_terminal_progress_bar_draws_and_finishes():
     drawn = display.err.file.getvalue()
     assert "Demo" in drawn and "3/3" in drawn and "2024-03-04 14:33" in drawn and "fills 3" in drawn
     assert Display(quiet=True).progress_callback("x") is None  # --quiet: no progress at all
+
+
+def test_stop_at_parsing():
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from ml4t_live.cli.stopping import parse_stop_at
+
+    now = datetime(2024, 3, 4, 14, 0, tzinfo=timezone(timedelta(hours=-5)))
+    assert parse_stop_at("16:05", now) == datetime(2024, 3, 4, 16, 5, tzinfo=now.tzinfo)
+    assert parse_stop_at("2024-03-04T21:05:00+00:00", now) == datetime(2024, 3, 4, 21, 5, tzinfo=UTC)
+    with pytest.raises(ConfigError, match="already past"):
+        parse_stop_at("13:59", now)
+    with pytest.raises(ConfigError, match="expects HH:MM"):
+        parse_stop_at("4pm", now)
+
+
+def test_max_bars_and_stop_at_are_orderly_stops(cli):
+    result = cli("run", "ml4t_live.examples:DemoMomentum", "--data", demo_bars_path(),
+                 "--max-bars", "100", "--no-session", "-q")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "DemoMomentum: 100 bars, shadow mode, stopped: bar limit reached (100 bars)" in result.output
+
+    from datetime import datetime, timedelta
+
+    soon = (datetime.now().astimezone() + timedelta(seconds=1.5)).isoformat()
+    result = cli("run", "ml4t_live.examples:DemoMomentum", "--data", demo_bars_path(),
+                 "--speed", "60", "--stop-at", soon, "--no-session", "-q")  # 1 s a bar: 13 minutes
+    assert result.exit_code == 0, result.output
+    assert f"stopped: stop time reached ({soon})" in result.output
+    assert int(result.output.split("DemoMomentum: ")[1].split(" bars")[0]) < 10

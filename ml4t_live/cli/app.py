@@ -21,7 +21,7 @@ _log = logger.bind(component="cli")
 
 EXIT_OK, EXIT_STRATEGY, EXIT_CONFIG, EXIT_VENUE = 0, 1, 2, 3
 EXIT_CODES_HELP = (
-    "Exit codes: 0 ok (also after Ctrl-C / SIGTERM, an orderly stop) · 1 the strategy raised "
+    "Exit codes: 0 ok (also after an orderly stop: Ctrl-C, SIGTERM, --stop-at, --max-bars) · 1 the strategy raised "
     "(or an unexpected internal error, logged with its traceback) · 2 usage or configuration "
     "error · 3 venue / connection failure (feed stalled, broker unreachable, reconciliation)."
 )
@@ -58,10 +58,14 @@ ErrorPolicy = Annotated[str | None, typer.Option(help="When the strategy raises 
 SettleTimeout = Annotated[float | None, typer.Option(help="Seconds the fill barrier waits for in-flight orders before each bar [default: 5].")]
 HeartbeatTimeout = Annotated[float | None, typer.Option(help="Seconds without a bar or heartbeat before the feed counts as stalled (exit 3) [default: 120].")]  # noqa: E501
 
+StopAt = Annotated[str | None, typer.Option(help="Stop the run at HH:MM (this machine's local time, today) or at an ISO datetime with offset; an orderly stop, exit 0.")]  # noqa: E501
+MaxBars = Annotated[int | None, typer.Option(help="Stop after this many bars (an orderly stop, exit 0).")]
+
 RUN_KEYS = (
     "strategy", "data", "signals", "context", "speed", "initial_cash", "preset", "session_dir",
     "no_session", "error_policy", "settle_timeout", "heartbeat_timeout", "broker", "feed",
     "host", "port", "symbols", "bar_size", "live", "confirm_live", "quiet", "verbose",
+    "stop_at", "max_bars",
 )  # fmt: skip
 
 

@@ -9,8 +9,8 @@ import typer
 
 from . import options as opt
 from .app import (
-    RUN_KEYS, ConfigFile, ErrorPolicy, HeartbeatTimeout, InitialCash, NoSession, Params, Preset,
-    Quiet, SessionDir, SettleTimeout, Speed, Verbose, _guard, app,
+    RUN_KEYS, ConfigFile, ErrorPolicy, HeartbeatTimeout, InitialCash, MaxBars, NoSession, Params,
+    Preset, Quiet, SessionDir, SettleTimeout, Speed, StopAt, Verbose, _guard, app,
 )  # fmt: skip
 from .runner import replay_session, run_command, run_demo, serve_sim
 from .ui import Display
@@ -33,6 +33,8 @@ def run(
     error_policy: ErrorPolicy = None,
     settle_timeout: SettleTimeout = None,
     heartbeat_timeout: HeartbeatTimeout = None,
+    stop_at: StopAt = None,
+    max_bars: MaxBars = None,
     broker: Annotated[str | None, typer.Option(help="Where orders go: shadow (simulated fills, default), ib or alpaca (paper unless --live). Venues: in progress.")] = None,  # noqa: E501
     feed: Annotated[str | None, typer.Option(help="Where bars come from: replay (needs --data), ib or alpaca [default: replay with --data, else the broker's venue].")] = None,  # noqa: E501
     host: Annotated[str | None, typer.Option(help="Venue host (IB Gateway/TWS, or a simulated venue).")] = None,
@@ -55,7 +57,8 @@ def run(
     cli = dict(strategy=strategy, data=data, signals=signals, context=context, speed=speed,
                initial_cash=initial_cash, preset=preset, session_dir=session_dir,
                no_session=no_session, error_policy=error_policy, settle_timeout=settle_timeout,
-               heartbeat_timeout=heartbeat_timeout, broker=broker, feed=feed, host=host, port=port,
+               heartbeat_timeout=heartbeat_timeout, stop_at=stop_at, max_bars=max_bars,
+               broker=broker, feed=feed, host=host, port=port,
                symbols=symbols, bar_size=bar_size, live=live, confirm_live=confirm_live,
                quiet=quiet or None, verbose=verbose or None, params=opt.parse_params(param))  # fmt: skip
     o = opt.merge_options(cli, config, RUN_KEYS)
@@ -113,6 +116,8 @@ def replay(
     error_policy: ErrorPolicy = None,
     settle_timeout: SettleTimeout = None,
     heartbeat_timeout: HeartbeatTimeout = None,
+    stop_at: StopAt = None,
+    max_bars: MaxBars = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
@@ -123,7 +128,8 @@ def replay(
     cli = dict(strategy=strategy, speed=speed, initial_cash=initial_cash, preset=preset,
                session_dir=session_dir, no_session=no_session, error_policy=error_policy,
                settle_timeout=settle_timeout, heartbeat_timeout=heartbeat_timeout,
-               quiet=quiet or None, verbose=verbose or None, params=opt.parse_params(param))  # fmt: skip
+               stop_at=stop_at, max_bars=max_bars, quiet=quiet or None, verbose=verbose or None,
+               params=opt.parse_params(param))  # fmt: skip
     o = opt.merge_options(cli, config, REPLAY_KEYS)
     display.set_level(verbose=bool(o.get("verbose")), quiet=bool(o.get("quiet")))
     try:

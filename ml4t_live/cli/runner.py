@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import signal
 import sys
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from ml4t.specs import HistoricalStrategyCompatibilityError
 from ml4t_live.errors import ConfigError, LiveTradingRefused, StrategyError
 
 from . import options as opt
+from .stopping import StopConditions, parse_stop_at
 from .ui import Display
 from .venues import VenueOptions, entry_point
 
@@ -122,12 +121,16 @@ def run_engine(strategy: Any, broker: Any, feed: Any, config: Any, o: dict[str, 
         display.log_to_file(writer_dir / "session.log")
         _write_command(writer_dir, o, mode)
         kwargs["session_dir"] = writer_dir
+    stops = StopConditions(
+        parse_stop_at(o["stop_at"]) if o.get("stop_at") else None, o.get("max_bars")
+    )
+    progress = stops.wrap_progress(display.progress_callback(name))
     try:
-        engine = LiveEngine(strategy, broker, feed, progress=display.progress_callback(name), **kwargs)
+        engine = LiveEngine(strategy, broker, feed, progress=progress, **kwargs)
     except HistoricalStrategyCompatibilityError as exc:  # the backtest's own up-front checks
         raise StrategyError(f"{name} cannot run: {exc}", hook="validation") from exc
     _log.info("running {} in {} mode", name, mode)
-    with _sigterm_stops(engine):
+    with stops.watch(engine):
         result = engine.run()
     display.summary(name, result, mode)
     return result
@@ -155,26 +158,6 @@ def recorded_command(session: Any) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
     return {k: recorded[k] for k in RECORDED_KEYS if recorded.get(k) not in (None, {}, "")}
-
-
-class _sigterm_stops:
-    """While running in the main thread, SIGTERM (cron's `timeout`, systemd) is an orderly stop."""
-
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-        self.previous: Any = None
-
-    def __enter__(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGTERM, self._on_term)
-
-    def _on_term(self, signum: int, frame: Any) -> None:
-        _log.warning("SIGTERM: finishing the current bar, then stopping")
-        self.engine.stop("terminated (SIGTERM)")
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
 
 
 def run_demo(o: dict[str, Any], display: Display) -> Any:
