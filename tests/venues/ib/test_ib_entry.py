@@ -12,7 +12,7 @@ from ml4t_live.venues.ib import entry
 
 
 def test_options_map_to_ib_config():
-    confirm = lambda account: True  # noqa: E731
+    confirm = lambda account: True
     opts = VenueOptions(
         venue="ib",
         host="10.0.0.5",
@@ -47,5 +47,5 @@ def test_demo_through_the_simulated_gateway_matches_shadow_mode():
         session_dir=False,
     ).run()
     assert len(venue.orders) == len(shadow.orders) > 0
-    key = lambda f: (f.timestamp, f.asset, f.side, f.quantity, f.price)  # noqa: E731
+    key = lambda f: (f.timestamp, f.asset, f.side, f.quantity, f.price)
     assert sorted(map(key, venue.fills)) == sorted(map(key, shadow.fills))
