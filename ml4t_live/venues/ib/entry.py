@@ -6,7 +6,7 @@ Gateway until the replay ends or Ctrl-C; ``demo_venue`` wires a broker and a fee
 gateway on a free loopback port.
 
 ``VenueOptions.extra`` (the ``[venue]`` table) may hold ``client_id``, ``feed_client_id``,
-``account``, ``warmup_bars``, ``tz``; for the simulator ``data``, ``speed``, ``faults``,
+``account``, ``warmup_bars``, ``tz``, ``end`` (ISO date-time: the feed ends there); for the simulator ``data``, ``speed``, ``faults``,
 ``account``.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -58,7 +58,22 @@ def make_feed(options: Any) -> IBFeed:
         bar_size=options.bar_size or "1 min",
         warmup_bars=int(extra.get("warmup_bars", 0)),
         tz=str(extra.get("tz", "UTC")),
+        end=_end(extra.get("end")),
     )
+
+
+def _end(value: Any) -> datetime | None:
+    """``[venue] end = "2024-03-05T21:00:00Z"``: the feed ends with the bar closing there."""
+    if value is None or isinstance(value, datetime):
+        end = value
+    else:
+        try:
+            end = datetime.fromisoformat(str(value))
+        except ValueError:
+            raise ConfigError(f"[venue] end must be an ISO date-time, got {value!r}") from None
+    if end is not None and end.tzinfo is None:
+        raise ConfigError("[venue] end needs a time zone (e.g. 2024-03-05T21:00:00Z)")
+    return end
 
 
 def run_sim(options: Any) -> int:
