@@ -21,8 +21,9 @@ _log = logger.bind(component="cli")
 
 EXIT_OK, EXIT_STRATEGY, EXIT_CONFIG, EXIT_VENUE = 0, 1, 2, 3
 EXIT_CODES_HELP = (
-    "Exit codes: 0 ok (also after an orderly stop: Ctrl-C, SIGTERM, --stop-at, --max-bars) · 1 the strategy raised "
-    "(or an unexpected internal error, logged with its traceback) · 2 usage or configuration "
+    "Exit codes: 0 ok (also after an orderly stop: Ctrl-C, SIGTERM, --stop-at, --max-bars) · "
+    "1 the strategy raised (or an unexpected internal error, logged with its traceback) · "
+    "2 usage or configuration "
     "error · 3 venue / connection failure (feed stalled, broker unreachable, reconciliation)."
 )
 
@@ -45,21 +46,49 @@ app = typer.Typer(
 )
 
 # -- shared options ------------------------------------------------------------------------
-Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log at DEBUG level on stderr.")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress; only warnings and the summary.")]
-ConfigFile = Annotated[Path | None, typer.Option("--config", "-c", help="TOML file holding any of these options ([params], [backtest], [venue] tables too); flags given here win.", dir_okay=False)]  # noqa: E501
-Params = Annotated[list[str] | None, typer.Option("--param", "-p", help="Strategy constructor argument name=value (repeatable); the value is read as a TOML literal (5, 0.5, true, [1,2]) or else as text.")]  # noqa: E501
-Speed = Annotated[float | None, typer.Option(help="Replay at N times real time (default: as fast as possible).", min=0.0)]
-InitialCash = Annotated[float | None, typer.Option(help="Starting cash (default: the preset's, 100,000).")]
-Preset = Annotated[str | None, typer.Option(help="ml4t.backtest config preset: default, realistic, backtrader, zipline, lean, vectorbt, ibkr_us_stocks_fixed ...")]  # noqa: E501
-SessionDir = Annotated[Path | None, typer.Option(help="Folder under which the session folder <Strategy>-<UTC start>/ is written (default ./sessions).", file_okay=False)]  # noqa: E501
-NoSession = Annotated[bool | None, typer.Option("--no-session", help="Write no session files.", show_default=False)]
-ErrorPolicy = Annotated[str | None, typer.Option(help="When the strategy raises in on_data: 'raise' stops the run (default for shadow/replay), 'log' logs the traceback and continues.")]  # noqa: E501
-SettleTimeout = Annotated[float | None, typer.Option(help="Seconds the fill barrier waits for in-flight orders before each bar [default: 5].")]
-HeartbeatTimeout = Annotated[float | None, typer.Option(help="Seconds without a bar or heartbeat before the feed counts as stalled (exit 3) [default: 120].")]  # noqa: E501
+HELP = {
+    "verbose": "Log at DEBUG level on stderr.",
+    "quiet": "No progress; only warnings and the summary.",
+    "config": "TOML file holding any of these options ([params], [backtest], [venue] tables "
+    "too); flags given here win.",
+    "param": "Strategy constructor argument name=value (repeatable); the value is read as a "
+    "TOML literal (5, 0.5, true, [1,2]) or else as text.",
+    "speed": "Replay at N times real time (default: as fast as possible).",
+    "initial_cash": "Starting cash (default: the preset's, 100,000).",
+    "preset": "ml4t.backtest config preset: default, realistic, backtrader, zipline, lean, "
+    "vectorbt, ibkr_us_stocks_fixed ...",
+    "session_dir": "Folder under which the session folder <Strategy>-<UTC start>/ is written "
+    "(default ./sessions).",
+    "no_session": "Write no session files.",
+    "error_policy": "When the strategy raises in on_data: 'raise' stops the run (default for "
+    "shadow/replay), 'log' logs the traceback and continues.",
+    "settle_timeout": "Seconds the fill barrier waits for in-flight orders before each bar "
+    "[default: 5].",
+    "heartbeat_timeout": "Seconds without a bar or heartbeat before the feed counts as stalled "
+    "(exit 3) [default: 120].",
+    "stop_at": "Stop the run at HH:MM (this machine's local time, today) or at an ISO datetime "
+    "with offset; an orderly stop, exit 0.",
+    "max_bars": "Stop after this many bars (an orderly stop, exit 0).",
+}
 
-StopAt = Annotated[str | None, typer.Option(help="Stop the run at HH:MM (this machine's local time, today) or at an ISO datetime with offset; an orderly stop, exit 0.")]  # noqa: E501
-MaxBars = Annotated[int | None, typer.Option(help="Stop after this many bars (an orderly stop, exit 0).")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help=HELP["verbose"])]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help=HELP["quiet"])]
+ConfigFile = Annotated[
+    Path | None, typer.Option("--config", "-c", help=HELP["config"], dir_okay=False)
+]
+Params = Annotated[list[str] | None, typer.Option("--param", "-p", help=HELP["param"])]
+Speed = Annotated[float | None, typer.Option(help=HELP["speed"], min=0.0)]
+InitialCash = Annotated[float | None, typer.Option(help=HELP["initial_cash"])]
+Preset = Annotated[str | None, typer.Option(help=HELP["preset"])]
+SessionDir = Annotated[Path | None, typer.Option(help=HELP["session_dir"], file_okay=False)]
+NoSession = Annotated[
+    bool | None, typer.Option("--no-session", help=HELP["no_session"], show_default=False)
+]
+ErrorPolicy = Annotated[str | None, typer.Option(help=HELP["error_policy"])]
+SettleTimeout = Annotated[float | None, typer.Option(help=HELP["settle_timeout"])]
+HeartbeatTimeout = Annotated[float | None, typer.Option(help=HELP["heartbeat_timeout"])]
+StopAt = Annotated[str | None, typer.Option(help=HELP["stop_at"])]
+MaxBars = Annotated[int | None, typer.Option(help=HELP["max_bars"])]
 
 RUN_KEYS = (
     "strategy", "data", "signals", "context", "speed", "initial_cash", "preset", "session_dir",

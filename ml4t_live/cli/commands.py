@@ -16,13 +16,39 @@ from .runner import replay_session, run_command, run_demo, serve_sim
 from .ui import Display
 
 
+_HELP = {
+    "strategy": "path/to/file.py:ClassName, path/to/file.py (its one Strategy subclass) or "
+    "package.module:ClassName.",
+    "data": "Recorded bars to replay: parquet or CSV in ml4t.backtest's long format "
+    "(timestamp, symbol|asset, open, high, low, close, volume).",
+    "signals": "Per-asset signals (timestamp, asset, ...), parquet or CSV.",
+    "context": "Market-wide context (timestamp, ...), parquet or CSV.",
+    "broker": "Where orders go: shadow (simulated fills, default), ib or alpaca (paper unless "
+    "--live). Venues: in progress.",
+    "feed": "Where bars come from: replay (needs --data), ib or alpaca [default: replay with "
+    "--data, else the broker's venue].",
+    "host": "Venue host (IB Gateway/TWS, or a simulated venue).",
+    "symbols": "Comma-separated symbols to subscribe to (venue feeds).",
+    "live": "Allow a LIVE (real-money) account. Never the default; asks for confirmation.",
+    "confirm_live": "With --live: confirm non-interactively (cron).",
+    "demo_venue": "shadow: replay the bundled bars into the shadow broker (default). ib / "
+    "alpaca: the same bars through a simulated venue (in progress).",
+    "session": "A session folder written by an earlier run (its bars.parquet, signals, context).",
+    "replay_strategy": "path/to/file.py:ClassName (or package.module:ClassName); default: the "
+    "session's own strategy and parameters (from its command.json).",
+    "sim_venue": "ib (TWS API socket) or alpaca (REST + websockets).",
+    "sim_data": "Bars the simulated venue replays (default: the bundled demo bars).",
+    "sim_port": "Port to listen on (default: the venue's paper port).",
+}
+
+
 @app.command()
 @_guard
 def run(
-    strategy: Annotated[str | None, typer.Argument(help="path/to/file.py:ClassName, path/to/file.py (its one Strategy subclass) or package.module:ClassName.", show_default=False)] = None,  # noqa: E501
-    data: Annotated[Path | None, typer.Option("--data", "-d", help="Recorded bars to replay: parquet or CSV in ml4t.backtest's long format (timestamp, symbol|asset, open, high, low, close, volume).")] = None,  # noqa: E501
-    signals: Annotated[Path | None, typer.Option(help="Per-asset signals (timestamp, asset, ...), parquet or CSV.")] = None,
-    context: Annotated[Path | None, typer.Option(help="Market-wide context (timestamp, ...), parquet or CSV.")] = None,
+    strategy: Annotated[str | None, typer.Argument(help=_HELP["strategy"], show_default=False)] = None,
+    data: Annotated[Path | None, typer.Option("--data", "-d", help=_HELP["data"])] = None,
+    signals: Annotated[Path | None, typer.Option(help=_HELP["signals"])] = None,
+    context: Annotated[Path | None, typer.Option(help=_HELP["context"])] = None,
     param: Params = None,
     config: ConfigFile = None,
     speed: Speed = None,
@@ -35,14 +61,16 @@ def run(
     heartbeat_timeout: HeartbeatTimeout = None,
     stop_at: StopAt = None,
     max_bars: MaxBars = None,
-    broker: Annotated[str | None, typer.Option(help="Where orders go: shadow (simulated fills, default), ib or alpaca (paper unless --live). Venues: in progress.")] = None,  # noqa: E501
-    feed: Annotated[str | None, typer.Option(help="Where bars come from: replay (needs --data), ib or alpaca [default: replay with --data, else the broker's venue].")] = None,  # noqa: E501
-    host: Annotated[str | None, typer.Option(help="Venue host (IB Gateway/TWS, or a simulated venue).")] = None,
+    broker: Annotated[str | None, typer.Option(help=_HELP["broker"])] = None,
+    feed: Annotated[str | None, typer.Option(help=_HELP["feed"])] = None,
+    host: Annotated[str | None, typer.Option(help=_HELP["host"])] = None,
     port: Annotated[int | None, typer.Option(help="Venue port.")] = None,
-    symbols: Annotated[str | None, typer.Option(help="Comma-separated symbols to subscribe to (venue feeds).")] = None,
+    symbols: Annotated[str | None, typer.Option(help=_HELP["symbols"])] = None,
     bar_size: Annotated[str | None, typer.Option(help="Venue bar size, e.g. 1min, 5s.")] = None,
-    live: Annotated[bool | None, typer.Option("--live", help="Allow a LIVE (real-money) account. Never the default; asks for confirmation.", show_default=False)] = None,  # noqa: E501
-    confirm_live: Annotated[bool | None, typer.Option("--confirm-live", help="With --live: confirm non-interactively (cron).", show_default=False)] = None,  # noqa: E501
+    live: Annotated[bool | None, typer.Option("--live", help=_HELP["live"], show_default=False)] = None,
+    confirm_live: Annotated[
+        bool | None, typer.Option("--confirm-live", help=_HELP["confirm_live"], show_default=False)
+    ] = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
@@ -75,7 +103,7 @@ DEMO_KEYS = ("speed", "initial_cash", "session_dir", "no_session", "quiet", "ver
 @app.command()
 @_guard
 def demo(
-    venue: Annotated[str | None, typer.Option(help="shadow: replay the bundled bars into the shadow broker (default). ib / alpaca: the same bars through a simulated venue (in progress).")] = None,  # noqa: E501
+    venue: Annotated[str | None, typer.Option(help=_HELP["demo_venue"])] = None,
     config: ConfigFile = None,
     speed: Speed = None,
     initial_cash: InitialCash = None,
@@ -104,8 +132,10 @@ REPLAY_KEYS = tuple(k for k in RUN_KEYS if k not in ("data", "signals", "context
 @app.command()
 @_guard
 def replay(
-    session: Annotated[Path, typer.Argument(help="A session folder written by an earlier run (its bars.parquet, signals, context).", show_default=False)],  # noqa: E501
-    strategy: Annotated[str | None, typer.Argument(help="path/to/file.py:ClassName (or package.module:ClassName); default: the session's own strategy and parameters (from its command.json).", show_default=False)] = None,  # noqa: E501
+    session: Annotated[Path, typer.Argument(help=_HELP["session"], show_default=False)],
+    strategy: Annotated[
+        str | None, typer.Argument(help=_HELP["replay_strategy"], show_default=False)
+    ] = None,
     param: Params = None,
     config: ConfigFile = None,
     speed: Speed = None,
@@ -141,10 +171,10 @@ def replay(
 @app.command()
 @_guard
 def sim(
-    venue: Annotated[str, typer.Argument(help="ib (TWS API socket) or alpaca (REST + websockets).", show_default=False)],  # noqa: E501
-    data: Annotated[Path | None, typer.Option("--data", "-d", help="Bars the simulated venue replays (default: the bundled demo bars).")] = None,  # noqa: E501
+    venue: Annotated[str, typer.Argument(help=_HELP["sim_venue"], show_default=False)],
+    data: Annotated[Path | None, typer.Option("--data", "-d", help=_HELP["sim_data"])] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int | None, typer.Option(help="Port to listen on (default: the venue's paper port).")] = None,
+    port: Annotated[int | None, typer.Option(help=_HELP["sim_port"])] = None,
     speed: Speed = None,
     verbose: Verbose = False,
 ) -> None:
