@@ -70,7 +70,9 @@ def _end(value: Any) -> datetime | None:
         try:
             end = datetime.fromisoformat(str(value))
         except ValueError:
-            raise ConfigError(f"[venue] end must be an ISO date-time, got {value!r}") from None
+            raise ConfigError(
+                f"[venue] end must be an ISO date-time, got {value!r}"
+            ) from None
     if end is not None and end.tzinfo is None:
         raise ConfigError("[venue] end needs a time zone (e.g. 2024-03-05T21:00:00Z)")
     return end

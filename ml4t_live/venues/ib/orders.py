@@ -23,7 +23,7 @@ from ib_async import Contract, Trade
 from ib_async.objects import CommissionReport, Fill
 from loguru import logger
 
-from ...errors import ReconciliationError, VenueError
+from ...errors import ConnectionFailed, ReconciliationError, VenueError
 from ...events import (
     OrderAccepted,
     OrderCancelled,
@@ -97,7 +97,12 @@ class OrderTracker:
                     "place the parent first"
                 )
             parent_id = parent.order.orderId
-        contract = await self._contract(request.asset)
+        try:
+            contract = await self._contract(request.asset)
+        except (ConnectionError, TimeoutError) as exc:
+            raise ConnectionFailed(
+                f"order {coid} was not sent: looking up {request.asset} at IB failed ({exc!r})"
+            ) from exc
         if contract is None:
             self._known.add(coid)
             self._finish(
@@ -107,12 +112,20 @@ class OrderTracker:
                 ),
             )
             return
-        order = ib_order_from_request(
-            request, account=self.session.account, parent_order_id=parent_id
-        )
+        try:
+            order = ib_order_from_request(
+                request, account=self.session.account, parent_order_id=parent_id
+            )
+        except ValueError as exc:
+            raise VenueError(f"order {coid} cannot be expressed for IB: {exc}") from exc
         self._known.add(coid)
+        try:
+            trade = self.ib.placeOrder(contract, order)
+        except ConnectionError as exc:  # raised before any byte was written: not sent
+            self._known.discard(coid)
+            raise ConnectionFailed(f"order {coid} was not sent: {exc}") from exc
         self._cum.setdefault(coid, 0.0)
-        self._trades[coid] = self.ib.placeOrder(contract, order)
+        self._trades[coid] = trade
         _log.debug("placed {} as IB order {}", coid, order.orderId)
 
     async def modify(self, request: OrderRequest) -> None:

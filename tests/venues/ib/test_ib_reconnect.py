@@ -133,3 +133,35 @@ def test_end_of_bar_during_a_drop_is_sent_after_the_reconnect(
         assert [r.order_ref for r in sim.orders_received] == ["r-owed"]
     finally:
         gw.close()
+
+
+def test_place_while_disconnected_refuses_clearly_and_sends_nothing(
+    sim_factory, ib_log_guard
+):
+    import pytest
+
+    from ml4t_live.errors import ConnectionFailed
+
+    for pattern in DROP_ERRORS:
+        ib_log_guard.expect(pattern)
+    sim = sim_factory()
+    gw = IBGateway(config_for(sim))
+    try:
+        gw.connect()
+        sim.inject("refuse_connections", seconds=0.5)
+        sim.inject("drop_connection", client_id=1)
+        seen: list = []
+        wait_for(gw.events, lambda e: isinstance(e, BrokerDisconnected), seen=seen)
+        with pytest.raises(ConnectionFailed, match="was not sent"):
+            gw.place(OrderRequest("r-away", "AAPL", OrderSide.BUY, 1))
+        wait_for(
+            gw.events, lambda e: isinstance(e, BrokerReconnected), seen=seen, timeout=15
+        )
+        assert sim.orders_received == []
+        gw.place(
+            OrderRequest("r-away", "AAPL", OrderSide.BUY, 1)
+        )  # not sent before: allowed
+        wait_for(gw.events, lambda e: isinstance(e, OrderAccepted), seen=seen)
+        assert [r.order_ref for r in sim.orders_received] == ["r-away"]
+    finally:
+        gw.close()
