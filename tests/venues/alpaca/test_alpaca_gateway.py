@@ -281,6 +281,15 @@ def test_duplicated_trade_updates_are_counted_once(sim, gateway):
     assert gateway.tracker.duplicates_dropped >= 2
 
 
+def test_delayed_trade_updates_arrive_late_but_in_order_and_once(sim, gateway):
+    inject(sim, "delay_trade_updates", seconds=0.2, count=2)
+    gateway.place(buy("t-slow", 10))
+    gateway.end_of_bar(None)
+    seen = collect(gateway.events, filled("t-slow"))
+    seen += drain(gateway.events)
+    assert [type(e) for e in seen if e.client_order_id == "t-slow"] == [OrderAccepted, OrderFilled]
+
+
 def test_updates_missed_while_the_trade_stream_was_down_are_recovered_once(sim, gateway):
     from ml4t_live.events import BrokerDisconnected, BrokerReconnected
 
