@@ -10,21 +10,15 @@ error handler sees ``_should_run`` False and ``_run_forever`` returns (a few ms)
 from __future__ import annotations
 
 import queue
-import warnings
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
 
-# alpaca-py 0.44 imports websockets.legacy, which warns (DeprecationWarning) on import; the
-# project turns warnings into errors. Import it once here with that one warning silenced.
-# (Lead: a pyproject filterwarnings entry for "websockets.legacy is deprecated" would replace this.)
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="websockets.legacy is deprecated", category=DeprecationWarning)
-    from alpaca.data.historical.stock import StockHistoricalDataClient
-    from alpaca.data.live.stock import StockDataStream
-    from alpaca.trading.client import TradingClient
-    from alpaca.trading.stream import TradingStream
+from alpaca.data.historical.stock import StockHistoricalDataClient
+from alpaca.data.live.stock import StockDataStream
+from alpaca.trading.client import TradingClient
+from alpaca.trading.stream import TradingStream
 
 __all__ = [
     "DAY1", "DAY2", "TIMEOUT", "StockDataStream", "StockHistoricalDataClient", "StreamHarness", "TradingClient",
