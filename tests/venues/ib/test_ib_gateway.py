@@ -415,3 +415,30 @@ def test_an_account_the_gateway_does_not_manage_fails_closed(
     sim = sim_factory(account="DU1234567")
     with pytest.raises(ReconciliationError, match="DU7654321"):
         gateway_factory(sim, account="DU7654321").connect()
+
+
+def test_nothing_listening_raises_connection_failed(
+    sim_factory, gateway_factory, ib_log_guard
+):
+    from ml4t_live.errors import ConnectionFailed
+
+    ib_log_guard.expect(r"API connection failed")
+    ib_log_guard.expect(r"Make sure API port")
+    sim = sim_factory()
+    gw = gateway_factory(sim)
+    sim.close()  # the port is free again
+    with pytest.raises(ConnectionFailed, match="cannot connect"):
+        gw.connect()
+
+
+def test_client_id_in_use_raises_connection_failed(
+    sim_factory, gateway_factory, ib_log_guard
+):
+    from ml4t_live.errors import ConnectionFailed
+
+    for pattern in (r"Error 326", r"already in use", r"API connection failed"):
+        ib_log_guard.expect(pattern)
+    sim = sim_factory()
+    gateway_factory(sim).connect()
+    with pytest.raises(ConnectionFailed, match="client id"):
+        gateway_factory(sim, connect_timeout=1.0).connect()
