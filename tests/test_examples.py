@@ -93,3 +93,16 @@ def test_run_shadow_quick_start_script(tmp_path):
     assert f"780 bars, {expected['num_fills']} fills, final equity {expected['final_value']:,.2f}" in done.stdout
     (session,) = (tmp_path / "sessions").iterdir()
     assert (session / "fills.parquet").is_file()
+
+
+def test_readme_quick_start_runs_as_written(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Quick start", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    assert "asyncio" not in block and len(block.strip().splitlines()) <= 10
+    done = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=90)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    final_value, fills, session = done.stdout.split()
+    expected = _backtest(DemoMomentum()).metrics
+    assert float(final_value) == expected["final_value"] and int(fills) == expected["num_fills"]
+    assert (tmp_path / session / "summary.json").is_file()
