@@ -136,7 +136,13 @@ class BarStream:
         )
         history: dict[int, dict[str, dict[str, Any]]] = {}
         if need_history:
-            history = await self._history(first.label, after)
+            try:
+                history = await self._history(first.label, after)
+            except (ConnectionError, TimeoutError) as exc:
+                # the next live bar (or the reconnect) runs the seam again
+                _log.warning("historical bars for the seam failed: {!r}", exc)
+                self._seam_task = None
+                return
         older = sorted(
             lbl
             for lbl in history
