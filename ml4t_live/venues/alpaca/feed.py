@@ -38,7 +38,14 @@ from alpaca.data.timeframe import TimeFrame
 from loguru import logger
 
 from ...errors import ConfigError
-from ...events import BarClosed, FeedDisconnected, FeedEnded, FeedEvent, FeedReconnected
+from ...events import (
+    BarClosed,
+    FeedDisconnected,
+    FeedEnded,
+    FeedEvent,
+    FeedHeartbeat,
+    FeedReconnected,
+)
 from .bars import MINUTE, Aggregator, Group, MinuteGrouper, floor_label, parse_bar_size
 from .config import AlpacaConfig
 from .parsing import bar_fields
@@ -48,6 +55,7 @@ from .session import MarketDataSession
 
 _log = logger.bind(component="alpaca.feed")
 VENUE = "alpaca"
+HEARTBEAT_SECONDS = 30.0
 
 
 class AlpacaFeed:
@@ -91,6 +99,11 @@ class AlpacaFeed:
         self._last_minute: datetime | None = None  # newest minute label delivered
         self._first_seen: dict[datetime, float] = {}
         self.delivered = 0
+        self.heartbeat_seconds = HEARTBEAT_SECONDS
+        self._last_alive = time.monotonic()
+        self._closed_until: datetime | None = None  # market closed until then (from the clock)
+        self._closes_at: datetime | None = None
+        self._clock_offset = timedelta(0)
 
     # ================================================================== engine thread
     def start(self) -> None:
@@ -99,7 +112,10 @@ class AlpacaFeed:
         try:
             self.session.call(lambda: self.session.thread.spawn(self._grace_flusher(), "grace"))
             trading = AlpacaTradingClient(self.config)
-            self.rest("clock", trading.get_clock, repeatable=True)
+            clock = self.rest("clock", trading.get_clock, repeatable=True)
+            self._closed_until = None if clock.is_open else clock.next_open
+            self._closes_at = clock.next_close
+            self._clock_offset = clock.timestamp - datetime.now(UTC)  # the venue's "now" vs ours
         except BaseException:
             self.close()
             raise
@@ -138,6 +154,7 @@ class AlpacaFeed:
 
     async def _put(self, bar: Group) -> None:
         self.delivered += 1
+        self._last_alive = time.monotonic()
         out = self.session.thread.async_events
         await out.put(BarClosed(bar.label.astimezone(self.tz), bar.data))
         if self.end is not None and bar.label + timedelta(minutes=self.minutes) >= self.end:
@@ -201,10 +218,25 @@ class AlpacaFeed:
                 self.grouper.mark_delivered(self._last_minute)
         await self.session.thread.async_events.put(FeedReconnected(VENUE, missed_bars=missed))
 
+    def _quiet_is_expected(self) -> bool:
+        """Between bars with no data: the market is closed, or alpaca-py guards a silent socket."""
+        if self.session.connections <= self.session.losses:
+            return False  # not connected right now: no heartbeat
+        if self.config.data_timeout is not None:
+            return True
+        now = datetime.now(UTC) + self._clock_offset
+        closed = self._closed_until is not None and now < self._closed_until
+        return closed or (self._closes_at is not None and now >= self._closes_at)
+
     async def _grace_flusher(self) -> None:
-        """Release a minute some symbols never reported (no trades) after ``group_grace`` s."""
+        """Release a minute some symbols never reported (no trades) after ``group_grace`` s, and
+        send a ``FeedHeartbeat`` every ``heartbeat_seconds`` without bars while quiet is expected
+        (before the open, after the close), so a cron run started early is not taken as stalled."""
         while True:
             await asyncio.sleep(self.group_grace / 4)
+            if time.monotonic() - self._last_alive >= self.heartbeat_seconds and self._quiet_is_expected():
+                self._last_alive = time.monotonic()
+                await self.session.thread.async_events.put(FeedHeartbeat(datetime.now(UTC)))
             oldest = self.grouper.oldest_open()
             if oldest is None:
                 continue

@@ -16,11 +16,12 @@ import threading
 import time
 from collections.abc import Callable
 
-from ...errors import BridgeTimeout
+from ...errors import VenueError
 
 
-class RateLimitTimeout(BridgeTimeout):
-    """No request token became available within the caller's timeout."""
+class RateLimitTimeout(VenueError, TimeoutError):
+    """No request token became available within the caller's timeout; the request was not sent
+    (so a broker may treat the order as refused: nothing reached the venue)."""
 
 
 class TokenBucket:

@@ -142,3 +142,24 @@ def test_a_silent_data_socket_is_replaced_and_its_bars_backfilled(venue):
     assert [b.timestamp for b in bars] == [minute(1)]
     assert any(isinstance(e, FeedReconnected) for e in events)
     assert venue.state()["data_connections"] == 2
+
+
+def test_heartbeats_between_bars_only_when_quiet_is_expected(venue):
+    from ml4t_live.events import FeedHeartbeat
+
+    guarded = AlpacaFeed(config_for(venue, data_timeout=5.0), ["AAPL"])  # a silent socket is caught anyway
+    guarded.heartbeat_seconds = 0.2
+    guarded.start()
+    try:
+        read(guarded, venue, 1, step=False)
+        assert isinstance(guarded.next_event(2.0), FeedHeartbeat)
+    finally:
+        guarded.close()
+    plain = AlpacaFeed(config_for(venue), ["AAPL"])  # the venue's clock says the market is open
+    plain.heartbeat_seconds = 0.2
+    plain.start()
+    try:
+        read(plain, venue, 1, step=False)  # the bar its own start released
+        assert plain.next_event(0.8) is None  # no next bar (nobody called the clock), no heartbeat
+    finally:
+        plain.close()
