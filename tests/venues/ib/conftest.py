@@ -1,8 +1,9 @@
 """Fixtures for the IB adapter tests.
 
 ``ib_log_guard`` (autouse) fails a test on any ERROR record from ib_async's loggers (decoder drops
-a malformed message with only an ERROR line; the caller just hangs) or from eventkit (an exception
-in one of our event handlers). A test that provokes an error on purpose (a rejection logs
+a malformed message with only an ERROR line; the caller just hangs), from eventkit (an exception
+in one of our event handlers), or from loguru (our code and the simulator: a failed background
+task, a failed shutdown step). A test that provokes an error on purpose (a rejection logs
 ``Error 201``) declares it with ``ib_log_guard.expect(regex)``.
 """
 
@@ -12,6 +13,7 @@ import logging
 import re
 
 import pytest
+from loguru import logger
 from ib_helpers import minute_bars
 
 
@@ -28,18 +30,19 @@ class IBLogGuard:
     def __init__(self, capture: _Capture) -> None:
         self._capture = capture
         self._allowed: list[re.Pattern[str]] = []
+        self.loguru: list[tuple[str, str]] = []  # ERRORs our own code (and the simulator) logged
 
     def expect(self, pattern: str) -> None:
         """Allow ERROR records whose message matches ``pattern`` (re.search)."""
         self._allowed.append(re.compile(pattern))
 
     def unexpected(self) -> list[str]:
-        out = []
-        for record in self._capture.records:
-            text = record.getMessage()
-            if not any(p.search(text) for p in self._allowed):
-                out.append(f"{record.name}: {text}")
-        return out
+        texts = [(r.name, r.getMessage()) for r in self._capture.records] + self.loguru
+        return [
+            f"{name}: {text}"
+            for name, text in texts
+            if not any(p.search(text) for p in self._allowed)
+        ]
 
 
 @pytest.fixture(autouse=True)
@@ -49,9 +52,14 @@ def ib_log_guard():
     for lg in loggers:
         lg.addHandler(capture)
     guard = IBLogGuard(capture)
+    sink_id = logger.add(
+        lambda m: guard.loguru.append((m.record["name"] or "", m.record["message"])),
+        level="ERROR",
+    )
     try:
         yield guard
     finally:
+        logger.remove(sink_id)
         for lg in loggers:
             lg.removeHandler(capture)
     bad = guard.unexpected()
