@@ -22,6 +22,7 @@ from .errors import (
 )
 from .feeds.replay import ReplayFeed
 from .results import LiveResult
+from .session import SessionWriter, read_session_bars
 from .shadow import ShadowBroker
 
 __all__ = [
@@ -38,7 +39,9 @@ __all__ = [
     "Progress",
     "ReconciliationError",
     "ReplayFeed",
+    "SessionWriter",
     "ShadowBroker",
     "StrategyError",
     "VenueError",
+    "read_session_bars",
 ]

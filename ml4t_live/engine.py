@@ -171,7 +171,7 @@ class LiveEngine:
         except BaseException as exc:
             if started_hooks:
                 self._end_after_failure(exc)
-            records.fail(exc)
+            records.fail(exc, metrics, bars)
             raise
         finally:
             restore_sigint()

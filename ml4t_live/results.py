@@ -179,13 +179,24 @@ class RecordKeeper:
             started_at=started,
         )
 
-    def fail(self, exc: BaseException) -> None:
-        """A failed run still leaves its files (what was recorded up to the failure)."""
+    def fail(self, exc: BaseException, metrics: MetricsTracker, bars: int) -> None:
+        """A failed run still leaves its files: what was recorded up to the failure, and why."""
         if self.writer is None:
             return
         try:
+            if self.retain is None:
+                self.writer.write_equity(list(self._equity))
             self.writer.write_summary(
-                {"failed": True, "error": f"{type(exc).__name__}: {exc}"}
+                {
+                    "failed": True,
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "bars": bars,
+                    "last_bar": metrics.last_timestamp,
+                    "final_value": metrics.final_value,
+                    "num_orders": self.orders_seen,
+                    "num_fills": self.fills_seen,
+                    "num_rejected_orders": self.rejected,
+                }
             )
             self.writer.close()
         except Exception as write_exc:  # reported; the original failure re-raises

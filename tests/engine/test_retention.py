@@ -48,3 +48,25 @@ def test_retention_does_not_change_what_the_strategy_trades(tmp_path):
     assert kept.metrics == full.metrics
     fills = pl.read_parquet(tmp_path / "fills.parquet")
     assert fills["price"].to_list() == [f.price for f in full.fills]
+
+
+def test_a_failed_run_leaves_its_files_with_the_reason_and_the_counts(tmp_path):
+    import json
+
+    import pytest
+
+    from ml4t_live import StrategyError
+
+    class FailsLate(Churn):
+        def on_data(self, timestamp, data, context, broker):
+            super().on_data(timestamp, data, context, broker)
+            if self.n == 50:
+                raise KeyError("missing feature")
+
+    with pytest.raises(StrategyError):
+        LiveEngine(FailsLate(), ShadowBroker(BacktestConfig()), ReplayFeed(PRICES), session_dir=tmp_path).run()
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["failed"] is True and "missing feature" in summary["error"]
+    assert summary["bars"] == 49 and summary["num_orders"] == 3 * 49
+    assert pl.read_parquet(tmp_path / "equity.parquet").height == 49
+    assert pl.read_parquet(tmp_path / "bars.parquet").height == 3 * 49
