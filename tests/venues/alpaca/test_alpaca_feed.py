@@ -163,3 +163,42 @@ def test_heartbeats_between_bars_only_when_quiet_is_expected(venue):
         assert plain.next_event(0.8) is None  # no next bar (nobody called the clock), no heartbeat
     finally:
         plain.close()
+
+
+def test_a_vanished_venue_is_retried_with_growing_jittered_delays_not_a_storm():
+    import logging
+    import time
+
+    from ml4t_live.events import FeedDisconnected
+
+    sim = SimulatedAlpaca(minute_bars(5, SYMBOLS))
+    sim.start()
+    attempts: list[float] = []
+
+    class Attempts(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "starting data websocket connection" in record.getMessage():
+                attempts.append(time.monotonic())
+
+    handler = Attempts(level=logging.INFO)
+    lib = logging.getLogger("alpaca.data.live.websocket")
+    old_level = lib.level
+    lib.addHandler(handler)
+    lib.setLevel(logging.INFO)
+    feed = AlpacaFeed(config_for(sim, reconnect_initial_delay=0.1, reconnect_max_delay=0.8), ["AAPL"])
+    try:
+        feed.start()
+        read(feed, sim, 1, step=False)
+        sim.close()  # the venue is gone: every reconnect is refused
+        assert isinstance(feed.next_event(5.0), FeedDisconnected)
+        deadline = time.monotonic() + 2.5
+        while time.monotonic() < deadline:
+            assert feed.next_event(deadline - time.monotonic()) is None
+    finally:
+        feed.close()
+        lib.removeHandler(handler)
+        lib.setLevel(old_level)
+    retries = attempts[1:]  # the first attempt was the initial connection
+    gaps = [b - a for a, b in zip(retries, retries[1:], strict=False)]
+    assert 2 <= len(retries) <= 8, retries  # a storm (alpaca-py#740) would be hundreds
+    assert all(gap >= 0.05 for gap in gaps) and max(gaps) >= 0.4
