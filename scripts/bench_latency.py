@@ -213,12 +213,17 @@ def run_alpaca(n_bars: int) -> None:
             self.strategy_ns[timestamp] = time.perf_counter_ns() - t0
             broker.submit_order(ASSET, -1.0 if qty > 0 else 1.0)
 
-    sim = SimulatedAlpaca(make_bars(n_bars), config=BacktestConfig(), rate_limit_per_minute=None)
+    sim = SimulatedAlpaca(
+        make_bars(n_bars), config=BacktestConfig(), rate_limit_per_minute=None
+    )
     sim.start()
     try:
         cfg = AlpacaConfig(
-            key_id=sim.key_id, secret_key=sim.secret_key, base_url=sim.base_url,
-            max_requests_per_minute=1_000_000, rate_limit_burst=10_000,  # the venue's budget is off too
+            key_id=sim.key_id,
+            secret_key=sim.secret_key,
+            base_url=sim.base_url,
+            max_requests_per_minute=1_000_000,
+            rate_limit_burst=10_000,  # the venue's budget is off too
         )
         broker = AlpacaBroker(cfg, strategy_id="bench")
         gateway = broker.gateway
@@ -234,10 +239,19 @@ def run_alpaca(n_bars: int) -> None:
     finally:
         sim.close()
 
-    rows = [r for r in latency if r["first_order_ns"] is not None and r["bar"] in strategy.strategy_ns]
-    bar_to_order = [r["first_order_ns"] - r["bar_sent_ns"] - strategy.strategy_ns[r["bar"]] for r in rows]
+    rows = [
+        r
+        for r in latency
+        if r["first_order_ns"] is not None and r["bar"] in strategy.strategy_ns
+    ]
+    bar_to_order = [
+        r["first_order_ns"] - r["bar_sent_ns"] - strategy.strategy_ns[r["bar"]]
+        for r in rows
+    ]
     decoded_to_order = [
-        r["first_order_ns"] - bar_in_ns[r["bar"]] - strategy.strategy_ns[r["bar"]] for r in rows if r["bar"] in bar_in_ns
+        r["first_order_ns"] - bar_in_ns[r["bar"]] - strategy.strategy_ns[r["bar"]]
+        for r in rows
+        if r["bar"] in bar_in_ns
     ]
     next_label = dict(pairwise(sorted(strategy.visible_ns)))
     fill_to_visible = []

@@ -13,8 +13,8 @@ import logging
 import re
 
 import pytest
-from loguru import logger
 from ib_helpers import minute_bars
+from loguru import logger
 
 
 class _Capture(logging.Handler):
@@ -30,7 +30,9 @@ class IBLogGuard:
     def __init__(self, capture: _Capture) -> None:
         self._capture = capture
         self._allowed: list[re.Pattern[str]] = []
-        self.loguru: list[tuple[str, str]] = []  # ERRORs our own code (and the simulator) logged
+        self.loguru: list[
+            tuple[str, str]
+        ] = []  # ERRORs our own code (and the simulator) logged
 
     def expect(self, pattern: str) -> None:
         """Allow ERROR records whose message matches ``pattern`` (re.search)."""
@@ -63,7 +65,7 @@ def ib_log_guard():
         for lg in loggers:
             lg.removeHandler(capture)
     bad = guard.unexpected()
-    assert not bad, "ib_async / eventkit logged errors:\n" + "\n".join(bad)
+    assert not bad, "ib_async / eventkit / loguru logged errors:\n" + "\n".join(bad)
 
 
 # ----------------------------------------------------------------------------- simulated venue
