@@ -40,7 +40,7 @@ from alpaca.trading.requests import GetOrdersRequest
 from loguru import logger
 
 from ...errors import ConnectionFailed, LiveTradingRefused, ReconciliationError, VenueError
-from ...events import OrderCancelled, OrderReplaced, VenueErrorReported
+from ...events import OrderCancelled, OrderRejected, OrderReplaced, VenueErrorReported
 from ...protocols import AccountSnapshot, OrderRequest
 from .config import AlpacaConfig
 from .parsing import (
@@ -178,7 +178,8 @@ class AlpacaGateway:
         take, stop = (a, b) if a.order_type.value == "limit" else (b, a)
         try:
             body = to_oco_request(take, stop)
-        except NotExpressible as exc:
+        except NotExpressible as exc:  # refuse both: two independent exits could both fill
+            self._emit([OrderRejected(a.client_order_id, str(exc), "not_expressible")])
             raise OrderRefused(str(exc)) from None
         order = self._submit(take.client_order_id, body, also=stop.client_order_id)
         if order is not None:

@@ -164,6 +164,15 @@ def test_two_exits_in_one_oca_group_become_one_alpaca_oco_order(sim, gateway):
     assert not of(OrderFilled, seen, "t-sl")
 
 
+def test_an_oca_pair_alpaca_cannot_express_is_refused_whole(sim, gateway):
+    gateway.place(OrderRequest("t-s1", "AAPL", OrderSide.SELL, 5, OrderType.STOP, stop_price=90.0, oca_group="g2"))
+    with pytest.raises(OrderRefused, match="OCO"):
+        gateway.place(OrderRequest("t-s2", "AAPL", OrderSide.SELL, 5, OrderType.STOP, stop_price=80.0, oca_group="g2"))
+    (first,) = of(OrderRejected, drain(gateway.events), "t-s1")
+    assert first.code == "not_expressible"
+    assert sim.orders() == []
+
+
 # ------------------------------------------------------------------ replace, cancel
 def test_replace_keeps_our_client_order_id(sim, gateway):
     gateway.place(buy("t-rep", 10, order_type=OrderType.LIMIT, limit_price=50.0))
