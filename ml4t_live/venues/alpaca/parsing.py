@@ -15,10 +15,10 @@ MOC            ``market`` with time in force ``cls``
 Two exits sharing an ``oca_group`` (a limit take-profit and a stop / stop-limit stop-loss on the
 same asset, side and quantity) become one Alpaca ``oco`` order (:func:`to_oco_request`). What
 Alpaca cannot express is refused before anything is sent (:class:`NotExpressible`): OCA groups of
-any other shape, and a child that names a parent (``parent_client_order_id``): Alpaca only takes
-bracket children in the same request as the entry, which the one-request-at-a-time gateway cannot
-build. Replace: alpaca-py's ``ReplaceOrderRequest.qty`` is an ``int``, so fractional quantities
-cannot be modified (cancel and place instead).
+any other shape, and a request that still names a parent (``parent_client_order_id``): Alpaca
+takes bracket legs only in the entry's own request, so the gateway holds such exits until the
+entry fills and sends them without the parent. Replace: alpaca-py's ``ReplaceOrderRequest.qty``
+is an ``int``, so fractional quantities cannot be modified (cancel and place instead).
 """
 
 from __future__ import annotations
