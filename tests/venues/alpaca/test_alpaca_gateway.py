@@ -271,6 +271,14 @@ def test_a_submit_whose_outcome_stayed_unknown_is_looked_up_until_alpaca_answers
     assert gateway.stream.unresolved == {}
 
 
+def test_a_submit_into_a_dead_connection_stays_in_flight_not_rejected(sim, gateway):
+    sim.close()  # the venue vanishes: the POST fails at the socket, and so does every look-up
+    gateway.place(buy("t-dark", 1))  # no exception: the order may or may not be at Alpaca
+    seen = collect(gateway.events, lambda s: bool(of(VenueErrorReported, s, "t-dark")))
+    assert of(VenueErrorReported, seen, "t-dark")[0].code == "submit_unconfirmed"
+    assert not of(OrderRejected, seen) and "t-dark" in gateway.stream.unresolved
+
+
 # ------------------------------------------------------------------ faults
 def test_a_429_storm_is_absorbed_by_the_shared_budget(sim, gateway):
     inject(sim, "rate_limit_storm", count=2)
