@@ -12,7 +12,7 @@ from ml4t.backtest import BacktestConfig, DataFeed, Engine
 from ml4t_live import LiveEngine
 from ml4t_live.venues.ib import IBBroker, IBFeed
 from tests.support.market import make_prices
-from tests.support.strategies import MACrossover, Momentum
+from tests.support.strategies import MACrossover, MeanReversion, Momentum
 
 ASSETS = ["AAA", "BBB", "CCC"]
 START = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)  # a NYSE session, 09:30 New York
@@ -25,7 +25,9 @@ def order_key(order):
 
 
 @pytest.mark.parametrize(
-    "strategy_cls", [MACrossover, Momentum], ids=["target_weights", "momentum_template"]
+    "strategy_cls",
+    [MACrossover, Momentum, MeanReversion],
+    ids=["target_weights", "momentum_template", "mean_reversion_template"],
 )
 def test_orders_match_the_backtest(strategy_cls, sim_factory):
     config = BacktestConfig()
