@@ -75,6 +75,7 @@ class OrderTracker:
         self._pending: dict[str, _PendingFill] = {}
         self._modifying: dict[str, OrderRequest] = {}
         self._contracts: dict[str, Contract] = {}
+        self._foreign: set[int] = set()  # foreign open orders already reported
         ib = self.ib
         ib.orderStatusEvent += self._on_status
         ib.openOrderEvent += self._on_open_order
@@ -359,6 +360,10 @@ class OrderTracker:
 
     def _report_foreign(self, trade: Trade) -> None:
         o = trade.order
+        key = o.permId or o.orderId
+        if key in self._foreign:
+            return
+        self._foreign.add(key)
         text = (
             f"foreign open order {o.orderId} ({o.action} {o.totalQuantity} {trade.contract.symbol} "
             f"{o.orderType}) has no client order id; it is reported and never touched"
