@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 from ib_async import Contract, Trade
 from ib_async.objects import CommissionReport, Fill
@@ -234,8 +235,7 @@ class OrderTracker:
         request = self._modifying.get(coid) if coid else None
         if coid is None or request is None:
             return
-        o = trade.order
-        if abs(o.totalQuantity - request.quantity) < _TOL:
+        if _echoes(trade.order, request):
             del self._modifying[coid]
             self.session.put(
                 OrderReplaced(
@@ -447,3 +447,19 @@ class OrderTracker:
         ib.openOrderEvent -= self._on_open_order
         ib.execDetailsEvent -= self._on_exec
         ib.commissionReportEvent -= self._on_commission
+
+
+def _echoes(order: Any, request: OrderRequest) -> bool:
+    """Does IB's view of the order show the requested quantity and prices (a modify's ack)?"""
+
+    def same(a: float, b: float | None) -> bool:
+        return b is None or abs(float(a) - float(b)) < 1e-9
+
+    aux = (
+        request.trail_amount if request.trail_amount is not None else request.stop_price
+    )
+    return (
+        same(order.totalQuantity, request.quantity)
+        and same(order.lmtPrice, request.limit_price)
+        and same(order.auxPrice, aux)
+    )

@@ -445,3 +445,28 @@ def test_client_id_in_use_raises_connection_failed(
     gateway_factory(sim).connect()
     with pytest.raises(ConnectionFailed, match="client id"):
         gateway_factory(sim, connect_timeout=1.0).connect()
+
+
+def test_modify_of_a_stop_price_alone_is_acknowledged(sim_factory, gateway_factory):
+    sim = sim_factory()
+    gw = gateway_factory(sim)
+    gw.connect()
+    gw.place(
+        OrderRequest(
+            "t-stp", "AAPL", OrderSide.BUY, 5, OrderType.STOP, stop_price=150.0
+        )
+    )
+    wait_for(gw.events, is_(OrderAccepted, "t-stp"))
+    gw.modify(
+        OrderRequest(
+            "t-stp", "AAPL", OrderSide.BUY, 5, OrderType.STOP, stop_price=160.0
+        )
+    )
+    replaced = wait_for(gw.events, is_(OrderReplaced, "t-stp"))
+    assert (replaced.quantity, replaced.stop_price) == (5, 160.0)
+    assert [(r.modify, r.aux_price) for r in sim.orders_received] == [
+        (False, 150.0),
+        (True, 160.0),
+    ]
+    (vo,) = gw.snapshot().open_orders
+    assert vo.stop_price == 160.0
