@@ -94,11 +94,7 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 5.0, poll: float = 
         time.sleep(poll)
 
 
-def inject(sim: SimulatedAlpaca, kind: str, **params: Any) -> None:
-    """Apply a scripted fault on the simulated venue now.
 
-    Workaround: ``SimulatedAlpaca.inject`` hands the coroutine function ``Core.inject`` to
-    ``LoopThread.call`` as a plain callable, and the bridge returns a plain callable's result as
-    is, so the fault coroutine is never awaited. Run the same coroutine on the venue's loop instead.
-    """
-    sim._thread.call(sim._core.inject(kind, params), 10.0)  # type: ignore[union-attr]
+def inject(sim: SimulatedAlpaca, kind: str, **params: Any) -> None:
+    """Apply a scripted fault on the simulated venue now (its public ``inject``)."""
+    sim.inject(kind, **params)
