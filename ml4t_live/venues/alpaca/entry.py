@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 from loguru import logger
 
 from ...errors import ConfigError
+from .bars import parse_bar_size
 from .broker import AlpacaBroker
 from .config import KEY_ENV, SECRET_ENV, AlpacaConfig
 from .feed import AlpacaFeed
@@ -107,12 +108,19 @@ def alpaca_config(options: Any, **overrides: Any) -> AlpacaConfig:
         "allow_live": bool(options.live),
         "confirm_live": options.confirm_live if options.live else None,
         "max_requests_per_minute": int(
-            extra.get("max_requests_per_minute", LOOPBACK_REQUESTS_PER_MINUTE if local else REAL_REQUESTS_PER_MINUTE)
+            extra.get(
+                "max_requests_per_minute",
+                LOOPBACK_REQUESTS_PER_MINUTE if local else REAL_REQUESTS_PER_MINUTE,
+            )
         ),
-        "rate_limit_burst": int(extra.get("rate_limit_burst", LOOPBACK_BURST if local else REAL_BURST)),
+        "rate_limit_burst": int(
+            extra.get("rate_limit_burst", LOOPBACK_BURST if local else REAL_BURST)
+        ),
     }
     values.update(overrides)
-    return AlpacaConfig(**values)  # ConfigError naming both variables when a key is missing
+    return AlpacaConfig(
+        **values
+    )  # ConfigError naming both variables when a key is missing
 
 
 def make_broker(options: Any, config: Any) -> AlpacaBroker:
@@ -123,10 +131,18 @@ def make_feed(options: Any) -> AlpacaFeed:
     if not options.symbols:
         raise ConfigError("the Alpaca feed needs --symbols (e.g. --symbols AAPL,MSFT)")
     extra = dict(options.extra or {})
+    size = bar_size(options.bar_size or "1Min")
+    try:
+        parse_bar_size(size)
+    except ValueError:
+        raise ConfigError(
+            f"--bar-size {options.bar_size!r}: Alpaca bars are minutes, use e.g. 1min, 5min or 1hour "
+            "(aggregated from minute bars)"
+        ) from None
     return AlpacaFeed(
         alpaca_config(options),
         list(options.symbols),
-        bar_size=bar_size(options.bar_size or "1Min"),
+        bar_size=size,
         warmup_bars=int(extra.get("warmup_bars", 0)),
         tz=str(extra.get("tz", "UTC")),
         end=_end(extra.get("end")),
@@ -150,7 +166,9 @@ def _end(value: Any) -> datetime | None:
         try:
             end = datetime.fromisoformat(str(value))
         except ValueError:
-            raise ConfigError(f"[venue] end must be an ISO date-time, got {value!r}") from None
+            raise ConfigError(
+                f"[venue] end must be an ISO date-time, got {value!r}"
+            ) from None
     if end is not None and end.tzinfo is None:
         raise ConfigError("[venue] end needs a time zone (e.g. 2024-03-05T21:00:00Z)")
     return end
@@ -166,12 +184,17 @@ def run_sim(options: Any) -> int:
     extra = dict(options.extra or {})
     key_id, secret = os.environ.get(KEY_ENV) or None, os.environ.get(SECRET_ENV) or None
     if (key_id is None) != (secret is None):
-        raise ConfigError(f"set both {KEY_ENV} and {SECRET_ENV}, or neither (a pair is generated)")
+        raise ConfigError(
+            f"set both {KEY_ENV} and {SECRET_ENV}, or neither (a pair is generated)"
+        )
     speed = extra.get("speed")
     # The simulator's own 429s: Alpaca's 200 requests per minute of venue time. At --speed N venue
     # time runs N times faster, so the wall-clock budget is N x 200; in step mode there is no fixed
     # ratio (each bar costs at least one GET /v2/clock), so the limit is off unless asked for.
-    rate = extra.get("rate_limit_per_minute", None if speed is None else int(REAL_REQUESTS_PER_MINUTE * speed))
+    rate = extra.get(
+        "rate_limit_per_minute",
+        None if speed is None else int(REAL_REQUESTS_PER_MINUTE * speed),
+    )
     sim = SimulatedAlpaca(
         extra["data"],
         host=options.host or "127.0.0.1",
@@ -186,14 +209,17 @@ def run_sim(options: Any) -> int:
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     try:
         sim.start()
-        _banner(sim, generated=key_id is None)
+        _banner(sim, speed, generated=key_id is None)
         finished = False
         while not stop.is_set():
             if finished:
                 stop.wait(1.0)
             elif sim.wait_finished(timeout=1.0):
                 finished = True
-                _log.info("replay finished ({} bars); still serving until Ctrl-C", sim.state()["bar_index"])
+                _log.info(
+                    "replay finished ({} bars); still serving until Ctrl-C",
+                    sim.state()["bar_index"],
+                )
         _log.info("stopping the simulated Alpaca (SIGTERM)")
     except KeyboardInterrupt:
         _log.info("stopping the simulated Alpaca (Ctrl-C)")
@@ -203,13 +229,13 @@ def run_sim(options: Any) -> int:
     return 0
 
 
-def _banner(sim: Any, *, generated: bool) -> None:
+def _banner(sim: Any, speed: float | None, *, generated: bool) -> None:
     """What to set to point ``ml4t-live run --broker alpaca`` here (stdout, not the log).
 
     The one place a secret is printed: a key pair the simulator just generated for the user's
     own throwaway venue. Keys taken from the environment are never echoed back.
     """
-    mode = "step mode" if sim._speed is None else f"{sim._speed:g}x real time"  # noqa: SLF001
+    mode = "step mode" if speed is None else f"{speed:g}x real time"
     lines = [f"simulated Alpaca listening on {sim.base_url} ({mode}); Ctrl-C stops it"]
     if generated:
         lines += [
@@ -218,12 +244,16 @@ def _banner(sim: Any, *, generated: bool) -> None:
             f"  export {SECRET_ENV}={sim.secret_key}",
         ]
     else:
-        lines.append(f"using the keys in {KEY_ENV} / {SECRET_ENV} from this environment")
+        lines.append(
+            f"using the keys in {KEY_ENV} / {SECRET_ENV} from this environment"
+        )
     lines += [
         "then run a strategy against it:",
-        f"  ml4t-live run my_strategy.py:MyStrategy --broker alpaca --host {sim.base_url} "
-        "--symbols AAPL,MSFT --bar-size 1min",
-        f"  (or [venue] endpoint = \"{sim.base_url}\" in a --config file)",
+        (
+            f"  ml4t-live run my_strategy.py:MyStrategy --broker alpaca --host {sim.base_url} "
+            "--symbols AAPL,MSFT --bar-size 1min"
+        ),
+        f'  (or [venue] endpoint = "{sim.base_url}" in a --config file)',
     ]
     sys.stdout.write("\n".join(lines) + "\n")
     sys.stdout.flush()
@@ -242,10 +272,14 @@ def demo_venue(options: Any, bars: Any) -> Iterator[tuple[AlpacaBroker, AlpacaFe
     frame = load_bars(bars)
     stamps = sorted({ts for ts in frame["timestamp"].to_list() if is_open(ts)})
     if len(stamps) < 2:
-        raise ConfigError("the demo bars need at least two bars inside NYSE regular hours")
+        raise ConfigError(
+            "the demo bars need at least two bars inside NYSE regular hours"
+        )
     step = min(b - a for a, b in pairwise(stamps))
     if step < timedelta(minutes=1) or step % timedelta(minutes=1):
-        raise ConfigError(f"the Alpaca demo replays minute bars; these bars are {step} apart")
+        raise ConfigError(
+            f"the Alpaca demo replays minute bars; these bars are {step} apart"
+        )
     symbols = sorted(frame["asset"].unique().to_list())
     # The demo's account matches the shadow demo's (BacktestConfig(): whole shares, 100,000 cash)
     # so its fills can be compared with `ml4t-live demo`. Step mode outruns real time: the venue's
@@ -265,7 +299,12 @@ def demo_venue(options: Any, bars: Any) -> Iterator[tuple[AlpacaBroker, AlpacaFe
             rate_limit_burst=LOOPBACK_BURST,
         )
         broker = AlpacaBroker(config)
-        feed = AlpacaFeed(config, symbols, bar_size=f"{step // timedelta(minutes=1)}Min", end=stamps[-1] + step)
+        feed = AlpacaFeed(
+            config,
+            symbols,
+            bar_size=f"{step // timedelta(minutes=1)}Min",
+            end=stamps[-1] + step,
+        )
         yield broker, feed
     finally:
         sim.close()
