@@ -131,8 +131,11 @@ class StreamSession:
             raise ConnectionFailed(
                 f"{self.thread.name}: no authenticated connection to "
                 f"{self._endpoint()} within {self.config.stream_start_timeout:.1f}s "
-                "(check the endpoint and the key pair)"
+                f"(check the endpoint, the key pair{self._hint()})"
             ) from None
+
+    def _hint(self) -> str:
+        return ""
 
     def _endpoint(self) -> str:
         return str(getattr(self._stream, "_endpoint", "?"))
@@ -226,6 +229,9 @@ class MarketDataSession(StreamSession):
 
     role = "data-stream"
     ready_on_subscription = True
+
+    def _hint(self) -> str:
+        return f", and that your market-data plan includes the {self.config.feed!r} feed"
 
     def __init__(
         self,
