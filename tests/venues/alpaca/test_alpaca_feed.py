@@ -202,3 +202,16 @@ def test_a_vanished_venue_is_retried_with_growing_jittered_delays_not_a_storm():
     gaps = [b - a for a, b in zip(retries, retries[1:], strict=False)]
     assert 2 <= len(retries) <= 8, retries  # a storm (alpaca-py#740) would be hundreds
     assert all(gap >= 0.05 for gap in gaps) and max(gaps) >= 0.4
+
+
+def test_a_feed_with_wrong_keys_fails_to_start_with_a_clear_error(venue):
+    from ml4t_live.errors import ConnectionFailed
+    from ml4t_live.venues.alpaca.config import AlpacaConfig
+
+    config = AlpacaConfig(key_id=venue.key_id, secret_key="wrong-secret-value", base_url=venue.base_url,
+                          stream_start_timeout=0.5, reconnect_initial_delay=0.1)
+    feed = AlpacaFeed(config, ["AAPL"])
+    with pytest.raises(ConnectionFailed, match="key pair") as failed:
+        feed.start()
+    assert "wrong-secret-value" not in str(failed.value)
+    feed.close()
