@@ -11,13 +11,15 @@ import warnings
 # alpaca-py 0.44 imports ``websockets.legacy``, which warns (DeprecationWarning) once on import;
 # silence exactly that warning here so ``-W error`` runs (and the test suite) can import us.
 with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="websockets.legacy is deprecated", category=DeprecationWarning)
-    import alpaca.data.live  # noqa: F401
+    warnings.filterwarnings(
+        "ignore", message="websockets.legacy is deprecated", category=DeprecationWarning
+    )
+    import alpaca.data.live
     import alpaca.trading  # noqa: F401
 
-from .broker import AlpacaBroker  # noqa: E402
-from .config import AlpacaConfig  # noqa: E402
-from .feed import AlpacaFeed  # noqa: E402
-from .gateway import AlpacaGateway  # noqa: E402
+from .broker import AlpacaBroker
+from .config import AlpacaConfig
+from .feed import AlpacaFeed
+from .gateway import AlpacaGateway
 
 __all__ = ["AlpacaBroker", "AlpacaConfig", "AlpacaFeed", "AlpacaGateway"]

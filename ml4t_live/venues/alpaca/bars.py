@@ -33,7 +33,9 @@ def parse_bar_size(bar_size: str) -> int:
             minutes = int(text[: -len(suffix)]) * factor
             if 1 <= minutes <= 24 * 60:
                 return minutes
-    raise ValueError(f"bar size {bar_size!r}: use <n>Min or <n>Hour (aggregated from minute bars)")
+    raise ValueError(
+        f"bar size {bar_size!r}: use <n>Min or <n>Hour (aggregated from minute bars)"
+    )
 
 
 class MinuteGrouper:
@@ -46,7 +48,9 @@ class MinuteGrouper:
     def add(self, symbol: str, label: datetime, fields: dict[str, Any]) -> list[Group]:
         """Add one bar; returns the groups this completes (oldest first)."""
         if self.last_label is not None and label <= self.last_label:
-            self.late_dropped += 1  # already delivered (a duplicate, or too late to matter)
+            self.late_dropped += (
+                1  # already delivered (a duplicate, or too late to matter)
+            )
             return []
         group = self._open.setdefault(label, Group(label))
         group.data[symbol] = fields
@@ -57,7 +61,9 @@ class MinuteGrouper:
 
     def flush(self, up_to: datetime | None = None) -> list[Group]:
         """Release open groups (all, or those labelled ``<= up_to``)."""
-        return self._release([g for lbl, g in self._open.items() if up_to is None or lbl <= up_to])
+        return self._release(
+            [g for lbl, g in self._open.items() if up_to is None or lbl <= up_to]
+        )
 
     def oldest_open(self) -> datetime | None:
         return min(self._open) if self._open else None

@@ -38,7 +38,9 @@ class AlpacaConfig:
     key_id: str = field(default_factory=lambda: _env(KEY_ENV))
     secret_key: str = field(default_factory=lambda: _env(SECRET_ENV), repr=False)
     paper: bool = True
-    base_url: str | None = None  # one URL for all four clients (the simulator); None: alpaca-py's
+    base_url: str | None = (
+        None  # one URL for all four clients (the simulator); None: alpaca-py's
+    )
     feed: str = "iex"
     allow_live: bool = False
     confirm_live: Callable[[str], bool] | None = None
@@ -51,8 +53,12 @@ class AlpacaConfig:
     reconnect_initial_delay: float = 0.5
     reconnect_max_delay: float = 30.0
     reconnect_jitter: float = 0.5  # each delay is drawn from [d * (1 - jitter), d]
-    data_timeout: float | None = None  # silent market-data socket -> reconnect after this long
-    order_poll_interval: float = 5.0  # open orders + a quiet trade stream -> re-read over REST
+    data_timeout: float | None = (
+        None  # silent market-data socket -> reconnect after this long
+    )
+    order_poll_interval: float = (
+        5.0  # open orders + a quiet trade stream -> re-read over REST
+    )
 
     def __post_init__(self) -> None:
         if not self.key_id or not self.secret_key:
@@ -67,9 +73,13 @@ class AlpacaConfig:
                     f"'//v2/...'): {self.base_url!r}"
                 )
             if not self.base_url.startswith(("http://", "https://")):
-                raise ConfigError(f"AlpacaConfig.base_url must be http(s)://..., got {self.base_url!r}")
+                raise ConfigError(
+                    f"AlpacaConfig.base_url must be http(s)://..., got {self.base_url!r}"
+                )
         if self.feed not in _FEEDS:
-            raise ConfigError(f"AlpacaConfig.feed must be one of {_FEEDS}, got {self.feed!r}")
+            raise ConfigError(
+                f"AlpacaConfig.feed must be one of {_FEEDS}, got {self.feed!r}"
+            )
         for name in (
             "request_timeout",
             "stream_start_timeout",
@@ -81,7 +91,9 @@ class AlpacaConfig:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"AlpacaConfig.{name} must be > 0")
         if self.max_requests_per_minute <= 0 or self.rate_limit_burst <= 0:
-            raise ConfigError("AlpacaConfig.max_requests_per_minute and rate_limit_burst must be > 0")
+            raise ConfigError(
+                "AlpacaConfig.max_requests_per_minute and rate_limit_burst must be > 0"
+            )
         if self.max_request_attempts < 1:
             raise ConfigError("AlpacaConfig.max_request_attempts must be >= 1")
         if not 0.0 <= self.reconnect_jitter <= 1.0:

@@ -90,7 +90,9 @@ class AlpacaFeed:
         self.end = end  # FeedEnded after the bar that closes at or after this time
         self.grouper = MinuteGrouper(self.symbols)
         self.aggregator = Aggregator(self.minutes)
-        self.rest = RestCaller(config, TokenBucket(config.max_requests_per_minute, config.rate_limit_burst))
+        self.rest = RestCaller(
+            config, TokenBucket(config.max_requests_per_minute, config.rate_limit_burst)
+        )
         self.session = MarketDataSession(
             config, self.symbols, self._on_bar, self._on_lost, self._on_resubscribed
         )
@@ -101,7 +103,9 @@ class AlpacaFeed:
         self.delivered = 0
         self.heartbeat_seconds = HEARTBEAT_SECONDS
         self._last_alive = time.monotonic()
-        self._closed_until: datetime | None = None  # market closed until then (from the clock)
+        self._closed_until: datetime | None = (
+            None  # market closed until then (from the clock)
+        )
         self._closes_at: datetime | None = None
         self._clock_offset = timedelta(0)
 
@@ -110,12 +114,16 @@ class AlpacaFeed:
         self._data = AlpacaStockDataClient(self.config)
         self.session.start()
         try:
-            self.session.call(lambda: self.session.thread.spawn(self._grace_flusher(), "grace"))
+            self.session.call(
+                lambda: self.session.thread.spawn(self._grace_flusher(), "grace")
+            )
             trading = AlpacaTradingClient(self.config)
             clock = self.rest("clock", trading.get_clock, repeatable=True)
             self._closed_until = None if clock.is_open else clock.next_open
             self._closes_at = clock.next_close
-            self._clock_offset = clock.timestamp - datetime.now(UTC)  # the venue's "now" vs ours
+            self._clock_offset = clock.timestamp - datetime.now(
+                UTC
+            )  # the venue's "now" vs ours
         except BaseException:
             self.close()
             raise
@@ -157,8 +165,13 @@ class AlpacaFeed:
         self._last_alive = time.monotonic()
         out = self.session.thread.async_events
         await out.put(BarClosed(bar.label.astimezone(self.tz), bar.data))
-        if self.end is not None and bar.label + timedelta(minutes=self.minutes) >= self.end:
-            await out.put(FeedEnded(f"end of the requested session ({self.end.isoformat()})"))
+        if (
+            self.end is not None
+            and bar.label + timedelta(minutes=self.minutes) >= self.end
+        ):
+            await out.put(
+                FeedEnded(f"end of the requested session ({self.end.isoformat()})")
+            )
 
     async def _startup_seam(self, first: datetime) -> None:
         """Before the first live minute: the warm-up bars, and the first bucket's earlier minutes."""
@@ -170,16 +183,34 @@ class AlpacaFeed:
         else:
             span = timedelta(minutes=(self.warmup_bars + 1) * self.minutes)
             history = []
-            for widen in (1, 8, 64, 512):  # nights, weekends and holidays have no minute bars
+            for widen in (
+                1,
+                8,
+                64,
+                512,
+            ):  # nights, weekends and holidays have no minute bars
                 history = self._history(first - span * widen, first)
-                if len({floor_label(g.label, self.minutes) for g in history}) > self.warmup_bars:
+                if (
+                    len({floor_label(g.label, self.minutes) for g in history})
+                    > self.warmup_bars
+                ):
                     break
-            buckets = sorted({floor_label(g.label, self.minutes) for g in history if g.label < current})
+            buckets = sorted(
+                {
+                    floor_label(g.label, self.minutes)
+                    for g in history
+                    if g.label < current
+                }
+            )
             keep_from = buckets[-self.warmup_bars :][0] if buckets else current
         for group in history:
             if group.label >= keep_from:
                 await self._deliver_minute(group)
-        _log.info("{} warm-up bar(s) delivered before the first live minute {}", self.delivered, first)
+        _log.info(
+            "{} warm-up bar(s) delivered before the first live minute {}",
+            self.delivered,
+            first,
+        )
 
     def _history(self, start: datetime, before: datetime | None) -> list[Group]:
         """Minute groups with ``start <= label < before`` (None: up to now) from the bars REST."""
@@ -192,13 +223,17 @@ class AlpacaFeed:
             end=None if before is None else before - timedelta(seconds=1),
             feed=self.config.feed,
         )
-        barset = self.rest("historical bars", lambda: client.get_stock_bars(request), repeatable=True)
+        barset = self.rest(
+            "historical bars", lambda: client.get_stock_bars(request), repeatable=True
+        )
         groups: dict[datetime, Group] = {}
         for symbol, bars in barset.data.items():
             for bar in bars:
                 label = bar.timestamp.astimezone(UTC)
                 if start <= label and (before is None or label < before):
-                    groups.setdefault(label, Group(label)).data[symbol] = bar_fields(bar)
+                    groups.setdefault(label, Group(label)).data[symbol] = bar_fields(
+                        bar
+                    )
         return [groups[label] for label in sorted(groups)]
 
     async def _on_lost(self, reason: str) -> None:
@@ -216,7 +251,9 @@ class AlpacaFeed:
             missed = self.delivered - before
             if self._last_minute is not None:
                 self.grouper.mark_delivered(self._last_minute)
-        await self.session.thread.async_events.put(FeedReconnected(VENUE, missed_bars=missed))
+        await self.session.thread.async_events.put(
+            FeedReconnected(VENUE, missed_bars=missed)
+        )
 
     def _quiet_is_expected(self) -> bool:
         """Between bars with no data: the market is closed, or alpaca-py guards a silent socket."""
@@ -234,9 +271,14 @@ class AlpacaFeed:
         (before the open, after the close), so a cron run started early is not taken as stalled."""
         while True:
             await asyncio.sleep(self.group_grace / 4)
-            if time.monotonic() - self._last_alive >= self.heartbeat_seconds and self._quiet_is_expected():
+            if (
+                time.monotonic() - self._last_alive >= self.heartbeat_seconds
+                and self._quiet_is_expected()
+            ):
                 self._last_alive = time.monotonic()
-                await self.session.thread.async_events.put(FeedHeartbeat(datetime.now(UTC)))
+                await self.session.thread.async_events.put(
+                    FeedHeartbeat(datetime.now(UTC))
+                )
             oldest = self.grouper.oldest_open()
             if oldest is None:
                 continue

@@ -39,10 +39,16 @@ from alpaca.trading.enums import QueryOrderStatus
 from alpaca.trading.requests import GetOrdersRequest
 from loguru import logger
 
-from ...errors import ConnectionFailed, LiveTradingRefused, ReconciliationError, VenueError
+from ...errors import (
+    ConnectionFailed,
+    LiveTradingRefused,
+    ReconciliationError,
+    VenueError,
+)
 from ...events import OrderCancelled, OrderRejected, OrderReplaced, VenueErrorReported
 from ...protocols import AccountSnapshot, OrderRequest
 from .config import AlpacaConfig
+from .order_stream import OrderStream
 from .parsing import (
     NotExpressible,
     account_snapshot,
@@ -53,7 +59,6 @@ from .parsing import (
 )
 from .rate_limit import TokenBucket
 from .rest import AlpacaTradingClient, AmbiguousOutcome, RestCaller, VenueRequestFailed
-from .order_stream import OrderStream
 from .tracker import OrderTracker
 
 _log = logger.bind(component="alpaca.gateway")
@@ -67,18 +72,28 @@ class OrderRefused(VenueError):
 class AlpacaGateway:
     venue = VENUE
 
-    def __init__(self, config: AlpacaConfig, *, is_ours: Callable[[str], bool] | None = None) -> None:
+    def __init__(
+        self, config: AlpacaConfig, *, is_ours: Callable[[str], bool] | None = None
+    ) -> None:
         self.config = config
         self.is_ours = is_ours or (lambda _cid: False)
-        self.bucket = TokenBucket(config.max_requests_per_minute, config.rate_limit_burst)
+        self.bucket = TokenBucket(
+            config.max_requests_per_minute, config.rate_limit_burst
+        )
         self.rest = RestCaller(config, self.bucket)
         self.tracker = OrderTracker()
         self.stream = OrderStream(config, self.tracker, self.rest)
         self._client: AlpacaTradingClient | None = None
-        self._venue_ids: dict[str, str] = {}  # our client order id -> current Alpaca order id
+        self._venue_ids: dict[
+            str, str
+        ] = {}  # our client order id -> current Alpaca order id
         self._replaces: dict[str, int] = {}
-        self._oca: dict[str, OrderRequest] = {}  # oca_group -> first member, until its pair arrives
-        self._children: dict[str, list[OrderRequest]] = {}  # entry id -> exits held until it fills
+        self._oca: dict[
+            str, OrderRequest
+        ] = {}  # oca_group -> first member, until its pair arrives
+        self._children: dict[
+            str, list[OrderRequest]
+        ] = {}  # entry id -> exits held until it fills
         self.account_number = ""
         self.is_paper = config.paper
         self._connected = False
@@ -93,7 +108,9 @@ class AlpacaGateway:
         try:
             account = self.rest("account", self._client.get_account, repeatable=True)
         except VenueRequestFailed as exc:
-            raise ConnectionFailed(f"Alpaca refused the account request: {exc}") from None
+            raise ConnectionFailed(
+                f"Alpaca refused the account request: {exc}"
+            ) from None
         self.account_number = account.account_number
         self._check_live(account.account_number)
         if account.trading_blocked or account.account_blocked:
@@ -134,11 +151,19 @@ class AlpacaGateway:
         client = self._require()
         try:
             account = self.rest("account", client.get_account, repeatable=True)
-            positions = self.rest("positions", client.get_all_positions, repeatable=True)
-            query = GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=500, nested=True)
-            orders = self.rest("open orders", lambda: client.get_orders(query), repeatable=True)
+            positions = self.rest(
+                "positions", client.get_all_positions, repeatable=True
+            )
+            query = GetOrdersRequest(
+                status=QueryOrderStatus.OPEN, limit=500, nested=True
+            )
+            orders = self.rest(
+                "open orders", lambda: client.get_orders(query), repeatable=True
+            )
         except (VenueRequestFailed, ValueError) as exc:
-            raise ReconciliationError(f"cannot read the Alpaca account state: {exc}") from None
+            raise ReconciliationError(
+                f"cannot read the Alpaca account state: {exc}"
+            ) from None
         open_orders = []
         for order in _flatten(orders):
             cid = self.tracker.ours(order.client_order_id) or order.client_order_id
@@ -147,19 +172,27 @@ class AlpacaGateway:
                 self._venue_ids.setdefault(cid, str(order.id))
                 self._emit(self.tracker.on_order_snapshot(order))
             else:
-                self._emit([VenueErrorReported(VENUE, "foreign_order", _describe(order), cid)])
+                self._emit(
+                    [VenueErrorReported(VENUE, "foreign_order", _describe(order), cid)]
+                )
             open_orders.append(venue_order(order, cid))
         try:
-            return account_snapshot(account, positions, open_orders, is_paper=self.is_paper)
+            return account_snapshot(
+                account, positions, open_orders, is_paper=self.is_paper
+            )
         except (TypeError, ValueError) as exc:
-            raise ReconciliationError(f"cannot understand the Alpaca account state: {exc}") from None
+            raise ReconciliationError(
+                f"cannot understand the Alpaca account state: {exc}"
+            ) from None
 
     def place(self, request: OrderRequest) -> None:
         if request.parent_client_order_id is not None:
             # Alpaca takes bracket legs only inside the entry's own request, and the entry has
             # already gone out: hold the exits until the entry has filled (as the backtest
             # activates them), then send them as one OCO (or one simple order).
-            self._children.setdefault(request.parent_client_order_id, []).append(request)
+            self._children.setdefault(request.parent_client_order_id, []).append(
+                request
+            )
             return
         if request.oca_group is not None:
             first = self._oca.pop(request.oca_group, None)
@@ -178,7 +211,9 @@ class AlpacaGateway:
         take, stop = (a, b) if a.order_type.value == "limit" else (b, a)
         try:
             body = to_oco_request(take, stop)
-        except NotExpressible as exc:  # refuse both: two independent exits could both fill
+        except (
+            NotExpressible
+        ) as exc:  # refuse both: two independent exits could both fill
             self._emit([OrderRejected(a.client_order_id, str(exc), "not_expressible")])
             raise OrderRefused(str(exc)) from None
         order = self._submit(take.client_order_id, body, also=stop.client_order_id)
@@ -194,19 +229,29 @@ class AlpacaGateway:
         if also is not None:
             self.tracker.register(also)
         try:
-            order = self.rest("submit " + cid, lambda: client.submit_order(body), repeatable=False)
+            order = self.rest(
+                "submit " + cid, lambda: client.submit_order(body), repeatable=False
+            )
         except AmbiguousOutcome as exc:
-            _log.warning("submit of {} is ambiguous ({}); looking it up by client order id", cid, exc)
+            _log.warning(
+                "submit of {} is ambiguous ({}); looking it up by client order id",
+                cid,
+                exc,
+            )
             order = self._resolve(cid, body)
             if order is None:
                 return None
         except VenueRequestFailed as exc:
             if exc.status == 422 and "client_order_id" in exc.message.replace(" ", "_"):
-                order = self._lookup(cid)  # our id is already there: adopt it, never a second order
+                order = self._lookup(
+                    cid
+                )  # our id is already there: adopt it, never a second order
                 if order is None:
                     raise OrderRefused(f"Alpaca refused {cid}: {exc.message}") from None
             else:
-                raise OrderRefused(f"Alpaca refused {cid}: {exc.message} (code {exc.code})") from None
+                raise OrderRefused(
+                    f"Alpaca refused {cid}: {exc.message} (code {exc.code})"
+                ) from None
         self._venue_ids[cid] = str(order.id)
         self._emit(self.tracker.on_order_snapshot(order))
         return order
@@ -220,28 +265,51 @@ class AlpacaGateway:
         try:
             found = self._lookup(cid)
             if found is not None:
-                _log.info("order {} had reached Alpaca ({}); adopted", cid, found.status.value)
+                _log.info(
+                    "order {} had reached Alpaca ({}); adopted", cid, found.status.value
+                )
                 return found
             client = self._require()
             try:  # the venue never saw it; a late arrival of the first attempt would now be a 422
-                return self.rest("resubmit " + cid, lambda: client.submit_order(body), repeatable=False)
+                return self.rest(
+                    "resubmit " + cid,
+                    lambda: client.submit_order(body),
+                    repeatable=False,
+                )
             except (AmbiguousOutcome, VenueRequestFailed) as exc:
                 found = self._lookup(cid)
                 if found is not None:
                     return found
-                if isinstance(exc, VenueRequestFailed) and exc.status not in (None, 429):
+                if isinstance(exc, VenueRequestFailed) and exc.status not in (
+                    None,
+                    429,
+                ):
                     raise OrderRefused(f"Alpaca refused {cid}: {exc.message}") from None
                 raise AmbiguousOutcome(str(exc)) from None
         except (AmbiguousOutcome, VenueRequestFailed) as exc:
             self.stream.unresolved[cid] = 0
-            self._emit([VenueErrorReported(VENUE, "submit_unconfirmed", f"{cid}: {exc}; still looking", cid)])
-            _log.error("cannot tell whether Alpaca has order {} ({}); it stays in flight", cid, exc)
+            self._emit(
+                [
+                    VenueErrorReported(
+                        VENUE, "submit_unconfirmed", f"{cid}: {exc}; still looking", cid
+                    )
+                ]
+            )
+            _log.error(
+                "cannot tell whether Alpaca has order {} ({}); it stays in flight",
+                cid,
+                exc,
+            )
             return None
 
     def _lookup(self, cid: str, client: AlpacaTradingClient | None = None) -> Any:
         client = client or self._require()
         try:
-            return self.rest("lookup " + cid, lambda: client.get_order_by_client_id(cid), repeatable=True)
+            return self.rest(
+                "lookup " + cid,
+                lambda: client.get_order_by_client_id(cid),
+                repeatable=True,
+            )
         except VenueRequestFailed as exc:
             if exc.status == 404:
                 return None
@@ -261,20 +329,43 @@ class AlpacaGateway:
         client = self._require()
         try:
             order = self.rest(
-                "replace " + cid, lambda: client.replace_order_by_id(venue_id, body), repeatable=False
+                "replace " + cid,
+                lambda: client.replace_order_by_id(venue_id, body),
+                repeatable=False,
             )
         except AmbiguousOutcome:
             order = self._lookup(new_cid)
             if order is None:
-                self._emit([VenueErrorReported(VENUE, "replace_unconfirmed", f"replace of {cid} not seen", cid)])
+                self._emit(
+                    [
+                        VenueErrorReported(
+                            VENUE,
+                            "replace_unconfirmed",
+                            f"replace of {cid} not seen",
+                            cid,
+                        )
+                    ]
+                )
                 return
         except VenueRequestFailed as exc:
-            self._emit([VenueErrorReported(VENUE, exc.code or str(exc.status), exc.message, cid)])
+            self._emit(
+                [
+                    VenueErrorReported(
+                        VENUE, exc.code or str(exc.status), exc.message, cid
+                    )
+                ]
+            )
             return
         with self.stream.emit_lock:
             self.tracker.carry_over(venue_id, str(order.id))
             self._venue_ids[cid] = str(order.id)
-        self._emit([OrderReplaced(cid, request.quantity, request.limit_price, request.stop_price)])
+        self._emit(
+            [
+                OrderReplaced(
+                    cid, request.quantity, request.limit_price, request.stop_price
+                )
+            ]
+        )
 
     def cancel(self, client_order_id: str) -> None:
         for parent, held in list(self._children.items()):
@@ -289,9 +380,21 @@ class AlpacaGateway:
         venue_id = self._venue_id(client_order_id)
         client = self._require()
         try:
-            self.rest("cancel " + client_order_id, lambda: client.cancel_order_by_id(venue_id), repeatable=True)
-        except VenueRequestFailed as exc:  # 422: already filled / not cancelable; 404: unknown
-            self._emit([VenueErrorReported(VENUE, exc.code or str(exc.status), exc.message, client_order_id)])
+            self.rest(
+                "cancel " + client_order_id,
+                lambda: client.cancel_order_by_id(venue_id),
+                repeatable=True,
+            )
+        except (
+            VenueRequestFailed
+        ) as exc:  # 422: already filled / not cancelable; 404: unknown
+            self._emit(
+                [
+                    VenueErrorReported(
+                        VENUE, exc.code or str(exc.status), exc.message, client_order_id
+                    )
+                ]
+            )
 
     def end_of_bar(self, timestamp: Any) -> None:
         self._release_children()
@@ -312,14 +415,23 @@ class AlpacaGateway:
                 del self._children[parent]
                 for child in held:
                     self.place(replace(child, parent_client_order_id=None))
-            elif state == "closed":  # the entry was cancelled or rejected: its exits never start
+            elif (
+                state == "closed"
+            ):  # the entry was cancelled or rejected: its exits never start
                 del self._children[parent]
-                self._emit([OrderCancelled(c.client_order_id, "parent order did not fill") for c in held])
+                self._emit(
+                    [
+                        OrderCancelled(c.client_order_id, "parent order did not fill")
+                        for c in held
+                    ]
+                )
 
     # ------------------------------------------------------------------ helpers
     def _require(self) -> AlpacaTradingClient:
         if self._client is None:
-            raise ConnectionFailed("AlpacaGateway is not connected; call connect() first")
+            raise ConnectionFailed(
+                "AlpacaGateway is not connected; call connect() first"
+            )
         return self._client
 
     def _venue_id(self, cid: str) -> str:
@@ -339,7 +451,11 @@ def _flatten(orders: list[Any]) -> list[Any]:
     out = []
     for order in orders:
         out.append(order)
-        out.extend(leg for leg in (order.legs or []) if leg.status.value in ("new", "accepted", "held", "partially_filled"))
+        out.extend(
+            leg
+            for leg in (order.legs or [])
+            if leg.status.value in ("new", "accepted", "held", "partially_filled")
+        )
     return out
 
 

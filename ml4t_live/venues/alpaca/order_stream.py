@@ -30,7 +30,12 @@ from typing import Any
 from loguru import logger
 
 from ...errors import VenueError
-from ...events import BrokerDisconnected, BrokerReconnected, OrderRejected, VenueErrorReported
+from ...events import (
+    BrokerDisconnected,
+    BrokerReconnected,
+    OrderRejected,
+    VenueErrorReported,
+)
 from .config import AlpacaConfig, redact
 from .rest import AlpacaTradingClient, RestCaller
 from .session import TradeUpdatesSession
@@ -38,19 +43,29 @@ from .tracker import OrderTracker
 
 _log = logger.bind(component="alpaca.order-stream")
 VENUE = "alpaca"
-NOT_RECEIVED_AFTER = 3  # 404 answers (one per watchdog interval) before an order counts as never sent
+NOT_RECEIVED_AFTER = (
+    3  # 404 answers (one per watchdog interval) before an order counts as never sent
+)
 
 
 class OrderStream:
-    def __init__(self, config: AlpacaConfig, tracker: OrderTracker, rest: RestCaller) -> None:
+    def __init__(
+        self, config: AlpacaConfig, tracker: OrderTracker, rest: RestCaller
+    ) -> None:
         self.config = config
         self.tracker = tracker
         self.rest = rest
-        self.session = TradeUpdatesSession(config, self._on_update, self._on_lost, self._on_reconnected)
+        self.session = TradeUpdatesSession(
+            config, self._on_update, self._on_lost, self._on_reconnected
+        )
         self.emit_lock = threading.Lock()  # tracker decision + enqueue, as one step
-        self._client: AlpacaTradingClient | None = None  # used only on the stream's loop
+        self._client: AlpacaTradingClient | None = (
+            None  # used only on the stream's loop
+        )
         self._last_update = time.monotonic()
-        self.unresolved: dict[str, int] = {}  # ambiguous submits still unknown -> 404 answers so far
+        self.unresolved: dict[
+            str, int
+        ] = {}  # ambiguous submits still unknown -> 404 answers so far
 
     # ================================================================== engine thread
     @property
@@ -63,7 +78,9 @@ class OrderStream:
 
     def watch(self) -> None:
         """Start the silent-stream watchdog (after the connect snapshot registered our orders)."""
-        self.session.call(lambda: self.session.thread.spawn(self._watchdog(), "watchdog"))
+        self.session.call(
+            lambda: self.session.thread.spawn(self._watchdog(), "watchdog")
+        )
 
     def emit(self, events: list[Any]) -> None:
         if not events:
@@ -85,7 +102,7 @@ class OrderStream:
         try:
             with self.emit_lock:
                 self._put(self.tracker.on_trade_update(update))
-        except Exception as exc:  # a bad update must not kill the stream: report it
+        except Exception as exc:  # noqa: BLE001  (a bad update must not kill the stream: report it)
             _log.opt(exception=exc).error("could not apply an Alpaca trade update")
             reason = redact(f"{type(exc).__name__}: {exc}", self.config)
             self._put([VenueErrorReported(VENUE, "bad_update", reason)])
@@ -105,7 +122,11 @@ class OrderStream:
         missed = 0
         for venue_id in self.tracker.open_venue_ids():
             try:
-                order = self.rest("re-sync", lambda v=venue_id: client.get_order_by_id(v), repeatable=True)
+                order = self.rest(
+                    "re-sync",
+                    lambda v=venue_id: client.get_order_by_id(v),
+                    repeatable=True,
+                )
             except VenueError as exc:
                 _log.warning("re-sync of Alpaca order {} failed: {}", venue_id, exc)
                 continue
@@ -114,7 +135,10 @@ class OrderStream:
                 self._put(events)
             missed += len(events)
         if missed:
-            _log.warning("re-sync found {} order event(s) the trade stream had not delivered", missed)
+            _log.warning(
+                "re-sync found {} order event(s) the trade stream had not delivered",
+                missed,
+            )
         return missed
 
     def resolve_unconfirmed(self) -> None:
@@ -124,7 +148,11 @@ class OrderStream:
             return
         for cid in list(self.unresolved):
             try:
-                order = self.rest("lookup " + cid, lambda c=cid: client.get_order_by_client_id(c), repeatable=True)
+                order = self.rest(
+                    "lookup " + cid,
+                    lambda c=cid: client.get_order_by_client_id(c),
+                    repeatable=True,
+                )
             except VenueError as exc:
                 if getattr(exc, "status", None) != 404:
                     continue  # still no answer: keep looking
@@ -136,7 +164,9 @@ class OrderStream:
                         self._put([OrderRejected(cid, reason, "not_received")])
                 continue
             del self.unresolved[cid]
-            _log.info("ambiguous order {} found at Alpaca ({})", cid, order.status.value)
+            _log.info(
+                "ambiguous order {} found at Alpaca ({})", cid, order.status.value
+            )
             with self.emit_lock:
                 self._put(self.tracker.on_order_snapshot(order))
 
@@ -150,6 +180,9 @@ class OrderStream:
             if quiet < interval or not self.tracker.open_venue_ids():
                 continue
             if self.resync():
-                _log.warning("trade stream silent for {:.1f}s with missed updates; reconnecting", quiet)
+                _log.warning(
+                    "trade stream silent for {:.1f}s with missed updates; reconnecting",
+                    quiet,
+                )
                 await self.session.force_reconnect()
             self._last_update = time.monotonic()

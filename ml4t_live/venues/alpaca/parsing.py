@@ -79,7 +79,12 @@ OPEN_STATUSES = frozenset(
     }
 )
 CANCELLED_STATUSES = frozenset(
-    {AlpacaStatus.CANCELED, AlpacaStatus.EXPIRED, AlpacaStatus.DONE_FOR_DAY, AlpacaStatus.REPLACED}
+    {
+        AlpacaStatus.CANCELED,
+        AlpacaStatus.EXPIRED,
+        AlpacaStatus.DONE_FOR_DAY,
+        AlpacaStatus.REPLACED,
+    }
 )
 
 
@@ -96,7 +101,9 @@ def side_to_alpaca(side: OrderSide) -> AlpacaSide:
 
 
 def side_from_alpaca(side: Any) -> OrderSide:
-    return OrderSide.BUY if str(getattr(side, "value", side)) == "buy" else OrderSide.SELL
+    return (
+        OrderSide.BUY if str(getattr(side, "value", side)) == "buy" else OrderSide.SELL
+    )
 
 
 def type_from_alpaca(order: AlpacaOrder) -> OrderType:
@@ -121,7 +128,9 @@ def _tif(name: str) -> TimeInForce:
     try:
         return _TIF[name.lower()]
     except KeyError:
-        raise NotExpressible(f"time in force {name!r} is not one of {sorted(_TIF)}") from None
+        raise NotExpressible(
+            f"time in force {name!r} is not one of {sorted(_TIF)}"
+        ) from None
 
 
 # ------------------------------------------------------------------ requests
@@ -133,7 +142,9 @@ def to_order_request(req: OrderRequest) -> AlpacaOrderRequest:
             "sent on its own to Alpaca; bracket legs travel only with their entry"
         )
     if not (req.quantity > 0 and math.isfinite(req.quantity)):
-        raise NotExpressible(f"{req.client_order_id}: quantity must be > 0, got {req.quantity}")
+        raise NotExpressible(
+            f"{req.client_order_id}: quantity must be > 0, got {req.quantity}"
+        )
     common: dict[str, Any] = {
         "symbol": req.asset,
         "qty": req.quantity,
@@ -148,9 +159,13 @@ def to_order_request(req: OrderRequest) -> AlpacaOrderRequest:
         if kind is OrderType.MOC:
             return MarketOrderRequest(**{**common, "time_in_force": TimeInForce.CLS})
         if kind is OrderType.LIMIT:
-            return LimitOrderRequest(**common, limit_price=_price(req.limit_price, "limit", req))
+            return LimitOrderRequest(
+                **common, limit_price=_price(req.limit_price, "limit", req)
+            )
         if kind is OrderType.STOP:
-            return StopOrderRequest(**common, stop_price=_price(req.stop_price, "stop", req))
+            return StopOrderRequest(
+                **common, stop_price=_price(req.stop_price, "stop", req)
+            )
         if kind is OrderType.STOP_LIMIT:
             return StopLimitOrderRequest(
                 **common,
@@ -165,10 +180,14 @@ def to_order_request(req: OrderRequest) -> AlpacaOrderRequest:
         if isinstance(exc, NotExpressible):
             raise
         raise NotExpressible(f"{req.client_order_id}: {exc}") from exc
-    raise NotExpressible(f"{req.client_order_id}: order type {kind!r} has no Alpaca equivalent")
+    raise NotExpressible(
+        f"{req.client_order_id}: order type {kind!r} has no Alpaca equivalent"
+    )
 
 
-def to_oco_request(take_profit: OrderRequest, stop_loss: OrderRequest) -> AlpacaOrderRequest:
+def to_oco_request(
+    take_profit: OrderRequest, stop_loss: OrderRequest
+) -> AlpacaOrderRequest:
     """One Alpaca ``oco`` exit from two ml4t orders in one OCA group.
 
     The OCO's own ``client_order_id`` is the take-profit's; its stop leg gets one from the venue
@@ -178,13 +197,19 @@ def to_oco_request(take_profit: OrderRequest, stop_loss: OrderRequest) -> Alpaca
         OrderType.STOP,
         OrderType.STOP_LIMIT,
     ):
-        raise NotExpressible("an Alpaca OCO pairs a limit take-profit with a stop(-limit) stop-loss")
+        raise NotExpressible(
+            "an Alpaca OCO pairs a limit take-profit with a stop(-limit) stop-loss"
+        )
     same = (take_profit.asset, take_profit.side, take_profit.quantity)
     if same != (stop_loss.asset, stop_loss.side, stop_loss.quantity):
-        raise NotExpressible("the two legs of an Alpaca OCO share asset, side and quantity")
+        raise NotExpressible(
+            "the two legs of an Alpaca OCO share asset, side and quantity"
+        )
     loss = StopLossRequest(
         stop_price=_price(stop_loss.stop_price, "stop", stop_loss),
-        limit_price=stop_loss.limit_price if stop_loss.order_type is OrderType.STOP_LIMIT else None,
+        limit_price=stop_loss.limit_price
+        if stop_loss.order_type is OrderType.STOP_LIMIT
+        else None,
     )
     return LimitOrderRequest(
         symbol=take_profit.asset,
@@ -193,12 +218,16 @@ def to_oco_request(take_profit: OrderRequest, stop_loss: OrderRequest) -> Alpaca
         time_in_force=_tif(take_profit.time_in_force),
         client_order_id=take_profit.client_order_id,
         order_class=OrderClass.OCO,
-        take_profit=TakeProfitRequest(limit_price=_price(take_profit.limit_price, "limit", take_profit)),
+        take_profit=TakeProfitRequest(
+            limit_price=_price(take_profit.limit_price, "limit", take_profit)
+        ),
         stop_loss=loss,
     )
 
 
-def to_replace_request(req: OrderRequest, new_client_order_id: str) -> ReplaceOrderRequest:
+def to_replace_request(
+    req: OrderRequest, new_client_order_id: str
+) -> ReplaceOrderRequest:
     qty = req.quantity
     if qty != int(qty):
         raise NotExpressible(
@@ -217,7 +246,9 @@ def to_replace_request(req: OrderRequest, new_client_order_id: str) -> ReplaceOr
 
 def _price(value: float | None, what: str, req: OrderRequest) -> float:
     if value is None or not math.isfinite(value) or value <= 0:
-        raise NotExpressible(f"{req.client_order_id}: a {req.order_type.value} order needs a {what} price")
+        raise NotExpressible(
+            f"{req.client_order_id}: a {req.order_type.value} order needs a {what} price"
+        )
     return float(value)
 
 

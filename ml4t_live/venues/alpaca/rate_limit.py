@@ -45,7 +45,9 @@ class TokenBucket:
 
     def _refill(self, now: float) -> None:
         if now > self._stamp:
-            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+            self._tokens = min(
+                self.burst, self._tokens + (now - self._stamp) * self.rate
+            )
             self._stamp = now
 
     def delay(self) -> float:

@@ -47,7 +47,9 @@ class VenueRequestFailed(VenueError):
     """Alpaca answered a request with an error (``status``, ``code``, ``message``)."""
 
     def __init__(self, what: str, status: int | None, code: str, message: str) -> None:
-        super().__init__(f"Alpaca {what} failed: HTTP {status} code {code or '-'}: {message}")
+        super().__init__(
+            f"Alpaca {what} failed: HTTP {status} code {code or '-'}: {message}"
+        )
         self.status = status
         self.code = code
         self.message = message
@@ -61,14 +63,18 @@ class _TimeoutMixin:
     _ml4t_timeout: float
 
     def _one_request(self, method: str, url: str, opts: dict, retry: int) -> Any:
-        return super()._one_request(method, url, {**opts, "timeout": self._ml4t_timeout}, retry)  # type: ignore[misc]
+        return super()._one_request(
+            method, url, {**opts, "timeout": self._ml4t_timeout}, retry
+        )  # type: ignore[misc]
 
 
 class AlpacaTradingClient(_TimeoutMixin, TradingClient):
     """``TradingClient`` with a request timeout and alpaca-py's own retry loop off."""
 
     def __init__(self, config: AlpacaConfig) -> None:
-        base = config.trading_url or (BaseURL.TRADING_PAPER if config.paper else BaseURL.TRADING_LIVE)
+        base = config.trading_url or (
+            BaseURL.TRADING_PAPER if config.paper else BaseURL.TRADING_LIVE
+        )
         RESTClient.__init__(
             self,
             base_url=base,
@@ -105,7 +111,11 @@ def error_details(exc: APIError, config: AlpacaConfig) -> tuple[int | None, str,
         return exc.status_code, "", text[:500]
     if not isinstance(body, dict):
         return exc.status_code, "", text[:500]
-    return exc.status_code, str(body.get("code", "")), str(body.get("message", text))[:500]
+    return (
+        exc.status_code,
+        str(body.get("code", "")),
+        str(body.get("message", text))[:500],
+    )
 
 
 class RestCaller:
@@ -135,7 +145,9 @@ class RestCaller:
                     continue
                 if status in _TRANSIENT:
                     if not repeatable:
-                        raise AmbiguousOutcome(f"Alpaca {what}: HTTP {status} ({message})") from None
+                        raise AmbiguousOutcome(
+                            f"Alpaca {what}: HTTP {status} ({message})"
+                        ) from None
                     if attempt < attempts:
                         self._pause(attempt, what, f"HTTP {status}")
                         continue
@@ -153,7 +165,9 @@ class RestCaller:
     def _hold_for_reset(self, exc: APIError) -> None:
         delay = 1.0
         response = exc.response
-        reset = response.headers.get("X-RateLimit-Reset") if response is not None else None
+        reset = (
+            response.headers.get("X-RateLimit-Reset") if response is not None else None
+        )
         if reset:
             try:
                 delay = float(reset) - time.time()
@@ -165,8 +179,12 @@ class RestCaller:
 
     def _pause(self, attempt: int, what: str, reason: str) -> None:
         cfg = self._config
-        delay = min(cfg.reconnect_initial_delay * 2 ** (attempt - 1), cfg.reconnect_max_delay)
+        delay = min(
+            cfg.reconnect_initial_delay * 2 ** (attempt - 1), cfg.reconnect_max_delay
+        )
         delay *= 1.0 - cfg.reconnect_jitter * random.random()
         self.retried += 1
-        _log.warning("Alpaca {} failed ({}); retry {} in {:.2f}s", what, reason, attempt, delay)
+        _log.warning(
+            "Alpaca {} failed ({}); retry {} in {:.2f}s", what, reason, attempt, delay
+        )
         self._stop.wait(delay)

@@ -39,7 +39,10 @@ _log = logger.bind(component="alpaca.session")
 
 def backoff_delay(config: AlpacaConfig, retries: int) -> float:
     """Exponential backoff (doubling from ``reconnect_initial_delay`` up to the cap), jittered down."""
-    delay = min(config.reconnect_initial_delay * 2 ** max(0, retries - 1), config.reconnect_max_delay)
+    delay = min(
+        config.reconnect_initial_delay * 2 ** max(0, retries - 1),
+        config.reconnect_max_delay,
+    )
     return delay * (1.0 - config.reconnect_jitter * random.random())
 
 
@@ -81,14 +84,18 @@ class _DataStream(_Observed, StockDataStream):
     async def _dispatch(self, msg: dict[str, Any]) -> None:
         await super()._dispatch(msg)
         if msg.get("T") == "subscription" and msg.get("bars"):
-            await self._ml4t_session._connected()  # ready: the venue has our bar subscription
+            await (
+                self._ml4t_session._connected()
+            )  # ready: the venue has our bar subscription
 
 
 class StreamSession:
     """One alpaca-py stream on one loop thread; subclasses say what to subscribe and what to do."""
 
     role = "stream"
-    ready_on_subscription = False  # data: ready once the venue acknowledged the subscription
+    ready_on_subscription = (
+        False  # data: ready once the venue acknowledged the subscription
+    )
 
     def __init__(self, config: AlpacaConfig) -> None:
         self.config = config
@@ -105,7 +112,9 @@ class StreamSession:
         self.thread.start(self._setup, timeout=self.config.stream_start_timeout + 5.0)
 
     def call(self, target: Any, timeout: float | None = None) -> Any:
-        return self.thread.call(target, self.config.request_timeout if timeout is None else timeout)
+        return self.thread.call(
+            target, self.config.request_timeout if timeout is None else timeout
+        )
 
     def close(self) -> None:
         self.thread.close(self._shutdown, timeout=self.config.stream_stop_timeout)
@@ -152,7 +161,10 @@ class StreamSession:
         if self._stopping:
             return
         self.losses += 1
-        _log.warning("{} lost its connection; alpaca-py reconnects with backoff", self.thread.name)
+        _log.warning(
+            "{} lost its connection; alpaca-py reconnects with backoff",
+            self.thread.name,
+        )
         await self._on_lost("websocket closed")
 
     async def _on_lost(self, reason: str) -> None:
@@ -178,15 +190,12 @@ class StreamSession:
                     await self._task
             except TimeoutError:
                 self._task.cancel()
-                _log.warning("{}: stream task did not stop in time; cancelled", self.thread.name)
+                _log.warning(
+                    "{}: stream task did not stop in time; cancelled", self.thread.name
+                )
 
     async def _shutdown(self) -> None:
         await self._stop_stream()
-
-
-async def put(thread: LoopThread, events: list[Any]) -> None:
-    for event in events:
-        await thread.async_events.put(event)
 
 
 class TradeUpdatesSession(StreamSession):
@@ -231,7 +240,9 @@ class MarketDataSession(StreamSession):
     ready_on_subscription = True
 
     def _hint(self) -> str:
-        return f", and that your market-data plan includes the {self.config.feed!r} feed"
+        return (
+            f", and that your market-data plan includes the {self.config.feed!r} feed"
+        )
 
     def __init__(
         self,
@@ -256,7 +267,9 @@ class MarketDataSession(StreamSession):
             data_timeout=self.config.data_timeout,
             websocket_params=websocket_params(self.config),
         )
-        stream.subscribe_bars(self._handler, *self.symbols)  # not running yet: only registers
+        stream.subscribe_bars(
+            self._handler, *self.symbols
+        )  # not running yet: only registers
         return stream
 
     async def _on_lost(self, reason: str) -> None:

@@ -108,13 +108,24 @@ class OrderTracker:
             state = self._state(update.order)
             if state is None:
                 self.foreign_updates += 1
-                _log.debug("ignored {} for foreign order {}", event, update.order.client_order_id)
+                _log.debug(
+                    "ignored {} for foreign order {}",
+                    event,
+                    update.order.client_order_id,
+                )
                 return []
             if exec_id is not None and exec_id in self._exec_ids:
                 self.duplicates_dropped += 1
                 return []
             if event in ("fill", "partial_fill"):
-                out = self._fills(state, update.order, update.price, update.qty, exec_id, update.timestamp)
+                out = self._fills(
+                    state,
+                    update.order,
+                    update.price,
+                    update.qty,
+                    exec_id,
+                    update.timestamp,
+                )
                 if not out:
                     self.duplicates_dropped += 1
                 if exec_id is not None:
@@ -128,7 +139,9 @@ class OrderTracker:
             state = self._state(order)
             if state is None:
                 return []
-            out = self._fills(state, order, None, None, None, order.filled_at or order.updated_at)
+            out = self._fills(
+                state, order, None, None, None, order.filled_at or order.updated_at
+            )
             status = str(order.status.value)
             event = "fill" if status == "filled" else status
             if status in ("new", "accepted", "pending_new", "partially_filled"):
@@ -164,7 +177,11 @@ class OrderTracker:
         avg = num(order.filled_avg_price)
         fill_price = price if (price and qty and abs(qty - delta) <= _EPS) else None
         if fill_price is None:
-            fill_price = fill_price_delta(state.filled, state.avg_price, cumulative, avg) or price or avg
+            fill_price = (
+                fill_price_delta(state.filled, state.avg_price, cumulative, avg)
+                or price
+                or avg
+            )
         state.filled, state.avg_price = cumulative, avg
         done = order.status is AlpacaStatus.FILLED or (
             num(order.qty) is not None and cumulative >= (num(order.qty) or 0.0) - _EPS
@@ -186,7 +203,9 @@ class OrderTracker:
             )
         ]
 
-    def _lifecycle(self, state: _Tracked, order: AlpacaOrder, event: str) -> list[OrderEvent]:
+    def _lifecycle(
+        self, state: _Tracked, order: AlpacaOrder, event: str
+    ) -> list[OrderEvent]:
         if state.terminal:
             return []
         if event in _ACCEPT_EVENTS:
@@ -195,7 +214,9 @@ class OrderTracker:
             state.accepted = True
             return [OrderAccepted(state.ours, str(order.id))]
         if event == "replaced" or order.status is AlpacaStatus.REPLACED:
-            state.terminal = True  # the replacement carries on under the same id of ours
+            state.terminal = (
+                True  # the replacement carries on under the same id of ours
+            )
             return []
         if event in _CANCEL_EVENTS or order.status in CANCELLED_STATUSES:
             state.terminal = True

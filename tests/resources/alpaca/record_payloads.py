@@ -24,13 +24,12 @@ ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "venues" / "alpaca"))
 
-import ml4t_live.venues.alpaca  # noqa: E402,F401  (imports alpaca-py with its one warning silenced)
-from alpaca.data.historical.stock import StockHistoricalDataClient  # noqa: E402
-from alpaca.data.requests import StockBarsRequest  # noqa: E402
-from alpaca.data.timeframe import TimeFrame  # noqa: E402
-from alpaca.trading.client import TradingClient  # noqa: E402
-from alpaca.trading.enums import OrderClass, OrderSide, QueryOrderStatus, TimeInForce  # noqa: E402
-from alpaca.trading.requests import (  # noqa: E402
+from alpaca.data.historical.stock import StockHistoricalDataClient
+from alpaca.data.requests import StockBarsRequest
+from alpaca.data.timeframe import TimeFrame
+from alpaca.trading.client import TradingClient
+from alpaca.trading.enums import OrderClass, OrderSide, QueryOrderStatus, TimeInForce
+from alpaca.trading.requests import (
     GetOrdersRequest,
     LimitOrderRequest,
     MarketOrderRequest,
@@ -38,11 +37,11 @@ from alpaca.trading.requests import (  # noqa: E402
     StopLossRequest,
     TakeProfitRequest,
 )
-from alpaca.trading.stream import TradingStream  # noqa: E402
-from alpaca_helpers import SESSION_OPEN, inject, minute_bars, wait_for  # noqa: E402
+from alpaca.trading.stream import TradingStream
+from alpaca_helpers import SESSION_OPEN, inject, minute_bars, wait_for
 
-from ml4t_live.bridge import LoopThread  # noqa: E402
-from ml4t_live.sim.alpaca import SimulatedAlpaca  # noqa: E402
+from ml4t_live.bridge import LoopThread
+from ml4t_live.sim.alpaca import SimulatedAlpaca
 
 
 def main() -> None:
@@ -52,15 +51,24 @@ def main() -> None:
     thread = LoopThread("alpaca", "recorder")
     stream = None
     try:
-        rest = TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url, raw_data=True)
-        data = StockHistoricalDataClient(sim.key_id, sim.secret_key, url_override=sim.base_url, raw_data=True)
+        rest = TradingClient(
+            sim.key_id, sim.secret_key, url_override=sim.base_url, raw_data=True
+        )
+        data = StockHistoricalDataClient(
+            sim.key_id, sim.secret_key, url_override=sim.base_url, raw_data=True
+        )
 
         async def on_update(message: dict) -> None:
             updates.append(message["data"])
 
         async def begin() -> None:
             nonlocal stream
-            stream = TradingStream(sim.key_id, sim.secret_key, url_override=sim.trade_stream_url, raw_data=True)
+            stream = TradingStream(
+                sim.key_id,
+                sim.secret_key,
+                url_override=sim.trade_stream_url,
+                raw_data=True,
+            )
             stream.subscribe_trade_updates(on_update)
             thread.spawn(stream._run_forever(), "stream")
 
@@ -69,43 +77,87 @@ def main() -> None:
         out: dict = {"rest": {}, "trade_updates": updates}
         gtc = TimeInForce.GTC
         out["rest"]["submit_market"] = rest.submit_order(
-            MarketOrderRequest(symbol="AAPL", qty=10, side=OrderSide.BUY, time_in_force=gtc, client_order_id="rec-mkt")
+            MarketOrderRequest(
+                symbol="AAPL",
+                qty=10,
+                side=OrderSide.BUY,
+                time_in_force=gtc,
+                client_order_id="rec-mkt",
+            )
         )
         inject(sim, "partial_fill", parts=2)
         rest.submit_order(
-            MarketOrderRequest(symbol="MSFT", qty=4, side=OrderSide.BUY, time_in_force=gtc, client_order_id="rec-part")
+            MarketOrderRequest(
+                symbol="MSFT",
+                qty=4,
+                side=OrderSide.BUY,
+                time_in_force=gtc,
+                client_order_id="rec-part",
+            )
         )
         limit = rest.submit_order(
-            LimitOrderRequest(symbol="AAPL", qty=5, side=OrderSide.BUY, limit_price=50.0, time_in_force=gtc,
-                              client_order_id="rec-lim")
+            LimitOrderRequest(
+                symbol="AAPL",
+                qty=5,
+                side=OrderSide.BUY,
+                limit_price=50.0,
+                time_in_force=gtc,
+                client_order_id="rec-lim",
+            )
         )
         out["rest"]["replace"] = rest.replace_order_by_id(
-            limit["id"], ReplaceOrderRequest(qty=6, limit_price=55.0, client_order_id="rec-lim.r1")
+            limit["id"],
+            ReplaceOrderRequest(qty=6, limit_price=55.0, client_order_id="rec-lim.r1"),
         )
         cancel_me = rest.submit_order(
-            LimitOrderRequest(symbol="MSFT", qty=1, side=OrderSide.SELL, limit_price=999.0, time_in_force=gtc,
-                              client_order_id="rec-cxl")
+            LimitOrderRequest(
+                symbol="MSFT",
+                qty=1,
+                side=OrderSide.SELL,
+                limit_price=999.0,
+                time_in_force=gtc,
+                client_order_id="rec-cxl",
+            )
         )
         rest.get_clock()  # bar 0: the market orders fill
         rest.cancel_order_by_id(cancel_me["id"])
         out["rest"]["submit_oco"] = rest.submit_order(
-            LimitOrderRequest(symbol="AAPL", qty=10, side=OrderSide.SELL, time_in_force=gtc, client_order_id="rec-oco",
-                              order_class=OrderClass.OCO, take_profit=TakeProfitRequest(limit_price=150.0),
-                              stop_loss=StopLossRequest(stop_price=80.0))
+            LimitOrderRequest(
+                symbol="AAPL",
+                qty=10,
+                side=OrderSide.SELL,
+                time_in_force=gtc,
+                client_order_id="rec-oco",
+                order_class=OrderClass.OCO,
+                take_profit=TakeProfitRequest(limit_price=150.0),
+                stop_loss=StopLossRequest(stop_price=80.0),
+            )
         )
         inject(sim, "reject_next", reason="recorded rejection")
         rest.submit_order(
-            MarketOrderRequest(symbol="AAPL", qty=1, side=OrderSide.BUY, time_in_force=gtc, client_order_id="rec-rej")
+            MarketOrderRequest(
+                symbol="AAPL",
+                qty=1,
+                side=OrderSide.BUY,
+                time_in_force=gtc,
+                client_order_id="rec-rej",
+            )
         )
         out["rest"]["clock"] = rest.get_clock()  # bar 1
         wait_for(lambda: any(u["event"] == "rejected" for u in updates))
         out["rest"]["account"] = rest.get_account()
         out["rest"]["positions"] = rest.get_all_positions()
-        out["rest"]["orders_all"] = rest.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, nested=True))
+        out["rest"]["orders_all"] = rest.get_orders(
+            GetOrdersRequest(status=QueryOrderStatus.ALL, nested=True)
+        )
         out["rest"]["order_by_client_id"] = rest.get_order_by_client_id("rec-part")
         out["rest"]["bars"] = data.get_stock_bars(
-            StockBarsRequest(symbol_or_symbols=["AAPL", "MSFT"], timeframe=TimeFrame.Minute,
-                             start=SESSION_OPEN, end=SESSION_OPEN + timedelta(minutes=5))
+            StockBarsRequest(
+                symbol_or_symbols=["AAPL", "MSFT"],
+                timeframe=TimeFrame.Minute,
+                start=SESSION_OPEN,
+                end=SESSION_OPEN + timedelta(minutes=5),
+            )
         )
         out["recorded_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         path = Path(__file__).with_name("payloads.json")
@@ -113,6 +165,7 @@ def main() -> None:
         print(f"wrote {path} ({len(updates)} trade updates)")
     finally:
         if stream is not None:
+
             async def stop() -> None:
                 await stream.stop_ws()
                 await stream.close()

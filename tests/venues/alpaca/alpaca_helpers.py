@@ -51,7 +51,9 @@ def config_for(sim: SimulatedAlpaca, **kw: Any) -> AlpacaConfig:
     kw.setdefault("reconnect_initial_delay", 0.05)
     kw.setdefault("reconnect_max_delay", 0.5)
     kw.setdefault("request_timeout", 5.0)
-    return AlpacaConfig(key_id=sim.key_id, secret_key=sim.secret_key, base_url=sim.base_url, **kw)
+    return AlpacaConfig(
+        key_id=sim.key_id, secret_key=sim.secret_key, base_url=sim.base_url, **kw
+    )
 
 
 def collect(
@@ -63,7 +65,9 @@ def collect(
     while not until(seen):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise AssertionError(f"condition not met within {timeout}s; events: {seen!r}")
+            raise AssertionError(
+                f"condition not met within {timeout}s; events: {seen!r}"
+            )
         try:
             seen.append(events.get(timeout=remaining))
         except queue.Empty:
@@ -82,17 +86,22 @@ def drain(events: Any, quiet: float = 0.2) -> list[Any]:
 
 
 def of(kind: type, seen: list[Any], cid: str | None = None) -> list[Any]:
-    return [e for e in seen if isinstance(e, kind) and (cid is None or e.client_order_id == cid)]
+    return [
+        e
+        for e in seen
+        if isinstance(e, kind) and (cid is None or e.client_order_id == cid)
+    ]
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0, poll: float = 0.02) -> None:
+def wait_for(
+    predicate: Callable[[], bool], timeout: float = 5.0, poll: float = 0.02
+) -> None:
     """Poll a state read (the simulator's counters) with a deadline; raises if it never holds."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError(f"state not reached within {timeout}s")
         time.sleep(poll)
-
 
 
 def inject(sim: SimulatedAlpaca, kind: str, **params: Any) -> None:

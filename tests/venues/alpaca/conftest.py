@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from alpaca_helpers import config_for, minute_bars
 
 from ml4t_live.sim.alpaca import SimulatedAlpaca
 from ml4t_live.venues.alpaca.gateway import AlpacaGateway
-
-from alpaca_helpers import config_for, minute_bars
 
 
 @pytest.fixture
@@ -22,7 +21,10 @@ def sim() -> Iterator[SimulatedAlpaca]:
 
 @pytest.fixture
 def gateway(sim: SimulatedAlpaca) -> Iterator[AlpacaGateway]:
-    gw = AlpacaGateway(config_for(sim, order_poll_interval=30.0), is_ours=lambda cid: cid.startswith("t-"))
+    gw = AlpacaGateway(
+        config_for(sim, order_poll_interval=30.0),
+        is_ours=lambda cid: cid.startswith("t-"),
+    )
     gw.connect()
     yield gw
     gw.close()

@@ -20,21 +20,45 @@ def keys(monkeypatch):
 
 
 def test_options_point_every_client_at_host_and_port_with_keys_from_the_environment():
-    options = VenueOptions("alpaca", host="127.0.0.1", port=9001, symbols=("AAPL", "MSFT"), bar_size="5 mins",
-                           extra={"warmup_bars": 3, "tz": "America/New_York", "end": "2026-11-23T21:00:00Z"})
+    options = VenueOptions(
+        "alpaca",
+        host="127.0.0.1",
+        port=9001,
+        symbols=("AAPL", "MSFT"),
+        bar_size="5 mins",
+        extra={
+            "warmup_bars": 3,
+            "tz": "America/New_York",
+            "end": "2026-11-23T21:00:00Z",
+        },
+    )
     config = entry.alpaca_config(options)
     assert (config.base_url, config.key_id, config.paper, config.allow_live) == (
-        "http://127.0.0.1:9001", "PKFROMENV", True, False)
+        "http://127.0.0.1:9001",
+        "PKFROMENV",
+        True,
+        False,
+    )
     feed = entry.make_feed(options)
-    assert (feed.symbols, feed.minutes, feed.warmup_bars, str(feed.tz)) == (["AAPL", "MSFT"], 5, 3, "America/New_York")
+    assert (feed.symbols, feed.minutes, feed.warmup_bars, str(feed.tz)) == (
+        ["AAPL", "MSFT"],
+        5,
+        3,
+        "America/New_York",
+    )
     assert feed.end is not None and feed.end.hour == 21
     broker = entry.make_broker(options, None)
-    assert broker.mode == "paper" and broker.gateway.config.base_url == "http://127.0.0.1:9001"
+    assert (
+        broker.mode == "paper"
+        and broker.gateway.config.base_url == "http://127.0.0.1:9001"
+    )
 
 
 def test_live_needs_the_flag_and_keeps_the_confirmation():
     asked = []
-    options = VenueOptions("alpaca", live=True, confirm_live=lambda account: asked.append(account) or True)
+    options = VenueOptions(
+        "alpaca", live=True, confirm_live=lambda account: asked.append(account) or True
+    )
     config = entry.alpaca_config(options)
     assert (config.paper, config.allow_live, config.base_url) == (False, True, None)
     assert config.confirm_live("123") and asked == ["123"]
@@ -46,7 +70,12 @@ def test_live_needs_the_flag_and_keeps_the_confirmation():
     [
         (VenueOptions("alpaca"), "--symbols"),
         (VenueOptions("alpaca", symbols=("AAPL",), bar_size="1 day"), "bar-size"),
-        (VenueOptions("alpaca", symbols=("AAPL",), extra={"end": "2026-11-23T21:00:00"}), "time zone"),
+        (
+            VenueOptions(
+                "alpaca", symbols=("AAPL",), extra={"end": "2026-11-23T21:00:00"}
+            ),
+            "time zone",
+        ),
     ],
 )
 def test_bad_feed_options_are_config_errors(options, message):
@@ -65,4 +94,6 @@ def test_the_demo_venue_runs_a_strategy_end_to_end(tmp_path):
     minute_bars(6, {"AAPL": 100.0}).write_parquet(bars)
     with entry.demo_venue(VenueOptions("alpaca"), bars) as (broker, feed):
         result = LiveEngine(BuyOnce(), broker, feed, session_dir=False).run()
-    assert [(f.asset, f.quantity, f.price) for f in result.fills] == [("AAPL", 5.0, 101.0)]
+    assert [(f.asset, f.quantity, f.price) for f in result.fills] == [
+        ("AAPL", 5.0, 101.0)
+    ]

@@ -6,13 +6,14 @@ Step mode: the simulated venue sends the next minute bar after a GET /v2/clock (
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from alpaca_helpers import SESSION_OPEN, config_for, inject, minute_bars
 from alpaca.trading.client import TradingClient
+from alpaca_helpers import SESSION_OPEN, config_for, inject, minute_bars
 
 from ml4t_live.events import BarClosed, FeedDisconnected, FeedReconnected
 from ml4t_live.sim.alpaca import SimulatedAlpaca
@@ -58,10 +59,20 @@ def test_minute_bars_are_labelled_by_their_start_in_the_backtest_shape(venue):
     assert bars[0].timestamp.utcoffset() == timedelta(0)
     first = bars[0].data["AAPL"]
     assert set(first) == KEYS and first["signals"] == {}
-    assert (first["open"], first["high"], first["low"], first["close"], first["price"]) == (100, 101, 99, 100.5, 100.5)
+    assert (
+        first["open"],
+        first["high"],
+        first["low"],
+        first["close"],
+        first["price"],
+    ) == (100, 101, 99, 100.5, 100.5)
     assert first["volume"] == 1000
-    assert sorted(bars[1].data) == ["AAPL", "MSFT"] and bars[1].data["MSFT"]["open"] == 201
-    assert sorted(bars[2].data) == ["AAPL"]  # MSFT had no bar that minute: released after the grace
+    assert (
+        sorted(bars[1].data) == ["AAPL", "MSFT"] and bars[1].data["MSFT"]["open"] == 201
+    )
+    assert sorted(bars[2].data) == [
+        "AAPL"
+    ]  # MSFT had no bar that minute: released after the grace
 
 
 def test_labels_are_converted_to_the_requested_time_zone(venue):
@@ -71,7 +82,9 @@ def test_labels_are_converted_to_the_requested_time_zone(venue):
         (bar,) = read(feed, venue, 1)
     finally:
         feed.close()
-    assert bar.timestamp == minute(0) and bar.timestamp.tzinfo == ZoneInfo("America/New_York")
+    assert bar.timestamp == minute(0) and bar.timestamp.tzinfo == ZoneInfo(
+        "America/New_York"
+    )
     assert (bar.timestamp.hour, bar.timestamp.minute) == (9, 30)
 
 
@@ -79,7 +92,9 @@ def test_warm_up_bars_come_first_with_no_gap_and_no_duplicate_at_the_seam(venue)
     clock = TradingClient(venue.key_id, venue.secret_key, url_override=venue.base_url)
     for _ in range(5):  # bars 0..4 are replayed before anyone listens
         clock.get_clock()
-    feed = AlpacaFeed(config_for(venue), ["AAPL", "MSFT"], warmup_bars=3, group_grace=0.2)
+    feed = AlpacaFeed(
+        config_for(venue), ["AAPL", "MSFT"], warmup_bars=3, group_grace=0.2
+    )
     feed.start()
     try:
         bars = read(feed, venue, 6)
@@ -105,12 +120,21 @@ def test_other_bar_sizes_are_aggregated_from_minutes(venue):
         feed.close()
     assert [b.timestamp for b in bars] == [minute(0), minute(3), minute(6)]
     agg = bars[1].data["AAPL"]
-    assert (agg["open"], agg["high"], agg["low"], agg["close"]) == (103, 106, 102, 105.5)
+    assert (agg["open"], agg["high"], agg["low"], agg["close"]) == (
+        103,
+        106,
+        102,
+        105.5,
+    )
     assert agg["volume"] == 1003 + 1004 + 1005
 
 
 def test_bars_missed_while_the_stream_was_down_are_backfilled_once(venue):
-    feed = AlpacaFeed(config_for(venue, reconnect_initial_delay=0.5), ["AAPL", "MSFT"], group_grace=0.2)
+    feed = AlpacaFeed(
+        config_for(venue, reconnect_initial_delay=0.5),
+        ["AAPL", "MSFT"],
+        group_grace=0.2,
+    )
     feed.start()
     clock = TradingClient(venue.key_id, venue.secret_key, url_override=venue.base_url)
     try:
@@ -128,11 +152,13 @@ def test_bars_missed_while_the_stream_was_down_are_backfilled_once(venue):
 
 
 def test_a_silent_data_socket_is_replaced_and_its_bars_backfilled(venue):
-    feed = AlpacaFeed(config_for(venue, data_timeout=0.3), ["AAPL", "MSFT"], group_grace=0.2)
+    feed = AlpacaFeed(
+        config_for(venue, data_timeout=0.3), ["AAPL", "MSFT"], group_grace=0.2
+    )
     feed.start()
     clock = TradingClient(venue.key_id, venue.secret_key, url_override=venue.base_url)
     try:
-        (first,) = read(feed, venue, 1, step=False)
+        (_first,) = read(feed, venue, 1, step=False)
         inject(venue, "silence_data_stream")
         clock.get_clock()  # bar 1 is not sent on the silent socket
         events = read(feed, venue, 3, step=False)
@@ -147,7 +173,9 @@ def test_a_silent_data_socket_is_replaced_and_its_bars_backfilled(venue):
 def test_heartbeats_between_bars_only_when_quiet_is_expected(venue):
     from ml4t_live.events import FeedHeartbeat
 
-    guarded = AlpacaFeed(config_for(venue, data_timeout=5.0), ["AAPL"])  # a silent socket is caught anyway
+    guarded = AlpacaFeed(
+        config_for(venue, data_timeout=5.0), ["AAPL"]
+    )  # a silent socket is caught anyway
     guarded.heartbeat_seconds = 0.2
     guarded.start()
     try:
@@ -155,12 +183,16 @@ def test_heartbeats_between_bars_only_when_quiet_is_expected(venue):
         assert isinstance(guarded.next_event(2.0), FeedHeartbeat)
     finally:
         guarded.close()
-    plain = AlpacaFeed(config_for(venue), ["AAPL"])  # the venue's clock says the market is open
+    plain = AlpacaFeed(
+        config_for(venue), ["AAPL"]
+    )  # the venue's clock says the market is open
     plain.heartbeat_seconds = 0.2
     plain.start()
     try:
         read(plain, venue, 1, step=False)  # the bar its own start released
-        assert plain.next_event(0.8) is None  # no next bar (nobody called the clock), no heartbeat
+        assert (
+            plain.next_event(0.8) is None
+        )  # no next bar (nobody called the clock), no heartbeat
     finally:
         plain.close()
 
@@ -185,7 +217,9 @@ def test_a_vanished_venue_is_retried_with_growing_jittered_delays_not_a_storm():
     old_level = lib.level
     lib.addHandler(handler)
     lib.setLevel(logging.INFO)
-    feed = AlpacaFeed(config_for(sim, reconnect_initial_delay=0.1, reconnect_max_delay=0.8), ["AAPL"])
+    feed = AlpacaFeed(
+        config_for(sim, reconnect_initial_delay=0.1, reconnect_max_delay=0.8), ["AAPL"]
+    )
     try:
         feed.start()
         read(feed, sim, 1, step=False)
@@ -199,7 +233,7 @@ def test_a_vanished_venue_is_retried_with_growing_jittered_delays_not_a_storm():
         lib.removeHandler(handler)
         lib.setLevel(old_level)
     retries = attempts[1:]  # the first attempt was the initial connection
-    gaps = [b - a for a, b in zip(retries, retries[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(retries)]
     assert 2 <= len(retries) <= 8, retries  # a storm (alpaca-py#740) would be hundreds
     assert all(gap >= 0.05 for gap in gaps) and max(gaps) >= 0.4
 
@@ -208,8 +242,13 @@ def test_a_feed_with_wrong_keys_fails_to_start_with_a_clear_error(venue):
     from ml4t_live.errors import ConnectionFailed
     from ml4t_live.venues.alpaca.config import AlpacaConfig
 
-    config = AlpacaConfig(key_id=venue.key_id, secret_key="wrong-secret-value", base_url=venue.base_url,
-                          stream_start_timeout=0.5, reconnect_initial_delay=0.1)
+    config = AlpacaConfig(
+        key_id=venue.key_id,
+        secret_key="wrong-secret-value",
+        base_url=venue.base_url,
+        stream_start_timeout=0.5,
+        reconnect_initial_delay=0.1,
+    )
     feed = AlpacaFeed(config, ["AAPL"])
     with pytest.raises(ConnectionFailed, match="key pair") as failed:
         feed.start()

@@ -8,11 +8,11 @@ bar +1).
 from __future__ import annotations
 
 import pytest
-from alpaca_helpers import collect, config_for, drain, inject, of
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide as AlpacaSide
 from alpaca.trading.enums import TimeInForce
 from alpaca.trading.requests import LimitOrderRequest
+from alpaca_helpers import collect, config_for, drain, inject, of
 from ml4t.backtest import OrderSide, OrderType
 
 from ml4t_live.errors import LiveTradingRefused
@@ -45,7 +45,9 @@ def filled(cid: str):
 def test_connect_returns_the_paper_account_snapshot(sim, gateway):
     snap = gateway.snapshot()
     assert snap.account_id.startswith("PA") and snap.is_paper
-    assert snap.cash == pytest.approx(100_000.0) and snap.equity == pytest.approx(100_000.0)
+    assert snap.cash == pytest.approx(100_000.0) and snap.equity == pytest.approx(
+        100_000.0
+    )
     assert snap.positions == {} and snap.open_orders == []
     assert sim.state()["trade_listeners"] == 1
 
@@ -54,35 +56,60 @@ def test_connect_adopts_our_open_orders_and_reports_foreign_ones(sim):
     raw = TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url)
     for cid in ("t-old-1", "someone-else"):
         raw.submit_order(
-            LimitOrderRequest(symbol="AAPL", qty=3, side=AlpacaSide.BUY, limit_price=50.0,
-                              time_in_force=TimeInForce.GTC, client_order_id=cid)
+            LimitOrderRequest(
+                symbol="AAPL",
+                qty=3,
+                side=AlpacaSide.BUY,
+                limit_price=50.0,
+                time_in_force=TimeInForce.GTC,
+                client_order_id=cid,
+            )
         )
     gw = AlpacaGateway(config_for(sim), is_ours=lambda cid: cid.startswith("t-"))
     try:
         snap = gw.connect()
-        assert sorted(o.client_order_id for o in snap.open_orders) == ["someone-else", "t-old-1"]
+        assert sorted(o.client_order_id for o in snap.open_orders) == [
+            "someone-else",
+            "t-old-1",
+        ]
         ours = next(o for o in snap.open_orders if o.client_order_id == "t-old-1")
-        assert (ours.order_type, ours.quantity, ours.limit_price, ours.status) == (OrderType.LIMIT, 3, 50.0, "open")
+        assert (ours.order_type, ours.quantity, ours.limit_price, ours.status) == (
+            OrderType.LIMIT,
+            3,
+            50.0,
+            "open",
+        )
         seen = drain(gw.events)
-        assert [e.client_order_id for e in of(VenueErrorReported, seen)] == ["someone-else"]
+        assert [e.client_order_id for e in of(VenueErrorReported, seen)] == [
+            "someone-else"
+        ]
         assert [e.client_order_id for e in of(OrderAccepted, seen)] == ["t-old-1"]
         gw.modify(buy("t-old-1", 3, order_type=OrderType.LIMIT, limit_price=150.0))
         gw.end_of_bar(None)
         seen = collect(gw.events, filled("t-old-1"))
         assert of(OrderFilled, seen, "t-old-1")[0].quantity == 3
-        assert [o["status"] for o in venue_orders(sim, "someone-else")] == ["new"]  # untouched
+        assert [o["status"] for o in venue_orders(sim, "someone-else")] == [
+            "new"
+        ]  # untouched
     finally:
         gw.close()
 
 
 # ------------------------------------------------------------------ order types
-def test_market_order_fills_at_the_next_open_and_carries_our_client_order_id(sim, gateway):
+def test_market_order_fills_at_the_next_open_and_carries_our_client_order_id(
+    sim, gateway
+):
     gateway.place(buy("t-mkt"))
     gateway.end_of_bar(None)
     seen = collect(gateway.events, filled("t-mkt"))
     assert isinstance(seen[0], OrderAccepted) and seen[0].client_order_id == "t-mkt"
     fill = of(OrderFilled, seen, "t-mkt")[0]
-    assert (fill.asset, fill.side, fill.quantity, fill.price) == ("AAPL", OrderSide.BUY, 10, 100.0)
+    assert (fill.asset, fill.side, fill.quantity, fill.price) == (
+        "AAPL",
+        OrderSide.BUY,
+        10,
+        100.0,
+    )
     assert fill.cumulative_quantity == 10
     assert [o["client_order_id"] for o in sim.orders()] == ["t-mkt"]
     assert gateway.snapshot().positions["AAPL"].quantity == 10
@@ -91,16 +118,33 @@ def test_market_order_fills_at_the_next_open_and_carries_our_client_order_id(sim
 @pytest.mark.parametrize(
     ("kind", "extra", "wire"),
     [
-        (OrderType.LIMIT, {"limit_price": 150.0}, {"type": "limit", "limit_price": "150"}),
+        (
+            OrderType.LIMIT,
+            {"limit_price": 150.0},
+            {"type": "limit", "limit_price": "150"},
+        ),
         (OrderType.STOP, {"stop_price": 99.0}, {"type": "stop", "stop_price": "99"}),
-        (OrderType.STOP_LIMIT, {"stop_price": 99.0, "limit_price": 150.0},
-         {"type": "stop_limit", "stop_price": "99", "limit_price": "150"}),
-        (OrderType.TRAILING_STOP, {"trail_amount": 2.5}, {"type": "trailing_stop", "trail_price": "2.5"}),
+        (
+            OrderType.STOP_LIMIT,
+            {"stop_price": 99.0, "limit_price": 150.0},
+            {"type": "stop_limit", "stop_price": "99", "limit_price": "150"},
+        ),
+        (
+            OrderType.TRAILING_STOP,
+            {"trail_amount": 2.5},
+            {"type": "trailing_stop", "trail_price": "2.5"},
+        ),
         (OrderType.MOC, {}, {"type": "market", "time_in_force": "cls"}),
-        (OrderType.MARKET, {"time_in_force": "day"}, {"type": "market", "time_in_force": "day"}),
+        (
+            OrderType.MARKET,
+            {"time_in_force": "day"},
+            {"type": "market", "time_in_force": "day"},
+        ),
     ],
 )
-def test_every_order_type_reaches_alpaca_as_its_alpaca_form(sim, gateway, kind, extra, wire):
+def test_every_order_type_reaches_alpaca_as_its_alpaca_form(
+    sim, gateway, kind, extra, wire
+):
     gateway.place(buy("t-x", 4, order_type=kind, **extra))
     seen = collect(gateway.events, lambda s: bool(of(OrderAccepted, s, "t-x")))
     assert seen[0].venue_order_id
@@ -119,9 +163,23 @@ def test_moc_fills_at_the_bar_close(sim, gateway):
 
 def test_bracket_exits_wait_for_the_entry_fill_then_go_out_as_one_oco(sim, gateway):
     gateway.place(buy("t-entry", 10))
-    exits = dict(parent_client_order_id="t-entry", oca_group="b1")
-    gateway.place(OrderRequest("t-tp", "AAPL", OrderSide.SELL, 10, OrderType.LIMIT, limit_price=103.0, **exits))
-    gateway.place(OrderRequest("t-sl", "AAPL", OrderSide.SELL, 10, OrderType.STOP, stop_price=90.0, **exits))
+    exits = {"parent_client_order_id": "t-entry", "oca_group": "b1"}
+    gateway.place(
+        OrderRequest(
+            "t-tp",
+            "AAPL",
+            OrderSide.SELL,
+            10,
+            OrderType.LIMIT,
+            limit_price=103.0,
+            **exits,
+        )
+    )
+    gateway.place(
+        OrderRequest(
+            "t-sl", "AAPL", OrderSide.SELL, 10, OrderType.STOP, stop_price=90.0, **exits
+        )
+    )
     assert [o["client_order_id"] for o in sim.orders()] == ["t-entry"]  # exits held
     gateway.end_of_bar(None)  # bar 0: the entry fills at 100
     collect(gateway.events, filled("t-entry"))
@@ -130,14 +188,29 @@ def test_bracket_exits_wait_for_the_entry_fill_then_go_out_as_one_oco(sim, gatew
     assert (oco["order_class"], oco["limit_price"]) == ("oco", "103")
     for _ in range(3):
         gateway.end_of_bar(None)
-    seen = collect(gateway.events, lambda s: bool(of(OrderFilled, s, "t-tp")) and bool(of(OrderCancelled, s, "t-sl")))
+    seen = collect(
+        gateway.events,
+        lambda s: (
+            bool(of(OrderFilled, s, "t-tp")) and bool(of(OrderCancelled, s, "t-sl"))
+        ),
+    )
     assert of(OrderFilled, seen, "t-tp")[0].price == 103.0
 
 
 def test_bracket_exits_of_an_entry_that_never_fills_are_cancelled(sim, gateway):
     gateway.place(buy("t-entry", 10, order_type=OrderType.LIMIT, limit_price=50.0))
-    gateway.place(OrderRequest("t-tp", "AAPL", OrderSide.SELL, 10, OrderType.LIMIT, limit_price=130.0,
-                               parent_client_order_id="t-entry", oca_group="b2"))
+    gateway.place(
+        OrderRequest(
+            "t-tp",
+            "AAPL",
+            OrderSide.SELL,
+            10,
+            OrderType.LIMIT,
+            limit_price=130.0,
+            parent_client_order_id="t-entry",
+            oca_group="b2",
+        )
+    )
     collect(gateway.events, lambda s: bool(of(OrderAccepted, s, "t-entry")))
     gateway.cancel("t-entry")
     collect(gateway.events, lambda s: bool(of(OrderCancelled, s, "t-entry")))
@@ -151,23 +224,70 @@ def test_two_exits_in_one_oca_group_become_one_alpaca_oco_order(sim, gateway):
     gateway.place(buy("t-entry", 10))
     gateway.end_of_bar(None)
     collect(gateway.events, filled("t-entry"))
-    take = OrderRequest("t-tp", "AAPL", OrderSide.SELL, 10, OrderType.LIMIT, limit_price=103.0, oca_group="g")
-    stop = OrderRequest("t-sl", "AAPL", OrderSide.SELL, 10, OrderType.STOP, stop_price=90.0, oca_group="g")
+    take = OrderRequest(
+        "t-tp",
+        "AAPL",
+        OrderSide.SELL,
+        10,
+        OrderType.LIMIT,
+        limit_price=103.0,
+        oca_group="g",
+    )
+    stop = OrderRequest(
+        "t-sl",
+        "AAPL",
+        OrderSide.SELL,
+        10,
+        OrderType.STOP,
+        stop_price=90.0,
+        oca_group="g",
+    )
     gateway.place(take)
     gateway.place(stop)
     (oco,) = venue_orders(sim, "t-tp")
-    assert (oco["order_class"], oco["type"], oco["limit_price"]) == ("oco", "limit", "103")
-    for _ in range(4):  # AAPL opens 101, 102, 103, 104: the take-profit fills, the stop is canceled
+    assert (oco["order_class"], oco["type"], oco["limit_price"]) == (
+        "oco",
+        "limit",
+        "103",
+    )
+    for _ in range(
+        4
+    ):  # AAPL opens 101, 102, 103, 104: the take-profit fills, the stop is canceled
         gateway.end_of_bar(None)
-    seen = collect(gateway.events, lambda s: bool(of(OrderFilled, s, "t-tp")) and bool(of(OrderCancelled, s, "t-sl")))
+    seen = collect(
+        gateway.events,
+        lambda s: (
+            bool(of(OrderFilled, s, "t-tp")) and bool(of(OrderCancelled, s, "t-sl"))
+        ),
+    )
     assert of(OrderFilled, seen, "t-tp")[0].quantity == 10
     assert not of(OrderFilled, seen, "t-sl")
 
 
 def test_an_oca_pair_alpaca_cannot_express_is_refused_whole(sim, gateway):
-    gateway.place(OrderRequest("t-s1", "AAPL", OrderSide.SELL, 5, OrderType.STOP, stop_price=90.0, oca_group="g2"))
+    gateway.place(
+        OrderRequest(
+            "t-s1",
+            "AAPL",
+            OrderSide.SELL,
+            5,
+            OrderType.STOP,
+            stop_price=90.0,
+            oca_group="g2",
+        )
+    )
     with pytest.raises(OrderRefused, match="OCO"):
-        gateway.place(OrderRequest("t-s2", "AAPL", OrderSide.SELL, 5, OrderType.STOP, stop_price=80.0, oca_group="g2"))
+        gateway.place(
+            OrderRequest(
+                "t-s2",
+                "AAPL",
+                OrderSide.SELL,
+                5,
+                OrderType.STOP,
+                stop_price=80.0,
+                oca_group="g2",
+            )
+        )
     (first,) = of(OrderRejected, drain(gateway.events), "t-s1")
     assert first.code == "not_expressible"
     assert sim.orders() == []
@@ -184,7 +304,11 @@ def test_replace_keeps_our_client_order_id(sim, gateway):
     fill = of(OrderFilled, seen, "t-rep")[0]
     assert fill.quantity == 6 and fill.cumulative_quantity == 6
     old, new = sorted(sim.orders(), key=lambda o: o["created_at"])
-    assert (old["status"], new["client_order_id"], new["replaces"]) == ("replaced", "t-rep.r1", old["id"])
+    assert (old["status"], new["client_order_id"], new["replaces"]) == (
+        "replaced",
+        "t-rep.r1",
+        old["id"],
+    )
     assert not of(OrderCancelled, seen)
 
 
@@ -195,7 +319,12 @@ def test_cancel_reports_cancelled_and_a_late_cancel_reports_an_error(sim, gatewa
     collect(gateway.events, filled("t-now"))
     gateway.cancel("t-lim")
     gateway.cancel("t-now")  # already filled: Alpaca answers 422
-    seen = collect(gateway.events, lambda s: bool(of(OrderCancelled, s, "t-lim")) and bool(of(VenueErrorReported, s)))
+    seen = collect(
+        gateway.events,
+        lambda s: (
+            bool(of(OrderCancelled, s, "t-lim")) and bool(of(VenueErrorReported, s))
+        ),
+    )
     assert of(VenueErrorReported, seen)[0].client_order_id == "t-now"
 
 
@@ -203,12 +332,16 @@ def test_cancel_reports_cancelled_and_a_late_cancel_reports_an_error(sim, gatewa
 def test_partial_fills_become_partially_filled_events_then_filled(sim, gateway):
     inject(sim, "partial_fill", parts=3)
     gateway.place(buy("t-part", 9))
-    for _ in range(3):  # the simulated venue may spread the executions over the next bars
+    for _ in range(
+        3
+    ):  # the simulated venue may spread the executions over the next bars
         gateway.end_of_bar(None)
     seen = collect(gateway.events, filled("t-part"))
     parts = of(OrderPartiallyFilled, seen, "t-part")
     assert len(parts) == 2
-    assert sum(e.quantity for e in parts) + of(OrderFilled, seen)[0].quantity == pytest.approx(9)
+    assert sum(e.quantity for e in parts) + of(OrderFilled, seen)[
+        0
+    ].quantity == pytest.approx(9)
     assert [e.cumulative_quantity for e in parts + of(OrderFilled, seen)] == sorted(
         e.cumulative_quantity for e in parts + of(OrderFilled, seen)
     )
@@ -227,7 +360,9 @@ def test_a_venue_rejection_arrives_as_order_rejected(sim, gateway):
 
 def test_an_order_alpaca_refuses_outright_raises_order_refused(sim, gateway):
     with pytest.raises(OrderRefused, match="fractional orders must be DAY"):
-        gateway.place(buy("t-frac", 1.5))  # Alpaca takes fractional quantities only as DAY orders
+        gateway.place(
+            buy("t-frac", 1.5)
+        )  # Alpaca takes fractional quantities only as DAY orders
     assert venue_orders(sim, "t-frac") == []
 
 
@@ -253,19 +388,31 @@ def test_ambiguous_submit_is_resolved_by_client_order_id_lookup(sim, gateway, st
     assert len(of(OrderAccepted, seen, "t-amb")) == 1
 
 
-def test_a_submit_whose_outcome_stayed_unknown_is_looked_up_until_alpaca_answers(sim, gateway):
+def test_a_submit_whose_outcome_stayed_unknown_is_looked_up_until_alpaca_answers(
+    sim, gateway
+):
     # The state an ambiguous submit leaves when even the look-ups failed (a dead network): the
     # order stays in flight and the stream's watchdog resolves it by client order id.
     raw = TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url)
-    raw.submit_order(LimitOrderRequest(symbol="AAPL", qty=2, side=AlpacaSide.BUY, limit_price=50.0,
-                                       time_in_force=TimeInForce.GTC, client_order_id="t-late"))
+    raw.submit_order(
+        LimitOrderRequest(
+            symbol="AAPL",
+            qty=2,
+            side=AlpacaSide.BUY,
+            limit_price=50.0,
+            time_in_force=TimeInForce.GTC,
+            client_order_id="t-late",
+        )
+    )
     for cid in ("t-late", "t-never"):
         gateway.tracker.register(cid)
         gateway.stream.unresolved[cid] = 0
     for _ in range(3):
         gateway.stream.session.call(gateway.stream.resolve_unconfirmed)
     seen = drain(gateway.events)
-    assert [type(e).__name__ for e in seen if e.client_order_id == "t-late"] == ["OrderAccepted"]
+    assert [type(e).__name__ for e in seen if e.client_order_id == "t-late"] == [
+        "OrderAccepted"
+    ]
     (never,) = of(OrderRejected, seen, "t-never")
     assert never.code == "not_received"
     assert gateway.stream.unresolved == {}
@@ -273,7 +420,9 @@ def test_a_submit_whose_outcome_stayed_unknown_is_looked_up_until_alpaca_answers
 
 def test_a_submit_into_a_dead_connection_stays_in_flight_not_rejected(sim, gateway):
     sim.close()  # the venue vanishes: the POST fails at the socket, and so does every look-up
-    gateway.place(buy("t-dark", 1))  # no exception: the order may or may not be at Alpaca
+    gateway.place(
+        buy("t-dark", 1)
+    )  # no exception: the order may or may not be at Alpaca
     seen = collect(gateway.events, lambda s: bool(of(VenueErrorReported, s, "t-dark")))
     assert of(VenueErrorReported, seen, "t-dark")[0].code == "submit_unconfirmed"
     assert not of(OrderRejected, seen) and "t-dark" in gateway.stream.unresolved
@@ -292,7 +441,12 @@ def test_duplicated_trade_updates_are_counted_once(sim, gateway):
     gateway.place(buy("t-dupu", 10))
     gateway.place(buy("t-dupm", 3, asset="MSFT"))
     gateway.end_of_bar(None)
-    seen = collect(gateway.events, lambda s: bool(of(OrderFilled, s, "t-dupu")) and bool(of(OrderFilled, s, "t-dupm")))
+    seen = collect(
+        gateway.events,
+        lambda s: (
+            bool(of(OrderFilled, s, "t-dupu")) and bool(of(OrderFilled, s, "t-dupm"))
+        ),
+    )
     seen += drain(gateway.events)
     assert len(of(OrderFilled, seen)) == 2 and len(of(OrderAccepted, seen)) == 2
     assert gateway.tracker.duplicates_dropped >= 2
@@ -304,10 +458,15 @@ def test_delayed_trade_updates_arrive_late_but_in_order_and_once(sim, gateway):
     gateway.end_of_bar(None)
     seen = collect(gateway.events, filled("t-slow"))
     seen += drain(gateway.events)
-    assert [type(e) for e in seen if e.client_order_id == "t-slow"] == [OrderAccepted, OrderFilled]
+    assert [type(e) for e in seen if e.client_order_id == "t-slow"] == [
+        OrderAccepted,
+        OrderFilled,
+    ]
 
 
-def test_updates_missed_while_the_trade_stream_was_down_are_recovered_once(sim, gateway):
+def test_updates_missed_while_the_trade_stream_was_down_are_recovered_once(
+    sim, gateway
+):
     from ml4t_live.events import BrokerDisconnected, BrokerReconnected
 
     gateway.place(buy("t-drop", 10, order_type=OrderType.LIMIT, limit_price=150.0))
@@ -316,7 +475,10 @@ def test_updates_missed_while_the_trade_stream_was_down_are_recovered_once(sim, 
     gateway.end_of_bar(None)  # the fill happens while the client reconnects
     seen = collect(
         gateway.events,
-        lambda s: any(isinstance(e, BrokerReconnected) for e in s) and bool(of(OrderFilled, s, "t-drop")),
+        lambda s: (
+            any(isinstance(e, BrokerReconnected) for e in s)
+            and bool(of(OrderFilled, s, "t-drop"))
+        ),
     )
     seen += drain(gateway.events)
     assert any(isinstance(e, BrokerDisconnected) for e in seen)
@@ -325,7 +487,10 @@ def test_updates_missed_while_the_trade_stream_was_down_are_recovered_once(sim, 
 
 
 def test_a_silent_trade_stream_is_caught_by_the_watchdog_and_reconnected(sim):
-    gw = AlpacaGateway(config_for(sim, order_poll_interval=0.2), is_ours=lambda cid: cid.startswith("t-"))
+    gw = AlpacaGateway(
+        config_for(sim, order_poll_interval=0.2),
+        is_ours=lambda cid: cid.startswith("t-"),
+    )
     gw.connect()
     try:
         gw.place(buy("t-quiet", 10, order_type=OrderType.LIMIT, limit_price=150.0))
@@ -334,7 +499,9 @@ def test_a_silent_trade_stream_is_caught_by_the_watchdog_and_reconnected(sim):
         gw.end_of_bar(None)
         seen = collect(gw.events, filled("t-quiet"))
         assert of(OrderFilled, seen, "t-quiet")[0].quantity == 10
-        collect(gw.events, lambda s: any(type(e).__name__ == "BrokerReconnected" for e in s))
+        collect(
+            gw.events, lambda s: any(type(e).__name__ == "BrokerReconnected" for e in s)
+        )
         assert sim.state()["trade_connections"] == 2
     finally:
         gw.close()
@@ -345,7 +512,9 @@ def test_live_trading_is_refused_without_the_explicit_opt_in(sim):
     for cfg in (
         config_for(sim, paper=False),
         config_for(sim, paper=False, allow_live=True),
-        config_for(sim, paper=False, allow_live=True, confirm_live=lambda account: False),
+        config_for(
+            sim, paper=False, allow_live=True, confirm_live=lambda account: False
+        ),
     ):
         gw = AlpacaGateway(cfg)
         with pytest.raises(LiveTradingRefused, match="LIVE"):
@@ -353,7 +522,14 @@ def test_live_trading_is_refused_without_the_explicit_opt_in(sim):
         gw.close()
     assert sim.state()["trade_connections"] == 0  # refused before any stream was opened
     asked: list[str] = []
-    gw = AlpacaGateway(config_for(sim, paper=False, allow_live=True, confirm_live=lambda a: asked.append(a) or True))
+    gw = AlpacaGateway(
+        config_for(
+            sim,
+            paper=False,
+            allow_live=True,
+            confirm_live=lambda a: asked.append(a) or True,
+        )
+    )
     try:
         assert gw.connect().is_paper is False
         assert asked == ["PA3SIM000001"]
@@ -365,7 +541,9 @@ def test_wrong_keys_fail_to_connect_with_a_clear_error(sim):
     from ml4t_live.errors import ConnectionFailed
     from ml4t_live.venues.alpaca.config import AlpacaConfig
 
-    gw = AlpacaGateway(AlpacaConfig(key_id="PKWRONG", secret_key="nope", base_url=sim.base_url))
+    gw = AlpacaGateway(
+        AlpacaConfig(key_id="PKWRONG", secret_key="nope", base_url=sim.base_url)
+    )
     with pytest.raises(ConnectionFailed, match="401|not authorized"):
         gw.connect()
     gw.close()

@@ -32,13 +32,24 @@ pytestmark = [
 
 
 def test_a_paper_account_connects_takes_a_far_limit_order_and_cancels_it():
-    gateway = AlpacaGateway(AlpacaConfig(), is_ours=lambda cid: cid.startswith("ml4t-paper-"))
+    gateway = AlpacaGateway(
+        AlpacaConfig(), is_ours=lambda cid: cid.startswith("ml4t-paper-")
+    )
     snapshot = gateway.connect()
     try:
         assert snapshot.is_paper and snapshot.account_id.startswith("PA")
         cid = f"ml4t-paper-{uuid4().hex[:12]}"
-        gateway.place(OrderRequest(cid, "AAPL", OrderSide.BUY, 1, OrderType.LIMIT, limit_price=1.0,
-                                   time_in_force="day"))
+        gateway.place(
+            OrderRequest(
+                cid,
+                "AAPL",
+                OrderSide.BUY,
+                1,
+                OrderType.LIMIT,
+                limit_price=1.0,
+                time_in_force="day",
+            )
+        )
         collect(gateway.events, lambda s: bool(of(OrderAccepted, s, cid)), timeout=30)
         gateway.cancel(cid)
         collect(gateway.events, lambda s: bool(of(OrderCancelled, s, cid)), timeout=30)
@@ -52,7 +63,14 @@ def test_historical_minute_bars_are_labelled_by_their_start():
 
     client = AlpacaStockDataClient(AlpacaConfig())
     end = datetime.now(UTC) - timedelta(days=1)
-    bars = client.get_stock_bars(StockBarsRequest(symbol_or_symbols="AAPL", timeframe=TimeFrame.Minute,
-                                                  start=end - timedelta(days=5), end=end, feed="iex"))
+    bars = client.get_stock_bars(
+        StockBarsRequest(
+            symbol_or_symbols="AAPL",
+            timeframe=TimeFrame.Minute,
+            start=end - timedelta(days=5),
+            end=end,
+            feed="iex",
+        )
+    )
     first = bars.data["AAPL"][0]
     assert first.timestamp.second == 0 and first.timestamp.tzinfo is not None

@@ -29,13 +29,17 @@ def fill_key(fill):
     return (fill.timestamp, fill.asset, fill.side, fill.quantity, round(fill.price, 9))
 
 
-@pytest.mark.parametrize("strategy_cls", [MACrossover, Momentum], ids=["target_weights", "momentum_template"])
+@pytest.mark.parametrize(
+    "strategy_cls", [MACrossover, Momentum], ids=["target_weights", "momentum_template"]
+)
 def test_orders_and_fills_match_the_backtest(strategy_cls):
     config = BacktestConfig()
     engine = Engine(DataFeed(prices_df=PRICES), strategy_cls(), config)
     backtest = engine.run()
     backtest_orders = list(engine.broker.orders)
-    assert len(backtest_orders) > 3, "the strategy must trade for the comparison to prove anything"
+    assert len(backtest_orders) > 3, (
+        "the strategy must trade for the comparison to prove anything"
+    )
 
     sim = SimulatedAlpaca(PRICES, config=BacktestConfig(), rate_limit_per_minute=None)
     sim.start()
@@ -43,11 +47,15 @@ def test_orders_and_fills_match_the_backtest(strategy_cls):
         cfg = config_for(sim, max_requests_per_minute=100_000, rate_limit_burst=1_000)
         broker = AlpacaBroker(cfg, strategy_id="parity")
         feed = AlpacaFeed(cfg, ASSETS, end=SESSION_OPEN + timedelta(minutes=N_BARS))
-        live = LiveEngine(strategy_cls(), broker, feed, config=config, session_dir=False).run()
+        live = LiveEngine(
+            strategy_cls(), broker, feed, config=config, session_dir=False
+        ).run()
     finally:
         sim.close()
 
-    assert sorted(map(order_key, live.orders)) == sorted(map(order_key, backtest_orders))
+    assert sorted(map(order_key, live.orders)) == sorted(
+        map(order_key, backtest_orders)
+    )
     assert sorted(map(fill_key, live.fills)) == sorted(map(fill_key, backtest.fills))
 
 
@@ -71,21 +79,36 @@ def test_the_same_orders_survive_every_scripted_fault():
     backtest = engine.run()
     backtest_orders = list(engine.broker.orders)
 
-    sim = SimulatedAlpaca(PRICES, config=BacktestConfig(), rate_limit_per_minute=None, faults=FAULTS)
+    sim = SimulatedAlpaca(
+        PRICES, config=BacktestConfig(), rate_limit_per_minute=None, faults=FAULTS
+    )
     sim.start()
     try:
-        cfg = config_for(sim, max_requests_per_minute=100_000, rate_limit_burst=1_000, data_timeout=0.5,
-                         order_poll_interval=0.5)
+        cfg = config_for(
+            sim,
+            max_requests_per_minute=100_000,
+            rate_limit_burst=1_000,
+            data_timeout=0.5,
+            order_poll_interval=0.5,
+        )
         broker = AlpacaBroker(cfg, strategy_id="faults")
         feed = AlpacaFeed(cfg, ASSETS, end=SESSION_OPEN + timedelta(minutes=N_BARS))
-        live = LiveEngine(MACrossover(), broker, feed, config=config, session_dir=False).run()
+        live = LiveEngine(
+            MACrossover(), broker, feed, config=config, session_dir=False
+        ).run()
         applied = [kind for kind, _params in sim.state()["faults_applied"]]
         positions = sim.account()["positions"]
     finally:
         sim.close()
 
     assert set(applied) == {f["kind"] for f in FAULTS}
-    assert sorted(map(order_key, live.orders)) == sorted(map(order_key, backtest_orders))
-    assert sorted(map(fill_key, live.fills)) == sorted(map(fill_key, backtest.fills))  # each exactly once
+    assert sorted(map(order_key, live.orders)) == sorted(
+        map(order_key, backtest_orders)
+    )
+    assert sorted(map(fill_key, live.fills)) == sorted(
+        map(fill_key, backtest.fills)
+    )  # each exactly once
     venue_qty = {asset: qty for asset, (qty, _cost) in positions.items() if qty}
-    assert venue_qty == {a: p.quantity for a, p in engine.broker.positions.items() if p.quantity}
+    assert venue_qty == {
+        a: p.quantity for a, p in engine.broker.positions.items() if p.quantity
+    }

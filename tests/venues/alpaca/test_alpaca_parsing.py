@@ -18,11 +18,8 @@ from alpaca.trading.models import Order, Position, TradeAccount, TradeUpdate
 from ml4t.backtest import OrderSide, OrderType
 
 from ml4t_live.events import (
-    OrderAccepted,
-    OrderCancelled,
     OrderFilled,
     OrderPartiallyFilled,
-    OrderRejected,
 )
 from ml4t_live.protocols import OrderRequest
 from ml4t_live.venues.alpaca.config import AlpacaConfig
@@ -63,12 +60,19 @@ def tracker_for_recording() -> OrderTracker:
 def test_recorded_trade_updates_become_order_events():
     tracker = tracker_for_recording()
     events = [e for u in updates() for e in tracker.on_trade_update(u)]
-    summary = [(type(e).__name__, e.client_order_id, getattr(e, "quantity", None)) for e in events]
+    summary = [
+        (type(e).__name__, e.client_order_id, getattr(e, "quantity", None))
+        for e in events
+    ]
     assert summary == [
         ("OrderAccepted", "rec-mkt", None),
         ("OrderAccepted", "rec-part", None),
         ("OrderAccepted", "rec-lim", None),
-        ("OrderAccepted", "rec-lim", None),  # the replacement order (new Alpaca id), same order of ours
+        (
+            "OrderAccepted",
+            "rec-lim",
+            None,
+        ),  # the replacement order (new Alpaca id), same order of ours
         ("OrderAccepted", "rec-cxl", None),
         ("OrderFilled", "rec-mkt", 10.0),
         ("OrderPartiallyFilled", "rec-part", 2.0),
@@ -79,7 +83,12 @@ def test_recorded_trade_updates_become_order_events():
         ("OrderFilled", "rec-part", 2.0),
     ]
     fill = events[5]
-    assert (fill.asset, fill.side, fill.price, fill.cumulative_quantity) == ("AAPL", OrderSide.BUY, 100.0, 10.0)
+    assert (fill.asset, fill.side, fill.price, fill.cumulative_quantity) == (
+        "AAPL",
+        OrderSide.BUY,
+        100.0,
+        10.0,
+    )
     assert fill.exec_id == RECORDED["trade_updates"][6]["execution_id"]
     assert events[-1].cumulative_quantity == 4.0
 
@@ -89,7 +98,9 @@ def test_a_replayed_stream_produces_nothing_the_second_time():
     first = [e for u in updates() for e in tracker.on_trade_update(u)]
     again = [e for u in updates() for e in tracker.on_trade_update(u)]
     assert first and again == []
-    assert tracker.duplicates_dropped == 3  # the three executions; lifecycle repeats are silent
+    assert (
+        tracker.duplicates_dropped == 3
+    )  # the three executions; lifecycle repeats are silent
 
 
 def test_updates_for_orders_that_are_not_ours_are_ignored():
@@ -104,9 +115,14 @@ def test_documented_string_numbers_without_execution_ids():
     tracker.register("doc-1")
     events = tracker.on_trade_update(partial) + tracker.on_trade_update(fill)
     assert [type(e) for e in events] == [OrderPartiallyFilled, OrderFilled]
-    assert [(e.quantity, e.price, e.cumulative_quantity) for e in events] == [(40, 179.08, 40), (60, 179.18, 100)]
+    assert [(e.quantity, e.price, e.cumulative_quantity) for e in events] == [
+        (40, 179.08, 40),
+        (60, 179.18, 100),
+    ]
     assert events[0].exec_id != events[1].exec_id
-    assert tracker.on_trade_update(fill) == [] and tracker.on_trade_update(partial) == []
+    assert (
+        tracker.on_trade_update(fill) == [] and tracker.on_trade_update(partial) == []
+    )
 
 
 def test_a_missed_partial_is_folded_into_the_next_fill_at_the_average_price():
@@ -116,7 +132,9 @@ def test_a_missed_partial_is_folded_into_the_next_fill_at_the_average_price():
     (event,) = tracker.on_trade_update(fill)
     assert isinstance(event, OrderFilled)
     assert (event.quantity, event.cumulative_quantity) == (100, 100)
-    assert event.price == pytest.approx(179.14)  # qty 60 in the update != 100 missing: use the average
+    assert event.price == pytest.approx(
+        179.14
+    )  # qty 60 in the update != 100 missing: use the average
 
 
 def test_a_rest_snapshot_reports_only_what_the_stream_did_not():
@@ -125,7 +143,11 @@ def test_a_rest_snapshot_reports_only_what_the_stream_did_not():
     tracker.register("doc-1")
     tracker.on_trade_update(partial)
     (event,) = tracker.on_order_snapshot(fill.order)  # the fill update itself was lost
-    assert (type(event), event.quantity, event.cumulative_quantity) == (OrderFilled, 60, 100)
+    assert (type(event), event.quantity, event.cumulative_quantity) == (
+        OrderFilled,
+        60,
+        100,
+    )
     assert event.price == pytest.approx((179.14 * 100 - 179.08 * 40) / 60)
     assert tracker.on_trade_update(fill) == []  # arriving late, it is not counted again
     assert tracker.open_venue_ids() == []
@@ -135,16 +157,27 @@ def test_a_rest_snapshot_reports_only_what_the_stream_did_not():
 def test_recorded_orders_translate_to_venue_orders():
     orders = {o["client_order_id"]: Order(**o) for o in RECORDED["rest"]["orders_all"]}
     replacement = venue_order(orders["rec-lim.r1"], "rec-lim")
-    assert (replacement.client_order_id, replacement.order_type, replacement.quantity) == ("rec-lim", OrderType.LIMIT, 6)
+    assert (
+        replacement.client_order_id,
+        replacement.order_type,
+        replacement.quantity,
+    ) == ("rec-lim", OrderType.LIMIT, 6)
     assert (replacement.limit_price, replacement.status) == (55.0, "open")
     assert status_of(orders["rec-mkt"]) == "filled"
     assert status_of(orders["rec-cxl"]) == "cancelled"
     assert status_of(orders["rec-rej"]) == "rejected"
     assert status_of(orders["rec-lim"]) == "cancelled"  # replaced
     part = venue_order(orders["rec-part"])
-    assert (part.asset, part.side, part.quantity, part.filled_quantity) == ("MSFT", OrderSide.BUY, 4, 4)
+    assert (part.asset, part.side, part.quantity, part.filled_quantity) == (
+        "MSFT",
+        OrderSide.BUY,
+        4,
+        4,
+    )
     oco = orders["rec-oco"]
-    assert oco.order_class.value == "oco" and [leg.type.value for leg in oco.legs] == ["stop"]
+    assert oco.order_class.value == "oco" and [leg.type.value for leg in oco.legs] == [
+        "stop"
+    ]
 
 
 def test_recorded_account_and_positions_make_a_snapshot():
@@ -153,22 +186,38 @@ def test_recorded_account_and_positions_make_a_snapshot():
     snap = account_snapshot(account, positions, [], is_paper=True)
     assert snap.account_id == "PA3SIM000001" and snap.is_paper
     assert snap.cash == pytest.approx(100_000 - 10 * 100 - 4 * 200)
-    assert {a: (p.quantity, p.avg_cost) for a, p in snap.positions.items()} == {"AAPL": (10, 100), "MSFT": (4, 200)}
+    assert {a: (p.quantity, p.avg_cost) for a, p in snap.positions.items()} == {
+        "AAPL": (10, 100),
+        "MSFT": (4, 200),
+    }
 
 
 def test_recorded_historical_bars_are_labelled_by_their_start():
     barset = BarSet(RECORDED["rest"]["bars"])
     first = barset.data["AAPL"][0]
     assert first.timestamp == datetime(2026, 11, 23, 14, 30, tzinfo=UTC)
-    assert bar_fields(first) == {"price": 100.5, "open": 100, "high": 101, "low": 99, "close": 100.5,
-                                 "volume": 1000, "signals": {}}
-    assert [b.timestamp.minute for b in barset.data["MSFT"]] == [30, 31]  # only bars closed by then
+    assert bar_fields(first) == {
+        "price": 100.5,
+        "open": 100,
+        "high": 101,
+        "low": 99,
+        "close": 100.5,
+        "volume": 1000,
+        "signals": {},
+    }
+    assert [b.timestamp.minute for b in barset.data["MSFT"]] == [
+        30,
+        31,
+    ]  # only bars closed by then
 
 
 @pytest.mark.parametrize(
     ("index", "expected"),
-    [(0, (403, "40310000", "insufficient qty available")), (1, (401, "", "unauthorized")),
-     (2, (502, "", "<html>bad gateway</html>"))],
+    [
+        (0, (403, "40310000", "insufficient qty available")),
+        (1, (401, "", "unauthorized")),
+        (2, (502, "", "<html>bad gateway</html>")),
+    ],
 )
 def test_error_bodies_of_any_shape_are_understood(index, expected):
     sample = DOCS["error_bodies"][index]
@@ -179,7 +228,9 @@ def test_error_bodies_of_any_shape_are_understood(index, expected):
     class _HTTPError(Exception):
         response = _Response()
 
-    status, code, message = error_details(APIError(sample["body"], _HTTPError()), CONFIG)
+    status, code, message = error_details(
+        APIError(sample["body"], _HTTPError()), CONFIG
+    )
     assert (status, code) == expected[:2] and expected[2] in message
 
 
@@ -193,18 +244,42 @@ def req(kind: OrderType, **kw: object) -> OrderRequest:
     [
         (req(OrderType.MARKET), {"type": "market", "time_in_force": "gtc"}),
         (req(OrderType.MOC), {"type": "market", "time_in_force": "cls"}),
-        (req(OrderType.LIMIT, limit_price=10.5), {"type": "limit", "time_in_force": "gtc", "limit_price": 10.5}),
-        (req(OrderType.STOP, stop_price=9.0), {"type": "stop", "time_in_force": "gtc", "stop_price": 9.0}),
-        (req(OrderType.STOP_LIMIT, stop_price=9.0, limit_price=8.5),
-         {"type": "stop_limit", "time_in_force": "gtc", "stop_price": 9.0, "limit_price": 8.5}),
-        (req(OrderType.TRAILING_STOP, trail_amount=1.25),
-         {"type": "trailing_stop", "time_in_force": "gtc", "trail_price": 1.25}),
-        (req(OrderType.MARKET, time_in_force="day"), {"type": "market", "time_in_force": "day"}),
+        (
+            req(OrderType.LIMIT, limit_price=10.5),
+            {"type": "limit", "time_in_force": "gtc", "limit_price": 10.5},
+        ),
+        (
+            req(OrderType.STOP, stop_price=9.0),
+            {"type": "stop", "time_in_force": "gtc", "stop_price": 9.0},
+        ),
+        (
+            req(OrderType.STOP_LIMIT, stop_price=9.0, limit_price=8.5),
+            {
+                "type": "stop_limit",
+                "time_in_force": "gtc",
+                "stop_price": 9.0,
+                "limit_price": 8.5,
+            },
+        ),
+        (
+            req(OrderType.TRAILING_STOP, trail_amount=1.25),
+            {"type": "trailing_stop", "time_in_force": "gtc", "trail_price": 1.25},
+        ),
+        (
+            req(OrderType.MARKET, time_in_force="day"),
+            {"type": "market", "time_in_force": "day"},
+        ),
     ],
 )
 def test_order_requests_become_alpaca_request_bodies(request_, fields):
     body = to_order_request(request_).to_request_fields()
-    assert body == {"symbol": "AAPL", "qty": 4.0, "side": "sell", "client_order_id": "c-1", **fields}
+    assert body == {
+        "symbol": "AAPL",
+        "qty": 4.0,
+        "side": "sell",
+        "client_order_id": "c-1",
+        **fields,
+    }
 
 
 @pytest.mark.parametrize(
@@ -224,17 +299,37 @@ def test_what_alpaca_cannot_take_is_refused_before_sending(request_, why):
 
 def test_an_oca_pair_becomes_one_oco_body():
     take = req(OrderType.LIMIT, limit_price=12.0, oca_group="g")
-    stop = OrderRequest("c-2", "AAPL", OrderSide.SELL, 4, OrderType.STOP_LIMIT, limit_price=8.5, stop_price=9.0)
+    stop = OrderRequest(
+        "c-2",
+        "AAPL",
+        OrderSide.SELL,
+        4,
+        OrderType.STOP_LIMIT,
+        limit_price=8.5,
+        stop_price=9.0,
+    )
     body = to_oco_request(take, stop).to_request_fields()
     assert body["order_class"] == "oco" and body["client_order_id"] == "c-1"
     assert body["take_profit"] == {"limit_price": 12.0}
     assert body["stop_loss"] == {"stop_price": 9.0, "limit_price": 8.5}
     with pytest.raises(NotExpressible, match="share asset"):
-        to_oco_request(take, OrderRequest("c-3", "MSFT", OrderSide.SELL, 4, OrderType.STOP, stop_price=9.0))
+        to_oco_request(
+            take,
+            OrderRequest(
+                "c-3", "MSFT", OrderSide.SELL, 4, OrderType.STOP, stop_price=9.0
+            ),
+        )
 
 
 def test_replace_bodies_and_the_whole_share_limit_of_alpaca_py():
-    body = to_replace_request(req(OrderType.LIMIT, limit_price=11.0), "c-1.r1").to_request_fields()
+    body = to_replace_request(
+        req(OrderType.LIMIT, limit_price=11.0), "c-1.r1"
+    ).to_request_fields()
     assert body == {"qty": 4, "limit_price": 11.0, "client_order_id": "c-1.r1"}
     with pytest.raises(NotExpressible, match="whole quantities"):
-        to_replace_request(OrderRequest("c-1", "AAPL", OrderSide.BUY, 2.5, OrderType.LIMIT, limit_price=1.0), "x")
+        to_replace_request(
+            OrderRequest(
+                "c-1", "AAPL", OrderSide.BUY, 2.5, OrderType.LIMIT, limit_price=1.0
+            ),
+            "x",
+        )

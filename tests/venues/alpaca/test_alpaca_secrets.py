@@ -23,7 +23,9 @@ from ml4t_live.venues.alpaca.config import AlpacaConfig
 from ml4t_live.venues.alpaca.feed import AlpacaFeed
 from ml4t_live.venues.alpaca.gateway import AlpacaGateway
 
-SECRET = "sEcReT" + "x7Q2" * 8 + "tail"  # 44 characters, nothing else in the run looks like it
+SECRET = (
+    "sEcReT" + "x7Q2" * 8 + "tail"
+)  # 44 characters, nothing else in the run looks like it
 
 
 class _Lines(logging.Handler):
@@ -40,7 +42,11 @@ class _Lines(logging.Handler):
 @pytest.fixture
 def captured() -> Iterator[list[str]]:
     lines: list[str] = []
-    sink = logger.add(lambda message: lines.append(str(message)), level="TRACE", format="{message} | {extra} | {exception}")
+    sink = logger.add(
+        lambda message: lines.append(str(message)),
+        level="TRACE",
+        format="{message} | {extra} | {exception}",
+    )
     handler = _Lines(lines)
     root = logging.getLogger()
     old_level = root.level
@@ -55,7 +61,11 @@ def captured() -> Iterator[list[str]]:
 
 
 def test_the_secret_key_never_reaches_a_log_line(captured):
-    sim = SimulatedAlpaca(minute_bars(10, {"AAPL": 100.0}), key_id="PKTESTKEY00000000001", secret_key=SECRET)
+    sim = SimulatedAlpaca(
+        minute_bars(10, {"AAPL": 100.0}),
+        key_id="PKTESTKEY00000000001",
+        secret_key=SECRET,
+    )
     sim.start()
     try:
         config = config_for(sim)
@@ -68,19 +78,31 @@ def test_the_secret_key_never_reaches_a_log_line(captured):
             gw.place(OrderRequest("t-1", "AAPL", OrderSide.BUY, 5))
             gw.end_of_bar(None)
             collect(gw.events, lambda s: bool(of(OrderFilled, s, "t-1")))
-            collect(feed.session.events, lambda s: any(isinstance(e, BarClosed) for e in s))
+            collect(
+                feed.session.events, lambda s: any(isinstance(e, BarClosed) for e in s)
+            )
             inject(sim, "drop_trade_stream")
             inject(sim, "drop_data_stream")
             gw.end_of_bar(None)
-            collect(feed.session.events, lambda s: any(isinstance(e, FeedReconnected) for e in s))
-            collect(gw.events, lambda s: any(type(e).__name__ == "BrokerReconnected" for e in s))
+            collect(
+                feed.session.events,
+                lambda s: any(isinstance(e, FeedReconnected) for e in s),
+            )
+            collect(
+                gw.events,
+                lambda s: any(type(e).__name__ == "BrokerReconnected" for e in s),
+            )
             inject(sim, "submit_error", status=500)
             gw.place(OrderRequest("t-2", "AAPL", OrderSide.BUY, 5))
             drain(gw.events, 0.1)
         finally:
             feed.close()
             gw.close()
-        wrong = AlpacaGateway(AlpacaConfig(key_id=sim.key_id, secret_key=SECRET[::-1], base_url=sim.base_url))
+        wrong = AlpacaGateway(
+            AlpacaConfig(
+                key_id=sim.key_id, secret_key=SECRET[::-1], base_url=sim.base_url
+            )
+        )
         with pytest.raises(ConnectionFailed) as refused:
             wrong.connect()
         wrong.close()
@@ -88,7 +110,9 @@ def test_the_secret_key_never_reaches_a_log_line(captured):
     finally:
         sim.close()
     assert len(captured) > 20  # the run did log, at every level we capture
-    assert any("websockets" in line and "authenticate" in line for line in captured)  # frames were logged
+    assert any(
+        "websockets" in line and "authenticate" in line for line in captured
+    )  # frames were logged
     pieces = {s[i : i + 8] for s in (SECRET, SECRET[::-1]) for i in range(len(s) - 7)}
     leaks = [line for line in captured if any(piece in line for piece in pieces)]
     assert leaks == []

@@ -7,8 +7,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ml4t_live.errors import ConfigError
-from ml4t_live.venues.alpaca.bars import Aggregator, Group, MinuteGrouper, floor_label, parse_bar_size
-from ml4t_live.venues.alpaca.config import KEY_ENV, SECRET_ENV, AlpacaConfig, redact, scrub
+from ml4t_live.venues.alpaca.bars import (
+    Aggregator,
+    Group,
+    MinuteGrouper,
+    floor_label,
+    parse_bar_size,
+)
+from ml4t_live.venues.alpaca.config import (
+    KEY_ENV,
+    SECRET_ENV,
+    AlpacaConfig,
+    redact,
+    scrub,
+)
 from ml4t_live.venues.alpaca.rate_limit import RateLimitTimeout, TokenBucket
 from ml4t_live.venues.alpaca.session import backoff_delay
 
@@ -20,9 +32,17 @@ def test_keys_come_from_the_environment_and_the_secret_is_never_shown(monkeypatc
     monkeypatch.setenv(KEY_ENV, "PKENV")
     monkeypatch.setenv(SECRET_ENV, "env-secret-value-123")
     config = AlpacaConfig()
-    assert (config.key_id, config.secret_key, config.paper, config.base_url) == ("PKENV", "env-secret-value-123", True, None)
+    assert (config.key_id, config.secret_key, config.paper, config.base_url) == (
+        "PKENV",
+        "env-secret-value-123",
+        True,
+        None,
+    )
     assert "env-secret-value-123" not in repr(config) and "***" in repr(config)
-    assert redact("body echoed env-secret-value-123 back", config) == "body echoed *** back"
+    assert (
+        redact("body echoed env-secret-value-123 back", config)
+        == "body echoed *** back"
+    )
 
 
 def test_missing_keys_are_a_config_error(monkeypatch):
@@ -33,11 +53,18 @@ def test_missing_keys_are_a_config_error(monkeypatch):
 
 
 def test_one_base_url_points_every_client_at_the_simulator():
-    config = AlpacaConfig(key_id="k", secret_key="s", base_url="http://127.0.0.1:8765", feed="sip")
-    assert (config.trading_url, config.data_url) == ("http://127.0.0.1:8765", "http://127.0.0.1:8765")
+    config = AlpacaConfig(
+        key_id="k", secret_key="s", base_url="http://127.0.0.1:8765", feed="sip"
+    )
+    assert (config.trading_url, config.data_url) == (
+        "http://127.0.0.1:8765",
+        "http://127.0.0.1:8765",
+    )
     assert config.trade_stream_url == "ws://127.0.0.1:8765/stream"
     assert config.data_stream_url == "ws://127.0.0.1:8765/v2/sip"
-    assert AlpacaConfig(key_id="k", secret_key="s").trade_stream_url is None  # alpaca-py's defaults
+    assert (
+        AlpacaConfig(key_id="k", secret_key="s").trade_stream_url is None
+    )  # alpaca-py's defaults
     with pytest.raises(ConfigError, match="must not end with '/'"):
         AlpacaConfig(key_id="k", secret_key="s", base_url="http://127.0.0.1:8765/")
     with pytest.raises(ConfigError, match="feed"):
@@ -47,13 +74,19 @@ def test_one_base_url_points_every_client_at_the_simulator():
 def test_an_account_is_live_unless_paper_and_a_paper_account_number():
     paper = AlpacaConfig(key_id="k", secret_key="s")
     assert not paper.is_live_account("PA3SIM000001")
-    assert paper.is_live_account("3SIM000001")  # live keys behind paper=True are still live
-    assert AlpacaConfig(key_id="k", secret_key="s", paper=False).is_live_account("PA3SIM000001")
+    assert paper.is_live_account(
+        "3SIM000001"
+    )  # live keys behind paper=True are still live
+    assert AlpacaConfig(key_id="k", secret_key="s", paper=False).is_live_account(
+        "PA3SIM000001"
+    )
 
 
 def test_scrub_hides_any_piece_of_a_secret():
     secret = "abcdefghijklmnopqrstuvwxyz0123"
-    assert scrub('"secret_key": "...uvwxyz0123"}', (secret,)) == '"secret_key": "...***"}'
+    assert (
+        scrub('"secret_key": "...uvwxyz0123"}', (secret,)) == '"secret_key": "...***"}'
+    )
     assert scrub("nothing to hide here", (secret,)) == "nothing to hide here"
     assert scrub("abc", (secret,)) == "abc"
 
@@ -96,18 +129,32 @@ def test_a_429_holds_every_caller_until_the_reset():
 
 
 def test_reconnect_backoff_grows_is_capped_and_jittered_down():
-    config = AlpacaConfig(key_id="k", secret_key="s", reconnect_initial_delay=0.5, reconnect_max_delay=4.0,
-                          reconnect_jitter=0.5)
+    config = AlpacaConfig(
+        key_id="k",
+        secret_key="s",
+        reconnect_initial_delay=0.5,
+        reconnect_max_delay=4.0,
+        reconnect_jitter=0.5,
+    )
     for retries, top in ((1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (9, 4.0)):
         delays = [backoff_delay(config, retries) for _ in range(50)]
         assert all(top / 2 <= d <= top for d in delays)
-        assert len(set(delays)) > 1  # jittered: clients that lost the venue together don't return together
+        assert (
+            len(set(delays)) > 1
+        )  # jittered: clients that lost the venue together don't return together
 
 
 # ------------------------------------------------------------------ bars
 def fields(price: float) -> dict:
-    return {"price": price, "open": price, "high": price + 1, "low": price - 1, "close": price, "volume": 10.0,
-            "signals": {}}
+    return {
+        "price": price,
+        "open": price,
+        "high": price + 1,
+        "low": price - 1,
+        "close": price,
+        "volume": 10.0,
+        "signals": {},
+    }
 
 
 def test_a_minute_is_released_when_every_symbol_reported_or_a_later_minute_began():
@@ -116,15 +163,23 @@ def test_a_minute_is_released_when_every_symbol_reported_or_a_later_minute_began
     (done,) = grouper.add("B", T0, fields(2))
     assert (done.label, sorted(done.data)) == (T0, ["A", "B"])
     assert grouper.add("A", T0 + timedelta(minutes=1), fields(3)) == []
-    (older,) = grouper.add("A", T0 + timedelta(minutes=2), fields(4))  # B never traded at 14:31
+    (older,) = grouper.add(
+        "A", T0 + timedelta(minutes=2), fields(4)
+    )  # B never traded at 14:31
     assert (older.label, sorted(older.data)) == (T0 + timedelta(minutes=1), ["A"])
-    assert grouper.add("B", T0, fields(2)) == [] and grouper.late_dropped == 1  # a repeat
+    assert (
+        grouper.add("B", T0, fields(2)) == [] and grouper.late_dropped == 1
+    )  # a repeat
     (flushed,) = grouper.flush()
     assert flushed.label == T0 + timedelta(minutes=2)
 
 
 def test_bucket_labels_and_aggregation():
-    assert parse_bar_size("5Min") == 5 and parse_bar_size("1Hour") == 60 and parse_bar_size("1min") == 1
+    assert (
+        parse_bar_size("5Min") == 5
+        and parse_bar_size("1Hour") == 60
+        and parse_bar_size("1min") == 1
+    )
     with pytest.raises(ValueError):
         parse_bar_size("1Day")
     assert floor_label(T0 + timedelta(minutes=7), 5) == T0 + timedelta(minutes=5)
@@ -132,9 +187,14 @@ def test_bucket_labels_and_aggregation():
     assert agg.add(Group(T0, {"A": fields(10)})) == []
     (bar,) = agg.add(Group(T0 + timedelta(minutes=1), {"A": fields(12)}))
     assert bar.label == T0
-    assert {k: bar.data["A"][k] for k in ("open", "high", "low", "close", "price", "volume")} == {
-        "open": 10, "high": 13, "low": 9, "close": 12, "price": 12, "volume": 20
-    }
+    assert {
+        k: bar.data["A"][k] for k in ("open", "high", "low", "close", "price", "volume")
+    } == {"open": 10, "high": 13, "low": 9, "close": 12, "price": 12, "volume": 20}
     assert agg.add(Group(T0 + timedelta(minutes=2), {"A": fields(5)})) == []
-    partial, closing = agg.add(Group(T0 + timedelta(minutes=5), {"A": fields(6)}))  # 14:33, 14:34 never came
-    assert (partial.label, closing.label) == (T0 + timedelta(minutes=2), T0 + timedelta(minutes=4))
+    partial, closing = agg.add(
+        Group(T0 + timedelta(minutes=5), {"A": fields(6)})
+    )  # 14:33, 14:34 never came
+    assert (partial.label, closing.label) == (
+        T0 + timedelta(minutes=2),
+        T0 + timedelta(minutes=4),
+    )
