@@ -15,24 +15,15 @@ ambiguous submit (timeout, 5xx, dropped connection) the order is looked up by th
 turns even that into a no-op if the first attempt lands late. A replace gets the id
 ``<ours>.r<n>``, which the tracker maps back to ours.
 
-Combined orders: two orders sharing an ``oca_group`` become one Alpaca ``oco`` order (limit
-take-profit + stop / stop-limit stop-loss; a lone member goes out as a plain order at the end of the
-bar). Bracket exits (``parent_client_order_id``) cannot join their entry's request (it is already
-sent), so they are held until the entry has filled and then sent at the next ``end_of_bar`` (as one
-OCO when they share a group); they are cancelled if the entry ends unfilled. They therefore become
-active one bar after the entry's fill is seen; Alpaca's own ``bracket`` class is not used.
-
-Connect: account -> live guard -> stream up -> positions and open orders -> AccountSnapshot.
-State that cannot be read or understood raises ReconciliationError (fail closed). After a stream
-reconnect, and whenever the stream has been quiet while orders are open (a silent socket), the
-open orders are re-read over REST on the stream's loop (with a second client) and whatever the
-stream missed is reported once; a re-sync that finds missed updates also forces a reconnect.
+Combined orders (OCA pairs -> one Alpaca ``oco``; bracket exits held until the entry fills):
+:class:`~.held.HeldOrders`. Connect: account -> live guard -> stream up -> positions and open
+orders -> AccountSnapshot; state that cannot be read or understood raises ReconciliationError
+(fail closed). Re-sync after a reconnect or a silent stream: :class:`~.order_stream.OrderStream`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from alpaca.trading.enums import QueryOrderStatus
@@ -48,10 +39,13 @@ from ...errors import (
 from ...events import OrderCancelled, OrderRejected, OrderReplaced, VenueErrorReported
 from ...protocols import AccountSnapshot, OrderRequest
 from .config import AlpacaConfig
+from .held import HeldOrders
 from .order_stream import OrderStream
 from .parsing import (
     NotExpressible,
     account_snapshot,
+    describe_foreign,
+    flatten_open,
     to_oco_request,
     to_order_request,
     to_replace_request,
@@ -88,12 +82,7 @@ class AlpacaGateway:
             str, str
         ] = {}  # our client order id -> current Alpaca order id
         self._replaces: dict[str, int] = {}
-        self._oca: dict[
-            str, OrderRequest
-        ] = {}  # oca_group -> first member, until its pair arrives
-        self._children: dict[
-            str, list[OrderRequest]
-        ] = {}  # entry id -> exits held until it fills
+        self.held = HeldOrders()  # OCA members and bracket exits not sent yet
         self.account_number = ""
         self.is_paper = config.paper
         self._connected = False
@@ -165,7 +154,7 @@ class AlpacaGateway:
                 f"cannot read the Alpaca account state: {exc}"
             ) from None
         open_orders = []
-        for order in _flatten(orders):
+        for order in flatten_open(orders):
             cid = self.tracker.ours(order.client_order_id) or order.client_order_id
             if self.is_ours(cid):
                 self.tracker.register(cid)
@@ -173,7 +162,11 @@ class AlpacaGateway:
                 self._emit(self.tracker.on_order_snapshot(order))
             else:
                 self._emit(
-                    [VenueErrorReported(VENUE, "foreign_order", _describe(order), cid)]
+                    [
+                        VenueErrorReported(
+                            VENUE, "foreign_order", describe_foreign(order), cid
+                        )
+                    ]
                 )
             open_orders.append(venue_order(order, cid))
         try:
@@ -187,19 +180,12 @@ class AlpacaGateway:
 
     def place(self, request: OrderRequest) -> None:
         if request.parent_client_order_id is not None:
-            # Alpaca takes bracket legs only inside the entry's own request, and the entry has
-            # already gone out: hold the exits until the entry has filled (as the backtest
-            # activates them), then send them as one OCO (or one simple order).
-            self._children.setdefault(request.parent_client_order_id, []).append(
-                request
-            )
+            self.held.hold_exit(request)  # sent once the entry has filled (see .held)
             return
         if request.oca_group is not None:
-            first = self._oca.pop(request.oca_group, None)
-            if first is None:
-                self._oca[request.oca_group] = request
-                return
-            self._place_oco(first, request)
+            first = self.held.pair(request)
+            if first is not None:
+                self._place_oco(first, request)
             return
         try:
             body = to_order_request(request)
@@ -211,9 +197,8 @@ class AlpacaGateway:
         take, stop = (a, b) if a.order_type.value == "limit" else (b, a)
         try:
             body = to_oco_request(take, stop)
-        except (
-            NotExpressible
-        ) as exc:  # refuse both: two independent exits could both fill
+        except NotExpressible as exc:
+            # refuse both: two independent exits could both fill
             self._emit([OrderRejected(a.client_order_id, str(exc), "not_expressible")])
             raise OrderRefused(str(exc)) from None
         order = self._submit(take.client_order_id, body, also=stop.client_order_id)
@@ -368,15 +353,8 @@ class AlpacaGateway:
         )
 
     def cancel(self, client_order_id: str) -> None:
-        for parent, held in list(self._children.items()):
-            kept = [r for r in held if r.client_order_id != client_order_id]
-            if len(kept) != len(held):
-                self._children[parent] = kept
-                return
-        for group, member in list(self._oca.items()):
-            if member.client_order_id == client_order_id:
-                del self._oca[group]
-                return
+        if self.held.drop(client_order_id):
+            return
         venue_id = self._venue_id(client_order_id)
         client = self._require()
         try:
@@ -385,9 +363,8 @@ class AlpacaGateway:
                 lambda: client.cancel_order_by_id(venue_id),
                 repeatable=True,
             )
-        except (
-            VenueRequestFailed
-        ) as exc:  # 422: already filled / not cancelable; 404: unknown
+        except VenueRequestFailed as exc:
+            # 422: already filled / not cancelable; 404: unknown
             self._emit(
                 [
                     VenueErrorReported(
@@ -397,9 +374,12 @@ class AlpacaGateway:
             )
 
     def end_of_bar(self, timestamp: Any) -> None:
-        self._release_children()
-        for group in list(self._oca):  # a lone OCA member is an ordinary order
-            self.place(_without_group(self._oca.pop(group)))
+        ready, dead = self.held.release_exits(self.tracker.outcome)
+        if dead:
+            reason = "parent order did not fill"
+            self._emit([OrderCancelled(r.client_order_id, reason) for r in dead])
+        for request in ready + self.held.lone_members():
+            self.place(request)
         client = self._require()
         self.rest("clock", client.get_clock, repeatable=True)
 
@@ -407,24 +387,6 @@ class AlpacaGateway:
         self.rest.close()
         self.stream.close()
         self._connected = False
-
-    def _release_children(self) -> None:
-        for parent, held in list(self._children.items()):
-            state = self.tracker.outcome(parent)
-            if state == "filled":
-                del self._children[parent]
-                for child in held:
-                    self.place(replace(child, parent_client_order_id=None))
-            elif (
-                state == "closed"
-            ):  # the entry was cancelled or rejected: its exits never start
-                del self._children[parent]
-                self._emit(
-                    [
-                        OrderCancelled(c.client_order_id, "parent order did not fill")
-                        for c in held
-                    ]
-                )
 
     # ------------------------------------------------------------------ helpers
     def _require(self) -> AlpacaTradingClient:
@@ -445,26 +407,3 @@ class AlpacaGateway:
 
     def _emit(self, events: list[Any]) -> None:
         self.stream.emit(events)
-
-
-def _flatten(orders: list[Any]) -> list[Any]:
-    out = []
-    for order in orders:
-        out.append(order)
-        out.extend(
-            leg
-            for leg in (order.legs or [])
-            if leg.status.value in ("new", "accepted", "held", "partially_filled")
-        )
-    return out
-
-
-def _describe(order: Any) -> str:
-    return (
-        f"open order {order.client_order_id} ({order.side.value if order.side else '?'} {order.qty} "
-        f"{order.symbol}) was not placed by this strategy; left untouched"
-    )
-
-
-def _without_group(request: OrderRequest) -> OrderRequest:
-    return replace(request, oca_group=None)

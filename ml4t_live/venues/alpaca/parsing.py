@@ -305,6 +305,23 @@ def fill_price_delta(
     return (new_avg * new_qty - (prev_avg or 0.0) * prev_qty) / delta
 
 
+def flatten_open(orders: list[AlpacaOrder]) -> list[AlpacaOrder]:
+    """A nested open-orders listing with the working legs (OCO / bracket) listed after parents."""
+    out = []
+    for order in orders:
+        out.append(order)
+        out.extend(leg for leg in (order.legs or []) if leg.status in OPEN_STATUSES)
+    return out
+
+
+def describe_foreign(order: AlpacaOrder) -> str:
+    side = order.side.value if order.side else "?"
+    return (
+        f"open order {order.client_order_id} ({side} {order.qty} {order.symbol}) was not "
+        "placed by this strategy; left untouched"
+    )
+
+
 # ------------------------------------------------------------------ bars
 def bar_fields(bar: Any) -> dict[str, Any]:
     """An alpaca-py ``Bar`` -> the backtest's per-asset dict (``price`` is the close)."""
