@@ -14,7 +14,7 @@ from ml4t_live import LiveEngine
 from ml4t_live.sim.alpaca import SimulatedAlpaca
 from ml4t_live.venues.alpaca import AlpacaBroker, AlpacaFeed
 from tests.support.market import make_prices
-from tests.support.strategies import MACrossover, Momentum
+from tests.support.strategies import MACrossover, MeanReversion, Momentum
 
 ASSETS = ["AAA", "BBB", "CCC"]
 N_BARS = 90
@@ -30,7 +30,9 @@ def fill_key(fill):
 
 
 @pytest.mark.parametrize(
-    "strategy_cls", [MACrossover, Momentum], ids=["target_weights", "momentum_template"]
+    "strategy_cls",
+    [MACrossover, Momentum, MeanReversion],
+    ids=["target_weights", "momentum_template", "mean_reversion_template"],
 )
 def test_orders_and_fills_match_the_backtest(strategy_cls):
     config = BacktestConfig()
