@@ -547,3 +547,22 @@ def test_wrong_keys_fail_to_connect_with_a_clear_error(sim):
     with pytest.raises(ConnectionFailed, match="401|not authorized"):
         gw.connect()
     gw.close()
+
+
+def test_streams_stop_on_their_own_loop_without_alpaca_pys_5s_stop_path(sim):
+    import time
+
+    from ml4t_live.bridge import live_threads
+    from ml4t_live.venues.alpaca.feed import AlpacaFeed
+
+    gw = AlpacaGateway(config_for(sim))
+    gw.connect()
+    feed = AlpacaFeed(config_for(sim), ["AAPL"])
+    feed.start()
+    started = time.monotonic()
+    feed.close()
+    gw.close()
+    assert (
+        time.monotonic() - started < 2.0
+    )  # alpaca-py's stop() waits out a 5 s recv timeout
+    assert not [t for t in live_threads() if "stream" in t]
