@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import queue
 import time
+import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -74,6 +75,7 @@ class VenueBroker:
         self.book = Book()
         self.ids = ClientOrderIds(strategy_id, session_id or datetime.now(UTC).strftime("%Y%m%d"))
         self._in_flight: dict[str, Order] = {}
+        self._oca_groups: dict[str, str] = {}
         self._bar_time: Any = None
         self._rebalance_counter = 0
         self._validators: dict[int, Callable[[int], None]] = {}
@@ -250,6 +252,24 @@ class VenueBroker:
         _options: Any = None,
     ) -> Order | None:
         """Place an order (same rules as ml4t.backtest's ``Broker.submit_order``)."""
+        return self._submit(
+            asset, quantity, side, order_type, limit_price, stop_price, trail_amount, _options
+        )
+
+    def _submit(
+        self,
+        asset: str,
+        quantity: float,
+        side: OrderSide | None,
+        order_type: OrderType,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        trail_amount: float | None = None,
+        _options: Any = None,
+        *,
+        oca_group: str | None = None,
+        parent_id: str | None = None,
+    ) -> Order | None:
         if not math.isfinite(quantity):
             raise ValueError(f"quantity must be finite, got {quantity}")
         if side is None:
@@ -274,6 +294,7 @@ class VenueBroker:
             rebalance_id=getattr(_options, "rebalance_id", None),
             order_id=self.ids.next(asset, side),
             created_at=self._bar_time,
+            parent_id=parent_id,
         )
         self.book.add(order)
         if self.share_type is ShareType.INTEGER:
@@ -283,11 +304,45 @@ class VenueBroker:
                 self.book.close(order)
                 return order
             order.quantity = whole
-        self._send(order)
+        self._send(order, oca_group=oca_group)
         return order
 
-    def _send(self, order: Order, *, oca_group: str | None = None, parent: str | None = None) -> None:
-        request = _request(order, oca_group=oca_group, parent=parent)
+    def submit_bracket(
+        self,
+        asset: str,
+        quantity: float,
+        take_profit: float,
+        stop_loss: float,
+        entry_type: OrderType = OrderType.MARKET,
+        entry_limit: float | None = None,
+        validate_prices: bool = True,
+    ) -> tuple[Order, Order, Order] | None:
+        """Entry plus a take-profit LIMIT and a stop-loss STOP, one-cancels-other.
+
+        As in the backtest the two exits are live at once (not held until the entry fills) and
+        carry ``parent_id = entry.order_id``; at the venue they share an OCA group, so the fill of
+        one cancels the other there too.
+        """
+        entry = self.submit_order(asset, quantity, order_type=entry_type, limit_price=entry_limit)
+        if entry is None:
+            return None
+        exit_side = OrderSide.SELL if entry.side is OrderSide.BUY else OrderSide.BUY
+        if validate_prices:
+            reference = entry_limit if entry_limit is not None else self.book.last_prices.get(asset)
+            _warn_inverted_bracket(asset, entry.side, reference, take_profit, stop_loss)
+        group = f"oca-{entry.order_id}"
+        tp = self._submit(asset, entry.quantity, exit_side, OrderType.LIMIT, limit_price=take_profit,
+                          oca_group=group, parent_id=entry.order_id)  # fmt: skip
+        sl = self._submit(asset, entry.quantity, exit_side, OrderType.STOP, stop_price=stop_loss,
+                          oca_group=group, parent_id=entry.order_id)  # fmt: skip
+        if tp is None or sl is None:
+            return None
+        return entry, tp, sl
+
+    def _send(self, order: Order, *, oca_group: str | None = None) -> None:
+        if oca_group is not None:
+            self._oca_groups[order.order_id] = oca_group
+        request = _request(order, oca_group=oca_group)
         self._in_flight[order.order_id] = order
         try:
             self.gateway.place(request)
@@ -325,7 +380,7 @@ class VenueBroker:
             return False
         for name, value in changes.items():
             setattr(order, name, value)
-        self.gateway.modify(_request(order))
+        self.gateway.modify(_request(order, oca_group=self._oca_groups.get(order_id)))
         return True
 
     def get_position(self, asset: str) -> Position | None:
@@ -414,7 +469,30 @@ class VenueBroker:
         self._validators.setdefault(id(owner), validator)
 
 
-def _request(order: Order, *, oca_group: str | None = None, parent: str | None = None) -> OrderRequest:
+def _warn_inverted_bracket(
+    asset: str, side: OrderSide, reference: float | None, take_profit: float, stop_loss: float
+) -> None:
+    """The backtest's sanity warnings for bracket prices on the wrong side of the entry."""
+    if reference is None:
+        return
+    long = side is OrderSide.BUY
+    if (take_profit <= reference) if long else (take_profit >= reference):
+        warnings.warn(
+            f"Bracket order for {'LONG' if long else 'SHORT'} {asset}: take_profit ({take_profit}) "
+            f"is on the wrong side of the entry ({reference})",
+            UserWarning,
+            stacklevel=3,
+        )
+    if (stop_loss >= reference) if long else (stop_loss <= reference):
+        warnings.warn(
+            f"Bracket order for {'LONG' if long else 'SHORT'} {asset}: stop_loss ({stop_loss}) "
+            f"is on the wrong side of the entry ({reference})",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _request(order: Order, *, oca_group: str | None = None) -> OrderRequest:
     return OrderRequest(
         client_order_id=order.order_id,
         asset=order.asset,
@@ -426,5 +504,4 @@ def _request(order: Order, *, oca_group: str | None = None, parent: str | None =
         trail_amount=order.trail_amount,
         time_in_force="cls" if order.order_type is OrderType.MOC else "gtc",
         oca_group=oca_group,
-        parent_client_order_id=parent,
     )

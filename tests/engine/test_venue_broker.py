@@ -171,3 +171,27 @@ def test_position_rules_exit_through_the_venue_and_trail_on_closes():
     assert len(venue.placed) == 2
     broker.settle(1.0)
     assert broker.get_position("AAA") is None
+
+
+def test_bracket_exits_are_live_at_once_and_share_an_oca_group():
+    venue = FakeVenue(fill_on_wait=False)
+    broker = connected(venue)
+    entry, tp, sl = broker.submit_bracket("AAA", 10.6, take_profit=110.0, stop_loss=95.0)
+    assert [(r.side, r.quantity, r.order_type) for r in venue.placed] == [
+        (OrderSide.BUY, 10, OrderType.MARKET),
+        (OrderSide.SELL, 10, OrderType.LIMIT),
+        (OrderSide.SELL, 10, OrderType.STOP),
+    ]
+    assert venue.placed[0].oca_group is None
+    assert venue.placed[1].oca_group == venue.placed[2].oca_group == f"oca-{entry.order_id}"
+    assert all(r.parent_client_order_id is None for r in venue.placed)  # not held: backtest semantics
+    assert tp.parent_id == sl.parent_id == entry.order_id
+    assert (tp.limit_price, sl.stop_price) == (110.0, 95.0)
+    broker.update_order(sl.order_id, stop_price=96.0)
+    assert venue.placed[-1].oca_group == f"oca-{entry.order_id}" and venue.placed[-1].stop_price == 96.0
+
+
+def test_inverted_bracket_prices_warn_like_the_backtest():
+    broker = connected(FakeVenue(fill_on_wait=False))
+    with pytest.warns(UserWarning, match="take_profit"):
+        broker.submit_bracket("AAA", 10, take_profit=90.0, stop_loss=80.0)
