@@ -64,5 +64,5 @@ class DemoMomentum(Strategy):
             return
         self.holding = target
         self.rebalances += 1
-        weights = {asset: self.invested / len(target) for asset in target} if target else {}
+        weights = {asset: self.invested / len(target) for asset in sorted(target)} if target else {}
         self.executor.execute(weights, data, broker, timestamp=timestamp)
