@@ -190,9 +190,7 @@ def test_sim_alpaca_serves_alpaca_py_and_stops_cleanly(tmp_path, stop, env_keys)
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, env=env, cwd=tmp_path,
     )  # fmt: skip
     try:
-        banner = _read_until(
-            proc.stdout, r"endpoint = \"[^\"]+\" in a --config file\)\n", timeout=30
-        )
+        banner = _read_until(proc.stdout, r'end = "[^"]+"\)\n', timeout=30)
         base_url = re.search(
             r"listening on (http://127\.0\.0\.1:\d+) \(step mode\)", banner
         ).group(1)
@@ -202,7 +200,11 @@ def test_sim_alpaca_serves_alpaca_py_and_stops_cleanly(tmp_path, stop, env_keys)
         else:
             key_id = re.search(rf"export {KEY_ENV}=(\S+)", banner).group(1)
             secret = re.search(rf"export {SECRET_ENV}=(\S+)", banner).group(1)
-        assert f"--broker alpaca --host {base_url} " in banner
+        assert (
+            f"--broker alpaca --host {base_url} --symbols AAPL,MSFT --bar-size 1min --max-bars 30"
+            in banner
+        )
+        assert f'endpoint = "{base_url}", end = "2026-11-23T15:00:00+00:00"' in banner
         account = TradingClient(
             key_id, secret, paper=True, url_override=base_url
         ).get_account()

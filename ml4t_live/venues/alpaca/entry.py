@@ -187,6 +187,7 @@ def run_sim(options: Any) -> int:
         raise ConfigError(
             f"set both {KEY_ENV} and {SECRET_ENV}, or neither (a pair is generated)"
         )
+    frame, stamps, step, symbols = _replayed(extra["data"])
     speed = extra.get("speed")
     # The simulator's own 429s: Alpaca's 200 requests per minute of venue time. At --speed N venue
     # time runs N times faster, so the wall-clock budget is N x 200; in step mode there is no fixed
@@ -196,7 +197,7 @@ def run_sim(options: Any) -> int:
         None if speed is None else int(REAL_REQUESTS_PER_MINUTE * speed),
     )
     sim = SimulatedAlpaca(
-        extra["data"],
+        frame,
         host=options.host or "127.0.0.1",
         port=int(options.port if options.port is not None else SIM_PORT),
         speed=speed,
@@ -209,7 +210,14 @@ def run_sim(options: Any) -> int:
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     try:
         sim.start()
-        _banner(sim, speed, generated=key_id is None)
+        _banner(
+            sim,
+            speed,
+            symbols,
+            len(stamps),
+            stamps[-1] + step,
+            generated=key_id is None,
+        )
         finished = False
         while not stop.is_set():
             if finished:
@@ -217,8 +225,7 @@ def run_sim(options: Any) -> int:
             elif sim.wait_finished(timeout=1.0):
                 finished = True
                 _log.info(
-                    "replay finished ({} bars); still serving until Ctrl-C",
-                    sim.state()["bar_index"],
+                    "replay finished ({} bars); serving until Ctrl-C", len(stamps)
                 )
         _log.info("stopping the simulated Alpaca (SIGTERM)")
     except KeyboardInterrupt:
@@ -229,7 +236,35 @@ def run_sim(options: Any) -> int:
     return 0
 
 
-def _banner(sim: Any, speed: float | None, *, generated: bool) -> None:
+def _replayed(bars: Any) -> tuple[Any, list[datetime], timedelta, list[str]]:
+    """The bars, the minute stamps the simulator replays (NYSE regular hours), their spacing and
+    the symbols; a ConfigError when nothing would be replayed or the bars are not minutes."""
+    from ml4t_live.sim.bars import load_bars
+    from ml4t_live.sim.market_hours import is_open
+
+    frame = load_bars(bars)
+    stamps = sorted({ts for ts in frame["timestamp"].to_list() if is_open(ts)})
+    if not stamps:
+        raise ConfigError(
+            f"{bars}: no bar inside NYSE regular hours (the simulator replays only those)"
+        )
+    step = min((b - a for a, b in pairwise(stamps)), default=timedelta(minutes=1))
+    if step < timedelta(minutes=1) or step % timedelta(minutes=1):
+        raise ConfigError(
+            f"{bars}: the simulated Alpaca replays minute bars; these are {step} apart"
+        )
+    return frame, stamps, step, sorted(frame["asset"].unique().to_list())
+
+
+def _banner(
+    sim: Any,
+    speed: float | None,
+    symbols: list[str],
+    bars: int,
+    end: datetime,
+    *,
+    generated: bool,
+) -> None:
     """What to set to point ``ml4t-live run --broker alpaca`` here (stdout, not the log).
 
     The one place a secret is printed: a key pair the simulator just generated for the user's
@@ -248,12 +283,14 @@ def _banner(sim: Any, speed: float | None, *, generated: bool) -> None:
             f"using the keys in {KEY_ENV} / {SECRET_ENV} from this environment"
         )
     lines += [
-        "then run a strategy against it:",
+        f"replaying {bars} bars of {','.join(symbols)} up to {end.isoformat()}; run a strategy on them:",
         (
             f"  ml4t-live run my_strategy.py:MyStrategy --broker alpaca --host {sim.base_url} "
-            "--symbols AAPL,MSFT --bar-size 1min"
+            f"--symbols {','.join(symbols)} --bar-size 1min --max-bars {bars}"
         ),
-        f'  (or [venue] endpoint = "{sim.base_url}" in a --config file)',
+        "  (--max-bars ends the run with the replay; without it the run waits for bars that",
+        "   never come and stops with a feed-stall error, exit 3, after --heartbeat-timeout)",
+        f'  (or, in a --config file: [venue] endpoint = "{sim.base_url}", end = "{end.isoformat()}")',
     ]
     sys.stdout.write("\n".join(lines) + "\n")
     sys.stdout.flush()
@@ -266,21 +303,8 @@ def demo_venue(options: Any, bars: Any) -> Iterator[tuple[AlpacaBroker, AlpacaFe
     from ml4t.backtest import BacktestConfig
 
     from ml4t_live.sim.alpaca import SimulatedAlpaca
-    from ml4t_live.sim.bars import load_bars
-    from ml4t_live.sim.market_hours import is_open
 
-    frame = load_bars(bars)
-    stamps = sorted({ts for ts in frame["timestamp"].to_list() if is_open(ts)})
-    if len(stamps) < 2:
-        raise ConfigError(
-            "the demo bars need at least two bars inside NYSE regular hours"
-        )
-    step = min(b - a for a, b in pairwise(stamps))
-    if step < timedelta(minutes=1) or step % timedelta(minutes=1):
-        raise ConfigError(
-            f"the Alpaca demo replays minute bars; these bars are {step} apart"
-        )
-    symbols = sorted(frame["asset"].unique().to_list())
+    frame, stamps, step, symbols = _replayed(bars)
     # The demo's account matches the shadow demo's (BacktestConfig(): whole shares, 100,000 cash)
     # so its fills can be compared with `ml4t-live demo`. Step mode outruns real time: the venue's
     # 200/min limit would only slow the replay (each bar costs a GET /v2/clock), so it is off.
