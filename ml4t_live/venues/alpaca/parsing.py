@@ -76,15 +76,11 @@ OPEN_STATUSES = frozenset(
         AlpacaStatus.CALCULATED,
         AlpacaStatus.STOPPED,
         AlpacaStatus.SUSPENDED,
+        AlpacaStatus.DONE_FOR_DAY,  # no more fills today; a GTC order resumes tomorrow
     }
 )
 CANCELLED_STATUSES = frozenset(
-    {
-        AlpacaStatus.CANCELED,
-        AlpacaStatus.EXPIRED,
-        AlpacaStatus.DONE_FOR_DAY,
-        AlpacaStatus.REPLACED,
-    }
+    {AlpacaStatus.CANCELED, AlpacaStatus.EXPIRED, AlpacaStatus.REPLACED}
 )
 
 

@@ -31,13 +31,15 @@ from ...events import (
     OrderFilled,
     OrderPartiallyFilled,
     OrderRejected,
+    VenueErrorReported,
 )
 from .parsing import CANCELLED_STATUSES, fill_price_delta, num, side_from_alpaca
 
 _log = logger.bind(component="alpaca.tracker")
 _EPS = 1e-9
 _ACCEPT_EVENTS = {"new", "accepted", "pending_new"}
-_CANCEL_EVENTS = {"canceled", "expired", "done_for_day"}
+_CANCEL_EVENTS = {"canceled", "expired"}
+_REFUSED_CHANGES = {"order_cancel_rejected", "order_replace_rejected"}
 
 
 @dataclass
@@ -218,6 +220,9 @@ class OrderTracker:
                 True  # the replacement carries on under the same id of ours
             )
             return []
+        if event in _REFUSED_CHANGES:  # the order itself is unchanged and still working
+            text = f"Alpaca refused to {event.split('_')[1]} the order"
+            return [VenueErrorReported("alpaca", event, text, state.ours)]
         if event in _CANCEL_EVENTS or order.status in CANCELLED_STATUSES:
             state.terminal = True
             return [OrderCancelled(state.ours, event)]
