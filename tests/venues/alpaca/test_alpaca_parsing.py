@@ -333,3 +333,20 @@ def test_replace_bodies_and_the_whole_share_limit_of_alpaca_py():
             ),
             "x",
         )
+
+
+def test_refused_changes_and_done_for_day_leave_the_order_working():
+    from ml4t_live.events import VenueErrorReported
+
+    order = dict(DOCS["partial_then_fill"][0]["order"])
+    tracker = OrderTracker()
+    tracker.register("doc-1")
+    stamp = "2026-11-23T20:59:59Z"
+    refused = TradeUpdate(event="order_replace_rejected", timestamp=stamp, order=order)
+    (event,) = tracker.on_trade_update(refused)
+    assert isinstance(event, VenueErrorReported) and event.client_order_id == "doc-1"
+    resting = TradeUpdate(
+        event="done_for_day", timestamp=stamp, order={**order, "status": "done_for_day"}
+    )
+    assert tracker.on_trade_update(resting) == []
+    assert len(tracker.open_venue_ids()) == 1  # still ours to follow tomorrow
