@@ -130,9 +130,14 @@ class AlpacaGateway:
             return
         confirm = self.config.confirm_live
         if not self.config.allow_live or confirm is None or not confirm(account_number):
+            why = (
+                "paper=False"
+                if not self.config.paper
+                else "its number does not start with 'PA'"
+            )
             raise LiveTradingRefused(
-                f"Alpaca account {account_number} is a LIVE (real-money) account; live trading needs "
-                "allow_live=True and a confirm_live callback that returns True"
+                f"Alpaca account {account_number} counts as a LIVE (real-money) account ({why}); "
+                "live trading needs allow_live=True and a confirm_live callback that returns True"
             )
         _log.warning("LIVE trading confirmed on Alpaca account {}", account_number)
 
