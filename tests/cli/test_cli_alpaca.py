@@ -396,3 +396,26 @@ def test_demo_through_the_simulated_alpaca_matches_the_shadow_demo(cli, tmp_path
     # shadow broker's average is float arithmetic (432.16999999999996): equal to the last ulp or so.
     gap = (orders[0]["filled_price"] - orders[1]["filled_price"]).abs().max()
     assert gap < 1e-9
+
+
+def test_the_demo_venue_account_follows_initial_cash_from_the_options():
+    """`[venue] initial_cash` sizes the simulated account; the run then matches shadow mode at that
+    cash. (`ml4t-live demo --initial-cash` does not reach demo_venue yet: see the entry docstring.)"""
+    from ml4t_live import LiveEngine, ReplayFeed, ShadowBroker
+    from ml4t_live.examples import DemoMomentum, demo_bars_path
+
+    config = BacktestConfig(initial_cash=50_000)
+    options = VenueOptions("alpaca", extra={"initial_cash": 50_000})
+    with entry.demo_venue(options, demo_bars_path()) as (broker, feed):
+        venue = LiveEngine(
+            DemoMomentum(), broker, feed, config=config, session_dir=False
+        ).run()
+    shadow = LiveEngine(DemoMomentum(), ShadowBroker(config), ReplayFeed(demo_bars_path()),
+                        config=config, session_dir=False).run()  # fmt: skip
+    assert venue.metrics["num_fills"] == shadow.metrics["num_fills"] > 100
+    assert venue.metrics["final_value"] == pytest.approx(
+        shadow.metrics["final_value"], abs=1e-6
+    )
+    assert venue.metrics["total_return_pct"] == pytest.approx(
+        shadow.metrics["total_return_pct"], abs=1e-9
+    )
