@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 from ml4t_live.cli import app
 from ml4t_live.cli.options import load_strategy_class
 from ml4t_live.cli.venues import VenueOptions
+from ml4t_live.errors import ConfigError
 from ml4t_live.sim.alpaca import SimulatedAlpaca, generate_keys
 from ml4t_live.venues.alpaca import entry
 from ml4t_live.venues.alpaca.config import KEY_ENV, SECRET_ENV
@@ -151,6 +152,19 @@ def test_the_endpoint_comes_from_host_port_or_the_venue_table(
     assert config.max_requests_per_minute == (
         entry.LOOPBACK_REQUESTS_PER_MINUTE if url else 200
     )
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "extra", "message"),
+    [
+        ("127.0.0.1", None, {}, "needs --port"),
+        ("http://127.0.0.1:8765", 8765, {}, "drop --port"),
+        (None, None, {"endpoint": "127.0.0.1:8765"}, "http"),
+    ],
+)
+def test_an_unusable_endpoint_is_a_config_error(keys, host, port, extra, message):
+    with pytest.raises(ConfigError, match=message):
+        entry.alpaca_config(VenueOptions("alpaca", host=host, port=port, extra=extra))
 
 
 # -- ml4t-live sim alpaca ------------------------------------------------------------------
