@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -38,7 +39,7 @@ from alpaca.trading.requests import (
     TakeProfitRequest,
 )
 from alpaca.trading.stream import TradingStream
-from alpaca_helpers import SESSION_OPEN, inject, minute_bars, wait_for
+from alpaca_helpers import SESSION_OPEN, inject, minute_bars
 
 from ml4t_live.bridge import LoopThread
 from ml4t_live.sim.alpaca import SimulatedAlpaca
@@ -48,6 +49,7 @@ def main() -> None:
     sim = SimulatedAlpaca(minute_bars(10, {"AAPL": 100.0, "MSFT": 200.0}))
     sim.start()
     updates: list[dict] = []
+    rejected = threading.Event()
     thread = LoopThread("alpaca", "recorder")
     stream = None
     try:
@@ -60,6 +62,8 @@ def main() -> None:
 
         async def on_update(message: dict) -> None:
             updates.append(message["data"])
+            if message["data"]["event"] == "rejected":
+                rejected.set()
 
         async def begin() -> None:
             nonlocal stream
@@ -73,7 +77,7 @@ def main() -> None:
             thread.spawn(stream._run_forever(), "stream")
 
         thread.start(begin)
-        wait_for(lambda: sim.state()["trade_listeners"] == 1)
+        sim.wait_until(lambda state: state["trade_listeners"] == 1, 5.0)
         out: dict = {"rest": {}, "trade_updates": updates}
         gtc = TimeInForce.GTC
         out["rest"]["submit_market"] = rest.submit_order(
@@ -144,7 +148,10 @@ def main() -> None:
             )
         )
         out["rest"]["clock"] = rest.get_clock()  # bar 1
-        wait_for(lambda: any(u["event"] == "rejected" for u in updates))
+        if not rejected.wait(5.0):
+            raise TimeoutError(
+                "the recorded rejection never arrived on the trade stream"
+            )
         out["rest"]["account"] = rest.get_account()
         out["rest"]["positions"] = rest.get_all_positions()
         out["rest"]["orders_all"] = rest.get_orders(

@@ -93,17 +93,6 @@ def of(kind: type, seen: list[Any], cid: str | None = None) -> list[Any]:
     ]
 
 
-def wait_for(
-    predicate: Callable[[], bool], timeout: float = 5.0, poll: float = 0.02
-) -> None:
-    """Poll a state read (the simulator's counters) with a deadline; raises if it never holds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"state not reached within {timeout}s")
-        time.sleep(poll)
-
-
 def inject(sim: SimulatedAlpaca, kind: str, **params: Any) -> None:
     """Apply a scripted fault on the simulated venue now (its public ``inject``)."""
     sim.inject(kind, **params)
