@@ -12,6 +12,10 @@ TRAILING_STOP  ``trailing_stop`` with ``trail_price = trail_amount`` (an absolut
 MOC            ``market`` with time in force ``cls``
 =============  ==============================================================
 
+A fractional quantity with time in force ``gtc`` goes out as ``day``: Alpaca accepts fractional
+orders only as DAY orders (a backtest order of a fractional share type fills, or not, long before
+the day ends).
+
 Two exits sharing an ``oca_group`` (a limit take-profit and a stop / stop-limit stop-loss on the
 same asset, side and quantity) become one Alpaca ``oco`` order (:func:`to_oco_request`). What
 Alpaca cannot express is refused before anything is sent (:class:`NotExpressible`): OCA groups of
@@ -141,11 +145,14 @@ def to_order_request(req: OrderRequest) -> AlpacaOrderRequest:
         raise NotExpressible(
             f"{req.client_order_id}: quantity must be > 0, got {req.quantity}"
         )
+    tif = _tif(req.time_in_force)
+    if tif is TimeInForce.GTC and req.quantity != int(req.quantity):
+        tif = TimeInForce.DAY  # Alpaca takes fractional quantities only as DAY orders
     common: dict[str, Any] = {
         "symbol": req.asset,
         "qty": req.quantity,
         "side": side_to_alpaca(req.side),
-        "time_in_force": _tif(req.time_in_force),
+        "time_in_force": tif,
         "client_order_id": req.client_order_id,
     }
     kind = req.order_type

@@ -359,11 +359,21 @@ def test_a_venue_rejection_arrives_as_order_rejected(sim, gateway):
 
 
 def test_an_order_alpaca_refuses_outright_raises_order_refused(sim, gateway):
-    with pytest.raises(OrderRefused, match="fractional orders must be DAY"):
+    with pytest.raises(
+        OrderRefused, match="fractional"
+    ):  # no fractional trailing stops
         gateway.place(
-            buy("t-frac", 1.5)
-        )  # Alpaca takes fractional quantities only as DAY orders
+            buy("t-frac", 1.5, order_type=OrderType.TRAILING_STOP, trail_amount=1.0)
+        )
     assert venue_orders(sim, "t-frac") == []
+
+
+def test_a_fractional_quantity_goes_out_as_a_day_order(sim, gateway):
+    gateway.place(buy("t-half", 0.5))
+    gateway.end_of_bar(None)
+    seen = collect(gateway.events, filled("t-half"))
+    assert of(OrderFilled, seen, "t-half")[0].quantity == 0.5
+    assert venue_orders(sim, "t-half")[0]["time_in_force"] == "day"
 
 
 def test_a_reused_client_order_id_never_makes_a_second_order(sim, gateway):
