@@ -136,6 +136,9 @@ class LiveEngine:
         started_hooks = False
         try:
             self.broker.connect(self.config)
+            starting = getattr(self.broker, "starting_equity", None)
+            if starting is not None:
+                metrics.start_from(starting)
             self.feed.start()
             sb = self.broker.strategy_broker
             started_hooks = True

@@ -54,6 +54,10 @@ class MetricsTracker:
         self.final_value = self.initial_cash
         self.peak = self.initial_cash
 
+    def start_from(self, equity: float) -> None:
+        """Measure from the account's equity at connect (a venue's, not the configured cash)."""
+        self.initial_cash = self.final_value = self.peak = equity
+
     def observe(self, timestamp: Any, equity: float) -> None:
         self.final_value = equity
         self.last_timestamp = timestamp

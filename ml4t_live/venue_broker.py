@@ -80,6 +80,7 @@ class VenueBroker:
         self._rebalance_counter = 0
         self._validators: dict[int, Callable[[int], None]] = {}
         self.foreign_orders: list[Any] = []
+        self.starting_equity: float | None = None
         self.rules = PositionRules()
 
     # ================================================================== engine side
@@ -104,6 +105,7 @@ class VenueBroker:
                 "Flatten the account or allow adopting existing positions."
             )
         self.book.seed(snapshot, None)
+        self.starting_equity = snapshot.equity
         for venue_order in snapshot.open_orders:
             if self.ids.is_ours(venue_order.client_order_id):
                 self._adopt(venue_order)

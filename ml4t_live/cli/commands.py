@@ -39,6 +39,8 @@ _HELP = {
     "sim_venue": "ib (TWS API socket) or alpaca (REST + websockets).",
     "sim_data": "Bars the simulated venue replays (default: the bundled demo bars).",
     "sim_port": "Port to listen on (default: the venue's paper port).",
+    "sim_faults": "TOML file of scripted faults ([[fault]] tables: kind, at_bar, count, seconds, "
+    "params), e.g. dropped connections, rejections, partial fills, rate-limit storms.",
 }
 
 
@@ -176,12 +178,14 @@ def sim(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int | None, typer.Option(help=_HELP["sim_port"])] = None,
     speed: Speed = None,
+    faults: Annotated[Path | None, typer.Option(help=_HELP["sim_faults"])] = None,
     verbose: Verbose = False,
 ) -> None:
     """Serve a simulated venue on this machine, to rehearse a strategy's exact venue
-    configuration offline (in progress: provided by the venue adapters)."""
+    configuration offline: real TWS API socket (ib) or REST + websockets (alpaca) on 127.0.0.1,
+    replaying recorded bars as live data and filling orders by ml4t.backtest's rules."""
     display = Display(verbose=verbose)
     try:
-        raise typer.Exit(serve_sim(venue, data, host, port, speed))
+        raise typer.Exit(serve_sim(venue, data, host, port, speed, faults))
     finally:
         display.close()

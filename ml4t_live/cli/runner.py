@@ -174,8 +174,10 @@ def run_demo(o: dict[str, Any], display: Display) -> Any:
         o["strategy"] = "ml4t_live.examples:DemoMomentum"
         return run_engine(DemoMomentum(), ShadowBroker(config), feed, config, o, display, mode="shadow")
     demo_venue = entry_point(venue, "demo_venue")
-    with demo_venue(VenueOptions(venue=venue, extra=o["venue"] if isinstance(o.get("venue"), dict) else {}),
-                    demo_bars_path()) as (broker, feed):  # fmt: skip
+    # the simulated account starts with the demo's cash, so the return is measured from it
+    extra = {**(o["venue"] if isinstance(o.get("venue"), dict) else {}),
+             "initial_cash": config.initial_cash, "speed": speed_option(o.get("speed"))}  # fmt: skip
+    with demo_venue(VenueOptions(venue=venue, extra=extra), demo_bars_path()) as (broker, feed):
         return run_engine(DemoMomentum(), broker, feed, config, o, display, mode=f"paper ({venue} simulated)")
 
 
@@ -206,11 +208,14 @@ def replay_session(session: Any, o: dict[str, Any], display: Display) -> Any:
     return run_engine(strategy, ShadowBroker(config), feed, config, o, display, mode="shadow replay")
 
 
-def serve_sim(venue: str, data: Any, host: str, port: int | None, speed: float | None) -> int:
+def serve_sim(
+    venue: str, data: Any, host: str, port: int | None, speed: float | None, faults: Any = None
+) -> int:
     """``ml4t-live sim``: hand over to the venue's simulator (seam: venues.<venue>.entry.run_sim)."""
     from ml4t_live.examples import demo_bars_path
 
     run_sim = entry_point(venue, "run_sim")
     options = VenueOptions(venue=venue, host=host, port=port,
-                           extra={"data": str(data or demo_bars_path()), "speed": speed_option(speed)})  # fmt: skip
+                           extra={"data": str(data or demo_bars_path()), "speed": speed_option(speed),
+                                  "faults": str(faults) if faults else None})  # fmt: skip
     return int(run_sim(options) or 0)

@@ -202,3 +202,10 @@ def test_an_engine_runs_once():
     engine.run()
     with pytest.raises(RuntimeError, match="single-use"):
         engine.run()
+
+
+def test_a_venue_runs_return_is_measured_from_the_accounts_equity_at_connect():
+    venue = FakeVenue(cash=50_000.0)
+    result = venue_engine(Recorder(), venue, ListFeed(bars(3))).run()
+    assert result.metrics["initial_cash"] == 50_000.0
+    assert result.metrics["total_return"] == pytest.approx(result.metrics["final_value"] / 50_000.0 - 1)

@@ -20,11 +20,6 @@ Endpoint (where all four alpaca-py clients go), first match wins:
 ``max_requests_per_minute`` / ``rate_limit_burst`` (the client-side token bucket); for the
 simulator ``data``, ``speed``, ``faults`` (a TOML scenario), ``rate_limit_per_minute``; for
 ``demo_venue`` ``initial_cash`` (the simulated account's cash, default 100,000).
-
-Known gaps in the CLI around this seam (not this module's to change): ``ml4t-live sim`` has no
-``--faults`` option and ``serve_sim`` passes only ``data`` and ``speed``; ``run_demo`` passes
-neither ``--initial-cash`` nor ``--speed`` to ``demo_venue`` (the demo always replays in step mode
-with a 100,000 account, so ``demo --venue alpaca --initial-cash X`` reports its return against X).
 """
 
 from __future__ import annotations
