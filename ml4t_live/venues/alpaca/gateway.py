@@ -164,7 +164,7 @@ class AlpacaGateway:
             if self.is_ours(cid):
                 self.tracker.register(cid)
                 self._venue_ids.setdefault(cid, str(order.id))
-                self._emit(self.tracker.on_order_snapshot(order))
+                self._emit(self.tracker.adopt(order))
             else:
                 self._emit(
                     [

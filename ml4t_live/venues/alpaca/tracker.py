@@ -135,6 +135,23 @@ class OrderTracker:
                 return out
             return self._lifecycle(state, update.order, event)
 
+    def adopt(self, order: AlpacaOrder) -> list[OrderEvent]:
+        """An open order of ours found on connect: what it has filled is already in the account
+        snapshot (positions, the order's filled quantity), so only LATER executions are reported.
+        An order already followed is re-read as a snapshot instead (missed updates reported)."""
+        with self._lock:
+            known = str(order.id) in self._orders
+        if known:
+            return self.on_order_snapshot(order)
+        with self._lock:
+            state = self._state(order)
+            if state is None:
+                return []
+            state.filled = num(order.filled_qty) or 0.0
+            state.avg_price = num(order.filled_avg_price)
+            state.accepted = True
+        return []
+
     def on_order_snapshot(self, order: AlpacaOrder) -> list[OrderEvent]:
         """A REST view of an order (after submit, lookup or re-sync): report what we missed."""
         with self._lock:
