@@ -232,16 +232,20 @@ class AlpacaGateway:
             if order is None:
                 return None
         except VenueRequestFailed as exc:
-            if exc.status == 422 and "client_order_id" in exc.message.replace(" ", "_"):
-                order = self._lookup(
-                    cid
-                )  # our id is already there: adopt it, never a second order
-                if order is None:
-                    raise OrderRefused(f"Alpaca refused {cid}: {exc.message}") from None
-            else:
+            if exc.status != 422 or "client_order_id" not in exc.message.replace(
+                " ", "_"
+            ):
                 raise OrderRefused(
                     f"Alpaca refused {cid}: {exc.message} (code {exc.code})"
                 ) from None
+            # our id is already there (an earlier attempt, or an earlier run): adopt that
+            # order, never a second one; its fills from before we knew it are in the account
+            order = self._lookup(cid)
+            if order is None:
+                raise OrderRefused(f"Alpaca refused {cid}: {exc.message}") from None
+            self._venue_ids[cid] = str(order.id)
+            self._emit(self.tracker.adopt(order))
+            return order
         self._venue_ids[cid] = str(order.id)
         self._emit(self.tracker.on_order_snapshot(order))
         return order
