@@ -420,6 +420,32 @@ def test_a_reused_client_order_id_never_makes_a_second_order(sim, gateway):
     assert len(of(OrderFilled, seen, "t-dup")) == 1
 
 
+def test_a_decision_remade_after_a_restart_adopts_the_filled_order_without_a_second_fill(
+    sim,
+):
+    raw = TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url)
+    raw.submit_order(
+        MarketOrderRequest(
+            symbol="AAPL",
+            qty=2,
+            side=AlpacaSide.BUY,
+            time_in_force=TimeInForce.GTC,
+            client_order_id="t-before-crash",
+        )
+    )
+    raw.get_clock()  # it fills; then "we" crash and restart
+    gw = AlpacaGateway(config_for(sim), is_ours=lambda cid: cid.startswith("t-"))
+    try:
+        assert gw.connect().positions["AAPL"].quantity == 2
+        gw.place(
+            buy("t-before-crash", 2)
+        )  # the same deterministic id: Alpaca answers 422
+        assert len(venue_orders(sim, "t-before-crash")) == 1
+        assert of(OrderFilled, drain(gw.events)) == []  # already in the position
+    finally:
+        gw.close()
+
+
 @pytest.mark.parametrize("status", [500, 503, 504])
 def test_ambiguous_submit_is_resolved_by_client_order_id_lookup(sim, gateway, status):
     inject(sim, "submit_error", status=status)
