@@ -1,6 +1,10 @@
-"""Alpaca adapter, split by concern: config, rate_limit + rest (REST policy), session (the two
-websockets on bridge loop threads), tracker (trade updates -> events, once), gateway (the
-VenueGateway), bars + feed (AlpacaFeed), parsing (pure translation), broker (AlpacaBroker).
+"""Alpaca adapter, split by concern:
+
+config (AlpacaConfig, secret scrubbing) | rate_limit + rest (token bucket, timeouts, retry and
+ambiguity policy) | session (the two websockets, each on its bridge loop thread) | tracker (trade
+updates -> events, each execution once) | order_stream (the gateway's stream side: re-sync,
+watchdog) | held (OCO pairs, bracket exits) | gateway (the VenueGateway) | bars + feed (AlpacaFeed)
+| parsing (pure translation) | broker (AlpacaBroker) | entry (the CLI seam).
 
 alpaca-py 0.44.x is the client; the simulated Alpaca (:mod:`ml4t_live.sim.alpaca`) is how it is
 tested.
