@@ -311,6 +311,15 @@ class AlpacaGateway:
 
     def modify(self, request: OrderRequest) -> None:
         cid = request.client_order_id
+        if self.held.update(request):  # not sent yet: it will go out as modified
+            self._emit(
+                [
+                    OrderReplaced(
+                        cid, request.quantity, request.limit_price, request.stop_price
+                    )
+                ]
+            )
+            return
         n = self._replaces.get(cid, 0) + 1
         new_cid = f"{cid}.r{n}"
         try:

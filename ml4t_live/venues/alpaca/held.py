@@ -46,6 +46,22 @@ class HeldOrders:
                 return True
         return False
 
+    def update(self, request: OrderRequest) -> bool:
+        """Replace a held order's terms (a modify before it was sent); True if it was held."""
+        cid = request.client_order_id
+        for parent, exits in self._children.items():
+            for i, held in enumerate(exits):
+                if held.client_order_id == cid:
+                    exits[i] = replace(
+                        request, parent_client_order_id=parent, oca_group=held.oca_group
+                    )
+                    return True
+        for group, member in self._oca.items():
+            if member.client_order_id == cid:
+                self._oca[group] = replace(request, oca_group=group)
+                return True
+        return False
+
     def lone_members(self) -> list[OrderRequest]:
         """OCA members still without a pair, as ordinary orders (taken)."""
         alone = [replace(r, oca_group=None) for r in self._oca.values()]

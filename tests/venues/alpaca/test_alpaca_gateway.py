@@ -231,6 +231,32 @@ def test_bracket_exits_wait_for_the_entry_fill_then_go_out_as_one_oco(sim, gatew
     assert of(OrderFilled, seen, "t-tp")[0].price == 103.0
 
 
+def test_a_held_exit_modified_before_it_is_sent_goes_out_modified(sim, gateway):
+    gateway.place(buy("t-entry", 10))
+    exits = {"parent_client_order_id": "t-entry", "oca_group": "b3"}
+    tp = OrderRequest(
+        "t-tp", "AAPL", OrderSide.SELL, 10, OrderType.LIMIT, limit_price=150.0, **exits
+    )
+    gateway.place(tp)
+    gateway.place(
+        OrderRequest(
+            "t-sl", "AAPL", OrderSide.SELL, 10, OrderType.STOP, stop_price=90.0, **exits
+        )
+    )
+    gateway.modify(
+        OrderRequest(
+            "t-tp", "AAPL", OrderSide.SELL, 10, OrderType.LIMIT, limit_price=140.0
+        )
+    )
+    (replaced,) = of(OrderReplaced, drain(gateway.events), "t-tp")
+    assert replaced.limit_price == 140.0
+    gateway.end_of_bar(None)
+    collect(gateway.events, filled("t-entry"))
+    gateway.end_of_bar(None)
+    (oco,) = venue_orders(sim, "t-tp")
+    assert (oco["order_class"], oco["limit_price"]) == ("oco", "140")
+
+
 def test_bracket_exits_of_an_entry_that_never_fills_are_cancelled(sim, gateway):
     gateway.place(buy("t-entry", 10, order_type=OrderType.LIMIT, limit_price=50.0))
     gateway.place(
