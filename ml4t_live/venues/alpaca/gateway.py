@@ -9,11 +9,9 @@ Two sides, as the design asks:
   goes through the :class:`~.tracker.OrderTracker` (ours only, each execution once) onto the
   stream session's janus queue, which is this gateway's ``events``.
 
-Order identity: every order carries the engine's deterministic ``client_order_id``. After an
-ambiguous submit (timeout, 5xx, dropped connection) the order is looked up by that id; only a 404
-(the venue never saw it) allows sending it again, and Alpaca's uniqueness rule (422 on a reused id)
-turns even that into a no-op if the first attempt lands late. A replace gets the id
-``<ours>.r<n>``, which the tracker maps back to ours.
+Order identity: every order carries the engine's deterministic ``client_order_id``; submitting
+and resolving an ambiguous outcome by that id: :class:`~.submit.SubmitMixin`. A replace gets the
+id ``<ours>.r<n>``, which the tracker maps back to ours.
 
 Combined orders (OCA pairs -> one Alpaca ``oco``; bracket exits held until the entry fills):
 :class:`~.held.HeldOrders`. Connect: account -> live guard -> stream up -> positions and open
@@ -34,7 +32,6 @@ from ...errors import (
     ConnectionFailed,
     LiveTradingRefused,
     ReconciliationError,
-    VenueError,
 )
 from ...events import OrderCancelled, OrderRejected, OrderReplaced, VenueErrorReported
 from ...protocols import AccountSnapshot, OrderRequest
@@ -53,17 +50,14 @@ from .parsing import (
 )
 from .rate_limit import TokenBucket
 from .rest import AlpacaTradingClient, AmbiguousOutcome, RestCaller, VenueRequestFailed
+from .submit import OrderRefused, SubmitMixin
 from .tracker import OrderTracker
 
 _log = logger.bind(component="alpaca.gateway")
 VENUE = "alpaca"
 
 
-class OrderRefused(VenueError):
-    """Alpaca (or the adapter, before sending) refused the order; nothing is working at the venue."""
-
-
-class AlpacaGateway:
+class AlpacaGateway(SubmitMixin):
     venue = VENUE
 
     def __init__(
@@ -212,102 +206,6 @@ class AlpacaGateway:
                 if str(leg.client_order_id) != take.client_order_id:
                     self.tracker.alias(leg.client_order_id, stop.client_order_id)
                     self._venue_ids[stop.client_order_id] = str(leg.id)
-
-    def _submit(self, cid: str, body: Any, *, also: str | None = None) -> Any:
-        client = self._require()
-        self.tracker.register(cid)
-        if also is not None:
-            self.tracker.register(also)
-        try:
-            order = self.rest(
-                "submit " + cid, lambda: client.submit_order(body), repeatable=False
-            )
-        except AmbiguousOutcome as exc:
-            _log.warning(
-                "submit of {} is ambiguous ({}); looking it up by client order id",
-                cid,
-                exc,
-            )
-            order = self._resolve(cid, body)
-            if order is None:
-                return None
-        except VenueRequestFailed as exc:
-            if exc.status != 422 or "client_order_id" not in exc.message.replace(
-                " ", "_"
-            ):
-                raise OrderRefused(
-                    f"Alpaca refused {cid}: {exc.message} (code {exc.code})"
-                ) from None
-            # our id is already there (an earlier attempt, or an earlier run): adopt that
-            # order, never a second one; its fills from before we knew it are in the account
-            order = self._lookup(cid)
-            if order is None:
-                raise OrderRefused(f"Alpaca refused {cid}: {exc.message}") from None
-            self._venue_ids[cid] = str(order.id)
-            self._emit(self.tracker.adopt(order))
-            return order
-        self._venue_ids[cid] = str(order.id)
-        self._emit(self.tracker.on_order_snapshot(order))
-        return order
-
-    def _resolve(self, cid: str, body: Any) -> Any:
-        """The order Alpaca has under ``cid`` after an ambiguous submit, or None if still unknown.
-
-        Unknown (the lookups fail too) is never reported as a rejection: the order may be working.
-        It stays in flight, and the stream's watchdog keeps looking it up until Alpaca answers.
-        """
-        try:
-            found = self._lookup(cid)
-            if found is not None:
-                _log.info(
-                    "order {} had reached Alpaca ({}); adopted", cid, found.status.value
-                )
-                return found
-            client = self._require()
-            try:  # the venue never saw it; a late arrival of the first attempt would now be a 422
-                return self.rest(
-                    "resubmit " + cid,
-                    lambda: client.submit_order(body),
-                    repeatable=False,
-                )
-            except (AmbiguousOutcome, VenueRequestFailed) as exc:
-                found = self._lookup(cid)
-                if found is not None:
-                    return found
-                if isinstance(exc, VenueRequestFailed) and exc.status not in (
-                    None,
-                    429,
-                ):
-                    raise OrderRefused(f"Alpaca refused {cid}: {exc.message}") from None
-                raise AmbiguousOutcome(str(exc)) from None
-        except (AmbiguousOutcome, VenueRequestFailed) as exc:
-            self.stream.unresolved[cid] = 0
-            self._emit(
-                [
-                    VenueErrorReported(
-                        VENUE, "submit_unconfirmed", f"{cid}: {exc}; still looking", cid
-                    )
-                ]
-            )
-            _log.error(
-                "cannot tell whether Alpaca has order {} ({}); it stays in flight",
-                cid,
-                exc,
-            )
-            return None
-
-    def _lookup(self, cid: str, client: AlpacaTradingClient | None = None) -> Any:
-        client = client or self._require()
-        try:
-            return self.rest(
-                "lookup " + cid,
-                lambda: client.get_order_by_client_id(cid),
-                repeatable=True,
-            )
-        except VenueRequestFailed as exc:
-            if exc.status == 404:
-                return None
-            raise
 
     def modify(self, request: OrderRequest) -> None:
         cid = request.client_order_id
