@@ -39,6 +39,7 @@ from loguru import logger
 
 from ...errors import ConfigError
 from ...events import (
+    BackgroundTaskFailed,
     BarClosed,
     FeedDisconnected,
     FeedEnded,
@@ -140,10 +141,18 @@ class AlpacaFeed:
 
     # ================================================================== loop thread
     async def _on_bar(self, bar: Any) -> None:
-        label = bar.timestamp.astimezone(UTC)
-        self._first_seen.setdefault(label, time.monotonic())
-        groups = self.grouper.add(bar.symbol, label, bar_fields(bar))
-        await self._route(groups)
+        try:
+            label = bar.timestamp.astimezone(UTC)
+            self._first_seen.setdefault(label, time.monotonic())
+            groups = self.grouper.add(bar.symbol, label, bar_fields(bar))
+            await self._route(groups)
+        except Exception as exc:  # noqa: BLE001  (alpaca-py would only log it and go on)
+            # a warm-up that could not be fetched, or a bug: stop rather than trade on a gap
+            _log.opt(exception=exc).error("the Alpaca feed cannot go on")
+            failure = BackgroundTaskFailed(
+                self.session.thread.name, "bars", f"{type(exc).__name__}: {exc}"
+            )
+            await self.session.thread.async_events.put(failure)
 
     async def _route(self, groups: list[Group]) -> None:
         if groups and not self._started_live:
