@@ -254,3 +254,28 @@ def test_a_feed_with_wrong_keys_fails_to_start_with_a_clear_error(venue):
         feed.start()
     assert "wrong-secret-value" not in str(failed.value)
     feed.close()
+
+
+def test_an_aggregated_warm_up_completes_the_first_live_bucket_from_history(venue):
+    clock = TradingClient(venue.key_id, venue.secret_key, url_override=venue.base_url)
+    for _ in range(7):  # minutes 0..6 are replayed before anyone listens
+        clock.get_clock()
+    feed = AlpacaFeed(config_for(venue), ["AAPL"], bar_size="3Min", warmup_bars=1)
+    feed.start()  # minute 7 goes out: the first live minute, inside the bucket 6..8
+    bars = []
+    try:
+        while len(bars) < 2:
+            event = feed.next_event(0.1)
+            if event is None:
+                venue.advance()
+            else:
+                bars.append(event)
+    finally:
+        feed.close()
+    assert [b.timestamp for b in bars] == [minute(3), minute(6)]
+    first_live = bars[1].data["AAPL"]  # minute 6 from history, 7 and 8 live
+    assert (first_live["open"], first_live["close"], first_live["volume"]) == (
+        106,
+        108.5,
+        1006 + 1007 + 1008,
+    )
