@@ -2,16 +2,23 @@
 
 ``make_broker`` / ``make_feed`` build (without connecting) an :class:`IBBroker` and an
 :class:`IBFeed` from the command line's :class:`VenueOptions`; ``run_sim`` serves the simulated IB
-Gateway until the replay ends or Ctrl-C; ``demo_venue`` wires a broker and a feed to a simulated
-gateway on a free loopback port.
+Gateway until Ctrl-C (or SIGTERM); ``demo_venue`` wires a broker and a feed to a simulated gateway
+on a free loopback port.
+
+Paper vs live is decided by :class:`IBGateway` from the account the gateway reports (``DU...`` is
+paper), never from the port: ``--live`` only *allows* a live account, and ``confirm_live`` must
+still return True for it.
 
 ``VenueOptions.extra`` (the ``[venue]`` table) may hold ``client_id``, ``feed_client_id``,
-``account``, ``warmup_bars``, ``tz``, ``end`` (ISO date-time: the feed ends there); for the simulator ``data``, ``speed``, ``faults``,
-``account``.
+``account``, ``warmup_bars``, ``tz``, ``end`` (ISO date-time: the feed ends there); for the
+simulator ``data``, ``speed``, ``faults`` (a scenario TOML), ``account`` (default ``DU1234567``).
 """
 
 from __future__ import annotations
 
+import re
+import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -20,13 +27,52 @@ from typing import Any
 
 from loguru import logger
 
-from ...errors import ConfigError
+from ...errors import ConfigError, LiveTradingRefused
 from .broker import IBBroker
 from .config import IBConfig
 from .feed import IBFeed
+from .parsing import ib_bar_size_setting
 
 _log = logger.bind(component="ib.entry")
 PAPER_PORT = 7497  # TWS paper; IB Gateway paper is 4002
+
+# Bar sizes the IB feed accepts from the command line: multiples of the 5-second real-time bar
+# that IB's reqHistoricalData also knows (warm-up and post-reconnect backfill use it).
+BAR_SIZES_SECONDS = (5, 10, 15, 30, 60, 120, 180, 300, 600, 900, 1200, 1800,
+                     3600, 7200, 10800, 14400, 28800)  # fmt: skip
+_UNITS = {
+    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1),
+    **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60),
+    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3600),
+}
+_BAR_SIZE_TEXT = re.compile(r"^\s*(\d+)\s*([a-z]+)\s*$")
+
+
+def _short(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60}min"
+    return f"{seconds}s"
+
+
+def ib_bar_size(text: str | None) -> str:
+    """A command-line bar size (``1min``, ``5min``, ``1 min``, ``5 mins``, ``30s``, ``1h`` ...)
+    -> the IB bar-size setting :class:`IBFeed` takes (``"1 min"``, ``"5 mins"``, ``"30 secs"``).
+    None -> ``"1 min"``. Anything else is a ConfigError listing the accepted values."""
+    if text is None:
+        return "1 min"
+    m = _BAR_SIZE_TEXT.match(str(text).lower())
+    seconds = (
+        int(m.group(1)) * _UNITS[m.group(2)] if m and m.group(2) in _UNITS else None
+    )
+    if seconds not in BAR_SIZES_SECONDS:
+        accepted = ", ".join(_short(s) for s in BAR_SIZES_SECONDS)
+        raise ConfigError(
+            f"unsupported --bar-size {text!r} for IB; accepted: {accepted} "
+            "(also written '1 min', '5 mins', '30 secs', '1 hour')"
+        )
+    return ib_bar_size_setting(seconds)
 
 
 def ib_config(options: Any, **overrides: Any) -> IBConfig:
@@ -44,8 +90,24 @@ def ib_config(options: Any, **overrides: Any) -> IBConfig:
     return IBConfig(**values)
 
 
+class CommandLineIBBroker(IBBroker):
+    """IBBroker whose live-account refusal names the command-line flags, not IBConfig fields."""
+
+    def connect(self, config: Any) -> None:
+        try:
+            super().connect(config)
+        except LiveTradingRefused as exc:
+            if self.ib_config.allow_live:
+                raise
+            raise LiveTradingRefused(
+                f"{exc}. On the command line: add --live to trade this real-money account "
+                "(you are asked to confirm; --confirm-live confirms for unattended runs), or "
+                "point --port at a paper gateway (paper accounts start with 'DU')"
+            ) from exc
+
+
 def make_broker(options: Any, config: Any) -> IBBroker:
-    return IBBroker(ib_config(options))
+    return CommandLineIBBroker(ib_config(options))
 
 
 def make_feed(options: Any) -> IBFeed:
@@ -55,7 +117,7 @@ def make_feed(options: Any) -> IBFeed:
     return IBFeed(
         ib_config(options),
         list(options.symbols),
-        bar_size=options.bar_size or "1 min",
+        bar_size=ib_bar_size(options.bar_size),
         warmup_bars=int(extra.get("warmup_bars", 0)),
         tz=str(extra.get("tz", "UTC")),
         end=_end(extra.get("end")),
@@ -78,47 +140,92 @@ def _end(value: Any) -> datetime | None:
     return end
 
 
+# ---------------------------------------------------------------------------------- simulator
 def run_sim(options: Any) -> int:
-    """Serve the simulated IB Gateway on ``host:port`` until its replay ends (or Ctrl-C)."""
+    """``ml4t-live sim ib``: serve the simulated IB Gateway on ``host:port`` until Ctrl-C.
+
+    ``--port 0`` takes a free port. One line on stdout says where it listens and how to connect
+    (the command-line entry's output; everything else is logged). The gateway keeps serving after
+    its replay ends (account, positions, executions stay queryable); Ctrl-C or SIGTERM closes it
+    and the exit code is 0.
+    """
     from ml4t_live.sim.ib import SimulatedIBGateway
 
     extra = dict(options.extra or {})
+    speed = extra.get("speed")
     sim = SimulatedIBGateway(
         extra["data"],
         host=options.host or "127.0.0.1",
-        port=int(options.port or PAPER_PORT),
-        speed=extra.get("speed"),
+        port=PAPER_PORT if options.port is None else int(options.port),
+        speed=speed,
         account=str(extra.get("account", "DU1234567")),
         faults=extra.get("faults"),
     )
-    port = sim.start()
-    _log.info("simulated IB Gateway on {}:{}; Ctrl-C stops it", sim.host, port)
-    try:
-        while not sim.wait_finished(timeout=1.0):
-            pass
-        _log.info("replay finished: {} bars", sim.bars_replayed)
-    except KeyboardInterrupt:
-        _log.info("stopping the simulated IB Gateway")
-    finally:
-        sim.close()
+    symbols, step, _ = _replayed(extra["data"])
+    with _stop_signals():
+        try:
+            port = sim.start()
+            pace = (
+                f"{speed:g}x real time"
+                if speed
+                else "step mode: bars advance as clients catch up"
+            )
+            print(  # the command line's own output: where to connect
+                f"simulated IB Gateway listening on {sim.host}:{port} ({pace}), account "
+                f"{extra.get('account', 'DU1234567')}, symbols {','.join(symbols)}\n"
+                f"connect with: ml4t-live run STRATEGY --broker ib --port {port} "
+                f"--symbols {','.join(symbols)} --bar-size {_short(int(step.total_seconds()))}\n"
+                "Ctrl-C stops it",
+                flush=True,
+            )
+            if not speed and len(symbols) > 1:
+                _log.info(
+                    "step mode: the first bar goes out once a client has subscribed to every "
+                    "symbol of the data ({}) or sent reqCurrentTime; pass --speed to replay in "
+                    "time instead",
+                    ",".join(symbols),
+                )
+            while not sim.wait_finished(timeout=60.0):
+                pass
+            _log.info(
+                "replay finished: {} bars; still serving until Ctrl-C",
+                sim.bars_replayed,
+            )
+            signal.pause()
+        except KeyboardInterrupt:
+            _log.info("stopping the simulated IB Gateway")
+        finally:
+            sim.close()
     return 0
+
+
+@contextmanager
+def _stop_signals() -> Iterator[None]:
+    """Ctrl-C (even when SIGINT was inherited as ignored, e.g. a background job) and SIGTERM
+    raise KeyboardInterrupt in the main thread, so the simulator closes cleanly."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = {
+        sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @contextmanager
 def demo_venue(options: Any, bars: Any) -> Iterator[tuple[IBBroker, IBFeed]]:
     """A simulated IB Gateway (step mode) replaying ``bars``, and a broker + feed wired to it."""
-    from ml4t_live.sim.bars import load_bars
     from ml4t_live.sim.ib import SimulatedIBGateway
-    from ml4t_live.sim.market_hours import is_open
 
-    frame = load_bars(bars)
-    stamps = sorted({ts for ts in frame["timestamp"].to_list() if is_open(ts)})
-    if len(stamps) < 2:
-        raise ConfigError(
-            "the demo bars need at least two bars inside NYSE regular hours"
-        )
-    step = min(b - a for a, b in pairwise(stamps))
-    symbols = sorted(frame["asset"].unique().to_list())
+    symbols, step, last_end = _replayed(bars)
     sim = SimulatedIBGateway(bars)
     try:
         sim.start()
@@ -131,16 +238,25 @@ def demo_venue(options: Any, bars: Any) -> Iterator[tuple[IBBroker, IBFeed]]:
             config,
             symbols,
             bar_size=_bar_size(step),
-            end=stamps[-1] + step,
+            end=last_end,
         )
         yield broker, feed
     finally:
         sim.close()
 
 
+def _replayed(bars: Any) -> tuple[list[str], timedelta, datetime]:
+    """(symbols, bar interval, end of the last bar) of the bars replayed inside NYSE hours."""
+    from ml4t_live.sim.bars import load_bars
+    from ml4t_live.sim.market_hours import is_open
+
+    frame = load_bars(bars)
+    stamps = sorted({ts for ts in frame["timestamp"].to_list() if is_open(ts)})
+    if len(stamps) < 2:
+        raise ConfigError("the bars need at least two bars inside NYSE regular hours")
+    step = min(b - a for a, b in pairwise(stamps))
+    return sorted(frame["asset"].unique().to_list()), step, stamps[-1] + step
+
+
 def _bar_size(step: timedelta) -> str:
-    seconds = int(step.total_seconds())
-    if seconds % 60 == 0:
-        minutes = seconds // 60
-        return "1 min" if minutes == 1 else f"{minutes} mins"
-    return f"{seconds} secs"
+    return ib_bar_size_setting(int(step.total_seconds()))

@@ -1,0 +1,308 @@
+"""The command line against Interactive Brokers: ``sim ib``, ``run --broker ib``, ``demo --venue ib``.
+
+Everything goes through the real ib_async client and the simulated IB Gateway on 127.0.0.1 (step
+mode, a few bars). Any ERROR logged by ib_async / eventkit fails the test (``ib_errors``); runs
+that must succeed also may not log an ERROR line of their own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import selectors
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+from ib_async import IB
+from loguru import logger
+from typer.testing import CliRunner
+
+from ml4t_live.bridge import LoopThread
+from ml4t_live.cli import app
+from ml4t_live.errors import ConfigError
+from ml4t_live.sim.ib import SimulatedIBGateway
+from ml4t_live.venues.ib.entry import ib_bar_size
+
+START = datetime(2024, 3, 4, 14, 30, tzinfo=UTC)  # Monday 09:30 New York
+N_BARS = 8
+
+STRATEGY = """
+from ml4t.backtest import Strategy
+
+class MyStrategy(Strategy):
+    \"\"\"Buys 10 of each asset on the first bar, sells them on the fourth.\"\"\"
+
+    def __init__(self):
+        self.bars = 0
+
+    def on_data(self, timestamp, data, context, broker):
+        self.bars += 1
+        for asset in sorted(data):
+            if self.bars == 1:
+                broker.submit_order(asset, 10)
+            elif self.bars == 4:
+                broker.submit_order(asset, -10)
+"""
+
+
+# ----------------------------------------------------------------------------- fixtures
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def ib_errors():
+    """Fail on any ERROR from ib_async's loggers (a dropped message only logs) or eventkit's.
+
+    (tests/venues/ib/conftest.py has the same guard, but it is a conftest of another folder and
+    also hooks loguru, whose sinks the CLI replaces while it runs: outputs are checked instead.)
+    """
+    capture = _Capture()
+    loggers = [logging.getLogger("ib_async"), logging.getLogger("eventkit")]
+    for lg in loggers:
+        lg.addHandler(capture)
+    try:
+        yield capture
+    finally:
+        for lg in loggers:
+            lg.removeHandler(capture)
+    bad = [f"{r.name}: {r.getMessage()}" for r in capture.records]
+    assert not bad, "ib_async / eventkit logged errors:\n" + "\n".join(bad)
+
+
+@pytest.fixture(autouse=True)
+def restore_loguru():
+    """The CLI owns loguru's sinks while it runs; give the rest of the suite the default back."""
+    yield
+    logger.remove()
+    logger.add(lambda message: sys.stderr.write(message))
+
+
+@pytest.fixture
+def cli(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    return lambda *args: runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def bars(tmp_path) -> Path:
+    """AAPL and MSFT, N_BARS one-minute bars from the open, a zig-zag drift."""
+    rows = []
+    for k, asset in enumerate(("AAPL", "MSFT")):
+        price = 100.0 * (k + 1)
+        for i in range(N_BARS):
+            close = round(price + (0.5 if i % 3 else -0.3), 2)
+            rows.append({"timestamp": START + timedelta(minutes=i), "asset": asset,
+                         "open": price, "high": max(price, close) + 0.25,
+                         "low": min(price, close) - 0.25, "close": close,
+                         "volume": 1000.0 + 10 * i})  # fmt: skip
+            price = close
+    path = tmp_path / "bars.parquet"
+    pl.DataFrame(rows).write_parquet(path)
+    return path
+
+
+@pytest.fixture
+def strategy_file(tmp_path) -> Path:
+    path = tmp_path / "my_strategy.py"
+    path.write_text(textwrap.dedent(STRATEGY))
+    return path
+
+
+@pytest.fixture
+def sims():
+    started: list[SimulatedIBGateway] = []
+
+    def start(data, **kw) -> SimulatedIBGateway:
+        sim = SimulatedIBGateway(data, **kw)
+        sim.start()
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in started:
+        sim.close()
+
+
+def _summary(output: str) -> dict[str, str]:
+    rows = {}
+    for line in output.splitlines():
+        if line.startswith("  ") and "  " in line.strip():
+            label, value = line.strip().split("  ", 1)
+            rows[label] = value.strip()
+    return rows
+
+
+def _error_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if re.search(r"\bERROR\b", line)]
+
+
+def _run_ib(cli, strategy_file, port, *extra):
+    return cli("run", f"{strategy_file}:MyStrategy", "--broker", "ib", "--port", port,
+               "--symbols", "AAPL,MSFT", "--no-session", *extra)  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- help, options
+def test_help_shows_the_ib_options(cli):
+    sim_help = cli("sim", "--help")
+    assert sim_help.exit_code == 0
+    for text in ("ib (TWS API socket)", "--data", "--port", "--speed", "--host"):
+        assert text in sim_help.output, text
+    run_help = cli("run", "--help")
+    assert run_help.exit_code == 0
+    for text in ("--broker", "ib or alpaca", "--port", "--symbols", "--bar-size", "--live",
+                 "--confirm-live"):  # fmt: skip
+        assert text in run_help.output, text
+
+
+@pytest.mark.parametrize(
+    ("text", "setting"),
+    [("1min", "1 min"), ("1 min", "1 min"), ("5min", "5 mins"), ("5 mins", "5 mins"),
+     ("15m", "15 mins"), ("30s", "30 secs"), ("5 secs", "5 secs"), ("1h", "1 hour"),
+     ("2 hours", "2 hours"), (None, "1 min")],
+)  # fmt: skip
+def test_command_line_bar_sizes_map_to_ib_settings(text, setting):
+    assert ib_bar_size(text) == setting
+
+
+@pytest.mark.parametrize("text", ["7min", "1d", "1 day", "abc", "0min", "3s", ""])
+def test_unknown_bar_sizes_are_config_errors_listing_the_accepted_ones(text):
+    with pytest.raises(ConfigError, match=r"accepted: 5s, 10s, .*1min, .*5min, .*1h"):
+        ib_bar_size(text)
+
+
+def test_bad_bar_size_exits_2(cli, strategy_file):
+    result = _run_ib(cli, strategy_file, 7497, "--bar-size", "7min")
+    assert result.exit_code == 2, result.output
+    assert "unsupported --bar-size '7min' for IB; accepted: 5s" in result.output
+
+
+# ----------------------------------------------------------------------------- sim ib
+def _read_until(stream, pattern: str, timeout: float) -> re.Match[str]:
+    """Read ``stream`` (raw pipe) until ``pattern`` matches what was read; fail after ``timeout``."""
+    seen = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            if (m := re.search(pattern, seen.decode(errors="replace"))) is not None:
+                return m
+            if selector.select(left):
+                chunk = os.read(stream.fileno(), 65536)
+                if not chunk:
+                    break
+                seen += chunk
+    raise AssertionError(
+        f"{pattern!r} not seen within {timeout}s: {seen.decode(errors='replace')}"
+    )
+
+
+def test_sim_ib_serves_ib_async_and_stops_cleanly_on_ctrl_c(bars):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ml4t_live", "sim", "ib", "--data", str(bars), "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
+    )  # fmt: skip
+    client = LoopThread("test", "client")
+    try:
+        m = _read_until(proc.stdout, r"listening on 127\.0\.0\.1:(\d+).*\n.*--symbols AAPL,MSFT "
+                        r"--bar-size 1min", timeout=20)  # fmt: skip
+        port = int(m.group(1))
+
+        async def connect_once() -> list[str]:
+            ib = IB()
+            await ib.connectAsync("127.0.0.1", port, clientId=7, timeout=5)
+            try:
+                return ib.managedAccounts()
+            finally:
+                ib.disconnect()
+
+        client.start()
+        assert client.call(connect_once(), timeout=10) == ["DU1234567"]
+        client.close()
+        proc.send_signal(signal.SIGINT)
+        _out, err = (b.decode() for b in proc.communicate(timeout=20))
+    finally:
+        client.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "client 7 connected" in err and "stopping the simulated IB Gateway" in err
+    assert not _error_lines(err), err
+
+
+# ----------------------------------------------------------------------------- run --broker ib
+def test_run_broker_ib_trades_the_simulated_paper_account_like_shadow_mode(
+    cli, bars, strategy_file, sims
+):
+    sim = sims(bars)
+    result = _run_ib(
+        cli, strategy_file, sim.port, "--bar-size", "1min", "--max-bars", N_BARS - 1
+    )
+    assert result.exit_code == 0, result.output
+    assert not _error_lines(result.output), result.output
+    assert "connected to IB account DU1234567 (paper)" in result.output
+    assert f"MyStrategy: {N_BARS - 1} bars, paper mode" in result.output
+    venue = _summary(result.output)
+    assert (venue["orders"], venue["fills"], venue["rejections"]) == ("4", "4", "0")
+    # the orders reached the gateway through ib_async, tagged with our client order ids
+    received = sim.orders_received
+    assert len(received) == 4 and all(o.order_ref for o in received)
+    assert {a: q for a, (q, _) in sim.account.positions.items() if q} == {}
+    # the same strategy on the same bars in shadow mode: the same orders, fills and equity
+    shadow = _summary(cli("run", f"{strategy_file}:MyStrategy", "--data", bars, "--no-session",
+                          "--max-bars", N_BARS - 1).output)  # fmt: skip
+    for row in ("orders", "fills", "rejections", "final equity"):
+        assert venue[row] == shadow[row], (row, venue, shadow)
+
+
+def test_live_account_needs_live_and_confirmation(cli, bars, strategy_file, sims):
+    sim = sims(bars, account="U1234567")
+    plain = _run_ib(cli, strategy_file, sim.port, "--max-bars", 2)
+    assert plain.exit_code == 2, plain.output
+    assert (
+        "configuration error: IB account U1234567 is a LIVE (real-money) account"
+        in plain.output
+    )
+    assert "On the command line: add --live" in plain.output
+    unconfirmed = _run_ib(cli, strategy_file, sim.port, "--live", "--max-bars", 2)
+    assert unconfirmed.exit_code == 2, unconfirmed.output
+    assert (
+        "account U1234567 is a LIVE account and there is no terminal to confirm on"
+        in unconfirmed.output
+    )
+    assert sim.orders_received == []  # nothing was ever sent to the live account
+    confirmed = _run_ib(
+        cli, strategy_file, sim.port, "--live", "--confirm-live", "--max-bars", 2
+    )
+    assert confirmed.exit_code == 0, confirmed.output
+    assert "LIVE trading confirmed on IB account U1234567" in confirmed.output
+    assert "MyStrategy: 2 bars, LIVE mode" in confirmed.output
+
+
+# ----------------------------------------------------------------------------- demo --venue ib
+def test_demo_venue_ib_reports_what_the_shadow_demo_reports(cli):
+    venue = cli("demo", "--venue", "ib", "--no-session")
+    assert venue.exit_code == 0, venue.output
+    assert not _error_lines(venue.output), venue.output
+    assert "DemoMomentum: 780 bars, paper (ib simulated) mode" in venue.output
+    shadow = cli("demo", "--no-session")
+    assert shadow.exit_code == 0, shadow.output
+    ib_rows, shadow_rows = _summary(venue.output), _summary(shadow.output)
+    assert int(ib_rows["fills"].replace(",", "")) > 0
+    for row in ("orders", "fills", "rejections", "final equity", "return"):
+        assert ib_rows[row] == shadow_rows[row], (row, ib_rows, shadow_rows)
