@@ -211,7 +211,10 @@ def _read_until(stream, pattern: str, timeout: float) -> re.Match[str]:
     )
 
 
-def test_sim_ib_serves_ib_async_and_stops_cleanly_on_ctrl_c(bars):
+@pytest.mark.parametrize(
+    "stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"]
+)
+def test_sim_ib_serves_ib_async_and_stops_cleanly(bars, stop):
     proc = subprocess.Popen(
         [sys.executable, "-m", "ml4t_live", "sim", "ib", "--data", str(bars), "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
@@ -233,7 +236,7 @@ def test_sim_ib_serves_ib_async_and_stops_cleanly_on_ctrl_c(bars):
         client.start()
         assert client.call(connect_once(), timeout=10) == ["DU1234567"]
         client.close()
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         _out, err = (b.decode() for b in proc.communicate(timeout=20))
     finally:
         client.close()
