@@ -27,6 +27,8 @@ import threading
 import time
 from typing import Any
 
+from alpaca.trading.enums import QueryOrderStatus
+from alpaca.trading.requests import GetOrdersRequest
 from loguru import logger
 
 from ...errors import VenueError
@@ -37,6 +39,7 @@ from ...events import (
     VenueErrorReported,
 )
 from .config import AlpacaConfig, redact
+from .parsing import flatten_open
 from .rest import AlpacaTradingClient, RestCaller
 from .session import TradeUpdatesSession
 from .tracker import OrderTracker
@@ -115,21 +118,39 @@ class OrderStream:
         self.resync()
 
     def resync(self) -> int:
-        """Re-read our open orders over REST (blocking, on this loop); report what was missed."""
+        """Re-read our open orders over REST (blocking, on this loop); report what was missed.
+
+        One listing of the open orders covers the usual case (1 request, whatever the number of
+        resting orders); only orders of ours that left the open list are read one by one.
+        """
         client = self._client
         if client is None:
             return 0
-        missed = 0
+        query = GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=500, nested=True)
+        try:
+            listed = self.rest(
+                "re-sync", lambda: client.get_orders(query), repeatable=True
+            )
+        except VenueError as exc:
+            _log.warning("re-sync of the open Alpaca orders failed: {}", exc)
+            return 0
+        snapshots = flatten_open(listed)
+        still_open = {str(order.id) for order in snapshots}
         for venue_id in self.tracker.open_venue_ids():
-            try:
-                order = self.rest(
-                    "re-sync",
-                    lambda v=venue_id: client.get_order_by_id(v),
-                    repeatable=True,
+            if venue_id in still_open:
+                continue
+            try:  # it finished while we were not listening: how?
+                snapshots.append(
+                    self.rest(
+                        "re-sync",
+                        lambda v=venue_id: client.get_order_by_id(v),
+                        repeatable=True,
+                    )
                 )
             except VenueError as exc:
                 _log.warning("re-sync of Alpaca order {} failed: {}", venue_id, exc)
-                continue
+        missed = 0
+        for order in snapshots:
             with self.emit_lock:
                 events = self.tracker.on_order_snapshot(order)
                 self._put(events)
