@@ -214,7 +214,11 @@ def _read_until(stream, pattern: str, timeout: float) -> re.Match[str]:
 @pytest.mark.parametrize(
     "stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"]
 )
-def test_sim_ib_serves_ib_async_and_stops_cleanly(bars, stop):
+def test_sim_ib_serves_ib_async_and_the_run_command_then_stops_cleanly(
+    cli, bars, strategy_file, stop
+):
+    """`ml4t-live sim ib` in its own process: a bare ib_async client connects, then
+    `ml4t-live run --broker ib` trades on it, then Ctrl-C / SIGTERM ends it with exit 0."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "ml4t_live", "sim", "ib", "--data", str(bars), "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
@@ -236,6 +240,14 @@ def test_sim_ib_serves_ib_async_and_stops_cleanly(bars, stop):
         client.start()
         assert client.call(connect_once(), timeout=10) == ["DU1234567"]
         client.close()
+        run = _run_ib(cli, strategy_file, port, "--bar-size", "1min", "--max-bars", 5)
+        assert run.exit_code == 0, run.output
+        assert not _error_lines(run.output), run.output
+        assert "MyStrategy: 5 bars, paper mode" in run.output
+        assert (_summary(run.output)["orders"], _summary(run.output)["fills"]) == (
+            "4",
+            "4",
+        )
         proc.send_signal(stop)
         _out, err = (b.decode() for b in proc.communicate(timeout=20))
     finally:
@@ -244,7 +256,8 @@ def test_sim_ib_serves_ib_async_and_stops_cleanly(bars, stop):
             proc.kill()
             proc.communicate(timeout=10)
     assert proc.returncode == 0, err
-    assert "client 7 connected" in err and "stopping the simulated IB Gateway" in err
+    assert "client 7 connected" in err and "client 2 connected" in err
+    assert "stopping the simulated IB Gateway" in err
     assert not _error_lines(err), err
 
 
