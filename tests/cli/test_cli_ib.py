@@ -310,6 +310,42 @@ def test_live_account_needs_live_and_confirmation(cli, bars, strategy_file, sims
     assert "MyStrategy: 2 bars, LIVE mode" in confirmed.output
 
 
+def test_a_session_file_with_a_venue_table_drives_the_ib_run(
+    cli, bars, strategy_file, sims, tmp_path
+):
+    sim = sims(bars)
+    config = tmp_path / "session.toml"
+    config.write_text(
+        textwrap.dedent(f"""
+        strategy = "{strategy_file.name}:MyStrategy"
+        broker = "ib"
+        port = {sim.port}
+        symbols = "AAPL,MSFT"
+        bar_size = "1 min"
+        max_bars = 4
+        no_session = true
+        [venue]
+        client_id = 11
+    """)
+    )
+    result = cli("run", "--config", config)
+    assert result.exit_code == 0, result.output
+    assert (
+        "client 11 connected" in result.output
+        and "client 12 connected" in result.output
+    )
+    assert (_summary(result.output)["orders"], _summary(result.output)["fills"]) == (
+        "4",
+        "2",
+    )
+    config.write_text(
+        config.read_text().replace("client_id = 11", 'client_id = "eleven"')
+    )
+    bad = cli("run", "--config", config)
+    assert bad.exit_code == 2, bad.output
+    assert "[venue] client_id must be an integer, got 'eleven'" in bad.output
+
+
 # ----------------------------------------------------------------------------- demo --venue ib
 def test_demo_venue_ib_reports_what_the_shadow_demo_reports(cli):
     venue = cli("demo", "--venue", "ib", "--no-session")

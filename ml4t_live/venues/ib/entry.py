@@ -80,9 +80,9 @@ def ib_config(options: Any, **overrides: Any) -> IBConfig:
     values: dict[str, Any] = {
         "host": options.host or "127.0.0.1",
         "port": int(options.port or PAPER_PORT),
-        "client_id": int(extra.get("client_id", 1)),
-        "feed_client_id": extra.get("feed_client_id"),
-        "account": str(extra.get("account", "")),
+        "client_id": _int(extra, "client_id", 1),
+        "feed_client_id": _int(extra, "feed_client_id", None),
+        "account": str(extra.get("account") or ""),
         "allow_live": bool(options.live),
         "confirm_live": options.confirm_live if options.live else None,
     }
@@ -106,6 +106,17 @@ class CommandLineIBBroker(IBBroker):
             ) from exc
 
 
+def _int(extra: dict[str, Any], key: str, default: int | None) -> int | None:
+    """An integer ``[venue]`` setting (None or missing: ``default``), else a ConfigError."""
+    value = extra.get(key)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"[venue] {key} must be an integer, got {value!r}") from None
+
+
 def make_broker(options: Any, config: Any) -> IBBroker:
     return CommandLineIBBroker(ib_config(options))
 
@@ -118,8 +129,8 @@ def make_feed(options: Any) -> IBFeed:
         ib_config(options),
         list(options.symbols),
         bar_size=ib_bar_size(options.bar_size),
-        warmup_bars=int(extra.get("warmup_bars", 0)),
-        tz=str(extra.get("tz", "UTC")),
+        warmup_bars=_int(extra, "warmup_bars", 0),
+        tz=str(extra.get("tz") or "UTC"),
         end=_end(extra.get("end")),
     )
 
@@ -153,12 +164,13 @@ def run_sim(options: Any) -> int:
 
     extra = dict(options.extra or {})
     speed = extra.get("speed")
+    account = str(extra.get("account") or "DU1234567")
     sim = SimulatedIBGateway(
         extra["data"],
         host=options.host or "127.0.0.1",
         port=PAPER_PORT if options.port is None else int(options.port),
         speed=speed,
-        account=str(extra.get("account", "DU1234567")),
+        account=account,
         faults=extra.get("faults"),
     )
     symbols, step, _ = _replayed(extra["data"])
@@ -172,7 +184,7 @@ def run_sim(options: Any) -> int:
             )
             print(  # the command line's own output: where to connect
                 f"simulated IB Gateway listening on {sim.host}:{port} ({pace}), account "
-                f"{extra.get('account', 'DU1234567')}, symbols {','.join(symbols)}\n"
+                f"{account}, symbols {','.join(symbols)}\n"
                 f"connect with: ml4t-live run STRATEGY --broker ib --port {port} "
                 f"--symbols {','.join(symbols)} --bar-size {_short(int(step.total_seconds()))}\n"
                 "Ctrl-C stops it",
