@@ -347,14 +347,24 @@ def test_a_session_file_with_a_venue_table_drives_the_ib_run(
 
 
 # ----------------------------------------------------------------------------- demo --venue ib
-def test_demo_venue_ib_reports_what_the_shadow_demo_reports(cli):
-    venue = cli("demo", "--venue", "ib", "--no-session")
+def test_demo_venue_ib_reports_what_the_shadow_demo_reports(cli, tmp_path):
+    venue = cli("demo", "--venue", "ib", "--session-dir", tmp_path / "ib")
     assert venue.exit_code == 0, venue.output
     assert not _error_lines(venue.output), venue.output
     assert "DemoMomentum: 780 bars, paper (ib simulated) mode" in venue.output
-    shadow = cli("demo", "--no-session")
+    shadow = cli("demo", "--session-dir", tmp_path / "shadow")
     assert shadow.exit_code == 0, shadow.output
     ib_rows, shadow_rows = _summary(venue.output), _summary(shadow.output)
     assert int(ib_rows["fills"].replace(",", "")) > 0
     for row in ("orders", "fills", "rejections", "final equity", "return"):
         assert ib_rows[row] == shadow_rows[row], (row, ib_rows, shadow_rows)
+    # fill by fill: the same bar, asset, side, quantity and price (both sessions recorded)
+    key = ["timestamp", "asset", "side", "quantity", "price"]
+    fills = [
+        pl.read_parquet(next((tmp_path / run).iterdir()) / "fills.parquet")
+        .select(key)
+        .sort(key)
+        for run in ("ib", "shadow")
+    ]
+    assert fills[0].height == int(ib_rows["fills"].replace(",", ""))
+    assert fills[0].to_dicts() == fills[1].to_dicts()
