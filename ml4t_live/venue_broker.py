@@ -19,16 +19,14 @@ Divergences from the backtest, by necessity:
 
 from __future__ import annotations
 
-import math
 import queue
 import time
-import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from loguru import logger
-from ml4t.backtest import BacktestConfig, Fill, Order, OrderSide, OrderStatus, OrderType, Position
+from ml4t.backtest import BacktestConfig, Fill, Order, OrderSide, OrderStatus, OrderType
 from ml4t.backtest.config import ShareType
 
 from .book import Book
@@ -40,19 +38,19 @@ from .events import (
     BrokerReconnected,
     VenueErrorReported,
 )
+from .account_views import AccountViews
+from .order_entry import MIN_QUANTITY, check_order, order_request, warn_inverted_bracket
 from .order_ids import ClientOrderIds
 from .position_rules import PositionRules
-from .protocols import OrderRequest, VenueGateway
+from .protocols import VenueGateway
 
 _log = logger.bind(component="venue-broker")
-_MIN_QTY = 1e-8
-_NEEDS_LIMIT = (OrderType.LIMIT, OrderType.STOP_LIMIT)
-_NEEDS_STOP = (OrderType.STOP, OrderType.STOP_LIMIT)
+
 #: Orders the backtest fills before the next on_data: the barrier waits for these to finish.
 _FILL_NEXT = (OrderType.MARKET, OrderType.MOC)
 
 
-class VenueBroker:
+class VenueBroker(AccountViews):
     """A :class:`~ml4t_live.protocols.LiveBroker` whose orders go to a venue gateway."""
 
     def __init__(
@@ -272,19 +270,10 @@ class VenueBroker:
         oca_group: str | None = None,
         parent_id: str | None = None,
     ) -> Order | None:
-        if not math.isfinite(quantity):
-            raise ValueError(f"quantity must be finite, got {quantity}")
-        if side is None:
-            side = OrderSide.BUY if quantity >= 0 else OrderSide.SELL
-        quantity = abs(quantity)
-        if quantity <= _MIN_QTY:
+        checked = check_order(quantity, side, order_type, limit_price, stop_price, trail_amount)
+        if checked is None:
             return None
-        if order_type in _NEEDS_LIMIT and (limit_price is None or limit_price <= 0):
-            raise ValueError(f"{order_type.value} order requires a positive limit_price")
-        if order_type in _NEEDS_STOP and (stop_price is None or stop_price <= 0):
-            raise ValueError(f"{order_type.value} order requires a positive stop_price")
-        if order_type is OrderType.TRAILING_STOP and (trail_amount is None or trail_amount <= 0):
-            raise ValueError("TRAILING_STOP order requires a positive trail_amount")
+        side, quantity = checked
         order = Order(
             asset=asset,
             side=side,
@@ -331,7 +320,7 @@ class VenueBroker:
         exit_side = OrderSide.SELL if entry.side is OrderSide.BUY else OrderSide.BUY
         if validate_prices:
             reference = entry_limit if entry_limit is not None else self.book.last_prices.get(asset)
-            _warn_inverted_bracket(asset, entry.side, reference, take_profit, stop_loss)
+            warn_inverted_bracket(asset, entry.side, reference, take_profit, stop_loss)
         group = f"oca-{entry.order_id}"
         tp = self._submit(asset, entry.quantity, exit_side, OrderType.LIMIT, limit_price=take_profit,
                           oca_group=group, parent_id=entry.order_id)  # fmt: skip
@@ -344,7 +333,7 @@ class VenueBroker:
     def _send(self, order: Order, *, oca_group: str | None = None) -> None:
         if oca_group is not None:
             self._oca_groups[order.order_id] = oca_group
-        request = _request(order, oca_group=oca_group)
+        request = order_request(order, oca_group=oca_group)
         self._in_flight[order.order_id] = order
         try:
             self.gateway.place(request)
@@ -358,7 +347,7 @@ class VenueBroker:
         self, asset: str, order_type: OrderType = OrderType.MARKET, _options: Any = None
     ) -> Order | None:
         position = self.book.positions.get(asset)
-        if position is None or abs(position.quantity) <= _MIN_QTY:
+        if position is None or abs(position.quantity) <= MIN_QUANTITY:
             return None
         side = OrderSide.SELL if position.quantity > 0 else OrderSide.BUY
         return self.submit_order(asset, abs(position.quantity), side, order_type, _options=_options)
@@ -382,64 +371,8 @@ class VenueBroker:
             return False
         for name, value in changes.items():
             setattr(order, name, value)
-        self.gateway.modify(_request(order, oca_group=self._oca_groups.get(order_id)))
+        self.gateway.modify(order_request(order, oca_group=self._oca_groups.get(order_id)))
         return True
-
-    def get_position(self, asset: str) -> Position | None:
-        return self.book.positions.get(asset)
-
-    def get_positions(self) -> dict[str, Position]:
-        return self.book.positions
-
-    @property
-    def positions(self) -> dict[str, Position]:
-        return self.book.positions
-
-    def get_pending_orders(self, asset: str | None = None) -> list[Order]:
-        return self.book.pending(asset)
-
-    @property
-    def pending_orders(self) -> list[Order]:
-        return self.book.pending()
-
-    @property
-    def orders(self) -> list[Order]:
-        return self.book.orders
-
-    @property
-    def fills(self) -> list[Fill]:
-        return self.book.fills
-
-    def get_order(self, order_id: str) -> Order | None:
-        return self.book.by_id.get(order_id)
-
-    def get_fills(self, order_id: str | None = None) -> list[Fill]:
-        return [f for f in self.book.fills if order_id is None or f.order_id == order_id]
-
-    def get_rejected_orders(self, asset: str | None = None) -> list[Order]:
-        return [o for o in self.book.rejected() if asset is None or o.asset == asset]
-
-    def get_account_value(self) -> float:
-        return self.book.equity()
-
-    def equity(self) -> float:
-        return self.book.equity()
-
-    def get_cash(self) -> float:
-        return self.book.cash
-
-    @property
-    def cash(self) -> float:
-        return self.book.cash
-
-    def get_multiplier(self, asset: str) -> float:
-        return 1.0
-
-    def get_last_price(self, asset: str) -> float | None:
-        return self.book.last_prices.get(asset)
-
-    def get_price_for_source(self, source: Any, asset: str, **_: Any) -> float | None:
-        return self.book.last_prices.get(asset)
 
     def flatten_all_positions(self, reason: str = "flatten", order_type: OrderType = OrderType.MARKET) -> list[Order]:
         for order in list(self.book.open.values()):
@@ -469,41 +402,3 @@ class VenueBroker:
 
     def _register_completion_validator(self, owner: object, validator: Callable[[int], None]) -> None:
         self._validators.setdefault(id(owner), validator)
-
-
-def _warn_inverted_bracket(
-    asset: str, side: OrderSide, reference: float | None, take_profit: float, stop_loss: float
-) -> None:
-    """The backtest's sanity warnings for bracket prices on the wrong side of the entry."""
-    if reference is None:
-        return
-    long = side is OrderSide.BUY
-    if (take_profit <= reference) if long else (take_profit >= reference):
-        warnings.warn(
-            f"Bracket order for {'LONG' if long else 'SHORT'} {asset}: take_profit ({take_profit}) "
-            f"is on the wrong side of the entry ({reference})",
-            UserWarning,
-            stacklevel=3,
-        )
-    if (stop_loss >= reference) if long else (stop_loss <= reference):
-        warnings.warn(
-            f"Bracket order for {'LONG' if long else 'SHORT'} {asset}: stop_loss ({stop_loss}) "
-            f"is on the wrong side of the entry ({reference})",
-            UserWarning,
-            stacklevel=3,
-        )
-
-
-def _request(order: Order, *, oca_group: str | None = None) -> OrderRequest:
-    return OrderRequest(
-        client_order_id=order.order_id,
-        asset=order.asset,
-        side=order.side,
-        quantity=order.quantity,
-        order_type=order.order_type,
-        limit_price=order.limit_price,
-        stop_price=order.stop_price,
-        trail_amount=order.trail_amount,
-        time_in_force="cls" if order.order_type is OrderType.MOC else "gtc",
-        oca_group=oca_group,
-    )
