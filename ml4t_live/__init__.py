@@ -4,7 +4,15 @@ Public API::
 
     from ml4t_live import LiveEngine, ReplayFeed, ShadowBroker
     result = LiveEngine(MyStrategy(), ShadowBroker(config), ReplayFeed(prices_df)).run()
+
+    from ml4t_live import IBBroker, IBConfig, IBFeed                # Interactive Brokers (ib_async)
+    from ml4t_live import AlpacaBroker, AlpacaConfig, AlpacaFeed    # Alpaca (alpaca-py)
+
+The venue classes are imported on first use, so a shadow run never loads ib_async or alpaca-py.
 """
+
+from importlib import import_module
+from typing import Any
 
 from .engine import LiveEngine, Progress
 from .errors import (
@@ -25,7 +33,30 @@ from .results import LiveResult
 from .session import SessionWriter, read_session_bars
 from .shadow import ShadowBroker
 
+_VENUE_EXPORTS = {
+    "IBBroker": "ml4t_live.venues.ib",
+    "IBConfig": "ml4t_live.venues.ib",
+    "IBFeed": "ml4t_live.venues.ib",
+    "AlpacaBroker": "ml4t_live.venues.alpaca",
+    "AlpacaConfig": "ml4t_live.venues.alpaca",
+    "AlpacaFeed": "ml4t_live.venues.alpaca",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _VENUE_EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ml4t_live' has no attribute {name!r}")
+    return getattr(import_module(module), name)
+
+
 __all__ = [
+    "AlpacaBroker",
+    "AlpacaConfig",
+    "AlpacaFeed",
+    "IBBroker",
+    "IBConfig",
+    "IBFeed",
     "BridgeClosed",
     "BridgeError",
     "BridgeTimeout",
