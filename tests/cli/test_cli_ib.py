@@ -211,18 +211,37 @@ def _read_until(stream, pattern: str, timeout: float) -> re.Match[str]:
     )
 
 
+DUPLICATES = '[[fault]]\nkind = "duplicate_exec_details"\nat_bar = 0\ncount = 2\n'
+
+
 @pytest.mark.parametrize(
-    "stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"]
+    ("stop", "faults"),
+    [(signal.SIGINT, None), (signal.SIGTERM, DUPLICATES)],
+    ids=["ctrl-c", "sigterm-with-faults"],
 )
 def test_sim_ib_serves_ib_async_and_the_run_command_then_stops_cleanly(
-    cli, bars, strategy_file, stop
+    cli, bars, strategy_file, tmp_path, stop, faults
 ):
     """`ml4t-live sim ib` in its own process: a bare ib_async client connects, then
-    `ml4t-live run --broker ib` trades on it, then Ctrl-C / SIGTERM ends it with exit 0."""
+    `ml4t-live run --broker ib` trades on it, then Ctrl-C / SIGTERM ends it with exit 0.
+    With --faults, every execDetails of the first two orders comes twice: still 4 fills."""
+    command = [
+        sys.executable,
+        "-m",
+        "ml4t_live",
+        "sim",
+        "ib",
+        "--data",
+        str(bars),
+        "--port",
+        "0",
+    ]
+    if faults:
+        (tmp_path / "faults.toml").write_text(faults)
+        command += ["--faults", str(tmp_path / "faults.toml")]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ml4t_live", "sim", "ib", "--data", str(bars), "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
-    )  # fmt: skip
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0
+    )
     client = LoopThread("test", "client")
     try:
         m = _read_until(proc.stdout, r"listening on 127\.0\.0\.1:(\d+).*\n.*--symbols AAPL,MSFT "
@@ -244,10 +263,8 @@ def test_sim_ib_serves_ib_async_and_the_run_command_then_stops_cleanly(
         assert run.exit_code == 0, run.output
         assert not _error_lines(run.output), run.output
         assert "MyStrategy: 5 bars, paper mode" in run.output
-        assert (_summary(run.output)["orders"], _summary(run.output)["fills"]) == (
-            "4",
-            "4",
-        )
+        rows = _summary(run.output)
+        assert (rows["orders"], rows["fills"], rows["rejections"]) == ("4", "4", "0")
         proc.send_signal(stop)
         _out, err = (b.decode() for b in proc.communicate(timeout=20))
     finally:
@@ -258,7 +275,16 @@ def test_sim_ib_serves_ib_async_and_the_run_command_then_stops_cleanly(
     assert proc.returncode == 0, err
     assert "client 7 connected" in err and "client 2 connected" in err
     assert "stopping the simulated IB Gateway" in err
+    assert ("fault duplicate_exec_details" in err) == bool(faults), err
     assert not _error_lines(err), err
+
+
+def test_sim_ib_on_a_port_in_use_exits_2(cli, bars, sims):
+    taken = sims(bars).port
+    result = cli("sim", "ib", "--data", bars, "--port", taken)
+    assert result.exit_code == 2, result.output
+    assert f"cannot listen on 127.0.0.1:{taken}" in result.output
+    assert "--port 0 takes a free one" in result.output
 
 
 # ----------------------------------------------------------------------------- run --broker ib

@@ -176,7 +176,15 @@ def run_sim(options: Any) -> int:
     symbols, step, _ = _replayed(extra["data"])
     with _stop_signals():
         try:
-            port = sim.start()
+            try:
+                port = sim.start()
+            except (
+                OSError
+            ) as exc:  # the address is taken (another gateway or simulator)
+                raise ConfigError(
+                    f"the simulated IB Gateway cannot listen on {sim.host}:{options.port}: "
+                    f"{exc.strerror or exc}; pass another --port (--port 0 takes a free one)"
+                ) from exc
             pace = (
                 f"{speed:g}x real time"
                 if speed
