@@ -91,6 +91,14 @@ class VenueBroker(AccountViews):
         self.config = config
         self.share_type = config.share_type
         snapshot = self.gateway.connect()
+        if snapshot.is_paper and self.mode == "live":
+            _log.warning(
+                "{} account {} is a paper account: running in paper mode although live "
+                "trading was allowed",
+                self.venue,
+                snapshot.account_id,
+            )
+            self.mode = "paper"
         if not snapshot.is_paper and self.mode != "live":
             raise LiveTradingRefused(
                 f"{self.venue} account {snapshot.account_id} is a LIVE account but this broker "
@@ -150,8 +158,9 @@ class VenueBroker(AccountViews):
     def settle(self, timeout: float) -> int:
         """The fill barrier: apply venue events; wait up to ``timeout`` for orders in flight.
 
-        In flight = not yet acknowledged by the venue, or a MARKET / MOC order not yet finished
-        (the backtest would have filled it before this ``on_data``). Returns how many are left.
+        In flight = not yet acknowledged by the venue, or a MARKET / MOC order with no execution
+        yet (the backtest would have filled it before this ``on_data``). A partly filled order
+        is no longer waited for: the strategy sees it PENDING with its ``filled_quantity``. Returns how many are left.
         """
         deadline = time.monotonic() + timeout
         self._drain(block_until=None)
@@ -197,7 +206,10 @@ class VenueBroker(AccountViews):
             return
         done = order.status is not OrderStatus.PENDING
         acked = cid in self.book.acknowledged
-        if done or (acked and order.order_type not in _FILL_NEXT):
+        # A partly filled order is trading at the venue: the strategy sees it PENDING with its
+        # filled_quantity (how a partial fill is shown), not after a settle timeout.
+        executing = order.filled_quantity > 0
+        if done or executing or (acked and order.order_type not in _FILL_NEXT):
             del self._in_flight[cid]
 
     def begin_bar(self, bar: BarClosed) -> None:

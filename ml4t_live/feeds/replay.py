@@ -25,10 +25,12 @@ from ..events import BarClosed, FeedEnded, FeedEvent
 _log = logger.bind(component="replay-feed")
 
 #: Queue items buffered between the replay thread and the engine (bounds memory on long replays).
-QUEUE_DEPTH = 64
-#: At full speed, bars travel in batches of up to this many per queue item: each janus hand-off
-#: wakes the other thread, and one wake-up per bar would cost more than the bar itself.
-BATCH = 64
+QUEUE_DEPTH = 4
+#: At full speed, bars travel in batches of up to this many per queue item, and a batch is made
+#: only when the engine has used up the previous one. Both threads busy at once fight over the
+#: GIL across cores, which costs more than the work itself; taking turns costs two hand-offs
+#: per batch.
+BATCH = 256
 
 Frame = pl.DataFrame | pl.LazyFrame | Any  # pandas frames are accepted too
 
@@ -68,6 +70,8 @@ class ReplayFeed:
         self.bars_total = self._datafeed.n_bars
         self._thread: LoopThread | None = None
         self._ready: deque[FeedEvent] = deque()
+        self._demand: asyncio.Event | None = None
+        self._asked = False
 
     def start(self) -> None:
         self._thread = LoopThread("replay", "feed", queue_maxsize=QUEUE_DEPTH)
@@ -76,36 +80,50 @@ class ReplayFeed:
         _log.info("replaying {} bars{}", self.bars_total, _pace(self.speed))
 
     async def _begin(self, thread: LoopThread) -> None:
+        if self.speed is None:
+            self._demand = asyncio.Event()
+            self._demand.set()  # the first batch is made at once
         thread.spawn(self._produce(thread), "replay")
 
     async def _produce(self, thread: LoopThread) -> None:
         out = thread.async_events
-        batch_size = BATCH if self.speed is None else 1
-        batch: list[FeedEvent] = []
+        bars = (step for step in self._datafeed)  # DataFeed.__iter__ restarts; this resumes
         previous = None
-        for timestamp, data, context in self._datafeed:
-            if self.speed is not None and previous is not None:
-                gap = (timestamp - previous).total_seconds() / self.speed
-                if gap > 0:
-                    await asyncio.sleep(gap)  # pacing the replay, not synchronisation
-            previous = timestamp
-            batch.append(BarClosed(timestamp, data, context))
-            if len(batch) >= batch_size:
+        while True:
+            if self._demand is not None:  # full speed: wait until the engine wants more
+                await self._demand.wait()
+                self._demand.clear()
+            batch: list[FeedEvent] = []
+            for timestamp, data, context in bars:
+                if self.speed is not None and previous is not None:
+                    gap = (timestamp - previous).total_seconds() / self.speed
+                    if gap > 0:
+                        await asyncio.sleep(gap)  # pacing the replay, not synchronisation
+                previous = timestamp
+                batch.append(BarClosed(timestamp, data, context))
+                if len(batch) >= (BATCH if self.speed is None else 1):
+                    break
+            else:
+                batch.append(FeedEnded("end of recorded bars"))
                 await out.put(batch)
-                batch = []
-        batch.append(FeedEnded("end of recorded bars"))
-        await out.put(batch)
+                return
+            await out.put(batch)
 
     def next_event(self, timeout: float) -> FeedEvent | None:
         if self._ready:
             return self._ready.popleft()
-        if self._thread is None:
+        thread = self._thread
+        if thread is None:
             raise RuntimeError("ReplayFeed.start() has not been called")
+        if self._demand is not None and not self._asked:
+            thread.submit(self._demand.set)  # ask for the next batch (runs on the loop)
+            self._asked = True
         try:
-            item = self._thread.events.get(timeout=timeout)
+            item = thread.events.get(timeout=timeout)
         except queue.Empty:
             return None
         if isinstance(item, list):
+            self._asked = False
             self._ready.extend(item)
             return self._ready.popleft()
         return item  # a BackgroundTaskFailed report from the bridge

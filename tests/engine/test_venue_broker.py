@@ -195,3 +195,19 @@ def test_inverted_bracket_prices_warn_like_the_backtest():
     broker = connected(FakeVenue(fill_on_wait=False))
     with pytest.warns(UserWarning, match="take_profit"):
         broker.submit_bracket("AAA", 10, take_profit=90.0, stop_loss=80.0)
+
+
+def test_the_barrier_stops_waiting_once_a_market_order_is_partly_filled():
+    venue = FakeVenue(fill_on_wait=False)
+    broker = connected(venue)
+    order = broker.submit_order("AAA", 10)
+    venue.fill(venue.placed[0], 4, final=False)
+    assert broker.settle(5.0) == 0  # returns at once: nothing left to wait for
+    assert venue.events.waits == []
+    assert order.status is OrderStatus.PENDING and order.filled_quantity == 4
+
+
+def test_allowing_live_on_a_paper_account_runs_in_paper_mode():
+    broker = VenueBroker(FakeVenue(account_id="DU42", is_paper=True), mode="live")
+    broker.connect(BacktestConfig())
+    assert broker.mode == "paper"

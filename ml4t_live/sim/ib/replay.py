@@ -8,7 +8,9 @@ the previous session (DAY orders expire).
 
 Step mode (``speed=None``): the clock waits until the client has caught up, signalled by a
 ``reqCurrentTime`` on any connection after bar t's data went out. The first bar is released by a
-``reqCurrentTime`` or as soon as every replayed symbol has a real-time bar subscription.
+``reqCurrentTime`` or as soon as every replayed symbol has a real-time bar subscription (a client
+that subscribes to some symbols only gets its first bar once it has subscribed nothing new for
+``SUBSET_START_GRACE`` seconds).
 Speed mode: ``speed`` x real time (a 5-second bar every ``5 / speed`` s; an overnight gap
 costs one slot); bar t closes one slot after its last 5-second bar, so a client that reacts
 within ``5 / speed`` s trades like the backtest. It starts at the first real-time bar
@@ -32,6 +34,7 @@ from .market_data import NY, aggregate, as_utc, split_bar
 
 _log = logger.bind(component="sim.ib.replay")
 SPEED_START_GRACE = 0.2
+SUBSET_START_GRACE = 0.5  # s without a new subscription before a subset subscriber gets bar 1
 
 
 def infer_bar_seconds(timestamps: list[datetime]) -> int:
@@ -77,6 +80,7 @@ class Replay:
         self._started = False
         self._outage_left = 0
         self._outage_lost = False
+        self._subset_start: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------ signals
     def caught_up(self) -> None:
@@ -92,6 +96,13 @@ class Replay:
         subscribed = {s for c in self.server.clients() for s in c.subs.realtime.values()}
         if subscribed >= set(self.symbols) or (self.speed is not None and subscribed):
             self._start.set()
+        elif subscribed:
+            # A client that wants only some of the symbols: start once it has stopped
+            # subscribing for a moment (each new subscription re-arms the timer).
+            if self._subset_start is not None:
+                self._subset_start.cancel()
+            loop = asyncio.get_running_loop()
+            self._subset_start = loop.call_later(SUBSET_START_GRACE, self._start.set)
 
     def outage(self, bars: int, data_lost: bool) -> None:
         """Nightly-reset style: 1100 now, no data for ``bars`` bars, then 1102 (or 1101)."""

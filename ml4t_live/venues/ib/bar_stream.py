@@ -118,6 +118,19 @@ class BarStream:
             self._last_alive = now
             self.session.put(FeedHeartbeat(datetime.now(UTC)))
 
+    async def heartbeats(self) -> None:
+        """A FeedHeartbeat every ``heartbeat_seconds`` without bars while IB's data link is up.
+
+        A closed market sends no real-time bars at all; without this the engine would take a
+        healthy connection for a stalled feed. A dead link sends none, so a real stall still shows.
+        """
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)  # pacing, not synchronisation
+            quiet = time.monotonic() - self._last_alive >= self.heartbeat_seconds
+            if quiet and self.session.ib.isConnected() and not self._degraded:
+                self._last_alive = time.monotonic()
+                self.session.put(FeedHeartbeat(datetime.now(UTC)))
+
     def _route(self, group: BarGroup) -> None:
         if self._live:
             self._deliver(group)

@@ -93,6 +93,8 @@ class IBFeed:
         assert self._session is not None and self._stream is not None
         await self._session.connect()
         await self._stream.subscribe()
+        if self.heartbeat_seconds > 0:
+            self._loop.spawn(self._stream.heartbeats(), "ib-feed-heartbeat")
         _log.info("IB feed subscribed: {} at {}s bars", self.symbols, self.bar_seconds)
 
     def next_event(self, timeout: float) -> FeedEvent | None:

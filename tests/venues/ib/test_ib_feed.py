@@ -205,3 +205,20 @@ def test_five_minute_bars_from_a_speed_mode_replay_with_heartbeats(sim_factory):
         assert heartbeats > 10
     finally:
         feed.close()
+
+
+def test_a_subset_subscriber_gets_bars_and_heartbeats_while_no_bar_comes(sim_factory):
+    """The simulator starts for a client that wants only some of its symbols, and the feed
+    sends heartbeats while no bar flows (a closed market), so the engine sees it alive."""
+    from ml4t_live.events import FeedHeartbeat
+
+    sim = sim_factory(minute_bars(("AAPL", "MSFT"), n=5))  # step mode: nobody releases bar 2
+    feed = IBFeed(config_for(sim), ["AAPL"], heartbeat_seconds=0.2)
+    try:
+        feed.start()
+        first = next_bar(feed)
+        assert first.timestamp == START and set(first.data) == {"AAPL"}
+        after = feed.next_event(10)
+        assert isinstance(after, FeedHeartbeat), after
+    finally:
+        feed.close()
