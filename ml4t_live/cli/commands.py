@@ -24,7 +24,7 @@ _HELP = {
     "signals": "Per-asset signals (timestamp, asset, ...), parquet or CSV.",
     "context": "Market-wide context (timestamp, ...), parquet or CSV.",
     "broker": "Where orders go: shadow (simulated fills, default), ib or alpaca (paper unless "
-    "--live). Venues: in progress.",
+    "--live; a live account also needs confirmation).",
     "feed": "Where bars come from: replay (needs --data), ib or alpaca [default: replay with "
     "--data, else the broker's venue].",
     "host": "Venue host (IB Gateway/TWS, or a simulated venue).",
@@ -32,7 +32,8 @@ _HELP = {
     "live": "Allow a LIVE (real-money) account. Never the default; asks for confirmation.",
     "confirm_live": "With --live: confirm non-interactively (cron).",
     "demo_venue": "shadow: replay the bundled bars into the shadow broker (default). ib / "
-    "alpaca: the same bars through a simulated venue (in progress).",
+    "alpaca: the same bars through a simulated venue on 127.0.0.1 and the real ib_async / "
+    "alpaca-py client.",
     "session": "A session folder written by an earlier run (its bars.parquet, signals, context).",
     "replay_strategy": "path/to/file.py:ClassName (or package.module:ClassName); default: the "
     "session's own strategy and parameters (from its command.json).",

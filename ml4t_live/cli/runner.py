@@ -208,6 +208,11 @@ def replay_session(session: Any, o: dict[str, Any], display: Display) -> Any:
     return run_engine(strategy, ShadowBroker(config), feed, config, o, display, mode="shadow replay")
 
 
+def _announce(text: str) -> None:
+    """The command line's own output (where a simulated venue listens, how to connect)."""
+    print(text, flush=True)
+
+
 def serve_sim(
     venue: str, data: Any, host: str, port: int | None, speed: float | None, faults: Any = None
 ) -> int:
@@ -215,7 +220,7 @@ def serve_sim(
     from ml4t_live.examples import demo_bars_path
 
     run_sim = entry_point(venue, "run_sim")
-    options = VenueOptions(venue=venue, host=host, port=port,
+    options = VenueOptions(venue=venue, host=host, port=port, announce=_announce,
                            extra={"data": str(data or demo_bars_path()), "speed": speed_option(speed),
                                   "faults": str(faults) if faults else None})  # fmt: skip
     return int(run_sim(options) or 0)

@@ -40,6 +40,8 @@ class VenueOptions:
     live: bool = False
     #: asks a human (or checks --confirm-live) before a live account is used; returns True to go on
     confirm_live: Callable[[str], bool] | None = None
+    #: shows a message to the user on the command line's own output (the library never prints)
+    announce: Callable[[str], None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -218,6 +217,7 @@ def run_sim(options: Any) -> int:
             len(stamps),
             stamps[-1] + step,
             generated=key_id is None,
+            announce=getattr(options, "announce", None),
         )
         finished = False
         while not stop.is_set():
@@ -265,12 +265,17 @@ def _banner(
     end: datetime,
     *,
     generated: bool,
+    announce: Any,
 ) -> None:
-    """What to set to point ``ml4t-live run --broker alpaca`` here (stdout, not the log).
+    """What to set to point ``ml4t-live run --broker alpaca`` here (the command line's output).
 
-    The one place a secret is printed: a key pair the simulator just generated for the user's
-    own throwaway venue. Keys taken from the environment are never echoed back.
+    The one place a secret is shown: a key pair the simulator just generated for the user's
+    own throwaway venue, and only on the command line's output (``announce``), never in a log.
+    Keys taken from the environment are never echoed back.
     """
+    if announce is None:  # no command line to show it on: say where, never the secret itself
+        _log.info("simulated Alpaca listening on {} (key id {})", sim.base_url, sim.key_id)
+        return
     mode = "step mode" if speed is None else f"{speed:g}x real time"
     lines = [f"simulated Alpaca listening on {sim.base_url} ({mode}); Ctrl-C stops it"]
     if generated:
@@ -293,8 +298,7 @@ def _banner(
         "   never come and stops with a feed-stall error, exit 3, after --heartbeat-timeout)",
         f'  (or, in a --config file: [venue] endpoint = "{sim.base_url}", end = "{end.isoformat()}")',
     ]
-    sys.stdout.write("\n".join(lines) + "\n")
-    sys.stdout.flush()
+    announce("\n".join(lines))
 
 
 # ====================================================================== ml4t-live demo --venue alpaca

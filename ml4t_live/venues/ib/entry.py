@@ -190,13 +190,12 @@ def run_sim(options: Any) -> int:
                 if speed
                 else "step mode: bars advance as clients catch up"
             )
-            print(  # the command line's own output: where to connect
+            _announce(options)(
                 f"simulated IB Gateway listening on {sim.host}:{port} ({pace}), account "
                 f"{account}, symbols {','.join(symbols)}\n"
                 f"connect with: ml4t-live run STRATEGY --broker ib --port {port} "
                 f"--symbols {','.join(symbols)} --bar-size {_short(int(step.total_seconds()))}\n"
                 "Ctrl-C stops it",
-                flush=True,
             )
             if not speed and len(symbols) > 1:
                 _log.info(
@@ -280,3 +279,8 @@ def _replayed(bars: Any) -> tuple[list[str], timedelta, datetime]:
 
 def _bar_size(step: timedelta) -> str:
     return ib_bar_size_setting(int(step.total_seconds()))
+
+
+def _announce(options: Any) -> Any:
+    """Where a message for the user goes: the command line's output, else the log."""
+    return getattr(options, "announce", None) or (lambda text: _log.info("{}", text))
