@@ -40,6 +40,8 @@ _HELP = {
     "sim_venue": "ib (TWS API socket) or alpaca (REST + websockets).",
     "sim_data": "Bars the simulated venue replays (default: the bundled demo bars).",
     "sim_port": "Port to listen on (default: the venue's paper port).",
+    "sim_account": "ib: the account id the simulated gateway reports (default DU1234567, a paper "
+    "account; a U... id rehearses the live-account refusal).",
     "sim_faults": "TOML file of scripted faults ([[fault]] tables: kind, at_bar, count, seconds, "
     "params), e.g. dropped connections, rejections, partial fills, rate-limit storms.",
 }
@@ -180,6 +182,7 @@ def sim(
     port: Annotated[int | None, typer.Option(help=_HELP["sim_port"])] = None,
     speed: Speed = None,
     faults: Annotated[Path | None, typer.Option(help=_HELP["sim_faults"])] = None,
+    account: Annotated[str | None, typer.Option(help=_HELP["sim_account"])] = None,
     verbose: Verbose = False,
 ) -> None:
     """Serve a simulated venue on this machine, to rehearse a strategy's exact venue
@@ -187,6 +190,6 @@ def sim(
     replaying recorded bars as live data and filling orders by ml4t.backtest's rules."""
     display = Display(verbose=verbose)
     try:
-        raise typer.Exit(serve_sim(venue, data, host, port, speed, faults))
+        raise typer.Exit(serve_sim(venue, data, host, port, speed, faults, account))
     finally:
         display.close()

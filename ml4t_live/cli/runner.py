@@ -214,7 +214,13 @@ def _announce(text: str) -> None:
 
 
 def serve_sim(
-    venue: str, data: Any, host: str, port: int | None, speed: float | None, faults: Any = None
+    venue: str,
+    data: Any,
+    host: str,
+    port: int | None,
+    speed: float | None,
+    faults: Any = None,
+    account: str | None = None,
 ) -> int:
     """``ml4t-live sim``: hand over to the venue's simulator (seam: venues.<venue>.entry.run_sim)."""
     from ml4t_live.examples import demo_bars_path
@@ -222,5 +228,6 @@ def serve_sim(
     run_sim = entry_point(venue, "run_sim")
     options = VenueOptions(venue=venue, host=host, port=port, announce=_announce,
                            extra={"data": str(data or demo_bars_path()), "speed": speed_option(speed),
-                                  "faults": str(faults) if faults else None})  # fmt: skip
+                                  "faults": str(faults) if faults else None,
+                                  **({"account": account} if account else {})})  # fmt: skip
     return int(run_sim(options) or 0)

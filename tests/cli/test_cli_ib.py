@@ -394,3 +394,33 @@ def test_demo_venue_ib_reports_what_the_shadow_demo_reports(cli, tmp_path):
     ]
     assert fills[0].height == int(ib_rows["fills"].replace(",", ""))
     assert fills[0].to_dicts() == fills[1].to_dicts()
+
+
+def test_sim_ib_account_option_sets_the_reported_account(bars):
+    """`ml4t-live sim ib --account U1234567` rehearses a live account (for the refusal)."""
+    command = [sys.executable, "-m", "ml4t_live", "sim", "ib", "--data", str(bars),
+               "--port", "0", "--account", "U1234567"]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+    client = LoopThread("test", "client")
+    try:
+        port = int(_read_until(proc.stdout, r"listening on 127\.0\.0\.1:(\d+).*account U1234567",
+                               timeout=20).group(1))  # fmt: skip
+
+        async def accounts() -> list[str]:
+            ib = IB()
+            await ib.connectAsync("127.0.0.1", port, clientId=9, timeout=5)
+            try:
+                return ib.managedAccounts()
+            finally:
+                ib.disconnect()
+
+        client.start()
+        assert client.call(accounts(), timeout=10) == ["U1234567"]
+        proc.send_signal(signal.SIGINT)
+        _out, err = (b.decode() for b in proc.communicate(timeout=20))
+    finally:
+        client.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
