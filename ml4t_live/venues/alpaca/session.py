@@ -21,6 +21,7 @@ The overrides touch four alpaca-py internals (``_run_forever``, ``_start_ws``,
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -35,6 +36,22 @@ from ...errors import ConnectionFailed
 from .config import AlpacaConfig, RedactingLogger
 
 _log = logger.bind(component="alpaca.session")
+
+
+class _NormalClosureFilter(logging.Filter):
+    """Drop alpaca-py's "websocket error, restarting connection" for a NORMAL closure (1000).
+
+    We stop a stream by closing its socket on its own loop (fast); alpaca-py logs that clean
+    close as an error before it sees it should stop. Real errors still pass.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("restarting" in message and "sent 1000 (OK)" in message)
+
+
+for _name in ("alpaca.data.live.websocket", "alpaca.trading.stream"):
+    logging.getLogger(_name).addFilter(_NormalClosureFilter())
 
 
 def backoff_delay(config: AlpacaConfig, retries: int) -> float:
