@@ -15,23 +15,29 @@ Fills are identical to ml4t.backtest by construction: the exchange owns a
     end_session()       expire time-in-force "day" orders
 
 Everything a venue needs on top of the backtest (time in force, OCA groups, held bracket children,
-scripted rejections and split fills, execution reports) lives here; no fill rule is re-implemented.
+scripted rejections and split fills, execution reports) is added here; no fill rule is re-implemented.
 State changes are found by reading only new ``broker.fills`` and the still-open orders.
+
+Helpers: :mod:`.backtest_steps` (the Broker calls above), :mod:`.time_in_force` (which orders
+expire when), :mod:`.executions` (execution reports, split fills), :mod:`.account_views` (the
+read-only account, a mixin), :mod:`.tracking` (the record kept per open order). The data types live
+in :mod:`.orders` and are re-exported here.
 """
 
 from __future__ import annotations
 
 import copy
-import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 
 from loguru import logger
 from ml4t.backtest import BacktestConfig, Broker, OrderSide, OrderStatus, OrderType
-from ml4t.backtest.types import ExecutionMode, Fill
-from ml4t.backtest.types import Order as BtOrder
+from ml4t.backtest.types import ExecutionMode
 
+from . import backtest_steps
+from .account_views import AccountViews
 from .bars import SimBar
+from .executions import Executions
 
 from .orders import (  # re-exported: the venues import them from here
     TIME_IN_FORCE,
@@ -51,6 +57,8 @@ from .orders import (  # re-exported: the venues import them from here
     OrderNotReplaceable,
     spec_problem,
 )
+from .time_in_force import day_orders, misses_opening_print, working
+from .tracking import Track, fill_complete, snapshot
 
 __all__ = [
     "OPEN_STATUSES",
@@ -75,28 +83,7 @@ __all__ = [
 _log = logger.bind(component="sim.matching")
 
 
-@dataclass(slots=True)
-class _Deferred:
-    """The held-back last part of a split fill, executed on the following bar."""
-
-    quantity: float
-    price: float
-    commission: float
-    multiplier: float
-
-
-@dataclass(slots=True)
-class _Track:
-    """Book-keeping for one open order."""
-
-    order: SimOrder
-    bt: BtOrder | None  # None while held (not yet handed to the backtest broker)
-    bar: int  # exchange bar index when it went live in the broker
-    split_parts: int = 0
-    deferred: _Deferred | None = None
-
-
-class SimExchange:
+class SimExchange(AccountViews):
     """One account on a simulated venue, filling like ml4t.backtest (see the module docstring).
 
     Not thread-safe: use it from one venue loop only. Every mutating call returns the events it
@@ -114,90 +101,18 @@ class SimExchange:
         self._next_bar_mode = self.config.execution_mode is ExecutionMode.NEXT_BAR
         self._known_assets = frozenset(known_assets) if known_assets is not None else None
         self.orders: dict[int, SimOrder] = {}
-        self.executions: list[SimExecution] = []
-        self._open: dict[int, _Track] = {}
+        self._reports = Executions()
+        self._open: dict[int, Track] = {}
         self._by_bt_id: dict[str, int] = {}
         self._by_client_id: dict[str, int] = {}
         self._held_children: dict[int, list[int]] = {}
         self._oca: dict[str, set[int]] = {}
-        self._deferred: dict[int, _Track] = {}
         self._fill_cursor = 0
         self._next_id = 1
-        self._exec_seq = 0
         self._bar = 0
         self._time: datetime | None = None
         self._reject_next: str | None = None
         self._split_next = 0
-
-    # ------------------------------------------------------------------ account
-    @property
-    def broker(self) -> Broker:
-        """The backtest broker underneath (read it; mutating it bypasses the event mapping)."""
-        return self._broker
-
-    @property
-    def now(self) -> datetime | None:
-        """The timestamp of the current bar (None before the first ``open_bar``)."""
-        return self._time
-
-    @property
-    def bar_index(self) -> int:
-        """How many bars have been opened."""
-        return self._bar
-
-    @property
-    def cash(self) -> float:
-        adjust = 0.0
-        for track in self._deferred.values():
-            d = track.deferred
-            assert d is not None
-            adjust += _signed(track.order.spec.side, d.quantity) * d.price * d.multiplier
-            adjust += d.commission
-        return self._broker.cash + adjust
-
-    @property
-    def positions(self) -> dict[str, tuple[float, float]]:
-        """``{asset: (signed quantity, average cost)}`` for every non-flat asset."""
-        out = {a: (p.quantity, p.entry_price) for a, p in self._broker.positions.items()}
-        for track in self._deferred.values():
-            d = track.deferred
-            assert d is not None
-            asset = track.order.spec.asset
-            qty, cost = out.get(asset, (0.0, d.price))
-            qty -= _signed(track.order.spec.side, d.quantity)
-            if abs(qty) <= 1e-9:
-                out.pop(asset, None)
-            else:
-                out[asset] = (qty, cost)
-        return out
-
-    @property
-    def equity(self) -> float:
-        """Cash plus positions marked at the last price (the backtest's ``get_account_value``)."""
-        value = self._broker.get_account_value()
-        for track in self._deferred.values():
-            d = track.deferred
-            assert d is not None
-            mark = self.last_price(track.order.spec.asset) or d.price
-            value += _signed(track.order.spec.side, d.quantity) * d.multiplier * (d.price - mark)
-            value += d.commission
-        return value
-
-    @property
-    def buying_power(self) -> float:
-        return float(self._broker.get_buying_power())
-
-    def last_price(self, asset: str) -> float | None:
-        return self._broker.get_last_price(asset)
-
-    def open_orders(self) -> list[SimOrder]:
-        """Open orders (new, partially filled or held) in submission order."""
-        return [t.order for t in self._open.values()]
-
-    def order_by_client_id(self, client_order_id: str) -> SimOrder | None:
-        """The latest order submitted with this client order id, or None."""
-        order_id = self._by_client_id.get(client_order_id)
-        return self.orders.get(order_id) if order_id is not None else None
 
     # ------------------------------------------------------------------ faults
     def reject_next(self, reason: str) -> None:
@@ -249,7 +164,7 @@ class SimExchange:
                 problem = f"parent order {spec.parent_id} is {state}"
         if problem is not None:
             return order, [self._finish(order, "rejected", problem)]
-        track = _Track(order, None, self._bar)
+        track = Track(order, None, self._bar)
         if self._split_next:
             track.split_parts, self._split_next = self._split_next, 0
         self._open[order_id] = track
@@ -305,7 +220,7 @@ class SimExchange:
                 raise OrderNotReplaceable(f"order {order_id} cannot be replaced: {exc}") from exc
         order.spec = new_spec
         order.updated_at = self._time
-        return order, [OrderReplaced(_snap(order))]
+        return order, [OrderReplaced(snapshot(order))]
 
     def cancel(self, order_id: int, reason: str = "user") -> tuple[SimOrder, list[SimEvent]]:
         """Cancel an open order (and the held children of a parent).
@@ -320,7 +235,7 @@ class SimExchange:
                 "executing; it cannot be canceled"
             )
         if track.bt is not None:
-            self._broker._cancel_order_at(track.bt.order_id, timestamp=self._time, reason=reason)
+            backtest_steps.cancel(self._broker, track.bt.order_id, self._time, reason)
         events: list[SimEvent] = [self._finish(track.order, "canceled", reason)]
         events.extend(self._after_parent_done(order_id))
         return track.order, events
@@ -334,93 +249,55 @@ class SimExchange:
         """
         if self._time is not None and timestamp <= self._time:
             raise ValueError(f"open_bar({timestamp}) does not advance past {self._time}")
-        closes = {a: b.close for a, b in bars.items()}
-        self._broker._update_time(
-            timestamp,
-            dict(closes),
-            {a: b.open for a, b in bars.items()},
-            {a: b.high for a, b in bars.items()},
-            {a: b.low for a, b in bars.items()},
-            closes,
-            {a: b.volume for a, b in bars.items()},
-            {},
-            {},
-            {},
-            {},
-            {},
-            {},
-            {a: {} for a in bars},
-        )
+        backtest_steps.give_bar(self._broker, timestamp, bars)
         self._time = timestamp
         self._bar += 1
-        events = self._release_deferred()
-        events.extend(self._expire_unmarketable_opg(bars))
-        if self._next_bar_mode:
-            self._broker._process_orders(use_open=True)
-        else:
-            self._broker._process_orders()
+        events = self._reports.release_held(timestamp)
+        missed = [t for t in self._working("opg") if misses_opening_print(t.order.spec, bars)]
+        events.extend(self._expire_each(missed))
+        backtest_steps.fill_at_open(self._broker, next_bar_mode=self._next_bar_mode)
         events.extend(self._collect())
         # time_in_force "opg": only the opening cross; the rest expires.
-        for track in self._working("opg"):
-            if track.order.order_id in self._open:
-                events.extend(self._expire(track))
+        events.extend(self._expire_each(self._working("opg")))
         return events
 
     def close_bar(self) -> list[SimEvent]:
         """End the current bar: MOC / this-bar fills, water marks, IOC and "cls" leftovers."""
         if self._time is None:
             raise ValueError("close_bar() before any open_bar()")
-        if self._next_bar_mode:
-            self._broker._process_orders(order_types={OrderType.MOC}, include_orders_this_bar=True)
-        else:
-            self._broker._process_orders()
+        backtest_steps.fill_at_close(self._broker, next_bar_mode=self._next_bar_mode)
         events = self._collect()
-        self._broker._update_water_marks()
+        backtest_steps.update_water_marks(self._broker)
         for track in self._working("ioc", closing=True):
             if track.order.order_id in self._open:
                 events.extend(self._cancel_leftover(track, "ioc"))
-        for track in self._working("cls", closing=True):
-            if track.order.order_id in self._open:
-                events.extend(self._expire(track))
+        events.extend(self._expire_each(self._working("cls", closing=True)))
         return events
 
     def end_session(self) -> list[SimEvent]:
         """Expire every open time-in-force "day" order (held children included)."""
-        events: list[SimEvent] = []
-        for track in [t for t in self._open.values() if t.order.spec.time_in_force == "day"]:
-            if track.order.order_id in self._open and track.deferred is None:
-                events.extend(self._expire(track))
-        return events
+        return self._expire_each(day_orders(self._open.values()))
 
     # ------------------------------------------------------------------ internals
-    def _expire_unmarketable_opg(self, bars: dict[str, SimBar]) -> list[SimEvent]:
-        """An "opg" limit order takes part in the opening print only: expire it if that misses."""
+    def _working(self, time_in_force: str, *, closing: bool = False) -> list[Track]:
+        """Open orders with this time in force that the broker could have filled this bar."""
+        return working(
+            self._open.values(),
+            time_in_force,
+            bar=self._bar,
+            next_bar_mode=self._next_bar_mode,
+            closing=closing,
+        )
+
+    def _expire_each(self, tracks: list[Track]) -> list[SimEvent]:
+        """Expire each of these orders that is still open when its turn comes."""
         events: list[SimEvent] = []
-        for track in self._working("opg"):
-            spec = track.order.spec
-            if spec.order_type is not OrderType.LIMIT or spec.asset not in bars:
-                continue
-            if track.order.order_id not in self._open:
-                continue
-            assert spec.limit_price is not None
-            opening = bars[spec.asset].open
-            if (opening - spec.limit_price) * (1 if spec.side is OrderSide.BUY else -1) > 0:
+        for track in tracks:
+            if track.order.order_id in self._open:
                 events.extend(self._expire(track))
         return events
 
-    def _working(self, time_in_force: str, *, closing: bool = False) -> list[_Track]:
-        """Open orders with this time in force that the broker could have filled this bar."""
-        return [
-            t
-            for t in self._open.values()
-            if t.order.spec.time_in_force == time_in_force
-            and t.bt is not None
-            and t.deferred is None
-            and t.bt.status is OrderStatus.PENDING
-            and self._eligible_now(t, closing=closing)
-        ]
-
-    def _open_track(self, order_id: int, error: type[ValueError], verb: str) -> _Track:
+    def _open_track(self, order_id: int, error: type[ValueError], verb: str) -> Track:
         order = self.orders.get(order_id)
         if order is None:
             raise UnknownOrder(order_id)
@@ -429,15 +306,7 @@ class SimExchange:
             raise error(f"order {order_id} is {order.status}; it cannot be {verb}")
         return track
 
-    def _eligible_now(self, track: _Track, *, closing: bool = False) -> bool:
-        """Whether the broker has had a chance to fill this order during the current bar."""
-        if not self._next_bar_mode:
-            return True
-        if closing and track.bt is not None and track.bt.order_type is OrderType.MOC:
-            return True
-        return track.bar < self._bar
-
-    def _go_live(self, track: _Track) -> list[SimEvent]:
+    def _go_live(self, track: Track) -> list[SimEvent]:
         spec = track.order.spec
         order_type = OrderType.MOC if spec.time_in_force == "cls" else spec.order_type
         try:
@@ -475,7 +344,7 @@ class SimExchange:
                 _log.warning("fill for an order the exchange does not track: {}", fill.order_id)
                 continue
             final = last_fill[fill.order_id] == i and fill_complete(track.bt)
-            events.extend(self._executions(track, fill, final))
+            events.extend(self._reports.report_fill(track, fill, final))
         for track in list(self._open.values()):
             bt = track.bt
             if bt is None or track.deferred is not None or track.order.order_id not in self._open:
@@ -493,83 +362,15 @@ class SimExchange:
                 events.extend(self._after_parent_done(track.order.order_id))
         return events
 
-    def _executions(self, track: _Track, fill: Fill, final: bool) -> list[SimEvent]:
-        multiplier = fill.multiplier or 1.0
-        parts = _split(fill.quantity, track.split_parts)
-        track.split_parts = 0
-        if len(parts) > 1:
-            *now_parts, last = parts
-            share = [fill.commission * q / fill.quantity for q in now_parts]
-            rest = fill.commission - sum(share)
-            track.deferred = _Deferred(last, fill.price, rest, multiplier)
-            self._deferred[track.order.order_id] = track
-            return [
-                self._execute(track.order, q, fill.price, c, fill.timestamp, final=False)
-                for q, c in zip(now_parts, share, strict=True)
-            ]
-        return [
-            self._execute(
-                track.order, fill.quantity, fill.price, fill.commission, fill.timestamp, final=final
-            )
-        ]
-
-    def _execute(
-        self,
-        order: SimOrder,
-        qty: float,
-        price: float,
-        commission: float,
-        ts: datetime,
-        *,
-        final: bool,
-    ) -> OrderExecuted:
-        previous = order.filled_quantity
-        order.filled_quantity = previous + qty
-        avg = order.avg_fill_price or 0.0
-        order.avg_fill_price = (avg * previous + price * qty) / order.filled_quantity
-        order.updated_at = ts
-        order.status = "filled" if final else "partially_filled"
-        self._exec_seq += 1
-        execution = SimExecution(
-            exec_id=f"{self._exec_seq:08d}.{order.order_id}",
-            order_id=order.order_id,
-            client_order_id=order.spec.client_order_id,
-            asset=order.spec.asset,
-            side=order.spec.side,
-            quantity=qty,
-            price=price,
-            commission=commission,
-            timestamp=ts,
-            cumulative_quantity=order.filled_quantity,
-            # 0 once filled, also when INTEGER shares truncated the quantity (10.7 fills 10)
-            remaining_quantity=0.0 if final else max(0.0, order.spec.quantity - order.filled_quantity),
-        )
-        self.executions.append(execution)
-        return OrderExecuted(_snap(order), execution)
-
-    def _release_deferred(self) -> list[SimEvent]:
-        events: list[SimEvent] = []
-        for order_id, track in list(self._deferred.items()):
-            d = track.deferred
-            assert d is not None
-            del self._deferred[order_id]
-            track.deferred = None
-            assert self._time is not None
-            final = fill_complete(track.bt)
-            events.append(
-                self._execute(track.order, d.quantity, d.price, d.commission, self._time, final=final)
-            )
-        return events
-
     def _finish(self, order: SimOrder, status: str, reason: str | None) -> SimEvent:
         """Close an order as rejected / canceled / expired and return its event."""
         self._close(order, status)
         if status == "rejected":
             order.reject_reason = reason
-            return OrderRejected(_snap(order), reason or "")
+            return OrderRejected(snapshot(order), reason or "")
         if status == "canceled":
-            return OrderCanceled(_snap(order), reason or "")
-        return OrderExpired(_snap(order))
+            return OrderCanceled(snapshot(order), reason or "")
+        return OrderExpired(snapshot(order))
 
     def _close(self, order: SimOrder, status: str) -> None:
         order.status = status
@@ -584,21 +385,21 @@ class SimExchange:
                 if not group:
                     del self._oca[order.spec.oca_group]
 
-    def _expire(self, track: _Track) -> list[SimEvent]:
+    def _expire(self, track: Track) -> list[SimEvent]:
         if track.bt is not None:
-            self._broker._cancel_order_at(track.bt.order_id, timestamp=self._time, reason="expired")
+            backtest_steps.cancel(self._broker, track.bt.order_id, self._time, "expired")
         events = [self._finish(track.order, "expired", None)]
         events.extend(self._after_parent_done(track.order.order_id))
         return events
 
-    def _cancel_leftover(self, track: _Track, reason: str) -> list[SimEvent]:
+    def _cancel_leftover(self, track: Track, reason: str) -> list[SimEvent]:
         assert track.bt is not None
-        self._broker._cancel_order_at(track.bt.order_id, timestamp=self._time, reason=reason)
+        backtest_steps.cancel(self._broker, track.bt.order_id, self._time, reason)
         events = [self._finish(track.order, "canceled", reason)]
         events.extend(self._after_parent_done(track.order.order_id))
         return events
 
-    def _after_fill(self, track: _Track) -> list[SimEvent]:
+    def _after_fill(self, track: Track) -> list[SimEvent]:
         """A complete fill: cancel OCA siblings still held, activate held children."""
         events: list[SimEvent] = []
         group = track.order.spec.oca_group
@@ -606,7 +407,7 @@ class SimExchange:
             other = self._open.get(sibling)
             if other is not None:
                 if other.bt is not None:
-                    self._broker._cancel_order_at(other.bt.order_id, timestamp=self._time, reason="oca")
+                    backtest_steps.cancel(self._broker, other.bt.order_id, self._time, "oca")
                 events.append(self._finish(other.order, "canceled", "oca"))
         for child_id in self._held_children.pop(track.order.order_id, []):
             child = self._open.get(child_id)
@@ -614,7 +415,7 @@ class SimExchange:
                 continue
             child.order.status = "new"
             child.order.updated_at = self._time
-            events.append(OrderActivated(_snap(child.order)))
+            events.append(OrderActivated(snapshot(child.order)))
             events.extend(self._go_live(child))
         return events
 
@@ -627,27 +428,3 @@ class SimExchange:
                 events.extend(self._after_parent_done(child_id))
         return events
 
-
-def fill_complete(bt: BtOrder | None) -> bool:
-    return bt is not None and bt.status is OrderStatus.FILLED
-
-
-def _snap(order: SimOrder) -> SimOrder:
-    return replace(order)
-
-
-def _signed(side: OrderSide, quantity: float) -> float:
-    return quantity if side is OrderSide.BUY else -quantity
-
-
-def _split(quantity: float, parts: int) -> list[float]:
-    """Split a fill into ``parts`` pieces (whole units when the quantity is whole)."""
-    if parts < 2:
-        return [quantity]
-    if float(quantity).is_integer():
-        parts = min(parts, int(quantity))
-        if parts < 2:
-            return [quantity]
-        base = math.floor(quantity / parts)
-        return [float(base)] * (parts - 1) + [quantity - base * (parts - 1)]
-    return [quantity / parts] * (parts - 1) + [quantity - quantity / parts * (parts - 1)]
