@@ -1,0 +1,100 @@
+"""FillReporter: IB executions -> ``OrderFilled`` / ``OrderPartiallyFilled``, each exactly once.
+
+Fills come from ``execDetails`` + ``commissionReport`` (``orderStatus`` is not guaranteed): one event
+per execution id, ever (duplicates and replays are dropped); the event is put when the commission
+report arrives, or after ``IBConfig.commission_wait`` without it. Runs on the session loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ib_async.objects import Fill
+from loguru import logger
+
+from ...events import OrderFilled
+from .parsing import fill_event
+from .session import IBSession
+
+_log = logger.bind(component="ib.orders")
+
+
+@dataclass(slots=True)
+class _PendingFill:
+    client_order_id: str
+    fill: Fill
+    cumulative: float
+    total: float
+    timer: asyncio.TimerHandle | None
+
+
+class FillReporter:
+    """Executions of our orders, keyed by execution id; ``on_filled(coid)`` runs before the last
+    fill of an order is put."""
+
+    def __init__(self, session: IBSession, on_filled: Callable[[str], None]) -> None:
+        self.session = session
+        self._on_filled = on_filled
+        self.seen: set[str] = set()  # execution ids already reported (or replayed in a snapshot)
+        self.cumulative: dict[str, float] = {}  # client order id -> quantity reported so far
+        self._pending: dict[str, _PendingFill] = {}
+
+    def record(self, coid: str, fill: Fill, total: float, *, wait: bool) -> None:
+        """A new execution of ``coid``: put it now, or when its commission report arrives."""
+        exec_id = fill.execution.execId
+        if exec_id in self.seen:
+            return
+        self.seen.add(exec_id)
+        self.cumulative[coid] = self.cumulative.get(coid, 0.0) + float(fill.execution.shares)
+        pending = _PendingFill(coid, fill, self.cumulative[coid], total, None)
+        if wait and not fill.commissionReport.execId:
+            self._pending[exec_id] = pending
+            loop = asyncio.get_running_loop()
+            pending.timer = loop.call_later(
+                self.session.config.commission_wait, self.flush, exec_id
+            )
+        else:
+            self._emit_fill(pending)
+
+    def flush_reported(self, coid: str) -> None:
+        """Put pending fills of ``coid`` whose commission report already arrived.
+
+        When execDetails comes before the openOrder that announces the permId, ib_async stores
+        the commission on the Fill but cannot fire commissionReportEvent for it.
+        """
+        for exec_id, pending in list(self._pending.items()):
+            if pending.client_order_id == coid and pending.fill.commissionReport.execId:
+                self.flush(exec_id)
+
+    def flush(self, exec_id: str) -> None:
+        """Put the pending fill ``exec_id`` (its commission arrived, or the wait is over)."""
+        pending = self._pending.pop(exec_id, None)
+        if pending is None:
+            return
+        if pending.timer is not None:
+            pending.timer.cancel()
+        if not pending.fill.commissionReport.execId:
+            _log.warning(
+                "no commission report for execution {} within the wait; reported as 0",
+                exec_id,
+            )
+        self._emit_fill(pending)
+
+    def close(self) -> None:
+        """Stop the commission-wait timers (the tracker is detaching)."""
+        for handle in self._pending.values():
+            if handle.timer is not None:
+                handle.timer.cancel()
+
+    def _emit_fill(self, p: _PendingFill) -> None:
+        event = fill_event(
+            p.fill,
+            client_order_id=p.client_order_id,
+            cumulative_quantity=p.cumulative,
+            total_quantity=p.total,
+        )
+        if isinstance(event, OrderFilled):
+            self._on_filled(p.client_order_id)
+        self.session.put(event)

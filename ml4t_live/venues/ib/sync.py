@@ -1,0 +1,174 @@
+"""The (re)connect path of :class:`~.orders.OrderTracker`, as a mixin: adopt what IB's startup
+sync reports, and after a reconnect catch up with what happened while we were away.
+
+* :meth:`OrderSync.snapshot` - the account after connect: cash, equity, positions, our open orders
+  (adopted, so their callbacks are ours) and today's executions (marked seen, never re-reported).
+  A foreign open order (no ``orderRef``) is reported once and never touched.
+* :meth:`OrderSync.resync` - after a reconnect ib_async has forgotten every Trade: re-map our
+  orders from the startup sync, replay executions we missed, settle orders that ended (or
+  vanished) meanwhile. Nothing is ever re-sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ib_async import IB, Trade
+from loguru import logger
+
+from ...errors import ReconciliationError
+from ...events import OrderFilled, OrderPartiallyFilled, OrderRejected, VenueErrorReported
+from ...protocols import AccountSnapshot, VenueOrder
+from .fills import FillReporter
+from .parsing import (
+    account_totals,
+    fill_event,
+    is_paper_account,
+    position_from_ib,
+    venue_order_from_trade,
+)
+from .session import IBSession
+
+_log = logger.bind(component="ib.orders")
+
+
+class OrderSync:
+    """Mixed into ``OrderTracker``; the state and methods below are the tracker's."""
+
+    session: IBSession
+    ib: IB
+    _trades: dict[str, Trade]  # client order id -> its IB trade
+    _known: set[str]  # client order ids that are ours
+    _terminal: set[str]  # ... already finished (an event said so)
+    _accepted: set[str]  # ... already reported accepted
+    _foreign: set[int]  # foreign open orders already reported
+    _fills: FillReporter
+    _finish: Callable[[str, object], None]
+    _settle_done: Callable[[str, Trade], None]
+
+    def snapshot(self, account: str) -> AccountSnapshot:
+        """The account as ib_async's startup sync left it; adopts our open orders."""
+        ib = self.ib
+        try:
+            cash, equity = account_totals(ib.accountValues(account), account)
+        except KeyError as exc:
+            raise ReconciliationError(
+                f"IB reported no {exc.args[0]}; cannot value the account. If the gateway manages "
+                "several accounts, set IBConfig.account"
+            ) from None
+        positions = {}
+        for p in ib.positions(account):
+            vp = position_from_ib(p)
+            if vp.asset in positions:
+                raise ReconciliationError(
+                    f"IB reports two positions for {vp.asset} in {account}"
+                )
+            positions[vp.asset] = vp
+        open_orders: list[VenueOrder] = []
+        for trade in ib.openTrades():
+            vo = venue_order_from_trade(trade)
+            if vo is None:
+                self._report_foreign(trade)
+                continue
+            if any(o.client_order_id == vo.client_order_id for o in open_orders):
+                raise ReconciliationError(
+                    f"two live IB orders carry orderRef {vo.client_order_id}; refusing to trade"
+                )
+            self._adopt(vo.client_order_id, trade)
+            open_orders.append(vo)
+        executions = self._session_executions()
+        return AccountSnapshot(
+            account_id=account,
+            is_paper=is_paper_account(account),
+            cash=cash,
+            equity=equity,
+            positions=positions,
+            open_orders=open_orders,
+            executions=executions,
+        )
+
+    def _adopt(self, coid: str, trade: Trade) -> None:
+        self._known.add(coid)
+        self._trades[coid] = trade
+        if trade.orderStatus.status in ("PreSubmitted", "Submitted"):
+            self._accepted.add(coid)
+
+    def _report_foreign(self, trade: Trade) -> None:
+        o = trade.order
+        key = o.permId or o.orderId
+        if key in self._foreign:
+            return
+        self._foreign.add(key)
+        text = (
+            f"foreign open order {o.orderId} ({o.action} {o.totalQuantity} {trade.contract.symbol} "
+            f"{o.orderType}) has no client order id; it is reported and never touched"
+        )
+        _log.warning(text)
+        self.session.put(VenueErrorReported("ib", "foreign-order", text))
+
+    def _session_executions(self) -> list[OrderFilled | OrderPartiallyFilled]:
+        """Today's executions of orders with a client order id, as events; marks them seen."""
+        totals = {
+            t.order.permId: float(t.order.totalQuantity) for t in self.ib.trades()
+        }
+        out = []
+        cum: dict[str, float] = {}
+        for fill in sorted(self.ib.fills(), key=lambda f: f.time):
+            coid = fill.execution.orderRef
+            if not coid:
+                continue
+            cum[coid] = cum.get(coid, 0.0) + float(fill.execution.shares)
+            total = totals.get(fill.execution.permId, cum[coid])
+            out.append(
+                fill_event(
+                    fill,
+                    client_order_id=coid,
+                    cumulative_quantity=cum[coid],
+                    total_quantity=total,
+                )
+            )
+            self._fills.seen.add(fill.execution.execId)
+            self._known.add(coid)
+            self._fills.cumulative[coid] = max(self._fills.cumulative.get(coid, 0.0), cum[coid])
+        return out
+
+    def resync(self) -> int:
+        """After a reconnect: re-map our orders, replay missed executions, settle vanished orders.
+
+        Returns the number of replayed executions.
+        """
+        by_ref: dict[str, Trade] = {}
+        for trade in self.ib.trades():
+            coid = trade.order.orderRef
+            if coid and coid in self._known:
+                current = by_ref.get(coid)
+                if current is None or current.isDone():
+                    by_ref[coid] = trade
+        for coid, trade in by_ref.items():
+            self._trades[coid] = trade
+        replayed = 0
+        for fill in sorted(self.ib.fills(), key=lambda f: f.time):
+            coid = fill.execution.orderRef
+            if coid in self._known and fill.execution.execId not in self._fills.seen:
+                trade = by_ref.get(coid)
+                total = (
+                    float(trade.order.totalQuantity)
+                    if trade
+                    else float(fill.execution.cumQty)
+                )
+                self._fills.record(coid, fill, total, wait=False)
+                replayed += 1
+        for coid in sorted(self._known - self._terminal):
+            trade = by_ref.get(coid)
+            if trade is None:
+                self._finish(
+                    coid,
+                    OrderRejected(
+                        coid,
+                        "order not found at IB after reconnect; it was not re-sent",
+                        "lost",
+                    ),
+                )
+            elif trade.isDone():
+                self._settle_done(coid, trade)
+        return replayed
