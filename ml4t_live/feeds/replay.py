@@ -26,11 +26,11 @@ _log = logger.bind(component="replay-feed")
 
 #: Queue items buffered between the replay thread and the engine (bounds memory on long replays).
 QUEUE_DEPTH = 4
-#: At full speed, bars travel in batches of up to this many per queue item, and a batch is made
-#: only when the engine has used up the previous one. Both threads busy at once fight over the
-#: GIL across cores, which costs more than the work itself; taking turns costs two hand-offs
-#: per batch.
-BATCH = 256
+#: At full speed, bars travel in batches made only when the engine has used up the previous one
+#: (two thread hand-overs per batch; both threads busy at once would fight over the GIL). A batch
+#: holds about this many asset-rows, so it is still in the CPU caches when the engine reads it.
+BATCH_ROWS = 2048
+BATCH_BARS = (16, 256)  # fewest and most bars per batch
 
 Frame = pl.DataFrame | pl.LazyFrame | Any  # pandas frames are accepted too
 
@@ -68,6 +68,9 @@ class ReplayFeed:
             raise ConfigError(f"the recorded bars cannot be replayed: {exc}") from exc
         self.feed_spec = self._datafeed.feed_spec
         self.bars_total = self._datafeed.n_bars
+        rows_per_bar = self._datafeed.prices.height / max(self.bars_total, 1)
+        low, high = BATCH_BARS
+        self._batch = max(low, min(high, int(BATCH_ROWS / max(rows_per_bar, 1.0))))
         self._thread: LoopThread | None = None
         self._ready: deque[FeedEvent] = deque()
         self._demand: asyncio.Event | None = None
@@ -101,7 +104,7 @@ class ReplayFeed:
                         await asyncio.sleep(gap)  # pacing the replay, not synchronisation
                 previous = timestamp
                 batch.append(BarClosed(timestamp, data, context))
-                if len(batch) >= (BATCH if self.speed is None else 1):
+                if len(batch) >= (self._batch if self.speed is None else 1):
                     break
             else:
                 batch.append(FeedEnded("end of recorded bars"))
