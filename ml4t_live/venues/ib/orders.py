@@ -37,7 +37,6 @@ from .session import IBSession
 from .sync import OrderSync
 
 _log = logger.bind(component="ib.orders")
-_TOL = 1e-9
 # Errors about a refused cancel: the order itself is unchanged at IB.
 CANCEL_FAILED_CODES = frozenset({"161", "10147", "10148", "10149"})
 
