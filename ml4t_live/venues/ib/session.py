@@ -4,7 +4,7 @@ Threading rule: an IBSession and its ``IB`` are created, used and closed only by
 on its :class:`~ml4t_live.bridge.LoopThread`. It uses ib_async's ``*Async`` requests and its
 non-blocking senders (``placeOrder``, ``cancelOrder``, ``reqRealTimeBars``, ``disconnect``) and its
 cached state (``positions()``, ``openTrades()``, ``fills()``, ``accountValues()``); never
-``ib.sleep``, ``util.startLoop``, nest_asyncio, or a blocking ib_async call (those run a nested loop).
+IB's own sleep helper, its loop starter or patcher, or a blocking ib_async call (those run a nested loop).
 
 On a connection the session did not close itself, it calls its ``on_lost`` hooks, then reconnects
 with exponential backoff (``IBConfig.reconnect_*``). After each successful reconnect it awaits its
