@@ -61,6 +61,7 @@ class VenueBroker(AccountViews):
         strategy_id: str = "ml4t",
         session_id: str | None = None,
         adopt_positions: bool = True,
+        reconnect_timeout: float = 600.0,
     ) -> None:
         if mode not in ("paper", "live"):
             raise ValueError("VenueBroker mode is 'paper' or 'live'; use ShadowBroker for shadow")
@@ -68,6 +69,8 @@ class VenueBroker(AccountViews):
         self.mode = mode
         self.venue = getattr(gateway, "venue", "venue")
         self.adopt_positions = adopt_positions
+        self.reconnect_timeout = reconnect_timeout
+        self._disconnected: str | None = None  # the reason, while the venue connection is down
         self.config = BacktestConfig()
         self.share_type = ShareType.INTEGER
         self.book = Book()
@@ -160,15 +163,38 @@ class VenueBroker(AccountViews):
 
         In flight = not yet acknowledged by the venue, or a MARKET / MOC order with no execution
         yet (the backtest would have filled it before this ``on_data``). A partly filled order
-        is no longer waited for: the strategy sees it PENDING with its ``filled_quantity``. Returns how many are left.
+        is no longer waited for: the strategy sees it PENDING with its ``filled_quantity``.
+        While the venue connection is down, first wait (up to ``reconnect_timeout``) until the
+        gateway has reconnected and re-synchronised: no bar is traded on a stale account.
+        Returns how many orders are still in flight.
         """
-        deadline = time.monotonic() + timeout
         self._drain(block_until=None)
+        if self._disconnected is not None:
+            self._await_reconnect()
+        deadline = time.monotonic() + timeout
         while self._in_flight:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not self._drain(block_until=deadline):
                 break
         return len(self._in_flight)
+
+    def _await_reconnect(self) -> None:
+        _log.warning(
+            "{} is disconnected ({}): waiting up to {:.0f}s for the reconnect and re-sync "
+            "before the next bar",
+            self.venue,
+            self._disconnected,
+            self.reconnect_timeout,
+        )
+        deadline = time.monotonic() + self.reconnect_timeout
+        while self._disconnected is not None:
+            if time.monotonic() >= deadline or not self._drain(block_until=deadline):
+                raise ConnectionFailed(
+                    f"{self.venue} did not reconnect within {self.reconnect_timeout:.0f}s "
+                    f"(lost: {self._disconnected}); stopping rather than trading on a stale "
+                    "account. Check the gateway / network, then restart: open orders are "
+                    "adopted by their client order ids."
+                )
 
     def _drain(self, block_until: float | None) -> bool:
         """Apply queued events; with ``block_until`` wait for at least one. False on timeout."""
@@ -188,8 +214,10 @@ class VenueBroker(AccountViews):
     def _apply(self, event: Any) -> None:
         match event:
             case BrokerDisconnected(reason=reason):
+                self._disconnected = reason
                 _log.warning("{} disconnected: {}; orders wait for the reconnect", self.venue, reason)
             case BrokerReconnected():
+                self._disconnected = None
                 _log.info("{} reconnected; orders and executions re-synchronised", self.venue)
             case VenueErrorReported(code=code, message=message):
                 _log.warning("{} error {}: {}", self.venue, code, message)

@@ -211,3 +211,26 @@ def test_allowing_live_on_a_paper_account_runs_in_paper_mode():
     broker = VenueBroker(FakeVenue(account_id="DU42", is_paper=True), mode="live")
     broker.connect(BacktestConfig())
     assert broker.mode == "paper"
+
+
+def test_after_a_disconnect_the_next_bar_waits_for_the_reconnect():
+    from ml4t_live.events import BrokerDisconnected, BrokerReconnected
+
+    venue = FakeVenue(fill_on_wait=False)
+    broker = connected(venue)
+    venue.events.put(BrokerDisconnected("fake", "socket closed"))
+    venue.events.on_wait = lambda: venue.events.put(BrokerReconnected("fake"))
+    assert broker.settle(0.0) == 0
+    assert venue.events.waits, "settle returned without waiting for the reconnect"
+
+
+def test_a_venue_that_does_not_come_back_stops_the_run_with_a_clear_error():
+    from ml4t_live.errors import ConnectionFailed
+    from ml4t_live.events import BrokerDisconnected
+
+    venue = FakeVenue(fill_on_wait=False)
+    broker = VenueBroker(venue, strategy_id="demo", session_id="s1", reconnect_timeout=0.3)
+    broker.connect(BacktestConfig())
+    venue.events.put(BrokerDisconnected("fake", "socket closed"))
+    with pytest.raises(ConnectionFailed, match="did not reconnect within 0s"):
+        broker.settle(1.0)
