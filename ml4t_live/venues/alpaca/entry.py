@@ -207,7 +207,15 @@ def run_sim(options: Any) -> int:
         rate_limit_per_minute=rate,
     )
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    # Ctrl-C and SIGTERM both stop it, also when SIGINT was inherited as ignored (a background job)
+    previous = (
+        {
+            sig: signal.signal(sig, lambda signum, frame: stop.set())
+            for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        if threading.current_thread() is threading.main_thread()
+        else {}
+    )
     try:
         sim.start()
         _banner(
@@ -228,11 +236,10 @@ def run_sim(options: Any) -> int:
                 _log.info(
                     "replay finished ({} bars); serving until Ctrl-C", len(stamps)
                 )
-        _log.info("stopping the simulated Alpaca (SIGTERM)")
-    except KeyboardInterrupt:
-        _log.info("stopping the simulated Alpaca (Ctrl-C)")
+        _log.info("stopping the simulated Alpaca")
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         sim.close()
     return 0
 
