@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import queue
 from collections import deque
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from ml4t.backtest import DataFeed
 
 from ..bridge import LoopThread
 from ..errors import ConfigError
-from ..events import BarClosed, FeedEnded, FeedEvent
+from ..events import BarClosed, FeedEnded, FeedEvent, FeedHeartbeat
 
 _log = logger.bind(component="replay-feed")
 
@@ -31,6 +32,8 @@ QUEUE_DEPTH = 4
 #: holds about this many asset-rows, so it is still in the CPU caches when the engine reads it.
 BATCH_ROWS = 2048
 BATCH_BARS = (16, 256)  # fewest and most bars per batch
+#: A paced replay waiting longer than this for its next bar sends a heartbeat meanwhile.
+HEARTBEAT_SECONDS = 10.0
 
 Frame = pl.DataFrame | pl.LazyFrame | Any  # pandas frames are accepted too
 
@@ -39,7 +42,8 @@ class ReplayFeed:
     """Replay recorded bars (DataFrame, parquet or CSV in the backtest's long format).
 
     ``speed=None`` replays as fast as the engine consumes; ``speed=N`` paces the bars at N times
-    real time (the gap between consecutive timestamps divided by N). Extra keyword arguments go
+    real time (the gap between consecutive timestamps divided by N), with a ``FeedHeartbeat`` every
+    ``heartbeat_seconds`` of a long wait (a night between sessions). Extra keyword arguments go
     to ``ml4t.backtest.DataFeed`` (``entity_col``, ``price_col``, ``vwap_col`` ...).
     """
 
@@ -52,11 +56,13 @@ class ReplayFeed:
         context_df: Frame | str | Path | None = None,
         *,
         speed: float | None = None,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
         **datafeed_kwargs: Any,
     ) -> None:
         if speed is not None and speed <= 0:
             raise ConfigError(f"speed must be positive (got {speed}); omit it to replay at full speed")
         self.speed = speed
+        self.heartbeat_seconds = heartbeat_seconds
         try:
             self._datafeed = DataFeed(
                 prices_df=load_frame(prices, "prices"),
@@ -99,9 +105,7 @@ class ReplayFeed:
             batch: list[FeedEvent] = []
             for timestamp, data, context in bars:
                 if self.speed is not None and previous is not None:
-                    gap = (timestamp - previous).total_seconds() / self.speed
-                    if gap > 0:
-                        await asyncio.sleep(gap)  # pacing the replay, not synchronisation
+                    await self._pace((timestamp - previous).total_seconds() / self.speed, out)
                 previous = timestamp
                 batch.append(BarClosed(timestamp, data, context))
                 if len(batch) >= (self._batch if self.speed is None else 1):
@@ -111,6 +115,16 @@ class ReplayFeed:
                 await out.put(batch)
                 return
             await out.put(batch)
+
+    async def _pace(self, seconds: float, out: Any) -> None:
+        """Wait out the gap to the next bar (pacing, not synchronisation); a long gap (a night
+        at a low speed) sends heartbeats, so the engine does not take it for a stalled feed."""
+        while seconds > 0:
+            step = min(seconds, self.heartbeat_seconds)
+            await asyncio.sleep(step)
+            seconds -= step
+            if seconds > 0:
+                await out.put([FeedHeartbeat(datetime.now(UTC))])
 
     def next_event(self, timeout: float) -> FeedEvent | None:
         if self._ready:

@@ -111,3 +111,20 @@ def test_a_recorded_session_replays_to_the_same_result(tmp_path):
     ]
     files = sorted(p.name for p in first.session_dir.iterdir())
     assert {"bars.parquet", "fills.parquet", "orders.parquet", "equity.parquet", "summary.json"} <= set(files)
+
+
+def test_a_paced_replay_sends_heartbeats_through_a_long_gap_and_the_run_goes_on():
+    from datetime import timedelta
+
+    one = make_prices(1, ["AAA"])
+    prices = pl.concat([one, one.with_columns(pl.col("timestamp") + timedelta(hours=1))])
+    events = drain(ReplayFeed(prices, speed=3600 / 0.4, heartbeat_seconds=0.1))  # a 0.4 s gap
+    kinds = [type(e).__name__ for e in events]
+    assert kinds[0] == "BarClosed" and kinds[-2:] == ["BarClosed", "FeedEnded"]
+    assert kinds.count("FeedHeartbeat") >= 2
+    result = LiveEngine(
+        MACrossover(), ShadowBroker(BacktestConfig()),
+        ReplayFeed(prices, speed=3600 / 0.4, heartbeat_seconds=0.1),
+        heartbeat_timeout=0.25, session_dir=False,
+    ).run()  # fmt: skip
+    assert result.bars == 2 and result.stopped_reason == "end of recorded bars"
