@@ -42,6 +42,7 @@ class Book:
         self.acknowledged: set[str] = set()
         self.venue_ids: dict[str, str] = {}
         self._exec_ids: set[str] = set()
+        self._cancels_unconfirmed: set[str] = set()  # cancelled here; the venue has not said so
         self._finished: list[Order] = []
         self._new_fills: list[Fill] = []
 
@@ -77,6 +78,7 @@ class Book:
                 self._exec_ids.add(event.exec_id)
                 self._execute(event, order)
             case OrderCancelled(reason=reason) if order is not None:
+                self._cancels_unconfirmed.discard(order.order_id)
                 if order.status is OrderStatus.PENDING:
                     order.status = OrderStatus.CANCELLED
                     order.cancellation_reason = reason
@@ -180,9 +182,20 @@ class Book:
         fills, self._new_fills = self._new_fills, []
         return finished, fills
 
+    def cancel_sent(self, order: Order) -> None:
+        """The strategy cancelled ``order`` (already marked CANCELLED); until the venue confirms,
+        a fill that races the cancel must still find it."""
+        self._cancels_unconfirmed.add(order.order_id)
+        self.close(order)
+
     def forget(self, keep_fills: int) -> None:
-        """Drop finished orders and old fills (already written to the session files)."""
-        self.orders = [o for o in self.orders if o.status is OrderStatus.PENDING]
+        """Drop finished orders and old fills (already written to the session files); orders a
+        venue may still fill (pending, or cancelled but not yet confirmed) are kept."""
+        self.orders = [
+            o
+            for o in self.orders
+            if o.status is OrderStatus.PENDING or o.order_id in self._cancels_unconfirmed
+        ]
         self.by_id = {o.order_id: o for o in self.orders}
         if len(self.fills) > keep_fills:
             del self.fills[: len(self.fills) - keep_fills]

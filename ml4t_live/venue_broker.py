@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import queue
 import time
+from dataclasses import replace
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -30,7 +31,13 @@ from ml4t.backtest import BacktestConfig, Fill, Order, OrderSide, OrderStatus, O
 from ml4t.backtest.config import ShareType
 
 from .book import Book
-from .errors import ConnectionFailed, LiveTradingRefused, ReconciliationError, VenueError
+from .errors import (
+    BridgeError,
+    ConnectionFailed,
+    LiveTradingRefused,
+    ReconciliationError,
+    VenueError,
+)
 from .events import (
     BackgroundTaskFailed,
     BarClosed,
@@ -382,6 +389,15 @@ class VenueBroker(AccountViews):
             self.book.close(order)
             self._in_flight.pop(order.order_id, None)
             _log.error("order {} was not placed: {}", order.order_id, exc)
+        except BridgeError as exc:
+            # The outcome is unknown: it may have reached the venue. It stays PENDING (never
+            # re-sent); the venue's events or the next re-sync, by client order id, settle it.
+            self._in_flight.pop(order.order_id, None)
+            _log.error(
+                "order {}: outcome unknown ({}); it stays pending until the venue reports it",
+                order.order_id,
+                exc,
+            )
 
     def close_position(
         self, asset: str, order_type: OrderType = OrderType.MARKET, _options: Any = None
@@ -393,25 +409,43 @@ class VenueBroker(AccountViews):
         return self.submit_order(asset, abs(position.quantity), side, order_type, _options=_options)
 
     def cancel_order(self, order_id: str) -> bool:
+        """Cancel a pending order: True once the venue took the request (as the backtest, the
+        order is CANCELLED at once; a fill that races the cancel is still applied)."""
         order = self.book.open.get(order_id)
         if order is None:
+            return False
+        try:
+            self.gateway.cancel(order_id)
+        except (VenueError, BridgeError) as exc:
+            _log.error("cancel of {} was not sent ({}); the order stays pending", order_id, exc)
             return False
         order.status = OrderStatus.CANCELLED
         order.cancelled_at = self._bar_time
         order.cancellation_reason = "user"
-        self.book.close(order)
+        self.book.cancel_sent(order)
         self._in_flight.pop(order_id, None)
-        self.gateway.cancel(order_id)
         return True
 
     def update_order(self, order_id: str, **changes: Any) -> bool:
+        """Change a pending order's quantity / prices: the order changes once the venue took it."""
         order = self.book.open.get(order_id)
         allowed = {"quantity", "limit_price", "stop_price", "trail_amount"}
         if order is None or not changes or set(changes) - allowed:
             return False
+        if "quantity" in changes and self.share_type is ShareType.INTEGER:
+            changes["quantity"] = float(int(changes["quantity"]))
+            if changes["quantity"] <= 0:
+                return False
+        request = replace(
+            order_request(order, oca_group=self._oca_groups.get(order_id)), **changes
+        )
+        try:
+            self.gateway.modify(request)
+        except (VenueError, BridgeError) as exc:
+            _log.error("change of {} was not accepted ({}); the order is unchanged", order_id, exc)
+            return False
         for name, value in changes.items():
             setattr(order, name, value)
-        self.gateway.modify(order_request(order, oca_group=self._oca_groups.get(order_id)))
         return True
 
     def flatten_all_positions(self, reason: str = "flatten", order_type: OrderType = OrderType.MARKET) -> list[Order]:

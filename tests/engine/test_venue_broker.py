@@ -234,3 +234,61 @@ def test_a_venue_that_does_not_come_back_stops_the_run_with_a_clear_error():
     venue.events.put(BrokerDisconnected("fake", "socket closed"))
     with pytest.raises(ConnectionFailed, match="did not reconnect within 0s"):
         broker.settle(1.0)
+
+
+def test_a_cancel_the_venue_refuses_leaves_the_order_pending():
+    from ml4t_live.errors import ConnectionFailed
+
+    venue = FakeVenue(fill_on_wait=False)
+    broker = connected(venue)
+    order = broker.submit_order("AAA", 10, order_type=OrderType.LIMIT, limit_price=90.0)
+    venue.raise_on["cancel"] = ConnectionFailed("not connected")
+    assert broker.cancel_order(order.order_id) is False
+    assert order.status is OrderStatus.PENDING and broker.get_pending_orders() == [order]
+
+
+def test_an_update_the_venue_refuses_leaves_the_order_unchanged_and_quantities_are_whole():
+    from ml4t_live.errors import VenueError
+
+    venue = FakeVenue(fill_on_wait=False)
+    broker = connected(venue)
+    order = broker.submit_order("AAA", 10, order_type=OrderType.LIMIT, limit_price=90.0)
+    venue.raise_on["modify"] = VenueError("cannot express that change")
+    assert broker.update_order(order.order_id, limit_price=91.0) is False
+    assert order.limit_price == 90.0
+    assert broker.update_order(order.order_id, quantity=7.9, limit_price=92.0) is True
+    assert (order.quantity, order.limit_price) == (7, 92.0)
+    assert (venue.placed[-1].quantity, venue.placed[-1].limit_price) == (7, 92.0)
+
+
+def test_an_order_whose_placement_timed_out_stays_pending_and_is_never_resent():
+    from ml4t_live.errors import BridgeTimeout
+
+    venue = FakeVenue(fill_on_wait=False)
+    broker = connected(venue)
+    venue.raise_on["place"] = BridgeTimeout("placeOrder did not finish")
+    order = broker.submit_order("AAA", 10)
+    assert order.status is OrderStatus.PENDING
+    assert broker.settle(5.0) == 0 and venue.events.waits == []  # not waited for bar after bar
+    request = replace_request(order)
+    venue.fill(request)  # the venue had it after all: its fill still lands on the order
+    broker.settle(0)
+    assert order.status is OrderStatus.FILLED and broker.get_position("AAA").quantity == 10
+
+
+def test_a_fill_racing_a_cancel_finds_its_order_even_after_records_were_forgotten():
+    venue = FakeVenue(fill_on_wait=False)
+    broker = connected(venue)
+    order = broker.submit_order("AAA", 10, order_type=OrderType.LIMIT, limit_price=90.0)
+    broker.cancel_order(order.order_id)
+    broker.take_new_records()
+    broker.forget_records(0)
+    venue.fill(venue.placed[0])
+    broker.settle(0)
+    assert order.status is OrderStatus.FILLED and order.filled_quantity == 10
+
+
+def replace_request(order):
+    from ml4t_live.protocols import OrderRequest
+
+    return OrderRequest(order.order_id, order.asset, order.side, order.quantity)

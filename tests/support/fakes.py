@@ -95,6 +95,8 @@ class FakeVenue:
     cancelled: list[str] = field(default_factory=list)
     bars_done: list[Any] = field(default_factory=list)
     closed: bool = False
+    #: the next call of a method raises this ("place" / "modify" / "cancel" -> exception)
+    raise_on: dict[str, Exception] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.events = ScriptedQueue(self._act)
@@ -110,14 +112,21 @@ class FakeVenue:
             dict(self.positions), list(self.open_orders), [],
         )  # fmt: skip
 
+    def _maybe_fail(self, method: str) -> None:
+        if method in self.raise_on:
+            raise self.raise_on.pop(method)
+
     def place(self, request: OrderRequest) -> None:
+        self._maybe_fail("place")
         self.placed.append(request)
         self._unfilled.append(request)
 
     def modify(self, request: OrderRequest) -> None:
+        self._maybe_fail("modify")
         self.placed.append(request)
 
     def cancel(self, client_order_id: str) -> None:
+        self._maybe_fail("cancel")
         self.cancelled.append(client_order_id)
 
     def end_of_bar(self, timestamp: Any) -> None:
