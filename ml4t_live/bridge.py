@@ -178,10 +178,11 @@ class LoopThread:
                 f"{self.name}: a blocking call from the loop's own thread would deadlock; "
                 "await the coroutine instead"
             )
-        if self._state is not LoopState.RUNNING or self._loop is None:
-            coro.close()
-            raise BridgeClosed(f"{self.name} is {self._state.value}; it accepts no more calls")
-        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+        with self._state_lock:  # close() cannot begin between this check and the scheduling
+            if self._state is not LoopState.RUNNING or self._loop is None:
+                coro.close()
+                raise BridgeClosed(f"{self.name} is {self._state.value}; it accepts no more calls")
+            return asyncio.run_coroutine_threadsafe(coro, self._loop)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Start a named background task; call on the loop thread only.
@@ -206,9 +207,11 @@ class LoopThread:
             return
         _log.opt(exception=exc).error("{}: background task {} failed", self.name, task.get_name())
         if self._queue is not None and not self._queue.closed:
-            self._queue.async_q.put_nowait(
-                BackgroundTaskFailed(self.name, task.get_name(), f"{type(exc).__name__}: {exc}")
-            )
+            report = BackgroundTaskFailed(self.name, task.get_name(), f"{type(exc).__name__}: {exc}")
+            try:
+                self._queue.async_q.put_nowait(report)
+            except janus.AsyncQueueFull:  # a bounded queue: deliver it as soon as there is room
+                self.spawn(self._queue.async_q.put(report), "report-failure")
 
     # ------------------------------------------------------------------ close
     def close(
@@ -254,6 +257,8 @@ class LoopThread:
 
     async def _shutdown(self, shutdown: Callable[[], Awaitable[Any]] | None, timeout: float) -> None:
         try:
+            if not self._ready.is_set() and self._main_task is not None:
+                self._main_task.cancel()  # start() timed out while setup was still running
             if shutdown is not None:
                 try:
                     async with asyncio.timeout(timeout):

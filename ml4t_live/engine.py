@@ -174,7 +174,7 @@ class LiveEngine:
         except BaseException as exc:
             if started_hooks:
                 self._end_after_failure(exc)
-            records.fail(exc, metrics, bars)
+            records.fail(exc, self.broker, metrics, bars)
             raise
         finally:
             restore_sigint()
@@ -222,7 +222,7 @@ class LiveEngine:
                 if now - last_alive > self.heartbeat_timeout:
                     raise FeedStalled(
                         f"feed {getattr(self.feed, 'name', '?')!r} delivered no bar and no "
-                        f"heartbeat for {self.heartbeat_timeout:.0f}s; check the connection or "
+                        f"heartbeat for {self.heartbeat_timeout:g}s; check the connection or "
                         "raise heartbeat_timeout"
                     )
                 continue

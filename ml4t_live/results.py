@@ -183,10 +183,16 @@ class RecordKeeper:
             started_at=started,
         )
 
-    def fail(self, exc: BaseException, metrics: MetricsTracker, bars: int) -> None:
-        """A failed run still leaves its files: what was recorded up to the failure, and why."""
+    def fail(self, exc: BaseException, broker: Any, metrics: MetricsTracker, bars: int) -> None:
+        """A failed run still leaves its files: what was recorded up to the failure (including
+        the last bar's orders and fills, and the orders still open), and why."""
         if self.writer is None:
             return
+        try:
+            self._take(broker)
+            self.writer.add_orders(o for o in broker.orders if o.status is OrderStatus.PENDING)
+        except Exception as take_exc:  # e.g. the broker never connected: nothing to collect
+            _log.debug("no orders or fills to collect after the failure: {!r}", take_exc)
         try:
             if self.retain is None:
                 self.writer.write_equity(list(self._equity))

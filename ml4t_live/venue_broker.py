@@ -187,7 +187,7 @@ class VenueBroker(AccountViews):
 
     def _await_reconnect(self) -> None:
         _log.warning(
-            "{} is disconnected ({}): waiting up to {:.0f}s for the reconnect and re-sync "
+            "{} is disconnected ({}): waiting up to {:g}s for the reconnect and re-sync "
             "before the next bar",
             self.venue,
             self._disconnected,
@@ -197,7 +197,7 @@ class VenueBroker(AccountViews):
         while self._disconnected is not None:
             if time.monotonic() >= deadline or not self._drain(block_until=deadline):
                 raise ConnectionFailed(
-                    f"{self.venue} did not reconnect within {self.reconnect_timeout:.0f}s "
+                    f"{self.venue} did not reconnect within {self.reconnect_timeout:g}s "
                     f"(lost: {self._disconnected}); stopping rather than trading on a stale "
                     "account. Check the gateway / network, then restart: open orders are "
                     "adopted by their client order ids."

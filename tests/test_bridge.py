@@ -173,3 +173,32 @@ def test_close_reports_a_thread_that_will_not_die():
         release.set()
         thread._thread.join(10)  # let the fixture see a clean end
     assert "ml4t-test-stuck" not in live_threads()
+
+
+def test_a_start_up_that_hangs_times_out_and_leaves_no_thread():
+    async def setup():
+        await asyncio.Event().wait()  # a gateway that never answers
+
+    thread = LoopThread("test", "hung")
+    with pytest.raises(BridgeTimeout, match="did not start within"):
+        thread.start(setup, timeout=0.3)
+    assert "ml4t-test-hung" not in live_threads()
+
+
+def test_a_failure_is_reported_even_when_the_bounded_queue_is_full():
+    thread = LoopThread("test", "full", queue_maxsize=1).start()
+    try:
+
+        async def fill_then_crash():
+            await thread.async_events.put("bar")  # the queue is now full
+            thread.spawn(crash(), "stream")
+
+        async def crash():
+            raise RuntimeError("stream died")
+
+        thread.call(fill_then_crash(), timeout=5)
+        assert thread.events.get(timeout=5) == "bar"
+        report = thread.events.get(timeout=5)
+        assert isinstance(report, BackgroundTaskFailed) and "stream died" in report.error
+    finally:
+        thread.close()

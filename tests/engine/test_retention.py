@@ -70,3 +70,6 @@ def test_a_failed_run_leaves_its_files_with_the_reason_and_the_counts(tmp_path):
     assert summary["bars"] == 49 and summary["num_orders"] == 3 * 49
     assert pl.read_parquet(tmp_path / "equity.parquet").height == 49
     assert pl.read_parquet(tmp_path / "bars.parquet").height == 3 * 49
+    orders = pl.read_parquet(tmp_path / "orders.parquet")
+    # the orders of bar 49 (filled at bar 50's open, before on_data failed) are in the files too
+    assert orders.height == 3 * 49 and orders["status"].to_list().count("filled") == 3 * 49

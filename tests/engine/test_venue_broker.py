@@ -232,7 +232,7 @@ def test_a_venue_that_does_not_come_back_stops_the_run_with_a_clear_error():
     broker = VenueBroker(venue, strategy_id="demo", session_id="s1", reconnect_timeout=0.3)
     broker.connect(BacktestConfig())
     venue.events.put(BrokerDisconnected("fake", "socket closed"))
-    with pytest.raises(ConnectionFailed, match="did not reconnect within 0s"):
+    with pytest.raises(ConnectionFailed, match="did not reconnect within 0.3s"):
         broker.settle(1.0)
 
 
