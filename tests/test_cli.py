@@ -410,3 +410,17 @@ def test_max_bars_and_stop_at_are_orderly_stops(cli):
     assert result.exit_code == 0, result.output
     assert f"stopped: stop time reached ({soon})" in result.output
     assert int(result.output.split("DemoMomentum: ")[1].split(" bars")[0]) < 10
+
+
+def test_an_unreachable_venue_exits_3_saying_what_to_check(cli, tmp_path):
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    strategy = _write(tmp_path / "boom.py", RAISING)
+    result = cli("run", strategy, "--broker", "ib", "--port", port, "--symbols", "AAPL",
+                 "--no-session")  # fmt: skip
+    assert result.exit_code == 3, result.output
+    assert f"cannot connect to 127.0.0.1:{port}" in result.output
+    assert "Is TWS / IB Gateway running with the API enabled" in result.output
