@@ -130,6 +130,12 @@ class LiveEngine:
         records = RecordKeeper.open(
             self.session_dir, type(self.strategy).__name__, started, self.retain
         )
+        if self.retain is not None:
+            _log.info(
+                "keeping the last {} fills in memory; finished orders and older fills go to "
+                "the session files only",
+                self.retain,
+            )
         restore_sigint = self._install_sigint()
         metrics = MetricsTracker(self.config.initial_cash)
         bars = 0

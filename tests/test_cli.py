@@ -424,3 +424,15 @@ def test_an_unreachable_venue_exits_3_saying_what_to_check(cli, tmp_path):
     assert result.exit_code == 3, result.output
     assert f"cannot connect to 127.0.0.1:{port}" in result.output
     assert "Is TWS / IB Gateway running with the API enabled" in result.output
+
+
+def test_retain_bounds_memory_and_the_session_files_keep_everything(cli, tmp_path):
+    strategy = _write(tmp_path / "demo.py", "from ml4t_live.examples import DemoMomentum\n")
+    result = cli("run", f"{strategy}:DemoMomentum", "--data", demo_bars_path(), "--retain", 5,
+                 "--session-dir", tmp_path / "s")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (session,) = (tmp_path / "s").iterdir()
+    expected = _backtest(DemoMomentum(), initial_cash=100_000)
+    assert pl.read_parquet(session / "fills.parquet").height == expected["num_fills"]
+    assert _summary(result.output)["fills"] == f"{expected['num_fills']:,}"
+    assert "keeping the last 5 fills in memory" in result.output

@@ -64,6 +64,8 @@ HELP = {
     "shadow/replay), 'log' logs the traceback and continues.",
     "settle_timeout": "Seconds the fill barrier waits for in-flight orders before each bar "
     "[default: 5].",
+    "retain": "Keep only the last N fills (and no finished orders) in memory; everything still "
+    "goes to the session files. For long live sessions [default: keep everything].",
     "heartbeat_timeout": "Seconds without a bar or heartbeat before the feed counts as stalled "
     "(exit 3) [default: 120].",
     "stop_at": "Stop the run at HH:MM (this machine's local time, today) or at an ISO datetime "
@@ -87,6 +89,7 @@ NoSession = Annotated[
 ErrorPolicy = Annotated[str | None, typer.Option(help=HELP["error_policy"])]
 SettleTimeout = Annotated[float | None, typer.Option(help=HELP["settle_timeout"])]
 HeartbeatTimeout = Annotated[float | None, typer.Option(help=HELP["heartbeat_timeout"])]
+Retain = Annotated[int | None, typer.Option(help=HELP["retain"], min=0)]
 StopAt = Annotated[str | None, typer.Option(help=HELP["stop_at"])]
 MaxBars = Annotated[int | None, typer.Option(help=HELP["max_bars"])]
 
@@ -94,7 +97,7 @@ RUN_KEYS = (
     "strategy", "data", "signals", "context", "speed", "initial_cash", "preset", "session_dir",
     "no_session", "error_policy", "settle_timeout", "heartbeat_timeout", "broker", "feed",
     "host", "port", "symbols", "bar_size", "live", "confirm_live", "quiet", "verbose",
-    "stop_at", "max_bars",
+    "stop_at", "max_bars", "retain",
 )  # fmt: skip
 
 

@@ -9,7 +9,7 @@ import typer
 
 from . import options as opt
 from .app import (
-    RUN_KEYS, ConfigFile, ErrorPolicy, HeartbeatTimeout, InitialCash, MaxBars, NoSession, Params,
+    RUN_KEYS, ConfigFile, ErrorPolicy, HeartbeatTimeout, InitialCash, MaxBars, NoSession, Params, Retain,
     Preset, Quiet, SessionDir, SettleTimeout, Speed, StopAt, Verbose, _guard, app,
 )  # fmt: skip
 from .runner import replay_session, run_command, run_demo, serve_sim
@@ -66,6 +66,7 @@ def run(
     heartbeat_timeout: HeartbeatTimeout = None,
     stop_at: StopAt = None,
     max_bars: MaxBars = None,
+    retain: Retain = None,
     broker: Annotated[str | None, typer.Option(help=_HELP["broker"])] = None,
     feed: Annotated[str | None, typer.Option(help=_HELP["feed"])] = None,
     host: Annotated[str | None, typer.Option(help=_HELP["host"])] = None,
@@ -91,7 +92,7 @@ def run(
                initial_cash=initial_cash, preset=preset, session_dir=session_dir,
                no_session=no_session, error_policy=error_policy, settle_timeout=settle_timeout,
                heartbeat_timeout=heartbeat_timeout, stop_at=stop_at, max_bars=max_bars,
-               broker=broker, feed=feed, host=host, port=port,
+               retain=retain, broker=broker, feed=feed, host=host, port=port,
                symbols=symbols, bar_size=bar_size, live=live, confirm_live=confirm_live,
                quiet=quiet or None, verbose=verbose or None, params=opt.parse_params(param))  # fmt: skip
     o = opt.merge_options(cli, config, RUN_KEYS)

@@ -114,6 +114,8 @@ def run_engine(strategy: Any, broker: Any, feed: Any, config: Any, o: dict[str, 
     for key in ("settle_timeout", "heartbeat_timeout"):
         if o.get(key) is not None:
             kwargs[key] = float(o[key])
+    if o.get("retain") is not None:
+        kwargs["retain"] = int(o["retain"])
     if o.get("no_session"):
         kwargs["session_dir"] = False
     else:
