@@ -160,10 +160,11 @@ def test_ctrl_c_in_the_main_thread_is_an_orderly_stop():
                 signal.raise_signal(signal.SIGINT)
 
     strategy = InterruptsAtTwo()
+    before = signal.getsignal(signal.SIGINT)  # SIG_IGN when started in the background (nohup, &)
     result = venue_engine(strategy, FakeVenue(), ListFeed(bars(5))).run()
     assert result.bars == 2 and "Ctrl-C" in result.stopped_reason
     assert strategy.calls[-1] == ("on_end",)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before  # the caller's handler is back
 
 
 def test_a_feed_that_ends_finishes_the_run():
