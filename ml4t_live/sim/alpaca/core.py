@@ -56,7 +56,7 @@ class Core:
     def __init__(self, groups: list[tuple[datetime, dict[str, SimBar]]], *, config: Any, key_id: str,
                  secret_key: str, speed: float | None, rate_limit_per_minute: int | None, feed: str,
                  plan: FaultPlan, spawn: Callable[[Awaitable[Any], str], Any],
-                 replay_from: datetime | None = None) -> None:
+                 replay_from: datetime | None = None, account_state: dict[str, Any] | None = None) -> None:
         in_hours = [(_utc(ts), bars) for ts, bars in groups if market_hours.is_open(_utc(ts))]
         self.skipped_outside_hours = len(groups) - len(in_hours)
         cut = _utc(replay_from) if replay_from is not None else None
@@ -75,6 +75,7 @@ class Core:
             self._now = datetime.now(UTC).replace(microsecond=0)
         symbols = {s for _ts, bars in groups for s in bars}
         self.venue = AlpacaVenue(config, symbols, self.now)
+        self.venue.standing.update(account_state or {})
         self.bars = BarStore(history + self.groups)  # REST serves only bars closed by `now`
         self.faults = FaultState()
         self.bucket = TokenBucket(rate_limit_per_minute)

@@ -104,8 +104,18 @@ def order_json(order: AlpacaOrder, legs: list[AlpacaOrder] | None = None) -> dic
     }
 
 
+#: the account-standing fields a ``SimulatedAlpaca(account_state=...)`` may set, with their types
+ACCOUNT_STATE_FIELDS: dict[str, type] = {
+    "status": str, "trading_blocked": bool, "account_blocked": bool,
+    "trade_suspended_by_user": bool, "transfers_blocked": bool,
+}
+
+
 def account_json(*, cash: float, equity: float, long_value: float, short_value: float,
-                 last_equity: float, created_at: datetime, multiplier: float = 1.0) -> dict[str, Any]:
+                 last_equity: float, created_at: datetime, multiplier: float = 1.0,
+                 standing: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``standing``: values for :data:`ACCOUNT_STATE_FIELDS` (e.g. a blocked account) over the
+    defaults of an active, unblocked account."""
     buying_power = max(cash, 0.0) * multiplier if multiplier <= 1 else max(equity, 0.0) * multiplier
     return {
         "id": ACCOUNT_ID,
@@ -139,7 +149,7 @@ def account_json(*, cash: float, equity: float, long_value: float, short_value: 
         "created_at": ts_utc(created_at),
         "options_approved_level": 0,
         "options_trading_level": 0,
-    }
+    } | (standing or {})
 
 
 def account_configuration_json(fractional: bool = True) -> dict[str, Any]:

@@ -79,19 +79,33 @@ def load_fault_plan(faults: Any) -> FaultPlan:
     return plan
 
 
+def _check_account_state(state: dict[str, Any] | None) -> dict[str, Any]:
+    fields = payloads.ACCOUNT_STATE_FIELDS
+    for name, value in (state or {}).items():
+        if name not in fields:
+            raise ConfigError(f"account_state: unknown field {name!r}; known: {', '.join(fields)}")
+        if type(value) is not fields[name]:
+            raise ConfigError(f"account_state: {name} must be a {fields[name].__name__}, got {value!r}")
+    return dict(state or {})
+
+
 class SimulatedAlpaca:
     """A simulated Alpaca on 127.0.0.1 (see the module docstring)."""
 
     def __init__(self, bars: Any, *, host: str = "127.0.0.1", port: int = 0, speed: float | None = None,
                  config: BacktestConfig | None = None, key_id: str | None = None, secret_key: str | None = None,
                  faults: Any = None, rate_limit_per_minute: int | None = 200, feed: str = "iex",
-                 replay_from: datetime | None = None) -> None:
+                 replay_from: datetime | None = None, account_state: dict[str, Any] | None = None) -> None:
         """``replay_from``: bars before it are history only (served by ``/v2/stocks/bars`` from the
-        start, for warm-up), the rest are replayed live. ``rate_limit_per_minute=None`` disables it."""
+        start, for warm-up), the rest are replayed live. ``rate_limit_per_minute=None`` disables it.
+        ``account_state``: how GET /v2/account describes the account's standing, e.g.
+        ``{"trading_blocked": True}`` (fields: ``payloads.ACCOUNT_STATE_FIELDS``; default an
+        active, unblocked account). The venue only reports it: orders are still accepted."""
         if speed is not None and speed <= 0:
             raise ConfigError(f"speed must be > 0 (or None for step mode), got {speed}")
         if (key_id is None) != (secret_key is None):
             raise ConfigError("give both key_id and secret_key, or neither (a pair is generated)")
+        self._account_state = _check_account_state(account_state)
         if isinstance(bars, list) and (not bars or isinstance(bars[0], tuple)):
             self._groups: list[tuple[datetime, dict[str, SimBar]]] = bars
         else:
@@ -129,7 +143,7 @@ class SimulatedAlpaca:
         core = Core(self._groups, config=self._config, key_id=self._key_id, secret_key=self._secret,
                     speed=self._speed, rate_limit_per_minute=self._rate, feed=self._feed,
                     plan=self._plan, spawn=lambda coro, name: thread.spawn(coro, name),
-                    replay_from=self._replay_from)
+                    replay_from=self._replay_from, account_state=self._account_state)
         app = web.Application()
         TradingApi(core).routes(app)
         app.router.add_get("/stream", core.trade_hub.handle)

@@ -136,7 +136,7 @@ class TradingApi:
             short_value += min(value, 0.0)
         return _json(payloads.account_json(cash=v.exchange.cash, equity=v.exchange.equity, long_value=long_value,
                                            short_value=short_value, last_equity=v.last_equity,
-                                           created_at=v.created_at))
+                                           created_at=v.created_at, standing=v.standing))
 
     async def account_configurations(self, request: web.Request) -> web.Response:
         return _json(payloads.account_configuration_json(fractional=self.ctx.venue.fractional))

@@ -70,6 +70,9 @@ class AlpacaVenue:
         self.prev_session_close: dict[str, float] = {}
         self.first_price: dict[str, float] = {}
         self.initial_equity = self.exchange.equity
+        # account-standing fields GET /v2/account reports (payloads.ACCOUNT_STATE_FIELDS); reported
+        # only, never enforced, so a test sees whether the client refuses to trade on its own
+        self.standing: dict[str, Any] = {}
         self.last_equity = self.initial_equity
         self.created_at = now()
 

@@ -55,6 +55,8 @@ from .tracker import OrderTracker
 
 _log = logger.bind(component="alpaca.gateway")
 VENUE = "alpaca"
+#: account flags under which Alpaca refuses orders (alpaca-py ``TradeAccount``): connect refuses
+_BLOCKING_FLAGS = ("trading_blocked", "account_blocked", "trade_suspended_by_user")
 
 
 class AlpacaGateway(SubmitMixin):
@@ -87,19 +89,22 @@ class AlpacaGateway(SubmitMixin):
         return self.stream.events
 
     def connect(self) -> AccountSnapshot:
-        self._client = AlpacaTradingClient(self.config)
+        client = AlpacaTradingClient(self.config)  # kept only once the account may trade
         try:
-            account = self.rest("account", self._client.get_account, repeatable=True)
+            account = self.rest("account", client.get_account, repeatable=True)
         except VenueRequestFailed as exc:
             raise ConnectionFailed(
                 f"Alpaca refused the account request: {exc}"
             ) from None
         self.account_number = account.account_number
         self._check_live(account.account_number)
-        if account.trading_blocked or account.account_blocked:
+        blocked = [flag for flag in _BLOCKING_FLAGS if getattr(account, flag, None)]
+        if blocked:
             raise ReconciliationError(
-                f"Alpaca account {account.account_number} is blocked for trading; refusing to start"
+                f"Alpaca account {account.account_number} is blocked for trading "
+                f"({', '.join(blocked)}); refusing to start"
             )
+        self._client = client
         self.stream.start()
         self._connected = True
         try:
