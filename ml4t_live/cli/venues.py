@@ -19,6 +19,7 @@ traceback. Venue errors raised later (``ConnectionFailed`` ...) exit with code 3
 from __future__ import annotations
 
 import importlib
+from datetime import datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,3 +64,17 @@ def entry_point(venue: str, function: str) -> Callable[..., Any]:
     if fn is None:
         raise ConfigError(f"the {venue} venue does not offer {function!r} yet ({module_name})")
     return fn
+
+
+def venue_end(value: Any) -> datetime | None:
+    """``[venue] end = "2024-03-05T21:00:00Z"``: the feed ends with the bar closing there."""
+    if value is None or isinstance(value, datetime):
+        end = value
+    else:
+        try:
+            end = datetime.fromisoformat(str(value))
+        except ValueError:
+            raise ConfigError(f"[venue] end must be an ISO date-time, got {value!r}") from None
+    if end is not None and end.tzinfo is None:
+        raise ConfigError("[venue] end needs a time zone (e.g. 2024-03-05T21:00:00Z)")
+    return end

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 
 from loguru import logger
 
+from ...cli.venues import venue_end
 from ...errors import ConfigError
 from .bars import parse_bar_size
 from .broker import AlpacaBroker
@@ -145,7 +146,7 @@ def make_feed(options: Any) -> AlpacaFeed:
         bar_size=size,
         warmup_bars=int(extra.get("warmup_bars", 0)),
         tz=str(extra.get("tz", "UTC")),
-        end=_end(extra.get("end")),
+        end=venue_end(extra.get("end")),
     )
 
 
@@ -156,22 +157,6 @@ def bar_size(text: str) -> str:
         if compact.endswith(suffix):
             compact = compact[:-1]
     return compact
-
-
-def _end(value: Any) -> datetime | None:
-    """``[venue] end = "2024-03-05T21:00:00Z"``: the feed ends with the bar closing there."""
-    if value is None or isinstance(value, datetime):
-        end = value
-    else:
-        try:
-            end = datetime.fromisoformat(str(value))
-        except ValueError:
-            raise ConfigError(
-                f"[venue] end must be an ISO date-time, got {value!r}"
-            ) from None
-    if end is not None and end.tzinfo is None:
-        raise ConfigError("[venue] end needs a time zone (e.g. 2024-03-05T21:00:00Z)")
-    return end
 
 
 # ====================================================================== ml4t-live sim alpaca

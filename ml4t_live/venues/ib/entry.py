@@ -27,6 +27,7 @@ from typing import Any
 
 from loguru import logger
 
+from ...cli.venues import venue_end
 from ...errors import ConfigError, LiveTradingRefused
 from .broker import IBBroker
 from .config import IBConfig
@@ -131,24 +132,8 @@ def make_feed(options: Any) -> IBFeed:
         bar_size=ib_bar_size(options.bar_size),
         warmup_bars=_int(extra, "warmup_bars", 0),
         tz=str(extra.get("tz") or "UTC"),
-        end=_end(extra.get("end")),
+        end=venue_end(extra.get("end")),
     )
-
-
-def _end(value: Any) -> datetime | None:
-    """``[venue] end = "2024-03-05T21:00:00Z"``: the feed ends with the bar closing there."""
-    if value is None or isinstance(value, datetime):
-        end = value
-    else:
-        try:
-            end = datetime.fromisoformat(str(value))
-        except ValueError:
-            raise ConfigError(
-                f"[venue] end must be an ISO date-time, got {value!r}"
-            ) from None
-    if end is not None and end.tzinfo is None:
-        raise ConfigError("[venue] end needs a time zone (e.g. 2024-03-05T21:00:00Z)")
-    return end
 
 
 # ---------------------------------------------------------------------------------- simulator
