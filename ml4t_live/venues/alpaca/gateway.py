@@ -99,6 +99,12 @@ class AlpacaGateway(SubmitMixin):
         self.account_number = account.account_number
         self._check_live(account.account_number)
         blocked = [flag for flag in _BLOCKING_FLAGS if getattr(account, flag, None)]
+        status = getattr(getattr(account, "status", None), "value", None)
+        if status is not None and status != "ACTIVE":
+            raise ReconciliationError(
+                f"Alpaca account {account.account_number} is not active (status {status}); "
+                "refusing to start"
+            )
         if blocked:
             raise ReconciliationError(
                 f"Alpaca account {account.account_number} is blocked for trading "

@@ -118,3 +118,18 @@ def test_account_state_that_cannot_be_read_is_a_reconciliation_error():
     message = str(caught.value)
     assert message.startswith("cannot read the Alpaca account state: Alpaca account failed")
     assert "HTTP 429" in message
+
+
+@pytest.mark.parametrize("status", ["ACCOUNT_CLOSED", "INACTIVE", "ONBOARDING"])
+def test_connect_refuses_an_account_that_is_not_active(status):
+    sim = started({"status": status})
+    try:
+        gw = AlpacaGateway(config_for(sim), is_ours=lambda cid: True)
+        try:
+            with pytest.raises(ReconciliationError, match=f"is not active \\(status {status}\\)"):
+                gw.connect()
+        finally:
+            gw.close()
+        assert sim.orders() == []
+    finally:
+        sim.close()
