@@ -7,7 +7,6 @@ talks to a venue. Duplicate executions (same ``exec_id``) are applied once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -205,7 +204,3 @@ class Book:
 
     def rejected(self) -> list[Order]:
         return [o for o in self.orders if o.status is OrderStatus.REJECTED]
-
-    @staticmethod
-    def ids(orders: Iterable[Order]) -> list[str]:
-        return [o.order_id for o in orders]
