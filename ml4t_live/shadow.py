@@ -23,11 +23,6 @@ from .events import BarClosed
 
 _log = logger.bind(component="shadow")
 
-_CACHE_FIELDS = (
-    "_prices", "_opens", "_highs", "_lows", "_closes", "_volumes", "_vwaps",
-    "_bids", "_asks", "_mids", "_bid_sizes", "_ask_sizes", "_signals",
-)  # fmt: skip
-
 
 class ShadowBroker:
     """A :class:`~ml4t_live.protocols.LiveBroker` whose orders go nowhere and fill by the backtest's rules."""
@@ -66,8 +61,9 @@ class ShadowBroker:
 
     def invoke(self, phase: LifecyclePhase, hook: Callable[..., Any], *args: Any) -> Any:
         """Call a strategy hook as the backtest does: a hook that raises leaves no order behind."""
-        assert self._dispatcher is not None, "connect() first"
-        return self._dispatcher.dispatch_registered(phase, hook, self.strategy_broker, *args)
+        if self._dispatcher is None:
+            raise RuntimeError("ShadowBroker.connect() has not been called")
+        return self._dispatcher.dispatch_registered(phase, hook, self._broker, *args)
 
     def settle(self, timeout: float) -> int:
         """Fill barrier: nothing is ever in flight here (fills happen in ``begin_bar``)."""
@@ -75,7 +71,7 @@ class ShadowBroker:
 
     def begin_bar(self, bar: BarClosed) -> None:
         """Engine steps before ``on_data``: prices, pending exits, position rules, fills at the open."""
-        broker = self.strategy_broker
+        broker = self._broker  # per-bar path: connect() has run
         broker._update_time(bar.timestamp, *_bar_caches(bar.data))
         pending_exits = broker._process_pending_exits()
         if pending_exits:
@@ -90,7 +86,7 @@ class ShadowBroker:
 
     def end_bar(self, bar: BarClosed) -> None:
         """Engine steps after ``on_data``: MOC fills at this bar's close, then water marks."""
-        broker = self.strategy_broker
+        broker = self._broker  # per-bar path: connect() has run
         if self._next_bar:
             broker._process_orders(order_types={OrderType.MOC}, include_orders_this_bar=True)
         else:
@@ -98,7 +94,7 @@ class ShadowBroker:
         broker._update_water_marks()
 
     def mark(self, timestamp: Any, observation: int) -> float:
-        state, _ = self.strategy_broker._observe_portfolio(
+        state, _ = self._broker._observe_portfolio(  # type: ignore[union-attr]
             timestamp, observation, include_holdings=False
         )
         return float(state[0])
@@ -120,8 +116,10 @@ class ShadowBroker:
 
     def take_new_records(self) -> tuple[list[Order], list[Fill]]:
         """Orders that finished and fills that happened since the last call (no history scans)."""
-        broker = self.strategy_broker
+        broker = self._broker  # per-bar path: connect() has run
         orders = broker.orders
+        if not self._open and len(orders) == self._orders_seen and len(broker.fills) == self._fills_seen:
+            return [], []  # nothing happened (most bars): skip the copies
         for order in orders[self._orders_seen :]:
             self._open[order.order_id] = order
         self._orders_seen = len(orders)
@@ -160,9 +158,14 @@ class ShadowBroker:
 
 def _bar_caches(data: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], ...]:
     """The per-bar dicts ``Broker._update_time`` takes, as ``Engine._run_once`` builds them."""
-    caches = tuple(getattr(data, name, None) for name in _CACHE_FIELDS)
-    if all(cache is not None for cache in caches):
-        return caches  # an ml4t.backtest DataFeed payload: use its pre-extracted views
+    try:  # an ml4t.backtest DataFeed payload: use its pre-extracted views
+        return (
+            data._prices, data._opens, data._highs, data._lows, data._closes, data._volumes,
+            data._vwaps, data._bids, data._asks, data._mids, data._bid_sizes, data._ask_sizes,
+            data._signals,
+        )  # type: ignore[attr-defined]  # fmt: skip
+    except AttributeError:
+        pass
     prices, opens, highs, lows, closes, volumes = {}, {}, {}, {}, {}, {}
     vwaps, bids, asks, mids, bid_sizes, ask_sizes, signals = {}, {}, {}, {}, {}, {}, {}
     for asset, row in data.items():

@@ -1,9 +1,13 @@
 """ReplayFeed: recorded bars delivered the way a live feed delivers them.
 
-The bars are iterated by ml4t.backtest's own ``DataFeed`` (so ``data``, ``context`` and the
-timestamp types are exactly the backtest's) on a worker loop thread, and travel to the engine as
-:class:`~ml4t_live.events.BarClosed` events through that loop's janus queue, the same path a venue
-feed takes. One event per timestamp, in timestamp order, then :class:`FeedEnded`.
+A worker loop thread decides when bars close and announces them through that loop's janus queue,
+the same path a venue feed's events take: paced (``speed=N``), one bar at each recorded gap, with
+heartbeats through long ones; at full speed every recorded bar has closed already, so one
+announcement covers them all. The bar itself - ``data``, ``context`` and the timestamp, exactly as
+ml4t.backtest's own ``DataFeed`` builds them - is made on the engine thread when the engine takes
+it: bar dicts built on one core and read on another, and thread hand-overs in between, cost up to
+a quarter of the throughput (docs/performance.md). One :class:`~ml4t_live.events.BarClosed` per
+timestamp, in timestamp order, then :class:`FeedEnded`.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import queue
 from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,13 +31,8 @@ from ..events import BarClosed, FeedEnded, FeedEvent, FeedHeartbeat
 
 _log = logger.bind(component="replay-feed")
 
-#: Queue items buffered between the replay thread and the engine (bounds memory on long replays).
+#: Queue items buffered between the replay thread and the engine.
 QUEUE_DEPTH = 4
-#: At full speed, bars travel in batches made only when the engine has used up the previous one
-#: (two thread hand-overs per batch; both threads busy at once would fight over the GIL). A batch
-#: holds about this many asset-rows, so it is still in the CPU caches when the engine reads it.
-BATCH_ROWS = 2048
-BATCH_BARS = (16, 256)  # fewest and most bars per batch
 #: A paced replay waiting longer than this for its next bar sends a heartbeat meanwhile.
 HEARTBEAT_SECONDS = 10.0
 
@@ -74,47 +75,32 @@ class ReplayFeed:
             raise ConfigError(f"the recorded bars cannot be replayed: {exc}") from exc
         self.feed_spec = self._datafeed.feed_spec
         self.bars_total = self._datafeed.n_bars
-        rows_per_bar = self._datafeed.prices.height / max(self.bars_total, 1)
-        low, high = BATCH_BARS
-        self._batch = max(low, min(high, int(BATCH_ROWS / max(rows_per_bar, 1.0))))
         self._thread: LoopThread | None = None
-        self._ready: deque[FeedEvent] = deque()
-        self._demand: asyncio.Event | None = None
-        self._asked = False
+        self._bars: Iterator[tuple[Any, Any, Any]] | None = None  # the engine thread's DataFeed
+        self._ready: deque[FeedEvent | _Due] = deque()
+        self._due = 0  # bars announced and not yet built
 
     def start(self) -> None:
         self._thread = LoopThread("replay", "feed", queue_maxsize=QUEUE_DEPTH)
         thread = self._thread
+        self._bars = iter(self._datafeed)  # iterated on the engine thread only (next_event)
         thread.start(lambda: self._begin(thread))
         _log.info("replaying {} bars{}", self.bars_total, _pace(self.speed))
 
     async def _begin(self, thread: LoopThread) -> None:
-        if self.speed is None:
-            self._demand = asyncio.Event()
-            self._demand.set()  # the first batch is made at once
         thread.spawn(self._produce(thread), "replay")
 
     async def _produce(self, thread: LoopThread) -> None:
         out = thread.async_events
-        bars = (step for step in self._datafeed)  # DataFeed.__iter__ restarts; this resumes
-        previous = None
-        while True:
-            if self._demand is not None:  # full speed: wait until the engine wants more
-                await self._demand.wait()
-                self._demand.clear()
-            batch: list[FeedEvent] = []
-            for timestamp, data, context in bars:
-                if self.speed is not None and previous is not None:
-                    await self._pace((timestamp - previous).total_seconds() / self.speed, out)
-                previous = timestamp
-                batch.append(BarClosed(timestamp, data, context))
-                if len(batch) >= (self._batch if self.speed is None else 1):
-                    break
-            else:
-                batch.append(FeedEnded("end of recorded bars"))
-                await out.put(batch)
-                return
-            await out.put(batch)
+        stamps = self._datafeed.timestamps
+        if self.speed is None:  # full speed: every recorded bar has closed already
+            await out.put([_Due(len(stamps))])
+        else:
+            for index, timestamp in enumerate(stamps):
+                if index:
+                    await self._pace((timestamp - stamps[index - 1]).total_seconds() / self.speed, out)
+                await out.put([_Due(1)])
+        await out.put([FeedEnded("end of recorded bars")])
 
     async def _pace(self, seconds: float, out: Any) -> None:
         """Wait out the gap to the next bar (pacing, not synchronisation); a long gap (a night
@@ -127,27 +113,40 @@ class ReplayFeed:
                 await out.put([FeedHeartbeat(datetime.now(UTC))])
 
     def next_event(self, timeout: float) -> FeedEvent | None:
-        if self._ready:
-            return self._ready.popleft()
-        thread = self._thread
-        if thread is None:
-            raise RuntimeError("ReplayFeed.start() has not been called")
-        if self._demand is not None and not self._asked:
-            thread.submit(self._demand.set)  # ask for the next batch (runs on the loop)
-            self._asked = True
-        try:
-            item = thread.events.get(timeout=timeout)
-        except queue.Empty:
-            return None
-        if isinstance(item, list):
-            self._asked = False
+        if self._due:
+            self._due -= 1
+            return self._bar()
+        if not self._ready:
+            if self._thread is None or self._bars is None:
+                raise RuntimeError("ReplayFeed.start() has not been called")
+            try:
+                item = self._thread.events.get(timeout=timeout)
+            except queue.Empty:
+                return None
+            if not isinstance(item, list):
+                return item  # a BackgroundTaskFailed report from the bridge
             self._ready.extend(item)
-            return self._ready.popleft()
-        return item  # a BackgroundTaskFailed report from the bridge
+        event = self._ready.popleft()
+        if isinstance(event, _Due):
+            self._due = event.count
+            return self.next_event(timeout)
+        return event
+
+    def _bar(self) -> BarClosed:
+        """The next bar, built by the backtest's DataFeed here, on the engine thread."""
+        timestamp, data, context = next(self._bars)  # type: ignore[arg-type]
+        return BarClosed(timestamp, data, context)
 
     def close(self) -> None:
         if self._thread is not None:
             self._thread.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Due:
+    """``count`` more bars have closed (announced by the replay thread, built by the engine's)."""
+
+    count: int
 
 
 def load_frame(source: Frame | str | Path | None, what: str) -> Frame | None:
