@@ -12,9 +12,10 @@ A session folder (default ``./sessions/<Strategy>-<UTC start %Y%m%dT%H%M%SZ>/``)
     summary.json      the run's summary and metrics
     session.log       the engine log (the CLI adds this sink; the library never adds sinks)
 
-Rows are buffered and spilled to part files under ``.parts/`` every ``flush_rows`` rows, so a
-long session's memory stays bounded; ``close()`` merges the parts (streaming) into the files
-above. A session whose process died before ``close()`` can still be read back:
+Rows are buffered and spilled to part files (``.parts/<table>-NNNNN.arrow``: uncompressed Arrow
+IPC, cheap to write between two bars) every ``flush_rows`` rows (fewer for wide tables), so a long
+session's memory stays bounded and a process that dies loses at most that many rows per table;
+``close()`` merges the parts (streaming) into the parquet files above. A session whose process died before ``close()`` can still be read back:
 :func:`read_session_bars` falls back to the part files.
 
 The writer is used from the engine thread only; it is not thread-safe.
@@ -41,8 +42,9 @@ from ml4t_live.errors import ConfigError
 _log = logger.bind(component="session")
 
 DEFAULT_ROOT = Path("sessions")
-DEFAULT_FLUSH_ROWS = 10_000
+DEFAULT_FLUSH_ROWS = 2_000
 PARTS_DIR = ".parts"
+PART_SUFFIX = ".arrow"  # Arrow IPC: the spill format (cheap to write); merged into parquet
 BAR_COLUMNS = ("open", "high", "low", "close", "volume")
 EMPTY_BAR_ASSET = ""  # see SessionWriter.add_bar
 OPTIONAL_BAR_COLUMNS = ("vwap", "bid", "ask", "mid", "bid_size", "ask_size")
@@ -127,7 +129,7 @@ def fill_row(fill: Any) -> dict[str, Any]:
 
 
 class _Table:
-    """Column buffer for one table, spilled to ``<parts>/<name>-NNNNN.parquet`` every
+    """Column buffer for one table, spilled to ``<parts>/<name>-NNNNN.arrow`` every
     ``flush_rows`` rows, or sooner for a table wider than the bars table (same cell budget)."""
 
     def __init__(self, name: str, parts_dir: Path, flush_rows: int) -> None:
@@ -165,8 +167,8 @@ class _Table:
         if ns:
             frame = frame.with_columns(pl.col(c).cast(d) for c, d in ns.items())
         self.parts_dir.mkdir(parents=True, exist_ok=True)
-        part = self.parts_dir / f"{self.name}-{len(self.parts):05d}.parquet"
-        frame.write_parquet(part)
+        part = self.parts_dir / f"{self.name}-{len(self.parts):05d}{PART_SUFFIX}"
+        frame.write_ipc(part, compression="uncompressed")
         self.parts.append(part)
         self.total_rows += self.rows
         self.columns = {key: [] for key in self.columns}
@@ -176,7 +178,7 @@ class _Table:
         """Flush, then stream the parts into ``target``; True when a file was written."""
         self.flush()
         if self.parts:
-            scans = [pl.scan_parquet(p) for p in self.parts]
+            scans = [pl.scan_ipc(p) for p in self.parts]
             pl.concat(scans, how="diagonal_relaxed").sink_parquet(target)
             for part in self.parts:
                 part.unlink()
@@ -379,10 +381,10 @@ def _read_table(folder: Path, name: str) -> pl.DataFrame | None:
     merged = folder / f"{name}.parquet"
     if merged.exists():
         return pl.read_parquet(merged)
-    parts = sorted((folder / PARTS_DIR).glob(f"{name}-*.parquet"))
+    parts = sorted((folder / PARTS_DIR).glob(f"{name}-*{PART_SUFFIX}"))
     if not parts:
         return None
-    return pl.concat([pl.read_parquet(p) for p in parts], how="diagonal_relaxed")
+    return pl.concat([pl.read_ipc(p) for p in parts], how="diagonal_relaxed")
 
 
 def read_session_bars(

@@ -7,7 +7,7 @@ the LAST 1,000 bars of the LiveEngine run (from the progress callback's clock: p
 not grow as orders accumulate). Then, in a child process, a long single-asset replay: peak RSS
 (``resource.getrusage(...).ru_maxrss``) and the RSS growth between bar 1,000 and the last bar
 (target <= 10 MB), plus RSS at every 10% of the bars (separates one-time start-up costs, such
-as the first parquet write of the session recorder, from growth).
+as the first part-file write of the session recorder, from growth).
 
     .venv/bin/python scripts/bench_engine.py                  # everything (minutes)
     .venv/bin/python scripts/bench_engine.py --quick          # 1x10k, both strategies, 100k-bar RSS run
@@ -108,14 +108,18 @@ def time_live(prices: pl.DataFrame, strategy_cls, record: bool) -> tuple[float, 
     return clock() - t0, len(result.fills), [t0, *stamps]
 
 
-def us_per_bar(stamps: list[float], first: bool, n: int = 1000) -> float:
+def us_per_bar(stamps: list[float], first: bool, n: int = 1000) -> tuple[float, float]:
+    """Mean and median µs per bar over the first (or last) ``n`` bars. The mean includes any
+    one-off pause (a full garbage collection costs tens of ms); the median is the typical bar."""
     window = stamps[: n + 1] if first else stamps[-(n + 1) :]
-    return (window[-1] - window[0]) / (len(window) - 1) * 1e6
+    steps = sorted(b - a for a, b in zip(window, window[1:], strict=False))
+    return (window[-1] - window[0]) / len(steps) * 1e6, steps[len(steps) // 2] * 1e6
 
 
 def bench(sizes: list[tuple[int, int]], strategies: list[str], record: bool) -> None:
     print(f"{'case':<18}{'backtest bars/s':>16}{'µs/bar':>9}{'live bars/s':>13}{'µs/bar':>9}"
-          f"{'ratio':>7}{'first 1k':>10}{'last 1k':>9}{'fills':>8}")  # fmt: skip
+          f"{'ratio':>7}{'first 1k':>10}{'last 1k':>9}{'median':>8}{'median':>8}{'fills':>8}")
+    print(f"{'':<72}{'(mean)':>10}{'(mean)':>9}{'first':>8}{'last':>8}")  # fmt: skip
     for n_assets, n_bars in sizes:
         prices = make_prices(n_assets, n_bars)
         for name in strategies:
@@ -124,9 +128,10 @@ def bench(sizes: list[tuple[int, int]], strategies: list[str], record: bool) -> 
             live_seconds, live_fills, stamps = time_live(prices, cls, record)
             bt_rate, live_rate = n_bars / bt_seconds, n_bars / live_seconds
             flag = "" if bt_fills == live_fills else f"  FILL COUNT DIFFERS (backtest {bt_fills})"
+            (first, first_median), (last, last_median) = us_per_bar(stamps, True), us_per_bar(stamps, False)
             print(f"{f'{n_assets}x{n_bars} {name}':<18}{bt_rate:>16,.0f}{1e6 / bt_rate:>9.1f}"
                   f"{live_rate:>13,.0f}{1e6 / live_rate:>9.1f}{live_rate / bt_rate:>7.2f}"
-                  f"{us_per_bar(stamps, True):>10.1f}{us_per_bar(stamps, False):>9.1f}"
+                  f"{first:>10.1f}{last:>9.1f}{first_median:>8.1f}{last_median:>8.1f}"
                   f"{live_fills:>8,}{flag}", flush=True)  # fmt: skip
 
 
@@ -181,7 +186,7 @@ def rss(n_bars: int, strategy: str, retain: int, record: bool) -> None:
     if len(series) > 1:
         print(f"  RSS at every 10% of the bars (MB): {series}; growth 10% -> end "
               f"{series[-1] - series[0]:+.1f} MB (excludes one-time start-up such as the first "
-              f"parquet write)")  # fmt: skip
+              f"part-file write of the session files)")  # fmt: skip
 
 
 def _sizes(text: str) -> list[tuple[int, int]]:

@@ -105,8 +105,8 @@ def test_part_files_spill_and_an_unclosed_session_is_still_readable(tmp_path):
     delivered = _delivered(DataFeed(prices_df=prices))
     for timestamp, data, context in delivered:
         writer.add_bar(timestamp, data, context)
-    parts = sorted(p.name for p in (tmp_path / "s" / ".parts").glob("bars-*.parquet"))
-    assert parts == [f"bars-{i:05d}.parquet" for i in range(prices.height // 5)]
+    parts = sorted(p.name for p in (tmp_path / "s" / ".parts").glob("bars-*.arrow"))
+    assert parts == [f"bars-{i:05d}.arrow" for i in range(prices.height // 5)]
     assert writer.rows_written["bars"] == prices.height
     assert not (tmp_path / "s" / "bars.parquet").exists()
 
@@ -215,7 +215,7 @@ def test_add_equity_spills_and_merges_in_order(tmp_path):
     writer = SessionWriter.at(tmp_path, flush_rows=4)
     for point in points:
         writer.add_equity([point])
-    assert len(list((tmp_path / ".parts").glob("equity-*.parquet"))) == 2
+    assert len(list((tmp_path / ".parts").glob("equity-*.arrow"))) == 2
     writer.close()
     equity = pl.read_parquet(tmp_path / "equity.parquet")
     assert equity.schema["timestamp"] == pl.Datetime("us", "UTC")
@@ -284,7 +284,7 @@ def test_wide_tables_spill_after_fewer_rows(tmp_path):
              for i in range(7)]  # fmt: skip
     writer = SessionWriter.at(tmp_path, flush_rows=10)  # a budget of 70 cells; a fill has ~30
     writer.add_fills(fills)
-    assert len(list((tmp_path / ".parts").glob("fills-*.parquet"))) == 2  # after rows 3 and 6
+    assert len(list((tmp_path / ".parts").glob("fills-*.arrow"))) == 2  # after rows 3 and 6
     writer.close()
     recorded = pl.read_parquet(tmp_path / "fills.parquet")
     assert recorded["order_id"].to_list() == [f"o{i}" for i in range(7)]

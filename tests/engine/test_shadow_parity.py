@@ -11,6 +11,8 @@ import pytest
 from ml4t.backtest import BacktestConfig, DataFeed, Engine
 
 from ml4t_live import LiveEngine, ReplayFeed, ShadowBroker
+from ml4t_live.events import BarClosed
+from tests.support.fakes import ListFeed
 from tests.support.market import make_context, make_prices, make_signals
 from tests.support.strategies import (
     Brackets,
@@ -92,3 +94,22 @@ def test_long_short_rejections_match_in_a_cash_account():
     assert [o.rejection_reason for o in live.rejected_orders] == [
         o.rejection_reason for o in backtest.rejected_orders
     ]
+
+
+@pytest.mark.parametrize("name", ["signal_following", "position_rules"])
+def test_plain_dict_bars_fill_like_the_datafeed_payload(name):
+    """A venue feed delivers plain dicts, not the DataFeed's payload with its pre-extracted
+    price views: ShadowBroker then builds those views itself, and fills exactly the same."""
+    feed = DataFeed(prices_df=PRICES, signals_df=SIGNALS, context_df=CONTEXT)
+    plain = [
+        BarClosed(ts, {asset: dict(row) for asset, row in data.items()}, dict(context))
+        for ts, data, context in feed
+    ]
+    assert not hasattr(plain[0].data, "_prices")  # the fallback path really is taken
+    config = BacktestConfig.from_preset("realistic")
+    live = LiveEngine(STRATEGIES[name](), ShadowBroker(config), ListFeed(plain), session_dir=False).run()
+    backtest, _ = run_both(STRATEGIES[name], config)
+
+    assert len(backtest.fills) > 0
+    assert [fill_key(f) for f in live.fills] == [fill_key(f) for f in backtest.fills]
+    assert live.equity_curve == backtest.equity_curve
