@@ -111,6 +111,8 @@ class RecordKeeper:
             if self.retain is not None:
                 self.writer.add_equity([(bar.timestamp, equity)])
         self._take(broker)
+        if self.writer is not None:
+            self.writer.spill_if_due()
 
     def _take(self, broker: Any) -> None:
         finished, fills = broker.take_new_records()

@@ -13,8 +13,9 @@ A session folder (default ``./sessions/<Strategy>-<UTC start %Y%m%dT%H%M%SZ>/``)
     session.log       the engine log (the CLI adds this sink; the library never adds sinks)
 
 Rows are buffered and spilled to part files (``.parts/<table>-NNNNN.arrow``: uncompressed Arrow
-IPC, cheap to write between two bars) every ``flush_rows`` rows (fewer for wide tables), so a long
-session's memory stays bounded and a process that dies loses at most that many rows per table;
+IPC, cheap to write between two bars) every ``flush_rows`` rows (fewer for wide tables) and at
+least every ``spill_seconds`` (60 s) of wall-clock time, so a long session's memory stays bounded
+and a process that dies loses at most the last minute (or ``flush_rows`` rows) of each table;
 ``close()`` merges the parts (streaming) into the parquet files above. A session whose process died before ``close()`` can still be read back:
 :func:`read_session_bars` falls back to the part files.
 
@@ -32,6 +33,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
+from time import monotonic as time_monotonic
 from typing import Any
 
 import polars as pl
@@ -43,6 +45,8 @@ _log = logger.bind(component="session")
 
 DEFAULT_ROOT = Path("sessions")
 DEFAULT_FLUSH_ROWS = 2_000
+#: and at least this often (wall-clock seconds, checked after each bar) when rows are buffered
+DEFAULT_SPILL_SECONDS = 60.0
 PARTS_DIR = ".parts"
 PART_SUFFIX = ".arrow"  # Arrow IPC: the spill format (cheap to write); merged into parquet
 BAR_COLUMNS = ("open", "high", "low", "close", "volume")
@@ -195,10 +199,18 @@ class _Table:
 class SessionWriter:
     """Writes one session folder; see the module docstring for its contents."""
 
-    def __init__(self, path: Path | str, *, flush_rows: int = DEFAULT_FLUSH_ROWS) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        flush_rows: int = DEFAULT_FLUSH_ROWS,
+        spill_seconds: float | None = DEFAULT_SPILL_SECONDS,
+    ) -> None:
         self.dir = Path(path)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.flush_rows = max(1, int(flush_rows))
+        self.spill_seconds = spill_seconds
+        self._last_spill = time_monotonic()
         self._parts = self.dir / PARTS_DIR
         self._tables = {name: _Table(name, self._parts, self.flush_rows) for name in TABLES}
         self._tables["bars"].columns = {name: [] for name in _BARS_BASE}
@@ -230,9 +242,9 @@ class SessionWriter:
         raise FileExistsError(f"no free session folder name for {root / base}")
 
     @classmethod
-    def at(cls, path: Path | str, *, flush_rows: int = DEFAULT_FLUSH_ROWS) -> SessionWriter:
-        """Write into exactly ``path`` (created if missing)."""
-        return cls(path, flush_rows=flush_rows)
+    def at(cls, path: Path | str, **options: Any) -> SessionWriter:
+        """Write into exactly ``path`` (created if missing); options as for the constructor."""
+        return cls(path, **options)
 
     @property
     def log_path(self) -> Path:
@@ -308,6 +320,19 @@ class SessionWriter:
         table = self._tables["fills"]
         for fill in fills:
             table.append(fill_row(fill))
+
+    def spill_if_due(self, now: float | None = None) -> bool:
+        """Spill every buffered row to part files when ``spill_seconds`` have passed since the
+        last time (a slow live session reaches ``flush_rows`` only after days: this bounds what
+        a process that dies can lose). ``now`` is a ``time.monotonic()`` reading. True if spilled."""
+        now = time_monotonic() if now is None else now
+        if self.spill_seconds is None or now - self._last_spill < self.spill_seconds:
+            return False
+        self._check_open()
+        self._last_spill = now
+        for table in self._tables.values():
+            table.flush()
+        return True
 
     @property
     def rows_written(self) -> dict[str, int]:

@@ -140,6 +140,25 @@ def _rss_mb() -> float:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def _reset_peak_rss() -> bool:
+    """Restart the kernel's peak-RSS counter (VmHWM; Linux >= 4.0), so the run's own peak can
+    be told apart from data generation's. False when the kernel does not allow it."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def child_rss(n_bars: int, strategy: str, retain: int, record: bool = True) -> None:
     """Run in a fresh process: one long single-asset replay; print JSON figures."""
     prices = make_prices(1, n_bars)
@@ -160,9 +179,12 @@ def child_rss(n_bars: int, strategy: str, retain: int, record: bool = True) -> N
         engine = LiveEngine(STRATEGIES[strategy](), ShadowBroker(config()), ReplayFeed(prices),
                             session_dir=folder if record else False, progress=progress,
                             retain=retain)  # fmt: skip
+        marks["rss_before_run_mb"] = _rss_mb()
+        reset = _reset_peak_rss()
         t0 = time.perf_counter()
-        result = engine.run()
+        result = engine.run()  # includes merging the part files into the session's parquet
         seconds = time.perf_counter() - t0
+        marks["run_peak_rss_mb"] = _peak_rss_mb() if reset else float("nan")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
     print(json.dumps({"bars": result.bars, "fills": len(result.fills), "seconds": seconds,
                       "peak_rss_mb": peak_mb, "rss_every_10pct_mb": series, **marks}))  # fmt: skip
@@ -180,7 +202,9 @@ def rss(n_bars: int, strategy: str, retain: int, record: bool) -> None:
     series = fig["rss_every_10pct_mb"]
     print(f"RSS, {fig['bars']:,}-bar single-asset replay ({strategy}, "
           f"{'recorded' if record else 'not recorded'}, retain={retain}): "
-          f"peak {fig['peak_rss_mb']:.0f} MB, RSS at bar 1,000 {fig['rss_at_1k_mb']:.0f} MB, "
+          f"process peak {fig['peak_rss_mb']:.0f} MB (incl. making the data); before run() "
+          f"{fig['rss_before_run_mb']:.0f} MB, peak during run() {fig['run_peak_rss_mb']:.0f} MB; "
+          f"RSS at bar 1,000 {fig['rss_at_1k_mb']:.0f} MB, "
           f"at the last bar {fig['rss_at_end_mb']:.0f} MB, growth {growth:+.1f} MB; "
           f"{fig['bars'] / fig['seconds']:,.0f} bars/s, {fig['fills']:,} fills retained")  # fmt: skip
     if len(series) > 1:

@@ -289,3 +289,41 @@ def test_wide_tables_spill_after_fewer_rows(tmp_path):
     recorded = pl.read_parquet(tmp_path / "fills.parquet")
     assert recorded["order_id"].to_list() == [f"o{i}" for i in range(7)]
     assert recorded.schema["timestamp"] == pl.Datetime("us", "UTC")
+
+
+def test_buffered_rows_spill_once_a_minute_so_a_slow_session_loses_little(tmp_path):
+    """A live session with one fill a day never reaches ``flush_rows``: the time-based spill
+    puts every buffered row on disk at least every ``spill_seconds`` (clock passed in)."""
+    from time import monotonic
+
+    from ml4t.backtest import Fill
+
+    start = datetime(2024, 3, 1, 14, 30, tzinfo=UTC)
+    writer = SessionWriter.at(tmp_path, spill_seconds=60.0)
+    writer.add_fills([Fill("o1", "AAA", OrderSide.BUY, 1.0, 100.0, start)])
+    writer.add_equity([(start, 100_000.0)])
+    t0 = monotonic()
+    assert not writer.spill_if_due(t0 + 30)  # not yet: nothing on disk
+    assert not (tmp_path / ".parts").exists()
+
+    assert writer.spill_if_due(t0 + 61)
+    parts = sorted(p.name for p in (tmp_path / ".parts").iterdir())
+    assert parts == ["equity-00000.arrow", "fills-00000.arrow"]
+    # what a process that died now would leave: readable part files
+    assert pl.read_ipc(tmp_path / ".parts" / "fills-00000.arrow")["order_id"].to_list() == ["o1"]
+    assert not writer.spill_if_due(t0 + 62)  # the clock restarted at the spill
+
+    writer.add_fills([Fill("o2", "AAA", OrderSide.SELL, 1.0, 101.0, start + timedelta(days=1))])
+    writer.close()
+    assert pl.read_parquet(tmp_path / "fills.parquet")["order_id"].to_list() == ["o1", "o2"]
+    assert not (tmp_path / ".parts").exists()
+
+
+def test_the_time_based_spill_can_be_switched_off(tmp_path):
+    from time import monotonic
+
+    writer = SessionWriter.at(tmp_path, spill_seconds=None)
+    writer.add_equity([(datetime(2024, 3, 1, tzinfo=UTC), 1.0)])
+    assert not writer.spill_if_due(monotonic() + 3600)
+    assert not (tmp_path / ".parts").exists()
+    writer.close()
