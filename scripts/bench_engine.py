@@ -4,8 +4,9 @@ For each size (assets x bars) and strategy (``noop``; ``trade``: every 10th bar 
 bought or closed, so orders accumulate) it prints bars/s and µs/bar of both engines, their ratio
 (LiveEngine throughput / backtest throughput; target >= 0.9), and the µs/bar of the FIRST and
 the LAST 1,000 bars of the LiveEngine run (from the progress callback's clock: per-bar cost must
-not grow as orders accumulate). Then, in a child process, a long single-asset replay: peak RSS
-(``resource.getrusage(...).ru_maxrss``) and the RSS growth between bar 1,000 and the last bar
+not grow as orders accumulate). Then, in a child process, a long single-asset replay: the
+process's peak RSS (``ru_maxrss``, includes making the data), the peak during ``run()`` alone
+(VmHWM reset just before it), and the RSS growth from bar 1 and from bar 1,000 to the last bar
 (target <= 10 MB), plus RSS at every 10% of the bars (separates one-time start-up costs, such
 as the first part-file write of the session recorder, from growth).
 
@@ -168,6 +169,8 @@ def child_rss(n_bars: int, strategy: str, retain: int, record: bool = True) -> N
     series: list[float] = []
 
     def progress(p) -> None:
+        if p.bars_done == 1:
+            marks["rss_at_1_mb"] = _rss_mb()
         if p.bars_done == 1000:
             marks["rss_at_1k_mb"] = _rss_mb()
         if p.bars_done % tenth == 0:
@@ -199,13 +202,15 @@ def rss(n_bars: int, strategy: str, retain: int, record: bool) -> None:
         return
     fig = json.loads(done.stdout.strip().splitlines()[-1])
     growth = fig["rss_at_end_mb"] - fig["rss_at_1k_mb"]
+    from_first = fig["rss_at_end_mb"] - fig["rss_at_1_mb"]
     series = fig["rss_every_10pct_mb"]
     print(f"RSS, {fig['bars']:,}-bar single-asset replay ({strategy}, "
           f"{'recorded' if record else 'not recorded'}, retain={retain}): "
           f"process peak {fig['peak_rss_mb']:.0f} MB (incl. making the data); before run() "
           f"{fig['rss_before_run_mb']:.0f} MB, peak during run() {fig['run_peak_rss_mb']:.0f} MB; "
-          f"RSS at bar 1,000 {fig['rss_at_1k_mb']:.0f} MB, "
-          f"at the last bar {fig['rss_at_end_mb']:.0f} MB, growth {growth:+.1f} MB; "
+          f"RSS at bar 1 {fig['rss_at_1_mb']:.0f} MB, at bar 1,000 {fig['rss_at_1k_mb']:.0f} MB, "
+          f"at the last bar {fig['rss_at_end_mb']:.0f} MB; growth from bar 1,000 {growth:+.1f} MB, "
+          f"from bar 1 {from_first:+.1f} MB; "
           f"{fig['bars'] / fig['seconds']:,.0f} bars/s, {fig['fills']:,} fills retained")  # fmt: skip
     if len(series) > 1:
         print(f"  RSS at every 10% of the bars (MB): {series}; growth 10% -> end "
