@@ -16,8 +16,9 @@ Rows are buffered and spilled to part files (``.parts/<table>-NNNNN.arrow``: unc
 IPC, cheap to write between two bars) every ``flush_rows`` rows (fewer for wide tables) and at
 least every ``spill_seconds`` (60 s) of wall-clock time, so a long session's memory stays bounded
 and a process that dies loses at most the last minute (or ``flush_rows`` rows) of each table;
-``close()`` merges the parts (streaming) into the parquet files above. A session whose process died before ``close()`` can still be read back:
-:func:`read_session_bars` falls back to the part files.
+``close()`` merges the parts (streaming) into the parquet files above. A session whose process
+died before ``close()`` can still be read back: :func:`read_session_bars` falls back to the part
+files.
 
 The writer is used from the engine thread only; it is not thread-safe.
 """
