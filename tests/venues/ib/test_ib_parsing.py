@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -150,10 +151,15 @@ def test_realtime_and_historical_bars():
         190.5,
         1200.0,
     )
-    for key, req_id in (("historical_data", 4), ("historical_data_epoch", 5)):
-        ib.wrapper._results[req_id] = []  # where ib_async collects a request's bars
+    async def decode_history(key: str, req_id: int) -> list:
+        # ib_async's own request book-keeping (public Wrapper.startReq): the recorded frame
+        # ends the request, which completes the future with the decoded bars
+        bars = ib.wrapper.startReq(req_id)
         ib.client.decoder.interpret(FRAMES[key])
-        (bar,) = ib.wrapper._results.pop(req_id)
+        return await asyncio.wait_for(bars, 1)
+
+    for key, req_id in (("historical_data", 4), ("historical_data_epoch", 5)):
+        (bar,) = asyncio.run(decode_history(key, req_id))
         label, values = p.historical_bar_row(bar, UTC)
         assert label == datetime(2026, 11, 24, 14, 31, tzinfo=UTC), key
         assert values == {
