@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,6 +33,10 @@ AAPL = [
 ]
 SLOTS = 12  # 5-second bars per 1-minute bar
 _ids = itertools.count(1)
+#: per client loop: set each time ib_async has handled incoming data (its IB.updateEvent)
+_DATA_HANDLED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Event] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def make_bars(n: int = len(AAPL), symbols: tuple[str, ...] = ("AAPL", "MSFT")) -> pl.DataFrame:
@@ -58,6 +63,8 @@ class IBClient:
     def connect(self, timeout: float = 5.0, **kwargs: Any) -> IB:
         async def go() -> IB:
             self.ib = IB()
+            handled = _DATA_HANDLED.setdefault(asyncio.get_running_loop(), asyncio.Event())
+            self.ib.updateEvent += handled.set
             await self.ib.connectAsync("127.0.0.1", self.port, clientId=self.client_id,
                                        timeout=timeout, **kwargs)  # fmt: skip
             return self.ib
@@ -83,11 +90,18 @@ class IBClient:
 
 
 async def until(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
-    """Wait (bounded) for a condition that ib_async's own handlers make true."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.002)
-    assert predicate(), what
+    """Wait (bounded) for a condition that ib_async's own handlers make true: checked again each
+    time the client has handled incoming data (``IB.updateEvent``), not by polling. Runs on an
+    :class:`IBClient`'s loop; everything here is on that one thread, so no update is missed
+    between the check and the wait."""
+    handled = _DATA_HANDLED[asyncio.get_running_loop()]
+    try:
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                handled.clear()
+                await handled.wait()
+    except TimeoutError:
+        raise AssertionError(f"{what}: not true after {timeout:g}s") from None
 
 
 async def advance(ib: IB, rt: list, slots: int = SLOTS) -> None:

@@ -143,8 +143,10 @@ def test_step_mode_advances_only_on_req_current_time(client, gateway):
         rt = ib.reqRealTimeBars(contract, 5, "TRADES", False)
         await advance(ib, rt)  # first bar
         n_after_first = len(rt)
-        # without a reqCurrentTime nothing more arrives (a bounded look, then the real step)
-        await asyncio.sleep(0.1)
+        # without a reqCurrentTime nothing more arrives: other requests answered in order
+        # since (a full round trip each) brought no bar
+        for _ in range(3):
+            await asyncio.wait_for(ib.reqPositionsAsync(), 5)
         n_idle = len(rt)
         await advance(ib, rt)
         return n_after_first, n_idle, len(rt), (await ib.reqCurrentTimeAsync())
