@@ -261,6 +261,12 @@ class SimulatedIBGateway:
     def listening(self) -> bool:
         return self._call(lambda: self._require(self._server).listening)
 
+    def wait_listening(self, timeout: float = CALL_TIMEOUT) -> bool:
+        """Block until the gateway accepts new connections again (after a ``refuse_connections``
+        fault); False if it does not within ``timeout`` seconds."""
+        server = self._require(self._server)
+        return self._require(self._loop).call(server.wait_listening(timeout), timeout + CALL_TIMEOUT)
+
     def _call(self, fn: Any) -> Any:
         return self._require(self._loop).call(fn, CALL_TIMEOUT)
 

@@ -148,6 +148,7 @@ class IBServer:
         self._reopen: asyncio.TimerHandle | None = None
         self._reopen_task: asyncio.Task[None] | None = None
         self._stopped = False
+        self._accepting = asyncio.Event()  # set while the server accepts new connections
 
     async def start(self) -> int:
         await self._listen()
@@ -159,6 +160,7 @@ class IBServer:
             self._new_connection, self.host, self.port, reuse_address=True
         )
         self.port = self._server.sockets[0].getsockname()[1]
+        self._accepting.set()
         _log.info("simulated IB gateway listening on {}:{}", self.host, self.port)
 
     def _new_connection(self) -> ClientConnection:
@@ -240,6 +242,7 @@ class IBServer:
         if self._server is not None:
             self._server.close()
             self._server = None
+        self._accepting.clear()
         loop = asyncio.get_running_loop()
         if self._reopen is not None:
             self._reopen.cancel()
@@ -255,6 +258,15 @@ class IBServer:
     @property
     def listening(self) -> bool:
         return self._server is not None
+
+    async def wait_listening(self, timeout: float) -> bool:
+        """True once new connections are accepted (again, after a refusal); False on timeout."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._accepting.wait()
+        except TimeoutError:
+            return False
+        return True
 
 
 def _no_handler(conn: ClientConnection, fields: list[str]) -> None:

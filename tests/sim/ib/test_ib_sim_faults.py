@@ -56,22 +56,16 @@ def test_refused_reconnects_for_a_while(client_factory, gateway, ib_errors):
         refused.connect(timeout=2)
     assert gateway.listening is False
 
-    async def wait_listening(_):
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 5
-        while loop.time() < deadline:
-            try:
-                reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
-            except ConnectionRefusedError:
-                await asyncio.sleep(0.02)
-                continue
-            writer.close()
-            return True
-        return False
-
-    assert refused.thread.call(wait_listening(None), 10)
+    assert gateway.wait_listening(5)  # the refusal ends by itself
+    assert gateway.listening is True
     later = client_factory(9)
     assert later.run(lambda ib: _value(ib.isConnected()))
+
+
+def test_wait_listening_gives_up_while_connections_are_still_refused(gateway):
+    gateway.inject("refuse_connections", seconds=60)
+    assert gateway.wait_listening(0.05) is False
+    assert gateway.listening is False
 
 
 async def _value(x):
