@@ -62,9 +62,7 @@ class IBClient:
 
     def connect(self, timeout: float = 5.0, **kwargs: Any) -> IB:
         async def go() -> IB:
-            self.ib = IB()
-            handled = _DATA_HANDLED.setdefault(asyncio.get_running_loop(), asyncio.Event())
-            self.ib.updateEvent += handled.set
+            self.ib = watched(IB())
             await self.ib.connectAsync("127.0.0.1", self.port, clientId=self.client_id,
                                        timeout=timeout, **kwargs)  # fmt: skip
             return self.ib
@@ -89,11 +87,20 @@ class IBClient:
             self.thread.close()
 
 
+def watched(ib: IB) -> IB:
+    """Make :func:`until` on this loop re-check its condition whenever ``ib`` has handled
+    incoming data or lost its connection. Call on the client's loop, for every ``IB`` made."""
+    handled = _DATA_HANDLED.setdefault(asyncio.get_running_loop(), asyncio.Event())
+    ib.updateEvent += handled.set
+    ib.disconnectedEvent += handled.set
+    return ib
+
+
 async def until(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
     """Wait (bounded) for a condition that ib_async's own handlers make true: checked again each
-    time the client has handled incoming data (``IB.updateEvent``), not by polling. Runs on an
-    :class:`IBClient`'s loop; everything here is on that one thread, so no update is missed
-    between the check and the wait."""
+    time a :func:`watched` client on this loop has handled incoming data (``IB.updateEvent``) or
+    disconnected, not by polling. Everything here runs on the loop's one thread, so no update is
+    missed between the check and the wait."""
     handled = _DATA_HANDLED[asyncio.get_running_loop()]
     try:
         async with asyncio.timeout(timeout):

@@ -7,7 +7,7 @@ import struct
 
 import pytest
 from ib_async import Stock
-from ibsim_support import advance, stock
+from ibsim_support import advance, stock, watched
 
 from ml4t_live.bridge import LoopThread
 from ml4t_live.sim.ib import SERVER_VERSION
@@ -42,7 +42,7 @@ def test_farm_status_notices_arrive_on_connect(client_factory):
     async def connect_and_collect(_):
         from ib_async import IB
 
-        ib = IB()
+        ib = watched(IB())
         ib.errorEvent += lambda req_id, code, msg, contract: seen.append(code)
         client.ib = ib
         await ib.connectAsync("127.0.0.1", client.port, clientId=2, timeout=5)

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 from ib_async import IB, LimitOrder, MarketOrder
-from ibsim_support import START, advance, stock, until
+from ibsim_support import START, advance, stock, until, watched
 
 from ml4t_live.errors import ConfigError
 from ml4t_live.sim.ib import SimulatedIBGateway
@@ -32,7 +32,7 @@ def test_dropped_connection_with_order_in_flight_fills_exactly_once(client, gate
 
     async def after_drop(ib):
         await until(lambda: not ib.isConnected(), what="disconnect seen")
-        fresh = IB()
+        fresh = watched(IB())
         await fresh.connectAsync("127.0.0.1", gateway.port, clientId=1, timeout=5)
         client.ib = fresh
         [trade] = fresh.openTrades()
