@@ -156,7 +156,7 @@ class LiveEngine:
                 self.config,
                 fatal=True,
             )
-            for bar in self._bars():
+            for bar in self._bars(records.idle):
                 self._step(bar, sb)
                 equity = self.broker.mark(bar.timestamp, bars)
                 bars += 1
@@ -218,13 +218,15 @@ class LiveEngine:
         )
         self.broker.end_bar(bar)
 
-    def _bars(self):
-        """Yield bars from the feed until it ends, the run is stopped, or the feed stalls."""
+    def _bars(self, idle: Any):
+        """Yield bars from the feed until it ends, the run is stopped, or the feed stalls;
+        ``idle()`` runs while no bar comes (each empty wait, each heartbeat)."""
         last_alive = time.monotonic()
         while not self._stop.is_set():
             event = self.feed.next_event(min(_WAIT_SLICE, self.heartbeat_timeout))
             now = time.monotonic()
             if event is None:
+                idle()
                 if now - last_alive > self.heartbeat_timeout:
                     raise FeedStalled(
                         f"feed {getattr(self.feed, 'name', '?')!r} delivered no bar and no "
@@ -240,7 +242,7 @@ class LiveEngine:
                     self._stop_reason = reason
                     return
                 case FeedHeartbeat():
-                    pass
+                    idle()
                 case FeedDisconnected(venue=venue, reason=reason):
                     _log.warning("feed {} disconnected: {}; waiting for it to reconnect", venue, reason)
                 case FeedReconnected(venue=venue, missed_bars=missed):

@@ -114,6 +114,12 @@ class RecordKeeper:
         if self.writer is not None:
             self.writer.spill_if_due()
 
+    def idle(self) -> None:
+        """Between bars (the engine waits, or the feed sent a heartbeat): rows buffered when the
+        bars paused (the session's last bar of the day) still reach the disk within the minute."""
+        if self.writer is not None:
+            self.writer.spill_if_due()
+
     def _take(self, broker: Any) -> None:
         finished, fills = broker.take_new_records()
         self.orders_seen = len(broker.orders) + self._forgotten_orders

@@ -173,7 +173,9 @@ class _Table:
             frame = frame.with_columns(pl.col(c).cast(d) for c, d in ns.items())
         self.parts_dir.mkdir(parents=True, exist_ok=True)
         part = self.parts_dir / f"{self.name}-{len(self.parts):05d}{PART_SUFFIX}"
-        frame.write_ipc(part, compression="uncompressed")
+        partial = part.with_name(part.name + ".tmp")  # a kill mid-write leaves no torn part
+        frame.write_ipc(partial, compression="uncompressed")
+        os.replace(partial, part)
         self.parts.append(part)
         self.total_rows += self.rows
         self.columns = {key: [] for key in self.columns}
@@ -407,10 +409,15 @@ def _read_table(folder: Path, name: str) -> pl.DataFrame | None:
     merged = folder / f"{name}.parquet"
     if merged.exists():
         return pl.read_parquet(merged)
-    parts = sorted((folder / PARTS_DIR).glob(f"{name}-*{PART_SUFFIX}"))
+    parts = sorted((folder / PARTS_DIR).glob(f"{name}-*{PART_SUFFIX}"), key=_part_number)
     if not parts:
         return None
     return pl.concat([pl.read_ipc(p) for p in parts], how="diagonal_relaxed")
+
+
+def _part_number(part: Path) -> int:
+    """``bars-00012.arrow`` -> 12 (numeric: part 100000 sorts after 99999, not after 10000)."""
+    return int(part.name[: -len(PART_SUFFIX)].rsplit("-", 1)[1])
 
 
 def read_session_bars(

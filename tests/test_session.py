@@ -327,3 +327,35 @@ def test_the_time_based_spill_can_be_switched_off(tmp_path):
     assert not writer.spill_if_due(monotonic() + 3600)
     assert not (tmp_path / ".parts").exists()
     writer.close()
+
+
+def test_part_files_are_read_back_in_numeric_order(tmp_path):
+    """Part 100000 comes after part 99999 (a name sort would put it after part 10000)."""
+    parts = tmp_path / ".parts"
+    parts.mkdir()
+    start = datetime(2024, 3, 1, 14, 30, tzinfo=UTC)
+    for minute, number in enumerate((10000, 99999, 100000)):
+        pl.DataFrame({
+            "timestamp": [start + timedelta(minutes=minute)], "asset": ["AAA"], "open": [1.0],
+            "high": [1.0], "low": [1.0], "close": [1.0], "volume": [1.0],
+        }).write_ipc(parts / f"bars-{number:05d}.arrow")  # fmt: skip
+    prices, _, _ = read_session_bars(tmp_path)
+    assert prices["timestamp"].to_list() == [start + timedelta(minutes=m) for m in range(3)]
+
+
+def test_an_idle_engine_still_spills_what_the_last_bar_left(tmp_path):
+    """After the day's last bar the engine only waits (or gets heartbeats): RecordKeeper.idle
+    lets the writer spill then, so a process killed overnight loses nothing older than a minute."""
+    from ml4t.backtest import Fill
+
+    from ml4t_live.results import RecordKeeper
+
+    writer = SessionWriter.at(tmp_path, spill_seconds=None)
+    records = RecordKeeper(writer, retain=None)
+    writer.add_fills([Fill("o1", "AAA", OrderSide.BUY, 1.0, 100.0, datetime(2024, 3, 1, tzinfo=UTC))])
+    records.idle()
+    assert not (tmp_path / ".parts").exists()  # spilling switched off: nothing written
+    writer.spill_seconds = 0.0
+    records.idle()
+    assert [p.name for p in (tmp_path / ".parts").iterdir()] == ["fills-00000.arrow"]
+    writer.close()

@@ -210,3 +210,25 @@ def test_a_venue_runs_return_is_measured_from_the_accounts_equity_at_connect():
     result = venue_engine(Recorder(), venue, ListFeed(bars(3))).run()
     assert result.metrics["initial_cash"] == 50_000.0
     assert result.metrics["total_return"] == pytest.approx(result.metrics["final_value"] / 50_000.0 - 1)
+
+
+def test_the_engine_reports_idle_time_on_empty_waits_and_heartbeats():
+    """What lets the session files spill after the day's last bar (RecordKeeper.idle)."""
+    from datetime import UTC, datetime
+
+    from ml4t.backtest import Strategy
+
+    from ml4t_live import LiveEngine, ShadowBroker
+    from ml4t_live.events import FeedEnded, FeedHeartbeat
+    from tests.support.fakes import ListFeed
+
+    class Quiet(Strategy):
+        def on_data(self, timestamp, data, context, broker):
+            pass
+
+    now = datetime(2024, 3, 1, tzinfo=UTC)
+    feed = ListFeed([FeedHeartbeat(now), FeedHeartbeat(now), FeedEnded("done")])
+    engine = LiveEngine(Quiet(), ShadowBroker(), feed, session_dir=False)
+    calls: list[int] = []
+    assert list(engine._bars(lambda: calls.append(1))) == []
+    assert len(calls) == 2

@@ -182,6 +182,7 @@ class IBServer:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        self._accepting.clear()
 
     # -------------------------------------------------------------------------- clients
     def start_api(self, conn: ClientConnection, client_id: int) -> bool:
