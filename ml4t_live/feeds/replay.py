@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import queue
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -77,7 +76,6 @@ class ReplayFeed:
         self.bars_total = self._datafeed.n_bars
         self._thread: LoopThread | None = None
         self._bars: Iterator[tuple[Any, Any, Any]] | None = None  # the engine thread's DataFeed
-        self._ready: deque[FeedEvent | _Due] = deque()
         self._due = 0  # bars announced and not yet built
 
     def start(self) -> None:
@@ -94,13 +92,13 @@ class ReplayFeed:
         out = thread.async_events
         stamps = self._datafeed.timestamps
         if self.speed is None:  # full speed: every recorded bar has closed already
-            await out.put([_Due(len(stamps))])
+            await out.put(_Due(len(stamps)))
         else:
             for index, timestamp in enumerate(stamps):
                 if index:
                     await self._pace((timestamp - stamps[index - 1]).total_seconds() / self.speed, out)
-                await out.put([_Due(1)])
-        await out.put([FeedEnded("end of recorded bars")])
+                await out.put(_Due(1))
+        await out.put(FeedEnded("end of recorded bars"))
 
     async def _pace(self, seconds: float, out: Any) -> None:
         """Wait out the gap to the next bar (pacing, not synchronisation); a long gap (a night
@@ -110,27 +108,22 @@ class ReplayFeed:
             await asyncio.sleep(step)
             seconds -= step
             if seconds > 0:
-                await out.put([FeedHeartbeat(datetime.now(UTC))])
+                await out.put(FeedHeartbeat(datetime.now(UTC)))
 
     def next_event(self, timeout: float) -> FeedEvent | None:
         if self._due:
             self._due -= 1
             return self._bar()
-        if not self._ready:
-            if self._thread is None or self._bars is None:
-                raise RuntimeError("ReplayFeed.start() has not been called")
-            try:
-                item = self._thread.events.get(timeout=timeout)
-            except queue.Empty:
-                return None
-            if not isinstance(item, list):
-                return item  # a BackgroundTaskFailed report from the bridge
-            self._ready.extend(item)
-        event = self._ready.popleft()
-        if isinstance(event, _Due):
-            self._due = event.count
+        if self._thread is None or self._bars is None:
+            raise RuntimeError("ReplayFeed.start() has not been called")
+        try:
+            item = self._thread.events.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if isinstance(item, _Due):
+            self._due = item.count
             return self.next_event(timeout)
-        return event
+        return item  # FeedEnded, FeedHeartbeat, or a BackgroundTaskFailed report from the bridge
 
     def _bar(self) -> BarClosed:
         """The next bar, built by the backtest's DataFeed here, on the engine thread."""
