@@ -5,10 +5,12 @@ happened (``raise X(...) from exc``)::
 
     Ml4tLiveError
     ├── ConfigError                 bad arguments, config files or data (CLI exit code 2)
-    │   └── LiveTradingRefused      a live account without the explicit live opt-in
+    │   ├── LiveTradingRefused      a live account without the explicit live opt-in
+    │   └── JournalLocked           another process runs this strategy on this account
     ├── StrategyError               the strategy raised in a hook (CLI exit code 1)
     ├── VenueError                  the broker / feed side failed (CLI exit code 3)
     │   ├── ConnectionFailed        could not connect, or lost the connection for good
+    │   ├── CancelRefused           the venue refused a cancel (the order is already filled / done)
     │   ├── ReconciliationError     venue state does not match what the engine expects: fail closed
     │   └── FeedStalled             no bar and no heartbeat within the configured time
     └── BridgeError                 misuse or failure of a worker loop thread
@@ -35,6 +37,10 @@ class LiveTradingRefused(ConfigError):
     """A live (real-money) account was reached without the explicit live opt-in."""
 
 
+class JournalLocked(ConfigError):
+    """Another process runs the same strategy on the same venue account (its journal is locked)."""
+
+
 class StrategyError(Ml4tLiveError):
     """The strategy raised inside one of its hooks; the original is the ``__cause__``."""
 
@@ -50,6 +56,11 @@ class VenueError(Ml4tLiveError):
 
 class ConnectionFailed(VenueError):
     """The venue could not be reached, or the connection was lost and not restored."""
+
+
+class CancelRefused(VenueError):
+    """The venue refused a cancel because the order can no longer be cancelled (filled, done);
+    the order's real outcome arrives as its events."""
 
 
 class ReconciliationError(VenueError):

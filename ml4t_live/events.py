@@ -27,6 +27,9 @@ class BarClosed:
     timestamp: datetime
     data: dict[str, dict[str, Any]]
     context: dict[str, Any] = field(default_factory=dict)
+    #: True for a bar that reaches the strategy late: warm-up history, a backfill after an
+    #: outage, a journal replay. The strategy sees it; an order placed on it does not leave.
+    catch_up: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +104,15 @@ class OrderRejected:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderLost:
+    """The venue never confirmed the order, and a bounded look-up by client order id did not find
+    it: it is taken as not placed (never re-sent) and the operator is alerted."""
+
+    client_order_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class OrderReplaced:
     client_order_id: str
     quantity: float | None = None
@@ -147,5 +159,6 @@ OrderEvent = (
     | OrderCancelled
     | OrderRejected
     | OrderReplaced
+    | OrderLost
 )
 VenueEvent = OrderEvent | BrokerDisconnected | BrokerReconnected | VenueErrorReported
