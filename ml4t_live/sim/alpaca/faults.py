@@ -1,6 +1,7 @@
 """Scripted faults for the simulated Alpaca: what each kind does and the state it leaves.
 
-Kinds (``SimulatedAlpaca.inject(kind, **params)`` or a ``--faults`` scenario):
+Kinds (``SimulatedAlpaca.inject(kind, **params)`` or a ``--faults`` scenario). Every kind takes
+``count`` (how many requests / updates it affects, default 1 unless said otherwise).
 
 =========================  =====================================================================
 ``drop_trade_stream``      close every trade_updates socket (the client reconnects)
@@ -10,12 +11,31 @@ Kinds (``SimulatedAlpaca.inject(kind, **params)`` or a ``--faults`` scenario):
 ``silence_data_stream``    same for the market-data sockets (new connections are served normally)
 ``rate_limit_storm``       the next ``count`` REST requests get 429 (default 5)
 ``submit_error``           the next ``count`` POST /v2/orders are ACCEPTED but answered ``status``
-                           (500 default; 504 makes alpaca-py retry the submit): ambiguous outcome
+                           (500 default; 504 makes alpaca-py retry the submit): ambiguous outcome;
+                           ``accepted=False`` answers the same error WITHOUT creating the order
+``accept_then_504``        the next ``count`` POST /v2/orders are ACCEPTED (order created, its
+                           trade updates sent) and answered 504 Gateway Timeout (AL-07)
+``accept_then_drop``       the next ``count`` POST /v2/orders are ACCEPTED, then the connection is
+                           closed without any answer (the client sees a dropped connection)
+``truncated_body``         the next ``count`` POST /v2/orders get a 200 whose JSON body is cut in
+                           the middle (``Content-Length`` promises more, then the connection
+                           closes: requests raises ``ChunkedEncodingError``); ``accepted`` (default
+                           True): whether the order was created first
+``non_json_body``          the next ``count`` POST /v2/orders are answered ``status`` (default 200)
+                           with an HTML page instead of JSON (a proxy's error page); ``accepted``
+                           (default True): whether the order was created first
+``connection_reset``       the next ``count`` POST /v2/orders are answered with a TCP reset
+                           (SO_LINGER 0) BEFORE the venue looks at them: the order is NOT created
+``lookup_error``           the next ``count`` GET /v2/orders:by_client_order_id are answered
+                           ``status`` (default 503): a venue that cannot tell what it holds
 ``delay_trade_updates``    the next ``count`` trade updates leave ``seconds`` late (order kept)
 ``duplicate_trade_updates`` the next ``count`` trade updates are sent twice
 ``partial_fill``           the next fill is split into ``parts`` executions (matching core)
 ``reject_next``            the next order is rejected with ``reason`` (matching core)
 =========================  =====================================================================
+
+The submit faults (``submit_error`` to ``connection_reset``) share one queue: each POST
+/v2/orders takes the oldest armed one.
 """
 
 from __future__ import annotations
@@ -26,9 +46,12 @@ from typing import Any
 KINDS = (
     "drop_trade_stream", "drop_data_stream", "silence_trade_stream", "silence_data_stream",
     "rate_limit_storm", "submit_error", "delay_trade_updates", "duplicate_trade_updates",
-    "partial_fill", "reject_next",
+    "partial_fill", "reject_next", "accept_then_504", "accept_then_drop", "truncated_body",
+    "non_json_body", "connection_reset", "lookup_error",
 )
 STREAM_KINDS = KINDS[:4]
+SUBMIT_KINDS = ("submit_error", "accept_then_504", "accept_then_drop", "truncated_body",
+                "non_json_body", "connection_reset")
 
 
 class UnknownFault(ValueError):
@@ -40,6 +63,31 @@ def check_fault(kind: str, params: dict[str, Any]) -> None:
         raise UnknownFault(f"unknown fault kind {kind!r}; known kinds: {', '.join(KINDS)}")
     if kind == "submit_error" and int(params.get("status", 500)) < 500:
         raise UnknownFault("submit_error needs a 5xx status")
+    if kind == "lookup_error" and int(params.get("status", 503)) < 500:
+        raise UnknownFault("lookup_error needs a 5xx status")
+    if int(params.get("count", 1)) < 1:
+        raise UnknownFault(f"{kind}: count must be >= 1")
+
+
+@dataclass(frozen=True)
+class SubmitFault:
+    """What one POST /v2/orders gets instead of a plain answer."""
+
+    kind: str
+    status: int = 200
+    accepted: bool = True  # the order is created before the faulty answer
+
+
+def _submit_fault(kind: str, params: dict[str, Any]) -> SubmitFault:
+    if kind == "submit_error":
+        return SubmitFault(kind, int(params.get("status", 500)), bool(params.get("accepted", True)))
+    if kind == "accept_then_504":
+        return SubmitFault(kind, 504)
+    if kind == "non_json_body":
+        return SubmitFault(kind, int(params.get("status", 200)), bool(params.get("accepted", True)))
+    if kind == "truncated_body":
+        return SubmitFault(kind, 200, bool(params.get("accepted", True)))
+    return SubmitFault(kind, 0, kind == "accept_then_drop")  # accept_then_drop / connection_reset
 
 
 @dataclass
@@ -47,7 +95,8 @@ class FaultState:
     """Counters the REST and stream layers consult; mutated only on the venue's loop."""
 
     rate_limit_left: int = 0
-    submit_errors: list[int] = field(default_factory=list)  # statuses still to answer
+    submit_faults: list[SubmitFault] = field(default_factory=list)  # one per upcoming POST
+    lookup_errors: list[int] = field(default_factory=list)  # statuses still to answer
     delays: list[float] = field(default_factory=list)  # seconds per upcoming trade update
     duplicates_left: int = 0
     applied: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
@@ -57,8 +106,10 @@ class FaultState:
         count = int(params.get("count", 1))
         if kind == "rate_limit_storm":
             self.rate_limit_left += int(params.get("count", 5))
-        elif kind == "submit_error":
-            self.submit_errors.extend([int(params.get("status", 500))] * count)
+        elif kind in SUBMIT_KINDS:
+            self.submit_faults.extend([_submit_fault(kind, params)] * count)
+        elif kind == "lookup_error":
+            self.lookup_errors.extend([int(params.get("status", 503))] * count)
         elif kind == "delay_trade_updates":
             self.delays.extend([float(params.get("seconds", 1.0))] * count)
         elif kind == "duplicate_trade_updates":
@@ -71,8 +122,11 @@ class FaultState:
             return True
         return False
 
-    def take_submit_error(self) -> int | None:
-        return self.submit_errors.pop(0) if self.submit_errors else None
+    def take_submit_fault(self) -> SubmitFault | None:
+        return self.submit_faults.pop(0) if self.submit_faults else None
+
+    def take_lookup_error(self) -> int | None:
+        return self.lookup_errors.pop(0) if self.lookup_errors else None
 
     def take_delay(self) -> float:
         return self.delays.pop(0) if self.delays else 0.0

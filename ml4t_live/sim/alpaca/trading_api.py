@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from aiohttp import web
 from loguru import logger
 
-from . import data_api, payloads
+from . import data_api, payloads, wire_faults
 from .faults import FaultState
 from .order_forms import AlpacaError, bad_request, not_found, parse_order, parse_replace
 from .ratelimit import TokenBucket
@@ -192,7 +192,7 @@ class TradingApi:
         return _json(out, 207)
 
     # ------------------------------------------------------------------ orders
-    async def submit(self, request: web.Request) -> web.Response:
+    async def submit(self, request: web.Request) -> web.StreamResponse:
         received = time.perf_counter_ns()
         try:
             body = await request.json()
@@ -200,14 +200,16 @@ class TradingApi:
             raise bad_request("request body format is invalid") from None
         form = parse_order(body)
         await self.ctx.before_order()
+        fault = self.ctx.faults.take_submit_fault()
+        if fault is not None and not fault.accepted:  # the venue never takes the order
+            return await wire_faults.answer(request, fault, None)
         order, messages = self.ctx.venue.submit(form, received)
         self.ctx.order_received(order, received)
         self.ctx.publish(messages)
-        status = self.ctx.faults.take_submit_error()
-        if status is not None:  # ambiguous outcome: accepted, but the answer is an error
-            _log.info("fault: answering an accepted submit with {}", status)
-            return _json({"code": status * 100000, "message": "internal server error"}, status)
-        return _json(payloads.order_json(order, self.ctx.venue.legs_of(order) or None))
+        answer = payloads.order_json(order, self.ctx.venue.legs_of(order) or None)
+        if fault is not None:  # ambiguous outcome: accepted, but the answer is lost or garbled
+            return await wire_faults.answer(request, fault, answer)
+        return _json(answer)
 
     def _order_body(self, order: AlpacaOrder) -> dict[str, Any]:
         return payloads.order_json(order, self.ctx.venue.legs_of(order) or None)
@@ -219,6 +221,10 @@ class TradingApi:
         client_id = request.query.get("client_order_id")
         if not client_id:
             raise bad_request("client_order_id is required")
+        status = self.ctx.faults.take_lookup_error()
+        if status is not None:
+            _log.info("fault: answering a lookup by client order id with {}", status)
+            return _json({"code": status * 100000, "message": "service unavailable"}, status)
         return _json(self._order_body(self.ctx.venue.by_client_id(client_id)))
 
     async def list_orders(self, request: web.Request) -> web.Response:

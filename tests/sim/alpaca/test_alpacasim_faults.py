@@ -112,6 +112,74 @@ def test_submit_504_is_retried_by_alpaca_py_and_hits_the_duplicate_rule(sim: Sim
     assert len(sim.orders_received()) == 1
 
 
+def _venue_coids(trading: TradingClient) -> list[str]:
+    return [o.client_order_id for o in trading.get_orders(GetOrdersRequest(status="all"))]
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "raised", "created"),
+    [
+        ("truncated_body", {}, requests.exceptions.ChunkedEncodingError, True),
+        ("truncated_body", {"accepted": False}, requests.exceptions.ChunkedEncodingError, False),
+        ("non_json_body", {}, requests.exceptions.JSONDecodeError, True),
+        ("non_json_body", {"status": 502, "accepted": False}, APIError, False),
+        ("connection_reset", {}, requests.exceptions.ConnectionError, False),
+        ("accept_then_drop", {}, requests.exceptions.ConnectionError, True),
+        ("submit_error", {"status": 503, "accepted": False}, APIError, False),
+    ],
+    ids=["truncated", "truncated-not-created", "non-json", "html-502-not-created", "reset", "drop",
+         "503-not-created"],
+)
+def test_garbled_or_missing_submit_answers(sim: SimulatedAlpaca, trading: TradingClient, kind: str,
+                                           params: dict, raised: type, created: bool) -> None:
+    sim.inject(kind, **params)
+    with pytest.raises(raised):
+        trading.submit_order(_market("garbled"))
+    assert _venue_coids(trading) == (["garbled"] if created else [])  # the server keeps serving
+    assert (kind, params) in sim.state()["faults_applied"]
+    trading.submit_order(_market("after"))  # the fault is used up
+    assert _venue_coids(trading)[0] == "after"
+
+
+def test_connection_reset_is_a_tcp_reset(sim: SimulatedAlpaca, trading: TradingClient) -> None:
+    sim.inject("connection_reset")
+    with pytest.raises(requests.exceptions.ConnectionError) as reset:
+        trading.submit_order(_market("reset"))
+    assert isinstance(reset.value.args[0].args[1], ConnectionResetError)
+
+
+def test_accept_then_504_creates_the_order_and_alpaca_py_retries_into_the_duplicate_rule(
+        sim: SimulatedAlpaca, trading: TradingClient) -> None:
+    sim.inject("accept_then_504")
+    with pytest.raises(APIError) as retried:
+        trading.submit_order(_market("a504"))  # alpaca-py's own retry of a POST (APY #260)
+    assert retried.value.status_code == 422
+    assert _venue_coids(trading) == ["a504"] and len(sim.orders_received()) == 1
+
+
+def test_submit_faults_queue_in_arming_order(sim: SimulatedAlpaca, trading: TradingClient) -> None:
+    sim.inject("connection_reset", count=2)
+    sim.inject("accept_then_drop")
+    for cid in ("q1", "q2", "q3"):
+        with pytest.raises(requests.exceptions.ConnectionError):
+            trading.submit_order(_market(cid))
+    assert _venue_coids(trading) == ["q3"]
+
+
+def test_lookup_error_answers_5xx_then_the_order(sim: SimulatedAlpaca, trading: TradingClient) -> None:
+    trading.submit_order(_market("looked"))
+    sim.inject("lookup_error", count=2)
+    statuses = []
+    for _ in range(2):
+        with pytest.raises(APIError) as failed:
+            trading.get_order_by_client_id("looked")
+        statuses.append(failed.value.status_code)
+    assert statuses == [503, 503]
+    assert trading.get_order_by_client_id("looked").client_order_id == "looked"
+    with pytest.raises(ConfigError):
+        SimulatedAlpaca(make_bars(), faults=[{"kind": "lookup_error", "params": {"status": 404}}])
+
+
 def test_delayed_trade_updates_keep_their_order(sim: SimulatedAlpaca, trading: TradingClient,
                                                 trade_stream: StreamHarness) -> None:
     sim.inject("delay_trade_updates", seconds=0.5, count=1)
