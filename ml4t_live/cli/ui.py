@@ -46,7 +46,8 @@ class Display:
             logger.remove(self._stderr_sink)
         level = "DEBUG" if verbose else ("WARNING" if quiet else "INFO")
         self._stderr_sink = logger.add(
-            self._write_stderr, level=level, format=_STDERR_FORMAT, colorize=self.err.is_terminal
+            self._write_stderr, level=level, format=_STDERR_FORMAT, colorize=self.err.is_terminal,
+            diagnose=False,  # no variable values in tracebacks: they hold request headers (keys)
         )
 
     def _write_stderr(self, message: str) -> None:
@@ -58,7 +59,9 @@ class Display:
     def log_to_file(self, path: Path) -> None:
         """Also write the full (DEBUG) log to ``path`` (the session's ``session.log``)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file_sink = logger.add(path, level="DEBUG", format=_FILE_FORMAT, encoding="utf-8")
+        self._file_sink = logger.add(
+            path, level="DEBUG", format=_FILE_FORMAT, encoding="utf-8", diagnose=False
+        )
 
     def close(self) -> None:
         """Stop the progress display and remove the session-log sink (the stderr sink stays)."""
