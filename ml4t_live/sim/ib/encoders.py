@@ -252,9 +252,12 @@ def exec_details_end(req_id: int) -> bytes:
     return encode_fields([55, 1, req_id])
 
 
-def commission_report(e: ExecView) -> bytes:
+def commission_report(e: ExecView, raw: str | None = None) -> bytes:
+    """commissionReport (59, strict 8 fields); ``raw`` replaces the commission field's text
+    (a sentinel such as ``-1``, empty or ``1.7976931348623157E308``)."""
     realized = e.realized_pnl if e.realized_pnl is not None else 1.7976931348623157e308
-    return encode_fields([59, 1, e.exec_id, e.commission, "USD", realized, None, None])
+    commission = e.commission if raw is None else raw
+    return encode_fields([59, 1, e.exec_id, commission, "USD", realized, None, None])
 
 
 # ---------------------------------------------------------------------------- market data

@@ -9,7 +9,8 @@ Kinds (``inject(kind, **params)`` from tests, ``[[fault]]`` tables in ``--faults
                            ``data_lost=true``) and farm notices; bars in between are lost
 ``delay_acks``             hold the next ``count`` orders' acks back ``seconds``
 ``delay_fills``            hold the next ``count`` orders' fill messages back ``seconds``
-``reject_next``            reject the next order: error 201 with ``reason``
+``reject_next``            reject the next order: error 201 with ``reason``, then Inactive
+                           (``status_first=true``: the Inactive frames first, then 201)
 ``partial_fill``           split the next order's fill into ``parts`` executions
 ``duplicate_exec_details`` send every execDetails of the next ``count`` orders twice
 ``exec_before_open_order`` the next ``count`` orders get no ack before their first fill
@@ -17,6 +18,23 @@ Kinds (``inject(kind, **params)`` from tests, ``[[fault]]`` tables in ``--faults
                            before execDetails (the default is execDetails first)
 ``missing_order_status``   the next ``count`` orders get no orderStatus messages
 ``pacing_violation``       answer the next ``count`` historical requests with error 162
+``black_hole_next``        the next ``count`` placeOrders vanish: recorded, never answered,
+                           never placed, absent from every query (IB-09)
+``rollback_next_valid_id`` the next handshake of ``client_id`` (default: any) gets nextValidId
+                           ``to``, as after a gateway restart (IB-05)
+``duplicate_order_status`` openOrder/orderStatus of the next ``count`` orders go out ``times``
+                           times; a repeated Filled orderStatus carries avgFillPrice 0 (IB-11)
+``late_commission``        commissionReports of the next ``count`` orders go out ``seconds``
+                           after their execution, other frames in between (IB-13)
+``commission_sentinel``    the next ``count`` orders' commissionReports carry ``value`` (-1,
+                           "", 1.7976931348623157E308) instead of the commission; the real report follows after ``correct_after``
+                           seconds (never when negative) (IB-13)
+``missing_commission``     the next ``count`` orders' executions get no commissionReport
+``cancel_reply``           the next ``count`` cancels: ``reply`` = "10147" / "10148" (refused,
+                           the order unchanged) or "late" (confirmed ``seconds`` later) (IB-18)
+``duplicate_order_id``     the next ``count`` placeOrders get error 103, nothing placed (IB-20)
+``rate_exceeded``          the next ``count`` placeOrders get error 100 (max message rate
+                           exceeded), nothing placed (IB-23)
 =========================  ==========================================================
 
 Scheduling: ``at_bar = N`` fires just before replayed bar index N (0-based) opens; without
@@ -39,13 +57,22 @@ KINDS: dict[str, dict[str, object]] = {
     "nightly_reset": {"bars": 2, "data_lost": False},
     "delay_acks": {"seconds": 1.0, "count": 1},
     "delay_fills": {"seconds": 1.0, "count": 1},
-    "reject_next": {"reason": "simulated rejection"},
+    "reject_next": {"reason": "simulated rejection", "status_first": False},
     "partial_fill": {"parts": 2},
     "duplicate_exec_details": {"count": 1},
     "exec_before_open_order": {"count": 1},
     "status_before_exec": {"count": 1},
     "missing_order_status": {"count": 1},
     "pacing_violation": {"count": 1},
+    "black_hole_next": {"count": 1},
+    "rollback_next_valid_id": {"to": 1, "client_id": None},
+    "duplicate_order_status": {"count": 1, "times": 3},
+    "late_commission": {"count": 1, "seconds": 0.5},
+    "commission_sentinel": {"count": 1, "value": "-1", "correct_after": 0.2},
+    "missing_commission": {"count": 1},
+    "cancel_reply": {"count": 1, "reply": "10148", "seconds": 1.0},
+    "duplicate_order_id": {"count": 1},
+    "rate_exceeded": {"count": 1},
 }
 
 
@@ -109,6 +136,10 @@ def _from_plan(fault: Fault) -> ScriptedFault:
     return make_fault(fault.kind, params)
 
 
+_VALUED = ("ack_delay", "fill_delay", "duplicate_order_status", "late_commission",
+           "commission_sentinel")  # fmt: skip
+
+
 @dataclass(slots=True)
 class OrderFaults:
     """Per-order fault flags (one instance per order; the venue's ``next_faults`` arms them)."""
@@ -119,12 +150,20 @@ class OrderFaults:
     exec_before_open_order: bool = False
     status_before_exec: bool = False
     missing_order_status: bool = False
+    duplicate_order_status: float = 0.0  # times each status frame goes out (0: once)
+    late_commission: float = 0.0  # seconds the commissionReport is held back
+    missing_commission: bool = False
+    reject_status_first: bool = False
+    commission_sentinel: float | None = None  # seconds until the real report (< 0: never)
+    sentinel_value: str = ""
     _counts: dict[str, int] = field(default_factory=dict)
     _values: dict[str, float] = field(default_factory=dict)
 
-    def arm(self, name: str, count: int, value: float = 0.0) -> None:
+    def arm(self, name: str, count: int, value: float = 0.0, text: str | None = None) -> None:
         self._counts[name] = self._counts.get(name, 0) + int(count)
         self._values[name] = value
+        if text is not None:
+            self.sentinel_value = text
 
     def take(self) -> OrderFaults:
         """The flags for the next order; decrements the armed counts."""
@@ -133,8 +172,9 @@ class OrderFaults:
             if count <= 0:
                 continue
             self._counts[name] = count - 1
-            if name in ("ack_delay", "fill_delay"):
+            if name in _VALUED:
                 setattr(out, name, self._values[name])
+                out.sentinel_value = self.sentinel_value
             else:
                 setattr(out, name, True)
         return out

@@ -195,6 +195,8 @@ class SimulatedIBGateway:
                 nxt.arm("fill_delay", int(p["count"]), float(p["seconds"]))
             case "reject_next":
                 self._venue.exchange.reject_next(str(p["reason"]))
+                if p["status_first"]:
+                    nxt.arm("reject_status_first", 1)
             case "partial_fill":
                 self._venue.exchange.split_next_fill(int(p["parts"]))
             case (
@@ -204,6 +206,34 @@ class SimulatedIBGateway:
                 nxt.arm(fault.kind, int(p["count"]))
             case "pacing_violation":
                 self._dispatcher.pacing_violations += int(p["count"])
+            case _:
+                self._fire_order_fault(fault.kind, p)
+
+    def _fire_order_fault(self, kind: str, p: dict[str, Any]) -> None:
+        assert self._venue and self._dispatcher
+        nxt, requests = self._venue.next_faults, self._venue.request_faults
+        match kind:
+            case "black_hole_next":
+                requests.black_holes += int(p["count"])
+            case "duplicate_order_id":
+                requests.duplicate_ids += int(p["count"])
+            case "rate_exceeded":
+                requests.rate_exceeded += int(p["count"])
+            case "cancel_reply":
+                reply = str(p["reply"])
+                if reply not in ("10147", "10148", "late"):
+                    raise ConfigError(f"cancel_reply: reply must be 10147, 10148 or late, got {reply!r}")
+                requests.cancel_replies += [(reply, float(p["seconds"]))] * int(p["count"])
+            case "rollback_next_valid_id":
+                self._dispatcher.rollback_next_valid_id(int(p["to"]), p["client_id"])
+            case "duplicate_order_status":
+                nxt.arm(kind, int(p["count"]), float(p["times"]))
+            case "late_commission":
+                nxt.arm(kind, int(p["count"]), float(p["seconds"]))
+            case "commission_sentinel":
+                nxt.arm(kind, int(p["count"]), float(p["correct_after"]), str(p["value"]))
+            case "missing_commission":
+                nxt.arm(kind, int(p["count"]))
 
     # ------------------------------------------------------------------ waits and views
     def wait_finished(self, timeout: float) -> bool:
@@ -227,6 +257,11 @@ class SimulatedIBGateway:
     @property
     def fills(self) -> list[ExecView]:
         return self._call(lambda: list(self._require(self._venue).executions))
+
+    @property
+    def black_holed(self) -> list[tuple[int, int, str]]:
+        """(client id, order id, orderRef) of every placeOrder a ``black_hole_next`` swallowed."""
+        return self._call(lambda: list(self._require(self._venue).request_faults.swallowed))
 
     @property
     def completed_orders(self) -> list[OrderView]:

@@ -34,6 +34,7 @@ class Dispatcher:
     def __init__(self, server: IBServer, venue: IBVenue, replay: Replay) -> None:
         self.server, self.venue, self.replay = server, venue, replay
         self.pacing_violations = 0
+        self._rollbacks: dict[int | None, int] = {}  # client id (None: any) -> next nextValidId
         self.unsupported: list[int] = []
         server.on_request = self.on_request
         server.on_disconnect = self.on_disconnect
@@ -63,8 +64,17 @@ class Dispatcher:
         self.replay.subscriptions_changed()
 
     def next_order_id(self, client_id: int) -> int:
+        """The nextValidId for a handshake or reqIds: above every id the client used, unless a
+        ``rollback_next_valid_id`` fault makes it forget (as a restarted gateway does)."""
+        for key in (client_id, None):
+            if key in self._rollbacks:
+                return self._rollbacks.pop(key)
         used = [k[1] for k in self.venue.orders if k[0] == client_id]
+        used += [c[1] for c in self.venue.request_faults.swallowed if c[0] == client_id]
         return max(used, default=0) + 1
+
+    def rollback_next_valid_id(self, to: int, client_id: int | None) -> None:
+        self._rollbacks[client_id] = to
 
     # ------------------------------------------------------------------ orders
     def _PlaceOrder(self, conn: ClientConnection, req: d.PlaceOrder) -> None:

@@ -40,6 +40,7 @@ from . import encoders as enc
 from .contracts import ContractBook, SymbolInfo
 from .decoders import PlaceOrder
 from .faults import OrderFaults
+from .order_faults import RequestFaults, commission_frames, status_repeats
 from .orders import OrderRefused, ib_side, to_spec, working_status
 
 _log = logger.bind(component="sim.ib.venue")
@@ -105,6 +106,7 @@ class IBVenue:
         self.received: list[OrderReceived] = []
         self.traded: set[str] = set()
         self.next_faults = OrderFaults()
+        self.request_faults = RequestFaults()
         self._perm = PERM_ID_BASE
 
     # ------------------------------------------------------------------ requests
@@ -116,6 +118,12 @@ class IBVenue:
                 self._error(client_id, req.order_id, 103, "Duplicate order id")
             else:
                 self._modify(existing, req)
+            return
+        refusal = None if req.what_if else self.request_faults.refuse_place(
+            client_id, req.order_id, req.order_ref)  # fmt: skip
+        if refusal is not None:
+            if refusal[0]:
+                self._error(client_id, req.order_id, *refusal)
             return
         info = self.book.resolve(
             req.contract.con_id, req.contract.symbol, req.contract.sec_type,
@@ -146,9 +154,15 @@ class IBVenue:
                 del staged[i]
                 return
         ibo = self.orders.get((client_id, order_id))
-        if ibo is None or ibo.done or ibo.sim_id is None:
+        scripted = self.request_faults.cancel_reply()
+        if ibo is None or ibo.sim_id is None or (scripted and scripted[0] == "10147"):
             self._error(client_id, order_id, 10147,
                         f"OrderId {order_id} that needs to be cancelled is not found.")  # fmt: skip
+            return
+        if ibo.done or (scripted and scripted[0] == "10148"):
+            state = ibo.view.completed_status or ibo.view.status
+            self._error(client_id, order_id, 10148, f"OrderId {order_id} that needs to be "
+                        f"cancelled cannot be cancelled, state: {state}.")  # fmt: skip
             return
         try:
             _, events = self.exchange.cancel(ibo.sim_id)
@@ -157,6 +171,8 @@ class IBVenue:
                         f"OrderId {order_id} that needs to be cancelled cannot be cancelled, "
                         f"state: {exc}")  # fmt: skip
             return
+        if scripted and scripted[0] == "late":
+            ibo.faults.ack_delay = scripted[1]
         self.apply(events)
 
     def cancel_all(self) -> None:
@@ -296,6 +312,7 @@ class IBVenue:
         frames = [enc.open_order(ibo.view)]
         if not ibo.faults.missing_order_status:
             frames.append(enc.order_status(ibo.view))
+            frames += status_repeats(ibo.view, ibo.faults, with_open_order=True)
         if ibo.faults.exec_before_open_order and not ibo.exec_seen:
             ibo.held_acks = frames  # only the latest state matters
             return
@@ -326,14 +343,18 @@ class IBVenue:
         status = ibo.held_acks + ([enc.open_order(v)] if full else [])
         if not ibo.faults.missing_order_status:
             status.append(enc.order_status(v))
+            status += status_repeats(v, ibo.faults, with_open_order=full)
         ibo.held_acks, ibo.exec_seen = [], True
         first_status = ibo.faults.status_before_exec and not ibo.faults.exec_before_open_order
         frames = status + execs if first_status else execs + status
-        frames.append(enc.commission_report(ex))
+        now, later = commission_frames(ex, ibo.faults)
+        frames += now
         if full:
             self._finish(ibo, "Filled")
         self._sink.send(v.client_id, frames, ibo.faults.fill_delay)
         self._sink.positions_changed()
+        for delay, frame in later:
+            self._sink.send(v.client_id, [frame], ibo.faults.fill_delay + delay)
 
     def _cancelled(self, sim_id: int, reason: str) -> None:
         ibo = self._by_sim.get(sim_id)
@@ -353,11 +374,12 @@ class IBVenue:
     def _reject_now(self, ibo: IBOrder, reason: str) -> None:
         v = ibo.view
         v.status = "Inactive"
-        frames = list(ibo.held_acks)
-        frames.append(enc.error(v.order_id, 201, f"Order rejected - reason:{reason}"))
-        frames.append(enc.open_order(v))
+        frames = [enc.open_order(v)]
         if not ibo.faults.missing_order_status:
             frames.append(enc.order_status(v))
+        rejected = enc.error(v.order_id, 201, f"Order rejected - reason:{reason}")
+        order = [*frames, rejected] if ibo.faults.reject_status_first else [rejected, *frames]
+        frames = ibo.held_acks + order
         self._finish(ibo, "Inactive")
         self._sink.send(v.client_id, frames, ibo.faults.ack_delay)
 
