@@ -5,7 +5,8 @@ Threading rule: everything here runs on the simulated Alpaca's one loop thread
 
 Venue timing, per recorded minute bar ``t`` (labelled by its START, like the backtest data)::
 
-    open_bar(t)        orders placed earlier fill at t's open -> trade_updates
+    open_bar(t)        orders placed earlier fill at t's open -> trade_updates, all written
+                       to the trade stream before bar t is sent (they happen during the minute)
     send bar t         on the data stream, right after the minute closes (virtual now = t + 1 min)
     wait               step mode: until the client has caught up (GET /v2/clock after bar t was
                        sent, or ``advance()``); speed mode: 60 / speed seconds of wall time
@@ -44,6 +45,7 @@ from .venue import AlpacaVenue
 
 _log = logger.bind(component="sim.alpaca")
 MINUTE = timedelta(minutes=1)
+FLUSH_TIMEOUT = 10.0  # seconds the replay waits for queued trade updates to leave before a bar
 
 
 def _utc(when: datetime) -> datetime:
@@ -212,6 +214,7 @@ class Core:
                 await self._due_faults(index)
                 self._now, self.current_bar = ts, ts
                 self.publish(self.venue.open_bar(ts, bars))
+                await self._flush_trade_updates()
                 self._now = ts + MINUTE
                 self.venue.bar_closed(bars)
                 self.bar_index = index
@@ -232,6 +235,16 @@ class Core:
         finally:
             self.finished.set()
             self.notify()
+
+    async def _flush_trade_updates(self) -> None:
+        """Wait (bounded) until the trade updates published so far have left: the fills at a
+        bar's open go out before that bar does, as on Alpaca (they happen during the minute; the
+        bar is published after it). Without this the sender task ran after the bar was written."""
+        upto = self.trade_hub.published
+        try:
+            await self.wait_until(lambda: self.trade_hub.flushed(upto), FLUSH_TIMEOUT)
+        except TimeoutError:
+            _log.warning("trade updates not sent within {}s; sending the bar anyway", FLUSH_TIMEOUT)
 
     async def _send_bar(self, ts: datetime, bars: dict[str, SimBar]) -> None:
         items = [(s, payloads.stream_bar(s, b, ts)) for s, b in sorted(bars.items())]

@@ -60,6 +60,7 @@ class TradeUpdatesHub:
         self.sent = 0
         self.published = 0
         self.connections = 0
+        self.delaying = False  # the sender is holding an update back (delay_trade_updates)
 
     def start(self) -> None:
         self._spawn(self._sender(), "trade-updates-sender")
@@ -72,12 +73,21 @@ class TradeUpdatesHub:
     def pending(self) -> int:
         return self._queue.qsize()
 
+    def flushed(self, upto: int) -> bool:
+        """True once the first ``upto`` published updates left (or a delay fault holds them)."""
+        return self.sent >= upto or self.delaying
+
     async def _sender(self) -> None:
         while True:
             message = await self._queue.get()
             delay = self._faults.take_delay()
             if delay > 0:
-                await asyncio.sleep(delay)
+                self.delaying = True
+                self._notify()
+                try:
+                    await asyncio.sleep(delay)
+                finally:
+                    self.delaying = False
             frame = json.dumps(message).encode()
             copies = 2 if self._faults.take_duplicate() else 1
             for _ in range(copies):
