@@ -59,6 +59,9 @@ class AlpacaConfig:
     order_poll_interval: float = (
         5.0  # open orders + a quiet trade stream -> re-read over REST
     )
+    #: a submit of unknown outcome is looked up this many times, one per order_poll_interval,
+    #: before it counts as lost (OrderLost): see venues/alpaca/unknown.py
+    unknown_order_lookups: int = 5
 
     def __post_init__(self) -> None:
         if not self.key_id or not self.secret_key:
@@ -96,6 +99,8 @@ class AlpacaConfig:
             )
         if self.max_request_attempts < 1:
             raise ConfigError("AlpacaConfig.max_request_attempts must be >= 1")
+        if self.unknown_order_lookups < 1:
+            raise ConfigError("AlpacaConfig.unknown_order_lookups must be >= 1")
         if not 0.0 <= self.reconnect_jitter <= 1.0:
             raise ConfigError("AlpacaConfig.reconnect_jitter must be within [0, 1]")
         if self.data_timeout is not None and self.data_timeout <= 0:

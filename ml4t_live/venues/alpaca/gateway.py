@@ -29,6 +29,7 @@ from alpaca.trading.requests import GetOrdersRequest
 from loguru import logger
 
 from ...errors import (
+    CancelRefused,
     ConnectionFailed,
     LiveTradingRefused,
     ReconciliationError,
@@ -280,9 +281,19 @@ class AlpacaGateway(SubmitMixin):
         )
 
     def cancel(self, client_order_id: str) -> None:
+        """Ask Alpaca to cancel; the ``canceled`` trade update confirms it.
+
+        Raises :class:`~ml4t_live.errors.CancelRefused` when Alpaca refuses: 422 (already filled,
+        already canceled: not cancelable) or 404 (Alpaca has no such order, e.g. a submit still of
+        unknown outcome). The order's real outcome (its fill) then arrives as its events. No answer
+        at all (retried as a repeatable request) raises :class:`VenueRequestFailed`.
+        """
         if self.held.drop(client_order_id):
             return
-        venue_id = self._venue_id(client_order_id)
+        try:
+            venue_id = self._venue_id(client_order_id)
+        except OrderRefused as exc:
+            raise CancelRefused(f"cannot cancel {client_order_id}: {exc}") from None
         client = self._require()
         try:
             self.rest(
@@ -291,14 +302,12 @@ class AlpacaGateway(SubmitMixin):
                 repeatable=True,
             )
         except VenueRequestFailed as exc:
-            # 422: already filled / not cancelable; 404: unknown
-            self._emit(
-                [
-                    VenueErrorReported(
-                        VENUE, exc.code or str(exc.status), exc.message, client_order_id
-                    )
-                ]
-            )
+            if exc.status in (404, 422):
+                _log.info("Alpaca refused to cancel {}: {} (HTTP {})", client_order_id, exc.message, exc.status)
+                raise CancelRefused(
+                    f"Alpaca refused to cancel {client_order_id}: {exc.message} (HTTP {exc.status})"
+                ) from None
+            raise
 
     def end_of_bar(self, timestamp: Any) -> None:
         ready, dead = self.held.release_exits(self.tracker.outcome)
@@ -324,7 +333,7 @@ class AlpacaGateway(SubmitMixin):
         return self._client
 
     def _venue_id(self, cid: str) -> str:
-        venue_id = self._venue_ids.get(cid)
+        venue_id = self._venue_ids.get(cid) or self.tracker.venue_id_of(cid)
         if venue_id is None:
             order = self._lookup(cid)
             if order is None:

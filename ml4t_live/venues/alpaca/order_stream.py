@@ -7,9 +7,9 @@ Runs on the ``ml4t-alpaca-trade-stream`` loop thread (:class:`~.session.TradeUpd
 * a lost connection is reported (``BrokerDisconnected``); after alpaca-py reconnects,
   ``BrokerReconnected`` and a re-sync: our open orders are re-read over REST and whatever the stream
   missed is reported once (the stream has no replay);
-* a submit whose outcome stayed unknown (the look-ups failed too) is looked up by client order id
-  on every watchdog tick until Alpaca has it (its events follow) or has answered 404 three times
-  (``OrderRejected``, code ``not_received``);
+* a submit whose outcome stayed unknown is looked up by client order id on every watchdog tick
+  until Alpaca has it (its events follow) or ``unknown_order_lookups`` look-ups found nothing
+  (``OrderLost``, an ERROR line): see :mod:`.unknown`;
 * a watchdog re-reads open orders when the stream has been quiet for ``order_poll_interval`` while
   orders are open; finding missed updates means the socket is silent-but-open, so it is closed and
   alpaca-py reconnects (with our backoff).
@@ -35,7 +35,7 @@ from ...errors import VenueError
 from ...events import (
     BrokerDisconnected,
     BrokerReconnected,
-    OrderRejected,
+    OrderLost,
     VenueErrorReported,
 )
 from .config import AlpacaConfig, redact
@@ -43,12 +43,10 @@ from .parsing import flatten_open
 from .rest import AlpacaTradingClient, RestCaller
 from .session import TradeUpdatesSession
 from .tracker import OrderTracker
+from .unknown import Unknown, UnknownOutcomes
 
 _log = logger.bind(component="alpaca.order-stream")
 VENUE = "alpaca"
-NOT_RECEIVED_AFTER = (
-    3  # 404 answers (one per watchdog interval) before an order counts as never sent
-)
 
 
 class OrderStream:
@@ -66,9 +64,7 @@ class OrderStream:
             None  # used only on the stream's loop
         )
         self._last_update = time.monotonic()
-        self.unresolved: dict[
-            str, int
-        ] = {}  # ambiguous submits still unknown -> 404 answers so far
+        self.unknown = UnknownOutcomes(config.unknown_order_lookups)
 
     # ================================================================== engine thread
     @property
@@ -163,11 +159,12 @@ class OrderStream:
         return missed
 
     def resolve_unconfirmed(self) -> None:
-        """Look up ambiguous submits by client order id until Alpaca says have or have-not."""
+        """Look up each unknown submit by client order id once; settle it or count the miss."""
         client = self._client
         if client is None:
             return
-        for cid in list(self.unresolved):
+        for item in self.unknown.pending():
+            cid = item.client_order_id
             try:
                 order = self.rest(
                     "lookup " + cid,
@@ -175,27 +172,36 @@ class OrderStream:
                     repeatable=True,
                 )
             except VenueError as exc:
-                if getattr(exc, "status", None) != 404:
-                    continue  # still no answer: keep looking
-                self.unresolved[cid] += 1
-                if self.unresolved[cid] >= NOT_RECEIVED_AFTER:
-                    del self.unresolved[cid]
-                    reason = f"Alpaca has no order {cid} ({NOT_RECEIVED_AFTER} lookups by client order id)"
-                    with self.emit_lock:
-                        self._put([OrderRejected(cid, reason, "not_received")])
+                found = "Alpaca has no such order" if getattr(exc, "status", None) == 404 else f"no answer: {exc}"
+                lost = self.unknown.missed(cid)
+                if lost is not None:
+                    self._lost(lost, found)
                 continue
-            del self.unresolved[cid]
-            _log.info(
-                "ambiguous order {} found at Alpaca ({})", cid, order.status.value
-            )
+            self.unknown.settled(cid)
+            _log.warning("order {} of unknown outcome found at Alpaca ({})", cid, order.status.value)
+            if item.also is not None:  # an OCO pair: its stop leg carries a venue-chosen id
+                for leg in order.legs or []:
+                    if str(leg.client_order_id) != cid:
+                        self.tracker.alias(leg.client_order_id, item.also)
             with self.emit_lock:
                 self._put(self.tracker.on_order_snapshot(order))
+
+    def _lost(self, item: Unknown, last: str) -> None:
+        reason = (
+            f"Alpaca never confirmed the order and {item.misses} look-ups by client order id did not "
+            f"find it (submit: {item.reason}; last look-up: {last}); taken as not placed, not re-sent"
+        )
+        cids = [item.client_order_id] + ([item.also] if item.also is not None else [])
+        for cid in cids:
+            _log.error("order {} is LOST: {}; check the Alpaca account by hand", cid, reason)
+        with self.emit_lock:
+            self._put([OrderLost(cid, reason) for cid in cids])
 
     async def _watchdog(self) -> None:
         interval = self.config.order_poll_interval
         while True:
             await asyncio.sleep(interval)
-            if self.unresolved:
+            if len(self.unknown):
                 self.resolve_unconfirmed()
             quiet = time.monotonic() - self._last_update
             if quiet < interval or not self.tracker.open_venue_ids():

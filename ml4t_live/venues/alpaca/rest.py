@@ -9,15 +9,21 @@ with alpaca-py's retry switched off (a retry-code list no HTTP status matches, t
 * every request first takes a token from the shared :class:`~.rate_limit.TokenBucket`;
 * 429 (never ambiguous: the request was refused) -> hold the bucket until Alpaca's
   ``X-RateLimit-Reset`` (or a jittered second) and try again, for any method;
-* 5xx, timeouts and dropped connections -> retried only for requests that are safe to repeat
-  (reads, a cancel); for a submit or a replace they raise :class:`AmbiguousOutcome`, and the
-  gateway looks the order up by its client order id instead of sending it again;
+* 5xx, timeouts, dropped or reset connections, and answers that cannot be read (a body cut in
+  the middle, an HTML page instead of JSON, JSON of the wrong shape) -> retried only for requests
+  that are safe to repeat (reads, a cancel); for a submit or a replace they raise
+  :class:`AmbiguousOutcome`, and the gateway looks the order up by its client order id instead of
+  sending it again;
 * anything else raises :class:`VenueRequestFailed` with the venue's code and message (secrets
   scrubbed), translated once here.
+
+No exception of alpaca-py, requests, urllib3 or pydantic leaves this module: a raw one carries the
+request (its headers hold the API secret) in its traceback frames.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import random
 import threading
@@ -26,6 +32,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import requests
+import urllib3.exceptions
 from alpaca.common.enums import BaseURL
 from alpaca.common.exceptions import APIError
 from alpaca.common.rest import RESTClient
@@ -41,6 +48,16 @@ T = TypeVar("T")
 _log = logger.bind(component="alpaca.rest")
 _NO_STATUS_MATCHES = [-1]  # alpaca-py retries only statuses in this list: switch it off
 _TRANSIENT = {500, 502, 503, 504}
+#: the request could not even be built: nothing was sent (a configuration error, never ambiguous)
+_NOT_SENT = (requests.exceptions.URLRequired, requests.exceptions.MissingSchema,
+             requests.exceptions.InvalidSchema, requests.exceptions.InvalidURL,
+             requests.exceptions.InvalidHeader)  # fmt: skip
+#: the connection failed, timed out, or the answer arrived cut or unreadable (``requests``'
+#: ``ChunkedEncodingError`` and ``JSONDecodeError`` are ``OSError``s too)
+_TRANSPORT = (OSError, http.client.HTTPException, urllib3.exceptions.HTTPError)
+#: an answer arrived but is not what alpaca-py can parse (pydantic's ``ValidationError`` is a
+#: ``ValueError``; an empty body makes alpaca-py call ``Order(**None)``, a ``TypeError``)
+_UNREADABLE = (ValueError, TypeError, KeyError)
 
 
 class VenueRequestFailed(VenueError):
@@ -152,8 +169,10 @@ class RestCaller:
                         self._pause(attempt, what, f"HTTP {status}")
                         continue
                 raise VenueRequestFailed(what, status, code, message) from None
-            except (requests.Timeout, requests.ConnectionError) as exc:
-                reason = redact(f"{type(exc).__name__}: {exc}", self._config)
+            except _NOT_SENT as exc:
+                raise VenueRequestFailed(what, None, "", self._reason(exc)) from None
+            except (*_TRANSPORT, *_UNREADABLE) as exc:
+                reason = self._reason(exc)
                 if not repeatable:
                     raise AmbiguousOutcome(f"Alpaca {what}: {reason}") from None
                 if attempt < attempts:
@@ -161,6 +180,14 @@ class RestCaller:
                     continue
                 raise VenueRequestFailed(what, None, "", reason) from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _reason(self, exc: BaseException) -> str:
+        """One line naming what went wrong, secrets scrubbed (never the request or its headers)."""
+        kind = type(exc).__name__
+        if isinstance(exc, _UNREADABLE) and not isinstance(exc, _TRANSPORT):
+            kind = f"unreadable answer ({kind})"
+        text = " ".join(str(exc).split())[:300]
+        return redact(f"{kind}: {text}", self._config)
 
     def _hold_for_reset(self, exc: APIError) -> None:
         delay = 1.0

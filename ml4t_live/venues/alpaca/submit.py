@@ -1,11 +1,23 @@
-"""Submitting one order to Alpaca, and resolving an ambiguous outcome by client order id.
+"""Submitting one order to Alpaca, and settling an unknown outcome by client order id.
 
-Part of :class:`~.gateway.AlpacaGateway` (engine thread). The rule: every order carries our
-deterministic ``client_order_id``; after an ambiguous outcome (timeout, 5xx, dropped connection)
-the order is looked up by that id, and only a 404 (Alpaca never saw it) allows sending it again,
-which Alpaca's uniqueness rule (422 on a reused id) makes safe even if the first attempt lands
-late. An outcome that stays unknown (the look-ups fail too) is never reported as a rejection: the
-order stays in flight and :class:`~.order_stream.OrderStream` keeps looking it up.
+Part of :class:`~.gateway.AlpacaGateway` (engine thread). Every order carries our deterministic
+``client_order_id``, and Alpaca refuses a second order under an id it already holds (422
+"client_order_id must be unique"), which is what makes the rules below safe:
+
+1. ``POST /v2/orders`` answered -> the order (``OrderAccepted``, fills follow), or a definite
+   refusal -> :class:`OrderRefused` (the broker rejects the order with Alpaca's reason). A 422 on
+   our id means the order is already there (an earlier attempt or run): it is adopted.
+2. No usable answer (timeout, reset or dropped connection, a body cut in the middle or not JSON,
+   5xx, 504 after the venue took it): the outcome is UNKNOWN. Never re-sent blindly: first
+   ``GET /v2/orders:by_client_order_id`` (retried up to ``max_request_attempts``):
+
+   * found -> adopted: ``OrderAccepted``, then what it filled;
+   * 404 (Alpaca says it has no such order) -> sent ONCE more under the same id: if the first
+     attempt lands late after all, one of the two is refused by the uniqueness rule (422, which is
+     then proof the order exists), so there is never a second order;
+   * still no answer, or the second attempt is unknown too -> handed to
+     :class:`~.unknown.UnknownOutcomes`: the stream's watchdog looks it up, a bounded number of
+     times, and it ends as accepted or as ``OrderLost`` (never PENDING forever).
 """
 
 from __future__ import annotations
@@ -26,6 +38,11 @@ class OrderRefused(VenueError):
     """Alpaca (or the adapter, before sending) refused the order; nothing is working at the venue."""
 
 
+def _duplicate_id(exc: VenueRequestFailed) -> bool:
+    """Alpaca's answer to an id it already holds: 422 "client_order_id must be unique"."""
+    return exc.status == 422 and "client_order_id" in exc.message.replace(" ", "_")
+
+
 class SubmitMixin:
     """Needs ``rest``, ``tracker``, ``stream``, ``_venue_ids``, ``_require()``, ``_emit()``."""
 
@@ -34,107 +51,83 @@ class SubmitMixin:
     stream: Any
     _venue_ids: dict[str, str]
 
-    def _require(
-        self,
-    ) -> AlpacaTradingClient:  # pragma: no cover - provided by the gateway
+    def _require(self) -> AlpacaTradingClient:  # pragma: no cover - provided by the gateway
         raise NotImplementedError
 
-    def _emit(
-        self, events: list[Any]
-    ) -> None:  # pragma: no cover - provided by the gateway
+    def _emit(self, events: list[Any]) -> None:  # pragma: no cover - provided by the gateway
         raise NotImplementedError
 
     def _submit(self, cid: str, body: Any, *, also: str | None = None) -> Any:
+        """The order Alpaca holds under ``cid`` once sent; None while its outcome is unknown."""
         client = self._require()
         self.tracker.register(cid)
         if also is not None:
             self.tracker.register(also)
         try:
-            order = self.rest(
-                "submit " + cid, lambda: client.submit_order(body), repeatable=False
-            )
+            order = self.rest("submit " + cid, lambda: client.submit_order(body), repeatable=False)
         except AmbiguousOutcome as exc:
-            _log.warning(
-                "submit of {} is ambiguous ({}); looking it up by client order id",
-                cid,
-                exc,
-            )
-            order = self._resolve(cid, body)
-            if order is None:
-                return None
+            _log.warning("submit of {} got no usable answer ({}); looking it up by client order id", cid, exc)
+            order = self._resolve(cid, body, str(exc), also)
         except VenueRequestFailed as exc:
-            if exc.status != 422 or "client_order_id" not in exc.message.replace(
-                " ", "_"
-            ):
-                raise OrderRefused(
-                    f"Alpaca refused {cid}: {exc.message} (code {exc.code})"
-                ) from None
-            # our id is already there (an earlier attempt, or an earlier run): adopt that
-            # order, never a second one; its fills from before we knew it are in the account
-            order = self._lookup(cid)
-            if order is None:
-                raise OrderRefused(f"Alpaca refused {cid}: {exc.message}") from None
-            self._venue_ids[cid] = str(order.id)
-            self._emit(self.tracker.adopt(order))
+            if not _duplicate_id(exc):
+                raise OrderRefused(f"Alpaca refused {cid}: {exc.message} (code {exc.code})") from None
+            # our id is already there (an earlier attempt, or an earlier run): adopt that order,
+            # never a second one; its fills from before we knew it are in the account
+            order = self._find_existing(cid, f"{exc.message} (HTTP 422)", also)
+            if order is not None:
+                self._venue_ids[cid] = str(order.id)
+                self._emit(self.tracker.adopt(order))
             return order
+        if order is None:
+            return None
         self._venue_ids[cid] = str(order.id)
         self._emit(self.tracker.on_order_snapshot(order))
         return order
 
-    def _resolve(self, cid: str, body: Any) -> Any:
-        """The order Alpaca has under ``cid`` after an ambiguous submit, or None if still unknown.
-
-        Unknown (the lookups fail too) is never reported as a rejection: the order may be working.
-        It stays in flight, and the stream's watchdog keeps looking it up until Alpaca answers.
-        """
+    def _resolve(self, cid: str, body: Any, why: str, also: str | None) -> Any:
+        """The order Alpaca holds under ``cid`` after a submit without a usable answer, or None
+        (unknown: handed to the bounded look-ups of :class:`~.unknown.UnknownOutcomes`)."""
         try:
             found = self._lookup(cid)
-            if found is not None:
-                _log.info(
-                    "order {} had reached Alpaca ({}); adopted", cid, found.status.value
-                )
-                return found
-            client = self._require()
-            try:  # the venue never saw it; a late arrival of the first attempt would now be a 422
-                return self.rest(
-                    "resubmit " + cid,
-                    lambda: client.submit_order(body),
-                    repeatable=False,
-                )
-            except (AmbiguousOutcome, VenueRequestFailed) as exc:
-                found = self._lookup(cid)
-                if found is not None:
-                    return found
-                if isinstance(exc, VenueRequestFailed) and exc.status not in (
-                    None,
-                    429,
-                ):
-                    raise OrderRefused(f"Alpaca refused {cid}: {exc.message}") from None
-                raise AmbiguousOutcome(str(exc)) from None
-        except (AmbiguousOutcome, VenueRequestFailed) as exc:
-            self.stream.unresolved[cid] = 0
-            self._emit(
-                [
-                    VenueErrorReported(
-                        VENUE, "submit_unconfirmed", f"{cid}: {exc}; still looking", cid
-                    )
-                ]
-            )
-            _log.error(
-                "cannot tell whether Alpaca has order {} ({}); it stays in flight",
-                cid,
-                exc,
-            )
-            return None
+        except VenueRequestFailed as exc:
+            return self._unknown(cid, f"{why}; look-up failed: {exc}", also)
+        if found is not None:
+            _log.info("order {} had reached Alpaca ({}); adopted", cid, found.status.value)
+            return found
+        _log.warning("Alpaca has no order {} (404); sending it once more under the same id", cid)
+        client = self._require()
+        try:
+            return self.rest("resubmit " + cid, lambda: client.submit_order(body), repeatable=False)
+        except AmbiguousOutcome as exc:
+            return self._unknown(cid, f"{why}; the second attempt too: {exc}", also)
+        except VenueRequestFailed as exc:
+            if _duplicate_id(exc):  # the first attempt did land: proof the order exists
+                return self._find_existing(cid, f"{exc.message} (HTTP 422)", also)
+            raise OrderRefused(f"Alpaca refused {cid}: {exc.message} (code {exc.code})") from None
+
+    def _find_existing(self, cid: str, why: str, also: str | None) -> Any:
+        """Alpaca said it holds ``cid``: read it, or follow it as unknown if the read fails."""
+        try:
+            found = self._lookup(cid)
+        except VenueRequestFailed as exc:
+            found, why = None, f"{why}; look-up failed: {exc}"
+        return found if found is not None else self._unknown(cid, why, also)
+
+    def _unknown(self, cid: str, reason: str, also: str | None) -> None:
+        self.stream.unknown.add(cid, reason, also)
+        self._emit([VenueErrorReported(VENUE, "submit_unconfirmed", f"{cid}: {reason}; still looking", cid)])
+        limit, every = self.stream.unknown.limit, self.stream.config.order_poll_interval
+        _log.warning(
+            "cannot tell yet whether Alpaca has order {} ({}); looking it up by client order id "
+            "every {:g}s, at most {} times, before it counts as lost", cid, reason, every, limit,
+        )  # fmt: skip
+        return None
 
     def _lookup(self, cid: str, client: AlpacaTradingClient | None = None) -> Any:
+        """The order Alpaca holds under ``cid``; None on a 404; VenueRequestFailed without answer."""
         client = client or self._require()
         try:
-            return self.rest(
-                "lookup " + cid,
-                lambda: client.get_order_by_client_id(cid),
-                repeatable=True,
-            )
+            return self.rest("lookup " + cid, lambda: client.get_order_by_client_id(cid), repeatable=True)
         except VenueRequestFailed as exc:
             if exc.status == 404:
                 return None

@@ -91,6 +91,14 @@ class OrderTracker:
         with self._lock:
             return [vid for vid, state in self._orders.items() if not state.terminal]
 
+    def venue_id_of(self, client_order_id: str) -> str | None:
+        """The Alpaca id of our order ``client_order_id`` still working (an OCO leg included)."""
+        with self._lock:
+            for venue_id, state in self._orders.items():
+                if state.ours == client_order_id and not state.terminal:
+                    return venue_id
+        return None
+
     def outcome(self, client_order_id: str) -> str:
         """``filled`` | ``closed`` (finished without a complete fill) | ``open`` | ``unknown``."""
         with self._lock:
@@ -153,12 +161,19 @@ class OrderTracker:
         return []
 
     def on_order_snapshot(self, order: AlpacaOrder) -> list[OrderEvent]:
-        """A REST view of an order (after submit, lookup or re-sync): report what we missed."""
+        """A REST view of an order (after submit, lookup or re-sync): report what we missed.
+
+        An order the venue took but we never saw accepted (a submit whose answer was lost) is
+        reported ``OrderAccepted`` first, then what it filled."""
         with self._lock:
             state = self._state(order)
             if state is None:
                 return []
-            out = self._fills(
+            out: list[OrderEvent] = []
+            if not (state.accepted or state.terminal) and order.status is not AlpacaStatus.REJECTED:
+                state.accepted = True
+                out.append(OrderAccepted(state.ours, str(order.id)))
+            out += self._fills(
                 state, order, None, None, None, order.filled_at or order.updated_at
             )
             status = str(order.status.value)

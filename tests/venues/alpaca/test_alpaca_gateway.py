@@ -15,11 +15,12 @@ from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
 from alpaca_helpers import collect, config_for, drain, inject, of
 from ml4t.backtest import OrderSide, OrderType
 
-from ml4t_live.errors import LiveTradingRefused
+from ml4t_live.errors import CancelRefused, LiveTradingRefused
 from ml4t_live.events import (
     OrderAccepted,
     OrderCancelled,
     OrderFilled,
+    OrderLost,
     OrderPartiallyFilled,
     OrderRejected,
     OrderReplaced,
@@ -372,20 +373,19 @@ def test_replace_keeps_our_client_order_id(sim, gateway):
     assert not of(OrderCancelled, seen)
 
 
-def test_cancel_reports_cancelled_and_a_late_cancel_reports_an_error(sim, gateway):
+def test_cancel_reports_cancelled_and_a_late_cancel_is_refused(sim, gateway):
     gateway.place(buy("t-lim", 5, order_type=OrderType.LIMIT, limit_price=50.0))
     gateway.place(buy("t-now", 5))
     gateway.end_of_bar(None)
     collect(gateway.events, filled("t-now"))
     gateway.cancel("t-lim")
-    gateway.cancel("t-now")  # already filled: Alpaca answers 422
-    seen = collect(
-        gateway.events,
-        lambda s: (
-            bool(of(OrderCancelled, s, "t-lim")) and bool(of(VenueErrorReported, s))
-        ),
-    )
-    assert of(VenueErrorReported, seen)[0].client_order_id == "t-now"
+    with pytest.raises(CancelRefused, match="HTTP 422"):
+        gateway.cancel("t-now")  # already filled: Alpaca answers 422
+    seen = collect(gateway.events, lambda s: bool(of(OrderCancelled, s, "t-lim")))
+    seen += drain(gateway.events)
+    assert not of(OrderCancelled, seen, "t-now")  # the fill stands
+    with pytest.raises(CancelRefused, match="Alpaca has no order t-nowhere"):
+        gateway.cancel("t-nowhere")  # never placed: the look-up by client order id says 404
 
 
 # ------------------------------------------------------------------ fills and rejections
@@ -484,44 +484,21 @@ def test_ambiguous_submit_is_resolved_by_client_order_id_lookup(sim, gateway, st
     assert len(of(OrderAccepted, seen, "t-amb")) == 1
 
 
-def test_a_submit_whose_outcome_stayed_unknown_is_looked_up_until_alpaca_answers(
-    sim, gateway
-):
-    # The state an ambiguous submit leaves when even the look-ups failed (a dead network): the
-    # order stays in flight and the stream's watchdog resolves it by client order id.
-    raw = TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url)
-    raw.submit_order(
-        LimitOrderRequest(
-            symbol="AAPL",
-            qty=2,
-            side=AlpacaSide.BUY,
-            limit_price=50.0,
-            time_in_force=TimeInForce.GTC,
-            client_order_id="t-late",
-        )
+def test_a_submit_into_a_dead_connection_ends_lost_after_bounded_lookups(sim):
+    gw = AlpacaGateway(
+        config_for(sim, order_poll_interval=0.2, unknown_order_lookups=2),
+        is_ours=lambda cid: cid.startswith("t-"),
     )
-    for cid in ("t-late", "t-never"):
-        gateway.tracker.register(cid)
-        gateway.stream.unresolved[cid] = 0
-    for _ in range(3):
-        gateway.stream.session.call(gateway.stream.resolve_unconfirmed)
-    seen = drain(gateway.events)
-    assert [type(e).__name__ for e in seen if e.client_order_id == "t-late"] == [
-        "OrderAccepted"
-    ]
-    (never,) = of(OrderRejected, seen, "t-never")
-    assert never.code == "not_received"
-    assert gateway.stream.unresolved == {}
-
-
-def test_a_submit_into_a_dead_connection_stays_in_flight_not_rejected(sim, gateway):
-    sim.close()  # the venue vanishes: the POST fails at the socket, and so does every look-up
-    gateway.place(
-        buy("t-dark", 1)
-    )  # no exception: the order may or may not be at Alpaca
-    seen = collect(gateway.events, lambda s: bool(of(VenueErrorReported, s, "t-dark")))
+    gw.connect()
+    try:
+        sim.close()  # the venue vanishes: the POST fails at the socket, and so does every look-up
+        gw.place(buy("t-dark", 1))  # no exception: the order may or may not be at Alpaca
+        seen = collect(gw.events, lambda s: bool(of(OrderLost, s, "t-dark")), timeout=15.0)
+    finally:
+        gw.close()
     assert of(VenueErrorReported, seen, "t-dark")[0].code == "submit_unconfirmed"
-    assert not of(OrderRejected, seen) and "t-dark" in gateway.stream.unresolved
+    assert "2 look-ups" in of(OrderLost, seen, "t-dark")[0].reason
+    assert not of(OrderRejected, seen) and "t-dark" not in gw.stream.unknown
 
 
 # ------------------------------------------------------------------ faults

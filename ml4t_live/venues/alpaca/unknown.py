@@ -1,0 +1,69 @@
+"""UnknownOutcomes: submits Alpaca may or may not have, looked up by client order id, bounded.
+
+A submit whose answer was lost (timeout, reset, a body cut in the middle or not JSON, a 5xx) and
+whose immediate look-up did not settle it lands here (:mod:`.submit`). The stream's watchdog
+(:class:`~.order_stream.OrderStream`) then looks each one up by ``client_order_id`` once per
+``order_poll_interval``:
+
+* found -> its ``OrderAccepted`` and whatever it already filled are reported (and its fills
+  thereafter, as for any order of ours);
+* not found (404) or no answer, ``AlpacaConfig.unknown_order_lookups`` times in a row ->
+  ``OrderLost`` and an ERROR log line. The order is never sent again. Its client order id stays
+  registered, so if Alpaca does report it later, its fills still reach the engine.
+
+So an unknown outcome is settled within about ``unknown_order_lookups x order_poll_interval``
+(default 5 x 5 s) plus the retries of each look-up (``max_request_attempts``).
+
+Thread-safe: entries are added on the engine thread and settled on the stream's loop thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+
+@dataclass
+class Unknown:
+    client_order_id: str
+    reason: str  # why the outcome is unknown (the failed submit)
+    also: str | None = None  # the second client order id of an OCO pair (its stop leg)
+    misses: int = 0  # look-ups that found nothing or got no answer
+
+
+class UnknownOutcomes:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._items: dict[str, Unknown] = {}
+
+    def add(self, client_order_id: str, reason: str, also: str | None = None) -> None:
+        with self._lock:
+            self._items[client_order_id] = Unknown(client_order_id, reason, also)
+
+    def pending(self) -> list[Unknown]:
+        with self._lock:
+            return list(self._items.values())
+
+    def settled(self, client_order_id: str) -> None:
+        with self._lock:
+            self._items.pop(client_order_id, None)
+
+    def missed(self, client_order_id: str) -> Unknown | None:
+        """One more look-up without the order; the entry (now removed) once the bound is reached."""
+        with self._lock:
+            item = self._items.get(client_order_id)
+            if item is None:
+                return None
+            item.misses += 1
+            if item.misses < self.limit:
+                return None
+            return self._items.pop(client_order_id)
+
+    def __contains__(self, client_order_id: object) -> bool:
+        with self._lock:
+            return client_order_id in self._items
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)

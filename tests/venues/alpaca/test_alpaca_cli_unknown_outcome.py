@@ -1,0 +1,93 @@
+"""A garbled or missing answer to ``POST /v2/orders`` through a real ``ml4t-live run`` process.
+
+The simulated Alpaca (in this process) answers the run's first order with a truncated body, an
+HTML page or a TCP reset. The run must neither crash in ``on_data`` nor print a secret: stdout,
+stderr (at DEBUG) and every file of the session folder are searched for ANY 6-character piece of
+the API key id and of the secret. The order's outcome is settled by client order id: exactly one
+order per client order id at the venue, and the run trades on to the end.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+from ml4t.backtest import BacktestConfig
+
+from ml4t_live.sim.alpaca import SimulatedAlpaca
+from ml4t_live.venues.alpaca.config import KEY_ENV, SECRET_ENV
+from tests.support.market import make_prices
+
+MONDAY_OPEN = datetime(2026, 11, 23, 14, 30, tzinfo=UTC)
+PRICES = make_prices(12, ["AAPL", "MSFT"], start=MONDAY_OPEN).with_columns(
+    pl.col("open", "high", "low", "close").round(2)
+)
+#: Fixed keys whose 6-character pieces cannot occur by chance in timestamps, ids or prices.
+KEY_ID = "PKQZXJWVKQZXJWVQKZXJ"
+SECRET = "sEcReTqZxJwV" + "kQzX" * 7 + "jWvTail"
+STRATEGY = """
+from ml4t.backtest import Strategy
+
+class BuyThenSell(Strategy):
+    def __init__(self):
+        self.seen = 0
+
+    def on_data(self, timestamp, data, context, broker):
+        self.seen += 1
+        if self.seen == 3:
+            broker.submit_order("AAPL", 10)
+            broker.submit_order("MSFT", 5)
+        if self.seen == 8:
+            broker.submit_order("AAPL", -10)
+"""
+
+
+def _pieces(text: str, size: int = 6) -> set[str]:
+    return {text[i : i + size] for i in range(len(text) - size + 1)}
+
+
+def _leaks(data: str | bytes) -> list[str]:
+    raw = data.encode() if isinstance(data, str) else data
+    return sorted(p for p in _pieces(KEY_ID) | _pieces(SECRET) if p.encode() in raw)
+
+
+@pytest.fixture(params=["truncated_body", "non_json_body", "connection_reset"])
+def faulty_sim(request) -> Iterator[tuple[str, SimulatedAlpaca]]:
+    venue = SimulatedAlpaca(PRICES, config=BacktestConfig(), key_id=KEY_ID, secret_key=SECRET,
+                            rate_limit_per_minute=None,
+                            faults=[{"kind": request.param, "after_orders": 0}])  # fmt: skip
+    venue.start()
+    yield request.param, venue
+    venue.close()
+
+
+def test_a_garbled_submit_answer_neither_crashes_the_run_nor_prints_a_secret(tmp_path, faulty_sim):
+    kind, sim = faulty_sim
+    strategy = tmp_path / "buy_then_sell.py"
+    strategy.write_text(textwrap.dedent(STRATEGY))
+    env = {**os.environ, KEY_ENV: KEY_ID, SECRET_ENV: SECRET}
+    done = subprocess.run(
+        [sys.executable, "-m", "ml4t_live", "run", f"{strategy}:BuyThenSell", "--broker", "alpaca",
+         "--host", sim.base_url, "--symbols", "AAPL,MSFT", "--max-bars", "10",
+         "--session-dir", str(tmp_path / "runs"), "-v"],
+        capture_output=True, text=True, timeout=90, check=False, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert [k for k, _ in sim.state()["faults_applied"]] == [kind]  # the fault did fire
+    files = [p for p in (tmp_path / "runs").rglob("*") if p.is_file()]
+    assert any(p.name == "session.log" for p in files)
+    leaks = {"stdout": _leaks(done.stdout), "stderr": _leaks(done.stderr)}
+    leaks.update({str(p.relative_to(tmp_path)): _leaks(p.read_bytes()) for p in files})
+    assert {where: found for where, found in leaks.items() if found} == {}
+    assert "DEBUG" in done.stderr  # the run logged at length
+    assert done.returncode == 0, done.stderr[-3000:]
+    coids = [o["order"]["client_order_id"] for o in sim.orders_received()]
+    assert len(coids) == 3 and len(set(coids)) == 3  # nothing sent twice, nothing missing
+    assert all(o["status"] == "filled" for o in sim.orders())
+    assert sim.account()["positions"].get("MSFT", (0.0, 0.0))[0] == 5
