@@ -5,6 +5,10 @@ Kinds (``inject(kind, **params)`` from tests, ``[[fault]]`` tables in ``--faults
 =========================  ==========================================================
 ``drop_connection``        close the socket of ``client_id`` (default: every client)
 ``refuse_connections``     refuse new connections for ``seconds``
+``freeze_gateway``         hang for ``seconds`` (default: for good): every socket stays open and
+                           new ones are accepted, but nothing is read, answered or sent (no
+                           real-time bars, no acks, no handshake). When it thaws, the requests
+                           that arrived meanwhile are handled; what it would have sent is lost
 ``nightly_reset``          data stops for ``bars`` bars: 1100, then 1102 (1101 with
                            ``data_lost=true``) and farm notices; bars in between are lost
 ``delay_acks``             hold the next ``count`` orders' acks back ``seconds``
@@ -54,6 +58,7 @@ from ..faults import Fault, FaultPlan
 KINDS: dict[str, dict[str, object]] = {
     "drop_connection": {"client_id": None},
     "refuse_connections": {"seconds": 5.0},
+    "freeze_gateway": {"seconds": None},
     "nightly_reset": {"bars": 2, "data_lost": False},
     "delay_acks": {"seconds": 1.0, "count": 1},
     "delay_fills": {"seconds": 1.0, "count": 1},

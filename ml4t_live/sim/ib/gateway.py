@@ -187,6 +187,8 @@ class SimulatedIBGateway:
                 self._server.drop(p["client_id"])
             case "refuse_connections":
                 self._server.refuse_for(float(p["seconds"]))
+            case "freeze_gateway":
+                self._server.freeze(None if p["seconds"] is None else float(p["seconds"]))
             case "nightly_reset":
                 self._replay.outage(int(p["bars"]), bool(p["data_lost"]))
             case "delay_acks":

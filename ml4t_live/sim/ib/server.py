@@ -67,6 +67,7 @@ class ClientConnection(asyncio.Protocol):
         self._buf = bytearray()
         self._frames = FrameBuffer()
         self._handshaken = False
+        self._held: list[bytes] = []  # bytes that arrived while the gateway was frozen
 
     # asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -79,6 +80,9 @@ class ClientConnection(asyncio.Protocol):
         self.server.forget(self)
 
     def data_received(self, data: bytes) -> None:
+        if self.server.frozen:
+            self._held.append(data)  # read later, as a hung process would
+            return
         try:
             if not self._handshaken:
                 data = self._handshake(data)
@@ -117,7 +121,15 @@ class ClientConnection(asyncio.Protocol):
         self.write([server_hello(self.version, datetime.now(UTC))])
         return rest
 
+    def resume(self) -> None:
+        """The gateway thawed: handle what arrived meanwhile."""
+        held, self._held = b"".join(self._held), []
+        if held and self.transport is not None:
+            self.data_received(held)
+
     def write(self, frames: list[bytes]) -> None:
+        if self.server.frozen:
+            return  # a frozen gateway sends nothing; what it would have sent is lost
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(b"".join(frames))
 
@@ -149,6 +161,7 @@ class IBServer:
         self._reopen_task: asyncio.Task[None] | None = None
         self._stopped = False
         self._accepting = asyncio.Event()  # set while the server accepts new connections
+        self.frozen = False  # the freeze_gateway fault: sockets open, nothing read or sent
 
     async def start(self) -> int:
         await self._listen()
@@ -237,6 +250,19 @@ class IBServer:
         for conn in victims:
             conn.close()
         return len(victims)
+
+    def freeze(self, seconds: float | None) -> None:
+        """Hang for ``seconds`` (None: for good): connections stay open and new ones are accepted,
+        but nothing is read or answered; then the requests that arrived meanwhile are handled."""
+        self.frozen = True
+        if seconds is not None:
+            handle = asyncio.get_running_loop().call_later(seconds, self.thaw)
+            self._handles.add(handle)
+
+    def thaw(self) -> None:
+        self.frozen = False
+        for conn in list(self.connections):
+            conn.resume()
 
     def refuse_for(self, seconds: float) -> None:
         """Stop listening for ``seconds`` (new connects are refused); clients stay connected."""

@@ -264,3 +264,49 @@ def test_order_status_before_exec_details(client, gateway):
     trade = client.run(scenario)
     messages = [(e.status, e.message) for e in trade.log]
     assert messages.index(("Filled", "")) < messages.index(("Filled", "Fill 10.0@100.5"))
+
+
+def test_a_frozen_gateway_keeps_the_socket_but_answers_nothing_until_it_thaws(
+    client, client_factory, gateway, ib_errors
+):
+    ib_errors.expect(r"API connection failed: TimeoutError|Make sure API port")
+
+    async def time_answered(ib):
+        return await asyncio.wait_for(ib.reqCurrentTimeAsync(), 5)
+
+    client.run(time_answered)
+    gateway.inject("freeze_gateway", seconds=0.6)
+
+    async def frozen(ib):
+        try:
+            await asyncio.wait_for(ib.reqCurrentTimeAsync(), 0.2)
+        except TimeoutError:
+            unanswered = True
+        else:
+            unanswered = False
+        return unanswered, ib.isConnected()
+
+    assert client.run(frozen) == (True, True)  # socket open, nothing answered
+    newcomer = client_factory(7, connect=False)
+    with pytest.raises(TimeoutError):  # accepted, but no handshake answer while frozen
+        newcomer.connect(timeout=0.2)
+
+    async def thawed(ib):  # the freeze ends by itself: the same socket answers again
+        return await asyncio.wait_for(ib.reqCurrentTimeAsync(), 5)
+
+    assert client.run(thawed) is not None
+    assert gateway.connected_clients == [1]
+
+
+def test_a_gateway_frozen_for_good_never_answers(client, gateway):
+    gateway.inject("freeze_gateway")
+
+    async def probe(ib):
+        try:
+            await asyncio.wait_for(ib.reqCurrentTimeAsync(), 0.3)
+        except TimeoutError:
+            return "unanswered"
+        return "answered"
+
+    assert client.run(probe) == "unanswered"
+    assert client.run(probe) == "unanswered"
