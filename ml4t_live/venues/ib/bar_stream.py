@@ -8,7 +8,13 @@ until the first live group G closes; then historical bars ending at ``G.label + 
 and the bars between the last delivered label (or the last ``warmup_bars`` labels) and G are
 delivered, then G (its partial symbols replaced by the historical bar), then the held live groups.
 So there is no gap and no duplicate at the seam. After a reconnect, ``FeedReconnected`` is put
-right after the backfilled bars, before the first live one.
+right after the backfilled bars, before the first live one. Bars taken from history (warm-up and
+backfill) are delivered with ``catch_up=True``; bars assembled from the real-time stream (the
+first live group G included) with ``catch_up=False``.
+
+The link's health (heartbeats, a silent stream, a frozen gateway, an outage that outlives its
+bound) is watched by :class:`~ml4t_live.venues.ib.feed_health.IBFeedWatch` through
+``self.health``; this class tells it when live bars arrive and when the link goes down or up.
 """
 
 from __future__ import annotations
@@ -25,13 +31,8 @@ from ib_async.objects import RealTimeBarList
 from loguru import logger
 
 from ...errors import ConnectionFailed
-from ...events import (
-    BarClosed,
-    FeedDisconnected,
-    FeedEnded,
-    FeedHeartbeat,
-    FeedReconnected,
-)
+from ...events import BarClosed, FeedDisconnected, FeedEnded, FeedReconnected
+from ...feeds.health import FeedHealth
 from .bars import RT_BAR_SECONDS, BarAssembler, BarGroup
 from .parsing import (
     contract_for,
@@ -43,7 +44,6 @@ from .parsing import (
 from .session import CONNECTIVITY_LOST, IBSession
 
 _log = logger.bind(component="ib.feed")
-HEARTBEAT_SECONDS = 30.0  # at most one FeedHeartbeat per this many seconds between bars
 
 
 class BarStream:
@@ -54,8 +54,8 @@ class BarStream:
         bar_seconds: int,
         warmup_bars: int,
         tz: str,
+        health: FeedHealth,
         end: datetime | None = None,
-        heartbeat_seconds: float = HEARTBEAT_SECONDS,
     ) -> None:
         self.session = session
         self.symbols = list(symbols)
@@ -75,8 +75,8 @@ class BarStream:
         )  # FeedEnded once bars close there
         self.ended = False
         self._degraded = False
-        self._last_alive = time.monotonic()
-        self.heartbeat_seconds = heartbeat_seconds
+        self.health = health
+        self._silenced = False  # resubscribed after a silence; down until a live bar comes
         session.on_lost.append(self._lost)
         session.on_restored.append(self._restored)
         session.on_connectivity.append(self._connectivity)
@@ -106,30 +106,20 @@ class BarStream:
     def _on_bar(self, symbol: str, bars: RealTimeBarList, has_new_bar: bool) -> None:
         if not has_new_bar or not bars:
             return
+        now = time.monotonic()
+        if self._silenced:  # the resubscribed stream speaks again
+            self._silenced = False
+            self.health.restored(now)
+        self.health.bar_seen(now)
         groups = self.assembler.add(symbol, *realtime_bar_row(bars[-1]))
         del bars[:-1]  # ib_async keeps every bar; we need only the newest
         for group in groups:
             self._route(group)
-        now = time.monotonic()
-        if groups:
-            self._last_alive = now
-        elif now - self._last_alive >= self.heartbeat_seconds:
-            # bars longer than the engine's stall timeout: show the stream is alive
-            self._last_alive = now
-            self.session.put(FeedHeartbeat(datetime.now(UTC)))
 
-    async def heartbeats(self) -> None:
-        """A FeedHeartbeat every ``heartbeat_seconds`` without bars while IB's data link is up.
-
-        A closed market sends no real-time bars at all; without this the engine would take a
-        healthy connection for a stalled feed. A dead link sends none, so a real stall still shows.
-        """
-        while True:
-            await asyncio.sleep(self.heartbeat_seconds)  # pacing, not synchronisation
-            quiet = time.monotonic() - self._last_alive >= self.heartbeat_seconds
-            if quiet and self.session.ib.isConnected() and not self._degraded:
-                self._last_alive = time.monotonic()
-                self.session.put(FeedHeartbeat(datetime.now(UTC)))
+    def put(self, event: object) -> None:
+        """Put an event for the engine (loop thread); the health timers see it."""
+        self.health.event_put(time.monotonic())
+        self.session.put(event)
 
     def _route(self, group: BarGroup) -> None:
         if self._live:
@@ -164,7 +154,7 @@ class BarStream:
         if after is None:
             older = older[-self.warmup_bars :] if self.warmup_bars else []
         for label in older:
-            self._put_bar(label, history[label])
+            self._put_bar(label, history[label], catch_up=True)
         for symbol in first.partial:
             hist = history.get(first.label, {}).get(symbol)
             if hist is not None:
@@ -177,7 +167,7 @@ class BarStream:
                 )
         if self._reconnecting:
             self._reconnecting = False
-            self.session.put(FeedReconnected("ib", missed_bars=len(older)))
+            self.put(FeedReconnected("ib", missed_bars=len(older)))
         held, self._held = self._held, []
         self._live = True
         self._seam_task = None
@@ -229,17 +219,19 @@ class BarStream:
             group.label, group.data
         )  # drops labels already delivered (the seam)
 
-    def _put_bar(self, label: int, data: dict[str, dict[str, Any]]) -> None:
+    def _put_bar(
+        self, label: int, data: dict[str, dict[str, Any]], catch_up: bool = False
+    ) -> None:
         if self.ended or (
             self.last_delivered is not None and label <= self.last_delivered
         ):
             return
         self.last_delivered = label
         self.assembler.mark_released(label)
-        self.session.put(BarClosed(self._dt(label), dict(data)))
+        self.put(BarClosed(self._dt(label), dict(data), catch_up=catch_up))
         if self.end is not None and label + self.bar_seconds >= self.end:
             self.ended = True
-            self.session.put(
+            self.put(
                 FeedEnded(f"session end {self._dt(self.end).isoformat()} reached")
             )
 
@@ -248,7 +240,8 @@ class BarStream:
 
     # ------------------------------------------------------------------ reconnect
     def _lost(self, reason: str) -> None:
-        self.session.put(FeedDisconnected("ib", reason))
+        if self.health.lost(time.monotonic(), reason):  # else already reported (1100, frozen)
+            self.put(FeedDisconnected("ib", reason))
         self._subs.clear()  # ib_async forgot them; their events are done
         self._reset_stream()
 
@@ -258,20 +251,30 @@ class BarStream:
         if code == CONNECTIVITY_LOST:
             if not self._degraded:
                 self._degraded = True
-                self.session.put(
-                    FeedDisconnected("ib", f"IB connectivity lost ({code}): {message}")
-                )
+                reason = f"IB connectivity lost ({code}): {message}"
+                self.health.lost(time.monotonic(), reason)
+                self.put(FeedDisconnected("ib", reason))
                 self._reset_stream()
             return
         was_degraded, self._degraded = self._degraded, False
+        self._resubscribe(reconnecting=was_degraded)
+
+    def resubscribe_silent(self, reason: str) -> None:
+        """The real-time stream went silent while the gateway answers: say so, resubscribe, and
+        let the seam backfill what it missed (``FeedReconnected`` after the backfill)."""
+        self.put(FeedDisconnected("ib", reason))
+        self._resubscribe(reconnecting=True)
+        self.health.lost(time.monotonic(), reason)  # down until the new stream speaks
+        self._silenced = True
+
+    def _resubscribe(self, reconnecting: bool) -> None:
         if self.session.ib.isConnected():
             for bars in self._subs.values():
                 self.session.ib.cancelRealTimeBars(bars)
         self._subs.clear()
         self._reset_stream()
-        self._reconnecting = (
-            was_degraded  # FeedReconnected only after a FeedDisconnected
-        )
+        self._reconnecting = reconnecting  # FeedReconnected only after a FeedDisconnected
+        self.health.restored(time.monotonic())  # the gateway's data link is back
         self.session.loop.spawn(self.subscribe(), "ib-feed-resubscribe")
 
     def _reset_stream(self) -> None:
@@ -285,6 +288,7 @@ class BarStream:
 
     async def _restored(self) -> None:
         await self.subscribe()
+        self.health.restored(time.monotonic())
 
     async def close(self) -> None:
         ib = self.session.ib
@@ -292,6 +296,10 @@ class BarStream:
             for bars in self._subs.values():
                 ib.cancelRealTimeBars(bars)
         self._subs.clear()
+
+    @property
+    def contracts(self) -> dict[str, Contract]:
+        return self._contracts
 
     @property
     def bar_delta(self) -> timedelta:

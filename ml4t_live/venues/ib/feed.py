@@ -6,13 +6,28 @@ own. 5-second real-time bars are aggregated to ``bar_size`` and each bar is labe
 time, as ml4t.backtest labels recorded bars; one ``BarClosed`` per label carries every symbol whose
 bar closed then, in the backtest's shape (``price, open, high, low, close, volume, signals``).
 ``warmup_bars`` historical bars are delivered first, with no gap and no duplicate at the seam.
+Bars from history (warm-up, backfill after an outage) carry ``catch_up=True``; live bars False.
 With ``end`` (tz-aware), ``FeedEnded`` follows the bar that closes at or after it (a session's
-close), so ``LiveEngine.run()`` returns. Between bars, a ``FeedHeartbeat`` at most every
-``heartbeat_seconds`` shows the stream is alive (bars longer than the engine's stall timeout).
+close), so ``LiveEngine.run()`` returns.
+
+Feed health (the rule is shared with Alpaca: :mod:`ml4t_live.feeds.health`; the IB side is
+:mod:`~ml4t_live.venues.ib.feed_health`):
+
+* between bars, a ``FeedHeartbeat`` at most every ``heartbeat_seconds`` (0: none) while the
+  gateway answers, so bars further apart than the engine's ``heartbeat_timeout`` never stall it;
+* no real-time bar of any symbol for ``silence_after`` seconds (default: bar size + 30 s) while the
+  gateway answers and has newer historical bars: the stream is silent, so it is resubscribed and
+  the missed bars backfilled (catch-up); a quiet market is not (the venue has no newer bar);
+* a gateway that does not answer ``reqCurrentTime`` within ``probe_timeout`` (default
+  ``request_timeout``) is taken as frozen: the socket is dropped and the session reconnects;
+* a link down for ``outage_timeout`` seconds (default 300) ends the run: ``BackgroundTaskFailed``,
+  which the engine turns into ``FeedStalled`` (exit 3). A frozen gateway therefore ends the run
+  within ``min(heartbeat_seconds, silence_after) + probe_timeout + outage_timeout`` seconds.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -22,7 +37,9 @@ from loguru import logger
 from ...bridge import LoopThread
 from ...errors import ConfigError
 from ...events import FeedEvent
+from ...feeds.health import OUTAGE_TIMEOUT, FeedHealth, HealthBounds
 from .bar_stream import BarStream
+from .feed_health import TASK, IBFeedWatch
 from .config import IBConfig
 from .parsing import bar_size_seconds
 from .session import IBSession
@@ -42,6 +59,10 @@ class IBFeed:
         tz: str = "UTC",
         end: datetime | None = None,
         heartbeat_seconds: float = 30.0,
+        *,
+        silence_after: float | None = None,
+        probe_timeout: float | None = None,
+        outage_timeout: float = OUTAGE_TIMEOUT,
     ) -> None:
         if not symbols:
             raise ConfigError("IBFeed needs at least one symbol")
@@ -59,6 +80,15 @@ class IBFeed:
             raise ConfigError("IBFeed.end must be timezone-aware")
         self.end = end
         self.heartbeat_seconds = heartbeat_seconds
+        self.bounds = HealthBounds.for_bar(
+            self.bar_seconds,
+            heartbeat_seconds=heartbeat_seconds,
+            silence_after=silence_after,
+            outage_timeout=outage_timeout,
+        )
+        self.probe_timeout = config.request_timeout if probe_timeout is None else probe_timeout
+        if self.probe_timeout <= 0:
+            raise ConfigError("IBFeed.probe_timeout must be > 0 seconds")
         self._loop = LoopThread("ib", "feed")
         self._session: IBSession | None = None
         self._stream: BarStream | None = None
@@ -85,16 +115,16 @@ class IBFeed:
             self.bar_seconds,
             self.warmup_bars,
             self.tz,
+            FeedHealth(self.bounds, time.monotonic()),
             end=self.end,
-            heartbeat_seconds=self.heartbeat_seconds,
         )
 
     async def _connect(self) -> None:
         assert self._session is not None and self._stream is not None
         await self._session.connect()
         await self._stream.subscribe()
-        if self.heartbeat_seconds > 0:
-            self._loop.spawn(self._stream.heartbeats(), "ib-feed-heartbeat")
+        self._stream.health.restored(time.monotonic())
+        self._loop.spawn(IBFeedWatch(self._stream, self.probe_timeout).run(), TASK)
         _log.info("IB feed subscribed: {} at {}s bars", self.symbols, self.bar_seconds)
 
     def next_event(self, timeout: float) -> FeedEvent | None:

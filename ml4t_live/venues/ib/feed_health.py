@@ -1,0 +1,149 @@
+"""IBFeedWatch: the IB feed's health loop, on the feed session's loop thread.
+
+It applies the shared rule of :mod:`ml4t_live.feeds.health` to IB:
+
+* The real-time stream counts as alive while 5-second bars of any symbol arrive. When it has said
+  nothing for ``min(heartbeat_seconds, silence_after)``, the gateway is probed with
+  ``reqCurrentTimeAsync`` under ``asyncio.timeout(probe_timeout)``; a heartbeat goes out only
+  after an answer.
+* A probe with no answer (the gateway is frozen, or the socket half-open): a warning, the socket is
+  dropped and the session reconnects with its backoff; the outage clock runs from there.
+* Quiet for ``silence_after`` with the gateway answering: historical bars ending now are asked for,
+  symbol by symbol; a bar newer than the last one delivered (or, before the first bar, newer than
+  the gateway's time at the first probe) means the stream is silent: a warning, the real-time bars
+  are cancelled and requested again, and the seam backfills the missed bars as catch-up bars.
+  Otherwise the market is quiet and the next check waits twice as long.
+* Down (socket lost, 1100, frozen, silent stream resubscribed but still silent) for longer than
+  ``outage_timeout``: ``BackgroundTaskFailed`` for the engine (``FeedStalled``, exit 3).
+
+So a frozen gateway ends the run within ``min(heartbeat_seconds, silence_after) + probe_timeout
++ outage_timeout`` (plus one tick of the loop), however the market looks.
+
+In step mode the simulated gateway takes any ``reqCurrentTime`` as "the client caught up", so a
+probe (sent only after ``heartbeat_seconds`` without a real-time bar) also releases its next bar.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from datetime import UTC, datetime
+
+from loguru import logger
+
+from ...events import BackgroundTaskFailed, FeedDisconnected, FeedHeartbeat
+from .bar_stream import BarStream
+from .parsing import duration_str, historical_bar_row, ib_bar_size_setting
+
+_log = logger.bind(component="ib.feed")
+TASK = "ib-feed-health"
+
+
+class IBFeedWatch:
+    def __init__(self, stream: BarStream, probe_timeout: float) -> None:
+        self.stream = stream
+        self.health = stream.health
+        self.probe_timeout = probe_timeout
+        bounds = self.health.bounds
+        self.probe_after = min(bounds.heartbeat_seconds or math.inf, bounds.silence_after)
+        self._baseline: int | None = None  # gateway time (epoch s) at the first probe, no bar yet
+
+    async def run(self) -> None:
+        health = self.health
+        while True:
+            await asyncio.sleep(health.bounds.tick)  # pacing, not synchronisation
+            now = time.monotonic()
+            if health.down:
+                if health.outage_expired(now):
+                    self._give_up(now)
+                    return
+                if health.reminder_due(now):
+                    self.stream.put(FeedDisconnected("ib", self._still_down(now)))
+                continue
+            beat, check = health.heartbeat_due(now), health.silence_check_due(now)
+            if not (beat or check):
+                continue
+            if health.quiet_for(now) >= self.probe_after:
+                answer = await self._probe()
+                if answer is None:
+                    self._frozen()
+                    continue
+                if self._baseline is None and self.stream.last_delivered is None:
+                    self._baseline = int(answer.timestamp())
+            if check:
+                if await self._venue_has_newer_bars():
+                    self._silent()
+                    continue
+                health.quiet_confirmed()
+            if beat and not health.down:
+                self.stream.put(FeedHeartbeat(datetime.now(UTC)))
+
+    # ------------------------------------------------------------------ probes
+    async def _probe(self) -> datetime | None:
+        """The gateway's time, or None if it did not answer within ``probe_timeout``."""
+        ib = self.stream.session.ib
+        try:
+            async with asyncio.timeout(self.probe_timeout):
+                return await ib.reqCurrentTimeAsync()
+        except (TimeoutError, ConnectionError):
+            return None
+
+    async def _venue_has_newer_bars(self) -> bool:
+        """True if the gateway has a complete bar the real-time stream did not deliver."""
+        stream = self.stream
+        after = stream.last_delivered
+        if after is None and self._baseline is None:
+            return False
+        floor = after + 1 if after is not None else self._baseline
+        cfg = stream.session.config
+        for contract in stream.contracts.values():
+            bars = await stream.session.ib.reqHistoricalDataAsync(
+                contract,
+                endDateTime="",
+                durationStr=duration_str(3 * stream.bar_seconds),
+                barSizeSetting=ib_bar_size_setting(stream.bar_seconds),
+                whatToShow="TRADES",
+                useRTH=False,
+                formatDate=2,
+                timeout=cfg.request_timeout,
+            )
+            if any(historical_bar_row(b, UTC)[0].timestamp() >= floor for b in bars):
+                return True
+        return False
+
+    # ------------------------------------------------------------------ verdicts
+    def _frozen(self) -> None:
+        reason = (
+            f"the IB gateway did not answer a request within {self.probe_timeout:g}s "
+            "(socket open, nothing answered)"
+        )
+        _log.warning("{}: dropping the connection and reconnecting", reason)
+        self.health.lost(time.monotonic(), reason)
+        self.stream.put(FeedDisconnected("ib", reason))
+        self.stream.session.ib.disconnect()  # the session reconnects with its backoff
+
+    def _silent(self) -> None:
+        self.health.silence_detected()
+        quiet = self.health.quiet_for(time.monotonic())
+        reason = (
+            f"no real-time bar for {quiet:.0f}s while the gateway answers and has newer bars: "
+            "the stream is silent"
+        )
+        _log.warning("{}; resubscribing and backfilling", reason)
+        self.stream.resubscribe_silent(reason)
+
+    def _still_down(self, now: float) -> str:
+        return (
+            f"{self.health.down_reason}; still down after {self.health.outage_seconds(now):.0f}s "
+            f"(the run ends after {self.health.bounds.outage_timeout:g}s)"
+        )
+
+    def _give_up(self, now: float) -> None:
+        error = (
+            f"IB feed: {self.health.down_reason}; not back after "
+            f"{self.health.outage_seconds(now):.0f}s (bound {self.health.bounds.outage_timeout:g}s)"
+            ": check TWS / IB Gateway, then rerun"
+        )
+        _log.error(error)
+        self.stream.put(BackgroundTaskFailed(self.stream.session.loop.name, TASK, error))

@@ -1,0 +1,158 @@
+"""IB feed health through the real ib_async against the simulated gateway (speed mode).
+
+Short bounds (constructor parameters) stand in for the defaults: heartbeats every 0.1 s, a probe
+answered within 0.3 s, an outage bound of about a second.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+from ib_helpers import START, config_for, minute_bars
+from ml4t.backtest import BacktestConfig
+
+from ml4t_live import LiveEngine, ShadowBroker
+from ml4t_live.errors import FeedStalled
+from ml4t_live.events import (
+    BackgroundTaskFailed,
+    BarClosed,
+    FeedDisconnected,
+    FeedEnded,
+    FeedReconnected,
+)
+from ml4t_live.venues.ib import IBFeed
+from tests.support.strategies import MACrossover
+
+FREEZE_ERRORS = (
+    r"API connection failed",
+    r"Make sure API port",
+    r"Peer closed connection",
+    r"IB feed: the IB gateway did not answer",  # our own give-up line (ERROR)
+)
+
+
+def read_until(feed, pred, timeout, seen):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ev = feed.next_event(max(0.0, deadline - time.monotonic()))
+        if ev is None:
+            continue
+        seen.append(ev)
+        if pred(ev):
+            return ev
+    raise AssertionError(f"no matching event within {timeout}s; saw {seen}")
+
+
+def test_a_gateway_frozen_for_good_ends_the_feed_within_its_bound(sim_factory, ib_log_guard):
+    for pattern in FREEZE_ERRORS:
+        ib_log_guard.expect(pattern)
+    sim = sim_factory(minute_bars(("AAPL",), n=200), speed=120.0)
+    feed = IBFeed(
+        config_for(sim, connect_timeout=0.3),
+        ["AAPL"],
+        heartbeat_seconds=0.1,
+        probe_timeout=0.3,
+        outage_timeout=1.0,
+    )
+    try:
+        feed.start()
+        seen: list = []
+        read_until(feed, lambda e: isinstance(e, BarClosed), 10, seen)
+        sim.inject("freeze_gateway")
+        frozen_at = time.monotonic()
+        down = read_until(feed, lambda e: isinstance(e, FeedDisconnected), 5, seen)
+        assert "did not answer" in down.reason
+        failed = read_until(feed, lambda e: isinstance(e, BackgroundTaskFailed), 10, seen)
+        took = time.monotonic() - frozen_at
+    finally:
+        feed.close()
+    assert "not back after" in failed.error and "bound 1s" in failed.error
+    bound = 0.1 + 0.3 + 1.0  # min(heartbeat, silence_after) + probe_timeout + outage_timeout
+    assert bound <= took < bound + 2.0, took
+    # while it was down, no heartbeat told the engine all was well
+    after_down = seen[seen.index(down) :]
+    assert all(type(e).__name__ != "FeedHeartbeat" for e in after_down)
+
+
+def test_a_frozen_gateway_stops_the_engine_with_feed_stalled(sim_factory, ib_log_guard):
+    for pattern in (*FREEZE_ERRORS, r"run failed: FeedStalled"):
+        ib_log_guard.expect(pattern)
+    sim = sim_factory(minute_bars(("AAPL",), n=200), speed=120.0)
+    sim.inject("freeze_gateway", at_bar=2)
+    feed = IBFeed(
+        config_for(sim, connect_timeout=0.3),
+        ["AAPL"],
+        heartbeat_seconds=0.1,
+        probe_timeout=0.3,
+        outage_timeout=0.8,
+    )
+    engine = LiveEngine(
+        MACrossover(), ShadowBroker(BacktestConfig()), feed, heartbeat_timeout=30.0,
+        session_dir=False,
+    )  # fmt: skip
+    with pytest.raises(FeedStalled, match="did not answer"):
+        engine.run()  # the CLI maps FeedStalled (a VenueError) to exit code 3
+
+
+def test_a_gateway_frozen_for_a_while_is_reconnected_and_no_bar_is_lost(
+    sim_factory, ib_log_guard
+):
+    for pattern in FREEZE_ERRORS:
+        ib_log_guard.expect(pattern)
+    n = 12
+    bars = minute_bars(("AAPL", "MSFT"), n=n)
+    sim = sim_factory(bars, speed=120.0)  # a minute bar every 0.5 s
+    sim.inject("freeze_gateway", seconds=1.2, at_bar=2)
+    feed = IBFeed(
+        config_for(sim, connect_timeout=0.3),
+        ["AAPL", "MSFT"],
+        heartbeat_seconds=0.1,
+        probe_timeout=0.2,
+        outage_timeout=10.0,
+        end=START + timedelta(minutes=n),
+    )
+    try:
+        feed.start()
+        seen: list = []
+        read_until(feed, lambda e: isinstance(e, FeedEnded), 30, seen)
+    finally:
+        feed.close()
+    closed = [e for e in seen if isinstance(e, BarClosed)]
+    assert [b.timestamp for b in closed] == [START + timedelta(minutes=i) for i in range(n)]
+    kinds = [type(e).__name__ for e in seen if not isinstance(e, BarClosed)]
+    assert "FeedDisconnected" in kinds and "FeedReconnected" in kinds
+    reconnected = next(e for e in seen if isinstance(e, FeedReconnected))
+    backfilled = [b for b in closed if b.catch_up]
+    assert reconnected.missed_bars == len(backfilled) >= 1
+    # catch-up bars are exactly those delivered between the outage and FeedReconnected
+    start = seen.index(next(e for e in seen if isinstance(e, FeedDisconnected)))
+    end = seen.index(reconnected)
+    assert backfilled == [e for e in seen[start:end] if isinstance(e, BarClosed)]
+
+
+@pytest.mark.parametrize("heartbeat_seconds", [0.1, 0.0])
+def test_bars_further_apart_than_the_stall_timeout_do_not_stall_a_healthy_feed(
+    sim_factory, heartbeat_seconds, ib_log_guard
+):
+    """Bars ~0.7 s apart against a 0.4 s stall timeout: the scaled-down '150 s apart bars versus
+    the 120 s heartbeat_timeout'. With heartbeats off the same run stalls (the control)."""
+    n = 4
+    sim = sim_factory(minute_bars(("AAPL",), n=n), speed=60 / 0.7)
+    feed = IBFeed(
+        config_for(sim),
+        ["AAPL"],
+        heartbeat_seconds=heartbeat_seconds,
+        end=START + timedelta(minutes=n),
+    )
+    engine = LiveEngine(
+        MACrossover(), ShadowBroker(BacktestConfig()), feed, heartbeat_timeout=0.4,
+        session_dir=False,
+    )  # fmt: skip
+    if heartbeat_seconds:
+        assert engine.run().bars == n
+    else:
+        ib_log_guard.expect(r"run failed: FeedStalled")
+        with pytest.raises(FeedStalled, match="no bar and no heartbeat"):
+            engine.run()
