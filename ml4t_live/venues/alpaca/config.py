@@ -1,8 +1,9 @@
 """AlpacaConfig: which Alpaca endpoint, with which keys, and how politely we talk to it.
 
 Keys come from the environment (``APCA_API_KEY_ID`` / ``APCA_API_SECRET_KEY``) unless passed in
-code; never from a command-line argument. The secret is never logged: ``repr()`` redacts it and
-:func:`redact` scrubs it from any text we log (error bodies, exception messages).
+code; never from a command-line argument. Neither key is ever logged: ``repr()`` shows only the
+key id's first 4 characters, and :func:`redact` scrubs any 6-character piece of either from any
+text we log (error bodies, exception messages, websocket frames).
 
 Endpoints: ``base_url=None`` uses alpaca-py's own paper or live URLs (``paper`` decides). A
 ``base_url`` such as ``http://127.0.0.1:8765`` (the simulated Alpaca) points every client at one
@@ -130,11 +131,12 @@ class AlpacaConfig:
         return (not self.paper) or not account_number.startswith("PA")
 
     def secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self.secret_key,) if s)
+        """What :func:`redact` scrubs: the secret, and the key id too (no output needs either)."""
+        return tuple(s for s in (self.secret_key, self.key_id) if s)
 
     def __repr__(self) -> str:
         return (
-            f"AlpacaConfig(key_id={self.key_id!r}, secret_key='***', paper={self.paper}, "
+            f"AlpacaConfig(key_id='{self.key_id[:4]}***', secret_key='***', paper={self.paper}, "
             f"base_url={self.base_url!r}, feed={self.feed!r}, allow_live={self.allow_live})"
         )
 
