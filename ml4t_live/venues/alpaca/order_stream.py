@@ -8,8 +8,9 @@ Runs on the ``ml4t-alpaca-trade-stream`` loop thread (:class:`~.session.TradeUpd
   ``BrokerReconnected`` and a re-sync: our open orders are re-read over REST and whatever the stream
   missed is reported once (the stream has no replay);
 * a submit whose outcome stayed unknown is looked up by client order id on every watchdog tick
-  until Alpaca has it (its events follow) or ``unknown_order_lookups`` look-ups found nothing
-  (``OrderLost``, an ERROR line): see :mod:`.unknown`;
+  until Alpaca has it (its events follow; a trade update for it settles it too) or
+  ``unknown_order_lookups`` look-ups found nothing (``OrderLost``, an ERROR line): see
+  :mod:`.unknown`;
 * a watchdog re-reads open orders when the stream has been quiet for ``order_poll_interval`` while
   orders are open; finding missed updates means the socket is silent-but-open, so it is closed and
   alpaca-py reconnects (with our backoff).
@@ -165,6 +166,10 @@ class OrderStream:
             return
         for item in self.unknown.pending():
             cid = item.client_order_id
+            if self.tracker.outcome(cid) != "unknown":  # the trade stream has reported it: it exists
+                self.unknown.settled(cid)
+                _log.warning("order {} of unknown outcome was reported by the trade stream", cid)
+                continue
             try:
                 order = self.rest(
                     "lookup " + cid,

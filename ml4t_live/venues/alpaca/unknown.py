@@ -5,8 +5,8 @@ whose immediate look-up did not settle it lands here (:mod:`.submit`). The strea
 (:class:`~.order_stream.OrderStream`) then looks each one up by ``client_order_id`` once per
 ``order_poll_interval``:
 
-* found -> its ``OrderAccepted`` and whatever it already filled are reported (and its fills
-  thereafter, as for any order of ours);
+* found (or reported meanwhile by the trade stream) -> its ``OrderAccepted`` and whatever it
+  already filled are reported (and its fills thereafter, as for any order of ours);
 * not found (404) or no answer, ``AlpacaConfig.unknown_order_lookups`` times in a row ->
   ``OrderLost`` and an ERROR log line. The order is never sent again. Its client order id stays
   registered, so if Alpaca does report it later, its fills still reach the engine.

@@ -58,6 +58,9 @@ SCENARIOS = [
     # the venue took it, but it cannot say so for a while: the watchdog's look-ups find it
     Scenario("taken, look-ups fail at first",
              [("truncated_body", {}), ("lookup_error", {"count": ATTEMPTS + 1})], "filled", 1),
+    # the venue took it and cannot say so at all, but its trade updates do
+    Scenario("taken, look-ups always fail",
+             [("truncated_body", {}), ("lookup_error", {"count": 100})], "filled", 1),
     # the venue took it and rejected it: the look-up reports the rejection
     Scenario("rejected, answer garbled", [("reject_next", {}), ("non_json_body", {})], "rejected", 1),
     # never taken, and the second attempt is lost too: bounded look-ups, then LOST (not re-sent)
