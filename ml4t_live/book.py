@@ -7,7 +7,6 @@ talks to a venue. Duplicate executions (same ``exec_id``) are applied once.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from loguru import logger
@@ -17,11 +16,11 @@ from .events import (
     OrderAccepted,
     OrderCancelled,
     OrderFilled,
+    OrderLost,
     OrderPartiallyFilled,
     OrderRejected,
     OrderReplaced,
 )
-from .protocols import AccountSnapshot
 
 _log = logger.bind(component="book")
 _EPS = 1e-9
@@ -41,20 +40,25 @@ class Book:
         self.acknowledged: set[str] = set()
         self.venue_ids: dict[str, str] = {}
         self._exec_ids: set[str] = set()
-        self._cancels_unconfirmed: set[str] = set()  # cancelled here; the venue has not said so
+        # cancelled here, the venue has not confirmed: a fill that races the cancel must find them
+        self.cancelling: dict[str, Order] = {}
         self._finished: list[Order] = []
         self._new_fills: list[Fill] = []
 
     # ------------------------------------------------------------------ seeding
-    def seed(self, snapshot: AccountSnapshot, now: datetime | None) -> None:
-        """Start from the venue's account: cash, positions and the executions already seen."""
-        self.cash = snapshot.cash
-        for asset, held in snapshot.positions.items():
-            if abs(held.quantity) > _EPS:
-                self.positions[asset] = Position(asset, held.quantity, held.avg_cost, now)
-                self.last_prices.setdefault(asset, held.avg_cost)
-        for execution in snapshot.executions:
-            self._exec_ids.add(execution.exec_id)
+    def seed(self, cash: float) -> None:
+        """Start from the strategy's starting cash (its positions come from its own fills)."""
+        self.cash = cash
+
+    def adopt(self, asset: str, quantity: float, price: float) -> None:
+        """A position the strategy took over from the account (explicit opt-in), bought at
+        ``price``: it is the strategy's own from now on."""
+        self.positions[asset] = Position(asset, quantity, price, None, current_price=price)
+        self.last_prices.setdefault(asset, price)
+        self.cash -= quantity * price
+
+    def seen(self, exec_id: str) -> bool:
+        return exec_id in self._exec_ids
 
     def add(self, order: Order) -> None:
         self.orders.append(order)
@@ -74,16 +78,24 @@ class Book:
                 if event.exec_id in self._exec_ids:
                     _log.debug("duplicate execution {} ignored", event.exec_id)
                     return order
+                if order is None:
+                    _log.warning("execution {} of order {} is not this strategy's: left to its "
+                                 "owner (external)", event.exec_id, event.client_order_id)  # fmt: skip
+                    return None
                 self._exec_ids.add(event.exec_id)
                 self._execute(event, order)
             case OrderCancelled(reason=reason) if order is not None:
-                self._cancels_unconfirmed.discard(order.order_id)
                 if order.status is OrderStatus.PENDING:
                     order.status = OrderStatus.CANCELLED
                     order.cancellation_reason = reason
                 self.close(order)
             case OrderRejected(reason=reason, code=code) if order is not None:
-                order.reject(reason, code or "venue_rejected")
+                if order.status is OrderStatus.PENDING or order.order_id in self.cancelling:
+                    order.reject(reason, code or "venue_rejected")
+                self.close(order)
+            case OrderLost(reason=reason) if order is not None:
+                if order.status is OrderStatus.PENDING:
+                    order.reject(f"lost: {reason}", "lost")
                 self.close(order)
             case OrderReplaced() if order is not None:
                 for name in ("quantity", "limit_price", "stop_price"):
@@ -94,7 +106,7 @@ class Book:
             _log.info("event for an order that is not ours ({}): {!r}", event.client_order_id, event)
         return order
 
-    def _execute(self, ex: OrderFilled | OrderPartiallyFilled, order: Order | None) -> None:
+    def _execute(self, ex: OrderFilled | OrderPartiallyFilled, order: Order) -> None:
         fill = Fill(
             order_id=ex.client_order_id,
             asset=ex.asset,
@@ -102,16 +114,14 @@ class Book:
             quantity=ex.quantity,
             price=ex.price,
             timestamp=ex.timestamp,
-            rebalance_id=order.rebalance_id if order is not None else None,
+            rebalance_id=order.rebalance_id,
             commission=ex.commission,
-            order_type=order.order_type.value if order is not None else "",
+            order_type=order.order_type.value,
             price_source="venue",
         )
         self.fills.append(fill)
         self._new_fills.append(fill)
         self._move_position(fill)
-        if order is None:
-            return
         done = order.filled_quantity + ex.quantity
         order.filled_price = (
             ex.price
@@ -157,7 +167,8 @@ class Book:
         position.quantity = new_qty
 
     def close(self, order: Order) -> None:
-        if self.open.pop(order.order_id, None) is not None:
+        cid = order.order_id
+        if self.open.pop(cid, None) is not None or self.cancelling.pop(cid, None) is not None:
             self._finished.append(order)
 
     # ------------------------------------------------------------------ views
@@ -183,9 +194,10 @@ class Book:
 
     def cancel_sent(self, order: Order) -> None:
         """The strategy cancelled ``order`` (already marked CANCELLED); until the venue confirms,
-        a fill that races the cancel must still find it."""
-        self._cancels_unconfirmed.add(order.order_id)
-        self.close(order)
+        a fill that races the cancel must still find it, and its record waits: the session files
+        say what the venue decided (cancelled, or filled)."""
+        if self.open.pop(order.order_id, None) is not None:
+            self.cancelling[order.order_id] = order
 
     def forget(self, keep_fills: int) -> None:
         """Drop finished orders and old fills (already written to the session files); orders a
@@ -193,7 +205,7 @@ class Book:
         self.orders = [
             o
             for o in self.orders
-            if o.status is OrderStatus.PENDING or o.order_id in self._cancels_unconfirmed
+            if o.status is OrderStatus.PENDING or o.order_id in self.cancelling
         ]
         self.by_id = {o.order_id: o for o in self.orders}
         if len(self.fills) > keep_fills:

@@ -6,12 +6,16 @@ The strategy's hooks are called positionally on this thread only::
     validate strategy  (the backtest's own up-front checks)
     broker.connect(config); feed.start()
     on_start(broker); on_prepare(broker, config)
-    for each BarClosed from the feed:
+    warm restart (venue brokers with a journal): the journaled bars through on_data, orders
+        answered from the journal, never sent; then the outcomes the venue reports
+    for each BarClosed from the feed (bars the replay covered are skipped):
+        broker.open_bar(bar)              journaled; a catch-up bar's orders will not leave
         broker.settle(settle_timeout)     fill barrier: orders from the last bar are reconciled
         broker.begin_bar(bar)             prices -> pending exits -> position rules -> (shadow) fills
         on_data(timestamp, data, context, broker)
         broker.end_bar(bar)               MOC at the close, water marks
         equity recorded; progress reported
+    broker.finish_orders(policy)          orderly end: settle the last bar, cancel what is left
     on_end(broker)                        also when the run fails, then the error re-raises
 
 ``stop()`` may be called from any thread; Ctrl-C in the main thread is an orderly stop.
@@ -32,6 +36,7 @@ from loguru import logger
 from ml4t.backtest import BacktestConfig, Engine, Strategy
 from ml4t.specs import LifecyclePhase
 
+from .broker_steps import END_POLICIES
 from .errors import ConfigError, FeedStalled, StrategyError
 from .events import (
     BackgroundTaskFailed,
@@ -41,6 +46,7 @@ from .events import (
     FeedHeartbeat,
     FeedReconnected,
 )
+from .journal import check_strategy_id, default_strategy_id
 from .results import LiveResult, MetricsTracker, RecordKeeper
 
 _log = logger.bind(component="engine")
@@ -80,6 +86,8 @@ class LiveEngine:
         progress: Any = None,
         record_bars: bool = True,
         retain: int | None = None,
+        strategy_id: str | None = None,
+        open_orders_at_end: str = "cancel",
     ) -> None:
         Engine._validate_strategy_lifecycle(strategy)
         if error_policy not in (None, "raise", "log"):
@@ -88,6 +96,9 @@ class LiveEngine:
             raise ConfigError("settle_timeout must be >= 0 and heartbeat_timeout > 0 seconds")
         if retain is not None and retain < 0:
             raise ConfigError("retain must be None (keep everything) or a count >= 0")
+        if open_orders_at_end not in END_POLICIES:
+            raise ConfigError(f"open_orders_at_end must be one of {', '.join(END_POLICIES)} "
+                              f"(got {open_orders_at_end!r})")  # fmt: skip
         self.strategy = strategy
         self.broker = broker
         self.feed = feed
@@ -109,6 +120,12 @@ class LiveEngine:
         self.progress = progress
         self.record_bars = record_bars
         self.retain = retain
+        self.open_orders_at_end = open_orders_at_end
+        if hasattr(broker, "strategy_id"):
+            if strategy_id is not None:
+                broker.strategy_id = check_strategy_id(strategy_id)
+            elif broker.strategy_id is None:
+                broker.strategy_id = default_strategy_id(strategy)
         self._stop = threading.Event()
         self._stop_reason = "end of data"
         self._has_run = False
@@ -147,6 +164,8 @@ class LiveEngine:
                 metrics.start_from(starting)
             self.feed.start()
             sb = self.broker.strategy_broker
+            begin_replay = getattr(self.broker, "begin_warm_restart", None)
+            restarting = bool(begin_replay and begin_replay())
             started_hooks = True
             self._call(LifecyclePhase.RUN_START, self.strategy.on_start, sb, fatal=True)
             self._call(
@@ -156,7 +175,13 @@ class LiveEngine:
                 self.config,
                 fatal=True,
             )
+            replayed_to = self._warm_restart(sb) if restarting else None
+            if restarting:
+                metrics.start_from(self.broker.mark(replayed_to, 0))
             for bar in self._bars(records.idle):
+                if replayed_to is not None and _not_after(bar.timestamp, replayed_to):
+                    _log.debug("bar {} was replayed from the journal: skipped", bar.timestamp)
+                    continue
                 self._step(bar, sb)
                 equity = self.broker.mark(bar.timestamp, bars)
                 bars += 1
@@ -173,6 +198,9 @@ class LiveEngine:
                             records.fills_seen,
                         )
                     )
+            finish = getattr(self.broker, "finish_orders", None)
+            if finish is not None:
+                finish(self.open_orders_at_end, self.settle_timeout)
             self._ended = True
             self._call(LifecyclePhase.RUN_END, self.strategy.on_end, sb, fatal=True)
             self.strategy._validate_completed_run()
@@ -196,7 +224,21 @@ class LiveEngine:
         )
         return result
 
+    def _warm_restart(self, sb: Any) -> Any:
+        """Replay the journal through the strategy (orders answered from the journal, never
+        sent); returns the last replayed bar's timestamp."""
+        last = None
+        for n, bar in self.broker.replay_bars():
+            self.broker.open_bar(bar, n)
+            self._on_bar(bar, sb)
+            last = bar.timestamp
+        self.broker.end_warm_restart()
+        return last
+
     def _step(self, bar: BarClosed, sb: Any) -> None:
+        open_bar = getattr(self.broker, "open_bar", None)
+        if open_bar is not None:
+            open_bar(bar)
         unsettled = self.broker.settle(self.settle_timeout)
         if unsettled:
             _log.warning(
@@ -206,6 +248,9 @@ class LiveEngine:
                 self.settle_timeout,
                 bar.timestamp,
             )
+        self._on_bar(bar, sb)
+
+    def _on_bar(self, bar: BarClosed, sb: Any) -> None:
         self.broker.begin_bar(bar)
         self._call(
             LifecyclePhase.MARKET_EVENT,
@@ -306,3 +351,12 @@ class LiveEngine:
 
         signal.signal(signal.SIGINT, on_sigint)
         return lambda: signal.signal(signal.SIGINT, previous)
+
+
+def _not_after(timestamp: Any, last: Any) -> bool:
+    """``timestamp <= last`` (a bar the replay already gave the strategy); False when the two
+    cannot be compared."""
+    try:
+        return bool(timestamp <= last)
+    except TypeError:
+        return False

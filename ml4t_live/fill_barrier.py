@@ -36,6 +36,9 @@ class FillBarrier:
     reconnect_timeout: float
     _in_flight: dict[str, Order]
     _disconnected: str | None
+    own: Any  # Ownership
+    _apply_live: Any  # BarSteps._apply_live
+    reconcile_if_due: Any  # BarSteps.reconcile_if_due
 
     def settle(self, timeout: float) -> int:
         """The fill barrier: apply venue events; wait up to ``timeout`` for orders in flight.
@@ -50,6 +53,7 @@ class FillBarrier:
         self._drain(block_until=None)
         if self._disconnected is not None:
             self._await_reconnect()
+        self.reconcile_if_due()
         deadline = time.monotonic() + timeout
         while self._in_flight:
             remaining = deadline - time.monotonic()
@@ -97,13 +101,14 @@ class FillBarrier:
                 _log.warning("{} disconnected: {}; orders wait for the reconnect", self.venue, reason)
             case BrokerReconnected():
                 self._disconnected = None
+                self.own.check_soon()
                 _log.info("{} reconnected; orders and executions re-synchronised", self.venue)
             case VenueErrorReported(code=code, message=message):
                 _log.warning("{} error {}: {}", self.venue, code, message)
             case BackgroundTaskFailed(task=task, error=error):
                 raise ConnectionFailed(f"{self.venue} session task {task} failed: {error}")
             case _:
-                order = self.book.apply(event)
+                order = self._apply_live(event)
                 if order is not None:
                     self._update_in_flight(order)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Any
 
 from ml4t.backtest import Order, OrderSide, OrderType
 
@@ -82,3 +83,18 @@ def order_request(order: Order, *, oca_group: str | None = None) -> OrderRequest
         time_in_force="cls" if order.order_type is OrderType.MOC else "gtc",
         oca_group=oca_group,
     )
+
+
+def intent_args(request: OrderRequest) -> dict[str, Any]:
+    """The journaled form of an order request (plain values; the client order id is the key)."""
+    return {
+        "asset": request.asset,
+        "side": request.side.value,
+        "quantity": float(request.quantity),
+        "order_type": request.order_type.value,
+        "limit_price": request.limit_price,
+        "stop_price": request.stop_price,
+        "trail_amount": request.trail_amount,
+        "time_in_force": request.time_in_force,
+        "oca_group": request.oca_group,
+    }

@@ -1,8 +1,11 @@
 """Deterministic client order ids: the same decision always gets the same id.
 
-An id is derived from (strategy id, session id, bar timestamp, asset, side, sequence within the
-bar), so a restarted process that re-makes the same decision on the same bar produces the same
-id, and the venue (IB ``orderRef``, Alpaca ``client_order_id``) can tell us it already has it.
+An id is ``<strategy id>-<journal generation>-<bar>-<asset>-<b|s><seq>``: derived from the
+strategy id (part of every id, so two strategies on one account never share one), the journal's
+generation (a fresh journal never reuses an old journal's ids), the bar's timestamp, the asset, the
+side and the sequence within the bar. A restarted process that re-makes the same decision on the
+same bar produces the same id, and the venue (IB ``orderRef``, Alpaca ``client_order_id``) can
+tell us it already has it. Ids are never truncated (a cut could merge two ids).
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ from typing import Any
 
 from ml4t.backtest import OrderSide
 
-#: Alpaca accepts at most 128 characters; IB's orderRef is longer. Stay well below.
-MAX_LENGTH = 64
+#: Alpaca accepts at most 128 characters; IB's orderRef is longer.
+MAX_LENGTH = 128
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.]")
 
 
@@ -23,13 +26,17 @@ def sanitize(text: str, limit: int) -> str:
 
 
 class ClientOrderIds:
-    """Makes ``<strategy>-<session>-<bar>-<asset>-<b|s><seq>`` ids, one sequence per bar."""
+    """Makes ``<strategy>-<generation>-<bar>-<asset>-<b|s><seq>`` ids, one sequence per bar."""
 
-    def __init__(self, strategy_id: str, session_id: str) -> None:
-        self.strategy_prefix = f"{sanitize(strategy_id, 16)}-"
-        self.prefix = f"{self.strategy_prefix}{sanitize(session_id, 12)}-"
+    def __init__(self, strategy_id: str, generation: str) -> None:
+        self.start(strategy_id, generation)
         self._bar: str = "start"
         self._seq = 0
+
+    def start(self, strategy_id: str, generation: str) -> None:
+        """The identity is known (the journal is open): ids from now on carry it."""
+        self.strategy_prefix = f"{sanitize(strategy_id, 20)}-"
+        self.prefix = f"{self.strategy_prefix}{sanitize(generation, 12)}-"
 
     def new_bar(self, timestamp: Any) -> None:
         self._bar = bar_tag(timestamp)
@@ -38,10 +45,13 @@ class ClientOrderIds:
     def next(self, asset: str, side: OrderSide) -> str:
         self._seq += 1
         side_tag = "b" if side is OrderSide.BUY else "s"
-        return f"{self.prefix}{self._bar}-{sanitize(asset, 12)}-{side_tag}{self._seq}"[:MAX_LENGTH]
+        cid = f"{self.prefix}{self._bar}-{sanitize(asset, 24)}-{side_tag}{self._seq}"
+        if len(cid) > MAX_LENGTH:
+            raise ValueError(f"client order id {cid!r} is longer than {MAX_LENGTH} characters")
+        return cid
 
     def is_ours(self, client_order_id: str) -> bool:
-        """True for any order this strategy placed, in this session or an earlier one."""
+        """True for an id made with this strategy id (any journal generation)."""
         return client_order_id.startswith(self.strategy_prefix)
 
 

@@ -21,35 +21,35 @@ from __future__ import annotations
 
 from dataclasses import replace
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from loguru import logger
 from ml4t.backtest import BacktestConfig, Fill, Order, OrderSide, OrderStatus, OrderType
 from ml4t.backtest.config import ShareType
 
-from .book import Book
-from .errors import (
-    BridgeError,
-    LiveTradingRefused,
-    ReconciliationError,
-    VenueError,
-)
-from .events import (
-    BarClosed,
-)
 from .account_views import AccountViews
+from .book import Book
+from .broker_steps import BarSteps
+from .errors import BridgeError, ConfigError, LiveTradingRefused, VenueError
+from .events import BarClosed
 from .fill_barrier import FillBarrier
-from .order_entry import MIN_QUANTITY, check_order, order_request, warn_inverted_bracket
+from .journal import check_strategy_id
+from .journal.link import BEYOND, JournalLink
+from .order_entry import MIN_QUANTITY, check_order, intent_args, order_request, warn_inverted_bracket
 from .order_ids import ClientOrderIds
+from .ownership import Ownership
 from .position_rules import PositionRules
-from .protocols import VenueGateway
+from .protocols import AccountSnapshot, VenueGateway
 
 _log = logger.bind(component="venue-broker")
 
 
+def _refused(code: str, reason: str) -> dict[str, Any]:
+    return {"status": "rejected", "code": code, "reason": reason}
 
-class VenueBroker(FillBarrier, AccountViews):
+
+
+class VenueBroker(FillBarrier, BarSteps, AccountViews):
     """A :class:`~ml4t_live.protocols.LiveBroker` whose orders go to a venue gateway."""
 
     def __init__(
@@ -57,31 +57,52 @@ class VenueBroker(FillBarrier, AccountViews):
         gateway: VenueGateway,
         *,
         mode: str = "paper",
-        strategy_id: str = "ml4t",
-        session_id: str | None = None,
-        adopt_positions: bool = True,
+        strategy_id: str | None = None,
+        state_dir: Any = None,
+        adopt_positions: bool = False,
+        external: str = "warn",
+        catch_up: str = "reject",
+        on_divergence: str = "fail",
+        reconcile_every: float = 300.0,
         reconnect_timeout: float = 600.0,
     ) -> None:
         if mode not in ("paper", "live"):
             raise ValueError("VenueBroker mode is 'paper' or 'live'; use ShadowBroker for shadow")
+        if catch_up not in ("reject", "trade"):
+            raise ConfigError(f"catch_up must be 'reject' or 'trade' (got {catch_up!r})")
+        if on_divergence not in ("fail", "continue"):
+            raise ConfigError(f"on_divergence must be 'fail' or 'continue' (got {on_divergence!r})")
         self.gateway = gateway
         self.mode = mode
         self.venue = getattr(gateway, "venue", "venue")
-        self.adopt_positions = adopt_positions
+        self.strategy_id = strategy_id
+        self.catch_up_policy = catch_up
+        self.on_divergence = on_divergence
+        self.own = Ownership(state_dir=state_dir, adopt_positions=adopt_positions,
+                             external=external, reconcile_every=reconcile_every)  # fmt: skip
         self.reconnect_timeout = reconnect_timeout
         self._disconnected: str | None = None  # the reason, while the venue connection is down
         self.config = BacktestConfig()
         self.share_type = ShareType.INTEGER
         self.book = Book()
-        self.ids = ClientOrderIds(strategy_id, session_id or datetime.now(UTC).strftime("%Y%m%d"))
+        self.ids = ClientOrderIds(strategy_id or "ml4t", "new")
         self._in_flight: dict[str, Order] = {}
         self._oca_groups: dict[str, str] = {}
         self._bar_time: Any = None
+        self._catch_up = False
         self._rebalance_counter = 0
         self._validators: dict[int, Callable[[int], None]] = {}
         self.foreign_orders: list[Any] = []
         self.starting_equity: float | None = None
+        self.snapshot: AccountSnapshot | None = None
         self.rules = PositionRules()
+        self.left_at_venue: list[Order] = []
+
+    @property
+    def link(self) -> JournalLink:
+        if self.own.link is None:
+            raise RuntimeError("VenueBroker.connect() has not been called")
+        return self.own.link
 
     # ================================================================== engine side
     @property
@@ -106,53 +127,33 @@ class VenueBroker(FillBarrier, AccountViews):
                 f"{self.venue} account {snapshot.account_id} is a LIVE account but this broker "
                 "is in paper mode; pass the explicit live flag (and confirm) to trade real money"
             )
-        if snapshot.positions and not self.adopt_positions:
-            raise ReconciliationError(
-                f"{self.venue} account {snapshot.account_id} already holds "
-                f"{sorted(snapshot.positions)}; refusing to trade (adopt_positions=False). "
-                "Flatten the account or allow adopting existing positions."
-            )
-        self.book.seed(snapshot, None)
-        self.starting_equity = snapshot.equity
+        self.snapshot = snapshot
+        sid = check_strategy_id(self.strategy_id or "ml4t")
+        generation, cash = self.own.open(self.venue, snapshot, sid)
+        self.ids.start(sid, generation)
+        self.book.seed(cash)
+        for asset, quantity, price in self.own.adopted_positions():
+            self.book.adopt(asset, quantity, price)
+        self.starting_equity = self.book.equity()
+        journaled = self.own.journal.intents() if snapshot.open_orders else {}
         for venue_order in snapshot.open_orders:
-            if self.ids.is_ours(venue_order.client_order_id):
-                self._adopt(venue_order)
-            else:
-                self.foreign_orders.append(venue_order)
-                _log.warning(
-                    "{}: open order {} ({} {} {}) was not placed by this strategy; left untouched",
-                    self.venue,
-                    venue_order.client_order_id or venue_order.venue_order_id,
-                    venue_order.side.value,
-                    venue_order.quantity,
-                    venue_order.asset,
-                )
+            cid = venue_order.client_order_id
+            if cid in journaled:
+                continue  # ours: the warm restart re-creates it from the journal
+            self.foreign_orders.append(venue_order)
+            _log.warning(
+                "{}: open order {} ({} {} {}) {}; left untouched",
+                self.venue, cid or venue_order.venue_order_id, venue_order.side.value,
+                venue_order.quantity, venue_order.asset,
+                "carries this strategy's id but no journal explains it (a deleted or other "
+                "journal?)" if self.ids.is_ours(cid) else "was not placed by this strategy",
+            )  # fmt: skip
         _log.info(
-            "{} {} account {}: cash {:,.2f}, equity {:,.2f}, {} positions, {} open orders adopted",
-            self.venue,
-            self.mode,
-            snapshot.account_id,
-            snapshot.cash,
-            snapshot.equity,
-            len(snapshot.positions),
-            len(self.book.open),
-        )
-        if config.initial_cash != snapshot.cash:
-            _log.info("the venue's cash ({:,.2f}) is used, not config.initial_cash", snapshot.cash)
-
-    def _adopt(self, venue_order: Any) -> None:
-        order = Order(
-            asset=venue_order.asset,
-            side=venue_order.side,
-            quantity=venue_order.quantity,
-            order_type=venue_order.order_type,
-            limit_price=venue_order.limit_price,
-            stop_price=venue_order.stop_price,
-            order_id=venue_order.client_order_id,
-        )
-        order.filled_quantity = venue_order.filled_quantity
-        self.book.add(order)
-        self.book.acknowledged.add(order.order_id)
+            "{} {} account {}: venue cash {:,.2f}, equity {:,.2f}, {} positions, {} open orders; "
+            "strategy {} starts from cash {:,.2f}",
+            self.venue, self.mode, snapshot.account_id, snapshot.cash, snapshot.equity,
+            len(snapshot.positions), len(snapshot.open_orders), sid, cash,
+        )  # fmt: skip
 
     def invoke(self, phase: Any, hook: Callable[..., Any], *args: Any) -> Any:
         return hook(*args)
@@ -175,7 +176,8 @@ class VenueBroker(FillBarrier, AccountViews):
 
     def end_bar(self, bar: BarClosed) -> None:
         self.rules.update_water_marks(self.book.positions, bar.data)
-        self.gateway.end_of_bar(bar.timestamp)
+        if not self.link.replaying:  # a step-mode venue advances on this; a replay is not news
+            self.gateway.end_of_bar(bar.timestamp)
 
     def mark(self, timestamp: Any, observation: int) -> float:
         return self.book.equity()
@@ -194,7 +196,10 @@ class VenueBroker(FillBarrier, AccountViews):
         return self.book.rejected()
 
     def close(self) -> None:
-        self.gateway.close()
+        try:
+            self.gateway.close()
+        finally:
+            self.own.close()
 
     # ================================================================== strategy surface
     def submit_order(
@@ -288,26 +293,47 @@ class VenueBroker(FillBarrier, AccountViews):
         return entry, tp, sl
 
     def _send(self, order: Order, *, oca_group: str | None = None) -> None:
+        """One journaled submit: the intent is committed, then the order leaves (or is refused)."""
         if oca_group is not None:
             self._oca_groups[order.order_id] = oca_group
         request = order_request(order, oca_group=oca_group)
-        self._in_flight[order.order_id] = order
+        args = intent_args(request)
+        result = self.link.command("submit", order.order_id, args, lambda: self._place(order, request))
+        if result is BEYOND:  # re-made on the bar a crash interrupted: that bar is late now
+            result = _refused("catch_up", "catch-up bar: made on the bar a restart replayed")
+            self.link.record_beyond("submit", order.order_id, args, result)
+            self.link.journal.set_intent(order.order_id, status="rejected", reason=result["reason"])
+        elif result is None:  # a divergence during a replay: never sent
+            result = _refused("divergence", "the journal holds a different decision for this bar")
+        if result["status"] == "rejected" and order.status is OrderStatus.PENDING:
+            order.reject(result["reason"], result["code"])
+            self.book.close(order)
+            self._in_flight.pop(order.order_id, None)
+
+    def _place(self, order: Order, request: Any) -> dict[str, Any]:
+        """Live: refuse (catch-up bar, halted), or place; the answer is journaled."""
+        cid = order.order_id
+        refusal = ("catch_up", f"catch-up bar {self._bar_time}: it arrived late (warm-up, backfill "
+                   "or replay), so its orders do not leave") if self._catch_up else (
+                  self.own.refusal(order.asset, order.side))  # fmt: skip
+        if refusal is not None:
+            self.link.journal.set_intent(cid, status="rejected", reason=refusal[1])
+            return _refused(*refusal)
+        self._in_flight[cid] = order
         try:
             self.gateway.place(request)
         except VenueError as exc:
-            order.reject(f"{self.venue} refused the order: {exc}", "venue_error")
-            self.book.close(order)
-            self._in_flight.pop(order.order_id, None)
-            _log.error("order {} was not placed: {}", order.order_id, exc)
+            _log.error("order {} was not placed: {}", cid, exc)
+            self.link.journal.set_intent(cid, status="rejected", reason=str(exc))
+            return _refused("venue_error", f"{self.venue} refused the order: {exc}")
         except BridgeError as exc:
             # The outcome is unknown: it may have reached the venue. It stays PENDING (never
-            # re-sent); the venue's events or the next re-sync, by client order id, settle it.
-            self._in_flight.pop(order.order_id, None)
-            _log.error(
-                "order {}: outcome unknown ({}); it stays pending until the venue reports it",
-                order.order_id,
-                exc,
-            )
+            # re-sent); the venue's events, the next re-sync or reconciliation settle it.
+            self._in_flight.pop(cid, None)
+            self.link.journal.set_intent(cid, status="unknown", reason=str(exc))
+            _log.error("order {}: outcome unknown ({}); it stays pending until the venue reports it", cid, exc)
+            return {"status": "unknown"}
+        return {"status": "sent"}
 
     def close_position(
         self, asset: str, order_type: OrderType = OrderType.MARKET, _options: Any = None
@@ -320,20 +346,30 @@ class VenueBroker(FillBarrier, AccountViews):
 
     def cancel_order(self, order_id: str) -> bool:
         """Cancel a pending order: True once the venue took the request (as the backtest, the
-        order is CANCELLED at once; a fill that races the cancel is still applied)."""
+        order is CANCELLED at once). False when the venue refused it (already filled, unknown):
+        the order stays as the venue reports it. A fill that races the cancel still wins."""
         order = self.book.open.get(order_id)
         if order is None:
             return False
-        try:
-            self.gateway.cancel(order_id)
-        except (VenueError, BridgeError) as exc:
-            _log.error("cancel of {} was not sent ({}); the order stays pending", order_id, exc)
+        ok = self.link.command("cancel", order_id, {}, lambda: self._cancel_at_venue(order_id))
+        if ok is BEYOND:
+            ok = self._cancel_at_venue(order_id)
+            self.link.record_beyond("cancel", order_id, {}, ok)
+        if not ok:
             return False
         order.status = OrderStatus.CANCELLED
         order.cancelled_at = self._bar_time
         order.cancellation_reason = "user"
         self.book.cancel_sent(order)
         self._in_flight.pop(order_id, None)
+        return True
+
+    def _cancel_at_venue(self, order_id: str) -> bool:
+        try:
+            self.gateway.cancel(order_id)
+        except (VenueError, BridgeError) as exc:
+            _log.error("cancel of {} was not accepted ({}); the order stays pending", order_id, exc)
+            return False
         return True
 
     def update_order(self, order_id: str, **changes: Any) -> bool:
@@ -349,13 +385,23 @@ class VenueBroker(FillBarrier, AccountViews):
         request = replace(
             order_request(order, oca_group=self._oca_groups.get(order_id)), **changes
         )
-        try:
-            self.gateway.modify(request)
-        except (VenueError, BridgeError) as exc:
-            _log.error("change of {} was not accepted ({}); the order is unchanged", order_id, exc)
+        ok = self.link.command("update", order_id, dict(changes), lambda: self._modify_at_venue(request))
+        if ok is BEYOND:
+            ok = self._modify_at_venue(request)
+            self.link.record_beyond("update", order_id, dict(changes), ok)
+        if not ok:
             return False
         for name, value in changes.items():
             setattr(order, name, value)
+        return True
+
+    def _modify_at_venue(self, request: Any) -> bool:
+        try:
+            self.gateway.modify(request)
+        except (VenueError, BridgeError) as exc:
+            _log.error("change of {} was not accepted ({}); the order is unchanged",
+                       request.client_order_id, exc)  # fmt: skip
+            return False
         return True
 
     def flatten_all_positions(self, reason: str = "flatten", order_type: OrderType = OrderType.MARKET) -> list[Order]:

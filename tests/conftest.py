@@ -22,3 +22,12 @@ def no_ml4t_thread_survives():
         thread.join(_GRACE_SECONDS)
     still = [t.name for t in leaked if t.is_alive()]
     assert not still, f"test left ml4t worker threads alive: {still}"
+
+
+@pytest.fixture(autouse=True)
+def isolated_state_dir(tmp_path_factory, monkeypatch):
+    """Every test gets its own journal directory (never the user's ~/.local/state); CLI
+    subprocesses inherit it through the environment."""
+    path = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("ML4T_LIVE_STATE_DIR", str(path))
+    return path

@@ -18,7 +18,7 @@ T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
 
 
 def connected(venue: FakeVenue, **kw) -> VenueBroker:
-    broker = VenueBroker(venue, strategy_id="demo", session_id="s1", **kw)
+    broker = VenueBroker(venue, strategy_id="demo", **kw)
     broker.connect(BacktestConfig())
     broker.begin_bar(bar(T0, {"AAA": 100.0, "BBB": 50.0}))
     return broker
@@ -103,6 +103,7 @@ def test_client_order_ids_are_deterministic_per_bar_asset_side_and_sequence():
     assert first == [again.next("AAA", OrderSide.BUY), again.next("AAA", OrderSide.BUY)]
     assert first == ["MyStrategy-20240102-20240102T143000-AAA-b1", "MyStrategy-20240102-20240102T143000-AAA-b2"]
     assert again.is_ours("MyStrategy-20231229-x") and not again.is_ours("Other-20240102-x")
+    assert not again.is_ours("MyStrategyB-20240102-x")  # one id is never the prefix of another
 
 
 def test_a_live_account_is_refused_in_paper_mode():
@@ -110,23 +111,36 @@ def test_a_live_account_is_refused_in_paper_mode():
         connected(FakeVenue(account_id="U1234567", is_paper=False))
 
 
-def test_existing_positions_are_adopted_or_refused():
+def test_existing_positions_are_external_unless_adopting_is_asked_for(isolated_state_dir):
     venue = FakeVenue(positions={"AAA": VenuePosition("AAA", 30, 95.0)})
     broker = connected(venue)
-    assert broker.get_position("AAA").quantity == 30
-    with pytest.raises(ReconciliationError, match="already holds"):
-        connected(venue, adopt_positions=False)
+    assert broker.get_position("AAA") is None and broker.get_cash() == 100_000.0
+    broker.settle(0)  # the first look at the venue: unconfirmed
+    broker.own.check_soon()
+    broker.settle(0)  # the second look confirms: reported as external, never the strategy's
+    assert [(d.kind, d.subject) for d in broker.own.differences] == [("external", "AAA")]
+    assert broker.own.external == {"AAA": 30.0} and broker.own.trading_state == "ACTIVE"
+    assert broker.flatten_all_positions() == [] and venue.placed == []
+    broker.close()
+    adopting = VenueBroker(FakeVenue(positions={"AAA": VenuePosition("AAA", 30, 95.0)}),
+                           strategy_id="adopter", adopt_positions=True)  # fmt: skip
+    adopting.connect(BacktestConfig())
+    assert adopting.get_position("AAA").quantity == 30
+    # the venue's cash already paid for them: cash stays, equity counts them at their cost
+    assert adopting.get_cash() == pytest.approx(100_000.0)
+    assert adopting.equity() == pytest.approx(100_000.0 + 30 * 95.0)
+    adopting.close()
 
 
-def test_our_open_orders_are_adopted_and_foreign_ones_left_alone():
-    ours = VenueOrder("demo-s0-x-AAA-b1", "7", "AAA", OrderSide.BUY, 5, 0, OrderType.LIMIT, "open", 90.0)
+def test_open_orders_no_journal_explains_are_left_alone():
+    ours = VenueOrder("demo-old-x-AAA-b1", "7", "AAA", OrderSide.BUY, 5, 0, OrderType.LIMIT, "open", 90.0)
     foreign = VenueOrder("manual-1", "8", "BBB", OrderSide.SELL, 3, 0, OrderType.LIMIT, "open", 60.0)
     venue = FakeVenue(open_orders=[ours, foreign])
     broker = connected(venue)
-    assert [o.order_id for o in broker.get_pending_orders()] == ["demo-s0-x-AAA-b1"]
-    assert broker.foreign_orders == [foreign]
+    assert broker.get_pending_orders() == []
+    assert broker.foreign_orders == [ours, foreign]
     broker.flatten_all_positions()
-    assert venue.cancelled == ["demo-s0-x-AAA-b1"]
+    assert venue.cancelled == []
 
 
 def test_target_weight_executor_runs_on_the_venue_broker():
@@ -229,7 +243,7 @@ def test_a_venue_that_does_not_come_back_stops_the_run_with_a_clear_error():
     from ml4t_live.events import BrokerDisconnected
 
     venue = FakeVenue(fill_on_wait=False)
-    broker = VenueBroker(venue, strategy_id="demo", session_id="s1", reconnect_timeout=0.3)
+    broker = VenueBroker(venue, strategy_id="demo", reconnect_timeout=0.3)
     broker.connect(BacktestConfig())
     venue.events.put(BrokerDisconnected("fake", "socket closed"))
     with pytest.raises(ConnectionFailed, match="did not reconnect within 0.3s"):

@@ -1,0 +1,188 @@
+"""The journaled bar steps of a venue broker: bar numbers, the warm restart, the clean end.
+
+Mixed into :class:`~ml4t_live.venue_broker.VenueBroker` (needs the attributes listed below).
+The engine drives them in this order::
+
+    begin_warm_restart()            -> True when the journal holds earlier decisions
+    for n, bar in replay_bars():    the journaled bars, through the unchanged strategy
+        open_bar(bar, n) ... begin_bar / on_data / end_bar (orders answered from the journal)
+    end_warm_restart()              divergences; venue outcomes of open intents; reconcile
+    per live bar: open_bar(bar) -> settle -> begin_bar -> on_data -> end_bar
+    finish_orders(policy, timeout)  settle the last bar; cancel what is left (policy "cancel")
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from loguru import logger
+from ml4t.backtest import Order, OrderStatus
+
+from .book import Book
+from .errors import BridgeError, ReconciliationError, VenueError
+from .events import (
+    BarClosed,
+    Execution,
+    OrderAccepted,
+    OrderCancelled,
+    OrderLost,
+    OrderRejected,
+)
+from .journal.link import JournalLink
+from .ownership import Ownership
+from .protocols import AccountSnapshot, VenueGateway
+
+_log = logger.bind(component="venue-broker")
+
+END_POLICIES = ("cancel", "keep")
+
+
+class BarSteps:
+    gateway: VenueGateway
+    venue: str
+    book: Book
+    own: Ownership
+    link: JournalLink
+    ids: Any
+    snapshot: AccountSnapshot | None
+    on_divergence: str
+    catch_up_policy: str
+    _in_flight: dict[str, Order]
+    _catch_up: bool
+    left_at_venue: list[Order]
+    settle: Any  # FillBarrier.settle
+    _drain: Any  # FillBarrier._drain
+
+    # ------------------------------------------------------------------ bars
+    def open_bar(self, bar: BarClosed, replay_n: int | None = None) -> None:
+        """Bar ``n`` begins: journaled (live) or numbered (replay); its journaled events applied."""
+        n = self.link.start_bar(bar.timestamp, bar.data, bar.context, bar.catch_up, replay_n)
+        self._catch_up = bar.catch_up and self.catch_up_policy == "reject"
+        if replay_n is not None:
+            for event in self.link.events_before(n):
+                self._apply_journaled(event)
+
+    # ------------------------------------------------------------------ warm restart
+    def begin_warm_restart(self) -> bool:
+        if not self.link.begin_replay():
+            return False
+        for event in self.link.events_before(0):
+            self._apply_journaled(event)
+        return True
+
+    def replay_bars(self) -> Iterator[tuple[int, BarClosed]]:
+        for n, timestamp, data, context, catch_up in self.link.replay_bars():
+            yield n, BarClosed(timestamp, data, context, catch_up)
+
+    def end_warm_restart(self) -> None:
+        """After the replay: report divergences, apply what happened while we were away."""
+        for event in self.link.late_events():
+            self._apply_journaled(event)
+        divergences = self.link.end_replay()
+        if divergences:
+            shown = "; ".join(divergences[:5]) + (f"; ... {len(divergences) - 5} more" if len(divergences) > 5 else "")
+            if self.on_divergence == "fail":
+                raise ReconciliationError(
+                    f"warm restart: the strategy did not repeat its journaled decisions ({shown}). "
+                    "It is not deterministic (random numbers, wall-clock time, outside data?). "
+                    "Nothing was sent. Fix the strategy, or accept the journal's decisions with "
+                    "on_divergence = 'continue' (--on-divergence continue)"
+                )
+            _log.error("warm restart: {} divergence(s), continuing as asked: {}", len(divergences), shown)
+        self._resolve_open_intents()
+        _log.info(
+            "warm restart done: {} bars replayed; {} open orders, positions {}",
+            self.link.journal.bars, len(self.book.open),
+            {a: p.quantity for a, p in self.book.positions.items()},
+        )  # fmt: skip
+
+    def _resolve_open_intents(self) -> None:
+        """Executions the venue reports for our orders that the journal lacks happened while we
+        were away: applied once. Orders the venue still works are re-attached; the others wait
+        for the venue's own events (the first settle) or the next reconciliation."""
+        snapshot = self.snapshot
+        if snapshot is None:
+            return
+        for execution in snapshot.executions:
+            if execution.client_order_id in self.book.by_id and not self.book.seen(execution.exec_id):
+                _log.info("execution {} of {} happened while away: applied", execution.exec_id,
+                          execution.client_order_id)  # fmt: skip
+                self._apply_live(execution)
+        working = {o.client_order_id for o in snapshot.open_orders}
+        for cid, order in list(self.book.open.items()):
+            if cid in working:
+                self.book.acknowledged.add(cid)
+
+    # ------------------------------------------------------------------ events
+    def _apply_journaled(self, event: Any) -> None:
+        """A journaled event, during a replay: the book changes, the journal does not."""
+        self.book.apply(event)
+
+    def _apply_live(self, event: Any) -> Order | None:
+        """A venue event now: the book changes, and the journal records it (ours only)."""
+        seen = isinstance(event, Execution) and self.book.seen(event.exec_id)
+        order = self.book.apply(event)
+        if order is None or seen:
+            return order
+        journal = self.link.journal
+        self.link.event(event)
+        cid = order.order_id
+        match event:
+            case OrderAccepted(venue_order_id=vid):
+                journal.set_intent(cid, status="accepted", venue_id=vid or None)
+            case Execution():
+                signed = event.quantity if event.side.value == "buy" else -event.quantity
+                journal.append_fill(self.link.n, event.exec_id, cid, event.asset, signed, event.price,
+                                    event.commission, event.timestamp)  # fmt: skip
+                done = order.status is OrderStatus.FILLED
+                journal.set_intent(cid, status="filled" if done else "partial", filled=order.filled_quantity)
+            case OrderCancelled(reason=reason):
+                journal.set_intent(cid, status=order.status.value, reason=reason)
+            case OrderRejected(reason=reason):
+                journal.set_intent(cid, status="rejected", reason=reason)
+            case OrderLost(reason=reason):
+                journal.set_intent(cid, status="lost", reason=reason)
+                _log.error("ALERT order {} is lost: {} (never re-sent; check the venue)", cid, reason)
+        return order
+
+    # ------------------------------------------------------------------ reconciliation
+    def reconcile_if_due(self, when: str = "periodic") -> None:
+        if not self.own.due():
+            return
+        try:
+            snapshot = self.gateway.snapshot()
+        except (VenueError, BridgeError) as exc:  # unknown is never read as "flat"
+            _log.warning("reconciliation skipped: the venue's positions could not be read ({})", exc)
+            self.own.check_soon()
+            return
+        ours = {a: p.quantity for a, p in self.book.positions.items()}
+        self.own.reconcile(snapshot, ours, when)
+
+    # ------------------------------------------------------------------ the end
+    def finish_orders(self, policy: str, timeout: float) -> list[Order]:
+        """Settle the last bar's orders; with ``cancel`` cancel what the strategy left working
+        and wait (bounded) for the venue's answers. Returns what is still at the venue."""
+        self.link.closing()
+        self.settle(timeout)
+        if policy == "cancel":
+            for order in list(self.book.open.values()):
+                try:
+                    self.gateway.cancel(order.order_id)
+                except (VenueError, BridgeError) as exc:
+                    _log.warning("end of run: cancel of {} failed ({}); it stays at the venue",
+                                 order.order_id, exc)  # fmt: skip
+                    continue
+                order.status = OrderStatus.CANCELLED
+                order.cancellation_reason = "end of run"
+                self.book.cancel_sent(order)
+            deadline = time.monotonic() + timeout
+            while self.book.cancelling and time.monotonic() < deadline:
+                if not self._drain(block_until=deadline):
+                    break
+        self.left_at_venue = list(self.book.open.values()) + list(self.book.cancelling.values())
+        for order in self.left_at_venue:
+            _log.warning("left at the venue: {} {} {} {} ({})", order.order_id, order.side.value,
+                         order.quantity, order.asset, order.status.value)  # fmt: skip
+        return self.left_at_venue

@@ -1,0 +1,155 @@
+"""The broker's side of the journal: bar numbers, commands, venue events, and the warm restart.
+
+Every bar the strategy consumes gets a number ``n`` (``0`` is ``on_start`` / ``on_prepare``).
+What the strategy asks of the broker at bar ``n`` is a *command* ``(n, seq)``: a submit (its
+intent is committed before the order leaves), a cancel, a change. Venue events are journaled with
+the ``n`` of the bar they were applied before. A warm restart replays the journaled bars through
+the unchanged strategy: each command it makes is compared with the journaled one at the same
+``(n, seq)`` and gets the journaled answer instead of reaching the venue; the journaled events are
+applied before the bar they were applied before the first time. A command that differs, or one
+the strategy no longer makes, is a *divergence* (a non-deterministic strategy).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from loguru import logger
+
+from .store import Journal
+
+_log = logger.bind(component="journal")
+
+#: a command made on the bar a crash interrupted, beyond what the journal holds
+BEYOND = object()
+
+
+@dataclass
+class Replay:
+    """What a warm restart replays: bars, events by bar, commands by (n, seq)."""
+
+    last_bar: int
+    events: dict[int, list[Any]]
+    commands: dict[tuple[int, int], tuple[str, str, Any, Any]]
+    matched: set[tuple[int, int]] = field(default_factory=set)
+    divergences: list[str] = field(default_factory=list)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+class JournalLink:
+    """Numbers bars and commands, appends to the journal, and drives a warm restart."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self.n = 0
+        self._seq = 0
+        self.replay: Replay | None = None
+
+    # ------------------------------------------------------------------ warm restart
+    def begin_replay(self) -> bool:
+        """Load what a warm restart replays; False when the journal holds no decisions yet."""
+        commands = self.journal.commands()
+        if self.journal.bars == 0 and not commands:
+            return False
+        self.replay = Replay(self.journal.bars, self.journal.events_by_bar(), commands)
+        return True
+
+    @property
+    def replaying(self) -> bool:
+        return self.replay is not None
+
+    def replay_bars(self):
+        """(n, timestamp, data, context, catch_up) of each journaled bar, in order."""
+        for n, timestamp, data, context in self.journal.iter_bars():
+            catch_up = bool(context.pop("__catch_up__", False)) if isinstance(context, dict) else False
+            yield n, timestamp, data, context, catch_up
+
+    def events_before(self, n: int) -> list[Any]:
+        return self.replay.events.get(n, []) if self.replay is not None else []
+
+    def end_replay(self) -> list[str]:
+        """Stop replaying; the divergences found (commands re-made differently or not at all)."""
+        replay, self.replay = self.replay, None
+        if replay is None:
+            return []
+        missing = sorted(set(replay.commands) - replay.matched)
+        for key in missing:
+            kind, cid, _, _ = replay.commands[key]
+            replay.divergences.append(f"bar {key[0]}: the journal holds a {kind} of {cid} the strategy did not make again")
+        return replay.divergences
+
+    def late_events(self) -> list[Any]:
+        """Events journaled after the last bar (an end-of-run settle), to apply after a replay."""
+        if self.replay is None:
+            return []
+        return [e for n in sorted(self.replay.events) if n > self.replay.last_bar
+                for e in self.replay.events[n]]  # fmt: skip
+
+    # ------------------------------------------------------------------ bars
+    def start_bar(self, timestamp: Any, data: dict, context: dict, catch_up: bool,
+                  replay_n: int | None = None) -> int:  # fmt: skip
+        """Bar ``n`` begins (a live bar is journaled first; a replayed one already is)."""
+        if replay_n is not None:
+            self.n = replay_n
+        else:
+            stored = {**context, "__catch_up__": True} if catch_up else context
+            self.n = self.journal.append_bar(timestamp, data, stored)
+        self._seq = 0
+        return self.n
+
+    # ------------------------------------------------------------------ commands
+    def command(self, kind: str, cid: str, args: dict[str, Any], act: Callable[[], Any]) -> Any:
+        """Run one command: live, journal it and ``act()``; replaying, return the journaled
+        answer (``BEYOND`` for a command past the journal on the bar a crash interrupted)."""
+        self._seq += 1
+        key = (self.n, self._seq)
+        replay = self.replay
+        if replay is not None and not (key not in replay.commands and self.n >= replay.last_bar):
+            expected = replay.commands.get(key)
+            if expected is None or expected[0] != kind or expected[1] != cid or not _same(expected[2], args):
+                replay.divergences.append(
+                    f"bar {self.n}: the strategy made {kind} {cid} {args}; the journal holds "
+                    + (f"{expected[0]} {expected[1]} {expected[2]}" if expected else "nothing")
+                )
+                return None
+            replay.matched.add(key)
+            return expected[3]
+        if replay is not None:
+            return BEYOND
+        if kind == "submit":
+            self.journal.append_intent(cid, self.n, args)
+        self.journal.append_command(self.n, self._seq, kind, cid, args, None)
+        result = act()
+        self.journal.set_command_result(self.n, self._seq, result)
+        return result
+
+    def record_beyond(self, kind: str, cid: str, args: dict[str, Any], result: Any) -> None:
+        """Journal a command made past the journal on the crashed bar (it got ``result``)."""
+        key = (self.n, self._seq)
+        if kind == "submit":
+            self.journal.append_intent(cid, self.n, args)
+        self.journal.append_command(key[0], key[1], kind, cid, args, result)
+
+    # ------------------------------------------------------------------ events
+    def event(self, event: Any) -> None:
+        """A venue event the engine applied before bar ``n``'s ``on_data`` (live only: a replay
+        applies the journaled ones)."""
+        if self.replay is None:
+            self.journal.append_event(self.n, event)
+
+    def closing(self) -> None:
+        """After the last bar: events applied from now on come before the next run's bars."""
+        self.n = self.journal.bars + 1
+        self._seq = 0

@@ -1,0 +1,253 @@
+"""The session journal: one SQLite file (WAL) per (venue, account, strategy id).
+
+The single source of truth for what a strategy owns. Rows are appended on the engine thread, in
+the order things happened to the strategy::
+
+    meta      key -> value: identity, the id generation, starting cash, trading state, IB id floor
+    bars      n -> the n-th bar the strategy consumed (timestamp, data, context)
+    intents   client order id -> the order as sent, its bar n, and its latest known outcome
+    commands  (n, seq) -> what the strategy asked of the broker at bar n, and the answer it got
+    events    seq -> every venue answer as the engine applied it (at bar n), for a warm restart
+    fills     exec id -> each execution once (the position is the sum of these)
+
+An intent is committed **before** its order leaves; every append is one INSERT (or an UPDATE by
+primary key): nothing re-reads earlier rows. ``synchronous=NORMAL`` under WAL survives a killed
+process (what the warm restart needs); a power loss may drop the last transactions, never tear
+the file. A second process on the same journal is refused (an exclusive ``flock`` held for the
+journal's lifetime), with the holder's pid in the message.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgpack
+from loguru import logger
+
+from ..errors import ConfigError, JournalLocked
+from .codec import decode, encode
+
+_log = logger.bind(component="journal")
+
+SCHEMA_VERSION = "1"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS bars (n INTEGER PRIMARY KEY, ts TEXT NOT NULL, payload BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS intents (
+    cid TEXT PRIMARY KEY, n INTEGER NOT NULL, asset TEXT NOT NULL, side TEXT NOT NULL,
+    quantity REAL NOT NULL, order_type TEXT NOT NULL, request BLOB NOT NULL,
+    status TEXT NOT NULL, filled REAL NOT NULL DEFAULT 0, venue_id TEXT, reason TEXT
+);
+CREATE TABLE IF NOT EXISTS commands (
+    n INTEGER NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, cid TEXT NOT NULL,
+    args BLOB NOT NULL, result BLOB NOT NULL, PRIMARY KEY (n, seq)
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, n INTEGER NOT NULL, kind TEXT NOT NULL,
+    cid TEXT, payload BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS fills (
+    exec_id TEXT PRIMARY KEY, n INTEGER NOT NULL, cid TEXT, asset TEXT NOT NULL,
+    quantity REAL NOT NULL, price REAL NOT NULL, commission REAL NOT NULL, ts TEXT NOT NULL
+);
+"""
+
+#: intent statuses that end an order
+TERMINAL = frozenset({"filled", "cancelled", "rejected", "lost"})
+
+
+class Journal:
+    """An open, locked journal file. Use :meth:`open`; close with :meth:`close`."""
+
+    def __init__(self, path: Path, db: sqlite3.Connection, lock_fd: int) -> None:
+        self.path = path
+        self._db = db
+        self._lock_fd = lock_fd
+        self._meta: dict[str, str] = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        self.bars = db.execute("SELECT COALESCE(MAX(n), 0) FROM bars").fetchone()[0]
+
+    # ------------------------------------------------------------------ lifecycle
+    @classmethod
+    def open(cls, path: str | Path) -> Journal:
+        """Open (or create) the journal at ``path`` and lock it against other processes."""
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the state directory {path.parent}: {exc.strerror or exc}") from None
+        lock_path = path.with_name(path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise JournalLocked(
+                f"another process (pid {holder}) is running this strategy on this account "
+                f"(journal {path} is locked). Stop it first (ml4t-live halt, or its own Ctrl-C); "
+                "two runs of one strategy on one account would trade the same positions twice."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        try:
+            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            os.close(fd)
+            raise ConfigError(f"{path} is not a usable journal ({exc}); move it aside to start afresh") from None
+        journal = cls(path, db, fd)
+        version = journal.meta("schema_version")
+        if version is None:
+            journal.set_meta("schema_version", SCHEMA_VERSION)
+        elif version != SCHEMA_VERSION:
+            journal.close()
+            raise ConfigError(f"{path} has journal schema {version}; this ml4t-live reads {SCHEMA_VERSION}")
+        return journal
+
+    def close(self) -> None:
+        if self._lock_fd < 0:
+            return
+        try:
+            self._db.close()
+        finally:
+            os.close(self._lock_fd)  # releases the lock
+            self._lock_fd = -1
+
+    @property
+    def closed(self) -> bool:
+        return self._lock_fd < 0
+
+    # ------------------------------------------------------------------ meta
+    def meta(self, key: str, default: str | None = None) -> str | None:
+        return self._meta.get(key, default)
+
+    def set_meta(self, key: str, value: Any) -> None:
+        text = str(value)
+        if self._meta.get(key) == text:
+            return
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, text))
+        self._meta[key] = text
+
+    @property
+    def is_new(self) -> bool:
+        return self.meta("created_at") is None
+
+    # ------------------------------------------------------------------ appends
+    def append_bar(self, timestamp: Any, data: dict, context: dict) -> int:
+        """The strategy consumed this bar: it is bar ``n`` (returned)."""
+        self.bars += 1
+        self._db.execute(
+            "INSERT INTO bars (n, ts, payload) VALUES (?, ?, ?)",
+            (self.bars, str(timestamp), msgpack.packb(encode([timestamp, data, context]))),
+        )
+        return self.bars
+
+    def append_intent(self, cid: str, n: int, request: dict[str, Any]) -> None:
+        """Committed before the order is sent (autocommit: the INSERT is the commit)."""
+        self._db.execute(
+            "INSERT INTO intents (cid, n, asset, side, quantity, order_type, request, status) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, 'sent')",
+            (cid, n, request["asset"], request["side"], request["quantity"], request["order_type"],
+             msgpack.packb(encode(request))),
+        )  # fmt: skip
+
+    def set_intent(self, cid: str, *, status: str | None = None, filled: float | None = None,
+                   venue_id: str | None = None, reason: str | None = None) -> None:  # fmt: skip
+        sets, args = [], []
+        for column, value in (("status", status), ("filled", filled), ("venue_id", venue_id),
+                              ("reason", reason)):  # fmt: skip
+            if value is not None:
+                sets.append(f"{column} = ?")
+                args.append(value)
+        if sets:
+            self._db.execute(f"UPDATE intents SET {', '.join(sets)} WHERE cid = ?", (*args, cid))
+
+    def append_command(self, n: int, seq: int, kind: str, cid: str, args: Any, result: Any) -> None:
+        self._db.execute(
+            "INSERT INTO commands (n, seq, kind, cid, args, result) VALUES (?, ?, ?, ?, ?, ?)",
+            (n, seq, kind, cid, msgpack.packb(encode(args)), msgpack.packb(encode(result))),
+        )
+
+    def set_command_result(self, n: int, seq: int, result: Any) -> None:
+        self._db.execute(
+            "UPDATE commands SET result = ? WHERE n = ? AND seq = ?",
+            (msgpack.packb(encode(result)), n, seq),
+        )
+
+    def append_event(self, n: int, event: Any) -> None:
+        self._db.execute(
+            "INSERT INTO events (n, kind, cid, payload) VALUES (?, ?, ?, ?)",
+            (n, type(event).__name__, getattr(event, "client_order_id", None),
+             msgpack.packb(encode(event))),
+        )  # fmt: skip
+
+    def append_fill(self, n: int, exec_id: str, cid: str | None, asset: str, signed_qty: float,
+                    price: float, commission: float, timestamp: Any) -> None:  # fmt: skip
+        self._db.execute(
+            "INSERT OR IGNORE INTO fills (exec_id, n, cid, asset, quantity, price, commission, ts) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (exec_id, n, cid, asset, signed_qty, price, commission, str(timestamp)),
+        )
+
+    # ------------------------------------------------------------------ reads (restart, tools)
+    def iter_bars(self) -> Iterator[tuple[int, Any, dict, dict]]:
+        for n, payload in self._db.execute("SELECT n, payload FROM bars ORDER BY n"):
+            timestamp, data, context = decode(msgpack.unpackb(payload, strict_map_key=False))
+            yield n, timestamp, data, context
+
+    def events_by_bar(self) -> dict[int, list[Any]]:
+        out: dict[int, list[Any]] = {}
+        for n, payload in self._db.execute("SELECT n, payload FROM events ORDER BY seq"):
+            out.setdefault(n, []).append(decode(msgpack.unpackb(payload, strict_map_key=False)))
+        return out
+
+    def commands(self) -> dict[tuple[int, int], tuple[str, str, Any, Any]]:
+        rows = self._db.execute("SELECT n, seq, kind, cid, args, result FROM commands")
+        return {
+            (n, seq): (kind, cid, decode(msgpack.unpackb(a, strict_map_key=False)),
+                       decode(msgpack.unpackb(r, strict_map_key=False)))
+            for n, seq, kind, cid, a, r in rows
+        }  # fmt: skip
+
+    def intents(self) -> dict[str, dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT cid, n, asset, side, quantity, order_type, status, filled, venue_id, reason "
+            "FROM intents ORDER BY rowid"
+        )
+        keys = ("cid", "n", "asset", "side", "quantity", "order_type", "status", "filled",
+                "venue_id", "reason")  # fmt: skip
+        return {row[0]: dict(zip(keys, row, strict=True)) for row in rows}
+
+    def open_intents(self) -> dict[str, dict[str, Any]]:
+        return {c: i for c, i in self.intents().items() if i["status"] not in TERMINAL}
+
+    def positions(self) -> dict[str, float]:
+        """asset -> signed quantity: the sum of this strategy's fills."""
+        rows = self._db.execute("SELECT asset, SUM(quantity) FROM fills GROUP BY asset")
+        return {asset: qty for asset, qty in rows if abs(qty) > 1e-9}
+
+    def exec_ids(self) -> set[str]:
+        return {row[0] for row in self._db.execute("SELECT exec_id FROM fills")}
+
+    def fills_today(self, since: str) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT exec_id, cid, asset, quantity, price, commission, ts FROM fills "
+            "WHERE ts >= ? ORDER BY rowid", (since,)
+        )  # fmt: skip
+        keys = ("exec_id", "cid", "asset", "quantity", "price", "commission", "ts")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+def read_only(path: str | Path) -> sqlite3.Connection:
+    """A read-only connection for operator tools (never takes the lock, never writes)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"no journal at {path}")
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
