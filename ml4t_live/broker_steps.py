@@ -91,6 +91,7 @@ class BarSteps:
                     "on_divergence = 'continue' (--on-divergence continue)"
                 )
             _log.error("warm restart: {} divergence(s), continuing as asked: {}", len(divergences), shown)
+        self.book.take_new_records()  # what the replay re-applied belongs to the earlier runs' files
         self._resolve_open_intents()
         _log.info(
             "warm restart done: {} bars replayed; {} open orders, positions {}",

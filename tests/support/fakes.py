@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ml4t.backtest import OrderSide
+from ml4t.backtest import OrderSide, OrderType
 
 from ml4t_live.events import BarClosed, FeedEnded, OrderAccepted, OrderFilled, OrderPartiallyFilled
 from ml4t_live.protocols import AccountSnapshot, OrderRequest, VenueOrder, VenuePosition
@@ -137,23 +137,33 @@ class FakeVenue:
 
     def fill(self, request: OrderRequest, quantity: float | None = None, *, final: bool = True,
              exec_id: str | None = None, when: datetime | None = None) -> None:  # fmt: skip
+        """The venue executes ``request``: its position moves and the event is queued."""
         self._exec += 1
         event = OrderFilled if final else OrderPartiallyFilled
+        qty = quantity if quantity is not None else request.quantity
         self.events.put(
             event(
                 request.client_order_id, exec_id or f"E{self._exec}", request.asset, request.side,
-                quantity if quantity is not None else request.quantity, self.price,
-                when or datetime(2024, 1, 1), 1.0,
+                qty, self.price, when or datetime(2024, 1, 1), 1.0,
             )
         )  # fmt: skip
+        signed = qty if request.side is OrderSide.BUY else -qty
+        held = self.positions.get(request.asset)
+        total = (held.quantity if held else 0.0) + signed
+        if abs(total) < 1e-9:
+            self.positions.pop(request.asset, None)
+        else:
+            self.positions[request.asset] = VenuePosition(request.asset, total, self.price)
 
     def _act(self) -> None:
+        """Accept what was placed; fill the market orders (other types keep working)."""
         if not self.fill_on_wait:
             return
         while self._unfilled:
             request = self._unfilled.popleft()
             self.events.put(OrderAccepted(request.client_order_id, f"V{len(self.placed)}"))
-            self.fill(request)
+            if request.order_type in (OrderType.MARKET, OrderType.MOC):
+                self.fill(request)
 
 
 BUY, SELL = OrderSide.BUY, OrderSide.SELL

@@ -1,0 +1,152 @@
+"""Exactly once across restarts (engine + VenueBroker + journal against the in-memory FakeVenue).
+
+A "crash" here is a run that ends with ``open_orders_at_end="keep"`` (nothing is cancelled, the
+journal is left as a killed process leaves it); the real ``kill -9`` runs are in the CLI tests.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from ml4t.backtest import OrderStatus, OrderType, Strategy
+
+from ml4t_live import LiveEngine
+from ml4t_live.errors import ReconciliationError
+from ml4t_live.events import BarClosed
+from ml4t_live.venue_broker import VenueBroker
+from tests.support.fakes import FakeVenue, ListFeed, bar
+
+T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
+
+
+def bars(n: int, start: int = 0, catch_up: bool = False) -> list[BarClosed]:
+    out = []
+    for i in range(start, start + n):
+        b = bar(T0 + timedelta(minutes=i), {"AAA": 100.0 + i})
+        out.append(BarClosed(b.timestamp, b.data, b.context, catch_up))
+    return out
+
+
+class Stepper(Strategy):
+    """Buys 10 on bar 1, places a limit on bar 2, cancels it on bar 4; counts what it saw."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.limit = None
+        self.orders = []
+
+    def on_data(self, timestamp, data, context, broker):
+        self.n += 1
+        if self.n == 1:
+            self.orders.append(broker.submit_order("AAA", 10))
+        if self.n == 2:
+            self.limit = broker.submit_order("AAA", 5, order_type=OrderType.LIMIT, limit_price=50.0)
+            self.orders.append(self.limit)
+        if self.n == 4 and self.limit is not None:
+            self.cancelled = broker.cancel_order(self.limit.order_id)
+
+
+def run(strategy, venue, feed_bars, **kw):
+    broker = VenueBroker(venue, strategy_id=kw.pop("strategy_id", "stepper"), **kw.pop("broker", {}))
+    return LiveEngine(strategy, broker, ListFeed(feed_bars), session_dir=False, settle_timeout=0.5, **kw).run()
+
+
+def test_a_restart_replays_the_journal_and_sends_nothing_twice():
+    venue = FakeVenue(fill_on_wait=True)
+    first = Stepper()
+    run(first, venue, bars(3), open_orders_at_end="keep")  # "killed" after bar 3
+    assert len(venue.placed) == 2 and venue.positions["AAA"].quantity == 10
+    second = Stepper()
+    # the feed re-delivers the 3 bars it had (warm-up) and then 2 new ones
+    result = run(second, venue, bars(5))
+    assert second.n == 5  # state rebuilt: 3 replayed bars + 2 live ones
+    assert len(venue.placed) == 2, "a replayed decision reached the venue again"
+    assert venue.cancelled == [first.limit.order_id]  # bar 4's cancel is new: it was sent
+    assert second.limit.order_id == first.limit.order_id and second.cancelled is True
+    assert second.orders[0].status is OrderStatus.FILLED and second.orders[0].filled_quantity == 10
+    assert result.metrics["num_fills"] == 0  # this run's own fills: none (the buy filled before)
+
+
+def test_a_catch_up_bar_updates_the_strategy_but_its_orders_do_not_leave():
+    venue = FakeVenue(fill_on_wait=True)
+    strategy = Stepper()
+    result = run(strategy, venue, bars(1, catch_up=True) + bars(2, start=1))
+    assert strategy.n == 3
+    buy = strategy.orders[0]
+    assert buy.status is OrderStatus.REJECTED and "catch-up bar" in buy.rejection_reason
+    assert [r.quantity for r in venue.placed] == [5]  # only bar 2's limit left
+    assert result.metrics["num_rejected_orders"] == 1
+
+
+def test_catch_up_bars_may_trade_when_the_operator_says_so():
+    venue = FakeVenue(fill_on_wait=True)
+    run(Stepper(), venue, bars(2, catch_up=True), broker={"catch_up": "trade"})
+    assert len(venue.placed) == 2
+
+
+class Coin(Strategy):
+    """Not deterministic: buys a random quantity on every bar."""
+
+    def on_data(self, timestamp, data, context, broker):
+        broker.submit_order("AAA", random.randint(1, 10_000))
+
+
+def test_a_strategy_that_decides_differently_on_replay_fails_closed():
+    venue = FakeVenue(fill_on_wait=True)
+    run(Coin(), venue, bars(3), open_orders_at_end="keep")
+    placed = len(venue.placed)
+    with pytest.raises(ReconciliationError, match="did not repeat its journaled decisions"):
+        run(Coin(), venue, bars(5))
+    assert len(venue.placed) == placed  # nothing was sent
+    # the operator may accept the journal's decisions and go on
+    run(Coin(), venue, bars(5), broker={"on_divergence": "continue"})
+    assert len(venue.placed) == placed + 2
+
+
+def test_two_strategies_on_one_account_never_share_ids_and_own_only_their_positions():
+    venue = FakeVenue(fill_on_wait=True)
+    run(Stepper(), venue, bars(2), strategy_id="alpha")
+    run(Stepper(), venue, bars(2, start=2), strategy_id="beta")
+    ids = [r.client_order_id for r in venue.placed]
+    assert len(ids) == len(set(ids)) == 4
+    assert {i.split("-")[0] for i in ids} == {"alpha", "beta"}
+    beta = VenueBroker(venue, strategy_id="beta")
+    engine = LiveEngine(Stepper(), beta, ListFeed(bars(2, start=2)), session_dir=False)
+    engine.run()
+    assert beta.get_position("AAA").quantity == 10  # its own 10, not the account's 20
+    assert venue.positions["AAA"].quantity == 20
+
+
+def test_the_end_of_a_run_settles_the_last_bar_and_cancels_what_is_left():
+    venue = FakeVenue(fill_on_wait=True)
+    strategy = Stepper()
+    result = run(strategy, venue, bars(2))  # bar 2's limit is still working at the end
+    assert venue.cancelled == [strategy.limit.order_id]
+    assert strategy.limit.status is OrderStatus.CANCELLED
+    assert result.metrics["num_open_orders"] == 0
+    kept = FakeVenue(fill_on_wait=True)
+    strategy = Stepper()
+    run(strategy, kept, bars(2), open_orders_at_end="keep")
+    assert kept.cancelled == [] and strategy.limit.status is OrderStatus.PENDING
+
+
+def test_a_fill_that_races_a_cancel_wins_in_the_records():
+    venue = FakeVenue(fill_on_wait=False)
+    broker = VenueBroker(venue, strategy_id="race")
+    from ml4t.backtest import BacktestConfig
+
+    broker.connect(BacktestConfig())
+    order = broker.submit_order("AAA", 10, order_type=OrderType.LIMIT, limit_price=90.0)
+    assert broker.cancel_order(order.order_id) is True
+    finished, _ = broker.take_new_records()
+    assert finished == []  # not recorded as cancelled until the venue says what happened
+    venue.fill(venue.placed[0])
+    broker.settle(0)
+    finished, fills = broker.take_new_records()
+    assert [(o.order_id, o.status, o.filled_quantity) for o in finished] == [
+        (order.order_id, OrderStatus.FILLED, 10)
+    ]
+    assert len(fills) == 1 and broker.get_position("AAA").quantity == 10
+    broker.close()
