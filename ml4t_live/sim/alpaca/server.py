@@ -273,6 +273,7 @@ class SimulatedAlpaca:
             "finished": core.finished.is_set(),
             "skipped_outside_hours": core.skipped_outside_hours,
             "faults_applied": list(core.faults.applied),
+            "submit_faults_left": len(core.faults.submit_faults),  # armed, no POST /v2/orders yet
         }
 
     def orders_received(self) -> list[dict[str, Any]]:

@@ -68,11 +68,18 @@ FAULTS = [
     {"kind": "drop_data_stream", "at_bar": 30},
     {"kind": "silence_data_stream", "at_bar": 50},
     {"kind": "drop_trade_stream", "at_bar": 60},
+    # submits whose answer is lost or garbled (each hits the next order placed after its bar)
+    {"kind": "accept_then_504", "at_bar": 25},
+    {"kind": "accept_then_drop", "at_bar": 35},
+    {"kind": "truncated_body", "at_bar": 40},
+    {"kind": "non_json_body", "at_bar": 45},
+    {"kind": "connection_reset", "at_bar": 55},
 ]
 
 
 def test_the_same_orders_survive_every_scripted_fault():
-    """Streams dropped or silent, duplicated updates, ambiguous 5xx submits: the strategy still
+    """Streams dropped or silent, duplicated updates, submits answered 5xx, 504 or not at all, with
+    a truncated or non-JSON body or a connection reset: the strategy still
     places exactly the backtest's orders, and the venue's positions end where the backtest's do.
     (Split fills are left out: the backtest never splits, so the strategy would rightly react to a
     half-filled position differently; they are covered at the gateway level.)"""
@@ -98,12 +105,14 @@ def test_the_same_orders_survive_every_scripted_fault():
         live = LiveEngine(
             MACrossover(), broker, feed, config=config, session_dir=False
         ).run()
-        applied = [kind for kind, _params in sim.state()["faults_applied"]]
+        state = sim.state()
+        applied = [kind for kind, _params in state["faults_applied"]]
         positions = sim.account()["positions"]
     finally:
         sim.close()
 
     assert set(applied) == {f["kind"] for f in FAULTS}
+    assert state["submit_faults_left"] == 0  # each garbled answer did hit an order
     assert sorted(map(order_key, live.orders)) == sorted(
         map(order_key, backtest_orders)
     )
