@@ -87,6 +87,7 @@ class FeedHealth:
         self._reminded = now
         self._check_wait = bounds.silence_after
         self.silences = 0  # silent streams detected (for tests and logs)
+        self.venue_checks = 0  # times the venue was asked whether the stream missed bars
 
     # ------------------------------------------------------------------ inputs
     def bar_seen(self, now: float) -> None:

@@ -68,6 +68,11 @@ class MinuteGrouper:
     def oldest_open(self) -> datetime | None:
         return min(self._open) if self._open else None
 
+    def newest_seen(self) -> datetime | None:
+        """The newest minute the stream brought, handed out or still open (None: none yet)."""
+        labels = [*self._open, *([self.last_label] if self.last_label is not None else [])]
+        return max(labels) if labels else None
+
     def _release(self, groups: list[Group]) -> list[Group]:
         groups.sort(key=lambda g: g.label)
         for group in groups:

@@ -8,10 +8,21 @@
 * Warm-up: when the first live minute ``G`` arrives, the ``warmup_bars`` bars before it come from
   the historical bars REST (``StockHistoricalDataClient``) and are delivered first; live bars at or
   before the last historical label are dropped, so the seam has no gap and no duplicate.
+* Catch-up: bars from the historical REST (warm-up, backfill after a reconnect) are delivered with
+  ``catch_up=True``; a bar closed by a minute from the live stream with ``catch_up=False``.
 * Stream loss: ``FeedDisconnected``; when the venue acknowledges the re-subscription, the minutes
   missed since the last delivered label are backfilled over REST, then ``FeedReconnected``, then
-  live bars continue. A silent-but-open socket is closed after ``config.data_timeout`` seconds
-  without data (alpaca-py's ``data_timeout``), which leads to the same path.
+  live bars continue.
+* Feed health (the rule is shared with IB: :mod:`ml4t_live.feeds.health`; the Alpaca side is
+  :mod:`~ml4t_live.venues.alpaca.feed_health`): a ``FeedHeartbeat`` every ``heartbeat_seconds``
+  without an event while the socket is connected, so bars further apart than the engine's
+  ``heartbeat_timeout`` (5-minute bars, a quiet market) never stall it; no minute bar of any symbol
+  for ``silence_after`` seconds (default: bar size + 30 s) while the venue's clock says the market
+  is open and the bars REST has newer minutes: the socket is silent, so it is closed, alpaca-py
+  reconnects and resubscribes, and the missed minutes are backfilled as catch-up bars (a quiet
+  market or one quiet symbol does not trigger it); a socket not back within ``outage_timeout``
+  seconds (default 300) ends the run (``BackgroundTaskFailed`` -> ``FeedStalled``, exit 3).
+  alpaca-py's own ``config.data_timeout`` (close a socket without data) still works on its own.
 * Known limit with the simulator in step mode: the engine ends every bar with
   ``GET /v2/clock`` (the broker's ``end_of_bar``), warm-up bars included, and the simulated venue
   takes each as "caught up": ``warmup_bars`` > 0 in step mode lets the venue run that many bars
@@ -44,11 +55,12 @@ from ...events import (
     FeedDisconnected,
     FeedEnded,
     FeedEvent,
-    FeedHeartbeat,
     FeedReconnected,
 )
+from ...feeds.health import OUTAGE_TIMEOUT, FeedHealth, HealthBounds
 from .bars import MINUTE, Aggregator, Group, MinuteGrouper, floor_label, parse_bar_size
 from .config import AlpacaConfig
+from .feed_health import TASK, AlpacaFeedWatch
 from .parsing import bar_fields
 from .rate_limit import TokenBucket
 from .rest import AlpacaStockDataClient, AlpacaTradingClient, RestCaller
@@ -72,6 +84,9 @@ class AlpacaFeed:
         *,
         end: datetime | None = None,
         group_grace: float = 1.0,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
+        silence_after: float | None = None,
+        outage_timeout: float = OUTAGE_TIMEOUT,
     ) -> None:
         if not symbols:
             raise ConfigError("AlpacaFeed needs at least one symbol")
@@ -102,8 +117,14 @@ class AlpacaFeed:
         self._last_minute: datetime | None = None  # newest minute label delivered
         self._first_seen: dict[datetime, float] = {}
         self.delivered = 0
-        self.heartbeat_seconds = HEARTBEAT_SECONDS
-        self._last_alive = time.monotonic()
+        self.bounds = HealthBounds.for_bar(
+            self.minutes * 60,
+            heartbeat_seconds=heartbeat_seconds,
+            silence_after=silence_after,
+            outage_timeout=outage_timeout,
+        )
+        self.health = FeedHealth(self.bounds, time.monotonic())
+        self.started_minute: datetime | None = None  # the venue's minute when start() asked
         self._closed_until: datetime | None = (
             None  # market closed until then (from the clock)
         )
@@ -125,6 +146,8 @@ class AlpacaFeed:
             self._clock_offset = clock.timestamp - datetime.now(
                 UTC
             )  # the venue's "now" vs ours
+            self.started_minute = floor_label(clock.timestamp.astimezone(UTC), 1)
+            self.session.call(self._watch)
         except BaseException:
             self.close()
             raise
@@ -140,7 +163,17 @@ class AlpacaFeed:
         self.session.close()
 
     # ================================================================== loop thread
+    def _watch(self) -> None:
+        self.health.restored(time.monotonic())
+        self.session.thread.spawn(AlpacaFeedWatch(self).run(), TASK)
+
+    async def put_event(self, event: FeedEvent | BackgroundTaskFailed) -> None:
+        """Put an event for the engine (loop thread); the health timers see it."""
+        self.health.event_put(time.monotonic())
+        await self.session.thread.async_events.put(event)
+
     async def _on_bar(self, bar: Any) -> None:
+        self.health.bar_seen(time.monotonic())
         try:
             label = bar.timestamp.astimezone(UTC)
             self._first_seen.setdefault(label, time.monotonic())
@@ -152,7 +185,7 @@ class AlpacaFeed:
             failure = BackgroundTaskFailed(
                 self.session.thread.name, "bars", f"{type(exc).__name__}: {exc}"
             )
-            await self.session.thread.async_events.put(failure)
+            await self.put_event(failure)
 
     async def _route(self, groups: list[Group]) -> None:
         if groups and not self._started_live:
@@ -161,24 +194,24 @@ class AlpacaFeed:
         for group in groups:
             await self._deliver_minute(group)
 
-    async def _deliver_minute(self, group: Group) -> None:
+    async def _deliver_minute(self, group: Group, catch_up: bool = False) -> None:
+        """Deliver one minute (``catch_up``: it came from the historical REST)."""
         if self._last_minute is not None and group.label <= self._last_minute:
             return
         self._last_minute = group.label
         self._first_seen.pop(group.label, None)
         for bar in self.aggregator.add(group):
-            await self._put(bar)
+            await self._put(bar, catch_up)
 
-    async def _put(self, bar: Group) -> None:
+    async def _put(self, bar: Group, catch_up: bool) -> None:
         self.delivered += 1
-        self._last_alive = time.monotonic()
-        out = self.session.thread.async_events
-        await out.put(BarClosed(bar.label.astimezone(self.tz), bar.data))
+        label = bar.label.astimezone(self.tz)
+        await self.put_event(BarClosed(label, bar.data, catch_up=catch_up))
         if (
             self.end is not None
             and bar.label + timedelta(minutes=self.minutes) >= self.end
         ):
-            await out.put(
+            await self.put_event(
                 FeedEnded(f"end of the requested session ({self.end.isoformat()})")
             )
 
@@ -214,7 +247,7 @@ class AlpacaFeed:
             keep_from = buckets[-self.warmup_bars :][0] if buckets else current
         for group in history:
             if group.label >= keep_from:
-                await self._deliver_minute(group)
+                await self._deliver_minute(group, catch_up=True)
         _log.info(
             "{} warm-up bar(s) delivered before the first live minute {}",
             self.delivered,
@@ -246,7 +279,8 @@ class AlpacaFeed:
         return [groups[label] for label in sorted(groups)]
 
     async def _on_lost(self, reason: str) -> None:
-        await self.session.thread.async_events.put(FeedDisconnected(VENUE, reason))
+        if self.health.lost(time.monotonic(), reason):  # else already reported (silent socket)
+            await self.put_event(FeedDisconnected(VENUE, reason))
 
     async def _on_resubscribed(self) -> None:
         """After a reconnect: deliver the minutes missed since the last one, then go on live."""
@@ -256,38 +290,24 @@ class AlpacaFeed:
                 await self._deliver_minute(group)
             before = self.delivered
             for group in self._history(self._last_minute + MINUTE, None):  # up to now
-                await self._deliver_minute(group)
+                await self._deliver_minute(group, catch_up=True)
             missed = self.delivered - before
             if self._last_minute is not None:
                 self.grouper.mark_delivered(self._last_minute)
-        await self.session.thread.async_events.put(
-            FeedReconnected(VENUE, missed_bars=missed)
-        )
+        self.health.restored(time.monotonic())
+        await self.put_event(FeedReconnected(VENUE, missed_bars=missed))
 
-    def _quiet_is_expected(self) -> bool:
-        """Between bars with no data: the market is closed, or alpaca-py guards a silent socket."""
-        if self.session.connections <= self.session.losses:
-            return False  # not connected right now: no heartbeat
-        if self.config.data_timeout is not None:
-            return True
+    def market_open(self) -> bool:
+        """The venue's clock (read at start, carried forward on ours) says the market is open."""
         now = datetime.now(UTC) + self._clock_offset
-        closed = self._closed_until is not None and now < self._closed_until
-        return closed or (self._closes_at is not None and now >= self._closes_at)
+        if self._closed_until is not None and now < self._closed_until:
+            return False
+        return self._closes_at is None or now < self._closes_at
 
     async def _grace_flusher(self) -> None:
-        """Release a minute some symbols never reported (no trades) after ``group_grace`` s, and
-        send a ``FeedHeartbeat`` every ``heartbeat_seconds`` without bars while quiet is expected
-        (before the open, after the close), so a cron run started early is not taken as stalled."""
+        """Release a minute some symbols never reported (no trades) after ``group_grace`` s."""
         while True:
             await asyncio.sleep(self.group_grace / 4)
-            if (
-                time.monotonic() - self._last_alive >= self.heartbeat_seconds
-                and self._quiet_is_expected()
-            ):
-                self._last_alive = time.monotonic()
-                await self.session.thread.async_events.put(
-                    FeedHeartbeat(datetime.now(UTC))
-                )
             oldest = self.grouper.oldest_open()
             if oldest is None:
                 continue

@@ -97,6 +97,7 @@ class IBFeedWatch:
             return False
         floor = after + 1 if after is not None else self._baseline
         cfg = stream.session.config
+        self.health.venue_checks += 1
         for contract in stream.contracts.values():
             bars = await stream.session.ib.reqHistoricalDataAsync(
                 contract,

@@ -103,6 +103,7 @@ def test_warm_up_bars_come_first_with_no_gap_and_no_duplicate_at_the_seam(venue)
     assert [b.timestamp for b in bars] == [minute(i) for i in range(2, 8)]
     assert sorted(bars[0].data) == ["AAPL"]  # the historical bar 2 has no MSFT either
     assert bars[3].data["AAPL"]["open"] == 105  # the first live bar
+    assert [b.catch_up for b in bars] == [True] * 3 + [False] * 3  # warm-up from history
 
 
 def test_other_bar_sizes_are_aggregated_from_minutes(venue):
@@ -149,6 +150,7 @@ def test_bars_missed_while_the_stream_was_down_are_backfilled_once(venue):
     assert isinstance(events[1], BarClosed) and events[1].timestamp == minute(1)
     assert events[2] == FeedReconnected("alpaca", missed_bars=1)
     assert isinstance(events[3], BarClosed) and events[3].timestamp == minute(2)
+    assert (first.catch_up, events[1].catch_up, events[3].catch_up) == (False, True, False)
 
 
 def test_a_silent_data_socket_is_replaced_and_its_bars_backfilled(venue):
@@ -166,35 +168,28 @@ def test_a_silent_data_socket_is_replaced_and_its_bars_backfilled(venue):
         feed.close()
     bars = [e for e in events if isinstance(e, BarClosed)]
     assert [b.timestamp for b in bars] == [minute(1)]
+    assert bars[0].catch_up  # backfilled from the REST
     assert any(isinstance(e, FeedReconnected) for e in events)
     assert venue.state()["data_connections"] == 2
 
 
-def test_heartbeats_between_bars_only_when_quiet_is_expected(venue):
+def test_heartbeats_while_the_socket_is_up_and_a_quiet_market_is_not_a_silent_socket(venue):
+    """Nobody releases the next minute (step mode): the venue has no newer bar, so the quiet is
+    the market's. The feed keeps the engine informed and keeps its socket."""
     from ml4t_live.events import FeedHeartbeat
 
-    guarded = AlpacaFeed(
-        config_for(venue, data_timeout=5.0), ["AAPL"]
-    )  # a silent socket is caught anyway
-    guarded.heartbeat_seconds = 0.2
-    guarded.start()
+    feed = AlpacaFeed(
+        config_for(venue), ["AAPL"], heartbeat_seconds=0.1, silence_after=0.3
+    )
+    feed.start()
     try:
-        read(guarded, venue, 1, step=False)
-        assert isinstance(guarded.next_event(2.0), FeedHeartbeat)
+        read(feed, venue, 1, step=False)  # the bar its own start released
+        quiet = [feed.next_event(2.0) for _ in range(10)]  # ~1 s: three silence checks
     finally:
-        guarded.close()
-    plain = AlpacaFeed(
-        config_for(venue), ["AAPL"]
-    )  # the venue's clock says the market is open
-    plain.heartbeat_seconds = 0.2
-    plain.start()
-    try:
-        read(plain, venue, 1, step=False)  # the bar its own start released
-        assert (
-            plain.next_event(0.8) is None
-        )  # no next bar (nobody called the clock), no heartbeat
-    finally:
-        plain.close()
+        feed.close()
+    assert all(isinstance(e, FeedHeartbeat) for e in quiet), quiet
+    assert feed.health.venue_checks >= 2 and feed.health.silences == 0
+    assert venue.state()["data_connections"] == 1
 
 
 def test_a_vanished_venue_is_retried_with_growing_jittered_delays_not_a_storm():
@@ -273,6 +268,7 @@ def test_an_aggregated_warm_up_completes_the_first_live_bucket_from_history(venu
     finally:
         feed.close()
     assert [b.timestamp for b in bars] == [minute(3), minute(6)]
+    assert [b.catch_up for b in bars] == [True, False]  # minute 8 (live) closes the second
     first_live = bars[1].data["AAPL"]  # minute 6 from history, 7 and 8 live
     assert (first_live["open"], first_live["close"], first_live["volume"]) == (
         106,

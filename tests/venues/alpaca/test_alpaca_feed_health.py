@@ -1,0 +1,171 @@
+"""Alpaca feed health through alpaca-py against the simulated venue.
+
+Short bounds (constructor parameters) stand in for the defaults: heartbeats every 0.1 s, a
+silence check after 0.3 s without a bar, an outage bound of about a second. alpaca-py's own
+``data_timeout`` is off: the feed's watchdog alone must catch a silent socket.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from alpaca.trading.client import TradingClient
+from alpaca_helpers import SESSION_OPEN, config_for, inject, minute_bars
+from ml4t.backtest import BacktestConfig
+
+from ml4t_live import LiveEngine, ShadowBroker
+from ml4t_live.errors import FeedStalled
+from ml4t_live.events import (
+    BackgroundTaskFailed,
+    BarClosed,
+    FeedDisconnected,
+    FeedHeartbeat,
+    FeedReconnected,
+)
+from ml4t_live.sim.alpaca import SimulatedAlpaca
+from ml4t_live.venues.alpaca.feed import AlpacaFeed
+from tests.support.strategies import MACrossover
+
+SYMBOLS = {"AAPL": 100.0, "MSFT": 200.0}
+
+
+def minute(i: int):
+    return SESSION_OPEN + timedelta(minutes=i)
+
+
+@pytest.fixture
+def venue() -> Iterator[SimulatedAlpaca]:
+    sim = SimulatedAlpaca(minute_bars(12, SYMBOLS, skip={("MSFT", i) for i in range(1, 7)}))
+    sim.start()
+    yield sim
+    sim.close()
+
+
+def until(feed: AlpacaFeed, pred, seen: list, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        event = feed.next_event(max(0.0, deadline - time.monotonic()))
+        if event is None:
+            continue
+        seen.append(event)
+        if pred(event):
+            return event
+    raise AssertionError(f"no matching event within {timeout}s; saw {seen!r}")
+
+
+def is_bar(event) -> bool:
+    return isinstance(event, BarClosed)
+
+
+def test_a_silent_data_socket_is_detected_replaced_and_no_bar_is_lost(venue):
+    feed = AlpacaFeed(
+        config_for(venue), ["AAPL", "MSFT"], group_grace=0.2, heartbeat_seconds=0.1,
+        silence_after=0.3,
+    )  # fmt: skip
+    clock = TradingClient(venue.key_id, venue.secret_key, url_override=venue.base_url)
+    seen: list = []
+    feed.start()
+    try:
+        until(feed, is_bar, seen)  # minute 0, live
+        inject(venue, "silence_data_stream")  # open, pings answered, nothing sent
+        clock.get_clock()  # minute 1 goes out on the silent socket: lost there
+        down = until(feed, lambda e: isinstance(e, FeedDisconnected), seen)
+        back = until(feed, lambda e: isinstance(e, FeedReconnected), seen)
+        for _ in range(2):  # the replaced socket carries live bars again
+            clock.get_clock()
+            until(feed, is_bar, seen)
+    finally:
+        feed.close()
+    assert "bars REST has 1 newer minute" in down.reason
+    bars = [e for e in seen if is_bar(e)]
+    assert [b.timestamp for b in bars] == [minute(i) for i in range(4)]  # no bar lost
+    assert [b.catch_up for b in bars] == [False, True, False, False]  # minute 1 backfilled
+    assert back.missed_bars == 1
+    assert feed.health.silences == 1
+    state = venue.state()
+    assert state["data_connections"] == 2 and state["muted_sockets"] == 0
+
+
+def test_one_quiet_symbol_while_another_ticks_is_not_a_silent_socket(venue):
+    """MSFT has no bar in minutes 1..6 (it did not trade) while AAPL ticks; each minute is
+    released only after a heartbeat, so MSFT stays quiet well past ``silence_after``."""
+    feed = AlpacaFeed(
+        config_for(venue), ["AAPL", "MSFT"], group_grace=0.05, heartbeat_seconds=0.1,
+        silence_after=0.3,
+    )  # fmt: skip
+    clock = TradingClient(venue.key_id, venue.secret_key, url_override=venue.base_url)
+    seen: list = []
+    feed.start()
+    try:
+        until(feed, is_bar, seen)
+        started = time.monotonic()
+        for _ in range(7):
+            until(feed, lambda e: isinstance(e, FeedHeartbeat), seen)
+            clock.get_clock()
+            until(feed, is_bar, seen)
+        msft_quiet = time.monotonic() - started
+    finally:
+        feed.close()
+    bars = [e for e in seen if is_bar(e)]
+    assert msft_quiet > 0.3 * 2
+    assert [b.timestamp for b in bars] == [minute(i) for i in range(8)]
+    assert [sorted(b.data) for b in bars[1:7]] == [["AAPL"]] * 6
+    assert not any(b.catch_up for b in bars)
+    assert not any(isinstance(e, FeedDisconnected) for e in seen)
+    assert feed.health.silences == 0 and venue.state()["data_connections"] == 1
+
+
+def test_a_data_socket_that_cannot_be_reestablished_ends_the_feed_within_its_bound():
+    sim = SimulatedAlpaca(minute_bars(5, SYMBOLS))
+    sim.start()
+    feed = AlpacaFeed(
+        config_for(sim, reconnect_initial_delay=0.1, reconnect_max_delay=0.3),
+        ["AAPL"], heartbeat_seconds=0.2, silence_after=0.3, outage_timeout=1.0,
+    )  # fmt: skip
+    seen: list = []
+    try:
+        feed.start()
+        until(feed, is_bar, seen)
+        sim.close()  # the venue is gone: the socket closes and every reconnect is refused
+        down = until(feed, lambda e: isinstance(e, FeedDisconnected), seen)
+        gone_at = time.monotonic()
+        failed = until(feed, lambda e: isinstance(e, BackgroundTaskFailed), seen)
+        took = time.monotonic() - gone_at
+    finally:
+        feed.close()
+        sim.close()
+    assert "not back after" in failed.error and "bound 1s" in failed.error
+    assert 1.0 <= took < 3.0, took
+    reminders = [e for e in seen[seen.index(down) + 1 :] if isinstance(e, FeedDisconnected)]
+    assert reminders and all("still down" in e.reason for e in reminders)
+    assert not any(isinstance(e, FeedHeartbeat) for e in seen[seen.index(down) :])
+
+
+@pytest.mark.parametrize("heartbeat_seconds", [0.1, 0.0])
+def test_bars_further_apart_than_the_stall_timeout_do_not_stall_a_healthy_feed(
+    heartbeat_seconds,
+):
+    """Minutes ~0.7 s apart against a 0.4 s stall timeout: the scaled-down '150 s apart bars
+    versus the 120 s heartbeat_timeout'. With heartbeats off the same run stalls (the control)."""
+    n = 4
+    sim = SimulatedAlpaca(minute_bars(n, {"AAPL": 100.0}), speed=60 / 0.7)
+    sim.start()
+    feed = AlpacaFeed(
+        config_for(sim), ["AAPL"], heartbeat_seconds=heartbeat_seconds, end=minute(n)
+    )
+    engine = LiveEngine(
+        MACrossover(), ShadowBroker(BacktestConfig()), feed, heartbeat_timeout=0.4,
+        session_dir=False,
+    )  # fmt: skip
+    try:
+        if heartbeat_seconds:
+            result = engine.run()
+            assert result.bars >= n - 1 and result.stopped_reason.startswith("end of the requested")
+        else:
+            with pytest.raises(FeedStalled, match="no bar and no heartbeat"):
+                engine.run()
+    finally:
+        sim.close()
