@@ -29,6 +29,15 @@ class IBConfig:
     commission_wait: float = (
         2.0  # seconds to wait for a commissionReport before reporting a fill without it
     )
+    # cancel(): how long to wait for IB's answer (confirmed, refused with 10147/10148/161, or
+    # the order filled first; at most request_timeout); after it the cancel stands as sent and its
+    # outcome arrives as events
+    cancel_wait: float = 2.0
+    # An order IB has not answered at all (no openOrder / orderStatus / error / execution) is looked
+    # up by orderRef (open orders, completed orders, executions) every interval; after this many
+    # look-ups that did not find it, it is reported lost (OrderLost) and never re-sent (IB-09).
+    inflight_check_interval: float = 2.0
+    inflight_checks: int = 3
     allow_live: bool = False
     confirm_live: Callable[[str], bool] | None = None
     reconnect: bool = True
@@ -54,9 +63,17 @@ class IBConfig:
                 "IBConfig.feed_client_id must differ from client_id: IB refuses a second "
                 "connection with a client id that is in use (error 326)"
             )
-        for name in ("connect_timeout", "request_timeout", "reconnect_initial_delay"):
+        for name in (
+            "connect_timeout",
+            "request_timeout",
+            "reconnect_initial_delay",
+            "cancel_wait",
+            "inflight_check_interval",
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"IBConfig.{name} must be > 0")
+        if self.inflight_checks < 1:
+            raise ConfigError("IBConfig.inflight_checks must be >= 1")
         if self.reconnect_backoff < 1.0:
             raise ConfigError("IBConfig.reconnect_backoff must be >= 1")
 

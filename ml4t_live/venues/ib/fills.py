@@ -1,8 +1,12 @@
 """FillReporter: IB executions -> ``OrderFilled`` / ``OrderPartiallyFilled``, each exactly once.
 
 Fills come from ``execDetails`` + ``commissionReport`` (``orderStatus`` is not guaranteed): one event
-per execution id, ever (duplicates and replays are dropped); the event is put when the commission
-report arrives, or after ``IBConfig.commission_wait`` without it. Runs on the session loop.
+per execution id, ever (duplicates and replays are dropped). The fill is final on ``execDetails``
+(quantity, price, execution id); only its commission may wait: the event is put when a real
+commission report arrives, or after ``IBConfig.commission_wait`` without one (commission 0, a
+WARNING). A pending sentinel (-1, 1.7976931348623157E308, NaN) is not a commission: the wait goes
+on for the corrected report (IB-13). A report that arrives after its fill was put is logged, not
+applied. Runs on the session loop.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from ib_async.objects import Fill
 from loguru import logger
 
 from ...events import OrderFilled
-from .parsing import fill_event
+from .parsing import commission_known, fill_event
 from .session import IBSession
 
 _log = logger.bind(component="ib.orders")
@@ -49,7 +53,7 @@ class FillReporter:
         self.seen.add(exec_id)
         self.cumulative[coid] = self.cumulative.get(coid, 0.0) + float(fill.execution.shares)
         pending = _PendingFill(coid, fill, self.cumulative[coid], total, None)
-        if wait and not fill.commissionReport.execId:
+        if wait and not commission_known(fill):
             self._pending[exec_id] = pending
             loop = asyncio.get_running_loop()
             pending.timer = loop.call_later(
@@ -65,8 +69,21 @@ class FillReporter:
         the commission on the Fill but cannot fire commissionReportEvent for it.
         """
         for exec_id, pending in list(self._pending.items()):
-            if pending.client_order_id == coid and pending.fill.commissionReport.execId:
+            if pending.client_order_id == coid and commission_known(pending.fill):
                 self.flush(exec_id)
+
+    def commission_arrived(self, fill: Fill) -> None:
+        """A commissionReport for ``fill``: put its pending fill if the amount is real."""
+        exec_id = fill.execution.execId
+        if exec_id in self._pending:
+            if commission_known(fill):
+                self.flush(exec_id)
+            else:
+                _log.info("execution {}: pending commission sentinel {!r}; waiting for the real "
+                          "report", exec_id, fill.commissionReport.commission)  # fmt: skip
+        elif exec_id in self.seen and commission_known(fill):
+            _log.info("commission {} for execution {} arrived after its fill was reported; "
+                      "not applied", fill.commissionReport.commission, exec_id)  # fmt: skip
 
     def flush(self, exec_id: str) -> None:
         """Put the pending fill ``exec_id`` (its commission arrived, or the wait is over)."""
@@ -75,7 +92,7 @@ class FillReporter:
             return
         if pending.timer is not None:
             pending.timer.cancel()
-        if not pending.fill.commissionReport.execId:
+        if not commission_known(pending.fill):
             _log.warning(
                 "no commission report for execution {} within the wait; reported as 0",
                 exec_id,

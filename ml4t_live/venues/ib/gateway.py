@@ -11,7 +11,16 @@ values) -> the account is checked (paper accounts start with ``DU``; a live one 
 our open orders are adopted by ``orderRef``, foreign ones reported -> :class:`AccountSnapshot`.
 
 Disconnect: ``BrokerDisconnected`` -> reconnect with backoff -> resync (missed executions replayed
-once, vanished orders reported as rejected, never re-sent) -> ``BrokerReconnected``.
+once, vanished orders reported as ``OrderLost``, never re-sent) -> ``BrokerReconnected``.
+
+Order ids never go below what this client already used (IB-05: a restarted gateway can roll
+``nextValidId`` back): :meth:`IBGateway.reserve_order_ids` sets a floor (the journal's high-water
+mark, before or after ``connect``) and :attr:`IBGateway.order_id_high_water` reads the largest id
+used; each (re)connect starts at ``max(nextValidId, high-water + 1)``.
+
+Orders IB never answers are looked up by orderRef and reported ``OrderLost`` (IB-09);
+``cancel`` raises :class:`~ml4t_live.errors.CancelRefused` when IB refuses it (10147 / 10148) or
+the order filled first (see :mod:`~.orders`).
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ from typing import Any
 from loguru import logger
 
 from ...bridge import LoopThread
-from ...errors import ConnectionFailed, LiveTradingRefused, ReconciliationError
+from ...errors import BridgeClosed, ConnectionFailed, LiveTradingRefused, ReconciliationError
 from ...events import BrokerDisconnected, BrokerReconnected
 from ...protocols import AccountSnapshot, OrderRequest
 from .config import IBConfig
@@ -46,6 +55,7 @@ class IBGateway:
         self._degraded = False  # IB reported 1100 (socket up, IB's own link down)
         # an end_of_bar fell into a disconnect: send it after the reconnect
         self._caught_up_owed = False
+        self._order_id_floor = 0  # reserved before connect; the session keeps it afterwards
 
     @property
     def events(self) -> Any:
@@ -83,6 +93,7 @@ class IBGateway:
         session = IBSession(
             self.config, self._loop, client_id=self.config.client_id, role="broker"
         )
+        session.note_order_id(self._order_id_floor)
         self._session = session
         self._orders = OrderTracker(session)
         session.on_lost.append(self._lost)
@@ -166,6 +177,26 @@ class IBGateway:
             )
             session.put(BrokerReconnected("ib"))
 
+    # ------------------------------------------------------------------ order ids
+    def reserve_order_ids(self, floor: int) -> None:
+        """IB order ids up to ``floor`` were used (e.g. the journal's high-water mark): every
+        later order id, also after a reconnect to a restarted gateway, is above it."""
+        self._order_id_floor = max(self._order_id_floor, int(floor))
+        if self._session is not None:
+            session = self._session
+            self._call(lambda: session.reserve_order_ids(self._order_id_floor))
+
+    @property
+    def order_id_high_water(self) -> int:
+        """The largest IB order id this client used: placed, seen at the venue, or reserved."""
+        if self._session is not None:
+            session = self._session
+            try:
+                self._order_id_floor = self._call(lambda: session.order_id_high_water)
+            except BridgeClosed:  # closed: the last value read stands
+                pass
+        return self._order_id_floor
+
     # ------------------------------------------------------------------ VenueGateway
     def snapshot(self) -> AccountSnapshot:
         return self._call(self._snapshot())
@@ -197,6 +228,7 @@ class IBGateway:
         if self._orders is not None:
             self._orders.detach()
         if self._session is not None:
+            self._order_id_floor = max(self._order_id_floor, self._session.order_id_high_water)
             await self._session.close()
 
     # ------------------------------------------------------------------ helpers

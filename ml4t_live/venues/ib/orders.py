@@ -8,9 +8,18 @@ Turns ib_async's order callbacks into ml4t_live events on the loop's queue:
   ``OrderRejected`` (IB's code and text) when an error ends the order or it turns Inactive;
 * ``OrderReplaced`` when IB echoes a modification.
 
-Placing, modifying and cancelling happen here too. ``snapshot`` (after connect) and ``resync``
-(after a reconnect: re-map, replay missed executions, settle vanished orders; nothing is ever
-re-sent) come from the :class:`~.sync.OrderSync` mixin.
+Placing and modifying happen here too. Cancelling (a bounded wait for IB's answer,
+``CancelRefused`` when IB refuses or the order filled first), IB's order errors and the orders IB
+never answered (looked up by orderRef, :mod:`~.inflight`; found, or ``OrderLost``) come from the
+:class:`~.outcomes.OrderOutcomes` mixin; ``snapshot`` (after connect) and ``resync`` (after a
+reconnect: re-map, replay missed executions, settle vanished orders; nothing is ever re-sent)
+from the :class:`~.sync.OrderSync` mixin.
+
+Idempotent and monotone: repeated openOrder / orderStatus frames (IB-11) change nothing once an
+order is accepted or finished; prices come from executions, never from ``avgFillPrice`` (a
+repeated Filled status can carry 0). An ``Inactive`` status without a reason waits briefly
+(``REASON_GRACE``) for IB's error so the rejection carries IB's text; ``Inactive`` held for a
+short-sale locate is not final.
 """
 
 from __future__ import annotations
@@ -26,22 +35,25 @@ from ...errors import ConnectionFailed, VenueError
 from ...events import (
     OrderAccepted,
     OrderCancelled,
+    OrderLost,
     OrderRejected,
     OrderReplaced,
-    VenueErrorReported,
 )
 from ...protocols import OrderRequest
 from .fills import FillReporter
+from .inflight import InFlightMonitor
+from .outcomes import CANCEL_FAILED_CODES, OrderOutcomes
 from .parsing import contract_for, ib_order_from_request, modified_order, rejection_of
 from .session import IBSession
 from .sync import OrderSync
 
 _log = logger.bind(component="ib.orders")
-# Errors about a refused cancel: the order itself is unchanged at IB.
-CANCEL_FAILED_CODES = frozenset({"161", "10147", "10148", "10149"})
+# How long an Inactive status without a reason waits for IB's error text (it follows at once).
+REASON_GRACE = 0.5
+_OUTCOMES = {OrderCancelled: "cancelled", OrderRejected: "rejected", OrderLost: "lost"}
 
 
-class OrderTracker(OrderSync):
+class OrderTracker(OrderOutcomes, OrderSync):
     """Our orders at IB and their events; lives on the session loop (see the module docstring)."""
 
     def __init__(self, session: IBSession) -> None:
@@ -50,16 +62,21 @@ class OrderTracker(OrderSync):
         self._trades: dict[str, Trade] = {}
         self._known: set[str] = set()
         self._terminal: set[str] = set()
+        self._outcome: dict[str, str] = {}  # finished orders: filled / cancelled / rejected / lost
+        self._cancels: dict[str, asyncio.Future[str | None]] = {}  # cancel waits: refusal or None
+        self._reason_wait: dict[str, asyncio.TimerHandle] = {}  # Inactive, IB's reason pending
         self._accepted: set[str] = set()
         self._modifying: dict[str, OrderRequest] = {}
         self._fills = FillReporter(session, self._filled)
         self._contracts: dict[str, Contract] = {}
         self._foreign: set[int] = set()  # foreign open orders already reported
+        self._inflight = InFlightMonitor(session, self)
         ib = self.ib
         ib.orderStatusEvent += self._on_status
         ib.openOrderEvent += self._on_open_order
         ib.execDetailsEvent += self._on_exec
         ib.commissionReportEvent += self._on_commission
+        ib.errorEvent += self._on_error
 
     # ------------------------------------------------------------------ commands
     async def place(self, request: OrderRequest) -> None:
@@ -106,7 +123,9 @@ class OrderTracker(OrderSync):
             raise ConnectionFailed(f"order {coid} was not sent: {exc}") from exc
         self._fills.cumulative.setdefault(coid, 0.0)
         self._trades[coid] = trade
-        _log.debug("placed {} as IB order {}", coid, order.orderId)
+        self.session.note_order_id(trade.order.orderId)
+        self._inflight.placed(coid)
+        _log.debug("placed {} as IB order {}", coid, trade.order.orderId)
 
     async def modify(self, request: OrderRequest) -> None:
         coid = request.client_order_id
@@ -114,15 +133,6 @@ class OrderTracker(OrderSync):
         self.session.require_connected(f"modify of {coid}")
         self._modifying[coid] = request
         self.ib.placeOrder(trade.contract, modified_order(trade.order, request))
-
-    async def cancel(self, client_order_id: str) -> None:
-        trade = self._trades.get(client_order_id)
-        if trade is None:
-            raise VenueError(f"cannot cancel {client_order_id}: no such order at IB")
-        if trade.isDone() or client_order_id in self._terminal:
-            return
-        self.session.require_connected(f"cancel of {client_order_id}")
-        self.ib.cancelOrder(trade.order)
 
     async def end_of_bar(self, timeout: float) -> bool:
         """reqCurrentTime on this connection: the simulator's step-mode "caught up" signal.
@@ -144,8 +154,8 @@ class OrderTracker(OrderSync):
         trade = self._trades.get(coid)
         if trade is None:
             raise VenueError(f"cannot {what} {coid}: no such order at IB")
-        if trade.isDone() or coid in self._terminal:
-            raise VenueError(f"cannot {what} {coid}: it is {trade.orderStatus.status}")
+        if coid in self._terminal:  # not trade.isDone(): ib_async marks a refused cancel Cancelled
+            raise VenueError(f"cannot {what} {coid}: it is {self._outcome.get(coid, 'done')}")
         return trade
 
     async def _contract(self, asset: str) -> Contract | None:
@@ -170,11 +180,15 @@ class OrderTracker(OrderSync):
 
     def _on_status(self, trade: Trade) -> None:
         coid = self._ours(trade)
-        if coid is not None:
-            self._fills.flush_reported(coid)
-        if coid is None or coid in self._terminal:
+        if coid is None:
             return
+        self._inflight.heard(coid)
+        self._fills.flush_reported(coid)
         status = trade.orderStatus.status
+        if status == "Filled":
+            self._cancel_answered(coid, f"cannot cancel {coid}: IB filled it first")
+        if coid in self._terminal:
+            return
         if status in ("PreSubmitted", "Submitted") and coid not in self._accepted:
             self._accepted.add(coid)
             self.session.put(
@@ -188,27 +202,50 @@ class OrderTracker(OrderSync):
         rejection = rejection_of(trade)
         if rejection is not None and rejection[0] in CANCEL_FAILED_CODES:
             # ib_async marks the trade Cancelled on any error, but a refused cancel leaves the
-            # order as it was (usually it just filled): wait for the venue's own news.
-            _log.warning("cancel of {} refused by IB: {} {}", coid, *rejection)
-            self.session.put(VenueErrorReported("ib", rejection[0], rejection[1], coid))
-        elif rejection is not None:
+            # order as it was (usually it just filled): _on_error answers the cancel, the
+            # venue's own news settles the order.
+            return
+        if rejection is not None:
             code, text = rejection
             self._finish(coid, OrderRejected(coid, text, code))
         elif status == "Inactive":
-            self._finish(
-                coid, OrderRejected(coid, "order is Inactive at IB", "Inactive")
-            )
+            if "locate" in (trade.orderStatus.whyHeld or "").lower():
+                _log.info("{} is held for a short-sale locate; still working", coid)
+            elif coid not in self._reason_wait:  # IB's error with the reason usually follows
+                self._reason_wait[coid] = asyncio.get_running_loop().call_later(
+                    REASON_GRACE, self._reject_without_reason, coid
+                )
         elif status in ("Cancelled", "ApiCancelled"):
             self._finish(coid, OrderCancelled(coid, f"{status} at IB"))
 
+    def _reject_without_reason(self, coid: str) -> None:
+        self._reason_wait.pop(coid, None)
+        if coid not in self._terminal:
+            self._finish(
+                coid,
+                OrderRejected(coid, "order is Inactive at IB (IB gave no reason)", "Inactive"),
+            )
+
     def _finish(self, coid: str, event: object) -> None:
         self._terminal.add(coid)
+        self._outcome[coid] = _OUTCOMES.get(type(event), "finished")
         self._modifying.pop(coid, None)
+        timer = self._reason_wait.pop(coid, None)
+        if timer is not None:
+            timer.cancel()
+        self._inflight.heard(coid)
+        self._cancel_answered(
+            coid,
+            None
+            if isinstance(event, OrderCancelled)
+            else f"cannot cancel {coid}: it is {self._outcome[coid]} at IB",
+        )
         self.session.put(event)
 
     def _on_open_order(self, trade: Trade) -> None:
         coid = self._ours(trade)
         if coid is not None:
+            self._inflight.heard(coid)
             self._fills.flush_reported(coid)
         request = self._modifying.get(coid) if coid else None
         if coid is None or request is None:
@@ -230,22 +267,33 @@ class OrderTracker(OrderSync):
                 coid,
             )
             return
-        self._fills.record(coid, fill, float(trade.order.totalQuantity), wait=True)
+        self._inflight.heard(coid)
+        total = float(trade.order.totalQuantity)
+        self._fills.record(coid, fill, total, wait=True)
+        if self._fills.cumulative.get(coid, 0.0) >= total - 1e-9:
+            self._cancel_answered(coid, f"cannot cancel {coid}: IB filled it first")
 
     def _on_commission(
         self, _trade: Trade, fill: Fill, _report: CommissionReport
     ) -> None:
-        self._fills.flush(fill.execution.execId)
+        self._fills.commission_arrived(fill)
 
     def _filled(self, coid: str) -> None:
         """The order's last fill is being reported: it is finished."""
         self._terminal.add(coid)
+        self._outcome[coid] = "filled"
         self._modifying.pop(coid, None)
+        self._inflight.heard(coid)
+        self._cancel_answered(coid, f"cannot cancel {coid}: IB filled it first")
 
     # ------------------------------------------------------------------ teardown
     def detach(self) -> None:
         self._fills.close()
+        self._inflight.stop()
+        for timer in self._reason_wait.values():
+            timer.cancel()
         ib = self.ib
+        ib.errorEvent -= self._on_error
         ib.orderStatusEvent -= self._on_status
         ib.openOrderEvent -= self._on_open_order
         ib.execDetailsEvent -= self._on_exec

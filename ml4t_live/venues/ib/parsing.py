@@ -267,6 +267,21 @@ def _strip_error_prefix(message: str) -> str:
 
 
 # ------------------------------------------------------------------------------- fills
+#: What IB sends for a commission not known yet: -1, "unset" (float max, also as +inf), NaN.
+COMMISSION_SENTINELS = (-1.0,)
+
+
+def commission_known(fill: Fill) -> bool:
+    """Does ``fill`` carry a real commission (a report arrived and is not a pending sentinel)?"""
+    report = fill.commissionReport
+    if not report.execId:
+        return False
+    value = report.commission
+    if value is None or not math.isfinite(value) or value >= UNSET_DOUBLE:
+        return False
+    return value not in COMMISSION_SENTINELS
+
+
 def fill_event(
     fill: Fill,
     *,
@@ -276,9 +291,7 @@ def fill_event(
 ) -> OrderFilled | OrderPartiallyFilled:
     """One execution as an ml4t event: OrderFilled when it completes the order."""
     ex = fill.execution
-    commission = fill.commissionReport.commission
-    if commission == UNSET_DOUBLE or math.isnan(commission):
-        commission = 0.0
+    commission = fill.commissionReport.commission if commission_known(fill) else 0.0
     cls = (
         OrderFilled
         if cumulative_quantity >= total_quantity - 1e-9

@@ -9,6 +9,12 @@ IB's own sleep helper, its loop starter or patcher, or a blocking ib_async call 
 On a connection the session did not close itself, it calls its ``on_lost`` hooks, then reconnects
 with exponential backoff (``IBConfig.reconnect_*``). After each successful reconnect it awaits its
 ``on_restored`` hooks (resubscribe, resync), in order; an owner puts its "reconnected" event there.
+
+Order ids: a restarted gateway can hand out a ``nextValidId`` below ids already used (IB-05), and a
+reused id is refused (103) or, worse, taken for a modification of another order. After every
+(re)connect, before anything else can run on the loop, the next id is raised to
+``max(nextValidId, order_id_high_water + 1)``: the high-water mark is the largest id this client
+placed or saw at the venue, or a floor the owner reserved (the journal's).
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ class IBSession:
         self.on_restored: list[Callable[[], Awaitable[None]]] = []
         self.on_connectivity: list[Callable[[int, str], None]] = []
         self._reconnect_task: asyncio.Task[None] | None = None
+        self._order_id_high_water = 0
         self.ib.disconnectedEvent += self._on_disconnected
         self.ib.errorEvent += self._on_error
 
@@ -93,6 +100,38 @@ class IBSession:
                 f"{self.client_id}: {exc!r}. Is TWS / IB Gateway running with the API enabled, and "
                 "is that client id free?"
             ) from exc
+        self._apply_order_id_floor()
+
+    # ------------------------------------------------------------------ order ids
+    @property
+    def order_id_high_water(self) -> int:
+        """The largest IB order id this client used (placed, seen at the venue, or reserved)."""
+        return self._order_id_high_water
+
+    def note_order_id(self, order_id: int) -> None:
+        """``order_id`` is used: after the next (re)connect, never hand it (or a smaller one) out."""
+        self._order_id_high_water = max(self._order_id_high_water, order_id)
+
+    def reserve_order_ids(self, floor: int) -> None:
+        """Ids up to ``floor`` are used (by an earlier run): from now on, ids start above it."""
+        self.note_order_id(floor)
+        self._apply_order_id_floor()
+
+    def _apply_order_id_floor(self) -> None:
+        client = self.ib.client
+        if not client.isReady():
+            return  # applied right after the next connect
+        before = client.getReqId()  # the next id ib_async would hand out, consumed here
+        if before <= self._order_id_high_water:
+            _log.warning(
+                "{}: IB's next order id {} is not above {} already used (a restarted gateway "
+                "rolled nextValidId back?); using {}",
+                self.role,
+                before,
+                self._order_id_high_water,
+                self._order_id_high_water + 1,
+            )
+        client.updateReqId(max(before, self._order_id_high_water + 1))
 
     @property
     def connected(self) -> bool:

@@ -5,8 +5,13 @@ sync reports, and after a reconnect catch up with what happened while we were aw
   (adopted, so their callbacks are ours) and today's executions (marked seen, never re-reported).
   A foreign open order (no ``orderRef``) is reported once and never touched.
 * :meth:`OrderSync.resync` - after a reconnect ib_async has forgotten every Trade: re-map our
-  orders from the startup sync, replay executions we missed, settle orders that ended (or
-  vanished) meanwhile. Nothing is ever re-sent.
+  orders from the startup sync, replay executions we missed, settle orders that ended meanwhile.
+  An order the startup sync (open + completed orders + executions) does not know is ``OrderLost``
+  (IB never took it, e.g. it was written in the second the gateway restarted). Nothing is ever
+  re-sent.
+
+Both note every order id of this client the venue reports, so the session never hands one out
+again (a restarted gateway may roll ``nextValidId`` back).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from ib_async import IB, Trade
 from loguru import logger
 
 from ...errors import ReconciliationError
-from ...events import OrderFilled, OrderPartiallyFilled, OrderRejected, VenueErrorReported
+from ...events import OrderFilled, OrderLost, OrderPartiallyFilled, VenueErrorReported
 from ...protocols import AccountSnapshot, VenueOrder
 from .fills import FillReporter
 from .parsing import (
@@ -77,6 +82,7 @@ class OrderSync:
             self._adopt(vo.client_order_id, trade)
             open_orders.append(vo)
         executions = self._session_executions()
+        self._note_venue_order_ids()
         return AccountSnapshot(
             account_id=account,
             is_paper=is_paper_account(account),
@@ -86,6 +92,13 @@ class OrderSync:
             open_orders=open_orders,
             executions=executions,
         )
+
+    def _note_venue_order_ids(self) -> None:
+        """Every order id of this client the venue reported (orders and executions) is used."""
+        me = self.session.client_id
+        ids = [t.order.orderId for t in self.ib.trades() if t.order.clientId == me]
+        ids += [f.execution.orderId for f in self.ib.fills() if f.execution.clientId == me]
+        self.session.note_order_id(max(ids, default=0))
 
     def _adopt(self, coid: str, trade: Trade) -> None:
         self._known.add(coid)
@@ -137,6 +150,7 @@ class OrderSync:
 
         Returns the number of replayed executions.
         """
+        self._note_venue_order_ids()
         by_ref: dict[str, Trade] = {}
         for trade in self.ib.trades():
             coid = trade.order.orderRef
@@ -160,15 +174,14 @@ class OrderSync:
                 replayed += 1
         for coid in sorted(self._known - self._terminal):
             trade = by_ref.get(coid)
-            if trade is None:
-                self._finish(
-                    coid,
-                    OrderRejected(
-                        coid,
-                        "order not found at IB after reconnect; it was not re-sent",
-                        "lost",
-                    ),
+            executed = self._fills.cumulative.get(coid, 0.0) > 0
+            if trade is None and coid in self._trades and not executed:
+                reason = (
+                    f"order {coid} is not among IB's open or completed orders or executions "
+                    "after the reconnect; taken as not placed, not re-sent"
                 )
-            elif trade.isDone():
+                _log.error("order {} is LOST: {}", coid, reason)
+                self._finish(coid, OrderLost(coid, reason))
+            elif trade is not None and trade.isDone():
                 self._settle_done(coid, trade)
         return replayed

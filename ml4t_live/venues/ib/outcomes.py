@@ -1,0 +1,155 @@
+"""The ends of an order that need more than a callback, as a mixin of
+:class:`~.orders.OrderTracker`: a cancel and IB's answer to it, IB's order errors, and the orders IB
+never answered (found or lost). Runs on the session loop.
+
+* :meth:`OrderOutcomes.cancel` sends the cancel and waits at most ``IBConfig.cancel_wait`` (capped
+  by ``request_timeout``) for the answer: confirmed -> returns; refused (10147 not found, 10148
+  cannot be cancelled, 161) or the order filled first -> :class:`~ml4t_live.errors.CancelRefused`
+  (after re-reading IB's open orders, since ib_async takes a refused cancel as Cancelled): the fill
+  wins and arrives as its events. No answer in time -> the cancel stands as sent (a WARNING), its
+  outcome arrives as events (IB-18: late acknowledgements happen).
+* :meth:`OrderOutcomes._on_error` - errors ib_async cannot put on a trade: a refused cancel of an
+  order it already took as done; the reason of a rejection whose 201 came after ``Inactive``.
+* :meth:`OrderOutcomes.found` / :meth:`OrderOutcomes.lost` - the answers of the
+  :class:`~.inflight.InFlightMonitor` (IB-09).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from ib_async import IB, Trade
+from loguru import logger
+
+from ...errors import CancelRefused, ConnectionFailed, VenueError
+from ...events import OrderLost, OrderRejected, VenueErrorReported
+from .fills import FillReporter
+from .inflight import Found, InFlightMonitor
+from .parsing import CANCEL_CONFIRMED, is_warning
+from .session import IBSession
+
+_log = logger.bind(component="ib.orders")
+# Errors about a refused cancel: the order itself is unchanged at IB.
+CANCEL_FAILED_CODES = frozenset({"161", "10147", "10148", "10149"})
+
+
+class OrderOutcomes:
+    """Mixed into ``OrderTracker``; the state and methods below are the tracker's."""
+
+    session: IBSession
+    ib: IB
+    _trades: dict[str, Trade]
+    _terminal: set[str]
+    _outcome: dict[str, str]
+    _cancels: dict[str, asyncio.Future[str | None]]
+    _reason_wait: dict[str, asyncio.TimerHandle]
+    _fills: FillReporter
+    _finish: Callable[[str, object], None]
+    _on_status: Callable[[Trade], None]
+    _inflight: InFlightMonitor
+
+    async def cancel(self, client_order_id: str) -> None:
+        """Cancel and wait (bounded) for IB's answer; CancelRefused when IB refuses it or the
+        order filled first. Without an answer in time the cancel stands as sent."""
+        coid = client_order_id
+        outcome = self._outcome.get(coid)
+        if outcome == "cancelled":
+            return
+        if outcome is not None:
+            raise CancelRefused(f"cannot cancel {coid}: it is already {outcome} at IB")
+        trade = self._trades.get(coid)
+        if trade is None:
+            raise VenueError(f"cannot cancel {coid}: no such order at IB")
+        self.session.require_connected(f"cancel of {coid}")
+        waiter = self._cancels.get(coid)
+        if waiter is None or waiter.done():
+            waiter = self._cancels[coid] = asyncio.get_running_loop().create_future()
+            try:
+                self.ib.cancelOrder(trade.order)
+            except ConnectionError as exc:
+                del self._cancels[coid]
+                raise ConnectionFailed(f"cancel of {coid} was not sent: {exc}") from exc
+        cfg = self.session.config
+        wait = min(cfg.cancel_wait, cfg.request_timeout)
+        try:
+            refusal = await asyncio.wait_for(asyncio.shield(waiter), wait)
+        except TimeoutError:
+            _log.warning(
+                "IB did not answer the cancel of {} within {:g}s; it stands as sent and its "
+                "outcome arrives as events",
+                coid,
+                wait,
+            )
+            return
+        finally:
+            if self._cancels.get(coid) is waiter and waiter.done():
+                del self._cancels[coid]
+        if refusal is None:
+            return
+        if coid not in self._terminal:
+            await self._refresh_open_orders(coid)
+        raise CancelRefused(refusal)
+
+    async def _refresh_open_orders(self, coid: str) -> None:
+        """After a refused cancel ib_async takes the order as Cancelled; IB's open orders put its
+        real status back (a filled one arrives as its fill)."""
+        try:
+            await asyncio.wait_for(self.ib.reqOpenOrdersAsync(), self.session.config.request_timeout)
+        except (ConnectionError, TimeoutError) as exc:
+            _log.warning("open orders not re-read after the refused cancel of {}: {!r}", coid, exc)
+
+    def _cancel_answered(self, coid: str, refusal: str | None) -> bool:
+        """Resolve a waiting cancel of ``coid`` (None: confirmed); False when none waits."""
+        waiter = self._cancels.get(coid)
+        if waiter is None or waiter.done():
+            return False
+        waiter.set_result(refusal)
+        return True
+
+    def _on_error(self, req_id: int, code: int, message: str, _contract: object) -> None:
+        """Order errors ib_async does not (or cannot) put on a trade's log: a refused cancel of
+        an order it already took as done, the reason of a rejection that came after Inactive."""
+        if req_id <= 0 or is_warning(code) or code == CANCEL_CONFIRMED:
+            return
+        coid = next((c for c, t in self._trades.items() if t.order.orderId == req_id), None)
+        if coid is None:
+            return
+        self._inflight.heard(coid)
+        if str(code) in CANCEL_FAILED_CODES:
+            refusal = f"IB refused the cancel of {coid}: error {code}: {message}"
+            if not self._cancel_answered(coid, refusal) and self._outcome.get(coid) != "lost":
+                _log.warning(refusal)
+                self.session.put(VenueErrorReported("ib", str(code), message, coid))
+        elif coid in self._reason_wait:
+            self._finish(coid, OrderRejected(coid, message, str(code)))
+
+    # ------------------------------------------------------------------ in-flight resolution
+    def is_finished(self, coid: str) -> bool:
+        return coid in self._terminal
+
+    def found(self, coid: str, found: Found) -> None:
+        """An order IB had not answered turned up in a look-up by orderRef: take it from there."""
+        _log.info("unanswered order {} found at IB by orderRef", coid)
+        placed = self._trades[coid]
+        total = float(placed.order.totalQuantity)
+        for fill in sorted(found.fills, key=lambda f: f.time):
+            self._fills.record(coid, fill, total, wait=False)
+        if found.trades:
+            live = [t for t in found.trades if not t.isDone()]
+            trade = live[0] if live else found.trades[-1]
+            if trade is not placed and (live or not self._fills.cumulative.get(coid)):
+                self._trades[coid] = trade
+            self._on_status(trade)
+
+    def lost(self, coid: str, reason: str) -> None:
+        """Not found after the bounded look-ups: OrderLost, an ERROR, and a cancel for its id
+        in case it surfaces later. Never re-sent."""
+        trade = self._trades[coid]
+        _log.error("order {} (IB order id {}) is LOST: {}", coid, trade.order.orderId, reason)
+        self._finish(coid, OrderLost(coid, reason))
+        if self.session.connected:
+            try:
+                self.ib.cancelOrder(trade.order)
+            except ConnectionError as exc:
+                _log.warning("cancel of lost order {} not sent: {}", coid, exc)

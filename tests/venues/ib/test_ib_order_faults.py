@@ -1,0 +1,373 @@
+"""IBGateway's order path against the catalogue's IB faults (fault_catalogue.md section A), through
+the real ib_async client and the simulated IB Gateway's fault knobs.
+
+Each test checks the invariants that apply: one venue order per client order id, every execution
+reported once, rejections with IB's reason, no wait without a bound, unknown never read as empty.
+"""
+
+from __future__ import annotations
+
+import pytest
+from ib_helpers import config_for, drain, wait_for
+from ml4t.backtest import BacktestConfig, OrderSide, OrderType
+from ml4t.backtest.config import CommissionType
+
+from ml4t_live.errors import CancelRefused
+from ml4t_live.events import (
+    BrokerReconnected,
+    OrderAccepted,
+    OrderCancelled,
+    OrderFilled,
+    OrderLost,
+    OrderRejected,
+)
+from ml4t_live.protocols import OrderRequest
+from ml4t_live.venues.ib import IBGateway
+
+DROP_ERRORS = (r"Peer closed connection", r"API connection failed", r"Make sure API port")
+CHARGING = BacktestConfig(commission_type=CommissionType.PER_SHARE, commission_per_share=0.1)
+# fast in-flight checks for the tests (the defaults are 2 s x 3)
+FAST = {"inflight_check_interval": 0.2, "inflight_checks": 2}
+
+
+@pytest.fixture
+def gateway_factory():
+    made = []
+
+    def make(sim, **kw):
+        gw = IBGateway(config_for(sim, **kw))
+        made.append(gw)
+        return gw
+
+    yield make
+    for gw in made:
+        gw.close()
+
+
+def is_(cls, coid):
+    return lambda e: isinstance(e, cls) and e.client_order_id == coid
+
+
+def about(coid, seen):
+    return [type(e).__name__ for e in seen if getattr(e, "client_order_id", None) == coid]
+
+
+def market(coid, qty=5, side=OrderSide.BUY):
+    return OrderRequest(coid, "AAPL", side, qty)
+
+
+def limit(coid, price, qty=5, side=OrderSide.BUY):
+    return OrderRequest(coid, "AAPL", side, qty, OrderType.LIMIT, limit_price=price)
+
+
+# ----------------------------------------------------------------------------- IB-09 black hole
+def test_black_holed_order_is_looked_up_then_reported_lost_and_never_resent(
+    sim_factory, gateway_factory, ib_log_guard
+):
+    ib_log_guard.expect(r"order bh-1 \(IB order id \d+\) is LOST")
+    ib_log_guard.expect(r"Error 10147, reqId \d+")  # the safety cancel of the lost id
+    sim = sim_factory()
+    gw = gateway_factory(sim, **FAST)
+    gw.connect()
+    sim.inject("black_hole_next", count=1)
+    gw.place(market("bh-1"))
+    seen: list = []
+    lost = wait_for(gw.events, is_(OrderLost, "bh-1"), seen=seen, timeout=10)
+    assert "2 look-ups by orderRef" in lost.reason and "not re-sent" in lost.reason
+    assert about("bh-1", seen) == ["OrderLost"]
+    # the session goes on; bh-1 was never re-sent
+    gw.place(market("after-bh"))
+    gw.end_of_bar(None)
+    wait_for(gw.events, is_(OrderFilled, "after-bh"), seen=seen)
+    assert [r.order_ref for r in sim.orders_received] == ["bh-1", "after-bh"]
+    [(_, lost_id, _)] = sim.black_holed
+    assert gw.order_id_high_water >= lost_id
+    with pytest.raises(CancelRefused, match="lost"):
+        gw.cancel("bh-1")
+
+
+def test_a_slow_ack_is_found_by_the_look_up_not_lost(sim_factory, gateway_factory):
+    sim = sim_factory()
+    gw = gateway_factory(sim, **FAST)
+    gw.connect()
+    sim.inject("delay_acks", seconds=1.5, count=1)
+    gw.place(market("slow-1"))
+    seen: list = []
+    wait_for(gw.events, is_(OrderAccepted, "slow-1"), seen=seen, timeout=5)
+    gw.end_of_bar(None)
+    wait_for(gw.events, is_(OrderFilled, "slow-1"), seen=seen)
+    drain(gw.events, seen)
+    assert about("slow-1", seen) == ["OrderAccepted", "OrderFilled"]
+    assert len(sim.orders_received) == 1
+
+
+def test_order_black_holed_before_a_drop_is_lost_at_the_resync(
+    sim_factory, gateway_factory, ib_log_guard
+):
+    for pattern in DROP_ERRORS:
+        ib_log_guard.expect(pattern)
+    ib_log_guard.expect(r"order bh-drop is LOST")
+    sim = sim_factory()
+    gw = gateway_factory(sim, inflight_check_interval=30.0)  # the look-up never runs here
+    gw.connect()
+    sim.inject("black_hole_next", count=1)
+    gw.place(market("bh-drop"))
+    sim.inject("drop_connection", client_id=1)
+    seen: list = []
+    lost = wait_for(gw.events, is_(OrderLost, "bh-drop"), seen=seen)
+    assert "after the reconnect" in lost.reason
+    wait_for(gw.events, lambda e: isinstance(e, BrokerReconnected), seen=seen)
+    assert [r.order_ref for r in sim.orders_received] == ["bh-drop"]
+
+
+# ----------------------------------------------------------------------------- IB-05 order ids
+def test_order_ids_stay_above_the_high_water_after_a_restart_rolls_next_valid_id_back(
+    sim_factory, gateway_factory, ib_log_guard
+):
+    for pattern in DROP_ERRORS:
+        ib_log_guard.expect(pattern)
+    sim = sim_factory()
+    gw = gateway_factory(sim)
+    gw.connect()
+    gw.place(market("before"))
+    gw.end_of_bar(None)
+    seen: list = []
+    wait_for(gw.events, is_(OrderFilled, "before"), seen=seen)
+    before_id = sim.orders_received[-1].order_id
+    assert gw.order_id_high_water == before_id
+    sim.inject("rollback_next_valid_id", to=1)
+    sim.inject("drop_connection", client_id=1)
+    wait_for(gw.events, lambda e: isinstance(e, BrokerReconnected), seen=seen)
+    gw.place(market("after", side=OrderSide.SELL))
+    gw.end_of_bar(None)
+    wait_for(gw.events, is_(OrderFilled, "after"), seen=seen)
+    after_id = sim.orders_received[-1].order_id
+    assert after_id > before_id
+    assert not any(isinstance(e, OrderRejected) for e in seen)
+    assert gw.snapshot().positions.get("AAPL") is None
+
+
+def test_reserved_floor_holds_before_connect_after_connect_and_after_a_rollback(
+    sim_factory, gateway_factory, ib_log_guard
+):
+    for pattern in DROP_ERRORS:
+        ib_log_guard.expect(pattern)
+    sim = sim_factory()
+    gw = gateway_factory(sim)
+    gw.reserve_order_ids(500)  # the journal's high-water mark, before connect
+    assert gw.order_id_high_water == 500
+    gw.connect()
+    gw.place(limit("floor-1", 50.0))
+    wait_for(gw.events, is_(OrderAccepted, "floor-1"))
+    assert sim.orders_received[-1].order_id > 500
+    gw.reserve_order_ids(900)  # and while connected
+    gw.place(limit("floor-2", 50.0))
+    wait_for(gw.events, is_(OrderAccepted, "floor-2"))
+    assert sim.orders_received[-1].order_id > 900
+    sim.inject("rollback_next_valid_id", to=1)
+    sim.inject("drop_connection", client_id=1)
+    wait_for(gw.events, lambda e: isinstance(e, BrokerReconnected))
+    gw.place(limit("floor-3", 50.0))
+    wait_for(gw.events, is_(OrderAccepted, "floor-3"))
+    third = sim.orders_received[-1].order_id
+    assert third > sim.orders_received[-2].order_id > 900
+    high = gw.order_id_high_water
+    gw.close()
+    assert gw.order_id_high_water == high >= third  # still readable after close
+
+
+def test_a_new_process_reserving_the_journal_floor_never_reuses_a_black_holed_id(
+    sim_factory, gateway_factory, ib_log_guard
+):
+    ib_log_guard.expect(r"is LOST")
+    ib_log_guard.expect(r"Error 10147, reqId \d+")
+    sim = sim_factory()
+    first = gateway_factory(sim, **FAST)
+    first.connect()
+    sim.inject("black_hole_next", count=1)
+    first.place(market("unknown-to-ib"))
+    wait_for(first.events, is_(OrderLost, "unknown-to-ib"))
+    journal_high_water = first.order_id_high_water
+    first.close()
+    sim.inject("rollback_next_valid_id", to=1)
+    second = gateway_factory(sim)
+    second.reserve_order_ids(journal_high_water)
+    second.connect()
+    second.place(limit("next-run", 50.0))
+    wait_for(second.events, is_(OrderAccepted, "next-run"))
+    assert sim.orders_received[-1].order_id > journal_high_water
+
+
+# ----------------------------------------------------------------------------- IB-20 / IB-23 refusals
+@pytest.mark.parametrize(
+    ("kind", "code", "text"),
+    [("duplicate_order_id", "103", "Duplicate order id"), ("rate_exceeded", "100", "Max rate")],
+)
+def test_refused_placement_is_rejected_with_ibs_code_and_text(
+    sim_factory, gateway_factory, ib_log_guard, kind, code, text
+):
+    ib_log_guard.expect(rf"Error {code}, reqId \d+")
+    sim = sim_factory()
+    gw = gateway_factory(sim)
+    gw.connect()
+    sim.inject(kind, count=1)
+    gw.place(market("refused"))
+    seen: list = []
+    rej = wait_for(gw.events, is_(OrderRejected, "refused"), seen=seen)
+    assert rej.code == code and text in rej.reason
+    gw.place(market("next"))
+    gw.end_of_bar(None)
+    wait_for(gw.events, is_(OrderFilled, "next"), seen=seen)
+    assert about("refused", seen) == ["OrderRejected"]
+
+
+# ----------------------------------------------------------------------------- IB-16 201 / Inactive
+@pytest.mark.parametrize("status_first", [False, True])
+def test_rejection_carries_ibs_reason_whichever_of_201_and_inactive_comes_first(
+    sim_factory, gateway_factory, ib_log_guard, status_first
+):
+    ib_log_guard.expect(r"Error 201, reqId \d+: Order rejected")
+    sim = sim_factory()
+    gw = gateway_factory(sim)
+    gw.connect()
+    sim.inject("reject_next", reason="LGSZ size too large", status_first=status_first)
+    gw.place(market("rej"))
+    seen: list = []
+    rej = wait_for(gw.events, is_(OrderRejected, "rej"), seen=seen)
+    assert rej.code == "201" and "LGSZ size too large" in rej.reason
+    gw.place(market("ok"))
+    gw.end_of_bar(None)
+    wait_for(gw.events, is_(OrderFilled, "ok"), seen=seen)
+    assert about("rej", seen)[-1:] == ["OrderRejected"]  # after IB's PreSubmitted, if any
+    assert about("rej", seen).count("OrderRejected") == 1
+
+
+# ----------------------------------------------------------------------------- IB-11 repeats
+def test_repeated_status_frames_give_one_accept_one_fill_at_the_execution_price(
+    sim_factory, gateway_factory
+):
+    sim = sim_factory()
+    gw = gateway_factory(sim)
+    gw.connect()
+    sim.inject("duplicate_order_status", count=1, times=3)
+    gw.place(market("rep"))
+    gw.end_of_bar(None)
+    seen: list = []
+    fill = wait_for(gw.events, is_(OrderFilled, "rep"), seen=seen)
+    gw.place(market("flush", side=OrderSide.SELL))  # a later order's news flushes the socket
+    gw.end_of_bar(None)
+    wait_for(gw.events, is_(OrderFilled, "flush"), seen=seen)
+    assert about("rep", seen) == ["OrderAccepted", "OrderFilled"]
+    assert fill.price == sim.fills[0].price > 0  # not the repeated Filled's avgFillPrice 0
+
+
+# ----------------------------------------------------------------------------- IB-12 / IB-10
+def test_execution_before_open_order_and_without_order_status(sim_factory, gateway_factory):
+    sim = sim_factory(config=CHARGING)
+    gw = gateway_factory(sim, commission_wait=30.0)  # a lost commission would stall the test
+    gw.connect()
+    sim.inject("exec_before_open_order", count=1)
+    sim.inject("missing_order_status", count=1)
+    gw.place(market("early", qty=20))
+    gw.end_of_bar(None)
+    seen: list = []
+    fill = wait_for(gw.events, is_(OrderFilled, "early"), seen=seen)
+    assert fill.quantity == 20.0 and fill.commission == pytest.approx(2.0)
+    assert gw.snapshot().positions["AAPL"].quantity == 20.0
+
+
+# ----------------------------------------------------------------------------- IB-13 commission
+def test_late_commission_is_waited_for(sim_factory, gateway_factory):
+    sim = sim_factory(config=CHARGING)
+    gw = gateway_factory(sim, commission_wait=3.0)
+    gw.connect()
+    sim.inject("late_commission", count=1, seconds=0.3)
+    gw.place(market("late", qty=10))
+    gw.end_of_bar(None)
+    fill = wait_for(gw.events, is_(OrderFilled, "late"))
+    assert fill.commission == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("value", ["-1", "1.7976931348623157E308"])
+def test_sentinel_commission_waits_for_the_corrected_report(sim_factory, gateway_factory, value):
+    sim = sim_factory(config=CHARGING)
+    gw = gateway_factory(sim, commission_wait=3.0)
+    gw.connect()
+    sim.inject("commission_sentinel", count=1, value=value, correct_after=0.2)
+    gw.place(market("sentinel", qty=10))
+    gw.end_of_bar(None)
+    fill = wait_for(gw.events, is_(OrderFilled, "sentinel"))
+    assert fill.commission == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("kind", ["missing_commission", "commission_sentinel"])
+def test_a_commission_that_never_comes_does_not_hold_the_fill(
+    sim_factory, gateway_factory, kind
+):
+    sim = sim_factory(config=CHARGING)
+    gw = gateway_factory(sim, commission_wait=0.3)
+    gw.connect()
+    params = {"correct_after": -1} if kind == "commission_sentinel" else {}
+    sim.inject(kind, count=1, **params)
+    gw.place(market("no-comm", qty=10))
+    gw.end_of_bar(None)
+    fill = wait_for(gw.events, is_(OrderFilled, "no-comm"), timeout=5)
+    assert (fill.quantity, fill.commission) == (10.0, 0.0)
+    assert fill.price == sim.fills[0].price
+
+
+# ----------------------------------------------------------------------------- IB-18 cancels
+@pytest.mark.parametrize("reply", ["10147", "10148"])
+def test_refused_cancel_raises_cancel_refused_and_the_order_keeps_working(
+    sim_factory, gateway_factory, ib_log_guard, reply
+):
+    ib_log_guard.expect(rf"Error {reply}, reqId \d+")
+    ib_log_guard.expect(r"Error 202, reqId \d+")
+    sim = sim_factory()
+    gw = gateway_factory(sim)
+    gw.connect()
+    gw.place(limit("keep", 50.0))
+    seen: list = []
+    wait_for(gw.events, is_(OrderAccepted, "keep"), seen=seen)
+    sim.inject("cancel_reply", reply=reply)
+    with pytest.raises(CancelRefused, match=reply):
+        gw.cancel("keep")
+    assert [o.client_order_id for o in gw.snapshot().open_orders] == ["keep"]
+    gw.cancel("keep")  # IB takes the next one
+    wait_for(gw.events, is_(OrderCancelled, "keep"), seen=seen)
+    gw.cancel("keep")  # cancelling a cancelled order is a no-op
+    assert about("keep", seen) == ["OrderAccepted", "OrderCancelled"]
+
+
+def test_fill_racing_a_cancel_wins(sim_factory, gateway_factory, ib_log_guard):
+    ib_log_guard.expect(r"Error 10148, reqId \d+: .*state: Filled")
+    sim = sim_factory()
+    gw = gateway_factory(sim)
+    gw.connect()
+    sim.inject("delay_fills", seconds=0.5, count=1)  # the fill's news is still on its way ...
+    gw.place(limit("race", 101.0, qty=4))  # crosses at the next open
+    seen: list = []
+    wait_for(gw.events, is_(OrderAccepted, "race"), seen=seen)
+    gw.end_of_bar(None)  # ... when the cancel reaches IB: 10148, state Filled
+    with pytest.raises(CancelRefused, match="10148"):
+        gw.cancel("race")
+    fill = wait_for(gw.events, is_(OrderFilled, "race"), seen=seen)
+    drain(gw.events, seen)
+    assert fill.quantity == 4.0
+    assert about("race", seen) == ["OrderAccepted", "OrderFilled"]
+    assert gw.snapshot().positions["AAPL"].quantity == 4.0 == sim.account.positions["AAPL"][0]
+    with pytest.raises(CancelRefused, match="already filled"):
+        gw.cancel("race")
+
+
+def test_late_cancel_confirmation_is_not_a_failure(sim_factory, gateway_factory, ib_log_guard):
+    ib_log_guard.expect(r"Error 202, reqId \d+")
+    sim = sim_factory()
+    gw = gateway_factory(sim, cancel_wait=0.2)
+    gw.connect()
+    gw.place(limit("slow-cancel", 50.0))
+    wait_for(gw.events, is_(OrderAccepted, "slow-cancel"))
+    sim.inject("cancel_reply", reply="late", seconds=0.6)
+    gw.cancel("slow-cancel")  # no answer within cancel_wait: stands as sent, no error
+    wait_for(gw.events, is_(OrderCancelled, "slow-cancel"))
+    assert gw.snapshot().open_orders == []
