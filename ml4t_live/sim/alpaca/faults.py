@@ -17,6 +17,8 @@ Kinds (``SimulatedAlpaca.inject(kind, **params)`` or a ``--faults`` scenario). E
                            trade updates sent) and answered 504 Gateway Timeout (AL-07)
 ``accept_then_drop``       the next ``count`` POST /v2/orders are ACCEPTED, then the connection is
                            closed without any answer (the client sees a dropped connection)
+``accept_then_delay``      the next ``count`` POST /v2/orders are ACCEPTED and answered only after
+                           ``seconds`` (default 2.0): a client with a shorter timeout gives up
 ``truncated_body``         the next ``count`` POST /v2/orders get a 200 whose JSON body is cut in
                            the middle (``Content-Length`` promises more, then the connection
                            closes: requests raises ``ChunkedEncodingError``); ``accepted`` (default
@@ -34,7 +36,7 @@ Kinds (``SimulatedAlpaca.inject(kind, **params)`` or a ``--faults`` scenario). E
 ``reject_next``            the next order is rejected with ``reason`` (matching core)
 =========================  =====================================================================
 
-The submit faults (``submit_error`` to ``connection_reset``) share one queue: each POST
+The submit faults (``submit_error`` to ``connection_reset``, and ``accept_then_delay``) share one queue: each POST
 /v2/orders takes the oldest armed one.
 """
 
@@ -47,11 +49,11 @@ KINDS = (
     "drop_trade_stream", "drop_data_stream", "silence_trade_stream", "silence_data_stream",
     "rate_limit_storm", "submit_error", "delay_trade_updates", "duplicate_trade_updates",
     "partial_fill", "reject_next", "accept_then_504", "accept_then_drop", "truncated_body",
-    "non_json_body", "connection_reset", "lookup_error",
+    "non_json_body", "connection_reset", "lookup_error", "accept_then_delay",
 )
 STREAM_KINDS = KINDS[:4]
 SUBMIT_KINDS = ("submit_error", "accept_then_504", "accept_then_drop", "truncated_body",
-                "non_json_body", "connection_reset")
+                "non_json_body", "connection_reset", "accept_then_delay")
 
 
 class UnknownFault(ValueError):
@@ -76,6 +78,7 @@ class SubmitFault:
     kind: str
     status: int = 200
     accepted: bool = True  # the order is created before the faulty answer
+    seconds: float = 0.0  # accept_then_delay: how long the answer is held
 
 
 def _submit_fault(kind: str, params: dict[str, Any]) -> SubmitFault:
@@ -85,6 +88,8 @@ def _submit_fault(kind: str, params: dict[str, Any]) -> SubmitFault:
         return SubmitFault(kind, 504)
     if kind == "non_json_body":
         return SubmitFault(kind, int(params.get("status", 200)), bool(params.get("accepted", True)))
+    if kind == "accept_then_delay":
+        return SubmitFault(kind, 200, True, float(params.get("seconds", 2.0)))
     if kind == "truncated_body":
         return SubmitFault(kind, 200, bool(params.get("accepted", True)))
     return SubmitFault(kind, 0, kind == "accept_then_drop")  # accept_then_drop / connection_reset

@@ -11,6 +11,7 @@ noise, the server keeps serving).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import struct
@@ -64,8 +65,11 @@ async def answer(request: web.Request, fault: SubmitFault, body: dict[str, Any] 
         return drop(request)
     if fault.kind == "truncated_body":
         return await truncated(request, body or {"code": 50010000, "message": "internal server error"})
+    if fault.kind == "accept_then_delay":
+        await asyncio.sleep(fault.seconds)  # the client may have given up: then the write fails quietly
+        return web.Response(status=200, body=json.dumps(body).encode(), content_type="application/json")
     if fault.kind == "non_json_body":
         return web.Response(status=fault.status, body=_HTML, content_type="text/html")
     message = "gateway timeout" if fault.status == 504 else "internal server error"
-    return web.Response(status=fault.status, body=json.dumps({"code": fault.status * 100000, "message": message}).encode(),
-                        content_type="application/json")
+    payload = json.dumps({"code": fault.status * 100000, "message": message}).encode()
+    return web.Response(status=fault.status, body=payload, content_type="application/json")

@@ -157,6 +157,16 @@ def test_accept_then_504_creates_the_order_and_alpaca_py_retries_into_the_duplic
     assert _venue_coids(trading) == ["a504"] and len(sim.orders_received()) == 1
 
 
+def test_accept_then_delay_holds_the_answer_past_a_client_timeout(sim: SimulatedAlpaca, trading: TradingClient) -> None:
+    sim.inject("accept_then_delay", seconds=1.0)
+    headers = {"APCA-API-KEY-ID": sim.key_id, "APCA-API-SECRET-KEY": sim.secret_key}
+    body = {"symbol": "AAPL", "qty": "1", "side": "buy", "type": "market", "time_in_force": "day",
+            "client_order_id": "slow"}
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        requests.post(f"{sim.base_url}/v2/orders", json=body, headers=headers, timeout=0.2)
+    assert _venue_coids(trading) == ["slow"]  # taken before the answer was held
+
+
 def test_submit_faults_queue_in_arming_order(sim: SimulatedAlpaca, trading: TradingClient) -> None:
     sim.inject("connection_reset", count=2)
     sim.inject("accept_then_drop")

@@ -50,6 +50,7 @@ SCENARIOS = [
     Scenario("truncated-body", [("truncated_body", {})], "filled", 1),
     Scenario("non-json-body", [("non_json_body", {})], "filled", 1),
     Scenario("accept-then-500", [("submit_error", {"status": 500})], "filled", 1),
+    Scenario("accept-then-timeout", [("accept_then_delay", {"seconds": 2.0})], "filled", 1),
     # the venue never took it: the look-up says 404, and it is sent once more under the same id
     Scenario("reset", [("connection_reset", {})], "filled", 1),
     Scenario("truncated-not-created", [("truncated_body", {"accepted": False})], "filled", 1),
@@ -81,7 +82,7 @@ def sim() -> Iterator[SimulatedAlpaca]:
 @pytest.fixture
 def gateway(sim: SimulatedAlpaca) -> Iterator[AlpacaGateway]:
     gw = AlpacaGateway(
-        config_for(sim, order_poll_interval=0.2, unknown_order_lookups=LOOKUPS),
+        config_for(sim, order_poll_interval=0.2, unknown_order_lookups=LOOKUPS, request_timeout=1.0),
         is_ours=lambda cid: cid.startswith("t-"),
     )
     gw.connect()
