@@ -9,6 +9,9 @@ Kinds (``inject(kind, **params)`` from tests, ``[[fault]]`` tables in ``--faults
                            new ones are accepted, but nothing is read, answered or sent (no
                            real-time bars, no acks, no handshake). When it thaws, the requests
                            that arrived meanwhile are handled; what it would have sent is lost
+``silence_realtime_bars``  the real-time bar subscriptions of ``client_id`` (default: every
+                           client) get nothing more, with no error and the socket up (IB-02: bars
+                           silently stop); a new reqRealTimeBars is served normally
 ``nightly_reset``          data stops for ``bars`` bars: 1100, then 1102 (1101 with
                            ``data_lost=true``) and farm notices; bars in between are lost
 ``delay_acks``             hold the next ``count`` orders' acks back ``seconds``
@@ -59,6 +62,7 @@ KINDS: dict[str, dict[str, object]] = {
     "drop_connection": {"client_id": None},
     "refuse_connections": {"seconds": 5.0},
     "freeze_gateway": {"seconds": None},
+    "silence_realtime_bars": {"client_id": None},
     "nightly_reset": {"bars": 2, "data_lost": False},
     "delay_acks": {"seconds": 1.0, "count": 1},
     "delay_fills": {"seconds": 1.0, "count": 1},

@@ -187,6 +187,10 @@ class SimulatedIBGateway:
                 self._server.drop(p["client_id"])
             case "refuse_connections":
                 self._server.refuse_for(float(p["seconds"]))
+            case "silence_realtime_bars":
+                for conn in self._server.clients():
+                    if p["client_id"] is None or conn.client_id == p["client_id"]:
+                        conn.subs.realtime.clear()  # the client still believes it is subscribed
             case "freeze_gateway":
                 self._server.freeze(None if p["seconds"] is None else float(p["seconds"]))
             case "nightly_reset":

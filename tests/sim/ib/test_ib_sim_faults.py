@@ -310,3 +310,32 @@ def test_a_gateway_frozen_for_good_never_answers(client, gateway):
 
     assert client.run(probe) == "unanswered"
     assert client.run(probe) == "unanswered"
+
+
+def test_silenced_realtime_bars_stop_without_a_word_and_a_new_subscription_is_served(
+    client, gateway
+):
+    async def subscribe(ib):
+        aapl = await stock(ib, "AAPL")
+        rt = ib.reqRealTimeBars(aapl, 5, "TRADES", False)
+        await advance(ib, rt)  # bar 0 streams
+        return len(rt)
+
+    assert client.run(subscribe) > 0
+    gateway.inject("silence_realtime_bars")
+
+    async def after(ib):
+        [old] = ib.realtimeBars()
+        before = len(old)
+        await ib.reqCurrentTimeAsync()  # releases bar 1: nothing reaches the old subscription
+        await until(lambda: gateway_bars() >= 2, what="bar 1 replayed")
+        silent = len(old) == before
+        fresh = ib.reqRealTimeBars(await stock(ib, "AAPL"), 5, "TRADES", False)
+        await ib.reqCurrentTimeAsync()  # bar 2 goes to the new subscription
+        await until(lambda: len(fresh) > 0, what="bars on the new subscription")
+        return silent, ib.isConnected()
+
+    def gateway_bars():
+        return len(gateway.bar_sent_ns)
+
+    assert client.run(after) == (True, True)
