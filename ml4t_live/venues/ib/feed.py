@@ -127,6 +127,11 @@ class IBFeed:
         self._loop.spawn(IBFeedWatch(self._stream, self.probe_timeout).run(), TASK)
         _log.info("IB feed subscribed: {} at {}s bars", self.symbols, self.bar_seconds)
 
+    @property
+    def health(self) -> FeedHealth | None:
+        """The link's health counters (a view for tests and logs; read it after ``close()``)."""
+        return None if self._stream is None else self._stream.health
+
     def next_event(self, timeout: float) -> FeedEvent | None:
         try:
             return self._loop.events.get(timeout=timeout)  # type: ignore[no-any-return]

@@ -156,3 +156,33 @@ def test_bars_further_apart_than_the_stall_timeout_do_not_stall_a_healthy_feed(
         ib_log_guard.expect(r"run failed: FeedStalled")
         with pytest.raises(FeedStalled, match="no bar and no heartbeat"):
             engine.run()
+
+
+def test_a_silent_realtime_stream_is_resubscribed_and_backfilled(sim_factory):
+    """The gateway answers but real-time bars stop (IB-02): the venue has newer historical bars,
+    so the stream is taken as silent, resubscribed, and the missed bars arrive as catch-up."""
+    n = 10
+    sim = sim_factory(minute_bars(("AAPL", "MSFT"), n=n), speed=120.0)
+    sim.inject("silence_realtime_bars", at_bar=2)
+    feed = IBFeed(
+        config_for(sim),
+        ["AAPL", "MSFT"],
+        heartbeat_seconds=0.1,
+        silence_after=0.7,  # longer than a bar here (0.5 s), as the default bar + 30 s is
+        end=START + timedelta(minutes=n),
+    )
+    try:
+        feed.start()
+        seen: list = []
+        read_until(feed, lambda e: isinstance(e, FeedEnded), 30, seen)
+    finally:
+        feed.close()
+    silences = feed.health.silences
+    closed = [e for e in seen if isinstance(e, BarClosed)]
+    assert [b.timestamp for b in closed] == [START + timedelta(minutes=i) for i in range(n)]
+    down = next(e for e in seen if isinstance(e, FeedDisconnected))
+    assert "the stream is silent" in down.reason
+    reconnected = next(e for e in seen if isinstance(e, FeedReconnected))
+    backfilled = [b for b in closed if b.catch_up]
+    assert reconnected.missed_bars == len(backfilled) >= 1
+    assert silences == 1
