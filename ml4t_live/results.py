@@ -146,6 +146,9 @@ class RecordKeeper:
         self._take(broker)
         orders = list(broker.orders)
         pending = [o for o in orders if o.status is OrderStatus.PENDING]
+        # a venue broker knows what is still at the venue: working, or cancelled unconfirmed
+        left = getattr(broker, "left_at_venue", None)
+        unfinished = pending if left is None else left
         summary = {
             "initial_cash": metrics.initial_cash,
             "final_value": metrics.final_value,
@@ -156,16 +159,18 @@ class RecordKeeper:
             "num_orders": self.orders_seen,
             "num_fills": self.fills_seen,
             "num_rejected_orders": self.rejected,
-            "num_open_orders": len(pending),
+            "num_open_orders": len(unfinished),
             "total_commission": self.commission,
             "total_slippage": self.slippage,
             "bars": bars,
         }
         summary["total_return_pct"] = summary["total_return"] * 100.0
         session_dir = None
+        if left is not None:
+            summary["left_at_venue"] = [o.order_id for o in left]
         if self.writer is not None:
-            if pending:
-                self.writer.add_orders(pending)
+            if unfinished:
+                self.writer.add_orders(unfinished)
             if self.retain is None:
                 self.writer.write_equity(list(self._equity))
             self.writer.write_summary(

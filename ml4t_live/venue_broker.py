@@ -5,13 +5,21 @@ shipped templates use, plus order queries) on the engine thread, keeps the strat
 objects in a local :class:`~ml4t_live.book.Book`, and talks to the venue only through a
 :class:`~ml4t_live.protocols.VenueGateway` (IB, Alpaca, or an in-memory fake in tests).
 
+What the strategy owns is its journal's (:mod:`ml4t_live.journal`, one SQLite file per venue,
+account and strategy id, locked against a second process): every order intent is committed
+before it is sent, every venue answer and every bar is appended. A restart replays the journal
+through the unchanged strategy (orders answered from the journal, never sent twice); venue
+positions nobody journaled are *external* and never traded (``adopt_positions=True`` is the
+explicit opt-in to take them over); an order placed on a catch-up bar does not leave.
+
 Divergences from the backtest, by necessity:
 * orders go out at once; the fill barrier (``settle``) waits a bounded time for the orders of the
   previous bar before ``on_data``, so the strategy sees what the backtest would have shown it;
 * INTEGER share quantities are truncated when the order is placed (a venue takes whole shares);
   an order that truncates to zero is REJECTED at once instead of at the next bar;
-* ``cancel_order`` marks the order CANCELLED at once (as the backtest does); a fill that races
-  the cancel at the venue is still applied, with a warning;
+* ``cancel_order`` marks the order CANCELLED at once (as the backtest does) once the venue took
+  the request, False when it refused (already filled); a fill that races the cancel still wins,
+  and the session files record what the venue decided;
 * ``Position.current_price`` during ``on_data`` is the last close, not the bar's open;
 * position rules (``set_position_rules``) are evaluated on each closed bar before ``on_data``;
   an exit is a MARKET order filled by the venue after the bar, not at the stop level inside it.
@@ -19,23 +27,23 @@ Divergences from the backtest, by necessity:
 
 from __future__ import annotations
 
-from dataclasses import replace
 from collections.abc import Callable
 from typing import Any
 
 from loguru import logger
-from ml4t.backtest import BacktestConfig, Fill, Order, OrderSide, OrderStatus, OrderType
+from ml4t.backtest import BacktestConfig, Fill, Order, OrderSide, OrderType
 from ml4t.backtest.config import ShareType
 
 from .account_views import AccountViews
 from .book import Book
 from .broker_steps import BarSteps
-from .errors import BridgeError, ConfigError, LiveTradingRefused, VenueError
+from .errors import ConfigError, LiveTradingRefused
 from .events import BarClosed
 from .fill_barrier import FillBarrier
 from .journal import check_strategy_id
-from .journal.link import BEYOND, JournalLink
-from .order_entry import MIN_QUANTITY, check_order, intent_args, order_request, warn_inverted_bracket
+from .journal.link import JournalLink
+from .order_commands import JournaledOrders
+from .order_entry import MIN_QUANTITY, check_order, warn_inverted_bracket
 from .order_ids import ClientOrderIds
 from .ownership import Ownership
 from .position_rules import PositionRules
@@ -44,12 +52,8 @@ from .protocols import AccountSnapshot, VenueGateway
 _log = logger.bind(component="venue-broker")
 
 
-def _refused(code: str, reason: str) -> dict[str, Any]:
-    return {"status": "rejected", "code": code, "reason": reason}
 
-
-
-class VenueBroker(FillBarrier, BarSteps, AccountViews):
+class VenueBroker(JournaledOrders, FillBarrier, BarSteps, AccountViews):
     """A :class:`~ml4t_live.protocols.LiveBroker` whose orders go to a venue gateway."""
 
     def __init__(
@@ -68,18 +72,12 @@ class VenueBroker(FillBarrier, BarSteps, AccountViews):
     ) -> None:
         if mode not in ("paper", "live"):
             raise ValueError("VenueBroker mode is 'paper' or 'live'; use ShadowBroker for shadow")
-        if catch_up not in ("reject", "trade"):
-            raise ConfigError(f"catch_up must be 'reject' or 'trade' (got {catch_up!r})")
-        if on_divergence not in ("fail", "continue"):
-            raise ConfigError(f"on_divergence must be 'fail' or 'continue' (got {on_divergence!r})")
         self.gateway = gateway
         self.mode = mode
         self.venue = getattr(gateway, "venue", "venue")
         self.strategy_id = strategy_id
-        self.catch_up_policy = catch_up
-        self.on_divergence = on_divergence
-        self.own = Ownership(state_dir=state_dir, adopt_positions=adopt_positions,
-                             external=external, reconcile_every=reconcile_every)  # fmt: skip
+        self.configure(state_dir=state_dir, adopt_positions=adopt_positions, external=external,
+                       catch_up=catch_up, on_divergence=on_divergence, reconcile_every=reconcile_every)  # fmt: skip
         self.reconnect_timeout = reconnect_timeout
         self._disconnected: str | None = None  # the reason, while the venue connection is down
         self.config = BacktestConfig()
@@ -97,6 +95,19 @@ class VenueBroker(FillBarrier, BarSteps, AccountViews):
         self.snapshot: AccountSnapshot | None = None
         self.rules = PositionRules()
         self.left_at_venue: list[Order] = []
+
+    def configure(self, *, state_dir: Any = None, adopt_positions: bool = False, external: str = "warn",
+                  catch_up: str = "reject", on_divergence: str = "fail",
+                  reconcile_every: float = 300.0) -> None:  # fmt: skip
+        """The journal and ownership settings (before ``connect``); see the class docstring."""
+        if catch_up not in ("reject", "trade"):
+            raise ConfigError(f"catch_up must be 'reject' or 'trade' (got {catch_up!r})")
+        if on_divergence not in ("fail", "continue"):
+            raise ConfigError(f"on_divergence must be 'fail' or 'continue' (got {on_divergence!r})")
+        self.catch_up_policy = catch_up
+        self.on_divergence = on_divergence
+        self.own = Ownership(state_dir=state_dir, adopt_positions=bool(adopt_positions),
+                             external=external, reconcile_every=reconcile_every)  # fmt: skip
 
     @property
     def link(self) -> JournalLink:
@@ -292,49 +303,6 @@ class VenueBroker(FillBarrier, BarSteps, AccountViews):
             return None
         return entry, tp, sl
 
-    def _send(self, order: Order, *, oca_group: str | None = None) -> None:
-        """One journaled submit: the intent is committed, then the order leaves (or is refused)."""
-        if oca_group is not None:
-            self._oca_groups[order.order_id] = oca_group
-        request = order_request(order, oca_group=oca_group)
-        args = intent_args(request)
-        result = self.link.command("submit", order.order_id, args, lambda: self._place(order, request))
-        if result is BEYOND:  # re-made on the bar a crash interrupted: that bar is late now
-            result = _refused("catch_up", "catch-up bar: made on the bar a restart replayed")
-            self.link.record_beyond("submit", order.order_id, args, result)
-            self.link.journal.set_intent(order.order_id, status="rejected", reason=result["reason"])
-        elif result is None:  # a divergence during a replay: never sent
-            result = _refused("divergence", "the journal holds a different decision for this bar")
-        if result["status"] == "rejected" and order.status is OrderStatus.PENDING:
-            order.reject(result["reason"], result["code"])
-            self.book.close(order)
-            self._in_flight.pop(order.order_id, None)
-
-    def _place(self, order: Order, request: Any) -> dict[str, Any]:
-        """Live: refuse (catch-up bar, halted), or place; the answer is journaled."""
-        cid = order.order_id
-        refusal = ("catch_up", f"catch-up bar {self._bar_time}: it arrived late (warm-up, backfill "
-                   "or replay), so its orders do not leave") if self._catch_up else (
-                  self.own.refusal(order.asset, order.side))  # fmt: skip
-        if refusal is not None:
-            self.link.journal.set_intent(cid, status="rejected", reason=refusal[1])
-            return _refused(*refusal)
-        self._in_flight[cid] = order
-        try:
-            self.gateway.place(request)
-        except VenueError as exc:
-            _log.error("order {} was not placed: {}", cid, exc)
-            self.link.journal.set_intent(cid, status="rejected", reason=str(exc))
-            return _refused("venue_error", f"{self.venue} refused the order: {exc}")
-        except BridgeError as exc:
-            # The outcome is unknown: it may have reached the venue. It stays PENDING (never
-            # re-sent); the venue's events, the next re-sync or reconciliation settle it.
-            self._in_flight.pop(cid, None)
-            self.link.journal.set_intent(cid, status="unknown", reason=str(exc))
-            _log.error("order {}: outcome unknown ({}); it stays pending until the venue reports it", cid, exc)
-            return {"status": "unknown"}
-        return {"status": "sent"}
-
     def close_position(
         self, asset: str, order_type: OrderType = OrderType.MARKET, _options: Any = None
     ) -> Order | None:
@@ -343,66 +311,6 @@ class VenueBroker(FillBarrier, BarSteps, AccountViews):
             return None
         side = OrderSide.SELL if position.quantity > 0 else OrderSide.BUY
         return self.submit_order(asset, abs(position.quantity), side, order_type, _options=_options)
-
-    def cancel_order(self, order_id: str) -> bool:
-        """Cancel a pending order: True once the venue took the request (as the backtest, the
-        order is CANCELLED at once). False when the venue refused it (already filled, unknown):
-        the order stays as the venue reports it. A fill that races the cancel still wins."""
-        order = self.book.open.get(order_id)
-        if order is None:
-            return False
-        ok = self.link.command("cancel", order_id, {}, lambda: self._cancel_at_venue(order_id))
-        if ok is BEYOND:
-            ok = self._cancel_at_venue(order_id)
-            self.link.record_beyond("cancel", order_id, {}, ok)
-        if not ok:
-            return False
-        order.status = OrderStatus.CANCELLED
-        order.cancelled_at = self._bar_time
-        order.cancellation_reason = "user"
-        self.book.cancel_sent(order)
-        self._in_flight.pop(order_id, None)
-        return True
-
-    def _cancel_at_venue(self, order_id: str) -> bool:
-        try:
-            self.gateway.cancel(order_id)
-        except (VenueError, BridgeError) as exc:
-            _log.error("cancel of {} was not accepted ({}); the order stays pending", order_id, exc)
-            return False
-        return True
-
-    def update_order(self, order_id: str, **changes: Any) -> bool:
-        """Change a pending order's quantity / prices: the order changes once the venue took it."""
-        order = self.book.open.get(order_id)
-        allowed = {"quantity", "limit_price", "stop_price", "trail_amount"}
-        if order is None or not changes or set(changes) - allowed:
-            return False
-        if "quantity" in changes and self.share_type is ShareType.INTEGER:
-            changes["quantity"] = float(int(changes["quantity"]))
-            if changes["quantity"] <= 0:
-                return False
-        request = replace(
-            order_request(order, oca_group=self._oca_groups.get(order_id)), **changes
-        )
-        ok = self.link.command("update", order_id, dict(changes), lambda: self._modify_at_venue(request))
-        if ok is BEYOND:
-            ok = self._modify_at_venue(request)
-            self.link.record_beyond("update", order_id, dict(changes), ok)
-        if not ok:
-            return False
-        for name, value in changes.items():
-            setattr(order, name, value)
-        return True
-
-    def _modify_at_venue(self, request: Any) -> bool:
-        try:
-            self.gateway.modify(request)
-        except (VenueError, BridgeError) as exc:
-            _log.error("change of {} was not accepted ({}); the order is unchanged",
-                       request.client_order_id, exc)  # fmt: skip
-            return False
-        return True
 
     def flatten_all_positions(self, reason: str = "flatten", order_type: OrderType = OrderType.MARKET) -> list[Order]:
         for order in list(self.book.open.values()):

@@ -71,6 +71,10 @@ HELP = {
     "stop_at": "Stop the run at HH:MM (this machine's local time, today) or at an ISO datetime "
     "with offset; an orderly stop, exit 0.",
     "max_bars": "Stop after this many bars (an orderly stop, exit 0).",
+    "strategy_id": "The strategy's id on the venue: part of every client order id, and names its "
+    "journal (one per venue, account and id). Default: <Class>_<hash of its parameters>.",
+    "state_dir": "Where journals live [default: $ML4T_LIVE_STATE_DIR, else "
+    "$XDG_STATE_HOME/ml4t-live, else ~/.local/state/ml4t-live].",
 }
 
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help=HELP["verbose"])]
@@ -92,12 +96,15 @@ HeartbeatTimeout = Annotated[float | None, typer.Option(help=HELP["heartbeat_tim
 Retain = Annotated[int | None, typer.Option(help=HELP["retain"], min=0)]
 StopAt = Annotated[str | None, typer.Option(help=HELP["stop_at"])]
 MaxBars = Annotated[int | None, typer.Option(help=HELP["max_bars"])]
+StrategyId = Annotated[str | None, typer.Option(help=HELP["strategy_id"])]
+StateDir = Annotated[Path | None, typer.Option(help=HELP["state_dir"], file_okay=False)]
 
 RUN_KEYS = (
     "strategy", "data", "signals", "context", "speed", "initial_cash", "preset", "session_dir",
     "no_session", "error_policy", "settle_timeout", "heartbeat_timeout", "broker", "feed",
     "host", "port", "symbols", "bar_size", "live", "confirm_live", "quiet", "verbose",
-    "stop_at", "max_bars", "retain",
+    "stop_at", "max_bars", "retain", "strategy_id", "state_dir", "open_orders_at_end",
+    "on_divergence", "catch_up", "external", "adopt_positions",
 )  # fmt: skip
 
 

@@ -10,7 +10,7 @@ import typer
 from . import options as opt
 from .app import (
     RUN_KEYS, ConfigFile, ErrorPolicy, HeartbeatTimeout, InitialCash, MaxBars, NoSession, Params, Retain,
-    Preset, Quiet, SessionDir, SettleTimeout, Speed, StopAt, Verbose, _guard, app,
+    Preset, Quiet, SessionDir, SettleTimeout, Speed, StateDir, StopAt, StrategyId, Verbose, _guard, app,
 )  # fmt: skip
 from .runner import replay_session, run_command, run_demo, serve_sim
 from .ui import Display
@@ -42,6 +42,17 @@ _HELP = {
     "sim_port": "Port to listen on (default: the venue's paper port).",
     "sim_account": "ib: the account id the simulated gateway reports (default DU1234567, a paper "
     "account; a U... id rehearses the live-account refusal).",
+    "open_orders_at_end": "Venue runs: what happens to the strategy's working orders when the run "
+    "ends in order (end of data, --max-bars, --stop-at, SIGTERM, Ctrl-C): cancel (default; "
+    "the outcome is recorded) or keep (left working; the summary lists them).",
+    "on_divergence": "Warm restart: when the strategy does not repeat its journaled decisions "
+    "(it is not deterministic): fail (default, exit 3, nothing sent) or continue.",
+    "catch_up": "Orders placed on a catch-up bar (warm-up history, a backfill after an outage, "
+    "a bar replayed after a crash): reject (default, REJECTED with the reason) or trade.",
+    "external": "Venue positions no journal explains (another client's trades): warn (default: "
+    "reported, never traded) or halt (also stop new orders until ml4t-live resume).",
+    "adopt_positions": "Take over the account's existing positions as this strategy's own (only "
+    "when its journal is created). Off by default: they stay external.",
     "sim_faults": "TOML file of scripted faults ([[fault]] tables: kind, at_bar, count, seconds, "
     "params), e.g. dropped connections, rejections, partial fills, rate-limit storms.",
 }
@@ -77,6 +88,15 @@ def run(
     confirm_live: Annotated[
         bool | None, typer.Option("--confirm-live", help=_HELP["confirm_live"], show_default=False)
     ] = None,
+    strategy_id: StrategyId = None,
+    state_dir: StateDir = None,
+    open_orders_at_end: Annotated[str | None, typer.Option(help=_HELP["open_orders_at_end"])] = None,
+    on_divergence: Annotated[str | None, typer.Option(help=_HELP["on_divergence"])] = None,
+    catch_up: Annotated[str | None, typer.Option(help=_HELP["catch_up"])] = None,
+    external: Annotated[str | None, typer.Option(help=_HELP["external"])] = None,
+    adopt_positions: Annotated[
+        bool | None, typer.Option("--adopt-positions", help=_HELP["adopt_positions"], show_default=False)
+    ] = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
@@ -94,6 +114,9 @@ def run(
                heartbeat_timeout=heartbeat_timeout, stop_at=stop_at, max_bars=max_bars,
                retain=retain, broker=broker, feed=feed, host=host, port=port,
                symbols=symbols, bar_size=bar_size, live=live, confirm_live=confirm_live,
+               strategy_id=strategy_id, state_dir=state_dir, open_orders_at_end=open_orders_at_end,
+               on_divergence=on_divergence, catch_up=catch_up, external=external,
+               adopt_positions=adopt_positions,
                quiet=quiet or None, verbose=verbose or None, params=opt.parse_params(param))  # fmt: skip
     o = opt.merge_options(cli, config, RUN_KEYS)
     display.set_level(verbose=bool(o.get("verbose")), quiet=bool(o.get("quiet")))

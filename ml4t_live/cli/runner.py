@@ -33,6 +33,7 @@ def run_command(o: dict[str, Any], display: Display) -> None:
     venue_opts = _venue_options(o, broker_name)
     feed = _make_feed(o, broker_name, venue_opts)
     broker = _make_broker(broker_name, venue_opts, config)
+    _own(broker, o)
     mode = "shadow" if broker_name == "shadow" else ("LIVE" if venue_opts.live else "paper")
     run_engine(strategy, broker, feed, config, o, display, mode=mode)
 
@@ -96,6 +97,20 @@ def _make_broker(broker_name: str, venue_opts: VenueOptions, config: Any) -> Any
     return entry_point(broker_name, "make_broker")(venue_opts, config)
 
 
+OWNERSHIP_KEYS = ("state_dir", "adopt_positions", "external", "catch_up", "on_divergence")
+
+
+def _own(broker: Any, o: dict[str, Any]) -> None:
+    """The journal and ownership options of a venue broker (shadow mode has none)."""
+    configure = getattr(broker, "configure", None)
+    if configure is None:
+        given = [k for k in (*OWNERSHIP_KEYS, "open_orders_at_end") if o.get(k) is not None]
+        if given:
+            _log.info("shadow mode keeps no journal: {} ignored", ", ".join(given))
+        return
+    configure(**{k: o[k] for k in OWNERSHIP_KEYS if o.get(k) is not None})
+
+
 def speed_option(value: Any) -> float | None:
     if value is None or value == 0:
         return None
@@ -116,6 +131,9 @@ def run_engine(strategy: Any, broker: Any, feed: Any, config: Any, o: dict[str, 
             kwargs[key] = float(o[key])
     if o.get("retain") is not None:
         kwargs["retain"] = int(o["retain"])
+    for key in ("strategy_id", "open_orders_at_end"):
+        if o.get(key) is not None:
+            kwargs[key] = str(o[key])
     if o.get("no_session"):
         kwargs["session_dir"] = False
     else:
@@ -139,7 +157,8 @@ def run_engine(strategy: Any, broker: Any, feed: Any, config: Any, o: dict[str, 
 
 
 #: What ``command.json`` keeps: enough for ``ml4t-live replay SESSION`` to rebuild the strategy.
-RECORDED_KEYS = ("strategy", "params", "preset", "initial_cash", "backtest", "error_policy")
+RECORDED_KEYS = ("strategy", "params", "preset", "initial_cash", "backtest", "error_policy",
+                 "strategy_id")  # fmt: skip
 
 
 def _write_command(folder: Any, o: dict[str, Any], mode: str) -> None:

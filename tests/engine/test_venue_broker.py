@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from ml4t.backtest import BacktestConfig, OrderSide, OrderStatus, OrderType, RebalanceConfig, TargetWeightExecutor
 
-from ml4t_live.errors import LiveTradingRefused, ReconciliationError
+from ml4t_live.errors import LiveTradingRefused
 from ml4t_live.events import OrderCancelled, OrderRejected
 from ml4t_live.order_ids import ClientOrderIds
 from ml4t_live.protocols import VenueOrder, VenuePosition

@@ -128,7 +128,7 @@ def test_the_end_of_a_run_settles_the_last_bar_and_cancels_what_is_left():
     assert result.metrics["num_open_orders"] == 0
     kept = FakeVenue(fill_on_wait=True)
     strategy = Stepper()
-    run(strategy, kept, bars(2), open_orders_at_end="keep")
+    run(strategy, kept, bars(2), open_orders_at_end="keep", strategy_id="kept")
     assert kept.cancelled == [] and strategy.limit.status is OrderStatus.PENDING
 
 

@@ -16,7 +16,9 @@ from typing import Any
 
 from ml4t.backtest import OrderSide, OrderType
 
-from ml4t_live.events import BarClosed, FeedEnded, OrderAccepted, OrderFilled, OrderPartiallyFilled
+from ml4t_live.events import (
+    BarClosed, FeedEnded, OrderAccepted, OrderCancelled, OrderFilled, OrderPartiallyFilled,
+)  # fmt: skip
 from ml4t_live.protocols import AccountSnapshot, OrderRequest, VenueOrder, VenuePosition
 
 
@@ -126,8 +128,12 @@ class FakeVenue:
         self.placed.append(request)
 
     def cancel(self, client_order_id: str) -> None:
+        """Recorded; a venue that acts on its own (``fill_on_wait``) also confirms it."""
         self._maybe_fail("cancel")
         self.cancelled.append(client_order_id)
+        if self.fill_on_wait:
+            self._unfilled = deque(r for r in self._unfilled if r.client_order_id != client_order_id)
+            self.events.put(OrderCancelled(client_order_id, "cancelled"))
 
     def end_of_bar(self, timestamp: Any) -> None:
         self.bars_done.append(timestamp)

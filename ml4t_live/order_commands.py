@@ -1,0 +1,146 @@
+"""The journaled order commands of a venue broker: submit, cancel, change.
+
+Mixed into :class:`~ml4t_live.venue_broker.VenueBroker`. Each command goes through
+:meth:`~ml4t_live.journal.link.JournalLink.command`: live, it is journaled (a submit's intent is
+committed before the order leaves) and acted on; during a warm restart it is answered from the
+journal and never reaches the venue; on the bar a crash interrupted, a command past the journal
+is a catch-up decision (a submit is refused, a cancel or change is sent).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from loguru import logger
+from ml4t.backtest import Order, OrderStatus
+from ml4t.backtest.config import ShareType
+
+from .book import Book
+from .errors import BridgeError, VenueError
+from .journal.link import BEYOND, JournalLink
+from .order_entry import intent_args, order_request
+from .ownership import Ownership
+from .protocols import VenueGateway
+
+_log = logger.bind(component="venue-broker")
+
+
+def _refused(code: str, reason: str) -> dict[str, Any]:
+    return {"status": "rejected", "code": code, "reason": reason}
+
+
+class JournaledOrders:
+    gateway: VenueGateway
+    venue: str
+    book: Book
+    own: Ownership
+    link: JournalLink
+    share_type: ShareType
+    _in_flight: dict[str, Order]
+    _oca_groups: dict[str, str]
+    _bar_time: Any
+    _catch_up: bool
+
+    def _send(self, order: Order, *, oca_group: str | None = None) -> None:
+        """One journaled submit: the intent is committed, then the order leaves (or is refused)."""
+        if oca_group is not None:
+            self._oca_groups[order.order_id] = oca_group
+        request = order_request(order, oca_group=oca_group)
+        args = intent_args(request)
+        result = self.link.command("submit", order.order_id, args, lambda: self._place(order, request))
+        if result is BEYOND:  # re-made on the bar a crash interrupted: that bar is late now
+            result = _refused("catch_up", "catch-up bar: made on the bar a restart replayed")
+            self.link.record_beyond("submit", order.order_id, args, result)
+            self.link.journal.set_intent(order.order_id, status="rejected", reason=result["reason"])
+        elif result is None:  # a divergence during a replay: never sent
+            result = _refused("divergence", "the journal holds a different decision for this bar")
+        if result["status"] == "rejected" and order.status is OrderStatus.PENDING:
+            order.reject(result["reason"], result["code"])
+            self.book.close(order)
+            self._in_flight.pop(order.order_id, None)
+
+    def _place(self, order: Order, request: Any) -> dict[str, Any]:
+        """Live: refuse (catch-up bar, halted), or place; the answer is journaled."""
+        cid = order.order_id
+        refusal = ("catch_up", f"catch-up bar {self._bar_time}: it arrived late (warm-up, backfill "
+                   "or replay), so its orders do not leave") if self._catch_up else (
+                  self.own.refusal(order.asset, order.side))  # fmt: skip
+        if refusal is not None:
+            self.link.journal.set_intent(cid, status="rejected", reason=refusal[1])
+            return _refused(*refusal)
+        self._in_flight[cid] = order
+        try:
+            self.gateway.place(request)
+        except VenueError as exc:
+            _log.error("order {} was not placed: {}", cid, exc)
+            self.link.journal.set_intent(cid, status="rejected", reason=str(exc))
+            return _refused("venue_error", f"{self.venue} refused the order: {exc}")
+        except BridgeError as exc:
+            # The outcome is unknown: it may have reached the venue. It stays PENDING (never
+            # re-sent); the venue's events, the next re-sync or reconciliation settle it.
+            self._in_flight.pop(cid, None)
+            self.link.journal.set_intent(cid, status="unknown", reason=str(exc))
+            _log.error("order {}: outcome unknown ({}); it stays pending until the venue reports it", cid, exc)
+            return {"status": "unknown"}
+        return {"status": "sent"}
+
+    def cancel_order(self, order_id: str) -> bool:
+        """Cancel a pending order: True once the venue took the request (as the backtest, the
+        order is CANCELLED at once). False when the venue refused it (already filled, unknown):
+        the order stays as the venue reports it. A fill that races the cancel still wins."""
+        order = self.book.open.get(order_id)
+        if order is None:
+            return False
+        ok = self.link.command("cancel", order_id, {}, lambda: self._cancel_at_venue(order_id))
+        if ok is BEYOND:
+            ok = self._cancel_at_venue(order_id)
+            self.link.record_beyond("cancel", order_id, {}, ok)
+        if not ok:
+            return False
+        order.status = OrderStatus.CANCELLED
+        order.cancelled_at = self._bar_time
+        order.cancellation_reason = "user"
+        self.book.cancel_sent(order)
+        self._in_flight.pop(order_id, None)
+        return True
+
+    def _cancel_at_venue(self, order_id: str) -> bool:
+        try:
+            self.gateway.cancel(order_id)
+        except (VenueError, BridgeError) as exc:
+            _log.error("cancel of {} was not accepted ({}); the order stays pending", order_id, exc)
+            return False
+        return True
+
+    def update_order(self, order_id: str, **changes: Any) -> bool:
+        """Change a pending order's quantity / prices: the order changes once the venue took it."""
+        order = self.book.open.get(order_id)
+        allowed = {"quantity", "limit_price", "stop_price", "trail_amount"}
+        if order is None or not changes or set(changes) - allowed:
+            return False
+        if "quantity" in changes and self.share_type is ShareType.INTEGER:
+            changes["quantity"] = float(int(changes["quantity"]))
+            if changes["quantity"] <= 0:
+                return False
+        request = replace(
+            order_request(order, oca_group=self._oca_groups.get(order_id)), **changes
+        )
+        ok = self.link.command("update", order_id, dict(changes), lambda: self._modify_at_venue(request))
+        if ok is BEYOND:
+            ok = self._modify_at_venue(request)
+            self.link.record_beyond("update", order_id, dict(changes), ok)
+        if not ok:
+            return False
+        for name, value in changes.items():
+            setattr(order, name, value)
+        return True
+
+    def _modify_at_venue(self, request: Any) -> bool:
+        try:
+            self.gateway.modify(request)
+        except (VenueError, BridgeError) as exc:
+            _log.error("change of {} was not accepted ({}); the order is unchanged",
+                       request.client_order_id, exc)  # fmt: skip
+            return False
+        return True
