@@ -45,6 +45,7 @@ class OrderSync:
     _trades: dict[str, Trade]  # client order id -> its IB trade
     _known: set[str]  # client order ids that are ours
     _terminal: set[str]  # ... already finished (an event said so)
+    _outcome: dict[str, str]  # ... and how: filled / cancelled / rejected / lost
     _accepted: set[str]  # ... already reported accepted
     _foreign: set[int]  # foreign open orders already reported
     _fills: FillReporter
@@ -143,6 +144,9 @@ class OrderSync:
             self._fills.seen.add(fill.execution.execId)
             self._known.add(coid)
             self._fills.cumulative[coid] = max(self._fills.cumulative.get(coid, 0.0), cum[coid])
+            if isinstance(out[-1], OrderFilled):  # done before we connected: nothing to manage
+                self._terminal.add(coid)
+                self._outcome[coid] = "filled"
         return out
 
     def resync(self) -> int:

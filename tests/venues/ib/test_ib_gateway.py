@@ -6,7 +6,7 @@ import pytest
 from ib_helpers import config_for, drain, wait_for
 from ml4t.backtest import OrderSide, OrderType
 
-from ml4t_live.errors import LiveTradingRefused
+from ml4t_live.errors import CancelRefused, LiveTradingRefused
 from ml4t_live.events import (
     OrderAccepted,
     OrderCancelled,
@@ -404,6 +404,8 @@ def test_restart_adopts_our_open_orders_reports_foreign_ones_and_lists_todays_ex
     foreign = wait_for(second.events, lambda e: isinstance(e, VenueErrorReported))
     assert foreign.code == "foreign-order" and "never touched" in foreign.message
     second.snapshot()  # a foreign order is reported once, not at every snapshot
+    with pytest.raises(CancelRefused, match="already filled"):
+        second.cancel("keep-buy")  # filled before this process connected
     second.cancel("keep-lmt")  # adopted: we can manage it
     seen: list = []
     wait_for(second.events, is_(OrderCancelled, "keep-lmt"), seen=seen)

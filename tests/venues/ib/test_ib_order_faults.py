@@ -371,3 +371,20 @@ def test_late_cancel_confirmation_is_not_a_failure(sim_factory, gateway_factory,
     gw.cancel("slow-cancel")  # no answer within cancel_wait: stands as sent, no error
     wait_for(gw.events, is_(OrderCancelled, "slow-cancel"))
     assert gw.snapshot().open_orders == []
+
+
+def test_a_look_up_that_times_out_is_unknown_not_absent(sim_factory, gateway_factory, ib_log_guard):
+    import time
+
+    ib_log_guard.expect(r"order frozen-bh \(IB order id \d+\) is LOST")
+    ib_log_guard.expect(r"Error 10147, reqId \d+")
+    sim = sim_factory()
+    gw = gateway_factory(sim, request_timeout=0.4, **FAST)
+    gw.connect()
+    sim.inject("black_hole_next", count=1)
+    gw.place(market("frozen-bh"))
+    placed = time.monotonic()
+    sim.inject("freeze_gateway", seconds=1.5)  # look-ups in this window time out: not counted
+    wait_for(gw.events, is_(OrderLost, "frozen-bh"), timeout=10)
+    # two *answered* look-ups were needed, and none could be answered during the freeze
+    assert time.monotonic() - placed >= 1.5
