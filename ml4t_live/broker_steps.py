@@ -30,6 +30,7 @@ from .events import (
     OrderLost,
     OrderRejected,
 )
+from .failpoints import failpoint
 from .journal.link import JournalLink
 from .ownership import Ownership
 from .protocols import AccountSnapshot, VenueGateway
@@ -127,6 +128,8 @@ class BarSteps:
         order = self.book.apply(event)
         if order is None or seen:
             return order
+        if isinstance(event, Execution):
+            failpoint("after_fill")
         journal = self.link.journal
         self.link.event(event)
         cid = order.order_id

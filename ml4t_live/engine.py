@@ -46,6 +46,7 @@ from .events import (
     FeedHeartbeat,
     FeedReconnected,
 )
+from .failpoints import failpoint
 from .journal import check_strategy_id, default_strategy_id
 from .results import LiveResult, MetricsTracker, RecordKeeper
 
@@ -183,6 +184,7 @@ class LiveEngine:
                     _log.debug("bar {} was replayed from the journal: skipped", bar.timestamp)
                     continue
                 self._step(bar, sb)
+                failpoint("after_bar")
                 equity = self.broker.mark(bar.timestamp, bars)
                 bars += 1
                 metrics.observe(bar.timestamp, equity)

@@ -18,6 +18,7 @@ from ml4t.backtest.config import ShareType
 
 from .book import Book
 from .errors import BridgeError, VenueError
+from .failpoints import failpoint
 from .journal.link import BEYOND, JournalLink
 from .order_entry import intent_args, order_request
 from .ownership import Ownership
@@ -70,6 +71,7 @@ class JournaledOrders:
             self.link.journal.set_intent(cid, status="rejected", reason=refusal[1])
             return _refused(*refusal)
         self._in_flight[cid] = order
+        failpoint("after_intent")
         try:
             self.gateway.place(request)
         except VenueError as exc:
@@ -82,8 +84,17 @@ class JournaledOrders:
             self._in_flight.pop(cid, None)
             self.link.journal.set_intent(cid, status="unknown", reason=str(exc))
             _log.error("order {}: outcome unknown ({}); it stays pending until the venue reports it", cid, exc)
+            self._note_order_ids()
             return {"status": "unknown"}
+        self._note_order_ids()
+        failpoint("after_send")
         return {"status": "sent"}
+
+    def _note_order_ids(self) -> None:
+        """A venue with numeric order ids (IB) may roll them back after a restart: the journal
+        keeps the highest one used, and the next connect starts above it."""
+        if hasattr(type(self.gateway), "order_id_high_water"):
+            self.link.journal.set_meta("venue_order_id_high_water", self.gateway.order_id_high_water)
 
     def cancel_order(self, order_id: str) -> bool:
         """Cancel a pending order: True once the venue took the request (as the backtest, the

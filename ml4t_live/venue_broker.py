@@ -142,6 +142,9 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, AccountViews):
         sid = check_strategy_id(self.strategy_id or "ml4t")
         generation, cash = self.own.open(self.venue, snapshot, sid)
         self.ids.start(sid, generation)
+        floor = self.own.journal.meta("venue_order_id_high_water")
+        if floor is not None and hasattr(self.gateway, "reserve_order_ids"):
+            self.gateway.reserve_order_ids(int(floor))  # IB ids never below the journal's mark
         self.book.seed(cash)
         for asset, quantity, price in self.own.adopted_positions():
             self.book.adopt(asset, quantity, price)
