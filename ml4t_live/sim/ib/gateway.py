@@ -274,6 +274,12 @@ class SimulatedIBGateway:
         return self._call(lambda: list(self._require(self._venue).completed))
 
     @property
+    def orders(self) -> list[OrderView]:
+        """Every order the book took (open, done, rejected; not black-holed or refused ones), as
+        it stands now: for scoring what the venue holds per orderRef."""
+        return self._call(lambda: [o.view for o in self._require(self._venue).orders.values()])
+
+    @property
     def account(self) -> AccountView:
         def snap() -> AccountView:
             ex = self._require(self._venue).exchange
