@@ -17,7 +17,10 @@ Endpoint (where all four alpaca-py clients go), first match wins:
 
 ``VenueOptions.extra`` (the ``[venue]`` table) may also hold ``feed`` (iex | sip),
 ``warmup_bars``, ``tz``, ``end`` (ISO date-time: the feed ends with the bar closing there),
-``max_requests_per_minute`` / ``rate_limit_burst`` (the client-side token bucket); for the
+``max_requests_per_minute`` / ``rate_limit_burst`` (the client-side token bucket),
+``request_timeout``, ``max_request_attempts``, ``order_poll_interval`` and
+``unknown_order_lookups`` (how long an order of unknown outcome is looked up before it counts as
+lost: see :mod:`.unknown`); for the
 simulator ``data``, ``speed``, ``faults`` (a TOML scenario), ``rate_limit_per_minute``; for
 ``demo_venue`` ``initial_cash`` (the simulated account's cash, default 100,000).
 """
@@ -97,6 +100,15 @@ def is_loopback(url: str | None) -> bool:
         return False
 
 
+#: ``[venue]`` keys passed to :class:`AlpacaConfig` as they are (see its fields)
+_TUNABLE: dict[str, type] = {
+    "request_timeout": float,
+    "order_poll_interval": float,
+    "unknown_order_lookups": int,
+    "max_request_attempts": int,
+}
+
+
 def alpaca_config(options: Any, **overrides: Any) -> AlpacaConfig:
     """An :class:`AlpacaConfig` (keys from the environment) for ``options``; paper unless --live."""
     extra = dict(options.extra or {})
@@ -118,6 +130,12 @@ def alpaca_config(options: Any, **overrides: Any) -> AlpacaConfig:
             extra.get("rate_limit_burst", LOOPBACK_BURST if local else REAL_BURST)
         ),
     }
+    for name, kind in _TUNABLE.items():  # [venue] keys that tune the adapter's patience
+        if name in extra:
+            try:
+                values[name] = kind(extra[name])
+            except (TypeError, ValueError):
+                raise ConfigError(f"[venue] {name} must be a {kind.__name__}, got {extra[name]!r}") from None
     values.update(overrides)
     return AlpacaConfig(
         **values

@@ -91,3 +91,37 @@ def test_a_garbled_submit_answer_neither_crashes_the_run_nor_prints_a_secret(tmp
     assert len(coids) == 3 and len(set(coids)) == 3  # nothing sent twice, nothing missing
     assert all(o["status"] == "filled" for o in sim.orders())
     assert sim.account()["positions"].get("MSFT", (0.0, 0.0))[0] == 5
+
+
+def test_an_order_that_never_reached_alpaca_ends_lost_not_pending(tmp_path):
+    """Both attempts of the run's first order are reset before Alpaca takes them: after the bounded
+    look-ups (``[venue] unknown_order_lookups`` x ``order_poll_interval``) the order is LOST (an
+    ERROR line), never re-sent again, and the run goes on to its end."""
+    venue = SimulatedAlpaca(PRICES, config=BacktestConfig(), key_id=KEY_ID, secret_key=SECRET,
+                            rate_limit_per_minute=None,
+                            faults=[{"kind": "connection_reset", "after_orders": 0, "count": 2}])  # fmt: skip
+    venue.start()
+    try:
+        strategy = tmp_path / "buy_then_sell.py"
+        strategy.write_text(textwrap.dedent(STRATEGY))
+        session = tmp_path / "session.toml"
+        session.write_text(f'[venue]\nendpoint = "{venue.base_url}"\norder_poll_interval = 0.2\n'
+                           "unknown_order_lookups = 2\n")  # fmt: skip
+        env = {**os.environ, KEY_ENV: KEY_ID, SECRET_ENV: SECRET}
+        done = subprocess.run(
+            [sys.executable, "-m", "ml4t_live", "run", f"{strategy}:BuyThenSell", "--broker", "alpaca",
+             "--config", str(session), "--symbols", "AAPL,MSFT", "--max-bars", "10",
+             "--session-dir", str(tmp_path / "runs"), "-v"],
+            capture_output=True, text=True, timeout=90, check=False, env=env, cwd=tmp_path,
+        )  # fmt: skip
+        received = [o["order"]["client_order_id"] for o in venue.orders_received()]
+    finally:
+        venue.close()
+    assert "is LOST" in done.stderr and "ERROR" in done.stderr, done.stderr[-3000:]
+    assert not [line for line in done.stderr.splitlines() if "Traceback" in line]
+    assert _leaks(done.stdout) == [] and _leaks(done.stderr) == []
+    # the lost AAPL buy was never sent again; MSFT and the later AAPL sell went out once each
+    assert len(received) == len(set(received)) == 2 and not any("AAPL-b" in cid for cid in received)
+    (folder,) = (tmp_path / "runs").iterdir()
+    orders = pl.read_parquet(folder / "orders.parquet")
+    assert "pending" not in {str(s).lower() for s in orders["status"].to_list()}
