@@ -287,6 +287,7 @@ class BarStream:
             self._seam_task = None
 
     async def _restored(self) -> None:
+        self._degraded = False  # a new connection starts with IB's data link up
         await self.subscribe()
         self.health.restored(time.monotonic())
 

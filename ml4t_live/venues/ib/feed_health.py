@@ -71,7 +71,7 @@ class IBFeedWatch:
                     continue
                 if self._baseline is None and self.stream.last_delivered is None:
                     self._baseline = int(answer.timestamp())
-            if check:
+            if check and not health.down:
                 if await self._venue_has_newer_bars():
                     self._silent()
                     continue
@@ -99,16 +99,19 @@ class IBFeedWatch:
         cfg = stream.session.config
         self.health.venue_checks += 1
         for contract in stream.contracts.values():
-            bars = await stream.session.ib.reqHistoricalDataAsync(
-                contract,
-                endDateTime="",
-                durationStr=duration_str(3 * stream.bar_seconds),
-                barSizeSetting=ib_bar_size_setting(stream.bar_seconds),
-                whatToShow="TRADES",
-                useRTH=False,
-                formatDate=2,
-                timeout=cfg.request_timeout,
-            )
+            try:
+                bars = await stream.session.ib.reqHistoricalDataAsync(
+                    contract,
+                    endDateTime="",
+                    durationStr=duration_str(3 * stream.bar_seconds),
+                    barSizeSetting=ib_bar_size_setting(stream.bar_seconds),
+                    whatToShow="TRADES",
+                    useRTH=False,
+                    formatDate=2,
+                    timeout=cfg.request_timeout,
+                )
+            except ConnectionError:  # the socket dropped meanwhile: the outage path takes over
+                return False
             if any(historical_bar_row(b, UTC)[0].timestamp() >= floor for b in bars):
                 return True
         return False
