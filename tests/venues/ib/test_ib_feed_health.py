@@ -186,3 +186,24 @@ def test_a_silent_realtime_stream_is_resubscribed_and_backfilled(sim_factory):
     backfilled = [b for b in closed if b.catch_up]
     assert reconnected.missed_bars == len(backfilled) >= 1
     assert silences == 1
+
+
+def test_a_closed_market_is_quiet_not_silent(sim_factory):
+    """After the replay's last bar the gateway answers and has no newer bar: the feed checks,
+    finds nothing missed, and keeps sending heartbeats on the same subscription."""
+    from ml4t_live.events import FeedHeartbeat
+
+    n = 3
+    sim = sim_factory(minute_bars(("AAPL",), n=n), speed=600.0)
+    feed = IBFeed(config_for(sim), ["AAPL"], heartbeat_seconds=0.1, silence_after=0.2)
+    try:
+        feed.start()
+        seen: list = []
+        for _ in range(n):
+            read_until(feed, lambda e: isinstance(e, BarClosed), 10, seen)
+        assert sim.wait_finished(5)
+        quiet = [feed.next_event(2.0) for _ in range(10)]  # ~1 s: several checks
+    finally:
+        feed.close()
+    assert all(isinstance(e, FeedHeartbeat) for e in quiet), quiet
+    assert feed.health.venue_checks >= 2 and feed.health.silences == 0
