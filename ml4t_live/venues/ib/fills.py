@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from ib_async.objects import Fill
 from loguru import logger
 
-from ...events import OrderFilled
+from ...events import OrderFilled, OrderPartiallyFilled
 from .parsing import commission_known, fill_event
 from .session import IBSession
 
@@ -43,6 +43,8 @@ class FillReporter:
         self._on_filled = on_filled
         self.seen: set[str] = set()  # execution ids already reported (or replayed in a snapshot)
         self.cumulative: dict[str, float] = {}  # client order id -> quantity reported so far
+        # client order id -> its fill events (put, or listed in a snapshot), to announce again
+        self.reported: dict[str, list[OrderFilled | OrderPartiallyFilled]] = {}
         self._pending: dict[str, _PendingFill] = {}
 
     def record(self, coid: str, fill: Fill, total: float, *, wait: bool) -> None:
@@ -112,6 +114,7 @@ class FillReporter:
             cumulative_quantity=p.cumulative,
             total_quantity=p.total,
         )
+        self.reported.setdefault(p.client_order_id, []).append(event)
         if isinstance(event, OrderFilled):
             self._on_filled(p.client_order_id)
         self.session.put(event)

@@ -25,6 +25,7 @@ the order filled first (see :mod:`~.orders`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from loguru import logger
@@ -32,7 +33,7 @@ from loguru import logger
 from ...bridge import LoopThread
 from ...errors import BridgeClosed, ConnectionFailed, LiveTradingRefused, ReconciliationError
 from ...events import BrokerDisconnected, BrokerReconnected
-from ...protocols import AccountSnapshot, OrderRequest
+from ...protocols import AccountSnapshot, OrderRequest, VenueOrder
 from .config import IBConfig
 from .orders import OrderTracker
 from .parsing import is_paper_account
@@ -204,6 +205,13 @@ class IBGateway:
     async def _snapshot(self) -> AccountSnapshot:
         self._session_().require_connected("snapshot")
         return self._orders_().snapshot(self.account)
+
+    def lookup(self, client_order_ids: Iterable[str]) -> dict[str, VenueOrder]:
+        """Where IB has these client order ids (open orders, completed orders, executions, by
+        orderRef): ids IB does not know are absent; ConnectionFailed when the look-up cannot be
+        completed (unknown is not empty). Found orders are taken over (see OrderTracker)."""
+        ids = list(client_order_ids)
+        return self._call(self._orders_().lookup(ids), 3 * self.config.request_timeout + 1.0)
 
     def place(self, request: OrderRequest) -> None:
         self._call(self._orders_().place(request))

@@ -92,7 +92,7 @@ class InFlightMonitor:
             if not due or not self.session.connected:
                 continue
             try:
-                found = await self._lookup(set(due))
+                found = await self.lookup(set(due))
             except (ConnectionError, TimeoutError) as exc:
                 _log.warning(
                     "look-up of {} unanswered order(s) by orderRef failed ({!r}); not counted",
@@ -120,7 +120,9 @@ class InFlightMonitor:
                         "find it; taken as not placed, not re-sent",
                     )
 
-    async def _lookup(self, coids: set[str]) -> dict[str, Found]:
+    async def lookup(self, coids: set[str]) -> dict[str, Found]:
+        """One round of reqOpenOrders + reqCompletedOrders + reqExecutions, each bounded by
+        ``request_timeout``; raises ConnectionError / TimeoutError (never an empty guess)."""
         ib, timeout = self.session.ib, self.session.config.request_timeout
         opened = await asyncio.wait_for(ib.reqOpenOrdersAsync(), timeout)
         completed = await asyncio.wait_for(ib.reqCompletedOrdersAsync(apiOnly=True), timeout)

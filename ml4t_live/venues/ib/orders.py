@@ -63,6 +63,7 @@ class OrderTracker(OrderOutcomes, OrderSync):
         self._known: set[str] = set()
         self._terminal: set[str] = set()
         self._outcome: dict[str, str] = {}  # finished orders: filled / cancelled / rejected / lost
+        self._final: dict[str, object] = {}  # ... the event that ended them (not fills)
         self._cancels: dict[str, asyncio.Future[str | None]] = {}  # cancel waits: refusal or None
         self._reason_wait: dict[str, asyncio.TimerHandle] = {}  # Inactive, IB's reason pending
         self._accepted: set[str] = set()
@@ -82,7 +83,13 @@ class OrderTracker(OrderOutcomes, OrderSync):
     async def place(self, request: OrderRequest) -> None:
         coid = request.client_order_id
         if coid in self._known:
-            _log.warning("order {} was already sent; not sending it twice", coid)
+            _log.warning(
+                "order {} was already sent ({}); not sending it twice, its state is announced "
+                "again",
+                coid,
+                self._outcome.get(coid, "working"),
+            )
+            self._announce(coid)
             return
         self.session.require_connected(f"order {coid}")
         parent_id = 0
@@ -126,6 +133,18 @@ class OrderTracker(OrderOutcomes, OrderSync):
         self.session.note_order_id(trade.order.orderId)
         self._inflight.placed(coid)
         _log.debug("placed {} as IB order {}", coid, trade.order.orderId)
+
+    def _announce(self, coid: str) -> None:
+        """Put again what IB said about ``coid`` (acceptance, fills, its end); consumers apply
+        each execution once (by execution id), so this only settles an order still waiting."""
+        trade = self._trades.get(coid)
+        if coid in self._accepted and trade is not None:
+            self.session.put(OrderAccepted(coid, str(trade.order.permId or trade.order.orderId)))
+        for event in self._fills.reported.get(coid, []):
+            self.session.put(event)
+        final = self._final.get(coid)
+        if final is not None:
+            self.session.put(final)
 
     async def modify(self, request: OrderRequest) -> None:
         coid = request.client_order_id
@@ -229,6 +248,7 @@ class OrderTracker(OrderOutcomes, OrderSync):
     def _finish(self, coid: str, event: object) -> None:
         self._terminal.add(coid)
         self._outcome[coid] = _OUTCOMES.get(type(event), "finished")
+        self._final[coid] = event
         self._modifying.pop(coid, None)
         timer = self._reason_wait.pop(coid, None)
         if timer is not None:

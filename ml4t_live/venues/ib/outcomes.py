@@ -17,16 +17,24 @@ never answered (found or lost). Runs on the session loop.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from ib_async import IB, Trade
+from ml4t.backtest import OrderType
 from loguru import logger
 
 from ...errors import CancelRefused, ConnectionFailed, VenueError
 from ...events import OrderLost, OrderRejected, VenueErrorReported
+from ...protocols import VenueOrder
 from .fills import FillReporter
 from .inflight import Found, InFlightMonitor
-from .parsing import CANCEL_CONFIRMED, is_warning
+from .parsing import (
+    CANCEL_CONFIRMED,
+    asset_of,
+    is_warning,
+    side_from_action,
+    venue_order_from_trade,
+)
 from .session import IBSession
 
 _log = logger.bind(component="ib.orders")
@@ -40,6 +48,7 @@ class OrderOutcomes:
     session: IBSession
     ib: IB
     _trades: dict[str, Trade]
+    _known: set[str]
     _terminal: set[str]
     _outcome: dict[str, str]
     _cancels: dict[str, asyncio.Future[str | None]]
@@ -128,19 +137,50 @@ class OrderOutcomes:
     def is_finished(self, coid: str) -> bool:
         return coid in self._terminal
 
+    async def lookup(self, client_order_ids: Iterable[str]) -> dict[str, VenueOrder]:
+        """Where IB has these client order ids: one bounded round of reqOpenOrders +
+        reqCompletedOrders + reqExecutions by orderRef. Ids IB does not know are absent from the
+        answer; a look-up that fails or times out raises ConnectionFailed (unknown is not
+        empty). What is found is taken over: a working order is ours again, executions not yet
+        reported are put (once each), a finished order is settled."""
+        wanted = set(client_order_ids)
+        self.session.require_connected(f"look-up of {len(wanted)} order(s) by orderRef")
+        try:
+            found = await self._inflight.lookup(wanted)
+        except (ConnectionError, TimeoutError) as exc:
+            raise ConnectionFailed(
+                f"IB look-up of {len(wanted)} order(s) by orderRef did not complete ({exc!r}); "
+                "their state is unknown"
+            ) from exc
+        out = {}
+        for coid, f in found.items():
+            self.found(coid, f)
+            out[coid] = _venue_order(coid, self._trades.get(coid), f)
+        return out
+
     def found(self, coid: str, found: Found) -> None:
-        """An order IB had not answered turned up in a look-up by orderRef: take it from there."""
-        _log.info("unanswered order {} found at IB by orderRef", coid)
-        placed = self._trades[coid]
-        total = float(placed.order.totalQuantity)
-        for fill in sorted(found.fills, key=lambda f: f.time):
-            self._fills.record(coid, fill, total, wait=False)
+        """An order turned up in a look-up by orderRef (IB had not answered it, or a restart
+        asks): take it from there."""
+        _log.info("order {} found at IB by orderRef", coid)
+        self._known.add(coid)
+        placed = self._trades.get(coid)
         if found.trades:
             live = [t for t in found.trades if not t.isDone()]
             trade = live[0] if live else found.trades[-1]
-            if trade is not placed and (live or not self._fills.cumulative.get(coid)):
+            if placed is None or (
+                trade is not placed and (live or not self._fills.cumulative.get(coid))
+            ):
                 self._trades[coid] = trade
-            self._on_status(trade)
+        ref = self._trades.get(coid)
+        total = (
+            float(ref.order.totalQuantity)
+            if ref is not None
+            else sum(float(x.execution.shares) for x in found.fills)
+        )
+        for fill in sorted(found.fills, key=lambda x: x.time):
+            self._fills.record(coid, fill, total, wait=False)
+        if found.trades:
+            self._on_status(self._trades[coid])
 
     def lost(self, coid: str, reason: str) -> None:
         """Not found after the bounded look-ups: OrderLost, an ERROR, and a cancel for its id
@@ -153,3 +193,22 @@ class OrderOutcomes:
                 self.ib.cancelOrder(trade.order)
             except ConnectionError as exc:
                 _log.warning("cancel of lost order {} not sent: {}", coid, exc)
+
+
+def _venue_order(coid: str, trade: Trade | None, found: Found) -> VenueOrder:
+    """The VenueOrder for a looked-up order: from its trade, or from its executions alone."""
+    vo = venue_order_from_trade(trade) if trade is not None else None
+    if vo is not None:
+        return vo
+    first = found.fills[0]
+    done = sum(float(x.execution.shares) for x in found.fills)
+    return VenueOrder(
+        client_order_id=coid,
+        venue_order_id=str(first.execution.permId or first.execution.orderId),
+        asset=asset_of(first.contract),
+        side=side_from_action(first.execution.side),
+        quantity=done,
+        filled_quantity=done,
+        order_type=OrderType.MARKET,  # IB's executions do not say; only the fills are known
+        status="filled",
+    )

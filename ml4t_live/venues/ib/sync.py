@@ -22,7 +22,14 @@ from ib_async import IB, Trade
 from loguru import logger
 
 from ...errors import ReconciliationError
-from ...events import OrderFilled, OrderLost, OrderPartiallyFilled, VenueErrorReported
+from ...events import (
+    OrderCancelled,
+    OrderFilled,
+    OrderLost,
+    OrderPartiallyFilled,
+    OrderRejected,
+    VenueErrorReported,
+)
 from ...protocols import AccountSnapshot, VenueOrder
 from .fills import FillReporter
 from .parsing import (
@@ -46,6 +53,7 @@ class OrderSync:
     _known: set[str]  # client order ids that are ours
     _terminal: set[str]  # ... already finished (an event said so)
     _outcome: dict[str, str]  # ... and how: filled / cancelled / rejected / lost
+    _final: dict[str, object]  # ... and the event that said so (announced again on a re-place)
     _accepted: set[str]  # ... already reported accepted
     _foreign: set[int]  # foreign open orders already reported
     _fills: FillReporter
@@ -83,6 +91,7 @@ class OrderSync:
             self._adopt(vo.client_order_id, trade)
             open_orders.append(vo)
         executions = self._session_executions()
+        self._settled_before({vo.client_order_id for vo in open_orders})
         self._note_venue_order_ids()
         return AccountSnapshot(
             account_id=account,
@@ -93,6 +102,29 @@ class OrderSync:
             open_orders=open_orders,
             executions=executions,
         )
+
+    def _settled_before(self, live: set[str]) -> None:
+        """Our orders that ended at IB before this connection (its completed orders): finished,
+        so the same client order id is never placed again (IB does not enforce orderRef
+        uniqueness); a later ``place`` of one announces how it ended."""
+        for trade in self.ib.trades():
+            coid = trade.order.orderRef
+            if not coid or coid in live or coid in self._terminal or not trade.isDone():
+                continue
+            status = trade.orderStatus.status
+            self._known.add(coid)
+            self._trades.setdefault(coid, trade)
+            if status == "Filled":
+                self._terminal.add(coid)
+                self._outcome[coid] = "filled"
+            elif status == "Inactive":
+                self._terminal.add(coid)
+                self._outcome[coid] = "rejected"
+                self._final[coid] = OrderRejected(coid, "rejected at IB before this session", "Inactive")
+            else:
+                self._terminal.add(coid)
+                self._outcome[coid] = "cancelled"
+                self._final[coid] = OrderCancelled(coid, f"{status} at IB before this session")
 
     def _note_venue_order_ids(self) -> None:
         """Every order id of this client the venue reported (orders and executions) is used."""
@@ -142,6 +174,7 @@ class OrderSync:
                 )
             )
             self._fills.seen.add(fill.execution.execId)
+            self._fills.reported.setdefault(coid, []).append(out[-1])
             self._known.add(coid)
             self._fills.cumulative[coid] = max(self._fills.cumulative.get(coid, 0.0), cum[coid])
             if isinstance(out[-1], OrderFilled):  # done before we connected: nothing to manage

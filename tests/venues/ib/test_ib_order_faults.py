@@ -52,6 +52,13 @@ def about(coid, seen):
     return [type(e).__name__ for e in seen if getattr(e, "client_order_id", None) == coid]
 
 
+def venue_quantity(sim, asset="AAPL"):
+    """The simulated venue's position (the truth; the gateway's copy may trail a fill event by
+    the position frames that follow it)."""
+    held = sim.account.positions.get(asset)
+    return 0.0 if held is None else held[0]
+
+
 def market(coid, qty=5, side=OrderSide.BUY):
     return OrderRequest(coid, "AAPL", side, qty)
 
@@ -144,7 +151,7 @@ def test_order_ids_stay_above_the_high_water_after_a_restart_rolls_next_valid_id
     after_id = sim.orders_received[-1].order_id
     assert after_id > before_id
     assert not any(isinstance(e, OrderRejected) for e in seen)
-    assert gw.snapshot().positions.get("AAPL") is None
+    assert venue_quantity(sim) == 0.0
 
 
 def test_reserved_floor_holds_before_connect_after_connect_and_after_a_rollback(
@@ -273,7 +280,7 @@ def test_execution_before_open_order_and_without_order_status(sim_factory, gatew
     seen: list = []
     fill = wait_for(gw.events, is_(OrderFilled, "early"), seen=seen)
     assert fill.quantity == 20.0 and fill.commission == pytest.approx(2.0)
-    assert gw.snapshot().positions["AAPL"].quantity == 20.0
+    assert venue_quantity(sim) == 20.0
 
 
 # ----------------------------------------------------------------------------- IB-13 commission
@@ -355,7 +362,7 @@ def test_fill_racing_a_cancel_wins(sim_factory, gateway_factory, ib_log_guard):
     drain(gw.events, seen)
     assert fill.quantity == 4.0
     assert about("race", seen) == ["OrderAccepted", "OrderFilled"]
-    assert gw.snapshot().positions["AAPL"].quantity == 4.0 == sim.account.positions["AAPL"][0]
+    assert venue_quantity(sim) == 4.0  # position = the fill = the venue
     with pytest.raises(CancelRefused, match="already filled"):
         gw.cancel("race")
 
@@ -388,3 +395,57 @@ def test_a_look_up_that_times_out_is_unknown_not_absent(sim_factory, gateway_fac
     wait_for(gw.events, is_(OrderLost, "frozen-bh"), timeout=10)
     # two *answered* look-ups were needed, and none could be answered during the freeze
     assert time.monotonic() - placed >= 1.5
+
+
+# ----------------------------------------------------------------------------- restart look-ups
+def test_a_restart_looks_orders_up_by_client_order_id_and_never_places_one_twice(
+    sim_factory, gateway_factory, ib_log_guard
+):
+    ib_log_guard.expect(r"Error 202, reqId \d+")
+    sim = sim_factory()
+    first = gateway_factory(sim, inflight_check_interval=30.0)
+    first.connect()
+    first.place(limit("r-cancel", 50.0))
+    wait_for(first.events, is_(OrderAccepted, "r-cancel"))
+    first.cancel("r-cancel")
+    first.place(limit("r-open", 50.0, qty=2))
+    first.place(market("r-fill", qty=3))
+    first.end_of_bar(None)
+    fill = wait_for(first.events, is_(OrderFilled, "r-fill"))
+    sim.inject("black_hole_next", count=1)
+    first.place(market("r-vanished"))
+    first.close()  # the process dies; IB keeps what it has
+
+    second = gateway_factory(sim)
+    second.connect()
+    found = second.lookup(["r-cancel", "r-open", "r-fill", "r-vanished", "r-never"])
+    assert {c: (v.status, v.filled_quantity) for c, v in found.items()} == {
+        "r-cancel": ("cancelled", 0.0),
+        "r-open": ("open", 0.0),
+        "r-fill": ("filled", 3.0),
+    }
+    sent = len(sim.orders_received)
+    seen: list = []
+    second.place(limit("r-cancel", 50.0))  # the same intent again: announced, not re-sent
+    wait_for(second.events, is_(OrderCancelled, "r-cancel"), seen=seen)
+    second.place(market("r-fill", qty=3))
+    again = wait_for(second.events, is_(OrderFilled, "r-fill"), seen=seen)
+    assert again.exec_id == fill.exec_id  # the same execution: applied once by its id
+    second.place(limit("r-open", 50.0, qty=2))
+    wait_for(second.events, is_(OrderAccepted, "r-open"), seen=seen)
+    assert len(sim.orders_received) == sent
+
+
+def test_a_look_up_that_cannot_complete_raises_instead_of_answering_empty(
+    sim_factory, gateway_factory
+):
+    from ml4t_live.errors import ConnectionFailed
+
+    sim = sim_factory()
+    gw = gateway_factory(sim, request_timeout=0.4)
+    gw.connect()
+    gw.place(limit("known", 50.0))
+    wait_for(gw.events, is_(OrderAccepted, "known"))
+    sim.inject("freeze_gateway", seconds=1.0)
+    with pytest.raises(ConnectionFailed, match="state is unknown"):
+        gw.lookup(["known"])
