@@ -66,7 +66,6 @@ FAULTS = [
     {"kind": "drop_trade_stream", "at_bar": 12},
     {"kind": "submit_error", "count": 2, "at_bar": 20, "params": {"status": 500}},
     {"kind": "drop_data_stream", "at_bar": 30},
-    {"kind": "silence_data_stream", "at_bar": 50},
     {"kind": "drop_trade_stream", "at_bar": 60},
     # submits whose answer is lost or garbled (each hits the next order placed after its bar)
     {"kind": "accept_then_504", "at_bar": 25},
@@ -78,11 +77,13 @@ FAULTS = [
 
 
 def test_the_same_orders_survive_every_scripted_fault():
-    """Streams dropped or silent, duplicated updates, submits answered 5xx, 504 or not at all, with
-    a truncated or non-JSON body or a connection reset: the strategy still
-    places exactly the backtest's orders, and the venue's positions end where the backtest's do.
+    """Streams dropped, duplicated updates, submits answered 5xx, 504 or not at all, with a
+    truncated or non-JSON body or a connection reset: the strategy still places exactly the
+    backtest's orders, and the venue's positions end where the backtest's do.
     (Split fills are left out: the backtest never splits, so the strategy would rightly react to a
-    half-filled position differently; they are covered at the gateway level.)"""
+    half-filled position differently; they are covered at the gateway level. A silent data socket
+    is left out too: the minutes it missed come back as catch-up bars, on which orders are refused
+    by design, so the orders rightly differ from the backtest's; see the feed-health tests.)"""
     config = BacktestConfig()
     engine = Engine(DataFeed(prices_df=PRICES), MACrossover(), config)
     backtest = engine.run()
