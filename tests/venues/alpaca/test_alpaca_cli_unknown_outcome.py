@@ -2,8 +2,8 @@
 
 The simulated Alpaca (in this process) answers the run's first order with a truncated body, an
 HTML page or a TCP reset. The run must neither crash in ``on_data`` nor print a secret: stdout,
-stderr (at DEBUG) and every file of the session folder are searched for ANY 6-character piece of
-the API key id and of the secret. The order's outcome is settled by client order id: exactly one
+stderr (at DEBUG), every file of the session folder and the journal's state directory are
+searched for ANY 6-character piece of the API key id and of the secret. The order's outcome is settled by client order id: exactly one
 order per client order id at the venue, and the run trades on to the end.
 """
 
@@ -68,7 +68,8 @@ def faulty_sim(request) -> Iterator[tuple[str, SimulatedAlpaca]]:
     venue.close()
 
 
-def test_a_garbled_submit_answer_neither_crashes_the_run_nor_prints_a_secret(tmp_path, faulty_sim):
+def test_a_garbled_submit_answer_neither_crashes_the_run_nor_prints_a_secret(tmp_path, faulty_sim,
+                                                                           isolated_state_dir):
     kind, sim = faulty_sim
     strategy = tmp_path / "buy_then_sell.py"
     strategy.write_text(textwrap.dedent(STRATEGY))
@@ -82,8 +83,10 @@ def test_a_garbled_submit_answer_neither_crashes_the_run_nor_prints_a_secret(tmp
     assert [k for k, _ in sim.state()["faults_applied"]] == [kind]  # the fault did fire
     files = [p for p in (tmp_path / "runs").rglob("*") if p.is_file()]
     assert any(p.name == "session.log" for p in files)
+    journal = [p for p in isolated_state_dir.rglob("*") if p.is_file()]  # the run's journal too
+    assert journal
     leaks = {"stdout": _leaks(done.stdout), "stderr": _leaks(done.stderr)}
-    leaks.update({str(p.relative_to(tmp_path)): _leaks(p.read_bytes()) for p in files})
+    leaks.update({str(p): _leaks(p.read_bytes()) for p in files + journal})
     assert {where: found for where, found in leaks.items() if found} == {}
     assert "DEBUG" in done.stderr  # the run logged at length
     assert done.returncode == 0, done.stderr[-3000:]
