@@ -25,6 +25,7 @@ the order filled first (see :mod:`~.orders`).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import Any
 
@@ -203,7 +204,16 @@ class IBGateway:
         return self._call(self._snapshot())
 
     async def _snapshot(self) -> AccountSnapshot:
-        self._session_().require_connected("snapshot")
+        """The account now: a reqPositions round trip first, so every position update IB sent
+        before it (e.g. after a fill already reported) is applied; unknown is never empty."""
+        session = self._session_()
+        session.require_connected("snapshot")
+        try:
+            await asyncio.wait_for(session.ib.reqPositionsAsync(), self.config.request_timeout)
+        except (ConnectionError, TimeoutError) as exc:
+            raise ConnectionFailed(
+                f"IB did not answer the positions request ({exc!r}); the account is unknown"
+            ) from exc
         return self._orders_().snapshot(self.account)
 
     def lookup(self, client_order_ids: Iterable[str]) -> dict[str, VenueOrder]:

@@ -53,8 +53,7 @@ def about(coid, seen):
 
 
 def venue_quantity(sim, asset="AAPL"):
-    """The simulated venue's position (the truth; the gateway's copy may trail a fill event by
-    the position frames that follow it)."""
+    """The simulated venue's position (the truth the gateway's snapshot must match)."""
     held = sim.account.positions.get(asset)
     return 0.0 if held is None else held[0]
 
@@ -280,7 +279,7 @@ def test_execution_before_open_order_and_without_order_status(sim_factory, gatew
     seen: list = []
     fill = wait_for(gw.events, is_(OrderFilled, "early"), seen=seen)
     assert fill.quantity == 20.0 and fill.commission == pytest.approx(2.0)
-    assert venue_quantity(sim) == 20.0
+    assert gw.snapshot().positions["AAPL"].quantity == venue_quantity(sim) == 20.0
 
 
 # ----------------------------------------------------------------------------- IB-13 commission
@@ -362,7 +361,7 @@ def test_fill_racing_a_cancel_wins(sim_factory, gateway_factory, ib_log_guard):
     drain(gw.events, seen)
     assert fill.quantity == 4.0
     assert about("race", seen) == ["OrderAccepted", "OrderFilled"]
-    assert venue_quantity(sim) == 4.0  # position = the fill = the venue
+    assert gw.snapshot().positions["AAPL"].quantity == venue_quantity(sim) == 4.0  # = the fill
     with pytest.raises(CancelRefused, match="already filled"):
         gw.cancel("race")
 
