@@ -29,6 +29,9 @@ Kinds (``inject(kind, **params)`` from tests, ``[[fault]]`` tables in ``--faults
                            never placed, absent from every query (IB-09)
 ``rollback_next_valid_id`` the next handshake of ``client_id`` (default: any) gets nextValidId
                            ``to``, as after a gateway restart (IB-05)
+``gateway_restart``        the daily restart (IB-05): every client dropped, connections refused
+                           for ``seconds``, each client's next nextValidId is ``rollback_to``
+                           (none: no rollback)
 ``duplicate_order_status`` openOrder/orderStatus of the next ``count`` orders go out ``times``
                            times; a repeated Filled orderStatus carries avgFillPrice 0 (IB-11)
 ``late_commission``        commissionReports of the next ``count`` orders go out ``seconds``
@@ -75,6 +78,7 @@ KINDS: dict[str, dict[str, object]] = {
     "pacing_violation": {"count": 1},
     "black_hole_next": {"count": 1},
     "rollback_next_valid_id": {"to": 1, "client_id": None},
+    "gateway_restart": {"seconds": 1.0, "rollback_to": 1},
     "duplicate_order_status": {"count": 1, "times": 3},
     "late_commission": {"count": 1, "seconds": 0.5},
     "commission_sentinel": {"count": 1, "value": "-1", "correct_after": 0.2},

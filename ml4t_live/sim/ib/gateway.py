@@ -232,6 +232,13 @@ class SimulatedIBGateway:
                 requests.cancel_replies += [(reply, float(p["seconds"]))] * int(p["count"])
             case "rollback_next_valid_id":
                 self._dispatcher.rollback_next_valid_id(int(p["to"]), p["client_id"])
+            case "gateway_restart":
+                assert self._server is not None
+                if p["rollback_to"] is not None:
+                    for client_id in list(self._server.by_client):
+                        self._dispatcher.rollback_next_valid_id(int(p["rollback_to"]), client_id)
+                self._server.refuse_for(float(p["seconds"]))
+                self._server.drop(None)
             case "duplicate_order_status":
                 nxt.arm(kind, int(p["count"]), float(p["times"]))
             case "late_commission":

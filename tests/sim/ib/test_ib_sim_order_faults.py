@@ -277,3 +277,30 @@ def test_new_kinds_load_from_a_scenario_list():
                           {"kind": "commission_sentinel", "value": ""}])  # fmt: skip
     assert [(f.kind, f.at_bar) for f in faults] == [("black_hole_next", 3), ("commission_sentinel", None)]
     assert faults[0].params["count"] == 2 and faults[1].params["correct_after"] == 0.2
+
+
+def test_gateway_restart_drops_refuses_then_rolls_next_valid_id_back(client_factory, gateway, ib_errors):
+    ib_errors.expect(r"Peer closed connection|API connection failed|Make sure API port|Error 202|Error 103")
+    first = client_factory(1)
+
+    async def place_and_cancel(ib):
+        aapl = await stock(ib, "AAPL")
+        trades = [ib.placeOrder(aapl, LimitOrder("BUY", 1, 50.0, orderRef=f"pre-{i}")) for i in range(5)]
+        await until(lambda: all(t.orderStatus.status == "Submitted" for t in trades))
+        for t in trades:
+            ib.cancelOrder(t.order)
+        await until(lambda: all(t.isDone() for t in trades), what="cancelled")
+        return max(t.order.orderId for t in trades)
+
+    used = first.run(place_and_cancel)
+    gateway.inject("gateway_restart", seconds=0.3, rollback_to=1)
+    first.run(lambda ib: until(lambda: not ib.isConnected(), what="dropped"))
+    assert gateway.listening is False  # refused while it restarts
+    assert gateway.wait_listening(5)
+    second = client_factory(1)
+
+    async def next_id(ib):
+        aapl = await stock(ib, "AAPL")
+        return ib.placeOrder(aapl, LimitOrder("BUY", 1, 50.0, orderRef="post")).order.orderId
+
+    assert second.run(next_id) <= used  # rolled back: a naive client reuses an id (then 103)

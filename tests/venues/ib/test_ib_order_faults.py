@@ -448,3 +448,29 @@ def test_a_look_up_that_cannot_complete_raises_instead_of_answering_empty(
     sim.inject("freeze_gateway", seconds=1.0)
     with pytest.raises(ConnectionFailed, match="state is unknown"):
         gw.lookup(["known"])
+
+
+def test_daily_gateway_restart_order_in_the_restart_second_is_lost_ids_stay_above(
+    sim_factory, gateway_factory, ib_log_guard
+):
+    for pattern in (*DROP_ERRORS, r"order at-restart is LOST", r"Error 202, reqId \d+"):
+        ib_log_guard.expect(pattern)
+    sim = sim_factory()
+    gw = gateway_factory(sim, inflight_check_interval=30.0)
+    gw.connect()
+    gw.place(limit("before", 50.0))
+    seen: list = []
+    wait_for(gw.events, is_(OrderAccepted, "before"), seen=seen)
+    gw.cancel("before")  # done at IB: nothing there keeps ib_async's ids up after the restart
+    sim.inject("black_hole_next", count=1)  # written in the restart second: no answer, ever
+    gw.place(market("at-restart"))
+    sim.inject("gateway_restart", seconds=0.3, rollback_to=1)
+    wait_for(gw.events, lambda e: isinstance(e, BrokerReconnected), seen=seen)
+    assert about("at-restart", seen) == ["OrderLost"]
+    high = gw.order_id_high_water
+    gw.place(market("after"))
+    gw.end_of_bar(None)
+    wait_for(gw.events, is_(OrderFilled, "after"), seen=seen)
+    assert sim.orders_received[-1].order_id > high
+    assert [r.order_ref for r in sim.orders_received] == ["before", "at-restart", "after"]
+    assert gw.snapshot().positions["AAPL"].quantity == venue_quantity(sim) == 5.0
