@@ -139,6 +139,7 @@ class IBGateway:
 
     async def _restored(self) -> None:
         session = self._session_()
+        self._degraded = session.degraded = False  # a fresh connection: no 1100 pending on it
         accounts = session.ib.managedAccounts()
         if self.account not in accounts:
             session.put(
@@ -162,6 +163,7 @@ class IBGateway:
         """1100: IB itself lost its link (the socket stays up); 1101/1102: it is back."""
         session = self._session_()
         if code == CONNECTIVITY_LOST:
+            session.degraded = True
             if not self._degraded:
                 self._degraded = True
                 session.put(
@@ -170,7 +172,7 @@ class IBGateway:
                     )
                 )
         elif self._degraded:
-            self._degraded = False
+            self._degraded = session.degraded = False
             replayed = self._orders_().resync()
             _log.info(
                 "IB connectivity restored ({}); {} missed execution(s) replayed",

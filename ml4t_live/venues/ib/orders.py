@@ -92,6 +92,11 @@ class OrderTracker(OrderOutcomes, OrderSync):
             self._announce(coid)
             return
         self.session.require_connected(f"order {coid}")
+        if self.session.degraded:  # IB-01: orders written during a 1100 window may go nowhere
+            raise ConnectionFailed(
+                f"order {coid} was not sent: IB reported its connectivity lost (1100) and has "
+                "not restored it yet; retry after the BrokerReconnected event"
+            )
         parent_id = 0
         if request.parent_client_order_id:
             parent = self._trades.get(request.parent_client_order_id)

@@ -66,6 +66,8 @@ class IBSession:
         self.on_connectivity: list[Callable[[int, str], None]] = []
         self._reconnect_task: asyncio.Task[None] | None = None
         self._order_id_high_water = 0
+        # IB reported 1100 (its own link is down, the socket is up) and not yet 1101/1102
+        self.degraded = False
         self.ib.disconnectedEvent += self._on_disconnected
         self.ib.errorEvent += self._on_error
 

@@ -474,3 +474,27 @@ def test_daily_gateway_restart_order_in_the_restart_second_is_lost_ids_stay_abov
     assert sim.orders_received[-1].order_id > high
     assert [r.order_ref for r in sim.orders_received] == ["before", "at-restart", "after"]
     assert gw.snapshot().positions["AAPL"].quantity == venue_quantity(sim) == 5.0
+
+
+# ----------------------------------------------------------------------------- IB-01 1100 window
+def test_no_new_order_is_sent_while_ib_reports_its_connectivity_lost(
+    sim_factory, gateway_factory, ib_log_guard
+):
+    from ml4t_live.errors import ConnectionFailed
+    from ml4t_live.events import BrokerDisconnected
+
+    ib_log_guard.expect(r"Error 110[02], reqId -1")
+    sim = sim_factory()
+    gw = gateway_factory(sim)
+    gw.connect()
+    sim.inject("nightly_reset", bars=1)
+    seen: list = []
+    wait_for(gw.events, lambda e: isinstance(e, BrokerDisconnected), seen=seen)
+    with pytest.raises(ConnectionFailed, match="1100"):
+        gw.place(market("in-window"))
+    gw.end_of_bar(None)  # the outage's bar passes: 1102
+    wait_for(gw.events, lambda e: isinstance(e, BrokerReconnected), seen=seen)
+    gw.place(market("after-window"))
+    gw.end_of_bar(None)
+    wait_for(gw.events, is_(OrderFilled, "after-window"), seen=seen)
+    assert [r.order_ref for r in sim.orders_received] == ["after-window"]
