@@ -1,4 +1,4 @@
-"""The commands: run, demo, replay, sim."""
+"""The commands: run, demo, replay, sim, reconcile."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from .app import (
 )  # fmt: skip
 from .runner import replay_session, run_command, run_demo, serve_sim
 from .ui import Display
+from ml4t_live.errors import ConfigError
 
 
 _HELP = {
@@ -215,5 +216,49 @@ def sim(
     display = Display(verbose=verbose)
     try:
         raise typer.Exit(serve_sim(venue, data, host, port, speed, faults, account))
+    finally:
+        display.close()
+
+
+RECONCILE_KEYS = ("strategy", "broker", "host", "port", "strategy_id", "state_dir", "live",
+                  "confirm_live", "quiet", "verbose")  # fmt: skip
+
+
+@app.command()
+@_guard
+def reconcile(
+    strategy: Annotated[str | None, typer.Argument(help=_HELP["strategy"], show_default=False)] = None,
+    broker: Annotated[str | None, typer.Option(help="The venue: ib or alpaca.")] = None,
+    host: Annotated[str | None, typer.Option(help=_HELP["host"])] = None,
+    port: Annotated[int | None, typer.Option(help="Venue port.")] = None,
+    strategy_id: StrategyId = None,
+    state_dir: StateDir = None,
+    param: Params = None,
+    config: ConfigFile = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    live: Annotated[bool | None, typer.Option("--live", help="Allow reading a LIVE account.", show_default=False)] = None,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+) -> None:
+    """Compare a strategy's journal with the venue, read-only: positions (external or missing),
+    open orders, executions. Never places, changes or cancels anything. Exit 0 when consistent,
+    3 when not. The strategy is named by --strategy-id, or by the strategy and -p parameters it
+    runs with (its default id). IB: give [venue] client_id a free id while the strategy runs;
+    IB then shows that client's open orders only (positions and executions are the account's)."""
+    from .reconcile import check, reconcile as compare, render
+    from .runner import _venue_options
+
+    display = Display(verbose=verbose, quiet=True)
+    cli = dict(strategy=strategy, broker=broker, host=host, port=port, strategy_id=strategy_id,
+               state_dir=state_dir, live=live, confirm_live=live, quiet=True,
+               verbose=verbose or None, params=opt.parse_params(param))  # fmt: skip
+    o = opt.merge_options(cli, config, RECONCILE_KEYS)
+    try:
+        name = (o.get("broker") or "").lower()
+        if name not in ("ib", "alpaca"):
+            raise ConfigError("reconcile needs --broker ib or --broker alpaca")
+        differences, facts = compare(o, _venue_options(o, name))
+        typer.echo(render(differences, facts, as_json), nl=False)
+        check(differences)
     finally:
         display.close()

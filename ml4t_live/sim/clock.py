@@ -92,6 +92,11 @@ class VirtualClock:
         return min(gap, self.bar_seconds) / self.speed
 
     # ------------------------------------------------------------------ control
+    @property
+    def awaiting_release(self) -> bool:
+        """Step mode: a bar went out and the clock waits for a client to catch up."""
+        return self.step_mode and self._index >= 0 and not self._released.is_set()
+
     def release(self) -> None:
         """Step mode: the client caught up; the next bar may be handed out."""
         self._released.set()

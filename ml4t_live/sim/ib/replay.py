@@ -81,6 +81,7 @@ class Replay:
         self._outage_left = 0
         self._outage_lost = False
         self._subset_start: asyncio.TimerHandle | None = None
+        self._covered = False  # every symbol has a real-time subscriber
 
     # ------------------------------------------------------------------ signals
     def caught_up(self) -> None:
@@ -91,10 +92,16 @@ class Replay:
             self.clock.release()
 
     def subscriptions_changed(self) -> None:
-        if self._started:
-            return
         subscribed = {s for c in self.server.clients() for s in c.subs.realtime.values()}
-        if subscribed >= set(self.symbols) or (self.speed is not None and subscribed):
+        was_covered, covered = self._covered, subscribed >= set(self.symbols)
+        self._covered = covered
+        if self._started:
+            # Step mode: when every symbol has a subscriber again (a client restarted after the
+            # one that owed the catch-up signal was killed), the new subscriber takes over.
+            if covered and not was_covered and self.clock.awaiting_release:
+                self.clock.release()
+            return
+        if covered or (self.speed is not None and subscribed):
             self._start.set()
         elif subscribed:
             # A client that wants only some of the symbols: start once it has stopped
