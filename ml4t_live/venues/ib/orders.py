@@ -19,7 +19,9 @@ Idempotent and monotone: repeated openOrder / orderStatus frames (IB-11) change 
 order is accepted or finished; prices come from executions, never from ``avgFillPrice`` (a
 repeated Filled status can carry 0). An ``Inactive`` status without a reason waits briefly
 (``REASON_GRACE``) for IB's error so the rejection carries IB's text; ``Inactive`` held for a
-short-sale locate is not final.
+short-sale locate is not final. Placing a client order id that is already known (sent by this
+session, or found at IB after a restart) sends nothing and announces its state again (accepted,
+fills by execution id, its end), so a caller waiting on it is settled.
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ import asyncio
 from collections.abc import Callable, Iterable
 
 from ib_async import IB, Trade
-from ml4t.backtest import OrderType
 from loguru import logger
+from ml4t.backtest import OrderType
 
 from ...errors import CancelRefused, ConnectionFailed, VenueError
 from ...events import OrderLost, OrderRejected, VenueErrorReported
@@ -128,7 +128,7 @@ class OrderOutcomes:
         if str(code) in CANCEL_FAILED_CODES:
             refusal = f"IB refused the cancel of {coid}: error {code}: {message}"
             if not self._cancel_answered(coid, refusal) and self._outcome.get(coid) != "lost":
-                _log.warning(refusal)
+                _log.warning("{}", refusal)
                 self.session.put(VenueErrorReported("ib", str(code), message, coid))
         elif coid in self._reason_wait:
             self._finish(coid, OrderRejected(coid, message, str(code)))
