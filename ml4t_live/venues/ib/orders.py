@@ -274,6 +274,12 @@ class OrderTracker(OrderOutcomes, OrderSync):
         if coid is not None:
             self._inflight.heard(coid)
             self._fills.flush_reported(coid)
+            if coid not in self._accepted and coid not in self._terminal:
+                # IB has the order; its orderStatus may never come (IB-10), so this is the ack
+                self._accepted.add(coid)
+                self.session.put(
+                    OrderAccepted(coid, str(trade.order.permId or trade.order.orderId))
+                )
         request = self._modifying.get(coid) if coid else None
         if coid is None or request is None:
             return

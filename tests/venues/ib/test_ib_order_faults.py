@@ -498,3 +498,20 @@ def test_no_new_order_is_sent_while_ib_reports_its_connectivity_lost(
     gw.end_of_bar(None)
     wait_for(gw.events, is_(OrderFilled, "after-window"), seen=seen)
     assert [r.order_ref for r in sim.orders_received] == ["after-window"]
+
+
+def test_a_resting_order_without_any_order_status_is_still_acknowledged(
+    sim_factory, gateway_factory, ib_log_guard
+):
+    ib_log_guard.expect(r"Error 202, reqId \d+")
+    sim = sim_factory()
+    gw = gateway_factory(sim)
+    gw.connect()
+    sim.inject("missing_order_status", count=1)
+    gw.place(limit("quiet", 50.0))
+    seen: list = []
+    wait_for(gw.events, is_(OrderAccepted, "quiet"), seen=seen)  # from openOrder alone
+    gw.cancel("quiet")
+    wait_for(gw.events, is_(OrderCancelled, "quiet"), seen=seen)
+    assert about("quiet", seen) == ["OrderAccepted", "OrderCancelled"]
+
