@@ -131,16 +131,18 @@ class Book:
         order.filled_quantity = done
         order.commission_paid += ex.commission
         if isinstance(ex, OrderFilled) or done >= order.quantity - _EPS:
+            recorded = order.order_id not in self.open and order.order_id not in self.cancelling
             if order.status is not OrderStatus.PENDING:
-                _log.warning(
-                    "order {} filled after it was {} locally (a cancel raced the fill)",
-                    order.order_id,
-                    order.status.value,
-                )
+                _log.warning("order {} filled after it was {} locally (the fill wins)",
+                             order.order_id, order.status.value)  # fmt: skip
             order.status = OrderStatus.FILLED
             order.filled_at = ex.timestamp
             order.cancellation_reason = None
-            self.close(order)
+            order.rejection_reason = None
+            if recorded:  # e.g. declared lost, then found filled: recorded again, final state last
+                self._finished.append(order)
+            else:
+                self.close(order)
 
     def _move_position(self, fill: Fill) -> None:
         signed = fill.quantity if fill.side is OrderSide.BUY else -fill.quantity

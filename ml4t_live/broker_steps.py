@@ -102,8 +102,10 @@ class BarSteps:
 
     def _resolve_open_intents(self) -> None:
         """Executions the venue reports for our orders that the journal lacks happened while we
-        were away: applied once. Orders the venue still works are re-attached; the others wait
-        for the venue's own events (the first settle) or the next reconciliation."""
+        were away: applied once. Orders the venue still works are re-attached. The others are
+        looked up by client order id (a venue gateway with ``lookup``): ended orders take the
+        venue's end, orders the venue does not know are lost (never re-sent); a look-up that
+        fails leaves them pending for the venue's own events (unknown is never read as gone)."""
         snapshot = self.snapshot
         if snapshot is None:
             return
@@ -113,9 +115,27 @@ class BarSteps:
                           execution.client_order_id)  # fmt: skip
                 self._apply_live(execution)
         working = {o.client_order_id for o in snapshot.open_orders}
-        for cid, order in list(self.book.open.items()):
+        for cid in list(self.book.open):
             if cid in working:
                 self.book.acknowledged.add(cid)
+        gone = [cid for cid in list(self.book.open) + list(self.book.cancelling) if cid not in working]
+        lookup = getattr(self.gateway, "lookup", None)
+        if not gone or lookup is None:
+            return
+        try:
+            found = lookup(gone)
+        except (VenueError, BridgeError) as exc:
+            _log.warning("could not look up {} order(s) after the restart ({}); they stay pending "
+                         "until the venue reports them", len(gone), exc)  # fmt: skip
+            return
+        for cid in gone:
+            venue_order = found.get(cid)
+            if venue_order is None:
+                self._apply_live(OrderLost(cid, "the venue does not know this order after a restart"))
+            elif venue_order.status == "cancelled":
+                self._apply_live(OrderCancelled(cid, "cancelled at the venue while away"))
+            elif venue_order.status == "rejected":
+                self._apply_live(OrderRejected(cid, "rejected at the venue while away", "venue_rejected"))
 
     # ------------------------------------------------------------------ events
     def _apply_journaled(self, event: Any) -> None:

@@ -150,3 +150,26 @@ def test_a_fill_that_races_a_cancel_wins_in_the_records():
     ]
     assert len(fills) == 1 and broker.get_position("AAA").quantity == 10
     broker.close()
+
+
+def test_an_order_declared_lost_that_turns_up_filled_ends_filled():
+    from ml4t.backtest import BacktestConfig
+
+    from ml4t_live.events import OrderLost
+
+    venue = FakeVenue(fill_on_wait=False)
+    broker = VenueBroker(venue, strategy_id="lost")
+    broker.connect(BacktestConfig())
+    order = broker.submit_order("AAA", 10)
+    venue.events.put(OrderLost(order.order_id, "not found after 5 look-ups"))
+    broker.settle(0)
+    assert order.status is OrderStatus.REJECTED and "lost" in order.rejection_reason
+    venue.fill(venue.placed[0])
+    broker.settle(0)
+    finished, fills = broker.take_new_records()
+    assert order.status is OrderStatus.FILLED and order.rejection_reason is None
+    assert [o.status for o in finished][-1] is OrderStatus.FILLED and len(fills) == 1
+    assert broker.get_position("AAA").quantity == 10
+    intent = broker.link.journal.intents()[order.order_id]
+    assert (intent["status"], intent["filled"]) == ("filled", 10.0)
+    broker.close()
