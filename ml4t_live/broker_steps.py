@@ -31,6 +31,7 @@ from .events import (
     OrderRejected,
 )
 from .failpoints import failpoint
+from .journal import recovery
 from .journal.link import JournalLink
 from .ownership import Ownership
 from .protocols import AccountSnapshot, VenueGateway
@@ -136,6 +137,15 @@ class BarSteps:
                 self._apply_live(OrderCancelled(cid, "cancelled at the venue while away"))
             elif venue_order.status == "rejected":
                 self._apply_live(OrderRejected(cid, "rejected at the venue while away", "venue_rejected"))
+
+    # ------------------------------------------------------------------ session files
+    def session_opened(self, folder: Any) -> None:
+        recovery.session_opened(self.link.journal, folder)
+
+    def session_closed(self) -> None:
+        journal = self.own.journal
+        if journal is not None and not journal.closed:
+            recovery.session_closed(journal)
 
     # ------------------------------------------------------------------ events
     def _apply_journaled(self, event: Any) -> None:

@@ -160,6 +160,7 @@ class LiveEngine:
         started_hooks = False
         try:
             self.broker.connect(self.config)
+            self._journal_session("session_opened", records.writer.dir if records.writer else None)
             starting = getattr(self.broker, "starting_equity", None)
             if starting is not None:
                 metrics.start_from(starting)
@@ -207,10 +208,12 @@ class LiveEngine:
             self._call(LifecyclePhase.RUN_END, self.strategy.on_end, sb, fatal=True)
             self.strategy._validate_completed_run()
             self.broker.validate_completed_run(bars)
+            self._journal_session("session_closed")
         except BaseException as exc:
             if started_hooks:
                 self._end_after_failure(exc)
             records.fail(exc, self.broker, metrics, bars)
+            self._journal_session("session_closed")
             raise
         finally:
             restore_sigint()
@@ -225,6 +228,13 @@ class LiveEngine:
             result.metrics["final_value"],
         )
         return result
+
+    def _journal_session(self, hook: str, *args: Any) -> None:
+        """Tell a journaled broker which session folder this run writes (and when it is
+        complete): a killed run's folder is completed from the journal by the next run."""
+        call = getattr(self.broker, hook, None)
+        if call is not None:
+            call(*args)
 
     def _warm_restart(self, sb: Any) -> Any:
         """Replay the journal through the strategy (orders answered from the journal, never

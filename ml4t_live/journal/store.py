@@ -197,8 +197,9 @@ class Journal:
         )
 
     # ------------------------------------------------------------------ reads (restart, tools)
-    def iter_bars(self) -> Iterator[tuple[int, Any, dict, dict]]:
-        for n, payload in self._db.execute("SELECT n, payload FROM bars ORDER BY n"):
+    def iter_bars(self, since: int = 0) -> Iterator[tuple[int, Any, dict, dict]]:
+        rows = self._db.execute("SELECT n, payload FROM bars WHERE n >= ? ORDER BY n", (since,))
+        for n, payload in rows:
             timestamp, data, context = decode(msgpack.unpackb(payload, strict_map_key=False))
             yield n, timestamp, data, context
 
@@ -225,6 +226,24 @@ class Journal:
                 "venue_id", "reason")  # fmt: skip
         return {row[0]: dict(zip(keys, row, strict=True)) for row in rows}
 
+    def intent_requests(self, since: int = 0) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """(intent row, the request as sent) of the intents made at bar ``since`` or later."""
+        rows = self._db.execute(
+            "SELECT cid, n, status, filled, reason, request FROM intents WHERE n >= ? ORDER BY rowid",
+            (since,),
+        )
+        return [({"cid": c, "n": n, "status": st, "filled": f, "reason": r},
+                 decode(msgpack.unpackb(req, strict_map_key=False)))
+                for c, n, st, f, r, req in rows]  # fmt: skip
+
+    def fill_rows(self, since: int = 0) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT exec_id, cid, asset, quantity, price, commission, ts FROM fills WHERE n >= ? "
+            "AND cid IS NOT NULL ORDER BY rowid", (since,)
+        )  # fmt: skip
+        keys = ("exec_id", "cid", "asset", "quantity", "price", "commission", "ts")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
     def open_intents(self) -> dict[str, dict[str, Any]]:
         return {c: i for c, i in self.intents().items() if i["status"] not in TERMINAL}
 
@@ -235,14 +254,6 @@ class Journal:
 
     def exec_ids(self) -> set[str]:
         return {row[0] for row in self._db.execute("SELECT exec_id FROM fills")}
-
-    def fills_today(self, since: str) -> list[dict[str, Any]]:
-        rows = self._db.execute(
-            "SELECT exec_id, cid, asset, quantity, price, commission, ts FROM fills "
-            "WHERE ts >= ? ORDER BY rowid", (since,)
-        )  # fmt: skip
-        keys = ("exec_id", "cid", "asset", "quantity", "price", "commission", "ts")
-        return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
 def read_only(path: str | Path) -> sqlite3.Connection:
