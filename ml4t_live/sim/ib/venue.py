@@ -114,7 +114,10 @@ class IBVenue:
         existing = self.orders.get((client_id, req.order_id))
         self._record(client_id, req, modify=existing is not None and not existing.done)
         if existing is not None:
-            if existing.done:
+            same = existing.view.info.symbol == req.contract.symbol.upper()
+            if existing.done and same and existing.view.completed_status == "Filled":
+                self._error(client_id, req.order_id, 104, "Can't modify a filled order")
+            elif existing.done:
                 self._error(client_id, req.order_id, 103, "Duplicate order id")
             else:
                 self._modify(existing, req)

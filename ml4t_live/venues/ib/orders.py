@@ -40,6 +40,7 @@ from ...events import (
     OrderLost,
     OrderRejected,
     OrderReplaced,
+    VenueErrorReported,
 )
 from ...protocols import OrderRequest
 from .fills import FillReporter
@@ -231,7 +232,9 @@ class OrderTracker(OrderOutcomes, OrderSync):
             # order as it was (usually it just filled): _on_error answers the cancel, the
             # venue's own news settles the order.
             return
-        if rejection is not None:
+        if rejection is not None and coid in self._modifying:
+            self._modify_refused(coid, *rejection)
+        elif rejection is not None:
             code, text = rejection
             self._finish(coid, OrderRejected(coid, text, code))
         elif status == "Inactive":
@@ -243,6 +246,25 @@ class OrderTracker(OrderOutcomes, OrderSync):
                 )
         elif status in ("Cancelled", "ApiCancelled"):
             self._finish(coid, OrderCancelled(coid, f"{status} at IB"))
+
+    def _modify_refused(self, coid: str, code: str, text: str) -> None:
+        """An error while a modification is pending refuses the modification, not the order
+        (IB-19: 104 for an order that just filled). ib_async took the order as Cancelled, so IB
+        is asked by orderRef what it really is (working, filled, cancelled)."""
+        del self._modifying[coid]
+        _log.warning("modify of {} refused by IB: {} {}", coid, code, text)
+        self.session.put(VenueErrorReported("ib", code, f"modify refused: {text}", coid))
+        self.session.loop.spawn(self._settle_by_lookup(coid), f"after-refused-modify:{coid}")
+
+    async def _settle_by_lookup(self, coid: str) -> None:
+        try:
+            found = await self._inflight.lookup({coid})
+        except (ConnectionError, TimeoutError) as exc:
+            _log.warning("{}: look-up after the refused modify failed ({!r}); the next re-sync "
+                         "settles it", coid, exc)  # fmt: skip
+            return
+        if coid in found:
+            self.found(coid, found[coid])
 
     def _reject_without_reason(self, coid: str) -> None:
         self._reason_wait.pop(coid, None)

@@ -65,10 +65,10 @@ def test_rolled_back_next_valid_id_makes_a_naive_client_reuse_an_id_and_get_103(
     second = client_factory(1)
 
     async def reuse(ib):
-        aapl = await stock(ib, "AAPL")
+        msft = await stock(ib, "MSFT")  # another contract: a reused id is 103 (same one: 104)
         trades = []
         while not trades or trades[-1].order.orderId < used:
-            trades.append(ib.placeOrder(aapl, LimitOrder("BUY", 1, 50.0, orderRef=f"after-{len(trades)}")))
+            trades.append(ib.placeOrder(msft, LimitOrder("BUY", 1, 50.0, orderRef=f"after-{len(trades)}")))
         await until(lambda: trades[-1].isDone(), what="103")
         return trades[-1]
 
@@ -304,3 +304,21 @@ def test_gateway_restart_drops_refuses_then_rolls_next_valid_id_back(client_fact
         return ib.placeOrder(aapl, LimitOrder("BUY", 1, 50.0, orderRef="post")).order.orderId
 
     assert second.run(next_id) <= used  # rolled back: a naive client reuses an id (then 103)
+
+
+def test_modify_of_a_filled_order_is_104(client, gateway, ib_errors):
+    ib_errors.expect(r"Error 104, reqId \d+: Can't modify a filled order")
+
+    async def scenario(ib):
+        aapl, rt = await _started(ib)
+        trade = ib.placeOrder(aapl, LimitOrder("BUY", 1, 200.0, orderRef="mod-filled"))
+        await advance(ib, rt)
+        await until(trade.isDone, what="fill")
+        codes: list[int] = []
+        ib.errorEvent += lambda req_id, code, msg, c: codes.append(code)
+        ib.client.placeOrder(trade.order.orderId, aapl, LimitOrder("BUY", 2, 200.0, orderRef="mod-filled"))
+        await until(lambda: 104 in codes, what="104")
+        return trade.orderStatus.status
+
+    assert client.run(scenario) == "Filled"
+

@@ -515,3 +515,29 @@ def test_a_resting_order_without_any_order_status_is_still_acknowledged(
     wait_for(gw.events, is_(OrderCancelled, "quiet"), seen=seen)
     assert about("quiet", seen) == ["OrderAccepted", "OrderCancelled"]
 
+
+# ----------------------------------------------------------------------------- IB-19 modify race
+def test_modify_racing_a_fill_is_refused_and_the_fill_lands(
+    sim_factory, gateway_factory, ib_log_guard
+):
+    from ml4t_live.events import VenueErrorReported
+
+    ib_log_guard.expect(r"Error 104, reqId \d+: Can't modify a filled order")
+    sim = sim_factory()
+    gw = gateway_factory(sim)
+    gw.connect()
+    sim.inject("delay_fills", seconds=0.5, count=1)  # the fill's news is on its way ...
+    gw.place(limit("mod-race", 101.0, qty=4))
+    seen: list = []
+    wait_for(gw.events, is_(OrderAccepted, "mod-race"), seen=seen)
+    gw.end_of_bar(None)  # ... when the modify reaches IB: 104
+    gw.modify(OrderRequest("mod-race", "AAPL", OrderSide.BUY, 6, OrderType.LIMIT, limit_price=101.0))
+    refused = wait_for(gw.events, lambda e: isinstance(e, VenueErrorReported), seen=seen)
+    assert refused.code == "104" and refused.client_order_id == "mod-race"
+    fill = wait_for(gw.events, is_(OrderFilled, "mod-race"), seen=seen)
+    assert fill.quantity == 4.0
+    gw.place(market("flush"))  # everything about mod-race is in by the next order's fill
+    gw.end_of_bar(None)
+    wait_for(gw.events, is_(OrderFilled, "flush"), seen=seen)
+    assert about("mod-race", seen) == ["OrderAccepted", "VenueErrorReported", "OrderFilled"]
+
