@@ -31,7 +31,7 @@ from typing import Any
 
 from loguru import logger
 
-from ...bridge import LoopThread
+from ...bridge import LoopState, LoopThread
 from ...errors import BridgeClosed, ConnectionFailed, LiveTradingRefused, ReconciliationError
 from ...events import BrokerDisconnected, BrokerReconnected
 from ...protocols import AccountSnapshot, OrderRequest, VenueOrder
@@ -186,9 +186,9 @@ class IBGateway:
         """IB order ids up to ``floor`` were used (e.g. the journal's high-water mark): every
         later order id, also after a reconnect to a restarted gateway, is above it."""
         self._order_id_floor = max(self._order_id_floor, int(floor))
-        if self._session is not None:
-            session = self._session
-            self._call(lambda: session.reserve_order_ids(self._order_id_floor))
+        if self._session is not None and self._loop.state is LoopState.RUNNING:
+            session, floor = self._session, self._order_id_floor
+            self._call(lambda: session.reserve_order_ids(floor))
 
     @property
     def order_id_high_water(self) -> int:

@@ -180,6 +180,8 @@ def test_reserved_floor_holds_before_connect_after_connect_and_after_a_rollback(
     high = gw.order_id_high_water
     gw.close()
     assert gw.order_id_high_water == high >= third  # still readable after close
+    gw.reserve_order_ids(high + 10)  # and a closed gateway keeps a floor without a call
+    assert gw.order_id_high_water == high + 10
 
 
 def test_a_new_process_reserving_the_journal_floor_never_reuses_a_black_holed_id(
