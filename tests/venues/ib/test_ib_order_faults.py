@@ -543,3 +543,43 @@ def test_modify_racing_a_fill_is_refused_and_the_fill_lands(
     wait_for(gw.events, is_(OrderFilled, "flush"), seen=seen)
     assert about("mod-race", seen) == ["OrderAccepted", "VenueErrorReported", "OrderFilled"]
 
+
+
+# ----------------------------------------------------------------------------- whole engine
+def test_delivery_faults_leave_the_fills_of_a_strategy_equal_to_the_backtest(sim_factory):
+    """Repeated / missing / early status frames, late and sentinel commission reports and
+    duplicate executions, scheduled across a run of the unchanged strategy through LiveEngine:
+    the live fills are the backtest's, each once."""
+    from datetime import UTC, datetime, timedelta
+
+    from ml4t.backtest import DataFeed, Engine
+
+    from ml4t_live import LiveEngine
+    from ml4t_live.venues.ib import IBBroker, IBFeed
+    from tests.support.market import make_prices
+    from tests.support.strategies import MACrossover
+
+    assets = ["AAA", "BBB", "CCC"]
+    start = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
+    prices = make_prices(60, assets, start=start)
+    config = BacktestConfig()
+    backtest = Engine(DataFeed(prices_df=prices), MACrossover(), config).run()
+    assert len(backtest.fills) > 3
+    faults = [
+        {"kind": "duplicate_order_status", "count": 2, "times": 3, "at_bar": 0},
+        {"kind": "late_commission", "count": 2, "seconds": 0.2, "at_bar": 10},
+        {"kind": "commission_sentinel", "count": 2, "value": "-1", "correct_after": 0.05, "at_bar": 20},
+        {"kind": "exec_before_open_order", "count": 2, "at_bar": 30},
+        {"kind": "missing_order_status", "count": 2, "at_bar": 40},
+        {"kind": "duplicate_exec_details", "count": 2, "at_bar": 50},
+    ]
+    sim = sim_factory(prices, config=BacktestConfig(), faults=faults)
+    broker = IBBroker(config_for(sim), strategy_id="faults")
+    feed = IBFeed(config_for(sim), assets, bar_size="1 min", end=start + timedelta(minutes=60))
+    live = LiveEngine(MACrossover(), broker, feed, config=config, session_dir=False).run()
+
+    def key(f):
+        return (f.timestamp, f.asset, f.side, f.quantity, f.price)
+
+    assert sorted(map(key, live.fills)) == sorted(map(key, backtest.fills))
+    assert len(sim.fills) == len(backtest.fills)  # one venue execution per backtest fill
