@@ -232,7 +232,12 @@ class IBGateway:
         self._call(self._orders_().modify(request))
 
     def cancel(self, client_order_id: str) -> None:
-        self._call(self._orders_().cancel(client_order_id))
+        """Raises CancelRefused when IB refuses (10147 / 10148 / 161) or the order filled first;
+        a fill that won is on :attr:`events` before that. Bounded: ``cancel_wait`` plus, after a
+        refusal, one look-up by orderRef (three requests of ``request_timeout`` at most)."""
+        cfg = self.config
+        bound = min(cfg.cancel_wait, cfg.request_timeout) + 3 * cfg.request_timeout + 1.0
+        self._call(self._orders_().cancel(client_order_id), bound)
 
     def end_of_bar(self, timestamp: Any) -> None:
         self._call(self._end_of_bar())

@@ -256,16 +256,6 @@ class OrderTracker(OrderOutcomes, OrderSync):
         self.session.put(VenueErrorReported("ib", code, f"modify refused: {text}", coid))
         self.session.loop.spawn(self._settle_by_lookup(coid), f"after-refused-modify:{coid}")
 
-    async def _settle_by_lookup(self, coid: str) -> None:
-        try:
-            found = await self._inflight.lookup({coid})
-        except (ConnectionError, TimeoutError) as exc:
-            _log.warning("{}: look-up after the refused modify failed ({!r}); the next re-sync "
-                         "settles it", coid, exc)  # fmt: skip
-            return
-        if coid in found:
-            self.found(coid, found[coid])
-
     def _reject_without_reason(self, coid: str) -> None:
         self._reason_wait.pop(coid, None)
         if coid not in self._terminal:

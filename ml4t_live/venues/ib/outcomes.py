@@ -5,8 +5,8 @@ never answered (found or lost). Runs on the session loop.
 * :meth:`OrderOutcomes.cancel` sends the cancel and waits at most ``IBConfig.cancel_wait`` (capped
   by ``request_timeout``) for the answer: confirmed -> returns; refused (10147 not found, 10148
   cannot be cancelled, 161) or the order filled first -> :class:`~ml4t_live.errors.CancelRefused`
-  (after re-reading IB's open orders, since ib_async takes a refused cancel as Cancelled): the fill
-  wins and arrives as its events. No answer in time -> the cancel stands as sent (a WARNING), its
+  (after a look-up by orderRef, since ib_async takes a refused cancel as Cancelled: a fill that
+  won is put before the refusal is raised). No answer in time -> the cancel stands as sent (a WARNING), its
   outcome arrives as events (IB-18: late acknowledgements happen).
 * :meth:`OrderOutcomes._on_error` - errors ib_async cannot put on a trade: a refused cancel of an
   order it already took as done; the reason of a rejection whose 201 came after ``Inactive``.
@@ -97,16 +97,21 @@ class OrderOutcomes:
         if refusal is None:
             return
         if coid not in self._terminal:
-            await self._refresh_open_orders(coid)
+            await self._settle_by_lookup(coid)
         raise CancelRefused(refusal)
 
-    async def _refresh_open_orders(self, coid: str) -> None:
-        """After a refused cancel ib_async takes the order as Cancelled; IB's open orders put its
-        real status back (a filled one arrives as its fill)."""
+    async def _settle_by_lookup(self, coid: str) -> None:
+        """After a refused cancel or modify ib_async takes the order as Cancelled: ask IB by
+        orderRef what it is. A working order gets its status back; a filled one's executions
+        are put now (before the caller hears the refusal), not whenever their frames come."""
         try:
-            await asyncio.wait_for(self.ib.reqOpenOrdersAsync(), self.session.config.request_timeout)
+            found = await self._inflight.lookup({coid})
         except (ConnectionError, TimeoutError) as exc:
-            _log.warning("open orders not re-read after the refused cancel of {}: {!r}", coid, exc)
+            _log.warning("{}: look-up by orderRef failed ({!r}); its events or the next re-sync "
+                         "settle it", coid, exc)  # fmt: skip
+            return
+        if coid in found:
+            self.found(coid, found[coid])
 
     def _cancel_answered(self, coid: str, refusal: str | None) -> bool:
         """Resolve a waiting cancel of ``coid`` (None: confirmed); False when none waits."""

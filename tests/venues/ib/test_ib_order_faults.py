@@ -359,8 +359,8 @@ def test_fill_racing_a_cancel_wins(sim_factory, gateway_factory, ib_log_guard):
     gw.end_of_bar(None)  # ... when the cancel reaches IB: 10148, state Filled
     with pytest.raises(CancelRefused, match="10148"):
         gw.cancel("race")
-    fill = wait_for(gw.events, is_(OrderFilled, "race"), seen=seen)
-    drain(gw.events, seen)
+    drain(gw.events, seen)  # the fill that won is already reported, before its own frames came
+    [fill] = [e for e in seen if is_(OrderFilled, "race")(e)]
     assert fill.quantity == 4.0
     assert about("race", seen) == ["OrderAccepted", "OrderFilled"]
     assert gw.snapshot().positions["AAPL"].quantity == venue_quantity(sim) == 4.0  # = the fill
@@ -583,3 +583,47 @@ def test_delivery_faults_leave_the_fills_of_a_strategy_equal_to_the_backtest(sim
 
     assert sorted(map(key, live.fills)) == sorted(map(key, backtest.fills))
     assert len(sim.fills) == len(backtest.fills)  # one venue execution per backtest fill
+
+
+def test_a_strategy_cancelling_an_order_that_just_filled_gets_false_and_the_fill(
+    sim_factory, ib_log_guard
+):
+    """The fill wins through the whole stack: cancel_order() returns False (IB answered 10148),
+    the order ends FILLED and the position moves."""
+    from ml4t.backtest import OrderStatus, Strategy
+
+    from ml4t_live import LiveEngine
+    from ml4t_live.venues.ib import IBBroker, IBFeed
+
+    ib_log_guard.expect(r"10148")  # ib_async's "Error 10148", the broker's refused-cancel line
+
+    class CancelNextBar(Strategy):
+        def __init__(self) -> None:
+            self.bar, self.order, self.cancelled = -1, None, None
+
+        def on_data(self, timestamp, data, context, broker) -> None:
+            self.bar += 1
+            if self.bar == 1:
+                self.order = broker.submit_order(
+                    "AAPL", 4, OrderSide.BUY, OrderType.LIMIT, limit_price=1000.0
+                )
+            elif self.bar == 2 and self.order.status is OrderStatus.PENDING:
+                self.cancelled = broker.cancel_order(self.order.order_id)
+
+    from ib_helpers import minute_bars
+
+    bars = minute_bars(n=6)
+    # the fill happens at the next open; its news is held back past the strategy's next bar
+    sim = sim_factory(bars, faults=[{"kind": "delay_fills", "seconds": 3.0, "count": 1}])
+    strategy = CancelNextBar()
+    broker = IBBroker(config_for(sim), strategy_id="race")
+    from datetime import timedelta
+
+    from ib_helpers import START
+
+    feed = IBFeed(config_for(sim), ["AAPL"], bar_size="1 min", end=START + timedelta(minutes=6))
+    live = LiveEngine(strategy, broker, feed, session_dir=False).run()
+    assert strategy.cancelled is False
+    assert strategy.order.status is OrderStatus.FILLED
+    assert [(f.asset, f.quantity) for f in live.fills] == [("AAPL", 4.0)]
+    assert venue_quantity(sim) == 4.0
