@@ -10,6 +10,8 @@ calls and the exchange's events into the IB messages a real gateway sends, in IB
   partial quantities) -> commissionReport -> position / portfolio / account updates
 * cancel or expiry: orderStatus ``Cancelled`` -> error 202
 * rejection: error 201 -> openOrder + orderStatus ``Inactive``
+* refusals: cancel of an unknown id 10147, of a finished order 10148 (with its state); a
+  placeOrder reusing a finished order's id 104 (filled, same contract) or 103
 
 Messages go out through a :class:`VenueSink` (the server), addressed by client id.
 """
