@@ -26,7 +26,8 @@ Kinds (``inject(kind, **params)`` from tests, ``[[fault]]`` tables in ``--faults
 ``missing_order_status``   the next ``count`` orders get no orderStatus messages
 ``pacing_violation``       answer the next ``count`` historical requests with error 162
 ``black_hole_next``        the next ``count`` placeOrders vanish: recorded, never answered,
-                           never placed, absent from every query (IB-09)
+                           never placed, absent from every query (IB-09); with
+                           ``surface_after`` seconds they are placed that much later
 ``rollback_next_valid_id`` the next handshake of ``client_id`` (default: any) gets nextValidId
                            ``to``, as after a gateway restart (IB-05)
 ``gateway_restart``        the daily restart (IB-05): every client dropped, connections refused
@@ -76,7 +77,7 @@ KINDS: dict[str, dict[str, object]] = {
     "status_before_exec": {"count": 1},
     "missing_order_status": {"count": 1},
     "pacing_violation": {"count": 1},
-    "black_hole_next": {"count": 1},
+    "black_hole_next": {"count": 1, "surface_after": None},
     "rollback_next_valid_id": {"to": 1, "client_id": None},
     "gateway_restart": {"seconds": 1.0, "rollback_to": 1},
     "duplicate_order_status": {"count": 1, "times": 3},

@@ -220,7 +220,8 @@ class SimulatedIBGateway:
         nxt, requests = self._venue.next_faults, self._venue.request_faults
         match kind:
             case "black_hole_next":
-                requests.black_holes += int(p["count"])
+                after = p["surface_after"]
+                requests.black_holes += [None if after is None else float(after)] * int(p["count"])
             case "duplicate_order_id":
                 requests.duplicate_ids += int(p["count"])
             case "rate_exceeded":

@@ -25,29 +25,39 @@ DUPLICATE_ID = (103, "Duplicate order id")
 RATE_EXCEEDED = (100, "Max rate of messages per second has been exceeded:max=50 rec=51 (1)")
 
 
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """How a placeOrder is answered instead of placed: error ``code`` with ``text``, or (code 0)
+    swallowed, to be placed ``surface_after`` seconds later (None: never)."""
+
+    code: int
+    text: str = ""
+    surface_after: float | None = None
+
+
 @dataclass(slots=True)
 class RequestFaults:
     """Armed request faults, each consumed by the next matching request."""
 
-    black_holes: int = 0
+    black_holes: list[float | None] = field(default_factory=list)  # each: its surface_after
     duplicate_ids: int = 0
     rate_exceeded: int = 0
     cancel_replies: list[tuple[str, float]] = field(default_factory=list)
     swallowed: list[tuple[int, int, str]] = field(default_factory=list)  # black-holed orders
 
-    def refuse_place(self, client_id: int, order_id: int, order_ref: str) -> tuple[int, str] | None:
-        """``(code, text)`` to answer instead of placing; ``(0, "")`` to swallow it silently."""
-        if self.black_holes > 0:
-            self.black_holes -= 1
+    def refuse_place(self, client_id: int, order_id: int, order_ref: str) -> Refusal | None:
+        if self.black_holes:
+            surface_after = self.black_holes.pop(0)
             self.swallowed.append((client_id, order_id, order_ref))
-            _log.info("black hole: order {} ({!r}) of client {} vanishes", order_id, order_ref, client_id)
-            return (0, "")
+            _log.info("black hole: order {} ({!r}) of client {} vanishes (surfaces after {})",
+                      order_id, order_ref, client_id, surface_after)  # fmt: skip
+            return Refusal(0, surface_after=surface_after)
         if self.duplicate_ids > 0:
             self.duplicate_ids -= 1
-            return DUPLICATE_ID
+            return Refusal(*DUPLICATE_ID)
         if self.rate_exceeded > 0:
             self.rate_exceeded -= 1
-            return RATE_EXCEEDED
+            return Refusal(*RATE_EXCEEDED)
         return None
 
     def cancel_reply(self) -> tuple[str, float] | None:

@@ -18,6 +18,7 @@ Messages go out through a :class:`VenueSink` (the server), addressed by client i
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -127,9 +128,15 @@ class IBVenue:
         refusal = None if req.what_if else self.request_faults.refuse_place(
             client_id, req.order_id, req.order_ref)  # fmt: skip
         if refusal is not None:
-            if refusal[0]:
-                self._error(client_id, req.order_id, *refusal)
+            if refusal.code:
+                self._error(client_id, req.order_id, refusal.code, refusal.text)
+            elif refusal.surface_after is not None:  # the black hole lets it through, later
+                asyncio.get_running_loop().call_later(
+                    refusal.surface_after, self._place_new, client_id, req)  # fmt: skip
             return
+        self._place_new(client_id, req)
+
+    def _place_new(self, client_id: int, req: PlaceOrder) -> None:
         info = self.book.resolve(
             req.contract.con_id, req.contract.symbol, req.contract.sec_type,
             req.contract.currency, req.contract.exchange,

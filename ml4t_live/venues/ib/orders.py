@@ -75,6 +75,7 @@ class OrderTracker(OrderOutcomes, OrderSync):
         self._contracts: dict[str, Contract] = {}
         self._foreign: set[int] = set()  # foreign open orders already reported
         self._inflight = InFlightMonitor(session, self)
+        self._surfaced_cancelled: set[str] = set()  # lost orders that turned up, cancelled
         ib = self.ib
         ib.orderStatusEvent += self._on_status
         ib.openOrderEvent += self._on_open_order
@@ -215,6 +216,7 @@ class OrderTracker(OrderOutcomes, OrderSync):
         if status == "Filled":
             self._cancel_answered(coid, f"cannot cancel {coid}: IB filled it first")
         if coid in self._terminal:
+            self._surfaced(coid, trade)
             return
         if status in ("PreSubmitted", "Submitted") and coid not in self._accepted:
             self._accepted.add(coid)
@@ -286,6 +288,7 @@ class OrderTracker(OrderOutcomes, OrderSync):
         if coid is not None:
             self._inflight.heard(coid)
             self._fills.flush_reported(coid)
+            self._surfaced(coid, trade)
             if coid not in self._accepted and coid not in self._terminal:
                 # IB has the order; its orderStatus may never come (IB-10), so this is the ack
                 self._accepted.add(coid)
@@ -313,6 +316,10 @@ class OrderTracker(OrderOutcomes, OrderSync):
             )
             return
         self._inflight.heard(coid)
+        if self._outcome.get(coid) == "lost" and fill.execution.execId not in self._fills.seen:
+            _log.error("order {} was reported lost, yet IB reports its execution {} ({} @ {}); "
+                       "the execution is reported, reconcile the position", coid,
+                       fill.execution.execId, fill.execution.shares, fill.execution.price)  # fmt: skip
         total = float(trade.order.totalQuantity)
         self._fills.record(coid, fill, total, wait=True)
         if self._fills.cumulative.get(coid, 0.0) >= total - 1e-9:

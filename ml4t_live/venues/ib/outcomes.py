@@ -57,6 +57,7 @@ class OrderOutcomes:
     _finish: Callable[[str, object], None]
     _on_status: Callable[[Trade], None]
     _inflight: InFlightMonitor
+    _surfaced_cancelled: set[str]
 
     async def cancel(self, client_order_id: str) -> None:
         """Cancel and wait (bounded) for IB's answer; CancelRefused when IB refuses it or the
@@ -186,6 +187,23 @@ class OrderOutcomes:
             self._fills.record(coid, fill, total, wait=False)
         if found.trades:
             self._on_status(self._trades[coid])
+
+    def _surfaced(self, coid: str, trade: Trade) -> None:
+        """An order reported lost turned up working at IB after all: it must not trade, so it is
+        cancelled (once); an execution that beat the cancel is still reported."""
+        if self._outcome.get(coid) != "lost" or coid in self._surfaced_cancelled:
+            return
+        if trade.orderStatus.status not in ("PreSubmitted", "Submitted"):  # only IB says these
+            return
+        self._surfaced_cancelled.add(coid)
+        text = f"order {coid} was reported lost but IB now shows it ({trade.orderStatus.status}); cancelling it"
+        _log.error("{}", text)
+        self.session.put(VenueErrorReported("ib", "lost-order-surfaced", text, coid))
+        if self.session.connected:
+            try:
+                self.ib.cancelOrder(trade.order)
+            except ConnectionError as exc:
+                _log.warning("cancel of surfaced order {} not sent: {}", coid, exc)
 
     def lost(self, coid: str, reason: str) -> None:
         """Not found after the bounded look-ups: OrderLost, an ERROR, and a cancel for its id

@@ -627,3 +627,28 @@ def test_a_strategy_cancelling_an_order_that_just_filled_gets_false_and_the_fill
     assert strategy.order.status is OrderStatus.FILLED
     assert [(f.asset, f.quantity) for f in live.fills] == [("AAPL", 4.0)]
     assert venue_quantity(sim) == 4.0
+
+
+def test_an_order_reported_lost_that_surfaces_later_is_cancelled_not_traded(
+    sim_factory, gateway_factory, ib_log_guard
+):
+    from ml4t_live.events import VenueErrorReported
+
+    for pattern in (r"is LOST", r"reported lost but IB now shows it", r"Error 10147", r"Error 202"):
+        ib_log_guard.expect(pattern)
+    sim = sim_factory()
+    gw = gateway_factory(sim, **FAST)
+    gw.connect()
+    sim.inject("black_hole_next", count=1, surface_after=1.5)  # e.g. a dialog in the gateway
+    gw.place(limit("ghost", 50.0))
+    seen: list = []
+    wait_for(gw.events, is_(OrderLost, "ghost"), seen=seen)
+    alert = wait_for(gw.events, lambda e: isinstance(e, VenueErrorReported), seen=seen)
+    assert (alert.code, alert.client_order_id) == ("lost-order-surfaced", "ghost")
+    gw.snapshot()  # a round trip: IB has handled the cancel sent before it
+    assert [o.completed_status for o in sim.completed_orders if o.order_ref == "ghost"] == [
+        "Cancelled"
+    ]
+    drain(gw.events, seen)
+    assert about("ghost", seen) == ["OrderLost", "VenueErrorReported"]
+    assert sim.fills == []
