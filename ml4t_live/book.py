@@ -7,6 +7,7 @@ talks to a venue. Duplicate executions (same ``exec_id``) are applied once.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from loguru import logger
@@ -83,7 +84,9 @@ class Book:
                                  "owner (external)", event.exec_id, event.client_order_id)  # fmt: skip
                     return None
                 self._exec_ids.add(event.exec_id)
-                self._execute(event, order)
+                event = self._new_part(event, order)
+                if event is not None:
+                    self._execute(event, order)
             case OrderCancelled(reason=reason) if order is not None:
                 if order.status is OrderStatus.PENDING:
                     order.status = OrderStatus.CANCELLED
@@ -105,6 +108,25 @@ class Book:
         if order is None and hasattr(event, "client_order_id"):
             _log.info("event for an order that is not ours ({}): {!r}", event.client_order_id, event)
         return order
+
+    @staticmethod
+    def _new_part(ex: Any, order: Order) -> Any:
+        """What of an execution is new. A venue that re-reports an order's fills under other ids
+        (a REST view after a restart names them by cumulative quantity, the stream by execution)
+        reports a cumulative quantity: only what goes beyond the order's applied fills counts."""
+        cumulative = ex.cumulative_quantity
+        if cumulative <= _EPS:
+            return ex
+        new = cumulative - order.filled_quantity
+        if new <= _EPS:
+            _log.info("execution {} of {} re-reports {:g} already applied: ignored", ex.exec_id,
+                      order.order_id, ex.quantity)  # fmt: skip
+            return None
+        if new < ex.quantity - _EPS:
+            _log.info("execution {} of {}: {:g} of its {:g} are new", ex.exec_id, order.order_id,
+                      new, ex.quantity)  # fmt: skip
+            return replace(ex, quantity=new)
+        return ex
 
     def _execute(self, ex: OrderFilled | OrderPartiallyFilled, order: Order) -> None:
         fill = Fill(

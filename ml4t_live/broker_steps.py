@@ -155,6 +155,8 @@ class BarSteps:
     def _apply_live(self, event: Any) -> Order | None:
         """A venue event now: the book changes, and the journal records it (ours only)."""
         seen = isinstance(event, Execution) and self.book.seen(event.exec_id)
+        prior = self.book.by_id.get(getattr(event, "client_order_id", ""))
+        before = prior.filled_quantity if prior is not None else 0.0
         order = self.book.apply(event)
         if order is None or seen:
             return order
@@ -167,9 +169,11 @@ class BarSteps:
             case OrderAccepted(venue_order_id=vid):
                 journal.set_intent(cid, status="accepted", venue_id=vid or None)
             case Execution():
-                signed = event.quantity if event.side.value == "buy" else -event.quantity
-                journal.append_fill(self.link.n, event.exec_id, cid, event.asset, signed, event.price,
-                                    event.commission, event.timestamp)  # fmt: skip
+                applied = order.filled_quantity - before  # a re-reported part is not new
+                if applied > 1e-9:
+                    signed = applied if event.side.value == "buy" else -applied
+                    journal.append_fill(self.link.n, event.exec_id, cid, event.asset, signed,
+                                        event.price, event.commission, event.timestamp)  # fmt: skip
                 done = order.status is OrderStatus.FILLED
                 journal.set_intent(cid, status="filled" if done else "partial", filled=order.filled_quantity)
             case OrderCancelled(reason=reason):

@@ -173,3 +173,27 @@ def test_an_order_declared_lost_that_turns_up_filled_ends_filled():
     intent = broker.link.journal.intents()[order.order_id]
     assert (intent["status"], intent["filled"]) == ("filled", 10.0)
     broker.close()
+
+
+def test_fills_re_reported_under_other_ids_count_once_by_cumulative_quantity():
+    """After a restart a venue's REST view names an order's fills by cumulative quantity, the
+    stream named them by execution id: only what goes beyond the applied fills counts."""
+    from ml4t.backtest import BacktestConfig, OrderSide
+
+    from ml4t_live.events import OrderFilled, OrderPartiallyFilled
+
+    venue = FakeVenue(fill_on_wait=False)
+    broker = VenueBroker(venue, strategy_id="cum")
+    broker.connect(BacktestConfig())
+    order = broker.submit_order("AAA", 20, order_type=OrderType.LIMIT, limit_price=99.0)
+    when = datetime(2024, 1, 2, tzinfo=UTC)
+    cid = order.order_id
+    venue.events.put(OrderPartiallyFilled(cid, "exec-1", "AAA", OrderSide.BUY, 5, 99.0, when, 0.0, 5))
+    venue.events.put(OrderPartiallyFilled(cid, "V1:5", "AAA", OrderSide.BUY, 5, 99.0, when, 0.0, 5))
+    venue.events.put(OrderFilled(cid, "V1:20", "AAA", OrderSide.BUY, 20, 99.0, when, 0.0, 20))
+    broker.settle(0)
+    assert order.filled_quantity == 20 and order.status is OrderStatus.FILLED
+    assert broker.get_position("AAA").quantity == 20
+    assert [f.quantity for f in broker.fills] == [5, 15]
+    assert broker.link.journal.positions() == {"AAA": 20.0}
+    broker.close()

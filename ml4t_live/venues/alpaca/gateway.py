@@ -21,7 +21,7 @@ orders -> AccountSnapshot; state that cannot be read or understood raises Reconc
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from alpaca.trading.enums import QueryOrderStatus
@@ -35,7 +35,7 @@ from ...errors import (
     ReconciliationError,
 )
 from ...events import OrderCancelled, OrderRejected, OrderReplaced, VenueErrorReported
-from ...protocols import AccountSnapshot, OrderRequest
+from ...protocols import AccountSnapshot, OrderRequest, VenueOrder
 from .config import AlpacaConfig
 from .held import HeldOrders
 from .order_stream import OrderStream
@@ -188,6 +188,23 @@ class AlpacaGateway(SubmitMixin):
             raise ReconciliationError(
                 f"cannot understand the Alpaca account state: {exc}"
             ) from None
+
+    def lookup(self, client_order_ids: Iterable[str]) -> dict[str, VenueOrder]:
+        """Where Alpaca has these client order ids (``GET /v2/orders:by_client_order_id``): ids
+        Alpaca does not know are absent; ConnectionFailed when a look-up gets no answer (unknown
+        is not empty). A found order is ours from now on: what it filled is reported as events."""
+        found: dict[str, VenueOrder] = {}
+        for cid in client_order_ids:
+            self.tracker.register(cid)
+            try:
+                order = self._lookup(cid)
+            except VenueRequestFailed as exc:
+                raise ConnectionFailed(f"Alpaca look-up of {cid} got no answer: {exc}") from None
+            if order is not None:
+                self._venue_ids.setdefault(cid, str(order.id))
+                self._emit(self.tracker.on_order_snapshot(order))
+                found[cid] = venue_order(order, cid)
+        return found
 
     def place(self, request: OrderRequest) -> None:
         if request.parent_client_order_id is not None:
