@@ -111,9 +111,11 @@ class OrderSync:
             coid = trade.order.orderRef
             if not coid or coid in live or coid in self._terminal or not trade.isDone():
                 continue
+            if coid in self._trades:  # ours this session: its own events settle it (ib_async
+                continue  # also marks an order Cancelled on a refused cancel)
             status = trade.orderStatus.status
             self._known.add(coid)
-            self._trades.setdefault(coid, trade)
+            self._trades[coid] = trade
             if status == "Filled":
                 self._terminal.add(coid)
                 self._outcome[coid] = "filled"
