@@ -33,7 +33,7 @@ from .events import (
 from .failpoints import failpoint
 from .journal import recovery
 from .journal.link import JournalLink
-from .ownership import Ownership
+from .ownership import HALTED, Ownership
 from .protocols import AccountSnapshot, VenueGateway
 
 _log = logger.bind(component="venue-broker")
@@ -65,6 +65,13 @@ class BarSteps:
         if replay_n is not None:
             for event in self.link.events_before(n):
                 self._apply_journaled(event)
+
+    def check_trading_state(self) -> None:
+        """Before each live bar's ``on_data`` (after the fill barrier): an operator's halt from
+        another process cancels the strategy's working orders; new ones are refused."""
+        before, now = self.own.refresh()
+        if now == HALTED and before != HALTED:
+            self.cancel_open_orders("trading halted")
 
     # ------------------------------------------------------------------ warm restart
     def begin_warm_restart(self) -> bool:
@@ -199,22 +206,27 @@ class BarSteps:
         self.own.reconcile(snapshot, ours, when)
 
     # ------------------------------------------------------------------ the end
+    def cancel_open_orders(self, reason: str) -> None:
+        """The runtime (not the strategy) cancels every working order of the strategy."""
+        for order in list(self.book.open.values()):
+            try:
+                self.gateway.cancel(order.order_id)
+            except (VenueError, BridgeError) as exc:
+                _log.warning("{}: cancel of {} failed ({}); it stays at the venue", reason,
+                             order.order_id, exc)  # fmt: skip
+                continue
+            order.status = OrderStatus.CANCELLED
+            order.cancellation_reason = reason
+            self.book.cancel_sent(order)
+            self._in_flight.pop(order.order_id, None)
+
     def finish_orders(self, policy: str, timeout: float) -> list[Order]:
         """Settle the last bar's orders; with ``cancel`` cancel what the strategy left working
         and wait (bounded) for the venue's answers. Returns what is still at the venue."""
         self.link.closing()
         self.settle(timeout)
         if policy == "cancel":
-            for order in list(self.book.open.values()):
-                try:
-                    self.gateway.cancel(order.order_id)
-                except (VenueError, BridgeError) as exc:
-                    _log.warning("end of run: cancel of {} failed ({}); it stays at the venue",
-                                 order.order_id, exc)  # fmt: skip
-                    continue
-                order.status = OrderStatus.CANCELLED
-                order.cancellation_reason = "end of run"
-                self.book.cancel_sent(order)
+            self.cancel_open_orders("end of run")
             deadline = time.monotonic() + timeout
             while self.book.cancelling and time.monotonic() < deadline:
                 if not self._drain(block_until=deadline):

@@ -109,11 +109,24 @@ class Ownership:
                 "trading state ACTIVE: {}", reason
             )
 
+    def refresh(self) -> tuple[str, str]:
+        """Re-read the trading state (``ml4t-live halt`` / ``resume`` write it from another
+        process); (before, now)."""
+        before = self.trading_state
+        if self.journal is not None:
+            self.journal.reload_meta("trading_state", "trading_state_reason")
+        now = self.trading_state
+        if now != before:
+            why = self.journal.meta("trading_state_reason", "") if self.journal else ""
+            _log.warning("trading state {} -> {} ({})", before, now, why)
+        return before, now
+
     def refusal(self, asset: str, side: OrderSide) -> tuple[str, str] | None:
         """(code, reason) when a new order must not leave, else None."""
         if self.trading_state == HALTED:
             why = self.journal.meta("trading_state_reason", "") if self.journal else ""
-            return "halted", f"trading is HALTED ({why}); ml4t-live resume re-enables it"
+            sid = self.journal.meta("strategy_id", "ID") if self.journal else "ID"
+            return "halted", f"trading is HALTED ({why}); `ml4t-live resume --strategy-id {sid}` re-enables it"
         return None
 
     # ------------------------------------------------------------------ reconcile

@@ -173,6 +173,8 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, AccountViews):
         return hook(*args)
 
     def begin_bar(self, bar: BarClosed) -> None:
+        if not self.link.replaying:
+            self.check_trading_state()
         self._bar_time = bar.timestamp
         self.ids.new_bar(bar.timestamp)
         prices = {}

@@ -1,4 +1,4 @@
-"""The commands: run, demo, replay, sim, reconcile."""
+"""The commands: run, demo, replay, sim, reconcile, halt, resume."""
 
 from __future__ import annotations
 
@@ -262,3 +262,54 @@ def reconcile(
         check(differences)
     finally:
         display.close()
+
+
+def _operator_command(state: str, strategy_id: str | None, state_dir: Path | None, broker: str | None,
+                      account: str | None, reason: str | None) -> None:  # fmt: skip
+    from .operator import switch
+
+    display = Display(quiet=True)
+    try:
+        path, before = switch(dict(strategy_id=strategy_id, state_dir=state_dir, broker=broker,
+                                   account=account, reason=reason), state)  # fmt: skip
+        typer.echo(f"{path.name}: trading state {before} -> {state}"
+                   + (" (a running strategy cancels its working orders and refuses new ones before "
+                      "its next bar)" if state == "HALTED" else " (a running strategy trades again "
+                      "from its next bar)"))  # fmt: skip
+    finally:
+        display.close()
+
+
+HELP_ID_REQUIRED = "The strategy's id (as in its client order ids and its journal's name)."
+_OPERATOR = {
+    "broker": "Narrow down to this venue's journal (ib or alpaca).",
+    "account": "Narrow down to this account's journal.",
+    "reason": "Why (kept in the journal, shown in the refusals).",
+}
+
+
+@app.command()
+@_guard
+def halt(
+    strategy_id: Annotated[str, typer.Option(help=HELP_ID_REQUIRED)],
+    state_dir: StateDir = None,
+    broker: Annotated[str | None, typer.Option(help=_OPERATOR["broker"])] = None,
+    account: Annotated[str | None, typer.Option(help=_OPERATOR["account"])] = None,
+    reason: Annotated[str | None, typer.Option(help=_OPERATOR["reason"])] = None,
+) -> None:
+    """Halt a strategy's trading from any terminal: it cancels its working orders and refuses new
+    ones before its next bar (running or not; the state survives restarts) until resume."""
+    _operator_command("HALTED", strategy_id, state_dir, broker, account, reason)
+
+
+@app.command()
+@_guard
+def resume(
+    strategy_id: Annotated[str, typer.Option(help=HELP_ID_REQUIRED)],
+    state_dir: StateDir = None,
+    broker: Annotated[str | None, typer.Option(help=_OPERATOR["broker"])] = None,
+    account: Annotated[str | None, typer.Option(help=_OPERATOR["account"])] = None,
+    reason: Annotated[str | None, typer.Option(help=_OPERATOR["reason"])] = None,
+) -> None:
+    """Let a halted strategy trade again (from its next bar)."""
+    _operator_command("ACTIVE", strategy_id, state_dir, broker, account, reason)

@@ -57,6 +57,9 @@ CREATE TABLE IF NOT EXISTS fills (
 );
 """
 
+#: how long a write waits for another connection's write (an operator command) to finish
+BUSY_MS = 5000
+
 #: intent statuses that end an order
 TERMINAL = frozenset({"filled", "cancelled", "rejected", "lost"})
 
@@ -98,6 +101,7 @@ class Journal:
             db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(f"PRAGMA busy_timeout={BUSY_MS}")  # an operator command may be writing
             db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             os.close(fd)
@@ -134,6 +138,13 @@ class Journal:
             return
         self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, text))
         self._meta[key] = text
+
+    def reload_meta(self, *keys: str) -> None:
+        """Re-read ``keys`` (another process, an operator command, may have written them)."""
+        marks = ",".join("?" * len(keys))
+        rows = self._db.execute(f"SELECT key, value FROM meta WHERE key IN ({marks})", keys)
+        for key, value in rows:
+            self._meta[key] = value
 
     @property
     def is_new(self) -> bool:
@@ -262,3 +273,21 @@ def read_only(path: str | Path) -> sqlite3.Connection:
     if not path.is_file():
         raise ConfigError(f"no journal at {path}")
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+
+
+def set_trading_state(path: str | Path, state: str, reason: str) -> str:
+    """An operator command's one write: the trading state (the running engine notices it before
+    its next bar). Never takes the journal's lock; returns the previous state."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"no journal at {path}")
+    db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_MS / 1000)
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'trading_state'").fetchone()
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                       [("trading_state", state), ("trading_state_reason", reason)])  # fmt: skip
+        db.execute("COMMIT")
+    finally:
+        db.close()
+    return row[0] if row else "ACTIVE"

@@ -1,0 +1,40 @@
+"""``ml4t-live halt`` / ``resume``: the operator's switch, from any terminal or process.
+
+They find the strategy's journal in the state directory (by strategy id; ``--broker`` and
+``--account`` narrow it down when the id trades several accounts) and write only its trading
+state. A running strategy re-reads it before each bar: HALTED cancels its working orders and
+refuses new ones (REJECTED, with the reason); ACTIVE trades again. The state survives restarts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ml4t_live.errors import ConfigError
+from ml4t_live.journal import check_strategy_id, state_dir
+from ml4t_live.journal.store import set_trading_state
+
+
+def find_journal(o: dict[str, Any]) -> Path:
+    sid = check_strategy_id(str(o.get("strategy_id") or ""))
+    folder = state_dir(o.get("state_dir"))
+    venue, account = o.get("broker"), o.get("account")
+    found = [p for p in sorted(folder.glob(f"*-{sid}.journal"))
+             if (not venue or p.name.startswith(f"{venue}-"))
+             and (not account or f"-{account}-" in p.name)]  # fmt: skip
+    if not found:
+        raise ConfigError(f"no journal for strategy {sid} in {folder}"
+                          + (f" (venue {venue})" if venue else "") + (f" (account {account})" if account else "")
+                          + "; check --strategy-id / --state-dir")  # fmt: skip
+    if len(found) > 1:
+        names = ", ".join(p.name for p in found)
+        raise ConfigError(f"strategy {sid} has several journals ({names}): add --broker and/or --account")
+    return found[0]
+
+
+def switch(o: dict[str, Any], state: str) -> tuple[Path, str]:
+    path = find_journal(o)
+    reason = str(o.get("reason") or ("halted by the operator" if state == "HALTED" else "resumed by the operator"))
+    before = set_trading_state(path, state, reason)
+    return path, before
