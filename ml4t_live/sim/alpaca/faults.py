@@ -34,6 +34,9 @@ Kinds (``SimulatedAlpaca.inject(kind, **params)`` or a ``--faults`` scenario). E
 ``duplicate_trade_updates`` the next ``count`` trade updates are sent twice
 ``partial_fill``           the next fill is split into ``parts`` executions (matching core)
 ``reject_next``            the next order is rejected with ``reason`` (matching core)
+``wash_trade_check``       from now on (``inject`` only; ``on=False`` ends it) a simple order on a symbol
+                           with an open order of the opposite side is refused 403 40310000
+                           "potential wash trade detected. use complex orders", nothing created (AL-10)
 =========================  =====================================================================
 
 The submit faults (``submit_error`` to ``connection_reset``, and ``accept_then_delay``) share one queue: each POST
@@ -49,7 +52,7 @@ KINDS = (
     "drop_trade_stream", "drop_data_stream", "silence_trade_stream", "silence_data_stream",
     "rate_limit_storm", "submit_error", "delay_trade_updates", "duplicate_trade_updates",
     "partial_fill", "reject_next", "accept_then_504", "accept_then_drop", "truncated_body",
-    "non_json_body", "connection_reset", "lookup_error", "accept_then_delay",
+    "non_json_body", "connection_reset", "lookup_error", "accept_then_delay", "wash_trade_check",
 )
 STREAM_KINDS = KINDS[:4]
 SUBMIT_KINDS = ("submit_error", "accept_then_504", "accept_then_drop", "truncated_body",

@@ -217,6 +217,9 @@ class SimulatedAlpaca:
             check_fault(kind, params)
         core = self._core
         self._call(core.inject(kind, params))  # type: ignore[union-attr]
+        if kind == "wash_trade_check":
+            on = bool(params.get("on", True))
+            self._call(lambda: setattr(core.venue, "wash_trade_check", on))  # type: ignore[union-attr]
 
     def advance(self) -> None:
         """Step mode: release the next bar without a GET /v2/clock."""

@@ -75,6 +75,7 @@ class AlpacaVenue:
         self.standing: dict[str, Any] = {}
         self.last_equity = self.initial_equity
         self.created_at = now()
+        self.wash_trade_check = False  # faults.py ``wash_trade_check``: refuse AL-10 wash trades
 
     # ------------------------------------------------------------------ lookups
     def get(self, order_id: str) -> AlpacaOrder:
@@ -106,6 +107,10 @@ class AlpacaVenue:
         client_id = form.client_order_id or str(uuid.uuid4())
         if client_id in self._by_client:
             raise AlpacaError(422, 40010001, "client_order_id must be unique")
+        if self.wash_trade_check and form.order_class in ("", "simple") and any(
+            o.is_open and o.symbol == form.symbol and o.side != form.side for o in self.orders.values()
+        ):
+            raise forbidden("potential wash trade detected. use complex orders", reject_reason="wash_trade")
         if form.fractional and not self.fractional:
             raise forbidden("fractional trading is not enabled for this account (the venue's BacktestConfig "
                             "uses whole shares)")
