@@ -37,6 +37,8 @@ Kinds (``SimulatedAlpaca.inject(kind, **params)`` or a ``--faults`` scenario). E
 ``wash_trade_check``       from now on (``inject`` only; ``on=False`` ends it) a simple order on a symbol
                            with an open order of the opposite side is refused 403 40310000
                            "potential wash trade detected. use complex orders", nothing created (AL-10)
+``refuse_next``            (``inject`` only) the next ``count`` POST /v2/orders are refused 403 40310000 with
+                           ``message`` (default "insufficient buying power"), nothing created (AL-08)
 =========================  =====================================================================
 
 The submit faults (``submit_error`` to ``connection_reset``, and ``accept_then_delay``) share one queue: each POST
@@ -53,6 +55,7 @@ KINDS = (
     "rate_limit_storm", "submit_error", "delay_trade_updates", "duplicate_trade_updates",
     "partial_fill", "reject_next", "accept_then_504", "accept_then_drop", "truncated_body",
     "non_json_body", "connection_reset", "lookup_error", "accept_then_delay", "wash_trade_check",
+    "refuse_next",
 )
 STREAM_KINDS = KINDS[:4]
 SUBMIT_KINDS = ("submit_error", "accept_then_504", "accept_then_drop", "truncated_body",

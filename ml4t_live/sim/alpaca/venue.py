@@ -76,6 +76,7 @@ class AlpacaVenue:
         self.last_equity = self.initial_equity
         self.created_at = now()
         self.wash_trade_check = False  # faults.py ``wash_trade_check``: refuse AL-10 wash trades
+        self.refusals: list[str] = []  # faults.py ``refuse_next``: 403 messages for the next submits
 
     # ------------------------------------------------------------------ lookups
     def get(self, order_id: str) -> AlpacaOrder:
@@ -107,6 +108,8 @@ class AlpacaVenue:
         client_id = form.client_order_id or str(uuid.uuid4())
         if client_id in self._by_client:
             raise AlpacaError(422, 40010001, "client_order_id must be unique")
+        if self.refusals:
+            raise forbidden(self.refusals.pop(0))
         if self.wash_trade_check and form.order_class in ("", "simple") and any(
             o.is_open and o.symbol == form.symbol and o.side != form.side for o in self.orders.values()
         ):
