@@ -1,0 +1,74 @@
+"""Runtime rows of the scoreboard (X-01..X-07 of the catalogue), on both venues.
+
+A crash is ``ML4T_LIVE_FAILPOINT=<point>`` (the process ``os._exit(137)``s there, as ``kill -9``
+leaves it); the next run is the same command without it, against the same still-running
+simulator (a warm restart). The plan is :data:`.cases_venue.PLAN`; ``after_send:1`` and
+``after_intent:1`` hit order 0 (bar 2), ``after_fill:1`` its execution, ``after_bar:4`` leaves
+10 AAPL held and the MSFT limit working.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .cases_venue import PLAN
+from .runner import Context, Run, Scenario
+
+KILLED = (137,)
+
+
+def _restart(name: str, venue: str, ref: str, what: str, point: str, *, before=None, fast: bool = False,
+             fired: tuple[str, ...] = ()) -> Scenario:  # fmt: skip
+    runs = [Run(10, failpoint=point, expect=KILLED), Run(6, before=before)]  # --max-bars: new bars only
+    return Scenario(name, venue, ref, what, PLAN, runs, bars=14, fast=fast, expect_fired=fired)
+
+
+def _second_process(ctx: Context) -> None:
+    """Run A trades (speed mode: ~1 s a bar); once A holds its journal, B (the same command)
+    starts: B must be refused and send nothing; A must finish untouched."""
+    a = Run(8, label="A", budget=45)
+    proc, started = ctx.start(a)
+    deadline = time.monotonic() + 20
+    while not list(ctx.state.glob("*.journal")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # a script polling a file another process creates: bounded by the deadline
+    ctx.run(Run(8, expect=(1, 2, 3), label="B(same strategy, same account)", budget=30))
+    ctx.finish(a, proc, started)
+
+
+def _foreign(venue: str) -> Scenario:
+    def trade(world) -> None:
+        world.foreign_trade("AAPL", 100)
+
+    runs = [Run(4), Run(8, before=trade)]
+    return Scenario(f"rt-foreign-trade-{venue}", venue, "X-04/IB-15", "after bar 4 another client of the account "
+                    "buys 100 AAPL; the strategy (10 AAPL) restarts and trades on", PLAN, runs, bars=16)  # fmt: skip
+
+
+def _unknown_ib(world) -> None:
+    world.inject("freeze_gateway", seconds=3.0)
+
+
+def _unknown_alpaca(world) -> None:
+    world.inject("lookup_error", count=3, status=503)
+
+
+RUNTIME_CASES = []
+for _v in ("ib", "alpaca"):
+    RUNTIME_CASES += [
+        _restart(f"rt-kill-before-send-{_v}", _v, "X-01", "kill -9 after order 0's intent is journaled, before it is "
+                 "sent; restart", "after_intent:1"),  # fmt: skip
+        _restart(f"rt-kill-after-send-{_v}", _v, "X-02", "kill -9 after order 0 reached the venue, before its ack "
+                 "was applied; restart", "after_send:1", fast=_v == "ib"),  # fmt: skip
+        _restart(f"rt-kill-after-fill-{_v}", _v, "X-03", "kill -9 after order 0's execution was applied, before it "
+                 "was journaled; restart", "after_fill:1", fast=_v == "alpaca"),  # fmt: skip
+        _restart(f"rt-warm-restart-open-position-{_v}", _v, "X-04", "kill -9 after bar 4 (10 AAPL held, MSFT limit "
+                 "working); restart", "after_bar:4"),  # fmt: skip
+        _restart(f"rt-unknown-not-empty-{_v}", _v, "X-05",
+                 "kill -9 after send; on restart " + ("the gateway is frozen for 3 s" if _v == "ib"
+                 else "the by-client-id look-ups answer 503 three times"),  # fmt: skip
+                 "after_send:1", before=_unknown_ib if _v == "ib" else _unknown_alpaca,
+                 fired=("freeze_gateway",) if _v == "ib" else ("lookup_error", "used:lookup_error")),
+        Scenario(f"rt-second-process-{_v}", _v, "X-07", "a second process starts the same strategy on the same "
+                 "account while the first trades", PLAN, [], bars=12, speed=60.0, script=_second_process),  # fmt: skip
+        _foreign(_v),
+    ]
