@@ -17,6 +17,12 @@ Bars outside NYSE regular hours are not replayed. Pacing is the shared
 :class:`~ml4t_live.sim.clock.VirtualClock`; step mode additionally holds the FIRST bar until a
 client is ready (the shared clock hands it out at once) and the LAST bar until the client caught up
 (so orders placed on it, MOC included, still see its close).
+
+Step mode is a deterministic function of (bars, requests in the order received, GET /v2/clock):
+the GET /v2/clock that releases bar t is answered only after ``close_bar()`` of t and
+``open_bar()`` of t+1 ran and their trade updates were written, and before bar t+1 is sent. A
+client that reads its orders over REST after that answer sees exactly the fills bar t+1's data will
+reflect, whatever order its two sockets deliver in.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from .venue import AlpacaVenue
 _log = logger.bind(component="sim.alpaca")
 MINUTE = timedelta(minutes=1)
 FLUSH_TIMEOUT = 10.0  # seconds the replay waits for queued trade updates to leave before a bar
+STEP_TIMEOUT = 10.0  # seconds a step-mode GET /v2/clock waits for the venue to move on
 
 
 def _utc(when: datetime) -> datetime:
@@ -87,6 +94,7 @@ class Core:
         self._spawn = spawn
         self.plan = plan
         self._caught_up = asyncio.Event()
+        self._step_done = asyncio.Event()  # set (and replaced) each time the replay moved on
         self.finished = asyncio.Event()
         self.bar_index = -1  # index of the bar last sent
         self.current_bar: datetime | None = None
@@ -190,10 +198,25 @@ class Core:
         self._caught_up.set()
         self.clock.release()
 
-    def caught_up(self) -> None:
+    async def caught_up(self) -> None:
+        """GET /v2/clock. Step mode: answered once the venue has moved on (the bar's close and the
+        next bar's open matched, their trade updates written), so a client that reads its orders
+        after the clock sees the fills the next bar's data will reflect: the deterministic hand-over."""
         self.clock_calls += 1
+        step = self._step_done
         self.advance()
         self.notify()
+        if self.speed is not None or self.finished.is_set():
+            return
+        try:
+            async with asyncio.timeout(STEP_TIMEOUT):
+                await step.wait()
+        except TimeoutError:
+            _log.warning("the replay did not move on within {}s of a GET /v2/clock", STEP_TIMEOUT)
+
+    def _stepped(self) -> None:
+        event, self._step_done = self._step_done, asyncio.Event()
+        event.set()
 
     async def _hold(self) -> None:
         """Wait for the client (step mode) or one bar of wall time (speed mode)."""
@@ -215,6 +238,7 @@ class Core:
                 self._now, self.current_bar = ts, ts
                 self.publish(self.venue.open_bar(ts, bars))
                 await self._flush_trade_updates()
+                self._stepped()
                 self._now = ts + MINUTE
                 self.venue.bar_closed(bars)
                 self.bar_index = index
@@ -232,8 +256,10 @@ class Core:
                     await self._send_daily_bars(ts)
                 ts, index = following, index + 1
             self.current_bar = None
+            await self._flush_trade_updates()
         finally:
             self.finished.set()
+            self._stepped()
             self.notify()
 
     async def _flush_trade_updates(self) -> None:
