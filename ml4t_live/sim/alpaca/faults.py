@@ -9,6 +9,9 @@ Kinds (``SimulatedAlpaca.inject(kind, **params)`` or a ``--faults`` scenario). E
 ``silence_trade_stream``   keep the current trade_updates sockets open but send nothing on them
                            (for ``seconds`` if given, else until they disconnect)
 ``silence_data_stream``    same for the market-data sockets (new connections are served normally)
+``refuse_data_stream``     answer every NEW market-data connection 503 on the websocket upgrade
+                           (the open sockets are untouched), for ``seconds`` if given, else for
+                           good: a data socket that cannot be re-established
 ``rate_limit_storm``       the next ``count`` REST requests get 429 (default 5)
 ``submit_error``           the next ``count`` POST /v2/orders are ACCEPTED but answered ``status``
                            (500 default; 504 makes alpaca-py retry the submit): ambiguous outcome;
@@ -55,7 +58,7 @@ KINDS = (
     "rate_limit_storm", "submit_error", "delay_trade_updates", "duplicate_trade_updates",
     "partial_fill", "reject_next", "accept_then_504", "accept_then_drop", "truncated_body",
     "non_json_body", "connection_reset", "lookup_error", "accept_then_delay", "wash_trade_check",
-    "refuse_next",
+    "refuse_next", "refuse_data_stream",
 )
 STREAM_KINDS = KINDS[:4]
 SUBMIT_KINDS = ("submit_error", "accept_then_504", "accept_then_drop", "truncated_body",
