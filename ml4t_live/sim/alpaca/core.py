@@ -150,6 +150,10 @@ class Core:
         """Apply a fault now; returns how many sockets / orders it touched (informational)."""
         check_fault(kind, params)
         _log.info("fault injected: {} {}", kind, params)
+        if kind == "refuse_data_stream":  # new market-data sockets refused (503 on the upgrade)
+            self.faults.applied.append((kind, dict(params)))
+            self.data_hub.refuse(float(params["seconds"]) if params.get("seconds") else None)
+            return 1
         if kind in STREAM_KINDS:
             self.faults.applied.append((kind, dict(params)))
             hub = self.trade_hub if "trade" in kind else self.data_hub

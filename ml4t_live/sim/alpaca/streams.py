@@ -159,11 +159,27 @@ class MarketDataHub:
         self.clients: list[_Client] = []
         self.connections = 0
         self.bars_sent = 0
+        self.refusing = False  # the refuse_data_stream fault: upgrades answered 503
+        self.refused = 0
 
     def subscribed(self, channel: str = "bars") -> int:
         return sum(1 for c in self.clients if c.subs[channel])
 
-    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+    def refuse(self, seconds: float | None) -> None:
+        """Answer new connections 503 (no upgrade) for ``seconds`` (None: for good)."""
+        self.refusing = True
+        if seconds is not None:
+            asyncio.get_running_loop().call_later(seconds, self._accept_again)
+
+    def _accept_again(self) -> None:
+        self.refusing = False
+        self._notify()
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if self.refusing:
+            self.refused += 1
+            self._notify()
+            return web.Response(status=503, text="simulated: the market-data stream is unavailable")
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
         self.connections += 1
