@@ -89,7 +89,7 @@ class AlpacaFeedWatch:
             if missed is None
             else f"the bars REST has {missed} newer minute(s)"
         )
-        reason = f"no bar on the data socket for {quiet:.0f}s while the market is open and {found}"
+        reason = f"no bar on the data socket for {quiet:.1f}s while the market is open and {found}"
         _log.warning("{}: replacing the socket and backfilling", reason)
         self.health.silence_detected()
         self.health.lost(time.monotonic(), reason)

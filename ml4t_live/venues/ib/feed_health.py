@@ -131,7 +131,7 @@ class IBFeedWatch:
         self.health.silence_detected()
         quiet = self.health.quiet_for(time.monotonic())
         reason = (
-            f"no real-time bar for {quiet:.0f}s while the gateway answers and has newer bars: "
+            f"no real-time bar for {quiet:.1f}s while the gateway answers and has newer bars: "
             "the stream is silent"
         )
         _log.warning("{}; resubscribing and backfilling", reason)

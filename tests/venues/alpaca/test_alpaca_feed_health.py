@@ -169,3 +169,56 @@ def test_bars_further_apart_than_the_stall_timeout_do_not_stall_a_healthy_feed(
                 engine.run()
     finally:
         sim.close()
+
+
+def test_a_silent_socket_whose_replacement_is_refused_stops_the_engine_with_feed_stalled():
+    """Speed mode: the data socket goes silent at bar 2 and every new data socket is refused
+    (503 on the upgrade): detected after ``silence_after``, then the outage bound ends the run."""
+    faults = [
+        {"kind": "silence_data_stream", "at_bar": 2},
+        {"kind": "refuse_data_stream", "at_bar": 2},
+    ]
+    sim = SimulatedAlpaca(minute_bars(200, {"AAPL": 100.0}), speed=60 / 0.1, faults=faults)
+    sim.start()
+    feed = AlpacaFeed(
+        config_for(sim, reconnect_initial_delay=0.1, reconnect_max_delay=0.3),
+        ["AAPL"], heartbeat_seconds=0.1, silence_after=0.3, outage_timeout=1.0,
+    )  # fmt: skip
+    engine = LiveEngine(
+        MACrossover(), ShadowBroker(BacktestConfig()), feed, heartbeat_timeout=30.0,
+        session_dir=False,
+    )  # fmt: skip
+    try:
+        started = time.monotonic()
+        with pytest.raises(FeedStalled, match=r"not back after .*\(bound 1s\)"):
+            engine.run()  # the CLI maps FeedStalled (a VenueError) to exit code 3
+        took = time.monotonic() - started
+        state = sim.state()
+    finally:
+        sim.close()
+    assert took < 0.3 + 1.0 + 3.0, took  # two bars, silence_after, outage_timeout, slack
+    assert {kind for kind, _ in state["faults_applied"]} == {f["kind"] for f in faults}
+    assert state["data_connections"] == 1  # every replacement was refused
+
+
+def test_refused_data_sockets_are_retried_until_the_refusal_ends(venue):
+    """The simulator's refuse_data_stream knob through alpaca-py: 503 on every upgrade while it
+    lasts (alpaca-py backs off and retries), served normally afterwards."""
+    from ml4t_live.errors import ConnectionFailed
+
+    inject(venue, "refuse_data_stream")  # for good
+    refused = AlpacaFeed(config_for(venue, stream_start_timeout=0.5), ["AAPL"])
+    with pytest.raises(ConnectionFailed, match="no authenticated connection"):
+        refused.start()
+    refused.close()
+    assert venue.state()["data_connections"] == 0
+
+    inject(venue, "refuse_data_stream", seconds=0.3)
+    feed = AlpacaFeed(config_for(venue, stream_start_timeout=5.0), ["AAPL"])
+    seen: list = []
+    try:
+        feed.start()  # retried through the refusal
+        until(feed, is_bar, seen)
+    finally:
+        feed.close()
+    assert venue.state()["data_connections"] == 1
