@@ -189,10 +189,13 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, AccountViews):
             order = self.submit_order(asset, quantity)
             if order is not None:
                 _log.info("position rule {} exits {} {} ({})", reason, quantity, asset, order.order_id)
+        if not self.link.replaying:
+            self.link.journal.commit()  # the bar and its events, before on_data runs
 
     def end_bar(self, bar: BarClosed) -> None:
         self.rules.update_water_marks(self.book.positions, bar.data)
         if not self.link.replaying:  # a step-mode venue advances on this; a replay is not news
+            self.link.journal.commit()  # the bar's rows, before the venue moves on
             self.gateway.end_of_bar(bar.timestamp)
 
     def mark(self, timestamp: Any, observation: int) -> float:

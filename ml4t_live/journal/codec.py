@@ -1,9 +1,10 @@
-"""What the journal stores, as msgpack-able values, and back.
+"""What the journal stores, as msgpack bytes, and back.
 
 Bars (timestamps, per-asset dicts, signals), venue events (the frozen dataclasses of
-:mod:`ml4t_live.events`) and command arguments round-trip through :func:`encode` / :func:`decode`:
-a timestamp comes back with its type (``datetime`` or ``pd.Timestamp``) and time zone, an event
-as the same dataclass, an ``OrderSide`` / ``OrderType`` as the enum.
+:mod:`ml4t_live.events`) and command arguments round-trip through :func:`pack` / :func:`unpack`:
+plain values are msgpack's own (fast, in C); a timestamp comes back with its type (``datetime`` or
+``pd.Timestamp``) and time zone, an event as the same dataclass, an ``OrderSide`` / ``OrderType``
+as the enum, a numpy scalar as its Python value.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from enum import Enum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import msgpack
 import pandas as pd
 from ml4t.backtest import OrderSide, OrderType
 
@@ -27,6 +29,14 @@ _EVENT_TYPES = {
 _ENUMS = {"OrderSide": OrderSide, "OrderType": OrderType}
 
 
+def pack(value: Any) -> bytes:
+    return msgpack.packb(value, default=_default)
+
+
+def unpack(blob: bytes) -> Any:
+    return msgpack.unpackb(blob, strict_map_key=False, object_hook=_object_hook)
+
+
 def _zone(tz: Any) -> str | None:
     """A zone name to restore (``America/New_York``); None for naive and fixed-offset stamps,
     which the ISO text restores exactly."""
@@ -36,44 +46,32 @@ def _zone(tz: Any) -> str | None:
     return key or str(tz)
 
 
-def encode(value: Any) -> Any:
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if isinstance(value, pd.Timestamp):
-        return {"__ts__": value.isoformat(), "tz": _zone(value.tzinfo), "pd": True}
-    if isinstance(value, datetime):
-        return {"__ts__": value.isoformat(), "tz": _zone(value.tzinfo), "pd": False}
+def _default(value: Any) -> Any:
+    """msgpack calls this for what it cannot pack itself."""
+    if isinstance(value, datetime):  # pd.Timestamp included
+        return {"__ts__": value.isoformat(), "tz": _zone(value.tzinfo), "pd": isinstance(value, pd.Timestamp)}
     if isinstance(value, Enum):
         return {"__enum__": type(value).__name__, "v": value.value}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        return {"__event__": type(value).__name__, "f": fields}
-    if isinstance(value, dict):
-        return {"__map__": [[encode(k), encode(v)] for k, v in value.items()]}
-    if isinstance(value, (list, tuple)):
-        return [encode(v) for v in value]
+        return {"__event__": type(value).__name__,
+                "f": {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}}  # fmt: skip
     item = getattr(value, "item", None)  # numpy scalars
     if callable(item):
-        return encode(item())
+        return item()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
     return str(value)
 
 
-def decode(value: Any) -> Any:
-    if isinstance(value, list):
-        return [decode(v) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if "__map__" in value:
-        return {decode(k): decode(v) for k, v in value["__map__"]}
+def _object_hook(value: dict) -> Any:
     if "__ts__" in value:
         return _timestamp(value["__ts__"], value.get("tz"), value.get("pd", False))
     if "__enum__" in value:
         enum = _ENUMS.get(value["__enum__"])
         return enum(value["v"]) if enum is not None else value["v"]
     if "__event__" in value:
-        cls = _EVENT_TYPES[value["__event__"]]
-        return cls(**{k: decode(v) for k, v in value["f"].items()})
-    return {k: decode(v) for k, v in value.items()}
+        return _EVENT_TYPES[value["__event__"]](**value["f"])
+    return value
 
 
 def _timestamp(text: str, zone: str | None, as_pandas: bool) -> Any:
@@ -81,6 +79,6 @@ def _timestamp(text: str, zone: str | None, as_pandas: bool) -> Any:
     if zone is not None and stamp.tzinfo is not None:
         try:
             stamp = stamp.astimezone(ZoneInfo(zone))
-        except (KeyError, ValueError):  # a fixed offset such as "UTC+01:00": keep the offset
+        except (KeyError, ValueError):  # not a zone database name: the ISO offset stands
             pass
     return pd.Timestamp(stamp) if as_pandas else stamp

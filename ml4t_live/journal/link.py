@@ -133,6 +133,7 @@ class JournalLink:
         self.journal.append_command(self.n, self._seq, kind, cid, args, None)
         result = act()
         self.journal.set_command_result(self.n, self._seq, result)
+        self.journal.commit()  # no write lock held while the strategy goes on computing
         return result
 
     def record_beyond(self, kind: str, cid: str, args: dict[str, Any], result: Any) -> None:

@@ -10,8 +10,9 @@ the order things happened to the strategy::
     events    seq -> every venue answer as the engine applied it (at bar n), for a warm restart
     fills     exec id -> each execution once (the position is the sum of these)
 
-An intent is committed **before** its order leaves; every append is one INSERT (or an UPDATE by
-primary key): nothing re-reads earlier rows. ``synchronous=NORMAL`` under WAL survives a killed
+An intent is committed **before** its order leaves; the other rows of a bar are committed together
+at its end (one transaction per bar, one more per order); every append is one INSERT (or an UPDATE
+by primary key): nothing re-reads earlier rows. ``synchronous=NORMAL`` under WAL survives a killed
 process (what the warm restart needs); a power loss may drop the last transactions, never tear
 the file. A second process on the same journal is refused (an exclusive ``flock`` held for the
 journal's lifetime), with the holder's pid in the message.
@@ -26,11 +27,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import msgpack
 from loguru import logger
 
 from ..errors import ConfigError, JournalLocked
-from .codec import decode, encode
+from .codec import pack, unpack
 
 _log = logger.bind(component="journal")
 
@@ -115,10 +115,25 @@ class Journal:
             raise ConfigError(f"{path} has journal schema {version}; this ml4t-live reads {SCHEMA_VERSION}")
         return journal
 
+    def _write(self, sql: str, args: tuple = ()) -> None:
+        """Rows of one bar go in one transaction (committed by :meth:`commit`)."""
+        if not self._db.in_transaction:
+            self._db.execute("BEGIN")
+        self._db.execute(sql, args)
+
+    def commit(self) -> None:
+        """Make what was appended durable (against a killed process). Called before an order
+        leaves, after each command, before ``on_data`` and at the end of every bar, and at close:
+        no write transaction stays open while the strategy computes or the engine waits (an
+        operator command may need to write)."""
+        if self._db.in_transaction:
+            self._db.execute("COMMIT")
+
     def close(self) -> None:
         if self._lock_fd < 0:
             return
         try:
+            self.commit()
             self._db.close()
         finally:
             os.close(self._lock_fd)  # releases the lock
@@ -136,7 +151,8 @@ class Journal:
         text = str(value)
         if self._meta.get(key) == text:
             return
-        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, text))
+        self._write("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, text))
+        self.commit()  # the trading state, the id floor: visible to other processes at once
         self._meta[key] = text
 
     def reload_meta(self, *keys: str) -> None:
@@ -154,20 +170,21 @@ class Journal:
     def append_bar(self, timestamp: Any, data: dict, context: dict) -> int:
         """The strategy consumed this bar: it is bar ``n`` (returned)."""
         self.bars += 1
-        self._db.execute(
+        self._write(
             "INSERT INTO bars (n, ts, payload) VALUES (?, ?, ?)",
-            (self.bars, str(timestamp), msgpack.packb(encode([timestamp, data, context]))),
+            (self.bars, str(timestamp), pack([timestamp, data, context])),
         )
         return self.bars
 
     def append_intent(self, cid: str, n: int, request: dict[str, Any]) -> None:
-        """Committed before the order is sent (autocommit: the INSERT is the commit)."""
-        self._db.execute(
+        """Committed before the order is sent (with everything appended before it)."""
+        self._write(
             "INSERT INTO intents (cid, n, asset, side, quantity, order_type, request, status) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, 'sent')",
             (cid, n, request["asset"], request["side"], request["quantity"], request["order_type"],
-             msgpack.packb(encode(request))),
+             pack(request)),
         )  # fmt: skip
+        self.commit()
 
     def set_intent(self, cid: str, *, status: str | None = None, filled: float | None = None,
                    venue_id: str | None = None, reason: str | None = None) -> None:  # fmt: skip
@@ -178,30 +195,30 @@ class Journal:
                 sets.append(f"{column} = ?")
                 args.append(value)
         if sets:
-            self._db.execute(f"UPDATE intents SET {', '.join(sets)} WHERE cid = ?", (*args, cid))
+            self._write(f"UPDATE intents SET {', '.join(sets)} WHERE cid = ?", (*args, cid))
 
     def append_command(self, n: int, seq: int, kind: str, cid: str, args: Any, result: Any) -> None:
-        self._db.execute(
+        self._write(
             "INSERT INTO commands (n, seq, kind, cid, args, result) VALUES (?, ?, ?, ?, ?, ?)",
-            (n, seq, kind, cid, msgpack.packb(encode(args)), msgpack.packb(encode(result))),
+            (n, seq, kind, cid, pack(args), pack(result)),
         )
 
     def set_command_result(self, n: int, seq: int, result: Any) -> None:
-        self._db.execute(
+        self._write(
             "UPDATE commands SET result = ? WHERE n = ? AND seq = ?",
-            (msgpack.packb(encode(result)), n, seq),
+            (pack(result), n, seq),
         )
 
     def append_event(self, n: int, event: Any) -> None:
-        self._db.execute(
+        self._write(
             "INSERT INTO events (n, kind, cid, payload) VALUES (?, ?, ?, ?)",
             (n, type(event).__name__, getattr(event, "client_order_id", None),
-             msgpack.packb(encode(event))),
+             pack(event)),
         )  # fmt: skip
 
     def append_fill(self, n: int, exec_id: str, cid: str | None, asset: str, signed_qty: float,
                     price: float, commission: float, timestamp: Any) -> None:  # fmt: skip
-        self._db.execute(
+        self._write(
             "INSERT OR IGNORE INTO fills (exec_id, n, cid, asset, quantity, price, commission, ts) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (exec_id, n, cid, asset, signed_qty, price, commission, str(timestamp)),
@@ -211,20 +228,20 @@ class Journal:
     def iter_bars(self, since: int = 0) -> Iterator[tuple[int, Any, dict, dict]]:
         rows = self._db.execute("SELECT n, payload FROM bars WHERE n >= ? ORDER BY n", (since,))
         for n, payload in rows:
-            timestamp, data, context = decode(msgpack.unpackb(payload, strict_map_key=False))
+            timestamp, data, context = unpack(payload)
             yield n, timestamp, data, context
 
     def events_by_bar(self) -> dict[int, list[Any]]:
         out: dict[int, list[Any]] = {}
         for n, payload in self._db.execute("SELECT n, payload FROM events ORDER BY seq"):
-            out.setdefault(n, []).append(decode(msgpack.unpackb(payload, strict_map_key=False)))
+            out.setdefault(n, []).append(unpack(payload))
         return out
 
     def commands(self) -> dict[tuple[int, int], tuple[str, str, Any, Any]]:
         rows = self._db.execute("SELECT n, seq, kind, cid, args, result FROM commands")
         return {
-            (n, seq): (kind, cid, decode(msgpack.unpackb(a, strict_map_key=False)),
-                       decode(msgpack.unpackb(r, strict_map_key=False)))
+            (n, seq): (kind, cid, unpack(a),
+                       unpack(r))
             for n, seq, kind, cid, a, r in rows
         }  # fmt: skip
 
@@ -244,7 +261,7 @@ class Journal:
             (since,),
         )
         return [({"cid": c, "n": n, "status": st, "filled": f, "reason": r},
-                 decode(msgpack.unpackb(req, strict_map_key=False)))
+                 unpack(req))
                 for c, n, st, f, r, req in rows]  # fmt: skip
 
     def fill_rows(self, since: int = 0) -> list[dict[str, Any]]:
