@@ -33,6 +33,7 @@ from .contracts import ContractBook, SymbolInfo
 from .encoders import ExecView, OrderView
 from .faults import ScriptedFault, load_faults, make_fault
 from .handlers import Dispatcher
+from .order_faults import Refusal
 from .replay import Replay, infer_bar_seconds
 from .server import IBServer
 from .venue import IBVenue, OrderReceived
@@ -226,6 +227,8 @@ class SimulatedIBGateway:
                 requests.duplicate_ids += int(p["count"])
             case "rate_exceeded":
                 requests.rate_exceeded += int(p["count"])
+            case "refuse_next":
+                requests.refusals += [Refusal(int(p["code"]), str(p["text"]))] * int(p["count"])
             case "cancel_reply":
                 reply = str(p["reply"])
                 if reply not in ("10147", "10148", "late"):

@@ -42,6 +42,7 @@ class RequestFaults:
     black_holes: list[float | None] = field(default_factory=list)  # each: its surface_after
     duplicate_ids: int = 0
     rate_exceeded: int = 0
+    refusals: list[Refusal] = field(default_factory=list)  # scripted (code, text) answers
     cancel_replies: list[tuple[str, float]] = field(default_factory=list)
     swallowed: list[tuple[int, int, str]] = field(default_factory=list)  # black-holed orders
 
@@ -58,7 +59,7 @@ class RequestFaults:
         if self.rate_exceeded > 0:
             self.rate_exceeded -= 1
             return Refusal(*RATE_EXCEEDED)
-        return None
+        return self.refusals.pop(0) if self.refusals else None
 
     def cancel_reply(self) -> tuple[str, float] | None:
         """The scripted answer to the next cancel: ("10147" | "10148" | "late", seconds)."""

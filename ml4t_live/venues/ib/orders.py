@@ -76,6 +76,7 @@ class OrderTracker(OrderOutcomes, OrderSync):
         self._foreign: set[int] = set()  # foreign open orders already reported
         self._inflight = InFlightMonitor(session, self)
         self._surfaced_cancelled: set[str] = set()  # lost orders that turned up, cancelled
+        self._validating: set[str] = set()  # new orders IB answered with a warning, looked up
         ib = self.ib
         ib.orderStatusEvent += self._on_status
         ib.openOrderEvent += self._on_open_order
@@ -210,9 +211,12 @@ class OrderTracker(OrderOutcomes, OrderSync):
         coid = self._ours(trade)
         if coid is None:
             return
+        status = trade.orderStatus.status
+        if status == "ValidationError" and coid not in self._accepted and coid not in self._terminal:
+            self._validation_warned(coid)  # a warning (321, 399 ...) on an order IB never took
+            return
         self._inflight.heard(coid)
         self._fills.flush_reported(coid)
-        status = trade.orderStatus.status
         if status == "Filled":
             self._cancel_answered(coid, f"cannot cancel {coid}: IB filled it first")
         if coid in self._terminal:

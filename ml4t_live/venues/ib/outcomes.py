@@ -33,6 +33,7 @@ from .parsing import (
     asset_of,
     is_warning,
     side_from_action,
+    validation_warning,
     venue_order_from_trade,
 )
 from .session import IBSession
@@ -58,6 +59,7 @@ class OrderOutcomes:
     _on_status: Callable[[Trade], None]
     _inflight: InFlightMonitor
     _surfaced_cancelled: set[str]
+    _validating: set[str]
 
     async def cancel(self, client_order_id: str) -> None:
         """Cancel and wait (bounded) for IB's answer; CancelRefused when IB refuses it or the
@@ -204,6 +206,32 @@ class OrderOutcomes:
                 self.ib.cancelOrder(trade.order)
             except ConnectionError as exc:
                 _log.warning("cancel of surfaced order {} not sent: {}", coid, exc)
+
+    def _validation_warned(self, coid: str) -> None:
+        """IB answered a new order with a warning code (ib_async keeps it live as
+        ValidationError): 399 leaves it working, 321 means it was not taken. One look-up by
+        orderRef decides (IB answers in order, so a taken order is listed): absent -> rejected
+        with IB's text. If the look-up fails, the in-flight checks go on."""
+        if coid in self._validating:
+            return
+        self._validating.add(coid)
+        self.session.loop.spawn(self._settle_warned(coid), f"validation-warning:{coid}")
+
+    async def _settle_warned(self, coid: str) -> None:
+        try:
+            found = await self._inflight.lookup({coid})
+        except (ConnectionError, TimeoutError) as exc:
+            _log.warning("{}: look-up after IB's warning failed ({!r}); in-flight checks go on",
+                         coid, exc)  # fmt: skip
+            return
+        finally:
+            self._validating.discard(coid)
+        if coid in found:
+            self._inflight.heard(coid)
+            self.found(coid, found[coid])
+        elif coid not in self._terminal:
+            code, text = validation_warning(self._trades[coid]) or ("", "validation warning")
+            self._finish(coid, OrderRejected(coid, f"{text} (IB did not take the order)", code))
 
     def lost(self, coid: str, reason: str) -> None:
         """Not found after the bounded look-ups: OrderLost, an ERROR, and a cancel for its id

@@ -250,11 +250,22 @@ def rejection_of(trade: Trade) -> tuple[str, str] | None:
     """
     for entry in reversed(trade.log):
         if entry.errorCode:
-            if entry.errorCode == CANCEL_CONFIRMED or is_warning(entry.errorCode):
+            # a warning ended the order only when ib_async cancelled on it (110 on a new order)
+            kept_live = is_warning(entry.errorCode) and entry.status != "Cancelled"
+            if entry.errorCode == CANCEL_CONFIRMED or kept_live:
                 return None
             return str(entry.errorCode), _strip_error_prefix(entry.message)
         if entry.status not in ("Cancelled", "Inactive"):
             return None
+    return None
+
+
+def validation_warning(trade: Trade) -> tuple[str, str] | None:
+    """(code, message) of the last warning IB attached to the trade (ib_async then keeps the
+    order live with status ValidationError), or None."""
+    for entry in reversed(trade.log):
+        if entry.errorCode and is_warning(entry.errorCode):
+            return str(entry.errorCode), _strip_error_prefix(entry.message)
     return None
 
 

@@ -652,3 +652,30 @@ def test_an_order_reported_lost_that_surfaces_later_is_cancelled_not_traded(
     drain(gw.events, seen)
     assert about("ghost", seen) == ["OrderLost", "VenueErrorReported"]
     assert sim.fills == []
+
+
+# ----------------------------------------------------------------------------- IB-21 validation
+@pytest.mark.parametrize(
+    ("code", "text", "logged"),
+    [
+        (321, "Error validating request.-'bN' : cause - Order size does not conform", r"Warning 321"),
+        (110, "The price does not conform to the minimum price variation", r"Error 110"),
+        (460, "No trading permissions", r"Error 460"),
+    ],
+)
+def test_a_placement_refused_with_a_validation_code_is_rejected_with_ibs_text(
+    sim_factory, gateway_factory, ib_log_guard, code, text, logged
+):
+    ib_log_guard.expect(logged)
+    sim = sim_factory()
+    gw = gateway_factory(sim)
+    gw.connect()
+    sim.inject("refuse_next", code=code, text=text)
+    gw.place(limit("invalid", 50.0))
+    seen: list = []
+    rej = wait_for(gw.events, is_(OrderRejected, "invalid"), seen=seen, timeout=5)
+    assert rej.code == str(code) and text in rej.reason
+    gw.place(market("valid"))
+    gw.end_of_bar(None)
+    wait_for(gw.events, is_(OrderFilled, "valid"), seen=seen)
+    assert about("invalid", seen) == ["OrderRejected"]
