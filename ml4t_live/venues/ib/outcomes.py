@@ -11,7 +11,11 @@ never answered (found or lost). Runs on the session loop.
 * :meth:`OrderOutcomes._on_error` - errors ib_async cannot put on a trade: a refused cancel of an
   order it already took as done; the reason of a rejection whose 201 came after ``Inactive``.
 * :meth:`OrderOutcomes.found` / :meth:`OrderOutcomes.lost` - the answers of the
-  :class:`~.inflight.InFlightMonitor` (IB-09).
+  :class:`~.inflight.InFlightMonitor` (IB-09); a lost order that later turns up working is
+  cancelled at once and alerted (``VenueErrorReported`` ``lost-order-surfaced``).
+* :meth:`OrderOutcomes.lookup` - a restart's question "where are these client order ids?".
+* A new order answered only with a warning code (321 ...; ib_async keeps it live as
+  ``ValidationError``) is looked up once and, when IB does not list it, rejected with IB's text.
 """
 
 from __future__ import annotations
