@@ -22,7 +22,10 @@
   reconnects and resubscribes, and the missed minutes are backfilled as catch-up bars (a quiet
   market or one quiet symbol does not trigger it); a socket not back within ``outage_timeout``
   seconds (default 300) ends the run (``BackgroundTaskFailed`` -> ``FeedStalled``, exit 3).
-  alpaca-py's own ``config.data_timeout`` (close a socket without data) still works on its own.
+  The clock is read once, at ``start()``: after that session's close the feed stops checking
+  (one session per run, as cron runs it). alpaca-py's own ``config.data_timeout`` (close a socket
+  after that long without data) still works, but knows neither bar size nor market hours: leave it
+  None unless a venue needs it.
 * Known limit with the simulator in step mode: the engine ends every bar with
   ``GET /v2/clock`` (the broker's ``end_of_bar``), warm-up bars included, and the simulated venue
   takes each as "caught up": ``warmup_bars`` > 0 in step mode lets the venue run that many bars
