@@ -53,6 +53,7 @@ from .rate_limit import TokenBucket
 from .rest import AlpacaTradingClient, AmbiguousOutcome, RestCaller, VenueRequestFailed
 from .submit import OrderRefused, SubmitMixin
 from .tracker import OrderTracker
+from .working import await_working
 
 _log = logger.bind(component="alpaca.gateway")
 VENUE = "alpaca"
@@ -335,6 +336,7 @@ class AlpacaGateway(SubmitMixin):
             self.place(request)
         client = self._require()
         self.rest("clock", client.get_clock, repeatable=True)
+        await_working(self.rest, client, self.stream)  # the stream delivers what REST shows
 
     def close(self) -> None:
         self.rest.close()

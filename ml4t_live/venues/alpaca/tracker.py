@@ -55,7 +55,7 @@ class _Tracked:
 
 class OrderTracker:
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()  # guards the maps; notified when an order's state moves
         self._ours: dict[str, str] = {}  # venue client_order_id -> our client_order_id
         self._orders: dict[str, _Tracked] = {}  # Alpaca order id -> state
         self._exec_ids: set[str] = set()
@@ -109,12 +109,28 @@ class OrderTracker:
             return "open"
         return "filled" if any(s.complete for s in states) else "closed"
 
+    def wait_reported(self, filled: dict[str, float], ended: set[str], timeout: float) -> bool:
+        """Wait (bounded) until every order in ``filled`` (Alpaca id -> cumulative quantity a REST
+        view shows) has that much reported or has ended, and every order in ``ended`` (Alpaca ids
+        a REST listing no longer shows open) has been reported finished. False on timeout."""
+
+        def reported() -> bool:
+            for venue_id, quantity in filled.items():
+                state = self._orders.get(venue_id)
+                if state is not None and not state.terminal and state.filled < quantity - _EPS:
+                    return False
+            return all(self._orders[v].terminal for v in ended if v in self._orders)
+
+        with self._lock:
+            return self._lock.wait_for(reported, timeout)
+
     # ------------------------------------------------------------------ inputs
     def on_trade_update(self, update: Any) -> list[OrderEvent]:
         """One alpaca-py ``TradeUpdate`` -> zero or more events."""
         event = str(getattr(update.event, "value", update.event))
         exec_id = str(update.execution_id) if update.execution_id is not None else None
         with self._lock:
+            self._lock.notify_all()  # waiters re-check once this update is applied
             state = self._state(update.order)
             if state is None:
                 self.foreign_updates += 1
@@ -166,6 +182,7 @@ class OrderTracker:
         An order the venue took but we never saw accepted (a submit whose answer was lost) is
         reported ``OrderAccepted`` first, then what it filled."""
         with self._lock:
+            self._lock.notify_all()  # waiters re-check once this view is applied
             state = self._state(order)
             if state is None:
                 return []
