@@ -103,8 +103,8 @@ def test_a_gateway_frozen_for_a_while_is_reconnected_and_no_bar_is_lost(
         ib_log_guard.expect(pattern)
     n = 12
     bars = minute_bars(("AAPL", "MSFT"), n=n)
-    sim = sim_factory(bars, speed=120.0)  # a minute bar every 0.5 s
-    sim.inject("freeze_gateway", seconds=1.2, at_bar=2)
+    sim = sim_factory(bars, speed=240.0)  # a minute bar every 0.25 s
+    sim.inject("freeze_gateway", seconds=1.0, at_bar=2)
     feed = IBFeed(
         config_for(sim, connect_timeout=0.3),
         ["AAPL", "MSFT"],
@@ -162,13 +162,13 @@ def test_a_silent_realtime_stream_is_resubscribed_and_backfilled(sim_factory):
     """The gateway answers but real-time bars stop (IB-02): the venue has newer historical bars,
     so the stream is taken as silent, resubscribed, and the missed bars arrive as catch-up."""
     n = 10
-    sim = sim_factory(minute_bars(("AAPL", "MSFT"), n=n), speed=120.0)
+    sim = sim_factory(minute_bars(("AAPL", "MSFT"), n=n), speed=240.0)
     sim.inject("silence_realtime_bars", at_bar=2)
     feed = IBFeed(
         config_for(sim),
         ["AAPL", "MSFT"],
         heartbeat_seconds=0.1,
-        silence_after=0.7,  # longer than a bar here (0.5 s), as the default bar + 30 s is
+        silence_after=0.4,  # longer than a bar here (0.25 s), as the default bar + 30 s is
         end=START + timedelta(minutes=n),
     )
     try:
