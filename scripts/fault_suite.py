@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from loguru import logger  # noqa: E402
+from loguru import logger
 
-from scripts.faults.board import as_json, row, run_all, select, table  # noqa: E402
+from scripts.faults.board import as_json, row, run_all, select, table
 
 
 def main(argv: list[str] | None = None) -> int:

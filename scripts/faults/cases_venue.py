@@ -99,7 +99,7 @@ ALPACA_CASES = [
     _al("al-delayed-trade-updates", "AL-05", "the next 4 trade updates leave 2 s late",
         inject=[("delay_trade_updates", {"count": 4, "seconds": 2.0})]),
     _al("al-silent-trade-socket", "AL-05", "trade_updates socket goes silent for good at bar 1 (socket up)",
-        faults=[{"kind": "silence_trade_stream", "at_bar": 1}], fast=True),
+        faults=[{"kind": "silence_trade_stream", "at_bar": 1}]),
     _al("al-silent-data-socket", "AL-04", "market-data socket silent for good from bar 3 (socket up); 60x real "
         "time, the runtime's bound is bar + 30 s = 90 s", faults=[{"kind": "silence_data_stream", "at_bar": 3}],
         bars=150, max_bars=110, speed=60.0, budget=170.0),
@@ -109,7 +109,7 @@ ALPACA_CASES = [
         faults=[{"kind": "rate_limit_storm", "at_bar": 1, "params": {"count": 8}}]),
     _al("al-wash-trade", "AL-10", "a market buy while the strategy's own sell limit rests: 403 wash trade",
         inject=[("wash_trade_check", {})], plan="2:limit:AAPL:-5:500|3:buy:AAPL:10|5:cancel:0",
-        expect_reason="wash trade"),
+        expect_reason="wash trade", fast=True),
     _al("al-refused-403", "AL-08", "the first POST /v2/orders refused 403 40310000 insufficient buying power",
         inject=[("refuse_next", {})], expect_reason="insufficient buying power", fast=False),
     _al("al-rejected-update", "AL-13", "the first order accepted, then a 'rejected' trade update",

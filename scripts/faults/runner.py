@@ -135,7 +135,7 @@ def _world(s: Scenario, folder: Path) -> World:
 
 def _fault_log(record: dict) -> bool:
     """The simulators' "fault <kind> ..." / "fault injected: <kind> ..." lines (this process)."""
-    return str(record["extra"].get("component", "")).startswith("sim") and record["message"].startswith("fault ")
+    return str(record["extra"].get("component", "")).startswith("sim") and record["message"].startswith("fault")
 
 
 def _fired(message: str) -> list[str]:
@@ -172,7 +172,7 @@ def execute(s: Scenario, keep: Path | None = None) -> Result:
         checks = score(read_journal(ctx.state), world.view(), read_view(ctx.view), ctx.records,
                        STRATEGY_ID, s.expect_reason)  # fmt: skip
         return Result(s, checks, time.monotonic() - started, ctx.records)
-    except Exception as exc:  # a scenario that cannot run is a FAIL on the board, with its cause
+    except Exception as exc:  # noqa: BLE001 - a scenario that cannot run is an ERROR on the board, with its cause
         return Result(s, {}, time.monotonic() - started, ctx.records if ctx else [], f"{type(exc).__name__}: {exc}")
     finally:
         logger.remove(sink)

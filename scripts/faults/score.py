@@ -10,7 +10,8 @@ of the scenario (exit code, seconds, output). Each check gives PASS/FAIL and the
 3. orphan   - every venue order is claimed by an intent, or (foreign) reported as external
 4. position - per asset: journal (sum of fills) = venue (minus foreign executions) = strategy
 5. unknown  - no intent is journaled rejected / cancelled / lost / unfilled while the venue has
-              it filled or working; nothing re-sent after an unknown outcome (see 1)
+              it filled or working, and no exception escapes into the strategy's on_data;
+              nothing re-sent after an unknown outcome (see 1)
 6. reject   - every order the venue rejected reached the strategy REJECTED with the venue's
               reason; every journaled rejection carries a reason
 7. bounded  - every run ended within its budget with the expected exit code, and no intent is
@@ -20,6 +21,7 @@ of the scenario (exit code, seconds, output). Each check gives PASS/FAIL and the
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass
@@ -75,7 +77,7 @@ def score(journal: dict[str, Any], venue: VenueView, strategy: dict[str, Any], r
           prefix: str, expect_reason: str | None = None) -> dict[str, Check]:  # fmt: skip
     """``prefix``: the strategy id at the head of its client order ids (anything else at the
     venue is foreign). ``expect_reason``: text the venue's rejection carries in this scenario."""
-    ours = lambda cid: bool(cid) and cid.split("-")[0] == prefix  # noqa: E731
+    ours = lambda cid: bool(cid) and cid.split("-")[0] == prefix
     intents = journal["intents"]
     out: dict[str, Check] = {}
 
@@ -91,9 +93,12 @@ def score(journal: dict[str, Any], venue: VenueView, strategy: dict[str, Any], r
     missing = venue_execs - set(journal_execs)
     phantom = set(journal_execs) - venue_execs
     twice = {e for e, k in journal_execs.items() if k > 1}
+    rekeyed = sorted(e for e in phantom if ":" in e)  # "<venue order id>:<cumulative qty>" (a REST re-sync)
     out["lost"] = Check(not (missing or phantom or twice),
                         f"venue {len(venue_execs)} execs, journal {sum(journal_execs.values())}; "
-                        f"missing {len(missing)}, phantom {len(phantom)}, twice {len(twice)}")  # fmt: skip
+                        f"missing {len(missing)}, phantom {len(phantom)}, twice {len(twice)}"
+                        + (f"; {len(rekeyed)} journaled under a made-up id, not the venue's ({rekeyed[0]})"
+                           if rekeyed else ""))  # fmt: skip
 
     # 3. orphans
     text = "\n".join(r.output for r in runs)
@@ -136,8 +141,13 @@ def score(journal: dict[str, Any], venue: VenueView, strategy: dict[str, Any], r
             wrong.append(f"{cid}: journal {i['status']}, venue {vo.status}")
         elif abs(float(i["filled"] or 0) - vfilled.get(cid, 0.0)) > 1e-6:
             wrong.append(f"{cid}: journal filled {i['filled']:g}, venue {vfilled.get(cid, 0.0):g}")
-    out["unknown"] = Check(not wrong, f"{len(intents)} intents, {len(wrong)} contradicted"
-                           + (f" ({wrong[0]})" if wrong else ""))  # fmt: skip
+    raised = [line for r in runs for line in r.output.splitlines() if ".on_data raised" in line]
+    errors = [line.rsplit(": ", 1)[0] for r in runs for line in r.output.splitlines()
+              if re.match(r"^[\w.]*(Error|Exception): ", line)]  # fmt: skip
+    out["unknown"] = Check(not wrong and not raised, f"{len(intents)} intents, {len(wrong)} contradicted"
+                           + (f" ({wrong[0]})" if wrong else "")
+                           + (f"; {len(raised)} exception(s) escaped into on_data {sorted(set(errors))}"
+                              if raised else ""))  # fmt: skip
 
     # 6. rejections reach the strategy with the venue's reason
     seen = {o["id"]: o for o in strategy.get("orders", []) if o}

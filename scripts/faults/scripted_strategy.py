@@ -46,7 +46,8 @@ class Scripted(Strategy):
             legs = broker.submit_bracket(args[0], float(args[1]), float(args[2]), float(args[3]))
             self.orders.extend(legs or [None])
         elif action == "cancel":
-            order = self.orders[int(args[0])]
+            k = int(args[0])
+            order = self.orders[k] if k < len(self.orders) else None
             if order is not None:
                 broker.cancel_order(order.order_id)
         else:
