@@ -25,15 +25,20 @@ def _restart(name: str, venue: str, ref: str, what: str, point: str, *, before=N
     return Scenario(name, venue, ref, what, PLAN, runs, bars=20, fast=fast, expect_fired=fired)
 
 
-def _second_process(ctx: Context) -> None:
-    """Run A trades (speed mode: ~1 s a bar); once A holds its journal, B (the same command)
-    starts: B must be refused and send nothing; A must finish untouched."""
+def _second_process(ctx: Context, other_client: bool = False) -> None:
+    """Run A trades (speed mode: ~1 s a bar); once A holds its journal, B (the same command;
+    ``other_client``: with IB client id 21, so IB lets it in) starts: B must be refused and send
+    nothing; A must finish untouched."""
+    extra: tuple[str, ...] = ()
+    if other_client:
+        (ctx.folder / "other_client.toml").write_text("[venue]\nclient_id = 21\n")
+        extra = ("--config", str(ctx.folder / "other_client.toml"))
     a = Run(8, label="A", budget=45)
     proc, started = ctx.start(a)
     deadline = time.monotonic() + 20
     while not list(ctx.state.glob("*.journal")) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)  # a script polling a file another process creates: bounded by the deadline
-    ctx.run(Run(8, expect=(1, 2, 3), label="B(same strategy, same account)", budget=30))
+    ctx.run(Run(8, expect=(1, 2, 3), label="B(same strategy, same account)", budget=30, extra=extra))
     ctx.finish(a, proc, started)
 
 
@@ -77,7 +82,9 @@ def _cases(v: str) -> list[Scenario]:
                  "a second process starts the same strategy on the same account while the first trades", PLAN, [],
                  bars=12, speed=60.0, script=_second_process),
         _foreign(v),
-    ]
+    ] + ([Scenario("rt-second-process-other-client-ib", "ib", "X-07", "as above, the second process with IB client "
+                   "id 21 (IB lets it in; the journal lock must refuse it)", PLAN, [], bars=12, speed=60.0,
+                   script=lambda ctx: _second_process(ctx, other_client=True))] if v == "ib" else [])
 
 
 RUNTIME_CASES = _cases("ib") + _cases("alpaca")
