@@ -147,10 +147,15 @@ class Ownership:
         now = time.monotonic()
         venue = {a: p.quantity for a, p in snapshot.positions.items()}
         seen = position_differences(ours, venue)
-        confirmed = [d for d in seen if d in self._last_seen]
+        before = {d.key for d in self._last_seen}
+        confirmed = [d for d in seen if d.key in before]
+        for d in seen:
+            if d.key not in before and d.key not in {c.key for c in self.differences}:
+                _log.info("{} reconciliation: {} looks {} (journal {}, venue {}); looking again in "
+                          "{:g}s", when, d.subject, d.kind, d.journal, d.venue, RECHECK)  # fmt: skip
         self._last_seen = seen
         self._next_check = now + (RECHECK if len(confirmed) < len(seen) else self.reconcile_every)
-        if confirmed != self.differences:
+        if [d.key for d in confirmed] != [d.key for d in self.differences]:
             for d in confirmed:
                 _log.warning("{} reconciliation: {} {}: journal {}, venue {} ({})",
                              when, d.kind, d.subject, d.journal, d.venue, d.note)  # fmt: skip

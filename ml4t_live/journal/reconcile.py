@@ -23,6 +23,16 @@ class Difference:
     venue: str
     note: str
 
+    @property
+    def key(self) -> tuple[str, str, float]:
+        """What stays the same while the same discrepancy persists (the strategy's own position
+        may move meanwhile): kind, subject, and venue minus journal."""
+        try:
+            delta = round(float(self.venue) - float(self.journal), 9)
+        except ValueError:  # an order row
+            delta = 0.0
+        return self.kind, self.subject, delta
+
     def row(self) -> dict[str, Any]:
         return {"kind": self.kind, "subject": self.subject, "journal": self.journal,
                 "venue": self.venue, "note": self.note}  # fmt: skip
