@@ -1,0 +1,153 @@
+"""What the pre-trade checks read, kept up to date incrementally: :class:`Exposure`.
+
+Per asset: the strategy's position, its contract multiplier, the last price and the market
+time that price is valid for, and the quantity of its working (not yet filled) orders on each
+side. Across assets: the gross exposure ``sum(|quantity x price x multiplier|)``.
+
+Why incremental rather than summed per order: every update is O(1) (a fill changes one asset,
+a bar changes the price of the assets it carries), so a check never loops over positions or
+orders, however many the strategy holds. The running gross sum is re-added from scratch by
+:meth:`rebuild` (connect, warm restart) and every ``RESUM_EVERY`` updates, so rounding never
+drifts.
+
+Working orders: :meth:`order_working` when an order leaves, :meth:`order_filled` for each of
+its fills, :meth:`order_closed` when it is done (filled, cancelled, rejected, expired). The
+exit legs of a bracket (``contingent=True``) are not counted on their side: they only ever
+close what their entry opens, and counting both OCA legs would make every bracket look like a
+short. Unknown order ids are ignored (an order the tracker never saw has nothing to undo).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ml4t.backtest import OrderSide
+
+#: updates between two exact re-sums of the gross exposure
+RESUM_EVERY = 10_000
+
+
+@dataclass(slots=True)
+class AssetView:
+    quantity: float = 0.0
+    multiplier: float = 1.0
+    price: float | None = None
+    price_time: float | None = None  # POSIX seconds the price is valid for
+    working_buy: float = 0.0
+    working_sell: float = 0.0
+
+    def notional(self, quantity: float | None = None) -> float:
+        q = self.quantity if quantity is None else quantity
+        return abs(q * (self.price or 0.0) * self.multiplier)
+
+
+@dataclass(slots=True)
+class _Working:
+    asset: str
+    side: OrderSide
+    remaining: float
+    counted: bool
+
+
+class Exposure:
+    """Positions, prices and working orders by asset, plus the running gross exposure."""
+
+    def __init__(self) -> None:
+        self.assets: dict[str, AssetView] = {}
+        self._orders: dict[str, _Working] = {}
+        self._gross = 0.0
+        self._updates = 0
+
+    # ------------------------------------------------------------------ reads
+    @property
+    def gross(self) -> float:
+        return max(self._gross, 0.0)
+
+    def view(self, asset: str) -> AssetView:
+        """The asset's view (an empty one, not stored, for an asset never seen)."""
+        return self.assets.get(asset) or AssetView()
+
+    @property
+    def working_orders(self) -> int:
+        return len(self._orders)
+
+    # ------------------------------------------------------------------ positions and prices
+    def set_position(self, asset: str, quantity: float, multiplier: float = 1.0) -> None:
+        view = self._asset(asset)
+        before = view.notional()
+        view.quantity, view.multiplier = float(quantity), float(multiplier)
+        self._moved(before, view.notional())
+
+    def set_price(self, asset: str, price: float, as_of: float | None = None) -> None:
+        """The last price of ``asset``, valid for market time ``as_of`` (POSIX seconds, e.g.
+        the close time of the bar it comes from); non-finite or non-positive prices are
+        ignored (the last good one stays, with its age)."""
+        if not math.isfinite(price) or price <= 0:
+            return
+        view = self._asset(asset)
+        before = view.notional()
+        view.price = float(price)
+        if as_of is not None:
+            view.price_time = float(as_of)
+        self._moved(before, view.notional())
+
+    def rebuild(self, positions: dict[str, tuple[float, float]], prices: dict[str, float]) -> None:
+        """Start over from ``{asset: (quantity, multiplier)}`` and ``{asset: price}`` (price
+        times are kept); working orders are kept."""
+        for view in self.assets.values():
+            view.quantity = 0.0
+        for asset, price in prices.items():
+            if math.isfinite(price) and price > 0:
+                self._asset(asset).price = float(price)
+        for asset, (quantity, multiplier) in positions.items():
+            view = self._asset(asset)
+            view.quantity, view.multiplier = float(quantity), float(multiplier)
+        self._resum()
+
+    def _asset(self, asset: str) -> AssetView:
+        view = self.assets.get(asset)
+        if view is None:
+            view = self.assets[asset] = AssetView()
+        return view
+
+    def _moved(self, before: float, after: float) -> None:
+        self._gross += after - before
+        self._updates += 1
+        if self._updates >= RESUM_EVERY:
+            self._resum()
+
+    def _resum(self) -> None:
+        self._gross = math.fsum(v.notional() for v in self.assets.values())
+        self._updates = 0
+
+    # ------------------------------------------------------------------ working orders
+    def order_working(
+        self, order_id: str, asset: str, side: OrderSide, quantity: float, *, contingent: bool = False
+    ) -> None:
+        if order_id in self._orders:
+            return
+        self._orders[order_id] = _Working(asset, side, float(quantity), not contingent)
+        if not contingent:
+            self._add_working(asset, side, float(quantity))
+
+    def order_filled(self, order_id: str, quantity: float) -> None:
+        order = self._orders.get(order_id)
+        if order is None:
+            return
+        done = min(float(quantity), order.remaining)
+        order.remaining -= done
+        if order.counted:
+            self._add_working(order.asset, order.side, -done)
+
+    def order_closed(self, order_id: str) -> None:
+        order = self._orders.pop(order_id, None)
+        if order is not None and order.counted:
+            self._add_working(order.asset, order.side, -order.remaining)
+
+    def _add_working(self, asset: str, side: OrderSide, quantity: float) -> None:
+        view = self._asset(asset)
+        if side is OrderSide.BUY:
+            view.working_buy = max(view.working_buy + quantity, 0.0)
+        else:
+            view.working_sell = max(view.working_sell + quantity, 0.0)

@@ -1,0 +1,200 @@
+"""The per-order checks: :class:`PreTradeRisk`.
+
+``check(...)`` runs on the engine thread before an order's intent is journaled and returns
+``None`` (the order may leave; its send time is recorded for the rate limit) or a
+:class:`Refusal` whose ``code`` is the limit's name and whose ``reason`` names the limit and the
+numbers, e.g. ``max_order_notional: 150 x 200.00 = 30,000.00 > 25,000.00``. It is O(1): it
+reads one asset's view and the running gross exposure from :class:`~.exposure.Exposure`, and the
+rate limit's two bounded deques; it never scans past orders, fills or positions.
+
+**Reducing orders.** An order *reduces* when it is on the opposite side of the position it
+acts on and its quantity is at most that position (the position is the asset's, plus
+``parent_quantity`` for the exit leg of a bracket whose entry is live). Working orders are not
+counted here: an exit is never blocked because the strategy's own stop is also working. A
+reducing order passes in REDUCING and is exempt from every size, price, exposure and data
+limit (a risk manager never blocks an exit; without a price it still goes). It is still
+counted by, and subject to, the order-rate limit: that limit bounds the message flow to the
+venue whatever the orders do, and a refusal by it only delays an exit to the next bar.
+
+**Through zero.** An order on the opposite side that is *larger* than the position (long 100,
+sell 150) opens new risk: in REDUCING it is refused (the reason says the most that closes), in
+ACTIVE it is checked as new risk on its whole quantity (order limits) and on the position it
+leaves (position, exposure and short limits).
+
+**New risk** is checked against the worst case: the position after this order *and* every
+working order on the same side of the same asset fills. Order notional and position notional
+use the highest of the last price and the order's limit / stop prices (a buy limit above the
+market fills at the market, a stop fills beyond its trigger).
+
+"At" a limit passes; over it is refused (beyond 1e-9 relative floating-point noise). When a
+price-based limit is configured and no price is known (no bar yet for the asset, no limit or
+stop price) new risk is refused: fail closed. HALTED refuses every order.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ml4t.backtest import OrderSide, OrderType
+
+from .config import RiskConfig
+from .exposure import AssetView, Exposure
+from .rate import OrderRate
+from .state import ACTIVE, HALTED, REDUCING, exceeds
+
+_EPS = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    code: str  # the limit's name: "max_order_notional", "reducing", "halted", ...
+    reason: str
+
+    def as_tuple(self) -> tuple[str, str]:
+        return self.code, self.reason
+
+
+class PreTradeRisk:
+    """Checks orders against a :class:`RiskConfig`; fed by the caller through ``exposure``."""
+
+    def __init__(self, config: RiskConfig, exposure: Exposure | None = None) -> None:
+        self.config = config
+        self.exposure = exposure if exposure is not None else Exposure()
+        self.rate = OrderRate(config.max_orders_per_minute, config.max_orders_per_second)
+
+    def check(
+        self,
+        asset: str,
+        side: OrderSide,
+        quantity: float,
+        order_type: OrderType = OrderType.MARKET,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        *,
+        now: float,
+        equity: float,
+        open_orders: int,
+        state: str = ACTIVE,
+        state_reason: str = "",
+        parent_quantity: float = 0.0,
+    ) -> Refusal | None:
+        """None when the order may leave (its send is then counted), else the Refusal.
+
+        ``now``: POSIX seconds (the rate window, the data age). ``equity``: the equity of the
+        last mark (once per bar is enough). ``open_orders``: the strategy's working orders now.
+        ``parent_quantity``: for an exit leg of a bracket, the entry's signed quantity (0 when
+        the entry was refused: the leg is then judged on the position alone)."""
+        if state == HALTED:
+            return Refusal("halted", f"trading is HALTED ({state_reason or 'no reason given'}): no order leaves")
+        if not (math.isfinite(quantity) and quantity > 0):
+            return Refusal("invalid_quantity", f"quantity must be a positive number, got {quantity!r}")
+        view = self.exposure.view(asset)
+        base = view.quantity + parent_quantity
+        signed = quantity if side is OrderSide.BUY else -quantity
+        reducing = base * signed < 0 and quantity <= abs(base) + _EPS
+        too_fast = self.rate.refusal(now)
+        if too_fast is not None:
+            return Refusal("max_orders_per_minute", too_fast)
+        if not reducing:
+            refusal = self._new_risk(asset, side, quantity, limit_price, stop_price, view, base, signed,
+                                     now=now, equity=equity, open_orders=open_orders, state=state,
+                                     state_reason=state_reason)  # fmt: skip
+            if refusal is not None:
+                return refusal
+        self.rate.record(now)
+        return None
+
+    # ------------------------------------------------------------------ new risk
+    def _new_risk(self, asset: str, side: OrderSide, quantity: float, limit_price: float | None,
+                  stop_price: float | None, view: AssetView, base: float, signed: float, *, now: float,
+                  equity: float, open_orders: int, state: str, state_reason: str) -> Refusal | None:  # fmt: skip
+        c = self.config
+        if state == REDUCING:
+            return Refusal("reducing", _reducing_reason(asset, side, quantity, base, state_reason))
+        if c.max_open_orders is not None and open_orders + 1 > c.max_open_orders:
+            return Refusal("max_open_orders", f"max_open_orders: {open_orders} working + this one = "
+                           f"{open_orders + 1} > {c.max_open_orders}")  # fmt: skip
+        if c.max_order_quantity is not None and exceeds(quantity, c.max_order_quantity):
+            return Refusal("max_order_quantity", f"max_order_quantity: {quantity:,g} > {c.max_order_quantity:,g}")
+        working = view.working_buy if side is OrderSide.BUY else -view.working_sell
+        after = base + working + signed  # the worst case: every same-side working order fills too
+        if not c.allow_short and after < -_EPS:
+            pending = f" and {-working:,g} working" if working else ""
+            return Refusal("allow_short", f"allow_short is false: {asset} position {base:,g}{pending} "
+                           f"- {quantity:,g} would be {after:,g} (short)")  # fmt: skip
+        return self._priced(asset, quantity, limit_price, stop_price, view, after, now=now, equity=equity)
+
+    def _priced(self, asset: str, quantity: float, limit_price: float | None, stop_price: float | None,
+                view: AssetView, after: float, *, now: float, equity: float) -> Refusal | None:  # fmt: skip
+        c = self.config
+        last = view.price
+        if c.max_data_age is not None:
+            if view.price_time is None:
+                return Refusal("max_data_age", f"max_data_age: no price time for {asset} yet: no new risk")
+            age = now - view.price_time
+            if exceeds(age, c.max_data_age):
+                return Refusal("max_data_age", f"max_data_age: the last {asset} price is {age:,.1f} s old "
+                               f"> {c.max_data_age:,g} s: no new risk on stale prices")  # fmt: skip
+        if c.price_collar is not None:
+            for name, price in (("limit", limit_price), ("stop", stop_price)):
+                if price is None:
+                    continue
+                if last is None:
+                    return Refusal("price_collar", f"price_collar: no last price for {asset} to check the "
+                                   f"{name} price {price:,.2f} against")  # fmt: skip
+                away = abs(price - last) / last
+                if exceeds(away, c.price_collar):
+                    return Refusal("price_collar", f"price_collar: {name} {price:,.2f} is {away:.2%} from the "
+                                   f"last price {last:,.2f} > {c.price_collar:.2%}")  # fmt: skip
+        needs_price = (c.max_order_notional, c.max_position_notional, c.max_gross_exposure)
+        if all(limit is None for limit in needs_price):
+            return None
+        ref = max((p for p in (last, limit_price, stop_price) if p is not None), default=None)
+        if ref is None:
+            return Refusal("no_price", f"no price for {asset} yet (no bar, no limit or stop price): "
+                           "the notional limits cannot be checked, so no new risk")  # fmt: skip
+        mult = view.multiplier
+        times = f" x {mult:,g}" if mult != 1 else ""
+        if c.max_order_notional is not None:
+            notional = quantity * ref * mult
+            if exceeds(notional, c.max_order_notional):
+                return Refusal("max_order_notional", f"max_order_notional: {quantity:,g} x {ref:,.2f}{times} = "
+                               f"{notional:,.2f} > {c.max_order_notional:,.2f}")  # fmt: skip
+        position_after = abs(after) * ref * mult
+        if c.max_position_notional is not None and exceeds(position_after, c.max_position_notional):
+            return Refusal("max_position_notional", f"max_position_notional: {asset} {after:,g} x {ref:,.2f}"
+                           f"{times} = {position_after:,.2f} after the order > {c.max_position_notional:,.2f}")  # fmt: skip
+        if c.max_gross_exposure is not None:
+            gross = self.exposure.gross - view.notional() + position_after
+            if equity <= 0:
+                return Refusal("max_gross_exposure", f"max_gross_exposure: equity is {equity:,.2f}: no new exposure")
+            ratio = gross / equity
+            if exceeds(ratio, c.max_gross_exposure):
+                return Refusal("max_gross_exposure", f"max_gross_exposure: gross {gross:,.2f} after the order / "
+                               f"equity {equity:,.2f} = {ratio:.2f}x > {c.max_gross_exposure:g}x")  # fmt: skip
+        return None
+
+    # ------------------------------------------------------------------ status
+    def usage(self, *, now: float, equity: float, open_orders: int) -> list[tuple[str, str, str]]:
+        """(limit, configured, current use) for every per-order limit, for ``status``."""
+        c = self.config
+        gross = self.exposure.gross
+        ratio = f"{gross / equity:.2f}x ({gross:,.2f})" if equity > 0 else f"({gross:,.2f}, equity {equity:,.2f})"
+        current = {"max_open_orders": str(open_orders),
+                   "max_orders_per_minute": f"{self.rate.in_last_minute(now)} in the last 60 s",
+                   "max_gross_exposure": ratio}  # fmt: skip
+        return [(name, text, current.get(name, "per order")) for name, text in c.describe()
+                if name not in ("max_daily_loss", "max_drawdown", "max_strategy_errors")]  # fmt: skip
+
+
+def _reducing_reason(asset: str, side: OrderSide, quantity: float, base: float, state_reason: str) -> str:
+    why = f" ({state_reason})" if state_reason else ""
+    head = f"trading is REDUCING{why}: only orders that reduce a position leave; "
+    if base == 0:
+        return head + f"{asset} is flat, so a {side.value} of {quantity:,g} opens a position"
+    if (base > 0) == (side is OrderSide.BUY):
+        return head + f"a {side.value} of {quantity:,g} would increase the {asset} position of {base:,g}"
+    return head + (f"a {side.value} of {quantity:,g} would take the {asset} position of {base:,g} through "
+                   f"zero to {base + (quantity if side is OrderSide.BUY else -quantity):,g}; "
+                   f"at most {abs(base):,g} closes it")  # fmt: skip
