@@ -14,15 +14,16 @@ Transitions, each returned as a :class:`Transition` (old, new, why, cause) when 
     lifts by itself (back to ACTIVE, with a transition saying so) - that is what "daily" means.
   - ``max_drawdown``: ``(high_water - equity) / high_water > max_drawdown`` -> REDUCING; the
     high water is the highest equity observed this session. It does not lift by itself.
-* ``strategy_error()`` / ``strategy_ok()`` (after each ``on_data``): ``max_strategy_errors``
-  consecutive errors -> HALTED; a clean ``on_data`` resets the count (it does not resume).
+* ``strategy_error()`` / ``strategy_ok()`` (after each ``on_data``): the ``max_strategy_errors``-th
+  consecutive error -> HALTED (it counts events: "5 consecutive errors -> HALTED" halts on the
+  fifth); a clean ``on_data`` resets the count (it does not resume).
 * ``operator(state, reason)``: the operator's ``halt`` / ``halt --reducing`` / ``resume`` (read
   from the journal). A resume re-bases the loss limits on the last observed equity: the
   operator has looked at the loss, and the limits measure what happens from there (otherwise
   the next bar would trip them again at once).
 
 An automatic transition only ever tightens the state (ACTIVE -> REDUCING -> HALTED): a loss
-limit never turns HALTED into REDUCING. "At" the limit passes: the loss must *exceed* it.
+limit never turns HALTED into REDUCING. "At" a loss limit passes: the loss must *exceed* it.
 This object does no I/O: :meth:`snapshot` / :meth:`restore` give the JSON-able values the
 caller persists (in the journal's meta) so a restart resumes the same state, day and high water.
 """
