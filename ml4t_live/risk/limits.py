@@ -24,7 +24,8 @@ leaves (position, exposure and short limits).
 **New risk** is checked against the worst case: the position after this order *and* every
 working order on the same side of the same asset fills. Order notional and position notional
 use the highest of the last price and the order's limit / stop prices (a buy limit above the
-market fills at the market, a stop fills beyond its trigger).
+market fills at the market, a stop fills beyond its trigger); only the prices the order type
+uses count (a MARKET order's stray ``limit_price`` is ignored, as the venue ignores it).
 
 "At" a limit passes; over it is refused (beyond 1e-9 relative floating-point noise). When a
 price-based limit is configured and no price is known (no bar yet for the asset, no limit or
@@ -44,6 +45,8 @@ from .rate import OrderRate
 from .state import ACTIVE, HALTED, REDUCING, exceeds
 
 _EPS = 1e-9
+_LIMIT_TYPES = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
+_STOP_TYPES = frozenset({OrderType.STOP, OrderType.STOP_LIMIT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +100,10 @@ class PreTradeRisk:
         if too_fast is not None:
             return Refusal("max_orders_per_minute", too_fast)
         if not reducing:
+            if order_type not in _LIMIT_TYPES:
+                limit_price = None
+            if order_type not in _STOP_TYPES:
+                stop_price = None
             refusal = self._new_risk(asset, side, quantity, limit_price, stop_price, view, base, signed,
                                      now=now, equity=equity, open_orders=open_orders, state=state,
                                      state_reason=state_reason)  # fmt: skip

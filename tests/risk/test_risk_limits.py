@@ -248,3 +248,11 @@ def test_usage_shows_each_per_order_limit_and_what_is_used():
     assert rows["max_order_notional"] == ("none", "per order")
     assert "max_daily_loss" not in rows  # the trading state reports its own triggers
     assert ACTIVE == "ACTIVE"
+
+
+def test_only_the_prices_the_order_type_uses_are_checked():
+    risk = make(price=100.0, price_collar=0.05, max_order_notional=10_000)
+    assert check(risk, BUY, 100, OrderType.MARKET, limit_price=500.0, stop_price=1.0) is None
+    assert check(risk, BUY, 1, OrderType.LIMIT, limit_price=101.0, stop_price=1.0) is None
+    assert check(risk, BUY, 1, OrderType.STOP, limit_price=1.0, stop_price=101.0) is None
+    assert check(risk, BUY, 1, OrderType.STOP, stop_price=200.0).code == "price_collar"

@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ml4t_live.risk import ACTIVE, HALTED, REDUCING, RiskConfig, TradingState, Transition
+from ml4t_live.risk import (
+    ACTIVE,
+    HALTED,
+    REDUCING,
+    RiskConfig,
+    TradingState,
+    Transition,
+)
 
 
 def _posix(text: str) -> float:
