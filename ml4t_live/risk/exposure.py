@@ -145,6 +145,14 @@ class Exposure:
         if order is not None and order.counted:
             self._add_working(order.asset, order.side, -order.remaining)
 
+    def remaining(self, order_id: str, asset: str, side: OrderSide) -> float:
+        """The quantity a working order still counts on its side (0 for a contingent leg, an
+        unknown order, or one on another asset or side)."""
+        order = self._orders.get(order_id)
+        if order is None or not order.counted or order.asset != asset or order.side is not side:
+            return 0.0
+        return order.remaining
+
     def _add_working(self, asset: str, side: OrderSide, quantity: float) -> None:
         view = self._asset(asset)
         if side is OrderSide.BUY:

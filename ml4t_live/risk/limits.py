@@ -81,13 +81,17 @@ class PreTradeRisk:
         state: str = ACTIVE,
         state_reason: str = "",
         parent_quantity: float = 0.0,
+        replacing: str | None = None,
     ) -> Refusal | None:
         """None when the order may leave (its send is then counted), else the Refusal.
 
         ``now``: POSIX seconds (the rate window, the data age). ``equity``: the equity of the
         last mark (once per bar is enough). ``open_orders``: the strategy's working orders now.
         ``parent_quantity``: for an exit leg of a bracket, the entry's signed quantity (0 when
-        the entry was refused: the leg is then judged on the position alone)."""
+        the entry was refused: the leg is then judged on the position alone). ``replacing``: the
+        id of the working order a change (``update_order``) replaces; pass the changed order's
+        new quantity and prices: its old remaining quantity is not counted as working, and it
+        adds no open order (a change is still a message: it counts for the rate limit)."""
         if state == HALTED:
             return Refusal("halted", f"trading is HALTED ({state_reason or 'no reason given'}): no order leaves")
         if not (math.isfinite(quantity) and quantity > 0):
@@ -106,7 +110,7 @@ class PreTradeRisk:
                 stop_price = None
             refusal = self._new_risk(asset, side, quantity, limit_price, stop_price, view, base, signed,
                                      now=now, equity=equity, open_orders=open_orders, state=state,
-                                     state_reason=state_reason)  # fmt: skip
+                                     state_reason=state_reason, replacing=replacing)  # fmt: skip
             if refusal is not None:
                 return refusal
         self.rate.record(now)
@@ -115,16 +119,20 @@ class PreTradeRisk:
     # ------------------------------------------------------------------ new risk
     def _new_risk(self, asset: str, side: OrderSide, quantity: float, limit_price: float | None,
                   stop_price: float | None, view: AssetView, base: float, signed: float, *, now: float,
-                  equity: float, open_orders: int, state: str, state_reason: str) -> Refusal | None:  # fmt: skip
+                  equity: float, open_orders: int, state: str, state_reason: str,
+                  replacing: str | None) -> Refusal | None:  # fmt: skip
         c = self.config
         if state == REDUCING:
             return Refusal("reducing", _reducing_reason(asset, side, quantity, base, state_reason))
-        if c.max_open_orders is not None and open_orders + 1 > c.max_open_orders:
+        if c.max_open_orders is not None and replacing is None and open_orders + 1 > c.max_open_orders:
             return Refusal("max_open_orders", f"max_open_orders: {open_orders} working + this one = "
                            f"{open_orders + 1} > {c.max_open_orders}")  # fmt: skip
         if c.max_order_quantity is not None and exceeds(quantity, c.max_order_quantity):
             return Refusal("max_order_quantity", f"max_order_quantity: {quantity:,g} > {c.max_order_quantity:,g}")
         working = view.working_buy if side is OrderSide.BUY else -view.working_sell
+        if replacing is not None:  # the order being changed is replaced, not added to
+            mine = self.exposure.remaining(replacing, asset, side)
+            working -= mine if side is OrderSide.BUY else -mine
         after = base + working + signed  # the worst case: every same-side working order fills too
         if not c.allow_short and after < -_EPS:
             pending = f" and {-working:,g} working" if working else ""

@@ -256,3 +256,15 @@ def test_only_the_prices_the_order_type_uses_are_checked():
     assert check(risk, BUY, 1, OrderType.LIMIT, limit_price=101.0, stop_price=1.0) is None
     assert check(risk, BUY, 1, OrderType.STOP, limit_price=1.0, stop_price=101.0) is None
     assert check(risk, BUY, 1, OrderType.STOP, stop_price=200.0).code == "price_collar"
+
+
+def test_a_change_replaces_its_order_rather_than_adding_to_it():
+    risk = make(position=400, max_position_notional=50_000, max_open_orders=2)
+    risk.exposure.order_working("o1", "A", BUY, 60)
+    risk.exposure.order_working("o2", "A", BUY, 20)
+    # o1 60 -> 80: 400 + 20 (o2) + 80 = 500 x 100 = 50,000: at, and it adds no open order
+    assert check(risk, BUY, 80, open_orders=2, replacing="o1") is None
+    assert check(risk, BUY, 81, open_orders=2, replacing="o1").code == "max_position_notional"
+    assert check(risk, BUY, 1, open_orders=2).code == "max_open_orders"  # a new order would
+    assert check(risk, BUY, 61, open_orders=1, replacing="unknown").code == "max_position_notional"
+    assert risk.exposure.remaining("o1", "A", SELL) == 0.0
