@@ -42,7 +42,7 @@ from ml4t.backtest import OrderSide, OrderType
 from .config import RiskConfig
 from .exposure import AssetView, Exposure
 from .rate import OrderRate
-from .state import ACTIVE, HALTED, REDUCING, exceeds
+from .state import ACTIVE, HALTED, REDUCING, STATES, exceeds
 
 _EPS = 1e-9
 _LIMIT_TYPES = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
@@ -92,6 +92,8 @@ class PreTradeRisk:
         id of the working order a change (``update_order``) replaces; pass the changed order's
         new quantity and prices: its old remaining quantity is not counted as working, and it
         adds no open order (a change is still a message: it counts for the rate limit)."""
+        if state not in STATES:
+            raise ValueError(f"trading state must be one of {', '.join(STATES)}, got {state!r}")
         if state == HALTED:
             return Refusal("halted", f"trading is HALTED ({state_reason or 'no reason given'}): no order leaves")
         if not (math.isfinite(quantity) and quantity > 0):

@@ -268,3 +268,8 @@ def test_a_change_replaces_its_order_rather_than_adding_to_it():
     assert check(risk, BUY, 1, open_orders=2).code == "max_open_orders"  # a new order would
     assert check(risk, BUY, 61, open_orders=1, replacing="unknown").code == "max_position_notional"
     assert risk.exposure.remaining("o1", "A", SELL) == 0.0
+
+
+def test_an_unknown_trading_state_is_a_programming_error_not_active():
+    with pytest.raises(ValueError, match="trading state must be one of ACTIVE, REDUCING, HALTED, got 'halted'"):
+        check(make(), BUY, 1, state="halted")
