@@ -19,7 +19,7 @@ from ml4t.backtest.config import ShareType
 from .book import Book
 from .errors import BridgeError, VenueError
 from .failpoints import failpoint
-from .journal.link import BEYOND, JournalLink
+from .journal.link import BEYOND, DIVERGED, JournalLink
 from .order_entry import intent_args, order_request
 from .ownership import Ownership
 from .protocols import VenueGateway
@@ -54,7 +54,7 @@ class JournaledOrders:
             result = _refused("catch_up", "catch-up bar: made on the bar a restart replayed")
             self.link.record_beyond("submit", order.order_id, args, result)
             self.link.journal.set_intent(order.order_id, status="rejected", reason=result["reason"])
-        elif result is None:  # a divergence during a replay: never sent
+        elif result is DIVERGED:  # during a replay: never sent
             result = _refused("divergence", "the journal holds a different decision for this bar")
         if result["status"] == "rejected" and order.status is OrderStatus.PENDING:
             order.reject(result["reason"], result["code"])
@@ -104,7 +104,9 @@ class JournaledOrders:
         if order is None:
             return False
         ok = self.link.command("cancel", order_id, {}, lambda: self._cancel_at_venue(order_id))
-        if ok is BEYOND:
+        if ok is DIVERGED:
+            ok = False
+        elif ok is BEYOND:
             ok = self._cancel_at_venue(order_id)
             self.link.record_beyond("cancel", order_id, {}, ok)
         if not ok:
@@ -138,7 +140,9 @@ class JournaledOrders:
             order_request(order, oca_group=self._oca_groups.get(order_id)), **changes
         )
         ok = self.link.command("update", order_id, dict(changes), lambda: self._modify_at_venue(request))
-        if ok is BEYOND:
+        if ok is DIVERGED:
+            ok = False
+        elif ok is BEYOND:
             ok = self._modify_at_venue(request)
             self.link.record_beyond("update", order_id, dict(changes), ok)
         if not ok:

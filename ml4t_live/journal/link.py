@@ -25,6 +25,11 @@ _log = logger.bind(component="journal")
 
 #: a command made on the bar a crash interrupted, beyond what the journal holds
 BEYOND = object()
+#: a command the journal holds differently (a divergence): its caller refuses it
+DIVERGED = object()
+#: a submit journaled before it was sent, whose answer never made it into the journal (the
+#: process died in between): the order may be at the venue; the restart looks it up
+UNANSWERED = {"status": "unknown"}
 
 
 @dataclass
@@ -112,7 +117,8 @@ class JournalLink:
     # ------------------------------------------------------------------ commands
     def command(self, kind: str, cid: str, args: dict[str, Any], act: Callable[[], Any]) -> Any:
         """Run one command: live, journal it and ``act()``; replaying, return the journaled
-        answer (``BEYOND`` for a command past the journal on the bar a crash interrupted)."""
+        answer (``BEYOND`` for a command past the journal on the bar a crash interrupted,
+        ``DIVERGED`` for one the journal holds differently)."""
         self._seq += 1
         key = (self.n, self._seq)
         replay = self.replay
@@ -123,14 +129,15 @@ class JournalLink:
                     f"bar {self.n}: the strategy made {kind} {cid} {args}; the journal holds "
                     + (f"{expected[0]} {expected[1]} {expected[2]}" if expected else "nothing")
                 )
-                return None
+                return DIVERGED
             replay.matched.add(key)
             return expected[3]
         if replay is not None:
             return BEYOND
+        # the command row first: the intent's commit makes both durable before the order leaves
+        self.journal.append_command(self.n, self._seq, kind, cid, args, UNANSWERED if kind == "submit" else None)
         if kind == "submit":
             self.journal.append_intent(cid, self.n, args)
-        self.journal.append_command(self.n, self._seq, kind, cid, args, None)
         result = act()
         self.journal.set_command_result(self.n, self._seq, result)
         self.journal.commit()  # no write lock held while the strategy goes on computing
