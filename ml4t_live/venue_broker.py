@@ -146,6 +146,10 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, AccountViews):
         if floor is not None and hasattr(self.gateway, "reserve_order_ids"):
             self.gateway.reserve_order_ids(int(floor))  # IB ids never below the journal's mark
         self.book.seed(cash)
+        if self.own.trading_state != "ACTIVE":
+            _log.warning("{} trading state is {} ({}): its orders are refused until "
+                         "`ml4t-live resume --strategy-id {}`", sid, self.own.trading_state,
+                         self.own.journal.meta("trading_state_reason", ""), sid)  # fmt: skip
         for asset, quantity, price in self.own.adopted_positions():
             self.book.adopt(asset, quantity, price)
         self.starting_equity = self.book.equity()
