@@ -93,3 +93,5 @@ class FillRecord:
     price: float
     timestamp: datetime
     position_qty: float
+    cum_qty: float = 0.0  # the order's filled quantity after this execution
+    leaves_qty: float = 0.0  # what the order still has to fill after it (0: the order is filled)

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from aiohttp import web
 from loguru import logger
 
-from . import data_api, payloads, wire_faults
+from . import activities, data_api, payloads, wire_faults
 from .faults import FaultState
 from .order_forms import AlpacaError, bad_request, not_found, parse_order, parse_replace
 from .ratelimit import TokenBucket
@@ -107,6 +107,8 @@ class TradingApi:
         r = app.router
         r.add_get("/v2/account", self.account)
         r.add_get("/v2/account/configurations", self.account_configurations)
+        r.add_get("/v2/account/activities", self.activities)
+        r.add_get("/v2/account/activities/{activity_type}", self.activities)
         r.add_get("/v2/positions", self.positions)
         r.add_delete("/v2/positions", self.close_all_positions)
         r.add_get("/v2/positions/{symbol}", self.position)
@@ -140,6 +142,10 @@ class TradingApi:
 
     async def account_configurations(self, request: web.Request) -> web.Response:
         return _json(payloads.account_configuration_json(fractional=self.ctx.venue.fractional))
+
+    async def activities(self, request: web.Request) -> web.Response:
+        types = activities.wanted_types(request.match_info.get("activity_type"), request.query)
+        return _json(activities.list_activities(self.ctx.venue.fills, types, request.query))
 
     # ------------------------------------------------------------------ positions
     def _position_body(self, symbol: str, qty: float, avg: float) -> dict[str, Any]:

@@ -365,7 +365,8 @@ class AlpacaVenue:
         exec_id = str(uuid.uuid5(uuid.NAMESPACE_OID, f"sim-alpaca:{execution.exec_id}"))
         fill_ts = execution.timestamp or now
         self.fills.append(FillRecord(exec_id, order.id, order.client_order_id, order.symbol, order.side,
-                                     qty, price, fill_ts, position))
+                                     qty, price, fill_ts, position, order.filled_qty,
+                                     max(float(execution.remaining_quantity), 0.0)))
         return self._update("fill" if done else "partial_fill", order, execution_id=exec_id, price=price,
                             qty=qty, position_qty=position)
 
