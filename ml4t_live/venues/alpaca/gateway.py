@@ -171,7 +171,8 @@ class AlpacaGateway(SubmitMixin):
             if self.is_ours(cid):
                 self.tracker.register(cid)
                 self._venue_ids.setdefault(cid, str(order.id))
-                self._emit(self.tracker.adopt(order))
+                executions = self.stream.executions.for_view(client, order, adopting=True)
+                self._emit(self.tracker.adopt(order, executions))
             else:
                 self._emit(
                     [
@@ -203,7 +204,8 @@ class AlpacaGateway(SubmitMixin):
                 raise ConnectionFailed(f"Alpaca look-up of {cid} got no answer: {exc}") from None
             if order is not None:
                 self._venue_ids.setdefault(cid, str(order.id))
-                self._emit(self.tracker.on_order_snapshot(order))
+                executions = self.stream.executions.for_view(self._require(), order)
+                self._emit(self.tracker.on_order_snapshot(order, executions))
                 found[cid] = venue_order(order, cid)
         return found
 

@@ -40,6 +40,7 @@ from ...events import (
     VenueErrorReported,
 )
 from .config import AlpacaConfig, redact
+from .executions import ExecutionReader
 from .parsing import flatten_open
 from .rest import AlpacaTradingClient, RestCaller
 from .session import TradeUpdatesSession
@@ -61,6 +62,7 @@ class OrderStream:
             config, self._on_update, self._on_lost, self._on_reconnected
         )
         self.emit_lock = threading.Lock()  # tracker decision + enqueue, as one step
+        self.executions = ExecutionReader(rest, tracker)  # fills a REST view shows, by execution
         self._client: AlpacaTradingClient | None = (
             None  # used only on the stream's loop
         )
@@ -148,8 +150,9 @@ class OrderStream:
                 _log.warning("re-sync of Alpaca order {} failed: {}", venue_id, exc)
         missed = 0
         for order in snapshots:
+            executions = self.executions.for_view(client, order)
             with self.emit_lock:
-                events = self.tracker.on_order_snapshot(order)
+                events = self.tracker.on_order_snapshot(order, executions)
                 self._put(events)
             missed += len(events)
         if missed:
@@ -188,8 +191,9 @@ class OrderStream:
                 for leg in order.legs or []:
                     if str(leg.client_order_id) != cid:
                         self.tracker.alias(leg.client_order_id, item.also)
+            executions = self.executions.for_view(client, order)
             with self.emit_lock:
-                self._put(self.tracker.on_order_snapshot(order))
+                self._put(self.tracker.on_order_snapshot(order, executions))
 
     def _lost(self, item: Unknown, last: str) -> None:
         reason = (

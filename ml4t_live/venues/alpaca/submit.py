@@ -80,12 +80,14 @@ class SubmitMixin:
             order = self._find_existing(cid, f"{exc.message} (HTTP 422)", also)
             if order is not None:
                 self._venue_ids[cid] = str(order.id)
-                self._emit(self.tracker.adopt(order))
+                executions = self.stream.executions.for_view(client, order, adopting=True)
+                self._emit(self.tracker.adopt(order, executions))
             return order
         if order is None:
             return None
         self._venue_ids[cid] = str(order.id)
-        self._emit(self.tracker.on_order_snapshot(order))
+        executions = self.stream.executions.for_view(client, order)
+        self._emit(self.tracker.on_order_snapshot(order, executions))
         return order
 
     def _resolve(self, cid: str, body: Any, why: str, also: str | None) -> Any:

@@ -33,6 +33,7 @@ from ...events import (
     OrderRejected,
     VenueErrorReported,
 )
+from .executions import Execution
 from .parsing import CANCELLED_STATUSES, fill_price_delta, num, side_from_alpaca
 
 _log = logger.bind(component="alpaca.tracker")
@@ -124,6 +125,15 @@ class OrderTracker:
         with self._lock:
             return self._lock.wait_for(reported, timeout)
 
+    def unreported(self, order: AlpacaOrder, *, known_only: bool = False) -> float:
+        """How much more than reported a REST view of our order shows filled (0 if not ours);
+        ``known_only``: 0 as well for an order not followed yet (one adopted on connect)."""
+        with self._lock:
+            state = self._orders.get(str(order.id))
+            if state is None and (known_only or self._ours.get(order.client_order_id) is None):
+                return 0.0
+            return max((num(order.filled_qty) or 0.0) - (state.filled if state else 0.0), 0.0)
+
     # ------------------------------------------------------------------ inputs
     def on_trade_update(self, update: Any) -> list[OrderEvent]:
         """One alpaca-py ``TradeUpdate`` -> zero or more events."""
@@ -159,14 +169,14 @@ class OrderTracker:
                 return out
             return self._lifecycle(state, update.order, event)
 
-    def adopt(self, order: AlpacaOrder) -> list[OrderEvent]:
+    def adopt(self, order: AlpacaOrder, executions: list[Execution] | None = None) -> list[OrderEvent]:
         """An open order of ours found on connect: what it has filled is already in the account
         snapshot (positions, the order's filled quantity), so only LATER executions are reported.
         An order already followed is re-read as a snapshot instead (missed updates reported)."""
         with self._lock:
             known = str(order.id) in self._orders
         if known:
-            return self.on_order_snapshot(order)
+            return self.on_order_snapshot(order, executions)
         with self._lock:
             state = self._state(order)
             if state is None:
@@ -176,11 +186,16 @@ class OrderTracker:
             state.accepted = True
         return []
 
-    def on_order_snapshot(self, order: AlpacaOrder) -> list[OrderEvent]:
+    def on_order_snapshot(
+        self, order: AlpacaOrder, executions: list[Execution] | None = None
+    ) -> list[OrderEvent]:
         """A REST view of an order (after submit, lookup or re-sync): report what we missed.
 
         An order the venue took but we never saw accepted (a submit whose answer was lost) is
-        reported ``OrderAccepted`` first, then what it filled."""
+        reported ``OrderAccepted`` first, then what it filled: one event per execution of
+        ``executions`` (Alpaca's FILL activities of this order: real ids, prices, times) beyond
+        what was reported; what they do not cover (none given: they could not be read) is one
+        event under a made-up id ``<order id>:<cumulative qty>`` and a WARNING."""
         with self._lock:
             self._lock.notify_all()  # waiters re-check once this view is applied
             state = self._state(order)
@@ -190,9 +205,21 @@ class OrderTracker:
             if not (state.accepted or state.terminal) and order.status is not AlpacaStatus.REJECTED:
                 state.accepted = True
                 out.append(OrderAccepted(state.ours, str(order.id)))
-            out += self._fills(
+            out += self._executions(state, order, executions or [])
+            before = state.filled
+            made_up = self._fills(
                 state, order, None, None, None, order.filled_at or order.updated_at
             )
+            if made_up:
+                _log.warning(
+                    "{} of Alpaca order {} ({}) filled without a known execution: reported under "
+                    "the made-up execution id {}",
+                    f"{state.filled - before:g}",
+                    order.id,
+                    state.ours,
+                    made_up[0].exec_id,
+                )
+            out += made_up
             status = str(order.status.value)
             event = "fill" if status == "filled" else status
             if status in ("new", "accepted", "pending_new", "partially_filled"):
@@ -253,6 +280,46 @@ class OrderTracker:
                 cumulative_quantity=state.base + cumulative,
             )
         ]
+
+    def _executions(
+        self, state: _Tracked, order: AlpacaOrder, executions: list[Execution]
+    ) -> list[OrderEvent]:
+        """One event per execution of ``order`` beyond its reported cumulative quantity."""
+        out: list[OrderEvent] = []
+        total = num(order.qty)
+        for ex in sorted(executions, key=lambda e: e.cum_qty):
+            if ex.order_id != str(order.id) or ex.exec_id in self._exec_ids:
+                continue
+            delta = ex.cum_qty - state.filled
+            if delta <= _EPS:
+                continue
+            prior, prior_avg = state.filled, state.avg_price or 0.0
+            state.filled = ex.cum_qty
+            state.avg_price = (prior_avg * prior + ex.price * delta) / ex.cum_qty
+            self._exec_ids.add(ex.exec_id)
+            whole = num(order.filled_qty) or 0.0
+            done = (total is not None and ex.cum_qty >= total - _EPS) or (
+                order.status is AlpacaStatus.FILLED and ex.cum_qty >= whole - _EPS
+            )
+            state.accepted = True
+            if done:
+                state.terminal = state.complete = True
+            cls = OrderFilled if done else OrderPartiallyFilled
+            out.append(
+                cls(
+                    client_order_id=state.ours,
+                    exec_id=ex.exec_id,
+                    asset=order.symbol or "",
+                    side=side_from_alpaca(order.side),
+                    quantity=delta,
+                    price=ex.price,
+                    timestamp=ex.time,
+                    cumulative_quantity=state.base + ex.cum_qty,
+                )
+            )
+        if out and abs(state.filled - (num(order.filled_qty) or 0.0)) <= _EPS:
+            state.avg_price = num(order.filled_avg_price)
+        return out
 
     def _lifecycle(
         self, state: _Tracked, order: AlpacaOrder, event: str
