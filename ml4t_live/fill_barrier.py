@@ -17,7 +17,7 @@ from loguru import logger
 from ml4t.backtest import Order, OrderStatus, OrderType
 
 from .book import Book
-from .errors import ConnectionFailed
+from .errors import BridgeError, ConnectionFailed, VenueError
 from .events import BackgroundTaskFailed, BrokerDisconnected, BrokerReconnected, VenueErrorReported
 from .protocols import VenueGateway
 
@@ -53,6 +53,7 @@ class FillBarrier:
         self._drain(block_until=None)
         if self._disconnected is not None:
             self._await_reconnect()
+        self._settle_point()
         self.reconcile_if_due()
         deadline = time.monotonic() + timeout
         while self._in_flight:
@@ -60,6 +61,21 @@ class FillBarrier:
             if remaining <= 0 or not self._drain(block_until=deadline):
                 break
         return len(self._in_flight)
+
+    def _settle_point(self) -> None:
+        """With orders working at the venue: a round trip on the order connection (a gateway
+        with ``settle_point``), so a fill the venue sent before the bar (on the feed's own
+        connection) is applied before ``on_data``, as the backtest would show it."""
+        point = getattr(self.gateway, "settle_point", None)
+        if point is None or not (self.book.open or self.book.cancelling):
+            return
+        try:
+            point()
+        except (VenueError, BridgeError) as exc:  # the barrier goes on with what it has
+            _log.warning("{}: settle point not answered ({}); orders may be reported a bar late",
+                         self.venue, exc)  # fmt: skip
+            return
+        self._drain(block_until=None)
 
     def _await_reconnect(self) -> None:
         _log.warning(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import deque
 
 from ml4t.backtest import (
+    OrderSide,
+    OrderType,
     RebalanceConfig,
     RuleChain,
     StopLoss,
@@ -106,3 +108,29 @@ class RiskRules(Strategy):
         for asset in data:
             if broker.get_position(asset) is None and not broker.get_pending_orders(asset):
                 broker.submit_order(asset, 40)
+
+
+class Requote(Strategy):
+    """Each bar, per asset: cancel the working limit order, then quote again near the close."""
+
+    def on_data(self, timestamp, data, context, broker):
+        for asset in sorted(data):
+            for order in broker.get_pending_orders(asset):
+                broker.cancel_order(order.order_id)
+            position = broker.get_position(asset)
+            close = data[asset]["close"]
+            if position is None or position.quantity <= 0:
+                broker.submit_order(asset, 10, OrderSide.BUY, OrderType.LIMIT, limit_price=round(close * 0.999, 2))
+            else:
+                broker.submit_order(
+                    asset, position.quantity, OrderSide.SELL, OrderType.LIMIT, limit_price=round(close * 1.001, 2)
+                )
+
+
+def fill_key(fill):
+    return (fill.timestamp, fill.asset, fill.side.value, float(fill.quantity), round(fill.price, 9))
+
+
+def order_key(order):
+    return (order.created_at, order.asset, order.side.value, float(order.quantity), order.limit_price,
+            order.status.value, float(order.filled_quantity))  # fmt: skip

@@ -218,6 +218,21 @@ class IBGateway:
             ) from exc
         return self._orders_().snapshot(self.account)
 
+    def settle_point(self) -> None:
+        """A round trip on the order connection that does not move a step-mode venue on (a
+        reqPositions, not the reqCurrentTime of ``end_of_bar``): every order event IB wrote
+        before answering it (a fill at the bar's open, written before the bar went out on the
+        feed's own connection) is on :attr:`events` when this returns."""
+        self._call(self._settle_point())
+
+    async def _settle_point(self) -> None:
+        session = self._session_()
+        session.require_connected("settle point")
+        try:
+            await asyncio.wait_for(session.ib.reqPositionsAsync(), self.config.request_timeout)
+        except (ConnectionError, TimeoutError) as exc:
+            raise ConnectionFailed(f"IB did not answer a positions request ({exc!r})") from exc
+
     def lookup(self, client_order_ids: Iterable[str]) -> dict[str, VenueOrder]:
         """Where IB has these client order ids (open orders, completed orders, executions, by
         orderRef): ids IB does not know are absent; ConnectionFailed when the look-up cannot be

@@ -22,42 +22,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 from alpaca_helpers import SESSION_OPEN, config_for
-from ml4t.backtest import BacktestConfig, DataFeed, Engine, OrderSide, OrderType, Strategy
+from ml4t.backtest import BacktestConfig, DataFeed, Engine
 
 from ml4t_live import LiveEngine
 from ml4t_live.sim.alpaca import SimulatedAlpaca
 from ml4t_live.venues.alpaca import AlpacaBroker, AlpacaFeed
 from tests.support.market import make_prices
+from tests.support.strategies import Requote, fill_key, order_key
 
 ASSETS = ["AAA", "BBB", "CCC"]
 N_BARS = 120
 PRICES = make_prices(N_BARS, ASSETS, start=SESSION_OPEN)
-
-
-class Requote(Strategy):
-    """Each bar, per asset: cancel the working limit order, then quote again near the close."""
-
-    def on_data(self, timestamp, data, context, broker):
-        for asset in sorted(data):
-            for order in broker.get_pending_orders(asset):
-                broker.cancel_order(order.order_id)
-            position = broker.get_position(asset)
-            close = data[asset]["close"]
-            if position is None or position.quantity <= 0:
-                broker.submit_order(asset, 10, OrderSide.BUY, OrderType.LIMIT, limit_price=round(close * 0.999, 2))
-            else:
-                broker.submit_order(
-                    asset, position.quantity, OrderSide.SELL, OrderType.LIMIT, limit_price=round(close * 1.001, 2)
-                )
-
-
-def fill_key(fill):
-    return (fill.timestamp, fill.asset, fill.side.value, float(fill.quantity), round(fill.price, 9))
-
-
-def order_key(order):
-    return (order.created_at, order.asset, order.side.value, float(order.quantity), order.limit_price,
-            order.status.value, float(order.filled_quantity))  # fmt: skip
 
 
 def run_on_alpaca(state_dir):
