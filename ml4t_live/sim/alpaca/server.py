@@ -298,6 +298,11 @@ class SimulatedAlpaca:
     def fills(self) -> list[FillRecord]:
         return self._call(lambda: list(self._core.venue.fills))  # type: ignore[union-attr]
 
+    def fail_activities(self, count: int, status: int = 503) -> None:
+        """The next ``count`` GET /v2/account/activities[/...] are answered ``status`` with Alpaca's
+        JSON error body: a venue that cannot list executions right now."""
+        self._call(lambda: self._core.venue.activity_errors.extend([status] * count))  # type: ignore[union-attr]
+
     def account(self) -> dict[str, Any]:
         """Cash, equity and positions ``{symbol: (qty, avg_cost)}`` straight from the matching core."""
         def read() -> dict[str, Any]:

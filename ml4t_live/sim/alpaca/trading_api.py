@@ -144,6 +144,11 @@ class TradingApi:
         return _json(payloads.account_configuration_json(fractional=self.ctx.venue.fractional))
 
     async def activities(self, request: web.Request) -> web.Response:
+        errors = self.ctx.venue.activity_errors
+        if errors:
+            status = errors.pop(0)
+            _log.info("fault: answering an account activities listing with {}", status)
+            return _json({"code": status * 100000, "message": "service unavailable"}, status)
         types = activities.wanted_types(request.match_info.get("activity_type"), request.query)
         return _json(activities.list_activities(self.ctx.venue.fills, types, request.query))
 

@@ -66,6 +66,7 @@ class AlpacaVenue:
         self._by_exchange: dict[int, str] = {}
         self._position: dict[str, float] = {}
         self.fills: list[FillRecord] = []
+        self.activity_errors: list[int] = []  # statuses the next activity listings answer (tests)
         self.last_close: dict[str, float] = {}
         self.prev_session_close: dict[str, float] = {}
         self.first_price: dict[str, float] = {}
