@@ -78,3 +78,24 @@ def venue_end(value: Any) -> datetime | None:
     if end is not None and end.tzinfo is None:
         raise ConfigError("[venue] end needs a time zone (e.g. 2024-03-05T21:00:00Z)")
     return end
+
+
+#: ``[venue]`` keys for the feed's health bounds (seconds; see docs/operations.md "Feed health")
+FEED_HEALTH_KEYS = ("heartbeat_seconds", "silence_after", "outage_timeout")
+
+
+def feed_health(extra: dict[str, Any]) -> dict[str, float]:
+    """The feed-health bounds given in ``[venue]``, as keyword arguments of a venue feed."""
+    out = {}
+    for key in FEED_HEALTH_KEYS:
+        value = extra.get(key)
+        if value is None:
+            continue
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"[venue] {key} must be a number of seconds, got {value!r}") from None
+        if not seconds > 0:
+            raise ConfigError(f"[venue] {key} must be more than 0 seconds, got {value!r}")
+        out[key] = seconds
+    return out

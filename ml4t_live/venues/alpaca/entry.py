@@ -20,7 +20,8 @@ Endpoint (where all four alpaca-py clients go), first match wins:
 ``max_requests_per_minute`` / ``rate_limit_burst`` (the client-side token bucket),
 ``request_timeout``, ``max_request_attempts``, ``order_poll_interval`` and
 ``unknown_order_lookups`` (how long an order of unknown outcome is looked up before it counts as
-lost: see :mod:`.unknown`); for the
+lost: see :mod:`.unknown`), the feed-health bounds ``heartbeat_seconds``, ``silence_after``,
+``outage_timeout`` (seconds); for the
 simulator ``data``, ``speed``, ``faults`` (a TOML scenario), ``rate_limit_per_minute``; for
 ``demo_venue`` ``initial_cash`` (the simulated account's cash, default 100,000).
 """
@@ -39,7 +40,7 @@ from urllib.parse import urlsplit
 
 from loguru import logger
 
-from ...cli.venues import venue_end
+from ...cli.venues import feed_health, venue_end
 from ...errors import ConfigError
 from .bars import parse_bar_size
 from .broker import AlpacaBroker
@@ -165,6 +166,7 @@ def make_feed(options: Any) -> AlpacaFeed:
         warmup_bars=int(extra.get("warmup_bars", 0)),
         tz=str(extra.get("tz", "UTC")),
         end=venue_end(extra.get("end")),
+        **feed_health(extra),
     )
 
 

@@ -10,7 +10,8 @@ paper), never from the port: ``--live`` only *allows* a live account, and ``conf
 still return True for it.
 
 ``VenueOptions.extra`` (the ``[venue]`` table) may hold ``client_id``, ``feed_client_id``,
-``account``, ``warmup_bars``, ``tz``, ``end`` (ISO date-time: the feed ends there); for the
+``account``, ``warmup_bars``, ``tz``, ``end`` (ISO date-time: the feed ends there), the feed-health
+bounds ``heartbeat_seconds``, ``silence_after``, ``outage_timeout`` (seconds); for the
 simulator ``data``, ``speed``, ``faults`` (a scenario TOML), ``account`` (default ``DU1234567``).
 """
 
@@ -27,7 +28,7 @@ from typing import Any
 
 from loguru import logger
 
-from ...cli.venues import venue_end
+from ...cli.venues import feed_health, venue_end
 from ...errors import ConfigError, LiveTradingRefused
 from .broker import IBBroker
 from .config import IBConfig
@@ -133,6 +134,7 @@ def make_feed(options: Any) -> IBFeed:
         warmup_bars=_int(extra, "warmup_bars", 0),
         tz=str(extra.get("tz") or "UTC"),
         end=venue_end(extra.get("end")),
+        **feed_health(extra),
     )
 
 
