@@ -20,12 +20,6 @@ from scripts.faults.runner import execute
 from scripts.faults.score import INVARIANTS
 
 FAST = select(fast=True)
-#: fast scenarios the runtime fails today (measured, reported to the lead; docs/reliability.md). Strict:
-#: the day the runtime is fixed the XPASS fails this test, and the entry must go.
-KNOWN_FAILURES = {
-    "rt-kill-after-fill-alpaca": "after the restart the missed fill is journaled under a made-up id "
-    "'<order id>:<qty>' from a REST re-sync, not under Alpaca's execution_id (invariant 2)",
-}
 
 
 def test_the_fast_subset_covers_both_venues_and_a_crash():
@@ -40,10 +34,7 @@ def test_the_scoreboard_has_at_least_thirty_scenarios_from_the_catalogue():
     assert all(s.ref and s.what for s in scenarios)
 
 
-@pytest.mark.parametrize("scenario", [
-    pytest.param(s, id=s.name, marks=[pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[s.name])]
-                 if s.name in KNOWN_FAILURES else []) for s in FAST
-])
+@pytest.mark.parametrize("scenario", FAST, ids=[s.name for s in FAST])
 def test_every_invariant_holds(scenario):
     result = execute(scenario)
     assert not result.error, result.error
