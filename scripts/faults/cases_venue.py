@@ -77,6 +77,10 @@ IB_CASES = [
         [{"kind": "duplicate_order_id"}]),
     _ib("ib-pacing-100", "IB-23", "the first placeOrder is refused: error 100 max message rate exceeded",
         [{"kind": "rate_exceeded"}]),
+    Scenario("ib-pacing-162", "ib", "IB-23", "warm-up of 3 bars; the first historical request answered 162 "
+             "(pacing violation); the warm-up bars' orders must be REJECTED as catch-up", PLAN, [Run(8)], bars=14,
+             faults=[{"kind": "pacing_violation"}], config="[venue]\nwarmup_bars = 3\n", warmup=3,
+             expect_fired=("pacing_violation",)),
     _ib("ib-delayed-acks", "IB-09", "acks of the first 2 orders held back 4 s (longer than one in-flight check)",
         [{"kind": "delay_acks", "count": 2, "seconds": 4.0}]),
 ]

@@ -56,6 +56,8 @@ class Scenario:
     fast: bool = False
     script: Callable[[Context], None] | None = None
     expect_fired: tuple[str, ...] = ()  # fault kinds the simulator must log as fired (else ERROR)
+    config: str = ""  # TOML passed with --config (e.g. a [venue] table)
+    warmup: int = 0  # IB: bars the simulator serves as history only
 
 
 @dataclass
@@ -84,7 +86,14 @@ class Context:
         return [sys.executable, "-m", "ml4t_live", "run", f"{self.folder / 'scripted_strategy.py'}:Scripted",
                 *self.world.cli_args(), "--symbols", "AAPL,MSFT", "--max-bars", str(run.max_bars),
                 "--no-session", "--strategy-id", STRATEGY_ID, "--state-dir", str(self.state),
-                "-p", f"plan={self.scenario.plan}", "-p", f"view={self.view}", "-q", *run.extra]  # fmt: skip
+                "-p", f"plan={self.scenario.plan}", "-p", f"view={self.view}", "-q", *self._config(), *run.extra]  # fmt: skip
+
+    def _config(self) -> list[str]:
+        if not self.scenario.config:
+            return []
+        path = self.folder / "scenario.toml"
+        path.write_text(self.scenario.config)
+        return ["--config", str(path)]
 
     def env(self, run: Run) -> dict[str, str]:
         env = self.world.env()
@@ -129,7 +138,7 @@ def _world(s: Scenario, folder: Path) -> World:
     if s.venue == "ib":
         path = folder / "bars.parquet"
         make_bars(IB_START, s.bars, s.days).write_parquet(path)
-        return IBWorld(path, speed=s.speed, faults=s.faults or None)
+        return IBWorld(path, speed=s.speed, faults=s.faults or None, warmup=s.warmup)
     return AlpacaWorld(make_bars(ALPACA_START, s.bars, s.days), speed=s.speed, faults=s.faults or None)
 
 

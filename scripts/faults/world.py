@@ -90,10 +90,11 @@ class World:
 class IBWorld(World):
     venue = "ib"
 
-    def __init__(self, bars: Path, *, speed: float | None = None, faults: list[dict] | None = None) -> None:
+    def __init__(self, bars: Path, *, speed: float | None = None, faults: list[dict] | None = None,
+                 warmup: int = 0) -> None:  # fmt: skip
         from ml4t_live.sim.ib import SimulatedIBGateway
 
-        self.sim = SimulatedIBGateway(bars, speed=speed, config=BacktestConfig(), faults=faults)
+        self.sim = SimulatedIBGateway(bars, speed=speed, config=BacktestConfig(), faults=faults, warmup_bars=warmup)
         self.port = self.sim.start()
         self._foreign = None
 
