@@ -27,7 +27,7 @@ import signal
 import threading
 import time
 from copy import deepcopy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -56,6 +56,8 @@ ErrorPolicy = Literal["raise", "log"]
 
 #: Longest single wait on the feed queue, so ``stop()`` is noticed promptly.
 _WAIT_SLICE = 0.25
+#: Seconds beyond its interval a live bar may wait for the strategy before it counts as late.
+STALE_GRACE = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +186,7 @@ class LiveEngine:
                 if replayed_to is not None and _not_after(bar.timestamp, replayed_to):
                     _log.debug("bar {} was replayed from the journal: skipped", bar.timestamp)
                     continue
-                self._step(bar, sb)
+                self._step(self._late(bar), sb)
                 failpoint("after_bar")
                 equity = self.broker.mark(bar.timestamp, bars)
                 bars += 1
@@ -228,6 +230,19 @@ class LiveEngine:
             result.metrics["final_value"],
         )
         return result
+
+    def _late(self, bar: BarClosed) -> BarClosed:
+        """A live bar that waited in the queue longer than its interval plus ``STALE_GRACE``
+        (the strategy fell behind the venue) is a catch-up bar: seen, not traded on."""
+        interval = getattr(self.feed, "bar_seconds", None)
+        if bar.catch_up or bar.received_at is None or not interval:
+            return bar
+        waited = time.monotonic() - bar.received_at
+        if waited <= interval + STALE_GRACE:
+            return bar
+        _log.warning("bar {} waited {:.1f}s for the strategy (bars are {:g}s): it is behind the "
+                     "venue; a catch-up bar, its orders do not leave", bar.timestamp, waited, interval)  # fmt: skip
+        return replace(bar, catch_up=True)
 
     def _journal_session(self, hook: str, *args: Any) -> None:
         """Tell a journaled broker which session folder this run writes (and when it is

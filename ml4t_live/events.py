@@ -30,6 +30,9 @@ class BarClosed:
     #: True for a bar that reaches the strategy late: warm-up history, a backfill after an
     #: outage, a journal replay. The strategy sees it; an order placed on it does not leave.
     catch_up: bool = False
+    #: ``time.monotonic()`` when a live venue feed handed the bar over (None: a replay); a bar
+    #: that then waits longer than its interval plus a grace (the strategy fell behind) is late
+    received_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -197,3 +197,27 @@ def test_fills_re_reported_under_other_ids_count_once_by_cumulative_quantity():
     assert [f.quantity for f in broker.fills] == [5, 15]
     assert broker.link.journal.positions() == {"AAA": 20.0}
     broker.close()
+
+
+class _TimedFeed(ListFeed):
+    """A live feed of 60-second bars."""
+
+    bar_seconds = 60
+
+
+def test_a_live_bar_that_waited_longer_than_its_interval_is_a_catch_up_bar():
+    import time as _time
+
+    venue = FakeVenue(fill_on_wait=True)
+    now = _time.monotonic()
+    fresh, stale, fresh2 = (bar(T0 + timedelta(minutes=i), {"AAA": 100.0}) for i in range(3))
+    feed = _TimedFeed([
+        BarClosed(fresh.timestamp, fresh.data, received_at=now),
+        BarClosed(stale.timestamp, stale.data, received_at=now - 66.0),  # 60 s bar + more than the grace
+        BarClosed(fresh2.timestamp, fresh2.data, received_at=now),
+    ])  # fmt: skip
+    strategy = Stepper()
+    LiveEngine(strategy, VenueBroker(venue, strategy_id="late"), feed, session_dir=False,
+               settle_timeout=0.5).run()  # fmt: skip
+    assert strategy.orders[0].status is OrderStatus.FILLED  # bar 1 was fresh
+    assert strategy.limit.status is OrderStatus.REJECTED and "catch-up" in strategy.limit.rejection_reason

@@ -99,6 +99,7 @@ class AlpacaFeed:
             raise ConfigError("AlpacaFeed.group_grace must be > 0 seconds")
         try:
             self.minutes = parse_bar_size(bar_size)
+            self.bar_seconds = self.minutes * 60
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         self.config = config
@@ -209,7 +210,7 @@ class AlpacaFeed:
     async def _put(self, bar: Group, catch_up: bool) -> None:
         self.delivered += 1
         label = bar.label.astimezone(self.tz)
-        await self.put_event(BarClosed(label, bar.data, catch_up=catch_up))
+        await self.put_event(BarClosed(label, bar.data, catch_up=catch_up, received_at=time.monotonic()))
         if (
             self.end is not None
             and bar.label + timedelta(minutes=self.minutes) >= self.end

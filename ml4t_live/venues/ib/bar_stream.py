@@ -228,7 +228,8 @@ class BarStream:
             return
         self.last_delivered = label
         self.assembler.mark_released(label)
-        self.put(BarClosed(self._dt(label), dict(data), catch_up=catch_up))
+        self.put(BarClosed(self._dt(label), dict(data), catch_up=catch_up,
+                           received_at=time.monotonic()))  # fmt: skip
         if self.end is not None and label + self.bar_seconds >= self.end:
             self.ended = True
             self.put(
