@@ -9,10 +9,17 @@ Public API::
     from ml4t_live import AlpacaBroker, AlpacaConfig, AlpacaFeed    # Alpaca (alpaca-py)
 
 The venue classes are imported on first use, so a shadow run never loads ib_async or alpaca-py.
+
+The library logs through loguru and is silent until the application asks:
+``from loguru import logger; logger.enable("ml4t_live")`` (the ``ml4t-live`` command does).
 """
 
 from importlib import import_module
 from typing import Any
+
+from loguru import logger as _logger
+
+_logger.disable("ml4t_live")  # a library is silent until the application enables it
 
 from .engine import LiveEngine, Progress
 from .errors import (

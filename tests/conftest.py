@@ -5,6 +5,11 @@ from __future__ import annotations
 import threading
 
 import pytest
+from loguru import logger
+
+import ml4t_live  # noqa: F401  (imported first: importing it disables its logs)
+
+logger.enable("ml4t_live")  # the tests read the library's log lines (it is silent by default)
 
 _GRACE_SECONDS = 5.0
 

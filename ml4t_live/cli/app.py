@@ -45,6 +45,22 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"ml4t-live {version('ml4t-live')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,  # fmt: skip
+) -> None:
+    """Run ml4t.backtest Strategy classes unchanged in shadow, paper and live trading."""
+
+
 # -- shared options ------------------------------------------------------------------------
 HELP = {
     "verbose": "Log at DEBUG level on stderr.",

@@ -37,6 +37,7 @@ class Display:
         self._stderr_sink: int | None = None
         logger.remove()
         logger.configure(extra={"component": "-"})
+        logger.enable("ml4t_live")  # the library is silent until an application enables it
         self.set_level(verbose=verbose, quiet=quiet)
 
     def set_level(self, *, verbose: bool, quiet: bool) -> None:

@@ -1,0 +1,45 @@
+"""Used as a library, ml4t_live prints and logs nothing until the application enables it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+SCRIPT = """
+from ml4t.backtest import BacktestConfig
+from ml4t_live import LiveEngine, ReplayFeed, ShadowBroker
+from ml4t_live.examples import DemoMomentum, demo_bars_path
+result = LiveEngine(DemoMomentum(), ShadowBroker(BacktestConfig()), ReplayFeed(demo_bars_path()),
+                    session_dir=False).run()
+assert result.metrics["num_fills"] > 0
+if len(sys.argv) > 1:
+    from loguru import logger
+    logger.enable("ml4t_live")
+    LiveEngine(DemoMomentum(), ShadowBroker(BacktestConfig()), ReplayFeed(demo_bars_path()),
+               session_dir=False).run()
+"""
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    code = "import sys\n" + SCRIPT
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_the_library_is_silent_until_the_application_enables_its_logs():
+    quiet = run()
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stdout == "" and quiet.stderr == ""
+    enabled = run("enable")
+    assert enabled.returncode == 0, enabled.stderr
+    assert "run finished after 780 bars" in enabled.stderr
+
+
+def test_the_command_line_says_its_version():
+    from importlib.metadata import version
+
+    from typer.testing import CliRunner
+
+    from ml4t_live.cli import app
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"ml4t-live {version('ml4t-live')}"
