@@ -17,7 +17,7 @@ then reports the fill under a made-up id. Unknown is never read as empty: the fi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from loguru import logger
@@ -28,6 +28,9 @@ from .parsing import num
 _log = logger.bind(component="alpaca.executions")
 PAGE_SIZE = 100
 MAX_PAGES = 20  # 2000 executions of one order: beyond that the listing counts as unreadable
+#: the listing starts this long before the order was submitted (a venue that ignores ``order_id``
+#: then still lists only the account's executions since about then, never its whole history)
+SINCE_MARGIN = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,8 @@ class ExecutionReader:
             return None
         order_id = str(order.id)
         try:
-            found = self.read(client, order_id, num(order.filled_qty) or 0.0)
+            since = order.submitted_at or order.created_at
+            found = self.read(client, order_id, num(order.filled_qty) or 0.0, since)
         except VenueError as exc:
             self.made_up += 1
             _log.warning(
@@ -88,12 +92,18 @@ class ExecutionReader:
             return None
         return found
 
-    def read(self, client: Any, order_id: str, filled: float) -> list[Execution]:
+    def read(
+        self, client: Any, order_id: str, filled: float, since: datetime | None = None
+    ) -> list[Execution]:
         """Every FILL activity of ``order_id`` (oldest first), until ``filled`` is covered."""
         out: list[Execution] = []
         token: str | None = None
+        base: dict[str, Any] = {"order_id": order_id, "direction": "asc", "page_size": PAGE_SIZE}
+        if since is not None:
+            start = (since if since.tzinfo else since.replace(tzinfo=UTC)) - SINCE_MARGIN
+            base["after"] = start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         for _page in range(MAX_PAGES):
-            params: dict[str, Any] = {"order_id": order_id, "direction": "asc", "page_size": PAGE_SIZE}
+            params = dict(base)
             if token is not None:
                 params["page_token"] = token
             items = self.rest(
