@@ -152,8 +152,10 @@ class Book:
         )
         order.filled_quantity = done
         order.commission_paid += ex.commission
+        # already recorded as finished (cancel confirmed, declared lost): recorded again on a fill,
+        # the final state last
+        recorded = order.order_id not in self.open and order.order_id not in self.cancelling
         if isinstance(ex, OrderFilled) or done >= order.quantity - _EPS:
-            recorded = order.order_id not in self.open and order.order_id not in self.cancelling
             if order.status is not OrderStatus.PENDING:
                 _log.warning("order {} filled after it was {} locally (the fill wins)",
                              order.order_id, order.status.value)  # fmt: skip
@@ -161,10 +163,11 @@ class Book:
             order.filled_at = ex.timestamp
             order.cancellation_reason = None
             order.rejection_reason = None
-            if recorded:  # e.g. declared lost, then found filled: recorded again, final state last
-                self._finished.append(order)
-            else:
+            if not recorded:
                 self.close(order)
+                return
+        if recorded:
+            self._finished.append(order)
 
     def _move_position(self, fill: Fill) -> None:
         signed = fill.quantity if fill.side is OrderSide.BUY else -fill.quantity
@@ -225,11 +228,12 @@ class Book:
 
     def forget(self, keep_fills: int) -> None:
         """Drop finished orders and old fills (already written to the session files); orders a
-        venue may still fill (pending, or cancelled but not yet confirmed) are kept."""
+        venue may still fill (pending, cancelled but not yet confirmed, declared lost) are kept."""
         self.orders = [
             o
             for o in self.orders
             if o.status is OrderStatus.PENDING or o.order_id in self.cancelling
+            or o.rejection_code == "lost"
         ]
         self.by_id = {o.order_id: o for o in self.orders}
         if len(self.fills) > keep_fills:

@@ -53,6 +53,8 @@ class BarSteps:
     catch_up_policy: str
     _in_flight: dict[str, Order]
     _catch_up: bool
+    _bar_time: Any
+    _halt_applied: bool
     left_at_venue: list[Order]
     settle: Any  # FillBarrier.settle
     _drain: Any  # FillBarrier._drain
@@ -67,11 +69,14 @@ class BarSteps:
                 self._apply_journaled(event)
 
     def check_trading_state(self) -> None:
-        """Before each live bar's ``on_data`` (after the fill barrier): an operator's halt from
-        another process cancels the strategy's working orders; new ones are refused."""
-        before, now = self.own.refresh()
-        if now == HALTED and before != HALTED:
+        """Before each live bar's ``on_data`` (after the fill barrier): HALTED (an operator's
+        halt from another process, a reconciliation, or a journal halted before this run)
+        cancels the strategy's working orders once; new ones are refused."""
+        self.own.refresh()
+        halted = self.own.trading_state == HALTED
+        if halted and not self._halt_applied:
             self.cancel_open_orders("trading halted")
+        self._halt_applied = halted
 
     # ------------------------------------------------------------------ warm restart
     def begin_warm_restart(self) -> bool:
@@ -101,6 +106,7 @@ class BarSteps:
                 )
             _log.error("warm restart: {} divergence(s), continuing as asked: {}", len(divergences), shown)
         self.book.take_new_records()  # what the replay re-applied belongs to the earlier runs' files
+        self.link.closing()  # what the venue reports now comes before the next bar
         self._resolve_open_intents()
         _log.info(
             "warm restart done: {} bars replayed; {} open orders, positions {}",
@@ -181,8 +187,8 @@ class BarSteps:
                     signed = applied if event.side.value == "buy" else -applied
                     journal.append_fill(self.link.n, event.exec_id, cid, event.asset, signed,
                                         event.price, event.commission, event.timestamp)  # fmt: skip
-                done = order.status is OrderStatus.FILLED
-                journal.set_intent(cid, status="filled" if done else "partial", filled=order.filled_quantity)
+                status = "partial" if order.status is OrderStatus.PENDING else order.status.value
+                journal.set_intent(cid, status=status, filled=order.filled_quantity)
             case OrderCancelled(reason=reason):
                 journal.set_intent(cid, status=order.status.value, reason=reason)
             case OrderRejected(reason=reason):
@@ -207,7 +213,8 @@ class BarSteps:
 
     # ------------------------------------------------------------------ the end
     def cancel_open_orders(self, reason: str) -> None:
-        """The runtime (not the strategy) cancels every working order of the strategy."""
+        """The runtime (not the strategy) cancels every working order of the strategy; each is
+        journaled as an event, so a warm restart shows the strategy the same cancelled order."""
         for order in list(self.book.open.values()):
             try:
                 self.gateway.cancel(order.order_id)
@@ -216,9 +223,11 @@ class BarSteps:
                              order.order_id, exc)  # fmt: skip
                 continue
             order.status = OrderStatus.CANCELLED
+            order.cancelled_at = self._bar_time
             order.cancellation_reason = reason
             self.book.cancel_sent(order)
             self._in_flight.pop(order.order_id, None)
+            self.link.event(OrderCancelled(order.order_id, reason))
 
     def finish_orders(self, policy: str, timeout: float) -> list[Order]:
         """Settle the last bar's orders; with ``cancel`` cancel what the strategy left working
@@ -227,6 +236,7 @@ class BarSteps:
         self.settle(timeout)
         if policy == "cancel":
             self.cancel_open_orders("end of run")
+            self._drain(block_until=None)  # a refused cancel's fill is already on the queue
             deadline = time.monotonic() + timeout
             while self.book.cancelling and time.monotonic() < deadline:
                 if not self._drain(block_until=deadline):

@@ -37,6 +37,7 @@ class FillBarrier:
     _in_flight: dict[str, Order]
     _disconnected: str | None
     own: Any  # Ownership
+    link: Any  # JournalLink
     _apply_live: Any  # BarSteps._apply_live
     reconcile_if_due: Any  # BarSteps.reconcile_if_due
 
@@ -98,17 +99,20 @@ class FillBarrier:
     def _drain(self, block_until: float | None) -> bool:
         """Apply queued events; with ``block_until`` wait for at least one. False on timeout."""
         events = self.gateway.events
-        if block_until is not None:
-            try:
-                self._apply(events.get(timeout=max(0.0, block_until - time.monotonic())))
-            except queue.Empty:
-                return False
-        while True:
-            try:
-                event = events.get_nowait()
-            except queue.Empty:
-                return True
-            self._apply(event)
+        try:
+            if block_until is not None:
+                try:
+                    self._apply(events.get(timeout=max(0.0, block_until - time.monotonic())))
+                except queue.Empty:
+                    return False
+            while True:
+                try:
+                    event = events.get_nowait()
+                except queue.Empty:
+                    return True
+                self._apply(event)
+        finally:
+            self.link.journal.commit()  # each batch: no write lock held while the barrier waits
 
     def _apply(self, event: Any) -> None:
         match event:

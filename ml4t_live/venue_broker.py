@@ -88,6 +88,7 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, AccountViews):
         self._oca_groups: dict[str, str] = {}
         self._bar_time: Any = None
         self._catch_up = False
+        self._halt_applied = False  # HALTED's cancels were made
         self._rebalance_counter = 0
         self._validators: dict[int, Callable[[int], None]] = {}
         self.foreign_orders: list[Any] = []
@@ -124,6 +125,8 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, AccountViews):
         """Connect, check the account kind, and start from the venue's state (fail closed)."""
         self.config = config
         self.share_type = config.share_type
+        sid = check_strategy_id(self.strategy_id or "ml4t")
+        self.ids.start(sid, "connecting")  # the gateway's is_ours knows the strategy from now on
         snapshot = self.gateway.connect()
         if snapshot.is_paper and self.mode == "live":
             _log.warning(
@@ -139,7 +142,6 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, AccountViews):
                 "is in paper mode; pass the explicit live flag (and confirm) to trade real money"
             )
         self.snapshot = snapshot
-        sid = check_strategy_id(self.strategy_id or "ml4t")
         generation, cash = self.own.open(self.venue, snapshot, sid)
         self.ids.start(sid, generation)
         floor = self.own.journal.meta("venue_order_id_high_water")

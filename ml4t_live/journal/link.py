@@ -111,6 +111,7 @@ class JournalLink:
         else:
             stored = {**context, "__catch_up__": True} if catch_up else context
             self.n = self.journal.append_bar(timestamp, data, stored)
+            self.journal.commit()  # the fill barrier may wait: no write lock held meanwhile
         self._seq = 0
         return self.n
 

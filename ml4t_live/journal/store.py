@@ -305,6 +305,9 @@ def set_trading_state(path: str | Path, state: str, reason: str) -> str:
         db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                        [("trading_state", state), ("trading_state_reason", reason)])  # fmt: skip
         db.execute("COMMIT")
+    except sqlite3.OperationalError as exc:
+        raise ConfigError(f"could not write the trading state to {path} ({exc}); nothing changed: "
+                          "try again") from None
     finally:
         db.close()
     return row[0] if row else "ACTIVE"
