@@ -41,8 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     if not scenarios:
         print("no scenario matches", file=sys.stderr)
         return 2
-    logger.remove()  # the simulators log in this process; keep only their warnings
+    logger.remove()  # the simulators log in this process; keep only their warnings on stderr
     logger.add(sys.stderr, level="WARNING", diagnose=False)
+    logger.enable("ml4t_live")  # the library is silent by default; the suite reads the simulators' fault lines
     progress = None if args.json else (lambda r: print(row(r), file=sys.stderr, flush=True))
     results = run_all(scenarios, progress, args.keep)
     print(as_json(results) if args.json else table(results))

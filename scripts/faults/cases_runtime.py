@@ -47,7 +47,7 @@ def _foreign(venue: str) -> Scenario:
         world.foreign_trade("AAPL", 100)
 
     runs = [Run(4), Run(10, before=trade)]
-    return Scenario(f"rt-foreign-trade-{venue}", venue, "X-04", "after bar 4 another client of the account buys "
+    return Scenario(f"rt-foreign-trade-{venue}", venue, "issue 9 #5", "after bar 4 another client of the account buys "
                     "100 AAPL; the strategy (10 AAPL) restarts and trades on (60x real time)", PLAN, runs, bars=24,
                     speed=60.0)  # fmt: skip
 
