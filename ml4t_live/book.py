@@ -111,11 +111,13 @@ class Book:
 
     @staticmethod
     def _new_part(ex: Any, order: Order) -> Any:
-        """What of an execution is new. A venue that re-reports an order's fills under other ids
-        (a REST view after a restart names them by cumulative quantity, the stream by execution)
-        reports a cumulative quantity: only what goes beyond the order's applied fills counts."""
+        """What of an execution is new. A *reconstructed* execution (a REST view of the order,
+        named by its cumulative quantity, when the venue's execution ids were out of reach) may
+        re-report fills the stream reported under their real ids: only what goes beyond the
+        order's applied fills counts. Real executions are kept as they are (their cumulative
+        quantity may arrive out of order, e.g. IB's late commission reports)."""
         cumulative = ex.cumulative_quantity
-        if cumulative <= _EPS:
+        if not ex.reconstructed or cumulative <= _EPS:
             return ex
         new = cumulative - order.filled_quantity
         if new <= _EPS:

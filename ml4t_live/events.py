@@ -81,6 +81,9 @@ class Execution:
     timestamp: datetime
     commission: float = 0.0
     cumulative_quantity: float = 0.0
+    #: made from a REST view of the order (no execution id at hand): its quantity is what the
+    #: order filled beyond an earlier view, and may re-report fills known under their real ids
+    reconstructed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -176,8 +176,9 @@ def test_an_order_declared_lost_that_turns_up_filled_ends_filled():
 
 
 def test_fills_re_reported_under_other_ids_count_once_by_cumulative_quantity():
-    """After a restart a venue's REST view names an order's fills by cumulative quantity, the
-    stream named them by execution id: only what goes beyond the applied fills counts."""
+    """After a restart a venue's REST view names an order's fills by cumulative quantity (a
+    reconstructed execution), the stream named them by execution id: only what goes beyond the
+    applied fills counts. Real executions count whole, in whatever order they come."""
     from ml4t.backtest import BacktestConfig, OrderSide
 
     from ml4t_live.events import OrderFilled, OrderPartiallyFilled
@@ -189,13 +190,20 @@ def test_fills_re_reported_under_other_ids_count_once_by_cumulative_quantity():
     when = datetime(2024, 1, 2, tzinfo=UTC)
     cid = order.order_id
     venue.events.put(OrderPartiallyFilled(cid, "exec-1", "AAA", OrderSide.BUY, 5, 99.0, when, 0.0, 5))
-    venue.events.put(OrderPartiallyFilled(cid, "V1:5", "AAA", OrderSide.BUY, 5, 99.0, when, 0.0, 5))
-    venue.events.put(OrderFilled(cid, "V1:20", "AAA", OrderSide.BUY, 20, 99.0, when, 0.0, 20))
+    venue.events.put(OrderPartiallyFilled(cid, "V1:5", "AAA", OrderSide.BUY, 5, 99.0, when, 0.0, 5, True))
+    venue.events.put(OrderFilled(cid, "V1:20", "AAA", OrderSide.BUY, 20, 99.0, when, 0.0, 20, True))
     broker.settle(0)
     assert order.filled_quantity == 20 and order.status is OrderStatus.FILLED
     assert broker.get_position("AAA").quantity == 20
     assert [f.quantity for f in broker.fills] == [5, 15]
     assert broker.link.journal.positions() == {"AAA": 20.0}
+    # real executions whose cumulative quantities arrive out of order (IB: a late commission
+    # report holds the first one back) both count
+    second = broker.submit_order("BBB", 100, order_type=OrderType.LIMIT, limit_price=49.0)
+    venue.events.put(OrderFilled(second.order_id, "B", "BBB", OrderSide.BUY, 50, 49.0, when, 0.0, 100))
+    venue.events.put(OrderPartiallyFilled(second.order_id, "A", "BBB", OrderSide.BUY, 50, 49.0, when, 0.0, 50))
+    broker.settle(0)
+    assert broker.get_position("BBB").quantity == 100 and second.filled_quantity == 100
     broker.close()
 
 

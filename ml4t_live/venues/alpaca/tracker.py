@@ -278,6 +278,7 @@ class OrderTracker:
                 price=float(fill_price or 0.0),
                 timestamp=when,
                 cumulative_quantity=state.base + cumulative,
+                reconstructed=exec_id is None,
             )
         ]
 
