@@ -8,7 +8,8 @@ The engine drives them in this order::
         open_bar(bar, n) ... begin_bar / on_data / end_bar (orders answered from the journal)
     end_warm_restart()              divergences; venue outcomes of open intents; reconcile
     per live bar: open_bar(bar) -> settle -> begin_bar -> on_data -> end_bar
-    finish_orders(policy, timeout)  settle the last bar; cancel what is left (policy "cancel")
+    settle_last_bar(timeout)        an orderly end: the last bar's orders settled ... on_end ...
+    finish_orders(policy, timeout)  settle what on_end sent; cancel what is left (policy "cancel")
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from .events import (
 from .failpoints import failpoint
 from .journal import recovery
 from .journal.link import JournalLink
+from .order_entry import order_from_request
 from .ownership import HALTED, Ownership
 from .protocols import AccountSnapshot, VenueGateway
 
@@ -92,9 +94,17 @@ class BarSteps:
 
     def end_warm_restart(self) -> None:
         """After the replay: report divergences, apply what happened while we were away."""
-        for event in self.link.late_events():
+        late = self.link.late_events()
+        divergences, unmatched = self.link.end_replay()
+        for cid, request, answer in unmatched:  # e.g. made in on_end: may be at the venue
+            if cid not in self.book.by_id:
+                order = order_from_request(cid, request)
+                self.book.add(order)
+                if isinstance(answer, dict) and answer.get("status") == "rejected":
+                    order.reject(answer.get("reason", ""), answer.get("code", "rejected"))
+                    self.book.close(order)
+        for event in late:
             self._apply_journaled(event)
-        divergences = self.link.end_replay()
         if divergences:
             shown = "; ".join(divergences[:5]) + (f"; ... {len(divergences) - 5} more" if len(divergences) > 5 else "")
             if self.on_divergence == "fail":
@@ -229,10 +239,15 @@ class BarSteps:
             self._in_flight.pop(order.order_id, None)
             self.link.event(OrderCancelled(order.order_id, reason))
 
-    def finish_orders(self, policy: str, timeout: float) -> list[Order]:
-        """Settle the last bar's orders; with ``cancel`` cancel what the strategy left working
-        and wait (bounded) for the venue's answers. Returns what is still at the venue."""
+    def settle_last_bar(self, timeout: float) -> int:
+        """The run ends in order: the last bar's orders are settled (their fills applied and
+        journaled before ``on_end``); from now on events come after the last bar."""
         self.link.closing()
+        return self.settle(timeout)
+
+    def finish_orders(self, policy: str, timeout: float) -> list[Order]:
+        """After ``on_end``: settle what it sent; with ``cancel`` cancel what the strategy left
+        working and wait (bounded) for the venue's answers. Returns what is still at the venue."""
         self.settle(timeout)
         if policy == "cancel":
             self.cancel_open_orders("end of run")

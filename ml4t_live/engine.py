@@ -15,8 +15,9 @@ The strategy's hooks are called positionally on this thread only::
         on_data(timestamp, data, context, broker)
         broker.end_bar(bar)               MOC at the close, water marks
         equity recorded; progress reported
-    broker.finish_orders(policy)          orderly end: settle the last bar, cancel what is left
+    broker.settle_last_bar()              orderly end: the last bar's orders settled
     on_end(broker)                        also when the run fails, then the error re-raises
+    broker.finish_orders(policy)          what on_end sent settled; what is left cancelled
 
 ``stop()`` may be called from any thread; Ctrl-C in the main thread is an orderly stop.
 """
@@ -203,11 +204,14 @@ class LiveEngine:
                             records.fills_seen,
                         )
                     )
+            settle_last = getattr(self.broker, "settle_last_bar", None)
+            if settle_last is not None:
+                settle_last(self.settle_timeout)
+            self._ended = True
+            self._call(LifecyclePhase.RUN_END, self.strategy.on_end, sb, fatal=True)
             finish = getattr(self.broker, "finish_orders", None)
             if finish is not None:
                 finish(self.open_orders_at_end, self.settle_timeout)
-            self._ended = True
-            self._call(LifecyclePhase.RUN_END, self.strategy.on_end, sb, fatal=True)
             self.strategy._validate_completed_run()
             self.broker.validate_completed_run(bars)
             self._journal_session("session_closed")

@@ -98,3 +98,13 @@ def intent_args(request: OrderRequest) -> dict[str, Any]:
         "time_in_force": request.time_in_force,
         "oca_group": request.oca_group,
     }
+
+
+def order_from_request(cid: str, request: dict[str, Any]) -> Order:
+    """The ``Order`` a journaled request (:func:`intent_args`) describes, as it was sent."""
+    return Order(
+        asset=request["asset"], side=OrderSide(request["side"]), quantity=request["quantity"],
+        order_type=OrderType(request["order_type"]), limit_price=request.get("limit_price"),
+        stop_price=request.get("stop_price"), trail_amount=request.get("trail_amount"),
+        order_id=cid,
+    )  # fmt: skip

@@ -84,16 +84,26 @@ class JournalLink:
     def events_before(self, n: int) -> list[Any]:
         return self.replay.events.get(n, []) if self.replay is not None else []
 
-    def end_replay(self) -> list[str]:
-        """Stop replaying; the divergences found (commands re-made differently or not at all)."""
+    def end_replay(self) -> tuple[list[str], list[tuple[str, dict[str, Any], Any]]]:
+        """Stop replaying: (the divergences found, the journaled submits nobody re-made).
+
+        A journaled command the strategy did not make again is a divergence, unless it was made
+        after the last bar (in ``on_end``, which a replay does not call). Either way a submit
+        that was not re-made may be working at the venue: it is returned as (client order id,
+        request, answer), for the broker to keep track of."""
         replay, self.replay = self.replay, None
         if replay is None:
-            return []
-        missing = sorted(set(replay.commands) - replay.matched)
-        for key in missing:
-            kind, cid, _, _ = replay.commands[key]
-            replay.divergences.append(f"bar {key[0]}: the journal holds a {kind} of {cid} the strategy did not make again")
-        return replay.divergences
+            return [], []
+        unmatched = []
+        for key in sorted(set(replay.commands) - replay.matched):
+            kind, cid, args, result = replay.commands[key]
+            if kind == "submit":
+                unmatched.append((cid, args, result))
+            if key[0] <= replay.last_bar:
+                replay.divergences.append(
+                    f"bar {key[0]}: the journal holds a {kind} of {cid} the strategy did not make again"
+                )
+        return replay.divergences, unmatched
 
     def late_events(self) -> list[Any]:
         """Events journaled after the last bar (an end-of-run settle), to apply after a replay."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from loguru import logger
-from ml4t.backtest import Fill, Order, OrderSide, OrderStatus, OrderType
+from ml4t.backtest import Fill, Order, OrderSide, OrderStatus
 
 from .store import Journal
 
@@ -93,12 +93,9 @@ def _note_recovered(summary: Path, journal: Journal, counts: dict[str, int]) -> 
 
 
 def _order(row: dict[str, Any], request: dict[str, Any]) -> Order:
-    order = Order(
-        asset=request["asset"], side=OrderSide(request["side"]), quantity=request["quantity"],
-        order_type=OrderType(request["order_type"]), limit_price=request.get("limit_price"),
-        stop_price=request.get("stop_price"), trail_amount=request.get("trail_amount"),
-        order_id=row["cid"],
-    )  # fmt: skip
+    from ..order_entry import order_from_request
+
+    order = order_from_request(row["cid"], request)
     order.status = _STATUS.get(row["status"], OrderStatus.PENDING)
     order.filled_quantity = row["filled"] or 0.0
     if order.status is OrderStatus.REJECTED:
