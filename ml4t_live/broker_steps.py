@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from loguru import logger
@@ -28,6 +29,7 @@ from .events import (
     Execution,
     OrderAccepted,
     OrderCancelled,
+    OrderFilled,
     OrderLost,
     OrderRejected,
 )
@@ -57,6 +59,7 @@ class BarSteps:
     _catch_up: bool
     _bar_time: Any
     _halt_applied: bool
+    _unresolved: list[str]
     left_at_venue: list[Order]
     settle: Any  # FillBarrier.settle
     _drain: Any  # FillBarrier._drain
@@ -142,24 +145,46 @@ class BarSteps:
         for cid in list(self.book.open):
             if cid in working:
                 self.book.acknowledged.add(cid)
-        gone = [cid for cid in list(self.book.open) + list(self.book.cancelling) if cid not in working]
+        self._unresolved = [cid for cid in list(self.book.open) + list(self.book.cancelling)
+                            if cid not in working]  # fmt: skip
+        self._look_up_unresolved()
+
+    def _look_up_unresolved(self) -> None:
+        """Look up by client order id the orders the venue no longer works (after a restart);
+        a look-up that fails is tried again at each reconciliation (unknown is never gone)."""
         lookup = getattr(self.gateway, "lookup", None)
+        gone = [cid for cid in self._unresolved if cid in self.book.open or cid in self.book.cancelling]
+        self._unresolved = gone
         if not gone or lookup is None:
             return
         try:
             found = lookup(gone)
         except (VenueError, BridgeError) as exc:
-            _log.warning("could not look up {} order(s) after the restart ({}); they stay pending "
-                         "until the venue reports them", len(gone), exc)  # fmt: skip
+            _log.warning("could not look up {} order(s) after the restart ({}); trying again at "
+                         "the next reconciliation", len(gone), exc)  # fmt: skip
+            self.own.check_soon()
             return
+        self._unresolved = []
         for cid in gone:
             venue_order = found.get(cid)
+            order = self.book.by_id[cid]
             if venue_order is None:
                 self._apply_live(OrderLost(cid, "the venue does not know this order after a restart"))
             elif venue_order.status == "cancelled":
                 self._apply_live(OrderCancelled(cid, "cancelled at the venue while away"))
             elif venue_order.status == "rejected":
                 self._apply_live(OrderRejected(cid, "rejected at the venue while away", "venue_rejected"))
+            elif venue_order.status == "filled" and venue_order.filled_quantity > order.filled_quantity + 1e-9:
+                # its executions are out of reach (IB lists only today's): the position moves by
+                # what the venue says it filled, at the order's price, and says so
+                price = venue_order.limit_price or venue_order.stop_price or self.book.last_prices.get(order.asset)
+                missing = venue_order.filled_quantity - order.filled_quantity
+                _log.warning("order {} filled {:g} while away, but the venue no longer lists those "
+                             "executions: applied at {} (check with the venue; ml4t-live reconcile)",
+                             cid, missing, price)  # fmt: skip
+                self._apply_live(OrderFilled(cid, f"{cid}:filled-while-away", order.asset, order.side,
+                                             missing, float(price or 0.0), datetime.now(UTC), 0.0,
+                                             venue_order.filled_quantity, True))  # fmt: skip
 
     # ------------------------------------------------------------------ session files
     def session_opened(self, folder: Any) -> None:
@@ -212,6 +237,8 @@ class BarSteps:
     def reconcile_if_due(self, when: str = "periodic") -> None:
         if not self.own.due():
             return
+        if self._unresolved:
+            self._look_up_unresolved()
         try:
             snapshot = self.gateway.snapshot()
         except (VenueError, BridgeError) as exc:  # unknown is never read as "flat"

@@ -89,6 +89,7 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, AccountViews):
         self._bar_time: Any = None
         self._catch_up = False
         self._halt_applied = False  # HALTED's cancels were made
+        self._unresolved: list[str] = []  # orders to look up by client order id (after a restart)
         self._rebalance_counter = 0
         self._validators: dict[int, Callable[[int], None]] = {}
         self.foreign_orders: list[Any] = []

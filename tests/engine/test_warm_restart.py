@@ -229,3 +229,41 @@ def test_a_live_bar_that_waited_longer_than_its_interval_is_a_catch_up_bar():
                settle_timeout=0.5).run()  # fmt: skip
     assert strategy.orders[0].status is OrderStatus.FILLED  # bar 1 was fresh
     assert strategy.limit.status is OrderStatus.REJECTED and "catch-up" in strategy.limit.rejection_reason
+
+
+class _LookupVenue(FakeVenue):
+    """A FakeVenue that answers look-ups by client order id (``answers``: cid -> VenueOrder,
+    or an exception to raise once)."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.answers: dict = {}
+        self.fail_next: Exception | None = None
+        self.looked_up: list[list[str]] = []
+
+    def lookup(self, cids):
+        self.looked_up.append(list(cids))
+        if self.fail_next is not None:
+            failure, self.fail_next = self.fail_next, None
+            raise failure
+        return {c: self.answers[c] for c in cids if c in self.answers}
+
+
+def test_an_order_that_ended_while_away_takes_the_venues_end_and_a_failed_look_up_is_retried():
+    from ml4t.backtest import OrderSide
+
+    from ml4t_live.errors import ConnectionFailed
+    from ml4t_live.protocols import VenueOrder
+
+    venue = _LookupVenue(fill_on_wait=True)
+    first = Stepper()
+    run(first, venue, bars(3), open_orders_at_end="keep")  # killed with bar 2's limit working
+    cid = first.limit.order_id
+    venue.answers[cid] = VenueOrder(cid, "V9", "AAA", OrderSide.BUY, 5, 5, OrderType.LIMIT, "filled", 50.0)
+    venue.fail_next = ConnectionFailed("look-up timed out")
+    second = Stepper()
+    run(second, venue, bars(5))
+    assert len(venue.looked_up) == 2  # failed at the restart, asked again at the first bar
+    assert second.limit.status is OrderStatus.FILLED and second.limit.filled_quantity == 5
+    assert second.cancelled is False  # bar 4 found it filled: nothing to cancel
+    assert len(venue.placed) == 2 and venue.cancelled == []  # nothing sent again
