@@ -3,19 +3,24 @@
 Bars (timestamps, per-asset dicts, signals), venue events (the frozen dataclasses of
 :mod:`ml4t_live.events`) and command arguments round-trip through :func:`pack` / :func:`unpack`:
 plain values are msgpack's own (fast, in C); a timestamp comes back with its type (``datetime`` or
-``pd.Timestamp``) and time zone, an event as the same dataclass, an ``OrderSide`` / ``OrderType``
-as the enum, a numpy scalar as its Python value.
+``pd.Timestamp``; ``np.datetime64`` as ``pd.Timestamp``) and time zone, ``NaT``, dates, durations,
+decimals and numpy arrays as themselves, an event as the same dataclass, an ``OrderSide`` /
+``OrderType`` as the enum, a numpy scalar as its Python value, a tuple as a list. Anything else is
+kept as its text, with a warning (once per type).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgpack
+from loguru import logger
+import numpy as np
 import pandas as pd
 from ml4t.backtest import OrderSide, OrderType
 
@@ -27,6 +32,8 @@ _EVENT_TYPES = {
     if isinstance(cls, type) and dataclasses.is_dataclass(cls) and cls.__module__ == _events.__name__
 }
 _ENUMS = {"OrderSide": OrderSide, "OrderType": OrderType}
+_WARNED: set[str] = set()
+_log = logger.bind(component="journal")
 
 
 def pack(value: Any) -> bytes:
@@ -48,6 +55,10 @@ def _zone(tz: Any) -> str | None:
 
 def _default(value: Any) -> Any:
     """msgpack calls this for what it cannot pack itself."""
+    if value is pd.NaT:
+        return {"__nat__": True}
+    if isinstance(value, np.datetime64):
+        value = pd.Timestamp(value)
     if isinstance(value, datetime):  # pd.Timestamp included
         return {"__ts__": value.isoformat(), "tz": _zone(value.tzinfo), "pd": isinstance(value, pd.Timestamp)}
     if isinstance(value, Enum):
@@ -55,15 +66,39 @@ def _default(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {"__event__": type(value).__name__,
                 "f": {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}}  # fmt: skip
+    if isinstance(value, date):
+        return {"__date__": value.isoformat()}
+    if isinstance(value, timedelta):  # pd.Timedelta included
+        return {"__td__": value.total_seconds(), "pd": isinstance(value, pd.Timedelta)}
+    if isinstance(value, Decimal):
+        return {"__dec__": str(value)}
+    if isinstance(value, np.ndarray):
+        return {"__nd__": value.tolist(), "dtype": str(value.dtype)}
     item = getattr(value, "item", None)  # numpy scalars
     if callable(item):
         return item()
     if isinstance(value, (set, frozenset)):
         return sorted(value, key=repr)
+    kind = type(value).__name__
+    if kind not in _WARNED:
+        _WARNED.add(kind)
+        _log.warning("the journal keeps a {} as its text: a warm restart shows the strategy that "
+                     "text (and fails closed if it then decides differently)", kind)
     return str(value)
 
 
 def _object_hook(value: dict) -> Any:
+    if "__nat__" in value:
+        return pd.NaT
+    if "__date__" in value:
+        return date.fromisoformat(value["__date__"])
+    if "__td__" in value:
+        seconds = value["__td__"]
+        return pd.Timedelta(seconds=seconds) if value.get("pd") else timedelta(seconds=seconds)
+    if "__dec__" in value:
+        return Decimal(value["__dec__"])
+    if "__nd__" in value:
+        return np.array(value["__nd__"], dtype=value["dtype"])
     if "__ts__" in value:
         return _timestamp(value["__ts__"], value.get("tz"), value.get("pd", False))
     if "__enum__" in value:

@@ -96,3 +96,20 @@ def test_a_file_that_is_not_a_journal_is_a_clear_error(tmp_path):
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(ConfigError, match="not a usable journal"):
         Journal.open(path)
+
+
+def test_the_codec_keeps_what_strategies_put_in_bars():
+    from datetime import date, timedelta
+    from decimal import Decimal
+
+    from ml4t_live.journal.codec import pack, unpack
+
+    values = {"nat": pd.NaT, "dec": Decimal("1.10"), "f32": np.float32(1.5), "arr": np.array([1.0, 2.0]),
+              "day": date(2024, 1, 2), "td": pd.Timedelta("1min"), "std": timedelta(seconds=3),
+              "dt64": np.datetime64("2024-01-02T10:00"), "i64": np.int64(7)}  # fmt: skip
+    back = unpack(pack(values))
+    assert back["nat"] is pd.NaT and back["dec"] == Decimal("1.10") and back["f32"] == 1.5
+    assert back["arr"].tolist() == [1.0, 2.0] and back["day"] == date(2024, 1, 2)
+    assert back["td"] == pd.Timedelta("1min") and isinstance(back["td"], pd.Timedelta)
+    assert back["std"] == timedelta(seconds=3) and not isinstance(back["std"], pd.Timedelta)
+    assert back["dt64"] == pd.Timestamp("2024-01-02T10:00") and back["i64"] == 7
