@@ -28,6 +28,8 @@ from typing import Any, TypeVar
 import janus
 from loguru import logger
 
+from .logs import log_failure
+
 from .errors import BridgeClosed, BridgeError, BridgeTimeout, WrongThread
 from .events import BackgroundTaskFailed
 
@@ -205,7 +207,7 @@ class LoopThread:
         exc = task.exception()
         if exc is None:
             return
-        _log.opt(exception=exc).error("{}: background task {} failed", self.name, task.get_name())
+        log_failure(_log, exc, "{}: background task {} failed", self.name, task.get_name())
         if self._queue is not None and not self._queue.closed:
             report = BackgroundTaskFailed(self.name, task.get_name(), f"{type(exc).__name__}: {exc}")
             try:
@@ -264,7 +266,7 @@ class LoopThread:
                     async with asyncio.timeout(timeout):
                         await shutdown()
                 except Exception as exc:  # reported: close() must still finish
-                    _log.opt(exception=exc).error("{}: shutdown step failed", self.name)
+                    log_failure(_log, exc, "{}: shutdown step failed", self.name)
             # Background tasks and calls still in flight (their callers get BridgeClosed).
             skip = {asyncio.current_task(), self._main_task}
             pending = [t for t in asyncio.all_tasks() if t not in skip and not t.done()]

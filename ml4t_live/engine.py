@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from loguru import logger
+
+from .logs import log_failure
 from ml4t.backtest import BacktestConfig, Engine, Strategy
 from ml4t.specs import LifecyclePhase
 
@@ -341,12 +343,8 @@ class LiveEngine:
                     hook=name,
                     timestamp=timestamp,
                 ) from exc
-            _log.opt(exception=exc).error(
-                "{}.{} raised{}; error policy 'log': continuing with the next bar",
-                type(self.strategy).__name__,
-                name,
-                where,
-            )
+            log_failure(_log, exc, "{}.{} raised{}; error policy 'log': continuing with the next bar",
+                        type(self.strategy).__name__, name, where)  # fmt: skip
 
     def _end_after_failure(self, exc: BaseException) -> None:
         """``on_end`` also runs when the run fails; its own failure is logged, not raised."""
@@ -357,7 +355,7 @@ class LiveEngine:
         try:
             self.broker.invoke(LifecyclePhase.RUN_END, self.strategy.on_end, self.broker.strategy_broker)
         except Exception as end_exc:
-            _log.opt(exception=end_exc).error("on_end raised while handling the failure")
+            log_failure(_log, end_exc, "on_end raised while handling the failure")
 
     def _close_venues(self) -> None:
         """Feeds first, then brokers (each closes its own loop threads)."""
@@ -365,7 +363,7 @@ class LiveEngine:
             try:
                 part.close()
             except Exception as exc:  # reported; the other part must still close
-                _log.opt(exception=exc).error("closing {} failed", type(part).__name__)
+                log_failure(_log, exc, "closing {} failed", type(part).__name__)
 
     def _install_sigint(self):
         """Ctrl-C (main thread only) becomes an orderly stop; a second Ctrl-C interrupts."""

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from loguru import logger
+
+from .logs import log_failure
 from ml4t.backtest import Fill, Order, OrderStatus
 
 from .events import BarClosed
@@ -223,4 +225,4 @@ class RecordKeeper:
             )
             self.writer.close()
         except Exception as write_exc:  # reported; the original failure re-raises
-            _log.opt(exception=write_exc).error("could not write the session files after a failure")
+            log_failure(_log, write_exc, "could not write the session files after a failure")

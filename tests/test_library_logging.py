@@ -43,3 +43,31 @@ def test_the_command_line_says_its_version():
 
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.strip() == f"ml4t-live {version('ml4t-live')}"
+
+
+def test_a_logged_failure_never_shows_the_values_of_variables_even_with_a_diagnosing_sink():
+    from datetime import UTC, datetime
+
+    from loguru import logger
+    from ml4t.backtest import Strategy
+
+    from ml4t_live import LiveEngine
+    from ml4t_live.venue_broker import VenueBroker
+    from tests.support.fakes import FakeVenue, ListFeed, bar
+
+    class Leaky(Strategy):
+        def on_data(self, timestamp, data, context, broker):
+            api_secret = "TOPSECRET-0123456789"  # noqa: F841  (a local a variable dump would show)
+            raise RuntimeError("boom")
+
+    lines: list[str] = []
+    sink = logger.add(lines.append, level="ERROR", diagnose=True, backtrace=True)
+    try:
+        feed = ListFeed([bar(datetime(2024, 1, 2, 14, 30, tzinfo=UTC), {"AAA": 1.0})])
+        LiveEngine(Leaky(), VenueBroker(FakeVenue(), strategy_id="leaky"), feed, session_dir=False,
+                   error_policy="log").run()  # fmt: skip
+    finally:
+        logger.remove(sink)
+    text = "".join(lines)
+    assert "RuntimeError: boom" in text and "Traceback" in text
+    assert "TOPSECRET" not in text

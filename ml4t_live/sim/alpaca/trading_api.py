@@ -16,6 +16,8 @@ from typing import Any, Protocol
 from aiohttp import web
 from loguru import logger
 
+from ...logs import log_failure
+
 from . import activities, data_api, payloads, wire_faults
 from .faults import FaultState
 from .order_forms import AlpacaError, bad_request, not_found, parse_order, parse_replace
@@ -76,7 +78,7 @@ def _make_middleware(ctx: VenueContext) -> Any:
             except web.HTTPException as exc:
                 response = _json({"code": exc.status * 100000, "message": exc.reason.lower()}, exc.status)
             except (ValueError, TypeError, KeyError, ArithmeticError) as exc:  # a venue bug: say so, keep serving
-                _log.opt(exception=exc).error("{} {} failed inside the simulated venue", request.method, request.path)
+                log_failure(_log, exc, "{} {} failed inside the simulated venue", request.method, request.path)
                 response = _json({"code": 50010000, "message": f"internal server error: {exc}"}, 500)
         response.headers.update(ctx.bucket.headers())
         return response

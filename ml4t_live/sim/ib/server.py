@@ -16,6 +16,8 @@ from typing import Any
 
 from loguru import logger
 
+from ...logs import log_failure
+
 from . import encoders as enc
 from .framing import (
     HANDSHAKE_PREFIX,
@@ -302,4 +304,4 @@ def _no_handler(conn: ClientConnection, fields: list[str]) -> None:
 
 def _log_failure(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        _log.opt(exception=task.exception()).error("simulated gateway: {} failed", task.get_name())
+        log_failure(_log, task.exception(), "simulated gateway: {} failed", task.get_name())

@@ -51,6 +51,8 @@ from alpaca.data.requests import StockBarsRequest
 from alpaca.data.timeframe import TimeFrame
 from loguru import logger
 
+from ...logs import log_failure
+
 from ...errors import ConfigError
 from ...events import (
     BackgroundTaskFailed,
@@ -185,7 +187,7 @@ class AlpacaFeed:
             await self._route(groups)
         except Exception as exc:  # noqa: BLE001  (alpaca-py would only log it and go on)
             # a warm-up that could not be fetched, or a bug: stop rather than trade on a gap
-            _log.opt(exception=exc).error("the Alpaca feed cannot go on")
+            log_failure(_log, exc, "the Alpaca feed cannot go on")
             failure = BackgroundTaskFailed(
                 self.session.thread.name, "bars", f"{type(exc).__name__}: {exc}"
             )

@@ -32,6 +32,8 @@ from alpaca.trading.enums import QueryOrderStatus
 from alpaca.trading.requests import GetOrdersRequest
 from loguru import logger
 
+from ...logs import log_failure
+
 from ...errors import VenueError
 from ...events import (
     BrokerDisconnected,
@@ -105,7 +107,7 @@ class OrderStream:
             with self.emit_lock:
                 self._put(self.tracker.on_trade_update(update))
         except Exception as exc:  # noqa: BLE001  (a bad update must not kill the stream: report it)
-            _log.opt(exception=exc).error("could not apply an Alpaca trade update")
+            log_failure(_log, exc, "could not apply an Alpaca trade update")
             reason = redact(f"{type(exc).__name__}: {exc}", self.config)
             self._put([VenueErrorReported(VENUE, "bad_update", reason)])
 
