@@ -46,16 +46,13 @@ def reconcile(o: dict[str, Any], venue_opts: VenueOptions) -> tuple[list[Differe
     if not path.is_file():
         raise ConfigError(f"no journal for strategy {sid} on {venue_opts.venue} account "
                           f"{snapshot.account_id} (looked for {path}); check --strategy-id / --state-dir")  # fmt: skip
-    db = read_only(path)
+    journal = read_only(path)
     try:
-        ours = {a: q for a, q in db.execute("SELECT asset, SUM(quantity) FROM fills GROUP BY asset")
-                if abs(q) > 1e-9}  # fmt: skip
-        intents = _intents(db)
-        exec_ids = {row[0] for row in db.execute("SELECT exec_id FROM fills")}
+        ours, intents, exec_ids = journal.positions(), journal.intents(), journal.exec_ids()
     except sqlite3.DatabaseError as exc:
         raise ConfigError(f"cannot read the journal {path}: {exc}") from None
     finally:
-        db.close()
+        journal.close()
     venue_positions = {a: p.quantity for a, p in snapshot.positions.items()}
     differences = position_differences(ours, venue_positions)
     open_intents = {c: i for c, i in intents.items() if i["status"] not in TERMINAL}
@@ -71,11 +68,6 @@ def reconcile(o: dict[str, Any], venue_opts: VenueOptions) -> tuple[list[Differe
              "positions": {"journal": ours, "venue": venue_positions},
              "open_orders": {"journal": sorted(open_intents), "venue": sorted(venue_open)}}  # fmt: skip
     return differences, facts
-
-
-def _intents(db: sqlite3.Connection) -> dict[str, dict[str, Any]]:
-    rows = db.execute("SELECT cid, status FROM intents")
-    return {cid: {"status": status} for cid, status in rows}
 
 
 def render(differences: list[Difference], facts: dict[str, Any], as_json: bool) -> str:

@@ -55,14 +55,6 @@ def position_differences(ours: dict[str, float], venue: dict[str, float]) -> lis
     return out
 
 
-def external_positions(ours: dict[str, float], venue: dict[str, float]) -> dict[str, float]:
-    return {
-        a: venue.get(a, 0.0) - ours.get(a, 0.0)
-        for a in set(ours) | set(venue)
-        if abs(venue.get(a, 0.0) - ours.get(a, 0.0)) > _EPS
-    }
-
-
 def order_differences(open_intents: dict[str, dict[str, Any]], venue_open: dict[str, Any],
                       is_ours: Any) -> list[Difference]:  # fmt: skip
     """Journal-open intents the venue does not show open, and venue orders nobody journaled."""

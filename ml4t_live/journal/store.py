@@ -60,6 +60,9 @@ CREATE TABLE IF NOT EXISTS fills (
 #: how long a write waits for another connection's write (an operator command) to finish
 BUSY_MS = 5000
 
+#: the lock descriptor of a journal opened by :func:`read_only` (it holds no lock)
+READ_ONLY = -2
+
 #: intent statuses that end an order
 TERMINAL = frozenset({"filled", "cancelled", "rejected", "lost"})
 
@@ -130,6 +133,9 @@ class Journal:
             self._db.execute("COMMIT")
 
     def close(self) -> None:
+        if self._lock_fd == READ_ONLY:
+            self._db.close()
+            self._lock_fd = -1
         if self._lock_fd < 0:
             return
         try:
@@ -272,9 +278,6 @@ class Journal:
         keys = ("exec_id", "cid", "asset", "quantity", "price", "commission", "ts")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
-    def open_intents(self) -> dict[str, dict[str, Any]]:
-        return {c: i for c, i in self.intents().items() if i["status"] not in TERMINAL}
-
     def positions(self) -> dict[str, float]:
         """asset -> signed quantity: the sum of this strategy's fills."""
         rows = self._db.execute("SELECT asset, SUM(quantity) FROM fills GROUP BY asset")
@@ -284,12 +287,17 @@ class Journal:
         return {row[0] for row in self._db.execute("SELECT exec_id FROM fills")}
 
 
-def read_only(path: str | Path) -> sqlite3.Connection:
-    """A read-only connection for operator tools (never takes the lock, never writes)."""
+def read_only(path: str | Path) -> Journal:
+    """A journal opened for reading by an operator tool: no lock (the strategy may be running),
+    no writes (SQLite refuses them). Close it with :meth:`Journal.close`."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"no journal at {path}")
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        return Journal(path, db, READ_ONLY)
+    except sqlite3.DatabaseError as exc:
+        raise ConfigError(f"cannot read the journal {path}: {exc}") from None
 
 
 def set_trading_state(path: str | Path, state: str, reason: str) -> str:
