@@ -165,9 +165,12 @@ class BarSteps:
             self.own.check_soon()
             return
         self._unresolved = []
+        self._drain(block_until=None)  # what the look-up reported (fills by execution id) first
         for cid in gone:
             venue_order = found.get(cid)
             order = self.book.by_id[cid]
+            if order.status is not OrderStatus.PENDING and cid not in self.book.cancelling:
+                continue  # the look-up's own events settled it
             if venue_order is None:
                 self._apply_live(OrderLost(cid, "the venue does not know this order after a restart"))
             elif venue_order.status == "cancelled":

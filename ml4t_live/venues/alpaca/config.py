@@ -51,6 +51,9 @@ class AlpacaConfig:
     max_requests_per_minute: int = 200  # the client-side token bucket
     rate_limit_burst: int = 20
     max_request_attempts: int = 4  # for requests that are safe to repeat
+    #: seconds a request keeps waiting out 429s (from the first one) before it fails; 429s do
+    #: not use up max_request_attempts (Alpaca says when to come back; its window is a minute)
+    rate_limit_patience: float = 65.0
     reconnect_initial_delay: float = 0.5
     reconnect_max_delay: float = 30.0
     reconnect_jitter: float = 0.5  # each delay is drawn from [d * (1 - jitter), d]
@@ -100,6 +103,8 @@ class AlpacaConfig:
             )
         if self.max_request_attempts < 1:
             raise ConfigError("AlpacaConfig.max_request_attempts must be >= 1")
+        if self.rate_limit_patience < 0:
+            raise ConfigError("AlpacaConfig.rate_limit_patience must be >= 0 seconds")
         if self.unknown_order_lookups < 1:
             raise ConfigError("AlpacaConfig.unknown_order_lookups must be >= 1")
         if not 0.0 <= self.reconnect_jitter <= 1.0:

@@ -10,7 +10,7 @@ with alpaca-py's retry switched off (a retry-code list no HTTP status matches, t
 * 429 (never ambiguous: the request was refused) -> hold the bucket until Alpaca's
   ``X-RateLimit-Reset`` (or a jittered second) and try again, for any method; 429s do not use up
   ``max_request_attempts`` (the venue says when to come back) but are bounded in time:
-  ``RATE_LIMIT_PATIENCE`` seconds from the first one (Alpaca's window is one minute);
+  ``AlpacaConfig.rate_limit_patience`` seconds from the first one (Alpaca's window is a minute);
 * 5xx, timeouts, dropped or reset connections, and answers that cannot be read (a body cut in
   the middle, an HTML page instead of JSON, JSON of the wrong shape) -> retried only for requests
   that are safe to repeat (reads, a cancel); for a submit or a replace they raise
@@ -50,8 +50,6 @@ T = TypeVar("T")
 _log = logger.bind(component="alpaca.rest")
 _NO_STATUS_MATCHES = [-1]  # alpaca-py retries only statuses in this list: switch it off
 _TRANSIENT = {500, 502, 503, 504}
-#: seconds a request keeps waiting out 429s (from the first one) before it fails
-RATE_LIMIT_PATIENCE = 65.0
 #: the request could not even be built: nothing was sent (a configuration error, never ambiguous)
 _NOT_SENT = (requests.exceptions.URLRequired, requests.exceptions.MissingSchema,
              requests.exceptions.InvalidSchema, requests.exceptions.InvalidURL,
@@ -164,7 +162,7 @@ class RestCaller:
                 status, code, message = error_details(exc, self._config)
                 if status == 429:
                     now = time.monotonic()
-                    patient_until = patient_until or now + RATE_LIMIT_PATIENCE
+                    patient_until = patient_until or now + self._config.rate_limit_patience
                     if now < patient_until:
                         self.rate_limited += 1
                         self._hold_for_reset(exc)

@@ -105,7 +105,7 @@ def test_a_flag_that_does_not_stop_orders_does_not_stop_trading():
 def test_account_state_that_cannot_be_read_is_a_reconciliation_error():
     sim = started({})
     try:
-        gw = AlpacaGateway(config_for(sim, max_request_attempts=1))
+        gw = AlpacaGateway(config_for(sim, max_request_attempts=1, rate_limit_patience=0))
         try:
             gw.connect()
             sim.inject("rate_limit_storm", count=1)  # the next request (the account) gets 429
