@@ -286,6 +286,8 @@ class BarSteps:
             while self.book.cancelling and time.monotonic() < deadline:
                 if not self._drain(block_until=deadline):
                     break
+        self.own.check_soon()
+        self.reconcile_if_due("end of run")
         self.left_at_venue = list(self.book.open.values()) + list(self.book.cancelling.values())
         for order in self.left_at_venue:
             _log.warning("left at the venue: {} {} {} {} ({})", order.order_id, order.side.value,

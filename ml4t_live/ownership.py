@@ -149,10 +149,13 @@ class Ownership:
         seen = position_differences(ours, venue)
         before = {d.key for d in self._last_seen}
         confirmed = [d for d in seen if d.key in before]
+        final = when == "end of run"  # no second look will come: say it louder
         for d in seen:
             if d.key not in before and d.key not in {c.key for c in self.differences}:
-                _log.info("{} reconciliation: {} looks {} (journal {}, venue {}); looking again in "
-                          "{:g}s", when, d.subject, d.kind, d.journal, d.venue, RECHECK)  # fmt: skip
+                _log.log("WARNING" if final else "INFO",
+                         "{} reconciliation: {} looks {} (journal {}, venue {}); {}", when, d.subject,
+                         d.kind, d.journal, d.venue,
+                         "check with `ml4t-live reconcile`" if final else f"looking again in {RECHECK:g}s")  # fmt: skip
         self._last_seen = seen
         self._next_check = now + (RECHECK if len(confirmed) < len(seen) else self.reconcile_every)
         if [d.key for d in confirmed] != [d.key for d in self.differences]:
