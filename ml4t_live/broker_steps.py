@@ -23,7 +23,7 @@ from loguru import logger
 from ml4t.backtest import Order, OrderStatus
 
 from .book import Book
-from .errors import BridgeError, ReconciliationError, VenueError
+from .errors import BridgeError, CancelRefused, ReconciliationError, VenueError
 from .events import (
     BarClosed,
     Execution,
@@ -258,6 +258,10 @@ class BarSteps:
         for order in list(self.book.open.values()):
             try:
                 self.gateway.cancel(order.order_id)
+            except CancelRefused as exc:
+                _log.info("{}: {} could not be cancelled ({}); its own events say how it ended",
+                          reason, order.order_id, exc)  # fmt: skip
+                continue
             except (VenueError, BridgeError) as exc:
                 _log.warning("{}: cancel of {} failed ({}); it stays at the venue", reason,
                              order.order_id, exc)  # fmt: skip
