@@ -46,10 +46,9 @@ class Display:
         if self._stderr_sink is not None:
             logger.remove(self._stderr_sink)
         level = "DEBUG" if verbose else ("WARNING" if quiet else "INFO")
-        self._stderr_sink = logger.add(
-            self._write_stderr, level=level, format=_STDERR_FORMAT, colorize=self.err.is_terminal,
-            diagnose=False,  # no variable values in tracebacks: they hold request headers (keys)
-        )
+        # diagnose=False: no variable values in tracebacks (they hold request headers, keys)
+        self._stderr_sink = logger.add(self._write_stderr, diagnose=False, level=level,
+                                       format=_STDERR_FORMAT, colorize=self.err.is_terminal)  # fmt: skip
 
     def _write_stderr(self, message: str) -> None:
         if self._progress is not None and self._progress.live.is_started:
@@ -60,9 +59,8 @@ class Display:
     def log_to_file(self, path: Path) -> None:
         """Also write the full (DEBUG) log to ``path`` (the session's ``session.log``)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file_sink = logger.add(
-            path, level="DEBUG", format=_FILE_FORMAT, encoding="utf-8", diagnose=False
-        )
+        self._file_sink = logger.add(path, diagnose=False, level="DEBUG", format=_FILE_FORMAT,
+                                     encoding="utf-8")  # fmt: skip
 
     def close(self) -> None:
         """Stop the progress display and remove the session-log sink (the stderr sink stays)."""

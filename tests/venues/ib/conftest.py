@@ -85,3 +85,22 @@ def sim_factory():
     yield make
     for sim in started:
         sim.close()
+
+
+@pytest.fixture
+def gateway_factory():
+    """IBGateway instances on a simulator (``make(sim, **config)``); all closed at teardown."""
+    from ib_helpers import config_for
+
+    from ml4t_live.venues.ib import IBGateway
+
+    made = []
+
+    def make(sim, **kw):
+        gw = IBGateway(config_for(sim, **kw))
+        made.append(gw)
+        return gw
+
+    yield make
+    for gw in made:
+        gw.close()

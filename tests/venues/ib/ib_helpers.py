@@ -81,3 +81,8 @@ def minute_bars(symbols=("AAPL",), n=20, start=START, base=100.0) -> pl.DataFram
             )
             price = c
     return pl.DataFrame(rows)
+
+
+def is_(cls, coid):
+    """An event predicate: of type ``cls`` for client order id ``coid``."""
+    return lambda e: isinstance(e, cls) and e.client_order_id == coid

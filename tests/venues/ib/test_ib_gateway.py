@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ib_helpers import config_for, drain, wait_for
+from ib_helpers import drain, is_, wait_for
 from ml4t.backtest import OrderSide, OrderType
 
 from ml4t_live.errors import CancelRefused, LiveTradingRefused
@@ -16,25 +16,8 @@ from ml4t_live.events import (
     OrderReplaced,
 )
 from ml4t_live.protocols import OrderRequest
-from ml4t_live.venues.ib import IBGateway
 
 
-@pytest.fixture
-def gateway_factory():
-    made = []
-
-    def make(sim, **kw):
-        gw = IBGateway(config_for(sim, **kw))
-        made.append(gw)
-        return gw
-
-    yield make
-    for gw in made:
-        gw.close()
-
-
-def is_(cls, coid):
-    return lambda e: isinstance(e, cls) and e.client_order_id == coid
 
 
 def test_connect_returns_the_paper_account_snapshot(sim_factory, gateway_factory):

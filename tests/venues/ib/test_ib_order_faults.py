@@ -8,7 +8,7 @@ reported once, rejections with IB's reason, no wait without a bound, unknown nev
 from __future__ import annotations
 
 import pytest
-from ib_helpers import config_for, drain, wait_for
+from ib_helpers import config_for, drain, is_, wait_for
 from ml4t.backtest import BacktestConfig, OrderSide, OrderType
 from ml4t.backtest.config import CommissionType
 
@@ -22,7 +22,6 @@ from ml4t_live.events import (
     OrderRejected,
 )
 from ml4t_live.protocols import OrderRequest
-from ml4t_live.venues.ib import IBGateway
 
 DROP_ERRORS = (r"Peer closed connection", r"API connection failed", r"Make sure API port")
 CHARGING = BacktestConfig(commission_type=CommissionType.PER_SHARE, commission_per_share=0.1)
@@ -30,22 +29,6 @@ CHARGING = BacktestConfig(commission_type=CommissionType.PER_SHARE, commission_p
 FAST = {"inflight_check_interval": 0.2, "inflight_checks": 2}
 
 
-@pytest.fixture
-def gateway_factory():
-    made = []
-
-    def make(sim, **kw):
-        gw = IBGateway(config_for(sim, **kw))
-        made.append(gw)
-        return gw
-
-    yield make
-    for gw in made:
-        gw.close()
-
-
-def is_(cls, coid):
-    return lambda e: isinstance(e, cls) and e.client_order_id == coid
 
 
 def about(coid, seen):
