@@ -136,6 +136,7 @@ class LiveEngine:
         self._stop_reason = "end of data"
         self._has_run = False
         self._ended = False
+        self._errors = 0
 
     # ------------------------------------------------------------------ control
     def stop(self, reason: str = "stop requested") -> None:
@@ -160,7 +161,7 @@ class LiveEngine:
                 self.retain,
             )
         restore_sigint = self._install_sigint()
-        metrics = MetricsTracker(self.config.initial_cash)
+        metrics = self._metrics = MetricsTracker(self.config.initial_cash)
         bars = 0
         started_hooks = False
         try:
@@ -194,6 +195,7 @@ class LiveEngine:
                 equity = self.broker.mark(bar.timestamp, bars)
                 bars += 1
                 metrics.observe(bar.timestamp, equity)
+                metrics.strategy_errors = self._errors
                 records.after_bar(self.broker, bar, equity, self.record_bars)
                 if self.progress is not None:
                     self.progress(
@@ -343,6 +345,7 @@ class LiveEngine:
                     hook=name,
                     timestamp=timestamp,
                 ) from exc
+            self._errors += 1
             log_failure(_log, exc, "{}.{} raised{}; error policy 'log': continuing with the next bar",
                         type(self.strategy).__name__, name, where)  # fmt: skip
 

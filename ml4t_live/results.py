@@ -51,6 +51,7 @@ class MetricsTracker:
     peak: float = field(init=False)
     max_drawdown: float = 0.0
     last_timestamp: Any = None
+    strategy_errors: int = 0  # on_data errors logged and passed over (error policy "log")
 
     def __post_init__(self) -> None:
         self.final_value = self.initial_cash
@@ -162,6 +163,7 @@ class RecordKeeper:
             "num_fills": self.fills_seen,
             "num_rejected_orders": self.rejected,
             "num_open_orders": len(unfinished),
+            "num_strategy_errors": metrics.strategy_errors,
             "total_commission": self.commission,
             "total_slippage": self.slippage,
             "bars": bars,
@@ -221,6 +223,7 @@ class RecordKeeper:
                     "num_orders": self.orders_seen,
                     "num_fills": self.fills_seen,
                     "num_rejected_orders": self.rejected,
+                    "num_strategy_errors": metrics.strategy_errors,
                 }
             )
             self.writer.close()

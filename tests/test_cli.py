@@ -232,9 +232,13 @@ def test_a_strategy_that_raises_exits_1(cli, tmp_path):
 def test_error_policy_log_keeps_running(cli, tmp_path):
     strategy = _write(tmp_path / "boom.py", RAISING)
     result = cli("run", f"{strategy}:Boom", "--data", demo_bars_path(), "--error-policy", "log",
-                 "--no-session")  # fmt: skip
+                 "--session-dir", tmp_path / "s")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "Boom: 780 bars" in result.output
+    # the errors it passed over are counted, in the printed summary and in summary.json
+    assert _summary(result.output)["strategy errors"] == "778"  # every bar from the third
+    (session,) = (tmp_path / "s").iterdir()
+    assert json.loads((session / "summary.json").read_text())["num_strategy_errors"] == 778
 
 
 def test_demo_runs_end_to_end_and_prints_the_summary(cli, tmp_path):

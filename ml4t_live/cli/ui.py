@@ -94,12 +94,17 @@ class Display:
             ("orders", f"{m.get('num_orders', 0):>12,}"),
             ("fills", f"{m.get('num_fills', 0):>12,}"),
             ("rejections", f"{m.get('num_rejected_orders', 0):>12,}"),
+            *([("strategy errors", f"{m['num_strategy_errors']:>12,}")] if m.get("num_strategy_errors") else []),
             ("final equity", f"{m.get('final_value', float('nan')):>12,.2f}"),
             ("return", f"{m.get('total_return_pct', float('nan')):>+11.2f}%"),
             ("session files", f"  {files}"),
         ]
         lines = [f"{title}: {result.bars:,} bars, {mode} mode, stopped: {result.stopped_reason}"]
         lines += [f"  {label:<15}{value}" for label, value in rows]
+        left = m.get("left_at_venue") or []
+        if left:
+            lines.append(f"  left at the venue ({len(left)} order(s) still working):")
+            lines += [f"    {order_id}" for order_id in left]
         self.out.print("\n".join(lines), markup=False)
 
 

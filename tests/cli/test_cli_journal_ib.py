@@ -143,3 +143,17 @@ def test_a_second_process_on_the_same_strategy_and_account_is_refused(cli, bars,
     assert "is running this strategy on this account" in second.output
     assert sim.orders_received == []
     assert _summary(second.output) == {} or "orders" not in _summary(second.output)
+
+
+def test_orders_left_working_at_the_end_are_listed_in_the_printed_summary(cli, bars, sims, strategies):
+    sim = sims(bars)
+    kept = _run(cli, f"{strategies / 'flattener.py'}:Flattener", sim.port, "--max-bars", 2,
+                "--strategy-id", "kept", "--open-orders-at-end", "keep")  # fmt: skip
+    assert kept.exit_code == 0, kept.output
+    limit = next(o.order_ref for o in sim.orders_received if o.order_type == "LMT")
+    assert "left at the venue (1 order(s) still working):" in kept.output
+    assert f"    {limit}" in kept.output
+    cancelled = _run(cli, f"{strategies / 'flattener.py'}:Flattener", sim.port, "--max-bars", 2,
+                     "--strategy-id", "tidy")  # fmt: skip
+    assert cancelled.exit_code == 0, cancelled.output
+    assert "left at the venue" not in cancelled.output.split("Flattener:")[-1]
