@@ -132,7 +132,7 @@ class BarSteps:
         were away: applied once. Orders the venue still works are re-attached. The others are
         looked up by client order id (a venue gateway with ``lookup``): ended orders take the
         venue's end, orders the venue does not know are lost (never re-sent); a look-up that
-        fails leaves them pending for the venue's own events (unknown is never read as gone)."""
+        fails is tried again at each reconciliation (unknown is never read as gone)."""
         snapshot = self.snapshot
         if snapshot is None:
             return
