@@ -440,3 +440,37 @@ def test_retain_bounds_memory_and_the_session_files_keep_everything(cli, tmp_pat
     assert pl.read_parquet(session / "fills.parquet").height == expected["num_fills"]
     assert _summary(result.output)["fills"] == f"{expected['num_fills']:,}"
     assert "keeping the last 5 fills in memory" in result.output
+
+
+TYPED = """
+from ml4t.backtest import Strategy
+
+class Typed(Strategy):
+    def __init__(self, lookback: int = 10, rate=0.5, name: str = "x"):
+        self.lookback, self.rate, self.name = lookback, rate, name
+
+    def on_data(self, timestamp, data, context, broker):
+        assert isinstance(self.lookback, int) and isinstance(self.rate, float)
+"""
+
+
+def test_parameters_are_checked_against_the_constructor_before_anything_starts(cli, tmp_path):
+    strategy = _write(tmp_path / "typed.py", TYPED)
+    bad = cli("run", f"{strategy}:Typed", "--data", demo_bars_path(), "-p", "lookback=five", "--no-session")
+    assert bad.exit_code == 2, bad.output
+    assert "Typed parameter lookback expects int (default 10), got 'five'" in bad.output
+    good = cli("run", f"{strategy}:Typed", "--data", demo_bars_path(), "-p", "lookback=5", "-p", "rate=1",
+               "--no-session")  # fmt: skip
+    assert good.exit_code == 0, good.output  # rate=1 became 1.0 (the strategy asserts the types)
+
+
+def test_bad_cash_and_an_unwritable_session_folder_are_configuration_errors(cli, tmp_path):
+    config = tmp_path / "s.toml"
+    config.write_text(f'data = "{demo_bars_path()}"\ninitial_cash = "lots"\n')
+    cash = cli("run", "ml4t_live.examples:DemoMomentum", "--config", config, "--no-session")
+    assert cash.exit_code == 2 and "initial cash must be a number, got 'lots'" in cash.output
+    folder = cli("run", "ml4t_live.examples:DemoMomentum", "--data", demo_bars_path(),
+                 "--session-dir", "/proc/nope")  # fmt: skip
+    assert folder.exit_code == 2, folder.output
+    assert "cannot create the session folder under /proc/nope" in folder.output
+    assert "Traceback" not in cash.output + folder.output

@@ -24,6 +24,7 @@ import importlib
 import importlib.util
 import inspect
 import sys
+import typing
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -211,10 +212,39 @@ def build_strategy(cls: type[Strategy], params: Mapping[str, Any]) -> Strategy:
                 f"{cls.__name__} does not accept these parameters ({exc}); "
                 f"its parameters: {accepted or 'none'}"
             ) from exc
+        params = {name: _typed(cls, signature, name, value) for name, value in params.items()}
     try:
         return cls(**params)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{cls.__name__}({_kwargs(params)}) failed: {exc}") from exc
+
+
+_SCALARS = (bool, int, float, str)
+
+
+def _typed(cls: type, signature: inspect.Signature, name: str, value: Any) -> Any:
+    """``value`` as the parameter's declared type (its annotation, else its default's type) when
+    that is bool / int / float / str: ``-p lookback=five`` for an ``int`` is a ConfigError before
+    anything starts, ``-p rate=5`` for a ``float`` becomes 5.0."""
+    param = signature.parameters.get(name)
+    if param is None:
+        return value
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except (NameError, TypeError, AttributeError, SyntaxError):  # unresolvable: the default's type
+        hints = {}
+    expected = hints.get(name)
+    if expected not in _SCALARS:
+        default = param.default
+        expected = type(default) if default is not param.empty and type(default) in _SCALARS else None
+    if expected is None or isinstance(value, expected) and not (expected is int and isinstance(value, bool)):
+        return value
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    shown = f" (default {param.default!r})" if param.default is not param.empty else ""
+    raise ConfigError(f"{cls.__name__} parameter {name} expects {expected.__name__}{shown}, got {value!r}")
 
 
 def _kwargs(params: Mapping[str, Any]) -> str:
@@ -239,6 +269,8 @@ def build_config(
     except (ValueError, TypeError, KeyError) as exc:
         raise ConfigError(f"invalid backtest configuration: {exc}") from exc
     if initial_cash is not None:
+        if isinstance(initial_cash, bool) or not isinstance(initial_cash, (int, float)):
+            raise ConfigError(f"initial cash must be a number, got {initial_cash!r}")
         if initial_cash <= 0:
             raise ConfigError(f"--initial-cash must be positive, got {initial_cash}")
         config.initial_cash = float(initial_cash)

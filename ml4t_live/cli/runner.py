@@ -137,7 +137,12 @@ def run_engine(strategy: Any, broker: Any, feed: Any, config: Any, o: dict[str, 
     if o.get("no_session"):
         kwargs["session_dir"] = False
     else:
-        writer_dir = SessionWriter.create(o.get("session_dir"), name, datetime.now(UTC)).dir
+        try:
+            writer_dir = SessionWriter.create(o.get("session_dir"), name, datetime.now(UTC)).dir
+        except OSError as exc:
+            where = o.get("session_dir") or "./sessions"
+            raise ConfigError(f"cannot create the session folder under {where}: {exc.strerror or exc}; "
+                              "pass a writable --session-dir (or --no-session)") from None
         display.log_to_file(writer_dir / "session.log")
         _write_command(writer_dir, o, mode)
         kwargs["session_dir"] = writer_dir
