@@ -474,3 +474,15 @@ def test_bad_cash_and_an_unwritable_session_folder_are_configuration_errors(cli,
     assert folder.exit_code == 2, folder.output
     assert "cannot create the session folder under /proc/nope" in folder.output
     assert "Traceback" not in cash.output + folder.output
+
+
+def test_a_typo_in_the_venue_table_is_an_error_naming_the_key(cli, tmp_path):
+    config = tmp_path / "s.toml"
+    config.write_text('broker = "ib"\nsymbols = "AAPL"\n[venue]\nprot = 7699\nclient_idd = 3\n')
+    result = cli("run", "ml4t_live.examples:DemoMomentum", "--config", config, "--no-session")
+    assert result.exit_code == 2, result.output
+    assert "unknown key 'prot' in [venue] for ib" in result.output
+    assert "known keys: account, client_id" in result.output
+    config.write_text('broker = "ib"\nsymbols = "AAPL"\n[venue]\nclient_idd = 3\n')
+    typo = cli("run", "ml4t_live.examples:DemoMomentum", "--config", config, "--no-session")
+    assert typo.exit_code == 2 and "(did you mean 'client_id'?)" in typo.output

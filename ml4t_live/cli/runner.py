@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import importlib
 import json
 import sys
 from datetime import UTC, datetime
@@ -19,7 +21,7 @@ from ml4t_live.errors import ConfigError, LiveTradingRefused, StrategyError
 from . import options as opt
 from .stopping import StopConditions, parse_stop_at
 from .ui import Display
-from .venues import VenueOptions, entry_point
+from .venues import VENUES, VenueOptions, entry_point
 
 _log = logger.bind(component="cli")
 
@@ -44,6 +46,7 @@ def _venue_options(o: dict[str, Any], broker_name: str) -> VenueOptions:
     live = bool(o.get("live"))
     if live and broker_name == "shadow":
         raise ConfigError("--live needs --broker ib or --broker alpaca (shadow mode never trades)")
+    _check_venue_keys(o.get("venue") or {}, {broker_name, (o.get("feed") or broker_name).lower()})
     symbols = o.get("symbols") or ()
     if isinstance(symbols, str):
         symbols = tuple(s.strip().upper() for s in symbols.split(",") if s.strip())
@@ -52,6 +55,24 @@ def _venue_options(o: dict[str, Any], broker_name: str) -> VenueOptions:
         host=o.get("host"), port=o.get("port"), symbols=tuple(symbols), bar_size=o.get("bar_size"),
         live=live, confirm_live=_live_confirmation(bool(o.get("confirm_live"))), extra=o["venue"],
     )  # fmt: skip
+
+
+def _check_venue_keys(table: dict[str, Any], venues: set[str]) -> None:
+    """Every ``[venue]`` key must be one the run's venues read (a typo is an error, exit 2)."""
+    venues = {v for v in venues if v in VENUES}
+    if not table or not venues:
+        return
+    known = sorted({k for v in venues for k in getattr(_entry_module(v), "VENUE_KEYS", ())})
+    for key in table:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"unknown key {key!r} in [venue] for {', '.join(sorted(venues))}{hint}; "
+                              f"known keys: {', '.join(known)}")  # fmt: skip
+
+
+def _entry_module(venue: str) -> Any:
+    return importlib.import_module(f"ml4t_live.venues.{venue}.entry")
 
 
 def _live_confirmation(confirmed: bool) -> Any:

@@ -48,6 +48,11 @@ from .config import KEY_ENV, SECRET_ENV, AlpacaConfig
 from .feed import AlpacaFeed
 
 _log = logger.bind(component="alpaca.entry")
+#: the ``[venue]`` keys a run against Alpaca reads (anything else is a ConfigError: a typo never
+#: silently falls back to a default)
+VENUE_KEYS = ("endpoint", "feed", "max_requests_per_minute", "rate_limit_burst", "request_timeout",
+              "order_poll_interval", "unknown_order_lookups", "max_request_attempts", "warmup_bars",
+              "tz", "end", "heartbeat_seconds", "silence_after", "outage_timeout")  # fmt: skip
 SIM_PORT = 8765  # `ml4t-live sim alpaca` listens here unless --port says otherwise
 REAL_REQUESTS_PER_MINUTE = 200  # Alpaca's documented budget (AlpacaConfig's default)
 REAL_BURST = 20

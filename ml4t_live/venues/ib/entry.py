@@ -36,6 +36,10 @@ from .feed import IBFeed
 from .parsing import ib_bar_size_setting
 
 _log = logger.bind(component="ib.entry")
+#: the ``[venue]`` keys a run against IB reads (anything else is a ConfigError: a typo never
+#: silently falls back to a default)
+VENUE_KEYS = ("client_id", "feed_client_id", "account", "warmup_bars", "tz", "end",
+              "heartbeat_seconds", "silence_after", "outage_timeout")  # fmt: skip
 PAPER_PORT = 7497  # TWS paper; IB Gateway paper is 4002
 
 # Bar sizes the IB feed accepts from the command line: multiples of the 5-second real-time bar
