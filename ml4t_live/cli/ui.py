@@ -18,6 +18,8 @@ from loguru import logger
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from . import library_logs
+
 _log = logger.bind(component="cli")
 
 _STDERR_FORMAT = "<green>{time:HH:mm:ss}</green> <level>{level: <7}</level> {message}"
@@ -38,6 +40,7 @@ class Display:
         logger.remove()
         logger.configure(extra={"component": "-"})
         logger.enable("ml4t_live")  # the library is silent until an application enables it
+        library_logs.route()  # ib_async / alpaca-py records through these sinks, not raw
         self.set_level(verbose=verbose, quiet=quiet)
 
     def set_level(self, *, verbose: bool, quiet: bool) -> None:
@@ -65,6 +68,7 @@ class Display:
     def close(self) -> None:
         """Stop the progress display and remove the session-log sink (the stderr sink stays)."""
         self.stop_progress()
+        library_logs.unroute()
         if self._file_sink is not None:
             logger.remove(self._file_sink)
             self._file_sink = None

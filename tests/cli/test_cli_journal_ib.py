@@ -157,3 +157,16 @@ def test_orders_left_working_at_the_end_are_listed_in_the_printed_summary(cli, b
                      "--strategy-id", "tidy")  # fmt: skip
     assert cancelled.exit_code == 0, cancelled.output
     assert "left at the venue" not in cancelled.output.split("Flattener:")[-1]
+
+
+def test_ib_async_notices_reach_the_console_through_our_log_at_their_meaning(cli, bars, sims, strategies):
+    """IB's "Error 202 ... Order Canceled" (ib_async logs it at ERROR for every cancel) is an INFO
+    line of ours, not a raw ERROR line from the logging module."""
+    sim = sims(bars)
+    result = _run(cli, f"{strategies / 'flattener.py'}:Flattener", sim.port, "--max-bars", 4,
+                  "--strategy-id", "quiet")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    cancels = [line for line in result.output.splitlines() if "Error 202" in line]
+    assert cancels, result.output  # the strategy cancelled its limit on bar 3
+    assert all(" INFO " in line and "ib_async" in line for line in cancels), cancels
+    assert not _error_lines(result.output), result.output
