@@ -51,7 +51,6 @@ class BarSteps:
     book: Book
     own: Ownership
     link: JournalLink
-    ids: Any
     snapshot: AccountSnapshot | None
     on_divergence: str
     catch_up_policy: str

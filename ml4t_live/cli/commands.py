@@ -280,22 +280,23 @@ def _operator_command(state: str, strategy_id: str | None, state_dir: Path | Non
         display.close()
 
 
-HELP_ID_REQUIRED = "The strategy's id (as in its client order ids and its journal's name)."
-_OPERATOR = {
-    "broker": "Narrow down to this venue's journal (ib or alpaca).",
-    "account": "Narrow down to this account's journal.",
-    "reason": "Why (kept in the journal, shown in the refusals).",
-}
+# the options halt and resume share
+OperatorId = Annotated[
+    str, typer.Option(help="The strategy's id (as in its client order ids and its journal's name).")
+]
+OperatorBroker = Annotated[str | None, typer.Option(help="Narrow down to this venue's journal (ib or alpaca).")]
+OperatorAccount = Annotated[str | None, typer.Option(help="Narrow down to this account's journal.")]
+OperatorReason = Annotated[str | None, typer.Option(help="Why (kept in the journal, shown in the refusals).")]
 
 
 @app.command()
 @_guard
 def halt(
-    strategy_id: Annotated[str, typer.Option(help=HELP_ID_REQUIRED)],
+    strategy_id: OperatorId,
     state_dir: StateDir = None,
-    broker: Annotated[str | None, typer.Option(help=_OPERATOR["broker"])] = None,
-    account: Annotated[str | None, typer.Option(help=_OPERATOR["account"])] = None,
-    reason: Annotated[str | None, typer.Option(help=_OPERATOR["reason"])] = None,
+    broker: OperatorBroker = None,
+    account: OperatorAccount = None,
+    reason: OperatorReason = None,
 ) -> None:
     """Halt a strategy's trading from any terminal: it cancels its working orders and refuses new
     ones before its next bar (running or not; the state survives restarts) until resume."""
@@ -305,11 +306,11 @@ def halt(
 @app.command()
 @_guard
 def resume(
-    strategy_id: Annotated[str, typer.Option(help=HELP_ID_REQUIRED)],
+    strategy_id: OperatorId,
     state_dir: StateDir = None,
-    broker: Annotated[str | None, typer.Option(help=_OPERATOR["broker"])] = None,
-    account: Annotated[str | None, typer.Option(help=_OPERATOR["account"])] = None,
-    reason: Annotated[str | None, typer.Option(help=_OPERATOR["reason"])] = None,
+    broker: OperatorBroker = None,
+    account: OperatorAccount = None,
+    reason: OperatorReason = None,
 ) -> None:
     """Let a halted strategy trade again (from its next bar)."""
     _operator_command("ACTIVE", strategy_id, state_dir, broker, account, reason)
