@@ -162,6 +162,7 @@ class LiveEngine:
             )
         restore_sigint = self._install_sigint()
         metrics = self._metrics = MetricsTracker(self.config.initial_cash)
+        metrics.bad_bars_dropped = getattr(self.feed, "bad_rows_dropped", 0)
         bars = 0
         started_hooks = False
         try:

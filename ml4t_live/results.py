@@ -52,6 +52,7 @@ class MetricsTracker:
     max_drawdown: float = 0.0
     last_timestamp: Any = None
     strategy_errors: int = 0  # on_data errors logged and passed over (error policy "log")
+    bad_bars_dropped: int = 0  # recorded bar rows dropped before the run (--on-bad-bars drop)
 
     def __post_init__(self) -> None:
         self.final_value = self.initial_cash
@@ -164,6 +165,7 @@ class RecordKeeper:
             "num_rejected_orders": self.rejected,
             "num_open_orders": len(unfinished),
             "num_strategy_errors": metrics.strategy_errors,
+            "num_bad_bars_dropped": metrics.bad_bars_dropped,
             "total_commission": self.commission,
             "total_slippage": self.slippage,
             "bars": bars,

@@ -87,6 +87,9 @@ HELP = {
     "stop_at": "Stop the run at HH:MM (this machine's local time, today) or at an ISO datetime "
     "with offset; an orderly stop, exit 0.",
     "max_bars": "Stop after this many bars (an orderly stop, exit 0).",
+    "on_bad_bars": "Recorded bars with a missing, NaN, zero or negative price, or a repeated "
+    "(timestamp, asset): refuse (default: exit 2 naming the first bad row) or drop (dropped, "
+    "counted in the summary). A file with no bars is always refused.",
     "strategy_id": "The strategy's id on the venue: part of every client order id, and names its "
     "journal (one per venue, account and id). Default: <Class>_<hash of its parameters>.",
     "state_dir": "Where journals live [default: $ML4T_LIVE_STATE_DIR, else "
@@ -112,6 +115,7 @@ HeartbeatTimeout = Annotated[float | None, typer.Option(help=HELP["heartbeat_tim
 Retain = Annotated[int | None, typer.Option(help=HELP["retain"], min=0)]
 StopAt = Annotated[str | None, typer.Option(help=HELP["stop_at"])]
 MaxBars = Annotated[int | None, typer.Option(help=HELP["max_bars"])]
+OnBadBars = Annotated[str | None, typer.Option(help=HELP["on_bad_bars"])]
 StrategyId = Annotated[str | None, typer.Option(help=HELP["strategy_id"])]
 StateDir = Annotated[Path | None, typer.Option(help=HELP["state_dir"], file_okay=False)]
 
@@ -120,7 +124,7 @@ RUN_KEYS = (
     "no_session", "error_policy", "settle_timeout", "heartbeat_timeout", "broker", "feed",
     "host", "port", "symbols", "bar_size", "live", "confirm_live", "quiet", "verbose",
     "stop_at", "max_bars", "retain", "strategy_id", "state_dir", "open_orders_at_end",
-    "on_divergence", "catch_up", "external", "adopt_positions",
+    "on_divergence", "catch_up", "external", "adopt_positions", "on_bad_bars",
 )  # fmt: skip
 
 

@@ -9,7 +9,7 @@ import typer
 
 from . import options as opt
 from .app import (
-    RUN_KEYS, ConfigFile, ErrorPolicy, HeartbeatTimeout, InitialCash, MaxBars, NoSession, Params, Retain,
+    RUN_KEYS, ConfigFile, ErrorPolicy, HeartbeatTimeout, InitialCash, MaxBars, NoSession, OnBadBars, Params, Retain,
     Preset, Quiet, SessionDir, SettleTimeout, Speed, StateDir, StopAt, StrategyId, Verbose, _guard, app,
 )  # fmt: skip
 from .runner import replay_session, run_command, run_demo, serve_sim
@@ -79,6 +79,7 @@ def run(
     stop_at: StopAt = None,
     max_bars: MaxBars = None,
     retain: Retain = None,
+    on_bad_bars: OnBadBars = None,
     broker: Annotated[str | None, typer.Option(help=_HELP["broker"])] = None,
     feed: Annotated[str | None, typer.Option(help=_HELP["feed"])] = None,
     host: Annotated[str | None, typer.Option(help=_HELP["host"])] = None,
@@ -117,7 +118,7 @@ def run(
                symbols=symbols, bar_size=bar_size, live=live, confirm_live=confirm_live,
                strategy_id=strategy_id, state_dir=state_dir, open_orders_at_end=open_orders_at_end,
                on_divergence=on_divergence, catch_up=catch_up, external=external,
-               adopt_positions=adopt_positions,
+               adopt_positions=adopt_positions, on_bad_bars=on_bad_bars,
                quiet=quiet or None, verbose=verbose or None, params=opt.parse_params(param))  # fmt: skip
     o = opt.merge_options(cli, config, RUN_KEYS)
     display.set_level(verbose=bool(o.get("verbose")), quiet=bool(o.get("quiet")))
@@ -178,6 +179,7 @@ def replay(
     heartbeat_timeout: HeartbeatTimeout = None,
     stop_at: StopAt = None,
     max_bars: MaxBars = None,
+    on_bad_bars: OnBadBars = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
@@ -188,8 +190,8 @@ def replay(
     cli = dict(strategy=strategy, speed=speed, initial_cash=initial_cash, preset=preset,
                session_dir=session_dir, no_session=no_session, error_policy=error_policy,
                settle_timeout=settle_timeout, heartbeat_timeout=heartbeat_timeout,
-               stop_at=stop_at, max_bars=max_bars, quiet=quiet or None, verbose=verbose or None,
-               params=opt.parse_params(param))  # fmt: skip
+               stop_at=stop_at, max_bars=max_bars, on_bad_bars=on_bad_bars, quiet=quiet or None,
+               verbose=verbose or None, params=opt.parse_params(param))  # fmt: skip
     o = opt.merge_options(cli, config, REPLAY_KEYS)
     display.set_level(verbose=bool(o.get("verbose")), quiet=bool(o.get("quiet")))
     try:

@@ -104,7 +104,8 @@ def _make_feed(o: dict[str, Any], broker_name: str, venue_opts: VenueOptions) ->
             )
         if not o.get("data"):
             raise ConfigError("no bars to replay: pass --data bars.parquet|.csv (or --feed ib|alpaca for live bars)")
-        return ReplayFeed(o["data"], o.get("signals"), o.get("context"), speed=speed_option(o.get("speed")))
+        return ReplayFeed(o["data"], o.get("signals"), o.get("context"), speed=speed_option(o.get("speed")),
+                          on_bad_bars=o.get("on_bad_bars") or "refuse")  # fmt: skip
     if o.get("data"):
         raise ConfigError(f"--data replays recorded bars; it cannot be combined with --feed {feed_name}")
     return entry_point(feed_name, "make_feed")(dataclasses.replace(venue_opts, venue=feed_name))
@@ -251,7 +252,8 @@ def replay_session(session: Any, o: dict[str, Any], display: Display) -> Any:
     config = opt.build_config(o.get("preset"), o.get("initial_cash"), o["backtest"])
     # the backtest delivers vwap / bid / ask ... only for declared columns: declare what was recorded
     declared = {f"{c}_col": c for c in OPTIONAL_BAR_COLUMNS if c in prices.columns}
-    feed = ReplayFeed(prices, signals, context, speed=speed_option(o.get("speed")), **declared)
+    feed = ReplayFeed(prices, signals, context, speed=speed_option(o.get("speed")),
+                      on_bad_bars=o.get("on_bad_bars") or "refuse", **declared)  # fmt: skip
     return run_engine(strategy, ShadowBroker(config), feed, config, o, display, mode="shadow replay")
 
 

@@ -99,6 +99,7 @@ class Display:
             ("fills", f"{m.get('num_fills', 0):>12,}"),
             ("rejections", f"{m.get('num_rejected_orders', 0):>12,}"),
             *([("strategy errors", f"{m['num_strategy_errors']:>12,}")] if m.get("num_strategy_errors") else []),
+            *([("bad bars dropped", f"{m['num_bad_bars_dropped']:>11,}")] if m.get("num_bad_bars_dropped") else []),
             ("final equity", f"{m.get('final_value', float('nan')):>12,.2f}"),
             ("return", f"{m.get('total_return_pct', float('nan')):>+11.2f}%"),
             ("session files", f"  {files}"),

@@ -26,6 +26,7 @@ from ml4t.backtest import DataFeed
 
 from ..bridge import LoopThread
 from ..errors import ConfigError
+from .bar_checks import check_bars, source_name
 from ..events import BarClosed, FeedEnded, FeedEvent, FeedHeartbeat
 
 _log = logger.bind(component="replay-feed")
@@ -45,6 +46,10 @@ class ReplayFeed:
     real time (the gap between consecutive timestamps divided by N), with a ``FeedHeartbeat`` every
     ``heartbeat_seconds`` of a long wait (a night between sessions). Extra keyword arguments go
     to ``ml4t.backtest.DataFeed`` (``entity_col``, ``price_col``, ``vwap_col`` ...).
+
+    The bars are checked first (:mod:`~ml4t_live.feeds.bar_checks`): a missing, NaN, zero or
+    negative price, a repeated (timestamp, asset) or an empty table is a ``ConfigError`` naming
+    the row, unless ``on_bad_bars="drop"`` (bad rows dropped, counted in ``bad_rows_dropped``).
     """
 
     name = "replay"
@@ -57,15 +62,20 @@ class ReplayFeed:
         *,
         speed: float | None = None,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
+        on_bad_bars: str = "refuse",
         **datafeed_kwargs: Any,
     ) -> None:
         if speed is not None and speed <= 0:
             raise ConfigError(f"speed must be positive (got {speed}); omit it to replay at full speed")
         self.speed = speed
         self.heartbeat_seconds = heartbeat_seconds
+        name, is_csv = source_name(prices)
+        checked, self.bad_rows_dropped = check_bars(
+            as_polars(load_frame(prices, "prices")), name, on_bad_bars, is_csv=is_csv, columns=datafeed_kwargs
+        )
         try:
             self._datafeed = DataFeed(
-                prices_df=load_frame(prices, "prices"),
+                prices_df=checked,
                 signals_df=load_frame(signals_df, "signals"),
                 context_df=load_frame(context_df, "context"),
                 **datafeed_kwargs,
@@ -158,6 +168,20 @@ def load_frame(source: Frame | str | Path | None, what: str) -> Frame | None:
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise ConfigError(f"cannot read {what} file {path}: {exc}") from exc
     raise ConfigError(f"{what} file {path} must be .parquet or .csv (got {suffix or 'no suffix'!r})")
+
+
+def as_polars(frame: Frame) -> pl.DataFrame:
+    """A polars DataFrame from a polars, lazy or pandas frame (the checks read polars)."""
+    if isinstance(frame, pl.LazyFrame):
+        return frame.collect()
+    if isinstance(frame, pl.DataFrame):
+        return frame
+    from ml4t.backtest._frame_inputs import pandas_frame  # DataFeed's own conversion
+
+    try:
+        return pandas_frame(frame, label="prices")
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"the prices must be a polars or pandas DataFrame (or a file path): {exc}") from exc
 
 
 def _pace(speed: float | None) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 import polars as pl
 
 from ..errors import ConfigError
+from ..feeds.bar_checks import check_bars, source_name
 
 #: DataFeed's entity-column candidates, in its detection order.
 ENTITY_CANDIDATES = ("symbol", "asset", "product", "ticker")
@@ -48,7 +49,8 @@ def load_bars(source: str | Path | pl.DataFrame | Any) -> pl.DataFrame:
     Raises :class:`~ml4t_live.errors.ConfigError` saying what to fix when the input is unusable
     (unreadable file, wide format, missing ``timestamp``/``close``, nulls, duplicate rows).
     """
-    frame = _read(source)
+    name, is_csv = source_name(source)
+    frame, _ = check_bars(_read(source), name, "refuse", is_csv=is_csv, remedy="fix the data")
     entity = next((c for c in ENTITY_CANDIDATES if c in frame.columns), None)
     if entity is None:
         raise ConfigError(
