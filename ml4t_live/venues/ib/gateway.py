@@ -26,6 +26,7 @@ the order filled first (see :mod:`~.orders`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
@@ -37,7 +38,7 @@ from ...events import BrokerDisconnected, BrokerReconnected
 from ...protocols import AccountSnapshot, OrderRequest, VenueOrder
 from .config import IBConfig
 from .orders import OrderTracker
-from .parsing import is_paper_account
+from .parsing import is_paper_account, venue_order_from_trade
 from .session import CONNECTIVITY_LOST, IBSession
 
 _log = logger.bind(component="ib.gateway")
@@ -240,6 +241,21 @@ class IBGateway:
         ids = list(client_order_ids)
         return self._call(self._orders_().lookup(ids), 3 * self.config.request_timeout + 1.0)
 
+    def all_open_orders(self) -> list[VenueOrder]:
+        """Every API client's open orders on the account (``reqAllOpenOrders``), for read-only
+        operator tools that connect with a client id of their own (orders without an orderRef,
+        e.g. placed in TWS, come back with an empty client order id)."""
+        return self._call(self._all_open_orders())
+
+    async def _all_open_orders(self) -> list[VenueOrder]:
+        session = self._session_()
+        session.require_connected("open orders")
+        try:
+            trades = await asyncio.wait_for(session.ib.reqAllOpenOrdersAsync(), self.config.request_timeout)
+        except (ConnectionError, TimeoutError) as exc:
+            raise ConnectionFailed(f"IB did not answer the open orders request ({exc!r})") from exc
+        return [_any_venue_order(t) for t in trades if not t.isDone()]
+
     def place(self, request: OrderRequest) -> None:
         self._call(self._orders_().place(request))
 
@@ -284,3 +300,12 @@ class IBGateway:
         if self._orders is None:
             raise ConnectionFailed("IBGateway is not connected; call connect() first")
         return self._orders
+
+
+def _any_venue_order(trade: Any) -> VenueOrder:
+    """The VenueOrder of any open IB order; one without an orderRef gets an empty client id."""
+    found = venue_order_from_trade(trade)
+    if found is not None:
+        return found
+    tagged = dataclasses.replace(trade, order=dataclasses.replace(trade.order, orderRef="-"))
+    return dataclasses.replace(venue_order_from_trade(tagged), client_order_id="")
