@@ -37,7 +37,7 @@ from .failpoints import failpoint
 from .journal import recovery
 from .journal.link import JournalLink
 from .order_entry import order_from_request
-from .ownership import HALTED, Ownership
+from .ownership import Ownership
 from .protocols import AccountSnapshot, VenueGateway
 
 _log = logger.bind(component="venue-broker")
@@ -58,10 +58,12 @@ class BarSteps:
     _catch_up: bool
     _bar_time: Any
     _halt_applied: bool
+    risk_position: Any  # RailSteps
     _unresolved: list[str]
     left_at_venue: list[Order]
     settle: Any  # FillBarrier.settle
     _drain: Any  # FillBarrier._drain
+    risk_positions: Any
 
     # ------------------------------------------------------------------ bars
     def open_bar(self, bar: BarClosed, replay_n: int | None = None) -> None:
@@ -72,15 +74,15 @@ class BarSteps:
             for event in self.link.events_before(n):
                 self._apply_journaled(event)
 
-    def check_trading_state(self) -> None:
-        """Before each live bar's ``on_data`` (after the fill barrier): HALTED (an operator's
-        halt from another process, a reconciliation, or a journal halted before this run)
-        cancels the strategy's working orders once; new ones are refused."""
-        self.own.refresh()
-        halted = self.own.trading_state == HALTED
-        if halted and not self._halt_applied:
-            self.cancel_open_orders("trading halted")
-        self._halt_applied = halted
+    def replay_runtime_orders(self) -> None:
+        """Replaying bar ``n``: the orders the runtime itself placed then (an operator's
+        flatten) are back in the book with their journaled answers; their events follow."""
+        for cid, request, answer in self.link.runtime_submits(self.link.n):
+            order = order_from_request(cid, request)
+            self.book.add(order)
+            if isinstance(answer, dict) and answer.get("status") == "rejected":
+                order.reject(answer.get("reason", ""), answer.get("code", "rejected"))
+                self.book.close(order)
 
     # ------------------------------------------------------------------ warm restart
     def begin_warm_restart(self) -> bool:
@@ -120,6 +122,7 @@ class BarSteps:
         self.book.take_new_records()  # what the replay re-applied belongs to the earlier runs' files
         self.link.closing()  # what the venue reports now comes before the next bar
         self._resolve_open_intents()
+        self.risk_positions()
         _log.info(
             "warm restart done: {} bars replayed; {} open orders, positions {}",
             self.link.journal.bars, len(self.book.open),
@@ -200,7 +203,9 @@ class BarSteps:
     # ------------------------------------------------------------------ events
     def _apply_journaled(self, event: Any) -> None:
         """A journaled event, during a replay: the book changes, the journal does not."""
-        self.book.apply(event)
+        order = self.book.apply(event)
+        if order is not None and isinstance(event, Execution):
+            self.risk_position(order.asset)
 
     def _apply_live(self, event: Any) -> Order | None:
         """A venue event now: the book changes, and the journal records it (ours only)."""
@@ -211,6 +216,7 @@ class BarSteps:
         if order is None or seen:
             return order
         if isinstance(event, Execution):
+            self.risk_position(order.asset)
             failpoint("after_fill")
         journal = self.link.journal
         self.link.event(event)

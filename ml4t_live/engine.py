@@ -137,6 +137,7 @@ class LiveEngine:
         self._has_run = False
         self._ended = False
         self._errors = 0
+        self._outcome = getattr(broker, "strategy_outcome", None)
 
     # ------------------------------------------------------------------ control
     def stop(self, reason: str = "stop requested") -> None:
@@ -288,7 +289,7 @@ class LiveEngine:
 
     def _on_bar(self, bar: BarClosed, sb: Any) -> None:
         self.broker.begin_bar(bar)
-        self._call(
+        ok = self._call(
             LifecyclePhase.MARKET_EVENT,
             self.strategy.on_data,
             bar.timestamp,
@@ -297,6 +298,8 @@ class LiveEngine:
             sb,
             timestamp=bar.timestamp,
         )
+        if self._outcome is not None:
+            self._outcome(ok)  # the rails: a run of strategy errors halts its trading
         self.broker.end_bar(bar)
 
     def _bars(self, idle: Any):
@@ -334,7 +337,8 @@ class LiveEngine:
                     _log.warning("ignoring unexpected feed event {!r}", event)
 
     def _call(self, phase: LifecyclePhase, hook: Any, *args: Any, fatal: bool = False,
-              timestamp: Any = None) -> None:  # fmt: skip
+              timestamp: Any = None) -> bool:  # fmt: skip
+        """Call a strategy hook; False when it raised and the error policy let the run go on."""
         try:
             self.broker.invoke(phase, hook, *args)
         except Exception as exc:
@@ -349,6 +353,8 @@ class LiveEngine:
             self._errors += 1
             log_failure(_log, exc, "{}.{} raised{}; error policy 'log': continuing with the next bar",
                         type(self.strategy).__name__, name, where)  # fmt: skip
+            return False
+        return True
 
     def _end_after_failure(self, exc: BaseException) -> None:
         """``on_end`` also runs when the run fails; its own failure is logged, not raised."""

@@ -42,6 +42,10 @@ class JournaledOrders:
     _oca_groups: dict[str, str]
     _bar_time: Any
     _catch_up: bool
+    _runtime_exit: bool
+    risk_refusal: Any  # RailSteps
+    risk_change_refusal: Any
+    risk_sent: Any
 
     def _send(self, order: Order, *, oca_group: str | None = None) -> None:
         """One journaled submit: the intent is committed, then the order leaves (or is refused)."""
@@ -62,11 +66,11 @@ class JournaledOrders:
             self._in_flight.pop(order.order_id, None)
 
     def _place(self, order: Order, request: Any) -> dict[str, Any]:
-        """Live: refuse (catch-up bar, halted), or place; the answer is journaled."""
+        """Live: refuse (catch-up bar, the rails), or place; the answer is journaled."""
         cid = order.order_id
         refusal = ("catch_up", f"catch-up bar {self._bar_time}: it arrived late (warm-up, backfill "
-                   "or replay), so its orders do not leave") if self._catch_up else (
-                  self.own.refusal(order.asset, order.side))  # fmt: skip
+                   "or replay), so its orders do not leave") if self._catch_up and not self._runtime_exit else (
+                  self.risk_refusal(order))  # fmt: skip
         if refusal is not None:
             self.link.journal.set_intent(cid, status="rejected", reason=refusal[1])
             return _refused(*refusal)
@@ -87,6 +91,7 @@ class JournaledOrders:
             self._note_order_ids()
             return {"status": "unknown"}
         self._note_order_ids()
+        self.risk_sent(order)
         failpoint("after_send")
         return {"status": "sent"}
 
@@ -139,17 +144,23 @@ class JournaledOrders:
         request = replace(
             order_request(order, oca_group=self._oca_groups.get(order_id)), **changes
         )
-        ok = self.link.command("update", order_id, dict(changes), lambda: self._modify_at_venue(request))
+        ok = self.link.command("update", order_id, dict(changes), lambda: self._modify_checked(order, request, changes))
         if ok is DIVERGED:
             ok = False
         elif ok is BEYOND:
-            ok = self._modify_at_venue(request)
+            ok = self._modify_checked(order, request, changes)
             self.link.record_beyond("update", order_id, dict(changes), ok)
         if not ok:
             return False
         for name, value in changes.items():
             setattr(order, name, value)
         return True
+
+    def _modify_checked(self, order: Order, request: Any, changes: dict[str, Any]) -> bool:
+        refused = self.risk_change_refusal(order, changes)
+        if refused is not None:
+            return False
+        return self._modify_at_venue(request)
 
     def _modify_at_venue(self, request: Any) -> bool:
         try:

@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from loguru import logger
-from ml4t.backtest import OrderSide
 
 from .errors import ConfigError
 from .journal import Journal, journal_path
@@ -120,14 +119,6 @@ class Ownership:
             why = self.journal.meta("trading_state_reason", "") if self.journal else ""
             _log.warning("trading state {} -> {} ({})", before, now, why)
         return before, now
-
-    def refusal(self, asset: str, side: OrderSide) -> tuple[str, str] | None:
-        """(code, reason) when a new order must not leave, else None."""
-        if self.trading_state == HALTED:
-            why = self.journal.meta("trading_state_reason", "") if self.journal else ""
-            sid = self.journal.meta("strategy_id", "ID") if self.journal else "ID"
-            return "halted", f"trading is HALTED ({why}); `ml4t-live resume --strategy-id {sid}` re-enables it"
-        return None
 
     # ------------------------------------------------------------------ reconcile
     def due(self, now: float | None = None) -> bool:

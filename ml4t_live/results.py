@@ -172,6 +172,9 @@ class RecordKeeper:
         }
         summary["total_return_pct"] = summary["total_return"] * 100.0
         session_dir = None
+        risk = getattr(broker, "risk_summary", None)
+        if risk is not None:
+            summary.update(risk())
         if left is not None:
             summary["left_at_venue"] = [o.order_id for o in left]
         if self.writer is not None:

@@ -20,6 +20,9 @@ from ml4t.backtest.types import ExecutionMode, OrderType
 from ml4t.specs import LIFECYCLE_V1, LifecyclePhase
 
 from .events import BarClosed
+from .rails import risk_config
+from .risk import RiskGate
+from .shadow_rails import ShadowRails
 
 _log = logger.bind(component="shadow")
 
@@ -30,8 +33,12 @@ class ShadowBroker:
     mode = "shadow"
     venue = "shadow"
 
-    def __init__(self, config: BacktestConfig | None = None, **broker_kwargs: Any) -> None:
+    def __init__(self, config: BacktestConfig | None = None, *, risk: Any = None, **broker_kwargs: Any) -> None:
+        """``risk``: the ``[risk]`` table (or a RiskConfig): the same rails a venue run has, in
+        front of the backtest broker (None = the safe defaults; ``False`` = no rails at all)."""
         self.config = config if config is not None else BacktestConfig()
+        self.risk_table = risk
+        self.rails: ShadowRails | None = None
         self._broker_kwargs = broker_kwargs
         self._broker: Broker | None = None
         self._dispatcher: LifecycleDispatcher | None = None
@@ -51,6 +58,11 @@ class ShadowBroker:
         """Build the backtest Broker from the engine's (feed-merged) config."""
         self.config = config
         self._broker = Broker.from_config(deepcopy(config), **self._broker_kwargs)
+        if self.risk_table is not False:
+            # the backtest applies its own short-selling rule: the rails add one only when asked
+            gate = RiskGate(risk_config(self.risk_table, allow_short_default=True))
+            gate.equity = config.initial_cash
+            self.rails = ShadowRails(gate, self._broker)
         self._next_bar = config.execution_mode == ExecutionMode.NEXT_BAR
         self._dispatcher = LifecycleDispatcher(None, LIFECYCLE_V1)
         _log.info(
@@ -83,6 +95,8 @@ class ShadowBroker:
             broker._process_orders(use_open=True)
         else:
             broker._process_orders()
+        if self.rails is not None:
+            self.rails.open_bar(bar.timestamp, bar.data)
 
     def end_bar(self, bar: BarClosed) -> None:
         """Engine steps after ``on_data``: MOC fills at this bar's close, then water marks."""
@@ -97,7 +111,17 @@ class ShadowBroker:
         state, _ = self._broker._observe_portfolio(  # type: ignore[union-attr]
             timestamp, observation, include_holdings=False
         )
-        return float(state[0])
+        equity = float(state[0])
+        if self.rails is not None:
+            self.rails.gate.observe_equity(equity)
+        return equity
+
+    def strategy_outcome(self, ok: bool) -> None:
+        if self.rails is not None:
+            self.rails.gate.strategy_outcome(ok)
+
+    def risk_summary(self) -> dict[str, Any]:
+        return self.rails.gate.summary() if self.rails is not None else {}
 
     def validate_completed_run(self, market_events: int) -> None:
         self.strategy_broker._validate_completed_run(market_events)
@@ -105,30 +129,41 @@ class ShadowBroker:
     # ------------------------------------------------------------------ records
     @property
     def orders(self) -> list[Order]:
-        return self.strategy_broker.orders
+        refused = self.rails.refused if self.rails is not None else []
+        return self.strategy_broker.orders + refused if refused else self.strategy_broker.orders
 
     @property
     def fills(self) -> list[Fill]:
         return self.strategy_broker.fills
 
     def rejected_orders(self) -> list[Order]:
-        return self.strategy_broker.get_rejected_orders()
+        refused = self.rails.refused if self.rails is not None else []
+        return self.strategy_broker.get_rejected_orders() + refused
 
     def take_new_records(self) -> tuple[list[Order], list[Fill]]:
         """Orders that finished and fills that happened since the last call (no history scans)."""
         broker = self._broker  # per-bar path: connect() has run
         orders = broker.orders
+        refused = self._take_refused()
         if not self._open and len(orders) == self._orders_seen and len(broker.fills) == self._fills_seen:
-            return [], []  # nothing happened (most bars): skip the copies
+            return refused, []  # nothing happened (most bars): skip the copies
         for order in orders[self._orders_seen :]:
             self._open[order.order_id] = order
         self._orders_seen = len(orders)
         finished = [o for o in self._open.values() if o.status is not OrderStatus.PENDING]
         for order in finished:
             del self._open[order.order_id]
+        finished += refused
         fills = broker.fills[self._fills_seen :]
         self._fills_seen = len(broker.fills)
         return finished, fills
+
+    def _take_refused(self) -> list[Order]:
+        rails = self.rails
+        if rails is None or not rails.new_refused:
+            return []
+        taken, rails.new_refused = rails.new_refused, []
+        return taken
 
     def forget_records(self, keep_fills: int) -> None:
         """Drop finished orders and all but the last ``keep_fills`` fills from memory.
@@ -148,6 +183,8 @@ class ShadowBroker:
         if drop:
             del fills[:drop]
             self._fills_seen = len(fills)
+        if self.rails is not None:
+            self.rails.refused.clear()
         trades = broker.trades
         if len(trades) > keep_fills:
             del trades[: len(trades) - keep_fills]

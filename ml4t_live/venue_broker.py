@@ -48,12 +48,14 @@ from .order_ids import ClientOrderIds
 from .ownership import Ownership
 from .position_rules import PositionRules
 from .protocols import AccountSnapshot, VenueGateway
+from .rails import JournaledRails, risk_config
+from .venue_rails import RailSteps
 
 _log = logger.bind(component="venue-broker")
 
 
 
-class VenueBroker(JournaledOrders, FillBarrier, BarSteps, AccountViews):
+class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountViews):
     """A :class:`~ml4t_live.protocols.LiveBroker` whose orders go to a venue gateway."""
 
     def __init__(
@@ -69,6 +71,7 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, AccountViews):
         on_divergence: str = "fail",
         reconcile_every: float = 300.0,
         reconnect_timeout: float = 600.0,
+        risk: Any = None,
     ) -> None:
         if mode not in ("paper", "live"):
             raise ValueError("VenueBroker mode is 'paper' or 'live'; use ShadowBroker for shadow")
@@ -77,7 +80,8 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, AccountViews):
         self.venue = getattr(gateway, "venue", "venue")
         self.strategy_id = strategy_id
         self.configure(state_dir=state_dir, adopt_positions=adopt_positions, external=external,
-                       catch_up=catch_up, on_divergence=on_divergence, reconcile_every=reconcile_every)  # fmt: skip
+                       catch_up=catch_up, on_divergence=on_divergence, reconcile_every=reconcile_every,
+                       risk=risk)  # fmt: skip
         self.reconnect_timeout = reconnect_timeout
         self._disconnected: str | None = None  # the reason, while the venue connection is down
         self.config = BacktestConfig()
@@ -89,6 +93,7 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, AccountViews):
         self._bar_time: Any = None
         self._catch_up = False
         self._halt_applied = False  # HALTED's cancels were made
+        self._runtime_exit = False  # the operator's flatten is placing its orders
         self._unresolved: list[str] = []  # orders to look up by client order id (after a restart)
         self._rebalance_counter = 0
         self._validators: dict[int, Callable[[int], None]] = {}
@@ -100,8 +105,9 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, AccountViews):
 
     def configure(self, *, state_dir: Any = None, adopt_positions: bool = False, external: str = "warn",
                   catch_up: str = "reject", on_divergence: str = "fail",
-                  reconcile_every: float = 300.0) -> None:  # fmt: skip
-        """The journal and ownership settings (before ``connect``); see the class docstring."""
+                  reconcile_every: float = 300.0, risk: Any = None) -> None:  # fmt: skip
+        """The journal, ownership and risk settings (before ``connect``); see the class
+        docstring. ``risk``: the ``[risk]`` table (or a RiskConfig); None = the safe defaults."""
         if catch_up not in ("reject", "trade"):
             raise ConfigError(f"catch_up must be 'reject' or 'trade' (got {catch_up!r})")
         if on_divergence not in ("fail", "continue"):
@@ -110,6 +116,8 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, AccountViews):
         self.on_divergence = on_divergence
         self.own = Ownership(state_dir=state_dir, adopt_positions=bool(adopt_positions),
                              external=external, reconcile_every=reconcile_every)  # fmt: skip
+        self.risk_table = risk
+        self.rails: JournaledRails | None = None
 
     @property
     def link(self) -> JournalLink:
@@ -149,13 +157,12 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, AccountViews):
         if floor is not None and hasattr(self.gateway, "reserve_order_ids"):
             self.gateway.reserve_order_ids(int(floor))  # IB ids never below the journal's mark
         self.book.seed(cash)
-        if self.own.trading_state != "ACTIVE":
-            _log.warning("{} trading state is {} ({}): its orders are refused until "
-                         "`ml4t-live resume --strategy-id {}`", sid, self.own.trading_state,
-                         self.own.journal.meta("trading_state_reason", ""), sid)  # fmt: skip
+        self.rails = JournaledRails.open(risk_config(self.risk_table, config.allow_short_selling),
+                                         self.own.journal)  # fmt: skip
         for asset, quantity, price in self.own.adopted_positions():
             self.book.adopt(asset, quantity, price)
         self.starting_equity = self.book.equity()
+        self.risk_positions()
         journaled = self.own.journal.intents() if snapshot.open_orders else {}
         for venue_order in snapshot.open_orders:
             cid = venue_order.client_order_id
@@ -180,7 +187,10 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, AccountViews):
         return hook(*args)
 
     def begin_bar(self, bar: BarClosed) -> None:
-        if not self.link.replaying:
+        self.gate.open_bar(bar.timestamp, bar.data)
+        if self.link.replaying:
+            self.replay_runtime_orders()
+        else:
             self.check_trading_state()
         self._bar_time = bar.timestamp
         self.ids.new_bar(bar.timestamp)
@@ -206,7 +216,11 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, AccountViews):
             self.gateway.end_of_bar(bar.timestamp)
 
     def mark(self, timestamp: Any, observation: int) -> float:
-        return self.book.equity()
+        equity = self.book.equity()
+        if self.rails is not None and not self.link.replaying:
+            self.rails.moved(self.gate.observe_equity(equity))
+            self.rails.save(open_orders=len(self.book.open))
+        return equity
 
     def validate_completed_run(self, market_events: int) -> None:
         for validator in tuple(self._validators.values()):

@@ -266,18 +266,23 @@ def reconcile(
         display.close()
 
 
+_EFFECT = {
+    "HALTED": " (a running strategy cancels its working orders and refuses new ones before its next bar)",
+    "REDUCING": " (a running strategy sends only orders that reduce a position, from its next bar)",
+    "ACTIVE": " (a running strategy trades again from its next bar)",
+}
+
+
 def _operator_command(state: str, strategy_id: str | None, state_dir: Path | None, broker: str | None,
-                      account: str | None, reason: str | None) -> None:  # fmt: skip
+                      account: str | None, reason: str | None, *, flatten: bool = False) -> None:  # fmt: skip
     from .operator import switch
 
     display = Display(quiet=True)
     try:
         path, before = switch(dict(strategy_id=strategy_id, state_dir=state_dir, broker=broker,
-                                   account=account, reason=reason), state)  # fmt: skip
-        typer.echo(f"{path.name}: trading state {before} -> {state}"
-                   + (" (a running strategy cancels its working orders and refuses new ones before "
-                      "its next bar)" if state == "HALTED" else " (a running strategy trades again "
-                      "from its next bar)"))  # fmt: skip
+                                   account=account, reason=reason), state, flatten=flatten)  # fmt: skip
+        typer.echo(f"{path.name}: trading state {before} -> {state}" + _EFFECT[state]
+                   + ("; it also closes every position it owns (MARKET orders)" if flatten else ""))  # fmt: skip
     finally:
         display.close()
 
@@ -299,10 +304,19 @@ def halt(
     broker: OperatorBroker = None,
     account: OperatorAccount = None,
     reason: OperatorReason = None,
+    reducing: Annotated[bool, typer.Option("--reducing", help="REDUCING instead of HALTED: only orders "
+                                           "that reduce a position leave; working orders stay.")] = False,
+    flatten: Annotated[bool, typer.Option("--flatten", help="Also close every position the strategy owns "
+                                          "(MARKET orders, before its next bar; external positions are "
+                                          "never touched).")] = False,
 ) -> None:
     """Halt a strategy's trading from any terminal: it cancels its working orders and refuses new
     ones before its next bar (running or not; the state survives restarts) until resume."""
-    _operator_command("HALTED", strategy_id, state_dir, broker, account, reason)
+    if reducing and flatten:
+        raise ConfigError("--reducing and --flatten do not go together: --flatten halts and closes "
+                          "every position; --reducing lets the strategy reduce them itself")  # fmt: skip
+    _operator_command("REDUCING" if reducing else "HALTED", strategy_id, state_dir, broker, account, reason,
+                      flatten=flatten)  # fmt: skip
 
 
 @app.command()

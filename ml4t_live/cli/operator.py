@@ -1,9 +1,12 @@
-"""``ml4t-live halt`` / ``resume``: the operator's switch, from any terminal or process.
+"""``ml4t-live halt [--reducing] [--flatten]`` / ``resume``: the operator's switch, from any
+terminal or process.
 
 They find the strategy's journal in the state directory (by strategy id; ``--broker`` and
 ``--account`` narrow it down when the id trades several accounts) and write only its trading
 state. A running strategy re-reads it before each bar: HALTED cancels its working orders and
-refuses new ones (REJECTED, with the reason); ACTIVE trades again. The state survives restarts.
+refuses new ones (REJECTED, with the reason); REDUCING lets only orders that reduce a position
+leave; ``--flatten`` also has it close every position it owns; ACTIVE trades again. The state
+survives restarts.
 """
 
 from __future__ import annotations
@@ -33,8 +36,10 @@ def find_journal(o: dict[str, Any]) -> Path:
     return found[0]
 
 
-def switch(o: dict[str, Any], state: str) -> tuple[Path, str]:
+def switch(o: dict[str, Any], state: str, *, flatten: bool = False) -> tuple[Path, str]:
     path = find_journal(o)
-    reason = str(o.get("reason") or ("halted by the operator" if state == "HALTED" else "resumed by the operator"))
-    before = set_trading_state(path, state, reason)
+    default = {"HALTED": "halted by the operator", "REDUCING": "set to REDUCING by the operator",
+               "ACTIVE": "resumed by the operator"}[state]  # fmt: skip
+    reason = str(o.get("reason") or default)
+    before = set_trading_state(path, state, reason, flatten=flatten)
     return path, before

@@ -15,6 +15,8 @@ tables::
     fast = 5
     [backtest]              # BacktestConfig.from_dict sections, over the preset
     commission = { model = "percentage", rate = 0.0005 }
+    [risk]                  # pre-trade limits and trading-state triggers (ml4t_live.risk)
+    max_order_notional = 25_000
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from ml4t_live.errors import ConfigError
 
 #: Option names whose values are paths (resolved against the TOML file's folder).
 PATH_KEYS = frozenset({"data", "signals", "context", "session_dir"})
-TABLE_KEYS = frozenset({"params", "backtest", "venue"})
+TABLE_KEYS = frozenset({"params", "backtest", "venue", "risk"})
 
 
 def parse_param(text: str) -> tuple[str, Any]:
@@ -102,6 +104,7 @@ def merge_options(
     merged["params"] = params
     merged.setdefault("backtest", {})
     merged.setdefault("venue", {})
+    merged.setdefault("risk", {})
     return merged
 
 

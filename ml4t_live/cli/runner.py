@@ -17,6 +17,7 @@ from loguru import logger
 from ml4t.specs import HistoricalStrategyCompatibilityError
 
 from ml4t_live.errors import ConfigError, LiveTradingRefused, StrategyError
+from ml4t_live.risk import RiskConfig
 
 from . import options as opt
 from .stopping import StopConditions, parse_stop_at
@@ -31,10 +32,11 @@ def run_command(o: dict[str, Any], display: Display) -> None:
     strategy = opt.build_strategy(cls, o["params"])
     o["strategy"] = opt.strategy_target(cls, o["strategy"])
     config = opt.build_config(o.get("preset"), o.get("initial_cash"), o["backtest"])
+    RiskConfig.from_table(o.get("risk"))  # a bad [risk] table stops here, before anything connects
     broker_name = (o.get("broker") or "shadow").lower()
     venue_opts = _venue_options(o, broker_name)
     feed = _make_feed(o, broker_name, venue_opts)
-    broker = _make_broker(broker_name, venue_opts, config)
+    broker = _make_broker(broker_name, venue_opts, config, o.get("risk"))
     _own(broker, o)
     mode = "shadow" if broker_name == "shadow" else ("LIVE" if venue_opts.live else "paper")
     run_engine(strategy, broker, feed, config, o, display, mode=mode)
@@ -111,11 +113,11 @@ def _make_feed(o: dict[str, Any], broker_name: str, venue_opts: VenueOptions) ->
     return entry_point(feed_name, "make_feed")(dataclasses.replace(venue_opts, venue=feed_name))
 
 
-def _make_broker(broker_name: str, venue_opts: VenueOptions, config: Any) -> Any:
+def _make_broker(broker_name: str, venue_opts: VenueOptions, config: Any, risk: Any) -> Any:
     if broker_name == "shadow":
         from ml4t_live.shadow import ShadowBroker
 
-        return ShadowBroker(config)
+        return ShadowBroker(config, risk=risk)
     return entry_point(broker_name, "make_broker")(venue_opts, config)
 
 
@@ -130,7 +132,7 @@ def _own(broker: Any, o: dict[str, Any]) -> None:
         if given:
             _log.info("shadow mode keeps no journal: {} ignored", ", ".join(given))
         return
-    configure(**{k: o[k] for k in OWNERSHIP_KEYS if o.get(k) is not None})
+    configure(risk=o.get("risk"), **{k: o[k] for k in OWNERSHIP_KEYS if o.get(k) is not None})
 
 
 def speed_option(value: Any) -> float | None:
@@ -185,7 +187,7 @@ def run_engine(strategy: Any, broker: Any, feed: Any, config: Any, o: dict[str, 
 
 #: What ``command.json`` keeps: enough for ``ml4t-live replay SESSION`` to rebuild the strategy.
 RECORDED_KEYS = ("strategy", "params", "preset", "initial_cash", "backtest", "error_policy",
-                 "strategy_id")  # fmt: skip
+                 "strategy_id", "risk")  # fmt: skip
 
 
 def _write_command(folder: Any, o: dict[str, Any], mode: str) -> None:
@@ -243,7 +245,7 @@ def replay_session(session: Any, o: dict[str, Any], display: Display) -> Any:
                               "ml4t-live replay SESSION path/to/file.py:ClassName")  # fmt: skip
         o["strategy"] = recorded["strategy"]
         o["params"] = {**recorded.get("params", {}), **o["params"]}
-    for key in ("preset", "initial_cash", "backtest"):  # the session's account, unless overridden
+    for key in ("preset", "initial_cash", "backtest", "risk"):  # the session's account and rails, unless overridden
         if not o.get(key) and key in recorded:
             o[key] = recorded[key]
     cls = opt.load_strategy_class(o["strategy"])
@@ -254,7 +256,9 @@ def replay_session(session: Any, o: dict[str, Any], display: Display) -> Any:
     declared = {f"{c}_col": c for c in OPTIONAL_BAR_COLUMNS if c in prices.columns}
     feed = ReplayFeed(prices, signals, context, speed=speed_option(o.get("speed")),
                       on_bad_bars=o.get("on_bad_bars") or "refuse", **declared)  # fmt: skip
-    return run_engine(strategy, ShadowBroker(config), feed, config, o, display, mode="shadow replay")
+    RiskConfig.from_table(o.get("risk"))
+    return run_engine(strategy, ShadowBroker(config, risk=o.get("risk")), feed, config, o, display,
+                      mode="shadow replay")
 
 
 def _announce(text: str) -> None:

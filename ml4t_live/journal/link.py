@@ -8,6 +8,10 @@ the unchanged strategy: each command it makes is compared with the journaled one
 ``(n, seq)`` and gets the journaled answer instead of reaching the venue; the journaled events are
 applied before the bar they were applied before the first time. A command that differs, or one
 the strategy no longer makes, is a *divergence* (a non-deterministic strategy).
+
+Commands the *runtime* makes on its own (the operator's flatten) are numbered ``(n, -1)``,
+``(n, -2)``, ...: the strategy's own sequence is untouched, and a warm restart re-creates them
+at their bar (``runtime_submits``) instead of expecting the strategy to make them again.
 """
 
 from __future__ import annotations
@@ -60,6 +64,8 @@ class JournalLink:
         self.journal = journal
         self.n = 0
         self._seq = 0
+        self._runtime_seq = 0
+        self.runtime = False  # set while the runtime (not the strategy) makes commands
         self.replay: Replay | None = None
 
     # ------------------------------------------------------------------ warm restart
@@ -122,16 +128,33 @@ class JournalLink:
             stored = {**context, "__catch_up__": True} if catch_up else context
             self.n = self.journal.append_bar(timestamp, data, stored)
             self.journal.commit()  # the fill barrier may wait: no write lock held meanwhile
-        self._seq = 0
+        self._seq = self._runtime_seq = 0
         return self.n
+
+    def runtime_submits(self, n: int) -> list[tuple[str, dict[str, Any], Any]]:
+        """Replaying: the submits the runtime made at bar ``n`` (cid, request, answer)."""
+        replay = self.replay
+        if replay is None:
+            return []
+        found = []
+        for key in sorted((k for k in replay.commands if k[0] == n and k[1] < 0), reverse=True):
+            kind, cid, args, result = replay.commands[key]
+            replay.matched.add(key)
+            if kind == "submit":
+                found.append((cid, args, result))
+        return found
 
     # ------------------------------------------------------------------ commands
     def command(self, kind: str, cid: str, args: dict[str, Any], act: Callable[[], Any]) -> Any:
         """Run one command: live, journal it and ``act()``; replaying, return the journaled
         answer (``BEYOND`` for a command past the journal on the bar a crash interrupted,
         ``DIVERGED`` for one the journal holds differently)."""
-        self._seq += 1
-        key = (self.n, self._seq)
+        if self.runtime:
+            self._runtime_seq -= 1
+            key = (self.n, self._runtime_seq)
+        else:
+            self._seq += 1
+            key = (self.n, self._seq)
         replay = self.replay
         if replay is not None and not (key not in replay.commands and self.n >= replay.last_bar):
             expected = replay.commands.get(key)
@@ -146,11 +169,11 @@ class JournalLink:
         if replay is not None:
             return BEYOND
         # the command row first: the intent's commit makes both durable before the order leaves
-        self.journal.append_command(self.n, self._seq, kind, cid, args, UNANSWERED if kind == "submit" else None)
+        self.journal.append_command(*key, kind, cid, args, UNANSWERED if kind == "submit" else None)
         if kind == "submit":
             self.journal.append_intent(cid, self.n, args)
         result = act()
-        self.journal.set_command_result(self.n, self._seq, result)
+        self.journal.set_command_result(*key, result)
         self.journal.commit()  # no write lock held while the strategy goes on computing
         return result
 

@@ -300,9 +300,10 @@ def read_only(path: str | Path) -> Journal:
         raise ConfigError(f"cannot read the journal {path}: {exc}") from None
 
 
-def set_trading_state(path: str | Path, state: str, reason: str) -> str:
+def set_trading_state(path: str | Path, state: str, reason: str, *, flatten: bool = False) -> str:
     """An operator command's one write: the trading state (the running engine notices it before
-    its next bar). Never takes the journal's lock; returns the previous state."""
+    its next bar), and with ``flatten`` the request to close the strategy's positions. Never
+    takes the journal's lock; returns the previous state."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"no journal at {path}")
@@ -310,8 +311,10 @@ def set_trading_state(path: str | Path, state: str, reason: str) -> str:
     try:
         row = db.execute("SELECT value FROM meta WHERE key = 'trading_state'").fetchone()
         db.execute("BEGIN IMMEDIATE")
-        db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                       [("trading_state", state), ("trading_state_reason", reason)])  # fmt: skip
+        rows = [("trading_state", state), ("trading_state_reason", reason)]
+        if flatten:
+            rows.append(("flatten_requested", reason))
+        db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", rows)
         db.execute("COMMIT")
     except sqlite3.OperationalError as exc:
         raise ConfigError(f"could not write the trading state to {path} ({exc}); nothing changed: "

@@ -6,29 +6,17 @@
 * :mod:`.rate`: :class:`OrderRate`, the per-minute limit and its per-second burst cap.
 * :mod:`.state`: :class:`TradingState`, ACTIVE / REDUCING / HALTED and what moves it.
 
-Pure objects on the engine thread: no I/O, no threads, no clocks read (the caller passes
-``now``). The runtime persists the trading state in the strategy's journal.
+* :mod:`.gate`: :class:`RiskGate`, all of the above behind the calls a broker makes (bar,
+  check, track, equity, strategy outcome, operator), on the market clock.
 
-Not wired in yet (issue 10). The wiring this module was built for:
-
-* the ``[risk]`` TOML table -> :meth:`RiskConfig.from_table` (exit 2 on a bad key) -> the broker;
-* venue runs: in ``order_commands._place``, after the catch-up and HALTED refusals, call
-  :meth:`PreTradeRisk.check` (``now=time.time()``, ``open_orders=len(book.open)``, the last
-  marked equity); a :class:`Refusal` is ``(code, reason)`` like the others, journaled with the
-  command; ``update_order`` uses ``check(..., replacing=order_id)``; flatten orders under HALTED
-  bypass the check;
-* feed :class:`Exposure` from the book: ``set_position`` on fills, ``set_price(asset, close,
-  as_of=bar end)`` each bar, ``order_working`` / ``order_filled`` / ``order_closed`` from the
-  order events, ``rebuild()`` after connect and after a warm restart; bracket legs pass
-  ``parent_quantity`` only when their entry was not refused;
-* shadow runs: the same check in front of the backtest broker's ``submit_order``;
-* :class:`TradingState`: ``observe_equity`` after each bar, ``strategy_error`` / ``strategy_ok``
-  from the engine's error policy, ``operator`` from ``ml4t-live halt/resume``; REDUCING is kept
-  in the journal's meta next to HALTED (``ownership.Ownership`` knows ACTIVE/HALTED today).
+Pure objects on the engine thread: no I/O, no threads. The shadow broker puts a gate in front
+of the backtest broker's ``submit_order`` (:mod:`ml4t_live.shadow_rails`); a venue broker checks
+in its journaled submit and persists the state in the journal (:mod:`ml4t_live.rails`).
 """
 
 from .config import RiskConfig, parse_duration
 from .exposure import Exposure
+from .gate import RiskGate
 from .limits import PreTradeRisk, Refusal
 from .rate import OrderRate
 from .state import ACTIVE, HALTED, REDUCING, TradingState, Transition
@@ -41,6 +29,7 @@ __all__ = [
     "OrderRate",
     "PreTradeRisk",
     "Refusal",
+    "RiskGate",
     "RiskConfig",
     "TradingState",
     "Transition",

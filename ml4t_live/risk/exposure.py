@@ -4,11 +4,14 @@ Per asset: the strategy's position, its contract multiplier, the last price and 
 time that price is valid for, and the quantity of its working (not yet filled) orders on each
 side. Across assets: the gross exposure ``sum(|quantity x price x multiplier|)``.
 
-Why incremental rather than summed per order: every update is O(1) (a fill changes one asset,
-a bar changes the price of the assets it carries), so a check never loops over positions or
-orders, however many the strategy holds. The running gross sum is re-added from scratch by
-:meth:`rebuild` (connect, warm restart) and every ``RESUM_EVERY`` updates, so rounding never
-drifts.
+Why incremental rather than summed per order: a position or working-order update is O(1)
+and a check reads one asset, so a check never loops over positions or orders, however many
+the strategy holds. Prices come a bar at a time: :meth:`set_prices` takes a whole bar with two
+dict updates (no Python loop), marks the gross sum stale, and the next read of :attr:`gross`
+re-adds it once (O(positions), at most once per bar); between bars a position change moves the
+sum incrementally. :meth:`rebuild` (connect, warm restart) and every ``RESUM_EVERY`` updates
+re-add it from scratch, so rounding never drifts. A bad price in a bar (NaN, zero, negative)
+makes that asset's price unknown until a good one comes: the priced limits then fail closed.
 
 Working orders: :meth:`order_working` when an order leaves, :meth:`order_filled` for each of
 its fills, :meth:`order_closed` when it is done (filled, cancelled, rejected, expired). The
@@ -32,7 +35,7 @@ RESUM_EVERY = 10_000
 class AssetView:
     quantity: float = 0.0
     multiplier: float = 1.0
-    price: float | None = None
+    price: float | None = None  # filled in by Exposure.view from its price dicts
     price_time: float | None = None  # POSIX seconds the price is valid for
     working_buy: float = 0.0
     working_sell: float = 0.0
@@ -55,18 +58,33 @@ class Exposure:
 
     def __init__(self) -> None:
         self.assets: dict[str, AssetView] = {}
+        self.prices: dict[str, float] = {}
+        self.price_times: dict[str, float] = {}
         self._orders: dict[str, _Working] = {}
         self._gross = 0.0
+        self._stale = False  # prices moved in bulk: the gross sum is re-added at the next read
         self._updates = 0
 
     # ------------------------------------------------------------------ reads
     @property
     def gross(self) -> float:
+        if self._stale:
+            self._resum()
         return max(self._gross, 0.0)
+
+    def price(self, asset: str) -> float | None:
+        price = self.prices.get(asset)
+        return price if price is not None and 0 < price < math.inf else None
 
     def view(self, asset: str) -> AssetView:
         """The asset's view (an empty one, not stored, for an asset never seen)."""
-        return self.assets.get(asset) or AssetView()
+        view = self.assets.get(asset) or AssetView()
+        view.price, view.price_time = self.price(asset), self.price_times.get(asset)
+        return view
+
+    def notional(self, asset: str) -> float:
+        view = self.assets.get(asset)
+        return 0.0 if view is None else abs(view.quantity * (self.price(asset) or 0.0) * view.multiplier)
 
     @property
     def working_orders(self) -> int:
@@ -74,10 +92,10 @@ class Exposure:
 
     # ------------------------------------------------------------------ positions and prices
     def set_position(self, asset: str, quantity: float, multiplier: float = 1.0) -> None:
+        before = self.notional(asset)
         view = self._asset(asset)
-        before = view.notional()
         view.quantity, view.multiplier = float(quantity), float(multiplier)
-        self._moved(before, view.notional())
+        self._moved(before, self.notional(asset))
 
     def set_price(self, asset: str, price: float, as_of: float | None = None) -> None:
         """The last price of ``asset``, valid for market time ``as_of`` (POSIX seconds, e.g.
@@ -85,12 +103,19 @@ class Exposure:
         ignored (the last good one stays, with its age)."""
         if not math.isfinite(price) or price <= 0:
             return
-        view = self._asset(asset)
-        before = view.notional()
-        view.price = float(price)
+        before = self.notional(asset)
+        self.prices[asset] = float(price)
         if as_of is not None:
-            view.price_time = float(as_of)
-        self._moved(before, view.notional())
+            self.price_times[asset] = float(as_of)
+        self._moved(before, self.notional(asset))
+
+    def set_prices(self, prices: dict[str, float], as_of: float | None = None) -> None:
+        """A bar's prices at once, valid for market time ``as_of`` (two dict updates; the
+        gross sum is re-added at its next read)."""
+        self.prices.update(prices)
+        if as_of is not None:
+            self.price_times.update(dict.fromkeys(prices, as_of))
+        self._stale = True
 
     def rebuild(self, positions: dict[str, tuple[float, float]], prices: dict[str, float]) -> None:
         """Start over from ``{asset: (quantity, multiplier)}`` and ``{asset: price}`` (price
@@ -99,7 +124,7 @@ class Exposure:
             view.quantity = 0.0
         for asset, price in prices.items():
             if math.isfinite(price) and price > 0:
-                self._asset(asset).price = float(price)
+                self.prices[asset] = float(price)
         for asset, (quantity, multiplier) in positions.items():
             view = self._asset(asset)
             view.quantity, view.multiplier = float(quantity), float(multiplier)
@@ -112,14 +137,17 @@ class Exposure:
         return view
 
     def _moved(self, before: float, after: float) -> None:
+        if self._stale:
+            return  # re-added at the next read
         self._gross += after - before
         self._updates += 1
         if self._updates >= RESUM_EVERY:
             self._resum()
 
     def _resum(self) -> None:
-        self._gross = math.fsum(v.notional() for v in self.assets.values())
+        self._gross = math.fsum(self.notional(a) for a, v in self.assets.items() if v.quantity)
         self._updates = 0
+        self._stale = False
 
     # ------------------------------------------------------------------ working orders
     def order_working(

@@ -25,7 +25,7 @@ def _ib(name: str, ref: str, what: str, faults: list[dict], *, bars: int = 12, m
 
 def _al(name: str, ref: str, what: str, *, inject: list[tuple[str, dict]] = (), faults: list[dict] | None = None,
         plan: str = PLAN, bars: int = 12, max_bars: int = 8, days: int = 1, expect_reason: str | None = None,
-        fast: bool = False, speed: float | None = None, budget: float = 45.0) -> Scenario:  # fmt: skip
+        fast: bool = False, speed: float | None = None, budget: float = 45.0, config: str = "") -> Scenario:  # fmt: skip
     def before(world) -> None:
         for kind, params in inject:
             world.inject(kind, **params)
@@ -34,7 +34,7 @@ def _al(name: str, ref: str, what: str, *, inject: list[tuple[str, dict]] = (), 
     kinds += [f"used:{k}" for k in kinds if k in SUBMIT_KINDS or k == "lookup_error"]
     return Scenario(name, "alpaca", ref, what, plan, [Run(max_bars, before=before if inject else None, budget=budget)],
                     bars=bars, days=days, faults=faults or [], expect_reason=expect_reason, fast=fast, speed=speed,
-                    expect_fired=tuple(kinds))  # fmt: skip
+                    expect_fired=tuple(kinds), config=config)  # fmt: skip
 
 
 IB_CASES = [
@@ -113,7 +113,7 @@ ALPACA_CASES = [
         faults=[{"kind": "rate_limit_storm", "at_bar": 1, "params": {"count": 8}}]),
     _al("al-wash-trade", "AL-10", "a market buy while the strategy's own sell limit rests: 403 wash trade",
         inject=[("wash_trade_check", {})], plan="2:limit:AAPL:-5:500|3:buy:AAPL:10|5:cancel:0",
-        expect_reason="wash trade", fast=True),
+        expect_reason="wash trade", fast=True, config="[risk]\nallow_short = true  # the resting sell is short\n"),
     _al("al-refused-403", "AL-08", "the first POST /v2/orders refused 403 40310000 insufficient buying power",
         inject=[("refuse_next", {})], expect_reason="insufficient buying power", fast=False),
     _al("al-rejected-update", "AL-13", "the first order accepted, then a 'rejected' trade update",

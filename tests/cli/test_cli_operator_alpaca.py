@@ -67,7 +67,7 @@ def test_status_splits_the_strategys_positions_from_external_ones(cli, traded): 
         ("AAPL", 10.0), ("MSFT", 5.0)]
     table = cli("status", *_venue(traded), "--strategy-id", "keeper")
     assert table.exit_code == 0, table.output
-    assert "limits: no limits configured" in table.output and "external" in table.output
+    assert "max_orders_per_minute" in table.output and "external" in table.output  # the default limits
 
 
 def test_orders_lists_open_orders_with_their_owner(cli, traded):  # noqa: F811

@@ -77,11 +77,11 @@ def test_status_splits_the_strategys_positions_from_external_ones_and_lists_orde
     aapl_fill = next(f for f in fills if f["asset"] == "AAPL")
     assert pnl["AAPL"]["avg_cost"] == pytest.approx(aapl_fill["price"])
     assert pnl["AAPL"]["unrealised"] == pytest.approx(10 * (pnl["AAPL"]["mark"] - aapl_fill["price"]))
-    assert facts["pnl"]["realised"] == 0.0 and facts["limits"] is None
+    assert facts["pnl"]["realised"] == 0.0 and "max_orders_per_minute" in {x["limit"] for x in facts["limits"]}  # the defaults
     # the same as tables
     table = cli("status", "--broker", "ib", "--port", traded.port, "--strategy-id", "keeper")
     assert table.exit_code == 0, table.output
-    assert "trading state: ACTIVE" in table.output and "limits: no limits configured" in table.output
+    assert "trading state: ACTIVE" in table.output and "max_orders_per_minute" in table.output  # the default limits
     assert "external" in table.output and "not running" in table.output
     assert not _error_lines(table.output), table.output
 

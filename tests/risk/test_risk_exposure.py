@@ -12,7 +12,7 @@ from ml4t_live.risk import exposure as exposure_module
 
 
 def _fresh_gross(exposure: Exposure) -> float:
-    return math.fsum(abs(v.quantity * (v.price or 0.0) * v.multiplier) for v in exposure.assets.values())
+    return math.fsum(abs(v.quantity * (exposure.price(a) or 0.0) * v.multiplier) for a, v in exposure.assets.items())
 
 
 def test_the_incremental_gross_equals_a_fresh_sum_after_many_updates():
@@ -86,3 +86,18 @@ def test_rebuild_starts_positions_over_and_keeps_working_orders_and_price_times(
     assert exposure.gross == 2 * 20 * 50
     assert exposure.view("B").working_buy == 5
     assert exposure.view("C").price is None
+
+
+def test_a_bar_of_prices_at_once_re_adds_the_gross_sum_once_and_bad_prices_read_as_unknown():
+    exposure = Exposure()
+    exposure.set_position("A", 10)
+    exposure.set_position("B", -5, 2.0)
+    exposure.set_prices({"A": 100.0, "B": 20.0, "C": 7.0}, as_of=60.0)
+    assert exposure.gross == 10 * 100 + 5 * 20 * 2
+    exposure.set_position("A", 20)  # between bars: incremental on the fresh sum
+    assert exposure.gross == 20 * 100 + 5 * 20 * 2
+    exposure.set_prices({"A": float("nan"), "B": 30.0}, as_of=120.0)
+    view = exposure.view("A")
+    assert view.price is None and view.price_time == 120.0  # unknown, not the old 100: fail closed
+    assert exposure.gross == 5 * 30 * 2
+    assert exposure.view("C").price_time == 60.0  # not in the last bar: its price keeps its age

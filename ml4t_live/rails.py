@@ -1,0 +1,83 @@
+"""A venue strategy's rails: its :class:`~ml4t_live.risk.RiskGate`, persisted in its journal.
+
+The journal's meta holds the trading state the operator sees and sets (``trading_state``,
+``trading_state_reason``, written by ``ml4t-live halt`` / ``resume`` from any process), plus:
+
+* ``risk_state``: the state machine's own values (day, the day's starting equity, the high
+  water, consecutive errors), so a restart resumes the same loss limits;
+* ``risk_usage``: every limit with its configured value and current use, JSON, for
+  ``ml4t-live status`` (rewritten after each bar);
+* ``flatten_requested``: ``ml4t-live halt --flatten`` asks the running strategy to close its
+  positions (the runtime clears it once the closing orders are out).
+
+An automatic transition (a loss limit, repeated strategy errors) is written to the journal at
+once; an operator's change is read before each bar and applied to the gate. A halted strategy
+restarts halted and says so.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from loguru import logger
+
+from .journal import Journal
+from .risk import ACTIVE, RiskConfig, RiskGate, TradingState, Transition
+
+_log = logger.bind(component="risk")
+
+
+def risk_config(table: Mapping[str, Any] | RiskConfig | None, allow_short_default: bool) -> RiskConfig:
+    if isinstance(table, RiskConfig):
+        return table
+    return RiskConfig.from_table(table, allow_short_default=allow_short_default)
+
+
+class JournaledRails:
+    def __init__(self, gate: RiskGate, journal: Journal) -> None:
+        self.gate = gate
+        self.journal = journal
+
+    @classmethod
+    def open(cls, config: RiskConfig, journal: Journal) -> JournaledRails:
+        saved = journal.meta("risk_state")
+        state = TradingState.restore(config, json.loads(saved)) if saved else TradingState(config)
+        sid = journal.meta("strategy_id", "ID")
+        rails = cls(RiskGate(config, state, resume_hint=f"`ml4t-live resume --strategy-id {sid}` re-enables it"),
+                    journal)  # fmt: skip
+        rails.sync()  # the operator may have changed it while the strategy was down
+        if state.state != ACTIVE:
+            _log.warning("strategy {} starts {}: {}", sid, state.state, state.reason or "no reason given")
+        return rails
+
+    def sync(self) -> Transition | None:
+        """Apply the journal's trading state (the operator's) to the gate when they differ."""
+        self.journal.reload_meta("trading_state", "trading_state_reason", "flatten_requested")
+        wanted = self.journal.meta("trading_state") or ACTIVE
+        if wanted == self.gate.state.state:
+            return None
+        return self.gate.operator(wanted, self.journal.meta("trading_state_reason", "") or "")
+
+    def moved(self, transition: Transition | None) -> None:
+        """Persist an automatic transition at once."""
+        if transition is None:
+            return
+        self.journal.set_meta("trading_state", transition.new)
+        self.journal.set_meta("trading_state_reason", transition.why)
+        self.save()
+        self.journal.commit()
+
+    def save(self, open_orders: int | None = None) -> None:
+        self.journal.set_meta("risk_state", json.dumps(self.gate.state.snapshot()))
+        if open_orders is not None:
+            self.journal.set_meta("risk_usage", json.dumps(self.gate.usage(open_orders)))
+
+    @property
+    def flatten_requested(self) -> str | None:
+        return self.journal.meta("flatten_requested")
+
+    def flatten_done(self) -> None:
+        self.journal.set_meta("flatten_requested", "")
+        self.journal.commit()

@@ -1,0 +1,184 @@
+"""The rails in front of a broker: :class:`RiskGate`.
+
+One object per run, on the engine thread, used the same way by the shadow broker and by a venue
+broker, so a rehearsal refuses exactly what the venue run would refuse:
+
+* ``open_bar(timestamp, data)``: the market clock moves to the bar; the bar's prices are taken
+  (only when a priced limit is configured); working orders that ended since the last bar are
+  released.
+* ``check(...)`` before an order leaves -> a :class:`~.limits.Refusal` or None; ``track(order)``
+  after it left (the gate watches the ``Order`` object it returned: fills and ends are read
+  from it, no events needed); ``position(asset, quantity)`` when a fill moved a position.
+* ``observe_equity(equity)`` after each bar, ``strategy_outcome(ok)`` after each ``on_data``,
+  ``operator(state, reason)`` when ``ml4t-live halt`` / ``resume`` changed the journal: each
+  may move the trading state (a :class:`~.state.Transition`, which the caller persists).
+
+Time: every limit reads the *market clock*: the current bar's timestamp plus the seconds spent
+on it so far. Live, bars arrive as they close (a late one is a catch-up bar and never trades),
+so this is the wall clock; in a replay or a step-mode rehearsal it is the recorded time, so the
+order rate and data ages are those the live run would see, however fast the replay goes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from datetime import date, datetime
+from typing import Any
+
+from ml4t.backtest import Order, OrderSide, OrderStatus
+
+from .config import RiskConfig
+from .limits import PreTradeRisk, Refusal
+from .state import HALTED, TradingState, Transition
+
+_PRICED = ("max_order_notional", "max_position_notional", "max_gross_exposure", "price_collar", "max_data_age")
+
+
+class RiskGate:
+    def __init__(self, config: RiskConfig, state: TradingState | None = None, *, resume_hint: str = "") -> None:
+        self.config = config
+        self.limits = PreTradeRisk(config)
+        self.exposure = self.limits.exposure
+        self.state = state if state is not None else TradingState(config)
+        self.resume_hint = resume_hint
+        self.needs_prices = any(getattr(config, name) is not None for name in _PRICED)
+        self.refused: Counter[str] = Counter()
+        self.bar_time: Any = None
+        self.equity = 0.0
+        self._market = 0.0  # POSIX seconds of the current bar
+        self._since = time.monotonic()
+        self._day: Any = None
+        self._orders: dict[str, list[Any]] = {}  # id -> [order, filled quantity seen]
+
+    # ------------------------------------------------------------------ the clock and the bar
+    def now(self) -> float:
+        return self._market + (time.monotonic() - self._since)
+
+    def open_bar(self, timestamp: Any, data: Any = None) -> set[str]:
+        """The bar begins; returns the assets whose tracked orders filled since the last bar."""
+        self.bar_time = timestamp
+        self._market, self._day = posix(timestamp), trading_day(timestamp)
+        self._since = time.monotonic()
+        if self.needs_prices and data:
+            self.exposure.set_prices(_closes(data), self._market)
+        return self._release_ended() if self._orders else set()
+
+    # ------------------------------------------------------------------ orders
+    def check(self, asset: str, side: OrderSide, quantity: float, order_type: Any, limit_price: float | None,
+              stop_price: float | None, *, open_orders: int, parent_quantity: float = 0.0,
+              replacing: str | None = None) -> Refusal | None:  # fmt: skip
+        state = self.state
+        refusal = self.limits.check(asset, side, quantity, order_type, limit_price, stop_price, now=self.now(),
+                                    equity=self.equity, open_orders=open_orders, state=state.state,
+                                    state_reason=state.reason, parent_quantity=parent_quantity,
+                                    replacing=replacing)  # fmt: skip
+        if refusal is not None:
+            if refusal.code == "halted" and self.resume_hint:
+                refusal = Refusal("halted", f"{refusal.reason}; {self.resume_hint}")
+            self.refused[refusal.code] += 1
+        return refusal
+
+    def track(self, order: Order, *, contingent: bool = False) -> None:
+        """``order`` left: counted as working until it ends (read from the order itself)."""
+        if order.status is not OrderStatus.PENDING:
+            return
+        self._orders[order.order_id] = [order, order.filled_quantity]
+        self.exposure.order_working(order.order_id, order.asset, order.side,
+                                    order.quantity - order.filled_quantity, contingent=contingent)  # fmt: skip
+
+    def _release_ended(self) -> set[str]:
+        """Once per bar: what working orders filled, and those that ended, since the last look."""
+        exposure = self.exposure
+        filled_assets = set()
+        for oid, seen in list(self._orders.items()):
+            order, filled = seen
+            if order.filled_quantity > filled:
+                exposure.order_filled(oid, order.filled_quantity - filled)
+                seen[1] = order.filled_quantity
+                filled_assets.add(order.asset)
+            if order.status is not OrderStatus.PENDING:
+                exposure.order_closed(oid)
+                del self._orders[oid]
+        return filled_assets
+
+    def position(self, asset: str, quantity: float, multiplier: float = 1.0) -> None:
+        self.exposure.set_position(asset, quantity, multiplier)
+
+    # ------------------------------------------------------------------ the trading state
+    def observe_equity(self, equity: float) -> Transition | None:
+        self.equity = equity
+        if not math.isfinite(equity):
+            return None
+        return self.state.observe_equity(equity, self._market, day=self._day)
+
+    def strategy_outcome(self, ok: bool) -> Transition | None:
+        if ok:
+            self.state.strategy_ok()
+            return None
+        return self.state.strategy_error()
+
+    def operator(self, state: str, reason: str) -> Transition | None:
+        return self.state.operator(state, reason)
+
+    @property
+    def halted(self) -> bool:
+        return self.state.state == HALTED
+
+    # ------------------------------------------------------------------ reports
+    def usage(self, open_orders: int) -> list[dict[str, Any]]:
+        """Every limit with its configured value and current use (``status``, the summary)."""
+        rows = [{"limit": name, "value": value, "usage": use}
+                for name, value, use in self.limits.usage(now=self.now(), equity=self.equity,
+                                                          open_orders=open_orders)]  # fmt: skip
+        rows += [{"limit": name, "value": value, "usage": use} for name, value, use in self.state.usage()]
+        return rows
+
+    def summary(self) -> dict[str, Any]:
+        return {"trading_state": self.state.state, "trading_state_reason": self.state.reason,
+                "num_risk_refusals": sum(self.refused.values()), "risk_refusals": dict(self.refused)}  # fmt: skip
+
+
+def unfilled_entry(entry: Order | None) -> float:
+    """What a bracket's entry still adds to the position its exit legs close (signed): its
+    unfilled part while it works (what filled is in the position already), else nothing."""
+    if entry is None or entry.status is not OrderStatus.PENDING:
+        return 0.0
+    left = entry.quantity - entry.filled_quantity
+    return left if entry.side is OrderSide.BUY else -left
+
+
+def posix(timestamp: Any) -> float:
+    """A bar timestamp as POSIX seconds (naive = UTC)."""
+    if isinstance(timestamp, datetime):
+        if timestamp.tzinfo is None:
+            return (timestamp - _EPOCH).total_seconds()
+        return timestamp.timestamp()
+    if isinstance(timestamp, int | float):
+        return float(timestamp)
+    to_py = getattr(timestamp, "astype", None)  # numpy datetime64
+    if to_py is not None:
+        return float(timestamp.astype("datetime64[ns]").astype("int64")) / 1e9
+    raise TypeError(f"cannot read a market time from {type(timestamp).__name__} {timestamp!r}")
+
+
+def trading_day(timestamp: Any) -> Any:
+    """The day a bar belongs to for the daily loss limit: its own calendar date (the exchange's
+    local date for a zone-aware time)."""
+    if isinstance(timestamp, datetime):
+        return timestamp.date().isoformat()
+    if isinstance(timestamp, date):
+        return timestamp.isoformat()
+    return None
+
+
+_EPOCH = datetime(1970, 1, 1)
+
+
+def _closes(data: Any) -> dict[str, float]:
+    cached = getattr(data, "_closes", None)  # an ml4t.backtest DataFeed payload
+    if cached is not None:
+        return cached
+    return {asset: row.get("close", row.get("price")) for asset, row in data.items()
+            if row.get("close", row.get("price")) is not None}  # fmt: skip

@@ -1,0 +1,127 @@
+"""The rails in front of the shadow broker: a rehearsal refuses what the venue run would refuse.
+
+:class:`ShadowRails` puts a :class:`~ml4t_live.risk.RiskGate` in front of the backtest
+``Broker`` the strategy holds, by giving that one Broker instance its own ``submit_order``,
+``submit_bracket`` and ``update_order``. Everything the Broker does itself (``close_position``,
+``flatten_all_positions``, the brackets' legs) calls ``self.submit_order`` and so passes the gate
+too; the position rules' exits (always reducing) stay inside the backtest. An order the gate
+refuses never reaches the Broker: the strategy gets a REJECTED ``Order`` (id ``RISK-<n>``) with
+the reason, as the backtest reports its own rejections, and the session files record it.
+
+No journal here: a shadow run's trading state lives as long as the run (``ml4t-live halt``
+acts on venue runs, which persist it).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from loguru import logger
+from ml4t.backtest import Broker, Order, OrderSide, OrderStatus, OrderType
+
+from .risk import RiskGate
+from .risk.gate import unfilled_entry
+
+_log = logger.bind(component="risk")
+
+
+class ShadowRails:
+    def __init__(self, gate: RiskGate, broker: Broker) -> None:
+        self.gate = gate
+        self.broker = broker
+        self.refused: list[Order] = []
+        self.new_refused: list[Order] = []
+        self._refused_ids: set[str] = set()
+        self._bracket: list[Order] | None = None  # inside submit_bracket: [entry] once it is made
+        self._submit = broker.submit_order
+        self._submit_bracket = broker.submit_bracket
+        self._update = broker.update_order
+        broker.submit_order = self.submit_order  # type: ignore[method-assign]
+        broker.submit_bracket = self.submit_bracket  # type: ignore[method-assign]
+        broker.update_order = self.update_order  # type: ignore[method-assign]
+
+    # ------------------------------------------------------------------ the Broker's surface
+    def submit_order(self, asset: str, quantity: float, side: OrderSide | None = None,
+                     order_type: OrderType = OrderType.MARKET, limit_price: float | None = None,
+                     stop_price: float | None = None, trail_amount: float | None = None,
+                     _options: Any = None) -> Order | None:  # fmt: skip
+        args = (asset, quantity, side, order_type, limit_price, stop_price, trail_amount, _options)
+        if isinstance(quantity, bool) or not isinstance(quantity, int | float) or not math.isfinite(quantity) \
+                or abs(quantity) <= 1e-9:  # fmt: skip
+            return self._submit(*args)  # the backtest's own answer (an error, or None)
+        if side is None:
+            side = OrderSide.BUY if quantity >= 0 else OrderSide.SELL
+        size = abs(float(quantity))
+        bracket, entry = self._bracket, None
+        if bracket:
+            entry = bracket[0]
+            if entry.order_id in self._refused_ids:
+                return self._refuse(args, side, size, "bracket_entry_refused",
+                                    f"its bracket entry {entry.order_id} was refused ({entry.rejection_reason})")  # fmt: skip
+        self._position(asset)
+        refusal = self.gate.check(asset, side, size, order_type, limit_price, stop_price,
+                                  open_orders=len(self.broker.pending_orders),
+                                  parent_quantity=unfilled_entry(entry))  # fmt: skip
+        if refusal is not None:
+            order = self._refuse(args, side, size, refusal.code, refusal.reason)
+        else:
+            order = self._submit(*args)
+            if order is not None:
+                self.gate.track(order, contingent=entry is not None)
+                if order.filled_quantity:
+                    self._position(asset)
+        if bracket is not None and not bracket and order is not None:
+            bracket.append(order)
+        return order
+
+    def submit_bracket(self, *args: Any, **kwargs: Any) -> Any:
+        self._bracket = []
+        try:
+            return self._submit_bracket(*args, **kwargs)
+        finally:
+            self._bracket = None
+
+    def update_order(self, order_id: str, **changes: Any) -> bool:
+        order = self.broker.get_order(order_id)
+        if order is None or order.status is not OrderStatus.PENDING:
+            return self._update(order_id, **changes)
+        quantity = changes.get("quantity", order.quantity) - order.filled_quantity
+        parent = self.broker.get_order(order.parent_id) if order.parent_id else None
+        refusal = self.gate.check(order.asset, order.side, quantity, order.order_type,
+                                  changes.get("limit_price", order.limit_price),
+                                  changes.get("stop_price", order.stop_price),
+                                  open_orders=len(self.broker.pending_orders), replacing=order_id,
+                                  parent_quantity=unfilled_entry(parent))  # fmt: skip
+        if refusal is not None:
+            _log.warning("change of {} refused: {}", order_id, refusal.reason)
+            return False
+        return self._update(order_id, **changes)
+
+    # ------------------------------------------------------------------ the bar
+    def open_bar(self, timestamp: Any, data: Any) -> None:
+        """After the bar's fills at the open: the clock, prices, and the positions they moved."""
+        for asset in self.gate.open_bar(timestamp, data):
+            self._position(asset)
+
+    def _position(self, asset: str) -> None:
+        position = self.broker.positions.get(asset)
+        if position is None:
+            self.gate.position(asset, 0.0)
+        else:
+            self.gate.position(asset, position.quantity, self.broker.get_multiplier(asset))
+
+    def _refuse(self, args: tuple, side: OrderSide, size: float, code: str, reason: str) -> Order:
+        asset, _, _, order_type, limit_price, stop_price, trail_amount, _ = args
+        if code == "bracket_entry_refused":  # the gate counts the refusals it made itself
+            self.gate.refused[code] += 1
+        order = Order(asset=asset, side=side, quantity=size, order_type=order_type, limit_price=limit_price,
+                      stop_price=stop_price, trail_amount=trail_amount,
+                      order_id=f"RISK-{len(self.refused) + 1}", created_at=self.gate.bar_time)  # fmt: skip
+        order.reject(f"risk: {reason}", code)
+        self.refused.append(order)
+        self.new_refused.append(order)
+        self._refused_ids.add(order.order_id)
+        _log.warning("order {} ({} {:g} {}) refused: {}", order.order_id, side.value, size, asset, reason)
+        return order
+

@@ -1,0 +1,151 @@
+"""The risk steps of a venue broker: the pre-trade check, the trading state, the operator's flatten.
+
+Mixed into :class:`~ml4t_live.venue_broker.VenueBroker` (needs the attributes listed below).
+The gate (:class:`~ml4t_live.risk.RiskGate`) is built at ``connect`` from the ``[risk]`` table,
+with its state restored from the journal (:mod:`ml4t_live.rails`). Per live bar:
+
+    begin_bar: gate.open_bar -> check_trading_state (the operator's halt / resume / flatten)
+    each submit: catch-up refusal -> risk_refusal (HALTED, REDUCING, every limit) -> the venue
+    each fill:  risk_position(asset)
+    mark:       equity -> loss limits (persisted at once) -> risk_usage for ``status``
+    on_data:    strategy_outcome(ok) -> repeated errors -> HALTED
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loguru import logger
+from ml4t.backtest import Order, OrderSide, OrderStatus, OrderType
+
+from .book import Book
+from .ownership import Ownership
+from .rails import JournaledRails
+from .risk import HALTED, RiskGate
+from .risk.gate import unfilled_entry
+
+_log = logger.bind(component="risk")
+
+
+class RailSteps:
+    book: Book
+    own: Ownership
+    rails: JournaledRails | None
+    _halt_applied: bool
+    _runtime_exit: bool
+    cancel_open_orders: Any
+    submit_order: Any
+    link: Any
+
+    @property
+    def gate(self) -> RiskGate:
+        if self.rails is None:
+            raise RuntimeError("VenueBroker.connect() has not been called")
+        return self.rails.gate
+
+    # ------------------------------------------------------------------ positions
+    def risk_positions(self) -> None:
+        """Every position of the strategy into the gate (connect, after a warm restart)."""
+        if self.rails is None:
+            return
+        positions = {a: (p.quantity, p.multiplier) for a, p in self.book.positions.items()}
+        self.gate.exposure.rebuild(positions, dict(self.book.last_prices))
+        self.gate.equity = self.book.equity()
+
+    def risk_position(self, asset: str) -> None:
+        if self.rails is None:
+            return
+        position = self.book.positions.get(asset)
+        if position is None:
+            self.gate.position(asset, 0.0)
+        else:
+            self.gate.position(asset, position.quantity, position.multiplier)
+
+    # ------------------------------------------------------------------ orders
+    def risk_refusal(self, order: Order) -> tuple[str, str] | None:
+        """(code, reason) when the rails refuse ``order`` (it is in the book already)."""
+        if self._runtime_exit:
+            return None  # the operator's flatten: closes what the strategy owns, even HALTED
+        parent = self.book.by_id.get(order.parent_id) if order.parent_id is not None else None
+        if parent is not None and parent.status is OrderStatus.REJECTED:
+            return "bracket_entry_refused", (f"risk: its bracket entry {parent.order_id} was refused "
+                                             f"({parent.rejection_reason})")  # fmt: skip
+        open_orders = len(self.book.open) - (order.order_id in self.book.open)
+        refusal = self.gate.check(order.asset, order.side, order.quantity, order.order_type, order.limit_price,
+                                  order.stop_price, open_orders=open_orders,
+                                  parent_quantity=unfilled_entry(parent))  # fmt: skip
+        if refusal is None:
+            return None
+        _log.warning("order {} ({} {:g} {}) refused: {}", order.order_id, order.side.value, order.quantity,
+                     order.asset, refusal.reason)  # fmt: skip
+        return refusal.code, f"risk: {refusal.reason}"
+
+    def risk_change_refusal(self, order: Order, changes: dict[str, Any]) -> str | None:
+        """Why a change of a working order is refused (the reason), else None."""
+        quantity = changes.get("quantity", order.quantity) - order.filled_quantity
+        refusal = self.gate.check(order.asset, order.side, quantity, order.order_type,
+                                  changes.get("limit_price", order.limit_price),
+                                  changes.get("stop_price", order.stop_price),
+                                  open_orders=len(self.book.open), replacing=order.order_id,
+                                  parent_quantity=unfilled_entry(self.book.by_id.get(order.parent_id or "")))  # fmt: skip
+        if refusal is None:
+            return None
+        _log.warning("change of {} refused: {}", order.order_id, refusal.reason)
+        return f"risk: {refusal.reason}"
+
+    def risk_sent(self, order: Order) -> None:
+        self.gate.track(order, contingent=order.parent_id is not None)
+
+    # ------------------------------------------------------------------ the trading state
+    def check_trading_state(self) -> None:
+        """Before each live bar's ``on_data`` (after the fill barrier): an operator's halt,
+        resume or flatten from another process, a reconciliation's halt, or a limit. HALTED
+        cancels the strategy's working orders once; new orders are refused."""
+        self.own.refresh()
+        rails = self.rails
+        if rails is None:
+            return
+        rails.sync()
+        halted = self.gate.halted
+        if halted and not self._halt_applied:
+            self.cancel_open_orders("trading halted")
+        self._halt_applied = halted
+        if rails.flatten_requested:
+            self.flatten_owned(rails.flatten_requested)
+
+    def flatten_owned(self, reason: str) -> list[Order]:
+        """Close every position the strategy owns with MARKET orders (working orders are
+        cancelled first); they leave whatever the trading state."""
+        self.cancel_open_orders(f"flatten: {reason}")
+        orders = []
+        self._runtime_exit = self.link.runtime = True
+        try:
+            for asset, position in list(self.book.positions.items()):
+                if abs(position.quantity) <= 1e-9:
+                    continue
+                side = OrderSide.SELL if position.quantity > 0 else OrderSide.BUY
+                order = self.submit_order(asset, abs(position.quantity), side, OrderType.MARKET)
+                if order is not None:
+                    orders.append(order)
+        finally:
+            self._runtime_exit = self.link.runtime = False
+        _log.warning("flatten ({}): {} closing order(s): {}", reason, len(orders),
+                     ", ".join(f"{o.side.value} {o.quantity:g} {o.asset}" for o in orders) or "nothing held")  # fmt: skip
+        if self.rails is not None:
+            self.rails.flatten_done()
+        return orders
+
+    def strategy_outcome(self, ok: bool) -> None:
+        """After each live ``on_data``: a run of errors halts the strategy."""
+        if self.rails is None or self.link.replaying:
+            return
+        transition = self.gate.strategy_outcome(ok)
+        if transition is not None:
+            self.rails.moved(transition)
+            if transition.new == HALTED:
+                self.cancel_open_orders("trading halted")
+                self._halt_applied = True
+
+    def risk_summary(self) -> dict[str, Any]:
+        return self.gate.summary() if self.rails is not None else {}
+
