@@ -54,6 +54,9 @@ _HELP = {
     "reported, never traded) or halt (also stop new orders until ml4t-live resume).",
     "adopt_positions": "Take over the account's existing positions as this strategy's own (only "
     "when its journal is created). Off by default: they stay external.",
+    "sim_history": "The first N recorded bars (390) or a duration of them (90min, 2d) are "
+    "history: served by the historical-data requests from the start; the replay begins after "
+    "them.",
     "sim_faults": "TOML file of scripted faults ([[fault]] tables: kind, at_bar, count, seconds, "
     "params), e.g. dropped connections, rejections, partial fills, rate-limit storms.",
 }
@@ -210,6 +213,7 @@ def sim(
     speed: Speed = None,
     faults: Annotated[Path | None, typer.Option(help=_HELP["sim_faults"])] = None,
     account: Annotated[str | None, typer.Option(help=_HELP["sim_account"])] = None,
+    history: Annotated[str | None, typer.Option(help=_HELP["sim_history"])] = None,
     verbose: Verbose = False,
 ) -> None:
     """Serve a simulated venue on this machine, to rehearse a strategy's exact venue
@@ -217,7 +221,7 @@ def sim(
     replaying recorded bars as live data and filling orders by ml4t.backtest's rules."""
     display = Display(verbose=verbose)
     try:
-        raise typer.Exit(serve_sim(venue, data, host, port, speed, faults, account))
+        raise typer.Exit(serve_sim(venue, data, host, port, speed, faults, account, history))
     finally:
         display.close()
 

@@ -274,6 +274,7 @@ def serve_sim(
     speed: float | None,
     faults: Any = None,
     account: str | None = None,
+    history: str | None = None,
 ) -> int:
     """``ml4t-live sim``: hand over to the venue's simulator (seam: venues.<venue>.entry.run_sim)."""
     from ml4t_live.examples import demo_bars_path
@@ -282,5 +283,6 @@ def serve_sim(
     options = VenueOptions(venue=venue, host=host, port=port, announce=_announce,
                            extra={"data": str(data or demo_bars_path()), "speed": speed_option(speed),
                                   "faults": str(faults) if faults else None,
-                                  **({"account": account} if account else {})})  # fmt: skip
+                                  **({"account": account} if account else {}),
+                                  **({"history": history} if history else {})})  # fmt: skip
     return int(run_sim(options) or 0)

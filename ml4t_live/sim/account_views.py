@@ -32,6 +32,12 @@ class AccountViews:
         """The backtest broker underneath (read it; mutating it bypasses the event mapping)."""
         return self._broker
 
+    def trailing_stop_price(self, order_id: int) -> float | None:
+        """The stop level the backtest broker holds for an open trailing stop (None before it first
+        evaluated the order on a bar, or when the order is not an open, live trailing stop)."""
+        track = self._open.get(order_id)
+        return track.bt.stop_price if track is not None and track.bt is not None else None
+
     @property
     def now(self) -> datetime | None:
         """The timestamp of the current bar (None before the first ``open_bar``)."""

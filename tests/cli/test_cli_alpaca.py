@@ -239,6 +239,43 @@ def test_sim_alpaca_serves_alpaca_py_and_stops_cleanly(tmp_path, stop, env_keys)
     assert f"key id {key_id}" in err  # the key id is not a secret; the log names it
 
 
+def test_sim_alpaca_history_is_served_before_the_replay(tmp_path):
+    from alpaca.data.historical.stock import StockHistoricalDataClient
+    from alpaca.data.requests import StockBarsRequest
+    from alpaca.data.timeframe import TimeFrame
+
+    bars = tmp_path / "bars.parquet"
+    PRICES.write_parquet(bars)
+    env = {k: v for k, v in os.environ.items() if k not in (KEY_ENV, SECRET_ENV)}
+    env[KEY_ENV], env[SECRET_ENV] = generate_keys()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ml4t_live", "sim", "alpaca", "--data", str(bars), "--port", "0",
+         "--history", "10min"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        banner = _read_until(proc.stdout, r'end = "[^"]+"\)\n', timeout=30)
+        base_url = re.search(r"listening on (http://127\.0\.0\.1:\d+)", banner).group(1)
+        assert "the first 10 bar times are history" in banner and "--max-bars 20" in banner
+        data = StockHistoricalDataClient(env[KEY_ENV], env[SECRET_ENV], url_override=base_url)
+        got = data.get_stock_bars(StockBarsRequest(symbol_or_symbols=["AAPL", "MSFT"], timeframe=TimeFrame.Minute))
+        assert {s: len(v) for s, v in got.data.items()} == {"AAPL": 10, "MSFT": 10}
+        proc.send_signal(signal.SIGTERM)
+        _out, err = (b.decode() for b in proc.communicate(timeout=30))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+
+
+def test_sim_alpaca_history_beyond_the_bars_is_a_config_error(cli, monkeypatch):
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    monkeypatch.delenv(SECRET_ENV, raising=False)
+    result = cli("sim", "alpaca", "--port", "0", "--history", "100000")
+    assert result.exit_code == 2 and "nothing would be replayed" in result.output
+
+
 def test_sim_alpaca_refuses_half_a_key_pair(cli, monkeypatch):
     monkeypatch.setenv(KEY_ENV, "PKONLYTHEKEYID")
     monkeypatch.delenv(SECRET_ENV, raising=False)

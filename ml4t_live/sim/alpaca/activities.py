@@ -66,7 +66,7 @@ MAX_PAGE = 100
 
 
 def _bad(message: str) -> AlpacaError:
-    return AlpacaError(422, 40010001, message)
+    return AlpacaError(422, 42210000, message)  # the code leads with the HTTP status, as Alpaca's do
 
 
 def activity_id(fill: FillRecord) -> str:

@@ -18,6 +18,17 @@ Bars outside NYSE regular hours are not replayed. Pacing is the shared
 client is ready (the shared clock hands it out at once) and the LAST bar until the client caught up
 (so orders placed on it, MOC included, still see its close).
 
+Paced mode (``speed=N``) starts its clock when the simulator starts: bar 0 goes out at once,
+whether or not a client is connected, and every later bar 60 / N wall seconds after the one before;
+a client that only places orders sees them fill at the next bar. Bars before the replay
+(``history`` / ``replay_from``) are served by the bars endpoints from the start.
+
+One source of ordering: everything (REST requests, websocket messages, the replay) runs on the
+venue's one loop, so requests take effect in the order they arrive, and at a bar's open the
+matching core (ml4t.backtest's Broker) works the open orders in the order they were submitted.
+Nothing iterates a hash-ordered set, and the virtual time is the only time an order or fill is
+stamped with, so the same requests in the same order give the same fills (order ids are UUIDs and
+differ run to run, as on Alpaca; prices, quantities, times and their sequence do not).
 Step mode is a deterministic function of (bars, requests in the order received, GET /v2/clock):
 the GET /v2/clock that releases bar t is answered only after ``close_bar()`` of t and
 ``open_bar()`` of t+1 ran and their trade updates were written, and before bar t+1 is sent. A
@@ -40,6 +51,7 @@ from .. import market_hours
 from ..bars import SimBar
 from ..clock import VirtualClock
 from ..faults import Fault, FaultPlan
+from ..history import history_count
 from . import payloads
 from .data_api import BarStore, aggregate
 from .faults import STREAM_KINDS, FaultState, check_fault
@@ -65,12 +77,15 @@ class Core:
     def __init__(self, groups: list[tuple[datetime, dict[str, SimBar]]], *, config: Any, key_id: str,
                  secret_key: str, speed: float | None, rate_limit_per_minute: int | None, feed: str,
                  plan: FaultPlan, spawn: Callable[[Awaitable[Any], str], Any],
-                 replay_from: datetime | None = None, account_state: dict[str, Any] | None = None) -> None:
+                 replay_from: datetime | None = None, account_state: dict[str, Any] | None = None,
+                 history_bars: Any = None) -> None:
         in_hours = [(_utc(ts), bars) for ts, bars in groups if market_hours.is_open(_utc(ts))]
         self.skipped_outside_hours = len(groups) - len(in_hours)
         cut = _utc(replay_from) if replay_from is not None else None
-        history = [(ts, b) for ts, b in in_hours if cut is not None and ts < cut]
-        self.groups = [(ts, b) for ts, b in in_hours if cut is None or ts >= cut]
+        count = history_count([ts for ts, _bars in in_hours], history_bars)
+        history = [g for i, g in enumerate(in_hours) if i < count or (cut is not None and g[0] < cut)]
+        self.groups = in_hours[len(history):]  # both rules cut a prefix
+        self.history_bars = len(history)
         self._by_ts = dict(self.groups)
         self.clock = VirtualClock([ts for ts, _bars in self.groups], speed=speed)
         self._key_id = key_id

@@ -1,4 +1,4 @@
-"""Historical market-data REST: ``GET /v2/stocks/bars`` (and the single-symbol / latest forms).
+"""Historical market-data REST: ``GET /v2/stocks/{bars,quotes,trades}`` and the latest objects.
 
 Only bars that have CLOSED on the virtual clock are served (bar ``t`` once ``t + 1 min <= now``),
 so a warm-up request never sees the future. Paging matches alpaca-py's client loop: ``limit``
@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..bars import SimBar
-from . import payloads
+from . import params, payloads
 from .order_forms import AlpacaError
 
 MINUTE = timedelta(minutes=1)
@@ -35,6 +35,10 @@ class BarStore:
     @property
     def symbols(self) -> set[str]:
         return set(self._bars)
+
+    def index(self, symbol: str, when: datetime) -> int:
+        """Position of the bar starting at ``when`` in ``symbol``'s series."""
+        return bisect.bisect_left(self._times.get(symbol, []), when)
 
     def window(self, symbol: str, start: datetime | None, end: datetime | None,
                closed_by: datetime) -> list[tuple[datetime, SimBar]]:
@@ -65,8 +69,8 @@ def _utc(when: datetime) -> datetime:
 def _timeframe_minutes(value: str) -> int | str:
     """Minutes per bar for ``{n}Min`` / ``{n}Hour``; ``"day"`` for ``1Day``."""
     text = value.strip()
-    for suffix, factor in (("Min", 1), ("T", 1), ("Hour", 60), ("H", 60)):
-        if text.endswith(suffix) and text[: -len(suffix)].isdigit():
+    for suffix, factor, most in (("Min", 1, 59), ("T", 1, 59), ("Hour", 60, 23), ("H", 60, 23)):
+        if text.endswith(suffix) and text[: -len(suffix)].isdigit() and 1 <= int(text[: -len(suffix)]) <= most:
             return int(text[: -len(suffix)]) * factor
     if text in ("1Day", "1D"):
         return "day"
@@ -94,17 +98,18 @@ def aggregate(bars: list[tuple[datetime, SimBar]], frame: int | str) -> list[tup
     return out
 
 
-def bars_response(store: BarStore, query: dict[str, str], now: datetime,
-                  symbols: list[str] | None = None) -> dict[str, Any]:
-    """The body of GET /v2/stocks/bars for ``query`` at virtual time ``now``."""
-    names = symbols or [s for s in (query.get("symbols") or "").split(",") if s]
-    if not names:
-        raise AlpacaError(400, 40010001, "symbols is required")
-    frame = _timeframe_minutes(query.get("timeframe", "1Min"))
+def bars_response(store: BarStore, query: Any, now: datetime,
+                  symbols: list[str] | None = None, kind: str = "bars") -> dict[str, Any]:
+    """The body of GET /v2/stocks/{bars|quotes|trades} for ``query`` at virtual time ``now``:
+    recorded bars (aggregated to ``timeframe``), or the one quote / trade derived per minute bar
+    (see :func:`derived`)."""
+    names = symbols or params.symbols(query)
+    frame = _timeframe_minutes(params.text(query, "timeframe") or "1Min") if kind == "bars" else 1
     start = parse_time(query.get("start"), "start")
     end = parse_time(query.get("end"), "end")
-    limit = min(int(query.get("limit") or 1000), MAX_LIMIT)
-    descending = (query.get("sort") or "asc").lower() == "desc"
+    limit = params.integer(query, "limit", 1000, high=MAX_LIMIT, clamp=True)
+    descending = params.choice(query, "sort", "asc", ("asc", "desc")) == "desc"
+    check_common(query)
     after = _decode_token(query.get("page_token"))
     items: list[tuple[str, datetime, Any]] = []
     for symbol in sorted({n.upper() for n in names}):
@@ -117,19 +122,49 @@ def bars_response(store: BarStore, query: dict[str, str], now: datetime,
     page, rest = items[:limit], items[limit:]
     out: dict[str, list[dict[str, Any]]] = {}
     for symbol, ts, bar in page:
-        out.setdefault(symbol, []).append(payloads.rest_bar(bar, ts))
+        out.setdefault(symbol, []).append(derived(kind, store, symbol, ts, bar))
     token = _encode_token(page[-1][0], page[-1][1]) if rest and page else None
-    return {"bars": out, "next_page_token": token}
+    return {kind: out, "next_page_token": token}
 
 
-def latest_bars_response(store: BarStore, symbols: list[str], now: datetime) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for symbol in symbols:
-        window = store.window(symbol.upper(), None, None, now)
-        if window:
-            ts, bar = window[-1]
-            out[symbol.upper()] = payloads.rest_bar(bar, ts)
-    return {"bars": out}
+def derived(kind: str, store: BarStore, symbol: str, start: datetime, bar: Any) -> dict[str, Any]:
+    """One REST object for the minute bar starting at ``start``: the bar itself; or the trade at
+    its close (price = close, size = volume, stamped at the bar's end, id = the bar's 1-based index
+    for the symbol); or the quote at its close (close -/+ 0.01, 100 x 100, stamped at the bar's end).
+    The data stream derives its quotes and trades the same way."""
+    if kind == "bars":
+        return payloads.rest_bar(bar, start)
+    end = start + MINUTE
+    if kind == "trades":
+        return payloads.rest_trade(bar.close, max(float(bar.volume), 1.0), end, store.index(symbol, start) + 1)
+    return payloads.rest_quote(bar.close - 0.01, bar.close + 0.01, end)
+
+
+FEEDS = ("iex", "sip", "delayed_sip", "boats", "overnight", "otc")
+ADJUSTMENTS = ("raw", "split", "dividend", "spin-off", "all")
+
+
+def check_common(query: Any) -> None:
+    """``feed`` / ``adjustment`` / ``currency``: accepted when they name something Alpaca has
+    (the recorded bars are served for every feed and adjustment), a 422 otherwise."""
+    params.choice(query, "feed", "iex", FEEDS)
+    params.choice(query, "adjustment", "raw", ADJUSTMENTS)
+    params.choice(query, "currency", "usd", ("usd",))
+
+
+def latest(store: BarStore, kind: str, symbol: str, now: datetime) -> dict[str, Any] | None:
+    """The latest bar / trade / quote of ``symbol`` at ``now`` (from its last CLOSED minute bar)."""
+    window = store.window(symbol, None, None, now)
+    if not window:
+        return None
+    ts, bar = window[-1]
+    return derived(kind, store, symbol, ts, bar)
+
+
+def latest_response(store: BarStore, kind: str, symbols: list[str], now: datetime) -> dict[str, Any]:
+    """GET /v2/stocks/{kind}/latest: ``{kind: {SYM: object}}``; symbols without data are left out."""
+    found = {s: latest(store, kind, s, now) for s in symbols}
+    return {kind: {s: obj for s, obj in found.items() if obj is not None}}
 
 
 def _after(items: list[tuple[str, datetime, Any]], key: tuple[str, datetime],

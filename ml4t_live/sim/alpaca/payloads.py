@@ -264,6 +264,18 @@ def rest_bar(bar: Any, start: datetime) -> dict[str, Any]:
     return {"t": ts_bar(start), **bar_fields(bar)}
 
 
+def rest_trade(price: float, size: float, when: datetime, trade_id: int) -> dict[str, Any]:
+    """A REST trade (latest / historical / snapshot ``latestTrade``)."""
+    return {"t": ts_utc(when), "x": "V", "p": float(price), "s": int(size) if float(size).is_integer() else size,
+            "c": ["@"], "i": trade_id, "z": "C"}
+
+
+def rest_quote(bid: float, ask: float, when: datetime, size: int = 100) -> dict[str, Any]:
+    """A REST quote (latest / historical / snapshot ``latestQuote``)."""
+    return {"t": ts_utc(when), "ax": "V", "ap": round(float(ask), 6), "as": size, "bx": "V",
+            "bp": round(float(bid), 6), "bs": size, "c": ["R"], "z": "C"}
+
+
 def stream_bar(symbol: str, bar: Any, start: datetime, kind: str = "b") -> dict[str, Any]:
     """A data-stream bar (``T`` b / u / d); ``t`` is the bar's START as a msgpack Timestamp."""
     return {"T": kind, "S": symbol, "t": msgpack.Timestamp.from_datetime(_aware(start)), **bar_fields(bar)}

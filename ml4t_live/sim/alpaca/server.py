@@ -8,19 +8,21 @@ One port on 127.0.0.1 serves what alpaca-py's clients expect under Alpaca's own 
 
     TradingClient(key, secret, url_override=sim.base_url)                  # REST /v2/...
     StockHistoricalDataClient(key, secret, url_override=sim.base_url)      # /v2/stocks/...
-    TradingStream(key, secret, url_override=sim.trade_stream_url)          # ws .../stream
+    TradingStream(key, secret, url_override=sim.trade_stream_url)          # ws .../stream (and /stream/)
     StockDataStream(key, secret, url_override=sim.data_stream_url)         # ws .../v2/iex
 
 Step mode (``speed=None``, the default) replays the next bar only when the client has caught up
 (``GET /v2/clock`` after the current bar was sent, or :meth:`advance`); ``speed=N`` replays at N x
-real time.
+real time from the moment the simulator starts. ``history=N`` (bars or a duration) serves the first
+N bars from the bars endpoints before the replay begins. Which endpoints answer, with what, is
+tabled in ``docs/simulators.md``.
 """
 
 from __future__ import annotations
 
 import secrets
 import string
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +34,11 @@ from ...bridge import LoopThread
 from ...errors import ConfigError
 from ..bars import SimBar, bar_groups, load_bars
 from ..faults import FaultPlan
+from ..history import parse_history
 from . import payloads
 from .core import Core
 from .faults import KINDS, check_fault
+from .market_data import MarketDataApi
 from .records import FillRecord
 from .trading_api import TradingApi
 
@@ -95,9 +99,12 @@ class SimulatedAlpaca:
     def __init__(self, bars: Any, *, host: str = "127.0.0.1", port: int = 0, speed: float | None = None,
                  config: BacktestConfig | None = None, key_id: str | None = None, secret_key: str | None = None,
                  faults: Any = None, rate_limit_per_minute: int | None = 200, feed: str = "iex",
-                 replay_from: datetime | None = None, account_state: dict[str, Any] | None = None) -> None:
+                 replay_from: datetime | None = None, account_state: dict[str, Any] | None = None,
+                 history: int | str | timedelta | None = None) -> None:
         """``replay_from``: bars before it are history only (served by ``/v2/stocks/bars`` from the
-        start, for warm-up), the rest are replayed live. ``rate_limit_per_minute=None`` disables it.
+        start, for warm-up), the rest are replayed live. ``history``: the same by count or
+        duration (``390``, ``"90min"``, ``"2d"``: see :mod:`ml4t_live.sim.history`), counted over
+        the bars inside regular hours (the only ones the venue serves). ``rate_limit_per_minute=None`` disables it.
         ``account_state``: how GET /v2/account describes the account's standing, e.g.
         ``{"trading_blocked": True}`` (fields: ``payloads.ACCOUNT_STATE_FIELDS``; default an
         active, unblocked account). The venue only reports it: orders are still accepted."""
@@ -118,6 +125,7 @@ class SimulatedAlpaca:
         self._rate = rate_limit_per_minute
         self._plan = load_fault_plan(faults)
         self._replay_from = replay_from
+        self._history = parse_history(history)  # a bad value fails here, in the caller's thread
         self._thread: LoopThread | None = None
         self._core: Core | None = None
         self._runner: web.AppRunner | None = None
@@ -143,10 +151,13 @@ class SimulatedAlpaca:
         core = Core(self._groups, config=self._config, key_id=self._key_id, secret_key=self._secret,
                     speed=self._speed, rate_limit_per_minute=self._rate, feed=self._feed,
                     plan=self._plan, spawn=lambda coro, name: thread.spawn(coro, name),
-                    replay_from=self._replay_from, account_state=self._account_state)
+                    replay_from=self._replay_from, account_state=self._account_state,
+                    history_bars=self._history)
         app = web.Application()
         TradingApi(core).routes(app)
+        MarketDataApi(core).routes(app)
         app.router.add_get("/stream", core.trade_hub.handle)
+        app.router.add_get("/stream/", core.trade_hub.handle)  # alpaca-trade-api 3.2 connects here
         app.router.add_get("/v2/{feed:" + FEEDS + "}", core.data_hub.handle)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()

@@ -1,4 +1,5 @@
-"""Trading REST (``/v2/...``) and the market-data REST routes, as aiohttp handlers.
+"""Trading REST (``/v2/...``) as aiohttp handlers, and the middleware every REST route passes
+(market data too: :mod:`.market_data`).
 
 Every request passes, in order: the fault gate (scripted 429 storm), authentication
 (``APCA-API-KEY-ID`` / ``APCA-API-SECRET-KEY`` or HTTP basic; 401 trading / 403 data, with
@@ -18,7 +19,7 @@ from loguru import logger
 
 from ...logs import log_failure
 
-from . import activities, data_api, payloads, wire_faults
+from . import activities, data_api, params, payloads, wire_faults
 from .faults import FaultState
 from .order_forms import AlpacaError, bad_request, not_found, parse_order, parse_replace
 from .ratelimit import TokenBucket
@@ -61,14 +62,14 @@ def _truthy(value: str | None) -> bool:
 def _make_middleware(ctx: VenueContext) -> Any:
     @web.middleware
     async def gate(request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.path in ("/stream",) or request.headers.get("Upgrade", "").lower() == "websocket":
+        if request.path in ("/stream", "/stream/") or request.headers.get("Upgrade", "").lower() == "websocket":
             return await handler(request)
         data = request.path.startswith("/v2/stocks")
         if not _authorised(ctx, request):
             exc = (AlpacaError(403, 40310000, "forbidden") if data
                    else AlpacaError(401, 40110000, "request is not authorized"))
-            return _error(exc)
-        if ctx.faults.take_rate_limit() or not ctx.bucket.take():
+            response = _error(exc)
+        elif ctx.faults.take_rate_limit() or not ctx.bucket.take():
             response = _json({"code": 42910000, "message": "rate limit exceeded"}, 429)
         else:
             try:
@@ -126,9 +127,6 @@ class TradingApi:
         r.add_get("/v2/calendar", self.calendar)
         r.add_get("/v2/assets", self.assets)
         r.add_get("/v2/assets/{symbol}", self.asset)
-        r.add_get("/v2/stocks/bars", self.bars)
-        r.add_get("/v2/stocks/bars/latest", self.latest_bars)
-        r.add_get("/v2/stocks/{symbol}/bars", self.symbol_bars)
 
     # ------------------------------------------------------------------ account
     async def account(self, request: web.Request) -> web.Response:
@@ -184,11 +182,14 @@ class TradingApi:
     async def close_position(self, request: web.Request) -> web.Response:
         symbol, qty, _avg = self._find_position(request.match_info["symbol"])
         q = request.query
-        portion = None
-        if q.get("qty"):
-            portion = float(q["qty"])
-        elif q.get("percentage"):
-            portion = abs(qty) * float(q["percentage"]) / 100.0
+        portion = params.number(q, "qty")
+        percentage = params.number(q, "percentage")
+        if portion is not None and percentage is not None:
+            raise AlpacaError(422, 42210000, "only one of qty or percentage may be specified")
+        if percentage is not None:
+            if percentage > 100:
+                raise AlpacaError(422, 42210000, f"percentage must be <= 100, got {percentage:g}")
+            portion = abs(qty) * percentage / 100.0
         order = self._close(symbol, qty, portion)
         return _json(payloads.order_json(order))
 
@@ -242,18 +243,15 @@ class TradingApi:
 
     async def list_orders(self, request: web.Request) -> web.Response:
         q = request.query
-        status = (q.get("status") or "open").lower()
+        status = params.choice(q, "status", "open", ("open", "closed", "all"))
         wanted = {"open": OPEN_STATUSES, "closed": CLOSED_STATUSES}.get(status)
-        if wanted is None and status != "all":
-            raise AlpacaError(422, 42210000, f"invalid status: {status!r}")
-        limit = int(q.get("limit") or 50)
-        if not 1 <= limit <= 500:
-            raise AlpacaError(422, 42210000, "limit must be between 1 and 500")
+        limit = params.integer(q, "limit", 50, high=500)
         after = data_api.parse_time(q.get("after"), "after")
         until = data_api.parse_time(q.get("until"), "until")
         nested = _truthy(q.get("nested"))
-        symbols = {s.strip().upper() for s in (q.get("symbols") or "").split(",") if s.strip()}
-        side = (q.get("side") or "").lower()
+        symbols = set(params.symbols(q, required=False))
+        side = params.choice(q, "side", "", ("buy", "sell"))
+        descending = params.choice(q, "direction", "desc", ("asc", "desc")) == "desc"
         chosen = []
         for order in self.ctx.venue.orders.values():
             if nested and order.parent_id is not None:
@@ -266,7 +264,7 @@ class TradingApi:
             if (symbols and order.symbol not in symbols) or (side and order.side != side):
                 continue
             chosen.append(order)
-        chosen.sort(key=lambda o: (o.created_at, o.seq), reverse=(q.get("direction") or "desc").lower() == "desc")
+        chosen.sort(key=lambda o: (o.created_at, o.seq), reverse=descending)
         return _json([payloads.order_json(o, (self.ctx.venue.legs_of(o) or None) if nested else None)
                       for o in chosen[:limit]])
 
@@ -311,17 +309,3 @@ class TradingApi:
             if key.upper() == symbol or key == payloads.asset_id_for(symbol):
                 return _json(payloads.asset_json(symbol))
         raise not_found(f"asset not found for {key}")
-
-    # ------------------------------------------------------------------ market data REST
-    async def bars(self, request: web.Request) -> web.Response:
-        return _json(data_api.bars_response(self.ctx.bars, dict(request.query), self.ctx.now()))
-
-    async def symbol_bars(self, request: web.Request) -> web.Response:
-        symbol = request.match_info["symbol"].upper()
-        body = data_api.bars_response(self.ctx.bars, dict(request.query), self.ctx.now(), [symbol])
-        return _json({"bars": body["bars"].get(symbol, []), "symbol": symbol,
-                      "next_page_token": body["next_page_token"]})
-
-    async def latest_bars(self, request: web.Request) -> web.Response:
-        symbols = [s for s in (request.query.get("symbols") or "").split(",") if s]
-        return _json(data_api.latest_bars_response(self.ctx.bars, symbols, self.ctx.now()))

@@ -147,7 +147,28 @@ class AlpacaVenue:
             parent_xid = parent.exchange_id if form.order_class in ("bracket", "oto") else None
             messages += self._submit_one(leg, qty, None, leg_oca, parent_xid,
                                          announce=form.order_class == "oco")
+        self._mark_trailing(parent, self.price(parent.symbol))
         return parent, messages
+
+    def _mark_trailing(self, order: AlpacaOrder, price: float | None) -> None:
+        """A working trailing stop's ``hwm`` (highest price seen for a sell, lowest for a buy) and
+        ``stop_price``. At submission both come from the last price; once the matching core has
+        evaluated the order on a bar, ``stop_price`` is the core's level (ml4t.backtest ratchets it
+        from each bar's high / low) and ``hwm`` is that level plus / minus the trail."""
+        if order.type != "trailing_stop" or order.exchange_id is None or not order.is_open:
+            return
+        trail = self.exchange.orders[order.exchange_id].spec.trail_amount or 0.0
+        sign = 1.0 if order.side == "sell" else -1.0
+        stop = self.exchange.trailing_stop_price(order.exchange_id)
+        if stop is None and price:
+            stop = price - sign * trail
+        if stop is not None:
+            order.stop_price, order.hwm = stop, stop + sign * trail
+
+    def _mark_all_trailing(self) -> None:
+        for order in self.orders.values():
+            if order.type == "trailing_stop" and order.is_open:
+                self._mark_trailing(order, self.price(order.symbol))
 
     def _legs(self, form: OrderForm, parent: AlpacaOrder, qty: float, now: datetime) -> list[AlpacaOrder]:
         exit_side = "sell" if form.side == "buy" else "buy"
@@ -249,6 +270,7 @@ class AlpacaVenue:
         old.status, old.replaced_by, old.replaced_at, old.updated_at = "replaced", new.id, now, now
         self._register(new)
         self._by_exchange[old.exchange_id] = new.id
+        self._mark_trailing(new, self.price(new.symbol))
         for leg in self.legs_of(old):
             leg.parent_id = new.id
         if old.parent_id is not None:  # a leg: its parent now lists the replacement
@@ -299,14 +321,18 @@ class AlpacaVenue:
     def open_bar(self, timestamp: datetime, bars: dict[str, SimBar]) -> Messages:
         for symbol, bar in bars.items():
             self.first_price.setdefault(symbol, bar.open)
-        return self.translate(self.exchange.open_bar(timestamp, bars))
+        messages = self.translate(self.exchange.open_bar(timestamp, bars))
+        self._mark_all_trailing()
+        return messages
 
     def bar_closed(self, bars: dict[str, SimBar]) -> None:
         for symbol, bar in bars.items():
             self.last_close[symbol] = bar.close
 
     def close_bar(self) -> Messages:
-        return self.translate(self.exchange.close_bar())
+        messages = self.translate(self.exchange.close_bar())
+        self._mark_all_trailing()
+        return messages
 
     def end_session(self) -> Messages:
         messages = self.translate(self.exchange.end_session())
@@ -333,6 +359,8 @@ class AlpacaVenue:
             elif isinstance(event, OrderRejected):
                 self._close(order, "rejected")
                 messages.append(self._update("rejected", order))
+            elif isinstance(event, OrderActivated) and _stays_held(order):
+                order.updated_at = self._now()  # Alpaca keeps a bracket's stop-loss held
             elif isinstance(event, OrderActivated):
                 order.status, order.updated_at = "new", self._now()
                 messages.append(self._update("new", order))
@@ -374,6 +402,13 @@ class AlpacaVenue:
     def _update(self, event: str, order: AlpacaOrder, **fill: Any) -> dict[str, Any]:
         legs = self.legs_of(order) or None
         return payloads.trade_update(event, order, self._now(), legs, **fill)
+
+
+def _stays_held(order: AlpacaOrder) -> bool:
+    """After a bracket's entry fills, Alpaca shows the take-profit ``new`` and keeps the stop-loss
+    ``held`` (it works inside Alpaca, one-cancels-other with the take-profit, until triggered); the
+    matching core works it all the same."""
+    return order.order_class == "bracket" and order.parent_id is not None and order.type in ("stop", "stop_limit")
 
 
 def _is_replaced(event: Any) -> bool:

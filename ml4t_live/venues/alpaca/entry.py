@@ -22,7 +22,8 @@ Endpoint (where all four alpaca-py clients go), first match wins:
 ``unknown_order_lookups`` (how long an order of unknown outcome is looked up before it counts as
 lost: see :mod:`.unknown`), the feed-health bounds ``heartbeat_seconds``, ``silence_after``,
 ``outage_timeout`` (seconds); for the
-simulator ``data``, ``speed``, ``faults`` (a TOML scenario), ``rate_limit_per_minute``; for
+simulator ``data``, ``speed``, ``faults`` (a TOML scenario), ``rate_limit_per_minute``, ``history``
+(``sim --history``: bars or a duration served as history before the replay); for
 ``demo_venue`` ``initial_cash`` (the simulated account's cash, default 100,000).
 """
 
@@ -190,6 +191,7 @@ def run_sim(options: Any) -> int:
     import signal
 
     from ml4t_live.sim.alpaca import SimulatedAlpaca
+    from ml4t_live.sim.history import history_count
 
     extra = dict(options.extra or {})
     key_id, secret = os.environ.get(KEY_ENV) or None, os.environ.get(SECRET_ENV) or None
@@ -198,6 +200,8 @@ def run_sim(options: Any) -> int:
             f"set both {KEY_ENV} and {SECRET_ENV}, or neither (a pair is generated)"
         )
     frame, stamps, step, symbols = _replayed(extra["data"])
+    held = history_count(stamps, extra.get("history"))  # a ConfigError before anything listens
+    stamps = stamps[held:]
     speed = extra.get("speed")
     # The simulator's own 429s: Alpaca's 200 requests per minute of venue time. At --speed N venue
     # time runs N times faster, so the wall-clock budget is N x 200; in step mode there is no fixed
@@ -215,6 +219,7 @@ def run_sim(options: Any) -> int:
         secret_key=secret,
         faults=extra.get("faults"),
         rate_limit_per_minute=rate,
+        history=extra.get("history"),
     )
     stop = threading.Event()
     # Ctrl-C and SIGTERM both stop it, also when SIGINT was inherited as ignored (a background job)
@@ -236,6 +241,7 @@ def run_sim(options: Any) -> int:
             stamps[-1] + step,
             generated=key_id is None,
             announce=getattr(options, "announce", None),
+            history=held,
         )
         finished = False
         while not stop.is_set():
@@ -283,6 +289,7 @@ def _banner(
     *,
     generated: bool,
     announce: Any,
+    history: int = 0,
 ) -> None:
     """What to set to point ``ml4t-live run --broker alpaca`` here (the command line's output).
 
@@ -305,6 +312,9 @@ def _banner(
         lines.append(
             f"using the keys in {KEY_ENV} / {SECRET_ENV} from this environment"
         )
+    if history:
+        lines.append(f"the first {history} bar times are history (GET /v2/stocks/bars serves them now; "
+                     "warm up with [venue] warmup_bars)")
     lines += [
         f"replaying {bars} bars of {','.join(symbols)} up to {end.isoformat()}; run a strategy on them:",
         (

@@ -91,9 +91,15 @@ def test_trailing_stop_by_price_and_percent(sim: SimulatedAlpaca, trading: Tradi
                                                                trail_percent=50))
     assert by_price.type is OrderType.TRAILING_STOP and by_price.trail_price == "5"
     assert by_percent.trail_percent == "50" and by_percent.status is OrderStatus.NEW
+    # working, as on Alpaca: hwm = the last price (bar 1 closed at 101.5), stop = hwm - trail
+    assert (by_price.hwm, by_price.stop_price) == ("101.5", "96.5")
+    assert (by_percent.hwm, by_percent.stop_price) == ("101.5", "50.75")
     step(sim, trading)
-    # prices only rise: neither trailing stop is hit
-    assert {trading.get_order_by_id(o.id).status for o in (by_price, by_percent)} == {OrderStatus.NEW}
+    # prices only rise: neither trailing stop is hit; bar 2's high (103) raised both marks
+    now = {o.id: trading.get_order_by_id(o.id) for o in (by_price, by_percent)}
+    assert {o.status for o in now.values()} == {OrderStatus.NEW}
+    assert (now[by_price.id].hwm, now[by_price.id].stop_price) == ("103", "98")
+    assert (now[by_percent.id].hwm, now[by_percent.id].stop_price) == ("103", "52.25")
     wider = trading.replace_order_by_id(by_price.id, ReplaceOrderRequest(trail=6))
     assert wider.trail_price == "6" and wider.replaces == by_price.id
 
@@ -110,10 +116,10 @@ def test_bracket_legs_are_held_then_live_then_oco(sim: SimulatedAlpaca, trading:
     assert moved.status is OrderStatus.HELD and moved.stop_price == "96" and moved.replaces == stop_leg.id
     assert moved.id in [leg.id for leg in trading.get_order_by_id(parent.id).legs]
     assert {(leg.type, leg.side) for leg in parent.legs} == {(OrderType.LIMIT, SELL), (OrderType.STOP, SELL)}
-    step(sim, trading)  # parent fills at 101; legs go live
+    step(sim, trading)  # parent fills at 101; legs go live (the stop-loss shows held, as on Alpaca)
     legs = trading.get_order_by_id(parent.id).legs
     assert trading.get_order_by_id(parent.id).status is OrderStatus.FILLED
-    assert {leg.status for leg in legs} == {OrderStatus.NEW}
+    assert {leg.type: leg.status for leg in legs} == {OrderType.LIMIT: OrderStatus.NEW, OrderType.STOP: OrderStatus.HELD}
     step(sim, trading)  # bar 2 high is 103: the take-profit fills, the stop is canceled (OCO)
     after = {leg.type: leg.status for leg in trading.get_order_by_id(parent.id).legs}
     assert after == {OrderType.LIMIT: OrderStatus.FILLED, OrderType.STOP: OrderStatus.CANCELED}
