@@ -21,7 +21,9 @@ import asyncio
 import concurrent.futures
 import enum
 import inspect
+import queue
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -280,6 +282,78 @@ class LoopThread:
         finally:
             if self._stopped is not None:
                 self._stopped.set()
+
+
+class WorkerThread:
+    """One named thread that hands each item of a bounded queue to ``handler`` (blocking work
+    kept off the engine thread, e.g. sending notifications).
+
+    :meth:`offer` never blocks: it returns False when the queue is full or the worker closed.
+    While idle the handler is called with ``None`` every ``tick`` seconds (timers). A handler
+    that raises is logged and the worker goes on. :meth:`close` stops new items, lets the thread
+    finish what is queued within ``timeout`` and joins it.
+    """
+
+    _STOP = object()
+
+    def __init__(self, venue: str, role: str, handler: Callable[[Any], None], *,
+                 maxsize: int = 100, tick: float = 1.0) -> None:  # fmt: skip
+        self.name = f"ml4t-{venue}-{role}"
+        self._handler = handler
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize)
+        self._tick = tick
+        self._open = False
+        self._deadline: float | None = None  # set by close(): drop what is left after it
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> WorkerThread:
+        if self._thread is not None:
+            raise BridgeError(f"{self.name} was already started (a WorkerThread is single-use)")
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._open = True
+        self._thread.start()
+        return self
+
+    def offer(self, item: Any) -> bool:
+        if not self._open:
+            return False
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            return False
+        return True
+
+    def _run(self) -> None:
+        while True:
+            try:
+                item = self._queue.get(timeout=self._tick)
+            except queue.Empty:
+                item = None
+            if item is self._STOP:
+                return
+            if self._deadline is not None and time.monotonic() > self._deadline:
+                continue  # closing and out of time: drain without handling
+            try:
+                self._handler(item)
+            except Exception as exc:  # reported; the worker must go on
+                log_failure(_log, exc, "{}: handler failed", self.name)
+
+    def close(self, timeout: float = 5.0) -> bool:
+        """Idempotent; False when the thread is still busy after ``timeout`` (left as a daemon)."""
+        if self._thread is None or not self._open:
+            return self._thread is None or not self._thread.is_alive()
+        self._open = False
+        self._deadline = time.monotonic() + timeout
+        try:  # nothing is offered any more: room comes as the thread drains
+            self._queue.put(self._STOP, timeout=timeout)
+        except queue.Full:
+            pass  # the handler is stuck: the join below times out and says so
+        self._thread.join(max(0.0, self._deadline - time.monotonic()) + 1.0)
+        if self._thread.is_alive():
+            _log.error("{} did not stop within {:.1f}s; it is left running as a daemon thread",
+                       self.name, timeout)  # fmt: skip
+            return False
+        return True
 
 
 def _as_coroutine(fn: Callable[[], T]) -> Coroutine[Any, Any, T]:

@@ -18,7 +18,12 @@ from ml4t.backtest import Order, OrderStatus, OrderType
 
 from .book import Book
 from .errors import BridgeError, ConnectionFailed, VenueError
-from .events import BackgroundTaskFailed, BrokerDisconnected, BrokerReconnected, VenueErrorReported
+from .events import (
+    BackgroundTaskFailed,
+    BrokerDisconnected,
+    BrokerReconnected,
+    VenueErrorReported,
+)
 from .protocols import VenueGateway
 
 _log = logger.bind(component="venue-broker")
@@ -114,12 +119,17 @@ class FillBarrier:
         finally:
             self.link.journal.commit()  # each batch: no write lock held while the barrier waits
 
+    #: shown every venue event the broker applied (notifications); set by the run's owner
+    observer: Any = None
+
     def _apply(self, event: Any) -> None:
         match event:
             case BrokerDisconnected(reason=reason):
+                self._observe(event)
                 self._disconnected = reason
                 _log.warning("{} disconnected: {}; orders wait for the reconnect", self.venue, reason)
             case BrokerReconnected():
+                self._observe(event)
                 self._disconnected = None
                 self.own.check_soon()
                 _log.info("{} reconnected; orders and executions re-synchronised", self.venue)
@@ -131,6 +141,11 @@ class FillBarrier:
                 order = self._apply_live(event)
                 if order is not None:
                     self._update_in_flight(order)
+                    self._observe(event)
+
+    def _observe(self, event: Any) -> None:
+        if self.observer is not None:
+            self.observer(event)
 
     def _update_in_flight(self, order: Order) -> None:
         cid = order.order_id

@@ -38,7 +38,7 @@ from ml4t_live.errors import ConfigError
 
 #: Option names whose values are paths (resolved against the TOML file's folder).
 PATH_KEYS = frozenset({"data", "signals", "context", "session_dir"})
-TABLE_KEYS = frozenset({"params", "backtest", "venue", "risk"})
+TABLE_KEYS = frozenset({"params", "backtest", "venue", "risk", "notify"})
 
 
 def parse_param(text: str) -> tuple[str, Any]:

@@ -19,6 +19,7 @@ from ml4t.specs import HistoricalStrategyCompatibilityError
 from ml4t_live.errors import ConfigError, LiveTradingRefused, StrategyError
 from ml4t_live.risk import RiskConfig
 
+from . import notifying
 from . import options as opt
 from .stopping import StopConditions, parse_stop_at
 from .ui import Display
@@ -174,13 +175,15 @@ def run_engine(strategy: Any, broker: Any, feed: Any, config: Any, o: dict[str, 
         parse_stop_at(o["stop_at"]) if o.get("stop_at") else None, o.get("max_bars")
     )
     progress = stops.wrap_progress(display.progress_callback(name))
+    notifier = notifying.create(o.get("notify"))  # [notify]: checked before anything starts
+    feed, progress = notifying.wire(notifier, broker, feed, progress)
     try:
         engine = LiveEngine(strategy, broker, feed, progress=progress, **kwargs)
     except HistoricalStrategyCompatibilityError as exc:  # the backtest's own up-front checks
         raise StrategyError(f"{name} cannot run: {exc}", hook="validation") from exc
     _log.info("running {} in {} mode", name, mode)
     with stops.watch(engine):
-        result = engine.run()
+        result = notifying.run(engine, notifier, name, mode)
     display.summary(name, result, mode)
     return result
 
