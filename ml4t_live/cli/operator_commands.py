@@ -132,3 +132,69 @@ def orders(
         typer.echo(render_orders(open_orders(intents, venue_orders, o["strategy_id"]), as_json), nl=False)
     finally:
         display.close()
+
+
+# ------------------------------------------------------------------------------ acting commands
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (scripts, cron).")]
+Reason = Annotated[str | None, typer.Option(help="Why (kept in the journal, shown in the strategy's refusals).")]
+OwnClientId = Annotated[int | None, typer.Option(
+    help="IB: the client id the strategy runs with ([venue] client_id, default 1): IB lets only the "
+    "client that placed an order cancel it."
+)]  # fmt: skip
+
+
+@app.command(name="cancel-all")
+@_guard
+def cancel_all(
+    strategy_id: StrategyIdOpt = None,
+    broker: Broker = None,
+    host: Host = None,
+    port: Port = None,
+    account: Account = None,
+    client_id: OwnClientId = None,
+    state_dir: StateDir = None,
+    config: ConfigFile = None,
+    reason: Reason = None,
+    yes: Yes = False,
+    as_json: Json = False,
+    live: Live = None,
+    verbose: Verbose = False,
+) -> None:
+    """Cancel the strategy's own working orders (its journal's; nobody else's) and halt it, so it
+    sends no new ones until `ml4t-live resume`. Running: the strategy cancels them itself before
+    its next bar. Not running: they are cancelled at the venue now (and the next start finds
+    them cancelled). Asks for confirmation (--yes to skip)."""
+    from .acting import cancel_all as act
+
+    display = Display(verbose=verbose, quiet=True)
+    try:
+        o = _options(config, strategy_id=strategy_id, broker=broker, host=host, port=port, account=account,
+                     state_dir=state_dir, live=live)  # fmt: skip
+        if o.get("broker") and client_id is None:
+            client_id = _own_client_id(o)
+        act(o, lambda: _venue(o, client_id), reason, _confirmation(yes), as_json)
+    finally:
+        display.close()
+
+
+def _own_client_id(o: dict[str, Any]) -> int:
+    value = (o.get("venue") or {}).get("client_id", 1)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"[venue] client_id must be an integer, got {value!r}") from None
+
+
+def _confirmation(yes: bool) -> Any:
+    """Asks on the terminal (or --yes); without a terminal and --yes it refuses."""
+
+    def confirm(question: str) -> bool:
+        if yes:
+            return True
+        import sys
+
+        if not sys.stdin.isatty():
+            raise ConfigError(f"{question} -- there is no terminal to confirm on: pass --yes")
+        return typer.confirm(question, default=False)
+
+    return confirm

@@ -1,0 +1,125 @@
+"""``ml4t-live cancel-all`` / ``flatten``: act on what the strategy owns, never on anything else.
+
+What the strategy owns is its journal's: the positions its own fills add up to, the orders it
+journaled. External positions and other clients' orders are never touched.
+
+The journal has one writer, the strategy's runtime, so these commands ask *it* to act, through
+the journal's trading state (as ``ml4t-live halt`` does): the strategy is HALTED (no new
+orders until ``ml4t-live resume``) and, before its next bar, cancels its working orders;
+``flatten`` also has it close every position it owns with MARKET orders. A strategy that is not
+running does this when it next starts, before its first live bar; ``cancel-all`` then also
+cancels its working orders at the venue at once (holding the journal's lock meanwhile, so the
+strategy cannot start half-way); the next start finds them cancelled "while away".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+from loguru import logger
+from ml4t.backtest import BacktestConfig
+
+from ml4t_live.errors import CancelRefused, JournalLocked, VenueError
+from ml4t_live.journal import TERMINAL, Journal, check_strategy_id
+from ml4t_live.journal.store import read_only
+
+from .operator import find_journal, switch
+from .status import _console, _table
+from .venues import VenueOptions, entry_point
+
+_log = logger.bind(component="cli")
+
+
+def _owned(path: Path) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    journal = read_only(path)
+    try:
+        positions = journal.positions()
+        working = [i for i in journal.intents().values() if i["status"] not in TERMINAL]
+    finally:
+        journal.close()
+    return positions, working
+
+
+def cancel_all(o: dict[str, Any], venue: Callable[[], VenueOptions], reason: str | None,
+               confirm: Callable[[str], bool], as_json: bool) -> None:  # fmt: skip
+    sid = check_strategy_id(str(o.get("strategy_id")))
+    path = find_journal(o)
+    _, working = _owned(path)
+    rows = [{"client_order_id": i["cid"], "asset": i["asset"], "side": i["side"], "quantity": i["quantity"],
+             "filled": i["filled"], "status": i["status"]} for i in working]  # fmt: skip
+    if not as_json:
+        _show(f"strategy {sid}: {len(rows)} working order(s) of its own", rows,
+              ["client_order_id", "asset", "side", "quantity", "filled", "status"])  # fmt: skip
+    if not confirm(f"Cancel the {len(rows)} working order(s) of {sid} and halt it?"):
+        typer.echo("not confirmed: nothing changed")
+        return
+    lock = _lock(path)
+    try:
+        _, before = switch({**o, "reason": reason or "cancel-all by the operator"}, "HALTED")
+        outcome = {}
+        if lock is not None and rows and o.get("broker"):
+            outcome = cancel_at_venue(venue(), sid, [r["client_order_id"] for r in rows])
+    finally:
+        if lock is not None:
+            lock.close()
+    for row in rows:
+        row["outcome"] = outcome.get(row["client_order_id"]) or (
+            "the running strategy cancels it before its next bar" if lock is None else
+            "cancelled when the strategy next starts (no --broker given)")  # fmt: skip
+    report = {"strategy_id": sid, "journal": str(path), "running": lock is None, "trading_state":
+              {"before": before, "now": "HALTED"}, "orders": rows}  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+        return
+    typer.echo(f"{path.name}: trading state {before} -> HALTED (no new orders until `ml4t-live resume "
+               f"--strategy-id {sid}`)")  # fmt: skip
+    for row in rows:
+        typer.echo(f"  {row['client_order_id']}: {row['outcome']}")
+
+
+def _lock(path: Path) -> Journal | None:
+    """The journal, locked (the strategy is not running and cannot start meanwhile), or None
+    when a running strategy holds it."""
+    try:
+        return Journal.open(path)
+    except JournalLocked:
+        return None
+
+
+def cancel_at_venue(venue_opts: VenueOptions, sid: str, cids: list[str]) -> dict[str, str]:
+    """Cancel these journaled orders at the venue (the strategy is not running); what happened
+    to each."""
+    broker = entry_point(venue_opts.venue, "make_broker")(venue_opts, BacktestConfig())
+    broker.ids.start(sid, "operator")  # the gateway recognises the strategy's orders by their ids
+    gateway = broker.gateway
+    out: dict[str, str] = {}
+    try:
+        snapshot = gateway.connect()
+        working = {vo.client_order_id for vo in snapshot.open_orders}
+        for cid in cids:
+            if cid not in working:
+                out[cid] = "not working at the venue (the next start settles it)"
+                continue
+            try:
+                gateway.cancel(cid)
+                out[cid] = "cancelled at the venue"
+            except CancelRefused as exc:
+                out[cid] = f"the venue refused the cancel ({exc})"
+            except VenueError as exc:
+                out[cid] = f"cancel failed ({exc}); it stays at the venue"
+    finally:
+        gateway.close()
+    return out
+
+
+def _show(title: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    from io import StringIO
+
+    out = StringIO()
+    console = _console(out)
+    console.print(_table(title, columns, rows) if rows else f"{title}: none")
+    typer.echo(out.getvalue(), nl=False)

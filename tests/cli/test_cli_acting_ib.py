@@ -1,0 +1,64 @@
+"""``ml4t-live cancel-all`` / ``flatten`` against the simulated IB Gateway: they act only on what
+the strategy owns (its journal's orders and positions), never on another strategy's, and ask for
+confirmation."""
+
+from __future__ import annotations
+
+import json
+
+from test_cli_ib import bars, cli, ib_errors, restore_loguru, sims  # noqa: F401
+from test_cli_operator_ib import IB_ERRORS_EXPECTED, traded  # noqa: F401
+
+from ml4t_live.journal import Journal, journal_path, state_dir
+from ml4t_live.journal.store import read_only
+
+
+def _open_limits(sim) -> list[str]:
+    return sorted(o.order_ref.split("-")[0] for o in sim.orders_received
+                  if o.order_type == "LMT" and o.order_ref not in {c.order_ref for c in sim.completed_orders})  # fmt: skip
+
+
+def _state(sid: str) -> str | None:
+    journal = read_only(journal_path(state_dir(), "ib", "DU1234567", sid))
+    try:
+        return journal.meta("trading_state")
+    finally:
+        journal.close()
+
+
+def test_cancel_all_without_yes_and_without_a_terminal_changes_nothing(cli, traded):  # noqa: F811
+    result = cli("cancel-all", "--broker", "ib", "--port", traded.port, "--strategy-id", "keeper")
+    assert result.exit_code == 2, result.output
+    assert "pass --yes" in result.output
+    assert _open_limits(traded) == ["keeper", "other"] and _state("keeper") == "ACTIVE"
+
+
+def test_cancel_all_of_a_stopped_strategy_cancels_its_orders_at_the_venue_only(cli, traded):  # noqa: F811
+    result = cli("cancel-all", "--broker", "ib", "--port", traded.port, "--strategy-id", "keeper", "--yes",
+                 "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{"): result.output.rindex("}") + 1])
+    assert not report["running"] and report["trading_state"]["now"] == "HALTED"
+    assert [(r["asset"], r["outcome"]) for r in report["orders"]] == [("AAPL", "cancelled at the venue")]
+    assert _open_limits(traded) == ["other"]  # the other strategy's order is never touched
+    assert _state("keeper") == "HALTED" and _state("other") == "ACTIVE"
+    status = cli("status", "--broker", "ib", "--port", traded.port, "--strategy-id", "keeper", "--json")
+    facts = json.loads(status.output[status.output.index("{"): status.output.rindex("}") + 1])
+    assert [o["owner"] for o in facts["open_orders"] if "not open at the venue" not in o["status"]] == ["external"]
+
+
+def test_cancel_all_of_a_running_strategy_asks_the_strategy_and_touches_no_order_itself(cli, traded, tmp_path):  # noqa: F811
+    held = Journal.open(journal_path(state_dir(), "ib", "DU1234567", "keeper"))  # as a running strategy
+    try:
+        result = cli("cancel-all", "--broker", "ib", "--port", traded.port, "--strategy-id", "keeper", "-y")
+    finally:
+        held.close()
+    assert result.exit_code == 0, result.output
+    assert "the running strategy cancels it before its next bar" in result.output
+    assert _open_limits(traded) == ["keeper", "other"] and _state("keeper") == "HALTED"
+    # the strategy's next bar does it: here a restart of the same run (warm restart, halted)
+    again = cli("run", f"{tmp_path / 'keeper.py'}:Keeper", "-p", "qty=10", "--broker", "ib", "--port", traded.port,
+                "--symbols", "AAPL,MSFT", "--bar-size", "1min", "--no-session", "--max-bars", 1,
+                "--strategy-id", "keeper", "--open-orders-at-end", "keep")  # fmt: skip
+    assert again.exit_code == 0, again.output
+    assert _open_limits(traded) == ["other"]
