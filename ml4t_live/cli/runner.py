@@ -220,11 +220,11 @@ def run_demo(o: dict[str, Any], display: Display) -> Any:
 
     config = opt.build_config(None, o.get("initial_cash"), None)
     venue = (o.get("venue") or "shadow").lower()
+    o["strategy"] = "ml4t_live.examples:DemoMomentum"  # command.json: what report / replay re-run
     if venue == "shadow":
         from ml4t_live.shadow import ShadowBroker
 
         feed = ReplayFeed(demo_bars_path(), speed=speed_option(o.get("speed")))
-        o["strategy"] = "ml4t_live.examples:DemoMomentum"
         return run_engine(DemoMomentum(), ShadowBroker(config), feed, config, o, display, mode="shadow")
     demo_venue = entry_point(venue, "demo_venue")
     # the simulated account starts with the demo's cash, so the return is measured from it

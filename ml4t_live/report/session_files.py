@@ -1,0 +1,119 @@
+"""Reading one session folder back: the tables, the summary and the command it ran with.
+
+Everything the report and the parity check need comes from here; neither ever needs the venue.
+A session whose process died before it closed is read from its part files (as
+:func:`ml4t_live.session.read_session_bars` does).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from ..errors import ConfigError
+from ..session import PARTS_DIR, PART_SUFFIX
+
+#: modes whose fills come from ml4t.backtest's own fill model (parity is identical by design)
+SIMULATED_MODES = ("shadow", "shadow replay")
+
+_EXTERNAL = re.compile(r"not this strategy's: left to its owner \(external\)")
+
+
+@dataclass
+class SessionData:
+    """One session folder, read."""
+
+    path: Path
+    bars: pl.DataFrame
+    signals: pl.DataFrame | None
+    context: pl.DataFrame | None
+    orders: pl.DataFrame
+    fills: pl.DataFrame
+    equity: pl.DataFrame
+    summary: dict[str, Any]
+    command: dict[str, Any]
+    external_events: int
+
+    @property
+    def mode(self) -> str:
+        return str(self.command.get("mode") or self.summary.get("broker") or "unknown")
+
+    @property
+    def simulated_fills(self) -> bool:
+        """Shadow and replay sessions fill with ml4t.backtest's own model."""
+        return self.mode in SIMULATED_MODES or self.summary.get("broker") == "shadow"
+
+    @property
+    def strategy_name(self) -> str:
+        target = str(self.command.get("strategy") or "")
+        return target.rsplit(":", 1)[-1] if target else self.path.name.rsplit("-", 1)[0]
+
+    @property
+    def initial_cash(self) -> float:
+        value = self.summary.get("initial_cash")
+        if value is None and self.equity.height:
+            value = self.equity["equity"][0]
+        return float(value or 0.0)
+
+
+def load_session(path: Path | str) -> SessionData:
+    """Read the session folder ``path``; a :class:`ConfigError` says what is missing."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ConfigError(f"session folder {folder} does not exist")
+    bars = _table(folder, "bars")
+    if bars is None:
+        raise ConfigError(f"{folder} holds no recorded bars (no bars.parquet): not a session folder")
+    equity = _table(folder, "equity")
+    if equity is None:
+        equity = pl.DataFrame(schema={"timestamp": bars.schema["timestamp"], "equity": pl.Float64})
+    return SessionData(
+        path=folder,
+        bars=bars,
+        signals=_table(folder, "signals"),
+        context=_table(folder, "context"),
+        orders=_frame(folder, "orders"),
+        fills=_frame(folder, "fills"),
+        equity=equity,
+        summary=_json(folder / "summary.json"),
+        command=_json(folder / "command.json"),
+        external_events=_count_external(folder / "session.log"),
+    )
+
+
+def _table(folder: Path, name: str) -> pl.DataFrame | None:
+    merged = folder / f"{name}.parquet"
+    if merged.exists():
+        return pl.read_parquet(merged)
+    parts = sorted((folder / PARTS_DIR).glob(f"{name}-*{PART_SUFFIX}"))
+    if not parts:
+        return None
+    return pl.concat([pl.read_ipc(p) for p in parts], how="diagonal_relaxed")
+
+
+def _frame(folder: Path, name: str) -> pl.DataFrame:
+    table = _table(folder, name)
+    return pl.DataFrame() if table is None else table
+
+
+def _json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        value = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
+    return value if isinstance(value, dict) else {}
+
+
+def _count_external(log: Path) -> int:
+    """Executions the venue reported that were not this strategy's (another client's trades)."""
+    if not log.is_file():
+        return 0
+    with log.open(errors="replace") as fh:
+        return sum(1 for line in fh if _EXTERNAL.search(line))
