@@ -48,10 +48,12 @@ _VENUE_EXPORTS = {
     "AlpacaConfig": "ml4t_live.venues.alpaca",
     "AlpacaFeed": "ml4t_live.venues.alpaca",
 }
+#: ``ml4t_live.report(session_dir)`` / ``ml4t_live.parity(session_dir)``: plotly loads on first use
+_REPORT_EXPORTS = {"report": "ml4t_live.reports", "parity": "ml4t_live.reports"}
 
 
 def __getattr__(name: str) -> Any:
-    module = _VENUE_EXPORTS.get(name)
+    module = _VENUE_EXPORTS.get(name) or _REPORT_EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'ml4t_live' has no attribute {name!r}")
     return getattr(import_module(module), name)
@@ -81,5 +83,7 @@ __all__ = [
     "ShadowBroker",
     "StrategyError",
     "VenueError",
+    "parity",
     "read_session_bars",
+    "report",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from . import commands as _commands  # noqa: F401  (registers the commands on the app)
 from . import operator_commands as _operator_commands  # noqa: F401  (status, orders, flatten, cancel-all)
+from . import report_commands as _report_commands  # noqa: F401  (report, parity)
 from .app import EXIT_CODES_HELP, EXIT_CONFIG, EXIT_OK, EXIT_STRATEGY, EXIT_VENUE, app
 
 __all__ = ["EXIT_CODES_HELP", "EXIT_CONFIG", "EXIT_OK", "EXIT_STRATEGY", "EXIT_VENUE", "app", "main"]

@@ -124,7 +124,7 @@ RUN_KEYS = (
     "no_session", "error_policy", "settle_timeout", "heartbeat_timeout", "broker", "feed",
     "host", "port", "symbols", "bar_size", "live", "confirm_live", "quiet", "verbose",
     "stop_at", "max_bars", "retain", "strategy_id", "state_dir", "open_orders_at_end",
-    "on_divergence", "catch_up", "external", "adopt_positions", "on_bad_bars",
+    "on_divergence", "catch_up", "external", "adopt_positions", "report", "on_bad_bars",
 )  # fmt: skip
 
 

@@ -102,6 +102,9 @@ def run(
     adopt_positions: Annotated[
         bool | None, typer.Option("--adopt-positions", help=_HELP["adopt_positions"], show_default=False)
     ] = None,
+    report: Annotated[bool | None, typer.Option(
+        "--report", help="At the end, write report.html / report.png / parity.json into the session "
+        "folder (ml4t-live report SESSION does the same later).", show_default=False)] = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
@@ -121,7 +124,7 @@ def run(
                symbols=symbols, bar_size=bar_size, live=live, confirm_live=confirm_live,
                strategy_id=strategy_id, state_dir=state_dir, open_orders_at_end=open_orders_at_end,
                on_divergence=on_divergence, catch_up=catch_up, external=external,
-               adopt_positions=adopt_positions, on_bad_bars=on_bad_bars,
+               adopt_positions=adopt_positions, report=report, on_bad_bars=on_bad_bars,
                quiet=quiet or None, verbose=verbose or None, params=opt.parse_params(param))  # fmt: skip
     o = opt.merge_options(cli, config, RUN_KEYS)
     display.set_level(verbose=bool(o.get("verbose")), quiet=bool(o.get("quiet")))

@@ -185,6 +185,10 @@ def run_engine(strategy: Any, broker: Any, feed: Any, config: Any, o: dict[str, 
     with stops.watch(engine):
         result = notifying.run(engine, notifier, name, mode)
     display.summary(name, result, mode)
+    if o.get("report"):
+        from .report_commands import report_after_run
+
+        report_after_run(result, display)
     return result
 
 
