@@ -26,6 +26,7 @@ from ml4t.backtest import BacktestConfig
 from ml4t_live.errors import CancelRefused, JournalLocked, VenueError
 from ml4t_live.journal import TERMINAL, Journal, check_strategy_id
 from ml4t_live.journal.store import read_only
+from ml4t_live.journal.views import holder_pid
 
 from .operator import find_journal, switch
 from .status import _console, _table
@@ -79,6 +80,34 @@ def cancel_all(o: dict[str, Any], venue: Callable[[], VenueOptions], reason: str
                f"--strategy-id {sid}`)")  # fmt: skip
     for row in rows:
         typer.echo(f"  {row['client_order_id']}: {row['outcome']}")
+
+
+def flatten(o: dict[str, Any], reason: str | None, confirm: Callable[[str], bool], as_json: bool) -> None:
+    sid = check_strategy_id(str(o.get("strategy_id")))
+    path = find_journal(o)
+    positions, working = _owned(path)
+    rows = [{"asset": a, "quantity": q, "closing_order": f"{'sell' if q > 0 else 'buy'} {abs(q):g} MARKET"}
+            for a, q in sorted(positions.items())]  # fmt: skip
+    if not as_json:
+        _show(f"strategy {sid}: positions of its own (external ones are never touched)", rows,
+              ["asset", "quantity", "closing_order"])  # fmt: skip
+    if not confirm(f"Close the {len(rows)} position(s) of {sid}, cancel its {len(working)} working "
+                   "order(s) and halt it?"):  # fmt: skip
+        typer.echo("not confirmed: nothing changed")
+        return
+    running = holder_pid(path)
+    _, before = switch({**o, "reason": reason or "flatten by the operator"}, "HALTED", flatten=True)
+    when = ("before its next bar" if running else
+            "when it next starts, before its first live bar (it is not running now)")  # fmt: skip
+    report = {"strategy_id": sid, "journal": str(path), "running_pid": running,
+              "trading_state": {"before": before, "now": "HALTED"}, "flatten_requested": True,
+              "positions": rows, "working_orders": len(working), "when": when}  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+        return
+    typer.echo(f"{path.name}: trading state {before} -> HALTED, flatten requested: the strategy cancels "
+               f"its working orders and closes these positions {when}; it stays HALTED until "
+               f"`ml4t-live resume --strategy-id {sid}`")  # fmt: skip
 
 
 def _lock(path: Path) -> Journal | None:

@@ -177,6 +177,34 @@ def cancel_all(
         display.close()
 
 
+@app.command()
+@_guard
+def flatten(
+    strategy_id: StrategyIdOpt = None,
+    account: Account = None,
+    broker: Broker = None,
+    state_dir: StateDir = None,
+    config: ConfigFile = None,
+    reason: Reason = None,
+    yes: Yes = False,
+    as_json: Json = False,
+    verbose: Verbose = False,
+) -> None:
+    """Close every position the strategy owns (its journal's fills; external positions are never
+    touched): the strategy cancels its working orders and sends a MARKET order per position before
+    its next bar, then stays HALTED until `ml4t-live resume`. A strategy that is not running does
+    it when it next starts, before its first live bar. Asks for confirmation (--yes to skip).
+    The same as `ml4t-live halt --flatten`, with the positions shown first."""
+    from .acting import flatten as act
+
+    display = Display(verbose=verbose, quiet=True)
+    try:
+        o = _options(config, strategy_id=strategy_id, broker=broker, account=account, state_dir=state_dir)
+        act(o, reason, _confirmation(yes), as_json)
+    finally:
+        display.close()
+
+
 def _own_client_id(o: dict[str, Any]) -> int:
     value = (o.get("venue") or {}).get("client_id", 1)
     try:

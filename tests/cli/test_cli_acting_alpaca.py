@@ -25,3 +25,16 @@ def test_cancel_all_of_a_stopped_strategy_cancels_only_its_own_orders(cli, trade
     assert _open_owners(cli, traded) == ["external"]
     facts = _json(cli("status", *_venue(traded), "--strategy-id", "keeper", "--json"))
     assert facts["trading_state"]["state"] == "HALTED"
+
+
+def test_flatten_closes_only_the_strategys_own_positions_at_its_next_bar(cli, traded, tmp_path):  # noqa: F811
+    result = cli("flatten", "--strategy-id", "keeper", "--broker", "alpaca", "--yes")
+    assert result.exit_code == 0, result.output
+    again = cli("run", f"{tmp_path / 'keeper.py'}:Keeper", "-p", "qty=10", "--broker", "alpaca", "--host",
+                traded.base_url, "--symbols", "AAPL,MSFT", "--bar-size", "1min", "--no-session", "--max-bars", 2,
+                "--strategy-id", "keeper", "--open-orders-at-end", "keep")  # fmt: skip
+    assert again.exit_code == 0, again.output
+    facts = _json(cli("status", *_venue(traded), "--strategy-id", "keeper", "--json"))
+    assert [(p["asset"], p["strategy"], p["external"], p["venue"]) for p in facts["positions"]] == [
+        ("AAPL", 0.0, 7.0, 7.0)]
+    assert _open_owners(cli, traded) == ["external"] and facts["trading_state"]["state"] == "HALTED"

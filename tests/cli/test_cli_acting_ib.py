@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from test_cli_ib import bars, cli, ib_errors, restore_loguru, sims  # noqa: F401
-from test_cli_operator_ib import IB_ERRORS_EXPECTED, traded  # noqa: F401
+from test_cli_operator_ib import IB_ERRORS_EXPECTED, _json, traded  # noqa: F401
 
 from ml4t_live.journal import Journal, journal_path, state_dir
 from ml4t_live.journal.store import read_only
@@ -62,3 +62,37 @@ def test_cancel_all_of_a_running_strategy_asks_the_strategy_and_touches_no_order
                 "--strategy-id", "keeper", "--open-orders-at-end", "keep")  # fmt: skip
     assert again.exit_code == 0, again.output
     assert _open_limits(traded) == ["other"]
+
+
+def test_flatten_closes_only_the_strategys_own_positions_at_its_next_bar(cli, traded, tmp_path):  # noqa: F811
+    shown = cli("flatten", "--strategy-id", "keeper")
+    assert shown.exit_code == 2 and "pass --yes" in shown.output and _state("keeper") == "ACTIVE"
+    assert "sell 10 MARKET" in shown.output and "sell 5 MARKET" in shown.output
+    result = cli("flatten", "--strategy-id", "keeper", "--yes", "--reason", "end of test")
+    assert result.exit_code == 0, result.output
+    assert "when it next starts" in result.output and _state("keeper") == "HALTED"
+    assert {s: q for s, (q, _) in traded.account.positions.items() if q} == {"AAPL": 17.0, "MSFT": 5.0}
+    again = cli("run", f"{tmp_path / 'keeper.py'}:Keeper", "-p", "qty=10", "--broker", "ib", "--port", traded.port,
+                "--symbols", "AAPL,MSFT", "--bar-size", "1min", "--no-session", "--max-bars", 2,
+                "--strategy-id", "keeper", "--open-orders-at-end", "keep")  # fmt: skip
+    assert again.exit_code == 0, again.output
+    # the other strategy's 7 AAPL and its working limit are untouched
+    assert {s: q for s, (q, _) in traded.account.positions.items() if q} == {"AAPL": 7.0}
+    assert _open_limits(traded) == ["other"]
+    facts = _json(cli("status", "--broker", "ib", "--port", traded.port, "--strategy-id", "keeper", "--json"))
+    assert [(p["asset"], p["strategy"], p["external"]) for p in facts["positions"]] == [("AAPL", 0.0, 7.0)]
+    assert facts["trading_state"] == {"state": "HALTED", "reason": "end of test"}
+
+
+def test_flatten_of_a_running_strategy_says_it_happens_before_its_next_bar(cli, traded):  # noqa: F811
+    import os
+
+    held = Journal.open(journal_path(state_dir(), "ib", "DU1234567", "keeper"))
+    try:
+        result = cli("flatten", "--strategy-id", "keeper", "--broker", "ib", "-y", "--json")
+    finally:
+        held.close()
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{"): result.output.rindex("}") + 1])
+    assert report["running_pid"] == os.getpid() and report["when"] == "before its next bar"
+    assert sorted((p["asset"], p["quantity"]) for p in report["positions"]) == [("AAPL", 10.0), ("MSFT", 5.0)]
