@@ -5,6 +5,7 @@ add up to the P&L gap with nothing left over."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from ml4t.backtest import BacktestConfig
@@ -91,3 +92,36 @@ def test_a_session_through_the_simulated_alpaca_venue(cli, bars_file, tmp_path, 
     _check_known_differences(folder, "rejected by Alpaca")
     files = report(folder)
     assert files.parity is not None and files.parity.score == pytest.approx(0.4)
+
+
+def _drop_bar(folder, minute: int) -> None:
+    """The session as it would be had the feed lost one bar the venue still traded on."""
+    import polars as pl
+
+    from tests.support.known_session import START
+
+    lost = START + timedelta(minutes=minute)
+    bars = pl.read_parquet(folder / "bars.parquet")
+    bars.filter(pl.col("timestamp") != lost).write_parquet(folder / "bars.parquet")
+
+
+def test_a_fill_on_a_bar_the_feed_lost_is_a_missing_bar(cli, bars_file, tmp_path):
+    """Recorded through the simulated IB gateway, then the 14:33 bar taken out of the session's
+    bars (the feed lost it; the venue filled the 5 MSFT bought at 14:32 on it): the backtest,
+    which only has the session's bars, fills them a bar later, and parity names the missing bar."""
+    sim = SimulatedIBGateway(bars_file)
+    sim.start()
+    try:
+        run = cli("run", TARGET, "--broker", "ib", "--port", sim.port, "--symbols", "AAPL,MSFT",
+                  "--bar-size", "1min", "--max-bars", N_BARS - 1, "--session-dir", tmp_path / "runs")  # fmt: skip
+    finally:
+        sim.close()
+    assert run.exit_code == 0, run.output
+    folder = only_session(tmp_path / "runs")
+    assert [d.cause for d in parity(folder).differences] == ["position_rule_exit"]  # no faults here
+    _drop_bar(folder, 3)
+    result = parity(folder)
+    missing = [d for d in result.differences if d.cause == "missing_bar"]
+    assert [(d.asset, d.side, d.live.filled) for d in missing] == [("MSFT", "buy", 5.0)]
+    assert "a bar the feed never delivered" in missing[0].detail
+    assert abs(result.residual) < 1e-6
