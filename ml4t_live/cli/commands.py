@@ -57,6 +57,8 @@ _HELP = {
     "sim_history": "The first N recorded bars (390) or a duration of them (90min, 2d) are "
     "history: served by the historical-data requests from the start; the replay begins after "
     "them.",
+    "sim_commission": "ib: commission schedule on fills: none (default), ib-fixed (USD 0.005/share, "
+    "min 1.00, max 1% of value) or ib-tiered (USD 0.0035/share, min 0.35, max 1%).",
     "sim_faults": "TOML file of scripted faults ([[fault]] tables: kind, at_bar, count, seconds, "
     "params), e.g. dropped connections, rejections, partial fills, rate-limit storms.",
 }
@@ -217,6 +219,7 @@ def sim(
     faults: Annotated[Path | None, typer.Option(help=_HELP["sim_faults"])] = None,
     account: Annotated[str | None, typer.Option(help=_HELP["sim_account"])] = None,
     history: Annotated[str | None, typer.Option(help=_HELP["sim_history"])] = None,
+    commission: Annotated[str | None, typer.Option(help=_HELP["sim_commission"])] = None,
     verbose: Verbose = False,
 ) -> None:
     """Serve a simulated venue on this machine, to rehearse a strategy's exact venue
@@ -224,7 +227,8 @@ def sim(
     replaying recorded bars as live data and filling orders by ml4t.backtest's rules."""
     display = Display(verbose=verbose)
     try:
-        raise typer.Exit(serve_sim(venue, data, host, port, speed, faults, account, history))
+        raise typer.Exit(serve_sim(venue, data, host, port, speed, faults, account, history,
+                                   commission))
     finally:
         display.close()
 

@@ -282,6 +282,7 @@ def serve_sim(
     faults: Any = None,
     account: str | None = None,
     history: str | None = None,
+    commission: str | None = None,
 ) -> int:
     """``ml4t-live sim``: hand over to the venue's simulator (seam: venues.<venue>.entry.run_sim)."""
     from ml4t_live.examples import demo_bars_path
@@ -291,5 +292,6 @@ def serve_sim(
                            extra={"data": str(data or demo_bars_path()), "speed": speed_option(speed),
                                   "faults": str(faults) if faults else None,
                                   **({"account": account} if account else {}),
-                                  **({"history": history} if history else {})})  # fmt: skip
+                                  **({"history": history} if history else {}),
+                                  **({"commission": commission} if commission else {})})  # fmt: skip
     return int(run_sim(options) or 0)

@@ -32,6 +32,7 @@ from datetime import datetime
 
 from loguru import logger
 from ml4t.backtest import BacktestConfig, Broker, OrderSide, OrderStatus, OrderType
+from ml4t.backtest.models import CommissionModel
 from ml4t.backtest.types import ExecutionMode
 
 from . import backtest_steps
@@ -95,9 +96,11 @@ class SimExchange(AccountViews):
         config: BacktestConfig | None = None,
         *,
         known_assets: set[str] | frozenset[str] | None = None,
+        commission_model: CommissionModel | None = None,
     ) -> None:
         self.config = copy.deepcopy(config) if config is not None else BacktestConfig(calendar=None)
-        self._broker = Broker.from_config(self.config)
+        # an explicit model (a venue's fee schedule) overrides the config's commission settings
+        self._broker = Broker.from_config(self.config, commission_model=commission_model)
         self._next_bar_mode = self.config.execution_mode is ExecutionMode.NEXT_BAR
         self._known_assets = frozenset(known_assets) if known_assets is not None else None
         self.orders: dict[int, SimOrder] = {}

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .framing import UNSET_DOUBLE, FramingError
+from .framing import SERVER_VERSION, UNSET_DOUBLE, FramingError
+from .layouts import place_order_fa_profile
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,9 +196,10 @@ def contract_at(fields: list[str], i: int) -> ContractRef:
     )
 
 
-def decode_place_order(fields: list[str]) -> PlaceOrder:
+def decode_place_order(fields: list[str], version: int = SERVER_VERSION) -> PlaceOrder:
     """placeOrder (3): the fixed head (idx 1-34), then a walk to whatIf over the
-    conditional blocks exactly as ``Client.placeOrder`` writes them."""
+    conditional blocks exactly as ``Client.placeOrder`` writes them (below server version 177
+    with the deprecated faProfile after faPercentage)."""
     f = fields
     contract = contract_at(f, 2)
     i = 35
@@ -206,6 +208,7 @@ def decode_place_order(fields: list[str]) -> PlaceOrder:
         i += 1 + _int(f[i])
         i += 1 + 2 * _int(f[i])
     i += 7  # "", discretionaryAmt, goodAfterTime, goodTillDate, faGroup, faMethod, faPercentage
+    i += place_order_fa_profile(version)
     oca_type = _int(f[i + 4])
     dn_type = f[i + 22]
     i += 24 + (8 if dn_type else 0)
@@ -254,10 +257,13 @@ _CANCELS = {
 }  # fmt: skip
 
 
-def decode_request(fields: list[str]) -> Any:
-    """One decoded request; raises FramingError for a malformed one."""
+def decode_request(fields: list[str], version: int = SERVER_VERSION) -> Any:
+    """One decoded request (as a client writes it at server ``version``); raises FramingError
+    for a malformed one."""
     try:
         msg_id = int(fields[0])
+        if msg_id == 3:
+            return decode_place_order(fields, version)
         return _decode(msg_id, fields)
     except (IndexError, ValueError) as exc:
         raise FramingError(f"malformed request {fields[:3]}...: {exc}") from exc
@@ -266,8 +272,6 @@ def decode_request(fields: list[str]) -> Any:
 def _decode(msg_id: int, f: list[str]) -> Any:
     if msg_id == 71:
         return StartApi(_int(f[2]), f[3] if len(f) > 3 else "")
-    if msg_id == 3:
-        return decode_place_order(f)
     if msg_id == 4:
         return CancelOrder(_int(f[2]))
     if msg_id in _SIMPLE:

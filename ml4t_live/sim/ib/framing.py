@@ -6,9 +6,12 @@ literal ``API\\0`` and one length-prefixed version range (``v157..178`` plus opt
 connect options, no trailing NUL). The server answers with a normal framed message of
 exactly two fields: the negotiated server version and the connection time.
 
-This simulator speaks exactly one server version, :data:`SERVER_VERSION` (178: what
-ib_async 2.1.x negotiates with a current TWS). A client whose range does not include it is
-refused with an explicit error message and the socket is closed.
+This simulator speaks server versions :data:`MIN_SERVER_VERSION` (157) to :data:`SERVER_VERSION`
+(178: what ib_async 2.1.x negotiates with a current TWS) and, like TWS, answers with the highest
+version both sides support (a gateway can be capped lower with ``max_version``, to rehearse an
+older TWS). A client whose range does not reach into 157..178 is refused with error 503 in the
+oldest error layout (5 fields), which every client version reads, and the socket is closed.
+Per-version message layouts live in ``layouts.py``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 SERVER_VERSION = 178
+MIN_SERVER_VERSION = 157
 HANDSHAKE_PREFIX = b"API\0"
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 UNSET_INTEGER = 2**31 - 1
@@ -36,12 +40,12 @@ class FramingError(ValueError):
 class VersionRefused(FramingError):
     """The client's version range does not include the version this simulator speaks."""
 
-    def __init__(self, low: int, high: int) -> None:
+    def __init__(self, low: int, high: int, highest: int = SERVER_VERSION) -> None:
         self.low, self.high = low, high
         super().__init__(
-            f"client API version range v{low}..{high} does not include server version "
-            f"{SERVER_VERSION}; this simulated gateway speaks {SERVER_VERSION} only "
-            "(ib_async 2.1.x)"
+            f"The TWS is out of date and must be upgraded: client API version range "
+            f"v{low}..{high} does not meet this simulated gateway's server versions "
+            f"{MIN_SERVER_VERSION}..{highest}; use a client that speaks one of them"
         )
 
 
@@ -63,11 +67,13 @@ def parse_client_hello(payload: bytes) -> ClientHello:
     return ClientHello(low, high, match.group(3) or "")
 
 
-def negotiate_version(hello: ClientHello) -> int:
-    """The server version to answer with, or :class:`VersionRefused`."""
-    if hello.low <= SERVER_VERSION <= hello.high:
-        return SERVER_VERSION
-    raise VersionRefused(hello.low, hello.high)
+def negotiate_version(hello: ClientHello, highest: int = SERVER_VERSION) -> int:
+    """The server version to answer with (the highest both sides speak), or
+    :class:`VersionRefused` when the ranges do not meet."""
+    version = min(hello.high, highest)
+    if version >= max(hello.low, MIN_SERVER_VERSION):
+        return version
+    raise VersionRefused(hello.low, hello.high, highest)
 
 
 def format_field(value: object) -> str:

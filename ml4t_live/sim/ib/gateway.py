@@ -29,12 +29,14 @@ from ...errors import BridgeTimeout, ConfigError
 from ..bars import bar_groups, load_bars
 from ..market_hours import is_open
 from ..matching import SimExchange
+from .commissions import commission_model
 from .contracts import ContractBook, SymbolInfo
 from .encoders import ExecView, OrderView
 from .faults import ScriptedFault, load_faults, make_fault
+from .framing import MIN_SERVER_VERSION, SERVER_VERSION
 from .handlers import Dispatcher
 from .order_faults import Refusal
-from .replay import Replay, infer_bar_seconds
+from .replay import Replay, history_bar_count, infer_bar_seconds
 from .server import IBServer
 from .venue import IBVenue, OrderReceived
 
@@ -96,7 +98,15 @@ class SimulatedIBGateway:
         symbols_info: Mapping[str, SymbolInfo | Mapping[str, object]] | None = None,
         warmup_bars: int = 0,
         market_hours: bool = True,
+        history: int | str | None = None,
+        commission: str = "none",
+        max_version: int = SERVER_VERSION,
     ) -> None:
+        """``history``: the first N bar timestamps (an int) or a duration (``"1 D"``, ``"90min"``)
+        are served as history before the replay starts (sets ``warmup_bars``). ``commission``:
+        ``none`` (the config's own commission settings), ``ib-fixed`` or ``ib-tiered`` (see
+        ``commissions.py``). ``max_version``: the highest server version to negotiate
+        (157..178), to rehearse against an older TWS."""
         if speed is not None and speed <= 0:
             raise ConfigError(f"speed must be positive (or None for step mode), got {speed}")
         self._groups = bar_groups(load_bars(bars))
@@ -104,6 +114,15 @@ class SimulatedIBGateway:
             raise ConfigError("the bars source holds no bars; nothing to replay")
         if market_hours:
             self._groups = _regular_hours_only(self._groups)
+        if history is not None:
+            warmup_bars = history_bar_count([ts for ts, _ in self._groups], history)
+        if not MIN_SERVER_VERSION <= max_version <= SERVER_VERSION:
+            raise ConfigError(
+                f"max_version={max_version} is outside the server versions this gateway speaks "
+                f"({MIN_SERVER_VERSION}..{SERVER_VERSION})"
+            )
+        self._commission = commission_model(commission)
+        self._max_version = max_version
         if warmup_bars >= len(self._groups):
             raise ConfigError(f"warmup_bars={warmup_bars} leaves none of the {len(self._groups)} bars to replay")
         self._host, self._port, self._speed = host, port, speed
@@ -129,11 +148,12 @@ class SimulatedIBGateway:
     async def _setup(self) -> None:
         symbols = sorted({a for _, bars in self._groups for a in bars})
         book = ContractBook(symbols, self._symbols_info)
-        server = IBServer(self._host, self._port, self._account)
+        server = IBServer(self._host, self._port, self._account, self._max_version)
         sink = _Sink(server)
-        exchange = SimExchange(self._config, known_assets=set(symbols))
+        exchange = SimExchange(self._config, known_assets=set(symbols), commission_model=self._commission)
         venue = IBVenue(exchange, book, self._account, sink, lambda: replay.current)
         replay = Replay(self._groups, speed=self._speed, warmup_bars=self._warmup, venue=venue, server=server)
+        venue.reference_price = replay.last_close
         dispatcher = Dispatcher(server, venue, replay)
         sink.dispatcher = dispatcher
         replay.on_bar = self._fire_scheduled

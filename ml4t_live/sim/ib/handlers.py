@@ -19,6 +19,7 @@ from .market_data import (
     duration_seconds,
     in_regular_hours,
 )
+from .other_requests import OtherRequests
 
 if TYPE_CHECKING:
     from .replay import Replay
@@ -35,7 +36,9 @@ class Dispatcher:
         self.server, self.venue, self.replay = server, venue, replay
         self.pacing_violations = 0
         self._rollbacks: dict[int | None, int] = {}  # client id (None: any) -> next nextValidId
-        self.unsupported: list[int] = []
+        self.unsupported: list[int] = []  # message ids answered with an error, not data
+        initial = venue.exchange.equity
+        self.others = OtherRequests(venue, lambda: initial)
         server.on_request = self.on_request
         server.on_disconnect = self.on_disconnect
         server.next_order_id = self.next_order_id
@@ -43,20 +46,23 @@ class Dispatcher:
     # ------------------------------------------------------------------ entry point
     def on_request(self, conn: ClientConnection, fields: list[str]) -> None:
         try:
-            req = d.decode_request(fields)
+            req = d.decode_request(fields, conn.version)
         except FramingError as exc:
             _log.warning("client {}: {}", conn.client_id, exc)
             return
         if isinstance(req, d.StartApi):
-            self.server.start_api(conn, req.client_id)
+            if self.server.start_api(conn, req.client_id):
+                self.replay.client_connected()
             return
         if conn.client_id is None:
             _log.warning("request {} before startApi; ignored", fields[0])
             return
         handler = getattr(self, "_" + type(req).__name__, None)
         if handler is None:
-            self.unsupported.append(int(fields[0]))
-            _log.warning("client {}: unsupported message id {}; no answer", conn.client_id, fields[0])
+            how = self.others.answer(conn, int(fields[0]), fields)
+            if how == "error":
+                self.unsupported.append(int(fields[0]))
+                _log.info("client {}: message id {} answered as not supported", conn.client_id, fields[0])
             return
         handler(conn, req)
 
@@ -196,6 +202,7 @@ class Dispatcher:
                 frames += self._portfolio_frames()
             for req_id in conn.subs.account_multi:
                 frames += [enc.account_update_multi(req_id, acct, k, v, c) for k, v, c in rows]
+            frames += self.others.pnl_frames(conn)
             if frames:
                 conn.write(frames)
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from ml4t.backtest import OrderSide, OrderType
 
 from ..matching import SimOrderSpec
+from .contracts import SymbolInfo
 from .decoders import PlaceOrder
+from .encoders import OrderView
 
 # IB orderType -> backtest OrderType
 IB_ORDER_TYPES: dict[str, OrderType] = {
@@ -68,3 +70,21 @@ def ib_side(side: OrderSide) -> str:
 def working_status(order_type: str, held: bool) -> str:
     """IB's status for an accepted, unfilled order."""
     return "PreSubmitted" if held or order_type.upper() in HELD_TYPES else "Submitted"
+
+
+def what_if_view(
+    req: PlaceOrder, info: SymbolInfo, client_id: int, account: str, price: float, equity: float
+) -> OrderView:
+    """The openOrder a whatIf request gets: margin numbers of a cash account (margin = notional)."""
+    notional = req.quantity * price
+    margins = tuple(f"{v:.2f}" for v in (0.0, 0.0, equity, notional, notional, 0.0,
+                                          notional, notional, equity))  # fmt: skip
+    return OrderView(
+        order_id=req.order_id, client_id=client_id, perm_id=0, info=info,
+        exchange=req.contract.exchange or "SMART", action=req.action.upper(),
+        total_quantity=req.quantity, order_type=req.order_type.upper(),
+        lmt_price=req.lmt_price, aux_price=req.aux_price, tif=req.tif.upper(),
+        oca_group=req.oca_group, account=account, order_ref=req.order_ref,
+        parent_id=req.parent_id, outside_rth=req.outside_rth, status="PreSubmitted",
+        what_if=True, margins=margins, commission=0.0,
+    )  # fmt: skip

@@ -13,34 +13,75 @@ that subscribes to some symbols only gets its first bar once it has subscribed n
 ``SUBSET_START_GRACE`` seconds).
 Speed mode: ``speed`` x real time (a 5-second bar every ``5 / speed`` s; an overnight gap
 costs one slot); bar t closes one slot after its last 5-second bar, so a client that reacts
-within ``5 / speed`` s trades like the backtest. It starts at the first real-time bar
-subscription (or reqCurrentTime). Both modes are paced by the shared VirtualClock.
+within ``5 / speed`` s trades like the backtest. The clock starts at the FIRST CONNECTION:
+at that client's first real-time bar subscription or reqCurrentTime, and at the latest
+``CONNECT_START_GRACE`` seconds after it connected (so a client that only places orders gets
+fills; one that subscribes right after connecting gets every bar from the first). Both modes
+are paced by the shared VirtualClock.
+
+History: the first ``warmup_bars`` recorded bars (``sim ib --history N``) are never replayed;
+they are the past that reqHistoricalData / reqHeadTimeStamp serve before the first replayed
+bar (the virtual "now" starts at the first replayed bar's label).
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
+import re
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from loguru import logger
 
+from ...errors import ConfigError
 from ..bars import SimBar
 from ..clock import VirtualClock
 from . import encoders as enc
-from .market_data import NY, aggregate, as_utc, split_bar
+from .market_data import (
+    NY,
+    BarSizeError,
+    aggregate,
+    as_utc,
+    duration_seconds,
+    split_bar,
+)
 
 _log = logger.bind(component="sim.ib.replay")
 SPEED_START_GRACE = 0.2
 SUBSET_START_GRACE = 0.5  # s without a new subscription before a subset subscriber gets bar 1
+CONNECT_START_GRACE = 1.0  # speed mode: s after the first connection before the clock starts
 
 
 def infer_bar_seconds(timestamps: list[datetime]) -> int:
     gaps = [(b - a).total_seconds() for a, b in zip(timestamps, timestamps[1:], strict=False)]
     positive = [g for g in gaps if g > 0]
     return int(min(positive)) if positive else 60
+
+
+def history_bar_count(labels: list[datetime], history: int | str) -> int:
+    """How many leading bar timestamps ``history`` covers: an int (or digits) is a count; a
+    duration (``"1 D"``, ``"3600 S"``, ``"90min"``, ``"2h"``, ``"1d"``) takes the bars that
+    start within it, counted from the first bar."""
+    text = str(history).strip()
+    if re.fullmatch(r"\d+", text):
+        return int(text)
+    m = re.fullmatch(r"(\d+)\s*(s|sec|secs|min|mins|h|hour|hours|d|day|days|w|week|weeks)", text.lower())
+    try:
+        seconds = duration_seconds(text)  # IB's own form first: "1 D", "3600 S", "1 M"
+    except BarSizeError:
+        if m is None:
+            raise ConfigError(
+                f"history {history!r} is neither a number of bars nor a duration such as "
+                "'1 D', '90min' or '2h'"
+            ) from None
+        seconds = int(m.group(1)) * _SHORT_UNITS[m.group(2)[0]]
+    end = as_utc(labels[0]) + timedelta(seconds=seconds)
+    return sum(1 for ts in labels if as_utc(ts) < end)
+
+
+_SHORT_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 class Replay:
@@ -81,6 +122,7 @@ class Replay:
         self._outage_left = 0
         self._outage_lost = False
         self._subset_start: asyncio.TimerHandle | None = None
+        self._connect_start: asyncio.TimerHandle | None = None
         self._covered = False  # every symbol has a real-time subscriber
 
     # ------------------------------------------------------------------ signals
@@ -90,6 +132,13 @@ class Replay:
             self._start.set()
         elif self.speed is None:
             self.clock.release()
+
+    def client_connected(self) -> None:
+        """A client finished its handshake: speed mode starts within CONNECT_START_GRACE s."""
+        if self.speed is None or self._started or self._connect_start is not None:
+            return
+        loop = asyncio.get_running_loop()
+        self._connect_start = loop.call_later(CONNECT_START_GRACE, self._start.set)
 
     def subscriptions_changed(self) -> None:
         subscribed = {s for c in self.server.clients() for s in c.subs.realtime.values()}
@@ -131,6 +180,11 @@ class Replay:
     def first_bar(self, symbol: str) -> datetime | None:
         bars = self._history.get(symbol)
         return bars[0].timestamp if bars else None
+
+    def last_close(self, symbol: str) -> float | None:
+        """The close of the last bar complete by the virtual now (history included)."""
+        done = self.history(symbol, self.now)
+        return done[-1].close if done else None
 
     def previous_close(self, symbol: str) -> float | None:
         """The close of the bar before the current one (the tick type 9 "close")."""

@@ -17,10 +17,10 @@ from typing import Any
 from loguru import logger
 
 from ...logs import log_failure
-
 from . import encoders as enc
 from .framing import (
     HANDSHAKE_PREFIX,
+    SERVER_VERSION,
     FrameBuffer,
     FramingError,
     VersionRefused,
@@ -29,6 +29,7 @@ from .framing import (
     parse_client_hello,
     server_hello,
 )
+from .layouts import downgrade
 
 _log = logger.bind(component="sim.ib.server")
 
@@ -54,6 +55,7 @@ class Subscriptions:
     account_updates: bool = False
     account_multi: set[int] = field(default_factory=set)
     summaries: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    pnl: dict[int, int | None] = field(default_factory=dict)  # reqPnL(Single): reqId -> conId
 
 
 class ClientConnection(asyncio.Protocol):
@@ -112,10 +114,12 @@ class ClientConnection(asyncio.Protocol):
         rest = bytes(self._buf[8 + length :])
         self._buf.clear()
         try:
-            self.version = negotiate_version(hello)
+            self.version = negotiate_version(hello, self.server.max_version)
         except VersionRefused as exc:
             self.server.refusals.append(str(exc))
             _log.warning("connection {} refused: {}", self.number, exc)
+            # the oldest error layout (5 fields): what every client version reads
+            self.version = 0
             self.write([enc.error(-1, REFUSED_VERSION_CODE, str(exc))])
             self.close(graceful=True)
             return b""
@@ -133,7 +137,10 @@ class ClientConnection(asyncio.Protocol):
         if self.server.frozen:
             return  # a frozen gateway sends nothing; what it would have sent is lost
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(b"".join(frames))
+            if self._handshaken and self.version >= SERVER_VERSION:
+                self.transport.write(b"".join(frames))
+            else:  # an older client: the layouts of its version (layouts.py)
+                self.transport.write(b"".join(downgrade(f, self.version) for f in frames))
 
     def close(self, graceful: bool = False) -> None:
         if self.transport is not None:
@@ -146,8 +153,9 @@ class ClientConnection(asyncio.Protocol):
 class IBServer:
     """Listens on host:port and routes frames between clients and the venue."""
 
-    def __init__(self, host: str, port: int, account: str) -> None:
+    def __init__(self, host: str, port: int, account: str, max_version: int = SERVER_VERSION) -> None:
         self.host = host
+        self.max_version = max_version  # the highest server version this gateway negotiates
         self.port = port
         self.account = account
         self.connections: set[ClientConnection] = set()

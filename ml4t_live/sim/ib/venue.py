@@ -21,9 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 
 from loguru import logger
 
@@ -40,51 +38,17 @@ from ..matching import (
     UnknownOrder,
 )
 from . import encoders as enc
+from .admission import MISSING_EXCHANGE, buying_power_problem, missing_exchange
 from .contracts import ContractBook, SymbolInfo
 from .decoders import PlaceOrder
 from .faults import OrderFaults
 from .order_faults import RequestFaults, commission_frames, status_repeats
-from .orders import OrderRefused, ib_side, to_spec, working_status
+from .order_records import IBOrder, OrderReceived, VenueSink
+from .orders import OrderRefused, ib_side, to_spec, what_if_view, working_status
 
+__all__ = ["IBOrder", "IBVenue", "OrderReceived", "VenueSink"]
 _log = logger.bind(component="sim.ib.venue")
 PERM_ID_BASE = 1_870_000_000
-
-
-class VenueSink(Protocol):
-    def send(self, client_id: int, frames: list[bytes], delay: float = 0.0) -> None: ...
-
-    def positions_changed(self) -> None: ...
-
-
-@dataclass(slots=True)
-class OrderReceived:
-    """One placeOrder as it arrived (a read-only view for tests and benchmarks)."""
-
-    client_id: int
-    order_id: int
-    order_ref: str
-    action: str
-    quantity: float
-    order_type: str
-    lmt_price: float | None
-    aux_price: float | None
-    parent_id: int
-    oca_group: str
-    transmit: bool
-    modify: bool
-    bar: datetime | None  # the virtual bar current when it arrived
-    perf_ns: int
-    request: PlaceOrder  # everything decoded from the wire
-
-
-@dataclass(slots=True)
-class IBOrder:
-    view: enc.OrderView
-    sim_id: int | None = None
-    done: bool = False
-    faults: OrderFaults = field(default_factory=OrderFaults)
-    held_acks: list[bytes] = field(default_factory=list)
-    exec_seen: bool = False
 
 
 class IBVenue:
@@ -111,6 +75,8 @@ class IBVenue:
         self.next_faults = OrderFaults()
         self.request_faults = RequestFaults()
         self._perm = PERM_ID_BASE
+        #: a price for symbols not traded yet (the last history close), for the buying-power check
+        self.reference_price: Callable[[str], float | None] = lambda symbol: None
 
     # ------------------------------------------------------------------ requests
     def place(self, client_id: int, req: PlaceOrder) -> None:
@@ -137,6 +103,9 @@ class IBVenue:
         self._place_new(client_id, req)
 
     def _place_new(self, client_id: int, req: PlaceOrder) -> None:
+        if missing_exchange(req):
+            self._error(client_id, req.order_id, 321, MISSING_EXCHANGE)
+            return
         info = self.book.resolve(
             req.contract.con_id, req.contract.symbol, req.contract.sec_type,
             req.contract.currency, req.contract.exchange,
@@ -263,6 +232,13 @@ class IBVenue:
         except OrderRefused as exc:
             self._reject_now(ibo, str(exc))
             return
+        ex = self.exchange
+        last = ex.last_price(info.symbol) or self.reference_price(info.symbol)
+        held = ex.positions.get(info.symbol, (0.0, 0.0))[0]
+        problem = buying_power_problem(req, held, last, ex.buying_power, ex.equity)
+        if problem is not None:
+            self._reject_now(ibo, problem)
+            return
         sim_order, events = self.exchange.submit(spec)
         ibo.sim_id = sim_order.order_id
         self._by_sim[sim_order.order_id] = ibo
@@ -280,19 +256,7 @@ class IBVenue:
     def _what_if(self, client_id: int, req: PlaceOrder, info: SymbolInfo) -> None:
         """whatIf: an openOrder with margin numbers (cash account: margin = notional)."""
         price = self.exchange.last_price(info.symbol) or req.lmt_price or req.aux_price or 0.0
-        notional = req.quantity * price
-        equity = self.exchange.equity
-        margins = tuple(f"{v:.2f}" for v in (0.0, 0.0, equity, notional, notional, 0.0,
-                                              notional, notional, equity))  # fmt: skip
-        view = enc.OrderView(
-            order_id=req.order_id, client_id=client_id, perm_id=0, info=info,
-            exchange=req.contract.exchange or "SMART", action=req.action.upper(),
-            total_quantity=req.quantity, order_type=req.order_type.upper(),
-            lmt_price=req.lmt_price, aux_price=req.aux_price, tif=req.tif.upper(),
-            oca_group=req.oca_group, account=self.account, order_ref=req.order_ref,
-            parent_id=req.parent_id, outside_rth=req.outside_rth, status="PreSubmitted",
-            what_if=True, margins=margins, commission=0.0,
-        )  # fmt: skip
+        view = what_if_view(req, info, client_id, self.account, price, self.exchange.equity)
         self._sink.send(client_id, [enc.open_order(view)])
 
     def _modify(self, ibo: IBOrder, req: PlaceOrder) -> None:

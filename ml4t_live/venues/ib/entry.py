@@ -163,6 +163,8 @@ def run_sim(options: Any) -> int:
         speed=speed,
         account=account,
         faults=extra.get("faults"),
+        history=extra.get("history"),
+        commission=str(extra.get("commission") or "none"),
     )
     symbols, step, _ = _replayed(extra["data"])
     with _stop_signals():

@@ -1,0 +1,154 @@
+"""Every request gets an answer (data or an error that names it), history before the replay,
+the paced clock starting at the first connection, 201 / 321 at submission, IB commissions."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from ib_async import LimitOrder, MarketOrder, Stock
+from ibsim_support import START, make_bars, stock, until
+
+from ml4t_live.errors import ConfigError
+from ml4t_live.sim.ib.commissions import commission_model
+from ml4t_live.sim.ib.replay import history_bar_count
+
+
+def test_data_answers_for_requests_without_a_market_to_model(client, ib_errors):
+    async def scenario(ib):
+        aapl = await stock(ib, "AAPL")
+        await asyncio.wait_for(ib.reqCurrentTimeAsync(), 5)
+        found = await asyncio.wait_for(ib.reqMatchingSymbolsAsync("AA"), 5)
+        chains = await asyncio.wait_for(ib.reqSecDefOptParamsAsync("AAPL", "", "STK", aapl.conId), 5)
+        user = await asyncio.wait_for(ib.reqUserInfoAsync(), 5)
+        rule = await asyncio.wait_for(ib.reqMarketRuleAsync(26), 5)
+        pnl = ib.reqPnL("DU1234567")
+        await until(lambda: pnl.unrealizedPnL == pnl.unrealizedPnL and pnl.dailyPnL == 0.0,
+                    what="the first pnl message")  # fmt: skip
+        return found, chains, user, rule, pnl
+
+    found, chains, user, rule, pnl = client.run(scenario)
+    assert [d.contract.symbol for d in found] == ["AAPL"]
+    assert found[0].contract.conId == 265598 and found[0].contract.primaryExchange == "NASDAQ"
+    assert chains == []  # no option chains in the simulator: the end message alone
+    assert user == []  # ib_async ends the request without keeping whiteBrandingId
+    assert [(i.lowEdge, i.increment) for i in rule] == [(0.0, 0.01)]
+    assert (pnl.dailyPnL, pnl.unrealizedPnL, pnl.realizedPnL) == (0.0, 0.0, 0.0)
+
+
+def test_unsupported_requests_end_with_ibs_error_codes(client, gateway, ib_errors):
+    for code in (10092, 10189, 162):
+        ib_errors.expect(rf"Error {code}, reqId \d+")
+
+    async def scenario(ib):
+        aapl = await stock(ib, "AAPL")
+        seen: list[tuple[int, int, str]] = []
+        ib.errorEvent += lambda req_id, code, text, contract: seen.append((req_id, code, text))
+        ib.reqMktDepth(aapl, 5)
+        ib.reqTickByTickData(aapl, "Last")
+        ticks = await asyncio.wait_for(
+            ib.reqHistoricalTicksAsync(aapl, START, "", 100, "TRADES", True), 5
+        )
+        await until(lambda: len(seen) >= 3, what="three error answers")
+        return seen, ticks
+
+    seen, ticks = client.run(scenario)
+    codes = sorted(code for _, code, _ in seen)
+    assert codes == [162, 10092, 10189]
+    assert ticks == []
+    assert any("tick-by-tick" in text for _, _, text in seen)
+
+
+def test_history_bars_are_served_before_the_replay_starts(gateway_factory, client_factory):
+    gw = gateway_factory(make_bars(10), history=4)
+    client = client_factory(3, port=gw.port)
+
+    async def scenario(ib):
+        aapl = await stock(ib, "AAPL")
+        bars = await asyncio.wait_for(
+            ib.reqHistoricalDataAsync(aapl, "", "1 D", "1 min", "TRADES", True, 2), 10
+        )
+        rt = ib.reqRealTimeBars(aapl, 5, "TRADES", False)
+        await until(lambda: len(rt) >= 12, what="the first replayed bar")
+        return bars, rt[0].time
+
+    bars, first_live = client.run(scenario)
+    assert [b.date for b in bars] == [START + timedelta(minutes=i) for i in range(4)]
+    assert [b.close for b in bars] == [100.5, 101.0, 102.5, 99.0]
+    assert first_live == START + timedelta(minutes=4)  # the replay begins after the history
+
+
+def test_history_as_a_duration_counts_the_bars_it_covers():
+    labels = [START + timedelta(minutes=i) for i in range(10)]
+    assert history_bar_count(labels, 3) == 3
+    assert history_bar_count(labels, "5min") == 5
+    assert history_bar_count(labels, "120 S") == 2
+    assert history_bar_count(labels, "1 D") == 10
+    with pytest.raises(ConfigError, match="neither a number of bars nor a duration"):
+        history_bar_count(labels, "soon")
+
+
+def test_paced_mode_starts_at_the_first_connection_without_subscriptions(gateway_factory, client_factory):
+    """A client that only places orders gets its market order filled in speed mode."""
+    gw = gateway_factory(make_bars(4), speed=600.0)
+    client = client_factory(4, port=gw.port)
+
+    async def scenario(ib):
+        aapl = await stock(ib, "AAPL")
+        trade = ib.placeOrder(aapl, MarketOrder("BUY", 1, orderRef="paced"))
+        await until(trade.isDone, timeout=10, what="the market order filled without a subscription")
+        return trade
+
+    trade = client.run(scenario)
+    assert trade.orderStatus.status == "Filled"
+    assert gw.wait_finished(10)
+
+
+def test_a_buy_beyond_buying_power_is_rejected_at_submission(client, gateway, ib_errors):
+    ib_errors.expect(r"Error 201, reqId \d+: Order rejected - reason:YOUR ORDER IS NOT ACCEPTED")
+
+    async def scenario(ib):
+        aapl = await stock(ib, "AAPL")
+        trade = ib.placeOrder(aapl, LimitOrder("BUY", 100_000, 100.0, orderRef="too-big"))
+        await until(trade.isDone, what="the rejection, before any bar")  # no reqCurrentTime
+        return trade
+
+    trade = client.run(scenario)
+    assert trade.orderStatus.status == "Inactive"
+    [reason] = [e.message for e in trade.log if e.errorCode == 201]
+    assert "MUST EXCEED THE INITIAL MARGIN [10000000.00 USD]" in reason
+    assert gateway.bars_replayed == 0
+
+
+def test_an_order_without_an_exchange_gets_321_as_from_tws(client, ib_errors):
+    ib_errors.expect(r"Error 321")
+
+    async def scenario(ib):
+        seen = []
+        ib.errorEvent += lambda req_id, code, text, contract: seen.append((code, text))
+        ib.placeOrder(Stock("XXX"), MarketOrder("BUY", 1))
+        await until(lambda: bool(seen), what="the 321 answer")
+        return seen
+
+    [(code, text)] = client.run(scenario)
+    assert code == 321 and "Missing order exchange" in text
+
+
+@pytest.mark.parametrize(
+    ("schedule", "shares", "price", "expected"),
+    [
+        ("ib-fixed", 100, 50.0, 1.00),  # 0.50 raised to the 1.00 minimum
+        ("ib-fixed", 1000, 50.0, 5.00),  # 0.005 per share
+        ("ib-fixed", 1000, 0.25, 2.50),  # capped at 1% of 250.00
+        ("ib-tiered", 100, 50.0, 0.35),
+        ("ib-tiered", 1000, 50.0, 3.50),
+    ],
+)
+def test_ib_commission_schedules(schedule, shares, price, expected):
+    model = commission_model(schedule)
+    assert model is not None
+    assert model.calculate("AAPL", shares, price) == pytest.approx(expected)
+    assert commission_model("none") is None
+    with pytest.raises(ConfigError, match="unknown commission schedule"):
+        commission_model("cheap")
