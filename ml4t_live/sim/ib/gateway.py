@@ -27,6 +27,7 @@ from ml4t.backtest import BacktestConfig
 from ...bridge import LoopThread
 from ...errors import BridgeTimeout, ConfigError
 from ..bars import bar_groups, load_bars
+from ..history import history_count
 from ..market_hours import is_open
 from ..matching import SimExchange
 from .commissions import commission_model
@@ -36,7 +37,7 @@ from .faults import ScriptedFault, load_faults, make_fault
 from .framing import MIN_SERVER_VERSION, SERVER_VERSION
 from .handlers import Dispatcher
 from .order_faults import Refusal
-from .replay import Replay, history_bar_count, infer_bar_seconds
+from .replay import Replay, infer_bar_seconds
 from .server import IBServer
 from .venue import IBVenue, OrderReceived
 
@@ -102,7 +103,8 @@ class SimulatedIBGateway:
         commission: str = "none",
         max_version: int = SERVER_VERSION,
     ) -> None:
-        """``history``: the first N bar timestamps (an int) or a duration (``"1 D"``, ``"90min"``)
+        """``history``: the first N bar timestamps (an int) or a duration (``"90min"``, ``"2d"``;
+        see ``sim/history.py``)
         are served as history before the replay starts (sets ``warmup_bars``). ``commission``:
         ``none`` (the config's own commission settings), ``ib-fixed`` or ``ib-tiered`` (see
         ``commissions.py``). ``max_version``: the highest server version to negotiate
@@ -115,7 +117,7 @@ class SimulatedIBGateway:
         if market_hours:
             self._groups = _regular_hours_only(self._groups)
         if history is not None:
-            warmup_bars = history_bar_count([ts for ts, _ in self._groups], history)
+            warmup_bars = history_count([ts for ts, _ in self._groups], history)
         if not MIN_SERVER_VERSION <= max_version <= SERVER_VERSION:
             raise ConfigError(
                 f"max_version={max_version} is outside the server versions this gateway speaks "

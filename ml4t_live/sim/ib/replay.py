@@ -28,23 +28,19 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import re
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from loguru import logger
 
-from ...errors import ConfigError
 from ..bars import SimBar
 from ..clock import VirtualClock
 from . import encoders as enc
 from .market_data import (
     NY,
-    BarSizeError,
     aggregate,
     as_utc,
-    duration_seconds,
     split_bar,
 )
 
@@ -58,30 +54,6 @@ def infer_bar_seconds(timestamps: list[datetime]) -> int:
     gaps = [(b - a).total_seconds() for a, b in zip(timestamps, timestamps[1:], strict=False)]
     positive = [g for g in gaps if g > 0]
     return int(min(positive)) if positive else 60
-
-
-def history_bar_count(labels: list[datetime], history: int | str) -> int:
-    """How many leading bar timestamps ``history`` covers: an int (or digits) is a count; a
-    duration (``"1 D"``, ``"3600 S"``, ``"90min"``, ``"2h"``, ``"1d"``) takes the bars that
-    start within it, counted from the first bar."""
-    text = str(history).strip()
-    if re.fullmatch(r"\d+", text):
-        return int(text)
-    m = re.fullmatch(r"(\d+)\s*(s|sec|secs|min|mins|h|hour|hours|d|day|days|w|week|weeks)", text.lower())
-    try:
-        seconds = duration_seconds(text)  # IB's own form first: "1 D", "3600 S", "1 M"
-    except BarSizeError:
-        if m is None:
-            raise ConfigError(
-                f"history {history!r} is neither a number of bars nor a duration such as "
-                "'1 D', '90min' or '2h'"
-            ) from None
-        seconds = int(m.group(1)) * _SHORT_UNITS[m.group(2)[0]]
-    end = as_utc(labels[0]) + timedelta(seconds=seconds)
-    return sum(1 for ts in labels if as_utc(ts) < end)
-
-
-_SHORT_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 class Replay:

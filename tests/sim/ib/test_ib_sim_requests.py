@@ -12,7 +12,6 @@ from ibsim_support import START, make_bars, stock, until
 
 from ml4t_live.errors import ConfigError
 from ml4t_live.sim.ib.commissions import commission_model
-from ml4t_live.sim.ib.replay import history_bar_count
 
 
 def test_data_answers_for_requests_without_a_market_to_model(client, ib_errors):
@@ -61,7 +60,7 @@ def test_unsupported_requests_end_with_ibs_error_codes(client, gateway, ib_error
 
 
 def test_history_bars_are_served_before_the_replay_starts(gateway_factory, client_factory):
-    gw = gateway_factory(make_bars(10), history=4)
+    gw = gateway_factory(make_bars(10), history="4min")  # a duration: the first 4 bars
     client = client_factory(3, port=gw.port)
 
     async def scenario(ib):
@@ -77,16 +76,6 @@ def test_history_bars_are_served_before_the_replay_starts(gateway_factory, clien
     assert [b.date for b in bars] == [START + timedelta(minutes=i) for i in range(4)]
     assert [b.close for b in bars] == [100.5, 101.0, 102.5, 99.0]
     assert first_live == START + timedelta(minutes=4)  # the replay begins after the history
-
-
-def test_history_as_a_duration_counts_the_bars_it_covers():
-    labels = [START + timedelta(minutes=i) for i in range(10)]
-    assert history_bar_count(labels, 3) == 3
-    assert history_bar_count(labels, "5min") == 5
-    assert history_bar_count(labels, "120 S") == 2
-    assert history_bar_count(labels, "1 D") == 10
-    with pytest.raises(ConfigError, match="neither a number of bars nor a duration"):
-        history_bar_count(labels, "soon")
 
 
 def test_paced_mode_starts_at_the_first_connection_without_subscriptions(gateway_factory, client_factory):
