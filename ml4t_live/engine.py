@@ -94,6 +94,7 @@ class LiveEngine:
         retain: int | None = None,
         strategy_id: str | None = None,
         open_orders_at_end: str = "cancel",
+        on_strategy_error: Any = None,
     ) -> None:
         Engine._validate_strategy_lifecycle(strategy)
         if error_policy not in (None, "raise", "log"):
@@ -127,6 +128,7 @@ class LiveEngine:
         self.record_bars = record_bars
         self.retain = retain
         self.open_orders_at_end = open_orders_at_end
+        self.on_strategy_error = on_strategy_error  # told each error the 'log' policy passes over
         if hasattr(broker, "strategy_id"):
             if strategy_id is not None:
                 broker.strategy_id = check_strategy_id(strategy_id)
@@ -353,6 +355,8 @@ class LiveEngine:
             self._errors += 1
             log_failure(_log, exc, "{}.{} raised{}; error policy 'log': continuing with the next bar",
                         type(self.strategy).__name__, name, where)  # fmt: skip
+            if self.on_strategy_error is not None:
+                self.on_strategy_error(f"{type(self.strategy).__name__}.{name} raised {type(exc).__name__}{where}: {exc}")
             return False
         return True
 

@@ -48,12 +48,14 @@ FIELDS = {
     "start": ("mode", "venue"),
     "fill": ("client_order_id", "asset", "side", "quantity", "price", "commission", "exec_id"),
     "rejection": ("client_order_id", "reason", "code"),
-    "error": ("error",),
+    "error": ("error",),  # a strategy error passed over also has "count"
     "halt": ("state", "reason"),
     "disconnect": ("link", "reason", "seconds", "state"),
     "end_of_day": ("stop_reason", "bars", "orders", "fills", "final_equity", "return_pct", "strategy_errors",
                    "left_at_venue"),
 }
+#: strategy errors passed over (error policy 'log'): at most one message per this many seconds
+ERROR_EVERY = 300.0
 TABLE_KEYS = ("urls", "events", "disconnect_seconds", "timeout", "queue_size")
 _TYPES = {"error": "failure", "halt": "warning", "rejection": "warning", "disconnect": "warning",
           "fill": "success"}  # fmt: skip
@@ -115,6 +117,8 @@ class Notifier:
         self._worker: WorkerThread | None = None
         self._fills: set[str] = set()
         self._state: str | None = None
+        self._errors = 0
+        self._error_sent: float | None = None
 
     def start(self) -> Notifier:
         self._sender.load()
@@ -164,6 +168,17 @@ class Notifier:
             case BrokerReconnected(venue=venue) | FeedReconnected(venue=venue):
                 if "disconnect" in self.config.events:
                     self._offer(("up", _link(event, venue), "", time.monotonic(), self.strategy))
+
+    def strategy_error(self, text: str) -> None:
+        """The strategy raised and the run went on (error policy 'log'): the first error is sent,
+        then at most one per ``ERROR_EVERY`` seconds, with the count passed over meanwhile."""
+        self._errors += 1
+        now = time.monotonic()
+        if self._error_sent is not None and now - self._error_sent < ERROR_EVERY:
+            return
+        self._error_sent, count, self._errors = now, self._errors, 0
+        self.emit("error", text if count == 1 else f"{text} (and {count - 1} more since the last message)",
+                  error=text, count=count)  # fmt: skip
 
     def trading_state(self, state: str, reason: str) -> None:
         """The strategy's trading state as seen after a bar: a change is a ``halt`` message."""

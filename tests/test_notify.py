@@ -149,3 +149,16 @@ def test_a_url_apprise_does_not_understand_is_a_config_error_naming_no_secret():
         notifier.start()
     assert "target 1 (nosuchscheme://…)" in str(err.value) and "secret-token" not in str(err.value)
     assert NotifyConfig.from_table({"urls": []}) is None and NotifyConfig.from_table(None) is None
+
+
+def test_strategy_errors_are_sent_first_then_at_most_one_per_interval_with_a_count(hook):
+    notifier = Notifier(NotifyConfig((hook.url,)), "sid").start()
+    try:
+        notifier.strategy_error("Momo.on_data raised KeyError at 2024-03-04 14:31:00+00:00: 'AAPL'")
+        notifier.strategy_error("Momo.on_data raised KeyError at 2024-03-04 14:32:00+00:00: 'AAPL'")
+        notifier.emit("start", "marker", mode="paper", venue="ib")
+        first, marker = fields(hook.next()), fields(hook.next())
+    finally:
+        notifier.close()
+    assert (first["event"], first["count"]) == ("error", "1") and first["error"].endswith("14:31:00+00:00: 'AAPL'")
+    assert marker["event"] == "start" and hook.received.empty()  # the second error waits for the interval

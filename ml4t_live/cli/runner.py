@@ -177,6 +177,8 @@ def run_engine(strategy: Any, broker: Any, feed: Any, config: Any, o: dict[str, 
     progress = stops.wrap_progress(display.progress_callback(name))
     notifier = notifying.create(o.get("notify"))  # [notify]: checked before anything starts
     feed, progress = notifying.wire(notifier, broker, feed, progress)
+    if notifier is not None:
+        kwargs["on_strategy_error"] = notifier.strategy_error
     try:
         engine = LiveEngine(strategy, broker, feed, progress=progress, **kwargs)
     except HistoricalStrategyCompatibilityError as exc:  # the backtest's own up-front checks

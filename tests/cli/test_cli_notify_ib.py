@@ -23,6 +23,8 @@ class BuyTwo(Strategy):
         if self.bars == 1:
             broker.submit_order("AAPL", 10)
             broker.submit_order("MSFT", 5)
+        if self.bars == 2:
+            raise ValueError("boom")  # a venue run's error policy is 'log': the run goes on
 """
 
 
@@ -49,7 +51,7 @@ def test_a_run_sends_its_chosen_events_and_an_unreachable_target_does_not_stop_i
             strategy_id = "buytwo"
             [notify]
             urls = ["{dead}", "{hook.url}"]
-            events = ["start", "fill", "halt", "end_of_day"]
+            events = ["start", "fill", "error", "halt", "end_of_day"]
         """))
         result = cli("run", "--config", config, "--max-bars", 3)
         got = []
@@ -58,8 +60,10 @@ def test_a_run_sends_its_chosen_events_and_an_unreachable_target_does_not_stop_i
     finally:
         hook.close()
     assert result.exit_code == 0, result.output
-    assert [g["event"] for g in got] == ["start", "fill", "fill", "end_of_day"], got
-    start, *fills, end = got
+    assert [g["event"] for g in got] == ["start", "fill", "fill", "error", "end_of_day"], got
+    start, *fills, error, end = got
+    assert error["error"].startswith("BuyTwo.on_data raised ValueError at ") and error["error"].endswith(": boom")
+    assert error["count"] == "1" and end["strategy_errors"] == "1"
     assert (start["strategy"], start["mode"], start["venue"]) == ("buytwo", "paper", "ib")
     assert sorted((f["asset"], f["side"], f["quantity"]) for f in fills) == [("AAPL", "buy", "10.0"),
                                                                               ("MSFT", "buy", "5.0")]  # fmt: skip
@@ -68,4 +72,4 @@ def test_a_run_sends_its_chosen_events_and_an_unreachable_target_does_not_stop_i
     assert end["stop_reason"] == "bar limit reached (3 bars)"
     assert result.output.count("notification target 1 (json://…)") == 1, result.output
     assert "secret-token-xyz" not in result.output
-    assert not _error_lines(result.output), result.output
+    assert [line for line in _error_lines(result.output) if "BuyTwo.on_data raised" not in line] == [], result.output
