@@ -52,6 +52,7 @@ from .events import (
 from .failpoints import failpoint
 from .journal import check_strategy_id, default_strategy_id
 from .results import LiveResult, MetricsTracker, RecordKeeper
+from .strategy_errors import PassedOver
 
 _log = logger.bind(component="engine")
 
@@ -138,7 +139,7 @@ class LiveEngine:
         self._stop_reason = "end of data"
         self._has_run = False
         self._ended = False
-        self._errors = 0
+        self._errors = PassedOver(strategy)
         self._outcome = getattr(broker, "strategy_outcome", None)
 
     # ------------------------------------------------------------------ control
@@ -199,7 +200,7 @@ class LiveEngine:
                 equity = self.broker.mark(bar.timestamp, bars)
                 bars += 1
                 metrics.observe(bar.timestamp, equity)
-                metrics.strategy_errors = self._errors
+                metrics.strategy_errors = self._errors.count
                 records.after_bar(self.broker, bar, equity, self.record_bars)
                 if self.progress is not None:
                     self.progress(
@@ -347,14 +348,14 @@ class LiveEngine:
             name = getattr(hook, "__name__", str(hook))
             where = f" at {timestamp}" if timestamp is not None else ""
             if fatal or self.error_policy == "raise":
+                self._errors.log_fatal(exc, name)
                 raise StrategyError(
                     f"{type(self.strategy).__name__}.{name} raised {type(exc).__name__}{where}: {exc}",
                     hook=name,
                     timestamp=timestamp,
+                    strategy_file=self._errors.strategy_file,
                 ) from exc
-            self._errors += 1
-            log_failure(_log, exc, "{}.{} raised{}; error policy 'log': continuing with the next bar",
-                        type(self.strategy).__name__, name, where)  # fmt: skip
+            self._errors.log(exc, name, where)
             if self.on_strategy_error is not None:
                 self.on_strategy_error(f"{type(self.strategy).__name__}.{name} raised {type(exc).__name__}{where}: {exc}")
             return False
@@ -362,7 +363,9 @@ class LiveEngine:
 
     def _end_after_failure(self, exc: BaseException) -> None:
         """``on_end`` also runs when the run fails; its own failure is logged, not raised."""
-        _log.error("run failed: {}: {}", type(exc).__name__, exc)
+        # a strategy error is reported once, by whoever catches it (the CLI prints one block)
+        report = _log.debug if isinstance(exc, StrategyError) else _log.error
+        report("run failed: {}: {}", type(exc).__name__, exc)
         if self._ended:
             return
         self._ended = True

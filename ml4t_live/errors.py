@@ -44,10 +44,12 @@ class JournalLocked(ConfigError):
 class StrategyError(Ml4tLiveError):
     """The strategy raised inside one of its hooks; the original is the ``__cause__``."""
 
-    def __init__(self, message: str, *, hook: str, timestamp: object = None) -> None:
+    def __init__(self, message: str, *, hook: str, timestamp: object = None,
+                 strategy_file: str | None = None) -> None:  # fmt: skip
         super().__init__(message)
         self.hook = hook
         self.timestamp = timestamp
+        self.strategy_file = strategy_file  # whose frames a report shows first
 
 
 class VenueError(Ml4tLiveError):

@@ -177,6 +177,7 @@ class RecordKeeper:
             summary.update(risk())
         if left is not None:
             summary["left_at_venue"] = [o.order_id for o in left]
+        summary["positions"] = _positions(broker)
         if self.writer is not None:
             if unfinished:
                 self.writer.add_orders(unfinished)
@@ -234,3 +235,12 @@ class RecordKeeper:
             self.writer.close()
         except Exception as write_exc:  # reported; the original failure re-raises
             log_failure(_log, write_exc, "could not write the session files after a failure")
+
+
+def _positions(broker: Any) -> dict[str, float]:
+    """What the strategy holds at the end: {asset: signed quantity} (flat assets left out)."""
+    try:
+        held = broker.strategy_broker.positions
+    except AttributeError:  # a broker without the strategy-facing surface
+        return {}
+    return {asset: p.quantity for asset, p in sorted(held.items()) if abs(p.quantity) > 1e-12}

@@ -61,7 +61,7 @@ def test_a_logged_failure_never_shows_the_values_of_variables_even_with_a_diagno
             raise RuntimeError("boom" if api_secret else "")  # the line names the local
 
     lines: list[str] = []
-    sink = logger.add(lines.append, level="ERROR", diagnose=True, backtrace=True)
+    sink = logger.add(lines.append, level="DEBUG", diagnose=True, backtrace=True)  # block + full traceback
     try:
         feed = ListFeed([bar(datetime(2024, 1, 2, 14, 30, tzinfo=UTC), {"AAA": 1.0})])
         LiveEngine(Leaky(), VenueBroker(FakeVenue(), strategy_id="leaky"), feed, session_dir=False,
@@ -69,5 +69,7 @@ def test_a_logged_failure_never_shows_the_values_of_variables_even_with_a_diagno
     finally:
         logger.remove(sink)
     text = "".join(lines)
-    assert "RuntimeError: boom" in text and "Traceback" in text
+    assert "Leaky.on_data raised RuntimeError at 2024-01-02 14:30:00+00:00: boom" in text  # the block
+    assert "RuntimeError: boom" in text and "Traceback" in text  # the first occurrence in full
+    assert 'raise RuntimeError("boom" if api_secret else "")' in text
     assert "TOPSECRET" not in text

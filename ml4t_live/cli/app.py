@@ -76,8 +76,10 @@ HELP = {
     "session_dir": "Folder under which the session folder <Strategy>-<UTC start>/ is written "
     "(default ./sessions).",
     "no_session": "Write no session files.",
-    "error_policy": "When the strategy raises in on_data: 'raise' stops the run (default for "
-    "shadow/replay), 'log' logs the traceback and continues.",
+    "error_policy": "When the strategy raises in on_data: 'raise' stops the run, exit 1 (the "
+    "default in shadow mode and replay); 'log' logs each error as one short block (the first "
+    "one in full in session.log), counts it in the summary and continues with the next bar (the "
+    "default against a venue, paper or live: an account is not abandoned mid-session).",
     "settle_timeout": "Seconds the fill barrier waits for in-flight orders before each bar "
     "[default: 5].",
     "retain": "Keep only the last N fills (and no finished orders) in memory; everything still "
@@ -140,7 +142,7 @@ def _guard(command: Any) -> Any:
         except ConfigError as exc:  # LiveTradingRefused included
             _fail(EXIT_CONFIG, "configuration error", exc)
         except StrategyError as exc:
-            _fail(EXIT_STRATEGY, "strategy error", exc, traceback=True)
+            _strategy_failed(exc)
         except (VenueError, BridgeError) as exc:
             _fail(EXIT_VENUE, "venue error", exc)
         except Ml4tLiveError as exc:
@@ -152,6 +154,17 @@ def _guard(command: Any) -> Any:
             _fail(EXIT_STRATEGY, "unexpected internal error", exc, traceback=True)
 
     return wrapper
+
+
+def _strategy_failed(exc: StrategyError) -> None:
+    """One block: the message, the strategy's own frames (the rest collapsed). The engine logged
+    the whole traceback at DEBUG (session.log)."""
+    from ml4t_live.strategy_errors import strategy_block
+
+    cause = exc.__cause__ or exc
+    block = strategy_block(cause, exc.strategy_file)
+    _log.error("strategy error: {}{}", exc, f"\n{block}" if block else "")
+    raise typer.Exit(EXIT_STRATEGY) from None
 
 
 def _fail(code: int, what: str, exc: BaseException, *, traceback: bool = False) -> None:

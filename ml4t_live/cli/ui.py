@@ -98,6 +98,7 @@ class Display:
             ("orders", f"{m.get('num_orders', 0):>12,}"),
             ("fills", f"{m.get('num_fills', 0):>12,}"),
             ("rejections", f"{m.get('num_rejected_orders', 0):>12,}"),
+            ("open orders", f"{m.get('num_open_orders', 0):>12,}"),
             *([("strategy errors", f"{m['num_strategy_errors']:>12,}")] if m.get("num_strategy_errors") else []),
             *([("bad bars dropped", f"{m['num_bad_bars_dropped']:>11,}")] if m.get("num_bad_bars_dropped") else []),
             ("final equity", f"{m.get('final_value', float('nan')):>12,.2f}"),
@@ -106,6 +107,10 @@ class Display:
         ]
         lines = [f"{title}: {result.bars:,} bars, {mode} mode, stopped: {result.stopped_reason}"]
         lines += [f"  {label:<15}{value}" for label, value in rows]
+        held = m.get("positions") or {}
+        if held:
+            where = "positions at the end" if mode.startswith("shadow") else "positions left at the venue"
+            lines.append(f"  {where}: " + ", ".join(f"{a} {q:+,g}" for a, q in held.items()))
         left = m.get("left_at_venue") or []
         if left:
             lines.append(f"  left at the venue ({len(left)} order(s) still working):")
