@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from loguru import logger
-from ml4t.backtest import Fill, Order, OrderSide, OrderStatus, Position
+from ml4t.backtest import ExitReason, Fill, Order, OrderSide, OrderStatus, Position
 
 from .events import (
     OrderAccepted,
@@ -142,6 +142,8 @@ class Book:
             commission=ex.commission,
             order_type=order.order_type.value,
             price_source="venue",
+            exit_reason=self._exit_reason(ex, order),
+            exit_reason_detail=order._risk_exit_reason,
         )
         self.fills.append(fill)
         self._new_fills.append(fill)
@@ -170,6 +172,15 @@ class Book:
                 return
         if recorded:
             self._finished.append(order)
+
+    def _exit_reason(self, ex: OrderFilled | OrderPartiallyFilled, order: Order) -> str:
+        """As the backtest's fills: an exit (a fill against the position) says why - the
+        position rule's reason, else ``signal``; an entry says nothing."""
+        held = self.positions.get(ex.asset)
+        signed = ex.quantity if ex.side is OrderSide.BUY else -ex.quantity
+        if held is None or held.quantity * signed >= 0:
+            return ""
+        return order._exit_reason.value if order._exit_reason is not None else ExitReason.SIGNAL.value
 
     def _move_position(self, fill: Fill) -> None:
         signed = fill.quantity if fill.side is OrderSide.BUY else -fill.quantity

@@ -33,6 +33,7 @@ from typing import Any
 from loguru import logger
 from ml4t.backtest import BacktestConfig, Fill, Order, OrderSide, OrderType
 from ml4t.backtest.config import ShareType
+from ml4t.backtest.core import SubmitOrderOptions, reason_to_exit_reason
 
 from .account_views import AccountViews
 from .book import Book
@@ -203,7 +204,8 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
         for asset, quantity, reason in self.rules.exits(self.book.positions, bar.data, bar.timestamp):
             if any(o.asset == asset for o in self._in_flight.values()):
                 continue  # an exit (or another order) for this asset is already on its way
-            order = self.submit_order(asset, quantity)
+            why = SubmitOrderOptions(exit_reason=reason_to_exit_reason(reason), risk_exit_reason=reason)
+            order = self.submit_order(asset, quantity, _options=why)
             if order is not None:
                 _log.info("position rule {} exits {} {} ({})", reason, quantity, asset, order.order_id)
         if not self.link.replaying:
@@ -285,6 +287,8 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
             stop_price=stop_price,
             trail_amount=trail_amount,
             rebalance_id=getattr(_options, "rebalance_id", None),
+            _exit_reason=getattr(_options, "exit_reason", None),  # a position rule's exit: its fills say why
+            _risk_exit_reason=getattr(_options, "risk_exit_reason", None),
             order_id=self.ids.next(asset, side),
             created_at=self._bar_time,
             parent_id=parent_id,

@@ -306,3 +306,23 @@ def replace_request(order):
     from ml4t_live.protocols import OrderRequest
 
     return OrderRequest(order.order_id, order.asset, order.side, order.quantity)
+
+
+def test_venue_fills_carry_the_exit_reason_as_the_backtests_do():
+    from ml4t.backtest import StopLoss
+
+    venue = FakeVenue(fill_on_wait=True)
+    broker = connected(venue)
+    broker.set_position_rules(StopLoss(0.05))
+    broker.submit_order("AAA", 10)
+    broker.settle(1.0)  # an entry: no exit reason
+    broker.begin_bar(bar(T0, {"AAA": 94.0}))  # 6% below the entry: the stop fires
+    broker.settle(1.0)
+    broker.submit_order("BBB", 5)
+    broker.settle(1.0)
+    broker.submit_order("BBB", -5)  # the strategy's own exit
+    broker.settle(1.0)
+    reasons = [(f.asset, f.side, f.exit_reason) for f in broker.fills]
+    assert reasons == [("AAA", OrderSide.BUY, ""), ("AAA", OrderSide.SELL, "stop_loss"),
+                       ("BBB", OrderSide.BUY, ""), ("BBB", OrderSide.SELL, "signal")]  # fmt: skip
+    assert broker.fills[1].exit_reason_detail.startswith("stop_loss")
