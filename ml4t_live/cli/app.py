@@ -62,6 +62,13 @@ def _root(
 
 
 # -- shared options ------------------------------------------------------------------------
+def _preset_names() -> list[str]:
+    """Every preset name ml4t.backtest accepts (its error message's list, aliases included)."""
+    from ml4t.backtest import profiles
+
+    return sorted(getattr(profiles, "_PROFILES", None) or profiles.list_profiles())
+
+
 HELP = {
     "verbose": "Log at DEBUG level on stderr.",
     "quiet": "No progress; only warnings and the summary.",
@@ -69,10 +76,14 @@ HELP = {
     "too); flags given here win.",
     "param": "Strategy constructor argument name=value (repeatable); the value is read as a "
     "TOML literal (5, 0.5, true, [1,2]) or else as text.",
-    "speed": "Replay at N times real time (default: as fast as possible).",
+    "speed": "Replay at N times real time (default: as fast as the strategy takes the bars; "
+    "demo --venue ib|alpaca: step mode, see ml4t-live sim --help).",
+    "sim_speed": "Serve the bars at N times real time (default: step mode: the next bar as soon "
+    "as the connected client has caught up with the last one, so a day replays in seconds and "
+    "fills match the backtest).",
     "initial_cash": "Starting cash (default: the preset's, 100,000).",
-    "preset": "ml4t.backtest config preset: default, realistic, backtrader, zipline, lean, "
-    "vectorbt, ibkr_us_stocks_fixed ...",
+    "preset": "ml4t.backtest config preset (commission, slippage, fill timing): "
+    + ", ".join(_preset_names()) + " [default: default].",
     "session_dir": "Folder under which the session folder <Strategy>-<UTC start>/ is written "
     "(default ./sessions).",
     "no_session": "Write no session files.",
@@ -103,8 +114,9 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help=HELP["quiet"])]
 ConfigFile = Annotated[
     Path | None, typer.Option("--config", "-c", help=HELP["config"], dir_okay=False)
 ]
-Params = Annotated[list[str] | None, typer.Option("--param", "-p", help=HELP["param"])]
+Params = Annotated[list[str] | None, typer.Option("--param", "-p", help=HELP["param"], metavar="NAME=VALUE")]
 Speed = Annotated[float | None, typer.Option(help=HELP["speed"], min=0.0)]
+SimSpeed = Annotated[float | None, typer.Option("--speed", help=HELP["sim_speed"], min=0.0)]
 InitialCash = Annotated[float | None, typer.Option(help=HELP["initial_cash"])]
 Preset = Annotated[str | None, typer.Option(help=HELP["preset"])]
 SessionDir = Annotated[Path | None, typer.Option(help=HELP["session_dir"], file_okay=False)]

@@ -10,9 +10,10 @@ import typer
 from . import options as opt
 from .app import (
     RUN_KEYS, ConfigFile, ErrorPolicy, HeartbeatTimeout, InitialCash, MaxBars, NoSession, OnBadBars, Params, Retain,
-    Preset, Quiet, SessionDir, SettleTimeout, Speed, StateDir, StopAt, StrategyId, Verbose, _guard, app,
+    Preset, Quiet, SessionDir, SettleTimeout, SimSpeed, Speed, StateDir, StopAt, StrategyId, Verbose, _guard,
+    app,
 )  # fmt: skip
-from .runner import replay_session, run_command, run_demo, serve_sim
+from .runner import fault_kinds, replay_session, run_command, run_demo, serve_sim
 from .ui import Display
 from ml4t_live.errors import ConfigError
 
@@ -28,7 +29,9 @@ _HELP = {
     "--live; a live account also needs confirmation).",
     "feed": "Where bars come from: replay (needs --data), ib or alpaca [default: replay with "
     "--data, else the broker's venue].",
-    "host": "Venue host (IB Gateway/TWS, or a simulated venue).",
+    "host": "ib: the host of TWS / IB Gateway (default 127.0.0.1; with --port, default 7497). "
+    "alpaca: the endpoint URL (e.g. http://127.0.0.1:8765 for ml4t-live sim alpaca; default: "
+    "Alpaca's paper URL, its live URL with --live); a bare host needs --port.",
     "symbols": "Comma-separated symbols to subscribe to (venue feeds).",
     "live": "Allow a LIVE (real-money) account. Never the default; asks for confirmation.",
     "confirm_live": "With --live: confirm non-interactively (cron).",
@@ -60,7 +63,10 @@ _HELP = {
     "sim_commission": "ib: commission schedule on fills: none (default), ib-fixed (USD 0.005/share, "
     "min 1.00, max 1% of value) or ib-tiered (USD 0.0035/share, min 0.35, max 1%).",
     "sim_faults": "TOML file of scripted faults ([[fault]] tables: kind, at_bar, count, seconds, "
-    "params), e.g. dropped connections, rejections, partial fills, rate-limit storms.",
+    "params), e.g. dropped connections, rejections, partial fills, rate-limit storms. "
+    "--list-faults prints the venue's kinds and their parameters.",
+    "list_faults": "Print the fault kinds this simulated venue knows, with their parameters, "
+    "and the scenario file format; then exit.",
 }
 
 
@@ -115,7 +121,9 @@ def run(
     The --config TOML file holds the same names as these options (strategy = "file.py:Class",
     data = "bars.parquet", initial_cash = 50000, ...; paths relative to the file), plus the
     tables [params] (strategy constructor arguments), [backtest] (BacktestConfig sections, e.g.
-    commission = { model = "percentage", rate = 0.0005 }) and [venue] (venue settings).
+    commission = { model = "percentage", rate = 0.0005 }) and [venue] (venue settings, e.g. IB
+    client_id = 7, warmup_bars = 30, end = "2024-03-04T16:00:00-05:00"; every key is listed in
+    docs/operations.md, "The [venue] table"; an unknown key is an error).
     """
     display = Display(verbose=verbose, quiet=quiet)
     cli = dict(strategy=strategy, data=data, signals=signals, context=context, speed=speed,
@@ -215,16 +223,20 @@ def sim(
     data: Annotated[Path | None, typer.Option("--data", "-d", help=_HELP["sim_data"])] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int | None, typer.Option(help=_HELP["sim_port"])] = None,
-    speed: Speed = None,
+    speed: SimSpeed = None,
     faults: Annotated[Path | None, typer.Option(help=_HELP["sim_faults"])] = None,
     account: Annotated[str | None, typer.Option(help=_HELP["sim_account"])] = None,
     history: Annotated[str | None, typer.Option(help=_HELP["sim_history"])] = None,
     commission: Annotated[str | None, typer.Option(help=_HELP["sim_commission"])] = None,
+    list_faults: Annotated[bool, typer.Option("--list-faults", help=_HELP["list_faults"])] = False,
     verbose: Verbose = False,
 ) -> None:
     """Serve a simulated venue on this machine, to rehearse a strategy's exact venue
     configuration offline: real TWS API socket (ib) or REST + websockets (alpaca) on 127.0.0.1,
     replaying recorded bars as live data and filling orders by ml4t.backtest's rules."""
+    if list_faults:
+        typer.echo(fault_kinds(venue))
+        raise typer.Exit(0)
     display = Display(verbose=verbose)
     try:
         raise typer.Exit(serve_sim(venue, data, host, port, speed, faults, account, history,

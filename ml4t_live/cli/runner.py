@@ -6,6 +6,7 @@ import dataclasses
 import difflib
 import importlib
 import json
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -273,6 +274,27 @@ def replay_session(session: Any, o: dict[str, Any], display: Display) -> Any:
 def _announce(text: str) -> None:
     """The command line's own output (where a simulated venue listens, how to connect)."""
     print(text, flush=True)
+
+
+_FAULT_EXAMPLES = {
+    "ib": '[[fault]]\nkind = "drop_connection"\nat_bar = 5            # just before bar index 5 (0-based)\n\n'
+          '[[fault]]\nkind = "partial_fill"\nat_bar = 10\nparams = { parts = 3 }',
+    "alpaca": '[[fault]]\nkind = "rate_limit_storm"\nat_bar = 5            # just before bar index 5 (0-based)\n'
+              'count = 10\n\n[[fault]]\nkind = "reject_next"\nat_bar = 10\n'
+              'params = { reason = "insufficient buying power" }',
+}
+
+
+def fault_kinds(venue: str) -> str:
+    """``sim VENUE --list-faults``: the kinds table from the venue's faults module (its docstring
+    is the one description of what each kind does) and an example scenario file."""
+    if venue not in VENUES:
+        raise ConfigError(f"no simulated venue {venue!r}: ib or alpaca")
+    text = importlib.import_module(f"ml4t_live.sim.{venue}.faults").__doc__ or ""
+    text = re.sub(r"^``(\w+)``", r"\1    ", text, flags=re.M)  # the kinds column keeps its width
+    text = re.sub(r":\w+:`([^`]+)`", r"\1", text).replace("``", "")
+    return (f"{text.strip()}\n\nA scenario file (ml4t-live sim {venue} --faults scenario.toml); seconds and "
+            f"count are top-level keys, every other parameter goes in params:\n\n{_FAULT_EXAMPLES[venue]}")
 
 
 def serve_sim(
