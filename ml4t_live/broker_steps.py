@@ -42,7 +42,9 @@ from .protocols import AccountSnapshot, VenueGateway
 
 _log = logger.bind(component="venue-broker")
 
-END_POLICIES = ("cancel", "keep")
+#: what happens at an orderly end to what the strategy left: ``cancel`` its working orders, ``keep``
+#: them working, or ``flatten`` (cancel them, then close its positions with MARKET orders)
+END_POLICIES = ("cancel", "keep", "flatten")
 
 
 class BarSteps:
@@ -278,6 +280,34 @@ class BarSteps:
             self._in_flight.pop(order.order_id, None)
             self.link.event(OrderCancelled(order.order_id, reason))
 
+    def _cancel_and_wait(self, reason: str, timeout: float) -> None:
+        self.cancel_open_orders(reason)
+        self._drain(block_until=None)  # a refused cancel's fill is already on the queue
+        deadline = time.monotonic() + timeout
+        while self.book.cancelling and time.monotonic() < deadline:
+            if not self._drain(block_until=deadline):
+                break
+
+    def _flatten(self, timeout: float) -> None:
+        """End of day ``flatten``: close each position the strategy owns (its journal's; external
+        ones are never touched) with a MARKET order, then one end-of-bar signal (a step-mode
+        simulated venue moves on and fills them; harmless at a real venue) and wait (bounded) for
+        the fills. What did not fill is cancelled, never left to fill on the next session."""
+        self._catch_up = False  # the runtime's own orders, even when the last bar was a late one
+        orders = [o for o in (self.close_position(a) for a in list(self.book.positions)) if o is not None]  # type: ignore[attr-defined]
+        if not orders:
+            return
+        _log.info("end of day: flattening {}", ", ".join(f"{o.side.value} {o.quantity:g} {o.asset}" for o in orders))
+        self.gateway.end_of_bar(self._bar_time)
+        self.settle(timeout)
+        self._cancel_and_wait("end of day: flatten order not filled", timeout)
+        left = {a: p.quantity for a, p in self.book.positions.items() if abs(p.quantity) > 1e-9}
+        if left:
+            _log.error("end of day: the strategy is NOT flat, it still holds {}; check the venue "
+                       "(ml4t-live reconcile)", left)  # fmt: skip
+        else:
+            _log.info("end of day: flat")
+
     def settle_last_bar(self, timeout: float) -> int:
         """The run ends in order: the last bar's orders are settled (their fills applied and
         journaled before ``on_end``); from now on events come after the last bar."""
@@ -288,13 +318,10 @@ class BarSteps:
         """After ``on_end``: settle what it sent; with ``cancel`` cancel what the strategy left
         working and wait (bounded) for the venue's answers. Returns what is still at the venue."""
         self.settle(timeout)
-        if policy == "cancel":
-            self.cancel_open_orders("end of run")
-            self._drain(block_until=None)  # a refused cancel's fill is already on the queue
-            deadline = time.monotonic() + timeout
-            while self.book.cancelling and time.monotonic() < deadline:
-                if not self._drain(block_until=deadline):
-                    break
+        if policy in ("cancel", "flatten"):
+            self._cancel_and_wait("end of run", timeout)
+        if policy == "flatten":
+            self._flatten(timeout)
         self.own.check_soon()
         self.reconcile_if_due("end of run")
         self.left_at_venue = list(self.book.open.values()) + list(self.book.cancelling.values())

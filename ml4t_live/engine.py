@@ -107,6 +107,9 @@ class LiveEngine:
         if open_orders_at_end not in END_POLICIES:
             raise ConfigError(f"open_orders_at_end must be one of {', '.join(END_POLICIES)} "
                               f"(got {open_orders_at_end!r})")  # fmt: skip
+        if open_orders_at_end == "flatten" and not hasattr(broker, "finish_orders"):
+            raise ConfigError("open_orders_at_end='flatten' needs a venue broker (ib or alpaca); "
+                              "shadow mode has no orders at a venue to flatten")  # fmt: skip
         self.strategy = strategy
         self.broker = broker
         self.feed = feed

@@ -20,8 +20,13 @@ from ml4t_live.errors import (
 _log = logger.bind(component="cli")
 
 EXIT_OK, EXIT_STRATEGY, EXIT_CONFIG, EXIT_VENUE = 0, 1, 2, 3
+#: ``run --calendar``: the exchange has no session left today (closed day, or after the close);
+#: nothing was started. Not a failure: a scheduler treats it as success (systemd SuccessExitStatus=4)
+EXIT_NO_SESSION = 4
 EXIT_CODES_HELP = (
-    "Exit codes: 0 ok (also after an orderly stop: Ctrl-C, SIGTERM, --stop-at, --max-bars) · "
+    "Exit codes: 0 ok (also after an orderly stop: Ctrl-C, SIGTERM, --stop-at, --max-bars, the "
+    "--calendar session's end) · 4 --calendar: no session today (closed day, or after the close; "
+    "nothing started) · "
     "1 the strategy raised (or an unexpected internal error, logged with its traceback) · "
     "2 usage or configuration "
     "error · 3 venue / connection failure (feed stalled, broker unreachable, reconciliation)."
@@ -139,6 +144,7 @@ RUN_KEYS = (
     "host", "port", "symbols", "bar_size", "live", "confirm_live", "quiet", "verbose",
     "stop_at", "max_bars", "retain", "strategy_id", "state_dir", "open_orders_at_end",
     "on_divergence", "catch_up", "external", "adopt_positions", "report", "on_bad_bars",
+    "calendar", "as_of", "end_of_day", "connect_before", "close_offset", "max_clock_skew",
 )  # fmt: skip
 
 

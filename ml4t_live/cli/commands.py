@@ -62,6 +62,19 @@ _HELP = {
     "them.",
     "sim_commission": "ib: commission schedule on fills: none (default), ib-fixed (USD 0.005/share, "
     "min 1.00, max 1% of value) or ib-tiered (USD 0.0035/share, min 0.35, max 1%).",
+    "calendar": "Run one exchange session (an exchange_calendars name: XNYS, XNAS, XLON ...): on a "
+    "closed day or after the close exit 4 without connecting; before the open wait, connect "
+    "--connect-before the open, warm up (catch-up bars), trade until the close (+ --close-offset), "
+    "apply --end-of-day, exit 0.",
+    "as_of": "With --calendar: rehearse the session of this date (2024-11-29) or moment (ISO with "
+    "offset) against a simulated venue replaying it: the clock follows its bars and never waits.",
+    "end_of_day": "With --calendar, at the session's end: cancel the strategy's working orders "
+    "(default), flatten (cancel them, close its positions with MARKET orders; the session then ends "
+    "5 minutes before the close unless --close-offset says otherwise) or hold (leave them).",
+    "connect_before": "With --calendar: connect (reconcile, warm up) this long before the open "
+    "[default: 15min].",
+    "close_offset": "With --calendar: end the session this long after the close (negative: before "
+    "it), e.g. -5min [default: 0, flatten -5min].",
     "sim_faults": "TOML file of scripted faults ([[fault]] tables: kind, at_bar, count, seconds, "
     "params), e.g. dropped connections, rejections, partial fills, rate-limit storms. "
     "--list-faults prints the venue's kinds and their parameters.",
@@ -113,6 +126,11 @@ def run(
     report: Annotated[bool | None, typer.Option(
         "--report", help="At the end, write report.html / report.png / parity.json into the session "
         "folder (ml4t-live report SESSION does the same later).", show_default=False)] = None,
+    calendar: Annotated[str | None, typer.Option(help=_HELP["calendar"])] = None,
+    as_of: Annotated[str | None, typer.Option(help=_HELP["as_of"])] = None,
+    end_of_day: Annotated[str | None, typer.Option(help=_HELP["end_of_day"])] = None,
+    connect_before: Annotated[str | None, typer.Option(help=_HELP["connect_before"])] = None,
+    close_offset: Annotated[str | None, typer.Option(help=_HELP["close_offset"])] = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
@@ -135,6 +153,8 @@ def run(
                strategy_id=strategy_id, state_dir=state_dir, open_orders_at_end=open_orders_at_end,
                on_divergence=on_divergence, catch_up=catch_up, external=external,
                adopt_positions=adopt_positions, report=report, on_bad_bars=on_bad_bars,
+               calendar=calendar, as_of=as_of,
+               end_of_day=end_of_day, connect_before=connect_before, close_offset=close_offset,
                quiet=quiet or None, verbose=verbose or None, params=opt.parse_params(param))  # fmt: skip
     o = opt.merge_options(cli, config, RUN_KEYS)
     display.set_level(verbose=bool(o.get("verbose")), quiet=bool(o.get("quiet")))
@@ -173,7 +193,8 @@ def demo(
 
 
 REPLAY_KEYS = tuple(k for k in RUN_KEYS if k not in ("data", "signals", "context", "broker", "feed",
-                    "host", "port", "symbols", "bar_size", "live", "confirm_live"))  # fmt: skip
+                    "host", "port", "symbols", "bar_size", "live", "confirm_live", "calendar", "as_of",
+                    "end_of_day", "connect_before", "close_offset", "max_clock_skew"))  # fmt: skip
 
 
 @app.command()

@@ -29,7 +29,8 @@ from .venues import VENUES, VenueOptions, entry_point
 _log = logger.bind(component="cli")
 
 
-def run_command(o: dict[str, Any], display: Display) -> None:
+def run_command(o: dict[str, Any], display: Display, clock: Any = None) -> None:
+    """``ml4t-live run``; ``clock`` (a session clock) only with ``calendar`` (tests inject one)."""
     cls = opt.load_strategy_class(o.get("strategy") or "")
     strategy = opt.build_strategy(cls, o["params"])
     o["strategy"] = opt.strategy_target(cls, o["strategy"])
@@ -40,6 +41,10 @@ def run_command(o: dict[str, Any], display: Display) -> None:
     feed = _make_feed(o, broker_name, venue_opts)
     broker = _make_broker(broker_name, venue_opts, config, o.get("risk"))
     _own(broker, o)
+    if o.get("calendar"):  # today's session decides when to connect and when to stop
+        from .calendar_session import calendar_session
+
+        feed = calendar_session(o, feed, clock)
     mode = "shadow" if broker_name == "shadow" else ("LIVE" if venue_opts.live else "paper")
     run_engine(strategy, broker, feed, config, o, display, mode=mode)
 
