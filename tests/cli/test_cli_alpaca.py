@@ -215,7 +215,8 @@ def test_sim_alpaca_serves_alpaca_py_and_stops_cleanly(tmp_path, stop, env_keys)
             key_id = re.search(rf"export {KEY_ENV}=(\S+)", banner).group(1)
             secret = re.search(rf"export {SECRET_ENV}=(\S+)", banner).group(1)
         assert (
-            f"--broker alpaca --host {base_url} --symbols AAPL,MSFT --bar-size 1min --max-bars 30"
+            f"--broker alpaca --host {base_url} --symbols AAPL,MSFT --bar-size 1min --calendar XNYS "
+            "--as-of 2026-11-23 --close-offset -360min"
             in banner
         )
         assert f'endpoint = "{base_url}", end = "2026-11-23T15:00:00+00:00"' in banner

@@ -43,6 +43,7 @@ from loguru import logger
 
 from ...cli.venues import feed_health, venue_end
 from ...errors import ConfigError
+from ...sessions.rehearsal import rehearsal_options
 from .bars import parse_bar_size
 from .broker import AlpacaBroker
 from .config import KEY_ENV, SECRET_ENV, AlpacaConfig
@@ -319,10 +320,9 @@ def _banner(
         f"replaying {bars} bars of {','.join(symbols)} up to {end.isoformat()}; run a strategy on them:",
         (
             f"  ml4t-live run my_strategy.py:MyStrategy --broker alpaca --host {sim.base_url} "
-            f"--symbols {','.join(symbols)} --bar-size 1min --max-bars {bars}"
+            f"--symbols {','.join(symbols)} --bar-size 1min {rehearsal_options(end)}"
         ),
-        "  (--max-bars ends the run with the replay; without it the run waits for bars that",
-        "   never come and stops with a feed-stall error, exit 3, after --heartbeat-timeout)",
+        "  (it ends by itself at the recorded session's close; earlier recorded days are its warm-up)",
         f'  (or, in a --config file: [venue] endpoint = "{sim.base_url}", end = "{end.isoformat()}")',
     ]
     announce("\n".join(lines))

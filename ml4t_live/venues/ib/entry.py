@@ -30,6 +30,7 @@ from loguru import logger
 
 from ...cli.venues import feed_health, venue_end
 from ...errors import ConfigError, LiveTradingRefused
+from ...sessions.rehearsal import rehearsal_options
 from .broker import IBBroker
 from .config import IBConfig
 from .feed import IBFeed
@@ -166,7 +167,7 @@ def run_sim(options: Any) -> int:
         history=extra.get("history"),
         commission=str(extra.get("commission") or "none"),
     )
-    symbols, step, _ = _replayed(extra["data"])
+    symbols, step, last_end = _replayed(extra["data"])
     with _stop_signals():
         try:
             try:
@@ -187,8 +188,10 @@ def run_sim(options: Any) -> int:
                 f"simulated IB Gateway listening on {sim.host}:{port} ({pace}), account "
                 f"{account}, symbols {','.join(symbols)}\n"
                 f"connect with: ml4t-live run STRATEGY --broker ib --port {port} "
-                f"--symbols {','.join(symbols)} --bar-size {_short(int(step.total_seconds()))}\n"
-                "Ctrl-C stops it",
+                f"--symbols {','.join(symbols)} --bar-size {_short(int(step.total_seconds()))} "
+                f"{rehearsal_options(last_end)}\n"
+                "(the run ends by itself at the recorded session's close; earlier recorded days "
+                "are its warm-up)\nCtrl-C stops it",
             )
             if not speed and len(symbols) > 1:
                 _log.info(
