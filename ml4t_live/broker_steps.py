@@ -290,14 +290,13 @@ class BarSteps:
 
     def _flatten(self, timeout: float) -> None:
         """End of day ``flatten``: close each position the strategy owns (its journal's; external
-        ones are never touched) with a MARKET order, then one end-of-bar signal (a step-mode
-        simulated venue moves on and fills them; harmless at a real venue) and wait (bounded) for
-        the fills. What did not fill is cancelled, never left to fill on the next session."""
+        ones are never touched) with MARKET orders, as the operator's flatten does (runtime orders:
+        they leave whatever the trading state), then one end-of-bar signal (a step-mode simulated
+        venue moves on and fills them; harmless at a real venue) and wait (bounded) for the fills.
+        What did not fill is cancelled, never left to fill in the next session."""
         self._catch_up = False  # the runtime's own orders, even when the last bar was a late one
-        orders = [o for o in (self.close_position(a) for a in list(self.book.positions)) if o is not None]  # type: ignore[attr-defined]
-        if not orders:
+        if not self.flatten_owned("end of day"):  # type: ignore[attr-defined]
             return
-        _log.info("end of day: flattening {}", ", ".join(f"{o.side.value} {o.quantity:g} {o.asset}" for o in orders))
         self.gateway.end_of_bar(self._bar_time)
         self.settle(timeout)
         self._cancel_and_wait("end of day: flatten order not filled", timeout)
