@@ -11,6 +11,9 @@ from test_cli_ib import _error_lines, bars, cli, ib_errors, restore_loguru, sims
 
 from tests.support.webhook import WebhookReceiver, fields
 
+#: what ib_async logs at ERROR for the faults injected on purpose (a rejection, a gateway restart)
+IB_ERRORS_EXPECTED = ("Error 201", "Peer closed connection", "API connection failed", "Make sure API port")
+
 STRATEGY = """
 from ml4t.backtest import Strategy
 
@@ -73,3 +76,44 @@ def test_a_run_sends_its_chosen_events_and_an_unreachable_target_does_not_stop_i
     assert result.output.count("notification target 1 (json://…)") == 1, result.output
     assert "secret-token-xyz" not in result.output
     assert [line for line in _error_lines(result.output) if "BuyTwo.on_data raised" not in line] == [], result.output
+
+
+def test_a_venue_rejection_a_long_disconnect_and_a_halt_are_sent(cli, bars, sims, tmp_path):  # noqa: F811
+    sim = sims(bars)
+    sim.inject("reject_next", reason="Insufficient buying power")  # the AAPL buy on bar 1
+    sim.inject("gateway_restart", seconds=1.0, at_bar=2)  # every client dropped, refused for 1 s
+    (tmp_path / "buy_two.py").write_text(textwrap.dedent(STRATEGY))
+    hook = WebhookReceiver().start()
+    try:
+        config = tmp_path / "session.toml"
+        config.write_text(textwrap.dedent(f"""
+            strategy = "buy_two.py:BuyTwo"
+            broker = "ib"
+            port = {sim.port}
+            symbols = "AAPL,MSFT"
+            bar_size = "1min"
+            no_session = true
+            strategy_id = "buytwo"
+            [notify]
+            urls = ["{hook.url}"]
+            events = ["rejection", "disconnect", "halt"]
+            disconnect_seconds = 0.2
+        """))
+        first = cli("run", "--config", config, "--max-bars", 4)
+        halted = cli("halt", "--strategy-id", "buytwo", "--reason", "desk says stop")
+        second = cli("run", "--config", config, "--max-bars", 1)
+        got = []
+        while not hook.received.empty():
+            got.append(fields(hook.received.get_nowait()))
+    finally:
+        hook.close()
+    assert first.exit_code == 0 and halted.exit_code == 0 and second.exit_code == 0, (first.output, second.output)
+    rejection = [g for g in got if g["event"] == "rejection"]
+    assert [("Insufficient buying power" in r["reason"], r["client_order_id"][:7]) for r in rejection] == [
+        (True, "buytwo-")], rejection
+    # the gateway restart drops both links; the feed reports its outage as it happens (the
+    # broker's is seen by the engine only at its next bar: by then it was over, never told)
+    feed_link = [(g["state"], float(g["seconds"]) >= 0.2) for g in got
+                 if g["event"] == "disconnect" and g["link"] == "ib feed"]  # fmt: skip
+    assert feed_link == [("down", True), ("up", True)], got
+    assert [(g["state"], g["reason"]) for g in got if g["event"] == "halt"] == [("HALTED", "desk says stop")]
