@@ -6,7 +6,7 @@ connecting; before the connect time (``open - connect_before``) it sleeps (SIGTE
 wait, exit 0); then the run connects (reconciles), warms up on catch-up bars and trades until
 ``close + close_offset``, where the end-of-day policy applies. ``--as-of`` rehearses a recorded day
 against a simulated venue: the session clock starts then, follows the replayed bars, and never
-waits (see :mod:`ml4t_live.sessions`).
+waits (see :mod:`ml4t_live.schedule`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import typer
 from loguru import logger
 
 from ml4t_live.errors import ConfigError
-from ml4t_live.sessions import ManualClock, Phase, SessionClock, SessionFeed, SessionSettings, SystemClock, plan_day
-from ml4t_live.sessions.calendar import exchange_tz
+from ml4t_live.schedule import ManualClock, Phase, SessionClock, SessionFeed, SessionSettings, SystemClock, plan_day
+from ml4t_live.schedule.calendar import exchange_tz
 
 from .app import EXIT_NO_SESSION
 

@@ -43,7 +43,7 @@ from loguru import logger
 
 from ...cli.venues import feed_health, venue_end
 from ...errors import ConfigError
-from ...sessions.rehearsal import rehearsal_options
+from ...schedule.rehearsal import rehearsal_options
 from .bars import parse_bar_size
 from .broker import AlpacaBroker
 from .config import KEY_ENV, SECRET_ENV, AlpacaConfig

@@ -30,7 +30,7 @@ from loguru import logger
 
 from ...cli.venues import feed_health, venue_end
 from ...errors import ConfigError, LiveTradingRefused
-from ...sessions.rehearsal import rehearsal_options
+from ...schedule.rehearsal import rehearsal_options
 from .broker import IBBroker
 from .config import IBConfig
 from .feed import IBFeed

@@ -1,0 +1,141 @@
+"""SessionFeed: any feed, held to one exchange session (warm-up before the open, end at the close).
+
+Threading rule: a thin wrapper used on the engine thread only (``LiveEngine.run`` calls ``start``,
+``next_event`` and ``close``); it creates no thread, the wrapped feed owns its own.
+
+What it adds to the wrapped feed's events, in order::
+
+    a bar labelled before the open, or that ended before the run began -> catch_up=True
+        (warm-up: the strategy sees it, its orders never leave)
+    the first live bar: its end is compared with the session clock; more than max_clock_skew
+        apart is a ConfigError (exit 2) before the strategy sees it (SystemClock only)
+    a bar that ends after the session's end (close + close_offset) -> FeedEnded, not delivered
+    the bar that ends exactly at it -> delivered, then FeedEnded
+    before the open, while the venue is quiet -> FeedHeartbeat (waiting is not a stall)
+    no closing bar by end + one bar + 30 s (a quiet market; real clock only) -> FeedEnded
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from loguru import logger
+
+from ..errors import ConfigError
+from ..events import BarClosed, FeedEnded, FeedHeartbeat
+from .clock import SessionClock
+from .plan import DayPlan
+
+_log = logger.bind(component="session")
+#: How long after the session's end the closing bar may still come (beyond one bar interval).
+CLOSING_BAR_GRACE = timedelta(seconds=30)
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+class SessionFeed:
+    """Wraps ``feed`` for the session ``plan`` describes; other attributes pass through."""
+
+    def __init__(self, feed: Any, plan: DayPlan, clock: SessionClock) -> None:
+        if plan.session is None:
+            raise ConfigError("SessionFeed needs a day with a session")
+        self.inner = feed
+        self.plan = plan
+        self.clock = clock
+        self.open_at = plan.session.open
+        self.end_at = plan.end_at
+        self._started_at: datetime | None = None
+        self._interval: timedelta | None = self._known_interval()
+        self._last_label: datetime | None = None
+        self._checked_clock = clock.follows_bars
+        self._ending: str | None = None
+        self.warmup_bars_seen = 0
+
+    def __getattr__(self, name: str) -> Any:  # name, bar_seconds, feed_spec, bars_total, health
+        return getattr(self.inner, name)
+
+    # ------------------------------------------------------------------ Feed
+    def start(self) -> None:
+        self._started_at = self.clock.now()
+        self.inner.start()
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def next_event(self, timeout: float) -> Any:
+        if self._ending is not None:
+            return FeedEnded(self._ending)
+        now = self.clock.now()
+        if not self.clock.follows_bars and now >= self.end_at + self._step() + CLOSING_BAR_GRACE:
+            return self._end(f"session end {self._local(self.end_at)} passed without its closing bar")
+        event = self.inner.next_event(timeout)
+        if event is None:
+            if not self.clock.follows_bars and now < self.open_at + self._step() + CLOSING_BAR_GRACE:
+                return FeedHeartbeat(now)  # before the open (and its first bar), quiet is normal
+            return None
+        if isinstance(event, BarClosed):
+            return self._bar(event)
+        return event
+
+    # ------------------------------------------------------------------ bars
+    def _bar(self, bar: BarClosed) -> BarClosed | FeedEnded:
+        label = _utc(bar.timestamp)
+        self._learn_interval(label)
+        bar_end = label + self._step()
+        self.clock.saw_bar(bar_end)
+        if bar_end > self.end_at:
+            return self._end(f"session end {self._local(self.end_at)} ({self.plan.settings.calendar})")
+        history = label < self.open_at or (self._started_at is not None and bar_end < self._started_at)
+        if history and not bar.catch_up:
+            bar = replace(bar, catch_up=True)
+        if bar.catch_up:
+            self.warmup_bars_seen += 1
+        elif not self._checked_clock:
+            self._check_clock(bar_end)
+        if bar_end >= self.end_at:
+            self._ending = f"session end {self._local(self.end_at)} ({self.plan.settings.calendar})"
+            _log.info("bar {} closes the session at {}", bar.timestamp, self._local(self.end_at))
+        return bar
+
+    def _check_clock(self, bar_end: datetime) -> None:
+        """The first live bar arrives right after it ends: its end is the venue's time."""
+        self._checked_clock = True
+        skew = self.clock.now() - bar_end
+        limit = self.plan.settings.max_clock_skew
+        if abs(skew) > limit:
+            raise ConfigError(
+                f"this machine's clock is {skew.total_seconds():+,.0f}s off the venue's (a live bar that "
+                f"ended {bar_end.isoformat()} arrived at {self.clock.now().isoformat()}; allowed "
+                f"{limit.total_seconds():g}s): sync the clock (chrony / systemd-timesyncd), or raise "
+                "max_clock_skew; nothing was traded on it"
+            )
+        _log.debug("clock check: the first live bar arrived {:+.1f}s after its end", skew.total_seconds())
+
+    def _end(self, reason: str) -> FeedEnded:
+        self._ending = reason
+        _log.info("{}: ending the run", reason)
+        return FeedEnded(reason)
+
+    # ------------------------------------------------------------------ bar interval
+    def _known_interval(self) -> timedelta | None:
+        seconds = getattr(self.inner, "bar_seconds", None)
+        return timedelta(seconds=float(seconds)) if seconds else None
+
+    def _learn_interval(self, label: datetime) -> None:
+        """A feed that does not say its bar size: the smallest gap between its labels."""
+        if getattr(self.inner, "bar_seconds", None) is None and self._last_label is not None:
+            gap = label - self._last_label
+            if gap > timedelta(0) and (self._interval is None or gap < self._interval):
+                self._interval = gap
+        self._last_label = label
+
+    def _step(self) -> timedelta:
+        return self._interval or timedelta(minutes=1)
+
+    def _local(self, moment: datetime) -> str:
+        assert self.plan.session is not None
+        return self.plan.session.local(moment)
