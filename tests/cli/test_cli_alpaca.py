@@ -257,7 +257,7 @@ def test_sim_alpaca_history_is_served_before_the_replay(tmp_path):
     try:
         banner = _read_until(proc.stdout, r'end = "[^"]+"\)\n', timeout=30)
         base_url = re.search(r"listening on (http://127\.0\.0\.1:\d+)", banner).group(1)
-        assert "the first 10 bar times are history" in banner and "--max-bars 20" in banner
+        assert "the first 10 bar times are history" in banner and "replaying 20 bars of AAPL,MSFT" in banner
         data = StockHistoricalDataClient(env[KEY_ENV], env[SECRET_ENV], url_override=base_url)
         got = data.get_stock_bars(StockBarsRequest(symbol_or_symbols=["AAPL", "MSFT"], timeframe=TimeFrame.Minute))
         assert {s: len(v) for s, v in got.data.items()} == {"AAPL": 10, "MSFT": 10}

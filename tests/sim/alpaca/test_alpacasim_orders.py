@@ -104,6 +104,20 @@ def test_trailing_stop_by_price_and_percent(sim: SimulatedAlpaca, trading: Tradi
     assert wider.trail_price == "6" and wider.replaces == by_price.id
 
 
+def test_buy_trailing_stop_tracks_the_low_water_mark(sim: SimulatedAlpaca, trading: TradingClient) -> None:
+    _start(sim, trading)
+    step(sim, trading)  # bar 1 closed at 101.5
+    order = trading.submit_order(TrailingStopOrderRequest(symbol="AAPL", qty=1, side=BUY, time_in_force=GTC,
+                                                          trail_price=3))
+    assert (order.hwm, order.stop_price) == ("101.5", "104.5")  # for a buy: the lowest price seen + trail
+    step(sim, trading)  # bar 2: low 101 lowers the stop to 104; high 103 does not reach it
+    working = trading.get_order_by_id(order.id)
+    assert (working.status, working.hwm, working.stop_price) == (OrderStatus.NEW, "101", "104")
+    step(sim, trading)  # bar 3: high 104 reaches the stop
+    done = trading.get_order_by_id(order.id)
+    assert done.status is OrderStatus.FILLED and done.filled_avg_price == "104"
+
+
 def test_bracket_legs_are_held_then_live_then_oco(sim: SimulatedAlpaca, trading: TradingClient) -> None:
     _start(sim, trading)
     parent = trading.submit_order(MarketOrderRequest(
