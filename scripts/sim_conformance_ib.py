@@ -31,7 +31,7 @@ CLIENTS = {  # name -> (venv dir or None for this interpreter, pip spec, version
     "ib_async": (None, None, range(157, 179), "insync_style_client.py", ["--lib", "ib_async"]),
     "ib_insync": ("insync", "ib_insync==0.9.86", range(157, 177), "insync_style_client.py",
                   ["--lib", "ib_insync"]),
-    "ibapi": ("ibapi", "nautilus-ibapi==10.46.1", range(157, 179), "ibapi_client.py", []),
+    "ibapi": ("ibapi", "nautilus-ibapi==10.46.1 protobuf", range(157, 179), "ibapi_client.py", []),
 }  # fmt: skip
 _LISTENING = re.compile(r"listening on [\d.]+:(\d+) .*symbols ([A-Z,]+)")
 
@@ -41,7 +41,8 @@ def ensure_venv(root: Path, name: str, spec: str) -> Path:
     python = venv / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", spec], check=True)
+        # nautilus-ibapi imports google.protobuf without declaring it
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *spec.split()], check=True)
     return python
 
 
