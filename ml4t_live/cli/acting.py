@@ -129,7 +129,12 @@ def cancel_at_venue(venue_opts: VenueOptions, sid: str, cids: list[str]) -> dict
     try:
         snapshot = gateway.connect()
         working = {vo.client_order_id for vo in snapshot.open_orders}
+        elsewhere = _other_clients(gateway, working, cids)
         for cid in cids:
+            if cid in elsewhere:
+                out[cid] = ("working at the venue under another API client id, which alone may cancel it: "
+                            "give the strategy's [venue] client_id (--client-id, or its --config)")  # fmt: skip
+                continue
             if cid not in working:
                 out[cid] = "not working at the venue (the next start settles it)"
                 continue
@@ -143,6 +148,14 @@ def cancel_at_venue(venue_opts: VenueOptions, sid: str, cids: list[str]) -> dict
     finally:
         gateway.close()
     return out
+
+
+def _other_clients(gateway: Any, working: set[str], cids: list[str]) -> set[str]:
+    """IB: the orders among ``cids`` another API client placed (only that client may cancel)."""
+    every = getattr(gateway, "all_open_orders", None)
+    if every is None or not set(cids) - working:
+        return set()
+    return {vo.client_order_id for vo in every()} - working
 
 
 def _show(title: str, rows: list[dict[str, Any]], columns: list[str]) -> None:

@@ -96,3 +96,11 @@ def test_flatten_of_a_running_strategy_says_it_happens_before_its_next_bar(cli, 
     report = json.loads(result.output[result.output.index("{"): result.output.rindex("}") + 1])
     assert report["running_pid"] == os.getpid() and report["when"] == "before its next bar"
     assert sorted((p["asset"], p["quantity"]) for p in report["positions"]) == [("AAPL", 10.0), ("MSFT", 5.0)]
+
+
+def test_cancel_all_with_another_client_id_says_which_client_may_cancel(cli, traded):  # noqa: F811
+    result = cli("cancel-all", "--broker", "ib", "--port", traded.port, "--strategy-id", "keeper", "--yes",
+                 "--client-id", 7)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "under another API client id" in result.output
+    assert _open_limits(traded) == ["keeper", "other"]  # nothing was cancelled by the wrong client
