@@ -141,7 +141,9 @@ def run(
     tables [params] (strategy constructor arguments), [backtest] (BacktestConfig sections, e.g.
     commission = { model = "percentage", rate = 0.0005 }) and [venue] (venue settings, e.g. IB
     client_id = 7, warmup_bars = 30, end = "2024-03-04T16:00:00-05:00"; every key is listed in
-    docs/operations.md, "The [venue] table"; an unknown key is an error).
+    docs/operations.md, "The [venue] table"; an unknown key is an error). A [notify] table sends
+    chosen events to apprise URLs (urls = [...], events = [...]; docs/operations.md,
+    "Notifications").
     """
     display = Display(verbose=verbose, quiet=quiet)
     cli = dict(strategy=strategy, data=data, signals=signals, context=context, speed=speed,
