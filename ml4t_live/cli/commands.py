@@ -48,7 +48,8 @@ _HELP = {
     "account; a U... id rehearses the live-account refusal).",
     "open_orders_at_end": "Venue runs: what happens to the strategy's working orders when the run "
     "ends in order (end of data, --max-bars, --stop-at, SIGTERM, Ctrl-C): cancel (default; "
-    "the outcome is recorded) or keep (left working; the summary lists them).",
+    "the outcome is recorded), keep (left working; the summary lists them) or flatten (cancel, "
+    "then close the strategy's positions with MARKET orders).",
     "on_divergence": "Warm restart: when the strategy does not repeat its journaled decisions "
     "(it is not deterministic): fail (default, exit 3, nothing sent) or continue.",
     "catch_up": "Orders placed on a catch-up bar (warm-up history, a backfill after an outage, "

@@ -210,3 +210,25 @@ def test_a_clock_far_off_the_venues_stops_before_the_first_live_bar(strategy, ve
         display.close()
     received = venue.sim.orders_received if venue.name == "ib" else venue.sim.orders_received()
     assert received == [] and venue.position("AAPL") == 0
+
+
+def test_the_session_file_holds_the_calendar_settings(cli, strategy, venue, tmp_path):
+    """calendar = "XNYS" in the file, a TOML date for as_of, end_of_day and the clock bound."""
+    where = f"port = {venue.sim.port}" if venue.name == "ib" else f'[venue]\nendpoint = "{venue.sim.base_url}"'
+    config = tmp_path / "session.toml"
+    config.write_text(textwrap.dedent(f"""\
+        strategy = "{strategy}"
+        broker = "{venue.name}"
+        symbols = "AAPL"
+        bar_size = "1min"
+        session_dir = "runs"
+        calendar = "XNYS"
+        as_of = 2024-11-29
+        end_of_day = "hold"
+        connect_before = "30min"
+        max_clock_skew = "30s"
+        """) + where + "\n")  # fmt: skip
+    result = cli("run", "--config", config)
+    assert result.exit_code == 0, result.output
+    assert "connecting at 09:00 EST; the run ends at 13:00 EST (end of day: hold)" in result.output
+    assert venue.position("AAPL") == 9

@@ -208,3 +208,49 @@ def test_the_rehearsal_options_end_with_the_recording():
     assert rehearsal_options(ny(2024, 3, 4, 16, 0)) == "--calendar XNYS --as-of 2024-03-04"
     assert rehearsal_options(ny(2024, 11, 29, 13, 0)) == "--calendar XNYS --as-of 2024-11-29"  # half-day
     assert rehearsal_options(ny(2024, 3, 5, 10, 0)) == "--calendar XNYS --as-of 2024-03-05 --close-offset -360min"
+
+
+def test_the_system_clock_waits_until_the_time_or_a_stop():
+    from ml4t_live.schedule import SystemClock
+
+    clock, stop = SystemClock(), threading.Event()
+    assert clock.wait_until(clock.now() - timedelta(seconds=1), stop)  # already past: at once
+    target = clock.now() + timedelta(milliseconds=50)
+    assert clock.wait_until(target, stop) and clock.now() >= target
+    stop.set()
+    assert not clock.wait_until(clock.now() + timedelta(hours=1), stop)  # a stop ends an hour's wait
+
+
+def test_sigterm_while_waiting_for_the_session_ends_the_run_with_exit_0_and_nothing_started():
+    import os
+    import signal
+
+    import typer
+
+    from ml4t_live.cli.calendar_session import calendar_session
+
+    class SignalledClock(ManualClock):
+        def wait_until(self, when, stop):
+            os.kill(os.getpid(), signal.SIGTERM)  # systemctl stop, while the run waits
+            return super().wait_until(when, stop)
+
+    feed = ListFeed([])
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(typer.Exit) as stopped:
+        calendar_session({"calendar": "XNYS", "broker": "ib"}, feed, SignalledClock(ny(2024, 3, 4, 6, 0)))
+    assert stopped.value.exit_code == 0 and not feed.started
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is put back
+
+
+def test_flatten_needs_a_venue_broker():
+    from ml4t.backtest import Strategy
+
+    from ml4t_live.engine import LiveEngine
+    from ml4t_live.shadow import ShadowBroker
+
+    class Idle(Strategy):
+        def on_data(self, timestamp, data, context, broker):
+            pass
+
+    with pytest.raises(ConfigError, match="flatten' needs a venue broker"):
+        LiveEngine(Idle(), ShadowBroker(), ListFeed([]), open_orders_at_end="flatten")
