@@ -26,7 +26,9 @@ _log = logger.bind(component="results")
 
 @dataclass
 class LiveResult:
-    """The outcome of ``LiveEngine.run()``; fields mirror ``ml4t.backtest.BacktestResult``."""
+    """The outcome of ``LiveEngine.run()``. ``fills``, ``rejected_orders``, ``equity_curve`` and
+    ``metrics`` are named as in ``ml4t.backtest.BacktestResult``; ``orders`` (every order, final
+    status) has no counterpart there."""
 
     fills: list[Fill]
     orders: list[Order]
