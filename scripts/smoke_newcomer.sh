@@ -33,7 +33,7 @@ step() {
     printf 'FAIL  %-28s %4ss  exit %s (expected %s; looked for /%s/); last lines:\n' "$name" $((SECONDS - start)) "$rc" "$expect" "$want"
     printf '%s\n' "$out" | tail -15 | sed 's/^/        /'
   fi
-  printf '%s\n' "$out" >"$tmp/$name.log"
+  printf '%s\n' "$out" >"$tmp/$(printf '%s' "$name" | tr -c 'A-Za-z0-9._-' _).log"
 }
 
 branch=$(git -C "$repo" rev-parse --abbrev-ref HEAD)
