@@ -41,6 +41,7 @@ import polars as pl
 from loguru import logger
 
 from ml4t_live.errors import ConfigError
+from ml4t_live.session_state import unfinished_reason
 
 _log = logger.bind(component="session")
 
@@ -434,9 +435,14 @@ def read_session_bars(
         folder = folder.parent
     if not folder.is_dir():
         raise ConfigError(f"session folder {folder} does not exist")
+    unfinished = unfinished_reason(folder)
     prices = _read_table(folder, "bars")
     if prices is None:
-        raise ConfigError(f"{folder} holds no recorded bars (no bars.parquet, no part files)")
+        raise ConfigError(f"{folder} holds no recorded bars (no bars.parquet, no part files)"
+                          + (f"; {unfinished}" if unfinished else ""))  # fmt: skip
+    if unfinished:
+        _log.warning("{} is a PARTIAL session: {}; it holds {} bars (up to {})", folder,
+                     unfinished, prices["timestamp"].n_unique(), prices["timestamp"].max())  # fmt: skip
     signals = _read_table(folder, "signals")
     context = _read_table(folder, "context")
     return prices, signals, context

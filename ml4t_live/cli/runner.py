@@ -252,15 +252,7 @@ def replay_session(session: Any, o: dict[str, Any], display: Display) -> Any:
     from ml4t_live.session import OPTIONAL_BAR_COLUMNS, read_session_bars
     from ml4t_live.shadow import ShadowBroker
 
-    unfinished = _unfinished(session)
-    try:
-        prices, signals, context = read_session_bars(session)
-    except ConfigError as exc:
-        raise ConfigError(f"{exc}; {unfinished}" if unfinished else str(exc)) from None
-    if unfinished:
-        last = prices["timestamp"].max() if prices.height else None
-        _log.warning("{} is a PARTIAL session: {}; replaying the {} bars it recorded (up to {})",
-                     session, unfinished, prices["timestamp"].n_unique(), last)  # fmt: skip
+    prices, signals, context = read_session_bars(session)
     recorded = recorded_command(session)
     if not o.get("strategy"):  # the session's own strategy, with its parameters
         if "strategy" not in recorded:
@@ -282,22 +274,6 @@ def replay_session(session: Any, o: dict[str, Any], display: Display) -> Any:
     RiskConfig.from_table(o.get("risk"))
     return run_engine(strategy, ShadowBroker(config, risk=o.get("risk")), feed, config, o, display,
                       mode="shadow replay")
-
-
-def _unfinished(session: Any) -> str | None:
-    """Why a session folder is not a finished run, or None: no summary.json (killed, e.g. kill -9,
-    or crashed; the last minute of bars may be missing), or a summary saying it failed."""
-    path = Path(session) / "summary.json"
-    if Path(session).is_dir() and not path.is_file():
-        return ("it did not finish (no summary.json: the process was killed or crashed), so the "
-                "bars of its last minute may be missing")
-    try:
-        summary = json.loads(path.read_text()) if path.is_file() else {}
-    except json.JSONDecodeError:
-        return f"its {path.name} is unreadable"
-    if summary.get("failed"):
-        return f"it failed after {summary.get('bars', '?')} bars ({summary.get('error', 'no reason recorded')})"
-    return None
 
 
 def _announce(text: str) -> None:

@@ -28,7 +28,7 @@ def test_a_killed_sessions_replay_says_it_is_partial(cli, tmp_path):
     assert result.exit_code == 0, result.output
     warning = next(line for line in result.output.splitlines() if "WARNING" in line)
     assert (f"{folder} is a PARTIAL session: it did not finish (no summary.json: the process was killed "
-            "or crashed), so the bars of its last minute may be missing; replaying the 667 bars") in warning  # fmt: skip
+            "or crashed), so the bars of its last minute may be missing; it holds 667 bars") in warning  # fmt: skip
     assert re.search(r"^DemoMomentum: 667 bars, shadow replay mode", result.output, re.M)
 
 
