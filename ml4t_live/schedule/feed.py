@@ -7,8 +7,9 @@ What it adds to the wrapped feed's events, in order::
 
     a bar labelled before the open, or that ended before the run began -> catch_up=True
         (warm-up: the strategy sees it, its orders never leave)
-    the first live bar: its end is compared with the session clock; more than max_clock_skew
-        apart is a ConfigError (exit 2) before the strategy sees it (SystemClock only)
+    the venue's clock (a feed that read it at start: Alpaca), else the first live bar's end, is
+        compared with the session clock; more than max_clock_skew apart is a ConfigError (exit 2)
+        before the strategy sees a live bar (not in a rehearsal: its clock is the recorded one)
     a bar that ends after the session's end (close + close_offset) -> FeedEnded, not delivered
     the bar that ends exactly at it -> delivered, then FeedEnded
     before the open, while the venue is quiet -> FeedHeartbeat (waiting is not a stall)
@@ -62,6 +63,10 @@ class SessionFeed:
     def start(self) -> None:
         self._started_at = self.clock.now()
         self.inner.start()
+        offset = getattr(self.inner, "venue_clock_offset", None)  # a feed that read the venue's clock
+        if offset is not None and not self._checked_clock:
+            self._checked_clock = True
+            self._check_skew(self.clock.now() - (datetime.now(UTC) + offset), "the venue's clock at connect")
 
     def close(self) -> None:
         self.inner.close()
@@ -104,16 +109,19 @@ class SessionFeed:
     def _check_clock(self, bar_end: datetime) -> None:
         """The first live bar arrives right after it ends: its end is the venue's time."""
         self._checked_clock = True
-        skew = self.clock.now() - bar_end
+        self._check_skew(self.clock.now() - bar_end, f"a live bar that ended {bar_end.isoformat()} arrived")
+
+    def _check_skew(self, skew: timedelta, evidence: str) -> None:
         limit = self.plan.settings.max_clock_skew
         if abs(skew) > limit:
             raise ConfigError(
-                f"this machine's clock is {skew.total_seconds():+,.0f}s off the venue's (a live bar that "
-                f"ended {bar_end.isoformat()} arrived at {self.clock.now().isoformat()}; allowed "
-                f"{limit.total_seconds():g}s): sync the clock (chrony / systemd-timesyncd), or raise "
-                "max_clock_skew; nothing was traded on it"
+                f"this machine's clock is {skew.total_seconds():+,.0f}s off the venue's ({evidence}; "
+                f"this machine says {self.clock.now().isoformat()}, allowed {limit.total_seconds():g}s): "
+                "sync the clock (chrony / systemd-timesyncd), or raise max_clock_skew; against a simulated "
+                "venue replaying another day, rehearse it with --as-of (its banner prints the command). "
+                "Nothing was traded"
             )
-        _log.debug("clock check: the first live bar arrived {:+.1f}s after its end", skew.total_seconds())
+        _log.debug("clock check: {:+.1f}s off the venue's ({})", skew.total_seconds(), evidence)
 
     def _end(self, reason: str) -> FeedEnded:
         self._ending = reason

@@ -195,7 +195,7 @@ def test_the_first_live_bar_checks_the_clock():
                        plan_day(settings(), clock.now()), clock)  # fmt: skip
     late.start()
     assert late.next_event(0.0).catch_up  # history: ended before the run began, never checked
-    with pytest.raises(ConfigError, match=r"this machine's clock is -1,860s off the venue's"):
+    with pytest.raises(ConfigError, match=r"this machine's clock is -1,860s off the venue's \(a live bar"):
         late.next_event(0.0)
     fine = SessionFeed(ListFeed([bar(2024, 3, 4, 9, 59)]), plan_day(settings(), clock.now()), clock)
     fine.start()
@@ -254,3 +254,15 @@ def test_flatten_needs_a_venue_broker():
 
     with pytest.raises(ConfigError, match="flatten' needs a venue broker"):
         LiveEngine(Idle(), ShadowBroker(), ListFeed([]), open_orders_at_end="flatten")
+
+
+def test_a_feed_that_read_the_venues_clock_is_checked_when_it_starts():
+    clock = ManualClock(ny(2024, 3, 4, 9, 20))
+    feed = ListFeed([])
+    feed.venue_clock_offset = ny(2024, 3, 4, 9, 25) - datetime.now(UTC)  # the venue says 09:25
+    with pytest.raises(ConfigError, match=r"clock is -300s off the venue's \(the venue's clock at connect"):
+        SessionFeed(feed, plan_day(settings(), clock.now()), clock).start()
+    feed.venue_clock_offset = ny(2024, 3, 4, 9, 20, 30) - datetime.now(UTC)  # 30 s: within 60 s
+    SessionFeed(feed, plan_day(settings(), clock.now()), clock).start()
+    rehearsal = ManualClock(ny(2024, 3, 4, 9, 20), follows_bars=True)  # the recorded time: not checked
+    SessionFeed(feed, plan_day(settings(max_clock_skew="1s"), rehearsal.now()), rehearsal).start()

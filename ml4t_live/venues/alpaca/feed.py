@@ -158,6 +158,12 @@ class AlpacaFeed:
             self.close()
             raise
 
+    @property
+    def venue_clock_offset(self) -> timedelta | None:
+        """The venue's clock minus this machine's, as ``GET /v2/clock`` said at ``start()``
+        (None before): a calendar session checks it before the open."""
+        return self._clock_offset if self.started_minute is not None else None
+
     def next_event(self, timeout: float) -> FeedEvent | None:
         try:
             return self.session.events.get(timeout=timeout)  # type: ignore[no-any-return]
