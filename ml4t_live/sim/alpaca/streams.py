@@ -120,7 +120,8 @@ class TradeUpdatesHub:
                 if message is None:
                     break
                 if message.get("action") == "listen":
-                    streams = [s for s in (message.get("data") or {}).get("streams", []) if s == "trade_updates"]
+                    asked = (message.get("data") or {}).get("streams", [])
+                    streams = [s for s in asked if s == "trade_updates"] if isinstance(asked, list) else []
                     await _send_safely(ws, json.dumps({"stream": "listening", "data": {"streams": streams}})
                                        .encode(), binary=True)
                     if streams and client not in self.listeners:
@@ -219,7 +220,8 @@ class MarketDataHub:
 
     async def _on_action(self, client: _Client, message: dict[str, Any]) -> None:
         action = message.get("action")
-        if action not in ("subscribe", "unsubscribe"):
+        lists = all(isinstance(message.get(c, []), list) for c in DATA_CHANNELS)
+        if action not in ("subscribe", "unsubscribe") or not lists:  # e.g. "bars": "AAPL" (not a list)
             await self._send(client, [{"T": "error", "code": 400, "msg": "invalid syntax"}])
             return
         for channel in DATA_CHANNELS:

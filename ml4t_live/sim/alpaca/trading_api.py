@@ -297,10 +297,9 @@ class TradingApi:
 
     async def assets(self, request: web.Request) -> web.Response:
         q = request.query
-        if q.get("asset_class") not in (None, "", "us_equity"):
-            return _json([])
-        if q.get("status") not in (None, "", "active"):
-            return _json([])
+        asset_class = params.choice(q, "asset_class", "us_equity", ("us_equity", "us_option", "crypto", "crypto_perp"))
+        if asset_class != "us_equity" or params.choice(q, "status", "active", ("active", "inactive")) != "active":
+            return _json([])  # the simulated venue lists active US equities only
         return _json([payloads.asset_json(s) for s in sorted(self.ctx.venue.symbols)])
 
     async def asset(self, request: web.Request) -> web.Response:

@@ -8,6 +8,7 @@ requests giving the same fills.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -36,6 +37,7 @@ from alpacasim_support import (
     step,
 )
 
+from ml4t_live.bridge import LoopThread
 from ml4t_live.errors import ConfigError
 from ml4t_live.sim.alpaca import SimulatedAlpaca
 
@@ -74,6 +76,8 @@ BAD_GETS = [
     ("/v2/calendar", {"start": "soon"}, 400),
     ("/v2/account/activities", {"page_size": "abc"}, 422),
     ("/v2/orders:by_client_order_id", {}, 400),
+    ("/v2/assets", {"status": "gone"}, 422),
+    ("/v2/assets", {"asset_class": "bonds"}, 422),
     ("/v2/no/such/endpoint", {}, 404),
 ]
 
@@ -235,3 +239,74 @@ def _limit_ladder_fills() -> list[tuple[Any, ...]]:
 def test_the_same_requests_give_the_same_fills() -> None:
     first, second = _limit_ladder_fills(), _limit_ladder_fills()
     assert len(first) >= 12 and first == second
+
+
+# ---------------------------------------------------------------------- no query string gives a 5xx
+GARBAGE_PARAMS = ("limit", "status", "direction", "after", "until", "start", "end", "timeframe", "sort", "page_token",
+                  "feed", "symbols", "page_size", "date", "activity_types", "category", "nested", "side", "asof",
+                  "currency", "adjustment", "qty", "percentage", "cancel_orders", "asset_class", "client_order_id",
+                  "order_id")  # fmt: skip
+ROUTES = [
+    ("GET", "/v2/account"), ("GET", "/v2/account/configurations"), ("GET", "/v2/account/activities"),
+    ("GET", "/v2/account/activities/FILL"), ("GET", "/v2/positions"), ("GET", "/v2/positions/AAPL"),
+    ("DELETE", "/v2/positions/AAPL"), ("DELETE", "/v2/positions"), ("GET", "/v2/orders"),
+    ("GET", "/v2/orders:by_client_order_id"), ("GET", "/v2/orders/6f1d5c3e-0000-4000-8000-000000000000"),
+    ("DELETE", "/v2/orders/6f1d5c3e-0000-4000-8000-000000000000"), ("GET", "/v2/clock"), ("GET", "/v2/calendar"),
+    ("GET", "/v2/assets"), ("GET", "/v2/assets/AAPL"), ("GET", "/v2/stocks/snapshots"),
+    ("GET", "/v2/stocks/AAPL/snapshot"),
+    *[("GET", f"/v2/stocks/{kind}") for kind in ("bars", "quotes", "trades")],
+    *[("GET", f"/v2/stocks/{kind}/latest") for kind in ("bars", "quotes", "trades")],
+    *[("GET", f"/v2/stocks/AAPL/{kind}") for kind in ("bars", "quotes", "trades")],
+    *[("GET", f"/v2/stocks/AAPL/{kind}/latest") for kind in ("bars", "quotes", "trades")],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("garbage", ["abc", "-1", "%%", "1e999", ""])
+def test_garbage_in_any_query_parameter_never_gives_a_5xx(sim: SimulatedAlpaca, trading: TradingClient,
+                                                          garbage: str) -> None:
+    step(sim, trading)
+    trading.submit_order(MarketOrderRequest(symbol="AAPL", qty=2, side=OrderSide.BUY, time_in_force=TimeInForce.DAY))
+    step(sim, trading)  # a position and some data exist, so the handlers get past "not found"
+    for method, path in ROUTES:
+        for name in GARBAGE_PARAMS:
+            answer = requests.request(method, f"{sim.base_url}{path}", params={name: garbage, "symbols": "AAPL"}
+                                      if name != "symbols" else {name: garbage}, headers=_headers(sim), timeout=5)
+            assert answer.status_code < 500, (method, path, name, answer.text)
+            if answer.status_code >= 400:
+                assert answer.json()["code"] // 100000 == answer.status_code, (method, path, name, answer.text)
+
+
+# ---------------------------------------------------------------------- plain websocket clients
+async def _plain_ws_session(venue: SimulatedAlpaca) -> tuple[list[Any], list[Any]]:
+    """A JSON market-data client sends a subscription whose channel is not a list; a trade-stream
+    client connects at /stream/ and asks for streams that are not a list."""
+    import aiohttp
+
+    ws_url = venue.base_url.replace("http://", "ws://")
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(f"{ws_url}/v2/iex") as data:
+            data_seen = [await data.receive_json()]
+            await data.send_json({"action": "auth", "key": venue.key_id, "secret": venue.secret_key})
+            data_seen.append(await data.receive_json())
+            await data.send_json({"action": "subscribe", "bars": "AAPL"})
+            data_seen.append(await data.receive_json())
+        async with session.ws_connect(f"{ws_url}/stream/") as trades:
+            await trades.send_json({"action": "authenticate", "data": {"key_id": venue.key_id,
+                                                                      "secret_key": venue.secret_key}})
+            trade_seen = [json.loads((await trades.receive()).data)]
+            await trades.send_json({"action": "listen", "data": {"streams": "trade_updates"}})
+            trade_seen.append(json.loads((await trades.receive()).data))
+    return data_seen, trade_seen
+
+
+def test_plain_websocket_clients_get_alpacas_answers(sim: SimulatedAlpaca) -> None:
+    thread = LoopThread("alpacatest", "plainws")
+    thread.start()
+    try:
+        data_seen, trade_seen = thread.call(_plain_ws_session(sim), TIMEOUT)
+    finally:
+        thread.close(timeout=TIMEOUT)
+    assert data_seen == [[{"T": "success", "msg": "connected"}], [{"T": "success", "msg": "authenticated"}],
+                         [{"T": "error", "code": 400, "msg": "invalid syntax"}]]
+    assert trade_seen[0]["data"]["status"] == "authorized"
+    assert trade_seen[1] == {"stream": "listening", "data": {"streams": []}}
