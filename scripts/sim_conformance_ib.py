@@ -1,12 +1,14 @@
 """Conformance of `ml4t-live sim ib` with IB clients the project does not pin, each in its own venv.
 
 Creates (once) isolated venvs under --venvs (default /tmp/ml4t-sim-conformance) with pip:
-``insync`` (ib_insync 0.9.86, offers server versions 157..176) and ``ibapi`` (nautilus-ibapi
-10.46.1, IB's official client, offers 100..225); ib_async runs from the project's own venv.
+``insync`` (ib_insync 0.9.86, offers server versions 157..176), ``ibapi`` (nautilus-ibapi
+10.46.1, IB's official client, offers 100..225) and ``ibapi981`` (IB's ibapi 9.81, offers
+100..157); ib_async runs from the project's own venv.
 For each client and each server version it offers within 157..178, it starts
 ``ml4t-live sim ib --port 0 --history 2 --commission ib-fixed`` (step mode, bundled demo bars),
 runs the client script with that version as the client's maximum, and prints one line per
-run plus every failed check. Exit code 0 only when every check of every run passed.
+run plus every failed check. The ibapi clients also offer 100..150, which must be refused with
+an error 503 they read. Exit code 0 only when every check of every run passed.
 
     .venv/bin/python scripts/sim_conformance_ib.py                       # all clients, all versions
     .venv/bin/python scripts/sim_conformance_ib.py --clients ibapi --versions 157,166,178
@@ -32,6 +34,7 @@ CLIENTS = {  # name -> (venv dir or None for this interpreter, pip spec, version
     "ib_insync": ("insync", "ib_insync==0.9.86", range(157, 177), "insync_style_client.py",
                   ["--lib", "ib_insync"]),
     "ibapi": ("ibapi", "nautilus-ibapi==10.46.1 protobuf", range(157, 179), "ibapi_client.py", []),
+    "ibapi981": ("ibapi981", "ibapi==9.81.1.post1", range(157, 158), "ibapi_client.py", []),
 }  # fmt: skip
 _LISTENING = re.compile(r"listening on [\d.]+:(\d+) .*symbols ([A-Z,]+)")
 
@@ -88,7 +91,8 @@ def main() -> int:
     for name in a.clients.split(","):
         venv, spec, versions, script, args = CLIENTS[name]
         python = sys.executable if venv is None else str(ensure_venv(a.venvs, venv, spec))
-        for version in [v for v in versions if not wanted or v in wanted]:
+        refusal = [150] if script == "ibapi_client.py" else []  # a range below 157: refused
+        for version in [v for v in [*refusal, *versions] if not wanted or v in wanted]:
             started = time.perf_counter()
             report = run_one(python, script, args, version)
             bad = [c for c in report["checks"] if not c[1]]

@@ -3,7 +3,8 @@
 venv. Prints one JSON object: {"checks": [[name, ok, detail], ...]}.
 
 Usage: python ibapi_client.py --port P --max-version V --symbol S
-(the client offers server versions 100..V, as an older ibapi release would).
+(the client offers server versions 100..V, as an older ibapi release would). The same script
+runs IB's older ``ibapi`` 9.81 (offers 100..157), whose callbacks differ slightly.
 """
 
 from __future__ import annotations
@@ -18,8 +19,12 @@ import ibapi.client as ibclient
 from ibapi.client import EClient
 from ibapi.contract import Contract
 from ibapi.order import Order
-from ibapi.order_cancel import OrderCancel
 from ibapi.wrapper import EWrapper
+
+try:  # 10.x: cancelOrder(orderId, OrderCancel()); 9.81: cancelOrder(orderId)
+    from ibapi.order_cancel import OrderCancel
+except ImportError:
+    OrderCancel = None
 
 TIMEOUT = 5.0
 
@@ -46,8 +51,10 @@ class App(EWrapper, EClient):
         return {e[1] for e in self.events["error"]}
 
     # callbacks ------------------------------------------------------------------------
-    def error(self, reqId, errorTime, errorCode, errorString, advancedOrderRejectJson=""):
-        self._note("error", reqId, errorCode, errorString)
+    def error(self, reqId, *args):
+        # 10.46: (errorTime, errorCode, errorString, advancedOrderRejectJson); 9.81: (code, text)
+        code, text = (args[1], args[2]) if len(args) >= 3 else (args[0], args[1])
+        self._note("error", reqId, int(code), text)
 
     def nextValidId(self, orderId):
         self._note("nextValidId", orderId)
@@ -79,8 +86,11 @@ class App(EWrapper, EClient):
     def execDetails(self, reqId, contract, execution):
         self._note("execDetails", execution.orderId, execution.execId, execution.price)
 
-    def commissionAndFeesReport(self, commissionAndFeesReport):
+    def commissionAndFeesReport(self, commissionAndFeesReport):  # 10.46
         self._note("commission", commissionAndFeesReport.execId, commissionAndFeesReport.commissionAndFees)
+
+    def commissionReport(self, commissionReport):  # 9.81
+        self._note("commission", commissionReport.execId, commissionReport.commission)
 
     def completedOrder(self, contract, order, orderState):
         self._note("completedOrder", order.permId, orderState.status)
@@ -130,6 +140,13 @@ def run(a, checks: list[list[object]]) -> None:
     reader = threading.Thread(target=app.run, name="ibapi-reader", daemon=True)
     reader.start()
     ev = app.events
+    if a.max_version < 157:  # below the simulator's versions: a refusal the client can read
+        ok = app.wait(lambda: 503 in app.codes())
+        check("refused with error 503, read by the client", ok, app.events["error"][:1])
+        check("no handshake after the refusal", not app.isConnected() or app.serverVersion() in (None, 0))
+        app.disconnect()
+        reader.join(TIMEOUT)
+        return
     try:
         ok = app.wait(lambda: ev["nextValidId"] and ev["managedAccounts"])
         check("handshake at the offered version", ok and app.serverVersion() == a.max_version, app.serverVersion())
@@ -182,7 +199,10 @@ def run(a, checks: list[list[object]]) -> None:
         step()
         check("MOC filled", app.wait(lambda: status("MOC") == "Filled"), status("MOC"))
         for kind in ("LMT", "STP", "STP LMT", "TRAIL"):
-            app.cancelOrder(ids[kind], OrderCancel())  # 10.46: cancelOrder(orderId, orderCancel)
+            if OrderCancel is None:
+                app.cancelOrder(ids[kind])
+            else:
+                app.cancelOrder(ids[kind], OrderCancel())
         ok = app.wait(lambda: all(status(k) == "Cancelled" for k in ("LMT", "STP", "STP LMT", "TRAIL")))
         check("resting orders cancelled (202)", ok and 202 in app.codes())
         app.placeOrder(next_id, stock(a.symbol), order("BUY", 10_000_000, "LMT", lmt=100.0))

@@ -9,8 +9,9 @@ exactly two fields: the negotiated server version and the connection time.
 This simulator speaks server versions :data:`MIN_SERVER_VERSION` (157) to :data:`SERVER_VERSION`
 (178: what ib_async 2.1.x negotiates with a current TWS) and, like TWS, answers with the highest
 version both sides support (a gateway can be capped lower with ``max_version``, to rehearse an
-older TWS). A client whose range does not reach into 157..178 is refused with error 503 in the
-oldest error layout (5 fields), which every client version reads, and the socket is closed.
+older TWS). A client whose range does not reach into 157..178 is refused: a handshake reply
+naming the client's highest version, then error 503 in that version's layout, then the socket
+closes (ibapi 9.x decodes nothing that arrives before a handshake reply).
 Per-version message layouts live in ``layouts.py``.
 """
 

@@ -44,6 +44,7 @@ FARM_BROKEN = [
     (2157, "Sec-def data farm connection is broken:secdefnj"),
 ]
 REFUSED_VERSION_CODE = 503
+REFUSAL_DELAY = 0.2  # s between the handshake reply and the 503 of a refused version
 
 
 @dataclass(slots=True)
@@ -72,6 +73,7 @@ class ClientConnection(asyncio.Protocol):
         self._frames = FrameBuffer()
         self._handshaken = False
         self._held: list[bytes] = []  # bytes that arrived while the gateway was frozen
+        self._refused = False
 
     # asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -87,6 +89,8 @@ class ClientConnection(asyncio.Protocol):
         if self.server.frozen:
             self._held.append(data)  # read later, as a hung process would
             return
+        if self._refused:
+            return  # a refused client's startApi and the like: the 503 is on its way
         try:
             if not self._handshaken:
                 data = self._handshake(data)
@@ -118,14 +122,23 @@ class ClientConnection(asyncio.Protocol):
         except VersionRefused as exc:
             self.server.refusals.append(str(exc))
             _log.warning("connection {} refused: {}", self.number, exc)
-            # the oldest error layout (5 fields): what every client version reads
-            self.version = 0
-            self.write([enc.error(-1, REFUSED_VERSION_CODE, str(exc))])
-            self.close(graceful=True)
+            # Framed as the client's own version: a handshake reply naming its highest version,
+            # then error 503 in that version's layout (5 fields below 166), then close. Old
+            # clients (ibapi 9.x) cannot decode anything that arrives before a handshake reply.
+            # The error goes out a moment later, in its own read: ibapi 9.81 keeps only the
+            # first message of the socket read that carries the handshake reply.
+            self.version, self._refused = hello.high, True
+            self.write([server_hello(hello.high, datetime.now(UTC))])
+            refusal = enc.error(-1, REFUSED_VERSION_CODE, str(exc))
+            self.server.later(REFUSAL_DELAY, self._refuse, refusal)
             return b""
         self._handshaken = True
         self.write([server_hello(self.version, datetime.now(UTC))])
         return rest
+
+    def _refuse(self, frame: bytes) -> None:
+        self.write([frame])
+        self.close(graceful=True)
 
     def resume(self) -> None:
         """The gateway thawed: handle what arrived meanwhile."""
@@ -245,6 +258,17 @@ class IBServer:
         conn = self.by_client.get(client_id)
         if conn is not None:
             conn.write(frames)
+
+    def later(self, delay: float, fn: Callable[..., None], *args: object) -> None:
+        """Call ``fn(*args)`` on the loop after ``delay`` s (cancelled when the server stops)."""
+        holder: list[asyncio.TimerHandle] = []
+
+        def run() -> None:
+            self._handles.discard(holder[0])
+            fn(*args)
+
+        holder.append(asyncio.get_running_loop().call_later(delay, run))
+        self._handles.add(holder[0])
 
     def broadcast(self, frames: list[bytes]) -> None:
         for conn in list(self.by_client.values()):

@@ -72,8 +72,10 @@ def _raw_exchange(port: int, version_range: bytes) -> tuple[list[list[str]], boo
 def test_client_outside_the_version_range_is_refused_clearly(gateway):
     frames, closed = _raw_exchange(gateway.port, b"v100..150")
     assert closed
-    assert frames and frames[0][:4] == ["4", "2", "-1", "503"]
-    assert "v100..150" in frames[0][4] and "178" in frames[0][4]
+    # a handshake reply at the client's own version, then the 5-field error 503 (see layouts.py)
+    assert [len(f) for f in frames] == [2, 5] and frames[0][0] == "150"
+    assert frames[1][:4] == ["4", "2", "-1", "503"]
+    assert "v100..150" in frames[1][4] and "178" in frames[1][4]
     assert gateway.refusals and "v100..150" in gateway.refusals[0]
 
 

@@ -51,7 +51,7 @@ def test_exec_details_loses_pending_price_revision_below_178():
     assert downgrade(frame, 178) == frame
 
 
-def _refusal(host: str, port: int, offer: bytes) -> list[str]:
+def _refusal(host: str, port: int, offer: bytes) -> list[list[str]]:
     with socket.create_connection((host, port), timeout=5) as sock:
         sock.sendall(b"API\0" + struct.pack(">I", len(offer)) + offer)
         data = b""
@@ -60,15 +60,21 @@ def _refusal(host: str, port: int, offer: bytes) -> list[str]:
             if not chunk:
                 break  # the gateway closed the socket after its answer
             data += chunk
-    (length,) = struct.unpack(">I", data[:4])
-    return decode_payload(data[4 : 4 + length])
+    frames = []
+    while data:
+        (length,) = struct.unpack(">I", data[:4])
+        frames.append(decode_payload(data[4 : 4 + length]))
+        data = data[4 + length :]
+    return frames
 
 
-def test_a_client_below_157_is_refused_in_the_oldest_error_layout(gateway):
-    fields = _refusal("127.0.0.1", gateway.port, b"v100..151")
-    # ibapi 9.x reads exactly 5 fields for an error: id, version, reqId, code, text
-    assert fields[:4] == ["4", "2", "-1", "503"] and len(fields) == 5
-    assert "v100..151" in fields[4] and "157..178" in fields[4]
+def test_a_client_below_157_is_refused_in_its_own_layout(gateway):
+    hello, error = _refusal("127.0.0.1", gateway.port, b"v100..151")
+    # a handshake reply at the client's own version (old clients decode nothing before one),
+    # then the 5-field error ibapi 9.x reads at that version
+    assert hello[0] == "151" and len(hello) == 2
+    assert error[:4] == ["4", "2", "-1", "503"] and len(error) == 5
+    assert "v100..151" in error[4] and "157..178" in error[4]
     assert gateway.refusals and "v100..151" in gateway.refusals[0]
 
 
