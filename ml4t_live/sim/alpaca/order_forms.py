@@ -16,6 +16,7 @@ ORDER_TYPES = ("market", "limit", "stop", "stop_limit", "trailing_stop")
 TIME_IN_FORCE = ("day", "gtc", "opg", "cls", "ioc", "fok")
 ORDER_CLASSES = ("", "simple", "bracket", "oco", "oto")
 MAX_CLIENT_ORDER_ID = 128
+MAX_NUMBER = 1e12  # no quantity or price beyond this is an order (and 1e308 would break the encoding)
 
 
 class AlpacaError(Exception):
@@ -90,6 +91,8 @@ def _number(body: dict[str, Any], key: str) -> float | None:
         raise bad_request(f"invalid {key}: {value!r}") from None
     if not math.isfinite(number):
         raise bad_request(f"invalid {key}: {value!r}")
+    if abs(number) > MAX_NUMBER:
+        raise unprocessable(f"{key} is too large: {value!r}")
     return number
 
 

@@ -310,3 +310,29 @@ def test_plain_websocket_clients_get_alpacas_answers(sim: SimulatedAlpaca) -> No
                          [{"T": "error", "code": 400, "msg": "invalid syntax"}]]
     assert trade_seen[0]["data"]["status"] == "authorized"
     assert trade_seen[1] == {"stream": "listening", "data": {"streams": []}}
+
+
+BODY_FIELDS = ("symbol", "qty", "notional", "side", "type", "time_in_force", "limit_price", "stop_price", "trail_price",
+               "trail_percent", "order_class", "take_profit", "stop_loss", "client_order_id", "extended_hours",
+               "position_intent")  # fmt: skip
+GARBAGE_VALUES = ("abc", -1, 0, {"x": 1}, [1], None, True, 1e308, "1e999")
+
+
+def test_garbage_in_any_order_field_never_gives_a_5xx(sim: SimulatedAlpaca, trading: TradingClient) -> None:
+    step(sim, trading)
+    url, headers = f"{sim.base_url}/v2/orders", _headers(sim)
+    valid = {"symbol": "AAPL", "qty": "1", "side": "buy", "type": "limit", "limit_price": "50", "time_in_force": "gtc"}
+    resting = requests.post(url, json=valid, headers=headers, timeout=5).json()["id"]
+    answers = []
+    for name in BODY_FIELDS:
+        for garbage in GARBAGE_VALUES:
+            answers.append((name, garbage, requests.post(url, json={**valid, name: garbage}, headers=headers, timeout=5)))
+    for name in ("qty", "limit_price", "stop_price", "trail", "time_in_force", "client_order_id"):
+        for garbage in GARBAGE_VALUES:
+            answers.append((name, garbage, requests.patch(f"{url}/{resting}", json={name: garbage}, headers=headers,
+                                                          timeout=5)))
+    for name, garbage, answer in answers:
+        assert answer.status_code < 500, (name, garbage, answer.text)
+        if answer.status_code >= 400:
+            assert answer.json()["code"] // 100000 == answer.status_code, (name, garbage, answer.text)
+    assert sum(a.status_code >= 400 for _n, _g, a in answers) > len(answers) // 2  # most of it was refused
