@@ -89,17 +89,18 @@ def strategy(tmp_path) -> str:
 class Venue:
     """A simulated venue (step mode) and the run options that point at it."""
 
-    def __init__(self, name: str, bars: Path, monkeypatch) -> None:
+    def __init__(self, name: str, bars: Path, monkeypatch, **sim) -> None:
         self.name = name
         if name == "ib":
-            self.sim = SimulatedIBGateway(bars)
+            self.sim = SimulatedIBGateway(bars, **sim)
             self.sim.start()
             self.args = ["--broker", "ib", "--port", self.sim.port]
         else:
             key_id, secret = generate_keys()
             monkeypatch.setenv(KEY_ENV, key_id)
             monkeypatch.setenv(SECRET_ENV, secret)
-            self.sim = SimulatedAlpaca(load_bars(bars), key_id=key_id, secret_key=secret, rate_limit_per_minute=None)
+            self.sim = SimulatedAlpaca(load_bars(bars), key_id=key_id, secret_key=secret, rate_limit_per_minute=None,
+                                       **sim)  # fmt: skip
             self.sim.start()
             self.args = ["--broker", "alpaca", "--host", self.sim.base_url]
 
@@ -235,3 +236,21 @@ def test_the_session_file_holds_the_calendar_settings(cli, strategy, venue, tmp_
     assert result.exit_code == 0, result.output
     assert "connecting at 09:00 EST; the run ends at 13:00 EST (end of day: hold)" in result.output
     assert venue.position("AAPL") == 9
+
+
+@pytest.mark.parametrize("name", ["ib", "alpaca"])
+def test_warm_up_from_the_venues_history_never_trades(cli, strategy, bars, monkeypatch, tmp_path, name):
+    """The simulator holds Nov 27's bars as history only (its replay starts at Nov 29 12:50);
+    [venue] warmup_bars = 3 shows the strategy the last three before its first live bar, as
+    catch-up bars: seen, their orders refused, never sent."""
+    venue = Venue(name, bars, monkeypatch, history=5)
+    try:
+        config = tmp_path / "warmup.toml"
+        config.write_text("[venue]\nwarmup_bars = 3\n")
+        result, summary = run_day(cli, strategy, venue, tmp_path, "--as-of", "2024-11-29", "--config", config)
+        assert result.exit_code == 0, result.output
+        assert "DayTrader: 13 bars, paper mode, stopped: session end 13:00 EST (XNYS)" in result.output
+        assert summary["num_rejected_orders"] == 6  # 3 history bars x (market + limit)
+        assert venue.position("AAPL") == 9
+    finally:
+        venue.close()

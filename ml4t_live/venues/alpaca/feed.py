@@ -237,13 +237,10 @@ class AlpacaFeed:
         else:
             span = timedelta(minutes=(self.warmup_bars + 1) * self.minutes)
             history = []
-            for widen in (
-                1,
-                8,
-                64,
-                512,
-            ):  # nights, weekends and holidays have no minute bars
-                history = self._history(first - span * widen, first)
+            # nights, weekends and holidays have no minute bars: look further back, at the end a
+            # week (a long holiday weekend before a session's first bar)
+            for window in (span, span * 8, span * 64, max(span * 512, timedelta(days=7))):
+                history = self._history(first - window, first)
                 if (
                     len({floor_label(g.label, self.minutes) for g in history})
                     > self.warmup_bars

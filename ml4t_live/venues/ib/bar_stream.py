@@ -44,6 +44,9 @@ from .parsing import (
 from .session import CONNECTIVITY_LOST, IBSession
 
 _log = logger.bind(component="ib.feed")
+#: how far back (days) the start-up warm-up looks when the bars just before the first live bar
+#: are too few (the night, a weekend, a holiday: IB has no bars then)
+WARMUP_WIDENING_DAYS = (2, 5)
 
 
 class BarStream:
@@ -141,6 +144,8 @@ class BarStream:
         if need_history:
             try:
                 history = await self._history(first.label, after)
+                if after is None and self.warmup_bars:
+                    history = await self._widen_warmup(first.label, history)
             except (ConnectionError, TimeoutError) as exc:
                 # the next live bar (or the reconnect) runs the seam again
                 _log.warning("historical bars for the seam failed: {!r}", exc)
@@ -174,16 +179,29 @@ class BarStream:
         for group in held:
             self._deliver(group)
 
-    async def _history(
-        self, first_label: int, after: int | None
+    async def _widen_warmup(
+        self, first_label: int, history: dict[int, dict[str, dict[str, Any]]]
     ) -> dict[int, dict[str, dict[str, Any]]]:
-        """label -> symbol -> values, for bars ending at ``first_label + bar``."""
+        """Warm-up at a session's first bar: the bars just before it are last night's (none, or a
+        few pre-market ones), so look further back (2, then 5 days: a weekend, a long holiday
+        weekend) until ``warmup_bars`` bars are found."""
+        for days in WARMUP_WIDENING_DAYS:
+            if sum(1 for label in history if label < first_label) >= self.warmup_bars:
+                break
+            history = await self._history(first_label, None, seconds=days * 86400)
+        return history
+
+    async def _history(
+        self, first_label: int, after: int | None, seconds: int | None = None
+    ) -> dict[int, dict[str, dict[str, Any]]]:
+        """label -> symbol -> values, for bars ending at ``first_label + bar`` (the ``seconds``
+        before it; default: the warm-up's or the gap's bars)."""
         n_bars = (
             self.warmup_bars
             if after is None
             else max(0, (first_label - after) // self.bar_seconds)
         )
-        seconds = (n_bars + 1) * self.bar_seconds
+        seconds = seconds or (n_bars + 1) * self.bar_seconds
         end = datetime.fromtimestamp(first_label + self.bar_seconds, UTC)
         out: dict[int, dict[str, dict[str, Any]]] = {}
         cfg = self.session.config
