@@ -141,3 +141,34 @@ def test_ib_commission_schedules(schedule, shares, price, expected):
     assert commission_model("none") is None
     with pytest.raises(ConfigError, match="unknown commission schedule"):
         commission_model("cheap")
+
+
+def _one_run(gateway_factory, client_factory, client_id: int) -> list[tuple]:
+    gw = gateway_factory(make_bars(6), commission="ib-fixed")
+    client = client_factory(client_id, port=gw.port)
+
+    async def scenario(ib):
+        aapl, msft = await stock(ib, "AAPL"), await stock(ib, "MSFT")
+        await asyncio.wait_for(ib.reqCurrentTimeAsync(), 5)
+        trades = [
+            ib.placeOrder(aapl, MarketOrder("BUY", 10, orderRef="r-1")),
+            ib.placeOrder(msft, LimitOrder("BUY", 7, 300.6, orderRef="r-2")),
+            ib.placeOrder(aapl, LimitOrder("SELL", 4, 102.0, orderRef="r-3")),
+        ]
+        for _ in range(4):
+            await asyncio.wait_for(ib.reqCurrentTimeAsync(), 5)
+        await until(lambda: all(t.isDone() for t in trades), what="every order done")
+
+    client.run(scenario)
+    return [
+        (f.order_ref, f.info.symbol, f.side, f.shares, f.price, f.time, f.exec_id, f.commission)
+        for f in gw.fills
+    ]
+
+
+def test_the_same_session_twice_gives_the_same_fills(gateway_factory, client_factory):
+    """Step mode, one client: the fills (prices, times, exec ids, commissions) repeat exactly."""
+    first = _one_run(gateway_factory, client_factory, 21)
+    second = _one_run(gateway_factory, client_factory, 22)
+    assert len(first) == 3
+    assert first == second
