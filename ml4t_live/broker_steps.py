@@ -36,6 +36,7 @@ from .events import (
 from .failpoints import failpoint
 from .journal import recovery
 from .journal.link import JournalLink
+from .latency import LatencyLog
 from .order_entry import order_from_request
 from .ownership import Ownership
 from .protocols import AccountSnapshot, VenueGateway
@@ -66,11 +67,13 @@ class BarSteps:
     settle: Any  # FillBarrier.settle
     _drain: Any  # FillBarrier._drain
     risk_positions: Any
+    latency: LatencyLog
 
     # ------------------------------------------------------------------ bars
     def open_bar(self, bar: BarClosed, replay_n: int | None = None) -> None:
         """Bar ``n`` begins: journaled (live) or numbered (replay); its journaled events applied."""
         n = self.link.start_bar(bar.timestamp, bar.data, bar.context, bar.catch_up, replay_n)
+        self.latency.bar(bar.received_at)
         self._catch_up = bar.catch_up and self.catch_up_policy == "reject"
         if replay_n is not None:
             for event in self.link.events_before(n):
@@ -219,6 +222,8 @@ class BarSteps:
             return order
         if isinstance(event, Execution):
             self.risk_position(order.asset)
+            self.latency.filled(order.order_id, order.asset, event.quantity, event.received_at,
+                                order.status is not OrderStatus.PENDING)  # fmt: skip
             failpoint("after_fill")
         journal = self.link.journal
         self.link.event(event)

@@ -7,7 +7,8 @@ here refers to ib_async or alpaca-py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -84,6 +85,16 @@ class Execution:
     #: made from a REST view of the order (no execution id at hand): its quantity is what the
     #: order filled beyond an earlier view, and may re-report fills known under their real ids
     reconstructed: bool = False
+    #: ``time.monotonic()`` when the venue session's loop thread received it (the session's
+    #: latency table); not part of the execution's identity (equality, the journal)
+    received_at: float | None = field(default=None, compare=False)
+
+
+def stamp_received(event: Any) -> Any:
+    """An execution with its receive time set (now, unless set); other events unchanged."""
+    if isinstance(event, Execution) and event.received_at is None:
+        return replace(event, received_at=time.monotonic())
+    return event
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from .book import Book
 from .errors import BridgeError, VenueError
 from .failpoints import failpoint
 from .journal.link import BEYOND, DIVERGED, JournalLink
+from .latency import LatencyLog
 from .order_entry import intent_args, order_request
 from .ownership import Ownership
 from .protocols import VenueGateway
@@ -46,6 +47,7 @@ class JournaledOrders:
     risk_refusal: Any  # RailSteps
     risk_change_refusal: Any
     risk_sent: Any
+    latency: LatencyLog
 
     def _send(self, order: Order, *, oca_group: str | None = None) -> None:
         """One journaled submit: the intent is committed, then the order leaves (or is refused)."""
@@ -76,6 +78,7 @@ class JournaledOrders:
             return _refused(*refusal)
         self._in_flight[cid] = order
         failpoint("after_intent")
+        self.latency.sent(cid)
         try:
             self.gateway.place(request)
         except VenueError as exc:

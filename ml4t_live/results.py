@@ -141,6 +141,9 @@ class RecordKeeper:
                 self.writer.add_orders(finished)
             if fills:
                 self.writer.add_fills(fills)
+            take_latency = getattr(broker, "take_latency", None)  # venue brokers only
+            if take_latency is not None:
+                self.writer.add_latency(take_latency())
         if self.retain is not None and (finished or fills):
             before = len(broker.orders)
             broker.forget_records(self.retain)

@@ -9,6 +9,8 @@ A session folder (default ``./sessions/<Strategy>-<UTC start %Y%m%dT%H%M%SZ>/``)
     orders.parquet    finished orders (ids, side, type, prices, status, times, rejection reason)
     fills.parquet     fills (every ml4t.backtest ``Fill`` field; enums as their values)
     equity.parquet    the equity curve (timestamp, equity)
+    latency.parquet   venue runs: per fill, bar received -> order sent -> fill received (wall-clock
+                      UTC, and the two delays in ms; see :mod:`ml4t_live.latency`)
     summary.json      the run's summary and metrics
     session.log       the engine log (the CLI adds this sink; the library never adds sinks)
 
@@ -63,7 +65,7 @@ ORDER_FIELDS = (
 _BARS_BASE = ("timestamp", "asset", *BAR_COLUMNS)
 #: the keys of a bar dict without optional columns (ml4t.backtest's DataFeed always gives these)
 _PLAIN_BAR_KEYS = frozenset({"price", *BAR_COLUMNS, "signals"})
-TABLES = ("bars", "signals", "context", "orders", "fills", "equity")
+TABLES = ("bars", "signals", "context", "orders", "fills", "equity", "latency")
 # Tables written (with their columns, possibly empty) even when nothing was recorded.
 _ALWAYS = {
     "bars": ("timestamp", "asset", *BAR_COLUMNS),
@@ -324,6 +326,13 @@ class SessionWriter:
         table = self._tables["fills"]
         for fill in fills:
             table.append(fill_row(fill))
+
+    def add_latency(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Record latency rows (one per fill, from a venue broker's ``take_latency``)."""
+        self._check_open()
+        table = self._tables["latency"]
+        for row in rows:
+            table.append(row)
 
     def spill_if_due(self, now: float | None = None) -> bool:
         """Spill every buffered row to part files when ``spill_seconds`` have passed since the

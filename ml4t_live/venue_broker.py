@@ -43,6 +43,7 @@ from .events import BarClosed
 from .fill_barrier import FillBarrier
 from .journal import check_strategy_id
 from .journal.link import JournalLink
+from .latency import LatencyLog
 from .order_commands import JournaledOrders
 from .order_entry import MIN_QUANTITY, check_order, warn_inverted_bracket
 from .order_ids import ClientOrderIds
@@ -103,6 +104,7 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
         self.snapshot: AccountSnapshot | None = None
         self.rules = PositionRules()
         self.left_at_venue: list[Order] = []
+        self.latency = LatencyLog()  # bar -> order -> fill times: the session's latency table
 
     def configure(self, *, state_dir: Any = None, adopt_positions: bool = False, external: str = "warn",
                   catch_up: str = "reject", on_divergence: str = "fail",
@@ -230,6 +232,10 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
 
     def take_new_records(self) -> tuple[list[Order], list[Fill]]:
         return self.book.take_new_records()
+
+    def take_latency(self) -> list[dict[str, Any]]:
+        """Latency rows (one per fill) since the last call: the session's ``latency`` table."""
+        return self.latency.take()
 
     def forget_records(self, keep_fills: int) -> None:
         self.book.forget(keep_fills)

@@ -64,8 +64,9 @@ def _default(value: Any) -> Any:
     if isinstance(value, Enum):
         return {"__enum__": type(value).__name__, "v": value.value}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        # a compare=False field is a process-local detail (an event's receive time): not journaled
         return {"__event__": type(value).__name__,
-                "f": {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}}  # fmt: skip
+                "f": {f.name: getattr(value, f.name) for f in dataclasses.fields(value) if f.compare}}
     if isinstance(value, date):
         return {"__date__": value.isoformat()}
     if isinstance(value, timedelta):  # pd.Timedelta included

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 from loguru import logger
 
 from ..errors import ConfigError, Ml4tLiveError
@@ -136,13 +137,29 @@ def _sections(session: SessionData, backtest: BacktestRun | None, result: Parity
                  ("Prices and fills", f.as_div(f.prices_figure(session), "plot-prices")),
                  ("Orders", orders_section(session)),
                  ("Rejections and errors", problems_section(session)),
-                 ("Latency (bar → order → fill)", _latency_note(session))]  # fmt: skip
+                 ("Latency (bar → order → fill)", _latency(session, f))]  # fmt: skip
     return sections
+
+
+def _latency(session: SessionData, f: Any) -> str:
+    latency = session.latency
+    if latency is not None and latency.height:
+        q = latency.select(pl.col("bar_to_order_ms").median().alias("a"), pl.col("order_to_fill_ms").median().alias("b"),
+                           pl.col("order_to_fill_ms").quantile(0.95).alias("c"))  # fmt: skip
+        a, b, c = q.row(0)
+        note = (f"<p>{latency.height:,} fills: median bar → order {_ms(a)}, median order → fill {_ms(b)}, "
+                f"95th percentile order → fill {_ms(c)}.</p>")  # fmt: skip
+        return note + f.as_div(f.latency_figure(latency), "plot-latency")
+    return _latency_note(session)
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.1f} ms"
 
 
 def _latency_note(session: SessionData) -> str:
     if session.simulated_fills:
         return "<p class='muted'>Shadow and replay sessions fill inside the engine: no venue latency.</p>"
-    return ("<p class='muted'>This session did not record wall-clock order and fill times, so no "
-            "latency histogram can be drawn; fill delays measured in bars are in the parity table "
+    return ("<p class='muted'>This session recorded no latency table (no fills, or written before "
+            "latency.parquet existed); fill delays measured in bars are in the parity table "
             "(cause: venue latency).</p>")

@@ -116,6 +116,17 @@ def slippage_figure(parity: Parity) -> go.Figure:
                              xaxis_title="bps", yaxis_title="fills", **_LAYOUT)  # fmt: skip
 
 
+def latency_figure(latency: pl.DataFrame) -> go.Figure:
+    """Histograms of bar received -> order sent and order sent -> fill received (ms)."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("bar received → order sent (ms)",
+                                                        "order sent → fill received (ms)"))  # fmt: skip
+    fig.add_trace(go.Histogram(x=latency["bar_to_order_ms"].drop_nulls(), nbinsx=40, name="bar → order",
+                               marker_color=_LIVE), 1, 1)  # fmt: skip
+    fig.add_trace(go.Histogram(x=latency["order_to_fill_ms"].drop_nulls(), nbinsx=40, name="order → fill",
+                               marker_color=_BT), 1, 2)  # fmt: skip
+    return fig.update_layout(title="Latency at the venue (one count per fill)", showlegend=False, **_LAYOUT)
+
+
 def _top_assets(session: SessionData, n: int) -> list[str]:
     if not session.fills.height:
         return []

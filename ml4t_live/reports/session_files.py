@@ -38,6 +38,7 @@ class SessionData:
     summary: dict[str, Any]
     command: dict[str, Any]
     external_events: int
+    latency: pl.DataFrame | None = None  # venue runs: one row per fill (ml4t_live.latency)
 
     @property
     def mode(self) -> str:
@@ -83,6 +84,7 @@ def load_session(path: Path | str) -> SessionData:
         summary=_json(folder / "summary.json"),
         command=_json(folder / "command.json"),
         external_events=_count_external(folder / "session.log"),
+        latency=_table(folder, "latency"),
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import polars as pl
 import pytest
 from ml4t.backtest import BacktestConfig
 
@@ -47,6 +48,10 @@ def _check_known_differences(folder, rejection_text: str) -> None:
     # the attribution explains the whole gap: nothing is left unexplained
     assert sum(result.attribution.values()) + result.residual == pytest.approx(result.gap)
     assert abs(result.residual) < 1e-6, result.as_dict()["pnl"]
+    # the latency table: one row per live fill, each delay measured
+    latency = pl.read_parquet(folder / "latency.parquet")
+    assert latency.height == pl.read_parquet(folder / "fills.parquet").height == 5
+    assert latency["order_to_fill_ms"].min() > 0 and latency["bar_to_order_ms"].null_count() == 0
     written = json.loads((folder / "parity.json").read_text())
     assert written["counts"] == {"identical": 2, "partial_fill": 1, "position_rule_exit": 1,
                                  "venue_rejection": 1}  # fmt: skip

@@ -40,3 +40,20 @@ def test_a_folder_that_is_not_a_session_is_a_configuration_error(cli, tmp_path):
     result = cli("parity", tmp_path)
     assert result.exit_code == 2
     assert "holds no recorded bars (no bars.parquet): not a session folder" in result.output
+
+
+def test_risk_limit_rejections_in_a_shadow_session_are_named_with_their_knock_on(cli, bars_file, tmp_path):
+    """The rails refuse the three 10-share orders (max_order_quantity 7); the backtest has no
+    rails. The AAPL stop exit the backtest then makes has no live twin: it follows from them."""
+    config = tmp_path / "session.toml"
+    config.write_text(f'strategy = "{TARGET}"\ndata = "{bars_file}"\n[risk]\nmax_order_quantity = 7\n')
+    run = cli("run", "--config", config, "--session-dir", tmp_path / "runs", "-q")
+    assert run.exit_code == 0, run.output
+    result = ml4t_live.parity(only_session(tmp_path / "runs"))
+    causes = [(d.cause, d.asset, d.side) for d in result.differences]
+    assert causes == [("risk_limit", "AAPL", "buy"), ("risk_limit", "MSFT", "buy"),
+                      ("knock_on", "AAPL", "sell"), ("risk_limit", "MSFT", "buy")], causes  # fmt: skip
+    assert all(d.live.rejection_reason.startswith("risk: ") for d in result.differences if d.cause == "risk_limit")
+    assert not result.fully_identical and "100% identical" not in result.headline()
+    assert result.identical == 1  # the 5 MSFT
+    assert abs(result.residual) < 1e-6

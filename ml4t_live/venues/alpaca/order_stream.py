@@ -40,6 +40,7 @@ from ...events import (
     BrokerReconnected,
     OrderLost,
     VenueErrorReported,
+    stamp_received,
 )
 from .config import AlpacaConfig, redact
 from .executions import ExecutionReader
@@ -91,7 +92,7 @@ class OrderStream:
             return
         with self.emit_lock:
             for event in events:
-                self.session.events.put_nowait(event)
+                self.session.events.put_nowait(stamp_received(event))
 
     def close(self) -> None:
         self.session.close()
@@ -99,7 +100,7 @@ class OrderStream:
     # ================================================================== loop thread
     def _put(self, events: list[Any]) -> None:
         for event in events:
-            self.session.thread.async_events.put_nowait(event)
+            self.session.thread.async_events.put_nowait(stamp_received(event))
 
     async def _on_update(self, update: Any) -> None:
         self._last_update = time.monotonic()

@@ -28,7 +28,7 @@ from loguru import logger
 
 from ...bridge import LoopThread
 from ...errors import ConnectionFailed
-from ...events import VenueErrorReported
+from ...events import VenueErrorReported, stamp_received
 from .config import IBConfig
 from .parsing import is_warning
 
@@ -148,7 +148,7 @@ class IBSession:
 
     def put(self, event: object) -> None:
         """Put an event on the loop's queue for the engine (loop thread only)."""
-        self.loop.async_events.put_nowait(event)
+        self.loop.async_events.put_nowait(stamp_received(event))
 
     # ------------------------------------------------------------------ lost / reconnect
     def _on_disconnected(self) -> None:
