@@ -7,9 +7,11 @@ What it adds to the wrapped feed's events, in order::
 
     a bar labelled before the open, or that ended before the run began -> catch_up=True
         (warm-up: the strategy sees it, its orders never leave)
-    the venue's clock (a feed that read it at start: Alpaca), else the first live bar's end, is
-        compared with the session clock; more than max_clock_skew apart is a ConfigError (exit 2)
-        before the strategy sees a live bar (not in a rehearsal: its clock is the recorded one)
+    the venue's clock (a feed that read it at start: Alpaca), else the end of the first bar the
+        venue sent in real time (pre-market ones too), is compared with the session clock: more
+        than max_clock_skew apart is a ConfigError (exit 2) before the strategy trades (a bar that
+        only looks old may be late: not traded, and 3 in a row are the error); not in a
+        rehearsal, whose clock is the recorded one
     a bar that ends after the session's end (close + close_offset) -> FeedEnded, not delivered
     the bar that ends exactly at it -> delivered, then FeedEnded
     before the open, while the venue is quiet -> FeedHeartbeat (waiting is not a stall)
@@ -32,6 +34,8 @@ from .plan import DayPlan
 _log = logger.bind(component="session")
 #: How long after the session's end the closing bar may still come (beyond one bar interval).
 CLOSING_BAR_GRACE = timedelta(seconds=30)
+#: Live bars in a row that look older than max_clock_skew before the clock counts as ahead.
+CLOCK_EVIDENCE_BARS = 3
 
 
 def _utc(ts: datetime) -> datetime:
@@ -53,6 +57,7 @@ class SessionFeed:
         self._interval: timedelta | None = self._known_interval()
         self._last_label: datetime | None = None
         self._checked_clock = clock.follows_bars
+        self._old_bars = 0  # live bars in a row that looked older than max_clock_skew
         self._ending: str | None = None
         self.warmup_bars_seen = 0
 
@@ -94,22 +99,34 @@ class SessionFeed:
         self.clock.saw_bar(bar_end)
         if bar_end > self.end_at:
             return self._end(f"session end {self._local(self.end_at)} ({self.plan.settings.calendar})")
-        history = label < self.open_at or (self._started_at is not None and bar_end < self._started_at)
+        late = not bar.catch_up and not self._checked_clock and not self._clock_agrees(bar_end)
+        history = late or label < self.open_at or (self._started_at is not None and bar_end < self._started_at)
         if history and not bar.catch_up:
             bar = replace(bar, catch_up=True)
         if bar.catch_up:
             self.warmup_bars_seen += 1
-        elif not self._checked_clock:
-            self._check_clock(bar_end)
         if bar_end >= self.end_at:
             self._ending = f"session end {self._local(self.end_at)} ({self.plan.settings.calendar})"
             _log.info("bar {} closes the session at {}", bar.timestamp, self._local(self.end_at))
         return bar
 
-    def _check_clock(self, bar_end: datetime) -> None:
-        """The first live bar arrives right after it ends: its end is the venue's time."""
-        self._checked_clock = True
-        self._check_skew(self.clock.now() - bar_end, f"a live bar that ended {bar_end.isoformat()} arrived")
+    def _clock_agrees(self, bar_end: datetime) -> bool:
+        """A real-time bar (a pre-market one too) arrives as it ends: its end is the venue's time.
+        One that ends in this machine's future means the clock is behind: an error at once. One
+        that looks old may only be late (held while the feed fetched its warm-up): it is not
+        traded (catch-up), and only ``CLOCK_EVIDENCE_BARS`` such bars in a row are an error."""
+        skew = self.clock.now() - bar_end
+        evidence = f"a live bar that ended {bar_end.isoformat()} arrived"
+        if skew < -self.plan.settings.max_clock_skew or self._old_bars + 1 >= CLOCK_EVIDENCE_BARS:
+            self._check_skew(skew, evidence)
+        if skew <= self.plan.settings.max_clock_skew:
+            self._checked_clock = True
+            _log.debug("clock check: {:+.1f}s off the venue's ({})", skew.total_seconds(), evidence)
+            return True
+        self._old_bars += 1
+        _log.warning("{} {:.0f}s after it ended: late, or this machine's clock is ahead; not traded",
+                     evidence, skew.total_seconds())  # fmt: skip
+        return False
 
     def _check_skew(self, skew: timedelta, evidence: str) -> None:
         limit = self.plan.settings.max_clock_skew

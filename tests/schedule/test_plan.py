@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -191,15 +192,35 @@ def test_a_real_time_clock_heartbeats_before_the_open_and_ends_without_a_closing
 
 def test_the_first_live_bar_checks_the_clock():
     clock = ManualClock(ny(2024, 3, 4, 10, 0))  # a real-time clock, frozen at 10:00
-    late = SessionFeed(ListFeed([bar(2024, 3, 4, 9, 30), bar(2024, 3, 4, 10, 30)]),
-                       plan_day(settings(), clock.now()), clock)  # fmt: skip
-    late.start()
-    assert late.next_event(0.0).catch_up  # history: ended before the run began, never checked
+    ahead = SessionFeed(ListFeed([bar(2024, 3, 4, 10, 30)]), plan_day(settings(), clock.now()), clock)
+    ahead.start()
     with pytest.raises(ConfigError, match=r"this machine's clock is -1,860s off the venue's \(a live bar"):
-        late.next_event(0.0)
-    fine = SessionFeed(ListFeed([bar(2024, 3, 4, 9, 59)]), plan_day(settings(), clock.now()), clock)
-    fine.start()
-    assert not fine.next_event(0.0).catch_up  # ended at 10:00, arrived at 10:00
+        ahead.next_event(0.0)  # a bar that ends in this machine's future: its clock is behind
+    history_first = SessionFeed(ListFeed([replace(bar(2024, 3, 4, 9, 30), catch_up=True), bar(2024, 3, 4, 9, 59)]),
+                                plan_day(settings(), clock.now()), clock)  # fmt: skip
+    history_first.start()
+    assert history_first.next_event(0.0).catch_up  # the venue's history is no evidence of its clock
+    assert not history_first.next_event(0.0).catch_up  # ended at 10:00, arrived at 10:00: agreed
+
+
+def test_bars_that_look_old_are_not_traded_and_three_in_a_row_mean_the_clock_is_ahead():
+    clock = ManualClock(ny(2024, 3, 4, 9, 57, 30))
+    held = SessionFeed(ListFeed([bar(2024, 3, 4, 9, 57), bar(2024, 3, 4, 9, 58), bar(2024, 3, 4, 9, 59),
+                                 bar(2024, 3, 4, 10, 0)]), plan_day(settings(max_clock_skew="90s"), clock.now()),
+                       clock)  # fmt: skip
+    held.start()  # at 09:57:30
+    clock.advance(timedelta(minutes=2, seconds=30))  # the bars come at 10:00 (held by a warm-up fetch?)
+    assert held.next_event(0.0).catch_up  # ended 09:58, seen 10:00: late, or the clock is ahead
+    assert not held.next_event(0.0).catch_up  # ended 09:59, within 90 s: the clock agrees
+    assert not held.next_event(0.0).catch_up and not held.next_event(0.0).catch_up  # no more checks
+    clock = ManualClock(ny(2024, 3, 4, 9, 40))
+    ahead = SessionFeed(ListFeed([bar(2024, 3, 4, 9, 50), bar(2024, 3, 4, 9, 51), bar(2024, 3, 4, 9, 52)]),
+                        plan_day(settings(), clock.now()), clock)  # fmt: skip
+    ahead.start()
+    clock.advance(timedelta(minutes=20))
+    assert ahead.next_event(0.0).catch_up and ahead.next_event(0.0).catch_up
+    with pytest.raises(ConfigError, match=r"this machine's clock is \+420s off the venue's"):
+        ahead.next_event(0.0)
 
 
 def test_the_rehearsal_options_end_with_the_recording():
