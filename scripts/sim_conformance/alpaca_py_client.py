@@ -27,10 +27,11 @@ from alpaca.data.requests import (
     StockLatestTradeRequest,
     StockSnapshotRequest,
 )
-from alpaca.data.timeframe import TimeFrame
+from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderClass, OrderSide, QueryOrderStatus, TimeInForce
 from alpaca.trading.requests import (
+    GetCalendarRequest,
     GetOrderByIdRequest,
     GetOrdersRequest,
     LimitOrderRequest,
@@ -160,7 +161,10 @@ async def steps(trading: TradingClient, data: StockHistoricalDataClient, updates
     stop_limit = trading.submit_order(StopLimitOrderRequest(symbol="AAPL", qty=1, side=BUY, stop_price=107,
                                                             limit_price=107.5, time_in_force=GTC,
                                                             client_order_id="stplmt"))
-    check("submit answers every order type as new", {status(o) for o in (mkt, rest, cross, stop, stop_limit)} == {"new"})
+    notional = trading.submit_order(MarketOrderRequest(symbol="AAPL", notional=100, side=BUY, time_in_force=DAY,
+                                                       client_order_id="notional"))
+    check("submit answers every order type as new",
+          {status(o) for o in (mkt, rest, cross, stop, stop_limit, notional)} == {"new"})
     await next_event(updates, "new", str(mkt.id))
     dup = api_error(lambda: trading.submit_order(MarketOrderRequest(symbol="AAPL", qty=1, side=BUY, time_in_force=DAY,
                                                                     client_order_id="mkt")))
@@ -172,6 +176,8 @@ async def steps(trading: TradingClient, data: StockHistoricalDataClient, updates
     fill = await next_event(updates, "fill", str(mkt.id))
     check("market order fills at the next open (stream 'fill')", fill.order.status.value == "filled", fill.price)
     check("marketable limit fills", status(trading.get_order_by_id(cross.id)) == "filled")
+    filled = trading.get_order_by_id(notional.id)
+    check("notional order fills a fractional quantity", status(filled) == "filled" and float(filled.filled_qty) < 1)
     moved = trading.replace_order_by_id(rest.id, ReplaceOrderRequest(limit_price=91))
     check("replace: a new order that replaces the old one", str(moved.replaces) == str(rest.id) and moved.limit_price == "91")
     await next_event(updates, "replaced", str(rest.id))
@@ -197,6 +203,9 @@ async def steps(trading: TradingClient, data: StockHistoricalDataClient, updates
     check("after the entry fills: take-profit new, stop-loss held (as Alpaca)", legs == {"limit": "new", "stop": "held"},
           legs)
     check("oto leg goes live after its entry fills", status(trading.get_order_by_id(oto.id).legs[0]) == "new")
+    stop_leg = next(leg for leg in trading.get_order_by_id(bracket.id).legs if leg.type.value == "stop")
+    moved_leg = trading.replace_order_by_id(stop_leg.id, ReplaceOrderRequest(stop_price=375))
+    check("a held stop-loss leg can be replaced and stays held", status(moved_leg) == "held" and moved_leg.stop_price == "375")
     oco = trading.submit_order(LimitOrderRequest(symbol="AAPL", qty=2, side=SELL, time_in_force=GTC,
                                                  order_class=OrderClass.OCO, client_order_id="oco",
                                                  take_profit=TakeProfitRequest(limit_price=130),
@@ -226,6 +235,18 @@ async def steps(trading: TradingClient, data: StockHistoricalDataClient, updates
           snaps["AAPL"].latest_trade.price == trades["AAPL"].price and snaps["MSFT"].previous_daily_bar is not None)
     code, single, _ = raw("/v2/stocks/AAPL/snapshot")
     check("snapshot (single symbol, plain HTTP)", code == 200 and single["symbol"] == "AAPL" and single["dailyBar"])
+
+    every = data.get_stock_bars(StockBarsRequest(symbol_or_symbols=both, timeframe=TimeFrame.Minute)).data
+    five = data.get_stock_bars(StockBarsRequest(symbol_or_symbols="AAPL", timeframe=TimeFrame(5, TimeFrameUnit.Minute)))
+    check("historical bars after the replay: history + replay per symbol; 5-minute bars aggregate",
+          {k: len(v) for k, v in every.items()} == {s: HISTORY + REPLAY for s in both}
+          and len(five.data["AAPL"]) == (HISTORY + REPLAY) // 5)
+    account = trading.get_account()
+    check("account: ACTIVE, money as strings", account.status.value == "ACTIVE" and isinstance(account.cash, str))
+    check("positions: both symbols", {p.symbol for p in trading.get_all_positions()} == set(both))
+    check("assets: the recorded symbols", {a.symbol for a in trading.get_all_assets()} == set(both))
+    days = trading.get_calendar(GetCalendarRequest(start="2024-03-04", end="2024-03-05"))
+    check("calendar: NYSE days", [str(d.date) for d in days] == ["2024-03-04", "2024-03-05"], days)
 
     closing = trading.close_position("MSFT")
     check("close position: a market order for the whole position", closing.side is SELL)

@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 
 import alpaca_trade_api as tradeapi
-from alpaca_trade_api.rest import APIError, TimeFrame
+from alpaca_trade_api.rest import APIError, TimeFrame, TimeFrameUnit
 from alpaca_trade_api.stream import DataStream, TradingStream
 
 URL = os.environ["SIM_URL"]
@@ -127,7 +127,10 @@ async def steps(api, updates: asyncio.Queue, bars: asyncio.Queue) -> list:
                             client_order_id="stp")
     stop_limit = api.submit_order("AAPL", qty=1, side="buy", type="stop_limit", stop_price="107",
                                   limit_price="107.5", time_in_force="gtc", client_order_id="stplmt")
-    check("submit answers every order type as new", {o.status for o in (mkt, rest, cross, stop, stop_limit)} == {"new"})
+    notional = api.submit_order("AAPL", notional=100, side="buy", type="market", time_in_force="day",
+                                client_order_id="notional")
+    check("submit answers every order type as new",
+          {o.status for o in (mkt, rest, cross, stop, stop_limit, notional)} == {"new"})
     update = await next_event(updates, "new", mkt.id)
     check("trade stream (/stream/) delivers 'new'", update.order["client_order_id"] == "mkt")
     dup = api_error(lambda: api.submit_order("AAPL", qty=1, side="buy", type="market", time_in_force="day",
@@ -142,6 +145,9 @@ async def steps(api, updates: asyncio.Queue, bars: asyncio.Queue) -> list:
     check("market order fills at the next open (stream 'fill')", float(fill.price) > 0 and fill.order["status"] == "filled",
           fill.price)
     check("marketable limit fills", api.get_order(cross.id).status == "filled")
+    filled = api.get_order(notional.id)
+    check("notional order fills a fractional quantity", filled.status == "filled" and float(filled.filled_qty) < 1,
+          filled.filled_qty)
     moved = api.replace_order(rest.id, limit_price="91")
     check("replace: a new order that replaces the old one", moved.replaces == rest.id and moved.limit_price == "91",
           moved)
@@ -168,6 +174,10 @@ async def steps(api, updates: asyncio.Queue, bars: asyncio.Queue) -> list:
     check("after the entry fills: take-profit new, stop-loss held (as Alpaca)",
           legs == {"limit": "new", "stop": "held"}, legs)
     check("oto leg goes live after its entry fills", api.get_order(oto.id).legs[0].status == "new")
+    stop_leg = next(leg for leg in api.get_order(bracket.id).legs if leg.type == "stop")
+    moved_leg = api.replace_order(stop_leg.id, stop_price="375")
+    check("a held stop-loss leg can be replaced and stays held", moved_leg.status == "held" and moved_leg.stop_price == "375",
+          moved_leg.status)
     oco = api.submit_order("AAPL", qty=2, side="sell", type="limit", time_in_force="gtc", order_class="oco",
                            take_profit={"limit_price": "130"}, stop_loss={"stop_price": "100"}, client_order_id="oco")
     check("oco: the take-profit limit with one stop leg", oco.order_class == "oco" and len(oco.legs) == 1)
@@ -196,6 +206,26 @@ async def steps(api, updates: asyncio.Queue, bars: asyncio.Queue) -> list:
           snap.latest_trade.p == one_trade.p and snap.daily_bar is not None and snap.prev_daily_bar is not None, snap.daily_bar)
     snaps = api.get_snapshots(["AAPL", "MSFT"])
     check("snapshots (multi)", set(snaps) == {"AAPL", "MSFT"} and snaps["MSFT"].minute_bar is not None)
+
+    everything = api.get_bars(["AAPL", "MSFT"], TimeFrame.Minute).df
+    five = api.get_bars("AAPL", TimeFrame(5, TimeFrameUnit.Minute)).df
+    check("historical bars (multi symbol) after the replay: history + replay, both symbols",
+          len(everything) == 2 * (HISTORY + REPLAY), len(everything))
+    check("5-minute bars aggregate the minutes", len(five) == (HISTORY + REPLAY) // 5, len(five))
+    ticks, tops = api.get_trades("AAPL").df, api.get_quotes("AAPL").df
+    check("historical trades and quotes: one per minute bar", len(ticks) == len(tops) == HISTORY + REPLAY,
+          (len(ticks), len(tops)))
+    unknown = api_error(lambda: api.get_latest_trade("ZZZZ"))
+    check("latest trade of a symbol with no data -> 404", unknown is not None and unknown.status_code == 404, unknown)
+    account = api.get_account()
+    check("account: ACTIVE, money as strings", account.status == "ACTIVE" and isinstance(account.cash, str), account.cash)
+    positions = {p.symbol: p for p in api.list_positions()}
+    check("positions list and one position", set(positions) == {"AAPL", "MSFT"}
+          and api.get_position("AAPL").qty == positions["AAPL"].qty, {k: v.qty for k, v in positions.items()})
+    check("assets: the recorded symbols", {a.symbol for a in api.list_assets()} == {"AAPL", "MSFT"}
+          and api.get_asset("MSFT").tradable)
+    days = api.get_calendar("2024-03-04", "2024-03-05")
+    check("calendar: NYSE days", [str(d.date.date()) for d in days] == ["2024-03-04", "2024-03-05"], days)
 
     # ---- close and cancel-all
     closing = api.close_position("MSFT")
