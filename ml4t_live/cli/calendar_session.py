@@ -22,16 +22,20 @@ import typer
 from loguru import logger
 
 from ml4t_live.errors import ConfigError
-from ml4t_live.schedule import ManualClock, Phase, SessionClock, SessionFeed, SessionSettings, SystemClock, plan_day
+from ml4t_live.schedule import (
+    ManualClock,
+    Phase,
+    SessionClock,
+    SessionFeed,
+    SessionSettings,
+    SystemClock,
+    plan_day,
+)
 from ml4t_live.schedule.calendar import exchange_tz
 
 from .app import EXIT_NO_SESSION
 
 _log = logger.bind(component="session")
-
-#: the run options a calendar session reads
-SESSION_KEYS = ("calendar", "as_of", "end_of_day", "connect_before", "close_offset", "max_clock_skew")
-
 
 def session_clock(o: dict[str, Any], calendar: str) -> SessionClock:
     """``as_of`` (a rehearsal of a recorded day) or this machine's clock."""
