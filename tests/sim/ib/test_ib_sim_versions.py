@@ -126,3 +126,41 @@ def test_ib_async_trades_at_every_server_version(gateway_factory, ib_errors, ver
     assert {(t.order.permId, t.orderStatus.status) for t in done} == {
         (buy.order.permId, "Filled"), (rest.order.permId, "Cancelled"),
     }  # fmt: skip
+
+
+def test_clients_at_different_versions_share_one_gateway(gateway, ib_errors):
+    """The version is per connection: a v160 and a v178 client on one gateway each negotiate
+    their own and trade (the exact layouts are pinned by the unit tests above and by IB's
+    strict ibapi 9.81 decoder in test_ib_sim_other_clients.py)."""
+    ib_errors.expect(r"Error 200, reqId \d+: No security definition")
+    clients = {v: IBClient(gateway.port, cid) for cid, v in ((31, 160), (32, 178))}
+    try:
+        for version, client in clients.items():
+
+            async def connect(client=client, version=version) -> IB:
+                client.ib = watched(IB())
+                client.ib.client.MaxClientVersion = version
+                await client.ib.connectAsync("127.0.0.1", gateway.port, clientId=client.client_id, timeout=5)
+                return client.ib
+
+            client.thread.call(connect(), 15)
+
+        async def place(ib: IB):
+            aapl = await stock(ib, "AAPL")
+            missing = await asyncio.wait_for(ib.reqContractDetailsAsync(Stock("NOPE", "SMART", "USD")), 5)
+            return ib.client.serverVersion(), ib.placeOrder(aapl, MarketOrder("BUY", 3)), missing
+
+        placed = {v: c.run(place) for v, c in clients.items()}
+        clients[178].run(lambda ib: asyncio.wait_for(ib.reqCurrentTimeAsync(), 5))  # bar 1: fills
+
+        async def filled(ib: IB, trade=None):
+            await until(lambda: trade.isDone() and bool(trade.fills), what="the fill")
+            return trade.fills[0].execution.price
+
+        prices = {v: c.run(lambda ib, t=placed[v][1]: filled(ib, t)) for v, c in clients.items()}
+    finally:
+        for c in clients.values():
+            c.close()
+    assert {v: p[0] for v, p in placed.items()} == {160: 160, 178: 178}
+    assert all(p[2] == [] for p in placed.values())
+    assert prices == {160: 100.0, 178: 100.0}  # placed before the first bar: its open
