@@ -45,8 +45,8 @@ class JournaledRails:
         saved = journal.meta("risk_state")
         state = TradingState.restore(config, json.loads(saved)) if saved else TradingState(config)
         sid = journal.meta("strategy_id", "ID")
-        rails = cls(RiskGate(config, state, resume_hint=f"`ml4t-live resume --strategy-id {sid}` re-enables it"),
-                    journal)  # fmt: skip
+        hint = f"`ml4t-live resume --strategy-id {sid}` re-enables it"
+        rails = cls(RiskGate(config, state, resume_hint=hint, operated=True), journal)
         rails.sync()  # the operator may have changed it while the strategy was down
         if state.state != ACTIVE:
             _log.warning("strategy {} starts {}: {}", sid, state.state, state.reason or "no reason given")

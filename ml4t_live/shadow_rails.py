@@ -59,7 +59,8 @@ class ShadowRails:
             if entry.order_id in self._refused_ids:
                 return self._refuse(args, side, size, "bracket_entry_refused",
                                     f"its bracket entry {entry.order_id} was refused ({entry.rejection_reason})")  # fmt: skip
-        self._position(asset)
+        if self.gate.follows_positions:
+            self._position(asset)
         refusal = self.gate.check(asset, side, size, order_type, limit_price, stop_price,
                                   open_orders=len(self.broker.pending_orders),
                                   parent_quantity=unfilled_entry(entry))  # fmt: skip
@@ -69,7 +70,7 @@ class ShadowRails:
             order = self._submit(*args)
             if order is not None:
                 self.gate.track(order, contingent=entry is not None)
-                if order.filled_quantity:
+                if order.filled_quantity and self.gate.follows_positions:
                     self._position(asset)
         if bracket is not None and not bracket and order is not None:
             bracket.append(order)

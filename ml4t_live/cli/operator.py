@@ -43,3 +43,24 @@ def switch(o: dict[str, Any], state: str, *, flatten: bool = False) -> tuple[Pat
     reason = str(o.get("reason") or default)
     before = set_trading_state(path, state, reason, flatten=flatten)
     return path, before
+
+
+def restart_notice(state_dir_arg: Any, venue: str, strategy_id: str) -> str | None:
+    """Before a venue run connects: a line saying its journal is HALTED / REDUCING (a restart
+    starts in the state it was left in), or None."""
+    from ml4t_live.journal.store import read_only
+
+    for path in sorted(state_dir(state_dir_arg).glob(f"{venue}-*-{strategy_id}.journal")):
+        try:
+            journal = read_only(path)
+        except ConfigError:
+            continue
+        try:
+            state, why = journal.meta("trading_state") or "ACTIVE", journal.meta("trading_state_reason", "")
+        finally:
+            journal.close()
+        if state != "ACTIVE":
+            return (f"strategy {strategy_id} is {state} ({why or 'no reason given'}) in {path.name}: "
+                    + ("its orders are refused" if state == "HALTED" else "only orders that reduce a position leave")
+                    + f" until `ml4t-live resume --strategy-id {strategy_id}`")
+    return None

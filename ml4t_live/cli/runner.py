@@ -38,6 +38,14 @@ def run_command(o: dict[str, Any], display: Display, clock: Any = None) -> None:
     RiskConfig.from_table(o.get("risk"))  # a bad [risk] table stops here, before anything connects
     broker_name = (o.get("broker") or "shadow").lower()
     venue_opts = _venue_options(o, broker_name)
+    if broker_name != "shadow":
+        from ml4t_live.journal import default_strategy_id
+
+        from .operator import restart_notice
+
+        notice = restart_notice(o.get("state_dir"), broker_name, o.get("strategy_id") or default_strategy_id(strategy))
+        if notice:
+            _log.warning(notice)
     feed = _make_feed(o, broker_name, venue_opts)
     broker = _make_broker(broker_name, venue_opts, config, o.get("risk"))
     _own(broker, o)

@@ -23,7 +23,9 @@ short. Unknown order ids are ignored (an order the tracker never saw has nothing
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ml4t.backtest import OrderSide
 
@@ -59,7 +61,11 @@ class Exposure:
     def __init__(self) -> None:
         self.assets: dict[str, AssetView] = {}
         self.prices: dict[str, float] = {}
-        self.price_times: dict[str, float] = {}
+        self.price_times: dict[str, Any] = {}
+        self._bar: dict[str, float] | None = None  # the last bar's prices, as it came
+        self._bar_as_of: Any = None
+        #: reads a stored ``as_of`` as POSIX seconds (a caller may store bar timestamps as they come)
+        self.to_seconds: Callable[[Any], float] = float
         self._orders: dict[str, _Working] = {}
         self._gross = 0.0
         self._stale = False  # prices moved in bulk: the gross sum is re-added at the next read
@@ -73,13 +79,22 @@ class Exposure:
         return max(self._gross, 0.0)
 
     def price(self, asset: str) -> float | None:
-        price = self.prices.get(asset)
+        bar = self._bar
+        price = bar.get(asset) if bar is not None else None
+        if price is None:
+            price = self.prices.get(asset)
         return price if price is not None and 0 < price < math.inf else None
+
+    def price_time(self, asset: str) -> float | None:
+        """The market time (POSIX seconds) the asset's price is valid for."""
+        bar = self._bar
+        as_of = self._bar_as_of if bar is not None and asset in bar else self.price_times.get(asset)
+        return None if as_of is None else self.to_seconds(as_of)
 
     def view(self, asset: str) -> AssetView:
         """The asset's view (an empty one, not stored, for an asset never seen)."""
         view = self.assets.get(asset) or AssetView()
-        view.price, view.price_time = self.price(asset), self.price_times.get(asset)
+        view.price, view.price_time = self.price(asset), self.price_time(asset)
         return view
 
     def notional(self, asset: str) -> float:
@@ -103,23 +118,37 @@ class Exposure:
         ignored (the last good one stays, with its age)."""
         if not math.isfinite(price) or price <= 0:
             return
+        self._keep_bar()
         before = self.notional(asset)
         self.prices[asset] = float(price)
         if as_of is not None:
-            self.price_times[asset] = float(as_of)
+            self.price_times[asset] = as_of
         self._moved(before, self.notional(asset))
 
-    def set_prices(self, prices: dict[str, float], as_of: float | None = None) -> None:
-        """A bar's prices at once, valid for market time ``as_of`` (two dict updates; the
-        gross sum is re-added at its next read)."""
-        self.prices.update(prices)
-        if as_of is not None:
-            self.price_times.update(dict.fromkeys(prices, as_of))
+    def set_prices(self, prices: dict[str, float], as_of: Any = None) -> None:
+        """A bar's prices at once, valid for market time ``as_of``: the bar's dict is kept as
+        it is (not copied, not changed); only the assets the previous bar had and this one
+        lacks move into the kept prices, with that bar's time. The gross sum is re-added at its
+        next read."""
+        prev = self._bar
+        if prev is not None and (len(prev) != len(prices) or prev.keys() != prices.keys()):
+            for asset in prev.keys() - prices.keys():
+                self.prices[asset] = prev[asset]
+                self.price_times[asset] = self._bar_as_of
+        self._bar, self._bar_as_of = prices, as_of
         self._stale = True
+
+    def _keep_bar(self) -> None:
+        """Fold the current bar into the kept prices (before a single price changes one)."""
+        bar, self._bar = self._bar, None
+        if bar:
+            self.prices.update(bar)
+            self.price_times.update(dict.fromkeys(bar, self._bar_as_of))
 
     def rebuild(self, positions: dict[str, tuple[float, float]], prices: dict[str, float]) -> None:
         """Start over from ``{asset: (quantity, multiplier)}`` and ``{asset: price}`` (price
         times are kept); working orders are kept."""
+        self._keep_bar()
         for view in self.assets.values():
             view.quantity = 0.0
         for asset, price in prices.items():

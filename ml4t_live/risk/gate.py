@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from ml4t.backtest import Order, OrderSide, OrderStatus
@@ -37,32 +37,52 @@ _PRICED = ("max_order_notional", "max_position_notional", "max_gross_exposure", 
 
 
 class RiskGate:
-    def __init__(self, config: RiskConfig, state: TradingState | None = None, *, resume_hint: str = "") -> None:
+    def __init__(self, config: RiskConfig, state: TradingState | None = None, *, resume_hint: str = "",
+                 operated: bool = False) -> None:  # fmt: skip
+        """``operated``: an operator can set REDUCING (a journaled venue run), so positions are
+        always followed; a shadow run follows them only when a configured limit reads them."""
         self.config = config
         self.limits = PreTradeRisk(config)
         self.exposure = self.limits.exposure
         self.state = state if state is not None else TradingState(config)
         self.resume_hint = resume_hint
         self.needs_prices = any(getattr(config, name) is not None for name in _PRICED)
+        self.loss_limits = config.max_daily_loss is not None or config.max_drawdown is not None
+        self.follows_positions = operated or self.needs_prices or self.loss_limits or not config.allow_short or any(
+            getattr(config, name) is not None for name in ("max_order_quantity", "max_open_orders"))  # fmt: skip
         self.refused: Counter[str] = Counter()
         self.bar_time: Any = None
         self.equity = 0.0
-        self._market = 0.0  # POSIX seconds of the current bar
+        self.exposure.to_seconds = self._seconds  # prices are kept with their bar's own timestamp
+        self._market: float | None = 0.0  # POSIX seconds of the current bar (None: not read yet)
         self._since = time.monotonic()
         self._day: Any = None
+        self._date: Any = None
+        self._floor, self._ceiling = math.inf, -math.inf  # the equity band where no loss limit can trip
         self._orders: dict[str, list[Any]] = {}  # id -> [order, filled quantity seen]
 
     # ------------------------------------------------------------------ the clock and the bar
     def now(self) -> float:
+        if self._market is None:
+            self._market = posix(self.bar_time)
         return self._market + (time.monotonic() - self._since)
+
+    def _seconds(self, timestamp: Any) -> float:
+        if timestamp is not self.bar_time:
+            return posix(timestamp)
+        if self._market is None:
+            self._market = posix(timestamp)
+        return self._market
 
     def open_bar(self, timestamp: Any, data: Any = None) -> set[str]:
         """The bar begins; returns the assets whose tracked orders filled since the last bar."""
         self.bar_time = timestamp
-        self._market, self._day = posix(timestamp), trading_day(timestamp)
+        self._market = None  # read when an order or a loss limit needs it
+        if self.loss_limits:
+            self._new_day(timestamp)
         self._since = time.monotonic()
         if self.needs_prices and data:
-            self.exposure.set_prices(_closes(data), self._market)
+            self.exposure.set_prices(_closes(data), timestamp)
         return self._release_ended() if self._orders else set()
 
     # ------------------------------------------------------------------ orders
@@ -82,7 +102,7 @@ class RiskGate:
 
     def track(self, order: Order, *, contingent: bool = False) -> None:
         """``order`` left: counted as working until it ends (read from the order itself)."""
-        if order.status is not OrderStatus.PENDING:
+        if order.status is not OrderStatus.PENDING or not self.follows_positions:
             return
         self._orders[order.order_id] = [order, order.filled_quantity]
         self.exposure.order_working(order.order_id, order.asset, order.side,
@@ -104,14 +124,26 @@ class RiskGate:
         return filled_assets
 
     def position(self, asset: str, quantity: float, multiplier: float = 1.0) -> None:
-        self.exposure.set_position(asset, quantity, multiplier)
+        if self.follows_positions:
+            self.exposure.set_position(asset, quantity, multiplier)
 
     # ------------------------------------------------------------------ the trading state
     def observe_equity(self, equity: float) -> Transition | None:
         self.equity = equity
         if not math.isfinite(equity):
             return None
-        return self.state.observe_equity(equity, self._market, day=self._day)
+        state = self.state
+        if not self.loss_limits or (self._day == state.day and self._floor < equity <= self._ceiling):
+            state.last_equity = equity  # nothing else can move (what a resume re-bases on)
+            return None
+        moved = state.observe_equity(equity, 0.0, day=self._day)
+        self._floor, self._ceiling = _loss_floor(state), state.high_water or equity
+        return moved
+
+    def _new_day(self, timestamp: Any) -> None:
+        day = timestamp.date() if isinstance(timestamp, datetime) else None
+        if day is None or day != self._date:
+            self._date, self._day = day, trading_day(timestamp) if day is not None else trading_day_of(timestamp)
 
     def strategy_outcome(self, ok: bool) -> Transition | None:
         if ok:
@@ -120,6 +152,7 @@ class RiskGate:
         return self.state.strategy_error()
 
     def operator(self, state: str, reason: str) -> Transition | None:
+        self._floor, self._ceiling = math.inf, -math.inf  # a resume re-bases the loss limits
         return self.state.operator(state, reason)
 
     @property
@@ -138,6 +171,17 @@ class RiskGate:
     def summary(self) -> dict[str, Any]:
         return {"trading_state": self.state.state, "trading_state_reason": self.state.reason,
                 "num_risk_refusals": sum(self.refused.values()), "risk_refusals": dict(self.refused)}  # fmt: skip
+
+
+def _loss_floor(state: TradingState) -> float:
+    """The equity above which neither loss limit can trip today (a conservative bound: at or
+    below it the full check runs)."""
+    c, floor = state.config, -math.inf
+    if c.max_daily_loss is not None and state.day_start_equity is not None:
+        floor = max(floor, state.day_start_equity - c.max_daily_loss)
+    if c.max_drawdown is not None and state.high_water:
+        floor = max(floor, state.high_water * (1.0 - c.max_drawdown))
+    return floor
 
 
 def unfilled_entry(entry: Order | None) -> float:
@@ -170,7 +214,12 @@ def trading_day(timestamp: Any) -> Any:
         return timestamp.date().isoformat()
     if isinstance(timestamp, date):
         return timestamp.isoformat()
-    return None
+    return trading_day_of(timestamp)
+
+
+def trading_day_of(timestamp: Any) -> str:
+    """The UTC date of a timestamp that is not a datetime (numpy, POSIX seconds)."""
+    return datetime.fromtimestamp(posix(timestamp), UTC).date().isoformat()
 
 
 _EPOCH = datetime(1970, 1, 1)

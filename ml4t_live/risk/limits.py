@@ -45,6 +45,7 @@ from .rate import OrderRate
 from .state import ACTIVE, HALTED, REDUCING, STATES, exceeds
 
 _EPS = 1e-9
+_NONE = AssetView()  # an asset with no position and no working order (never changed)
 _LIMIT_TYPES = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
 _STOP_TYPES = frozenset({OrderType.STOP, OrderType.STOP_LIMIT})
 
@@ -98,7 +99,7 @@ class PreTradeRisk:
             return Refusal("halted", f"trading is HALTED ({state_reason or 'no reason given'}): no order leaves")
         if not (math.isfinite(quantity) and quantity > 0):
             return Refusal("invalid_quantity", f"quantity must be a positive number, got {quantity!r}")
-        view = self.exposure.view(asset)
+        view = self.exposure.assets.get(asset) or _NONE  # prices are read only by the priced limits
         base = view.quantity + parent_quantity
         signed = quantity if side is OrderSide.BUY else -quantity
         reducing = base * signed < 0 and quantity <= abs(base) + _EPS
@@ -145,11 +146,12 @@ class PreTradeRisk:
     def _priced(self, asset: str, quantity: float, limit_price: float | None, stop_price: float | None,
                 view: AssetView, after: float, *, now: float, equity: float) -> Refusal | None:  # fmt: skip
         c = self.config
-        last = view.price
+        last = self.exposure.price(asset)
         if c.max_data_age is not None:
-            if view.price_time is None:
+            price_time = self.exposure.price_time(asset)
+            if price_time is None:
                 return Refusal("max_data_age", f"max_data_age: no price time for {asset} yet: no new risk")
-            age = now - view.price_time
+            age = now - price_time
             if exceeds(age, c.max_data_age):
                 return Refusal("max_data_age", f"max_data_age: the last {asset} price is {age:,.1f} s old "
                                f"> {c.max_data_age:,g} s: no new risk on stale prices")  # fmt: skip
@@ -183,7 +185,7 @@ class PreTradeRisk:
             return Refusal("max_position_notional", f"max_position_notional: {asset} {after:,g} x {ref:,.2f}"
                            f"{times} = {position_after:,.2f} after the order > {c.max_position_notional:,.2f}")  # fmt: skip
         if c.max_gross_exposure is not None:
-            gross = self.exposure.gross - view.notional() + position_after
+            gross = self.exposure.gross - self.exposure.notional(asset) + position_after
             if equity <= 0:
                 return Refusal("max_gross_exposure", f"max_gross_exposure: equity is {equity:,.2f}: no new exposure")
             ratio = gross / equity
