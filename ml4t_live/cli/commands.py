@@ -326,6 +326,9 @@ def _operator_command(state: str, strategy_id: str | None, state_dir: Path | Non
 
     display = Display(quiet=True)
     try:
+        if flatten and state == "REDUCING":
+            raise ConfigError("--reducing and --flatten do not go together: --flatten halts and closes "
+                              "every position; --reducing lets the strategy reduce them itself")  # fmt: skip
         path, before = switch(dict(strategy_id=strategy_id, state_dir=state_dir, broker=broker,
                                    account=account, reason=reason), state, flatten=flatten)  # fmt: skip
         typer.echo(f"{path.name}: trading state {before} -> {state}" + _EFFECT[state]
@@ -359,9 +362,6 @@ def halt(
 ) -> None:
     """Halt a strategy's trading from any terminal: it cancels its working orders and refuses new
     ones before its next bar (running or not; the state survives restarts) until resume."""
-    if reducing and flatten:
-        raise ConfigError("--reducing and --flatten do not go together: --flatten halts and closes "
-                          "every position; --reducing lets the strategy reduce them itself")  # fmt: skip
     _operator_command("REDUCING" if reducing else "HALTED", strategy_id, state_dir, broker, account, reason,
                       flatten=flatten)  # fmt: skip
 
