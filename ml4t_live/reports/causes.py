@@ -7,7 +7,8 @@ identical           same decision, same fill bar, quantity, price and commission
 venue_rejection     the venue refused the order the backtest filled
 risk_limit          a risk limit refused it (the rejection reason starts with ``risk:``)
 catch_up            placed on a catch-up bar (late: warm-up, backfill, restart), so it never left
-partial_fill        the venue filled less than the backtest did, or filled it in several parts
+partial_fill        the venue filled part of what the backtest filled, or filled it in several parts
+unfilled            the venue filled none of it (cancelled at the end of the run, or still working)
 missing_bar         the venue filled on a bar the feed never delivered (absent from the session's
                     bars), so the backtest filled it on the next bar it had
 position_rule_exit  a stop / take-profit / trailing exit: the backtest fills at the rule's level on
@@ -33,7 +34,7 @@ from typing import Any
 
 from .orders import EPS, OrderRecord
 
-CAUSES = ("identical", "venue_rejection", "risk_limit", "catch_up", "partial_fill", "missing_bar",
+CAUSES = ("identical", "venue_rejection", "risk_limit", "catch_up", "partial_fill", "unfilled", "missing_bar",
           "position_rule_exit", "latency", "price", "commission", "knock_on", "unexplained",
           "after_end", "external")  # fmt: skip
 
@@ -43,6 +44,7 @@ LABELS = {
     "risk_limit": "risk-limit rejection",
     "catch_up": "catch-up bar",
     "partial_fill": "partial fill",
+    "unfilled": "not filled at the venue",
     "missing_bar": "missing bar",
     "position_rule_exit": "position-rule exit (venue vs stop level)",
     "latency": "venue latency",
@@ -95,7 +97,10 @@ def classify_pair(live: OrderRecord, bt: OrderRecord, clock: BarClock) -> tuple[
         return ["identical"], "rejected in both runs"
     causes: list[str] = []
     notes: list[str] = []
-    if live.filled < bt.filled - EPS:
+    if live.filled <= EPS < bt.filled:
+        causes.append("unfilled")
+        notes.append(f"the venue filled none of the backtest's {bt.filled:g} ({live.status})")
+    elif live.filled < bt.filled - EPS:
         causes.append("partial_fill")
         notes.append(f"filled {live.filled:g} of the backtest's {bt.filled:g} ({live.status})")
     elif len(live.fill_times) > 1 and len(live.fill_times) != len(bt.fill_times):

@@ -22,7 +22,7 @@ from .rerun import BacktestRun
 from .session_files import SessionData
 
 #: the part of a difference that is about quantity is charged to the quantity cause
-_QUANTITY_CAUSES = ("venue_rejection", "risk_limit", "catch_up", "partial_fill", "unexplained")
+_QUANTITY_CAUSES = ("venue_rejection", "risk_limit", "catch_up", "partial_fill", "unfilled", "unexplained")
 
 
 @dataclass

@@ -23,3 +23,15 @@ class KnownDifferences(Strategy):
             broker.submit_order("MSFT", 5)    # on a catch-up bar (IB) / filled (Alpaca)
         elif minute == 7:
             broker.submit_order("MSFT", 10)   # partially filled when the run ends
+
+
+class BuysOnMinutes(Strategy):
+    """Buys 1 MSFT on minutes 1, 3 and 4 of the session (an outage makes 3 and 4 catch-up bars)."""
+
+    def __init__(self):
+        self.first = None
+
+    def on_data(self, timestamp, data, context, broker):
+        self.first = self.first or timestamp
+        if int((timestamp - self.first).total_seconds() // 60) in (1, 3, 4):
+            broker.submit_order("MSFT", 1)

@@ -63,6 +63,14 @@ def test_a_rule_exit_filled_later_at_the_venue_is_a_position_rule_exit():
     assert classify_pair(live, bt, CLOCK)[0] == ["position_rule_exit"]
 
 
+def test_an_order_the_venue_never_filled_is_unfilled_and_costs_what_the_backtest_made():
+    bt = _order("ORD-1", fills=[(1, 10, 100.0)])
+    live = _order(status="cancelled")
+    causes, detail = classify_pair(live, bt, CLOCK)
+    assert causes == ["unfilled"] and "filled none" in detail
+    assert _pair_parts(live, bt, causes, {"AAPL": 101.0}) == {"unfilled": pytest.approx(-10.0)}
+
+
 def test_pair_parts_add_up_to_the_difference_of_the_two_orders_pnl():
     marks = {"AAPL": 101.0}
     bt = _order("ORD-1", fills=[(1, 10, 100.0)])

@@ -21,7 +21,6 @@ pytestmark = pytest.mark.skipif(
     reason="needs Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver; "
     ".ci/run installs them)",
 )
-IB_ERRORS_EXPECTED = ("insufficient margin",)
 
 PLOTS = ("plot-equity", "plot-attribution", "plot-slippage", "plot-pnl-by-asset", "plot-positions",
          "plot-prices", "plot-latency")  # fmt: skip
