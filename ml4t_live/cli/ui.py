@@ -100,6 +100,11 @@ class Display:
             ("rejections", f"{m.get('num_rejected_orders', 0):>12,}"),
             ("open orders", f"{m.get('num_open_orders', 0):>12,}"),
             *([("strategy errors", f"{m['num_strategy_errors']:>12,}")] if m.get("num_strategy_errors") else []),
+            *([("risk refusals", f"{m['num_risk_refusals']:>12,}  "
+                + ", ".join(f"{k} {v}" for k, v in sorted(m.get("risk_refusals", {}).items())))]
+              if m.get("num_risk_refusals") else []),  # fmt: skip
+            *([("trading state", f"{m['trading_state']:>12}  {m.get('trading_state_reason', '')}")]
+              if m.get("trading_state", "ACTIVE") != "ACTIVE" else []),  # fmt: skip
             *([("bad bars dropped", f"{m['num_bad_bars_dropped']:>11,}")] if m.get("num_bad_bars_dropped") else []),
             ("final equity", f"{m.get('final_value', float('nan')):>12,.2f}"),
             ("return", f"{m.get('total_return_pct', float('nan')):>+11.2f}%"),
