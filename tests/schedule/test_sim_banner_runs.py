@@ -94,3 +94,13 @@ def test_the_banners_run_command_ends_by_itself_at_the_recorded_close(venue, bar
     assert "Buyer: 12 bars, paper mode, stopped: session end 13:00 EST (XNYS)" in result.output
     assert "fills                     1" in result.output
     assert proc.returncode == 0, err
+
+
+def test_the_process_exits_4_on_a_holiday(tmp_path):
+    """What cron and systemd see: the process's own exit status (nothing listens on port 9)."""
+    (tmp_path / "buyer.py").write_text(STRATEGY)
+    done = subprocess.run([sys.executable, "-m", "ml4t_live", "run", "buyer.py:Buyer", "--broker", "ib", "--port", "9",
+                           "--symbols", "SPY", "--calendar", "XNYS", "--as-of", "2024-12-25"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 4, done.stderr
+    assert "XNYS is closed on Wed 2024-12-25 (holiday: Christmas); nothing to do" in done.stderr
