@@ -22,8 +22,9 @@ unexplained         a decision only one run made with no earlier difference: the
                     deterministic, or the runs saw different inputs
 after_end           (attribution only) live fills after the session's last equity point: in the
                     fills, not yet in the reported final equity
-external            executions at the venue that were not this strategy's (another client's
-                    trades); they are reported, never traded, and outside the strategy's P&L
+external            activity in the account that was not this strategy's (another client's orders,
+                    executions, positions), from the session log; reported, never traded, and
+                    outside the strategy's P&L
 ==================  ==============================================================================
 """
 

@@ -72,6 +72,7 @@ class Parity:
     slippage_bps: list[float]
     external_events: int
     compared: list[Difference]
+    external: list[str] = field(default_factory=list)
 
     @property
     def score(self) -> float:
@@ -92,10 +93,13 @@ class Parity:
                         f"and all {self.decisions} decisions, fills, prices and the P&L match the backtest.")  # fmt: skip
             return f"100% identical: all {self.decisions} decisions, fills, prices and the P&L match the backtest."
         counts = self.counts()
-        listed = ", ".join(f"{n} {LABELS[c]}" for c, n in counts.items() if c != "identical" and n)
-        return (f"parity {self.score:.1%}: {self.identical} of {self.decisions} decisions identical; "
-                f"{listed}. P&L gap {self.gap:+,.2f} (live {self.live_pnl:+,.2f} vs backtest "
-                f"{self.backtest_pnl:+,.2f}).")  # fmt: skip
+        listed = [f"{n} {LABELS[c]}" for c, n in counts.items() if c not in ("identical", "external")]
+        if self.external_events:
+            listed.append(f"external activity in the account ({self.external_events} report(s), "
+                          "not this strategy's)")  # fmt: skip
+        return (f"parity {self.score:.1%}: {self.identical} of {self.decisions} decisions identical"
+                + (f"; {', '.join(listed)}" if listed else "")
+                + f". P&L gap {self.gap:+,.2f} (live {self.live_pnl:+,.2f} vs backtest {self.backtest_pnl:+,.2f}).")
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(CAUSES, 0)
@@ -114,7 +118,7 @@ class Parity:
             "pnl": {"live": self.live_pnl, "backtest": self.backtest_pnl, "gap": self.gap,
                     "attribution": self.attribution, "residual": self.residual},
             "slippage_bps": _distribution(self.slippage_bps),
-            "external_events": self.external_events,
+            "external_events": self.external_events, "external": self.external,
             "differences": [d.as_dict() for d in self.differences],
         }  # fmt: skip
 
@@ -154,6 +158,7 @@ def compare(session: SessionData, backtest: BacktestRun) -> Parity:
         differences=differences, live_pnl=live_pnl, backtest_pnl=bt_pnl,
         attribution={c: v for c, v in attribution.items() if abs(v) > 1e-12 or c in _used(differences)},
         residual=residual, slippage_bps=slips, external_events=session.external_events, compared=compared,
+        external=session.external,
     )  # fmt: skip
 
 

@@ -21,7 +21,10 @@ from ..session import PARTS_DIR, PART_SUFFIX
 #: modes whose fills come from ml4t.backtest's own fill model (parity is identical by design)
 SIMULATED_MODES = ("shadow", "shadow replay")
 
-_EXTERNAL = re.compile(r"not this strategy's: left to its owner \(external\)")
+#: session.log lines about activity in the account that was not the strategy's: an execution of
+#: another client's order, another client's open order, a position reconciliation calls external
+_EXTERNAL = re.compile(r"is not this strategy's: left to its owner \(external\)|was not placed by this "
+                       r"strategy|reconciliation: external ")  # fmt: skip
 
 
 @dataclass
@@ -37,8 +40,12 @@ class SessionData:
     equity: pl.DataFrame
     summary: dict[str, Any]
     command: dict[str, Any]
-    external_events: int
+    external: list[str]
     latency: pl.DataFrame | None = None  # venue runs: one row per fill (ml4t_live.latency)
+
+    @property
+    def external_events(self) -> int:
+        return len(self.external)
 
     @property
     def mode(self) -> str:
@@ -83,7 +90,7 @@ def load_session(path: Path | str) -> SessionData:
         equity=equity,
         summary=_json(folder / "summary.json"),
         command=_json(folder / "command.json"),
-        external_events=_count_external(folder / "session.log"),
+        external=_external_lines(folder / "session.log"),
         latency=_table(folder, "latency"),
     )
 
@@ -113,9 +120,16 @@ def _json(path: Path) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _count_external(log: Path) -> int:
-    """Executions the venue reported that were not this strategy's (another client's trades)."""
+def _external_lines(log: Path) -> list[str]:
+    """What the log says about activity in the account that was not the strategy's (each message
+    once: a foreign open order is reported at connect and again as a venue notice)."""
     if not log.is_file():
-        return 0
+        return []
+    seen: dict[str, None] = {}
     with log.open(errors="replace") as fh:
-        return sum(1 for line in fh if _EXTERNAL.search(line))
+        for line in fh:
+            if _EXTERNAL.search(line):
+                message = line.rsplit(" | ", 1)[-1].strip()
+                message = message.removeprefix("alpaca error foreign_order: ").removeprefix("alpaca: ")
+                seen.setdefault(message, None)
+    return list(seen)

@@ -148,3 +148,34 @@ def test_orders_on_catch_up_bars_after_an_outage_are_named(cli, bars_file, tmp_p
     assert result.identical == 1 and result.decisions == 3
     assert abs(result.residual) < 1e-6
     assert result.attribution["catch_up"] == pytest.approx(result.gap)
+
+
+def test_another_clients_order_in_the_account_is_external_activity(cli, bars_file, tmp_path, monkeypatch):
+    """Someone else's market order (its own client order id) is in the Alpaca account when the
+    strategy starts and fills during the run: the strategy's decisions are all identical to the
+    backtest, and the report names the outside activity without putting it in either P&L."""
+    import requests
+
+    key_id, secret = generate_keys()
+    monkeypatch.setenv(KEY_ENV, key_id)
+    monkeypatch.setenv(SECRET_ENV, secret)
+    venue = SimulatedAlpaca(bars_file, config=BacktestConfig(), key_id=key_id, secret_key=secret,
+                            rate_limit_per_minute=None)  # fmt: skip
+    venue.start()
+    try:
+        placed = requests.post(f"{venue.base_url}/v2/orders", timeout=5,
+                               headers={"APCA-API-KEY-ID": key_id, "APCA-API-SECRET-KEY": secret},
+                               json={"symbol": "AAPL", "qty": "3", "side": "buy", "type": "market",
+                                     "time_in_force": "day", "client_order_id": "someone-else-1"})  # fmt: skip
+        assert placed.status_code == 200, placed.text
+        run = cli("run", TARGET.replace(":KnownDifferences", ":BuysOnMinutes"), "--broker", "alpaca",
+                  "--host", venue.base_url, "--symbols", "AAPL,MSFT", "--bar-size", "1min",
+                  "--max-bars", N_BARS - 1, "--session-dir", tmp_path / "runs")  # fmt: skip
+    finally:
+        venue.close()
+    assert run.exit_code == 0, run.output
+    result = parity(only_session(tmp_path / "runs"))
+    assert result.score == 1.0 and not result.differences and result.gap == pytest.approx(0.0)
+    assert any("someone-else-1" in line for line in result.external)
+    assert any("external AAPL" in line for line in result.external)
+    assert not result.fully_identical and "external activity in the account" in result.headline()
