@@ -81,6 +81,7 @@ def calendar_session(o: dict[str, Any], feed: Any, clock: SessionClock | None = 
                 _log.warning("stopped while waiting for the session; nothing was started")
                 raise typer.Exit(0)
     o["open_orders_at_end"] = settings.open_orders_at_end
+    o["session_plan"] = plan.record()
     return SessionFeed(feed, plan, clock)
 
 

@@ -210,7 +210,7 @@ def run_engine(strategy: Any, broker: Any, feed: Any, config: Any, o: dict[str, 
 
 #: What ``command.json`` keeps: enough for ``ml4t-live replay SESSION`` to rebuild the strategy.
 RECORDED_KEYS = ("strategy", "params", "preset", "initial_cash", "backtest", "error_policy",
-                 "strategy_id", "risk")  # fmt: skip
+                 "strategy_id", "risk", "session_plan")  # fmt: skip
 
 
 def _write_command(folder: Any, o: dict[str, Any], mode: str) -> None:

@@ -113,6 +113,14 @@ class DayPlan:
     def trades(self) -> bool:
         return self.phase in (Phase.WAIT, Phase.EARLY, Phase.OPEN)
 
+    def record(self) -> dict[str, Any]:
+        """What the session folder keeps about the plan (``command.json``'s ``session_plan``)."""
+        s = self.session
+        assert s is not None
+        return {"calendar": self.settings.calendar, "date": s.day.isoformat(), "open": s.open.isoformat(),
+                "close": s.close.isoformat(), "early_close": s.early_close, "end": self.end_at.isoformat(),
+                "end_of_day": self.settings.end_of_day, "started": self.now.isoformat(), "phase": self.phase.value}  # fmt: skip
+
     def describe(self) -> str:
         """One line for the log: what today is and what this run does."""
         cal = self.settings.calendar

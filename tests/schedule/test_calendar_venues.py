@@ -144,6 +144,11 @@ def test_a_day_from_before_the_open_to_the_early_close_ends_by_itself(cli, strat
     assert "(early close)" in result.output
     assert "DayTrader: 15 bars, paper mode, stopped: session end 13:00 EST (XNYS)" in result.output
     assert summary["num_rejected_orders"] == 10  # 5 warm-up bars x (market + limit): catch-up, never sent
+    (folder,) = (tmp_path / "runs").iterdir()
+    plan = json.loads((folder / "command.json").read_text())["session_plan"]
+    assert plan == {"calendar": "XNYS", "date": "2024-11-29", "open": "2024-11-29T14:30:00+00:00",
+                    "close": "2024-11-29T18:00:00+00:00", "early_close": True, "end": "2024-11-29T18:00:00+00:00",
+                    "end_of_day": "cancel", "started": "2024-11-29T05:00:00+00:00", "phase": "wait"}  # fmt: skip
     assert venue.position("AAPL") == 9  # 12:50 ... 12:58, each filled at the next bar's open
     assert summary["left_at_venue"] == [] and summary["num_open_orders"] == 0  # the limit was cancelled
 
