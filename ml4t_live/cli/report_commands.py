@@ -104,7 +104,7 @@ def report_after_run(result: Any, display: Display) -> None:
         return
     try:
         files = make_report(result.session_dir, quiet=display.quiet)
-    except Exception as exc:  # the run succeeded; its report is a by-product
+    except Exception as exc:  # noqa: BLE001  (the run succeeded; its report is a by-product)
         _log.error("the session report could not be written: {}: {}", type(exc).__name__, exc)
         return
     display.out.print(f"  report         {files.html}", markup=False)

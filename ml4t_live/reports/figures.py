@@ -7,8 +7,6 @@ at a time through a drop-down, so a 100-asset session stays a few MB.
 
 from __future__ import annotations
 
-from typing import Any
-
 import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
@@ -150,6 +148,3 @@ def as_div(fig: go.Figure, div_id: str) -> str:
     return fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id,
                        config={"displaylogo": False, "responsive": True})  # fmt: skip
 
-
-__all__: list[Any] = ["equity_figure", "positions_figure", "prices_figure", "pnl_by_asset_figure",
-                      "attribution_figure", "slippage_figure", "pnl_by_asset", "as_div"]  # fmt: skip

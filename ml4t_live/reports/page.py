@@ -83,7 +83,7 @@ def parity_section(parity: Parity | None, error: str | None) -> str:
             f"<h3>P&amp;L attribution</h3>{table(['cause', 'P&L effect'], attribution)}"
             + (f"<h3>External activity (not this strategy's; not in its P&amp;L)</h3>"
                f"<pre>{esc(chr(10).join(parity.external))}</pre>" if parity.external else "")
-            + f"<h3>Every difference</h3>"
+            + "<h3>Every difference</h3>"
             + (filterable(["decided at", "asset", "side", "cause", "what differs", "live order",
                            "backtest order", "slippage bps", "P&L effect"], diffs, "differences")
                if diffs else "<p>None.</p>"))  # fmt: skip

@@ -73,6 +73,7 @@ class Parity:
     external_events: int
     compared: list[Difference]
     external: list[str] = field(default_factory=list)
+    live_pnl_source: str = "summary.json"
 
     @property
     def score(self) -> float:
@@ -115,7 +116,8 @@ class Parity:
             "mode": self.mode, "simulated_fills": self.simulated_fills, "headline": self.headline(),
             "parity_score": self.score, "decisions": self.decisions, "identical": self.identical,
             "counts": self.counts(),
-            "pnl": {"live": self.live_pnl, "backtest": self.backtest_pnl, "gap": self.gap,
+            "pnl": {"live": self.live_pnl, "live_source": self.live_pnl_source,
+                    "backtest": self.backtest_pnl, "gap": self.gap,
                     "attribution": self.attribution, "residual": self.residual},
             "slippage_bps": _distribution(self.slippage_bps),
             "external_events": self.external_events, "external": self.external,
@@ -144,11 +146,16 @@ def compare(session: SessionData, backtest: BacktestRun) -> Parity:
     for d in differences:
         for cause, value in d.parts.items():
             attribution[cause] += value
-    live_pnl = float(session.summary.get("final_value", session.initial_cash)) - session.initial_cash
     bt_pnl = backtest.final_value - backtest.initial_cash
-    after_end = -_after_last_mark(live, session, marks)  # in the fills, not in the reported P&L
-    if abs(after_end) > 1e-12:
-        attribution["after_end"] = after_end
+    if "final_value" in session.summary:  # what the run reported
+        live_pnl = float(session.summary["final_value"]) - session.initial_cash
+        after_end = -_after_last_mark(live, session, marks)  # in the fills, not in the reported P&L
+        if abs(after_end) > 1e-12:
+            attribution["after_end"] = after_end
+        live_source = "summary.json"
+    else:  # the process died before it wrote its summary: its fills are what there is
+        live_pnl = sum(contribution(r, marks) for r in live)
+        live_source = "fills (the session has no final equity: its process did not finish)"
     explained = sum(attribution.values())
     residual = (live_pnl - bt_pnl) - explained
     slips = [d.slippage_bps for d in compared if d.slippage_bps is not None]
@@ -158,7 +165,7 @@ def compare(session: SessionData, backtest: BacktestRun) -> Parity:
         differences=differences, live_pnl=live_pnl, backtest_pnl=bt_pnl,
         attribution={c: v for c, v in attribution.items() if abs(v) > 1e-12 or c in _used(differences)},
         residual=residual, slippage_bps=slips, external_events=session.external_events, compared=compared,
-        external=session.external,
+        external=session.external, live_pnl_source=live_source,
     )  # fmt: skip
 
 

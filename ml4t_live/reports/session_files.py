@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from ..errors import ConfigError
-from ..session import PARTS_DIR, PART_SUFFIX
+from ..session import PART_SUFFIX, PARTS_DIR
 
 #: modes whose fills come from ml4t.backtest's own fill model (parity is identical by design)
 SIMULATED_MODES = ("shadow", "shadow replay")

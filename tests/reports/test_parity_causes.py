@@ -6,7 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ml4t_live.reports.causes import BarClock, classify_pair, rejection_cause, slippage_bps
+from ml4t_live.reports.causes import (
+    BarClock,
+    classify_pair,
+    rejection_cause,
+    slippage_bps,
+)
 from ml4t_live.reports.orders import OrderRecord, match_orders
 from ml4t_live.reports.parity import _pair_parts, contribution
 

@@ -15,7 +15,6 @@ from ml4t_live.reports import parity, report
 from ml4t_live.sim.alpaca import SimulatedAlpaca, generate_keys
 from ml4t_live.sim.ib import SimulatedIBGateway
 from ml4t_live.venues.alpaca.config import KEY_ENV, SECRET_ENV
-
 from tests.support.known_session import N_BARS, TARGET, only_session
 
 

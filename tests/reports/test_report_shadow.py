@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 import ml4t_live
 from tests.support.known_session import N_BARS, TARGET, only_session
 
@@ -57,3 +59,39 @@ def test_risk_limit_rejections_in_a_shadow_session_are_named_with_their_knock_on
     assert not result.fully_identical and "100% identical" not in result.headline()
     assert result.identical == 1  # the 5 MSFT
     assert abs(result.residual) < 1e-6
+
+
+def test_a_session_without_command_json_still_gets_its_report_saying_why_parity_is_missing(
+    cli, bars_file, tmp_path
+):
+    run = cli("run", TARGET, "--data", bars_file, "--session-dir", tmp_path / "runs", "-q")
+    assert run.exit_code == 0, run.output
+    folder = only_session(tmp_path / "runs")
+    (folder / "command.json").unlink()  # as a session written by LiveEngine from a script
+    files = ml4t_live.report(folder)
+    assert files.parity is None and files.parity_json is None
+    page = files.html.read_text()
+    assert "No parity check" in page and "does not record its strategy" in page
+    assert "--strategy path/to/file.py:ClassName" in page
+    named = ml4t_live.report(folder, strategy=TARGET)  # naming it brings parity back
+    assert named.parity is not None and named.parity.fully_identical
+
+
+def test_a_session_whose_process_died_is_compared_from_its_part_files(cli, bars_file, tmp_path):
+    """No summary.json and parquet files (as after a kill): the spilled parts are read, and the
+    live P&L comes from the fills, saying so."""
+    import polars as pl
+
+    run = cli("run", TARGET, "--data", bars_file, "--session-dir", tmp_path / "runs", "-q")
+    assert run.exit_code == 0, run.output
+    folder = only_session(tmp_path / "runs")
+    parts = folder / ".parts"
+    parts.mkdir()
+    for table in ("bars", "orders", "fills"):
+        pl.read_parquet(folder / f"{table}.parquet").write_ipc(parts / f"{table}-00000.arrow")
+        (folder / f"{table}.parquet").unlink()
+    (folder / "summary.json").unlink()
+    (folder / "equity.parquet").unlink()
+    result = ml4t_live.parity(folder)
+    assert result.score == 1.0 and result.gap == pytest.approx(0.0, abs=1e-9)
+    assert result.live_pnl_source.startswith("fills")
