@@ -13,6 +13,7 @@ from .causes import LABELS
 from .parity import Parity
 from .session_files import SessionData
 
+_NUMBER_TEXT = re.compile(r"[+-]?[\d,]+(\.\d+)?%?")
 _LOG_PROBLEM = re.compile(r"\|\s*(WARNING|ERROR|CRITICAL)\s*\|")
 MAX_LOG_LINES = 500
 MAX_ORDER_ROWS = 20_000
@@ -43,10 +44,16 @@ def esc(value: Any) -> str:
     return html.escape(str(value))
 
 
+def _numeric(cell: Any) -> bool:
+    if isinstance(cell, bool):
+        return False
+    return isinstance(cell, (int, float)) or (isinstance(cell, str) and bool(_NUMBER_TEXT.fullmatch(cell)))
+
+
 def table(headers: list[str], rows: list[list[Any]], table_id: str | None = None) -> str:
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     body = "".join(
-        "<tr>" + "".join(f'<td class="num">{esc(c)}</td>' if isinstance(c, (int, float)) else f"<td>{esc(c)}</td>"
+        "<tr>" + "".join(f'<td class="num">{esc(c)}</td>' if _numeric(c) else f"<td>{esc(c)}</td>"
                          for c in row) + "</tr>" for row in rows)  # fmt: skip
     ident = f' id="{table_id}"' if table_id else ""
     return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -62,10 +69,26 @@ def summary_section(session: SessionData) -> str:
     keys = ("broker", "stopped_reason", "bars", "initial_cash", "final_value", "total_return_pct",
             "max_drawdown", "num_orders", "num_fills", "num_rejected_orders", "num_open_orders",
             "num_strategy_errors", "total_commission", "total_slippage", "started_at", "last_bar")  # fmt: skip
-    rows = [[k.replace("_", " "), session.summary[k]] for k in keys if k in session.summary]
+    rows = [[k.replace("_", " "), _summary_value(k, session.summary[k])] for k in keys if k in session.summary]
     if session.summary.get("failed"):
         rows.insert(0, ["FAILED", session.summary.get("error")])
     return table(["", "value"], rows)
+
+
+def _summary_value(key: str, value: Any) -> Any:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return value
+    if key == "total_return_pct":
+        return f"{value:+.2f}%"
+    if key == "max_drawdown":
+        return f"{value * 100:.2f}%"
+    if key in ("initial_cash", "final_value", "total_commission", "total_slippage"):
+        return f"{value:,.2f}"
+    return value
+
+
+def money(value: float) -> str:
+    return f"{value:+,.2f}"
 
 
 def parity_section(parity: Parity | None, error: str | None) -> str:
@@ -73,11 +96,13 @@ def parity_section(parity: Parity | None, error: str | None) -> str:
         return f'<div class="banner warn">No parity check: {esc(error)}</div>'
     css = "ok" if parity.fully_identical else "warn"
     counts = [[LABELS[c], n] for c, n in parity.counts().items()]
-    attribution = [[LABELS[c], v] for c, v in parity.attribution.items()]
-    attribution += [["residual (not explained by the fills)", parity.residual], ["gap (live - backtest)", parity.gap]]
+    attribution = [[LABELS[c], money(v)] for c, v in parity.attribution.items()]
+    attribution += [["residual (not explained by the fills)", money(parity.residual)],
+                    ["gap (live - backtest)", money(parity.gap)]]  # fmt: skip
     diffs = [[str(d.decided_at), d.asset, d.side, LABELS[d.cause], d.detail,
               d.live.order_id if d.live else "", d.backtest.order_id if d.backtest else "",
-              d.slippage_bps if d.slippage_bps is not None else "", d.pnl_effect] for d in parity.differences]  # fmt: skip
+              f"{d.slippage_bps:+.1f}" if d.slippage_bps is not None else "", money(d.pnl_effect)]
+             for d in parity.differences]  # fmt: skip
     return (f'<div class="banner {css}">{esc(parity.headline())}</div>'
             f"<h3>Decisions by cause</h3>{table(['cause', 'decisions'], counts)}"
             f"<h3>P&amp;L attribution</h3>{table(['cause', 'P&L effect'], attribution)}"

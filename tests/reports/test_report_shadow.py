@@ -48,10 +48,13 @@ def test_risk_limit_rejections_in_a_shadow_session_are_named_with_their_knock_on
     """The rails refuse the three 10-share orders (max_order_quantity 7); the backtest has no
     rails. The AAPL stop exit the backtest then makes has no live twin: it follows from them."""
     config = tmp_path / "session.toml"
-    config.write_text(f'strategy = "{TARGET}"\ndata = "{bars_file}"\n[risk]\nmax_order_quantity = 7\n')
+    config.write_text(f'strategy = "{TARGET}"\ndata = "{bars_file}"\nreport = true\n'
+                      "[risk]\nmax_order_quantity = 7\n")  # fmt: skip
     run = cli("run", "--config", config, "--session-dir", tmp_path / "runs", "-q")
     assert run.exit_code == 0, run.output
-    result = ml4t_live.parity(only_session(tmp_path / "runs"))
+    folder = only_session(tmp_path / "runs")
+    assert (folder / "report.html").is_file() and "parity 20.0%" in run.output  # report = true
+    result = ml4t_live.parity(folder)
     causes = [(d.cause, d.asset, d.side) for d in result.differences]
     assert causes == [("risk_limit", "AAPL", "buy"), ("risk_limit", "MSFT", "buy"),
                       ("knock_on", "AAPL", "sell"), ("risk_limit", "MSFT", "buy")], causes  # fmt: skip
