@@ -45,12 +45,15 @@ class RailSteps:
 
     # ------------------------------------------------------------------ positions
     def risk_positions(self) -> None:
-        """Every position of the strategy into the gate (connect, after a warm restart)."""
+        """Every position and working order of the strategy into the gate (connect, after a
+        warm restart: the replay re-made them without sending anything)."""
         if self.rails is None:
             return
         positions = {a: (p.quantity, p.multiplier) for a, p in self.book.positions.items()}
         self.gate.exposure.rebuild(positions, dict(self.book.last_prices))
         self.gate.equity = self.book.equity()
+        for order in self.book.open.values():
+            self.gate.track(order, contingent=order.parent_id is not None)
 
     def risk_position(self, asset: str) -> None:
         if self.rails is None:

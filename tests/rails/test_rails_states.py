@@ -181,3 +181,31 @@ def test_halt_flatten_closes_what_the_strategy_owns_and_a_restart_replays_it():
                ListFeed([bar(T0 + timedelta(minutes=i), {"AAA": 100.0}) for i in range(7)]),
                session_dir=False, settle_timeout=0.5).run()  # fmt: skip
     assert third.buys[-1].status is OrderStatus.FILLED  # bar 7 trades again
+
+
+class LimitThenBuy(Strategy):
+    """Bar 1: a buy limit far below the market (it keeps working); from bar ``buy_from``: a buy of 60."""
+
+    def __init__(self, buy_from: int = 99) -> None:
+        self.n, self.buy_from, self.buys = 0, buy_from, []
+
+    def on_data(self, timestamp, data, context, broker):
+        self.n += 1
+        if self.n == 1:
+            broker.submit_order("AAA", 100, order_type=OrderType.LIMIT, limit_price=50.0)
+        if self.n >= self.buy_from:
+            self.buys.append(broker.submit_order("AAA", 60))
+
+
+def test_after_a_warm_restart_the_working_orders_still_count_against_the_limits():
+    venue = FakeVenue(fill_on_wait=True)
+    risk = {"max_position_notional": 15_000}  # 100 working + 60 = 160 x 100 > 15,000
+    first = [bar(T0 + timedelta(minutes=i), {"AAA": 100.0}) for i in range(2)]
+    LiveEngine(LimitThenBuy(), VenueBroker(venue, strategy_id="lim", risk=risk), ListFeed(first), session_dir=False,
+               settle_timeout=0.5, open_orders_at_end="keep").run()  # fmt: skip
+    again = LimitThenBuy(buy_from=3)
+    more = [bar(T0 + timedelta(minutes=i), {"AAA": 100.0}) for i in range(3)]
+    LiveEngine(again, VenueBroker(venue, strategy_id="lim", risk=risk), ListFeed(more), session_dir=False,
+               settle_timeout=0.5, open_orders_at_end="keep").run()  # fmt: skip
+    assert [o.rejection_code for o in again.buys] == ["max_position_notional"]
+    assert "AAA 160 x 100.00" in again.buys[0].rejection_reason
