@@ -84,6 +84,11 @@ _HELP = {
 }
 
 
+ReportFlag = Annotated[bool | None, typer.Option(
+    "--report", help="At the end, write report.html / report.png / parity.json into the session "
+    "folder (ml4t-live report SESSION does the same later).", show_default=False)]  # fmt: skip
+
+
 @app.command()
 @_guard
 def run(
@@ -124,9 +129,7 @@ def run(
     adopt_positions: Annotated[
         bool | None, typer.Option("--adopt-positions", help=_HELP["adopt_positions"], show_default=False)
     ] = None,
-    report: Annotated[bool | None, typer.Option(
-        "--report", help="At the end, write report.html / report.png / parity.json into the session "
-        "folder (ml4t-live report SESSION does the same later).", show_default=False)] = None,
+    report: ReportFlag = None,
     calendar: Annotated[str | None, typer.Option(help=_HELP["calendar"])] = None,
     as_of: Annotated[str | None, typer.Option(help=_HELP["as_of"])] = None,
     end_of_day: Annotated[str | None, typer.Option(help=_HELP["end_of_day"])] = None,
@@ -220,6 +223,7 @@ def replay(
     stop_at: StopAt = None,
     max_bars: MaxBars = None,
     on_bad_bars: OnBadBars = None,
+    report: ReportFlag = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
@@ -230,8 +234,8 @@ def replay(
     cli = dict(strategy=strategy, speed=speed, initial_cash=initial_cash, preset=preset,
                session_dir=session_dir, no_session=no_session, error_policy=error_policy,
                settle_timeout=settle_timeout, heartbeat_timeout=heartbeat_timeout,
-               stop_at=stop_at, max_bars=max_bars, on_bad_bars=on_bad_bars, quiet=quiet or None,
-               verbose=verbose or None, params=opt.parse_params(param))  # fmt: skip
+               stop_at=stop_at, max_bars=max_bars, on_bad_bars=on_bad_bars, report=report,
+               quiet=quiet or None, verbose=verbose or None, params=opt.parse_params(param))  # fmt: skip
     o = opt.merge_options(cli, config, REPLAY_KEYS)
     display.set_level(verbose=bool(o.get("verbose")), quiet=bool(o.get("quiet")))
     try:

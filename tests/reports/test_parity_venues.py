@@ -178,3 +178,22 @@ def test_another_clients_order_in_the_account_is_external_activity(cli, bars_fil
     assert any("someone-else-1" in line for line in result.external)
     assert any("external AAPL" in line for line in result.external)
     assert not result.fully_identical and "external activity in the account" in result.headline()
+
+
+def test_a_replay_of_a_venue_session_is_100_percent_identical(cli, bars_file, tmp_path):
+    """The venue session differs from the backtest (its stop exit); its replay fills with the
+    backtest's own model on the same bars, and its report says it is identical."""
+    sim = SimulatedIBGateway(bars_file)
+    sim.start()
+    try:
+        run = cli("run", TARGET, "--broker", "ib", "--port", sim.port, "--symbols", "AAPL,MSFT",
+                  "--bar-size", "1min", "--max-bars", N_BARS - 1, "--session-dir", tmp_path / "runs")  # fmt: skip
+    finally:
+        sim.close()
+    assert run.exit_code == 0, run.output
+    venue_session = only_session(tmp_path / "runs")
+    replayed = cli("replay", venue_session, "--session-dir", tmp_path / "replays", "--report", "-q")
+    assert replayed.exit_code == 0, replayed.output
+    assert "100% identical: this shadow replay session fills with ml4t.backtest's own model" in replayed.output
+    result = parity(only_session(tmp_path / "replays"))
+    assert result.fully_identical and result.decisions == 5
