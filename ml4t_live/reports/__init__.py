@@ -94,7 +94,7 @@ def report(session_dir: Path | str, *, strategy: str | None = None, open_browser
     parts = sections(session, backtest, result, why)
     step("writing report.html and report.png")
     html = write_page(session.path / "report.html", title, subtitle(session), parts)
-    png = write_png(session.path / "report.png", session, backtest, title)
+    png = write_png(session.path / "report.png", session, backtest, title, _png_note(session, result))
     seconds = time.monotonic() - started
     _log.info("report written: {} ({:.1f}s)", html, seconds)
     if open_browser:
@@ -102,6 +102,17 @@ def report(session_dir: Path | str, *, strategy: str | None = None, open_browser
 
         webbrowser.open(html.resolve().as_uri())
     return ReportFiles(html, png, parity_json, result, seconds)
+
+
+def _png_note(session: SessionData, result: Parity | None) -> str:
+    s = session.summary
+    parts = []
+    if "final_value" in s:
+        parts.append(f"final equity {s['final_value']:,.2f} ({s.get('total_return_pct', 0.0):+.2f}%)")
+    if result is not None:
+        parts.append("100% identical to the backtest" if result.fully_identical
+                     else f"parity {result.score:.0%} of decisions, P&L gap {result.gap:+,.2f} vs the backtest")  # fmt: skip
+    return " · ".join(parts)
 
 
 def _parity_or_reason(session: SessionData, strategy: str | None,

@@ -8,10 +8,11 @@ from .rerun import BacktestRun
 from .session_files import SessionData
 
 
-def write_png(target: Path, session: SessionData, backtest: BacktestRun | None, title: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)  # no display needed
+def write_png(target: Path, session: SessionData, backtest: BacktestRun | None, title: str,
+              note: str = "") -> Path:  # fmt: skip
+    """``note``: a second title line (final equity, return, parity score)."""
+    # a bare Figure (no pyplot): drawn by the Agg canvas savefig picks for PNG, so no display is
+    # needed and the caller's matplotlib backend is left as it is
     from matplotlib.figure import Figure
 
     from .figures import drawdown
@@ -28,7 +29,7 @@ def write_png(target: Path, session: SessionData, backtest: BacktestRun | None, 
         top.plot(bq["timestamp"].to_list(), bq["equity"].to_list(), color="#ff7f0e", ls=":", label="backtest")
         bottom.plot(bq["timestamp"].to_list(), (drawdown(bq["equity"]) * 100).to_list(), color="#ff7f0e", ls=":")
     top.ticklabel_format(axis="y", useOffset=False, style="plain")
-    top.set_title(title)
+    top.set_title(f"{title}\n{note}" if note else title)
     top.set_ylabel("equity")
     top.legend(loc="best")
     top.grid(alpha=0.3)
