@@ -108,6 +108,24 @@ class ReqMktData:
 
 
 @dataclass(frozen=True, slots=True)
+class ReqTickByTickData:
+    req_id: int
+    contract: ContractRef
+    tick_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReqHistoricalTicks:
+    req_id: int
+    contract: ContractRef
+    start: str
+    end: str
+    count: int
+    what_to_show: str
+    use_rth: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ReqHeadTimeStamp:
     req_id: int
     contract: ContractRef
@@ -311,6 +329,15 @@ def _decode(msg_id: int, f: list[str]) -> Any:
             i += 1 + 4 * _int(f[i])
         i += 1 + (3 if _bool(f[i]) else 0)
         return ReqMktData(_int(f[2]), contract, f[i], _bool(f[i + 1]))
+    if msg_id == 97:
+        return ReqTickByTickData(_int(f[1]), contract_at(f, 2), f[14])
+    if msg_id == 98:
+        return Cancel("tickByTick", _int(f[1]))
+    if msg_id == 96:
+        return ReqHistoricalTicks(
+            req_id=_int(f[1]), contract=contract_at(f, 2), start=f[15], end=f[16],
+            count=_int(f[17]), what_to_show=f[18], use_rth=_bool(f[19]),
+        )  # fmt: skip
     if msg_id == 50:
         return ReqRealTimeBars(_int(f[2]), contract_at(f, 3), _int(f[15]), f[16], _bool(f[17]))
     return Unsupported(msg_id, tuple(f))

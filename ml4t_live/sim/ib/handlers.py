@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from loguru import logger
 
@@ -18,8 +19,10 @@ from .market_data import (
     bar_size_seconds,
     duration_seconds,
     in_regular_hours,
+    split_bar,
 )
 from .other_requests import OtherRequests
+from .ticks import HISTORICAL_KINDS, TICK_TYPES, historical_ticks
 
 if TYPE_CHECKING:
     from .replay import Replay
@@ -146,6 +149,8 @@ class Dispatcher:
             conn.subs.summaries.pop(req.req_id, None)
         elif req.kind == "accountUpdatesMulti":
             conn.subs.account_multi.discard(req.req_id)
+        elif req.kind == "tickByTick":
+            conn.subs.ticks.pop(req.req_id, None)
 
     # ------------------------------------------------------------------ account
     def account_rows(self) -> list[tuple[str, str, str]]:
@@ -243,6 +248,42 @@ class Dispatcher:
             conn.subs.market[req.req_id] = info.symbol
         conn.write(frames)
 
+    def _ReqTickByTickData(self, conn: ClientConnection, req: d.ReqTickByTickData) -> None:
+        """A tick per 5-second bar from now on (see ticks.py)."""
+        c = req.contract
+        info = self.venue.book.resolve(c.con_id, c.symbol, c.sec_type, c.currency, c.exchange)
+        kind = TICK_TYPES.get(req.tick_type)
+        if info is None:
+            conn.write([enc.error(req.req_id, 200, "No security definition has been found for the request")])
+        elif kind is None:
+            conn.write([enc.error(req.req_id, 10189, f"Failed to request tick-by-tick data:"
+                                  f"unknown tick type {req.tick_type!r}")])  # fmt: skip
+        else:
+            conn.subs.ticks[req.req_id] = (info.symbol, kind)
+
+    def _ReqHistoricalTicks(self, conn: ClientConnection, req: d.ReqHistoricalTicks) -> None:
+        c = req.contract
+        info = self.venue.book.resolve(c.con_id, c.symbol, c.sec_type, c.currency, c.exchange)
+        if info is None:
+            conn.write([enc.error(req.req_id, 200, "No security definition has been found for the request")])
+            return
+        try:
+            if req.what_to_show not in HISTORICAL_KINDS:
+                raise ValueError(f"whatToShow {req.what_to_show!r} is not TRADES, BID_ASK or MIDPOINT")
+            start, end = _parse_end(req.start), _parse_end(req.end)
+        except ValueError as exc:
+            conn.write([enc.error(req.req_id, 162, f"Historical Market Data Service error message:{exc}")])
+            return
+        now = self.replay.now
+        recorded = self.replay.history(info.symbol, now)
+        if req.use_rth:
+            recorded = [b for b in recorded if in_regular_hours(b.timestamp)]
+        subs = [s for b in recorded for s in split_bar(b, self.replay.bar_seconds)]
+        end = now if end is None or (now is not None and end > now) else end
+        frame = historical_ticks(req.req_id, req.what_to_show, subs, start, end, req.count,
+                                 info.primary_exchange)  # fmt: skip
+        conn.write([frame])
+
     def _ReqHeadTimeStamp(self, conn: ClientConnection, req: d.ReqHeadTimeStamp) -> None:
         c = req.contract
         info = self.venue.book.resolve(c.con_id, c.symbol, c.sec_type, c.currency, c.exchange)
@@ -296,12 +337,22 @@ def _ib_stamp(ts: datetime) -> str:
 
 
 def _parse_end(text: str) -> datetime | None:
-    """``""`` (now) or ``YYYYMMDD HH:MM:SS UTC`` / ``YYYYMMDD-HH:MM:SS`` (UTC)."""
+    """``""`` (now), ``YYYYMMDD HH:MM:SS UTC`` / ``YYYYMMDD-HH:MM:SS`` (UTC) or
+    ``YYYYMMDD HH:MM:SS Area/City`` (that time zone)."""
     text = text.strip()
     if not text:
         return None
-    stamp = text.removesuffix(" UTC").replace("-", " ")
-    return datetime.strptime(stamp, "%Y%m%d %H:%M:%S").replace(tzinfo=UTC)
+    stamp, _, zone = text.replace("-", " ", 1).partition(" ")[2].partition(" ")
+    day = text[:8]
+    tz = UTC if zone in ("", "UTC", "GMT") else _zone(zone)
+    return datetime.strptime(f"{day} {stamp}", "%Y%m%d %H:%M:%S").replace(tzinfo=tz)
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r}") from exc
 
 
 def _matches(ex: enc.ExecView, f: d.ReqExecutions) -> bool:

@@ -10,8 +10,8 @@ and the answer:
   family codes, user info, market rule, option-parameter end (no option chains here), and the
   empty lists a stock-only account has (soft-dollar tiers, depth exchanges, SMART components,
   news providers, display groups);
-* an error with IB's code where one fits (10092 market depth, 10189 tick-by-tick, 162
-  historical ticks / histogram, 430 fundamentals), otherwise 503, IB's "The TWS is out of date
+* an error with IB's code where one fits (10092 market depth, 162 histogram, 430
+  fundamentals), otherwise 503, IB's "The TWS is out of date
   and must be upgraded. It does not support ..." (the code IB's own client raises for a
   request the server cannot serve);
 * nothing for cancels and ``setServerLogLevel`` (TWS sends nothing for them either).
@@ -93,21 +93,6 @@ REQUESTS: dict[int, Request] = {
     91: Request("reqMarketRule", None, None),
     92: Request("reqPnL", 1, None),
     94: Request("reqPnLSingle", 1, None),
-    96: Request(
-        "reqHistoricalTicks",
-        1,
-        162,
-        "Historical Market Data Service error message:"
-        "historical ticks are not available from this simulated gateway (it replays "
-        "bars; use reqHistoricalData)",
-    ),
-    97: Request(
-        "reqTickByTickData",
-        1,
-        10189,
-        "Failed to request tick-by-tick data:not "
-        "available from this simulated gateway (it replays bars; use reqRealTimeBars)",
-    ),
     100: Request("reqWshMetaData", 1),
     102: Request("reqWshEventData", 1),
     104: Request("reqUserInfo", 1, None),
@@ -126,7 +111,6 @@ SILENT = {
     89: "cancelHistogramData",
     93: "cancelPnL",
     95: "cancelPnLSingle",
-    98: "cancelTickByTickData",
     101: "cancelWshMetaData",
     103: "cancelWshEventData",
 }

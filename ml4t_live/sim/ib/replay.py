@@ -37,12 +37,8 @@ from loguru import logger
 from ..bars import SimBar
 from ..clock import VirtualClock
 from . import encoders as enc
-from .market_data import (
-    NY,
-    aggregate,
-    as_utc,
-    split_bar,
-)
+from .market_data import NY, aggregate, as_utc, split_bar
+from .ticks import tick_by_tick
 
 _log = logger.bind(component="sim.ib.replay")
 SPEED_START_GRACE = 0.2
@@ -215,6 +211,11 @@ class Replay:
                     for req_id, sym in conn.subs.realtime.items()
                     if sym in split and k < len(split[sym]) and (p := split[sym][k])
                 ]
+                frames += [
+                    tick_by_tick(req_id, kind, split[sym][k], self._exchange(sym))
+                    for req_id, (sym, kind) in conn.subs.ticks.items()
+                    if sym in split and k < len(split[sym])
+                ]  # fmt: skip
                 if frames:
                     conn.write(frames)
         if lost:
@@ -225,6 +226,10 @@ class Replay:
             return
         self.bar_sent_ns[ts] = time.perf_counter_ns()
         self._push_quotes_and_updates(ts, bars)
+
+    def _exchange(self, symbol: str) -> str:
+        info = self.venue.book.by_symbol(symbol)
+        return info.primary_exchange if info is not None else "NASDAQ"
 
     def _push_quotes_and_updates(self, ts: datetime, bars: dict[str, SimBar]) -> None:
         """Streaming reqMktData quotes and keepUpToDate historical bars, once per bar."""

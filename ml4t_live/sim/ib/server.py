@@ -57,6 +57,7 @@ class Subscriptions:
     account_multi: set[int] = field(default_factory=set)
     summaries: dict[int, tuple[str, ...]] = field(default_factory=dict)
     pnl: dict[int, int | None] = field(default_factory=dict)  # reqPnL(Single): reqId -> conId
+    ticks: dict[int, tuple[str, int]] = field(default_factory=dict)  # tick-by-tick: (symbol, type)
 
 
 class ClientConnection(asyncio.Protocol):

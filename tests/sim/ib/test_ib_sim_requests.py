@@ -36,27 +36,54 @@ def test_data_answers_for_requests_without_a_market_to_model(client, ib_errors):
     assert (pnl.dailyPnL, pnl.unrealizedPnL, pnl.realizedPnL) == (0.0, 0.0, 0.0)
 
 
-def test_unsupported_requests_end_with_ibs_error_codes(client, gateway, ib_errors):
-    for code in (10092, 10189, 162):
-        ib_errors.expect(rf"Error {code}, reqId \d+")
+def test_market_depth_is_refused_with_ibs_code(client, ib_errors):
+    ib_errors.expect(r"Error 10092, reqId \d+")
 
     async def scenario(ib):
         aapl = await stock(ib, "AAPL")
         seen: list[tuple[int, int, str]] = []
         ib.errorEvent += lambda req_id, code, text, contract: seen.append((req_id, code, text))
         ib.reqMktDepth(aapl, 5)
-        ib.reqTickByTickData(aapl, "Last")
-        ticks = await asyncio.wait_for(
-            ib.reqHistoricalTicksAsync(aapl, START, "", 100, "TRADES", True), 5
-        )
-        await until(lambda: len(seen) >= 3, what="three error answers")
-        return seen, ticks
+        await until(lambda: bool(seen), what="the error answer")
+        return seen
 
-    seen, ticks = client.run(scenario)
-    codes = sorted(code for _, code, _ in seen)
-    assert codes == [162, 10092, 10189]
-    assert ticks == []
-    assert any("tick-by-tick" in text for _, _, text in seen)
+    [(_, code, text)] = client.run(scenario)
+    assert code == 10092 and "Deep market data" in text
+
+
+def test_tick_by_tick_and_historical_ticks_come_from_the_5_second_bars(client):
+    async def scenario(ib):
+        aapl = await stock(ib, "AAPL")
+        from ib_async import TickByTickAllLast, TickByTickBidAsk
+
+        live: list = []
+        quotes: list = []
+
+        def collect(ticker) -> None:  # one Ticker per contract carries both streams
+            live.extend(t for t in ticker.tickByTicks if isinstance(t, TickByTickAllLast))
+            quotes.extend(t for t in ticker.tickByTicks if isinstance(t, TickByTickBidAsk))
+
+        ib.reqTickByTickData(aapl, "AllLast").updateEvent += collect
+        ib.reqTickByTickData(aapl, "BidAsk")
+        await asyncio.wait_for(ib.reqCurrentTimeAsync(), 5)  # bar 1: 12 five-second bars
+        await until(lambda: len(live) >= 12 and len(quotes) >= 12, what="a tick per 5-second bar")
+        await asyncio.wait_for(ib.reqCurrentTimeAsync(), 5)  # bar 1 complete: history has it
+        trades = await asyncio.wait_for(
+            ib.reqHistoricalTicksAsync(aapl, START, "", 5, "TRADES", True), 5
+        )
+        mids = await asyncio.wait_for(
+            ib.reqHistoricalTicksAsync(aapl, "", START + timedelta(minutes=1), 3, "MIDPOINT", True), 5
+        )
+        return live[:12], quotes[:12], trades, mids
+
+    live, quotes, trades, mids = client.run(scenario)
+    assert len(live) == 12  # (ib_async stamps live ticks with its own receive time)
+    assert live[-1].price == 100.5  # the bar's close, at its end
+    assert sum(t.size for t in live) == 1000.0  # the recorded volume of bar 1
+    assert all(round(q.askPrice - q.bidPrice, 4) == 0.02 for q in quotes)
+    assert [t.time for t in trades] == [START + timedelta(seconds=5 * (k + 1)) for k in range(5)]
+    assert [t.time for t in mids] == [START + timedelta(seconds=50 + 5 * k) for k in range(3)]
+    assert mids[-1].price == 100.5
 
 
 def test_history_bars_are_served_before_the_replay_starts(gateway_factory, client_factory):
@@ -172,3 +199,13 @@ def test_the_same_session_twice_gives_the_same_fills(gateway_factory, client_fac
     second = _one_run(gateway_factory, client_factory, 22)
     assert len(first) == 3
     assert first == second
+
+
+def test_a_tick_is_stamped_at_the_end_of_its_5_second_bar():
+    from ml4t_live.sim.ib.encoders import HistBar
+    from ml4t_live.sim.ib.framing import decode_payload
+    from ml4t_live.sim.ib.ticks import tick_by_tick
+
+    sub = HistBar(START, 100.0, 100.2, 99.9, 100.1, 250.0, 100.05, 1)
+    fields = decode_payload(tick_by_tick(7, 2, sub, "NASDAQ")[4:])
+    assert fields == ["99", "7", "2", str(int(START.timestamp()) + 5), "100.1", "250", "0", "NASDAQ", ""]
