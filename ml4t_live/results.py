@@ -82,6 +82,7 @@ class RecordKeeper:
         self.orders_seen = 0
         self.fills_seen = 0
         self.rejected = 0
+        self.rejected_catch_up = 0  # of those: orders made on catch-up bars (never sent, by design)
         self.commission = 0.0
         self.slippage = 0.0
         self._forgotten_orders = 0
@@ -132,6 +133,7 @@ class RecordKeeper:
         for order in finished:
             if order.status is OrderStatus.REJECTED:
                 self.rejected += 1
+                self.rejected_catch_up += order.rejection_code == "catch_up"
         for fill in fills:
             self.commission += fill.commission
             self.slippage += abs(fill.slippage * fill.quantity)
@@ -168,6 +170,7 @@ class RecordKeeper:
             "num_orders": self.orders_seen,
             "num_fills": self.fills_seen,
             "num_rejected_orders": self.rejected,
+            "num_rejected_catch_up": self.rejected_catch_up,
             "num_open_orders": len(unfinished),
             "num_strategy_errors": metrics.strategy_errors,
             "num_bad_bars_dropped": metrics.bad_bars_dropped,

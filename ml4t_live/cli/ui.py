@@ -97,7 +97,7 @@ class Display:
         rows = [
             ("orders", f"{m.get('num_orders', 0):>12,}"),
             ("fills", f"{m.get('num_fills', 0):>12,}"),
-            ("rejections", f"{m.get('num_rejected_orders', 0):>12,}"),
+            ("rejections", f"{m.get('num_rejected_orders', 0):>12,}" + _catch_up(m)),
             ("open orders", f"{m.get('num_open_orders', 0):>12,}"),
             *([("strategy errors", f"{m['num_strategy_errors']:>12,}")] if m.get("num_strategy_errors") else []),
             *([("risk refusals", f"{m['num_risk_refusals']:>12,}  "
@@ -121,6 +121,11 @@ class Display:
             lines.append(f"  left at the venue ({len(left)} order(s) still working):")
             lines += [f"    {order_id}" for order_id in left]
         self.out.print("\n".join(lines), markup=False)
+
+
+def _catch_up(m: dict[str, Any]) -> str:
+    count = m.get("num_rejected_catch_up") or 0
+    return f"  ({count:,} made on catch-up bars: warm-up history or a replay, never sent)" if count else ""
 
 
 class _BarProgress:

@@ -106,3 +106,36 @@ def test_run_help_states_the_default_error_policy_per_mode(cli):
     text = " ".join(cli("run", "--help").output.split())
     assert "(the default in shadow mode and replay)" in text
     assert "(the default against a venue, paper or live" in text
+
+
+
+def test_the_summary_says_which_rejections_were_made_on_catch_up_bars(capsys):
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from ml4t.backtest import Strategy
+
+    from ml4t_live import LiveEngine
+    from ml4t_live.cli.ui import Display
+    from ml4t_live.venue_broker import VenueBroker
+    from tests.support.fakes import FakeVenue, ListFeed, bar
+
+    class BuysFirst(Strategy):
+        def on_data(self, timestamp, data, context, broker):
+            if not broker.get_pending_orders() and broker.get_position("AAA") is None:
+                broker.submit_order("AAA", 10)
+
+    t0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
+    warm_up = replace(bar(t0, {"AAA": 100.0}), catch_up=True)  # history: its order never leaves
+    feed = ListFeed([warm_up, bar(t0.replace(minute=31), {"AAA": 101.0})])
+    result = LiveEngine(BuysFirst(), VenueBroker(FakeVenue(fill_on_wait=True), strategy_id="warm"), feed,
+                        session_dir=False, settle_timeout=0.5).run()  # fmt: skip
+    display = Display(quiet=True)
+    try:
+        display.summary("BuysFirst", result, "paper")
+    finally:
+        display.close()
+    out = capsys.readouterr().out
+    assert re.search(r"^  rejections +1  \(1 made on catch-up bars: warm-up history or a replay, never sent\)$",
+                     out, re.M), out  # fmt: skip
+    assert result.metrics["num_fills"] == 1  # the live bar's order went out and filled

@@ -78,6 +78,7 @@ def test_a_catch_up_bar_updates_the_strategy_but_its_orders_do_not_leave():
     assert buy.status is OrderStatus.REJECTED and "catch-up bar" in buy.rejection_reason
     assert [r.quantity for r in venue.placed] == [5]  # only bar 2's limit left
     assert result.metrics["num_rejected_orders"] == 1
+    assert result.metrics["num_rejected_catch_up"] == 1  # the summary says why (by design, never sent)
 
 
 def test_catch_up_bars_may_trade_when_the_operator_says_so():
