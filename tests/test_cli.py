@@ -482,6 +482,7 @@ def test_a_typo_in_the_venue_table_is_an_error_naming_the_key(cli, tmp_path):
     result = cli("run", "ml4t_live.examples:DemoMomentum", "--config", config, "--no-session")
     assert result.exit_code == 2, result.output
     assert "unknown key 'prot' in [venue] for ib" in result.output
+    assert "(port is not a [venue] key but an option: put it above the first table, or pass --port)" in result.output
     assert "known keys: account, client_id" in result.output
     config.write_text('broker = "ib"\nsymbols = "AAPL"\n[venue]\nclient_idd = 3\n')
     typo = cli("run", "ml4t_live.examples:DemoMomentum", "--config", config, "--no-session")

@@ -74,6 +74,10 @@ def _venue_options(o: dict[str, Any], broker_name: str) -> VenueOptions:
     )  # fmt: skip
 
 
+#: options a [venue] table is mistaken for (they sit at the top of the file)
+VENUE_FLAGS = ("host", "port", "symbols", "bar_size", "live", "confirm_live", "broker", "feed")
+
+
 def _check_venue_keys(table: dict[str, Any], venues: set[str]) -> None:
     """Every ``[venue]`` key must be one the run's venues read (a typo is an error, exit 2)."""
     venues = {v for v in venues if v in VENUES}
@@ -83,7 +87,10 @@ def _check_venue_keys(table: dict[str, Any], venues: set[str]) -> None:
     for key in table:
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            option = difflib.get_close_matches(key, VENUE_FLAGS, n=1, cutoff=0.7)
+            hint = (f" (did you mean {close[0]!r}?)" if close else
+                    f" ({option[0]} is not a [venue] key but an option: put it above the first table, "
+                    f"or pass --{option[0].replace('_', '-')})" if option else "")  # fmt: skip
             raise ConfigError(f"unknown key {key!r} in [venue] for {', '.join(sorted(venues))}{hint}; "
                               f"known keys: {', '.join(known)}")  # fmt: skip
 
