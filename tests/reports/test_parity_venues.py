@@ -4,6 +4,7 @@ add up to the P&L gap with nothing left over."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from datetime import timedelta
 
@@ -11,11 +12,13 @@ import polars as pl
 import pytest
 from ml4t.backtest import BacktestConfig
 
+from ml4t_live import LiveEngine
 from ml4t_live.reports import parity, report
 from ml4t_live.sim.alpaca import SimulatedAlpaca, generate_keys
 from ml4t_live.sim.ib import SimulatedIBGateway
 from ml4t_live.venues.alpaca.config import KEY_ENV, SECRET_ENV
-from tests.support.known_session import N_BARS, TARGET, only_session
+from ml4t_live.venues.ib import IBBroker, IBConfig, IBFeed
+from tests.support.known_session import N_BARS, START, STRATEGY, TARGET, only_session
 
 
 def _known_causes(result) -> dict[str, list]:
@@ -96,39 +99,6 @@ def test_a_session_through_the_simulated_alpaca_venue(cli, bars_file, tmp_path, 
     assert files.parity is not None and files.parity.score == pytest.approx(0.4)
 
 
-def _drop_bar(folder, minute: int) -> None:
-    """The session as it would be had the feed lost one bar the venue still traded on."""
-    import polars as pl
-
-    from tests.support.known_session import START
-
-    lost = START + timedelta(minutes=minute)
-    bars = pl.read_parquet(folder / "bars.parquet")
-    bars.filter(pl.col("timestamp") != lost).write_parquet(folder / "bars.parquet")
-
-
-def test_a_fill_on_a_bar_the_feed_lost_is_a_missing_bar(cli, bars_file, tmp_path):
-    """Recorded through the simulated IB gateway, then the 14:33 bar taken out of the session's
-    bars (the feed lost it; the venue filled the 5 MSFT bought at 14:32 on it): the backtest,
-    which only has the session's bars, fills them a bar later, and parity names the missing bar."""
-    sim = SimulatedIBGateway(bars_file)
-    sim.start()
-    try:
-        run = cli("run", TARGET, "--broker", "ib", "--port", sim.port, "--symbols", "AAPL,MSFT",
-                  "--bar-size", "1min", "--max-bars", N_BARS - 1, "--session-dir", tmp_path / "runs")  # fmt: skip
-    finally:
-        sim.close()
-    assert run.exit_code == 0, run.output
-    folder = only_session(tmp_path / "runs")
-    assert [d.cause for d in parity(folder).differences] == ["position_rule_exit"]  # no faults here
-    _drop_bar(folder, 3)
-    result = parity(folder)
-    missing = [d for d in result.differences if d.cause == "missing_bar"]
-    assert [(d.asset, d.side, d.live.filled) for d in missing] == [("MSFT", "buy", 5.0)]
-    assert "a bar the feed never delivered" in missing[0].detail
-    assert abs(result.residual) < 1e-6
-
-
 def test_orders_on_catch_up_bars_after_an_outage_are_named(cli, bars_file, tmp_path):
     """IB's data link drops at bar 3 (1100, then 1102) for two bars: the feed backfills them as
     catch-up bars, whose orders never leave; the backtest fills them."""
@@ -197,3 +167,35 @@ def test_a_replay_of_a_venue_session_is_100_percent_identical(cli, bars_file, tm
     assert "100% identical: this shadow replay session fills with ml4t.backtest's own model" in replayed.output
     result = parity(only_session(tmp_path / "replays"))
     assert result.fully_identical and result.decisions == 5
+
+
+def test_a_bar_the_feed_lost_for_good_is_a_missing_bar(bars_file, tmp_path):
+    """IB's data link drops for one bar with data lost (1101) and every history request for the
+    backfill meets a pacing violation (162): bars 14:32 and 14:33 never reach the strategy. The
+    venue filled the order made at 14:31 on 14:32's open; the backtest, which has only the
+    session's bars, fills it at 14:34: a missing bar. (LiveEngine directly, to shorten the
+    history retries; the session has no command.json, so parity is told the strategy.)"""
+    spec = importlib.util.spec_from_file_location("known_strategy_for_missing_bar", STRATEGY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    faults = [{"kind": "pacing_violation", "count": 20},
+              {"kind": "nightly_reset", "at_bar": 2, "bars": 1, "data_lost": True}]  # fmt: skip
+    sim = SimulatedIBGateway(bars_file, faults=faults)
+    sim.start()
+    try:
+        cfg = IBConfig(port=sim.port, client_id=1, connect_timeout=5.0, request_timeout=5.0,
+                       history_retry_delay=0.02, reconnect_initial_delay=0.05, reconnect_max_delay=0.5)  # fmt: skip
+        broker = IBBroker(cfg, strategy_id="missing_bar")
+        broker.configure(state_dir=tmp_path / "state")
+        feed = IBFeed(cfg, ["AAPL", "MSFT"], bar_size="1 min", end=START + timedelta(minutes=N_BARS))
+        LiveEngine(module.BuysOnMinutes(), broker, feed, session_dir=tmp_path / "session").run()
+    finally:
+        sim.close()
+    recorded = pl.read_parquet(tmp_path / "session" / "bars.parquet")["timestamp"].unique().to_list()
+    assert START + timedelta(minutes=2) not in recorded and START + timedelta(minutes=3) not in recorded
+    result = parity(tmp_path / "session", strategy=TARGET.replace(":KnownDifferences", ":BuysOnMinutes"))
+    (missing,) = [d for d in result.differences if d.cause == "missing_bar"]
+    assert (missing.asset, missing.live.first_fill, missing.backtest.first_fill) == (
+        "MSFT", START + timedelta(minutes=2), START + timedelta(minutes=4))
+    assert result.attribution["missing_bar"] == pytest.approx(missing.pnl_effect)
+    assert abs(result.residual) < 1e-6
