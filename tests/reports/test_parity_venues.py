@@ -199,3 +199,28 @@ def test_a_bar_the_feed_lost_for_good_is_a_missing_bar(bars_file, tmp_path):
         "MSFT", START + timedelta(minutes=2), START + timedelta(minutes=4))
     assert result.attribution["missing_bar"] == pytest.approx(missing.pnl_effect)
     assert abs(result.residual) < 1e-6
+
+
+def test_slippage_and_commission_at_the_venue_are_priced_in_bps_and_attributed(cli, bars_file, tmp_path):
+    """The simulated gateway fills 5 bps worse and charges 1 cent a share; the strategy's
+    backtest config has neither: every fill differs in price (+5.0 bps) and commission."""
+    from ml4t.backtest.config import CommissionType, SlippageType
+
+    venue_config = BacktestConfig(slippage_type=SlippageType.PERCENTAGE, slippage_rate=0.0005,
+                                  commission_type=CommissionType.PER_SHARE, commission_per_share=0.01)  # fmt: skip
+    sim = SimulatedIBGateway(bars_file, config=venue_config)
+    sim.start()
+    try:
+        run = cli("run", TARGET.replace(":KnownDifferences", ":BuysOnMinutes"), "--broker", "ib",
+                  "--port", sim.port, "--symbols", "AAPL,MSFT", "--bar-size", "1min",
+                  "--max-bars", N_BARS - 1, "--session-dir", tmp_path / "runs")  # fmt: skip
+    finally:
+        sim.close()
+    assert run.exit_code == 0, run.output
+    result = parity(only_session(tmp_path / "runs"))
+    assert [d.causes for d in result.differences] == [["price", "commission"]] * 3
+    assert result.slippage_bps == pytest.approx([5.0, 5.0, 5.0])
+    assert result.attribution["commission"] == pytest.approx(-0.03)
+    price = sum(-d.live.filled * (d.live.price - d.backtest.price) for d in result.differences)
+    assert result.attribution["price"] == pytest.approx(price)
+    assert abs(result.residual) < 1e-6
