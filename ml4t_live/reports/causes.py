@@ -20,8 +20,9 @@ knock_on            a decision only one run made, after an earlier difference ch
                     strategy saw (position, cash)
 unexplained         a decision only one run made with no earlier difference: the strategy is not
                     deterministic, or the runs saw different inputs
-after_end           (attribution only) live fills after the session's last equity point: in the
-                    fills, not yet in the reported final equity
+after_end           live fills after the session's last bar (an order's last part, an order made
+                    on the last bar or in on_end): the backtest had no bar left to fill them on;
+                    in attribution, their P&L (in the fills, not in the reported final equity)
 external            activity in the account that was not this strategy's (another client's orders,
                     executions, positions), from the session log; reported, never traded, and
                     outside the strategy's P&L
@@ -53,7 +54,7 @@ LABELS = {
     "commission": "commission",
     "knock_on": "follows an earlier difference",
     "unexplained": "unexplained decision",
-    "after_end": "filled after the last equity mark",
+    "after_end": "filled after the session's last bar",
     "external": "external activity",
 }
 
@@ -83,6 +84,10 @@ class BarClock:
     def recorded(self, ts: Any) -> bool:
         return ts in self._known
 
+    def after_last(self, ts: Any) -> bool:
+        """``ts`` is later than the session's last recorded bar."""
+        return ts is not None and bool(self.timestamps) and ts > self.timestamps[-1]
+
     def bars_between(self, earlier: Any, later: Any) -> int:
         """Recorded bars from ``earlier`` to ``later`` (negative when ``later`` is earlier)."""
         return bisect.bisect_left(self.timestamps, later) - bisect.bisect_left(self.timestamps, earlier)
@@ -109,8 +114,13 @@ def classify_pair(live: OrderRecord, bt: OrderRecord, clock: BarClock) -> tuple[
         late = clock.bars_between(live.first_fill, live.last_fill)
         notes.append(f"filled in {len(live.fill_times)} parts, the last {late} bar(s) after the first")
     elif live.filled > bt.filled + EPS:
-        causes.append("unexplained")
-        notes.append(f"filled {live.filled:g}, the backtest {bt.filled:g}")
+        if clock.after_last(live.last_fill):
+            causes.append("after_end")
+            notes.append(f"filled {live.filled:g} (the last part at {live.last_fill}, after the session's last "
+                         f"bar); the backtest {bt.filled:g}: it had no bar left to fill on")  # fmt: skip
+        else:
+            causes.append("unexplained")
+            notes.append(f"filled {live.filled:g}, the backtest {bt.filled:g}")
     if live.filled > EPS and bt.filled > EPS:
         timing, note = _timing(live, bt, clock)
         if timing:
@@ -119,7 +129,7 @@ def classify_pair(live: OrderRecord, bt: OrderRecord, clock: BarClock) -> tuple[
         elif abs(live.price - bt.price) > 1e-9 * max(1.0, abs(bt.price)):
             causes.append("price")
             notes.append(f"price {live.price:.4f} vs {bt.price:.4f} ({slippage_bps(live, bt):+.1f} bps)")
-    if abs(live.commission - bt.commission) > 1e-9 and not (causes and causes[-1] in ("partial_fill",)):
+    if abs(live.commission - bt.commission) > 1e-9:
         causes.append("commission")
         notes.append(f"commission {live.commission:.2f} vs {bt.commission:.2f}")
     if not causes:

@@ -22,7 +22,8 @@ from .rerun import BacktestRun
 from .session_files import SessionData
 
 #: the part of a difference that is about quantity is charged to the quantity cause
-_QUANTITY_CAUSES = ("venue_rejection", "risk_limit", "catch_up", "partial_fill", "unfilled", "unexplained")
+_QUANTITY_CAUSES = ("venue_rejection", "risk_limit", "catch_up", "partial_fill", "unfilled", "after_end",
+                    "unexplained")  # fmt: skip
 
 
 @dataclass

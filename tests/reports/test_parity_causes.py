@@ -76,6 +76,15 @@ def test_an_order_the_venue_never_filled_is_unfilled_and_costs_what_the_backtest
     assert _pair_parts(live, bt, causes, {"AAPL": 101.0}) == {"unfilled": pytest.approx(-10.0)}
 
 
+def test_a_fill_after_the_sessions_last_bar_is_named_so():
+    """An order made on the last bar: the venue filled it on a bar the session ended before."""
+    last = T0 + timedelta(minutes=5)
+    live = _order(created=last, fills=[(6, 10, 100.0)])
+    bt = _order("ORD-1", created=last, status="pending")
+    causes, detail = classify_pair(live, bt, CLOCK)
+    assert causes == ["after_end"] and "after the session's last bar" in detail
+
+
 def test_pair_parts_add_up_to_the_difference_of_the_two_orders_pnl():
     marks = {"AAPL": 101.0}
     bt = _order("ORD-1", fills=[(1, 10, 100.0)])
