@@ -224,3 +224,26 @@ def test_slippage_and_commission_at_the_venue_are_priced_in_bps_and_attributed(c
     price = sum(-d.live.filled * (d.live.price - d.backtest.price) for d in result.differences)
     assert result.attribution["price"] == pytest.approx(price)
     assert abs(result.residual) < 1e-6
+
+
+def test_an_order_the_venue_took_a_bar_late_is_venue_latency(cli, bars_file, tmp_path):
+    """The gateway sits on the order made at 14:33 for 0.3 s (black_hole_next, surface_after):
+    the fill barrier gives up after 1 s, the bar moves on, and the venue fills it at 14:35's open
+    instead of 14:34's: filled a bar later, at that bar's price."""
+    sim = SimulatedIBGateway(bars_file, faults=[{"kind": "black_hole_next", "at_bar": 3, "count": 1,
+                                                 "surface_after": 0.3}])  # fmt: skip
+    sim.start()
+    try:
+        run = cli("run", TARGET.replace(":KnownDifferences", ":BuysOnMinutes"), "--broker", "ib",
+                  "--port", sim.port, "--symbols", "AAPL,MSFT", "--bar-size", "1min", "--settle-timeout", 1,
+                  "--max-bars", N_BARS - 1, "--session-dir", tmp_path / "runs")  # fmt: skip
+    finally:
+        sim.close()
+    assert run.exit_code == 0, run.output
+    result = parity(only_session(tmp_path / "runs"))
+    (late,) = result.differences
+    assert late.cause == "latency" and late.decided_at == START + timedelta(minutes=3)
+    assert (late.live.first_fill, late.backtest.first_fill) == (START + timedelta(minutes=5), START + timedelta(minutes=4))
+    assert "filled 1 bar(s) later" in late.detail
+    assert result.attribution["latency"] == pytest.approx(late.live.filled * (late.backtest.price - late.live.price))
+    assert abs(result.residual) < 1e-6
