@@ -150,9 +150,8 @@ def compare(session: SessionData, backtest: BacktestRun) -> Parity:
     bt_pnl = backtest.final_value - backtest.initial_cash
     if "final_value" in session.summary:  # what the run reported
         live_pnl = float(session.summary["final_value"]) - session.initial_cash
-        after_end = -_after_last_mark(live, session, marks)  # in the fills, not in the reported P&L
-        if abs(after_end) > 1e-12:
-            attribution["after_end"] = after_end
+        # in the fills (and so in the differences above), not in the reported P&L
+        attribution["after_end"] -= _after_last_mark(live, session, marks)
         live_source = "summary.json"
     else:  # the process died before it wrote its summary: its fills are what there is
         live_pnl = sum(contribution(r, marks) for r in live)

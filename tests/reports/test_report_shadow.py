@@ -98,3 +98,35 @@ def test_a_session_whose_process_died_is_compared_from_its_part_files(cli, bars_
     result = ml4t_live.parity(folder)
     assert result.score == 1.0 and result.gap == pytest.approx(0.0, abs=1e-9)
     assert result.live_pnl_source.startswith("fills")
+
+
+def test_an_order_filled_after_the_last_bar_nets_out_of_the_gap():
+    """A live order the venue filled after the session's last bar (the backtest, out of bars,
+    left it pending): named 'filled after the session's last bar', and since the reported final
+    equity predates that fill, its P&L is in the pair and taken out again: the gap is explained."""
+    from datetime import UTC, datetime, timedelta
+    from pathlib import Path
+
+    import polars as pl
+
+    from ml4t_live.reports.parity import compare
+    from ml4t_live.reports.rerun import BacktestRun
+    from ml4t_live.reports.session_files import SessionData
+
+    t = [datetime(2024, 3, 4, 14, 30, tzinfo=UTC) + timedelta(minutes=i) for i in range(3)]
+    bars = pl.DataFrame({"timestamp": t, "asset": ["X"] * 3, "open": [10.0, 10.0, 10.0],
+                         "high": [10.0] * 3, "low": [10.0] * 3, "close": [10.0, 10.0, 11.0], "volume": [1.0] * 3})
+    order = {"order_id": "S-b1", "asset": "X", "side": "buy", "created_at": t[2], "quantity": 5.0,
+             "status": "filled", "order_type": "market"}  # fmt: skip
+    fill = {"order_id": "S-b1", "asset": "X", "side": "buy", "quantity": 5.0, "price": 10.5,
+            "timestamp": t[2] + timedelta(minutes=1), "commission": 0.0, "exit_reason": ""}  # fmt: skip
+    equity = pl.DataFrame({"timestamp": t, "equity": [100.0] * 3})
+    session = SessionData(Path("in-memory"), bars, None, None, pl.DataFrame([order]), pl.DataFrame([fill]), equity,
+                          {"initial_cash": 100.0, "final_value": 100.0}, {"mode": "paper"}, [])
+    backtest = BacktestRun(pl.DataFrame([{**order, "order_id": "ORD-1", "status": "pending"}]), pl.DataFrame(),
+                           equity, 100.0, 100.0)
+    result = compare(session, backtest)
+    (late,) = result.differences
+    assert late.cause == "after_end" and late.pnl_effect == pytest.approx(5 * (11.0 - 10.5))
+    assert result.gap == 0.0 and result.attribution["after_end"] == pytest.approx(0.0)
+    assert result.residual == pytest.approx(0.0)
