@@ -59,8 +59,7 @@ LABELS = {
 }
 
 #: ml4t.backtest exit reasons of position rules (``Fill.exit_reason``)
-RULE_EXITS = frozenset({"stop_loss", "take_profit", "trailing_stop", "time_exit", "signal_exit",
-                        "bracket_stop", "bracket_target"})  # fmt: skip
+RULE_EXITS = frozenset({"stop_loss", "take_profit", "trailing_stop", "time_stop"})  # ExitReason values
 
 
 def rejection_cause(order: OrderRecord) -> str:
@@ -145,7 +144,7 @@ def _timing(live: OrderRecord, bt: OrderRecord, clock: BarClock) -> tuple[str | 
             f"live a market order filled at {live.price:.4f} at {lt}")
     if lt == bt_t:
         return None, ""
-    if not clock.recorded(lt):
+    if not clock.recorded(lt) and not clock.after_last(lt):
         return "missing_bar", (f"live filled at {lt}, a bar the feed never delivered; the backtest "
                                f"filled on the next bar it had, {bt_t}")  # fmt: skip
     late = clock.bars_between(bt_t, lt)
