@@ -12,20 +12,11 @@ three runs filled the same orders (the loose limits refused nothing).
 
     .venv/bin/python scripts/bench_risk.py                         # 1, 10, 100 assets x 10,000 bars
     .venv/bin/python scripts/bench_risk.py --sizes 10x2000 --repeat 3
-    .venv/bin/python scripts/bench_risk.py --instructions --sizes 10x1000   # needs valgrind
-
-``--instructions`` counts machine instructions instead (valgrind's callgrind, which a busy
-machine does not disturb): each mode runs in a child process at the given bar count and at
-twice it, and the difference divided by the extra bars is the instructions per bar of the run
-alone (imports and data making cancel out).
 """
 
 from __future__ import annotations
 
 import argparse
-import re
-import subprocess
-import sys
 import time
 
 from bench_engine import STRATEGIES, config, make_prices
@@ -57,40 +48,12 @@ def time_run(prices, strategy_cls, risk) -> tuple[float, int, int]:
     return time.process_time() - t0, len(result.fills), result.metrics.get("num_risk_refusals", 0)
 
 
-def instructions(mode: str, assets: int, bars: int, strategy: str) -> int:
-    """Instructions callgrind counts for a whole child process running one replay."""
-    done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-                           __file__, "--child", mode, f"{assets}x{bars}", strategy],
-                          capture_output=True, text=True, check=True)  # fmt: skip
-    return int(re.search(r"Collected : (\d+)", done.stderr).group(1))
-
-
-def count_instructions(sizes: str, strategies: str) -> None:
-    print(f"{'size':>10} {'strategy':>8} {'off instr/bar':>14} {'defaults':>10} {'all':>10} "
-          f"{'defaults/off':>12} {'all/off':>8}")  # fmt: skip
-    for size in sizes.split(","):
-        assets, bars = (int(x) for x in size.split("x"))
-        for name in strategies.split(","):
-            per_bar = {mode: (instructions(mode, assets, 2 * bars, name) - instructions(mode, assets, bars, name)) / bars
-                       for mode in MODES}  # fmt: skip
-            print(f"{size:>10} {name:>8} {per_bar['off']:>14,.0f} {per_bar['defaults']:>10,.0f} {per_bar['all']:>10,.0f} "
-                  f"{per_bar['defaults'] / per_bar['off']:>12.3f} {per_bar['all'] / per_bar['off']:>8.3f}", flush=True)  # fmt: skip
-
-
 def main() -> None:
-    if len(sys.argv) == 5 and sys.argv[1] == "--child":
-        assets, bars = (int(x) for x in sys.argv[3].split("x"))
-        time_run(make_prices(assets, bars), STRATEGIES[sys.argv[4]], MODES[sys.argv[2]])
-        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1x10000,10x10000,100x10000", help="assets x bars, comma separated")
     parser.add_argument("--strategies", default="noop,trade")
     parser.add_argument("--repeat", type=int, default=5, help="interleaved runs per mode (the fastest counts)")
-    parser.add_argument("--instructions", action="store_true", help="count instructions with valgrind instead")
     args = parser.parse_args()
-    if args.instructions:
-        count_instructions(args.sizes, args.strategies)
-        return
     print(f"{'size':>10} {'strategy':>8} {'off µs/bar':>11} {'defaults':>9} {'all':>9} "
           f"{'defaults/off':>12} {'all/off':>8}  fills")  # fmt: skip
     for size in args.sizes.split(","):
