@@ -170,7 +170,7 @@ def run(
         display.close()
 
 
-DEMO_KEYS = ("speed", "initial_cash", "session_dir", "no_session", "quiet", "verbose", "venue")
+DEMO_KEYS = ("speed", "initial_cash", "session_dir", "no_session", "quiet", "verbose", "venue", "report")
 
 
 @app.command()
@@ -182,6 +182,7 @@ def demo(
     initial_cash: InitialCash = None,
     session_dir: SessionDir = None,
     no_session: NoSession = None,
+    report: ReportFlag = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
@@ -189,7 +190,8 @@ def demo(
     SPY) through LiveEngine in shadow mode, then print a summary and the session folder."""
     display = Display(verbose=verbose, quiet=quiet)
     cli = dict(venue=venue, speed=speed, initial_cash=initial_cash, session_dir=session_dir,
-               no_session=no_session, quiet=quiet or None, verbose=verbose or None, params={})  # fmt: skip
+               no_session=no_session, report=report, quiet=quiet or None, verbose=verbose or None,
+               params={})  # fmt: skip
     o = opt.merge_options(cli, config, DEMO_KEYS)
     display.set_level(verbose=bool(o.get("verbose")), quiet=bool(o.get("quiet")))
     try:

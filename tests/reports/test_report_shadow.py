@@ -130,3 +130,13 @@ def test_an_order_filled_after_the_last_bar_nets_out_of_the_gap():
     assert late.cause == "after_end" and late.pnl_effect == pytest.approx(5 * (11.0 - 10.5))
     assert result.gap == 0.0 and result.attribution["after_end"] == pytest.approx(0.0)
     assert result.residual == pytest.approx(0.0)
+
+
+def test_demo_through_the_simulated_ib_venue_with_report(cli, tmp_path):
+    """What a newcomer runs: the bundled demo through the simulated IB gateway, then its report
+    (the demo's command.json names its strategy, so parity re-runs it)."""
+    run = cli("demo", "--venue", "ib", "--session-dir", tmp_path / "runs", "--report", "-q")
+    assert run.exit_code == 0, run.output
+    assert "parity         100% identical: all 180 decisions" in run.output
+    folder = only_session(tmp_path / "runs")
+    assert json.loads((folder / "command.json").read_text())["strategy"] == "ml4t_live.examples:DemoMomentum"
