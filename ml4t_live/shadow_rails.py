@@ -87,13 +87,8 @@ class ShadowRails:
         order = self.broker.get_order(order_id)
         if order is None or order.status is not OrderStatus.PENDING:
             return self._update(order_id, **changes)
-        quantity = changes.get("quantity", order.quantity) - order.filled_quantity
         parent = self.broker.get_order(order.parent_id) if order.parent_id else None
-        refusal = self.gate.check(order.asset, order.side, quantity, order.order_type,
-                                  changes.get("limit_price", order.limit_price),
-                                  changes.get("stop_price", order.stop_price),
-                                  open_orders=len(self.broker.pending_orders), replacing=order_id,
-                                  parent_quantity=unfilled_entry(parent))  # fmt: skip
+        refusal = self.gate.check_change(order, changes, open_orders=len(self.broker.pending_orders), entry=parent)
         if refusal is not None:
             _log.warning("change of {} refused: {}", order_id, refusal.reason)
             return False

@@ -85,12 +85,8 @@ class RailSteps:
 
     def risk_change_refusal(self, order: Order, changes: dict[str, Any]) -> str | None:
         """Why a change of a working order is refused (the reason), else None."""
-        quantity = changes.get("quantity", order.quantity) - order.filled_quantity
-        refusal = self.gate.check(order.asset, order.side, quantity, order.order_type,
-                                  changes.get("limit_price", order.limit_price),
-                                  changes.get("stop_price", order.stop_price),
-                                  open_orders=len(self.book.open), replacing=order.order_id,
-                                  parent_quantity=unfilled_entry(self.book.by_id.get(order.parent_id or "")))  # fmt: skip
+        refusal = self.gate.check_change(order, changes, open_orders=len(self.book.open),
+                                         entry=self.book.by_id.get(order.parent_id or ""))  # fmt: skip
         if refusal is None:
             return None
         _log.warning("change of {} refused: {}", order.order_id, refusal.reason)

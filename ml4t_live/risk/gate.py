@@ -100,6 +100,15 @@ class RiskGate:
             self.refused[refusal.code] += 1
         return refusal
 
+    def check_change(self, order: Order, changes: dict[str, Any], *, open_orders: int,
+                     entry: Order | None = None) -> Refusal | None:  # fmt: skip
+        """A working order's ``update_order``: checked as the order it becomes (its unfilled
+        part), replacing itself (its old quantity does not count twice)."""
+        return self.check(order.asset, order.side, changes.get("quantity", order.quantity) - order.filled_quantity,
+                          order.order_type, changes.get("limit_price", order.limit_price),
+                          changes.get("stop_price", order.stop_price), open_orders=open_orders,
+                          parent_quantity=unfilled_entry(entry), replacing=order.order_id)  # fmt: skip
+
     def track(self, order: Order, *, contingent: bool = False) -> None:
         """``order`` left: counted as working until it ends (read from the order itself)."""
         if order.status is not OrderStatus.PENDING or not self.follows_positions:

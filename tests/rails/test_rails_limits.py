@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ml4t.backtest import BacktestConfig, OrderStatus
+from ml4t.backtest import BacktestConfig, OrderStatus, OrderType, Strategy
 
 from ml4t_live import LiveEngine
 from ml4t_live.feeds.replay import ReplayFeed
@@ -63,3 +63,35 @@ def test_no_rails_when_asked_in_shadow():
     LiveEngine(strategy, ShadowBroker(BacktestConfig(), risk=False), ReplayFeed(probe_bars(START)),
                session_dir=False).run()  # fmt: skip
     assert not any(code for code in outcomes(strategy).values() if code and code.startswith("max_"))
+
+
+class Changer(Strategy):
+    """Bar 1: a working buy limit of 10; bar 2: try to change it to 500 (over the limit), then to 20."""
+
+    def __init__(self) -> None:
+        self.n, self.answers = 0, []
+
+    def on_data(self, timestamp, data, context, broker):
+        self.n += 1
+        if self.n == 1:
+            self.order = broker.submit_order("AAA", 10, order_type=OrderType.LIMIT, limit_price=96.0)
+        if self.n == 2:
+            self.answers.append(broker.update_order(self.order.order_id, quantity=500))
+            self.answers.append(self.order.quantity)
+            self.answers.append(broker.update_order(self.order.order_id, quantity=20))
+
+
+def test_a_change_over_a_limit_is_refused_and_the_order_stays_as_it_was():
+    risk = {"max_order_quantity": 100}
+    shadow = Changer()
+    LiveEngine(shadow, ShadowBroker(BacktestConfig(), risk=risk), ReplayFeed(probe_bars(START)),
+               session_dir=False).run()  # fmt: skip
+    venue = FakeVenue(fill_on_wait=True)
+    at_venue = Changer()
+    frame = probe_bars(START)
+    bars = [bar(ts, dict(zip(g["asset"], g["close"], strict=True)))
+            for (ts,), g in frame.group_by("timestamp", maintain_order=True)]  # fmt: skip
+    LiveEngine(at_venue, VenueBroker(venue, strategy_id="chg", risk=risk), ListFeed(bars), session_dir=False,
+               settle_timeout=0.5).run()  # fmt: skip
+    assert shadow.answers == at_venue.answers == [False, 10.0, True]
+    assert [r.quantity for r in venue.placed] == [10.0, 20.0]  # the refused change never reached the venue
