@@ -135,15 +135,19 @@ class BarStream:
     # ------------------------------------------------------------------ seam
     async def _seam(self, first: BarGroup) -> None:
         after = self.last_delivered
-        need_history = bool(first.partial) or (
+        every_symbol = (
             self.warmup_bars > 0
             if after is None
             else first.label > after + self.bar_seconds
         )
+        need_history = bool(first.partial) or every_symbol
+        # Only the partial bars to replace: ask for those symbols alone (one request per symbol;
+        # with hundreds of symbols, asking for all of them held the first bars for seconds).
+        wanted = None if every_symbol else sorted(first.partial)
         history: dict[int, dict[str, dict[str, Any]]] = {}
         if need_history:
             try:
-                history = await self._history(first.label, after)
+                history = await self._history(first.label, after, symbols=wanted)
                 if after is None and self.warmup_bars:
                     history = await self._widen_warmup(first.label, history)
             except (ConnectionError, TimeoutError) as exc:
@@ -192,10 +196,14 @@ class BarStream:
         return history
 
     async def _history(
-        self, first_label: int, after: int | None, seconds: int | None = None
+        self,
+        first_label: int,
+        after: int | None,
+        seconds: int | None = None,
+        symbols: list[str] | None = None,
     ) -> dict[int, dict[str, dict[str, Any]]]:
         """label -> symbol -> values, for bars ending at ``first_label + bar`` (the ``seconds``
-        before it; default: the warm-up's or the gap's bars)."""
+        before it; default: the warm-up's or the gap's bars), of ``symbols`` (default: all)."""
         n_bars = (
             self.warmup_bars
             if after is None
@@ -205,7 +213,8 @@ class BarStream:
         end = datetime.fromtimestamp(first_label + self.bar_seconds, UTC)
         out: dict[int, dict[str, dict[str, Any]]] = {}
         cfg = self.session.config
-        for symbol, contract in self._contracts.items():
+        chosen = self._contracts if symbols is None else {s: self._contracts[s] for s in symbols}
+        for symbol, contract in chosen.items():
             bars: list[Any] = []
             delay = cfg.history_retry_delay
             for attempt in range(cfg.history_retries + 1):
