@@ -179,6 +179,7 @@ class LiveEngine:
             if starting is not None:
                 metrics.start_from(starting)
             self.feed.start()
+            records.follow_feed(self.feed, self.record_bars)
             sb = self.broker.strategy_broker
             begin_replay = getattr(self.broker, "begin_warm_restart", None)
             restarting = bool(begin_replay and begin_replay())

@@ -110,6 +110,16 @@ class RecordKeeper:
         _log.info("session files: {}", writer.dir)
         return cls(writer, retain)
 
+    def follow_feed(self, feed: Any, record_bars: bool) -> None:
+        """A replay's bars are slices of a frame it holds: record them by reference to it
+        (``ReplayFeed.recorded_source``; :mod:`ml4t_live.session_bars`), not row by row."""
+        source = getattr(feed, "recorded_source", None)
+        if self.writer is None or not record_bars or source is None:
+            return
+        found = source()
+        if found is not None:
+            self.writer.record_bars_from(*found)
+
     def after_bar(self, broker: Any, bar: BarClosed, equity: float, record_bar: bool) -> None:
         self._equity.append((bar.timestamp, equity))
         if self.writer is not None:

@@ -20,7 +20,9 @@ least every ``spill_seconds`` (60 s) of wall-clock time, so a long session's mem
 and a process that dies loses at most the last minute (or ``flush_rows`` rows) of each table;
 ``close()`` merges the parts (streaming) into the parquet files above. A session whose process
 died before ``close()`` can still be read back: :func:`read_session_bars` falls back to the part
-files.
+files. A replay's bars are recorded by reference to the frame they came from instead
+(:meth:`SessionWriter.record_bars_from`, :mod:`ml4t_live.session_bars`), with the same guarantee.
+Part-file handling lives in :mod:`ml4t_live.session_tables`.
 
 The writer is used from the engine thread only; it is not thread-safe.
 """
@@ -43,7 +45,20 @@ import polars as pl
 from loguru import logger
 
 from ml4t_live.errors import ConfigError
+from ml4t_live.session_bars import SourceBars
 from ml4t_live.session_state import unfinished_reason
+from ml4t_live.session_tables import (  # noqa: F401  (re-exported: the session files' vocabulary)
+    BAR_COLUMNS,
+    BARS_BASE,
+    ORDER_FIELDS,
+    PART_SUFFIX,
+    PARTS_DIR,
+    RecordTable,
+    Table,
+    fill_row,
+    order_row,
+    read_table,
+)
 
 _log = logger.bind(component="session")
 
@@ -51,18 +66,9 @@ DEFAULT_ROOT = Path("sessions")
 DEFAULT_FLUSH_ROWS = 2_000
 #: and at least this often (wall-clock seconds, checked after each bar) when rows are buffered
 DEFAULT_SPILL_SECONDS = 60.0
-PARTS_DIR = ".parts"
-PART_SUFFIX = ".arrow"  # Arrow IPC: the spill format (cheap to write); merged into parquet
-BAR_COLUMNS = ("open", "high", "low", "close", "volume")
 EMPTY_BAR_ASSET = ""  # see SessionWriter.add_bar
 OPTIONAL_BAR_COLUMNS = ("vwap", "bid", "ask", "mid", "bid_size", "ask_size")
-ORDER_FIELDS = (
-    "order_id", "asset", "side", "order_type", "quantity", "requested_quantity",
-    "filled_quantity", "limit_price", "stop_price", "trail_amount", "parent_id",
-    "rebalance_id", "status", "created_at", "filled_at", "filled_price", "commission_paid",
-    "rejection_reason", "rejection_code", "cancelled_at", "cancellation_reason",
-)  # fmt: skip
-_BARS_BASE = ("timestamp", "asset", *BAR_COLUMNS)
+_BARS_BASE = BARS_BASE
 #: the keys of a bar dict without optional columns (ml4t.backtest's DataFeed always gives these)
 _PLAIN_BAR_KEYS = frozenset({"price", *BAR_COLUMNS, "signals"})
 TABLES = ("bars", "signals", "context", "orders", "fills", "equity", "latency")
@@ -120,88 +126,6 @@ def json_safe(value: Any) -> Any:
     return str(value)
 
 
-def _cell(value: Any) -> Any:
-    return value.value if isinstance(value, enum.Enum) else value
-
-
-def order_row(order: Any) -> dict[str, Any]:
-    """One ``ml4t.backtest.Order`` as a flat row (enums as their string values)."""
-    row = {name: _cell(getattr(order, name, None)) for name in ORDER_FIELDS}
-    row["status"] = _cell(order.status)
-    return row
-
-
-def fill_row(fill: Any) -> dict[str, Any]:
-    """One ``ml4t.backtest.Fill`` as a flat row: every dataclass field, enums as values."""
-    return {f.name: _cell(getattr(fill, f.name)) for f in dataclasses.fields(fill)}
-
-
-class _Table:
-    """Column buffer for one table, spilled to ``<parts>/<name>-NNNNN.arrow`` every
-    ``flush_rows`` rows, or sooner for a table wider than the bars table (same cell budget)."""
-
-    def __init__(self, name: str, parts_dir: Path, flush_rows: int) -> None:
-        self.name, self.parts_dir, self.flush_rows = name, parts_dir, flush_rows
-        # wide tables (orders ~21 columns, fills ~30) spill after fewer rows: bounded cells
-        self.flush_cells = flush_rows * len(_BARS_BASE)
-        self.columns: dict[str, list[Any]] = {}
-        self.dtypes: dict[str, pl.DataType] = {}
-        self.rows = 0
-        self.total_rows = 0
-        self.parts: list[Path] = []
-
-    def append(self, row: dict[str, Any]) -> None:
-        columns, n = self.columns, self.rows
-        for key, value in row.items():
-            column = columns.get(key)
-            if column is None:
-                column = columns[key] = [None] * n
-            column.append(value)
-        self.rows = n = n + 1
-        if len(columns) != len(row):
-            for column in columns.values():
-                if len(column) < n:
-                    column.append(None)
-        if n >= self.flush_rows or n * len(columns) >= self.flush_cells:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.rows:
-            return
-        # ns timestamps are buffered as epoch integers (polars would drop the nanoseconds).
-        ns = {c: d for c, d in self.dtypes.items() if isinstance(d, pl.Datetime) and d.time_unit == "ns"}
-        overrides = {**self.dtypes, **dict.fromkeys(ns, pl.Int64)}
-        frame = pl.DataFrame(self.columns, schema_overrides=overrides, strict=False)
-        if ns:
-            frame = frame.with_columns(pl.col(c).cast(d) for c, d in ns.items())
-        self.parts_dir.mkdir(parents=True, exist_ok=True)
-        part = self.parts_dir / f"{self.name}-{len(self.parts):05d}{PART_SUFFIX}"
-        partial = part.with_name(part.name + ".tmp")  # a kill mid-write leaves no torn part
-        frame.write_ipc(partial, compression="uncompressed")
-        os.replace(partial, part)
-        self.parts.append(part)
-        self.total_rows += self.rows
-        self.columns = {key: [] for key in self.columns}
-        self.rows = 0
-
-    def merge(self, target: Path, empty_columns: Iterable[str] | None) -> bool:
-        """Flush, then stream the parts into ``target``; True when a file was written."""
-        self.flush()
-        if self.parts:
-            scans = [pl.scan_ipc(p) for p in self.parts]
-            pl.concat(scans, how="diagonal_relaxed").sink_parquet(target)
-            for part in self.parts:
-                part.unlink()
-            self.parts = []
-            return True
-        if empty_columns is not None:
-            schema = {c: self.dtypes.get(c, pl.Float64 if c in BAR_COLUMNS else pl.String)
-                      for c in empty_columns}  # fmt: skip
-            pl.DataFrame(schema=schema).write_parquet(target)
-            return True
-        return False
-
-
 class SessionWriter:
     """Writes one session folder; see the module docstring for its contents."""
 
@@ -218,8 +142,11 @@ class SessionWriter:
         self.spill_seconds = spill_seconds
         self._last_spill = time_monotonic()
         self._parts = self.dir / PARTS_DIR
-        self._tables = {name: _Table(name, self._parts, self.flush_rows) for name in TABLES}
+        self._tables = {name: Table(name, self._parts, self.flush_rows) for name in TABLES}
+        self._tables["orders"] = RecordTable("orders", self._parts, self.flush_rows, ORDER_FIELDS)
+        self._tables["fills"] = RecordTable("fills", self._parts, self.flush_rows, None)
         self._tables["bars"].columns = {name: [] for name in _BARS_BASE}
+        self._source: SourceBars | None = None
         self._ts_dtype: pl.Datetime | None = None
         self._closed = False
         _log.debug("session folder {}", self.dir)
@@ -270,13 +197,25 @@ class SessionWriter:
             self._tables[name].dtypes["timestamp"] = self._ts_dtype
 
     # -- recorder -------------------------------------------------------------------------
+    def record_bars_from(self, frame: pl.DataFrame, ranges: dict[Any, tuple[int, int]]) -> None:
+        """Every bar :meth:`add_bar` is given from now on is the slice ``ranges[timestamp]`` of
+        ``frame`` (a replay's source, sorted by timestamp, with the columns recorded): record
+        it by reference (:mod:`ml4t_live.session_bars`). Only before the first bar."""
+        self._check_open()
+        if self.rows_written["bars"] or self._source is not None:
+            raise RuntimeError("record_bars_from() must come before the first bar is recorded")
+        self._source = SourceBars(frame, ranges, self._parts, self.flush_rows)
+
     def add_bar(self, timestamp: Any, data: dict[str, dict], context: dict | None) -> None:
         """Record one delivered bar: ``data`` and ``context`` exactly as ``on_data`` got them."""
         self._check_open()
+        if self._source is not None:
+            self._source.delivered(timestamp)
+            return
         if self._ts_dtype is None:
             self._note_timestamp(timestamp)
         if self._ts_dtype.time_unit == "ns":
-            timestamp = timestamp.value  # pandas.Timestamp: epoch ns, see _Table.flush
+            timestamp = timestamp.value  # pandas.Timestamp: epoch ns, see Table.flush
         bars, signals = self._tables["bars"], self._tables["signals"]
         columns = bars.columns
         for asset, bar in data.items():
@@ -316,16 +255,12 @@ class SessionWriter:
     def add_orders(self, orders: Iterable[Any]) -> None:
         """Record finished orders (spilled from memory by the broker/engine)."""
         self._check_open()
-        table = self._tables["orders"]
-        for order in orders:
-            table.append(order_row(order))
+        self._tables["orders"].extend(orders)  # type: ignore[attr-defined]
 
     def add_fills(self, fills: Iterable[Any]) -> None:
         """Record fills (every ``ml4t.backtest.Fill`` field)."""
         self._check_open()
-        table = self._tables["fills"]
-        for fill in fills:
-            table.append(fill_row(fill))
+        self._tables["fills"].extend(fills)  # type: ignore[attr-defined]
 
     def add_latency(self, rows: Iterable[dict[str, Any]]) -> None:
         """Record latency rows (one per fill, from a venue broker's ``take_latency``)."""
@@ -345,12 +280,17 @@ class SessionWriter:
         self._last_spill = now
         for table in self._tables.values():
             table.flush()
+        if self._source is not None:
+            self._source.mark()
         return True
 
     @property
     def rows_written(self) -> dict[str, int]:
         """Rows recorded so far per table (buffered + spilled)."""
-        return {name: t.total_rows + t.rows for name, t in self._tables.items()}
+        rows = {name: t.total_rows + t.rows for name, t in self._tables.items()}
+        if self._source is not None:
+            rows["bars"] += self._source.rows
+        return rows
 
     # -- whole-file writes ----------------------------------------------------------------
     def add_equity(self, points: Iterable[tuple[Any, float]]) -> None:
@@ -366,7 +306,7 @@ class SessionWriter:
                 table.dtypes["timestamp"] = timestamp_dtype(timestamp)
                 table.dtypes["equity"] = pl.Float64
             if table.dtypes["timestamp"].time_unit == "ns" and hasattr(timestamp, "value"):
-                timestamp = timestamp.value  # see _Table.flush
+                timestamp = timestamp.value  # see Table.flush
             table.append({"timestamp": timestamp, "equity": float(equity)})
 
     def write_equity(self, curve: Iterable[tuple[Any, float]]) -> Path:
@@ -398,7 +338,9 @@ class SessionWriter:
 
         empty = {**_ALWAYS, "fills": tuple(f.name for f in dataclasses.fields(Fill))}
         for name, table in self._tables.items():
-            if name != "equity":
+            if name == "bars" and self._source is not None:
+                self._source.write(self.dir / "bars.parquet")
+            elif name != "equity":
                 table.merge(self.dir / f"{name}.parquet", empty.get(name))
         equity = self._tables["equity"]
         if equity.rows or equity.parts:
@@ -413,21 +355,6 @@ class SessionWriter:
 def _safe_name(name: str) -> str:
     cleaned = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name)
     return cleaned or "strategy"
-
-
-def _read_table(folder: Path, name: str) -> pl.DataFrame | None:
-    merged = folder / f"{name}.parquet"
-    if merged.exists():
-        return pl.read_parquet(merged)
-    parts = sorted((folder / PARTS_DIR).glob(f"{name}-*{PART_SUFFIX}"), key=_part_number)
-    if not parts:
-        return None
-    return pl.concat([pl.read_ipc(p) for p in parts], how="diagonal_relaxed")
-
-
-def _part_number(part: Path) -> int:
-    """``bars-00012.arrow`` -> 12 (numeric: part 100000 sorts after 99999, not after 10000)."""
-    return int(part.name[: -len(PART_SUFFIX)].rsplit("-", 1)[1])
 
 
 def read_session_bars(
@@ -445,13 +372,13 @@ def read_session_bars(
     if not folder.is_dir():
         raise ConfigError(f"session folder {folder} does not exist")
     unfinished = unfinished_reason(folder)
-    prices = _read_table(folder, "bars")
+    prices = read_table(folder, "bars")
     if prices is None:
         raise ConfigError(f"{folder} holds no recorded bars (no bars.parquet, no part files)"
                           + (f"; {unfinished}" if unfinished else ""))  # fmt: skip
     if unfinished:
         _log.warning("{} is a PARTIAL session: {}; it holds {} bars (up to {})", folder,
                      unfinished, prices["timestamp"].n_unique(), prices["timestamp"].max())  # fmt: skip
-    signals = _read_table(folder, "signals")
-    context = _read_table(folder, "context")
+    signals = read_table(folder, "signals")
+    context = read_table(folder, "context")
     return prices, signals, context

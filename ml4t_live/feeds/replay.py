@@ -28,6 +28,7 @@ from ..bridge import LoopThread
 from ..errors import ConfigError
 from .bar_checks import check_bars, source_name
 from ..events import BarClosed, FeedEnded, FeedEvent, FeedHeartbeat
+from ..session import BAR_COLUMNS, OPTIONAL_BAR_COLUMNS
 
 _log = logger.bind(component="replay-feed")
 
@@ -139,6 +140,30 @@ class ReplayFeed:
         """The next bar, built by the backtest's DataFeed here, on the engine thread."""
         timestamp, data, context = next(self._bars)  # type: ignore[arg-type]
         return BarClosed(timestamp, data, context)
+
+    def recorded_source(self) -> tuple[pl.DataFrame, dict[Any, tuple[int, int]]] | None:
+        """What a session records of these bars, by reference (:mod:`ml4t_live.session_bars`):
+        the prices frame the bars are sliced from (sorted by timestamp), narrowed to the columns
+        the row-by-row recorder keeps, under its names, and its rows per timestamp. None when
+        the bars are not plain slices of it (signals or context, a missing column, null values):
+        then each bar is recorded as it is delivered."""
+        feed = self._datafeed
+        spec, ranges = feed.feed_spec, getattr(feed, "_price_ranges_by_ts", None)
+        if feed.signals is not None or feed.context is not None or not isinstance(ranges, dict):
+            return None
+        names = {"timestamp": spec.timestamp_col, "asset": spec.entity_col,
+                 **{c: getattr(spec, f"{c}_col") for c in BAR_COLUMNS}}  # fmt: skip
+        for column in OPTIONAL_BAR_COLUMNS:  # delivered only when declared (and present)
+            declared = getattr(spec, f"{column}_col")
+            if declared is not None and declared in feed.prices.columns:
+                names[column] = declared
+        schema = feed.prices.schema
+        if not all(isinstance(c, str) and c in schema for c in names.values()) or schema[names["asset"]] != pl.String:
+            return None
+        frame = feed.prices.select(pl.col(source).alias(name) for name, source in names.items())
+        if any(frame.null_count().row(0)[: 2 + len(BAR_COLUMNS)]):
+            return None  # the backtest fills a missing open/high/low/volume: record what it delivers
+        return frame, ranges
 
     def close(self) -> None:
         if self._thread is not None:

@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from ..errors import ConfigError
-from ..session import PART_SUFFIX, PARTS_DIR
+from ..session_tables import read_table
 
 #: modes whose fills come from ml4t.backtest's own fill model (parity is identical by design)
 SIMULATED_MODES = ("shadow", "shadow replay")
@@ -96,13 +96,7 @@ def load_session(path: Path | str) -> SessionData:
 
 
 def _table(folder: Path, name: str) -> pl.DataFrame | None:
-    merged = folder / f"{name}.parquet"
-    if merged.exists():
-        return pl.read_parquet(merged)
-    parts = sorted((folder / PARTS_DIR).glob(f"{name}-*{PART_SUFFIX}"))
-    if not parts:
-        return None
-    return pl.concat([pl.read_ipc(p) for p in parts], how="diagonal_relaxed")
+    return read_table(folder, name)
 
 
 def _frame(folder: Path, name: str) -> pl.DataFrame:
