@@ -27,6 +27,7 @@ from ml4t.backtest import DataFeed
 from ..bridge import LoopThread
 from ..errors import ConfigError
 from .bar_checks import check_bars, source_name
+from .price_bars import price_bars
 from ..events import BarClosed, FeedEnded, FeedEvent, FeedHeartbeat
 from ..session import BAR_COLUMNS, OPTIONAL_BAR_COLUMNS
 
@@ -92,7 +93,9 @@ class ReplayFeed:
     def start(self) -> None:
         self._thread = LoopThread("replay", "feed", queue_maxsize=QUEUE_DEPTH)
         thread = self._thread
-        self._bars = iter(self._datafeed)  # iterated on the engine thread only (next_event)
+        # iterated on the engine thread only (next_event); prices alone: a chunk of rows at a time
+        bars = price_bars(self._datafeed)
+        self._bars = bars if bars is not None else iter(self._datafeed)
         thread.start(lambda: self._begin(thread))
         _log.info("replaying {} bars{}", self.bars_total, _pace(self.speed))
 
