@@ -8,7 +8,8 @@ merging those into ``bars.parquet`` cost a replay up to a third of the backtest'
 - once, when the first ``flush_rows`` rows have been delivered: the whole source, with exactly the
   columns the row-by-row recorder keeps, as ``.parts/source-bars.arrow`` (uncompressed Arrow IPC);
 - every ``flush_rows`` rows delivered (and whenever the writer spills on time):
-  ``.parts/source-bars.rows``, the number of rows delivered so far, replaced atomically;
+  ``.parts/source-bars.rows``, the number of rows delivered so far (a fixed-width number written
+  in place with one ``pwrite``: a killed process leaves the old count or the new one);
 - at close: ``bars.parquet`` = the first delivered rows of the source (the two files above go).
 
 So a killed run's folder holds its bars up to the last count written, as the row-by-row
@@ -38,7 +39,7 @@ class SourceBars:
         self.parts_dir, self.flush_rows = parts_dir, flush_rows
         self.rows = 0  # delivered so far
         self.marked = 0  # rows the count on disk covers
-        self._source_written = False
+        self._count_fd: int | None = None  # source-bars.rows, open while the run writes
 
     def delivered(self, timestamp: Any) -> None:
         """The bar at ``timestamp`` was delivered (bars come in timestamp order)."""
@@ -51,22 +52,22 @@ class SourceBars:
         """Make the rows delivered so far durable (a killed process keeps them)."""
         if self.rows == self.marked:
             return
-        self.parts_dir.mkdir(parents=True, exist_ok=True)
-        if not self._source_written:
+        if self._count_fd is None:
+            self.parts_dir.mkdir(parents=True, exist_ok=True)
             source = self.parts_dir / SOURCE_PART
             partial = source.with_name(source.name + ".tmp")
             self.frame.write_ipc(partial, compression="uncompressed")
-            os.replace(partial, source)
-            self._source_written = True
-        count = self.parts_dir / SOURCE_ROWS
-        partial = count.with_name(count.name + ".tmp")
-        partial.write_text(f"{self.rows}\n")
-        os.replace(partial, count)
+            os.replace(partial, source)  # before the count exists: a count never outruns its rows
+            self._count_fd = os.open(self.parts_dir / SOURCE_ROWS, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.pwrite(self._count_fd, f"{self.rows:020d}\n".encode(), 0)
         self.marked = self.rows
 
     def write(self, target: Path) -> None:
         """Write the delivered rows to ``target`` and drop the crash-time files."""
         self.frame.slice(0, self.rows).write_parquet(target)
+        if self._count_fd is not None:
+            os.close(self._count_fd)
+            self._count_fd = None
         for name in (SOURCE_ROWS, SOURCE_PART):
             (self.parts_dir / name).unlink(missing_ok=True)
 

@@ -14,6 +14,8 @@ import dataclasses
 import enum
 import os
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -136,15 +138,49 @@ class RecordTable(Table):
             if n >= self.flush_rows or n * len(self.fields) >= self.flush_cells:
                 self.flush()
 
-    def _take_columns(self) -> dict[str, list[Any]]:
+    def _take_columns(self) -> dict[str, Any]:
         objects, self.objects = self.objects, []
-        columns = {}
+        columns: dict[str, Any] = {}
         for name in self.fields or ():
-            column = [getattr(o, name, None) for o in objects]
-            if any(issubclass(kind, enum.Enum) for kind in set(map(type, column))):
+            try:
+                column = list(map(attrgetter(name), objects))
+            except AttributeError:  # a field this kind of order does not have
+                column = [getattr(o, name, None) for o in objects]
+            kinds = set(map(type, column))
+            if any(issubclass(kind, enum.Enum) for kind in kinds):
                 column = [_cell(value) for value in column]
+            elif datetime in kinds and kinds <= {datetime, type(None)}:
+                column = _datetimes(name, column)
             columns[name] = column
         return columns
+
+
+_EPOCH, _EPOCH_UTC, _MICROSECOND = datetime(1970, 1, 1), datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)
+
+
+def _datetimes(name: str, values: list[datetime | None]) -> Any:
+    """``values`` as a polars column, as ``pl.Series(values)`` makes it but cheaper: each
+    distinct object is converted once (the orders and fills of one bar share its timestamp
+    object; polars converts every time-zone-aware value through Python). Values with
+    different time zones are left to polars."""
+    zone = next(v for v in values if v is not None).tzinfo
+    epoch = _EPOCH if zone is None else _EPOCH_UTC
+    key = None if zone is None else (getattr(zone, "key", None) or ("UTC" if zone is UTC else None))
+    if zone is not None and key is None:
+        return values
+    micros: dict[int, int] = {}
+    out = []
+    for value in values:
+        if value is None:
+            out.append(None)
+            continue
+        found = micros.get(id(value))
+        if found is None:
+            if value.tzinfo is not zone:
+                return values
+            found = micros[id(value)] = (value - epoch) // _MICROSECOND
+        out.append(found)
+    return pl.Series(name, out, dtype=pl.Int64).cast(pl.Datetime("us", key))
 
 
 def read_table(folder: Path, name: str) -> pl.DataFrame | None:
