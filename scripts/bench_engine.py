@@ -1,23 +1,34 @@
-"""Benchmark: LiveEngine (ReplayFeed + ShadowBroker) against ml4t.backtest.Engine, same data, same run.
+"""Benchmark: the default LiveEngine path (ReplayFeed + ShadowBroker, session recording on)
+against ml4t.backtest.Engine, same data, same process, timed as a user times them.
 
-For each size (assets x bars) and strategy (``noop``; ``trade``: every 10th bar each asset is
-bought or closed, so orders accumulate) it prints bars/s and µs/bar of both engines, their ratio
-(LiveEngine throughput / backtest throughput; target >= 0.9), and the µs/bar of the FIRST and
-the LAST 1,000 bars of the LiveEngine run (from the progress callback's clock: per-bar cost must
-not grow as orders accumulate). Then, in a child process, a long single-asset replay: the
-process's peak RSS (``ru_maxrss``, includes making the data), the peak during ``run()`` alone
-(VmHWM reset just before it), and the RSS growth from bar 1 and from bar 1,000 to the last bar
-(target <= 10 MB), plus RSS at every 10% of the bars (separates one-time start-up costs, such
-as the first part-file write of the session recorder, from growth).
+Default (end to end): each engine is timed from construction to the returned result, as in
+``Engine(DataFeed(prices_df=df), strategy, config).run()`` and
+``LiveEngine(strategy, ShadowBroker(config), ReplayFeed(df), session_dir=folder).run()``: the
+replay's bar checks, the risk rails (on by default), the session recorder writing its folder
+(a fresh temporary one per run, removed after) and its close are all on the clock. Runs are
+interleaved (backtest, live, backtest, live, ...) ``--repeat`` times and the best of each is
+kept, for wall time (``time.perf_counter``) and for process CPU time (``time.process_time``,
+all threads, polars' pool included); the ratio is backtest time / live time (target >= 0.95).
+The load average is printed before and after: on a shared machine compare CPU ratios.
 
-    .venv/bin/python scripts/bench_engine.py                  # everything (minutes)
-    .venv/bin/python scripts/bench_engine.py --quick          # 1x10k, both strategies, 100k-bar RSS run
+``--run-only`` gives the old figures: ``run()`` alone timed (construction outside the clock),
+no session files unless ``--record``, and the µs/bar of the LiveEngine run's FIRST and LAST
+1,000 bars from a progress callback (per-bar cost must not grow as orders accumulate).
+
+Then, in child processes (one per engine, each fresh), a long single-asset replay: the
+process's peak RSS (``ru_maxrss``: making the data, building the engine, the run, the
+result), the peak of construction + run alone (VmHWM reset after making the data), and the
+live/backtest ratio of both (target <= 1.2, the live run recording as by default: all fills
+kept, ``retain=None``). ``--rss-retain N`` adds a live run with ``retain=N`` and its RSS growth
+from bar 1,000 to the last bar (target <= 10 MB), and RSS at every 10% of the bars.
+
+    .venv/bin/python scripts/bench_engine.py                  # everything (many minutes)
+    .venv/bin/python scripts/bench_engine.py --quick          # 1x10k, both strategies, 100k-bar RSS runs
     .venv/bin/python scripts/bench_engine.py --sizes 10x10000 --strategies trade --no-rss
-    .venv/bin/python scripts/bench_engine.py --no-rss --sizes 1x1 ... (see --help) ; --rss-no-record
+    .venv/bin/python scripts/bench_engine.py --run-only --record --no-rss   # the old figures
+    .venv/bin/python scripts/bench_engine.py --no-timing --rss-retain 1000  # memory only
 
-Timed: ``run()`` only (data generation and feed construction are outside the clock). Both engines
-get the same ``BacktestConfig(calendar=None)``. The LiveEngine writes no session files unless
-``--record``; the RSS run records (as a live session does) with ``retain=1000``.
+Both engines get the same ``BacktestConfig(initial_cash=1e9, calendar=None)``.
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -106,7 +118,29 @@ def time_live(prices: pl.DataFrame, strategy_cls, record: bool) -> tuple[float, 
                         session_dir=session, progress=lambda p: stamps.append(clock()))  # fmt: skip
     t0 = clock()
     result = engine.run()
-    return clock() - t0, len(result.fills), [t0, *stamps]
+    seconds = clock() - t0
+    if session:
+        shutil.rmtree(session)
+    return seconds, len(result.fills), [t0, *stamps]
+
+
+def e2e_backtest(prices: pl.DataFrame, strategy_cls) -> tuple[float, float, int]:
+    """(wall s, CPU s, fills): construction to result, as a user times it."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = Engine(DataFeed(prices_df=prices), strategy_cls(), config()).run()
+    return time.perf_counter() - wall, time.process_time() - cpu, len(result.fills)
+
+
+def e2e_live(prices: pl.DataFrame, strategy_cls, record: bool) -> tuple[float, float, int]:
+    """(wall s, CPU s, fills): the default path from construction to result; the session
+    folder is a fresh temporary one (removed after, off the clock)."""
+    folder = tempfile.mkdtemp(prefix="bench-session-")
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = LiveEngine(strategy_cls(), ShadowBroker(config()), ReplayFeed(prices),
+                        session_dir=folder if record else False).run()  # fmt: skip
+    seconds = time.perf_counter() - wall, time.process_time() - cpu
+    shutil.rmtree(folder)
+    return *seconds, len(result.fills)
 
 
 def us_per_bar(stamps: list[float], first: bool, n: int = 1000) -> tuple[float, float]:
@@ -117,7 +151,7 @@ def us_per_bar(stamps: list[float], first: bool, n: int = 1000) -> tuple[float, 
     return (window[-1] - window[0]) / len(steps) * 1e6, steps[len(steps) // 2] * 1e6
 
 
-def bench(sizes: list[tuple[int, int]], strategies: list[str], record: bool) -> None:
+def bench_run_only(sizes: list[tuple[int, int]], strategies: list[str], record: bool) -> None:
     print(f"{'case':<18}{'backtest bars/s':>16}{'µs/bar':>9}{'live bars/s':>13}{'µs/bar':>9}"
           f"{'ratio':>7}{'first 1k':>10}{'last 1k':>9}{'median':>8}{'median':>8}{'fills':>8}")
     print(f"{'':<72}{'(mean)':>10}{'(mean)':>9}{'first':>8}{'last':>8}")  # fmt: skip
@@ -134,6 +168,30 @@ def bench(sizes: list[tuple[int, int]], strategies: list[str], record: bool) -> 
                   f"{live_rate:>13,.0f}{1e6 / live_rate:>9.1f}{live_rate / bt_rate:>7.2f}"
                   f"{first:>10.1f}{last:>9.1f}{first_median:>8.1f}{last_median:>8.1f}"
                   f"{live_fills:>8,}{flag}", flush=True)  # fmt: skip
+
+
+def bench(sizes: list[tuple[int, int]], strategies: list[str], record: bool, repeat: int) -> None:
+    """End to end, interleaved, best of ``repeat``: wall and CPU of both engines and their ratios."""
+    print(f"{'case':<18}{'backtest wall s':>16}{'cpu s':>8}{'live wall s':>13}{'cpu s':>8}"
+          f"{'ratio wall':>11}{'ratio cpu':>10}{'fills':>9}")  # fmt: skip
+    for n_assets, n_bars in sizes:
+        prices = make_prices(n_assets, n_bars)
+        for name in strategies:
+            cls = STRATEGIES[name]
+            bt, live = [], []
+            for _ in range(repeat):
+                bt.append(e2e_backtest(prices, cls))
+                live.append(e2e_live(prices, cls, record))
+            bt_wall, bt_cpu = min(r[0] for r in bt), min(r[1] for r in bt)
+            live_wall, live_cpu = min(r[0] for r in live), min(r[1] for r in live)
+            flag = "" if bt[0][2] == live[0][2] else f"  FILL COUNT DIFFERS (backtest {bt[0][2]})"
+            print(f"{f'{n_assets}x{n_bars} {name}':<18}{bt_wall:>16.3f}{bt_cpu:>8.3f}{live_wall:>13.3f}"
+                  f"{live_cpu:>8.3f}{bt_wall / live_wall:>11.2f}{bt_cpu / live_cpu:>10.2f}"
+                  f"{live[0][2]:>9,}{flag}", flush=True)  # fmt: skip
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _rss_mb() -> float:
@@ -160,17 +218,14 @@ def _peak_rss_mb() -> float:
     return float("nan")
 
 
-def child_rss(n_bars: int, strategy: str, retain: int, record: bool = True) -> None:
-    """Run in a fresh process: one long single-asset replay; print JSON figures."""
+def child_rss(n_bars: int, strategy: str, engine_name: str, retain: int | None) -> None:
+    """Run in a fresh process: one long single-asset run of one engine; print JSON figures."""
     prices = make_prices(1, n_bars)
-    marks: dict[str, float] = {}
-
+    marks: dict[str, float] = {"rss_after_data_mb": _rss_mb()}
     tenth = max(n_bars // 10, 1)
     series: list[float] = []
 
     def progress(p) -> None:
-        if p.bars_done == 1:
-            marks["rss_at_1_mb"] = _rss_mb()
         if p.bars_done == 1000:
             marks["rss_at_1k_mb"] = _rss_mb()
         if p.bars_done % tenth == 0:
@@ -178,44 +233,55 @@ def child_rss(n_bars: int, strategy: str, retain: int, record: bool = True) -> N
         if p.bars_done == p.bars_total:
             marks["rss_at_end_mb"] = _rss_mb()
 
+    reset = _reset_peak_rss()
+    t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-rss-") as folder:
-        engine = LiveEngine(STRATEGIES[strategy](), ShadowBroker(config()), ReplayFeed(prices),
-                            session_dir=folder if record else False, progress=progress,
-                            retain=retain)  # fmt: skip
-        marks["rss_before_run_mb"] = _rss_mb()
-        reset = _reset_peak_rss()
-        t0 = time.perf_counter()
-        result = engine.run()  # includes merging the part files into the session's parquet
+        if engine_name == "backtest":
+            result = Engine(DataFeed(prices_df=prices), STRATEGIES[strategy](), config()).run()
+        else:  # the default path: recording on; a progress callback only to follow RSS growth
+            watch = progress if retain is not None else None
+            result = LiveEngine(STRATEGIES[strategy](), ShadowBroker(config()), ReplayFeed(prices),
+                                session_dir=folder, retain=retain, progress=watch).run()  # fmt: skip
         seconds = time.perf_counter() - t0
         marks["run_peak_rss_mb"] = _peak_rss_mb() if reset else float("nan")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-    print(json.dumps({"bars": result.bars, "fills": len(result.fills), "seconds": seconds,
-                      "peak_rss_mb": peak_mb, "rss_every_10pct_mb": series, **marks}))  # fmt: skip
+    print(json.dumps({"fills": len(result.fills), "seconds": seconds, "peak_rss_mb": peak_mb,
+                      "rss_every_10pct_mb": series, **marks}))  # fmt: skip
 
 
-def rss(n_bars: int, strategy: str, retain: int, record: bool) -> None:
+def _child(n_bars: int, strategy: str, engine_name: str, retain: int | None) -> dict | None:
     cmd = [sys.executable, __file__, "--child-rss", str(n_bars), "--rss-strategy", strategy,
-           "--retain", str(retain), *([] if record else ["--rss-no-record"])]  # fmt: skip
+           "--child-engine", engine_name, *([] if retain is None else ["--rss-retain", str(retain)])]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        print(f"RSS run failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+        print(f"RSS run ({engine_name}) failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def rss(n_bars: int, strategy: str, retain: int | None) -> None:
+    bt = _child(n_bars, strategy, "backtest", None)
+    live = _child(n_bars, strategy, "live", None)
+    if bt is None or live is None:
         return
-    fig = json.loads(done.stdout.strip().splitlines()[-1])
-    growth = fig["rss_at_end_mb"] - fig["rss_at_1k_mb"]
-    from_first = fig["rss_at_end_mb"] - fig["rss_at_1_mb"]
-    series = fig["rss_every_10pct_mb"]
-    print(f"RSS, {fig['bars']:,}-bar single-asset replay ({strategy}, "
-          f"{'recorded' if record else 'not recorded'}, retain={retain}): "
-          f"process peak {fig['peak_rss_mb']:.0f} MB (incl. making the data); before run() "
-          f"{fig['rss_before_run_mb']:.0f} MB, peak during run() {fig['run_peak_rss_mb']:.0f} MB; "
-          f"RSS at bar 1 {fig['rss_at_1_mb']:.0f} MB, at bar 1,000 {fig['rss_at_1k_mb']:.0f} MB, "
-          f"at the last bar {fig['rss_at_end_mb']:.0f} MB; growth from bar 1,000 {growth:+.1f} MB, "
-          f"from bar 1 {from_first:+.1f} MB; "
-          f"{fig['bars'] / fig['seconds']:,.0f} bars/s, {fig['fills']:,} fills retained")  # fmt: skip
-    if len(series) > 1:
-        print(f"  RSS at every 10% of the bars (MB): {series}; growth 10% -> end "
-              f"{series[-1] - series[0]:+.1f} MB (excludes one-time start-up such as the first "
-              f"part-file write of the session files)")  # fmt: skip
+    print(f"Peak RSS, {n_bars:,}-bar single-asset run ({strategy}), each engine in a fresh process "
+          f"(load {_load()}):")  # fmt: skip
+    for label, fig in (("backtest", bt), ("live, recording on (default)", live)):
+        print(f"  {label:<30} process peak {fig['peak_rss_mb']:6.0f} MB (data {fig['rss_after_data_mb']:.0f} MB), "
+              f"construction + run peak {fig['run_peak_rss_mb']:6.0f} MB, {fig['seconds']:.1f} s, "
+              f"{fig['fills']:,} fills kept")  # fmt: skip
+    print(f"  live / backtest: process peak {live['peak_rss_mb'] / bt['peak_rss_mb']:.2f}, construction + run "
+          f"peak {live['run_peak_rss_mb'] / bt['run_peak_rss_mb']:.2f} (target <= 1.2)")  # fmt: skip
+    if retain is None:
+        return
+    kept = _child(n_bars, strategy, "live", retain)
+    if kept is None:
+        return
+    growth = kept["rss_at_end_mb"] - kept["rss_at_1k_mb"]
+    series = kept["rss_every_10pct_mb"]
+    print(f"  live, recording on, retain={retain}: process peak {kept['peak_rss_mb']:.0f} MB, construction + run "
+          f"peak {kept['run_peak_rss_mb']:.0f} MB; RSS at bar 1,000 {kept['rss_at_1k_mb']:.0f} MB, at the last "
+          f"bar {kept['rss_at_end_mb']:.0f} MB: growth {growth:+.1f} MB (target <= 10); every 10%: {series}")  # fmt: skip
 
 
 def _sizes(text: str) -> list[tuple[int, int]]:
@@ -231,14 +297,20 @@ def main() -> None:
     parser.add_argument("--sizes", default="1x10000,10x10000,100x10000",
                         help="comma-separated ASSETSxBARS (default: %(default)s)")
     parser.add_argument("--strategies", default="noop,trade", help="noop,trade (default: both)")
-    parser.add_argument("--quick", action="store_true", help="1x10000 only and a 100,000-bar RSS run")
-    parser.add_argument("--record", action="store_true", help="LiveEngine writes session files in the timing runs")
-    parser.add_argument("--no-rss", action="store_true", help="skip the RSS child run")
-    parser.add_argument("--rss-bars", type=int, default=1_000_000, help="bars in the RSS run (default: %(default)s)")
+    parser.add_argument("--quick", action="store_true", help="1x10000 only and 100,000-bar RSS runs")
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved runs, best kept (default: %(default)s)")
+    parser.add_argument("--no-record", action="store_true", help="end to end, the LiveEngine writes no session files")
+    parser.add_argument("--run-only", action="store_true",
+                        help="the old figures: run() alone timed, once; session files only with --record")
+    parser.add_argument("--record", action="store_true", help="with --run-only: the LiveEngine writes session files")
+    parser.add_argument("--no-timing", action="store_true", help="skip the timing table")
+    parser.add_argument("--no-rss", action="store_true", help="skip the RSS child runs")
+    parser.add_argument("--rss-bars", type=int, default=1_000_000, help="bars in the RSS runs (default: %(default)s)")
     parser.add_argument("--rss-strategy", default="trade", choices=sorted(STRATEGIES))
-    parser.add_argument("--retain", type=int, default=1000, help="LiveEngine retain= in the RSS run")
-    parser.add_argument("--rss-no-record", action="store_true", help="the RSS run writes no session files")
+    parser.add_argument("--rss-retain", type=int, default=None,
+                        help="also a live RSS run with retain=N, and its growth from bar 1,000")
     parser.add_argument("--child-rss", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--child-engine", default="live", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     from loguru import logger
@@ -246,14 +318,22 @@ def main() -> None:
     logger.remove()  # an entry point: keep the engine's INFO lines out of the figures
     logger.add(sys.stderr, level="WARNING")
     if args.child_rss:
-        child_rss(args.child_rss, args.rss_strategy, args.retain, not args.rss_no_record)
+        child_rss(args.child_rss, args.rss_strategy, args.child_engine, args.rss_retain)
         return
     sizes = [(1, 10_000)] if args.quick else _sizes(args.sizes)
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus; timed: run() only")
-    bench(sizes, args.strategies.split(","), args.record)
+    strategies = args.strategies.split(",")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, load {_load()}")
+    if not args.no_timing:
+        if args.run_only:
+            print(f"timed: run() only, once; session files {'on' if args.record else 'off'}")
+            bench_run_only(sizes, strategies, args.record)
+        else:
+            print(f"timed: end to end (construction to result), best of {args.repeat} interleaved; "
+                  f"session recording {'off' if args.no_record else 'on'}")  # fmt: skip
+            bench(sizes, strategies, not args.no_record, args.repeat)
+        print(f"load {_load()}")
     if not args.no_rss:
-        rss(100_000 if args.quick else args.rss_bars, args.rss_strategy, args.retain,
-            not args.rss_no_record)
+        rss(100_000 if args.quick else args.rss_bars, args.rss_strategy, args.rss_retain)
 
 
 if __name__ == "__main__":

@@ -277,14 +277,24 @@ def test_plain_bars_before_and_after_quoted_bars_keep_their_columns(tmp_path):
 
 
 def test_wide_tables_spill_after_fewer_rows(tmp_path):
+    start = datetime(2024, 3, 1, 14, 30, tzinfo=UTC)
+    writer = SessionWriter.at(tmp_path, flush_rows=10)  # a budget of 70 cells; a row here has 30
+    writer.add_latency({"timestamp": start, **{f"c{i}": float(i) for i in range(29)}} for _ in range(7))
+    assert len(list((tmp_path / ".parts").glob("latency-*.arrow"))) == 2  # after rows 3 and 6
+    writer.close()
+    assert pl.read_parquet(tmp_path / "latency.parquet").height == 7
+
+
+def test_orders_and_fills_spill_every_flush_rows_objects(tmp_path):
+    """They are buffered as references to the objects, not copied cells: no cell budget."""
     from ml4t.backtest import Fill
 
     start = datetime(2024, 3, 1, 14, 30, tzinfo=UTC)
     fills = [Fill(f"o{i}", "AAA", OrderSide.BUY, 1.0, 100.0 + i, start + timedelta(minutes=i))
              for i in range(7)]  # fmt: skip
-    writer = SessionWriter.at(tmp_path, flush_rows=10)  # a budget of 70 cells; a fill has ~30
+    writer = SessionWriter.at(tmp_path, flush_rows=3)
     writer.add_fills(fills)
-    assert len(list((tmp_path / ".parts").glob("fills-*.arrow"))) == 2  # after rows 3 and 6
+    assert len(list((tmp_path / ".parts").glob("fills-*.arrow"))) == 2  # after fills 3 and 6
     writer.close()
     recorded = pl.read_parquet(tmp_path / "fills.parquet")
     assert recorded["order_id"].to_list() == [f"o{i}" for i in range(7)]
