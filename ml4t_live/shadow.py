@@ -117,8 +117,9 @@ class ShadowBroker:
         return equity
 
     def strategy_outcome(self, ok: bool) -> None:
-        if self.rails is not None:
-            self.rails.gate.strategy_outcome(ok)
+        rails = self.rails
+        if rails is not None and (not ok or rails.gate.state.consecutive_errors):
+            rails.gate.strategy_outcome(ok)
 
     def risk_summary(self) -> dict[str, Any]:
         return self.rails.gate.summary() if self.rails is not None else {}

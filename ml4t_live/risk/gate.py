@@ -74,7 +74,7 @@ class RiskGate:
             self._market = posix(timestamp)
         return self._market
 
-    def open_bar(self, timestamp: Any, data: Any = None) -> set[str]:
+    def open_bar(self, timestamp: Any, data: Any = None) -> set[str] | tuple[()]:
         """The bar begins; returns the assets whose tracked orders filled since the last bar."""
         self.bar_time = timestamp
         self._market = None  # read when an order or a loss limit needs it
@@ -83,7 +83,7 @@ class RiskGate:
         self._since = time.monotonic()
         if self.needs_prices and data:
             self.exposure.set_prices(_closes(data), timestamp)
-        return self._release_ended() if self._orders else set()
+        return self._release_ended() if self._orders else ()
 
     # ------------------------------------------------------------------ orders
     def check(self, asset: str, side: OrderSide, quantity: float, order_type: Any, limit_price: float | None,
@@ -156,7 +156,8 @@ class RiskGate:
 
     def strategy_outcome(self, ok: bool) -> Transition | None:
         if ok:
-            self.state.strategy_ok()
+            if self.state.consecutive_errors:
+                self.state.strategy_ok()
             return None
         return self.state.strategy_error()
 
