@@ -44,18 +44,47 @@ def equity_figure(session: SessionData, backtest: BacktestRun | None) -> go.Figu
     return fig.update_layout(**{**_LAYOUT, "height": 520})
 
 
+#: up to this many traded assets, positions are lines (shares); beyond, a heatmap of market value
+MAX_POSITION_LINES = 8
+MAX_HEATMAP_ASSETS = 100
+
+
 def positions_figure(session: SessionData) -> go.Figure:
-    fig = go.Figure()
     fills = session.fills
-    if fills.height:
-        signed = pl.when(pl.col("side") == "buy").then(pl.col("quantity")).otherwise(-pl.col("quantity"))
-        held = (fills.sort("timestamp").with_columns(signed.alias("signed"))
-                .with_columns(pl.col("signed").cum_sum().over("asset").alias("position")))  # fmt: skip
-        for asset in _top_assets(session, MAX_PRICE_ASSETS):
-            rows = held.filter(pl.col("asset") == asset)
-            fig.add_trace(go.Scatter(x=rows["timestamp"], y=rows["position"], name=asset, line_shape="hv",
-                                     mode="lines+markers"))  # fmt: skip
+    if not fills.height:
+        return go.Figure().update_layout(title="Positions over time (no fills)", **_LAYOUT)
+    signed = pl.when(pl.col("side") == "buy").then(pl.col("quantity")).otherwise(-pl.col("quantity"))
+    fills = fills.sort("timestamp").with_columns(signed.alias("signed"))
+    assets = _top_assets(session, MAX_HEATMAP_ASSETS)
+    if len(assets) > MAX_POSITION_LINES:
+        return _position_heatmap(session, fills, assets)
+    fig = go.Figure()
+    held = fills.with_columns(pl.col("signed").cum_sum().over("asset").alias("position"))
+    for asset in assets:
+        rows = held.filter(pl.col("asset") == asset)
+        fig.add_trace(go.Scatter(x=rows["timestamp"], y=rows["position"], name=asset, line_shape="hv",
+                                 mode="lines+markers"))  # fmt: skip
     return fig.update_layout(title="Positions over time (shares, after each fill)", **_LAYOUT)
+
+
+def _position_heatmap(session: SessionData, fills: pl.DataFrame, assets: list[str]) -> go.Figure:
+    """Market value held per asset (rows, most traded first) at each bar's close (columns)."""
+    bars = session.bars.filter(pl.col("asset").is_in(assets)).select("timestamp", "asset", "close")
+    moves = (fills.filter(pl.col("asset").is_in(assets))
+             .with_columns(pl.col("timestamp").cast(bars.schema["timestamp"]))
+             .join_asof(bars.select("timestamp").unique().sort("timestamp"), on="timestamp", strategy="forward")
+             .group_by("timestamp", "asset").agg(pl.col("signed").sum()))  # fmt: skip
+    grid = (bars.join(moves, on=["timestamp", "asset"], how="left").sort("timestamp")
+            .with_columns(pl.col("signed").fill_null(0.0).cum_sum().over("asset").alias("held"))
+            .with_columns((pl.col("held") * pl.col("close")).alias("value")))  # fmt: skip
+    wide = grid.pivot(on="asset", index="timestamp", values="value").sort("timestamp")
+    rows = [a for a in assets if a in wide.columns]
+    z = [wide[a].fill_null(strategy="forward").fill_null(0.0).to_list() for a in rows]
+    fig = go.Figure(go.Heatmap(x=wide["timestamp"], y=rows, z=z, colorscale="RdBu", zmid=0.0,
+                               colorbar=dict(title="value")))  # fmt: skip
+    height = max(420, 14 * len(rows) + 120)
+    return fig.update_layout(title=f"Positions over time: market value of the {len(rows)} most traded assets "
+                             "(blue long, red short)", **{**_LAYOUT, "height": height})  # fmt: skip
 
 
 def prices_figure(session: SessionData) -> go.Figure:

@@ -140,3 +140,25 @@ def test_demo_through_the_simulated_ib_venue_with_report(cli, tmp_path):
     assert "parity         100% identical: all 180 decisions" in run.output
     folder = only_session(tmp_path / "runs")
     assert json.loads((folder / "command.json").read_text())["strategy"] == "ml4t_live.examples:DemoMomentum"
+
+
+def test_positions_of_many_assets_are_a_heatmap_of_market_value():
+    from datetime import UTC, datetime, timedelta
+    from pathlib import Path
+
+    import polars as pl
+
+    from ml4t_live.reports.figures import positions_figure
+    from ml4t_live.reports.session_files import SessionData
+
+    t = [datetime(2024, 3, 4, 14, 30, tzinfo=UTC) + timedelta(minutes=i) for i in range(3)]
+    assets = [f"A{k}" for k in range(10)]
+    bars = pl.DataFrame([{"timestamp": ts, "asset": a, "open": 10.0, "high": 10.0, "low": 10.0,
+                          "close": 10.0 + i, "volume": 1.0} for i, ts in enumerate(t) for a in assets])  # fmt: skip
+    fills = pl.DataFrame([{"order_id": f"o{k}", "asset": a, "side": "buy", "quantity": float(k + 1),
+                           "price": 10.0, "timestamp": t[1]} for k, a in enumerate(assets)])  # fmt: skip
+    session = SessionData(Path("in-memory"), bars, None, None, pl.DataFrame(), fills, pl.DataFrame(), {}, {}, [])
+    (heatmap,) = positions_figure(session).data
+    assert heatmap.type == "heatmap" and len(heatmap.y) == 10
+    row = list(heatmap.y).index("A9")
+    assert list(heatmap.z[row]) == [0.0, 10 * 11.0, 10 * 12.0]  # 10 shares held from 14:31, at each close
