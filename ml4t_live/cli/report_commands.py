@@ -96,15 +96,15 @@ def make_report(session: Any, *, strategy: str | None = None, open_browser: bool
     return write_report(session, strategy=strategy, open_browser=open_browser, progress=progress)
 
 
-def report_after_run(result: Any, display: Display) -> None:
-    """``run --report``: the report of the session just written (a failure to draw it is
-    logged; the run's own outcome stands)."""
-    if result is None or result.session_dir is None:
+def report_after_run(session_dir: Path | None, display: Display) -> None:
+    """``run --report``: the report of the session just written, also after a failed run (a
+    failure to draw it is logged; the run's own outcome stands)."""
+    if session_dir is None:
         _log.warning("--report: this run wrote no session folder (--no-session), so there is nothing to report")
         return
     try:
-        files = make_report(result.session_dir, quiet=display.quiet)
-    except Exception as exc:  # noqa: BLE001  (the run succeeded; its report is a by-product)
+        files = make_report(session_dir, quiet=display.quiet)
+    except Exception as exc:  # noqa: BLE001  (the run's outcome stands; its report is a by-product)
         _log.error("the session report could not be written: {}: {}", type(exc).__name__, exc)
         return
     display.out.print(f"  report         {files.html}", markup=False)

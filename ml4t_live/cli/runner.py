@@ -205,14 +205,23 @@ def run_engine(strategy: Any, broker: Any, feed: Any, config: Any, o: dict[str, 
     except HistoricalStrategyCompatibilityError as exc:  # the backtest's own up-front checks
         raise StrategyError(f"{name} cannot run: {exc}", hook="validation") from exc
     _log.info("running {} in {} mode", name, mode)
-    with stops.watch(engine):
-        result = notifying.run(engine, notifier, name, mode)
+    try:
+        with stops.watch(engine):
+            result = notifying.run(engine, notifier, name, mode)
+    except Exception:
+        if o.get("report"):  # a failed run's files are what one wants to look at
+            _report(kwargs.get("session_dir"), display)
+        raise
     display.summary(name, result, mode)
     if o.get("report"):
-        from .report_commands import report_after_run
-
-        report_after_run(result, display)
+        _report(result.session_dir, display)
     return result
+
+
+def _report(session_dir: Any, display: Display) -> None:
+    from .report_commands import report_after_run
+
+    report_after_run(session_dir or None, display)
 
 
 #: What ``command.json`` keeps: enough for ``ml4t-live replay SESSION`` to rebuild the strategy.

@@ -75,6 +75,7 @@ class Parity:
     compared: list[Difference]
     external: list[str] = field(default_factory=list)
     live_pnl_source: str = "summary.json"
+    session_error: str | None = None  # the session failed (summary.json's error)
 
     @property
     def score(self) -> float:
@@ -89,6 +90,11 @@ class Parity:
         return not self.differences and abs(self.gap) < 1e-6 and not self.external_events
 
     def headline(self) -> str:
+        if self.session_error:
+            return f"The session failed ({self.session_error}); up to its last recorded bar: {self._comparison()}"
+        return self._comparison()
+
+    def _comparison(self) -> str:
         if self.fully_identical:
             if self.simulated_fills:
                 return (f"100% identical: this {self.mode} session fills with ml4t.backtest's own model, "
@@ -115,6 +121,7 @@ class Parity:
     def as_dict(self) -> dict[str, Any]:
         return {
             "mode": self.mode, "simulated_fills": self.simulated_fills, "headline": self.headline(),
+            "session_error": self.session_error,
             "parity_score": self.score, "decisions": self.decisions, "identical": self.identical,
             "counts": self.counts(),
             "pnl": {"live": self.live_pnl, "live_source": self.live_pnl_source,
@@ -166,6 +173,7 @@ def compare(session: SessionData, backtest: BacktestRun) -> Parity:
         attribution={c: v for c, v in attribution.items() if abs(v) > 1e-12 or c in _used(differences)},
         residual=residual, slippage_bps=slips, external_events=session.external_events, compared=compared,
         external=session.external, live_pnl_source=live_source,
+        session_error=session.summary.get("error") if session.summary.get("failed") else None,
     )  # fmt: skip
 
 

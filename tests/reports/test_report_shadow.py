@@ -162,3 +162,21 @@ def test_positions_of_many_assets_are_a_heatmap_of_market_value():
     assert heatmap.type == "heatmap" and len(heatmap.y) == 10
     row = list(heatmap.y).index("A9")
     assert list(heatmap.z[row]) == [0.0, 10 * 11.0, 10 * 12.0]  # 10 shares held from 14:31, at each close
+
+
+def test_a_failed_run_still_gets_its_report_which_says_it_failed(cli, bars_file, tmp_path):
+    strategy = tmp_path / "boom.py"
+    strategy.write_text("from ml4t.backtest import Strategy\n\n"
+                        "class Boom(Strategy):\n"
+                        "    def __init__(self):\n        self.n = 0\n\n"
+                        "    def on_data(self, timestamp, data, context, broker):\n"
+                        "        self.n += 1\n"
+                        "        if self.n == 2:\n            broker.submit_order('AAPL', 5)\n"
+                        "        if self.n == 6:\n            raise RuntimeError('strategy bug')\n")  # fmt: skip
+    run = cli("run", f"{strategy}:Boom", "--data", bars_file, "--session-dir", tmp_path / "runs", "--report", "-q")
+    assert run.exit_code == 1, run.output  # the run's own outcome stands
+    folder = only_session(tmp_path / "runs")
+    headline = json.loads((folder / "parity.json").read_text())["headline"]
+    assert headline.startswith("The session failed (StrategyError: Boom.on_data raised RuntimeError at ")
+    assert "strategy bug); up to its last recorded bar: 100% identical" in headline
+    assert "The session failed" in (folder / "report.html").read_text()
