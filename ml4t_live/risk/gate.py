@@ -133,8 +133,12 @@ class RiskGate:
         return filled_assets
 
     def position(self, asset: str, quantity: float, multiplier: float = 1.0) -> None:
-        if self.follows_positions:
-            self.exposure.set_position(asset, quantity, multiplier)
+        if not self.follows_positions:
+            return
+        known = self.exposure.assets.get(asset)
+        if (known.quantity, known.multiplier) == (quantity, multiplier) if known else not quantity:
+            return  # unchanged (most checks: the position was read again before the order)
+        self.exposure.set_position(asset, quantity, multiplier)
 
     # ------------------------------------------------------------------ the trading state
     def observe_equity(self, equity: float) -> Transition | None:
