@@ -6,8 +6,10 @@ heartbeats through long ones; at full speed every recorded bar has closed alread
 announcement covers them all. The bar itself - ``data``, ``context`` and the timestamp, exactly as
 ml4t.backtest's own ``DataFeed`` builds them - is made on the engine thread when the engine takes
 it: bar dicts built on one core and read on another, and thread hand-overs in between, cost up to
-a quarter of the throughput (docs/performance.md). One :class:`~ml4t_live.events.BarClosed` per
-timestamp, in timestamp order, then :class:`FeedEnded`.
+a quarter of the throughput (docs/performance.md). Prices without signals or context are built by
+:mod:`~ml4t_live.feeds.price_bars` from rows read a chunk at a time (equal bars, without the
+DataFeed's per-bar polars calls). One :class:`~ml4t_live.events.BarClosed` per timestamp, in
+timestamp order, then :class:`FeedEnded`.
 """
 
 from __future__ import annotations
@@ -22,12 +24,11 @@ from typing import Any
 
 import polars as pl
 from loguru import logger
-from ml4t.backtest import DataFeed
 
 from ..bridge import LoopThread
 from ..errors import ConfigError
 from .bar_checks import check_bars, source_name
-from .price_bars import price_bars
+from .price_bars import ReplayDataFeed, price_bars
 from ..events import BarClosed, FeedEnded, FeedEvent, FeedHeartbeat
 from ..session import BAR_COLUMNS, OPTIONAL_BAR_COLUMNS
 
@@ -76,7 +77,7 @@ class ReplayFeed:
             as_polars(load_frame(prices, "prices")), name, on_bad_bars, is_csv=is_csv, columns=datafeed_kwargs
         )
         try:
-            self._datafeed = DataFeed(
+            self._datafeed = ReplayDataFeed(
                 prices_df=checked,
                 signals_df=load_frame(signals_df, "signals"),
                 context_df=load_frame(context_df, "context"),
@@ -140,7 +141,7 @@ class ReplayFeed:
         return item  # FeedEnded, FeedHeartbeat, or a BackgroundTaskFailed report from the bridge
 
     def _bar(self) -> BarClosed:
-        """The next bar, built by the backtest's DataFeed here, on the engine thread."""
+        """The next bar, built here, on the engine thread."""
         timestamp, data, context = next(self._bars)  # type: ignore[arg-type]
         return BarClosed(timestamp, data, context)
 

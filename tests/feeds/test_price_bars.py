@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from ml4t.backtest import DataFeed
 
-from ml4t_live.feeds.price_bars import PriceBars, price_bars
+from ml4t_live.feeds.price_bars import PriceBars, ReplayDataFeed, price_bars
 from tests.support.market import make_context, make_prices, make_signals
 
 VIEWS = ("_prices", "_opens", "_highs", "_lows", "_closes", "_volumes", "_vwaps", "_bids", "_asks",
@@ -18,7 +18,7 @@ VIEWS = ("_prices", "_opens", "_highs", "_lows", "_closes", "_volumes", "_vwaps"
 
 
 def assert_same_bars(prices, chunk_rows: int = 4096, **kwargs) -> int:
-    ours = price_bars(DataFeed(prices_df=prices, **kwargs), chunk_rows)
+    ours = price_bars(ReplayDataFeed(prices_df=prices, **kwargs), chunk_rows)  # as ReplayFeed builds them
     theirs = iter(DataFeed(prices_df=prices, **kwargs))
     assert isinstance(ours, PriceBars)
     n = 0
@@ -107,3 +107,22 @@ def test_an_unsorted_frame_is_delivered_in_timestamp_order():
     assert assert_same_bars(prices) == 30
     stamps = [ts for ts, _, _ in price_bars(DataFeed(prices_df=prices))]
     assert stamps == [base + timedelta(minutes=i) for i in range(30)]
+
+
+@pytest.mark.parametrize("unit", ["ns", "us"])
+def test_the_replays_timestamp_index_is_the_datafeeds(unit):
+    prices = ragged(60, ["A", "B", "C"]).sample(fraction=1.0, shuffle=True, seed=9)  # unsorted
+    prices = prices.with_columns(pl.col("timestamp").dt.cast_time_unit(unit))
+    if unit == "ns":
+        prices = prices.with_columns(pl.col("timestamp") + pl.duration(nanoseconds=7))
+    signals, context = make_signals(prices.sort("timestamp", "asset")), make_context(prices)
+    ours = ReplayDataFeed(prices_df=prices, signals_df=signals, context_df=context)
+    theirs = DataFeed(prices_df=prices, signals_df=signals, context_df=context)
+    for name in ("_price_ranges_by_ts", "_signal_ranges_by_ts", "_context_ranges_by_ts"):
+        mine, reference = getattr(ours, name), getattr(theirs, name)
+        assert list(mine.items()) == list(reference.items()), name
+        assert [type(k) for k in mine] == [type(k) for k in reference]
+    assert ours.prices.equals(theirs.prices) and ours.timestamps == theirs.timestamps
+    assert [(ts, dict(d), c) for ts, d, c in ours] == [(ts, dict(d), c) for ts, d, c in theirs]
+    empty = prices.head(0)
+    assert ReplayDataFeed(prices_df=empty)._price_ranges_by_ts == DataFeed(prices_df=empty)._price_ranges_by_ts == {}
