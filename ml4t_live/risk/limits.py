@@ -42,7 +42,7 @@ from ml4t.backtest import OrderSide, OrderType
 from .config import RiskConfig
 from .exposure import AssetView, Exposure
 from .rate import OrderRate
-from .state import ACTIVE, HALTED, REDUCING, STATES, exceeds
+from .state import ACTIVE, HALTED, REDUCING, STATES, TOLERANCE
 
 _EPS = 1e-9
 _NONE = AssetView()  # an asset with no position and no working order (never changed)
@@ -66,6 +66,7 @@ class PreTradeRisk:
         self.config = config
         self.exposure = exposure if exposure is not None else Exposure()
         self.rate = OrderRate(config.max_orders_per_minute, config.max_orders_per_second)
+        self.caps = _Caps(config)
 
     def check(
         self,
@@ -124,13 +125,13 @@ class PreTradeRisk:
                   stop_price: float | None, view: AssetView, base: float, signed: float, *, now: float,
                   equity: float, open_orders: int, state: str, state_reason: str,
                   replacing: str | None) -> Refusal | None:  # fmt: skip
-        c = self.config
+        c, caps = self.config, self.caps
         if state == REDUCING:
             return Refusal("reducing", _reducing_reason(asset, side, quantity, base, state_reason))
         if c.max_open_orders is not None and replacing is None and open_orders + 1 > c.max_open_orders:
             return Refusal("max_open_orders", f"max_open_orders: {open_orders} working + this one = "
                            f"{open_orders + 1} > {c.max_open_orders}")  # fmt: skip
-        if c.max_order_quantity is not None and exceeds(quantity, c.max_order_quantity):
+        if c.max_order_quantity is not None and quantity > caps.max_order_quantity:
             return Refusal("max_order_quantity", f"max_order_quantity: {quantity:,g} > {c.max_order_quantity:,g}")
         working = view.working_buy if side is OrderSide.BUY else -view.working_sell
         if replacing is not None:  # the order being changed is replaced, not added to
@@ -145,14 +146,14 @@ class PreTradeRisk:
 
     def _priced(self, asset: str, quantity: float, limit_price: float | None, stop_price: float | None,
                 view: AssetView, after: float, *, now: float, equity: float) -> Refusal | None:  # fmt: skip
-        c = self.config
+        c, caps = self.config, self.caps
         last = self.exposure.price(asset)
         if c.max_data_age is not None:
             price_time = self.exposure.price_time(asset)
             if price_time is None:
                 return Refusal("max_data_age", f"max_data_age: no price time for {asset} yet: no new risk")
             age = now - price_time
-            if exceeds(age, c.max_data_age):
+            if age > caps.max_data_age:
                 return Refusal("max_data_age", f"max_data_age: the last {asset} price is {age:,.1f} s old "
                                f"> {c.max_data_age:,g} s: no new risk on stale prices")  # fmt: skip
         if c.price_collar is not None:
@@ -163,13 +164,16 @@ class PreTradeRisk:
                     return Refusal("price_collar", f"price_collar: no last price for {asset} to check the "
                                    f"{name} price {price:,.2f} against")  # fmt: skip
                 away = abs(price - last) / last
-                if exceeds(away, c.price_collar):
+                if away > caps.price_collar:
                     return Refusal("price_collar", f"price_collar: {name} {price:,.2f} is {away:.2%} from the "
                                    f"last price {last:,.2f} > {c.price_collar:.2%}")  # fmt: skip
         needs_price = (c.max_order_notional, c.max_position_notional, c.max_gross_exposure)
         if all(limit is None for limit in needs_price):
             return None
-        ref = max((p for p in (last, limit_price, stop_price) if p is not None), default=None)
+        ref = last
+        for price in (limit_price, stop_price):
+            if price is not None and (ref is None or price > ref):
+                ref = price
         if ref is None:
             return Refusal("no_price", f"no price for {asset} yet (no bar, no limit or stop price): "
                            "the notional limits cannot be checked, so no new risk")  # fmt: skip
@@ -177,11 +181,11 @@ class PreTradeRisk:
         times = f" x {mult:,g}" if mult != 1 else ""
         if c.max_order_notional is not None:
             notional = quantity * ref * mult
-            if exceeds(notional, c.max_order_notional):
+            if notional > caps.max_order_notional:
                 return Refusal("max_order_notional", f"max_order_notional: {quantity:,g} x {ref:,.2f}{times} = "
                                f"{notional:,.2f} > {c.max_order_notional:,.2f}")  # fmt: skip
         position_after = abs(after) * ref * mult
-        if c.max_position_notional is not None and exceeds(position_after, c.max_position_notional):
+        if c.max_position_notional is not None and position_after > caps.max_position_notional:
             return Refusal("max_position_notional", f"max_position_notional: {asset} {after:,g} x {ref:,.2f}"
                            f"{times} = {position_after:,.2f} after the order > {c.max_position_notional:,.2f}")  # fmt: skip
         if c.max_gross_exposure is not None:
@@ -189,7 +193,7 @@ class PreTradeRisk:
             if equity <= 0:
                 return Refusal("max_gross_exposure", f"max_gross_exposure: equity is {equity:,.2f}: no new exposure")
             ratio = gross / equity
-            if exceeds(ratio, c.max_gross_exposure):
+            if ratio > caps.max_gross_exposure:
                 return Refusal("max_gross_exposure", f"max_gross_exposure: gross {gross:,.2f} after the order / "
                                f"equity {equity:,.2f} = {ratio:.2f}x > {c.max_gross_exposure:g}x")  # fmt: skip
         return None
@@ -205,6 +209,17 @@ class PreTradeRisk:
                    "max_gross_exposure": ratio}  # fmt: skip
         return [(name, text, current.get(name, "per order")) for name, text in c.describe()
                 if name not in ("max_daily_loss", "max_drawdown", "max_strategy_errors")]  # fmt: skip
+
+
+class _Caps:
+    """Each limit plus its floating-point tolerance (``state.exceeds``), computed once: a check
+    compares with ``>`` only. An absent limit is infinite."""
+
+    def __init__(self, config: RiskConfig) -> None:
+        for name in ("max_order_quantity", "max_order_notional", "max_position_notional", "max_gross_exposure",
+                     "price_collar", "max_data_age"):  # fmt: skip
+            limit = getattr(config, name)
+            setattr(self, name, math.inf if limit is None else limit + TOLERANCE * max(1.0, abs(limit)))
 
 
 def _reducing_reason(asset: str, side: OrderSide, quantity: float, base: float, state_reason: str) -> str:
