@@ -64,7 +64,7 @@ class SourceBars:
 
     def write(self, target: Path) -> None:
         """Write the delivered rows to ``target`` and drop the crash-time files."""
-        self.frame.slice(0, self.rows).write_parquet(target)
+        self.frame.slice(0, self.rows).write_parquet(target, compression="lz4")  # 2/3 of zstd's CPU
         if self._count_fd is not None:
             os.close(self._count_fd)
             self._count_fd = None
