@@ -50,6 +50,12 @@ class ClientOrderIds:
             raise ValueError(f"client order id {cid!r} is longer than {MAX_LENGTH} characters")
         return cid
 
+    def runtime(self, asset: str, side: OrderSide, key: tuple[int, int]) -> str:
+        """An order the runtime places itself (the operator's flatten): named by its journal
+        command key ``(n, -k)``, which no other command has, so never an id of the strategy's."""
+        side_tag = "b" if side is OrderSide.BUY else "s"
+        return f"{self.prefix}r{key[0]}.{-key[1]}-{sanitize(asset, 24)}-{side_tag}"
+
     def is_ours(self, client_order_id: str) -> bool:
         """True for an id made with this strategy id (any journal generation)."""
         return client_order_id.startswith(self.strategy_prefix)

@@ -295,7 +295,8 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
             rebalance_id=getattr(_options, "rebalance_id", None),
             _exit_reason=getattr(_options, "exit_reason", None),  # a position rule's exit: its fills say why
             _risk_exit_reason=getattr(_options, "risk_exit_reason", None),
-            order_id=self.ids.next(asset, side),
+            order_id=self.ids.runtime(asset, side, self.link.next_runtime_key()) if self._runtime_exit
+            else self.ids.next(asset, side),
             created_at=self._bar_time,
             parent_id=parent_id,
         )

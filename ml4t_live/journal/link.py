@@ -131,6 +131,10 @@ class JournalLink:
         self._seq = self._runtime_seq = 0
         return self.n
 
+    def next_runtime_key(self) -> tuple[int, int]:
+        """The (n, seq) the runtime's next command gets (unique in the journal)."""
+        return self.n, self._runtime_seq - 1
+
     def runtime_submits(self, n: int) -> list[tuple[str, dict[str, Any], Any]]:
         """Replaying: the submits the runtime made at bar ``n`` (cid, request, answer)."""
         replay = self.replay

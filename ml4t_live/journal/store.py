@@ -76,6 +76,9 @@ class Journal:
         self._lock_fd = lock_fd
         self._meta: dict[str, str] = dict(db.execute("SELECT key, value FROM meta").fetchall())
         self.bars = db.execute("SELECT COALESCE(MAX(n), 0) FROM bars").fetchone()[0]
+        # commands made after the last bar (on_end, an end-of-run flatten) hold bar numbers the
+        # next run's first live bars must not reuse: new bars are numbered above them
+        self._used = db.execute("SELECT COALESCE(MAX(n), 0) FROM commands").fetchone()[0]
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -175,7 +178,7 @@ class Journal:
     # ------------------------------------------------------------------ appends
     def append_bar(self, timestamp: Any, data: dict, context: dict) -> int:
         """The strategy consumed this bar: it is bar ``n`` (returned)."""
-        self.bars += 1
+        self.bars = max(self.bars, self._used) + 1
         self._write(
             "INSERT INTO bars (n, ts, payload) VALUES (?, ?, ?)",
             (self.bars, str(timestamp), pack([timestamp, data, context])),
