@@ -47,6 +47,7 @@ class JournaledOrders:
     risk_refusal: Any  # RailSteps
     risk_change_refusal: Any
     risk_sent: Any
+    risk_changed: Any
     latency: LatencyLog
 
     def _send(self, order: Order, *, oca_group: str | None = None) -> None:
@@ -157,6 +158,7 @@ class JournaledOrders:
             return False
         for name, value in changes.items():
             setattr(order, name, value)
+        self.risk_changed(order)
         return True
 
     def _modify_checked(self, order: Order, request: Any, changes: dict[str, Any]) -> bool:

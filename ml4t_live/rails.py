@@ -61,10 +61,18 @@ class JournaledRails:
         return self.gate.operator(wanted, self.journal.meta("trading_state_reason", "") or "")
 
     def moved(self, transition: Transition | None) -> None:
-        """Persist an automatic transition at once."""
+        """Persist an automatic transition at once, unless the journal's state changed since it
+        was read (an operator's halt from another process, a reconciliation): that one stands,
+        and the gate follows it."""
         if transition is None:
             return
-        self.journal.set_meta("trading_state", transition.new)
+        if self.journal.meta("trading_state") is None:
+            self.journal.set_meta("trading_state", transition.old)
+        if not self.journal.swap_meta("trading_state", transition.old, transition.new):
+            _log.warning("trading state: {} was not applied ({}): the journal's state changed meanwhile",
+                         transition.new, transition.why)  # fmt: skip
+            self.sync()
+            return
         self.journal.set_meta("trading_state_reason", transition.why)
         self.save()
         self.journal.commit()

@@ -119,7 +119,10 @@ class ShadowBroker:
     def strategy_outcome(self, ok: bool) -> None:
         rails = self.rails
         if rails is not None and (not ok or rails.gate.state.consecutive_errors):
-            rails.gate.strategy_outcome(ok)
+            moved = rails.gate.strategy_outcome(ok)
+            if moved is not None and moved.new == "HALTED":  # as at the venue: nothing stays working
+                for order in list(self._broker.pending_orders):
+                    self._broker.cancel_order(order.order_id)
 
     def risk_summary(self) -> dict[str, Any]:
         return self.rails.gate.summary() if self.rails is not None else {}

@@ -4,7 +4,7 @@
 ``Broker`` the strategy holds, by giving that one Broker instance its own ``submit_order``,
 ``submit_bracket`` and ``update_order``. Everything the Broker does itself (``close_position``,
 ``flatten_all_positions``, the brackets' legs) calls ``self.submit_order`` and so passes the gate
-too; the position rules' exits (always reducing) stay inside the backtest. An order the gate
+too, the position rules' exits included (reducing: they pass unless the state is HALTED). An order the gate
 refuses never reaches the Broker: the strategy gets a REJECTED ``Order`` (id ``RISK-<n>``) with
 the reason, as the backtest reports its own rejections, and the session files record it.
 
@@ -33,6 +33,7 @@ class ShadowRails:
         self.refused: list[Order] = []
         self.new_refused: list[Order] = []
         self._refused_ids: set[str] = set()
+        self._refusals = 0  # ids never repeat, also when old records are forgotten (retain)
         self._bracket: list[Order] | None = None  # inside submit_bracket: [entry] once it is made
         self._submit = broker.submit_order
         self._submit_bracket = broker.submit_bracket
@@ -92,7 +93,10 @@ class ShadowRails:
         if refusal is not None:
             _log.warning("change of {} refused: {}", order_id, refusal.reason)
             return False
-        return self._update(order_id, **changes)
+        done = self._update(order_id, **changes)
+        if done:
+            self.gate.changed(order)
+        return done
 
     # ------------------------------------------------------------------ the bar
     def open_bar(self, timestamp: Any, data: Any) -> None:
@@ -113,7 +117,8 @@ class ShadowRails:
             self.gate.refused[code] += 1
         order = Order(asset=asset, side=side, quantity=size, order_type=order_type, limit_price=limit_price,
                       stop_price=stop_price, trail_amount=trail_amount,
-                      order_id=f"RISK-{len(self.refused) + 1}", created_at=self.gate.bar_time)  # fmt: skip
+                      order_id=f"RISK-{self._refusals + 1}", created_at=self.gate.bar_time)  # fmt: skip
+        self._refusals += 1
         order.reject(f"risk: {reason}", code)
         self.refused.append(order)
         self.new_refused.append(order)

@@ -26,6 +26,9 @@ from .risk.gate import unfilled_entry
 
 _log = logger.bind(component="risk")
 
+#: seconds the operator's flatten waits for the venue to answer its cancels
+FLATTEN_WAIT = 5.0
+
 
 class RailSteps:
     book: Book
@@ -34,6 +37,7 @@ class RailSteps:
     _halt_applied: bool
     _runtime_exit: bool
     cancel_open_orders: Any
+    _cancel_and_wait: Any  # BarSteps
     submit_order: Any
     link: Any
 
@@ -71,8 +75,12 @@ class RailSteps:
             return None  # the operator's flatten: closes what the strategy owns, even HALTED
         parent = self.book.by_id.get(order.parent_id) if order.parent_id is not None else None
         if parent is not None and parent.status is OrderStatus.REJECTED:
+            self.gate.refused["bracket_entry_refused"] += 1
+            _log.warning("order {} refused: its bracket entry {} was refused", order.order_id, parent.order_id)
             return "bracket_entry_refused", (f"risk: its bracket entry {parent.order_id} was refused "
                                              f"({parent.rejection_reason})")  # fmt: skip
+        if self.rails is not None:
+            self.rails.sync()  # an operator's halt from another process counts from the next order
         open_orders = len(self.book.open) - (order.order_id in self.book.open)
         refusal = self.gate.check(order.asset, order.side, order.quantity, order.order_type, order.limit_price,
                                   order.stop_price, open_orders=open_orders,
@@ -95,6 +103,10 @@ class RailSteps:
     def risk_sent(self, order: Order) -> None:
         self.gate.track(order, contingent=order.parent_id is not None)
 
+    def risk_changed(self, order: Order) -> None:
+        if self.rails is not None:
+            self.gate.changed(order)
+
     # ------------------------------------------------------------------ the trading state
     def check_trading_state(self) -> None:
         """Before each live bar's ``on_data`` (after the fill barrier): an operator's halt,
@@ -112,10 +124,13 @@ class RailSteps:
         if rails.flatten_requested:
             self.flatten_owned(rails.flatten_requested)
 
-    def flatten_owned(self, reason: str) -> list[Order]:
-        """Close every position the strategy owns with MARKET orders (working orders are
-        cancelled first); they leave whatever the trading state."""
-        self.cancel_open_orders(f"flatten: {reason}")
+    def flatten_owned(self, reason: str, wait: float = FLATTEN_WAIT) -> list[Order]:
+        """Close every position the strategy owns with MARKET orders; they leave whatever the
+        trading state. Working orders are cancelled first and their answers awaited (bounded),
+        so a fill that races a cancel is in the position before it is closed. The operator's
+        request is cleared only when every closing order went out; otherwise it is tried again
+        at the next bar (ERROR)."""
+        self._cancel_and_wait(f"flatten: {reason}", wait)
         orders = []
         self._runtime_exit = self.link.runtime = True
         try:
@@ -130,7 +145,11 @@ class RailSteps:
             self._runtime_exit = self.link.runtime = False
         _log.warning("flatten ({}): {} closing order(s): {}", reason, len(orders),
                      ", ".join(f"{o.side.value} {o.quantity:g} {o.asset}" for o in orders) or "nothing held")  # fmt: skip
-        if self.rails is not None:
+        failed = [o for o in orders if o.status is OrderStatus.REJECTED]
+        if failed:
+            _log.error("flatten ({}): {} closing order(s) did not go out ({}); the strategy is NOT flat, "
+                       "trying again at the next bar", reason, len(failed), failed[0].rejection_reason)  # fmt: skip
+        elif self.rails is not None and self.rails.flatten_requested:
             self.rails.flatten_done()
         return orders
 

@@ -164,6 +164,17 @@ class Journal:
         self.commit()  # the trading state, the id floor: visible to other processes at once
         self._meta[key] = text
 
+    def swap_meta(self, key: str, expected: str, value: Any) -> bool:
+        """Set ``key`` to ``value`` only if it still holds ``expected`` (another process may have
+        changed it since it was read); True when it did. Committed at once."""
+        before = self._db.total_changes
+        self._write("UPDATE meta SET value = ? WHERE key = ? AND value = ?", (str(value), key, expected))
+        swapped = self._db.total_changes > before
+        self.commit()
+        if swapped:
+            self._meta[key] = str(value)
+        return swapped
+
     def reload_meta(self, *keys: str) -> None:
         """Re-read ``keys`` (another process, an operator command, may have written them)."""
         marks = ",".join("?" * len(keys))
@@ -315,8 +326,8 @@ def set_trading_state(path: str | Path, state: str, reason: str, *, flatten: boo
         row = db.execute("SELECT value FROM meta WHERE key = 'trading_state'").fetchone()
         db.execute("BEGIN IMMEDIATE")
         rows = [("trading_state", state), ("trading_state_reason", reason)]
-        if flatten:
-            rows.append(("flatten_requested", reason))
+        if flatten or state == "ACTIVE":  # a resume withdraws a flatten not yet carried out
+            rows.append(("flatten_requested", reason if flatten else ""))
         db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", rows)
         db.execute("COMMIT")
     except sqlite3.OperationalError as exc:

@@ -3,11 +3,12 @@
 Every key is optional. A key that is absent means *no limit*, except these safe defaults:
 
 ============================  ===========================================================
-``max_orders_per_minute``     **600** (so a per-second burst cap of 100, NautilusTrader's
-                              default submit rate). A strategy stuck in a loop inside one
-                              ``on_data`` must not send thousands of orders before anyone
-                              looks; a 100-asset rebalance in one bar still leaves. Set a
-                              larger number for wider rebalances.
+``max_orders_per_minute``     **3,000** (a burst cap of 500 in any second). A guard against a
+                              strategy stuck in a loop inside one ``on_data``, not a pace:
+                              a 500-asset rebalance in one bar still leaves, so a replay
+                              without a ``[risk]`` table fills as the backtest does unless a
+                              bar sends more than 500 orders. Set your own number (e.g. 60)
+                              for a strategy that should never send many.
 ``max_strategy_errors``       **5** consecutive ``on_data`` errors -> HALTED. Under
                               ``error_policy = "log"`` a strategy that keeps raising has a
                               half-updated state that must not keep trading; it stays
@@ -36,7 +37,7 @@ from typing import Any
 
 from ml4t_live.errors import ConfigError
 
-DEFAULT_MAX_ORDERS_PER_MINUTE = 600
+DEFAULT_MAX_ORDERS_PER_MINUTE = 3_000
 DEFAULT_MAX_STRATEGY_ERRORS = 5
 
 _UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}

@@ -59,7 +59,7 @@ class RiskGate:
         self._day: Any = None
         self._date: Any = None
         self._floor, self._ceiling = math.inf, -math.inf  # the equity band where no loss limit can trip
-        self._orders: dict[str, list[Any]] = {}  # id -> [order, filled quantity seen]
+        self._orders: dict[str, list[Any]] = {}  # id -> [order, filled quantity seen, contingent]
 
     # ------------------------------------------------------------------ the clock and the bar
     def now(self) -> float:
@@ -113,16 +113,25 @@ class RiskGate:
         """``order`` left: counted as working until it ends (read from the order itself)."""
         if order.status is not OrderStatus.PENDING or not self.follows_positions:
             return
-        self._orders[order.order_id] = [order, order.filled_quantity]
+        self._orders[order.order_id] = [order, order.filled_quantity, contingent]
         self.exposure.order_working(order.order_id, order.asset, order.side,
                                     order.quantity - order.filled_quantity, contingent=contingent)  # fmt: skip
+
+    def changed(self, order: Order) -> None:
+        """A working order was changed (``update_order`` went through): it counts with its new
+        quantity from now on."""
+        seen = self._orders.pop(order.order_id, None)
+        if seen is None:
+            return
+        self.exposure.order_closed(order.order_id)
+        self.track(order, contingent=seen[2])
 
     def _release_ended(self) -> set[str]:
         """Once per bar: what working orders filled, and those that ended, since the last look."""
         exposure = self.exposure
         filled_assets = set()
         for oid, seen in list(self._orders.items()):
-            order, filled = seen
+            order, filled, _ = seen
             if order.filled_quantity > filled:
                 exposure.order_filled(oid, order.filled_quantity - filled)
                 seen[1] = order.filled_quantity
@@ -208,11 +217,13 @@ def unfilled_entry(entry: Order | None) -> float:
 
 
 def posix(timestamp: Any) -> float:
-    """A bar timestamp as POSIX seconds (naive = UTC)."""
+    """A bar timestamp as POSIX seconds (naive = UTC; a date = its midnight UTC)."""
     if isinstance(timestamp, datetime):
         if timestamp.tzinfo is None:
             return (timestamp - _EPOCH).total_seconds()
         return timestamp.timestamp()
+    if isinstance(timestamp, date):  # a daily bar: its midnight, UTC
+        return (datetime(timestamp.year, timestamp.month, timestamp.day) - _EPOCH).total_seconds()
     if isinstance(timestamp, int | float):
         return float(timestamp)
     to_py = getattr(timestamp, "astype", None)  # numpy datetime64

@@ -138,10 +138,13 @@ class PreTradeRisk:
             mine = self.exposure.remaining(replacing, asset, side)
             working -= mine if side is OrderSide.BUY else -mine
         after = base + working + signed  # the worst case: every same-side working order fills too
-        if not c.allow_short and after < -_EPS:
+        # a sell counts the working buys of the same asset as filled: a protective stop placed with
+        # its (not yet filled) entry is not a short; the sells already working count in full
+        covered = after + (view.working_buy if side is OrderSide.SELL else 0.0)
+        if not c.allow_short and covered < -_EPS:
             pending = f" and {-working:,g} working" if working else ""
             return Refusal("allow_short", f"allow_short is false: {asset} position {base:,g}{pending} "
-                           f"- {quantity:,g} would be {after:,g} (short)")  # fmt: skip
+                           f"- {quantity:,g} would be {covered:,g} (short)")  # fmt: skip
         return self._priced(asset, quantity, limit_price, stop_price, view, after, now=now, equity=equity)
 
     def _priced(self, asset: str, quantity: float, limit_price: float | None, stop_price: float | None,
@@ -202,8 +205,11 @@ class PreTradeRisk:
     def usage(self, *, now: float, equity: float, open_orders: int) -> list[tuple[str, str, str]]:
         """(limit, configured, current use) for every per-order limit, for ``status``."""
         c = self.config
-        gross = self.exposure.gross
-        ratio = f"{gross / equity:.2f}x ({gross:,.2f})" if equity > 0 else f"({gross:,.2f}, equity {equity:,.2f})"
+        if c.max_gross_exposure is None:
+            ratio = "not followed (no limit)"  # prices are kept only for the priced limits
+        else:
+            gross = self.exposure.gross
+            ratio = f"{gross / equity:.2f}x ({gross:,.2f})" if equity > 0 else f"({gross:,.2f}, equity {equity:,.2f})"
         current = {"max_open_orders": str(open_orders),
                    "max_orders_per_minute": f"{self.rate.in_last_minute(now)} in the last 60 s",
                    "max_gross_exposure": ratio}  # fmt: skip

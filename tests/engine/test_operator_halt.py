@@ -39,7 +39,7 @@ class Buyer(Strategy):
         self.orders.append(broker.submit_order("AAA", 1))
 
 
-def test_a_halt_from_another_process_takes_effect_before_the_next_bar_and_survives_a_restart():
+def test_a_halt_from_another_process_takes_effect_before_the_next_order_and_survives_a_restart():
     venue = FakeVenue(fill_on_wait=True)
     strategy = Buyer()
     feed = ListFeed([bar(T0 + timedelta(minutes=i), {"AAA": 100.0}) for i in range(4)])
@@ -47,9 +47,9 @@ def test_a_halt_from_another_process_takes_effect_before_the_next_bar_and_surviv
     LiveEngine(strategy, broker, feed, session_dir=False, settle_timeout=0.5).run()
     assert strategy.halt.returncode == 0, strategy.halt.stderr
     assert "trading state ACTIVE -> HALTED" in strategy.halt.stdout
-    assert [o.status for o in strategy.orders[:2]] == [OrderStatus.FILLED, OrderStatus.FILLED]
-    refused = strategy.orders[2:]
-    assert [o.status for o in refused] == [OrderStatus.REJECTED] * 2
+    assert [o.status for o in strategy.orders[:1]] == [OrderStatus.FILLED]
+    refused = strategy.orders[1:]  # from the order right after the halt (same bar) on
+    assert [o.status for o in refused] == [OrderStatus.REJECTED] * 3
     assert "HALTED (fat finger)" in refused[0].rejection_reason
     assert "ml4t-live resume --strategy-id buyer" in refused[0].rejection_reason
     assert strategy.limit.status is OrderStatus.CANCELLED and venue.cancelled == [strategy.limit.order_id]
@@ -60,7 +60,7 @@ def test_a_halt_from_another_process_takes_effect_before_the_next_bar_and_surviv
     more = ListFeed([bar(T0 + timedelta(minutes=i), {"AAA": 100.0}) for i in range(5)])
     LiveEngine(again, VenueBroker(venue, strategy_id="buyer"), more, session_dir=False,
                settle_timeout=0.5).run()  # fmt: skip
-    assert [o.status for o in again.orders[2:4]] == [OrderStatus.REJECTED] * 2  # as journaled
+    assert [o.status for o in again.orders[1:4]] == [OrderStatus.REJECTED] * 3  # as journaled
     assert again.orders[-1].status is OrderStatus.FILLED  # bar 5 trades again
 
 

@@ -40,7 +40,7 @@ def test_the_issue_table_reads_every_key():
 def test_no_table_means_no_limits_but_the_documented_defaults():
     for table in (None, {}):
         config = RiskConfig.from_table(table)
-        assert config.max_orders_per_minute == 600 and config.max_orders_per_second == 100
+        assert config.max_orders_per_minute == 3_000 and config.max_orders_per_second == 500
         assert config.max_strategy_errors == 5
         assert config.allow_short is False
         unlimited = ("max_order_notional", "max_order_quantity", "max_position_notional", "max_gross_exposure",
@@ -124,7 +124,7 @@ def test_bad_durations(text):
 def test_describe_lists_every_limit_with_none_for_no_limit():
     rows = dict(RiskConfig.from_table({"max_order_notional": 25_000, "max_data_age": "90s"}).describe())
     assert rows["max_order_notional"] == "25,000"
-    assert rows["max_orders_per_minute"] == "600 (burst 100/s)"
+    assert rows["max_orders_per_minute"] == "3000 (burst 500/s)"
     assert rows["max_data_age"] == "90s"
     assert rows["max_drawdown"] == "none"
     assert rows["allow_short"] == "false"

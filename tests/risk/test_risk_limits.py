@@ -227,10 +227,18 @@ def test_bracket_legs_are_exits_of_their_live_entry():
     for leg in (OrderType.LIMIT, OrderType.STOP):
         price = {"limit_price": 110.0} if leg is OrderType.LIMIT else {"stop_price": 90.0}
         assert check(risk, SELL, 100, leg, **price, parent_quantity=100, state=REDUCING) is None
-    # the entry was refused: its legs are judged on the (flat) position alone, so they are shorts
-    assert check(risk, SELL, 100, OrderType.LIMIT, limit_price=110.0).code == "allow_short"
     assert risk.exposure.view("A").working_sell == 0  # the legs never count as working sells
     assert risk.exposure.working_orders == 3
+    # the entry was refused (nothing working): its legs are judged on the flat position, shorts
+    assert check(make(allow_short=False), SELL, 100, OrderType.LIMIT, limit_price=110.0).code == "allow_short"
+
+
+def test_a_protective_stop_placed_with_its_unfilled_entry_is_not_a_short():
+    risk = make(allow_short=False)
+    risk.exposure.order_working("entry", "A", BUY, 100)  # a market buy, not filled yet
+    assert check(risk, SELL, 100, OrderType.STOP, stop_price=90.0) is None
+    refused = check(risk, SELL, 150, OrderType.STOP, stop_price=90.0)
+    assert refused.code == "allow_short" and "would be -50" in refused.reason
 
 
 @pytest.mark.parametrize("quantity", [0, -5, float("nan")])
