@@ -5,7 +5,6 @@ do not, and a target that cannot be reached never blocks nor stops anything."""
 from __future__ import annotations
 
 import socket
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -13,7 +12,13 @@ from loguru import logger
 from ml4t.backtest import OrderSide
 
 from ml4t_live.errors import ConfigError
-from ml4t_live.events import BrokerDisconnected, BrokerReconnected, FeedDisconnected, OrderFilled, OrderRejected
+from ml4t_live.events import (
+    BrokerDisconnected,
+    BrokerReconnected,
+    FeedDisconnected,
+    OrderFilled,
+    OrderRejected,
+)
 from ml4t_live.notify import EVENTS, FIELDS, Notifier, NotifyConfig
 from tests.support.webhook import WebhookReceiver, fields
 
@@ -95,7 +100,7 @@ def test_a_disconnect_is_told_only_when_it_lasts_and_then_its_end(hook):
     assert marker["event"] == "start" and hook.received.empty()
 
 
-def FeedReconnectedLike():  # noqa: N802  (reads as the event it builds)
+def FeedReconnectedLike():
     from ml4t_live.events import FeedReconnected
 
     return FeedReconnected("alpaca", 0)
