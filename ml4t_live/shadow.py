@@ -15,7 +15,14 @@ from copy import deepcopy
 from typing import Any
 
 from loguru import logger
-from ml4t.backtest import BacktestConfig, Broker, Fill, LifecycleDispatcher, Order, OrderStatus
+from ml4t.backtest import (
+    BacktestConfig,
+    Broker,
+    Fill,
+    LifecycleDispatcher,
+    Order,
+    OrderStatus,
+)
 from ml4t.backtest.types import ExecutionMode, OrderType
 from ml4t.specs import LIFECYCLE_V1, LifecyclePhase
 

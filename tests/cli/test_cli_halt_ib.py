@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import textwrap
-
 from datetime import timedelta
 
 import polars as pl
@@ -55,7 +54,7 @@ def _run(tmp_path, port, max_bars, *extra, failpoint=None):
     command = [sys.executable, "-m", "ml4t_live", "run", f"{tmp_path / 'ticker.py'}:Ticker", "--broker", "ib",
                "--port", str(port), "--symbols", "AAPL,MSFT", "--bar-size", "1min", "--strategy-id", "tick",
                "--max-bars", str(max_bars), "--no-session", *extra]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path, check=False)
 
 
 def test_halt_from_another_process_survives_kill_9_and_resume_trades_again(tmp_path, bars, sims):  # noqa: F811
@@ -77,7 +76,7 @@ def test_halt_from_another_process_survives_kill_9_and_resume_trades_again(tmp_p
     assert len(sim.orders_received) == 3  # nothing new reached the venue
 
     resumed = subprocess.run([sys.executable, "-m", "ml4t_live", "resume", "--strategy-id", "tick"],
-                             capture_output=True, text=True, timeout=60, cwd=tmp_path)  # fmt: skip
+                             capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False)  # fmt: skip
     assert resumed.returncode == 0 and "HALTED -> ACTIVE" in resumed.stdout, resumed.stderr
     third = _run(tmp_path, sim.port, 1)
     assert third.returncode == 0, third.stderr

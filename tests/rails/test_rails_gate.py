@@ -48,8 +48,8 @@ def test_a_bad_risk_table_and_contradictory_halt_options_are_configuration_error
     session = tmp_path / "s.toml"
     session.write_text("[risk]\nmax_order_notionl = 5\n")
     run = subprocess.run([sys.executable, "-m", "ml4t_live", "run", "ml4t_live.examples:DemoMomentum", "--config",
-                          str(session), "--no-session"], capture_output=True, text=True, timeout=60)  # fmt: skip
+                          str(session), "--no-session"], capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert run.returncode == 2 and "unknown key 'max_order_notionl' in [risk]" in run.stderr, run.stderr
     halt = subprocess.run([sys.executable, "-m", "ml4t_live", "halt", "--strategy-id", "x", "--reducing",
-                           "--flatten"], capture_output=True, text=True, timeout=60)  # fmt: skip
+                           "--flatten"], capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert halt.returncode == 2 and "--reducing and --flatten do not go together" in halt.stderr

@@ -23,7 +23,7 @@ T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
 
 
 def operator(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ml4t_live", *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-m", "ml4t_live", *args], capture_output=True, text=True, timeout=60, check=False)
 
 
 def meta(sid: str) -> dict:

@@ -11,7 +11,14 @@ from ml4t.backtest import BacktestConfig
 from ml4t_live import LiveEngine
 from ml4t_live.sim.alpaca import SimulatedAlpaca
 from ml4t_live.venues.alpaca import AlpacaBroker, AlpacaFeed
-from tests.support.risk_probe import N_BARS, RISK, RiskProbe, expected, outcomes, probe_bars
+from tests.support.risk_probe import (
+    N_BARS,
+    RISK,
+    RiskProbe,
+    expected,
+    outcomes,
+    probe_bars,
+)
 
 
 def test_every_limit_at_and_over_through_the_alpaca_simulator():

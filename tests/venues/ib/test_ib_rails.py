@@ -15,7 +15,14 @@ from ml4t.backtest import BacktestConfig
 
 from ml4t_live import LiveEngine
 from ml4t_live.venues.ib import IBBroker, IBFeed
-from tests.support.risk_probe import N_BARS, RISK, RiskProbe, expected, outcomes, probe_bars
+from tests.support.risk_probe import (
+    N_BARS,
+    RISK,
+    RiskProbe,
+    expected,
+    outcomes,
+    probe_bars,
+)
 
 
 def test_every_limit_at_and_over_through_the_ib_simulator(sim_factory, ib_log_guard):
