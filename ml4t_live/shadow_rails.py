@@ -101,8 +101,10 @@ class ShadowRails:
     # ------------------------------------------------------------------ the bar
     def open_bar(self, timestamp: Any, data: Any) -> None:
         """After the bar's fills at the open: the clock, prices, and the positions they moved."""
-        for asset in self.gate.open_bar(timestamp, data):
-            self._position(asset)
+        filled = self.gate.open_bar(timestamp, data)
+        if filled:
+            for asset in filled:
+                self._position(asset)
 
     def _position(self, asset: str) -> None:
         position = self.broker.positions.get(asset)

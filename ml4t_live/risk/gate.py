@@ -13,8 +13,8 @@ broker, so a rehearsal refuses exactly what the venue run would refuse:
   ``operator(state, reason)`` when ``ml4t-live halt`` / ``resume`` changed the journal: each
   may move the trading state (a :class:`~.state.Transition`, which the caller persists).
 
-Time: every limit reads the *market clock*: the current bar's timestamp plus the seconds spent
-on it so far. Live, bars arrive as they close (a late one is a catch-up bar and never trades),
+Time: every limit reads the *market clock*: the current bar's timestamp plus the seconds since
+the bar's first order. Live, bars arrive as they close (a late one is a catch-up bar and never trades),
 so this is the wall clock; in a replay or a step-mode rehearsal it is the recorded time, so the
 order rate and data ages are those the live run would see, however fast the replay goes.
 """
@@ -63,8 +63,9 @@ class RiskGate:
 
     # ------------------------------------------------------------------ the clock and the bar
     def now(self) -> float:
+        """The market clock: the bar's time plus the seconds since the bar's first order."""
         if self._market is None:
-            self._market = posix(self.bar_time)
+            self._market, self._since = posix(self.bar_time), time.monotonic()
         return self._market + (time.monotonic() - self._since)
 
     def _seconds(self, timestamp: Any) -> float:
@@ -77,10 +78,9 @@ class RiskGate:
     def open_bar(self, timestamp: Any, data: Any = None) -> set[str] | tuple[()]:
         """The bar begins; returns the assets whose tracked orders filled since the last bar."""
         self.bar_time = timestamp
-        self._market = None  # read when an order or a loss limit needs it
+        self._market = None  # read (and the bar's own clock started) when an order needs it
         if self.loss_limits:
             self._new_day(timestamp)
-        self._since = time.monotonic()
         if self.needs_prices and data:
             self.exposure.set_prices(_closes(data), timestamp)
         return self._release_ended() if self._orders else ()
