@@ -34,6 +34,12 @@ def meta(sid: str, key: str) -> str | None:
         journal.close()
 
 
+def flat_frame(n: int, price: float = 100.0) -> pl.DataFrame:
+    """``n`` one-minute bars of AAA at a constant price, for a shadow replay."""
+    return pl.DataFrame([{"timestamp": T0 + timedelta(minutes=i), "asset": "AAA", "open": price, "high": price,
+                          "low": price, "close": price, "volume": 1e6} for i in range(n)])  # fmt: skip
+
+
 def minutes(prices: list[float], start: datetime = T0) -> list:
     return [bar(start + timedelta(minutes=i), {"AAA": float(p)}) for i, p in enumerate(prices)]
 
@@ -102,8 +108,7 @@ class ChangeThenAdd(Strategy):
 def test_a_changed_working_order_counts_with_its_new_quantity():
     risk = {"max_position_notional": 10_000}  # 90 + 90 working x 100 = 18,000
     shadow = ChangeThenAdd()
-    frame = pl.DataFrame([{"timestamp": T0 + timedelta(minutes=i), "asset": "AAA", "open": 100.0, "high": 100.0,
-                           "low": 100.0, "close": 100.0, "volume": 1e6} for i in range(3)])  # fmt: skip
+    frame = flat_frame(3)
     LiveEngine(shadow, ShadowBroker(BacktestConfig(), risk=risk), ReplayFeed(frame), session_dir=False).run()
     at_venue = ChangeThenAdd()
     LiveEngine(at_venue, VenueBroker(FakeVenue(fill_on_wait=True), strategy_id="chg", risk=risk),
@@ -156,8 +161,7 @@ class ManyOrders(Strategy):
 
 
 def test_without_a_risk_table_a_wide_rebalance_fills_as_in_the_backtest():
-    frame = pl.DataFrame([{"timestamp": T0 + timedelta(minutes=i), "asset": "AAA", "open": 100.0, "high": 100.0,
-                           "low": 100.0, "close": 100.0, "volume": 1e6} for i in range(3)])  # fmt: skip
+    frame = flat_frame(3)
     result = LiveEngine(ManyOrders(400), ShadowBroker(BacktestConfig()), ReplayFeed(frame), session_dir=False).run()
     assert len(result.fills) == 400 and result.metrics["num_risk_refusals"] == 0
 
@@ -208,8 +212,7 @@ class RefusedBracket(Strategy):
 
 def test_a_refused_bracket_is_counted_the_same_in_shadow_and_at_the_venue():
     risk = {"max_order_notional": 10_000}
-    frame = pl.DataFrame([{"timestamp": T0 + timedelta(minutes=i), "asset": "AAA", "open": 100.0, "high": 100.0,
-                           "low": 100.0, "close": 100.0, "volume": 1e6} for i in range(3)])  # fmt: skip
+    frame = flat_frame(3)
     shadow = LiveEngine(RefusedBracket(), ShadowBroker(BacktestConfig(), risk=risk), ReplayFeed(frame),
                         session_dir=False).run()  # fmt: skip
     venue = LiveEngine(RefusedBracket(), VenueBroker(FakeVenue(fill_on_wait=True), strategy_id="brk", risk=risk),
@@ -224,8 +227,7 @@ class Refuser(Strategy):
 
 
 def test_shadow_refusal_ids_never_repeat_when_old_records_are_forgotten(tmp_path):
-    frame = pl.DataFrame([{"timestamp": T0 + timedelta(minutes=i), "asset": "AAA", "open": 100.0, "high": 100.0,
-                           "low": 100.0, "close": 100.0, "volume": 1e6} for i in range(4)])  # fmt: skip
+    frame = flat_frame(4)
     result = LiveEngine(Refuser(), ShadowBroker(BacktestConfig(), risk={"max_order_quantity": 10}),
                         ReplayFeed(frame), session_dir=tmp_path / "s", retain=0).run()  # fmt: skip
     ids = pl.read_parquet(result.session_dir / "orders.parquet")["order_id"].to_list()
