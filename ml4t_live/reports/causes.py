@@ -7,7 +7,8 @@ identical           same decision, same fill bar, quantity, price and commission
 venue_rejection     the venue refused the order the backtest filled
 risk_limit          a risk limit refused it (the rejection reason starts with ``risk:``)
 catch_up            placed on a catch-up bar (late: warm-up, backfill, restart), so it never left
-partial_fill        the venue filled part of what the backtest filled, or filled it in several parts
+partial_fill        the venue filled part of the live order's own quantity (less than the backtest
+                    filled), or filled all of it in more parts than the backtest did
 unfilled            the venue filled none of it (cancelled at the end of the run, or still working)
 missing_bar         the venue filled on a bar the feed never delivered (absent from the session's
                     bars), so the backtest filled it on the next bar it had
@@ -16,10 +17,10 @@ position_rule_exit  a stop / take-profit / trailing exit: the backtest fills at 
 latency             filled a bar (or more) later than the backtest
 price               same bar, different price (slippage against the backtest fill, in bps)
 commission          same fill, different commission
-knock_on            a decision only one run made, after an earlier difference changed the state the
-                    strategy saw (position, cash)
-unexplained         a decision only one run made with no earlier difference: the strategy is not
-                    deterministic, or the runs saw different inputs
+knock_on            a decision only one run made, or an order both made but sized differently, after
+                    an earlier difference changed the state the strategy saw (position, cash)
+unexplained         the same with no earlier difference: the strategy is not deterministic, or the
+                    runs saw different inputs
 after_end           live fills after the session's last bar (an order's last part, an order made
                     on the last bar or in on_end): the backtest had no bar left to fill them on;
                     in attribution, their P&L (in the fills, not in the reported final equity)
@@ -105,21 +106,24 @@ def classify_pair(live: OrderRecord, bt: OrderRecord, clock: BarClock) -> tuple[
     if live.filled <= EPS < bt.filled:
         causes.append("unfilled")
         notes.append(f"the venue filled none of the backtest's {bt.filled:g} ({live.status})")
-    elif live.filled < bt.filled - EPS:
+    elif live.filled < live.quantity - EPS and live.filled < bt.filled - EPS:
         causes.append("partial_fill")
-        notes.append(f"filled {live.filled:g} of the backtest's {bt.filled:g} ({live.status})")
-    elif len(live.fill_times) > 1 and len(live.fill_times) != len(bt.fill_times):
+        notes.append(f"filled {live.filled:g} of its {live.quantity:g} (the backtest {bt.filled:g}; {live.status})")
+    elif len(live.fill_times) > 1 and len(live.fill_times) != len(bt.fill_times) \
+            and abs(live.filled - bt.filled) <= EPS:  # fmt: skip
         causes.append("partial_fill")
         late = clock.bars_between(live.first_fill, live.last_fill)
         notes.append(f"filled in {len(live.fill_times)} parts, the last {late} bar(s) after the first")
-    elif live.filled > bt.filled + EPS:
-        if clock.after_last(live.last_fill):
-            causes.append("after_end")
-            notes.append(f"filled {live.filled:g} (the last part at {live.last_fill}, after the session's last "
-                         f"bar); the backtest {bt.filled:g}: it had no bar left to fill on")  # fmt: skip
-        else:
-            causes.append("unexplained")
-            notes.append(f"filled {live.filled:g}, the backtest {bt.filled:g}")
+    elif live.filled > bt.filled + EPS and clock.after_last(live.last_fill):
+        causes.append("after_end")
+        notes.append(f"filled {live.filled:g} (the last part at {live.last_fill}, after the session's last "
+                     f"bar); the backtest {bt.filled:g}: it had no bar left to fill on")  # fmt: skip
+    elif abs(live.filled - bt.filled) > EPS:
+        # each run filled its own order: the strategy sized them differently (the cash or the
+        # position it saw differed); parity.compare makes it knock_on after an earlier difference
+        causes.append("unexplained")
+        notes.append(f"sized differently: live ordered {live.quantity:g} and filled {live.filled:g}, "
+                     f"the backtest ordered {bt.quantity:g} and filled {bt.filled:g}")  # fmt: skip
     if live.filled > EPS and bt.filled > EPS:
         timing, note = _timing(live, bt, clock)
         if timing:

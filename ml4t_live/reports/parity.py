@@ -16,14 +16,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .causes import CAUSES, LABELS, BarClock, classify_pair, slippage_bps
+from .causes import (
+    CAUSES,
+    LABELS,
+    BarClock,
+    classify_pair,
+    rejection_cause,
+    slippage_bps,
+)
 from .orders import EPS, OrderRecord, match_orders, order_records
 from .rerun import BacktestRun
 from .session_files import SessionData
 
 #: the part of a difference that is about quantity is charged to the quantity cause
 _QUANTITY_CAUSES = ("venue_rejection", "risk_limit", "catch_up", "partial_fill", "unfilled", "after_end",
-                    "unexplained")  # fmt: skip
+                    "knock_on", "unexplained")  # fmt: skip
 
 
 @dataclass
@@ -76,6 +83,7 @@ class Parity:
     external: list[str] = field(default_factory=list)
     live_pnl_source: str = "summary.json"
     session_error: str | None = None  # the session failed (summary.json's error)
+    catch_up_refused: int = 0  # orders on catch-up bars both runs refused (warm-up): not decisions
 
     @property
     def score(self) -> float:
@@ -90,9 +98,13 @@ class Parity:
         return not self.differences and abs(self.gap) < 1e-6 and not self.external_events
 
     def headline(self) -> str:
+        text = self._comparison()
+        if self.catch_up_refused:
+            text += (f" Not counted: {self.catch_up_refused} order(s) made on warm-up bars (before the "
+                     "session's open), refused in both runs by design.")  # fmt: skip
         if self.session_error:
-            return f"The session failed ({self.session_error}); up to its last recorded bar: {self._comparison()}"
-        return self._comparison()
+            return f"The session failed ({self.session_error}); up to its last recorded bar: {text}"
+        return text
 
     def _comparison(self) -> str:
         if self.fully_identical:
@@ -123,7 +135,7 @@ class Parity:
             "mode": self.mode, "simulated_fills": self.simulated_fills, "headline": self.headline(),
             "session_error": self.session_error,
             "parity_score": self.score, "decisions": self.decisions, "identical": self.identical,
-            "counts": self.counts(),
+            "counts": self.counts(), "catch_up_refused": self.catch_up_refused,
             "pnl": {"live": self.live_pnl, "live_source": self.live_pnl_source,
                     "backtest": self.backtest_pnl, "gap": self.gap,
                     "attribution": self.attribution, "residual": self.residual},
@@ -141,8 +153,12 @@ def compare(session: SessionData, backtest: BacktestRun) -> Parity:
     bt = order_records(backtest.orders, backtest.fills)
     matched = match_orders(live, bt)
     compared: list[Difference] = []
-    for lo, bo in matched.pairs:
-        causes, detail = classify_pair(lo, bo, clock)
+    pairs = [(lo, bo) for lo, bo in matched.pairs if not _refused_in_both(lo, bo)]
+    classified = [classify_pair(lo, bo, clock) for lo, bo in pairs]
+    first = min((str(bo.created_at) for (_, bo), (c, _) in zip(pairs, classified, strict=True)
+                 if c != ["identical"]), default=None)  # fmt: skip
+    for (lo, bo), (causes, detail) in zip(pairs, classified, strict=True):
+        causes, detail = _sized_after(lo, bo, causes, detail, first)
         parts = _pair_parts(lo, bo, causes, marks)
         slip = slippage_bps(lo, bo) if lo.price is not None and bo.price is not None else None
         compared.append(Difference(causes[0], causes, detail, bo.asset, bo.side, bo.created_at, lo, bo,
@@ -172,9 +188,27 @@ def compare(session: SessionData, backtest: BacktestRun) -> Parity:
         differences=differences, live_pnl=live_pnl, backtest_pnl=bt_pnl,
         attribution={c: v for c, v in attribution.items() if abs(v) > 1e-12 or c in _used(differences)},
         residual=residual, slippage_bps=slips, external_events=session.external_events, compared=compared,
-        external=session.external, live_pnl_source=live_source,
+        external=session.external, live_pnl_source=live_source, catch_up_refused=len(matched.pairs) - len(pairs),
         session_error=session.summary.get("error") if session.summary.get("failed") else None,
     )  # fmt: skip
+
+
+def _sized_after(lo: OrderRecord, bo: OrderRecord, causes: list[str], detail: str,
+                 first_difference: str | None) -> tuple[list[str], str]:  # fmt: skip
+    """An order both runs made, sized differently after an earlier difference (the cash or the
+    position the strategy saw had diverged): a knock-on, as a decision only one run made."""
+    if "unexplained" not in causes or abs(lo.filled - bo.filled) <= EPS:
+        return causes, detail
+    if first_difference is None or str(bo.created_at) <= first_difference:
+        return causes, detail
+    causes = ["knock_on" if c == "unexplained" else c for c in causes]
+    return causes, detail + " (the state it saw had diverged earlier)"
+
+
+def _refused_in_both(live: OrderRecord, bt: OrderRecord) -> bool:
+    """Made on a catch-up bar both runs refused (a calendar session's warm-up): never traded by
+    design, so not a decision to compare."""
+    return all(o.status == "rejected" and rejection_cause(o) == "catch_up" for o in (live, bt))
 
 
 def _after_last_mark(records: list[OrderRecord], session: SessionData, marks: dict[str, float]) -> float:

@@ -13,6 +13,7 @@ from loguru import logger
 from ..errors import ConfigError
 from ..session import OPTIONAL_BAR_COLUMNS, fill_row, order_row
 from .session_files import SessionData
+from .warmup import WarmupGate, warmup_end
 
 _log = logger.bind(component="report")
 
@@ -61,9 +62,13 @@ def run_backtest(session: SessionData, strategy: str | None = None,
     feed = DataFeed(prices_df=session.bars, signals_df=_nonempty(session.signals),
                     context_df=_nonempty(session.context), **declared)  # fmt: skip
     engine = Engine(feed, instance, config)
-    _log.info("backtest re-run of {} on {} recorded bar rows", cls.__name__, session.bars.height)
+    end = warmup_end(session)
+    gate = WarmupGate(engine.broker, instance, end) if end is not None else None
+    _log.info("backtest re-run of {} on {} recorded bar rows (warm-up before {})", cls.__name__,
+              session.bars.height, end or "none")  # fmt: skip
     result = engine.run()
-    orders = [order_row(o) for o in engine.broker.orders]
+    refused = gate.refused if gate is not None else []
+    orders = [order_row(o) for o in [*refused, *engine.broker.orders]]
     fills = [fill_row(f) for f in result.fills]
     ts_dtype = session.bars.schema["timestamp"]
     equity = pl.DataFrame(

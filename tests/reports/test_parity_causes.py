@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import polars as pl
 import pytest
 
 from ml4t_live.reports.causes import (
@@ -13,7 +15,9 @@ from ml4t_live.reports.causes import (
     slippage_bps,
 )
 from ml4t_live.reports.orders import OrderRecord, match_orders
-from ml4t_live.reports.parity import _pair_parts, contribution
+from ml4t_live.reports.parity import _pair_parts, compare, contribution
+from ml4t_live.reports.rerun import BacktestRun
+from ml4t_live.reports.session_files import SessionData
 
 T0 = datetime(2024, 3, 4, 14, 30, tzinfo=UTC)
 CLOCK = BarClock([T0 + timedelta(minutes=i) for i in (0, 1, 2, 4, 5)])  # 14:33 never delivered
@@ -105,3 +109,57 @@ def test_orders_are_matched_by_bar_asset_side_and_sequence_not_by_id():
     assert [(a.order_id, b.order_id) for a, b in matched.pairs] == [
         ("S-20240304T143000-AAPL-b1", "ORD-7"), ("S-20240304T143000-AAPL-b2", "ORD-8")]
     assert [o.order_id for o in matched.backtest_only] == ["ORD-9"] and not matched.live_only
+
+
+def test_a_smaller_order_filled_in_full_is_not_a_partial_fill():
+    """A fill is partial when the live order filled less than its own quantity, not less than the
+    backtest's order (the review's repro: 111 filled of 111, the backtest 112)."""
+    bt = _order("ORD-1", qty=112.0, fills=[(1, 112, 100.0)])
+    causes, detail = classify_pair(_order(qty=111.0, fills=[(1, 111, 100.0)]), bt, CLOCK)
+    assert causes == ["unexplained"] and "sized differently" in detail  # no earlier difference: see below
+    causes, detail = classify_pair(_order(qty=112.0, fills=[(1, 100, 100.0)], status="cancelled"), bt, CLOCK)
+    assert causes == ["partial_fill"] and "filled 100 of its 112" in detail
+
+
+def _session(orders: list[dict], fills: list[dict], final_value: float) -> SessionData:
+    bars = pl.DataFrame({"timestamp": [T0 + timedelta(minutes=i) for i in range(5)], "asset": ["AAPL"] * 5,
+                         "close": [100.0, 100.0, 100.0, 100.0, 101.0]})  # fmt: skip
+    return SessionData(path=Path("."), bars=bars, signals=None, context=None, orders=pl.DataFrame(orders),
+                       fills=pl.DataFrame(fills), equity=pl.DataFrame(), command={}, external=[],
+                       summary={"initial_cash": 100_000.0, "final_value": final_value})  # fmt: skip
+
+
+def _rows(prefix: str, specs: list[tuple]) -> tuple[list[dict], list[dict]]:
+    """(minute made, quantity, status, filled, rejection) -> order rows, and fills a bar later at 100."""
+    orders, fills = [], []
+    for i, (minute, qty, status, filled, rejection) in enumerate(specs, 1):
+        made = T0 + timedelta(minutes=minute)
+        orders.append({"order_id": f"{prefix}{i}", "asset": "AAPL", "side": "buy", "created_at": made,
+                       "quantity": qty, "status": status, "rejection_reason": rejection,
+                       "rejection_code": "venue_rejected" if rejection else None})  # fmt: skip
+        if filled:
+            fills.append({"order_id": f"{prefix}{i}", "asset": "AAPL", "side": "buy", "quantity": filled,
+                          "timestamp": made + timedelta(minutes=1), "price": 100.0, "commission": 0.0})  # fmt: skip
+    return orders, fills
+
+
+@pytest.mark.parametrize(("venue_rejection_first", "sizing_cause"), [(True, "knock_on"), (False, "unexplained")])
+def test_an_order_sized_differently_after_an_earlier_difference_follows_it(venue_rejection_first, sizing_cause):
+    """Live: the venue refuses the first buy, so the strategy has more cash on the next one and buys
+    20 where the backtest buys 15 (each filled in full: a knock-on, not a partial fill); then the
+    venue fills 6 of an order for 10 (a partial fill). Without the earlier rejection the sizing
+    difference has nothing to follow: unexplained. The causes add up to the gap either way."""
+    first = [(0, 10.0, "rejected", 0, "Order rejected - insufficient margin")] if venue_rejection_first else []
+    live_orders, live_fills = _rows("S-b", [*first, (2, 20.0, "filled", 20, None), (3, 10.0, "cancelled", 6, None)])
+    bt_first = [(0, 10.0, "filled", 10, None)] if venue_rejection_first else []
+    bt_orders, bt_fills = _rows("ORD-", [*bt_first, (2, 15.0, "filled", 15, None), (3, 10.0, "filled", 10, None)])
+    bt_pnl = 35.0 if venue_rejection_first else 25.0  # each share bought at 100, marked at 101
+    session = _session(live_orders, live_fills, 100_026.0)
+    backtest = BacktestRun(pl.DataFrame(bt_orders), pl.DataFrame(bt_fills), pl.DataFrame(), 100_000.0 + bt_pnl,
+                           100_000.0)  # fmt: skip
+    result = compare(session, backtest)
+    by_minute = {int((d.decided_at - T0).total_seconds() // 60): d for d in result.differences}
+    assert by_minute[2].cause == sizing_cause and by_minute[2].parts == {sizing_cause: pytest.approx(5.0)}
+    assert by_minute[3].cause == "partial_fill" and by_minute[3].parts == {"partial_fill": pytest.approx(-4.0)}
+    assert "unexplained" not in result.counts() if venue_rejection_first else result.counts()["unexplained"] == 1
+    assert sum(result.attribution.values()) == pytest.approx(result.gap) and abs(result.residual) < 1e-9
