@@ -45,6 +45,7 @@ Every figure line carries the 1-minute load average (the machine is shared).
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import math
 import os
@@ -54,6 +55,7 @@ import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 from datetime import datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -303,7 +305,7 @@ def serve(args: argparse.Namespace) -> None:
 
         sim = SimulatedIBGateway(args.data, config=BacktestConfig())
         info = {"port": sim.start()}
-        for bar in starts:
+        for bar in starts if args.reset != "none" else []:
             if args.reset == "nightly_reset":
                 sim.inject("nightly_reset", at_bar=bar, bars=1)
             else:
@@ -361,6 +363,8 @@ def run_week(args: argparse.Namespace) -> None:
             return
         bars = len(strategy.start_ns)
         cpu, wall = time.process_time_ns(), time.perf_counter_ns()
+        if args.trim:  # hand freed heap back to the OS first: what stays is memory in use
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
         day_starts = sorted(strategy.start_ns.values())[last["bars"] :]
         gaps = [b - a for a, b in pairwise(day_starts)]
         days.append({
@@ -372,7 +376,12 @@ def run_week(args: argparse.Namespace) -> None:
             "median_ms": statistics.median(gaps) / 1e6 if gaps else float("nan"), "load": os.getloadavg()[0],
         })  # fmt: skip
         last.update(cpu=cpu, wall=wall, bars=bars)
+        if args.trace:
+            snaps.append(tracemalloc.take_snapshot())
 
+    snaps: list[tracemalloc.Snapshot] = []
+    if args.trace:
+        tracemalloc.start(args.trace)
     strategy = Probe(symbols, args.orders, on_bar)
     t0 = time.perf_counter()
     try:
@@ -383,7 +392,7 @@ def run_week(args: argparse.Namespace) -> None:
     wall = time.perf_counter() - t0
     print(
         f"venue={args.venue} symbols={args.symbols} days={args.days} bars/day={args.bars_per_day} "
-        f"orders/bar={args.orders} reset={args.reset if args.venue == 'ib' else 'drop streams'} "
+        f"orders/bar={args.orders} trim={args.trim} reset={args.reset if args.venue == 'ib' else 'drop streams'} "
         f"bars_seen={len(strategy.start_ns)} orders={len(result.orders)} fills={len(result.fills)} "
         f"wall={wall:.0f}s {load()}"
     )
@@ -393,6 +402,16 @@ def run_week(args: argparse.Namespace) -> None:
         print(f"{i:>3} {d['bars']:>5} {d['orders']:>7} {d['rss']:>7.1f} {d['fds']:>4} {d['threads']:>8.0f} "
               f"{d['session']:>11.2f} {d['journal']:>11.2f} {d['cpu_ms']:>11.2f} {d['wall_ms']:>12.2f} "
               f"{d['median_ms']:>15.2f} {d['load']:>6.2f}")  # fmt: skip
+    if len(snaps) >= 2:  # where the memory that grew after day 1 was allocated
+        print(f"tracemalloc: top growth day 1 -> day {len(snaps)} (traceback depth {args.trace})")
+        by_file = snaps[-1].compare_to(snaps[0], "filename")
+        print(f"  total {sum(s.size_diff for s in by_file) / 1e6:+.2f} MB; by file:")
+        for stat in by_file[:8]:
+            print(f"    {stat.size_diff / 1e6:+.2f} MB {stat.traceback.format()[0].strip()}")
+        for stat in snaps[-1].compare_to(snaps[0], "traceback")[:12]:
+            print(f"  {stat.size_diff / 1e6:+.2f} MB in {stat.count_diff:+d} blocks")
+            for line in stat.traceback.format()[-2 * args.trace :]:
+                print("     ", line)
     print(f"after the run: session files {dir_bytes(tmp / 'sessions') / 1e6:.2f} MB, journal "
           f"{dir_bytes(tmp / 'state') / 1e6:.2f} MB ({tmp})")  # fmt: skip
     if len(days) >= 2:
@@ -428,9 +447,12 @@ def main() -> None:
         p.add_argument("--venue", choices=["ib", "alpaca"], required=True)
         p.add_argument("--days", type=int, default=5)
         p.add_argument("--bars-per-day", type=int, default=390)
-        p.add_argument("--reset", choices=["gateway_restart", "nightly_reset"], default="gateway_restart")
+        p.add_argument("--reset", choices=["gateway_restart", "nightly_reset", "none"],
+                       default="gateway_restart", help="IB: the nightly break (none: no break)")  # fmt: skip
     wk.add_argument("--symbols", type=int, default=50)
     wk.add_argument("--orders", type=int, default=2, help="orders per bar")
+    wk.add_argument("--trim", action="store_true", help="malloc_trim(0) before each day's RSS")
+    wk.add_argument("--trace", type=int, default=0, help="tracemalloc traceback depth (0: off)")
     args = parser.parse_args()
     if args.cmd == "scale":
         run_scale(args)
