@@ -15,7 +15,8 @@ A session folder (default ``./sessions/<Strategy>-<UTC start %Y%m%dT%H%M%SZ>/``)
     session.log       the engine log (the CLI adds this sink; the library never adds sinks)
 
 Rows are buffered and spilled to part files (``.parts/<table>-NNNNN.arrow``: uncompressed Arrow
-IPC, cheap to write between two bars) every ``flush_rows`` rows (fewer for wide tables) and at
+IPC, cheap to write between two bars) every ``flush_rows`` rows (fewer for wide tables; orders
+and fills are kept as the objects until then) and at
 least every ``spill_seconds`` (60 s) of wall-clock time, so a long session's memory stays bounded
 and a process that dies loses at most the last minute (or ``flush_rows`` rows) of each table;
 ``close()`` merges the parts (streaming) into the parquet files above. A session whose process
