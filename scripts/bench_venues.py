@@ -121,6 +121,26 @@ def thread_cpu_ns(prefix: str) -> int:
     return total
 
 
+def obmalloc_mb() -> float:
+    """MB in CPython's small-object arenas (``sys._debugmallocstats``, written to fd 2)."""
+    with tempfile.TemporaryFile("w+") as out:
+        saved = os.dup(2)
+        sys.stderr.flush()
+        os.dup2(out.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        out.seek(0)
+        for line in out:
+            if line.startswith("# arenas allocated current"):
+                current = int(line.split("=")[1].replace(",", ""))
+            if line.startswith("Total"):
+                return current * (1 << 20) / 1e6 if "current" in locals() else float("nan")
+    return float("nan")
+
+
 def load() -> str:
     return "load={:.2f}/{:.2f}/{:.2f}".format(*os.getloadavg())
 
@@ -370,6 +390,7 @@ def run_week(args: argparse.Namespace) -> None:
         days.append({
             "bars": bars, "orders": len(strategy.order_bar), "rss": proc_status("VmRSS"),
             "fds": open_fds(), "threads": proc_status("Threads"),
+            "anon": proc_status("RssAnon"), "file": proc_status("RssFile"), "arenas": obmalloc_mb(),
             "session": dir_bytes(tmp / "sessions") / 1e6, "journal": dir_bytes(tmp / "state") / 1e6,
             "cpu_ms": (cpu - last["cpu"]) / max(1, bars - last["bars"]) / 1e6,
             "wall_ms": (wall - last["wall"]) / max(1, bars - last["bars"]) / 1e6,
@@ -385,21 +406,21 @@ def run_week(args: argparse.Namespace) -> None:
     strategy = Probe(symbols, args.orders, on_bar)
     t0 = time.perf_counter()
     try:
-        result = LiveEngine(strategy, broker, feed, session_dir=tmp / "sessions").run()
+        result = LiveEngine(strategy, broker, feed, session_dir=tmp / "sessions", retain=args.retain).run()
     finally:
         child.stdin.close()
         child.wait(timeout=60)
     wall = time.perf_counter() - t0
     print(
         f"venue={args.venue} symbols={args.symbols} days={args.days} bars/day={args.bars_per_day} "
-        f"orders/bar={args.orders} trim={args.trim} reset={args.reset if args.venue == 'ib' else 'drop streams'} "
+        f"orders/bar={args.orders} retain={args.retain} trim={args.trim} reset={args.reset if args.venue == 'ib' else 'drop streams'} "
         f"bars_seen={len(strategy.start_ns)} orders={len(result.orders)} fills={len(result.fills)} "
         f"wall={wall:.0f}s {load()}"
     )
-    print("day  bars  orders  RSS MB  fds  threads  session MB  journal MB  CPU ms/bar  wall ms/bar  "
+    print("day  bars  orders  RSS MB (anon/file/obmalloc)  fds  threads  session MB  journal MB  CPU ms/bar  wall ms/bar  "
           "median wall ms  load1")  # fmt: skip
     for i, d in enumerate(days, 1):
-        print(f"{i:>3} {d['bars']:>5} {d['orders']:>7} {d['rss']:>7.1f} {d['fds']:>4} {d['threads']:>8.0f} "
+        print(f"{i:>3} {d['bars']:>5} {d['orders']:>7} {d['rss']:>7.1f} ({d['anon']:.0f}/{d['file']:.0f}/{d['arenas']:.0f}) {d['fds']:>4} {d['threads']:>8.0f} "
               f"{d['session']:>11.2f} {d['journal']:>11.2f} {d['cpu_ms']:>11.2f} {d['wall_ms']:>12.2f} "
               f"{d['median_ms']:>15.2f} {d['load']:>6.2f}")  # fmt: skip
     if len(snaps) >= 2:  # where the memory that grew after day 1 was allocated
@@ -451,6 +472,7 @@ def main() -> None:
                        default="gateway_restart", help="IB: the nightly break (none: no break)")  # fmt: skip
     wk.add_argument("--symbols", type=int, default=50)
     wk.add_argument("--orders", type=int, default=2, help="orders per bar")
+    wk.add_argument("--retain", type=int, default=None, help="LiveEngine retain= (default: keep all)")
     wk.add_argument("--trim", action="store_true", help="malloc_trim(0) before each day's RSS")
     wk.add_argument("--trace", type=int, default=0, help="tracemalloc traceback depth (0: off)")
     args = parser.parse_args()
