@@ -247,3 +247,43 @@ def test_an_order_the_venue_took_a_bar_late_is_venue_latency(cli, bars_file, tmp
     assert "filled 1 bar(s) later" in late.detail
     assert result.attribution["latency"] == pytest.approx(late.live.filled * (late.backtest.price - late.live.price))
     assert abs(result.residual) < 1e-6
+
+
+def test_a_bar_the_alpaca_stream_lost_for_good_is_a_missing_bar(cli, bars_file, tmp_path, monkeypatch):
+    """The simulated Alpaca never sends 14:32 on the data stream (lose_stream_bar; its bars REST
+    still has it, and the feed does not notice the gap, so it is lost for good). The venue filled
+    the order made at 14:31 on 14:32's open; the backtest, which has only the session's bars,
+    fills it at 14:33: a missing bar. The orders at 14:33 and 14:34 are identical."""
+    key_id, secret = generate_keys()
+    monkeypatch.setenv(KEY_ENV, key_id)
+    monkeypatch.setenv(SECRET_ENV, secret)
+    faults = tmp_path / "faults.toml"
+    faults.write_text('[[fault]]\nkind = "lose_stream_bar"\nat_bar = 2\n')
+    venue = SimulatedAlpaca(bars_file, config=BacktestConfig(), key_id=key_id, secret_key=secret,
+                            rate_limit_per_minute=None, faults=faults)  # fmt: skip
+    venue.start()
+    try:
+        run = cli("run", TARGET.replace(":KnownDifferences", ":BuysOnMinutes"), "--broker", "alpaca",
+                  "--host", venue.base_url, "--symbols", "AAPL,MSFT", "--bar-size", "1min",
+                  "--max-bars", N_BARS - 2, "--session-dir", tmp_path / "runs")  # fmt: skip
+        assert [kind for kind, _params in venue.state()["faults_applied"]] == ["lose_stream_bar"]
+    finally:
+        venue.close()
+    assert run.exit_code == 0, run.output
+    folder = only_session(tmp_path / "runs")
+    recorded = pl.read_parquet(folder / "bars.parquet")["timestamp"].unique().sort().to_list()
+    assert START + timedelta(minutes=2) not in recorded
+    assert START + timedelta(minutes=1) in recorded and START + timedelta(minutes=3) in recorded
+    result = parity(folder)
+    (missing,) = result.differences
+    assert missing.cause == "missing_bar" and missing.decided_at == START + timedelta(minutes=1)
+    assert (missing.asset, missing.live.first_fill, missing.backtest.first_fill) == (
+        "MSFT", START + timedelta(minutes=2), START + timedelta(minutes=3))
+    assert "a bar the feed never delivered" in missing.detail
+    # the gap is the price difference of the one share between the two opens, all of it explained
+    assert missing.pnl_effect == pytest.approx(missing.live.filled * (missing.backtest.price - missing.live.price))
+    assert missing.pnl_effect != pytest.approx(0.0)
+    assert result.decisions == 3 and result.identical == 2
+    assert result.attribution["missing_bar"] == pytest.approx(missing.pnl_effect) == pytest.approx(result.gap)
+    assert sum(result.attribution.values()) + result.residual == pytest.approx(result.gap)
+    assert abs(result.residual) < 1e-6

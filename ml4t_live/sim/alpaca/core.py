@@ -292,6 +292,12 @@ class Core:
             _log.warning("trade updates not sent within {}s; sending the bar anyway", FLUSH_TIMEOUT)
 
     async def _send_bar(self, ts: datetime, bars: dict[str, SimBar]) -> None:
+        if self.faults.take_lost_bar():  # lose_stream_bar: nothing on the stream, REST keeps it
+            _log.info("bar {} left off the data stream (lose_stream_bar)", ts)
+            if self.speed is None:
+                self.advance()  # no client will catch up with a bar it never saw
+            self.notify()
+            return
         items = [(s, payloads.stream_bar(s, b, ts)) for s, b in sorted(bars.items())]
         stamps = await self.data_hub.publish("bars", items)
         self.bar_sent_ns[ts] = stamps[0] if stamps else time.perf_counter_ns()

@@ -12,6 +12,9 @@ Kinds (``SimulatedAlpaca.inject(kind, **params)`` or a ``--faults`` scenario). E
 ``refuse_data_stream``     answer every NEW market-data connection 503 on the websocket upgrade
                            (the open sockets are untouched), for ``seconds`` if given, else for
                            good: a data socket that cannot be re-established
+``lose_stream_bar``        the next ``count`` minute bars are never sent on the market-data stream
+                           (the bars REST still serves them): lost for good to a client that does
+                           not notice the gap; step mode moves on without waiting for the client
 ``rate_limit_storm``       the next ``count`` REST requests get 429 (default 5)
 ``submit_error``           the next ``count`` POST /v2/orders are ACCEPTED but answered ``status``
                            (500 default; 504 makes alpaca-py retry the submit): ambiguous outcome;
@@ -58,7 +61,7 @@ KINDS = (
     "rate_limit_storm", "submit_error", "delay_trade_updates", "duplicate_trade_updates",
     "partial_fill", "reject_next", "accept_then_504", "accept_then_drop", "truncated_body",
     "non_json_body", "connection_reset", "lookup_error", "accept_then_delay", "wash_trade_check",
-    "refuse_next", "refuse_data_stream",
+    "refuse_next", "refuse_data_stream", "lose_stream_bar",
 )
 STREAM_KINDS = KINDS[:4]
 SUBMIT_KINDS = ("submit_error", "accept_then_504", "accept_then_drop", "truncated_body",
@@ -113,6 +116,7 @@ class FaultState:
     lookup_errors: list[int] = field(default_factory=list)  # statuses still to answer
     delays: list[float] = field(default_factory=list)  # seconds per upcoming trade update
     duplicates_left: int = 0
+    bars_to_lose: int = 0  # lose_stream_bar: minute bars still to leave off the data stream
     applied: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def arm(self, kind: str, params: dict[str, Any]) -> None:
@@ -128,6 +132,8 @@ class FaultState:
             self.delays.extend([float(params.get("seconds", 1.0))] * count)
         elif kind == "duplicate_trade_updates":
             self.duplicates_left += count
+        elif kind == "lose_stream_bar":
+            self.bars_to_lose += count
         self.applied.append((kind, dict(params)))
 
     def take_rate_limit(self) -> bool:
@@ -148,5 +154,11 @@ class FaultState:
     def take_duplicate(self) -> bool:
         if self.duplicates_left > 0:
             self.duplicates_left -= 1
+            return True
+        return False
+
+    def take_lost_bar(self) -> bool:
+        if self.bars_to_lose > 0:
+            self.bars_to_lose -= 1
             return True
         return False

@@ -11,11 +11,14 @@ import pytest
 import requests
 import websockets
 from alpaca.common.exceptions import APIError
+from alpaca.data.requests import StockBarsRequest
+from alpaca.data.timeframe import TimeFrame
 from alpaca.trading.enums import OrderSide, OrderStatus, TimeInForce
 from alpaca.trading.requests import GetOrdersRequest, MarketOrderRequest
 from alpacasim_support import (
     TIMEOUT,
     StockDataStream,
+    StockHistoricalDataClient,
     StreamHarness,
     TradingClient,
     TradingStream,
@@ -73,6 +76,22 @@ def test_silence_for_a_while_then_speak_again(sim: SimulatedAlpaca, trading: Tra
     assert sim.wait_until(lambda s: s["muted_sockets"] == 0, TIMEOUT)["bar_index"] == 0  # the silence ended
     step(sim, trading)
     assert {data_stream.get().timestamp.minute for _ in range(2)} == {31}
+
+
+def test_a_bar_lost_on_the_data_stream_stays_in_the_bars_rest(sim: SimulatedAlpaca, trading: TradingClient,
+                                                              data_stream: StreamHarness,
+                                                              history: StockHistoricalDataClient) -> None:
+    sim.inject("lose_stream_bar")
+    state = step(sim, trading)  # bar 0 is never sent; step mode moves on to bar 1 by itself
+    assert state["bar_index"] == 1 and state["bars_sent"] == 2 and state["data_clients"] == 1
+    assert ("lose_stream_bar", {}) in state["faults_applied"]
+    assert {data_stream.get().timestamp.minute for _ in range(2)} == {31}
+    with pytest.raises(queue.Empty):
+        data_stream.get(timeout=QUIET)
+    served = history.get_stock_bars(StockBarsRequest(symbol_or_symbols="AAPL", timeframe=TimeFrame.Minute)).data
+    assert [b.timestamp.minute for b in served["AAPL"]] == [30, 31]  # the venue still has bar 0
+    step(sim, trading)  # one bar lost, not more: bar 2 goes out as usual
+    assert {data_stream.get().timestamp.minute for _ in range(2)} == {32}
 
 
 def test_silent_trade_socket_stays_open_but_mute(sim: SimulatedAlpaca, trading: TradingClient,
