@@ -60,8 +60,8 @@ class ShadowRails:
             if entry.order_id in self._refused_ids:
                 return self._refuse(args, side, size, "bracket_entry_refused",
                                     f"its bracket entry {entry.order_id} was refused ({entry.rejection_reason})")  # fmt: skip
-        if self.gate.follows_positions:
-            self._position(asset)
+        # every order passes here and is tracked, so each bar's open refreshes the positions its
+        # fills moved (and an immediate fill is read just below): no read of the position here
         refusal = self.gate.check(asset, side, size, order_type, limit_price, stop_price,
                                   open_orders=len(self.broker.pending_orders),
                                   parent_quantity=unfilled_entry(entry))  # fmt: skip
