@@ -188,7 +188,8 @@ class RiskGate:
         rows = [{"limit": name, "value": value, "usage": use}
                 for name, value, use in self.limits.usage(now=self.now(), equity=self.equity,
                                                           open_orders=open_orders)]  # fmt: skip
-        rows += [{"limit": name, "value": value, "usage": use} for name, value, use in self.state.usage()]
+        rows += [{"limit": name, "value": value, "usage": use} for name, value, use in self.state.usage()
+                 if name != "trading_state"]  # the state is the journal's own (an operator may change it)
         return rows
 
     def summary(self) -> dict[str, Any]:
