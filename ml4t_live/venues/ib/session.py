@@ -24,6 +24,7 @@ import enum
 from collections.abc import Awaitable, Callable
 
 from ib_async import IB
+from ib_async.ib import StartupFetchALL, StartupFetchNONE
 from loguru import logger
 
 from ...bridge import LoopThread
@@ -95,6 +96,10 @@ class IBSession:
                 timeout=cfg.connect_timeout,
                 account=cfg.account,
                 raiseSyncErrors=True,
+                # the feed's connection needs no orders, executions, positions or account
+                # values: skipping ib_async's start-up download of them (every completed order
+                # and execution the gateway holds, again at each reconnect) keeps it light
+                fetchFields=StartupFetchNONE if self.role == "feed" else StartupFetchALL,
             )
         except CONNECT_ERRORS as exc:
             raise ConnectionFailed(
