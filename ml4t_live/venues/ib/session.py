@@ -9,6 +9,8 @@ IB's own sleep helper, its loop starter or patcher, or a blocking ib_async call 
 On a connection the session did not close itself, it calls its ``on_lost`` hooks, then reconnects
 with exponential backoff (``IBConfig.reconnect_*``). After each successful reconnect it awaits its
 ``on_restored`` hooks (resubscribe, resync), in order; an owner puts its "reconnected" event there.
+The order connection loads ib_async's start-up state (positions, open and completed orders,
+account values, executions) on every connect; the feed's (role "feed") loads none of it.
 
 Order ids: a restarted gateway can hand out a ``nextValidId`` below ids already used (IB-05), and a
 reused id is refused (103) or, worse, taken for a modification of another order. After every
