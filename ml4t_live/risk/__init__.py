@@ -5,13 +5,14 @@
 * :mod:`.exposure`: :class:`Exposure`, positions / prices / working orders kept incrementally.
 * :mod:`.rate`: :class:`OrderRate`, the per-minute limit and its per-second burst cap.
 * :mod:`.state`: :class:`TradingState`, ACTIVE / REDUCING / HALTED and what moves it.
-
 * :mod:`.gate`: :class:`RiskGate`, all of the above behind the calls a broker makes (bar,
   check, track, equity, strategy outcome, operator), on the market clock.
 
 Pure objects on the engine thread: no I/O, no threads. The shadow broker puts a gate in front
 of the backtest broker's ``submit_order`` (:mod:`ml4t_live.shadow_rails`); a venue broker checks
-in its journaled submit and persists the state in the journal (:mod:`ml4t_live.rails`).
+in its journaled submit (:mod:`ml4t_live.venue_rails`) and persists the state in the journal
+(:mod:`ml4t_live.rails`). What each limit does, the defaults and the operator's commands:
+``docs/operations.md``, "Risk rails".
 """
 
 from .config import RiskConfig, parse_duration
