@@ -18,8 +18,6 @@ restarts halted and says so.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
 
 from loguru import logger
 
@@ -27,12 +25,6 @@ from .journal import Journal
 from .risk import ACTIVE, RiskConfig, RiskGate, TradingState, Transition
 
 _log = logger.bind(component="risk")
-
-
-def risk_config(table: Mapping[str, Any] | RiskConfig | None, allow_short_default: bool) -> RiskConfig:
-    if isinstance(table, RiskConfig):
-        return table
-    return RiskConfig.from_table(table, allow_short_default=allow_short_default)
 
 
 class JournaledRails:

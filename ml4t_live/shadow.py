@@ -27,8 +27,7 @@ from ml4t.backtest.types import ExecutionMode, OrderType
 from ml4t.specs import LIFECYCLE_V1, LifecyclePhase
 
 from .events import BarClosed
-from .rails import risk_config
-from .risk import RiskGate
+from .risk import RiskConfig, RiskGate
 from .shadow_rails import ShadowRails
 
 _log = logger.bind(component="shadow")
@@ -67,7 +66,7 @@ class ShadowBroker:
         self._broker = Broker.from_config(deepcopy(config), **self._broker_kwargs)
         if self.risk_table is not False:
             # the backtest applies its own short-selling rule: the rails add one only when asked
-            gate = RiskGate(risk_config(self.risk_table, allow_short_default=True))
+            gate = RiskGate(RiskConfig.from_table(self.risk_table, allow_short_default=True))
             gate.equity = config.initial_cash
             self.rails = ShadowRails(gate, self._broker)
         self._next_bar = config.execution_mode == ExecutionMode.NEXT_BAR

@@ -50,7 +50,8 @@ from .order_ids import ClientOrderIds
 from .ownership import Ownership
 from .position_rules import PositionRules
 from .protocols import AccountSnapshot, VenueGateway
-from .rails import JournaledRails, risk_config
+from .rails import JournaledRails
+from .risk import RiskConfig
 from .venue_rails import RailSteps
 
 _log = logger.bind(component="venue-broker")
@@ -160,8 +161,8 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
         if floor is not None and hasattr(self.gateway, "reserve_order_ids"):
             self.gateway.reserve_order_ids(int(floor))  # IB ids never below the journal's mark
         self.book.seed(cash)
-        self.rails = JournaledRails.open(risk_config(self.risk_table, config.allow_short_selling),
-                                         self.own.journal)  # fmt: skip
+        limits = RiskConfig.from_table(self.risk_table, allow_short_default=config.allow_short_selling)
+        self.rails = JournaledRails.open(limits, self.own.journal)
         for asset, quantity, price in self.own.adopted_positions():
             self.book.adopt(asset, quantity, price)
         self.starting_equity = self.book.equity()

@@ -94,9 +94,12 @@ class RiskConfig:
 
     @classmethod
     def from_table(
-        cls, table: Mapping[str, Any] | None, *, allow_short_default: bool = False, where: str = "[risk]"
+        cls, table: Mapping[str, Any] | RiskConfig | None, *, allow_short_default: bool = False, where: str = "[risk]"
     ) -> RiskConfig:
-        """Read a TOML ``[risk]`` table; every problem is a ConfigError naming the key."""
+        """Read a TOML ``[risk]`` table; every problem is a ConfigError naming the key. A
+        RiskConfig given instead of a table is taken as it is."""
+        if isinstance(table, RiskConfig):
+            return table
         if table is None:
             table = {}
         if not isinstance(table, Mapping):

@@ -129,3 +129,8 @@ def test_describe_lists_every_limit_with_none_for_no_limit():
     assert rows["max_drawdown"] == "none"
     assert rows["allow_short"] == "false"
     assert len(rows) == 12
+
+
+def test_a_config_given_instead_of_a_table_is_taken_as_it_is():
+    config = RiskConfig(max_order_quantity=10.0)
+    assert RiskConfig.from_table(config, allow_short_default=True) is config
