@@ -42,10 +42,6 @@ class AssetView:
     working_buy: float = 0.0
     working_sell: float = 0.0
 
-    def notional(self, quantity: float | None = None) -> float:
-        q = self.quantity if quantity is None else quantity
-        return abs(q * (self.price or 0.0) * self.multiplier)
-
 
 @dataclass(slots=True)
 class _Working:
