@@ -70,6 +70,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_latency import pct, session_minutes
 
 from ml4t_live import LiveEngine
+from ml4t_live.events import BarClosed
 
 PACING = 45  # ib_async's default client-side budget (messages per second)
 
@@ -185,6 +186,23 @@ def ms_stats(values_ns: list[int]) -> str:
 
 
 # ---------------------------------------------------------------------------- target 2: scale
+class Stamped:
+    """Feed mixin: for each BarClosed, when the feed released it (``received_at``, monotonic =
+    perf_counter on Linux) and when the engine took it off the queue (``perf_counter_ns``)."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.released_ns: dict[datetime, int] = {}
+        self.taken_ns: dict[datetime, int] = {}
+
+    def next_event(self, timeout: float):  # type: ignore[no-untyped-def]
+        event = super().next_event(timeout)  # type: ignore[misc]
+        if isinstance(event, BarClosed) and event.received_at is not None:
+            self.taken_ns[event.timestamp] = time.perf_counter_ns()
+            self.released_ns[event.timestamp] = int(event.received_at * 1e9)
+        return event
+
+
 def scale_one(venue: str, n: int, minutes: int, speed: float | None, orders: int, skip: int,
               pacing: bool, series: bool = False) -> None:  # fmt: skip
     symbols = symbols_for(n)
@@ -202,7 +220,7 @@ def scale_one(venue: str, n: int, minutes: int, speed: float | None, orders: int
         from ml4t_live.sim.ib import SimulatedIBGateway
         from ml4t_live.venues.ib import IBBroker, IBConfig, IBFeed
 
-        class Feed(IBFeed):
+        class Feed(Stamped, IBFeed):
             def start(self) -> None:
                 t0 = time.perf_counter()
                 super().start()
@@ -219,7 +237,7 @@ def scale_one(venue: str, n: int, minutes: int, speed: float | None, orders: int
         from ml4t_live.sim.alpaca import SimulatedAlpaca
         from ml4t_live.venues.alpaca import AlpacaBroker, AlpacaConfig, AlpacaFeed
 
-        class Feed(AlpacaFeed):  # type: ignore[no-redef]
+        class Feed(Stamped, AlpacaFeed):  # type: ignore[no-redef]
             def start(self) -> None:
                 t0 = time.perf_counter()
                 super().start()
@@ -269,6 +287,9 @@ def scale_one(venue: str, n: int, minutes: int, speed: float | None, orders: int
     labels = sorted(ts for ts in strategy.start_ns if ts in sent and sent[ts] > ready_ns)[skip:-1]
     to_data = [strategy.start_ns[ts] - sent[ts] for ts in labels]
     to_order = [first_order[ts] - sent[ts] for ts in labels if ts in first_order]
+    released = [feed.released_ns[ts] - sent[ts] for ts in labels if ts in feed.released_ns]
+    queued = [feed.taken_ns[ts] - feed.released_ns[ts] for ts in labels if ts in feed.taken_ns]
+    stepped = [strategy.start_ns[ts] - feed.taken_ns[ts] for ts in labels if ts in feed.taken_ns]
     measured = [ts for ts in sorted(strategy.start_ns) if ts >= window.get("ts0", end)]
     n_bars = max(1, len(measured) - 1)  # CPU from the first measured on_data to the last one
     client_cpu = (window["cpu1"] - window["cpu0"]) - (window["sim1"] - window["sim0"])
@@ -279,6 +300,9 @@ def scale_one(venue: str, n: int, minutes: int, speed: float | None, orders: int
         f"wall={wall:.1f}s subscribe={marks.get('subscribe_s', float('nan')):.2f}s {load()}"
     )
     print(f"  bar -> on_data           {ms_stats(to_data)}")
+    print(f"    send -> feed releases  {ms_stats(released)}")
+    print(f"    queue -> engine takes  {ms_stats(queued)}")
+    print(f"    engine step -> on_data {ms_stats(stepped)}")
     if series:
         print("  series (s):", " ".join(f"{v / 1e9:.2f}" for v in to_data))
     print(f"  bar -> order at venue    {ms_stats(to_order)}")

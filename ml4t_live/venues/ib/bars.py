@@ -46,10 +46,16 @@ class BarGroup:
 
 
 class BarAssembler:
-    """Aggregates 5-second bars per symbol and groups closed bars by label. Pure: no clock."""
+    """Aggregates 5-second bars per symbol and groups closed bars by label. Pure: no clock.
+
+    Constant work per 5-second bar whatever the symbol count (hundreds of symbols send a
+    minute's last bars in one burst): a group is complete when it holds every symbol's bar, and
+    "some symbol has moved past a label" is the newest window label opened since the stream
+    (re)started being later than it.
+    """
 
     def __init__(self, symbols: Iterable[str], bar_seconds: int) -> None:
-        self.symbols = tuple(symbols)
+        self.symbols = tuple(dict.fromkeys(symbols))
         if not self.symbols:
             raise ValueError("BarAssembler needs at least one symbol")
         if bar_seconds % RT_BAR_SECONDS:
@@ -57,8 +63,10 @@ class BarAssembler:
                 f"bar size {bar_seconds}s is not a multiple of {RT_BAR_SECONDS}s"
             )
         self.bar_seconds = bar_seconds
+        self._known = frozenset(self.symbols)
         self._open: dict[str, _Window] = {}
         self._closed_upto: dict[str, int] = {}  # symbol -> newest label it closed
+        self._newest = -1  # newest window label opened since the stream (re)started
         self._pending: dict[int, BarGroup] = {}
         self.released_upto: int | None = (
             None  # newest label released (drop anything <= it)
@@ -79,53 +87,58 @@ class BarAssembler:
         volume: float,
     ) -> list[BarGroup]:
         """Feed one 5-second bar (``start`` = epoch seconds); returns the groups it releases."""
-        label = self.window_of(start)
+        label = start - start % self.bar_seconds
         win = self._open.get(symbol)
-        closed: list[tuple[str, _Window]] = []
-        if win is not None and label > win.label:
-            closed.append((symbol, win))
-            win = None
-            del self._open[symbol]
-        if win is not None and start <= win.last_slot:
-            return []  # late or duplicate 5-second bar
+        changed = False  # a window closed or a newer one opened: groups may be due
+        if win is not None:
+            if label > win.label:  # the symbol moved on: its open window is over
+                del self._open[symbol]
+                self._close(symbol, win)
+                win, changed = None, True
+            elif start <= win.last_slot:
+                return []  # late or duplicate 5-second bar
         if win is None:
-            if self.released_upto is not None and label <= self.released_upto:
-                return []  # a window already delivered (e.g. from history at the seam)
-            if label <= self._closed_upto.get(symbol, -1):
+            if symbol not in self._known:
                 return []
+            if self.released_upto is not None and label <= self.released_upto:
+                return self._release_ready() if changed else []  # delivered (history)
+            if label <= self._closed_upto.get(symbol, -1):
+                return self._release_ready() if changed else []
             win = _Window(label, open_, high, low, close, volume, start, start)
             self._open[symbol] = win
+            if label > self._newest:
+                self._newest, changed = label, True
         else:
-            win.high = max(win.high, high)
-            win.low = min(win.low, low)
+            if high > win.high:
+                win.high = high
+            if low < win.low:
+                win.low = low
             win.close = close
             win.volume += volume
             win.last_slot = start
-        if start >= label + self.bar_seconds - RT_BAR_SECONDS:
-            closed.append((symbol, win))
+        if start >= label + self.bar_seconds - RT_BAR_SECONDS:  # the window's last slot
             del self._open[symbol]
-        for sym, w in closed:
-            self._close(sym, w)
-        return self._release_ready()
+            self._close(symbol, win)
+            changed = True
+        return self._release_ready() if changed and self._pending else []
 
     def _close(self, symbol: str, win: _Window) -> None:
-        self._closed_upto[symbol] = max(self._closed_upto.get(symbol, -1), win.label)
+        if win.label > self._closed_upto.get(symbol, -1):
+            self._closed_upto[symbol] = win.label
         if self.released_upto is not None and win.label <= self.released_upto:
             return  # delivered by another path (history) meanwhile
-        group = self._pending.setdefault(win.label, BarGroup(win.label))
+        group = self._pending.get(win.label)
+        if group is None:
+            group = self._pending[win.label] = BarGroup(win.label)
         group.data[symbol] = win.values()
         if win.first_slot > win.label:
             group.partial.add(symbol)
 
     def _release_ready(self) -> list[BarGroup]:
+        """Pending groups, oldest first, while each is complete or some symbol moved past it."""
         out = []
         for label in sorted(self._pending):
-            group = self._pending[label]
-            complete = all(s in group.data for s in self.symbols)
-            moved_on = any(
-                self._closed_upto.get(s, -1) > label for s in self.symbols
-            ) or any(w.label > label for w in self._open.values())
-            if not (complete or moved_on):
+            if len(self._pending[label].data) < len(self.symbols) and self._newest <= label:
                 break
             out.append(self._pop(label))
         return out
@@ -151,6 +164,7 @@ class BarAssembler:
         """Forget open windows (the real-time stream broke); released labels are kept."""
         self._open.clear()
         self._closed_upto.clear()
+        self._newest = -1
         self._pending.clear()
 
     def mark_released(self, label: int) -> None:

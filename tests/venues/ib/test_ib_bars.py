@@ -85,3 +85,87 @@ def test_five_second_bar_size_releases_each_bar():
     asm = BarAssembler(["AAPL"], 5)
     assert [g.label for g in five_sec(asm, "AAPL", T, 1.0)] == [T]
     assert [g.label for g in five_sec(asm, "AAPL", T + 5, 1.0)] == [T + 5]
+
+
+def test_many_symbols_release_once_at_the_last_symbols_last_slot():
+    """A gateway sends each 5-second slot for every symbol in turn: the minute is released by
+    the last symbol's last slot, not before, with every symbol in it."""
+    symbols = [f"S{i:03d}" for i in range(300)]
+    asm = BarAssembler(symbols, 60)
+    released = []
+    for slot in range(12):
+        for n, sym in enumerate(symbols):
+            out = five_sec(asm, sym, T + 5 * slot, 100.0 + n)
+            if out:
+                released.append((slot, sym, out))
+    ((slot, sym, (group,)),) = released
+    assert (slot, sym) == (11, symbols[-1])
+    assert group.label == T and len(group.data) == 300 and not group.partial
+    assert group.data["S007"]["close"] == 107.0
+
+
+class _Reference:
+    """The release rule spelled out by brute force (every symbol scanned on every bar)."""
+
+    def __init__(self, symbols: list[str]) -> None:
+        self.symbols, self.open, self.closed_upto = symbols, {}, {}
+        self.pending: dict[int, dict[str, float]] = {}
+        self.released_upto = -1
+
+    def add(self, sym: str, start: int, close: float) -> list[tuple[int, dict[str, float]]]:
+        label = start - start % 60
+        win = self.open.get(sym)
+        if win is not None and label > win[0]:
+            self._close(sym, self.open.pop(sym))
+            win = None
+        if win is not None and start <= win[2]:
+            return self._ready()
+        if win is None:
+            if label <= self.released_upto or label <= self.closed_upto.get(sym, -1):
+                return self._ready()
+            win = self.open[sym] = [label, close, start]
+        else:
+            win[1], win[2] = close, start
+        if start >= label + 55:
+            self._close(sym, self.open.pop(sym))
+        return self._ready()
+
+    def _close(self, sym: str, win: list) -> None:
+        self.closed_upto[sym] = max(self.closed_upto.get(sym, -1), win[0])
+        if win[0] > self.released_upto:
+            self.pending.setdefault(win[0], {})[sym] = win[1]
+
+    def _ready(self) -> list[tuple[int, dict[str, float]]]:
+        out = []
+        for label in sorted(self.pending):
+            done = all(s in self.pending[label] for s in self.symbols)
+            moved = any(self.closed_upto.get(s, -1) > label for s in self.symbols) or any(
+                w[0] > label for w in self.open.values()
+            )
+            if not (done or moved):
+                break
+            out.append((label, self.pending.pop(label)))
+            self.released_upto = max(self.released_upto, label)
+        return out
+
+
+def test_release_rule_matches_the_brute_force_reference_on_random_streams():
+    import random
+
+    rng = random.Random(15)
+    symbols = ["A", "B", "C", "D"]
+    for _ in range(200):
+        asm, ref = BarAssembler(symbols, 60), _Reference(symbols)
+        slot = {s: rng.randrange(0, 12) for s in symbols}  # subscribed mid-minute
+        for step in range(120):
+            sym = rng.choice(symbols)
+            r = rng.random()
+            if r < 0.08:
+                slot[sym] += rng.randrange(2, 30)  # a gap: silent slots, maybe minutes
+            elif r < 0.12:
+                slot[sym] -= rng.randrange(1, 3)  # a late / duplicate bar
+            start = T + 5 * max(0, slot[sym])
+            slot[sym] += 1
+            got = [(g.label, {s: v["close"] for s, v in g.data.items()})
+                   for g in five_sec(asm, sym, start, float(step))]  # fmt: skip
+            assert got == ref.add(sym, start, float(step)), (sym, start)
