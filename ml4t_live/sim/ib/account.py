@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from .margin import AccountModel
+
 #: The tags accountSummary answers for "All"-style requests (AccountSummaryTags.AllTags subset).
 SUMMARY_TAGS = (
     "AccountType", "NetLiquidation", "TotalCashValue", "SettledCash", "AccruedCash",
     "BuyingPower", "EquityWithLoanValue", "GrossPositionValue", "AvailableFunds",
-    "ExcessLiquidity", "Cushion", "FullInitMarginReq", "FullMaintMarginReq", "Leverage",
+    "ExcessLiquidity", "Cushion", "InitMarginReq", "MaintMarginReq", "FullInitMarginReq",
+    "FullMaintMarginReq", "Leverage",
 )  # fmt: skip
 
 
@@ -17,31 +20,38 @@ def account_values(
     equity: float,
     positions: Mapping[str, tuple[float, float]],
     prices: Mapping[str, float],
-    buying_power: float,
+    model: AccountModel,
     realized: float = 0.0,
 ) -> list[tuple[str, str, str]]:
-    """``(key, value, currency)`` rows for updateAccountValue / accountSummary."""
-    gross = sum(abs(q) * prices.get(a, c) for a, (q, c) in positions.items())
-    unrealized = sum(q * (prices.get(a, c) - c) for a, (q, c) in positions.items())
+    """``(key, value, currency)`` rows for updateAccountValue / accountSummary, with the margin
+    numbers of the account type the gateway models (the ones its pre-trade check uses)."""
+    marks = {a: prices.get(a, c) for a, (_, c) in positions.items()}
+    held = {a: q for a, (q, _) in positions.items()}
+    gross = model.gross(held, marks)
+    unrealized = sum(q * (marks[a] - c) for a, (q, c) in positions.items())
+    initial, maintenance = model.initial_margin(held, marks), model.maintenance_margin(held, marks)
+    available, excess = equity - initial, equity - maintenance
     money = {
         "NetLiquidation": equity,
         "TotalCashValue": cash,
         "SettledCash": cash,
         "CashBalance": cash,
         "AccruedCash": 0.0,
-        "BuyingPower": buying_power,
+        "BuyingPower": max(available, 0.0) / model.initial,
         "EquityWithLoanValue": equity,
         "GrossPositionValue": gross,
-        "AvailableFunds": buying_power,
-        "ExcessLiquidity": buying_power,
-        "FullInitMarginReq": 0.0,
-        "FullMaintMarginReq": 0.0,
+        "AvailableFunds": available,
+        "ExcessLiquidity": excess,
+        "InitMarginReq": initial,
+        "MaintMarginReq": maintenance,
+        "FullInitMarginReq": initial,
+        "FullMaintMarginReq": maintenance,
         "UnrealizedPnL": unrealized,
         "RealizedPnL": realized,
     }
     rows = [("AccountType", "INDIVIDUAL", ""), ("Currency", "USD", "USD")]
     rows += [(k, f"{v:.2f}", "USD") for k, v in money.items()]
-    rows.append(("Cushion", f"{(equity - gross * 0) / equity if equity else 0:.4f}", ""))
+    rows.append(("Cushion", f"{excess / equity if equity else 0:.4f}", ""))
     rows.append(("Leverage", f"{gross / equity if equity else 0:.4f}", ""))
     return rows
 

@@ -36,6 +36,7 @@ from .encoders import ExecView, OrderView
 from .faults import ScriptedFault, load_faults, make_fault
 from .framing import MIN_SERVER_VERSION, SERVER_VERSION
 from .handlers import Dispatcher
+from .margin import AccountModel
 from .order_faults import Refusal
 from .replay import Replay, infer_bar_seconds
 from .server import IBServer
@@ -102,13 +103,16 @@ class SimulatedIBGateway:
         history: int | str | None = None,
         commission: str = "none",
         max_version: int = SERVER_VERSION,
+        account_type: str = "margin",
     ) -> None:
         """``history``: the first N bar timestamps (an int) or a duration (``"90min"``, ``"2d"``;
         see ``sim/history.py``)
         are served as history before the replay starts (sets ``warmup_bars``). ``commission``:
         ``none`` (the config's own commission settings), ``ib-fixed`` or ``ib-tiered`` (see
         ``commissions.py``). ``max_version``: the highest server version to negotiate
-        (157..178), to rehearse against an older TWS."""
+        (157..178), to rehearse against an older TWS. ``account_type``: ``margin`` (Reg T, IB's
+        usual account; a paper account copies its live account's type) or ``cash``: what IB's
+        pre-trade margin check at submission and the margin numbers follow (see ``margin.py``)."""
         if speed is not None and speed <= 0:
             raise ConfigError(f"speed must be positive (or None for step mode), got {speed}")
         self._groups = bar_groups(load_bars(bars))
@@ -124,6 +128,7 @@ class SimulatedIBGateway:
                 f"({MIN_SERVER_VERSION}..{SERVER_VERSION})"
             )
         self._commission = commission_model(commission)
+        self._account_model = AccountModel.for_account(account_type, config)
         self._max_version = max_version
         if warmup_bars >= len(self._groups):
             raise ConfigError(f"warmup_bars={warmup_bars} leaves none of the {len(self._groups)} bars to replay")
@@ -156,6 +161,7 @@ class SimulatedIBGateway:
         venue = IBVenue(exchange, book, self._account, sink, lambda: replay.current)
         replay = Replay(self._groups, speed=self._speed, warmup_bars=self._warmup, venue=venue, server=server)
         venue.reference_price = replay.last_close
+        venue.account_model = self._account_model
         dispatcher = Dispatcher(server, venue, replay)
         sink.dispatcher = dispatcher
         replay.on_bar = self._fire_scheduled

@@ -157,7 +157,7 @@ class Dispatcher:
         ex = self.venue.exchange
         positions = ex.positions
         prices = {a: p for a in positions if (p := ex.last_price(a)) is not None}
-        return account_values(ex.cash, ex.equity, positions, prices, ex.buying_power)
+        return account_values(ex.cash, ex.equity, positions, prices, self.venue.account_model)
 
     def _portfolio_frames(self) -> list[bytes]:
         ex, acct = self.venue.exchange, self.venue.account

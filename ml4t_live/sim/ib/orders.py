@@ -73,12 +73,10 @@ def working_status(order_type: str, held: bool) -> str:
 
 
 def what_if_view(
-    req: PlaceOrder, info: SymbolInfo, client_id: int, account: str, price: float, equity: float
+    req: PlaceOrder, info: SymbolInfo, client_id: int, account: str, numbers: tuple[float, ...]
 ) -> OrderView:
-    """The openOrder a whatIf request gets: margin numbers of a cash account (margin = notional)."""
-    notional = req.quantity * price
-    margins = tuple(f"{v:.2f}" for v in (0.0, 0.0, equity, notional, notional, 0.0,
-                                          notional, notional, equity))  # fmt: skip
+    """The openOrder a whatIf request gets, carrying the account model's nine margin numbers."""
+    margins = tuple(f"{v:.2f}" for v in numbers)
     return OrderView(
         order_id=req.order_id, client_id=client_id, perm_id=0, info=info,
         exchange=req.contract.exchange or "SMART", action=req.action.upper(),

@@ -38,10 +38,18 @@ from ..matching import (
     UnknownOrder,
 )
 from . import encoders as enc
-from .admission import MISSING_EXCHANGE, buying_power_problem, missing_exchange
+from .admission import (
+    MISSING_EXCHANGE,
+    intent_of,
+    margin_problem,
+    marks,
+    missing_exchange,
+    working_intent,
+)
 from .contracts import ContractBook, SymbolInfo
 from .decoders import PlaceOrder
 from .faults import OrderFaults
+from .margin import AccountModel, Intent, what_if_margins
 from .order_faults import RequestFaults, commission_frames, status_repeats
 from .order_records import IBOrder, OrderReceived, VenueSink
 from .orders import OrderRefused, ib_side, to_spec, what_if_view, working_status
@@ -75,8 +83,10 @@ class IBVenue:
         self.next_faults = OrderFaults()
         self.request_faults = RequestFaults()
         self._perm = PERM_ID_BASE
-        #: a price for symbols not traded yet (the last history close), for the buying-power check
+        #: a price for symbols not traded yet (the last history close), for the margin check
         self.reference_price: Callable[[str], float | None] = lambda symbol: None
+        #: the account type IB's pre-trade margin check and the margin numbers follow
+        self.account_model = AccountModel()
 
     # ------------------------------------------------------------------ requests
     def place(self, client_id: int, req: PlaceOrder) -> None:
@@ -232,10 +242,7 @@ class IBVenue:
         except OrderRefused as exc:
             self._reject_now(ibo, str(exc))
             return
-        ex = self.exchange
-        last = ex.last_price(info.symbol) or self.reference_price(info.symbol)
-        held = ex.positions.get(info.symbol, (0.0, 0.0))[0]
-        problem = buying_power_problem(req, held, last, ex.buying_power, ex.equity)
+        problem = self.margin_problem(intent_of(req, info.symbol))
         if problem is not None:
             self._reject_now(ibo, problem)
             return
@@ -253,11 +260,25 @@ class IBVenue:
         self._ack(ibo)
         self.apply(events)
 
+    def margin_problem(self, order: Intent, skip: IBOrder | None = None) -> str | None:
+        """IB's pre-trade margin check of ``order`` against this account (see ``margin.py``)."""
+        ex = self.exchange
+        working = [
+            working_intent(o.view) for o in self.orders.values()
+            if o is not skip and not o.done and o.sim_id is not None
+            and ex.orders[o.sim_id].status != "held"
+        ]  # fmt: skip
+        positions = {a: q for a, (q, _) in ex.positions.items()}
+        prices = marks(ex, self.reference_price, {order.asset, *positions, *(w.asset for w in working)})
+        return margin_problem(self.account_model, order, positions, working, prices, ex.equity)
+
     def _what_if(self, client_id: int, req: PlaceOrder, info: SymbolInfo) -> None:
-        """whatIf: an openOrder with margin numbers (cash account: margin = notional)."""
-        price = self.exchange.last_price(info.symbol) or req.lmt_price or req.aux_price or 0.0
-        view = what_if_view(req, info, client_id, self.account, price, self.exchange.equity)
-        self._sink.send(client_id, [enc.open_order(view)])
+        """whatIf: an openOrder with the margin numbers of the account model after the order."""
+        ex, order = self.exchange, intent_of(req, info.symbol)
+        positions = {a: q for a, (q, _) in ex.positions.items()}
+        prices = marks(ex, self.reference_price, {order.asset, *positions})
+        numbers = what_if_margins(self.account_model, positions, order, prices, ex.equity)
+        self._sink.send(client_id, [enc.open_order(what_if_view(req, info, client_id, self.account, numbers))])
 
     def _modify(self, ibo: IBOrder, req: PlaceOrder) -> None:
         v = ibo.view
@@ -273,6 +294,11 @@ class IBVenue:
             self._error(v.client_id, v.order_id, 201, "Order rejected - reason:changing the "
                         "order type of a working order is not supported")  # fmt: skip
             return
+        if changes.get("quantity", 0.0) > v.total_quantity:  # a larger order: IB checks it again
+            problem = self.margin_problem(intent_of(req, v.info.symbol, v.filled), skip=ibo)
+            if problem is not None:
+                self._error(v.client_id, v.order_id, 201, f"Order rejected - reason:{problem}")
+                return
         try:
             assert ibo.sim_id is not None
             _, events = self.exchange.replace(ibo.sim_id, **changes)

@@ -303,7 +303,7 @@ def test_what_if_returns_margin_numbers(client):
         return await asyncio.wait_for(ib.whatIfOrderAsync(aapl, MarketOrder("BUY", 10)), 5)
 
     state = client.run(scenario)
-    assert float(state.initMarginChange) == 1005.0  # 10 x last price 100.5 (cash account)
+    assert float(state.initMarginChange) == 502.5  # Reg T margin account: 50% of 10 x last price 100.5
     assert float(state.equityWithLoanAfter) > 0
 
 

@@ -133,7 +133,7 @@ def test_a_buy_beyond_buying_power_is_rejected_at_submission(client, gateway, ib
     trade = client.run(scenario)
     assert trade.orderStatus.status == "Inactive"
     [reason] = [e.message for e in trade.log if e.errorCode == 201]
-    assert "MUST EXCEED THE INITIAL MARGIN [10000000.00 USD]" in reason
+    assert "MUST EXCEED THE INITIAL MARGIN [5000000.00 USD]" in reason  # Reg T: 50% of 10,000,000
     assert gateway.bars_replayed == 0
 
 
