@@ -63,6 +63,9 @@ _HELP = {
     "them.",
     "sim_commission": "ib: commission schedule on fills: none (default), ib-fixed (USD 0.005/share, "
     "min 1.00, max 1% of value) or ib-tiered (USD 0.0035/share, min 0.35, max 1%).",
+    "sim_account_type": "ib: the account IB's pre-trade margin check models: margin (default; Reg "
+    "T, initial margin 50%) or cash (a buy needs the cash; 5% cushion on market buys). An order "
+    "over the limit gets 201 at submission.",
     "calendar": "Run one exchange session (an exchange_calendars name: XNYS, XNAS, XLON ...): on a "
     "closed day or after the close exit 4 without connecting; before the open wait, connect "
     "--connect-before the open, warm up (catch-up bars), trade until the close (+ --close-offset), "
@@ -258,6 +261,7 @@ def sim(
     account: Annotated[str | None, typer.Option(help=_HELP["sim_account"])] = None,
     history: Annotated[str | None, typer.Option(help=_HELP["sim_history"])] = None,
     commission: Annotated[str | None, typer.Option(help=_HELP["sim_commission"])] = None,
+    account_type: Annotated[str | None, typer.Option(help=_HELP["sim_account_type"])] = None,
     list_faults: Annotated[bool, typer.Option("--list-faults", help=_HELP["list_faults"])] = False,
     verbose: Verbose = False,
 ) -> None:
@@ -270,7 +274,7 @@ def sim(
     display = Display(verbose=verbose)
     try:
         raise typer.Exit(serve_sim(venue, data, host, port, speed, faults, account, history,
-                                   commission))
+                                   commission, account_type))
     finally:
         display.close()
 

@@ -336,6 +336,7 @@ def serve_sim(
     account: str | None = None,
     history: str | None = None,
     commission: str | None = None,
+    account_type: str | None = None,
 ) -> int:
     """``ml4t-live sim``: hand over to the venue's simulator (seam: venues.<venue>.entry.run_sim)."""
     from ml4t_live.examples import demo_bars_path
@@ -346,5 +347,6 @@ def serve_sim(
                                   "faults": str(faults) if faults else None,
                                   **({"account": account} if account else {}),
                                   **({"history": history} if history else {}),
-                                  **({"commission": commission} if commission else {})})  # fmt: skip
+                                  **({"commission": commission} if commission else {}),
+                                  **({"account_type": account_type} if account_type else {})})  # fmt: skip
     return int(run_sim(options) or 0)

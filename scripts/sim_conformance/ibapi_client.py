@@ -215,7 +215,7 @@ def run(a, checks: list[list[object]]) -> None:
         ok = app.wait(lambda: all(status(k) == "Cancelled" for k in ("LMT", "STP", "STP LMT", "TRAIL")))
         check("resting orders cancelled (202)", ok and 202 in app.codes())
         app.placeOrder(next_id, stock(a.symbol), order("BUY", 10_000_000, "LMT", lmt=100.0))
-        check("201 at submission beyond buying power", app.wait(lambda: any(e[0] == next_id and e[1] == 201 for e in ev["error"])))
+        check("201 at submission beyond the margin limit", app.wait(lambda: any(e[0] == next_id and e[1] == 201 for e in ev["error"])))
         app.placeOrder(next_id + 1, stock(a.symbol, exchange=""), order("BUY", 1, "MKT"))
         check("321 for an order without exchange", app.wait(lambda: 321 in app.codes()))
         app.reqCompletedOrders(True)

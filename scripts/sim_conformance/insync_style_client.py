@@ -102,7 +102,7 @@ async def _run(lib, a, checks: list[list[object]]) -> None:
     check("resting orders cancelled (202)", ok and sum(e[1] == 202 for e in errors) >= 4)
     big = ib.placeOrder(c, lib.LimitOrder("BUY", 10_000_000, 100.0))
     ok = await until(lambda: any(e[1] == 201 and e[0] == big.order.orderId for e in errors))
-    check("201 at submission beyond buying power", ok, big.orderStatus.status)
+    check("201 at submission beyond the margin limit", ok, big.orderStatus.status)
     ib.placeOrder(lib.Stock(a.symbol), lib.MarketOrder("BUY", 1))
     check("321 for an order without exchange", await until(lambda: any(e[1] == 321 for e in errors)))
     done = await asyncio.wait_for(ib.reqCompletedOrdersAsync(apiOnly=True), 5)

@@ -290,6 +290,13 @@ def test_sim_ib_on_a_port_in_use_exits_2(cli, bars, sims):
     assert "--port 0 takes a free one" in result.output
 
 
+def test_sim_ib_account_type_is_checked_before_listening(cli, bars):
+    result = cli("sim", "ib", "--data", bars, "--port", "0", "--account-type", "portfolio")
+    assert result.exit_code == 2, result.output
+    assert "account_type must be one of margin, cash, got 'portfolio'" in result.output
+    assert "--account-type" in cli("sim", "--help").output
+
+
 # ----------------------------------------------------------------------------- run --broker ib
 def test_run_broker_ib_trades_the_simulated_paper_account_like_shadow_mode(
     cli, bars, strategy_file, sims

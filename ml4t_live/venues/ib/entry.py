@@ -166,6 +166,7 @@ def run_sim(options: Any) -> int:
         faults=extra.get("faults"),
         history=extra.get("history"),
         commission=str(extra.get("commission") or "none"),
+        account_type=str(extra.get("account_type") or "margin"),
     )
     symbols, step, last_end = _replayed(extra["data"])
     with _stop_signals():
