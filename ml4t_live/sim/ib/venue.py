@@ -262,11 +262,11 @@ class IBVenue:
 
     def margin_problem(self, order: Intent, skip: IBOrder | None = None) -> str | None:
         """IB's pre-trade margin check of ``order`` against this account (see ``margin.py``)."""
-        ex = self.exchange
+        ex = self.exchange  # its open orders only: the cost follows what works, not the history
         working = [
-            working_intent(o.view) for o in self.orders.values()
-            if o is not skip and not o.done and o.sim_id is not None
-            and ex.orders[o.sim_id].status != "held"
+            working_intent(ibo.view) for o in ex.open_orders()
+            if o.status != "held" and (ibo := self._by_sim.get(o.order_id)) is not None
+            and ibo is not skip and not ibo.done
         ]  # fmt: skip
         positions = {a: q for a, (q, _) in ex.positions.items()}
         prices = marks(ex, self.reference_price, {order.asset, *positions, *(w.asset for w in working)})
