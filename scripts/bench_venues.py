@@ -204,7 +204,7 @@ class Stamped:
 
 
 def scale_one(venue: str, n: int, minutes: int, speed: float | None, orders: int, skip: int,
-              pacing: bool, series: bool = False) -> None:  # fmt: skip
+              pacing: bool, series: bool = False, lead: float = 0.0) -> None:  # fmt: skip
     symbols = symbols_for(n)
     bars = make_bars(symbols, session_minutes(minutes))
     end = session_minutes(minutes)[-1] + timedelta(minutes=1)
@@ -227,7 +227,7 @@ def scale_one(venue: str, n: int, minutes: int, speed: float | None, orders: int
                 marks["subscribe_s"] = time.perf_counter() - t0
                 ready()
 
-        sim = SimulatedIBGateway(bars, speed=speed, config=BacktestConfig())
+        sim = SimulatedIBGateway(bars, speed=speed, config=BacktestConfig(), step_lead=lead)
         port = sim.start()
         cfg = IBConfig(port=port, client_id=21, request_timeout=60.0, connect_timeout=60.0,
                        max_requests_per_second=PACING if pacing else 0)  # fmt: skip
@@ -295,7 +295,8 @@ def scale_one(venue: str, n: int, minutes: int, speed: float | None, orders: int
     client_cpu = (window["cpu1"] - window["cpu0"]) - (window["sim1"] - window["sim0"])
     sim_cpu = window["sim1"] - window["sim0"]
     print(
-        f"venue={venue} symbols={n} minutes={minutes} speed={speed or 'step'} orders/bar={orders} "
+        f"venue={venue} symbols={n} minutes={minutes} speed={speed or 'step'} "
+        f"{f'lead={lead:g}s ' if lead else ''}orders/bar={orders} "
         f"pacing={'on' if pacing else 'off'} bars_seen={len(strategy.start_ns)} measured={len(labels)} "
         f"wall={wall:.1f}s subscribe={marks.get('subscribe_s', float('nan')):.2f}s {load()}"
     )
@@ -332,6 +333,7 @@ def run_scale(args: argparse.Namespace) -> None:
                    "--minutes", str(minutes), "--speed", str(args.speed), "--orders", str(args.orders),
                    "--skip", str(args.skip)] + ([] if args.pacing else ["--no-pacing"])
             cmd += ["--series"] if args.series else []  # fmt: skip
+            cmd += ["--lead", str(args.lead)] if args.lead else []
             subprocess.run(cmd, check=False)
 
 
@@ -485,6 +487,9 @@ def main() -> None:
         p.add_argument("--no-pacing", dest="pacing", action="store_false",
                        help="IB: turn ib_async's 45 msg/s pacing off")  # fmt: skip
         p.add_argument("--series", action="store_true", help="print every bar's bar -> on_data (s)")
+        p.add_argument("--lead", type=float, default=0.0,
+                       help="IB step mode: s between a minute's first eleven 5-second bars and "
+                            "its last one (0: all twelve at once)")  # fmt: skip
     wk = sub.add_parser("week", help="target 3: a week of trading with nightly reconnects")
     sv = sub.add_parser("serve")
     sv.add_argument("--data", required=True)
@@ -504,7 +509,7 @@ def main() -> None:
         run_scale(args)
     elif args.cmd == "scale-one":
         scale_one(args.venue, args.n, args.minutes, args.speed or None, args.orders, args.skip,
-                  args.pacing, args.series)  # fmt: skip
+                  args.pacing, args.series, args.lead)  # fmt: skip
     elif args.cmd == "week":
         run_week(args)
     else:

@@ -104,6 +104,7 @@ class SimulatedIBGateway:
         commission: str = "none",
         max_version: int = SERVER_VERSION,
         account_type: str = "margin",
+        step_lead: float = 0.0,
     ) -> None:
         """``history``: the first N bar timestamps (an int) or a duration (``"90min"``, ``"2d"``;
         see ``sim/history.py``)
@@ -112,9 +113,14 @@ class SimulatedIBGateway:
         ``commissions.py``). ``max_version``: the highest server version to negotiate
         (157..178), to rehearse against an older TWS. ``account_type``: ``margin`` (Reg T, IB's
         usual account; a paper account copies its live account's type) or ``cash``: what IB's
-        pre-trade margin check at submission and the margin numbers follow (see ``margin.py``)."""
+        pre-trade margin check at submission and the margin numbers follow (see ``margin.py``).
+        ``step_lead`` (step mode only): send each bar's 5-second bars but the last, wait this many
+        seconds, then the last one, as a live gateway spreads them over the bar (0, the default:
+        all of them at once)."""
         if speed is not None and speed <= 0:
             raise ConfigError(f"speed must be positive (or None for step mode), got {speed}")
+        if step_lead < 0 or (step_lead and speed is not None):
+            raise ConfigError(f"step_lead is for step mode only and must be >= 0, got {step_lead}")
         self._groups = bar_groups(load_bars(bars))
         if not self._groups:
             raise ConfigError("the bars source holds no bars; nothing to replay")
@@ -132,7 +138,7 @@ class SimulatedIBGateway:
         self._max_version = max_version
         if warmup_bars >= len(self._groups):
             raise ConfigError(f"warmup_bars={warmup_bars} leaves none of the {len(self._groups)} bars to replay")
-        self._host, self._port, self._speed = host, port, speed
+        self._host, self._port, self._speed, self._step_lead = host, port, speed, step_lead
         self._config, self._account = config, account
         self._faults: list[ScriptedFault] = load_faults(faults)
         self._symbols_info = symbols_info
@@ -159,7 +165,8 @@ class SimulatedIBGateway:
         sink = _Sink(server)
         exchange = SimExchange(self._config, known_assets=set(symbols), commission_model=self._commission)
         venue = IBVenue(exchange, book, self._account, sink, lambda: replay.current)
-        replay = Replay(self._groups, speed=self._speed, warmup_bars=self._warmup, venue=venue, server=server)
+        replay = Replay(self._groups, speed=self._speed, warmup_bars=self._warmup, venue=venue, server=server,
+                        step_lead=self._step_lead)  # fmt: skip
         venue.reference_price = replay.last_close
         venue.account_model = self._account_model
         dispatcher = Dispatcher(server, venue, replay)

@@ -7,8 +7,12 @@ five-second real-time bars that aggregate exactly to the recorded bar -> the clo
 the previous session (DAY orders expire).
 
 Step mode (``speed=None``): the clock waits until the client has caught up, signalled by a
-``reqCurrentTime`` on any connection after bar t's data went out. The first bar is released by a
-``reqCurrentTime`` or as soon as every replayed symbol has a real-time bar subscription (a client
+``reqCurrentTime`` on any connection after bar t's data went out. A bar's 5-second bars go out
+at once, unless ``step_lead`` > 0: then all but the last, a pause of ``step_lead`` seconds (a
+live gateway spreads them over the bar, so the client has decoded them when the last comes),
+then the last one. Either way ``bar_sent_ns[t]`` is stamped after the last one is written.
+The first bar is released by a ``reqCurrentTime`` or as soon as every replayed symbol has a
+real-time bar subscription (a client
 that subscribes to some symbols only gets its first bar once it has subscribed nothing new for
 ``SUBSET_START_GRACE`` seconds).
 Speed mode: ``speed`` x real time (a 5-second bar every ``5 / speed`` s; an overnight gap
@@ -61,9 +65,11 @@ class Replay:
         warmup_bars: int,
         venue,  # IBVenue
         server,  # IBServer
+        step_lead: float = 0.0,
     ) -> None:
         self.groups = groups
         self.speed = speed
+        self.step_lead = step_lead
         self.warmup = max(0, warmup_bars)
         self.venue, self.server = venue, server
         self.bar_seconds = infer_bar_seconds([t for t, _ in groups])
@@ -202,6 +208,8 @@ class Replay:
         for k in range(self._slots):
             if self.speed is not None and k > 0:
                 await self.clock.next_bar()
+            elif self.step_lead and not lost and k > 0 and k == self._slots - 1:
+                await asyncio.sleep(self.step_lead)  # the first ones were decoded by now, live
             if lost:
                 continue
             for conn in self.server.clients():

@@ -4,12 +4,16 @@ bars, historical bars up to the virtual clock's now, warm-up bars, and the laten
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 
+import pytest
 from ib_async import MarketOrder
 from ibsim_support import START, advance, stock, until
 
+from ml4t_live.errors import ConfigError
 from ml4t_live.sim.bars import bar_groups, load_bars
+from ml4t_live.sim.ib import SimulatedIBGateway
 
 
 def _aggregate(rt):
@@ -200,3 +204,30 @@ def test_keep_up_to_date_history_grows_with_the_replay(client):
     assert client.run(scenario) == [
         (30, 100.0, 101.0, 99.0, 100.5), (31, 100.5, 101.5, 100.0, 101.0), (32, 101.0, 103.0, 100.5, 102.5),
     ]  # fmt: skip
+
+
+def test_step_lead_sends_a_minutes_last_five_second_bar_after_the_others(gateway_factory, client_factory):
+    """step_lead: the first eleven 5-second bars of a minute go out, then a pause, then the last
+    one, and the minute's "sent" stamp is taken after the last one."""
+    gw = gateway_factory(step_lead=0.3)
+    client = client_factory(12, port=gw.port)
+
+    async def scenario(ib):
+        aapl, msft = await stock(ib, "AAPL"), await stock(ib, "MSFT")
+        arrived: list[int] = []
+        rt = ib.reqRealTimeBars(aapl, 5, "TRADES", False)
+        rt.updateEvent += lambda bars, new: arrived.append(time.perf_counter_ns())
+        ib.reqRealTimeBars(msft, 5, "TRADES", False)  # every symbol subscribed: bar 1 starts
+        await until(lambda: len(rt) >= 12, what="the first minute")
+        return arrived, [b.time for b in rt]
+
+    arrived, times = client.run(scenario)
+    sent = gw.bar_sent_ns[START]
+    assert times == [START + timedelta(seconds=5 * k) for k in range(12)]
+    assert arrived[11] - arrived[10] >= 0.25e9  # the pause before the last one
+    assert sent - arrived[10] >= 0.25e9  # the stamp is the last one's, not the first eleven's
+
+
+def test_step_lead_is_for_step_mode_only(bars):
+    with pytest.raises(ConfigError, match="step_lead is for step mode only"):
+        SimulatedIBGateway(bars, speed=30.0, step_lead=0.5)
