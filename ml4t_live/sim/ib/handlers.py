@@ -106,12 +106,12 @@ class Dispatcher:
         conn.write(frames)
 
     def _ReqCompletedOrders(self, conn: ClientConnection, req: d.ReqCompletedOrders) -> None:
-        frames = [enc.completed_order(v) for v in self.venue.completed]
+        frames = [enc.completed_order(v) for v in self.venue.completed_today()]
         conn.write([*frames, enc.completed_orders_end()])
 
     def _ReqExecutions(self, conn: ClientConnection, req: d.ReqExecutions) -> None:
         frames = []
-        for ex in self.venue.executions:
+        for ex in self.venue.executions_today():
             if _matches(ex, req):
                 frames += [enc.exec_details(req.req_id, ex), enc.commission_report(ex)]
         conn.write([*frames, enc.exec_details_end(req.req_id)])

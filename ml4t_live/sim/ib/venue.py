@@ -76,8 +76,11 @@ class IBVenue:
         self.orders: dict[tuple[int, int], IBOrder] = {}
         self._by_sim: dict[int, IBOrder] = {}
         self._staged: dict[int, list[tuple[PlaceOrder, SymbolInfo]]] = {}
+        # every execution and finished order of the replay (the gateway's views); the wire
+        # reports those of the current trading day only (see new_day)
         self.executions: list[enc.ExecView] = []
         self.completed: list[enc.OrderView] = []
+        self._day_starts_at = (0, 0)  # today's first index in executions, completed
         self.received: list[OrderReceived] = []
         self.traded: set[str] = set()
         self.next_faults = OrderFaults()
@@ -190,7 +193,18 @@ class IBVenue:
                     v.status = working_status(v.order_type, event.order.status == "held")
                     self._ack(ibo)
 
+    def new_day(self) -> None:
+        """A new trading date: like TWS, reqExecutions and reqCompletedOrders now report only
+        what happens from here on (the earlier days' stay in the gateway's views)."""
+        self._day_starts_at = (len(self.executions), len(self.completed))
+
     # ------------------------------------------------------------------ views
+    def executions_today(self) -> list[enc.ExecView]:
+        return self.executions[self._day_starts_at[0] :]
+
+    def completed_today(self) -> list[enc.OrderView]:
+        return self.completed[self._day_starts_at[1] :]
+
     def open_orders(self, client_id: int | None) -> list[enc.OrderView]:
         return [
             o.view for o in self.orders.values()

@@ -180,11 +180,11 @@ class OrderTracker(OrderOutcomes, OrderSync):
         return True
 
     def _live_trade(self, coid: str, what: str) -> Trade:
-        trade = self._trades.get(coid)
-        if trade is None:
-            raise VenueError(f"cannot {what} {coid}: no such order at IB")
         if coid in self._terminal:  # not trade.isDone(): ib_async marks a refused cancel Cancelled
             raise VenueError(f"cannot {what} {coid}: it is {self._outcome.get(coid, 'done')}")
+        trade = self._trades.get(coid)  # (a finished order's may be gone after a reconnect)
+        if trade is None:
+            raise VenueError(f"cannot {what} {coid}: no such order at IB")
         return trade
 
     async def _contract(self, asset: str) -> Contract | None:

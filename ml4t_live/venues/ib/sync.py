@@ -5,7 +5,8 @@ sync reports, and after a reconnect catch up with what happened while we were aw
   (adopted, so their callbacks are ours) and today's executions (marked seen, never re-reported).
   A foreign open order (no ``orderRef``) is reported once and never touched.
 * :meth:`OrderSync.resync` - after a reconnect ib_async has forgotten every Trade: re-map our
-  orders from the startup sync, replay executions we missed, settle orders that ended meanwhile.
+  orders from the startup sync, replay executions we missed, settle orders that ended meanwhile,
+  and drop the Trades of finished orders IB no longer reports (an earlier day's).
   An order the startup sync (open + completed orders + executions) does not know is ``OrderLost``
   (IB never took it, e.g. it was written in the second the gateway restarted). Nothing is ever
   re-sent.
@@ -184,6 +185,15 @@ class OrderSync:
                 self._outcome[coid] = "filled"
         return out
 
+    def _forget_finished(self, reported: dict[str, Trade]) -> None:
+        """Drop the ib_async Trades of our finished orders that IB no longer reports (an earlier
+        day's, after the gateway's nightly restart): ib_async has dropped them too, and each
+        (~150-field Order, events, fills, log) would otherwise live as long as the process.
+        What a finished order still needs is kept: its outcome, final event and fills, so it is
+        never placed again and a re-place announces how it ended."""
+        for coid in [c for c in self._trades if c in self._terminal and c not in reported]:
+            del self._trades[coid]
+
     def resync(self) -> int:
         """After a reconnect: re-map our orders, replay missed executions, settle vanished orders.
 
@@ -199,6 +209,7 @@ class OrderSync:
                     by_ref[coid] = trade
         for coid, trade in by_ref.items():
             self._trades[coid] = trade
+        self._forget_finished(by_ref)
         replayed = 0
         for fill in sorted(self.ib.fills(), key=lambda f: f.time):
             coid = fill.execution.orderRef

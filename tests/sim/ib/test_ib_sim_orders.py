@@ -365,3 +365,38 @@ def test_global_cancel_cancels_every_open_order(client, ib_errors):
         return [t.orderStatus.status for t in trades]
 
     assert client.run(scenario) == ["Cancelled", "Cancelled"]
+
+
+def test_a_new_trading_day_reports_only_its_own_executions_and_completed_orders(gateway_factory, client_factory):
+    """TWS reports the current day's executions and completed orders only: after the replay
+    crosses into a new New York date, the earlier day's are history (the gateway's views keep
+    them), for a connected client's requests and for a new connection's start-up sync."""
+    from datetime import timedelta
+
+    import polars as pl
+    from ibsim_support import make_bars
+
+    day1 = make_bars(2)
+    bars = pl.concat([day1, day1.with_columns(pl.col("timestamp") + timedelta(days=1))])
+    gateway = gateway_factory(bars)
+    client = client_factory(1, port=gateway.port)
+    plan = [Planned(0, "AAPL", BUY, 10), Planned(2, "AAPL", SELL, 4)]
+
+    async def scenario(ib):
+        await _replay(ib, plan, n_bars=4)
+        fills = await asyncio.wait_for(ib.reqExecutionsAsync(), 5)
+        completed = await asyncio.wait_for(ib.reqCompletedOrdersAsync(False), 5)
+        return ([f.execution.orderRef for f in fills],
+                [(t.order.orderRef, t.orderStatus.status) for t in completed])  # fmt: skip
+
+    fills, completed = client.run(scenario, timeout=30)
+    assert fills == ["ref-1"]
+    assert completed == [("ref-1", "Filled")]
+    assert sorted(f.order_ref for f in gateway.fills) == ["ref-0", "ref-1"]
+    assert sorted(v.order_ref for v in gateway.completed_orders) == ["ref-0", "ref-1"]
+    late = client_factory(7, port=gateway.port)  # ib_async's start-up sync on a new connection
+    assert late.run(lambda ib: _refs(ib)) == (["ref-1"], ["ref-1"])
+
+
+async def _refs(ib):
+    return sorted(f.execution.orderRef for f in ib.fills()), sorted(t.order.orderRef for t in ib.trades())

@@ -165,3 +165,52 @@ def test_place_while_disconnected_refuses_clearly_and_sends_nothing(
         assert [r.order_ref for r in sim.orders_received] == ["r-away"]
     finally:
         gw.close()
+
+
+def test_an_earlier_days_order_stays_finished_after_the_nightly_restart(
+    sim_factory, ib_log_guard
+):
+    """After the gateway's nightly restart IB reports only the new day's orders and executions
+    (the simulator does as TWS does), and the tracker lets go of the earlier day's ib_async
+    Trades; what a finished order needs stays: a re-place of it is announced, not re-sent, a
+    cancel is refused as filled, and new orders trade."""
+    from datetime import timedelta
+
+    import polars as pl
+    import pytest
+    from ib_helpers import minute_bars
+
+    from ml4t_live.errors import CancelRefused, VenueError
+
+    for pattern in DROP_ERRORS:
+        ib_log_guard.expect(pattern)
+    day1 = minute_bars(n=2)
+    sim = sim_factory(pl.concat([day1, day1.with_columns(pl.col("timestamp") + timedelta(days=1))]))
+    gw = IBGateway(config_for(sim))
+    try:
+        gw.connect()
+        seen: list = []
+        gw.place(OrderRequest("r-day1", "AAPL", OrderSide.BUY, 3))
+        wait_for(gw.events, lambda e: isinstance(e, OrderAccepted), seen=seen)
+        gw.end_of_bar(None)  # bar 0 opens: r-day1 fills
+        wait_for(gw.events, lambda e: isinstance(e, OrderFilled), seen=seen)
+        sim.inject("gateway_restart", at_bar=2, seconds=0.3)
+        gw.end_of_bar(None)  # bar 1
+        gw.end_of_bar(None)  # bar 2, the next day's first: the gateway restarts
+        wait_for(gw.events, lambda e: isinstance(e, BrokerDisconnected), seen=seen)
+        wait_for(gw.events, lambda e: isinstance(e, BrokerReconnected), seen=seen, timeout=15)
+        assert gw.lookup(["r-day1"]) == {}  # IB: a new day, yesterday's orders are not listed
+        gw.place(OrderRequest("r-day1", "AAPL", OrderSide.BUY, 3))  # announced again
+        again = wait_for(gw.events, lambda e: isinstance(e, OrderFilled), seen=seen)
+        assert again.client_order_id == "r-day1"
+        with pytest.raises(CancelRefused, match="already filled"):
+            gw.cancel("r-day1")
+        with pytest.raises(VenueError, match="it is filled"):
+            gw.modify(OrderRequest("r-day1", "AAPL", OrderSide.BUY, 5))
+        gw.place(OrderRequest("r-day2", "AAPL", OrderSide.SELL, 3))
+        gw.end_of_bar(None)
+        wait_for(gw.events, lambda e: isinstance(e, OrderFilled) and e.client_order_id == "r-day2", seen=seen)
+        assert [r.order_ref for r in sim.orders_received] == ["r-day1", "r-day2"]
+        assert gw.snapshot().positions.get("AAPL") is None
+    finally:
+        gw.close()
