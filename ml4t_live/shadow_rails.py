@@ -38,6 +38,9 @@ class ShadowRails:
         self._submit = broker.submit_order
         self._submit_bracket = broker.submit_bracket
         self._update = broker.update_order
+        self._counts_open = gate.config.max_open_orders is not None  # else the count is never read
+        if not gate.follows_positions:  # nothing to refresh at a bar's open: the gate's step alone
+            self.open_bar = gate.open_bar  # type: ignore[method-assign]
         broker.submit_order = self.submit_order  # type: ignore[method-assign]
         broker.submit_bracket = self.submit_bracket  # type: ignore[method-assign]
         broker.update_order = self.update_order  # type: ignore[method-assign]
@@ -47,31 +50,34 @@ class ShadowRails:
                      order_type: OrderType = OrderType.MARKET, limit_price: float | None = None,
                      stop_price: float | None = None, trail_amount: float | None = None,
                      _options: Any = None) -> Order | None:  # fmt: skip
-        args = (asset, quantity, side, order_type, limit_price, stop_price, trail_amount, _options)
-        if isinstance(quantity, bool) or not isinstance(quantity, int | float) or not math.isfinite(quantity) \
-                or abs(quantity) <= 1e-9:  # fmt: skip
-            return self._submit(*args)  # the backtest's own answer (an error, or None)
+        kind = type(quantity)
+        if not (kind is float or kind is int or (kind is not bool and isinstance(quantity, int | float))) \
+                or not 1e-9 < abs(quantity) < math.inf:  # fmt: skip
+            # the backtest's own answer (an error, or None)
+            return self._submit(asset, quantity, side, order_type, limit_price, stop_price, trail_amount, _options)
         if side is None:
             side = OrderSide.BUY if quantity >= 0 else OrderSide.SELL
         size = abs(float(quantity))
-        bracket, entry = self._bracket, None
+        gate, bracket, entry = self.gate, self._bracket, None
         if bracket:
             entry = bracket[0]
             if entry.order_id in self._refused_ids:
-                return self._refuse(args, side, size, "bracket_entry_refused",
-                                    f"its bracket entry {entry.order_id} was refused ({entry.rejection_reason})")  # fmt: skip
+                return self._refuse(asset, side, size, order_type, limit_price, stop_price, trail_amount,
+                                    "bracket_entry_refused", f"its bracket entry {entry.order_id} was refused "
+                                    f"({entry.rejection_reason})")  # fmt: skip
         # every order passes here and is tracked, so each bar's open refreshes the positions its
         # fills moved (and an immediate fill is read just below): no read of the position here
-        refusal = self.gate.check(asset, side, size, order_type, limit_price, stop_price,
-                                  open_orders=len(self.broker.pending_orders),
-                                  parent_quantity=unfilled_entry(entry))  # fmt: skip
+        refusal = gate.check(asset, side, size, order_type, limit_price, stop_price,
+                             open_orders=len(self.broker.pending_orders) if self._counts_open else 0,
+                             parent_quantity=0.0 if entry is None else unfilled_entry(entry))  # fmt: skip
         if refusal is not None:
-            order = self._refuse(args, side, size, refusal.code, refusal.reason)
+            order = self._refuse(asset, side, size, order_type, limit_price, stop_price, trail_amount,
+                                 refusal.code, refusal.reason)  # fmt: skip
         else:
-            order = self._submit(*args)
-            if order is not None:
-                self.gate.track(order, contingent=entry is not None)
-                if order.filled_quantity and self.gate.follows_positions:
+            order = self._submit(asset, quantity, side, order_type, limit_price, stop_price, trail_amount, _options)
+            if order is not None and gate.follows_positions:
+                gate.track(order, contingent=entry is not None)
+                if order.filled_quantity:
                     self._position(asset)
         if bracket is not None and not bracket and order is not None:
             bracket.append(order)
@@ -113,8 +119,8 @@ class ShadowRails:
         else:
             self.gate.position(asset, position.quantity, self.broker.get_multiplier(asset))
 
-    def _refuse(self, args: tuple, side: OrderSide, size: float, code: str, reason: str) -> Order:
-        asset, _, _, order_type, limit_price, stop_price, trail_amount, _ = args
+    def _refuse(self, asset: str, side: OrderSide, size: float, order_type: OrderType, limit_price: float | None,
+                stop_price: float | None, trail_amount: float | None, code: str, reason: str) -> Order:  # fmt: skip
         if code == "bracket_entry_refused":  # the gate counts the refusals it made itself
             self.gate.refused[code] += 1
         order = Order(asset=asset, side=side, quantity=size, order_type=order_type, limit_price=limit_price,

@@ -103,6 +103,10 @@ class Exposure:
 
     # ------------------------------------------------------------------ positions and prices
     def set_position(self, asset: str, quantity: float, multiplier: float = 1.0) -> None:
+        if self._stale:  # the gross sum is re-added at its next read: no notional to move
+            view = self._asset(asset)
+            view.quantity, view.multiplier = float(quantity), float(multiplier)
+            return
         before = self.notional(asset)
         view = self._asset(asset)
         view.quantity, view.multiplier = float(quantity), float(multiplier)
@@ -180,9 +184,10 @@ class Exposure:
     ) -> None:
         if order_id in self._orders:
             return
-        self._orders[order_id] = _Working(asset, side, float(quantity), not contingent)
+        quantity = float(quantity)
+        self._orders[order_id] = _Working(asset, side, quantity, not contingent)
         if not contingent:
-            self._add_working(asset, side, float(quantity))
+            self._add_working(asset, side, quantity)
 
     def order_filled(self, order_id: str, quantity: float) -> None:
         order = self._orders.get(order_id)
@@ -192,6 +197,19 @@ class Exposure:
         order.remaining -= done
         if order.counted:
             self._add_working(order.asset, order.side, -done)
+
+    def order_ended(self, order_id: str, filled: float = 0.0) -> None:
+        """``order_filled(order_id, filled)`` (when ``filled`` > 0) then ``order_closed``, in
+        one step: the usual end of an order (its last fills were seen when it was done)."""
+        order = self._orders.pop(order_id, None)
+        if order is None or not order.counted:
+            return
+        done = min(float(filled), order.remaining) if filled > 0 else 0.0
+        view = self._asset(order.asset)
+        if order.side is OrderSide.BUY:  # two steps, each clamped at zero, as the two calls do
+            view.working_buy = max(max(view.working_buy - done, 0.0) - (order.remaining - done), 0.0)
+        else:
+            view.working_sell = max(max(view.working_sell - done, 0.0) - (order.remaining - done), 0.0)
 
     def order_closed(self, order_id: str) -> None:
         order = self._orders.pop(order_id, None)

@@ -30,10 +30,8 @@ from typing import Any
 from ml4t.backtest import Order, OrderSide, OrderStatus
 
 from .config import RiskConfig
-from .limits import PreTradeRisk, Refusal
+from .limits import PRICED, PreTradeRisk, Refusal
 from .state import HALTED, TradingState, Transition
-
-_PRICED = ("max_order_notional", "max_position_notional", "max_gross_exposure", "price_collar", "max_data_age")
 
 
 class RiskGate:
@@ -46,7 +44,7 @@ class RiskGate:
         self.exposure = self.limits.exposure
         self.state = state if state is not None else TradingState(config)
         self.resume_hint = resume_hint
-        self.needs_prices = any(getattr(config, name) is not None for name in _PRICED)
+        self.needs_prices = any(getattr(config, name) is not None for name in PRICED)
         self.loss_limits = config.max_daily_loss is not None or config.max_drawdown is not None
         self.follows_positions = operated or self.needs_prices or self.loss_limits or not config.allow_short or any(
             getattr(config, name) is not None for name in ("max_order_quantity", "max_open_orders"))  # fmt: skip
@@ -79,10 +77,13 @@ class RiskGate:
         """The bar begins; returns the assets whose tracked orders filled since the last bar."""
         self.bar_time = timestamp
         self._market = None  # read (and the bar's own clock started) when an order needs it
-        if self.loss_limits:
-            self._new_day(timestamp)
+        if self.loss_limits:  # the day the daily loss limit counts (a new one at a new date)
+            day = timestamp.date() if isinstance(timestamp, datetime) else None
+            if day is None or day != self._date:
+                self._date, self._day = day, trading_day(timestamp) if day is not None else trading_day_of(timestamp)
         if self.needs_prices and data:
-            self.exposure.set_prices(_closes(data), timestamp)
+            closes = getattr(data, "_closes", None)  # an ml4t.backtest DataFeed payload: its own view
+            self.exposure.set_prices(_closes(data) if closes is None else closes, timestamp)
         return self._release_ended() if self._orders else ()
 
     # ------------------------------------------------------------------ orders
@@ -90,10 +91,13 @@ class RiskGate:
               stop_price: float | None, *, open_orders: int, parent_quantity: float = 0.0,
               replacing: str | None = None) -> Refusal | None:  # fmt: skip
         state = self.state
-        refusal = self.limits.check(asset, side, quantity, order_type, limit_price, stop_price, now=self.now(),
-                                    equity=self.equity, open_orders=open_orders, state=state.state,
-                                    state_reason=state.reason, parent_quantity=parent_quantity,
-                                    replacing=replacing)  # fmt: skip
+        market = self._market  # the market clock (now(), inlined: once per order)
+        if market is None:
+            market = self._market = posix(self.bar_time)
+            self._since = time.monotonic()
+        refusal = self.limits.evaluate(asset, side, quantity, order_type, limit_price, stop_price,
+                                    market + (time.monotonic() - self._since), self.equity, open_orders,
+                                    state.state, state.reason, parent_quantity, replacing)  # fmt: skip
         if refusal is not None:
             if refusal.code == "halted" and self.resume_hint:
                 refusal = Refusal("halted", f"{refusal.reason}; {self.resume_hint}")
@@ -128,17 +132,22 @@ class RiskGate:
 
     def _release_ended(self) -> set[str]:
         """Once per bar: what working orders filled, and those that ended, since the last look."""
-        exposure = self.exposure
-        filled_assets = set()
-        for oid, seen in list(self._orders.items()):
-            order, filled, _ = seen
-            if order.filled_quantity > filled:
-                exposure.order_filled(oid, order.filled_quantity - filled)
+        exposure, orders = self.exposure, self._orders
+        filled_assets, ended = set(), []
+        for oid, seen in orders.items():
+            order = seen[0]
+            filled = order.filled_quantity - seen[1]
+            if order.status is not OrderStatus.PENDING:
+                ended.append((oid, filled))
+                if filled > 0:
+                    filled_assets.add(order.asset)
+            elif filled > 0:
+                exposure.order_filled(oid, filled)
                 seen[1] = order.filled_quantity
                 filled_assets.add(order.asset)
-            if order.status is not OrderStatus.PENDING:
-                exposure.order_closed(oid)
-                del self._orders[oid]
+        for oid, filled in ended:
+            exposure.order_ended(oid, filled)  # its last fills, then closed
+            del orders[oid]
         return filled_assets
 
     def position(self, asset: str, quantity: float, multiplier: float = 1.0) -> None:
@@ -161,11 +170,6 @@ class RiskGate:
         moved = state.observe_equity(equity, 0.0, day=self._day)
         self._floor, self._ceiling = _loss_floor(state), state.high_water or equity
         return moved
-
-    def _new_day(self, timestamp: Any) -> None:
-        day = timestamp.date() if isinstance(timestamp, datetime) else None
-        if day is None or day != self._date:
-            self._date, self._day = day, trading_day(timestamp) if day is not None else trading_day_of(timestamp)
 
     def strategy_outcome(self, ok: bool) -> Transition | None:
         if ok:

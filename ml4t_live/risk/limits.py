@@ -48,6 +48,8 @@ _EPS = 1e-9
 _NONE = AssetView()  # an asset with no position and no working order (never changed)
 _LIMIT_TYPES = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
 _STOP_TYPES = frozenset({OrderType.STOP, OrderType.STOP_LIMIT})
+#: the limits that read a price (or its age)
+PRICED = ("max_order_notional", "max_position_notional", "max_gross_exposure", "price_collar", "max_data_age")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,11 @@ class PreTradeRisk:
         self.exposure = exposure if exposure is not None else Exposure()
         self.rate = OrderRate(config.max_orders_per_minute, config.max_orders_per_second)
         self.caps = _Caps(config)
+        c = config
+        #: a limit that reads new risk is configured (else an ACTIVE order meets the rate limit only)
+        self.judges_new_risk = not c.allow_short or any(getattr(c, name) is not None for name in (
+            "max_open_orders", "max_order_quantity", *PRICED))  # fmt: skip
+        self._priced_limits = any(getattr(c, name) is not None for name in PRICED)
 
     def check(
         self,
@@ -94,35 +101,46 @@ class PreTradeRisk:
         id of the working order a change (``update_order``) replaces; pass the changed order's
         new quantity and prices: its old remaining quantity is not counted as working, and it
         adds no open order (a change is still a message: it counts for the rate limit)."""
-        if state not in STATES:
-            raise ValueError(f"trading state must be one of {', '.join(STATES)}, got {state!r}")
-        if state == HALTED:
-            return Refusal("halted", f"trading is HALTED ({state_reason or 'no reason given'}): no order leaves")
-        if not (math.isfinite(quantity) and quantity > 0):
+        return self.evaluate(asset, side, quantity, order_type, limit_price, stop_price, now, equity, open_orders,
+                             state, state_reason, parent_quantity, replacing)  # fmt: skip
+
+    def evaluate(self, asset: str, side: OrderSide, quantity: float, order_type: OrderType,
+                 limit_price: float | None, stop_price: float | None, now: float, equity: float, open_orders: int,
+                 state: str, state_reason: str, parent_quantity: float, replacing: str | None) -> Refusal | None:  # fmt: skip
+        """:meth:`check` with every argument given in order (the gate's per-order call: no
+        keyword matching)."""
+        if state != ACTIVE:
+            if state not in STATES:
+                raise ValueError(f"trading state must be one of {', '.join(STATES)}, got {state!r}")
+            if state == HALTED:
+                return Refusal("halted", f"trading is HALTED ({state_reason or 'no reason given'}): no order leaves")
+        if not 0 < quantity < math.inf:  # NaN, infinite, zero, negative
             return Refusal("invalid_quantity", f"quantity must be a positive number, got {quantity!r}")
+        # The rate limit is judged first (its refusal wins), but it only records a send when
+        # every other check passed: ``admit`` checks and records in one step, after the others;
+        # when another check refuses, the rate limit's own refusal (if any) is returned instead.
+        if state == ACTIVE and not self.judges_new_risk:  # the safe defaults: the rate alone
+            too_fast = self.rate.admit(now)
+            return None if too_fast is None else Refusal("max_orders_per_minute", too_fast)
         view = self.exposure.assets.get(asset) or _NONE  # prices are read only by the priced limits
         base = view.quantity + parent_quantity
         signed = quantity if side is OrderSide.BUY else -quantity
-        reducing = base * signed < 0 and quantity <= abs(base) + _EPS
-        too_fast = self.rate.refusal(now)
-        if too_fast is not None:
-            return Refusal("max_orders_per_minute", too_fast)
-        if not reducing:
+        if not (base * signed < 0 and quantity <= abs(base) + _EPS):  # new risk (not reducing)
             if order_type not in _LIMIT_TYPES:
                 limit_price = None
             if order_type not in _STOP_TYPES:
                 stop_price = None
-            refusal = self._new_risk(asset, side, quantity, limit_price, stop_price, view, base, signed,
-                                     now=now, equity=equity, open_orders=open_orders, state=state,
-                                     state_reason=state_reason, replacing=replacing)  # fmt: skip
+            refusal = self._new_risk(asset, side, quantity, limit_price, stop_price, view, base, signed, now,
+                                     equity, open_orders, state, state_reason, replacing)  # fmt: skip
             if refusal is not None:
-                return refusal
-        self.rate.record(now)
-        return None
+                too_fast = self.rate.refusal(now)
+                return refusal if too_fast is None else Refusal("max_orders_per_minute", too_fast)
+        too_fast = self.rate.admit(now)
+        return None if too_fast is None else Refusal("max_orders_per_minute", too_fast)
 
     # ------------------------------------------------------------------ new risk
     def _new_risk(self, asset: str, side: OrderSide, quantity: float, limit_price: float | None,
-                  stop_price: float | None, view: AssetView, base: float, signed: float, *, now: float,
+                  stop_price: float | None, view: AssetView, base: float, signed: float, now: float,
                   equity: float, open_orders: int, state: str, state_reason: str,
                   replacing: str | None) -> Refusal | None:  # fmt: skip
         c, caps = self.config, self.caps
@@ -145,10 +163,12 @@ class PreTradeRisk:
             pending = f" and {-working:,g} working" if working else ""
             return Refusal("allow_short", f"allow_short is false: {asset} position {base:,g}{pending} "
                            f"- {quantity:,g} would be {covered:,g} (short)")  # fmt: skip
-        return self._priced(asset, quantity, limit_price, stop_price, view, after, now=now, equity=equity)
+        if not self._priced_limits:
+            return None
+        return self._priced(asset, quantity, limit_price, stop_price, view, after, now, equity)
 
     def _priced(self, asset: str, quantity: float, limit_price: float | None, stop_price: float | None,
-                view: AssetView, after: float, *, now: float, equity: float) -> Refusal | None:  # fmt: skip
+                view: AssetView, after: float, now: float, equity: float) -> Refusal | None:  # fmt: skip
         c, caps = self.config, self.caps
         last = self.exposure.price(asset)
         if c.max_data_age is not None:
@@ -192,7 +212,8 @@ class PreTradeRisk:
             return Refusal("max_position_notional", f"max_position_notional: {asset} {after:,g} x {ref:,.2f}"
                            f"{times} = {position_after:,.2f} after the order > {c.max_position_notional:,.2f}")  # fmt: skip
         if c.max_gross_exposure is not None:
-            gross = self.exposure.gross - self.exposure.notional(asset) + position_after
+            # exposure.notional(asset), with the price read above
+            gross = self.exposure.gross - abs(view.quantity * (last or 0.0) * view.multiplier) + position_after
             if equity <= 0:
                 return Refusal("max_gross_exposure", f"max_gross_exposure: equity is {equity:,.2f}: no new exposure")
             ratio = gross / equity

@@ -36,6 +36,25 @@ class OrderRate:
                     f"{self.per_minute}; the next order may leave in {wait:.1f} s")  # fmt: skip
         return None
 
+    def admit(self, now: float) -> str | None:
+        """``refusal(now)``, and when there is none the send is recorded: one step, once per
+        order that leaves (``refusal`` and ``record`` inlined)."""
+        per_minute = self.per_minute
+        if per_minute is None:
+            return None
+        minute, second = self._minute, self._second
+        horizon = now - MINUTE
+        while minute and minute[0] <= horizon:
+            minute.popleft()
+        horizon = now - SECOND
+        while second and second[0] <= horizon:
+            second.popleft()
+        if len(minute) >= per_minute or (self.per_second is not None and len(second) >= self.per_second):
+            return self.refusal(now)  # the reason (nothing left to expire)
+        minute.append(now)
+        second.append(now)
+        return None
+
     def record(self, now: float) -> None:
         if self.per_minute is None:
             return
