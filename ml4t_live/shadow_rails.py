@@ -39,8 +39,10 @@ class ShadowRails:
         self._submit_bracket = broker.submit_bracket
         self._update = broker.update_order
         self._counts_open = gate.config.max_open_orders is not None  # else the count is never read
-        if not gate.follows_positions:  # nothing to refresh at a bar's open: the gate's step alone
-            self.open_bar = gate.open_bar  # type: ignore[method-assign]
+        # a bar's open: the gate's own step, which reads the positions tracked orders moved
+        # (every order passes here and is tracked) from this broker
+        gate.refresh_position = self._position
+        self.open_bar = gate.open_bar
         broker.submit_order = self.submit_order  # type: ignore[method-assign]
         broker.submit_bracket = self.submit_bracket  # type: ignore[method-assign]
         broker.update_order = self.update_order  # type: ignore[method-assign]
@@ -104,15 +106,9 @@ class ShadowRails:
             self.gate.changed(order)
         return done
 
-    # ------------------------------------------------------------------ the bar
-    def open_bar(self, timestamp: Any, data: Any) -> None:
-        """After the bar's fills at the open: the clock, prices, and the positions they moved."""
-        filled = self.gate.open_bar(timestamp, data)
-        if filled:
-            for asset in filled:
-                self._position(asset)
-
+    # ------------------------------------------------------------------ positions
     def _position(self, asset: str) -> None:
+        """The asset's position into the gate (a tracked order filled: at a bar's open, or at once)."""
         position = self.broker.positions.get(asset)
         if position is None:
             self.gate.position(asset, 0.0)

@@ -131,7 +131,7 @@ class Exposure:
         lacks move into the kept prices, with that bar's time. The gross sum is re-added at its
         next read."""
         prev = self._bar
-        if prev is not None and (len(prev) != len(prices) or prev.keys() != prices.keys()):
+        if prev is not None and prev.keys() != prices.keys():  # (the lengths are compared first)
             for asset in prev.keys() - prices.keys():
                 self.prices[asset] = prev[asset]
                 self.price_times[asset] = self._bar_as_of
@@ -174,7 +174,9 @@ class Exposure:
             self._resum()
 
     def _resum(self) -> None:
-        self._gross = math.fsum(self.notional(a) for a, v in self.assets.items() if v.quantity)
+        price = self.price  # notional(a) for each held asset
+        self._gross = math.fsum([abs(v.quantity * (price(a) or 0.0) * v.multiplier)
+                                 for a, v in self.assets.items() if v.quantity])  # fmt: skip
         self._updates = 0
         self._stale = False
 

@@ -22,8 +22,10 @@ order rate and data ages are those the live run would see, however fast the repl
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -56,7 +58,10 @@ class RiskGate:
         self._since = time.monotonic()
         self._day: Any = None
         self._date: Any = None
-        self._floor, self._ceiling = math.inf, -math.inf  # the equity band where no loss limit can trip
+        self._floor, self._ceiling = self._no_band()  # the equity band where no loss limit can trip
+        #: a caller that reads positions from its broker (the shadow) sets this: called by
+        #: ``open_bar`` for each asset a tracked order filled in since the last bar
+        self.refresh_position: Callable[[str], None] | None = None
         self._orders: dict[str, list[Any]] = {}  # id -> [order, filled quantity seen, contingent]
 
     # ------------------------------------------------------------------ the clock and the bar
@@ -82,9 +87,19 @@ class RiskGate:
             if day is None or day != self._date:
                 self._date, self._day = day, trading_day(timestamp) if day is not None else trading_day_of(timestamp)
         if self.needs_prices and data:
-            closes = getattr(data, "_closes", None)  # an ml4t.backtest DataFeed payload: its own view
-            self.exposure.set_prices(_closes(data) if closes is None else closes, timestamp)
-        return self._release_ended() if self._orders else ()
+            try:  # an ml4t.backtest DataFeed payload: its own view of the closes
+                closes = data._closes
+            except AttributeError:
+                closes = _closes(data)
+            self.exposure.set_prices(closes, timestamp)
+        if not self._orders:
+            return ()
+        filled = self._release_ended()
+        refresh = self.refresh_position
+        if refresh is not None:
+            for asset in filled:
+                refresh(asset)
+        return filled
 
     # ------------------------------------------------------------------ orders
     def check(self, asset: str, side: OrderSide, quantity: float, order_type: Any, limit_price: float | None,
@@ -161,15 +176,23 @@ class RiskGate:
     # ------------------------------------------------------------------ the trading state
     def observe_equity(self, equity: float) -> Transition | None:
         self.equity = equity
+        state = self.state
+        if self._floor < equity <= self._ceiling and self._day == state.day:  # (so finite)
+            state.last_equity = equity  # nothing else can move (what a resume re-bases on)
+            return None
         if not math.isfinite(equity):
             return None
-        state = self.state
-        if not self.loss_limits or (self._day == state.day and self._floor < equity <= self._ceiling):
-            state.last_equity = equity  # nothing else can move (what a resume re-bases on)
+        if not self.loss_limits:
+            state.last_equity = equity
             return None
         moved = state.observe_equity(equity, 0.0, day=self._day)
         self._floor, self._ceiling = _loss_floor(state), state.high_water or equity
         return moved
+
+    def _no_band(self) -> tuple[float, float]:
+        """Without a loss limit every finite equity is in the band; with one, none is until the
+        next observation re-computes it."""
+        return (math.inf, -math.inf) if self.loss_limits else (-math.inf, sys.float_info.max)
 
     def strategy_outcome(self, ok: bool) -> Transition | None:
         if ok:
@@ -179,7 +202,7 @@ class RiskGate:
         return self.state.strategy_error()
 
     def operator(self, state: str, reason: str) -> Transition | None:
-        self._floor, self._ceiling = math.inf, -math.inf  # a resume re-bases the loss limits
+        self._floor, self._ceiling = self._no_band()  # a resume re-bases the loss limits
         return self.state.operator(state, reason)
 
     @property

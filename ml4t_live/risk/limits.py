@@ -74,6 +74,7 @@ class PreTradeRisk:
         self.judges_new_risk = not c.allow_short or any(getattr(c, name) is not None for name in (
             "max_open_orders", "max_order_quantity", *PRICED))  # fmt: skip
         self._priced_limits = any(getattr(c, name) is not None for name in PRICED)
+        self._notional_limits = any(getattr(c, name) is not None for name in PRICED[:3])
 
     def check(
         self,
@@ -143,13 +144,13 @@ class PreTradeRisk:
                   stop_price: float | None, view: AssetView, base: float, signed: float, now: float,
                   equity: float, open_orders: int, state: str, state_reason: str,
                   replacing: str | None) -> Refusal | None:  # fmt: skip
-        c, caps = self.config, self.caps
+        c, caps = self.config, self.caps  # an absent limit's cap is infinite: its test never refuses
         if state == REDUCING:
             return Refusal("reducing", _reducing_reason(asset, side, quantity, base, state_reason))
-        if c.max_open_orders is not None and replacing is None and open_orders + 1 > c.max_open_orders:
+        if replacing is None and open_orders + 1 > caps.max_open_orders:
             return Refusal("max_open_orders", f"max_open_orders: {open_orders} working + this one = "
                            f"{open_orders + 1} > {c.max_open_orders}")  # fmt: skip
-        if c.max_order_quantity is not None and quantity > caps.max_order_quantity:
+        if quantity > caps.max_order_quantity:
             return Refusal("max_order_quantity", f"max_order_quantity: {quantity:,g} > {c.max_order_quantity:,g}")
         working = view.working_buy if side is OrderSide.BUY else -view.working_sell
         if replacing is not None:  # the order being changed is replaced, not added to
@@ -169,17 +170,17 @@ class PreTradeRisk:
 
     def _priced(self, asset: str, quantity: float, limit_price: float | None, stop_price: float | None,
                 view: AssetView, after: float, now: float, equity: float) -> Refusal | None:  # fmt: skip
-        c, caps = self.config, self.caps
-        last = self.exposure.price(asset)
+        c, caps, exposure = self.config, self.caps, self.exposure
+        last = exposure.price(asset)
         if c.max_data_age is not None:
-            price_time = self.exposure.price_time(asset)
+            price_time = exposure.price_time(asset)
             if price_time is None:
                 return Refusal("max_data_age", f"max_data_age: no price time for {asset} yet: no new risk")
             age = now - price_time
             if age > caps.max_data_age:
                 return Refusal("max_data_age", f"max_data_age: the last {asset} price is {age:,.1f} s old "
                                f"> {c.max_data_age:,g} s: no new risk on stale prices")  # fmt: skip
-        if c.price_collar is not None:
+        if (limit_price is not None or stop_price is not None) and c.price_collar is not None:
             for name, price in (("limit", limit_price), ("stop", stop_price)):
                 if price is None:
                     continue
@@ -190,30 +191,29 @@ class PreTradeRisk:
                 if away > caps.price_collar:
                     return Refusal("price_collar", f"price_collar: {name} {price:,.2f} is {away:.2%} from the "
                                    f"last price {last:,.2f} > {c.price_collar:.2%}")  # fmt: skip
-        needs_price = (c.max_order_notional, c.max_position_notional, c.max_gross_exposure)
-        if all(limit is None for limit in needs_price):
+        if not self._notional_limits:
             return None
-        ref = last
-        for price in (limit_price, stop_price):
-            if price is not None and (ref is None or price > ref):
-                ref = price
+        ref = last  # the highest of the last, limit and stop prices
+        if limit_price is not None and (ref is None or limit_price > ref):
+            ref = limit_price
+        if stop_price is not None and (ref is None or stop_price > ref):
+            ref = stop_price
         if ref is None:
             return Refusal("no_price", f"no price for {asset} yet (no bar, no limit or stop price): "
                            "the notional limits cannot be checked, so no new risk")  # fmt: skip
         mult = view.multiplier
-        times = f" x {mult:,g}" if mult != 1 else ""
-        if c.max_order_notional is not None:
-            notional = quantity * ref * mult
-            if notional > caps.max_order_notional:
-                return Refusal("max_order_notional", f"max_order_notional: {quantity:,g} x {ref:,.2f}{times} = "
-                               f"{notional:,.2f} > {c.max_order_notional:,.2f}")  # fmt: skip
+        notional = quantity * ref * mult
+        if notional > caps.max_order_notional:
+            return Refusal("max_order_notional", f"max_order_notional: {quantity:,g} x {ref:,.2f}{_times(mult)} = "
+                           f"{notional:,.2f} > {c.max_order_notional:,.2f}")  # fmt: skip
         position_after = abs(after) * ref * mult
-        if c.max_position_notional is not None and position_after > caps.max_position_notional:
+        if position_after > caps.max_position_notional:
             return Refusal("max_position_notional", f"max_position_notional: {asset} {after:,g} x {ref:,.2f}"
-                           f"{times} = {position_after:,.2f} after the order > {c.max_position_notional:,.2f}")  # fmt: skip
+                           f"{_times(mult)} = {position_after:,.2f} after the order > "
+                           f"{c.max_position_notional:,.2f}")  # fmt: skip
         if c.max_gross_exposure is not None:
             # exposure.notional(asset), with the price read above
-            gross = self.exposure.gross - abs(view.quantity * (last or 0.0) * view.multiplier) + position_after
+            gross = exposure.gross - abs(view.quantity * (last or 0.0) * mult) + position_after
             if equity <= 0:
                 return Refusal("max_gross_exposure", f"max_gross_exposure: equity is {equity:,.2f}: no new exposure")
             ratio = gross / equity
@@ -240,13 +240,19 @@ class PreTradeRisk:
 
 class _Caps:
     """Each limit plus its floating-point tolerance (``state.exceeds``), computed once: a check
-    compares with ``>`` only. An absent limit is infinite."""
+    compares with ``>`` only. An absent limit is infinite (its test never refuses)."""
 
     def __init__(self, config: RiskConfig) -> None:
         for name in ("max_order_quantity", "max_order_notional", "max_position_notional", "max_gross_exposure",
                      "price_collar", "max_data_age"):  # fmt: skip
             limit = getattr(config, name)
             setattr(self, name, math.inf if limit is None else limit + TOLERANCE * max(1.0, abs(limit)))
+        # a count: compared exactly
+        self.max_open_orders = math.inf if config.max_open_orders is None else config.max_open_orders
+
+
+def _times(multiplier: float) -> str:
+    return f" x {multiplier:,g}" if multiplier != 1 else ""
 
 
 def _reducing_reason(asset: str, side: OrderSide, quantity: float, base: float, state_reason: str) -> str:
