@@ -200,7 +200,7 @@ class BarSteps:
     def session_opened(self, folder: Any) -> None:
         recovery.session_opened(self.link.journal, folder)
 
-    def session_closed(self) -> None:
+    def session_closed(self, finished: bool = False) -> None:
         journal = self.own.journal
         if journal is not None and not journal.closed:
             recovery.session_closed(journal)

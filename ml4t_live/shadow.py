@@ -5,6 +5,10 @@ The strategy is handed a real ``ml4t.backtest.Broker`` built by ``Broker.from_co
 same order as ``Engine._run_once``. Nothing here re-implements a fill rule, so a replay through
 ``LiveEngine`` with a ``ShadowBroker`` fills exactly where the backtest fills.
 
+With ``journal=True`` (the CLI's default) a :class:`~ml4t_live.shadow_journal.ShadowJournal`
+keeps what the run consumed and decided in the state directory: a killed rehearsal restarts
+warm, and ``ml4t-live halt`` / ``resume`` reach it from another terminal.
+
 Thread rule: everything runs on the engine thread (the backtest Broker is not thread-safe).
 """
 
@@ -27,7 +31,9 @@ from ml4t.backtest.types import ExecutionMode, OrderType
 from ml4t.specs import LIFECYCLE_V1, LifecyclePhase
 
 from .events import BarClosed
+from .errors import ConfigError
 from .risk import RiskConfig, RiskGate
+from .shadow_journal import ShadowJournal
 from .shadow_rails import ShadowRails
 
 _log = logger.bind(component="shadow")
@@ -39,12 +45,24 @@ class ShadowBroker:
     mode = "shadow"
     venue = "shadow"
 
-    def __init__(self, config: BacktestConfig | None = None, *, risk: Any = None, **broker_kwargs: Any) -> None:
+    def __init__(self, config: BacktestConfig | None = None, *, risk: Any = None, journal: bool | None = None,
+                 state_dir: Any = None, on_divergence: str = "fail", **broker_kwargs: Any) -> None:  # fmt: skip
         """``risk``: the ``[risk]`` table (or a RiskConfig): the same rails a venue run has, in
-        front of the backtest broker (None = the safe defaults; ``False`` = no rails at all)."""
+        front of the backtest broker (None = the safe defaults; ``False`` = no rails at all).
+        ``journal``: keep a journal in ``state_dir`` (default: journal when a ``state_dir`` is
+        given; the state directory's own default when it is not); ``on_divergence``: ``fail``
+        or ``continue`` when a warm restart finds the strategy deciding differently."""
+        if on_divergence not in ("fail", "continue"):
+            raise ConfigError(f"on_divergence must be 'fail' or 'continue' (got {on_divergence!r})")
         self.config = config if config is not None else BacktestConfig()
         self.risk_table = risk
         self.rails: ShadowRails | None = None
+        self.journaling = state_dir is not None if journal is None else journal
+        self.state_dir = state_dir
+        self.on_divergence = on_divergence
+        self.strategy_id: str | None = None  # the engine's (its strategy_id)
+        self._feed: Any = None  # the engine's (use_feed)
+        self.journal: ShadowJournal | None = None
         self._broker_kwargs = broker_kwargs
         self._broker: Broker | None = None
         self._dispatcher: LifecycleDispatcher | None = None
@@ -52,6 +70,7 @@ class ShadowBroker:
         self._fills_seen = 0
         self._orders_seen = 0
         self._open: dict[str, Order] = {}
+        self._replaying = False
 
     # ------------------------------------------------------------------ engine side
     @property
@@ -64,11 +83,23 @@ class ShadowBroker:
         """Build the backtest Broker from the engine's (feed-merged) config."""
         self.config = config
         self._broker = Broker.from_config(deepcopy(config), **self._broker_kwargs)
-        if self.risk_table is not False:
-            # the backtest applies its own short-selling rule: the rails add one only when asked
-            gate = RiskGate(RiskConfig.from_table(self.risk_table, allow_short_default=True))
+        # the backtest applies its own short-selling rule: the rails add one only when asked
+        risk = None if self.risk_table is False else RiskConfig.from_table(self.risk_table, allow_short_default=True)
+        gate = RiskGate(risk) if risk is not None else None
+        if self.journaling:
+            name, source = getattr(self._feed, "name", "feed"), getattr(self._feed, "source_id", None)
+            self.journal = ShadowJournal.open(self.state_dir, name, self.strategy_id or "shadow", source=source,
+                                              cash=config.initial_cash, risk=risk, on_divergence=self.on_divergence)  # fmt: skip
+            gate = self.journal.gate
+            if gate is None:
+                _log.warning("no rails (risk=False): ml4t-live halt / resume cannot reach this run")
+        if gate is not None:
             gate.equity = config.initial_cash
             self.rails = ShadowRails(gate, self._broker)
+        if self.journal is not None:
+            self.journal.wrap(self._broker)
+            self.journal.halt, self.journal.flatten = self._cancel_working, self._flatten
+            self.journal.follow = self._follow_positions
         self._next_bar = config.execution_mode == ExecutionMode.NEXT_BAR
         self._dispatcher = LifecycleDispatcher(None, LIFECYCLE_V1)
         _log.info(
@@ -82,6 +113,65 @@ class ShadowBroker:
         if self._dispatcher is None:
             raise RuntimeError("ShadowBroker.connect() has not been called")
         return self._dispatcher.dispatch_registered(phase, hook, self._broker, *args)
+
+    # ------------------------------------------------------------------ the journal's steps
+    def use_feed(self, feed: Any) -> None:
+        """The engine's feed: the journal is named after it, and a recorded source's bars are
+        journaled by reference (a restart reads them from the source again)."""
+        self._feed = feed
+
+    def open_bar(self, bar: BarClosed, replay_n: int | None = None) -> None:
+        if self.journal is not None:
+            self.journal.start_bar(bar, replay_n)
+
+    def begin_warm_restart(self) -> bool:
+        self._replaying = self.journal is not None and self.journal.begin_replay()
+        return self._replaying
+
+    def replay_bars(self):
+        return self.journal.replay_bars(self._feed)
+
+    def end_warm_restart(self) -> None:
+        self._replaying = False
+        self.journal.end_replay()
+        self.take_new_records()  # what the replay simulated again is in the earlier runs' files
+
+    def settle_last_bar(self, timeout: float) -> None:
+        """An orderly end: nothing is in flight in shadow mode; on_end's commands come next."""
+        if self.journal is not None:
+            self.journal.closing()
+
+    def session_closed(self, finished: bool = False) -> None:
+        if self.journal is not None:
+            self.journal.close(finished)
+
+    def _cancel_working(self) -> None:
+        """HALTED: nothing stays working (as at a venue)."""
+        for order in list(self._broker.pending_orders):
+            self._broker.cancel_order(order.order_id)
+
+    def _follow_positions(self) -> None:
+        """REDUCING set by the operator: the gate (which followed no positions, no limit
+        reading them) needs them to tell a reducing order: read now, followed from now on."""
+        rails = self.rails
+        if rails is None or rails.gate.follows_positions:
+            return
+        rails.gate.follows_positions = True
+        for asset in list(self._broker.positions):
+            rails._position(asset)
+        for order in self._broker.pending_orders:
+            rails.gate.track(order)
+
+    def _flatten(self) -> None:
+        """``ml4t-live halt --flatten``: working orders cancelled, every position closed by a
+        MARKET order that no rail refuses (the backtest's own submit, as a venue's flatten is
+        the runtime's own order)."""
+        self._cancel_working()
+        broker = self._broker
+        for asset, position in list(broker.positions.items()):
+            if abs(position.quantity) > 1e-12:
+                Broker.submit_order(broker, asset, -position.quantity)
+        _log.warning("flatten: closing orders placed for {}", sorted(broker.positions))
 
     def settle(self, timeout: float) -> int:
         """Fill barrier: nothing is ever in flight here (fills happen in ``begin_bar``)."""
@@ -112,6 +202,12 @@ class ShadowBroker:
         else:
             broker._process_orders()
         broker._update_water_marks()
+        journal = self.journal
+        if journal is not None:
+            if self._replaying:  # the run marked each bar: its loss limits live it again
+                self.mark(bar.timestamp, 0)
+            else:
+                journal.end_bar(len(broker.pending_orders))
 
     def mark(self, timestamp: Any, observation: int) -> float:
         state, _ = self._broker._observe_portfolio(  # type: ignore[union-attr]
@@ -119,16 +215,19 @@ class ShadowBroker:
         )
         equity = float(state[0])
         if self.rails is not None:
-            self.rails.gate.observe_equity(equity)
+            moved = self.rails.gate.observe_equity(equity)
+            if moved is not None and self.journal is not None:
+                self.journal.moved(moved)
         return equity
 
     def strategy_outcome(self, ok: bool) -> None:
         rails = self.rails
         if rails is not None and (not ok or rails.gate.state.consecutive_errors):
             moved = rails.gate.strategy_outcome(ok)
+            if moved is not None and self.journal is not None:
+                self.journal.moved(moved)
             if moved is not None and moved.new == "HALTED":  # as at the venue: nothing stays working
-                for order in list(self._broker.pending_orders):
-                    self._broker.cancel_order(order.order_id)
+                self._cancel_working()
 
     def risk_summary(self) -> dict[str, Any]:
         return self.rails.gate.summary() if self.rails is not None else {}
@@ -166,6 +265,8 @@ class ShadowBroker:
         finished += refused
         fills = broker.fills[self._fills_seen :]
         self._fills_seen = len(broker.fills)
+        if fills and self.journal is not None and not self._replaying:
+            self.journal.fills(fills)
         return finished, fills
 
     def _take_refused(self) -> list[Order]:
@@ -200,7 +301,9 @@ class ShadowBroker:
             del trades[: len(trades) - keep_fills]
 
     def close(self) -> None:
-        """Nothing to release: shadow orders never left the process."""
+        """Shadow orders never left the process: only the journal (if any) to close."""
+        if self.journal is not None:
+            self.journal.close(False)
 
 
 def _bar_caches(data: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], ...]:

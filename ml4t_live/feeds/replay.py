@@ -87,6 +87,10 @@ class ReplayFeed:
             raise ConfigError(f"the recorded bars cannot be replayed: {exc}") from exc
         self.feed_spec = self._datafeed.feed_spec
         self.bars_total = self._datafeed.n_bars
+        stamps = self._datafeed.timestamps
+        # what a shadow journal knows this replay by (a different source starts it afresh)
+        where = str(Path(prices).resolve()) if isinstance(prices, (str, Path)) else name
+        self.source_id = f"{where} ({self.bars_total} bars, {stamps[0]} .. {stamps[-1]})" if self.bars_total else where
         self._thread: LoopThread | None = None
         self._bars: Iterator[tuple[Any, Any, Any]] | None = None  # the engine thread's DataFeed
         self._due = 0  # bars announced and not yet built

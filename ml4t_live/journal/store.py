@@ -103,6 +103,10 @@ class Journal:
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
+        return cls._connect(path, fd)
+
+    @classmethod
+    def _connect(cls, path: Path, fd: int) -> Journal:
         try:
             db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
@@ -152,6 +156,20 @@ class Journal:
     def closed(self) -> bool:
         return self._lock_fd < 0
 
+    def recreate(self) -> Journal:
+        """An empty journal in place of this one, under the same lock (nothing else can open
+        the file meanwhile). Returns the new journal; this one is closed."""
+        self.commit()
+        self._db.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        fd, self._lock_fd = self._lock_fd, -1
+        return Journal._connect(self.path, fd)
+
+    def data_version(self) -> int:
+        """Changes when another connection (an operator command) commits to this file."""
+        return self._db.execute("PRAGMA data_version").fetchone()[0]
+
     # ------------------------------------------------------------------ meta
     def meta(self, key: str, default: str | None = None) -> str | None:
         return self._meta.get(key, default)
@@ -187,9 +205,14 @@ class Journal:
         return self.meta("created_at") is None
 
     # ------------------------------------------------------------------ appends
+    def next_bar(self) -> int:
+        """The number the next bar consumed gets (above any command's)."""
+        self.bars = max(self.bars, self._used) + 1
+        return self.bars
+
     def append_bar(self, timestamp: Any, data: dict, context: dict) -> int:
         """The strategy consumed this bar: it is bar ``n`` (returned)."""
-        self.bars = max(self.bars, self._used) + 1
+        self.next_bar()
         self._write(
             "INSERT INTO bars (n, ts, payload) VALUES (?, ?, ?)",
             (self.bars, str(timestamp), pack([timestamp, data, context])),
@@ -244,12 +267,31 @@ class Journal:
             (exec_id, n, cid, asset, signed_qty, price, commission, str(timestamp)),
         )
 
+    _MANY = {
+        "bars": "INSERT INTO bars (n, ts, payload) VALUES (?, ?, ?)",
+        "commands": "INSERT INTO commands (n, seq, kind, cid, args, result) VALUES (?, ?, ?, ?, ?, ?)",
+        "fills": "INSERT OR IGNORE INTO fills (exec_id, n, cid, asset, quantity, price, commission, ts) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    }  # fmt: skip
+
+    def append_many(self, table: str, rows: list[tuple]) -> None:
+        """Rows gathered by the caller (a shadow run's bars, commands, fills), in one statement."""
+        if rows:
+            if not self._db.in_transaction:
+                self._db.execute("BEGIN")
+            self._db.executemany(self._MANY[table], rows)
+
     # ------------------------------------------------------------------ reads (restart, tools)
     def iter_bars(self, since: int = 0) -> Iterator[tuple[int, Any, dict, dict]]:
         rows = self._db.execute("SELECT n, payload FROM bars WHERE n >= ? ORDER BY n", (since,))
         for n, payload in rows:
             timestamp, data, context = unpack(payload)
             yield n, timestamp, data, context
+
+    def iter_bar_rows(self) -> Iterator[tuple[int, str, bytes]]:
+        """(n, timestamp text, payload) of every bar; an empty payload is a bar kept by
+        reference (a recorded source's bar: the source holds it)."""
+        yield from self._db.execute("SELECT n, ts, payload FROM bars ORDER BY n")
 
     def events_by_bar(self) -> dict[int, list[Any]]:
         out: dict[int, list[Any]] = {}
@@ -296,6 +338,9 @@ class Journal:
         """asset -> signed quantity: the sum of this strategy's fills."""
         rows = self._db.execute("SELECT asset, SUM(quantity) FROM fills GROUP BY asset")
         return {asset: qty for asset, qty in rows if abs(qty) > 1e-9}
+
+    def fill_count(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM fills").fetchone()[0]
 
     def exec_ids(self) -> set[str]:
         return {row[0] for row in self._db.execute("SELECT exec_id FROM fills")}

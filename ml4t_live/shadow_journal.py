@@ -1,0 +1,375 @@
+"""A shadow run's journal: what it consumed and decided, so a killed rehearsal restarts warm and
+an operator's ``halt`` / ``resume`` reaches it from another terminal.
+
+One file per (``shadow``, feed, strategy id) in the state directory: the journal a venue run
+keeps (:mod:`ml4t_live.journal.store`), holding
+
+* ``bars``: every bar the strategy consumed (a catch-up bar flagged in its context);
+* ``commands``: what the strategy asked of the broker at bar ``n`` (``submit`` / ``update`` /
+  ``cancel`` at ``(n, 1..)``, with the arguments and the order id it got), and the operator's
+  trading-state changes as the run applied them (``operator`` at ``(n, -1..)``);
+* ``fills``: each simulated fill, so ``ml4t-live status`` shows the strategy's positions;
+* ``meta``: identity, the trading state and the rails' usage (as a venue run's).
+
+Nothing leaves the process in shadow mode, so a bar's rows are not committed one by one: they
+are committed together at most ``COMMIT_SECONDS`` apart, when the trading state moves, and at
+the end. A killed rehearsal loses at most the last ``COMMIT_SECONDS`` of bars; its restart
+replays what the journal holds and goes on from there.
+
+Warm restart: the journaled bars go through the unchanged strategy and a fresh backtest broker,
+so the shadow's fills are simulated again exactly as they happened (the same rules on the same
+bars); each command the strategy makes is compared with the journaled one at the same ``(n,
+seq)``, and the operator's changes are applied again at their bar. A difference is a divergence
+(a non-deterministic or edited strategy): the run stops before its first new bar unless
+``on_divergence='continue'``.
+
+A recorded replay's journal starts afresh when the previous run replayed its whole source, or
+when this run replays a different source: re-running a finished replay, as a research loop
+does, is a new run, not a restart.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+from ml4t.backtest import Broker, Fill, Order, OrderSide, OrderType
+
+from .errors import ReconciliationError
+from .events import BarClosed, FeedEnded
+from .journal import Journal, journal_path
+from .journal.codec import pack, unpack
+from .journal.link import _same
+from .rails import JournaledRails
+from .risk import ACTIVE, HALTED, REDUCING, RiskConfig, RiskGate, TradingState, Transition
+
+_log = logger.bind(component="shadow-journal")
+
+_NONE = pack(None)
+
+#: the longest a shadow run's appended rows wait for their commit
+COMMIT_SECONDS = 0.25
+
+
+class ShadowJournal:
+    """Journals a shadow broker's bars and commands; replays them after a restart."""
+
+    def __init__(self, journal: Journal, gate_config: RiskConfig | None, on_divergence: str, *,
+                 by_reference: bool = False) -> None:  # fmt: skip
+        """``by_reference``: the bars come from a recorded source (a replay): each is journaled
+        as its number and timestamp, and a restart reads it from the same source again."""
+        self.journal = journal
+        self.by_reference = by_reference
+        self.on_divergence = on_divergence
+        self.rails: JournaledRails | None = None
+        if gate_config is not None:
+            sid = journal.meta("strategy_id", "ID")
+            # positions are followed when a limit reads them, and from an operator's REDUCING on
+            gate = RiskGate(gate_config, TradingState(gate_config),
+                            resume_hint=f"`ml4t-live resume --strategy-id {sid}` re-enables it")  # fmt: skip
+            self.rails = JournaledRails(gate, journal)
+        self.n = 0
+        self._made: list[list[Any]] = []  # this bar's commands: [kind, order id, args, result]
+        self._operator_seq = 0
+        self._fills = 0
+        self._last_commit, self._last_look = time.monotonic(), 0.0
+        self._version = -1  # the first live bar reads the trading state the journal holds
+        self._rows: dict[str, list[tuple]] = {"bars": [], "commands": [], "fills": []}
+        self._stamp: tuple[Any, str] = (None, "")  # the last timestamp and its text
+        self._replay: dict[int, list[list[Any]]] | None = None  # bar n -> its journaled commands
+        self._expected: list[list[Any]] = []  # replaying: the journal's commands of this bar
+        self._operator_rows: dict[int, list[dict[str, Any]]] = {}
+        self._last_bar = 0
+        self.divergences: list[str] = []
+        self.halt: Callable[[], None] | None = None  # the broker's: cancel every working order
+        self.follow: Callable[[], None] | None = None  # the broker's: the gate follows positions
+        self.flatten: Callable[[], None] | None = None  # the broker's: close every position
+
+    # ------------------------------------------------------------------ open
+    @classmethod
+    def open(cls, state_dir: Any, feed: str, strategy_id: str, *, source: str | None, cash: float,
+             risk: RiskConfig | None, on_divergence: str) -> ShadowJournal:  # fmt: skip
+        path = journal_path(state_dir, "shadow", feed, strategy_id)
+        journal = Journal.open(path)
+        why = _fresh_reason(journal, source)
+        if why:
+            journal = _start_afresh(journal, path, why)
+        if journal.is_new:
+            for key, value in (("venue", "shadow"), ("account", feed), ("strategy_id", strategy_id),
+                               ("starting_cash", repr(cash)),
+                               ("trading_state", journal.meta("trading_state") or ACTIVE),
+                               ("source", source or ""), ("created_at", datetime.now(UTC).isoformat())):  # fmt: skip
+                journal.set_meta(key, value)
+            _log.info("new shadow journal {}", path)
+        else:
+            _log.info("shadow journal {}: {} bars to replay (warm restart)", path, journal.bars)
+        return cls(journal, risk, on_divergence, by_reference=source is not None)
+
+    @property
+    def gate(self) -> RiskGate | None:
+        return self.rails.gate if self.rails is not None else None
+
+    # ------------------------------------------------------------------ bars
+    def start_bar(self, bar: BarClosed, replay_n: int | None) -> None:
+        """Bar ``n`` begins: journaled (live) or numbered (replay); the operator's changes
+        applied (live: read from the journal when another process wrote it, looked for at
+        every bar that comes ``COMMIT_SECONDS`` or more after the last look)."""
+        self._end_commands()
+        self._operator_seq = 0
+        if replay_n is not None:
+            self.n = replay_n
+            self._expected = self._replay.get(replay_n, [])
+            for change in self._operator_rows.get(replay_n, ()):
+                self._apply(change)
+            return
+        self.n = n = self.journal.next_bar()
+        if self.by_reference and not bar.catch_up:
+            payload = b""
+        else:
+            context = {**bar.context, "__catch_up__": True} if bar.catch_up else bar.context
+            payload = pack([bar.timestamp, bar.data, context])
+        self._rows["bars"].append((n, self._text(bar.timestamp), payload))
+        if self.rails is not None:
+            now = time.monotonic()
+            if now - self._last_look >= COMMIT_SECONDS:
+                self._last_look = now
+                version = self.journal.data_version()
+                if version != self._version:  # another process (ml4t-live halt / resume) wrote
+                    self._version = version
+                    self._operator()
+
+    def _text(self, timestamp: Any) -> str:
+        last, text = self._stamp
+        if timestamp is not last:
+            text = str(timestamp)
+            self._stamp = (timestamp, text)
+        return text
+
+    def _operator(self) -> None:
+        rails = self.rails
+        moved = rails.sync()
+        flatten = bool(rails.flatten_requested)
+        if moved is None and not flatten:
+            return
+        change = {"state": rails.gate.state.state, "reason": rails.gate.state.reason, "flatten": flatten}
+        self._operator_seq -= 1
+        self._rows["commands"].append((self.n, self._operator_seq, "operator", "", pack(change), _NONE))
+        self._act(change, moved)
+        if flatten:
+            rails.flatten_done()
+        self.commit()
+
+    def _apply(self, change: dict[str, Any]) -> None:
+        """Replaying: the operator's change, as the run applied it at this bar."""
+        moved = self.rails.gate.operator(change["state"], change["reason"]) if self.rails is not None else None
+        self._act(change, moved)
+
+    def _act(self, change: dict[str, Any], moved: Transition | None) -> None:
+        if moved is not None:
+            log = _log.info if moved.new == ACTIVE else _log.warning
+            log("trading state {} (was {}): {}", moved.new, moved.old, moved.why)
+            if moved.new == HALTED and self.halt is not None:
+                self.halt()
+            if moved.new == REDUCING and self.follow is not None:
+                self.follow()
+        if change.get("flatten") and self.flatten is not None:
+            self.flatten()
+
+    def moved(self, transition: Transition | None) -> None:
+        """A limit moved the trading state: persisted at once (live; a replay re-lives it)."""
+        if transition is not None and self._replay is None and self.rails is not None:
+            self.rails.moved(transition)
+
+    def end_bar(self, open_orders: int) -> None:
+        """Commit when the last commit is ``COMMIT_SECONDS`` old (with the rails' usage)."""
+        now = time.monotonic()
+        if now - self._last_commit >= COMMIT_SECONDS:
+            if self.rails is not None:
+                self.rails.save(open_orders)
+            self.commit(now)
+
+    def commit(self, now: float | None = None) -> None:
+        journal = self.journal
+        for table, rows in self._rows.items():
+            if rows:
+                journal.append_many(table, rows)
+                rows.clear()
+        journal.commit()
+        self._last_commit = now if now is not None else time.monotonic()
+
+    def fills(self, fills: list[Fill]) -> None:
+        """The bar's simulated fills (the strategy's position is their sum, as at a venue)."""
+        rows, n = self._rows["fills"], self.n
+        for fill in fills:
+            self._fills += 1
+            signed = fill.quantity if fill.side is OrderSide.BUY else -fill.quantity
+            rows.append((f"shadow-{n}-{self._fills}", n, fill.order_id, fill.asset, signed, fill.price,
+                         fill.commission, self._text(fill.timestamp)))  # fmt: skip
+
+    # ------------------------------------------------------------------ commands
+    def wrap(self, broker: Broker) -> None:
+        """Every submit, change and cancel the strategy (or the broker itself, for a bracket's
+        legs or a position rule's exit) makes goes through :meth:`_command`."""
+        submit, update, cancel = broker.submit_order, broker.update_order, broker.cancel_order
+        command = self._command
+
+        def submit_order(asset: str, quantity: float, side: Any = None, order_type: Any = OrderType.MARKET,
+                         limit_price: float | None = None, stop_price: float | None = None,
+                         trail_amount: float | None = None, _options: Any = None) -> Order | None:  # fmt: skip
+            order = submit(asset, quantity, side, order_type, limit_price, stop_price, trail_amount, _options)
+            command("submit", order.order_id if order is not None else "",
+                    [asset, quantity, side.value if side is not None else None, order_type.value, limit_price,
+                     stop_price, trail_amount],
+                    [order.status.value, order.rejection_reason] if order is not None else None)  # fmt: skip
+            return order
+
+        def update_order(order_id: str, **changes: Any) -> bool:
+            done = update(order_id, **changes)
+            command("update", order_id, changes, done)
+            return done
+
+        def cancel_order(order_id: str) -> bool:
+            done = cancel(order_id)
+            command("cancel", order_id, [], done)
+            return done
+
+        broker.submit_order = submit_order  # type: ignore[method-assign]
+        broker.update_order = update_order  # type: ignore[method-assign]
+        broker.cancel_order = cancel_order  # type: ignore[method-assign]
+
+    def _command(self, kind: str, order_id: str, args: Any, result: Any) -> None:
+        made = self._made
+        made.append([kind, order_id, args, result])
+        if self._replay is None or self.n > self._last_bar:  # live (or on_end after a restart)
+            return
+        expected = self._expected[len(made) - 1] if len(made) <= len(self._expected) else None
+        if expected is None or not _same(expected, made[-1]):
+            self.divergences.append(
+                f"bar {self.n}: the strategy made {kind} {order_id or '-'} {args} -> {result}; the journal "
+                + (f"holds {expected[0]} {expected[1] or '-'} {expected[2]} -> {expected[3]}" if expected
+                   else "holds nothing")
+            )  # fmt: skip
+
+    def _end_commands(self) -> None:
+        """The bar's commands: one journal row (live); the journal's not made again (replay)."""
+        made = self._made
+        if self._replay is None:
+            if made:
+                self._rows["commands"].append((self.n, 0, "commands", "", pack(made), _NONE))
+                self._made = []
+            return
+        for kind, order_id, args, _ in self._expected[len(made):]:
+            self.divergences.append(f"bar {self.n}: the journal holds {kind} {order_id or '-'} {args}, "
+                                    "which the strategy did not make again")  # fmt: skip
+        self._made, self._expected = [], []
+
+    def begin_replay(self) -> bool:
+        commands = self.journal.commands()
+        if self.journal.bars == 0 and not commands:
+            return False
+        self._replay, self._last_bar = {}, self.journal.bars
+        for (n, seq), (kind, _, args, _) in sorted(commands.items(), key=lambda kv: (kv[0][0], -kv[0][1])):
+            if kind == "commands":
+                self._replay[n] = args
+            elif kind == "operator":
+                self._operator_rows.setdefault(n, []).append(args)
+        self._fills = self.journal.fill_count()
+        return True
+
+    def replay_bars(self, feed: Any) -> Iterator[tuple[int, BarClosed]]:
+        """The journaled bars; a bar kept by reference is the recorded source's next bar (its
+        timestamp must be the journaled one)."""
+        for n, text, payload in self.journal.iter_bar_rows():
+            if payload:
+                timestamp, data, context = unpack(payload)
+                catch_up = bool(context.pop("__catch_up__", False)) if isinstance(context, dict) else False
+                yield n, BarClosed(timestamp, data, context, catch_up)
+                continue
+            bar = _next_bar(feed)
+            if bar is None or str(bar.timestamp) != text:
+                raise ReconciliationError(
+                    f"warm restart of the shadow run: the journal's bar {n} ({text}) is not the "
+                    f"source's next bar ({bar.timestamp if bar is not None else 'the source ended'}). "
+                    f"The recorded bars changed since the journal was written: move "
+                    f"{self.journal.path} aside to start afresh"
+                )  # fmt: skip
+            yield n, bar
+
+    def end_replay(self) -> None:
+        """After the replay: divergences reported (the run stops unless told to continue); the
+        first live bar reads the trading state the operator set meanwhile."""
+        self._end_commands()
+        self._replay = None
+        self.n = self.journal.bars + 1  # on_end's commands come after the replayed bars
+        if self.divergences:
+            shown = "; ".join(self.divergences[:5])
+            more = len(self.divergences) - 5
+            shown += f"; ... {more} more" if more > 0 else ""
+            if self.on_divergence == "fail":
+                raise ReconciliationError(
+                    f"warm restart of the shadow run: the strategy did not repeat its journaled "
+                    f"decisions ({shown}). It changed, or it is not deterministic. Start afresh by "
+                    f"moving {self.journal.path} aside, or replay the journal's decisions as they "
+                    "come with on_divergence = 'continue' (--on-divergence continue)"
+                )
+            _log.error("warm restart: {} divergence(s), continuing as asked: {}", len(self.divergences), shown)
+        self._version, self._last_look = -1, 0.0  # the first live bar reads what the operator set meanwhile
+        _log.info("warm restart done: {} bars replayed", self._last_bar)
+
+    # ------------------------------------------------------------------ end
+    def closing(self) -> None:
+        """After the last bar: ``on_end``'s commands are numbered past it (a restart's replay
+        does not call ``on_end``, so it does not expect them)."""
+        self._end_commands()
+        self.n = self.journal.bars + 1
+
+    def close(self, finished: bool) -> None:
+        """``finished``: the run replayed its whole recorded source (the next run starts afresh)."""
+        if self.journal.closed:
+            return
+        if self._replay is None:
+            self._end_commands()
+        self.commit()
+        if finished:
+            self.journal.set_meta("finished", datetime.now(UTC).isoformat())
+        if self.rails is not None:
+            self.rails.save()
+        self.journal.close()
+
+
+
+def _next_bar(feed: Any) -> BarClosed | None:
+    """The recorded source's next bar (None when it ended first)."""
+    while True:
+        event = feed.next_event(1.0)
+        if isinstance(event, BarClosed):
+            return event
+        if isinstance(event, FeedEnded):
+            return None
+
+
+def _fresh_reason(journal: Journal, source: str | None) -> str | None:
+    if journal.is_new:
+        return None
+    if journal.meta("finished"):
+        return "its last run replayed the whole source"
+    if source is not None and (journal.meta("source") or None) != source:
+        return f"it holds a run on {journal.meta('source') or 'live bars'}; this run replays {source}"
+    return None
+
+
+def _start_afresh(journal: Journal, path: Path, why: str) -> Journal:
+    """A new file under the same lock (the earlier runs' session folders keep their records);
+    an operator's HALTED / REDUCING carries over."""
+    state, reason = journal.meta("trading_state", ACTIVE), journal.meta("trading_state_reason", "")
+    _log.info("shadow journal {} starts afresh: {}", path, why)
+    journal = journal.recreate()
+    if state != ACTIVE:
+        journal.set_meta("trading_state", state)
+        journal.set_meta("trading_state_reason", reason)
+        _log.warning("the strategy stays {} ({}) in its new journal", state, reason or "no reason given")
+    return journal
