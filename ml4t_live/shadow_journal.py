@@ -75,8 +75,9 @@ class ShadowJournal:
         self.n = 0
         self._made: list[list[Any]] = []  # this bar's commands: [kind, order id, args, result]
         self._operator_seq = 0
+        self._flushes = 0  # command rows of this bar so far: (n, 0), (n, 1), ...
         self._fills = 0
-        self._last_commit, self._last_look = time.monotonic(), 0.0
+        self._last_commit = time.monotonic()
         self._version = -1  # the first live bar reads the trading state the journal holds
         self._rows: dict[str, list[tuple]] = {"bars": [], "commands": [], "fills": []}
         self._stamp: tuple[Any, str] = (None, "")  # the last timestamp and its text
@@ -116,10 +117,10 @@ class ShadowJournal:
     # ------------------------------------------------------------------ bars
     def start_bar(self, bar: BarClosed, replay_n: int | None) -> None:
         """Bar ``n`` begins: journaled (live) or numbered (replay); the operator's changes
-        applied (live: read from the journal when another process wrote it, looked for at
-        every bar that comes ``COMMIT_SECONDS`` or more after the last look)."""
-        self._end_commands()
-        self._operator_seq = 0
+        applied (live: read from the journal when another process wrote to it)."""
+        if self._replay is not None:
+            self._replayed_bar()
+        self._operator_seq = self._flushes = 0
         if replay_n is not None:
             self.n = replay_n
             self._expected = self._replay.get(replay_n, [])
@@ -134,13 +135,10 @@ class ShadowJournal:
             payload = pack([bar.timestamp, bar.data, context])
         self._rows["bars"].append((n, self._text(bar.timestamp), payload))
         if self.rails is not None:
-            now = time.monotonic()
-            if now - self._last_look >= COMMIT_SECONDS:
-                self._last_look = now
-                version = self.journal.data_version()
-                if version != self._version:  # another process (ml4t-live halt / resume) wrote
-                    self._version = version
-                    self._operator()
+            version = self.journal.data_version()  # about 2 µs
+            if version != self._version:  # another process (ml4t-live halt / resume) wrote
+                self._version = version
+                self._operator()
 
     def _text(self, timestamp: Any) -> str:
         last, text = self._stamp
@@ -185,7 +183,9 @@ class ShadowJournal:
             self.rails.moved(transition)
 
     def end_bar(self, open_orders: int) -> None:
-        """Commit when the last commit is ``COMMIT_SECONDS`` old (with the rails' usage)."""
+        """The bar's commands appended; a commit when the last one is ``COMMIT_SECONDS`` old
+        (with the rails' usage)."""
+        self._flush_made()
         now = time.monotonic()
         if now - self._last_commit >= COMMIT_SECONDS:
             if self.rails is not None:
@@ -247,6 +247,8 @@ class ShadowJournal:
         if self._replay is None or self.n > self._last_bar:  # live (or on_end after a restart)
             return
         expected = self._expected[len(made) - 1] if len(made) <= len(self._expected) else None
+        if expected is None and self.n == self._last_bar:
+            return  # beyond the journal on the bar a crash cut short (its rows were not committed)
         if expected is None or not _same(expected, made[-1]):
             self.divergences.append(
                 f"bar {self.n}: the strategy made {kind} {order_id or '-'} {args} -> {result}; the journal "
@@ -254,27 +256,30 @@ class ShadowJournal:
                    else "holds nothing")
             )  # fmt: skip
 
-    def _end_commands(self) -> None:
-        """The bar's commands: one journal row (live); the journal's not made again (replay)."""
-        made = self._made
-        if self._replay is None:
-            if made:
-                self._rows["commands"].append((self.n, 0, "commands", "", pack(made), _NONE))
-                self._made = []
-            return
-        for kind, order_id, args, _ in self._expected[len(made):]:
+    def _flush_made(self) -> None:
+        """Live: the commands made since the last flush, as the bar's next command row."""
+        if self._made:
+            self._rows["commands"].append((self.n, self._flushes, "commands", "", pack(self._made), _NONE))
+            self._flushes += 1
+            self._made = []
+
+    def _replayed_bar(self) -> None:
+        """Replaying, at the end of a bar: what the journal holds that the strategy did not make
+        again (on the last bar, which a crash may have cut short, the strategy may make more)."""
+        for kind, order_id, args, _ in self._expected[len(self._made):]:
             self.divergences.append(f"bar {self.n}: the journal holds {kind} {order_id or '-'} {args}, "
                                     "which the strategy did not make again")  # fmt: skip
         self._made, self._expected = [], []
 
+    # ------------------------------------------------------------------ warm restart
     def begin_replay(self) -> bool:
         commands = self.journal.commands()
         if self.journal.bars == 0 and not commands:
             return False
         self._replay, self._last_bar = {}, self.journal.bars
-        for (n, seq), (kind, _, args, _) in sorted(commands.items(), key=lambda kv: (kv[0][0], -kv[0][1])):
+        for (n, seq), (kind, _, args, _) in sorted(commands.items(), key=lambda kv: (kv[0][0], abs(kv[0][1]))):
             if kind == "commands":
-                self._replay[n] = args
+                self._replay.setdefault(n, []).extend(args)
             elif kind == "operator":
                 self._operator_rows.setdefault(n, []).append(args)
         self._fills = self.journal.fill_count()
@@ -302,9 +307,10 @@ class ShadowJournal:
     def end_replay(self) -> None:
         """After the replay: divergences reported (the run stops unless told to continue); the
         first live bar reads the trading state the operator set meanwhile."""
-        self._end_commands()
+        self._replayed_bar()
         self._replay = None
         self.n = self.journal.bars + 1  # on_end's commands come after the replayed bars
+        self._flushes = 0
         if self.divergences:
             shown = "; ".join(self.divergences[:5])
             more = len(self.divergences) - 5
@@ -317,22 +323,23 @@ class ShadowJournal:
                     "come with on_divergence = 'continue' (--on-divergence continue)"
                 )
             _log.error("warm restart: {} divergence(s), continuing as asked: {}", len(self.divergences), shown)
-        self._version, self._last_look = -1, 0.0  # the first live bar reads what the operator set meanwhile
+        self._version = -1  # the first live bar reads what the operator set meanwhile
         _log.info("warm restart done: {} bars replayed", self._last_bar)
 
     # ------------------------------------------------------------------ end
     def closing(self) -> None:
         """After the last bar: ``on_end``'s commands are numbered past it (a restart's replay
         does not call ``on_end``, so it does not expect them)."""
-        self._end_commands()
+        self._flush_made()
         self.n = self.journal.bars + 1
+        self._flushes = 0
 
     def close(self, finished: bool) -> None:
         """``finished``: the run replayed its whole recorded source (the next run starts afresh)."""
         if self.journal.closed:
             return
         if self._replay is None:
-            self._end_commands()
+            self._flush_made()
         self.commit()
         if finished:
             self.journal.set_meta("finished", datetime.now(UTC).isoformat())

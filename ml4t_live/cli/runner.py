@@ -38,16 +38,15 @@ def run_command(o: dict[str, Any], display: Display, clock: Any = None) -> None:
     RiskConfig.from_table(o.get("risk"))  # a bad [risk] table stops here, before anything connects
     broker_name = (o.get("broker") or "shadow").lower()
     venue_opts = _venue_options(o, broker_name)
-    if broker_name != "shadow":
-        from ml4t_live.journal import default_strategy_id
+    from ml4t_live.journal import default_strategy_id
 
-        from .operator import restart_notice
+    from .operator import restart_notice
 
-        notice = restart_notice(o.get("state_dir"), broker_name, o.get("strategy_id") or default_strategy_id(strategy))
-        if notice:
-            _log.warning(notice)
+    notice = restart_notice(o.get("state_dir"), broker_name, o.get("strategy_id") or default_strategy_id(strategy))
+    if notice:
+        _log.warning(notice)
     feed = _make_feed(o, broker_name, venue_opts)
-    broker = _make_broker(broker_name, venue_opts, config, o.get("risk"))
+    broker = _make_broker(broker_name, venue_opts, config, o)
     _own(broker, o)
     if o.get("calendar"):  # today's session decides when to connect and when to stop
         from .calendar_session import calendar_session
@@ -135,24 +134,31 @@ def _make_feed(o: dict[str, Any], broker_name: str, venue_opts: VenueOptions) ->
     return entry_point(feed_name, "make_feed")(dataclasses.replace(venue_opts, venue=feed_name))
 
 
-def _make_broker(broker_name: str, venue_opts: VenueOptions, config: Any, risk: Any) -> Any:
+def _make_broker(broker_name: str, venue_opts: VenueOptions, config: Any, o: dict[str, Any]) -> Any:
     if broker_name == "shadow":
-        from ml4t_live.shadow import ShadowBroker
-
-        return ShadowBroker(config, risk=risk)
+        return shadow_broker(config, o)
     return entry_point(broker_name, "make_broker")(venue_opts, config)
 
 
 OWNERSHIP_KEYS = ("state_dir", "adopt_positions", "external", "catch_up", "on_divergence")
 
 
+def shadow_broker(config: Any, o: dict[str, Any]) -> Any:
+    """A shadow broker as the CLI runs it: the rails, and a journal in the state directory (a
+    killed rehearsal restarts warm; ``ml4t-live halt`` reaches it)."""
+    from ml4t_live.shadow import ShadowBroker
+
+    return ShadowBroker(config, risk=o.get("risk"), journal=True, state_dir=o.get("state_dir"),
+                        on_divergence=o.get("on_divergence") or "fail")  # fmt: skip
+
+
 def _own(broker: Any, o: dict[str, Any]) -> None:
-    """The journal and ownership options of a venue broker (shadow mode has none)."""
+    """The journal and ownership options of a venue broker (a shadow broker has its journal)."""
     configure = getattr(broker, "configure", None)
     if configure is None:
-        given = [k for k in (*OWNERSHIP_KEYS, "open_orders_at_end") if o.get(k) is not None]
+        given = [k for k in ("adopt_positions", "external", "catch_up", "open_orders_at_end") if o.get(k) is not None]
         if given:
-            _log.info("shadow mode keeps no journal: {} ignored", ", ".join(given))
+            _log.info("shadow mode has no venue positions or orders: {} ignored", ", ".join(given))
         return
     configure(risk=o.get("risk"), **{k: o[k] for k in OWNERSHIP_KEYS if o.get(k) is not None})
 
@@ -258,10 +264,8 @@ def run_demo(o: dict[str, Any], display: Display) -> Any:
     venue = (o.get("venue") or "shadow").lower()
     o["strategy"] = "ml4t_live.examples:DemoMomentum"  # command.json: what report / replay re-run
     if venue == "shadow":
-        from ml4t_live.shadow import ShadowBroker
-
         feed = ReplayFeed(demo_bars_path(), speed=speed_option(o.get("speed")))
-        return run_engine(DemoMomentum(), ShadowBroker(config), feed, config, o, display, mode="shadow")
+        return run_engine(DemoMomentum(), shadow_broker(config, o), feed, config, o, display, mode="shadow")
     demo_venue = entry_point(venue, "demo_venue")
     # the simulated account starts with the demo's cash, so the return is measured from it
     extra = {**(o["venue"] if isinstance(o.get("venue"), dict) else {}),
@@ -274,7 +278,6 @@ def replay_session(session: Any, o: dict[str, Any], display: Display) -> Any:
     """``ml4t-live replay``: a recorded session's bars, signals and context through a strategy."""
     from ml4t_live.feeds.replay import ReplayFeed
     from ml4t_live.session import OPTIONAL_BAR_COLUMNS, read_session_bars
-    from ml4t_live.shadow import ShadowBroker
 
     prices, signals, context = read_session_bars(session)
     recorded = recorded_command(session)
@@ -296,8 +299,7 @@ def replay_session(session: Any, o: dict[str, Any], display: Display) -> Any:
     feed = ReplayFeed(prices, signals, context, speed=speed_option(o.get("speed")),
                       on_bad_bars=o.get("on_bad_bars") or "refuse", **declared)  # fmt: skip
     RiskConfig.from_table(o.get("risk"))
-    return run_engine(strategy, ShadowBroker(config, risk=o.get("risk")), feed, config, o, display,
-                      mode="shadow replay")
+    return run_engine(strategy, shadow_broker(config, o), feed, config, o, display, mode="shadow replay")
 
 
 def _announce(text: str) -> None:

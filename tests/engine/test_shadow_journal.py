@@ -1,0 +1,185 @@
+"""A shadow run's journal: warm restart, divergence, starting afresh, the operator's halt, the lock."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from ml4t.backtest import BacktestConfig, OrderStatus, OrderType, Strategy
+
+from ml4t_live import LiveEngine, ReplayFeed, ShadowBroker
+from ml4t_live.errors import JournalLocked, ReconciliationError, StrategyError
+from ml4t_live.journal import journal_path
+from ml4t_live.journal.store import read_only
+from tests.support.fakes import ListFeed, bar
+from tests.support.market import make_prices
+
+T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
+
+
+def config() -> BacktestConfig:
+    return BacktestConfig(initial_cash=100_000.0, calendar=None)
+
+
+class EveryThird(Strategy):
+    """Buys each asset on every third bar and closes it on the next; a counter of bars seen is
+    its internal state (a warm restart must rebuild it). ``fail_at``: raise on that bar."""
+
+    def __init__(self, size: float = 10, fail_at: int = 0) -> None:
+        self.size = size
+        self.fail_at = fail_at
+        self.seen = 0
+
+    def on_data(self, timestamp, data, context, broker):
+        self.seen += 1
+        if self.seen == self.fail_at:
+            raise RuntimeError("crash")
+        for asset in sorted(data):
+            if broker.get_position(asset) is not None:
+                broker.close_position(asset)
+            elif self.seen % 3 == 0:
+                broker.submit_order(asset, self.size)
+
+
+def fills_of(result) -> list[tuple]:
+    return [(f.order_id, f.asset, f.quantity, round(f.price, 6)) for f in result.fills]
+
+
+def run(strategy, prices, state_dir, **kwargs):
+    broker = ShadowBroker(config(), state_dir=state_dir, **kwargs)
+    return LiveEngine(strategy, broker, ReplayFeed(prices), session_dir=False, strategy_id="s1").run()
+
+
+def test_a_replay_that_failed_restarts_warm_and_ends_as_an_uninterrupted_run(tmp_path):
+    prices = make_prices(120, ["AAA", "BBB"])
+    whole = run(EveryThird(), prices, tmp_path / "a")
+    with pytest.raises(StrategyError):
+        run(EveryThird(fail_at=70), prices, tmp_path / "b")
+    journal = read_only(journal_path(tmp_path / "b", "shadow", "replay", "s1"))
+    try:
+        assert journal.bars == 70 and not journal.meta("finished")
+    finally:
+        journal.close()
+    strategy = EveryThird()
+    again = run(strategy, prices, tmp_path / "b")
+    assert strategy.seen == 120  # 70 replayed from the journal (the source's own bars), 50 new
+    assert fills_of(again) == fills_of(whole)
+    assert again.metrics["final_value"] == pytest.approx(whole.metrics["final_value"])
+
+
+def test_a_finished_replay_or_another_source_starts_afresh(tmp_path):
+    prices = make_prices(40, ["AAA"])
+    first = EveryThird()
+    run(first, prices, tmp_path)
+    second = EveryThird()
+    run(second, prices, tmp_path)  # the first replayed its whole source: a new run, not a restart
+    assert first.seen == second.seen == 40
+    with pytest.raises(StrategyError):
+        run(EveryThird(fail_at=10), prices, tmp_path)
+    other = make_prices(30, ["AAA"], seed=8)
+    third = EveryThird()
+    run(third, other, tmp_path)  # unfinished, but on other bars: afresh as well
+    assert third.seen == 30
+
+
+def test_a_strategy_that_decides_differently_after_a_restart_fails_closed(tmp_path):
+    prices = make_prices(60, ["AAA"])
+    with pytest.raises(StrategyError):
+        run(EveryThird(fail_at=30), prices, tmp_path)
+    with pytest.raises(ReconciliationError) as caught:
+        run(EveryThird(size=11), prices, tmp_path)
+    message = str(caught.value)
+    assert "did not repeat its journaled decisions" in message and "bar 3: the strategy made submit" in message
+    assert "--on-divergence continue" in message
+    relaxed = EveryThird(size=11)
+    run(relaxed, prices, tmp_path, on_divergence="continue")
+    assert relaxed.seen == 60
+
+
+class Halted(Strategy):
+    """A working limit order on bar 1, a market buy on every bar; the operator halts the strategy
+    from another process during bar 2."""
+
+    def __init__(self, state_dir, halt_on: int = 2) -> None:
+        self.state_dir = str(state_dir)
+        self.halt_on = halt_on
+        self.n = 0
+        self.orders = []
+        self.limit = None
+        self.halt = None
+
+    def on_data(self, timestamp, data, context, broker):
+        self.n += 1
+        if self.n == 1:
+            self.limit = broker.submit_order("AAA", 5, order_type=OrderType.LIMIT, limit_price=50.0)
+        if self.n == self.halt_on:
+            self.halt = subprocess.run(
+                [sys.executable, "-m", "ml4t_live", "halt", "--strategy-id", "h1", "--state-dir", self.state_dir,
+                 "--reason", "fat finger"], capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+        self.orders.append(broker.submit_order("AAA", 1))
+
+
+def _bars(n: int) -> list:
+    return [bar(T0 + timedelta(minutes=i), {"AAA": 100.0}) for i in range(n)]
+
+
+def test_an_operator_halt_reaches_a_shadow_run_by_the_next_bar_and_survives_a_restart(tmp_path):
+    strategy = Halted(tmp_path)
+    broker = ShadowBroker(config(), state_dir=tmp_path)
+    LiveEngine(strategy, broker, ListFeed(_bars(4)), session_dir=False, strategy_id="h1").run()
+    assert strategy.halt.returncode == 0, strategy.halt.stderr
+    assert "ACTIVE -> HALTED" in strategy.halt.stdout
+    # bar 2's own order left before the run read the journal again (at bar 3's start, before
+    # its open filled it): still working then, so cancelled by the halt
+    assert [o.status for o in strategy.orders[:2]] == [OrderStatus.FILLED, OrderStatus.CANCELLED]
+    refused = strategy.orders[2:]
+    assert [o.status for o in refused] == [OrderStatus.REJECTED] * 2
+    assert "HALTED (fat finger)" in refused[0].rejection_reason
+    assert strategy.limit.status is OrderStatus.CANCELLED  # nothing stays working when HALTED
+    assert broker.risk_summary()["trading_state"] == "HALTED"
+
+    # the restart replays the four bars (the halt again at bar 3), then bar 5 is refused too
+    again = Halted(tmp_path, halt_on=0)
+    LiveEngine(again, ShadowBroker(config(), state_dir=tmp_path), ListFeed(_bars(5)), session_dir=False,
+               strategy_id="h1").run()  # fmt: skip
+    assert [o.status for o in again.orders] == [OrderStatus.FILLED, OrderStatus.CANCELLED] + [OrderStatus.REJECTED] * 3
+    resumed = subprocess.run([sys.executable, "-m", "ml4t_live", "resume", "--strategy-id", "h1", "--state-dir",
+                              str(tmp_path)], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert resumed.returncode == 0 and "HALTED -> ACTIVE" in resumed.stdout, resumed.stderr
+    third = Halted(tmp_path, halt_on=0)
+    LiveEngine(third, ShadowBroker(config(), state_dir=tmp_path), ListFeed(_bars(6)), session_dir=False,
+               strategy_id="h1").run()  # fmt: skip
+    assert third.orders[-1].status is OrderStatus.PENDING  # bar 6 trades again (fills at a next open)
+
+
+def test_a_second_process_on_the_same_shadow_journal_is_refused(tmp_path):
+    prices = make_prices(10, ["AAA"])
+    first = ShadowBroker(config(), state_dir=tmp_path)
+    first.strategy_id = "s1"
+    first.use_feed(ReplayFeed(prices))
+    first.connect(config())
+    try:
+        with pytest.raises(JournalLocked, match="another process"):
+            run(EveryThird(), prices, tmp_path)
+    finally:
+        first.close()
+
+
+def test_live_bars_are_journaled_whole_and_replayed_from_the_journal(tmp_path):
+    class Count(EveryThird):
+        pass
+
+    with pytest.raises(StrategyError):
+        LiveEngine(Count(fail_at=5), ShadowBroker(config(), state_dir=tmp_path), ListFeed(_bars(8)),
+                   session_dir=False, strategy_id="l1").run()  # fmt: skip
+    strategy = Count()
+    # the feed now starts later (the first 5 bars happened before the crash): they come from the journal
+    later = ListFeed([bar(T0 + timedelta(minutes=i), {"AAA": 100.0}) for i in range(5, 8)])
+    result = LiveEngine(strategy, ShadowBroker(config(), state_dir=tmp_path), later, session_dir=False,
+                        strategy_id="l1").run()  # fmt: skip
+    assert strategy.seen == 8
+    assert [f.order_id for f in result.fills] == [f.order_id for f in LiveEngine(
+        Count(), ShadowBroker(config()), ListFeed(_bars(8)), session_dir=False).run().fills]  # fmt: skip
