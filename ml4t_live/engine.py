@@ -143,7 +143,6 @@ class LiveEngine:
                 broker.strategy_id = default_strategy_id(strategy)
         self._stop = threading.Event()
         self._stop_reason = "end of data"
-        self._feed_ended = False
         self._has_run = False
         self._ended = False
         self._errors = PassedOver(strategy)
@@ -232,13 +231,12 @@ class LiveEngine:
                 finish(self.open_orders_at_end, self.settle_timeout)
             self.strategy._validate_completed_run()
             self.broker.validate_completed_run(bars)
-            # a recorded source replayed to its end: a shadow journal's next run starts afresh
-            self._journal_session("session_closed", self._feed_ended and hasattr(self.feed, "source_id"))
+            self._journal_session("session_closed", self._replayed_file)
         except BaseException as exc:
             if started_hooks:
                 self._end_after_failure(exc)
             records.fail(exc, self.broker, metrics, bars)
-            self._journal_session("session_closed")
+            self._journal_session("session_closed", self._replayed_file)
             raise
         finally:
             restore_sigint()
@@ -267,6 +265,12 @@ class LiveEngine:
         _log.warning("bar {} waited {:.1f}s for the strategy (bars are {:g}s): it is behind the "
                      "venue; a catch-up bar, its orders do not leave", bar.timestamp, waited, interval)  # fmt: skip
         return replace(bar, catch_up=True)
+
+    @property
+    def _replayed_file(self) -> bool:
+        """A recorded source (a replay) whose run ended in any way the engine saw: a shadow
+        journal's next run starts afresh (only a process that died restarts warm)."""
+        return hasattr(self.feed, "source_id")
 
     def _journal_session(self, hook: str, *args: Any) -> None:
         """Tell a journaled broker which session folder this run writes (and when it is
@@ -338,7 +342,6 @@ class LiveEngine:
                     yield event
                 case FeedEnded(reason=reason):
                     self._stop_reason = reason
-                    self._feed_ended = True
                     return
                 case FeedHeartbeat():
                     idle()

@@ -23,9 +23,10 @@ seq)``, and the operator's changes are applied again at their bar. A difference 
 (a non-deterministic or edited strategy): the run stops before its first new bar unless
 ``on_divergence='continue'``.
 
-A recorded replay's journal starts afresh when the previous run replayed its whole source, or
-when this run replays a different source: re-running a finished replay, as a research loop
-does, is a new run, not a restart.
+A recorded replay (a source file) restarts warm only when the process running it died (kill -9,
+a power cut): any end the run reached itself (the end of the data, ``--max-bars``, Ctrl-C, a
+strategy error) starts the next run afresh, as does a different source. A research loop that
+re-runs an edited strategy on the same data gets a new run, not a restart.
 """
 
 from __future__ import annotations
@@ -287,7 +288,9 @@ class ShadowJournal:
 
     def replay_bars(self, feed: Any) -> Iterator[tuple[int, BarClosed]]:
         """The journaled bars; a bar kept by reference is the recorded source's next bar (its
-        timestamp must be the journaled one)."""
+        timestamp must be the journaled one; a paced replay delivers those without pacing)."""
+        if hasattr(feed, "unpaced"):
+            feed.unpaced = self._last_bar
         for n, text, payload in self.journal.iter_bar_rows():
             if payload:
                 timestamp, data, context = unpack(payload)
@@ -335,7 +338,7 @@ class ShadowJournal:
         self._flushes = 0
 
     def close(self, finished: bool) -> None:
-        """``finished``: the run replayed its whole recorded source (the next run starts afresh)."""
+        """``finished``: a replay's run ended (the next run starts afresh)."""
         if self.journal.closed:
             return
         if self._replay is None:
@@ -363,7 +366,7 @@ def _fresh_reason(journal: Journal, source: str | None) -> str | None:
     if journal.is_new:
         return None
     if journal.meta("finished"):
-        return "its last run replayed the whole source"
+        return "its last run ended (a replay restarts warm only after its process died)"
     if source is not None and (journal.meta("source") or None) != source:
         return f"it holds a run on {journal.meta('source') or 'live bars'}; this run replays {source}"
     return None

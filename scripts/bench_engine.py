@@ -3,9 +3,11 @@ against ml4t.backtest.Engine, same data, same process, timed as a user times the
 
 Default (end to end): each engine is timed from construction to the returned result, as in
 ``Engine(DataFeed(prices_df=df), strategy, config).run()`` and
-``LiveEngine(strategy, ShadowBroker(config), ReplayFeed(df), session_dir=folder).run()``: the
-replay's bar checks, the risk rails (on by default), the session recorder writing its folder
-(a fresh temporary one per run, removed after) and its close are all on the clock. Runs are
+``LiveEngine(strategy, ShadowBroker(config, state_dir=state), ReplayFeed(df), session_dir=folder).run()``:
+the replay's bar checks, the risk rails (on by default), the session journal (on, as the CLI
+runs shadow mode: a fresh temporary state directory per run) and the session recorder writing
+its folder (a fresh temporary one per run; both removed after, off the clock) and their close
+are all on the clock (``--no-journal``: no journal, as ``ShadowBroker(config)`` has none). Runs are
 interleaved (backtest, live, backtest, live, ...) ``--repeat`` times and the best of each is
 kept, for wall time (``time.perf_counter``) and for process CPU time (``time.process_time``,
 all threads, polars' pool included); the ratio is backtest time / live time (target >= 0.95).
@@ -99,6 +101,14 @@ class TradeEvery10(Strategy):
 STRATEGIES = {"noop": NoOp, "trade": TradeEvery10}
 
 
+#: the live runs keep a session journal (``--no-journal`` turns it off)
+JOURNAL = True
+
+
+def shadow(state: str) -> ShadowBroker:
+    return ShadowBroker(config(), state_dir=state) if JOURNAL else ShadowBroker(config())
+
+
 def config() -> BacktestConfig:
     return BacktestConfig(initial_cash=1e9, calendar=None)
 
@@ -134,12 +144,13 @@ def e2e_backtest(prices: pl.DataFrame, strategy_cls) -> tuple[float, float, int]
 def e2e_live(prices: pl.DataFrame, strategy_cls, record: bool) -> tuple[float, float, int]:
     """(wall s, CPU s, fills): the default path from construction to result; the session
     folder is a fresh temporary one (removed after, off the clock)."""
-    folder = tempfile.mkdtemp(prefix="bench-session-")
+    folder, state = tempfile.mkdtemp(prefix="bench-session-"), tempfile.mkdtemp(prefix="bench-state-")
     wall, cpu = time.perf_counter(), time.process_time()
-    result = LiveEngine(strategy_cls(), ShadowBroker(config()), ReplayFeed(prices),
+    result = LiveEngine(strategy_cls(), shadow(state), ReplayFeed(prices),
                         session_dir=folder if record else False).run()  # fmt: skip
     seconds = time.perf_counter() - wall, time.process_time() - cpu
     shutil.rmtree(folder)
+    shutil.rmtree(state)
     return *seconds, len(result.fills)
 
 
@@ -240,7 +251,7 @@ def child_rss(n_bars: int, strategy: str, engine_name: str, retain: int | None) 
             result = Engine(DataFeed(prices_df=prices), STRATEGIES[strategy](), config()).run()
         else:  # the default path: recording on; a progress callback only to follow RSS growth
             watch = progress if retain is not None else None
-            result = LiveEngine(STRATEGIES[strategy](), ShadowBroker(config()), ReplayFeed(prices),
+            result = LiveEngine(STRATEGIES[strategy](), shadow(folder), ReplayFeed(prices),
                                 session_dir=folder, retain=retain, progress=watch).run()  # fmt: skip
         seconds = time.perf_counter() - t0
         marks["run_peak_rss_mb"] = _peak_rss_mb() if reset else float("nan")
@@ -251,7 +262,8 @@ def child_rss(n_bars: int, strategy: str, engine_name: str, retain: int | None) 
 
 def _child(n_bars: int, strategy: str, engine_name: str, retain: int | None) -> dict | None:
     cmd = [sys.executable, __file__, "--child-rss", str(n_bars), "--rss-strategy", strategy,
-           "--child-engine", engine_name, *([] if retain is None else ["--rss-retain", str(retain)])]  # fmt: skip
+           "--child-engine", engine_name, *([] if retain is None else ["--rss-retain", str(retain)]),
+           *([] if JOURNAL else ["--no-journal"])]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         print(f"RSS run ({engine_name}) failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
@@ -266,7 +278,7 @@ def rss(n_bars: int, strategy: str, retain: int | None) -> None:
         return
     print(f"Peak RSS, {n_bars:,}-bar single-asset run ({strategy}), each engine in a fresh process "
           f"(load {_load()}):")  # fmt: skip
-    for label, fig in (("backtest", bt), ("live, recording on (default)", live)):
+    for label, fig in (("backtest", bt), (f"live, recording{' + journal' if JOURNAL else ''} on", live)):
         print(f"  {label:<30} process peak {fig['peak_rss_mb']:6.0f} MB (data {fig['rss_after_data_mb']:.0f} MB), "
               f"construction + run peak {fig['run_peak_rss_mb']:6.0f} MB, {fig['seconds']:.1f} s, "
               f"{fig['fills']:,} fills kept")  # fmt: skip
@@ -300,6 +312,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1x10000 only and 100,000-bar RSS runs")
     parser.add_argument("--repeat", type=int, default=3, help="interleaved runs, best kept (default: %(default)s)")
     parser.add_argument("--no-record", action="store_true", help="end to end, the LiveEngine writes no session files")
+    parser.add_argument("--no-journal", action="store_true", help="the shadow broker keeps no session journal")
     parser.add_argument("--run-only", action="store_true",
                         help="the old figures: run() alone timed, once; session files only with --record")
     parser.add_argument("--record", action="store_true", help="with --run-only: the LiveEngine writes session files")
@@ -312,6 +325,8 @@ def main() -> None:
     parser.add_argument("--child-rss", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child-engine", default="live", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global JOURNAL
+    JOURNAL = not args.no_journal
 
     from loguru import logger
 
@@ -329,7 +344,7 @@ def main() -> None:
             bench_run_only(sizes, strategies, args.record)
         else:
             print(f"timed: end to end (construction to result), best of {args.repeat} interleaved; "
-                  f"session recording {'off' if args.no_record else 'on'}")  # fmt: skip
+                  f"session recording {'off' if args.no_record else 'on'}, journal {'on' if JOURNAL else 'off'}")  # fmt: skip
             bench(sizes, strategies, not args.no_record, args.repeat)
         print(f"load {_load()}")
     if not args.no_rss:

@@ -38,13 +38,6 @@ def run_command(o: dict[str, Any], display: Display, clock: Any = None) -> None:
     RiskConfig.from_table(o.get("risk"))  # a bad [risk] table stops here, before anything connects
     broker_name = (o.get("broker") or "shadow").lower()
     venue_opts = _venue_options(o, broker_name)
-    from ml4t_live.journal import default_strategy_id
-
-    from .operator import restart_notice
-
-    notice = restart_notice(o.get("state_dir"), broker_name, o.get("strategy_id") or default_strategy_id(strategy))
-    if notice:
-        _log.warning(notice)
     feed = _make_feed(o, broker_name, venue_opts)
     broker = _make_broker(broker_name, venue_opts, config, o)
     _own(broker, o)
@@ -172,8 +165,15 @@ def speed_option(value: Any) -> float | None:
 def run_engine(strategy: Any, broker: Any, feed: Any, config: Any, o: dict[str, Any],
                 display: Display, *, mode: str) -> Any:  # fmt: skip
     from ml4t_live.engine import LiveEngine
+    from ml4t_live.journal import default_strategy_id
     from ml4t_live.session import SessionWriter
 
+    from .operator import restart_notice
+
+    # a journal left HALTED / REDUCING: said first, before anything connects
+    notice = restart_notice(o.get("state_dir"), broker.venue, o.get("strategy_id") or default_strategy_id(strategy))
+    if notice:
+        _log.warning(notice)
     name = type(strategy).__name__
     kwargs: dict[str, Any] = {"config": config, "error_policy": o.get("error_policy")}
     if kwargs["error_policy"] not in (None, "raise", "log"):

@@ -94,6 +94,7 @@ class ReplayFeed:
         self._thread: LoopThread | None = None
         self._bars: Iterator[tuple[Any, Any, Any]] | None = None  # the engine thread's DataFeed
         self._due = 0  # bars announced and not yet built
+        self.unpaced = 0  # the first bars delivered without pacing (a warm restart's, already seen)
 
     def start(self) -> None:
         self._thread = LoopThread("replay", "feed", queue_maxsize=QUEUE_DEPTH)
@@ -114,7 +115,7 @@ class ReplayFeed:
             await out.put(_Due(len(stamps)))
         else:
             for index, timestamp in enumerate(stamps):
-                if index:
+                if index and index >= self.unpaced:
                     await self._pace((timestamp - stamps[index - 1]).total_seconds() / self.speed, out)
                 await out.put(_Due(1))
         await out.put(FeedEnded("end of recorded bars"))

@@ -52,49 +52,64 @@ def run(strategy, prices, state_dir, **kwargs):
     return LiveEngine(strategy, broker, ReplayFeed(prices), session_dir=False, strategy_id="s1").run()
 
 
-def test_a_replay_that_failed_restarts_warm_and_ends_as_an_uninterrupted_run(tmp_path):
-    prices = make_prices(120, ["AAA", "BBB"])
-    whole = run(EveryThird(), prices, tmp_path / "a")
+def live_bars(n: int, start: int = 0) -> list:
+    """Bars as a live feed delivers them (no recorded source): journaled whole."""
+    return [bar(T0 + timedelta(minutes=i), {"AAA": 100.0 + (i % 7), "BBB": 50.0 - (i % 5)})
+            for i in range(start, n)]  # fmt: skip
+
+
+def run_live(strategy, events, state_dir, **kwargs):
+    broker = ShadowBroker(config(), state_dir=state_dir, **kwargs)
+    return LiveEngine(strategy, broker, ListFeed(events), session_dir=False, strategy_id="l1").run()
+
+
+def test_a_shadow_run_on_live_bars_that_failed_restarts_warm_and_ends_as_an_uninterrupted_run(tmp_path):
+    whole = LiveEngine(EveryThird(), ShadowBroker(config()), ListFeed(live_bars(40)), session_dir=False).run()
     with pytest.raises(StrategyError):
-        run(EveryThird(fail_at=70), prices, tmp_path / "b")
-    journal = read_only(journal_path(tmp_path / "b", "shadow", "replay", "s1"))
+        run_live(EveryThird(fail_at=25), live_bars(40), tmp_path)
+    journal = read_only(journal_path(tmp_path, "shadow", "list", "l1"))
     try:
-        assert journal.bars == 70 and not journal.meta("finished")
+        assert journal.bars == 25 and not journal.meta("finished")
     finally:
         journal.close()
     strategy = EveryThird()
-    again = run(strategy, prices, tmp_path / "b")
-    assert strategy.seen == 120  # 70 replayed from the journal (the source's own bars), 50 new
+    # the feed goes on from bar 26 (bars 1-25 happened before the failure): those come from the journal
+    again = run_live(strategy, live_bars(40, start=25), tmp_path)
+    assert strategy.seen == 40  # its state rebuilt: 25 bars replayed, 15 new
     assert fills_of(again) == fills_of(whole)
     assert again.metrics["final_value"] == pytest.approx(whole.metrics["final_value"])
 
 
-def test_a_finished_replay_or_another_source_starts_afresh(tmp_path):
+def test_a_replay_starts_afresh_after_any_end_it_reached_and_on_another_source(tmp_path):
     prices = make_prices(40, ["AAA"])
     first = EveryThird()
     run(first, prices, tmp_path)
     second = EveryThird()
-    run(second, prices, tmp_path)  # the first replayed its whole source: a new run, not a restart
+    run(second, prices, tmp_path)  # the first ended: a new run, not a restart
     assert first.seen == second.seen == 40
     with pytest.raises(StrategyError):
         run(EveryThird(fail_at=10), prices, tmp_path)
-    other = make_prices(30, ["AAA"], seed=8)
-    third = EveryThird()
-    run(third, other, tmp_path)  # unfinished, but on other bars: afresh as well
-    assert third.seen == 30
+    fixed = EveryThird(size=12)  # the research loop: the strategy edited after its error
+    run(fixed, prices, tmp_path)
+    assert fixed.seen == 40
+    journal = read_only(journal_path(tmp_path, "shadow", "replay", "s1"))
+    try:
+        assert journal.bars == 40 and journal.meta("finished")
+        assert "40 bars" in journal.meta("source")
+    finally:
+        journal.close()
 
 
 def test_a_strategy_that_decides_differently_after_a_restart_fails_closed(tmp_path):
-    prices = make_prices(60, ["AAA"])
     with pytest.raises(StrategyError):
-        run(EveryThird(fail_at=30), prices, tmp_path)
+        run_live(EveryThird(fail_at=30), live_bars(30), tmp_path)
     with pytest.raises(ReconciliationError) as caught:
-        run(EveryThird(size=11), prices, tmp_path)
+        run_live(EveryThird(size=11), live_bars(60, start=30), tmp_path)
     message = str(caught.value)
     assert "did not repeat its journaled decisions" in message and "bar 3: the strategy made submit" in message
     assert "--on-divergence continue" in message
     relaxed = EveryThird(size=11)
-    run(relaxed, prices, tmp_path, on_divergence="continue")
+    run_live(relaxed, live_bars(60, start=30), tmp_path, on_divergence="continue")
     assert relaxed.seen == 60
 
 
@@ -166,20 +181,3 @@ def test_a_second_process_on_the_same_shadow_journal_is_refused(tmp_path):
             run(EveryThird(), prices, tmp_path)
     finally:
         first.close()
-
-
-def test_live_bars_are_journaled_whole_and_replayed_from_the_journal(tmp_path):
-    class Count(EveryThird):
-        pass
-
-    with pytest.raises(StrategyError):
-        LiveEngine(Count(fail_at=5), ShadowBroker(config(), state_dir=tmp_path), ListFeed(_bars(8)),
-                   session_dir=False, strategy_id="l1").run()  # fmt: skip
-    strategy = Count()
-    # the feed now starts later (the first 5 bars happened before the crash): they come from the journal
-    later = ListFeed([bar(T0 + timedelta(minutes=i), {"AAA": 100.0}) for i in range(5, 8)])
-    result = LiveEngine(strategy, ShadowBroker(config(), state_dir=tmp_path), later, session_dir=False,
-                        strategy_id="l1").run()  # fmt: skip
-    assert strategy.seen == 8
-    assert [f.order_id for f in result.fills] == [f.order_id for f in LiveEngine(
-        Count(), ShadowBroker(config()), ListFeed(_bars(8)), session_dir=False).run().fills]  # fmt: skip
