@@ -8,8 +8,8 @@ too, the position rules' exits included (reducing: they pass unless the state is
 refuses never reaches the Broker: the strategy gets a REJECTED ``Order`` (id ``RISK-<n>``) with
 the reason, as the backtest reports its own rejections, and the session files record it.
 
-No journal here: a shadow run's trading state lives as long as the run (``ml4t-live halt``
-acts on venue runs, which persist it).
+With a shadow journal (:mod:`ml4t_live.shadow_journal`) the gate's trading state is persisted
+there, and ``ml4t-live halt`` / ``resume`` reach the run at its next bar.
 """
 
 from __future__ import annotations

@@ -89,8 +89,8 @@ class ReplayFeed:
         self.bars_total = self._datafeed.n_bars
         stamps = self._datafeed.timestamps
         # what a shadow journal knows this replay by (a different source starts it afresh)
-        where = str(Path(prices).resolve()) if isinstance(prices, (str, Path)) else name
-        self.source_id = f"{where} ({self.bars_total} bars, {stamps[0]} .. {stamps[-1]})" if self.bars_total else where
+        self.source_id = f"{_where(prices, name)}, {self.bars_total} bars" + (
+            f", {stamps[0]} .. {stamps[-1]}" if self.bars_total else "")
         self._thread: LoopThread | None = None
         self._bars: Iterator[tuple[Any, Any, Any]] | None = None  # the engine thread's DataFeed
         self._due = 0  # bars announced and not yet built
@@ -177,6 +177,19 @@ class ReplayFeed:
     def close(self) -> None:
         if self._thread is not None:
             self._thread.close()
+
+
+def _where(source: Any, name: str) -> str:
+    """A file as its absolute path, size and modification time (an edited file is another
+    source); a frame by its name."""
+    if not isinstance(source, (str, Path)):
+        return name
+    path = Path(source).resolve()
+    try:
+        stat = path.stat()
+    except OSError:
+        return str(path)
+    return f"{path} ({stat.st_size} bytes, modified {stat.st_mtime_ns})"
 
 
 @dataclass(frozen=True, slots=True)
