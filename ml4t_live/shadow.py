@@ -143,7 +143,7 @@ class ShadowBroker:
 
     def session_closed(self, finished: bool = False) -> None:
         if self.journal is not None:
-            self.journal.close(finished)
+            self.journal.close(finished, len(self._broker.pending_orders) if self._broker is not None else 0)
 
     def _cancel_working(self) -> None:
         """HALTED: nothing stays working (as at a venue)."""

@@ -337,7 +337,7 @@ class ShadowJournal:
         self.n = self.journal.bars + 1
         self._flushes = 0
 
-    def close(self, finished: bool) -> None:
+    def close(self, finished: bool, open_orders: int = 0) -> None:
         """``finished``: a replay's run ended (the next run starts afresh)."""
         if self.journal.closed:
             return
@@ -347,7 +347,7 @@ class ShadowJournal:
         if finished:
             self.journal.set_meta("finished", datetime.now(UTC).isoformat())
         if self.rails is not None:
-            self.rails.save()
+            self.rails.save(open_orders)
         self.journal.close()
 
 

@@ -81,12 +81,15 @@ def status(
     positions (the strategy's own vs external), open orders, the day's fills, P&L and risk-limit
     usage. Never places, changes or cancels anything; safe while the strategy runs. Exit 3 when
     the venue cannot be read (the journal's part is still shown)."""
-    from .status import gather, parse_day, render_status
+    from .status import gather, gather_shadow, parse_day, render_status
 
     display = Display(verbose=verbose, quiet=True)
     try:
         o = _options(config, strategy_id=strategy_id, broker=broker, host=host, port=port, account=account,
                      state_dir=state_dir, live=live)  # fmt: skip
+        if str(o.get("broker") or "").lower() == "shadow":  # a shadow run's journal: no venue to read
+            typer.echo(render_status(gather_shadow(o, parse_day(day)), as_json), nl=False)
+            return
         facts = gather(o, _venue(o, client_id), parse_day(day))
         typer.echo(render_status(facts, as_json), nl=False)
         if not facts["connection"]["connected"]:

@@ -84,6 +84,22 @@ def gather(o: dict[str, Any], venue_opts: VenueOptions, day: date | None = None)
     return facts
 
 
+def gather_shadow(o: dict[str, Any], day: date | None = None) -> dict[str, Any]:
+    """``status --broker shadow``: the shadow journal alone (simulated fills, no venue)."""
+    sid = check_strategy_id(str(o.get("strategy_id") or ""))
+    path = find_journal({**o, "broker": "shadow"})
+    facts: dict[str, Any] = {"strategy_id": sid, "journal": str(path), "running_pid": holder_pid(path),
+                             "connection": {"venue": "shadow", "connected": False, "error": None}}  # fmt: skip
+    journal = read_only(path)
+    try:
+        facts.update(_journal_facts(journal, None, [], sid, day or datetime.now(UTC).date()))
+    except sqlite3.DatabaseError as exc:
+        raise ConfigError(f"cannot read the journal {path}: {exc}") from None
+    finally:
+        journal.close()
+    return facts
+
+
 def _journal_facts(journal: Any, snapshot: AccountSnapshot | None, venue_orders: list[Any], sid: str,
                    day: date) -> dict[str, Any]:  # fmt: skip
     ours = journal.positions()
@@ -208,7 +224,9 @@ def render_status(facts: dict[str, Any], as_json: bool) -> str:
     running = f"running (pid {facts['running_pid']})" if facts["running_pid"] else "not running"
     console.print(f"strategy {facts['strategy_id']} on {c['venue']} account {facts['account']}: {running}; "
                   f"journal {facts['journal']}")  # fmt: skip
-    if c["connected"]:
+    if c["venue"] == "shadow":
+        console.print("connection: none (shadow mode: simulated fills; the journal holds everything)")
+    elif c["connected"]:
         console.print(f"connection: connected ({'paper' if c['paper'] else 'LIVE'}); account cash "
                       f"{c['cash']:,.2f}, equity {c['equity']:,.2f}" + (f"; {c['error']}" if c["error"] else ""))  # fmt: skip
     else:

@@ -283,7 +283,8 @@ class Journal:
 
     # ------------------------------------------------------------------ reads (restart, tools)
     def iter_bars(self, since: int = 0) -> Iterator[tuple[int, Any, dict, dict]]:
-        rows = self._db.execute("SELECT n, payload FROM bars WHERE n >= ? ORDER BY n", (since,))
+        rows = self._db.execute("SELECT n, payload FROM bars WHERE n >= ? AND length(payload) > 0 ORDER BY n",
+                                (since,))  # a bar kept by reference (a shadow replay's) has no content here
         for n, payload in rows:
             timestamp, data, context = unpack(payload)
             yield n, timestamp, data, context

@@ -4,6 +4,7 @@ says so on the first line."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -35,6 +36,21 @@ def test_a_killed_shadow_demo_restarts_warm_and_ends_as_an_uninterrupted_one(tmp
     assert 0 < replayed <= 600
     assert re.search(rf"DemoMomentum: {780 - replayed} bars, shadow mode", again.stdout), again.stdout
     assert final_equity(again.stdout) == final_equity(whole.stdout)
+
+
+def test_status_reads_a_shadow_journal_without_a_venue():
+    sid = default_strategy_id(DemoMomentum())
+    ran = demo("-q")
+    assert ran.returncode == 0, ran.stderr
+    held = re.search(r"positions at the end: (\w+) \+(\d+)", ran.stdout)
+    status = subprocess.run([sys.executable, "-m", "ml4t_live", "status", "--strategy-id", sid, "--broker", "shadow",
+                             "--json"], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert status.returncode == 0, status.stderr
+    facts = json.loads(status.stdout)
+    assert facts["connection"]["venue"] == "shadow" and facts["trading_state"]["state"] == "ACTIVE"
+    assert [(p["asset"], p["strategy"]) for p in facts["positions"] if p["strategy"]] == [
+        (held.group(1), float(held.group(2)))]
+    assert {row["limit"] for row in facts["limits"]} >= {"max_orders_per_minute", "max_strategy_errors"}
 
 
 def test_a_halted_shadow_strategy_starts_halted_and_says_so_first(tmp_path):
