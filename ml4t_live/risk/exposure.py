@@ -104,7 +104,7 @@ class Exposure:
     # ------------------------------------------------------------------ positions and prices
     def set_position(self, asset: str, quantity: float, multiplier: float = 1.0) -> None:
         if self._stale:  # the gross sum is re-added at its next read: no notional to move
-            view = self._asset(asset)
+            view = self.assets.get(asset) or self._asset(asset)
             view.quantity, view.multiplier = float(quantity), float(multiplier)
             return
         before = self.notional(asset)
@@ -188,8 +188,12 @@ class Exposure:
             return
         quantity = float(quantity)
         self._orders[order_id] = _Working(asset, side, quantity, not contingent)
-        if not contingent:
-            self._add_working(asset, side, quantity)
+        if not contingent:  # _add_working, inlined (once per order)
+            view = self.assets.get(asset) or self._asset(asset)
+            if side is OrderSide.BUY:
+                view.working_buy = max(view.working_buy + quantity, 0.0)
+            else:
+                view.working_sell = max(view.working_sell + quantity, 0.0)
 
     def order_filled(self, order_id: str, quantity: float) -> None:
         order = self._orders.get(order_id)
@@ -207,7 +211,7 @@ class Exposure:
         if order is None or not order.counted:
             return
         done = min(float(filled), order.remaining) if filled > 0 else 0.0
-        view = self._asset(order.asset)
+        view = self.assets.get(order.asset) or self._asset(order.asset)
         if order.side is OrderSide.BUY:  # two steps, each clamped at zero, as the two calls do
             view.working_buy = max(max(view.working_buy - done, 0.0) - (order.remaining - done), 0.0)
         else:
