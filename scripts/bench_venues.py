@@ -33,8 +33,9 @@ symbols, step mode, the venue in a CHILD process (so the RSS, fds and threads me
 client's alone), trading ``--orders`` orders per bar, and at the first bar of every day after the
 first the venue's nightly break: IB ``gateway_restart`` (every connection dropped, refused for 2 s;
 ``--reset nightly_reset`` for 1100/1102 instead), Alpaca ``drop_data_stream`` + ``drop_trade_stream``.
-Printed per day: RSS, open fds, threads, session-file and journal bytes, events so far, client CPU
-per bar and wall per bar.
+Printed per day, at its second-to-last bar (the last one's can overlap the night's restart): RSS
+(anonymous / file / CPython's small-object arenas), live gc-tracked objects, open fds, threads,
+session-file and journal bytes, events so far, client CPU per bar and wall per bar.
 
     .venv/bin/python scripts/bench_venues.py week --venue ib
     .venv/bin/python scripts/bench_venues.py week --venue alpaca --bars-per-day 390
@@ -46,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import gc
 import json
 import math
 import os
@@ -375,7 +377,10 @@ def serve(args: argparse.Namespace) -> None:
 def run_week(args: argparse.Namespace) -> None:
     symbols = symbols_for(args.symbols)
     ts = week_minutes(args.days, args.bars_per_day)
-    day_ends = {t for i, t in enumerate(ts) if i % args.bars_per_day == args.bars_per_day - 1}
+    # measured at each day's second-to-last bar: the last one's on_data can overlap the night's
+    # restart (the venue starts the next bar, and drops every client, once the bar was taken),
+    # so every day is measured at the same point, before its night
+    day_ends = {t for i, t in enumerate(ts) if i % args.bars_per_day == max(0, args.bars_per_day - 2)}
     tmp = Path(tempfile.mkdtemp(prefix="bench-week-"))
     data = tmp / "bars.parquet"
     make_bars(symbols, ts).write_parquet(data)
@@ -417,6 +422,7 @@ def run_week(args: argparse.Namespace) -> None:
             "bars": bars, "orders": len(strategy.order_bar), "rss": proc_status("VmRSS"),
             "fds": open_fds(), "threads": proc_status("Threads"),
             "anon": proc_status("RssAnon"), "file": proc_status("RssFile"), "arenas": obmalloc_mb(),
+            "objects": len(gc.get_objects()) / 1000,
             "session": dir_bytes(tmp / "sessions") / 1e6, "journal": dir_bytes(tmp / "state") / 1e6,
             "cpu_ms": (cpu - last["cpu"]) / max(1, bars - last["bars"]) / 1e6,
             "wall_ms": (wall - last["wall"]) / max(1, bars - last["bars"]) / 1e6,
@@ -443,10 +449,10 @@ def run_week(args: argparse.Namespace) -> None:
         f"bars_seen={len(strategy.start_ns)} orders={len(result.orders)} fills={len(result.fills)} "
         f"wall={wall:.0f}s {load()}"
     )
-    print("day  bars  orders  RSS MB (anon/file/obmalloc)  fds  threads  session MB  journal MB  CPU ms/bar  wall ms/bar  "
-          "median wall ms  load1")  # fmt: skip
+    print("day  bars  orders  RSS MB (anon/file/obmalloc)  k objects  fds  threads  session MB  journal MB  CPU ms/bar  "
+          "wall ms/bar  median wall ms  load1")  # fmt: skip
     for i, d in enumerate(days, 1):
-        print(f"{i:>3} {d['bars']:>5} {d['orders']:>7} {d['rss']:>7.1f} ({d['anon']:.0f}/{d['file']:.0f}/{d['arenas']:.0f}) {d['fds']:>4} {d['threads']:>8.0f} "
+        print(f"{i:>3} {d['bars']:>5} {d['orders']:>7} {d['rss']:>7.1f} ({d['anon']:.0f}/{d['file']:.0f}/{d['arenas']:.0f}) {d['objects']:>10.1f} {d['fds']:>4} {d['threads']:>8.0f} "
               f"{d['session']:>11.2f} {d['journal']:>11.2f} {d['cpu_ms']:>11.2f} {d['wall_ms']:>12.2f} "
               f"{d['median_ms']:>15.2f} {d['load']:>6.2f}")  # fmt: skip
     if len(snaps) >= 2:  # where the memory that grew after day 1 was allocated
