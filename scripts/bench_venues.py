@@ -414,6 +414,8 @@ def run_week(args: argparse.Namespace) -> None:
             return
         bars = len(strategy.start_ns)
         cpu, wall = time.process_time_ns(), time.perf_counter_ns()
+        if args.collect:  # a full collection first: cyclic garbage not yet collected goes
+            gc.collect()
         if args.trim:  # hand freed heap back to the OS first: what stays is memory in use
             ctypes.CDLL("libc.so.6").malloc_trim(0)
         day_starts = sorted(strategy.start_ns.values())[last["bars"] :]
@@ -509,6 +511,7 @@ def main() -> None:
     wk.add_argument("--orders", type=int, default=2, help="orders per bar")
     wk.add_argument("--retain", type=int, default=None, help="LiveEngine retain= (default: keep all)")
     wk.add_argument("--trim", action="store_true", help="malloc_trim(0) before each day's RSS")
+    wk.add_argument("--collect", action="store_true", help="gc.collect() before each day's RSS")
     wk.add_argument("--trace", type=int, default=0, help="tracemalloc traceback depth (0: off)")
     args = parser.parse_args()
     if args.cmd == "scale":

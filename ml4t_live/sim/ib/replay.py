@@ -4,8 +4,9 @@ For each recorded bar timestamp ``t`` (bars are labelled by their START, like th
 data): ``open_bar(t)`` (fills at t's open go out) -> t's data streams as ``bar_seconds / 5``
 five-second real-time bars that aggregate exactly to the recorded bar -> the clock waits ->
 ``close_bar()`` (MOC fills at t's close) -> next bar. A new New York trading date first ends
-the previous session (DAY orders expire) and starts a new day: from then on reqExecutions and
-reqCompletedOrders report that day's only, as TWS does.
+the previous session (DAY orders expire, still before the faults scheduled at the new day's
+first bar, e.g. the nightly ``gateway_restart``) and starts a new day: from then on
+reqExecutions and reqCompletedOrders report that day's only, as TWS does.
 
 Step mode (``speed=None``): the clock waits until the client has caught up, signalled by a
 ``reqCurrentTime`` on any connection after bar t's data went out. A bar's 5-second bars go out
@@ -185,12 +186,15 @@ class Replay:
         await self.clock.next_bar()
         previous_day = None
         for index, (ts, bars) in enumerate(replayed):
-            self.on_bar(index)
             day = as_utc(ts).astimezone(NY).date()
             if previous_day is not None and day != previous_day:
+                # the close, then the night: DAY orders expire while the clients are still
+                # connected, before any fault scheduled at the new day's first bar (a
+                # gateway_restart); the day's executions / completed orders become history
                 self.venue.apply(self.venue.exchange.end_session())
-                self.venue.new_day()  # the day's executions / completed orders are history
+                self.venue.new_day()
             previous_day = day
+            self.on_bar(index)
             self.current = ts
             self.venue.apply(self.venue.exchange.open_bar(ts, bars))
             await self._stream(ts, bars)

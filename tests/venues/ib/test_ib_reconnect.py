@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ib_helpers import config_for, wait_for
-from ml4t.backtest import OrderSide
+from ml4t.backtest import OrderSide, OrderType
 
 from ml4t_live.events import (
     BrokerDisconnected,
@@ -212,5 +212,41 @@ def test_an_earlier_days_order_stays_finished_after_the_nightly_restart(
         wait_for(gw.events, lambda e: isinstance(e, OrderFilled) and e.client_order_id == "r-day2", seen=seen)
         assert [r.order_ref for r in sim.orders_received] == ["r-day1", "r-day2"]
         assert gw.snapshot().positions.get("AAPL") is None
+    finally:
+        gw.close()
+
+
+def test_a_day_order_left_at_the_close_is_cancelled_before_the_nightly_restart(
+    sim_factory, ib_log_guard
+):
+    """The session ends (DAY orders expire) before the night's gateway restart, as at IB, where
+    the close comes hours before it: the tracker hears the cancel, and the order is not taken
+    for lost when the new day's IB no longer lists it."""
+    from datetime import timedelta
+
+    import polars as pl
+    from ib_helpers import minute_bars
+
+    from ml4t_live.events import OrderCancelled, OrderLost
+
+    for pattern in DROP_ERRORS:
+        ib_log_guard.expect(pattern)
+    ib_log_guard.expect(r"Error 202")
+    day1 = minute_bars(n=2)
+    sim = sim_factory(pl.concat([day1, day1.with_columns(pl.col("timestamp") + timedelta(days=1))]))
+    sim.inject("gateway_restart", at_bar=2, seconds=0.3)
+    gw = IBGateway(config_for(sim))
+    try:
+        gw.connect()
+        seen: list = []
+        gw.end_of_bar(None)  # bar 0
+        gw.place(OrderRequest("r-left", "AAPL", OrderSide.BUY, 1, OrderType.LIMIT, limit_price=1.0, time_in_force="day"))
+        wait_for(gw.events, lambda e: isinstance(e, OrderAccepted), seen=seen)
+        gw.end_of_bar(None)  # bar 1, the day's last
+        gw.end_of_bar(None)  # the close (r-left expires), then the restart at the next day's first bar
+        wait_for(gw.events, lambda e: isinstance(e, BrokerReconnected), seen=seen, timeout=15)
+        ends = [e for e in seen if isinstance(e, (OrderCancelled, OrderLost))]
+        assert [type(e) for e in ends] == [OrderCancelled]
+        assert seen.index(ends[0]) < seen.index(next(e for e in seen if isinstance(e, BrokerDisconnected)))
     finally:
         gw.close()
