@@ -48,7 +48,9 @@ from .ticks import tick_by_tick
 
 _log = logger.bind(component="sim.ib.replay")
 SPEED_START_GRACE = 0.2
-SUBSET_START_GRACE = 0.5  # s without a new subscription before a subset subscriber gets bar 1
+SUBSET_START_GRACE = 1.5  # s without a new subscription before a subset subscriber gets bar 1 (more
+# than the ~1 s gaps of ib_async's 45-per-second pacing: a paced client subscribing hundreds of symbols
+# must not start a subset, or the "covered" release below puts the replay a bar ahead of it)
 CONNECT_START_GRACE = 1.0  # speed mode: s after the first connection before the clock starts
 
 

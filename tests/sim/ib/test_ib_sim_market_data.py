@@ -8,7 +8,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from ib_async import MarketOrder
+from ib_async import MarketOrder, Stock
 from ibsim_support import START, advance, stock, until
 
 from ml4t_live.errors import ConfigError
@@ -231,3 +231,22 @@ def test_step_lead_sends_a_minutes_last_five_second_bar_after_the_others(gateway
 def test_step_lead_is_for_step_mode_only(bars):
     with pytest.raises(ConfigError, match="step_lead is for step mode only"):
         SimulatedIBGateway(bars, speed=30.0, step_lead=0.5)
+
+
+def test_a_paced_client_subscribing_many_symbols_gets_the_first_bar_for_all(gateway_factory, client_factory):
+    """ib_async paces requests at 45 a second, so 50 subscriptions come in bursts about a second
+    apart: the replay waits for all of them (not a subset start, after which the "every symbol
+    covered" release put the replay a bar ahead of the client for the rest of the session)."""
+    symbols = tuple(f"S{i:02d}" for i in range(50))
+    gw = gateway_factory(make_bars(3, symbols=symbols))
+    client = client_factory(13, port=gw.port)
+
+    async def scenario(ib):
+        contracts = await asyncio.wait_for(
+            ib.qualifyContractsAsync(*[Stock(s, "SMART", "USD") for s in symbols]), 10
+        )
+        subs = [ib.reqRealTimeBars(c, 5, "TRADES", False) for c in contracts]
+        await until(lambda: all(len(rt) >= 12 for rt in subs), timeout=10, what="first minute")
+        return [rt[0].time for rt in subs]
+
+    assert client.run(scenario, timeout=20) == [START] * 50
