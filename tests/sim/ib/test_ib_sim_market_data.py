@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 from ib_async import MarketOrder, Stock
-from ibsim_support import START, advance, stock, until
+from ibsim_support import START, advance, make_bars, stock, until
 
 from ml4t_live.errors import ConfigError
 from ml4t_live.sim.bars import bar_groups, load_bars
