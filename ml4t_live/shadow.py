@@ -14,6 +14,7 @@ Thread rule: everything runs on the engine thread (the backtest Broker is not th
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from copy import deepcopy
 from typing import Any
@@ -71,6 +72,7 @@ class ShadowBroker:
         self._orders_seen = 0
         self._open: dict[str, Order] = {}
         self._replaying = False
+        self._journaled = 0  # the backtest broker's fills the journal holds (an index into them)
 
     # ------------------------------------------------------------------ engine side
     @property
@@ -88,6 +90,8 @@ class ShadowBroker:
         gate = RiskGate(risk) if risk is not None else None
         if self.journaling:
             name, source = getattr(self._feed, "name", "feed"), getattr(self._feed, "source_id", None)
+            if source is not None:  # one journal per recorded source: two replays of one strategy may run at once
+                name = f"{name}.{hashlib.sha256(source.encode()).hexdigest()[:8]}"
             self.journal = ShadowJournal.open(self.state_dir, name, self.strategy_id or "shadow", source=source,
                                               cash=config.initial_cash, risk=risk, on_divergence=self.on_divergence)  # fmt: skip
             gate = self.journal.gate
@@ -112,6 +116,8 @@ class ShadowBroker:
         """Call a strategy hook as the backtest does: a hook that raises leaves no order behind."""
         if self._dispatcher is None:
             raise RuntimeError("ShadowBroker.connect() has not been called")
+        if phase is LifecyclePhase.RUN_END and self.journal is not None:
+            self.journal.closing(self._new_fills())  # also when the run failed
         return self._dispatcher.dispatch_registered(phase, hook, self._broker, *args)
 
     # ------------------------------------------------------------------ the journal's steps
@@ -132,18 +138,30 @@ class ShadowBroker:
         return self.journal.replay_bars(self._feed)
 
     def end_warm_restart(self) -> None:
-        self._replaying = False
-        self.journal.end_replay()
         self.take_new_records()  # what the replay simulated again is in the earlier runs' files
+        self._journaled = len(self._broker.fills)
+        self._replaying = False
+        self.journal.end_replay(self._broker.fills)
 
     def settle_last_bar(self, timeout: float) -> None:
         """An orderly end: nothing is in flight in shadow mode; on_end's commands come next."""
         if self.journal is not None:
-            self.journal.closing()
+            self.journal.closing(self._new_fills())
 
     def session_closed(self, finished: bool = False) -> None:
         if self.journal is not None:
-            self.journal.close(finished, len(self._broker.pending_orders) if self._broker is not None else 0)
+            broker = self._broker
+            self.journal.close(finished, len(broker.pending_orders) if broker is not None else 0,
+                               self._new_fills() if broker is not None else [])  # fmt: skip
+
+    def _new_fills(self) -> list[Fill]:
+        """The fills the journal does not hold yet (never the replayed ones)."""
+        fills = self._broker.fills
+        if self._replaying or len(fills) == self._journaled:
+            return []
+        new = fills[self._journaled :]
+        self._journaled = len(fills)
+        return new
 
     def _cancel_working(self) -> None:
         """HALTED: nothing stays working (as at a venue)."""
@@ -207,7 +225,7 @@ class ShadowBroker:
             if self._replaying:  # the run marked each bar: its loss limits live it again
                 self.mark(bar.timestamp, 0)
             else:
-                journal.end_bar(len(broker.pending_orders))
+                journal.end_bar(len(broker.pending_orders), self._new_fills())
 
     def mark(self, timestamp: Any, observation: int) -> float:
         state, _ = self._broker._observe_portfolio(  # type: ignore[union-attr]
@@ -265,8 +283,6 @@ class ShadowBroker:
         finished += refused
         fills = broker.fills[self._fills_seen :]
         self._fills_seen = len(broker.fills)
-        if fills and self.journal is not None and not self._replaying:
-            self.journal.fills(fills)
         return finished, fills
 
     def _take_refused(self) -> list[Order]:
@@ -294,6 +310,7 @@ class ShadowBroker:
         if drop:
             del fills[:drop]
             self._fills_seen = len(fills)
+            self._journaled = max(0, self._journaled - drop)
         if self.rails is not None:
             self.rails.refused.clear()
         trades = broker.trades

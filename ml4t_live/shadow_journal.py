@@ -31,6 +31,7 @@ re-runs an edited strategy on the same data gets a new run, not a restart.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -74,9 +75,12 @@ class ShadowJournal:
                             resume_hint=f"`ml4t-live resume --strategy-id {sid}` re-enables it")  # fmt: skip
             self.rails = JournaledRails(gate, journal)
         self.n = 0
-        self._made: list[list[Any]] = []  # this bar's commands: [kind, order id, args, result]
-        self._operator_seq = 0
-        self._flushes = 0  # command rows of this bar so far: (n, 0), (n, 1), ...
+        self._bar: list[tuple[str, tuple]] = []  # the bar in progress: its row, operator changes
+        self._made: list[list[Any]] = []  # its commands: [kind, order id, args, result]
+        self._moves: list[Transition] = []  # state moves waiting for their bar's commit
+        self._flatten_done = False  # the operator's flatten, carried out, waiting for its commit
+        self._closing = self._restart_failed = False
+        self._last_rows = 0  # replaying: the command rows of the journal's last bar
         self._fills = 0
         self._last_commit = time.monotonic()
         self._version = -1  # the first live bar reads the trading state the journal holds
@@ -117,11 +121,11 @@ class ShadowJournal:
 
     # ------------------------------------------------------------------ bars
     def start_bar(self, bar: BarClosed, replay_n: int | None) -> None:
-        """Bar ``n`` begins: journaled (live) or numbered (replay); the operator's changes
-        applied (live: read from the journal when another process wrote to it)."""
+        """Bar ``n`` begins: numbered (live: its row kept until the bar ends, so a commit never
+        holds half a bar) or replayed; the operator's changes applied (live: read from the
+        journal when another process wrote to it)."""
         if self._replay is not None:
             self._replayed_bar()
-        self._operator_seq = self._flushes = 0
         if replay_n is not None:
             self.n = replay_n
             self._expected = self._replay.get(replay_n, [])
@@ -134,7 +138,7 @@ class ShadowJournal:
         else:
             context = {**bar.context, "__catch_up__": True} if bar.catch_up else bar.context
             payload = pack([bar.timestamp, bar.data, context])
-        self._rows["bars"].append((n, self._text(bar.timestamp), payload))
+        self._bar = [("bars", (n, self._text(bar.timestamp), payload))]
         if self.rails is not None:
             version = self.journal.data_version()  # about 2 µs
             if version != self._version:  # another process (ml4t-live halt / resume) wrote
@@ -155,12 +159,9 @@ class ShadowJournal:
         if moved is None and not flatten:
             return
         change = {"state": rails.gate.state.state, "reason": rails.gate.state.reason, "flatten": flatten}
-        self._operator_seq -= 1
-        self._rows["commands"].append((self.n, self._operator_seq, "operator", "", pack(change), _NONE))
+        self._bar.append(("commands", (self.n, -1 - len(self._bar), "operator", "", pack(change), _NONE)))
         self._act(change, moved)
-        if flatten:
-            rails.flatten_done()
-        self.commit()
+        self._flatten_done = self._flatten_done or flatten  # cleared once this bar is committed
 
     def _apply(self, change: dict[str, Any]) -> None:
         """Replaying: the operator's change, as the run applied it at this bar."""
@@ -179,19 +180,44 @@ class ShadowJournal:
             self.flatten()
 
     def moved(self, transition: Transition | None) -> None:
-        """A limit moved the trading state: persisted at once (live; a replay re-lives it)."""
-        if transition is not None and self._replay is None and self.rails is not None:
-            self.rails.moved(transition)
+        """A limit moved the trading state: persisted together with the bars that led to it
+        (during a bar: when the bar ends). A replay re-lives it and persists nothing."""
+        if transition is None or self._replay is not None or self.rails is None:
+            return
+        self._moves.append(transition)
+        if not self._bar:
+            self._persist()
 
-    def end_bar(self, open_orders: int) -> None:
-        """The bar's commands appended; a commit when the last one is ``COMMIT_SECONDS`` old
-        (with the rails' usage)."""
-        self._flush_made()
+    def end_bar(self, open_orders: int, fills: list[Fill]) -> None:
+        """The bar's rows (bar, operator changes, commands, fills) join what the next commit
+        writes; a commit when the last one is ``COMMIT_SECONDS`` old, or the state moved."""
+        self._end_bar(fills)
         now = time.monotonic()
-        if now - self._last_commit >= COMMIT_SECONDS:
+        if self._moves or self._flatten_done or now - self._last_commit >= COMMIT_SECONDS:
             if self.rails is not None:
                 self.rails.save(open_orders)
-            self.commit(now)
+            self._persist(now)
+
+    def _end_bar(self, fills: list[Fill]) -> None:
+        rows = self._rows
+        for table, row in self._bar:
+            rows[table].append(row)
+        self._bar = []
+        if self._made:
+            rows["commands"].append((self.n, 0, "commands", "", pack(self._made), _NONE))
+            self._made = []
+        self.fills(fills)
+
+    def _persist(self, now: float | None = None) -> None:
+        """Commit the gathered rows, then what depends on them: the state moves of the bars
+        they hold, the operator's flatten carried out."""
+        self.commit(now)
+        moves, self._moves = self._moves, []
+        for transition in moves:
+            self.rails.moved(transition)
+        if self._flatten_done:
+            self._flatten_done = False
+            self.rails.flatten_done()
 
     def commit(self, now: float | None = None) -> None:
         journal = self.journal
@@ -202,9 +228,9 @@ class ShadowJournal:
         journal.commit()
         self._last_commit = now if now is not None else time.monotonic()
 
-    def fills(self, fills: list[Fill]) -> None:
-        """The bar's simulated fills (the strategy's position is their sum, as at a venue)."""
-        rows, n = self._rows["fills"], self.n
+    def fills(self, fills: list[Fill], n: int | None = None) -> None:
+        """Simulated fills of bar ``n`` (the strategy's position is their sum, as at a venue)."""
+        rows, n = self._rows["fills"], self.n if n is None else n
         for fill in fills:
             self._fills += 1
             signed = fill.quantity if fill.side is OrderSide.BUY else -fill.quantity
@@ -249,7 +275,7 @@ class ShadowJournal:
             return
         expected = self._expected[len(made) - 1] if len(made) <= len(self._expected) else None
         if expected is None and self.n == self._last_bar:
-            return  # beyond the journal on the bar a crash cut short (its rows were not committed)
+            return  # past what the journal holds of its last bar (its run failed there): kept below
         if expected is None or not _same(expected, made[-1]):
             self.divergences.append(
                 f"bar {self.n}: the strategy made {kind} {order_id or '-'} {args} -> {result}; the journal "
@@ -257,19 +283,17 @@ class ShadowJournal:
                    else "holds nothing")
             )  # fmt: skip
 
-    def _flush_made(self) -> None:
-        """Live: the commands made since the last flush, as the bar's next command row."""
-        if self._made:
-            self._rows["commands"].append((self.n, self._flushes, "commands", "", pack(self._made), _NONE))
-            self._flushes += 1
-            self._made = []
-
     def _replayed_bar(self) -> None:
         """Replaying, at the end of a bar: what the journal holds that the strategy did not make
-        again (on the last bar, which a crash may have cut short, the strategy may make more)."""
-        for kind, order_id, args, _ in self._expected[len(self._made):]:
+        again. On the last bar (where its run failed) the strategy may make more: journaled now,
+        as that bar's next command row, so a later restart expects them."""
+        made, expected = self._made, self._expected
+        for kind, order_id, args, _ in expected[len(made):]:
             self.divergences.append(f"bar {self.n}: the journal holds {kind} {order_id or '-'} {args}, "
                                     "which the strategy did not make again")  # fmt: skip
+        if self.n == self._last_bar and len(made) > len(expected):
+            row = (self.n, self._last_rows, "commands", "", pack(made[len(expected):]), _NONE)
+            self._rows["commands"].append(row)
         self._made, self._expected = [], []
 
     # ------------------------------------------------------------------ warm restart
@@ -281,6 +305,7 @@ class ShadowJournal:
         for (n, seq), (kind, _, args, _) in sorted(commands.items(), key=lambda kv: (kv[0][0], abs(kv[0][1]))):
             if kind == "commands":
                 self._replay.setdefault(n, []).extend(args)
+                self._last_rows += n == self._last_bar
             elif kind == "operator":
                 self._operator_rows.setdefault(n, []).append(args)
         self._fills = self.journal.fill_count()
@@ -307,14 +332,16 @@ class ShadowJournal:
                 )  # fmt: skip
             yield n, bar
 
-    def end_replay(self) -> None:
+    def end_replay(self, fills: list[Fill]) -> None:
         """After the replay: divergences reported (the run stops unless told to continue); the
-        first live bar reads the trading state the operator set meanwhile."""
+        fills the journal lacks (made past its last bar's commands) journaled; the first live bar
+        reads the trading state the operator set meanwhile."""
         self._replayed_bar()
         self._replay = None
-        self.n = self.journal.bars + 1  # on_end's commands come after the replayed bars
-        self._flushes = 0
+        if len(fills) > self._fills:  # the same simulation: the first ones are the journaled
+            self.fills(fills[self._fills :], self._last_bar)
         if self.divergences:
+            self._restart_failed = True
             shown = "; ".join(self.divergences[:5])
             more = len(self.divergences) - 5
             shown += f"; ... {more} more" if more > 0 else ""
@@ -326,30 +353,40 @@ class ShadowJournal:
                     "come with on_divergence = 'continue' (--on-divergence continue)"
                 )
             _log.error("warm restart: {} divergence(s), continuing as asked: {}", len(self.divergences), shown)
+            self._restart_failed = False
+        self.commit()
         self._version = -1  # the first live bar reads what the operator set meanwhile
         _log.info("warm restart done: {} bars replayed", self._last_bar)
 
     # ------------------------------------------------------------------ end
-    def closing(self) -> None:
-        """After the last bar: ``on_end``'s commands are numbered past it (a restart's replay
-        does not call ``on_end``, so it does not expect them)."""
-        self._flush_made()
-        self.n = self.journal.bars + 1
-        self._flushes = 0
+    def closing(self, fills: list[Fill]) -> None:
+        """The run ends (in order or not): the bar in progress is complete as it is; ``on_end``'s
+        commands get a number of their own past every bar (a restart's replay does not call
+        ``on_end``, so it does not expect them). Nothing is written while replaying: a restart
+        that failed leaves the journal as it found it."""
+        if self._closing:
+            return
+        self._closing = True
+        if self._replay is not None:
+            self._restart_failed = True
+            return
+        self._end_bar(fills)
+        self.n = self.journal.next_bar()
 
-    def close(self, finished: bool, open_orders: int = 0) -> None:
-        """``finished``: a replay's run ended (the next run starts afresh)."""
+    def close(self, finished: bool, open_orders: int = 0, fills: list[Fill] = ()) -> None:
+        """``finished``: a replay's run ended (the next run starts afresh), unless its warm
+        restart failed (the journal stays, for a run with ``on_divergence='continue'``)."""
         if self.journal.closed:
             return
-        if self._replay is None:
-            self._flush_made()
-        self.commit()
-        if finished:
-            self.journal.set_meta("finished", datetime.now(UTC).isoformat())
-        if self.rails is not None:
-            self.rails.save(open_orders)
+        if self._replay is None and not self._restart_failed:
+            self.closing(list(fills))
+            self._end_bar([])  # on_end's commands
+            self._persist()
+            if finished:
+                self.journal.set_meta("finished", datetime.now(UTC).isoformat())
+            if self.rails is not None:
+                self.rails.save(open_orders)
         self.journal.close()
-
 
 
 def _next_bar(feed: Any) -> BarClosed | None:
@@ -373,12 +410,15 @@ def _fresh_reason(journal: Journal, source: str | None) -> str | None:
 
 
 def _start_afresh(journal: Journal, path: Path, why: str) -> Journal:
-    """A new file under the same lock (the earlier runs' session folders keep their records);
-    an operator's HALTED / REDUCING carries over."""
+    """A new file under the same lock (the earlier runs' session folders keep their records).
+    A HALTED / REDUCING the operator set carries over; one a limit set (the last run's strategy
+    errors, its loss) does not: that run is over."""
     state, reason = journal.meta("trading_state", ACTIVE), journal.meta("trading_state_reason", "")
+    saved = json.loads(journal.meta("risk_state") or "{}")
+    automatic = saved.get("state") == state and saved.get("cause") not in (None, "", "operator")
     _log.info("shadow journal {} starts afresh: {}", path, why)
     journal = journal.recreate()
-    if state != ACTIVE:
+    if state != ACTIVE and not automatic:
         journal.set_meta("trading_state", state)
         journal.set_meta("trading_state_reason", reason)
         _log.warning("the strategy stays {} ({}) in its new journal", state, reason or "no reason given")

@@ -332,17 +332,18 @@ _EFFECT = {
 
 def _operator_command(state: str, strategy_id: str | None, state_dir: Path | None, broker: str | None,
                       account: str | None, reason: str | None, *, flatten: bool = False) -> None:  # fmt: skip
-    from .operator import switch
+    from .operator import switch_all
 
     display = Display(quiet=True)
     try:
         if flatten and state == "REDUCING":
             raise ConfigError("--reducing and --flatten do not go together: --flatten halts and closes "
                               "every position; --reducing lets the strategy reduce them itself")  # fmt: skip
-        path, before = switch(dict(strategy_id=strategy_id, state_dir=state_dir, broker=broker,
+        switched = switch_all(dict(strategy_id=strategy_id, state_dir=state_dir, broker=broker,
                                    account=account, reason=reason), state, flatten=flatten)  # fmt: skip
-        typer.echo(f"{path.name}: trading state {before} -> {state}" + _EFFECT[state]
-                   + ("; it also closes every position it owns (MARKET orders)" if flatten else ""))  # fmt: skip
+        for path, before in switched:
+            typer.echo(f"{path.name}: trading state {before} -> {state}" + _EFFECT[state]
+                       + ("; it also closes every position it owns (MARKET orders)" if flatten else ""))  # fmt: skip
     finally:
         display.close()
 

@@ -1,9 +1,9 @@
 """``ml4t-live halt [--reducing] [--flatten]`` / ``resume``: the operator's switch, from any
 terminal or process.
 
-They find the strategy's journal in the state directory (by strategy id; ``--broker`` and
-``--account`` narrow it down when the id trades several accounts) and write only its trading
-state. A running strategy re-reads it before each bar: HALTED cancels its working orders and
+They find the strategy's journals in the state directory (by strategy id: every one, its venue
+runs and its shadow rehearsals, unless ``--broker`` / ``--account`` narrow it down) and write
+only their trading state. A running strategy re-reads it before each bar: HALTED cancels its working orders and
 refuses new ones (REJECTED, with the reason); REDUCING lets only orders that reduce a position
 leave; ``--flatten`` also has it close every position it owns; ACTIVE trades again. The state
 survives restarts.
@@ -19,7 +19,9 @@ from ml4t_live.journal import check_strategy_id, state_dir
 from ml4t_live.journal.store import set_trading_state
 
 
-def find_journal(o: dict[str, Any]) -> Path:
+def find_journals(o: dict[str, Any]) -> list[Path]:
+    """Every journal of the strategy id in the state directory (``--broker`` / ``--account``
+    narrow it down); a ConfigError when there is none."""
     sid = check_strategy_id(str(o.get("strategy_id") or ""))
     folder = state_dir(o.get("state_dir"))
     venue, account = o.get("broker"), o.get("account")
@@ -30,19 +32,34 @@ def find_journal(o: dict[str, Any]) -> Path:
         raise ConfigError(f"no journal for strategy {sid} in {folder}"
                           + (f" (venue {venue})" if venue else "") + (f" (account {account})" if account else "")
                           + "; check --strategy-id / --state-dir")  # fmt: skip
+    return found
+
+
+def find_journal(o: dict[str, Any]) -> Path:
+    found = find_journals(o)
     if len(found) > 1:
         names = ", ".join(p.name for p in found)
-        raise ConfigError(f"strategy {sid} has several journals ({names}): add --broker and/or --account")
+        raise ConfigError(f"strategy {o.get('strategy_id')} has several journals ({names}): add --broker and/or "
+                          "--account")  # fmt: skip
     return found[0]
+
+
+_DEFAULT_REASON = {"HALTED": "halted by the operator", "REDUCING": "set to REDUCING by the operator",
+                   "ACTIVE": "resumed by the operator"}  # fmt: skip
 
 
 def switch(o: dict[str, Any], state: str, *, flatten: bool = False) -> tuple[Path, str]:
     path = find_journal(o)
-    default = {"HALTED": "halted by the operator", "REDUCING": "set to REDUCING by the operator",
-               "ACTIVE": "resumed by the operator"}[state]  # fmt: skip
-    reason = str(o.get("reason") or default)
-    before = set_trading_state(path, state, reason, flatten=flatten)
+    before = set_trading_state(path, state, str(o.get("reason") or _DEFAULT_REASON[state]), flatten=flatten)
     return path, before
+
+
+def switch_all(o: dict[str, Any], state: str, *, flatten: bool = False) -> list[tuple[Path, str]]:
+    """``halt`` / ``resume``: every journal of the strategy (its venue runs and its shadow
+    rehearsals alike, unless ``--broker`` / ``--account`` narrow it), so the kill switch never
+    stops at "which one?"."""
+    reason = str(o.get("reason") or _DEFAULT_REASON[state])
+    return [(path, set_trading_state(path, state, reason, flatten=flatten)) for path in find_journals(o)]
 
 
 def restart_notice(state_dir_arg: Any, venue: str, strategy_id: str) -> str | None:

@@ -80,7 +80,7 @@ def test_a_shadow_run_on_live_bars_that_failed_restarts_warm_and_ends_as_an_unin
     assert again.metrics["final_value"] == pytest.approx(whole.metrics["final_value"])
 
 
-def test_a_replay_starts_afresh_after_any_end_it_reached_and_on_another_source(tmp_path):
+def test_a_replay_starts_afresh_after_any_end_it_reached(tmp_path):
     prices = make_prices(40, ["AAA"])
     first = EveryThird()
     run(first, prices, tmp_path)
@@ -92,12 +92,30 @@ def test_a_replay_starts_afresh_after_any_end_it_reached_and_on_another_source(t
     fixed = EveryThird(size=12)  # the research loop: the strategy edited after its error
     run(fixed, prices, tmp_path)
     assert fixed.seen == 40
-    journal = read_only(journal_path(tmp_path, "shadow", "replay", "s1"))
+    (path,) = tmp_path.glob("shadow-replay.*-s1.journal")  # a recorded source's own journal
+    journal = read_only(path)
     try:
         assert journal.bars == 40 and journal.meta("finished")
         assert "40 bars" in journal.meta("source")
     finally:
         journal.close()
+
+
+def test_each_recorded_source_has_its_own_journal_so_two_replays_of_one_strategy_run_at_once(tmp_path):
+    one, other = make_prices(40, ["AAA"]), make_prices(30, ["AAA"], seed=8)
+    holding = ShadowBroker(config(), state_dir=tmp_path)  # a replay of `one` in progress (holds its lock)
+    holding.strategy_id = "s1"
+    holding.use_feed(ReplayFeed(one))
+    holding.connect(config())
+    try:
+        strategy = EveryThird()
+        run(strategy, other, tmp_path)
+        assert strategy.seen == 30
+        with pytest.raises(JournalLocked, match="another process"):
+            run(EveryThird(), one, tmp_path)  # the same source: the same journal, refused
+    finally:
+        holding.close()
+    assert len(list(tmp_path.glob("shadow-replay.*-s1.journal"))) == 2
 
 
 def test_a_strategy_that_decides_differently_after_a_restart_fails_closed(tmp_path):
@@ -170,14 +188,3 @@ def test_an_operator_halt_reaches_a_shadow_run_by_the_next_bar_and_survives_a_re
     assert third.orders[-1].status is OrderStatus.PENDING  # bar 6 trades again (fills at a next open)
 
 
-def test_a_second_process_on_the_same_shadow_journal_is_refused(tmp_path):
-    prices = make_prices(10, ["AAA"])
-    first = ShadowBroker(config(), state_dir=tmp_path)
-    first.strategy_id = "s1"
-    first.use_feed(ReplayFeed(prices))
-    first.connect(config())
-    try:
-        with pytest.raises(JournalLocked, match="another process"):
-            run(EveryThird(), prices, tmp_path)
-    finally:
-        first.close()
