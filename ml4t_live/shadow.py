@@ -31,8 +31,8 @@ from ml4t.backtest import (
 from ml4t.backtest.types import ExecutionMode, OrderType
 from ml4t.specs import LIFECYCLE_V1, LifecyclePhase
 
-from .events import BarClosed
 from .errors import ConfigError
+from .events import BarClosed
 from .risk import RiskConfig, RiskGate
 from .shadow_journal import ShadowJournal
 from .shadow_rails import ShadowRails

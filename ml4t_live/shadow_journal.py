@@ -45,9 +45,17 @@ from .errors import ReconciliationError
 from .events import BarClosed, FeedEnded
 from .journal import Journal, journal_path
 from .journal.codec import pack, unpack
-from .journal.link import _same
+from .journal.link import same_decision
 from .rails import JournaledRails
-from .risk import ACTIVE, HALTED, REDUCING, RiskConfig, RiskGate, TradingState, Transition
+from .risk import (
+    ACTIVE,
+    HALTED,
+    REDUCING,
+    RiskConfig,
+    RiskGate,
+    TradingState,
+    Transition,
+)
 
 _log = logger.bind(component="shadow-journal")
 
@@ -276,7 +284,7 @@ class ShadowJournal:
         expected = self._expected[len(made) - 1] if len(made) <= len(self._expected) else None
         if expected is None and self.n == self._last_bar:
             return  # past what the journal holds of its last bar (its run failed there): kept below
-        if expected is None or not _same(expected, made[-1]):
+        if expected is None or not same_decision(expected, made[-1]):
             self.divergences.append(
                 f"bar {self.n}: the strategy made {kind} {order_id or '-'} {args} -> {result}; the journal "
                 + (f"holds {expected[0]} {expected[1] or '-'} {expected[2]} -> {expected[3]}" if expected

@@ -27,10 +27,10 @@ from loguru import logger
 
 from ..bridge import LoopThread
 from ..errors import ConfigError
-from .bar_checks import check_bars, source_name
-from .price_bars import ReplayDataFeed, price_bars
 from ..events import BarClosed, FeedEnded, FeedEvent, FeedHeartbeat
 from ..session import BAR_COLUMNS, OPTIONAL_BAR_COLUMNS
+from .bar_checks import check_bars, source_name
+from .price_bars import ReplayDataFeed, price_bars
 
 _log = logger.bind(component="replay-feed")
 

@@ -19,9 +19,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgpack
-from loguru import logger
 import numpy as np
 import pandas as pd
+from loguru import logger
 from ml4t.backtest import OrderSide, OrderType
 
 from .. import events as _events

@@ -47,13 +47,13 @@ class Replay:
     divergences: list[str] = field(default_factory=list)
 
 
-def _same(a: Any, b: Any) -> bool:
+def same_decision(a: Any, b: Any) -> bool:
     if isinstance(a, float) and isinstance(b, float):
         return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
     if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+        return a.keys() == b.keys() and all(same_decision(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+        return len(a) == len(b) and all(same_decision(x, y) for x, y in zip(a, b, strict=True))
     return a == b
 
 
@@ -162,7 +162,7 @@ class JournalLink:
         replay = self.replay
         if replay is not None and not (key not in replay.commands and self.n >= replay.last_bar):
             expected = replay.commands.get(key)
-            if expected is None or expected[0] != kind or expected[1] != cid or not _same(expected[2], args):
+            if expected is None or expected[0] != kind or expected[1] != cid or not same_decision(expected[2], args):
                 replay.divergences.append(
                     f"bar {self.n}: the strategy made {kind} {cid} {args}; the journal holds "
                     + (f"{expected[0]} {expected[1]} {expected[2]}" if expected else "nothing")

@@ -57,6 +57,13 @@ CREATE TABLE IF NOT EXISTS fills (
 );
 """
 
+_MANY = {
+    "bars": "INSERT INTO bars (n, ts, payload) VALUES (?, ?, ?)",
+    "commands": "INSERT INTO commands (n, seq, kind, cid, args, result) VALUES (?, ?, ?, ?, ?, ?)",
+    "fills": "INSERT OR IGNORE INTO fills (exec_id, n, cid, asset, quantity, price, commission, ts) "
+             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+}  # fmt: skip
+
 #: how long a write waits for another connection's write (an operator command) to finish
 BUSY_MS = 5000
 
@@ -267,19 +274,12 @@ class Journal:
             (exec_id, n, cid, asset, signed_qty, price, commission, str(timestamp)),
         )
 
-    _MANY = {
-        "bars": "INSERT INTO bars (n, ts, payload) VALUES (?, ?, ?)",
-        "commands": "INSERT INTO commands (n, seq, kind, cid, args, result) VALUES (?, ?, ?, ?, ?, ?)",
-        "fills": "INSERT OR IGNORE INTO fills (exec_id, n, cid, asset, quantity, price, commission, ts) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    }  # fmt: skip
-
     def append_many(self, table: str, rows: list[tuple]) -> None:
         """Rows gathered by the caller (a shadow run's bars, commands, fills), in one statement."""
         if rows:
             if not self._db.in_transaction:
                 self._db.execute("BEGIN")
-            self._db.executemany(self._MANY[table], rows)
+            self._db.executemany(_MANY[table], rows)
 
     # ------------------------------------------------------------------ reads (restart, tools)
     def iter_bars(self, since: int = 0) -> Iterator[tuple[int, Any, dict, dict]]:

@@ -17,7 +17,7 @@ from ml4t_live.journal import default_strategy_id
 def demo(*args: str, failpoint: str | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "ML4T_LIVE_FAILPOINT": failpoint} if failpoint else None
     return subprocess.run([sys.executable, "-m", "ml4t_live", "demo", "--no-session", *args],
-                          capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
+                          check=False, capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
 
 
 def final_equity(output: str) -> str:
@@ -44,7 +44,7 @@ def test_status_reads_a_shadow_journal_without_a_venue():
     assert ran.returncode == 0, ran.stderr
     held = re.search(r"positions at the end: (\w+) \+(\d+)", ran.stdout)
     status = subprocess.run([sys.executable, "-m", "ml4t_live", "status", "--strategy-id", sid, "--broker", "shadow",
-                             "--json"], capture_output=True, text=True, timeout=60)  # fmt: skip
+                             "--json"], check=False, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert status.returncode == 0, status.stderr
     facts = json.loads(status.stdout)
     assert facts["connection"]["venue"] == "shadow" and facts["trading_state"]["state"] == "ACTIVE"
@@ -57,7 +57,7 @@ def test_a_halted_shadow_strategy_starts_halted_and_says_so_first(tmp_path):
     sid = default_strategy_id(DemoMomentum())
     assert demo("-q").returncode == 0
     halt = subprocess.run([sys.executable, "-m", "ml4t_live", "halt", "--strategy-id", sid, "--reason", "desk review"],
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+                          check=False, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert halt.returncode == 0 and "ACTIVE -> HALTED" in halt.stdout, halt.stderr
     again = demo("-q")
     assert again.returncode == 0, again.stderr

@@ -88,7 +88,7 @@ def _child(script: str, *args: str, failpoint: str | None = None) -> subprocess.
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     if failpoint:
         env["ML4T_LIVE_FAILPOINT"] = failpoint
-    return subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=120,
+    return subprocess.run([sys.executable, "-c", script, *args], check=False, capture_output=True, text=True, timeout=120,
                           env=env)  # fmt: skip
 
 
@@ -175,7 +175,7 @@ def test_halt_reaches_every_journal_of_the_strategy_id(tmp_path):
     # and a venue run's journal of the same strategy id (a copy: any journal file will do)
     journal_path(tmp_path, "ib", "DU1", "l1").write_bytes((tmp_path / "shadow-list-l1.journal").read_bytes())
     halt = subprocess.run([sys.executable, "-m", "ml4t_live", "halt", "--strategy-id", "l1", "--state-dir",
-                           str(tmp_path)], capture_output=True, text=True, timeout=60)  # fmt: skip
+                           str(tmp_path)], check=False, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert halt.returncode == 0, halt.stderr  # was: exit 2, "several journals: add --broker"
     assert "ib-DU1-l1.journal: trading state ACTIVE -> HALTED" in halt.stdout
     assert "shadow-list-l1.journal: trading state ACTIVE -> HALTED" in halt.stdout

@@ -150,7 +150,7 @@ class Halted(Strategy):
         if self.n == self.halt_on:
             self.halt = subprocess.run(
                 [sys.executable, "-m", "ml4t_live", "halt", "--strategy-id", "h1", "--state-dir", self.state_dir,
-                 "--reason", "fat finger"], capture_output=True, text=True, timeout=60,
+                 "--reason", "fat finger"], check=False, capture_output=True, text=True, timeout=60,
             )  # fmt: skip
         self.orders.append(broker.submit_order("AAA", 1))
 
@@ -180,7 +180,7 @@ def test_an_operator_halt_reaches_a_shadow_run_by_the_next_bar_and_survives_a_re
                strategy_id="h1").run()  # fmt: skip
     assert [o.status for o in again.orders] == [OrderStatus.FILLED, OrderStatus.CANCELLED] + [OrderStatus.REJECTED] * 3
     resumed = subprocess.run([sys.executable, "-m", "ml4t_live", "resume", "--strategy-id", "h1", "--state-dir",
-                              str(tmp_path)], capture_output=True, text=True, timeout=60)  # fmt: skip
+                              str(tmp_path)], check=False, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert resumed.returncode == 0 and "HALTED -> ACTIVE" in resumed.stdout, resumed.stderr
     third = Halted(tmp_path, halt_on=0)
     LiveEngine(third, ShadowBroker(config(), state_dir=tmp_path), ListFeed(_bars(6)), session_dir=False,
