@@ -6,7 +6,9 @@ Three runs of the same replay, timed end to end as a user times it (engine const
 and ``all`` (every limit configured, loose enough that none refuses). Each is run ``--repeat``
 times, interleaved, and the fastest is kept. The clock is the process's CPU time
 (``time.process_time``; the replay does no I/O, so it is its wall time on an idle machine), which
-other processes on a busy machine disturb far less than the wall clock. Prints µs/bar and the ratio
+other processes on a busy machine disturb far less than the wall clock (the load average is
+printed at the start and the end: on a shared machine a cell moves by a few per cent from run to
+run). Prints µs/bar and the ratio
 ``all / off`` (target: within 5 %, i.e. <= 1.05) and ``defaults / off``; it also checks that the
 three runs filled the same orders (the loose limits refused nothing).
 
@@ -17,6 +19,7 @@ three runs filled the same orders (the loose limits refused nothing).
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 from bench_engine import STRATEGIES, config, make_prices
@@ -54,6 +57,7 @@ def main() -> None:
     parser.add_argument("--strategies", default="noop,trade")
     parser.add_argument("--repeat", type=int, default=5, help="interleaved runs per mode (the fastest counts)")
     args = parser.parse_args()
+    print("load average (1, 5, 15 min) at the start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     print(f"{'size':>10} {'strategy':>8} {'off µs/bar':>11} {'defaults':>9} {'all':>9} "
           f"{'defaults/off':>12} {'all/off':>8}  fills")  # fmt: skip
     for size in args.sizes.split(","):
@@ -72,6 +76,7 @@ def main() -> None:
             print(f"{size:>10} {name:>8} {us['off']:>11.1f} {us['defaults']:>9.1f} {us['all']:>9.1f} "
                   f"{us['defaults'] / us['off']:>12.3f} {us['all'] / us['off']:>8.3f}  "
                   f"{fills['off'][0]}{'' if same else ' DIFFERENT: ' + str(fills)}", flush=True)  # fmt: skip
+    print("load average (1, 5, 15 min) at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 
 if __name__ == "__main__":
