@@ -4,8 +4,8 @@
   TWS refuses it, before the contract is even looked up; ib_async treats 321 as a warning, so
   its trade shows ``ValidationError``, as with a real TWS.
 * 201 (rejection) AT SUBMISSION, IB's margin check: the initial margin of the account after the
-  order (current positions, other working orders that open or add, the order) must not exceed
-  the equity with loan value, for the account type the gateway models (Reg T margin by default,
+  order (each asset at its worst case with the working orders and the order) must be below the
+  equity with loan value, for the account type the gateway models (Reg T margin by default,
   or cash: see :mod:`.margin`). An order that only reduces a position is never refused. A
   sell-then-buy rebalance on a margin account passes as it does at IB: the buys' post-trade
   margin is within the equity even before the sells fill. What only the fill can know (the
@@ -57,9 +57,10 @@ def margin_problem(
     prices: Mapping[str, float],
     equity: float,
 ) -> str | None:
-    """IB's rejection reason when the post-trade initial margin exceeds the equity, else None."""
+    """IB's rejection reason unless the equity exceeds the post-trade initial margin ("YOUR
+    EQUITY WITH LOAN VALUE ... MUST EXCEED THE INITIAL MARGIN": equal is refused)."""
     required = model.requirement_after(positions, working, order, prices)
-    if required is None or required <= equity + 1e-6:
+    if required is None or required < equity - 1e-6:
         return None
     return rejection_text(equity, required)
 

@@ -14,12 +14,13 @@ goes Inactive. Two account types, as IB offers them (``SimulatedIBGateway(accoun
   buys need a 5% cash cushion on top (IB's rule for market, relative and VWAP orders in a cash
   account). Settlement of sale proceeds (T+1) is not modelled: a filled sale's cash is usable.
 
-What counts as "after the order": the current positions, plus every other working order that
-opens or adds to a position (an order that would reduce one is not credited: it may never fill),
-plus the order itself. An order that only reduces or closes a position is never refused for margin.
-Prices: the last traded price of each asset (before the first bar, the last history close); for
-an order on an asset without any price yet, its limit or stop price; none at all: not checked
-(the fill decides). What only the fill can know (the price moved, commissions) stays with the
+What counts as "after the order": each asset at its worst case, the larger of the position with
+every working buy filled and with every working sell filled (an order on the other side is not
+credited: it may never fill), the order included. An order that does not add to its asset's
+worst case (it reduces or closes a position, or is covered by the other side's working orders)
+is never refused for margin. Prices: the last traded price of each asset (before the first bar,
+the last history close); for an asset without any price yet, the limit or stop price of its
+orders; none at all: not checked (the fill decides). What only the fill can know (the price moved, commissions) stays with the
 backtest's own cash rule at the fill.
 """
 
@@ -83,19 +84,22 @@ class AccountModel:
         order: Intent,
         prices: Mapping[str, float],
     ) -> float | None:
-        """Initial margin after ``working`` and ``order`` (None: the order opens nothing, or
-        it cannot be priced). A cash account adds the cushion of a market buy."""
-        before = projected(positions, working)
-        held = before.get(order.asset, 0.0)
-        if not _adds(held, order.quantity):
+        """Initial margin of every asset's worst case with ``working`` and ``order`` (None: the
+        order does not add to its asset's worst case, or it cannot be priced). A cash account
+        adds the cushion of a market buy."""
+        bounds, fallback = _bounds(positions, working)
+        held = positions.get(order.asset, 0.0)
+        low, high = bounds.get(order.asset, (held, held))
+        new = (low, high + order.quantity) if order.quantity > 0 else (low + order.quantity, high)
+        if _worst(new) <= _worst((low, high)) + _EPS:
             return None
-        marks = dict(prices)
+        marks = {**fallback, **prices}
         if order.asset not in marks:
             if not order.price:
                 return None
             marks[order.asset] = order.price
-        after = {**before, order.asset: held + order.quantity}
-        required = self.initial_margin(after, marks)
+        bounds[order.asset] = new
+        required = self.initial_margin(worst_case_of(bounds), marks)
         if self.kind == "cash" and order.quantity > 0 and order.order_type.upper() in CUSHION_TYPES:
             required += CASH_CUSHION * order.quantity * marks[order.asset]
         return required
@@ -119,18 +123,33 @@ def what_if_margins(
             init[1], maint[1], equity)  # fmt: skip
 
 
-def projected(positions: Mapping[str, float], working: Iterable[Intent]) -> dict[str, float]:
-    """Positions after every working order that opens or adds (reducing ones are not credited)."""
-    out = dict(positions)
+def worst_case(positions: Mapping[str, float], working: Iterable[Intent]) -> dict[str, float]:
+    """Each asset's worst-case size: the larger of the position with every working buy filled
+    and with every working sell filled (what the margin check charges)."""
+    return worst_case_of(_bounds(positions, working)[0])
+
+
+def worst_case_of(bounds: Mapping[str, tuple[float, float]]) -> dict[str, float]:
+    return {asset: _worst(b) for asset, b in bounds.items()}
+
+
+def _bounds(positions: Mapping[str, float], working: Iterable[Intent]
+            ) -> tuple[dict[str, tuple[float, float]], dict[str, float]]:  # fmt: skip
+    """asset -> (position with every working sell filled, with every working buy filled), and
+    a working order's own limit / stop price per asset (for an asset without a price yet)."""
+    bounds = {asset: (q, q) for asset, q in positions.items()}
+    fallback: dict[str, float] = {}
     for w in working:
-        held = out.get(w.asset, 0.0)
-        if _adds(held, w.quantity):
-            out[w.asset] = held + w.quantity
-    return out
+        held = positions.get(w.asset, 0.0)
+        low, high = bounds.get(w.asset, (held, held))
+        bounds[w.asset] = (low, high + w.quantity) if w.quantity > 0 else (low + w.quantity, high)
+        if w.price:
+            fallback.setdefault(w.asset, w.price)
+    return bounds, fallback
 
 
-def _adds(held: float, quantity: float) -> bool:
-    return abs(held + quantity) > abs(held) + _EPS
+def _worst(bound: tuple[float, float]) -> float:
+    return max(abs(bound[0]), abs(bound[1]))
 
 
 def rejection_text(equity: float, required: float) -> str:

@@ -27,7 +27,8 @@ from ml4t.backtest import BacktestConfig, OrderSide
 from ml4t_live.errors import ConfigError
 from ml4t_live.sim.ib import SimulatedIBGateway
 from ml4t_live.sim.ib.account import account_values
-from ml4t_live.sim.ib.margin import AccountModel, Intent, projected
+from ml4t_live.sim.ib.admission import margin_problem
+from ml4t_live.sim.ib.margin import AccountModel, Intent, worst_case
 
 REJECTED = r"Error 201, reqId \d+: Order rejected - reason:YOUR ORDER IS NOT ACCEPTED"
 
@@ -69,7 +70,7 @@ def test_an_order_under_the_limit_is_accepted_and_working_orders_count(client, g
         aapl = await stock(ib, "AAPL")
         seen = _errors(ib)
         first = ib.placeOrder(aapl, LimitOrder("BUY", 1000, 100.0, orderRef="a"))
-        second = ib.placeOrder(aapl, LimitOrder("BUY", 1000, 100.0, orderRef="b"))  # 100,000: at the limit
+        second = ib.placeOrder(aapl, LimitOrder("BUY", 999, 100.0, orderRef="b"))  # 99,950: just under
         await until(lambda: first.orderStatus.status == second.orderStatus.status == "Submitted",
                     what="both accepted")  # fmt: skip
         third = ib.placeOrder(aapl, LimitOrder("BUY", 10, 100.0, orderRef="c"))  # the working two count
@@ -80,7 +81,7 @@ def test_an_order_under_the_limit_is_accepted_and_working_orders_count(client, g
 
     seen = client.run(scenario)
     [(_, code, text)] = seen
-    assert code == 201 and "MUST EXCEED THE INITIAL MARGIN [100500.00 USD]" in text
+    assert code == 201 and "MUST EXCEED THE INITIAL MARGIN [100450.00 USD]" in text  # (1000 + 999 + 10) x 100 x 50%
     assert gateway.bars_replayed == 0
 
 
@@ -193,7 +194,7 @@ def test_account_model_rates_and_choices():
 
 def test_working_orders_that_reduce_are_not_credited_and_reversals_count():
     working = [Intent("A", -100), Intent("A", 50), Intent("B", -30)]
-    assert projected({"A": 100.0}, working) == {"A": 150.0, "B": -30.0}
+    assert worst_case({"A": 100.0}, working) == {"A": 150.0, "B": 30.0}
     model, prices = AccountModel(), {"A": 10.0, "B": 20.0}
     # long 100 reversed to short 200 by a sell of 300: margin on the 200 short
     assert model.requirement_after({"A": 100.0}, [], Intent("A", -300), prices) == pytest.approx(1000.0)
@@ -203,6 +204,22 @@ def test_working_orders_that_reduce_are_not_credited_and_reversals_count():
     cash = AccountModel.for_account("cash")
     assert cash.requirement_after({}, [], Intent("A", 10, "MKT"), prices) == pytest.approx(105.0)
     assert cash.requirement_after({}, [], Intent("A", 10, "LMT", 10.0), prices) == pytest.approx(100.0)
+
+
+def test_an_order_on_the_other_side_of_a_working_order_is_charged_its_own_worst_case():
+    # review: a working buy used to make a larger sell look "reducing", and so unchecked
+    model, prices = AccountModel(), {"A": 100.0}
+    assert model.requirement_after({}, [Intent("A", 1900, "LMT", 50.0)], Intent("A", -3800, "LMT", 150.0),
+                                   prices) == pytest.approx(190_000.0)  # fmt: skip
+    assert model.requirement_after({}, [Intent("A", -1500, "LMT", 200.0)], Intent("A", 3000, "LMT", 101.0),
+                                   prices) == pytest.approx(150_000.0)  # fmt: skip
+    # covered by the other side: the worst case does not grow, never refused
+    assert model.requirement_after({}, [Intent("A", 2000)], Intent("A", -10), prices) is None
+    # working orders on an asset without a price count at their own limit
+    assert model.requirement_after({}, [Intent("M", 1500, "LMT", 100.0)], Intent("A", 1500, "LMT", 100.0),
+                                   {}) == pytest.approx(150_000.0)  # fmt: skip
+    assert margin_problem(model, Intent("A", 2000), {}, [], prices, 100_000.0) is not None  # equal: refused
+    assert margin_problem(model, Intent("A", 1999), {}, [], prices, 100_000.0) is None
 
 
 def test_account_values_carry_the_models_margin_numbers():
