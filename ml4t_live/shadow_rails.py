@@ -41,7 +41,7 @@ class ShadowRails:
         self._counts_open = gate.config.max_open_orders is not None  # else the count is never read
         # a bar's open: the gate's own step, which reads the positions tracked orders moved
         # (every order passes here and is tracked) from this broker
-        gate.refresh_position = self._position
+        gate.refresh_positions = self._positions
         self.open_bar = gate.open_bar
         broker.submit_order = self.submit_order  # type: ignore[method-assign]
         broker.submit_bracket = self.submit_bracket  # type: ignore[method-assign]
@@ -78,7 +78,8 @@ class ShadowRails:
         else:
             order = self._submit(asset, quantity, side, order_type, limit_price, stop_price, trail_amount, _options)
             if order is not None and gate.follows_positions:
-                gate.track(order, contingent=entry is not None)
+                if order.status is OrderStatus.PENDING:  # gate.track, inlined (once per order)
+                    gate.exposure.follow(order, entry is not None)
                 if order.filled_quantity:
                     self._position(asset)
         if bracket is not None and not bracket and order is not None:
@@ -114,6 +115,21 @@ class ShadowRails:
             self.gate.position(asset, 0.0)
         else:
             self.gate.position(asset, position.quantity, self.broker.get_multiplier(asset))
+
+    def _positions(self, assets: set[str]) -> None:
+        """``_position`` for each asset (a bar's open: the assets tracked orders filled in), in
+        one step: ``gate.position`` inlined (an unchanged position is left as it is)."""
+        positions, multiplier, exposure = self.broker.positions, self.broker.get_multiplier, self.gate.exposure
+        known = exposure.assets
+        for asset in assets:
+            position = positions.get(asset)
+            if position is None:
+                quantity, mult = 0.0, 1.0
+            else:
+                quantity, mult = position.quantity, multiplier(asset)
+            view = known.get(asset)
+            if (view.quantity != quantity or view.multiplier != mult) if view is not None else quantity:
+                exposure.set_position(asset, quantity, mult)
 
     def _refuse(self, asset: str, side: OrderSide, size: float, order_type: OrderType, limit_price: float | None,
                 stop_price: float | None, trail_amount: float | None, code: str, reason: str) -> Order:  # fmt: skip

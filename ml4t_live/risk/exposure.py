@@ -49,6 +49,9 @@ class _Working:
     side: OrderSide
     remaining: float
     counted: bool
+    order: Any = None  # the Order a RiskGate follows (``follow``); None when fed by hand
+    seen: float = 0.0  # its filled quantity at the gate's last look
+    contingent: bool = False  # as the gate last tracked it
 
 
 class Exposure:
@@ -188,6 +191,26 @@ class Exposure:
             return
         quantity = float(quantity)
         self._orders[order_id] = _Working(asset, side, quantity, not contingent)
+        if not contingent:  # _add_working, inlined (once per order)
+            view = self.assets.get(asset) or self._asset(asset)
+            if side is OrderSide.BUY:
+                view.working_buy = max(view.working_buy + quantity, 0.0)
+            else:
+                view.working_sell = max(view.working_sell + quantity, 0.0)
+
+    def follow(self, order: Any, contingent: bool) -> None:
+        """``order_working`` for a backtest ``Order`` the caller reads fills and ends from (a
+        :class:`~.gate.RiskGate`): the order and its filled quantity are kept on the same
+        record, one step per order. Tracked again, an order keeps what it counts and takes the
+        new filled quantity and ``contingent``."""
+        order_id, filled = order.order_id, order.filled_quantity
+        known = self._orders.get(order_id)
+        if known is not None:
+            known.order, known.seen, known.contingent = order, filled, contingent
+            return
+        quantity = float(order.quantity - filled)
+        asset, side = order.asset, order.side
+        self._orders[order_id] = _Working(asset, side, quantity, not contingent, order, filled, contingent)
         if not contingent:  # _add_working, inlined (once per order)
             view = self.assets.get(asset) or self._asset(asset)
             if side is OrderSide.BUY:

@@ -60,9 +60,9 @@ class RiskGate:
         self._date: Any = None
         self._floor, self._ceiling = self._no_band()  # the equity band where no loss limit can trip
         #: a caller that reads positions from its broker (the shadow) sets this: called by
-        #: ``open_bar`` for each asset a tracked order filled in since the last bar
-        self.refresh_position: Callable[[str], None] | None = None
-        self._orders: dict[str, list[Any]] = {}  # id -> [order, filled quantity seen, contingent]
+        #: ``open_bar`` once, with the assets tracked orders filled in since the last bar
+        self.refresh_positions: Callable[[set[str]], None] | None = None
+        self._orders = self.exposure._orders  # id -> its record, with the Order it follows (``track``)
 
     # ------------------------------------------------------------------ the clock and the bar
     def now(self) -> float:
@@ -95,10 +95,8 @@ class RiskGate:
         if not self._orders:
             return ()
         filled = self._release_ended()
-        refresh = self.refresh_position
-        if refresh is not None:
-            for asset in filled:
-                refresh(asset)
+        if filled and self.refresh_positions is not None:
+            self.refresh_positions(filled)
         return filled
 
     # ------------------------------------------------------------------ orders
@@ -132,37 +130,36 @@ class RiskGate:
         """``order`` left: counted as working until it ends (read from the order itself)."""
         if order.status is not OrderStatus.PENDING or not self.follows_positions:
             return
-        self._orders[order.order_id] = [order, order.filled_quantity, contingent]
-        self.exposure.order_working(order.order_id, order.asset, order.side,
-                                    order.quantity - order.filled_quantity, contingent=contingent)  # fmt: skip
+        self.exposure.follow(order, contingent)
 
     def changed(self, order: Order) -> None:
         """A working order was changed (``update_order`` went through): it counts with its new
         quantity from now on."""
-        seen = self._orders.pop(order.order_id, None)
-        if seen is None:
+        seen = self._orders.get(order.order_id)
+        if seen is None or seen.order is None:
             return
         self.exposure.order_closed(order.order_id)
-        self.track(order, contingent=seen[2])
+        self.track(order, contingent=seen.contingent)
 
     def _release_ended(self) -> set[str]:
         """Once per bar: what working orders filled, and those that ended, since the last look."""
         exposure, orders = self.exposure, self._orders
         filled_assets, ended = set(), []
         for oid, seen in orders.items():
-            order = seen[0]
-            filled = order.filled_quantity - seen[1]
+            order = seen.order
+            if order is None:
+                continue  # fed to the exposure by hand: not the gate's to release
+            filled = order.filled_quantity - seen.seen
             if order.status is not OrderStatus.PENDING:
                 ended.append((oid, filled))
                 if filled > 0:
                     filled_assets.add(order.asset)
             elif filled > 0:
                 exposure.order_filled(oid, filled)
-                seen[1] = order.filled_quantity
+                seen.seen = order.filled_quantity
                 filled_assets.add(order.asset)
         for oid, filled in ended:
-            exposure.order_ended(oid, filled)  # its last fills, then closed
-            del orders[oid]
+            exposure.order_ended(oid, filled)  # its last fills, then closed (and forgotten)
         return filled_assets
 
     def position(self, asset: str, quantity: float, multiplier: float = 1.0) -> None:

@@ -3,6 +3,10 @@
 * ``OrderRate.admit(now)`` == ``refusal(now)`` and, when there is none, ``record(now)``.
 * ``Exposure.order_ended(id, filled)`` == ``order_filled(id, filled)`` (when filled > 0) then
   ``order_closed(id)``.
+* ``Exposure.follow(order, contingent)`` == ``order_working(id, asset, side, unfilled, contingent=...)``,
+  also for an order tracked twice.
+* The shadow's one-step refresh at a bar's open (``ShadowRails._positions``) leaves the gate with
+  the backtest broker's positions, as the refresh one asset at a time did.
 * ``PreTradeRisk.check`` with no new-risk limit (the safe defaults: the rate alone in ACTIVE)
   refuses exactly what the full path refuses when a new-risk limit that never binds is set.
 """
@@ -10,9 +14,11 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime, timedelta
 
-from ml4t.backtest import OrderSide, OrderType
+from ml4t.backtest import BacktestConfig, Order, OrderSide, OrderType, Strategy
 
+from ml4t_live import LiveEngine
 from ml4t_live.risk import (
     ACTIVE,
     HALTED,
@@ -22,6 +28,8 @@ from ml4t_live.risk import (
     PreTradeRisk,
     RiskConfig,
 )
+from ml4t_live.shadow import ShadowBroker
+from tests.support.fakes import ListFeed, bar
 
 BUY, SELL = OrderSide.BUY, OrderSide.SELL
 
@@ -111,3 +119,68 @@ def test_a_new_risk_refusal_gives_way_to_the_rate_limit_and_uses_no_budget():
     kw["now"] = 101.5
     assert risk.check("A", BUY, 50.0, **kw).code == "max_order_quantity"
     assert risk.check("A", BUY, 1.0, **kw) is None  # the refused order used no budget
+
+
+def test_follow_counts_an_order_as_order_working_does():
+    rng = random.Random(5)
+    for _ in range(300):
+        one, two, orders = Exposure(), Exposure(), []
+        for n in range(rng.randint(1, 6)):
+            order = Order(asset=rng.choice("AB"), side=rng.choice((BUY, SELL)),
+                          quantity=rng.choice((1.0, 2.5, 10.0)), order_id=f"o{n}")  # fmt: skip
+            order.filled_quantity = rng.choice((0.0, 0.0, 0.5, 1.0))  # an order that filled in part at once
+            contingent = rng.random() < 0.2
+            one.order_working(order.order_id, order.asset, order.side, order.quantity - order.filled_quantity,
+                              contingent=contingent)  # fmt: skip
+            two.follow(order, contingent)
+            orders.append(order)
+        for order in rng.sample(orders, k=len(orders) // 2):  # tracked again (a change): counts once
+            one.order_working(order.order_id, order.asset, order.side, order.quantity, contingent=False)
+            two.follow(order, False)
+        for order in orders:
+            assert one.remaining(order.order_id, order.asset, order.side) == \
+                two.remaining(order.order_id, order.asset, order.side)  # fmt: skip
+        for asset in "AB":
+            a, b = one.view(asset), two.view(asset)
+            assert (a.working_buy, a.working_sell) == (b.working_buy, b.working_sell)
+        for order in orders:
+            one.order_ended(order.order_id, 0.5)
+            two.order_ended(order.order_id, 0.5)
+        assert one.working_orders == two.working_orders == 0
+        for asset in "AB":
+            a, b = one.view(asset), two.view(asset)
+            assert (a.working_buy, a.working_sell) == (b.working_buy, b.working_sell)
+
+
+class _RandomTrader(Strategy):
+    """Each bar a few random buys and sells on three assets; in each ``on_data`` (after the bar's
+    open refreshed the gate) the gate's positions are read against the backtest broker's."""
+
+    def __init__(self, shadow: ShadowBroker) -> None:
+        self.shadow, self.rng, self.compared, self.held = shadow, random.Random(9), 0, 0
+
+    def on_data(self, timestamp, data, context, broker):
+        positions, gate = self.shadow.strategy_broker.positions, self.shadow.rails.gate
+        for asset in data:
+            held = positions.get(asset)
+            view = gate.exposure.assets.get(asset)
+            assert (view.quantity if view else 0.0) == (held.quantity if held else 0.0)
+            self.compared += 1
+            self.held += held is not None
+        for _ in range(self.rng.randint(0, 3)):
+            asset = self.rng.choice(sorted(data))
+            broker.submit_order(asset, self.rng.choice((-7.0, -3.0, 2.0, 5.0, 10.0)))
+
+
+def test_the_one_step_refresh_keeps_the_gates_positions_equal_to_the_brokers():
+    loose = {"max_order_notional": 1e12, "max_position_notional": 1e12, "max_gross_exposure": 1e3,
+             "max_order_quantity": 1e9, "max_open_orders": 10_000, "price_collar": 0.5, "max_data_age": "1d",
+             "max_orders_per_minute": 1_000_000, "allow_short": True}  # fmt: skip
+    rng, start = random.Random(4), datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
+    bars = [bar(start + timedelta(minutes=n), {a: 100.0 + rng.uniform(-5, 5) for a in ("A", "B", "C")})
+            for n in range(200)]  # fmt: skip
+    shadow = ShadowBroker(BacktestConfig(initial_cash=1e9, calendar=None), risk=loose)
+    strategy = _RandomTrader(shadow)
+    result = LiveEngine(strategy, shadow, ListFeed(bars), session_dir=False).run()
+    assert strategy.compared == 600 and strategy.held > 100  # positions were held, and compared each bar
+    assert len(result.fills) > 100 and result.metrics["num_risk_refusals"] == 0  # (the backtest refuses shorts)
