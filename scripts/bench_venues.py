@@ -8,7 +8,9 @@ in turn, on rotating symbols). Printed per run:
 
 * bar -> on_data: from the venue's send of the minute's last bar (IB: the last 5-second real-time
   bar of every symbol, ``SimulatedIBGateway.bar_sent_ns``; Alpaca: the minute bars' websocket
-  send, ``SimulatedAlpaca.latency()``) to the start of that minute's ``on_data``;
+  send, ``SimulatedAlpaca.latency()``) to the start of that minute's ``on_data``, split into
+  send -> the feed releases the minute (``BarClosed.received_at``), -> the engine takes it off the
+  queue, -> ``on_data`` (the engine's step: fill barrier, journal, rails);
 * bar -> order at venue: from the same send to the venue receiving the bar's first order
   (``orders_received``: IB ``perf_ns``, Alpaca ``received_ns``). All stamps are
   ``time.perf_counter_ns()`` in this one process;
@@ -21,11 +23,13 @@ in turn, on rotating symbols). Printed per run:
 
 Bars sent before the feed finished subscribing, and the ``--skip`` minutes after, are not
 measured (start-up, partial first bars and the seam's history). The venues serve at ``--speed``
-times real time (default 30: a minute every 2 s, IB's 5-second bars every 167 ms), so each
-minute's bars arrive spread out as they do live; ``--speed 0`` is step mode (IB then sends a
-minute's twelve 5-second bars at once, which overstates the burst at the end of a minute).
+times real time (e.g. 30: a minute every 2 s, IB's 5-second bars every 167 ms), so each
+minute's bars arrive spread out as they do live; ``--speed 0`` (the default) is step mode (IB sends a
+minute's twelve 5-second bars at once, which overstates the burst at the end of a minute;
+``--lead S`` sends the first eleven, waits S seconds, then the last one, as a live gateway spreads
+them, and still waits for the client between minutes, so orders fill before the next bar).
 
-    .venv/bin/python scripts/bench_venues.py scale --venue ib --symbols 100,500,1000
+    .venv/bin/python scripts/bench_venues.py scale --venue ib --symbols 100,500,1000 --lead 1.0
     .venv/bin/python scripts/bench_venues.py scale --venue alpaca --symbols 100,500,1000
 
 ``week`` (target 3): ``--days`` trading days of ``--bars-per-day`` 1-minute bars on ``--symbols``
