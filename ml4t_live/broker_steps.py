@@ -35,7 +35,7 @@ from .events import (
 )
 from .failpoints import failpoint
 from .journal import recovery
-from .journal.link import JournalLink
+from .journal.link import JournalLink, divergence_summary
 from .latency import LatencyLog
 from .order_entry import order_from_request
 from .ownership import Ownership
@@ -115,7 +115,7 @@ class BarSteps:
         for event in late:
             self._apply_journaled(event)
         if divergences:
-            shown = "; ".join(divergences[:5]) + (f"; ... {len(divergences) - 5} more" if len(divergences) > 5 else "")
+            shown = divergence_summary(divergences)
             if self.on_divergence == "fail":
                 raise ReconciliationError(
                     f"warm restart: the strategy did not repeat its journaled decisions ({shown}). "

@@ -27,6 +27,11 @@ from .risk import ACTIVE, RiskConfig, RiskGate, TradingState, Transition
 _log = logger.bind(component="risk")
 
 
+def resume_hint(journal: Journal) -> str:
+    """What a HALTED refusal tells the strategy to do about it."""
+    return f"`ml4t-live resume --strategy-id {journal.meta('strategy_id', 'ID')}` re-enables it"
+
+
 class JournaledRails:
     def __init__(self, gate: RiskGate, journal: Journal) -> None:
         self.gate = gate
@@ -37,8 +42,7 @@ class JournaledRails:
         saved = journal.meta("risk_state")
         state = TradingState.restore(config, json.loads(saved)) if saved else TradingState(config)
         sid = journal.meta("strategy_id", "ID")
-        hint = f"`ml4t-live resume --strategy-id {sid}` re-enables it"
-        rails = cls(RiskGate(config, state, resume_hint=hint, operated=True), journal)
+        rails = cls(RiskGate(config, state, resume_hint=resume_hint(journal), operated=True), journal)
         rails.sync()  # the operator may have changed it while the strategy was down
         if state.state != ACTIVE:
             _log.warning("strategy {} starts {}: {}", sid, state.state, state.reason or "no reason given")

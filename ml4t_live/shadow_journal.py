@@ -44,9 +44,10 @@ from ml4t.backtest import Broker, Fill, Order, OrderSide, OrderType
 from .errors import ReconciliationError
 from .events import BarClosed, FeedEnded
 from .journal import Journal, journal_path
-from .journal.codec import pack, unpack
-from .journal.link import same_decision
-from .rails import JournaledRails
+from .journal.codec import pack
+from .journal.link import divergence_summary, same_decision
+from .journal.store import pack_bar, unpack_bar
+from .rails import JournaledRails, resume_hint
 from .risk import (
     ACTIVE,
     HALTED,
@@ -77,10 +78,8 @@ class ShadowJournal:
         self.on_divergence = on_divergence
         self.rails: JournaledRails | None = None
         if gate_config is not None:
-            sid = journal.meta("strategy_id", "ID")
             # positions are followed when a limit reads them, and from an operator's REDUCING on
-            gate = RiskGate(gate_config, TradingState(gate_config),
-                            resume_hint=f"`ml4t-live resume --strategy-id {sid}` re-enables it")  # fmt: skip
+            gate = RiskGate(gate_config, TradingState(gate_config), resume_hint=resume_hint(journal))
             self.rails = JournaledRails(gate, journal)
         self.n = 0
         self._bar: list[tuple[str, tuple]] = []  # the bar in progress: its row, operator changes
@@ -141,11 +140,8 @@ class ShadowJournal:
                 self._apply(change)
             return
         self.n = n = self.journal.next_bar()
-        if self.by_reference and not bar.catch_up:
-            payload = b""
-        else:
-            context = {**bar.context, "__catch_up__": True} if bar.catch_up else bar.context
-            payload = pack([bar.timestamp, bar.data, context])
+        by_reference = self.by_reference and not bar.catch_up
+        payload = b"" if by_reference else pack_bar(bar.timestamp, bar.data, bar.context, bar.catch_up)
         self._bar = [("bars", (n, self._text(bar.timestamp), payload))]
         if self.rails is not None:
             version = self.journal.data_version()  # about 2 µs
@@ -326,9 +322,7 @@ class ShadowJournal:
             feed.unpaced = self._last_bar
         for n, text, payload in self.journal.iter_bar_rows():
             if payload:
-                timestamp, data, context = unpack(payload)
-                catch_up = bool(context.pop("__catch_up__", False)) if isinstance(context, dict) else False
-                yield n, BarClosed(timestamp, data, context, catch_up)
+                yield n, BarClosed(*unpack_bar(payload))
                 continue
             bar = _next_bar(feed)
             if bar is None or str(bar.timestamp) != text:
@@ -350,9 +344,7 @@ class ShadowJournal:
             self.fills(fills[self._fills :], self._last_bar)
         if self.divergences:
             self._restart_failed = True
-            shown = "; ".join(self.divergences[:5])
-            more = len(self.divergences) - 5
-            shown += f"; ... {more} more" if more > 0 else ""
+            shown = divergence_summary(self.divergences)
             if self.on_divergence == "fail":
                 raise ReconciliationError(
                     f"warm restart of the shadow run: the strategy did not repeat its journaled "

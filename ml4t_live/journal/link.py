@@ -47,6 +47,12 @@ class Replay:
     divergences: list[str] = field(default_factory=list)
 
 
+def divergence_summary(divergences: list[str]) -> str:
+    """The first five divergences, and how many more (for the warm restart's error)."""
+    more = len(divergences) - 5
+    return "; ".join(divergences[:5]) + (f"; ... {more} more" if more > 0 else "")
+
+
 def same_decision(a: Any, b: Any) -> bool:
     if isinstance(a, float) and isinstance(b, float):
         return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
@@ -83,9 +89,7 @@ class JournalLink:
 
     def replay_bars(self):
         """(n, timestamp, data, context, catch_up) of each journaled bar, in order."""
-        for n, timestamp, data, context in self.journal.iter_bars():
-            catch_up = bool(context.pop("__catch_up__", False)) if isinstance(context, dict) else False
-            yield n, timestamp, data, context, catch_up
+        yield from self.journal.iter_bars()
 
     def events_before(self, n: int) -> list[Any]:
         return self.replay.events.get(n, []) if self.replay is not None else []
@@ -125,8 +129,7 @@ class JournalLink:
         if replay_n is not None:
             self.n = replay_n
         else:
-            stored = {**context, "__catch_up__": True} if catch_up else context
-            self.n = self.journal.append_bar(timestamp, data, stored)
+            self.n = self.journal.append_bar(timestamp, data, context, catch_up)
             self.journal.commit()  # the fill barrier may wait: no write lock held meanwhile
         self._seq = self._runtime_seq = 0
         return self.n

@@ -59,8 +59,7 @@ def recover(journal: Journal, folder: Path, first_bar: int) -> dict[str, int]:
             part.unlink()
     writer = SessionWriter.at(folder)
     counts = {"bars": 0, "orders": 0, "fills": 0}
-    for _n, timestamp, data, context in journal.iter_bars(first_bar):
-        context.pop("__catch_up__", None)
+    for _n, timestamp, data, context, _catch_up in journal.iter_bars(first_bar):
         writer.add_bar(timestamp, data, context)
         counts["bars"] += 1
     orders = [_order(row, request) for row, request in journal.intent_requests(first_bar)]

@@ -70,6 +70,9 @@ BUSY_MS = 5000
 #: the lock descriptor of a journal opened by :func:`read_only` (it holds no lock)
 READ_ONLY = -2
 
+#: the context key that flags a journaled catch-up bar
+_CATCH_UP = "__catch_up__"
+
 #: intent statuses that end an order
 TERMINAL = frozenset({"filled", "cancelled", "rejected", "lost"})
 
@@ -217,12 +220,12 @@ class Journal:
         self.bars = max(self.bars, self._used) + 1
         return self.bars
 
-    def append_bar(self, timestamp: Any, data: dict, context: dict) -> int:
+    def append_bar(self, timestamp: Any, data: dict, context: dict, catch_up: bool = False) -> int:
         """The strategy consumed this bar: it is bar ``n`` (returned)."""
         self.next_bar()
         self._write(
             "INSERT INTO bars (n, ts, payload) VALUES (?, ?, ?)",
-            (self.bars, str(timestamp), pack([timestamp, data, context])),
+            (self.bars, str(timestamp), pack_bar(timestamp, data, context, catch_up)),
         )
         return self.bars
 
@@ -282,12 +285,12 @@ class Journal:
             self._db.executemany(_MANY[table], rows)
 
     # ------------------------------------------------------------------ reads (restart, tools)
-    def iter_bars(self, since: int = 0) -> Iterator[tuple[int, Any, dict, dict]]:
+    def iter_bars(self, since: int = 0) -> Iterator[tuple[int, Any, dict, dict, bool]]:
+        """(n, timestamp, data, context, catch_up) of the bars from ``since`` on."""
         rows = self._db.execute("SELECT n, payload FROM bars WHERE n >= ? AND length(payload) > 0 ORDER BY n",
                                 (since,))  # a bar kept by reference (a shadow replay's) has no content here
         for n, payload in rows:
-            timestamp, data, context = unpack(payload)
-            yield n, timestamp, data, context
+            yield n, *unpack_bar(payload)
 
     def iter_bar_rows(self) -> Iterator[tuple[int, str, bytes]]:
         """(n, timestamp text, payload) of every bar; an empty payload is a bar kept by
@@ -345,6 +348,18 @@ class Journal:
 
     def exec_ids(self) -> set[str]:
         return {row[0] for row in self._db.execute("SELECT exec_id FROM fills")}
+
+
+def pack_bar(timestamp: Any, data: dict, context: dict, catch_up: bool = False) -> bytes:
+    """A bar's journal payload (a catch-up bar is flagged in its context)."""
+    return pack([timestamp, data, {**context, _CATCH_UP: True} if catch_up else context])
+
+
+def unpack_bar(payload: bytes) -> tuple[Any, dict, dict, bool]:
+    """(timestamp, data, context, catch_up) of a bar's journal payload."""
+    timestamp, data, context = unpack(payload)
+    catch_up = bool(context.pop(_CATCH_UP, False)) if isinstance(context, dict) else False
+    return timestamp, data, context, catch_up
 
 
 def read_only(path: str | Path) -> Journal:

@@ -51,7 +51,7 @@ def holder_pid(path: str | Path, locks: str | Path = "/proc/locks") -> int | Non
 def last_marks(journal: Journal, assets: set[str] | None = None) -> dict[str, float]:
     """asset -> its close in the latest journaled bar that holds it (the last ``MARK_BARS``)."""
     marks: dict[str, float] = {}
-    for _, _, data, _ in journal.iter_bars(since=max(1, journal.bars - MARK_BARS + 1)):
+    for _, _, data, _, _ in journal.iter_bars(since=max(1, journal.bars - MARK_BARS + 1)):
         for asset, row in (data or {}).items():
             price = row.get("close", row.get("price")) if isinstance(row, dict) else None
             if price is not None:
