@@ -114,7 +114,7 @@ def test_a_second_restart_after_an_operator_halt_does_not_diverge(tmp_path):
 
 
 _ERRORS_RUN = """
-import json, sys, time
+import json, sys
 from ml4t.backtest import Strategy
 from ml4t_live import LiveEngine, ReplayFeed, ShadowBroker
 from tests.engine.test_shadow_journal import config
@@ -123,13 +123,13 @@ class S(Strategy):
     def __init__(self): self.seen = 0; self.orders = []
     def on_data(self, ts, data, ctx, broker):
         self.seen += 1
-        time.sleep(0.02)  # bars slower than the journal's commit interval
         self.orders.append((self.seen, broker.submit_order("AAA", 1).status.value))
         if self.seen in (20, 21): raise RuntimeError("boom")
     def on_end(self, broker):
         print(json.dumps(sorted(n for n, s in self.orders if s != "rejected")), flush=True)
 b = ShadowBroker(config(), state_dir=sys.argv[1], risk={"max_strategy_errors": 2})
-LiveEngine(S(), b, ReplayFeed(make_prices(30, ["AAA"])), session_dir=False, strategy_id="s1", error_policy="log").run()
+feed = ReplayFeed(make_prices(30, ["AAA"]), speed=3000)  # a bar every 20 ms: more than one commit a run
+LiveEngine(S(), b, feed, session_dir=False, strategy_id="s1", error_policy="log").run()
 """
 
 
