@@ -94,6 +94,10 @@ def next_valid_id(order_id: int) -> bytes:
     return encode_fields([9, 1, order_id])
 
 
+#: TWS's text for error 200 (a contract it cannot resolve)
+NO_DEFINITION = "No security definition has been found for the request"
+
+
 def error(req_id: int, code: int, message: str, advanced_json: str = "") -> bytes:
     return encode_fields([4, 2, req_id, code, message, advanced_json])
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from loguru import logger
@@ -212,31 +212,33 @@ class Dispatcher:
                 conn.write(frames)
 
     # ------------------------------------------------------------------ contracts
-    def _ReqContractDetails(self, conn: ClientConnection, req: d.ReqContractDetails) -> None:
+    def _contract(self, conn: ClientConnection, req: Any) -> Any:
+        """The contract a request names, or None once TWS's 200 has answered it."""
         c = req.contract
         info = self.venue.book.resolve(c.con_id, c.symbol, c.sec_type, c.currency, c.exchange)
         if info is None:
-            conn.write([enc.error(req.req_id, 200, "No security definition has been found for the request")])
+            conn.write([enc.error(req.req_id, 200, enc.NO_DEFINITION)])
+        return info
+
+    def _ReqContractDetails(self, conn: ClientConnection, req: d.ReqContractDetails) -> None:
+        info = self._contract(conn, req)
+        if info is None:
             return
-        exchange = c.exchange.upper() if c.exchange else "SMART"
+        exchange = req.contract.exchange.upper() if req.contract.exchange else "SMART"
         conn.write([enc.contract_details(req.req_id, info, exchange), enc.contract_details_end(req.req_id)])
 
     # ------------------------------------------------------------------ market data
     def _ReqRealTimeBars(self, conn: ClientConnection, req: d.ReqRealTimeBars) -> None:
-        c = req.contract
-        info = self.venue.book.resolve(c.con_id, c.symbol, c.sec_type, c.currency, c.exchange)
+        info = self._contract(conn, req)
         if info is None:
-            conn.write([enc.error(req.req_id, 200, "No security definition has been found for the request")])
             return
         conn.subs.realtime[req.req_id] = info.symbol
         self.replay.subscriptions_changed()
 
     def _ReqMktData(self, conn: ClientConnection, req: d.ReqMktData) -> None:
         """Quotes derived from the last replayed bar (last = its close, bid/ask one tick off)."""
-        c = req.contract
-        info = self.venue.book.resolve(c.con_id, c.symbol, c.sec_type, c.currency, c.exchange)
+        info = self._contract(conn, req)
         if info is None:
-            conn.write([enc.error(req.req_id, 200, "No security definition has been found for the request")])
             return
         frames = [enc.market_data_type(req.req_id)]
         last = self.venue.exchange.last_price(info.symbol)
@@ -250,22 +252,19 @@ class Dispatcher:
 
     def _ReqTickByTickData(self, conn: ClientConnection, req: d.ReqTickByTickData) -> None:
         """A tick per 5-second bar from now on (see ticks.py)."""
-        c = req.contract
-        info = self.venue.book.resolve(c.con_id, c.symbol, c.sec_type, c.currency, c.exchange)
+        info = self._contract(conn, req)
         kind = TICK_TYPES.get(req.tick_type)
         if info is None:
-            conn.write([enc.error(req.req_id, 200, "No security definition has been found for the request")])
-        elif kind is None:
+            return
+        if kind is None:
             conn.write([enc.error(req.req_id, 10189, f"Failed to request tick-by-tick data:"
                                   f"unknown tick type {req.tick_type!r}")])  # fmt: skip
         else:
             conn.subs.ticks[req.req_id] = (info.symbol, kind)
 
     def _ReqHistoricalTicks(self, conn: ClientConnection, req: d.ReqHistoricalTicks) -> None:
-        c = req.contract
-        info = self.venue.book.resolve(c.con_id, c.symbol, c.sec_type, c.currency, c.exchange)
+        info = self._contract(conn, req)
         if info is None:
-            conn.write([enc.error(req.req_id, 200, "No security definition has been found for the request")])
             return
         try:
             if req.what_to_show not in HISTORICAL_KINDS:
@@ -285,11 +284,12 @@ class Dispatcher:
         conn.write([frame])
 
     def _ReqHeadTimeStamp(self, conn: ClientConnection, req: d.ReqHeadTimeStamp) -> None:
-        c = req.contract
-        info = self.venue.book.resolve(c.con_id, c.symbol, c.sec_type, c.currency, c.exchange)
-        first = self.replay.first_bar(info.symbol) if info is not None else None
-        if info is None or first is None:
-            conn.write([enc.error(req.req_id, 200, "No security definition has been found for the request")])
+        info = self._contract(conn, req)
+        if info is None:
+            return
+        first = self.replay.first_bar(info.symbol)
+        if first is None:
+            conn.write([enc.error(req.req_id, 200, enc.NO_DEFINITION)])
             return
         conn.write([enc.head_timestamp(req.req_id, enc.hist_date(as_utc(first), False, req.format_date))])
 
@@ -299,10 +299,8 @@ class Dispatcher:
             conn.write([enc.error(req.req_id, 162, "Historical Market Data Service error "
                                   "message:Historical data request pacing violation")])  # fmt: skip
             return
-        c = req.contract
-        info = self.venue.book.resolve(c.con_id, c.symbol, c.sec_type, c.currency, c.exchange)
+        info = self._contract(conn, req)
         if info is None:
-            conn.write([enc.error(req.req_id, 200, "No security definition has been found for the request")])
             return
         try:
             size = bar_size_seconds(req.bar_size)

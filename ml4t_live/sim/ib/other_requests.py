@@ -223,11 +223,7 @@ class OtherRequests:
     ) -> list[bytes]:
         con_id = _int(f[4]) if len(f) > 4 else 0
         if self.venue.book.by_con_id(con_id) is None:
-            return [
-                enc.error(
-                    req_id, 200, "No security definition has been found for the request"
-                )
-            ]
+            return [enc.error(req_id, 200, enc.NO_DEFINITION)]
         conn.subs.pnl[req_id] = con_id
         return self.pnl_frames(conn, only=req_id)
 

@@ -124,8 +124,7 @@ class IBVenue:
             req.contract.currency, req.contract.exchange,
         )  # fmt: skip
         if info is None:
-            self._error(client_id, req.order_id, 200,
-                        "No security definition has been found for the request")  # fmt: skip
+            self._error(client_id, req.order_id, 200, enc.NO_DEFINITION)
             return
         if req.what_if:
             self._what_if(client_id, req, info)
