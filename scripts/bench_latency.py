@@ -52,13 +52,17 @@ START = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
 
 
 def session_minutes(n: int) -> list[datetime]:
-    """``n`` minute labels inside NYSE regular hours (09:30-16:00 New York = 14:30-21:00 UTC in
-    January), over consecutive weekdays from START (Jan 2-5 and 8-12, 2024 are all sessions)."""
+    """``n`` minute labels inside NYSE regular hours, over the consecutive full NYSE sessions from
+    START (09:30-16:00 New York; weekends, holidays and half-days skipped, as the simulated venues
+    replay only bars inside sessions: Jan 15, 2024 is Martin Luther King Jr. Day)."""
+    from ml4t_live.schedule.calendar import Session, trading_day
+
     out: list[datetime] = []
     day = START
     while len(out) < n:
-        if day.weekday() < 5:
-            out += [day + timedelta(minutes=i) for i in range(390)]
+        session = trading_day("XNYS", day.date())
+        if isinstance(session, Session) and not session.early_close:
+            out += [session.open + timedelta(minutes=i) for i in range(390)]
         day += timedelta(days=1)
     return out[:n]
 

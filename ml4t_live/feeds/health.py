@@ -12,8 +12,9 @@ The IB and Alpaca feeds apply the same rule, on the feed's own monotonic clock:
   REST, only while its clock says the market is open). If it has, the stream is silent: a warning,
   then reconnect / resubscribe, and the missed bars are backfilled as catch-up bars. If not, the
   market is just quiet: the next check waits twice as long (up to ``max_check_interval``) and the
-  heartbeats go on. One quiet symbol while others tick never triggers a check: any symbol's bar
-  resets the timer.
+  heartbeats go on (IB: unless the gateway's clock says the exchange is in its regular session;
+  then the venue sends no data: the link counts as down, see Outage). One quiet symbol while
+  others tick never triggers a check: any symbol's bar resets the timer.
 * **Outage.** From the moment the link is down (socket closed, IB 1100, a gateway that does not
   answer a probe, a silent socket that is being replaced) a ``FeedDisconnected`` reminder goes out
   every ``heartbeat_seconds`` (so the engine's stall timer does not fire first); if the link is not

@@ -104,6 +104,19 @@ def trading_day(name: str, day: date) -> Session | Closed:
     )
 
 
+def in_session(name: str, moment: datetime, after_open: float = 0.0) -> bool | None:
+    """True if calendar ``name`` is in a regular session at ``moment`` (tz-aware), at least
+    ``after_open`` seconds after its open and before its close; False outside sessions (the night,
+    a weekend, a holiday, after an early close); None when the calendar does not cover the date."""
+    try:
+        day = trading_day(name, exchange_date(name, moment))
+    except ConfigError:
+        return None
+    if isinstance(day, Closed):
+        return False
+    return day.open.timestamp() + after_open <= moment.timestamp() < day.close.timestamp()
+
+
 @contextmanager
 def _library_quiet() -> Iterator[None]:
     """exchange_calendars 4.13 reads ``Series.values`` on tz-aware data, which pandas 3 deprecates

@@ -17,7 +17,11 @@ Feed health (the rule is shared with Alpaca: :mod:`ml4t_live.feeds.health`; the 
   gateway answers, so bars further apart than the engine's ``heartbeat_timeout`` never stall it;
 * no real-time bar of any symbol for ``silence_after`` seconds (default: bar size + 30 s) while the
   gateway answers and has newer historical bars: the stream is silent, so it is resubscribed and
-  the missed bars backfilled (catch-up); a quiet market is not (the venue has no newer bar);
+  the missed bars backfilled (catch-up); a quiet market is not (the venue has no newer bar),
+  unless the gateway's clock says ``session_calendar`` (an exchange_calendars name; the default
+  ``"auto"`` is XNYS for ``IBConfig.currency`` USD, none otherwise; None: never) is in its
+  regular session: a venue that sends no bar and has none newer then is down (resubscribed; the
+  outage bound below ends the run if no live bar comes), never "quiet" for ever;
 * a gateway that does not answer ``reqCurrentTime`` within ``probe_timeout`` (default
   ``request_timeout``) is taken as frozen: the socket is dropped and the session reconnects;
 * a link down for ``outage_timeout`` seconds (default 300) ends the run: ``BackgroundTaskFailed``,
@@ -38,9 +42,10 @@ from ...bridge import LoopThread
 from ...errors import ConfigError
 from ...events import FeedEvent
 from ...feeds.health import OUTAGE_TIMEOUT, FeedHealth, HealthBounds
+from ...schedule.calendar import exchange_calendar
 from .bar_stream import BarStream
-from .feed_health import TASK, IBFeedWatch
 from .config import IBConfig
+from .feed_health import TASK, IBFeedWatch
 from .parsing import bar_size_seconds
 from .session import IBSession
 
@@ -63,6 +68,7 @@ class IBFeed:
         silence_after: float | None = None,
         probe_timeout: float | None = None,
         outage_timeout: float = OUTAGE_TIMEOUT,
+        session_calendar: str | None = "auto",
     ) -> None:
         if not symbols:
             raise ConfigError("IBFeed needs at least one symbol")
@@ -86,6 +92,11 @@ class IBFeed:
             silence_after=silence_after,
             outage_timeout=outage_timeout,
         )
+        if session_calendar == "auto":  # US stocks: NYSE hours; elsewhere the user names one
+            session_calendar = "XNYS" if config.currency == "USD" else None
+        if session_calendar is not None:
+            exchange_calendar(session_calendar)  # ConfigError now for a name the library lacks
+        self.session_calendar = session_calendar
         self.probe_timeout = config.request_timeout if probe_timeout is None else probe_timeout
         if self.probe_timeout <= 0:
             raise ConfigError("IBFeed.probe_timeout must be > 0 seconds")
@@ -124,7 +135,7 @@ class IBFeed:
         await self._session.connect()
         await self._stream.subscribe()
         self._stream.health.restored(time.monotonic())
-        self._loop.spawn(IBFeedWatch(self._stream, self.probe_timeout).run(), TASK)
+        self._loop.spawn(IBFeedWatch(self._stream, self.probe_timeout, self.session_calendar).run(), TASK)
         _log.info("IB feed subscribed: {} at {}s bars", self.symbols, self.bar_seconds)
 
     @property

@@ -12,7 +12,11 @@ It applies the shared rule of :mod:`ml4t_live.feeds.health` to IB:
   symbol by symbol; a bar newer than the last one delivered (or, before the first bar, newer than
   the gateway's time at the first probe) means the stream is silent: a warning, the real-time bars
   are cancelled and requested again, and the seam backfills the missed bars as catch-up bars.
-  Otherwise the market is quiet and the next check waits twice as long.
+  Otherwise the market is quiet and the next check waits twice as long, unless the gateway's own
+  clock says the exchange of ``session_calendar`` is in its regular session (``silence_after``
+  past the open, before the close): then nothing is quiet about it, the venue sends no data at
+  all (a data farm that died without a word, a gateway whose clock and data stand still): a
+  warning, a resubscription, and the link counts as down until a live bar comes.
 * Down (socket lost, 1100, frozen, silent stream resubscribed but still silent) for longer than
   ``outage_timeout``: ``BackgroundTaskFailed`` for the engine (``FeedStalled``, exit 3).
 
@@ -33,6 +37,7 @@ from datetime import UTC, datetime
 from loguru import logger
 
 from ...events import BackgroundTaskFailed, FeedDisconnected, FeedHeartbeat
+from ...schedule.calendar import in_session
 from .bar_stream import BarStream
 from .parsing import duration_str, historical_bar_row, ib_bar_size_setting
 
@@ -41,10 +46,13 @@ TASK = "ib-feed-health"
 
 
 class IBFeedWatch:
-    def __init__(self, stream: BarStream, probe_timeout: float) -> None:
+    def __init__(
+        self, stream: BarStream, probe_timeout: float, session_calendar: str | None = None
+    ) -> None:
         self.stream = stream
         self.health = stream.health
         self.probe_timeout = probe_timeout
+        self.session_calendar = session_calendar
         bounds = self.health.bounds
         self.probe_after = min(bounds.heartbeat_seconds or math.inf, bounds.silence_after)
         self._baseline: int | None = None  # gateway time (epoch s) at the first probe, no bar yet
@@ -64,6 +72,7 @@ class IBFeedWatch:
             beat, check = health.heartbeat_due(now), health.silence_check_due(now)
             if not (beat or check):
                 continue
+            answer = None
             if health.quiet_for(now) >= self.probe_after:
                 answer = await self._probe()
                 if answer is None:
@@ -74,6 +83,9 @@ class IBFeedWatch:
             if check and not health.down:
                 if await self._venue_has_newer_bars():
                     self._silent()
+                    continue
+                if answer is not None and self._in_session(answer):
+                    self._dead_in_session(answer)
                     continue
                 health.quiet_confirmed()
             if beat and not health.down:
@@ -116,6 +128,13 @@ class IBFeedWatch:
                 return True
         return False
 
+    def _in_session(self, venue_time: datetime) -> bool:
+        """The exchange is in its regular session by the gateway's clock (unknown: no)."""
+        if self.session_calendar is None:
+            return False
+        after_open = self.health.bounds.silence_after
+        return in_session(self.session_calendar, venue_time, after_open) is True
+
     # ------------------------------------------------------------------ verdicts
     def _frozen(self) -> None:
         reason = (
@@ -135,6 +154,17 @@ class IBFeedWatch:
             "the stream is silent"
         )
         _log.warning("{}; resubscribing and backfilling", reason)
+        self.stream.resubscribe_silent(reason)
+
+    def _dead_in_session(self, venue_time: datetime) -> None:
+        self.health.silence_detected()
+        quiet = self.health.quiet_for(time.monotonic())
+        reason = (
+            f"no real-time bar for {quiet:.1f}s and no newer historical bar while "
+            f"{self.session_calendar} is in session (gateway time {venue_time:%Y-%m-%d %H:%M:%S} "
+            "UTC): the venue sends no data"
+        )
+        _log.warning("{}; resubscribing", reason)
         self.stream.resubscribe_silent(reason)
 
     def _still_down(self, now: float) -> str:

@@ -189,12 +189,14 @@ def test_a_silent_realtime_stream_is_resubscribed_and_backfilled(sim_factory):
 
 
 def test_a_closed_market_is_quiet_not_silent(sim_factory):
-    """After the replay's last bar the gateway answers and has no newer bar: the feed checks,
-    finds nothing missed, and keeps sending heartbeats on the same subscription."""
+    """After the replay's last bar, the session's last (it ends at NYSE's 16:00 close), the gateway
+    answers and has no newer bar: the feed checks, finds nothing missed, and keeps sending
+    heartbeats on the same subscription."""
     from ml4t_live.events import FeedHeartbeat
 
     n = 3
-    sim = sim_factory(minute_bars(("AAPL",), n=n), speed=600.0)
+    last_minutes = START.replace(hour=21, minute=0) - timedelta(minutes=n)  # 15:57 New York
+    sim = sim_factory(minute_bars(("AAPL",), n=n, start=last_minutes), speed=600.0)
     feed = IBFeed(config_for(sim), ["AAPL"], heartbeat_seconds=0.1, silence_after=0.2)
     try:
         feed.start()
@@ -207,3 +209,67 @@ def test_a_closed_market_is_quiet_not_silent(sim_factory):
         feed.close()
     assert all(isinstance(e, FeedHeartbeat) for e in quiet), quiet
     assert feed.health.venue_checks >= 2 and feed.health.silences == 0
+
+
+DEAD_IN_SESSION = (r"IB feed: no real-time bar for .* while XNYS is in session",)
+
+
+@pytest.mark.parametrize("calendar", ["XNYS", None])
+def test_a_venue_with_no_data_while_the_exchange_is_in_session_is_down_not_quiet(
+    sim_factory, calendar, ib_log_guard
+):
+    """The week run's hang, on the feed: the venue's replay ends at 09:33 New York on a session
+    day (as when the feed's ``end`` lies on a day the venue does not replay), the gateway answers
+    probes and has no newer bar. By the gateway's clock NYSE is in session, so this is no quiet
+    market: the feed resubscribes, counts the link as down, and gives up after ``outage_timeout``.
+    Without a session calendar (the control: the rule before) it sends heartbeats for ever."""
+    from ml4t_live.events import FeedHeartbeat
+
+    for pattern in DEAD_IN_SESSION:
+        ib_log_guard.expect(pattern)
+    n = 3
+    sim = sim_factory(minute_bars(("AAPL", "MSFT"), n=n))  # step mode: the probes release the bars
+    feed = IBFeed(
+        config_for(sim), ["AAPL", "MSFT"], heartbeat_seconds=0.1, silence_after=0.3,
+        outage_timeout=1.0, session_calendar=calendar, end=START + timedelta(days=1),
+    )  # fmt: skip
+    try:
+        feed.start()
+        seen: list = []
+        for _ in range(n):
+            read_until(feed, lambda e: isinstance(e, BarClosed), 10, seen)
+        assert sim.wait_finished(5)
+        if calendar is None:
+            quiet = [feed.next_event(2.0) for _ in range(15)]  # ~1.5 s: past the outage bound
+        else:
+            down = read_until(feed, lambda e: isinstance(e, FeedDisconnected), 5, seen)
+            failed = read_until(feed, lambda e: isinstance(e, BackgroundTaskFailed), 5, seen)
+    finally:
+        feed.close()
+    if calendar is None:
+        assert all(isinstance(e, FeedHeartbeat) for e in quiet), quiet
+        return
+    assert "while XNYS is in session (gateway time 2026-11-24 14:33:00 UTC)" in down.reason
+    assert "the venue sends no data" in failed.error and "bound 1s" in failed.error
+    after_down = seen[seen.index(down) :]
+    assert not any(isinstance(e, (FeedHeartbeat, BarClosed)) for e in after_down), after_down
+    assert feed.health.silences == 1
+
+
+def test_a_venue_with_no_data_in_session_stops_the_engine_instead_of_hanging(sim_factory, ib_log_guard):
+    """The same through the engine: ``run()`` ends with FeedStalled (the CLI's exit code 3)
+    instead of waiting for a bar that never comes while heartbeats keep it alive."""
+    for pattern in (*DEAD_IN_SESSION, r"run failed: FeedStalled"):
+        ib_log_guard.expect(pattern)
+    sim = sim_factory(minute_bars(("AAPL",), n=3))
+    feed = IBFeed(
+        config_for(sim), ["AAPL"], heartbeat_seconds=0.1, silence_after=0.3, outage_timeout=0.8,
+        end=START + timedelta(days=1),
+    )  # fmt: skip
+    engine = LiveEngine(
+        MACrossover(), ShadowBroker(BacktestConfig()), feed, heartbeat_timeout=30.0,
+        session_dir=False,
+    )  # fmt: skip
+    with pytest.raises(FeedStalled, match="while XNYS is in session"):
+        engine.run()
+    assert sim.wait_finished(0.1)
