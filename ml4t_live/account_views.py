@@ -46,7 +46,7 @@ class AccountViews:
         return self.book.fills
 
     def get_order(self, order_id: str) -> Order | None:
-        return self.book.by_id.get(order_id)
+        return self.book.get(order_id)
 
     def get_fills(self, order_id: str | None = None) -> list[Fill]:
         return [f for f in self.book.fills if order_id is None or f.order_id == order_id]

@@ -2,7 +2,9 @@
 
 Pure bookkeeping on the engine thread: it applies venue events (already translated into
 :mod:`ml4t_live.events`) to ml4t.backtest ``Order`` / ``Position`` / ``Fill`` objects. It never
-talks to a venue. Duplicate executions (same ``exec_id``) are applied once.
+talks to a venue. Duplicate executions (same ``exec_id``) are applied once. Finished orders are
+packed once taken for the session files (:mod:`ml4t_live.order_history`): every order stays
+answerable, in less memory.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from .events import (
     OrderRejected,
     OrderReplaced,
 )
+from .order_history import OrderHistory
 
 _log = logger.bind(component="book")
 _EPS = 1e-9
@@ -32,11 +35,10 @@ class Book:
 
     def __init__(self) -> None:
         self.cash = 0.0
-        self.orders: list[Order] = []
+        self.orders = OrderHistory()  # every order, by submission; get(order_id)
         self.fills: list[Fill] = []
         self.positions: dict[str, Position] = {}
         self.last_prices: dict[str, float] = {}
-        self.by_id: dict[str, Order] = {}
         self.open: dict[str, Order] = {}  # pending orders, by client order id
         self.acknowledged: set[str] = set()
         self.venue_ids: dict[str, str] = {}
@@ -63,13 +65,18 @@ class Book:
 
     def add(self, order: Order) -> None:
         self.orders.append(order)
-        self.by_id[order.order_id] = order
         self.open[order.order_id] = order
+
+    def get(self, order_id: str) -> Order | None:
+        return self.orders.get(order_id)
+
+    def knows(self, order_id: str) -> bool:
+        return self.orders.has(order_id)
 
     # ------------------------------------------------------------------ events
     def apply(self, event: Any) -> Order | None:
         """Apply one order event; returns the order it touched (None for unknown ids)."""
-        order = self.by_id.get(getattr(event, "client_order_id", ""))
+        order = self.orders.get(getattr(event, "client_order_id", ""))
         match event:
             case OrderAccepted(client_order_id=cid, venue_order_id=vid):
                 self.acknowledged.add(cid)
@@ -86,6 +93,7 @@ class Book:
                 self._exec_ids.add(event.exec_id)
                 event = self._new_part(event, order)
                 if event is not None:
+                    order = self.orders.live(order.order_id)  # a finished one changes again
                     self._execute(event, order)
             case OrderCancelled(reason=reason) if order is not None:
                 if order.status is OrderStatus.PENDING:
@@ -101,6 +109,7 @@ class Book:
                     order.reject(f"lost: {reason}", "lost")
                 self.close(order)
             case OrderReplaced() if order is not None:
+                order = self.orders.live(order.order_id)
                 for name in ("quantity", "limit_price", "stop_price"):
                     value = getattr(event, name)
                     if value is not None:
@@ -132,7 +141,7 @@ class Book:
 
     def _execute(self, ex: OrderFilled | OrderPartiallyFilled, order: Order) -> None:
         fill = Fill(
-            order_id=ex.client_order_id,
+            order_id=order.order_id,  # == ex.client_order_id: one string for both
             asset=ex.asset,
             side=ex.side,
             quantity=ex.quantity,
@@ -228,8 +237,13 @@ class Book:
         return value
 
     def take_new_records(self) -> tuple[list[Order], list[Fill]]:
+        """The orders finished and the fills made since the last call (for the session files);
+        the finished orders are packed in the history from now on."""
         finished, self._finished = self._finished, []
         fills, self._new_fills = self._new_fills, []
+        for order in finished:
+            if order.order_id not in self.open and order.order_id not in self.cancelling:
+                self.orders.pack(order)
         return finished, fills
 
     def cancel_sent(self, order: Order) -> None:
@@ -242,13 +256,10 @@ class Book:
     def forget(self, keep_fills: int) -> None:
         """Drop finished orders and old fills (already written to the session files); orders a
         venue may still fill (pending, cancelled but not yet confirmed, declared lost) are kept."""
-        self.orders = [
-            o
-            for o in self.orders
-            if o.status is OrderStatus.PENDING or o.order_id in self.cancelling
+        self.orders.keep_only(
+            lambda o: o.status is OrderStatus.PENDING or o.order_id in self.cancelling
             or o.rejection_code == "lost"
-        ]
-        self.by_id = {o.order_id: o for o in self.orders}
+        )
         if len(self.fills) > keep_fills:
             del self.fills[: len(self.fills) - keep_fills]
 
@@ -256,4 +267,4 @@ class Book:
         return [o for o in self.open.values() if asset is None or o.asset == asset]
 
     def rejected(self) -> list[Order]:
-        return [o for o in self.orders if o.status is OrderStatus.REJECTED]
+        return self.orders.select(OrderStatus.REJECTED)

@@ -106,7 +106,7 @@ class BarSteps:
         late = self.link.late_events()
         divergences, unmatched = self.link.end_replay()
         for cid, request, answer in unmatched:  # e.g. made in on_end: may be at the venue
-            if cid not in self.book.by_id:
+            if not self.book.knows(cid):
                 order = order_from_request(cid, request)
                 self.book.add(order)
                 if isinstance(answer, dict) and answer.get("status") == "rejected":
@@ -144,7 +144,7 @@ class BarSteps:
         if snapshot is None:
             return
         for execution in snapshot.executions:
-            if execution.client_order_id in self.book.by_id and not self.book.seen(execution.exec_id):
+            if self.book.knows(execution.client_order_id) and not self.book.seen(execution.exec_id):
                 _log.info("execution {} of {} happened while away: applied", execution.exec_id,
                           execution.client_order_id)  # fmt: skip
                 self._apply_live(execution)
@@ -175,8 +175,8 @@ class BarSteps:
         self._drain(block_until=None)  # what the look-up reported (fills by execution id) first
         for cid in gone:
             venue_order = found.get(cid)
-            order = self.book.by_id[cid]
-            if order.status is not OrderStatus.PENDING and cid not in self.book.cancelling:
+            order = self.book.get(cid)
+            if order is None or (order.status is not OrderStatus.PENDING and cid not in self.book.cancelling):
                 continue  # the look-up's own events settled it
             if venue_order is None:
                 self._apply_live(OrderLost(cid, "the venue does not know this order after a restart"))
@@ -215,7 +215,7 @@ class BarSteps:
     def _apply_live(self, event: Any) -> Order | None:
         """A venue event now: the book changes, and the journal records it (ours only)."""
         seen = isinstance(event, Execution) and self.book.seen(event.exec_id)
-        prior = self.book.by_id.get(getattr(event, "client_order_id", ""))
+        prior = self.book.get(getattr(event, "client_order_id", ""))
         before = prior.filled_quantity if prior is not None else 0.0
         order = self.book.apply(event)
         if order is None or seen:

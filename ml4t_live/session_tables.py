@@ -3,8 +3,9 @@
 Each table buffers rows in memory and spills them to ``.parts/<table>-NNNNN.arrow``
 (uncompressed Arrow IPC, cheap to write between two bars); the writer merges the parts into
 ``<table>.parquet`` when the session closes. Orders and fills are buffered as the objects
-themselves and turned into columns only when spilled (one pass per column instead of a dict per
-row: a replay that trades every bar spent a tenth of the backtest's time building those rows).
+(fills) or a tuple of their recorded fields (orders) and turned into columns only when spilled
+(one pass per column instead of a dict per row: a replay that trades every bar spent a tenth of
+the backtest's time building those rows).
 :func:`read_table` reads a table back, merged or (a killed run) from its parts.
 """
 
@@ -15,6 +16,7 @@ import enum
 import os
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from itertools import repeat
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
@@ -120,34 +122,47 @@ class Table:
 
 
 class RecordTable(Table):
-    """Orders or fills: the objects are kept and read into columns when spilled, every
-    ``flush_rows`` objects (no cell budget: a buffered object is a reference, not a copy of its
-    ~20-30 fields; each spill costs about half a millisecond whatever its size). An object is
-    recorded once it is final (a finished order, a fill; the orders still open at the end just
-    before the writer closes), so reading it later reads the same values."""
+    """Orders or fills, read into columns when spilled, every ``flush_rows`` records (no cell
+    budget; each spill costs about half a millisecond whatever its size). A record is taken once
+    it is final (a finished order, a fill; the orders still open at the end just before the
+    writer closes). Fills are kept as the objects (a reference: the broker keeps its fills
+    anyway); orders as the tuple of their recorded fields, read when recorded (one C call), so
+    the buffer keeps no finished ``Order`` alive (a venue broker packs them:
+    :mod:`ml4t_live.order_history`; at a minute per bar a spill comes every bar, but a fast
+    replay buffers up to ``flush_rows`` of them)."""
 
     def __init__(self, name: str, parts_dir: Path, flush_rows: int, fields: tuple[str, ...] | None) -> None:
         super().__init__(name, parts_dir, flush_rows)
-        self.fields = fields  # None: the objects' dataclass fields
-        self.objects: list[Any] = []
+        self.fields = fields  # None: the objects' dataclass fields (kept as the objects)
+        self._read = None if fields is None else lambda obj: tuple(map(getattr, repeat(obj), fields))
+        if fields is not None and len(fields) > 1:
+            self._read = attrgetter(*fields)  # a tuple, in one call
+        self.records: list[Any] = []
 
     def extend(self, objects: Iterable[Any]) -> None:
+        read = self._read
         for obj in objects:
             if self.fields is None:
                 self.fields = tuple(f.name for f in dataclasses.fields(obj))
-            self.objects.append(obj)
+            if read is not None:
+                try:
+                    obj = read(obj)
+                except AttributeError:  # a field this kind of order does not have
+                    obj = tuple(getattr(obj, name, None) for name in self.fields)
+            self.records.append(obj)
             self.rows = n = self.rows + 1
             if n >= self.flush_rows:
                 self.flush()
 
     def _take_columns(self) -> dict[str, Any]:
-        objects, self.objects = self.objects, []
+        records, self.records = self.records, []
+        fields = self.fields or ()
+        if self._read is not None:
+            raw = zip(fields, map(list, zip(*records, strict=True)), strict=True) if records else ()
+        else:
+            raw = ((name, list(map(attrgetter(name), records))) for name in fields)
         columns: dict[str, Any] = {}
-        for name in self.fields or ():
-            try:
-                column = list(map(attrgetter(name), objects))
-            except AttributeError:  # a field this kind of order does not have
-                column = [getattr(o, name, None) for o in objects]
+        for name, column in raw:
             kinds = set(map(type, column))
             if any(issubclass(kind, enum.Enum) for kind in kinds):
                 column = [_cell(value) for value in column]

@@ -73,7 +73,7 @@ class RailSteps:
         """(code, reason) when the rails refuse ``order`` (it is in the book already)."""
         if self._runtime_exit:
             return None  # the operator's flatten: closes what the strategy owns, even HALTED
-        parent = self.book.by_id.get(order.parent_id) if order.parent_id is not None else None
+        parent = self.book.get(order.parent_id) if order.parent_id is not None else None
         if parent is not None and parent.status is OrderStatus.REJECTED:
             self.gate.refused["bracket_entry_refused"] += 1
             _log.warning("order {} refused: its bracket entry {} was refused", order.order_id, parent.order_id)
@@ -94,7 +94,7 @@ class RailSteps:
     def risk_change_refusal(self, order: Order, changes: dict[str, Any]) -> str | None:
         """Why a change of a working order is refused (the reason), else None."""
         refusal = self.gate.check_change(order, changes, open_orders=len(self.book.open),
-                                         entry=self.book.by_id.get(order.parent_id or ""))  # fmt: skip
+                                         entry=self.book.get(order.parent_id or ""))  # fmt: skip
         if refusal is None:
             return None
         _log.warning("change of {} refused: {}", order.order_id, refusal.reason)
