@@ -69,3 +69,27 @@ def test_timestamps_in_different_zones_in_one_column_are_left_to_polars(tmp_path
     writer.close()
     written = pl.read_parquet(tmp_path / "fills.parquet")
     assert written.equals(_expected([fill_row(f) for f in fills]))
+
+
+def test_a_buffered_order_is_its_recorded_values_not_the_object(tmp_path):
+    """The writer keeps no finished ``Order`` alive until its spill (a venue broker packs its
+    finished orders; a fast replay buffers up to ``flush_rows`` of them): what it writes is
+    what the order was when recorded."""
+    import gc
+    import weakref
+
+    from ml4t.backtest import Order, OrderStatus
+
+    start = datetime(2024, 3, 1, 14, 30, tzinfo=UTC)
+    order = Order("AAA", OrderSide.BUY, 3.0, order_id="o1", created_at=start)
+    order.status, order.filled_quantity, order.filled_price, order.filled_at = (
+        OrderStatus.FILLED, 3.0, 101.5, start)  # fmt: skip
+    expected = _expected([order_row(order)])
+    writer = SessionWriter.at(tmp_path, spill_seconds=None)
+    writer.add_orders([order])
+    held = weakref.ref(order)
+    del order
+    gc.collect()
+    assert held() is None
+    writer.close()
+    assert pl.read_parquet(tmp_path / "orders.parquet").equals(expected)
