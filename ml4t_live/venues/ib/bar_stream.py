@@ -237,7 +237,9 @@ class BarStream:
                 delay *= 2
             for bar in bars:
                 label, values = historical_bar_row(bar, self.tz)
-                out.setdefault(int(label.timestamp()), {})[symbol] = values
+                at = int(label.timestamp())
+                if after is None or at > after:  # only the gap's: a weekend's asks for days
+                    out.setdefault(at, {})[symbol] = values
         return out
 
     # ------------------------------------------------------------------ delivery

@@ -6,8 +6,9 @@ simulated clock, exactly as the engine drives it.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+import polars as pl
 import pytest
 from ib_helpers import START, config_for, drain, minute_bars
 
@@ -122,6 +123,31 @@ def test_feed_reconnects_and_backfills_the_bars_it_missed(
     assert labels == [START + timedelta(minutes=i) for i in range(8)]
     assert not first.catch_up
     assert_backfill_marked([ev, *events])
+
+
+def test_a_reconnect_over_a_weekend_backfills_only_the_bars_after_the_last_one(
+    sim_factory, pair, ib_log_guard
+):
+    """Friday's close to Monday's open: the seam asks IB for days of history (``3 D``) and keeps
+    only what comes after the last bar delivered (Monday's missed bars), not Friday's again."""
+    for pattern in DROP_ERRORS:
+        ib_log_guard.expect(pattern)
+    friday = minute_bars(("AAPL",), n=4, start=datetime(2026, 11, 20, 20, 56, tzinfo=UTC))
+    monday = minute_bars(("AAPL",), n=6, start=datetime(2026, 11, 23, 14, 30, tzinfo=UTC))
+    bars = pl.concat([friday, monday])
+    sim = sim_factory(bars)
+    gw, feed = pair(sim, ["AAPL"])
+    labels, _ = collect_bars(feed, gw, bars, [], 3)
+    last = next_bar(feed)  # Friday 15:59 New York, the venue not moved on yet
+    labels.append(last.timestamp)
+    sim.inject("drop_connection", client_id=feed.config.effective_feed_client_id)
+    ev = feed.next_event(10)
+    assert isinstance(ev, FeedDisconnected)
+    gw.end_of_bar(last.timestamp)  # Monday's first bar comes while the feed is away
+    labels, events = collect_bars(feed, gw, bars, labels, 10)
+    assert labels == bars["timestamp"].to_list()  # each once, in order
+    assert_backfill_marked([ev, *events])
+    assert next(e for e in events if isinstance(e, FeedReconnected)).missed_bars >= 1
 
 
 def collect_bars(feed, gw, bars, labels, n):
