@@ -25,6 +25,9 @@ at that client's first real-time bar subscription or reqCurrentTime, and at the 
 fills; one that subscribes right after connecting gets every bar from the first). Both modes
 are paced by the shared VirtualClock.
 
+After the last bar the clock goes on (``speed`` x wall time; step mode: wall time): reqCurrentTime
+and the end of reqHistoricalData move on, and no bar comes, as on a real gateway after the close.
+
 History: the first ``warmup_bars`` recorded bars (``sim ib --history N``) are never replayed;
 they are the past that reqHistoricalData / reqHeadTimeStamp serve before the first replayed
 bar (the virtual "now" starts at the first replayed bar's label).
@@ -87,7 +90,8 @@ class Replay:
             for s, bars in self._history.items()
         }
         first = groups[self.warmup][0] if len(groups) > self.warmup else None
-        self.now: datetime | None = as_utc(first) if first is not None else None
+        self._now: datetime | None = as_utc(first) if first is not None else None
+        self._finished_at: float | None = None  # time.monotonic() at the replay's end
         self.current: datetime | None = None
         self.bars_replayed = 0
         self.bar_sent_ns: dict[datetime, int] = {}
@@ -102,6 +106,16 @@ class Replay:
         self._subset_start: asyncio.TimerHandle | None = None
         self._connect_start: asyncio.TimerHandle | None = None
         self._covered = False  # every symbol has a real-time subscriber
+
+    @property
+    def now(self) -> datetime | None:
+        """The gateway's clock: the end of the bar replayed last; after the replay's last bar it
+        goes on moving (``speed`` x wall time, step mode: wall time), as a real gateway's does
+        when the market has closed: no bar comes, but time passes."""
+        if self._now is None or self._finished_at is None:
+            return self._now
+        elapsed = (time.monotonic() - self._finished_at) * (self.speed or 1.0)
+        return self._now + timedelta(seconds=elapsed)
 
     # ------------------------------------------------------------------ signals
     def caught_up(self) -> None:
@@ -200,12 +214,13 @@ class Replay:
             self.current = ts
             self.venue.apply(self.venue.exchange.open_bar(ts, bars))
             await self._stream(ts, bars)
-            self.now = as_utc(ts) + step
+            self._now = as_utc(ts) + step
             # step: until the client caught up (or an outage); speed: the next 5-second slot
             await self.clock.next_bar()
             self.venue.apply(self.venue.exchange.close_bar())
             self.bars_replayed = index + 1
         self.venue.apply(self.venue.exchange.end_session())
+        self._finished_at = time.monotonic()
         self.finished.set()
         _log.info("replay finished after {} bars", self.bars_replayed)
 

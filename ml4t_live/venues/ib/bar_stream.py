@@ -265,6 +265,17 @@ class BarStream:
                 FeedEnded(f"session end {self._dt(self.end).isoformat()} reached")
             )
 
+    def passed_end(self, venue_time: datetime) -> bool:
+        """The gateway's clock is at or past ``end``: the feed ends even if no bar closed there
+        (a holiday, an early close, data that stops short). True once the feed has ended."""
+        if not self.ended and self.end is not None and venue_time.timestamp() >= self.end:
+            self.ended = True
+            self.put(FeedEnded(
+                f"session end {self._dt(self.end).isoformat()} passed on the venue's clock "
+                f"({venue_time.astimezone(self.tz).isoformat()}) with no bar closing there"
+            ))  # fmt: skip
+        return self.ended
+
     def _dt(self, label: int) -> datetime:
         return datetime.fromtimestamp(label, self.tz)
 

@@ -8,7 +8,9 @@ bar closed then, in the backtest's shape (``price, open, high, low, close, volum
 ``warmup_bars`` historical bars are delivered first, with no gap and no duplicate at the seam.
 Bars from history (warm-up, backfill after an outage) carry ``catch_up=True``; live bars False.
 With ``end`` (tz-aware), ``FeedEnded`` follows the bar that closes at or after it (a session's
-close), so ``LiveEngine.run()`` returns.
+close), or comes when the gateway's clock passes it with no such bar (a holiday, an early close;
+seen at the next probe, i.e. within ``min(heartbeat_seconds, silence_after)`` of quiet), so
+``LiveEngine.run()`` returns.
 
 Feed health (the rule is shared with Alpaca: :mod:`ml4t_live.feeds.health`; the IB side is
 :mod:`~ml4t_live.venues.ib.feed_health`):

@@ -23,6 +23,9 @@ It applies the shared rule of :mod:`ml4t_live.feeds.health` to IB:
 So a frozen gateway ends the run within ``min(heartbeat_seconds, silence_after) + probe_timeout
 + outage_timeout`` (plus one tick of the loop), however the market looks.
 
+A feed with ``end`` ends (``FeedEnded``) when a probe finds the gateway's clock past it, also
+when no bar closed there (a holiday, an early close, data that stops short).
+
 In step mode the simulated gateway takes any ``reqCurrentTime`` as "the client caught up", so a
 probe (sent only after ``heartbeat_seconds`` without a real-time bar) also releases its next bar.
 """
@@ -78,6 +81,8 @@ class IBFeedWatch:
                 if answer is None:
                     self._frozen()
                     continue
+                if self.stream.passed_end(answer):  # FeedEnded went out: nothing left to watch
+                    return
                 if self._baseline is None and self.stream.last_delivered is None:
                     self._baseline = int(answer.timestamp())
             if check and not health.down:

@@ -151,6 +151,33 @@ def test_speed_mode_streams_without_step_signals(gateway_factory, client_factory
     assert elapsed >= 35 * 5 / 600 * 0.9  # paced: 35 slot waits of 5/600 s after the first
 
 
+def test_the_gateway_clock_goes_on_after_the_last_bar(gateway_factory, client_factory):
+    """A real gateway's clock moves when the market has nothing more to send; so does the
+    simulator's after its replay's last bar (here at 600x: ten virtual minutes per wall second),
+    while no bar comes and the history ends with the recorded bars."""
+    gw = gateway_factory(make_bars(3), speed=600.0)
+    client = client_factory(12, port=gw.port)
+    last_end = START + timedelta(minutes=3)
+
+    async def scenario(ib):
+        aapl = await stock(ib, "AAPL")
+        rt = ib.reqRealTimeBars(aapl, 5, "TRADES", False)
+        await until(lambda: len(rt) >= 36, timeout=10, what="three bars at 600x")
+        assert await asyncio.to_thread(gw.wait_finished, 5)
+        first = await asyncio.wait_for(ib.reqCurrentTimeAsync(), 5)
+        later = first
+        async with asyncio.timeout(5):  # each answer is a round trip; virtual time runs at 600x
+            while later <= first + timedelta(seconds=60):
+                later = await ib.reqCurrentTimeAsync()
+        history = await ib.reqHistoricalDataAsync(aapl, "", "1800 S", "1 min", "TRADES", False, 2)
+        return first, later, len(rt), history
+
+    first, later, streamed, history = client.run(scenario)
+    assert last_end <= first < later and later > first + timedelta(seconds=60)
+    assert streamed == 36  # no bar after the last one
+    assert [b.date for b in history] == [START + timedelta(minutes=i) for i in range(3)]
+
+
 def test_bars_outside_nyse_regular_hours_are_not_replayed(gateway_factory, client_factory, bars):
     import polars as pl
 

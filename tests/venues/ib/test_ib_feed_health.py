@@ -273,3 +273,22 @@ def test_a_venue_with_no_data_in_session_stops_the_engine_instead_of_hanging(sim
     with pytest.raises(FeedStalled, match="while XNYS is in session"):
         engine.run()
     assert sim.wait_finished(0.1)
+
+
+def test_an_end_that_no_bar_reaches_ends_the_run_by_the_gateways_clock(sim_factory):
+    """``end`` on a holiday or after an early close: no bar closes there. The venue's data stops
+    at NYSE's 16:00 close (so no in-session alarm); the feed's ``end`` is 16:13. The
+    gateway's clock (600x after its last bar) passes it, so the run ends there with FeedEnded
+    instead of waiting for the next session's first bar."""
+    n = 3
+    start = START.replace(hour=20, minute=57)  # 15:57 New York
+    sim = sim_factory(minute_bars(("AAPL",), n=n, start=start), speed=600.0)
+    end = start + timedelta(minutes=16)
+    feed = IBFeed(config_for(sim), ["AAPL"], heartbeat_seconds=0.1, silence_after=0.3, end=end)
+    engine = LiveEngine(
+        MACrossover(), ShadowBroker(BacktestConfig()), feed, heartbeat_timeout=30.0,
+        session_dir=False,
+    )  # fmt: skip
+    result = engine.run()
+    assert result.bars == n
+    assert result.stopped_reason.startswith("session end 2026-11-24T21:13:00+00:00 passed on the venue's clock")
