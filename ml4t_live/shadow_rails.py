@@ -70,8 +70,8 @@ class ShadowRails:
         # every order passes here and is tracked, so each bar's open refreshes the positions its
         # fills moved (and an immediate fill is read just below): no read of the position here
         refusal = gate.check(asset, side, size, order_type, limit_price, stop_price,
-                             open_orders=len(self.broker.pending_orders) if self._counts_open else 0,
-                             parent_quantity=0.0 if entry is None else unfilled_entry(entry))  # fmt: skip
+                             len(self.broker.pending_orders) if self._counts_open else 0,
+                             0.0 if entry is None else unfilled_entry(entry))  # fmt: skip
         if refusal is not None:
             order = self._refuse(asset, side, size, order_type, limit_price, stop_price, trail_amount,
                                  refusal.code, refusal.reason)  # fmt: skip
@@ -120,15 +120,17 @@ class ShadowRails:
         """``_position`` for each asset (a bar's open: the assets tracked orders filled in), in
         one step: ``gate.position`` inlined (an unchanged position is left as it is)."""
         positions, multiplier, exposure = self.broker.positions, self.broker.get_multiplier, self.gate.exposure
-        known = exposure.assets
+        known, stale = exposure.assets, exposure._stale  # stale (a bar's prices came): no notional to move
         for asset in assets:
             position = positions.get(asset)
             if position is None:
                 quantity, mult = 0.0, 1.0
             else:
-                quantity, mult = position.quantity, multiplier(asset)
+                quantity, mult = float(position.quantity), float(multiplier(asset))
             view = known.get(asset)
-            if (view.quantity != quantity or view.multiplier != mult) if view is not None else quantity:
+            if view is not None and stale:
+                view.quantity, view.multiplier = quantity, mult
+            elif (view.quantity != quantity or view.multiplier != mult) if view is not None else quantity:
                 exposure.set_position(asset, quantity, mult)
 
     def _refuse(self, asset: str, side: OrderSide, size: float, order_type: OrderType, limit_price: float | None,

@@ -13,8 +13,10 @@ sum incrementally. :meth:`rebuild` (connect, warm restart) and every ``RESUM_EVE
 re-add it from scratch, so rounding never drifts. A bad price in a bar (NaN, zero, negative)
 makes that asset's price unknown until a good one comes: the priced limits then fail closed.
 
-Working orders: :meth:`order_working` when an order leaves, :meth:`order_filled` for each of
-its fills, :meth:`order_closed` when it is done (filled, cancelled, rejected, expired). The
+Working orders, fed by hand: :meth:`order_working` when an order leaves, :meth:`order_filled`
+for each of its fills, :meth:`order_closed` when it is done (filled, cancelled, rejected,
+expired). Or followed: :meth:`follow` takes the backtest ``Order`` object a broker returned and
+:meth:`settle` (once per bar) reads its fills and its end from the object itself. The
 exit legs of a bracket (``contingent=True``) are not counted on their side: they only ever
 close what their entry opens, and counting both OCA legs would make every bracket look like a
 short. Unknown order ids are ignored (an order the tracker never saw has nothing to undo).
@@ -27,10 +29,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ml4t.backtest import OrderSide
+from ml4t.backtest import OrderSide, OrderStatus
 
 #: updates between two exact re-sums of the gross exposure
 RESUM_EVERY = 10_000
+_PENDING = OrderStatus.PENDING
 
 
 @dataclass(slots=True)
@@ -49,9 +52,6 @@ class _Working:
     side: OrderSide
     remaining: float
     counted: bool
-    order: Any = None  # the Order a RiskGate follows (``follow``); None when fed by hand
-    seen: float = 0.0  # its filled quantity at the gate's last look
-    contingent: bool = False  # as the gate last tracked it
 
 
 class Exposure:
@@ -65,7 +65,10 @@ class Exposure:
         self._bar_as_of: Any = None
         #: reads a stored ``as_of`` as POSIX seconds (a caller may store bar timestamps as they come)
         self.to_seconds: Callable[[Any], float] = float
-        self._orders: dict[str, _Working] = {}
+        self._orders: dict[str, _Working] = {}  # fed by hand
+        #: followed: id -> (the Order, the unfilled quantity counted, its filled quantity at the
+        #: last look, counted on its side: not a bracket's exit leg)
+        self._followed: dict[str, tuple[Any, float, float, bool]] = {}
         self._gross = 0.0
         self._stale = False  # prices moved in bulk: the gross sum is re-added at the next read
         self._updates = 0
@@ -102,7 +105,7 @@ class Exposure:
 
     @property
     def working_orders(self) -> int:
-        return len(self._orders)
+        return len(self._orders) + len(self._followed)
 
     # ------------------------------------------------------------------ positions and prices
     def set_position(self, asset: str, quantity: float, multiplier: float = 1.0) -> None:
@@ -199,24 +202,52 @@ class Exposure:
                 view.working_sell = max(view.working_sell + quantity, 0.0)
 
     def follow(self, order: Any, contingent: bool) -> None:
-        """``order_working`` for a backtest ``Order`` the caller reads fills and ends from (a
-        :class:`~.gate.RiskGate`): the order and its filled quantity are kept on the same
-        record, one step per order. Tracked again, an order keeps what it counts and takes the
-        new filled quantity and ``contingent``."""
+        """A working backtest ``Order`` (``order_working`` for an object whose fills and end
+        :meth:`settle` reads). Followed again (a change, a re-sync), it counts what it has left
+        now, once, on the side it counted on (``contingent`` is taken the first time only)."""
         order_id, filled = order.order_id, order.filled_quantity
-        known = self._orders.get(order_id)
-        if known is not None:
-            known.order, known.seen, known.contingent = order, filled, contingent
-            return
-        quantity = float(order.quantity - filled)
-        asset, side = order.asset, order.side
-        self._orders[order_id] = _Working(asset, side, quantity, not contingent, order, filled, contingent)
-        if not contingent:  # _add_working, inlined (once per order)
-            view = self.assets.get(asset) or self._asset(asset)
-            if side is OrderSide.BUY:
-                view.working_buy = max(view.working_buy + quantity, 0.0)
+        left = order.quantity - filled
+        if left < 0.0:
+            left = 0.0
+        known = self._followed.get(order_id)
+        counts = not contingent if known is None else known[3]
+        self._followed[order_id] = (order, left, filled, counts)
+        if known is not None and counts:
+            self._add_working(known[0].asset, known[0].side, -known[1])
+        if counts:
+            view = self.assets.get(order.asset) or self._asset(order.asset)
+            if order.side is OrderSide.BUY:
+                view.working_buy += left
             else:
-                view.working_sell = max(view.working_sell + quantity, 0.0)
+                view.working_sell += left
+
+    def settle(self) -> set[str]:
+        """Once per bar: each followed order's fills and end since the last look, read from the
+        order itself (what it has left counts; an order that ended is forgotten). Returns the
+        assets where followed orders filled."""
+        filled_assets: set[str] = set()
+        followed, assets = self._followed, self.assets
+        for order_id, (order, left, filled, counts) in list(followed.items()):
+            now_filled = order.filled_quantity
+            if order.status is _PENDING:
+                now_left = order.quantity - now_filled
+                if now_left == left and now_filled == filled:
+                    continue  # (the usual resting order: nothing happened)
+                if now_left < 0.0:
+                    now_left = 0.0
+                followed[order_id] = (order, now_left, now_filled, counts)
+            else:
+                now_left = 0.0
+                del followed[order_id]
+            if now_filled != filled:
+                filled_assets.add(order.asset)
+            if counts and now_left != left:
+                view = assets.get(order.asset) or self._asset(order.asset)
+                if order.side is OrderSide.BUY:
+                    view.working_buy = max(view.working_buy + now_left - left, 0.0)
+                else:
+                    view.working_sell = max(view.working_sell + now_left - left, 0.0)
+        return filled_assets
 
     def order_filled(self, order_id: str, quantity: float) -> None:
         order = self._orders.get(order_id)
@@ -248,6 +279,10 @@ class Exposure:
     def remaining(self, order_id: str, asset: str, side: OrderSide) -> float:
         """The quantity a working order still counts on its side (0 for a contingent leg, an
         unknown order, or one on another asset or side)."""
+        followed = self._followed.get(order_id)
+        if followed is not None:
+            order, left, _, counts = followed
+            return left if counts and order.asset == asset and order.side is side else 0.0
         order = self._orders.get(order_id)
         if order is None or not order.counted or order.asset != asset or order.side is not side:
             return 0.0

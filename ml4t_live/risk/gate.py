@@ -62,7 +62,7 @@ class RiskGate:
         #: a caller that reads positions from its broker (the shadow) sets this: called by
         #: ``open_bar`` once, with the assets tracked orders filled in since the last bar
         self.refresh_positions: Callable[[set[str]], None] | None = None
-        self._orders = self.exposure._orders  # id -> its record, with the Order it follows (``track``)
+        self._followed = self.exposure._followed  # the Orders ``track`` follows
 
     # ------------------------------------------------------------------ the clock and the bar
     def now(self) -> float:
@@ -91,17 +91,22 @@ class RiskGate:
                 closes = data._closes
             except AttributeError:
                 closes = _closes(data)
-            self.exposure.set_prices(closes, timestamp)
-        if not self._orders:
+            exposure = self.exposure  # exposure.set_prices(closes, timestamp), inlined (once per bar)
+            prev = exposure._bar
+            if prev is not None and prev.keys() != closes.keys():
+                exposure.set_prices(closes, timestamp)
+            else:
+                exposure._bar, exposure._bar_as_of, exposure._stale = closes, timestamp, True
+        if not self._followed:
             return ()
-        filled = self._release_ended()
+        filled = self.exposure.settle()
         if filled and self.refresh_positions is not None:
             self.refresh_positions(filled)
         return filled
 
     # ------------------------------------------------------------------ orders
     def check(self, asset: str, side: OrderSide, quantity: float, order_type: Any, limit_price: float | None,
-              stop_price: float | None, *, open_orders: int, parent_quantity: float = 0.0,
+              stop_price: float | None, open_orders: int, parent_quantity: float = 0.0, *,
               replacing: str | None = None) -> Refusal | None:  # fmt: skip
         state = self.state
         market = self._market  # the market clock (now(), inlined: once per order)
@@ -135,32 +140,9 @@ class RiskGate:
     def changed(self, order: Order) -> None:
         """A working order was changed (``update_order`` went through): it counts with its new
         quantity from now on."""
-        seen = self._orders.get(order.order_id)
-        if seen is None or seen.order is None:
-            return
-        self.exposure.order_closed(order.order_id)
-        self.track(order, contingent=seen.contingent)
-
-    def _release_ended(self) -> set[str]:
-        """Once per bar: what working orders filled, and those that ended, since the last look."""
-        exposure, orders = self.exposure, self._orders
-        filled_assets, ended = set(), []
-        for oid, seen in orders.items():
-            order = seen.order
-            if order is None:
-                continue  # fed to the exposure by hand: not the gate's to release
-            filled = order.filled_quantity - seen.seen
-            if order.status is not OrderStatus.PENDING:
-                ended.append((oid, filled))
-                if filled > 0:
-                    filled_assets.add(order.asset)
-            elif filled > 0:
-                exposure.order_filled(oid, filled)
-                seen.seen = order.filled_quantity
-                filled_assets.add(order.asset)
-        for oid, filled in ended:
-            exposure.order_ended(oid, filled)  # its last fills, then closed (and forgotten)
-        return filled_assets
+        known = self._followed.get(order.order_id)
+        if known is not None:
+            self.exposure.follow(order, not known[3])
 
     def position(self, asset: str, quantity: float, multiplier: float = 1.0) -> None:
         if not self.follows_positions:

@@ -123,7 +123,8 @@ class PreTradeRisk:
         if state == ACTIVE and not self.judges_new_risk:  # the safe defaults: the rate alone
             too_fast = self.rate.admit(now)
             return None if too_fast is None else Refusal("max_orders_per_minute", too_fast)
-        view = self.exposure.assets.get(asset) or _NONE  # prices are read only by the priced limits
+        exposure = self.exposure
+        view = exposure.assets.get(asset) or _NONE  # prices are read only by the priced limits
         base = view.quantity + parent_quantity
         signed = quantity if side is OrderSide.BUY else -quantity
         if not (base * signed < 0 and quantity <= abs(base) + _EPS):  # new risk (not reducing)
@@ -131,13 +132,77 @@ class PreTradeRisk:
                 limit_price = None
             if order_type not in _STOP_TYPES:
                 stop_price = None
-            refusal = self._new_risk(asset, side, quantity, limit_price, stop_price, view, base, signed, now,
-                                     equity, open_orders, state, state_reason, replacing)  # fmt: skip
-            if refusal is not None:
-                too_fast = self.rate.refusal(now)
-                return refusal if too_fast is None else Refusal("max_orders_per_minute", too_fast)
+            if state != ACTIVE or replacing is not None or not self._clears(asset, side, quantity, limit_price,
+                                                                            stop_price, view, base, signed, now,
+                                                                            equity, open_orders):  # fmt: skip
+                refusal = self._new_risk(asset, side, quantity, limit_price, stop_price, view, base, signed, now,
+                                         equity, open_orders, state, state_reason, replacing)  # fmt: skip
+                if refusal is not None:
+                    too_fast = self.rate.refusal(now)
+                    return refusal if too_fast is None else Refusal("max_orders_per_minute", too_fast)
         too_fast = self.rate.admit(now)
         return None if too_fast is None else Refusal("max_orders_per_minute", too_fast)
+
+    def _clears(self, asset: str, side: OrderSide, quantity: float, limit_price: float | None,
+                stop_price: float | None, view: AssetView, base: float, signed: float, now: float, equity: float,
+                open_orders: int) -> bool:  # fmt: skip
+        """True when an ACTIVE order of new risk (not a change) passes every limit: the checks of
+        ``_new_risk`` and ``_priced`` as bare comparisons, in one step (the per-order path).
+        False sends the order to those two, which say which limit refuses it and why (and are
+        the definition: ``tests/risk/test_risk_fast_paths.py`` holds the two to the same answers)."""
+        caps = self.caps
+        if open_orders + 1 > caps.max_open_orders or quantity > caps.max_order_quantity:
+            return False
+        if side is OrderSide.BUY:
+            after = base + view.working_buy + signed
+            covered = after
+        else:
+            after = base - view.working_sell + signed
+            covered = after + view.working_buy
+        if covered < -_EPS and not self.config.allow_short:
+            return False
+        if not self._priced_limits:
+            return True
+        exposure, c = self.exposure, self.config
+        bar = exposure._bar  # exposure.price(asset) and price_time(asset), inlined
+        last = bar.get(asset) if bar is not None else None
+        if last is None:
+            last = exposure.prices.get(asset)
+        if last is not None and not 0 < last < math.inf:
+            last = None
+        if c.max_data_age is not None:
+            as_of = exposure._bar_as_of if bar is not None and asset in bar else exposure.price_times.get(asset)
+            if as_of is None or now - exposure.to_seconds(as_of) > caps.max_data_age:
+                return False
+        if c.price_collar is not None and (limit_price is not None or stop_price is not None):
+            if last is None:
+                return False
+            if limit_price is not None and abs(limit_price - last) / last > caps.price_collar:
+                return False
+            if stop_price is not None and abs(stop_price - last) / last > caps.price_collar:
+                return False
+        if not self._notional_limits:
+            return True
+        ref = last
+        if limit_price is not None and (ref is None or limit_price > ref):
+            ref = limit_price
+        if stop_price is not None and (ref is None or stop_price > ref):
+            ref = stop_price
+        if ref is None:
+            return False
+        mult = view.multiplier
+        if quantity * ref * mult > caps.max_order_notional:
+            return False
+        position_after = abs(after) * ref * mult
+        if position_after > caps.max_position_notional:
+            return False
+        if c.max_gross_exposure is not None:
+            if exposure._stale:  # exposure.gross, inlined
+                exposure._resum()
+            gross = max(exposure._gross, 0.0) - abs(view.quantity * (last or 0.0) * mult) + position_after
+            if equity <= 0 or gross / equity > caps.max_gross_exposure:
+                return False
+        return True
 
     # ------------------------------------------------------------------ new risk
     def _new_risk(self, asset: str, side: OrderSide, quantity: float, limit_price: float | None,

@@ -4,7 +4,10 @@
 * ``Exposure.order_ended(id, filled)`` == ``order_filled(id, filled)`` (when filled > 0) then
   ``order_closed(id)``.
 * ``Exposure.follow(order, contingent)`` == ``order_working(id, asset, side, unfilled, contingent=...)``,
-  also for an order tracked twice.
+  also for an order tracked twice; then ``Exposure.settle()`` (a bar's open, read from the orders)
+  == ``order_filled`` / ``order_ended`` for what each order did.
+* ``PreTradeRisk._clears`` (the one-step check of an ACTIVE order of new risk) passes exactly the
+  orders ``_new_risk`` passes.
 * The shadow's one-step refresh at a bar's open (``ShadowRails._positions``) leaves the gate with
   the backtest broker's positions, as the refresh one asset at a time did.
 * ``PreTradeRisk.check`` with no new-risk limit (the safe defaults: the rate alone in ACTIVE)
@@ -16,7 +19,8 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from ml4t.backtest import BacktestConfig, Order, OrderSide, OrderType, Strategy
+import pytest
+from ml4t.backtest import BacktestConfig, Order, OrderSide, OrderStatus, OrderType, Strategy
 
 from ml4t_live import LiveEngine
 from ml4t_live.risk import (
@@ -121,7 +125,7 @@ def test_a_new_risk_refusal_gives_way_to_the_rate_limit_and_uses_no_budget():
     assert risk.check("A", BUY, 1.0, **kw) is None  # the refused order used no budget
 
 
-def test_follow_counts_an_order_as_order_working_does():
+def test_follow_and_settle_count_an_order_as_order_working_filled_and_ended_do():
     rng = random.Random(5)
     for _ in range(300):
         one, two, orders = Exposure(), Exposure(), []
@@ -137,15 +141,33 @@ def test_follow_counts_an_order_as_order_working_does():
         for order in rng.sample(orders, k=len(orders) // 2):  # tracked again (a change): counts once
             one.order_working(order.order_id, order.asset, order.side, order.quantity, contingent=False)
             two.follow(order, False)
+        seen = {order.order_id: order.filled_quantity for order in orders}
         for order in orders:
             assert one.remaining(order.order_id, order.asset, order.side) == \
                 two.remaining(order.order_id, order.asset, order.side)  # fmt: skip
         for asset in "AB":
             a, b = one.view(asset), two.view(asset)
             assert (a.working_buy, a.working_sell) == (b.working_buy, b.working_sell)
+        for order in orders:  # a bar's open: some fill in part, some end (with a last fill or not)
+            fill = rng.choice((0.0, 0.5))
+            order.filled_quantity += fill
+            ends = rng.random() < 0.6
+            if ends:
+                order.status = rng.choice((OrderStatus.FILLED, OrderStatus.CANCELLED))
+                one.order_ended(order.order_id, fill)
+            elif fill:
+                one.order_filled(order.order_id, fill)
+        filled = two.settle()
+        assert filled == {o.asset for o in orders if o.filled_quantity != seen[o.order_id]}
+        assert one.working_orders == two.working_orders
+        for asset in "AB":
+            a, b = one.view(asset), two.view(asset)
+            assert (a.working_buy, a.working_sell) == pytest.approx((b.working_buy, b.working_sell))
         for order in orders:
-            one.order_ended(order.order_id, 0.5)
-            two.order_ended(order.order_id, 0.5)
+            if order.status is OrderStatus.PENDING:
+                order.status = OrderStatus.CANCELLED
+                one.order_ended(order.order_id)
+        assert two.settle() == set()
         assert one.working_orders == two.working_orders == 0
         for asset in "AB":
             a, b = one.view(asset), two.view(asset)
@@ -184,3 +206,51 @@ def test_the_one_step_refresh_keeps_the_gates_positions_equal_to_the_brokers():
     result = LiveEngine(strategy, shadow, ListFeed(bars), session_dir=False).run()
     assert strategy.compared == 600 and strategy.held > 100  # positions were held, and compared each bar
     assert len(result.fills) > 100 and result.metrics["num_risk_refusals"] == 0  # (the backtest refuses shorts)
+
+
+def _random_config(rng: random.Random) -> RiskConfig:
+    """Each limit absent or set (tight enough to bind now and then)."""
+    table = {"max_order_notional": rng.choice((None, 500.0, 5_000.0)),
+             "max_order_quantity": rng.choice((None, 5.0, 50.0)),
+             "max_position_notional": rng.choice((None, 1_000.0, 8_000.0)),
+             "max_gross_exposure": rng.choice((None, 0.5, 2.0)),
+             "max_open_orders": rng.choice((None, 2, 5)),
+             "price_collar": rng.choice((None, 0.02, 0.1)),
+             "max_data_age": rng.choice((None, "30s", "5m")),
+             "allow_short": rng.random() < 0.5}  # fmt: skip
+    return RiskConfig.from_table({k: v for k, v in table.items() if v is not None})
+
+
+def test_the_one_step_check_passes_exactly_what_the_full_new_risk_check_passes():
+    rng = random.Random(21)
+    answers = set()
+    for _ in range(3_000):
+        risk = PreTradeRisk(_random_config(rng))
+        exposure = risk.exposure
+        for asset in "AB":
+            if rng.random() < 0.7:
+                exposure.set_position(asset, rng.choice((-20.0, -3.0, 0.0, 4.0, 30.0)), rng.choice((1.0, 1.0, 10.0)))
+            if rng.random() < 0.5:
+                exposure.order_working(f"w{asset}b", asset, BUY, rng.choice((1.0, 10.0)))
+            if rng.random() < 0.5:
+                exposure.order_working(f"w{asset}s", asset, SELL, rng.choice((1.0, 10.0)))
+        bar_prices = {a: rng.choice((95.0, 100.0, float("nan"), 0.0)) for a in "AB" if rng.random() < 0.8}
+        exposure.set_prices(bar_prices, rng.choice((1_000.0, 960.0)))
+        if rng.random() < 0.3:
+            exposure.set_price("A", 101.0, 700.0)  # a kept price (an older bar's), with its own time
+        asset, side = rng.choice("AB"), rng.choice((BUY, SELL))
+        quantity = rng.choice((1.0, 4.0, 10.0, 60.0))
+        order_type = rng.choice((OrderType.MARKET, OrderType.LIMIT, OrderType.STOP, OrderType.STOP_LIMIT))
+        limit_price = rng.choice((None, 99.0, 120.0)) if order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None
+        stop_price = rng.choice((None, 101.0, 80.0)) if order_type in (OrderType.STOP, OrderType.STOP_LIMIT) else None
+        view = exposure.assets.get(asset) or exposure.view(asset)
+        base = view.quantity + rng.choice((0.0, 0.0, 5.0))
+        signed = quantity if side is BUY else -quantity
+        args = (asset, side, quantity, limit_price, stop_price, view, base, signed, 1_010.0,
+                rng.choice((1e4, 1e5, 0.0)), rng.choice((0, 1, 4)))  # fmt: skip
+        full = risk._new_risk(*args, ACTIVE, "", None)
+        one_step = risk._clears(*args)
+        assert one_step == (full is None), (full, risk.config)
+        answers.add(None if full is None else full.code)
+    assert answers == {None, "max_open_orders", "max_order_quantity", "allow_short", "max_data_age", "price_collar",
+                       "no_price", "max_order_notional", "max_position_notional", "max_gross_exposure"}
