@@ -207,8 +207,7 @@ class Exposure:
         now, once, on the side it counted on (``contingent`` is taken the first time only)."""
         order_id, filled = order.order_id, order.filled_quantity
         left = order.quantity - filled
-        if left < 0.0:
-            left = 0.0
+        left = max(left, 0.0)
         known = self._followed.get(order_id)
         counts = not contingent if known is None else known[3]
         self._followed[order_id] = (order, left, filled, counts)
@@ -233,8 +232,7 @@ class Exposure:
                 now_left = order.quantity - now_filled
                 if now_left == left and now_filled == filled:
                     continue  # (the usual resting order: nothing happened)
-                if now_left < 0.0:
-                    now_left = 0.0
+                now_left = max(now_left, 0.0)
                 followed[order_id] = (order, now_left, now_filled, counts)
             else:
                 now_left = 0.0

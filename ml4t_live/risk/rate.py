@@ -63,8 +63,7 @@ class OrderRate:
     def record(self, now: float) -> None:
         if self.per_minute is None:
             return
-        if now > self._last:
-            self._last = now
+        self._last = max(self._last, now)
         self._sent.append(self._last)
 
     def in_last_minute(self, now: float) -> int:

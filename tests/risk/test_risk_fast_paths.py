@@ -20,7 +20,14 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from ml4t.backtest import BacktestConfig, Order, OrderSide, OrderStatus, OrderType, Strategy
+from ml4t.backtest import (
+    BacktestConfig,
+    Order,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    Strategy,
+)
 
 from ml4t_live import LiveEngine
 from ml4t_live.risk import (
