@@ -166,8 +166,8 @@ class IBFeedWatch:
         quiet = self.health.quiet_for(time.monotonic())
         reason = (
             f"no real-time bar for {quiet:.1f}s and no newer historical bar while "
-            f"{self.session_calendar} is in session (gateway time {venue_time:%Y-%m-%d %H:%M:%S} "
-            "UTC): the venue sends no data"
+            f"{self.session_calendar} is in session (gateway time "
+            f"{venue_time.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC): the venue sends no data"
         )
         _log.warning("{}; resubscribing", reason)
         self.stream.resubscribe_silent(reason)
