@@ -7,20 +7,32 @@ and ``all`` (every limit configured, loose enough that none refuses). Each is ru
 times, interleaved, and the fastest is kept. The clock is the process's CPU time
 (``time.process_time``; the replay does no I/O, so it is its wall time on an idle machine), which
 other processes on a busy machine disturb far less than the wall clock (the load average is
-printed at the start and the end: on a shared machine a cell moves by a few per cent from run to
-run). Prints µs/bar and the ratio
-``all / off`` (target: within 5 %, i.e. <= 1.05) and ``defaults / off``; it also checks that the
-three runs filled the same orders (the loose limits refused nothing).
+printed at the start and the end).
+
+Each timed run is a **fresh process** by default, as a user runs a replay: runs made one after
+another in one process disturb each other (the heap and the allocator's state one run leaves
+to the next): three runs of the *same* mode in one process differed by up to 5 % by their
+place in the sequence, against about 1 % in fresh processes (docs/performance.md, "The risk
+rails"). ``--in-process`` times them all in this process (the earlier method); ``--control``
+adds a second ``off`` run per round (``off2``), whose ratio to ``off`` shows the noise floor.
+
+Prints µs/bar and the ratio ``all / off`` (target: within 5 %, i.e. <= 1.05) and
+``defaults / off``; it also checks that the runs filled the same orders (the loose limits
+refused nothing).
 
     .venv/bin/python scripts/bench_risk.py                         # 1, 10, 100 assets x 10,000 bars
-    .venv/bin/python scripts/bench_risk.py --sizes 10x2000 --repeat 3
+    .venv/bin/python scripts/bench_risk.py --sizes 10x2000 --repeat 3 --control
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from bench_engine import STRATEGIES, config, make_prices
 
@@ -41,7 +53,7 @@ ALL_LIMITS = {
     "max_strategy_errors": 5,
     "allow_short": True,
 }
-MODES = {"off": False, "defaults": None, "all": ALL_LIMITS}
+MODES = {"off": False, "defaults": None, "all": ALL_LIMITS, "off2": False}
 
 
 def time_run(prices, strategy_cls, risk) -> tuple[float, int, int]:
@@ -51,30 +63,56 @@ def time_run(prices, strategy_cls, risk) -> tuple[float, int, int]:
     return time.process_time() - t0, len(result.fills), result.metrics.get("num_risk_refusals", 0)
 
 
+def time_in_child(size: str, strategy: str, mode: str) -> tuple[float, int, int]:
+    """``time_run`` in a fresh interpreter (the data made there too, outside the clock)."""
+    out = subprocess.run([sys.executable, __file__, "--child", size, strategy, mode], capture_output=True,
+                         text=True, check=True, cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
+    seconds, filled, refused = json.loads(out.stdout.strip().splitlines()[-1])
+    return seconds, filled, refused
+
+
+def child(size: str, strategy: str, mode: str) -> None:
+    assets, bars = (int(x) for x in size.split("x"))
+    print(json.dumps(time_run(make_prices(assets, bars), STRATEGIES[strategy], MODES[mode])))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1x10000,10x10000,100x10000", help="assets x bars, comma separated")
     parser.add_argument("--strategies", default="noop,trade")
     parser.add_argument("--repeat", type=int, default=5, help="interleaved runs per mode (the fastest counts)")
+    parser.add_argument("--in-process", action="store_true", help="time every run in this process")
+    parser.add_argument("--control", action="store_true", help="a second `off` run per round (the noise floor)")
+    parser.add_argument("--child", nargs=3, metavar=("SIZE", "STRATEGY", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    modes = [m for m in MODES if m != "off2" or args.control]
     print("load average (1, 5, 15 min) at the start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    print(f"each run in {'this process' if args.in_process else 'a fresh process'}, best of {args.repeat}")
+    control = f" {'off2/off':>8}" if args.control else ""
     print(f"{'size':>10} {'strategy':>8} {'off µs/bar':>11} {'defaults':>9} {'all':>9} "
-          f"{'defaults/off':>12} {'all/off':>8}  fills")  # fmt: skip
+          f"{'defaults/off':>12} {'all/off':>8}{control}  fills")  # fmt: skip
     for size in args.sizes.split(","):
         assets, bars = (int(x) for x in size.split("x"))
-        prices = make_prices(assets, bars)
+        prices = make_prices(assets, bars) if args.in_process else None
         for name in args.strategies.split(","):
-            best = {mode: float("inf") for mode in MODES}
+            best = {mode: float("inf") for mode in modes}
             fills = {}
             for _ in range(args.repeat):
-                for mode, risk in MODES.items():
-                    seconds, filled, refused = time_run(prices, STRATEGIES[name], risk)
+                for mode in modes:
+                    if args.in_process:
+                        seconds, filled, refused = time_run(prices, STRATEGIES[name], MODES[mode])
+                    else:
+                        seconds, filled, refused = time_in_child(size, name, mode)
                     best[mode] = min(best[mode], seconds)
                     fills[mode] = (filled, refused)
-            us = {mode: best[mode] / bars * 1e6 for mode in MODES}
+            us = {mode: best[mode] / bars * 1e6 for mode in modes}
             same = len({f for f, _ in fills.values()}) == 1 and all(r == 0 for _, r in fills.values())
+            noise = f" {us['off2'] / us['off']:>8.3f}" if args.control else ""
             print(f"{size:>10} {name:>8} {us['off']:>11.1f} {us['defaults']:>9.1f} {us['all']:>9.1f} "
-                  f"{us['defaults'] / us['off']:>12.3f} {us['all'] / us['off']:>8.3f}  "
+                  f"{us['defaults'] / us['off']:>12.3f} {us['all'] / us['off']:>8.3f}{noise}  "
                   f"{fills['off'][0]}{'' if same else ' DIFFERENT: ' + str(fills)}", flush=True)  # fmt: skip
     print("load average (1, 5, 15 min) at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
