@@ -261,3 +261,31 @@ def test_the_one_step_check_passes_exactly_what_the_full_new_risk_check_passes()
         answers.add(None if full is None else full.code)
     assert answers == {None, "max_open_orders", "max_order_quantity", "allow_short", "max_data_age", "price_collar",
                        "no_price", "max_order_notional", "max_position_notional", "max_gross_exposure"}
+
+
+def test_the_days_bounds_give_each_bar_the_day_its_own_date_gives():
+    """``RiskGate.open_bar`` keeps the day's bounds and compares each bar with them; the day
+    (what the daily loss limit counts) is the one ``trading_day`` gives each bar: across
+    midnights, DST changes, zones, naive and aware bars, dates, and bars that move back."""
+    from zoneinfo import ZoneInfo
+
+    from ml4t_live.risk import RiskGate
+    from ml4t_live.risk.gate import trading_day
+
+    rng = random.Random(17)
+    gate = RiskGate(RiskConfig.from_table({"max_daily_loss": 1_000.0}))
+    zones = (UTC, ZoneInfo("America/New_York"), ZoneInfo("Asia/Tokyo"), None)
+    checked = days = 0
+    for start in (datetime(2024, 3, 9, 20, 0), datetime(2024, 11, 2, 21, 30), datetime(2024, 12, 31, 22, 0)):
+        for zone in zones:
+            at = start.replace(tzinfo=zone)
+            for _ in range(300):
+                at += timedelta(minutes=rng.choice((1, 7, 45, 180, -30)))
+                bar_time = at if rng.random() < 0.9 else at.date()
+                gate.open_bar(bar_time)
+                gate.observe_equity(1e6)
+                expected = trading_day(bar_time)
+                assert gate.state.day == expected, (bar_time, gate.state.day, expected)
+                checked += 1
+            days += 1
+    assert checked == 3_600 and days == 12
