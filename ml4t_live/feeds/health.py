@@ -11,8 +11,9 @@ The IB and Alpaca feeds apply the same rule, on the feed's own monotonic clock:
   stream did not deliver (IB: historical bars newer than the last delivered label; Alpaca: the bars
   REST, only while its clock says the market is open). If it has, the stream is silent: a warning,
   then reconnect / resubscribe, and the missed bars are backfilled as catch-up bars. If not, the
-  market is just quiet: the next check waits twice as long (up to ``max_check_interval``) and the
-  heartbeats go on (IB: unless the gateway's clock says the exchange is in its regular session;
+  market is just quiet: the heartbeats go on and the next check comes twice the last wait after
+  THIS check (``silence_after``, then 2x, 4x ... up to ``max_check_interval``, default 15 min),
+  so a quiet night or weekend costs one check per ``max_check_interval`` at most (IB: unless the gateway's clock says the exchange is in its regular session;
   then the venue sends no data: the link counts as down, see Outage). One quiet symbol while
   others tick never triggers a check: any symbol's bar resets the timer.
 * **Outage.** From the moment the link is down (socket closed, IB 1100, a gateway that does not
@@ -55,15 +56,24 @@ class HealthBounds:
         heartbeat_seconds: float,
         silence_after: float | None = None,
         outage_timeout: float = OUTAGE_TIMEOUT,
+        max_check_interval: float | None = None,
     ) -> HealthBounds:
-        """Bounds for a feed of ``bar_seconds`` bars; ``silence_after`` defaults to bar + grace."""
+        """Bounds for a feed of ``bar_seconds`` bars; ``silence_after`` defaults to bar + grace,
+        ``max_check_interval`` to 15 min (or ``silence_after`` if that is longer)."""
         after = bar_seconds + SILENCE_GRACE if silence_after is None else silence_after
         if heartbeat_seconds < 0 or after <= 0 or outage_timeout <= 0:
             raise ConfigError(
                 "feed health: heartbeat_seconds must be >= 0 (0: none), silence_after and "
                 "outage_timeout > 0 seconds"
             )
-        return cls(heartbeat_seconds, after, outage_timeout, max(MAX_CHECK_INTERVAL, after))
+        if max_check_interval is None:
+            max_check_interval = max(MAX_CHECK_INTERVAL, after)
+        elif not max_check_interval >= after:
+            raise ConfigError(
+                f"feed health: max_check_interval ({max_check_interval:g}s) must be at least "
+                f"silence_after ({after:g}s): the checks of a quiet market only ever slow down"
+            )
+        return cls(heartbeat_seconds, after, outage_timeout, max_check_interval)
 
     @property
     def tick(self) -> float:
@@ -86,7 +96,8 @@ class FeedHealth:
         self.down_since: float | None = None
         self.down_reason = ""
         self._reminded = now
-        self._check_wait = bounds.silence_after
+        self._check_wait = bounds.silence_after  # the wait before the next check
+        self.next_check = now + bounds.silence_after  # when the venue is asked next
         self.silences = 0  # silent streams detected (for tests and logs)
         self.venue_checks = 0  # times the venue was asked whether the stream missed bars
 
@@ -94,6 +105,7 @@ class FeedHealth:
     def bar_seen(self, now: float) -> None:
         self.last_bar = now
         self._check_wait = self.bounds.silence_after
+        self.next_check = now + self._check_wait
 
     def event_put(self, now: float) -> None:
         self.last_put = now
@@ -110,9 +122,11 @@ class FeedHealth:
         self.bar_seen(now)  # the quiet is measured from the resubscription
         self.last_put = now
 
-    def quiet_confirmed(self) -> None:
-        """The venue has no bar the stream missed: check again after twice the wait."""
+    def quiet_confirmed(self, now: float) -> None:
+        """The venue has no bar the stream missed (a check ended at ``now``): the next check
+        comes twice the last wait later, at most ``max_check_interval`` after this one."""
         self._check_wait = min(self._check_wait * 2, self.bounds.max_check_interval)
+        self.next_check = now + self._check_wait
 
     def silence_detected(self) -> None:
         self.silences += 1
@@ -130,7 +144,7 @@ class FeedHealth:
         return not self.down and beat > 0 and now - self.last_put >= beat
 
     def silence_check_due(self, now: float) -> bool:
-        return not self.down and now - self.last_bar >= self._check_wait
+        return not self.down and now >= self.next_check
 
     def reminder_due(self, now: float) -> bool:
         if self.down and now - self._reminded >= self.bounds.reminder_seconds:

@@ -333,6 +333,20 @@ class SimulatedIBGateway:
 
         return self._call(snap)
 
+    def requests_received(self, kind: str) -> list[float]:
+        """Arrival times (``time.monotonic()``) of the requests of ``kind`` received so far (the
+        newest 4096): ``"ReqHistoricalData"``, ``"currentTime"`` ... (see ``request_log.py``)."""
+        return self._call(lambda: self._require(self._dispatcher).requests.arrivals(kind))
+
+    def wait_requests(self, kind: str, count: int, timeout: float) -> bool:
+        """True once ``count`` requests of ``kind`` arrived in all (False after ``timeout``)."""
+        log = self._require(self._dispatcher).requests
+        try:
+            self._require(self._loop).call(log.wait_for(kind, count), timeout)
+        except BridgeTimeout:
+            return False
+        return True
+
     @property
     def bars_replayed(self) -> int:
         return self._call(lambda: self._require(self._replay).bars_replayed)

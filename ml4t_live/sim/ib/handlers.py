@@ -22,6 +22,7 @@ from .market_data import (
     split_bar,
 )
 from .other_requests import OtherRequests
+from .request_log import RequestLog
 from .ticks import HISTORICAL_KINDS, TICK_TYPES, historical_ticks
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ class Dispatcher:
     def __init__(self, server: IBServer, venue: IBVenue, replay: Replay) -> None:
         self.server, self.venue, self.replay = server, venue, replay
         self.pacing_violations = 0
+        self.requests = RequestLog()
         self._rollbacks: dict[int | None, int] = {}  # client id (None: any) -> next nextValidId
         self.unsupported: list[int] = []  # message ids answered with an error, not data
         initial = venue.exchange.equity
@@ -60,6 +62,7 @@ class Dispatcher:
         if conn.client_id is None:
             _log.warning("request {} before startApi; ignored", fields[0])
             return
+        self.requests.add(req.kind if isinstance(req, d.Simple) else type(req).__name__)
         handler = getattr(self, "_" + type(req).__name__, None)
         if handler is None:
             how = self.others.answer(conn, int(fields[0]), fields)

@@ -20,8 +20,9 @@
   for ``silence_after`` seconds (default: bar size + 30 s) while the venue's clock says the market
   is open and the bars REST has newer minutes: the socket is silent, so it is closed, alpaca-py
   reconnects and resubscribes, and the missed minutes are backfilled as catch-up bars (a quiet
-  market or one quiet symbol does not trigger it); a socket not back within ``outage_timeout``
-  seconds (default 300) ends the run (``BackgroundTaskFailed`` -> ``FeedStalled``, exit 3).
+  market or one quiet symbol does not trigger it; a quiet market is checked again after twice the
+  last wait, counted from the check, at most every ``max_check_interval``, default 15 min); a
+  socket not back within ``outage_timeout`` seconds (default 300) ends the run (``BackgroundTaskFailed`` -> ``FeedStalled``, exit 3).
   The clock is read once, at ``start()``: after that session's close the feed stops checking
   (one session per run, as cron runs it). alpaca-py's own ``config.data_timeout`` (close a socket
   after that long without data) still works, but knows neither bar size nor market hours: leave it
@@ -92,6 +93,7 @@ class AlpacaFeed:
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
         silence_after: float | None = None,
         outage_timeout: float = OUTAGE_TIMEOUT,
+        max_check_interval: float | None = None,
     ) -> None:
         if not symbols:
             raise ConfigError("AlpacaFeed needs at least one symbol")
@@ -128,6 +130,7 @@ class AlpacaFeed:
             heartbeat_seconds=heartbeat_seconds,
             silence_after=silence_after,
             outage_timeout=outage_timeout,
+            max_check_interval=max_check_interval,
         )
         self.health = FeedHealth(self.bounds, time.monotonic())
         self.started_minute: datetime | None = None  # the venue's minute when start() asked

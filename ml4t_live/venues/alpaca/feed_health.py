@@ -10,8 +10,9 @@ It applies the shared rule of :mod:`ml4t_live.feeds.health` to Alpaca:
   (or the REST cannot be read, so a silent socket cannot be ruled out): the socket is silent
   (Alpaca's AL-04: connected, pings answered, no bars), so a warning, ``FeedDisconnected``, and the
   socket is closed; alpaca-py reconnects and resubscribes and the feed backfills the missed minutes
-  over REST as catch-up bars, then ``FeedReconnected``. None: the market is quiet; the next check
-  waits twice as long and the heartbeats go on;
+  over REST as catch-up bars, then ``FeedReconnected``. None: the market is quiet; the heartbeats
+  go on and the next check comes twice the last wait after this one (at most
+  ``max_check_interval``, 15 min by default: one bars REST request per 15 min of a quiet session);
 * a socket down (closed, refused, or replaced after a silence and not yet resubscribed) for longer
   than ``outage_timeout``: ``BackgroundTaskFailed`` for the engine (``FeedStalled``, exit 3), with a
   ``FeedDisconnected`` reminder every ``heartbeat_seconds`` until then.
@@ -64,7 +65,7 @@ class AlpacaFeedWatch:
                 if missed != 0:
                     await self._silent(missed)
                     continue
-                health.quiet_confirmed()
+                health.quiet_confirmed(time.monotonic())
             if health.heartbeat_due(time.monotonic()):
                 await self.feed.put_event(FeedHeartbeat(datetime.now(UTC)))
 

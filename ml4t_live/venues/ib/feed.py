@@ -15,13 +15,16 @@ seen at the next probe, i.e. within ``min(heartbeat_seconds, silence_after)`` of
 Feed health (the rule is shared with Alpaca: :mod:`ml4t_live.feeds.health`; the IB side is
 :mod:`~ml4t_live.venues.ib.feed_health`):
 
+* a quiet market (no newer bar) is checked again after twice the last wait, counted from the
+  check, at most every ``max_check_interval`` seconds (default 15 min);
 * between bars, a ``FeedHeartbeat`` at most every ``heartbeat_seconds`` (0: none) while the
   gateway answers, so bars further apart than the engine's ``heartbeat_timeout`` never stall it;
 * no real-time bar of any symbol for ``silence_after`` seconds (default: bar size + 30 s) while the
   gateway answers and has newer historical bars: the stream is silent, so it is resubscribed and
   the missed bars backfilled (catch-up); a quiet market is not (the venue has no newer bar),
   unless the gateway's clock says ``session_calendar`` (an exchange_calendars name; the default
-  ``"auto"`` is XNYS for ``IBConfig.currency`` USD, none otherwise; None: never) is in its
+  ``"auto"`` is XNYS for ``IBConfig.currency`` USD with ``IBConfig.exchange`` SMART or a US
+  exchange, see ``US_STOCK_EXCHANGES``, none otherwise; None: never) is in its
   regular session: a venue that sends no bar and has none newer then is down (resubscribed; the
   outage bound below ends the run if no live bar comes), never "quiet" for ever;
 * a gateway that does not answer ``reqCurrentTime`` within ``probe_timeout`` (default
@@ -52,6 +55,19 @@ from .parsing import bar_size_seconds
 from .session import IBSession
 
 _log = logger.bind(component="ib.feed")
+#: IB exchange codes of US stock venues: with ``currency`` USD, ``session_calendar="auto"`` is
+#: NYSE's regular hours (XNYS) for these (SMART routes a USD stock to them); any other venue has
+#: hours of its own, so "auto" sets no in-session rule there (name its calendar instead).
+US_STOCK_EXCHANGES = frozenset({
+    "SMART", "NYSE", "NASDAQ", "ISLAND", "ARCA", "AMEX", "BATS", "BYX", "EDGEA", "EDGX", "IEX",
+    "CHX", "NYSENAT", "PSX", "BEX", "LTSE", "MEMX", "PEARL", "DRCTEDGE", "IBKRATS",
+})  # fmt: skip
+
+
+def auto_session_calendar(config: IBConfig) -> str | None:
+    """``"XNYS"`` for USD stocks on SMART or a US exchange, else None (no in-session rule)."""
+    us = config.currency.upper() == "USD" and config.exchange.upper() in US_STOCK_EXCHANGES
+    return "XNYS" if us else None
 
 
 class IBFeed:
@@ -70,6 +86,7 @@ class IBFeed:
         silence_after: float | None = None,
         probe_timeout: float | None = None,
         outage_timeout: float = OUTAGE_TIMEOUT,
+        max_check_interval: float | None = None,
         session_calendar: str | None = "auto",
     ) -> None:
         if not symbols:
@@ -93,9 +110,10 @@ class IBFeed:
             heartbeat_seconds=heartbeat_seconds,
             silence_after=silence_after,
             outage_timeout=outage_timeout,
+            max_check_interval=max_check_interval,
         )
-        if session_calendar == "auto":  # US stocks: NYSE hours; elsewhere the user names one
-            session_calendar = "XNYS" if config.currency == "USD" else None
+        if session_calendar == "auto":
+            session_calendar = auto_session_calendar(config)
         if session_calendar is not None:
             exchange_calendar(session_calendar)  # ConfigError now for a name the library lacks
         self.session_calendar = session_calendar

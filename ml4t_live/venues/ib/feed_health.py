@@ -12,7 +12,9 @@ It applies the shared rule of :mod:`ml4t_live.feeds.health` to IB:
   symbol by symbol; a bar newer than the last one delivered (or, before the first bar, newer than
   the gateway's time at the first probe) means the stream is silent: a warning, the real-time bars
   are cancelled and requested again, and the seam backfills the missed bars as catch-up bars.
-  Otherwise the market is quiet and the next check waits twice as long, unless the gateway's own
+  Otherwise the market is quiet and the next check comes twice the last wait after this one (at
+  most ``max_check_interval``: one ``reqHistoricalData`` per symbol per 15 min through a quiet
+  night, well inside IB's historical pacing, IB-23), unless the gateway's own
   clock says the exchange of ``session_calendar`` is in its regular session (``silence_after``
   past the open, before the close): then nothing is quiet about it, the venue sends no data at
   all (a data farm that died without a word, a gateway whose clock and data stand still): a
@@ -24,7 +26,10 @@ So a frozen gateway ends the run within ``min(heartbeat_seconds, silence_after) 
 + outage_timeout`` (plus one tick of the loop), however the market looks.
 
 A feed with ``end`` ends (``FeedEnded``) when a probe finds the gateway's clock past it, also
-when no bar closed there (a holiday, an early close, data that stops short).
+when no bar closed there (a holiday, an early close, data that stops short), and also while the
+link is down with the socket open (1100, a stream resubscribed after a silence or the in-session
+alarm): the gateway is then probed with each ``FeedDisconnected`` reminder, so an ``end`` that
+passes during such an outage ends the run (FeedEnded), not the outage bound (FeedStalled).
 
 In step mode the simulated gateway takes any ``reqCurrentTime`` as "the client caught up", so a
 probe (sent only after ``heartbeat_seconds`` without a real-time bar) also releases its next bar.
@@ -70,6 +75,8 @@ class IBFeedWatch:
                     self._give_up(now)
                     return
                 if health.reminder_due(now):
+                    if await self._ended_while_down():
+                        return
                     self.stream.put(FeedDisconnected("ib", self._still_down(now)))
                 continue
             beat, check = health.heartbeat_due(now), health.silence_check_due(now)
@@ -92,7 +99,7 @@ class IBFeedWatch:
                 if answer is not None and self._in_session(answer):
                     self._dead_in_session(answer)
                     continue
-                health.quiet_confirmed()
+                health.quiet_confirmed(time.monotonic())
             if beat and not health.down:
                 self.stream.put(FeedHeartbeat(datetime.now(UTC)))
 
@@ -105,6 +112,15 @@ class IBFeedWatch:
                 return await ib.reqCurrentTimeAsync()
         except (TimeoutError, ConnectionError):
             return None
+
+    async def _ended_while_down(self) -> bool:
+        """Down with the socket still open (1100, a silent or dead stream being resubscribed):
+        the gateway's clock says whether ``end`` passed meanwhile (True: FeedEnded went out).
+        A closed socket cannot say; the first probe after the reconnect does."""
+        if self.stream.end is None or not self.stream.session.ib.isConnected():
+            return False
+        answer = await self._probe()
+        return answer is not None and self.stream.passed_end(answer)
 
     async def _venue_has_newer_bars(self) -> bool:
         """True if the gateway has a complete bar the real-time stream did not deliver."""

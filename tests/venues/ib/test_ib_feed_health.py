@@ -292,3 +292,92 @@ def test_an_end_that_no_bar_reaches_ends_the_run_by_the_gateways_clock(sim_facto
     result = engine.run()
     assert result.bars == n
     assert result.stopped_reason.startswith("session end 2026-11-24T21:13:00+00:00 passed on the venue's clock")
+
+
+def test_a_quiet_market_is_checked_at_the_documented_cadence_not_every_tick(sim_factory):
+    """After the close the gateway answers and has no newer bar. Scaled-down bounds (a check
+    after 0.2 s of quiet, then waits doubling up to 0.4 s): the gateway receives one
+    reqHistoricalData per symbol per check, and the checks come at least 0.4 s apart however long
+    the quiet lasts. (Timed from the last bar, as before the fix, a check went out on every
+    0.025 s tick once the quiet passed 0.4 s.)"""
+    symbols = ("AAPL", "MSFT")
+    n, checks = 3, 6
+    last_minutes = START.replace(hour=21, minute=0) - timedelta(minutes=n)  # 15:57 New York
+    sim = sim_factory(minute_bars(symbols, n=n, start=last_minutes), speed=600.0)
+    feed = IBFeed(
+        config_for(sim), list(symbols), heartbeat_seconds=0.1, silence_after=0.2,
+        max_check_interval=0.4,
+    )  # fmt: skip
+    try:
+        feed.start()
+        seen: list = []
+        for _ in range(n):
+            read_until(feed, lambda e: isinstance(e, BarClosed), 10, seen)
+        assert sim.wait_finished(5)
+        quiet_from = time.monotonic()
+        before = len(sim.requests_received("ReqHistoricalData"))
+        assert sim.wait_requests("ReqHistoricalData", before + checks * len(symbols), 10.0)
+        quiet_until = time.monotonic()
+        arrivals = sim.requests_received("ReqHistoricalData")
+        venue_checks, silences = feed.health.venue_checks, feed.health.silences
+    finally:
+        feed.close()
+    assert silences == 0
+    quiet = [t for t in arrivals if t >= quiet_from]
+    assert len(quiet) == len(symbols) * (len(quiet) // len(symbols))  # whole checks only
+    starts = quiet[:: len(symbols)]  # each check asks for every symbol in turn
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    assert all(gap >= 0.4 - 0.05 for gap in gaps), gaps  # 0.05 s: loopback arrival jitter
+    assert all(gap < 0.4 + 1.0 for gap in gaps), gaps  # the checks go on at their bound
+    allowed = 1 + (quiet_until - quiet_from) / 0.4  # a check at the start, then one per 0.4 s
+    assert len(starts) <= allowed, (len(starts), quiet_until - quiet_from)
+    assert venue_checks >= checks
+
+
+def test_an_end_that_passes_while_the_venue_is_down_ends_the_feed_not_the_outage(sim_factory, ib_log_guard):
+    """The in-session alarm (NYSE open, no data, no newer bar) counts the link as down; ``end``
+    passes 2 s later on the gateway's clock, well inside the 5 s outage bound. The feed ends
+    there (FeedEnded, exit 0) instead of running out the outage bound (FeedStalled, exit 3)."""
+    for pattern in DEAD_IN_SESSION:
+        ib_log_guard.expect(pattern)
+    n = 3
+    sim = sim_factory(minute_bars(("AAPL",), n=n))  # step mode: after the last bar, wall time
+    end = START + timedelta(minutes=n, seconds=2)
+    feed = IBFeed(
+        config_for(sim), ["AAPL"], heartbeat_seconds=0.1, silence_after=0.3, outage_timeout=5.0,
+        end=end,
+    )  # fmt: skip
+    try:
+        feed.start()
+        seen: list = []
+        for _ in range(n):
+            read_until(feed, lambda e: isinstance(e, BarClosed), 10, seen)
+        down = read_until(feed, lambda e: isinstance(e, FeedDisconnected), 5, seen)
+        last = read_until(feed, lambda e: isinstance(e, (FeedEnded, BackgroundTaskFailed)), 8, seen)
+    finally:
+        feed.close()
+    assert "while XNYS is in session" in down.reason
+    assert isinstance(last, FeedEnded), last
+    assert "session end 2026-11-24T14:33:02+00:00 passed on the venue's clock" in last.reason
+
+
+@pytest.mark.parametrize(
+    ("exchange", "currency", "calendar"),
+    [
+        ("SMART", "USD", "XNYS"),
+        ("NYSE", "USD", "XNYS"),
+        ("island", "USD", "XNYS"),
+        ("ARCA", "USD", "XNYS"),
+        ("SEHK", "USD", None),  # a USD line on a foreign venue: its hours are not NYSE's
+        ("LSE", "USD", None),
+        ("SMART", "EUR", None),
+        ("IBIS", "EUR", None),
+    ],
+)
+def test_auto_session_calendar_is_nyse_only_for_usd_stocks_on_us_venues(exchange, currency, calendar):
+    from ml4t_live.venues.ib.config import IBConfig
+
+    feed = IBFeed(IBConfig(exchange=exchange, currency=currency), ["AAPL"])
+    assert feed.session_calendar == calendar
+    named = IBFeed(IBConfig(exchange=exchange, currency=currency), ["AAPL"], session_calendar="XLON")
+    assert named.session_calendar == "XLON"  # a calendar named by the user is kept
