@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from ml4t_live.errors import ConfigError
@@ -10,7 +12,9 @@ from ml4t_live.feeds.health import MAX_CHECK_INTERVAL, FeedHealth, HealthBounds
 TICK = 1.0  # the feeds' loop looks at the clock once a second with the default bounds
 
 
-def quiet_schedule(health: FeedHealth, start: float, seconds: float, took: float = 0.0) -> list[float]:
+def quiet_schedule(
+    health: FeedHealth, start: float, seconds: float, took: float = 0.0
+) -> list[float]:
     """Times the venue is asked over ``seconds`` of quiet from ``start``, with the feeds' loop:
     a look every tick, each check answered 'nothing missed' ``took`` seconds after it began."""
     checks: list[float] = []
@@ -31,7 +35,7 @@ def test_a_quiet_night_is_checked_at_most_once_per_max_check_interval():
     health = FeedHealth(bounds, now=0.0)
     health.bar_seen(0.0)
     checks = quiet_schedule(health, 0.0, 64 * 3600.0)  # Friday's close to Monday's open
-    gaps = [b - a for a, b in zip(checks, checks[1:], strict=False)]
+    gaps = [b - a for a, b in pairwise(checks)]
     assert checks[:5] == [90.0, 270.0, 630.0, 1350.0, 2250.0]
     assert gaps[:4] == [180.0, 360.0, 720.0, 900.0]
     assert all(gap == MAX_CHECK_INTERVAL for gap in gaps[3:])
@@ -42,8 +46,10 @@ def test_a_quiet_night_is_checked_at_most_once_per_max_check_interval():
 def test_a_slow_check_counts_from_its_end_so_checks_never_come_closer_than_the_wait():
     bounds = HealthBounds.for_bar(60, heartbeat_seconds=30)
     health = FeedHealth(bounds, now=0.0)
-    checks = quiet_schedule(health, 0.0, 6 * 3600.0, took=12.0)  # 12 s of REST / history per check
-    gaps = [b - a for a, b in zip(checks, checks[1:], strict=False)]
+    checks = quiet_schedule(
+        health, 0.0, 6 * 3600.0, took=12.0
+    )  # 12 s of REST / history per check
+    gaps = [b - a for a, b in pairwise(checks)]
     assert all(gap >= MAX_CHECK_INTERVAL for gap in gaps[3:])
     assert all(gap <= MAX_CHECK_INTERVAL + 12.0 + TICK for gap in gaps[3:])
 
@@ -69,8 +75,12 @@ def test_no_check_while_the_link_is_down_and_the_schedule_restarts_when_it_is_ba
 
 
 def test_max_check_interval_is_a_bound_of_its_own():
-    small = HealthBounds.for_bar(60, heartbeat_seconds=30, silence_after=0.2, max_check_interval=0.4)
+    small = HealthBounds.for_bar(
+        60, heartbeat_seconds=30, silence_after=0.2, max_check_interval=0.4
+    )
     assert small.max_check_interval == 0.4
     assert HealthBounds.for_bar(3600, heartbeat_seconds=30).max_check_interval == 3630.0
-    with pytest.raises(ConfigError, match="max_check_interval .* must be at least silence_after"):
+    with pytest.raises(
+        ConfigError, match="max_check_interval .* must be at least silence_after"
+    ):
         HealthBounds.for_bar(60, heartbeat_seconds=30, max_check_interval=60)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from itertools import pairwise
 
 import pytest
 from ib_helpers import START, config_for, minute_bars
@@ -326,7 +327,7 @@ def test_a_quiet_market_is_checked_at_the_documented_cadence_not_every_tick(sim_
     quiet = [t for t in arrivals if t >= quiet_from]
     assert len(quiet) == len(symbols) * (len(quiet) // len(symbols))  # whole checks only
     starts = quiet[:: len(symbols)]  # each check asks for every symbol in turn
-    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    gaps = [b - a for a, b in pairwise(starts)]
     assert all(gap >= 0.4 - 0.05 for gap in gaps), gaps  # 0.05 s: loopback arrival jitter
     assert all(gap < 0.4 + 1.0 for gap in gaps), gaps  # the checks go on at their bound
     allowed = 1 + (quiet_until - quiet_from) / 0.4  # a check at the start, then one per 0.4 s
