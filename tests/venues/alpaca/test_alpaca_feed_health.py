@@ -222,3 +222,28 @@ def test_refused_data_sockets_are_retried_until_the_refusal_ends(venue):
     finally:
         feed.close()
     assert venue.state()["data_connections"] == 1
+
+
+def test_a_quiet_open_market_is_checked_at_the_documented_cadence_not_every_tick(venue):
+    """Step mode, market open: after minute 0 no minute is released, so the bars REST has none
+    newer and the market is quiet. Scaled-down bounds (a check after 0.2 s, waits doubling up to
+    0.4 s): over ~2 s of quiet the feed asks the REST about once per 0.4 s. (Timed from the last
+    bar, as before the fix, it asked on every 0.025 s tick once the quiet passed 0.4 s.)"""
+    feed = AlpacaFeed(
+        config_for(venue), ["AAPL", "MSFT"], group_grace=0.05, heartbeat_seconds=0.1,
+        silence_after=0.2, max_check_interval=0.4,
+    )  # fmt: skip
+    seen: list = []
+    feed.start()
+    try:
+        until(feed, is_bar, seen)
+        quiet_from, checks_before = time.monotonic(), feed.health.venue_checks
+        while time.monotonic() - quiet_from < 2.0:  # the heartbeats pace the reads
+            until(feed, lambda e: isinstance(e, FeedHeartbeat), seen, timeout=2.0)
+        quiet = time.monotonic() - quiet_from
+        checks = feed.health.venue_checks - checks_before
+    finally:
+        feed.close()
+    assert 2 <= checks <= 1 + quiet / 0.4, (checks, quiet)  # one per 0.4 s at most, and on
+    assert feed.health.silences == 0
+    assert not any(isinstance(e, (FeedDisconnected, BarClosed)) for e in seen[1:])
