@@ -40,8 +40,7 @@ class Book:
         self.positions: dict[str, Position] = {}
         self.last_prices: dict[str, float] = {}
         self.open: dict[str, Order] = {}  # pending orders, by client order id
-        self.acknowledged: set[str] = set()
-        self.venue_ids: dict[str, str] = {}
+        self.acknowledged: set[str] = set()  # working orders the venue has taken
         self._exec_ids: set[str] = set()
         # cancelled here, the venue has not confirmed: a fill that races the cancel must find them
         self.cancelling: dict[str, Order] = {}
@@ -78,10 +77,9 @@ class Book:
         """Apply one order event; returns the order it touched (None for unknown ids)."""
         order = self.orders.get(getattr(event, "client_order_id", ""))
         match event:
-            case OrderAccepted(client_order_id=cid, venue_order_id=vid):
-                self.acknowledged.add(cid)
-                if vid:
-                    self.venue_ids[cid] = vid
+            case OrderAccepted(client_order_id=cid):  # its venue id: in the journal
+                if cid in self.open or cid in self.cancelling:
+                    self.acknowledged.add(cid)
             case OrderPartiallyFilled() | OrderFilled():
                 if event.exec_id in self._exec_ids:
                     _log.debug("duplicate execution {} ignored", event.exec_id)
@@ -217,6 +215,7 @@ class Book:
 
     def close(self, order: Order) -> None:
         cid = order.order_id
+        self.acknowledged.discard(cid)
         if self.open.pop(cid, None) is not None or self.cancelling.pop(cid, None) is not None:
             self._finished.append(order)
 

@@ -43,7 +43,7 @@ _CANCEL_EVENTS = {"canceled", "expired"}
 _REFUSED_CHANGES = {"order_cancel_rejected", "order_replace_rejected"}
 
 
-@dataclass
+@dataclass(slots=True)  # one per order of the run: no dict of its own
 class _Tracked:
     ours: str
     filled: float = 0.0
