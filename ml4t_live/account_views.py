@@ -3,11 +3,14 @@
 Mixed into :class:`~ml4t_live.venue_broker.VenueBroker`; every answer comes from its local
 :class:`~ml4t_live.book.Book` on the engine thread (no venue round trip), with the same return
 conventions as ml4t.backtest's ``Broker`` (``get_position`` is None when flat, ``positions`` is
-the live dict, ``get_pending_orders`` a list of the live orders).
+the live dict, ``get_pending_orders`` a list of the live orders). One difference: ``orders`` is
+a read-only sequence, not a list (every order in submission order; the finished ones are kept
+packed and built again when read: :mod:`ml4t_live.order_history`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ml4t.backtest import Fill, Order, Position
@@ -38,7 +41,7 @@ class AccountViews:
         return self.book.pending()
 
     @property
-    def orders(self) -> list[Order]:
+    def orders(self) -> Sequence[Order]:
         return self.book.orders
 
     @property

@@ -98,7 +98,7 @@ class OrderHistory(Sequence[Order]):
         for order in kept:
             self.append(order)
         held = self._held
-        for order_id in [oid for oid in held.keys() if oid not in self._index]:
+        for order_id in [oid for oid in held if oid not in self._index]:
             held.pop(order_id, None)
 
     # ------------------------------------------------------------------ Sequence
