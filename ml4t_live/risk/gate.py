@@ -26,7 +26,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 from ml4t.backtest import Order, OrderSide, OrderStatus
@@ -58,10 +58,6 @@ class RiskGate:
         self._since = time.monotonic()
         self._day: Any = None
         self._date: Any = None
-        #: the current day's bounds [start, end) as datetimes in the bars' own zone (a datetime
-        #: bar inside them is on the same day: one comparison per bar); None: not known
-        self._day_start: datetime | None = None
-        self._day_end: datetime | None = None
         self._floor, self._ceiling = self._no_band()  # the equity band where no loss limit can trip
         #: a caller that reads positions from its broker (the shadow) sets this: called by
         #: ``open_bar`` once, with the assets tracked orders filled in since the last bar
@@ -87,12 +83,9 @@ class RiskGate:
         self.bar_time = timestamp
         self._market = None  # read (and the bar's own clock started) when an order needs it
         if self.loss_limits:  # the day the daily loss limit counts (a new one at a new date)
-            try:
-                same_day = self._day_start <= timestamp < self._day_end  # type: ignore[operator]
-            except TypeError:  # no bounds yet (None), or a bar of another kind than the bounds
-                same_day = False
-            if not same_day:
-                self._new_day(timestamp)
+            day = timestamp.date() if isinstance(timestamp, datetime) else None
+            if day is None or day != self._date:
+                self._date, self._day = day, trading_day(timestamp) if day is not None else trading_day_of(timestamp)
         if self.needs_prices and data:
             try:  # an ml4t.backtest DataFeed payload: its own view of the closes
                 closes = data._closes
@@ -110,18 +103,6 @@ class RiskGate:
         if filled and self.refresh_positions is not None:
             self.refresh_positions(filled)
         return filled
-
-    def _new_day(self, timestamp: Any) -> None:
-        """A bar outside the current day's bounds: its day (the bounds kept for a datetime)."""
-        if not isinstance(timestamp, datetime):
-            self._day_start = self._day_end = None
-            self._date, self._day = None, trading_day_of(timestamp)
-            return
-        day = timestamp.date()
-        start = datetime(day.year, day.month, day.day, tzinfo=timestamp.tzinfo)
-        self._day_start, self._day_end = start, start + timedelta(days=1)  # the wall clock's next midnight
-        if day != self._date:
-            self._date, self._day = day, trading_day(timestamp)
 
     # ------------------------------------------------------------------ orders
     def check(self, asset: str, side: OrderSide, quantity: float, order_type: Any, limit_price: float | None,

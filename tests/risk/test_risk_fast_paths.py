@@ -6,6 +6,7 @@
 * ``Exposure.follow(order, contingent)`` == ``order_working(id, asset, side, unfilled, contingent=...)``,
   also for an order tracked twice; then ``Exposure.settle()`` (a bar's open, read from the orders)
   == ``order_filled`` / ``order_ended`` for what each order did.
+* The day each bar counts for the daily loss limit is its own date's (``trading_day``).
 * ``PreTradeRisk._clears`` (the one-step check of an ACTIVE order of new risk) passes exactly the
   orders ``_new_risk`` passes.
 * The shadow's one-step refresh at a bar's open (``ShadowRails._positions``) leaves the gate with
@@ -263,10 +264,10 @@ def test_the_one_step_check_passes_exactly_what_the_full_new_risk_check_passes()
                        "no_price", "max_order_notional", "max_position_notional", "max_gross_exposure"}
 
 
-def test_the_days_bounds_give_each_bar_the_day_its_own_date_gives():
-    """``RiskGate.open_bar`` keeps the day's bounds and compares each bar with them; the day
-    (what the daily loss limit counts) is the one ``trading_day`` gives each bar: across
-    midnights, DST changes, zones, naive and aware bars, dates, and bars that move back."""
+def test_each_bar_counts_on_the_day_its_own_date_gives():
+    """The day the daily loss limit counts for each bar (``RiskGate.open_bar``, then the
+    equity) is the one ``trading_day`` gives it: across midnights, DST changes, zones, naive and
+    aware bars, dates, and bars that move back."""
     from zoneinfo import ZoneInfo
 
     from ml4t_live.risk import RiskGate
@@ -289,3 +290,35 @@ def test_the_days_bounds_give_each_bar_the_day_its_own_date_gives():
                 checked += 1
             days += 1
     assert checked == 3_600 and days == 12
+
+
+def test_each_bar_counts_on_its_own_day_when_the_tzinfo_changes():
+    """Bars parsed from ISO strings (a fixed-offset tzinfo per bar, the offset changing at DST),
+    bars of two zones in turn, a numpy bar among datetimes: each bar's day is its own date's
+    (a reviewer's case against a per-day bounds shortcut, since removed: bounds built with one
+    bar's offset put 2024-03-11 00:30-04:00 on the 10th)."""
+    from datetime import timezone
+    from zoneinfo import ZoneInfo
+
+    import numpy as np
+
+    from ml4t_live.risk import RiskGate
+    from ml4t_live.risk.gate import trading_day
+
+    new_york = ZoneInfo("America/New_York")
+    iso = []  # every 30 minutes across the spring DST change, each with its own offset object
+    at = datetime(2024, 3, 9, 20, 0, tzinfo=UTC)
+    for _ in range(120):
+        local = at.astimezone(new_york)
+        iso.append(datetime.fromisoformat(local.isoformat()))
+        at += timedelta(minutes=30)
+    mixed = [datetime(2024, 1, 2, 12, tzinfo=UTC), datetime(2024, 1, 1, 22, tzinfo=new_york),
+             datetime(2024, 1, 2, 3, tzinfo=UTC), datetime(2024, 1, 2, 23, 30, tzinfo=timezone(timedelta(hours=-5)))]  # fmt: skip
+    numpy_among = [datetime(2024, 1, 2, 12), np.datetime64("2024-01-03T12:00"), datetime(2024, 1, 3, 23, 59)]
+    for bars in (iso, mixed, numpy_among):
+        gate = RiskGate(RiskConfig.from_table({"max_daily_loss": 1_000.0}))
+        for bar_time in bars:
+            gate.open_bar(bar_time)
+            gate.observe_equity(1e6)
+            assert gate.state.day == trading_day(bar_time), (bar_time, gate.state.day)
+    assert {b.utcoffset() for b in iso} == {timedelta(hours=-5), timedelta(hours=-4)}  # the change is in it
