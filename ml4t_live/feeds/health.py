@@ -14,8 +14,11 @@ The IB and Alpaca feeds apply the same rule, on the feed's own monotonic clock:
   market is just quiet: the heartbeats go on and the next check comes twice the last wait after
   THIS check (``silence_after``, then 2x, 4x ... up to ``max_check_interval``, default 15 min),
   so a quiet night or weekend costs one check per ``max_check_interval`` at most (IB: unless the gateway's clock says the exchange is in its regular session;
-  then the venue sends no data: the link counts as down, see Outage). One quiet symbol while
-  others tick never triggers a check: any symbol's bar resets the timer.
+  then the venue sends no data: the link counts as down, see Outage). Before the open (when the
+  feed knows it from the venue's clock) the next check is at the latest ``silence_after`` past
+  it, and the waits start over there: a stream silent from the open is found then, however long
+  the quiet before it. One quiet symbol while others tick never triggers a check: any symbol's
+  bar resets the timer, also one that arrives while a check awaits the venue.
 * **Outage.** From the moment the link is down (socket closed, IB 1100, a gateway that does not
   answer a probe, a silent socket that is being replaced) a ``FeedDisconnected`` reminder goes out
   every ``heartbeat_seconds`` (so the engine's stall timer does not fire first); if the link is not
@@ -122,11 +125,24 @@ class FeedHealth:
         self.bar_seen(now)  # the quiet is measured from the resubscription
         self.last_put = now
 
-    def quiet_confirmed(self, now: float) -> None:
-        """The venue has no bar the stream missed (a check ended at ``now``): the next check
-        comes twice the last wait later, at most ``max_check_interval`` after this one."""
+    def quiet_confirmed(self, started: float, now: float, opens_in: float | None = None) -> None:
+        """A check that began at ``started`` found no bar the stream missed and ended at ``now``:
+        the next check comes twice the last wait later, at most ``max_check_interval`` after
+        this one. A bar that arrived during the check keeps its own schedule (``bar_seen``).
+
+        ``opens_in``: seconds from ``now`` to the market's open by the venue's clock (negative:
+        it opened that long ago), when known. The next check then comes ``silence_after`` past
+        the open at the latest, and the waits start again from ``silence_after`` there: a stream
+        silent from the open is found then, however long the quiet before it."""
+        if self.last_bar > started:
+            return
         self._check_wait = min(self._check_wait * 2, self.bounds.max_check_interval)
         self.next_check = now + self._check_wait
+        if opens_in is not None:
+            at_open = now + opens_in + self.bounds.silence_after
+            if now < at_open <= self.next_check:
+                self._check_wait = self.bounds.silence_after
+                self.next_check = at_open
 
     def silence_detected(self) -> None:
         self.silences += 1

@@ -117,6 +117,17 @@ def in_session(name: str, moment: datetime, after_open: float = 0.0) -> bool | N
     return day.open.timestamp() + after_open <= moment.timestamp() < day.close.timestamp()
 
 
+def seconds_to_open(name: str, moment: datetime) -> float | None:
+    """Seconds from ``moment`` (tz-aware) to the open of calendar ``name`` on the exchange's
+    date at ``moment`` (negative: it opened that long ago); None when that date has no session
+    or the calendar does not cover it."""
+    try:
+        day = trading_day(name, exchange_date(name, moment))
+    except ConfigError:
+        return None
+    return None if isinstance(day, Closed) else day.open.timestamp() - moment.timestamp()
+
+
 @contextmanager
 def _library_quiet() -> Iterator[None]:
     """exchange_calendars 4.13 reads ``Series.values`` on tz-aware data, which pandas 3 deprecates

@@ -23,7 +23,7 @@ def quiet_schedule(
         now += TICK
         if health.silence_check_due(now):
             checks.append(now)
-            health.quiet_confirmed(now + took)
+            health.quiet_confirmed(now, now + took)
     return checks
 
 
@@ -61,7 +61,7 @@ def test_a_bar_restarts_the_schedule_at_silence_after():
     health.bar_seen(20_000.0)
     assert not health.silence_check_due(20_089.0)
     assert health.silence_check_due(20_090.0)
-    health.quiet_confirmed(20_090.0)
+    health.quiet_confirmed(20_090.0, 20_090.0)
     assert not health.silence_check_due(20_269.0) and health.silence_check_due(20_270.0)
 
 
@@ -84,3 +84,63 @@ def test_max_check_interval_is_a_bound_of_its_own():
         ConfigError, match="max_check_interval .* must be at least silence_after"
     ):
         HealthBounds.for_bar(60, heartbeat_seconds=30, max_check_interval=60)
+
+
+def test_a_bar_that_arrives_during_a_check_keeps_its_own_schedule():
+    """The check begins at 90 and waits for the venue; a bar comes at 91; the check ends at 95
+    with nothing missed. The next check is the bar's: 91 + silence_after (it was 95 + 180)."""
+    bounds = HealthBounds.for_bar(60, heartbeat_seconds=30)  # silence_after 90
+    health = FeedHealth(bounds, now=0.0)
+    assert health.silence_check_due(90.0)
+    health.bar_seen(91.0)
+    health.quiet_confirmed(90.0, 95.0)
+    assert not health.silence_check_due(180.9) and health.silence_check_due(181.0)
+    health.quiet_confirmed(181.0, 181.0)  # a check with no bar during it doubles the wait
+    assert health.next_check == 181.0 + 180.0
+
+
+def open_schedule(health: FeedHealth, open_at: float, seconds: float) -> list[float]:
+    """Like ``quiet_schedule``, with each check telling when the market opens (``open_at``)."""
+    checks: list[float] = []
+    now = 0.0
+    while now < seconds:
+        now += TICK
+        if health.silence_check_due(now):
+            checks.append(now)
+            health.quiet_confirmed(now, now, open_at - now)
+    return checks
+
+
+@pytest.mark.parametrize("minutes_before", [5, 15, 25, 30, 45, 60, 600])
+def test_a_quiet_spell_before_the_open_does_not_delay_the_first_check_after_it(minutes_before):
+    """1-minute bars, the run starts ``minutes_before`` the open and nothing comes: a check is
+    due exactly silence_after (90 s) past the open, then the waits double again from there.
+    (Without the open, the doubled waits put it up to 450 s, 750 s ... after.)"""
+    open_at = minutes_before * 60.0
+    health = FeedHealth(HealthBounds.for_bar(60, heartbeat_seconds=30), now=0.0)
+    checks = open_schedule(health, open_at, open_at + 3600.0)
+    after_open = [t - open_at for t in checks if t > open_at]
+    assert after_open[:4] == [90.0, 270.0, 630.0, 1350.0], after_open
+    assert all(b - a <= MAX_CHECK_INTERVAL for a, b in pairwise(checks))
+
+
+def test_a_check_between_the_open_and_silence_after_past_it_keeps_the_first_check_there():
+    health = FeedHealth(HealthBounds.for_bar(60, heartbeat_seconds=30), now=0.0)
+    last = quiet_schedule(health, 0.0, 3 * 3600.0)[-1]  # the waits are at 900 s now
+    check = last + MAX_CHECK_INTERVAL
+    health.quiet_confirmed(check, check, opens_in=-40.0)  # the market opened 40 s ago
+    assert health.next_check == check + 50.0
+    health.quiet_confirmed(check + 50.0, check + 50.0, opens_in=-90.0)  # no clamp from here
+    assert health.next_check == check + 50.0 + 180.0
+
+
+def test_seconds_to_open_reads_the_exchange_calendar():
+    from datetime import UTC, datetime
+
+    from ml4t_live.schedule.calendar import seconds_to_open
+
+    monday = datetime(2026, 11, 23, 14, 30, tzinfo=UTC)  # 09:30 New York
+    assert seconds_to_open("XNYS", monday.replace(hour=14, minute=0)) == 1800.0
+    assert seconds_to_open("XNYS", monday.replace(hour=15, minute=0)) == -1800.0
+    assert seconds_to_open("XNYS", datetime(2026, 11, 22, 15, tzinfo=UTC)) is None  # Sunday
+    assert seconds_to_open("XNYS", datetime(2026, 11, 26, 15, tzinfo=UTC)) is None  # Thanksgiving

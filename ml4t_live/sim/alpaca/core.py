@@ -23,6 +23,11 @@ whether or not a client is connected, and every later bar 60 / N wall seconds af
 a client that only places orders sees them fill at the next bar. Bars before the replay
 (``history`` / ``replay_from``) are served by the bars endpoints from the start.
 
+``pre_open=S`` starts the venue S wall seconds before its first bar's minute (a run started
+before the open): until then its clock runs on the wall clock (closed, ``next_open`` ahead when
+the first bar is a session's first minute), a GET /v2/clock is answered at once, and the first bar
+goes out when that time is reached (step mode: and a client is ready).
+
 One source of ordering: everything (REST requests, websocket messages, the replay) runs on the
 venue's one loop, so requests take effect in the order they arrive, and at a bar's open the
 matching core (ml4t.backtest's Broker) works the open orders in the order they were submitted.
@@ -78,7 +83,7 @@ class Core:
                  secret_key: str, speed: float | None, rate_limit_per_minute: int | None, feed: str,
                  plan: FaultPlan, spawn: Callable[[Awaitable[Any], str], Any],
                  replay_from: datetime | None = None, account_state: dict[str, Any] | None = None,
-                 history_bars: Any = None) -> None:
+                 history_bars: Any = None, pre_open: float = 0.0) -> None:
         in_hours = [(_utc(ts), bars) for ts, bars in groups if market_hours.is_open(_utc(ts))]
         self.skipped_outside_hours = len(groups) - len(in_hours)
         cut = _utc(replay_from) if replay_from is not None else None
@@ -97,6 +102,8 @@ class Core:
             self._now = history[-1][0] + MINUTE
         else:
             self._now = datetime.now(UTC).replace(microsecond=0)
+        # monotonic time the first bar's minute is reached (None: at once)
+        self._opens_at = time.monotonic() + pre_open if pre_open > 0 and self.groups else None
         symbols = {s for _ts, bars in groups for s in bars}
         self.venue = AlpacaVenue(config, symbols, self.now)
         self.venue.standing.update(account_state or {})
@@ -133,7 +140,17 @@ class Core:
 
     # ------------------------------------------------------------------ context API
     def now(self) -> datetime:
-        return self._now
+        left = self._pre_open_left()
+        return self._now - timedelta(seconds=left) if left > 0 else self._now
+
+    def _pre_open_left(self) -> float:
+        """Wall seconds until the first bar's minute (``pre_open``); 0 once reached."""
+        if self._opens_at is None:
+            return 0.0
+        left = self._opens_at - time.monotonic()
+        if left <= 0:
+            self._opens_at = None
+        return max(left, 0.0)
 
     def credentials_ok(self, key_id: str, secret: str) -> bool:
         return hmac.compare_digest(key_id, self._key_id) and hmac.compare_digest(secret, self._secret)
@@ -148,7 +165,7 @@ class Core:
             self.first_order_ns.setdefault(self.current_bar, received_ns)
 
     def clock_body(self) -> dict[str, Any]:
-        now = self._now
+        now = self.now()
         return payloads.clock_json(now, market_hours.is_open(now), market_hours.next_open(now),
                                    market_hours.next_close(now))
 
@@ -225,7 +242,7 @@ class Core:
         step = self._step_done
         self.advance()
         self.notify()
-        if self.speed is not None or self.finished.is_set():
+        if self.speed is not None or self.finished.is_set() or self._pre_open_left() > 0:
             return
         try:
             async with asyncio.timeout(STEP_TIMEOUT):
@@ -249,6 +266,7 @@ class Core:
         try:
             if self.speed is None:
                 await self._caught_up.wait()  # the first bar goes once a client is ready
+            await asyncio.sleep(self._pre_open_left())  # the venue's clock reaches the first bar
             ts = await self.clock.next_bar()
             index = 0
             while ts is not None:

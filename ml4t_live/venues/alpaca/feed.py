@@ -21,7 +21,8 @@
   is open and the bars REST has newer minutes: the socket is silent, so it is closed, alpaca-py
   reconnects and resubscribes, and the missed minutes are backfilled as catch-up bars (a quiet
   market or one quiet symbol does not trigger it; a quiet market is checked again after twice the
-  last wait, counted from the check, at most every ``max_check_interval``, default 15 min); a
+  last wait, counted from the check, at most every ``max_check_interval``, default 15 min, and
+  at the latest ``silence_after`` past the clock's ``next_open`` when started before it); a
   socket not back within ``outage_timeout`` seconds (default 300) ends the run (``BackgroundTaskFailed`` -> ``FeedStalled``, exit 3).
   The clock is read once, at ``start()``: after that session's close the feed stops checking
   (one session per run, as cron runs it). alpaca-py's own ``config.data_timeout`` (close a socket
@@ -315,6 +316,14 @@ class AlpacaFeed:
         if self._closed_until is not None and now < self._closed_until:
             return False
         return self._closes_at is None or now < self._closes_at
+
+    def opens_in(self) -> float | None:
+        """Seconds until the open the venue's clock named at start (negative: since it), until
+        ``silence_after`` past it; None otherwise (open at start, or that open is long past)."""
+        if self._closed_until is None:
+            return None
+        seconds = (self._closed_until - (datetime.now(UTC) + self._clock_offset)).total_seconds()
+        return seconds if seconds + self.bounds.silence_after > 0 else None
 
     async def _grace_flusher(self) -> None:
         """Release a minute some symbols never reported (no trades) after ``group_grace`` s."""

@@ -12,12 +12,15 @@ It applies the shared rule of :mod:`ml4t_live.feeds.health` to Alpaca:
   socket is closed; alpaca-py reconnects and resubscribes and the feed backfills the missed minutes
   over REST as catch-up bars, then ``FeedReconnected``. None: the market is quiet; the heartbeats
   go on and the next check comes twice the last wait after this one (at most
-  ``max_check_interval``, 15 min by default: one bars REST request per 15 min of a quiet session);
+  ``max_check_interval``, 15 min by default: one bars REST request per 15 min of a quiet session).
+  Before the open (the clock's ``next_open``, when it said closed at start) the checks ask nothing
+  and the next one is at the latest ``silence_after`` past the open, where the waits start over;
 * a socket down (closed, refused, or replaced after a silence and not yet resubscribed) for longer
   than ``outage_timeout``: ``BackgroundTaskFailed`` for the engine (``FeedStalled``, exit 3), with a
   ``FeedDisconnected`` reminder every ``heartbeat_seconds`` until then.
 
-So a silent socket is replaced within ``silence_after`` (+ one tick) of its last bar, and a data
+So a silent socket is replaced within ``silence_after`` (+ one tick) of its last bar or of the
+open (a run started before it), then within the doubling waits of a quiet market, and a data
 socket that cannot be re-established ends the run within ``silence_after + outage_timeout``
 (silent first) or ``outage_timeout`` (closed) seconds.
 """
@@ -65,7 +68,7 @@ class AlpacaFeedWatch:
                 if missed != 0:
                     await self._silent(missed)
                     continue
-                health.quiet_confirmed(time.monotonic())
+                health.quiet_confirmed(now, time.monotonic(), self.feed.opens_in())
             if health.heartbeat_due(time.monotonic()):
                 await self.feed.put_event(FeedHeartbeat(datetime.now(UTC)))
 

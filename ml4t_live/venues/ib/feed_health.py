@@ -18,7 +18,9 @@ It applies the shared rule of :mod:`ml4t_live.feeds.health` to IB:
   clock says the exchange of ``session_calendar`` is in its regular session (``silence_after``
   past the open, before the close): then nothing is quiet about it, the venue sends no data at
   all (a data farm that died without a word, a gateway whose clock and data stand still): a
-  warning, a resubscription, and the link counts as down until a live bar comes.
+  warning, a resubscription, and the link counts as down until a live bar comes. Before that
+  open (by the gateway's clock) a quiet check's next one is at the latest ``silence_after`` past
+  it, so a feed dead from the open is found then, not up to ``max_check_interval`` later.
 * Down (socket lost, 1100, frozen, silent stream resubscribed but still silent) for longer than
   ``outage_timeout``: ``BackgroundTaskFailed`` for the engine (``FeedStalled``, exit 3).
 
@@ -45,7 +47,7 @@ from datetime import UTC, datetime
 from loguru import logger
 
 from ...events import BackgroundTaskFailed, FeedDisconnected, FeedHeartbeat
-from ...schedule.calendar import in_session
+from ...schedule.calendar import in_session, seconds_to_open
 from .bar_stream import BarStream
 from .parsing import duration_str, historical_bar_row, ib_bar_size_setting
 
@@ -99,7 +101,7 @@ class IBFeedWatch:
                 if answer is not None and self._in_session(answer):
                     self._dead_in_session(answer)
                     continue
-                health.quiet_confirmed(time.monotonic())
+                health.quiet_confirmed(now, time.monotonic(), self._opens_in(answer))
             if beat and not health.down:
                 self.stream.put(FeedHeartbeat(datetime.now(UTC)))
 
@@ -155,6 +157,12 @@ class IBFeedWatch:
             return False
         after_open = self.health.bounds.silence_after
         return in_session(self.session_calendar, venue_time, after_open) is True
+
+    def _opens_in(self, venue_time: datetime | None) -> float | None:
+        """Seconds to the exchange's open by the gateway's clock (``session_calendar``), if any."""
+        if self.session_calendar is None or venue_time is None:
+            return None
+        return seconds_to_open(self.session_calendar, venue_time)
 
     # ------------------------------------------------------------------ verdicts
     def _frozen(self) -> None:

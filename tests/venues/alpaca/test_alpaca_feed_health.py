@@ -247,3 +247,34 @@ def test_a_quiet_open_market_is_checked_at_the_documented_cadence_not_every_tick
     assert 2 <= checks <= 1 + quiet / 0.4, (checks, quiet)  # one per 0.4 s at most, and on
     assert feed.health.silences == 0
     assert not any(isinstance(e, (FeedDisconnected, BarClosed)) for e in seen[1:])
+
+
+def test_a_socket_silent_from_the_open_is_found_silence_after_past_the_open():
+    """A run started before the open (as cron starts it): the venue's clock says closed for
+    1.6 s, the data socket is muted before the open, the first minute goes out on it at the open.
+    Before the open every check is 'quiet' (no REST call) and the waits double (0.2, 0.4, 0.8 s:
+    the next one 1.4 s after the start); the check must still come silence_after (0.2 s) past the
+    open, not 1.0 s after it, where the doubled waits put it."""
+    sim = SimulatedAlpaca(minute_bars(3, SYMBOLS), pre_open=1.6)
+    sim.start()
+    feed = AlpacaFeed(
+        config_for(sim), ["AAPL", "MSFT"], group_grace=0.05, heartbeat_seconds=0.1,
+        silence_after=0.2, max_check_interval=10.0,
+    )  # fmt: skip
+    seen: list = []
+    try:
+        feed.start()
+        assert not feed.market_open() and feed.opens_in() is not None
+        inject(sim, "silence_data_stream")
+        checks_before_open = feed.health.venue_checks
+        sim.wait_until(lambda s: s["bars_sent"] >= 1, timeout=5.0)  # the open: minute 0 is out
+        opened = time.monotonic()
+        down = until(feed, lambda e: isinstance(e, FeedDisconnected), seen, timeout=5.0)
+        took = time.monotonic() - opened
+    finally:
+        feed.close()
+        sim.close()
+    assert checks_before_open == 0  # no REST call while the venue's clock said closed
+    assert "bars REST has 1 newer minute" in down.reason
+    assert took < 0.2 + 0.5, took  # silence_after, a tick, the REST call, slack
+    assert not any(isinstance(e, BarClosed) for e in seen)
