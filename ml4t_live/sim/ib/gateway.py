@@ -338,6 +338,10 @@ class SimulatedIBGateway:
         newest 4096): ``"ReqHistoricalData"``, ``"currentTime"`` ... (see ``request_log.py``)."""
         return self._call(lambda: self._require(self._dispatcher).requests.arrivals(kind))
 
+    def request_count(self, kind: str) -> int:
+        """How many requests of ``kind`` arrived in all (what :meth:`wait_requests` counts)."""
+        return self._call(lambda: self._require(self._dispatcher).requests.counts[kind])
+
     def wait_requests(self, kind: str, count: int, timeout: float) -> bool:
         """True once ``count`` requests of ``kind`` arrived in all (False after ``timeout``)."""
         log = self._require(self._dispatcher).requests

@@ -23,6 +23,7 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -68,6 +69,7 @@ class BarStream:
         self.assembler = BarAssembler(symbols, bar_seconds)
         self._contracts: dict[str, Contract] = {}
         self._subs: dict[str, RealTimeBarList] = {}
+        self._ticked: dict[str, None] = {}  # symbols by their newest real-time bar, newest last
         self._held: list[BarGroup] = []
         self._seam_task: asyncio.Task[None] | None = None
         self._live = False  # seam resolved; groups go straight out
@@ -114,10 +116,19 @@ class BarStream:
             self._silenced = False
             self.health.restored(now)
         self.health.bar_seen(now)
+        self._ticked.pop(symbol, None)
+        self._ticked[symbol] = None
         groups = self.assembler.add(symbol, *realtime_bar_row(bars[-1]))
         del bars[:-1]  # ib_async keeps every bar; we need only the newest
         for group in groups:
             self._route(group)
+
+    def recent_symbols(self, n: int) -> list[str]:
+        """Up to ``n`` symbols, the one with the newest real-time bar first (then the
+        configured order, for symbols with no bar yet)."""
+        recent = list(islice(reversed(self._ticked), n))
+        recent += [s for s in self.symbols if s not in recent][: n - len(recent)]
+        return recent
 
     def put(self, event: object) -> None:
         """Put an event for the engine (loop thread); the health timers see it."""

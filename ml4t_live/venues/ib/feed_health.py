@@ -9,12 +9,16 @@ It applies the shared rule of :mod:`ml4t_live.feeds.health` to IB:
 * A probe with no answer (the gateway is frozen, or the socket half-open): a warning, the socket is
   dropped and the session reconnects with its backoff; the outage clock runs from there.
 * Quiet for ``silence_after`` with the gateway answering: historical bars ending now are asked for,
-  symbol by symbol; a bar newer than the last one delivered (or, before the first bar, newer than
-  the gateway's time at the first probe) means the stream is silent: a warning, the real-time bars
+  for the ``CHECK_SYMBOLS`` (2) symbols with the newest real-time bars (a silent stream is silent
+  for all of them; before any bar, the first two configured), so a check costs at most two
+  ``reqHistoricalData`` however many symbols; a bar newer than the last one delivered (or,
+  before the first bar, newer than the gateway's time at the first probe) means the stream is silent: a warning, the real-time bars
   are cancelled and requested again, and the seam backfills the missed bars as catch-up bars.
   Otherwise the market is quiet and the next check comes twice the last wait after this one (at
-  most ``max_check_interval``: one ``reqHistoricalData`` per symbol per 15 min through a quiet
-  night, well inside IB's historical pacing, IB-23), unless the gateway's own
+  most ``max_check_interval``: two ``reqHistoricalData`` per 15 min through a quiet night; with
+  5-second bars, checks are at least ``silence_after`` (35 s) apart whatever the bars do: at
+  most about 34 requests per 10 min, inside IB's 60 for bars <= 30 s, IB-23, which the warm-up and the
+  backfills share: there is no client-side budget for them), unless the gateway's own
   clock says the exchange of ``session_calendar`` is in its regular session (``silence_after``
   past the open, before the close): then nothing is quiet about it, the venue sends no data at
   all (a data farm that died without a word, a gateway whose clock and data stand still): a
@@ -53,6 +57,9 @@ from .parsing import duration_str, historical_bar_row, ib_bar_size_setting
 
 _log = logger.bind(component="ib.feed")
 TASK = "ib-feed-health"
+#: Symbols a check asks for historical bars: the ones with the newest real-time bars (a silent
+#: stream is silent for every symbol), so a check costs at most this many requests (IB-23).
+CHECK_SYMBOLS = 2
 
 
 class IBFeedWatch:
@@ -133,7 +140,9 @@ class IBFeedWatch:
         floor = after + 1 if after is not None else self._baseline
         cfg = stream.session.config
         self.health.venue_checks += 1
-        for contract in stream.contracts.values():
+        contracts = stream.contracts
+        for symbol in stream.recent_symbols(CHECK_SYMBOLS):
+            contract = contracts[symbol]
             try:
                 bars = await stream.session.ib.reqHistoricalDataAsync(
                     contract,

@@ -24,6 +24,7 @@ from ml4t_live.events import (
     FeedReconnected,
 )
 from ml4t_live.venues.ib import IBFeed
+from ml4t_live.venues.ib.feed_health import CHECK_SYMBOLS
 from tests.support.strategies import MACrossover
 
 FREEZE_ERRORS = (
@@ -316,7 +317,7 @@ def test_a_quiet_market_is_checked_at_the_documented_cadence_not_every_tick(sim_
             read_until(feed, lambda e: isinstance(e, BarClosed), 10, seen)
         assert sim.wait_finished(5)
         quiet_from = time.monotonic()
-        before = len(sim.requests_received("ReqHistoricalData"))
+        before = sim.request_count("ReqHistoricalData")
         assert sim.wait_requests("ReqHistoricalData", before + checks * len(symbols), 10.0)
         quiet_until = time.monotonic()
         arrivals = sim.requests_received("ReqHistoricalData")
@@ -333,6 +334,36 @@ def test_a_quiet_market_is_checked_at_the_documented_cadence_not_every_tick(sim_
     allowed = 1 + (quiet_until - quiet_from) / 0.4  # a check at the start, then one per 0.4 s
     assert len(starts) <= allowed, (len(starts), quiet_until - quiet_from)
     assert venue_checks >= checks
+
+
+def test_a_check_asks_at_most_two_symbols_whatever_the_symbol_count(sim_factory):
+    """Eight symbols, a quiet market after the close: each check sends at most CHECK_SYMBOLS (2)
+    reqHistoricalData, not one per symbol (8), so checks stay inside IB's historical pacing
+    (60 requests per 10 min for bars <= 30 s, fault_catalogue IB-23) however many symbols."""
+    symbols = ("AAPL", "MSFT", "IBM", "SPY", "QQQ", "XOM", "JPM", "KO")
+    n = 3
+    last_minutes = START.replace(hour=21, minute=0) - timedelta(minutes=n)  # 15:57 New York
+    sim = sim_factory(minute_bars(symbols, n=n, start=last_minutes), speed=600.0)
+    feed = IBFeed(
+        config_for(sim), list(symbols), heartbeat_seconds=0.1, silence_after=0.2,
+        max_check_interval=0.4,
+    )  # fmt: skip
+    try:
+        feed.start()
+        seen: list = []
+        for _ in range(n):
+            read_until(feed, lambda e: isinstance(e, BarClosed), 10, seen)
+        assert sim.wait_finished(5)
+        before = sim.request_count("ReqHistoricalData")
+        checks_before = feed.health.venue_checks
+        assert sim.wait_requests("ReqHistoricalData", before + 5 * CHECK_SYMBOLS, 10.0)
+    finally:
+        feed.close()
+    requests = sim.request_count("ReqHistoricalData") - before
+    checks = feed.health.venue_checks - checks_before
+    # a check in flight when the counts were read may add its requests without its count
+    assert requests <= CHECK_SYMBOLS * checks + CHECK_SYMBOLS, (requests, checks)
+    assert checks >= 5 and feed.health.silences == 0
 
 
 def test_an_end_that_passes_while_the_venue_is_down_ends_the_feed_not_the_outage(sim_factory, ib_log_guard):
