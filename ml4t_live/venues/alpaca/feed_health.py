@@ -19,8 +19,10 @@ It applies the shared rule of :mod:`ml4t_live.feeds.health` to Alpaca:
   than ``outage_timeout``: ``BackgroundTaskFailed`` for the engine (``FeedStalled``, exit 3), with a
   ``FeedDisconnected`` reminder every ``heartbeat_seconds`` until then.
 
-So a silent socket is replaced within ``silence_after`` (+ one tick) of its last bar or of the
-open (a run started before it), then within the doubling waits of a quiet market, and a data
+So a socket that goes silent after a bar is replaced within ``silence_after`` (+ one tick, + the
+REST call) of that bar, one silent from the open of a run started before it within
+``silence_after`` (+ the same) of the open, and one that goes silent during a quiet spell (no
+bars anyway) at the next check of the doubling series (``max_check_interval`` at most). A data
 socket that cannot be re-established ends the run within ``silence_after + outage_timeout``
 (silent first) or ``outage_timeout`` (closed) seconds.
 """
