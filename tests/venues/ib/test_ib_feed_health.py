@@ -296,14 +296,10 @@ def test_an_end_that_no_bar_reaches_ends_the_run_by_the_gateways_clock(sim_facto
     assert result.stopped_reason.startswith("session end 2026-11-24T21:13:00+00:00 passed on the venue's clock")
 
 
-def test_a_quiet_market_is_checked_at_the_documented_cadence_not_every_tick(sim_factory):
-    """After the close the gateway answers and has no newer bar. Scaled-down bounds (a check
-    after 0.2 s of quiet, then waits doubling up to 0.4 s): the gateway receives one
-    reqHistoricalData per symbol per check, and the checks come at least 0.4 s apart however long
-    the quiet lasts. (Timed from the last bar, as before the fix, a check went out on every
-    0.025 s tick once the quiet passed 0.4 s.)"""
-    symbols = ("AAPL", "MSFT")
-    n, checks = 3, 6
+def _quiet_after_the_close(sim_factory, symbols, n=3):
+    """A feed of ``symbols`` that read the day's last ``n`` minutes (to 16:00 New York) from a
+    simulated gateway that has finished: from here the market is quiet. Scaled-down bounds: a
+    check after 0.2 s of quiet, then waits doubling up to 0.4 s. The caller closes the feed."""
     last_minutes = START.replace(hour=21, minute=0) - timedelta(minutes=n)  # 15:57 New York
     sim = sim_factory(minute_bars(symbols, n=n, start=last_minutes), speed=600.0)
     feed = IBFeed(
@@ -316,6 +312,21 @@ def test_a_quiet_market_is_checked_at_the_documented_cadence_not_every_tick(sim_
         for _ in range(n):
             read_until(feed, lambda e: isinstance(e, BarClosed), 10, seen)
         assert sim.wait_finished(5)
+    except BaseException:
+        feed.close()
+        raise
+    return sim, feed
+
+
+def test_a_quiet_market_is_checked_at_the_documented_cadence_not_every_tick(sim_factory):
+    """After the close the gateway answers and has no newer bar. Scaled-down bounds (a check
+    after 0.2 s of quiet, then waits doubling up to 0.4 s): the gateway receives one
+    reqHistoricalData per symbol per check, and the checks come at least 0.4 s apart however long
+    the quiet lasts. (Timed from the last bar, as before the fix, a check went out on every
+    0.025 s tick once the quiet passed 0.4 s.)"""
+    symbols, checks = ("AAPL", "MSFT"), 6
+    sim, feed = _quiet_after_the_close(sim_factory, symbols)
+    try:
         quiet_from = time.monotonic()
         before = sim.request_count("ReqHistoricalData")
         assert sim.wait_requests("ReqHistoricalData", before + checks * len(symbols), 10.0)
@@ -341,19 +352,8 @@ def test_a_check_asks_at_most_two_symbols_whatever_the_symbol_count(sim_factory)
     reqHistoricalData, not one per symbol (8), so checks stay inside IB's historical pacing
     (60 requests per 10 min for bars <= 30 s, fault_catalogue IB-23) however many symbols."""
     symbols = ("AAPL", "MSFT", "IBM", "SPY", "QQQ", "XOM", "JPM", "KO")
-    n = 3
-    last_minutes = START.replace(hour=21, minute=0) - timedelta(minutes=n)  # 15:57 New York
-    sim = sim_factory(minute_bars(symbols, n=n, start=last_minutes), speed=600.0)
-    feed = IBFeed(
-        config_for(sim), list(symbols), heartbeat_seconds=0.1, silence_after=0.2,
-        max_check_interval=0.4,
-    )  # fmt: skip
+    sim, feed = _quiet_after_the_close(sim_factory, symbols)
     try:
-        feed.start()
-        seen: list = []
-        for _ in range(n):
-            read_until(feed, lambda e: isinstance(e, BarClosed), 10, seen)
-        assert sim.wait_finished(5)
         before = sim.request_count("ReqHistoricalData")
         checks_before = feed.health.venue_checks
         assert sim.wait_requests("ReqHistoricalData", before + 5 * CHECK_SYMBOLS, 10.0)
