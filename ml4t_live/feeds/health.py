@@ -132,15 +132,18 @@ class FeedHealth:
 
         ``opens_in``: seconds from ``now`` to the market's open by the venue's clock (negative:
         it opened that long ago), when known. The next check then comes ``silence_after`` past
-        the open at the latest, and the waits start again from ``silence_after`` there: a stream
-        silent from the open is found then, however long the quiet before it."""
+        the open at the latest (but never sooner than ``silence_after`` after this check), and
+        the waits start again from ``silence_after`` there: a stream silent from the open is
+        found then, however long the quiet before it."""
         if self.last_bar > started:
             return
         self._check_wait = min(self._check_wait * 2, self.bounds.max_check_interval)
         self.next_check = now + self._check_wait
         if opens_in is not None:
             at_open = now + opens_in + self.bounds.silence_after
-            if now < at_open <= self.next_check:
+            # (never sooner than silence_after from this check: IB-23, no identical request within 15 s)
+            at_open = max(at_open, now + self.bounds.silence_after) if at_open > now else math.inf
+            if at_open <= self.next_check:
                 self._check_wait = self.bounds.silence_after
                 self.next_check = at_open
 

@@ -129,9 +129,9 @@ def test_a_check_between_the_open_and_silence_after_past_it_keeps_the_first_chec
     last = quiet_schedule(health, 0.0, 3 * 3600.0)[-1]  # the waits are at 900 s now
     check = last + MAX_CHECK_INTERVAL
     health.quiet_confirmed(check, check, opens_in=-40.0)  # the market opened 40 s ago
-    assert health.next_check == check + 50.0
-    health.quiet_confirmed(check + 50.0, check + 50.0, opens_in=-90.0)  # no clamp from here
-    assert health.next_check == check + 50.0 + 180.0
+    assert health.next_check == check + 90.0  # silence_after from this check, not 50 s (open + 90)
+    health.quiet_confirmed(check + 90.0, check + 90.0, opens_in=-130.0)  # no clamp from here
+    assert health.next_check == check + 90.0 + 180.0
 
 
 def test_seconds_to_open_reads_the_exchange_calendar():
@@ -144,3 +144,19 @@ def test_seconds_to_open_reads_the_exchange_calendar():
     assert seconds_to_open("XNYS", monday.replace(hour=15, minute=0)) == -1800.0
     assert seconds_to_open("XNYS", datetime(2026, 11, 22, 15, tzinfo=UTC)) is None  # Sunday
     assert seconds_to_open("XNYS", datetime(2026, 11, 26, 15, tzinfo=UTC)) is None  # Thanksgiving
+
+
+def test_a_check_just_after_the_open_does_not_bring_the_next_one_within_silence_after():
+    """A check that ends between the open and ``silence_after`` past it: the next one comes
+    ``silence_after`` later, not at ``open + silence_after`` one tick away (two identical
+    historical requests within 15 s break IB's pacing, IB-23). A check long after the open keeps
+    its backoff."""
+    for bar_seconds, opened_ago in ((5, 34.0), (60, 89.5), (60, 1.0)):
+        bounds = HealthBounds.for_bar(bar_seconds, heartbeat_seconds=30)
+        health = FeedHealth(bounds, now=0.0)
+        health.quiet_confirmed(100.0, 100.0, opens_in=-opened_ago)
+        assert health.next_check == 100.0 + bounds.silence_after, (bar_seconds, opened_ago)
+    bounds = HealthBounds.for_bar(60, heartbeat_seconds=30)
+    health = FeedHealth(bounds, now=0.0)
+    health.quiet_confirmed(100.0, 100.0, opens_in=-3600.0)  # in the session for an hour
+    assert health.next_check == 100.0 + 2 * bounds.silence_after  # the doubled wait, unclamped

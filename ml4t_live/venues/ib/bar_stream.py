@@ -23,7 +23,6 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -70,6 +69,7 @@ class BarStream:
         self._contracts: dict[str, Contract] = {}
         self._subs: dict[str, RealTimeBarList] = {}
         self._ticked: dict[str, None] = {}  # symbols by their newest real-time bar, newest last
+        self._check_turn = 0  # the next of the other symbols a quiet check asks about
         self._held: list[BarGroup] = []
         self._seam_task: asyncio.Task[None] | None = None
         self._live = False  # seam resolved; groups go straight out
@@ -123,12 +123,18 @@ class BarStream:
         for group in groups:
             self._route(group)
 
-    def recent_symbols(self, n: int) -> list[str]:
-        """Up to ``n`` symbols, the one with the newest real-time bar first (then the
-        configured order, for symbols with no bar yet)."""
-        recent = list(islice(reversed(self._ticked), n))
-        recent += [s for s in self.symbols if s not in recent][: n - len(recent)]
-        return recent
+    def check_symbols(self, n: int) -> list[str]:
+        """Up to ``n`` symbols a quiet check asks about: the one with the newest real-time bar
+        (the first configured before any), then ``n - 1`` of the others in turn, so every
+        symbol is asked within ``len(symbols) - 1`` checks: a stream silent for good is found
+        whichever of its symbols still trade at the venue."""
+        newest = next(reversed(self._ticked), None) or self.symbols[0]
+        others = [s for s in self.symbols if s != newest]
+        picked = [newest]
+        for _ in range(min(n - 1, len(others))):
+            picked.append(others[self._check_turn % len(others)])
+            self._check_turn += 1
+        return picked
 
     def put(self, event: object) -> None:
         """Put an event for the engine (loop thread); the health timers see it."""
@@ -276,10 +282,24 @@ class BarStream:
                 FeedEnded(f"session end {self._dt(self.end).isoformat()} reached")
             )
 
+    def release_overdue(self, venue_time: datetime) -> None:
+        """Deliver the groups some symbol never completed (no real-time bar of it in the window,
+        e.g. no trade) once the gateway's clock is a whole bar past their window's end: they are
+        released as they are when another symbol moves past them, but after the day's last bar
+        nothing does (without this a quiet check found that bar at the venue and took the
+        stream for silent, and the day's last bar was never delivered)."""
+        overdue = int(venue_time.timestamp()) - 2 * self.bar_seconds  # window end + one bar
+        for group in self.assembler.flush(older_than=overdue + 1):
+            self._route(group)
+
     def passed_end(self, venue_time: datetime) -> bool:
         """The gateway's clock is at or past ``end``: the feed ends even if no bar closed there
         (a holiday, an early close, data that stops short). True once the feed has ended."""
         if not self.ended and self.end is not None and venue_time.timestamp() >= self.end:
+            for group in self.assembler.flush(older_than=self.end - self.bar_seconds + 1):
+                self._route(group)  # the windows that ended by ``end``, as complete as they get
+            if self.ended:  # the last of them closed at ``end``: FeedEnded went out with it
+                return True
             self.ended = True
             self.put(FeedEnded(
                 f"session end {self._dt(self.end).isoformat()} passed on the venue's clock "

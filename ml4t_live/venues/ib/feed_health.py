@@ -57,8 +57,9 @@ from .parsing import duration_str, historical_bar_row, ib_bar_size_setting
 
 _log = logger.bind(component="ib.feed")
 TASK = "ib-feed-health"
-#: Symbols a check asks for historical bars: the ones with the newest real-time bars (a silent
-#: stream is silent for every symbol), so a check costs at most this many requests (IB-23).
+#: Symbols a check asks for historical bars: the one with the newest real-time bar and one of
+#: the others in turn (a silent stream is silent for every symbol; the turn finds it whichever
+#: symbols still trade), so a check costs at most this many requests (IB-23).
 CHECK_SYMBOLS = 2
 
 
@@ -97,12 +98,16 @@ class IBFeedWatch:
                 if answer is None:
                     self._frozen()
                     continue
+                self.stream.release_overdue(answer)
                 if self.stream.passed_end(answer):  # FeedEnded went out: nothing left to watch
                     return
                 if self._baseline is None and self.stream.last_delivered is None:
                     self._baseline = int(answer.timestamp())
             if check and not health.down:
-                if await self._venue_has_newer_bars():
+                newer = await self._venue_has_newer_bars()
+                if health.last_bar > now:  # a bar came while the venue was asked: not silent
+                    continue
+                if newer:
                     self._silent()
                     continue
                 if answer is not None and self._in_session(answer):
@@ -141,7 +146,7 @@ class IBFeedWatch:
         cfg = stream.session.config
         self.health.venue_checks += 1
         contracts = stream.contracts
-        for symbol in stream.recent_symbols(CHECK_SYMBOLS):
+        for symbol in stream.check_symbols(CHECK_SYMBOLS):
             contract = contracts[symbol]
             try:
                 bars = await stream.session.ib.reqHistoricalDataAsync(

@@ -10,6 +10,7 @@ import time
 from datetime import timedelta
 from itertools import pairwise
 
+import polars as pl
 import pytest
 from ib_helpers import START, config_for, minute_bars
 from ml4t.backtest import BacktestConfig
@@ -413,3 +414,33 @@ def test_auto_session_calendar_is_nyse_only_for_usd_stocks_on_us_venues(exchange
     assert feed.session_calendar == calendar
     named = IBFeed(IBConfig(exchange=exchange, currency=currency), ["AAPL"], session_calendar="XLON")
     assert named.session_calendar == "XLON"  # a calendar named by the user is kept
+
+
+def test_a_silent_stream_is_found_whichever_symbols_still_trade(sim_factory):
+    """Three symbols; after the second minute only AAPL trades at the venue, and the real-time
+    stream goes silent. With no session rule (``session_calendar=None``: a non-US line, or
+    outside regular hours) only the quiet checks can find it. Each check asks the symbol with
+    the newest real-time bar (IBM, the last subscribed) and one of the others in turn, so AAPL
+    is asked within two checks: the stream is found silent, resubscribed, and AAPL's missed bars
+    are backfilled. (Asking only the two symbols with the newest bars, IBM and MSFT, which no
+    longer trade, it was taken for a quiet market for ever.)"""
+    n = 8
+    bars = minute_bars(("AAPL", "MSFT", "IBM"), n=n)
+    bars = bars.filter((pl.col("asset") == "AAPL") | (pl.col("timestamp") < START + timedelta(minutes=2)))
+    sim = sim_factory(bars, speed=240.0)
+    sim.inject("silence_realtime_bars", at_bar=2)
+    feed = IBFeed(
+        config_for(sim), ["AAPL", "MSFT", "IBM"], heartbeat_seconds=0.1, silence_after=0.4,
+        session_calendar=None, end=START + timedelta(minutes=n),
+    )  # fmt: skip
+    try:
+        feed.start()
+        seen: list = []
+        read_until(feed, lambda e: isinstance(e, FeedEnded), 30, seen)
+    finally:
+        feed.close()
+    closed = [e for e in seen if isinstance(e, BarClosed)]
+    assert [b.timestamp for b in closed] == [START + timedelta(minutes=i) for i in range(n)]
+    assert feed.health.silences == 1
+    backfilled = [b for b in closed if b.catch_up]
+    assert backfilled and all(set(b.data) == {"AAPL"} for b in backfilled)
