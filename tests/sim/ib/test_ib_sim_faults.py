@@ -275,7 +275,7 @@ def test_a_frozen_gateway_keeps_the_socket_but_answers_nothing_until_it_thaws(
         return await asyncio.wait_for(ib.reqCurrentTimeAsync(), 5)
 
     client.run(time_answered)
-    gateway.inject("freeze_gateway", seconds=0.6)
+    gateway.inject("freeze_gateway", seconds=2.0)  # outlasts the two 0.2 s probes below on a loaded machine
 
     async def frozen(ib):
         try:
