@@ -34,6 +34,10 @@ from ...errors import ConnectionFailed
 from ...events import BarClosed, FeedDisconnected, FeedEnded, FeedReconnected
 from ...feeds.health import FeedHealth
 from .bars import RT_BAR_SECONDS, BarAssembler, BarGroup
+
+#: how long past ``end`` (gateway clock) the feed waits for the last 5-second bars of windows
+#: that ended there before it delivers them as they are and ends (FeedEnded by the clock)
+END_GRACE = 2 * RT_BAR_SECONDS
 from .parsing import (
     contract_for,
     duration_str,
@@ -296,8 +300,12 @@ class BarStream:
         """The gateway's clock is at or past ``end``: the feed ends even if no bar closed there
         (a holiday, an early close, data that stops short). True once the feed has ended."""
         if not self.ended and self.end is not None and venue_time.timestamp() >= self.end:
-            for group in self.assembler.flush(older_than=self.end - self.bar_seconds + 1):
-                self._route(group)  # the windows that ended by ``end``, as complete as they get
+            by_end = self.end - self.bar_seconds + 1  # labels of the windows that ended by ``end``
+            if self.assembler.holds_before(by_end):
+                if venue_time.timestamp() < self.end + END_GRACE:
+                    return False  # their last 5-second bars may be on their way: ask again
+                for group in self.assembler.flush(older_than=by_end):
+                    self._route(group)  # delivered as they are
             if self.ended:  # the last of them closed at ``end``: FeedEnded went out with it
                 return True
             self.ended = True

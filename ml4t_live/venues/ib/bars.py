@@ -109,10 +109,8 @@ class BarAssembler:
             if label > self._newest:
                 self._newest, changed = label, True
         else:
-            if high > win.high:
-                win.high = high
-            if low < win.low:
-                win.low = low
+            win.high = max(win.high, high)
+            win.low = min(win.low, low)
             win.close = close
             win.volume += volume
             win.last_slot = start
@@ -150,8 +148,18 @@ class BarAssembler:
         )
         return group
 
+    def holds_before(self, label: int) -> bool:
+        """A window before ``label`` is still open or waits in a pending group."""
+        return any(lbl < label for lbl in self._pending) or any(w.label < label for w in self._open.values())
+
     def flush(self, older_than: int | None = None) -> list[BarGroup]:
-        """Release pending groups (all, or those with label < ``older_than``), oldest first."""
+        """Release pending groups (all, or those with label < ``older_than``), oldest first,
+        with the windows still open there closed into them first (a symbol that had bars in
+        the window but none in its last slot is in its group, not dropped)."""
+        for symbol, win in list(self._open.items()):
+            if older_than is None or win.label < older_than:
+                del self._open[symbol]
+                self._close(symbol, win)
         labels = sorted(
             lbl for lbl in self._pending if older_than is None or lbl < older_than
         )

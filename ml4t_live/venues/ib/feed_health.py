@@ -105,8 +105,8 @@ class IBFeedWatch:
                     self._baseline = int(answer.timestamp())
             if check and not health.down:
                 newer = await self._venue_has_newer_bars()
-                if health.last_bar > now:  # a bar came while the venue was asked: not silent
-                    continue
+                if health.down or health.last_bar > now:  # the socket dropped meanwhile (the
+                    continue  # outage path has it), or a bar came while the venue was asked
                 if newer:
                     self._silent()
                     continue

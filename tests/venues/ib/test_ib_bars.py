@@ -169,3 +169,20 @@ def test_release_rule_matches_the_brute_force_reference_on_random_streams():
             got = [(g.label, {s: v["close"] for s, v in g.data.items()})
                    for g in five_sec(asm, sym, start, float(step))]  # fmt: skip
             assert got == ref.add(sym, start, float(step)), (sym, start)
+
+
+def test_flush_closes_a_window_that_missed_its_last_slot_into_its_group():
+    """AAPL completes the minute; MSFT traded in it but has no bar in its last slot. Flushing
+    that minute (the gateway's clock a bar past it, or ``end`` passed) delivers MSFT's bar with
+    AAPL's; it was dropped before (only closed windows were flushed, and a label once released
+    takes no more bars)."""
+    asm = BarAssembler(["AAPL", "MSFT"], 60)
+    for i in range(12):
+        five_sec(asm, "AAPL", T + 5 * i, 100.0)
+    five_sec(asm, "MSFT", T + 10, 200.0, volume=100.0)  # no bar of MSFT in slots 3-11
+    assert asm.holds_before(T + 1) and not asm.holds_before(T)
+    (group,) = asm.flush(older_than=T + 1)
+    assert group.label == T and set(group.data) == {"AAPL", "MSFT"}
+    assert group.data["MSFT"]["volume"] == 100.0
+    assert not asm.holds_before(T + 60)
+    assert five_sec(asm, "MSFT", T + 55, 201.0) == []  # a straggler of the released minute: dropped
