@@ -48,6 +48,17 @@ def read_until(feed, pred, timeout, seen):
     raise AssertionError(f"no matching event within {timeout}s; saw {seen}")
 
 
+def events_to_end(feed, timeout=30):
+    """Start ``feed``, read its events up to FeedEnded (within ``timeout``), close it."""
+    try:
+        feed.start()
+        seen: list = []
+        read_until(feed, lambda e: isinstance(e, FeedEnded), timeout, seen)
+    finally:
+        feed.close()
+    return seen
+
+
 def test_a_gateway_frozen_for_good_ends_the_feed_within_its_bound(sim_factory, ib_log_guard):
     for pattern in FREEZE_ERRORS:
         ib_log_guard.expect(pattern)
@@ -116,12 +127,7 @@ def test_a_gateway_frozen_for_a_while_is_reconnected_and_no_bar_is_lost(
         outage_timeout=10.0,
         end=START + timedelta(minutes=n),
     )
-    try:
-        feed.start()
-        seen: list = []
-        read_until(feed, lambda e: isinstance(e, FeedEnded), 30, seen)
-    finally:
-        feed.close()
+    seen = events_to_end(feed)
     closed = [e for e in seen if isinstance(e, BarClosed)]
     assert [b.timestamp for b in closed] == [START + timedelta(minutes=i) for i in range(n)]
     kinds = [type(e).__name__ for e in seen if not isinstance(e, BarClosed)]
@@ -174,12 +180,7 @@ def test_a_silent_realtime_stream_is_resubscribed_and_backfilled(sim_factory):
         silence_after=0.4,  # longer than a bar here (0.25 s), as the default bar + 30 s is
         end=START + timedelta(minutes=n),
     )
-    try:
-        feed.start()
-        seen: list = []
-        read_until(feed, lambda e: isinstance(e, FeedEnded), 30, seen)
-    finally:
-        feed.close()
+    seen = events_to_end(feed)
     silences = feed.health.silences
     closed = [e for e in seen if isinstance(e, BarClosed)]
     assert [b.timestamp for b in closed] == [START + timedelta(minutes=i) for i in range(n)]
@@ -433,12 +434,7 @@ def test_a_silent_stream_is_found_whichever_symbols_still_trade(sim_factory):
         config_for(sim), ["AAPL", "MSFT", "IBM"], heartbeat_seconds=0.1, silence_after=0.4,
         session_calendar=None, end=START + timedelta(minutes=n),
     )  # fmt: skip
-    try:
-        feed.start()
-        seen: list = []
-        read_until(feed, lambda e: isinstance(e, FeedEnded), 30, seen)
-    finally:
-        feed.close()
+    seen = events_to_end(feed)
     closed = [e for e in seen if isinstance(e, BarClosed)]
     assert [b.timestamp for b in closed] == [START + timedelta(minutes=i) for i in range(n)]
     assert feed.health.silences == 1
