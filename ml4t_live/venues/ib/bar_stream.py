@@ -34,10 +34,6 @@ from ...errors import ConnectionFailed
 from ...events import BarClosed, FeedDisconnected, FeedEnded, FeedReconnected
 from ...feeds.health import FeedHealth
 from .bars import RT_BAR_SECONDS, BarAssembler, BarGroup
-
-#: how long past ``end`` (gateway clock) the feed waits for the last 5-second bars of windows
-#: that ended there before it delivers them as they are and ends (FeedEnded by the clock)
-END_GRACE = 2 * RT_BAR_SECONDS
 from .parsing import (
     contract_for,
     duration_str,
@@ -51,6 +47,9 @@ _log = logger.bind(component="ib.feed")
 #: how far back (days) the start-up warm-up looks when the bars just before the first live bar
 #: are too few (the night, a weekend, a holiday: IB has no bars then)
 WARMUP_WIDENING_DAYS = (2, 5)
+#: how long past ``end`` (gateway clock) the feed waits for the last 5-second bars of windows
+#: that ended there before it delivers them as they are and ends (FeedEnded by the clock)
+END_GRACE = 2 * RT_BAR_SECONDS
 
 
 class BarStream:

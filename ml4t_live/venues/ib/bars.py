@@ -109,8 +109,10 @@ class BarAssembler:
             if label > self._newest:
                 self._newest, changed = label, True
         else:
-            win.high = max(win.high, high)
-            win.low = min(win.low, low)
+            if high > win.high:
+                win.high = high
+            if low < win.low:
+                win.low = low
             win.close = close
             win.volume += volume
             win.last_slot = start
