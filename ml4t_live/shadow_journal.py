@@ -46,6 +46,7 @@ from .events import BarClosed, FeedEnded
 from .journal import Journal, journal_path
 from .journal.codec import pack
 from .journal.link import divergence_summary, same_decision
+from .journal.signal import ChangeSignal
 from .journal.store import pack_bar, unpack_bar
 from .rails import JournaledRails, resume_hint
 from .risk import (
@@ -81,6 +82,8 @@ class ShadowJournal:
             # positions are followed when a limit reads them, and from an operator's REDUCING on
             gate = RiskGate(gate_config, TradingState(gate_config), resume_hint=resume_hint(journal))
             self.rails = JournaledRails(gate, journal)
+        #: when to ask the journal whether an operator changed the trading state
+        self._signal = ChangeSignal(journal.path) if gate_config is not None else None
         self.n = 0
         self._bar: list[tuple[str, tuple]] = []  # the bar in progress: its row, operator changes
         self._made: list[list[Any]] = []  # its commands: [kind, order id, args, result]
@@ -143,8 +146,9 @@ class ShadowJournal:
         by_reference = self.by_reference and not bar.catch_up
         payload = b"" if by_reference else pack_bar(bar.timestamp, bar.data, bar.context, bar.catch_up)
         self._bar = [("bars", (n, self._text(bar.timestamp), payload))]
-        if self.rails is not None:
-            version = self.journal.data_version()  # about 2 µs
+        signal = self._signal
+        if signal is not None and (signal.due() or self._version < 0):
+            version = self.journal.data_version()
             if version != self._version:  # another process (ml4t-live halt / resume) wrote
                 self._version = version
                 self._operator()
@@ -386,6 +390,8 @@ class ShadowJournal:
                 self.journal.set_meta("finished", datetime.now(UTC).isoformat())
             if self.rails is not None:
                 self.rails.save(open_orders)
+        if self._signal is not None:
+            self._signal.close()
         self.journal.close()
 
 

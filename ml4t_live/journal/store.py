@@ -31,6 +31,7 @@ from loguru import logger
 
 from ..errors import ConfigError, JournalLocked
 from .codec import pack, unpack
+from .signal import tell_running
 
 _log = logger.bind(component="journal")
 
@@ -396,4 +397,5 @@ def set_trading_state(path: str | Path, state: str, reason: str, *, flatten: boo
                           "try again") from None
     finally:
         db.close()
+    tell_running(path)  # a shadow run reads the journal at its next bar
     return row[0] if row else "ACTIVE"

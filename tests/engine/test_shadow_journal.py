@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -11,7 +12,7 @@ from ml4t.backtest import BacktestConfig, OrderStatus, OrderType, Strategy
 
 from ml4t_live import LiveEngine, ReplayFeed, ShadowBroker
 from ml4t_live.errors import JournalLocked, ReconciliationError, StrategyError
-from ml4t_live.journal import journal_path
+from ml4t_live.journal import journal_path, signal
 from ml4t_live.journal.store import read_only
 from tests.support.fakes import ListFeed, bar
 from tests.support.market import make_prices
@@ -157,6 +158,43 @@ class Halted(Strategy):
 
 def _bars(n: int) -> list:
     return [bar(T0 + timedelta(minutes=i), {"AAA": 100.0}) for i in range(n)]
+
+
+def test_the_halt_is_read_at_the_next_bar_because_the_command_signals_it(tmp_path, monkeypatch):
+    """A replay asks the journal at a bar only when the operator's command signalled (or once a
+    second): with the once-a-second recheck out of reach, the signal alone brings the halt."""
+    monkeypatch.setattr(signal, "RECHECK_SECONDS", 3600.0)
+    strategy = Halted(tmp_path)
+    LiveEngine(strategy, ShadowBroker(config(), state_dir=tmp_path), ListFeed(_bars(4)), session_dir=False,
+               strategy_id="h1").run()  # fmt: skip
+    assert strategy.halt.returncode == 0, strategy.halt.stderr
+    assert [o.status for o in strategy.orders] == [OrderStatus.FILLED, OrderStatus.CANCELLED] + [OrderStatus.REJECTED] * 2
+
+
+class WritesTheStateItself(Strategy):
+    """Bar 2 writes HALTED into the journal with a plain SQLite connection (a writer that
+    knows nothing of the signal); every bar buys 1."""
+
+    def __init__(self, path) -> None:
+        self.path, self.n, self.orders = path, 0, []
+
+    def on_data(self, timestamp, data, context, broker):
+        self.n += 1
+        if self.n == 2:
+            db = sqlite3.connect(self.path, isolation_level=None)
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('trading_state', 'HALTED')")
+            db.close()
+        self.orders.append(broker.submit_order("AAA", 1))
+
+
+def test_a_change_made_without_the_signal_is_read_by_the_recheck(tmp_path, monkeypatch):
+    monkeypatch.setattr(signal, "RECHECK_SECONDS", 0.0)  # every bar asks (as a live run's bars do)
+    path = journal_path(tmp_path, "shadow", "list", "w1")
+    strategy = WritesTheStateItself(path)
+    LiveEngine(strategy, ShadowBroker(config(), state_dir=tmp_path), ListFeed(_bars(4)), session_dir=False,
+               strategy_id="w1").run()  # fmt: skip
+    assert path.exists()
+    assert [o.status for o in strategy.orders] == [OrderStatus.FILLED, OrderStatus.CANCELLED] + [OrderStatus.REJECTED] * 2
 
 
 def test_an_operator_halt_reaches_a_shadow_run_by_the_next_bar_and_survives_a_restart(tmp_path):
