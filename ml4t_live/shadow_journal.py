@@ -94,6 +94,7 @@ class ShadowJournal:
         self._fills = 0
         self._last_commit = time.monotonic()
         self._version = -1  # the first live bar reads the trading state the journal holds
+        self._ask = True  # ask the journal at the next bar (then: at each commit, and when signalled)
         self._rows: dict[str, list[tuple]] = {"bars": [], "commands": [], "fills": []}
         self._stamp: tuple[Any, str] = (None, "")  # the last timestamp and its text
         self._replay: dict[int, list[list[Any]]] | None = None  # bar n -> its journaled commands
@@ -147,7 +148,8 @@ class ShadowJournal:
         payload = b"" if by_reference else pack_bar(bar.timestamp, bar.data, bar.context, bar.catch_up)
         self._bar = [("bars", (n, self._text(bar.timestamp), payload))]
         signal = self._signal
-        if signal is not None and (signal.due() or self._version < 0):
+        if signal is not None and (self._ask or signal.changed()):
+            self._ask = False
             version = self.journal.data_version()
             if version != self._version:  # another process (ml4t-live halt / resume) wrote
                 self._version = version
@@ -235,6 +237,7 @@ class ShadowJournal:
                 rows.clear()
         journal.commit()
         self._last_commit = now if now is not None else time.monotonic()
+        self._ask = True  # the next bar asks whether an operator wrote (whatever the signal says)
 
     def fills(self, fills: list[Fill], n: int | None = None) -> None:
         """Simulated fills of bar ``n`` (the strategy's position is their sum, as at a venue)."""
@@ -359,7 +362,7 @@ class ShadowJournal:
             _log.error("warm restart: {} divergence(s), continuing as asked: {}", len(self.divergences), shown)
             self._restart_failed = False
         self.commit()
-        self._version = -1  # the first live bar reads what the operator set meanwhile
+        self._version, self._ask = -1, True  # the first live bar reads what the operator set meanwhile
         _log.info("warm restart done: {} bars replayed", self._last_bar)
 
     # ------------------------------------------------------------------ end

@@ -12,7 +12,8 @@ from ml4t.backtest import BacktestConfig, OrderStatus, OrderType, Strategy
 
 from ml4t_live import LiveEngine, ReplayFeed, ShadowBroker
 from ml4t_live.errors import JournalLocked, ReconciliationError, StrategyError
-from ml4t_live.journal import journal_path, signal
+from ml4t_live import shadow_journal
+from ml4t_live.journal import journal_path
 from ml4t_live.journal.store import read_only
 from tests.support.fakes import ListFeed, bar
 from tests.support.market import make_prices
@@ -161,9 +162,10 @@ def _bars(n: int) -> list:
 
 
 def test_the_halt_is_read_at_the_next_bar_because_the_command_signals_it(tmp_path, monkeypatch):
-    """A replay asks the journal at a bar only when the operator's command signalled (or once a
-    second): with the once-a-second recheck out of reach, the signal alone brings the halt."""
-    monkeypatch.setattr(signal, "RECHECK_SECONDS", 3600.0)
+    """A replay asks the journal at a bar only when the operator's command signalled, or after
+    its own commits (every COMMIT_SECONDS): with no commit during the run, the signal alone
+    brings the halt."""
+    monkeypatch.setattr(shadow_journal, "COMMIT_SECONDS", 3600.0)
     strategy = Halted(tmp_path)
     LiveEngine(strategy, ShadowBroker(config(), state_dir=tmp_path), ListFeed(_bars(4)), session_dir=False,
                strategy_id="h1").run()  # fmt: skip
@@ -187,8 +189,8 @@ class WritesTheStateItself(Strategy):
         self.orders.append(broker.submit_order("AAA", 1))
 
 
-def test_a_change_made_without_the_signal_is_read_by_the_recheck(tmp_path, monkeypatch):
-    monkeypatch.setattr(signal, "RECHECK_SECONDS", 0.0)  # every bar asks (as a live run's bars do)
+def test_a_change_made_without_the_signal_is_read_after_the_next_commit(tmp_path, monkeypatch):
+    monkeypatch.setattr(shadow_journal, "COMMIT_SECONDS", 0.0)  # a commit at every bar (as live bars come)
     path = journal_path(tmp_path, "shadow", "list", "w1")
     strategy = WritesTheStateItself(path)
     LiveEngine(strategy, ShadowBroker(config(), state_dir=tmp_path), ListFeed(_bars(4)), session_dir=False,
