@@ -17,7 +17,7 @@ def test_changed_once_after_each_signal_from_another_process(tmp_path):
     journal = tmp_path / "shadow-x-s.journal"
     signal = ChangeSignal(journal)
     try:
-        assert signal_path(journal).stat().st_size == 8
+        assert signal_path(journal).read_bytes() == b"\0"
         assert not signal.changed()
         _tell_from_another_process(journal)
         assert signal.changed()
@@ -41,7 +41,19 @@ def test_a_run_reopening_the_signal_file_keeps_what_it_holds(tmp_path):
     held = signal_path(journal).read_bytes()
     again = ChangeSignal(journal)
     try:
-        assert signal_path(journal).read_bytes() == held and held != bytes(8)
+        assert signal_path(journal).read_bytes() == held == b"\1"
         assert not again.changed()  # what it found at its start is not a change
     finally:
         again.close()
+
+
+def test_the_byte_wraps_and_the_wrap_is_a_change(tmp_path):
+    journal = tmp_path / "j.journal"
+    signal_path(journal).write_bytes(b"\xff")
+    signal = ChangeSignal(journal)
+    try:
+        tell_running(journal)
+        assert signal_path(journal).read_bytes() == b"\0"
+        assert signal.changed()
+    finally:
+        signal.close()
