@@ -73,6 +73,7 @@ class ShadowBroker:
         self._open: dict[str, Order] = {}
         self._replaying = False
         self._journaled = 0  # the backtest broker's fills the journal holds (an index into them)
+        self._erring = False  # the rails count strategy errors now (an ok on_data must reach them)
 
     # ------------------------------------------------------------------ engine side
     @property
@@ -100,6 +101,7 @@ class ShadowBroker:
         if gate is not None:
             gate.equity = config.initial_cash
             self.rails = ShadowRails(gate, self._broker)
+            self._erring = True  # until the first outcome says how many errors the gate counts
         if self.journal is not None:
             self.journal.wrap(self._broker)
             self.journal.halt, self.journal.flatten = self._cancel_working, self._flatten
@@ -239,9 +241,12 @@ class ShadowBroker:
         return equity
 
     def strategy_outcome(self, ok: bool) -> None:
+        if ok and not self._erring:
+            return  # the usual bar: no error now, none being counted
         rails = self.rails
-        if rails is not None and (not ok or rails.gate.state.consecutive_errors):
+        if rails is not None:
             moved = rails.gate.strategy_outcome(ok)
+            self._erring = rails.gate.state.consecutive_errors > 0
             if moved is not None and self.journal is not None:
                 self.journal.moved(moved)
             if moved is not None and moved.new == "HALTED":  # as at the venue: nothing stays working

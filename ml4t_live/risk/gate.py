@@ -83,9 +83,14 @@ class RiskGate:
         self.bar_time = timestamp
         self._market = None  # read (and the bar's own clock started) when an order needs it
         if self.loss_limits:  # the day the daily loss limit counts (a new one at a new date)
-            day = timestamp.date() if isinstance(timestamp, datetime) else None
-            if day is None or day != self._date:
-                self._date, self._day = day, trading_day(timestamp) if day is not None else trading_day_of(timestamp)
+            try:
+                day = timestamp.date()
+            except AttributeError:  # a date, a numpy time, POSIX seconds: its label is compared
+                day = timestamp
+            if day != self._date:
+                self._date, label = day, trading_day(timestamp)
+                if label != self._day:
+                    self._day, self._floor = label, math.inf  # a new day: its first equity is judged in full
         if self.needs_prices and data:
             try:  # an ml4t.backtest DataFeed payload: its own view of the closes
                 closes = data._closes
@@ -155,10 +160,10 @@ class RiskGate:
     # ------------------------------------------------------------------ the trading state
     def observe_equity(self, equity: float) -> Transition | None:
         self.equity = equity
-        state = self.state
-        if self._floor < equity <= self._ceiling and self._day == state.day:  # (so finite)
-            state.last_equity = equity  # nothing else can move (what a resume re-bases on)
+        if self._floor < equity <= self._ceiling:  # (so finite) the day's band (a new day empties it)
+            self.state.last_equity = equity  # nothing else can move (what a resume re-bases on)
             return None
+        state = self.state
         if not math.isfinite(equity):
             return None
         if not self.loss_limits:

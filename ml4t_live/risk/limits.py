@@ -5,7 +5,7 @@
 :class:`Refusal` whose ``code`` is the limit's name and whose ``reason`` names the limit and the
 numbers, e.g. ``max_order_notional: 150 x 200.00 = 30,000.00 > 25,000.00``. It is O(1): it
 reads one asset's view and the running gross exposure from :class:`~.exposure.Exposure`, and the
-rate limit's two bounded deques; it never scans past orders, fills or positions.
+rate limit's bounded list of send times; it never scans past orders, fills or positions.
 
 **Reducing orders.** An order *reduces* when it is on the opposite side of the position it
 acts on and its quantity is at most that position (the position is the asset's, plus

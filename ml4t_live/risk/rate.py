@@ -1,10 +1,12 @@
 """The order-rate limit: at most N orders in any 60 s, and ceil(N / 6) in any 1 s.
 
-One deque of send times (POSIX seconds), oldest first. A window is half-open,
-``(now - width, now]``: an order sent exactly ``width`` seconds ago no longer counts. The deque
-holds at most the minute's cap; each time is appended and dropped once, so a check is O(1)
-amortised. The burst cap ``K`` needs no second record: at least ``K`` orders went out in the last
-second exactly when the ``K``-th most recent send is inside it. Only orders that leave are
+One list of send times (POSIX seconds), oldest first. A window is half-open,
+``(now - width, now]``: an order sent exactly ``width`` seconds ago no longer counts. The list
+holds at most the minute's cap plus a few hundred expired times (``admit`` expires the window
+only when the list holds as many sends as the smaller cap, below which nothing can refuse);
+each time is appended once and dropped in a batch (a binary search, one slice deletion), so a
+check is O(1) amortised. The burst cap needs no second record: the sends of the last second
+are counted by a binary search. Only orders that leave are
 recorded (a refused order uses no budget). Send times are kept in order: a clock that steps back
 (NTP, a bar whose clock starts before the previous bar's last order) records the latest time
 seen instead, so an order counts a little longer, never shorter: the limit errs on the safe side.
@@ -13,9 +15,10 @@ seen instead, so an order counts a little longer, never shorter: the limit errs 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections import deque
 
 MINUTE, SECOND = 60.0, 1.0
+#: the most sends ``admit`` keeps without expiring the window (bounds the list's extra length)
+_LAZY = 256
 
 
 class OrderRate:
@@ -23,8 +26,10 @@ class OrderRate:
         self.per_minute = per_minute
         #: the burst cap (no cap: the minute's, which the minute window enforces anyway)
         self.per_second = per_second
-        self._burst = per_second if per_second is not None else (per_minute or 0)
-        self._sent: deque[float] = deque()
+        burst = per_second if per_second is not None else (per_minute or 0)
+        #: sends kept before ``admit`` expires the window (below both caps nothing can refuse)
+        self._full = min(per_minute or 0, burst, _LAZY)
+        self._sent: list[float] = []
         self._last = float("-inf")  # the latest send time recorded
 
     def refusal(self, now: float) -> str | None:
@@ -44,16 +49,16 @@ class OrderRate:
 
     def admit(self, now: float) -> str | None:
         """``refusal(now)``, and when there is none the send is recorded: one step, once per
-        order that leaves."""
-        per_minute = self.per_minute
-        if per_minute is None:
+        order that leaves. Fewer sends kept than either cap can refuse nothing, so the window is
+        expired (and the caps judged) only once the list holds ``_full`` times: most orders
+        append and go. The list still holds at most the minute's cap plus ``_full``."""
+        if self.per_minute is None:
             return None
-        sent, horizon = self._sent, now - MINUTE
-        while sent and sent[0] <= horizon:
-            sent.popleft()
-        n, burst = len(sent), self._burst
-        if n >= per_minute or (n >= burst and sent[-burst] > now - SECOND):
-            return self.refusal(now)  # the reason (nothing left to expire)
+        sent = self._sent
+        if len(sent) >= self._full:
+            too_fast = self.refusal(now)  # expires the window first
+            if too_fast is not None:
+                return too_fast
         last = self._last
         if now > last:
             self._last = last = now
@@ -69,10 +74,11 @@ class OrderRate:
     def in_last_minute(self, now: float) -> int:
         return len(self._expire(now))
 
-    def _expire(self, now: float) -> deque[float]:
-        sent, horizon = self._sent, now - MINUTE
-        while sent and sent[0] <= horizon:
-            sent.popleft()
+    def _expire(self, now: float) -> list[float]:
+        sent = self._sent
+        gone = bisect_right(sent, now - MINUTE)
+        if gone:
+            del sent[:gone]
         return sent
 
     def _in_last_second(self, now: float) -> int:

@@ -241,3 +241,32 @@ def test_resume_withdraws_a_flatten_not_yet_carried_out():
     assert meta("col", "flatten_requested")
     operator("resume", "--strategy-id", "col")
     assert not meta("col", "flatten_requested")
+
+
+class ErrorsAt(Strategy):
+    """Raises on the bars listed; buys 1 on every other bar."""
+
+    def __init__(self, failing: set[int]) -> None:
+        self.failing, self.n, self.orders = failing, 0, []
+
+    def on_data(self, timestamp, data, context, broker):
+        self.n += 1
+        if self.n in self.failing:
+            raise RuntimeError(f"bad state on bar {self.n}")
+        self.orders.append(broker.submit_order("AAA", 1))
+
+
+def test_in_shadow_a_clean_bar_between_errors_resets_their_count():
+    """3 consecutive errors halt; 2 errors, a clean bar, 2 errors do not (the clean bar's outcome
+    reaches the rails, also when the shadow skips the outcome of clean bars with no errors counted)."""
+    risk = {"max_strategy_errors": 3}
+    reset = ErrorsAt({2, 3, 5, 6})
+    result = LiveEngine(reset, ShadowBroker(BacktestConfig(), risk=risk), ReplayFeed(flat_frame(8)),
+                        session_dir=False, error_policy="log").run()  # fmt: skip
+    assert result.metrics["trading_state"] == "ACTIVE" and result.metrics["num_strategy_errors"] == 4
+    assert [o.status for o in reset.orders[-2:]] != [OrderStatus.REJECTED] * 2
+    halted = ErrorsAt({2, 3, 4})
+    result = LiveEngine(halted, ShadowBroker(BacktestConfig(), risk=risk), ReplayFeed(flat_frame(6)),
+                        session_dir=False, error_policy="log").run()  # fmt: skip
+    assert result.metrics["trading_state"] == "HALTED"
+    assert [o.rejection_code for o in halted.orders[1:]] == ["halted", "halted"]

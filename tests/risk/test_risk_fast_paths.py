@@ -62,6 +62,30 @@ def test_admit_answers_and_records_as_refusal_then_record():
     assert any(answers) and not all(answers)  # both answers were exercised
 
 
+def test_admit_keeping_sends_unexpired_below_the_caps_answers_as_refusal_then_record():
+    """Caps above what ``admit`` keeps before it expires the window (sends pile up unexpired,
+    then bursts and full minutes refuse): still the reference's answers, and a bounded deque."""
+    rng = random.Random(9)
+    for per_minute, per_second in ((600, 100), (3000, 500), (60, 10)):
+        fast, slow = OrderRate(per_minute, per_second), OrderRate(per_minute, per_second)
+        now, answers, step = 0.0, [], 0.0
+        for n in range(40_000):
+            if n % 200 == 0:  # phases: bursts, busy minutes, quiet spells, a gap
+                step = rng.choice((0.0, 0.0005, 0.005, 0.012, 0.3))
+                now += rng.choice((0.0, 0.0, 61.0))
+            now += step * 2 * rng.random()
+            expected = slow.refusal(now)
+            if expected is None:
+                slow.record(now)
+            got = fast.admit(now)
+            assert got == expected
+            answers.append(got)
+        assert fast.in_last_minute(now) == slow.in_last_minute(now)
+        # every answer was exercised: sent, the burst cap, the minute's cap
+        assert None in answers and {a.split(":")[0] for a in answers if a} == {
+            "max_orders_per_minute (burst)", "max_orders_per_minute"}, (per_minute, set(answers))
+
+
 def test_admit_without_a_limit_never_refuses_and_keeps_nothing():
     rate = OrderRate(None, None)
     assert all(rate.admit(float(t)) is None for t in range(100))
