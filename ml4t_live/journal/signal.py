@@ -17,7 +17,6 @@ import os
 from pathlib import Path
 
 
-
 def signal_path(journal_path: str | Path) -> Path:
     path = Path(journal_path)
     return path.with_name(path.name + ".signal")

@@ -10,9 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from ml4t.backtest import BacktestConfig, OrderStatus, OrderType, Strategy
 
-from ml4t_live import LiveEngine, ReplayFeed, ShadowBroker
+from ml4t_live import LiveEngine, ReplayFeed, ShadowBroker, shadow_journal
 from ml4t_live.errors import JournalLocked, ReconciliationError, StrategyError
-from ml4t_live import shadow_journal
 from ml4t_live.journal import journal_path
 from ml4t_live.journal.store import read_only
 from tests.support.fakes import ListFeed, bar
