@@ -16,11 +16,18 @@ place in the sequence, against about 1 % in fresh processes (docs/performance.md
 rails"). ``--in-process`` times them all in this process (the earlier method); ``--control``
 adds a second ``off`` run per round (``off2``), whose ratio to ``off`` shows the noise floor.
 
-Prints µs/bar and the ratio ``all / off`` (target: within 5 %, i.e. <= 1.05) and
-``defaults / off``; it also checks that the runs filled the same orders (the loose limits
-refused nothing).
+``--default-path`` times the runs as the CLI makes them and as the spine's ratio benchmark
+(``scripts/bench_engine.py``) times LiveEngine: the shadow journal kept in a fresh state
+directory and the session recorded to a fresh folder (both removed after, off the clock). Without
+it the replay keeps neither (the rails' share of the bare engine, the harshest reading).
+
+Prints µs/bar and the ratios ``all / off`` (target: within 5 %, i.e. <= 1.05), ``defaults / off``
+and ``all / defaults`` (``defaults`` is the run a user gets with no ``[risk]`` key: "no key = no
+limit, except the safe defaults"; ``off`` has no rails at all, which only a benchmark can ask
+for); it also checks that the runs filled the same orders (the loose limits refused nothing).
 
     .venv/bin/python scripts/bench_risk.py                         # 1, 10, 100 assets x 10,000 bars
+    .venv/bin/python scripts/bench_risk.py --default-path          # as the CLI runs a replay
     .venv/bin/python scripts/bench_risk.py --sizes 10x2000 --repeat 3 --control
 """
 
@@ -29,8 +36,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -56,24 +65,32 @@ ALL_LIMITS = {
 MODES = {"off": False, "defaults": None, "all": ALL_LIMITS, "off2": False}
 
 
-def time_run(prices, strategy_cls, risk) -> tuple[float, int, int]:
+def time_run(prices, strategy_cls, risk, default_path: bool = False) -> tuple[float, int, int]:
+    state = tempfile.mkdtemp(prefix="bench-state-") if default_path else None
+    folder = tempfile.mkdtemp(prefix="bench-session-") if default_path else False
     t0 = time.process_time()
-    engine = LiveEngine(strategy_cls(), ShadowBroker(config(), risk=risk), ReplayFeed(prices), session_dir=False)
+    engine = LiveEngine(strategy_cls(), ShadowBroker(config(), risk=risk, state_dir=state), ReplayFeed(prices),
+                        session_dir=folder)  # fmt: skip
     result = engine.run()
-    return time.process_time() - t0, len(result.fills), result.metrics.get("num_risk_refusals", 0)
+    seconds = time.process_time() - t0
+    for made in (state, folder):
+        if made:
+            shutil.rmtree(made)
+    return seconds, len(result.fills), result.metrics.get("num_risk_refusals", 0)
 
 
-def time_in_child(size: str, strategy: str, mode: str) -> tuple[float, int, int]:
+def time_in_child(size: str, strategy: str, mode: str, default_path: bool) -> tuple[float, int, int]:
     """``time_run`` in a fresh interpreter (the data made there too, outside the clock)."""
-    out = subprocess.run([sys.executable, __file__, "--child", size, strategy, mode], capture_output=True,
+    out = subprocess.run([sys.executable, __file__, "--child", size, strategy, mode,
+                          *(["--default-path"] if default_path else [])], capture_output=True,
                          text=True, check=True, cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
     seconds, filled, refused = json.loads(out.stdout.strip().splitlines()[-1])
     return seconds, filled, refused
 
 
-def child(size: str, strategy: str, mode: str) -> None:
+def child(size: str, strategy: str, mode: str, default_path: bool) -> None:
     assets, bars = (int(x) for x in size.split("x"))
-    print(json.dumps(time_run(make_prices(assets, bars), STRATEGIES[strategy], MODES[mode])))
+    print(json.dumps(time_run(make_prices(assets, bars), STRATEGIES[strategy], MODES[mode], default_path)))
 
 
 def main() -> None:
@@ -83,17 +100,20 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="interleaved runs per mode (the fastest counts)")
     parser.add_argument("--in-process", action="store_true", help="time every run in this process")
     parser.add_argument("--control", action="store_true", help="a second `off` run per round (the noise floor)")
+    parser.add_argument("--default-path", action="store_true",
+                        help="keep the shadow journal and record the session, as the CLI does")
     parser.add_argument("--child", nargs=3, metavar=("SIZE", "STRATEGY", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(*args.child)
+        child(*args.child, args.default_path)
         return
     modes = [m for m in MODES if m != "off2" or args.control]
     print("load average (1, 5, 15 min) at the start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
-    print(f"each run in {'this process' if args.in_process else 'a fresh process'}, best of {args.repeat}")
+    print(f"each run in {'this process' if args.in_process else 'a fresh process'}, best of {args.repeat}, "
+          f"{'journal and session recording on (the default path)' if args.default_path else 'no journal, no recording'}")  # fmt: skip
     control = f" {'off2/off':>8}" if args.control else ""
     print(f"{'size':>10} {'strategy':>8} {'off µs/bar':>11} {'defaults':>9} {'all':>9} "
-          f"{'defaults/off':>12} {'all/off':>8}{control}  fills")  # fmt: skip
+          f"{'defaults/off':>12} {'all/off':>8} {'all/defaults':>12}{control}  fills")  # fmt: skip
     for size in args.sizes.split(","):
         assets, bars = (int(x) for x in size.split("x"))
         prices = make_prices(assets, bars) if args.in_process else None
@@ -103,16 +123,17 @@ def main() -> None:
             for _ in range(args.repeat):
                 for mode in modes:
                     if args.in_process:
-                        seconds, filled, refused = time_run(prices, STRATEGIES[name], MODES[mode])
+                        seconds, filled, refused = time_run(prices, STRATEGIES[name], MODES[mode], args.default_path)
                     else:
-                        seconds, filled, refused = time_in_child(size, name, mode)
+                        seconds, filled, refused = time_in_child(size, name, mode, args.default_path)
                     best[mode] = min(best[mode], seconds)
                     fills[mode] = (filled, refused)
             us = {mode: best[mode] / bars * 1e6 for mode in modes}
             same = len({f for f, _ in fills.values()}) == 1 and all(r == 0 for _, r in fills.values())
             noise = f" {us['off2'] / us['off']:>8.3f}" if args.control else ""
             print(f"{size:>10} {name:>8} {us['off']:>11.1f} {us['defaults']:>9.1f} {us['all']:>9.1f} "
-                  f"{us['defaults'] / us['off']:>12.3f} {us['all'] / us['off']:>8.3f}{noise}  "
+                  f"{us['defaults'] / us['off']:>12.3f} {us['all'] / us['off']:>8.3f} {us['all'] / us['defaults']:>12.3f}"
+                  f"{noise}  "
                   f"{fills['off'][0]}{'' if same else ' DIFFERENT: ' + str(fills)}", flush=True)  # fmt: skip
     print("load average (1, 5, 15 min) at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
