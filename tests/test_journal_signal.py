@@ -57,3 +57,14 @@ def test_the_byte_wraps_and_the_wrap_is_a_change(tmp_path):
         assert signal.changed()
     finally:
         signal.close()
+
+
+def test_without_a_usable_signal_file_every_bar_asks(tmp_path):
+    journal = tmp_path / "j.journal"
+    signal_path(journal).mkdir()  # a directory where the file should be: it cannot be opened
+    signal = ChangeSignal(journal)
+    try:
+        assert signal.changed() and signal.changed()
+    finally:
+        signal.close()
+    tell_running(journal)  # nothing to step, no error

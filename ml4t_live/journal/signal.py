@@ -16,6 +16,10 @@ import mmap
 import os
 from pathlib import Path
 
+from loguru import logger
+
+_log = logger.bind(component="journal")
+
 
 def signal_path(journal_path: str | Path) -> Path:
     path = Path(journal_path)
@@ -26,18 +30,28 @@ class ChangeSignal:
     """The running engine's side: :meth:`changed` says when the signal moved."""
 
     def __init__(self, journal_path: str | Path) -> None:
-        fd = os.open(signal_path(journal_path), os.O_RDWR | os.O_CREAT, 0o600)
+        self._map: mmap.mmap | None = None
+        self._seen = -1
+        path = signal_path(journal_path)
         try:
-            if os.fstat(fd).st_size < 1:
-                os.pwrite(fd, b"\0", 0)
-            self._map: mmap.mmap | None = mmap.mmap(fd, 1, prot=mmap.PROT_READ)
-        finally:
-            os.close(fd)  # the mapping keeps the file
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                if os.fstat(fd).st_size < 1:
+                    os.pwrite(fd, b"\0", 0)
+                self._map = mmap.mmap(fd, 1, prot=mmap.PROT_READ)
+            finally:
+                os.close(fd)  # the mapping keeps the file
+        except (OSError, ValueError) as exc:
+            _log.warning("no operator signal at {} ({}): the journal is asked at every bar", path,
+                         getattr(exc, "strerror", None) or type(exc).__name__)  # fmt: skip
+            return
         self._seen = self._map[0]
 
     def changed(self) -> bool:
-        """True once for each change of the signal since the last call."""
-        now = self._map[0]  # type: ignore[index]
+        """True once for each change of the signal since the last call (always, without one)."""
+        if self._map is None:
+            return True
+        now = self._map[0]
         if now == self._seen:
             return False
         self._seen = now

@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ml4t.backtest import Order, OrderSide, OrderStatus
 
@@ -234,11 +235,12 @@ def posix(timestamp: Any) -> float:
         zone = timestamp.tzinfo
         if zone is None:
             return (timestamp - _EPOCH).total_seconds()
-        epoch = _EPOCHS.get(zone)
-        if epoch is None:
-            epoch = _fixed_epoch(zone)
-        if epoch is not False:  # a fixed offset: same-zone subtraction reads no offset (half the time)
-            return (timestamp - epoch).total_seconds()
+        if type(timestamp) is datetime and type(zone) in _ZONE_TYPES:  # (pandas times, other zones: below)
+            epoch = _EPOCHS.get(zone)
+            if epoch is None:
+                epoch = _fixed_epoch(zone)
+            if epoch is not False:  # a fixed offset: same-zone subtraction reads no offset (half the time)
+                return (timestamp - epoch).total_seconds()
         return timestamp.timestamp()
     if isinstance(timestamp, date):  # a daily bar: its midnight, UTC
         return (datetime(timestamp.year, timestamp.month, timestamp.day) - _EPOCH).total_seconds()
@@ -268,13 +270,15 @@ def trading_day_of(timestamp: Any) -> str:
 _EPOCH = datetime(1970, 1, 1)
 #: zone -> the POSIX epoch as a time in that zone when the zone's offset never changes, else False
 _EPOCHS: dict[Any, Any] = {}
+#: the zone types ``posix`` looks up in ``_EPOCHS`` (hashable; others, e.g. dateutil's, are not all)
+_ZONE_TYPES = frozenset({timezone, ZoneInfo})
 _UTC_KEYS = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal", "Etc/Zulu", "Zulu"})
 
 
 def _fixed_epoch(zone: Any) -> Any:
     """The POSIX epoch in ``zone`` when ``zone`` has one offset at every instant (a
     ``datetime.timezone``, or a zoneinfo name of UTC), else False; remembered per zone object."""
-    fixed = isinstance(zone, timezone) or getattr(zone, "key", None) in _UTC_KEYS
+    fixed = type(zone) is timezone or zone.key in _UTC_KEYS
     epoch = datetime.fromtimestamp(0, zone) if fixed else False
     if len(_EPOCHS) < 64:  # zone objects are few (one made per bar is not kept)
         _EPOCHS[zone] = epoch

@@ -75,8 +75,12 @@ class OrderRate:
         return len(self._expire(now))
 
     def _expire(self, now: float) -> list[float]:
-        sent = self._sent
-        gone = bisect_right(sent, now - MINUTE)
+        """Drop the sends that left the minute. The window ends at ``now`` or at the latest
+        recorded send, whichever is later: each recorded send was judged at its own time, and
+        what that judgement expired stays expired, however the clock moves after (as when the
+        window was expired at every order; a NaN clock expires nothing new)."""
+        sent, last = self._sent, self._last
+        gone = bisect_right(sent, (now if now > last else last) - MINUTE)
         if gone:
             del sent[:gone]
         return sent

@@ -13,6 +13,7 @@ from ml4t.backtest import BacktestConfig, OrderStatus, OrderType, Strategy
 from ml4t_live import LiveEngine, ReplayFeed, ShadowBroker, shadow_journal
 from ml4t_live.errors import JournalLocked, ReconciliationError, StrategyError
 from ml4t_live.journal import journal_path
+from ml4t_live.journal.signal import signal_path
 from ml4t_live.journal.store import read_only
 from tests.support.fakes import ListFeed, bar
 from tests.support.market import make_prices
@@ -195,6 +196,16 @@ def test_a_change_made_without_the_signal_is_read_after_the_next_commit(tmp_path
     LiveEngine(strategy, ShadowBroker(config(), state_dir=tmp_path), ListFeed(_bars(4)), session_dir=False,
                strategy_id="w1").run()  # fmt: skip
     assert path.exists()
+    assert [o.status for o in strategy.orders] == [OrderStatus.FILLED, OrderStatus.CANCELLED] + [OrderStatus.REJECTED] * 2
+
+
+def test_without_a_usable_signal_file_the_run_asks_the_journal_at_every_bar(tmp_path, monkeypatch):
+    monkeypatch.setattr(shadow_journal, "COMMIT_SECONDS", 3600.0)  # no commit during the run
+    path = journal_path(tmp_path, "shadow", "list", "w2")
+    signal_path(path).mkdir(parents=True)  # where the signal file would be: it cannot be made
+    strategy = WritesTheStateItself(path)
+    LiveEngine(strategy, ShadowBroker(config(), state_dir=tmp_path), ListFeed(_bars(4)), session_dir=False,
+               strategy_id="w2").run()  # fmt: skip
     assert [o.status for o in strategy.orders] == [OrderStatus.FILLED, OrderStatus.CANCELLED] + [OrderStatus.REJECTED] * 2
 
 

@@ -28,3 +28,18 @@ def test_posix_of_naive_times_dates_and_numbers():
     assert posix(datetime(2024, 1, 2, 14, 30)) == datetime(2024, 1, 2, 14, 30, tzinfo=UTC).timestamp()
     assert posix(datetime(2024, 1, 2).date()) == datetime(2024, 1, 2, tzinfo=UTC).timestamp()
     assert posix(1_700_000_000) == 1_700_000_000.0
+
+
+def test_posix_of_dateutil_zones_and_pandas_times_is_their_own_timestamp():
+    """dateutil's zones cannot be hashed (a lookup by zone would raise); a pandas time keeps
+    nanoseconds its ``timestamp()`` rounds: both are read by their own ``timestamp()``."""
+    import pandas as pd
+    from dateutil import tz
+
+    for zone in (tz.tzutc(), tz.tzoffset(None, -18_000), tz.gettz("America/New_York"), tz.tzlocal()):
+        at = datetime(2024, 3, 10, 7, 30, 15, 250_000, tzinfo=zone)
+        assert posix(at) == at.timestamp(), zone
+    for stamp in (pd.Timestamp("2024-01-02 14:30:00.123456789", tz="UTC"),
+                  pd.Timestamp("2024-01-02 14:30:00.123456789", tz=ZoneInfo("UTC")),
+                  pd.Timestamp("2024-01-02 14:30:00.123456789", tz="dateutil/UTC")):  # fmt: skip
+        assert posix(stamp) == stamp.timestamp(), stamp

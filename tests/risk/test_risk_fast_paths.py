@@ -346,3 +346,45 @@ def test_each_bar_counts_on_its_own_day_when_the_tzinfo_changes():
             gate.observe_equity(1e6)
             assert gate.state.day == trading_day(bar_time), (bar_time, gate.state.day)
     assert {b.utcoffset() for b in iso} == {timedelta(hours=-5), timedelta(hours=-4)}  # the change is in it
+
+
+class _ExpireAtEveryCall:
+    """The order-rate limit's definition, kept simple: the window expired at every call, by
+    that call's clock; a send recorded at the latest time seen."""
+
+    def __init__(self, per_minute: int, per_second: int) -> None:
+        self.per_minute, self.per_second, self.sent, self.last = per_minute, per_second, [], float("-inf")
+
+    def admit(self, now: float) -> bool:
+        while self.sent and self.sent[0] <= now - 60.0:
+            self.sent.pop(0)
+        in_second = sum(1 for t in self.sent if t > now - 1.0)
+        if in_second >= self.per_second or len(self.sent) >= self.per_minute:
+            return False
+        self.last = max(self.last, now)
+        self.sent.append(self.last)
+        return True
+
+
+def test_admit_answers_as_the_window_expired_at_every_order_also_when_the_clock_steps_back():
+    """A clock that steps back (NTP, a bar whose clock starts before the last order's), a NaN
+    clock: ``admit`` sends exactly what expiring the window at every order would send."""
+    rng = random.Random(5)
+    for per_minute, per_second in ((2, 2), (12, 2), (600, 100), (60, 10)):
+        fast, reference = OrderRate(per_minute, per_second), _ExpireAtEveryCall(per_minute, per_second)
+        now, sent = 0.0, []
+        for _ in range(8_000):
+            now = max(now + rng.choice((0.0, 0.002, 0.01, 0.4, 2.0, 30.0, 61.0, -0.5, -3.0, -40.0)), 0.0)
+            clock = float("nan") if rng.random() < 0.01 else now
+            expected = reference.admit(clock)
+            assert (fast.admit(clock) is None) == expected, (per_minute, clock)
+            sent.append(expected)
+        assert any(sent) and not all(sent)
+    assert _minimal_case() == [True, True, True]
+
+
+def _minimal_case() -> list[bool]:
+    """A reviewer's case: sends at 0 and 61, then the clock steps back to 59.5: the send at 0
+    left the minute when the one at 61 went, so a third goes too."""
+    rate = OrderRate(2, None)
+    return [rate.admit(t) is None for t in (0.0, 61.0, 59.5)]
