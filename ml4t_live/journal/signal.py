@@ -5,9 +5,11 @@ then steps the one byte of the journal's signal file (when a run made one). The 
 reads that byte through a shared mapping at each bar (tens of nanoseconds, against 2-5 µs for
 SQLite's ``PRAGMA data_version``, which a replay would otherwise pay on every bar) and asks the
 journal when it changed. Two commands at once may write the same value: the engine then asks
-once, after both commits (each command commits before it reads the byte it steps). It also asks at each of its own commits (at least every
-:data:`~ml4t_live.shadow_journal.COMMIT_SECONDS` while bars come), so a command that died between
-its commit and its signal, or a writer that knows nothing of the signal, is still seen.
+once, after both commits (each command commits before it reads the byte it steps). It also asks
+after each of its own commits (at least every :data:`~ml4t_live.shadow_journal.COMMIT_SECONDS`
+while bars come), so a command that died between its commit and its signal, or a writer that
+knows nothing of the signal, is still seen (later: in a fast replay, many bars later). Without a
+usable signal file (it cannot be made) the engine asks at every bar.
 """
 
 from __future__ import annotations
