@@ -13,8 +13,9 @@ The IB and Alpaca feeds apply the same rule, on the feed's own monotonic clock:
   then reconnect / resubscribe, and the missed bars are backfilled as catch-up bars. If not, the
   market is just quiet: the heartbeats go on and the next check comes twice the last wait after
   THIS check (``silence_after``, then 2x, 4x ... up to ``max_check_interval``, default 15 min),
-  so a quiet night or weekend costs one check per ``max_check_interval`` at most (IB: unless the gateway's clock says the exchange is in its regular session;
-  then the venue sends no data: the link counts as down, see Outage). Before the open (when the
+  so a quiet night or weekend costs one check per ``max_check_interval`` at most (IB: unless the
+  gateway's clock says the exchange is in its regular session; then the venue sends no data: the
+  link counts as down, see Outage). Before the open (when the
   feed knows it from the venue's clock) the next check is at the latest ``silence_after`` past
   it, and the waits start over there: a stream silent from the open is found then, however long
   the quiet before it. One quiet symbol while others tick never triggers a check: any symbol's

@@ -9,16 +9,18 @@ It applies the shared rule of :mod:`ml4t_live.feeds.health` to IB:
 * A probe with no answer (the gateway is frozen, or the socket half-open): a warning, the socket is
   dropped and the session reconnects with its backoff; the outage clock runs from there.
 * Quiet for ``silence_after`` with the gateway answering: historical bars ending now are asked for,
-  for the ``CHECK_SYMBOLS`` (2) symbols with the newest real-time bars (a silent stream is silent
-  for all of them; before any bar, the first two configured), so a check costs at most two
-  ``reqHistoricalData`` however many symbols; a bar newer than the last one delivered (or,
-  before the first bar, newer than the gateway's time at the first probe) means the stream is silent: a warning, the real-time bars
-  are cancelled and requested again, and the seam backfills the missed bars as catch-up bars.
+  for ``CHECK_SYMBOLS`` (2) symbols: the one with the newest real-time bar (before any, the first
+  configured) and one of the others in turn (``BarStream.check_symbols``: a silent stream is
+  silent for every symbol, and the turn finds it whichever still trade), so a check costs at most
+  two ``reqHistoricalData`` however many symbols; a bar newer than the last one delivered (or,
+  before the first bar, newer than the gateway's time at the first probe) means the stream is
+  silent: a warning, the real-time bars are cancelled and requested again, and the seam
+  backfills the missed bars as catch-up bars.
   Otherwise the market is quiet and the next check comes twice the last wait after this one (at
   most ``max_check_interval``: two ``reqHistoricalData`` per 15 min through a quiet night; with
   5-second bars, checks are at least ``silence_after`` (35 s) apart whatever the bars do: at
-  most about 34 requests per 10 min, inside IB's 60 for bars <= 30 s, IB-23, which the warm-up and the
-  backfills share: there is no client-side budget for them), unless the gateway's own
+  most about 34 requests per 10 min, inside IB's 60 for bars <= 30 s, IB-23, which the warm-up
+  and the backfills share: there is no client-side budget for them), unless the gateway's own
   clock says the exchange of ``session_calendar`` is in its regular session (``silence_after``
   past the open, before the close): then nothing is quiet about it, the venue sends no data at
   all (a data farm that died without a word, a gateway whose clock and data stand still): a
