@@ -48,6 +48,15 @@ def read_until(feed, pred, timeout, seen):
     raise AssertionError(f"no matching event within {timeout}s; saw {seen}")
 
 
+def start_and_read_bars(feed, n: int) -> list:
+    """Start ``feed`` and read its first ``n`` bars (each within 10 s); the events read so far."""
+    feed.start()
+    seen: list = []
+    for _ in range(n):
+        read_until(feed, lambda e: isinstance(e, BarClosed), 10, seen)
+    return seen
+
+
 def events_to_end(feed, timeout=30):
     """Start ``feed``, read its events up to FeedEnded (within ``timeout``), close it."""
     try:
@@ -203,10 +212,7 @@ def test_a_closed_market_is_quiet_not_silent(sim_factory):
     sim = sim_factory(minute_bars(("AAPL",), n=n, start=last_minutes), speed=600.0)
     feed = IBFeed(config_for(sim), ["AAPL"], heartbeat_seconds=0.1, silence_after=0.2)
     try:
-        feed.start()
-        seen: list = []
-        for _ in range(n):
-            read_until(feed, lambda e: isinstance(e, BarClosed), 10, seen)
+        start_and_read_bars(feed, n)
         assert sim.wait_finished(5)
         quiet = [feed.next_event(2.0) for _ in range(10)]  # ~1 s: several checks
     finally:
@@ -238,10 +244,7 @@ def test_a_venue_with_no_data_while_the_exchange_is_in_session_is_down_not_quiet
         outage_timeout=1.0, session_calendar=calendar, end=START + timedelta(days=1),
     )  # fmt: skip
     try:
-        feed.start()
-        seen: list = []
-        for _ in range(n):
-            read_until(feed, lambda e: isinstance(e, BarClosed), 10, seen)
+        seen = start_and_read_bars(feed, n)
         assert sim.wait_finished(5)
         if calendar is None:
             quiet = [feed.next_event(2.0) for _ in range(15)]  # ~1.5 s: past the outage bound
@@ -309,10 +312,7 @@ def _quiet_after_the_close(sim_factory, symbols, n=3):
         max_check_interval=0.4,
     )  # fmt: skip
     try:
-        feed.start()
-        seen: list = []
-        for _ in range(n):
-            read_until(feed, lambda e: isinstance(e, BarClosed), 10, seen)
+        start_and_read_bars(feed, n)
         assert sim.wait_finished(5)
     except BaseException:
         feed.close()
@@ -382,10 +382,7 @@ def test_an_end_that_passes_while_the_venue_is_down_ends_the_feed_not_the_outage
         end=end,
     )  # fmt: skip
     try:
-        feed.start()
-        seen: list = []
-        for _ in range(n):
-            read_until(feed, lambda e: isinstance(e, BarClosed), 10, seen)
+        seen = start_and_read_bars(feed, n)
         down = read_until(feed, lambda e: isinstance(e, FeedDisconnected), 5, seen)
         last = read_until(feed, lambda e: isinstance(e, (FeedEnded, BackgroundTaskFailed)), 8, seen)
     finally:
