@@ -23,7 +23,8 @@
   market or one quiet symbol does not trigger it; a quiet market is checked again after twice the
   last wait, counted from the check, at most every ``max_check_interval``, default 15 min, and
   at the latest ``silence_after`` past the clock's ``next_open`` when started before it); a
-  socket not back within ``outage_timeout`` seconds (default 300) ends the run (``BackgroundTaskFailed`` -> ``FeedStalled``, exit 3).
+  socket not back within ``outage_timeout`` seconds (default 300) ends the run
+  (``BackgroundTaskFailed`` -> ``FeedStalled``, exit 3).
   The clock is read once, at ``start()``: after that session's close the feed stops checking
   (one session per run, as cron runs it). alpaca-py's own ``config.data_timeout`` (close a socket
   after that long without data) still works, but knows neither bar size nor market hours: leave it
