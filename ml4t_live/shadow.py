@@ -74,6 +74,12 @@ class ShadowBroker:
         self._replaying = False
         self._journaled = 0  # the backtest broker's fills the journal holds (an index into them)
         self._erring = False  # the rails count strategy errors now (an ok on_data must reach them)
+        #: the rails' per-bar steps (None without rails), and their refused orders (the rails'
+        #: own lists, which stay the same objects; empty without rails): read at every bar
+        self._open_rails: Callable[..., Any] | None = None
+        self._gate: RiskGate | None = None
+        self._refused: list[Order] = []
+        self._new_refused: list[Order] = []
 
     # ------------------------------------------------------------------ engine side
     @property
@@ -101,6 +107,8 @@ class ShadowBroker:
         if gate is not None:
             gate.equity = config.initial_cash
             self.rails = ShadowRails(gate, self._broker)
+            self._open_rails, self._gate = gate.open_bar, gate
+            self._refused, self._new_refused = self.rails.refused, self.rails.new_refused
             self._erring = True  # until the first outcome says how many errors the gate counts
         if self.journal is not None:
             self.journal.wrap(self._broker)
@@ -200,7 +208,8 @@ class ShadowBroker:
     def begin_bar(self, bar: BarClosed) -> None:
         """Engine steps before ``on_data``: prices, pending exits, position rules, fills at the open."""
         broker = self._broker  # per-bar path: connect() has run
-        broker._update_time(bar.timestamp, *_bar_caches(bar.data))
+        timestamp, data = bar.timestamp, bar.data
+        broker._update_time(timestamp, *_bar_caches(data))
         pending_exits = broker._process_pending_exits()
         if pending_exits:
             broker._process_orders(
@@ -211,8 +220,9 @@ class ShadowBroker:
             broker._process_orders(use_open=True)
         else:
             broker._process_orders()
-        if self.rails is not None:
-            self.rails.open_bar(bar.timestamp, bar.data)
+        open_rails = self._open_rails
+        if open_rails is not None:
+            open_rails(timestamp, data)
 
     def end_bar(self, bar: BarClosed) -> None:
         """Engine steps after ``on_data``: MOC fills at this bar's close, then water marks."""
@@ -234,8 +244,12 @@ class ShadowBroker:
             timestamp, observation, include_holdings=False
         )
         equity = float(state[0])
-        if self.rails is not None:
-            moved = self.rails.gate.observe_equity(equity)
+        gate = self._gate
+        if gate is not None:
+            if gate.band_floor < equity <= gate.band_ceiling:  # (the usual bar) in the band: no limit can move
+                gate.equity = gate.state.last_equity = equity
+                return equity
+            moved = gate.observe_equity(equity)
             if moved is not None and self.journal is not None:
                 self.journal.moved(moved)
         return equity
@@ -261,7 +275,7 @@ class ShadowBroker:
     # ------------------------------------------------------------------ records
     @property
     def orders(self) -> list[Order]:
-        refused = self.rails.refused if self.rails is not None else []
+        refused = self._refused
         return self.strategy_broker.orders + refused if refused else self.strategy_broker.orders
 
     @property
@@ -269,8 +283,7 @@ class ShadowBroker:
         return self.strategy_broker.fills
 
     def rejected_orders(self) -> list[Order]:
-        refused = self.rails.refused if self.rails is not None else []
-        return self.strategy_broker.get_rejected_orders() + refused
+        return self.strategy_broker.get_rejected_orders() + self._refused
 
     def take_new_records(self) -> tuple[list[Order], list[Fill]]:
         """Orders that finished and fills that happened since the last call (no history scans)."""
@@ -291,10 +304,11 @@ class ShadowBroker:
         return finished, fills
 
     def _take_refused(self) -> list[Order]:
-        rails = self.rails
-        if rails is None or not rails.new_refused:
+        new = self._new_refused
+        if not new:
             return []
-        taken, rails.new_refused = rails.new_refused, []
+        taken = new[:]
+        new.clear()
         return taken
 
     def forget_records(self, keep_fills: int) -> None:

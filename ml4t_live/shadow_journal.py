@@ -148,8 +148,9 @@ class ShadowJournal:
         payload = b"" if by_reference else pack_bar(bar.timestamp, bar.data, bar.context, bar.catch_up)
         self._bar = [("bars", (n, self._text(bar.timestamp), payload))]
         signal = self._signal
-        if signal is not None and (self._ask or signal.changed()):
+        if signal is not None and (self._ask or signal.map[0] != signal.seen):  # signal.changed(), inlined
             self._ask = False
+            signal.changed()  # taken
             version = self.journal.data_version()
             if version != self._version:  # another process (ml4t-live halt / resume) wrote
                 self._version = version

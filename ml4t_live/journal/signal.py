@@ -29,40 +29,47 @@ def signal_path(journal_path: str | Path) -> Path:
 
 
 class ChangeSignal:
-    """The running engine's side: :meth:`changed` says when the signal moved."""
+    """The running engine's side: :meth:`changed` says when the signal moved.
+
+    ``map[0] != seen`` is the same test without a call (the engine's per-bar read); without a
+    usable signal file ``map`` is a constant byte that never equals ``seen``, so it always says
+    "changed", as :meth:`changed` does."""
 
     def __init__(self, journal_path: str | Path) -> None:
-        self._map: mmap.mmap | None = None
-        self._seen = -1
+        self.map: mmap.mmap | bytes = _UNUSABLE
+        self.seen = -1  # (a byte is 0-255: without a usable file every read is a change)
         path = signal_path(journal_path)
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
                 if os.fstat(fd).st_size < 1:
                     os.pwrite(fd, b"\0", 0)
-                self._map = mmap.mmap(fd, 1, prot=mmap.PROT_READ)
+                self.map = mmap.mmap(fd, 1, prot=mmap.PROT_READ)
             finally:
                 os.close(fd)  # the mapping keeps the file
         except (OSError, ValueError) as exc:
             _log.warning("no operator signal at {} ({}): the journal is asked at every bar", path,
                          getattr(exc, "strerror", None) or type(exc).__name__)  # fmt: skip
             return
-        self._seen = self._map[0]
+        self.seen = self.map[0]
 
     def changed(self) -> bool:
         """True once for each change of the signal since the last call (always, without one)."""
-        if self._map is None:
-            return True
-        now = self._map[0]
-        if now == self._seen:
+        now = self.map[0]
+        if now == self.seen:
             return False
-        self._seen = now
+        if self.map is not _UNUSABLE:
+            self.seen = now
         return True
 
     def close(self) -> None:
-        if self._map is not None:
-            self._map.close()
-            self._map = None
+        if self.map is not _UNUSABLE:
+            self.map.close()
+            self.map, self.seen = _UNUSABLE, -1
+
+
+#: the byte read when there is no usable signal file
+_UNUSABLE = b"\0"
 
 
 def tell_running(journal_path: str | Path) -> None:

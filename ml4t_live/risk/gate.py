@@ -48,6 +48,7 @@ class RiskGate:
         self.state = state if state is not None else TradingState(config)
         self.resume_hint = resume_hint
         self.needs_prices = any(getattr(config, name) is not None for name in PRICED)
+        self._priced = self.exposure if self.needs_prices else None  # open_bar's test and its exposure
         self.loss_limits = config.max_daily_loss is not None or config.max_drawdown is not None
         self.follows_positions = operated or self.needs_prices or self.loss_limits or not config.allow_short or any(
             getattr(config, name) is not None for name in ("max_order_quantity", "max_open_orders"))  # fmt: skip
@@ -59,7 +60,10 @@ class RiskGate:
         self._since = time.monotonic()
         self._day: Any = None
         self._date: Any = None
-        self._floor, self._ceiling = self._no_band()  # the equity band where no loss limit can trip
+        #: the equity band (floor, ceiling] where no loss limit can trip: an equity in it moves
+        #: nothing (``observe_equity``'s first step; a caller on the per-bar path may test it
+        #: itself and then only set ``equity`` and ``state.last_equity``)
+        self.band_floor, self.band_ceiling = self._no_band()
         #: a caller that reads positions from its broker (the shadow) sets this: called by
         #: ``open_bar`` once, with the assets tracked orders filled in since the last bar
         self.refresh_positions: Callable[[set[str]], None] | None = None
@@ -91,14 +95,14 @@ class RiskGate:
             if day != self._date:
                 self._date, label = day, trading_day(timestamp)
                 if label != self._day:
-                    self._day, self._floor = label, math.inf  # a new day: its first equity is judged in full
-        if self.needs_prices and data:
+                    self._day, self.band_floor = label, math.inf  # a new day: its first equity is judged in full
+        exposure = self._priced  # the exposure, when a limit reads prices
+        if exposure is not None and data:
             try:  # an ml4t.backtest DataFeed payload: its own view of the closes
                 closes = data._closes
             except AttributeError:
                 closes = _closes(data)
-            exposure = self.exposure  # exposure.set_prices(closes, timestamp), inlined (once per bar)
-            prev = exposure._bar
+            prev = exposure._bar  # exposure.set_prices(closes, timestamp), inlined (once per bar)
             if prev is not None and prev.keys() != closes.keys():
                 exposure.set_prices(closes, timestamp)
             else:
@@ -161,7 +165,7 @@ class RiskGate:
     # ------------------------------------------------------------------ the trading state
     def observe_equity(self, equity: float) -> Transition | None:
         self.equity = equity
-        if self._floor < equity <= self._ceiling:  # (so finite) the day's band (a new day empties it)
+        if self.band_floor < equity <= self.band_ceiling:  # (so finite) the day's band (a new day empties it)
             self.state.last_equity = equity  # nothing else can move (what a resume re-bases on)
             return None
         state = self.state
@@ -171,7 +175,7 @@ class RiskGate:
             state.last_equity = equity
             return None
         moved = state.observe_equity(equity, 0.0, day=self._day)
-        self._floor, self._ceiling = _loss_floor(state), state.high_water or equity
+        self.band_floor, self.band_ceiling = _loss_floor(state), state.high_water or equity
         return moved
 
     def _no_band(self) -> tuple[float, float]:
@@ -187,7 +191,7 @@ class RiskGate:
         return self.state.strategy_error()
 
     def operator(self, state: str, reason: str) -> Transition | None:
-        self._floor, self._ceiling = self._no_band()  # a resume re-bases the loss limits
+        self.band_floor, self.band_ceiling = self._no_band()  # a resume re-bases the loss limits
         return self.state.operator(state, reason)
 
     @property

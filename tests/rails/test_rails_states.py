@@ -209,3 +209,35 @@ def test_after_a_warm_restart_the_working_orders_still_count_against_the_limits(
                settle_timeout=0.5, open_orders_at_end="keep").run()  # fmt: skip
     assert [o.rejection_code for o in again.buys] == ["max_position_notional"]
     assert "AAA 160 x 100.00" in again.buys[0].rejection_reason
+
+
+class BuyLater(Strategy):
+    """Buys 50 on bar 1 and tries a buy of 120 on the last bar."""
+
+    def __init__(self, last: int) -> None:
+        self.n, self.last, self.late = 0, last, None
+
+    def on_data(self, timestamp, data, context, broker):
+        self.n += 1
+        if self.n == 1:
+            broker.submit_order("AAA", 50)
+        if self.n == self.last:
+            self.late = broker.submit_order("AAA", 120)
+
+
+def test_each_bar_s_marked_equity_reaches_the_shadow_s_rails():
+    """No loss limit: every equity is in the band, and the mark still hands it to the gate (the
+    exposure limit divides by it) and to the trading state (what a resume re-bases on)."""
+    prices = [100.0, 100.0, 80.0, 50.0, 50.0]
+    frame = __import__("polars").DataFrame(
+        [{"timestamp": T0 + timedelta(minutes=i), "asset": "AAA", "open": p, "high": p, "low": p, "close": p,
+          "volume": 1e6} for i, p in enumerate(prices)])  # fmt: skip
+    strategy = BuyLater(last=len(prices))
+    broker = ShadowBroker(BacktestConfig(initial_cash=10_000.0), risk={"max_gross_exposure": 1.0})
+    LiveEngine(strategy, broker, ReplayFeed(frame), session_dir=False).run()
+    # 50 bought at 100, now 50: equity 7,500; 50 x 50 + 120 x 50 = 8,500 > 7,500 (the initial
+    # 10,000 would have let it pass)
+    assert strategy.late.rejection_code == "max_gross_exposure"
+    assert "7,500" in strategy.late.rejection_reason
+    gate = broker.rails.gate
+    assert gate.equity == gate.state.last_equity == 7_500.0
