@@ -34,6 +34,7 @@ from ml4t.backtest import OrderSide, OrderStatus
 #: updates between two exact re-sums of the gross exposure
 RESUM_EVERY = 10_000
 _PENDING = OrderStatus.PENDING
+_BUY = OrderSide.BUY
 
 
 @dataclass(slots=True)
@@ -67,8 +68,9 @@ class Exposure:
         self.to_seconds: Callable[[Any], float] = float
         self._orders: dict[str, _Working] = {}  # fed by hand
         #: followed: id -> (the Order, the unfilled quantity counted, its filled quantity at the
-        #: last look, counted on its side: not a bracket's exit leg)
-        self._followed: dict[str, tuple[Any, float, float, bool]] = {}
+        #: last look, the asset's view when counted on its side, None for a bracket's exit leg;
+        #: views are never replaced, so the one kept is the asset's)
+        self._followed: dict[str, tuple[Any, float, float, AssetView | None]] = {}
         self._gross = 0.0
         self._stale = False  # prices moved in bulk: the gross sum is re-added at the next read
         self._updates = 0
@@ -206,42 +208,54 @@ class Exposure:
         :meth:`settle` reads). Followed again (a change, a re-sync), it counts what it has left
         now, once, on the side it counted on (``contingent`` is taken the first time only)."""
         order_id, filled = order.order_id, order.filled_quantity
-        left = order.quantity - filled
-        left = max(left, 0.0)
-        known = self._followed.get(order_id)
-        counts = not contingent if known is None else known[3]
-        self._followed[order_id] = (order, left, filled, counts)
-        if known is not None and counts:
-            self._add_working(known[0].asset, known[0].side, -known[1])
-        if counts:
+        left = max(order.quantity - filled, 0.0)
+        followed = self._followed
+        known = followed.get(order_id)
+        if known is None:  # a new order (the usual case: once per order)
+            if contingent:
+                followed[order_id] = (order, left, filled, None)
+                return
             view = self.assets.get(order.asset) or self._asset(order.asset)
-            if order.side is OrderSide.BUY:
-                view.working_buy += left
-            else:
-                view.working_sell += left
+            followed[order_id] = (order, left, filled, view)
+        else:  # followed again: what it counted leaves its side first
+            view = known[3]
+            followed[order_id] = (order, left, filled, view)
+            if view is None:
+                return
+            self._add_working(known[0].asset, known[0].side, -known[1])
+            view = self.assets.get(order.asset) or self._asset(order.asset)
+        if order.side is _BUY:
+            view.working_buy += left
+        else:
+            view.working_sell += left
 
     def settle(self) -> set[str]:
         """Once per bar: each followed order's fills and end since the last look, read from the
         order itself (what it has left counts; an order that ended is forgotten). Returns the
         assets where followed orders filled."""
         filled_assets: set[str] = set()
-        followed, assets = self._followed, self.assets
-        for order_id, (order, left, filled, counts) in list(followed.items()):
+        followed = self._followed
+        for order_id, (order, left, filled, view) in list(followed.items()):
             now_filled = order.filled_quantity
-            if order.status is _PENDING:
-                now_left = order.quantity - now_filled
-                if now_left == left and now_filled == filled:
-                    continue  # (the usual resting order: nothing happened)
-                now_left = max(now_left, 0.0)
-                followed[order_id] = (order, now_left, now_filled, counts)
-            else:
-                now_left = 0.0
+            if order.status is not _PENDING:  # ended (the usual case: filled at the bar's open)
                 del followed[order_id]
+                if now_filled != filled:
+                    filled_assets.add(order.asset)
+                if view is not None and left:  # what it had left leaves its side (w + 0.0 - left = w - left)
+                    if order.side is _BUY:
+                        view.working_buy = max(view.working_buy - left, 0.0)
+                    else:
+                        view.working_sell = max(view.working_sell - left, 0.0)
+                continue
+            now_left = order.quantity - now_filled
+            if now_left == left and now_filled == filled:
+                continue  # (the usual resting order: nothing happened)
+            now_left = max(now_left, 0.0)
+            followed[order_id] = (order, now_left, now_filled, view)
             if now_filled != filled:
                 filled_assets.add(order.asset)
-            if counts and now_left != left:
-                view = assets.get(order.asset) or self._asset(order.asset)
-                if order.side is OrderSide.BUY:
+            if view is not None and now_left != left:
+                if order.side is _BUY:
                     view.working_buy = max(view.working_buy + now_left - left, 0.0)
                 else:
                     view.working_sell = max(view.working_sell + now_left - left, 0.0)
@@ -279,8 +293,8 @@ class Exposure:
         unknown order, or one on another asset or side)."""
         followed = self._followed.get(order_id)
         if followed is not None:
-            order, left, _, counts = followed
-            return left if counts and order.asset == asset and order.side is side else 0.0
+            order, left, _, view = followed
+            return left if view is not None and order.asset == asset and order.side is side else 0.0
         order = self._orders.get(order_id)
         if order is None or not order.counted or order.asset != asset or order.side is not side:
             return 0.0

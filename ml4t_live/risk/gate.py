@@ -152,7 +152,7 @@ class RiskGate:
         quantity from now on."""
         known = self._followed.get(order.order_id)
         if known is not None:
-            self.exposure.follow(order, not known[3])
+            self.exposure.follow(order, known[3] is None)  # (the first follow's side is kept)
 
     def position(self, asset: str, quantity: float, multiplier: float = 1.0) -> None:
         if not self.follows_positions:
