@@ -118,14 +118,16 @@ class RiskGate:
     def check(self, asset: str, side: OrderSide, quantity: float, order_type: Any, limit_price: float | None,
               stop_price: float | None, open_orders: int, parent_quantity: float = 0.0, *,
               replacing: str | None = None) -> Refusal | None:  # fmt: skip
-        state = self.state
         market = self._market  # the market clock (now(), inlined: once per order)
         if market is None:
             market = self._market = posix(self.bar_time)
             self._since = time.monotonic()
-        refusal = self.limits.evaluate(asset, side, quantity, order_type, limit_price, stop_price,
-                                    market + (time.monotonic() - self._since), self.equity, open_orders,
-                                    state.state, state.reason, parent_quantity, replacing)  # fmt: skip
+        now, state = market + (time.monotonic() - self._since), self.state
+        if replacing is None and self.limits.admit(asset, side, quantity, order_type, limit_price, stop_price, now,
+                                                   self.equity, open_orders, parent_quantity, state.state):  # fmt: skip
+            return None  # (the usual order: passes, in one step)
+        refusal = self.limits.evaluate(asset, side, quantity, order_type, limit_price, stop_price, now, self.equity,
+                                       open_orders, state.state, state.reason, parent_quantity, replacing)  # fmt: skip
         if refusal is not None:
             if refusal.code == "halted" and self.resume_hint:
                 refusal = Refusal("halted", f"{refusal.reason}; {self.resume_hint}")

@@ -48,6 +48,9 @@ _EPS = 1e-9
 _NONE = AssetView()  # an asset with no position and no working order (never changed)
 _LIMIT_TYPES = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
 _STOP_TYPES = frozenset({OrderType.STOP, OrderType.STOP_LIMIT})
+_LIMIT, _STOP, _STOP_LIMIT = OrderType.LIMIT, OrderType.STOP, OrderType.STOP_LIMIT
+_BUY = OrderSide.BUY
+_INF = math.inf
 #: the limits that read a price (or its age)
 PRICED = ("max_order_notional", "max_position_notional", "max_gross_exposure", "price_collar", "max_data_age")
 
@@ -75,6 +78,10 @@ class PreTradeRisk:
             "max_open_orders", "max_order_quantity", *PRICED))  # fmt: skip
         self._priced_limits = any(getattr(c, name) is not None for name in PRICED)
         self._notional_limits = any(getattr(c, name) is not None for name in PRICED[:3])
+        self._allow_short = c.allow_short
+        self._data_age = c.max_data_age is not None
+        self._collar = c.price_collar is not None
+        self._gross_limit = c.max_gross_exposure is not None
 
     def check(
         self,
@@ -108,8 +115,8 @@ class PreTradeRisk:
     def evaluate(self, asset: str, side: OrderSide, quantity: float, order_type: OrderType,
                  limit_price: float | None, stop_price: float | None, now: float, equity: float, open_orders: int,
                  state: str, state_reason: str, parent_quantity: float, replacing: str | None) -> Refusal | None:  # fmt: skip
-        """:meth:`check` with every argument given in order (the gate's per-order call: no
-        keyword matching)."""
+        """:meth:`check` with every argument given in order (no keyword matching): the definition
+        of every answer, which :meth:`admit` shortcuts for the orders that pass."""
         if state != ACTIVE:
             if state not in STATES:
                 raise ValueError(f"trading state must be one of {', '.join(STATES)}, got {state!r}")
@@ -123,8 +130,7 @@ class PreTradeRisk:
         if state == ACTIVE and not self.judges_new_risk:  # the safe defaults: the rate alone
             too_fast = self.rate.admit(now)
             return None if too_fast is None else Refusal("max_orders_per_minute", too_fast)
-        exposure = self.exposure
-        view = exposure.assets.get(asset) or _NONE  # prices are read only by the priced limits
+        view = self.exposure.assets.get(asset) or _NONE  # prices are read only by the priced limits
         base = view.quantity + parent_quantity
         signed = quantity if side is OrderSide.BUY else -quantity
         if not (base * signed < 0 and quantity <= abs(base) + _EPS):  # new risk (not reducing)
@@ -132,76 +138,94 @@ class PreTradeRisk:
                 limit_price = None
             if order_type not in _STOP_TYPES:
                 stop_price = None
-            if state != ACTIVE or replacing is not None or not self._clears(asset, side, quantity, limit_price,
-                                                                            stop_price, view, base, signed, now,
-                                                                            equity, open_orders):  # fmt: skip
-                refusal = self._new_risk(asset, side, quantity, limit_price, stop_price, view, base, signed, now,
-                                         equity, open_orders, state, state_reason, replacing)  # fmt: skip
-                if refusal is not None:
-                    too_fast = self.rate.refusal(now)
-                    return refusal if too_fast is None else Refusal("max_orders_per_minute", too_fast)
+            refusal = self._new_risk(asset, side, quantity, limit_price, stop_price, view, base, signed, now, equity,
+                                     open_orders, state, state_reason, replacing)  # fmt: skip
+            if refusal is not None:
+                too_fast = self.rate.refusal(now)
+                return refusal if too_fast is None else Refusal("max_orders_per_minute", too_fast)
         too_fast = self.rate.admit(now)
         return None if too_fast is None else Refusal("max_orders_per_minute", too_fast)
 
-    def _clears(self, asset: str, side: OrderSide, quantity: float, limit_price: float | None,
-                stop_price: float | None, view: AssetView, base: float, signed: float, now: float, equity: float,
-                open_orders: int) -> bool:  # fmt: skip
-        """True when an ACTIVE order of new risk (not a change) passes every limit: the checks of
-        ``_new_risk`` and ``_priced`` as bare comparisons, in one step (the per-order path).
-        False sends the order to those two, which say which limit refuses it and why (and are
-        the definition: ``tests/risk/test_risk_fast_paths.py`` holds the two to the same answers)."""
-        caps = self.caps
-        if open_orders + 1 > caps.max_open_orders or quantity > caps.max_order_quantity:
+    def admit(self, asset: str, side: OrderSide, quantity: float, order_type: OrderType, limit_price: float | None,
+              stop_price: float | None, now: float, equity: float, open_orders: int, parent_quantity: float,
+              state: str) -> bool:  # fmt: skip
+        """The per-order path (the gate's): True when :meth:`evaluate` returns None for the order
+        (not a change), its send then recorded as there; False, with nothing recorded, when it
+        would refuse (and in any state but ACTIVE): the caller asks ``evaluate`` why. In one step:
+        the checks of ``_new_risk`` and ``_priced`` as bare comparisons, then ``OrderRate.admit``
+        (``tests/risk/test_risk_fast_paths.py`` holds the two to the same answers and sends)."""
+        if state != ACTIVE or not 0 < quantity < _INF:
             return False
-        if side is OrderSide.BUY:
-            after = base + view.working_buy + signed
-            covered = after
-        else:
-            after = base - view.working_sell + signed
-            covered = after + view.working_buy
-        if covered < -_EPS and not self.config.allow_short:
-            return False
-        if not self._priced_limits:
-            return True
-        exposure, c = self.exposure, self.config
-        bar = exposure._bar  # exposure.price(asset) and price_time(asset), inlined
-        last = bar.get(asset) if bar is not None else None
-        if last is None:
-            last = exposure.prices.get(asset)
-        if last is not None and not 0 < last < math.inf:
-            last = None
-        if c.max_data_age is not None:
-            as_of = exposure._bar_as_of if bar is not None and asset in bar else exposure.price_times.get(asset)
-            if as_of is None or now - exposure.to_seconds(as_of) > caps.max_data_age:
+        if self.judges_new_risk:
+            view = self.exposure.assets.get(asset) or _NONE
+            base = view.quantity + parent_quantity
+            signed = quantity if side is _BUY else -quantity
+            if not (base * signed < 0 and quantity <= abs(base) + _EPS):  # new risk (not reducing)
+                caps = self.caps
+                if open_orders + 1 > caps.max_open_orders or quantity > caps.max_order_quantity:
+                    return False
+                if side is _BUY:
+                    after = base + view.working_buy + signed
+                    covered = after
+                else:
+                    after = base - view.working_sell + signed
+                    covered = after + view.working_buy
+                if covered < -_EPS and not self._allow_short:
+                    return False
+                if self._priced_limits:
+                    if limit_price is not None and order_type is not _LIMIT and order_type is not _STOP_LIMIT:
+                        limit_price = None  # a price the order type does not use is ignored
+                    if stop_price is not None and order_type is not _STOP and order_type is not _STOP_LIMIT:
+                        stop_price = None
+                    exposure = self.exposure
+                    bar = exposure._bar  # exposure.price(asset) and price_time(asset), inlined
+                    last = bar.get(asset) if bar is not None else None
+                    if last is None:
+                        last = exposure.prices.get(asset)
+                    if last is not None and not 0 < last < _INF:
+                        last = None
+                    if self._data_age:
+                        as_of = exposure._bar_as_of if bar is not None and asset in bar else \
+                            exposure.price_times.get(asset)  # fmt: skip
+                        if as_of is None or now - exposure.to_seconds(as_of) > caps.max_data_age:
+                            return False
+                    if self._collar and (limit_price is not None or stop_price is not None):
+                        if last is None:
+                            return False
+                        if limit_price is not None and abs(limit_price - last) / last > caps.price_collar:
+                            return False
+                        if stop_price is not None and abs(stop_price - last) / last > caps.price_collar:
+                            return False
+                    if self._notional_limits:
+                        ref = last
+                        if limit_price is not None and (ref is None or limit_price > ref):
+                            ref = limit_price
+                        if stop_price is not None and (ref is None or stop_price > ref):
+                            ref = stop_price
+                        if ref is None:
+                            return False
+                        mult = view.multiplier
+                        if quantity * ref * mult > caps.max_order_notional:
+                            return False
+                        position_after = abs(after) * ref * mult
+                        if position_after > caps.max_position_notional:
+                            return False
+                        if self._gross_limit:
+                            if exposure._stale:  # exposure.gross, inlined
+                                exposure._resum()
+                            gross = max(exposure._gross, 0.0) - abs(view.quantity * (last or 0.0) * mult) + \
+                                position_after  # fmt: skip
+                            if equity <= 0 or gross / equity > caps.max_gross_exposure:
+                                return False
+        rate = self.rate  # rate.admit(now), inlined (once per order)
+        if rate.per_minute is not None:
+            sent = rate._sent
+            if len(sent) >= rate._full and rate.refusal(now) is not None:
                 return False
-        if c.price_collar is not None and (limit_price is not None or stop_price is not None):
-            if last is None:
-                return False
-            if limit_price is not None and abs(limit_price - last) / last > caps.price_collar:
-                return False
-            if stop_price is not None and abs(stop_price - last) / last > caps.price_collar:
-                return False
-        if not self._notional_limits:
-            return True
-        ref = last
-        if limit_price is not None and (ref is None or limit_price > ref):
-            ref = limit_price
-        if stop_price is not None and (ref is None or stop_price > ref):
-            ref = stop_price
-        if ref is None:
-            return False
-        mult = view.multiplier
-        if quantity * ref * mult > caps.max_order_notional:
-            return False
-        position_after = abs(after) * ref * mult
-        if position_after > caps.max_position_notional:
-            return False
-        if c.max_gross_exposure is not None:
-            if exposure._stale:  # exposure.gross, inlined
-                exposure._resum()
-            gross = max(exposure._gross, 0.0) - abs(view.quantity * (last or 0.0) * mult) + position_after
-            if equity <= 0 or gross / equity > caps.max_gross_exposure:
-                return False
+            last_sent = rate._last
+            if now > last_sent:
+                rate._last = last_sent = now
+            sent.append(last_sent)
         return True
 
     # ------------------------------------------------------------------ new risk

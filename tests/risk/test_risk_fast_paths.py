@@ -7,8 +7,8 @@
   also for an order tracked twice; then ``Exposure.settle()`` (a bar's open, read from the orders)
   == ``order_filled`` / ``order_ended`` for what each order did.
 * The day each bar counts for the daily loss limit is its own date's (``trading_day``).
-* ``PreTradeRisk._clears`` (the one-step check of an ACTIVE order of new risk) passes exactly the
-  orders ``_new_risk`` passes.
+* ``PreTradeRisk.admit`` (the gate's one-step check of an order that is not a change) passes
+  exactly the orders ``PreTradeRisk.evaluate`` passes, and records the same sends.
 * The shadow's one-step refresh at a bar's open (``ShadowRails._positions``) leaves the gate with
   the backtest broker's positions, as the refresh one asset at a time did.
 * ``PreTradeRisk.check`` with no new-risk limit (the safe defaults: the rate alone in ACTIVE)
@@ -249,43 +249,75 @@ def _random_config(rng: random.Random) -> RiskConfig:
              "max_open_orders": rng.choice((None, 2, 5)),
              "price_collar": rng.choice((None, 0.02, 0.1)),
              "max_data_age": rng.choice((None, "30s", "5m")),
+             "max_orders_per_minute": rng.choice((None, 6, 60)),
              "allow_short": rng.random() < 0.5}  # fmt: skip
     return RiskConfig.from_table({k: v for k, v in table.items() if v is not None})
 
 
-def test_the_one_step_check_passes_exactly_what_the_full_new_risk_check_passes():
-    rng = random.Random(21)
-    answers = set()
-    for _ in range(3_000):
-        risk = PreTradeRisk(_random_config(rng))
-        exposure = risk.exposure
-        for asset in "AB":
-            if rng.random() < 0.7:
-                exposure.set_position(asset, rng.choice((-20.0, -3.0, 0.0, 4.0, 30.0)), rng.choice((1.0, 1.0, 10.0)))
-            if rng.random() < 0.5:
-                exposure.order_working(f"w{asset}b", asset, BUY, rng.choice((1.0, 10.0)))
-            if rng.random() < 0.5:
-                exposure.order_working(f"w{asset}s", asset, SELL, rng.choice((1.0, 10.0)))
+def _move_exposure(rng: random.Random, n: int, *exposures: Exposure) -> None:
+    """The same random positions, working orders and prices into each of ``exposures``."""
+    for asset in "AB":
+        if rng.random() < 0.5:
+            position = rng.choice((-20.0, -3.0, 0.0, 4.0, 30.0)), rng.choice((1.0, 1.0, 10.0))
+            for exposure in exposures:
+                exposure.set_position(asset, *position)
+        for side in (BUY, SELL):
+            if rng.random() < 0.3:
+                working = f"w{n}{asset}{side.value}", asset, side, rng.choice((1.0, 10.0)), rng.random() < 0.2
+                for exposure in exposures:
+                    exposure.order_working(*working[:4], contingent=working[4])
+    if rng.random() < 0.5:
         bar_prices = {a: rng.choice((95.0, 100.0, float("nan"), 0.0)) for a in "AB" if rng.random() < 0.8}
-        exposure.set_prices(bar_prices, rng.choice((1_000.0, 960.0)))
-        if rng.random() < 0.3:
+        as_of = rng.choice((1_000.0, 960.0))
+        for exposure in exposures:
+            exposure.set_prices(bar_prices, as_of)
+    if rng.random() < 0.2:
+        for exposure in exposures:
             exposure.set_price("A", 101.0, 700.0)  # a kept price (an older bar's), with its own time
-        asset, side = rng.choice("AB"), rng.choice((BUY, SELL))
-        quantity = rng.choice((1.0, 4.0, 10.0, 60.0))
-        order_type = rng.choice((OrderType.MARKET, OrderType.LIMIT, OrderType.STOP, OrderType.STOP_LIMIT))
-        limit_price = rng.choice((None, 99.0, 120.0)) if order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None
-        stop_price = rng.choice((None, 101.0, 80.0)) if order_type in (OrderType.STOP, OrderType.STOP_LIMIT) else None
-        view = exposure.assets.get(asset) or exposure.view(asset)
-        base = view.quantity + rng.choice((0.0, 0.0, 5.0))
-        signed = quantity if side is BUY else -quantity
-        args = (asset, side, quantity, limit_price, stop_price, view, base, signed, 1_010.0,
-                rng.choice((1e4, 1e5, 0.0)), rng.choice((0, 1, 4)))  # fmt: skip
-        full = risk._new_risk(*args, ACTIVE, "", None)
-        one_step = risk._clears(*args)
-        assert one_step == (full is None), (full, risk.config)
-        answers.add(None if full is None else full.code)
+
+
+def test_admit_passes_exactly_what_evaluate_passes_and_records_the_same_sends():
+    """``PreTradeRisk.admit`` (the gate's per-order path, then ``evaluate`` for the why when it
+    says no) against ``evaluate`` alone, order after order on the same limits and state: the
+    same answers, the same sends recorded; in ACTIVE ``admit`` says yes exactly when
+    ``evaluate`` passes. New risk and reducing orders, bracket legs (``parent_quantity``),
+    invalid quantities, every trading state, and a clock that steps back."""
+    rng = random.Random(21)
+    answers, passed = set(), 0
+    for _ in range(3_000):
+        config = _random_config(rng)
+        fast, full = PreTradeRisk(config), PreTradeRisk(config)
+        now = 1_000.0
+        for n in range(rng.randint(1, 12)):
+            if rng.random() < 0.5:
+                _move_exposure(rng, n, fast.exposure, full.exposure)
+            now += rng.choice((0.0, 0.0, 0.01, 0.3, 5.0, 30.0, -2.0))  # the clock steps back now and then
+            asset, side = rng.choice("AB"), rng.choice((BUY, SELL))
+            quantity = rng.choice((1.0, 3.0, 4.0, 10.0, 20.0, 60.0))
+            if rng.random() < 0.05:
+                quantity = rng.choice((0.0, -1.0, float("nan"), float("inf")))
+            order_type = rng.choice((OrderType.MARKET, OrderType.LIMIT, OrderType.STOP, OrderType.STOP_LIMIT))
+            limit_price = rng.choice((None, 99.0, 120.0))  # also on a type that does not use it
+            stop_price = rng.choice((None, 101.0, 80.0))
+            equity, open_orders = rng.choice((1e4, 1e5, 0.0)), rng.choice((0, 1, 2, 4, 5))
+            parent = rng.choice((0.0, 0.0, 0.0, 5.0, -5.0))  # a bracket leg's live entry
+            state = rng.choice((ACTIVE,) * 8 + (REDUCING, HALTED))
+            args = (asset, side, quantity, order_type, limit_price, stop_price, now, equity, open_orders)
+            expected = full.evaluate(*args, state, "test", parent, None)
+            admitted = fast.admit(*args, parent, state)
+            got = None if admitted else fast.evaluate(*args, state, "test", parent, None)
+            assert got == expected, (args, parent, state, config)
+            if state == ACTIVE:
+                assert admitted == (expected is None), (args, parent, config)
+            else:
+                assert not admitted
+            assert (fast.rate._sent, fast.rate._last) == (full.rate._sent, full.rate._last)
+            answers.add(None if expected is None else expected.code)
+            passed += admitted
+    assert passed > 2_500
     assert answers == {None, "max_open_orders", "max_order_quantity", "allow_short", "max_data_age", "price_collar",
-                       "no_price", "max_order_notional", "max_position_notional", "max_gross_exposure"}
+                       "no_price", "max_order_notional", "max_position_notional", "max_gross_exposure",
+                       "max_orders_per_minute", "reducing", "halted", "invalid_quantity"}
 
 
 def test_each_bar_counts_on_the_day_its_own_date_gives():
