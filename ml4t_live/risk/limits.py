@@ -154,7 +154,7 @@ class PreTradeRisk:
         would refuse (and in any state but ACTIVE): the caller asks ``evaluate`` why. In one step:
         the checks of ``_new_risk`` and ``_priced`` as bare comparisons, then ``OrderRate.admit``
         (``tests/risk/test_risk_fast_paths.py`` holds the two to the same answers and sends)."""
-        if state != ACTIVE or not 0 < quantity < _INF:
+        if state != ACTIVE or not (quantity > 0 and quantity < _INF):
             return False
         if self.judges_new_risk:
             view = self.exposure.assets.get(asset) or _NONE
@@ -173,35 +173,36 @@ class PreTradeRisk:
                 if covered < -_EPS and not self._allow_short:
                     return False
                 if self._priced_limits:
-                    if limit_price is not None and order_type is not _LIMIT and order_type is not _STOP_LIMIT:
-                        limit_price = None  # a price the order type does not use is ignored
-                    if stop_price is not None and order_type is not _STOP and order_type is not _STOP_LIMIT:
-                        stop_price = None
                     exposure = self.exposure
                     bar = exposure._bar  # exposure.price(asset) and price_time(asset), inlined
-                    last = bar.get(asset) if bar is not None else None
-                    if last is None:
-                        last = exposure.prices.get(asset)
-                    if last is not None and not 0 < last < _INF:
-                        last = None
-                    if self._data_age:
-                        as_of = exposure._bar_as_of if bar is not None and asset in bar else \
-                            exposure.price_times.get(asset)  # fmt: skip
-                        if as_of is None or now - exposure.to_seconds(as_of) > caps.max_data_age:
-                            return False
-                    if self._collar and (limit_price is not None or stop_price is not None):
+                    if bar is not None and asset in bar:
+                        last, as_of = bar[asset], exposure._bar_as_of
                         if last is None:
-                            return False
-                        if limit_price is not None and abs(limit_price - last) / last > caps.price_collar:
-                            return False
-                        if stop_price is not None and abs(stop_price - last) / last > caps.price_collar:
-                            return False
-                    if self._notional_limits:
-                        ref = last
+                            last = exposure.prices.get(asset)
+                    else:
+                        last, as_of = exposure.prices.get(asset), exposure.price_times.get(asset)
+                    if last is not None and not (last > 0 and last < _INF):
+                        last = None
+                    if self._data_age and (as_of is None or now - exposure.to_seconds(as_of) > caps.max_data_age):
+                        return False
+                    ref = last  # the highest of the last, limit and stop prices
+                    if limit_price is not None or stop_price is not None:  # (not a market order)
+                        if limit_price is not None and order_type is not _LIMIT and order_type is not _STOP_LIMIT:
+                            limit_price = None  # a price the order type does not use is ignored
+                        if stop_price is not None and order_type is not _STOP and order_type is not _STOP_LIMIT:
+                            stop_price = None
+                        if self._collar and (limit_price is not None or stop_price is not None):
+                            if last is None:
+                                return False
+                            if limit_price is not None and abs(limit_price - last) / last > caps.price_collar:
+                                return False
+                            if stop_price is not None and abs(stop_price - last) / last > caps.price_collar:
+                                return False
                         if limit_price is not None and (ref is None or limit_price > ref):
                             ref = limit_price
                         if stop_price is not None and (ref is None or stop_price > ref):
                             ref = stop_price
+                    if self._notional_limits:
                         if ref is None:
                             return False
                         mult = view.multiplier

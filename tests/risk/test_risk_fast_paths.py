@@ -267,7 +267,7 @@ def _move_exposure(rng: random.Random, n: int, *exposures: Exposure) -> None:
                 for exposure in exposures:
                     exposure.order_working(*working[:4], contingent=working[4])
     if rng.random() < 0.5:
-        bar_prices = {a: rng.choice((95.0, 100.0, float("nan"), 0.0)) for a in "AB" if rng.random() < 0.8}
+        bar_prices = {a: rng.choice((95.0, 100.0, float("nan"), 0.0, None)) for a in "AB" if rng.random() < 0.8}
         as_of = rng.choice((1_000.0, 960.0))
         for exposure in exposures:
             exposure.set_prices(bar_prices, as_of)
