@@ -24,6 +24,7 @@ from .risk import RiskGate
 from .risk.gate import unfilled_entry
 
 _log = logger.bind(component="risk")
+_BUY, _SELL, _PENDING, _INF = OrderSide.BUY, OrderSide.SELL, OrderStatus.PENDING, math.inf
 
 
 class ShadowRails:
@@ -39,6 +40,9 @@ class ShadowRails:
         self._submit_bracket = broker.submit_bracket
         self._update = broker.update_order
         self._counts_open = gate.config.max_open_orders is not None  # else the count is never read
+        self._order_state = broker._order_state  # its ``pending``: broker.pending_orders, without the property
+        # the gate's followed orders and asset views (dicts never replaced): ``track``, inlined
+        self._followed, self._assets = gate.exposure._followed, gate.exposure.assets
         # a bar's open: the gate's own step, which reads the positions tracked orders moved
         # (every order passes here and is tracked) from this broker
         gate.refresh_positions = self._positions
@@ -54,33 +58,45 @@ class ShadowRails:
                      _options: Any = None) -> Order | None:  # fmt: skip
         kind = type(quantity)
         if not (kind is float or kind is int or (kind is not bool and isinstance(quantity, int | float))) \
-                or not 1e-9 < abs(quantity) < math.inf:  # fmt: skip
+                or not 1e-9 < abs(quantity) < _INF:  # fmt: skip
             # the backtest's own answer (an error, or None)
             return self._submit(asset, quantity, side, order_type, limit_price, stop_price, trail_amount, _options)
         if side is None:
-            side = OrderSide.BUY if quantity >= 0 else OrderSide.SELL
+            side = _BUY if quantity >= 0 else _SELL
         size = abs(float(quantity))
-        gate, bracket, entry = self.gate, self._bracket, None
+        gate, bracket = self.gate, self._bracket
+        entry, parent = None, 0.0
         if bracket:
             entry = bracket[0]
             if entry.order_id in self._refused_ids:
                 return self._refuse(asset, side, size, order_type, limit_price, stop_price, trail_amount,
                                     "bracket_entry_refused", f"its bracket entry {entry.order_id} was refused "
                                     f"({entry.rejection_reason})")  # fmt: skip
+            parent = unfilled_entry(entry)
         # every order passes here and is tracked, so each bar's open refreshes the positions its
         # fills moved (and an immediate fill is read just below): no read of the position here
         refusal = gate.check(asset, side, size, order_type, limit_price, stop_price,
-                             len(self.broker.pending_orders) if self._counts_open else 0,
-                             0.0 if entry is None else unfilled_entry(entry))  # fmt: skip
+                             len(self._order_state.pending) if self._counts_open else 0, parent)  # fmt: skip
         if refusal is not None:
             order = self._refuse(asset, side, size, order_type, limit_price, stop_price, trail_amount,
                                  refusal.code, refusal.reason)  # fmt: skip
         else:
             order = self._submit(asset, quantity, side, order_type, limit_price, stop_price, trail_amount, _options)
             if order is not None and gate.follows_positions:
-                if order.status is OrderStatus.PENDING:  # gate.track, inlined (once per order)
-                    gate.exposure.follow(order, entry is not None)
-                if order.filled_quantity:
+                filled = order.filled_quantity
+                if order.status is _PENDING:  # gate.track (exposure.follow), inlined (once per order)
+                    order_id, followed = order.order_id, self._followed
+                    if entry is not None or order_id in followed:  # a bracket's leg; an order known already
+                        gate.exposure.follow(order, entry is not None)
+                    else:  # a new order (its asset and side are the ones given)
+                        left = max(order.quantity - filled, 0.0)
+                        view = self._assets.get(asset) or gate.exposure._asset(asset)
+                        followed[order_id] = (order, left, filled, view)
+                        if side is _BUY:
+                            view.working_buy += left
+                        else:
+                            view.working_sell += left
+                if filled:
                     self._position(asset)
         if bracket is not None and not bracket and order is not None:
             bracket.append(order)
@@ -119,14 +135,15 @@ class ShadowRails:
     def _positions(self, assets: set[str]) -> None:
         """``_position`` for each asset (a bar's open: the assets tracked orders filled in), in
         one step: ``gate.position`` inlined (an unchanged position is left as it is)."""
-        positions, multiplier, exposure = self.broker.positions, self.broker.get_multiplier, self.gate.exposure
+        broker, exposure = self.broker, self.gate.exposure
+        positions, specs = broker.positions, broker._contract_specs  # get_multiplier is 1.0 without a spec
         known, stale = exposure.assets, exposure._stale  # stale (a bar's prices came): no notional to move
         for asset in assets:
             position = positions.get(asset)
             if position is None:
                 quantity, mult = 0.0, 1.0
             else:
-                quantity, mult = float(position.quantity), float(multiplier(asset))
+                quantity, mult = float(position.quantity), float(broker.get_multiplier(asset)) if asset in specs else 1.0
             view = known.get(asset)
             if view is not None and stale:
                 view.quantity, view.multiplier = quantity, mult

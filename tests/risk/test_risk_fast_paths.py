@@ -13,16 +13,22 @@
   the backtest broker's positions, as the refresh one asset at a time did.
 * ``PreTradeRisk.check`` with no new-risk limit (the safe defaults: the rate alone in ACTIVE)
   refuses exactly what the full path refuses when a new-risk limit that never binds is set.
+* ``ShadowRails.submit_order`` (``gate.track`` inlined) leaves the gate following, counting and
+  refusing as the rails by their definitions (``gate.track``, then ``gate.position`` asset by
+  asset) do, over random replays with refusals, brackets, changes, cancels and closes.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from ml4t.backtest import (
     BacktestConfig,
+    ContractSpec,
+    ExecutionMode,
     Order,
     OrderSide,
     OrderStatus,
@@ -31,6 +37,7 @@ from ml4t.backtest import (
 )
 
 from ml4t_live import LiveEngine
+from ml4t_live import shadow as shadow_module
 from ml4t_live.risk import (
     ACTIVE,
     HALTED,
@@ -40,7 +47,9 @@ from ml4t_live.risk import (
     PreTradeRisk,
     RiskConfig,
 )
+from ml4t_live.risk.gate import unfilled_entry
 from ml4t_live.shadow import ShadowBroker
+from ml4t_live.shadow_rails import ShadowRails
 from tests.support.fakes import ListFeed, bar
 
 BUY, SELL = OrderSide.BUY, OrderSide.SELL
@@ -420,3 +429,122 @@ def _minimal_case() -> list[bool]:
     left the minute when the one at 61 went, so a third goes too."""
     rate = OrderRate(2, None)
     return [rate.admit(t) is None for t in (0.0, 61.0, 59.5)]
+
+
+class _DefinitionRails(ShadowRails):
+    """The shadow rails by their definitions: every order checked, then ``gate.track`` and
+    ``gate.position`` (no inlined follow, no one-step refresh)."""
+
+    def submit_order(self, asset, quantity, side=None, order_type=OrderType.MARKET, limit_price=None,
+                     stop_price=None, trail_amount=None, _options=None):  # fmt: skip
+        kind = type(quantity)
+        if not (kind is float or kind is int or (kind is not bool and isinstance(quantity, int | float))) \
+                or not 1e-9 < abs(quantity) < math.inf:  # fmt: skip
+            return self._submit(asset, quantity, side, order_type, limit_price, stop_price, trail_amount, _options)
+        if side is None:
+            side = BUY if quantity >= 0 else SELL
+        size, bracket, entry = abs(float(quantity)), self._bracket, None
+        if bracket:
+            entry = bracket[0]
+            if entry.order_id in self._refused_ids:
+                return self._refuse(asset, side, size, order_type, limit_price, stop_price, trail_amount,
+                                    "bracket_entry_refused", f"its bracket entry {entry.order_id} was refused "
+                                    f"({entry.rejection_reason})")  # fmt: skip
+        refusal = self.gate.check(asset, side, size, order_type, limit_price, stop_price,
+                                  open_orders=len(self.broker.pending_orders), parent_quantity=unfilled_entry(entry))  # fmt: skip
+        if refusal is not None:
+            order = self._refuse(asset, side, size, order_type, limit_price, stop_price, trail_amount,
+                                 refusal.code, refusal.reason)  # fmt: skip
+        else:
+            order = self._submit(asset, quantity, side, order_type, limit_price, stop_price, trail_amount, _options)
+            if order is not None:
+                self.gate.track(order, contingent=entry is not None)
+                if order.filled_quantity:
+                    self._position(asset)
+        if bracket is not None and not bracket and order is not None:
+            bracket.append(order)
+        return order
+
+    def _positions(self, assets):
+        for asset in assets:
+            self._position(asset)
+
+
+class _BusyTrader(Strategy):
+    """Each bar a few random actions on three assets: orders of each type and size (new risk,
+    reducing, through zero, refused by a limit or the rate), brackets, changes, cancels and
+    closes. After each action the gate's state is recorded: what it follows and counts."""
+
+    def __init__(self, shadow: ShadowBroker) -> None:
+        self.shadow, self.rng, self.seen = shadow, random.Random(13), []
+
+    def record(self, what, answer) -> None:
+        gate = self.shadow.rails.gate
+        exposure = gate.exposure
+        if isinstance(answer, Order):
+            answer = (answer.order_id, answer.status, answer.rejection_reason)
+        self.seen.append((what, answer, dict(gate.refused), len(gate.limits.rate._sent),
+                          {a: (v.quantity, v.multiplier, v.working_buy, v.working_sell) for a, v in exposure.assets.items()},
+                          {i: (left, filled, view is None) for i, (_, left, filled, view) in exposure._followed.items()}))  # fmt: skip
+
+    def on_data(self, timestamp, data, context, broker):
+        rng, assets = self.rng, sorted(data)
+        self.record("bar", None)
+        for _ in range(rng.randint(0, 4)):
+            asset, act = rng.choice(assets), rng.random()
+            price = data[asset]["close"]
+            if act < 0.45:
+                kind = rng.choice((OrderType.MARKET, OrderType.MARKET, OrderType.LIMIT, OrderType.STOP))
+                prices = {"limit_price": price * rng.choice((0.9, 0.99, 1.01))} if kind is OrderType.LIMIT else \
+                    {"stop_price": price * rng.choice((0.9, 1.01, 1.2))} if kind is OrderType.STOP else {}  # fmt: skip
+                quantity = rng.choice((-15.0, -7.0, -3.0, 2.0, 5, 10.0, 14.0))
+                self.record("order", broker.submit_order(asset, quantity, order_type=kind, **prices))
+            elif act < 0.6:
+                legs = broker.submit_bracket(asset, rng.choice((3.0, 8.0, 13.0)), take_profit=price * 1.05,
+                                             stop_loss=price * 0.95)  # fmt: skip
+                self.record("bracket", None if legs is None else tuple(o.order_id for o in legs))
+            elif act < 0.75 and broker.pending_orders:
+                order = rng.choice(broker.pending_orders)
+                self.record("change", broker.update_order(order.order_id, quantity=rng.choice((1.0, 6.0, 20.0))))
+            elif act < 0.85 and broker.pending_orders:
+                self.record("cancel", broker.cancel_order(rng.choice(broker.pending_orders).order_id))
+            else:
+                self.record("close", broker.close_position(asset))
+
+
+def _busy_run(same_bar: bool) -> list:
+    limits = {"max_order_quantity": 14, "max_position_notional": 2_500.0, "max_open_orders": 6,
+              "max_orders_per_minute": 30, "price_collar": 0.15, "max_gross_exposure": 0.5, "max_data_age": "1m",
+              "allow_short": False}  # fmt: skip
+    rng, start = random.Random(4), datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
+    bars = [bar(start + timedelta(seconds=7 * n), {a: 100.0 + rng.uniform(-8, 8) for a in ("A", "B", "C")})
+            for n in range(200)]  # (7 s apart: no send is ever exactly a minute old)  # fmt: skip
+    config = BacktestConfig(initial_cash=1e4, calendar=None)
+    if same_bar:  # a market order fills in submit_order: the position is read at once
+        config = BacktestConfig(initial_cash=1e4, calendar=None, execution_mode=ExecutionMode.SAME_BAR,
+                                immediate_fill=True)  # fmt: skip
+    shadow = ShadowBroker(config, risk=limits, contract_specs={"C": ContractSpec("C", multiplier=2.0)})
+    strategy = _BusyTrader(shadow)
+    LiveEngine(strategy, shadow, ListFeed(bars), session_dir=False).run()
+    return strategy.seen
+
+
+@pytest.mark.parametrize("same_bar", [False, True], ids=["next_bar", "same_bar"])
+def test_the_inlined_follow_keeps_the_gate_as_track_and_position_do(monkeypatch, same_bar):
+    """``ShadowRails.submit_order`` (``gate.track`` inlined, the pending count read without the
+    property) and its one-step refresh at each bar's open, against the rails by their
+    definitions: after every order, bracket, change, cancel and close the gate follows, counts
+    and refuses the same (orders filled at the next open, or at once)."""
+    fast = _busy_run(same_bar)
+    monkeypatch.setattr(shadow_module, "ShadowRails", _DefinitionRails)
+    reference = _busy_run(same_bar)
+    assert len(fast) == len(reference) > 500
+    for got, expected in zip(fast, reference, strict=True):
+        assert got == expected
+    assert {"max_order_quantity", "max_position_notional", "allow_short", "max_gross_exposure", "price_collar",
+            "max_orders_per_minute", "bracket_entry_refused"} <= set(fast[-1][2])  # fmt: skip
+    assert same_bar or "max_open_orders" in fast[-1][2]
+    answers = [seen[1][1] for seen in fast if seen[0] == "order"]
+    assert answers.count(OrderStatus.PENDING) >= 50 and (answers.count(OrderStatus.FILLED) > 50) == same_bar
+    assert any(seen[0] == "change" and seen[1] for seen in fast)
+    assert any(view_is_none for seen in fast for _, _, view_is_none in seen[5].values())  # exit legs followed
