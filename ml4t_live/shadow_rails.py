@@ -146,7 +146,8 @@ class ShadowRails:
                 quantity, mult = float(position.quantity), float(broker.get_multiplier(asset)) if asset in specs else 1.0
             view = known.get(asset)
             if view is not None and stale:
-                view.quantity, view.multiplier = quantity, mult
+                view.quantity = quantity
+                view.multiplier = mult
             elif (view.quantity != quantity or view.multiplier != mult) if view is not None else quantity:
                 exposure.set_position(asset, quantity, mult)
 
