@@ -117,12 +117,17 @@ class RiskGate:
     # ------------------------------------------------------------------ orders
     def check(self, asset: str, side: OrderSide, quantity: float, order_type: Any, limit_price: float | None,
               stop_price: float | None, open_orders: int, parent_quantity: float = 0.0, *,
-              replacing: str | None = None) -> Refusal | None:  # fmt: skip
-        market = self._market  # the market clock (now(), inlined: once per order)
-        if market is None:
-            market = self._market = posix(self.bar_time)
-            self._since = time.monotonic()
-        now, state = market + (time.monotonic() - self._since), self.state
+              replacing: str | None = None, now: float | None = None) -> Refusal | None:  # fmt: skip
+        """None when the order may leave (its send is counted), else the Refusal (counted).
+        ``now``: the market clock when the caller read it already (``now()``: the shadow asks
+        ``limits.admit`` itself and comes here only for the refusal)."""
+        if now is None:
+            market = self._market  # the market clock (now(), inlined: once per order)
+            if market is None:
+                market = self._market = posix(self.bar_time)
+                self._since = time.monotonic()
+            now = market + (time.monotonic() - self._since)
+        state = self.state
         if replacing is None and self.limits.admit(asset, side, quantity, order_type, limit_price, stop_price, now,
                                                    self.equity, open_orders, parent_quantity, state.state):  # fmt: skip
             return None  # (the usual order: passes, in one step)
