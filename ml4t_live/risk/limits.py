@@ -7,8 +7,8 @@ numbers, e.g. ``max_order_notional: 150 x 200.00 = 30,000.00 > 25,000.00``. It i
 reads one asset's view and the running gross exposure from :class:`~.exposure.Exposure`, and the
 rate limit's bounded list of send times; it never scans past orders, fills or positions.
 The per-order path is ``admit(...)``: the same checks as bare comparisons in one step, True
-(the send recorded) exactly when ``check`` would pass the order; on False the caller asks
-``check`` / ``evaluate`` for the refusal and its reason.
+(the send recorded) exactly when ``check`` would pass the order, in ACTIVE and not a change;
+on False the caller asks ``check`` / ``evaluate`` for the answer and its reason.
 
 **Reducing orders.** An order *reduces* when it is on the opposite side of the position it
 acts on and its quantity is at most that position (the position is the asset's, plus
