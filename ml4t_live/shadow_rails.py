@@ -75,14 +75,12 @@ class ShadowRails:
             parent = unfilled_entry(entry)
         # every order passes here and is tracked, so each bar's open refreshes the positions its
         # fills moved (and an immediate fill is read just below): no read of the position here.
-        # gate.check, flattened: the one-step check first, the gate's full check for the refusal
+        # gate.check, flattened: the one-step check first, the gate's full check when it says no
         now, open_orders = gate.now(), len(self._order_state.pending) if self._counts_open else 0
-        if gate.limits.admit(asset, side, size, order_type, limit_price, stop_price, now, gate.equity, open_orders,
-                             parent, gate.state.state):  # fmt: skip
-            refusal = None
-        else:
-            refusal = gate.check(asset, side, size, order_type, limit_price, stop_price, open_orders, parent, now=now)
-        if refusal is not None:
+        if not gate.limits.admit(asset, side, size, order_type, limit_price, stop_price, now, gate.equity,
+                                 open_orders, parent, gate.state.state) and \
+                (refusal := gate.check(asset, side, size, order_type, limit_price, stop_price, open_orders, parent,
+                                       now=now)) is not None:  # fmt: skip
             order = self._refuse(asset, side, size, order_type, limit_price, stop_price, trail_amount,
                                  refusal.code, refusal.reason)  # fmt: skip
         else:
