@@ -259,6 +259,8 @@ class ShadowBroker:
             return  # the usual bar: no error now, none being counted
         rails = self.rails
         if rails is not None:
+            if not ok:  # the backtest undid the hook's orders: the rails follow
+                rails.rolled_back()
             moved = rails.gate.strategy_outcome(ok)
             self._erring = rails.gate.state.consecutive_errors > 0
             if moved is not None and self.journal is not None:

@@ -126,6 +126,20 @@ class ShadowRails:
             self.gate.changed(order)
         return done
 
+    def rolled_back(self) -> None:
+        """A strategy hook raised, and the backtest undid what it did (``ml4t.backtest``: "a
+        hook that raises leaves no order behind"): the orders it placed are gone, the ones it
+        changed or cancelled are as they were, and so are the positions its fills moved. The
+        gate forgets the gone orders and reads every position again (only after an error); a
+        working order's undone change is read from the order at the next bar's ``settle``, as
+        any change is. The rate limit keeps the sends (they were checked as sent), and an order
+        the rails refused in the hook stays refused (it never reached the broker)."""
+        gate = self.gate
+        if not gate.follows_positions:
+            return
+        gate.exposure.drop_followed({id(order) for order in self._order_state.pending})
+        self._positions(set(self._assets) | set(self.broker.positions))
+
     # ------------------------------------------------------------------ positions
     def _position(self, asset: str) -> None:
         """The asset's position into the gate (a tracked order filled: at a bar's open, or at once)."""

@@ -229,6 +229,21 @@ class Exposure:
         else:
             view.working_sell += left
 
+    def drop_followed(self, working: set[int]) -> None:
+        """Forget every followed order whose ``Order`` object is not in ``working`` (object ids):
+        rolled back by a strategy hook that raised (it never worked), or ended since the last
+        look (the caller reads the positions its fills moved). What it had left leaves its side."""
+        followed = self._followed
+        for order_id, (order, left, _, view) in list(followed.items()):
+            if id(order) in working:
+                continue
+            del followed[order_id]
+            if view is not None and left:
+                if order.side is _BUY:
+                    view.working_buy = max(view.working_buy - left, 0.0)
+                else:
+                    view.working_sell = max(view.working_sell - left, 0.0)
+
     def settle(self) -> set[str]:
         """Once per bar: each followed order's fills and end since the last look, read from the
         order itself (what it has left counts; an order that ended is forgotten). Returns the
