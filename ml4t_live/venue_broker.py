@@ -13,6 +13,9 @@ positions nobody journaled are *external* and never traded (``adopt_positions=Tr
 explicit opt-in to take them over); an order placed on a catch-up bar does not leave.
 
 Divergences from the backtest, by necessity:
+* a hook that raises is not rolled back (the backtest undoes its orders, changes and fills): what
+  it sent, changed or cancelled stands at the venue, and stays in the book, the journal and the
+  rails. What can raise inside one call (a bracket's prices) raises before its first order leaves;
 * orders go out at once; the fill barrier (``settle``) waits a bounded time for the orders of the
   previous bar before ``on_data``, so the strategy sees what the backtest would have shown it;
 * INTEGER share quantities are truncated when the order is placed (a venue takes whole shares);
@@ -327,14 +330,23 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
         As in the backtest the two exits are live at once (not held until the entry fills) and
         carry ``parent_id = entry.order_id``; at the venue they share an OCA group, so the fill of
         one cancels the other there too.
+
+        Whatever raises (a bad exit price; the price warnings, when warnings are errors) raises
+        before the entry leaves: the backtest rolls back the hook that raised, entry included,
+        and a venue cannot take an order back.
         """
+        checked = check_order(quantity, None, entry_type, entry_limit, None, None)
+        if checked is None:
+            return None
+        check_order(quantity, None, OrderType.LIMIT, take_profit, None, None)
+        check_order(quantity, None, OrderType.STOP, None, stop_loss, None)
+        if validate_prices:
+            reference = entry_limit if entry_limit is not None else self.book.last_prices.get(asset)
+            warn_inverted_bracket(asset, checked[0], reference, take_profit, stop_loss)
         entry = self.submit_order(asset, quantity, order_type=entry_type, limit_price=entry_limit)
         if entry is None:
             return None
         exit_side = OrderSide.SELL if entry.side is OrderSide.BUY else OrderSide.BUY
-        if validate_prices:
-            reference = entry_limit if entry_limit is not None else self.book.last_prices.get(asset)
-            warn_inverted_bracket(asset, entry.side, reference, take_profit, stop_loss)
         group = f"oca-{entry.order_id}"
         tp = self._submit(asset, entry.quantity, exit_side, OrderType.LIMIT, limit_price=take_profit,
                           oca_group=group, parent_id=entry.order_id)  # fmt: skip

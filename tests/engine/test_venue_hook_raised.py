@@ -3,7 +3,8 @@ default): nothing is rolled back, because a venue cannot take an order back. The
 so the shadow) undoes such a hook; a venue run keeps what left, and keeps it *known*: the book,
 the journal, the venue and the rails (working quantities, positions, open orders, the order
 rate) stay exactly as after the same commands without the raise, and a warm restart replays the
-hook without sending anything again.
+hook without sending anything again. What can raise in one broker call raises before any of
+its orders leaves (a bracket with a bad exit price sends no entry: the backtest keeps none).
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ml4t.backtest import OrderStatus, OrderType, Strategy
+import polars as pl
+import pytest
+from ml4t.backtest import BacktestConfig, OrderStatus, OrderType, Strategy
 
-from ml4t_live import LiveEngine
+from ml4t_live import LiveEngine, ShadowBroker
+from ml4t_live.feeds.replay import ReplayFeed
 from ml4t_live.journal import journal_path
 from ml4t_live.journal.store import read_only
 from ml4t_live.venue_broker import VenueBroker
@@ -157,3 +161,27 @@ def test_a_warm_restart_replays_a_raised_hook_without_sending_its_orders_again()
     assert [r.quantity for r in venue.placed] == [10.0, 3.0, 1.0]
     assert broker.book.positions["AAA"].quantity == venue.positions["AAA"].quantity == 14.0
     assert broker.gate.exposure.assets["AAA"].quantity == 14.0
+
+
+# ---------------------------------------------------------------------- one call, several orders
+def frame(n: int) -> pl.DataFrame:
+    return pl.DataFrame([{"timestamp": T0 + timedelta(minutes=i), "asset": "AAA", "open": 100.0, "high": 100.0,
+                          "low": 100.0, "close": 100.0, "volume": 1e6} for i in range(n)])  # fmt: skip
+
+
+@pytest.mark.parametrize(("take_profit", "stop_loss"), [(110.0, -1.0), (0.0, 90.0)],
+                         ids=["bad-stop", "bad-take-profit-whose-warning-raises-first"])  # (warnings are errors here)
+def test_a_bracket_with_a_bad_exit_price_sends_nothing_as_the_backtest_keeps_nothing(take_profit, stop_loss):
+    """The backtest raises on the bad exit leg and rolls the hook back (the entry with it); a venue
+    cannot take the entry back, so the legs are checked before it leaves."""
+    steps = {1: lambda b, s: b.submit_bracket("AAA", 10, take_profit=take_profit, stop_loss=stop_loss)}
+    shadow = ShadowBroker(BacktestConfig())
+    backtest = Script(steps, set())
+    result = LiveEngine(backtest, shadow, ReplayFeed(frame(3)), session_dir=False, error_policy="log").run()
+    assert result.metrics["num_strategy_errors"] == 1 and not shadow.strategy_broker.orders
+    venue = FakeVenue(fill_on_wait=True)
+    strategy = Script(steps, set())
+    result = LiveEngine(strategy, VenueBroker(venue, strategy_id="brk"), ListFeed(bars(3)), session_dir=False,
+                        settle_timeout=0.5, error_policy="log").run()  # fmt: skip
+    assert result.metrics["num_strategy_errors"] == 1
+    assert venue.placed == [] and venue.positions == {} and result.fills == []
