@@ -27,10 +27,15 @@ def check_order(
     stop_price: float | None,
     trail_amount: float | None,
 ) -> tuple[OrderSide, float] | None:
-    """(side, absolute quantity), None for a near-zero quantity; ValueError for a bad order.
+    """(side, absolute quantity), None for a near-zero quantity; ValueError for a bad order (its
+    prices are checked first, as the backtest does).
 
     The side comes from the sign of ``quantity`` only when ``side`` is None (the backtest's rule).
     """
+    if limit_price is not None or order_type in _NEEDS_LIMIT:
+        _check_price("limit_price", limit_price, order_type)
+    if stop_price is not None or order_type in _NEEDS_STOP:
+        _check_price("stop_price", stop_price, order_type)
     if not math.isfinite(quantity):
         raise ValueError(f"quantity must be finite, got {quantity}")
     if side is None:
@@ -38,13 +43,16 @@ def check_order(
     quantity = abs(quantity)
     if quantity <= MIN_QUANTITY:
         return None
-    if order_type in _NEEDS_LIMIT and (limit_price is None or limit_price <= 0):
-        raise ValueError(f"{order_type.value} order requires a positive limit_price")
-    if order_type in _NEEDS_STOP and (stop_price is None or stop_price <= 0):
-        raise ValueError(f"{order_type.value} order requires a positive stop_price")
     if order_type is OrderType.TRAILING_STOP and (trail_amount is None or trail_amount <= 0):
         raise ValueError("TRAILING_STOP order requires a positive trail_amount")
     return side, quantity
+
+
+def _check_price(name: str, price: float | None, order_type: OrderType) -> None:
+    """A price the order needs or was given is finite and positive (the backtest's rule: a NaN
+    or infinite price raises there, so it never reaches a venue here)."""
+    if price is None or not 0 < price < math.inf:
+        raise ValueError(f"{order_type.value} order requires a finite positive {name} (got {price})")
 
 
 def warn_inverted_bracket(

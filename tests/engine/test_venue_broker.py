@@ -70,6 +70,10 @@ def test_submit_follows_the_backtest_rules():
         broker.submit_order("AAA", 5, order_type=OrderType.LIMIT)
     with pytest.raises(ValueError, match="finite"):
         broker.submit_order("AAA", float("nan"))
+    with pytest.raises(ValueError, match="finite positive limit_price"):  # a NaN price never leaves
+        broker.submit_order("AAA", 5, order_type=OrderType.LIMIT, limit_price=float("nan"))
+    with pytest.raises(ValueError, match="finite positive stop_price"):
+        broker.submit_order("AAA", 5, order_type=OrderType.STOP, stop_price=float("inf"))
 
 
 def test_integer_shares_are_truncated_and_a_zero_order_is_rejected_without_reaching_the_venue():

@@ -9,6 +9,7 @@ its orders leaves (a bracket with a bad exit price sends no entry: the backtest 
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -169,8 +170,8 @@ def frame(n: int) -> pl.DataFrame:
                           "low": 100.0, "close": 100.0, "volume": 1e6} for i in range(n)])  # fmt: skip
 
 
-@pytest.mark.parametrize(("take_profit", "stop_loss"), [(110.0, -1.0), (0.0, 90.0)],
-                         ids=["bad-stop", "bad-take-profit-whose-warning-raises-first"])  # (warnings are errors here)
+@pytest.mark.parametrize(("take_profit", "stop_loss"), [(110.0, -1.0), (0.0, 90.0), (110.0, math.nan), (math.inf, 90.0)],
+                         ids=["bad-stop", "bad-take-profit-whose-warning-raises-first", "nan-stop", "inf-take-profit"])
 def test_a_bracket_with_a_bad_exit_price_sends_nothing_as_the_backtest_keeps_nothing(take_profit, stop_loss):
     """The backtest raises on the bad exit leg and rolls the hook back (the entry with it); a venue
     cannot take the entry back, so the legs are checked before it leaves."""
