@@ -195,10 +195,12 @@ class ShadowBroker:
         MARKET order that no rail refuses (the backtest's own submit, as a venue's flatten is
         the runtime's own order)."""
         self._cancel_working()
-        broker = self._broker
+        broker, rails = self._broker, self.rails
         for asset, position in list(broker.positions.items()):
             if abs(position.quantity) > 1e-12:
-                Broker.submit_order(broker, asset, -position.quantity)
+                order = Broker.submit_order(broker, asset, -position.quantity)
+                if rails is not None:  # the rails follow it: its fill moves the position they judge on
+                    rails.follow_own(order)
         _log.warning("flatten: closing orders placed for {}", sorted(broker.positions))
 
     def settle(self, timeout: float) -> int:

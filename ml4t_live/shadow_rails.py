@@ -46,7 +46,6 @@ class ShadowRails:
         # a bar's open: the gate's own step, which reads the positions tracked orders moved
         # (every order passes here and is tracked) from this broker
         gate.refresh_positions = self._positions
-        self.open_bar = gate.open_bar
         broker.submit_order = self.submit_order  # type: ignore[method-assign]
         broker.submit_bracket = self.submit_bracket  # type: ignore[method-assign]
         broker.update_order = self.update_order  # type: ignore[method-assign]
@@ -132,13 +131,22 @@ class ShadowRails:
         changed or cancelled are as they were, and so are the positions its fills moved. The
         gate forgets the gone orders and reads every position again (only after an error); a
         working order's undone change is read from the order at the next bar's ``settle``, as
-        any change is. The rate limit keeps the sends (they were checked as sent), and an order
+        any change is (no check that reads working orders runs before it). The rate limit keeps the sends (they were checked as sent), and an order
         the rails refused in the hook stays refused (it never reached the broker)."""
         gate = self.gate
         if not gate.follows_positions:
             return
         gate.exposure.drop_followed({id(order) for order in self._order_state.pending})
         self._positions(set(self._assets) | set(self.broker.positions))
+
+    def follow_own(self, order: Order | None) -> None:
+        """An order the runtime placed itself, past the rails (the operator's flatten): followed
+        as the strategy's are, so the position its fill moves is read again."""
+        if order is None or not self.gate.follows_positions:
+            return
+        self.gate.track(order)
+        if order.filled_quantity:
+            self._position(order.asset)
 
     # ------------------------------------------------------------------ positions
     def _position(self, asset: str) -> None:

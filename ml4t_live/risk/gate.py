@@ -119,8 +119,10 @@ class RiskGate:
               stop_price: float | None, open_orders: int, parent_quantity: float = 0.0, *,
               replacing: str | None = None, now: float | None = None) -> Refusal | None:  # fmt: skip
         """None when the order may leave (its send is counted), else the Refusal (counted).
-        ``now``: the market clock when the caller read it already (``now()``: the shadow asks
-        ``limits.admit`` itself and comes here only for the refusal)."""
+        ``now``: the market clock when the caller read it already: the shadow asks
+        ``limits.admit`` itself and comes here when it said no (REDUCING, HALTED, a refusal),
+        so the full checks run at once."""
+        one_step = now is None  # (the caller did not try limits.admit: it is tried here first)
         if now is None:
             market = self._market  # the market clock (now(), inlined: once per order)
             if market is None:
@@ -128,8 +130,9 @@ class RiskGate:
                 self._since = time.monotonic()
             now = market + (time.monotonic() - self._since)
         state = self.state
-        if replacing is None and self.limits.admit(asset, side, quantity, order_type, limit_price, stop_price, now,
-                                                   self.equity, open_orders, parent_quantity, state.state):  # fmt: skip
+        if one_step and replacing is None and self.limits.admit(asset, side, quantity, order_type, limit_price,
+                                                                stop_price, now, self.equity, open_orders,
+                                                                parent_quantity, state.state):  # fmt: skip
             return None  # (the usual order: passes, in one step)
         refusal = self.limits.evaluate(asset, side, quantity, order_type, limit_price, stop_price, now, self.equity,
                                        open_orders, state.state, state.reason, parent_quantity, replacing)  # fmt: skip

@@ -128,7 +128,7 @@ class PreTradeRisk:
         if not 0 < quantity < math.inf:  # NaN, infinite, zero, negative
             return Refusal("invalid_quantity", f"quantity must be a positive number, got {quantity!r}")
         # The rate limit is judged first (its refusal wins), but it only records a send when
-        # every other check passed: ``admit`` checks and records in one step, after the others;
+        # every other check passed: ``OrderRate.admit`` checks and records in one step, after the others;
         # when another check refuses, the rate limit's own refusal (if any) is returned instead.
         if state == ACTIVE and not self.judges_new_risk:  # the safe defaults: the rate alone
             too_fast = self.rate.admit(now)

@@ -241,3 +241,37 @@ def test_each_bar_s_marked_equity_reaches_the_shadow_s_rails():
     assert "7,500" in strategy.late.rejection_reason
     gate = broker.rails.gate
     assert gate.equity == gate.state.last_equity == 7_500.0
+
+
+class FlattenedThenSells(Strategy):
+    """Buys 100 on bar 1; the operator runs ``halt --flatten`` during bar 2 and ``resume``
+    during bar 4; bar 6 sells 100 (a short: the flatten closed the position)."""
+
+    def __init__(self, state_dir) -> None:
+        self.state_dir, self.n, self.sell, self.commands = str(state_dir), 0, None, []
+
+    def on_data(self, timestamp, data, context, broker):
+        self.n += 1
+        if self.n == 1:
+            broker.submit_order("AAA", 100)
+        command = {2: ("halt", "--flatten", "--reason", "news"), 4: ("resume",)}.get(self.n)
+        if command:
+            self.commands.append(operator(*command, "--strategy-id", "flat", "--state-dir", self.state_dir))
+        if self.n == 6:
+            self.sell = broker.submit_order("AAA", 100, OrderSide.SELL)
+
+
+def test_the_operators_flatten_in_shadow_moves_the_position_the_rails_judge_on(tmp_path):
+    """The flatten's own order passes no rail, but the rails follow it: once it fills they know
+    the position is closed, so a later sale is a short (here a margin account would let it
+    through: the rails are what refuse it)."""
+    frame = __import__("polars").DataFrame(
+        [{"timestamp": T0 + timedelta(minutes=i), "asset": "AAA", "open": 100.0, "high": 100.0, "low": 100.0,
+          "close": 100.0, "volume": 1e6} for i in range(7)])  # fmt: skip
+    config = BacktestConfig(initial_cash=100_000.0, allow_short_selling=True, allow_leverage=True)
+    strategy = FlattenedThenSells(tmp_path)
+    shadow = ShadowBroker(config, risk={"allow_short": False}, state_dir=tmp_path)
+    LiveEngine(strategy, shadow, ReplayFeed(frame), session_dir=False, strategy_id="flat").run()
+    assert all(c.returncode == 0 for c in strategy.commands), [c.stderr for c in strategy.commands]
+    assert strategy.sell.rejection_code == "allow_short"
+    assert not shadow.strategy_broker.positions  # flat: closed by the flatten, never shorted
