@@ -74,9 +74,8 @@ class ShadowBroker:
         self._replaying = False
         self._journaled = 0  # the backtest broker's fills the journal holds (an index into them)
         self._erring = False  # the rails count strategy errors now (an ok on_data must reach them)
-        #: the rails' per-bar steps (None without rails), and their refused orders (the rails'
-        #: own lists, which stay the same objects; empty without rails): read at every bar
-        self._open_rails: Callable[..., Any] | None = None
+        #: the rails' gate (None without rails), and their refused orders (the rails' own lists,
+        #: which stay the same objects; empty without rails): read at every bar
         self._gate: RiskGate | None = None
         self._refused: list[Order] = []
         self._new_refused: list[Order] = []
@@ -107,7 +106,7 @@ class ShadowBroker:
         if gate is not None:
             gate.equity = config.initial_cash
             self.rails = ShadowRails(gate, self._broker)
-            self._open_rails, self._gate = gate.open_bar, gate
+            self._gate = gate
             self._refused, self._new_refused = self.rails.refused, self.rails.new_refused
             self._erring = True  # until the first outcome says how many errors the gate counts
         if self.journal is not None:
@@ -222,9 +221,9 @@ class ShadowBroker:
             broker._process_orders(use_open=True)
         else:
             broker._process_orders()
-        open_rails = self._open_rails
-        if open_rails is not None:
-            open_rails(timestamp, data)
+        gate = self._gate
+        if gate is not None:
+            gate.open_bar(timestamp, data)
 
     def end_bar(self, bar: BarClosed) -> None:
         """Engine steps after ``on_data``: MOC fills at this bar's close, then water marks."""

@@ -131,8 +131,9 @@ class ShadowRails:
         changed or cancelled are as they were, and so are the positions its fills moved. The
         gate forgets the gone orders and reads every position again (only after an error); a
         working order's undone change is read from the order at the next bar's ``settle``, as
-        any change is (no check that reads working orders runs before it). The rate limit keeps the sends (they were checked as sent), and an order
-        the rails refused in the hook stays refused (it never reached the broker)."""
+        any change is (no check that reads working orders runs before it). The rate limit keeps
+        the sends (they were checked as sent), and an order the rails refused in the hook stays
+        refused (it never reached the broker)."""
         gate = self.gate
         if not gate.follows_positions:
             return

@@ -239,10 +239,7 @@ class Exposure:
                 continue
             del followed[order_id]
             if view is not None and left:
-                if order.side is _BUY:
-                    view.working_buy = max(view.working_buy - left, 0.0)
-                else:
-                    view.working_sell = max(view.working_sell - left, 0.0)
+                self._add_working(order.asset, order.side, -left)
 
     def settle(self) -> set[str]:
         """Once per bar: each followed order's fills and end since the last look, read from the

@@ -124,11 +124,7 @@ class RiskGate:
         so the full checks run at once."""
         one_step = now is None  # (the caller did not try limits.admit: it is tried here first)
         if now is None:
-            market = self._market  # the market clock (now(), inlined: once per order)
-            if market is None:
-                market = self._market = posix(self.bar_time)
-                self._since = time.monotonic()
-            now = market + (time.monotonic() - self._since)
+            now = self.now()
         state = self.state
         if one_step and replacing is None and self.limits.admit(asset, side, quantity, order_type, limit_price,
                                                                 stop_price, now, self.equity, open_orders,
