@@ -5,21 +5,12 @@ reducing."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
-import polars as pl
 from ml4t.backtest import BacktestConfig, ExecutionMode, OrderSide, OrderType, Strategy
 
 from ml4t_live import LiveEngine
 from ml4t_live.feeds.replay import ReplayFeed
 from ml4t_live.shadow import ShadowBroker
-
-T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
-
-
-def frame(n: int = 5) -> pl.DataFrame:
-    return pl.DataFrame([{"timestamp": T0 + timedelta(minutes=i), "asset": "AAA", "open": 100.0, "high": 100.0,
-                          "low": 100.0, "close": 100.0, "volume": 1e6} for i in range(n)])  # fmt: skip
+from tests.support.market import aaa_minutes
 
 
 class BuyRaiseThenSell(Strategy):
@@ -39,7 +30,7 @@ class BuyRaiseThenSell(Strategy):
 
 def run(strategy, config: BacktestConfig, risk: dict, shadow_kwargs: dict | None = None) -> ShadowBroker:
     shadow = ShadowBroker(config, risk=risk, **(shadow_kwargs or {}))
-    LiveEngine(strategy, shadow, ReplayFeed(frame()), session_dir=False, error_policy="log").run()
+    LiveEngine(strategy, shadow, ReplayFeed(aaa_minutes([100.0] * 5)), session_dir=False, error_policy="log").run()
     return shadow
 
 
@@ -82,7 +73,7 @@ def test_a_rolled_back_change_counts_the_order_as_it_was():
     """(The next bar's settle reads the order as the backtest restored it.)"""
     shadow = ShadowBroker(BacktestConfig(initial_cash=100_000.0), risk={"max_position_notional": 1e9})
     strategy = ChangeRaiseThenLook(shadow)
-    LiveEngine(strategy, shadow, ReplayFeed(frame()), session_dir=False, error_policy="log").run()
+    LiveEngine(strategy, shadow, ReplayFeed(aaa_minutes([100.0] * 5)), session_dir=False, error_policy="log").run()
     assert strategy.order.quantity == 100  # the backtest undid the change
     assert strategy.seen == 100.0
 
@@ -113,7 +104,7 @@ class BracketThenRaise(Strategy):
 def test_a_rolled_back_bracket_is_not_followed():
     shadow = ShadowBroker(BacktestConfig(initial_cash=100_000.0), risk={"allow_short": False})
     strategy = BracketThenRaise(shadow)
-    LiveEngine(strategy, shadow, ReplayFeed(frame()), session_dir=False, error_policy="log").run()
+    LiveEngine(strategy, shadow, ReplayFeed(aaa_minutes([100.0] * 5)), session_dir=False, error_policy="log").run()
     assert not shadow.strategy_broker.orders
     assert strategy.seen[0] == ({}, {"AAA": (0.0, 0.0, 0.0)})
 
@@ -141,7 +132,7 @@ class ReuseAfterRaise(Strategy):
 def test_an_undone_cancel_keeps_the_order_working_and_a_reused_id_is_a_new_order():
     shadow = ShadowBroker(BacktestConfig(initial_cash=100_000.0), risk={"max_open_orders": 10})
     strategy = ReuseAfterRaise(shadow)
-    LiveEngine(strategy, shadow, ReplayFeed(frame()), session_dir=False, error_policy="log").run()
+    LiveEngine(strategy, shadow, ReplayFeed(aaa_minutes([100.0] * 5)), session_dir=False, error_policy="log").run()
     assert strategy.sell.order_id == "ORD-2"  # the undone buy's id
     # the first buy works again (its cancel was undone); the sell is the only other order
     assert strategy.seen == ({strategy.first.order_id: ("buy", 100.0, False), "ORD-2": ("sell", 5.0, False)},

@@ -18,6 +18,7 @@ from ml4t_live.journal.store import read_only
 from ml4t_live.shadow import ShadowBroker
 from ml4t_live.venue_broker import VenueBroker
 from tests.support.fakes import FakeVenue, ListFeed, bar
+from tests.support.market import aaa_minutes
 
 T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
 
@@ -68,9 +69,7 @@ def test_a_daily_loss_moves_to_reducing_the_run_goes_on_and_the_next_day_starts_
 
 def test_a_drawdown_in_shadow_moves_to_reducing_and_stays():
     prices = [100.0, 100.0, 100.0, 97.0, 94.0, 94.0, 110.0]
-    frame = __import__("polars").DataFrame(
-        [{"timestamp": T0 + timedelta(minutes=i), "asset": "AAA", "open": p, "high": p, "low": p, "close": p,
-          "volume": 1e6} for i, p in enumerate(prices)])  # fmt: skip
+    frame = aaa_minutes(prices)
     strategy = BuyThenTry(try_from=6)
     config = BacktestConfig(initial_cash=10_000.0)
     result = LiveEngine(strategy, ShadowBroker(config, risk={"max_drawdown": 0.05}), ReplayFeed(frame),
@@ -229,9 +228,7 @@ def test_each_bar_s_marked_equity_reaches_the_shadow_s_rails():
     """No loss limit: every equity is in the band, and the mark still hands it to the gate (the
     exposure limit divides by it) and to the trading state (what a resume re-bases on)."""
     prices = [100.0, 100.0, 80.0, 50.0, 50.0]
-    frame = __import__("polars").DataFrame(
-        [{"timestamp": T0 + timedelta(minutes=i), "asset": "AAA", "open": p, "high": p, "low": p, "close": p,
-          "volume": 1e6} for i, p in enumerate(prices)])  # fmt: skip
+    frame = aaa_minutes(prices)
     strategy = BuyLater(last=len(prices))
     broker = ShadowBroker(BacktestConfig(initial_cash=10_000.0), risk={"max_gross_exposure": 1.0})
     LiveEngine(strategy, broker, ReplayFeed(frame), session_dir=False).run()
@@ -265,9 +262,7 @@ def test_the_operators_flatten_in_shadow_moves_the_position_the_rails_judge_on(t
     """The flatten's own order passes no rail, but the rails follow it: once it fills they know
     the position is closed, so a later sale is a short (here a margin account would let it
     through: the rails are what refuse it)."""
-    frame = __import__("polars").DataFrame(
-        [{"timestamp": T0 + timedelta(minutes=i), "asset": "AAA", "open": 100.0, "high": 100.0, "low": 100.0,
-          "close": 100.0, "volume": 1e6} for i in range(7)])  # fmt: skip
+    frame = aaa_minutes([100.0] * 7)
     config = BacktestConfig(initial_cash=100_000.0, allow_short_selling=True, allow_leverage=True)
     strategy = FlattenedThenSells(tmp_path)
     shadow = ShadowBroker(config, risk={"allow_short": False}, state_dir=tmp_path)

@@ -17,6 +17,7 @@ from ml4t_live.journal.store import read_only
 from ml4t_live.shadow import ShadowBroker
 from ml4t_live.venue_broker import VenueBroker
 from tests.support.fakes import FakeVenue, ListFeed, bar
+from tests.support.market import aaa_minutes
 
 T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
 
@@ -32,12 +33,6 @@ def meta(sid: str, key: str) -> str | None:
         return journal.meta(key)
     finally:
         journal.close()
-
-
-def flat_frame(n: int, price: float = 100.0) -> pl.DataFrame:
-    """``n`` one-minute bars of AAA at a constant price, for a shadow replay."""
-    return pl.DataFrame([{"timestamp": T0 + timedelta(minutes=i), "asset": "AAA", "open": price, "high": price,
-                          "low": price, "close": price, "volume": 1e6} for i in range(n)])  # fmt: skip
 
 
 def minutes(prices: list[float], start: datetime = T0) -> list:
@@ -108,7 +103,7 @@ class ChangeThenAdd(Strategy):
 def test_a_changed_working_order_counts_with_its_new_quantity():
     risk = {"max_position_notional": 10_000}  # 90 + 90 working x 100 = 18,000
     shadow = ChangeThenAdd()
-    frame = flat_frame(3)
+    frame = aaa_minutes([100.0] * 3)
     LiveEngine(shadow, ShadowBroker(BacktestConfig(), risk=risk), ReplayFeed(frame), session_dir=False).run()
     at_venue = ChangeThenAdd()
     LiveEngine(at_venue, VenueBroker(FakeVenue(fill_on_wait=True), strategy_id="chg", risk=risk),
@@ -161,7 +156,7 @@ class ManyOrders(Strategy):
 
 
 def test_without_a_risk_table_a_wide_rebalance_fills_as_in_the_backtest():
-    frame = flat_frame(3)
+    frame = aaa_minutes([100.0] * 3)
     result = LiveEngine(ManyOrders(400), ShadowBroker(BacktestConfig()), ReplayFeed(frame), session_dir=False).run()
     assert len(result.fills) == 400 and result.metrics["num_risk_refusals"] == 0
 
@@ -192,8 +187,7 @@ class LimitThenErrors(Strategy):
 
 def test_a_halt_by_strategy_errors_in_shadow_cancels_the_working_orders_as_at_the_venue():
     prices = [100.0, 100.0, 100.0, 40.0, 40.0]  # the limit would fill on bar 4
-    frame = pl.DataFrame([{"timestamp": T0 + timedelta(minutes=i), "asset": "AAA", "open": p, "high": p,
-                           "low": p, "close": p, "volume": 1e6} for i, p in enumerate(prices)])  # fmt: skip
+    frame = aaa_minutes(prices)
     strategy = LimitThenErrors()
     result = LiveEngine(strategy, ShadowBroker(BacktestConfig(), risk={"max_strategy_errors": 2}), ReplayFeed(frame),
                         session_dir=False, error_policy="log").run()  # fmt: skip
@@ -212,7 +206,7 @@ class RefusedBracket(Strategy):
 
 def test_a_refused_bracket_is_counted_the_same_in_shadow_and_at_the_venue():
     risk = {"max_order_notional": 10_000}
-    frame = flat_frame(3)
+    frame = aaa_minutes([100.0] * 3)
     shadow = LiveEngine(RefusedBracket(), ShadowBroker(BacktestConfig(), risk=risk), ReplayFeed(frame),
                         session_dir=False).run()  # fmt: skip
     venue = LiveEngine(RefusedBracket(), VenueBroker(FakeVenue(fill_on_wait=True), strategy_id="brk", risk=risk),
@@ -227,7 +221,7 @@ class Refuser(Strategy):
 
 
 def test_shadow_refusal_ids_never_repeat_when_old_records_are_forgotten(tmp_path):
-    frame = flat_frame(4)
+    frame = aaa_minutes([100.0] * 4)
     result = LiveEngine(Refuser(), ShadowBroker(BacktestConfig(), risk={"max_order_quantity": 10}),
                         ReplayFeed(frame), session_dir=tmp_path / "s", retain=0).run()  # fmt: skip
     ids = pl.read_parquet(result.session_dir / "orders.parquet")["order_id"].to_list()
@@ -261,12 +255,12 @@ def test_in_shadow_a_clean_bar_between_errors_resets_their_count():
     reaches the rails, also when the shadow skips the outcome of clean bars with no errors counted)."""
     risk = {"max_strategy_errors": 3}
     reset = ErrorsAt({2, 3, 5, 6})
-    result = LiveEngine(reset, ShadowBroker(BacktestConfig(), risk=risk), ReplayFeed(flat_frame(8)),
+    result = LiveEngine(reset, ShadowBroker(BacktestConfig(), risk=risk), ReplayFeed(aaa_minutes([100.0] * 8)),
                         session_dir=False, error_policy="log").run()  # fmt: skip
     assert result.metrics["trading_state"] == "ACTIVE" and result.metrics["num_strategy_errors"] == 4
     assert [o.status for o in reset.orders[-2:]] != [OrderStatus.REJECTED] * 2
     halted = ErrorsAt({2, 3, 4})
-    result = LiveEngine(halted, ShadowBroker(BacktestConfig(), risk=risk), ReplayFeed(flat_frame(6)),
+    result = LiveEngine(halted, ShadowBroker(BacktestConfig(), risk=risk), ReplayFeed(aaa_minutes([100.0] * 6)),
                         session_dir=False, error_policy="log").run()  # fmt: skip
     assert result.metrics["trading_state"] == "HALTED"
     assert [o.rejection_code for o in halted.orders[1:]] == ["halted", "halted"]

@@ -42,6 +42,12 @@ def make_prices(
     return pl.concat(frames).sort("timestamp", "asset")
 
 
+def aaa_minutes(prices: list[float], start: datetime = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)) -> pl.DataFrame:
+    """One-minute bars of AAA, one per price (open = high = low = close), for a shadow replay."""
+    return pl.DataFrame([{"timestamp": start + timedelta(minutes=i), "asset": "AAA", "open": p, "high": p, "low": p,
+                          "close": p, "volume": 1e6} for i, p in enumerate(prices)])  # fmt: skip
+
+
 def make_signals(prices: pl.DataFrame, *, seed: int = 11) -> pl.DataFrame:
     """A noisy, persistent per-asset 'signal' column keyed by (timestamp, asset)."""
     rng = np.random.default_rng(seed)
