@@ -100,6 +100,7 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
         self._catch_up = False
         self._halt_applied = False  # HALTED's cancels were made
         self._runtime_exit = False  # the operator's flatten is placing its orders
+        self._bracket_entry = False  # submit_bracket is placing its entry (the rails judge the bracket whole)
         self._unresolved: list[str] = []  # orders to look up by client order id (after a restart)
         self._rebalance_counter = 0
         self._validators: dict[int, Callable[[int], None]] = {}
@@ -343,7 +344,11 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
         if validate_prices:
             reference = entry_limit if entry_limit is not None else self.book.last_prices.get(asset)
             warn_inverted_bracket(asset, checked[0], reference, take_profit, stop_loss)
-        entry = self.submit_order(asset, quantity, order_type=entry_type, limit_price=entry_limit)
+        self._bracket_entry = True
+        try:
+            entry = self.submit_order(asset, quantity, order_type=entry_type, limit_price=entry_limit)
+        finally:
+            self._bracket_entry = False
         if entry is None:
             return None
         exit_side = OrderSide.SELL if entry.side is OrderSide.BUY else OrderSide.BUY

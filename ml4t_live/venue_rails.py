@@ -36,6 +36,7 @@ class RailSteps:
     rails: JournaledRails | None
     _halt_applied: bool
     _runtime_exit: bool
+    _bracket_entry: bool  # submit_bracket is placing its entry
     cancel_open_orders: Any
     _cancel_and_wait: Any  # BarSteps
     submit_order: Any
@@ -81,6 +82,9 @@ class RailSteps:
                                              f"({parent.rejection_reason})")  # fmt: skip
         if self.rails is not None:
             self.rails.sync()  # an operator's halt from another process counts from the next order
+        if self._bracket_entry and not self.gate.halted and (room := self.gate.bracket_room()) is not None:
+            _log.warning("bracket entry {} refused: {}", order.order_id, room.reason)
+            return room.code, f"risk: {room.reason}"
         open_orders = len(self.book.open) - (order.order_id in self.book.open)
         refusal = self.gate.check(order.asset, order.side, order.quantity, order.order_type, order.limit_price,
                                   order.stop_price, open_orders=open_orders,

@@ -138,6 +138,16 @@ class RiskGate:
             self.refused[refusal.code] += 1
         return refusal
 
+    def bracket_room(self, orders: int = 3) -> Refusal | None:
+        """A bracket leaves whole or not at all: None when the order rate can take its ``orders``
+        (entry and exit legs) now, else the refusal of its entry (counted). Asked before the
+        entry: an exit leg refused after its entry left would leave the entry unprotected."""
+        too_fast = self.limits.rate.room(self.now(), orders)
+        if too_fast is None:
+            return None
+        self.refused["max_orders_per_minute"] += 1
+        return Refusal("max_orders_per_minute", too_fast)
+
     def check_change(self, order: Order, changes: dict[str, Any], *, open_orders: int,
                      entry: Order | None = None) -> Refusal | None:  # fmt: skip
         """A working order's ``update_order``: checked as the order it becomes (its unfilled

@@ -47,6 +47,21 @@ class OrderRate:
                     f"{self.per_minute}; the next order may leave in {wait:.1f} s")  # fmt: skip
         return None
 
+    def room(self, now: float, orders: int) -> str | None:
+        """Why ``orders`` sent together at ``now`` (a bracket: its entry and exit legs) would not
+        all fit the limit, else None. Records nothing."""
+        if self.per_minute is None:
+            return None
+        sent = self._expire(now)
+        in_second = self._in_last_second(now)
+        if self.per_second is not None and in_second + orders > self.per_second:
+            return (f"max_orders_per_minute (burst): {in_second} orders in the last second + the {orders} of a "
+                    f"bracket > the burst cap of ceil({self.per_minute} / 6) = {self.per_second} per second")  # fmt: skip
+        if len(sent) + orders > self.per_minute:
+            return (f"max_orders_per_minute: {len(sent)} orders in the last 60 s + the {orders} of a bracket "
+                    f"> the cap of {self.per_minute}")  # fmt: skip
+        return None
+
     def admit(self, now: float) -> str | None:
         """``refusal(now)``, and when there is none the send is recorded: one step, once per
         order that leaves. Fewer sends kept than either cap can refuse nothing, so the window is

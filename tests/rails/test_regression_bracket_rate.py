@@ -1,0 +1,44 @@
+"""A bracket leaves whole or not at all: the order-rate limit is asked for its three orders
+before its entry (an exit leg refused after the entry left would leave the entry unprotected).
+In shadow here; through the real ib_async client in ``tests/venues/ib/test_ib_rails_venue_audit.py``."""
+
+from __future__ import annotations
+
+from ml4t.backtest import BacktestConfig, OrderStatus, Strategy
+
+from ml4t_live import LiveEngine
+from ml4t_live.feeds.replay import ReplayFeed
+from ml4t_live.shadow import ShadowBroker
+from tests.support.market import aaa_minutes
+
+
+class OneBracket(Strategy):
+    def __init__(self) -> None:
+        self.n = 0
+        self.bracket = None
+
+    def on_data(self, timestamp, data, context, broker):
+        self.n += 1
+        if self.n == 1:
+            self.bracket = broker.submit_bracket("AAA", 10, take_profit=104.0, stop_loss=97.0)
+
+
+def _shadow(per_minute: int) -> tuple[OneBracket, dict]:
+    strategy = OneBracket()
+    result = LiveEngine(strategy, ShadowBroker(BacktestConfig(), risk={"max_orders_per_minute": per_minute}),
+                        ReplayFeed(aaa_minutes([100.0] * 3)), session_dir=False).run()  # fmt: skip
+    return strategy, result.metrics
+
+
+def test_in_shadow_a_bracket_over_the_burst_cap_is_refused_whole():
+    strategy, metrics = _shadow(12)  # a burst cap of 2 a second
+    entry, tp, sl = strategy.bracket
+    assert [o.status for o in (entry, tp, sl)] == [OrderStatus.REJECTED] * 3
+    assert entry.rejection_code == "max_orders_per_minute"
+    assert metrics["risk_refusals"] == {"max_orders_per_minute": 1, "bracket_entry_refused": 2}
+
+
+def test_in_shadow_a_bracket_at_the_burst_cap_leaves_whole():
+    strategy, _ = _shadow(13)  # a burst cap of 3 a second
+    entry, tp, sl = strategy.bracket
+    assert entry.status is OrderStatus.FILLED and tp.status is sl.status is OrderStatus.PENDING
