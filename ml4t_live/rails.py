@@ -49,12 +49,15 @@ class JournaledRails:
         return rails
 
     def sync(self) -> Transition | None:
-        """Apply the journal's trading state (the operator's) to the gate when they differ."""
+        """Apply the journal's trading state (the operator's) to the gate when they differ: in
+        state, or in the reason of a HALTED / REDUCING (the operator's halt over a limit's)."""
         self.journal.reload_meta("trading_state", "trading_state_reason", "flatten_requested")
         wanted = self.journal.meta("trading_state") or ACTIVE
-        if wanted == self.gate.state.state:
+        reason = self.journal.meta("trading_state_reason", "") or ""
+        state = self.gate.state
+        if wanted == state.state and (wanted == ACTIVE or reason == state.reason):
             return None
-        return self.gate.operator(wanted, self.journal.meta("trading_state_reason", "") or "")
+        return self.gate.operator(wanted, reason)
 
     def moved(self, transition: Transition | None) -> None:
         """Persist an automatic transition at once, unless the journal's state changed since it

@@ -165,9 +165,11 @@ class ShadowJournal:
 
     def _operator(self) -> None:
         rails = self.rails
+        state = rails.gate.state
+        before = state.reason, state.cause
         moved = rails.sync()
         flatten = bool(rails.flatten_requested)
-        if moved is None and not flatten:
+        if moved is None and not flatten and (state.reason, state.cause) == before:  # (a halt over a limit's: kept)
             return
         change = {"state": rails.gate.state.state, "reason": rails.gate.state.reason, "flatten": flatten}
         self._bar.append(("commands", (self.n, -1 - len(self._bar), "operator", "", pack(change), _NONE)))

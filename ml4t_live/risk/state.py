@@ -99,9 +99,16 @@ class TradingState:
         self.consecutive_errors = 0
 
     def operator(self, state: str, reason: str = "") -> Transition | None:
-        """The operator set ``state`` (halt, halt --reducing, resume); any direction."""
+        """The operator set ``state`` (halt, halt --reducing, resume); any direction. A halt or
+        halt --reducing in the state a limit already set takes it over: it lifts on resume only
+        (a daily loss's REDUCING no longer lifts at the next day), and says the operator's reason."""
         if state not in STATES:
             raise ValueError(f"trading state must be one of {', '.join(STATES)}, got {state!r}")
+        if state == self.state != ACTIVE:
+            if (self.reason, self.cause) != (reason, "operator"):
+                self.reason, self.cause = reason or f"{state} by the operator", "operator"
+                _log.warning("trading state {} kept, now the operator's: {}", state, self.reason)
+            return None
         if state == ACTIVE:
             self.consecutive_errors = 0
             if self.last_equity is not None:
