@@ -115,7 +115,8 @@ class RailSteps:
     def check_trading_state(self) -> None:
         """Before each live bar's ``on_data`` (after the fill barrier): an operator's halt,
         resume or flatten from another process, a reconciliation's halt, or a limit. HALTED
-        cancels the strategy's working orders once; new orders are refused."""
+        cancels the strategy's working orders (each bar again while the venue still works one:
+        a refused or failed cancel); new orders are refused."""
         self.own.refresh()
         rails = self.rails
         if rails is None:
@@ -124,7 +125,8 @@ class RailSteps:
         halted = self.gate.halted
         if halted and not self._halt_applied:
             self.cancel_open_orders("trading halted")
-        self._halt_applied = halted
+        # a cancel the venue refused or that failed leaves its order working there: tried again next bar
+        self._halt_applied = halted and not self.book.open
         if rails.flatten_requested:
             self.flatten_owned(rails.flatten_requested)
 
@@ -166,7 +168,7 @@ class RailSteps:
             self.rails.moved(transition)
             if transition.new == HALTED:
                 self.cancel_open_orders("trading halted")
-                self._halt_applied = True
+                self._halt_applied = not self.book.open  # what is left: tried again at the next bar
 
     def risk_summary(self) -> dict[str, Any]:
         return self.gate.summary() if self.rails is not None else {}

@@ -3,11 +3,13 @@ what a refusal must never leave behind at the venue."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
 from ib_helpers import START, config_for
-from ml4t.backtest import BacktestConfig, OrderStatus, Strategy
+from ml4t.backtest import BacktestConfig, OrderStatus, OrderType, Strategy
 
 from ml4t_live import LiveEngine
 from ml4t_live.venues.ib import IBBroker, IBFeed
@@ -54,3 +56,42 @@ def test_a_bracket_the_order_rate_can_take_leaves_whole(sim_factory, ib_log_guar
     entry, tp, sl = strategy.bracket
     assert entry.status is OrderStatus.FILLED
     assert {entry.order_id, tp.order_id, sl.order_id} <= received
+
+
+def operator(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ml4t_live", *args], capture_output=True,
+                          text=True, timeout=60, check=False)  # fmt: skip
+
+
+class HaltedWithAWorkingLimit(Strategy):
+    """A working limit on bar 1; on bar 2 IB will refuse the next cancel (10148, the order
+    unchanged) and the operator halts the strategy from another process. Records the limit's
+    status each bar."""
+
+    def __init__(self, sim) -> None:
+        self.sim, self.n, self.limit, self.seen = sim, 0, None, []
+
+    def on_data(self, timestamp, data, context, broker):
+        self.n += 1
+        if self.n == 1:
+            self.limit = broker.submit_order("AAA", 10, order_type=OrderType.LIMIT, limit_price=96.0)
+        if self.n == 2:
+            self.sim.inject("cancel_reply", reply="10148")
+            self.halt = operator("halt", "--strategy-id", "halter", "--reason", "desk says stop")
+        self.seen.append(self.limit.status)
+
+
+def test_a_halt_whose_cancel_ib_refused_tries_again_until_the_order_is_gone(sim_factory, ib_log_guard):
+    for expected in (r"Error 10148, reqId \d+", r"Error 202, reqId \d+", "trading state ACTIVE -> HALTED"):
+        ib_log_guard.expect(expected)
+    sim = sim_factory(probe_bars(START, ccc_ages=False))
+    strategy = HaltedWithAWorkingLimit(sim)
+    broker = IBBroker(config_for(sim), strategy_id="halter")
+    feed = IBFeed(config_for(sim), ["AAA"], bar_size="1 min", end=START + timedelta(minutes=6))
+    LiveEngine(strategy, broker, feed, config=BacktestConfig(), session_dir=False,
+               open_orders_at_end="keep").run()  # fmt: skip
+    assert strategy.halt.returncode == 0, strategy.halt.stderr
+    # bar 3: HALTED's cancel is refused by IB (the order still works there); bar 4 tries again
+    assert strategy.seen[:3] == [OrderStatus.PENDING] * 3
+    assert strategy.seen[3:] == [OrderStatus.CANCELLED] * 3
+    assert {o.order_ref: o.status for o in sim.orders}[strategy.limit.order_id] == "Cancelled"
