@@ -44,6 +44,7 @@ class JournaledRails:
         sid = journal.meta("strategy_id", "ID")
         rails = cls(RiskGate(config, state, resume_hint=resume_hint(journal), operated=True), journal)
         rails.sync()  # the operator may have changed it while the strategy was down
+        rails.report_limits(None)  # status shows the limits from the start, not from the first bar
         if state.state != ACTIVE:
             _log.warning("strategy {} starts {}: {}", sid, state.state, state.reason or "no reason given")
         return rails
@@ -79,7 +80,12 @@ class JournaledRails:
     def save(self, open_orders: int | None = None) -> None:
         self.journal.set_meta("risk_state", json.dumps(self.gate.state.snapshot()))
         if open_orders is not None:
-            self.journal.set_meta("risk_usage", json.dumps(self.gate.usage(open_orders)))
+            self.report_limits(open_orders)
+
+    def report_limits(self, open_orders: int | None) -> None:
+        """Every limit with its value and current use, for ``ml4t-live status`` (None: before
+        the first bar, when the run has the limits but no use of them yet)."""
+        self.journal.set_meta("risk_usage", json.dumps(self.gate.usage(open_orders)))
 
     @property
     def flatten_requested(self) -> str | None:

@@ -82,6 +82,7 @@ class ShadowJournal:
             # positions are followed when a limit reads them, and from an operator's REDUCING on
             gate = RiskGate(gate_config, TradingState(gate_config), resume_hint=resume_hint(journal))
             self.rails = JournaledRails(gate, journal)
+            self.rails.report_limits(None)  # status shows this run's limits from its start
         #: when to ask the journal whether an operator changed the trading state
         self._signal = ChangeSignal(journal.path) if gate_config is not None else None
         self.n = 0

@@ -215,8 +215,9 @@ class RiskGate:
         return self.state.state == HALTED
 
     # ------------------------------------------------------------------ reports
-    def usage(self, open_orders: int) -> list[dict[str, Any]]:
-        """Every limit with its configured value and current use (``status``, the summary)."""
+    def usage(self, open_orders: int | None) -> list[dict[str, Any]]:
+        """Every limit with its configured value and current use (``status``, the summary);
+        ``open_orders`` None: before the first bar."""
         rows = [{"limit": name, "value": value, "usage": use}
                 for name, value, use in self.limits.usage(now=self.now(), equity=self.equity,
                                                           open_orders=open_orders)]  # fmt: skip

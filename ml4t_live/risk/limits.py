@@ -316,9 +316,13 @@ class PreTradeRisk:
         return None
 
     # ------------------------------------------------------------------ status
-    def usage(self, *, now: float, equity: float, open_orders: int) -> list[tuple[str, str, str]]:
-        """(limit, configured, current use) for every per-order limit, for ``status``."""
+    def usage(self, *, now: float, equity: float, open_orders: int | None) -> list[tuple[str, str, str]]:
+        """(limit, configured, current use) for every per-order limit, for ``status``;
+        ``open_orders`` None: before the run's first bar (the limits configured, no use yet)."""
         c = self.config
+        if open_orders is None:
+            return [(name, text, "no bar yet") for name, text in c.describe()
+                    if name not in ("max_daily_loss", "max_drawdown", "max_strategy_errors")]  # fmt: skip
         if c.max_gross_exposure is None:
             ratio = "not followed (no limit)"  # prices are kept only for the priced limits
         else:
