@@ -11,7 +11,8 @@ Two sides, as the design asks:
 
 Order identity: every order carries the engine's deterministic ``client_order_id``; submitting
 and resolving an ambiguous outcome by that id: :class:`~.submit.SubmitMixin`. A replace gets the
-id ``<ours>.r<n>``, which the tracker maps back to ours.
+id ``<ours>.r<n>``, which the tracker maps back to ours; one Alpaca refuses raises (the order
+works unchanged, so the broker keeps it as it was).
 
 Combined orders (OCA pairs -> one Alpaca ``oco``; bracket exits held until the entry fills):
 :class:`~.held.HeldOrders`. Connect: account -> live guard -> stream up -> positions and open
@@ -280,15 +281,8 @@ class AlpacaGateway(SubmitMixin):
                     ]
                 )
                 return
-        except VenueRequestFailed as exc:
-            self._emit(
-                [
-                    VenueErrorReported(
-                        VENUE, exc.code or str(exc.status), exc.message, cid
-                    )
-                ]
-            )
-            return
+        except VenueRequestFailed:
+            raise  # Alpaca refused the replace: the order works unchanged (the caller keeps it so)
         with self.stream.emit_lock:
             self.tracker.carry_over(venue_id, str(order.id))
             self._venue_ids[cid] = str(order.id)
