@@ -13,7 +13,9 @@ Transitions, each returned as a :class:`Transition` (old, new, why, cause) when 
     date of ``now`` (POSIX seconds) is used. At the next day boundary a daily-loss REDUCING
     lifts by itself (back to ACTIVE, with a transition saying so) - that is what "daily" means.
   - ``max_drawdown``: ``(high_water - equity) / high_water > max_drawdown`` -> REDUCING; the
-    high water is the highest equity observed this session. It does not lift by itself.
+    high water is the highest equity observed this session. It does not lift by itself: when a
+    daily-loss REDUCING lifts at a new day while the drawdown is exceeded, the one transition
+    returned is REDUCING -> REDUCING, caused by ``max_drawdown`` (the caller persists its reason).
 * ``strategy_error()`` / ``strategy_ok()`` (after each ``on_data``): the ``max_strategy_errors``-th
   consecutive error -> HALTED (it counts events: "5 consecutive errors -> HALTED" halts on the
   fifth); a clean ``on_data`` resets the count (it does not resume).
@@ -84,7 +86,10 @@ class TradingState:
         self.last_equity = equity
         if self.high_water is None or equity > self.high_water:
             self.high_water = equity
-        return self._loss_limits(equity) or new_day
+        moved = self._loss_limits(equity)
+        if moved is not None and new_day is not None:  # lifted and tightened at once: one move from the state before
+            return Transition(new_day.old, moved.new, moved.why, moved.cause)
+        return moved or new_day
 
     def strategy_error(self) -> Transition | None:
         self.consecutive_errors += 1
