@@ -15,6 +15,7 @@ there, and ``ml4t-live halt`` / ``resume`` reach the run at its next bar.
 from __future__ import annotations
 
 import math
+from numbers import Real
 from typing import Any
 
 from loguru import logger
@@ -56,9 +57,10 @@ class ShadowRails:
                      stop_price: float | None = None, trail_amount: float | None = None,
                      _options: Any = None) -> Order | None:  # fmt: skip
         kind = type(quantity)
-        if not (kind is float or kind is int or (kind is not bool and isinstance(quantity, int | float))) \
+        if not (kind is float or kind is int or (kind is not bool and isinstance(quantity, Real))) \
                 or not 1e-9 < abs(quantity) < _INF:  # fmt: skip
-            # the backtest's own answer (an error, or None)
+            # the backtest's own answer (an error, or None); a numpy or Fraction quantity is a
+            # number the backtest takes: it meets the rails too
             return self._submit(asset, quantity, side, order_type, limit_price, stop_price, trail_amount, _options)
         if side is None:
             side = _BUY if quantity >= 0 else _SELL
