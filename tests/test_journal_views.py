@@ -27,6 +27,14 @@ def test_realised_and_unrealised_pnl_by_average_cost_through_a_flip():
     assert pnl["unpriced"] == ["MSFT"] and pnl["commission"] == pytest.approx(2.0)
 
 
+def test_an_unmarked_position_has_no_unrealised_pnl_rather_than_zero():
+    pnl = profit_and_loss([_fill("MSFT", -3, 50.0), _fill("AAPL", 2, 10.0), _fill("AAPL", -2, 12.0)], {})
+    rows = {r["asset"]: r for r in pnl["by_asset"]}
+    assert rows["MSFT"]["unrealised"] is None  # unknown, not 0: no mark (a replay's journal keeps none)
+    assert rows["AAPL"]["unrealised"] == 0.0  # flat: nothing open
+    assert pnl["unrealised"] == 0.0 and pnl["unpriced"] == ["MSFT"]  # the total of the marked ones, said so
+
+
 def test_adopted_positions_are_the_starting_book():
     pnl = profit_and_loss([_fill("SPY", -4, 410.0)], {"SPY": 405.0}, adopted=[("SPY", 10.0, 400.0)])
     row = pnl["by_asset"][0]

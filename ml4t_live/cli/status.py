@@ -242,8 +242,9 @@ def render_status(facts: dict[str, Any], as_json: bool) -> str:
     console.print(_table("P&L (the strategy's fills; marks: last journaled close)",
                          ["asset", "quantity", "avg cost", "mark", "realised", "unrealised"], pnl["by_asset"],
                          ["asset", "quantity", "avg_cost", "mark", "realised", "unrealised"]))  # fmt: skip
-    console.print(f"P&L: realised {pnl['realised']:,.2f}, unrealised {pnl['unrealised']:,.2f}, "
-                  f"commissions {pnl['commission']:,.2f}"
+    console.print(f"P&L: realised {pnl['realised']:,.2f}, unrealised {pnl['unrealised']:,.2f}"
+                  + (" (of the marked positions only)" if pnl["unpriced"] else "")
+                  + f", commissions {pnl['commission']:,.2f}"
                   + (f"; no mark for {', '.join(pnl['unpriced'])}" if pnl["unpriced"] else ""))  # fmt: skip
     if facts["limits"]:
         console.print(_table("limits", ["limit", "value", "usage"], facts["limits"]))

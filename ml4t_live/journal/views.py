@@ -62,6 +62,8 @@ def last_marks(journal: Journal, assets: set[str] | None = None) -> dict[str, fl
 def profit_and_loss(fills: list[dict[str, Any]], marks: dict[str, float],
                     adopted: list[tuple[str, float, float]] = ()) -> dict[str, Any]:  # fmt: skip
     """Realised P&L (average cost), unrealised P&L at ``marks``, commissions; per asset and total.
+    A position without a mark has ``unrealised`` None (unknown) and is listed in ``unpriced``;
+    the total is that of the marked ones.
 
     ``adopted``: (asset, quantity, average cost) positions the journal took over when created."""
     book: dict[str, list[float]] = {a: [q, c] for a, q, c in adopted}  # asset -> [qty, avg cost]
@@ -85,12 +87,13 @@ def profit_and_loss(fills: list[dict[str, Any]], marks: dict[str, float],
     for asset in sorted(set(book) | set(realised)):
         held, cost = book.get(asset, [0.0, 0.0])
         mark = marks.get(asset)
-        open_pnl = held * (mark - cost) if mark is not None and abs(held) > _EPS else 0.0
+        flat = abs(held) <= _EPS
+        open_pnl = 0.0 if flat else None if mark is None else held * (mark - cost)  # None: unknown (no mark)
         rows.append({"asset": asset, "quantity": round(held, 9), "avg_cost": cost, "mark": mark,
                      "realised": realised.get(asset, 0.0), "unrealised": open_pnl})  # fmt: skip
     unpriced = [r["asset"] for r in rows if abs(r["quantity"]) > _EPS and r["mark"] is None]
     return {"by_asset": rows, "realised": sum(r["realised"] for r in rows),
-            "unrealised": sum(r["unrealised"] for r in rows), "commission": commission,
+            "unrealised": sum(r["unrealised"] or 0.0 for r in rows), "commission": commission,
             "unpriced": unpriced}  # fmt: skip
 
 
