@@ -6,7 +6,8 @@ Turns ib_async's order callbacks into ml4t_live events on the loop's queue:
   commission);
 * ``OrderAccepted`` on the first PreSubmitted / Submitted; ``OrderCancelled`` on Cancelled;
   ``OrderRejected`` (IB's code and text) when an error ends the order or it turns Inactive;
-* ``OrderReplaced`` when IB echoes a modification.
+* ``OrderReplaced`` when IB echoes a modification, or with IB's own values when it refuses one
+  (the broker took the change when it was sent).
 
 Placing and modifying happen here too. Cancelling (a bounded wait for IB's answer,
 ``CancelRefused`` when IB refuses or the order filled first), IB's order errors and the orders IB
@@ -46,7 +47,13 @@ from ...protocols import OrderRequest
 from .fills import FillReporter
 from .inflight import InFlightMonitor
 from .outcomes import CANCEL_FAILED_CODES, OrderOutcomes
-from .parsing import contract_for, ib_order_from_request, modified_order, rejection_of
+from .parsing import (
+    contract_for,
+    ib_order_from_request,
+    modified_order,
+    rejection_of,
+    venue_order_from_trade,
+)
 from .session import IBSession
 from .sync import OrderSync
 
@@ -259,6 +266,9 @@ class OrderTracker(OrderOutcomes, OrderSync):
         is asked by orderRef what it really is (working, filled, cancelled)."""
         del self._modifying[coid]
         _log.warning("modify of {} refused by IB: {} {}", coid, code, text)
+        unchanged = venue_order_from_trade(self._trades[coid]) if coid in self._trades else None
+        if unchanged is not None:  # the broker took the change when it was sent: back to IB's order
+            self.session.put(OrderReplaced(coid, unchanged.quantity, unchanged.limit_price, unchanged.stop_price))
         self.session.put(VenueErrorReported("ib", code, f"modify refused: {text}", coid))
         self.session.loop.spawn(self._settle_by_lookup(coid), f"after-refused-modify:{coid}")
 

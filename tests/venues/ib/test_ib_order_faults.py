@@ -524,7 +524,10 @@ def test_modify_racing_a_fill_is_refused_and_the_fill_lands(
     gw.place(market("flush"))  # everything about mod-race is in by the next order's fill
     gw.end_of_bar(None)
     wait_for(gw.events, is_(OrderFilled, "flush"), seen=seen)
-    assert about("mod-race", seen) == ["OrderAccepted", "VenueErrorReported", "OrderFilled"]
+    # the refusal first puts the order back as IB works it (the broker took the change when sent)
+    assert about("mod-race", seen) == ["OrderAccepted", "OrderReplaced", "VenueErrorReported", "OrderFilled"]
+    (back,) = [e for e in seen if type(e).__name__ == "OrderReplaced"]
+    assert (back.quantity, back.limit_price) == (4.0, 101.0)
 
 
 

@@ -95,3 +95,34 @@ def test_a_halt_whose_cancel_ib_refused_tries_again_until_the_order_is_gone(sim_
     assert strategy.seen[:3] == [OrderStatus.PENDING] * 3
     assert strategy.seen[3:] == [OrderStatus.CANCELLED] * 3
     assert {o.order_ref: o.status for o in sim.orders}[strategy.limit.order_id] == "Cancelled"
+
+
+class ShrinkAPartlyFilledOrder(Strategy):
+    """Bar 1: a limit buy of 100 AAA, its fill split in two (50 now, 50 at the next bar).
+    Bar 2: partly filled, the strategy shrinks it to 60: IB refuses (its rest is executing)."""
+
+    def __init__(self, sim) -> None:
+        self.sim, self.n, self.entry, self.seen = sim, 0, None, []
+
+    def on_data(self, timestamp, data, context, broker):
+        self.n += 1
+        if self.n == 1:
+            self.sim.inject("partial_fill", parts=2)
+            self.entry = broker.submit_order("AAA", 100, order_type=OrderType.LIMIT, limit_price=100.0)
+        if self.n == 2:
+            self.changed = broker.update_order(self.entry.order_id, quantity=60)
+        self.seen.append((self.entry.quantity, self.entry.filled_quantity))
+
+
+def test_a_change_ib_refused_puts_the_order_back_as_ib_works_it(sim_factory, ib_log_guard):
+    ib_log_guard.expect(r"Error 201, reqId \d+: Order rejected - reason:order \d+ cannot be replaced")
+    sim = sim_factory(probe_bars(START, ccc_ages=False))
+    strategy = ShrinkAPartlyFilledOrder(sim)
+    broker = IBBroker(config_for(sim), strategy_id="shrink")
+    feed = IBFeed(config_for(sim), ["AAA"], bar_size="1 min", end=START + timedelta(minutes=4))
+    LiveEngine(strategy, broker, feed, config=BacktestConfig(), session_dir=False).run()
+    assert strategy.changed is True  # sent (IB answers a modify later)
+    assert strategy.seen[1] == (60, 50)  # taken at once, as the backtest does
+    # IB refused it (201): from the next bar the order is IB's again, 100 (what the rails count)
+    assert strategy.seen[2:] == [(100, 100), (100, 100)]
+    assert strategy.entry.status is OrderStatus.FILLED
