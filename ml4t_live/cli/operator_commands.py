@@ -20,6 +20,9 @@ from .ui import Display
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 Broker = Annotated[str | None, typer.Option(help="The venue: ib or alpaca (or broker = ... in --config).")]
+StatusBroker = Annotated[str | None, typer.Option(
+    help="The venue: ib or alpaca, or shadow for a shadow run's journal (or broker = ... in --config)."
+)]  # fmt: skip
 Host = Annotated[str | None, typer.Option(help="Venue host (IB Gateway/TWS; Alpaca: the endpoint URL).")]
 Port = Annotated[int | None, typer.Option(help="Venue port.")]
 Account = Annotated[str | None, typer.Option(help="The account, when the strategy trades several.")]
@@ -65,7 +68,7 @@ def _venue(o: dict[str, Any], client_id: int | None) -> Any:
 @_guard
 def status(
     strategy_id: StrategyIdOpt = None,
-    broker: Broker = None,
+    broker: StatusBroker = None,
     host: Host = None,
     port: Port = None,
     account: Account = None,
@@ -87,6 +90,9 @@ def status(
     try:
         o = _options(config, strategy_id=strategy_id, broker=broker, host=host, port=port, account=account,
                      state_dir=state_dir, live=live)  # fmt: skip
+        if not o.get("broker"):
+            raise ConfigError("name the venue: --broker ib or --broker alpaca, or --broker shadow for a shadow "
+                              "run's journal (or broker = ... in --config)")  # fmt: skip
         if str(o.get("broker") or "").lower() == "shadow":  # a shadow run's journal: no venue to read
             typer.echo(render_status(gather_shadow(o, parse_day(day)), as_json), nl=False)
             return

@@ -64,3 +64,11 @@ def test_a_halted_shadow_strategy_starts_halted_and_says_so_first(tmp_path):
     first = again.stderr.splitlines()[0]
     assert f"strategy {sid} is HALTED (desk review)" in first and "ml4t-live resume" in first
     assert re.search(r"orders\s+0\b", again.stdout) and re.search(r"rejections\s+[1-9]", again.stdout), again.stdout
+
+
+def test_status_without_a_venue_names_the_shadow_journal_too():
+    sid = default_strategy_id(DemoMomentum())
+    assert demo("-q").returncode == 0
+    status = subprocess.run([sys.executable, "-m", "ml4t_live", "status", "--strategy-id", sid],
+                            check=False, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert status.returncode == 2 and "--broker shadow" in status.stderr, status.stderr
