@@ -106,12 +106,16 @@ class RiskConfig:
             raise ConfigError(f"{where} must be a table of limits, got {type(table).__name__}")
         known = {f.name for f in fields(cls)}
         values: dict[str, Any] = {"allow_short": bool(allow_short_default)}
+        spelled: dict[str, Any] = {}
         for raw_key, value in table.items():
             key = str(raw_key).replace("-", "_")
             if key not in known:
                 raise ConfigError(
                     f"unknown key {raw_key!r} in {where}; known keys: {', '.join(sorted(known))}"
                 )
+            if key in spelled:  # "-" and "_" are one key: which of the two values was meant?
+                raise ConfigError(f"{where} {key} is given twice, as {spelled[key]!r} and {raw_key!r}; keep one")
+            spelled[key] = raw_key
             values[key] = _READERS[key](f"{where} {key}", value)
         return cls(**values)
 

@@ -134,3 +134,9 @@ def test_describe_lists_every_limit_with_none_for_no_limit():
 def test_a_config_given_instead_of_a_table_is_taken_as_it_is():
     config = RiskConfig(max_order_quantity=10.0)
     assert RiskConfig.from_table(config, allow_short_default=True) is config
+
+
+def test_a_key_given_twice_in_its_two_spellings_is_an_error():
+    table = tomllib.loads("[risk]\nmax_order_notional = 25_000\nmax-order-notional = 250_000\n")["risk"]
+    with pytest.raises(ConfigError, match="max_order_notional.*twice.*'max_order_notional' and 'max-order-notional'"):
+        RiskConfig.from_table(table)
