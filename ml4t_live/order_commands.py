@@ -93,6 +93,7 @@ class JournaledOrders:
             self.link.journal.set_intent(cid, status="unknown", reason=str(exc))
             _log.error("order {}: outcome unknown ({}); it stays pending until the venue reports it", cid, exc)
             self._note_order_ids()
+            self.risk_sent(order)  # it may be working: the limits count it (fail closed)
             return {"status": "unknown"}
         self._note_order_ids()
         self.risk_sent(order)
