@@ -97,6 +97,8 @@ class RailSteps:
 
     def risk_change_refusal(self, order: Order, changes: dict[str, Any]) -> str | None:
         """Why a change of a working order is refused (the reason), else None."""
+        if self.rails is not None:
+            self.rails.sync()  # an operator's halt from another process counts from the next change too
         refusal = self.gate.check_change(order, changes, open_orders=len(self.book.open),
                                          entry=self.book.get(order.parent_id or ""))  # fmt: skip
         if refusal is None:

@@ -126,3 +126,33 @@ def test_a_change_ib_refused_puts_the_order_back_as_ib_works_it(sim_factory, ib_
     # IB refused it (201): from the next bar the order is IB's again, 100 (what the rails count)
     assert strategy.seen[2:] == [(100, 100), (100, 100)]
     assert strategy.entry.status is OrderStatus.FILLED
+
+
+class GrowAfterTheHalt(Strategy):
+    """A working limit on bar 1; on bar 2 the operator halts the strategy from another process,
+    then the strategy grows its working limit from 10 to 50."""
+
+    def __init__(self) -> None:
+        self.n, self.limit, self.grown = 0, None, None
+
+    def on_data(self, timestamp, data, context, broker):
+        self.n += 1
+        if self.n == 1:
+            self.limit = broker.submit_order("AAA", 10, order_type=OrderType.LIMIT, limit_price=96.0)
+        if self.n == 2:
+            self.halt = operator("halt", "--strategy-id", "grower", "--reason", "desk says stop")
+            self.grown = broker.update_order(self.limit.order_id, quantity=50)
+            self.quantity_then = self.limit.quantity
+
+
+def test_a_change_right_after_an_operators_halt_is_refused(sim_factory, ib_log_guard):
+    for expected in (r"Error 202, reqId \d+", "trading state ACTIVE -> HALTED"):
+        ib_log_guard.expect(expected)
+    sim = sim_factory(probe_bars(START, ccc_ages=False))
+    strategy = GrowAfterTheHalt()
+    broker = IBBroker(config_for(sim), strategy_id="grower")
+    feed = IBFeed(config_for(sim), ["AAA"], bar_size="1 min", end=START + timedelta(minutes=4))
+    LiveEngine(strategy, broker, feed, config=BacktestConfig(), session_dir=False).run()
+    assert strategy.halt.returncode == 0, strategy.halt.stderr
+    assert strategy.grown is False and strategy.quantity_then == 10  # refused: HALTED
+    assert [o.total_quantity for o in sim.orders if o.order_ref == strategy.limit.order_id] == [10]
