@@ -199,6 +199,7 @@ class LiveEngine:
             replayed_to = self._warm_restart(sb) if restarting else None
             if restarting:
                 metrics.start_from(self.broker.mark(replayed_to, 0))
+                records.restarted(self.broker)
             for bar in self._bars(records.idle):
                 if replayed_to is not None and _not_after(bar.timestamp, replayed_to):
                     _log.debug("bar {} was replayed from the journal: skipped", bar.timestamp)

@@ -85,7 +85,7 @@ class RecordKeeper:
         self.rejected_catch_up = 0  # of those: orders made on catch-up bars (never sent, by design)
         self.commission = 0.0
         self.slippage = 0.0
-        self._forgotten_orders = 0
+        self._forgotten_orders = 0  # minus the orders a warm restart re-made (see ``restarted``)
         self._equity: list[tuple[Any, float]] | deque[tuple[Any, float]] = (
             [] if retain is None else deque(maxlen=max(retain, 1))
         )
@@ -130,6 +130,11 @@ class RecordKeeper:
         self._take(broker)
         if self.writer is not None:
             self.writer.spill_if_due()
+
+    def restarted(self, broker: Any) -> None:
+        """A warm restart re-made the earlier runs' orders (they are in those runs' files): this
+        run counts its own from here, as its fills and rejections."""
+        self._forgotten_orders -= len(broker.orders)
 
     def idle(self) -> None:
         """Between bars (the engine waits, or the feed sent a heartbeat): rows buffered when the

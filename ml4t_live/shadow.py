@@ -148,6 +148,8 @@ class ShadowBroker:
 
     def end_warm_restart(self) -> None:
         self.take_new_records()  # what the replay simulated again is in the earlier runs' files
+        if self._gate is not None:
+            self._gate.refused.clear()  # ... its refusals too: the summary counts this run's
         self._journaled = len(self._broker.fills)
         self._replaying = False
         self.journal.end_replay(self._broker.fills)
