@@ -8,7 +8,9 @@ Transitions, each returned as a :class:`Transition` (old, new, why, cause) when 
 
 * ``observe_equity(equity, now, day=...)`` (once per bar, after the mark):
   - ``max_daily_loss``: ``day_start_equity - equity > max_daily_loss`` -> REDUCING. The day's
-    start is the first equity observed with a new ``day`` label. The *caller* gives the day
+    start is the last equity observed before a new ``day`` label (the previous day's last mark:
+    an overnight gap counts, and daily bars, one mark a day, are measured close to close), or
+    the day's first equity when none was observed before. The *caller* gives the day
     boundary: pass ``day=`` the exchange's session date (anything hashable); without it the UTC
     date of ``now`` (POSIX seconds) is used. At the next day boundary a daily-loss REDUCING
     lifts by itself (back to ACTIVE, with a transition saying so) - that is what "daily" means.
@@ -79,8 +81,8 @@ class TradingState:
         if day is None:
             day = datetime.fromtimestamp(now, UTC).date().isoformat()
         new_day = None
-        if day != self.day:
-            self.day, self.day_start_equity = day, equity
+        if day != self.day:  # the day starts from the last mark before it (the first one ever: this)
+            self.day, self.day_start_equity = day, equity if self.last_equity is None else self.last_equity
             if self.state == REDUCING and self.cause == "max_daily_loss":
                 new_day = self._move(ACTIVE, f"new trading day {day}: the daily loss limit starts over", "new_day")
         self.last_equity = equity
