@@ -34,7 +34,7 @@ class RailSteps:
     book: Book
     own: Ownership
     rails: JournaledRails | None
-    _halt_applied: bool
+    _halt_left: set[str] | None
     _runtime_exit: bool
     _bracket_entry: bool  # submit_bracket is placing its entry
     cancel_open_orders: Any
@@ -124,11 +124,13 @@ class RailSteps:
         if rails is None:
             return
         rails.sync()
-        halted = self.gate.halted
-        if halted and not self._halt_applied:
-            self.cancel_open_orders("trading halted")
-        # a cancel the venue refused or that failed leaves its order working there: tried again next bar
-        self._halt_applied = halted and not self.book.open
+        if not self.gate.halted:
+            self._halt_left = None
+        elif self._halt_left is None:  # halted now (or restarted halted): every working order is cancelled
+            self._halt_left = self.cancel_open_orders("trading halted")
+        elif self._halt_left:  # a cancel the venue refused or that failed: tried again while it works
+            self._halt_left = self.cancel_open_orders("trading halted", only=self._halt_left)
+        # (the operator's flatten below places its orders while HALTED: they are not cancelled)
         if rails.flatten_requested:
             self.flatten_owned(rails.flatten_requested)
 
@@ -169,8 +171,7 @@ class RailSteps:
         if transition is not None:
             self.rails.moved(transition)
             if transition.new == HALTED:
-                self.cancel_open_orders("trading halted")
-                self._halt_applied = not self.book.open  # what is left: tried again at the next bar
+                self._halt_left = self.cancel_open_orders("trading halted")  # tried again at the next bar
 
     def risk_summary(self) -> dict[str, Any]:
         return self.gate.summary() if self.rails is not None else {}

@@ -1,6 +1,6 @@
 """A bracket leaves whole or not at all: the order-rate limit is asked for its three orders
 before its entry (an exit leg refused after the entry left would leave the entry unprotected).
-In shadow here; through the real ib_async client in ``tests/venues/ib/test_ib_rails_venue_audit.py``."""
+In shadow here; through the real ib_async client in ``tests/venues/ib/test_ib_rails_orders.py``."""
 
 from __future__ import annotations
 

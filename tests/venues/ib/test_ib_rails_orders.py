@@ -97,6 +97,41 @@ def test_a_halt_whose_cancel_ib_refused_tries_again_until_the_order_is_gone(sim_
     assert {o.order_ref: o.status for o in sim.orders}[strategy.limit.order_id] == "Cancelled"
 
 
+class BuyThenHaltAndFlatten(Strategy):
+    """Bar 1: buy 12 AAA. Bar 3: the operator halts and flattens from another process; the
+    closing order's fill is reported late, so the order works (for the runtime) through several
+    HALTED bars."""
+
+    def __init__(self, sim) -> None:
+        self.sim, self.n, self.held = sim, 0, []
+
+    def on_data(self, timestamp, data, context, broker):
+        self.n += 1
+        if self.n == 1:
+            broker.submit_order("AAA", 12)
+        if self.n == 3:
+            self.sim.inject("delay_fills", seconds=3.0, count=1)
+            self.halt = operator("halt", "--flatten", "--strategy-id", "flat", "--reason", "desk: flatten")
+        position = broker.get_position("AAA")
+        self.held.append(position.quantity if position is not None else 0.0)
+
+
+def test_the_operators_flatten_is_not_cancelled_by_the_halt_it_came_with(sim_factory, ib_log_guard):
+    ib_log_guard.expect("trading state ACTIVE -> HALTED")
+    sim = sim_factory(probe_bars(START, ccc_ages=False))
+    strategy = BuyThenHaltAndFlatten(sim)
+    broker = IBBroker(config_for(sim), strategy_id="flat")
+    feed = IBFeed(config_for(sim), ["AAA"], bar_size="1 min", end=START + timedelta(minutes=7))
+    # a short fill barrier: the bars go on while the closing order's fill is still unreported
+    LiveEngine(strategy, broker, feed, config=BacktestConfig(), session_dir=False,
+               open_orders_at_end="keep", settle_timeout=0.5).run()  # fmt: skip
+    assert strategy.halt.returncode == 0, strategy.halt.stderr
+    assert strategy.held[1:3] == [12.0] * 2
+    # HALTED had nothing of the strategy's to cancel; its retries must leave the flatten's order alone
+    assert sim.request_count("CancelOrder") == 0
+    assert [o.status for o in sim.orders if o.action == "SELL"] == ["Filled"]
+
+
 class ShrinkAPartlyFilledOrder(Strategy):
     """Bar 1: a limit buy of 100 AAA, its fill split in two (50 now, 50 at the next bar).
     Bar 2: partly filled, the strategy shrinks it to 60: IB refuses (its rest is executing)."""
