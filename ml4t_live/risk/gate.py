@@ -164,10 +164,13 @@ class RiskGate:
         self.exposure.follow(order, contingent)
 
     def changed(self, order: Order) -> None:
-        """A working order was changed (``update_order`` went through): it counts with its new
-        quantity from now on."""
+        """A working order was changed (``update_order`` went through): a larger unfilled
+        quantity counts from now on; a smaller one from the next bar's ``settle``, which reads
+        the order again. Until then the order counts as it was (fail closed): IB answers a
+        change only after ``update_order`` returned, and when it refuses, the order is put back
+        as IB works it at the next bar (the shadow and Alpaca follow the same rule)."""
         known = self._followed.get(order.order_id)
-        if known is not None:
+        if known is not None and order.quantity - order.filled_quantity > known[1]:
             self.exposure.follow(order, known[3] is None)  # (the first follow's side is kept)
 
     def position(self, asset: str, quantity: float, multiplier: float = 1.0) -> None:

@@ -191,3 +191,36 @@ def test_a_change_right_after_an_operators_halt_is_refused(sim_factory, ib_log_g
     assert strategy.halt.returncode == 0, strategy.halt.stderr
     assert strategy.grown is False and strategy.quantity_then == 10  # refused: HALTED
     assert [o.total_quantity for o in sim.orders if o.order_ref == strategy.limit.order_id] == [10]
+
+
+class ShrinkThenBuy(Strategy):
+    """Bar 1: a limit buy of 100 AAA whose fill comes in two parts (50 now, 50 at the next
+    bar). Bar 2: the strategy shrinks it to 60 (IB refuses: its rest is executing) and, in the
+    same bar, buys 80 more."""
+
+    def __init__(self, sim) -> None:
+        self.sim, self.n, self.entry, self.more = sim, 0, None, None
+
+    def on_data(self, timestamp, data, context, broker):
+        self.n += 1
+        if self.n == 1:
+            self.sim.inject("partial_fill", parts=2)
+            self.entry = broker.submit_order("AAA", 100, order_type=OrderType.LIMIT, limit_price=100.0)
+        if self.n == 2:
+            self.changed = broker.update_order(self.entry.order_id, quantity=60)
+            self.more = broker.submit_order("AAA", 80)
+
+
+def test_a_shrink_ib_may_still_refuse_counts_the_order_as_it_was_until_ib_answered(sim_factory, ib_log_guard):
+    ib_log_guard.expect(r"Error 201, reqId \d+: Order rejected - reason:order \d+ cannot be replaced")
+    sim = sim_factory(probe_bars(START, ccc_ages=False))
+    strategy = ShrinkThenBuy(sim)
+    broker = IBBroker(config_for(sim), strategy_id="shrink", risk={"max_position_notional": 15_000})
+    feed = IBFeed(config_for(sim), ["AAA"], bar_size="1 min", end=START + timedelta(minutes=4))
+    LiveEngine(strategy, broker, feed, config=BacktestConfig(), session_dir=False).run()
+    assert strategy.changed is True  # sent; IB's refusal comes after update_order returned
+    # the entry still counts 100: 100 + 80 at ~100 is over 15,000, so the buy never reaches IB
+    assert strategy.more.status is OrderStatus.REJECTED
+    assert strategy.more.rejection_code == "max_position_notional", strategy.more.rejection_reason
+    assert strategy.more.order_id not in {o.order_ref for o in sim.orders_received}
+    assert [o.total_quantity for o in sim.orders] == [100.0]
