@@ -34,7 +34,7 @@ from ml4t.backtest import Order, OrderSide, OrderStatus
 
 from .config import RiskConfig
 from .limits import PRICED, PreTradeRisk, Refusal
-from .state import HALTED, TradingState, Transition
+from .state import HALTED, REDUCING, TradingState, Transition
 
 
 class RiskGate:
@@ -138,10 +138,13 @@ class RiskGate:
             self.refused[refusal.code] += 1
         return refusal
 
-    def bracket_room(self, orders: int = 3) -> Refusal | None:
+    def bracket_room(self, asset: str, side: OrderSide, quantity: float, orders: int = 3) -> Refusal | None:
         """A bracket leaves whole or not at all: None when the order rate can take its ``orders``
         (entry and exit legs) now, else the refusal of its entry (counted). Asked before the
-        entry: an exit leg refused after its entry left would leave the entry unprotected."""
+        entry: an exit leg refused after its entry left would leave the entry unprotected. In
+        REDUCING an entry that does not reduce is left to ``check`` (its refusal says REDUCING)."""
+        if self.state.state == REDUCING and not self.limits.reduces(asset, side, quantity):
+            return None
         too_fast = self.limits.rate.room(self.now(), orders)
         if too_fast is None:
             return None

@@ -232,6 +232,13 @@ class PreTradeRisk:
             sent.append(last_sent)
         return True
 
+    def reduces(self, asset: str, side: OrderSide, quantity: float, parent_quantity: float = 0.0) -> bool:
+        """The order reduces the asset's position (plus ``parent_quantity``): opposite side, at most
+        the position (the test :meth:`evaluate` makes)."""
+        base = (self.exposure.assets.get(asset) or _NONE).quantity + parent_quantity
+        signed = quantity if side is OrderSide.BUY else -quantity
+        return base * signed < 0 and quantity <= abs(base) + _EPS
+
     # ------------------------------------------------------------------ new risk
     def _new_risk(self, asset: str, side: OrderSide, quantity: float, limit_price: float | None,
                   stop_price: float | None, view: AssetView, base: float, signed: float, now: float,

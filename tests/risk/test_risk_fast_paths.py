@@ -450,7 +450,8 @@ class _DefinitionRails(ShadowRails):
                 return self._refuse(asset, side, size, order_type, limit_price, stop_price, trail_amount,
                                     "bracket_entry_refused", f"its bracket entry {entry.order_id} was refused "
                                     f"({entry.rejection_reason})")  # fmt: skip
-        refusal = self.gate.bracket_room() if bracket is not None and not bracket and not self.gate.halted else None
+        refusal = (self.gate.bracket_room(asset, side, size)
+                   if bracket is not None and not bracket and not self.gate.halted else None)
         if refusal is None:
             refusal = self.gate.check(asset, side, size, order_type, limit_price, stop_price,
                                       open_orders=len(self.broker.pending_orders), parent_quantity=unfilled_entry(entry))  # fmt: skip
