@@ -44,7 +44,8 @@ class JournaledOrders:
     _bar_time: Any
     _catch_up: bool
     _runtime_exit: bool
-    risk_refusal: Any  # RailSteps
+    risk_clock: Any  # RailSteps
+    risk_refusal: Any
     risk_change_refusal: Any
     risk_sent: Any
     risk_changed: Any
@@ -56,9 +57,11 @@ class JournaledOrders:
             self._oca_groups[order.order_id] = oca_group
         request = order_request(order, oca_group=oca_group)
         args = intent_args(request)
-        result = self.link.command("submit", order.order_id, args, lambda: self._place(order, request))
+        now, sent_at = self.risk_clock()
+        result = self.link.command("submit", order.order_id, args, lambda: self._place(order, request, now), sent_at)
         if result is BEYOND:  # re-made on the bar a crash interrupted: that bar is late now
             result = _refused("catch_up", "catch-up bar: made on the bar a restart replayed")
+            self.link.not_sent()
             self.link.record_beyond("submit", order.order_id, args, result)
             self.link.journal.set_intent(order.order_id, status="rejected", reason=result["reason"])
         elif result is DIVERGED:  # during a replay: never sent
@@ -68,13 +71,14 @@ class JournaledOrders:
             self.book.close(order)
             self._in_flight.pop(order.order_id, None)
 
-    def _place(self, order: Order, request: Any) -> dict[str, Any]:
-        """Live: refuse (catch-up bar, the rails), or place; the answer is journaled."""
+    def _place(self, order: Order, request: Any, now: float | None = None) -> dict[str, Any]:
+        """Live: refuse (catch-up bar, the rails: judged at ``now``), or place; the answer is journaled."""
         cid = order.order_id
         refusal = ("catch_up", f"catch-up bar {self._bar_time}: it arrived late (warm-up, backfill "
                    "or replay), so its orders do not leave") if self._catch_up and not self._runtime_exit else (
-                  self.risk_refusal(order))  # fmt: skip
+                  self.risk_refusal(order, now))  # fmt: skip
         if refusal is not None:
+            self.link.not_sent()
             self.link.journal.set_intent(cid, status="rejected", reason=refusal[1])
             return _refused(*refusal)
         self._in_flight[cid] = order
@@ -149,11 +153,13 @@ class JournaledOrders:
         request = replace(
             order_request(order, oca_group=self._oca_groups.get(order_id)), **changes
         )
-        ok = self.link.command("update", order_id, dict(changes), lambda: self._modify_checked(order, request, changes))
+        now, sent_at = self.risk_clock()
+        ok = self.link.command("update", order_id, dict(changes),
+                               lambda: self._modify_checked(order, request, changes, now), sent_at)  # fmt: skip
         if ok is DIVERGED:
             ok = False
         elif ok is BEYOND:
-            ok = self._modify_checked(order, request, changes)
+            ok = self._modify_checked(order, request, changes, now)
             self.link.record_beyond("update", order_id, dict(changes), ok)
         if not ok:
             return False
@@ -162,9 +168,10 @@ class JournaledOrders:
         self.risk_changed(order)
         return True
 
-    def _modify_checked(self, order: Order, request: Any, changes: dict[str, Any]) -> bool:
-        refused = self.risk_change_refusal(order, changes)
+    def _modify_checked(self, order: Order, request: Any, changes: dict[str, Any], now: float | None = None) -> bool:
+        refused = self.risk_change_refusal(order, changes, now)
         if refused is not None:
+            self.link.not_sent()
             return False
         return self._modify_at_venue(request)
 

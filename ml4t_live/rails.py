@@ -10,6 +10,9 @@ The journal's meta holds the trading state the operator sees and sets (``trading
 * ``flatten_requested``: ``ml4t-live halt --flatten`` asks the running strategy to close its
   positions (the runtime clears it once the closing orders are out).
 
+The order-rate limit's window is not kept here: each counted command carries its send time in
+the journal (``commands.sent_at``), and ``open`` starts the limit from the last minute of them.
+
 An automatic transition (a loss limit, repeated strategy errors) is written to the journal at
 once; an operator's change is read before each bar and applied to the gate. A halted strategy
 restarts halted and says so.
@@ -23,6 +26,7 @@ from loguru import logger
 
 from .journal import Journal
 from .risk import ACTIVE, RiskConfig, RiskGate, TradingState, Transition
+from .risk.rate import MINUTE
 
 _log = logger.bind(component="risk")
 
@@ -43,6 +47,7 @@ class JournaledRails:
         state = TradingState.restore(config, json.loads(saved)) if saved else TradingState(config)
         sid = journal.meta("strategy_id", "ID")
         rails = cls(RiskGate(config, state, resume_hint=resume_hint(journal), operated=True), journal)
+        rails.gate.limits.rate.restore(journal.recent_sends(MINUTE))  # a restart: the last minute's sends count
         rails.sync()  # the operator may have changed it while the strategy was down
         rails.report_limits(None)  # status shows the limits from the start, not from the first bar
         if state.state != ACTIVE:

@@ -5,7 +5,8 @@ The gate (:class:`~ml4t_live.risk.RiskGate`) is built at ``connect`` from the ``
 with its state restored from the journal (:mod:`ml4t_live.rails`). Per live bar:
 
     begin_bar: gate.open_bar -> check_trading_state (the operator's halt / resume / flatten)
-    each submit: catch-up refusal -> risk_refusal (HALTED, REDUCING, every limit) -> the venue
+    each submit: risk_clock (journaled with the intent) -> catch-up refusal -> risk_refusal
+                 (HALTED, REDUCING, every limit) -> the venue
     each fill:  risk_position(asset)
     mark:       equity -> loss limits (persisted at once) -> risk_usage for ``status``
     on_data:    strategy_outcome(ok) -> repeated errors -> HALTED
@@ -37,6 +38,7 @@ class RailSteps:
     _halt_left: set[str] | None
     _runtime_exit: bool
     _bracket_entry: bool  # submit_bracket is placing its entry
+    _catch_up: bool
     cancel_open_orders: Any
     _cancel_and_wait: Any  # BarSteps
     submit_order: Any
@@ -70,7 +72,17 @@ class RailSteps:
             self.gate.position(asset, position.quantity, position.multiplier)
 
     # ------------------------------------------------------------------ orders
-    def risk_refusal(self, order: Order) -> tuple[str, str] | None:
+    def risk_clock(self) -> tuple[float | None, float | None]:
+        """(the market clock the rails judge an order or change at, the time the order-rate limit
+        records it at if it passes), read before it is journaled: the journal keeps the second
+        with the command, so a restart's rate window holds it. (None, None): the rails will not
+        judge it (no rails, the runtime's own exit, a catch-up bar)."""
+        if self.rails is None or self._runtime_exit or self._catch_up:
+            return None, None
+        now = self.gate.now()
+        return now, self.gate.limits.rate.stamp(now)
+
+    def risk_refusal(self, order: Order, now: float | None = None) -> tuple[str, str] | None:
         """(code, reason) when the rails refuse ``order`` (it is in the book already)."""
         if self._runtime_exit:
             return None  # the operator's flatten: closes what the strategy owns, even HALTED
@@ -88,19 +100,19 @@ class RailSteps:
         open_orders = len(self.book.open) - (order.order_id in self.book.open)
         refusal = self.gate.check(order.asset, order.side, order.quantity, order.order_type, order.limit_price,
                                   order.stop_price, open_orders=open_orders,
-                                  parent_quantity=unfilled_entry(parent))  # fmt: skip
+                                  parent_quantity=unfilled_entry(parent), at=now)  # fmt: skip
         if refusal is None:
             return None
         _log.warning("order {} ({} {:g} {}) refused: {}", order.order_id, order.side.value, order.quantity,
                      order.asset, refusal.reason)  # fmt: skip
         return refusal.code, f"risk: {refusal.reason}"
 
-    def risk_change_refusal(self, order: Order, changes: dict[str, Any]) -> str | None:
+    def risk_change_refusal(self, order: Order, changes: dict[str, Any], now: float | None = None) -> str | None:
         """Why a change of a working order is refused (the reason), else None."""
         if self.rails is not None:
             self.rails.sync()  # an operator's halt from another process counts from the next change too
         refusal = self.gate.check_change(order, changes, open_orders=len(self.book.open),
-                                         entry=self.book.get(order.parent_id or ""))  # fmt: skip
+                                         entry=self.book.get(order.parent_id or ""), at=now)  # fmt: skip
         if refusal is None:
             return None
         _log.warning("change of {} refused: {}", order.order_id, refusal.reason)

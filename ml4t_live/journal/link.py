@@ -9,6 +9,10 @@ the unchanged strategy: each command it makes is compared with the journaled one
 applied before the bar they were applied before the first time. A command that differs, or one
 the strategy no longer makes, is a *divergence* (a non-deterministic strategy).
 
+A command the order-rate limit counts carries the market time it was counted at (``sent_at``),
+journaled with the command before it acts, so a restart's rate window holds the sends of the
+last minute (:meth:`~.store.Journal.recent_sends`); a command the rails refused is not counted.
+
 Commands the *runtime* makes on its own (the operator's flatten) are numbered ``(n, -1)``,
 ``(n, -2)``, ...: the strategy's own sequence is untouched, and a warm restart re-creates them
 at their bar (``runtime_submits``) instead of expecting the strategy to make them again.
@@ -73,6 +77,9 @@ class JournalLink:
         self._runtime_seq = 0
         self.runtime = False  # set while the runtime (not the strategy) makes commands
         self.replay: Replay | None = None
+        #: the market time the command in progress is counted at by the order-rate limit (None:
+        #: not counted; :meth:`not_sent` when the rails refuse it)
+        self.sent_at: float | None = None
 
     # ------------------------------------------------------------------ warm restart
     def begin_replay(self) -> bool:
@@ -152,10 +159,13 @@ class JournalLink:
         return found
 
     # ------------------------------------------------------------------ commands
-    def command(self, kind: str, cid: str, args: dict[str, Any], act: Callable[[], Any]) -> Any:
+    def command(self, kind: str, cid: str, args: dict[str, Any], act: Callable[[], Any],
+                sent_at: float | None = None) -> Any:  # fmt: skip
         """Run one command: live, journal it and ``act()``; replaying, return the journaled
         answer (``BEYOND`` for a command past the journal on the bar a crash interrupted,
-        ``DIVERGED`` for one the journal holds differently)."""
+        ``DIVERGED`` for one the journal holds differently). ``sent_at``: the market time the
+        order-rate limit will count it at if the rails let it go (journaled with it)."""
+        self.sent_at = sent_at
         if self.runtime:
             self._runtime_seq -= 1
             key = (self.n, self._runtime_seq)
@@ -176,20 +186,25 @@ class JournalLink:
         if replay is not None:
             return BEYOND
         # the command row first: the intent's commit makes both durable before the order leaves
-        self.journal.append_command(*key, kind, cid, args, UNANSWERED if kind == "submit" else None)
+        self.journal.append_command(*key, kind, cid, args, UNANSWERED if kind == "submit" else None, sent_at)
         if kind == "submit":
             self.journal.append_intent(cid, self.n, args)
         result = act()
-        self.journal.set_command_result(*key, result)
+        self.journal.set_command_result(*key, result, self.sent_at)
         self.journal.commit()  # no write lock held while the strategy goes on computing
         return result
 
+    def not_sent(self) -> None:
+        """The rails refused the command in progress: the order-rate limit did not count it."""
+        self.sent_at = None
+
     def record_beyond(self, kind: str, cid: str, args: dict[str, Any], result: Any) -> None:
-        """Journal a command made past the journal on the crashed bar (it got ``result``)."""
+        """Journal a command made past the journal on the crashed bar (it got ``result``; its
+        ``sent_at`` is the one the caller set, if the rails counted it)."""
         key = (self.n, self._seq)
         if kind == "submit":
             self.journal.append_intent(cid, self.n, args)
-        self.journal.append_command(key[0], key[1], kind, cid, args, result)
+        self.journal.append_command(key[0], key[1], kind, cid, args, result, self.sent_at)
 
     # ------------------------------------------------------------------ events
     def event(self, event: Any) -> None:

@@ -7,6 +7,7 @@ the order things happened to the strategy::
     bars      n -> the n-th bar the strategy consumed (timestamp, data, context)
     intents   client order id -> the order as sent, its bar n, and its latest known outcome
     commands  (n, seq) -> what the strategy asked of the broker at bar n, and the answer it got
+              (``sent_at``: the market time the order-rate limit counted it at, when it did)
     events    seq -> every venue answer as the engine applied it (at bar n), for a warm restart
     fills     exec id -> each execution once (the position is the sum of these)
 
@@ -46,7 +47,7 @@ CREATE TABLE IF NOT EXISTS intents (
 );
 CREATE TABLE IF NOT EXISTS commands (
     n INTEGER NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, cid TEXT NOT NULL,
-    args BLOB NOT NULL, result BLOB NOT NULL, PRIMARY KEY (n, seq)
+    args BLOB NOT NULL, result BLOB NOT NULL, sent_at REAL, PRIMARY KEY (n, seq)
 );
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, n INTEGER NOT NULL, kind TEXT NOT NULL,
@@ -124,6 +125,8 @@ class Journal:
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute(f"PRAGMA busy_timeout={BUSY_MS}")  # an operator command may be writing
             db.executescript(_SCHEMA)
+            if "sent_at" not in {row[1] for row in db.execute("PRAGMA table_info(commands)")}:
+                db.execute("ALTER TABLE commands ADD COLUMN sent_at REAL")  # a journal from before it
         except sqlite3.DatabaseError as exc:
             os.close(fd)
             raise ConfigError(f"{path} is not a usable journal ({exc}); move it aside to start afresh") from None
@@ -251,16 +254,19 @@ class Journal:
         if sets:
             self._write(f"UPDATE intents SET {', '.join(sets)} WHERE cid = ?", (*args, cid))
 
-    def append_command(self, n: int, seq: int, kind: str, cid: str, args: Any, result: Any) -> None:
+    def append_command(self, n: int, seq: int, kind: str, cid: str, args: Any, result: Any,
+                       sent_at: float | None = None) -> None:  # fmt: skip
+        """``sent_at``: the market time the order-rate limit counts the command at (None: not counted)."""
         self._write(
-            "INSERT INTO commands (n, seq, kind, cid, args, result) VALUES (?, ?, ?, ?, ?, ?)",
-            (n, seq, kind, cid, pack(args), pack(result)),
+            "INSERT INTO commands (n, seq, kind, cid, args, result, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (n, seq, kind, cid, pack(args), pack(result), sent_at),
         )
 
-    def set_command_result(self, n: int, seq: int, result: Any) -> None:
+    def set_command_result(self, n: int, seq: int, result: Any, sent_at: float | None = None) -> None:
+        """The command's answer, and its ``sent_at`` as it stands (None: the rails refused it)."""
         self._write(
-            "UPDATE commands SET result = ? WHERE n = ? AND seq = ?",
-            (pack(result), n, seq),
+            "UPDATE commands SET result = ?, sent_at = ? WHERE n = ? AND seq = ?",
+            (pack(result), sent_at, n, seq),
         )
 
     def append_event(self, n: int, event: Any) -> None:
@@ -311,6 +317,21 @@ class Journal:
                        unpack(r))
             for n, seq, kind, cid, a, r in rows
         }  # fmt: skip
+
+    def recent_sends(self, width: float) -> list[float]:
+        """The ``sent_at`` times (oldest first) of the last ``width`` seconds before the latest one:
+        the order-rate limit's window when the run stopped. The times never decrease in the
+        order the rows were written (the limit records the latest time seen when a clock steps
+        back), so the rows are read from the newest back to the first one that left the window."""
+        rows = self._db.execute("SELECT sent_at FROM commands WHERE sent_at IS NOT NULL ORDER BY rowid DESC")
+        sends: list[float] = []
+        for (at,) in rows:
+            if sends and at <= sends[0] - width:
+                break
+            sends.append(at)
+        rows.close()
+        sends.reverse()
+        return sends
 
     def intents(self) -> dict[str, dict[str, Any]]:
         rows = self._db.execute(

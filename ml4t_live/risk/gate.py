@@ -117,14 +117,15 @@ class RiskGate:
     # ------------------------------------------------------------------ orders
     def check(self, asset: str, side: OrderSide, quantity: float, order_type: Any, limit_price: float | None,
               stop_price: float | None, open_orders: int, parent_quantity: float = 0.0, *,
-              replacing: str | None = None, now: float | None = None) -> Refusal | None:  # fmt: skip
+              replacing: str | None = None, now: float | None = None, at: float | None = None) -> Refusal | None:  # fmt: skip
         """None when the order may leave (its send is counted), else the Refusal (counted).
         ``now``: the market clock when the caller read it already: the shadow asks
         ``limits.admit`` itself and comes here when it said no (REDUCING, HALTED, a refusal),
-        so the full checks run at once."""
+        so the full checks run at once. ``at``: the market clock a venue broker read before it
+        journaled the order (with the time the rate limit records for it): judged at that time."""
         one_step = now is None  # (the caller did not try limits.admit: it is tried here first)
         if now is None:
-            now = self.now()
+            now = self.now() if at is None else at
         state = self.state
         if one_step and replacing is None and self.limits.admit(asset, side, quantity, order_type, limit_price,
                                                                 stop_price, now, self.equity, open_orders,
@@ -152,13 +153,13 @@ class RiskGate:
         return Refusal("max_orders_per_minute", too_fast)
 
     def check_change(self, order: Order, changes: dict[str, Any], *, open_orders: int,
-                     entry: Order | None = None) -> Refusal | None:  # fmt: skip
+                     entry: Order | None = None, at: float | None = None) -> Refusal | None:  # fmt: skip
         """A working order's ``update_order``: checked as the order it becomes (its unfilled
-        part), replacing itself (its old quantity does not count twice)."""
+        part), replacing itself (its old quantity does not count twice). ``at``: as for ``check``."""
         return self.check(order.asset, order.side, changes.get("quantity", order.quantity) - order.filled_quantity,
                           order.order_type, changes.get("limit_price", order.limit_price),
                           changes.get("stop_price", order.stop_price), open_orders=open_orders,
-                          parent_quantity=unfilled_entry(entry), replacing=order.order_id)  # fmt: skip
+                          parent_quantity=unfilled_entry(entry), replacing=order.order_id, at=at)  # fmt: skip
 
     def track(self, order: Order, *, contingent: bool = False) -> None:
         """``order`` left: counted as working until it ends (read from the order itself)."""

@@ -10,6 +10,8 @@ are counted by a binary search. Only orders that leave are
 recorded (a refused order uses no budget). Send times are kept in order: a clock that steps back
 (NTP, a bar whose clock starts before the previous bar's last order) records the latest time
 seen instead, so an order counts a little longer, never shorter: the limit errs on the safe side.
+A venue run journals each send's recorded time (``stamp``) with its command, and a restart
+``restore``s the window from the journal: the sends of the last minute before it still count.
 """
 
 from __future__ import annotations
@@ -79,6 +81,20 @@ class OrderRate:
             self._last = last = now
         sent.append(last)
         return None
+
+    def stamp(self, now: float) -> float | None:
+        """The time a send at ``now`` is recorded at if it passes (None: no limit)."""
+        if self.per_minute is None:
+            return None
+        return max(self._last, now)
+
+    def restore(self, sends: list[float]) -> None:
+        """The window a restarted run starts from: the send times its journal kept (the last
+        minute's, oldest first), in place of this limit's own."""
+        if self.per_minute is None or not sends:
+            return
+        self._sent[:] = sorted(sends)
+        self._last = self._sent[-1]
 
     def record(self, now: float) -> None:
         if self.per_minute is None:
