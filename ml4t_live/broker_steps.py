@@ -38,6 +38,7 @@ from .journal import recovery
 from .journal.link import JournalLink, divergence_summary
 from .latency import LatencyLog
 from .order_entry import order_from_request
+from .order_ids import ClientOrderIds
 from .ownership import Ownership
 from .protocols import AccountSnapshot, VenueGateway
 
@@ -52,6 +53,7 @@ class BarSteps:
     gateway: VenueGateway
     venue: str
     book: Book
+    ids: ClientOrderIds
     own: Ownership
     link: JournalLink
     snapshot: AccountSnapshot | None
@@ -60,7 +62,6 @@ class BarSteps:
     _in_flight: dict[str, Order]
     _catch_up: bool
     _bar_time: Any
-    _halt_left: set[str] | None
     risk_position: Any  # RailSteps
     _unresolved: list[str]
     left_at_venue: list[Order]
@@ -264,26 +265,23 @@ class BarSteps:
         self.own.reconcile(snapshot, ours, when)
 
     # ------------------------------------------------------------------ the end
-    def cancel_open_orders(self, reason: str, only: set[str] | None = None) -> set[str]:
-        """The runtime (not the strategy) cancels every working order of the strategy (or those
-        of ``only`` still working); each is journaled as an event, so a warm restart shows the
-        strategy the same cancelled order. Returns the ids whose cancel the venue refused or that
-        failed: they may still work there."""
-        left: set[str] = set()
+    def cancel_open_orders(self, reason: str, *, strategy_only: bool = False) -> None:
+        """The runtime (not the strategy) cancels every working order (``strategy_only``: the
+        strategy's, not the runtime's own, e.g. the operator's flatten); each is journaled as an
+        event, so a warm restart shows the strategy the same cancelled order. A cancel the venue
+        refused or that failed leaves its order working (open in the book)."""
         for order in list(self.book.open.values()):
-            if only is not None and order.order_id not in only:
+            if strategy_only and self.ids.is_runtime(order.order_id):
                 continue
             try:
                 self.gateway.cancel(order.order_id)
             except CancelRefused as exc:
                 _log.info("{}: {} could not be cancelled ({}); its own events say how it ended",
                           reason, order.order_id, exc)  # fmt: skip
-                left.add(order.order_id)
                 continue
             except (VenueError, BridgeError) as exc:
                 _log.warning("{}: cancel of {} failed ({}); it stays at the venue", reason,
                              order.order_id, exc)  # fmt: skip
-                left.add(order.order_id)
                 continue
             order.status = OrderStatus.CANCELLED
             order.cancelled_at = self._bar_time
@@ -291,7 +289,6 @@ class BarSteps:
             self.book.cancel_sent(order)
             self._in_flight.pop(order.order_id, None)
             self.link.event(OrderCancelled(order.order_id, reason))
-        return left
 
     def _cancel_and_wait(self, reason: str, timeout: float) -> None:
         self.cancel_open_orders(reason)

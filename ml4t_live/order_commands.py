@@ -22,6 +22,7 @@ from .failpoints import failpoint
 from .journal.link import BEYOND, DIVERGED, JournalLink
 from .latency import LatencyLog
 from .order_entry import intent_args, order_request
+from .order_ids import ClientOrderIds
 from .ownership import Ownership
 from .protocols import VenueGateway
 
@@ -36,6 +37,7 @@ class JournaledOrders:
     gateway: VenueGateway
     venue: str
     book: Book
+    ids: ClientOrderIds
     own: Ownership
     link: JournalLink
     share_type: ShareType
@@ -104,6 +106,14 @@ class JournaledOrders:
         failpoint("after_send")
         return {"status": "sent"}
 
+    def _operators(self, order_id: str, what: str) -> bool:
+        """True (logged) for an order the runtime placed itself (the operator's flatten): the
+        strategy may see it, not cancel or change it."""
+        if not self.ids.is_runtime(order_id):
+            return False
+        _log.warning("the strategy's {} of {} refused: the runtime placed it (the operator's flatten)", what, order_id)
+        return True
+
     def _note_order_ids(self) -> None:
         """A venue with numeric order ids (IB) may roll them back after a restart: the journal
         keeps the highest one used, and the next connect starts above it."""
@@ -113,9 +123,10 @@ class JournaledOrders:
     def cancel_order(self, order_id: str) -> bool:
         """Cancel a pending order: True once the venue took the request (as the backtest, the
         order is CANCELLED at once). False when the venue refused it (already filled, unknown):
-        the order stays as the venue reports it. A fill that races the cancel still wins."""
+        the order stays as the venue reports it. A fill that races the cancel still wins. The
+        runtime's own orders (the operator's flatten) are not the strategy's to cancel: False."""
         order = self.book.open.get(order_id)
-        if order is None:
+        if order is None or self._operators(order_id, "cancel"):
             return False
         ok = self.link.command("cancel", order_id, {}, lambda: self._cancel_at_venue(order_id))
         if ok is DIVERGED:
@@ -144,7 +155,7 @@ class JournaledOrders:
         """Change a pending order's quantity / prices: the order changes once the venue took it."""
         order = self.book.open.get(order_id)
         allowed = {"quantity", "limit_price", "stop_price", "trail_amount"}
-        if order is None or not changes or set(changes) - allowed:
+        if order is None or not changes or set(changes) - allowed or self._operators(order_id, "change"):
             return False
         if "quantity" in changes and self.share_type is ShareType.INTEGER:
             changes["quantity"] = float(int(changes["quantity"]))
@@ -153,7 +164,7 @@ class JournaledOrders:
         request = replace(
             order_request(order, oca_group=self._oca_groups.get(order_id)), **changes
         )
-        now, sent_at = self.risk_clock()
+        now, sent_at = self.risk_clock(change=True)
         ok = self.link.command("update", order_id, dict(changes),
                                lambda: self._modify_checked(order, request, changes, now), sent_at)  # fmt: skip
         if ok is DIVERGED:

@@ -19,6 +19,8 @@ from ml4t.backtest import OrderSide
 #: Alpaca accepts at most 128 characters; IB's orderRef is longer.
 MAX_LENGTH = 128
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.]")
+#: what follows the strategy prefix in a runtime id: ``<generation>-r<n>.<k>-`` (a generation has no "-")
+_RUNTIME = re.compile(r"[^-]*-r\d+\.\d+-")
 
 
 def sanitize(text: str, limit: int) -> str:
@@ -55,6 +57,11 @@ class ClientOrderIds:
         command key ``(n, -k)``, which no other command has, so never an id of the strategy's."""
         side_tag = "b" if side is OrderSide.BUY else "s"
         return f"{self.prefix}r{key[0]}.{-key[1]}-{sanitize(asset, 24)}-{side_tag}"
+
+    def is_runtime(self, client_order_id: str) -> bool:
+        """True for an order the runtime placed itself (``runtime``; any journal generation)."""
+        rest = client_order_id[len(self.strategy_prefix):] if self.is_ours(client_order_id) else ""
+        return _RUNTIME.match(rest) is not None
 
     def is_ours(self, client_order_id: str) -> bool:
         """True for an id made with this strategy id (any journal generation)."""

@@ -35,7 +35,6 @@ class RailSteps:
     book: Book
     own: Ownership
     rails: JournaledRails | None
-    _halt_left: set[str] | None
     _runtime_exit: bool
     _bracket_entry: bool  # submit_bracket is placing its entry
     _catch_up: bool
@@ -72,12 +71,13 @@ class RailSteps:
             self.gate.position(asset, position.quantity, position.multiplier)
 
     # ------------------------------------------------------------------ orders
-    def risk_clock(self) -> tuple[float | None, float | None]:
+    def risk_clock(self, change: bool = False) -> tuple[float | None, float | None]:
         """(the market clock the rails judge an order or change at, the time the order-rate limit
         records it at if it passes), read before it is journaled: the journal keeps the second
         with the command, so a restart's rate window holds it. (None, None): the rails will not
-        judge it (no rails, the runtime's own exit, a catch-up bar)."""
-        if self.rails is None or self._runtime_exit or self._catch_up:
+        judge it (no rails, the runtime's own exit, a new order on a catch-up bar; a change is
+        judged on a catch-up bar too)."""
+        if self.rails is None or self._runtime_exit or (self._catch_up and not change):
             return None, None
         now = self.gate.now()
         return now, self.gate.limits.rate.stamp(now)
@@ -136,13 +136,8 @@ class RailSteps:
         if rails is None:
             return
         rails.sync()
-        if not self.gate.halted:
-            self._halt_left = None
-        elif self._halt_left is None:  # halted now (or restarted halted): every working order is cancelled
-            self._halt_left = self.cancel_open_orders("trading halted")
-        elif self._halt_left:  # a cancel the venue refused or that failed: tried again while it works
-            self._halt_left = self.cancel_open_orders("trading halted", only=self._halt_left)
-        # (the operator's flatten below places its orders while HALTED: they are not cancelled)
+        if self.gate.halted:  # each bar: what a refused or failed cancel left, what a resume let out
+            self.cancel_open_orders("trading halted", strategy_only=True)  # (not the operator's flatten)
         if rails.flatten_requested:
             self.flatten_owned(rails.flatten_requested)
 
@@ -183,7 +178,7 @@ class RailSteps:
         if transition is not None:
             self.rails.moved(transition)
             if transition.new == HALTED:
-                self._halt_left = self.cancel_open_orders("trading halted")  # tried again at the next bar
+                self.cancel_open_orders("trading halted", strategy_only=True)  # what is left: at the next bar
 
     def risk_summary(self) -> dict[str, Any]:
         return self.gate.summary() if self.rails is not None else {}

@@ -5,11 +5,18 @@ path through the CLI and the venues: tests/cli/test_cli_rate_restart.py)."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime, timedelta
 
+from ml4t.backtest import OrderType, Strategy
+
+from ml4t_live import LiveEngine
+from ml4t_live.events import BarClosed
 from ml4t_live.journal import Journal
 from ml4t_live.journal.link import JournalLink
 from ml4t_live.rails import JournaledRails
 from ml4t_live.risk import RiskConfig
+from ml4t_live.venue_broker import VenueBroker
+from tests.support.fakes import FakeVenue, ListFeed, bar
 
 
 def _sends(journal: Journal, stamps: list[float | None]) -> None:
@@ -70,3 +77,34 @@ def test_a_journal_from_before_send_times_opens_and_counts_nothing(tmp_path):
     journal.commit()
     assert journal.recent_sends(60.0) == [7.0]
     journal.close()
+
+
+class ChangeOnCatchUpBars(Strategy):
+    """Bar 1: a resting limit buy; then, on catch-up bars, a change of it each bar."""
+
+    def __init__(self) -> None:
+        self.n, self.limit, self.changed = 0, None, []
+
+    def on_data(self, timestamp, data, context, broker):
+        self.n += 1
+        if self.n == 1:
+            self.limit = broker.submit_order("AAA", 5, order_type=OrderType.LIMIT, limit_price=50.0)
+        else:
+            self.changed.append(broker.update_order(self.limit.order_id, quantity=5 + self.n))
+
+
+def test_a_change_on_a_catch_up_bar_is_counted_and_journaled_with_its_send_time(tmp_path):
+    start = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
+    bars = [bar(start + timedelta(seconds=5 * i), {"AAA": 100.0}) for i in range(3)]
+    feed = [bars[0]] + [BarClosed(b.timestamp, b.data, b.context, True) for b in bars[1:]]  # catch-up bars
+    strategy = ChangeOnCatchUpBars()
+    broker = VenueBroker(FakeVenue(fill_on_wait=True), strategy_id="cu", state_dir=tmp_path,
+                         risk={"max_orders_per_minute": 60})  # fmt: skip
+    LiveEngine(strategy, broker, ListFeed(feed), session_dir=False, settle_timeout=0.5,
+               open_orders_at_end="keep").run()  # fmt: skip
+    assert strategy.changed == [True, True]  # a change is judged (and counted) on a catch-up bar
+    [path] = tmp_path.glob("*.journal")
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT kind, sent_at FROM commands ORDER BY rowid").fetchall()
+    assert [kind for kind, _ in rows] == ["submit", "update", "update"]
+    assert all(at is not None for _, at in rows), rows  # so a restart's rate window holds all three

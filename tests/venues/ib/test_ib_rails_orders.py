@@ -224,3 +224,39 @@ def test_a_shrink_ib_may_still_refuse_counts_the_order_as_it_was_until_ib_answer
     assert strategy.more.rejection_code == "max_position_notional", strategy.more.rejection_reason
     assert strategy.more.order_id not in {o.order_ref for o in sim.orders_received}
     assert [o.total_quantity for o in sim.orders] == [100.0]
+
+
+class ResumeThenHaltAgain(Strategy):
+    """Bar 1: a resting limit buy. Bar 2: the operator halts (it is cancelled at bar 3). Bar 3:
+    the operator resumes, the strategy places a second limit (it leaves: ACTIVE), and the operator
+    halts again, all within the bar."""
+
+    def __init__(self) -> None:
+        self.n, self.first, self.second, self.seen = 0, None, None, []
+
+    def on_data(self, timestamp, data, context, broker):
+        self.n += 1
+        if self.n == 1:
+            self.first = broker.submit_order("AAA", 10, order_type=OrderType.LIMIT, limit_price=96.0)
+        if self.n == 2:
+            self.halts = [operator("halt", "--strategy-id", "rh", "--reason", "desk: stop")]
+        if self.n == 3:
+            self.resumed = operator("resume", "--strategy-id", "rh", "--reason", "desk: go on")
+            self.second = broker.submit_order("AAA", 10, order_type=OrderType.LIMIT, limit_price=96.0)
+            self.halts.append(operator("halt", "--strategy-id", "rh", "--reason", "desk: stop again"))
+        self.seen.append(self.second.status if self.second is not None else None)
+
+
+def test_a_halt_right_after_a_resume_cancels_what_the_resume_let_out(sim_factory, ib_log_guard):
+    for expected in (r"Error 202, reqId \d+", "trading state"):
+        ib_log_guard.expect(expected)
+    sim = sim_factory(probe_bars(START, ccc_ages=False))
+    strategy = ResumeThenHaltAgain()
+    broker = IBBroker(config_for(sim), strategy_id="rh")
+    feed = IBFeed(config_for(sim), ["AAA"], bar_size="1 min", end=START + timedelta(minutes=6))
+    LiveEngine(strategy, broker, feed, config=BacktestConfig(), session_dir=False,
+               open_orders_at_end="keep").run()  # fmt: skip
+    assert strategy.resumed.returncode == 0 and all(h.returncode == 0 for h in strategy.halts)
+    assert strategy.seen[2] is OrderStatus.PENDING  # it left while ACTIVE
+    assert strategy.seen[3:] and all(s is OrderStatus.CANCELLED for s in strategy.seen[3:]), strategy.seen
+    assert {o.order_ref: o.status for o in sim.orders}[strategy.second.order_id] == "Cancelled"
