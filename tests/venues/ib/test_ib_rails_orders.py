@@ -134,10 +134,11 @@ def test_the_operators_flatten_is_not_cancelled_by_the_halt_it_came_with(sim_fac
 
 class ShrinkAPartlyFilledOrder(Strategy):
     """Bar 1: a limit buy of 100 AAA, its fill split in two (50 now, 50 at the next bar).
-    Bar 2: partly filled, the strategy shrinks it to 60: IB refuses (its rest is executing)."""
+    Bar 2: partly filled, the strategy shrinks it to 60: IB refuses (its rest is executing);
+    with ``then_buy``, it buys that many more in the same bar."""
 
-    def __init__(self, sim) -> None:
-        self.sim, self.n, self.entry, self.seen = sim, 0, None, []
+    def __init__(self, sim, then_buy: float = 0.0) -> None:
+        self.sim, self.then_buy, self.n, self.entry, self.more, self.seen = sim, then_buy, 0, None, None, []
 
     def on_data(self, timestamp, data, context, broker):
         self.n += 1
@@ -146,6 +147,8 @@ class ShrinkAPartlyFilledOrder(Strategy):
             self.entry = broker.submit_order("AAA", 100, order_type=OrderType.LIMIT, limit_price=100.0)
         if self.n == 2:
             self.changed = broker.update_order(self.entry.order_id, quantity=60)
+            if self.then_buy:
+                self.more = broker.submit_order("AAA", self.then_buy)
         self.seen.append((self.entry.quantity, self.entry.filled_quantity))
 
 
@@ -193,28 +196,10 @@ def test_a_change_right_after_an_operators_halt_is_refused(sim_factory, ib_log_g
     assert [o.total_quantity for o in sim.orders if o.order_ref == strategy.limit.order_id] == [10]
 
 
-class ShrinkThenBuy(Strategy):
-    """Bar 1: a limit buy of 100 AAA whose fill comes in two parts (50 now, 50 at the next
-    bar). Bar 2: the strategy shrinks it to 60 (IB refuses: its rest is executing) and, in the
-    same bar, buys 80 more."""
-
-    def __init__(self, sim) -> None:
-        self.sim, self.n, self.entry, self.more = sim, 0, None, None
-
-    def on_data(self, timestamp, data, context, broker):
-        self.n += 1
-        if self.n == 1:
-            self.sim.inject("partial_fill", parts=2)
-            self.entry = broker.submit_order("AAA", 100, order_type=OrderType.LIMIT, limit_price=100.0)
-        if self.n == 2:
-            self.changed = broker.update_order(self.entry.order_id, quantity=60)
-            self.more = broker.submit_order("AAA", 80)
-
-
 def test_a_shrink_ib_may_still_refuse_counts_the_order_as_it_was_until_ib_answered(sim_factory, ib_log_guard):
     ib_log_guard.expect(r"Error 201, reqId \d+: Order rejected - reason:order \d+ cannot be replaced")
     sim = sim_factory(probe_bars(START, ccc_ages=False))
-    strategy = ShrinkThenBuy(sim)
+    strategy = ShrinkAPartlyFilledOrder(sim, then_buy=80)
     broker = IBBroker(config_for(sim), strategy_id="shrink", risk={"max_position_notional": 15_000})
     feed = IBFeed(config_for(sim), ["AAA"], bar_size="1 min", end=START + timedelta(minutes=4))
     LiveEngine(strategy, broker, feed, config=BacktestConfig(), session_dir=False).run()
