@@ -65,6 +65,7 @@ class BarSteps:
     risk_position: Any  # RailSteps
     _unresolved: list[str]
     left_at_venue: list[Order]
+    _cancel_failed: set[str]
     settle: Any  # FillBarrier.settle
     _drain: Any  # FillBarrier._drain
     risk_positions: Any
@@ -279,9 +280,11 @@ class BarSteps:
                 _log.info("{}: {} could not be cancelled ({}); its own events say how it ended",
                           reason, order.order_id, exc)  # fmt: skip
                 continue
-            except (VenueError, BridgeError) as exc:
-                _log.warning("{}: cancel of {} failed ({}); it stays at the venue", reason,
-                             order.order_id, exc)  # fmt: skip
+            except (VenueError, BridgeError) as exc:  # warned once per order (HALTED tries again each bar)
+                level = "DEBUG" if order.order_id in self._cancel_failed else "WARNING"
+                self._cancel_failed.add(order.order_id)
+                _log.log(level, "{}: cancel of {} failed ({}); it may still work at the venue", reason,
+                         order.order_id, exc)  # fmt: skip
                 continue
             order.status = OrderStatus.CANCELLED
             order.cancelled_at = self._bar_time

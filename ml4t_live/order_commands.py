@@ -124,15 +124,16 @@ class JournaledOrders:
         """Cancel a pending order: True once the venue took the request (as the backtest, the
         order is CANCELLED at once). False when the venue refused it (already filled, unknown):
         the order stays as the venue reports it. A fill that races the cancel still wins. The
-        runtime's own orders (the operator's flatten) are not the strategy's to cancel: False."""
+        runtime's own orders (the operator's flatten) are not the strategy's to cancel: False
+        (journaled as the answer, so a warm restart replays it as it was)."""
         order = self.book.open.get(order_id)
-        if order is None or self._operators(order_id, "cancel"):
+        if order is None:
             return False
-        ok = self.link.command("cancel", order_id, {}, lambda: self._cancel_at_venue(order_id))
+        ok = self.link.command("cancel", order_id, {}, lambda: self._cancel_checked(order_id))
         if ok is DIVERGED:
             ok = False
         elif ok is BEYOND:
-            ok = self._cancel_at_venue(order_id)
+            ok = self._cancel_checked(order_id)
             self.link.record_beyond("cancel", order_id, {}, ok)
         if not ok:
             return False
@@ -142,6 +143,9 @@ class JournaledOrders:
         self.book.cancel_sent(order)
         self._in_flight.pop(order_id, None)
         return True
+
+    def _cancel_checked(self, order_id: str) -> bool:
+        return not self._operators(order_id, "cancel") and self._cancel_at_venue(order_id)
 
     def _cancel_at_venue(self, order_id: str) -> bool:
         try:
@@ -155,7 +159,7 @@ class JournaledOrders:
         """Change a pending order's quantity / prices: the order changes once the venue took it."""
         order = self.book.open.get(order_id)
         allowed = {"quantity", "limit_price", "stop_price", "trail_amount"}
-        if order is None or not changes or set(changes) - allowed or self._operators(order_id, "change"):
+        if order is None or not changes or set(changes) - allowed:
             return False
         if "quantity" in changes and self.share_type is ShareType.INTEGER:
             changes["quantity"] = float(int(changes["quantity"]))
@@ -180,7 +184,10 @@ class JournaledOrders:
         return True
 
     def _modify_checked(self, order: Order, request: Any, changes: dict[str, Any], now: float | None = None) -> bool:
-        refused = self.risk_change_refusal(order, changes, now)
+        """The rails' answer, then the venue's (the runtime's own orders are not the strategy's
+        to change: False, journaled as the answer)."""
+        refused = "the runtime's order" if self._operators(order.order_id, "change") else \
+            self.risk_change_refusal(order, changes, now)  # fmt: skip
         if refused is not None:
             self.link.not_sent()
             return False

@@ -57,7 +57,7 @@ class JournaledRails:
     def sync(self) -> Transition | None:
         """Apply the journal's trading state (the operator's) to the gate when they differ: in
         state, or in the reason of a HALTED / REDUCING (the operator's halt over a limit's)."""
-        self.journal.reload_meta("trading_state", "trading_state_reason", "flatten_requested")
+        self.journal.reload_meta("trading_state", "trading_state_reason", "flatten_requested", "cancel_all_requested")
         wanted = self.journal.meta("trading_state") or ACTIVE
         reason = self.journal.meta("trading_state_reason", "") or ""
         state = self.gate.state
@@ -98,4 +98,13 @@ class JournaledRails:
 
     def flatten_done(self) -> None:
         self.journal.set_meta("flatten_requested", "")
+        self.journal.commit()
+
+    @property
+    def cancel_all_requested(self) -> str | None:
+        """``ml4t-live cancel-all``: every working order is cancelled, the runtime's own too."""
+        return self.journal.meta("cancel_all_requested")
+
+    def cancel_all_done(self) -> None:
+        self.journal.set_meta("cancel_all_requested", "")
         self.journal.commit()

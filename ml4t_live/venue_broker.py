@@ -98,6 +98,7 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
         self._oca_groups: dict[str, str] = {}
         self._bar_time: Any = None
         self._catch_up = False
+        self._cancel_failed: set[str] = set()  # orders whose cancel failed (warned once)
         self._runtime_exit = False  # the operator's flatten is placing its orders
         self._bracket_entry = False  # submit_bracket is placing its entry (the rails judge the bracket whole)
         self._unresolved: list[str] = []  # orders to look up by client order id (after a restart)

@@ -128,16 +128,21 @@ class RailSteps:
     # ------------------------------------------------------------------ the trading state
     def check_trading_state(self) -> None:
         """Before each live bar's ``on_data`` (after the fill barrier): an operator's halt,
-        resume or flatten from another process, a reconciliation's halt, or a limit. HALTED
-        cancels the strategy's working orders (each bar again while the venue still works one:
-        a refused or failed cancel); new orders are refused."""
+        resume, flatten or cancel-all from another process, a reconciliation's halt, or a limit.
+        HALTED cancels the strategy's working orders at every bar (a refused or failed cancel is
+        tried again), not the runtime's own (the operator's flatten) unless the operator asked
+        ``cancel-all``; new orders are refused."""
         self.own.refresh()
         rails = self.rails
         if rails is None:
             return
         rails.sync()
         if self.gate.halted:  # each bar: what a refused or failed cancel left, what a resume let out
-            self.cancel_open_orders("trading halted", strategy_only=True)  # (not the operator's flatten)
+            everything = bool(rails.cancel_all_requested)  # else not the runtime's own (the operator's flatten)
+            self.cancel_open_orders("cancel-all by the operator" if everything else "trading halted",
+                                    strategy_only=not everything)  # fmt: skip
+            if everything and not any(self.ids.is_runtime(cid) for cid in self.book.open):
+                rails.cancel_all_done()  # (a runtime order left working: tried again at the next bar)
         if rails.flatten_requested:
             self.flatten_owned(rails.flatten_requested)
 

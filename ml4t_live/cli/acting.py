@@ -60,7 +60,7 @@ def cancel_all(o: dict[str, Any], venue: Callable[[], VenueOptions], reason: str
         return
     lock = _lock(path)
     try:
-        _, before = switch({**o, "reason": reason or "cancel-all by the operator"}, "HALTED")
+        _, before = switch({**o, "reason": reason or "cancel-all by the operator"}, "HALTED", cancel_all=True)
         outcome = {}
         if lock is not None and rows and o.get("broker"):
             outcome = cancel_at_venue(venue(), sid, [r["client_order_id"] for r in rows])

@@ -48,9 +48,10 @@ _DEFAULT_REASON = {"HALTED": "halted by the operator", "REDUCING": "set to REDUC
                    "ACTIVE": "resumed by the operator"}  # fmt: skip
 
 
-def switch(o: dict[str, Any], state: str, *, flatten: bool = False) -> tuple[Path, str]:
+def switch(o: dict[str, Any], state: str, *, flatten: bool = False, cancel_all: bool = False) -> tuple[Path, str]:
     path = find_journal(o)
-    before = set_trading_state(path, state, str(o.get("reason") or _DEFAULT_REASON[state]), flatten=flatten)
+    before = set_trading_state(path, state, str(o.get("reason") or _DEFAULT_REASON[state]), flatten=flatten,
+                               cancel_all=cancel_all)  # fmt: skip
     return path, before
 
 

@@ -397,10 +397,12 @@ def read_only(path: str | Path) -> Journal:
         raise ConfigError(f"cannot read the journal {path}: {exc}") from None
 
 
-def set_trading_state(path: str | Path, state: str, reason: str, *, flatten: bool = False) -> str:
+def set_trading_state(path: str | Path, state: str, reason: str, *, flatten: bool = False,
+                      cancel_all: bool = False) -> str:  # fmt: skip
     """An operator command's one write: the trading state (the running engine notices it before
-    its next bar), and with ``flatten`` the request to close the strategy's positions. Never
-    takes the journal's lock; returns the previous state."""
+    its next bar), with ``flatten`` the request to close the strategy's positions, and with
+    ``cancel_all`` the request to cancel every working order, the runtime's own (a flatten's)
+    included. Never takes the journal's lock; returns the previous state."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"no journal at {path}")
@@ -411,6 +413,8 @@ def set_trading_state(path: str | Path, state: str, reason: str, *, flatten: boo
         rows = [("trading_state", state), ("trading_state_reason", reason)]
         if flatten or state == "ACTIVE":  # a resume withdraws a flatten not yet carried out
             rows.append(("flatten_requested", reason if flatten else ""))
+        if cancel_all or state == "ACTIVE":  # ... and a cancel-all
+            rows.append(("cancel_all_requested", reason if cancel_all else ""))
         db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", rows)
         db.execute("COMMIT")
     except sqlite3.OperationalError as exc:

@@ -1,14 +1,22 @@
 """HALTED cancels the strategy's working orders, never the runtime's own: the closing orders of
 the operator's ``halt --flatten`` work until they fill, across bars, a restart, and a strategy
-that cancels what it sees pending (a venue fake: the flatten's order rests, e.g. before the open)."""
+that cancels what it sees pending (a venue fake: the flatten's order rests, e.g. before the open).
+Only the operator's ``cancel-all`` cancels them."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
+import msgpack
+from loguru import logger
 from ml4t.backtest import OrderType, Strategy
 
 from ml4t_live import LiveEngine
+from ml4t_live.errors import VenueError
 from ml4t_live.journal.store import set_trading_state
 from ml4t_live.protocols import VenueOrder
 from ml4t_live.venue_broker import VenueBroker
@@ -25,9 +33,9 @@ class BuyThenFlatten(Strategy):
     """Bar 1: buy 10 AAA. Bar 2 (``operate``): the operator halts and flattens (the closing order
     will rest). With ``tidy``, every bar from the third cancels every pending order it sees."""
 
-    def __init__(self, venue: FakeVenue, operate: bool = True, tidy: bool = False) -> None:
-        self.venue, self.operate, self.tidy = venue, operate, tidy
-        self.n, self.cancelled = 0, []
+    def __init__(self, venue: FakeVenue, operate: bool = True, tidy: bool = False, cancel_all: str = "") -> None:
+        self.venue, self.operate, self.tidy, self.cancel_all = venue, operate, tidy, cancel_all
+        self.n, self.cancelled, self.cancel_all_said = 0, [], None
 
     def on_data(self, timestamp, data, context, broker):
         self.n += 1
@@ -38,6 +46,11 @@ class BuyThenFlatten(Strategy):
             set_trading_state(broker.own.journal.path, "HALTED", "desk: flatten", flatten=True)
         if self.tidy and self.n >= 3:
             self.cancelled += [o.order_id for o in list(broker.pending_orders) if broker.cancel_order(o.order_id)]
+        if self.cancel_all and self.n == 3:  # the operator, from another terminal, while the strategy runs
+            done = subprocess.run([sys.executable, "-m", "ml4t_live", "cancel-all", "--strategy-id", "fl",
+                                   "--state-dir", self.cancel_all, "--yes", "--json"], capture_output=True,
+                                  text=True, timeout=60, check=True)  # fmt: skip
+            self.cancel_all_said = json.loads(done.stdout)
 
 
 def _sells(venue: FakeVenue) -> list:
@@ -67,3 +80,76 @@ def test_the_strategy_cannot_cancel_the_operators_flatten(tmp_path):
     [sell] = _sells(venue)
     assert strategy.cancelled == []
     assert sell.client_order_id not in venue.cancelled
+
+
+def test_a_refused_cancel_of_the_flatten_replays_as_it_was_also_from_a_journal_that_took_it(tmp_path):
+    venue = FakeVenue(fill_on_wait=True)
+    first = BuyThenFlatten(venue, tidy=True)
+    LiveEngine(first, VenueBroker(venue, strategy_id="fl", state_dir=tmp_path), ListFeed(bars(4)),
+               session_dir=False, settle_timeout=0.5, open_orders_at_end="keep").run()  # fmt: skip
+    [sell] = _sells(venue)
+    assert first.cancelled == []
+    venue.open_orders.append(VenueOrder(sell.client_order_id, "V9", "AAA", sell.side, 10.0, 0.0,
+                                        OrderType.MARKET, "open"))  # fmt: skip
+    # the refusals are journaled answers: a warm restart replays them (no divergence)
+    again = BuyThenFlatten(venue, operate=False, tidy=True)
+    LiveEngine(again, VenueBroker(venue, strategy_id="fl", state_dir=tmp_path), ListFeed(bars(5)),
+               session_dir=False, settle_timeout=0.5, open_orders_at_end="keep").run()  # fmt: skip
+    assert again.cancelled == [] and sell.client_order_id not in venue.cancelled
+    # a journal written before the refusal existed holds the strategy's first cancel as accepted (and no
+    # later one: the order was gone): a restart replays it as such
+    [path] = tmp_path.glob("*.journal")
+    with sqlite3.connect(path) as db:
+        cancels = db.execute("SELECT rowid FROM commands WHERE kind = 'cancel' AND cid = ? ORDER BY rowid",
+                             (sell.client_order_id,)).fetchall()  # fmt: skip
+        db.execute("UPDATE commands SET result = ? WHERE rowid = ?", (msgpack.packb(True), cancels[0][0]))
+        db.executemany("DELETE FROM commands WHERE rowid = ?", cancels[1:])
+    old = BuyThenFlatten(venue, operate=False, tidy=True)
+    LiveEngine(old, VenueBroker(venue, strategy_id="fl", state_dir=tmp_path), ListFeed(bars(6)),
+               session_dir=False, settle_timeout=0.5, open_orders_at_end="keep").run()  # fmt: skip
+    assert old.cancelled == [sell.client_order_id]  # as the journal says it happened
+
+
+def test_cancel_all_while_the_strategy_runs_also_cancels_the_flattens_order(tmp_path):
+    venue = FakeVenue(fill_on_wait=True)
+    strategy = BuyThenFlatten(venue, cancel_all=str(tmp_path))
+    LiveEngine(strategy, VenueBroker(venue, strategy_id="fl", state_dir=tmp_path), ListFeed(bars(5)),
+               session_dir=False, settle_timeout=0.5, open_orders_at_end="keep").run()  # fmt: skip
+    [sell] = _sells(venue)
+    said = {row["client_order_id"]: row["outcome"] for row in strategy.cancel_all_said["orders"]}
+    assert said == {sell.client_order_id: "the running strategy cancels it before its next bar"}
+    assert venue.cancelled == [sell.client_order_id]  # as it said
+
+
+class CancelFails(FakeVenue):
+    """A venue whose every cancel fails (e.g. IB says it has no such order)."""
+
+    def cancel(self, client_order_id: str) -> None:
+        self.cancelled.append(client_order_id)
+        raise VenueError("no such order")
+
+
+class RestingLimitThenHalt(Strategy):
+    def __init__(self) -> None:
+        self.n = 0
+
+    def on_data(self, timestamp, data, context, broker):
+        self.n += 1
+        if self.n == 1:
+            broker.submit_order("AAA", 10, order_type=OrderType.LIMIT, limit_price=50.0)
+        if self.n == 2:
+            set_trading_state(broker.own.journal.path, "HALTED", "desk: stop")
+
+
+def test_halted_tries_a_failed_cancel_each_bar_and_warns_once(tmp_path):
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(str(m)), level="DEBUG", format="{level} {message}")
+    try:
+        venue = CancelFails(fill_on_wait=False)
+        LiveEngine(RestingLimitThenHalt(), VenueBroker(venue, strategy_id="cf", state_dir=tmp_path),
+                   ListFeed(bars(8)), session_dir=False, settle_timeout=0.2, open_orders_at_end="keep").run()  # fmt: skip
+    finally:
+        logger.remove(sink)
+    assert len(venue.cancelled) == 6  # bars 3 to 8: halted, the cancel tried again each bar
+    failed = [line.split(" ", 1)[0] for line in lines if "cancel of cf-" in line]
+    assert failed == ["WARNING"] + ["DEBUG"] * 5
