@@ -271,6 +271,7 @@ class BarSteps:
         strategy's, not the runtime's own, e.g. the operator's flatten); each is journaled as an
         event, so a warm restart shows the strategy the same cancelled order. A cancel the venue
         refused or that failed leaves its order working (open in the book)."""
+        self._cancel_failed &= self.book.open.keys()  # (warned once: only orders still working are kept)
         for order in list(self.book.open.values()):
             if strategy_only and self.ids.is_runtime(order.order_id):
                 continue

@@ -149,18 +149,28 @@ class RailSteps:
     def flatten_owned(self, reason: str, wait: float = FLATTEN_WAIT) -> list[Order]:
         """Close every position the strategy owns with MARKET orders; they leave whatever the
         trading state. Working orders are cancelled first and their answers awaited (bounded),
-        so a fill that races a cancel is in the position before it is closed. The operator's
+        so a fill that races a cancel is in the position before it is closed; an order on the
+        closing side whose cancel the venue refused or that failed may still fill, so only what
+        it does not close is sent (never more than the position). The operator's
         request is cleared only when every closing order went out; otherwise it is tried again
         at the next bar (ERROR)."""
         self._cancel_and_wait(f"flatten: {reason}", wait)
+        working: dict[str, float] = {}  # what orders still working (a refused or failed cancel) may yet fill
+        for order in self.book.open.values():
+            left = order.quantity - order.filled_quantity
+            working[order.asset] = working.get(order.asset, 0.0) + (left if order.side is OrderSide.BUY else -left)
         orders = []
         self._runtime_exit = self.link.runtime = True
         try:
             for asset, position in list(self.book.positions.items()):
-                if abs(position.quantity) <= 1e-9:
+                held, closing = position.quantity, working.get(asset, 0.0)
+                if held * closing < 0:  # an order still working closes part of it: only the rest is sent
+                    _log.warning("flatten ({}): {:g} {} still working on the closing side", reason, abs(closing), asset)
+                    held = held + closing if abs(closing) < abs(held) else 0.0
+                if abs(held) <= 1e-9:
                     continue
-                side = OrderSide.SELL if position.quantity > 0 else OrderSide.BUY
-                order = self.submit_order(asset, abs(position.quantity), side, OrderType.MARKET)
+                side = OrderSide.SELL if held > 0 else OrderSide.BUY
+                order = self.submit_order(asset, abs(held), side, OrderType.MARKET)
                 if order is not None:
                     orders.append(order)
         finally:

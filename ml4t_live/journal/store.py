@@ -402,7 +402,9 @@ def set_trading_state(path: str | Path, state: str, reason: str, *, flatten: boo
     """An operator command's one write: the trading state (the running engine notices it before
     its next bar), with ``flatten`` the request to close the strategy's positions, and with
     ``cancel_all`` the request to cancel every working order, the runtime's own (a flatten's)
-    included. Never takes the journal's lock; returns the previous state."""
+    included. Each of the two withdraws the other one not yet carried out (the operator's later
+    word stands), and a resume withdraws both. Never takes the journal's lock; returns the
+    previous state."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"no journal at {path}")
@@ -411,9 +413,8 @@ def set_trading_state(path: str | Path, state: str, reason: str, *, flatten: boo
         row = db.execute("SELECT value FROM meta WHERE key = 'trading_state'").fetchone()
         db.execute("BEGIN IMMEDIATE")
         rows = [("trading_state", state), ("trading_state_reason", reason)]
-        if flatten or state == "ACTIVE":  # a resume withdraws a flatten not yet carried out
+        if flatten or cancel_all or state == "ACTIVE":  # the later request wins; a resume withdraws both
             rows.append(("flatten_requested", reason if flatten else ""))
-        if cancel_all or state == "ACTIVE":  # ... and a cancel-all
             rows.append(("cancel_all_requested", reason if cancel_all else ""))
         db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", rows)
         db.execute("COMMIT")

@@ -153,3 +153,95 @@ def test_halted_tries_a_failed_cancel_each_bar_and_warns_once(tmp_path):
     assert len(venue.cancelled) == 6  # bars 3 to 8: halted, the cancel tried again each bar
     failed = [line.split(" ", 1)[0] for line in lines if "cancel of cf-" in line]
     assert failed == ["WARNING"] + ["DEBUG"] * 5
+
+
+class CancelFailsAtFirst(FakeVenue):
+    """The first ``fails`` cancels of the flatten's first closing order fail (a timeout: in
+    ``failed``); ``fails`` large: never cancelled. ``cancelled`` holds the cancels that went."""
+
+    fails: int = 3
+
+    def cancel(self, client_order_id: str) -> None:
+        if "-r3.1-" in client_order_id and self.failed.count(client_order_id) < self.fails:
+            self.failed.append(client_order_id)
+            raise VenueError("timeout")
+        super().cancel(client_order_id)
+
+    @property
+    def failed(self) -> list[str]:
+        return self.__dict__.setdefault("_failed", [])
+
+    def working_sells(self) -> float:
+        return sum(r.quantity for r in _sells(self) if r.client_order_id not in self.cancelled)
+
+
+class OperatorSequence(Strategy):
+    """Bar 1: buy 10 AAA. Then the operator's commands, by bar: {n: [(flatten, cancel_all), ...]}."""
+
+    def __init__(self, venue: FakeVenue, commands: dict[int, list[tuple[bool, bool]]]) -> None:
+        self.venue, self.commands, self.n = venue, commands, 0
+
+    def on_data(self, timestamp, data, context, broker):
+        self.n += 1
+        if self.n == 1:
+            broker.submit_order("AAA", 10)
+        for flatten, cancel_all in self.commands.get(self.n, []):
+            self.venue.fill_on_wait = False  # closing orders rest
+            set_trading_state(broker.own.journal.path, "HALTED", "desk", flatten=flatten, cancel_all=cancel_all)
+
+
+def _run(venue: FakeVenue, commands: dict, tmp_path, n: int = 8) -> None:
+    LiveEngine(OperatorSequence(venue, commands), VenueBroker(venue, strategy_id="op", state_dir=tmp_path),
+               ListFeed(bars(n)), session_dir=False, settle_timeout=0.3, open_orders_at_end="keep").run()  # fmt: skip
+
+
+def test_a_flatten_after_a_cancel_all_stands_although_a_cancel_of_the_earlier_one_failed(tmp_path):
+    venue = CancelFailsAtFirst(fill_on_wait=True)
+    _run(venue, {2: [(True, False)], 3: [(False, True)], 5: [(True, False)]}, tmp_path)
+    assert venue.failed  # the cancel-all's cancel of the first closing order failed (it stayed working)
+    assert venue.working_sells() == 10.0  # the later flatten stands: the 10 held are being closed, once
+
+
+def test_a_cancel_all_after_a_flatten_in_the_same_bar_withdraws_it(tmp_path):
+    venue = FakeVenue(fill_on_wait=True)
+    _run(venue, {2: [(True, False), (False, True)]}, tmp_path, n=5)
+    assert _sells(venue) == []  # the later word (cancel everything) stands: nothing is closed
+
+
+def test_a_flatten_never_sends_more_than_a_stuck_closing_order_leaves_open(tmp_path):
+    venue = CancelFailsAtFirst(fill_on_wait=True)
+    venue.fails = 1_000  # the first closing order can never be cancelled: it may still fill
+    _run(venue, {2: [(True, False)], 4: [(True, False)]}, tmp_path)
+    assert [(r.side.value, r.quantity) for r in _sells(venue)] == [("sell", 10.0)]  # not a second 10
+    assert venue.working_sells() == 10.0
+
+
+class UpdateAfterResume(Strategy):
+    """Bar 1: buy 10; bar 2: halt --flatten (the closing order rests); bar 3: resume; bar 4: the
+    strategy tries to change the flatten's order."""
+
+    def __init__(self, venue: FakeVenue) -> None:
+        self.venue, self.n, self.changed = venue, 0, None
+
+    def on_data(self, timestamp, data, context, broker):
+        self.n += 1
+        path = broker.own.journal.path
+        if self.n == 1:
+            broker.submit_order("AAA", 10)
+        if self.n == 2:
+            self.venue.fill_on_wait = False
+            set_trading_state(path, "HALTED", "desk", flatten=True)
+        if self.n == 3:
+            set_trading_state(path, "ACTIVE", "desk: go on")
+        if self.n == 4:
+            [order] = [o for o in broker.pending_orders if o.side.value == "sell"]
+            self.changed = broker.update_order(order.order_id, quantity=5)
+
+
+def test_after_a_resume_the_strategy_still_cannot_change_the_flattens_order(tmp_path):
+    venue = FakeVenue(fill_on_wait=True)
+    strategy = UpdateAfterResume(venue)
+    LiveEngine(strategy, VenueBroker(venue, strategy_id="up", state_dir=tmp_path), ListFeed(bars(5)),
+               session_dir=False, settle_timeout=0.3, open_orders_at_end="keep").run()  # fmt: skip
+    assert strategy.changed is False
+    assert [(r.side.value, r.quantity) for r in _sells(venue)] == [("sell", 10.0)]  # no change reached the venue
