@@ -149,24 +149,28 @@ class RailSteps:
     def flatten_owned(self, reason: str, wait: float = FLATTEN_WAIT) -> list[Order]:
         """Close every position the strategy owns with MARKET orders; they leave whatever the
         trading state. Working orders are cancelled first and their answers awaited (bounded),
-        so a fill that races a cancel is in the position before it is closed; an order on the
-        closing side whose cancel the venue refused or that failed may still fill, so only what
-        it does not close is sent (never more than the position). The operator's
+        so a fill that races a cancel is in the position before it is closed. An earlier
+        flatten's closing order whose cancel the venue refused, failed or left unanswered may
+        still fill: only what it does not close is sent (a second flatten never closes twice;
+        the strategy's own stuck orders are not counted, HALTED cancels them at every bar). The operator's
         request is cleared only when every closing order went out; otherwise it is tried again
         at the next bar (ERROR)."""
         self._cancel_and_wait(f"flatten: {reason}", wait)
-        working: dict[str, float] = {}  # what orders still working (a refused or failed cancel) may yet fill
-        for order in self.book.open.values():
-            left = order.quantity - order.filled_quantity
-            working[order.asset] = working.get(order.asset, 0.0) + (left if order.side is OrderSide.BUY else -left)
+        closing: dict[str, list[Order]] = {}  # an earlier flatten's MARKET orders whose cancel failed or is unanswered
+        for order in (*self.book.open.values(), *self.book.cancelling.values()):
+            if self.ids.is_runtime(order.order_id):
+                closing.setdefault(order.asset, []).append(order)
         orders = []
         self._runtime_exit = self.link.runtime = True
         try:
             for asset, position in list(self.book.positions.items()):
-                held, closing = position.quantity, working.get(asset, 0.0)
-                if held * closing < 0:  # an order still working closes part of it: only the rest is sent
-                    _log.warning("flatten ({}): {:g} {} still working on the closing side", reason, abs(closing), asset)
-                    held = held + closing if abs(closing) < abs(held) else 0.0
+                held = position.quantity
+                covered = sum(o.quantity - o.filled_quantity for o in closing.get(asset, ())
+                              if (o.side is OrderSide.SELL) == (held > 0))  # (on the side that closes)
+                if covered > 1e-9:  # they may still fill: only the rest is sent (never a second close)
+                    _log.warning("flatten ({}): an earlier flatten's {:g} {} may still fill: {:g} more sent", reason,
+                                 covered, asset, max(abs(held) - covered, 0.0))  # fmt: skip
+                    held = (abs(held) - covered) * (1 if held > 0 else -1) if covered < abs(held) else 0.0
                 if abs(held) <= 1e-9:
                     continue
                 side = OrderSide.SELL if held > 0 else OrderSide.BUY

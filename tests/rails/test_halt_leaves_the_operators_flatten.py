@@ -245,3 +245,44 @@ def test_after_a_resume_the_strategy_still_cannot_change_the_flattens_order(tmp_
                session_dir=False, settle_timeout=0.3, open_orders_at_end="keep").run()  # fmt: skip
     assert strategy.changed is False
     assert [(r.side.value, r.quantity) for r in _sells(venue)] == [("sell", 10.0)]  # no change reached the venue
+
+
+class TakeProfitCancelFails(FakeVenue):
+    """The first two cancels of any LIMIT order time out."""
+
+    def cancel(self, client_order_id: str) -> None:
+        request = next(r for r in self.placed if r.client_order_id == client_order_id)
+        if request.order_type is OrderType.LIMIT and self.failed.count(client_order_id) < 2:
+            self.failed.append(client_order_id)
+            raise VenueError("timeout")
+        super().cancel(client_order_id)
+
+    @property
+    def failed(self) -> list[str]:
+        return self.__dict__.setdefault("_failed", [])
+
+
+class BuyTakeProfitThenFlatten(Strategy):
+    """Bar 1: buy 10 AAA; bar 2: a take-profit (limit sell 10 at 150, far away); bar 3: the
+    operator's halt --flatten."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def on_data(self, timestamp, data, context, broker):
+        self.n += 1
+        if self.n == 1:
+            broker.submit_order("AAA", 10)
+        if self.n == 2:
+            broker.submit_order("AAA", -10, order_type=OrderType.LIMIT, limit_price=150.0)
+        if self.n == 3:
+            set_trading_state(broker.own.journal.path, "HALTED", "desk", flatten=True)
+
+
+def test_a_flatten_closes_the_position_whatever_the_strategys_stuck_take_profit_may_do(tmp_path):
+    venue = TakeProfitCancelFails(fill_on_wait=True)
+    LiveEngine(BuyTakeProfitThenFlatten(), VenueBroker(venue, strategy_id="tp", state_dir=tmp_path),
+               ListFeed(bars(6)), session_dir=False, settle_timeout=0.3, open_orders_at_end="keep").run()  # fmt: skip
+    market = [(r.side.value, r.quantity) for r in venue.placed if r.order_type is OrderType.MARKET]
+    assert market == [("buy", 10.0), ("sell", 10.0)]  # the flatten closed the 10 held
+    assert getattr(venue.positions.get("AAA"), "quantity", 0.0) == 0.0  # flat at the venue
