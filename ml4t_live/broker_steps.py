@@ -309,16 +309,16 @@ class BarSteps:
         venue moves on and fills them; harmless at a real venue) and wait (bounded) for the fills.
         What did not fill is cancelled, never left to fill in the next session."""
         self._catch_up = False  # the runtime's own orders, even when the last bar was a late one
-        if not self.flatten_owned("end of day"):  # type: ignore[attr-defined]
-            return
-        self.gateway.end_of_bar(self._bar_time)
-        self.settle(timeout)
-        self._cancel_and_wait("end of day: flatten order not filled", timeout)
+        placed = self.flatten_owned("end of day")  # type: ignore[attr-defined]
+        if placed:
+            self.gateway.end_of_bar(self._bar_time)
+            self.settle(timeout)
+            self._cancel_and_wait("end of day: flatten order not filled", timeout)
         left = {a: p.quantity for a, p in self.book.positions.items() if abs(p.quantity) > 1e-9}
-        if left:
+        if left:  # (also when nothing was sent: an earlier closing order that could not be cancelled)
             _log.error("end of day: the strategy is NOT flat, it still holds {}; check the venue "
                        "(ml4t-live reconcile)", left)  # fmt: skip
-        else:
+        elif placed:
             _log.info("end of day: flat")
 
     def settle_last_bar(self, timeout: float) -> int:

@@ -180,7 +180,7 @@ class RailSteps:
         finally:
             self._runtime_exit = self.link.runtime = False
         _log.warning("flatten ({}): {} closing order(s): {}", reason, len(orders),
-                     ", ".join(f"{o.side.value} {o.quantity:g} {o.asset}" for o in orders) or "nothing held")  # fmt: skip
+                     ", ".join(f"{o.side.value} {o.quantity:g} {o.asset}" for o in orders) or "none to send")  # fmt: skip
         failed = [o for o in orders if o.status is OrderStatus.REJECTED]
         if failed:
             _log.error("flatten ({}): {} closing order(s) did not go out ({}); the strategy is NOT flat, "
