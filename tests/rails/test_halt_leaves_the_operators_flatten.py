@@ -57,17 +57,21 @@ def _sells(venue: FakeVenue) -> list:
     return [r for r in venue.placed if r.side.value == "sell"]
 
 
+def _run(strategy: Strategy, venue: FakeVenue, strategy_id: str, tmp_path, bars_run: int, settle: float) -> None:
+    """A venue run of ``bars_run`` bars that leaves its orders working at the end (as a kill would)."""
+    LiveEngine(strategy, VenueBroker(venue, strategy_id=strategy_id, state_dir=tmp_path), ListFeed(bars(bars_run)),
+               session_dir=False, settle_timeout=settle, open_orders_at_end="keep").run()  # fmt: skip
+
+
 def test_a_restart_halted_leaves_the_operators_flatten_working(tmp_path):
     venue = FakeVenue(fill_on_wait=True)
-    LiveEngine(BuyThenFlatten(venue), VenueBroker(venue, strategy_id="rf", state_dir=tmp_path), ListFeed(bars(3)),
-               session_dir=False, settle_timeout=0.5, open_orders_at_end="keep").run()  # fmt: skip
+    _run(BuyThenFlatten(venue), venue, "rf", tmp_path, 3, 0.5)
     [sell] = _sells(venue)
     assert venue.cancelled == []
     # the process died with the closing order working at the venue; the same strategy restarts HALTED
     venue.open_orders.append(VenueOrder(sell.client_order_id, "V9", "AAA", sell.side, 10.0, 0.0,
                                         OrderType.MARKET, "open"))  # fmt: skip
-    LiveEngine(BuyThenFlatten(venue, operate=False), VenueBroker(venue, strategy_id="rf", state_dir=tmp_path),
-               ListFeed(bars(5)), session_dir=False, settle_timeout=0.5, open_orders_at_end="keep").run()  # fmt: skip
+    _run(BuyThenFlatten(venue, operate=False), venue, "rf", tmp_path, 5, 0.5)
     assert sell.client_order_id not in venue.cancelled
     assert len(_sells(venue)) == 1  # nothing else to close: the flatten was sent once
 
@@ -75,8 +79,7 @@ def test_a_restart_halted_leaves_the_operators_flatten_working(tmp_path):
 def test_the_strategy_cannot_cancel_the_operators_flatten(tmp_path):
     venue = FakeVenue(fill_on_wait=True)
     strategy = BuyThenFlatten(venue, tidy=True)
-    LiveEngine(strategy, VenueBroker(venue, strategy_id="fl", state_dir=tmp_path), ListFeed(bars(5)),
-               session_dir=False, settle_timeout=0.5, open_orders_at_end="keep").run()  # fmt: skip
+    _run(strategy, venue, "fl", tmp_path, 5, 0.5)
     [sell] = _sells(venue)
     assert strategy.cancelled == []
     assert sell.client_order_id not in venue.cancelled
@@ -85,16 +88,14 @@ def test_the_strategy_cannot_cancel_the_operators_flatten(tmp_path):
 def test_a_refused_cancel_of_the_flatten_replays_as_it_was_also_from_a_journal_that_took_it(tmp_path):
     venue = FakeVenue(fill_on_wait=True)
     first = BuyThenFlatten(venue, tidy=True)
-    LiveEngine(first, VenueBroker(venue, strategy_id="fl", state_dir=tmp_path), ListFeed(bars(4)),
-               session_dir=False, settle_timeout=0.5, open_orders_at_end="keep").run()  # fmt: skip
+    _run(first, venue, "fl", tmp_path, 4, 0.5)
     [sell] = _sells(venue)
     assert first.cancelled == []
     venue.open_orders.append(VenueOrder(sell.client_order_id, "V9", "AAA", sell.side, 10.0, 0.0,
                                         OrderType.MARKET, "open"))  # fmt: skip
     # the refusals are journaled answers: a warm restart replays them (no divergence)
     again = BuyThenFlatten(venue, operate=False, tidy=True)
-    LiveEngine(again, VenueBroker(venue, strategy_id="fl", state_dir=tmp_path), ListFeed(bars(5)),
-               session_dir=False, settle_timeout=0.5, open_orders_at_end="keep").run()  # fmt: skip
+    _run(again, venue, "fl", tmp_path, 5, 0.5)
     assert again.cancelled == [] and sell.client_order_id not in venue.cancelled
     # a journal written before the refusal existed holds the strategy's first cancel as accepted (and no
     # later one: the order was gone): a restart replays it as such
@@ -105,16 +106,14 @@ def test_a_refused_cancel_of_the_flatten_replays_as_it_was_also_from_a_journal_t
         db.execute("UPDATE commands SET result = ? WHERE rowid = ?", (msgpack.packb(True), cancels[0][0]))
         db.executemany("DELETE FROM commands WHERE rowid = ?", cancels[1:])
     old = BuyThenFlatten(venue, operate=False, tidy=True)
-    LiveEngine(old, VenueBroker(venue, strategy_id="fl", state_dir=tmp_path), ListFeed(bars(6)),
-               session_dir=False, settle_timeout=0.5, open_orders_at_end="keep").run()  # fmt: skip
+    _run(old, venue, "fl", tmp_path, 6, 0.5)
     assert old.cancelled == [sell.client_order_id]  # as the journal says it happened
 
 
 def test_cancel_all_while_the_strategy_runs_also_cancels_the_flattens_order(tmp_path):
     venue = FakeVenue(fill_on_wait=True)
     strategy = BuyThenFlatten(venue, cancel_all=str(tmp_path))
-    LiveEngine(strategy, VenueBroker(venue, strategy_id="fl", state_dir=tmp_path), ListFeed(bars(5)),
-               session_dir=False, settle_timeout=0.5, open_orders_at_end="keep").run()  # fmt: skip
+    _run(strategy, venue, "fl", tmp_path, 5, 0.5)
     [sell] = _sells(venue)
     said = {row["client_order_id"]: row["outcome"] for row in strategy.cancel_all_said["orders"]}
     assert said == {sell.client_order_id: "the running strategy cancels it before its next bar"}
@@ -146,8 +145,7 @@ def test_halted_tries_a_failed_cancel_each_bar_and_warns_once(tmp_path):
     sink = logger.add(lambda m: lines.append(str(m)), level="DEBUG", format="{level} {message}")
     try:
         venue = CancelFails(fill_on_wait=False)
-        LiveEngine(RestingLimitThenHalt(), VenueBroker(venue, strategy_id="cf", state_dir=tmp_path),
-                   ListFeed(bars(8)), session_dir=False, settle_timeout=0.2, open_orders_at_end="keep").run()  # fmt: skip
+        _run(RestingLimitThenHalt(), venue, "cf", tmp_path, 8, 0.2)
     finally:
         logger.remove(sink)
     assert len(venue.cancelled) == 6  # bars 3 to 8: halted, the cancel tried again each bar
@@ -190,28 +188,27 @@ class OperatorSequence(Strategy):
             set_trading_state(broker.own.journal.path, "HALTED", "desk", flatten=flatten, cancel_all=cancel_all)
 
 
-def _run(venue: FakeVenue, commands: dict, tmp_path, n: int = 8) -> None:
-    LiveEngine(OperatorSequence(venue, commands), VenueBroker(venue, strategy_id="op", state_dir=tmp_path),
-               ListFeed(bars(n)), session_dir=False, settle_timeout=0.3, open_orders_at_end="keep").run()  # fmt: skip
+def _operate(venue: FakeVenue, commands: dict, tmp_path, n: int = 8) -> None:
+    _run(OperatorSequence(venue, commands), venue, "op", tmp_path, n, 0.3)
 
 
 def test_a_flatten_after_a_cancel_all_stands_although_a_cancel_of_the_earlier_one_failed(tmp_path):
     venue = CancelFailsAtFirst(fill_on_wait=True)
-    _run(venue, {2: [(True, False)], 3: [(False, True)], 5: [(True, False)]}, tmp_path)
+    _operate(venue, {2: [(True, False)], 3: [(False, True)], 5: [(True, False)]}, tmp_path)
     assert venue.failed  # the cancel-all's cancel of the first closing order failed (it stayed working)
     assert venue.working_sells() == 10.0  # the later flatten stands: the 10 held are being closed, once
 
 
 def test_a_cancel_all_after_a_flatten_in_the_same_bar_withdraws_it(tmp_path):
     venue = FakeVenue(fill_on_wait=True)
-    _run(venue, {2: [(True, False), (False, True)]}, tmp_path, n=5)
+    _operate(venue, {2: [(True, False), (False, True)]}, tmp_path, n=5)
     assert _sells(venue) == []  # the later word (cancel everything) stands: nothing is closed
 
 
 def test_a_flatten_never_sends_more_than_a_stuck_closing_order_leaves_open(tmp_path):
     venue = CancelFailsAtFirst(fill_on_wait=True)
     venue.fails = 1_000  # the first closing order can never be cancelled: it may still fill
-    _run(venue, {2: [(True, False)], 4: [(True, False)]}, tmp_path)
+    _operate(venue, {2: [(True, False)], 4: [(True, False)]}, tmp_path)
     assert [(r.side.value, r.quantity) for r in _sells(venue)] == [("sell", 10.0)]  # not a second 10
     assert venue.working_sells() == 10.0
 
@@ -241,8 +238,7 @@ class UpdateAfterResume(Strategy):
 def test_after_a_resume_the_strategy_still_cannot_change_the_flattens_order(tmp_path):
     venue = FakeVenue(fill_on_wait=True)
     strategy = UpdateAfterResume(venue)
-    LiveEngine(strategy, VenueBroker(venue, strategy_id="up", state_dir=tmp_path), ListFeed(bars(5)),
-               session_dir=False, settle_timeout=0.3, open_orders_at_end="keep").run()  # fmt: skip
+    _run(strategy, venue, "up", tmp_path, 5, 0.3)
     assert strategy.changed is False
     assert [(r.side.value, r.quantity) for r in _sells(venue)] == [("sell", 10.0)]  # no change reached the venue
 
@@ -281,8 +277,7 @@ class BuyTakeProfitThenFlatten(Strategy):
 
 def test_a_flatten_closes_the_position_whatever_the_strategys_stuck_take_profit_may_do(tmp_path):
     venue = TakeProfitCancelFails(fill_on_wait=True)
-    LiveEngine(BuyTakeProfitThenFlatten(), VenueBroker(venue, strategy_id="tp", state_dir=tmp_path),
-               ListFeed(bars(6)), session_dir=False, settle_timeout=0.3, open_orders_at_end="keep").run()  # fmt: skip
+    _run(BuyTakeProfitThenFlatten(), venue, "tp", tmp_path, 6, 0.3)
     market = [(r.side.value, r.quantity) for r in venue.placed if r.order_type is OrderType.MARKET]
     assert market == [("buy", 10.0), ("sell", 10.0)]  # the flatten closed the 10 held
     assert getattr(venue.positions.get("AAA"), "quantity", 0.0) == 0.0  # flat at the venue
