@@ -155,10 +155,7 @@ class RailSteps:
         the strategy's own stuck orders are not counted, HALTED cancels them at every bar). The
         operator's request is cleared only when every closing order went out and none of an
         earlier flatten's is undecided; otherwise it is tried again at the next bar."""
-        # answers are awaited for what is cancelled now and the strategy's cancels; not again, at every bar
-        # a flatten is looked at again, for an earlier flatten's own unanswered cancel (netted below)
-        waits = self.book.open or any(not self.ids.is_runtime(cid) for cid in self.book.cancelling)
-        self._cancel_and_wait(f"flatten: {reason}", (FLATTEN_WAIT if wait is None else wait) if waits else 0.0)
+        self._cancel_and_wait(f"flatten: {reason}", FLATTEN_WAIT if wait is None else wait)
         closing: dict[str, list[Order]] = {}  # an earlier flatten's MARKET orders whose cancel failed or is unanswered
         for order in (*self.book.open.values(), *self.book.cancelling.values()):
             if self.ids.is_runtime(order.order_id):
