@@ -146,21 +146,21 @@ class RailSteps:
         if rails.flatten_requested:
             self.flatten_owned(rails.flatten_requested)
 
-    def flatten_owned(self, reason: str, wait: float | None = None) -> list[Order]:
+    def flatten_owned(self, reason: str, wait: float = FLATTEN_WAIT) -> list[Order]:
         """Close every position the strategy owns with MARKET orders; they leave whatever the
         trading state. Working orders are cancelled first and their answers awaited (bounded),
         so a fill that races a cancel is in the position before it is closed. An earlier
         flatten's closing order whose cancel the venue refused, failed or left unanswered may
         still fill: only what it does not close is sent (a second flatten never closes twice;
-        the strategy's own stuck orders are not counted, HALTED cancels them at every bar). The
-        operator's request is cleared only when every closing order went out and none of an
-        earlier flatten's is undecided; otherwise it is tried again at the next bar."""
-        self._cancel_and_wait(f"flatten: {reason}", FLATTEN_WAIT if wait is None else wait)
+        the strategy's own stuck orders are not counted, HALTED cancels them at every bar). The operator's
+        request is cleared only when every closing order went out; otherwise it is tried again
+        at the next bar (ERROR)."""
+        self._cancel_and_wait(f"flatten: {reason}", wait)
         closing: dict[str, list[Order]] = {}  # an earlier flatten's MARKET orders whose cancel failed or is unanswered
         for order in (*self.book.open.values(), *self.book.cancelling.values()):
             if self.ids.is_runtime(order.order_id):
                 closing.setdefault(order.asset, []).append(order)
-        orders, undecided = [], False
+        orders = []
         self._runtime_exit = self.link.runtime = True
         try:
             for asset, position in list(self.book.positions.items()):
@@ -168,7 +168,6 @@ class RailSteps:
                 covered = sum(o.quantity - o.filled_quantity for o in closing.get(asset, ())
                               if (o.side is OrderSide.SELL) == (held > 0))  # (on the side that closes)
                 if covered > 1e-9:  # they may still fill: only the rest is sent (never a second close)
-                    undecided = True
                     _log.warning("flatten ({}): an earlier flatten's {:g} {} may still fill: {:g} more sent", reason,
                                  covered, asset, max(abs(held) - covered, 0.0))  # fmt: skip
                     held = (abs(held) - covered) * (1 if held > 0 else -1) if covered < abs(held) else 0.0
@@ -186,9 +185,6 @@ class RailSteps:
         if failed:
             _log.error("flatten ({}): {} closing order(s) did not go out ({}); the strategy is NOT flat, "
                        "trying again at the next bar", reason, len(failed), failed[0].rejection_reason)  # fmt: skip
-        elif undecided:  # filled or cancelled at last, what it leaves is closed then
-            _log.warning("flatten ({}): an earlier closing order may still fill or be cancelled: the flatten "
-                         "is looked at again at the next bar", reason)  # fmt: skip
         elif self.rails is not None and self.rails.flatten_requested:
             self.rails.flatten_done()
         return orders

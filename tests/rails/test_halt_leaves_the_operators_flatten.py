@@ -15,9 +15,8 @@ import msgpack
 from loguru import logger
 from ml4t.backtest import OrderType, Strategy
 
-from ml4t_live import LiveEngine, venue_rails
+from ml4t_live import LiveEngine
 from ml4t_live.errors import VenueError
-from ml4t_live.events import OrderCancelled
 from ml4t_live.journal.store import set_trading_state
 from ml4t_live.protocols import VenueOrder
 from ml4t_live.venue_broker import VenueBroker
@@ -175,12 +174,10 @@ class CancelFailsAtFirst(FakeVenue):
 
 
 class OperatorSequence(Strategy):
-    """Bar 1: buy 10 AAA. Then the operator's commands, by bar: {n: [(flatten, cancel_all), ...]}
-    (closing orders rest from the first); from bar ``market_from`` the venue fills and confirms
-    cancels by itself again (the market opened)."""
+    """Bar 1: buy 10 AAA. Then the operator's commands, by bar: {n: [(flatten, cancel_all), ...]}."""
 
-    def __init__(self, venue: FakeVenue, commands: dict[int, list[tuple[bool, bool]]], market_from: int) -> None:
-        self.venue, self.commands, self.market_from, self.n = venue, commands, market_from, 0
+    def __init__(self, venue: FakeVenue, commands: dict[int, list[tuple[bool, bool]]]) -> None:
+        self.venue, self.commands, self.n = venue, commands, 0
 
     def on_data(self, timestamp, data, context, broker):
         self.n += 1
@@ -189,21 +186,17 @@ class OperatorSequence(Strategy):
         for flatten, cancel_all in self.commands.get(self.n, []):
             self.venue.fill_on_wait = False  # closing orders rest
             set_trading_state(broker.own.journal.path, "HALTED", "desk", flatten=flatten, cancel_all=cancel_all)
-        if self.n == self.market_from:
-            self.venue.fill_on_wait = True
 
 
-def _operate(venue: FakeVenue, commands: dict, tmp_path, n: int = 8, market_from: int = 0) -> None:
-    _run(OperatorSequence(venue, commands, market_from), venue, "op", tmp_path, n, 0.3)
+def _operate(venue: FakeVenue, commands: dict, tmp_path, n: int = 8) -> None:
+    _run(OperatorSequence(venue, commands), venue, "op", tmp_path, n, 0.3)
 
 
 def test_a_flatten_after_a_cancel_all_stands_although_a_cancel_of_the_earlier_one_failed(tmp_path):
     venue = CancelFailsAtFirst(fill_on_wait=True)
-    _operate(venue, {2: [(True, False)], 3: [(False, True)], 5: [(True, False)]}, tmp_path, n=10, market_from=6)
+    _operate(venue, {2: [(True, False)], 3: [(False, True)], 5: [(True, False)]}, tmp_path)
     assert venue.failed  # the cancel-all's cancel of the first closing order failed (it stayed working)
-    # the later flatten stands: once the first closing order is gone, the 10 held are closed, once
-    assert getattr(venue.positions.get("AAA"), "quantity", 0.0) == 0.0
-    assert venue.working_sells() == 10.0  # the sells not cancelled: closed exactly once
+    assert venue.working_sells() == 10.0  # the later flatten stands: the 10 held are being closed, once
 
 
 def test_a_cancel_all_after_a_flatten_in_the_same_bar_withdraws_it(tmp_path):
@@ -288,36 +281,3 @@ def test_a_flatten_closes_the_position_whatever_the_strategys_stuck_take_profit_
     market = [(r.side.value, r.quantity) for r in venue.placed if r.order_type is OrderType.MARKET]
     assert market == [("buy", 10.0), ("sell", 10.0)]  # the flatten closed the 10 held
     assert getattr(venue.positions.get("AAA"), "quantity", 0.0) == 0.0  # flat at the venue
-
-
-class FlattenTwiceThenTheCancelIsConfirmed(Strategy):
-    """Bar 1: buy 10. Bar 2: halt --flatten (its closing order rests). Bar 3: halt --flatten again:
-    its cancel of the first closing order goes unanswered. Bar 5: the venue confirms that cancel."""
-
-    def __init__(self, venue: FakeVenue) -> None:
-        self.venue, self.n, self.requested = venue, 0, []
-
-    def on_data(self, timestamp, data, context, broker):
-        self.n += 1
-        path = broker.own.journal.path
-        if self.n == 1:
-            broker.submit_order("AAA", 10)
-        if self.n in (2, 3):
-            self.venue.fill_on_wait = False  # closing orders rest; a cancel is not answered by itself
-            set_trading_state(path, "HALTED", "desk", flatten=True)
-        if self.n == 5:
-            [first] = [r.client_order_id for r in _sells(self.venue)]
-            self.venue.events.put(OrderCancelled(first, "cancelled"))
-        self.requested.append(broker.rails.flatten_requested)
-
-
-def test_a_flatten_waits_for_an_earlier_closing_orders_fate_then_closes_what_it_left(tmp_path, monkeypatch):
-    monkeypatch.setattr(venue_rails, "FLATTEN_WAIT", 0.2)  # our own bound on waiting for cancel answers
-    venue = FakeVenue(fill_on_wait=True)
-    strategy = FlattenTwiceThenTheCancelIsConfirmed(venue)
-    _run(strategy, venue, "ft", tmp_path, 8, 0.3)
-    first, second = _sells(venue)  # the second sent only once the first was known cancelled
-    assert venue.cancelled == [first.client_order_id]
-    assert (first.quantity, second.quantity) == (10.0, 10.0)
-    assert strategy.requested[3:5] == ["desk", "desk"]  # kept while the first's fate was unknown
-    assert strategy.requested[-1] == ""  # done once the rest went out
