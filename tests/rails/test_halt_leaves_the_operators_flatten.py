@@ -18,7 +18,7 @@ from ml4t.backtest import OrderType, Strategy
 from ml4t_live import LiveEngine
 from ml4t_live.errors import VenueError
 from ml4t_live.journal.store import set_trading_state
-from ml4t_live.protocols import VenueOrder
+from ml4t_live.protocols import OrderRequest, VenueOrder
 from ml4t_live.venue_broker import VenueBroker
 from tests.support.fakes import FakeVenue, ListFeed, bar
 
@@ -153,14 +153,18 @@ def test_halted_tries_a_failed_cancel_each_bar_and_warns_once(tmp_path):
     assert failed == ["WARNING"] + ["DEBUG"] * 5
 
 
-class CancelFailsAtFirst(FakeVenue):
-    """The first ``fails`` cancels of the flatten's first closing order fail (a timeout: in
-    ``failed``); ``fails`` large: never cancelled. ``cancelled`` holds the cancels that went."""
+class CancelsTimeOut(FakeVenue):
+    """The first ``fails`` cancels of each order ``stuck`` picks time out (in ``failed``);
+    ``cancelled`` holds the cancels that went."""
 
     fails: int = 3
 
+    def stuck(self, request: OrderRequest) -> bool:
+        raise NotImplementedError
+
     def cancel(self, client_order_id: str) -> None:
-        if "-r3.1-" in client_order_id and self.failed.count(client_order_id) < self.fails:
+        request = next(r for r in self.placed if r.client_order_id == client_order_id)
+        if self.stuck(request) and self.failed.count(client_order_id) < self.fails:
             self.failed.append(client_order_id)
             raise VenueError("timeout")
         super().cancel(client_order_id)
@@ -171,6 +175,14 @@ class CancelFailsAtFirst(FakeVenue):
 
     def working_sells(self) -> float:
         return sum(r.quantity for r in _sells(self) if r.client_order_id not in self.cancelled)
+
+
+class CancelFailsAtFirst(CancelsTimeOut):
+    """The first ``fails`` cancels of the flatten's first closing order time out; ``fails``
+    large: never cancelled."""
+
+    def stuck(self, request: OrderRequest) -> bool:
+        return "-r3.1-" in request.client_order_id
 
 
 class OperatorSequence(Strategy):
@@ -243,19 +255,13 @@ def test_after_a_resume_the_strategy_still_cannot_change_the_flattens_order(tmp_
     assert [(r.side.value, r.quantity) for r in _sells(venue)] == [("sell", 10.0)]  # no change reached the venue
 
 
-class TakeProfitCancelFails(FakeVenue):
+class TakeProfitCancelFails(CancelsTimeOut):
     """The first two cancels of any LIMIT order time out."""
 
-    def cancel(self, client_order_id: str) -> None:
-        request = next(r for r in self.placed if r.client_order_id == client_order_id)
-        if request.order_type is OrderType.LIMIT and self.failed.count(client_order_id) < 2:
-            self.failed.append(client_order_id)
-            raise VenueError("timeout")
-        super().cancel(client_order_id)
+    fails = 2
 
-    @property
-    def failed(self) -> list[str]:
-        return self.__dict__.setdefault("_failed", [])
+    def stuck(self, request: OrderRequest) -> bool:
+        return request.order_type is OrderType.LIMIT
 
 
 class BuyTakeProfitThenFlatten(Strategy):
