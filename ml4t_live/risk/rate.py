@@ -36,32 +36,42 @@ class OrderRate:
 
     def refusal(self, now: float) -> str | None:
         """Why an order sent at ``now`` would break the limit (limit name first), else None."""
-        if self.per_minute is None:
+        broken = self._breaks(now, 1)
+        if broken is None:
             return None
-        sent = self._expire(now)
-        in_second = self._in_last_second(now)
-        if self.per_second is not None and in_second >= self.per_second:
-            return (f"max_orders_per_minute (burst): {in_second} orders in the last second, "
+        cap, count = broken
+        if cap == "burst":
+            return (f"max_orders_per_minute (burst): {count} orders in the last second, "
                     f"the burst cap is ceil({self.per_minute} / 6) = {self.per_second} per second")  # fmt: skip
-        if len(sent) >= self.per_minute:
-            wait = sent[0] + MINUTE - now
-            return (f"max_orders_per_minute: {len(sent)} orders in the last 60 s = the cap of "
-                    f"{self.per_minute}; the next order may leave in {wait:.1f} s")  # fmt: skip
-        return None
+        wait = self._sent[0] + MINUTE - now
+        return (f"max_orders_per_minute: {count} orders in the last 60 s = the cap of "
+                f"{self.per_minute}; the next order may leave in {wait:.1f} s")  # fmt: skip
 
     def room(self, now: float, orders: int) -> str | None:
         """Why ``orders`` sent together at ``now`` (a bracket: its entry and exit legs) would not
         all fit the limit, else None. Records nothing."""
+        broken = self._breaks(now, orders)
+        if broken is None:
+            return None
+        cap, count = broken
+        if cap == "burst":
+            return (f"max_orders_per_minute (burst): {count} orders in the last second + the {orders} of a "
+                    f"bracket > the burst cap of ceil({self.per_minute} / 6) = {self.per_second} per second")  # fmt: skip
+        return (f"max_orders_per_minute: {count} orders in the last 60 s + the {orders} of a bracket "
+                f"> the cap of {self.per_minute}")  # fmt: skip
+
+    def _breaks(self, now: float, orders: int) -> tuple[str, int] | None:
+        """The cap (``"burst"``, ``"minute"``) that ``orders`` more sends at ``now`` would break
+        and the sends already in its window, else None (no limit, or they fit). Expires the
+        window first; records nothing."""
         if self.per_minute is None:
             return None
         sent = self._expire(now)
         in_second = self._in_last_second(now)
         if self.per_second is not None and in_second + orders > self.per_second:
-            return (f"max_orders_per_minute (burst): {in_second} orders in the last second + the {orders} of a "
-                    f"bracket > the burst cap of ceil({self.per_minute} / 6) = {self.per_second} per second")  # fmt: skip
+            return "burst", in_second
         if len(sent) + orders > self.per_minute:
-            return (f"max_orders_per_minute: {len(sent)} orders in the last 60 s + the {orders} of a bracket "
-                    f"> the cap of {self.per_minute}")  # fmt: skip
+            return "minute", len(sent)
         return None
 
     def admit(self, now: float) -> str | None:
