@@ -78,7 +78,7 @@ class ShadowRails:
         # fills moved (and an immediate fill is read just below): no read of the position here.
         # gate.check, flattened: the one-step check first, the gate's full check when it says no
         now, open_orders = gate.now(), len(self._order_state.pending) if self._counts_open else 0
-        room = gate.bracket_room(asset, side, size) if bracket is not None and not bracket and not gate.halted else None
+        room = gate.bracket_room(asset, side, size, now) if bracket is not None and not bracket and not gate.halted else None
         if room is not None:  # the bracket's entry: the whole bracket cannot leave
             order = self._refuse(asset, side, size, order_type, limit_price, stop_price, trail_amount, room.code,
                                  room.reason)  # fmt: skip

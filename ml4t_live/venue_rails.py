@@ -94,7 +94,7 @@ class RailSteps:
                                              f"({parent.rejection_reason})")  # fmt: skip
         if self.rails is not None:
             self.rails.sync()  # an operator's halt from another process counts from the next order
-        if self._bracket_entry and not self.gate.halted and (room := self.gate.bracket_room(order.asset, order.side, order.quantity)) is not None:
+        if self._bracket_entry and not self.gate.halted and (room := self.gate.bracket_room(order.asset, order.side, order.quantity, now)) is not None:
             _log.warning("bracket entry {} refused: {}", order.order_id, room.reason)
             return room.code, f"risk: {room.reason}"
         open_orders = len(self.book.open) - (order.order_id in self.book.open)

@@ -139,14 +139,16 @@ class RiskGate:
             self.refused[refusal.code] += 1
         return refusal
 
-    def bracket_room(self, asset: str, side: OrderSide, quantity: float, orders: int = 3) -> Refusal | None:
+    def bracket_room(self, asset: str, side: OrderSide, quantity: float, now: float | None = None,
+                     orders: int = 3) -> Refusal | None:  # fmt: skip
         """A bracket leaves whole or not at all: None when the order rate can take its ``orders``
-        (entry and exit legs) now, else the refusal of its entry (counted). Asked before the
-        entry: an exit leg refused after its entry left would leave the entry unprotected. In
-        REDUCING an entry that does not reduce is left to ``check`` (its refusal says REDUCING)."""
+        (entry and exit legs) at ``now`` (the market clock the entry is judged at; read here when
+        None), else the refusal of its entry (counted). Asked before the entry: an exit leg
+        refused after its entry left would leave the entry unprotected. In REDUCING an entry that
+        does not reduce is left to ``check`` (its refusal says REDUCING)."""
         if self.state.state == REDUCING and not self.limits.reduces(asset, side, quantity):
             return None
-        too_fast = self.limits.rate.room(self.now(), orders)
+        too_fast = self.limits.rate.room(self.now() if now is None else now, orders)
         if too_fast is None:
             return None
         self.refused["max_orders_per_minute"] += 1
