@@ -10,17 +10,7 @@ from ml4t_live import LiveEngine
 from ml4t_live.feeds.replay import ReplayFeed
 from ml4t_live.shadow import ShadowBroker
 from tests.support.market import aaa_minutes
-
-
-class OneBracket(Strategy):
-    def __init__(self) -> None:
-        self.n = 0
-        self.bracket = None
-
-    def on_data(self, timestamp, data, context, broker):
-        self.n += 1
-        if self.n == 1:
-            self.bracket = broker.submit_bracket("AAA", 10, take_profit=104.0, stop_loss=97.0)
+from tests.support.risk_probe import OneBracket
 
 
 def _shadow(per_minute: int) -> tuple[OneBracket, dict]:

@@ -1,6 +1,7 @@
 """One strategy that walks every pre-trade limit: an order at (or just under) each limit, which
 leaves, and one just over it, which is refused with that limit's code. The same probe runs in
 shadow, against the in-memory venue and through each simulated venue with its real client.
+(``OneBracket``: the bracket the order-rate tests send, in shadow and through IB.)
 
 Prices are constant (100) so every number below is exact: the account has 100,000 and no
 commission, market orders fill at the next bar's open. CCC trades only on the first two bars
@@ -75,6 +76,19 @@ class RiskProbe(Strategy):
         for label, asset, side, quantity, limit, _ in STEPS.get(self.n, []):
             kind = {"order_type": LMT, "limit_price": limit} if limit is not None else {}
             self.orders[label] = broker.submit_order(asset, quantity, side, **kind)
+
+
+class OneBracket(Strategy):
+    """One bracket on the first bar (a market entry with its take-profit and stop-loss)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.bracket = None
+
+    def on_data(self, timestamp, data, context, broker):
+        self.n += 1
+        if self.n == 1:
+            self.bracket = broker.submit_bracket("AAA", 10, take_profit=104.0, stop_loss=97.0)
 
 
 def outcomes(strategy: RiskProbe) -> dict[str, str | None]:

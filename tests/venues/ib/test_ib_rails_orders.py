@@ -13,20 +13,7 @@ from ml4t.backtest import BacktestConfig, OrderStatus, OrderType, Strategy
 
 from ml4t_live import LiveEngine
 from ml4t_live.venues.ib import IBBroker, IBFeed
-from tests.support.risk_probe import probe_bars
-
-
-class OneBracket(Strategy):
-    """One bracket on the first bar (a market entry with its take-profit and stop-loss)."""
-
-    def __init__(self) -> None:
-        self.n = 0
-        self.bracket = None
-
-    def on_data(self, timestamp, data, context, broker):
-        self.n += 1
-        if self.n == 1:
-            self.bracket = broker.submit_bracket("AAA", 10, take_profit=104.0, stop_loss=97.0)
+from tests.support.risk_probe import OneBracket, probe_bars
 
 
 def _run_bracket(sim, per_minute: int) -> tuple[OneBracket, set[str]]:
