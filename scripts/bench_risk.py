@@ -15,6 +15,11 @@ to the next): three runs of the *same* mode in one process differed by up to 5 %
 place in the sequence, against about 1 % in fresh processes (docs/performance.md, "The risk
 rails"). ``--in-process`` times them all in this process (the earlier method); ``--control``
 adds a second ``off`` run per round (``off2``), whose ratio to ``off`` shows the noise floor.
+``--floor`` adds ``floor``: every limit configured, with the three check bodies emptied in that
+child process (``PreTradeRisk.admit`` passes every order, ``RiskGate.now`` reads no clock,
+``Exposure.settle`` reads no order): what the rails' wrapper around the backtest broker, their
+bookkeeping of working orders and their per-bar steps cost with no check at all (a measurement
+of the rails' shape, not a run anyone makes; fresh processes only).
 
 ``--default-path`` times the runs as the CLI makes them and as the spine's ratio benchmark
 (``scripts/bench_engine.py``) times LiveEngine: the shadow journal kept in a fresh state
@@ -62,7 +67,18 @@ ALL_LIMITS = {
     "max_strategy_errors": 5,
     "allow_short": True,
 }
-MODES = {"off": False, "defaults": None, "all": ALL_LIMITS, "off2": False}
+MODES = {"off": False, "defaults": None, "all": ALL_LIMITS, "off2": False, "floor": ALL_LIMITS}
+
+
+def empty_checks() -> None:
+    """``floor``: the check bodies emptied, in this (child) process only."""
+    from ml4t_live.risk.exposure import Exposure
+    from ml4t_live.risk.gate import RiskGate
+    from ml4t_live.risk.limits import PreTradeRisk
+
+    PreTradeRisk.admit = lambda self, *args: True  # type: ignore[method-assign]
+    RiskGate.now = lambda self: 0.0  # type: ignore[method-assign]
+    Exposure.settle = lambda self: set()  # type: ignore[method-assign]
 
 
 def time_run(prices, strategy_cls, risk, default_path: bool = False) -> tuple[float, int, int]:
@@ -90,6 +106,8 @@ def time_in_child(size: str, strategy: str, mode: str, default_path: bool) -> tu
 
 def child(size: str, strategy: str, mode: str, default_path: bool) -> None:
     assets, bars = (int(x) for x in size.split("x"))
+    if mode == "floor":
+        empty_checks()
     print(json.dumps(time_run(make_prices(assets, bars), STRATEGIES[strategy], MODES[mode], default_path)))
 
 
@@ -100,6 +118,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="interleaved runs per mode (the fastest counts)")
     parser.add_argument("--in-process", action="store_true", help="time every run in this process")
     parser.add_argument("--control", action="store_true", help="a second `off` run per round (the noise floor)")
+    parser.add_argument("--floor", action="store_true",
+                        help="a run with every limit and the check bodies emptied (the rails' shape alone)")
     parser.add_argument("--default-path", action="store_true",
                         help="keep the shadow journal and record the session, as the CLI does")
     parser.add_argument("--child", nargs=3, metavar=("SIZE", "STRATEGY", "MODE"), help=argparse.SUPPRESS)
@@ -107,11 +127,13 @@ def main() -> None:
     if args.child:
         child(*args.child, args.default_path)
         return
-    modes = [m for m in MODES if m != "off2" or args.control]
+    if args.floor and args.in_process:
+        parser.error("--floor empties the checks of the process it runs in: not with --in-process")
+    modes = [m for m in MODES if (m != "off2" or args.control) and (m != "floor" or args.floor)]
     print("load average (1, 5, 15 min) at the start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     print(f"each run in {'this process' if args.in_process else 'a fresh process'}, best of {args.repeat}, "
           f"{'journal and session recording on (the default path)' if args.default_path else 'no journal, no recording'}")  # fmt: skip
-    control = f" {'off2/off':>8}" if args.control else ""
+    control = (f" {'off2/off':>8}" if args.control else "") + (f" {'floor/off':>9}" if args.floor else "")
     print(f"{'size':>10} {'strategy':>8} {'off µs/bar':>11} {'defaults':>9} {'all':>9} "
           f"{'defaults/off':>12} {'all/off':>8} {'all/defaults':>12}{control}  fills")  # fmt: skip
     for size in args.sizes.split(","):
@@ -130,7 +152,8 @@ def main() -> None:
                     fills[mode] = (filled, refused)
             us = {mode: best[mode] / bars * 1e6 for mode in modes}
             same = len({f for f, _ in fills.values()}) == 1 and all(r == 0 for _, r in fills.values())
-            noise = f" {us['off2'] / us['off']:>8.3f}" if args.control else ""
+            noise = (f" {us['off2'] / us['off']:>8.3f}" if args.control else "") + \
+                (f" {us['floor'] / us['off']:>9.3f}" if args.floor else "")  # fmt: skip
             print(f"{size:>10} {name:>8} {us['off']:>11.1f} {us['defaults']:>9.1f} {us['all']:>9.1f} "
                   f"{us['defaults'] / us['off']:>12.3f} {us['all'] / us['off']:>8.3f} {us['all'] / us['defaults']:>12.3f}"
                   f"{noise}  "
