@@ -15,11 +15,11 @@ to the next): three runs of the *same* mode in one process differed by up to 5 %
 place in the sequence, against about 1 % in fresh processes (docs/performance.md, "The risk
 rails"). ``--in-process`` times them all in this process (the earlier method); ``--control``
 adds a second ``off`` run per round (``off2``), whose ratio to ``off`` shows the noise floor.
-``--floor`` adds ``floor``: every limit configured, with the three check bodies emptied in that
-child process (``PreTradeRisk.admit`` passes every order, ``RiskGate.now`` reads no clock,
-``Exposure.settle`` reads no order): what the rails' wrapper around the backtest broker, their
-bookkeeping of working orders and their per-bar steps cost with no check at all (a measurement
-of the rails' shape, not a run anyone makes; fresh processes only).
+``--floor`` adds ``floor``: every limit configured, with the per-order check emptied in that
+child process (``PreTradeRisk.admit`` passes every order, records no send; ``RiskGate.now``
+reads no clock): what the rails' wrapper around the backtest broker, their bookkeeping of
+working orders and positions and their per-bar steps cost with no check at all (a measurement of
+the rails' shape, not a run anyone makes; fresh processes only).
 
 ``--default-path`` times the runs as the CLI makes them and as the spine's ratio benchmark
 (``scripts/bench_engine.py``) times LiveEngine: the shadow journal kept in a fresh state
@@ -71,14 +71,12 @@ MODES = {"off": False, "defaults": None, "all": ALL_LIMITS, "off2": False, "floo
 
 
 def empty_checks() -> None:
-    """``floor``: the check bodies emptied, in this (child) process only."""
-    from ml4t_live.risk.exposure import Exposure
+    """``floor``: the per-order check emptied, in this (child) process only."""
     from ml4t_live.risk.gate import RiskGate
     from ml4t_live.risk.limits import PreTradeRisk
 
     PreTradeRisk.admit = lambda self, *args: True  # type: ignore[method-assign]
     RiskGate.now = lambda self: 0.0  # type: ignore[method-assign]
-    Exposure.settle = lambda self: set()  # type: ignore[method-assign]
 
 
 def time_run(prices, strategy_cls, risk, default_path: bool = False) -> tuple[float, int, int]:
@@ -119,7 +117,7 @@ def main() -> None:
     parser.add_argument("--in-process", action="store_true", help="time every run in this process")
     parser.add_argument("--control", action="store_true", help="a second `off` run per round (the noise floor)")
     parser.add_argument("--floor", action="store_true",
-                        help="a run with every limit and the check bodies emptied (the rails' shape alone)")
+                        help="a run with every limit and the per-order check emptied (the rails' shape alone)")
     parser.add_argument("--default-path", action="store_true",
                         help="keep the shadow journal and record the session, as the CLI does")
     parser.add_argument("--child", nargs=3, metavar=("SIZE", "STRATEGY", "MODE"), help=argparse.SUPPRESS)
