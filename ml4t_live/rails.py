@@ -24,7 +24,7 @@ import json
 
 from loguru import logger
 
-from .journal import Journal
+from .journal import Journal, resume_command
 from .risk import ACTIVE, RiskConfig, RiskGate, TradingState, Transition
 from .risk.rate import MINUTE
 
@@ -32,8 +32,8 @@ _log = logger.bind(component="risk")
 
 
 def resume_hint(journal: Journal) -> str:
-    """What a HALTED refusal tells the strategy to do about it."""
-    return f"`ml4t-live resume --strategy-id {journal.meta('strategy_id', 'ID')}` re-enables it"
+    """What a HALTED refusal tells the strategy to do about it: the resume of this journal."""
+    return f"`{resume_command(journal.path, journal.meta('strategy_id', 'ID'))}` re-enables it"
 
 
 class JournaledRails:

@@ -24,7 +24,7 @@ from loguru import logger
 from ml4t.backtest import BacktestConfig
 
 from ml4t_live.errors import CancelRefused, JournalLocked, VenueError
-from ml4t_live.journal import TERMINAL, Journal, check_strategy_id
+from ml4t_live.journal import TERMINAL, Journal, check_strategy_id, resume_command
 from ml4t_live.journal.store import read_only
 from ml4t_live.journal.views import holder_pid
 
@@ -76,8 +76,7 @@ def cancel_all(o: dict[str, Any], venue: Callable[[], VenueOptions], reason: str
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
         return
-    typer.echo(f"{path.name}: trading state {before} -> HALTED (no new orders until `ml4t-live resume "
-               f"--strategy-id {sid}`)")  # fmt: skip
+    typer.echo(f"{path.name}: trading state {before} -> HALTED (no new orders until `{resume_command(path)}`)")
     for row in rows:
         typer.echo(f"  {row['client_order_id']}: {row['outcome']}")
 
@@ -107,7 +106,7 @@ def flatten(o: dict[str, Any], reason: str | None, confirm: Callable[[str], bool
         return
     typer.echo(f"{path.name}: trading state {before} -> HALTED, flatten requested: the strategy cancels "
                f"its working orders and closes these positions {when}; it stays HALTED until "
-               f"`ml4t-live resume --strategy-id {sid}`")  # fmt: skip
+               f"`{resume_command(path)}`")  # fmt: skip
 
 
 def _lock(path: Path) -> Journal | None:

@@ -331,7 +331,8 @@ _EFFECT = {
 
 
 def _operator_command(state: str, strategy_id: str | None, state_dir: Path | None, broker: str | None,
-                      account: str | None, reason: str | None, *, flatten: bool = False) -> None:  # fmt: skip
+                      account: str | None, reason: str | None, *, flatten: bool = False,
+                      every: bool = False) -> None:  # fmt: skip
     from .operator import switch_all
 
     display = Display(quiet=True)
@@ -340,7 +341,7 @@ def _operator_command(state: str, strategy_id: str | None, state_dir: Path | Non
             raise ConfigError("--reducing and --flatten do not go together: --flatten halts and closes "
                               "every position; --reducing lets the strategy reduce them itself")  # fmt: skip
         switched = switch_all(dict(strategy_id=strategy_id, state_dir=state_dir, broker=broker,
-                                   account=account, reason=reason), state, flatten=flatten)  # fmt: skip
+                                   account=account, reason=reason, all=every), state, flatten=flatten)  # fmt: skip
         for path, before in switched:
             typer.echo(f"{path.name}: trading state {before} -> {state}" + _EFFECT[state]
                        + ("; it also closes every position it owns (MARKET orders)" if flatten else ""))  # fmt: skip
@@ -352,7 +353,8 @@ def _operator_command(state: str, strategy_id: str | None, state_dir: Path | Non
 OperatorId = Annotated[
     str, typer.Option(help="The strategy's id (as in its client order ids and its journal's name).")
 ]
-OperatorBroker = Annotated[str | None, typer.Option(help="Narrow down to this venue's journal (ib or alpaca).")]
+OperatorBroker = Annotated[str | None, typer.Option(help="Narrow down to this venue's journal (ib, alpaca or "
+                                                   "shadow).")]  # fmt: skip
 OperatorAccount = Annotated[str | None, typer.Option(help="Narrow down to this account's journal.")]
 OperatorReason = Annotated[str | None, typer.Option(help="Why (kept in the journal, shown in the refusals).")]
 
@@ -385,6 +387,10 @@ def resume(
     broker: OperatorBroker = None,
     account: OperatorAccount = None,
     reason: OperatorReason = None,
+    every: Annotated[bool, typer.Option("--all", help="Resume every journal of the strategy found (its venue "
+                                        "runs and its rehearsals); without it a resume that finds several "
+                                        "lists them and changes nothing.")] = False,
 ) -> None:
-    """Let a halted strategy trade again (from its next bar)."""
-    _operator_command("ACTIVE", strategy_id, state_dir, broker, account, reason)
+    """Let a halted strategy trade again (from its next bar): the journal named (--broker /
+    --account), or every one found with --all."""
+    _operator_command("ACTIVE", strategy_id, state_dir, broker, account, reason, every=every)

@@ -68,3 +68,14 @@ def state_dir(given: str | Path | None = None) -> Path:
 def journal_path(directory: str | Path | None, venue: str, account: str, strategy_id: str) -> Path:
     safe = "-".join(_UNSAFE.sub("_", part) or "x" for part in (venue, account, strategy_id))
     return state_dir(directory) / f"{safe}.journal"
+
+
+def resume_command(path: str | Path, strategy_id: str = "ID") -> str:
+    """The ``ml4t-live resume`` that names exactly this journal (its venue and account, as its
+    name holds them): a resume acts on several journals of one strategy only when told to. A
+    journal named otherwise (opened at a path of the caller's): by ``strategy_id`` alone."""
+    parts = Path(path).name.removesuffix(".journal").split("-")
+    if len(parts) != 3:
+        return f"ml4t-live resume --strategy-id {strategy_id}"
+    venue, account, sid = parts
+    return f"ml4t-live resume --strategy-id {sid} --broker {venue} --account {account}"
