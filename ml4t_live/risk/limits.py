@@ -338,8 +338,40 @@ class PreTradeRisk:
         current = {"max_open_orders": str(open_orders),
                    "max_orders_per_minute": f"{self.rate.in_last_minute(now)} in the last 60 s",
                    "max_gross_exposure": ratio}  # fmt: skip
+        if c.max_position_notional is not None:
+            current["max_position_notional"] = self._largest_position()
+        if c.max_data_age is not None:
+            current["max_data_age"] = self._oldest_price(now)
         return [(name, text, current.get(name, "per order")) for name, text in c.describe()
                 if name not in ("max_daily_loss", "max_drawdown", "max_strategy_errors")]  # fmt: skip
+
+    def _largest_position(self) -> str:
+        """The largest position's notional now (the limit's use; a report, once per commit: it
+        reads every asset's view)."""
+        exposure, largest, unpriced = self.exposure, None, []
+        for asset, view in exposure.assets.items():
+            if not view.quantity:
+                continue
+            price = exposure.price(asset)
+            if price is None:
+                unpriced.append(asset)
+                continue
+            notional = abs(view.quantity * price * view.multiplier)
+            if largest is None or notional > largest[1]:
+                largest = (asset, notional)
+        text = f"largest {largest[0]} {largest[1]:,.2f}" if largest else "no priced position"
+        return text + (f"; no price for {', '.join(sorted(unpriced))}" if unpriced else "")
+
+    def _oldest_price(self, now: float) -> str:
+        """How old the prices the limit reads are now: the oldest of every asset's last price
+        (a report, once per commit: it reads every asset's price time)."""
+        exposure = self.exposure
+        oldest = None
+        for asset in {*(exposure._bar or ()), *exposure.price_times}:
+            as_of = exposure.price_time(asset)
+            if as_of is not None and (oldest is None or as_of < oldest[1]):
+                oldest = (asset, as_of)
+        return "no price yet" if oldest is None else f"oldest {oldest[0]} {max(now - oldest[1], 0.0):,.1f} s"
 
 
 class _Caps:

@@ -258,6 +258,25 @@ def test_usage_shows_each_per_order_limit_and_what_is_used():
     assert ACTIVE == "ACTIVE"
 
 
+def test_usage_shows_the_largest_position_and_the_oldest_price():
+    risk = make(position=100, price=100.0, max_position_notional=50_000, max_data_age=120)
+    risk.exposure.set_position("B", -3, 50.0)
+    risk.exposure.set_price("B", 20.0, NOW - 30)
+
+    def rows():
+        return {name: (limit, used) for name, limit, used in risk.usage(now=NOW + 5, equity=1e6, open_orders=0)}
+
+    assert rows()["max_position_notional"] == ("50,000", "largest A 10,000.00")  # B: 3 x 20 x 50 = 3,000
+    assert rows()["max_data_age"] == ("120s", "oldest B 35.0 s")
+    risk.exposure.set_position("C", 1)
+    assert rows()["max_position_notional"] == ("50,000", "largest A 10,000.00; no price for C")
+    risk.exposure.set_position("A", 0)
+    risk.exposure.set_position("B", 0)
+    assert rows()["max_position_notional"] == ("50,000", "no priced position; no price for C")
+    unpriced = make(max_data_age=120, price=None).usage(now=NOW, equity=1e6, open_orders=0)
+    assert {name: used for name, _, used in unpriced}["max_data_age"] == "no price yet"
+
+
 def test_only_the_prices_the_order_type_uses_are_checked():
     risk = make(price=100.0, price_collar=0.05, max_order_notional=10_000)
     assert check(risk, BUY, 100, OrderType.MARKET, limit_price=500.0, stop_price=1.0) is None
