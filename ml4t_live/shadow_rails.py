@@ -18,13 +18,11 @@ import math
 from numbers import Real
 from typing import Any
 
-from loguru import logger
 from ml4t.backtest import Broker, Order, OrderSide, OrderStatus, OrderType
 
 from .risk import RiskGate
 from .risk.gate import unfilled_entry
 
-_log = logger.bind(component="risk")
 _BUY, _SELL, _PENDING, _INF = OrderSide.BUY, OrderSide.SELL, OrderStatus.PENDING, math.inf
 
 
@@ -124,7 +122,7 @@ class ShadowRails:
         parent = self.broker.get_order(order.parent_id) if order.parent_id else None
         refusal = self.gate.check_change(order, changes, open_orders=len(self.broker.pending_orders), entry=parent)
         if refusal is not None:
-            _log.warning("change of {} refused: {}", order_id, refusal.reason)
+            self.gate.log_refusal(refusal.code, "change of {} refused: {}", order_id, refusal.reason)
             return False
         done = self._update(order_id, **changes)
         if done:
@@ -195,6 +193,6 @@ class ShadowRails:
         self.refused.append(order)
         self.new_refused.append(order)
         self._refused_ids.add(order.order_id)
-        _log.warning("order {} ({} {:g} {}) refused: {}", order.order_id, side.value, size, asset, reason)
+        self.gate.log_refusal(code, "order {} ({} {:g} {}) refused: {}", order.order_id, side.value, size, asset, reason)
         return order
 

@@ -89,13 +89,14 @@ class RailSteps:
         parent = self.book.get(order.parent_id) if order.parent_id is not None else None
         if parent is not None and parent.status is OrderStatus.REJECTED:
             self.gate.refused["bracket_entry_refused"] += 1
-            _log.warning("order {} refused: its bracket entry {} was refused", order.order_id, parent.order_id)
+            self.gate.log_refusal("bracket_entry_refused", "order {} refused: its bracket entry {} was refused",
+                                  order.order_id, parent.order_id)  # fmt: skip
             return "bracket_entry_refused", (f"risk: its bracket entry {parent.order_id} was refused "
                                              f"({parent.rejection_reason})")  # fmt: skip
         if self.rails is not None:
             self.rails.sync()  # an operator's halt from another process counts from the next order
         if self._bracket_entry and not self.gate.halted and (room := self.gate.bracket_room(order.asset, order.side, order.quantity, now)) is not None:
-            _log.warning("bracket entry {} refused: {}", order.order_id, room.reason)
+            self.gate.log_refusal(room.code, "bracket entry {} refused: {}", order.order_id, room.reason)
             return room.code, f"risk: {room.reason}"
         open_orders = len(self.book.open) - (order.order_id in self.book.open)
         refusal = self.gate.check(order.asset, order.side, order.quantity, order.order_type, order.limit_price,
@@ -103,8 +104,8 @@ class RailSteps:
                                   parent_quantity=unfilled_entry(parent), at=now)  # fmt: skip
         if refusal is None:
             return None
-        _log.warning("order {} ({} {:g} {}) refused: {}", order.order_id, order.side.value, order.quantity,
-                     order.asset, refusal.reason)  # fmt: skip
+        self.gate.log_refusal(refusal.code, "order {} ({} {:g} {}) refused: {}", order.order_id, order.side.value,
+                              order.quantity, order.asset, refusal.reason)  # fmt: skip
         return refusal.code, f"risk: {refusal.reason}"
 
     def risk_change_refusal(self, order: Order, changes: dict[str, Any], now: float | None = None) -> str | None:
@@ -115,7 +116,7 @@ class RailSteps:
                                          entry=self.book.get(order.parent_id or ""), at=now)  # fmt: skip
         if refusal is None:
             return None
-        _log.warning("change of {} refused: {}", order.order_id, refusal.reason)
+        self.gate.log_refusal(refusal.code, "change of {} refused: {}", order.order_id, refusal.reason)
         return f"risk: {refusal.reason}"
 
     def risk_sent(self, order: Order) -> None:

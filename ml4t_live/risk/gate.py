@@ -30,11 +30,14 @@ from datetime import UTC, date, datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from loguru import logger
 from ml4t.backtest import Order, OrderSide, OrderStatus
 
 from .config import RiskConfig
 from .limits import PRICED, PreTradeRisk, Refusal
 from .state import HALTED, REDUCING, TradingState, Transition
+
+_log = logger.bind(component="risk")
 
 
 class RiskGate:
@@ -68,6 +71,7 @@ class RiskGate:
         #: ``open_bar`` once, with the assets tracked orders filled in since the last bar
         self.refresh_positions: Callable[[set[str]], None] | None = None
         self._followed = self.exposure._followed  # the Orders ``track`` follows
+        self._logged: tuple[Any, set[str]] = (None, set())  # (bar, the limits whose refusal it logged)
 
     # ------------------------------------------------------------------ the clock and the bar
     def now(self) -> float:
@@ -186,6 +190,19 @@ class RiskGate:
         if (known.quantity, known.multiplier) == (quantity, multiplier) if known else not quantity:
             return  # unchanged (most checks: the position was read again before the order)
         self.exposure.set_position(asset, quantity, multiplier)
+
+    def log_refusal(self, code: str, message: str, *args: Any) -> None:
+        """Log a refusal (the journal and the summary count every one): the first of each limit
+        in a bar as a WARNING, the rest of that bar at DEBUG, so a HALTED strategy that keeps
+        ordering 500 symbols writes one line per bar, not 500."""
+        bar, codes = self._logged
+        if bar is not self.bar_time:
+            self._logged = bar, codes = self.bar_time, set()
+        if code in codes:
+            _log.opt(depth=1).debug(message, *args)
+            return
+        codes.add(code)
+        _log.opt(depth=1).warning(message + " (more {} refusals this bar: DEBUG)", *args, code)
 
     # ------------------------------------------------------------------ the trading state
     def observe_equity(self, equity: float) -> Transition | None:
