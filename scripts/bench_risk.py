@@ -18,8 +18,9 @@ adds a second ``off`` run per round (``off2``), whose ratio to ``off`` shows the
 ``--floor`` adds ``floor``: every limit configured, with the per-order check emptied in that
 child process (``PreTradeRisk.admit`` passes every order, records no send; ``RiskGate.now``
 reads no clock): what the rails' wrapper around the backtest broker, their bookkeeping of
-working orders and positions and their per-bar steps cost with no check at all (a measurement of
-the rails' shape, not a run anyone makes; fresh processes only).
+working orders and positions and their per-bar steps (the loss limits' equity band included)
+cost with no per-order check (a measurement of the rails' shape, not a run anyone makes; fresh
+processes only; the child fails when a trading run never called the stand-in).
 
 ``--default-path`` times the runs as the CLI makes them and as the spine's ratio benchmark
 (``scripts/bench_engine.py``) times LiveEngine: the shadow journal kept in a fresh state
@@ -39,6 +40,7 @@ for); it also checks that the runs filled the same orders (the loose limits refu
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -70,13 +72,18 @@ ALL_LIMITS = {
 MODES = {"off": False, "defaults": None, "all": ALL_LIMITS, "off2": False, "floor": ALL_LIMITS}
 
 
-def empty_checks() -> None:
-    """``floor``: the per-order check emptied, in this (child) process only."""
+def empty_checks() -> itertools.count:
+    """``floor``: the per-order check emptied, in this (child) process only; returns the count
+    of the stand-in's calls (a renamed method would leave the real one in place unnoticed)."""
     from ml4t_live.risk.gate import RiskGate
     from ml4t_live.risk.limits import PreTradeRisk
 
-    PreTradeRisk.admit = lambda self, *args: True  # type: ignore[method-assign]
+    if "admit" not in vars(PreTradeRisk) or "now" not in vars(RiskGate):
+        raise SystemExit("--floor: PreTradeRisk.admit / RiskGate.now are gone: update empty_checks")
+    calls = itertools.count()
+    PreTradeRisk.admit = lambda self, *args: next(calls) >= 0  # type: ignore[method-assign]
     RiskGate.now = lambda self: 0.0  # type: ignore[method-assign]
+    return calls
 
 
 def time_run(prices, strategy_cls, risk, default_path: bool = False) -> tuple[float, int, int]:
@@ -104,9 +111,11 @@ def time_in_child(size: str, strategy: str, mode: str, default_path: bool) -> tu
 
 def child(size: str, strategy: str, mode: str, default_path: bool) -> None:
     assets, bars = (int(x) for x in size.split("x"))
-    if mode == "floor":
-        empty_checks()
-    print(json.dumps(time_run(make_prices(assets, bars), STRATEGIES[strategy], MODES[mode], default_path)))
+    calls = empty_checks() if mode == "floor" else None
+    timed = time_run(make_prices(assets, bars), STRATEGIES[strategy], MODES[mode], default_path)
+    if calls is not None and timed[1] and next(calls) == 0:
+        raise SystemExit("--floor: the run filled orders but never called the emptied check")
+    print(json.dumps(timed))
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from ml4t_live.errors import ConfigError
 from ml4t_live.journal import check_strategy_id, resume_command, state_dir
+from ml4t_live.journal.identity import journal_part
 from ml4t_live.journal.store import read_only, set_trading_state
 
 
@@ -29,8 +30,8 @@ def find_journals(o: dict[str, Any]) -> list[Path]:
     folder = state_dir(o.get("state_dir"))
     venue, account = o.get("broker"), o.get("account")
     found = [p for p in sorted(folder.glob(f"*-{sid}.journal"))
-             if (not venue or p.name.startswith(f"{venue}-"))
-             and (not account or f"-{account}-" in p.name)]  # fmt: skip
+             if (not venue or p.name.startswith(f"{journal_part(venue)}-"))
+             and (not account or f"-{journal_part(account)}-" in p.name)]  # fmt: skip
     if not found:
         raise ConfigError(f"no journal for strategy {sid} in {folder}"
                           + (f" (venue {venue})" if venue else "") + (f" (account {account})" if account else "")

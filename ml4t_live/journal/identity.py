@@ -16,6 +16,7 @@ import inspect
 import json
 import os
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -66,16 +67,24 @@ def state_dir(given: str | Path | None = None) -> Path:
 
 
 def journal_path(directory: str | Path | None, venue: str, account: str, strategy_id: str) -> Path:
-    safe = "-".join(_UNSAFE.sub("_", part) or "x" for part in (venue, account, strategy_id))
+    safe = "-".join(journal_part(part) for part in (venue, account, strategy_id))
     return state_dir(directory) / f"{safe}.journal"
 
 
 def resume_command(path: str | Path, strategy_id: str = "ID") -> str:
-    """The ``ml4t-live resume`` that names exactly this journal (its venue and account, as its
-    name holds them): a resume acts on several journals of one strategy only when told to. A
-    journal named otherwise (opened at a path of the caller's): by ``strategy_id`` alone."""
-    parts = Path(path).name.removesuffix(".journal").split("-")
+    """The ``ml4t-live resume`` that names exactly this journal: its state directory (cron and
+    another shell may not share the run's environment) and its venue and account, as its name
+    holds them (a resume acts on several journals of one strategy only when told to). A journal
+    named otherwise (opened at a path of the caller's): its directory and ``strategy_id``."""
+    path = Path(path)
+    where = f"--state-dir {shlex.quote(str(path.parent))}"
+    parts = path.name.removesuffix(".journal").split("-")
     if len(parts) != 3:
-        return f"ml4t-live resume --strategy-id {strategy_id}"
+        return f"ml4t-live resume --strategy-id {strategy_id} {where}"
     venue, account, sid = parts
-    return f"ml4t-live resume --strategy-id {sid} --broker {venue} --account {account}"
+    return f"ml4t-live resume --strategy-id {sid} --broker {venue} --account {account} {where}"
+
+
+def journal_part(text: str) -> str:
+    """A venue's or an account's name as a journal's name holds it."""
+    return _UNSAFE.sub("_", text) or "x"

@@ -363,15 +363,34 @@ class PreTradeRisk:
         return text + (f"; no price for {', '.join(sorted(unpriced))}" if unpriced else "")
 
     def _oldest_price(self, now: float) -> str:
-        """How old the prices the limit reads are now: the oldest of every asset's last price
-        (a report, once per commit: it reads every asset's price time)."""
-        exposure = self.exposure
-        oldest = None
-        for asset in {*(exposure._bar or ()), *exposure.price_times}:
-            as_of = exposure.price_time(asset)
-            if as_of is not None and (oldest is None or as_of < oldest[1]):
-                oldest = (asset, as_of)
-        return "no price yet" if oldest is None else f"oldest {oldest[0]} {max(now - oldest[1], 0.0):,.1f} s"
+        """How old the prices of what the strategy holds or has working are now: the oldest
+        of them, and any without a price time (a report, once per commit: it reads those
+        assets' price times; each distinct time is converted once). Holding nothing: the age of
+        the last bar's prices."""
+        exposure, seconds = self.exposure, {}
+        oldest, unknown = None, []
+        for asset in sorted(exposure.assets):
+            view = exposure.assets[asset]
+            if not (view.quantity or view.working_buy or view.working_sell):
+                continue
+            bar = exposure._bar
+            as_of = exposure._bar_as_of if bar is not None and asset in bar else exposure.price_times.get(asset)
+            if as_of is None:
+                unknown.append(asset)
+                continue
+            key = id(as_of)
+            if key not in seconds:
+                seconds[key] = exposure.to_seconds(as_of)
+            if oldest is None or seconds[key] < oldest[1]:
+                oldest = (asset, seconds[key])
+        missing = f"no price time for {', '.join(unknown)}"
+        if oldest is not None:
+            return f"oldest held {oldest[0]} {max(now - oldest[1], 0.0):,.1f} s" + (f"; {missing}" if unknown else "")
+        if unknown:
+            return missing
+        if exposure._bar_as_of is not None:
+            return f"last bar {max(now - exposure.to_seconds(exposure._bar_as_of), 0.0):,.1f} s"
+        return "no price yet"
 
 
 class _Caps:

@@ -103,8 +103,16 @@ def test_the_resume_a_halted_refusal_prints_works_as_printed_beside_another_jour
     run_live(strategy, live_bars(6, start=3), tmp_path)  # restarts HALTED: every new order refused
     assert strategy.refusals and all("HALTED" in r for r in strategy.refusals)
     printed = strategy.refusals[0].split("`")[1]
-    assert printed == "ml4t-live resume --strategy-id l1 --broker shadow --account list"
-    command = shlex.split(printed)[1:]
-    resumed = cli(*command, "--state-dir", str(tmp_path))
+    assert printed == f"ml4t-live resume --strategy-id l1 --broker shadow --account list --state-dir {tmp_path}"
+    resumed = cli(*shlex.split(printed)[1:])  # as printed: its state directory too (cron may not share the env)
     assert resumed.returncode == 0 and "shadow-list-l1.journal: trading state HALTED -> ACTIVE" in resumed.stdout
     assert state_of(venue) == ("HALTED", RECONCILED)
+
+
+def test_an_account_is_found_as_the_venue_spells_it_not_only_as_the_journal_name_does(tmp_path):
+    path = journal_path(tmp_path, "alpaca", "PA-3 x", "l1")  # kept as alpaca-PA_3_x-l1.journal
+    journal = Journal.open(path)
+    journal.close()
+    halted = cli("halt", "--strategy-id", "l1", "--state-dir", str(tmp_path), "--account", "PA-3 x")
+    assert halted.returncode == 0 and "alpaca-PA_3_x-l1.journal: trading state ACTIVE -> HALTED" in halted.stdout, (
+        halted.stderr)  # fmt: skip

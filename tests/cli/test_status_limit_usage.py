@@ -33,5 +33,5 @@ def test_status_shows_the_largest_position_and_the_oldest_price(tmp_path):
     assert status.returncode == 0, status.stderr
     limits = {row["limit"]: row for row in json.loads(status.stdout)["limits"]}
     assert limits["max_position_notional"]["usage"] == "largest AAA 1,030.00"  # 10 at the last close, 103
-    assert re.fullmatch(r"oldest AAA \d+\.\d s", limits["max_data_age"]["usage"]), limits["max_data_age"]
+    assert re.fullmatch(r"oldest held AAA \d+\.\d s", limits["max_data_age"]["usage"]), limits["max_data_age"]
     assert limits["max_order_notional"]["usage"] == "per order"

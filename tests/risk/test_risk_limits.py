@@ -267,12 +267,18 @@ def test_usage_shows_the_largest_position_and_the_oldest_price():
         return {name: (limit, used) for name, limit, used in risk.usage(now=NOW + 5, equity=1e6, open_orders=0)}
 
     assert rows()["max_position_notional"] == ("50,000", "largest A 10,000.00")  # B: 3 x 20 x 50 = 3,000
-    assert rows()["max_data_age"] == ("120s", "oldest B 35.0 s")
+    assert rows()["max_data_age"] == ("120s", "oldest held B 35.0 s")
     risk.exposure.set_position("C", 1)
     assert rows()["max_position_notional"] == ("50,000", "largest A 10,000.00; no price for C")
+    assert rows()["max_data_age"] == ("120s", "oldest held B 35.0 s; no price time for C")
+    risk.exposure.set_position("B", 0)  # an asset no longer held: its price's age is not the limit's use
+    assert rows()["max_data_age"] == ("120s", "oldest held A 5.0 s; no price time for C")
     risk.exposure.set_position("A", 0)
-    risk.exposure.set_position("B", 0)
     assert rows()["max_position_notional"] == ("50,000", "no priced position; no price for C")
+    assert rows()["max_data_age"] == ("120s", "no price time for C")
+    risk.exposure.set_position("C", 0)
+    risk.exposure.set_prices({"A": 100.0, "B": 20.0}, NOW - 2)  # a bar's prices, nothing held
+    assert rows()["max_data_age"] == ("120s", "last bar 7.0 s")
     unpriced = make(max_data_age=120, price=None).usage(now=NOW, equity=1e6, open_orders=0)
     assert {name: used for name, _, used in unpriced}["max_data_age"] == "no price yet"
 
