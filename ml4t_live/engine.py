@@ -146,6 +146,7 @@ class LiveEngine:
         self._has_run = False
         self._ended = False
         self._errors = PassedOver(strategy)
+        self._replaying = False  # a warm restart re-lives journaled bars: their errors were counted and told
         self._outcome = getattr(broker, "strategy_outcome", None)
 
     # ------------------------------------------------------------------ control
@@ -284,10 +285,14 @@ class LiveEngine:
         """Replay the journal through the strategy (orders answered from the journal, never
         sent); returns the last replayed bar's timestamp."""
         last = None
-        for n, bar in self.broker.replay_bars():
-            self.broker.open_bar(bar, n)
-            self._on_bar(bar, sb)
-            last = bar.timestamp
+        self._replaying = True
+        try:
+            for n, bar in self.broker.replay_bars():
+                self.broker.open_bar(bar, n)
+                self._on_bar(bar, sb)
+                last = bar.timestamp
+        finally:
+            self._replaying = False
         self.broker.end_warm_restart()
         return last
 
@@ -371,6 +376,10 @@ class LiveEngine:
                     timestamp=timestamp,
                     strategy_file=self._errors.strategy_file,
                 ) from exc
+            if self._replaying:  # the first run logged, counted and told it (an alert once, not at every restart)
+                _log.info("replayed bar{}: {}.{} raised {} again, as in the run that journaled it", where,
+                          type(self.strategy).__name__, name, type(exc).__name__)  # fmt: skip
+                return False
             self._errors.log(exc, name, where)
             if self.on_strategy_error is not None:
                 self.on_strategy_error(f"{type(self.strategy).__name__}.{name} raised {type(exc).__name__}{where}: {exc}")
