@@ -6,10 +6,10 @@ runs and its shadow rehearsals, unless ``--broker`` / ``--account`` narrow it do
 only their trading state. A halt acts on every journal found (the kill switch never stops at
 "which one?"); a resume lifts a halt only where the operator names it: when several journals
 are found it needs ``--all`` (a halt a reconciliation or a limit set on the venue run is not
-lifted by a resume meant for a rehearsal). A running strategy re-reads it before each bar: HALTED cancels its working orders and
-refuses new ones (REJECTED, with the reason); REDUCING lets only orders that reduce a position
-leave; ``--flatten`` also has it close every position it owns; ACTIVE trades again. The state
-survives restarts.
+lifted by a resume meant for a rehearsal). A running strategy re-reads the state before each
+bar: HALTED cancels its working orders and refuses new ones (REJECTED, with the reason);
+REDUCING lets only orders that reduce a position leave; ``--flatten`` also has it close every
+position it owns; ACTIVE trades again. The state survives restarts.
 """
 
 from __future__ import annotations
