@@ -21,6 +21,7 @@ from .errors import BridgeError, VenueError
 from .failpoints import failpoint
 from .journal.link import BEYOND, DIVERGED, JournalLink
 from .latency import LatencyLog
+from .logs import log_failure
 from .order_entry import intent_args, order_request
 from .order_ids import ClientOrderIds
 from .ownership import Ownership
@@ -43,6 +44,7 @@ class JournaledOrders:
     share_type: ShareType
     _in_flight: dict[str, Order]
     _oca_groups: dict[str, str]
+    _last_send: str  # how the last submit went: sent, rejected or unknown (``_send``)
     _bar_time: Any
     _catch_up: bool
     _runtime_exit: bool
@@ -53,8 +55,11 @@ class JournaledOrders:
     risk_changed: Any
     latency: LatencyLog
 
-    def _send(self, order: Order, *, oca_group: str | None = None) -> None:
-        """One journaled submit: the intent is committed, then the order leaves (or is refused)."""
+    def _send(self, order: Order, *, oca_group: str | None = None) -> str:
+        """One journaled submit: the intent is committed, then the order leaves (or is refused).
+        Returns (and keeps in ``_last_send``) how it went: sent, rejected or unknown. Raises
+        VenueError when the gateway's ``place`` raised something else (a bug in the order path;
+        a warm restart raises it again at the same order, from the journal)."""
         if oca_group is not None:
             self._oca_groups[order.order_id] = oca_group
         request = order_request(order, oca_group=oca_group)
@@ -72,6 +77,11 @@ class JournaledOrders:
             order.reject(result["reason"], result["code"])
             self.book.close(order)
             self._in_flight.pop(order.order_id, None)
+        self._last_send = result["status"]
+        if "error" in result:
+            raise VenueError(f"order {order.order_id}: {result['error']}; its outcome is unknown: it stays "
+                             "pending until the venue, a reconciliation or a restart settles it, never re-sent")  # fmt: skip
+        return result["status"]
 
     def _place(self, order: Order, request: Any, now: float | None = None) -> dict[str, Any]:
         """Live: refuse (catch-up bar, the rails: judged at ``now``), or place; the answer is journaled."""
@@ -95,16 +105,50 @@ class JournaledOrders:
         except BridgeError as exc:
             # The outcome is unknown: it may have reached the venue. It stays PENDING (never
             # re-sent); the venue's events, the next re-sync or reconciliation settle it.
-            self._in_flight.pop(cid, None)
-            self.link.journal.set_intent(cid, status="unknown", reason=str(exc))
-            _log.error("order {}: outcome unknown ({}); it stays pending until the venue reports it", cid, exc)
-            self._note_order_ids()
-            self.risk_sent(order)  # it may be working: the limits count it (fail closed)
-            return {"status": "unknown"}
+            return self._unknown_outcome(order, str(exc))
+        except Exception as exc:  # noqa: BLE001  (raised again by _send, once journaled)
+            # A bug (e.g. in the request's translation), not a venue answer: it may have raised
+            # after the order left, so it is unknown as above (a rejection could send it twice),
+            # and ``_send`` raises it once the journal holds it.
+            error = f"{self.venue}.place raised {type(exc).__name__}: {exc}"
+            log_failure(_log, exc, "order {}: {} (a bug in the order path)", cid, error)
+            return {**self._unknown_outcome(order, error), "error": error}
         self._note_order_ids()
         self.risk_sent(order)
         failpoint("after_send")
         return {"status": "sent"}
+
+    def _unknown_outcome(self, order: Order, reason: str) -> dict[str, Any]:
+        cid = order.order_id
+        self._in_flight.pop(cid, None)  # the fill barrier does not wait for it
+        self.link.journal.set_intent(cid, status="unknown", reason=reason)
+        _log.error("order {}: outcome unknown ({}); it stays pending until the venue reports it", cid, reason)
+        self._note_order_ids()
+        self.risk_sent(order)  # it may be working: the limits count it (fail closed)
+        return {"status": "unknown"}
+
+    def _keep_bracket_whole(self, entry: Order, legs: list[tuple[Order, str]]) -> None:
+        """A bracket leaves whole or not at all: when a protective leg did not go out (refused, its
+        outcome unknown, or its place raised: fewer than two ``legs``) while the entry may be
+        working, what of the bracket may be working is cancelled, the entry first; an entry that
+        cannot be cancelled (filled already) leaves a position without protection: an ERROR
+        says what to do. No order the strategy did not make is sent."""
+        missing = [f"{leg.order_id} ({leg.rejection_reason or 'outcome unknown'})" for leg, out in legs if out != "sent"]
+        if len(legs) < 2:
+            missing.append("the next leg (its place raised)")
+        if not missing or entry.status is OrderStatus.REJECTED:
+            return
+        bracket = [entry] + [o for o in self.book.open.values() if o.parent_id == entry.order_id]
+        cancelled = [o.order_id for o in bracket if o.order_id in self.book.open and self.cancel_order(o.order_id)]
+        for order_id in cancelled:
+            self.book.get(order_id).cancellation_reason = "bracket_incomplete"
+        _log.error("bracket {} ({} {:g} {}): protective leg {} did not go out; cancelled {}",
+                   entry.order_id, entry.side.value, entry.quantity, entry.asset, ", ".join(missing),
+                   ", ".join(cancelled) or "nothing")  # fmt: skip
+        if entry.order_id not in cancelled:
+            _log.error("bracket {}: its entry could not be cancelled: if it fills, the position of {:g} {} "
+                       "({}) is UNPROTECTED: place its stop yourself or close it (ml4t-live halt --flatten)",
+                       entry.order_id, entry.quantity, entry.asset, entry.side.value)  # fmt: skip
 
     def _operators(self, order_id: str, what: str) -> bool:
         """True (logged) for an order the runtime placed itself (the operator's flatten): the

@@ -199,6 +199,8 @@ class Core:
             self.venue.exchange.split_next_fill(int(params.get("parts", 2)))
         elif kind == "reject_next":
             self.venue.exchange.reject_next(str(params.get("reason", "rejected by the simulated venue")))
+        elif kind == "refuse_next":  # 403 for the next submits, nothing created
+            self.venue.refusals += [str(params.get("message", "insufficient buying power"))] * int(params.get("count", 1))
         self.faults.arm(kind, params)
         return 1
 

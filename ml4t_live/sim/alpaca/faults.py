@@ -43,7 +43,7 @@ Kinds (``SimulatedAlpaca.inject(kind, **params)`` or a ``--faults`` scenario). E
 ``wash_trade_check``       from now on (``inject`` only; ``on=False`` ends it) a simple order on a symbol
                            with an open order of the opposite side is refused 403 40310000
                            "potential wash trade detected. use complex orders", nothing created (AL-10)
-``refuse_next``            (``inject`` only) the next ``count`` POST /v2/orders are refused 403 40310000 with
+``refuse_next``            the next ``count`` POST /v2/orders are refused 403 40310000 with
                            ``message`` (default "insufficient buying power"), nothing created (AL-08)
 =========================  =====================================================================
 

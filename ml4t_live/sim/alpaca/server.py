@@ -236,9 +236,6 @@ class SimulatedAlpaca:
         if kind == "wash_trade_check":
             on = bool(params.get("on", True))
             self._call(lambda: setattr(core.venue, "wash_trade_check", on))  # type: ignore[union-attr]
-        elif kind == "refuse_next":
-            texts = [str(params.get("message", "insufficient buying power"))] * int(params.get("count", 1))
-            self._call(lambda: core.venue.refusals.extend(texts))  # type: ignore[union-attr]
 
     def advance(self) -> None:
         """Step mode: release the next bar without a GET /v2/clock."""

@@ -233,7 +233,11 @@ class AlpacaGateway(SubmitMixin):
             # refuse both: two independent exits could both fill
             self._emit([OrderRejected(a.client_order_id, str(exc), "not_expressible")])
             raise OrderRefused(str(exc)) from None
-        order = self._submit(take.client_order_id, body, also=stop.client_order_id)
+        try:
+            order = self._submit(take.client_order_id, body, also=stop.client_order_id)
+        except OrderRefused as exc:  # the pair is one order: the member placed first is refused too
+            self._emit([OrderRejected(a.client_order_id, str(exc), "refused")])
+            raise
         if order is not None:
             for leg in order.legs or []:
                 if str(leg.client_order_id) != take.client_order_id:
