@@ -64,7 +64,6 @@ class BarSteps:
     _bar_time: Any
     risk_position: Any  # RailSteps
     _unresolved: list[str]
-    _refused: list[Order]  # refused or lost by the venue since the last bar (JournaledOrders)
     left_at_venue: list[Order]
     _cancel_failed: set[str]
     settle: Any  # FillBarrier.settle
@@ -214,8 +213,6 @@ class BarSteps:
         order = self.book.apply(event)
         if order is not None and isinstance(event, Execution):
             self.risk_position(order.asset)
-        if order is not None and isinstance(event, (OrderRejected, OrderLost)):
-            self._refused.append(order)  # a bracket's? (``_venue_refused_brackets``)
 
     def _apply_live(self, event: Any) -> Order | None:
         """A venue event now: the book changes, and the journal records it (ours only)."""
@@ -225,8 +222,6 @@ class BarSteps:
         order = self.book.apply(event)
         if order is None or seen:
             return order
-        if isinstance(event, (OrderRejected, OrderLost)):
-            self._refused.append(order)  # a bracket's? (``_venue_refused_brackets``)
         if isinstance(event, Execution):
             self.risk_position(order.asset)
             self.latency.filled(order.order_id, order.asset, event.quantity, event.received_at,

@@ -4,8 +4,7 @@ Mixed into :class:`~ml4t_live.venue_broker.VenueBroker`. Each command goes throu
 :meth:`~ml4t_live.journal.link.JournalLink.command`: live, it is journaled (a submit's intent is
 committed before the order leaves) and acted on; during a warm restart it is answered from the
 journal and never reaches the venue; on the bar a crash interrupted, a command past the journal
-is a catch-up decision (a submit is refused, a cancel or change is sent). A bracket whose exit did
-not go out is cancelled here too, by the same commands (``_bracket_broken``).
+is a catch-up decision (a submit is refused, a cancel or change is sent).
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from loguru import logger
-from ml4t.backtest import Order, OrderStatus, OrderType
+from ml4t.backtest import Order, OrderStatus
 from ml4t.backtest.config import ShareType
 
 from .book import Book
@@ -29,11 +28,6 @@ from .ownership import Ownership
 from .protocols import VenueGateway
 
 _log = logger.bind(component="venue-broker")
-
-
-def _leg_name(leg: Order, reason: str) -> str:
-    kind = "stop-loss" if leg.order_type is OrderType.STOP else "take-profit"
-    return f"its {kind} {leg.order_id} ({reason})"
 
 
 def _refused(code: str, reason: str) -> dict[str, Any]:
@@ -51,7 +45,6 @@ class JournaledOrders:
     _in_flight: dict[str, Order]
     _oca_groups: dict[str, str]
     _last_send: str  # how the last submit went: sent, rejected or unknown (``_send``)
-    _refused: list[Order]  # orders the venue refused or lost since the last bar (bracket checks)
     _bar_time: Any
     _catch_up: bool
     _runtime_exit: bool
@@ -135,57 +128,27 @@ class JournaledOrders:
         return {"status": "unknown"}
 
     def _keep_bracket_whole(self, entry: Order, legs: list[tuple[Order, str]]) -> None:
-        """``submit_bracket``: a leg that did not go out (refused, its outcome unknown, or its
-        place raised: fewer than two ``legs``) breaks the bracket (``_bracket_broken``)."""
-        missing = [_leg_name(leg, leg.rejection_reason or "outcome unknown") for leg, out in legs if out != "sent"]
+        """A bracket leaves whole or not at all: when a protective leg did not go out (refused, its
+        outcome unknown, or its place raised: fewer than two ``legs``) while the entry may be
+        working, what of the bracket may be working is cancelled, the entry first; an entry that
+        cannot be cancelled (filled already) leaves a position without protection: an ERROR
+        says what to do. No order the strategy did not make is sent."""
+        missing = [f"{leg.order_id} ({leg.rejection_reason or 'outcome unknown'})" for leg, out in legs if out != "sent"]
         if len(legs) < 2:
-            missing.append("the next exit leg (its place raised)")
-        if missing and entry.status is not OrderStatus.REJECTED:
-            self._bracket_broken(entry, missing)
-
-    def _venue_refused_brackets(self) -> None:
-        """At each bar, before ``on_data`` (live and replayed alike): bracket orders the venue
-        refused or lost since the last bar. An exit leg breaks its bracket (``_bracket_broken``);
-        a refused entry takes its exit legs with it (they would open a position of their own)."""
-        refused, self._refused = self._refused, []
-        for order in refused:
-            if order.parent_id is not None:
-                entry = self.book.get(order.parent_id)
-                if entry is not None and (entry.status is OrderStatus.PENDING or entry.filled_quantity > 0):
-                    self._bracket_broken(entry, [_leg_name(order, order.rejection_reason or "refused")])
-                continue
-            cancelled = self._cancel_exits(order)
-            if cancelled:
-                _log.error("bracket {}: its entry was refused ({}); its exit legs cancelled: {}",
-                           order.order_id, order.rejection_reason, ", ".join(cancelled))  # fmt: skip
-
-    def _bracket_broken(self, entry: Order, missing: list[str]) -> None:
-        """A bracket leaves whole or not at all: an exit leg did not go out. A working entry is
-        cancelled and, when it never held anything, the other leg too; an ERROR names the
-        bracket. An entry that holds a position (or may: its cancel failed, the other leg is
-        kept) leaves it without that exit: an ERROR names it and says what to do. Nothing is sent."""
-        cancelled = [entry.order_id] if entry.status is OrderStatus.PENDING and self.cancel_order(entry.order_id) else []
-        if entry.status is not OrderStatus.PENDING and not entry.filled_quantity:
-            cancelled += self._cancel_exits(entry)
-        elif cancelled:
-            self.book.get(entry.order_id).cancellation_reason = "bracket_incomplete"
-        _log.error("bracket {} ({} {:g} {}): {} did not go out; cancelled: {}", entry.order_id, entry.side.value,
-                   entry.quantity, entry.asset, ", ".join(missing), ", ".join(cancelled) or "nothing")  # fmt: skip
-        if entry.filled_quantity or entry.status is OrderStatus.PENDING:
-            held = (f"holds {entry.filled_quantity:g}" if entry.filled_quantity else
-                    f"could not be cancelled: if it fills, it holds {entry.quantity:g}")  # fmt: skip
-            stop = any(o.parent_id == entry.order_id and o.order_type is OrderType.STOP for o in self.book.open.values())
-            _log.error("bracket {}: its entry {} {} ({}) {}; place the missing exit yourself or close the position "
-                       "(ml4t-live halt --flatten)", entry.order_id, held, entry.asset, entry.side.value,
-                       "with its stop-loss but no take-profit" if stop else "with NO stop-loss: it is UNPROTECTED")  # fmt: skip
-
-    def _cancel_exits(self, entry: Order) -> list[str]:
-        """Cancel the working exit legs of ``entry``; the ids the venue took the cancel of."""
-        legs = [o.order_id for o in self.book.open.values() if o.parent_id == entry.order_id]
-        cancelled = [cid for cid in legs if self.cancel_order(cid)]
-        for cid in cancelled:
-            self.book.get(cid).cancellation_reason = "bracket_incomplete"
-        return cancelled
+            missing.append("the next leg (its place raised)")
+        if not missing or entry.status is OrderStatus.REJECTED:
+            return
+        bracket = [entry] + [o for o in self.book.open.values() if o.parent_id == entry.order_id]
+        cancelled = [o.order_id for o in bracket if o.order_id in self.book.open and self.cancel_order(o.order_id)]
+        for order_id in cancelled:
+            self.book.get(order_id).cancellation_reason = "bracket_incomplete"
+        _log.error("bracket {} ({} {:g} {}): protective leg {} did not go out; cancelled {}",
+                   entry.order_id, entry.side.value, entry.quantity, entry.asset, ", ".join(missing),
+                   ", ".join(cancelled) or "nothing")  # fmt: skip
+        if entry.order_id not in cancelled:
+            _log.error("bracket {}: its entry could not be cancelled: if it fills, the position of {:g} {} "
+                       "({}) is UNPROTECTED: place its stop yourself or close it (ml4t-live halt --flatten)",
+                       entry.order_id, entry.quantity, entry.asset, entry.side.value)  # fmt: skip
 
     def _operators(self, order_id: str, what: str) -> bool:
         """True (logged) for an order the runtime placed itself (the operator's flatten): the

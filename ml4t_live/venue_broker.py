@@ -96,7 +96,6 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
         self.ids = ClientOrderIds(strategy_id or "ml4t", "new")
         self._in_flight: dict[str, Order] = {}
         self._oca_groups: dict[str, str] = {}
-        self._refused: list[Order] = []  # refused or lost by the venue: bracket checks at the next bar
         self._bar_time: Any = None
         self._catch_up = False
         self._cancel_failed: set[str] = set()  # orders whose cancel failed (warned once)
@@ -203,7 +202,6 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
             self.check_trading_state()
         self._bar_time = bar.timestamp
         self.ids.new_bar(bar.timestamp)
-        self._venue_refused_brackets()
         prices = {}
         for asset, row in bar.data.items():
             price = row.get("price", row.get("close"))
@@ -332,9 +330,8 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
 
         As in the backtest the two exits are live at once (not held until the entry fills) and
         carry ``parent_id = entry.order_id``; at the venue they share an OCA group, so the fill of
-        one cancels the other there too. A bracket leaves whole or not at all: an exit that did not
-        go out (refused now or by the venue later, its outcome unknown) cancels what of it works
-        (``JournaledOrders._bracket_broken``).
+        one cancels the other there too. A bracket leaves whole or not at all: a leg that did not
+        go out (refused, or its outcome unknown) cancels the entry and the other leg, logged.
 
         Whatever raises (a bad exit price; the price warnings, when warnings are errors) raises
         before the entry leaves: the backtest rolls back the hook that raised, entry included,

@@ -47,8 +47,7 @@ Kinds (``inject(kind, **params)`` from tests, ``[[fault]]`` tables in ``--faults
 ``rate_exceeded``          the next ``count`` placeOrders get error 100 (max message rate
                            exceeded), nothing placed (IB-23)
 ``refuse_next``            the next ``count`` placeOrders get error ``code`` with ``text``,
-                           nothing placed (IB-21/22: 110, 200, 321, 451, 460 ...); the first
-                           ``skip`` placeOrders pass (e.g. the third order of a bracket)
+                           nothing placed (IB-21/22: 110, 200, 321, 451, 460 ...)
 =========================  ==========================================================
 
 Scheduling: ``at_bar = N`` fires just before replayed bar index N (0-based) opens; without
@@ -90,7 +89,7 @@ KINDS: dict[str, dict[str, object]] = {
     "cancel_reply": {"count": 1, "reply": "10148", "seconds": 1.0},
     "duplicate_order_id": {"count": 1},
     "rate_exceeded": {"count": 1},
-    "refuse_next": {"count": 1, "skip": 0, "code": 321, "text": "Error validating request.-'bN' : cause - "
+    "refuse_next": {"count": 1, "code": 321, "text": "Error validating request.-'bN' : cause - "
                     "Order size does not conform to market rule"},
 }
 

@@ -263,7 +263,7 @@ class SimulatedIBGateway:
             case "rate_exceeded":
                 requests.rate_exceeded += int(p["count"])
             case "refuse_next":
-                requests.refusals += [None] * int(p["skip"]) + [Refusal(int(p["code"]), str(p["text"]))] * int(p["count"])
+                requests.refusals += [Refusal(int(p["code"]), str(p["text"]))] * int(p["count"])
             case "cancel_reply":
                 reply = str(p["reply"])
                 if reply not in ("10147", "10148", "late"):

@@ -42,7 +42,7 @@ class RequestFaults:
     black_holes: list[float | None] = field(default_factory=list)  # each: its surface_after
     duplicate_ids: int = 0
     rate_exceeded: int = 0
-    refusals: list[Refusal | None] = field(default_factory=list)  # scripted (code, text) answers; None: passes
+    refusals: list[Refusal] = field(default_factory=list)  # scripted (code, text) answers
     cancel_replies: list[tuple[str, float]] = field(default_factory=list)
     swallowed: list[tuple[int, int, str]] = field(default_factory=list)  # black-holed orders
 
