@@ -41,7 +41,7 @@ from ml4t.backtest import BacktestConfig, Engine, Strategy
 from ml4t.specs import LifecyclePhase
 
 from .broker_steps import END_POLICIES
-from .errors import ConfigError, FeedStalled, StrategyError
+from .errors import ConfigError, FeedStalled, SendFailed, StrategyError
 from .events import (
     BackgroundTaskFailed,
     BarClosed,
@@ -368,7 +368,7 @@ class LiveEngine:
         except Exception as exc:
             name = getattr(hook, "__name__", str(hook))
             where = f" at {timestamp}" if timestamp is not None else ""
-            if fatal or self.error_policy == "raise":
+            if (fatal or self.error_policy == "raise") and not (self._replaying and isinstance(exc, SendFailed)):
                 self._errors.log_fatal(exc, name)
                 raise StrategyError(
                     f"{type(self.strategy).__name__}.{name} raised {type(exc).__name__}{where}: {exc}",

@@ -10,6 +10,7 @@ happened (``raise X(...) from exc``)::
     ├── StrategyError               the strategy raised in a hook (CLI exit code 1)
     ├── VenueError                  the broker / feed side failed (CLI exit code 3)
     │   ├── ConnectionFailed        could not connect, or lost the connection for good
+    │   ├── SendFailed              a gateway's place raised a bug, not a venue answer (outcome unknown)
     │   ├── CancelRefused           the venue refused a cancel (the order is already filled / done)
     │   ├── ReconciliationError     venue state does not match what the engine expects: fail closed
     │   └── FeedStalled             no bar and no heartbeat within the configured time
@@ -58,6 +59,13 @@ class VenueError(Ml4tLiveError):
 
 class ConnectionFailed(VenueError):
     """The venue could not be reached, or the connection was lost and not restored."""
+
+
+class SendFailed(VenueError):
+    """A venue gateway's ``place`` raised something other than a venue's or the bridge's error (a
+    bug in the order path): the order's outcome is unknown. Journaled with the order, so a warm
+    restart raises it again at the same place of the hook; the engine never treats that replay
+    as a new failure (the run that journaled it already did)."""
 
 
 class CancelRefused(VenueError):

@@ -17,7 +17,7 @@ from ml4t.backtest import Order, OrderStatus
 from ml4t.backtest.config import ShareType
 
 from .book import Book
-from .errors import BridgeError, VenueError
+from .errors import BridgeError, SendFailed, VenueError
 from .failpoints import failpoint
 from .journal.link import BEYOND, DIVERGED, JournalLink
 from .latency import LatencyLog
@@ -44,7 +44,6 @@ class JournaledOrders:
     share_type: ShareType
     _in_flight: dict[str, Order]
     _oca_groups: dict[str, str]
-    _last_send: str  # how the last submit went: sent, rejected or unknown (``_send``)
     _bar_time: Any
     _catch_up: bool
     _runtime_exit: bool
@@ -55,11 +54,11 @@ class JournaledOrders:
     risk_changed: Any
     latency: LatencyLog
 
-    def _send(self, order: Order, *, oca_group: str | None = None) -> str:
+    def _send(self, order: Order, *, oca_group: str | None = None) -> None:
         """One journaled submit: the intent is committed, then the order leaves (or is refused).
-        Returns (and keeps in ``_last_send``) how it went: sent, rejected or unknown. Raises
-        VenueError when the gateway's ``place`` raised something else (a bug in the order path;
-        a warm restart raises it again at the same order, from the journal)."""
+        Raises SendFailed when the gateway's ``place`` raised something other than a venue's or
+        the bridge's error (a bug in the order path): the order's outcome is unknown; a warm
+        restart raises it again at the same order, from the journal."""
         if oca_group is not None:
             self._oca_groups[order.order_id] = oca_group
         request = order_request(order, oca_group=oca_group)
@@ -77,11 +76,9 @@ class JournaledOrders:
             order.reject(result["reason"], result["code"])
             self.book.close(order)
             self._in_flight.pop(order.order_id, None)
-        self._last_send = result["status"]
         if "error" in result:
-            raise VenueError(f"order {order.order_id}: {result['error']}; its outcome is unknown: it stays "
-                             "pending until the venue, a reconciliation or a restart settles it, never re-sent")  # fmt: skip
-        return result["status"]
+            raise SendFailed(f"order {order.order_id}: {result['error']}; its outcome is unknown: it stays pending "
+                             "until the venue or a restart settles it, never re-sent")  # fmt: skip
 
     def _place(self, order: Order, request: Any, now: float | None = None) -> dict[str, Any]:
         """Live: refuse (catch-up bar, the rails: judged at ``now``), or place; the answer is journaled."""
@@ -126,29 +123,6 @@ class JournaledOrders:
         self._note_order_ids()
         self.risk_sent(order)  # it may be working: the limits count it (fail closed)
         return {"status": "unknown"}
-
-    def _keep_bracket_whole(self, entry: Order, legs: list[tuple[Order, str]]) -> None:
-        """A bracket leaves whole or not at all: when a protective leg did not go out (refused, its
-        outcome unknown, or its place raised: fewer than two ``legs``) while the entry may be
-        working, what of the bracket may be working is cancelled, the entry first; an entry that
-        cannot be cancelled (filled already) leaves a position without protection: an ERROR
-        says what to do. No order the strategy did not make is sent."""
-        missing = [f"{leg.order_id} ({leg.rejection_reason or 'outcome unknown'})" for leg, out in legs if out != "sent"]
-        if len(legs) < 2:
-            missing.append("the next leg (its place raised)")
-        if not missing or entry.status is OrderStatus.REJECTED:
-            return
-        bracket = [entry] + [o for o in self.book.open.values() if o.parent_id == entry.order_id]
-        cancelled = [o.order_id for o in bracket if o.order_id in self.book.open and self.cancel_order(o.order_id)]
-        for order_id in cancelled:
-            self.book.get(order_id).cancellation_reason = "bracket_incomplete"
-        _log.error("bracket {} ({} {:g} {}): protective leg {} did not go out; cancelled {}",
-                   entry.order_id, entry.side.value, entry.quantity, entry.asset, ", ".join(missing),
-                   ", ".join(cancelled) or "nothing")  # fmt: skip
-        if entry.order_id not in cancelled:
-            _log.error("bracket {}: its entry could not be cancelled: if it fills, the position of {:g} {} "
-                       "({}) is UNPROTECTED: place its stop yourself or close it (ml4t-live halt --flatten)",
-                       entry.order_id, entry.quantity, entry.asset, entry.side.value)  # fmt: skip
 
     def _operators(self, order_id: str, what: str) -> bool:
         """True (logged) for an order the runtime placed itself (the operator's flatten): the

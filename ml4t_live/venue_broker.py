@@ -330,8 +330,7 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
 
         As in the backtest the two exits are live at once (not held until the entry fills) and
         carry ``parent_id = entry.order_id``; at the venue they share an OCA group, so the fill of
-        one cancels the other there too. A bracket leaves whole or not at all: a leg that did not
-        go out (refused, or its outcome unknown) cancels the entry and the other leg, logged.
+        one cancels the other there too.
 
         Whatever raises (a bad exit price; the price warnings, when warnings are errors) raises
         before the entry leaves: the backtest rolls back the hook that raised, entry included,
@@ -354,14 +353,12 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
             return None
         exit_side = OrderSide.SELL if entry.side is OrderSide.BUY else OrderSide.BUY
         group = f"oca-{entry.order_id}"
-        legs: list[tuple[Order, str]] = []
-        try:
-            for kind, price in ((OrderType.LIMIT, {"limit_price": take_profit}), (OrderType.STOP, {"stop_price": stop_loss})):
-                leg = self._submit(asset, entry.quantity, exit_side, kind, **price, oca_group=group, parent_id=entry.order_id)
-                legs.append((leg, self._last_send))
-        finally:
-            self._keep_bracket_whole(entry, legs)
-        (tp, _), (sl, _) = legs
+        tp = self._submit(asset, entry.quantity, exit_side, OrderType.LIMIT, limit_price=take_profit,
+                          oca_group=group, parent_id=entry.order_id)  # fmt: skip
+        sl = self._submit(asset, entry.quantity, exit_side, OrderType.STOP, stop_price=stop_loss,
+                          oca_group=group, parent_id=entry.order_id)  # fmt: skip
+        if tp is None or sl is None:
+            return None
         return entry, tp, sl
 
     def close_position(
