@@ -41,7 +41,7 @@ from ml4t.backtest.core import SubmitOrderOptions, reason_to_exit_reason
 from .account_views import AccountViews
 from .book import Book
 from .broker_steps import BarSteps
-from .errors import ConfigError, LiveTradingRefused
+from .errors import ConfigError, LiveTradingRefused, SendFailed
 from .events import BarClosed
 from .fill_barrier import FillBarrier
 from .journal import check_strategy_id
@@ -353,10 +353,17 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
             return None
         exit_side = OrderSide.SELL if entry.side is OrderSide.BUY else OrderSide.BUY
         group = f"oca-{entry.order_id}"
-        tp = self._submit(asset, entry.quantity, exit_side, OrderType.LIMIT, limit_price=take_profit,
-                          oca_group=group, parent_id=entry.order_id)  # fmt: skip
-        sl = self._submit(asset, entry.quantity, exit_side, OrderType.STOP, stop_price=stop_loss,
-                          oca_group=group, parent_id=entry.order_id)  # fmt: skip
+        def stop() -> Order | None:
+            return self._submit(asset, entry.quantity, exit_side, OrderType.STOP, stop_price=stop_loss,
+                                oca_group=group, parent_id=entry.order_id)  # fmt: skip
+
+        try:
+            tp = self._submit(asset, entry.quantity, exit_side, OrderType.LIMIT, limit_price=take_profit,
+                              oca_group=group, parent_id=entry.order_id)  # fmt: skip
+        except SendFailed:  # the take-profit's fate is unknown: the stop-loss still protects the entry
+            stop()
+            raise
+        sl = stop()
         if tp is None or sl is None:
             return None
         return entry, tp, sl

@@ -81,3 +81,33 @@ def test_a_warm_restart_raises_the_journaled_error_where_it_was_and_trades_on(po
     assert (OrderType.LIMIT, 5) not in new and (OrderType.MARKET, 2) not in new  # nothing re-sent
     assert new == [(OrderType.MARKET, 1)] * (3 if policy == "raise" else 2)
     assert again.metrics["num_strategy_errors"] == 0  # the replayed error is not counted again
+
+
+class OneBracket(Strategy):
+    def __init__(self) -> None:
+        self.raised: list[str] = []
+
+    def on_data(self, timestamp, data, context, broker):
+        if timestamp == T0:
+            try:
+                broker.submit_bracket("AAA", 10, take_profit=110.0, stop_loss=95.0)
+            except SendFailed as exc:
+                self.raised.append(str(exc))
+
+
+def test_a_take_profit_whose_place_raises_still_sends_the_stop_loss_also_across_a_warm_restart():
+    venue = RaisesOnce(fill_on_wait=True)  # the take-profit is the bracket's LIMIT order
+
+    def run(n: int) -> OneBracket:
+        strategy = OneBracket()
+        feed = ListFeed([bar(T0 + timedelta(minutes=i), {"AAA": 100.0}) for i in range(n)])
+        LiveEngine(strategy, VenueBroker(venue, strategy_id="brk"), feed, session_dir=False, settle_timeout=0.5,
+                   open_orders_at_end="keep").run()  # fmt: skip
+        return strategy
+
+    first = run(2)
+    assert len(first.raised) == 1 and "place raised TypeError" in first.raised[0]
+    sent = [(r.order_type, r.quantity) for r in venue.placed]
+    assert sent == [(OrderType.MARKET, 10), (OrderType.STOP, 10)]  # the entry is protected
+    again = run(3)  # bars 1-2 replayed: the same raise at the same order, nothing sent again
+    assert len(again.raised) == 1 and [(r.order_type, r.quantity) for r in venue.placed] == sent
