@@ -68,14 +68,20 @@ def _journaled_sends() -> list[float]:
         journal.close()
 
 
-def _run_ib(tmp_path, port, max_bars, failpoint=None):
+def _run(tmp_path, venue: list[str], max_bars, failpoint=None):
+    """``ml4t-live run`` of the ticker against ``venue`` (its --broker / --port or --host /
+    --bar-size options), in a fresh process; ``failpoint`` kills it as ``kill -9`` does."""
     env = {k: v for k, v in os.environ.items() if k != "ML4T_LIVE_FAILPOINT"}
     if failpoint:
         env["ML4T_LIVE_FAILPOINT"] = failpoint
     command = [sys.executable, "-m", "ml4t_live", "run", f"{tmp_path / 'ticker.py'}:Ticker", "--config",
-               str(tmp_path / "session.toml"), "--broker", "ib", "--port", str(port), "--symbols", "AAPL,MSFT",
-               "--bar-size", "5s", "--max-bars", str(max_bars), "--no-session"]  # fmt: skip
+               str(tmp_path / "session.toml"), *venue, "--symbols", "AAPL,MSFT", "--max-bars", str(max_bars),
+               "--no-session"]  # fmt: skip
     return subprocess.run(command, check=False, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+
+
+def _run_ib(tmp_path, port, max_bars, failpoint=None):
+    return _run(tmp_path, ["--broker", "ib", "--port", str(port), "--bar-size", "5s"], max_bars, failpoint)
 
 
 def test_ib_the_sends_before_a_kill_9_still_count_after_the_restart(tmp_path, ib_sim):
@@ -107,13 +113,7 @@ def alpaca_sim(five_second_bars, monkeypatch):
 
 
 def _run_alpaca(tmp_path, base_url, max_bars, failpoint=None):
-    env = {k: v for k, v in os.environ.items() if k != "ML4T_LIVE_FAILPOINT"}
-    if failpoint:
-        env["ML4T_LIVE_FAILPOINT"] = failpoint
-    command = [sys.executable, "-m", "ml4t_live", "run", f"{tmp_path / 'ticker.py'}:Ticker", "--config",
-               str(tmp_path / "session.toml"), "--broker", "alpaca", "--host", base_url, "--symbols", "AAPL,MSFT",
-               "--bar-size", "1min", "--max-bars", str(max_bars), "--no-session"]  # fmt: skip
-    return subprocess.run(command, check=False, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    return _run(tmp_path, ["--broker", "alpaca", "--host", base_url, "--bar-size", "1min"], max_bars, failpoint)
 
 
 def test_alpaca_the_sends_before_a_kill_9_still_count_after_the_restart(tmp_path, alpaca_sim):

@@ -16,11 +16,16 @@ from ml4t_live.venues.ib import IBBroker, IBFeed
 from tests.support.risk_probe import OneBracket, probe_bars
 
 
+def run_on_ib(sim, strategy: Strategy, strategy_id: str, minutes: int, risk: dict | None = None, **engine) -> None:
+    """``strategy`` on AAA minute bars from the simulated IB for ``minutes``, through IBBroker."""
+    broker = IBBroker(config_for(sim), strategy_id=strategy_id, risk=risk)
+    feed = IBFeed(config_for(sim), ["AAA"], bar_size="1 min", end=START + timedelta(minutes=minutes))
+    LiveEngine(strategy, broker, feed, config=BacktestConfig(), session_dir=False, **engine).run()
+
+
 def _run_bracket(sim, per_minute: int) -> tuple[OneBracket, set[str]]:
     strategy = OneBracket()
-    broker = IBBroker(config_for(sim), strategy_id="bracket", risk={"max_orders_per_minute": per_minute})
-    feed = IBFeed(config_for(sim), ["AAA"], bar_size="1 min", end=START + timedelta(minutes=3))
-    LiveEngine(strategy, broker, feed, config=BacktestConfig(), session_dir=False).run()
+    run_on_ib(sim, strategy, "bracket", 3, {"max_orders_per_minute": per_minute})
     return strategy, {r.order_ref for r in sim.orders_received}
 
 
@@ -73,10 +78,7 @@ def test_a_halt_whose_cancel_ib_refused_tries_again_until_the_order_is_gone(sim_
         ib_log_guard.expect(expected)
     sim = sim_factory(probe_bars(START, ccc_ages=False))
     strategy = HaltedWithAWorkingLimit(sim)
-    broker = IBBroker(config_for(sim), strategy_id="halter")
-    feed = IBFeed(config_for(sim), ["AAA"], bar_size="1 min", end=START + timedelta(minutes=6))
-    LiveEngine(strategy, broker, feed, config=BacktestConfig(), session_dir=False,
-               open_orders_at_end="keep").run()  # fmt: skip
+    run_on_ib(sim, strategy, "halter", 6, open_orders_at_end="keep")
     assert strategy.halt.returncode == 0, strategy.halt.stderr
     # bar 3: HALTED's cancel is refused by IB (the order still works there); bar 4 tries again
     assert strategy.seen[:3] == [OrderStatus.PENDING] * 3
@@ -107,11 +109,8 @@ def test_the_operators_flatten_is_not_cancelled_by_the_halt_it_came_with(sim_fac
     ib_log_guard.expect("trading state ACTIVE -> HALTED")
     sim = sim_factory(probe_bars(START, ccc_ages=False))
     strategy = BuyThenHaltAndFlatten(sim)
-    broker = IBBroker(config_for(sim), strategy_id="flat")
-    feed = IBFeed(config_for(sim), ["AAA"], bar_size="1 min", end=START + timedelta(minutes=7))
     # a short fill barrier: the bars go on while the closing order's fill is still unreported
-    LiveEngine(strategy, broker, feed, config=BacktestConfig(), session_dir=False,
-               open_orders_at_end="keep", settle_timeout=0.5).run()  # fmt: skip
+    run_on_ib(sim, strategy, "flat", 7, open_orders_at_end="keep", settle_timeout=0.5)
     assert strategy.halt.returncode == 0, strategy.halt.stderr
     assert strategy.held[1:3] == [12.0] * 2
     # HALTED had nothing of the strategy's to cancel; its retries must leave the flatten's order alone
@@ -143,9 +142,7 @@ def test_a_change_ib_refused_puts_the_order_back_as_ib_works_it(sim_factory, ib_
     ib_log_guard.expect(r"Error 201, reqId \d+: Order rejected - reason:order \d+ cannot be replaced")
     sim = sim_factory(probe_bars(START, ccc_ages=False))
     strategy = ShrinkAPartlyFilledOrder(sim)
-    broker = IBBroker(config_for(sim), strategy_id="shrink")
-    feed = IBFeed(config_for(sim), ["AAA"], bar_size="1 min", end=START + timedelta(minutes=4))
-    LiveEngine(strategy, broker, feed, config=BacktestConfig(), session_dir=False).run()
+    run_on_ib(sim, strategy, "shrink", 4)
     assert strategy.changed is True  # sent (IB answers a modify later)
     assert strategy.seen[1] == (60, 50)  # taken at once, as the backtest does
     # IB refused it (201): from the next bar the order is IB's again, 100 (what the rails count)
@@ -175,9 +172,7 @@ def test_a_change_right_after_an_operators_halt_is_refused(sim_factory, ib_log_g
         ib_log_guard.expect(expected)
     sim = sim_factory(probe_bars(START, ccc_ages=False))
     strategy = GrowAfterTheHalt()
-    broker = IBBroker(config_for(sim), strategy_id="grower")
-    feed = IBFeed(config_for(sim), ["AAA"], bar_size="1 min", end=START + timedelta(minutes=4))
-    LiveEngine(strategy, broker, feed, config=BacktestConfig(), session_dir=False).run()
+    run_on_ib(sim, strategy, "grower", 4)
     assert strategy.halt.returncode == 0, strategy.halt.stderr
     assert strategy.grown is False and strategy.quantity_then == 10  # refused: HALTED
     assert [o.total_quantity for o in sim.orders if o.order_ref == strategy.limit.order_id] == [10]
@@ -187,9 +182,7 @@ def test_a_shrink_ib_may_still_refuse_counts_the_order_as_it_was_until_ib_answer
     ib_log_guard.expect(r"Error 201, reqId \d+: Order rejected - reason:order \d+ cannot be replaced")
     sim = sim_factory(probe_bars(START, ccc_ages=False))
     strategy = ShrinkAPartlyFilledOrder(sim, then_buy=80)
-    broker = IBBroker(config_for(sim), strategy_id="shrink", risk={"max_position_notional": 15_000})
-    feed = IBFeed(config_for(sim), ["AAA"], bar_size="1 min", end=START + timedelta(minutes=4))
-    LiveEngine(strategy, broker, feed, config=BacktestConfig(), session_dir=False).run()
+    run_on_ib(sim, strategy, "shrink", 4, {"max_position_notional": 15_000})
     assert strategy.changed is True  # sent; IB's refusal comes after update_order returned
     # the entry still counts 100: 100 + 80 at ~100 is over 15,000, so the buy never reaches IB
     assert strategy.more.status is OrderStatus.REJECTED
@@ -224,10 +217,7 @@ def test_a_halt_right_after_a_resume_cancels_what_the_resume_let_out(sim_factory
         ib_log_guard.expect(expected)
     sim = sim_factory(probe_bars(START, ccc_ages=False))
     strategy = ResumeThenHaltAgain()
-    broker = IBBroker(config_for(sim), strategy_id="rh")
-    feed = IBFeed(config_for(sim), ["AAA"], bar_size="1 min", end=START + timedelta(minutes=6))
-    LiveEngine(strategy, broker, feed, config=BacktestConfig(), session_dir=False,
-               open_orders_at_end="keep").run()  # fmt: skip
+    run_on_ib(sim, strategy, "rh", 6, open_orders_at_end="keep")
     assert strategy.resumed.returncode == 0 and all(h.returncode == 0 for h in strategy.halts)
     assert strategy.seen[2] is OrderStatus.PENDING  # it left while ACTIVE
     assert strategy.seen[3:] and all(s is OrderStatus.CANCELLED for s in strategy.seen[3:]), strategy.seen
