@@ -14,6 +14,7 @@ with its state restored from the journal (:mod:`ml4t_live.rails`). Per live bar:
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from loguru import logger
@@ -169,9 +170,10 @@ class RailSteps:
                 covered = sum(o.quantity - o.filled_quantity for o in closing.get(asset, ())
                               if (o.side is OrderSide.SELL) == (held > 0))  # (on the side that closes)
                 if covered > 1e-9:  # they may still fill: only the rest is sent (never a second close)
+                    rest = max(abs(held) - covered, 0.0)
                     _log.warning("flatten ({}): an earlier flatten's {:g} {} may still fill: {:g} more sent", reason,
-                                 covered, asset, max(abs(held) - covered, 0.0))  # fmt: skip
-                    held = (abs(held) - covered) * (1 if held > 0 else -1) if covered < abs(held) else 0.0
+                                 covered, asset, rest)  # fmt: skip
+                    held = math.copysign(rest, held)
                 if abs(held) <= 1e-9:
                     continue
                 side = OrderSide.SELL if held > 0 else OrderSide.BUY
