@@ -252,6 +252,17 @@ class Book:
         if self.open.pop(order.order_id, None) is not None:
             self.cancelling[order.order_id] = order
 
+    def cancel_unconfirmed(self, order_id: str) -> bool:
+        """A warm restart: the replay closed ``order_id`` with the cancel the runtime sent (its
+        own journaled ``OrderCancelled``) but the venue never confirmed it: it is cancelling
+        again, as before the restart (still CANCELLED for the strategy). True when it was."""
+        order = self.orders.get(order_id)
+        if order is None or order.status is not OrderStatus.CANCELLED or order_id in self.open \
+                or order_id in self.cancelling:  # fmt: skip
+            return False
+        self.cancelling[order_id] = self.orders.live(order_id)
+        return True
+
     def forget(self, keep_fills: int) -> None:
         """Drop finished orders and old fills (already written to the session files); orders a
         venue may still fill (pending, cancelled but not yet confirmed, declared lost) are kept."""

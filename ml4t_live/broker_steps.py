@@ -36,6 +36,7 @@ from .events import (
 from .failpoints import failpoint
 from .journal import recovery
 from .journal.link import JournalLink, divergence_summary
+from .journal.store import TERMINAL
 from .latency import LatencyLog
 from .order_entry import order_from_request
 from .order_ids import ClientOrderIds
@@ -64,6 +65,7 @@ class BarSteps:
     _bar_time: Any
     risk_position: Any  # RailSteps
     _unresolved: list[str]
+    _cancel_owed: list[str]
     left_at_venue: list[Order]
     _cancel_failed: set[str]
     settle: Any  # FillBarrier.settle
@@ -116,6 +118,7 @@ class BarSteps:
                     self.book.close(order)
         for event in late:
             self._apply_journaled(event)
+        self._restore_cancelling()
         if divergences:
             shown = divergence_summary(divergences)
             if self.on_divergence == "fail":
@@ -136,6 +139,15 @@ class BarSteps:
             {a: p.quantity for a, p in self.book.positions.items()},
         )  # fmt: skip
 
+    def _restore_cancelling(self) -> None:
+        """The replay closed the orders the runtime cancelled (HALTED, the end-of-run policy,
+        cancel-all: its own journaled ``OrderCancelled``); one whose end the venue never confirmed
+        (its intent is not terminal) is cancelling again, as before the restart: a fill that races
+        the cancel is still applied, and a venue that still works it gets the cancel again."""
+        for cid, intent in self.link.journal.intents().items():
+            if intent["status"] not in TERMINAL and self.book.cancel_unconfirmed(cid):
+                _log.info("order {}: its cancel was sent, the venue had not confirmed it: cancelling", cid)
+
     def _resolve_open_intents(self) -> None:
         """Executions the venue reports for our orders that the journal lacks happened while we
         were away: applied once. Orders the venue still works are re-attached. The others are
@@ -154,9 +166,31 @@ class BarSteps:
         for cid in list(self.book.open):
             if cid in working:
                 self.book.acknowledged.add(cid)
+        self._cancel_again([cid for cid in self.book.cancelling if cid in working])
         self._unresolved = [cid for cid in list(self.book.open) + list(self.book.cancelling)
                             if cid not in working]  # fmt: skip
         self._look_up_unresolved()
+
+    def _cancel_again(self, cids: list[str]) -> None:
+        """Orders whose cancel was sent before the restart and that the venue still works (the
+        cancel was lost: the process died before it left, or the venue never acted on it): the
+        cancel is sent again (a cancel is idempotent; never the order). A refusal leaves it to the
+        venue's own events; a failure is tried again at each reconciliation."""
+        self._cancel_owed = []
+        for cid in cids:
+            if cid not in self.book.cancelling:
+                continue  # the venue's own events ended it meanwhile
+            _log.warning("order {}: its cancel, sent before the restart, was never confirmed and the venue "
+                         "still works it: cancel sent again", cid)  # fmt: skip
+            try:
+                self.gateway.cancel(cid)
+            except CancelRefused as exc:
+                _log.info("cancel of {} refused ({}); its own events say how it ended", cid, exc)
+            except (VenueError, BridgeError) as exc:
+                _log.warning("the repeated cancel of {} failed ({}); it may still work at the venue: tried "
+                             "again at the next reconciliation", cid, exc)  # fmt: skip
+                self._cancel_owed.append(cid)
+                self.own.check_soon()
 
     def _look_up_unresolved(self) -> None:
         """Look up by client order id the orders the venue no longer works (after a restart);
@@ -239,7 +273,9 @@ class BarSteps:
                     signed = applied if event.side.value == "buy" else -applied
                     journal.append_fill(self.link.n, event.exec_id, cid, event.asset, signed,
                                         event.price, event.commission, event.timestamp)  # fmt: skip
-                status = "partial" if order.status is OrderStatus.PENDING else order.status.value
+                # a part of an order whose cancel the venue has not confirmed: not ended yet
+                working = order.status is OrderStatus.PENDING or cid in self.book.cancelling
+                status = "partial" if working else order.status.value
                 journal.set_intent(cid, status=status, filled=order.filled_quantity)
             case OrderCancelled(reason=reason):
                 journal.set_intent(cid, status=order.status.value, reason=reason)
@@ -254,6 +290,8 @@ class BarSteps:
     def reconcile_if_due(self, when: str = "periodic") -> None:
         if not self.own.due():
             return
+        if self._cancel_owed:
+            self._cancel_again(self._cancel_owed)
         if self._unresolved:
             self._look_up_unresolved()
         try:

@@ -102,6 +102,7 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
         self._runtime_exit = False  # the operator's flatten is placing its orders
         self._bracket_entry = False  # submit_bracket is placing its entry (the rails judge the bracket whole)
         self._unresolved: list[str] = []  # orders to look up by client order id (after a restart)
+        self._cancel_owed: list[str] = []  # cancels to send again (one sent before a restart, never confirmed)
         self._rebalance_counter = 0
         self._validators: dict[int, Callable[[int], None]] = {}
         self.foreign_orders: list[Any] = []
