@@ -216,21 +216,28 @@ class BarSteps:
                 continue  # the look-up's own events settled it
             if venue_order is None:
                 self._apply_live(OrderLost(cid, "the venue does not know this order after a restart"))
-            elif venue_order.status == "cancelled":
-                self._apply_live(OrderCancelled(cid, "cancelled at the venue while away"))
-            elif venue_order.status == "rejected":
-                self._apply_live(OrderRejected(cid, "rejected at the venue while away", "venue_rejected"))
-            elif venue_order.status == "filled" and venue_order.filled_quantity > order.filled_quantity + 1e-9:
-                # its executions are out of reach (IB lists only today's): the position moves by
-                # what the venue says it filled, at the order's price, and says so
-                price = venue_order.limit_price or venue_order.stop_price or self.book.last_prices.get(order.asset)
-                missing = venue_order.filled_quantity - order.filled_quantity
-                _log.warning("order {} filled {:g} while away, but the venue no longer lists those "
-                             "executions: applied at {} (check with the venue; ml4t-live reconcile)",
-                             cid, missing, price)  # fmt: skip
-                self._apply_live(OrderFilled(cid, f"{cid}:filled-while-away", order.asset, order.side,
-                                             missing, float(price or 0.0), datetime.now(UTC), 0.0,
-                                             venue_order.filled_quantity, True))  # fmt: skip
+            else:
+                self._take_venue_end(order, venue_order, "while away")
+
+    def _take_venue_end(self, order: Order, venue_order: Any, when: str) -> None:
+        """A looked-up order the venue has ended: cancelled, rejected, or filled (what its events
+        did not bring is applied, at the order's price). ``when`` says when it happened."""
+        cid = order.order_id
+        if venue_order.status == "cancelled":
+            self._apply_live(OrderCancelled(cid, f"cancelled at the venue {when}"))
+        elif venue_order.status == "rejected":
+            self._apply_live(OrderRejected(cid, f"rejected at the venue {when}", "venue_rejected"))
+        elif venue_order.status == "filled" and venue_order.filled_quantity > order.filled_quantity + 1e-9:
+            # its executions are out of reach (IB lists only today's): the position moves by
+            # what the venue says it filled, at the order's price, and says so
+            price = venue_order.limit_price or venue_order.stop_price or self.book.last_prices.get(order.asset)
+            missing = venue_order.filled_quantity - order.filled_quantity
+            _log.warning("order {} filled {:g} {}, but the venue no longer lists those "
+                         "executions: applied at {} (check with the venue; ml4t-live reconcile)",
+                         cid, missing, when, price)  # fmt: skip
+            self._apply_live(OrderFilled(cid, f"{cid}:filled-while-away", order.asset, order.side,
+                                         missing, float(price or 0.0), datetime.now(UTC), 0.0,
+                                         venue_order.filled_quantity, True))  # fmt: skip
 
     # ------------------------------------------------------------------ session files
     def session_opened(self, folder: Any) -> None:

@@ -45,6 +45,7 @@ class FillBarrier:
     link: Any  # JournalLink
     _apply_live: Any  # BarSteps._apply_live
     reconcile_if_due: Any  # BarSteps.reconcile_if_due
+    look_up_unknown: Any  # UnknownLookups.look_up_unknown
 
     def settle(self, timeout: float) -> int:
         """The fill barrier: apply venue events; wait up to ``timeout`` for orders in flight.
@@ -54,12 +55,14 @@ class FillBarrier:
         is no longer waited for: the strategy sees it PENDING with its ``filled_quantity``.
         While the venue connection is down, first wait (up to ``reconnect_timeout``) until the
         gateway has reconnected and re-synchronised: no bar is traded on a stale account.
+        Orders of unknown outcome whose look-up is due are looked up (:mod:`~ml4t_live.unknown_orders`).
         Returns how many orders are still in flight.
         """
         self._drain(block_until=None)
         if self._disconnected is not None:
             self._await_reconnect()
         self._settle_point()
+        self.look_up_unknown()
         self.reconcile_if_due()
         deadline = time.monotonic() + timeout
         while self._in_flight:

@@ -53,6 +53,7 @@ class JournaledOrders:
     risk_sent: Any
     risk_changed: Any
     latency: LatencyLog
+    _unknown_began: Any  # UnknownLookups
 
     def _send(self, order: Order, *, oca_group: str | None = None) -> None:
         """One journaled submit: the intent is committed, then the order leaves (or is refused).
@@ -119,7 +120,9 @@ class JournaledOrders:
         cid = order.order_id
         self._in_flight.pop(cid, None)  # the fill barrier does not wait for it
         self.link.journal.set_intent(cid, status="unknown", reason=reason)
-        _log.error("order {}: outcome unknown ({}); it stays pending until the venue reports it", cid, reason)
+        self._unknown_began(order, reason)  # looked up by client order id, bounded (unknown_orders)
+        _log.error("order {}: outcome unknown ({}); it stays pending until the venue reports it or "
+                   "look-ups by client order id settle it", cid, reason)  # fmt: skip
         self._note_order_ids()
         self.risk_sent(order)  # it may be working: the limits count it (fail closed)
         return {"status": "unknown"}

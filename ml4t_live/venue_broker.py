@@ -55,13 +55,14 @@ from .position_rules import PositionRules
 from .protocols import AccountSnapshot, VenueGateway
 from .rails import JournaledRails
 from .risk import RiskConfig
+from .unknown_orders import UnknownLookups, UnknownOrders
 from .venue_rails import RailSteps
 
 _log = logger.bind(component="venue-broker")
 
 
 
-class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountViews):
+class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountViews, UnknownLookups):
     """A :class:`~ml4t_live.protocols.LiveBroker` whose orders go to a venue gateway."""
 
     def __init__(
@@ -103,6 +104,7 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
         self._bracket_entry = False  # submit_bracket is placing its entry (the rails judge the bracket whole)
         self._unresolved: list[str] = []  # orders to look up by client order id (after a restart)
         self._cancel_owed: list[str] = []  # cancels to send again (one sent before a restart, never confirmed)
+        self.unknown = UnknownOrders()  # orders of unknown outcome in this session, looked up (bounded)
         self._rebalance_counter = 0
         self._validators: dict[int, Callable[[int], None]] = {}
         self.foreign_orders: list[Any] = []

@@ -210,6 +210,11 @@ class AlpacaGateway(SubmitMixin):
                 found[cid] = venue_order(order, cid)
         return found
 
+    def follows_unknown(self, client_order_id: str) -> bool:
+        """True while the adapter itself looks up this submit of unknown outcome (see
+        :mod:`.unknown`): the broker leaves it to the adapter, whose events settle it."""
+        return client_order_id in self.stream.unknown
+
     def place(self, request: OrderRequest) -> None:
         if request.parent_client_order_id is not None:
             self.held.hold_exit(request)  # sent once the entry has filled (see .held)

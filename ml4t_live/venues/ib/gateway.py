@@ -241,6 +241,14 @@ class IBGateway:
         ids = list(client_order_ids)
         return self._call(self._orders_().lookup(ids), 3 * self.config.request_timeout + 1.0)
 
+    def follows_unknown(self, client_order_id: str) -> bool:
+        """True while the in-flight checks (:mod:`.inflight`) look this order up themselves (its
+        placeOrder was written, IB has said nothing yet): the broker leaves it to them."""
+        return self._call(self._follows(client_order_id))
+
+    async def _follows(self, client_order_id: str) -> bool:
+        return self._orders_().follows(client_order_id)
+
     def all_open_orders(self) -> list[VenueOrder]:
         """Every API client's open orders on the account (``reqAllOpenOrders``), for read-only
         operator tools that connect with a client id of their own (orders without an orderRef,

@@ -149,6 +149,10 @@ class OrderOutcomes:
     def is_finished(self, coid: str) -> bool:
         return coid in self._terminal
 
+    def follows(self, coid: str) -> bool:
+        """The in-flight checks are looking this order up themselves (placed, IB silent so far)."""
+        return coid in self._inflight.unheard
+
     async def lookup(self, client_order_ids: Iterable[str]) -> dict[str, VenueOrder]:
         """Where IB has these client order ids: one bounded round of reqOpenOrders +
         reqCompletedOrders + reqExecutions by orderRef. Ids IB does not know are absent from the
