@@ -266,8 +266,8 @@ class SimulatedIBGateway:
                 requests.refusals += [Refusal(int(p["code"]), str(p["text"]))] * int(p["count"])
             case "cancel_reply":
                 reply = str(p["reply"])
-                if reply not in ("10147", "10148", "late"):
-                    raise ConfigError(f"cancel_reply: reply must be 10147, 10148 or late, got {reply!r}")
+                if reply not in ("10147", "10148", "late", "lost"):
+                    raise ConfigError(f"cancel_reply: reply must be 10147, 10148, late or lost, got {reply!r}")
                 requests.cancel_replies += [(reply, float(p["seconds"]))] * int(p["count"])
             case "rollback_next_valid_id":
                 self._dispatcher.rollback_next_valid_id(int(p["to"]), p["client_id"])

@@ -4,7 +4,7 @@ Threading rule: lives on the gateway's loop with the :class:`~.venue.IBVenue` th
 
 :class:`RequestFaults` decides, before the order book sees a request, whether a placeOrder
 vanishes (black hole, IB-09), is refused with 103 (duplicate order id, IB-20) or 100 (message
-rate exceeded, IB-23), and how the next cancels are answered (10147 / 10148 / late, IB-18).
+rate exceeded, IB-23), and how the next cancels are answered (10147 / 10148 / late, IB-18; lost).
 :func:`commission_frames` and :func:`status_repeats` shape the messages of one order's fill
 (late / missing / sentinel commissionReport, IB-13; repeated status frames, IB-11).
 """
@@ -62,7 +62,7 @@ class RequestFaults:
         return self.refusals.pop(0) if self.refusals else None
 
     def cancel_reply(self) -> tuple[str, float] | None:
-        """The scripted answer to the next cancel: ("10147" | "10148" | "late", seconds)."""
+        """The scripted answer to the next cancel: ("10147" | "10148" | "late" | "lost", seconds)."""
         return self.cancel_replies.pop(0) if self.cancel_replies else None
 
 

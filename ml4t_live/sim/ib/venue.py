@@ -148,6 +148,9 @@ class IBVenue:
                 return
         ibo = self.orders.get((client_id, order_id))
         scripted = self.request_faults.cancel_reply()
+        if scripted and scripted[0] == "lost":  # no answer, the order works on
+            _log.info("cancel of order {} of client {} lost: never answered", order_id, client_id)
+            return
         if ibo is None or ibo.sim_id is None or (scripted and scripted[0] == "10147"):
             self._error(client_id, order_id, 10147,
                         f"OrderId {order_id} that needs to be cancelled is not found.")  # fmt: skip

@@ -265,8 +265,30 @@ def test_refused_placements_are_not_placed(client, gateway, ib_errors, kind, cod
     assert codes == [code] and opened == []
 
 
+def test_a_lost_cancel_is_never_answered_and_the_order_works_on(client, gateway, ib_errors):
+    ib_errors.expect(r"Error 202")  # the second cancel's confirmation
+    gateway.inject("cancel_reply", reply="lost")
+
+    async def scenario(ib):
+        aapl = await stock(ib, "AAPL")
+        trade = ib.placeOrder(aapl, LimitOrder("BUY", 1, 50.0, orderRef="lost-cancel"))
+        await until(lambda: trade.orderStatus.status == "Submitted")
+        codes: list[int] = []
+        ib.errorEvent += lambda req_id, code, msg, c: codes.append(code)
+        ib.client.cancelOrder(trade.order.orderId, "")
+        # answered after the cancel was handled (one socket, requests in order)
+        opened = await asyncio.wait_for(ib.reqOpenOrdersAsync(), 5)
+        heard = list(codes)
+        ib.cancelOrder(trade.order)  # a second cancel is acted on
+        await until(lambda: trade.orderStatus.status == "Cancelled", what="second cancel")
+        return [t.order.orderRef for t in opened], heard
+
+    assert client.run(scenario) == (["lost-cancel"], [])
+    assert gateway.request_count("CancelOrder") == 2
+
+
 def test_cancel_reply_rejects_an_unknown_reply(gateway):
-    with pytest.raises(ConfigError, match="10147, 10148 or late"):
+    with pytest.raises(ConfigError, match="10147, 10148, late or lost"):
         gateway.inject("cancel_reply", reply="999")
 
 
