@@ -65,7 +65,8 @@ class BarSteps:
     _bar_time: Any
     risk_position: Any  # RailSteps
     _unresolved: list[str]
-    _cancel_owed: list[str]
+    cancel_resends: Any  # CancelResends
+    _resend_due_cancels: Any  # CancelResending._resend_due_cancels
     left_at_venue: list[Order]
     _cancel_failed: set[str]
     settle: Any  # FillBarrier.settle
@@ -166,31 +167,12 @@ class BarSteps:
         for cid in list(self.book.open):
             if cid in working:
                 self.book.acknowledged.add(cid)
-        self._cancel_again([cid for cid in self.book.cancelling if cid in working])
+        for cid in self.book.cancelling:  # sent before the restart: due at once (if still working)
+            self.cancel_resends.sent(cid, long_ago=True)
+        self._resend_due_cancels(working, when=", sent before the restart,")
         self._unresolved = [cid for cid in list(self.book.open) + list(self.book.cancelling)
                             if cid not in working]  # fmt: skip
         self._look_up_unresolved()
-
-    def _cancel_again(self, cids: list[str]) -> None:
-        """Orders whose cancel was sent before the restart and that the venue still works (the
-        cancel was lost: the process died before it left, or the venue never acted on it): the
-        cancel is sent again (a cancel is idempotent; never the order). A refusal leaves it to the
-        venue's own events; a failure is tried again at each reconciliation."""
-        self._cancel_owed = []
-        for cid in cids:
-            if cid not in self.book.cancelling:
-                continue  # the venue's own events ended it meanwhile
-            _log.warning("order {}: its cancel, sent before the restart, was never confirmed and the venue "
-                         "still works it: cancel sent again", cid)  # fmt: skip
-            try:
-                self.gateway.cancel(cid)
-            except CancelRefused as exc:
-                _log.info("cancel of {} refused ({}); its own events say how it ended", cid, exc)
-            except (VenueError, BridgeError) as exc:
-                _log.warning("the repeated cancel of {} failed ({}); it may still work at the venue: tried "
-                             "again at the next reconciliation", cid, exc)  # fmt: skip
-                self._cancel_owed.append(cid)
-                self.own.check_soon()
 
     def _look_up_unresolved(self) -> None:
         """Look up by client order id the orders the venue no longer works (after a restart);
@@ -295,10 +277,10 @@ class BarSteps:
 
     # ------------------------------------------------------------------ reconciliation
     def reconcile_if_due(self, when: str = "periodic") -> None:
+        if not self.link.replaying:
+            self._resend_due_cancels()  # its own schedule (cancels unanswered for a while)
         if not self.own.due():
             return
-        if self._cancel_owed:
-            self._cancel_again(self._cancel_owed)
         if self._unresolved:
             self._look_up_unresolved()
         try:
@@ -336,12 +318,21 @@ class BarSteps:
             order.cancelled_at = self._bar_time
             order.cancellation_reason = reason
             self.book.cancel_sent(order)
+            self.cancel_resends.sent(order.order_id)
             self._in_flight.pop(order.order_id, None)
             self.link.event(OrderCancelled(order.order_id, reason))
 
     def _cancel_and_wait(self, reason: str, timeout: float) -> None:
+        """Cancel what works and wait (bounded) for the venue's answers; a cancel still
+        unanswered then whose order the venue still works is sent once more, and waited for."""
         self.cancel_open_orders(reason)
         self._drain(block_until=None)  # a refused cancel's fill is already on the queue
+        self._wait_cancelling(timeout)
+        if self.book.cancelling:
+            self._resend_due_cancels(final=True, when=f" ({reason})")
+            self._wait_cancelling(timeout)
+
+    def _wait_cancelling(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while self.book.cancelling and time.monotonic() < deadline:
             if not self._drain(block_until=deadline):

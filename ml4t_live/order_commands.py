@@ -54,6 +54,7 @@ class JournaledOrders:
     risk_changed: Any
     latency: LatencyLog
     _unknown_began: Any  # UnknownLookups
+    cancel_resends: Any  # CancelResends
 
     def _send(self, order: Order, *, oca_group: str | None = None) -> None:
         """One journaled submit: the intent is committed, then the order leaves (or is refused).
@@ -162,6 +163,7 @@ class JournaledOrders:
         order.cancelled_at = self._bar_time
         order.cancellation_reason = "user"
         self.book.cancel_sent(order)
+        self.cancel_resends.sent(order_id)
         self._in_flight.pop(order_id, None)
         return True
 

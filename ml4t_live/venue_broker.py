@@ -41,6 +41,7 @@ from ml4t.backtest.core import SubmitOrderOptions, reason_to_exit_reason
 from .account_views import AccountViews
 from .book import Book
 from .broker_steps import BarSteps
+from .cancel_resends import CancelResending, CancelResends
 from .errors import ConfigError, LiveTradingRefused, SendFailed
 from .events import BarClosed
 from .fill_barrier import FillBarrier
@@ -62,7 +63,8 @@ _log = logger.bind(component="venue-broker")
 
 
 
-class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountViews, UnknownLookups):
+class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountViews, UnknownLookups,
+                  CancelResending):
     """A :class:`~ml4t_live.protocols.LiveBroker` whose orders go to a venue gateway."""
 
     def __init__(
@@ -103,7 +105,7 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
         self._runtime_exit = False  # the operator's flatten is placing its orders
         self._bracket_entry = False  # submit_bracket is placing its entry (the rails judge the bracket whole)
         self._unresolved: list[str] = []  # orders to look up by client order id (after a restart)
-        self._cancel_owed: list[str] = []  # cancels to send again (one sent before a restart, never confirmed)
+        self.cancel_resends = CancelResends()  # unanswered cancels, sent again (aged, spaced, bounded)
         self.unknown = UnknownOrders()  # orders of unknown outcome in this session, looked up (bounded)
         self._rebalance_counter = 0
         self._validators: dict[int, Callable[[int], None]] = {}

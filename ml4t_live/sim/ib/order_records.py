@@ -47,3 +47,4 @@ class IBOrder:
     faults: OrderFaults = field(default_factory=OrderFaults)
     held_acks: list[bytes] = field(default_factory=list)
     exec_seen: bool = False
+    cancel_answer_at: float = 0.0  # (monotonic) a late cancel's confirmation goes out then

@@ -10,7 +10,8 @@ calls and the exchange's events into the IB messages a real gateway sends, in IB
   partial quantities) -> commissionReport -> position / portfolio / account updates
 * cancel or expiry: orderStatus ``Cancelled`` -> error 202
 * rejection: error 201 -> openOrder + orderStatus ``Inactive``
-* refusals: cancel of an unknown id 10147, of a finished order 10148 (with its state); a
+* refusals: cancel of an unknown id 10147, of a finished order 10148 (with its state;
+  ``PendingCancel`` while a late cancel's confirmation is still on its way); a
   placeOrder reusing a finished order's id 104 (filled, same contract) or 103
 
 Messages go out through a :class:`VenueSink` (the server), addressed by client id.
@@ -156,7 +157,9 @@ class IBVenue:
                         f"OrderId {order_id} that needs to be cancelled is not found.")  # fmt: skip
             return
         if ibo.done or (scripted and scripted[0] == "10148"):
-            state = ibo.view.completed_status or ibo.view.status
+            # IB's word for an order whose cancel it has not confirmed yet (a second cancel)
+            pending = time.monotonic() < ibo.cancel_answer_at
+            state = "PendingCancel" if pending else ibo.view.completed_status or ibo.view.status
             self._error(client_id, order_id, 10148, f"OrderId {order_id} that needs to be "
                         f"cancelled cannot be cancelled, state: {state}.")  # fmt: skip
             return
@@ -382,6 +385,7 @@ class IBVenue:
         frames = [] if ibo.faults.missing_order_status else [enc.order_status(ibo.view)]
         frames.append(enc.error(ibo.view.order_id, 202, f"Order Canceled - reason:{reason}"))
         self._finish(ibo, "Cancelled")
+        ibo.cancel_answer_at = time.monotonic() + ibo.faults.ack_delay
         self._sink.send(ibo.view.client_id, ibo.held_acks + frames, ibo.faults.ack_delay)
 
     def _rejected(self, sim_id: int, reason: str) -> None:

@@ -7,7 +7,10 @@ never answered (found or lost). Runs on the session loop.
   cannot be cancelled, 161) or the order filled first -> :class:`~ml4t_live.errors.CancelRefused`
   (after a look-up by orderRef, since ib_async takes a refused cancel as Cancelled: a fill that
   won is put before the refusal is raised). No answer in time -> the cancel stands as sent (a WARNING), its
-  outcome arrives as events (IB-18: late acknowledgements happen).
+  outcome arrives as events (IB-18: late acknowledgements happen). Asked again while IB has not
+  answered (the broker re-sends a cancel unanswered for a while: IB-05 loses requests), it sends
+  ``cancelOrder`` again: IB takes a cancel it never received as the first; one it is still
+  working on gets 10148 "state: PendingCancel" -> ``CancelRefused``, the order's events decide.
 * :meth:`OrderOutcomes._on_error` - errors ib_async cannot put on a trade: a refused cancel of an
   order it already took as done; the reason of a rejection whose 201 came after ``Inactive``.
 * :meth:`OrderOutcomes.found` / :meth:`OrderOutcomes.lost` - the answers of the
@@ -79,13 +82,17 @@ class OrderOutcomes:
             raise VenueError(f"cannot cancel {coid}: no such order at IB")
         self.session.require_connected(f"cancel of {coid}")
         waiter = self._cancels.get(coid)
-        if waiter is None or waiter.done():
+        again = waiter is not None and not waiter.done()
+        if not again:
             waiter = self._cancels[coid] = asyncio.get_running_loop().create_future()
-            try:
-                self.ib.cancelOrder(trade.order)
-            except ConnectionError as exc:
+        else:  # an earlier cancel IB never answered (lost, IB-05): asked again, sent again
+            _log.info("cancel of {} sent again (IB has not answered the earlier one)", coid)
+        try:
+            self.ib.cancelOrder(trade.order)  # (ib_async sends it whatever the trade's status)
+        except ConnectionError as exc:
+            if not again:
                 del self._cancels[coid]
-                raise ConnectionFailed(f"cancel of {coid} was not sent: {exc}") from exc
+            raise ConnectionFailed(f"cancel of {coid} was not sent: {exc}") from exc
         cfg = self.session.config
         wait = min(cfg.cancel_wait, cfg.request_timeout)
         try:

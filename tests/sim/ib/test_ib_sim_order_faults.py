@@ -249,6 +249,29 @@ def test_late_cancel_confirmation(client, gateway, ib_errors):
     assert client.run(scenario) >= 0.29
 
 
+def test_a_second_cancel_while_the_first_is_unconfirmed_gets_10148_pending_cancel(client, gateway, ib_errors):
+    """As IB answers it: "cannot be cancelled, state: PendingCancel."; the first cancel's
+    confirmation still comes."""
+    ib_errors.expect(r"Error 202")
+    ib_errors.expect(r"Error 10148")
+    gateway.inject("cancel_reply", reply="late", seconds=0.5)
+
+    async def scenario(ib):
+        aapl = await stock(ib, "AAPL")
+        trade = ib.placeOrder(aapl, LimitOrder("BUY", 1, 50.0, orderRef="twice"))
+        await until(lambda: trade.orderStatus.status == "Submitted")
+        heard: list[tuple[int, str]] = []
+        ib.errorEvent += lambda req_id, code, msg, c: heard.append((code, msg))
+        ib.client.cancelOrder(trade.order.orderId, "")
+        ib.client.cancelOrder(trade.order.orderId, "")
+        await until(lambda: any(code == 202 for code, _ in heard), what="the late confirmation")
+        return heard
+
+    heard = client.run(scenario)
+    assert [code for code, _ in heard] == [10148, 202]
+    assert heard[0][1].endswith("cannot be cancelled, state: PendingCancel.")
+
+
 @pytest.mark.parametrize(("kind", "code"), [("duplicate_order_id", 103), ("rate_exceeded", 100)])
 def test_refused_placements_are_not_placed(client, gateway, ib_errors, kind, code):
     ib_errors.expect(rf"Error {code}, reqId \d+")

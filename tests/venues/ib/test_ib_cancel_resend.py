@@ -1,0 +1,103 @@
+"""A cancel IB never answered is sent again within the run, through the real ib_async client
+against the simulated IB Gateway (``cancel_reply`` ``lost``: no answer, the order works on).
+
+* the operator halts the strategy (the journal's trading state, as ``ml4t-live halt`` writes it):
+  the runtime cancels its working limit, IB loses that cancel; a later check sends it again (the
+  broker's spacing set to 0 s: due at the next bar) and IB cancels the order, within the run;
+* the end-of-run ``cancel`` policy's cancel is lost: the end sends it once more and waits.
+
+Either way the order ends Cancelled at IB and CANCELLED for the strategy, nothing is left at the
+venue, and the order itself is never sent again.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from ib_helpers import START, config_for
+from loguru import logger
+from ml4t.backtest import BacktestConfig, OrderStatus, OrderType, Strategy
+
+from ml4t_live import LiveEngine
+from ml4t_live.cancel_resends import CancelResends
+from ml4t_live.journal.store import set_trading_state
+from ml4t_live.venues.ib import IBBroker, IBFeed
+
+
+class OneLimit(Strategy):
+    """A limit buy far below the market on its first bar (it never fills); ``halt``: the
+    operator halts the strategy right after it (another process writes the journal)."""
+
+    def __init__(self, halt=None) -> None:
+        self.halt = halt
+        self.order = None
+
+    def on_data(self, timestamp, data, context, broker):
+        if self.order is None:
+            self.order = broker.submit_order("AAPL", 3, order_type=OrderType.LIMIT, limit_price=50.0)
+            if self.halt is not None:
+                set_trading_state(next(self.halt.glob("*.journal")), "HALTED", "operator")
+
+
+def run(sim, strategy, minutes, state_dir, end):
+    broker = IBBroker(config_for(sim, cancel_wait=0.3), strategy_id="resend", state_dir=state_dir)
+    broker.cancel_resends = CancelResends(after=0.0)  # due at the next check (the next bar)
+    feed = IBFeed(config_for(sim), ["AAPL"], bar_size="1 min", end=START + timedelta(minutes=minutes))
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(f"{m.record['level'].name} {m.record['message']}"), level="INFO")
+    try:
+        LiveEngine(strategy, broker, feed, config=BacktestConfig(), session_dir=False, settle_timeout=0.5,
+                   open_orders_at_end=end).run()  # fmt: skip
+    finally:
+        logger.remove(sink)
+    return broker, lines
+
+
+def check_cancelled_once_more(sim, strategy, broker, lines):
+    cid = strategy.order.order_id
+    assert sim.request_count("CancelOrder") == 2, "the lost cancel was not sent again"
+    assert [(o.order_ref, o.status) for o in sim.orders] == [(cid, "Cancelled")]
+    assert strategy.order.status is OrderStatus.CANCELLED and strategy.order.filled_quantity == 0
+    assert broker.left_at_venue == [] and not broker.book.cancelling
+    assert any(line.startswith("WARNING") and cid in line and "cancel sent again" in line for line in lines)
+    assert len(sim.orders_received) == 1  # the order itself was never sent again
+
+
+def test_a_halted_strategys_lost_cancel_is_sent_again_during_the_run(sim_factory, ib_log_guard, tmp_path):
+    ib_log_guard.expect(r"Error 202, reqId \d+")  # IB's confirmation of the second cancel
+    ib_log_guard.expect(r"trading state ACTIVE -> HALTED: operator")  # the halt, logged as an ERROR
+    sim = sim_factory()
+    sim.inject("cancel_reply", reply="lost")
+    strategy = OneLimit(halt=tmp_path)
+    broker, lines = run(sim, strategy, 6, tmp_path, "keep")  # the end of run cancels nothing
+    check_cancelled_once_more(sim, strategy, broker, lines)
+
+
+def test_a_lost_end_of_run_cancel_is_sent_again_before_the_run_ends(sim_factory, ib_log_guard, tmp_path):
+    ib_log_guard.expect(r"Error 202, reqId \d+")
+    sim = sim_factory()
+    sim.inject("cancel_reply", reply="lost")
+    strategy = OneLimit()
+    broker, lines = run(sim, strategy, 3, tmp_path, "cancel")
+    check_cancelled_once_more(sim, strategy, broker, lines)
+
+
+def test_a_repeat_while_ib_is_still_cancelling_is_refused_and_ibs_confirmation_ends_it(
+    sim_factory, ib_log_guard, tmp_path
+):
+    """The halt's cancel is confirmed late (IB still working on it when the repeat goes out): IB
+    refuses the repeat (10148 state PendingCancel); the order's own end (the adapter's look-up by
+    orderRef after a refusal, or IB's confirmation) settles it, once."""
+    ib_log_guard.expect(r"Error 202, reqId \d+")
+    ib_log_guard.expect(r"Error 10148, reqId \d+: .*state: PendingCancel")
+    ib_log_guard.expect(r"trading state ACTIVE -> HALTED: operator")
+    sim = sim_factory()
+    sim.inject("cancel_reply", reply="late", seconds=0.6)  # longer than the adapter's cancel_wait
+    strategy = OneLimit(halt=tmp_path)
+    broker, lines = run(sim, strategy, 4, tmp_path, "cancel")  # the end waits for the answer
+    cid = strategy.order.order_id
+    assert sim.request_count("CancelOrder") == 2  # the halt's, the repeat; not the end's
+    assert any("repeated cancel of" in line and cid in line and "refused" in line for line in lines), lines
+    assert [(o.order_ref, o.status) for o in sim.orders] == [(cid, "Cancelled")]
+    assert strategy.order.status is OrderStatus.CANCELLED and broker.left_at_venue == []
+    assert len(sim.orders_received) == 1
