@@ -34,6 +34,10 @@ Kinds (``SimulatedAlpaca.inject(kind, **params)`` or a ``--faults`` scenario). E
                            (default True): whether the order was created first
 ``connection_reset``       the next ``count`` POST /v2/orders are answered with a TCP reset
                            (SO_LINGER 0) BEFORE the venue looks at them: the order is NOT created
+``lose_cancel``            the next ``count`` DELETE /v2/orders/{id} of an open order are answered
+                           204 and never carried out: no trade update, the order works on (and
+                           can fill), as Alpaca can leave a cancel request pending; a later
+                           DELETE is carried out
 ``lookup_error``           the next ``count`` GET /v2/orders:by_client_order_id are answered
                            ``status`` (default 503): a venue that cannot tell what it holds
 ``delay_trade_updates``    the next ``count`` trade updates leave ``seconds`` late (order kept)
@@ -61,7 +65,7 @@ KINDS = (
     "rate_limit_storm", "submit_error", "delay_trade_updates", "duplicate_trade_updates",
     "partial_fill", "reject_next", "accept_then_504", "accept_then_drop", "truncated_body",
     "non_json_body", "connection_reset", "lookup_error", "accept_then_delay", "wash_trade_check",
-    "refuse_next", "refuse_data_stream", "lose_stream_bar",
+    "refuse_next", "refuse_data_stream", "lose_stream_bar", "lose_cancel",
 )
 STREAM_KINDS = KINDS[:4]
 SUBMIT_KINDS = ("submit_error", "accept_then_504", "accept_then_drop", "truncated_body",
@@ -117,6 +121,7 @@ class FaultState:
     delays: list[float] = field(default_factory=list)  # seconds per upcoming trade update
     duplicates_left: int = 0
     bars_to_lose: int = 0  # lose_stream_bar: minute bars still to leave off the data stream
+    cancels_to_lose: int = 0  # lose_cancel: DELETEs still to answer 204 and not carry out
     applied: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def arm(self, kind: str, params: dict[str, Any]) -> None:
@@ -134,6 +139,8 @@ class FaultState:
             self.duplicates_left += count
         elif kind == "lose_stream_bar":
             self.bars_to_lose += count
+        elif kind == "lose_cancel":
+            self.cancels_to_lose += count
         self.applied.append((kind, dict(params)))
 
     def take_rate_limit(self) -> bool:
@@ -144,6 +151,12 @@ class FaultState:
 
     def take_submit_fault(self) -> SubmitFault | None:
         return self.submit_faults.pop(0) if self.submit_faults else None
+
+    def take_lost_cancel(self) -> bool:
+        if self.cancels_to_lose > 0:
+            self.cancels_to_lose -= 1
+            return True
+        return False
 
     def take_lookup_error(self) -> int | None:
         return self.lookup_errors.pop(0) if self.lookup_errors else None

@@ -278,7 +278,11 @@ class TradingApi:
         return _json(self._order_body(new))
 
     async def cancel(self, request: web.Request) -> web.Response:
-        self.ctx.publish(self.ctx.venue.cancel(request.match_info["order_id"]))
+        order_id = request.match_info["order_id"]
+        if self.ctx.venue.get(order_id).is_open and self.ctx.faults.take_lost_cancel():
+            _log.info("fault: the cancel of {} is answered 204 and never carried out (lose_cancel)", order_id)
+            return web.Response(status=204)
+        self.ctx.publish(self.ctx.venue.cancel(order_id))
         return web.Response(status=204)
 
     async def cancel_all(self, request: web.Request) -> web.Response:

@@ -13,8 +13,12 @@ import websockets
 from alpaca.common.exceptions import APIError
 from alpaca.data.requests import StockBarsRequest
 from alpaca.data.timeframe import TimeFrame
-from alpaca.trading.enums import OrderSide, OrderStatus, TimeInForce
-from alpaca.trading.requests import GetOrdersRequest, MarketOrderRequest
+from alpaca.trading.enums import OrderSide, OrderStatus, QueryOrderStatus, TimeInForce
+from alpaca.trading.requests import (
+    GetOrdersRequest,
+    LimitOrderRequest,
+    MarketOrderRequest,
+)
 from alpacasim_support import (
     TIMEOUT,
     StockDataStream,
@@ -365,3 +369,13 @@ def test_stream_handshakes_refuse_wrong_keys(sim: SimulatedAlpaca) -> None:
                                                          "message": "access key verification failed"}}
     assert data == [{"T": "error", "code": 402, "msg": "auth failed"}]
     assert sim.state()["trade_listeners"] == 0 and sim.state()["data_clients"] == 0
+
+
+def test_a_lost_cancel_is_answered_204_and_the_order_works_on(sim: SimulatedAlpaca, trading: TradingClient) -> None:
+    order = trading.submit_order(LimitOrderRequest(symbol="AAPL", qty=1, side=BUY, time_in_force=DAY, limit_price=1))
+    sim.inject("lose_cancel")
+    assert trading.cancel_order_by_id(order.id) is None  # 204, as if taken
+    assert trading.get_order_by_id(order.id).status not in (OrderStatus.CANCELED, OrderStatus.PENDING_CANCEL)
+    assert [o.id for o in trading.get_orders(GetOrdersRequest(status=QueryOrderStatus.OPEN))] == [order.id]  # works on
+    assert trading.cancel_order_by_id(order.id) is None  # a later DELETE is carried out
+    assert trading.get_order_by_id(order.id).status is OrderStatus.CANCELED
