@@ -99,7 +99,9 @@ class Book:
                     order.cancellation_reason = reason
                 self.close(order)
             case OrderRejected(reason=reason, code=code) if order is not None:
-                if order.status is OrderStatus.PENDING or order.order_id in self.cancelling:
+                if order.status is OrderStatus.PENDING or (
+                    order.order_id in self.cancelling and order.status is OrderStatus.CANCELLED
+                ):  # (a lost order being cancelled stays lost)
                     order.reject(reason, code or "venue_rejected")
                 self.close(order)
             case OrderLost(reason=reason) if order is not None:
@@ -262,6 +264,12 @@ class Book:
             return False
         self.cancelling[order_id] = self.orders.live(order_id)
         return True
+
+    def follow_cancel(self, order_id: str) -> None:
+        """The runtime sent a cancel for a finished order the venue still works (one declared
+        lost): followed in ``cancelling`` until the venue confirms, its status unchanged."""
+        if order_id not in self.open and self.orders.has(order_id):
+            self.cancelling[order_id] = self.orders.live(order_id)
 
     def forget(self, keep_fills: int) -> None:
         """Drop finished orders and old fills (already written to the session files); orders a

@@ -73,6 +73,10 @@ class BarSteps:
     _drain: Any  # FillBarrier._drain
     risk_positions: Any
     latency: LatencyLog
+    _is_lost: Any  # LostOrders
+    _lost_listed: Any  # LostOrders
+    _lost_surfaced: Any  # LostOrders
+    _unlisted: Any  # UnknownLookups
 
     # ------------------------------------------------------------------ bars
     def open_bar(self, bar: BarClosed, replay_n: int | None = None) -> None:
@@ -153,8 +157,10 @@ class BarSteps:
         """Executions the venue reports for our orders that the journal lacks happened while we
         were away: applied once. Orders the venue still works are re-attached. The others are
         looked up by client order id (a venue gateway with ``lookup``): ended orders take the
-        venue's end, orders the venue does not know are lost (never re-sent); a look-up that
-        fails is tried again at each reconciliation (unknown is never read as gone)."""
+        venue's end; one the venue does not know is looked up again, bounded and aged, as an
+        order of unknown outcome (:mod:`~ml4t_live.unknown_orders`; never re-sent); a look-up that
+        fails is tried again at each reconciliation (unknown is never read as gone). An order
+        declared lost that the venue lists working is cancelled (:mod:`~ml4t_live.lost_orders`)."""
         snapshot = self.snapshot
         if snapshot is None:
             return
@@ -170,6 +176,7 @@ class BarSteps:
         for cid in self.book.cancelling:  # sent before the restart: due at once (if still working)
             self.cancel_resends.sent(cid, long_ago=True)
         self._resend_due_cancels(working, when=", sent before the restart,")
+        self._lost_listed(snapshot.open_orders, "at the restart")
         self._unresolved = [cid for cid in list(self.book.open) + list(self.book.cancelling)
                             if cid not in working]  # fmt: skip
         self._look_up_unresolved()
@@ -196,20 +203,30 @@ class BarSteps:
             order = self.book.get(cid)
             if order is None or (order.status is not OrderStatus.PENDING and cid not in self.book.cancelling):
                 continue  # the look-up's own events settled it
-            if venue_order is None:
-                self._apply_live(OrderLost(cid, "the venue does not know this order after a restart"))
+            if venue_order is None:  # one miss proves nothing: looked up again, bounded and aged
+                self._unlisted(order)
             else:
                 self._take_venue_end(order, venue_order, "while away")
 
-    def _take_venue_end(self, order: Order, venue_order: Any, when: str) -> None:
-        """A looked-up order the venue has ended: cancelled, rejected, or filled (what its events
-        did not bring is applied, at the order's price). ``when`` says when it happened."""
+    def _take_venue_end(self, order: Order, venue_order: Any, when: str, *, in_session: bool = False) -> None:
+        """A looked-up order the venue has ended: cancelled, rejected, or filled. ``when`` says
+        when it happened. Filled after a restart: what its events did not bring is applied, at
+        the order's price (IB lists only today's executions). In the session the executions are
+        within reach and arrive as events: none is made up (it would count twice)."""
         cid = order.order_id
         if venue_order.status == "cancelled":
             self._apply_live(OrderCancelled(cid, f"cancelled at the venue {when}"))
         elif venue_order.status == "rejected":
             self._apply_live(OrderRejected(cid, f"rejected at the venue {when}", "venue_rejected"))
         elif venue_order.status == "filled" and venue_order.filled_quantity > order.filled_quantity + 1e-9:
+            if in_session:
+                _log.warning("order {} filled {:g} at the venue {}, {:g} of it not reported yet: its "
+                             "executions decide (the reconciliation checks the position)", cid,
+                             venue_order.filled_quantity, when,
+                             venue_order.filled_quantity - order.filled_quantity)  # fmt: skip
+                if order.status is OrderStatus.PENDING:  # the venue has it: no longer unknown
+                    self._apply_live(OrderAccepted(cid, venue_order.venue_order_id))
+                return
             # its executions are out of reach (IB lists only today's): the position moves by
             # what the venue says it filled, at the order's price, and says so
             price = venue_order.limit_price or venue_order.stop_price or self.book.last_prices.get(order.asset)
@@ -256,6 +273,8 @@ class BarSteps:
         match event:
             case OrderAccepted(venue_order_id=vid):
                 journal.set_intent(cid, status="accepted", venue_id=vid or None)
+                if self._is_lost(order):
+                    self._lost_surfaced(order, "the venue reports it accepted")
             case Execution():
                 applied = order.filled_quantity - before  # a re-reported part is not new
                 if applied > 1e-9:
@@ -289,6 +308,7 @@ class BarSteps:
             _log.warning("reconciliation skipped: the venue's positions could not be read ({})", exc)
             self.own.check_soon()
             return
+        self._lost_listed(snapshot.open_orders, "at the reconciliation")
         ours = {a: p.quantity for a, p in self.book.positions.items()}
         self.own.reconcile(snapshot, ours, when)
 

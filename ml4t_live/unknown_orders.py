@@ -9,16 +9,25 @@ gateway's ``lookup``:
 
 * settled meanwhile by the venue's own events (accepted, a fill, cancelled, rejected, lost) ->
   nothing more to do;
-* **found** -> the venue's state: working = accepted; cancelled / rejected / filled as the restart
-  path takes them; fills arrive as the look-up's events, applied once by execution id;
+* **found** -> the venue's state: working = accepted; cancelled / rejected as the restart path
+  takes them; fills arrive as the look-up's events, applied once by execution id. A look-up that
+  says "filled" without bringing the executions makes none up in the session (they arrive as
+  events; one made up would count twice): the order is accepted and its executions decide;
 * **not found** -> a *miss*. A venue's lists lag (IB's open orders, a submit still on its way), so
   one miss proves nothing: a look-up runs at the earliest ``spacing`` seconds after the unknown
   began and after the previous one, and only ``misses`` misses in a row make the order *lost*
-  (``OrderLost``: REJECTED "lost: ...", an ``ALERT ... lost`` ERROR line, never re-sent; a fill
-  the venue reports later still counts). Defaults: 5 misses, 5 s apart, so lost at the earliest
-  25 s after the unknown began (later with longer bars: one look-up per bar at most);
+  (``OrderLost``: REJECTED "lost: ...", an ``ALERT ... lost`` ERROR line, never re-sent, a cancel
+  sent for its id in case the venue has it after all; a fill the venue reports later still
+  counts, and should it surface working it is cancelled: :mod:`~ml4t_live.lost_orders`).
+  Defaults: 5 misses, 5 s apart, so lost at the earliest 25 s after the unknown began (later with
+  longer bars: one look-up per bar at most);
 * a look-up that fails (``VenueError`` / ``BridgeError``) is not a miss (unknown is not gone): it
   is tried again ``spacing`` seconds later.
+
+A warm restart hands over the orders the venue no longer lists (``unlisted``): its own look-up
+counts as the first miss, and the rest go as above. One whose cancel had been sent (cancelling)
+and that is never found ended while away: it ends CANCELLED (a WARNING; any fill is the position
+reconciliation's), not lost.
 
 One owner per order: when the venue adapter follows the order's outcome itself (the gateway's
 ``follows_unknown(cid)`` says so: Alpaca's :mod:`~ml4t_live.venues.alpaca.unknown`, IB's in-flight
@@ -38,7 +47,7 @@ from ml4t.backtest import Order, OrderStatus
 
 from .book import Book
 from .errors import BridgeError, VenueError
-from .events import OrderAccepted, OrderLost
+from .events import OrderAccepted, OrderCancelled, OrderLost
 from .protocols import VenueGateway
 
 _log = logger.bind(component="venue-broker")
@@ -55,6 +64,7 @@ class _Unknown:
     reason: str
     next_at: float  # no look-up before this
     misses: int = 0
+    unlisted: bool = False  # a restart: the venue no longer lists it (it may have ended while away)
 
 
 class UnknownOrders:
@@ -69,9 +79,13 @@ class UnknownOrders:
         self.clock = clock
         self._items: dict[str, _Unknown] = {}
 
-    def began(self, cid: str, reason: str) -> None:
+    def began(self, cid: str, reason: str, *, unlisted: bool = False) -> None:
         now = self.clock()
-        self._items[cid] = _Unknown(now, reason, now + self.spacing)
+        self._items[cid] = _Unknown(now, reason, now + self.spacing, unlisted=unlisted)
+
+    def unlisted(self, cid: str) -> bool:
+        item = self._items.get(cid)
+        return item is not None and item.unlisted
 
     def due(self) -> list[str]:
         now = self.clock()
@@ -97,9 +111,10 @@ class UnknownOrders:
         if item.misses < self.misses:
             return item.misses, None
         del self._items[cid]
+        taken = "lost" if item.unlisted else "not placed"
         return item.misses, (f"its outcome was unknown ({item.reason}) and {item.misses} look-ups by client "
                              f"order id over {now - item.since:.0f}s did not find it at the venue; taken as "
-                             "not placed")  # fmt: skip
+                             f"{taken}")  # fmt: skip
 
     def __contains__(self, cid: object) -> bool:
         return cid in self._items
@@ -119,15 +134,31 @@ class UnknownLookups:
     _drain: Any  # FillBarrier._drain
     _observe: Any  # FillBarrier._observe
     _take_venue_end: Any  # BarSteps._take_venue_end
+    _cancel_declared_lost: Any  # LostOrders._cancel_declared_lost
+    cancel_resends: Any  # CancelResends
+    _resend_one: Any  # CancelResending._resend_one
 
     def _unknown_began(self, order: Order, reason: str) -> None:
         self.unknown.began(order.order_id, reason)
 
+    def _unlisted(self, order: Order) -> None:
+        """A warm restart's look-up did not find ``order``, which the venue no longer lists: the
+        first miss; the next look-ups go as for an order of unknown outcome."""
+        cid = order.order_id
+        self.unknown.began(cid, "the venue no longer lists it after a restart", unlisted=True)
+        self._not_found(cid)
+
     def _settled(self, cid: str) -> bool:
-        """The venue has answered for it (or it ended): it is no longer of unknown outcome."""
+        """The venue has answered for it (or it ended): it is no longer of unknown outcome. (An
+        order the venue no longer listed after a restart: only its end settles it, or, when not
+        cancelling, the venue's accepting it; a fill alone does not say that it ended.)"""
         order = self.book.get(cid)
         open_ = cid in self.book.open or cid in self.book.cancelling
-        return order is None or not open_ or cid in self.book.acknowledged or order.filled_quantity > 0
+        if order is None or not open_:
+            return True
+        if self.unknown.unlisted(cid):
+            return cid in self.book.open and cid in self.book.acknowledged
+        return cid in self.book.acknowledged or order.filled_quantity > 0
 
     def look_up_unknown(self) -> None:
         """Look up the orders of unknown outcome whose next look-up is due (at most one bounded
@@ -169,19 +200,36 @@ class UnknownLookups:
             self.unknown.drop(cid)
             return
         if venue_order is None:
-            misses, lost = self.unknown.missed(cid)
-            if lost is not None:
-                event = OrderLost(cid, lost)
-                self._apply_live(event)
-                self._observe(event)  # (the run's notifications: an error)
-            else:
-                _log.info("order {} of unknown outcome not found at the venue (look-up {} of {}); "
-                          "looking again in {:g}s", cid, misses, self.unknown.misses,
-                          self.unknown.spacing)  # fmt: skip
+            self._not_found(cid)
             return
+        unlisted = self.unknown.unlisted(cid)
         self.unknown.drop(cid)
         order = self.book.get(cid)
         if venue_order.status != "open":
-            self._take_venue_end(order, venue_order, "(found by look-up)")
+            self._take_venue_end(order, venue_order, "(found by look-up)", in_session=not unlisted)
+        elif cid in self.book.cancelling:  # its cancel was lost on the way: sent again (then as any)
+            self._resend_one(cid, True, ", sent before the restart," if unlisted else "")
         elif order.status is OrderStatus.PENDING:  # working at the venue: accepted
             self._apply_live(OrderAccepted(cid, venue_order.venue_order_id))
+
+    def _not_found(self, cid: str) -> None:
+        """One more miss; at the bound: lost, or, for an order whose cancel had been sent,
+        ended while away (cancelled)."""
+        unlisted = self.unknown.unlisted(cid)
+        misses, lost = self.unknown.missed(cid)
+        if lost is None:
+            _log.info("order {} of unknown outcome not found at the venue (look-up {} of {}); "
+                      "looking again in {:g}s", cid, misses, self.unknown.misses,
+                      self.unknown.spacing)  # fmt: skip
+            return
+        if cid in self.book.cancelling:
+            why = ("ended while away: the venue no longer lists it" if unlisted
+                   else "never found at the venue") + "; its cancel had been sent"  # fmt: skip
+            _log.warning("order {} {} ({} look-ups by client order id): taken as cancelled (any fill is "
+                         "the position reconciliation's)", cid, why, misses)  # fmt: skip
+            self._apply_live(OrderCancelled(cid, why))
+            return
+        event = OrderLost(cid, lost)
+        self._apply_live(event)
+        self._observe(event)  # (the run's notifications: an error)
+        self._cancel_declared_lost(cid)

@@ -48,6 +48,7 @@ from .fill_barrier import FillBarrier
 from .journal import check_strategy_id
 from .journal.link import JournalLink
 from .latency import LatencyLog
+from .lost_orders import LostOrders
 from .order_commands import JournaledOrders
 from .order_entry import MIN_QUANTITY, check_order, warn_inverted_bracket
 from .order_ids import ClientOrderIds
@@ -64,7 +65,7 @@ _log = logger.bind(component="venue-broker")
 
 
 class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountViews, UnknownLookups,
-                  CancelResending):
+                  CancelResending, LostOrders):
     """A :class:`~ml4t_live.protocols.LiveBroker` whose orders go to a venue gateway."""
 
     def __init__(

@@ -77,6 +77,9 @@ _CATCH_UP = "__catch_up__"
 
 #: intent statuses that end an order
 TERMINAL = frozenset({"filled", "cancelled", "rejected", "lost"})
+_TERMINAL_SQL = "('filled', 'cancelled', 'rejected', 'lost')"
+#: (the new status twice) true when the intent's status stays as it is: see ``set_intent``
+_KEEP_STATUS = f"((status = 'lost' AND ? <> 'filled') OR (status IN {_TERMINAL_SQL} AND ? NOT IN {_TERMINAL_SQL}))"
 
 
 class Journal:
@@ -245,12 +248,25 @@ class Journal:
 
     def set_intent(self, cid: str, *, status: str | None = None, filled: float | None = None,
                    venue_id: str | None = None, reason: str | None = None) -> None:  # fmt: skip
-        sets, args = [], []
-        for column, value in (("status", status), ("filled", filled), ("venue_id", venue_id),
-                              ("reason", reason)):  # fmt: skip
+        """Update an intent. A terminal status is never overwritten by a non-terminal one (a late
+        accepted / partial for an order that already ended), and ``lost`` only by ``filled``
+        (the venue's later end of an order declared lost does not hide that it was); a status
+        kept keeps its reason. ``filled`` always counts what the venue reported."""
+        sets: list[str] = []
+        args: list[Any] = []
+        for column, value in (("filled", filled), ("venue_id", venue_id)):
             if value is not None:
                 sets.append(f"{column} = ?")
                 args.append(value)
+        for column, value in (("status", status), ("reason", reason)):
+            if value is None:
+                continue
+            if status is None:
+                sets.append(f"{column} = ?")
+                args.append(value)
+                continue
+            sets.append(f"{column} = CASE WHEN {_KEEP_STATUS} THEN {column} ELSE ? END")
+            args.extend((status, status, value))
         if sets:
             self._write(f"UPDATE intents SET {', '.join(sets)} WHERE cid = ?", (*args, cid))
 

@@ -287,6 +287,21 @@ class SimulatedIBGateway:
             case "missing_commission":
                 nxt.arm(kind, int(p["count"]))
 
+    def venue_cancels(self, order_ref: str) -> None:
+        """IB cancels the working order with this ``orderRef`` now, as when it acts on a cancel
+        whose client has gone (the confirmation reaches nobody)."""
+
+        def act() -> None:
+            venue = self._require(self._venue)
+            view = next(o.view for o in venue.orders.values() if o.view.order_ref == order_ref and not o.done)
+            venue.cancel(view.client_id, view.order_id)
+
+        self._call(act)
+
+    def new_day(self) -> None:
+        """A new trading date: reqExecutions and reqCompletedOrders report only what follows."""
+        self._call(lambda: self._require(self._venue).new_day())
+
     # ------------------------------------------------------------------ waits and views
     def wait_finished(self, timeout: float) -> bool:
         """True once every bar was replayed (False on timeout)."""
