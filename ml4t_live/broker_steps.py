@@ -157,8 +157,9 @@ class BarSteps:
         """Executions the venue reports for our orders that the journal lacks happened while we
         were away: applied once. Orders the venue still works are re-attached. The others are
         looked up by client order id (a venue gateway with ``lookup``): ended orders take the
-        venue's end; one the venue does not know is looked up again, bounded and aged, as an
-        order of unknown outcome (:mod:`~ml4t_live.unknown_orders`; never re-sent); a look-up that
+        venue's end; one the venue does not know is lost (never re-sent), or ended while away
+        when its cancel had been sent, unless its outcome was already unknown before the restart:
+        then it is looked up again, bounded and aged (:mod:`~ml4t_live.unknown_orders`); a look-up that
         fails is tried again at each reconciliation (unknown is never read as gone). An order
         declared lost that the venue lists working is cancelled (:mod:`~ml4t_live.lost_orders`)."""
         snapshot = self.snapshot
@@ -198,13 +199,15 @@ class BarSteps:
             return
         self._unresolved = []
         self._drain(block_until=None)  # what the look-up reported (fills by execution id) first
+        unknown = {cid for cid, i in self.link.journal.intents().items() if i["status"] == "unknown"} \
+            if any(cid not in found for cid in gone) else set()  # fmt: skip
         for cid in gone:
             venue_order = found.get(cid)
             order = self.book.get(cid)
             if order is None or (order.status is not OrderStatus.PENDING and cid not in self.book.cancelling):
                 continue  # the look-up's own events settled it
-            if venue_order is None:  # one miss proves nothing: looked up again, bounded and aged
-                self._unlisted(order)
+            if venue_order is None:
+                self._unlisted(order, outcome_was_unknown=cid in unknown)
             else:
                 self._take_venue_end(order, venue_order, "while away")
 

@@ -141,12 +141,21 @@ class UnknownLookups:
     def _unknown_began(self, order: Order, reason: str) -> None:
         self.unknown.began(order.order_id, reason)
 
-    def _unlisted(self, order: Order) -> None:
-        """A warm restart's look-up did not find ``order``, which the venue no longer lists: the
-        first miss; the next look-ups go as for an order of unknown outcome."""
+    def _unlisted(self, order: Order, *, outcome_was_unknown: bool) -> None:
+        """A warm restart's look-up did not find ``order``, which the venue no longer lists.
+
+        Its outcome already unknown before the restart (journal intent ``unknown``: the venue
+        did not answer its send): the first miss; the next look-ups go as for an order of
+        unknown outcome (bounded, aged). Otherwise the answer stands: the earlier run sent it at
+        least a restart ago, and the venue's lists were read after the reconnect's sync, so the
+        lag one miss guards against in the session has passed: it is lost (never re-sent), or,
+        when its cancel had been sent, it ended while away."""
         cid = order.order_id
-        self.unknown.began(cid, "the venue no longer lists it after a restart", unlisted=True)
-        self._not_found(cid)
+        if outcome_was_unknown:
+            self.unknown.began(cid, "the venue no longer lists it after a restart", unlisted=True)
+            self._not_found(cid)
+            return
+        self._not_at_venue(cid, 1, "the venue does not know this order after a restart", unlisted=True)
 
     def _settled(self, cid: str) -> bool:
         """The venue has answered for it (or it ended): it is no longer of unknown outcome. (An
@@ -222,10 +231,15 @@ class UnknownLookups:
                       "looking again in {:g}s", cid, misses, self.unknown.misses,
                       self.unknown.spacing)  # fmt: skip
             return
+        self._not_at_venue(cid, misses, lost, unlisted=unlisted)
+
+    def _not_at_venue(self, cid: str, misses: int, lost: str, *, unlisted: bool) -> None:
+        """The look-ups' verdict on an order the venue does not have: lost, or, for an order
+        whose cancel had been sent, ended (cancelled)."""
         if cid in self.book.cancelling:
             why = ("ended while away: the venue no longer lists it" if unlisted
                    else "never found at the venue") + "; its cancel had been sent"  # fmt: skip
-            _log.warning("order {} {} ({} look-ups by client order id): taken as cancelled (any fill is "
+            _log.warning("order {} {} ({} look-up(s) by client order id): taken as cancelled (any fill is "
                          "the position reconciliation's)", cid, why, misses)  # fmt: skip
             self._apply_live(OrderCancelled(cid, why))
             return

@@ -5,8 +5,11 @@
   venue confirms; its fills count once; its journal intent stays ``lost`` (never ``accepted``);
 * in the session a look-up that says "filled" without its executions makes up no fill: the real
   execution, arriving later, counts once;
-* the restart's look-up of an order the venue no longer lists is one miss, not a verdict: the
-  order is lost only after the bounded, aged misses of the in-session look-ups.
+* the restart's look-up of an order the venue no longer lists is one miss, not a verdict, when
+  the order's outcome was already unknown before the restart (the venue did not answer its
+  send): it is lost only after the bounded, aged misses of the in-session look-ups. Any other
+  order the restart's look-up does not find is lost at once (the earlier run sent it at least a
+  restart ago), or, when its cancel had been sent, ended while away.
 
 FakeVenue (tests/support/fakes.py) is the remote side; a fake clock drives the look-ups' spacing.
 """
@@ -178,7 +181,7 @@ def test_a_restored_cancelling_order_never_found_ends_cancelled_not_lost(tmp_pat
     assert venue.cancelled == [cid]
     # the venue acted on that cancel after the process ended and no longer lists the order
     broker, second = _run(venue, 5, state_dir=tmp_path)
-    assert len(venue.looked_up) == 2 and second.order.status is OrderStatus.CANCELLED
+    assert len(venue.looked_up) == 1 and second.order.status is OrderStatus.CANCELLED
     assert broker.left_at_venue == [] and cid not in broker.book.cancelling
     journal = read_only(next(tmp_path.glob("*.journal")))
     intent = journal.intents()[cid]
@@ -186,3 +189,26 @@ def test_a_restored_cancelling_order_never_found_ends_cancelled_not_lost(tmp_pat
     assert intent["status"] == "cancelled" and intent["reason"].startswith("ended while away")
     assert not [m for level, m in logs if level == "ERROR" and cid in m]
     assert [m for level, m in logs if level == "WARNING" and cid in m and "ended while away" in m]
+
+
+def test_an_order_the_venue_took_and_no_longer_knows_after_a_restart_is_lost_at_once(tmp_path, logs):
+    """Its outcome was known (the venue took it): the restart's look-up is the verdict, as the
+    fault suite's kill-before-send scenario needs (a restart a second later must not leave it
+    pending for the in-session look-ups' half minute)."""
+    venue = UnknownVenue(reached=False, fill_on_wait=False)
+    venue.armed = False  # (the order reaches the venue: no unknown outcome)
+    venue.lookup = lambda cids: (venue.looked_up.append(list(cids)), {})[1]
+    _, first = _run(venue, 2, state_dir=tmp_path, misses=3, spacing=3600.0)
+    cid = first.order.order_id
+    assert first.order.status is OrderStatus.PENDING and venue.looked_up == []
+    venue.open_orders = [o for o in venue.open_orders if o.client_order_id != cid]  # the venue forgot it
+    _, second = _run(venue, 5, state_dir=tmp_path, misses=3, spacing=3600.0)
+    assert venue.looked_up == [[cid]]
+    # seen[0] is the replayed bar (as the first run saw it); every live bar sees it lost
+    assert second.seen[0] is OrderStatus.PENDING and len(second.seen) == 4
+    assert set(second.seen[1:]) == {OrderStatus.REJECTED} and second.order.rejection_code == "lost"
+    assert [m for level, m in logs if level == "ERROR" and m.startswith(f"ALERT order {cid} is lost")]
+    journal = read_only(next(tmp_path.glob("*.journal")))
+    assert journal.intents()[cid]["status"] == "lost"
+    journal.close()
+    assert len(venue.placed) == 1  # never re-sent
