@@ -73,6 +73,8 @@ IB_CASES = [
         [{"kind": "cancel_reply", "reply": "10148"}]),
     _ib("ib-cancel-late", "IB-18", "the cancel of order 1 is confirmed 1.5 s late",
         [{"kind": "cancel_reply", "reply": "late", "seconds": 1.5}]),
+    _ib("ib-cancel-lost", "IB-05", "the cancel of order 1 is lost (never answered, never carried out; the order "
+        "works on): the runtime must cancel it again", [{"kind": "cancel_reply", "reply": "lost"}]),
     _ib("ib-duplicate-id-103", "IB-20", "the first placeOrder is refused: error 103 duplicate order id",
         [{"kind": "duplicate_order_id"}]),
     _ib("ib-pacing-100", "IB-23", "the first placeOrder is refused: error 100 max message rate exceeded",
@@ -122,6 +124,8 @@ ALPACA_CASES = [
         plan="2:bracket:AAPL:10:500:50"),
     _al("al-expired-day-order", "AL-13", "a DAY limit rests at the close of day 1 and expires overnight",
         plan="2:limit:MSFT:5:50|3:buy:AAPL:10", bars=12, max_bars=10, days=2),
+    _al("al-cancel-lost", "AL-14", "the DELETE of order 1 is answered 204 and never carried out (the order works "
+        "on): the runtime must cancel it again", inject=[("lose_cancel", {})]),
     _al("al-partial-fill", "AL-17", "the first fill split into 3 executions",
         inject=[("partial_fill", {"parts": 3})]),
 ]

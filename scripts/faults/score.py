@@ -10,7 +10,8 @@ of the scenario (exit code, seconds, output). Each check gives PASS/FAIL and the
 3. orphan   - every venue order is claimed by an intent, or (foreign) reported as external
 4. position - per asset: journal (sum of fills) = venue (minus foreign executions) = strategy
 5. unknown  - no intent is journaled rejected / cancelled / lost / unfilled while the venue has
-              it filled or working, and no exception escapes into the strategy's on_data;
+              it filled or working, no order the strategy last saw CANCELLED / REJECTED is still
+              working at the venue, and no exception escapes into the strategy's on_data;
               nothing re-sent after an unknown outcome (see 1)
 6. reject   - every order the venue rejected reached the strategy REJECTED with the venue's
               reason; every journaled rejection carries a reason
@@ -141,6 +142,10 @@ def score(journal: dict[str, Any], venue: VenueView, strategy: dict[str, Any], r
             wrong.append(f"{cid}: journal {i['status']}, venue {vo.status}")
         elif abs(float(i["filled"] or 0) - vfilled.get(cid, 0.0)) > 1e-6:
             wrong.append(f"{cid}: journal filled {i['filled']:g}, venue {vfilled.get(cid, 0.0):g}")
+    for o in strategy.get("orders", []):  # what the strategy was told ended must have ended at the venue
+        vo = by_cid.get(o["id"]) if o else None
+        if vo is not None and o["status"] in ("CANCELLED", "REJECTED") and vo.status not in VENUE_DONE:
+            wrong.append(f"{o['id']}: strategy sees {o['status']}, venue {vo.status}")
     raised = [line for r in runs for line in r.output.splitlines() if ".on_data raised" in line]
     errors = [line.rsplit(": ", 1)[0] for r in runs for line in r.output.splitlines()
               if re.match(r"^[\w.]*(Error|Exception): ", line)]  # fmt: skip
