@@ -2,7 +2,7 @@
 nobody), and the restart comes on the next trading day, through the real ib_async client against
 the simulated IB Gateway: IB lists neither the order (not working) nor, on a new day, its
 completed order or executions, so the look-ups never find it. The restored cancelling order ends
-CANCELLED ("ended while away"), a WARNING, after the bounded misses: no ``ALERT ... lost`` and no
+CANCELLED ("ended while away"), a WARNING, at the restart's look-up: no ``ALERT ... lost`` and no
 permanent ``lost`` intent (review of d132490, M1)."""
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from ml4t.backtest import BacktestConfig, OrderStatus, OrderType, Strategy
 
 from ml4t_live import LiveEngine
 from ml4t_live.journal.store import read_only
-from ml4t_live.unknown_orders import UnknownOrders
 from ml4t_live.venues.ib import IBBroker, IBFeed
 
 
@@ -32,7 +31,6 @@ class OneLimit(Strategy):
 
 def run(sim, strategy, minutes, state_dir):
     broker = IBBroker(config_for(sim, cancel_wait=0.3), strategy_id="lostcancel", state_dir=state_dir)
-    broker.unknown = UnknownOrders(misses=2, spacing=0.0)  # (the bound reached within the run)
     feed = IBFeed(config_for(sim), ["AAPL"], bar_size="1 min", end=START + timedelta(minutes=minutes))
     LiveEngine(strategy, broker, feed, config=BacktestConfig(), session_dir=False, settle_timeout=0.5,
                open_orders_at_end="cancel").run()  # fmt: skip
