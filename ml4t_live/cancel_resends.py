@@ -1,4 +1,4 @@
-"""Cancels the venue never answered: sent again, aged, spaced and bounded.
+"""Cancels the venue never answered: sent again, aged, spaced, bounded per bar, then ALERTed.
 
 A cancel the runtime (HALTED, ``cancel-all``, the end-of-run policy) or the strategy
 (``cancel_order``) sent leaves its order in ``Book.cancelling`` (CANCELLED for the strategy) until
@@ -10,20 +10,27 @@ Mixed into :class:`~ml4t_live.venue_broker.VenueBroker`, :meth:`CancelResending.
 runs with each reconciliation check (the fill barrier, before each live bar) and at the end of a
 run; only when a cancel is *due* does it read the venue's open orders (one ``snapshot``):
 
-* a cancel is due ``after`` seconds (default 30 s) after it was sent, then after twice as long
-  as the previous spacing (30, 60, 120, 240, 480 s): at most ``limit`` (5) sends again;
-* due, and the venue still lists the order as working: the cancel is sent again (a WARNING names
-  the order), never the order itself. ``CancelRefused`` (the venue says it is filled or already
-  being cancelled) ends the re-sends: the order's own events decide. A send that fails
-  (``VenueError`` / ``BridgeError``) is tried again at the next check;
-* due, and the venue no longer lists it: not sent (its end arrives as the venue's events, or the
-  restart's look-up finds it); the schedule moves on as if it had been;
-* after the last re-send's spacing, with still no answer: one ERROR (``ALERT``) names the order
-  as possibly working at the venue; nothing more is sent.
+* a cancel is checked ``after`` seconds (default 30 s) after it was sent, then after twice as
+  long as the previous spacing (30, 60, 120, 240, 480 s): ``limit`` (5) checks at most;
+* checked, and the venue still lists the order as working: the cancel is sent again, never the
+  order itself (a WARNING after the gateway took it names the order and how many times). A repeat
+  the venue refuses (``CancelRefused``: filled, or already being cancelled: IB 10148
+  ``PendingCancel``, Alpaca 422 ``pending_cancel``) does not end the follow-up: the order's own
+  events may end it, else the next check looks again. A send that fails (``VenueError`` /
+  ``BridgeError``) is tried again at the next check, the schedule unmoved;
+* checked, and the venue no longer lists it: nothing is sent and nothing counted as sent (an INFO
+  line says so); it stays cancelling until the venue's events end it (a warm restart looks it up
+  by client order id); the schedule moves on;
+* one check sends for ``budget`` seconds (default 5 s) at most, measured from its start (the
+  snapshot included) and at least one send: the rest are carried to the next check (an INFO line),
+  so a bar waits about ``budget`` plus one send's worst, not one per order due;
+* after the last check's spacing, with still no answer: one ERROR ``ALERT order ...`` names the
+  order (how often it was sent again, whether the venue still listed it working); nothing more
+  is sent. The end of a run lists it in ``left_at_venue``.
 
 A restart marks every order still cancelling as sent long ago (due at once); the end of a run
-(``final``) asks once more for every order still cancelling after its wait, whatever its age (no
-later check will come). A journal's replay sends nothing.
+(``final``) asks once more for every order still cancelling after its wait, whatever its age and
+the budget (no later check will come). A journal's replay sends nothing.
 """
 
 from __future__ import annotations
@@ -41,30 +48,38 @@ from .protocols import VenueGateway
 
 _log = logger.bind(component="venue-broker")
 
-#: seconds a cancel goes unanswered before it is sent again (then twice the previous spacing)
+#: seconds a cancel goes unanswered before it is checked (then twice the previous spacing)
 RESEND_AFTER = 30.0
-#: how often one cancel is sent again at most
+#: how often one cancel is checked (and, while the venue lists its order working, sent again) at most
 RESEND_LIMIT = 5
+#: seconds one check spends sending cancels again (at least one send); the rest wait for the next
+RESEND_BUDGET = 5.0
 
 
 @dataclass(slots=True)
 class _Cancel:
-    sent_at: float  # the last send (or the last due check that found nothing to send)
-    resends: int = 0
+    sent_at: float  # the last send or the last check
+    checks: int = 0  # due checks so far: they space the next one and bound the follow-up
+    resends: int = 0  # times really sent again (the gateway took it, or the venue refused it)
+    refused: int = 0  # of those, refused by the venue
+    listed: bool = True  # whether the venue listed the order working at the last check
 
 
 class CancelResends:
-    """When each unanswered cancel was last sent and how often it was sent again."""
+    """When each unanswered cancel was last sent or checked, and how often it was sent again."""
 
     def __init__(self, *, after: float = RESEND_AFTER, limit: int = RESEND_LIMIT,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
-        if after < 0 or limit < 0:
-            raise ValueError("CancelResends needs after >= 0 and limit >= 0")
+                 budget: float = RESEND_BUDGET, clock: Callable[[], float] = time.monotonic,
+                 timer: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        if after < 0 or limit < 0 or budget < 0:
+            raise ValueError("CancelResends needs after >= 0, limit >= 0 and budget >= 0")
         self.after = after
         self.limit = limit
-        self.clock = clock
+        self.budget = budget
+        self.clock = clock  # the schedule's
+        self.timer = timer  # the per-check budget's (the time a bar really waits)
         self._items: dict[str, _Cancel] = {}
-        self._ended: set[str] = set()  # refused or given up: never sent again
+        self._ended: set[str] = set()  # given up (ALERTed): never sent again
         self.failed: set[str] = set()  # a re-send failed (warned once)
 
     def sent(self, cid: str, *, long_ago: bool = False) -> None:
@@ -73,7 +88,7 @@ class CancelResends:
         self._items[cid] = _Cancel(float("-inf") if long_ago else self.clock())
 
     def due(self, cancelling: Iterable[str], *, final: bool = False) -> tuple[list[str], list[str]]:
-        """(cancels to send again, cancels given up just now) among the orders ``cancelling``;
+        """(cancels to check now, cancels given up just now) among the orders ``cancelling``;
         ``final``: every one not ended, whatever its age."""
         cancelling = list(cancelling)
         for cid in [c for c in self._items if c not in cancelling]:
@@ -86,28 +101,41 @@ class CancelResends:
             if cid in self._ended:
                 continue
             item = self._items.setdefault(cid, _Cancel(now))  # (one sent before the clock saw it)
-            if not final and now - item.sent_at < self.after * 2**item.resends:
+            if not final and now - item.sent_at < self.after * 2**item.checks:
                 continue
-            if item.resends < self.limit:
+            if item.checks < self.limit:
                 due.append(cid)
             elif not final:
                 exhausted.append(cid)
                 self._ended.add(cid)
         return due, exhausted
 
-    def resent(self, cid: str) -> None:
-        item = self._items.get(cid)
-        if item is not None:
-            item.sent_at = self.clock()
-            item.resends += 1
-
-    def end(self, cid: str) -> None:
-        """The venue answered this cancel (a refusal): its own events decide, never sent again."""
-        self._ended.add(cid)
+    def checked(self, cid: str, *, sent: bool, refused: bool = False) -> None:
+        """``cid``'s due check is done: its cancel was sent again (``refused`` by the venue), or
+        not (the venue no longer lists the order working)."""
+        item = self._items.setdefault(cid, _Cancel(self.clock()))
+        item.sent_at = self.clock()
+        item.checks += 1
+        item.resends += sent
+        item.refused += refused
+        item.listed = sent
 
     def resends(self, cid: str) -> int:
+        """How often the cancel of ``cid`` was really sent again."""
         item = self._items.get(cid)
         return item.resends if item is not None else 0
+
+    def alert(self, cid: str) -> str:
+        """The ALERT for a cancel given up (see the module docstring)."""
+        item = self._items.get(cid) or _Cancel(0.0)
+        sent = f"sent again {item.resends} time(s)" + (f", refused {item.refused}" if item.refused else "")
+        if item.listed:
+            return (f"ALERT order {cid}: the venue never confirmed its cancel ({sent}) and still listed it "
+                    "working; it may still work at the venue (and fill): cancel it there, then ml4t-live "
+                    "reconcile")  # fmt: skip
+        return (f"ALERT order {cid}: the venue never confirmed its cancel ({sent}) and no longer lists it "
+                "working; how it ended is unknown in this run (a warm restart looks it up): check the "
+                "venue, then ml4t-live reconcile")  # fmt: skip
 
 
 class CancelResending:
@@ -123,11 +151,11 @@ class CancelResending:
         """Send again the due cancels of the orders the venue still works (see the module
         docstring). ``working``: the client order ids the venue lists as working (read here with
         one ``snapshot`` when None and a cancel is due)."""
-        due, exhausted = self.cancel_resends.due(self.book.cancelling, final=final)
+        resends = self.cancel_resends
+        started = resends.timer()
+        due, exhausted = resends.due(self.book.cancelling, final=final)
         for cid in exhausted:
-            _log.error("ALERT order {}: the venue never confirmed its cancel (sent again up to {} times); it "
-                       "may still work at the venue (and fill): cancel it there, then ml4t-live reconcile",
-                       cid, self.cancel_resends.limit)  # fmt: skip
+            _log.error(resends.alert(cid))
         if not due:
             return
         if working is None:
@@ -139,31 +167,43 @@ class CancelResending:
                 return
             working = {o.client_order_id for o in snapshot.open_orders}
             self._drain(block_until=None)  # what the venue said before its answer comes first
-        for cid in due:
-            if cid in self.book.cancelling:
-                self._resend_one(cid, cid in working, when)
+        sends = 0
+        for i, cid in enumerate(due):
+            if cid not in self.book.cancelling:
+                continue
+            if cid in working and sends and not final and resends.timer() - started >= resends.budget:
+                left = [c for c in due[i:] if c in self.book.cancelling]
+                _log.info("{} due cancel(s) carried to the next check (this check's {:g} s are spent): {}",
+                          len(left), resends.budget, ", ".join(left))  # fmt: skip
+                break
+            sends += cid in working
+            self._resend_one(cid, cid in working, when)
         self._drain(block_until=None)  # a confirmation the gateway waited for is applied now
 
     def _resend_one(self, cid: str, working: bool, when: str) -> None:
-        n = self.cancel_resends.resends(cid) + 1
+        resends = self.cancel_resends
         if not working:
-            _log.info("order {}: its cancel is unconfirmed and the venue no longer lists it as working; "
-                      "not sent again (its end comes as the venue's events or a look-up)", cid)  # fmt: skip
-            self.cancel_resends.resent(cid)
+            _log.info("order {}: its cancel is unconfirmed and the venue no longer lists it as working: not "
+                      "sent again; it stays cancelling until the venue's events end it (a warm restart "
+                      "looks it up)", cid)  # fmt: skip
+            resends.checked(cid, sent=False)
             return
-        _log.warning("order {}: its cancel{} was never confirmed and the venue still works it: cancel sent "
-                     "again ({} of at most {})", cid, when, n, self.cancel_resends.limit)  # fmt: skip
         try:
             self.gateway.cancel(cid)
-        except CancelRefused as exc:
-            _log.info("the repeated cancel of {} was refused ({}); its own events say how it ended", cid, exc)
-            self.cancel_resends.end(cid)
+        except CancelRefused as exc:  # the venue still lists it: followed on (its events may end it)
+            resends.checked(cid, sent=True, refused=True)
+            _log.warning("order {}: its cancel{} was never confirmed and the venue still listed it working; "
+                         "the cancel asked again ({} of at most {}) was refused ({}): followed until its "
+                         "events end it", cid, when, resends.resends(cid), resends.limit, exc)  # fmt: skip
             return
         except (VenueError, BridgeError) as exc:  # warned once per order; tried again at the next check
-            level = "DEBUG" if cid in self.cancel_resends.failed else "WARNING"
-            self.cancel_resends.failed.add(cid)
+            level = "DEBUG" if cid in resends.failed else "WARNING"
+            resends.failed.add(cid)
             _log.log(level, "the repeated cancel of {} failed ({}); it may still work at the venue: tried "
                      "again at the next check", cid, exc)  # fmt: skip
             return
-        self.cancel_resends.failed.discard(cid)
-        self.cancel_resends.resent(cid)
+        resends.failed.discard(cid)
+        resends.checked(cid, sent=True)
+        _log.warning("order {}: its cancel{} was never confirmed and the venue still listed it working: "
+                     "cancel asked again ({} of at most {}; the venue's answer or events end it)", cid, when,
+                     resends.resends(cid), resends.limit)  # fmt: skip

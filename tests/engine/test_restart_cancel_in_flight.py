@@ -121,7 +121,7 @@ def test_a_lost_cancel_is_sent_again_after_a_restart_and_the_order_ends_cancelle
     finally:
         logger.remove(sink)
     assert venue.cancelled == [cid] * (venue.lost + 1), "the restart did not send the lost cancel again"
-    assert any(line.startswith("WARNING") and cid in line and "cancel sent again" in line for line in lines), lines
+    assert any(line.startswith("WARNING") and cid in line and "cancel asked again" in line for line in lines), lines
     assert second.order.status is OrderStatus.CANCELLED and second.order.filled_quantity == 0
     assert broker.left_at_venue == [] and not broker.book.cancelling
     intents, positions, _ = journal_of(tmp_path)

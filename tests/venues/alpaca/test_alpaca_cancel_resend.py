@@ -47,6 +47,6 @@ def test_a_lost_end_of_run_cancel_is_sent_again_and_the_order_ends_canceled():
         logger.remove(sink)
     cid = strategy.order.order_id
     assert any("lose_cancel" in line for line in lines)  # the first DELETE was lost
-    assert any(line.startswith("WARNING") and cid in line and "cancel sent again" in line for line in lines)
+    assert any(line.startswith("WARNING") and cid in line and "cancel asked again" in line for line in lines)
     assert at_alpaca == [(cid, "canceled")]  # one order at Alpaca (never re-sent), canceled
     assert strategy.order.status is OrderStatus.CANCELLED and broker.left_at_venue == []

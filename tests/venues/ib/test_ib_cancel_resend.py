@@ -59,7 +59,7 @@ def check_cancelled_once_more(sim, strategy, broker, lines):
     assert [(o.order_ref, o.status) for o in sim.orders] == [(cid, "Cancelled")]
     assert strategy.order.status is OrderStatus.CANCELLED and strategy.order.filled_quantity == 0
     assert broker.left_at_venue == [] and not broker.book.cancelling
-    assert any(line.startswith("WARNING") and cid in line and "cancel sent again" in line for line in lines)
+    assert any(line.startswith("WARNING") and cid in line and "cancel asked again" in line for line in lines)
     assert len(sim.orders_received) == 1  # the order itself was never sent again
 
 
@@ -97,7 +97,7 @@ def test_a_repeat_while_ib_is_still_cancelling_is_refused_and_ibs_confirmation_e
     broker, lines = run(sim, strategy, 4, tmp_path, "cancel")  # the end waits for the answer
     cid = strategy.order.order_id
     assert sim.request_count("CancelOrder") == 2  # the halt's, the repeat; not the end's
-    assert any("repeated cancel of" in line and cid in line and "refused" in line for line in lines), lines
+    assert any("cancel asked again" in line and cid in line and "was refused" in line for line in lines), lines
     assert [(o.order_ref, o.status) for o in sim.orders] == [(cid, "Cancelled")]
     assert strategy.order.status is OrderStatus.CANCELLED and broker.left_at_venue == []
     assert len(sim.orders_received) == 1

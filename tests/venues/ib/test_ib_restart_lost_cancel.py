@@ -57,5 +57,5 @@ def test_a_lost_end_of_run_cancel_is_sent_again_after_the_restart(sim_factory, i
     assert [(o.order_ref, o.status) for o in sim.orders] == [(cid, "Cancelled")]
     assert second.order.order_id == cid and second.order.status is OrderStatus.CANCELLED
     assert broker.left_at_venue == []
-    assert any(line.startswith("WARNING") and cid in line and "cancel sent again" in line for line in lines)
+    assert any(line.startswith("WARNING") and cid in line and "cancel asked again" in line for line in lines)
     assert len(sim.orders_received) == 1  # the order itself was never sent again
