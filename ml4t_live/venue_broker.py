@@ -53,6 +53,7 @@ from .order_commands import JournaledOrders
 from .order_entry import MIN_QUANTITY, check_order, warn_inverted_bracket
 from .order_ids import ClientOrderIds
 from .ownership import Ownership
+from .placing_client import check_placing_client
 from .position_rules import PositionRules
 from .protocols import AccountSnapshot, VenueGateway
 from .rails import JournaledRails
@@ -166,6 +167,7 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
             )
         self.snapshot = snapshot
         generation, cash = self.own.open(self.venue, snapshot, sid)
+        check_placing_client(self.own.journal, getattr(self.gateway, "orders_client_id", None), self.venue)
         self.ids.start(sid, generation)
         floor = self.own.journal.meta("venue_order_id_high_water")
         if floor is not None and hasattr(self.gateway, "reserve_order_ids"):

@@ -35,23 +35,30 @@ from .venues import VenueOptions, entry_point
 _log = logger.bind(component="cli")
 
 
-def _owned(path: Path) -> tuple[dict[str, float], list[dict[str, Any]]]:
+def _owned(path: Path) -> tuple[dict[str, float], list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The strategy's positions, its working orders (journal intent open) and its orders the
+    journal takes for ended (filled, cancelled, rejected, lost), by client order id."""
     journal = read_only(path)
     try:
-        positions = journal.positions()
-        working = [i for i in journal.intents().values() if i["status"] not in TERMINAL]
+        positions, intents = journal.positions(), journal.intents()
     finally:
         journal.close()
-    return positions, working
+    working = [i for i in intents.values() if i["status"] not in TERMINAL]
+    ended = {cid: i for cid, i in intents.items() if i["status"] in TERMINAL}
+    return positions, working, ended
+
+
+def _row(intent: dict[str, Any]) -> dict[str, Any]:
+    return {"client_order_id": intent["cid"], "asset": intent["asset"], "side": intent["side"],
+            "quantity": intent["quantity"], "filled": intent["filled"], "status": intent["status"]}  # fmt: skip
 
 
 def cancel_all(o: dict[str, Any], venue: Callable[[], VenueOptions], reason: str | None,
                confirm: Callable[[str], bool], as_json: bool) -> None:  # fmt: skip
     sid = check_strategy_id(str(o.get("strategy_id")))
     path = find_journal(o)
-    _, working = _owned(path)
-    rows = [{"client_order_id": i["cid"], "asset": i["asset"], "side": i["side"], "quantity": i["quantity"],
-             "filled": i["filled"], "status": i["status"]} for i in working]  # fmt: skip
+    _, working, ended = _owned(path)
+    rows = [_row(i) for i in working]
     if not as_json:
         _show(f"strategy {sid}: {len(rows)} working order(s) of its own", rows,
               ["client_order_id", "asset", "side", "quantity", "filled", "status"])  # fmt: skip
@@ -62,8 +69,9 @@ def cancel_all(o: dict[str, Any], venue: Callable[[], VenueOptions], reason: str
     try:
         _, before = switch({**o, "reason": reason or "cancel-all by the operator"}, "HALTED", cancel_all=True)
         outcome = {}
-        if lock is not None and rows and o.get("broker"):
-            outcome = cancel_at_venue(venue(), sid, [r["client_order_id"] for r in rows])
+        if lock is not None and (rows or ended) and o.get("broker"):
+            outcome = cancel_at_venue(venue(), sid, [r["client_order_id"] for r in rows], set(ended))
+            rows += [_row(ended[cid]) for cid in outcome if cid in ended]  # ended in the journal, working
     finally:
         if lock is not None:
             lock.close()
@@ -84,7 +92,7 @@ def cancel_all(o: dict[str, Any], venue: Callable[[], VenueOptions], reason: str
 def flatten(o: dict[str, Any], reason: str | None, confirm: Callable[[str], bool], as_json: bool) -> None:
     sid = check_strategy_id(str(o.get("strategy_id")))
     path = find_journal(o)
-    positions, working = _owned(path)
+    positions, working, _ = _owned(path)
     rows = [{"asset": a, "quantity": q, "closing_order": f"{'sell' if q > 0 else 'buy'} {abs(q):g} MARKET"}
             for a, q in sorted(positions.items())]  # fmt: skip
     if not as_json:
@@ -118,9 +126,11 @@ def _lock(path: Path) -> Journal | None:
         return None
 
 
-def cancel_at_venue(venue_opts: VenueOptions, sid: str, cids: list[str]) -> dict[str, str]:
-    """Cancel these journaled orders at the venue (the strategy is not running); what happened
-    to each."""
+def cancel_at_venue(venue_opts: VenueOptions, sid: str, cids: list[str],
+                    ended: set[str] | None = None) -> dict[str, str]:  # fmt: skip
+    """Cancel these journaled orders at the venue (the strategy is not running), and those of
+    ``ended`` (journaled as filled, cancelled, rejected or lost) the venue still works: a lost
+    order that surfaced, or any the journal takes for ended; what happened to each."""
     broker = entry_point(venue_opts.venue, "make_broker")(venue_opts, BacktestConfig())
     broker.ids.start(sid, "operator")  # the gateway recognises the strategy's orders by their ids
     gateway = broker.gateway
@@ -129,7 +139,10 @@ def cancel_at_venue(venue_opts: VenueOptions, sid: str, cids: list[str]) -> dict
         snapshot = gateway.connect()
         working = {vo.client_order_id for vo in snapshot.open_orders}
         elsewhere = _other_clients(gateway, working, cids)
-        for cid in cids:
+        surfaced = sorted(working & (ended or set()))
+        for cid in surfaced:
+            _log.warning("order {}: the journal takes it for ended, the venue works it: cancelling it", cid)
+        for cid in [*cids, *surfaced]:
             if cid in elsewhere:
                 out[cid] = ("working at the venue under another API client id, which alone may cancel it: "
                             "give the strategy's [venue] client_id (--client-id, or its --config)")  # fmt: skip
@@ -139,7 +152,8 @@ def cancel_at_venue(venue_opts: VenueOptions, sid: str, cids: list[str]) -> dict
                 continue
             try:
                 gateway.cancel(cid)
-                out[cid] = "cancelled at the venue"
+                out[cid] = "cancelled at the venue" + (
+                    " (the journal takes it for ended, the venue worked it)" if cid in surfaced else "")  # fmt: skip
             except CancelRefused as exc:
                 out[cid] = f"the venue refused the cancel ({exc})"
             except VenueError as exc:

@@ -58,7 +58,8 @@ def reconcile(o: dict[str, Any], venue_opts: VenueOptions) -> tuple[list[Differe
     open_intents = {c: i for c, i in intents.items() if i["status"] not in TERMINAL}
     venue_open = {o.client_order_id: o for o in snapshot.open_orders}
     prefix = f"{sid}-"
-    differences += order_differences(open_intents, venue_open, lambda cid: cid.startswith(prefix))
+    ended = {c: i for c, i in intents.items() if i["status"] in TERMINAL}
+    differences += order_differences(open_intents, venue_open, lambda cid: cid.startswith(prefix), ended)
     for ex in snapshot.executions:
         if ex.client_order_id in intents and ex.exec_id not in exec_ids:
             differences.append(Difference("fill-missing", ex.client_order_id, "-",

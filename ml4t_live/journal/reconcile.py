@@ -17,7 +17,7 @@ _EPS = 1e-9
 class Difference:
     """One line of the reconciliation table."""
 
-    kind: str  # "external" | "missing" | "order-unknown" | "order-foreign" | "order-state"
+    kind: str  # "external" | "missing" | "order-unknown" | "order-foreign" | "order-state" | "order-ended"
     subject: str  # asset or client order id
     journal: str
     venue: str
@@ -56,8 +56,10 @@ def position_differences(ours: dict[str, float], venue: dict[str, float]) -> lis
 
 
 def order_differences(open_intents: dict[str, dict[str, Any]], venue_open: dict[str, Any],
-                      is_ours: Any) -> list[Difference]:  # fmt: skip
-    """Journal-open intents the venue does not show open, and venue orders nobody journaled."""
+                      is_ours: Any, ended: dict[str, dict[str, Any]] | None = None) -> list[Difference]:  # fmt: skip
+    """Journal-open intents the venue does not show open, venue orders the journal takes for
+    ended (``ended``: intents filled, cancelled, rejected or lost) that the venue works, and
+    venue orders nobody journaled."""
     out = []
     for cid, intent in open_intents.items():
         if cid not in venue_open:
@@ -65,6 +67,12 @@ def order_differences(open_intents: dict[str, dict[str, Any]], venue_open: dict[
                                   "open in the journal, not working at the venue"))  # fmt: skip
     for cid, order in venue_open.items():
         if cid in open_intents:
+            continue
+        if ended and cid in ended:
+            status = ended[cid]["status"]
+            out.append(Difference("order-ended", cid, status, f"{order.side.value} {order.quantity:g} {order.asset}",
+                                  f"the journal says {status}, the venue works it: cancel it "
+                                  "(ml4t-live cancel-all, the strategy stopped) or check the venue"))  # fmt: skip
             continue
         kind = "order-unknown" if is_ours(cid) else "order-foreign"
         note = ("carries this strategy's id but no journal explains it" if kind == "order-unknown"

@@ -104,3 +104,39 @@ def test_cancel_all_with_another_client_id_says_which_client_may_cancel(cli, tra
     assert result.exit_code == 0, result.output
     assert "under another API client id" in result.output
     assert _open_limits(traded) == ["keeper", "other"]  # nothing was cancelled by the wrong client
+
+
+def _journal_says_lost(sid: str) -> str:
+    """The strategy's working limit as a lost order that surfaced leaves it: its journal intent
+    'lost' (terminal), while the venue works it."""
+    journal = Journal.open(journal_path(state_dir(), "ib", "DU1234567", sid))
+    try:
+        (cid,) = [c for c, i in journal.intents().items() if i["status"] == "accepted"]
+        journal.set_intent(cid, status="lost", reason="lost: never found at the venue")
+        journal.commit()
+        assert journal.intents()[cid]["status"] == "lost"
+    finally:
+        journal.close()
+    return cid
+
+
+def test_cancel_all_of_a_stopped_strategy_cancels_an_order_its_journal_says_lost_the_venue_works(cli, traded):  # noqa: F811
+    cid = _journal_says_lost("keeper")
+    result = cli("cancel-all", "--broker", "ib", "--port", traded.port, "--strategy-id", "keeper", "--yes",
+                 "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{"): result.output.rindex("}") + 1])
+    assert [(r["client_order_id"], r["status"], r["outcome"]) for r in report["orders"]] == [
+        (cid, "lost", "cancelled at the venue (the journal takes it for ended, the venue worked it)")]
+    assert _open_limits(traded) == ["other"]  # the other strategy's order is never touched
+
+
+def test_reconcile_names_an_order_its_journal_says_lost_the_venue_works(cli, traded):  # noqa: F811
+    cid = _journal_says_lost("keeper")
+    result = cli("reconcile", "--broker", "ib", "--port", traded.port, "--strategy-id", "keeper", "--json")
+    assert result.exit_code == 3, result.output
+    report = json.loads(result.output[: result.output.rindex("}") + 1])
+    (row,) = [d for d in report["differences"] if d["subject"] == cid]
+    assert (row["kind"], row["journal"]) == ("order-ended", "lost")
+    assert "the journal says lost, the venue works it" in row["note"]
+    assert _open_limits(traded) == ["keeper", "other"]  # reconcile changes nothing

@@ -61,6 +61,11 @@ class IBGateway:
         self._order_id_floor = 0  # reserved before connect; the session keeps it afterwards
 
     @property
+    def orders_client_id(self) -> int:
+        """The API client id this gateway places orders under (IB shows an order only to it)."""
+        return self.config.client_id
+
+    @property
     def events(self) -> Any:
         return self._loop.events
 
