@@ -46,6 +46,9 @@ Kinds (``inject(kind, **params)`` from tests, ``[[fault]]`` tables in ``--faults
                            "lost" (never answered and never acted on: the order keeps working,
                            as a request written in the gateway's restart second gets no
                            response, IB-05)
+``unanswered_completed_orders`` the next ``count`` reqCompletedOrders get no answer at all (no
+                           completedOrder, no completedOrdersEnd): a look-up by orderRef
+                           times out on the client side
 ``duplicate_order_id``     the next ``count`` placeOrders get error 103, nothing placed (IB-20)
 ``rate_exceeded``          the next ``count`` placeOrders get error 100 (max message rate
                            exceeded), nothing placed (IB-23)
@@ -90,6 +93,7 @@ KINDS: dict[str, dict[str, object]] = {
     "commission_sentinel": {"count": 1, "value": "-1", "correct_after": 0.2},
     "missing_commission": {"count": 1},
     "cancel_reply": {"count": 1, "reply": "10148", "seconds": 1.0},
+    "unanswered_completed_orders": {"count": 1},
     "duplicate_order_id": {"count": 1},
     "rate_exceeded": {"count": 1},
     "refuse_next": {"count": 1, "code": 321, "text": "Error validating request.-'bN' : cause - "

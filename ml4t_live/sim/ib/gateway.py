@@ -248,6 +248,8 @@ class SimulatedIBGateway:
                 nxt.arm(fault.kind, int(p["count"]))
             case "pacing_violation":
                 self._dispatcher.pacing_violations += int(p["count"])
+            case "unanswered_completed_orders":
+                self._dispatcher.unanswered_completed_orders += int(p["count"])
             case _:
                 self._fire_order_fault(fault.kind, p)
 

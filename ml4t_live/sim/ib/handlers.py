@@ -39,6 +39,7 @@ class Dispatcher:
     def __init__(self, server: IBServer, venue: IBVenue, replay: Replay) -> None:
         self.server, self.venue, self.replay = server, venue, replay
         self.pacing_violations = 0
+        self.unanswered_completed_orders = 0  # the next reqCompletedOrders get no answer
         self.requests = RequestLog()
         self._rollbacks: dict[int | None, int] = {}  # client id (None: any) -> next nextValidId
         self.unsupported: list[int] = []  # message ids answered with an error, not data
@@ -109,6 +110,10 @@ class Dispatcher:
         conn.write(frames)
 
     def _ReqCompletedOrders(self, conn: ClientConnection, req: d.ReqCompletedOrders) -> None:
+        if self.unanswered_completed_orders > 0:  # fault: never answered
+            self.unanswered_completed_orders -= 1
+            _log.info("reqCompletedOrders of client {} left unanswered (fault)", conn.client_id)
+            return
         frames = [enc.completed_order(v) for v in self.venue.completed_today()]
         conn.write([*frames, enc.completed_orders_end()])
 

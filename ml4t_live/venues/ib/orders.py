@@ -54,6 +54,7 @@ from .parsing import (
     rejection_of,
     venue_order_from_trade,
 )
+from .refused_cancels import RefusedCancels
 from .session import IBSession
 from .sync import OrderSync
 
@@ -82,7 +83,8 @@ class OrderTracker(OrderOutcomes, OrderSync):
         self._contracts: dict[str, Contract] = {}
         self._foreign: set[int] = set()  # foreign open orders already reported
         self._inflight = InFlightMonitor(session, self)
-        self._surfaced_cancelled: set[str] = set()  # lost orders that turned up, cancelled
+        self._own_cancels: set[str] = set()  # surfaced lost orders: the cancel sent, unanswered
+        self._refused = RefusedCancels(session, self, self._inflight)  # refused cancels, undecided
         self._validating: set[str] = set()  # new orders IB answered with a warning, looked up
         ib = self.ib
         ib.orderStatusEvent += self._on_status
@@ -226,8 +228,7 @@ class OrderTracker(OrderOutcomes, OrderSync):
         self._fills.flush_reported(coid)
         if status == "Filled":
             self._cancel_answered(coid, f"cannot cancel {coid}: IB filled it first")
-        if coid in self._terminal:
-            self._surfaced(coid, trade)
+        if coid in self._terminal and not self._surfaced(coid, trade):
             return
         if status in ("PreSubmitted", "Submitted") and coid not in self._accepted:
             self._accepted.add(coid)
@@ -356,6 +357,7 @@ class OrderTracker(OrderOutcomes, OrderSync):
     def detach(self) -> None:
         self._fills.close()
         self._inflight.stop()
+        self._refused.stop()
         for timer in self._reason_wait.values():
             timer.cancel()
         ib = self.ib

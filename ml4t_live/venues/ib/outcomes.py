@@ -11,11 +11,16 @@ never answered (found or lost). Runs on the session loop.
   answered (the broker re-sends a cancel unanswered for a while: IB-05 loses requests), it sends
   ``cancelOrder`` again: IB takes a cancel it never received as the first; one it is still
   working on gets 10148 "state: PendingCancel" -> ``CancelRefused``, the order's events decide.
+  ib_async takes any refused cancel as the order's end (``Cancelled``) and then passes on none of
+  IB's later news of it, so an order a refused cancel leaves undecided is settled from IB's 202
+  ("Order Canceled") or followed with look-ups by orderRef (:mod:`~.refused_cancels`) until it is.
 * :meth:`OrderOutcomes._on_error` - errors ib_async cannot put on a trade: a refused cancel of an
   order it already took as done; the reason of a rejection whose 201 came after ``Inactive``.
 * :meth:`OrderOutcomes.found` / :meth:`OrderOutcomes.lost` - the answers of the
-  :class:`~.inflight.InFlightMonitor` (IB-09); a lost order that later turns up working is
-  cancelled at once and alerted (``VenueErrorReported`` ``lost-order-surfaced``).
+  :class:`~.inflight.InFlightMonitor` (IB-09). A lost order that later turns up working is
+  alerted (``VenueErrorReported`` ``lost-order-surfaced``), cancelled at once and followed again:
+  its acceptance, fills and end are reported from then on (the runtime cancels and follows it
+  too; its first cancel joins the one already sent, later ones really go out).
 * :meth:`OrderOutcomes.lookup` - a restart's question "where are these client order ids?".
 * A new order answered only with a warning code (321 ...; ib_async keeps it live as
   ``ValidationError``) is looked up once and, when IB does not list it, rejected with IB's text.
@@ -31,7 +36,7 @@ from loguru import logger
 from ml4t.backtest import OrderType
 
 from ...errors import CancelRefused, ConnectionFailed, VenueError
-from ...events import OrderLost, OrderRejected, VenueErrorReported
+from ...events import OrderCancelled, OrderLost, OrderRejected, VenueErrorReported
 from ...protocols import VenueOrder
 from .fills import FillReporter
 from .inflight import Found, InFlightMonitor
@@ -43,6 +48,7 @@ from .parsing import (
     validation_warning,
     venue_order_from_trade,
 )
+from .refused_cancels import RefusedCancels
 from .session import IBSession
 
 _log = logger.bind(component="ib.orders")
@@ -65,7 +71,9 @@ class OrderOutcomes:
     _finish: Callable[[str, object], None]
     _on_status: Callable[[Trade], None]
     _inflight: InFlightMonitor
-    _surfaced_cancelled: set[str]
+    _final: dict[str, object]
+    _own_cancels: set[str]
+    _refused: RefusedCancels
     _validating: set[str]
 
     async def cancel(self, client_order_id: str) -> None:
@@ -83,12 +91,17 @@ class OrderOutcomes:
         self.session.require_connected(f"cancel of {coid}")
         waiter = self._cancels.get(coid)
         again = waiter is not None and not waiter.done()
+        joined = again and coid in self._own_cancels  # a surfaced lost order's cancel, just sent
+        self._own_cancels.discard(coid)
         if not again:
             waiter = self._cancels[coid] = asyncio.get_running_loop().create_future()
+        elif joined:
+            _log.info("cancel of {}: the cancel this adapter sent when it surfaced is awaited", coid)
         else:  # an earlier cancel IB never answered (lost, IB-05): asked again, sent again
             _log.info("cancel of {} sent again (IB has not answered the earlier one)", coid)
         try:
-            self.ib.cancelOrder(trade.order)  # (ib_async sends it whatever the trade's status)
+            if not joined:
+                self.ib.cancelOrder(trade.order)  # (ib_async sends it whatever the trade's status)
         except ConnectionError as exc:
             if not again:
                 del self._cancels[coid]
@@ -138,19 +151,35 @@ class OrderOutcomes:
     def _on_error(self, req_id: int, code: int, message: str, _contract: object) -> None:
         """Order errors ib_async does not (or cannot) put on a trade's log: a refused cancel of
         an order it already took as done, the reason of a rejection that came after Inactive."""
-        if req_id <= 0 or is_warning(code) or code == CANCEL_CONFIRMED:
+        if req_id <= 0 or is_warning(code):
             return
         coid = next((c for c, t in self._trades.items() if t.order.orderId == req_id), None)
         if coid is None:
             return
         self._inflight.heard(coid)
-        if str(code) in CANCEL_FAILED_CODES:
+        if code == CANCEL_CONFIRMED:
+            if self.undecided(coid):  # ib_async took a refused cancel as the end: it passes nothing on
+                _log.info("IB confirmed the cancel of {} (202); ib_async had taken an earlier refusal as its end", coid)
+                self._finish(coid, OrderCancelled(coid, "Cancelled at IB"))
+        elif str(code) in CANCEL_FAILED_CODES:
             refusal = f"IB refused the cancel of {coid}: error {code}: {message}"
             if not self._cancel_answered(coid, refusal) and self._outcome.get(coid) != "lost":
                 _log.warning("{}", refusal)
                 self.session.put(VenueErrorReported("ib", str(code), message, coid))
+            if self.undecided(coid):
+                self._refused.refused(coid)
         elif coid in self._reason_wait:
             self._finish(coid, OrderRejected(coid, message, str(code)))
+
+    def undecided(self, coid: str) -> bool:
+        """ib_async took ``coid``'s trade as cancelled (any order error does that, a refused
+        cancel too) but the order has no end here: IB's later news of it is not passed on."""
+        trade = self._trades.get(coid)
+        return (
+            coid not in self._terminal
+            and trade is not None
+            and trade.orderStatus.status in ("Cancelled", "ApiCancelled")
+        )
 
     # ------------------------------------------------------------------ in-flight resolution
     def is_finished(self, coid: str) -> bool:
@@ -187,6 +216,7 @@ class OrderOutcomes:
         _log.info("order {} found at IB by orderRef", coid)
         self._known.add(coid)
         placed = self._trades.get(coid)
+        trade = None
         if found.trades:
             live = [t for t in found.trades if not t.isDone()]
             trade = live[0] if live else found.trades[-1]
@@ -202,25 +232,34 @@ class OrderOutcomes:
         )
         for fill in sorted(found.fills, key=lambda x: x.time):
             self._fills.record(coid, fill, total, wait=False)
-        if found.trades:
-            self._on_status(self._trades[coid])
+        if trade is not None:  # IB's word now (a completed order's status settles it), not the
+            self._on_status(trade)  # placed trade's: ib_async may have taken a refused cancel as its end
 
-    def _surfaced(self, coid: str, trade: Trade) -> None:
-        """An order reported lost turned up working at IB after all: it must not trade, so it is
-        cancelled (once); an execution that beat the cancel is still reported."""
-        if self._outcome.get(coid) != "lost" or coid in self._surfaced_cancelled:
-            return
+    def _surfaced(self, coid: str, trade: Trade) -> bool:
+        """An order reported lost turned up working at IB after all: it must not trade. It is
+        alerted, cancelled at once and followed again (True): its acceptance, fills and end are
+        reported from now on, so the runtime's own cancel really goes out and ends."""
+        if self._outcome.get(coid) != "lost":
+            return False
         if trade.orderStatus.status not in ("PreSubmitted", "Submitted"):  # only IB says these
-            return
-        self._surfaced_cancelled.add(coid)
+            return False
+        self._terminal.discard(coid)
+        del self._outcome[coid]
+        self._final.pop(coid, None)
         text = f"order {coid} was reported lost but IB now shows it ({trade.orderStatus.status}); cancelling it"
         _log.error("{}", text)
         self.session.put(VenueErrorReported("ib", "lost-order-surfaced", text, coid))
         if self.session.connected:
+            waiter = self._cancels.get(coid)
+            if waiter is None or waiter.done():
+                self._cancels[coid] = asyncio.get_running_loop().create_future()
+            self._own_cancels.add(coid)  # the runtime's first cancel of it awaits this one
             try:
                 self.ib.cancelOrder(trade.order)
             except ConnectionError as exc:
+                self._own_cancels.discard(coid)
                 _log.warning("cancel of surfaced order {} not sent: {}", coid, exc)
+        return True
 
     def _validation_warned(self, coid: str) -> None:
         """IB answered a new order with a warning code (ib_async keeps it live as
