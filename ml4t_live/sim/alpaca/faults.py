@@ -35,9 +35,11 @@ Kinds (``SimulatedAlpaca.inject(kind, **params)`` or a ``--faults`` scenario). E
 ``connection_reset``       the next ``count`` POST /v2/orders are answered with a TCP reset
                            (SO_LINGER 0) BEFORE the venue looks at them: the order is NOT created
 ``lose_cancel``            the next ``count`` DELETE /v2/orders/{id} of an open order are answered
-                           204 and never carried out: no trade update, the order works on (and
-                           can fill), as Alpaca can leave a cancel request pending; a later
-                           DELETE is carried out
+                           204 and the order stays ``pending_cancel`` (status and trade update)
+                           for good: it works on and can fill, as Alpaca can leave a cancel
+                           pending; a later DELETE of it is refused 422 (already pending_cancel).
+                           ``bars``: carried out after all (``canceled``) when that many more
+                           bars have opened, as Alpaca ends a pending cancel late
 ``lookup_error``           the next ``count`` GET /v2/orders:by_client_order_id are answered
                            ``status`` (default 503): a venue that cannot tell what it holds
 ``delay_trade_updates``    the next ``count`` trade updates leave ``seconds`` late (order kept)
@@ -121,7 +123,9 @@ class FaultState:
     delays: list[float] = field(default_factory=list)  # seconds per upcoming trade update
     duplicates_left: int = 0
     bars_to_lose: int = 0  # lose_stream_bar: minute bars still to leave off the data stream
-    cancels_to_lose: int = 0  # lose_cancel: DELETEs still to answer 204 and not carry out
+    # lose_cancel: per DELETE still to answer 204 and leave pending_cancel, the bars until it is
+    # carried out after all (None: never)
+    cancels_to_lose: list[int | None] = field(default_factory=list)
     applied: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def arm(self, kind: str, params: dict[str, Any]) -> None:
@@ -140,7 +144,8 @@ class FaultState:
         elif kind == "lose_stream_bar":
             self.bars_to_lose += count
         elif kind == "lose_cancel":
-            self.cancels_to_lose += count
+            bars = params.get("bars")
+            self.cancels_to_lose.extend([None if bars is None else int(bars)] * count)
         self.applied.append((kind, dict(params)))
 
     def take_rate_limit(self) -> bool:
@@ -152,11 +157,11 @@ class FaultState:
     def take_submit_fault(self) -> SubmitFault | None:
         return self.submit_faults.pop(0) if self.submit_faults else None
 
-    def take_lost_cancel(self) -> bool:
-        if self.cancels_to_lose > 0:
-            self.cancels_to_lose -= 1
-            return True
-        return False
+    def take_lost_cancel(self) -> tuple[bool, int | None]:
+        """(this DELETE is lost, bars until it is carried out after all: None never)."""
+        if self.cancels_to_lose:
+            return True, self.cancels_to_lose.pop(0)
+        return False, None
 
     def take_lookup_error(self) -> int | None:
         return self.lookup_errors.pop(0) if self.lookup_errors else None

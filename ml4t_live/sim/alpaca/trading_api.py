@@ -279,10 +279,11 @@ class TradingApi:
 
     async def cancel(self, request: web.Request) -> web.Response:
         order_id = request.match_info["order_id"]
-        if self.ctx.venue.get(order_id).is_open and self.ctx.faults.take_lost_cancel():
-            _log.info("fault: the cancel of {} is answered 204 and never carried out (lose_cancel)", order_id)
-            return web.Response(status=204)
-        self.ctx.publish(self.ctx.venue.cancel(order_id))
+        lose, bars = self.ctx.faults.take_lost_cancel() if self.ctx.venue.cancelable(order_id) else (False, None)
+        if lose:
+            _log.info("fault: the cancel of {} is answered 204 and left pending_cancel (lose_cancel{})", order_id,
+                      "" if bars is None else f", carried out {bars} bar(s) later")  # fmt: skip
+        self.ctx.publish(self.ctx.venue.cancel(order_id, lose=lose, carry_out_after=bars))
         return web.Response(status=204)
 
     async def cancel_all(self, request: web.Request) -> web.Response:

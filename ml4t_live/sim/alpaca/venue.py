@@ -78,6 +78,7 @@ class AlpacaVenue:
         self.created_at = now()
         self.wash_trade_check = False  # faults.py ``wash_trade_check``: refuse AL-10 wash trades
         self.refusals: list[str] = []  # faults.py ``refuse_next``: 403 messages for the next submits
+        self._late_cancels: dict[str, int] = {}  # faults.py ``lose_cancel`` with ``bars``: bars left
 
     # ------------------------------------------------------------------ lookups
     def get(self, order_id: str) -> AlpacaOrder:
@@ -235,7 +236,7 @@ class AlpacaVenue:
     def replace(self, order_id: str, form: ReplaceForm) -> tuple[AlpacaOrder, Messages]:
         """Alpaca's replace: a NEW order (new id) that ``replaces`` the old one."""
         old = self.get(order_id)
-        if not old.is_open:
+        if not old.is_open or old.status == "pending_cancel":  # (a replace during pending_cancel fails: AL-14)
             raise unprocessable(f'order is already in "{old.status}" state; it cannot be replaced')
         if old.filled_qty > 0:
             raise unprocessable("order is partially filled; cancel it and submit a new one")
@@ -281,21 +282,55 @@ class AlpacaVenue:
             messages.append(self._update("new", new))
         return new, messages + self.translate([e for e in events if not _is_replaced(e)])
 
-    def cancel(self, order_id: str) -> Messages:
+    def cancelable(self, order_id: str) -> bool:
+        """Whether a DELETE of this order is taken (open, working, no cancel pending already)."""
         order = self.get(order_id)
-        if order.exchange_id is None or not order.is_open:
+        return order.exchange_id is not None and order.is_open and order.status != "pending_cancel"
+
+    def cancel(self, order_id: str, *, lose: bool = False, carry_out_after: int | None = None) -> Messages:
+        """Alpaca's cancel: the order shows ``pending_cancel`` (status and trade update), then
+        ``canceled``. ``lose`` (the ``lose_cancel`` fault): it stays ``pending_cancel``, working (it
+        can still fill), for good or until ``carry_out_after`` more bars have opened. A DELETE of an order already ``pending_cancel`` is refused 422 (the
+        reference is silent on it; a refusal is the conservative answer: nothing carried out)."""
+        order = self.get(order_id)
+        if not self.cancelable(order_id):
             raise unprocessable(f'order is already in "{order.status}" state')
+        prior = order.status
+        order.status, order.updated_at = "pending_cancel", self._now()
+        pending = self._update("pending_cancel", order)
+        if lose:
+            if carry_out_after is not None:
+                self._late_cancels[order_id] = carry_out_after
+            return [pending]
         try:
             _, events = self.exchange.cancel(order.exchange_id)
         except OrderNotCancelable as exc:
+            order.status = prior
             raise unprocessable(str(exc)) from None
         except UnknownOrder:
+            order.status = prior
             raise not_found() from None
-        messages = self.translate(events)
+        messages = [pending, *self.translate(events)]
         for leg in self.legs_of(order):  # legs of an OCO / live bracket legs are canceled with it
             if leg.is_open and leg.exchange_id is not None:
                 try:
                     messages += self.translate(self.exchange.cancel(leg.exchange_id)[1])
+                except (OrderNotCancelable, UnknownOrder):
+                    continue
+        return messages
+
+    def _carry_out_late_cancels(self) -> Messages:
+        """``lose_cancel`` with ``bars``: a pending cancel whose bars are up is carried out now."""
+        messages: Messages = []
+        for order_id, left in list(self._late_cancels.items()):
+            order = self.orders[order_id]
+            if left > 1 and order.status == "pending_cancel":
+                self._late_cancels[order_id] = left - 1
+                continue
+            del self._late_cancels[order_id]
+            if order.status == "pending_cancel" and order.exchange_id is not None:
+                try:
+                    messages += self.translate(self.exchange.cancel(order.exchange_id)[1])
                 except (OrderNotCancelable, UnknownOrder):
                     continue
         return messages
@@ -321,7 +356,8 @@ class AlpacaVenue:
     def open_bar(self, timestamp: datetime, bars: dict[str, SimBar]) -> Messages:
         for symbol, bar in bars.items():
             self.first_price.setdefault(symbol, bar.open)
-        messages = self.translate(self.exchange.open_bar(timestamp, bars))
+        messages = self._carry_out_late_cancels()
+        messages += self.translate(self.exchange.open_bar(timestamp, bars))
         self._mark_all_trailing()
         return messages
 
@@ -383,7 +419,8 @@ class AlpacaVenue:
         order.filled_avg_price = ((order.filled_avg_price or 0.0) * prior + price * qty) / order.filled_qty
         done = float(execution.remaining_quantity) <= 1e-9
         now = self._now()
-        order.status, order.updated_at = ("filled" if done else "partially_filled"), now
+        partly = "pending_cancel" if order.status == "pending_cancel" else "partially_filled"
+        order.status, order.updated_at = ("filled" if done else partly), now
         if done:
             order.filled_at = now
             if order.notional is not None:

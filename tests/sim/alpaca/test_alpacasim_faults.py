@@ -371,11 +371,44 @@ def test_stream_handshakes_refuse_wrong_keys(sim: SimulatedAlpaca) -> None:
     assert sim.state()["trade_listeners"] == 0 and sim.state()["data_clients"] == 0
 
 
-def test_a_lost_cancel_is_answered_204_and_the_order_works_on(sim: SimulatedAlpaca, trading: TradingClient) -> None:
+def test_a_cancel_shows_pending_cancel_then_canceled(sim: SimulatedAlpaca, trading: TradingClient,
+                                                    trade_stream: StreamHarness) -> None:
     order = trading.submit_order(LimitOrderRequest(symbol="AAPL", qty=1, side=BUY, time_in_force=DAY, limit_price=1))
+    trade_stream.get_event("new")
+    assert trading.cancel_order_by_id(order.id) is None  # 204
+    pending = trade_stream.get()
+    assert pending.event == "pending_cancel" and pending.order.status is OrderStatus.PENDING_CANCEL
+    canceled = trade_stream.get()
+    assert canceled.event == "canceled" and canceled.order.status is OrderStatus.CANCELED
+    assert trading.get_order_by_id(order.id).status is OrderStatus.CANCELED
+
+
+def test_a_lost_cancel_leaves_the_order_pending_cancel_and_working(sim: SimulatedAlpaca, trading: TradingClient,
+                                                                   trade_stream: StreamHarness) -> None:
+    order = trading.submit_order(LimitOrderRequest(symbol="AAPL", qty=1, side=BUY, time_in_force=DAY, limit_price=1))
+    trade_stream.get_event("new")
     sim.inject("lose_cancel")
     assert trading.cancel_order_by_id(order.id) is None  # 204, as if taken
-    assert trading.get_order_by_id(order.id).status not in (OrderStatus.CANCELED, OrderStatus.PENDING_CANCEL)
+    assert trade_stream.get().event == "pending_cancel"
+    assert trading.get_order_by_id(order.id).status is OrderStatus.PENDING_CANCEL
     assert [o.id for o in trading.get_orders(GetOrdersRequest(status=QueryOrderStatus.OPEN))] == [order.id]  # works on
-    assert trading.cancel_order_by_id(order.id) is None  # a later DELETE is carried out
+    with pytest.raises(APIError) as refused:  # a later DELETE is refused, not carried out
+        trading.cancel_order_by_id(order.id)
+    assert refused.value.status_code == 422 and "pending_cancel" in str(refused.value)
+    with pytest.raises(queue.Empty):  # and says nothing on the stream
+        trade_stream.get(timeout=QUIET)
+    assert trading.get_order_by_id(order.id).status is OrderStatus.PENDING_CANCEL
+
+
+def test_a_lost_cancel_with_bars_is_carried_out_when_those_bars_have_opened(
+        sim: SimulatedAlpaca, trading: TradingClient, trade_stream: StreamHarness) -> None:
+    order = trading.submit_order(LimitOrderRequest(symbol="AAPL", qty=1, side=BUY, time_in_force=DAY, limit_price=1))
+    trade_stream.get_event("new")
+    sim.inject("lose_cancel", bars=2)
+    assert trading.cancel_order_by_id(order.id) is None
+    assert trade_stream.get().event == "pending_cancel"
+    step(sim, trading)  # one bar: still pending
+    assert trading.get_order_by_id(order.id).status is OrderStatus.PENDING_CANCEL
+    step(sim, trading)  # the second: Alpaca ends the pending cancel late
+    assert trade_stream.get_event("canceled").order.status is OrderStatus.CANCELED
     assert trading.get_order_by_id(order.id).status is OrderStatus.CANCELED
