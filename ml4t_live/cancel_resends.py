@@ -23,7 +23,8 @@ run; only when a cancel is *due* does it read the venue's open orders (one ``sna
   by client order id); the schedule moves on;
 * one check sends for ``budget`` seconds (default 5 s) at most, measured from its start (the
   snapshot included) and at least one send: the rest are carried to the next check (an INFO line),
-  so a bar waits about ``budget`` plus one send's worst, not one per order due;
+  so a bar waits about ``budget`` plus one send's worst, not one per order due; each check takes
+  the longest-waiting cancels first, so a carried one is not passed over again;
 * after the last check's spacing, with still no answer: one ERROR ``ALERT order ...`` names the
   order (how often it was sent again, whether the venue still listed it working); nothing more
   is sent. The end of a run lists it in ``left_at_venue``.
@@ -108,6 +109,7 @@ class CancelResends:
             elif not final:
                 exhausted.append(cid)
                 self._ended.add(cid)
+        due.sort(key=lambda c: self._items[c].sent_at)  # the longest waiting first (none starves)
         return due, exhausted
 
     def checked(self, cid: str, *, sent: bool, refused: bool = False) -> None:

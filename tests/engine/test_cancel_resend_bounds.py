@@ -101,6 +101,20 @@ def test_one_check_sends_for_its_budget_and_carries_the_rest_to_the_next_bar(tmp
     assert len(carried) == 1 and ids[3] in carried[0], carried
 
 
+def test_a_cancel_carried_to_the_next_check_goes_first_there(tmp_path):
+    venue = SlowVenue(fill_on_wait=False, lost=99)
+    resends = CancelResends(after=0.0, clock=venue.clock, timer=venue.timer)  # every cancel due at each check
+    strategy = HaltedLimits(tmp_path / "fake-DU0001-cr.journal", venue.clock, 4)
+    broker = VenueBroker(venue, strategy_id="cr", state_dir=tmp_path)
+    broker.cancel_resends = resends
+    feed = ListFeed([bar(T0 + timedelta(minutes=i), {"AAA": 100.0}) for i in range(4)])
+    LiveEngine(strategy, broker, feed, session_dir=False, settle_timeout=0.1, open_orders_at_end="keep").run()
+    ids = [o.order_id for o in strategy.orders]
+    at = {t: [c for c, s in zip(venue.cancelled, venue.times, strict=True) if s == t] for t in (60.0, 90.0)}
+    assert at[60.0] == ids[:3]  # the 4th carried ...
+    assert at[90.0][0] == ids[3]  # ... and sent first at the next check, not passed over again
+
+
 def test_a_refused_repeat_of_a_cancel_the_venue_still_lists_is_followed_to_its_alert(tmp_path):
     venue = RefusesRepeat(fill_on_wait=False)
     strategy, broker, lines = run(venue, 70, tmp_path)
