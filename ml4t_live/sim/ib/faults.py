@@ -49,6 +49,8 @@ Kinds (``inject(kind, **params)`` from tests, ``[[fault]]`` tables in ``--faults
 ``unanswered_completed_orders`` the next ``count`` reqCompletedOrders get no answer at all (no
                            completedOrder, no completedOrdersEnd): a look-up by orderRef
                            times out on the client side
+``slow_completed_orders``  the next ``count`` reqCompletedOrders are answered ``seconds`` later
+                           (what is completed then)
 ``duplicate_order_id``     the next ``count`` placeOrders get error 103, nothing placed (IB-20)
 ``rate_exceeded``          the next ``count`` placeOrders get error 100 (max message rate
                            exceeded), nothing placed (IB-23)
@@ -94,6 +96,7 @@ KINDS: dict[str, dict[str, object]] = {
     "missing_commission": {"count": 1},
     "cancel_reply": {"count": 1, "reply": "10148", "seconds": 1.0},
     "unanswered_completed_orders": {"count": 1},
+    "slow_completed_orders": {"count": 1, "seconds": 0.5},
     "duplicate_order_id": {"count": 1},
     "rate_exceeded": {"count": 1},
     "refuse_next": {"count": 1, "code": 321, "text": "Error validating request.-'bN' : cause - "

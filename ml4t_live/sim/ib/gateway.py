@@ -250,6 +250,8 @@ class SimulatedIBGateway:
                 self._dispatcher.pacing_violations += int(p["count"])
             case "unanswered_completed_orders":
                 self._dispatcher.unanswered_completed_orders += int(p["count"])
+            case "slow_completed_orders":
+                self._dispatcher.slow_completed_orders += [float(p["seconds"])] * int(p["count"])
             case _:
                 self._fire_order_fault(fault.kind, p)
 

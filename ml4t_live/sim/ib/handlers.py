@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -40,6 +41,7 @@ class Dispatcher:
         self.server, self.venue, self.replay = server, venue, replay
         self.pacing_violations = 0
         self.unanswered_completed_orders = 0  # the next reqCompletedOrders get no answer
+        self.slow_completed_orders: list[float] = []  # the next reqCompletedOrders answered late (s)
         self.requests = RequestLog()
         self._rollbacks: dict[int | None, int] = {}  # client id (None: any) -> next nextValidId
         self.unsupported: list[int] = []  # message ids answered with an error, not data
@@ -114,6 +116,14 @@ class Dispatcher:
             self.unanswered_completed_orders -= 1
             _log.info("reqCompletedOrders of client {} left unanswered (fault)", conn.client_id)
             return
+        if self.slow_completed_orders:  # fault: answered later (what is completed then)
+            seconds = self.slow_completed_orders.pop(0)
+            _log.info("reqCompletedOrders of client {} answered {:g}s late (fault)", conn.client_id, seconds)
+            asyncio.get_running_loop().call_later(seconds, self._completed_orders, conn)
+            return
+        self._completed_orders(conn)
+
+    def _completed_orders(self, conn: ClientConnection) -> None:
         frames = [enc.completed_order(v) for v in self.venue.completed_today()]
         conn.write([*frames, enc.completed_orders_end()])
 

@@ -264,7 +264,8 @@ class IBGateway:
         session = self._session_()
         session.require_connected("open orders")
         try:
-            trades = await asyncio.wait_for(session.ib.reqAllOpenOrdersAsync(), self.config.request_timeout)
+            async with asyncio.timeout(self.config.request_timeout), session.order_lists:
+                trades = await session.ib.reqAllOpenOrdersAsync()
         except (ConnectionError, TimeoutError) as exc:
             raise ConnectionFailed(f"IB did not answer the open orders request ({exc!r})") from exc
         return [_any_venue_order(t) for t in trades if not t.isDone()]

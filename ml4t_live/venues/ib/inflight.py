@@ -14,7 +14,11 @@ reqOpenOrders + reqCompletedOrders + reqExecutions:
   While disconnected nothing is checked; the reconnect's resync settles the order instead.
 
 Worst case, an order is declared lost ``(inflight_checks + 1) * inflight_check_interval`` seconds
-(plus the look-ups' own time, each bounded by ``request_timeout``) after it was placed.
+(plus the look-ups' own time, each bounded by ``3 * request_timeout``) after it was placed.
+
+Look-ups take turns (``IBSession.order_lists``): ib_async keeps one pending reqOpenOrders and
+one pending reqCompletedOrders, so two at once would lose an answer. The wait for the turn counts
+inside the look-up's own bound.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ from loguru import logger
 from .session import IBSession
 
 _log = logger.bind(component="ib.orders")
+#: a look-up round is bounded by this many request_timeouts (its three requests, and the wait
+#: for a look-up already under way)
+LOOKUP_ROUNDS = 3
 
 
 @dataclass(slots=True)
@@ -122,11 +129,14 @@ class InFlightMonitor:
 
     async def lookup(self, coids: set[str]) -> dict[str, Found]:
         """One round of reqOpenOrders + reqCompletedOrders + reqExecutions, each bounded by
-        ``request_timeout``; raises ConnectionError / TimeoutError (never an empty guess)."""
+        ``request_timeout``, the whole round (a wait for another look-up's round included: they
+        take turns, see ``IBSession.order_lists``) by ``LOOKUP_ROUNDS * request_timeout``;
+        raises ConnectionError / TimeoutError (never an empty guess)."""
         ib, timeout = self.session.ib, self.session.config.request_timeout
-        opened = await asyncio.wait_for(ib.reqOpenOrdersAsync(), timeout)
-        completed = await asyncio.wait_for(ib.reqCompletedOrdersAsync(apiOnly=True), timeout)
-        fills = await asyncio.wait_for(ib.reqExecutionsAsync(), timeout)
+        async with asyncio.timeout(LOOKUP_ROUNDS * timeout), self.session.order_lists:
+            opened = await asyncio.wait_for(ib.reqOpenOrdersAsync(), timeout)
+            completed = await asyncio.wait_for(ib.reqCompletedOrdersAsync(apiOnly=True), timeout)
+            fills = await asyncio.wait_for(ib.reqExecutionsAsync(), timeout)
         out: dict[str, Found] = {}
         for trade in [*opened, *completed]:
             ref = trade.order.orderRef
