@@ -4,7 +4,7 @@ through the real ib_async client against the simulated IB Gateway.
 IB lists an order only to the client id that placed it: a restart as client 7 of a journal whose
 limit order works under client 1 would take it for lost while it works on. The run refuses to
 start (ConfigError, the CLI's exit 2) and sends nothing; the same client id still restarts (and
-cancels the order at its end); once every order ended, another client id may run the journal."""
+cancels the order at its end); once every order ended (a lost one counts), another client id may run the journal."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pytest
 from ib_helpers import START, config_for
+from loguru import logger
 from ml4t.backtest import BacktestConfig, OrderStatus, OrderType, Strategy
 
 from ml4t_live import LiveEngine
@@ -31,8 +32,9 @@ class OneLimit(Strategy):
             self.order = broker.submit_order("AAPL", 3, order_type=OrderType.LIMIT, limit_price=50.0)
 
 
-def run(sim, strategy, minutes, state_dir, client_id, end):
-    broker = IBBroker(config_for(sim, client_id=client_id, cancel_wait=0.3), strategy_id="cid", state_dir=state_dir)
+def run(sim, strategy, minutes, state_dir, client_id, end, **config):
+    broker = IBBroker(config_for(sim, client_id=client_id, cancel_wait=0.3, **config), strategy_id="cid",
+                      state_dir=state_dir)  # fmt: skip
     feed = IBFeed(config_for(sim, client_id=client_id + 20), ["AAPL"], bar_size="1 min",
                   end=START + timedelta(minutes=minutes))  # fmt: skip
     LiveEngine(strategy, broker, feed, config=BacktestConfig(), session_dir=False, settle_timeout=0.5,
@@ -57,7 +59,8 @@ def test_a_restart_under_another_client_id_refuses_while_its_orders_work(sim_fac
     with pytest.raises(ConfigError) as refused:
         run(sim, OneLimit(), 5, tmp_path, 7, "cancel")
     text = str(refused.value)
-    assert "client id 1" in text and "client id 7" in text and cid in text and "Nothing was sent" in text
+    assert "IB API client id 1" in text and "client id 7" in text and cid in text and "Nothing was sent" in text
+    assert "cancel-all --client-id 1" in text and "ml4t-live resume --strategy-id cid" in text
     assert _sent(sim) == sent, "the refused run sent something"
     assert [(o.client_id, o.status) for o in sim.orders if o.order_ref == cid] == [(1, "Submitted")]
     journal = read_only(next(tmp_path.glob("*.journal")))
@@ -79,3 +82,36 @@ def test_a_restart_under_another_client_id_refuses_while_its_orders_work(sim_fac
         assert journal.meta("venue_client_id") == "7"
     finally:
         journal.close()
+
+
+def test_a_lost_order_does_not_bar_another_client_id(sim_factory, tmp_path, ib_log_guard):
+    """IB never placed the order (black-holed): it was looked up under client id 1, not found and
+    declared lost. Its intent stays 'lost' for good, so it counts as ended for a change of client
+    id (a WARNING names it and the one client id that could still cancel it)."""
+    ib_log_guard.expect(r"is LOST: IB never answered")
+    ib_log_guard.expect(r"ALERT order \S+ is lost")
+    ib_log_guard.expect(r"Error 10147, reqId \d+")  # the cancel sent for the lost order: IB never had it
+    sim = sim_factory()
+    sim.inject("black_hole_next", count=1)
+    first = OneLimit()
+    run(sim, first, 4, tmp_path, 1, "cancel", inflight_check_interval=0.2, inflight_checks=2)
+    cid = first.order.order_id
+    journal = read_only(next(tmp_path.glob("*.journal")))
+    try:
+        assert journal.intents()[cid]["status"] == "lost"
+    finally:
+        journal.close()
+    warnings: list[str] = []
+    sink = logger.add(lambda m: warnings.append(m.record["message"]), level="WARNING",
+                      filter=lambda r: r["extra"].get("component") == "ownership")  # fmt: skip
+    try:
+        run(sim, OneLimit(), 6, tmp_path, 7, "cancel")
+    finally:
+        logger.remove(sink)
+    journal = read_only(next(tmp_path.glob("*.journal")))
+    try:
+        assert journal.meta("venue_client_id") == "7"
+    finally:
+        journal.close()
+    (lost,) = [w for w in warnings if "declared lost" in w]
+    assert cid in lost and "IB client id 1" in lost and "only client id 1 can see or cancel it" in lost
