@@ -27,6 +27,7 @@ from ml4t_live.errors import CancelRefused, JournalLocked, VenueError
 from ml4t_live.journal import TERMINAL, Journal, check_strategy_id, resume_command
 from ml4t_live.journal.store import read_only
 from ml4t_live.journal.views import holder_pid
+from ml4t_live.placing_client import META_KEY as PLACING_KEY
 
 from .operator import find_journal, switch
 from .status import _console, _table
@@ -35,17 +36,20 @@ from .venues import VenueOptions, entry_point
 _log = logger.bind(component="cli")
 
 
-def _owned(path: Path) -> tuple[dict[str, float], list[dict[str, Any]], dict[str, dict[str, Any]]]:
-    """The strategy's positions, its working orders (journal intent open) and its orders the
-    journal takes for ended (filled, cancelled, rejected, lost), by client order id."""
+def _owned(path: Path) -> tuple[dict[str, float], list[dict[str, Any]], dict[str, dict[str, Any]], str | None]:
+    """The strategy's positions, its working orders (journal intent open), its orders the journal
+    takes for lost (ended for the journal, but the venue may work one that surfaced: filled,
+    cancelled and rejected ones the venue itself reported ended) by client order id, and the
+    venue API client id its orders were placed under (IB; None when not recorded)."""
     journal = read_only(path)
     try:
         positions, intents = journal.positions(), journal.intents()
+        placing = journal.meta(PLACING_KEY)
     finally:
         journal.close()
     working = [i for i in intents.values() if i["status"] not in TERMINAL]
-    ended = {cid: i for cid, i in intents.items() if i["status"] in TERMINAL}
-    return positions, working, ended
+    lost = {cid: i for cid, i in intents.items() if i["status"] == "lost"}
+    return positions, working, lost, placing
 
 
 def _row(intent: dict[str, Any]) -> dict[str, Any]:
@@ -53,11 +57,19 @@ def _row(intent: dict[str, Any]) -> dict[str, Any]:
             "quantity": intent["quantity"], "filled": intent["filled"], "status": intent["status"]}  # fmt: skip
 
 
-def cancel_all(o: dict[str, Any], venue: Callable[[], VenueOptions], reason: str | None,
-               confirm: Callable[[str], bool], as_json: bool) -> None:  # fmt: skip
+def cancel_all(o: dict[str, Any], venue: Callable[[int | None], VenueOptions], reason: str | None,
+               confirm: Callable[[str], bool], as_json: bool, client_id: int | None = None,
+               configured: int | None = None) -> None:  # fmt: skip
+    """``client_id``: the one the operator named (--client-id); else the one the journal's orders
+    were placed under, else ``configured`` (the session file's, default 1)."""
     sid = check_strategy_id(str(o.get("strategy_id")))
     path = find_journal(o)
-    _, working, ended = _owned(path)
+    _, working, lost, placing = _owned(path)
+    use, note = _client_id(client_id, placing, configured)
+    if note:
+        _log.warning("{}", note)
+        if not as_json:
+            typer.echo(note)
     rows = [_row(i) for i in working]
     if not as_json:
         _show(f"strategy {sid}: {len(rows)} working order(s) of its own", rows,
@@ -69,9 +81,9 @@ def cancel_all(o: dict[str, Any], venue: Callable[[], VenueOptions], reason: str
     try:
         _, before = switch({**o, "reason": reason or "cancel-all by the operator"}, "HALTED", cancel_all=True)
         outcome = {}
-        if lock is not None and (rows or ended) and o.get("broker"):
-            outcome = cancel_at_venue(venue(), sid, [r["client_order_id"] for r in rows], set(ended))
-            rows += [_row(ended[cid]) for cid in outcome if cid in ended]  # ended in the journal, working
+        if lock is not None and (rows or lost) and o.get("broker"):
+            outcome = cancel_at_venue(venue(use), sid, [r["client_order_id"] for r in rows], set(lost))
+            rows += [_row(lost[cid]) for cid in outcome if cid in lost]  # lost in the journal, working
     finally:
         if lock is not None:
             lock.close()
@@ -80,7 +92,8 @@ def cancel_all(o: dict[str, Any], venue: Callable[[], VenueOptions], reason: str
             "the running strategy cancels it before its next bar" if lock is None else
             "cancelled when the strategy next starts (no --broker given)")  # fmt: skip
     report = {"strategy_id": sid, "journal": str(path), "running": lock is None, "trading_state":
-              {"before": before, "now": "HALTED"}, "orders": rows}  # fmt: skip
+              {"before": before, "now": "HALTED"}, "orders": rows, "venue_client_id": use,
+              "client_id_note": note}  # fmt: skip
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
         return
@@ -89,10 +102,28 @@ def cancel_all(o: dict[str, Any], venue: Callable[[], VenueOptions], reason: str
         typer.echo(f"  {row['client_order_id']}: {row['outcome']}")
 
 
+def _client_id(named: int | None, placing: str | None, configured: int | None) -> tuple[int | None, str]:
+    """The venue API client id to cancel as, and a note when it is not the one the journal's
+    orders were placed under (IB lets only that client id cancel them)."""
+    recorded = int(placing) if placing is not None else None
+    if named is not None:
+        if recorded is not None and named != recorded:
+            return named, (f"the journal's orders were placed under client id {recorded}, this command "
+                           f"connects as client id {named} (--client-id): the venue lets only client id "
+                           f"{recorded} cancel them (--client-id {recorded})")  # fmt: skip
+        return named, ""
+    if recorded is None:
+        return configured, ""
+    if configured is not None and configured != recorded:
+        return recorded, (f"the journal's orders were placed under client id {recorded}, the "
+                          f"configuration says {configured}: cancelling as client id {recorded}")  # fmt: skip
+    return recorded, ""
+
+
 def flatten(o: dict[str, Any], reason: str | None, confirm: Callable[[str], bool], as_json: bool) -> None:
     sid = check_strategy_id(str(o.get("strategy_id")))
     path = find_journal(o)
-    positions, working, _ = _owned(path)
+    positions, working, _, _ = _owned(path)
     rows = [{"asset": a, "quantity": q, "closing_order": f"{'sell' if q > 0 else 'buy'} {abs(q):g} MARKET"}
             for a, q in sorted(positions.items())]  # fmt: skip
     if not as_json:
@@ -129,8 +160,8 @@ def _lock(path: Path) -> Journal | None:
 def cancel_at_venue(venue_opts: VenueOptions, sid: str, cids: list[str],
                     ended: set[str] | None = None) -> dict[str, str]:  # fmt: skip
     """Cancel these journaled orders at the venue (the strategy is not running), and those of
-    ``ended`` (journaled as filled, cancelled, rejected or lost) the venue still works: a lost
-    order that surfaced, or any the journal takes for ended; what happened to each."""
+    ``ended`` (journaled as lost) the venue still works: a lost order that surfaced; what
+    happened to each."""
     broker = entry_point(venue_opts.venue, "make_broker")(venue_opts, BacktestConfig())
     broker.ids.start(sid, "operator")  # the gateway recognises the strategy's orders by their ids
     gateway = broker.gateway

@@ -147,8 +147,8 @@ def orders(
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (scripts, cron).")]
 Reason = Annotated[str | None, typer.Option(help="Why (kept in the journal, shown in the strategy's refusals).")]
 OwnClientId = Annotated[int | None, typer.Option(
-    help="IB: the client id the strategy runs with ([venue] client_id, default 1): IB lets only the "
-    "client that placed an order cancel it."
+    help="IB: the client id the strategy's orders were placed under (default: the one its journal "
+    "recorded, else [venue] client_id, default 1): IB lets only the client that placed an order cancel it."
 )]  # fmt: skip
 
 
@@ -179,9 +179,8 @@ def cancel_all(
     try:
         o = _options(config, strategy_id=strategy_id, broker=broker, host=host, port=port, account=account,
                      state_dir=state_dir, live=live)  # fmt: skip
-        if o.get("broker") and client_id is None:
-            client_id = _own_client_id(o)
-        act(o, lambda: _venue(o, client_id), reason, _confirmation(yes), as_json)
+        configured = _own_client_id(o) if o.get("broker") else None
+        act(o, lambda use: _venue(o, use), reason, _confirmation(yes), as_json, client_id, configured)
     finally:
         display.close()
 

@@ -5,6 +5,7 @@ confirmation."""
 from __future__ import annotations
 
 import json
+import socket
 
 from test_cli_ib import bars, cli, ib_errors, restore_loguru, sims  # noqa: F401
 from test_cli_operator_ib import IB_ERRORS_EXPECTED, _json, traded  # noqa: F401
@@ -140,3 +141,48 @@ def test_reconcile_names_an_order_its_journal_says_lost_the_venue_works(cli, tra
     assert (row["kind"], row["journal"]) == ("order-ended", "lost")
     assert "the journal says lost, the venue works it" in row["note"]
     assert _open_limits(traded) == ["keeper", "other"]  # reconcile changes nothing
+
+
+def _journal_says_cancelled(sid: str) -> None:
+    """Every order of the strategy ended in its journal (its working limit taken as cancelled)."""
+    journal = Journal.open(journal_path(state_dir(), "ib", "DU1234567", sid))
+    try:
+        (cid,) = [c for c, i in journal.intents().items() if i["status"] == "accepted"]
+        journal.set_intent(cid, status="cancelled", reason="cancelled")
+        journal.commit()
+    finally:
+        journal.close()
+
+
+def test_cancel_all_of_a_stopped_strategy_whose_orders_all_ended_does_not_need_the_venue(cli, traded):  # noqa: F811
+    """Filled, cancelled and rejected orders were reported ended by the venue itself: nothing to
+    cancel, so an offline cancel-all halts the strategy without connecting (the venue is down)."""
+    _journal_says_cancelled("keeper")
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        down = free.getsockname()[1]  # nothing listens there once closed
+    result = cli("cancel-all", "--broker", "ib", "--port", down, "--strategy-id", "keeper", "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{"): result.output.rindex("}") + 1])
+    assert report["orders"] == [] and _state("keeper") == "HALTED"
+
+
+def test_cancel_all_cancels_as_the_client_id_the_journal_recorded(cli, traded, tmp_path):  # noqa: F811
+    """The session file says client id 7, the journal's orders were placed under client id 1 (the
+    only one IB lets cancel them): cancel-all connects as client 1 and says so."""
+    session = tmp_path / "session.toml"
+    session.write_text("[venue]\nclient_id = 7\n")
+    result = cli("cancel-all", "--broker", "ib", "--port", traded.port, "--strategy-id", "keeper", "--yes",
+                 "--config", session)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "placed under client id 1, the configuration says 7: cancelling as client id 1" in result.output
+    assert "cancelled at the venue" in result.output
+    assert _open_limits(traded) == ["other"]
+
+
+def test_cancel_all_with_another_client_id_than_recorded_warns(cli, traded):  # noqa: F811
+    result = cli("cancel-all", "--broker", "ib", "--port", traded.port, "--strategy-id", "keeper", "--yes",
+                 "--client-id", 7)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "placed under client id 1, this command connects as client id 7" in result.output
+    assert _open_limits(traded) == ["keeper", "other"]

@@ -11,10 +11,12 @@ follow-up look-ups by orderRef (reqOpenOrders + reqCompletedOrders + reqExecutio
   ``MAX_SPACING``), while the order is neither finished for the tracker nor working again for
   ib_async (a look-up that lists it open gives ib_async its status back: IB's later end then
   arrives as events);
-* found: the tracker takes it from there (a completed order's status settles it);
+* found: the tracker takes it from there (a completed order's status settles it, an open one
+  gives ib_async its status back);
 * a look-up that fails or times out proves nothing (unknown is not gone): not counted;
-* not found ``MISSES`` times: a WARNING, and following stops; the order stays unsettled (the
-  runtime keeps following its cancel; a reconnect's resync or a restart's look-up decides).
+* ``MISSES`` look-ups that leave it undecided (not found, or found without an end, e.g. only
+  its executions): a WARNING, and following stops; the order stays unsettled (the runtime keeps
+  following its cancel; a reconnect's resync or a restart's look-up decides).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from .session import IBSession
 _log = logger.bind(component="ib.orders")
 #: the longest spacing between two follow-up look-ups (seconds)
 MAX_SPACING = 60.0
-#: look-ups without the order before following stops
+#: look-ups that leave the order undecided before following stops
 MISSES = 10
 
 
@@ -85,10 +87,12 @@ class RefusedCancels:
                     continue
                 if coid in found:
                     self._settler.found(coid, found[coid])
-                    continue
+                    if not self._settler.undecided(coid):
+                        continue
                 self._misses[coid] += 1
                 if self._misses[coid] >= MISSES:
                     del self._misses[coid]
-                    _log.warning("order {}: IB refused its cancel and {} look-ups by orderRef did not find it; "
-                                 "its end is unknown (not taken as gone): the next re-sync or restart "
-                                 "look-up settles it", coid, MISSES)  # fmt: skip
+                    _log.warning("order {}: IB refused its cancel and {} look-ups by orderRef did not settle "
+                                 "it (not found, or found without an end); its end is unknown (not taken "
+                                 "as gone): the next re-sync or restart look-up settles it",
+                                 coid, MISSES)  # fmt: skip

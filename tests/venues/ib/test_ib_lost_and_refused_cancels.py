@@ -156,3 +156,44 @@ def test_a_refused_repeat_is_followed_with_look_ups_until_ib_lists_the_order_end
     assert [type(e).__name__ for e in seen if getattr(e, "client_order_id", None) == "slow"] == [
         "OrderAccepted", "OrderCancelled"
     ]
+
+
+class _NeverSettled:
+    """A tracker for which every look-up's find leaves the order undecided (found without an end)."""
+
+    def __init__(self) -> None:
+        self.found_times = 0
+
+    def found(self, coid, found) -> None:
+        self.found_times += 1
+
+    def undecided(self, coid) -> bool:
+        return True
+
+
+def test_a_refused_cancel_found_without_an_end_is_looked_up_a_bounded_number_of_times(
+        sim_factory, gateway_factory, ib_log_guard):  # fmt: skip
+    """The follow-up look-ups after a refused cancel end after MISSES look-ups that leave the
+    order undecided, found or not (they went on every 60 s for good while it was found)."""
+    from ml4t_live.venues.ib.refused_cancels import MISSES, RefusedCancels
+
+    stopped = threading.Event()
+    sink = logger.add(lambda m: stopped.set(), level="WARNING",
+                      filter=lambda r: "did not settle it" in r["message"])  # fmt: skip
+    try:
+        sim = sim_factory()
+        gw = gateway_factory(sim, inflight_check_interval=0.001)
+        gw.connect()
+        gw.place(OrderRequest("kept", "AAPL", OrderSide.BUY, 3, OrderType.LIMIT, limit_price=50.0))
+        wait_for(gw.events, is_(OrderAccepted, "kept"))  # working at IB: every look-up finds it
+        tracker, settler = gw._orders_(), _NeverSettled()
+        follower = RefusedCancels(tracker.session, settler, tracker._inflight)
+
+        async def refused() -> None:
+            follower.refused("kept")
+
+        gw._call(refused())
+        assert stopped.wait(15), f"still following after {settler.found_times} look-ups that found it"
+    finally:
+        logger.remove(sink)
+    assert settler.found_times == MISSES
