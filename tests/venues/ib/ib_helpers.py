@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
+from ml4t.backtest import OrderType, Strategy
 
 from ml4t_live.venues.ib import IBConfig
 
@@ -86,3 +87,14 @@ def minute_bars(symbols=("AAPL",), n=20, start=START, base=100.0) -> pl.DataFram
 def is_(cls, coid):
     """An event predicate: of type ``cls`` for client order id ``coid``."""
     return lambda e: isinstance(e, cls) and e.client_order_id == coid
+
+
+class OneLimit(Strategy):
+    """A limit buy of 3 AAPL far below the market on its first bar (it never fills)."""
+
+    def __init__(self) -> None:
+        self.order = None
+
+    def on_data(self, timestamp, data, context, broker):
+        if self.order is None:
+            self.order = broker.submit_order("AAPL", 3, order_type=OrderType.LIMIT, limit_price=50.0)

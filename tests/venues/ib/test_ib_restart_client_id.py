@@ -11,25 +11,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from ib_helpers import START, config_for
+from ib_helpers import START, OneLimit, config_for
 from loguru import logger
-from ml4t.backtest import BacktestConfig, OrderStatus, OrderType, Strategy
+from ml4t.backtest import BacktestConfig, OrderStatus
 
 from ml4t_live import LiveEngine
 from ml4t_live.errors import ConfigError
 from ml4t_live.journal.store import read_only
 from ml4t_live.venues.ib import IBBroker, IBFeed
-
-
-class OneLimit(Strategy):
-    """A limit buy far below the market on its first bar (it never fills)."""
-
-    def __init__(self) -> None:
-        self.order = None
-
-    def on_data(self, timestamp, data, context, broker):
-        if self.order is None:
-            self.order = broker.submit_order("AAPL", 3, order_type=OrderType.LIMIT, limit_price=50.0)
 
 
 def run(sim, strategy, minutes, state_dir, client_id, end, **config):
