@@ -319,17 +319,30 @@ class BarSteps:
     def cancel_open_orders(self, reason: str, *, strategy_only: bool = False) -> None:
         """The runtime (not the strategy) cancels every working order (``strategy_only``: the
         strategy's, not the runtime's own, e.g. the operator's flatten); each is journaled as an
-        event, so a warm restart shows the strategy the same cancelled order. A cancel the venue
-        refused or that failed leaves its order working (open in the book)."""
+        event, so a warm restart shows the strategy the same cancelled order. A cancel that failed
+        leaves its order working (open in the book), tried again at the next call. One the venue
+        refused for an order its events have not ended (e.g. already ``pending_cancel``) leaves it
+        open (PENDING for the strategy) and followed like an unanswered cancel
+        (:mod:`~ml4t_live.cancel_resends`): a WARNING, checks that send the cancel again while the
+        venue works it, then the ALERT; not sent again by the next call."""
         self._cancel_failed &= self.book.open.keys()  # (warned once: only orders still working are kept)
         for order in list(self.book.open.values()):
             if strategy_only and self.ids.is_runtime(order.order_id):
                 continue
+            if order.order_id in self.cancel_resends.refused_open or order.order_id not in self.book.open:
+                continue  # followed on its own schedule / ended meanwhile
             try:
                 self.gateway.cancel(order.order_id)
             except CancelRefused as exc:
-                _log.info("{}: {} could not be cancelled ({}); its own events say how it ended",
-                          reason, order.order_id, exc)  # fmt: skip
+                self._drain(block_until=None)  # a fill (or cancel) that raced it is applied first
+                if order.order_id not in self.book.open:
+                    _log.info("{}: {} could not be cancelled ({}); its own events say how it ended",
+                              reason, order.order_id, exc)  # fmt: skip
+                    continue
+                self.cancel_resends.refused(order.order_id, reason)
+                _log.warning("{}: the venue refused to cancel {} ({}); it stays pending for the strategy and "
+                             "is followed: its events may end it, else the cancel is asked again while the "
+                             "venue lists it working, then an ALERT", reason, order.order_id, exc)  # fmt: skip
                 continue
             except (VenueError, BridgeError) as exc:  # warned once per order (HALTED tries again each bar)
                 level = "DEBUG" if order.order_id in self._cancel_failed else "WARNING"
@@ -337,13 +350,18 @@ class BarSteps:
                 _log.log(level, "{}: cancel of {} failed ({}); it may still work at the venue", reason,
                          order.order_id, exc)  # fmt: skip
                 continue
-            order.status = OrderStatus.CANCELLED
-            order.cancelled_at = self._bar_time
-            order.cancellation_reason = reason
-            self.book.cancel_sent(order)
-            self.cancel_resends.sent(order.order_id)
-            self._in_flight.pop(order.order_id, None)
-            self.link.event(OrderCancelled(order.order_id, reason))
+            self._cancel_taken(order, reason)
+
+    def _cancel_taken(self, order: Order, reason: str) -> None:
+        """The venue took the runtime's cancel of ``order``: CANCELLED for the strategy (journaled),
+        cancelling until the venue confirms."""
+        order.status = OrderStatus.CANCELLED
+        order.cancelled_at = self._bar_time
+        order.cancellation_reason = reason
+        self.book.cancel_sent(order)
+        self.cancel_resends.sent(order.order_id)
+        self._in_flight.pop(order.order_id, None)
+        self.link.event(OrderCancelled(order.order_id, reason))
 
     def _cancel_and_wait(self, reason: str, timeout: float) -> None:
         """Cancel what works and wait (bounded) for the venue's answers; a cancel still
@@ -351,7 +369,7 @@ class BarSteps:
         self.cancel_open_orders(reason)
         self._drain(block_until=None)  # a refused cancel's fill is already on the queue
         self._wait_cancelling(timeout)
-        if self.book.cancelling:
+        if self.book.cancelling or self.cancel_resends.refused_open:
             self._resend_due_cancels(final=True, when=f" ({reason})")
             self._wait_cancelling(timeout)
 

@@ -17,17 +17,28 @@ run; only when a cancel is *due* does it read the venue's open orders (one ``sna
   the venue refuses (``CancelRefused``: filled, or already being cancelled: IB 10148
   ``PendingCancel``, Alpaca 422 ``pending_cancel``) does not end the follow-up: the order's own
   events may end it, else the next check looks again. A send that fails (``VenueError`` /
-  ``BridgeError``) is tried again at the next check, the schedule unmoved;
+  ``BridgeError``) counts as that check (the cancel was tried): it goes behind the others and waits
+  for the next spacing, so a cancel that can never be sent ends in the ALERT too;
 * checked, and the venue no longer lists it: nothing is sent and nothing counted as sent (an INFO
   line says so); it stays cancelling until the venue's events end it (a warm restart looks it up
   by client order id); the schedule moves on;
 * one check sends for ``budget`` seconds (default 5 s) at most, measured from its start (the
   snapshot included) and at least one send: the rest are carried to the next check (an INFO line),
   so a bar waits about ``budget`` plus one send's worst, not one per order due; each check takes
-  the longest-waiting cancels first, so a carried one is not passed over again;
+  the longest-waiting cancels first (a carried one has waited since its last check, a tried one
+  since it was tried), so a carried one is not passed over again and a failing one blocks no other;
 * after the last check's spacing, with still no answer: one ERROR ``ALERT order ...`` names the
   order (how often it was sent again, whether the venue still listed it working); nothing more
   is sent. The end of a run lists it in ``left_at_venue``.
+
+A cancel of the runtime's (HALTED, ``cancel-all``, the end of a run) that the venue *refused*
+while the order is still open in the book (e.g. Alpaca 422: already ``pending_cancel`` after a DELETE
+the journal never saw; IB 10148) is followed the same way (:attr:`CancelResends.refused_open`): the
+order stays PENDING for the strategy, HALTED does not send it again at each bar; the next check
+(due at once) and the later ones (spaced as above) send the cancel again while the venue lists the
+order working (never the order), and the ALERT ends it; its own events (filled, cancelled) end it
+at any time. A repeat the venue takes makes it an ordinary cancelled order (cancelling until
+confirmed).
 
 A restart marks every order still cancelling as sent long ago (due at once); the end of a run
 (``final``) asks once more for every order still cancelling after its wait, whatever its age and
@@ -63,6 +74,7 @@ class _Cancel:
     checks: int = 0  # due checks so far: they space the next one and bound the follow-up
     resends: int = 0  # times really sent again (the gateway took it, or the venue refused it)
     refused: int = 0  # of those, refused by the venue
+    failed: int = 0  # checks whose send failed (VenueError / BridgeError)
     listed: bool = True  # whether the venue listed the order working at the last check
 
 
@@ -82,11 +94,21 @@ class CancelResends:
         self._items: dict[str, _Cancel] = {}
         self._ended: set[str] = set()  # given up (ALERTed): never sent again
         self.failed: set[str] = set()  # a re-send failed (warned once)
+        #: open orders (PENDING for the strategy) whose runtime cancel the venue refused: followed
+        #: here too, by client order id -> the reason of that cancel
+        self.refused_open: dict[str, str] = {}
 
     def sent(self, cid: str, *, long_ago: bool = False) -> None:
         """The cancel of ``cid`` was sent now (``long_ago``: before a restart, due at once)."""
         self._ended.discard(cid)
+        self.refused_open.pop(cid, None)  # (a cancel taken: followed as any)
         self._items[cid] = _Cancel(float("-inf") if long_ago else self.clock())
+
+    def refused(self, cid: str, reason: str) -> None:
+        """The runtime's cancel of the open order ``cid`` was refused now: followed from now on,
+        its first check due at once (the next check asks again if the venue still works it)."""
+        self.sent(cid, long_ago=True)
+        self.refused_open[cid] = reason
 
     def due(self, cancelling: Iterable[str], *, final: bool = False) -> tuple[list[str], list[str]]:
         """(cancels to check now, cancels given up just now) among the orders ``cancelling``;
@@ -96,6 +118,7 @@ class CancelResends:
             del self._items[cid]  # the venue answered
         self._ended &= set(cancelling)
         self.failed &= set(cancelling)
+        self.refused_open = {c: r for c, r in self.refused_open.items() if c in cancelling}
         now = self.clock()
         due, exhausted = [], []
         for cid in cancelling:
@@ -112,15 +135,17 @@ class CancelResends:
         due.sort(key=lambda c: self._items[c].sent_at)  # the longest waiting first (none starves)
         return due, exhausted
 
-    def checked(self, cid: str, *, sent: bool, refused: bool = False) -> None:
-        """``cid``'s due check is done: its cancel was sent again (``refused`` by the venue), or
-        not (the venue no longer lists the order working)."""
+    def checked(self, cid: str, *, sent: bool, refused: bool = False, failed: bool = False) -> None:
+        """``cid``'s due check is done: its cancel was sent again (``refused`` by the venue), its
+        send ``failed`` (the venue listed it working), or nothing was sent (the venue no longer
+        lists the order working). Each moves it behind the others and on in its schedule."""
         item = self._items.setdefault(cid, _Cancel(self.clock()))
         item.sent_at = self.clock()
         item.checks += 1
         item.resends += sent
         item.refused += refused
-        item.listed = sent
+        item.failed += failed
+        item.listed = sent or failed
 
     def resends(self, cid: str) -> int:
         """How often the cancel of ``cid`` was really sent again."""
@@ -130,7 +155,12 @@ class CancelResends:
     def alert(self, cid: str) -> str:
         """The ALERT for a cancel given up (see the module docstring)."""
         item = self._items.get(cid) or _Cancel(0.0)
-        sent = f"sent again {item.resends} time(s)" + (f", refused {item.refused}" if item.refused else "")
+        sent = (f"sent again {item.resends} time(s)" + (f", refused {item.refused}" if item.refused else "")
+                + (f", {item.failed} send(s) failed" if item.failed else ""))
+        if cid in self.refused_open:
+            return (f"ALERT order {cid}: the venue refused its cancel ({self.refused_open[cid]}; {sent}) and "
+                    f"{'still listed' if item.listed else 'no longer lists'} it working; it may still work at "
+                    "the venue (and fill): cancel it there, then ml4t-live reconcile")  # fmt: skip
         if item.listed:
             return (f"ALERT order {cid}: the venue never confirmed its cancel ({sent}) and still listed it "
                     "working; it may still work at the venue (and fill): cancel it there, then ml4t-live "
@@ -147,6 +177,17 @@ class CancelResending:
     book: Book
     cancel_resends: CancelResends
     _drain: Any  # FillBarrier._drain
+    _cancel_taken: Any  # BarSteps._cancel_taken
+
+    def _followed_cancels(self) -> list[str]:
+        """The orders whose cancel is followed: cancelling, and open ones whose runtime cancel the
+        venue refused."""
+        refused = [c for c in self.cancel_resends.refused_open if c in self.book.open]
+        return list(self.book.cancelling) + refused
+
+    def _follows_cancel(self, cid: str) -> bool:
+        refused = cid in self.cancel_resends.refused_open and cid in self.book.open
+        return cid in self.book.cancelling or refused
 
     def _resend_due_cancels(self, working: set[str] | None = None, *, final: bool = False,
                             when: str = "") -> None:  # fmt: skip
@@ -155,7 +196,7 @@ class CancelResending:
         one ``snapshot`` when None and a cancel is due)."""
         resends = self.cancel_resends
         started = resends.timer()
-        due, exhausted = resends.due(self.book.cancelling, final=final)
+        due, exhausted = resends.due(self._followed_cancels(), final=final)
         for cid in exhausted:
             _log.error(resends.alert(cid))
         if not due:
@@ -171,10 +212,10 @@ class CancelResending:
             self._drain(block_until=None)  # what the venue said before its answer comes first
         sends = 0
         for i, cid in enumerate(due):
-            if cid not in self.book.cancelling:
+            if not self._follows_cancel(cid):
                 continue
             if cid in working and sends and not final and resends.timer() - started >= resends.budget:
-                left = [c for c in due[i:] if c in self.book.cancelling]
+                left = [c for c in due[i:] if self._follows_cancel(c)]
                 _log.info("{} due cancel(s) carried to the next check (this check's {:g} s are spent): {}",
                           len(left), resends.budget, ", ".join(left))  # fmt: skip
                 break
@@ -198,13 +239,19 @@ class CancelResending:
                          "the cancel asked again ({} of at most {}) was refused ({}): followed until its "
                          "events end it", cid, when, resends.resends(cid), resends.limit, exc)  # fmt: skip
             return
-        except (VenueError, BridgeError) as exc:  # warned once per order; tried again at the next check
+        except (VenueError, BridgeError) as exc:  # warned once per order; counts as its check
+            resends.checked(cid, sent=False, failed=True)
             level = "DEBUG" if cid in resends.failed else "WARNING"
             resends.failed.add(cid)
             _log.log(level, "the repeated cancel of {} failed ({}); it may still work at the venue: tried "
-                     "again at the next check", cid, exc)  # fmt: skip
+                     "again at its next check (the others first)", cid, exc)  # fmt: skip
             return
         resends.failed.discard(cid)
+        reason = resends.refused_open.pop(cid, None)
+        if reason is not None and cid in self.book.open:  # refused before, taken now: an ordinary cancel
+            _log.warning("order {}: the venue took its cancel ({}) after refusing it: cancelling", cid, reason)
+            self._cancel_taken(self.book.open[cid], reason)
+            return
         resends.checked(cid, sent=True)
         _log.warning("order {}: its cancel{} was never confirmed and the venue still listed it working: "
                      "cancel asked again ({} of at most {}; the venue's answer or events end it)", cid, when,

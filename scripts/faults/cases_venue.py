@@ -125,7 +125,7 @@ ALPACA_CASES = [
     _al("al-expired-day-order", "AL-13", "a DAY limit rests at the close of day 1 and expires overnight",
         plan="2:limit:MSFT:5:50|3:buy:AAPL:10", bars=12, max_bars=10, days=2),
     _al("al-cancel-lost", "AL-14", "the DELETE of order 1 is answered 204 and left pending_cancel (the order works "
-        "on, a repeat is refused 422) until 2 bars later: the runtime must follow it to its end",
+        "on) until Alpaca's late 'canceled' 2 bars later: the runtime must follow it to that end",
         inject=[("lose_cancel", {"bars": 2})]),
     _al("al-partial-fill", "AL-17", "the first fill split into 3 executions",
         inject=[("partial_fill", {"parts": 3})]),

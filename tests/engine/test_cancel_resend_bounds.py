@@ -143,7 +143,8 @@ def test_a_repeat_that_failed_is_not_logged_as_sent(tmp_path):
     venue = _FailsRepeatOnce(fill_on_wait=False)
     strategy, _, lines = run(venue, 5, tmp_path, end="keep")
     cid = strategy.orders[0].order_id
-    assert venue.times == [30.0, 60.0, 90.0]  # the halt's; the failed repeat; the next bar's
+    # the halt's; the failed repeat (it counts as the check at 60 s); the next check, 60 s later
+    assert venue.times == [30.0, 60.0, 120.0]
     said = [line for line in lines if cid in line and "again (" in line]
     assert len(said) == 1 and "(1 of at most 5" in said[0], said  # only the repeat that went out
 

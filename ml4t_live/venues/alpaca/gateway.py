@@ -307,8 +307,10 @@ class AlpacaGateway(SubmitMixin):
         """Ask Alpaca to cancel; the ``canceled`` trade update confirms it.
 
         Raises :class:`~ml4t_live.errors.CancelRefused` when Alpaca refuses: 422 (already filled,
-        already canceled: not cancelable) or 404 (Alpaca has no such order, e.g. a submit still of
-        unknown outcome). The order's real outcome (its fill) then arrives as its events. No answer
+        already canceled, or already ``pending_cancel``: a cancel Alpaca took and has not carried
+        out, the order still working; the runtime follows it, see ``ml4t_live.cancel_resends``)
+        or 404 (Alpaca has no such order, e.g. a submit still of unknown outcome). The order's
+        real outcome (its fill, its cancel) then arrives as its events. No answer
         at all (retried as a repeatable request) raises :class:`VenueRequestFailed`.
         """
         if self.held.drop(client_order_id):

@@ -1,0 +1,127 @@
+"""Repeats that fail, the per-check budget's start, and a runtime cancel the venue refused while
+it still works the order.
+
+Same setting as tests/engine/test_cancel_resend_bounds.py: the operator halts the strategy during
+its first bar, the next bar cancels its working limit orders (at t=30 s of the schedule's fake
+clock, which the strategy moves 30 s per bar), and the venue (FakeVenue, tests/support/fakes.py)
+loses, refuses or fails those cancels. The budget's fake clock moves with the venue's calls.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from ml4t.backtest import OrderStatus
+
+from ml4t_live.errors import CancelRefused, VenueError
+from tests.engine.test_cancel_resend import Clock, TimedVenue
+from tests.engine.test_cancel_resend_bounds import run
+
+
+@dataclass
+class FailingHead(TimedVenue):
+    """Loses every cancel (the orders keep working). The open-orders read takes ``snap`` s of
+    ``timer``, each cancel 2 s; every repeat of the FIRST order's cancel fails (``VenueError``:
+    Alpaca's DELETE answered 5xx through its retries) after ``head`` s more."""
+
+    timer: Clock = field(default_factory=Clock)
+    snap: float = 6.0
+    head: float = 0.0
+    fail_head: bool = True
+    fails: int = 0
+
+    def snapshot(self):
+        self.timer.now += self.snap
+        return super().snapshot()
+
+    def cancel(self, client_order_id):
+        self.timer.now += 2.0
+        first = self.placed[0].client_order_id
+        if self.fail_head and client_order_id == first and client_order_id in self.cancelled:
+            self.timer.now += self.head
+            self.fails += 1
+            raise VenueError(f"cancel of {client_order_id}: HTTP 503 (after 4 tries)")
+        super().cancel(client_order_id)
+
+
+def _alerts(lines, cid):
+    return [line for line in lines if line.startswith("ERROR") and "ALERT" in line and cid in line]
+
+
+def test_a_repeat_that_keeps_failing_blocks_no_other_and_ends_in_its_alert(tmp_path):
+    # the read alone spends the 5 s budget: one send per check; before, the failing head stayed
+    # first (its failure did not move it), took that send every check, and none ever reached the ALERT
+    venue = FailingHead(fill_on_wait=False, lost=999)
+    strategy, broker, lines = run(venue, 80, tmp_path, n=3, end="keep", timer=venue.timer)
+    head, *rest = [o.order_id for o in strategy.orders]
+    sent = Counter(venue.cancelled)
+    assert venue.fails == 5  # the failures count toward its schedule: 5 checks, then no more
+    alert = _alerts(lines, head)
+    assert len(alert) == 1 and "5 send(s) failed" in alert[0] and "still listed it working" in alert[0], alert
+    for cid in rest:  # carried, yet each had its turn: the halt's cancel and 5 repeats, then the ALERT
+        assert sent[cid] == 6, sent
+        assert len(_alerts(lines, cid)) == 1
+    assert sorted(o.order_id for o in broker.left_at_venue) == sorted([head, *rest])
+
+
+def test_a_slow_failing_repeat_goes_behind_the_others(tmp_path):
+    # the read is fast, the head's failing repeat takes 6 s (Alpaca's retries of a 5xx): before,
+    # it went first at every check and spent the budget, and the others were carried for good
+    venue = FailingHead(fill_on_wait=False, lost=999, snap=0.2, head=4.0)
+    strategy, _, lines = run(venue, 80, tmp_path, n=3, end="keep", timer=venue.timer)
+    head, *rest = [o.order_id for o in strategy.orders]
+    sent = Counter(venue.cancelled)
+    assert venue.fails == 5
+    assert all(sent[cid] == 6 for cid in rest), sent
+    assert all(len(_alerts(lines, cid)) == 1 for cid in (head, *rest))
+
+
+def test_the_budget_counts_from_the_start_of_the_check_the_read_included(tmp_path):
+    # read 4 s, each repeat 2 s, budget 5 s: the read and one send (6 s) spend it; counted from
+    # after the read, three sends (2, 4 < 5, 6) would go in that check
+    venue = FailingHead(fill_on_wait=False, lost=999, snap=4.0, fail_head=False)
+    run(venue, 3, tmp_path, n=3, end="keep", timer=venue.timer)
+    assert Counter(venue.times) == {30.0: 3, 60.0: 1, 90.0: 2}, venue.times
+
+
+@dataclass
+class StuckPendingCancel(TimedVenue):
+    """The orders were already being cancelled at the venue (a DELETE the journal never saw,
+    Alpaca ``pending_cancel``): every cancel is refused (422) and the order stays listed working;
+    ``take_after`` cancels refused, the next one is taken and carried out (confirmed)."""
+
+    take_after: int = 10**6
+
+    def cancel(self, client_order_id):
+        self.times.append(self.clock.now - 1000.0)
+        if len(self.times) <= self.take_after:
+            self.cancelled.append(client_order_id)
+            raise CancelRefused('order is already in "pending_cancel" state (HTTP 422)')
+        self.lost = 0
+        super(TimedVenue, self).cancel(client_order_id)
+
+
+def test_a_halted_cancel_refused_for_an_order_still_working_is_followed_to_its_alert(tmp_path):
+    venue = StuckPendingCancel(fill_on_wait=False)
+    strategy, broker, lines = run(venue, 70, tmp_path, end="keep")
+    cid = strategy.orders[0].order_id
+    # the halt's cancel at t=30 is refused; not sent again at each bar (before: every bar, INFO
+    # only, no ALERT) but checked on the schedule: 60, 120, 240, 480, 960 s, then ALERTed
+    assert venue.times == [30.0, 60.0, 120.0, 240.0, 480.0, 960.0]
+    warned = [line for line in lines if line.startswith("WARNING") and "stays pending for the strategy" in line and cid in line]
+    assert len(warned) == 1, warned
+    alerts = _alerts(lines, cid)
+    assert len(alerts) == 1 and "refused its cancel" in alerts[0] and "still listed it working" in alerts[0]
+    assert strategy.orders[0].status is OrderStatus.PENDING  # it works at the venue: pending, as before
+    assert [o.order_id for o in broker.left_at_venue] == [cid]
+
+
+def test_a_refused_halted_cancel_the_venue_later_takes_ends_the_order_once(tmp_path):
+    venue = StuckPendingCancel(fill_on_wait=False, take_after=2)
+    strategy, broker, lines = run(venue, 12, tmp_path, end="keep")
+    order = strategy.orders[0]
+    assert venue.times == [30.0, 60.0, 120.0]  # refused, refused, taken (and confirmed)
+    assert order.status is OrderStatus.CANCELLED
+    assert not broker.left_at_venue and not broker.book.cancelling
+    assert not _alerts(lines, order.order_id)
