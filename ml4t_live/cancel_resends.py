@@ -110,6 +110,17 @@ class CancelResends:
         self.sent(cid, long_ago=True)
         self.refused_open[cid] = reason
 
+    def withdraw_refused(self, reasons: set[str]) -> list[str]:
+        """Stop following the refused cancels made for ``reasons`` (a resume withdrew the halt
+        they carried out): those orders work on for the strategy. Returns their ids."""
+        gone = [cid for cid, reason in self.refused_open.items() if reason in reasons]
+        for cid in gone:
+            del self.refused_open[cid]
+            self._items.pop(cid, None)
+            self._ended.discard(cid)
+            self.failed.discard(cid)
+        return gone
+
     def due(self, cancelling: Iterable[str], *, final: bool = False) -> tuple[list[str], list[str]]:
         """(cancels to check now, cancels given up just now) among the orders ``cancelling``;
         ``final``: every one not ended, whatever its age."""

@@ -30,6 +30,8 @@ _log = logger.bind(component="risk")
 
 #: seconds the operator's flatten waits for the venue to answer its cancels
 FLATTEN_WAIT = 5.0
+#: the reasons HALTED's and the operator's cancel-all cancels carry (a resume withdraws their follow-up)
+HALT_CANCEL, CANCEL_ALL = "trading halted", "cancel-all by the operator"
 
 
 class RailSteps:
@@ -139,10 +141,13 @@ class RailSteps:
         if rails is None:
             return
         rails.sync()
+        if not self.gate.halted:  # a resume withdraws the halt's refused cancels still followed
+            for cid in self.cancel_resends.withdraw_refused({HALT_CANCEL, CANCEL_ALL}):
+                _log.info("order {}: trading resumed, its refused cancel is no longer followed; it works on "
+                          "for the strategy", cid)  # fmt: skip
         if self.gate.halted:  # each bar: what a refused or failed cancel left, what a resume let out
             everything = bool(rails.cancel_all_requested)  # else not the runtime's own (the operator's flatten)
-            self.cancel_open_orders("cancel-all by the operator" if everything else "trading halted",
-                                    strategy_only=not everything)  # fmt: skip
+            self.cancel_open_orders(CANCEL_ALL if everything else HALT_CANCEL, strategy_only=not everything)
             if everything and not any(self.ids.is_runtime(cid) for cid in self.book.open):
                 rails.cancel_all_done()  # (a runtime order left working: tried again at the next bar)
         if rails.flatten_requested:

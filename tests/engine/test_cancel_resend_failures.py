@@ -11,12 +11,19 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+from loguru import logger
 from ml4t.backtest import OrderStatus
 
+from ml4t_live import LiveEngine
+from ml4t_live.cancel_resends import CancelResends
 from ml4t_live.errors import CancelRefused, VenueError
-from tests.engine.test_cancel_resend import Clock, TimedVenue
-from tests.engine.test_cancel_resend_bounds import run
+from ml4t_live.journal.store import set_trading_state
+from ml4t_live.venue_broker import VenueBroker
+from tests.engine.test_cancel_resend import T0, Clock, TimedVenue
+from tests.engine.test_cancel_resend_bounds import HaltedLimits, run
+from tests.support.fakes import ListFeed, bar
 
 
 @dataclass
@@ -125,3 +132,46 @@ def test_a_refused_halted_cancel_the_venue_later_takes_ends_the_order_once(tmp_p
     assert order.status is OrderStatus.CANCELLED
     assert not broker.left_at_venue and not broker.book.cancelling
     assert not _alerts(lines, order.order_id)
+
+
+class HaltedThenResumed(HaltedLimits):
+    """HaltedLimits (one order), the operator resuming once the clock reaches ``resume_at``."""
+
+    def __init__(self, journal, clock, resume_at: float) -> None:
+        super().__init__(journal, clock, 1)
+        self.resume_at = resume_at
+
+    def on_data(self, timestamp, data, context, broker):
+        super().on_data(timestamp, data, context, broker)
+        if self.clock.now - 1000.0 == self.resume_at:
+            set_trading_state(self.journal, "ACTIVE", "operator")
+
+
+def test_a_resume_stops_following_the_halts_refused_cancel(tmp_path):
+    venue = StuckPendingCancel(fill_on_wait=False, take_after=2)  # the third cancel would be taken
+    strategy = HaltedThenResumed(tmp_path / "fake-DU0001-cr.journal", venue.clock, resume_at=90.0)
+    broker = VenueBroker(venue, strategy_id="cr", state_dir=tmp_path)
+    broker.cancel_resends = CancelResends(clock=venue.clock)
+    feed = ListFeed([bar(T0 + timedelta(minutes=i), {"AAA": 100.0}) for i in range(8)])
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(f"{m.record['level'].name} {m.record['message']}"), level="INFO")
+    try:
+        LiveEngine(strategy, broker, feed, session_dir=False, settle_timeout=0.1, open_orders_at_end="keep").run()
+    finally:
+        logger.remove(sink)
+    order = strategy.orders[0]
+    # the halt's cancel (30) and the first check (60) refused; the resume (at 90) withdraws the
+    # follow-up: the check due at 120 would have cancelled the resumed strategy's order
+    assert venue.times == [30.0, 60.0], venue.times
+    assert order.status is OrderStatus.PENDING and order.order_id not in broker.cancel_resends.refused_open
+    assert [line for line in lines if line.startswith("INFO") and "no longer followed" in line and order.order_id in line]
+
+
+def test_the_end_of_the_run_asks_again_after_the_halts_follow_up_ended_in_its_alert(tmp_path):
+    venue = StuckPendingCancel(fill_on_wait=False, take_after=6)  # the seventh cancel is taken
+    strategy, broker, lines = run(venue, 70, tmp_path, end="cancel")
+    order = strategy.orders[0]
+    assert venue.times[:6] == [30.0, 60.0, 120.0, 240.0, 480.0, 960.0] and len(_alerts(lines, order.order_id)) == 1
+    # the end of the run is another request: its cancel goes out (before: skipped as followed)
+    assert len(venue.times) == 7 and venue.times[6] > 1920.0, venue.times
+    assert order.status is OrderStatus.CANCELLED and not broker.left_at_venue
