@@ -63,10 +63,8 @@ class HaltedLimit(Strategy):
         self.clock.now += self.step
 
 
-def run(venue: TimedVenue, bars: int, tmp_path, step: float = 10.0, end: str = "keep"):
-    strategy = HaltedLimit(tmp_path / "fake-DU0001-cr.journal", venue.clock, step)
-    broker = VenueBroker(venue, strategy_id="cr", state_dir=tmp_path)
-    broker.cancel_resends = CancelResends(clock=venue.clock)  # 30 s, then 60, 120 ...; 5 at most
+def drive(strategy, broker: VenueBroker, bars: int, end: str) -> list[str]:
+    """Run ``strategy`` on ``broker`` for ``bars`` one-minute bars; the INFO+ log lines."""
     feed = ListFeed([bar(T0 + timedelta(minutes=i), {"AAA": 100.0}) for i in range(bars)])
     lines: list[str] = []
     sink = logger.add(lambda m: lines.append(f"{m.record['level'].name} {m.record['message']}"), level="INFO")
@@ -74,7 +72,14 @@ def run(venue: TimedVenue, bars: int, tmp_path, step: float = 10.0, end: str = "
         LiveEngine(strategy, broker, feed, session_dir=False, settle_timeout=0.1, open_orders_at_end=end).run()
     finally:
         logger.remove(sink)
-    return strategy, broker, lines
+    return lines
+
+
+def run(venue: TimedVenue, bars: int, tmp_path, step: float = 10.0, end: str = "keep"):
+    strategy = HaltedLimit(tmp_path / "fake-DU0001-cr.journal", venue.clock, step)
+    broker = VenueBroker(venue, strategy_id="cr", state_dir=tmp_path)
+    broker.cancel_resends = CancelResends(clock=venue.clock)  # 30 s, then 60, 120 ...; 5 at most
+    return strategy, broker, drive(strategy, broker, bars, end)
 
 
 def journal_of(tmp_path):

@@ -14,7 +14,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from loguru import logger
 from ml4t.backtest import OrderType, Strategy
 
 from ml4t_live import LiveEngine
@@ -22,7 +21,7 @@ from ml4t_live.cancel_resends import CancelResends
 from ml4t_live.errors import CancelRefused, ConnectionFailed
 from ml4t_live.journal.store import set_trading_state
 from ml4t_live.venue_broker import VenueBroker
-from tests.engine.test_cancel_resend import T0, Clock, TimedVenue
+from tests.engine.test_cancel_resend import T0, Clock, TimedVenue, drive
 from tests.support.fakes import ListFeed, bar
 
 
@@ -79,14 +78,7 @@ def run(venue: TimedVenue, bars: int, tmp_path, n: int = 1, end: str = "cancel",
     strategy = HaltedLimits(tmp_path / "fake-DU0001-cr.journal", venue.clock, n)
     broker = VenueBroker(venue, strategy_id="cr", state_dir=tmp_path)
     broker.cancel_resends = CancelResends(clock=venue.clock, **({"timer": timer} if timer else {}))
-    feed = ListFeed([bar(T0 + timedelta(minutes=i), {"AAA": 100.0}) for i in range(bars)])
-    lines: list[str] = []
-    sink = logger.add(lambda m: lines.append(f"{m.record['level'].name} {m.record['message']}"), level="INFO")
-    try:
-        LiveEngine(strategy, broker, feed, session_dir=False, settle_timeout=0.1, open_orders_at_end=end).run()
-    finally:
-        logger.remove(sink)
-    return strategy, broker, lines
+    return strategy, broker, drive(strategy, broker, bars, end)
 
 
 def test_one_check_sends_for_its_budget_and_carries_the_rest_to_the_next_bar(tmp_path):

@@ -11,19 +11,15 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import timedelta
 
-from loguru import logger
 from ml4t.backtest import OrderStatus
 
-from ml4t_live import LiveEngine
 from ml4t_live.cancel_resends import CancelResends
 from ml4t_live.errors import CancelRefused, VenueError
 from ml4t_live.journal.store import set_trading_state
 from ml4t_live.venue_broker import VenueBroker
-from tests.engine.test_cancel_resend import T0, Clock, TimedVenue
+from tests.engine.test_cancel_resend import Clock, TimedVenue, drive
 from tests.engine.test_cancel_resend_bounds import HaltedLimits, run
-from tests.support.fakes import ListFeed, bar
 
 
 @dataclass
@@ -152,13 +148,7 @@ def test_a_resume_stops_following_the_halts_refused_cancel(tmp_path):
     strategy = HaltedThenResumed(tmp_path / "fake-DU0001-cr.journal", venue.clock, resume_at=90.0)
     broker = VenueBroker(venue, strategy_id="cr", state_dir=tmp_path)
     broker.cancel_resends = CancelResends(clock=venue.clock)
-    feed = ListFeed([bar(T0 + timedelta(minutes=i), {"AAA": 100.0}) for i in range(8)])
-    lines: list[str] = []
-    sink = logger.add(lambda m: lines.append(f"{m.record['level'].name} {m.record['message']}"), level="INFO")
-    try:
-        LiveEngine(strategy, broker, feed, session_dir=False, settle_timeout=0.1, open_orders_at_end="keep").run()
-    finally:
-        logger.remove(sink)
+    lines = drive(strategy, broker, 8, "keep")
     order = strategy.orders[0]
     # the halt's cancel (30) and the first check (60) refused; the resume (at 90) withdraws the
     # follow-up: the check due at 120 would have cancelled the resumed strategy's order

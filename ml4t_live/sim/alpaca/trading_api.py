@@ -18,7 +18,6 @@ from aiohttp import web
 from loguru import logger
 
 from ...logs import log_failure
-
 from . import activities, data_api, params, payloads, wire_faults
 from .faults import FaultState
 from .order_forms import AlpacaError, bad_request, not_found, parse_order, parse_replace

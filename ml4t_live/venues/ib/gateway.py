@@ -33,7 +33,12 @@ from typing import Any
 from loguru import logger
 
 from ...bridge import LoopState, LoopThread
-from ...errors import BridgeClosed, ConnectionFailed, LiveTradingRefused, ReconciliationError
+from ...errors import (
+    BridgeClosed,
+    ConnectionFailed,
+    LiveTradingRefused,
+    ReconciliationError,
+)
 from ...events import BrokerDisconnected, BrokerReconnected
 from ...protocols import AccountSnapshot, OrderRequest, VenueOrder
 from .config import IBConfig
