@@ -324,14 +324,14 @@ class BarSteps:
         refused for an order its events have not ended (e.g. already ``pending_cancel``) leaves it
         open (PENDING for the strategy) and followed like an unanswered cancel
         (:mod:`~ml4t_live.cancel_resends`): a WARNING, checks that send the cancel again while the
-        venue works it, then the ALERT; not sent again by the next call for the same ``reason``
-        (another request, e.g. the end of the run after a halt, asks again)."""
+        venue works it, then the ALERT; not sent again by the next calls (the end of the run
+        starts over: :meth:`finish_orders`)."""
         self._cancel_failed &= self.book.open.keys()  # (warned once: only orders still working are kept)
         for order in list(self.book.open.values()):
             if strategy_only and self.ids.is_runtime(order.order_id):
                 continue
-            if self.cancel_resends.refused_open.get(order.order_id) == reason or order.order_id not in self.book.open:
-                continue  # this request's refused cancel: followed on its own schedule / ended meanwhile
+            if order.order_id in self.cancel_resends.refused_open or order.order_id not in self.book.open:
+                continue  # followed on its own schedule / ended meanwhile
             try:
                 self.gateway.cancel(order.order_id)
             except CancelRefused as exc:
@@ -410,6 +410,7 @@ class BarSteps:
         working and wait (bounded) for the venue's answers. Returns what is still at the venue."""
         self.settle(timeout)
         if policy in ("cancel", "flatten"):
+            self.cancel_resends.withdraw_refused()  # the end of the run asks again, its own request
             self._cancel_and_wait("end of run", timeout)
         if policy == "flatten":
             self._flatten(timeout)

@@ -110,10 +110,11 @@ class CancelResends:
         self.sent(cid, long_ago=True)
         self.refused_open[cid] = reason
 
-    def withdraw_refused(self, reasons: set[str]) -> list[str]:
-        """Stop following the refused cancels made for ``reasons`` (a resume withdrew the halt
-        they carried out): those orders work on for the strategy. Returns their ids."""
-        gone = [cid for cid, reason in self.refused_open.items() if reason in reasons]
+    def withdraw_refused(self, reasons: set[str] | None = None) -> list[str]:
+        """Stop following the refused cancels made for ``reasons`` (every one when None): a
+        resume withdrew the halt they carried out (those orders work on for the strategy), or
+        the end of the run asks again. Returns their ids."""
+        gone = [cid for cid, reason in self.refused_open.items() if reasons is None or reason in reasons]
         for cid in gone:
             del self.refused_open[cid]
             self._items.pop(cid, None)

@@ -165,3 +165,28 @@ def test_the_end_of_the_run_asks_again_after_the_halts_follow_up_ended_in_its_al
     # the end of the run is another request: its cancel goes out (before: skipped as followed)
     assert len(venue.times) == 7 and venue.times[6] > 1920.0, venue.times
     assert order.status is OrderStatus.CANCELLED and not broker.left_at_venue
+
+
+class HaltedAndFlattenedEachBar(HaltedLimits):
+    """HaltedLimits (one order); from the next bar on, the operator's flatten runs at every bar
+    (as when its closing order keeps being rejected and the request stays set)."""
+
+    def __init__(self, journal, clock) -> None:
+        super().__init__(journal, clock, 1)
+
+    def on_data(self, timestamp, data, context, broker):
+        if self.orders:
+            broker.flatten_owned("operator", wait=0.0)
+        super().on_data(timestamp, data, context, broker)
+
+
+def test_a_flatten_retried_at_every_bar_does_not_restart_a_refused_cancels_follow_up(tmp_path):
+    venue = StuckPendingCancel(fill_on_wait=False)
+    strategy = HaltedAndFlattenedEachBar(tmp_path / "fake-DU0001-cr.journal", venue.clock)
+    broker = VenueBroker(venue, strategy_id="cr", state_dir=tmp_path)
+    broker.cancel_resends = CancelResends(clock=venue.clock)
+    lines = drive(strategy, broker, 70, "keep")
+    cid = strategy.orders[0].order_id
+    # bounded as without the flatten (a review probe of 382947c: 207 cancels, 3 a bar, no ALERT)
+    assert len(venue.times) <= 8, venue.times
+    assert len(_alerts(lines, cid)) == 1
