@@ -22,10 +22,6 @@ from ml4t.backtest.config import ShareType
 
 from ..bars import SimBar
 from ..matching import (
-    OrderActivated,
-    OrderCanceled,
-    OrderExecuted,
-    OrderExpired,
     OrderNotCancelable,
     OrderNotReplaceable,
     OrderRejected,
@@ -43,12 +39,12 @@ from .order_forms import (
     unprocessable,
 )
 from .records import AlpacaOrder, FillRecord, new_order_id
+from .trade_updates import Messages, TradeUpdates
 
 _TYPES = {
     "market": OrderType.MARKET, "limit": OrderType.LIMIT, "stop": OrderType.STOP,
     "stop_limit": OrderType.STOP_LIMIT, "trailing_stop": OrderType.TRAILING_STOP,
 }
-Messages = list[dict[str, Any]]
 
 
 class AlpacaVenue:
@@ -64,8 +60,9 @@ class AlpacaVenue:
         self.orders: dict[str, AlpacaOrder] = {}
         self._by_client: dict[str, str] = {}
         self._by_exchange: dict[int, str] = {}
-        self._position: dict[str, float] = {}
-        self.fills: list[FillRecord] = []
+        #: the matching core's events as trade updates (it also keeps the fills)
+        self.updates = TradeUpdates(self.orders, self._by_exchange, now)
+        self.fills: list[FillRecord] = self.updates.fills
         self.activity_errors: list[int] = []  # statuses the next activity listings answer (tests)
         self.last_close: dict[str, float] = {}
         self.prev_session_close: dict[str, float] = {}
@@ -94,7 +91,7 @@ class AlpacaVenue:
         return self.orders[order_id]
 
     def legs_of(self, order: AlpacaOrder) -> list[AlpacaOrder]:
-        return [self.orders[i] for i in order.leg_ids]
+        return self.updates.legs_of(order)
 
     def price(self, symbol: str) -> float | None:
         return self.last_close.get(symbol) or self.first_price.get(symbol)
@@ -213,8 +210,8 @@ class AlpacaVenue:
         rejected = any(isinstance(e, OrderRejected) for e in events)
         messages: Messages = []
         if announce and not rejected and sim_order.status != "held":
-            messages.append(self._update("new", order))
-        return messages + self.translate(events)
+            messages.append(self.updates.update("new", order))
+        return messages + self.updates.translate(events)
 
     def _notional_qty(self, form: OrderForm) -> float:
         price = self.price(form.symbol)
@@ -277,10 +274,10 @@ class AlpacaVenue:
         if old.parent_id is not None:  # a leg: its parent now lists the replacement
             parent = self.orders[old.parent_id]
             parent.leg_ids = [new.id if i == old.id else i for i in parent.leg_ids]
-        messages = [self._update("replaced", old)]
+        messages = [self.updates.update("replaced", old)]
         if new.status != "held":
-            messages.append(self._update("new", new))
-        return new, messages + self.translate([e for e in events if not _is_replaced(e)])
+            messages.append(self.updates.update("new", new))
+        return new, messages + self.updates.translate([e for e in events if not _is_replaced(e)])
 
     def cancelable(self, order_id: str) -> bool:
         """Whether a DELETE of this order is taken (open, working, no cancel pending already)."""
@@ -297,7 +294,7 @@ class AlpacaVenue:
             raise unprocessable(f'order is already in "{order.status}" state')
         prior = order.status
         order.status, order.updated_at = "pending_cancel", self._now()
-        pending = self._update("pending_cancel", order)
+        pending = self.updates.update("pending_cancel", order)
         if lose:
             if carry_out_after is not None:
                 self._late_cancels[order_id] = carry_out_after
@@ -310,14 +307,20 @@ class AlpacaVenue:
         except UnknownOrder:
             order.status = prior
             raise not_found() from None
-        messages = [pending, *self.translate(events)]
+        messages = [pending, *self.updates.translate(events)]
         for leg in self.legs_of(order):  # legs of an OCO / live bracket legs are canceled with it
-            if leg.is_open and leg.exchange_id is not None:
-                try:
-                    messages += self.translate(self.exchange.cancel(leg.exchange_id)[1])
-                except (OrderNotCancelable, UnknownOrder):
-                    continue
+            if leg.is_open:
+                messages += self._cancel_in_core(leg)
         return messages
+
+    def _cancel_in_core(self, order: AlpacaOrder) -> Messages:
+        """The matching core cancels ``order`` now (its messages); nothing when it cannot (done)."""
+        if order.exchange_id is None:
+            return []
+        try:
+            return self.updates.translate(self.exchange.cancel(order.exchange_id)[1])
+        except (OrderNotCancelable, UnknownOrder):
+            return []
 
     def _carry_out_late_cancels(self) -> Messages:
         """``lose_cancel`` with ``bars``: a pending cancel whose bars are up is carried out now."""
@@ -328,11 +331,8 @@ class AlpacaVenue:
                 self._late_cancels[order_id] = left - 1
                 continue
             del self._late_cancels[order_id]
-            if order.status == "pending_cancel" and order.exchange_id is not None:
-                try:
-                    messages += self.translate(self.exchange.cancel(order.exchange_id)[1])
-                except (OrderNotCancelable, UnknownOrder):
-                    continue
+            if order.status == "pending_cancel":
+                messages += self._cancel_in_core(order)
         return messages
 
     def cancel_all(self) -> tuple[list[dict[str, Any]], Messages]:
@@ -357,7 +357,7 @@ class AlpacaVenue:
         for symbol, bar in bars.items():
             self.first_price.setdefault(symbol, bar.open)
         messages = self._carry_out_late_cancels()
-        messages += self.translate(self.exchange.open_bar(timestamp, bars))
+        messages += self.updates.translate(self.exchange.open_bar(timestamp, bars))
         self._mark_all_trailing()
         return messages
 
@@ -366,86 +366,15 @@ class AlpacaVenue:
             self.last_close[symbol] = bar.close
 
     def close_bar(self) -> Messages:
-        messages = self.translate(self.exchange.close_bar())
+        messages = self.updates.translate(self.exchange.close_bar())
         self._mark_all_trailing()
         return messages
 
     def end_session(self) -> Messages:
-        messages = self.translate(self.exchange.end_session())
+        messages = self.updates.translate(self.exchange.end_session())
         self.prev_session_close = dict(self.last_close)
         self.last_equity = self.exchange.equity
         return messages
-
-    # ------------------------------------------------------------------ events -> trade updates
-    def translate(self, events: list[Any]) -> Messages:
-        messages: Messages = []
-        for event in events:
-            order_id = self._by_exchange.get(getattr(getattr(event, "order", None), "order_id", -1))
-            if order_id is None:
-                continue
-            order = self.orders[order_id]
-            if isinstance(event, OrderExecuted):
-                messages.append(self._executed(order, event.execution))
-            elif isinstance(event, OrderCanceled):
-                self._close(order, "canceled")
-                messages.append(self._update("canceled", order))
-            elif isinstance(event, OrderExpired):
-                self._close(order, "expired")
-                messages.append(self._update("expired", order))
-            elif isinstance(event, OrderRejected):
-                self._close(order, "rejected")
-                messages.append(self._update("rejected", order))
-            elif isinstance(event, OrderActivated) and _stays_held(order):
-                order.updated_at = self._now()  # Alpaca keeps a bracket's stop-loss held
-            elif isinstance(event, OrderActivated):
-                order.status, order.updated_at = "new", self._now()
-                messages.append(self._update("new", order))
-        return messages
-
-    def _close(self, order: AlpacaOrder, status: str) -> None:
-        now = self._now()
-        order.status, order.updated_at = status, now
-        if status == "canceled":
-            order.canceled_at = now
-        elif status == "expired":
-            order.expired_at = now
-        elif status == "rejected":
-            order.failed_at = now
-
-    def _executed(self, order: AlpacaOrder, execution: Any) -> dict[str, Any]:
-        qty, price = float(execution.quantity), float(execution.price)
-        prior = order.filled_qty
-        order.filled_qty = float(execution.cumulative_quantity)
-        order.filled_avg_price = ((order.filled_avg_price or 0.0) * prior + price * qty) / order.filled_qty
-        done = float(execution.remaining_quantity) <= 1e-9
-        now = self._now()
-        partly = "pending_cancel" if order.status == "pending_cancel" else "partially_filled"
-        order.status, order.updated_at = ("filled" if done else partly), now
-        if done:
-            order.filled_at = now
-            if order.notional is not None:
-                order.qty = order.filled_qty
-        signed = qty if order.side == "buy" else -qty
-        position = self._position.get(order.symbol, 0.0) + signed
-        self._position[order.symbol] = position
-        exec_id = str(uuid.uuid5(uuid.NAMESPACE_OID, f"sim-alpaca:{execution.exec_id}"))
-        fill_ts = execution.timestamp or now
-        self.fills.append(FillRecord(exec_id, order.id, order.client_order_id, order.symbol, order.side,
-                                     qty, price, fill_ts, position, order.filled_qty,
-                                     max(float(execution.remaining_quantity), 0.0)))
-        return self._update("fill" if done else "partial_fill", order, execution_id=exec_id, price=price,
-                            qty=qty, position_qty=position)
-
-    def _update(self, event: str, order: AlpacaOrder, **fill: Any) -> dict[str, Any]:
-        legs = self.legs_of(order) or None
-        return payloads.trade_update(event, order, self._now(), legs, **fill)
-
-
-def _stays_held(order: AlpacaOrder) -> bool:
-    """After a bracket's entry fills, Alpaca shows the take-profit ``new`` and keeps the stop-loss
-    ``held`` (it works inside Alpaca, one-cancels-other with the take-profit, until triggered); the
-    matching core works it all the same."""
-    return order.order_class == "bracket" and order.parent_id is not None and order.type in ("stop", "stop_limit")
 
 
 def _is_replaced(event: Any) -> bool:
