@@ -18,7 +18,8 @@ run; only when a cancel is *due* does it read the venue's open orders (one ``sna
   ``PendingCancel``, Alpaca 422 ``pending_cancel``) does not end the follow-up: the order's own
   events may end it, else the next check looks again. A send that fails (``VenueError`` /
   ``BridgeError``) counts as that check (the cancel was tried): it goes behind the others and waits
-  for the next spacing, so a cancel that can never be sent ends in the ALERT too;
+  for the next spacing, so a cancel that can never be sent ends in the ALERT too; so does a check
+  whose read of the venue's open orders fails (nothing is sent: whether it works is unknown);
 * checked, and the venue no longer lists it: nothing is sent and nothing counted as sent (an INFO
   line says so); it stays cancelling until the venue's events end it (a warm restart looks it up
   by client order id); the schedule moves on;
@@ -75,7 +76,8 @@ class _Cancel:
     resends: int = 0  # times really sent again (the gateway took it, or the venue refused it)
     refused: int = 0  # of those, refused by the venue
     failed: int = 0  # checks whose send failed (VenueError / BridgeError)
-    listed: bool = True  # whether the venue listed the order working at the last check
+    unread: int = 0  # checks whose read of the venue's open orders failed (nothing sent)
+    listed: bool | None = True  # whether the venue listed it working at the last check read (None: never read)
 
 
 class CancelResends:
@@ -147,17 +149,23 @@ class CancelResends:
         due.sort(key=lambda c: self._items[c].sent_at)  # the longest waiting first (none starves)
         return due, exhausted
 
-    def checked(self, cid: str, *, sent: bool, refused: bool = False, failed: bool = False) -> None:
+    def checked(self, cid: str, *, sent: bool, refused: bool = False, failed: bool = False,
+                unread: bool = False) -> None:  # fmt: skip
         """``cid``'s due check is done: its cancel was sent again (``refused`` by the venue), its
-        send ``failed`` (the venue listed it working), or nothing was sent (the venue no longer
-        lists the order working). Each moves it behind the others and on in its schedule."""
+        send ``failed`` (the venue listed it working), nothing was sent (the venue no longer lists
+        the order working), or the venue's open orders could not be read (``unread``: nothing
+        sent, whether it works unknown). Each moves it behind the others and on in its schedule."""
         item = self._items.setdefault(cid, _Cancel(self.clock()))
         item.sent_at = self.clock()
         item.checks += 1
         item.resends += sent
         item.refused += refused
         item.failed += failed
-        item.listed = sent or failed
+        item.unread += unread
+        if unread:
+            item.listed = None if item.checks == item.unread else item.listed  # the last read stands
+        else:
+            item.listed = sent or failed
 
     def resends(self, cid: str) -> int:
         """How often the cancel of ``cid`` was really sent again."""
@@ -168,11 +176,18 @@ class CancelResends:
         """The ALERT for a cancel given up (see the module docstring)."""
         item = self._items.get(cid) or _Cancel(0.0)
         sent = (f"sent again {item.resends} time(s)" + (f", refused {item.refused}" if item.refused else "")
-                + (f", {item.failed} send(s) failed" if item.failed else ""))
+                + (f", {item.failed} send(s) failed" if item.failed else "")
+                + (f", the venue's open orders unreadable at {item.unread} check(s)" if item.unread else ""))
         if cid in self.refused_open:
+            listed = {True: "still listed it working", False: "no longer lists it working",
+                      None: "its open orders could not be read since"}[item.listed]  # fmt: skip
             return (f"ALERT order {cid}: the venue refused its cancel ({self.refused_open[cid]}; {sent}) and "
-                    f"{'still listed' if item.listed else 'no longer lists'} it working; it may still work at "
-                    "the venue (and fill): cancel it there, then ml4t-live reconcile")  # fmt: skip
+                    f"{listed}; it may still work at the venue (and fill): cancel it there, then ml4t-live "
+                    "reconcile")  # fmt: skip
+        if item.listed is None:  # no check could read the venue's open orders
+            return (f"ALERT order {cid}: the venue never confirmed its cancel ({sent}); whether it still "
+                    "works there is unknown and it may fill: check it at the venue (cancel it there), then "
+                    "ml4t-live reconcile")  # fmt: skip
         if item.listed:
             return (f"ALERT order {cid}: the venue never confirmed its cancel ({sent}) and still listed it "
                     "working; it may still work at the venue (and fill): cancel it there, then ml4t-live "
@@ -217,8 +232,11 @@ class CancelResending:
             try:
                 snapshot = self.gateway.snapshot()
             except (VenueError, BridgeError) as exc:  # unknown is not "no longer working"
+                due = [cid for cid in due if self._follows_cancel(cid)]
+                for cid in due:  # each counts as its check: a read that never works ends in the ALERTs
+                    resends.checked(cid, sent=False, unread=True)
                 _log.warning("{} unanswered cancel(s) not sent again: the venue's open orders could not "
-                             "be read ({}); trying again at the next check", len(due), exc)  # fmt: skip
+                             "be read ({}); each is checked again after its next spacing", len(due), exc)  # fmt: skip
                 return
             working = {o.client_order_id for o in snapshot.open_orders}
             self._drain(block_until=None)  # what the venue said before its answer comes first

@@ -190,3 +190,32 @@ def test_a_flatten_retried_at_every_bar_does_not_restart_a_refused_cancels_follo
     # bounded as without the flatten (a review probe of 382947c: 207 cancels, 3 a bar, no ALERT)
     assert len(venue.times) <= 8, venue.times
     assert len(_alerts(lines, cid)) == 1
+
+
+@dataclass
+class UnreadableOpenOrders(TimedVenue):
+    """Loses the halt's cancel (the order keeps working); from then on every read of its open
+    orders fails (IB's ``reqOpenOrders`` timing out, Alpaca's ``GET /v2/orders`` answered 5xx)."""
+
+    reads_failed: int = 0
+
+    def snapshot(self):
+        if self.cancelled:
+            self.reads_failed += 1
+            raise VenueError("GET /v2/orders: HTTP 503 (after 4 tries)")
+        return super().snapshot()
+
+
+def test_a_cancel_whose_checks_can_never_read_the_open_orders_ends_in_its_alert(tmp_path):
+    # before, a failed read was no check: the cancel stayed due at every bar, the read failed at
+    # every bar (a WARNING each), and the ALERT never came
+    venue = UnreadableOpenOrders(fill_on_wait=False, lost=999)
+    strategy, broker, lines = run(venue, 80, tmp_path, end="keep")
+    cid = strategy.orders[0].order_id
+    assert venue.cancelled == [cid]  # the halt's cancel; nothing sent again without a read
+    alert = _alerts(lines, cid)
+    assert len(alert) == 1, alert
+    assert "unreadable at 5 check(s)" in alert[0] and "whether it still works there is unknown" in alert[0]
+    unread = [line for line in lines if "open orders could not be read" in line]
+    assert len(unread) == 5, unread  # the checks at 60, 120, 240, 480 and 960 s, then none
+    assert [o.order_id for o in broker.left_at_venue] == [cid]
