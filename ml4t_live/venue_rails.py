@@ -101,7 +101,7 @@ class RailSteps:
         if self._bracket_entry and not self.gate.halted and (room := self.gate.bracket_room(order.asset, order.side, order.quantity, now)) is not None:
             self.gate.log_refusal(room.code, "bracket entry {} refused: {}", order.order_id, room.reason)
             return room.code, f"risk: {room.reason}"
-        open_orders = len(self.book.open) - (order.order_id in self.book.open)
+        open_orders = self.book.working() - (order.order_id in self.book.open)
         refusal = self.gate.check(order.asset, order.side, order.quantity, order.order_type, order.limit_price,
                                   order.stop_price, open_orders=open_orders,
                                   parent_quantity=unfilled_entry(parent), at=now)  # fmt: skip
@@ -115,7 +115,7 @@ class RailSteps:
         """Why a change of a working order is refused (the reason), else None."""
         if self.rails is not None:
             self.rails.sync()  # an operator's halt from another process counts from the next change too
-        refusal = self.gate.check_change(order, changes, open_orders=len(self.book.open),
+        refusal = self.gate.check_change(order, changes, open_orders=self.book.working(),
                                          entry=self.book.get(order.parent_id or ""), at=now)  # fmt: skip
         if refusal is None:
             return None
