@@ -23,7 +23,7 @@ import typer
 from loguru import logger
 from ml4t.backtest import BacktestConfig
 
-from ml4t_live.errors import CancelRefused, JournalLocked, VenueError
+from ml4t_live.errors import CancelRefused, ConfigError, JournalLocked, VenueError
 from ml4t_live.journal import TERMINAL, Journal, check_strategy_id, resume_command
 from ml4t_live.journal.store import read_only
 from ml4t_live.journal.views import holder_pid
@@ -59,9 +59,10 @@ def _row(intent: dict[str, Any]) -> dict[str, Any]:
 
 def cancel_all(o: dict[str, Any], venue: Callable[[int | None], VenueOptions], reason: str | None,
                confirm: Callable[[str], bool], as_json: bool, client_id: int | None = None,
-               configured: int | None = None) -> None:  # fmt: skip
+               configured: Any = None) -> None:  # fmt: skip
     """``client_id``: the one the operator named (--client-id); else the one the journal's orders
-    were placed under, else ``configured`` (the session file's, default 1)."""
+    were placed under, else ``configured`` (the session file's ``[venue] client_id``, default 1;
+    read only when it is the one used: a bad value stops no cancel that does not need it)."""
     sid = check_strategy_id(str(o.get("strategy_id")))
     path = find_journal(o)
     _, working, lost, placing = _owned(path)
@@ -82,6 +83,11 @@ def cancel_all(o: dict[str, Any], venue: Callable[[int | None], VenueOptions], r
         _, before = switch({**o, "reason": reason or "cancel-all by the operator"}, "HALTED", cancel_all=True)
         outcome = {}
         if lock is not None and (rows or lost) and o.get("broker"):
+            if use is None:
+                raise ConfigError(f"{sid} is HALTED (it sends nothing new), but its orders were not cancelled at "
+                                  f"the venue: [venue] client_id must be an integer, got {configured!r}; correct "
+                                  "it, or name the client id to cancel as with --client-id N, and run cancel-all "
+                                  "again")  # fmt: skip
             outcome = cancel_at_venue(venue(use), sid, [r["client_order_id"] for r in rows], set(lost))
             rows += [_row(lost[cid]) for cid in outcome if cid in lost]  # lost in the journal, working
     finally:
@@ -102,9 +108,10 @@ def cancel_all(o: dict[str, Any], venue: Callable[[int | None], VenueOptions], r
         typer.echo(f"  {row['client_order_id']}: {row['outcome']}")
 
 
-def _client_id(named: int | None, placing: str | None, configured: int | None) -> tuple[int | None, str]:
-    """The venue API client id to cancel as, and a note when it is not the one the journal's
-    orders were placed under (IB lets only that client id cancel them)."""
+def _client_id(named: int | None, placing: str | None, configured: Any) -> tuple[int | None, str]:
+    """The venue API client id to cancel as (None: only a bad ``configured`` value names it),
+    and a note when it is not the one the journal's orders were placed under (IB lets only that
+    client id cancel them)."""
     recorded = int(placing) if placing is not None else None
     if named is not None:
         if recorded is not None and named != recorded:
@@ -112,6 +119,13 @@ def _client_id(named: int | None, placing: str | None, configured: int | None) -
                            f"connects as client id {named} (--client-id): the venue lets only client id "
                            f"{recorded} cancel them (--client-id {recorded})")  # fmt: skip
         return named, ""
+    try:
+        configured = int(configured) if configured is not None else None
+    except (TypeError, ValueError):
+        if recorded is None:
+            return None, ""
+        return recorded, (f"the configuration's [venue] client_id {configured!r} is not an integer: cancelling "
+                          f"as client id {recorded}, the one the journal's orders were placed under")  # fmt: skip
     if recorded is None:
         return configured, ""
     if configured is not None and configured != recorded:

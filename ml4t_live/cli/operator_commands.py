@@ -179,7 +179,7 @@ def cancel_all(
     try:
         o = _options(config, strategy_id=strategy_id, broker=broker, host=host, port=port, account=account,
                      state_dir=state_dir, live=live)  # fmt: skip
-        configured = _own_client_id(o) if o.get("broker") else None
+        configured = (o.get("venue") or {}).get("client_id", 1) if o.get("broker") else None
         act(o, lambda use: _venue(o, use), reason, _confirmation(yes), as_json, client_id, configured)
     finally:
         display.close()
@@ -211,14 +211,6 @@ def flatten(
         act(o, reason, _confirmation(yes), as_json)
     finally:
         display.close()
-
-
-def _own_client_id(o: dict[str, Any]) -> int:
-    value = (o.get("venue") or {}).get("client_id", 1)
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"[venue] client_id must be an integer, got {value!r}") from None
 
 
 def _confirmation(yes: bool) -> Any:

@@ -186,3 +186,45 @@ def test_cancel_all_with_another_client_id_than_recorded_warns(cli, traded):  # 
     assert result.exit_code == 0, result.output
     assert "placed under client id 1, this command connects as client id 7" in result.output
     assert _open_limits(traded) == ["keeper", "other"]
+
+
+def test_cancel_all_with_client_id_named_does_not_read_a_bad_configured_one(cli, traded, tmp_path):  # noqa: F811
+    """Before, a [venue] client_id that is not an integer stopped cancel-all (exit 2) even when the
+    operator named the client id, or the journal had recorded the one its orders were placed under."""
+    session = tmp_path / "session.toml"
+    session.write_text('[venue]\nclient_id = "one"\n')
+    result = cli("cancel-all", "--broker", "ib", "--port", traded.port, "--strategy-id", "keeper", "--yes",
+                 "--config", session, "--client-id", 1)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "cancelled at the venue" in result.output
+    assert _open_limits(traded) == ["other"]
+
+
+def test_cancel_all_cancels_as_the_recorded_client_id_when_the_configured_one_is_bad(cli, traded, tmp_path):  # noqa: F811
+    session = tmp_path / "session.toml"
+    session.write_text('[venue]\nclient_id = "one"\n')
+    result = cli("cancel-all", "--broker", "ib", "--port", traded.port, "--strategy-id", "keeper", "--yes",
+                 "--config", session)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "client_id 'one' is not an integer: cancelling as client id 1" in result.output
+    assert _open_limits(traded) == ["other"]
+
+
+def test_cancel_all_without_a_usable_client_id_halts_and_says_what_to_do(cli, traded, tmp_path):  # noqa: F811
+    """A journal written before client ids were recorded, and a bad configured one: the strategy
+    is halted (the safe half), nothing is cancelled under a guessed id, and the message says how."""
+    import sqlite3
+
+    from ml4t_live.placing_client import META_KEY
+
+    db = sqlite3.connect(journal_path(state_dir(), "ib", "DU1234567", "keeper"))
+    with db:
+        db.execute("DELETE FROM meta WHERE key = ?", (META_KEY,))
+    db.close()
+    session = tmp_path / "session.toml"
+    session.write_text('[venue]\nclient_id = "one"\n')
+    result = cli("cancel-all", "--broker", "ib", "--port", traded.port, "--strategy-id", "keeper", "--yes",
+                 "--config", session)  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "keeper is HALTED" in result.output and "--client-id N" in result.output
+    assert _open_limits(traded) == ["keeper", "other"] and _state("keeper") == "HALTED"
