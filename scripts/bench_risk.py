@@ -27,6 +27,11 @@ processes only; the child fails when a trading run never called the stand-in).
 directory and the session recorded to a fresh folder (both removed after, off the clock). Without
 it the replay keeps neither (the rails' share of the bare engine, the harshest reading).
 
+``--paired N`` measures only ``all / off``, as N pairs of fresh-process runs (the pair's order
+alternating), and prints the median of the N paired ratios with a 95 % bootstrap interval (2,000
+resamples, fixed seed): best-of-N compares two minima, each the luckiest of its runs; a pair's
+two runs share the machine's state of that moment, and the interval says whether 1.05 is inside.
+
 Prints µs/bar and the ratios ``all / off`` (target: within 5 %, i.e. <= 1.05), ``defaults / off``
 and ``all / defaults`` (``defaults`` is the run a user gets with no ``[risk]`` key: "no key = no
 limit, except the safe defaults"; ``off`` has no rails at all, which only a benchmark can ask
@@ -35,6 +40,7 @@ for); it also checks that the runs filled the same orders (the loose limits refu
     .venv/bin/python scripts/bench_risk.py                         # 1, 10, 100 assets x 10,000 bars
     .venv/bin/python scripts/bench_risk.py --default-path          # as the CLI runs a replay
     .venv/bin/python scripts/bench_risk.py --sizes 10x2000 --repeat 3 --control
+    .venv/bin/python scripts/bench_risk.py --sizes 100x10000 --strategies trade --default-path --paired 10
 """
 
 from __future__ import annotations
@@ -43,7 +49,9 @@ import argparse
 import itertools
 import json
 import os
+import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -118,6 +126,24 @@ def child(size: str, strategy: str, mode: str, default_path: bool) -> None:
     print(json.dumps(timed))
 
 
+def paired(size: str, strategy: str, pairs: int, default_path: bool) -> None:
+    """``--paired``: ``pairs`` pairs of fresh-process runs, ``off`` and ``all`` (order alternating)."""
+    ratios, fills = [], set()
+    for i in range(pairs):
+        modes = ("off", "all") if i % 2 == 0 else ("all", "off")
+        timed = {mode: time_in_child(size, strategy, mode, default_path) for mode in modes}
+        ratios.append(timed["all"][0] / timed["off"][0])
+        fills |= {(filled, refused) for _, filled, refused in timed.values()}
+        print(f"  pair {i + 1}: off {timed['off'][0]:.3f} s, all {timed['all'][0]:.3f} s, all/off {ratios[-1]:.3f}",
+              flush=True)  # fmt: skip
+    rng = random.Random(0)
+    medians = sorted(statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(2000))
+    same = "" if len(fills) == 1 and next(iter(fills))[1] == 0 else f"  DIFFERENT fills/refusals: {sorted(fills)}"
+    print(f"{size:>10} {strategy:>8} all/off median of {pairs} paired ratios {statistics.median(ratios):.3f} "
+          f"(95 % bootstrap interval {medians[50]:.3f}-{medians[1949]:.3f}; mean {statistics.mean(ratios):.3f})"
+          f"{same}", flush=True)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1x10000,10x10000,100x10000", help="assets x bars, comma separated")
@@ -129,6 +155,8 @@ def main() -> None:
                         help="a run with every limit and the per-order check emptied (the rails' shape alone)")
     parser.add_argument("--default-path", action="store_true",
                         help="keep the shadow journal and record the session, as the CLI does")
+    parser.add_argument("--paired", type=int, metavar="N",
+                        help="only all/off: N pairs of fresh-process runs, the median paired ratio and its interval")
     parser.add_argument("--child", nargs=3, metavar=("SIZE", "STRATEGY", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -136,6 +164,15 @@ def main() -> None:
         return
     if args.floor and args.in_process:
         parser.error("--floor empties the checks of the process it runs in: not with --in-process")
+    if args.paired:
+        if args.in_process or args.floor or args.control:
+            parser.error("--paired times off and all in fresh processes only (no --in-process, --floor, --control)")
+        print("load average (1, 5, 15 min) at the start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+        for size in args.sizes.split(","):
+            for name in args.strategies.split(","):
+                paired(size, name, args.paired, args.default_path)
+        print("load average (1, 5, 15 min) at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+        return
     modes = [m for m in MODES if (m != "off2" or args.control) and (m != "floor" or args.floor)]
     print("load average (1, 5, 15 min) at the start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     print(f"each run in {'this process' if args.in_process else 'a fresh process'}, best of {args.repeat}, "
