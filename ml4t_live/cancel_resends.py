@@ -21,8 +21,10 @@ run; only when a cancel is *due* does it read the venue's open orders (one ``sna
   for the next spacing, so a cancel that can never be sent ends in the ALERT too; so does a check
   whose read of the venue's open orders fails (nothing is sent: whether it works is unknown);
 * checked, and the venue no longer lists it: nothing is sent and nothing counted as sent (an INFO
-  line says so); it stays cancelling until the venue's events end it (a warm restart looks it up
-  by client order id); the schedule moves on;
+  line says so); in the session it is looked up by client order id (one bounded ``lookup`` for
+  all such orders of the check) and the end the venue gives it (cancelled, rejected; filled: its
+  executions decide) ends it; not found, it stays cancelling until the venue's events end it (a
+  warm restart looks it up again); the schedule moves on;
 * one check sends for ``budget`` seconds (default 5 s) at most, measured from its start (the
   snapshot included) and at least one send: the rest are carried to the next check (an INFO line),
   so a bar waits about ``budget`` plus one send's worst, not one per order due; each check takes
@@ -205,6 +207,7 @@ class CancelResending:
     cancel_resends: CancelResends
     _drain: Any  # FillBarrier._drain
     _cancel_taken: Any  # BarSteps._cancel_taken
+    _take_venue_end: Any  # BarSteps._take_venue_end
 
     def _followed_cancels(self) -> list[str]:
         """The orders whose cancel is followed: cancelling, and open ones whose runtime cancel the
@@ -228,6 +231,7 @@ class CancelResending:
             _log.error(resends.alert(cid))
         if not due:
             return
+        look_up = working is None  # in the session (a restart looks up what it no longer lists itself)
         if working is None:
             try:
                 snapshot = self.gateway.snapshot()
@@ -252,13 +256,36 @@ class CancelResending:
             sends += cid in working
             self._resend_one(cid, cid in working, when)
         self._drain(block_until=None)  # a confirmation the gateway waited for is applied now
+        if look_up:
+            self._look_up_unlisted([c for c in due if c not in working and c in self.book.cancelling])
+
+    def _look_up_unlisted(self, cids: list[str]) -> None:
+        """Cancelling orders the venue no longer lists as working: looked up by client order id
+        (one bounded gateway ``lookup``), so the end the venue gives them (cancelled, filled,
+        rejected) ends them now, not at a warm restart. Not found, or the look-up fails: they stay
+        cancelling (unknown is never read as gone) and the schedule goes on."""
+        lookup = getattr(self.gateway, "lookup", None)
+        if not cids or lookup is None:
+            return
+        try:
+            found = lookup(cids)
+        except (VenueError, BridgeError) as exc:
+            _log.warning("could not look up {} cancelling order(s) the venue no longer lists ({}); they stay "
+                         "cancelling", len(cids), exc)  # fmt: skip
+            return
+        self._drain(block_until=None)  # what the look-up reported (fills by execution id) first
+        for cid in cids:
+            venue_order = found.get(cid)
+            if cid not in self.book.cancelling or venue_order is None or venue_order.status == "open":
+                continue  # ended by the look-up's own events; not found; or listed working after all
+            self._take_venue_end(self.book.get(cid), venue_order, "(found by look-up)", in_session=True)
 
     def _resend_one(self, cid: str, working: bool, when: str) -> None:
         resends = self.cancel_resends
         if not working:
             _log.info("order {}: its cancel is unconfirmed and the venue no longer lists it as working: not "
-                      "sent again; it stays cancelling until the venue's events end it (a warm restart "
-                      "looks it up)", cid)  # fmt: skip
+                      "sent again; it stays cancelling until the venue says how it ended (its events, a "
+                      "look-up by client order id)", cid)  # fmt: skip
             resends.checked(cid, sent=False)
             return
         try:

@@ -179,9 +179,11 @@ def test_a_restored_cancelling_order_never_found_ends_cancelled_not_lost(tmp_pat
     _, first = _run(venue, 2, state_dir=tmp_path, end="cancel")  # its end-of-run cancel is never confirmed
     cid = first.order.order_id
     assert venue.cancelled == [cid]
+    # the venue no longer lists it when the run ends: the end's check looks it up, not found
+    assert venue.looked_up == [[cid]] and first.order.status is OrderStatus.CANCELLED
     # the venue acted on that cancel after the process ended and no longer lists the order
     broker, second = _run(venue, 5, state_dir=tmp_path)
-    assert len(venue.looked_up) == 1 and second.order.status is OrderStatus.CANCELLED
+    assert len(venue.looked_up) == 2 and second.order.status is OrderStatus.CANCELLED
     assert broker.left_at_venue == [] and cid not in broker.book.cancelling
     journal = read_only(next(tmp_path.glob("*.journal")))
     intent = journal.intents()[cid]
