@@ -42,6 +42,7 @@ from .order_entry import order_from_request
 from .order_ids import ClientOrderIds
 from .ownership import Ownership
 from .protocols import AccountSnapshot, VenueGateway
+from .venue_rails import HALT_REASONS
 
 _log = logger.bind(component="venue-broker")
 
@@ -67,6 +68,9 @@ class BarSteps:
     _unresolved: list[str]
     cancel_resends: Any  # CancelResends
     _resend_due_cancels: Any  # CancelResending._resend_due_cancels
+    _restore_follow_up: Any  # CancelResending._restore_follow_up
+    _keep_follow_up: Any  # CancelResending._keep_follow_up
+    gate: Any  # RailSteps.gate
     left_at_venue: list[Order]
     _cancel_failed: set[str]
     settle: Any  # FillBarrier.settle
@@ -176,6 +180,7 @@ class BarSteps:
                 self.book.acknowledged.add(cid)
         for cid in self.book.cancelling:  # sent before the restart: due at once (if still working)
             self.cancel_resends.sent(cid, long_ago=True)
+        self._restore_follow_up(HALT_REASONS if self.gate.halted else ())  # counts continue from the journal
         self._resend_due_cancels(working, when=", sent before the restart,")
         self._lost_listed(snapshot.open_orders, "at the restart")
         self._unresolved = [cid for cid in list(self.book.open) + list(self.book.cancelling)
@@ -341,6 +346,7 @@ class BarSteps:
                               reason, order.order_id, exc)  # fmt: skip
                     continue
                 self.cancel_resends.refused(order.order_id, reason)
+                self._keep_follow_up()
                 _log.warning("{}: the venue refused to cancel {} ({}); it stays pending for the strategy and "
                              "is followed: its events may end it, else the cancel is asked again while the "
                              "venue lists it working, then an ALERT", reason, order.order_id, exc)  # fmt: skip
@@ -410,7 +416,8 @@ class BarSteps:
         working and wait (bounded) for the venue's answers. Returns what is still at the venue."""
         self.settle(timeout)
         if policy in ("cancel", "flatten"):
-            self.cancel_resends.withdraw_refused()  # the end of the run asks again, its own request
+            if self.cancel_resends.withdraw_refused():  # the end of the run asks again, its own request
+                self._keep_follow_up()
             self._cancel_and_wait("end of run", timeout)
         if policy == "flatten":
             self._flatten(timeout)

@@ -46,6 +46,16 @@ confirmed).
 A restart marks every order still cancelling as sent long ago (due at once); the end of a run
 (``final``) asks once more for every order still cancelling after its wait, whatever its age and
 the budget (no later check will come). A journal's replay sends nothing.
+
+The follow-up outlives the process: :meth:`CancelResends.snapshot` (plain dicts: per order its
+checks, the resend / refused / failed / unread counts, what the last read saw, whether it was
+ALERTed, a refused open order's reason) is kept in the journal's meta (``cancel_follow_up``,
+:mod:`~ml4t_live.cancel_follow_up`) when it changes, and a warm restart restores it
+(:meth:`CancelResends.restore`): each order still cancelling (and each open order whose halt's
+cancel was refused, while the strategy is still HALTED) is due at once, its count continuing; one
+that had used all its checks is ALERTed again once at the restart ("still unconfirmed after the
+restart") and not sent again. An order the journal has no follow-up for (an older journal) starts
+over, as does a fresh cancel.
 """
 
 from __future__ import annotations
@@ -57,6 +67,7 @@ from typing import Any
 
 from loguru import logger
 
+from . import cancel_follow_up
 from .book import Book
 from .errors import BridgeError, CancelRefused, VenueError
 from .protocols import VenueGateway
@@ -80,6 +91,7 @@ class _Cancel:
     failed: int = 0  # checks whose send failed (VenueError / BridgeError)
     unread: int = 0  # checks whose read of the venue's open orders failed (nothing sent)
     listed: bool | None = True  # whether the venue listed it working at the last check read (None: never read)
+    alerted: bool = False  # ALERTed before a restart (ALERTed again once after it)
 
 
 class CancelResends:
@@ -125,6 +137,46 @@ class CancelResends:
             self._ended.discard(cid)
             self.failed.discard(cid)
         return gone
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """What a restart needs to continue the follow-up, by client order id (plain values). A
+        cancel not checked yet (nothing to continue) is left out, unless it is a refused one."""
+        saved: dict[str, dict[str, Any]] = {}
+        for cid, item in self._items.items():
+            ended = cid in self._ended or item.alerted
+            if not item.checks and cid not in self.refused_open and not ended:
+                continue
+            saved[cid] = {"checks": item.checks, "resends": item.resends, "refused": item.refused,
+                          "failed": item.failed, "unread": item.unread, "listed": item.listed,
+                          "ended": ended}  # fmt: skip
+            if cid in self.refused_open:
+                saved[cid]["reason"] = self.refused_open[cid]
+        return saved
+
+    def restore(self, saved: dict[str, dict[str, Any]], cancelling: Iterable[str], open_orders: Iterable[str],
+                reasons: Iterable[str] = ()) -> list[str]:  # fmt: skip
+        """A warm restart continues the follow-ups ``saved`` (a :meth:`snapshot`) of the orders
+        still ``cancelling``, and of the ``open_orders`` whose refused cancel had one of the
+        ``reasons``: each is due at once (the restart was the wait), its counts continued; one
+        ALERTed before is ALERTed again at its check (once) and never sent again. The others are
+        left as they are (a fresh follow-up). Returns the ids restored."""
+        cancelling, open_orders, reasons = set(cancelling), set(open_orders), set(reasons)
+        restored = []
+        for cid, was in saved.items():
+            reason = was.get("reason")
+            if cid not in cancelling and not (cid in open_orders and reason in reasons):
+                continue
+            item = _Cancel(float("-inf"), int(was.get("checks", 0)), int(was.get("resends", 0)),
+                           int(was.get("refused", 0)), int(was.get("failed", 0)), int(was.get("unread", 0)),
+                           was.get("listed", True), bool(was.get("ended")))  # fmt: skip
+            if item.alerted:  # due at once with no check left: the ALERT, nothing sent
+                item.checks = max(item.checks, self.limit)
+            self._items[cid] = item
+            self._ended.discard(cid)
+            if cid not in cancelling:
+                self.refused_open[cid] = str(reason)
+            restored.append(cid)
+        return restored
 
     def due(self, cancelling: Iterable[str], *, final: bool = False) -> tuple[list[str], list[str]]:
         """(cancels to check now, cancels given up just now) among the orders ``cancelling``;
@@ -177,6 +229,10 @@ class CancelResends:
     def alert(self, cid: str) -> str:
         """The ALERT for a cancel given up (see the module docstring)."""
         item = self._items.get(cid) or _Cancel(0.0)
+        return self._alert(cid, item) + ("; still unconfirmed after the restart (ALERTed before it)"
+                                         if item.alerted else "")  # fmt: skip
+
+    def _alert(self, cid: str, item: _Cancel) -> str:
         sent = (f"sent again {item.resends} time(s)" + (f", refused {item.refused}" if item.refused else "")
                 + (f", {item.failed} send(s) failed" if item.failed else "")
                 + (f", the venue's open orders unreadable at {item.unread} check(s)" if item.unread else ""))
@@ -205,6 +261,7 @@ class CancelResending:
     gateway: VenueGateway
     book: Book
     cancel_resends: CancelResends
+    link: Any  # JournalLink
     _drain: Any  # FillBarrier._drain
     _cancel_taken: Any  # BarSteps._cancel_taken
     _take_venue_end: Any  # BarSteps._take_venue_end
@@ -219,11 +276,29 @@ class CancelResending:
         refused = cid in self.cancel_resends.refused_open and cid in self.book.open
         return cid in self.book.cancelling or refused
 
+    def _keep_follow_up(self) -> None:
+        """Write the follow-up to the journal when it changed (:mod:`~ml4t_live.cancel_follow_up`);
+        never while a journal is replayed (what the replay has is not the follow-up yet)."""
+        if not self.link.replaying and not self.link.journal.closed:
+            cancel_follow_up.keep(self.link.journal, self.cancel_resends.snapshot())
+
+    def _restore_follow_up(self, reasons: Iterable[str]) -> None:
+        """A warm restart: the journal's follow-up continues for the orders still cancelling and
+        the open ones whose cancel was refused for one of ``reasons`` (see the module docstring)."""
+        saved = cancel_follow_up.load(self.link.journal)
+        for cid in self.cancel_resends.restore(saved, self.book.cancelling, self.book.open, reasons):
+            _log.info("order {}: its unconfirmed cancel's follow-up continues after {} check(s) before the restart",
+                      cid, saved[cid].get("checks", 0))  # fmt: skip
+
     def _resend_due_cancels(self, working: set[str] | None = None, *, final: bool = False,
                             when: str = "") -> None:  # fmt: skip
         """Send again the due cancels of the orders the venue still works (see the module
-        docstring). ``working``: the client order ids the venue lists as working (read here with
-        one ``snapshot`` when None and a cancel is due)."""
+        docstring), then keep the follow-up in the journal. ``working``: the client order ids
+        the venue lists as working (read here with one ``snapshot`` when None and a cancel is due)."""
+        self._check_due_cancels(working, final=final, when=when)
+        self._keep_follow_up()
+
+    def _check_due_cancels(self, working: set[str] | None, *, final: bool, when: str) -> None:
         resends = self.cancel_resends
         started = resends.timer()
         due, exhausted = resends.due(self._followed_cancels(), final=final)

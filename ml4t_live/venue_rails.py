@@ -32,6 +32,8 @@ _log = logger.bind(component="risk")
 FLATTEN_WAIT = 5.0
 #: the reasons HALTED's and the operator's cancel-all cancels carry (a resume withdraws their follow-up)
 HALT_CANCEL, CANCEL_ALL = "trading halted", "cancel-all by the operator"
+#: the reasons of the runtime's cancels that a resume withdraws (a restart while HALTED keeps following them)
+HALT_REASONS = (HALT_CANCEL, CANCEL_ALL)
 
 
 class RailSteps:
@@ -43,6 +45,7 @@ class RailSteps:
     _catch_up: bool
     cancel_open_orders: Any
     _cancel_and_wait: Any  # BarSteps
+    _keep_follow_up: Any  # CancelResending
     submit_order: Any
     link: Any
 
@@ -142,9 +145,12 @@ class RailSteps:
             return
         rails.sync()
         if not self.gate.halted:  # a resume withdraws the halt's refused cancels still followed
-            for cid in self.cancel_resends.withdraw_refused({HALT_CANCEL, CANCEL_ALL}):
+            withdrawn = self.cancel_resends.withdraw_refused(set(HALT_REASONS))
+            for cid in withdrawn:
                 _log.info("order {}: trading resumed, its refused cancel is no longer followed; it works on "
                           "for the strategy", cid)  # fmt: skip
+            if withdrawn:
+                self._keep_follow_up()
         if self.gate.halted:  # each bar: what a refused or failed cancel left, what a resume let out
             everything = bool(rails.cancel_all_requested)  # else not the runtime's own (the operator's flatten)
             self.cancel_open_orders(CANCEL_ALL if everything else HALT_CANCEL, strategy_only=not everything)

@@ -1,0 +1,160 @@
+"""The follow-up of an unconfirmed cancel continues across warm restarts (journal meta).
+
+Same setting as tests/engine/test_cancel_resend_bounds.py: the operator halts the strategy during
+its first bar, the next bar (t=30 s on the fake clock the strategy moves 30 s each bar) cancels its
+working limit order, and the venue (FakeVenue, tests/support/fakes.py) loses every cancel: the
+order keeps working there. A run stopped early (``keep``: as a killed process leaves it) is
+restarted from the same state dir, its journal holding the follow-up. A halt's cancel the venue
+refuses (the order stays pending for the strategy) is followed on after a restart only while the
+strategy is still HALTED.
+
+Before the follow-up was journaled, a restart started the schedule from zero: a process restarted
+more often than the schedule lasts re-sent the cancel at each restart and never reached the ALERT,
+and an order already ALERTed was followed (and ALERTed) all over again.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+
+import pytest
+from ml4t.backtest import OrderStatus, OrderType
+
+from ml4t_live.cancel_follow_up import FOLLOW_UP_KEY
+from ml4t_live.cancel_resends import CancelResends
+from ml4t_live.errors import ConnectionFailed
+from ml4t_live.journal.store import read_only, set_trading_state
+from ml4t_live.venue_broker import VenueBroker
+from tests.engine.test_cancel_resend import TimedVenue, drive
+from tests.engine.test_cancel_resend_bounds import HaltedLimits, run
+from tests.engine.test_cancel_resend_failures import StuckPendingCancel
+
+JOURNAL = "fake-DU0001-cr.journal"
+
+
+@dataclass
+class FailsFirstRepeat(TimedVenue):
+    """Loses every cancel; the first repeat (the second cancel) fails: the connection is down."""
+
+    def cancel(self, client_order_id):
+        if len(self.times) == 1:
+            self.times.append(self.clock.now - 1000.0)
+            raise ConnectionFailed("connection to the venue lost")
+        super().cancel(client_order_id)
+
+
+def follow_up(tmp_path) -> dict:
+    journal = read_only(tmp_path / JOURNAL)
+    try:
+        return json.loads(journal.meta(FOLLOW_UP_KEY) or "{}")
+    finally:
+        journal.close()
+
+
+def alerts_of(lines, cid):
+    return [line for line in lines if line.startswith("ERROR") and "ALERT" in line and cid in line]
+
+
+def test_a_restart_continues_the_checks_and_the_alert_sums_both_runs(tmp_path):
+    venue = FailsFirstRepeat(fill_on_wait=False, lost=99)
+    strategy, _, lines = run(venue, 5, tmp_path, end="keep")
+    cid = strategy.orders[0].order_id
+    # the halt's cancel (t=30); check 1 at t=60 (its send failed); check 2 at t=120 (sent)
+    assert venue.times == [30.0, 60.0, 120.0] and not alerts_of(lines, cid)
+    assert follow_up(tmp_path)[cid] == {"checks": 2, "resends": 1, "refused": 0, "failed": 1, "unread": 0,
+                                        "listed": True, "ended": False}  # fmt: skip
+    first = len(venue.times)
+    _, broker, lines = run(venue, 70, tmp_path, end="keep")
+    again = venue.times[first:]
+    # check 3 at the restart (due at once), then 4 and 5 spaced 240 and 480 s: 3 sends, not 5
+    assert len(again) == 3, venue.times
+    assert again[1] - again[0] >= 240.0 and again[2] - again[1] >= 480.0, venue.times
+    alerts = alerts_of(lines, cid)
+    assert len(alerts) == 1, alerts  # the restart's 3 checks complete the 5: the ALERT comes
+    assert "(sent again 4 time(s), 1 send(s) failed) and still listed it working" in alerts[0], alerts
+    assert "after the restart" not in alerts[0]
+    assert [o.order_id for o in broker.left_at_venue] == [cid]
+    assert follow_up(tmp_path)[cid]["ended"] is True and follow_up(tmp_path)[cid]["checks"] == 5
+
+
+def test_an_order_alerted_before_the_restart_is_alerted_once_at_it_and_not_sent_again(tmp_path):
+    venue = TimedVenue(fill_on_wait=False, lost=99)
+    strategy, _, lines = run(venue, 70, tmp_path, end="keep")
+    cid = strategy.orders[0].order_id
+    assert venue.times == [30.0, 60.0, 120.0, 240.0, 480.0, 960.0] and len(alerts_of(lines, cid)) == 1
+    _, broker, lines = run(venue, 70, tmp_path, end="cancel")
+    assert venue.times == [30.0, 60.0, 120.0, 240.0, 480.0, 960.0], "the restart sent the cancel again"
+    alerts = alerts_of(lines, cid)
+    assert len(alerts) == 1, alerts
+    assert "(sent again 5 time(s)) and still listed it working" in alerts[0], alerts
+    assert "still unconfirmed after the restart" in alerts[0], alerts
+    assert [o.order_id for o in broker.left_at_venue] == [cid]
+
+
+@pytest.mark.parametrize("meta", ["absent", "unreadable"])
+def test_a_journal_without_the_follow_up_starts_it_over_as_before(meta, tmp_path):
+    venue = TimedVenue(fill_on_wait=False, lost=99)
+    strategy, _, _ = run(venue, 5, tmp_path, end="keep")
+    cid = strategy.orders[0].order_id
+    assert venue.times == [30.0, 60.0, 120.0] and cid in follow_up(tmp_path)
+    with sqlite3.connect(tmp_path / JOURNAL) as db:  # a journal written before the follow-up was kept
+        if meta == "absent":
+            db.execute("DELETE FROM meta WHERE key = ?", (FOLLOW_UP_KEY,))
+        else:
+            db.execute("UPDATE meta SET value = ? WHERE key = ?", (json.dumps([cid]), FOLLOW_UP_KEY))
+    db.close()
+    _, _, lines = run(venue, 70, tmp_path, end="keep")
+    assert len(venue.times) == 3 + 5, venue.times  # 5 checks after the restart, as a fresh follow-up
+    alerts = alerts_of(lines, cid)
+    assert len(alerts) == 1 and "(sent again 5 time(s)) and still listed it working" in alerts[0], alerts
+    assert "after the restart" not in alerts[0]
+    unread = [line for line in lines if line.startswith("WARNING") and "follow-up" in line and "could not be read" in line]
+    assert len(unread) == (meta == "unreadable"), unread
+
+
+def test_an_order_whose_cancel_is_confirmed_leaves_the_journaled_follow_up(tmp_path):
+    venue = TimedVenue(fill_on_wait=False, lost=3)  # the halt's and 2 repeats lost; the 3rd confirmed
+    strategy, _, _ = run(venue, 5, tmp_path, end="keep")
+    cid = strategy.orders[0].order_id
+    assert venue.times == [30.0, 60.0, 120.0] and follow_up(tmp_path)[cid]["checks"] == 2
+    _, broker, _ = run(venue, 4, tmp_path, end="keep")
+    assert len(venue.times) == 4 and not broker.book.cancelling  # confirmed at the restart's check
+    assert follow_up(tmp_path) == {}
+
+
+def test_a_refused_halted_cancel_continues_its_checks_after_a_restart_while_halted(tmp_path):
+    venue = StuckPendingCancel(fill_on_wait=False)  # every cancel refused, the order listed working
+    strategy, _, _ = run(venue, 5, tmp_path, end="keep")
+    cid = strategy.orders[0].order_id
+    assert venue.times == [30.0, 60.0, 120.0] and follow_up(tmp_path)[cid]["reason"] == "trading halted"
+    second, _, lines = run(venue, 70, tmp_path, end="keep")
+    # still HALTED: the restart's check is the 3rd, not a new halt cancel and 5 more checks
+    assert len(venue.times) == 3 + 3, venue.times
+    alerts = alerts_of(lines, cid)
+    assert len(alerts) == 1 and "refused its cancel (trading halted; sent again 5 time(s), refused 5)" in alerts[0]
+    assert second.orders[0].status is OrderStatus.PENDING
+
+
+class ReplaysWithoutHalting(HaltedLimits):
+    """HaltedLimits' orders, without halting again (the operator resumed while it was down)."""
+
+    def on_data(self, timestamp, data, context, broker):
+        if not self.orders:
+            self.orders = [broker.submit_order("AAA", 5, order_type=OrderType.LIMIT, limit_price=90.0 - i)
+                           for i in range(self.n)]  # fmt: skip
+        self.clock.now += 30.0
+
+
+def test_a_resume_while_down_leaves_the_refused_cancel_unfollowed_after_the_restart(tmp_path):
+    venue = StuckPendingCancel(fill_on_wait=False)
+    run(venue, 5, tmp_path, end="keep")
+    path = tmp_path / JOURNAL
+    set_trading_state(path, "ACTIVE", "operator")
+    strategy = ReplaysWithoutHalting(path, venue.clock, 1)
+    broker = VenueBroker(venue, strategy_id="cr", state_dir=tmp_path)
+    broker.cancel_resends = CancelResends(clock=venue.clock)
+    drive(strategy, broker, 8, "keep")
+    assert venue.times == [30.0, 60.0, 120.0], "the resumed strategy's order was cancelled again"
+    assert strategy.orders[0].status is OrderStatus.PENDING and follow_up(tmp_path) == {}
