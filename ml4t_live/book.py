@@ -247,11 +247,6 @@ class Book:
                 self.orders.pack(order)
         return finished, fills
 
-    def working(self) -> int:
-        """How many orders may still work at the venue: open ones, and those cancelled here whose
-        cancel the venue has not confirmed (they can still fill; ``max_open_orders`` counts them)."""
-        return len(self.open) + len(self.cancelling)
-
     def cancel_sent(self, order: Order) -> None:
         """The strategy cancelled ``order`` (already marked CANCELLED); until the venue confirms,
         a fill that races the cancel must still find it, and its record waits: the session files

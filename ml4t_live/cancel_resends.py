@@ -221,6 +221,15 @@ class CancelResends:
         else:
             item.listed = sent or failed
 
+    def overdue(self, cancelling: dict[str, Any]) -> int:
+        """How many of the ``cancelling`` orders have gone unanswered past their first check (or
+        were ALERTed): the venue may well still work them, and ``max_open_orders`` counts them.
+        A cancel not yet checked is not counted: a strategy that cancels and replaces an order in
+        one bar (as in the backtest, where the cancel is done at once) keeps its place for the
+        replacement while the venue's confirmation is on its way."""
+        items = self._items
+        return sum(1 for cid in cancelling if (item := items.get(cid)) is not None and item.checks) if items else 0
+
     def resends(self, cid: str) -> int:
         """How often the cancel of ``cid`` was really sent again."""
         item = self._items.get(cid)

@@ -236,7 +236,7 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
         equity = self.book.equity()
         if self.rails is not None and not self.link.replaying:
             self.rails.moved(self.gate.observe_equity(equity))
-            self.rails.save(open_orders=self.book.working())
+            self.rails.save(open_orders=self._working_orders())
         return equity
 
     def validate_completed_run(self, market_events: int) -> None:

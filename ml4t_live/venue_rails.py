@@ -46,8 +46,14 @@ class RailSteps:
     cancel_open_orders: Any
     _cancel_and_wait: Any  # BarSteps
     _keep_follow_up: Any  # CancelResending
+    cancel_resends: Any  # CancelResending
     submit_order: Any
     link: Any
+
+    def _working_orders(self) -> int:
+        """The orders ``max_open_orders`` counts: open ones, and cancelling ones whose cancel has
+        gone unanswered past its first check (:meth:`CancelResends.overdue`)."""
+        return len(self.book.open) + self.cancel_resends.overdue(self.book.cancelling)
 
     @property
     def gate(self) -> RiskGate:
@@ -104,7 +110,7 @@ class RailSteps:
         if self._bracket_entry and not self.gate.halted and (room := self.gate.bracket_room(order.asset, order.side, order.quantity, now)) is not None:
             self.gate.log_refusal(room.code, "bracket entry {} refused: {}", order.order_id, room.reason)
             return room.code, f"risk: {room.reason}"
-        open_orders = self.book.working() - (order.order_id in self.book.open)
+        open_orders = self._working_orders() - (order.order_id in self.book.open)
         refusal = self.gate.check(order.asset, order.side, order.quantity, order.order_type, order.limit_price,
                                   order.stop_price, open_orders=open_orders,
                                   parent_quantity=unfilled_entry(parent), at=now)  # fmt: skip
@@ -118,7 +124,7 @@ class RailSteps:
         """Why a change of a working order is refused (the reason), else None."""
         if self.rails is not None:
             self.rails.sync()  # an operator's halt from another process counts from the next change too
-        refusal = self.gate.check_change(order, changes, open_orders=self.book.working(),
+        refusal = self.gate.check_change(order, changes, open_orders=self._working_orders(),
                                          entry=self.book.get(order.parent_id or ""), at=now)  # fmt: skip
         if refusal is None:
             return None
