@@ -42,7 +42,9 @@ Kinds (``inject(kind, **params)`` from tests, ``[[fault]]`` tables in ``--faults
                            seconds (never when negative) (IB-13)
 ``missing_commission``     the next ``count`` orders' executions get no commissionReport
 ``cancel_reply``           the next ``count`` cancels: ``reply`` = "10147" / "10148" (refused,
-                           the order unchanged), "late" (confirmed ``seconds`` later) (IB-18) or
+                           the order unchanged), "late" (confirmed ``seconds`` later; meanwhile
+                           out of matching but listed working, ``PendingCancel``, and not
+                           completed) (IB-18) or
                            "lost" (never answered and never acted on: the order keeps working,
                            as a request written in the gateway's restart second gets no
                            response, IB-05)

@@ -16,7 +16,7 @@ Usage::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,9 @@ class _Sink:
     def positions_changed(self) -> None:
         if self.dispatcher is not None:
             self.dispatcher.push_account()
+
+    def later(self, delay: float, fn: Callable[..., None], *args: object) -> None:
+        self.server.later(delay, fn, *args)
 
 
 class SimulatedIBGateway:

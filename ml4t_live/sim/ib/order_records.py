@@ -3,6 +3,7 @@ order and its armed faults, and the routing protocol the venue sends through."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -16,6 +17,8 @@ class VenueSink(Protocol):
     def send(self, client_id: int, frames: list[bytes], delay: float = 0.0) -> None: ...
 
     def positions_changed(self) -> None: ...
+
+    def later(self, delay: float, fn: Callable[..., None], *args: object) -> None: ...
 
 
 @dataclass(slots=True)
@@ -47,4 +50,4 @@ class IBOrder:
     faults: OrderFaults = field(default_factory=OrderFaults)
     held_acks: list[bytes] = field(default_factory=list)
     exec_seen: bool = False
-    cancel_answer_at: float = 0.0  # (monotonic) a late cancel's confirmation goes out then
+    cancel_pending: bool = False  # a late cancel IB has not confirmed yet (listed PendingCancel)

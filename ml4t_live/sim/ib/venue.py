@@ -9,6 +9,10 @@ calls and the exchange's events into the IB messages a real gateway sends, in IB
 * fill: execDetails (reqId -1) -> openOrder + orderStatus ``Filled`` (or orderStatus with the
   partial quantities) -> commissionReport -> position / portfolio / account updates
 * cancel or expiry: orderStatus ``Cancelled`` -> error 202
+* late cancel (``cancel_reply`` "late", IB-18): out of the matching core at once (it cannot
+  fill), but until the confirmation (``Cancelled`` + 202, ``seconds`` later) the order lists
+  as working with status ``PendingCancel`` (reqOpenOrders / reqAllOpenOrders) and is not a
+  completed order (reqCompletedOrders), as IB keeps it until it confirms
 * rejection: error 201 -> openOrder + orderStatus ``Inactive``
 * refusals: cancel of an unknown id 10147, of a finished order 10148 (with its state;
   ``PendingCancel`` while a late cancel's confirmation is still on its way); a
@@ -156,10 +160,9 @@ class IBVenue:
             self._error(client_id, order_id, 10147,
                         f"OrderId {order_id} that needs to be cancelled is not found.")  # fmt: skip
             return
-        if ibo.done or (scripted and scripted[0] == "10148"):
+        if ibo.done or ibo.cancel_pending or (scripted and scripted[0] == "10148"):
             # IB's word for an order whose cancel it has not confirmed yet (a second cancel)
-            pending = time.monotonic() < ibo.cancel_answer_at
-            state = "PendingCancel" if pending else ibo.view.completed_status or ibo.view.status
+            state = "PendingCancel" if ibo.cancel_pending else ibo.view.completed_status or ibo.view.status
             self._error(client_id, order_id, 10148, f"OrderId {order_id} that needs to be "
                         f"cancelled cannot be cancelled, state: {state}.")  # fmt: skip
             return
@@ -171,12 +174,29 @@ class IBVenue:
                         f"state: {exc}")  # fmt: skip
             return
         if scripted and scripted[0] == "late":
-            ibo.faults.ack_delay = scripted[1]
+            self._cancel_late(events, scripted[1])
+            return
         self.apply(events)
+
+    def _cancel_late(self, events: list[object], seconds: float) -> None:
+        """A late cancel (IB-18): out of the matching core at once (nothing fills), but listed
+        working as ``PendingCancel`` and not completed until IB confirms ``seconds`` later."""
+        for ibo in self._cancelled_by(events):
+            ibo.cancel_pending, ibo.view.status = True, "PendingCancel"
+        self._sink.later(seconds, self._confirm_late_cancel, events)
+
+    def _confirm_late_cancel(self, events: list[object]) -> None:
+        for ibo in self._cancelled_by(events):
+            ibo.cancel_pending = False
+        self.apply(events)
+
+    def _cancelled_by(self, events: list[object]) -> list[IBOrder]:
+        return [ibo for e in events if isinstance(e, OrderCanceled)
+                and (ibo := self._by_sim.get(e.order.order_id)) is not None and not ibo.done]  # fmt: skip
 
     def cancel_all(self) -> None:
         for ibo in list(self.orders.values()):
-            if not ibo.done and ibo.sim_id is not None:
+            if not ibo.done and not ibo.cancel_pending and ibo.sim_id is not None:
                 self.cancel(ibo.view.client_id, ibo.view.order_id)
 
     # ------------------------------------------------------------------ exchange events
@@ -385,7 +405,6 @@ class IBVenue:
         frames = [] if ibo.faults.missing_order_status else [enc.order_status(ibo.view)]
         frames.append(enc.error(ibo.view.order_id, 202, f"Order Canceled - reason:{reason}"))
         self._finish(ibo, "Cancelled")
-        ibo.cancel_answer_at = time.monotonic() + ibo.faults.ack_delay
         self._sink.send(ibo.view.client_id, ibo.held_acks + frames, ibo.faults.ack_delay)
 
     def _rejected(self, sim_id: int, reason: str) -> None:

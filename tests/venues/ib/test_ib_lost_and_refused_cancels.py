@@ -134,11 +134,15 @@ def test_an_order_whose_repeated_cancel_ib_refused_ends_when_ib_confirms_though_
     ]
 
 
-def test_a_refused_repeat_is_followed_with_look_ups_until_ib_lists_the_order_ended(
+def test_a_refused_repeat_leaves_the_order_working_until_ib_confirms_the_late_cancel(
     sim_factory, gateway_factory, ib_log_guard
 ):
-    """IB has cancelled the order (its completed orders say so) but its confirmation is slow (3 s):
-    the adapter's follow-up look-ups by orderRef (every 0.2 s here) settle it before that."""
+    """IB keeps an order whose cancel it confirms late (3 s) working, listed ``PendingCancel`` and
+    not among its completed orders, until it confirms. Meanwhile the adapter's look-ups by orderRef
+    (its own follow-ups every 0.2 s, and one asked here) say the order is open and its snapshot
+    lists it working: the order is not ended early. IB's confirmation ends it, once. (The simulated
+    IB used to list the order completed as soon as the cancel arrived, and the look-ups settled it
+    before IB confirmed.)"""
     ib_log_guard.expect(r"Error 10148, reqId \d+: .*state: PendingCancel")
     ib_log_guard.expect(r"Error 202, reqId \d+")
     sim = sim_factory()
@@ -152,7 +156,11 @@ def test_a_refused_repeat_is_followed_with_look_ups_until_ib_lists_the_order_end
     sim.inject("unanswered_completed_orders", count=1)
     with pytest.raises(CancelRefused, match="PendingCancel"):
         gw.cancel("slow")
-    wait_for(gw.events, is_(OrderCancelled, "slow"), seen=seen, timeout=2.0)  # IB's 202 comes at 3 s
+    during = gw.lookup(["slow"])["slow"].status
+    listed = [o.client_order_id for o in gw.snapshot().open_orders]
+    wait_for(gw.events, is_(OrderCancelled, "slow"), seen=seen, timeout=8.0)  # IB's 202 comes at 3 s
+    assert (during, listed) == ("open", ["slow"])
+    assert gw.lookup(["slow"])["slow"].status == "cancelled"
     assert [type(e).__name__ for e in seen if getattr(e, "client_order_id", None) == "slow"] == [
         "OrderAccepted", "OrderCancelled"
     ]

@@ -1,0 +1,78 @@
+"""A late cancel (``cancel_reply`` "late", IB-18) as the order lists show it, through the real
+ib_async client: IB keeps the order working as ``PendingCancel`` until it confirms the cancel, and
+only then lists it among the completed orders.
+
+The lists are read by a second client (clientId 2, reqAllOpenOrders / reqCompletedOrders) that has
+no local state for the order, so what it sees is only what the gateway sent: the cancelling
+client's own ib_async marks the trade PendingCancel locally the moment it cancels."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ib_async import IB, LimitOrder, MarketOrder
+from ibsim_support import advance, stock, until
+
+WINDOW = 3.0  # seconds until IB confirms: ample for two look-ups on 127.0.0.1
+
+
+async def _lists(ib: IB, ref: str) -> tuple[list[str], list[str]]:
+    """(statuses of the open orders with ``ref``, statuses of the completed orders with ``ref``)."""
+    opened = await asyncio.wait_for(ib.reqAllOpenOrdersAsync(), 5)
+    completed = await asyncio.wait_for(ib.reqCompletedOrdersAsync(apiOnly=True), 5)
+    return (
+        [t.orderStatus.status for t in opened if t.order.orderRef == ref],
+        [t.orderStatus.status for t in completed if t.order.orderRef == ref],
+    )
+
+
+def test_a_late_cancel_is_listed_pending_cancel_until_confirmed_then_completed(
+    client_factory, gateway, ib_errors
+):
+    ib_errors.expect(r"Error 202")
+    gateway.inject("cancel_reply", reply="late", seconds=WINDOW)
+    owner, observer = client_factory(1), client_factory(2)
+    trades = []
+
+    async def place_and_cancel(ib):
+        aapl = await stock(ib, "AAPL")
+        trade = ib.placeOrder(aapl, LimitOrder("BUY", 1, 50.0, orderRef="late-listed"))
+        await until(lambda: trade.orderStatus.status == "Submitted")
+        ib.cancelOrder(trade.order)
+        trades.append(trade)
+
+    async def confirmed(ib):
+        [trade] = trades
+        await until(lambda: trade.orderStatus.status == "Cancelled", timeout=WINDOW + 5, what="the late cancel")
+
+    owner.run(place_and_cancel)
+    during = observer.run(lambda ib: _lists(ib, "late-listed"))
+    owner.run(confirmed, timeout=WINDOW + 10)  # the window's end: Cancelled + 202 arrive
+    after = observer.run(lambda ib: _lists(ib, "late-listed"))
+
+    assert during == (["PendingCancel"], [])
+    assert after == ([], ["Cancelled"])
+
+
+def test_an_order_whose_cancel_is_late_does_not_fill_meanwhile(client, gateway, ib_errors):
+    """IB is not executing it: a market order cancelled late stays unfilled over the next bars
+    (without the cancel it fills at the next bar), and ends Cancelled with nothing filled."""
+    ib_errors.expect(r"Error 202")
+    gateway.inject("cancel_reply", reply="late", seconds=WINDOW)
+
+    async def scenario(ib):
+        aapl = await stock(ib, "AAPL")
+        rt = ib.reqRealTimeBars(aapl, 5, "TRADES", False)
+        await advance(ib, rt)
+        trade = ib.placeOrder(aapl, MarketOrder("BUY", 1, orderRef="late-unfilled"))
+        await until(lambda: trade.orderStatus.status in ("PreSubmitted", "Submitted"))
+        ib.cancelOrder(trade.order)
+        for _ in range(2):
+            await advance(ib, rt)
+        during = (trade.orderStatus.status, list(trade.fills))
+        await until(lambda: trade.orderStatus.status == "Cancelled", timeout=WINDOW + 5, what="the late cancel")
+        return during, trade.orderStatus.filled
+
+    during, filled = client.run(scenario, timeout=WINDOW + 15)
+    assert during == ("PendingCancel", [])
+    assert filled == 0 and gateway.fills == []
