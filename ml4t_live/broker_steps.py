@@ -23,7 +23,7 @@ from loguru import logger
 from ml4t.backtest import Order, OrderStatus
 
 from .book import Book
-from .errors import BridgeError, CancelRefused, ReconciliationError, VenueError
+from .errors import BridgeError, ReconciliationError, VenueError
 from .events import (
     BarClosed,
     Execution,
@@ -42,6 +42,7 @@ from .order_entry import order_from_request
 from .order_ids import ClientOrderIds
 from .ownership import Ownership
 from .protocols import AccountSnapshot, VenueGateway
+from .runtime_cancels import RuntimeCancels
 from .venue_rails import HALT_REASONS
 
 _log = logger.bind(component="venue-broker")
@@ -51,7 +52,7 @@ _log = logger.bind(component="venue-broker")
 END_POLICIES = ("cancel", "keep", "flatten")
 
 
-class BarSteps:
+class BarSteps(RuntimeCancels):
     gateway: VenueGateway
     venue: str
     book: Book
@@ -321,44 +322,6 @@ class BarSteps:
         self.own.reconcile(snapshot, ours, when)
 
     # ------------------------------------------------------------------ the end
-    def cancel_open_orders(self, reason: str, *, strategy_only: bool = False) -> None:
-        """The runtime (not the strategy) cancels every working order (``strategy_only``: the
-        strategy's, not the runtime's own, e.g. the operator's flatten); each is journaled as an
-        event, so a warm restart shows the strategy the same cancelled order. A cancel that failed
-        leaves its order working (open in the book), tried again at the next call. One the venue
-        refused for an order its events have not ended (e.g. already ``pending_cancel``) leaves it
-        open (PENDING for the strategy) and followed like an unanswered cancel
-        (:mod:`~ml4t_live.cancel_resends`): a WARNING, checks that send the cancel again while the
-        venue works it, then the ALERT; not sent again by the next calls (the end of the run
-        starts over: :meth:`finish_orders`)."""
-        self._cancel_failed &= self.book.open.keys()  # (warned once: only orders still working are kept)
-        for order in list(self.book.open.values()):
-            if strategy_only and self.ids.is_runtime(order.order_id):
-                continue
-            if order.order_id in self.cancel_resends.refused_open or order.order_id not in self.book.open:
-                continue  # followed on its own schedule / ended meanwhile
-            try:
-                self.gateway.cancel(order.order_id)
-            except CancelRefused as exc:
-                self._drain(block_until=None)  # a fill (or cancel) that raced it is applied first
-                if order.order_id not in self.book.open:
-                    _log.info("{}: {} could not be cancelled ({}); its own events say how it ended",
-                              reason, order.order_id, exc)  # fmt: skip
-                    continue
-                self.cancel_resends.refused(order.order_id, reason)
-                self._keep_follow_up()
-                _log.warning("{}: the venue refused to cancel {} ({}); it stays pending for the strategy and "
-                             "is followed: its events may end it, else the cancel is asked again while the "
-                             "venue lists it working, then an ALERT", reason, order.order_id, exc)  # fmt: skip
-                continue
-            except (VenueError, BridgeError) as exc:  # warned once per order (HALTED tries again each bar)
-                level = "DEBUG" if order.order_id in self._cancel_failed else "WARNING"
-                self._cancel_failed.add(order.order_id)
-                _log.log(level, "{}: cancel of {} failed ({}); it may still work at the venue", reason,
-                         order.order_id, exc)  # fmt: skip
-                continue
-            self._cancel_taken(order, reason)
-
     def _cancel_taken(self, order: Order, reason: str) -> None:
         """The venue took the runtime's cancel of ``order``: CANCELLED for the strategy (journaled),
         cancelling until the venue confirms."""

@@ -188,6 +188,10 @@ class VenueGateway(Protocol):
     :data:`~ml4t_live.events.VenueEvent` records keyed by ``client_order_id``.
     ``place`` never resubmits blindly: after an ambiguous outcome it looks the order up by its
     client order id and reports what the venue has.
+
+    Optional: a gateway whose cancel waits for the venue's answer (IB) may also offer
+    :meth:`CancelsMany.cancel_many`; the broker uses it for the runtime's many cancels at once (a
+    halt, cancel-all, the end of the run) and otherwise calls ``cancel`` once per order.
     """
 
     venue: str
@@ -217,8 +221,21 @@ class VenueGateway(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class CancelsMany(Protocol):
+    """The optional part of a :class:`VenueGateway` that cancels many orders at once."""
+
+    def cancel_many(self, client_order_ids: list[str]) -> dict[str, Exception | None]:
+        """Cancel these orders together (the waits for the venue's answers overlap). Per client
+        order id: None when the venue took the cancel (as ``cancel`` returning), else the
+        exception ``cancel`` would have raised for it (CancelRefused, VenueError, BridgeError
+        ...); a batch that fails as a whole gives every order its error. Never raises those."""
+        ...
+
+
 __all__ = [
     "AccountSnapshot",
+    "CancelsMany",
     "Feed",
     "LiveBroker",
     "OrderRequest",

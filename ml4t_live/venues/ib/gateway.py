@@ -20,7 +20,8 @@ used; each (re)connect starts at ``max(nextValidId, high-water + 1)``.
 
 Orders IB never answers are looked up by orderRef and reported ``OrderLost`` (IB-09);
 ``cancel`` raises :class:`~ml4t_live.errors.CancelRefused` when IB refuses it (10147 / 10148) or
-the order filled first (see :mod:`~.orders`).
+the order filled first (see :mod:`~.orders`); ``cancel_many`` cancels many orders at once (all
+written first, the waits overlapping) and returns each one's outcome.
 """
 
 from __future__ import annotations
@@ -35,13 +36,16 @@ from loguru import logger
 from ...bridge import LoopState, LoopThread
 from ...errors import (
     BridgeClosed,
+    BridgeError,
     ConnectionFailed,
     LiveTradingRefused,
     ReconciliationError,
+    VenueError,
 )
 from ...events import BrokerDisconnected, BrokerReconnected
 from ...protocols import AccountSnapshot, OrderRequest, VenueOrder
 from .config import IBConfig
+from .inflight import LOOKUP_ROUNDS
 from .orders import OrderTracker
 from .parsing import is_paper_account, venue_order_from_trade
 from .session import CONNECTIVITY_LOST, IBSession
@@ -285,9 +289,29 @@ class IBGateway:
         """Raises CancelRefused when IB refuses (10147 / 10148 / 161) or the order filled first;
         a fill that won is on :attr:`events` before that. Bounded: ``cancel_wait`` plus, after a
         refusal, one look-up by orderRef (three requests of ``request_timeout`` at most)."""
+        self._call(self._orders_().cancel(client_order_id), self._cancel_bound())
+
+    def cancel_many(self, client_order_ids: list[str]) -> dict[str, Exception | None]:
+        """Cancel these orders in one bridge call: all the cancels are written first and IB's
+        answers awaited together (about one ``cancel_wait`` for all, not one each); the refused
+        ones take one look-up by orderRef together. Per order: None (IB took the cancel) or what
+        :meth:`cancel` would have raised. Bounded as one :meth:`cancel`; a batch that fails as a
+        whole (not connected, the bridge timed out or closed) gives every order that error:
+        its cancel failed, it may still work at IB."""
+        ids = list(dict.fromkeys(client_order_ids))
+        if not ids:
+            return {}
+        try:
+            return self._call(self._orders_().cancel_many(ids), self._cancel_bound())
+        except (VenueError, BridgeError) as exc:
+            return dict.fromkeys(ids, exc)
+
+    def _cancel_bound(self) -> float:
+        """A cancel (or a batch of them) waits at most ``cancel_wait`` for the answers, then, if
+        refused, one look-up by orderRef (its wait for its turn included, see
+        :meth:`~.inflight.InFlightMonitor.lookup`)."""
         cfg = self.config
-        bound = min(cfg.cancel_wait, cfg.request_timeout) + 3 * cfg.request_timeout + 1.0
-        self._call(self._orders_().cancel(client_order_id), bound)
+        return min(cfg.cancel_wait, cfg.request_timeout) + LOOKUP_ROUNDS * cfg.request_timeout + 1.0
 
     def end_of_bar(self, timestamp: Any) -> None:
         self._call(self._end_of_bar())

@@ -14,6 +14,8 @@ never answered (found or lost). Runs on the session loop.
   ib_async takes any refused cancel as the order's end (``Cancelled``) and then passes on none of
   IB's later news of it, so an order a refused cancel leaves undecided is settled from IB's 202
   ("Order Canceled") or followed with look-ups by orderRef (:mod:`~.refused_cancels`) until it is.
+* :meth:`OrderOutcomes.cancel_many` - many cancels at once (a halt, cancel-all, the end of the run):
+  all written first, the waits overlapping, one look-up by orderRef for the refused ones.
 * :meth:`OrderOutcomes._on_error` - errors ib_async cannot put on a trade: a refused cancel of an
   order it already took as done; the reason of a rejection whose 201 came after ``Inactive``.
 * :meth:`OrderOutcomes.found` / :meth:`OrderOutcomes.lost` - the answers of the
@@ -79,10 +81,37 @@ class OrderOutcomes:
     async def cancel(self, client_order_id: str) -> None:
         """Cancel and wait (bounded) for IB's answer; CancelRefused when IB refuses it or the
         order filled first. Without an answer in time the cancel stands as sent."""
-        coid = client_order_id
+        refusal = await self._cancel_answer(client_order_id)
+        if refusal is None:
+            return
+        if client_order_id not in self._terminal:
+            await self._settle_by_lookup(client_order_id)
+        raise CancelRefused(refusal)
+
+    async def cancel_many(self, client_order_ids: list[str]) -> dict[str, Exception | None]:
+        """Cancel these orders together: every cancel is written before any answer is awaited,
+        the waits overlap (about one ``cancel_wait`` for all), and the refused ones take ONE
+        look-up by orderRef together. Per order: None (taken, as :meth:`cancel` returning) or
+        what :meth:`cancel` would have raised (CancelRefused, VenueError ...)."""
+        coids = list(dict.fromkeys(client_order_ids))
+        answers = await asyncio.gather(*(self._cancel_answer(c) for c in coids), return_exceptions=True)
+        out: dict[str, Exception | None] = {}
+        for coid, answer in zip(coids, answers, strict=True):
+            if isinstance(answer, BaseException) and not isinstance(answer, VenueError):
+                raise answer  # a bug is raised, not handed back as an order's outcome
+            out[coid] = CancelRefused(answer) if isinstance(answer, str) else answer
+        refused = [c for c, a in zip(coids, answers, strict=True) if isinstance(a, str) and c not in self._terminal]
+        if refused:
+            await self._settle_by_lookup(*refused)
+        return out
+
+    async def _cancel_answer(self, coid: str) -> str | None:
+        """Send the cancel of ``coid`` (before the first await) and wait (bounded) for IB's
+        answer: the refusal's text, or None (confirmed, or no answer in time: the cancel stands
+        as sent)."""
         outcome = self._outcome.get(coid)
         if outcome == "cancelled":
-            return
+            return None
         if outcome is not None:
             raise CancelRefused(f"cannot cancel {coid}: it is already {outcome} at IB")
         trade = self._trades.get(coid)
@@ -109,7 +138,7 @@ class OrderOutcomes:
         cfg = self.session.config
         wait = min(cfg.cancel_wait, cfg.request_timeout)
         try:
-            refusal = await asyncio.wait_for(asyncio.shield(waiter), wait)
+            return await asyncio.wait_for(asyncio.shield(waiter), wait)
         except TimeoutError:
             _log.warning(
                 "IB did not answer the cancel of {} within {:g}s; it stands as sent and its "
@@ -117,28 +146,25 @@ class OrderOutcomes:
                 coid,
                 wait,
             )
-            return
+            return None
         finally:
             if self._cancels.get(coid) is waiter and waiter.done():
                 del self._cancels[coid]
-        if refusal is None:
-            return
-        if coid not in self._terminal:
-            await self._settle_by_lookup(coid)
-        raise CancelRefused(refusal)
 
-    async def _settle_by_lookup(self, coid: str) -> None:
+    async def _settle_by_lookup(self, *coids: str) -> None:
         """After a refused cancel or modify ib_async takes the order as Cancelled: ask IB by
-        orderRef what it is. A working order gets its status back; a filled one's executions
-        are put now (before the caller hears the refusal), not whenever their frames come."""
+        orderRef (one look-up for all of ``coids``) what each is. A working order gets its
+        status back; a filled one's executions are put now (before the caller hears the
+        refusal), not whenever their frames come."""
         try:
-            found = await self._inflight.lookup({coid})
+            found = await self._inflight.lookup(set(coids))
         except (ConnectionError, TimeoutError) as exc:
             _log.warning("{}: look-up by orderRef failed ({!r}); its events or the next re-sync "
-                         "settle it", coid, exc)  # fmt: skip
+                         "settle it", ", ".join(coids), exc)  # fmt: skip
             return
-        if coid in found:
-            self.found(coid, found[coid])
+        for coid in coids:
+            if coid in found:
+                self.found(coid, found[coid])
 
     def _cancel_answered(self, coid: str, refusal: str | None) -> bool:
         """Resolve a waiting cancel of ``coid`` (None: confirmed); False when none waits."""
