@@ -41,7 +41,8 @@ from ml4t.backtest.core import SubmitOrderOptions, reason_to_exit_reason
 from .account_views import AccountViews
 from .book import Book
 from .broker_steps import BarSteps
-from .cancel_resends import CancelResending, CancelResends
+from .cancel_checks import CancelResending
+from .cancel_resends import CancelResends
 from .errors import ConfigError, LiveTradingRefused, SendFailed
 from .events import BarClosed
 from .fill_barrier import FillBarrier

@@ -217,5 +217,30 @@ def test_a_cancel_whose_checks_can_never_read_the_open_orders_ends_in_its_alert(
     assert len(alert) == 1, alert
     assert "unreadable at 5 check(s)" in alert[0] and "whether it still works there is unknown" in alert[0]
     unread = [line for line in lines if "open orders could not be read" in line]
-    assert len(unread) == 5, unread  # the checks at 60, 120, 240, 480 and 960 s, then none
+    # the checks at 60, 120, 240, 480 and 960 s, the ALERT's at 1440 s, then every 480 s (1920, 2400)
+    assert len(unread) == 8, unread
     assert [o.order_id for o in broker.left_at_venue] == [cid]
+
+
+@dataclass
+class UnreadableForAWhile(UnreadableOpenOrders):
+    """UnreadableOpenOrders whose open orders can be read again from ``back`` s on (fake clock)."""
+
+    back: float = 1900.0
+
+    def snapshot(self):
+        if self.clock.now - 1000.0 >= self.back:
+            return TimedVenue.snapshot(self)
+        return super().snapshot()
+
+
+def test_after_an_outage_longer_than_the_schedule_the_cancel_is_sent_again_once_the_venue_answers(tmp_path):
+    # a review probe of 3faa186: the reads failed through the five checks, the ALERT came, and once
+    # the venue answered again the cancel was never sent again although the venue still worked it
+    venue = UnreadableForAWhile(fill_on_wait=False, lost=999)
+    strategy, _, lines = run(venue, 80, tmp_path, end="keep")
+    cid = strategy.orders[0].order_id
+    assert len(_alerts(lines, cid)) == 1
+    # the reads at 60 ... 1440 s failed; from 1920 s the venue answers: the cancel is sent again
+    # at each later check (1920, 2400 s)
+    assert venue.times == [30.0, 1920.0, 2400.0], venue.times

@@ -76,7 +76,8 @@ def test_a_restart_continues_the_checks_and_the_alert_sums_both_runs(tmp_path):
     assert "(sent again 4 time(s), 1 send(s) failed) and still listed it working" in alerts[0], alerts
     assert "after the restart" not in alerts[0]
     assert [o.order_id for o in broker.left_at_venue] == [cid]
-    assert follow_up(tmp_path)[cid]["ended"] is True and follow_up(tmp_path)[cid]["checks"] == 5
+    # checked on every 480 s after the ALERT (nothing sent: its 5 tries are used)
+    assert follow_up(tmp_path)[cid]["ended"] is True and follow_up(tmp_path)[cid]["checks"] > 5
 
 
 def test_an_order_alerted_before_the_restart_is_alerted_once_at_it_and_not_sent_again(tmp_path):

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ml4t.backtest import OrderStatus
+from ml4t.backtest import OrderStatus, OrderType
 
+from ml4t_live.cancel_resends import CancelResends
 from ml4t_live.errors import VenueError
+from ml4t_live.journal.store import set_trading_state
 from ml4t_live.protocols import VenueOrder
-from tests.engine.test_cancel_resend import journal_of
-from tests.engine.test_cancel_resend_bounds import CancelsSilently, run
+from ml4t_live.venue_broker import VenueBroker
+from tests.engine.test_cancel_resend import drive, journal_of
+from tests.engine.test_cancel_resend_bounds import CancelsSilently, HaltedLimits, run
 
 
 @dataclass
@@ -81,7 +84,65 @@ def test_an_unlisted_cancelling_order_not_found_stays_cancelling_to_its_alert(tm
         venue = LooksUp(fill_on_wait=False, answer=answer)
         strategy, broker, lines = run(venue, 70, path, end="keep")
         cid = strategy.orders[0].order_id
-        assert venue.looked_up == [[cid]] * 5  # at each check (60, 120, 240, 480, 960 s), no more
+        # at each check: 60, 120, 240, 480, 960 s, the ALERT's at 1440 s, then every 480 s (1920 s)
+        assert venue.looked_up == [[cid]] * 7
         alert = _alerts(lines, cid)
         assert len(alert) == 1 and "no longer lists it working" in alert[0], alert
         assert [o.order_id for o in broker.left_at_venue] == [cid]
+
+
+def test_an_order_the_look_up_finds_working_gets_its_cancel_again(tmp_path):
+    # the venue's list leaves it out (Alpaca's list is capped at 500 orders; IB's is ib_async's
+    # cache), but a look-up by client order id says it works: a review probe of 6b1a52e found it
+    # skipped, never sent again, and ALERTed as "no longer lists it"
+    venue = LooksUp(fill_on_wait=False, answer="open")
+    strategy, broker, lines = run(venue, 70, tmp_path, end="keep")
+    cid = strategy.orders[0].order_id
+    assert venue.times == [30.0, 60.0, 120.0, 240.0, 480.0, 960.0]  # the halt's and 5 repeats
+    alert = _alerts(lines, cid)
+    assert len(alert) == 1 and "sent again 5 time(s)) and still listed it working" in alert[0], alert
+    assert [o.order_id for o in broker.left_at_venue] == [cid]
+
+
+@dataclass
+class LooksUpLate(LooksUp):
+    """LooksUp whose look-ups fail until ``back`` s (fake clock), then find the order cancelled."""
+
+    back: float = 1900.0
+
+    def lookup(self, cids):
+        self.answer = "cancelled" if self.clock.now - 1000.0 >= self.back else "fail"
+        return super().lookup(cids)
+
+
+class HaltedThenBuying(HaltedLimits):
+    """HaltedLimits (one order); the operator resumes at 300 s; from then on a limit buy is tried
+    every bar until one leaves."""
+
+    def __init__(self, journal, clock) -> None:
+        super().__init__(journal, clock, 1)
+        self.tries: list[object] = []
+
+    def on_data(self, timestamp, data, context, broker):
+        now = self.clock.now - 1000.0
+        if now == 300.0:
+            set_trading_state(self.journal, "ACTIVE", "operator")
+        if now > 300.0 and not any(o.status is OrderStatus.PENDING for o in self.tries):
+            self.tries.append(broker.submit_order("AAA", 1, order_type=OrderType.LIMIT, limit_price=80.0))
+        super().on_data(timestamp, data, context, broker)
+
+
+def test_a_stuck_cancelling_order_frees_its_max_open_orders_place_once_a_later_look_up_ends_it(tmp_path):
+    # a review probe of aebbd5f + 6b1a52e: after the ALERT the order was never looked up again,
+    # and max_open_orders = 1 refused every new order for the rest of the run (118 of 118)
+    venue = LooksUpLate(fill_on_wait=False)
+    strategy = HaltedThenBuying(tmp_path / "fake-DU0001-cr.journal", venue.clock)
+    broker = VenueBroker(venue, strategy_id="cr", state_dir=tmp_path, risk={"max_open_orders": 1})
+    broker.cancel_resends = CancelResends(clock=venue.clock)
+    drive(strategy, broker, 70, "keep")
+    cid = strategy.orders[0].order_id
+    assert cid not in broker.book.cancelling  # the look-up at 1920 s found it cancelled
+    refused = [o for o in strategy.tries if o.status is OrderStatus.REJECTED]
+    assert refused and all(o.rejection_code == "max_open_orders" for o in refused)
+    assert strategy.tries[-1].status is OrderStatus.PENDING  # one left once the place was free
+    assert len(venue.placed) == 2
