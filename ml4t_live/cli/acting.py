@@ -83,7 +83,7 @@ def cancel_all(o: dict[str, Any], venue: Callable[[int | None], VenueOptions], r
         _, before = switch({**o, "reason": reason or "cancel-all by the operator"}, "HALTED", cancel_all=True)
         outcome = {}
         if lock is not None and (rows or lost) and o.get("broker"):
-            if use is None:
+            if use is None and o.get("broker") == "ib":  # (Alpaca has no client ids)
                 raise ConfigError(f"{sid} is HALTED (it sends nothing new), but its orders were not cancelled at "
                                   f"the venue: [venue] client_id must be an integer, got {configured!r}; correct "
                                   "it, or name the client id to cancel as with --client-id N, and run cancel-all "
@@ -119,19 +119,28 @@ def _client_id(named: int | None, placing: str | None, configured: Any) -> tuple
                            f"connects as client id {named} (--client-id): the venue lets only client id "
                            f"{recorded} cancel them (--client-id {recorded})")  # fmt: skip
         return named, ""
-    try:
-        configured = int(configured) if configured is not None else None
-    except (TypeError, ValueError):
-        if recorded is None:
-            return None, ""
-        return recorded, (f"the configuration's [venue] client_id {configured!r} is not an integer: cancelling "
-                          f"as client id {recorded}, the one the journal's orders were placed under")  # fmt: skip
+    if configured is not None:
+        if _whole(configured) is None:
+            if recorded is None:
+                return None, ""
+            return recorded, (f"the configuration's [venue] client_id {configured!r} is not an integer: "
+                              f"cancelling as client id {recorded}, the one the journal's orders were placed "
+                              "under")  # fmt: skip
+        configured = _whole(configured)
     if recorded is None:
         return configured, ""
     if configured is not None and configured != recorded:
         return recorded, (f"the journal's orders were placed under client id {recorded}, the "
                           f"configuration says {configured}: cancelling as client id {recorded}")  # fmt: skip
     return recorded, ""
+
+
+def _whole(value: Any) -> int | None:
+    """A client id as a session file gives it (an integer, or a string of digits), else None
+    (1.9 is not read as 1, nor true as 1)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return int(value) if isinstance(value, str) and value.strip().isdigit() else None
 
 
 def flatten(o: dict[str, Any], reason: str | None, confirm: Callable[[str], bool], as_json: bool) -> None:

@@ -228,3 +228,15 @@ def test_cancel_all_without_a_usable_client_id_halts_and_says_what_to_do(cli, tr
     assert result.exit_code == 2, result.output
     assert "keeper is HALTED" in result.output and "--client-id N" in result.output
     assert _open_limits(traded) == ["keeper", "other"] and _state("keeper") == "HALTED"
+
+
+def test_cancel_all_does_not_read_a_fractional_configured_client_id_as_another(cli, traded, tmp_path):  # noqa: F811
+    """A review probe of 485d204: int() read 1.9 as 1 (here: 2.5 as 2, a client id IB would not let
+    cancel the orders)."""
+    session = tmp_path / "session.toml"
+    session.write_text("[venue]\nclient_id = 2.5\n")
+    result = cli("cancel-all", "--broker", "ib", "--port", traded.port, "--strategy-id", "keeper", "--yes",
+                 "--config", session)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "client_id 2.5 is not an integer: cancelling as client id 1" in result.output
+    assert _open_limits(traded) == ["other"]
