@@ -23,6 +23,7 @@ orders -> AccountSnapshot; state that cannot be read or understood raises Reconc
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from itertools import pairwise
 from typing import Any
 
 from alpaca.trading.enums import QueryOrderStatus
@@ -45,6 +46,7 @@ from .parsing import (
     account_snapshot,
     describe_foreign,
     flatten_open,
+    num,
     to_oco_request,
     to_order_request,
     to_replace_request,
@@ -168,7 +170,11 @@ class AlpacaGateway(SubmitMixin):
             ) from None
         open_orders = []
         for order in flatten_open(orders):
-            cid = self.tracker.ours(order.client_order_id) or order.client_order_id
+            cid = (
+                self.tracker.ours(order.client_order_id)
+                or self._ours_by_replacement(order)
+                or order.client_order_id
+            )
             if self.is_ours(cid):
                 self.tracker.register(cid)
                 self._venue_ids.setdefault(cid, str(order.id))
@@ -195,19 +201,32 @@ class AlpacaGateway(SubmitMixin):
     def lookup(self, client_order_ids: Iterable[str]) -> dict[str, VenueOrder]:
         """Where Alpaca has these client order ids (``GET /v2/orders:by_client_order_id``): ids
         Alpaca does not know are absent; ConnectionFailed when a look-up gets no answer (unknown
-        is not empty). A found order is ours from now on: what it filled is reported as events."""
+        is not empty). A found order is ours from now on: what it filled is reported as events.
+
+        An order a modify replaced is reported as its CURRENT incarnation (the replacements its
+        ``replaced_by`` leads to, see :meth:`_chain`), under our id: the order under our id
+        stays ``replaced`` at Alpaca while its replacement works, fills or ends."""
         found: dict[str, VenueOrder] = {}
+        client = self._require()
         for cid in client_order_ids:
             self.tracker.register(cid)
             try:
-                order = self._lookup(cid)
+                chain = self._chain(cid)
             except VenueRequestFailed as exc:
                 raise ConnectionFailed(f"Alpaca look-up of {cid} got no answer: {exc}") from None
-            if order is not None:
-                self._venue_ids.setdefault(cid, str(order.id))
-                executions = self.stream.executions.for_view(self._require(), order)
-                self._emit(self.tracker.on_order_snapshot(order, executions))
-                found[cid] = venue_order(order, cid)
+            if not chain:
+                continue
+            for old, new in pairwise(chain):
+                if num(old.filled_qty):  # what a replaced order filled counts toward ours
+                    executions = self.stream.executions.for_view(client, old)
+                    self._emit(self.tracker.on_order_snapshot(old, executions))
+                with self.stream.emit_lock:
+                    self.tracker.carry_over(str(old.id), str(new.id))
+            order = chain[-1]
+            self._venue_ids[cid] = str(order.id)
+            executions = self.stream.executions.for_view(client, order)
+            self._emit(self.tracker.on_order_snapshot(order, executions))
+            found[cid] = venue_order(order, cid)
         return found
 
     def follows_unknown(self, client_order_id: str) -> bool:

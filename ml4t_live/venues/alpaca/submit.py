@@ -26,8 +26,10 @@ up to ``max_request_attempts`` requests with backoff, and one more POST, each bo
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from alpaca.trading.enums import OrderStatus as AlpacaStatus
 from loguru import logger
 
 from ...errors import VenueError
@@ -36,6 +38,15 @@ from .rest import AlpacaTradingClient, AmbiguousOutcome, VenueRequestFailed
 
 _log = logger.bind(component="alpaca.gateway")
 VENUE = "alpaca"
+#: replacements a look-up follows from the order under our id; a longer chain is a failed look-up
+MAX_REPLACEMENTS = 20
+_REPLACEMENT_ID = re.compile(r"^(?P<ours>.+)\.r(?P<n>[0-9]+)$")
+
+
+def replacement_id(venue_client_order_id: str) -> tuple[str, int] | None:
+    """``(<ours>, n)`` for the id ``<ours>.r<n>`` that ``modify`` gives a replacement, else None."""
+    match = _REPLACEMENT_ID.match(venue_client_order_id or "")
+    return (match["ours"], int(match["n"])) if match else None
 
 
 class OrderRefused(VenueError):
@@ -48,12 +59,15 @@ def _duplicate_id(exc: VenueRequestFailed) -> bool:
 
 
 class SubmitMixin:
-    """Needs ``rest``, ``tracker``, ``stream``, ``_venue_ids``, ``_require()``, ``_emit()``."""
+    """Needs ``rest``, ``tracker``, ``stream``, ``is_ours``, ``_venue_ids``, ``_replaces``,
+    ``_require()``, ``_emit()``."""
 
     rest: Any
     tracker: Any
     stream: Any
+    is_ours: Any
     _venue_ids: dict[str, str]
+    _replaces: dict[str, int]
 
     def _require(self) -> AlpacaTradingClient:  # pragma: no cover - provided by the gateway
         raise NotImplementedError
@@ -130,11 +144,56 @@ class SubmitMixin:
         return None
 
     def _lookup(self, cid: str, client: AlpacaTradingClient | None = None) -> Any:
-        """The order Alpaca holds under ``cid``; None on a 404; VenueRequestFailed without answer."""
+        """The CURRENT order Alpaca holds under ``cid`` (the last of :meth:`_chain`); None on a
+        404; VenueRequestFailed without an answer."""
+        chain = self._chain(cid, client)
+        return chain[-1] if chain else None
+
+    def _chain(self, cid: str, client: AlpacaTradingClient | None = None) -> list[Any]:
+        """The order Alpaca holds under ``cid`` (``GET /v2/orders:by_client_order_id``), then
+        each order that replaced it (its ``replaced_by``, ``GET /v2/orders/{id}``), up to the one
+        not ``replaced``: a modify at Alpaca is a new order under ``<cid>.r<n>``, and the order
+        under ``cid`` stays ``replaced``. Each replacement's id is aliased to ours (its stream
+        updates are ours) and counted in ``_replaces`` (the next modify's id is a new one, after
+        a restart too). [] on a 404 of ``cid``. VenueRequestFailed when a read gets no answer, a
+        replaced order names no successor or more than MAX_REPLACEMENTS follow: unknown, never
+        read as the replaced order's end."""
         client = client or self._require()
         try:
-            return self.rest("lookup " + cid, lambda: client.get_order_by_client_id(cid), repeatable=True)
+            order = self.rest("lookup " + cid, lambda: client.get_order_by_client_id(cid), repeatable=True)
         except VenueRequestFailed as exc:
             if exc.status == 404:
-                return None
+                return []
             raise
+        ours = self.tracker.ours(cid) or cid
+        chain = [order]
+        while order.status is AlpacaStatus.REPLACED:
+            if order.replaced_by is None or len(chain) > MAX_REPLACEMENTS:
+                why = "names no replacement" if order.replaced_by is None else (
+                    f"is still replaced after {MAX_REPLACEMENTS} replacements followed")
+                raise VenueRequestFailed(
+                    "lookup " + cid, None, "", f"replaced order {order.id} {why}")
+            successor = str(order.replaced_by)
+            order = self.rest(
+                f"lookup {cid} (replacement {successor})",
+                lambda v=successor: client.get_order_by_id(v), repeatable=True,
+            )  # fmt: skip
+            chain.append(order)
+            self._replacement_of(ours, str(order.client_order_id))
+        return chain
+
+    def _replacement_of(self, ours: str, venue_cid: str) -> None:
+        """``venue_cid`` is the id of a replacement of our order ``ours``: alias and count it."""
+        self.tracker.alias(venue_cid, ours)
+        parsed = replacement_id(venue_cid)
+        if parsed is not None and parsed[0] == ours:
+            self._replaces[ours] = max(self._replaces.get(ours, 0), parsed[1])
+
+    def _ours_by_replacement(self, order: Any) -> str | None:
+        """Our id of a listed replacement the tracker does not know (``<ours>.r<n>`` that
+        ``replaces`` an order, e.g. after a restart), aliased from now on; else None."""
+        parsed = replacement_id(str(order.client_order_id))
+        if order.replaces is None or parsed is None or not self.is_ours(parsed[0]):
+            return None
+        self._replacement_of(parsed[0], str(order.client_order_id))
+        return parsed[0]

@@ -1,0 +1,123 @@
+"""A look-up of an order a modify replaced reports its CURRENT incarnation.
+
+A modify at Alpaca is a replace: a new order under ``<cid>.r<n>``, the order under ``cid`` stays
+``replaced`` (``replaced_by`` = the new order's id). ``lookup([cid])`` read only the order under
+``cid``, whose ``replaced`` status counts as cancelled: the runtime ended the order CANCELLED while
+its replacement filled (in a session after a lost cancel, and at a warm restart). Through the real
+alpaca-py client against SimulatedAlpaca.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from alpaca.trading.client import TradingClient
+from alpaca.trading.enums import QueryOrderStatus
+from alpaca.trading.requests import GetOrdersRequest
+from alpaca_helpers import collect, config_for, drain, inject, of
+from ml4t.backtest import OrderSide, OrderType
+
+from ml4t_live.events import OrderCancelled, OrderFilled, OrderReplaced
+from ml4t_live.protocols import OrderRequest
+from ml4t_live.sim.alpaca import SimulatedAlpaca
+from ml4t_live.venues.alpaca.gateway import AlpacaGateway
+
+
+def _limit(price: float) -> OrderRequest:
+    return OrderRequest("t-a", "AAPL", OrderSide.BUY, 10, OrderType.LIMIT, limit_price=price)
+
+
+@pytest.fixture
+def fresh(sim: SimulatedAlpaca) -> Iterator[list[AlpacaGateway]]:
+    """Gateways made by the test, closed at its end (a second one is a restarted process)."""
+    made: list[AlpacaGateway] = []
+    yield made
+    for gw in made:
+        gw.close()
+
+
+def _gateway(sim: SimulatedAlpaca, made: list[AlpacaGateway]) -> AlpacaGateway:
+    gw = AlpacaGateway(config_for(sim, order_poll_interval=300.0), is_ours=lambda c: c.startswith("t-"))
+    made.append(gw)
+    gw.connect()
+    return gw
+
+
+def _place_and_modify(sim: SimulatedAlpaca, gw: AlpacaGateway, new_limit: float) -> None:
+    """t-a rests at 50 (the market is near 100); the modify replaces it at ``new_limit``."""
+    gw.place(_limit(50.0))
+    gw.modify(_limit(new_limit))
+    collect(gw.events, lambda s: bool(of(OrderReplaced, s, "t-a")))
+    drain(gw.events)
+
+
+def _bar(sim: SimulatedAlpaca) -> None:
+    TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url).get_clock()
+
+
+def test_lookup_reports_the_fill_of_the_replacement_in_the_session(sim, fresh) -> None:
+    gw = _gateway(sim, fresh)
+    _place_and_modify(sim, gw, 150.0)
+    inject(sim, "silence_trade_stream")  # the replacement's fill update is lost
+    _bar(sim)  # the replacement (limit 150) fills
+    (fill,) = sim.fills()
+    assert fill.client_order_id == "t-a.r1"
+    found = gw.lookup(["t-a"])
+    assert found["t-a"].status == "filled" and found["t-a"].filled_quantity == 10  # was 'cancelled'
+    assert found["t-a"].venue_order_id == fill.order_id
+    seen = drain(gw.events)
+    (filled,) = of(OrderFilled, seen, "t-a")
+    assert filled.exec_id == fill.execution_id and filled.quantity == 10 and filled.cumulative_quantity == 10
+    assert not of(OrderCancelled, seen)
+    assert gw.lookup(["t-a"])["t-a"].status == "filled" and not drain(gw.events)  # reported once
+
+
+def test_lookup_after_the_stream_reported_the_fill_reports_it_no_second_time(sim, fresh) -> None:
+    gw = _gateway(sim, fresh)
+    _place_and_modify(sim, gw, 150.0)
+    _bar(sim)
+    collect(gw.events, lambda s: bool(of(OrderFilled, s, "t-a")))
+    found = gw.lookup(["t-a"])
+    assert found["t-a"].status == "filled"
+    assert not drain(gw.events)  # the stream's fill is not reported again (nor a cancel)
+
+
+def test_lookup_after_a_restart_finds_the_replacement_that_filled(sim, fresh) -> None:
+    first = _gateway(sim, fresh)
+    _place_and_modify(sim, first, 150.0)
+    first.close()
+    _bar(sim)  # filled while no process listened
+    (fill,) = sim.fills()
+    restarted = _gateway(sim, fresh)  # nothing in memory: no replacement known
+    assert restarted.snapshot().open_orders == []
+    drain(restarted.events)
+    found = restarted.lookup(["t-a"])
+    assert found["t-a"].status == "filled" and found["t-a"].filled_quantity == 10  # was 'cancelled'
+    seen = drain(restarted.events)
+    (filled,) = of(OrderFilled, seen, "t-a")
+    assert filled.exec_id == fill.execution_id and filled.cumulative_quantity == 10
+    assert not of(OrderCancelled, seen)
+
+
+def test_a_working_replacement_is_open_and_ours_after_a_restart(sim, fresh) -> None:
+    first = _gateway(sim, fresh)
+    _place_and_modify(sim, first, 60.0)  # still below the market: the replacement works
+    first.close()
+    restarted = _gateway(sim, fresh)
+    listed = restarted.snapshot().open_orders
+    assert [o.client_order_id for o in listed] == ["t-a"]  # the replacement, under our id (was 't-a.r1')
+    found = restarted.lookup(["t-a"])
+    assert found["t-a"].status == "open" and found["t-a"].limit_price == 60.0  # was 'cancelled'
+    restarted.modify(_limit(70.0))  # a new replacement id: 't-a.r1' is taken (Alpaca refuses 422)
+    collect(restarted.events, lambda s: bool(of(OrderReplaced, s, "t-a")))
+    restarted.cancel("t-a")  # cancels the current replacement; its update maps to our id
+    collect(restarted.events, lambda s: bool(of(OrderCancelled, s, "t-a")))
+    assert {o["client_order_id"]: o["status"] for o in _orders(sim)} == {
+        "t-a": "replaced", "t-a.r1": "replaced", "t-a.r2": "canceled"}
+
+
+def _orders(sim: SimulatedAlpaca) -> list[dict]:
+    client = TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url)
+    orders = client.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL))
+    return [{"client_order_id": o.client_order_id, "status": o.status.value} for o in orders]
