@@ -47,6 +47,7 @@ from ...protocols import AccountSnapshot, OrderRequest, VenueOrder
 from .config import IBConfig
 from .inflight import LOOKUP_ROUNDS
 from .orders import OrderTracker
+from .outcomes import queue_seconds
 from .parsing import is_paper_account, venue_order_from_trade
 from .session import CONNECTIVITY_LOST, IBSession
 
@@ -302,7 +303,8 @@ class IBGateway:
         if not ids:
             return {}
         try:
-            return self._call(self._orders_().cancel_many(ids), self._cancel_bound())
+            bound = self._cancel_bound() + queue_seconds(self.config.max_requests_per_second)(len(ids))
+            return self._call(self._orders_().cancel_many(ids), bound)
         except (VenueError, BridgeError) as exc:
             return dict.fromkeys(ids, exc)
 

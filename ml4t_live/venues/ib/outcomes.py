@@ -94,7 +94,9 @@ class OrderOutcomes:
         look-up by orderRef together. Per order: None (taken, as :meth:`cancel` returning) or
         what :meth:`cancel` would have raised (CancelRefused, VenueError ...)."""
         coids = list(dict.fromkeys(client_order_ids))
-        answers = await asyncio.gather(*(self._cancel_answer(c) for c in coids), return_exceptions=True)
+        queued = queue_seconds(self.session.config.max_requests_per_second)
+        answers = await asyncio.gather(*(self._cancel_answer(c, queued(i)) for i, c in enumerate(coids)),
+                                       return_exceptions=True)  # fmt: skip
         out: dict[str, Exception | None] = {}
         for coid, answer in zip(coids, answers, strict=True):
             if isinstance(answer, BaseException) and not isinstance(answer, VenueError):
@@ -105,10 +107,11 @@ class OrderOutcomes:
             await self._settle_by_lookup(*refused)
         return out
 
-    async def _cancel_answer(self, coid: str) -> str | None:
+    async def _cancel_answer(self, coid: str, queued: float = 0.0) -> str | None:
         """Send the cancel of ``coid`` (before the first await) and wait (bounded) for IB's
         answer: the refusal's text, or None (confirmed, or no answer in time: the cancel stands
-        as sent)."""
+        as sent). ``queued``: how long ib_async's pacing may hold the cancel before it is written
+        (one of many sent together), added to the wait so that it starts, in effect, at the write."""
         outcome = self._outcome.get(coid)
         if outcome == "cancelled":
             return None
@@ -136,7 +139,7 @@ class OrderOutcomes:
                 del self._cancels[coid]
             raise ConnectionFailed(f"cancel of {coid} was not sent: {exc}") from exc
         cfg = self.session.config
-        wait = min(cfg.cancel_wait, cfg.request_timeout)
+        wait = min(cfg.cancel_wait, cfg.request_timeout) + queued
         try:
             return await asyncio.wait_for(asyncio.shield(waiter), wait)
         except TimeoutError:
@@ -343,3 +346,12 @@ def _venue_order(coid: str, trade: Trade | None, found: Found) -> VenueOrder:
         order_type=OrderType.MARKET,  # IB's executions do not say; only the fills are known
         status="filled",
     )
+
+
+def queue_seconds(per_second: int) -> Callable[[int], float]:
+    """How long ib_async's pacing (at most ``per_second`` messages in any second; 0: none) may
+    hold the ``i``-th of many requests written at once before it goes out: a second for each
+    ``per_second`` before it, and one more for what was sent in the second before the first."""
+    if per_second <= 0:
+        return lambda i: 0.0
+    return lambda i: float(i // per_second + 1)
