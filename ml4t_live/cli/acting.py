@@ -140,7 +140,7 @@ def _whole(value: Any) -> int | None:
     (1.9 is not read as 1, nor true as 1)."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    return int(value) if isinstance(value, str) and value.strip().isdigit() else None
+    return int(value) if isinstance(value, str) and value.strip().isdecimal() else None
 
 
 def flatten(o: dict[str, Any], reason: str | None, confirm: Callable[[str], bool], as_json: bool) -> None:

@@ -381,6 +381,11 @@ def test_a_session_file_with_a_venue_table_drives_the_ib_run(
     bad = cli("run", "--config", config)
     assert bad.exit_code == 2, bad.output
     assert "[venue] client_id must be an integer, got 'eleven'" in bad.output
+    # a fractional one is not read as another client id (it was: 11.5 placed orders as client 11)
+    config.write_text(config.read_text().replace('client_id = "eleven"', "client_id = 11.5"))
+    bad = cli("run", "--config", config)
+    assert bad.exit_code == 2, bad.output
+    assert "[venue] client_id must be an integer, got 11.5" in bad.output
 
 
 # ----------------------------------------------------------------------------- demo --venue ib

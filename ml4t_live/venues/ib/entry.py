@@ -114,14 +114,16 @@ class CommandLineIBBroker(IBBroker):
 
 
 def _int(extra: dict[str, Any], key: str, default: int | None) -> int | None:
-    """An integer ``[venue]`` setting (None or missing: ``default``), else a ConfigError."""
+    """An integer ``[venue]`` setting (None or missing: ``default``), else a ConfigError: an
+    integer, or a string of digits (2.5 is not read as 2, nor true as 1)."""
     value = extra.get(key)
     if value is None:
         return default
-    try:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdecimal():
         return int(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"[venue] {key} must be an integer, got {value!r}") from None
+    raise ConfigError(f"[venue] {key} must be an integer, got {value!r}")
 
 
 def make_broker(options: Any, config: Any) -> IBBroker:
