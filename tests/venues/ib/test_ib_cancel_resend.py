@@ -40,7 +40,9 @@ class OneLimit(Strategy):
 
 
 def run(sim, strategy, minutes, state_dir, end):
-    broker = IBBroker(config_for(sim, cancel_wait=0.3), strategy_id="resend", state_dir=state_dir)
+    # no pacing (as ml4t-live runs a simulated gateway): a batch's cancel waits cancel_wait alone
+    broker = IBBroker(config_for(sim, cancel_wait=0.3, max_requests_per_second=0), strategy_id="resend",
+                      state_dir=state_dir)  # fmt: skip
     broker.cancel_resends = CancelResends(after=0.0)  # due at the next check (the next bar)
     feed = IBFeed(config_for(sim), ["AAPL"], bar_size="1 min", end=START + timedelta(minutes=minutes))
     lines: list[str] = []
