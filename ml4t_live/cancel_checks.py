@@ -25,6 +25,9 @@ from .protocols import VenueGateway
 
 _log = logger.bind(component="venue-broker")
 
+#: cancelling orders looked up by client order id in one check at most (Alpaca: one GET each)
+LOOKUP_AT_MOST = 10
+
 
 class CancelResending:
     """``_resend_due_cancels``; needs the attributes listed below."""
@@ -130,6 +133,7 @@ class CancelResending:
             _log.info("{} cancelling order(s) the venue no longer lists: looked up at a later check (this "
                       "check's {:g} s are spent)", len(cids), resends.budget)  # fmt: skip
             return set()
+        cids = cids[:LOOKUP_AT_MOST]  # (the longest waiting first; the others at a later check)
         try:
             found = lookup(cids)
         except (VenueError, BridgeError) as exc:
@@ -144,6 +148,8 @@ class CancelResending:
                 continue  # ended by the look-up's own events; not found
             if venue_order.status == "open":
                 working.add(cid)
+            elif venue_order.status == "filled" and not resends.found_filled(cid):
+                _log.debug("order {}: found filled again by look-up; its executions have not come", cid)
             else:
                 self._take_venue_end(self.book.get(cid), venue_order, "(found by look-up)", in_session=True)
         return working

@@ -38,8 +38,18 @@ def load(journal: Journal) -> dict[str, dict[str, Any]]:
         saved = json.loads(text)
     except ValueError:
         saved = None
-    if not isinstance(saved, dict) or not all(isinstance(was, dict) for was in saved.values()):
+    if not isinstance(saved, dict) or not all(_readable(was) for was in saved.values()):
         _log.warning("the journal's unconfirmed-cancel follow-up ({}) could not be read: the unconfirmed "
                      "cancels start over", text[:200])  # fmt: skip
         return {}
     return saved
+
+
+def _readable(was: Any) -> bool:
+    """One order's saved follow-up: its counts whole numbers, ``listed`` true, false or none."""
+    if not isinstance(was, dict):
+        return False
+    counts = [was.get(k, 0) for k in ("checks", "resends", "refused", "failed", "unread")]
+    return (all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts)
+            and was.get("listed") in (True, False, None) and isinstance(was.get("ended", False), bool)
+            and isinstance(was.get("reason", ""), str))  # fmt: skip

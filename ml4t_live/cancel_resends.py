@@ -91,6 +91,7 @@ class _Cancel:
     unread: int = 0  # checks whose read of the venue's open orders failed (nothing sent or tried)
     listed: bool | None = None  # whether the venue listed it working at the last check that read (None: none did)
     alerted: bool = False  # ALERTed before a restart (ALERTed again once after it)
+    found_filled: bool = False  # a look-up found it filled; its executions have not come
 
 
 class CancelResends:
@@ -157,7 +158,7 @@ class CancelResends:
         """A warm restart continues the follow-ups ``saved`` (a :meth:`snapshot`) of the orders
         still ``cancelling``, and of the ``open_orders`` whose refused cancel had one of the
         ``reasons``: each is due at once (the restart was the wait), its counts continued; one
-        ALERTed before is ALERTed again at its check (once) and never sent again. The others are
+        ALERTed before is ALERTed again at its check (once), and sent again only with tries left. The others are
         left as they are (a fresh follow-up). Returns the ids restored."""
         cancelling, open_orders, reasons = set(cancelling), set(open_orders), set(reasons)
         restored = []
@@ -179,7 +180,8 @@ class CancelResends:
 
     def due(self, cancelling: Iterable[str], *, final: bool = False) -> tuple[list[str], list[str]]:
         """(cancels to check now, cancels to ALERT now: due after their ``limit``-th check) among
-        the orders ``cancelling``; ``final``: every one, whatever its age."""
+        the orders ``cancelling``; ``final``: every one whatever its age, until its ``limit``-th
+        check (after that its spacing holds: a flatten retried at every bar reads nothing more)."""
         cancelling = list(cancelling)
         for cid in [c for c in self._items if c not in cancelling]:
             del self._items[cid]  # the venue answered
@@ -191,7 +193,8 @@ class CancelResends:
         due, alerts = [], []
         for cid in cancelling:
             item = self._items.setdefault(cid, _Cancel(now))  # (one sent before the clock saw it)
-            if not final and now - item.sent_at < self.after * 2 ** min(item.checks, longest):
+            forced = final and item.checks < self.limit  # (once the limit is reached, final waits too)
+            if not forced and now - item.sent_at < self.after * 2 ** min(item.checks, longest):
                 continue
             if item.checks >= self.limit and cid not in self._ended:
                 alerts.append(cid)
@@ -228,7 +231,15 @@ class CancelResends:
         one bar (as in the backtest, where the cancel is done at once) keeps its place for the
         replacement while the venue's confirmation is on its way."""
         items = self._items
-        return sum(1 for cid in cancelling if (item := items.get(cid)) is not None and item.checks) if items else 0
+        return sum(1 for cid in cancelling if (item := items.get(cid)) is not None and item.checks
+                   and not item.found_filled) if items else 0  # fmt: skip
+
+    def found_filled(self, cid: str) -> bool:
+        """A look-up found ``cid`` filled at the venue (its executions to come): True the first
+        time (said once), False after."""
+        item = self._items.setdefault(cid, _Cancel(self.clock()))
+        first, item.found_filled = not item.found_filled, True
+        return first
 
     def resends(self, cid: str) -> int:
         """How often the cancel of ``cid`` was really sent again."""
@@ -252,6 +263,10 @@ class CancelResends:
                       None: "its open orders could never be read"}[item.listed]  # fmt: skip
             return (f"ALERT order {cid}: the venue refused its cancel ({self.refused_open[cid]}; {sent}) and "
                     f"{listed}; it may still work at the venue (and fill): {act}")  # fmt: skip
+        if item.found_filled:
+            return (f"ALERT order {cid}: the venue never confirmed its cancel ({sent}); a look-up by client order "
+                    "id found it filled, but its executions have not come: check the position at the venue, "
+                    "then ml4t-live reconcile")  # fmt: skip
         if item.listed is None:  # no check could read the venue's open orders
             return (f"ALERT order {cid}: the venue never confirmed its cancel ({sent}); whether it still "
                     f"works there is unknown and it may fill: check it at the venue ({act})")  # fmt: skip

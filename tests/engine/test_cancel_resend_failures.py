@@ -180,8 +180,19 @@ class HaltedAndFlattenedEachBar(HaltedLimits):
         super().on_data(timestamp, data, context, broker)
 
 
+@dataclass
+class CountsReads(StuckPendingCancel):
+    """StuckPendingCancel that counts the reads of its open orders."""
+
+    reads: int = 0
+
+    def snapshot(self):
+        self.reads += 1
+        return super().snapshot()
+
+
 def test_a_flatten_retried_at_every_bar_does_not_restart_a_refused_cancels_follow_up(tmp_path):
-    venue = StuckPendingCancel(fill_on_wait=False)
+    venue = CountsReads(fill_on_wait=False)
     strategy = HaltedAndFlattenedEachBar(tmp_path / "fake-DU0001-cr.journal", venue.clock)
     broker = VenueBroker(venue, strategy_id="cr", state_dir=tmp_path)
     broker.cancel_resends = CancelResends(clock=venue.clock)
@@ -190,6 +201,10 @@ def test_a_flatten_retried_at_every_bar_does_not_restart_a_refused_cancels_follo
     # bounded as without the flatten (a review probe of 382947c: 207 cancels, 3 a bar, no ALERT)
     assert len(venue.times) <= 8, venue.times
     assert len(_alerts(lines, cid)) == 1
+    # nor reads the venue at every bar once its tries are used (a review probe of d4de163: the
+    # flatten's final checks read and looked up at every bar, 62 reads in 60 bars): at most the
+    # 5 checks, then one per 480 s of the 2,100 s, and the start's
+    assert venue.reads <= 12, venue.reads
 
 
 @dataclass

@@ -94,7 +94,7 @@ def test_an_order_alerted_before_the_restart_is_alerted_once_at_it_and_not_sent_
     assert [o.order_id for o in broker.left_at_venue] == [cid]
 
 
-@pytest.mark.parametrize("meta", ["absent", "unreadable"])
+@pytest.mark.parametrize("meta", ["absent", "unreadable", "bad count"])
 def test_a_journal_without_the_follow_up_starts_it_over_as_before(meta, tmp_path):
     venue = TimedVenue(fill_on_wait=False, lost=99)
     strategy, _, _ = run(venue, 5, tmp_path, end="keep")
@@ -103,8 +103,10 @@ def test_a_journal_without_the_follow_up_starts_it_over_as_before(meta, tmp_path
     with sqlite3.connect(tmp_path / JOURNAL) as db:  # a journal written before the follow-up was kept
         if meta == "absent":
             db.execute("DELETE FROM meta WHERE key = ?", (FOLLOW_UP_KEY,))
-        else:
+        elif meta == "unreadable":
             db.execute("UPDATE meta SET value = ? WHERE key = ?", (json.dumps([cid]), FOLLOW_UP_KEY))
+        else:  # (a review probe: int("two") raised during the warm restart)
+            db.execute("UPDATE meta SET value = ? WHERE key = ?", (json.dumps({cid: {"checks": "two"}}), FOLLOW_UP_KEY))
     db.close()
     _, _, lines = run(venue, 70, tmp_path, end="keep")
     assert len(venue.times) == 3 + 5, venue.times  # 5 checks after the restart, as a fresh follow-up
@@ -112,7 +114,7 @@ def test_a_journal_without_the_follow_up_starts_it_over_as_before(meta, tmp_path
     assert len(alerts) == 1 and "(sent again 5 time(s)) and still listed it working" in alerts[0], alerts
     assert "after the restart" not in alerts[0]
     unread = [line for line in lines if line.startswith("WARNING") and "follow-up" in line and "could not be read" in line]
-    assert len(unread) == (meta == "unreadable"), unread
+    assert len(unread) == (meta != "absent"), unread
 
 
 def test_an_order_whose_cancel_is_confirmed_leaves_the_journaled_follow_up(tmp_path):

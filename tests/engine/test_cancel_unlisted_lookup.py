@@ -27,8 +27,8 @@ from tests.engine.test_cancel_resend_bounds import CancelsSilently, HaltedLimits
 @dataclass
 class LooksUp(CancelsSilently):
     """CancelsSilently with a look-up by client order id: ``answer`` says what it finds
-    ("cancelled", "filled": the fill is reported as the gateway's event first, None: not found,
-    "fail": the look-up fails)."""
+    ("cancelled", "filled": the fill is reported as the gateway's event first, "filled, no
+    executions": it is never reported, None: not found, "fail": the look-up fails)."""
 
     answer: str | None = "cancelled"
     looked_up: list[list[str]] = field(default_factory=list)
@@ -42,12 +42,12 @@ class LooksUp(CancelsSilently):
         out = {}
         for cid in cids:
             request = next(r for r in self.placed if r.client_order_id == cid)
-            filled = 0.0
+            filled = request.quantity if self.answer.startswith("filled") else 0.0
             if self.answer == "filled" and len(self.looked_up) == 1:
                 self.fill(request)  # (a real gateway reports what the look-up found as events)
-                filled = request.quantity
+            status = "filled" if self.answer.startswith("filled") else self.answer
             out[cid] = VenueOrder(cid, "V1", request.asset, request.side, request.quantity, filled,
-                                  request.order_type, self.answer, request.limit_price)  # fmt: skip
+                                  request.order_type, status, request.limit_price)  # fmt: skip
         return out
 
 
@@ -146,3 +146,17 @@ def test_a_stuck_cancelling_order_frees_its_max_open_orders_place_once_a_later_l
     assert refused and all(o.rejection_code == "max_open_orders" for o in refused)
     assert strategy.tries[-1].status is OrderStatus.PENDING  # one left once the place was free
     assert len(venue.placed) == 2
+
+
+def test_an_order_found_filled_whose_executions_never_come_is_alerted_as_found_filled(tmp_path):
+    # a review probe of d4de163: a WARNING at every check (every 480 s for ever), the ALERT saying
+    # "how it ended is unknown", and the order counted by max_open_orders for the rest of the run
+    venue = LooksUp(fill_on_wait=False, answer="filled, no executions")
+    strategy, broker, lines = run(venue, 70, tmp_path, end="keep")
+    cid = strategy.orders[0].order_id
+    assert len(venue.looked_up) == 7  # looked up at each check, as any unlisted one
+    said = [line for line in lines if line.startswith("WARNING") and cid in line and "executions decide" in line]
+    assert len(said) == 1, said  # said once
+    alert = _alerts(lines, cid)
+    assert len(alert) == 1 and "found it filled, but its executions have not come" in alert[0], alert
+    assert broker.cancel_resends.overdue(broker.book.cancelling) == 0  # not a working order
