@@ -23,7 +23,13 @@ import typer
 from loguru import logger
 from ml4t.backtest import BacktestConfig
 
-from ml4t_live.errors import CancelRefused, ConfigError, JournalLocked, VenueError
+from ml4t_live.errors import (
+    BridgeError,
+    CancelRefused,
+    ConfigError,
+    JournalLocked,
+    VenueError,
+)
 from ml4t_live.journal import TERMINAL, Journal, check_strategy_id, resume_command
 from ml4t_live.journal.store import read_only
 from ml4t_live.journal.views import holder_pid
@@ -102,10 +108,13 @@ def cancel_all(o: dict[str, Any], venue: Callable[[int | None], VenueOptions], r
               "client_id_note": note}  # fmt: skip
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
-        return
-    typer.echo(f"{path.name}: trading state {before} -> HALTED (no new orders until `{resume_command(path)}`)")
-    for row in rows:
-        typer.echo(f"  {row['client_order_id']}: {row['outcome']}")
+    else:
+        typer.echo(f"{path.name}: trading state {before} -> HALTED (no new orders until `{resume_command(path)}`)")
+        for row in rows:
+            typer.echo(f"  {row['client_order_id']}: {row['outcome']}")
+    unsettled = [r["client_order_id"] for r in rows if r["outcome"].startswith(UNSETTLED)]
+    if unsettled:  # exit 3: an operator's script must not take "cancel-all" for done
+        raise VenueError(f"{len(unsettled)} order(s) of {sid} may still work at the venue: {', '.join(unsettled)}")
 
 
 def _client_id(named: int | None, placing: str | None, configured: Any) -> tuple[int | None, str]:
@@ -180,11 +189,17 @@ def _lock(path: Path) -> Journal | None:
         return None
 
 
+#: the outcome prefixes of an order that may still work at the venue after ``cancel-all``
+UNSETTLED = ("cancel sent, not confirmed", "cancel failed", "cancel refused", "working at the venue under another")
+
+
 def cancel_at_venue(venue_opts: VenueOptions, sid: str, cids: list[str],
                     ended: set[str] | None = None) -> dict[str, str]:  # fmt: skip
     """Cancel these journaled orders at the venue (the strategy is not running), and those of
     ``ended`` (journaled as lost) the venue still works: a lost order that surfaced; what
-    happened to each."""
+    happened to each. The cancels go out together where the venue's gateway can (IB's
+    ``cancel_many``), and one read of the venue's open orders afterwards says which are still
+    working: a cancel the venue took but never confirmed is not reported as done."""
     broker = entry_point(venue_opts.venue, "make_broker")(venue_opts, BacktestConfig())
     broker.ids.start(sid, "operator")  # the gateway recognises the strategy's orders by their ids
     gateway = broker.gateway
@@ -196,25 +211,61 @@ def cancel_at_venue(venue_opts: VenueOptions, sid: str, cids: list[str],
         surfaced = sorted(working & (ended or set()))
         for cid in surfaced:
             _log.warning("order {}: the journal takes it for ended, the venue works it: cancelling it", cid)
+        sending = []
         for cid in [*cids, *surfaced]:
             if cid in elsewhere:
                 out[cid] = ("working at the venue under another API client id, which alone may cancel it: "
                             "give the strategy's [venue] client_id (--client-id, or its --config)")  # fmt: skip
-                continue
-            if cid not in working:
+            elif cid not in working:
                 out[cid] = "not working at the venue (the next start settles it)"
-                continue
-            try:
-                gateway.cancel(cid)
+            else:
+                sending.append(cid)
+        answers = _cancel_each(gateway, sending)
+        asked = [c for c in sending if answers[c] is None or isinstance(answers[c], CancelRefused)]
+        still = _still_working(gateway) if asked else set()
+        for cid in sending:
+            exc = answers[cid]
+            if isinstance(exc, CancelRefused) and (still is None or cid in still):
+                out[cid] = f"cancel refused ({exc}) and the order may still work at the venue: cancel it there"
+            elif isinstance(exc, CancelRefused):
+                out[cid] = f"the venue refused the cancel ({exc}); it no longer lists it working"
+            elif exc is not None:
+                out[cid] = f"cancel failed ({exc}); it stays at the venue"
+            elif still is None or cid in still:
+                seen = "its open orders could not be read" if still is None else "the venue still lists it working"
+                out[cid] = (f"cancel sent, not confirmed: {seen}; run cancel-all again or cancel it at the "
+                            "venue")  # fmt: skip
+            else:
                 out[cid] = "cancelled at the venue" + (
                     " (the journal takes it for ended, the venue worked it)" if cid in surfaced else "")  # fmt: skip
-            except CancelRefused as exc:
-                out[cid] = f"the venue refused the cancel ({exc})"
-            except VenueError as exc:
-                out[cid] = f"cancel failed ({exc}); it stays at the venue"
     finally:
         gateway.close()
     return out
+
+
+def _cancel_each(gateway: Any, cids: list[str]) -> dict[str, Exception | None]:
+    """Each order's cancel: None (the venue took it) or the exception it raised (a venue error)."""
+    if not cids:
+        return {}
+    many = getattr(gateway, "cancel_many", None)
+    if many is not None:
+        return many(cids)
+    answers: dict[str, Exception | None] = {}
+    for cid in cids:
+        try:
+            gateway.cancel(cid)
+            answers[cid] = None
+        except (VenueError, BridgeError) as exc:
+            answers[cid] = exc
+    return answers
+
+
+def _still_working(gateway: Any) -> set[str] | None:
+    """The client order ids the venue lists working now (None: the read failed)."""
+    try:
+        return {vo.client_order_id for vo in gateway.snapshot().open_orders}
+    except (VenueError, BridgeError):
+        return None
 
 
 def _other_clients(gateway: Any, working: set[str], cids: list[str]) -> set[str]:
