@@ -15,6 +15,7 @@ strategy cannot start half-way); the next start finds them cancelled "while away
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -222,7 +223,7 @@ def cancel_at_venue(venue_opts: VenueOptions, sid: str, cids: list[str],
                 sending.append(cid)
         answers = _cancel_each(gateway, sending)
         asked = [c for c in sending if answers[c] is None or isinstance(answers[c], CancelRefused)]
-        still = _still_working(gateway) if asked else set()
+        still = _still_working(gateway, asked) if asked else set()
         for cid in sending:
             exc = answers[cid]
             if isinstance(exc, CancelRefused) and (still is None or cid in still):
@@ -260,12 +261,23 @@ def _cancel_each(gateway: Any, cids: list[str]) -> dict[str, Exception | None]:
     return answers
 
 
-def _still_working(gateway: Any) -> set[str] | None:
-    """The client order ids the venue lists working now (None: the read failed)."""
-    try:
-        return {vo.client_order_id for vo in gateway.snapshot().open_orders}
-    except (VenueError, BridgeError):
-        return None
+#: how long cancel-all reads the venue again while it still lists an order it asked to cancel
+#: (Alpaca answers a DELETE 204 and carries it out a moment later: ``pending_cancel`` meanwhile)
+CONFIRM_WAIT = 3.0
+
+
+def _still_working(gateway: Any, asked: list[str]) -> set[str] | None:
+    """Which of ``asked`` the venue still lists working (None: its open orders could not be
+    read), read again every half second while some are and ``CONFIRM_WAIT`` s have not passed."""
+    deadline = time.monotonic() + CONFIRM_WAIT
+    while True:
+        try:
+            still = {vo.client_order_id for vo in gateway.snapshot().open_orders} & set(asked)
+        except (VenueError, BridgeError):
+            return None
+        if not still or time.monotonic() >= deadline:
+            return still
+        time.sleep(0.5)  # (polling the venue's state, bounded: nothing else says when it carried it out)
 
 
 def _other_clients(gateway: Any, working: set[str], cids: list[str]) -> set[str]:
