@@ -7,6 +7,9 @@ bars of a warm restart included, so a restart repeats the same decisions):
 * ``3:limit:AAPL:10:50``                  limit buy (negative quantity: sell) at 50
 * ``3:bracket:AAPL:10:200:50``            market entry, take-profit 200, stop-loss 50
 * ``5:cancel:0``                          cancel the strategy's 0-th order
+* ``11+:buy:AAPL:1``                      from bar 11 on, at every bar until this step's last
+                                          order is not REJECTED (a halted strategy's, a catch-up
+                                          bar's): one order that leaves once trading may go on
 
 After every bar it writes what it sees (``view`` path, JSON): each order's status, filled
 quantity and rejection reason, and its positions - what "reaches the strategy" means.
@@ -26,12 +29,19 @@ class Scripted(Strategy):
         self.view = view
         self.n = 0
         self.orders: list = []
+        self.repeated: dict[int, object] = {}  # "<bar>+" steps: their last order
 
     def on_data(self, timestamp, data, context, broker):
         self.n += 1
-        for step in filter(None, self.plan.split("|")):
+        for k, step in enumerate(filter(None, self.plan.split("|"))):
             parts = step.split(":")
-            if int(parts[0]) == self.n:
+            if parts[0].endswith("+"):
+                last = self.repeated.get(k, "none yet")
+                if int(parts[0][:-1]) <= self.n and (last == "none yet" or last is None
+                                                     or getattr(last.status, "name", "") == "REJECTED"):
+                    self._act(broker, parts[1], parts[2:])
+                    self.repeated[k] = self.orders[-1]
+            elif int(parts[0]) == self.n:
                 self._act(broker, parts[1], parts[2:])
         self._dump(broker)
 
