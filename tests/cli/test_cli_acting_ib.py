@@ -27,6 +27,17 @@ def _state(sid: str) -> str | None:
         journal.close()
 
 
+def _cancel_all(cli, traded, tmp_path=None, client_id: str | None = None, *extra):  # noqa: F811
+    """``cancel-all --yes`` of keeper at the simulated IB; ``client_id``: the session file's
+    ``[venue] client_id`` (TOML text), written to a --config file in ``tmp_path``."""
+    args = ["cancel-all", "--broker", "ib", "--port", traded.port, "--strategy-id", "keeper", "--yes", *extra]
+    if client_id is not None:
+        session = tmp_path / "session.toml"
+        session.write_text(f"[venue]\nclient_id = {client_id}\n")
+        args += ["--config", session]
+    return cli(*args)
+
+
 def test_cancel_all_without_yes_and_without_a_terminal_changes_nothing(cli, traded):  # noqa: F811
     result = cli("cancel-all", "--broker", "ib", "--port", traded.port, "--strategy-id", "keeper")
     assert result.exit_code == 2, result.output
@@ -171,10 +182,7 @@ def test_cancel_all_of_a_stopped_strategy_whose_orders_all_ended_does_not_need_t
 def test_cancel_all_cancels_as_the_client_id_the_journal_recorded(cli, traded, tmp_path):  # noqa: F811
     """The session file says client id 7, the journal's orders were placed under client id 1 (the
     only one IB lets cancel them): cancel-all connects as client 1 and says so."""
-    session = tmp_path / "session.toml"
-    session.write_text("[venue]\nclient_id = 7\n")
-    result = cli("cancel-all", "--broker", "ib", "--port", traded.port, "--strategy-id", "keeper", "--yes",
-                 "--config", session)  # fmt: skip
+    result = _cancel_all(cli, traded, tmp_path, "7")
     assert result.exit_code == 0, result.output
     assert "placed under client id 1, the configuration says 7: cancelling as client id 1" in result.output
     assert "cancelled at the venue" in result.output
@@ -192,20 +200,14 @@ def test_cancel_all_with_another_client_id_than_recorded_warns(cli, traded):  # 
 def test_cancel_all_with_client_id_named_does_not_read_a_bad_configured_one(cli, traded, tmp_path):  # noqa: F811
     """Before, a [venue] client_id that is not an integer stopped cancel-all (exit 2) even when the
     operator named the client id, or the journal had recorded the one its orders were placed under."""
-    session = tmp_path / "session.toml"
-    session.write_text('[venue]\nclient_id = "one"\n')
-    result = cli("cancel-all", "--broker", "ib", "--port", traded.port, "--strategy-id", "keeper", "--yes",
-                 "--config", session, "--client-id", 1)  # fmt: skip
+    result = _cancel_all(cli, traded, tmp_path, '"one"', "--client-id", 1)
     assert result.exit_code == 0, result.output
     assert "cancelled at the venue" in result.output
     assert _open_limits(traded) == ["other"]
 
 
 def test_cancel_all_cancels_as_the_recorded_client_id_when_the_configured_one_is_bad(cli, traded, tmp_path):  # noqa: F811
-    session = tmp_path / "session.toml"
-    session.write_text('[venue]\nclient_id = "one"\n')
-    result = cli("cancel-all", "--broker", "ib", "--port", traded.port, "--strategy-id", "keeper", "--yes",
-                 "--config", session)  # fmt: skip
+    result = _cancel_all(cli, traded, tmp_path, '"one"')
     assert result.exit_code == 0, result.output
     assert "client_id 'one' is not an integer: cancelling as client id 1" in result.output
     assert _open_limits(traded) == ["other"]
@@ -222,10 +224,7 @@ def test_cancel_all_without_a_usable_client_id_halts_and_says_what_to_do(cli, tr
     with db:
         db.execute("DELETE FROM meta WHERE key = ?", (META_KEY,))
     db.close()
-    session = tmp_path / "session.toml"
-    session.write_text('[venue]\nclient_id = "one"\n')
-    result = cli("cancel-all", "--broker", "ib", "--port", traded.port, "--strategy-id", "keeper", "--yes",
-                 "--config", session)  # fmt: skip
+    result = _cancel_all(cli, traded, tmp_path, '"one"')
     assert result.exit_code == 2, result.output
     assert "keeper is HALTED" in result.output and "--client-id N" in result.output
     assert _open_limits(traded) == ["keeper", "other"] and _state("keeper") == "HALTED"
@@ -234,10 +233,7 @@ def test_cancel_all_without_a_usable_client_id_halts_and_says_what_to_do(cli, tr
 def test_cancel_all_does_not_read_a_fractional_configured_client_id_as_another(cli, traded, tmp_path):  # noqa: F811
     """A review probe of 485d204: int() read 1.9 as 1 (here: 2.5 as 2, a client id IB would not let
     cancel the orders)."""
-    session = tmp_path / "session.toml"
-    session.write_text("[venue]\nclient_id = 2.5\n")
-    result = cli("cancel-all", "--broker", "ib", "--port", traded.port, "--strategy-id", "keeper", "--yes",
-                 "--config", session)  # fmt: skip
+    result = _cancel_all(cli, traded, tmp_path, "2.5")
     assert result.exit_code == 0, result.output
     assert "client_id 2.5 is not an integer: cancelling as client id 1" in result.output
     assert _open_limits(traded) == ["other"]
