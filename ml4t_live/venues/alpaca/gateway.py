@@ -177,7 +177,7 @@ class AlpacaGateway(SubmitMixin):
             )
             if self.is_ours(cid):
                 self.tracker.register(cid)
-                self._venue_ids.setdefault(cid, str(order.id))
+                self._venue_ids[cid] = str(order.id)  # the listed one (a replace that landed late too)
                 executions = self.stream.executions.for_view(client, order, adopting=True)
                 self._emit(self.tracker.adopt(order, executions))
             else:

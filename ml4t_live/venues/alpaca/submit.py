@@ -38,8 +38,8 @@ from .rest import AlpacaTradingClient, AmbiguousOutcome, VenueRequestFailed
 
 _log = logger.bind(component="alpaca.gateway")
 VENUE = "alpaca"
-#: replacements a look-up follows from the order under our id; a longer chain is a failed look-up
-MAX_REPLACEMENTS = 20
+#: replacements a look-up follows (one GET each); a longer chain is a failed look-up
+MAX_REPLACEMENTS = 200
 _REPLACEMENT_ID = re.compile(r"^(?P<ours>.+)\.r(?P<n>[0-9]+)$")
 
 
@@ -155,12 +155,18 @@ class SubmitMixin:
         not ``replaced``: a modify at Alpaca is a new order under ``<cid>.r<n>``, and the order
         under ``cid`` stays ``replaced``. Each replacement's id is aliased to ours (its stream
         updates are ours) and counted in ``_replaces`` (the next modify's id is a new one, after
-        a restart too). [] on a 404 of ``cid``. VenueRequestFailed when a read gets no answer, a
-        replaced order names no successor or more than MAX_REPLACEMENTS follow: unknown, never
-        read as the replaced order's end."""
+        a restart too). The walk starts at the latest order this session knows for ``cid`` (its
+        venue id), not at the first: a strategy that re-prices an order every bar makes a long
+        chain. [] on a 404 of ``cid``. VenueRequestFailed when a read gets no answer, a replaced
+        order names no successor or more than MAX_REPLACEMENTS follow: unknown, never read as the
+        replaced order's end."""
         client = client or self._require()
+        known = self._venue_ids.get(cid)
         try:
-            order = self.rest("lookup " + cid, lambda: client.get_order_by_client_id(cid), repeatable=True)
+            if known is not None:
+                order = self.rest(f"lookup {cid} ({known})", lambda: client.get_order_by_id(known), repeatable=True)
+            else:
+                order = self.rest("lookup " + cid, lambda: client.get_order_by_client_id(cid), repeatable=True)
         except VenueRequestFailed as exc:
             if exc.status == 404:
                 return []

@@ -121,3 +121,25 @@ def _orders(sim: SimulatedAlpaca) -> list[dict]:
     client = TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url)
     orders = client.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL))
     return [{"client_order_id": o.client_order_id, "status": o.status.value} for o in orders]
+
+
+def test_an_order_re_priced_at_every_bar_is_still_found_and_does_not_fail_the_others(sim, fresh) -> None:
+    """A review probe of 48fc9c8: after 21 modifies the chain was longer than the look-up
+    followed (20), so every look-up of the order failed, for good, and with it the look-up of
+    every other order asked in the same call. The session starts at the latest order it knows;
+    a restart walks the chain (up to 200)."""
+    gw = _gateway(sim, fresh)
+    gw.place(OrderRequest("t-b", "AAPL", OrderSide.BUY, 10, OrderType.LIMIT, limit_price=40.0))
+    gw.place(_limit(50.0))
+    gw.cancel("t-b")
+    for k in range(21):
+        gw.modify(_limit(50.0 + 0.01 * (k + 1)))
+        collect(gw.events, lambda s: bool(of(OrderReplaced, s, "t-a")))
+    drain(gw.events)
+    found = gw.lookup(["t-b", "t-a"])
+    assert {cid: o.status for cid, o in found.items()} == {"t-b": "cancelled", "t-a": "open"}
+    assert found["t-a"].limit_price == 50.21
+    raw = TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url)
+    raw.cancel_order_by_id(raw.get_order_by_client_id("t-a.r21").id)  # ended while nobody runs
+    restarted = _gateway(sim, fresh)  # (a restart: nothing in memory)
+    assert {cid: o.status for cid, o in restarted.lookup(["t-a"]).items()} == {"t-a": "cancelled"}
