@@ -133,7 +133,7 @@ class CancelResending:
             _log.info("{} cancelling order(s) the venue no longer lists: looked up at a later check (this "
                       "check's {:g} s are spent)", len(cids), resends.budget)  # fmt: skip
             return set()
-        cids = cids[:LOOKUP_AT_MOST]  # (the longest waiting first; the others at a later check)
+        cids = resends.to_look_up(cids, LOOKUP_AT_MOST)  # (the others at a later check, in turn)
         try:
             found = lookup(cids)
         except (VenueError, BridgeError) as exc:

@@ -109,6 +109,7 @@ class CancelResends:
         self.timer = timer  # the per-check budget's (the time a bar really waits)
         self._items: dict[str, _Cancel] = {}
         self._ended: set[str] = set()  # ALERTed in this run (checked on, never ALERTed again)
+        self._looked_up: dict[str, float] = {}  # when each was last looked up by client order id
         self.failed: set[str] = set()  # a re-send failed (warned once)
         #: open orders (PENDING for the strategy) whose runtime cancel the venue refused: followed
         #: here too, by client order id -> the reason of that cancel
@@ -183,11 +184,13 @@ class CancelResends:
         the orders ``cancelling``; ``final``: every one whatever its age, until its ``limit``-th
         check (after that its spacing holds: a flatten retried at every bar reads nothing more)."""
         cancelling = list(cancelling)
-        for cid in [c for c in self._items if c not in cancelling]:
+        live = set(cancelling)
+        for cid in [c for c in self._items if c not in live]:
             del self._items[cid]  # the venue answered
-        self._ended &= set(cancelling)
-        self.failed &= set(cancelling)
-        self.refused_open = {c: r for c, r in self.refused_open.items() if c in cancelling}
+        self._ended &= live
+        self.failed &= live
+        self._looked_up = {c: t for c, t in self._looked_up.items() if c in live}
+        self.refused_open = {c: r for c, r in self.refused_open.items() if c in live}
         now = self.clock()
         longest = max(self.limit - 1, 0)  # the spacing stops growing there
         due, alerts = [], []
@@ -202,6 +205,15 @@ class CancelResends:
             due.append(cid)
         due.sort(key=lambda c: self._items[c].sent_at)  # the longest waiting first (none starves)
         return due, alerts
+
+    def to_look_up(self, cids: list[str], at_most: int) -> list[str]:
+        """The ``at_most`` of ``cids`` looked up longest ago (never first), now counted as looked
+        up: the look-ups of one check go round, none starves."""
+        chosen = sorted(cids, key=lambda c: self._looked_up.get(c, float("-inf")))[:at_most]
+        now = self.clock()
+        for cid in chosen:
+            self._looked_up[cid] = now
+        return chosen
 
     def may_send(self, cid: str) -> bool:
         """Whether the cancel of ``cid`` has tries left (sends made or failed: ``limit`` at most)."""

@@ -160,3 +160,14 @@ def test_an_order_found_filled_whose_executions_never_come_is_alerted_as_found_f
     alert = _alerts(lines, cid)
     assert len(alert) == 1 and "found it filled, but its executions have not come" in alert[0], alert
     assert broker.cancel_resends.overdue(broker.book.cancelling) == 0  # not a working order
+
+
+def test_the_look_ups_of_many_unlisted_orders_go_round(tmp_path):
+    # a review probe of e10f596: with 12 unlisted orders and 10 look-ups a check, the same 10 were
+    # looked up at every check and the other 2 never
+    venue = LooksUp(fill_on_wait=False, answer=None)  # not found: they stay cancelling
+    strategy, _, _ = run(venue, 40, tmp_path, n=12, end="keep")
+    ids = {o.order_id for o in strategy.orders}
+    asked = [cid for batch in venue.looked_up for cid in batch]
+    assert all(len(batch) <= 10 for batch in venue.looked_up), venue.looked_up
+    assert set(asked) == ids, ids - set(asked)  # each one in its turn
