@@ -39,7 +39,6 @@ from .journal.link import JournalLink, divergence_summary
 from .journal.store import TERMINAL
 from .latency import LatencyLog
 from .order_entry import order_from_request
-from .order_ids import ClientOrderIds
 from .ownership import Ownership
 from .protocols import AccountSnapshot, VenueGateway
 from .runtime_cancels import RuntimeCancels
@@ -56,7 +55,6 @@ class BarSteps(RuntimeCancels):
     gateway: VenueGateway
     venue: str
     book: Book
-    ids: ClientOrderIds
     own: Ownership
     link: JournalLink
     snapshot: AccountSnapshot | None
@@ -73,7 +71,6 @@ class BarSteps(RuntimeCancels):
     _keep_follow_up: Any  # CancelResending._keep_follow_up
     gate: Any  # RailSteps.gate
     left_at_venue: list[Order]
-    _cancel_failed: set[str]
     settle: Any  # FillBarrier.settle
     _drain: Any  # FillBarrier._drain
     risk_positions: Any
@@ -335,7 +332,8 @@ class BarSteps(RuntimeCancels):
 
     def _cancel_and_wait(self, reason: str, timeout: float) -> None:
         """Cancel what works and wait (bounded) for the venue's answers; a cancel still
-        unanswered then whose order the venue still works is sent once more, and waited for."""
+        unanswered then is checked once more (a ``final`` check: sent again while the venue
+        works its order and it has tries left), and waited for."""
         self.cancel_open_orders(reason)
         self._drain(block_until=None)  # a refused cancel's fill is already on the queue
         self._wait_cancelling(timeout)

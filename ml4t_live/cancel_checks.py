@@ -25,7 +25,8 @@ from .protocols import VenueGateway
 
 _log = logger.bind(component="venue-broker")
 
-#: cancelling orders looked up by client order id in one check at most (Alpaca: one GET each)
+#: cancelling orders looked up by client order id in one check at most (Alpaca: one GET each, plus
+#: one per replacement it follows)
 LOOKUP_AT_MOST = 10
 
 

@@ -52,4 +52,5 @@ def _readable(was: Any) -> bool:
     counts = [was.get(k, 0) for k in ("checks", "resends", "refused", "failed", "unread")]
     return (all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts)
             and was.get("listed") in (True, False, None) and isinstance(was.get("ended", False), bool)
+            and isinstance(was.get("found_filled", False), bool)
             and isinstance(was.get("reason", ""), str))  # fmt: skip

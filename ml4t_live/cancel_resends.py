@@ -25,7 +25,8 @@ run; only when a cancel is *due* does it read the venue's open orders (one ``sna
   fails sends nothing and tries nothing (whether it works is unknown): once the read works again,
   the tries left are used;
 * checked, and the venue no longer lists it: in the session it is looked up by client order id
-  first (one gateway ``lookup`` for all such orders of the check, within the check's budget): the
+  first (one gateway ``lookup`` for up to 10 such orders of the check, those looked up longest ago
+  first so each gets its turn, within the check's budget): the
   end the venue gives it (cancelled, rejected; filled: its executions decide) ends it, and one the
   venue says is working after all counts as listed; not found (or the look-up failing), nothing is
   sent (an INFO line) and it stays cancelling until the venue's events or a later check's
@@ -52,8 +53,9 @@ at any time. A repeat the venue takes makes it an ordinary cancelled order (canc
 confirmed).
 
 A restart marks every order still cancelling as sent long ago (due at once); the end of a run
-(``final``) asks once more for every order still cancelling after its wait, whatever its age and
-the budget (no later check will come). A journal's replay sends nothing.
+(``final``) checks once more every order still cancelling after its wait, whatever its age and
+the budget, while it has had fewer than ``limit`` checks (after that its 480 s spacing holds, and
+a cancel with no tries left is only looked at, never sent). A journal's replay sends nothing.
 
 The follow-up outlives the process: :meth:`CancelResends.snapshot` (plain dicts: per order its
 checks, the resend / refused / failed / unread counts, what the last read saw, whether it was
@@ -149,7 +151,7 @@ class CancelResends:
                 continue
             saved[cid] = {"checks": item.checks, "resends": item.resends, "refused": item.refused,
                           "failed": item.failed, "unread": item.unread, "listed": item.listed,
-                          "ended": ended}  # fmt: skip
+                          "ended": ended, "found_filled": item.found_filled}  # fmt: skip
             if cid in self.refused_open:
                 saved[cid]["reason"] = self.refused_open[cid]
         return saved
@@ -159,8 +161,8 @@ class CancelResends:
         """A warm restart continues the follow-ups ``saved`` (a :meth:`snapshot`) of the orders
         still ``cancelling``, and of the ``open_orders`` whose refused cancel had one of the
         ``reasons``: each is due at once (the restart was the wait), its counts continued; one
-        ALERTed before is ALERTed again at its check (once), and sent again only with tries left. The others are
-        left as they are (a fresh follow-up). Returns the ids restored."""
+        ALERTed before is ALERTed again at its check (once), and sent again only with tries
+        left. The others are left as they are (a fresh follow-up). Returns the ids restored."""
         cancelling, open_orders, reasons = set(cancelling), set(open_orders), set(reasons)
         restored = []
         for cid, was in saved.items():
@@ -169,7 +171,8 @@ class CancelResends:
                 continue
             item = _Cancel(float("-inf"), int(was.get("checks", 0)), int(was.get("resends", 0)),
                            int(was.get("refused", 0)), int(was.get("failed", 0)), int(was.get("unread", 0)),
-                           was.get("listed", True), bool(was.get("ended")))  # fmt: skip
+                           was.get("listed", True), bool(was.get("ended")),
+                           bool(was.get("found_filled")))  # fmt: skip
             if item.alerted:  # due at once with no check left: the ALERT, nothing sent
                 item.checks = max(item.checks, self.limit)
             self._items[cid] = item

@@ -229,7 +229,8 @@ class CancelsMany(Protocol):
         """Cancel these orders together (the waits for the venue's answers overlap). Per client
         order id: None when the venue took the cancel (as ``cancel`` returning), else the
         exception ``cancel`` would have raised for it (CancelRefused, VenueError, BridgeError
-        ...); a batch that fails as a whole gives every order its error. Never raises those."""
+        ...); a batch that fails as a whole gives every order its error. It should not raise
+        those; a raise counts as every order failed (may still work)."""
         ...
 
 

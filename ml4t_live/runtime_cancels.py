@@ -58,7 +58,7 @@ class RuntimeCancels:
                 self._cancel_outcome(order, self._cancel_one(order.order_id), reason)
             return
         orders = [o for o in orders if o.order_id not in self.cancel_resends.refused_open]
-        outcomes = self._cancel_together(cancel_many, [o.order_id for o in orders])
+        outcomes = cancel_each(self.gateway, [o.order_id for o in orders])
         for order in sorted(orders, key=lambda o: outcomes[o.order_id] is not None):  # (stable)
             if order.order_id in self.book.open:  # (a refusal's drain may have ended it)
                 self._cancel_outcome(order, outcomes[order.order_id], reason)
@@ -69,18 +69,6 @@ class RuntimeCancels:
         except (VenueError, BridgeError) as exc:
             return exc
         return None
-
-    @staticmethod
-    def _cancel_together(cancel_many: Any, cids: list[str]) -> dict[str, Exception | None]:
-        """``cancel_many``'s outcome per order; one it gave none, or a batch that raised, failed."""
-        if not cids:
-            return {}
-        try:
-            outcomes = cancel_many(cids)
-        except (VenueError, BridgeError) as exc:
-            return dict.fromkeys(cids, exc)
-        missing = VenueError("the venue gateway gave no outcome for this cancel")
-        return {cid: outcomes.get(cid, missing) for cid in cids}
 
     def _cancel_outcome(self, order: Order, outcome: Exception | None, reason: str) -> None:
         """What the runtime's cancel of ``order`` came to: None (the venue took it), CancelRefused,
@@ -103,3 +91,28 @@ class RuntimeCancels:
                      order.order_id, outcome)  # fmt: skip
         else:
             self._cancel_taken(order, reason)
+
+
+def cancel_each(gateway: VenueGateway, cids: list[str]) -> dict[str, Exception | None]:
+    """Each order's cancel: None (the venue took it) or what its cancel raised (CancelRefused, or
+    another VenueError / BridgeError: failed, it may still work). A gateway with ``cancel_many``
+    gets them in one call (an order it gives no outcome, or a batch that raises: failed); any
+    other, one ``cancel`` each."""
+    if not cids:
+        return {}
+    cancel_many = getattr(gateway, "cancel_many", None)
+    if cancel_many is None:
+        answers: dict[str, Exception | None] = {}
+        for cid in cids:
+            try:
+                gateway.cancel(cid)
+                answers[cid] = None
+            except (VenueError, BridgeError) as exc:
+                answers[cid] = exc
+        return answers
+    try:
+        outcomes = cancel_many(cids)
+    except (VenueError, BridgeError) as exc:
+        return dict.fromkeys(cids, exc)
+    missing = VenueError("the venue gateway gave no outcome for this cancel")
+    return {cid: outcomes.get(cid, missing) for cid in cids}

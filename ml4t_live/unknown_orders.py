@@ -137,6 +137,7 @@ class UnknownLookups:
     _cancel_declared_lost: Any  # LostOrders._cancel_declared_lost
     cancel_resends: Any  # CancelResends
     _check_one: Any  # CancelResending._check_one
+    _keep_follow_up: Any  # CancelResending._keep_follow_up
 
     def _unknown_began(self, order: Order, reason: str) -> None:
         self.unknown.began(order.order_id, reason)
@@ -217,7 +218,9 @@ class UnknownLookups:
         if venue_order.status != "open":
             self._take_venue_end(order, venue_order, "(found by look-up)", in_session=not unlisted)
         elif cid in self.book.cancelling:  # its cancel was lost on the way: sent again (then as any)
-            self._check_one(cid, True, self.cancel_resends.may_send(cid), ", sent before the restart," if unlisted else "")
+            self._check_one(cid, True, self.cancel_resends.may_send(cid),
+                            ", sent before the restart," if unlisted else "")  # fmt: skip
+            self._keep_follow_up()
         elif order.status is OrderStatus.PENDING:  # working at the venue: accepted
             self._apply_live(OrderAccepted(cid, venue_order.venue_order_id))
 

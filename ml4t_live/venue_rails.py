@@ -46,7 +46,7 @@ class RailSteps:
     cancel_open_orders: Any
     _cancel_and_wait: Any  # BarSteps
     _keep_follow_up: Any  # CancelResending
-    cancel_resends: Any  # CancelResending
+    cancel_resends: Any  # CancelResends
     submit_order: Any
     link: Any
 

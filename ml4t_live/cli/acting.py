@@ -35,12 +35,17 @@ from ml4t_live.journal import TERMINAL, Journal, check_strategy_id, resume_comma
 from ml4t_live.journal.store import read_only
 from ml4t_live.journal.views import holder_pid
 from ml4t_live.placing_client import META_KEY as PLACING_KEY
+from ml4t_live.runtime_cancels import cancel_each
+from ml4t_live.venues.ib.config import whole_number
 
 from .operator import find_journal, switch
 from .status import _console, _table
 from .venues import VenueOptions, entry_point
 
 _log = logger.bind(component="cli")
+
+#: the outcome prefixes of an order that may still work at the venue after ``cancel-all``
+UNSETTLED = ("cancel sent, not confirmed", "cancel failed", "cancel refused", "working at the venue under another")
 
 
 def _owned(path: Path) -> tuple[dict[str, float], list[dict[str, Any]], dict[str, dict[str, Any]], str | None]:
@@ -130,27 +135,19 @@ def _client_id(named: int | None, placing: str | None, configured: Any) -> tuple
                            f"{recorded} cancel them (--client-id {recorded})")  # fmt: skip
         return named, ""
     if configured is not None:
-        if _whole(configured) is None:
+        if whole_number(configured) is None:
             if recorded is None:
                 return None, ""
             return recorded, (f"the configuration's [venue] client_id {configured!r} is not an integer: "
                               f"cancelling as client id {recorded}, the one the journal's orders were placed "
                               "under")  # fmt: skip
-        configured = _whole(configured)
+        configured = whole_number(configured)
     if recorded is None:
         return configured, ""
     if configured is not None and configured != recorded:
         return recorded, (f"the journal's orders were placed under client id {recorded}, the "
                           f"configuration says {configured}: cancelling as client id {recorded}")  # fmt: skip
     return recorded, ""
-
-
-def _whole(value: Any) -> int | None:
-    """A client id as a session file gives it (an integer, or a string of digits), else None
-    (1.9 is not read as 1, nor true as 1)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    return int(value) if isinstance(value, str) and value.strip().isdecimal() else None
 
 
 def flatten(o: dict[str, Any], reason: str | None, confirm: Callable[[str], bool], as_json: bool) -> None:
@@ -190,10 +187,6 @@ def _lock(path: Path) -> Journal | None:
         return None
 
 
-#: the outcome prefixes of an order that may still work at the venue after ``cancel-all``
-UNSETTLED = ("cancel sent, not confirmed", "cancel failed", "cancel refused", "working at the venue under another")
-
-
 def cancel_at_venue(venue_opts: VenueOptions, sid: str, cids: list[str],
                     ended: set[str] | None = None) -> dict[str, str]:  # fmt: skip
     """Cancel these journaled orders at the venue (the strategy is not running), and those of
@@ -221,7 +214,7 @@ def cancel_at_venue(venue_opts: VenueOptions, sid: str, cids: list[str],
                 out[cid] = "not working at the venue (the next start settles it)"
             else:
                 sending.append(cid)
-        answers = _cancel_each(gateway, sending)
+        answers = cancel_each(gateway, sending)
         asked = [c for c in sending if answers[c] is None or isinstance(answers[c], CancelRefused)]
         still = _still_working(gateway, asked) if asked else set()
         for cid in sending:
@@ -242,23 +235,6 @@ def cancel_at_venue(venue_opts: VenueOptions, sid: str, cids: list[str],
     finally:
         gateway.close()
     return out
-
-
-def _cancel_each(gateway: Any, cids: list[str]) -> dict[str, Exception | None]:
-    """Each order's cancel: None (the venue took it) or the exception it raised (a venue error)."""
-    if not cids:
-        return {}
-    many = getattr(gateway, "cancel_many", None)
-    if many is not None:
-        return many(cids)
-    answers: dict[str, Exception | None] = {}
-    for cid in cids:
-        try:
-            gateway.cancel(cid)
-            answers[cid] = None
-        except (VenueError, BridgeError) as exc:
-            answers[cid] = exc
-    return answers
 
 
 #: how long cancel-all reads the venue again while it still lists an order it asked to cancel

@@ -140,3 +140,8 @@ def test_the_end_of_run_sends_an_unanswered_cancel_once_more_and_waits_for_it(tm
     assert strategy.order.status is OrderStatus.CANCELLED and broker.left_at_venue == []
     intents, _, _ = journal_of(tmp_path)
     assert intents[cid]["status"] == "cancelled"
+
+
+def alert_lines(lines: list[str], cid: str) -> list[str]:
+    """The ERROR ``ALERT`` lines about ``cid`` among ``drive``'s log lines."""
+    return [line for line in lines if line.startswith("ERROR") and "ALERT" in line and cid in line]

@@ -132,7 +132,7 @@ def test_an_order_the_venue_no_longer_lists_is_never_counted_as_sent_again(tmp_p
 
 
 def test_a_repeat_that_failed_is_not_logged_as_sent(tmp_path):
-    venue = _FailsRepeatOnce(fill_on_wait=False)
+    venue = FailsRepeatOnce(fill_on_wait=False)
     strategy, _, lines = run(venue, 5, tmp_path, end="keep")
     cid = strategy.orders[0].order_id
     # the halt's; the failed repeat (it counts as the check at 60 s); the next check, 60 s later
@@ -142,7 +142,7 @@ def test_a_repeat_that_failed_is_not_logged_as_sent(tmp_path):
 
 
 @dataclass
-class _FailsRepeatOnce(TimedVenue):
+class FailsRepeatOnce(TimedVenue):
     """The first repeat (the second cancel) fails: the connection is down."""
 
     def cancel(self, client_order_id):

@@ -18,7 +18,7 @@ from ml4t_live.cancel_resends import CancelResends
 from ml4t_live.errors import CancelRefused, VenueError
 from ml4t_live.journal.store import set_trading_state
 from ml4t_live.venue_broker import VenueBroker
-from tests.engine.test_cancel_resend import Clock, TimedVenue, drive
+from tests.engine.test_cancel_resend import Clock, TimedVenue, alert_lines, drive
 from tests.engine.test_cancel_resend_bounds import HaltedLimits, run
 
 
@@ -48,9 +48,6 @@ class FailingHead(TimedVenue):
         super().cancel(client_order_id)
 
 
-def _alerts(lines, cid):
-    return [line for line in lines if line.startswith("ERROR") and "ALERT" in line and cid in line]
-
 
 def test_a_repeat_that_keeps_failing_blocks_no_other_and_ends_in_its_alert(tmp_path):
     # the read alone spends the 5 s budget: one send per check; before, the failing head stayed
@@ -60,11 +57,11 @@ def test_a_repeat_that_keeps_failing_blocks_no_other_and_ends_in_its_alert(tmp_p
     head, *rest = [o.order_id for o in strategy.orders]
     sent = Counter(venue.cancelled)
     assert venue.fails == 5  # the failures count toward its schedule: 5 checks, then no more
-    alert = _alerts(lines, head)
+    alert = alert_lines(lines, head)
     assert len(alert) == 1 and "5 send(s) failed" in alert[0] and "still listed it working" in alert[0], alert
     for cid in rest:  # carried, yet each had its turn: the halt's cancel and 5 repeats, then the ALERT
         assert sent[cid] == 6, sent
-        assert len(_alerts(lines, cid)) == 1
+        assert len(alert_lines(lines, cid)) == 1
     assert sorted(o.order_id for o in broker.left_at_venue) == sorted([head, *rest])
 
 
@@ -77,7 +74,7 @@ def test_a_slow_failing_repeat_goes_behind_the_others(tmp_path):
     sent = Counter(venue.cancelled)
     assert venue.fails == 5
     assert all(sent[cid] == 6 for cid in rest), sent
-    assert all(len(_alerts(lines, cid)) == 1 for cid in (head, *rest))
+    assert all(len(alert_lines(lines, cid)) == 1 for cid in (head, *rest))
 
 
 def test_the_budget_counts_from_the_start_of_the_check_the_read_included(tmp_path):
@@ -114,7 +111,7 @@ def test_a_halted_cancel_refused_for_an_order_still_working_is_followed_to_its_a
     assert venue.times == [30.0, 60.0, 120.0, 240.0, 480.0, 960.0]
     warned = [line for line in lines if line.startswith("WARNING") and "stays pending for the strategy" in line and cid in line]
     assert len(warned) == 1, warned
-    alerts = _alerts(lines, cid)
+    alerts = alert_lines(lines, cid)
     assert len(alerts) == 1 and "refused its cancel" in alerts[0] and "still listed it working" in alerts[0]
     assert strategy.orders[0].status is OrderStatus.PENDING  # it works at the venue: pending, as before
     assert [o.order_id for o in broker.left_at_venue] == [cid]
@@ -127,7 +124,7 @@ def test_a_refused_halted_cancel_the_venue_later_takes_ends_the_order_once(tmp_p
     assert venue.times == [30.0, 60.0, 120.0]  # refused, refused, taken (and confirmed)
     assert order.status is OrderStatus.CANCELLED
     assert not broker.left_at_venue and not broker.book.cancelling
-    assert not _alerts(lines, order.order_id)
+    assert not alert_lines(lines, order.order_id)
 
 
 class HaltedThenResumed(HaltedLimits):
@@ -161,7 +158,7 @@ def test_the_end_of_the_run_asks_again_after_the_halts_follow_up_ended_in_its_al
     venue = StuckPendingCancel(fill_on_wait=False, take_after=6)  # the seventh cancel is taken
     strategy, broker, lines = run(venue, 70, tmp_path, end="cancel")
     order = strategy.orders[0]
-    assert venue.times[:6] == [30.0, 60.0, 120.0, 240.0, 480.0, 960.0] and len(_alerts(lines, order.order_id)) == 1
+    assert venue.times[:6] == [30.0, 60.0, 120.0, 240.0, 480.0, 960.0] and len(alert_lines(lines, order.order_id)) == 1
     # the end of the run is another request: its cancel goes out (before: skipped as followed)
     assert len(venue.times) == 7 and venue.times[6] > 1920.0, venue.times
     assert order.status is OrderStatus.CANCELLED and not broker.left_at_venue
@@ -200,7 +197,7 @@ def test_a_flatten_retried_at_every_bar_does_not_restart_a_refused_cancels_follo
     cid = strategy.orders[0].order_id
     # bounded as without the flatten (a review probe of 382947c: 207 cancels, 3 a bar, no ALERT)
     assert len(venue.times) <= 8, venue.times
-    assert len(_alerts(lines, cid)) == 1
+    assert len(alert_lines(lines, cid)) == 1
     # nor reads the venue at every bar once its tries are used (a review probe of d4de163: the
     # flatten's final checks read and looked up at every bar, 62 reads in 60 bars): at most the
     # 5 checks, then one per 480 s of the 2,100 s, and the start's
@@ -228,7 +225,7 @@ def test_a_cancel_whose_checks_can_never_read_the_open_orders_ends_in_its_alert(
     strategy, broker, lines = run(venue, 80, tmp_path, end="keep")
     cid = strategy.orders[0].order_id
     assert venue.cancelled == [cid]  # the halt's cancel; nothing sent again without a read
-    alert = _alerts(lines, cid)
+    alert = alert_lines(lines, cid)
     assert len(alert) == 1, alert
     assert "unreadable at 5 check(s)" in alert[0] and "whether it still works there is unknown" in alert[0]
     unread = [line for line in lines if "open orders could not be read" in line]
@@ -255,7 +252,7 @@ def test_after_an_outage_longer_than_the_schedule_the_cancel_is_sent_again_once_
     venue = UnreadableForAWhile(fill_on_wait=False, lost=999)
     strategy, _, lines = run(venue, 80, tmp_path, end="keep")
     cid = strategy.orders[0].order_id
-    assert len(_alerts(lines, cid)) == 1
+    assert len(alert_lines(lines, cid)) == 1
     # the reads at 60 ... 1440 s failed; from 1920 s the venue answers: the cancel is sent again
     # at each later check (1920, 2400 s)
     assert venue.times == [30.0, 1920.0, 2400.0], venue.times

@@ -17,32 +17,19 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
 
 import pytest
 from ml4t.backtest import OrderStatus, OrderType
 
 from ml4t_live.cancel_follow_up import FOLLOW_UP_KEY
 from ml4t_live.cancel_resends import CancelResends
-from ml4t_live.errors import ConnectionFailed
 from ml4t_live.journal.store import read_only, set_trading_state
 from ml4t_live.venue_broker import VenueBroker
-from tests.engine.test_cancel_resend import TimedVenue, drive
-from tests.engine.test_cancel_resend_bounds import HaltedLimits, run
+from tests.engine.test_cancel_resend import TimedVenue, alert_lines, drive
+from tests.engine.test_cancel_resend_bounds import FailsRepeatOnce, HaltedLimits, run
 from tests.engine.test_cancel_resend_failures import StuckPendingCancel
 
 JOURNAL = "fake-DU0001-cr.journal"
-
-
-@dataclass
-class FailsFirstRepeat(TimedVenue):
-    """Loses every cancel; the first repeat (the second cancel) fails: the connection is down."""
-
-    def cancel(self, client_order_id):
-        if len(self.times) == 1:
-            self.times.append(self.clock.now - 1000.0)
-            raise ConnectionFailed("connection to the venue lost")
-        super().cancel(client_order_id)
 
 
 def follow_up(tmp_path) -> dict:
@@ -53,25 +40,21 @@ def follow_up(tmp_path) -> dict:
         journal.close()
 
 
-def alerts_of(lines, cid):
-    return [line for line in lines if line.startswith("ERROR") and "ALERT" in line and cid in line]
-
-
 def test_a_restart_continues_the_checks_and_the_alert_sums_both_runs(tmp_path):
-    venue = FailsFirstRepeat(fill_on_wait=False, lost=99)
+    venue = FailsRepeatOnce(fill_on_wait=False, lost=99)
     strategy, _, lines = run(venue, 5, tmp_path, end="keep")
     cid = strategy.orders[0].order_id
     # the halt's cancel (t=30); check 1 at t=60 (its send failed); check 2 at t=120 (sent)
-    assert venue.times == [30.0, 60.0, 120.0] and not alerts_of(lines, cid)
+    assert venue.times == [30.0, 60.0, 120.0] and not alert_lines(lines, cid)
     assert follow_up(tmp_path)[cid] == {"checks": 2, "resends": 1, "refused": 0, "failed": 1, "unread": 0,
-                                        "listed": True, "ended": False}  # fmt: skip
+                                        "listed": True, "ended": False, "found_filled": False}  # fmt: skip
     first = len(venue.times)
     _, broker, lines = run(venue, 70, tmp_path, end="keep")
     again = venue.times[first:]
     # check 3 at the restart (due at once), then 4 and 5 spaced 240 and 480 s: 3 sends, not 5
     assert len(again) == 3, venue.times
     assert again[1] - again[0] >= 240.0 and again[2] - again[1] >= 480.0, venue.times
-    alerts = alerts_of(lines, cid)
+    alerts = alert_lines(lines, cid)
     assert len(alerts) == 1, alerts  # the restart's 3 checks complete the 5: the ALERT comes
     assert "(sent again 4 time(s), 1 send(s) failed) and still listed it working" in alerts[0], alerts
     assert "after the restart" not in alerts[0]
@@ -84,10 +67,10 @@ def test_an_order_alerted_before_the_restart_is_alerted_once_at_it_and_not_sent_
     venue = TimedVenue(fill_on_wait=False, lost=99)
     strategy, _, lines = run(venue, 70, tmp_path, end="keep")
     cid = strategy.orders[0].order_id
-    assert venue.times == [30.0, 60.0, 120.0, 240.0, 480.0, 960.0] and len(alerts_of(lines, cid)) == 1
+    assert venue.times == [30.0, 60.0, 120.0, 240.0, 480.0, 960.0] and len(alert_lines(lines, cid)) == 1
     _, broker, lines = run(venue, 70, tmp_path, end="cancel")
     assert venue.times == [30.0, 60.0, 120.0, 240.0, 480.0, 960.0], "the restart sent the cancel again"
-    alerts = alerts_of(lines, cid)
+    alerts = alert_lines(lines, cid)
     assert len(alerts) == 1, alerts
     assert "(sent again 5 time(s)) and still listed it working" in alerts[0], alerts
     assert "still unconfirmed after the restart" in alerts[0], alerts
@@ -110,7 +93,7 @@ def test_a_journal_without_the_follow_up_starts_it_over_as_before(meta, tmp_path
     db.close()
     _, _, lines = run(venue, 70, tmp_path, end="keep")
     assert len(venue.times) == 3 + 5, venue.times  # 5 checks after the restart, as a fresh follow-up
-    alerts = alerts_of(lines, cid)
+    alerts = alert_lines(lines, cid)
     assert len(alerts) == 1 and "(sent again 5 time(s)) and still listed it working" in alerts[0], alerts
     assert "after the restart" not in alerts[0]
     unread = [line for line in lines if line.startswith("WARNING") and "follow-up" in line and "could not be read" in line]
@@ -135,7 +118,7 @@ def test_a_refused_halted_cancel_continues_its_checks_after_a_restart_while_halt
     second, _, lines = run(venue, 70, tmp_path, end="keep")
     # still HALTED: the restart's check is the 3rd, not a new halt cancel and 5 more checks
     assert len(venue.times) == 3 + 3, venue.times
-    alerts = alerts_of(lines, cid)
+    alerts = alert_lines(lines, cid)
     assert len(alerts) == 1 and "refused its cancel (trading halted; sent again 5 time(s), refused 5)" in alerts[0]
     assert second.orders[0].status is OrderStatus.PENDING
 

@@ -20,7 +20,7 @@ from ml4t_live.errors import VenueError
 from ml4t_live.journal.store import set_trading_state
 from ml4t_live.protocols import VenueOrder
 from ml4t_live.venue_broker import VenueBroker
-from tests.engine.test_cancel_resend import drive, journal_of
+from tests.engine.test_cancel_resend import alert_lines, drive, journal_of
 from tests.engine.test_cancel_resend_bounds import CancelsSilently, HaltedLimits, run
 
 
@@ -51,9 +51,6 @@ class LooksUp(CancelsSilently):
         return out
 
 
-def _alerts(lines, cid):
-    return [line for line in lines if line.startswith("ERROR") and "ALERT" in line and cid in line]
-
 
 def test_an_unlisted_cancelling_order_the_venue_says_cancelled_ends_at_the_first_check(tmp_path):
     venue = LooksUp(fill_on_wait=False)
@@ -61,7 +58,7 @@ def test_an_unlisted_cancelling_order_the_venue_says_cancelled_ends_at_the_first
     cid = strategy.orders[0].order_id
     assert venue.looked_up == [[cid]]  # once, at the first check; it ended there
     assert venue.times == [30.0]  # nothing sent again
-    assert not _alerts(lines, cid)
+    assert not alert_lines(lines, cid)
     assert cid not in broker.book.cancelling and broker.left_at_venue == []
     intents, _, _ = journal_of(tmp_path)
     assert intents[cid]["status"] == "cancelled"
@@ -75,7 +72,7 @@ def test_an_unlisted_cancelling_order_the_venue_says_filled_takes_its_fill_once(
     intents, positions, fills = journal_of(tmp_path)
     assert intents[order.order_id]["status"] == "filled" and fills == 1
     assert positions == {"AAA": 5.0}
-    assert not _alerts(lines, order.order_id) and broker.left_at_venue == []
+    assert not alert_lines(lines, order.order_id) and broker.left_at_venue == []
 
 
 def test_an_unlisted_cancelling_order_not_found_stays_cancelling_to_its_alert(tmp_path):
@@ -86,7 +83,7 @@ def test_an_unlisted_cancelling_order_not_found_stays_cancelling_to_its_alert(tm
         cid = strategy.orders[0].order_id
         # at each check: 60, 120, 240, 480, 960 s, the ALERT's at 1440 s, then every 480 s (1920 s)
         assert venue.looked_up == [[cid]] * 7
-        alert = _alerts(lines, cid)
+        alert = alert_lines(lines, cid)
         assert len(alert) == 1 and "no longer lists it working" in alert[0], alert
         assert [o.order_id for o in broker.left_at_venue] == [cid]
 
@@ -99,7 +96,7 @@ def test_an_order_the_look_up_finds_working_gets_its_cancel_again(tmp_path):
     strategy, broker, lines = run(venue, 70, tmp_path, end="keep")
     cid = strategy.orders[0].order_id
     assert venue.times == [30.0, 60.0, 120.0, 240.0, 480.0, 960.0]  # the halt's and 5 repeats
-    alert = _alerts(lines, cid)
+    alert = alert_lines(lines, cid)
     assert len(alert) == 1 and "sent again 5 time(s)) and still listed it working" in alert[0], alert
     assert [o.order_id for o in broker.left_at_venue] == [cid]
 
@@ -157,7 +154,7 @@ def test_an_order_found_filled_whose_executions_never_come_is_alerted_as_found_f
     assert len(venue.looked_up) == 7  # looked up at each check, as any unlisted one
     said = [line for line in lines if line.startswith("WARNING") and cid in line and "executions decide" in line]
     assert len(said) == 1, said  # said once
-    alert = _alerts(lines, cid)
+    alert = alert_lines(lines, cid)
     assert len(alert) == 1 and "found it filled, but its executions have not come" in alert[0], alert
     assert broker.cancel_resends.overdue(broker.book.cancelling) == 0  # not a working order
 
@@ -171,3 +168,17 @@ def test_the_look_ups_of_many_unlisted_orders_go_round(tmp_path):
     asked = [cid for batch in venue.looked_up for cid in batch]
     assert all(len(batch) <= 10 for batch in venue.looked_up), venue.looked_up
     assert set(asked) == ids, ids - set(asked)  # each one in its turn
+
+
+def test_found_filled_is_kept_across_a_restart(tmp_path):
+    # a whole-change review of e10f596: the flag was not journaled, so after a restart the order
+    # counted toward max_open_orders again and its ALERT lost the "found it filled" words
+    venue = LooksUp(fill_on_wait=False, answer="filled, no executions")
+    run(venue, 5, tmp_path, end="keep")  # the first check (60 s) finds it filled
+    venue.answer = "fail"  # (after the restart the look-ups fail: the journaled flag alone says it)
+    strategy, broker, lines = run(venue, 70, tmp_path, end="keep")
+    cid = strategy.orders[0].order_id
+    assert cid in broker.book.cancelling
+    assert broker.cancel_resends.overdue(broker.book.cancelling) == 0
+    alert = alert_lines(lines, cid)
+    assert len(alert) == 1 and "found it filled" in alert[0], alert

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ...errors import ConfigError
 
@@ -91,3 +92,11 @@ class IBConfig:
             yield delay
             attempt += 1
             delay = min(delay * self.reconnect_backoff, self.reconnect_max_delay)
+
+
+def whole_number(value: Any) -> int | None:
+    """An integer setting as a session file gives it (an integer, or a string of digits), else
+    None: 11.5 is not read as 11, nor true as 1 (a client id IB would take for another)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return int(value) if isinstance(value, str) and value.strip().isdecimal() else None

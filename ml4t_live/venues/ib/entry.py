@@ -32,7 +32,7 @@ from ...cli.venues import feed_health, venue_end
 from ...errors import ConfigError, LiveTradingRefused
 from ...schedule.rehearsal import rehearsal_options
 from .broker import IBBroker
-from .config import IBConfig
+from .config import IBConfig, whole_number
 from .feed import IBFeed
 from .parsing import ib_bar_size_setting
 
@@ -119,11 +119,10 @@ def _int(extra: dict[str, Any], key: str, default: int | None) -> int | None:
     value = extra.get(key)
     if value is None:
         return default
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().isdecimal():
-        return int(value)
-    raise ConfigError(f"[venue] {key} must be an integer, got {value!r}")
+    number = whole_number(value)
+    if number is None:
+        raise ConfigError(f"[venue] {key} must be an integer, got {value!r}")
+    return number
 
 
 def make_broker(options: Any, config: Any) -> IBBroker:
