@@ -58,6 +58,7 @@ class ShadowBroker:
         self.config = config if config is not None else BacktestConfig()
         self.risk_table = risk
         self.rails: ShadowRails | None = None
+        self._bar_received: float | None = None  # when the current bar arrived (time.monotonic)
         self.journaling = state_dir is not None if journal is None else journal
         self.state_dir = state_dir
         self.on_divergence = on_divergence
@@ -127,6 +128,8 @@ class ShadowBroker:
             raise RuntimeError("ShadowBroker.connect() has not been called")
         if phase is LifecyclePhase.RUN_END and self.journal is not None:
             self.journal.closing(self._new_fills())  # also when the run failed
+        if phase is LifecyclePhase.RUN_END and self.rails is not None:
+            self.rails.gate.clock_from(self._bar_received)  # on_end's orders: the prices' age up to now
         return self._dispatcher.dispatch_registered(phase, hook, self._broker, *args)
 
     # ------------------------------------------------------------------ the journal's steps
@@ -136,6 +139,7 @@ class ShadowBroker:
         self._feed = feed
 
     def open_bar(self, bar: BarClosed, replay_n: int | None = None) -> None:
+        self._bar_received = bar.received_at  # (the end of the run's market clock counts from it)
         if self.journal is not None:
             self.journal.start_bar(bar, replay_n)
 

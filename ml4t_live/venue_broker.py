@@ -37,6 +37,7 @@ from loguru import logger
 from ml4t.backtest import BacktestConfig, Fill, Order, OrderSide, OrderType
 from ml4t.backtest.config import ShareType
 from ml4t.backtest.core import SubmitOrderOptions, reason_to_exit_reason
+from ml4t.specs import LifecyclePhase
 
 from .account_views import AccountViews
 from .book import Book
@@ -104,6 +105,7 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
         self._oca_groups: dict[str, str] = {}
         self._bar_time: Any = None
         self._catch_up = False
+        self._bar_received: float | None = None  # when the current bar arrived (time.monotonic)
         self._cancel_failed: set[str] = set()  # orders whose cancel failed (warned once)
         self._runtime_exit = False  # the operator's flatten is placing its orders
         self._bracket_entry = False  # submit_bracket is placing its entry (the rails judge the bracket whole)
@@ -201,6 +203,8 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
         )  # fmt: skip
 
     def invoke(self, phase: Any, hook: Callable[..., Any], *args: Any) -> Any:
+        if phase is LifecyclePhase.RUN_END and self.rails is not None:
+            self.gate.clock_from(self._bar_received)  # on_end's orders: the prices' age up to now
         return hook(*args)
 
     def begin_bar(self, bar: BarClosed) -> None:

@@ -80,6 +80,14 @@ class RiskGate:
             self._market, self._since = posix(self.bar_time), time.monotonic()
         return self._market + (time.monotonic() - self._since)
 
+    def clock_from(self, received_at: float | None) -> None:
+        """The market clock counts from ``received_at`` (``time.monotonic()`` when the current bar
+        arrived), not from the next order: the end of a run (``on_end``) may come long after its
+        last bar (a stalled feed), and the prices' age must show that wait. None (a replayed
+        bar): as it was."""
+        if received_at is not None and self.bar_time is not None:
+            self._market, self._since = posix(self.bar_time), received_at
+
     def _seconds(self, timestamp: Any) -> float:
         if timestamp is not self.bar_time:
             return posix(timestamp)

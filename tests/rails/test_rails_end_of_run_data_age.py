@@ -1,0 +1,60 @@
+"""``max_data_age`` at the end of a run: ``on_end`` may come long after the last bar (a feed that
+stalled ends the run), and an order placed there is judged on prices that old.
+
+The rails' market clock starts at a bar's first order; ``on_end`` placing the first order after
+the last bar read its prices as fresh (age ~0) however long ago the bar had arrived. Here the last
+bar arrived 10 minutes ago (``received_at``, as a live feed sets it); ``max_data_age = "2m"``
+refuses a buy placed in ``on_end``. Through
+FakeVenue (tests/support/fakes.py) and the shadow broker.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from ml4t.backtest import BacktestConfig, OrderStatus, Strategy
+
+from ml4t_live import LiveEngine, ShadowBroker
+from ml4t_live.venue_broker import VenueBroker
+from tests.support.fakes import FakeVenue, ListFeed, bar
+
+T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
+RISK = {"max_data_age": "2m"}
+
+
+class BuysAtTheEnd(Strategy):
+    def __init__(self) -> None:
+        self.order = None
+
+    def on_data(self, timestamp, data, context, broker):
+        pass
+
+    def on_end(self, broker):
+        self.order = broker.submit_order("AAA", 1)
+
+
+def _bars(waited: float):
+    bars = [bar(T0 + timedelta(minutes=i), {"AAA": 100.0}) for i in range(3)]
+    return bars[:-1] + [replace(bars[-1], received_at=time.monotonic() - waited)]
+
+
+@pytest.mark.parametrize("where", ["venue", "shadow"])
+def test_an_on_end_order_after_a_long_wait_is_judged_on_old_prices(where, tmp_path):
+    strategy = BuysAtTheEnd()
+    broker = (VenueBroker(FakeVenue(), strategy_id="age", state_dir=tmp_path, risk=RISK) if where == "venue"
+              else ShadowBroker(BacktestConfig(), risk=RISK))  # fmt: skip
+    LiveEngine(strategy, broker, ListFeed(_bars(600.0)), session_dir=False, settle_timeout=0.1).run()
+    assert strategy.order.status is OrderStatus.REJECTED
+    assert strategy.order.rejection_code == "max_data_age", strategy.order.rejection_reason
+
+
+@pytest.mark.parametrize("where", ["venue", "shadow"])
+def test_an_on_end_order_right_after_its_bar_leaves(where, tmp_path):
+    strategy = BuysAtTheEnd()
+    broker = (VenueBroker(FakeVenue(), strategy_id="age", state_dir=tmp_path, risk=RISK) if where == "venue"
+              else ShadowBroker(BacktestConfig(), risk=RISK))  # fmt: skip
+    LiveEngine(strategy, broker, ListFeed(_bars(1.0)), session_dir=False, settle_timeout=0.1).run()
+    assert strategy.order.rejection_code is None, strategy.order.rejection_reason
