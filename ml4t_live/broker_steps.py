@@ -85,7 +85,6 @@ class BarSteps(RuntimeCancels):
         """Bar ``n`` begins: journaled (live) or numbered (replay); its journaled events applied."""
         n = self.link.start_bar(bar.timestamp, bar.data, bar.context, bar.catch_up, replay_n)
         self.latency.bar(bar.received_at)
-        self._bar_received = bar.received_at  # (the end of the run's market clock counts from it)
         self._catch_up = bar.catch_up and self.catch_up_policy == "reject"
         if replay_n is not None:
             for event in self.link.events_before(n):

@@ -58,7 +58,7 @@ class ShadowBroker:
         self.config = config if config is not None else BacktestConfig()
         self.risk_table = risk
         self.rails: ShadowRails | None = None
-        self._bar_received: float | None = None  # when the current bar arrived (time.monotonic)
+        self._bar_received: float | None = None  # when the gate's current bar arrived (time.monotonic)
         self.journaling = state_dir is not None if journal is None else journal
         self.state_dir = state_dir
         self.on_divergence = on_divergence
@@ -139,7 +139,6 @@ class ShadowBroker:
         self._feed = feed
 
     def open_bar(self, bar: BarClosed, replay_n: int | None = None) -> None:
-        self._bar_received = bar.received_at  # (the end of the run's market clock counts from it)
         if self.journal is not None:
             self.journal.start_bar(bar, replay_n)
 
@@ -230,6 +229,7 @@ class ShadowBroker:
         gate = self._gate
         if gate is not None:
             gate.open_bar(timestamp, data)
+            self._bar_received = bar.received_at  # the gate's bar's (the end of the run's clock counts from it)
 
     def end_bar(self, bar: BarClosed) -> None:
         """Engine steps after ``on_data``: MOC fills at this bar's close, then water marks."""

@@ -18,6 +18,7 @@ import pytest
 from ml4t.backtest import BacktestConfig, OrderStatus, Strategy
 
 from ml4t_live import LiveEngine, ShadowBroker
+from ml4t_live.errors import ConnectionFailed
 from ml4t_live.venue_broker import VenueBroker
 from tests.support.fakes import FakeVenue, ListFeed, bar
 
@@ -58,3 +59,26 @@ def test_an_on_end_order_right_after_its_bar_leaves(where, tmp_path):
               else ShadowBroker(BacktestConfig(), risk=RISK))  # fmt: skip
     LiveEngine(strategy, broker, ListFeed(_bars(1.0)), session_dir=False, settle_timeout=0.1).run()
     assert strategy.order.rejection_code is None, strategy.order.rejection_reason
+
+
+def test_a_run_failing_between_bars_judges_on_end_on_the_gates_own_bar(tmp_path):
+    """A review probe of 82052cf: the arrival time was taken when the next bar opened, before the
+    fill barrier; the barrier failed, on_end ran on the previous bar's prices (10 minutes old)
+    with the new bar's arrival time, and the buy left."""
+    now = time.monotonic()
+    bars = [replace(bar(T0 + timedelta(minutes=10 * i), {"AAA": 100.0}), received_at=now - 600 * (2 - i))
+            for i in range(3)]  # fmt: skip
+    strategy = BuysAtTheEnd()
+    broker = VenueBroker(FakeVenue(), strategy_id="age", state_dir=tmp_path, risk=RISK)
+    settle, calls = broker.settle, []
+
+    def failing_settle(timeout):  # the third bar's fill barrier: the venue is lost
+        calls.append(timeout)
+        if len(calls) == 3:
+            raise ConnectionFailed("venue lost during the fill barrier")
+        return settle(timeout)
+
+    broker.settle = failing_settle
+    with pytest.raises(ConnectionFailed):
+        LiveEngine(strategy, broker, ListFeed(bars), session_dir=False, settle_timeout=0.1).run()
+    assert strategy.order.rejection_code == "max_data_age", strategy.order.rejection_reason
