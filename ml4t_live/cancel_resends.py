@@ -64,8 +64,8 @@ ALERTed, a refused open order's reason) is kept in the journal's meta (``cancel_
 (:meth:`CancelResends.restore`): each order still cancelling (and each open order whose halt's
 cancel was refused, while the strategy is still HALTED) is due at once, its count continuing; one
 that had been ALERTed is ALERTed again once at the restart ("still unconfirmed after the
-restart"), and sent again only if it has tries left. An order the journal has no follow-up for (an older journal) starts
-over, as does a fresh cancel.
+restart"), and sent again only if it has tries left. An order the journal has no follow-up for
+(an older journal) starts over, as does a fresh cancel.
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ class CancelResends:
                            int(was.get("refused", 0)), int(was.get("failed", 0)), int(was.get("unread", 0)),
                            was.get("listed", True), bool(was.get("ended")),
                            bool(was.get("found_filled")))  # fmt: skip
-            if item.alerted:  # due at once with no check left: the ALERT, nothing sent
+            if item.alerted:  # due at once, past its limit: the ALERT again (sent only with tries left)
                 item.checks = max(item.checks, self.limit)
             self._items[cid] = item
             self._ended.discard(cid)
@@ -195,12 +195,11 @@ class CancelResends:
         self._looked_up = {c: t for c, t in self._looked_up.items() if c in live}
         self.refused_open = {c: r for c, r in self.refused_open.items() if c in live}
         now = self.clock()
-        longest = max(self.limit - 1, 0)  # the spacing stops growing there
         due, alerts = [], []
         for cid in cancelling:
             item = self._items.setdefault(cid, _Cancel(now))  # (one sent before the clock saw it)
             forced = final and item.checks < self.limit  # (once the limit is reached, final waits too)
-            if not forced and now - item.sent_at < self.after * 2 ** min(item.checks, longest):
+            if not forced and now - item.sent_at < self.spacing(item.checks):
                 continue
             if item.checks >= self.limit and cid not in self._ended:
                 alerts.append(cid)
@@ -208,6 +207,11 @@ class CancelResends:
             due.append(cid)
         due.sort(key=lambda c: self._items[c].sent_at)  # the longest waiting first (none starves)
         return due, alerts
+
+    def spacing(self, checks: int) -> float:
+        """Seconds from a cancel's last send or check to its next check, after ``checks`` checks:
+        ``after`` doubled at each, up to the ``limit``-th spacing (then it holds)."""
+        return self.after * 2 ** min(checks, max(self.limit - 1, 0))
 
     def to_look_up(self, cids: list[str], at_most: int) -> list[str]:
         """The ``at_most`` of ``cids`` looked up longest ago (never first), now counted as looked
@@ -264,7 +268,7 @@ class CancelResends:
     def alert(self, cid: str) -> str:
         """The ALERT for a cancel unanswered after its ``limit``-th check (see the module docstring)."""
         item = self._items.get(cid) or _Cancel(0.0)
-        every = f"; checked again every {self.after * 2 ** max(self.limit - 1, 0):g} s"
+        every = f"; checked again every {self.spacing(self.limit):g} s"
         return self._alert(cid, item) + every + ("; still unconfirmed after the restart (ALERTed before it)"
                                                  if item.alerted else "")  # fmt: skip
 

@@ -50,25 +50,17 @@ class RuntimeCancels:
         before any refusal's drain), then the others' outcomes in order."""
         self._cancel_failed &= self.book.open.keys()  # (warned once: only orders still working are kept)
         orders = [o for o in self.book.open.values() if not (strategy_only and self.ids.is_runtime(o.order_id))]
-        cancel_many = getattr(self.gateway, "cancel_many", None)
-        if cancel_many is None:
+        if not hasattr(self.gateway, "cancel_many"):  # one by one: a refusal's drain comes before the next
             for order in orders:
                 if order.order_id in self.cancel_resends.refused_open or order.order_id not in self.book.open:
                     continue  # followed on its own schedule / ended meanwhile
-                self._cancel_outcome(order, self._cancel_one(order.order_id), reason)
+                self._cancel_outcome(order, cancel_one(self.gateway, order.order_id), reason)
             return
         orders = [o for o in orders if o.order_id not in self.cancel_resends.refused_open]
         outcomes = cancel_each(self.gateway, [o.order_id for o in orders])
         for order in sorted(orders, key=lambda o: outcomes[o.order_id] is not None):  # (stable)
             if order.order_id in self.book.open:  # (a refusal's drain may have ended it)
                 self._cancel_outcome(order, outcomes[order.order_id], reason)
-
-    def _cancel_one(self, cid: str) -> Exception | None:
-        try:
-            self.gateway.cancel(cid)
-        except (VenueError, BridgeError) as exc:
-            return exc
-        return None
 
     def _cancel_outcome(self, order: Order, outcome: Exception | None, reason: str) -> None:
         """What the runtime's cancel of ``order`` came to: None (the venue took it), CancelRefused,
@@ -102,17 +94,19 @@ def cancel_each(gateway: VenueGateway, cids: list[str]) -> dict[str, Exception |
         return {}
     cancel_many = getattr(gateway, "cancel_many", None)
     if cancel_many is None:
-        answers: dict[str, Exception | None] = {}
-        for cid in cids:
-            try:
-                gateway.cancel(cid)
-                answers[cid] = None
-            except (VenueError, BridgeError) as exc:
-                answers[cid] = exc
-        return answers
+        return {cid: cancel_one(gateway, cid) for cid in cids}
     try:
         outcomes = cancel_many(cids)
     except (VenueError, BridgeError) as exc:
         return dict.fromkeys(cids, exc)
     missing = VenueError("the venue gateway gave no outcome for this cancel")
     return {cid: outcomes.get(cid, missing) for cid in cids}
+
+
+def cancel_one(gateway: VenueGateway, cid: str) -> Exception | None:
+    """The cancel of ``cid``: None (the venue took it) or the VenueError / BridgeError it raised."""
+    try:
+        gateway.cancel(cid)
+    except (VenueError, BridgeError) as exc:
+        return exc
+    return None

@@ -157,7 +157,7 @@ class RailSteps:
                           "for the strategy", cid)  # fmt: skip
             if withdrawn:
                 self._keep_follow_up()
-        if self.gate.halted:  # each bar: what a refused or failed cancel left, what a resume let out
+        else:  # HALTED, each bar: what a refused or failed cancel left, what a resume let out
             everything = bool(rails.cancel_all_requested)  # else not the runtime's own (the operator's flatten)
             self.cancel_open_orders(CANCEL_ALL if everything else HALT_CANCEL, strategy_only=not everything)
             if everything and not any(self.ids.is_runtime(cid) for cid in self.book.open):

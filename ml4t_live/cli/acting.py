@@ -134,14 +134,14 @@ def _client_id(named: int | None, placing: str | None, configured: Any) -> tuple
                            f"connects as client id {named} (--client-id): the venue lets only client id "
                            f"{recorded} cancel them (--client-id {recorded})")  # fmt: skip
         return named, ""
-    if configured is not None:
-        if whole_number(configured) is None:
-            if recorded is None:
-                return None, ""
-            return recorded, (f"the configuration's [venue] client_id {configured!r} is not an integer: "
-                              f"cancelling as client id {recorded}, the one the journal's orders were placed "
-                              "under")  # fmt: skip
-        configured = whole_number(configured)
+    number = whole_number(configured) if configured is not None else None
+    if configured is not None and number is None:
+        if recorded is None:
+            return None, ""
+        return recorded, (f"the configuration's [venue] client_id {configured!r} is not an integer: "
+                          f"cancelling as client id {recorded}, the one the journal's orders were placed "
+                          "under")  # fmt: skip
+    configured = number
     if recorded is None:
         return configured, ""
     if configured is not None and configured != recorded:

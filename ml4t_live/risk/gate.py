@@ -14,8 +14,8 @@ broker, so a rehearsal refuses exactly what the venue run would refuse:
   may move the trading state (a :class:`~.state.Transition`, which the caller persists).
 
 Time: every limit reads the *market clock*: the current bar's timestamp plus the seconds since
-the bar's first order (at the end of a run: since the bar arrived, ``clock_from``). Live, bars arrive as they close (a late one is a catch-up bar and never trades),
-so this is the wall clock; in a replay or a step-mode rehearsal it is the recorded time, so the
+the bar's first order (at the end of a run: since the bar arrived, ``clock_from``). Live, bars
+arrive as they close (a late one is a catch-up bar and never trades), so this is the wall clock; in a replay or a step-mode rehearsal it is the recorded time, so the
 order rate and data ages are those the live run would see, however fast the replay goes.
 """
 

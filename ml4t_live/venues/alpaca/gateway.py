@@ -54,7 +54,7 @@ from .parsing import (
 )
 from .rate_limit import TokenBucket
 from .rest import AlpacaTradingClient, AmbiguousOutcome, RestCaller, VenueRequestFailed
-from .submit import OrderRefused, SubmitMixin
+from .submit import OrderRefused, SubmitMixin, replacement_cid
 from .tracker import OrderTracker
 from .working import await_working
 
@@ -280,7 +280,7 @@ class AlpacaGateway(SubmitMixin):
             )
             return
         n = self._replaces.get(cid, 0) + 1
-        new_cid = f"{cid}.r{n}"
+        new_cid = replacement_cid(cid, n)
         try:
             body = to_replace_request(request, new_cid)
         except NotExpressible as exc:

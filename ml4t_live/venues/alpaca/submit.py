@@ -43,8 +43,14 @@ MAX_REPLACEMENTS = 200
 _REPLACEMENT_ID = re.compile(r"^(?P<ours>.+)\.r(?P<n>[0-9]+)$")
 
 
+def replacement_cid(ours: str, n: int) -> str:
+    """The client order id ``modify`` gives the ``n``-th replacement of our order ``ours``."""
+    return f"{ours}.r{n}"
+
+
 def replacement_id(venue_client_order_id: str) -> tuple[str, int] | None:
-    """``(<ours>, n)`` for the id ``<ours>.r<n>`` that ``modify`` gives a replacement, else None."""
+    """``(<ours>, n)`` for the id ``<ours>.r<n>`` that ``modify`` gives a replacement
+    (:func:`replacement_cid`), else None."""
     match = _REPLACEMENT_ID.match(venue_client_order_id or "")
     return (match["ours"], int(match["n"])) if match else None
 
