@@ -27,8 +27,8 @@ processes only; the child fails when a trading run never called the stand-in).
 directory and the session recorded to a fresh folder (both removed after, off the clock). Without
 it the replay keeps neither (the rails' share of the bare engine, the harshest reading).
 
-``--paired N`` measures only ``all / off``, as N pairs of fresh-process runs (the pair's order
-alternating), and prints the median of the N paired ratios with a 95 % bootstrap interval (2,000
+``--paired N`` measures only ``all / off`` (``--baseline defaults``: ``all / defaults``, the run a
+user gets with no ``[risk]`` key), as N pairs of fresh-process runs (the pair's order alternating), and prints the median of the N paired ratios with a 95 % bootstrap interval (2,000
 resamples, fixed seed): best-of-N compares two minima, each the luckiest of its runs; a pair's
 two runs share the machine's state of that moment, and the interval says whether 1.05 is inside.
 
@@ -41,6 +41,7 @@ for); it also checks that the runs filled the same orders (the loose limits refu
     .venv/bin/python scripts/bench_risk.py --default-path          # as the CLI runs a replay
     .venv/bin/python scripts/bench_risk.py --sizes 10x2000 --repeat 3 --control
     .venv/bin/python scripts/bench_risk.py --sizes 100x10000 --strategies trade --default-path --paired 10
+    .venv/bin/python scripts/bench_risk.py --sizes 10x10000 --strategies trade --default-path --paired 12 --baseline defaults
 """
 
 from __future__ import annotations
@@ -126,20 +127,20 @@ def child(size: str, strategy: str, mode: str, default_path: bool) -> None:
     print(json.dumps(timed))
 
 
-def paired(size: str, strategy: str, pairs: int, default_path: bool) -> None:
-    """``--paired``: ``pairs`` pairs of fresh-process runs, ``off`` and ``all`` (order alternating)."""
+def paired(size: str, strategy: str, pairs: int, default_path: bool, baseline: str = "off") -> None:
+    """``--paired``: ``pairs`` pairs of fresh-process runs, ``baseline`` and ``all`` (order alternating)."""
     ratios, fills = [], set()
     for i in range(pairs):
-        modes = ("off", "all") if i % 2 == 0 else ("all", "off")
+        modes = (baseline, "all") if i % 2 == 0 else ("all", baseline)
         timed = {mode: time_in_child(size, strategy, mode, default_path) for mode in modes}
-        ratios.append(timed["all"][0] / timed["off"][0])
+        ratios.append(timed["all"][0] / timed[baseline][0])
         fills |= {(filled, refused) for _, filled, refused in timed.values()}
-        print(f"  pair {i + 1}: off {timed['off'][0]:.3f} s, all {timed['all'][0]:.3f} s, all/off {ratios[-1]:.3f}",
-              flush=True)  # fmt: skip
+        print(f"  pair {i + 1}: {baseline} {timed[baseline][0]:.3f} s, all {timed['all'][0]:.3f} s, "
+              f"all/{baseline} {ratios[-1]:.3f}", flush=True)  # fmt: skip
     rng = random.Random(0)
     medians = sorted(statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(2000))
     same = "" if len(fills) == 1 and next(iter(fills))[1] == 0 else f"  DIFFERENT fills/refusals: {sorted(fills)}"
-    print(f"{size:>10} {strategy:>8} all/off median of {pairs} paired ratios {statistics.median(ratios):.3f} "
+    print(f"{size:>10} {strategy:>8} all/{baseline} median of {pairs} paired ratios {statistics.median(ratios):.3f} "
           f"(95 % bootstrap interval {medians[50]:.3f}-{medians[1949]:.3f}; mean {statistics.mean(ratios):.3f})"
           f"{same}", flush=True)  # fmt: skip
 
@@ -157,6 +158,8 @@ def main() -> None:
                         help="keep the shadow journal and record the session, as the CLI does")
     parser.add_argument("--paired", type=int, metavar="N",
                         help="only all/off: N pairs of fresh-process runs, the median paired ratio and its interval")
+    parser.add_argument("--baseline", choices=("off", "defaults"), default="off",
+                        help="--paired: the run `all` is divided by (off: no rails; defaults: no [risk] key)")
     parser.add_argument("--child", nargs=3, metavar=("SIZE", "STRATEGY", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -170,7 +173,7 @@ def main() -> None:
         print("load average (1, 5, 15 min) at the start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
         for size in args.sizes.split(","):
             for name in args.strategies.split(","):
-                paired(size, name, args.paired, args.default_path)
+                paired(size, name, args.paired, args.default_path, args.baseline)
         print("load average (1, 5, 15 min) at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
         return
     modes = [m for m in MODES if (m != "off2" or args.control) and (m != "floor" or args.floor)]
