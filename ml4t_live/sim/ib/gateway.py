@@ -296,12 +296,13 @@ class SimulatedIBGateway:
 
     def venue_cancels(self, order_ref: str) -> None:
         """IB cancels the working order with this ``orderRef`` now, as when it acts on a cancel
-        whose client has gone (the confirmation reaches nobody)."""
+        whose client has gone (the confirmation reaches nobody); an order whose late cancel IB
+        holds (``PendingCancel``) has it confirmed now. No scripted ``cancel_reply`` applies
+        (those answer a client's cancel)."""
 
         def act() -> None:
             venue = self._require(self._venue)
-            view = next(o.view for o in venue.orders.values() if o.view.order_ref == order_ref and not o.done)
-            venue.cancel(view.client_id, view.order_id)
+            venue.acts_on_cancel(next(o for o in venue.orders.values() if o.view.order_ref == order_ref and not o.done))
 
         self._call(act)
 

@@ -51,3 +51,4 @@ class IBOrder:
     held_acks: list[bytes] = field(default_factory=list)
     exec_seen: bool = False
     cancel_pending: bool = False  # a late cancel IB has not confirmed yet (listed PendingCancel)
+    late_cancel: list[object] = field(default_factory=list)  # that cancel's exchange events, confirmed later

@@ -182,7 +182,7 @@ class IBVenue:
         """A late cancel (IB-18): out of the matching core at once (nothing fills), but listed
         working as ``PendingCancel`` and not completed until IB confirms ``seconds`` later."""
         for ibo in self._cancelled_by(events):
-            ibo.cancel_pending, ibo.view.status = True, "PendingCancel"
+            ibo.cancel_pending, ibo.late_cancel, ibo.view.status = True, events, "PendingCancel"
         self._sink.later(seconds, self._confirm_late_cancel, events)
 
     def _confirm_late_cancel(self, events: list[object]) -> None:
@@ -193,6 +193,18 @@ class IBVenue:
     def _cancelled_by(self, events: list[object]) -> list[IBOrder]:
         return [ibo for e in events if isinstance(e, OrderCanceled)
                 and (ibo := self._by_sim.get(e.order.order_id)) is not None and not ibo.done]  # fmt: skip
+
+    def acts_on_cancel(self, ibo: IBOrder) -> None:
+        """IB cancels a working order by itself (no client's request: no scripted reply); one
+        whose late cancel it holds is confirmed now, with the orders that cancel took along (the
+        late confirmation then finds them done)."""
+        if ibo.cancel_pending:
+            self._confirm_late_cancel(ibo.late_cancel)
+            return
+        if ibo.sim_id is None:
+            raise ValueError(f"order {ibo.view.order_id} is not at the exchange yet: nothing to cancel")
+        _, events = self.exchange.cancel(ibo.sim_id)
+        self.apply(events)
 
     def cancel_all(self) -> None:
         for ibo in list(self.orders.values()):

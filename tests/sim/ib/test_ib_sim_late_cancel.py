@@ -76,3 +76,28 @@ def test_an_order_whose_cancel_is_late_does_not_fill_meanwhile(client, gateway, 
     during, filled = client.run(scenario, timeout=WINDOW + 15)
     assert during == ("PendingCancel", [])
     assert filled == 0 and gateway.fills == []
+
+
+def test_ib_acting_on_a_late_cancel_it_holds_confirms_it_without_a_refusal(client, gateway, ib_errors):
+    """``venue_cancels`` (IB acts on a cancel by itself) of an order whose late cancel IB holds:
+    the owner gets ``Cancelled`` + 202 now, not a 10148 for a cancel it never sent again."""
+    ib_errors.expect(r"Error 202")
+    gateway.inject("cancel_reply", reply="late", seconds=600.0)  # never within the test
+
+    async def scenario(ib):
+        errors: list[int] = []
+        ib.errorEvent += lambda req_id, code, *rest: errors.append(code)
+        aapl = await stock(ib, "AAPL")
+        trade = ib.placeOrder(aapl, LimitOrder("BUY", 1, 50.0, orderRef="late-acted"))
+        await until(lambda: trade.orderStatus.status == "Submitted")
+        ib.cancelOrder(trade.order)
+        listed = await asyncio.wait_for(ib.reqAllOpenOrdersAsync(), 5)  # after the cancel, on one socket
+        assert [t.orderStatus.status for t in listed if t.order.orderRef == "late-acted"] == ["PendingCancel"]
+        gateway.venue_cancels("late-acted")
+        await until(lambda: 202 in errors, what="IB's confirmation")
+        return trade.orderStatus.status, errors
+
+    status, errors = client.run(scenario, timeout=15)
+    assert status == "Cancelled"
+    assert errors == [202]
+    assert [o.status for o in gateway.completed_orders if o.order_ref == "late-acted"] == ["Cancelled"]
