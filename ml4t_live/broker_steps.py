@@ -35,6 +35,7 @@ from .events import (
 )
 from .failpoints import failpoint
 from .journal import recovery
+from .journal.arrival import replayed
 from .journal.link import JournalLink, divergence_summary
 from .journal.store import TERMINAL
 from .latency import LatencyLog
@@ -83,7 +84,7 @@ class BarSteps(RuntimeCancels):
     # ------------------------------------------------------------------ bars
     def open_bar(self, bar: BarClosed, replay_n: int | None = None) -> None:
         """Bar ``n`` begins: journaled (live) or numbered (replay); its journaled events applied."""
-        n = self.link.start_bar(bar.timestamp, bar.data, bar.context, bar.catch_up, replay_n)
+        n = self.link.start_bar(bar.timestamp, bar.data, bar.context, bar.catch_up, replay_n, bar.received_at)
         self.latency.bar(bar.received_at)
         self._catch_up = bar.catch_up and self.catch_up_policy == "reject"
         if replay_n is not None:
@@ -109,8 +110,8 @@ class BarSteps(RuntimeCancels):
         return True
 
     def replay_bars(self) -> Iterator[tuple[int, BarClosed]]:
-        for n, timestamp, data, context, catch_up in self.link.replay_bars():
-            yield n, BarClosed(timestamp, data, context, catch_up)
+        for n, timestamp, data, context, catch_up, arrived in self.link.replay_bars():
+            yield n, BarClosed(timestamp, data, context, catch_up, replayed_arrival=replayed(arrived))
 
     def end_warm_restart(self) -> None:
         """After the replay: report divergences, apply what happened while we were away."""

@@ -34,6 +34,16 @@ class BarClosed:
     #: ``time.monotonic()`` when a live venue feed handed the bar over (None: a replay); a bar
     #: that then waits longer than its interval plus a grace (the strategy fell behind) is late
     received_at: float | None = None
+    #: a bar replayed from a journal: when it arrived in the run that journaled it, as this
+    #: process's ``time.monotonic()`` (``risk.gate.UNKNOWN_ARRIVAL``: the journal does not say;
+    #: None: it came without an arrival time, like a recorded source's bars)
+    replayed_arrival: float | None = field(default=None, compare=False)
+
+    @property
+    def arrived_at(self) -> float | None:
+        """When the bar's prices arrived (``time.monotonic()``), where the rails' end-of-run
+        clock counts from: live, ``received_at``; replayed, ``replayed_arrival``."""
+        return self.received_at if self.received_at is not None else self.replayed_arrival
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,7 +58,7 @@ class ShadowBroker:
         self.config = config if config is not None else BacktestConfig()
         self.risk_table = risk
         self.rails: ShadowRails | None = None
-        self._bar_received: float | None = None  # when the gate's current bar arrived (time.monotonic)
+        self._bar_received: float | None = None  # when the gate's current bar arrived (``BarClosed.arrived_at``)
         self.journaling = state_dir is not None if journal is None else journal
         self.state_dir = state_dir
         self.on_divergence = on_divergence
@@ -229,7 +229,7 @@ class ShadowBroker:
         gate = self._gate
         if gate is not None:
             gate.open_bar(timestamp, data)
-            self._bar_received = bar.received_at  # the gate's bar's (the end of the run's clock counts from it)
+            self._bar_received = bar.arrived_at  # the gate's bar's (the end of the run's clock counts from it)
 
     def end_bar(self, bar: BarClosed) -> None:
         """Engine steps after ``on_data``: MOC fills at this bar's close, then water marks."""

@@ -4,7 +4,8 @@ an operator's ``halt`` / ``resume`` reaches it from another terminal.
 One file per (``shadow``, feed, strategy id) in the state directory: the journal a venue run
 keeps (:mod:`ml4t_live.journal.store`), holding
 
-* ``bars``: every bar the strategy consumed (a catch-up bar flagged in its context);
+* ``bars``: every bar the strategy consumed (a catch-up bar flagged in its context), with when it
+  arrived (:mod:`~ml4t_live.journal.arrival`);
 * ``commands``: what the strategy asked of the broker at bar ``n`` (``submit`` / ``update`` /
   ``cancel`` at ``(n, 1..)``, with the arguments and the order id it got), and the operator's
   trading-state changes as the run applied them (``operator`` at ``(n, -1..)``);
@@ -44,6 +45,7 @@ from ml4t.backtest import Broker, Fill, Order, OrderSide, OrderType
 from .errors import ReconciliationError
 from .events import BarClosed, FeedEnded
 from .journal import Journal, journal_path
+from .journal.arrival import journaled, replayed
 from .journal.codec import pack
 from .journal.link import divergence_summary, same_decision
 from .journal.signal import ChangeSignal
@@ -147,7 +149,7 @@ class ShadowJournal:
         self.n = n = self.journal.next_bar()
         by_reference = self.by_reference and not bar.catch_up
         payload = b"" if by_reference else pack_bar(bar.timestamp, bar.data, bar.context, bar.catch_up)
-        self._bar = [("bars", (n, self._text(bar.timestamp), payload))]
+        self._bar = [("bars", (n, self._text(bar.timestamp), payload, journaled(bar.received_at)))]
         signal = self._signal
         if signal is not None and (self._ask or signal.map[0] != signal.seen):  # signal.changed(), inlined
             self._ask = False
@@ -327,13 +329,14 @@ class ShadowJournal:
         return True
 
     def replay_bars(self, feed: Any) -> Iterator[tuple[int, BarClosed]]:
-        """The journaled bars; a bar kept by reference is the recorded source's next bar (its
-        timestamp must be the journaled one; a paced replay delivers those without pacing)."""
+        """The journaled bars, each with when it arrived in the run that journaled it; a bar kept
+        by reference is the recorded source's next bar (its timestamp must be the journaled one; a
+        paced replay delivers those without pacing), with that source's clock."""
         if hasattr(feed, "unpaced"):
             feed.unpaced = self._last_bar
-        for n, text, payload in self.journal.iter_bar_rows():
+        for n, text, payload, arrived in self.journal.iter_bar_rows():
             if payload:
-                yield n, BarClosed(*unpack_bar(payload))
+                yield n, BarClosed(*unpack_bar(payload), replayed_arrival=replayed(arrived))
                 continue
             bar = _next_bar(feed)
             if bar is None or str(bar.timestamp) != text:

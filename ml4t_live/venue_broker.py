@@ -105,7 +105,7 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
         self._oca_groups: dict[str, str] = {}
         self._bar_time: Any = None
         self._catch_up = False
-        self._bar_received: float | None = None  # when the gate's current bar arrived (time.monotonic)
+        self._bar_received: float | None = None  # when the gate's current bar arrived (``BarClosed.arrived_at``)
         self._cancel_failed: set[str] = set()  # orders whose cancel failed (warned once)
         self._runtime_exit = False  # the operator's flatten is placing its orders
         self._bracket_entry = False  # submit_bracket is placing its entry (the rails judge the bracket whole)
@@ -209,7 +209,7 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
 
     def begin_bar(self, bar: BarClosed) -> None:
         self.gate.open_bar(bar.timestamp, bar.data)
-        self._bar_received = bar.received_at  # the gate's bar's (the end of the run's clock counts from it)
+        self._bar_received = bar.arrived_at  # the gate's bar's (the end of the run's clock counts from it)
         if self.link.replaying:
             self.replay_runtime_orders()
         else:

@@ -27,6 +27,7 @@ from typing import Any
 
 from loguru import logger
 
+from .arrival import journaled
 from .store import Journal
 
 _log = logger.bind(component="journal")
@@ -95,8 +96,8 @@ class JournalLink:
         return self.replay is not None
 
     def replay_bars(self):
-        """(n, timestamp, data, context, catch_up) of each journaled bar, in order."""
-        yield from self.journal.iter_bars()
+        """(n, timestamp, data, context, catch_up, arrived) of each journaled bar, in order."""
+        yield from self.journal.replay_bars()
 
     def events_before(self, n: int) -> list[Any]:
         return self.replay.events.get(n, []) if self.replay is not None else []
@@ -131,12 +132,13 @@ class JournalLink:
 
     # ------------------------------------------------------------------ bars
     def start_bar(self, timestamp: Any, data: dict, context: dict, catch_up: bool,
-                  replay_n: int | None = None) -> int:  # fmt: skip
-        """Bar ``n`` begins (a live bar is journaled first; a replayed one already is)."""
+                  replay_n: int | None = None, received_at: float | None = None) -> int:  # fmt: skip
+        """Bar ``n`` begins (a live bar is journaled first, with when it arrived; a replayed one
+        already is)."""
         if replay_n is not None:
             self.n = replay_n
         else:
-            self.n = self.journal.append_bar(timestamp, data, context, catch_up)
+            self.n = self.journal.append_bar(timestamp, data, context, catch_up, journaled(received_at))
             self.journal.commit()  # the fill barrier may wait: no write lock held meanwhile
         self._seq = self._runtime_seq = 0
         return self.n

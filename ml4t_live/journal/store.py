@@ -4,7 +4,8 @@ The single source of truth for what a strategy owns. Rows are appended on the en
 the order things happened to the strategy::
 
     meta      key -> value: identity, the id generation, starting cash, trading state, IB id floor
-    bars      n -> the n-th bar the strategy consumed (timestamp, data, context)
+    bars      n -> the n-th bar the strategy consumed (timestamp, data, context), and when it
+              arrived (``arrived``: wall-clock seconds, see :mod:`.arrival`; NULL: not known)
     intents   client order id -> the order as sent, its bar n, and its latest known outcome
     commands  (n, seq) -> what the strategy asked of the broker at bar n, and the answer it got
               (``sent_at``: the market time the order-rate limit counted it at, when it did)
@@ -39,7 +40,7 @@ _log = logger.bind(component="journal")
 SCHEMA_VERSION = "1"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS bars (n INTEGER PRIMARY KEY, ts TEXT NOT NULL, payload BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS bars (n INTEGER PRIMARY KEY, ts TEXT NOT NULL, payload BLOB NOT NULL, arrived REAL);
 CREATE TABLE IF NOT EXISTS intents (
     cid TEXT PRIMARY KEY, n INTEGER NOT NULL, asset TEXT NOT NULL, side TEXT NOT NULL,
     quantity REAL NOT NULL, order_type TEXT NOT NULL, request BLOB NOT NULL,
@@ -60,7 +61,7 @@ CREATE TABLE IF NOT EXISTS fills (
 """
 
 _MANY = {
-    "bars": "INSERT INTO bars (n, ts, payload) VALUES (?, ?, ?)",
+    "bars": "INSERT INTO bars (n, ts, payload, arrived) VALUES (?, ?, ?, ?)",
     "commands": "INSERT INTO commands (n, seq, kind, cid, args, result) VALUES (?, ?, ?, ?, ?, ?)",
     "fills": "INSERT OR IGNORE INTO fills (exec_id, n, cid, asset, quantity, price, commission, ts) "
              "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -130,6 +131,8 @@ class Journal:
             db.executescript(_SCHEMA)
             if "sent_at" not in {row[1] for row in db.execute("PRAGMA table_info(commands)")}:
                 db.execute("ALTER TABLE commands ADD COLUMN sent_at REAL")  # a journal from before it
+            if "arrived" not in {row[1] for row in db.execute("PRAGMA table_info(bars)")}:
+                db.execute("ALTER TABLE bars ADD COLUMN arrived REAL")  # (its bars' arrivals: not known)
         except sqlite3.DatabaseError as exc:
             os.close(fd)
             raise ConfigError(f"{path} is not a usable journal ({exc}); move it aside to start afresh") from None
@@ -227,12 +230,13 @@ class Journal:
         self.bars = max(self.bars, self._used) + 1
         return self.bars
 
-    def append_bar(self, timestamp: Any, data: dict, context: dict, catch_up: bool = False) -> int:
-        """The strategy consumed this bar: it is bar ``n`` (returned)."""
+    def append_bar(self, timestamp: Any, data: dict, context: dict, catch_up: bool = False,
+                   arrived: float | None = None) -> int:  # fmt: skip
+        """The strategy consumed this bar: it is bar ``n`` (returned). ``arrived``: see :mod:`.arrival`."""
         self.next_bar()
         self._write(
-            "INSERT INTO bars (n, ts, payload) VALUES (?, ?, ?)",
-            (self.bars, str(timestamp), pack_bar(timestamp, data, context, catch_up)),
+            "INSERT INTO bars (n, ts, payload, arrived) VALUES (?, ?, ?, ?)",
+            (self.bars, str(timestamp), pack_bar(timestamp, data, context, catch_up), arrived),
         )
         return self.bars
 
@@ -315,10 +319,17 @@ class Journal:
         for n, payload in rows:
             yield n, *unpack_bar(payload)
 
-    def iter_bar_rows(self) -> Iterator[tuple[int, str, bytes]]:
-        """(n, timestamp text, payload) of every bar; an empty payload is a bar kept by
+    def replay_bars(self) -> Iterator[tuple[int, Any, dict, dict, bool, float | None]]:
+        """(n, timestamp, data, context, catch_up, arrived) of every bar with content, for a warm
+        restart (a journal opened for writing: a read-only one may lack ``arrived``)."""
+        for n, payload, arrived in self._db.execute("SELECT n, payload, arrived FROM bars "
+                                                    "WHERE length(payload) > 0 ORDER BY n"):  # fmt: skip
+            yield n, *unpack_bar(payload), arrived
+
+    def iter_bar_rows(self) -> Iterator[tuple[int, str, bytes, float | None]]:
+        """(n, timestamp text, payload, arrived) of every bar; an empty payload is a bar kept by
         reference (a recorded source's bar: the source holds it)."""
-        yield from self._db.execute("SELECT n, ts, payload FROM bars ORDER BY n")
+        yield from self._db.execute("SELECT n, ts, payload, arrived FROM bars ORDER BY n")
 
     def events_by_bar(self) -> dict[int, list[Any]]:
         out: dict[int, list[Any]] = {}

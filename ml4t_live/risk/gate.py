@@ -14,7 +14,9 @@ broker, so a rehearsal refuses exactly what the venue run would refuse:
   may move the trading state (a :class:`~.state.Transition`, which the caller persists).
 
 Time: every limit reads the *market clock*: the current bar's timestamp plus the seconds since
-the bar's first order (at the end of a run: since the bar arrived, ``clock_from``). Live, bars
+the bar's first order (at the end of a run: since the bar arrived, ``clock_from``; after a warm
+restart that ended before a new bar, since the last replayed bar arrived in the run that journaled
+it, and with an arrival the journal does not hold every price's age is unknown). Live, bars
 arrive as they close (a late one is a catch-up bar and never trades), so this is the wall clock; in a replay or a step-mode rehearsal it is the recorded time, so the
 order rate and data ages are those the live run would see, however fast the replay goes.
 """
@@ -38,6 +40,9 @@ from .limits import PRICED, PreTradeRisk, Refusal
 from .state import HALTED, REDUCING, TradingState, Transition
 
 _log = logger.bind(component="risk")
+
+#: ``clock_from``'s arrival time of a bar whose arrival nobody recorded (read as unknown, never as now)
+UNKNOWN_ARRIVAL = -math.inf
 
 
 class RiskGate:
@@ -83,11 +88,18 @@ class RiskGate:
 
     def clock_from(self, received_at: float | None) -> None:
         """The market clock counts from ``received_at`` (``time.monotonic()`` when the current bar
-        arrived), not from the next order: the end of a run (``on_end``) may come long after its
-        last bar (a stalled feed), and the prices' age must show that wait. None (a replayed
-        bar): as it was."""
-        if received_at is not None and self.bar_time is not None:
-            self._market, self._since = posix(self.bar_time), received_at
+        arrived: ``BarClosed.arrived_at``), not from the next order: the end of a run (``on_end``)
+        may come long after its last bar (a stalled feed, a warm restart that ends before a new
+        bar), and the prices' age must show that wait. None (a bar without an arrival time, whose
+        clock is its own timestamp: a recorded source's): as it was. :data:`UNKNOWN_ARRIVAL` (a
+        bar replayed from a journal that does not say when it arrived): the clock as it was, and
+        no price's age is known: ``max_data_age`` refuses every order that adds risk."""
+        if received_at is None or self.bar_time is None:
+            return
+        if received_at == UNKNOWN_ARRIVAL:
+            self.limits.age_unknown = True
+            return
+        self._market, self._since = posix(self.bar_time), received_at
 
     def _seconds(self, timestamp: Any) -> float:
         if timestamp is not self.bar_time:

@@ -83,6 +83,9 @@ class PreTradeRisk:
         self._notional_limits = any(getattr(c, name) is not None for name in PRICED[:3])
         self._allow_short = c.allow_short
         self._data_age = c.max_data_age is not None
+        #: no price's age is known (the end of a run whose last bar was replayed from a journal
+        #: that does not say when it arrived): ``max_data_age`` refuses every order adding risk
+        self.age_unknown = False
         self._collar = c.price_collar is not None
         self._gross_limit = c.max_gross_exposure is not None
 
@@ -186,7 +189,8 @@ class PreTradeRisk:
                         last, as_of = exposure.prices.get(asset), exposure.price_times.get(asset)
                     if last is not None and not (last > 0 and last < _INF):
                         last = None
-                    if self._data_age and (as_of is None or now - exposure.to_seconds(as_of) > caps.max_data_age):
+                    if self._data_age and (as_of is None or now - exposure.to_seconds(as_of) > caps.max_data_age
+                                           or self.age_unknown):  # fmt: skip
                         return False
                     ref = last  # the highest of the last, limit and stop prices
                     if limit_price is not None or stop_price is not None:  # (not a market order)
@@ -273,6 +277,10 @@ class PreTradeRisk:
         c, caps, exposure = self.config, self.caps, self.exposure
         last = exposure.price(asset)
         if c.max_data_age is not None:
+            if self.age_unknown:
+                return Refusal("max_data_age", f"max_data_age: the age of the last {asset} price is unknown (the "
+                               "run's last bar was replayed from a journal that does not say when it arrived): "
+                               "no new risk")  # fmt: skip
             price_time = exposure.price_time(asset)
             if price_time is None:
                 return Refusal("max_data_age", f"max_data_age: no price time for {asset} yet: no new risk")
@@ -367,6 +375,8 @@ class PreTradeRisk:
         of them, and any without a price time (a report, once per commit: it reads those
         assets' price times; each distinct time is converted once). Holding nothing: the age of
         the last bar's prices."""
+        if self.age_unknown:
+            return "unknown (the last bar's arrival was not journaled)"
         exposure, seconds = self.exposure, {}
         oldest, unknown = None, []
         for asset in sorted(exposure.assets):
