@@ -180,31 +180,35 @@ class BarSteps(RuntimeCancels):
         for cid in self.book.cancelling:  # sent before the restart: due at once (if still working)
             self.cancel_resends.sent(cid, long_ago=True)
         self._restore_follow_up(HALT_REASONS if self.gate.halted else ())  # counts continue from the journal
-        self._resend_due_cancels(working, when=", sent before the restart,")
-        self._lost_listed(snapshot.open_orders, "at the restart")
         self._unresolved = [cid for cid in list(self.book.open) + list(self.book.cancelling)
                             if cid not in working]  # fmt: skip
-        self._look_up_unresolved()
+        # the look-up first: an unlisted order it finds working is checked (its cancel sent
+        # again) as a listed one, once
+        working |= self._look_up_unresolved()
+        self._resend_due_cancels(working, when=", sent before the restart,")
+        self._lost_listed(snapshot.open_orders, "at the restart")
 
-    def _look_up_unresolved(self) -> None:
+    def _look_up_unresolved(self) -> set[str]:
         """Look up by client order id the orders the venue no longer works (after a restart);
-        a look-up that fails is tried again at each reconciliation (unknown is never gone)."""
+        a look-up that fails is tried again at each reconciliation (unknown is never gone).
+        Returns those the look-up found working after all."""
         lookup = getattr(self.gateway, "lookup", None)
         gone = [cid for cid in self._unresolved if cid in self.book.open or cid in self.book.cancelling]
         self._unresolved = gone
         if not gone or lookup is None:
-            return
+            return set()
         try:
             found = lookup(gone)
         except (VenueError, BridgeError) as exc:
             _log.warning("could not look up {} order(s) after the restart ({}); trying again at "
                          "the next reconciliation", len(gone), exc)  # fmt: skip
             self.own.check_soon()
-            return
+            return set()
         self._unresolved = []
         self._drain(block_until=None)  # what the look-up reported (fills by execution id) first
         unknown = {cid for cid, i in self.link.journal.intents().items() if i["status"] == "unknown"} \
             if any(cid not in found for cid in gone) else set()  # fmt: skip
+        working = set()
         for cid in gone:
             venue_order = found.get(cid)
             order = self.book.get(cid)
@@ -212,8 +216,11 @@ class BarSteps(RuntimeCancels):
                 continue  # the look-up's own events settled it
             if venue_order is None:
                 self._unlisted(order, outcome_was_unknown=cid in unknown)
+            elif venue_order.status == "open":
+                working.add(cid)
             else:
                 self._take_venue_end(order, venue_order, "while away")
+        return working
 
     def _take_venue_end(self, order: Order, venue_order: Any, when: str, *, in_session: bool = False) -> None:
         """A looked-up order the venue has ended: cancelled, rejected, or filled. ``when`` says

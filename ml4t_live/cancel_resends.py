@@ -65,7 +65,10 @@ ALERTed, a refused open order's reason) is kept in the journal's meta (``cancel_
 cancel was refused, while the strategy is still HALTED) is due at once, its count continuing; one
 that had been ALERTed is ALERTed again once at the restart ("still unconfirmed after the
 restart"), and sent again only if it has tries left. An order the journal has no follow-up for
-(an older journal) starts over, as does a fresh cancel.
+(an older journal) starts over, as does a fresh cancel, and as does a newer cancel of a refused
+open order (the strategy's ``cancel_order``, a repeat the venue took) the journal did not see yet:
+a refused follow-up continues only for an order still open. The restart looks up the orders the
+venue no longer lists before its check: one found working is checked as a listed one.
 """
 
 from __future__ import annotations
@@ -162,12 +165,18 @@ class CancelResends:
         still ``cancelling``, and of the ``open_orders`` whose refused cancel had one of the
         ``reasons``: each is due at once (the restart was the wait), its counts continued; one
         ALERTed before is ALERTed again at its check (once), and sent again only with tries
-        left. The others are left as they are (a fresh follow-up). Returns the ids restored."""
+        left. A refused cancel's follow-up (``reason``) whose order is cancelling now is not
+        restored: a newer cancel was taken since (the strategy's ``cancel_order``, or a repeat),
+        which starts over as in the session. The others are left as they are (a fresh
+        follow-up). Returns the ids restored."""
         cancelling, open_orders, reasons = set(cancelling), set(open_orders), set(reasons)
         restored = []
         for cid, was in saved.items():
             reason = was.get("reason")
-            if cid not in cancelling and not (cid in open_orders and reason in reasons):
+            if reason is not None:  # the refused cancel of an order still open, while its reason holds
+                if cid not in open_orders or reason not in reasons:
+                    continue
+            elif cid not in cancelling:
                 continue
             item = _Cancel(float("-inf"), int(was.get("checks", 0)), int(was.get("resends", 0)),
                            int(was.get("refused", 0)), int(was.get("failed", 0)), int(was.get("unread", 0)),

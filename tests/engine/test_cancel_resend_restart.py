@@ -17,17 +17,20 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import dataclass
 
 import pytest
 from ml4t.backtest import OrderStatus, OrderType
 
 from ml4t_live.cancel_follow_up import FOLLOW_UP_KEY
 from ml4t_live.cancel_resends import CancelResends
+from ml4t_live.errors import CancelRefused
 from ml4t_live.journal.store import read_only, set_trading_state
 from ml4t_live.venue_broker import VenueBroker
 from tests.engine.test_cancel_resend import TimedVenue, alert_lines, drive
 from tests.engine.test_cancel_resend_bounds import FailsRepeatOnce, HaltedLimits, run
 from tests.engine.test_cancel_resend_failures import StuckPendingCancel
+from tests.engine.test_cancel_unlisted_lookup import LooksUp
 
 JOURNAL = "fake-DU0001-cr.journal"
 
@@ -144,3 +147,93 @@ def test_a_resume_while_down_leaves_the_refused_cancel_unfollowed_after_the_rest
     drive(strategy, broker, 8, "keep")
     assert venue.times == [30.0, 60.0, 120.0], "the resumed strategy's order was cancelled again"
     assert strategy.orders[0].status is OrderStatus.PENDING and follow_up(tmp_path) == {}
+
+
+def test_an_unlisted_cancelling_order_the_restarts_look_up_finds_open_gets_one_check_and_its_cancel(tmp_path):
+    # the venue's list leaves the order out, a look-up by client order id says it works. Reported:
+    # two checks counted at the restart. Found: one check, but spent before the look-up, as "no
+    # longer listed": nothing sent at the restart, and "listed" journaled false
+    venue = LooksUp(fill_on_wait=False, answer="open")
+    strategy, _, _ = run(venue, 5, tmp_path, end="keep")
+    cid = strategy.orders[0].order_id
+    assert venue.times == [30.0, 60.0, 120.0] and follow_up(tmp_path)[cid]["checks"] == 2
+    run(venue, 7, tmp_path, end="keep")  # the 5 bars replayed (to t=300), 2 live ones
+    assert venue.times == [30.0, 60.0, 120.0, 300.0], "the restart's check did not send the cancel"
+    assert follow_up(tmp_path)[cid] == {"checks": 3, "resends": 3, "refused": 0, "failed": 0, "unread": 0,
+                                        "listed": True, "ended": False, "found_filled": False}  # fmt: skip
+
+
+def test_the_alert_after_a_restart_that_found_the_unlisted_order_open_counts_its_five_tries(tmp_path):
+    venue = LooksUp(fill_on_wait=False, answer="open")
+    strategy, _, _ = run(venue, 5, tmp_path, end="keep")
+    cid = strategy.orders[0].order_id
+    _, _, lines = run(venue, 70, tmp_path, end="keep")
+    # checks 3, 4, 5 at the restart (t=300), 240 and 480 s later; the ALERT at the next one
+    assert venue.times == [30.0, 60.0, 120.0, 300.0, 540.0, 1020.0], venue.times
+    alerts = alert_lines(lines, cid)
+    assert len(alerts) == 1 and "(sent again 5 time(s)) and still listed it working" in alerts[0], alerts
+
+
+@dataclass
+class RefusesThenLoses(TimedVenue):
+    """Refuses the first ``refuse`` cancels (Alpaca 422 ``pending_cancel``; the order listed
+    working); takes the later ones and loses them (never carried out, never confirmed)."""
+
+    refuse: int = 4
+
+    def cancel(self, client_order_id):
+        if len(self.times) < self.refuse:
+            self.times.append(self.clock.now - 1000.0)
+            self.cancelled.append(client_order_id)
+            raise CancelRefused('order is already in "pending_cancel" state (HTTP 422)')
+        super().cancel(client_order_id)
+
+
+class Killed(BaseException):
+    """The process dies here (as ``kill -9``: no check, no end of run writes the journal)."""
+
+
+class HaltedThenCancelling(HaltedLimits):
+    """HaltedLimits (one order) that cancels it itself in its 10th bar (t=270 s in the first
+    run); ``kill``: the process dies right after that ``cancel_order``."""
+
+    def __init__(self, journal, clock, kill: bool) -> None:
+        super().__init__(journal, clock, 1)
+        self.kill = kill
+        self.bars = 0
+
+    def on_data(self, timestamp, data, context, broker):
+        self.bars += 1
+        if self.bars == 10:
+            assert broker.cancel_order(self.orders[0].order_id)
+            if self.kill:
+                raise Killed
+        super().on_data(timestamp, data, context, broker)
+
+
+def test_a_crash_after_the_strategys_cancel_of_a_followed_refused_order_starts_its_follow_up_afresh(tmp_path):
+    # the halt's cancel (t=30) and the checks at 60, 120, 240 s are refused (the order stays
+    # pending, followed); the strategy's own cancel at 270 s is taken (and lost), and the process
+    # dies before the next check writes the follow-up. Before, the restart restored the refused
+    # cancel's 3 checks and 3 refused tries onto the strategy's new cancel: 2 more sends, then
+    # an ALERT "sent again 5 time(s), refused 3"
+    venue = RefusesThenLoses(fill_on_wait=False, lost=99)
+    path = tmp_path / JOURNAL
+    first = HaltedThenCancelling(path, venue.clock, kill=True)
+    broker = VenueBroker(venue, strategy_id="cr", state_dir=tmp_path)
+    broker.cancel_resends = CancelResends(clock=venue.clock)
+    with pytest.raises(Killed):
+        drive(first, broker, 70, "keep")
+    cid = first.orders[0].order_id
+    assert venue.times == [30.0, 60.0, 120.0, 240.0, 270.0]
+    assert follow_up(tmp_path)[cid]["reason"] == "trading halted"  # as the killed process left it
+    second = HaltedThenCancelling(path, venue.clock, kill=False)
+    broker = VenueBroker(venue, strategy_id="cr", state_dir=tmp_path)
+    broker.cancel_resends = CancelResends(clock=venue.clock)
+    lines = drive(second, broker, 70, "keep")
+    # the restart (t=570: 10 bars replayed) checks the strategy's cancel at once, then 60, 120,
+    # 240 and 480 s later: 5 repeats, then the ALERT (before: 570 and 1050 s only)
+    assert venue.times[5:] == [570.0, 630.0, 750.0, 990.0, 1470.0], venue.times
+    alerts = alert_lines(lines, cid)
+    assert len(alerts) == 1 and "(sent again 5 time(s)) and still listed it working" in alerts[0], alerts
+    assert second.orders[0].status is OrderStatus.CANCELLED
