@@ -26,6 +26,7 @@ class TokenBucket:
         self._wall = wall
         self._tokens = float(self.per_minute)
         self._stamp = now()
+        self.taken = 0  # requests counted (those it refused 429 included)
 
     def _refill(self) -> None:
         now = self._now()
@@ -35,6 +36,7 @@ class TokenBucket:
     def take(self) -> bool:
         """Spend one token; False when the bucket is empty and enforced (the request gets a 429)."""
         self._refill()
+        self.taken += 1
         if self._tokens >= 1.0:
             self._tokens -= 1.0
             return True

@@ -269,7 +269,8 @@ class SimulatedAlpaca:
         return self._thread.call(wait(), timeout + 1.0)
 
     def state(self) -> dict[str, Any]:
-        """Counters for synchronising tests: listeners, subscribers, bars sent, clock calls."""
+        """Counters for synchronising tests: listeners, subscribers, bars sent, clock calls, REST
+        requests (``rest_requests``: each one the rate limit counted; a ``rate_limit_storm`` 429 is not)."""
         return self._call(self._read_state)
 
     def _read_state(self) -> dict[str, Any]:
@@ -288,6 +289,7 @@ class SimulatedAlpaca:
             "bars_sent": core.data_hub.bars_sent,
             "bar_index": core.bar_index,
             "clock_calls": core.clock_calls,
+            "rest_requests": core.bucket.taken,
             "now": core.now(),
             "finished": core.finished.is_set(),
             "skipped_outside_hours": core.skipped_outside_hours,

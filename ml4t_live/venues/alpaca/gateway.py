@@ -22,8 +22,8 @@ orders -> AccountSnapshot; state that cannot be read or understood raises Reconc
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
-from itertools import pairwise
 from typing import Any
 
 from alpaca.trading.enums import QueryOrderStatus
@@ -46,7 +46,6 @@ from .parsing import (
     account_snapshot,
     describe_foreign,
     flatten_open,
-    num,
     to_oco_request,
     to_order_request,
     to_replace_request,
@@ -77,12 +76,13 @@ class AlpacaGateway(SubmitMixin):
         )
         self.rest = RestCaller(config, self.bucket)
         self.tracker = OrderTracker()
-        self.stream = OrderStream(config, self.tracker, self.rest)
+        self.stream = OrderStream(config, self.tracker, self.rest, self._chain)
         self._client: AlpacaTradingClient | None = None
         self._venue_ids: dict[
             str, str
         ] = {}  # our client order id -> current Alpaca order id
-        self._replaces: dict[str, int] = {}
+        self._replaces: dict[str, int] = {}  # our id -> the last n of <id>.r<n> (see .submit)
+        self._replaces_lock = threading.Lock()  # the stream's watcher walks chains too
         self.held = HeldOrders()  # OCA members and bracket exits not sent yet
         self.account_number = ""
         self.is_paper = config.paper
@@ -216,17 +216,9 @@ class AlpacaGateway(SubmitMixin):
                 raise ConnectionFailed(f"Alpaca look-up of {cid} got no answer: {exc}") from None
             if not chain:
                 continue
-            for old, new in pairwise(chain):
-                if num(old.filled_qty):  # what a replaced order filled counts toward ours
-                    executions = self.stream.executions.for_view(client, old)
-                    self._emit(self.tracker.on_order_snapshot(old, executions))
-                with self.stream.emit_lock:
-                    self.tracker.carry_over(str(old.id), str(new.id))
-            order = chain[-1]
-            self._venue_ids[cid] = str(order.id)
-            executions = self.stream.executions.for_view(client, order)
-            self._emit(self.tracker.on_order_snapshot(order, executions))
-            found[cid] = venue_order(order, cid)
+            self._venue_ids[cid] = str(chain[-1].id)
+            self.stream.report_chain(client, chain, on_loop=False)
+            found[cid] = venue_order(chain[-1], cid)
         return found
 
     def follows_unknown(self, client_order_id: str) -> bool:
@@ -279,14 +271,14 @@ class AlpacaGateway(SubmitMixin):
                 ]
             )
             return
-        n = self._replaces.get(cid, 0) + 1
+        venue_id = self._venue_id(cid)  # (a look-up may learn of replacements: counted first)
+        with self._replaces_lock:
+            n = self._replaces[cid] = self._replaces.get(cid, 0) + 1
         new_cid = replacement_cid(cid, n)
         try:
             body = to_replace_request(request, new_cid)
         except NotExpressible as exc:
             raise OrderRefused(str(exc)) from None
-        venue_id = self._venue_id(cid)
-        self._replaces[cid] = n
         self.tracker.alias(new_cid, cid)
         client = self._require()
         try:

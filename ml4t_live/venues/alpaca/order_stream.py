@@ -10,7 +10,8 @@ Runs on the ``ml4t-alpaca-trade-stream`` loop thread (:class:`~.session.TradeUpd
 * a submit whose outcome stayed unknown is looked up by client order id on every watchdog tick
   until Alpaca has it (its events follow; a trade update for it settles it too) or
   ``unknown_order_lookups`` look-ups found nothing (``OrderLost``, an ERROR line): see
-  :mod:`.unknown`;
+  :mod:`.unknown`. The look-up is the gateway's (``chain``): it follows ``replaced_by`` to the
+  current order, so a modify made while the outcome was unknown is followed to its replacement;
 * a watchdog re-reads open orders when the stream has been quiet for ``order_poll_interval`` while
   orders are open; finding missed updates means the socket is silent-but-open, so it is closed and
   alpaca-py reconnects (with our backoff).
@@ -26,13 +27,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
+from itertools import pairwise
 from typing import Any
 
 from alpaca.trading.enums import QueryOrderStatus
 from alpaca.trading.requests import GetOrdersRequest
 from loguru import logger
-
-from ...logs import log_failure
 
 from ...errors import VenueError
 from ...events import (
@@ -42,9 +43,10 @@ from ...events import (
     VenueErrorReported,
     stamp_received,
 )
+from ...logs import log_failure
 from .config import AlpacaConfig, redact
 from .executions import ExecutionReader
-from .parsing import flatten_open
+from .parsing import flatten_open, num
 from .rest import AlpacaTradingClient, RestCaller
 from .session import TradeUpdatesSession
 from .tracker import OrderTracker
@@ -54,13 +56,19 @@ _log = logger.bind(component="alpaca.order-stream")
 VENUE = "alpaca"
 
 
+#: the gateway's walk (:meth:`~.submit.SubmitMixin._chain`): (our id, the client to read with) ->
+#: the order under it and the replacements that followed it, [] when Alpaca has no such order
+Chain = Callable[[str, AlpacaTradingClient], list[Any]]
+
+
 class OrderStream:
     def __init__(
-        self, config: AlpacaConfig, tracker: OrderTracker, rest: RestCaller
+        self, config: AlpacaConfig, tracker: OrderTracker, rest: RestCaller, chain: Chain
     ) -> None:
         self.config = config
         self.tracker = tracker
         self.rest = rest
+        self.chain = chain
         self.session = TradeUpdatesSession(
             config, self._on_update, self._on_lost, self._on_reconnected
         )
@@ -88,11 +96,30 @@ class OrderStream:
         )
 
     def emit(self, events: list[Any]) -> None:
-        if not events:
-            return
         with self.emit_lock:
-            for event in events:
-                self.session.events.put_nowait(stamp_received(event))
+            self._put_from_engine(events)
+
+    def _put_from_engine(self, events: list[Any]) -> None:
+        for event in events:
+            self.session.events.put_nowait(stamp_received(event))
+
+    def report_chain(self, client: AlpacaTradingClient, chain: list[Any], *, on_loop: bool) -> None:
+        """Report a non-empty ``chain`` (an order and the replacements that followed it,
+        :attr:`chain`) read with ``client``: what each replaced order filled, then the current
+        order (accepted, its fills, its end); each replacement continues the cumulative fills of
+        the one before. ``on_loop``: called on this stream's loop thread, else the engine's."""
+        put = self._put if on_loop else self._put_from_engine
+        for old, new in pairwise(chain):
+            if num(old.filled_qty):  # what a replaced order filled counts toward ours
+                self._report(client, old, put)
+            with self.emit_lock:
+                self.tracker.carry_over(str(old.id), str(new.id))
+        self._report(client, chain[-1], put)
+
+    def _report(self, client: AlpacaTradingClient, order: Any, put: Callable[[list[Any]], None]) -> None:
+        executions = self.executions.for_view(client, order)
+        with self.emit_lock:
+            put(self.tracker.on_order_snapshot(order, executions))
 
     def close(self) -> None:
         self.session.close()
@@ -177,26 +204,26 @@ class OrderStream:
                 _log.warning("order {} of unknown outcome was reported by the trade stream", cid)
                 continue
             try:
-                order = self.rest(
-                    "lookup " + cid,
-                    lambda c=cid: client.get_order_by_client_id(c),
-                    repeatable=True,
-                )
+                chain = self.chain(cid, client)
             except VenueError as exc:
-                found = "Alpaca has no such order" if getattr(exc, "status", None) == 404 else f"no answer: {exc}"
                 lost = self.unknown.missed(cid)
                 if lost is not None:
-                    self._lost(lost, found)
+                    self._lost(lost, f"no answer: {exc}")
+                continue
+            if not chain:
+                lost = self.unknown.missed(cid)
+                if lost is not None:
+                    self._lost(lost, "Alpaca has no such order")
                 continue
             self.unknown.settled(cid)
-            _log.warning("order {} of unknown outcome found at Alpaca ({})", cid, order.status.value)
+            _log.warning("order {} of unknown outcome found at Alpaca ({}{})", cid, chain[-1].status.value,
+                         f", after {len(chain) - 1} replacement(s)" if len(chain) > 1 else "")  # fmt: skip
             if item.also is not None:  # an OCO pair: its stop leg carries a venue-chosen id
-                for leg in order.legs or []:
-                    if str(leg.client_order_id) != cid:
-                        self.tracker.alias(leg.client_order_id, item.also)
-            executions = self.executions.for_view(client, order)
-            with self.emit_lock:
-                self._put(self.tracker.on_order_snapshot(order, executions))
+                for order in chain:
+                    for leg in order.legs or []:
+                        if str(leg.client_order_id) != cid:
+                            self.tracker.alias(leg.client_order_id, item.also)
+            self.report_chain(client, chain, on_loop=True)
 
     def _lost(self, item: Unknown, last: str) -> None:
         reason = (

@@ -27,9 +27,13 @@ up to ``max_request_attempts`` requests with backoff, and one more POST, each bo
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
+from alpaca.common.enums import Sort
 from alpaca.trading.enums import OrderStatus as AlpacaStatus
+from alpaca.trading.enums import QueryOrderStatus
+from alpaca.trading.requests import GetOrdersRequest
 from loguru import logger
 
 from ...errors import VenueError
@@ -38,7 +42,7 @@ from .rest import AlpacaTradingClient, AmbiguousOutcome, VenueRequestFailed
 
 _log = logger.bind(component="alpaca.gateway")
 VENUE = "alpaca"
-#: replacements a look-up follows (one GET each); a longer chain is a failed look-up
+#: replacements a look-up follows; a longer chain is a failed look-up
 MAX_REPLACEMENTS = 200
 _REPLACEMENT_ID = re.compile(r"^(?P<ours>.+)\.r(?P<n>[0-9]+)$")
 
@@ -65,8 +69,8 @@ def _duplicate_id(exc: VenueRequestFailed) -> bool:
 
 
 class SubmitMixin:
-    """Needs ``rest``, ``tracker``, ``stream``, ``is_ours``, ``_venue_ids``, ``_replaces``,
-    ``_require()``, ``_emit()``."""
+    """Needs ``rest``, ``tracker``, ``stream``, ``is_ours``, ``_venue_ids``, ``_replaces`` (and
+    its ``_replaces_lock``), ``_require()``, ``_emit()``."""
 
     rest: Any
     tracker: Any
@@ -74,6 +78,7 @@ class SubmitMixin:
     is_ours: Any
     _venue_ids: dict[str, str]
     _replaces: dict[str, int]
+    _replaces_lock: Any
 
     def _require(self) -> AlpacaTradingClient:  # pragma: no cover - provided by the gateway
         raise NotImplementedError
@@ -147,7 +152,6 @@ class SubmitMixin:
             "cannot tell yet whether Alpaca has order {} ({}); looking it up by client order id "
             "every {:g}s, at most {} times, before it counts as lost", cid, reason, every, limit,
         )  # fmt: skip
-        return None
 
     def _lookup(self, cid: str, client: AlpacaTradingClient | None = None) -> Any:
         """The CURRENT order Alpaca holds under ``cid`` (the last of :meth:`_chain`); None on a
@@ -157,15 +161,19 @@ class SubmitMixin:
 
     def _chain(self, cid: str, client: AlpacaTradingClient | None = None) -> list[Any]:
         """The order Alpaca holds under ``cid`` (``GET /v2/orders:by_client_order_id``), then
-        each order that replaced it (its ``replaced_by``, ``GET /v2/orders/{id}``), up to the one
-        not ``replaced``: a modify at Alpaca is a new order under ``<cid>.r<n>``, and the order
-        under ``cid`` stays ``replaced``. Each replacement's id is aliased to ours (its stream
-        updates are ours) and counted in ``_replaces`` (the next modify's id is a new one, after
-        a restart too). The walk starts at the latest order this session knows for ``cid`` (its
-        venue id), not at the first: a strategy that re-prices an order every bar makes a long
-        chain. [] on a 404 of ``cid``. VenueRequestFailed when a read gets no answer, a replaced
-        order names no successor or more than MAX_REPLACEMENTS follow: unknown, never read as the
-        replaced order's end."""
+        each order that replaced it (its ``replaced_by``), up to the one not ``replaced``: a
+        modify at Alpaca is a new order under ``<cid>.r<n>``, and the order under ``cid`` stays
+        ``replaced``. Each replacement's id is aliased to ours (its stream updates are ours) and
+        counted in ``_replaces`` (the next modify's id is a new one, after a restart too).
+
+        A strategy that re-prices an order every bar makes a long chain, so the walk starts at
+        the latest order this session knows for ``cid`` (its venue id), and the replacements are
+        read from ONE listing of the symbol's orders since the walk's first order (:meth:`_since`):
+        two requests for a chain of any length after a restart; a replacement the listing does
+        not hold is read by id (``GET /v2/orders/{id}``). [] on a 404 of ``cid``.
+        VenueRequestFailed when a read gets no answer, a replaced order names no successor or more
+        than MAX_REPLACEMENTS follow: unknown, never read as the replaced order's end. Called on
+        the engine thread and on the stream's loop thread (its watcher of unknown submits)."""
         client = client or self._require()
         known = self._venue_ids.get(cid)
         try:
@@ -179,6 +187,7 @@ class SubmitMixin:
             raise
         ours = self.tracker.ours(cid) or cid
         chain = [order]
+        listed: dict[str, Any] | None = None
         while order.status is AlpacaStatus.REPLACED:
             if order.replaced_by is None or len(chain) > MAX_REPLACEMENTS:
                 why = "names no replacement" if order.replaced_by is None else (
@@ -186,7 +195,9 @@ class SubmitMixin:
                 raise VenueRequestFailed(
                     "lookup " + cid, None, "", f"replaced order {order.id} {why}")
             successor = str(order.replaced_by)
-            order = self.rest(
+            if listed is None:
+                listed = self._since(cid, chain[0], client)
+            order = listed.get(successor) or self.rest(
                 f"lookup {cid} (replacement {successor})",
                 lambda v=successor: client.get_order_by_id(v), repeatable=True,
             )  # fmt: skip
@@ -194,12 +205,28 @@ class SubmitMixin:
             self._replacement_of(ours, str(order.client_order_id))
         return chain
 
+    def _since(self, cid: str, first: Any, client: AlpacaTradingClient) -> dict[str, Any]:
+        """The orders on ``first``'s symbol submitted since ``first`` (one ``GET /v2/orders``,
+        all statuses, oldest first, up to 500), by Alpaca id: where :meth:`_chain` finds the
+        replacements of ``first``. {} when the listing fails (the walk reads each one by id)."""
+        if first.submitted_at is None or not first.symbol:
+            return {}
+        query = GetOrdersRequest(status=QueryOrderStatus.ALL, symbols=[first.symbol], limit=500, direction=Sort.ASC,
+                                 after=first.submitted_at - timedelta(seconds=1))  # fmt: skip
+        try:
+            listed = self.rest(f"lookup {cid} (replacements)", lambda: client.get_orders(query), repeatable=True)
+        except VenueRequestFailed as exc:
+            _log.warning("listing the replacements of {} failed ({}); reading them one by one", cid, exc)
+            return {}
+        return {str(o.id): o for o in listed}
+
     def _replacement_of(self, ours: str, venue_cid: str) -> None:
         """``venue_cid`` is the id of a replacement of our order ``ours``: alias and count it."""
         self.tracker.alias(venue_cid, ours)
         parsed = replacement_id(venue_cid)
         if parsed is not None and parsed[0] == ours:
-            self._replaces[ours] = max(self._replaces.get(ours, 0), parsed[1])
+            with self._replaces_lock:  # (the stream's watcher walks chains on its own thread)
+                self._replaces[ours] = max(self._replaces.get(ours, 0), parsed[1])
 
     def _ours_by_replacement(self, order: Any) -> str | None:
         """Our id of a listed replacement the tracker does not know (``<ours>.r<n>`` that

@@ -6,7 +6,9 @@ whose immediate look-up did not settle it lands here (:mod:`.submit`). The strea
 ``order_poll_interval``:
 
 * found (or reported meanwhile by the trade stream) -> its ``OrderAccepted`` and whatever it
-  already filled are reported (and its fills thereafter, as for any order of ours);
+  already filled are reported (and its fills thereafter, as for any order of ours); an order a
+  modify replaced meanwhile is followed along ``replaced_by`` to its current replacement (the
+  gateway's look-up), whose fills are the order's;
 * not found (404) or no answer, ``AlpacaConfig.unknown_order_lookups`` times in a row ->
   ``OrderLost`` and an ERROR log line. The order is never sent again. Its client order id stays
   registered, so if Alpaca does report it later, its fills still reach the engine.

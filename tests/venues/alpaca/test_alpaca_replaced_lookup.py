@@ -14,7 +14,11 @@ from collections.abc import Iterator
 import pytest
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import QueryOrderStatus
-from alpaca.trading.requests import GetOrdersRequest
+from alpaca.trading.requests import (
+    GetOrdersRequest,
+    LimitOrderRequest,
+    ReplaceOrderRequest,
+)
 from alpaca_helpers import collect, config_for, drain, inject, of
 from ml4t.backtest import OrderSide, OrderType
 
@@ -143,3 +147,30 @@ def test_an_order_re_priced_at_every_bar_is_still_found_and_does_not_fail_the_ot
     raw.cancel_order_by_id(raw.get_order_by_client_id("t-a.r21").id)  # ended while nobody runs
     restarted = _gateway(sim, fresh)  # (a restart: nothing in memory)
     assert {cid: o.status for cid, o in restarted.lookup(["t-a"]).items()} == {"t-a": "cancelled"}
+
+
+def test_a_look_up_after_a_restart_reads_a_long_chain_in_one_listing(sim, fresh) -> None:
+    """An order re-priced 50 times, the last replacement filled while no process listened: the
+    restarted gateway knows no replacement, so its look-up walked ``replaced_by`` from the first
+    order, one GET per replacement (52 requests with the activities read, against Alpaca's 200 a
+    minute). One listing of the symbol's orders since the first holds the whole chain."""
+    raw = TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url)
+    current = raw.submit_order(LimitOrderRequest(symbol="AAPL", qty=10, side="buy", time_in_force="day",
+                                                 limit_price=50.0, client_order_id="t-a"))  # fmt: skip
+    for k in range(1, 51):  # as the gateway's modify does: <id>.r<n>, the last one marketable
+        price = 150.0 if k == 50 else 50.0 + 0.01 * k
+        current = raw.replace_order_by_id(current.id, ReplaceOrderRequest(limit_price=price, client_order_id=f"t-a.r{k}"))
+    _bar(sim)  # t-a.r50 fills
+    (fill,) = sim.fills()
+    assert fill.client_order_id == "t-a.r50"
+    restarted = _gateway(sim, fresh)
+    drain(restarted.events)
+    before = sim.state()["rest_requests"]
+    found = restarted.lookup(["t-a"])
+    requests = sim.state()["rest_requests"] - before
+    assert found["t-a"].status == "filled" and found["t-a"].venue_order_id == fill.order_id
+    assert requests <= 3, requests  # by client order id, the listing, the fill's activities (was 52)
+    seen = drain(restarted.events)
+    (filled,) = of(OrderFilled, seen, "t-a")
+    assert filled.exec_id == fill.execution_id and filled.cumulative_quantity == 10
+    assert not of(OrderCancelled, seen)
