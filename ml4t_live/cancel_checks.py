@@ -5,8 +5,11 @@
 bar), at a warm restart (with the open orders it read) and at the end of a run (``final``). Only
 when a cancel is due does it read the venue's open orders (one ``snapshot``); the orders the venue
 no longer lists are looked up by client order id in the session (one ``lookup``); then the due
-cancels the venue still works are sent again while they have tries left, within the check's
-budget. The schedule and the counts are :class:`~ml4t_live.cancel_resends.CancelResends`'s; the
+cancels the venue still works are sent again while they have tries left, in batches within the
+check's budget (a gateway with ``cancel_many``, IB: up to ``CancelResends.at_once`` in one call,
+about one wait for all; any other: one ``cancel`` each, as
+:func:`~ml4t_live.runtime_cancels.cancel_each` does), each order's outcome handled alike (taken,
+refused, failed). The schedule and the counts are :class:`~ml4t_live.cancel_resends.CancelResends`'s; the
 journal keeps them (:mod:`~ml4t_live.cancel_follow_up`).
 """
 
@@ -22,6 +25,7 @@ from .book import Book
 from .cancel_resends import CancelResends
 from .errors import BridgeError, CancelRefused, VenueError
 from .protocols import VenueGateway
+from .runtime_cancels import cancel_each, cancel_one
 
 _log = logger.bind(component="venue-broker")
 
@@ -89,20 +93,41 @@ class CancelResending:
         if in_session:
             unlisted = [c for c in due if c not in working and c in self.book.cancelling]
             working = working | self._look_up_unlisted(unlisted, started)
-        sends = 0
-        for i, cid in enumerate(due):
+        to_send = []
+        for cid in due:
             if not self._follows_cancel(cid):
                 continue  # ended meanwhile (its events, the look-up)
             listed = cid in working
-            send = listed and resends.may_send(cid)
-            if send and sends and not final and resends.timer() - started >= resends.budget:
-                left = [c for c in due[i:] if self._follows_cancel(c)]
+            if listed and resends.may_send(cid):
+                to_send.append(cid)
+            else:
+                self._check_unsent(cid, listed)
+        self._resend_batches(to_send, started, final=final, when=when)
+        self._drain(block_until=None)  # a confirmation the gateway waited for is applied now
+
+    def _resend_batches(self, cids: list[str], started: float, *, final: bool, when: str) -> None:
+        """Send the cancels of ``cids`` again, in batches through
+        :func:`~ml4t_live.runtime_cancels.cancel_each`: a gateway with ``cancel_many`` (IB) gets
+        up to ``CancelResends.at_once`` in one call (their waits for the venue's answers overlap,
+        so a batch costs about one wait: on a silent IB one ``cancel_wait`` plus ib_async's
+        pacing, whatever its size); any other gateway one cancel a batch (Alpaca: one DELETE
+        each). The check's budget is spent batch by batch: the first always goes, a later one
+        only while the budget lasts (the rest are carried to the next check, longest waiting
+        first), so a bar waits about the budget plus one batch's worst, and up to ``at_once``
+        due cancels of a silent IB cost it one wait, not one each. ``final``: every batch, no
+        budget. Each order's outcome is handled as its single cancel's (:meth:`_resend_outcome`)."""
+        resends = self.cancel_resends
+        at_once = resends.at_once if hasattr(self.gateway, "cancel_many") else 1
+        for i in range(0, len(cids), at_once):
+            if i and not final and resends.timer() - started >= resends.budget:
+                left = cids[i:]
                 _log.info("{} due cancel(s) carried to the next check (this check's {:g} s are spent): {}",
                           len(left), resends.budget, ", ".join(left))  # fmt: skip
-                break
-            sends += send
-            self._check_one(cid, listed, send, when)
-        self._drain(block_until=None)  # a confirmation the gateway waited for is applied now
+                return
+            batch = cids[i : i + at_once]
+            outcomes = cancel_each(self.gateway, batch)
+            for cid in batch:
+                self._resend_outcome(cid, outcomes[cid], when)
 
     def _read_working(self, due: list[str]) -> set[str] | None:
         """The client order ids the venue lists as working, or None when it cannot be read: then
@@ -156,7 +181,16 @@ class CancelResending:
         return working
 
     def _check_one(self, cid: str, listed: bool, send: bool, when: str) -> None:
-        """One due cancel's check: nothing to send (not listed, or no tries left), or sent again."""
+        """One due cancel's check on its own (a look-up found its order working): nothing to send
+        (not listed, or no tries left), or sent again with one ``cancel``."""
+        if send:
+            self._resend_outcome(cid, cancel_one(self.gateway, cid), when)
+        else:
+            self._check_unsent(cid, listed)
+
+    def _check_unsent(self, cid: str, listed: bool) -> None:
+        """A due cancel's check that sends nothing: the venue no longer lists its order, or it has
+        no tries left."""
         resends = self.cancel_resends
         if not listed:
             _log.info("order {}: its cancel is unconfirmed and the venue no longer lists it as working: not "
@@ -164,30 +198,26 @@ class CancelResending:
                       "look-up by client order id)", cid)  # fmt: skip
             resends.checked(cid, listed=False)
             return
-        if not send:
-            _log.debug("order {}: still listed working, its cancel sent again {} time(s) (the most): not sent "
-                       "again", cid, resends.resends(cid))  # fmt: skip
-            resends.checked(cid, listed=True)
-            return
-        self._resend_one(cid, when)
+        _log.debug("order {}: still listed working, its cancel sent again {} time(s) (the most): not sent "
+                   "again", cid, resends.resends(cid))  # fmt: skip
+        resends.checked(cid, listed=True)
 
-    def _resend_one(self, cid: str, when: str) -> None:
-        """Send the cancel of ``cid`` again (the venue lists it working)."""
+    def _resend_outcome(self, cid: str, outcome: Exception | None, when: str) -> None:
+        """What sending the cancel of ``cid`` again (the venue lists it working) came to: None (the
+        gateway took it), CancelRefused, or another VenueError / BridgeError (failed: a try)."""
         resends = self.cancel_resends
-        try:
-            self.gateway.cancel(cid)
-        except CancelRefused as exc:  # the venue still lists it: followed on (its events may end it)
+        if isinstance(outcome, CancelRefused):  # the venue still lists it: followed on (its events may end it)
             resends.checked(cid, listed=True, sent=True, refused=True)
             _log.warning("order {}: its cancel{} was never confirmed and the venue still listed it working; "
                          "the cancel asked again ({} of at most {}) was refused ({}): followed until its "
-                         "events end it", cid, when, resends.resends(cid), resends.limit, exc)  # fmt: skip
+                         "events end it", cid, when, resends.resends(cid), resends.limit, outcome)  # fmt: skip
             return
-        except (VenueError, BridgeError) as exc:  # warned once per order; one of its tries
+        if outcome is not None:  # warned once per order; one of its tries
             resends.checked(cid, listed=True, failed=True)
             level = "DEBUG" if cid in resends.failed else "WARNING"
             resends.failed.add(cid)
             _log.log(level, "the repeated cancel of {} failed ({}); it may still work at the venue: tried "
-                     "again at its next check (the others first)", cid, exc)  # fmt: skip
+                     "again at its next check (the others first)", cid, outcome)  # fmt: skip
             return
         resends.failed.discard(cid)
         reason = resends.refused_open.pop(cid, None)

@@ -31,12 +31,19 @@ run; only when a cancel is *due* does it read the venue's open orders (one ``sna
   venue says is working after all counts as listed; not found (or the look-up failing), nothing is
   sent (an INFO line) and it stays cancelling until the venue's events or a later check's
   look-up end it (a warm restart looks it up too);
-* one check sends for ``budget`` seconds (default 5 s) at most, measured from its start (the
-  snapshot and the look-up included) and at least one send: the rest are carried to the next
-  check (an INFO line), so a bar waits about ``budget`` plus one send's or look-up's worst, not one
-  per order due; each check takes the longest-waiting cancels first (a carried one has waited
-  since its last check, a tried one since it was tried), so a carried one is not passed over again
-  and a failing one blocks no other;
+* the due cancels of one check go out in batches (:mod:`~ml4t_live.cancel_checks`): a gateway
+  with ``cancel_many`` (IB, whose cancel waits for the answer) gets up to ``at_once`` (default 40)
+  in one call, their waits overlapping, so a batch costs about one wait (on a silent IB one
+  ``cancel_wait`` plus ib_async's pacing: 40 fit in its 45 messages a second), not one per
+  order; any other gateway (Alpaca) one cancel a batch. One check sends batches for ``budget``
+  seconds (default 5 s) at most, measured from its start (the snapshot and the look-up
+  included) and at least one batch: the rest are carried to the next check (an INFO line), so a
+  bar waits about ``budget`` plus one batch's or look-up's worst, not one wait per order due;
+  each check takes the longest-waiting cancels first (a carried one has waited since its last
+  check, a tried one since it was tried), so a carried one is not passed over again and a
+  failing one blocks no other. The budget is counted per batch, not per cancel in it: a batch is
+  one wait whatever its size, and cutting it by count within the budget would only spread the
+  same wait over more bars;
 * at the check after its ``limit``-th, still unanswered: one ERROR ``ALERT order ...`` names the order (how
   often it was sent again, whether the venue still listed it working); the checks go on every
   480 s (sending only the tries left; looking it up when the venue no longer lists it), so a venue
@@ -54,7 +61,7 @@ confirmed).
 
 A restart marks every order still cancelling as sent long ago (due at once); the end of a run
 (``final``) checks once more every order still cancelling after its wait, whatever its age and
-the budget, while it has had fewer than ``limit`` checks (after that its 480 s spacing holds, and
+the budget (every batch goes), while it has had fewer than ``limit`` checks (after that its 480 s spacing holds, and
 a cancel with no tries left is only looked at, never sent). A journal's replay sends nothing.
 
 The follow-up outlives the process: :meth:`CancelResends.snapshot` (plain dicts: per order its
@@ -82,8 +89,11 @@ from typing import Any
 RESEND_AFTER = 30.0
 #: how often one cancel is sent again at most, and the check that ALERTs (later checks only look)
 RESEND_LIMIT = 5
-#: seconds one check spends sending cancels again (at least one send); the rest wait for the next
+#: seconds one check spends sending cancels again (at least one batch); the rest wait for the next
 RESEND_BUDGET = 5.0
+#: cancels sent again in one ``cancel_many`` call at most (IB: within one second of ib_async's
+#: pacing, 45 messages, with room for the check's own requests)
+RESEND_AT_ONCE = 40
 
 
 @dataclass(slots=True)
@@ -103,13 +113,15 @@ class CancelResends:
     """When each unanswered cancel was last sent or checked, and how often it was sent again."""
 
     def __init__(self, *, after: float = RESEND_AFTER, limit: int = RESEND_LIMIT,
-                 budget: float = RESEND_BUDGET, clock: Callable[[], float] = time.monotonic,
+                 budget: float = RESEND_BUDGET, at_once: int = RESEND_AT_ONCE,
+                 clock: Callable[[], float] = time.monotonic,
                  timer: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
-        if after < 0 or limit < 0 or budget < 0:
-            raise ValueError("CancelResends needs after >= 0, limit >= 0 and budget >= 0")
+        if after < 0 or limit < 0 or budget < 0 or at_once < 1:
+            raise ValueError("CancelResends needs after >= 0, limit >= 0, budget >= 0 and at_once >= 1")
         self.after = after
         self.limit = limit
         self.budget = budget
+        self.at_once = at_once  # cancels sent again in one batch at most (a gateway with cancel_many)
         self.clock = clock  # the schedule's
         self.timer = timer  # the per-check budget's (the time a bar really waits)
         self._items: dict[str, _Cancel] = {}

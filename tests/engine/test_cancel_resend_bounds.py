@@ -74,10 +74,10 @@ class HaltedLimits(Strategy):
         self.clock.now += 30.0
 
 
-def run(venue: TimedVenue, bars: int, tmp_path, n: int = 1, end: str = "cancel", timer=None):
+def run(venue: TimedVenue, bars: int, tmp_path, n: int = 1, end: str = "cancel", timer=None, **resends):
     strategy = HaltedLimits(tmp_path / "fake-DU0001-cr.journal", venue.clock, n)
     broker = VenueBroker(venue, strategy_id="cr", state_dir=tmp_path)
-    broker.cancel_resends = CancelResends(clock=venue.clock, **({"timer": timer} if timer else {}))
+    broker.cancel_resends = CancelResends(clock=venue.clock, **({"timer": timer} if timer else {}), **resends)
     return strategy, broker, drive(strategy, broker, bars, end)
 
 
