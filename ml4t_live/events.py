@@ -7,12 +7,17 @@ here refers to ib_async or alpaca-py.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from ml4t.backtest import OrderSide
+
+#: ``BarClosed.replayed_arrival`` of a bar whose arrival nobody recorded (a journal from before
+#: arrivals were kept): the rails read its prices' age as unknown, never as now
+UNKNOWN_ARRIVAL = -math.inf
 
 
 # --------------------------------------------------------------------------------------- feed
@@ -35,7 +40,7 @@ class BarClosed:
     #: that then waits longer than its interval plus a grace (the strategy fell behind) is late
     received_at: float | None = None
     #: a bar replayed from a journal: when it arrived in the run that journaled it, as this
-    #: process's ``time.monotonic()`` (``risk.gate.UNKNOWN_ARRIVAL``: the journal does not say;
+    #: process's ``time.monotonic()`` (:data:`UNKNOWN_ARRIVAL`: the journal does not say;
     #: None: it came without an arrival time, like a recorded source's bars)
     replayed_arrival: float | None = field(default=None, compare=False)
 

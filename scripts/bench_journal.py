@@ -34,6 +34,7 @@ from bench_engine import make_prices  # noqa: E402
 
 from ml4t_live.events import OrderAccepted, OrderFilled  # noqa: E402
 from ml4t_live.journal import Journal  # noqa: E402
+from ml4t_live.journal.arrival import journaled  # noqa: E402
 
 
 class Noop(Strategy):
@@ -57,7 +58,7 @@ def journal_seconds(prices, orders_every: int) -> tuple[float, list[float]]:
         now = datetime(2024, 1, 2, tzinfo=UTC)
         for n, (timestamp, data, context) in enumerate(feed, start=1):
             started = time.perf_counter()
-            bar_n = journal.append_bar(timestamp, data, context)
+            bar_n = journal.append_bar(timestamp, data, context, arrived=journaled(time.monotonic()))  # a live bar
             journal.commit()  # before on_data (VenueBroker.begin_bar)
             if orders_every and n % orders_every == 0:
                 for seq, asset in enumerate(sorted(data), start=1):

@@ -8,7 +8,7 @@ restart turns it back into this process's monotonic time. The column holds
 * the wall-clock time (``time.time()``) the bar arrived;
 * :data:`NO_ARRIVAL`: the bar came without an arrival time (a recorded source's, a scripted
   one): its clock is its own timestamp, in the run that journaled it and after a restart;
-* NULL: not known (a journal written before the column): :data:`~ml4t_live.risk.gate.UNKNOWN_ARRIVAL`,
+* NULL: not known (a journal written before the column): :data:`~ml4t_live.events.UNKNOWN_ARRIVAL`,
   which the rails read as prices of unknown age.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 
-from ..risk.gate import UNKNOWN_ARRIVAL
+from ..events import UNKNOWN_ARRIVAL
 
 #: the ``arrived`` of a bar that came without an arrival time
 NO_ARRIVAL = 0.0

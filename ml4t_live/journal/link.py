@@ -138,7 +138,7 @@ class JournalLink:
         if replay_n is not None:
             self.n = replay_n
         else:
-            self.n = self.journal.append_bar(timestamp, data, context, catch_up, journaled(received_at))
+            self.n = self.journal.append_bar(timestamp, data, context, catch_up, arrived=journaled(received_at))
             self.journal.commit()  # the fill barrier may wait: no write lock held meanwhile
         self._seq = self._runtime_seq = 0
         return self.n

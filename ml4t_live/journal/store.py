@@ -230,8 +230,8 @@ class Journal:
         self.bars = max(self.bars, self._used) + 1
         return self.bars
 
-    def append_bar(self, timestamp: Any, data: dict, context: dict, catch_up: bool = False,
-                   arrived: float | None = None) -> int:  # fmt: skip
+    def append_bar(self, timestamp: Any, data: dict, context: dict, catch_up: bool = False, *,
+                   arrived: float) -> int:  # fmt: skip
         """The strategy consumed this bar: it is bar ``n`` (returned). ``arrived``: see :mod:`.arrival`."""
         self.next_bar()
         self._write(
@@ -328,7 +328,8 @@ class Journal:
 
     def iter_bar_rows(self) -> Iterator[tuple[int, str, bytes, float | None]]:
         """(n, timestamp text, payload, arrived) of every bar; an empty payload is a bar kept by
-        reference (a recorded source's bar: the source holds it)."""
+        reference (a recorded source's bar: the source holds it). For a warm restart, as
+        ``replay_bars`` (a journal opened for writing: a read-only one may lack ``arrived``)."""
         yield from self._db.execute("SELECT n, ts, payload, arrived FROM bars ORDER BY n")
 
     def events_by_bar(self) -> dict[int, list[Any]]:

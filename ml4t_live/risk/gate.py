@@ -35,14 +35,12 @@ from zoneinfo import ZoneInfo
 from loguru import logger
 from ml4t.backtest import Order, OrderSide, OrderStatus
 
+from ..events import UNKNOWN_ARRIVAL
 from .config import RiskConfig
 from .limits import PRICED, PreTradeRisk, Refusal
 from .state import HALTED, REDUCING, TradingState, Transition
 
 _log = logger.bind(component="risk")
-
-#: ``clock_from``'s arrival time of a bar whose arrival nobody recorded (read as unknown, never as now)
-UNKNOWN_ARRIVAL = -math.inf
 
 
 class RiskGate:

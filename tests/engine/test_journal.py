@@ -22,8 +22,8 @@ def test_bars_events_and_commands_round_trip_with_their_types(tmp_path):
     ny = pd.Timestamp("2024-01-02 09:30", tz="America/New_York")
     utc = datetime(2024, 1, 2, 14, 31, tzinfo=UTC)
     data = {"AAA": {"price": np.float64(1.5), "volume": np.int64(7), "signals": {"z": 0.25}}}
-    assert journal.append_bar(ny, data, {"vix": 12.0}) == 1
-    assert journal.append_bar(utc, {"BBB": {"price": 2.0}}, {}) == 2
+    assert journal.append_bar(ny, data, {"vix": 12.0}, arrived=0.0) == 1
+    assert journal.append_bar(utc, {"BBB": {"price": 2.0}}, {}, arrived=0.0) == 2
     fill = OrderFilled("c1", "E1", "AAA", OrderSide.BUY, 10.0, 1.5, utc, 0.5, 10.0)
     journal.append_event(2, OrderAccepted("c1", "V1"))
     journal.append_event(2, fill)

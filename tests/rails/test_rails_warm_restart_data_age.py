@@ -47,10 +47,13 @@ class BuysThenEnds(Strategy):
             self.order = broker.submit_order("AAA", self.end[1], self.end[0])
 
 
-def _bars(arrived_ago: float):
-    """Three bars as a live feed delivers them, which arrived ``arrived_ago`` seconds ago."""
-    received = time.monotonic() - arrived_ago
-    return [replace(bar(T0 + timedelta(minutes=i), {"AAA": 100.0}), received_at=received) for i in range(3)]
+def _bars(arrived_ago: float | None, first: int = 0, count: int = 3):
+    """``count`` bars as a live feed delivers them, which arrived ``arrived_ago`` seconds ago
+    (None: without an arrival time, as a recorded source's)."""
+    made = [bar(T0 + timedelta(minutes=i), {"AAA": 100.0}) for i in range(first, first + count)]
+    if arrived_ago is None:
+        return made
+    return [replace(b, received_at=time.monotonic() - arrived_ago) for b in made]
 
 
 def _run(where: str, strategy: Strategy, bars: list, state_dir, venue: FakeVenue) -> None:
@@ -63,9 +66,10 @@ def _run(where: str, strategy: Strategy, bars: list, state_dir, venue: FakeVenue
         LiveEngine(strategy, broker, ListFeed(bars), session_dir=False, strategy_id="age").run()
 
 
-def _restart(where: str, end: tuple[OrderSide, float], arrived_ago: float, state_dir, *,
-             old_journal: bool = False) -> BuysThenEnds:  # fmt: skip
-    """Run, keep the journal, restart the same strategy with a feed that has no new bar."""
+def _restart(where: str, end: tuple[OrderSide, float], arrived_ago: float | None, state_dir, *,
+             old_journal: bool = False, new_bars: int = 0) -> BuysThenEnds:  # fmt: skip
+    """Run, keep the journal, restart the same strategy with a feed that has ``new_bars`` new
+    bars (arriving now)."""
     venue = FakeVenue()
     _run(where, BuysThenEnds(), _bars(arrived_ago), state_dir, venue)
     if old_journal:  # as a journal written before the bars' arrivals were kept
@@ -78,8 +82,8 @@ def _restart(where: str, end: tuple[OrderSide, float], arrived_ago: float, state
         finally:
             db.close()
     strategy = BuysThenEnds(end)
-    _run(where, strategy, [], state_dir, venue)
-    assert strategy.seen == 3  # the three bars came from the journal
+    _run(where, strategy, _bars(0.0, first=3, count=new_bars) if new_bars else [], state_dir, venue)
+    assert strategy.seen == 3 + new_bars  # the first three bars came from the journal
     return strategy
 
 
@@ -107,3 +111,21 @@ def test_a_journal_without_arrivals_opens_and_reads_the_replayed_prices_age_as_u
     buy = _restart(where, (OrderSide.BUY, 1), 1.0, tmp_path, old_journal=True).order
     assert buy.status is OrderStatus.REJECTED and buy.rejection_code == "max_data_age"
     assert "age of the last AAA price is unknown" in buy.rejection_reason
+
+
+@pytest.mark.parametrize("where", ["venue", "shadow"])
+def test_bars_without_an_arrival_time_keep_their_recorded_clock_after_a_restart(where, tmp_path):
+    """Bars that came without ``received_at`` (a recorded source's, scripted ones) are journaled
+    as such, not as unknown: the restart's ``on_end`` buy is judged on the recorded clock and
+    passes, as it did in the run that journaled them."""
+    buy = _restart(where, (OrderSide.BUY, 1), None, tmp_path).order
+    assert buy.rejection_code is None, buy.rejection_reason
+
+
+@pytest.mark.parametrize("where", ["venue", "shadow"])
+@pytest.mark.parametrize("old_journal", [False, True])
+def test_a_live_bar_after_the_replay_is_what_the_end_of_the_run_judges(where, old_journal, tmp_path):
+    """Replayed bars 600 s old (or of unknown age), then a live bar: ``on_end``'s buy is judged
+    on the live bar's prices and passes; the replayed arrival does not outlive the replay."""
+    buy = _restart(where, (OrderSide.BUY, 1), 600.0, tmp_path, old_journal=old_journal, new_bars=1).order
+    assert buy.rejection_code is None, buy.rejection_reason
