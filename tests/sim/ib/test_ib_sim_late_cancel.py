@@ -101,3 +101,41 @@ def test_ib_acting_on_a_late_cancel_it_holds_confirms_it_without_a_refusal(clien
     assert status == "Cancelled"
     assert errors == [202]
     assert [o.status for o in gateway.completed_orders if o.order_ref == "late-acted"] == ["Cancelled"]
+
+
+def test_acting_on_a_held_bracket_cancel_confirms_its_orders_once(client, gateway, ib_errors):
+    """A bracket's late cancel holds all three orders ``PendingCancel``; IB acting on it (through
+    a child's ``orderRef``) confirms the three at once, and the late confirmation, when its time
+    has come (proved by a later late cancel's confirmation, which the gateway schedules after
+    it), sends none of them again."""
+    ib_errors.expect(r"Error 202")
+    gateway.inject("cancel_reply", reply="late", seconds=1.0)
+
+    async def scenario(ib):
+        errors: list[tuple[int, int]] = []
+        ib.errorEvent += lambda req_id, code, *rest: errors.append((req_id, code))
+        aapl = await stock(ib, "AAPL")
+        bracket = ib.bracketOrder("BUY", 1, 50.0, takeProfitPrice=60.0, stopLossPrice=40.0)
+        for order, ref in zip(bracket, ("bk-p", "bk-tp", "bk-sl"), strict=True):
+            order.orderRef = ref
+        trades = [ib.placeOrder(aapl, o) for o in bracket]
+        await until(lambda: all(t.orderStatus.status in ("Submitted", "PreSubmitted") for t in trades))
+        ib.cancelOrder(bracket.parent)
+        listed = await asyncio.wait_for(ib.reqAllOpenOrdersAsync(), 5)  # after the cancel, on one socket
+        assert sorted(t.orderStatus.status for t in listed if t.order.orderRef.startswith("bk-")) == [
+            "PendingCancel"] * 3  # fmt: skip
+        gateway.venue_cancels("bk-sl")
+        ids = {t.order.orderId for t in trades}
+        await until(lambda: {r for r, c in errors if c == 202} >= ids, what="the bracket's confirmations")
+        gateway.inject("cancel_reply", reply="late", seconds=1.5)
+        later = ib.placeOrder(aapl, LimitOrder("BUY", 1, 50.0, orderRef="after"))
+        await until(lambda: later.orderStatus.status == "Submitted")
+        ib.cancelOrder(later.order)
+        await until(lambda: (later.order.orderId, 202) in errors, timeout=10, what="the later late cancel")
+        return ids, [(r, c) for r, c in errors if r in ids], [t.orderStatus.status for t in trades]
+
+    ids, errors, statuses = client.run(scenario, timeout=30)
+    assert sorted(errors) == sorted((i, 202) for i in ids)  # one confirmation each, no 10148
+    assert statuses == ["Cancelled"] * 3
+    completed = [o.order_ref for o in gateway.completed_orders if o.order_ref.startswith("bk-")]
+    assert sorted(completed) == ["bk-p", "bk-sl", "bk-tp"]
