@@ -315,7 +315,7 @@ class BarSteps(RuntimeCancels):
         if not self.own.due():
             return
         if self._unresolved:
-            self._look_up_unresolved()
+            self._found_working(self._look_up_unresolved())
         try:
             snapshot = self.gateway.snapshot()
         except (VenueError, BridgeError) as exc:  # unknown is never read as "flat"

@@ -55,6 +55,14 @@ class CancelResending:
         refused = cid in self.cancel_resends.refused_open and cid in self.book.open
         return cid in self.book.cancelling or refused
 
+    def _found_working(self, cids: Iterable[str]) -> None:
+        """Orders a look-up retried after the restart found working: a followed cancel among
+        them is checked at the next check (and sent again while it has tries), its counts kept;
+        the restart's check, without that look-up, counted it as no longer listed."""
+        for cid in cids:
+            if self._follows_cancel(cid):
+                self.cancel_resends.due_at_once(cid)
+
     def _keep_follow_up(self) -> None:
         """Write the follow-up to the journal when it changed (:mod:`~ml4t_live.cancel_follow_up`);
         never while a journal is replayed (what the replay has is not the follow-up yet)."""

@@ -138,6 +138,13 @@ class CancelResends:
         self.refused_open.pop(cid, None)  # (a cancel taken: followed as any)
         self._items[cid] = _Cancel(float("-inf") if long_ago else self.clock())
 
+    def due_at_once(self, cid: str) -> None:
+        """``cid``'s next check is due at once, its counts kept (a late look-up found its order
+        working after a check had counted it unlisted)."""
+        item = self._items.get(cid)
+        if item is not None:
+            item.sent_at = float("-inf")
+
     def refused(self, cid: str, reason: str) -> None:
         """The runtime's cancel of the open order ``cid`` was refused now: followed from now on,
         its first check due at once (the next check asks again if the venue still works it)."""

@@ -24,7 +24,7 @@ from ml4t.backtest import OrderStatus, OrderType
 
 from ml4t_live.cancel_follow_up import FOLLOW_UP_KEY
 from ml4t_live.cancel_resends import CancelResends
-from ml4t_live.errors import CancelRefused
+from ml4t_live.errors import CancelRefused, VenueError
 from ml4t_live.journal.store import read_only, set_trading_state
 from ml4t_live.venue_broker import VenueBroker
 from tests.engine.test_cancel_resend import TimedVenue, alert_lines, drive
@@ -237,3 +237,31 @@ def test_a_crash_after_the_strategys_cancel_of_a_followed_refused_order_starts_i
     alerts = alert_lines(lines, cid)
     assert len(alerts) == 1 and "(sent again 5 time(s)) and still listed it working" in alerts[0], alerts
     assert second.orders[0].status is OrderStatus.CANCELLED
+
+
+@dataclass
+class LookUpFailsAtRestart(LooksUp):
+    """LooksUp (finds the order working) whose ``fail_at``-th look-up fails (HTTP 503)."""
+
+    fail_at: int = 3
+
+    def lookup(self, cids):
+        if len(self.looked_up) + 1 == self.fail_at:
+            self.looked_up.append(list(cids))
+            raise VenueError("GET /v2/orders:by_client_order_id: HTTP 503 (after 4 tries)")
+        return super().lookup(cids)
+
+
+def test_a_restart_whose_look_up_failed_sends_the_cancel_once_the_retried_look_up_finds_it_working(tmp_path):
+    """The restart's look-up fails, so its check counts the unlisted order as no longer listed
+    (nothing sent); the look-up retried at the next reconciliation finds it working: its cancel
+    is checked and sent again at the next check, not a 240 s spacing later, its counts kept."""
+    venue = LookUpFailsAtRestart(fill_on_wait=False, answer="open")
+    strategy, _, _ = run(venue, 5, tmp_path, end="keep")
+    cid = strategy.orders[0].order_id
+    assert venue.times == [30.0, 60.0, 120.0] and len(venue.looked_up) == 2
+    _, _, lines = run(venue, 8, tmp_path, end="keep")  # 210 s: less than the 240 s spacing
+    assert len(venue.looked_up) >= 4  # the restart's (failed), then the reconciliation's
+    assert len(venue.times) == 4, venue.times  # sent again after the retried look-up
+    follow = follow_up(tmp_path)[cid]
+    assert (follow["checks"], follow["resends"], follow["listed"]) == (4, 3, True), follow

@@ -17,6 +17,7 @@ from loguru import logger
 from ml4t.backtest import BacktestConfig, OrderSide, OrderStatus, OrderType, Strategy
 
 from ml4t_live import LiveEngine
+from ml4t_live.cancel_resends import CancelResends
 from ml4t_live.errors import BridgeTimeout, ConnectionFailed
 from ml4t_live.events import OrderAccepted, OrderFilled
 from ml4t_live.protocols import VenueOrder
@@ -225,3 +226,23 @@ def test_the_engine_looks_up_an_unknown_order_before_the_next_bar():
                open_orders_at_end="keep").run()  # fmt: skip
     assert strategy.seen == [OrderStatus.FILLED, OrderStatus.FILLED]
     assert len(venue.looked_up) == 1 and len(venue.placed) == 1
+
+
+def test_a_cancelled_unknown_order_the_look_up_finds_working_has_its_cancel_sent_again():
+    """An order whose submit outcome is unknown, cancelled by the strategy (the cancel taken,
+    never confirmed), then looked up and found working: the unknown-order look-up checks its
+    cancel (``CancelResending._check_one``) and sends it again, counted as the follow-up's
+    first check and try, the venue listing it."""
+    clock = Clock()
+    venue = UnknownVenue(reached=True, fill_on_wait=False)
+    broker, order = start(venue, clock)
+    broker.cancel_resends = CancelResends(clock=clock)
+    cid = order.order_id
+    assert broker.cancel_order(cid)
+    assert cid in broker.book.cancelling and venue.cancelled == [cid]
+    venue.answers[cid] = (VenueOrder(cid, "V1", "AAA", OrderSide.BUY, 10, 0, OrderType.LIMIT, "open", 99.0), [])
+    at(broker, clock, 5.0)
+    assert venue.cancelled == [cid, cid]
+    follow = broker.cancel_resends.snapshot()[cid]
+    assert (follow["checks"], follow["resends"], follow["listed"]) == (1, 1, True), follow
+    broker.close()
