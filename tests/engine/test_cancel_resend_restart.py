@@ -260,7 +260,7 @@ def test_a_restart_whose_look_up_failed_sends_the_cancel_once_the_retried_look_u
     strategy, _, _ = run(venue, 5, tmp_path, end="keep")
     cid = strategy.orders[0].order_id
     assert venue.times == [30.0, 60.0, 120.0] and len(venue.looked_up) == 2
-    _, _, lines = run(venue, 8, tmp_path, end="keep")  # 210 s: less than the 240 s spacing
+    run(venue, 8, tmp_path, end="keep")  # 210 s: less than the 240 s spacing
     assert len(venue.looked_up) >= 4  # the restart's (failed), then the reconciliation's
     assert len(venue.times) == 4, venue.times  # sent again after the retried look-up
     follow = follow_up(tmp_path)[cid]
