@@ -228,18 +228,23 @@ def replay(
     stop_at: StopAt = None,
     max_bars: MaxBars = None,
     on_bad_bars: OnBadBars = None,
+    strategy_id: StrategyId = None,
+    state_dir: StateDir = None,
+    on_divergence: Annotated[str | None, typer.Option(help=_HELP["on_divergence"])] = None,
     report: ReportFlag = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
     """Re-run a recorded session's bars through a strategy, in shadow mode (a new session
-    folder records the replay). Without a strategy, the session's own one is used with the
-    parameters, preset and cash it ran with; flags given here win."""
+    folder records the replay; a journal in the state directory: a killed replay restarts
+    warm, ml4t-live halt --strategy-id ID reaches it). Without a strategy, the session's own
+    one is used with the parameters, preset and cash it ran with; flags given here win."""
     display = Display(verbose=verbose, quiet=quiet)
     cli = dict(strategy=strategy, speed=speed, initial_cash=initial_cash, preset=preset,
                session_dir=session_dir, no_session=no_session, error_policy=error_policy,
                settle_timeout=settle_timeout, heartbeat_timeout=heartbeat_timeout,
                stop_at=stop_at, max_bars=max_bars, on_bad_bars=on_bad_bars, report=report,
+               strategy_id=strategy_id, state_dir=state_dir, on_divergence=on_divergence,
                quiet=quiet or None, verbose=verbose or None, params=opt.parse_params(param))  # fmt: skip
     o = opt.merge_options(cli, config, REPLAY_KEYS)
     display.set_level(verbose=bool(o.get("verbose")), quiet=bool(o.get("quiet")))
