@@ -13,8 +13,8 @@ import sys
 def _cli(*args, env_extra=None, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "ML4T_LIVE_FAILPOINT"}
     env.update({"ML4T_LIVE_STATE_DIR": str(tmp_path / "default-state"), **(env_extra or {})})
-    return subprocess.run([sys.executable, "-m", "ml4t_live", *map(str, args)], capture_output=True, text=True, check=False,
-                          timeout=120, env=env, cwd=tmp_path)  # fmt: skip
+    return subprocess.run([sys.executable, "-m", "ml4t_live", *map(str, args)], capture_output=True,
+                          text=True, check=False, timeout=120, env=env, cwd=tmp_path)  # fmt: skip
 
 
 def test_a_killed_replay_halted_by_its_strategy_id_restarts_warm_and_halted(tmp_path):
