@@ -370,12 +370,18 @@ class AlpacaGateway(SubmitMixin):
         return self._client
 
     def _venue_id(self, cid: str) -> str:
+        """The Alpaca id of our order ``cid`` now (for a modify or a cancel), looked up when not
+        known. A submit of unknown outcome found so is settled and its whole chain reported
+        first (:meth:`~.order_stream.OrderStream.found_unknown`): what the order under ``cid``
+        filled is reported once, and a replace then continues its cumulative fills."""
         venue_id = self._venue_ids.get(cid) or self.tracker.venue_id_of(cid)
-        if venue_id is None:
-            order = self._lookup(cid)
-            if order is None:
-                raise OrderRefused(f"Alpaca has no order {cid}")
-            venue_id = self._venue_ids[cid] = str(order.id)
+        if venue_id is not None:
+            return venue_id
+        chain = self._chain(cid)
+        if not chain:
+            raise OrderRefused(f"Alpaca has no order {cid}")
+        self.stream.found_unknown(self._require(), cid, chain, on_loop=False)
+        venue_id = self._venue_ids[cid] = str(chain[-1].id)  # (set once reported: a watcher's walk until then starts at the first order)
         return venue_id
 
     def _emit(self, events: list[Any]) -> None:

@@ -7,11 +7,12 @@ Runs on the ``ml4t-alpaca-trade-stream`` loop thread (:class:`~.session.TradeUpd
 * a lost connection is reported (``BrokerDisconnected``); after alpaca-py reconnects,
   ``BrokerReconnected`` and a re-sync: our open orders are re-read over REST and whatever the stream
   missed is reported once (the stream has no replay);
-* a submit whose outcome stayed unknown is looked up by client order id on every watchdog tick
-  until Alpaca has it (its events follow; a trade update for it settles it too) or
-  ``unknown_order_lookups`` look-ups found nothing (``OrderLost``, an ERROR line): see
-  :mod:`.unknown`. The look-up is the gateway's (``chain``): it follows ``replaced_by`` to the
-  current order, so a modify made while the outcome was unknown is followed to its replacement;
+* a submit whose outcome stayed unknown is looked up on every watchdog tick until Alpaca has it
+  (its events follow; a trade update for it, or a look-up of the gateway's modify or cancel that
+  finds it, settles it too) or ``unknown_order_lookups`` look-ups found nothing (``OrderLost``, an
+  ERROR line): see :mod:`.unknown`. The look-up is the gateway's walk (``chain``): by client order
+  id (by the Alpaca id instead once the session knows one), then along ``replaced_by`` to the
+  current order, so replacements made meanwhile (elsewhere too) are followed;
 * a watchdog re-reads open orders when the stream has been quiet for ``order_poll_interval`` while
   orders are open; finding missed updates means the socket is silent-but-open, so it is closed and
   alpaca-py reconnects (with our backoff).
@@ -193,7 +194,8 @@ class OrderStream:
         return missed
 
     def resolve_unconfirmed(self) -> None:
-        """Look up each unknown submit by client order id once; settle it or count the miss."""
+        """Look up each unknown submit once (:attr:`chain`: by client order id, or by the Alpaca id
+        once the session knows one); settle it or count the miss."""
         client = self._client
         if client is None:
             return
@@ -215,19 +217,30 @@ class OrderStream:
                 if lost is not None:
                     self._lost(lost, "Alpaca has no such order")
                 continue
-            self.unknown.settled(cid)
-            _log.warning("order {} of unknown outcome found at Alpaca ({}{})", cid, chain[-1].status.value,
-                         f", after {len(chain) - 1} replacement(s)" if len(chain) > 1 else "")  # fmt: skip
-            if item.also is not None:  # an OCO pair: its stop leg carries a venue-chosen id
-                for order in chain:
-                    for leg in order.legs or []:
-                        if str(leg.client_order_id) != cid:
-                            self.tracker.alias(leg.client_order_id, item.also)
-            self.report_chain(client, chain, on_loop=True)
+            self.found_unknown(client, cid, chain, on_loop=True)
+
+    def found_unknown(self, client: AlpacaTradingClient, cid: str, chain: list[Any], *, on_loop: bool) -> bool:
+        """The submit of unknown outcome ``cid`` was found as ``chain`` (non-empty, read by
+        :attr:`chain`): settle it and report the chain (an OCO pair's stop leg aliased
+        first). False, nothing done, when ``cid`` is not (or no longer) of unknown outcome: the
+        watcher here and the gateway's look-up (its modify, its cancel) may both find it, and
+        the one that settles it reports it. ``on_loop``: as for :meth:`report_chain`."""
+        item = self.unknown.settled(cid)
+        if item is None:
+            return False
+        _log.warning("order {} of unknown outcome found at Alpaca ({}{})", cid, chain[-1].status.value,
+                     f", after {len(chain) - 1} replacement(s)" if len(chain) > 1 else "")  # fmt: skip
+        if item.also is not None:  # an OCO pair: its stop leg carries a venue-chosen id
+            for order in chain:
+                for leg in order.legs or []:
+                    if str(leg.client_order_id) != cid:
+                        self.tracker.alias(leg.client_order_id, item.also)
+        self.report_chain(client, chain, on_loop=on_loop)
+        return True
 
     def _lost(self, item: Unknown, last: str) -> None:
         reason = (
-            f"Alpaca never confirmed the order and {item.misses} look-ups by client order id did not "
+            f"Alpaca never confirmed the order and {item.misses} look-ups did not "
             f"find it (submit: {item.reason}; last look-up: {last}); taken as not placed, not re-sent"
         )
         cids = [item.client_order_id] + ([item.also] if item.also is not None else [])

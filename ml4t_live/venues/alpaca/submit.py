@@ -27,17 +27,14 @@ up to ``max_request_attempts`` requests with backoff, and one more POST, each bo
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from typing import Any
 
-from alpaca.common.enums import Sort
 from alpaca.trading.enums import OrderStatus as AlpacaStatus
-from alpaca.trading.enums import QueryOrderStatus
-from alpaca.trading.requests import GetOrdersRequest
 from loguru import logger
 
 from ...errors import VenueError
 from ...events import VenueErrorReported
+from .listing import SymbolOrders
 from .rest import AlpacaTradingClient, AmbiguousOutcome, VenueRequestFailed
 
 _log = logger.bind(component="alpaca.gateway")
@@ -168,9 +165,12 @@ class SubmitMixin:
 
         A strategy that re-prices an order every bar makes a long chain, so the walk starts at
         the latest order this session knows for ``cid`` (its venue id), and the replacements are
-        read from ONE listing of the symbol's orders since the walk's first order (:meth:`_since`):
-        two requests for a chain of any length after a restart; a replacement the listing does
-        not hold is read by id (``GET /v2/orders/{id}``). [] on a 404 of ``cid``.
+        read from a listing of the symbol's orders since the walk's first order
+        (:class:`~.listing.SymbolOrders`): one page of 500 while the symbol has fewer orders
+        since then (two requests for a chain of any length after a restart), a next page only
+        when a replacement is missing from a full one (another strategy's orders on the symbol),
+        at most 4; a replacement the pages do not hold is read by id (``GET /v2/orders/{id}``).
+        [] on a 404 of ``cid``.
         VenueRequestFailed when a read gets no answer, a replaced order names no successor or more
         than MAX_REPLACEMENTS follow: unknown, never read as the replaced order's end. Called on
         the engine thread and on the stream's loop thread (its watcher of unknown submits)."""
@@ -187,7 +187,7 @@ class SubmitMixin:
             raise
         ours = self.tracker.ours(cid) or cid
         chain = [order]
-        listed: dict[str, Any] | None = None
+        listed: SymbolOrders | None = None
         while order.status is AlpacaStatus.REPLACED:
             if order.replaced_by is None or len(chain) > MAX_REPLACEMENTS:
                 why = "names no replacement" if order.replaced_by is None else (
@@ -196,7 +196,7 @@ class SubmitMixin:
                     "lookup " + cid, None, "", f"replaced order {order.id} {why}")
             successor = str(order.replaced_by)
             if listed is None:
-                listed = self._since(cid, chain[0], client)
+                listed = SymbolOrders(self.rest, client, cid, chain[0])
             order = listed.get(successor) or self.rest(
                 f"lookup {cid} (replacement {successor})",
                 lambda v=successor: client.get_order_by_id(v), repeatable=True,
@@ -204,21 +204,6 @@ class SubmitMixin:
             chain.append(order)
             self._replacement_of(ours, str(order.client_order_id))
         return chain
-
-    def _since(self, cid: str, first: Any, client: AlpacaTradingClient) -> dict[str, Any]:
-        """The orders on ``first``'s symbol submitted since ``first`` (one ``GET /v2/orders``,
-        all statuses, oldest first, up to 500), by Alpaca id: where :meth:`_chain` finds the
-        replacements of ``first``. {} when the listing fails (the walk reads each one by id)."""
-        if first.submitted_at is None or not first.symbol:
-            return {}
-        query = GetOrdersRequest(status=QueryOrderStatus.ALL, symbols=[first.symbol], limit=500, direction=Sort.ASC,
-                                 after=first.submitted_at - timedelta(seconds=1))  # fmt: skip
-        try:
-            listed = self.rest(f"lookup {cid} (replacements)", lambda: client.get_orders(query), repeatable=True)
-        except VenueRequestFailed as exc:
-            _log.warning("listing the replacements of {} failed ({}); reading them one by one", cid, exc)
-            return {}
-        return {str(o.id): o for o in listed}
 
     def _replacement_of(self, ours: str, venue_cid: str) -> None:
         """``venue_cid`` is the id of a replacement of our order ``ours``: alias and count it."""

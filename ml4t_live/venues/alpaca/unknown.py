@@ -6,9 +6,11 @@ whose immediate look-up did not settle it lands here (:mod:`.submit`). The strea
 ``order_poll_interval``:
 
 * found (or reported meanwhile by the trade stream) -> its ``OrderAccepted`` and whatever it
-  already filled are reported (and its fills thereafter, as for any order of ours); an order a
-  modify replaced meanwhile is followed along ``replaced_by`` to its current replacement (the
-  gateway's look-up), whose fills are the order's;
+  already filled are reported (and its fills thereafter, as for any order of ours); an order
+  replaced meanwhile is followed along ``replaced_by`` to its current replacement (the gateway's
+  look-up), each replaced order's fills reported, the replacement's counted on from them. The
+  look-up of the gateway's modify or cancel of the order settles it the same way when it finds
+  it (before the modify replaces it);
 * not found (404) or no answer, ``AlpacaConfig.unknown_order_lookups`` times in a row ->
   ``OrderLost`` and an ERROR log line. The order is never sent again. Its client order id stays
   registered, so if Alpaca does report it later, its fills still reach the engine.
@@ -47,9 +49,10 @@ class UnknownOutcomes:
         with self._lock:
             return list(self._items.values())
 
-    def settled(self, client_order_id: str) -> None:
+    def settled(self, client_order_id: str) -> Unknown | None:
+        """Remove the entry; it, or None when there was none (already settled or never unknown)."""
         with self._lock:
-            self._items.pop(client_order_id, None)
+            return self._items.pop(client_order_id, None)
 
     def missed(self, client_order_id: str) -> Unknown | None:
         """One more look-up without the order; the entry (now removed) once the bound is reached."""

@@ -19,7 +19,7 @@ from alpaca.trading.requests import (
     LimitOrderRequest,
     ReplaceOrderRequest,
 )
-from alpaca_helpers import collect, config_for, drain, inject, of
+from alpaca_helpers import collect, config_for, drain, inject, minute_bars, of
 from ml4t.backtest import OrderSide, OrderType
 
 from ml4t_live.events import OrderCancelled, OrderFilled, OrderReplaced
@@ -174,3 +174,44 @@ def test_a_look_up_after_a_restart_reads_a_long_chain_in_one_listing(sim, fresh)
     (filled,) = of(OrderFilled, seen, "t-a")
     assert filled.exec_id == fill.execution_id and filled.cumulative_quantity == 10
     assert not of(OrderCancelled, seen)
+
+
+@pytest.fixture
+def busy() -> Iterator[SimulatedAlpaca]:
+    """A venue without a request limit (the test sends 550 orders in a few seconds)."""
+    venue = SimulatedAlpaca(minute_bars(30, {"AAPL": 100.0, "MSFT": 200.0}), rate_limit_per_minute=None)
+    venue.start()
+    yield venue
+    venue.close()
+
+
+def test_a_long_chain_behind_500_other_orders_on_the_symbol_is_read_from_the_next_page(busy) -> None:
+    """Another strategy on the account sent 500 orders on the symbol after ours, then ours was
+    re-priced 50 times: the first listing page (500, oldest first) ends before the replacements.
+    The walk read the next page; it read each replacement by id (53 requests, was)."""
+    sim = busy
+    raw = TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url)
+    current = raw.submit_order(LimitOrderRequest(symbol="AAPL", qty=10, side="buy", time_in_force="day",
+                                                 limit_price=50.0, client_order_id="t-a"))  # fmt: skip
+    for k in range(500):
+        raw.submit_order(LimitOrderRequest(symbol="AAPL", qty=1, side="buy", time_in_force="day",
+                                           limit_price=1.0, client_order_id=f"x-{k}"))  # fmt: skip
+    _bar(sim)  # (the replacements are a minute later: the page's last order is not theirs to share)
+    for k in range(1, 51):
+        price = 150.0 if k == 50 else 50.0 + 0.01 * k
+        current = raw.replace_order_by_id(current.id, ReplaceOrderRequest(limit_price=price, client_order_id=f"t-a.r{k}"))
+    _bar(sim)  # t-a.r50 fills
+    (fill,) = sim.fills()
+    gw = AlpacaGateway(config_for(sim, order_poll_interval=300.0), is_ours=lambda c: c.startswith("t-"))
+    try:
+        gw.connect()
+        drain(gw.events)
+        before = sim.state()["rest_requests"]
+        found = gw.lookup(["t-a"])
+        requests = sim.state()["rest_requests"] - before
+        assert found["t-a"].status == "filled" and found["t-a"].venue_order_id == fill.order_id
+        assert requests == 4, requests  # by client order id, two pages, the fill's activities
+        (filled,) = of(OrderFilled, drain(gw.events), "t-a")
+        assert filled.exec_id == fill.execution_id and filled.cumulative_quantity == 10
+    finally:
+        gw.close()
