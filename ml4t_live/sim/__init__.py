@@ -12,6 +12,7 @@ websockets):
 * :mod:`.matching` - ``SimExchange``: ml4t.backtest's own Broker driven like ``Engine._run_once``,
   with its parts: :mod:`.orders` (specs, events, validation), :mod:`.backtest_steps` (the only
   calls into the Broker's private steps), :mod:`.executions` (execution reports, split fills),
+  :mod:`.order_endings` (how orders end: OCA groups, held bracket children),
   :mod:`.time_in_force`, :mod:`.tracking`, :mod:`.account_views`.
 * :mod:`.market_hours` - NYSE sessions (holidays, early closes) for clocks and calendars.
 * :mod:`.faults` - scripted fault plans (TOML) that the venue servers interpret.

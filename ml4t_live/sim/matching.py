@@ -19,9 +19,10 @@ scripted rejections and split fills, execution reports) is added here; no fill r
 State changes are found by reading only new ``broker.fills`` and the still-open orders.
 
 Helpers: :mod:`.backtest_steps` (the Broker calls above), :mod:`.time_in_force` (which orders
-expire when), :mod:`.executions` (execution reports, split fills), :mod:`.account_views` (the
-read-only account, a mixin), :mod:`.tracking` (the record kept per open order). The data types live
-in :mod:`.orders` and are re-exported here.
+expire when), :mod:`.order_endings` (how an order ends, and the OCA siblings and held bracket
+children that end with it), :mod:`.executions` (execution reports, split fills),
+:mod:`.account_views` (the read-only account, a mixin), :mod:`.tracking` (the record kept per open
+order). The data types live in :mod:`.orders` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -39,23 +40,23 @@ from . import backtest_steps
 from .account_views import AccountViews
 from .bars import SimBar
 from .executions import Executions
-
+from .order_endings import OrderEndings
 from .orders import (  # re-exported: the venues import them from here
-    TIME_IN_FORCE,
     OPEN_STATUSES,
-    SimOrderSpec,
-    SimOrder,
-    SimExecution,
-    OrderExecuted,
-    OrderCanceled,
-    OrderRejected,
-    OrderExpired,
-    OrderReplaced,
+    TIME_IN_FORCE,
     OrderActivated,
-    SimEvent,
-    UnknownOrder,
+    OrderCanceled,
+    OrderExecuted,
+    OrderExpired,
     OrderNotCancelable,
     OrderNotReplaceable,
+    OrderRejected,
+    OrderReplaced,
+    SimEvent,
+    SimExecution,
+    SimOrder,
+    SimOrderSpec,
+    UnknownOrder,
     spec_problem,
 )
 from .time_in_force import day_orders, misses_opening_print, working
@@ -64,7 +65,6 @@ from .tracking import Track, fill_complete, snapshot
 __all__ = [
     "OPEN_STATUSES",
     "TIME_IN_FORCE",
-    "spec_problem",
     "OrderActivated",
     "OrderCanceled",
     "OrderExecuted",
@@ -79,6 +79,7 @@ __all__ = [
     "SimOrder",
     "SimOrderSpec",
     "UnknownOrder",
+    "spec_problem",
 ]
 
 _log = logger.bind(component="sim.matching")
@@ -108,8 +109,7 @@ class SimExchange(AccountViews):
         self._open: dict[int, Track] = {}
         self._by_bt_id: dict[str, int] = {}
         self._by_client_id: dict[str, int] = {}
-        self._held_children: dict[int, list[int]] = {}
-        self._oca: dict[str, set[int]] = {}
+        self._endings = OrderEndings(self._broker, self._open, self._by_bt_id, lambda: self._time)
         self._fill_cursor = 0
         self._next_id = 1
         self._bar = 0
@@ -166,16 +166,16 @@ class SimExchange(AccountViews):
                 state = "unknown" if parent is None else parent.status
                 problem = f"parent order {spec.parent_id} is {state}"
         if problem is not None:
-            return order, [self._finish(order, "rejected", problem)]
+            return order, [self._endings.finish(order, "rejected", problem)]
         track = Track(order, None, self._bar)
         if self._split_next:
             track.split_parts, self._split_next = self._split_next, 0
         self._open[order_id] = track
         if spec.oca_group:
-            self._oca.setdefault(spec.oca_group, set()).add(order_id)
+            self._endings.join_oca(spec.oca_group, order_id)
         if parent is not None and parent.status != "filled":
             order.status = "held"
-            self._held_children.setdefault(parent.order_id, []).append(order_id)
+            self._endings.hold(order_id, parent.order_id)
             return order, []
         return order, self._go_live(track)
 
@@ -237,11 +237,7 @@ class SimExchange(AccountViews):
                 f"order {order_id} is partially_filled and its remaining quantity is already "
                 "executing; it cannot be canceled"
             )
-        if track.bt is not None:
-            backtest_steps.cancel(self._broker, track.bt.order_id, self._time, reason)
-        events: list[SimEvent] = [self._finish(track.order, "canceled", reason)]
-        events.extend(self._after_parent_done(order_id))
-        return track.order, events
+        return track.order, self._endings.cancel(track, reason)
 
     # ------------------------------------------------------------------ bars
     def open_bar(self, timestamp: datetime, bars: dict[str, SimBar]) -> list[SimEvent]:
@@ -273,7 +269,7 @@ class SimExchange(AccountViews):
         backtest_steps.update_water_marks(self._broker)
         for track in self._working("ioc", closing=True):
             if track.order.order_id in self._open:
-                events.extend(self._cancel_leftover(track, "ioc"))
+                events.extend(self._endings.cancel(track, "ioc"))
         events.extend(self._expire_each(self._working("cls", closing=True)))
         return events
 
@@ -297,7 +293,7 @@ class SimExchange(AccountViews):
         events: list[SimEvent] = []
         for track in tracks:
             if track.order.order_id in self._open:
-                events.extend(self._expire(track))
+                events.extend(self._endings.expire(track))
         return events
 
     def _open_track(self, order_id: int, error: type[ValueError], verb: str) -> Track:
@@ -323,9 +319,9 @@ class SimExchange(AccountViews):
                 spec.trail_amount,
             )
         except ValueError as exc:
-            return [self._finish(track.order, "rejected", str(exc))]
+            return [self._endings.finish(track.order, "rejected", str(exc))]
         if bt is None:
-            return [self._finish(track.order, "rejected", "quantity rounds to zero")]
+            return [self._endings.finish(track.order, "rejected", "quantity rounds to zero")]
         if spec.oca_group:
             bt.parent_id = f"oca:{spec.oca_group}"  # the backtest cancels siblings on a full fill
         track.bt = bt
@@ -353,66 +349,22 @@ class SimExchange(AccountViews):
             if bt is None or track.deferred is not None or track.order.order_id not in self._open:
                 continue
             if bt.status is OrderStatus.FILLED:
-                self._close(track.order, "filled")
+                self._endings.close(track.order, "filled")
                 events.extend(self._after_fill(track))
             elif bt.status is OrderStatus.REJECTED:
                 reason = bt.rejection_reason or "rejected by the venue"
-                events.append(self._finish(track.order, "rejected", reason))
-                events.extend(self._after_parent_done(track.order.order_id))
+                events.append(self._endings.finish(track.order, "rejected", reason))
+                events.extend(self._endings.cancel_held_children(track.order.order_id))
             elif bt.status is OrderStatus.CANCELLED:
                 reason = bt.cancellation_reason or ("oca" if track.order.spec.oca_group else "venue")
-                events.append(self._finish(track.order, "canceled", reason))
-                events.extend(self._after_parent_done(track.order.order_id))
-        return events
-
-    def _finish(self, order: SimOrder, status: str, reason: str | None) -> SimEvent:
-        """Close an order as rejected / canceled / expired and return its event."""
-        self._close(order, status)
-        if status == "rejected":
-            order.reject_reason = reason
-            return OrderRejected(snapshot(order), reason or "")
-        if status == "canceled":
-            return OrderCanceled(snapshot(order), reason or "")
-        return OrderExpired(snapshot(order))
-
-    def _close(self, order: SimOrder, status: str) -> None:
-        order.status = status
-        order.updated_at = self._time
-        track = self._open.pop(order.order_id, None)
-        if track is not None and track.bt is not None:
-            self._by_bt_id.pop(track.bt.order_id, None)
-        if order.spec.oca_group:
-            group = self._oca.get(order.spec.oca_group)
-            if group is not None:
-                group.discard(order.order_id)
-                if not group:
-                    del self._oca[order.spec.oca_group]
-
-    def _expire(self, track: Track) -> list[SimEvent]:
-        if track.bt is not None:
-            backtest_steps.cancel(self._broker, track.bt.order_id, self._time, "expired")
-        events = [self._finish(track.order, "expired", None)]
-        events.extend(self._after_parent_done(track.order.order_id))
-        return events
-
-    def _cancel_leftover(self, track: Track, reason: str) -> list[SimEvent]:
-        assert track.bt is not None
-        backtest_steps.cancel(self._broker, track.bt.order_id, self._time, reason)
-        events = [self._finish(track.order, "canceled", reason)]
-        events.extend(self._after_parent_done(track.order.order_id))
+                events.append(self._endings.finish(track.order, "canceled", reason))
+                events.extend(self._endings.cancel_held_children(track.order.order_id))
         return events
 
     def _after_fill(self, track: Track) -> list[SimEvent]:
-        """A complete fill: cancel OCA siblings still held, activate held children."""
-        events: list[SimEvent] = []
-        group = track.order.spec.oca_group
-        for sibling in sorted(self._oca.get(group, ())) if group else ():
-            other = self._open.get(sibling)
-            if other is not None:
-                if other.bt is not None:
-                    backtest_steps.cancel(self._broker, other.bt.order_id, self._time, "oca")
-                events.append(self._finish(other.order, "canceled", "oca"))
-        for child_id in self._held_children.pop(track.order.order_id, []):
+        """A complete fill: cancel OCA siblings still open, activate held children."""
+        events = self._endings.cancel_oca_siblings(track.order)
+        for child_id in self._endings.release_children(track.order.order_id):
             child = self._open.get(child_id)
             if child is None:
                 continue
@@ -421,13 +373,3 @@ class SimExchange(AccountViews):
             events.append(OrderActivated(snapshot(child.order)))
             events.extend(self._go_live(child))
         return events
-
-    def _after_parent_done(self, order_id: int) -> list[SimEvent]:
-        """The parent will never fill: cancel its held children."""
-        events: list[SimEvent] = []
-        for child_id in self._held_children.pop(order_id, []):
-            if child_id in self._open:
-                events.append(self._finish(self._open[child_id].order, "canceled", "parent canceled"))
-                events.extend(self._after_parent_done(child_id))
-        return events
-

@@ -33,11 +33,11 @@ from ..matching import SimExchange
 from .commissions import commission_model
 from .contracts import ContractBook, SymbolInfo
 from .encoders import ExecView, OrderView
+from .fault_actions import fire
 from .faults import ScriptedFault, load_faults, make_fault
 from .framing import MIN_SERVER_VERSION, SERVER_VERSION
 from .handlers import Dispatcher
 from .margin import AccountModel
-from .order_faults import Refusal
 from .replay import Replay, infer_bar_seconds
 from .server import IBServer
 from .venue import IBVenue, OrderReceived
@@ -206,7 +206,8 @@ class SimulatedIBGateway:
 
     # ------------------------------------------------------------------ faults
     def inject(self, kind: str, **params: Any) -> None:
-        """Schedule a fault (see ``faults.py`` for kinds); ``at_bar=N`` defers it to bar N."""
+        """Schedule a fault (see ``faults.py`` for kinds, ``fault_actions.py`` for what each does);
+        ``at_bar=N`` defers it to bar N."""
         fault = make_fault(kind, params)
         if fault.at_bar is not None:
             self._call(lambda: self._faults.append(fault))
@@ -219,80 +220,8 @@ class SimulatedIBGateway:
 
     def _fire(self, fault: ScriptedFault) -> None:
         assert self._server and self._venue and self._replay and self._dispatcher
-        p, nxt = fault.params, self._venue.next_faults
-        _log.info("fault {} {}", fault.kind, p)
-        match fault.kind:
-            case "drop_connection":
-                self._server.drop(p["client_id"])
-            case "refuse_connections":
-                self._server.refuse_for(float(p["seconds"]))
-            case "silence_realtime_bars":
-                for conn in self._server.clients():
-                    if p["client_id"] is None or conn.client_id == p["client_id"]:
-                        conn.subs.realtime.clear()  # the client still believes it is subscribed
-            case "freeze_gateway":
-                self._server.freeze(None if p["seconds"] is None else float(p["seconds"]))
-            case "nightly_reset":
-                self._replay.outage(int(p["bars"]), bool(p["data_lost"]))
-            case "delay_acks":
-                nxt.arm("ack_delay", int(p["count"]), float(p["seconds"]))
-            case "delay_fills":
-                nxt.arm("fill_delay", int(p["count"]), float(p["seconds"]))
-            case "reject_next":
-                self._venue.exchange.reject_next(str(p["reason"]))
-                if p["status_first"]:
-                    nxt.arm("reject_status_first", 1)
-            case "partial_fill":
-                self._venue.exchange.split_next_fill(int(p["parts"]))
-            case (
-                "duplicate_exec_details" | "exec_before_open_order" | "missing_order_status"
-                | "status_before_exec"
-            ):
-                nxt.arm(fault.kind, int(p["count"]))
-            case "pacing_violation":
-                self._dispatcher.pacing_violations += int(p["count"])
-            case "unanswered_completed_orders":
-                self._dispatcher.unanswered_completed_orders += int(p["count"])
-            case "slow_completed_orders":
-                self._dispatcher.slow_completed_orders += [float(p["seconds"])] * int(p["count"])
-            case _:
-                self._fire_order_fault(fault.kind, p)
-
-    def _fire_order_fault(self, kind: str, p: dict[str, Any]) -> None:
-        assert self._venue and self._dispatcher
-        nxt, requests = self._venue.next_faults, self._venue.request_faults
-        match kind:
-            case "black_hole_next":
-                after = p["surface_after"]
-                requests.black_holes += [None if after is None else float(after)] * int(p["count"])
-            case "duplicate_order_id":
-                requests.duplicate_ids += int(p["count"])
-            case "rate_exceeded":
-                requests.rate_exceeded += int(p["count"])
-            case "refuse_next":
-                requests.refusals += [Refusal(int(p["code"]), str(p["text"]))] * int(p["count"])
-            case "cancel_reply":
-                reply = str(p["reply"])
-                if reply not in ("10147", "10148", "late", "lost"):
-                    raise ConfigError(f"cancel_reply: reply must be 10147, 10148, late or lost, got {reply!r}")
-                requests.cancel_replies += [(reply, float(p["seconds"]))] * int(p["count"])
-            case "rollback_next_valid_id":
-                self._dispatcher.rollback_next_valid_id(int(p["to"]), p["client_id"])
-            case "gateway_restart":
-                assert self._server is not None
-                if p["rollback_to"] is not None:
-                    for client_id in list(self._server.by_client):
-                        self._dispatcher.rollback_next_valid_id(int(p["rollback_to"]), client_id)
-                self._server.refuse_for(float(p["seconds"]))
-                self._server.drop(None)
-            case "duplicate_order_status":
-                nxt.arm(kind, int(p["count"]), float(p["times"]))
-            case "late_commission":
-                nxt.arm(kind, int(p["count"]), float(p["seconds"]))
-            case "commission_sentinel":
-                nxt.arm(kind, int(p["count"]), float(p["correct_after"]), str(p["value"]))
-            case "missing_commission":
-                nxt.arm(kind, int(p["count"]))
+        _log.info("fault {} {}", fault.kind, fault.params)
+        fire(fault, self._server, self._venue, self._replay, self._dispatcher)
 
     def venue_cancels(self, order_ref: str) -> None:
         """IB cancels the working order with this ``orderRef`` now, as when it acts on a cancel

@@ -3,17 +3,13 @@
 Threading rule: an :class:`IBVenue` lives on the gateway's loop and is touched only there.
 
 The venue turns IB requests (placeOrder, cancelOrder) into :class:`~ml4t_live.sim.matching.SimExchange`
-calls and the exchange's events into the IB messages a real gateway sends, in IB's order:
+calls; the exchange's events become the IB messages a real gateway sends, in IB's order, in
+:mod:`.order_messages` (accepted, fill, cancel or expiry, rejection). The venue itself answers:
 
-* accepted: openOrder + orderStatus (``Submitted``; ``PreSubmitted`` for stops and held children)
-* fill: execDetails (reqId -1) -> openOrder + orderStatus ``Filled`` (or orderStatus with the
-  partial quantities) -> commissionReport -> position / portfolio / account updates
-* cancel or expiry: orderStatus ``Cancelled`` -> error 202
 * late cancel (``cancel_reply`` "late", IB-18): out of the matching core at once (it cannot
   fill), but until the confirmation (``Cancelled`` + 202, ``seconds`` later) the order lists
   as working with status ``PendingCancel`` (reqOpenOrders / reqAllOpenOrders) and is not a
   completed order (reqCompletedOrders), as IB keeps it until it confirms
-* rejection: error 201 -> openOrder + orderStatus ``Inactive``
 * refusals: cancel of an unknown id 10147, of a finished order 10148 (with its state;
   ``PendingCancel`` while a late cancel's confirmation is still on its way); a
   placeOrder reusing a finished order's id 104 (filled, same contract) or 103
@@ -31,14 +27,10 @@ from datetime import datetime
 from loguru import logger
 
 from ..matching import (
-    OrderActivated,
     OrderCanceled,
-    OrderExecuted,
-    OrderExpired,
     OrderNotCancelable,
     OrderNotReplaceable,
     OrderRejected,
-    OrderReplaced,
     SimExchange,
     UnknownOrder,
 )
@@ -55,9 +47,10 @@ from .contracts import ContractBook, SymbolInfo
 from .decoders import PlaceOrder
 from .faults import OrderFaults
 from .margin import AccountModel, Intent, what_if_margins
-from .order_faults import RequestFaults, commission_frames, status_repeats
+from .order_faults import RequestFaults
+from .order_messages import OrderMessages
 from .order_records import IBOrder, OrderReceived, VenueSink
-from .orders import OrderRefused, ib_side, to_spec, what_if_view, working_status
+from .orders import OrderRefused, to_spec, what_if_view, working_status
 
 __all__ = ["IBOrder", "IBVenue", "OrderReceived", "VenueSink"]
 _log = logger.bind(component="sim.ib.venue")
@@ -95,6 +88,10 @@ class IBVenue:
         self.reference_price: Callable[[str], float | None] = lambda symbol: None
         #: the account type IB's pre-trade margin check and the margin numbers follow
         self.account_model = AccountModel()
+        self._messages = OrderMessages(
+            sink, now, by_sim=self._by_sim, executions=self.executions, completed=self.completed,
+            traded=self.traded,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ requests
     def place(self, client_id: int, req: PlaceOrder) -> None:
@@ -213,22 +210,8 @@ class IBVenue:
 
     # ------------------------------------------------------------------ exchange events
     def apply(self, events: list[object]) -> None:
-        for event in events:
-            if isinstance(event, OrderExecuted):
-                self._executed(event)
-            elif isinstance(event, (OrderCanceled, OrderExpired)):
-                reason = event.reason if isinstance(event, OrderCanceled) else "expired"
-                self._cancelled(event.order.order_id, "" if reason == "user" else reason)
-            elif isinstance(event, OrderRejected):
-                self._rejected(event.order.order_id, event.reason)
-            elif isinstance(event, (OrderReplaced, OrderActivated)):
-                ibo = self._by_sim.get(event.order.order_id)
-                if ibo is not None and not ibo.done:
-                    spec = event.order.spec
-                    v = ibo.view
-                    v.total_quantity = spec.quantity
-                    v.status = working_status(v.order_type, event.order.status == "held")
-                    self._ack(ibo)
+        """Send the IB messages of the matching core's ``events`` (see :mod:`.order_messages`)."""
+        self._messages.apply(events)
 
     def new_day(self) -> None:
         """A new trading date: like TWS, reqExecutions and reqCompletedOrders now report only
@@ -286,16 +269,16 @@ class IBVenue:
         ibo = IBOrder(view, faults=self.next_faults.take())
         self.orders[(client_id, req.order_id)] = ibo
         if req.parent_id and (parent is None or parent.sim_id is None):
-            self._reject_now(ibo, f"parent order {req.parent_id} is unknown")
+            self._messages.reject_now(ibo, f"parent order {req.parent_id} is unknown")
             return
         try:
             spec = to_spec(req, parent.sim_id if parent else None, oca)
         except OrderRefused as exc:
-            self._reject_now(ibo, str(exc))
+            self._messages.reject_now(ibo, str(exc))
             return
         problem = self.margin_problem(intent_of(req, info.symbol))
         if problem is not None:
-            self._reject_now(ibo, problem)
+            self._messages.reject_now(ibo, problem)
             return
         sim_order, events = self.exchange.submit(spec)
         ibo.sim_id = sim_order.order_id
@@ -308,7 +291,7 @@ class IBVenue:
                 if last is not None:
                     sign = -1 if view.action == "SELL" else 1
                     view.trail_stop_price = last + sign * view.aux_price
-        self._ack(ibo)
+        self._messages.ack(ibo)
         self.apply(events)
 
     def margin_problem(self, order: Intent, skip: IBOrder | None = None) -> str | None:
@@ -359,90 +342,6 @@ class IBVenue:
         v.lmt_price, v.aux_price = req.lmt_price, req.aux_price
         v.order_ref = req.order_ref or v.order_ref
         self.apply(events)
-
-    def _ack(self, ibo: IBOrder) -> None:
-        """openOrder + orderStatus for the order's current state."""
-        frames = [enc.open_order(ibo.view)]
-        if not ibo.faults.missing_order_status:
-            frames.append(enc.order_status(ibo.view))
-            frames += status_repeats(ibo.view, ibo.faults, with_open_order=True)
-        if ibo.faults.exec_before_open_order and not ibo.exec_seen:
-            ibo.held_acks = frames  # only the latest state matters
-            return
-        self._sink.send(ibo.view.client_id, frames, ibo.faults.ack_delay)
-
-    def _executed(self, event: OrderExecuted) -> None:
-        ibo = self._by_sim.get(event.order.order_id)
-        if ibo is None:
-            _log.warning("execution for unknown sim order {}", event.order.order_id)
-            return
-        x, v = event.execution, ibo.view
-        v.filled = x.cumulative_quantity
-        v.avg_fill_price = event.order.avg_fill_price or x.price
-        v.last_fill_price = x.price
-        full = x.remaining_quantity <= 1e-9
-        v.status = "Filled" if full else "Submitted"
-        ex = enc.ExecView(
-            exec_id=f"0000{v.perm_id:08x}.{len(self.executions) + 1:08x}.01.01",
-            order_id=v.order_id, client_id=v.client_id, perm_id=v.perm_id, info=v.info,
-            time=x.timestamp, account=v.account, side=ib_side(x.side), shares=x.quantity,
-            price=x.price, cum_qty=x.cumulative_quantity, avg_price=v.avg_fill_price,
-            order_ref=v.order_ref, commission=x.commission,
-            exchange=v.info.primary_exchange,
-        )  # fmt: skip
-        self.executions.append(ex)
-        self.traded.add(v.info.symbol)
-        execs = [enc.exec_details(-1, ex)] * (2 if ibo.faults.duplicate_exec_details else 1)
-        status = ibo.held_acks + ([enc.open_order(v)] if full else [])
-        if not ibo.faults.missing_order_status:
-            status.append(enc.order_status(v))
-            status += status_repeats(v, ibo.faults, with_open_order=full)
-        ibo.held_acks, ibo.exec_seen = [], True
-        first_status = ibo.faults.status_before_exec and not ibo.faults.exec_before_open_order
-        frames = status + execs if first_status else execs + status
-        now, later = commission_frames(ex, ibo.faults)
-        frames += now
-        if full:
-            self._finish(ibo, "Filled")
-        self._sink.send(v.client_id, frames, ibo.faults.fill_delay)
-        self._sink.positions_changed()
-        for delay, frame in later:
-            self._sink.send(v.client_id, [frame], ibo.faults.fill_delay + delay)
-
-    def _cancelled(self, sim_id: int, reason: str) -> None:
-        ibo = self._by_sim.get(sim_id)
-        if ibo is None or ibo.done:
-            return
-        ibo.view.status = "Cancelled"
-        frames = [] if ibo.faults.missing_order_status else [enc.order_status(ibo.view)]
-        frames.append(enc.error(ibo.view.order_id, 202, f"Order Canceled - reason:{reason}"))
-        self._finish(ibo, "Cancelled")
-        self._sink.send(ibo.view.client_id, ibo.held_acks + frames, ibo.faults.ack_delay)
-
-    def _rejected(self, sim_id: int, reason: str) -> None:
-        ibo = self._by_sim.get(sim_id)
-        if ibo is not None and not ibo.done:
-            self._reject_now(ibo, reason)
-
-    def _reject_now(self, ibo: IBOrder, reason: str) -> None:
-        v = ibo.view
-        v.status = "Inactive"
-        frames = [enc.open_order(v)]
-        if not ibo.faults.missing_order_status:
-            frames.append(enc.order_status(v))
-        rejected = enc.error(v.order_id, 201, f"Order rejected - reason:{reason}")
-        order = [*frames, rejected] if ibo.faults.reject_status_first else [rejected, *frames]
-        frames = ibo.held_acks + order
-        self._finish(ibo, "Inactive")
-        self._sink.send(v.client_id, frames, ibo.faults.ack_delay)
-
-    def _finish(self, ibo: IBOrder, status: str) -> None:
-        ibo.done = True
-        ibo.held_acks = []
-        now = self._now()
-        ibo.view.completed_time = now.strftime("%Y%m%d %H:%M:%S") if now else ""
-        ibo.view.completed_status = status
-        self.completed.append(ibo.view)
 
     def _error(self, client_id: int, req_id: int, code: int, text: str) -> None:
         self._sink.send(client_id, [enc.error(req_id, code, text)])
