@@ -227,11 +227,15 @@ class SimulatedIBGateway:
         """IB cancels the working order with this ``orderRef`` now, as when it acts on a cancel
         whose client has gone (the confirmation reaches nobody); an order whose late cancel IB
         holds (``PendingCancel``) has it confirmed now. No scripted ``cancel_reply`` applies
-        (those answer a client's cancel)."""
+        (those answer a client's cancel). Raises ValueError when no working order has that
+        ``orderRef``."""
 
         def act() -> None:
             venue = self._require(self._venue)
-            venue.acts_on_cancel(next(o for o in venue.orders.values() if o.view.order_ref == order_ref and not o.done))
+            ibo = next((o for o in venue.orders.values() if o.view.order_ref == order_ref and not o.done), None)
+            if ibo is None:
+                raise ValueError(f"no working order with orderRef {order_ref!r}")
+            venue.acts_on_cancel(ibo)
 
         self._call(act)
 

@@ -9,7 +9,8 @@ calls; the exchange's events become the IB messages a real gateway sends, in IB'
 * late cancel (``cancel_reply`` "late", IB-18): out of the matching core at once (it cannot
   fill), but until the confirmation (``Cancelled`` + 202, ``seconds`` later) the order lists
   as working with status ``PendingCancel`` (reqOpenOrders / reqAllOpenOrders) and is not a
-  completed order (reqCompletedOrders), as IB keeps it until it confirms
+  completed order (reqCompletedOrders), as IB keeps it until it confirms; IB acting on the
+  cancel by itself (``acts_on_cancel``, the gateway's ``venue_cancels``) confirms it at once
 * refusals: cancel of an unknown id 10147, of a finished order 10148 (with its state;
   ``PendingCancel`` while a late cancel's confirmation is still on its way); a
   placeOrder reusing a finished order's id 104 (filled, same contract) or 103
@@ -194,7 +195,9 @@ class IBVenue:
     def acts_on_cancel(self, ibo: IBOrder) -> None:
         """IB cancels a working order by itself (no client's request: no scripted reply); one
         whose late cancel it holds is confirmed now, with the orders that cancel took along (the
-        late confirmation then finds them done)."""
+        late confirmation then finds them done). Raises ValueError for an order not at the
+        exchange yet, and the exchange's UnknownOrder / OrderNotCancelable for one it cannot
+        cancel (e.g. filling)."""
         if ibo.cancel_pending:
             self._confirm_late_cancel(ibo.late_cancel)
             return

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from ib_async import IB, LimitOrder, MarketOrder
 from ibsim_support import advance, stock, until
 
@@ -139,3 +141,8 @@ def test_acting_on_a_held_bracket_cancel_confirms_its_orders_once(client, gatewa
     assert statuses == ["Cancelled"] * 3
     completed = [o.order_ref for o in gateway.completed_orders if o.order_ref.startswith("bk-")]
     assert sorted(completed) == ["bk-p", "bk-sl", "bk-tp"]
+
+
+def test_venue_cancels_of_an_unknown_order_ref_says_so(gateway):
+    with pytest.raises(ValueError, match="no working order with orderRef 'nobody'"):
+        gateway.venue_cancels("nobody")
