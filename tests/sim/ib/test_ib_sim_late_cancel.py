@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from ib_async import IB, LimitOrder, MarketOrder
 from ibsim_support import advance, stock, until
 
