@@ -175,7 +175,9 @@ class AlpacaGateway(SubmitMixin):
                 or self._ours_by_replacement(order)
                 or order.client_order_id
             )
-            if self.is_ours(cid):
+            if self.is_ours(cid) and cid in self.stream.unknown:
+                self._found_listed(client, cid, order)  # reported as the watcher would, not adopted
+            elif self.is_ours(cid):
                 self.tracker.register(cid)
                 self._venue_ids[cid] = str(order.id)  # the listed one (a replace that landed late too)
                 executions = self.stream.executions.for_view(client, order, adopting=True)

@@ -205,6 +205,24 @@ class SubmitMixin:
             self._replacement_of(ours, str(order.client_order_id))
         return chain
 
+    def _found_listed(self, client: AlpacaTradingClient, cid: str, listed: Any) -> None:
+        """A listing of open orders (a snapshot) shows ``listed`` under ``cid``, a submit of
+        unknown outcome: settled and its chain reported as the watcher does
+        (:meth:`~.order_stream.OrderStream.found_unknown`: accepted, what it filled, once), never
+        adopted (an adopted order's fills so far count as reported). A look-up that gets no
+        answer leaves it to the watcher."""
+        try:
+            chain = self._chain(cid, client)
+        except VenueRequestFailed as exc:
+            _log.warning("order {} of unknown outcome is listed open at Alpaca but its look-up got "
+                         "no answer ({}); the watcher keeps looking it up", cid, exc)  # fmt: skip
+            return
+        if chain and self.stream.found_unknown(client, cid, chain, on_loop=False):
+            self._venue_ids[cid] = str(chain[-1].id)  # (set once reported, as in _venue_id)
+        elif not chain:
+            _log.warning("order {} of unknown outcome is listed open at Alpaca ({}) but its look-up "
+                         "found nothing; the watcher keeps looking it up", cid, listed.id)  # fmt: skip
+
     def _replacement_of(self, ours: str, venue_cid: str) -> None:
         """``venue_cid`` is the id of a replacement of our order ``ours``: alias and count it."""
         self.tracker.alias(venue_cid, ours)
