@@ -310,6 +310,11 @@ class SimulatedAlpaca:
         """All orders (legs and replaced ones included) as Alpaca JSON, in creation order."""
         return self._call(lambda: [payloads.order_json(o) for o in self._core.venue.orders.values()])  # type: ignore[union-attr]
 
+    def replaces_received(self) -> list[tuple[str, Any]]:
+        """Every PATCH /v2/orders/{id} body the venue read (refused ones too), in arrival order:
+        (the order id, its ``ReplaceForm``: ``qty``, prices, ``client_order_id``)."""
+        return self._call(lambda: list(self._core.venue.replaces_received))  # type: ignore[union-attr]
+
     def fills(self) -> list[FillRecord]:
         return self._call(lambda: list(self._core.venue.fills))  # type: ignore[union-attr]
 

@@ -64,6 +64,7 @@ class AlpacaVenue:
         self.updates = TradeUpdates(self.orders, self._by_exchange, now)
         self.fills: list[FillRecord] = self.updates.fills
         self.activity_errors: list[int] = []  # statuses the next activity listings answer (tests)
+        self.replaces_received: list[tuple[str, Any]] = []  # (order id, ReplaceForm) per PATCH (tests)
         self.last_close: dict[str, float] = {}
         self.prev_session_close: dict[str, float] = {}
         self.first_price: dict[str, float] = {}
@@ -232,6 +233,7 @@ class AlpacaVenue:
     # ------------------------------------------------------------------ replace / cancel
     def replace(self, order_id: str, form: ReplaceForm) -> tuple[AlpacaOrder, Messages]:
         """Alpaca's replace: a NEW order (new id) that ``replaces`` the old one."""
+        self.replaces_received.append((order_id, form))  # refused ones too
         old = self.get(order_id)
         if not old.is_open or old.status == "pending_cancel":  # (a replace during pending_cancel fails: AL-14)
             raise unprocessable(f'order is already in "{old.status}" state; it cannot be replaced')

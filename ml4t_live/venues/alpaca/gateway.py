@@ -274,15 +274,16 @@ class AlpacaGateway(SubmitMixin):
             )
             return
         venue_id = self._venue_id(cid)  # (a look-up may learn of replacements: counted first)
+        client = self._require()
+        filled = self._filled_now(client, venue_id)  # the replacement asks for what is left
         with self._replaces_lock:
             n = self._replaces[cid] = self._replaces.get(cid, 0) + 1
         new_cid = replacement_cid(cid, n)
         try:
-            body = to_replace_request(request, new_cid)
+            body = to_replace_request(request, new_cid, filled)
         except NotExpressible as exc:
             raise OrderRefused(str(exc)) from None
         self.tracker.alias(new_cid, cid)
-        client = self._require()
         try:
             order = self.rest(
                 "replace " + cid,

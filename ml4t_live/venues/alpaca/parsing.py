@@ -22,7 +22,8 @@ Alpaca cannot express is refused before anything is sent (:class:`NotExpressible
 any other shape, and a request that still names a parent (``parent_client_order_id``): Alpaca
 takes bracket legs only in the entry's own request, so the gateway holds such exits until the
 entry fills and sends them without the parent. Replace: alpaca-py's ``ReplaceOrderRequest.qty``
-is an ``int``, so fractional quantities cannot be modified (cancel and place instead).
+is an ``int``, so fractional quantities cannot be modified (cancel and place instead); the
+replacement asks for what is left of the order, not its total (:func:`to_replace_request`).
 """
 
 from __future__ import annotations
@@ -229,15 +230,29 @@ def to_oco_request(
 
 
 def to_replace_request(
-    req: OrderRequest, new_client_order_id: str
+    req: OrderRequest, new_client_order_id: str, filled: float = 0.0
 ) -> ReplaceOrderRequest:
-    qty = req.quantity
-    if qty != int(qty):
+    """The PATCH of our order ``req`` (its new terms; ``quantity`` its total, fills included) that
+    has ``filled`` so far, its replaced orders included.
+
+    Alpaca's replace is a new order for the PATCH's ``qty`` (without one, the old order's whole
+    ``qty``), not for what is left of a partly filled order (alpacahq/Alpaca-API#165), and the
+    old order's fills stand. So ``qty`` is always sent, as what is left: ``req.quantity -
+    filled``; a fill the count misses makes the order trade less, never more. Nothing left:
+    :class:`NotExpressible`."""
+    qty = req.quantity - filled
+    if qty <= 1e-9:
         raise NotExpressible(
-            f"{req.client_order_id}: alpaca-py replaces whole quantities only (got {qty}); "
-            "cancel and place a new order instead"
+            f"{req.client_order_id}: nothing left to replace ({filled:g} of {req.quantity:g} "
+            "already filled)"
         )
-    fields: dict[str, Any] = {"qty": int(qty), "client_order_id": new_client_order_id}
+    if abs(qty - round(qty)) > 1e-9:
+        raise NotExpressible(
+            f"{req.client_order_id}: alpaca-py replaces whole quantities only (got {qty:g} left "
+            f"of {req.quantity:g}); cancel and place a new order instead"
+        )
+    qty = round(qty)
+    fields: dict[str, Any] = {"qty": qty, "client_order_id": new_client_order_id}
     if req.limit_price is not None:
         fields["limit_price"] = req.limit_price
     if req.stop_price is not None:

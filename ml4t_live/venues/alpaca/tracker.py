@@ -49,6 +49,7 @@ class _Tracked:
     filled: float = 0.0
     avg_price: float | None = None
     base: float = 0.0  # filled by orders this one replaced
+    successor: str | None = None  # the Alpaca id of the order that replaced this one
     accepted: bool = False
     terminal: bool = False
     complete: bool = False  # terminal because fully filled
@@ -83,9 +84,16 @@ class OrderTracker:
             if old is None:
                 return
             old.terminal = True
+            old.successor = new_venue_id
             new = self._orders.setdefault(new_venue_id, _Tracked(old.ours))
             new.base = old.base + old.filled
             new.accepted = True
+
+    def filled_total(self, venue_id: str) -> float:
+        """What our order has filled as reported, up to and including the order ``venue_id``."""
+        with self._lock:
+            state = self._orders.get(venue_id)
+            return 0.0 if state is None else state.base + state.filled
 
     def open_venue_ids(self) -> list[str]:
         """Alpaca ids of our orders not yet known to be finished (re-sync reads these)."""
@@ -260,6 +268,7 @@ class OrderTracker:
                 or price
                 or avg
             )
+        self._carry(state, delta)
         state.filled, state.avg_price = cumulative, avg
         done = order.status is AlpacaStatus.FILLED or (
             num(order.qty) is not None and cumulative >= (num(order.qty) or 0.0) - _EPS
@@ -282,6 +291,14 @@ class OrderTracker:
             )
         ]
 
+    def _carry(self, state: _Tracked, delta: float) -> None:
+        """``delta`` more filled by ``state``'s order (one a replace already followed: its fill
+        arrived late) counts in the base of every order that replaced it."""
+        successor = state.successor
+        while successor is not None and (later := self._orders.get(successor)) is not None:
+            later.base += delta
+            successor = later.successor
+
     def _executions(
         self, state: _Tracked, order: AlpacaOrder, executions: list[Execution]
     ) -> list[OrderEvent]:
@@ -295,6 +312,7 @@ class OrderTracker:
             if delta <= _EPS:
                 continue
             prior, prior_avg = state.filled, state.avg_price or 0.0
+            self._carry(state, delta)
             state.filled = ex.cum_qty
             state.avg_price = (prior_avg * prior + ex.price * delta) / ex.cum_qty
             self._exec_ids.add(ex.exec_id)

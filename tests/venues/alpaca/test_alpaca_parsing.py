@@ -335,6 +335,51 @@ def test_replace_bodies_and_the_whole_share_limit_of_alpaca_py():
         )
 
 
+def test_a_replace_asks_for_what_is_left_of_a_partly_filled_order():
+    """Alpaca's replacement is a new order for the PATCH's qty, the old order's fills standing
+    (alpacahq/Alpaca-API#165): 3 of 4 filled, the PATCH asks for 1; nothing left, no PATCH."""
+    body = to_replace_request(
+        req(OrderType.LIMIT, limit_price=11.0), "c-1.r1", filled=3
+    ).to_request_fields()
+    assert body == {"qty": 1, "limit_price": 11.0, "client_order_id": "c-1.r1"}
+    with pytest.raises(NotExpressible, match="nothing left"):
+        to_replace_request(req(OrderType.LIMIT, limit_price=11.0), "c-1.r1", filled=4)
+
+
+def _doc_update(index: int, **order: object) -> TradeUpdate:
+    raw = json.loads(json.dumps(DOCS["partial_then_fill"][index]))
+    raw["order"].update({k: v for k, v in order.items() if k not in ("event", "qty_now")})
+    if "event" in order:
+        raw["event"] = order["event"]
+    if "qty_now" in order:
+        raw["qty"] = order["qty_now"]
+    return TradeUpdate(**raw)
+
+
+def test_a_late_fill_of_a_replaced_order_counts_in_its_replacements_cumulative_quantity():
+    """doc-1 (100) filled 40, was replaced by doc-1.r1 (60 left), then a fill of 10 of doc-1
+    arrived late: doc-1.r1's fill of its 50 is the order's last, cumulative 100 (was 90: the
+    replacement's base stayed at the 40 known at the replace, and the broker reads a
+    reconstructed execution's new part from the cumulative quantity)."""
+    tracker = OrderTracker()
+    tracker.register("doc-1")
+    tracker.alias("doc-1.r1", "doc-1")
+    old_id, new_id = "308266a6-7b03-47a4-821a-d08a04e83444", "5f5b1c9e-0c1e-4b8e-9d0a-2f9e6c1d7a11"
+    (first,) = tracker.on_trade_update(_doc_update(0))
+    assert first.cumulative_quantity == 40
+    tracker.carry_over(old_id, new_id)
+    assert tracker.filled_total(new_id) == 40
+    (late,) = tracker.on_trade_update(_doc_update(
+        0, filled_qty="50", filled_avg_price="179.10", status="replaced", qty_now="10"))
+    assert (late.quantity, late.cumulative_quantity) == (10, 50)
+    (last,) = tracker.on_trade_update(_doc_update(
+        1, id=new_id, client_order_id="doc-1.r1", qty="50", filled_qty="50", filled_avg_price="179.2",
+        replaces=old_id, qty_now="50"))
+    assert isinstance(last, OrderFilled)
+    assert (last.client_order_id, last.quantity, last.cumulative_quantity) == ("doc-1", 50, 100)
+    assert tracker.filled_total(new_id) == 100
+
+
 def test_refused_changes_and_done_for_day_leave_the_order_working():
     from ml4t_live.events import VenueErrorReported
 
