@@ -107,6 +107,7 @@ class _Cancel:
     listed: bool | None = None  # whether the venue listed it working at the last check that read (None: none did)
     alerted: bool = False  # ALERTed before a restart (ALERTed again once after it)
     found_filled: bool = False  # a look-up found it filled; its executions have not come
+    answer: str = ""  # the venue's last refusal of its cancel in this run (the ALERT quotes it)
 
 
 class CancelResends:
@@ -145,11 +146,13 @@ class CancelResends:
         if item is not None:
             item.sent_at = float("-inf")
 
-    def refused(self, cid: str, reason: str) -> None:
-        """The runtime's cancel of the open order ``cid`` was refused now: followed from now on,
-        its first check due at once (the next check asks again if the venue still works it)."""
+    def refused(self, cid: str, reason: str, answer: str = "") -> None:
+        """The runtime's cancel (for ``reason``) of the open order ``cid`` was refused now (the
+        venue's ``answer``): followed from now on, its first check due at once (the next check
+        asks again if the venue still works it)."""
         self.sent(cid, long_ago=True)
         self.refused_open[cid] = reason
+        self._items[cid].answer = answer
 
     def withdraw_refused(self, reasons: set[str] | None = None) -> list[str]:
         """Stop following the refused cancels made for ``reasons`` (every one when None): a
@@ -255,16 +258,19 @@ class CancelResends:
         item = self._items.get(cid)
         return item is None or item.resends + item.failed < self.limit
 
-    def checked(self, cid: str, *, listed: bool | None, sent: bool = False, refused: bool = False,
+    def checked(self, cid: str, *, listed: bool | None, sent: bool = False, refused: str = "",
                 failed: bool = False) -> None:  # fmt: skip
         """``cid``'s due check is done: the venue ``listed`` it working (None: its open orders
-        could not be read), and its cancel was sent again (``refused`` by the venue), or its send
-        ``failed``, or nothing was sent. Each moves it behind the others and on in its schedule."""
+        could not be read), and its cancel was sent again (``refused``: the venue's refusal), or
+        its send ``failed``, or nothing was sent. Each moves it behind the others and on in its
+        schedule."""
         item = self._items.setdefault(cid, _Cancel(self.clock()))
         item.sent_at = self.clock()
         item.checks += 1
         item.resends += sent
-        item.refused += refused
+        if refused:
+            item.refused += 1
+            item.answer = refused
         item.failed += failed
         if listed is None:
             item.unread += 1
@@ -297,8 +303,9 @@ class CancelResends:
         """The ALERT for a cancel unanswered after its ``limit``-th check (see the module docstring)."""
         item = self._items.get(cid) or _Cancel(0.0)
         every = f"; checked again every {self.spacing(self.limit):g} s"
-        return self._alert(cid, item) + every + ("; still unconfirmed after the restart (ALERTed before it)"
-                                                 if item.alerted else "")  # fmt: skip
+        answer = f"; the venue's last refusal: {item.answer}" if item.answer else ""
+        return self._alert(cid, item) + answer + every + ("; still unconfirmed after the restart (ALERTed before it)"
+                                                          if item.alerted else "")  # fmt: skip
 
     def _alert(self, cid: str, item: _Cancel) -> str:
         sent = (f"sent again {item.resends} time(s)" + (f", refused {item.refused}" if item.refused else "")

@@ -71,7 +71,7 @@ class RuntimeCancels:
                 _log.info("{}: {} could not be cancelled ({}); its own events say how it ended",
                           reason, order.order_id, outcome)  # fmt: skip
                 return
-            self.cancel_resends.refused(order.order_id, reason)
+            self.cancel_resends.refused(order.order_id, reason, str(outcome))
             self._keep_follow_up()
             _log.warning("{}: the venue refused to cancel {} ({}); it stays pending for the strategy and "
                          "is followed: its events may end it, else the cancel is asked again while the "

@@ -113,6 +113,9 @@ def test_a_halted_cancel_refused_for_an_order_still_working_is_followed_to_its_a
     assert len(warned) == 1, warned
     alerts = alert_lines(lines, cid)
     assert len(alerts) == 1 and "refused its cancel" in alerts[0] and "still listed it working" in alerts[0]
+    # the venue's own words say why (here: it is cancelling the order already; IB's 10148 says
+    # "state: PendingCancel" for a cancel it holds until the open)
+    assert 'the venue\'s last refusal: order is already in "pending_cancel" state (HTTP 422)' in alerts[0]
     assert strategy.orders[0].status is OrderStatus.PENDING  # it works at the venue: pending, as before
     assert [o.order_id for o in broker.left_at_venue] == [cid]
 
