@@ -215,7 +215,7 @@ class CancelResending:
         gateway took it), CancelRefused, or another VenueError / BridgeError (failed: a try)."""
         resends = self.cancel_resends
         if isinstance(outcome, CancelRefused):  # the venue still lists it: followed on (its events may end it)
-            resends.checked(cid, listed=True, sent=True, refused=str(outcome) or "refused")
+            resends.checked(cid, listed=True, sent=True, refused=str(outcome))
             _log.warning("order {}: its cancel{} was never confirmed and the venue still listed it working; "
                          "the cancel asked again ({} of at most {}) was refused ({}): followed until its "
                          "events end it", cid, when, resends.resends(cid), resends.limit, outcome)  # fmt: skip

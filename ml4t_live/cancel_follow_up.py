@@ -53,4 +53,4 @@ def _readable(was: Any) -> bool:
     return (all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts)
             and was.get("listed") in (True, False, None) and isinstance(was.get("ended", False), bool)
             and isinstance(was.get("found_filled", False), bool)
-            and isinstance(was.get("reason", ""), str))  # fmt: skip
+            and isinstance(was.get("reason", ""), str) and isinstance(was.get("answer", ""), str))  # fmt: skip

@@ -107,7 +107,7 @@ class _Cancel:
     listed: bool | None = None  # whether the venue listed it working at the last check that read (None: none did)
     alerted: bool = False  # ALERTed before a restart (ALERTed again once after it)
     found_filled: bool = False  # a look-up found it filled; its executions have not come
-    answer: str = ""  # the venue's last refusal of its cancel in this run (the ALERT quotes it)
+    answer: str = ""  # the venue's last refusal of the cancel followed (the ALERT quotes it)
 
 
 class CancelResends:
@@ -179,6 +179,8 @@ class CancelResends:
                           "ended": ended, "found_filled": item.found_filled}  # fmt: skip
             if cid in self.refused_open:
                 saved[cid]["reason"] = self.refused_open[cid]
+            if item.answer:
+                saved[cid]["answer"] = item.answer
         return saved
 
     def restore(self, saved: dict[str, dict[str, Any]], cancelling: Iterable[str], open_orders: Iterable[str],
@@ -203,7 +205,7 @@ class CancelResends:
             item = _Cancel(float("-inf"), int(was.get("checks", 0)), int(was.get("resends", 0)),
                            int(was.get("refused", 0)), int(was.get("failed", 0)), int(was.get("unread", 0)),
                            was.get("listed", True), bool(was.get("ended")),
-                           bool(was.get("found_filled")))  # fmt: skip
+                           bool(was.get("found_filled")), str(was.get("answer", "")))  # fmt: skip
             if item.alerted:  # due at once, past its limit: the ALERT again (sent only with tries left)
                 item.checks = max(item.checks, self.limit)
             self._items[cid] = item
@@ -258,7 +260,7 @@ class CancelResends:
         item = self._items.get(cid)
         return item is None or item.resends + item.failed < self.limit
 
-    def checked(self, cid: str, *, listed: bool | None, sent: bool = False, refused: str = "",
+    def checked(self, cid: str, *, listed: bool | None, sent: bool = False, refused: str | None = None,
                 failed: bool = False) -> None:  # fmt: skip
         """``cid``'s due check is done: the venue ``listed`` it working (None: its open orders
         could not be read), and its cancel was sent again (``refused``: the venue's refusal), or
@@ -268,7 +270,7 @@ class CancelResends:
         item.sent_at = self.clock()
         item.checks += 1
         item.resends += sent
-        if refused:
+        if refused is not None:
             item.refused += 1
             item.answer = refused
         item.failed += failed

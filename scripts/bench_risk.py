@@ -27,8 +27,9 @@ processes only; the child fails when a trading run never called the stand-in).
 directory and the session recorded to a fresh folder (both removed after, off the clock). Without
 it the replay keeps neither (the rails' share of the bare engine, the harshest reading).
 
-``--paired N`` measures only ``all / off`` (``--baseline defaults``: ``all / defaults``, the run a
-user gets with no ``[risk]`` key), as N pairs of fresh-process runs (the pair's order alternating), and prints the median of the N paired ratios with a 95 % bootstrap interval (2,000
+``--paired N`` measures only ``all / off`` (``--baseline defaults``: ``all / defaults``, the run
+a user gets with no ``[risk]`` key), as N pairs of fresh-process runs (the pair's order
+alternating), and prints the median of the N paired ratios with a 95 % bootstrap interval (2,000
 resamples, fixed seed): best-of-N compares two minima, each the luckiest of its runs; a pair's
 two runs share the machine's state of that moment, and the interval says whether 1.05 is inside.
 
@@ -157,7 +158,7 @@ def main() -> None:
     parser.add_argument("--default-path", action="store_true",
                         help="keep the shadow journal and record the session, as the CLI does")
     parser.add_argument("--paired", type=int, metavar="N",
-                        help="only all/off: N pairs of fresh-process runs, the median paired ratio and its interval")
+                        help="only all/baseline: N pairs of fresh-process runs, the median paired ratio and its interval")
     parser.add_argument("--baseline", choices=("off", "defaults"), default="off",
                         help="--paired: the run `all` is divided by (off: no rails; defaults: no [risk] key)")
     parser.add_argument("--child", nargs=3, metavar=("SIZE", "STRATEGY", "MODE"), help=argparse.SUPPRESS)

@@ -39,3 +39,12 @@ def test_a_killed_replay_halted_by_its_strategy_id_restarts_warm_and_halted(tmp_
     assert "strategy rehearse is HALTED (desk drill)" in lines[0], lines[:3]
     refused = [line for line in lines if "refused: trading is HALTED (desk drill)" in line]
     assert refused, again.stderr[-2000:]
+
+
+def test_replay_passes_on_divergence_to_its_journal(tmp_path):
+    demo = _cli("demo", "-q", "--session-dir", tmp_path / "s", tmp_path=tmp_path)
+    assert demo.returncode == 0, demo.stderr
+    (session,) = (tmp_path / "s").iterdir()
+    bad = _cli("replay", session, "-q", "--no-session", "--on-divergence", "bogus", tmp_path=tmp_path)
+    assert bad.returncode == 2
+    assert "on_divergence must be 'fail' or 'continue' (got 'bogus')" in bad.stderr

@@ -126,6 +126,21 @@ def test_a_refused_halted_cancel_continues_its_checks_after_a_restart_while_halt
     assert second.orders[0].status is OrderStatus.PENDING
 
 
+def test_the_alert_again_after_a_restart_quotes_the_venues_refusal_from_the_journal(tmp_path):
+    """ALERTed before the restart, its tries used: nothing is sent after it, so the venue's own
+    words can only come from the journal."""
+    venue = StuckPendingCancel(fill_on_wait=False)  # every cancel refused, the order listed working
+    strategy, _, lines = run(venue, 70, tmp_path, end="keep")
+    cid = strategy.orders[0].order_id
+    refusal = 'the venue\'s last refusal: order is already in "pending_cancel" state (HTTP 422)'
+    assert len(alert_lines(lines, cid)) == 1 and refusal in alert_lines(lines, cid)[0]
+    sent = len(venue.times)
+    _, _, lines = run(venue, 72, tmp_path, end="keep")
+    assert len(venue.times) == sent  # no tries left: nothing sent after the restart
+    (again,) = alert_lines(lines, cid)
+    assert refusal in again and again.endswith("still unconfirmed after the restart (ALERTed before it)")
+
+
 class ReplaysWithoutHalting(HaltedLimits):
     """HaltedLimits' orders, without halting again (the operator resumed while it was down)."""
 

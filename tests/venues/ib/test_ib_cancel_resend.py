@@ -39,11 +39,11 @@ class OneLimit(Strategy):
                 set_trading_state(next(self.halt.glob("*.journal")), "HALTED", "operator")
 
 
-def run(sim, strategy, minutes, state_dir, end):
+def run(sim, strategy, minutes, state_dir, end, resends=None):
     # no pacing (as ml4t-live runs a simulated gateway): a batch's cancel waits cancel_wait alone
     broker = IBBroker(config_for(sim, cancel_wait=0.3, max_requests_per_second=0), strategy_id="resend",
                       state_dir=state_dir)  # fmt: skip
-    broker.cancel_resends = CancelResends(after=0.0)  # due at the next check (the next bar)
+    broker.cancel_resends = resends or CancelResends(after=0.0)  # due at the next check (the next bar)
     feed = IBFeed(config_for(sim), ["AAPL"], bar_size="1 min", end=START + timedelta(minutes=minutes))
     lines: list[str] = []
     sink = logger.add(lambda m: lines.append(f"{m.record['level'].name} {m.record['message']}"), level="INFO")
@@ -107,3 +107,21 @@ def test_a_repeat_while_ib_is_still_cancelling_is_refused_and_ibs_confirmation_e
     assert [(o.order_ref, o.status) for o in sim.orders] == [(cid, "Cancelled")]
     assert strategy.order.status is OrderStatus.CANCELLED and broker.left_at_venue == []
     assert len(sim.orders_received) == 1
+
+
+def test_the_alert_of_a_cancel_ib_holds_quotes_ibs_pending_cancel_refusal(sim_factory, ib_log_guard, tmp_path):
+    """IB holds the halt's cancel (confirmed only much later, as outside regular hours): each
+    repeat is refused 10148 ``state: PendingCancel``; at the ALERT (here after 2 tries) the
+    operator reads IB's own answer, not only that the cancel went unconfirmed."""
+    ib_log_guard.expect(r"Error 10148, reqId \d+: .*state: PendingCancel")
+    ib_log_guard.expect(r"trading state ACTIVE -> HALTED: operator")
+    ib_log_guard.expect(r"ALERT order \S+: the venue never confirmed its cancel")
+    sim = sim_factory()
+    sim.inject("cancel_reply", reply="late", seconds=600.0)  # not within the run
+    strategy = OneLimit(halt=tmp_path)
+    _, lines = run(sim, strategy, 6, tmp_path, "keep", CancelResends(after=0.0, limit=2))  # the ALERT after 2 tries
+    cid = strategy.order.order_id
+    (alert,) = [line for line in lines if line.startswith("ERROR") and f"ALERT order {cid}:" in line]
+    assert f"the venue's last refusal: IB refused the cancel of {cid}: error 10148" in alert, alert
+    assert "state: PendingCancel" in alert
+    assert sim.request_count("CancelOrder") == 3  # the halt's and 2 repeats
