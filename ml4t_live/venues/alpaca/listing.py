@@ -21,7 +21,8 @@ from alpaca.trading.enums import QueryOrderStatus
 from alpaca.trading.requests import GetOrdersRequest
 from loguru import logger
 
-from .rest import AlpacaTradingClient, VenueRequestFailed
+from ...errors import VenueError
+from .rest import AlpacaTradingClient
 
 _log = logger.bind(component="alpaca.gateway")
 #: orders a listing page holds (Alpaca's maximum)
@@ -59,7 +60,7 @@ class SymbolOrders:
         try:
             page = self._rest(f"lookup {self._cid} (replacements, page {self.pages + 1})",
                               lambda: client.get_orders(query), repeatable=True)  # fmt: skip
-        except VenueRequestFailed as exc:
+        except VenueError as exc:  # (no answer, a refusal, no request slot in time)
             self._more = False
             _log.warning("listing the replacements of {} failed ({}); reading them one by one", self._cid, exc)
             return

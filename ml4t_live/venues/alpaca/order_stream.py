@@ -202,6 +202,8 @@ class OrderStream:
         for item in self.unknown.pending():
             cid = item.client_order_id
             if self.tracker.outcome(cid) != "unknown":  # the trade stream has reported it: it exists
+                if self.unknown.claim(cid) is None:  # (being reported by the gateway's look-up)
+                    continue
                 self.unknown.settled(cid)
                 _log.warning("order {} of unknown outcome was reported by the trade stream", cid)
                 continue
@@ -224,18 +226,24 @@ class OrderStream:
         :attr:`chain`): settle it and report the chain (an OCO pair's stop leg aliased
         first). False, nothing done, when ``cid`` is not (or no longer) of unknown outcome: the
         watcher here and the gateway's look-up (its modify, its cancel) may both find it, and
-        the one that settles it reports it. ``on_loop``: as for :meth:`report_chain`."""
-        item = self.unknown.settled(cid)
+        the one that claims it reports it. It stays of unknown outcome (``in`` :attr:`unknown`)
+        until its report is on the queue, so a snapshot that lists it meanwhile does not adopt it
+        (its fills so far taken as known) but leaves it here. ``on_loop``: as for
+        :meth:`report_chain`."""
+        item = self.unknown.claim(cid)  # (still unknown to a snapshot until reported)
         if item is None:
             return False
-        _log.warning("order {} of unknown outcome found at Alpaca ({}{})", cid, chain[-1].status.value,
-                     f", after {len(chain) - 1} replacement(s)" if len(chain) > 1 else "")  # fmt: skip
-        if item.also is not None:  # an OCO pair: its stop leg carries a venue-chosen id
-            for order in chain:
-                for leg in order.legs or []:
-                    if str(leg.client_order_id) != cid:
-                        self.tracker.alias(leg.client_order_id, item.also)
-        self.report_chain(client, chain, on_loop=on_loop)
+        try:
+            _log.warning("order {} of unknown outcome found at Alpaca ({}{})", cid, chain[-1].status.value,
+                         f", after {len(chain) - 1} replacement(s)" if len(chain) > 1 else "")  # fmt: skip
+            if item.also is not None:  # an OCO pair: its stop leg carries a venue-chosen id
+                for order in chain:
+                    for leg in order.legs or []:
+                        if str(leg.client_order_id) != cid:
+                            self.tracker.alias(leg.client_order_id, item.also)
+            self.report_chain(client, chain, on_loop=on_loop)
+        finally:
+            self.unknown.settled(cid)
         return True
 
     def _lost(self, item: Unknown, last: str) -> None:

@@ -210,16 +210,20 @@ class SubmitMixin:
         unknown outcome: settled and its chain reported as the watcher does
         (:meth:`~.order_stream.OrderStream.found_unknown`: accepted, what it filled, once), never
         adopted (an adopted order's fills so far count as reported). A look-up that gets no
-        answer leaves it to the watcher."""
+        answer (a refusal, no request slot in time) leaves it to the watcher, as does a watcher
+        (or a modify's or cancel's look-up) that is reporting it already."""
         try:
             chain = self._chain(cid, client)
-        except VenueRequestFailed as exc:
+        except VenueError as exc:
             _log.warning("order {} of unknown outcome is listed open at Alpaca but its look-up got "
                          "no answer ({}); the watcher keeps looking it up", cid, exc)  # fmt: skip
             return
         if chain and self.stream.found_unknown(client, cid, chain, on_loop=False):
             self._venue_ids[cid] = str(chain[-1].id)  # (set once reported, as in _venue_id)
-        elif not chain:
+        elif chain:
+            _log.info("order {} of unknown outcome is listed open at Alpaca while its look-up "
+                      "reports it; left to that report", cid)  # fmt: skip
+        else:
             _log.warning("order {} of unknown outcome is listed open at Alpaca ({}) but its look-up "
                          "found nothing; the watcher keeps looking it up", cid, listed.id)  # fmt: skip
 

@@ -15,6 +15,11 @@ whose immediate look-up did not settle it lands here (:mod:`.submit`). The strea
   ``OrderLost`` and an ERROR log line. The order is never sent again. Its client order id stays
   registered, so if Alpaca does report it later, its fills still reach the engine.
 
+The one that finds it first claims it (:meth:`UnknownOutcomes.claim`) and removes it only once
+its report is on the queue (:meth:`UnknownOutcomes.settled`); until then it still counts as
+unknown (``in``) but is no longer looked up (:meth:`~UnknownOutcomes.pending`), so a snapshot that
+lists it meanwhile leaves it to the claimer instead of taking its fills so far as known.
+
 So an unknown outcome is settled within about ``unknown_order_lookups x order_poll_interval``
 (default 5 x 5 s) plus the retries of each look-up (``max_request_attempts``).
 
@@ -33,6 +38,7 @@ class Unknown:
     reason: str  # why the outcome is unknown (the failed submit)
     also: str | None = None  # the second client order id of an OCO pair (its stop leg)
     misses: int = 0  # look-ups that found nothing or got no answer
+    claimed: bool = False  # found: being reported by the one that claimed it
 
 
 class UnknownOutcomes:
@@ -46,8 +52,19 @@ class UnknownOutcomes:
             self._items[client_order_id] = Unknown(client_order_id, reason, also)
 
     def pending(self) -> list[Unknown]:
+        """The entries still to look up (not claimed)."""
         with self._lock:
-            return list(self._items.values())
+            return [item for item in self._items.values() if not item.claimed]
+
+    def claim(self, client_order_id: str) -> Unknown | None:
+        """Claim the entry to report it (it stays, ``in``, until :meth:`settled`); it, or None
+        when there is none or another caller claimed it first."""
+        with self._lock:
+            item = self._items.get(client_order_id)
+            if item is None or item.claimed:
+                return None
+            item.claimed = True
+            return item
 
     def settled(self, client_order_id: str) -> Unknown | None:
         """Remove the entry; it, or None when there was none (already settled or never unknown)."""
@@ -58,7 +75,7 @@ class UnknownOutcomes:
         """One more look-up without the order; the entry (now removed) once the bound is reached."""
         with self._lock:
             item = self._items.get(client_order_id)
-            if item is None:
+            if item is None or item.claimed:
                 return None
             item.misses += 1
             if item.misses < self.limit:
