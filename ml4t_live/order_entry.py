@@ -90,6 +90,7 @@ def order_request(order: Order, *, oca_group: str | None = None) -> OrderRequest
         trail_amount=order.trail_amount,
         time_in_force="cls" if order.order_type is OrderType.MOC else "gtc",
         oca_group=oca_group,
+        filled_quantity=order.filled_quantity,
     )
 
 

@@ -129,7 +129,12 @@ class LiveBroker(Protocol):
 # --------------------------------------------------------------------------------------- venues
 @dataclass(frozen=True, slots=True)
 class OrderRequest:
-    """One order as the engine asks a venue to place (or modify) it."""
+    """One order as the engine asks a venue to place (or modify) it.
+
+    ``quantity`` is the order's total, fills included. ``filled_quantity`` is what the runtime's
+    book says the order has filled so far (journal-backed, so it survives a restart; 0 for a
+    placement): a venue whose replace is a new order for what is left (Alpaca) takes it as the
+    floor of the fills it subtracts."""
 
     client_order_id: str
     asset: str
@@ -142,6 +147,7 @@ class OrderRequest:
     time_in_force: str = "gtc"
     oca_group: str | None = None
     parent_client_order_id: str | None = None
+    filled_quantity: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

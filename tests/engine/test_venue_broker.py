@@ -330,3 +330,18 @@ def test_venue_fills_carry_the_exit_reason_as_the_backtests_do():
     assert reasons == [("AAA", OrderSide.BUY, ""), ("AAA", OrderSide.SELL, "stop_loss"),
                        ("BBB", OrderSide.BUY, ""), ("BBB", OrderSide.SELL, "signal")]  # fmt: skip
     assert broker.fills[1].exit_reason_detail.startswith("stop_loss")
+
+
+def test_a_change_of_a_partly_filled_order_tells_the_venue_what_the_book_says_filled():
+    """The request a modify hands the venue carries the book's filled quantity (journal-backed):
+    a venue whose replacement is a new order for what is left (Alpaca) subtracts at least that,
+    also when its own current order carries fewer fills (a replacement adopted after a restart)."""
+    venue = FakeVenue(fill_on_wait=False)
+    broker = connected(venue)
+    order = broker.submit_order("AAA", 10, order_type=OrderType.LIMIT, limit_price=90.0)
+    assert venue.placed[0].filled_quantity == 0
+    venue.fill(venue.placed[0], 4, final=False)
+    broker.settle(0)
+    assert order.filled_quantity == 4
+    assert broker.update_order(order.order_id, limit_price=91.0) is True
+    assert (venue.placed[-1].quantity, venue.placed[-1].filled_quantity) == (10, 4)

@@ -311,8 +311,10 @@ class SimulatedAlpaca:
         return self._call(lambda: [payloads.order_json(o) for o in self._core.venue.orders.values()])  # type: ignore[union-attr]
 
     def replaces_received(self) -> list[tuple[str, Any]]:
-        """Every PATCH /v2/orders/{id} body the venue read (refused ones too), in arrival order:
-        (the order id, its ``ReplaceForm``: ``qty``, prices, ``client_order_id``)."""
+        """Every PATCH /v2/orders/{id} body that reached the order's checks (refused there too:
+        unknown, not open, partly filled), in arrival order: (the order id, its ``ReplaceForm``:
+        ``qty``, prices, ``client_order_id``). A body refused as a form (``parse_replace``) is not
+        listed."""
         return self._call(lambda: list(self._core.venue.replaces_received))  # type: ignore[union-attr]
 
     def fills(self) -> list[FillRecord]:

@@ -233,7 +233,7 @@ class AlpacaVenue:
     # ------------------------------------------------------------------ replace / cancel
     def replace(self, order_id: str, form: ReplaceForm) -> tuple[AlpacaOrder, Messages]:
         """Alpaca's replace: a NEW order (new id) that ``replaces`` the old one."""
-        self.replaces_received.append((order_id, form))  # refused ones too
+        self.replaces_received.append((order_id, form))  # refused below too (not parse_replace's)
         old = self.get(order_id)
         if not old.is_open or old.status == "pending_cancel":  # (a replace during pending_cancel fails: AL-14)
             raise unprocessable(f'order is already in "{old.status}" state; it cannot be replaced')

@@ -275,7 +275,10 @@ class AlpacaGateway(SubmitMixin):
             return
         venue_id = self._venue_id(cid)  # (a look-up may learn of replacements: counted first)
         client = self._require()
-        filled = self._filled_now(client, venue_id)  # the replacement asks for what is left
+        # the replacement asks for what is left: filled so far is the most of what Alpaca's
+        # order says (a replacement adopted after a restart carries only its own fills) and what
+        # the runtime's book says (journal-backed: its replaced orders' fills included)
+        filled = max(self._filled_now(client, venue_id), request.filled_quantity)
         with self._replaces_lock:
             n = self._replaces[cid] = self._replaces.get(cid, 0) + 1
         new_cid = replacement_cid(cid, n)

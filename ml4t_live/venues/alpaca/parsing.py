@@ -238,8 +238,9 @@ def to_replace_request(
     Alpaca's replace is a new order for the PATCH's ``qty`` (without one, the old order's whole
     ``qty``), not for what is left of a partly filled order (alpacahq/Alpaca-API#165), and the
     old order's fills stand. So ``qty`` is always sent, as what is left: ``req.quantity -
-    filled``; a fill the count misses makes the order trade less, never more. Nothing left:
-    :class:`NotExpressible`."""
+    filled``. A fill the count misses (one made between the modify's read and Alpaca's replace)
+    is asked for again: the order can then trade more than ``req.quantity``, by that fill.
+    Nothing left: :class:`NotExpressible`."""
     qty = req.quantity - filled
     if qty <= 1e-9:
         raise NotExpressible(

@@ -357,10 +357,12 @@ def _doc_update(index: int, **order: object) -> TradeUpdate:
 
 
 def test_a_late_fill_of_a_replaced_order_counts_in_its_replacements_cumulative_quantity():
-    """doc-1 (100) filled 40, was replaced by doc-1.r1 (60 left), then a fill of 10 of doc-1
-    arrived late: doc-1.r1's fill of its 50 is the order's last, cumulative 100 (was 90: the
-    replacement's base stayed at the 40 known at the replace, and the broker reads a
-    reconstructed execution's new part from the cumulative quantity)."""
+    """doc-1 (100) filled 40 as the modify read it, so doc-1.r1 asks for the 60 left; a fill of
+    10 of doc-1 made between that read and the replace arrives late. It counts in doc-1.r1's base
+    (was not: the base stayed at the 40 known at the replace, and the broker reads a reconstructed
+    execution's new part from the cumulative quantity), so doc-1.r1's fill of its 60 reports
+    cumulative 110: the order traded 10 more than its 100, the fill the modify's read missed
+    (docs/operations.md, "a modify of a partly filled order asks for what is left")."""
     tracker = OrderTracker()
     tracker.register("doc-1")
     tracker.alias("doc-1.r1", "doc-1")
@@ -373,11 +375,11 @@ def test_a_late_fill_of_a_replaced_order_counts_in_its_replacements_cumulative_q
         0, filled_qty="50", filled_avg_price="179.10", status="replaced", qty_now="10"))
     assert (late.quantity, late.cumulative_quantity) == (10, 50)
     (last,) = tracker.on_trade_update(_doc_update(
-        1, id=new_id, client_order_id="doc-1.r1", qty="50", filled_qty="50", filled_avg_price="179.2",
-        replaces=old_id, qty_now="50"))
+        1, id=new_id, client_order_id="doc-1.r1", qty="60", filled_qty="60", filled_avg_price="179.2",
+        replaces=old_id, qty_now="60"))
     assert isinstance(last, OrderFilled)
-    assert (last.client_order_id, last.quantity, last.cumulative_quantity) == ("doc-1", 50, 100)
-    assert tracker.filled_total(new_id) == 100
+    assert (last.client_order_id, last.quantity, last.cumulative_quantity) == ("doc-1", 60, 110)
+    assert tracker.filled_total(new_id) == 110
 
 
 def test_refused_changes_and_done_for_day_leave_the_order_working():

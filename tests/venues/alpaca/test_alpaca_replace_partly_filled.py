@@ -78,3 +78,21 @@ def test_a_modify_of_an_order_filled_meanwhile_sends_no_patch(sim: SimulatedAlpa
     fills = _fills(drain(gateway.events))
     assert [(f.quantity, f.cumulative_quantity) for f in fills] == [(5, 5), (5, 10)]
     assert [f.exec_id for f in fills] == [v.execution_id for v in sim.fills()]
+
+
+def test_a_modify_subtracts_what_the_book_says_filled_when_alpacas_order_carries_less(
+    sim: SimulatedAlpaca, gateway: AlpacaGateway
+) -> None:
+    """After a restart the snapshot adopts a working replacement ``t-p.r1`` with its own fills
+    only (its predecessors' are not walked), while the runtime's book, journal-backed, knows the
+    order filled more: 4 of 10 here, none on the order Alpaca now has. The PATCH asks for the 6
+    left (was 10: Alpaca's new order for 10 plus the 4 standing, 14 traded for an order of 10)."""
+    gateway.place(_limit(50.0))  # below the market: nothing fills
+    assert len(of(OrderAccepted, drain(gateway.events), "t-p")) == 1
+    booked = OrderRequest("t-p", "AAPL", OrderSide.BUY, 10, OrderType.LIMIT, limit_price=51.0,
+                          filled_quantity=4)  # fmt: skip
+    gateway.modify(booked)
+    ((_, form),) = sim.replaces_received()
+    assert (form.qty, form.limit_price) == (6, 51.0)
+    replacement = next(o for o in sim.orders() if o["client_order_id"] == "t-p.r1")
+    assert float(replacement["qty"]) == 6
