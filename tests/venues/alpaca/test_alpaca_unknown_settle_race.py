@@ -11,21 +11,14 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from alpaca_helpers import config_for, drain, inject, of
-from ml4t.backtest import OrderSide
+from alpaca_helpers import drain, of
+from test_alpaca_snapshot_unknown import fill_events, unknown_half_filled
 
-from ml4t_live.events import OrderAccepted, OrderFilled, OrderLost, OrderPartiallyFilled
-from ml4t_live.protocols import OrderRequest
+from ml4t_live.events import OrderAccepted, OrderFilled, OrderLost
 from ml4t_live.sim.alpaca import SimulatedAlpaca
 from ml4t_live.venues.alpaca.executions import ExecutionReader
-from ml4t_live.venues.alpaca.gateway import AlpacaGateway
 
-ATTEMPTS = 4  # max_request_attempts (AlpacaConfig default): what one look-up retries
 WAIT = 10.0
-
-
-def _fills(seen: list) -> list:
-    return [e for e in seen if isinstance(e, OrderPartiallyFilled | OrderFilled)]
 
 
 class _HeldOnLoop(ExecutionReader):
@@ -43,22 +36,6 @@ class _HeldOnLoop(ExecutionReader):
         return super().for_view(client, order, adopting=adopting)
 
 
-def _unknown_half_filled(sim: SimulatedAlpaca, **config: Any) -> AlpacaGateway:
-    """A connected gateway whose t-u (market 10, filled over two bars) is of unknown outcome, 5 of
-    its 10 filled and not reported (the trade stream silent)."""
-    gw = AlpacaGateway(config_for(sim, order_poll_interval=300.0, **config), is_ours=lambda c: c.startswith("t-"))
-    gw.connect()
-    inject(sim, "silence_trade_stream")  # none of t-u's updates arrive
-    inject(sim, "truncated_body")  # Alpaca takes t-u, the answer is cut
-    inject(sim, "lookup_error", count=ATTEMPTS)  # and its look-up gets no answer
-    inject(sim, "partial_fill", parts=2)
-    gw.place(OrderRequest("t-u", "AAPL", OrderSide.BUY, 10))
-    assert gw.follows_unknown("t-u")
-    gw.rest("clock", gw._require().get_clock, repeatable=True)  # a bar: 5 of 10 fill
-    assert len(sim.fills()) == 1
-    return gw
-
-
 def test_a_snapshot_while_the_watcher_reports_an_unknown_submit_leaves_it_to_the_watcher(sim: SimulatedAlpaca) -> None:
     """The watcher finds t-u and, while it reads t-u's executions, a snapshot lists t-u. The
     snapshot leaves t-u to the watcher, whose report then holds t-u's acceptance and first 5
@@ -66,7 +43,7 @@ def test_a_snapshot_while_the_watcher_reports_an_unknown_submit_leaves_it_to_the
     Before, the watcher's settle removed t-u from the unknown submits before its report, so the
     snapshot adopted t-u (its 5 taken as known) and the report found nothing new: no
     OrderAccepted, the first 5 never reported (the broker's view 5 short)."""
-    gw = _unknown_half_filled(sim)
+    gw = unknown_half_filled(sim)
     try:
         held = gw.stream.executions = _HeldOnLoop(gw.stream.executions)
         errors: list[BaseException] = []
@@ -91,12 +68,12 @@ def test_a_snapshot_while_the_watcher_reports_an_unknown_submit_leaves_it_to_the
         seen = drain(gw.events)
         first, = sim.fills()
         assert len(of(OrderAccepted, seen, "t-u")) == 1
-        assert [(f.exec_id, f.quantity, f.cumulative_quantity) for f in _fills(seen)] == [
+        assert [(f.exec_id, f.quantity, f.cumulative_quantity) for f in fill_events(seen)] == [
             (first.execution_id, 5, 5)]
         gw.rest("clock", gw._require().get_clock, repeatable=True)  # the rest fills
         assert gw.stream.session.call(gw.stream.resync) > 0  # the silent stream's watchdog
         seen += drain(gw.events)
-        fills = _fills(seen)
+        fills = fill_events(seen)
         assert [(f.exec_id, f.quantity, f.cumulative_quantity) for f in fills] == [
             (v.execution_id, 5, c) for v, c in zip(sim.fills(), (5, 10), strict=True)]
         assert isinstance(fills[-1], OrderFilled) and not of(OrderLost, seen)
@@ -115,7 +92,7 @@ def test_a_snapshot_whose_look_up_of_an_unknown_submit_gets_no_request_slot_leav
     and test_alpaca_snapshot_unknown). Before, the RateLimitTimeout escaped the snapshot (only a
     refused request left t-u to the watcher)."""
     burst = 40
-    gw = _unknown_half_filled(sim, max_requests_per_minute=1, rate_limit_burst=burst)
+    gw = unknown_half_filled(sim, max_requests_per_minute=1, rate_limit_burst=burst)
     try:
         taken = sim.state()["rest_requests"]  # every request of ours so far took a token
         for _ in range(burst - taken - 3):  # leave three: account, positions, open orders
