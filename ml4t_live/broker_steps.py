@@ -173,6 +173,7 @@ class BarSteps(RuntimeCancels):
                 _log.info("execution {} of {} happened while away: applied", execution.exec_id,
                           execution.client_order_id)  # fmt: skip
                 self._apply_live(execution)
+        self._apply_fills_while_away(snapshot.open_orders)
         working = {o.client_order_id for o in snapshot.open_orders}
         for cid in list(self.book.open):
             if cid in working:
@@ -187,6 +188,23 @@ class BarSteps(RuntimeCancels):
         working |= self._look_up_unresolved()
         self._resend_due_cancels(working, when=", sent before the restart,")
         self._lost_listed(snapshot.open_orders, "at the restart")
+
+    def _apply_fills_while_away(self, listed: list[Any]) -> None:
+        """A working order the venue lists filled beyond the book: its executions since the
+        book's filled quantity (a gateway with ``executions_since``; Alpaca, whose snapshot
+        carries no executions) happened while away: applied once."""
+        since = getattr(self.gateway, "executions_since", None)
+        if since is None:
+            return
+        for venue_order in listed:
+            cid = venue_order.client_order_id
+            order = self.book.get(cid) if self.book.knows(cid) else None
+            if order is None or venue_order.filled_quantity <= order.filled_quantity + 1e-9:
+                continue
+            for execution in since(cid, order.filled_quantity, order.filled_price):
+                if not self.book.seen(execution.exec_id):
+                    _log.info("execution {} of {} happened while away: applied", execution.exec_id, cid)
+                    self._apply_live(execution)
 
     def _look_up_unresolved(self) -> set[str]:
         """Look up by client order id the orders the venue no longer works (after a restart);

@@ -197,7 +197,10 @@ class VenueGateway(Protocol):
 
     Optional: a gateway whose cancel waits for the venue's answer (IB) may also offer
     :meth:`CancelsMany.cancel_many`; the broker uses it for the runtime's many cancels at once (a
-    halt, cancel-all, the end of the run) and otherwise calls ``cancel`` once per order.
+    halt, cancel-all, the end of the run) and otherwise calls ``cancel`` once per order. A gateway
+    whose snapshot carries no executions (Alpaca) may offer ``executions_since(client_order_id,
+    filled, avg_price)``: the executions of an order the last snapshot listed working beyond
+    ``filled`` (the book's), which a warm restart applies as made while away.
     """
 
     venue: str

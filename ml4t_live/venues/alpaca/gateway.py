@@ -36,8 +36,16 @@ from ...errors import (
     LiveTradingRefused,
     ReconciliationError,
 )
-from ...events import OrderCancelled, OrderRejected, OrderReplaced, VenueErrorReported
+from ...events import (
+    OrderCancelled,
+    OrderFilled,
+    OrderPartiallyFilled,
+    OrderRejected,
+    OrderReplaced,
+    VenueErrorReported,
+)
 from ...protocols import AccountSnapshot, OrderRequest, VenueOrder
+from .away import fills_while_away
 from .config import AlpacaConfig
 from .held import HeldOrders
 from .order_stream import OrderStream
@@ -83,6 +91,7 @@ class AlpacaGateway(SubmitMixin):
         ] = {}  # our client order id -> current Alpaca order id
         self._replaces: dict[str, int] = {}  # our id -> the last n of <id>.r<n> (see .submit)
         self._replaces_lock = threading.Lock()  # the stream's watcher walks chains too
+        self._listed: dict[str, Any] = {}  # our id -> the order of ours the last snapshot listed
         self.held = HeldOrders()  # OCA members and bracket exits not sent yet
         self.account_number = ""
         self.is_paper = config.paper
@@ -169,6 +178,7 @@ class AlpacaGateway(SubmitMixin):
                 f"cannot read the Alpaca account state: {exc}"
             ) from None
         open_orders = []
+        self._listed = {}
         for order in flatten_open(orders):
             cid = (
                 self.tracker.ours(order.client_order_id)
@@ -180,6 +190,7 @@ class AlpacaGateway(SubmitMixin):
             elif self.is_ours(cid):
                 self.tracker.register(cid)
                 self._venue_ids[cid] = str(order.id)  # the listed one (a replace that landed late too)
+                self._listed[cid] = order
                 executions = self.stream.executions.for_view(client, order, adopting=True)
                 self._emit(self.tracker.adopt(order, executions))
             else:
@@ -222,6 +233,18 @@ class AlpacaGateway(SubmitMixin):
             self.stream.report_chain(client, chain, on_loop=False)
             found[cid] = venue_order(chain[-1], cid)
         return found
+
+    def executions_since(
+        self, client_order_id: str, filled: float, avg_price: float | None = None
+    ) -> list[OrderFilled | OrderPartiallyFilled]:
+        """What our order ``client_order_id``, listed working by the last snapshot, filled beyond
+        ``filled`` (the runtime's book, at ``avg_price``): its executions while no runtime ran,
+        under Alpaca's execution ids, oldest first (see :mod:`.away`). The tracker adopted the
+        order with them counted: they are never reported as events."""
+        order = self._listed.get(client_order_id)
+        if order is None:
+            return []
+        return fills_while_away(self.stream.executions, self._require(), order, client_order_id, filled, avg_price)
 
     def follows_unknown(self, client_order_id: str) -> bool:
         """True while the adapter itself looks up this submit of unknown outcome (see

@@ -1,0 +1,92 @@
+"""An Alpaca order still working at a warm restart that filled partly while no runtime ran: the
+part filled while away reaches the book once, under Alpaca's execution id. Real alpaca-py against
+the simulated Alpaca; the market order fills 3 of its 10 a bar (a volume participation limit)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from alpaca.trading.client import TradingClient
+from alpaca_helpers import SESSION_OPEN, config_for, minute_bars
+from loguru import logger
+from ml4t.backtest import BacktestConfig, Strategy
+from ml4t.backtest.execution.limits import VolumeParticipationLimit
+
+from ml4t_live import LiveEngine
+from ml4t_live.sim.alpaca import SimulatedAlpaca
+from ml4t_live.venues.alpaca import AlpacaBroker, AlpacaFeed
+
+
+class BuyOnce(Strategy):
+    """10 AAPL at market on the session's second bar (the replay of a warm restart repeats it)."""
+
+    def on_data(self, timestamp, data, context, broker):
+        if timestamp == SESSION_OPEN + timedelta(minutes=1):
+            broker.submit_order("AAPL", 10)
+
+
+def run(sim, state_dir, minutes, lines, **kw):
+    sink = logger.add(lambda m: lines.append(f"{m.record['level'].name} {m.record['message']}"), level="INFO")
+    try:
+        cfg = config_for(sim, **kw)
+        broker = AlpacaBroker(cfg, strategy_id="away", state_dir=state_dir)
+        feed = AlpacaFeed(cfg, ["AAPL"], end=SESSION_OPEN + timedelta(minutes=minutes))
+        LiveEngine(BuyOnce(), broker, feed, config=BacktestConfig(), session_dir=False, settle_timeout=0.5,
+                   open_orders_at_end="keep").run()  # fmt: skip
+    finally:
+        logger.remove(sink)
+    return broker
+
+
+def restarted(tmp_path, unreadable=False):
+    """Run 1 ends with the order 3 filled; 3 more fill while away (it still works); run 2 restarts
+    warm (its read of the activities failing every attempt if ``unreadable``) and fills the rest.
+    (run 2's broker, the order's id, the execution made while away, Alpaca's fills, run 2's log)."""
+    sim = SimulatedAlpaca(minute_bars(12, {"AAPL": 100.0}), config=BacktestConfig(partial_fills_allowed=True),
+                          rate_limit_per_minute=None)  # fmt: skip
+    sim.start()
+    # 0.3% of a bar's ~1000 shares: the order fills 3, 3, 3, 1 over four bars
+    sim._core.venue.exchange._broker.execution_limits = VolumeParticipationLimit(max_participation=0.003)
+    lines: list[str] = []
+    try:
+        first = run(sim, tmp_path, 2, [])
+        (cid,) = [o["client_order_id"] for o in sim.orders()]
+        assert first.book.get(cid).filled_quantity == 3
+        assert [(o["status"], o["filled_qty"]) for o in sim.orders()] == [("partially_filled", "3")]
+        TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url).get_clock()  # a bar while away
+        (away,) = sim.fills()[1:]
+        assert (away.qty, away.cum_qty, away.leaves_qty) == (3, 6, 4)  # still working at the restart
+        if unreadable:
+            sim.fail_activities(2, status=503)
+        second = run(sim, tmp_path, 5, lines, max_request_attempts=2)
+        venue = sim.fills()
+        assert [(o["status"], o["filled_qty"]) for o in sim.orders()] == [("filled", "10")]
+    finally:
+        sim.close()
+    return second, cid, away, venue, lines
+
+
+def test_a_part_filled_while_away_reaches_the_book_once_with_alpacas_execution_id(tmp_path):
+    second, cid, away, venue, lines = restarted(tmp_path)
+    order = second.book.get(cid)
+    assert order.filled_quantity == 10  # failed before: 7 (the 3 filled while away were missing)
+    assert [f.quantity for f in second.book.fills] == [3, 3, 3, 1]  # each execution once
+    assert [f.price for f in second.book.fills] == [v.price for v in venue]
+    assert second.book.positions["AAPL"].quantity == 10
+    assert all(second.book.seen(v.execution_id) for v in venue)
+    applied = [line for line in lines if "happened while away" in line]
+    assert len(applied) == 1 and away.execution_id in applied[0] and cid in applied[0], applied
+    assert not any("external" in line or "made-up" in line for line in lines), lines
+
+
+def test_unreadable_activities_give_the_part_filled_while_away_a_made_up_id_never_lose_it(tmp_path):
+    second, cid, away, _venue, lines = restarted(tmp_path, unreadable=True)
+    assert second.book.get(cid).filled_quantity == 10
+    assert [f.quantity for f in second.book.fills] == [3, 3, 3, 1]
+    assert second.book.fills[1].price == pytest.approx(away.price)  # from the average fill prices
+    made_up = f"{away.order_id}:6"
+    assert second.book.seen(made_up) and not second.book.seen(away.execution_id)
+    assert any(line.startswith("WARNING") and "made-up execution id" in line and made_up in line
+               for line in lines), lines  # fmt: skip
+    assert not any("external" in line for line in lines), lines
