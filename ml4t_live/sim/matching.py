@@ -30,6 +30,7 @@ from __future__ import annotations
 import copy
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from loguru import logger
 from ml4t.backtest import BacktestConfig, Broker, OrderSide, OrderStatus, OrderType
@@ -98,10 +99,13 @@ class SimExchange(AccountViews):
         *,
         known_assets: set[str] | frozenset[str] | None = None,
         commission_model: CommissionModel | None = None,
+        execution_limits: Any = None,
     ) -> None:
         self.config = copy.deepcopy(config) if config is not None else BacktestConfig(calendar=None)
-        # an explicit model (a venue's fee schedule) overrides the config's commission settings
-        self._broker = Broker.from_config(self.config, commission_model=commission_model)
+        # an explicit model (a venue's fee schedule) overrides the config's commission settings;
+        # execution limits (not in the config) fill an order in parts over bars, as the backtest's
+        self._broker = Broker.from_config(self.config, commission_model=commission_model,
+                                          execution_limits=execution_limits)
         self._next_bar_mode = self.config.execution_mode is ExecutionMode.NEXT_BAR
         self._known_assets = frozenset(known_assets) if known_assets is not None else None
         self.orders: dict[int, SimOrder] = {}

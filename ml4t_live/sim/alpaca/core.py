@@ -83,7 +83,7 @@ class Core:
                  secret_key: str, speed: float | None, rate_limit_per_minute: int | None, feed: str,
                  plan: FaultPlan, spawn: Callable[[Awaitable[Any], str], Any],
                  replay_from: datetime | None = None, account_state: dict[str, Any] | None = None,
-                 history_bars: Any = None, pre_open: float = 0.0) -> None:
+                 history_bars: Any = None, pre_open: float = 0.0, execution_limits: Any = None) -> None:
         in_hours = [(_utc(ts), bars) for ts, bars in groups if market_hours.is_open(_utc(ts))]
         self.skipped_outside_hours = len(groups) - len(in_hours)
         cut = _utc(replay_from) if replay_from is not None else None
@@ -105,7 +105,7 @@ class Core:
         # monotonic time the first bar's minute is reached (None: at once)
         self._opens_at = time.monotonic() + pre_open if pre_open > 0 and self.groups else None
         symbols = {s for _ts, bars in groups for s in bars}
-        self.venue = AlpacaVenue(config, symbols, self.now)
+        self.venue = AlpacaVenue(config, symbols, self.now, execution_limits)
         self.venue.standing.update(account_state or {})
         self.bars = BarStore(history + self.groups)  # REST serves only bars closed by `now`
         self.faults = FaultState()

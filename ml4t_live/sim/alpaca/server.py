@@ -100,7 +100,8 @@ class SimulatedAlpaca:
                  config: BacktestConfig | None = None, key_id: str | None = None, secret_key: str | None = None,
                  faults: Any = None, rate_limit_per_minute: int | None = 200, feed: str = "iex",
                  replay_from: datetime | None = None, account_state: dict[str, Any] | None = None,
-                 history: int | str | timedelta | None = None, pre_open: float = 0.0) -> None:
+                 history: int | str | timedelta | None = None, pre_open: float = 0.0,
+                 execution_limits: Any = None) -> None:
         """``replay_from``: bars before it are history only (served by ``/v2/stocks/bars`` from the
         start, for warm-up), the rest are replayed live. ``history``: the same by count or
         duration (``390``, ``"90min"``, ``"2d"``: see :mod:`ml4t_live.sim.history`), counted over
@@ -109,7 +110,9 @@ class SimulatedAlpaca:
         ``{"trading_blocked": True}`` (fields: ``payloads.ACCOUNT_STATE_FIELDS``; default an
         active, unblocked account). The venue only reports it: orders are still accepted.
         ``pre_open``: the venue starts that many wall seconds before its first bar's minute (its
-        clock says closed until then; see :mod:`.core`)."""
+        clock says closed until then; see :mod:`.core`). ``execution_limits``: an ml4t.backtest
+        ``ExecutionLimits`` (e.g. ``VolumeParticipationLimit``) for the matching core, as
+        ``Broker.from_config(execution_limits=...)`` takes it: orders fill in parts over bars."""
         if speed is not None and speed <= 0:
             raise ConfigError(f"speed must be > 0 (or None for step mode), got {speed}")
         if pre_open < 0:
@@ -131,6 +134,7 @@ class SimulatedAlpaca:
         self._replay_from = replay_from
         self._history = parse_history(history)  # a bad value fails here, in the caller's thread
         self._pre_open = pre_open
+        self._execution_limits = execution_limits
         self._thread: LoopThread | None = None
         self._core: Core | None = None
         self._runner: web.AppRunner | None = None
@@ -157,7 +161,8 @@ class SimulatedAlpaca:
                     speed=self._speed, rate_limit_per_minute=self._rate, feed=self._feed,
                     plan=self._plan, spawn=lambda coro, name: thread.spawn(coro, name),
                     replay_from=self._replay_from, account_state=self._account_state,
-                    history_bars=self._history, pre_open=self._pre_open)
+                    history_bars=self._history, pre_open=self._pre_open,
+                    execution_limits=self._execution_limits)
         app = web.Application()
         TradingApi(core).routes(app)
         MarketDataApi(core).routes(app)

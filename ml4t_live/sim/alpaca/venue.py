@@ -50,11 +50,12 @@ _TYPES = {
 class AlpacaVenue:
     """One simulated Alpaca paper account (see the module docstring)."""
 
-    def __init__(self, config: BacktestConfig | None, symbols: set[str], now: Callable[[], datetime]) -> None:
+    def __init__(self, config: BacktestConfig | None, symbols: set[str], now: Callable[[], datetime],
+                 execution_limits: Any = None) -> None:  # fmt: skip
         # An Alpaca account trades fractional shares unless the caller's backtest config says not.
         config = config if config is not None else BacktestConfig(calendar=None, share_type=ShareType.FRACTIONAL)
         self.fractional = config.share_type is ShareType.FRACTIONAL
-        self.exchange = SimExchange(config, known_assets=set(symbols))
+        self.exchange = SimExchange(config, known_assets=set(symbols), execution_limits=execution_limits)
         self.symbols = frozenset(symbols)
         self._now = now
         self.orders: dict[str, AlpacaOrder] = {}

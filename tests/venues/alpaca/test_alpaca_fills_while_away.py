@@ -43,11 +43,11 @@ def restarted(tmp_path, unreadable=False):
     """Run 1 ends with the order 3 filled; 3 more fill while away (it still works); run 2 restarts
     warm (its read of the activities failing every attempt if ``unreadable``) and fills the rest.
     (run 2's broker, the order's id, the execution made while away, Alpaca's fills, run 2's log)."""
-    sim = SimulatedAlpaca(minute_bars(12, {"AAPL": 100.0}), config=BacktestConfig(partial_fills_allowed=True),
-                          rate_limit_per_minute=None)  # fmt: skip
-    sim.start()
     # 0.3% of a bar's ~1000 shares: the order fills 3, 3, 3, 1 over four bars
-    sim._core.venue.exchange._broker.execution_limits = VolumeParticipationLimit(max_participation=0.003)
+    sim = SimulatedAlpaca(minute_bars(12, {"AAPL": 100.0}), config=BacktestConfig(partial_fills_allowed=True),
+                          rate_limit_per_minute=None,
+                          execution_limits=VolumeParticipationLimit(max_participation=0.003))  # fmt: skip
+    sim.start()
     lines: list[str] = []
     try:
         first = run(sim, tmp_path, 2, [])
