@@ -41,6 +41,19 @@ def unknown_half_filled(sim: SimulatedAlpaca, **config: Any) -> AlpacaGateway:
 
 
 
+def rest_reported_once(sim: SimulatedAlpaca, gw: AlpacaGateway, seen: list) -> list:
+    """The rest of t-u fills and the silent stream's watchdog reports it: with what was ``seen``,
+    10 in all, each once, under the venue's execution ids, nothing lost. Returns all seen."""
+    gw.rest("clock", gw._require().get_clock, repeatable=True)  # the rest fills
+    assert gw.stream.session.call(gw.stream.resync) > 0  # the silent stream's watchdog
+    seen = seen + drain(gw.events)
+    fills = fill_events(seen)
+    assert [(f.exec_id, f.quantity, f.cumulative_quantity) for f in fills] == [
+        (v.execution_id, 5, c) for v, c in zip(sim.fills(), (5, 10), strict=True)]
+    assert isinstance(fills[-1], OrderFilled) and not of(OrderLost, seen)
+    return seen
+
+
 def test_a_snapshot_that_lists_an_unknown_submit_reports_what_it_filled_once(sim: SimulatedAlpaca) -> None:
     """t-u (market 10, its fill split over two bars) is of unknown outcome; half fills, the stream
     says nothing, then a reconciliation's snapshot lists it. The snapshot settles it through the
@@ -59,13 +72,7 @@ def test_a_snapshot_that_lists_an_unknown_submit_reports_what_it_filled_once(sim
         assert (partial.exec_id, partial.quantity, partial.cumulative_quantity) == (first.execution_id, 5, 5)
         assert not gw.follows_unknown("t-u")
         gw.stream.session.call(gw.stream.resolve_unconfirmed)  # the watcher's tick: nothing left
-        gw.rest("clock", gw._require().get_clock, repeatable=True)  # the rest fills
-        assert gw.stream.session.call(gw.stream.resync) > 0  # the silent stream's watchdog
-        seen += drain(gw.events)
-        fills = fill_events(seen)
-        assert [(f.exec_id, f.quantity, f.cumulative_quantity) for f in fills] == [
-            (v.execution_id, 5, c) for v, c in zip(sim.fills(), (5, 10), strict=True)]
-        assert isinstance(fills[-1], OrderFilled) and not of(OrderLost, seen)
+        seen = rest_reported_once(sim, gw, seen)
         assert gw.stream.session.call(gw.stream.resync) == 0 and not drain(gw.events)  # reported once
     finally:
         gw.close()

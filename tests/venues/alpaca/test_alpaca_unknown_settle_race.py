@@ -12,9 +12,13 @@ import threading
 from typing import Any
 
 from alpaca_helpers import drain, of
-from test_alpaca_snapshot_unknown import fill_events, unknown_half_filled
+from test_alpaca_snapshot_unknown import (
+    fill_events,
+    rest_reported_once,
+    unknown_half_filled,
+)
 
-from ml4t_live.events import OrderAccepted, OrderFilled, OrderLost
+from ml4t_live.events import OrderAccepted
 from ml4t_live.sim.alpaca import SimulatedAlpaca
 from ml4t_live.venues.alpaca.executions import ExecutionReader
 
@@ -70,13 +74,7 @@ def test_a_snapshot_while_the_watcher_reports_an_unknown_submit_leaves_it_to_the
         assert len(of(OrderAccepted, seen, "t-u")) == 1
         assert [(f.exec_id, f.quantity, f.cumulative_quantity) for f in fill_events(seen)] == [
             (first.execution_id, 5, 5)]
-        gw.rest("clock", gw._require().get_clock, repeatable=True)  # the rest fills
-        assert gw.stream.session.call(gw.stream.resync) > 0  # the silent stream's watchdog
-        seen += drain(gw.events)
-        fills = fill_events(seen)
-        assert [(f.exec_id, f.quantity, f.cumulative_quantity) for f in fills] == [
-            (v.execution_id, 5, c) for v, c in zip(sim.fills(), (5, 10), strict=True)]
-        assert isinstance(fills[-1], OrderFilled) and not of(OrderLost, seen)
+        seen = rest_reported_once(sim, gw, seen)
         assert len(of(OrderAccepted, seen, "t-u")) == 1
     finally:
         gw.close()
