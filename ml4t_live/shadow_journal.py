@@ -46,10 +46,9 @@ from .errors import ReconciliationError
 from .events import BarClosed, FeedEnded
 from .journal import Journal, journal_path
 from .journal.arrival import journaled, replayed
-from .journal.codec import pack
+from .journal.codec import pack, pack_bar, unpack_bar
 from .journal.link import divergence_summary, same_decision
 from .journal.signal import ChangeSignal
-from .journal.store import pack_bar, unpack_bar
 from .rails import JournaledRails, resume_hint
 from .risk import (
     ACTIVE,

@@ -32,7 +32,7 @@ from ml4t_live.errors import (
     VenueError,
 )
 from ml4t_live.journal import TERMINAL, Journal, check_strategy_id, resume_command
-from ml4t_live.journal.store import read_only
+from ml4t_live.journal.operator_access import read_only
 from ml4t_live.journal.views import holder_pid
 from ml4t_live.placing_client import META_KEY as PLACING_KEY
 from ml4t_live.runtime_cancels import cancel_each

@@ -20,7 +20,7 @@ from typing import Any
 from ml4t_live.errors import ConfigError
 from ml4t_live.journal import check_strategy_id, resume_command, state_dir
 from ml4t_live.journal.identity import journal_part
-from ml4t_live.journal.store import read_only, set_trading_state
+from ml4t_live.journal.operator_access import read_only, set_trading_state
 
 
 def find_journals(o: dict[str, Any]) -> list[Path]:

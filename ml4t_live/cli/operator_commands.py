@@ -121,7 +121,7 @@ def orders(
 ) -> None:
     """Open orders at the venue, read-only: the strategy's (in its journal) and everyone else's
     (external), plus journal orders the venue no longer shows."""
-    from ml4t_live.journal.store import read_only
+    from ml4t_live.journal.operator_access import read_only
 
     from .operator import find_journal
     from .status import open_orders, read_venue, render_orders

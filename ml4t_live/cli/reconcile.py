@@ -17,12 +17,13 @@ from ml4t.backtest import BacktestConfig
 
 from ml4t_live.errors import ConfigError, ReconciliationError
 from ml4t_live.journal import check_strategy_id, default_strategy_id, journal_path
+from ml4t_live.journal.operator_access import read_only
 from ml4t_live.journal.reconcile import (
     Difference,
     order_differences,
     position_differences,
 )
-from ml4t_live.journal.store import TERMINAL, read_only
+from ml4t_live.journal.store import TERMINAL
 
 from . import options as opt
 from .venues import VenueOptions, entry_point

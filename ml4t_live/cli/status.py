@@ -21,8 +21,8 @@ from ml4t.backtest import BacktestConfig
 
 from ml4t_live.errors import ConfigError, Ml4tLiveError
 from ml4t_live.journal import TERMINAL, check_strategy_id
+from ml4t_live.journal.operator_access import read_only
 from ml4t_live.journal.reconcile import position_differences
-from ml4t_live.journal.store import read_only
 from ml4t_live.journal.views import (
     fills_on,
     holder_pid,

@@ -118,3 +118,19 @@ def _timestamp(text: str, zone: str | None, as_pandas: bool) -> Any:
         except (KeyError, ValueError):  # not a zone database name: the ISO offset stands
             pass
     return pd.Timestamp(stamp) if as_pandas else stamp
+
+
+#: the context key that flags a journaled catch-up bar
+_CATCH_UP = "__catch_up__"
+
+
+def pack_bar(timestamp: Any, data: dict, context: dict, catch_up: bool = False) -> bytes:
+    """A bar's journal payload (a catch-up bar is flagged in its context)."""
+    return pack([timestamp, data, {**context, _CATCH_UP: True} if catch_up else context])
+
+
+def unpack_bar(payload: bytes) -> tuple[Any, dict, dict, bool]:
+    """(timestamp, data, context, catch_up) of a bar's journal payload."""
+    timestamp, data, context = unpack(payload)
+    catch_up = bool(context.pop(_CATCH_UP, False)) if isinstance(context, dict) else False
+    return timestamp, data, context, catch_up

@@ -32,8 +32,7 @@ from typing import Any
 from loguru import logger
 
 from ..errors import ConfigError, JournalLocked
-from .codec import pack, unpack
-from .signal import tell_running
+from .codec import pack, pack_bar, unpack, unpack_bar
 
 _log = logger.bind(component="journal")
 
@@ -70,11 +69,8 @@ _MANY = {
 #: how long a write waits for another connection's write (an operator command) to finish
 BUSY_MS = 5000
 
-#: the lock descriptor of a journal opened by :func:`read_only` (it holds no lock)
+#: the lock descriptor of a journal opened by :func:`.operator_access.read_only` (it holds no lock)
 READ_ONLY = -2
-
-#: the context key that flags a journaled catch-up bar
-_CATCH_UP = "__catch_up__"
 
 #: intent statuses that end an order
 TERMINAL = frozenset({"filled", "cancelled", "rejected", "lost"})
@@ -398,58 +394,3 @@ class Journal:
 
     def exec_ids(self) -> set[str]:
         return {row[0] for row in self._db.execute("SELECT exec_id FROM fills")}
-
-
-def pack_bar(timestamp: Any, data: dict, context: dict, catch_up: bool = False) -> bytes:
-    """A bar's journal payload (a catch-up bar is flagged in its context)."""
-    return pack([timestamp, data, {**context, _CATCH_UP: True} if catch_up else context])
-
-
-def unpack_bar(payload: bytes) -> tuple[Any, dict, dict, bool]:
-    """(timestamp, data, context, catch_up) of a bar's journal payload."""
-    timestamp, data, context = unpack(payload)
-    catch_up = bool(context.pop(_CATCH_UP, False)) if isinstance(context, dict) else False
-    return timestamp, data, context, catch_up
-
-
-def read_only(path: str | Path) -> Journal:
-    """A journal opened for reading by an operator tool: no lock (the strategy may be running),
-    no writes (SQLite refuses them). Close it with :meth:`Journal.close`."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"no journal at {path}")
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
-        return Journal(path, db, READ_ONLY)
-    except sqlite3.DatabaseError as exc:
-        raise ConfigError(f"cannot read the journal {path}: {exc}") from None
-
-
-def set_trading_state(path: str | Path, state: str, reason: str, *, flatten: bool = False,
-                      cancel_all: bool = False) -> str:  # fmt: skip
-    """An operator command's one write: the trading state (the running engine notices it before
-    its next bar), with ``flatten`` the request to close the strategy's positions, and with
-    ``cancel_all`` the request to cancel every working order, the runtime's own (a flatten's)
-    included. Each of the two withdraws the other one not yet carried out (the operator's later
-    word stands), and a resume withdraws both. Never takes the journal's lock; returns the
-    previous state."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"no journal at {path}")
-    db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_MS / 1000)
-    try:
-        row = db.execute("SELECT value FROM meta WHERE key = 'trading_state'").fetchone()
-        db.execute("BEGIN IMMEDIATE")
-        rows = [("trading_state", state), ("trading_state_reason", reason)]
-        if flatten or cancel_all or state == "ACTIVE":  # the later request wins; a resume withdraws both
-            rows.append(("flatten_requested", reason if flatten else ""))
-            rows.append(("cancel_all_requested", reason if cancel_all else ""))
-        db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", rows)
-        db.execute("COMMIT")
-    except sqlite3.OperationalError as exc:
-        raise ConfigError(f"could not write the trading state to {path} ({exc}); nothing changed: "
-                          "try again") from None
-    finally:
-        db.close()
-    tell_running(path)  # a shadow run reads the journal at its next bar
-    return row[0] if row else "ACTIVE"

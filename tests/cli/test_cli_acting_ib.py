@@ -11,7 +11,7 @@ from test_cli_ib import bars, cli, ib_errors, restore_loguru, sims  # noqa: F401
 from test_cli_operator_ib import IB_ERRORS_EXPECTED, _json, traded  # noqa: F401
 
 from ml4t_live.journal import Journal, journal_path, state_dir
-from ml4t_live.journal.store import read_only
+from ml4t_live.journal.operator_access import read_only
 
 
 def _open_limits(sim) -> list[str]:

@@ -20,7 +20,7 @@ import polars as pl
 import pytest
 from ml4t.backtest import BacktestConfig
 
-from ml4t_live.journal.store import read_only
+from ml4t_live.journal.operator_access import read_only
 from ml4t_live.sim.alpaca import SimulatedAlpaca, generate_keys
 from ml4t_live.sim.ib import SimulatedIBGateway
 from ml4t_live.venues.alpaca.config import KEY_ENV, SECRET_ENV

@@ -18,7 +18,7 @@ from ml4t.backtest import OrderStatus, OrderType, Strategy
 
 from ml4t_live import LiveEngine
 from ml4t_live.cancel_resends import CancelResends
-from ml4t_live.journal.store import read_only, set_trading_state
+from ml4t_live.journal.operator_access import read_only, set_trading_state
 from ml4t_live.venue_broker import VenueBroker
 from tests.engine.test_restart_cancel_in_flight import LosesFirstCancel
 from tests.support.fakes import ListFeed, bar

@@ -19,7 +19,7 @@ from ml4t.backtest import OrderType, Strategy
 from ml4t_live import LiveEngine
 from ml4t_live.cancel_resends import CancelResends
 from ml4t_live.errors import CancelRefused, ConnectionFailed
-from ml4t_live.journal.store import set_trading_state
+from ml4t_live.journal.operator_access import set_trading_state
 from ml4t_live.venue_broker import VenueBroker
 from tests.engine.test_cancel_resend import T0, Clock, TimedVenue, drive
 from tests.support.fakes import ListFeed, bar

@@ -16,7 +16,7 @@ from ml4t.backtest import OrderStatus
 
 from ml4t_live.cancel_resends import CancelResends
 from ml4t_live.errors import CancelRefused, VenueError
-from ml4t_live.journal.store import set_trading_state
+from ml4t_live.journal.operator_access import set_trading_state
 from ml4t_live.venue_broker import VenueBroker
 from tests.engine.test_cancel_resend import Clock, TimedVenue, alert_lines, drive
 from tests.engine.test_cancel_resend_bounds import HaltedLimits, run

@@ -25,7 +25,7 @@ from ml4t.backtest import OrderStatus, OrderType
 from ml4t_live.cancel_follow_up import FOLLOW_UP_KEY
 from ml4t_live.cancel_resends import CancelResends
 from ml4t_live.errors import CancelRefused, VenueError
-from ml4t_live.journal.store import read_only, set_trading_state
+from ml4t_live.journal.operator_access import read_only, set_trading_state
 from ml4t_live.venue_broker import VenueBroker
 from tests.engine.test_cancel_resend import TimedVenue, alert_lines, drive
 from tests.engine.test_cancel_resend_bounds import FailsRepeatOnce, HaltedLimits, run

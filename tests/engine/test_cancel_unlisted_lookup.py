@@ -17,7 +17,7 @@ from ml4t.backtest import OrderStatus, OrderType
 
 from ml4t_live.cancel_resends import CancelResends
 from ml4t_live.errors import VenueError
-from ml4t_live.journal.store import set_trading_state
+from ml4t_live.journal.operator_access import set_trading_state
 from ml4t_live.protocols import VenueOrder
 from ml4t_live.venue_broker import VenueBroker
 from tests.engine.test_cancel_resend import alert_lines, drive, journal_of

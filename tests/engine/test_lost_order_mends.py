@@ -27,7 +27,7 @@ from ml4t_live.events import (
     OrderFilled,
     OrderPartiallyFilled,
 )
-from ml4t_live.journal.store import read_only
+from ml4t_live.journal.operator_access import read_only
 from ml4t_live.protocols import VenueOrder
 from ml4t_live.unknown_orders import UnknownOrders
 from ml4t_live.venue_broker import VenueBroker

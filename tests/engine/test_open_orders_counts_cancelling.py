@@ -16,7 +16,7 @@ import json
 from ml4t.backtest import OrderStatus, OrderType, Strategy
 
 from ml4t_live.cancel_resends import CancelResends
-from ml4t_live.journal.store import read_only
+from ml4t_live.journal.operator_access import read_only
 from ml4t_live.venue_broker import VenueBroker
 from tests.engine.test_cancel_resend import Clock, TimedVenue, drive
 

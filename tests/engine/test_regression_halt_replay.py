@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from ml4t.backtest import OrderType, Strategy
 
 from ml4t_live import LiveEngine
-from ml4t_live.journal.store import set_trading_state
+from ml4t_live.journal.operator_access import set_trading_state
 from ml4t_live.venue_broker import VenueBroker
 from tests.support.fakes import FakeVenue, ListFeed, bar
 

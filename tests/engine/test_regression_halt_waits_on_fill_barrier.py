@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from ml4t.backtest import BacktestConfig
 
 from ml4t_live.events import BarClosed
-from ml4t_live.journal.store import set_trading_state
+from ml4t_live.journal.operator_access import set_trading_state
 from ml4t_live.venue_broker import VenueBroker
 from tests.support.fakes import FakeVenue, bar
 

@@ -14,7 +14,7 @@ from ml4t.backtest import Strategy
 from ml4t_live import LiveEngine, ReplayFeed, ShadowBroker
 from ml4t_live.errors import StrategyError
 from ml4t_live.journal import journal_path
-from ml4t_live.journal.store import read_only
+from ml4t_live.journal.operator_access import read_only
 from tests.engine.test_shadow_journal import EveryThird, config, live_bars, run_live
 from tests.support.market import make_prices
 

@@ -19,7 +19,7 @@ from ml4t.backtest import OrderStatus, OrderType, Strategy
 from ml4t_live import LiveEngine
 from ml4t_live.errors import CancelRefused, ConnectionFailed
 from ml4t_live.events import OrderAccepted, OrderCancelled
-from ml4t_live.journal.store import read_only, set_trading_state
+from ml4t_live.journal.operator_access import read_only, set_trading_state
 from ml4t_live.protocols import VenueOrder
 from ml4t_live.venue_broker import VenueBroker
 from tests.support.fakes import FakeVenue, ListFeed, bar

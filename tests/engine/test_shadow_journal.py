@@ -13,8 +13,8 @@ from ml4t.backtest import BacktestConfig, OrderStatus, OrderType, Strategy
 from ml4t_live import LiveEngine, ReplayFeed, ShadowBroker, shadow_journal
 from ml4t_live.errors import JournalLocked, ReconciliationError, StrategyError
 from ml4t_live.journal import journal_path
+from ml4t_live.journal.operator_access import read_only
 from ml4t_live.journal.signal import signal_path
-from ml4t_live.journal.store import read_only
 from tests.support.fakes import ListFeed, bar
 from tests.support.market import make_prices
 

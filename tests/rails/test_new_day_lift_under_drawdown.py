@@ -9,7 +9,7 @@ from ml4t.backtest import Strategy
 
 from ml4t_live import LiveEngine
 from ml4t_live.journal import journal_path
-from ml4t_live.journal.store import read_only
+from ml4t_live.journal.operator_access import read_only
 from ml4t_live.risk import RiskConfig, TradingState
 from ml4t_live.venue_broker import VenueBroker
 from tests.support.fakes import FakeVenue, ListFeed, bar

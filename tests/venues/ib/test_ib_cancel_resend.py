@@ -20,7 +20,7 @@ from ml4t.backtest import BacktestConfig, OrderStatus, OrderType, Strategy
 
 from ml4t_live import LiveEngine
 from ml4t_live.cancel_resends import RESEND_LIMIT, CancelResends
-from ml4t_live.journal.store import set_trading_state
+from ml4t_live.journal.operator_access import set_trading_state
 from ml4t_live.venues.ib import IBBroker, IBFeed
 
 

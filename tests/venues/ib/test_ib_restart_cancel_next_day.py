@@ -14,7 +14,7 @@ from loguru import logger
 from ml4t.backtest import BacktestConfig, OrderStatus
 
 from ml4t_live import LiveEngine
-from ml4t_live.journal.store import read_only
+from ml4t_live.journal.operator_access import read_only
 from ml4t_live.venues.ib import IBBroker, IBFeed
 
 
