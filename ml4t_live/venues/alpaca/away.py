@@ -19,7 +19,7 @@ from loguru import logger
 
 from ...errors import VenueError
 from ...events import OrderFilled, OrderPartiallyFilled
-from .parsing import fill_price_delta, num, side_from_alpaca
+from .parsing import fill_price_delta, made_up_exec_id, num, side_from_alpaca
 
 _log = logger.bind(component="alpaca.away")
 _EPS = 1e-9
@@ -56,7 +56,7 @@ def fills_while_away(
     if venue_filled > done_to + _EPS:  # not covered by the activities read
         price = fill_price_delta(done_to, _avg_after(filled, avg_price, out), venue_filled,
                                  num(order.filled_avg_price))  # fmt: skip
-        made_up = _event(order, ours, f"{order_id}:{venue_filled:g}", venue_filled - done_to,
+        made_up = _event(order, ours, made_up_exec_id(order_id, venue_filled), venue_filled - done_to,
                          price or 0.0, order.updated_at, venue_filled, total, reconstructed=True)  # fmt: skip
         _log.warning("{:g} of Alpaca order {} ({}) filled while away without a known execution: "
                      "reported under the made-up execution id {}", made_up.quantity, order_id, ours,

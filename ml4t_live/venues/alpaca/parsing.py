@@ -314,6 +314,12 @@ def account_snapshot(
     )
 
 
+def made_up_exec_id(order_id: Any, cumulative: float) -> str:
+    """The execution id of a fill whose Alpaca execution is not known: ``<order id>:<cumulative
+    qty>`` (the tracker's and the restart's alike, so the book drops a repeat of it)."""
+    return f"{order_id}:{cumulative:g}"
+
+
 def fill_price_delta(
     prev_qty: float, prev_avg: float | None, new_qty: float, new_avg: float | None
 ) -> float | None:

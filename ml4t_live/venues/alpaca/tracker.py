@@ -34,7 +34,13 @@ from ...events import (
     VenueErrorReported,
 )
 from .executions import Execution
-from .parsing import CANCELLED_STATUSES, fill_price_delta, num, side_from_alpaca
+from .parsing import (
+    CANCELLED_STATUSES,
+    fill_price_delta,
+    made_up_exec_id,
+    num,
+    side_from_alpaca,
+)
 
 _log = logger.bind(component="alpaca.tracker")
 _EPS = 1e-9
@@ -280,7 +286,7 @@ class OrderTracker:
         return [
             cls(
                 client_order_id=state.ours,
-                exec_id=exec_id or f"{order.id}:{cumulative:g}",
+                exec_id=exec_id or made_up_exec_id(order.id, cumulative),
                 asset=order.symbol or "",
                 side=side_from_alpaca(order.side),
                 quantity=delta,
