@@ -63,6 +63,7 @@ from .rate_limit import TokenBucket
 from .rest import AlpacaTradingClient, AmbiguousOutcome, RestCaller, VenueRequestFailed
 from .submit import OrderRefused, SubmitMixin, replacement_cid
 from .tracker import OrderTracker
+from .unknown import BeingReported
 from .working import await_working
 
 _log = logger.bind(component="alpaca.gateway")
@@ -351,12 +352,16 @@ class AlpacaGateway(SubmitMixin):
         out, the order still working; the runtime follows it, see ``ml4t_live.cancel_resends``)
         or 404 (Alpaca has no such order, e.g. a submit still of unknown outcome). The order's
         real outcome (its fill, its cancel) then arrives as its events. No answer
-        at all (retried as a repeatable request) raises :class:`VenueRequestFailed`.
+        at all (retried as a repeatable request) raises :class:`VenueRequestFailed`; a submit of
+        unknown outcome the watcher is still reporting, :class:`~.unknown.BeingReported` (not
+        sent: the order may still work, as for a cancel that failed).
         """
         if self.held.drop(client_order_id):
             return
         try:
             venue_id = self._venue_id(client_order_id)
+        except BeingReported:
+            raise  # not sent, not refused by Alpaca: the order still works (a failed cancel)
         except OrderRefused as exc:
             raise CancelRefused(f"cannot cancel {client_order_id}: {exc}") from None
         client = self._require()
@@ -402,14 +407,21 @@ class AlpacaGateway(SubmitMixin):
         """The Alpaca id of our order ``cid`` now (for a modify or a cancel), looked up when not
         known. A submit of unknown outcome found so is settled and its whole chain reported
         first (:meth:`~.order_stream.OrderStream.found_unknown`): what the order under ``cid``
-        filled is reported once, and a replace then continues its cumulative fills."""
+        filled is reported once, and a replace then continues its cumulative fills. One that
+        another (the watcher) claimed first is waited for, at most ``request_timeout``, until its
+        report is on the queue; :class:`~.unknown.BeingReported` (nothing sent) when it is not."""
         venue_id = self._venue_ids.get(cid) or self.tracker.venue_id_of(cid)
         if venue_id is not None:
             return venue_id
         chain = self._chain(cid)
         if not chain:
             raise OrderRefused(f"Alpaca has no order {cid}")
-        self.stream.found_unknown(self._require(), cid, chain, on_loop=False)
+        claimed_elsewhere = not self.stream.found_unknown(self._require(), cid, chain, on_loop=False)
+        if claimed_elsewhere and not self.stream.unknown.wait_settled(cid, self.config.request_timeout):
+            raise BeingReported(
+                f"{cid}, a submit of unknown outcome, is still being reported by the adapter's watcher "
+                f"(after {self.config.request_timeout:g}s): what it filled is not counted yet, so "
+                "nothing was sent; it works unchanged, ask again at a later bar")  # fmt: skip
         venue_id = self._venue_ids[cid] = str(chain[-1].id)  # (set once reported: a watcher's walk until then starts at the first order)
         return venue_id
 

@@ -18,7 +18,11 @@ whose immediate look-up did not settle it lands here (:mod:`.submit`). The strea
 The one that finds it first claims it (:meth:`UnknownOutcomes.claim`) and removes it only once
 its report is on the queue (:meth:`UnknownOutcomes.settled`); until then it still counts as
 unknown (``in``) but is no longer looked up (:meth:`~UnknownOutcomes.pending`), so a snapshot that
-lists it meanwhile leaves it to the claimer instead of taking its fills so far as known.
+lists it meanwhile leaves it to the claimer instead of taking its fills so far as known. A modify
+or cancel whose look-up finds it claimed by another waits (:meth:`UnknownOutcomes.wait_settled`,
+at most ``request_timeout``) for that report, so the replace counts the fills the report carries;
+a claim that outlasts the wait refuses the modify or cancel (:class:`BeingReported`, nothing sent:
+the order works unchanged, the strategy may ask again at a later bar).
 
 So an unknown outcome is settled within about ``unknown_order_lookups x order_poll_interval``
 (default 5 x 5 s) plus the retries of each look-up (``max_request_attempts``).
@@ -30,6 +34,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+
+from .submit import OrderRefused
+
+
+class BeingReported(OrderRefused):
+    """A modify or cancel of a submit of unknown outcome that another (the watcher, a snapshot)
+    found first and is still reporting: what it filled is not counted yet, so nothing is sent;
+    the order works unchanged and may be changed or cancelled again at a later bar."""
 
 
 @dataclass
@@ -44,7 +56,7 @@ class Unknown:
 class UnknownOutcomes:
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()  # notified when a claim ends
         self._items: dict[str, Unknown] = {}
 
     def add(self, client_order_id: str, reason: str, also: str | None = None) -> None:
@@ -69,7 +81,20 @@ class UnknownOutcomes:
     def settled(self, client_order_id: str) -> Unknown | None:
         """Remove the entry; it, or None when there was none (already settled or never unknown)."""
         with self._lock:
+            self._lock.notify_all()
             return self._items.pop(client_order_id, None)
+
+    def wait_settled(self, client_order_id: str, timeout: float) -> bool:
+        """Wait, at most ``timeout`` seconds, while another caller's claim on the entry lasts;
+        True when there is no entry (settled: its report is on the queue, or never unknown),
+        False when it is still there (claimed, the claim outlasting the wait)."""
+        with self._lock:
+            self._lock.wait_for(lambda: not self._claimed(client_order_id), timeout)
+            return client_order_id not in self._items
+
+    def _claimed(self, client_order_id: str) -> bool:
+        item = self._items.get(client_order_id)
+        return item is not None and item.claimed
 
     def missed(self, client_order_id: str) -> Unknown | None:
         """One more look-up without the order; the entry (now removed) once the bound is reached."""
