@@ -12,6 +12,7 @@ happened (``raise X(...) from exc``)::
     │   ├── ConnectionFailed        could not connect, or lost the connection for good
     │   ├── SendFailed              a gateway's place raised a bug, not a venue answer (outcome unknown)
     │   ├── CancelRefused           the venue refused a cancel (the order is already filled / done)
+    │   ├── CancelUnsure            a gateway's cancel raised a bug, not a venue answer (sent or not: unknown)
     │   ├── ReconciliationError     venue state does not match what the engine expects: fail closed
     │   └── FeedStalled             no bar and no heartbeat within the configured time
     └── BridgeError                 misuse or failure of a worker loop thread
@@ -71,6 +72,13 @@ class SendFailed(VenueError):
 class CancelRefused(VenueError):
     """The venue refused a cancel because the order can no longer be cancelled (filled, done);
     the order's real outcome arrives as its events."""
+
+
+class CancelUnsure(VenueError):
+    """A venue gateway's cancel of one order raised something other than a venue's or the bridge's
+    error (a bug in the cancel path): whether the cancel went out is unknown. The original is the
+    ``__cause__``. The runtime takes the order as cancelling, so the cancel checks read the venue
+    and send the cancel again while it lists the order working (:mod:`~ml4t_live.cancel_resends`)."""
 
 
 class ReconciliationError(VenueError):

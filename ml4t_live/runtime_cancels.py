@@ -6,8 +6,10 @@ A gateway that offers ``cancel_many`` (:class:`~ml4t_live.protocols.CancelsMany`
 waits for the answer) gets them all in one call, so a halt of N orders costs about one wait, not
 N; any other gateway gets one ``cancel`` per order. Either way each order's outcome is handled
 alike: taken -> CANCELLED for the strategy (journaled), cancelling until the venue confirms;
-refused -> its events, else followed (:mod:`~ml4t_live.cancel_resends`); failed -> warned once,
-tried again at the next call.
+refused -> its events, else followed (:mod:`~ml4t_live.cancel_resends`); unsure (the gateway's
+cancel raised a bug: ``CancelUnsure``) -> cancelling, its first check due at once (the check sends
+the cancel again while the venue lists it working); failed -> warned once, tried again at the
+next call.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from loguru import logger
 from ml4t.backtest import Order
 
 from .book import Book
-from .errors import BridgeError, CancelRefused, VenueError
+from .errors import BridgeError, CancelRefused, CancelUnsure, VenueError
 from .order_ids import ClientOrderIds
 from .protocols import VenueGateway
 
@@ -64,8 +66,15 @@ class RuntimeCancels:
 
     def _cancel_outcome(self, order: Order, outcome: Exception | None, reason: str) -> None:
         """What the runtime's cancel of ``order`` came to: None (the venue took it), CancelRefused,
-        or another VenueError / BridgeError (failed: it may still work)."""
-        if isinstance(outcome, CancelRefused):
+        CancelUnsure (a bug in the gateway's cancel: cancelling, its first check due at once), or
+        another VenueError / BridgeError (failed: it may still work)."""
+        if isinstance(outcome, CancelUnsure):  # (the gateway logged the bug as an ERROR)
+            self._cancel_taken(order, reason)
+            self.cancel_resends.sent(order.order_id, long_ago=True)
+            _log.warning("{}: the cancel of {} raised a bug ({}); whether it went out is unknown: it is "
+                         "cancelling, and the next check sends the cancel again while the venue lists it "
+                         "working", reason, order.order_id, outcome.__cause__.__class__.__name__)  # fmt: skip
+        elif isinstance(outcome, CancelRefused):
             self._drain(block_until=None)  # a fill (or cancel) that raced it is applied first
             if order.order_id not in self.book.open:
                 _log.info("{}: {} could not be cancelled ({}); its own events say how it ended",
@@ -86,10 +95,12 @@ class RuntimeCancels:
 
 
 def cancel_each(gateway: VenueGateway, cids: list[str]) -> dict[str, Exception | None]:
-    """Each order's cancel: None (the venue took it) or what its cancel raised (CancelRefused, or
-    another VenueError / BridgeError: failed, it may still work). A gateway with ``cancel_many``
-    gets them in one call (an order it gives no outcome, or a batch that raises: failed); any
-    other, one ``cancel`` each."""
+    """Each order's cancel: None (the venue took it) or what its cancel raised (CancelRefused,
+    CancelUnsure: a bug in the gateway's cancel, or another VenueError / BridgeError: failed, it
+    may still work). A gateway with ``cancel_many`` gets them in one call (an order it gives no
+    outcome, or a batch that raises a venue's or the bridge's error: failed; a batch that raises
+    anything else: an ERROR with its traceback, each order CancelUnsure); any other, one
+    ``cancel`` each."""
     if not cids:
         return {}
     cancel_many = getattr(gateway, "cancel_many", None)
@@ -99,8 +110,19 @@ def cancel_each(gateway: VenueGateway, cids: list[str]) -> dict[str, Exception |
         outcomes = cancel_many(cids)
     except (VenueError, BridgeError) as exc:
         return dict.fromkeys(cids, exc)
+    except Exception as exc:  # noqa: BLE001  (a bug in the batch: logged, each order unsure)
+        text = (f"cancel_many of {len(cids)} order(s) raised {type(exc).__name__}: {exc} (a bug in the "
+                "venue gateway, not the venue's answer); whether the cancels went out is unknown")  # fmt: skip
+        _log.opt(exception=exc).error("{}", text)
+        return {cid: _unsure(text, exc) for cid in cids}
     missing = VenueError("the venue gateway gave no outcome for this cancel")
     return {cid: outcomes.get(cid, missing) for cid in cids}
+
+
+def _unsure(text: str, cause: Exception) -> CancelUnsure:
+    unsure = CancelUnsure(text)
+    unsure.__cause__ = cause
+    return unsure
 
 
 def cancel_one(gateway: VenueGateway, cid: str) -> Exception | None:

@@ -296,9 +296,10 @@ class IBGateway:
         """Cancel these orders in one bridge call: all the cancels are written first and IB's
         answers awaited together (about one ``cancel_wait`` for all, not one each); the refused
         ones take one look-up by orderRef together. Per order: None (IB took the cancel) or what
-        :meth:`cancel` would have raised. Bounded as one :meth:`cancel`; a batch that fails as a
-        whole (not connected, the bridge timed out or closed) gives every order that error:
-        its cancel failed, it may still work at IB."""
+        :meth:`cancel` would have raised; CancelUnsure for an order whose cancel raised a bug
+        (logged as an ERROR with its type; the other orders' answers stand). Bounded as one
+        :meth:`cancel`; a batch that fails as a whole (not connected, the bridge timed out or
+        closed) gives every order that error: its cancel failed, it may still work at IB."""
         ids = list(dict.fromkeys(client_order_ids))
         if not ids:
             return {}

@@ -15,7 +15,9 @@ never answered (found or lost). Runs on the session loop.
   IB's later news of it, so an order a refused cancel leaves undecided is settled from IB's 202
   ("Order Canceled") or followed with look-ups by orderRef (:mod:`~.refused_cancels`) until it is.
 * :meth:`OrderOutcomes.cancel_many` - many cancels at once (a halt, cancel-all, the end of the run):
-  all written first, the waits overlapping, one look-up by orderRef for the refused ones.
+  all written first, the waits overlapping, one look-up by orderRef for the refused ones. One
+  order's cancel that raises a bug (not IB's answer) is an ERROR with its traceback and that
+  order's outcome is :class:`~ml4t_live.errors.CancelUnsure`; the other orders' answers stand.
 * :meth:`OrderOutcomes._on_error` - errors ib_async cannot put on a trade: a refused cancel of an
   order it already took as done; the reason of a rejection whose 201 came after ``Inactive``.
 * :meth:`OrderOutcomes.found` / :meth:`OrderOutcomes.lost` - the answers of the
@@ -37,7 +39,7 @@ from ib_async import IB, Trade
 from loguru import logger
 from ml4t.backtest import OrderType
 
-from ...errors import CancelRefused, ConnectionFailed, VenueError
+from ...errors import CancelRefused, CancelUnsure, ConnectionFailed, VenueError
 from ...events import OrderCancelled, OrderLost, OrderRejected, VenueErrorReported
 from ...protocols import VenueOrder
 from .fills import FillReporter
@@ -92,15 +94,18 @@ class OrderOutcomes:
         """Cancel these orders together: every cancel is written before any answer is awaited,
         the waits overlap (about one ``cancel_wait`` for all), and the refused ones take ONE
         look-up by orderRef together. Per order: None (taken, as :meth:`cancel` returning) or
-        what :meth:`cancel` would have raised (CancelRefused, VenueError ...)."""
+        what :meth:`cancel` would have raised (CancelRefused, VenueError ...); a bug in one
+        order's cancel: CancelUnsure for it (an ERROR with the traceback), the others unaffected."""
         coids = list(dict.fromkeys(client_order_ids))
         queued = queue_seconds(self.session.config.max_requests_per_second)
         answers = await asyncio.gather(*(self._cancel_answer(c, queued(i)) for i, c in enumerate(coids)),
                                        return_exceptions=True)  # fmt: skip
         out: dict[str, Exception | None] = {}
         for coid, answer in zip(coids, answers, strict=True):
-            if isinstance(answer, BaseException) and not isinstance(answer, VenueError):
-                raise answer  # a bug is raised, not handed back as an order's outcome
+            if isinstance(answer, BaseException) and not isinstance(answer, Exception):
+                raise answer  # (cancelled, interrupted: the batch as a whole)
+            if isinstance(answer, Exception) and not isinstance(answer, VenueError):
+                answer = _cancel_unsure(coid, answer)  # one order's bug: the others' answers stand
             out[coid] = CancelRefused(answer) if isinstance(answer, str) else answer
         refused = [c for c, a in zip(coids, answers, strict=True) if isinstance(a, str) and c not in self._terminal]
         if refused:
@@ -346,6 +351,17 @@ def _venue_order(coid: str, trade: Trade | None, found: Found) -> VenueOrder:
         order_type=OrderType.MARKET,  # IB's executions do not say; only the fills are known
         status="filled",
     )
+
+
+def _cancel_unsure(coid: str, exc: Exception) -> CancelUnsure:
+    """A bug in one order's cancel (not IB's answer): an ERROR with its traceback, and the
+    order's outcome, CancelUnsure (whether the cancel went out is unknown)."""
+    text = (f"cancel of {coid} raised {type(exc).__name__}: {exc} (a bug in the IB adapter, not IB's answer); "
+            "whether it was sent is unknown: the runtime follows it as cancelling")  # fmt: skip
+    _log.opt(exception=exc).error("{}", text)
+    unsure = CancelUnsure(text)
+    unsure.__cause__ = exc
+    return unsure
 
 
 def queue_seconds(per_second: int) -> Callable[[int], float]:
