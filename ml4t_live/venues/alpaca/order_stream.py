@@ -195,13 +195,16 @@ class OrderStream:
 
     def resolve_unconfirmed(self) -> None:
         """Look up each unknown submit once (:attr:`chain`: by client order id, or by the Alpaca id
-        once the session knows one); settle it or count the miss."""
+        once the session knows one); settle it or count the miss. A found one whose report
+        raises stays of unknown outcome (an ERROR line, a ``VenueErrorReported``
+        ``unknown_report_failed``): looked up again at the next tick."""
         client = self._client
         if client is None:
             return
         for item in self.unknown.pending():
             cid = item.client_order_id
-            if self.tracker.outcome(cid) != "unknown":  # the trade stream has reported it: it exists
+            # reported by the trade stream: it exists (one whose report raised is reported again)
+            if self.tracker.outcome(cid) != "unknown" and not item.failed_reports:
                 if self.unknown.claim(cid) is None:  # (being reported by the gateway's look-up)
                     continue
                 self.unknown.settled(cid)
@@ -219,7 +222,13 @@ class OrderStream:
                 if lost is not None:
                     self._lost(lost, "Alpaca has no such order")
                 continue
-            self.found_unknown(client, cid, chain, on_loop=True)
+            try:
+                self.found_unknown(client, cid, chain, on_loop=True)
+            except Exception as exc:  # noqa: BLE001  (the watcher goes on: released, it is looked up again)
+                log_failure(_log, exc, "could not report order {} of unknown outcome; looked up again "
+                            "at the next tick", cid)  # fmt: skip
+                reason = redact(f"report of {cid} failed: {type(exc).__name__}: {exc}", self.config)
+                self._put([VenueErrorReported(VENUE, "unknown_report_failed", reason, cid)])
 
     def found_unknown(self, client: AlpacaTradingClient, cid: str, chain: list[Any], *, on_loop: bool) -> bool:
         """The submit of unknown outcome ``cid`` was found as ``chain`` (non-empty, read by
@@ -228,7 +237,8 @@ class OrderStream:
         watcher here and the gateway's look-up (its modify, its cancel) may both find it, and
         the one that claims it reports it. It stays of unknown outcome (``in`` :attr:`unknown`)
         until its report is on the queue, so a snapshot that lists it meanwhile does not adopt it
-        (its fills so far taken as known) but leaves it here. ``on_loop``: as for
+        (its fills so far taken as known) but leaves it here; a report that raises releases it
+        (still unknown, looked up again) and the exception propagates. ``on_loop``: as for
         :meth:`report_chain`."""
         item = self.unknown.claim(cid)  # (still unknown to a snapshot until reported)
         if item is None:
@@ -242,8 +252,10 @@ class OrderStream:
                         if str(leg.client_order_id) != cid:
                             self.tracker.alias(leg.client_order_id, item.also)
             self.report_chain(client, chain, on_loop=on_loop)
-        finally:
-            self.unknown.settled(cid)
+        except BaseException:
+            self.unknown.release(cid)  # unknown still: looked up and reported again, never forgotten
+            raise
+        self.unknown.settled(cid)
         return True
 
     def _lost(self, item: Unknown, last: str) -> None:

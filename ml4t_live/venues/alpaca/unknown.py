@@ -16,7 +16,10 @@ whose immediate look-up did not settle it lands here (:mod:`.submit`). The strea
   registered, so if Alpaca does report it later, its fills still reach the engine.
 
 The one that finds it first claims it (:meth:`UnknownOutcomes.claim`) and removes it only once
-its report is on the queue (:meth:`UnknownOutcomes.settled`); until then it still counts as
+its report is on the queue (:meth:`UnknownOutcomes.settled`); a report that raises gives the claim
+up instead (:meth:`UnknownOutcomes.release`): still of unknown outcome, it is looked up again at
+the watcher's next tick, and what it filled is reported then (the tracker reports each execution
+once, also after a report that raised half-way). Until settled it still counts as
 unknown (``in``) but is no longer looked up (:meth:`~UnknownOutcomes.pending`), so a snapshot that
 lists it meanwhile leaves it to the claimer instead of taking its fills so far as known. A modify
 or cancel whose look-up finds it claimed by another waits (:meth:`UnknownOutcomes.wait_settled`,
@@ -51,6 +54,7 @@ class Unknown:
     also: str | None = None  # the second client order id of an OCO pair (its stop leg)
     misses: int = 0  # look-ups that found nothing or got no answer
     claimed: bool = False  # found: being reported by the one that claimed it
+    failed_reports: int = 0  # claims given up because the report raised (see release)
 
 
 class UnknownOutcomes:
@@ -84,10 +88,21 @@ class UnknownOutcomes:
             self._lock.notify_all()
             return self._items.pop(client_order_id, None)
 
+    def release(self, client_order_id: str) -> None:
+        """Give up a claim whose report failed (raised): the entry is of unknown outcome again,
+        looked up (:meth:`pending`) and claimable as before; nothing is forgotten."""
+        with self._lock:
+            item = self._items.get(client_order_id)
+            if item is not None:
+                item.claimed = False
+                item.failed_reports += 1
+            self._lock.notify_all()
+
     def wait_settled(self, client_order_id: str, timeout: float) -> bool:
         """Wait, at most ``timeout`` seconds, while another caller's claim on the entry lasts;
         True when there is no entry (settled: its report is on the queue, or never unknown),
-        False when it is still there (claimed, the claim outlasting the wait)."""
+        False when it is still there (the claim outlasting the wait, or released: its report
+        failed)."""
         with self._lock:
             self._lock.wait_for(lambda: not self._claimed(client_order_id), timeout)
             return client_order_id not in self._items

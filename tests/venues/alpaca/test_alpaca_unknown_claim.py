@@ -4,7 +4,8 @@ The watcher (``OrderStream.resolve_unconfirmed``, on the trade stream's loop thr
 submit of unknown outcome it found and reports it; the gateway's modify or cancel (the engine
 thread) may find the same order meanwhile. Through the real alpaca-py client against
 SimulatedAlpaca; the trade stream is silent, so only the REST views report. The watcher's report
-is held open on an event (its read of executions), as in test_alpaca_unknown_settle_race.
+is held open on an event (its read of executions), as in test_alpaca_unknown_settle_race, or
+made to raise once.
 """
 
 from __future__ import annotations
@@ -17,9 +18,14 @@ from alpaca.trading.client import TradingClient
 from alpaca.trading.requests import ReplaceOrderRequest
 from alpaca_helpers import config_for, drain, inject, of
 from ml4t.backtest import OrderSide, OrderType
+from test_alpaca_snapshot_unknown import (
+    fill_events,
+    rest_reported_once,
+    unknown_half_filled,
+)
 
 from ml4t_live.errors import CancelRefused
-from ml4t_live.events import OrderAccepted, OrderReplaced
+from ml4t_live.events import OrderAccepted, OrderReplaced, VenueErrorReported
 from ml4t_live.protocols import OrderRequest
 from ml4t_live.sim.alpaca import SimulatedAlpaca
 from ml4t_live.venues.alpaca.executions import ExecutionReader
@@ -165,5 +171,71 @@ def test_a_modify_or_cancel_is_refused_while_the_watchers_report_outlasts_the_wa
         assert (venue_id, form.client_order_id) == (str(r1.id), "t-a.r2")
         seen = drain(gw.events)
         assert len(of(OrderAccepted, seen, "t-a")) == 1 and len(of(OrderReplaced, seen, "t-a")) == 1
+    finally:
+        gw.close()
+
+
+class _RaisesOnce(ExecutionReader):
+    """Our execution reader, raising once on a thread whose name starts with ``on``: a report
+    that breaks half-way (a bug, an answer nobody expected)."""
+
+    def __init__(self, reader: ExecutionReader, on: str) -> None:
+        super().__init__(reader.rest, reader.tracker)
+        self.on, self.raised = on, False
+
+    def for_view(self, client: Any, order: Any, *, adopting: bool = False) -> Any:
+        if not self.raised and threading.current_thread().name.startswith(self.on):
+            self.raised = True
+            raise RuntimeError("a report that breaks")
+        return super().for_view(client, order, adopting=adopting)
+
+
+def _reported_once_after(sim: SimulatedAlpaca, gw: AlpacaGateway) -> None:
+    """The watcher's next tick reports t-u: accepted, its first 5 under the venue's execution id,
+    each once; then the rest, 10 in all."""
+    gw.stream.session.call(gw.stream.resolve_unconfirmed)
+    seen = drain(gw.events)
+    first, = sim.fills()
+    assert len(of(OrderAccepted, seen, "t-u")) == 1
+    assert [(f.exec_id, f.quantity, f.cumulative_quantity) for f in fill_events(seen)] == [(first.execution_id, 5, 5)]
+    assert not gw.follows_unknown("t-u")
+    rest_reported_once(sim, gw, seen)
+
+
+def test_a_watchers_report_that_raises_leaves_the_submit_unknown_and_the_next_tick_reports_it(
+    sim: SimulatedAlpaca,
+) -> None:
+    """The watcher finds t-u (5 of 10 filled, unreported) and its report raises. t-u stays of
+    unknown outcome, the failure is reported (VenueErrorReported unknown_report_failed) and the
+    watcher goes on; its next tick reports t-u once. Before, the exception left the tick (the
+    watchdog task died: BackgroundTaskFailed, which the engine turns into ConnectionFailed) after
+    settling t-u with nothing reported."""
+    gw = unknown_half_filled(sim)
+    try:
+        gw.stream.executions = _RaisesOnce(gw.stream.executions, "ml4t-alpaca-trade")
+        gw.stream.session.call(gw.stream.resolve_unconfirmed)
+        assert gw.follows_unknown("t-u")
+        seen = drain(gw.events)
+        assert not of(OrderAccepted, seen) and not fill_events(seen)
+        (failed,) = [e for e in of(VenueErrorReported, seen, "t-u") if e.code == "unknown_report_failed"]
+        assert "a report that breaks" in failed.message
+        _reported_once_after(sim, gw)
+    finally:
+        gw.close()
+
+
+def test_a_snapshots_report_that_raises_leaves_the_submit_unknown_to_the_watcher(sim: SimulatedAlpaca) -> None:
+    """A snapshot lists t-u (of unknown outcome, 5 of 10 filled) and claims it; its report raises
+    (the exception leaves the snapshot). t-u stays of unknown outcome, nothing reported, and the
+    watcher's next tick reports it once. Before, the claim was settled anyway: t-u no longer of
+    unknown outcome, its acceptance and first 5 never reported."""
+    gw = unknown_half_filled(sim)
+    try:
+        gw.stream.executions = _RaisesOnce(gw.stream.executions, threading.current_thread().name)
+        with pytest.raises(RuntimeError, match="a report that breaks"):
+            gw.snapshot()
+        assert gw.follows_unknown("t-u")
+        assert not of(OrderAccepted, drain(gw.events))
+        _reported_once_after(sim, gw)
     finally:
         gw.close()
