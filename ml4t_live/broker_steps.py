@@ -190,16 +190,18 @@ class BarSteps(RuntimeCancels):
         self._lost_listed(snapshot.open_orders, "at the restart")
 
     def _apply_fills_while_away(self, listed: list[Any]) -> None:
-        """A working order the venue lists filled beyond the book: its executions since the
-        book's filled quantity (a gateway with ``executions_since``; Alpaca, whose snapshot
-        carries no executions) happened while away: applied once."""
+        """A working order of ours the venue lists: its executions since the book's filled
+        quantity (a gateway with ``executions_since``; Alpaca, whose snapshot carries no
+        executions) happened while away: applied once. The gateway decides whether there are
+        any: a listed order's own filled quantity may leave out what the orders it replaced
+        filled (Alpaca's ``<id>.r<n>``), which the book counts."""
         since = getattr(self.gateway, "executions_since", None)
         if since is None:
             return
         for venue_order in listed:
             cid = venue_order.client_order_id
             order = self.book.get(cid) if self.book.knows(cid) else None
-            if order is None or venue_order.filled_quantity <= order.filled_quantity + 1e-9:
+            if order is None:
                 continue
             for execution in since(cid, order.filled_quantity, order.filled_price):
                 if not self.book.seen(execution.exec_id):

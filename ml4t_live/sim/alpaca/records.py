@@ -63,6 +63,7 @@ class AlpacaOrder:
     parent_id: str | None = None  # Alpaca id of the bracket/oto parent (legs only)
     leg_ids: list[str] = field(default_factory=list)
     exchange_id: int | None = None  # the matching core's id
+    core_filled: float = 0.0  # what the core's order had filled when this one replaced its predecessor
     position_intent: str | None = None
     extended_hours: bool = False
     received_ns: int = 0  # perf_counter_ns when the submit reached the venue

@@ -79,7 +79,7 @@ class TradeUpdates:
     def _executed(self, order: AlpacaOrder, execution: Any) -> dict[str, Any]:
         qty, price = float(execution.quantity), float(execution.price)
         prior = order.filled_qty
-        order.filled_qty = float(execution.cumulative_quantity)
+        order.filled_qty = float(execution.cumulative_quantity) - order.core_filled  # its own, as Alpaca's
         order.filled_avg_price = ((order.filled_avg_price or 0.0) * prior + price * qty) / order.filled_qty
         done = float(execution.remaining_quantity) <= 1e-9
         now = self._now()

@@ -238,8 +238,6 @@ class AlpacaVenue:
         old = self.get(order_id)
         if not old.is_open or old.status == "pending_cancel":  # (a replace during pending_cancel fails: AL-14)
             raise unprocessable(f'order is already in "{old.status}" state; it cannot be replaced')
-        if old.filled_qty > 0:
-            raise unprocessable("order is partially filled; cancel it and submit a new one")
         client_id = form.client_order_id or str(uuid.uuid4())
         if client_id in self._by_client:
             raise AlpacaError(422, 40010001, "client_order_id must be unique")
@@ -249,18 +247,25 @@ class AlpacaVenue:
         if old.type == "trailing_stop" and form.trail is not None and old.trail_percent is not None:
             price = self.price(old.symbol) or 0.0
             trail = price * form.trail / 100.0
+        assert old.exchange_id is not None
+        # the core's order carries on: its quantity is what the chain filled plus the new order's
+        core_filled = self.exchange.orders[old.exchange_id].filled_quantity
+        qty = form.qty if form.qty is not None else old.qty
+        total = core_filled + qty if qty is not None and (form.qty is not None or core_filled > 0) else None
         try:
-            assert old.exchange_id is not None
-            _, events = self.exchange.replace(old.exchange_id, quantity=form.qty, limit_price=form.limit_price,
+            _, events = self.exchange.replace(old.exchange_id, quantity=total, limit_price=form.limit_price,
                                               stop_price=form.stop_price, trail_amount=trail)
         except OrderNotReplaceable as exc:
+            if old.filled_qty > 0:  # a split fill's remainder (the partial_fill fault) is executing
+                raise unprocessable("order is partially filled and its remainder is already executing; "
+                                    "cancel it and submit a new one") from None
             raise unprocessable(str(exc)) from None
         now = self._now()
         new = AlpacaOrder(**{**old.__dict__, "id": new_order_id(), "client_order_id": client_id,
-                             "created_at": now, "updated_at": now, "replaces": old.id, "leg_ids": list(old.leg_ids)})
+                             "created_at": now, "updated_at": now, "replaces": old.id, "leg_ids": list(old.leg_ids),
+                             "filled_qty": 0.0, "filled_avg_price": None, "core_filled": core_filled})
         new.status = "held" if old.status == "held" else "new"  # a held bracket leg stays held
-        if form.qty is not None:
-            new.qty = form.qty
+        new.qty = qty
         new.limit_price = form.limit_price if form.limit_price is not None else old.limit_price
         new.stop_price = form.stop_price if form.stop_price is not None else old.stop_price
         if form.trail is not None:

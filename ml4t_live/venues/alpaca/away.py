@@ -9,6 +9,14 @@ FILL activities beyond that quantity, under Alpaca's execution ids, oldest first
 applies once, as it applies the executions IB's snapshot carries. When the activities cannot be
 read, the missing quantity is one execution under a made-up id ``<order id>:<cumulative qty>``
 priced from the average fill prices, with a WARNING: unknown is never read as empty.
+
+A listed order that replaced others (a modify: ``<ours>.r<n>``, its ``replaces`` set) has filled
+only its own part: the book's filled quantity counts the whole chain. So the chain is walked from
+the order under our id (``GET /v2/orders:by_client_order_id``, then the replacements from the
+symbol's order listing, :class:`~.listing.SymbolOrders`), and each order's executions beyond the
+book are read, cumulated over the chain; the tracker learns what the orders before the listed one
+filled (a modify then asks for what is left). A chain that cannot be read is left out with a
+WARNING (the position reconciliation shows the difference). Engine thread.
 """
 
 from __future__ import annotations
@@ -19,54 +27,138 @@ from loguru import logger
 
 from ...errors import VenueError
 from ...events import OrderFilled, OrderPartiallyFilled
+from .listing import SymbolOrders
 from .parsing import fill_price_delta, made_up_exec_id, num, side_from_alpaca
 
 _log = logger.bind(component="alpaca.away")
 _EPS = 1e-9
+#: orders of one chain the walk follows; a longer chain counts as unreadable
+MAX_CHAIN = 200
 
 
-def fills_while_away(
-    reader: Any, client: Any, order: Any, ours: str, filled: float, avg_price: float | None
+class WhileAway:
+    """The orders of ours the last snapshot listed working, and what they filled while away.
+    ``reader``: the stream's :class:`~.executions.ExecutionReader`; ``rest``: the gateway's
+    :class:`~.rest.RestCaller`."""
+
+    def __init__(self, rest: Any, tracker: Any, reader: Any) -> None:
+        self.rest, self.tracker, self.reader = rest, tracker, reader
+        self.listed: dict[str, Any] = {}  # our id -> the order of ours the last snapshot listed
+
+    def executions_since(
+        self, client: Any, ours: str, filled: float, avg_price: float | None
+    ) -> list[OrderFilled | OrderPartiallyFilled]:
+        """What our order ``ours`` (listed working) filled beyond ``filled`` (the book's, at
+        ``avg_price``): see the module docstring."""
+        order = self.listed.get(ours)
+        if order is None:
+            return []
+        if order.replaces is None:
+            chain = [order]
+        else:
+            try:
+                chain = self._chain(client, ours, order)
+            except VenueError as exc:
+                _log.warning("cannot read the orders Alpaca order {} ({}) replaced ({}): what they filled "
+                             "while away is not read (the position reconciliation shows it)", order.id, ours,
+                             exc)  # fmt: skip
+                return []
+            self.tracker.continues(str(order.id), sum(num(o.filled_qty) or 0.0 for o in chain[:-1]))
+        return _beyond(self.reader, client, chain, ours, filled, avg_price)
+
+    def _chain(self, client: Any, ours: str, last: Any) -> list[Any]:
+        """The orders from the one under ``ours`` to ``last`` (the listed one), along
+        ``replaced_by``; VenueError when a read gets no answer or the chain does not reach it."""
+        first = self.rest("orders replaced by " + ours, lambda: client.get_order_by_client_id(ours), repeatable=True)
+        chain, listing = [first], SymbolOrders(self.rest, client, ours, first)
+        while str(chain[-1].id) != str(last.id):
+            successor = chain[-1].replaced_by
+            if successor is None or len(chain) >= MAX_CHAIN:
+                raise _Unreadable(f"order {chain[-1].id} does not lead to {last.id} within {len(chain)} orders")
+            successor = str(successor)
+            chain.append(listing.get(successor) or self.rest(
+                f"orders replaced by {ours} ({successor})", lambda v=successor: client.get_order_by_id(v),
+                repeatable=True))  # fmt: skip
+        chain[-1] = last  # as listed: what it filled later is the tracker's to report
+        return chain
+
+
+class _Unreadable(VenueError):
+    pass
+
+
+def _beyond(
+    reader: Any, client: Any, chain: list[Any], ours: str, filled: float, avg_price: float | None
 ) -> list[OrderFilled | OrderPartiallyFilled]:
-    """The executions of the listed ``order`` (our ``ours``) beyond ``filled`` (what the book has,
-    at ``avg_price``) up to what the listing shows it filled (later ones are the tracker's to
-    report), read with ``reader`` (:class:`~.executions.ExecutionReader`)."""
-    venue_filled = num(order.filled_qty) or 0.0
-    if venue_filled <= filled + _EPS:
-        return []
-    order_id = str(order.id)
-    if order.replaces is not None:  # its filled quantity leaves out what the orders it replaced filled
-        _log.warning("Alpaca order {} ({}) replaced an earlier order: what it filled while away is not "
-                     "read at the restart (the position reconciliation shows it)", order_id, ours)  # fmt: skip
-        return []
+    """The executions of the orders of ``chain`` (cumulated over it, the last as listed) beyond
+    ``filled``, read with ``reader``; per order, what its activities do not cover is made up."""
+    out: list[OrderFilled | OrderPartiallyFilled] = []
+    base = 0.0  # what the orders before this one filled
+    value_before = 0.0  # their fills' value
+    done_to = filled
+    total = _chain_total(chain)
+    for order in chain:
+        own = num(order.filled_qty) or 0.0
+        if base + own > done_to + _EPS:
+            done_to = _order_beyond(reader, client, order, ours, base, done_to, total, out,
+                                    _own_avg(filled, avg_price, out, base, value_before))  # fmt: skip
+        base += own
+        value_before += own * (num(order.filled_avg_price) or 0.0)
+    return out
+
+
+def _order_beyond(
+    reader: Any, client: Any, order: Any, ours: str, base: float, done_to: float, total: float | None,
+    out: list[Any], own_avg: float | None,
+) -> float:
+    """Appends to ``out`` the executions of ``order`` (the chain's orders before it filled
+    ``base``) beyond ``done_to`` (cumulated over the chain); returns the new ``done_to``."""
+    own, order_id = num(order.filled_qty) or 0.0, str(order.id)
+    held = max(done_to - base, 0.0)  # of this order's own fills, in the book (at ``own_avg``)
     try:
-        found = reader.read(client, order_id, venue_filled, order.submitted_at or order.created_at)
+        found = reader.read(client, order_id, own, order.submitted_at or order.created_at)
     except VenueError as exc:
         _log.warning("cannot read the executions of Alpaca order {} ({}) ({}): what it filled while "
                      "away gets a made-up execution id", order_id, ours, exc)  # fmt: skip
         found = []
-    total = num(order.qty)
-    out: list[OrderFilled | OrderPartiallyFilled] = []
-    done_to = filled
+    start = len(out)
     for ex in found:
-        if ex.cum_qty <= done_to + _EPS or ex.cum_qty > venue_filled + _EPS:
+        if base + ex.cum_qty <= done_to + _EPS or ex.cum_qty > own + _EPS:
             continue  # the book has it, or it came after the listing (the stream reports it)
-        out.append(_event(order, ours, ex.exec_id, ex.cum_qty - done_to, ex.price, ex.time, ex.cum_qty, total))
-        done_to = ex.cum_qty
-    if venue_filled > done_to + _EPS:  # not covered by the activities read
-        price = fill_price_delta(done_to, _avg_after(filled, avg_price, out), venue_filled,
-                                 num(order.filled_avg_price))  # fmt: skip
-        made_up = _event(order, ours, made_up_exec_id(order_id, venue_filled), venue_filled - done_to,
-                         price or 0.0, order.updated_at, venue_filled, total, reconstructed=True)  # fmt: skip
+        out.append(_event(order, ours, ex.exec_id, base + ex.cum_qty - done_to, ex.price, ex.time,
+                          base + ex.cum_qty, total))  # fmt: skip
+        done_to = base + ex.cum_qty
+    if base + own > done_to + _EPS:  # not covered by the activities read
+        before = max(done_to - base, 0.0)  # of this order's own fills, in the book or read
+        price = fill_price_delta(before, _avg_after(held, own_avg, out[start:]), own, num(order.filled_avg_price))
+        made_up = _event(order, ours, made_up_exec_id(order_id, own), base + own - done_to, price or 0.0,
+                         order.updated_at, base + own, total, reconstructed=True)  # fmt: skip
         _log.warning("{:g} of Alpaca order {} ({}) filled while away without a known execution: "
                      "reported under the made-up execution id {}", made_up.quantity, order_id, ours,
                      made_up.exec_id)  # fmt: skip
         out.append(made_up)
-    return out
+        done_to = base + own
+    return done_to
 
 
-def _avg_after(filled: float, avg_price: float | None, events: list[Any]) -> float | None:
-    qty, value = filled, filled * (avg_price or 0.0)
+def _chain_total(chain: list[Any]) -> float | None:
+    """Our order's total over the chain: what the orders before the last filled, plus its qty."""
+    last = num(chain[-1].qty)
+    return None if last is None else sum(num(o.filled_qty) or 0.0 for o in chain[:-1]) + last
+
+
+def _own_avg(
+    filled: float, avg_price: float | None, events: list[Any], base: float, value_before: float
+) -> float | None:
+    """The average price of an order's own fills the book holds: the book's fills (``filled`` at
+    ``avg_price``, then ``events``) less the orders before it (``base`` at ``value_before``)."""
+    qty = filled + sum(e.quantity for e in events) - base
+    value = filled * (avg_price or 0.0) + sum(e.quantity * e.price for e in events) - value_before
+    return value / qty if qty > _EPS else None
+
+
+def _avg_after(qty: float, avg: float | None, events: list[Any]) -> float | None:
+    value = qty * (avg or 0.0)
     for e in events:
         qty, value = qty + e.quantity, value + e.quantity * e.price
     return value / qty if qty > _EPS else None

@@ -45,7 +45,7 @@ from ...events import (
     VenueErrorReported,
 )
 from ...protocols import AccountSnapshot, OrderRequest, VenueOrder
-from .away import fills_while_away
+from .away import WhileAway
 from .config import AlpacaConfig
 from .held import HeldOrders
 from .order_stream import OrderStream
@@ -92,7 +92,7 @@ class AlpacaGateway(SubmitMixin):
         ] = {}  # our client order id -> current Alpaca order id
         self._replaces: dict[str, int] = {}  # our id -> the last n of <id>.r<n> (see .submit)
         self._replaces_lock = threading.Lock()  # the stream's watcher walks chains too
-        self._listed: dict[str, Any] = {}  # our id -> the order of ours the last snapshot listed
+        self.away = WhileAway(self.rest, self.tracker, self.stream.executions)  # (listed working orders)
         self.held = HeldOrders()  # OCA members and bracket exits not sent yet
         self.account_number = ""
         self.is_paper = config.paper
@@ -179,7 +179,7 @@ class AlpacaGateway(SubmitMixin):
                 f"cannot read the Alpaca account state: {exc}"
             ) from None
         open_orders = []
-        self._listed = {}
+        self.away.listed = {}
         for order in flatten_open(orders):
             cid = (
                 self.tracker.ours(order.client_order_id)
@@ -191,7 +191,7 @@ class AlpacaGateway(SubmitMixin):
             elif self.is_ours(cid):
                 self.tracker.register(cid)
                 self._venue_ids[cid] = str(order.id)  # the listed one (a replace that landed late too)
-                self._listed[cid] = order
+                self.away.listed[cid] = order
                 executions = self.stream.executions.for_view(client, order, adopting=True)
                 self._emit(self.tracker.adopt(order, executions))
             else:
@@ -240,12 +240,10 @@ class AlpacaGateway(SubmitMixin):
     ) -> list[OrderFilled | OrderPartiallyFilled]:
         """What our order ``client_order_id``, listed working by the last snapshot, filled beyond
         ``filled`` (the runtime's book, at ``avg_price``): its executions while no runtime ran,
-        under Alpaca's execution ids, oldest first (see :mod:`.away`). The tracker adopted the
-        order with them counted: they are never reported as events."""
-        order = self._listed.get(client_order_id)
-        if order is None:
-            return []
-        return fills_while_away(self.stream.executions, self._require(), order, client_order_id, filled, avg_price)
+        under Alpaca's execution ids, oldest first, those of the orders it replaced included (see
+        :mod:`.away`). The tracker adopted the order with them counted: they are never reported
+        as events."""
+        return self.away.executions_since(self._require(), client_order_id, filled, avg_price)
 
     def follows_unknown(self, client_order_id: str) -> bool:
         """True while the adapter itself looks up this submit of unknown outcome (see

@@ -95,6 +95,14 @@ class OrderTracker:
             new.base = old.base + old.filled
             new.accepted = True
 
+    def continues(self, venue_id: str, base: float) -> None:
+        """The order ``venue_id`` (adopted on connect) replaced orders of ours that filled ``base``
+        (read after a restart): its cumulative fills continue from there."""
+        with self._lock:
+            state = self._orders.get(venue_id)
+            if state is not None:
+                state.base = base
+
     def filled_total(self, venue_id: str) -> float:
         """What our order has filled as reported, up to and including the order ``venue_id``."""
         with self._lock:

@@ -5,9 +5,10 @@ old order's whole ``qty``) while the old order's fills stand (alpacahq/Alpaca-AP
 the total would trade the filled part again. Through the real alpaca-py client against
 SimulatedAlpaca, with the trade stream silent (the fills so far known only from Alpaca).
 
-Not exercised end to end: the replacement itself. The simulator refuses to replace a partly
-filled order (its matching core cannot take back a remainder already executing; see
-docs/simulators.md), so these tests read the PATCH the venue received
+Not exercised end to end here: the replacement itself. The simulator refuses to replace an order
+whose fill its ``partial_fill`` fault split (its matching core cannot take back a remainder
+already executing; see docs/simulators.md; test_alpaca_replacement_away.py replaces one filling
+in parts over bars), so these tests read the PATCH the venue received
 (``SimulatedAlpaca.replaces_received``) and the 422 that follows; the replacement's fills
 counting on from the original's is shown on payloads in test_alpaca_parsing.py.
 """

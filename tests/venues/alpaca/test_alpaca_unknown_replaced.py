@@ -4,8 +4,9 @@ The submit's answer is lost and its look-up gets no answer, so the outcome is un
 stream's watcher (``OrderStream.resolve_unconfirmed``) follows it, with the trade stream silent.
 Through the real alpaca-py client against SimulatedAlpaca.
 
-Not reproduced end to end: an original that partly filled before the replace (the simulator
-refuses to replace a partly filled order, see docs/simulators.md). What the modify's look-up now
+Not reproduced end to end: an original that partly filled before the replace (written when the
+simulator refused to replace a partly filled order; it now does for fills in parts over bars, see
+docs/simulators.md). What the modify's look-up now
 does for it (the original reported, its cumulative fills carried into the replacement) is what
 the first test shows for an original that had not filled.
 """
