@@ -1,5 +1,5 @@
 """Interactive Brokers through ib_async: config, session (async, loop thread), gateway and feed
-(sync facades), parsing (pure). See each module's docstring."""
+(sync facades), parsing and bar_parsing (pure). See each module's docstring."""
 
 from .broker import IBBroker
 from .config import IBConfig

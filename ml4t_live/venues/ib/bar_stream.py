@@ -33,14 +33,14 @@ from loguru import logger
 from ...errors import ConnectionFailed
 from ...events import BarClosed, FeedDisconnected, FeedEnded, FeedReconnected
 from ...feeds.health import FeedHealth
-from .bars import RT_BAR_SECONDS, BarAssembler, BarGroup
-from .parsing import (
-    contract_for,
+from .bar_parsing import (
     duration_str,
     historical_bar_row,
     ib_bar_size_setting,
     realtime_bar_row,
 )
+from .bars import RT_BAR_SECONDS, BarAssembler, BarGroup
+from .parsing import contract_for
 from .session import CONNECTIVITY_LOST, IBSession
 
 _log = logger.bind(component="ib.feed")

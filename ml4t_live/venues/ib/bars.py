@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .parsing import bar_values
+from .bar_parsing import bar_values
 
 RT_BAR_SECONDS = 5
 

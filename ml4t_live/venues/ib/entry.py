@@ -31,10 +31,10 @@ from loguru import logger
 from ...cli.venues import feed_health, venue_end
 from ...errors import ConfigError, LiveTradingRefused
 from ...schedule.rehearsal import rehearsal_options
+from .bar_parsing import ib_bar_size_setting
 from .broker import IBBroker
 from .config import IBConfig, whole_number
 from .feed import IBFeed
-from .parsing import ib_bar_size_setting
 
 _log = logger.bind(component="ib.entry")
 #: the ``[venue]`` keys a run against IB reads (anything else is a ConfigError: a typo never

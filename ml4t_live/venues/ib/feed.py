@@ -48,10 +48,10 @@ from ...errors import ConfigError
 from ...events import FeedEvent
 from ...feeds.health import OUTAGE_TIMEOUT, FeedHealth, HealthBounds
 from ...schedule.calendar import exchange_calendar
+from .bar_parsing import bar_size_seconds
 from .bar_stream import BarStream
 from .config import IBConfig
 from .feed_health import TASK, IBFeedWatch
-from .parsing import bar_size_seconds
 from .session import IBSession
 
 _log = logger.bind(component="ib.feed")

@@ -54,8 +54,8 @@ from loguru import logger
 
 from ...events import BackgroundTaskFailed, FeedDisconnected, FeedHeartbeat
 from ...schedule.calendar import in_session, seconds_to_open
+from .bar_parsing import duration_str, historical_bar_row, ib_bar_size_setting
 from .bar_stream import BarStream
-from .parsing import duration_str, historical_bar_row, ib_bar_size_setting
 
 _log = logger.bind(component="ib.feed")
 TASK = "ib-feed-health"

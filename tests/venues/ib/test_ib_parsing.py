@@ -13,6 +13,7 @@ from ml4t.backtest import OrderSide, OrderType
 
 from ml4t_live.events import OrderFilled, OrderPartiallyFilled
 from ml4t_live.protocols import OrderRequest
+from ml4t_live.venues.ib import bar_parsing as bp
 from ml4t_live.venues.ib import parsing as p
 
 PAYLOADS = json.loads(
@@ -143,7 +144,7 @@ def test_realtime_and_historical_bars():
     sub = RealTimeBarList()
     bars[3] = sub
     ib.client.decoder.interpret(FRAMES["realtime_bar"])
-    assert p.realtime_bar_row(sub[0]) == (
+    assert bp.realtime_bar_row(sub[0]) == (
         int(datetime(2026, 11, 24, 14, 31, tzinfo=UTC).timestamp()),
         190.0,
         190.6,
@@ -160,7 +161,7 @@ def test_realtime_and_historical_bars():
 
     for key, req_id in (("historical_data", 4), ("historical_data_epoch", 5)):
         (bar,) = asyncio.run(decode_history(key, req_id))
-        label, values = p.historical_bar_row(bar, UTC)
+        label, values = bp.historical_bar_row(bar, UTC)
         assert label == datetime(2026, 11, 24, 14, 31, tzinfo=UTC), key
         assert values == {
             "price": 190.5,
@@ -253,11 +254,11 @@ def test_sides_accounts_and_bar_sizes():
     )
     assert p.is_paper_account("DU1234567") and not p.is_paper_account("U1234567")
     assert [
-        p.bar_size_seconds(s) for s in ("5 secs", "1 min", "15 mins", "1 hour")
+        bp.bar_size_seconds(s) for s in ("5 secs", "1 min", "15 mins", "1 hour")
     ] == [5, 60, 900, 3600]
     with pytest.raises(ValueError):
-        p.bar_size_seconds("7 secs")
+        bp.bar_size_seconds("7 secs")
     assert (
-        p.ib_bar_size_setting(60) == "1 min" and p.ib_bar_size_setting(300) == "5 mins"
+        bp.ib_bar_size_setting(60) == "1 min" and bp.ib_bar_size_setting(300) == "5 mins"
     )
-    assert p.duration_str(600) == "600 S" and p.duration_str(3 * 86400) == "3 D"
+    assert bp.duration_str(600) == "600 S" and bp.duration_str(3 * 86400) == "3 D"
