@@ -4,7 +4,9 @@ Commands: ``run`` (a strategy on recorded bars or a venue feed), ``demo`` (the b
 ``replay`` (re-drive a strategy from a recorded session) and ``sim`` (a simulated venue).
 Exit codes: 0 ok, 1 strategy error, 2 usage/config error, 3 venue/connection failure.
 
-Layout: ``app`` (Typer app, shared options, exit codes), ``commands`` (the commands),
+Layout: ``app`` (Typer app, shared options, exit codes), ``commands`` (run, demo, replay, sim,
+reconcile), ``halt_resume`` (halt, resume), ``operator_commands`` (status, orders,
+flatten, cancel-all), ``report_commands`` (report, parity),
 ``runner`` (options -> LiveEngine run), ``options`` (TOML / --param / strategy loading, pure),
 ``ui`` (log sinks, progress, summary), ``venues`` (the seam to the IB / Alpaca adapters).
 """
@@ -12,6 +14,7 @@ Layout: ``app`` (Typer app, shared options, exit codes), ``commands`` (the comma
 from __future__ import annotations
 
 from . import commands as _commands  # noqa: F401  (registers the commands on the app)
+from . import halt_resume as _halt_resume  # noqa: F401  (halt, resume)
 from . import operator_commands as _operator_commands  # noqa: F401  (status, orders, flatten, cancel-all)
 from . import report_commands as _report_commands  # noqa: F401  (report, parity)
 from .app import EXIT_CODES_HELP, EXIT_CONFIG, EXIT_OK, EXIT_STRATEGY, EXIT_VENUE, app
