@@ -28,26 +28,25 @@ A recorded replay (a source file) restarts warm only when the process running it
 a power cut): any end the run reached itself (the end of the data, ``--max-bars``, Ctrl-C, a
 strategy error) starts the next run afresh, as does a different source. A research loop that
 re-runs an edited strategy on the same data gets a new run, not a restart.
+
+The restart's steps (afresh or warm) are :mod:`ml4t_live.shadow_restart`.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from loguru import logger
 from ml4t.backtest import Broker, Fill, Order, OrderSide, OrderType
 
-from .errors import ReconciliationError
-from .events import BarClosed, FeedEnded
+from .events import BarClosed
 from .journal import Journal, journal_path
-from .journal.arrival import journaled, replayed
-from .journal.codec import pack, pack_bar, unpack_bar
-from .journal.link import divergence_summary, same_decision
+from .journal.arrival import journaled
+from .journal.codec import pack, pack_bar
+from .journal.link import same_decision
 from .journal.signal import ChangeSignal
 from .rails import JournaledRails, resume_hint
 from .risk import (
@@ -59,6 +58,7 @@ from .risk import (
     TradingState,
     Transition,
 )
+from .shadow_restart import ShadowRestart, _fresh_reason, _start_afresh
 
 _log = logger.bind(component="shadow-journal")
 
@@ -68,7 +68,7 @@ _NONE = pack(None)
 COMMIT_SECONDS = 0.25
 
 
-class ShadowJournal:
+class ShadowJournal(ShadowRestart):
     """Journals a shadow broker's bars and commands; replays them after a restart."""
 
     def __init__(self, journal: Journal, gate_config: RiskConfig | None, on_divergence: str, *,
@@ -312,65 +312,6 @@ class ShadowJournal:
             self._rows["commands"].append(row)
         self._made, self._expected = [], []
 
-    # ------------------------------------------------------------------ warm restart
-    def begin_replay(self) -> bool:
-        commands = self.journal.commands()
-        if self.journal.bars == 0 and not commands:
-            return False
-        self._replay, self._last_bar = {}, self.journal.bars
-        for (n, seq), (kind, _, args, _) in sorted(commands.items(), key=lambda kv: (kv[0][0], abs(kv[0][1]))):
-            if kind == "commands":
-                self._replay.setdefault(n, []).extend(args)
-                self._last_rows += n == self._last_bar
-            elif kind == "operator":
-                self._operator_rows.setdefault(n, []).append(args)
-        self._fills = self.journal.fill_count()
-        return True
-
-    def replay_bars(self, feed: Any) -> Iterator[tuple[int, BarClosed]]:
-        """The journaled bars, each with when it arrived in the run that journaled it; a bar kept
-        by reference is the recorded source's next bar (its timestamp must be the journaled one; a
-        paced replay delivers those without pacing), with that source's clock."""
-        if hasattr(feed, "unpaced"):
-            feed.unpaced = self._last_bar
-        for n, text, payload, arrived in self.journal.iter_bar_rows():
-            if payload:
-                yield n, BarClosed(*unpack_bar(payload), replayed_arrival=replayed(arrived))
-                continue
-            bar = _next_bar(feed)
-            if bar is None or str(bar.timestamp) != text:
-                raise ReconciliationError(
-                    f"warm restart of the shadow run: the journal's bar {n} ({text}) is not the "
-                    f"source's next bar ({bar.timestamp if bar is not None else 'the source ended'}). "
-                    f"The recorded bars changed since the journal was written: move "
-                    f"{self.journal.path} aside to start afresh"
-                )  # fmt: skip
-            yield n, bar
-
-    def end_replay(self, fills: list[Fill]) -> None:
-        """After the replay: divergences reported (the run stops unless told to continue); the
-        fills the journal lacks (made past its last bar's commands) journaled; the first live bar
-        reads the trading state the operator set meanwhile."""
-        self._replayed_bar()
-        self._replay = None
-        if len(fills) > self._fills:  # the same simulation: the first ones are the journaled
-            self.fills(fills[self._fills :], self._last_bar)
-        if self.divergences:
-            self._restart_failed = True
-            shown = divergence_summary(self.divergences)
-            if self.on_divergence == "fail":
-                raise ReconciliationError(
-                    f"warm restart of the shadow run: the strategy did not repeat its journaled "
-                    f"decisions ({shown}). It changed, or it is not deterministic. Start afresh by "
-                    f"moving {self.journal.path} aside, or replay the journal's decisions as they "
-                    "come with on_divergence = 'continue' (--on-divergence continue)"
-                )
-            _log.error("warm restart: {} divergence(s), continuing as asked: {}", len(self.divergences), shown)
-            self._restart_failed = False
-        self.commit()
-        self._version, self._ask = -1, True  # the first live bar reads what the operator set meanwhile
-        _log.info("warm restart done: {} bars replayed", self._last_bar)
-
     # ------------------------------------------------------------------ end
     def closing(self, fills: list[Fill]) -> None:
         """The run ends (in order or not): the bar in progress is complete as it is; ``on_end``'s
@@ -402,39 +343,3 @@ class ShadowJournal:
         if self._signal is not None:
             self._signal.close()
         self.journal.close()
-
-
-def _next_bar(feed: Any) -> BarClosed | None:
-    """The recorded source's next bar (None when it ended first)."""
-    while True:
-        event = feed.next_event(1.0)
-        if isinstance(event, BarClosed):
-            return event
-        if isinstance(event, FeedEnded):
-            return None
-
-
-def _fresh_reason(journal: Journal, source: str | None) -> str | None:
-    if journal.is_new:
-        return None
-    if journal.meta("finished"):
-        return "its last run ended (a replay restarts warm only after its process died)"
-    if source is not None and (journal.meta("source") or None) != source:
-        return f"it holds a run on {journal.meta('source') or 'live bars'}; this run replays {source}"
-    return None
-
-
-def _start_afresh(journal: Journal, path: Path, why: str) -> Journal:
-    """A new file under the same lock (the earlier runs' session folders keep their records).
-    A HALTED / REDUCING the operator set carries over; one a limit set (the last run's strategy
-    errors, its loss) does not: that run is over."""
-    state, reason = journal.meta("trading_state", ACTIVE), journal.meta("trading_state_reason", "")
-    saved = json.loads(journal.meta("risk_state") or "{}")
-    automatic = saved.get("state") == state and saved.get("cause") not in (None, "", "operator")
-    _log.info("shadow journal {} starts afresh: {}", path, why)
-    journal = journal.recreate()
-    if state != ACTIVE and not automatic:
-        journal.set_meta("trading_state", state)
-        journal.set_meta("trading_state_reason", reason)
-        _log.warning("the strategy stays {} ({}) in its new journal", state, reason or "no reason given")
-    return journal
