@@ -189,7 +189,7 @@ class OrderTracker:
                 if exec_id is not None:
                     self._exec_ids.add(exec_id)
                 return out
-            return self._lifecycle(state, update.order, event)
+            return self._lifecycle(state, update.order, event, update.timestamp)
 
     def adopt(self, order: AlpacaOrder, executions: list[Execution] | None = None) -> list[OrderEvent]:
         """An open order of ours found on connect: what it has filled is already in the account
@@ -355,27 +355,44 @@ class OrderTracker:
         return out
 
     def _lifecycle(
-        self, state: _Tracked, order: AlpacaOrder, event: str
+        self, state: _Tracked, order: AlpacaOrder, event: str, when: Any = None
     ) -> list[OrderEvent]:
+        """``event`` (a trade update's, or a REST view's status as one) for our order. An end
+        (``replaced``, ``canceled``, ``expired``) whose ``filled_qty`` exceeds what was reported
+        reports the excess first, once: a fill whose own update was lost, under the made-up
+        execution id ``<order id>:<cumulative qty>`` at the price the average fill prices give
+        (a replaced order's excess counts in its replacements' cumulative quantity too)."""
+        ends = event in ("replaced", *_CANCEL_EVENTS) or order.status in CANCELLED_STATUSES
+        out = self._fill_before_end(state, order, when) if ends else []
         if state.terminal:
-            return []
+            return out
         if event in _ACCEPT_EVENTS:
             if state.accepted:
                 return []
             state.accepted = True
             return [OrderAccepted(state.ours, str(order.id))]
         if event == "replaced" or order.status is AlpacaStatus.REPLACED:
-            state.terminal = (
-                True  # the replacement carries on under the same id of ours
-            )
-            return []
+            state.terminal = True  # the replacement carries on under the same id of ours
+            return out
         if event in _REFUSED_CHANGES:  # the order itself is unchanged and still working
             text = f"Alpaca refused to {event.split('_')[1]} the order"
             return [VenueErrorReported("alpaca", event, text, state.ours)]
         if event in _CANCEL_EVENTS or order.status in CANCELLED_STATUSES:
             state.terminal = True
-            return [OrderCancelled(state.ours, event)]
+            return out + [OrderCancelled(state.ours, event)]
         if event == "rejected" or order.status is AlpacaStatus.REJECTED:
             state.terminal = True
             return [OrderRejected(state.ours, "rejected by Alpaca", "rejected")]
         return []
+
+    def _fill_before_end(self, state: _Tracked, order: AlpacaOrder, when: Any) -> list[OrderEvent]:
+        """What an ending view of ``order`` shows filled beyond what was reported, as one fill."""
+        before = state.filled
+        out = self._fills(state, order, None, None, None, when or order.filled_at or order.updated_at)
+        if out:
+            _log.warning(
+                "Alpaca order {} ({}) ended {} with {:g} more filled than reported: reported under "
+                "the made-up execution id {}", order.id, state.ours, order.status.value,
+                state.filled - before, out[0].exec_id,
+            )  # fmt: skip
+        return out
