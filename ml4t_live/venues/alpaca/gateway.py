@@ -35,6 +35,7 @@ from ...errors import (
     ConnectionFailed,
     LiveTradingRefused,
     ReconciliationError,
+    VenueError,
 )
 from ...events import (
     OrderCancelled,
@@ -162,6 +163,9 @@ class AlpacaGateway(SubmitMixin):
         _log.warning("LIVE trading confirmed on Alpaca account {}", account_number)
 
     def snapshot(self) -> AccountSnapshot:
+        """The account now (positions, our open orders adopted or settled, foreign ones reported);
+        ReconciliationError when it cannot be read (refused, no answer, or no request slot within
+        ``request_timeout``) or understood: callers never take unknown for flat."""
         client = self._require()
         try:
             account = self.rest("account", client.get_account, repeatable=True)
@@ -174,7 +178,7 @@ class AlpacaGateway(SubmitMixin):
             orders = self.rest(
                 "open orders", lambda: client.get_orders(query), repeatable=True
             )
-        except (VenueRequestFailed, ValueError) as exc:
+        except (VenueError, ValueError) as exc:  # refused, no answer, or no request slot in time
             raise ReconciliationError(
                 f"cannot read the Alpaca account state: {exc}"
             ) from None
@@ -215,7 +219,7 @@ class AlpacaGateway(SubmitMixin):
     def lookup(self, client_order_ids: Iterable[str]) -> dict[str, VenueOrder]:
         """Where Alpaca has these client order ids (``GET /v2/orders:by_client_order_id``): ids
         Alpaca does not know are absent; ConnectionFailed when a look-up gets no answer (unknown
-        is not empty). A found order is ours from now on: what it filled is reported as events.
+        is not empty), also when it could not be sent (no request slot within ``request_timeout``). A found order is ours from now on: what it filled is reported as events.
 
         An order a modify replaced is reported as its CURRENT incarnation (the replacements its
         ``replaced_by`` leads to, see :meth:`_chain`), under our id: the order under our id
@@ -226,7 +230,7 @@ class AlpacaGateway(SubmitMixin):
             self.tracker.register(cid)
             try:
                 chain = self._chain(cid)
-            except VenueRequestFailed as exc:
+            except VenueError as exc:  # refused, no answer, or no request slot in time (not sent)
                 raise ConnectionFailed(f"Alpaca look-up of {cid} got no answer: {exc}") from None
             if not chain:
                 continue
