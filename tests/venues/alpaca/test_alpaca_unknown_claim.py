@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 from alpaca.trading.client import TradingClient
+from alpaca.trading.models import Order
 from alpaca.trading.requests import ReplaceOrderRequest
 from alpaca_helpers import config_for, drain, inject, of
 from ml4t.backtest import OrderSide, OrderType
+from test_alpaca_parsing import DOCS
 from test_alpaca_snapshot_unknown import (
     fill_events,
     rest_reported_once,
@@ -237,5 +239,58 @@ def test_a_snapshots_report_that_raises_leaves_the_submit_unknown_to_the_watcher
         assert gw.follows_unknown("t-u")
         assert not of(OrderAccepted, drain(gw.events))
         _reported_once_after(sim, gw)
+    finally:
+        gw.close()
+
+
+class _NoActivitiesRaisesSecond(ExecutionReader):
+    """Our execution reader without the activities (each fill reported under a made-up id), whose
+    second read on the stream's loop thread raises: a report that breaks after the chain's first
+    order was reported."""
+
+    def __init__(self, reader: ExecutionReader) -> None:
+        super().__init__(reader.rest, reader.tracker)
+        self.reads = 0
+
+    def for_view(self, client: Any, order: Any, *, adopting: bool = False) -> Any:
+        self.reads += 1
+        if self.reads == 2:
+            raise RuntimeError("a report that breaks")
+        return None
+
+
+def _doc_order(**fields: Any) -> Order:
+    """An Alpaca order in the documented shape (string numbers) with ``fields`` changed."""
+    return Order(**{**DOCS["partial_then_fill"][0]["order"], **fields})
+
+
+def test_a_chain_whose_report_broke_half_way_is_reported_again_not_taken_as_streamed(sim: SimulatedAlpaca) -> None:
+    """t-a (of unknown outcome) was replaced after filling 4; its replacement t-a.r1 filled 3 (a
+    venue's view, as Alpaca's chain would read: the simulator refuses to replace a partly filled
+    order, so the walk's answer is given here). The watcher's report of the chain breaks after t-a
+    (accepted, its 4 reported): t-a is then known to the tracker, as if the stream had reported
+    it. The next tick still reports the chain, t-a.r1's 3 included (cumulative 7), once. Taken as
+    reported by the stream instead, t-a would be settled and the 3 left to a later look-up."""
+    old_id, new_id = "0a0a0a0a-0000-4000-8000-000000000001", "0a0a0a0a-0000-4000-8000-000000000002"
+    chain = [
+        _doc_order(id=old_id, client_order_id="t-a", qty="10", filled_qty="4", filled_avg_price="50",
+                   status="replaced", replaced_by=new_id),
+        _doc_order(id=new_id, client_order_id="t-a.r1", qty="6", filled_qty="3", filled_avg_price="51",
+                   status="partially_filled", replaces=old_id),
+    ]  # fmt: skip
+    gw, _ = _replaced_unknown(sim)
+    try:
+        gw.tracker.alias("t-a.r1", "t-a")  # (what the walk does for each replacement)
+        gw.stream.chain = lambda cid, client: chain if cid == "t-a" else []
+        gw.stream.executions = _NoActivitiesRaisesSecond(gw.stream.executions)
+        drain(gw.events)
+        gw.stream.session.call(gw.stream.resolve_unconfirmed)
+        seen = drain(gw.events)
+        assert [(f.exec_id, f.quantity, f.cumulative_quantity) for f in fill_events(seen)] == [(f"{old_id}:4", 4, 4)]
+        assert gw.follows_unknown("t-a") and gw.tracker.outcome("t-a") == "open"
+        gw.stream.session.call(gw.stream.resolve_unconfirmed)
+        seen = drain(gw.events)
+        assert [(f.exec_id, f.quantity, f.cumulative_quantity) for f in fill_events(seen)] == [(f"{new_id}:3", 3, 7)]
+        assert not of(OrderAccepted, seen) and not gw.follows_unknown("t-a")
     finally:
         gw.close()
