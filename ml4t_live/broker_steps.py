@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 from loguru import logger
@@ -29,7 +28,6 @@ from .events import (
     Execution,
     OrderAccepted,
     OrderCancelled,
-    OrderFilled,
     OrderLost,
     OrderRejected,
 )
@@ -40,6 +38,7 @@ from .journal.link import JournalLink, divergence_summary
 from .journal.store import TERMINAL
 from .latency import LatencyLog
 from .order_entry import order_from_request
+from .owed_executions import OwedExecutions
 from .ownership import Ownership
 from .protocols import AccountSnapshot, VenueGateway
 from .runtime_cancels import RuntimeCancels
@@ -52,7 +51,7 @@ _log = logger.bind(component="venue-broker")
 END_POLICIES = ("cancel", "keep", "flatten")
 
 
-class BarSteps(RuntimeCancels):
+class BarSteps(RuntimeCancels, OwedExecutions):
     gateway: VenueGateway
     venue: str
     book: Book
@@ -246,7 +245,9 @@ class BarSteps(RuntimeCancels):
         """A looked-up order the venue has ended: cancelled, rejected, or filled. ``when`` says
         when it happened. Filled after a restart: what its events did not bring is applied, at
         the order's price (IB lists only today's executions). In the session the executions are
-        within reach and arrive as events: none is made up (it would count twice)."""
+        within reach and arrive as events: none is made up at once (it would count twice); if
+        they have not come by the next reconciliation, the missing quantity is applied then
+        (:mod:`~ml4t_live.owed_executions`)."""
         cid = order.order_id
         if venue_order.status == "cancelled":
             self._apply_live(OrderCancelled(cid, f"cancelled at the venue {when}"))
@@ -254,23 +255,11 @@ class BarSteps(RuntimeCancels):
             self._apply_live(OrderRejected(cid, f"rejected at the venue {when}", "venue_rejected"))
         elif venue_order.status == "filled" and venue_order.filled_quantity > order.filled_quantity + 1e-9:
             if in_session:
-                _log.warning("order {} filled {:g} at the venue {}, {:g} of it not reported yet: its "
-                             "executions decide (the reconciliation checks the position)", cid,
-                             venue_order.filled_quantity, when,
-                             venue_order.filled_quantity - order.filled_quantity)  # fmt: skip
-                if order.status is OrderStatus.PENDING:  # the venue has it: no longer unknown
-                    self._apply_live(OrderAccepted(cid, venue_order.venue_order_id))
+                self._owe_executions(order, venue_order, when)
                 return
             # its executions are out of reach (IB lists only today's): the position moves by
             # what the venue says it filled, at the order's price, and says so
-            price = venue_order.limit_price or venue_order.stop_price or self.book.last_prices.get(order.asset)
-            missing = venue_order.filled_quantity - order.filled_quantity
-            _log.warning("order {} filled {:g} {}, but the venue no longer lists those "
-                         "executions: applied at {} (check with the venue; ml4t-live reconcile)",
-                         cid, missing, when, price)  # fmt: skip
-            self._apply_live(OrderFilled(cid, f"{cid}:filled-while-away", order.asset, order.side,
-                                         missing, float(price or 0.0), datetime.now(UTC), 0.0,
-                                         venue_order.filled_quantity, True))  # fmt: skip
+            self._made_up_fill(order, venue_order, when, "the venue no longer lists those executions")
 
     # ------------------------------------------------------------------ session files
     def session_opened(self, folder: Any) -> None:
@@ -336,6 +325,7 @@ class BarSteps(RuntimeCancels):
             return
         if self._unresolved:
             self._found_working(self._look_up_unresolved())
+        self._settle_owed()  # before the positions are compared: a made-up fill counts
         try:
             snapshot = self.gateway.snapshot()
         except (VenueError, BridgeError) as exc:  # unknown is never read as "flat"

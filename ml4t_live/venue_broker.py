@@ -110,6 +110,8 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
         self._runtime_exit = False  # the operator's flatten is placing its orders
         self._bracket_entry = False  # submit_bracket is placing its entry (the rails judge the bracket whole)
         self._unresolved: list[str] = []  # orders to look up by client order id (after a restart)
+        self._owed: dict[str, tuple[float, int]] = {}  # found filled, executions not come (owed_executions)
+        self._reconciled = 0  # reconciliations done (owed_executions)
         self.cancel_resends = CancelResends()  # unanswered cancels, sent again (aged, spaced, bounded)
         self.unknown = UnknownOrders()  # orders of unknown outcome in this session, looked up (bounded)
         self._rebalance_counter = 0

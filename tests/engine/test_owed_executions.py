@@ -1,0 +1,114 @@
+"""An order a look-up in the session finds filled, whose executions never come, takes the missing
+quantity at the next reconciliation (made up, at the order's price, an ALERT saying so), once.
+Before, it waited for them for the rest of the run: a cancelling order stayed cancelling (looked up
+at every check, then ALERTed "found it filled, but its executions have not come"), an order of
+unknown outcome stayed PENDING (accepted) and was never looked up again; neither position moved.
+
+Settings: tests/engine/test_cancel_unlisted_lookup.py's halted limit order whose cancel the venue
+carries out silently (its first check at t=60 s of the fake clock finds it filled, no executions),
+and tests/engine/test_unknown_lookup.py's order whose send timed out (found filled by its look-up).
+Each bar (each fill barrier) makes the reconciliation due (its schedule runs on the real clock)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ml4t.backtest import BacktestConfig, OrderSide, OrderStatus, OrderType
+
+from ml4t_live.cancel_resends import CancelResends
+from ml4t_live.events import OrderFilled
+from ml4t_live.protocols import VenueOrder, VenuePosition
+from ml4t_live.unknown_orders import UnknownOrders
+from ml4t_live.venue_broker import VenueBroker
+from tests.engine.test_cancel_resend import alert_lines, drive, journal_of
+from tests.engine.test_cancel_resend_bounds import HaltedLimits
+from tests.engine.test_cancel_unlisted_lookup import LooksUp
+from tests.engine.test_unknown_lookup import T0, WHEN, Clock, UnknownVenue, at
+from tests.support.fakes import bar
+
+
+@dataclass
+class FilledSilently(LooksUp):
+    """LooksUp ("filled, no executions"): the venue filled the order (its position moved) but its
+    executions never reach the client. ``late``: they do come, at the next bar's drain after the
+    first look-up (a slow stream)."""
+
+    answer: str | None = "filled, no executions"
+    late: bool = False
+
+    def lookup(self, cids):
+        if not self.looked_up:
+            for cid in cids:
+                request = next(r for r in self.placed if r.client_order_id == cid)
+                self.positions["AAA"] = VenuePosition("AAA", request.quantity, 90.0)
+                if self.late:
+                    self.events.put(OrderFilled(cid, "E-late", "AAA", request.side, request.quantity, 89.5, WHEN,
+                                                1.0, request.quantity))  # fmt: skip
+        return super().lookup(cids)
+
+
+class Reconciling(HaltedLimits):
+    """HaltedLimits whose every bar (30 s of the fake clock) makes the reconciliation due, as 30 s
+    would (its schedule, ``reconcile_every`` / ``RECHECK``, runs on the real clock)."""
+
+    def on_data(self, timestamp, data, context, broker):
+        broker.own.check_soon()
+        super().on_data(timestamp, data, context, broker)
+
+
+def _run(venue, tmp_path, bars=70):
+    strategy = Reconciling(tmp_path / "fake-DU0001-cr.journal", venue.clock, 1)
+    broker = VenueBroker(venue, strategy_id="cr", state_dir=tmp_path)
+    broker.cancel_resends = CancelResends(clock=venue.clock)
+    return strategy, broker, drive(strategy, broker, bars, "keep")
+
+
+def test_a_cancelling_order_found_filled_without_executions_takes_its_fill_at_the_next_reconciliation(tmp_path):
+    venue = FilledSilently(fill_on_wait=False)
+    strategy, broker, lines = _run(venue, tmp_path)
+    order = strategy.orders[0]
+    cid = order.order_id
+    assert venue.looked_up == [[cid], [cid]]  # the check's (60 s), then the next bar's reconciliation
+    assert order.status is OrderStatus.FILLED and order.filled_quantity == 5 and order.filled_price == 90.0
+    intents, positions, fills = journal_of(tmp_path)
+    assert intents[cid]["status"] == "filled" and fills == 1 and positions == {"AAA": 5.0}
+    alert = alert_lines(lines, cid)
+    assert len(alert) == 1 and "its executions never came: applied at 90.0" in alert[0], alert
+    assert broker.left_at_venue == [] and not broker.book.cancelling
+    assert not broker.own.differences  # the venue's position and the strategy's agree
+
+
+def test_executions_that_come_before_the_reconciliation_are_not_made_up(tmp_path):
+    venue = FilledSilently(fill_on_wait=False, late=True)
+    strategy, broker, lines = _run(venue, tmp_path)
+    order = strategy.orders[0]
+    assert venue.looked_up == [[order.order_id]]  # settled by its execution: not looked up again
+    assert order.status is OrderStatus.FILLED and order.filled_price == 89.5  # the real execution's
+    _, positions, fills = journal_of(tmp_path)
+    assert fills == 1 and positions == {"AAA": 5.0}
+    assert not alert_lines(lines, order.order_id) and broker.left_at_venue == []
+
+
+def test_an_order_of_unknown_outcome_found_filled_without_executions_takes_its_fill_at_the_next_reconciliation():
+    clock = Clock()
+    venue = UnknownVenue(reached=True, fill_on_wait=False)
+    broker = VenueBroker(venue, strategy_id="unk")
+    broker.unknown = UnknownOrders(clock=clock)
+    broker.connect(BacktestConfig())
+    broker.begin_bar(bar(T0, {"AAA": 100.0}))
+    order = broker.submit_order("AAA", 10, order_type=OrderType.LIMIT, limit_price=99.0)
+    cid = order.order_id
+    venue.answers[cid] = (VenueOrder(cid, "V1", "AAA", OrderSide.BUY, 10, 10, OrderType.LIMIT, "filled", 99.0), [])
+    venue.positions["AAA"] = VenuePosition("AAA", 10.0, 99.0)  # the venue filled it; its executions never reach the client
+    at(broker, clock, 5.0)  # the look-up finds it filled: accepted, its executions awaited
+    assert venue.looked_up == [[cid]] and order.status is OrderStatus.PENDING
+    broker.own.check_soon()  # (its RECHECK: the venue's position differs)
+    at(broker, clock, 6.0)  # the next reconciliation looks again: still filled, nothing came
+    assert venue.looked_up == [[cid], [cid]]
+    assert order.status is OrderStatus.FILLED and order.filled_quantity == 10 and order.filled_price == 99.0
+    broker.own.check_soon()
+    at(broker, clock, 7.0)
+    assert venue.looked_up == [[cid], [cid]] and len(broker.get_fills()) == 1  # once
+    journal = broker.link.journal
+    assert journal.intents()[cid]["status"] == "filled" and journal.positions() == {"AAA": 10.0}
+    broker.close()
