@@ -41,6 +41,7 @@ from .order_entry import order_from_request
 from .owed_executions import OwedExecutions
 from .ownership import Ownership
 from .protocols import AccountSnapshot, VenueGateway
+from .restart_reads import RestartReads
 from .runtime_cancels import RuntimeCancels
 from .venue_rails import HALT_REASONS
 
@@ -51,7 +52,7 @@ _log = logger.bind(component="venue-broker")
 END_POLICIES = ("cancel", "keep", "flatten")
 
 
-class BarSteps(RuntimeCancels, OwedExecutions):
+class BarSteps(RuntimeCancels, OwedExecutions, RestartReads):
     gateway: VenueGateway
     venue: str
     book: Book
@@ -187,59 +188,6 @@ class BarSteps(RuntimeCancels, OwedExecutions):
         working |= self._look_up_unresolved()
         self._resend_due_cancels(working, when=", sent before the restart,")
         self._lost_listed(snapshot.open_orders, "at the restart")
-
-    def _apply_fills_while_away(self, listed: list[Any]) -> None:
-        """A working order of ours the venue lists: its executions since the book's filled
-        quantity (a gateway with ``executions_since``; Alpaca, whose snapshot carries no
-        executions) happened while away: applied once. The gateway decides whether there are
-        any: a listed order's own filled quantity may leave out what the orders it replaced
-        filled (Alpaca's ``<id>.r<n>``), which the book counts."""
-        since = getattr(self.gateway, "executions_since", None)
-        if since is None:
-            return
-        for venue_order in listed:
-            cid = venue_order.client_order_id
-            order = self.book.get(cid) if self.book.knows(cid) else None
-            if order is None:
-                continue
-            for execution in since(cid, order.filled_quantity, order.filled_price):
-                if not self.book.seen(execution.exec_id):
-                    _log.info("execution {} of {} happened while away: applied", execution.exec_id, cid)
-                    self._apply_live(execution)
-
-    def _look_up_unresolved(self) -> set[str]:
-        """Look up by client order id the orders the venue no longer works (after a restart);
-        a look-up that fails is tried again at each reconciliation (unknown is never gone).
-        Returns those the look-up found working after all."""
-        lookup = getattr(self.gateway, "lookup", None)
-        gone = [cid for cid in self._unresolved if cid in self.book.open or cid in self.book.cancelling]
-        self._unresolved = gone
-        if not gone or lookup is None:
-            return set()
-        try:
-            found = lookup(gone)
-        except (VenueError, BridgeError) as exc:
-            _log.warning("could not look up {} order(s) after the restart ({}); trying again at "
-                         "the next reconciliation", len(gone), exc)  # fmt: skip
-            self.own.check_soon()
-            return set()
-        self._unresolved = []
-        self._drain(block_until=None)  # what the look-up reported (fills by execution id) first
-        unknown = {cid for cid, i in self.link.journal.intents().items() if i["status"] == "unknown"} \
-            if any(cid not in found for cid in gone) else set()  # fmt: skip
-        working = set()
-        for cid in gone:
-            venue_order = found.get(cid)
-            order = self.book.get(cid)
-            if order is None or (order.status is not OrderStatus.PENDING and cid not in self.book.cancelling):
-                continue  # the look-up's own events settled it
-            if venue_order is None:
-                self._unlisted(order, outcome_was_unknown=cid in unknown)
-            elif venue_order.status == "open":
-                working.add(cid)
-            else:
-                self._take_venue_end(order, venue_order, "while away")
-        return working
 
     def _take_venue_end(self, order: Order, venue_order: Any, when: str, *, in_session: bool = False) -> None:
         """A looked-up order the venue has ended: cancelled, rejected, or filled. ``when`` says

@@ -44,6 +44,16 @@ class WhileAway:
     def __init__(self, rest: Any, tracker: Any, reader: Any) -> None:
         self.rest, self.tracker, self.reader = rest, tracker, reader
         self.listed: dict[str, Any] = {}  # our id -> the order of ours the last snapshot listed
+        self.held: dict[str, tuple[float, float | None]] = {}  # our id -> (filled, avg price) in the book
+
+    def start_from_book(self, ours: str, chain: list[Any]) -> None:
+        """A look-up found our order ``ours`` as ``chain``: what the book holds of it (``held``,
+        told by the broker before a restart's look-up) counts as reported, so a fresh tracker
+        reports only the executions beyond it, whichever ids the book has them under (a made-up
+        one at an earlier restart, Alpaca's now)."""
+        held = self.held.pop(ours, None)
+        if held is not None:
+            self.tracker.book_holds(ours, chain, *held)
 
     def executions_since(
         self, client: Any, ours: str, filled: float, avg_price: float | None
@@ -81,6 +91,29 @@ class WhileAway:
                 repeatable=True))  # fmt: skip
         chain[-1] = last  # as listed: what it filled later is the tracker's to report
         return chain
+
+
+class WhileAwayMixin:
+    """The gateway's calls for a warm restart (needs ``away``, a :class:`WhileAway`, and
+    ``_require()``); engine thread."""
+
+    away: WhileAway
+
+    def _require(self) -> Any:  # pragma: no cover - provided by the gateway
+        raise NotImplementedError
+
+    def executions_since(
+        self, client_order_id: str, filled: float, avg_price: float | None = None
+    ) -> list[OrderFilled | OrderPartiallyFilled]:
+        """What our order ``client_order_id``, listed working by the last snapshot, filled beyond
+        ``filled`` (the book's, at ``avg_price``) while no runtime ran, the orders it replaced
+        included, oldest first (the module docstring); never reported as events too."""
+        return self.away.executions_since(self._require(), client_order_id, filled, avg_price)
+
+    def holds(self, client_order_id: str, filled: float, avg_price: float | None) -> None:
+        """The runtime's book holds ``filled`` of our order (at ``avg_price``): a look-up that finds
+        it and does not follow it yet reports only what goes beyond (:meth:`WhileAway.start_from_book`)."""
+        self.away.held[client_order_id] = (filled, avg_price)
 
 
 class _Unreadable(VenueError):

@@ -39,14 +39,12 @@ from ...errors import (
 )
 from ...events import (
     OrderCancelled,
-    OrderFilled,
-    OrderPartiallyFilled,
     OrderRejected,
     OrderReplaced,
     VenueErrorReported,
 )
 from ...protocols import AccountSnapshot, OrderRequest, VenueOrder
-from .away import WhileAway
+from .away import WhileAway, WhileAwayMixin
 from .config import AlpacaConfig
 from .held import HeldOrders
 from .order_stream import OrderStream
@@ -73,7 +71,7 @@ VENUE = "alpaca"
 _BLOCKING_FLAGS = ("trading_blocked", "account_blocked", "trade_suspended_by_user")
 
 
-class AlpacaGateway(SubmitMixin):
+class AlpacaGateway(SubmitMixin, WhileAwayMixin):
     venue = VENUE
 
     def __init__(
@@ -235,19 +233,10 @@ class AlpacaGateway(SubmitMixin):
             if not chain:
                 continue
             self._venue_ids[cid] = str(chain[-1].id)
+            self.away.start_from_book(cid, chain)  # (a fresh tracker: the book's fills count as reported)
             self.stream.report_chain(client, chain, on_loop=False)
             found[cid] = venue_order(chain[-1], cid)
         return found
-
-    def executions_since(
-        self, client_order_id: str, filled: float, avg_price: float | None = None
-    ) -> list[OrderFilled | OrderPartiallyFilled]:
-        """What our order ``client_order_id``, listed working by the last snapshot, filled beyond
-        ``filled`` (the runtime's book, at ``avg_price``): its executions while no runtime ran,
-        under Alpaca's execution ids, oldest first, those of the orders it replaced included (see
-        :mod:`.away`). The tracker adopted the order with them counted: they are never reported
-        as events."""
-        return self.away.executions_since(self._require(), client_order_id, filled, avg_price)
 
     def follows_unknown(self, client_order_id: str) -> bool:
         """True while the adapter itself looks up this submit of unknown outcome (see

@@ -103,6 +103,25 @@ class OrderTracker:
             if state is not None:
                 state.base = base
 
+    def book_holds(self, ours: str, chain: list[AlpacaOrder], filled: float, avg_price: float | None) -> None:
+        """The runtime's book holds ``filled`` of our order ``ours`` (at ``avg_price``; after a warm
+        restart, from its journal, under whatever execution ids), made by the orders of ``chain``
+        (the order under ``ours``, then its replacements) in turn. When none of them is followed
+        yet (a fresh tracker), each starts from its part of it: a report of the chain then counts
+        only what goes beyond. Nothing changes once one of them is followed."""
+        with self._lock:
+            if any(str(order.id) in self._orders for order in chain):
+                return
+            left, value = filled, filled * (avg_price or 0.0)
+            for order in chain:
+                own = num(order.filled_qty) or 0.0
+                take = min(own, left)
+                if take <= _EPS:
+                    return
+                avg = num(order.filled_avg_price) if take >= own - _EPS else value / take
+                self._orders[str(order.id)] = _Tracked(ours, filled=take, avg_price=avg)
+                left, value = left - take, value - take * (avg or 0.0)
+
     def filled_total(self, venue_id: str) -> float:
         """What our order has filled as reported, up to and including the order ``venue_id``."""
         with self._lock:

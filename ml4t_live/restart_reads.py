@@ -1,0 +1,92 @@
+"""What a warm restart reads from the venue about the orders the journal left open: the fills a
+working order made while no runtime ran, and a look-up by client order id of the ones the venue
+no longer lists. Mixed into :class:`~ml4t_live.broker_steps.BarSteps` (needs the attributes
+listed below); called from its ``_resolve_open_intents`` and ``reconcile_if_due``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loguru import logger
+from ml4t.backtest import OrderStatus
+
+from .book import Book
+from .errors import BridgeError, VenueError
+from .journal.link import JournalLink
+from .ownership import Ownership
+from .protocols import VenueGateway
+
+_log = logger.bind(component="venue-broker")
+
+
+class RestartReads:
+    gateway: VenueGateway
+    book: Book
+    own: Ownership
+    link: JournalLink
+    _unresolved: list[str]
+    _apply_live: Any  # BarSteps._apply_live
+    _take_venue_end: Any  # BarSteps._take_venue_end
+    _drain: Any  # FillBarrier._drain
+    _unlisted: Any  # UnknownLookups
+
+    def _apply_fills_while_away(self, listed: list[Any]) -> None:
+        """A working order of ours the venue lists: its executions since the book's filled
+        quantity (a gateway with ``executions_since``; Alpaca, whose snapshot carries no
+        executions) happened while away: applied once. The gateway decides whether there are
+        any: a listed order's own filled quantity may leave out what the orders it replaced
+        filled (Alpaca's ``<id>.r<n>``), which the book counts."""
+        since = getattr(self.gateway, "executions_since", None)
+        if since is None:
+            return
+        for venue_order in listed:
+            cid = venue_order.client_order_id
+            order = self.book.get(cid) if self.book.knows(cid) else None
+            if order is None:
+                continue
+            for execution in since(cid, order.filled_quantity, order.filled_price):
+                if not self.book.seen(execution.exec_id):
+                    _log.info("execution {} of {} happened while away: applied", execution.exec_id, cid)
+                    self._apply_live(execution)
+
+    def _look_up_unresolved(self) -> set[str]:
+        """Look up by client order id the orders the venue no longer works (after a restart);
+        a look-up that fails is tried again at each reconciliation (unknown is never gone).
+        A gateway with ``holds`` is told first what the book holds of each: its look-up reports
+        only the executions beyond (an earlier restart may have applied some under made-up ids).
+        Returns those the look-up found working after all."""
+        lookup = getattr(self.gateway, "lookup", None)
+        gone = [cid for cid in self._unresolved if cid in self.book.open or cid in self.book.cancelling]
+        self._unresolved = gone
+        if not gone or lookup is None:
+            return set()
+        holds = getattr(self.gateway, "holds", None)  # (Alpaca: its look-up reports beyond the book)
+        for cid in gone if holds is not None else ():
+            order = self.book.get(cid)
+            if order is not None:
+                holds(cid, order.filled_quantity, order.filled_price)
+        try:
+            found = lookup(gone)
+        except (VenueError, BridgeError) as exc:
+            _log.warning("could not look up {} order(s) after the restart ({}); trying again at "
+                         "the next reconciliation", len(gone), exc)  # fmt: skip
+            self.own.check_soon()
+            return set()
+        self._unresolved = []
+        self._drain(block_until=None)  # what the look-up reported (fills by execution id) first
+        unknown = {cid for cid, i in self.link.journal.intents().items() if i["status"] == "unknown"} \
+            if any(cid not in found for cid in gone) else set()  # fmt: skip
+        working = set()
+        for cid in gone:
+            venue_order = found.get(cid)
+            order = self.book.get(cid)
+            if order is None or (order.status is not OrderStatus.PENDING and cid not in self.book.cancelling):
+                continue  # the look-up's own events settled it
+            if venue_order is None:
+                self._unlisted(order, outcome_was_unknown=cid in unknown)
+            elif venue_order.status == "open":
+                working.add(cid)
+            else:
+                self._take_venue_end(order, venue_order, "while away")
+        return working
