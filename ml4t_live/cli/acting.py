@@ -44,8 +44,11 @@ from .venues import VenueOptions, entry_point
 
 _log = logger.bind(component="cli")
 
+#: an order no longer listed working after its cancel, whose end the venue did not say
+NOT_READ = "no longer listed; its end could not be read: check the venue"
 #: the outcome prefixes of an order that may still work at the venue after ``cancel-all``
-UNSETTLED = ("cancel sent, not confirmed", "cancel failed", "cancel refused", "working at the venue under another")
+UNSETTLED = ("cancel sent, not confirmed", "cancel failed", "cancel refused", "working at the venue under another",
+             NOT_READ)  # fmt: skip
 
 
 def _owned(path: Path) -> tuple[dict[str, float], list[dict[str, Any]], dict[str, dict[str, Any]], str | None]:
@@ -193,7 +196,10 @@ def cancel_at_venue(venue_opts: VenueOptions, sid: str, cids: list[str],
     ``ended`` (journaled as lost) the venue still works: a lost order that surfaced; what
     happened to each. The cancels go out together where the venue's gateway can (IB's
     ``cancel_many``), and one read of the venue's open orders afterwards says which are still
-    working: a cancel the venue took but never confirmed is not reported as done."""
+    working: a cancel the venue took but never confirmed is not reported as done. Those it no
+    longer lists are looked up by client order id (one ``lookup``): the venue's word says how
+    each ended (cancelled, filled N: a fill that won the race with the cancel, rejected); not
+    found, or the look-up failing, is not read as cancelled (``NOT_READ``)."""
     broker = entry_point(venue_opts.venue, "make_broker")(venue_opts, BacktestConfig())
     broker.ids.start(sid, "operator")  # the gateway recognises the strategy's orders by their ids
     gateway = broker.gateway
@@ -217,24 +223,54 @@ def cancel_at_venue(venue_opts: VenueOptions, sid: str, cids: list[str],
         answers = cancel_each(gateway, sending)
         asked = [c for c in sending if answers[c] is None or isinstance(answers[c], CancelRefused)]
         still = _still_working(gateway, asked) if asked else set()
+        ends = _ends(gateway, [c for c in asked if still is not None and c not in still])
         for cid in sending:
             exc = answers[cid]
             if isinstance(exc, CancelRefused) and (still is None or cid in still):
                 out[cid] = f"cancel refused ({exc}) and the order may still work at the venue: cancel it there"
-            elif isinstance(exc, CancelRefused):
-                out[cid] = f"the venue refused the cancel ({exc}); it no longer lists it working"
-            elif exc is not None:
-                out[cid] = f"cancel failed ({exc}); it stays at the venue"
+            elif exc is not None and not isinstance(exc, CancelRefused):
+                out[cid] = f"cancel failed ({exc}); it may still work at the venue"
             elif still is None or cid in still:
                 seen = "its open orders could not be read" if still is None else "the venue still lists it working"
                 out[cid] = (f"cancel sent, not confirmed: {seen}; run cancel-all again or cancel it at the "
                             "venue")  # fmt: skip
             else:
-                out[cid] = "cancelled at the venue" + (
-                    " (the journal takes it for ended, the venue worked it)" if cid in surfaced else "")  # fmt: skip
+                out[cid] = _ended(ends.get(cid), exc, cid in surfaced)
     finally:
         gateway.close()
     return out
+
+
+def _ends(gateway: Any, cids: list[str]) -> dict[str, Any]:
+    """Where the venue says these orders (no longer listed working after their cancel) ended,
+    by client order id (the gateway's ``lookup``); absent: not found, or the look-up failed."""
+    if not cids:
+        return {}
+    try:
+        return gateway.lookup(cids)
+    except (VenueError, BridgeError) as exc:
+        _log.warning("could not look up {} order(s) no longer listed after their cancel: {}", len(cids), exc)
+        return {}
+
+
+def _ended(found: Any, refused: Exception | None, surfaced: bool) -> str:
+    """The outcome of an order the venue no longer lists after its cancel (``refused``: the
+    venue's refusal of it, if any): what the venue says of it by client order id, nothing
+    read as cancelled without the venue saying so."""
+    why = f" (the venue refused the cancel: {refused})" if refused is not None else ""
+    if found is None:
+        return f"{NOT_READ}{why}"
+    done = f" after filling {found.filled_quantity:g}" if found.filled_quantity > 0 else ""
+    if found.status == "cancelled":
+        return f"cancelled at the venue{done}" + (
+            " (the journal takes it for ended, the venue worked it)" if surfaced else "")  # fmt: skip
+    if found.status == "filled":
+        return (f"filled {found.filled_quantity:g} at the venue before its cancel took effect{why}: the "
+                "strategy's next start takes the fill")  # fmt: skip
+    if found.status == "rejected":
+        return f"rejected at the venue{done}"
+    return (f"cancel sent, not confirmed: the venue works it (found by client order id){why}; run cancel-all "
+            "again or cancel it at the venue")  # fmt: skip
 
 
 #: how long cancel-all reads the venue again while it still lists an order it asked to cancel

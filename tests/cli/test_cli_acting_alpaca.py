@@ -4,6 +4,7 @@ strategy owns is acted on; another strategy's order on the account stays."""
 from __future__ import annotations
 
 import json
+import textwrap
 
 from test_cli_alpaca import cli, keys, restore_loguru, sim  # noqa: F401
 from test_cli_operator_alpaca import _json, _venue, traded  # noqa: F401
@@ -38,3 +39,39 @@ def test_flatten_closes_only_the_strategys_own_positions_at_its_next_bar(cli, tr
     assert [(p["asset"], p["strategy"], p["external"], p["venue"]) for p in facts["positions"]] == [
         ("AAPL", 0.0, 7.0, 7.0)]
     assert _open_owners(cli, traded) == ["external"] and facts["trading_state"]["state"] == "HALTED"
+
+
+LATE_BUYER = """
+from ml4t.backtest import OrderType, Strategy
+
+class LateBuyer(Strategy):
+    \"\"\"At the end of its run: a limit buy of 3 AAPL 2% above the last price, left working (the
+    run keeps its open orders): the next bar's open fills it.\"\"\"
+
+    def on_data(self, timestamp, data, context, broker):
+        pass
+
+    def on_end(self, broker):
+        broker.submit_order("AAPL", 3, order_type=OrderType.LIMIT,
+                            limit_price=round(broker.get_last_price("AAPL") * 1.02, 2))
+"""
+
+
+def test_cancel_all_reports_an_order_that_filled_before_its_cancel_took_effect_as_filled(cli, sim, tmp_path):  # noqa: F811
+    """Alpaca answers the DELETE 204 and the order fills at the next bar's open while the cancel is
+    pending (``lose_cancel`` with ``step``: the fill wins the race). The venue then no longer lists
+    it: before, cancel-all reported "cancelled at the venue" for an order that had bought 3 AAPL."""
+    (tmp_path / "late.py").write_text(textwrap.dedent(LATE_BUYER))
+    run = cli("run", f"{tmp_path / 'late.py'}:LateBuyer", "--broker", "alpaca", "--host", sim.base_url,
+              "--symbols", "AAPL", "--bar-size", "1min", "--no-session", "--max-bars", 2, "--strategy-id",
+              "late", "--open-orders-at-end", "keep")  # fmt: skip
+    assert run.exit_code == 0, run.output
+    assert [o["status"] for o in sim.orders()] == ["new"]  # working at the venue
+    sim.inject("lose_cancel", step=True)
+    result = cli("cancel-all", *_venue(sim), "--strategy-id", "late", "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{"): result.output.rindex("}") + 1])
+    [outcome] = [r["outcome"] for r in report["orders"]]
+    assert outcome.startswith("filled 3 at the venue before its cancel took effect"), outcome
+    assert [o["status"] for o in sim.orders()] == ["filled"]
+

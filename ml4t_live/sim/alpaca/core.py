@@ -241,6 +241,11 @@ class Core:
         next bar's open matched, their trade updates written), so a client that reads its orders
         after the clock sees the fills the next bar's data will reflect: the deterministic hand-over."""
         self.clock_calls += 1
+        await self.move_on()
+
+    async def move_on(self) -> None:
+        """Step mode: let the replay move on one bar and wait (bounded) until it has (what a GET
+        /v2/clock does; the ``lose_cancel`` fault's ``step`` too). Paced mode: returns at once."""
         step = self._step_done
         self.advance()
         self.notify()

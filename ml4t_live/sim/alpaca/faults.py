@@ -39,7 +39,11 @@ Kinds (``SimulatedAlpaca.inject(kind, **params)`` or a ``--faults`` scenario). E
                            for good: it works on and can fill, as Alpaca can leave a cancel
                            pending; a later DELETE of it is refused 422 (already pending_cancel).
                            ``bars``: carried out after all (``canceled``) when that many more
-                           bars have opened, as Alpaca ends a pending cancel late
+                           bars have opened, as Alpaca ends a pending cancel late. ``step``
+                           (true): the DELETE moves the replay on one bar before its 204 (step
+                           mode, as a GET /v2/clock does), so the order meets that bar's open
+                           while its cancel is pending: an order the open fills ends ``filled``
+                           though the DELETE was answered 204 (the fill wins the race)
 ``lookup_error``           the next ``count`` GET /v2/orders:by_client_order_id are answered
                            ``status`` (default 503): a venue that cannot tell what it holds
 ``delay_trade_updates``    the next ``count`` trade updates leave ``seconds`` late (order kept)
@@ -124,8 +128,8 @@ class FaultState:
     duplicates_left: int = 0
     bars_to_lose: int = 0  # lose_stream_bar: minute bars still to leave off the data stream
     # lose_cancel: per DELETE still to answer 204 and leave pending_cancel, the bars until it is
-    # carried out after all (None: never)
-    cancels_to_lose: list[int | None] = field(default_factory=list)
+    # carried out after all (None: never) and whether the replay moves on one bar before the 204
+    cancels_to_lose: list[tuple[int | None, bool]] = field(default_factory=list)
     applied: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def arm(self, kind: str, params: dict[str, Any]) -> None:
@@ -145,7 +149,8 @@ class FaultState:
             self.bars_to_lose += count
         elif kind == "lose_cancel":
             bars = params.get("bars")
-            self.cancels_to_lose.extend([None if bars is None else int(bars)] * count)
+            lost = (None if bars is None else int(bars), bool(params.get("step", False)))
+            self.cancels_to_lose.extend([lost] * count)
         self.applied.append((kind, dict(params)))
 
     def take_rate_limit(self) -> bool:
@@ -157,11 +162,12 @@ class FaultState:
     def take_submit_fault(self) -> SubmitFault | None:
         return self.submit_faults.pop(0) if self.submit_faults else None
 
-    def take_lost_cancel(self) -> tuple[bool, int | None]:
-        """(this DELETE is lost, bars until it is carried out after all: None never)."""
+    def take_lost_cancel(self) -> tuple[bool, int | None, bool]:
+        """(this DELETE is lost, bars until it is carried out after all: None never, whether the
+        replay moves on one bar before the DELETE is answered)."""
         if self.cancels_to_lose:
-            return True, self.cancels_to_lose.pop(0)
-        return False, None
+            return True, *self.cancels_to_lose.pop(0)
+        return False, None, False
 
     def take_lookup_error(self) -> int | None:
         return self.lookup_errors.pop(0) if self.lookup_errors else None

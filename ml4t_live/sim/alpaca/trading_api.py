@@ -278,11 +278,15 @@ class TradingApi:
 
     async def cancel(self, request: web.Request) -> web.Response:
         order_id = request.match_info["order_id"]
-        lose, bars = self.ctx.faults.take_lost_cancel() if self.ctx.venue.cancelable(order_id) else (False, None)
+        taken = self.ctx.faults.take_lost_cancel() if self.ctx.venue.cancelable(order_id) else None
+        lose, bars, step = taken or (False, None, False)
         if lose:
-            _log.info("fault: the cancel of {} is answered 204 and left pending_cancel (lose_cancel{})", order_id,
-                      "" if bars is None else f", carried out {bars} bar(s) later")  # fmt: skip
+            _log.info("fault: the cancel of {} is answered 204 and left pending_cancel (lose_cancel{}{})", order_id,
+                      "" if bars is None else f", carried out {bars} bar(s) later",
+                      ", the replay moved on one bar first" if step else "")  # fmt: skip
         self.ctx.publish(self.ctx.venue.cancel(order_id, lose=lose, carry_out_after=bars))
+        if step:
+            await self.ctx.move_on()  # the next bar's open meets the order, its cancel pending
         return web.Response(status=204)
 
     async def cancel_all(self, request: web.Request) -> web.Response:
