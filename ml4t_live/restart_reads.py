@@ -53,8 +53,10 @@ class RestartReads:
     def _look_up_unresolved(self) -> set[str]:
         """Look up by client order id the orders the venue no longer works (after a restart);
         a look-up that fails is tried again at each reconciliation (unknown is never gone).
-        A gateway with ``holds`` is told first what the book holds of each: its look-up reports
-        only the executions beyond (an earlier restart may have applied some under made-up ids).
+        A gateway with ``holds`` is told first what the book holds of each and the venue id the
+        journal recorded: its look-up reports only the executions beyond (an earlier restart may
+        have applied some under made-up ids), and finds by that id an order the venue holds
+        under a client id of its own choosing (an Alpaca OCO's stop leg).
         Returns those the look-up found working after all."""
         lookup = getattr(self.gateway, "lookup", None)
         gone = [cid for cid in self._unresolved if cid in self.book.open or cid in self.book.cancelling]
@@ -62,10 +64,11 @@ class RestartReads:
         if not gone or lookup is None:
             return set()
         holds = getattr(self.gateway, "holds", None)  # (Alpaca: its look-up reports beyond the book)
+        intents = self.link.journal.intents() if holds is not None else {}
         for cid in gone if holds is not None else ():
             order = self.book.get(cid)
             if order is not None:
-                holds(cid, order.filled_quantity, order.filled_price)
+                holds(cid, order.filled_quantity, order.filled_price, intents.get(cid, {}).get("venue_id"))
         try:
             found = lookup(gone)
         except (VenueError, BridgeError) as exc:

@@ -185,10 +185,11 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
         self.starting_equity = self.book.equity()
         self.risk_positions()
         journaled = self.own.journal.intents() if snapshot.open_orders else {}
+        venue_ids = {intent["venue_id"] for intent in journaled.values() if intent.get("venue_id")}
         for venue_order in snapshot.open_orders:
             cid = venue_order.client_order_id
-            if cid in journaled:
-                continue  # ours: the warm restart re-creates it from the journal
+            if cid in journaled or venue_order.venue_order_id in venue_ids:
+                continue  # ours (under the venue's own client id too): the warm restart re-creates it
             self.foreign_orders.append(venue_order)
             _log.warning(
                 "{}: open order {} ({} {} {}) {}; left untouched",

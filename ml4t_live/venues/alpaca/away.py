@@ -45,6 +45,7 @@ class WhileAway:
         self.rest, self.tracker, self.reader = rest, tracker, reader
         self.listed: dict[str, Any] = {}  # our id -> the order of ours the last snapshot listed
         self.held: dict[str, tuple[float, float | None]] = {}  # our id -> (filled, avg price) in the book
+        self.venue_ids: dict[str, str] = {}  # our id -> the Alpaca id the runtime's journal recorded
 
     def start_from_book(self, ours: str, chain: list[Any]) -> None:
         """A look-up found our order ``ours`` as ``chain``: what the book holds of it (``held``,
@@ -98,9 +99,48 @@ class WhileAwayMixin:
     ``_require()``); engine thread."""
 
     away: WhileAway
+    tracker: Any
+    stream: Any
+    _venue_ids: dict[str, str]
 
     def _require(self) -> Any:  # pragma: no cover - provided by the gateway
         raise NotImplementedError
+
+    def _emit(self, events: list[Any]) -> None:  # pragma: no cover - provided by the gateway
+        raise NotImplementedError
+
+    def _adopt_listed(self, client: Any, cid: str, order: Any) -> None:
+        """A snapshot lists ``order``, ours under ``cid``: followed from now on (what it filled
+        so far counts as reported; :meth:`executions_since` reads what the book lacks)."""
+        self.tracker.register(cid)
+        self._venue_ids[cid] = str(order.id)  # the listed one (a replace that landed late too)
+        self.away.listed[cid] = order
+        executions = self.stream.executions.for_view(client, order, adopting=True)
+        self._emit(self.tracker.adopt(order, executions))
+
+    def _chain(self, cid: str, client: Any = None) -> list[Any]:  # pragma: no cover - SubmitMixin's
+        raise NotImplementedError
+
+    def _chain_by_venue_id(self, cid: str) -> list[Any]:
+        """Our order ``cid``, which Alpaca does not know by that client order id, read by the
+        Alpaca id the runtime's journal recorded for it (:meth:`holds`): an OCO's stop leg, whose
+        client order id Alpaca chose. Found, that id is aliased to ``cid`` (its updates are ours
+        from now on). [] when no id was recorded or Alpaca has no such order either."""
+        venue_id = self.away.venue_ids.pop(cid, None)
+        if venue_id is None:
+            return []
+        self._venue_ids[cid] = venue_id  # (the walk starts from it)
+        chain: list[Any] = []
+        try:
+            chain = self._chain(cid)
+        finally:
+            if not chain:
+                self._venue_ids.pop(cid, None)
+        if chain:
+            self.tracker.alias(str(chain[0].client_order_id), cid)
+            _log.info("order {} is Alpaca order {} under Alpaca's client order id {}: followed as {}",
+                      cid, venue_id, chain[0].client_order_id, cid)  # fmt: skip
+        return chain
 
     def executions_since(
         self, client_order_id: str, filled: float, avg_price: float | None = None
@@ -110,10 +150,23 @@ class WhileAwayMixin:
         included, oldest first (the module docstring); never reported as events too."""
         return self.away.executions_since(self._require(), client_order_id, filled, avg_price)
 
-    def holds(self, client_order_id: str, filled: float, avg_price: float | None) -> None:
+    def holds(
+        self, client_order_id: str, filled: float, avg_price: float | None, venue_order_id: str | None = None
+    ) -> None:
         """The runtime's book holds ``filled`` of our order (at ``avg_price``): a look-up that finds
-        it and does not follow it yet reports only what goes beyond (:meth:`WhileAway.start_from_book`)."""
+        it and does not follow it yet reports only what goes beyond (:meth:`WhileAway.start_from_book`).
+        ``venue_order_id``: the Alpaca id its journal recorded, by which a look-up finds an order
+        Alpaca does not know by our id (:meth:`_chain_by_venue_id`)."""
         self.away.held[client_order_id] = (filled, avg_price)
+        if venue_order_id:
+            self.away.venue_ids[client_order_id] = venue_order_id
+
+
+def legs_of_ours(orders: list[Any], is_ours: Any) -> dict[str, str]:
+    """Alpaca id -> our parent's id, for the legs of the listed (nested) orders of ours: their
+    client order ids are Alpaca's (an OCO's stop leg), so only the parent shows they are ours."""
+    return {str(leg.id): str(parent.client_order_id) for parent in orders
+            if is_ours(str(parent.client_order_id)) for leg in parent.legs or []}  # fmt: skip
 
 
 class _Unreadable(VenueError):

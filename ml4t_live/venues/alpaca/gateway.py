@@ -44,7 +44,7 @@ from ...events import (
     VenueErrorReported,
 )
 from ...protocols import AccountSnapshot, OrderRequest, VenueOrder
-from .away import WhileAway, WhileAwayMixin
+from .away import WhileAway, WhileAwayMixin, legs_of_ours
 from .config import AlpacaConfig
 from .held import HeldOrders
 from .order_stream import OrderStream
@@ -182,6 +182,7 @@ class AlpacaGateway(SubmitMixin, WhileAwayMixin):
             ) from None
         open_orders = []
         self.away.listed = {}
+        legs = legs_of_ours(orders, self.is_ours)  # (an OCO's stop leg: a client id Alpaca chose)
         for order in flatten_open(orders):
             cid = (
                 self.tracker.ours(order.client_order_id)
@@ -191,11 +192,9 @@ class AlpacaGateway(SubmitMixin, WhileAwayMixin):
             if self.is_ours(cid) and cid in self.stream.unknown:
                 self._found_listed(client, cid, order)  # reported as the watcher would, not adopted
             elif self.is_ours(cid):
-                self.tracker.register(cid)
-                self._venue_ids[cid] = str(order.id)  # the listed one (a replace that landed late too)
-                self.away.listed[cid] = order
-                executions = self.stream.executions.for_view(client, order, adopting=True)
-                self._emit(self.tracker.adopt(order, executions))
+                self._adopt_listed(client, cid, order)
+            elif str(order.id) in legs:  # ours: a restart's look-up finds it by its Alpaca id
+                _log.info("Alpaca order {} ({}) is a leg of our order {}", order.id, cid, legs[str(order.id)])
             else:
                 self._emit(
                     [
@@ -227,7 +226,7 @@ class AlpacaGateway(SubmitMixin, WhileAwayMixin):
         for cid in client_order_ids:
             self.tracker.register(cid)
             try:
-                chain = self._chain(cid)
+                chain = self._chain(cid) or self._chain_by_venue_id(cid)
             except VenueError as exc:  # refused, no answer, or no request slot in time (not sent)
                 raise ConnectionFailed(f"Alpaca look-up of {cid} got no answer: {exc}") from None
             if not chain:
@@ -276,6 +275,8 @@ class AlpacaGateway(SubmitMixin, WhileAwayMixin):
                 if str(leg.client_order_id) != take.client_order_id:
                     self.tracker.alias(leg.client_order_id, stop.client_order_id)
                     self._venue_ids[stop.client_order_id] = str(leg.id)
+                    # accepted now, with its Alpaca id (journaled: a restart finds the leg by it)
+                    self._emit(self.tracker.on_order_snapshot(leg))
 
     def modify(self, request: OrderRequest) -> None:
         cid = request.client_order_id
