@@ -2,7 +2,7 @@
 
 * :mod:`.config`: :class:`RiskConfig`, the ``[risk]`` table (every key optional; safe defaults).
 * :mod:`.limits`: :class:`PreTradeRisk`, the O(1) per-order checks -> :class:`Refusal` or None.
-* :mod:`.limit_usage`: what ``status`` shows of those limits' use (mixed into :class:`PreTradeRisk`).
+* :mod:`.limit_usage`: what ``status`` shows of those limits' use (``PreTradeRisk.usage`` calls it).
 * :mod:`.exposure`: :class:`Exposure`, positions / prices / working orders kept incrementally.
 * :mod:`.rate`: :class:`OrderRate`, the per-minute limit and its per-second burst cap.
 * :mod:`.state`: :class:`TradingState`, ACTIVE / REDUCING / HALTED and what moves it.

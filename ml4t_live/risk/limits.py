@@ -9,7 +9,7 @@ rate limit's bounded list of send times; it never scans past orders, fills or po
 The per-order path is ``admit(...)``: the same checks as bare comparisons in one step, True
 (the send recorded) exactly when ``check`` would pass the order, in ACTIVE and not a change;
 on False the caller asks ``check`` / ``evaluate`` for the answer and its reason.
-What ``status`` shows of the limits' use (``usage``) is :mod:`.limit_usage`.
+What ``status`` shows of the limits' use (``usage``) is :func:`.limit_usage.limit_usage`.
 
 **Reducing orders.** An order *reduces* when it is on the opposite side of the position it
 acts on and its quantity is at most that position (the position is the asset's, plus
@@ -45,7 +45,7 @@ from ml4t.backtest import OrderSide, OrderType
 
 from .config import RiskConfig
 from .exposure import AssetView, Exposure
-from .limit_usage import LimitUsage
+from .limit_usage import limit_usage
 from .rate import OrderRate
 from .state import ACTIVE, HALTED, REDUCING, STATES, TOLERANCE
 
@@ -69,7 +69,7 @@ class Refusal:
         return self.code, self.reason
 
 
-class PreTradeRisk(LimitUsage):
+class PreTradeRisk:
     """Checks orders against a :class:`RiskConfig`; fed by the caller through ``exposure``."""
 
     def __init__(self, config: RiskConfig, exposure: Exposure | None = None) -> None:
@@ -90,6 +90,11 @@ class PreTradeRisk(LimitUsage):
         self.age_unknown = False
         self._collar = c.price_collar is not None
         self._gross_limit = c.max_gross_exposure is not None
+
+    def usage(self, *, now: float, equity: float, open_orders: int | None) -> list[tuple[str, str, str]]:
+        """(limit, configured, current use) for every per-order limit (:func:`.limit_usage.limit_usage`)."""
+        return limit_usage(self.config, self.exposure, self.rate, self.age_unknown, now=now, equity=equity,
+                           open_orders=open_orders)  # fmt: skip
 
     def check(
         self,

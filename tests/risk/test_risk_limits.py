@@ -283,6 +283,15 @@ def test_usage_shows_the_largest_position_and_the_oldest_price():
     assert {name: used for name, _, used in unpriced}["max_data_age"] == "no price yet"
 
 
+def test_usage_says_the_prices_age_is_unknown_when_no_arrival_was_journaled():
+    # the usage row behind age_unknown (set by RiskGate.clock_from on a bar replayed from a journal
+    # that does not say when it arrived) had no test when usage became a function of what it reads
+    risk = make(position=100, price=100.0, max_data_age=120)
+    risk.age_unknown = True
+    rows = {name: used for name, _, used in risk.usage(now=NOW + 5, equity=1e6, open_orders=0)}
+    assert rows["max_data_age"] == "unknown (the last bar's arrival was not journaled)"
+
+
 def test_only_the_prices_the_order_type_uses_are_checked():
     risk = make(price=100.0, price_collar=0.05, max_order_notional=10_000)
     assert check(risk, BUY, 100, OrderType.MARKET, limit_price=500.0, stop_price=1.0) is None
