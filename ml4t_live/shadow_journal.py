@@ -29,13 +29,14 @@ a power cut): any end the run reached itself (the end of the data, ``--max-bars`
 strategy error) starts the next run afresh, as does a different source. A research loop that
 re-runs an edited strategy on the same data gets a new run, not a restart.
 
-The restart's steps (afresh or warm) are :mod:`ml4t_live.shadow_restart`.
+The restart (afresh or warm) is :mod:`ml4t_live.shadow_restart`: while it replays, the journal
+holds its :class:`~ml4t_live.shadow_restart.ShadowReplay` and calls into it at each bar and command.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,7 +47,6 @@ from .events import BarClosed
 from .journal import Journal, journal_path
 from .journal.arrival import journaled
 from .journal.codec import pack, pack_bar
-from .journal.link import same_decision
 from .journal.signal import ChangeSignal
 from .rails import JournaledRails, resume_hint
 from .risk import (
@@ -58,7 +58,7 @@ from .risk import (
     TradingState,
     Transition,
 )
-from .shadow_restart import ShadowRestart, _fresh_reason, _start_afresh
+from .shadow_restart import ShadowReplay, fresh_reason, start_afresh
 
 _log = logger.bind(component="shadow-journal")
 
@@ -68,7 +68,7 @@ _NONE = pack(None)
 COMMIT_SECONDS = 0.25
 
 
-class ShadowJournal(ShadowRestart):
+class ShadowJournal:
     """Journals a shadow broker's bars and commands; replays them after a restart."""
 
     def __init__(self, journal: Journal, gate_config: RiskConfig | None, on_divergence: str, *,
@@ -92,18 +92,13 @@ class ShadowJournal(ShadowRestart):
         self._moves: list[Transition] = []  # state moves waiting for their bar's commit
         self._flatten_done = False  # the operator's flatten, carried out, waiting for its commit
         self._closing = self._restart_failed = False
-        self._last_rows = 0  # replaying: the command rows of the journal's last bar
         self._fills = 0
         self._last_commit = time.monotonic()
         self._version = -1  # the first live bar reads the trading state the journal holds
         self._ask = True  # ask the journal at the next bar (then: at each commit, and when signalled)
         self._rows: dict[str, list[tuple]] = {"bars": [], "commands": [], "fills": []}
         self._stamp: tuple[Any, str] = (None, "")  # the last timestamp and its text
-        self._replay: dict[int, list[list[Any]]] | None = None  # bar n -> its journaled commands
-        self._expected: list[list[Any]] = []  # replaying: the journal's commands of this bar
-        self._operator_rows: dict[int, list[dict[str, Any]]] = {}
-        self._last_bar = 0
-        self.divergences: list[str] = []
+        self._replay: ShadowReplay | None = None  # the warm restart, while it replays
         self.halt: Callable[[], None] | None = None  # the broker's: cancel every working order
         self.follow: Callable[[], None] | None = None  # the broker's: the gate follows positions
         self.flatten: Callable[[], None] | None = None  # the broker's: close every position
@@ -114,9 +109,9 @@ class ShadowJournal(ShadowRestart):
              risk: RiskConfig | None, on_divergence: str) -> ShadowJournal:  # fmt: skip
         path = journal_path(state_dir, "shadow", feed, strategy_id)
         journal = Journal.open(path)
-        why = _fresh_reason(journal, source)
+        why = fresh_reason(journal, source)
         if why:
-            journal = _start_afresh(journal, path, why)
+            journal = start_afresh(journal, path, why)
         if journal.is_new:
             for key, value in (("venue", "shadow"), ("account", feed), ("strategy_id", strategy_id),
                                ("starting_cash", repr(cash)),
@@ -137,12 +132,12 @@ class ShadowJournal(ShadowRestart):
         """Bar ``n`` begins: numbered (live: its row kept until the bar ends, so a commit never
         holds half a bar) or replayed; the operator's changes applied (live: read from the
         journal when another process wrote to it)."""
-        if self._replay is not None:
-            self._replayed_bar()
+        if self._replay is not None:  # replaying: the bar before this one ends
+            self._replay.end_bar(self.n, self._made, self._rows["commands"])
+            self._made = []
         if replay_n is not None:
             self.n = replay_n
-            self._expected = self._replay.get(replay_n, [])
-            for change in self._operator_rows.get(replay_n, ()):
+            for change in self._replay.start_bar(replay_n):
                 self._apply(change)
             return
         self.n = n = self.journal.next_bar()
@@ -287,30 +282,37 @@ class ShadowJournal(ShadowRestart):
     def _command(self, kind: str, order_id: str, args: Any, result: Any) -> None:
         made = self._made
         made.append([kind, order_id, args, result])
-        if self._replay is None or self.n > self._last_bar:  # live (or on_end after a restart)
-            return
-        expected = self._expected[len(made) - 1] if len(made) <= len(self._expected) else None
-        if expected is None and self.n == self._last_bar:
-            return  # past what the journal holds of its last bar (its run failed there): kept below
-        if expected is None or not same_decision(expected, made[-1]):
-            self.divergences.append(
-                f"bar {self.n}: the strategy made {kind} {order_id or '-'} {args} -> {result}; the journal "
-                + (f"holds {expected[0]} {expected[1] or '-'} {expected[2]} -> {expected[3]}" if expected
-                   else "holds nothing")
-            )  # fmt: skip
+        if self._replay is not None:  # replaying: compared with the journal's
+            self._replay.command(self.n, made)
 
-    def _replayed_bar(self) -> None:
-        """Replaying, at the end of a bar: what the journal holds that the strategy did not make
-        again. On the last bar (where its run failed) the strategy may make more: journaled now,
-        as that bar's next command row, so a later restart expects them."""
-        made, expected = self._made, self._expected
-        for kind, order_id, args, _ in expected[len(made):]:
-            self.divergences.append(f"bar {self.n}: the journal holds {kind} {order_id or '-'} {args}, "
-                                    "which the strategy did not make again")  # fmt: skip
-        if self.n == self._last_bar and len(made) > len(expected):
-            row = (self.n, self._last_rows, "commands", "", pack(made[len(expected):]), _NONE)
-            self._rows["commands"].append(row)
-        self._made, self._expected = [], []
+    # ------------------------------------------------------------------ warm restart
+    def begin_replay(self) -> bool:
+        """A warm restart begins when the journal holds a bar or a command (False: none)."""
+        replay = ShadowReplay.begin(self.journal)
+        if replay is None:
+            return False
+        self._replay, self._fills = replay, replay.journaled_fills
+        return True
+
+    def replay_bars(self, feed: Any) -> Iterator[tuple[int, BarClosed]]:
+        """The journaled bars (:meth:`ShadowReplay.bars <ml4t_live.shadow_restart.ShadowReplay.bars>`)."""
+        return self._replay.bars(feed)
+
+    def end_replay(self, fills: list[Fill]) -> None:
+        """After the replay: divergences reported (the run stops unless told to continue); the
+        fills the journal lacks (made past its last bar's commands) journaled; the first live bar
+        reads the trading state the operator set meanwhile."""
+        replay, self._replay = self._replay, None
+        replay.end_bar(self.n, self._made, self._rows["commands"])
+        self._made = []
+        if len(fills) > self._fills:  # the same simulation: the first ones are the journaled
+            self.fills(fills[self._fills :], replay.last_bar)
+        self._restart_failed = bool(replay.divergences)  # kept when end() raises: close() writes nothing
+        replay.end(self.on_divergence)
+        self._restart_failed = False
+        self.commit()
+        self._version, self._ask = -1, True  # the first live bar reads what the operator set meanwhile
+        _log.info("warm restart done: {} bars replayed", replay.last_bar)
 
     # ------------------------------------------------------------------ end
     def closing(self, fills: list[Fill]) -> None:
