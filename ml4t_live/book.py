@@ -2,7 +2,8 @@
 
 Pure bookkeeping on the engine thread: it applies venue events (already translated into
 :mod:`ml4t_live.events`) to ml4t.backtest ``Order`` / ``Position`` / ``Fill`` objects. It never
-talks to a venue. Duplicate executions (same ``exec_id``) are applied once. Finished orders are
+talks to a venue. Duplicate executions (same ``exec_id``) are applied once; an order that has a
+made-up (reconstructed) fill takes from its real executions only what goes beyond it. Finished orders are
 packed once taken for the session files (:mod:`ml4t_live.order_history`): every order stays
 answerable, in less memory.
 """
@@ -42,6 +43,7 @@ class Book:
         self.open: dict[str, Order] = {}  # pending orders, by client order id
         self.acknowledged: set[str] = set()  # working orders the venue has taken
         self._exec_ids: set[str] = set()
+        self._made_up: set[str] = set()  # orders a made-up (reconstructed) OrderFilled ended
         # cancelled here, the venue has not confirmed: a fill that races the cancel must find them
         self.cancelling: dict[str, Order] = {}
         self._finished: list[Order] = []
@@ -89,7 +91,7 @@ class Book:
                                  "owner (external)", event.exec_id, event.client_order_id)  # fmt: skip
                     return None
                 self._exec_ids.add(event.exec_id)
-                event = self._new_part(event, order)
+                event = self._new_part(event, order) if event.reconstructed else self._new_real_part(event, order)
                 if event is not None:
                     order = self.orders.live(order.order_id)  # a finished one changes again
                     self._execute(event, order)
@@ -118,26 +120,40 @@ class Book:
             _log.info("event for an order that is not ours ({}): {!r}", event.client_order_id, event)
         return order
 
-    @staticmethod
-    def _new_part(ex: Any, order: Order) -> Any:
-        """What of an execution is new. A *reconstructed* execution (a REST view of the order,
-        named by its cumulative quantity, when the venue's execution ids were out of reach) may
-        re-report fills the stream reported under their real ids: only what goes beyond the
-        order's applied fills counts. Real executions are kept as they are (their cumulative
-        quantity may arrive out of order, e.g. IB's late commission reports)."""
+    def _new_part(self, ex: Any, order: Order) -> Any:
+        """What of a *reconstructed* execution is new (a REST view of the order, named by its
+        cumulative quantity, or a fill made up at the order's price, when the venue's execution
+        ids were out of reach). It may re-report fills the stream reported under their real ids:
+        only what goes beyond the order's applied fills counts. A reconstructed ``OrderFilled``
+        that counts ends the order at what the venue says it filled (:meth:`_new_real_part`)."""
         cumulative = ex.cumulative_quantity
-        if not ex.reconstructed or cumulative <= _EPS:
-            return ex
-        new = cumulative - order.filled_quantity
+        new = cumulative - order.filled_quantity if cumulative > _EPS else ex.quantity
         if new <= _EPS:
             _log.info("execution {} of {} re-reports {:g} already applied: ignored", ex.exec_id,
                       order.order_id, ex.quantity)  # fmt: skip
             return None
+        if isinstance(ex, OrderFilled):
+            self._made_up.add(order.order_id)
         if new < ex.quantity - _EPS:
             _log.info("execution {} of {}: {:g} of its {:g} are new", ex.exec_id, order.order_id,
                       new, ex.quantity)  # fmt: skip
             return replace(ex, quantity=new)
         return ex
+
+    def _new_real_part(self, ex: Any, order: Order) -> Any:
+        """What of a real execution is new. Kept as it is (its cumulative quantity may arrive out
+        of order, e.g. IB's late commission reports), unless a made-up ``OrderFilled`` ended its
+        order: the venue said the order filled N, its executions out of reach, and the order's
+        fills were brought to N. Real executions that come after it (IB's after a reconnect, a
+        slow stream) bring again what that fill made up: none can take the order beyond N (the
+        venue's cumulative quantity never exceeds what it said the order filled), so they are
+        ignored, with a WARNING. O(1): one look-up in the set of orders with a made-up end."""
+        if order.order_id not in self._made_up:
+            return ex
+        _log.warning("execution {} of {} ({:g} at {}) comes after a made-up fill ended the order at the {:g} "
+                     "the venue said it filled: ignored (the made-up fill's price stands)", ex.exec_id,
+                     order.order_id, ex.quantity, ex.price, order.filled_quantity)  # fmt: skip
+        return None
 
     def _execute(self, ex: OrderFilled | OrderPartiallyFilled, order: Order) -> None:
         fill = Fill(
