@@ -7,9 +7,9 @@ waits for the answer) gets them all in one call, so a halt of N orders costs abo
 N; any other gateway gets one ``cancel`` per order. Either way each order's outcome is handled
 alike: taken -> CANCELLED for the strategy (journaled), cancelling until the venue confirms;
 refused -> its events, else followed (:mod:`~ml4t_live.cancel_resends`); unsure (the gateway's
-cancel raised a bug: ``CancelUnsure``) -> cancelling, its first check due at once (the check sends
-the cancel again while the venue lists it working); failed -> warned once, tried again at the
-next call.
+cancel raised a bug: ``CancelUnsure``, whether from ``cancel_many`` or from a single ``cancel``)
+-> cancelling, its first check due at once (the check sends the cancel again while the venue
+lists it working); failed -> warned once, tried again at the next call.
 """
 
 from __future__ import annotations
@@ -126,9 +126,17 @@ def _unsure(text: str, cause: Exception) -> CancelUnsure:
 
 
 def cancel_one(gateway: VenueGateway, cid: str) -> Exception | None:
-    """The cancel of ``cid``: None (the venue took it) or the VenueError / BridgeError it raised."""
+    """The cancel of ``cid``: None (the venue took it), the VenueError / BridgeError it raised, or
+    CancelUnsure when it raised anything else (a bug in the gateway's cancel, not the venue's
+    answer: an ERROR with its traceback; whether the cancel went out is unknown), as
+    :func:`cancel_each` gives for a ``cancel_many`` that raises one."""
     try:
         gateway.cancel(cid)
     except (VenueError, BridgeError) as exc:
         return exc
+    except Exception as exc:  # noqa: BLE001  (a bug in the cancel: logged, the order's cancel unsure)
+        text = (f"cancel of {cid} raised {type(exc).__name__}: {exc} (a bug in the venue gateway, not the "
+                "venue's answer); whether the cancel went out is unknown")  # fmt: skip
+        _log.opt(exception=exc).error("{}", text)
+        return _unsure(text, exc)
     return None
