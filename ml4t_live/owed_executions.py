@@ -19,6 +19,9 @@ does not find the order leaves it owed until the next reconciliation; the venue 
 end (cancelled, rejected) ends it so; working after all, it is no longer owed (a cancelling one is
 the cancel checks', :mod:`~ml4t_live.cancel_checks`). A restart does not carry the debt: its own
 look-up applies what the venue says the order filled (:meth:`~ml4t_live.broker_steps.BarSteps._take_venue_end`).
+Either made-up fill ends the order at what the venue said it filled: real executions of it that
+still come later (IB's after a reconnect, a slow stream) are ignored by the book, with a WARNING,
+in the session and in a warm restart's replay alike (:meth:`~ml4t_live.book.Book._new_real_part`).
 """
 
 from __future__ import annotations
