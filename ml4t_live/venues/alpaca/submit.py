@@ -15,7 +15,8 @@ Part of :class:`~.gateway.AlpacaGateway` (engine thread). Every order carries ou
    * 404 (Alpaca says it has no such order) -> sent ONCE more under the same id: if the first
      attempt lands late after all, one of the two is refused by the uniqueness rule (422, which is
      then proof the order exists), so there is never a second order;
-   * still no answer, or the second attempt is unknown too -> handed to
+   * still no answer (or no request slot within ``request_timeout``: the look-up or the second
+     attempt was not sent), or the second attempt is unknown too -> handed to
      :class:`~.unknown.UnknownOutcomes`: the stream's watchdog looks it up, a bounded number of
      times, and it ends as accepted or as ``OrderLost`` (never PENDING forever).
 
@@ -35,6 +36,7 @@ from loguru import logger
 from ...errors import VenueError
 from ...events import VenueErrorReported
 from .listing import SymbolOrders
+from .rate_limit import RateLimitTimeout
 from .rest import AlpacaTradingClient, AmbiguousOutcome, VenueRequestFailed
 
 _log = logger.bind(component="alpaca.gateway")
@@ -117,7 +119,7 @@ class SubmitMixin:
         (unknown: handed to the bounded look-ups of :class:`~.unknown.UnknownOutcomes`)."""
         try:
             found = self._lookup(cid)
-        except VenueRequestFailed as exc:
+        except VenueError as exc:  # no answer, or no request slot in time: unknown, never refused
             return self._unknown(cid, f"{why}; look-up failed: {exc}", also)
         if found is not None:
             _log.info("order {} had reached Alpaca ({}); adopted", cid, found.status.value)
@@ -128,6 +130,8 @@ class SubmitMixin:
             return self.rest("resubmit " + cid, lambda: client.submit_order(body), repeatable=False)
         except AmbiguousOutcome as exc:
             return self._unknown(cid, f"{why}; the second attempt too: {exc}", also)
+        except RateLimitTimeout as exc:  # not sent, but the first attempt may still land
+            return self._unknown(cid, f"{why}; the second attempt was not sent: {exc}", also)
         except VenueRequestFailed as exc:
             if _duplicate_id(exc):  # the first attempt did land: proof the order exists
                 return self._find_existing(cid, f"{exc.message} (HTTP 422)", also)
@@ -137,7 +141,7 @@ class SubmitMixin:
         """Alpaca said it holds ``cid``: read it, or follow it as unknown if the read fails."""
         try:
             found = self._lookup(cid)
-        except VenueRequestFailed as exc:
+        except VenueError as exc:  # no answer, or no request slot in time
             found, why = None, f"{why}; look-up failed: {exc}"
         return found if found is not None else self._unknown(cid, why, also)
 
