@@ -44,6 +44,12 @@ Kinds (``SimulatedAlpaca.inject(kind, **params)`` or a ``--faults`` scenario). E
                            mode, as a GET /v2/clock does), so the order meets that bar's open
                            while its cancel is pending: an order the open fills ends ``filled``
                            though the DELETE was answered 204 (the fill wins the race)
+``step_before_replace``    the next ``count`` PATCH /v2/orders/{id} move the replay on one bar (step
+                           mode, as a GET /v2/clock does) BEFORE the venue carries out the
+                           replace: the order meets that bar's open first, so a fill there lands
+                           between the client's last read of the order and its replace (the old
+                           order ends ``replaced`` with that fill; the new one is for the PATCH's
+                           ``qty``). A rehearsal control for a modify's race with a fill
 ``lookup_error``           the next ``count`` GET /v2/orders:by_client_order_id are answered
                            ``status`` (default 503): a venue that cannot tell what it holds
 ``delay_trade_updates``    the next ``count`` trade updates leave ``seconds`` late (order kept)
@@ -71,7 +77,7 @@ KINDS = (
     "rate_limit_storm", "submit_error", "delay_trade_updates", "duplicate_trade_updates",
     "partial_fill", "reject_next", "accept_then_504", "accept_then_drop", "truncated_body",
     "non_json_body", "connection_reset", "lookup_error", "accept_then_delay", "wash_trade_check",
-    "refuse_next", "refuse_data_stream", "lose_stream_bar", "lose_cancel",
+    "refuse_next", "refuse_data_stream", "lose_stream_bar", "lose_cancel", "step_before_replace",
 )
 STREAM_KINDS = KINDS[:4]
 SUBMIT_KINDS = ("submit_error", "accept_then_504", "accept_then_drop", "truncated_body",
@@ -130,6 +136,7 @@ class FaultState:
     # lose_cancel: per DELETE still to answer 204 and leave pending_cancel, the bars until it is
     # carried out after all (None: never) and whether the replay moves on one bar before the 204
     cancels_to_lose: list[tuple[int | None, bool]] = field(default_factory=list)
+    replaces_to_step: int = 0  # step_before_replace: PATCHes still to move the replay on first
     applied: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def arm(self, kind: str, params: dict[str, Any]) -> None:
@@ -151,6 +158,8 @@ class FaultState:
             bars = params.get("bars")
             lost = (None if bars is None else int(bars), bool(params.get("step", False)))
             self.cancels_to_lose.extend([lost] * count)
+        elif kind == "step_before_replace":
+            self.replaces_to_step += count
         self.applied.append((kind, dict(params)))
 
     def take_rate_limit(self) -> bool:
@@ -168,6 +177,13 @@ class FaultState:
         if self.cancels_to_lose:
             return True, *self.cancels_to_lose.pop(0)
         return False, None, False
+
+    def take_replace_step(self) -> bool:
+        """Whether this PATCH moves the replay on one bar before its replace (step_before_replace)."""
+        if self.replaces_to_step > 0:
+            self.replaces_to_step -= 1
+            return True
+        return False
 
     def take_lookup_error(self) -> int | None:
         return self.lookup_errors.pop(0) if self.lookup_errors else None

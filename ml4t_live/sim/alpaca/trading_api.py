@@ -272,7 +272,12 @@ class TradingApi:
             body = await request.json()
         except ValueError:
             raise bad_request("request body format is invalid") from None
-        new, messages = self.ctx.venue.replace(request.match_info["order_id"], parse_replace(body))
+        form = parse_replace(body)
+        if self.ctx.faults.take_replace_step():
+            _log.info("fault: the replace of {} waits for the replay to move on one bar (step_before_replace)",
+                      request.match_info["order_id"])  # fmt: skip
+            await self.ctx.move_on()  # the next bar's open meets the order before it is replaced
+        new, messages = self.ctx.venue.replace(request.match_info["order_id"], form)
         self.ctx.publish(messages)
         return _json(self._order_body(new))
 

@@ -12,7 +12,8 @@ Two sides, as the design asks:
 Order identity: every order carries the engine's deterministic ``client_order_id``; submitting
 and resolving an ambiguous outcome by that id: :class:`~.submit.SubmitMixin`. A replace gets the
 id ``<ours>.r<n>``, which the tracker maps back to ours; one Alpaca refuses raises (the order
-works unchanged, so the broker keeps it as it was).
+works unchanged, so the broker keeps it as it was); the replace and the check that the chain
+trades no more than asked: :class:`~.modify.ModifyMixin`.
 
 Combined orders (OCA pairs -> one Alpaca ``oco``; bracket exits held until the entry fills):
 :class:`~.held.HeldOrders`. Connect: account -> live guard -> stream up -> positions and open
@@ -40,13 +41,13 @@ from ...errors import (
 from ...events import (
     OrderCancelled,
     OrderRejected,
-    OrderReplaced,
     VenueErrorReported,
 )
 from ...protocols import AccountSnapshot, OrderRequest, VenueOrder
 from .away import WhileAway, WhileAwayMixin, legs_of_ours
 from .config import AlpacaConfig
 from .held import HeldOrders
+from .modify import ModifyMixin, Replaced
 from .order_stream import OrderStream
 from .parsing import (
     NotExpressible,
@@ -55,12 +56,11 @@ from .parsing import (
     flatten_open,
     to_oco_request,
     to_order_request,
-    to_replace_request,
     venue_order,
 )
 from .rate_limit import TokenBucket
-from .rest import AlpacaTradingClient, AmbiguousOutcome, RestCaller, VenueRequestFailed
-from .submit import OrderRefused, SubmitMixin, replacement_cid
+from .rest import AlpacaTradingClient, RestCaller, VenueRequestFailed
+from .submit import OrderRefused, SubmitMixin
 from .tracker import OrderTracker
 from .unknown import BeingReported
 from .working import await_working
@@ -71,7 +71,7 @@ VENUE = "alpaca"
 _BLOCKING_FLAGS = ("trading_blocked", "account_blocked", "trade_suspended_by_user")
 
 
-class AlpacaGateway(SubmitMixin, WhileAwayMixin):
+class AlpacaGateway(SubmitMixin, ModifyMixin, WhileAwayMixin):
     venue = VENUE
 
     def __init__(
@@ -91,6 +91,7 @@ class AlpacaGateway(SubmitMixin, WhileAwayMixin):
         ] = {}  # our client order id -> current Alpaca order id
         self._replaces: dict[str, int] = {}  # our id -> the last n of <id>.r<n> (see .submit)
         self._replaces_lock = threading.Lock()  # the stream's watcher walks chains too
+        self._replace_checks: dict[str, Replaced] = {}  # replaces not carried out yet (see .modify)
         self.away = WhileAway(self.rest, self.tracker, self.stream.executions)  # (listed working orders)
         self.held = HeldOrders()  # OCA members and bracket exits not sent yet
         self.account_number = ""
@@ -278,64 +279,6 @@ class AlpacaGateway(SubmitMixin, WhileAwayMixin):
                     # accepted now, with its Alpaca id (journaled: a restart finds the leg by it)
                     self._emit(self.tracker.on_order_snapshot(leg))
 
-    def modify(self, request: OrderRequest) -> None:
-        cid = request.client_order_id
-        if self.held.update(request):  # not sent yet: it will go out as modified
-            self._emit(
-                [
-                    OrderReplaced(
-                        cid, request.quantity, request.limit_price, request.stop_price
-                    )
-                ]
-            )
-            return
-        venue_id = self._venue_id(cid)  # (a look-up may learn of replacements: counted first)
-        client = self._require()
-        # the replacement asks for what is left: filled so far is the most of what Alpaca's
-        # order says (a replacement adopted after a restart carries only its own fills) and what
-        # the runtime's book says (journal-backed: its replaced orders' fills included)
-        filled = max(self._filled_now(client, venue_id), request.filled_quantity)
-        with self._replaces_lock:
-            n = self._replaces[cid] = self._replaces.get(cid, 0) + 1
-        new_cid = replacement_cid(cid, n)
-        try:
-            body = to_replace_request(request, new_cid, filled)
-        except NotExpressible as exc:
-            raise OrderRefused(str(exc)) from None
-        self.tracker.alias(new_cid, cid)
-        try:
-            order = self.rest(
-                "replace " + cid,
-                lambda: client.replace_order_by_id(venue_id, body),
-                repeatable=False,
-            )
-        except AmbiguousOutcome:
-            order = self._lookup(new_cid)
-            if order is None:
-                self._emit(
-                    [
-                        VenueErrorReported(
-                            VENUE,
-                            "replace_unconfirmed",
-                            f"replace of {cid} not seen",
-                            cid,
-                        )
-                    ]
-                )
-                return
-        except VenueRequestFailed:
-            raise  # Alpaca refused the replace: the order works unchanged (the caller keeps it so)
-        with self.stream.emit_lock:
-            self.tracker.carry_over(venue_id, str(order.id))
-            self._venue_ids[cid] = str(order.id)
-        self._emit(
-            [
-                OrderReplaced(
-                    cid, request.quantity, request.limit_price, request.stop_price
-                )
-            ]
-        )
-
     def cancel(self, client_order_id: str) -> None:
         """Ask Alpaca to cancel; the ``canceled`` trade update confirms it.
 
@@ -378,6 +321,7 @@ class AlpacaGateway(SubmitMixin, WhileAwayMixin):
             self._emit([OrderCancelled(r.client_order_id, reason) for r in dead])
         for request in ready + self.held.lone_members():
             self.place(request)
+        self.check_replaces()
         client = self._require()
         self.rest("clock", client.get_clock, repeatable=True)
         await_working(self.rest, client, self.stream)  # the stream delivers what REST shows

@@ -239,7 +239,7 @@ def to_replace_request(
     ``qty``), not for what is left of a partly filled order (alpacahq/Alpaca-API#165), and the
     old order's fills stand. So ``qty`` is always sent, as what is left: ``req.quantity -
     filled``. A fill the count misses (one made between the modify's read and Alpaca's replace)
-    is asked for again: the order can then trade more than ``req.quantity``, by that fill.
+    is asked for again; the modify then cuts the replacement down (:mod:`.modify`).
     Nothing left: :class:`NotExpressible`."""
     qty = req.quantity - filled
     if qty <= 1e-9:

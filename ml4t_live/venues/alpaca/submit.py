@@ -231,15 +231,6 @@ class SubmitMixin:
             _log.warning("order {} of unknown outcome is listed open at Alpaca ({}) but its look-up "
                          "found nothing; the watcher keeps looking it up", cid, listed.id)  # fmt: skip
 
-    def _filled_now(self, client: AlpacaTradingClient, venue_id: str) -> float:
-        """What our order now working as ``venue_id`` has filled, its replaced orders included:
-        the order re-read (``GET /v2/orders/{id}``) and what the stream has not reported yet
-        reported first (its executions, once), so a modify's replacement asks only for what is
-        left even while the stream lags or is silent. VenueRequestFailed without an answer."""
-        order = self.rest(f"order {venue_id}", lambda: client.get_order_by_id(venue_id), repeatable=True)
-        self.stream.report_chain(client, [order], on_loop=False)
-        return self.tracker.filled_total(venue_id)
-
     def _replacement_of(self, ours: str, venue_cid: str) -> None:
         """``venue_cid`` is the id of a replacement of our order ``ours``: alias and count it."""
         self.tracker.alias(venue_cid, ours)

@@ -1,0 +1,195 @@
+"""Modifying an order at Alpaca: a replace that asks for what is left, then the check that keeps
+the chain within what the strategy asked for.
+
+Part of :class:`~.gateway.AlpacaGateway` (engine thread). Alpaca's replace (``PATCH
+/v2/orders/{id}``) is a NEW order under ``<ours>.r<n>`` for the PATCH's ``qty``, while the old
+order's fills stand (alpacahq/Alpaca-API#165). So a modify:
+
+1. re-reads the order (``GET /v2/orders/{id}``; what the stream has not reported yet is reported
+   then, once) and sends ``qty`` = total - filled so far (the larger of Alpaca's chain and the
+   runtime's book, ``OrderRequest.filled_quantity``);
+2. once the old order is ``replaced`` (its ``filled_qty`` is then final) reads it again: a fill it
+   made after step 1's read stands and the replacement asked for it again, so the chain would
+   trade the total plus that fill. The replacement is then cut down by that excess (a PATCH of
+   the replacement, under the next ``.r<n>``, asking total - what the chain has filled) or, when
+   nothing is left, cancelled; a WARNING says so. Each fill read on the way is reported once
+   (the tracker counts per Alpaca order and execution id, whoever reads it first: the stream or
+   REST). A replace Alpaca has not carried out yet (``pending_replace``) is checked at the next
+   end of bar, and before the next modify of the same order. A cut-down PATCH races with fills
+   too: it is checked the same way, at most :data:`MAX_CUTS` times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from alpaca.trading.enums import OrderStatus as AlpacaStatus
+from loguru import logger
+
+from ...errors import VenueError
+from ...events import OrderReplaced, VenueErrorReported
+from ...protocols import OrderRequest
+from .parsing import OPEN_STATUSES, NotExpressible, num, to_replace_request
+from .rest import AlpacaTradingClient, AmbiguousOutcome
+from .submit import OrderRefused, replacement_cid
+
+_log = logger.bind(component="alpaca.gateway")
+VENUE = "alpaca"
+_EPS = 1e-9
+#: cut-down PATCHes one modify may send (each can race with a fill as the first did)
+MAX_CUTS = 3
+
+
+@dataclass(slots=True)
+class Replaced:
+    """A replace whose old order's final fills are not checked yet."""
+
+    request: OrderRequest  # the strategy's order: its total quantity and its new terms
+    old_id: str  # the Alpaca order replaced
+    old_filled: float  # its own filled_qty the PATCH counted
+    filled: float  # the chain's fills the PATCH counted (its qty = total - filled)
+    new_id: str  # the replacement
+    cuts: int = 0  # cut-down PATCHes sent so far for this modify
+
+
+class ModifyMixin:
+    """Needs ``rest``, ``tracker``, ``stream``, ``held``, ``_venue_ids``, ``_replaces`` (and its
+    ``_replaces_lock``), ``_replace_checks``, ``_venue_id()``, ``_lookup()``, ``_require()``,
+    ``_emit()``."""
+
+    rest: Any
+    tracker: Any
+    stream: Any
+    held: Any
+    _venue_ids: dict[str, str]
+    _replaces: dict[str, int]
+    _replaces_lock: Any
+    _replace_checks: dict[str, Replaced]  # our id -> its replace not checked yet
+
+    def _venue_id(self, cid: str) -> str:  # pragma: no cover - provided by the gateway
+        raise NotImplementedError
+
+    def _lookup(self, cid: str) -> Any:  # pragma: no cover - provided by SubmitMixin
+        raise NotImplementedError
+
+    def _require(self) -> AlpacaTradingClient:  # pragma: no cover - provided by the gateway
+        raise NotImplementedError
+
+    def _emit(self, events: list[Any]) -> None:  # pragma: no cover - provided by the gateway
+        raise NotImplementedError
+
+    def modify(self, request: OrderRequest) -> None:
+        cid = request.client_order_id
+        if self.held.update(request):  # not sent yet: it will go out as modified
+            self._emit([OrderReplaced(cid, request.quantity, request.limit_price, request.stop_price)])
+            return
+        if cid in self._replace_checks:  # the last replace first: its replacement may be cut down
+            self._check_replaced(self._replace_checks[cid])
+        venue_id = self._venue_id(cid)  # (a look-up may learn of replacements: counted first)
+        client = self._require()
+        # filled so far: the most of what Alpaca's chain says and what the runtime's book says
+        # (journal-backed: a replacement adopted after a restart carries only its own fills)
+        old = self._read_reported(client, venue_id)
+        filled = max(self.tracker.filled_total(venue_id), request.filled_quantity)
+        order = self._replace(request, venue_id, filled)
+        if order is None:
+            return
+        self._emit([OrderReplaced(cid, request.quantity, request.limit_price, request.stop_price)])
+        self._check_replaced(Replaced(request, venue_id, num(old.filled_qty) or 0.0, filled, str(order.id)))
+
+    def check_replaces(self) -> None:
+        """Check the replaces Alpaca had not carried out yet (end of bar)."""
+        for check in list(self._replace_checks.values()):
+            self._check_replaced(check)
+
+    # ------------------------------------------------------------------ helpers
+    def _read_reported(self, client: AlpacaTradingClient, venue_id: str) -> Any:
+        """The order ``venue_id`` re-read (``GET /v2/orders/{id}``), what the stream has not
+        reported of it reported first (its executions, once). VenueRequestFailed without an answer."""
+        order = self.rest(f"order {venue_id}", lambda: client.get_order_by_id(venue_id), repeatable=True)
+        self.stream.report_chain(client, [order], on_loop=False)
+        return order
+
+    def _replace(self, request: OrderRequest, venue_id: str, filled: float) -> Any:
+        """PATCH the order ``venue_id`` of ours to ``request``'s terms, asking total - ``filled``;
+        the replacement (None: not seen after an ambiguous answer, reported so). Refused:
+        OrderRefused (before sending) or VenueRequestFailed (Alpaca's), the order works unchanged."""
+        cid = request.client_order_id
+        client = self._require()
+        with self._replaces_lock:
+            n = self._replaces[cid] = self._replaces.get(cid, 0) + 1
+        new_cid = replacement_cid(cid, n)
+        try:
+            body = to_replace_request(request, new_cid, filled)
+        except NotExpressible as exc:
+            raise OrderRefused(str(exc)) from None
+        self.tracker.alias(new_cid, cid)
+        try:
+            order = self.rest("replace " + cid, lambda: client.replace_order_by_id(venue_id, body), repeatable=False)
+        except AmbiguousOutcome:
+            order = self._lookup(new_cid)
+            if order is None:
+                self._emit([VenueErrorReported(VENUE, "replace_unconfirmed", f"replace of {cid} not seen", cid)])
+                return None
+        with self.stream.emit_lock:
+            self.tracker.carry_over(venue_id, str(order.id))
+            self._venue_ids[cid] = str(order.id)
+        return order
+
+    def _check_replaced(self, check: Replaced) -> None:
+        """Once the order ``check`` replaced is ``replaced`` (its fills final): a fill it made
+        after the modify's read makes the chain ask too much; the replacement is cut down by that
+        much or cancelled (see the module docstring). Not replaced yet: checked again later."""
+        cid = check.request.client_order_id
+        client = self._require()
+        try:
+            old = self._read_reported(client, check.old_id)
+        except VenueError as exc:
+            self._replace_checks[cid] = check
+            _log.warning("cannot read Alpaca order {} ({}), replaced by a modify: checked again at the "
+                         "next bar ({})", check.old_id, cid, exc)  # fmt: skip
+            return
+        if old.status is not AlpacaStatus.REPLACED and old.status in OPEN_STATUSES:
+            self._replace_checks[cid] = check  # (pending_replace: not carried out yet)
+            return
+        self._replace_checks.pop(cid, None)
+        excess = (num(old.filled_qty) or 0.0) - check.old_filled
+        if old.status is not AlpacaStatus.REPLACED or excess <= _EPS:
+            return  # (not replaced after all: its own end says what happened)
+        try:
+            new = self._read_reported(client, check.new_id)
+        except VenueError as exc:
+            _log.error("Alpaca order {} ({}) filled {:g} more before it was replaced, so its replacement "
+                       "{} asks too much by that; the replacement could not be read ({}): check it at "
+                       "the venue", check.old_id, cid, excess, check.new_id, exc)  # fmt: skip
+            return
+        filled = check.filled + excess + (num(new.filled_qty) or 0.0)
+        left = check.request.quantity - filled
+        working = new.status in OPEN_STATUSES and new.status is not AlpacaStatus.PENDING_CANCEL
+        if not working:
+            what = f"it is {new.status.value} already: nothing to cut"  # (its fills are reported)
+        elif left <= _EPS:
+            what = "cancelled, nothing is left"
+        else:
+            what = f"cut down to the {left:g} left" if check.cuts < MAX_CUTS else "not cut again"
+        _log.warning("Alpaca order {} ({}) filled {:g} more between the modify's read and its replace; "
+                     "the replacement {} asked for it again: {}", check.old_id, cid, excess, check.new_id,
+                     what)  # fmt: skip
+        if not working:
+            return
+        try:
+            if left <= _EPS:
+                self.rest("cancel " + cid, lambda: client.cancel_order_by_id(check.new_id), repeatable=True)
+            elif check.cuts >= MAX_CUTS:
+                _log.error("the replacement {} of {} still asks too much after {} cuts; not cut again: "
+                           "check it at the venue", check.new_id, cid, check.cuts)  # fmt: skip
+            else:
+                cut = self._replace(check.request, check.new_id, filled)
+                if cut is not None:
+                    own = num(new.filled_qty) or 0.0
+                    self._check_replaced(Replaced(check.request, check.new_id, own, filled, str(cut.id),
+                                                  check.cuts + 1))  # fmt: skip
+        except (VenueError, ValueError) as exc:
+            _log.error("could not cut down the replacement {} of {} ({}): it may trade {:g} more than "
+                       "asked; check it at the venue", check.new_id, cid, exc, excess)  # fmt: skip
