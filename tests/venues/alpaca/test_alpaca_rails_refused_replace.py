@@ -17,9 +17,10 @@ from tests.support.risk_probe import probe_bars
 
 class ShrinkThenBuy(Strategy):
     """Bar 1: a limit buy of 100 AAA, its fill split in two (50 now, 50 at the next bar).
-    Bar 2: it is partly filled; the strategy shrinks it to 60 (Alpaca refuses to replace a
-    partly filled order), then buys 80 more, which fits the position limit only if the shrink
-    had happened."""
+    Bar 2: it is partly filled; the strategy shrinks it to 60, which the simulator refuses (422:
+    the ``partial_fill`` fault split the fill and its remainder is already executing; Alpaca
+    itself replaces a partly filled order), then buys 80 more, which fits the position limit
+    only if the shrink had happened."""
 
     def __init__(self, sim) -> None:
         self.sim, self.n = sim, 0

@@ -266,8 +266,9 @@ def _doc_order(**fields: Any) -> Order:
 
 def test_a_chain_whose_report_broke_half_way_is_reported_again_not_taken_as_streamed(sim: SimulatedAlpaca) -> None:
     """t-a (of unknown outcome) was replaced after filling 4; its replacement t-a.r1 filled 3 (a
-    venue's view, as Alpaca's chain would read: the simulator refuses to replace a partly filled
-    order, so the walk's answer is given here). The watcher's report of the chain breaks after t-a
+    venue's view, as Alpaca's chain would read, given here as the walk's answer: the report is made
+    to break after t-a; test_alpaca_unknown_claim_chain.py replaces a partly filled t-a through
+    the simulator). The watcher's report of the chain breaks after t-a
     (accepted, its 4 reported): t-a is then known to the tracker, as if the stream had reported
     it. The next tick still reports the chain, t-a.r1's 3 included (cumulative 7), once. Taken as
     reported by the stream instead, t-a would be settled and the 3 left to a later look-up."""

@@ -4,11 +4,10 @@ The submit's answer is lost and its look-up gets no answer, so the outcome is un
 stream's watcher (``OrderStream.resolve_unconfirmed``) follows it, with the trade stream silent.
 Through the real alpaca-py client against SimulatedAlpaca.
 
-Not reproduced end to end: an original that partly filled before the replace (written when the
-simulator refused to replace a partly filled order; it now does for fills in parts over bars, see
-docs/simulators.md). What the modify's look-up now
-does for it (the original reported, its cumulative fills carried into the replacement) is what
-the first test shows for an original that had not filled.
+Here the original had not filled before the replace; one that filled part first (the simulator
+replaces it when its fills come in parts over bars, see docs/simulators.md) is reproduced end to
+end in test_alpaca_unknown_claim_chain.py: the original reported, its cumulative fills carried
+into the replacement, and a modify's replacement asking for what the chain left.
 """
 
 from __future__ import annotations
