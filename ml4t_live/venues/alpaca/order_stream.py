@@ -10,7 +10,7 @@ Runs on the ``ml4t-alpaca-trade-stream`` loop thread (:class:`~.session.TradeUpd
 * a submit whose outcome stayed unknown is looked up on every watchdog tick until Alpaca has it
   (its events follow; a trade update for it, or a look-up of the gateway's modify or cancel that
   finds it, settles it too) or ``unknown_order_lookups`` look-ups found nothing (``OrderLost``, an
-  ERROR line): see :mod:`.unknown`. The look-up is the gateway's walk (``chain``): by client order
+  ERROR line; never for one found once, whose report raised): see :mod:`.unknown`. The look-up is the gateway's walk (``chain``): by client order
   id (by the Alpaca id instead once the session knows one), then along ``replaced_by`` to the
   current order, so replacements made meanwhile (elsewhere too) are followed;
 * a watchdog re-reads open orders when the stream has been quiet for ``order_poll_interval`` while
@@ -197,7 +197,9 @@ class OrderStream:
         """Look up each unknown submit once (:attr:`chain`: by client order id, or by the Alpaca id
         once the session knows one); settle it or count the miss. A found one whose report
         raises stays of unknown outcome (an ERROR line, a ``VenueErrorReported``
-        ``unknown_report_failed``): looked up again at the next tick."""
+        ``unknown_report_failed``): looked up again at the next tick, its misses no longer
+        counted (it exists), at a lower rate once its report failed ``unknown_order_lookups``
+        times (see :mod:`.unknown`)."""
         client = self._client
         if client is None:
             return
@@ -253,7 +255,11 @@ class OrderStream:
                             self.tracker.alias(leg.client_order_id, item.also)
             self.report_chain(client, chain, on_loop=on_loop)
         except BaseException:
-            self.unknown.release(cid)  # unknown still: looked up and reported again, never forgotten
+            if self.unknown.release(cid):  # unknown still: looked up and reported again, never forgotten
+                _log.error("ALERT order {} was found at Alpaca ({}) but its report failed {} times: its "
+                           "acceptance or fills may be missing (the position reconciliation shows it); "
+                           "looked up again every {} ticks of {:g}s", cid, chain[-1].id, self.unknown.limit,
+                           self.unknown.limit, self.config.order_poll_interval)  # fmt: skip
             raise
         self.unknown.settled(cid)
         return True

@@ -13,13 +13,20 @@ whose immediate look-up did not settle it lands here (:mod:`.submit`). The strea
   it (before the modify replaces it);
 * not found (404) or no answer, ``AlpacaConfig.unknown_order_lookups`` times in a row ->
   ``OrderLost`` and an ERROR log line. The order is never sent again. Its client order id stays
-  registered, so if Alpaca does report it later, its fills still reach the engine.
+  registered, so if Alpaca does report it later, its fills still reach the engine. A submit that
+  was found once (its report raised: ``failed_reports``) exists at Alpaca: later look-ups that
+  find nothing or get no answer are not counted, and it is never declared lost.
 
 The one that finds it first claims it (:meth:`UnknownOutcomes.claim`) and removes it only once
 its report is on the queue (:meth:`UnknownOutcomes.settled`); a report that raises gives the claim
 up instead (:meth:`UnknownOutcomes.release`): still of unknown outcome, it is looked up again at
 the watcher's next tick, and what it filled is reported then (the tracker reports each execution
-once, also after a report that raised half-way). Until settled it still counts as
+once, also after a report that raised half-way). A report that raises every time is retried:
+at the ``unknown_order_lookups``-th failure an ERROR ``ALERT`` line names the order, once (its
+acceptance or fills may be missing from the book: the position reconciliation shows a
+difference), and from then on it is looked up only at every ``unknown_order_lookups``-th tick
+(:meth:`~UnknownOutcomes.pending`), so a report that works again later still brings its fills,
+without a failure every tick. Until settled it still counts as
 unknown (``in``) but is no longer looked up (:meth:`~UnknownOutcomes.pending`), so a snapshot that
 lists it meanwhile leaves it to the claimer instead of taking its fills so far as known. A modify
 or cancel whose look-up finds it claimed by another waits (:meth:`UnknownOutcomes.wait_settled`,
@@ -55,6 +62,7 @@ class Unknown:
     misses: int = 0  # look-ups that found nothing or got no answer
     claimed: bool = False  # found: being reported by the one that claimed it
     failed_reports: int = 0  # claims given up because the report raised (see release)
+    resting: int = 0  # ticks still to skip (a report that keeps raising: see pending)
 
 
 class UnknownOutcomes:
@@ -68,9 +76,18 @@ class UnknownOutcomes:
             self._items[client_order_id] = Unknown(client_order_id, reason, also)
 
     def pending(self) -> list[Unknown]:
-        """The entries still to look up (not claimed)."""
+        """The entries to look up at this tick: not claimed, and not resting (an entry whose
+        report failed ``limit`` times or more is due once every ``limit`` calls)."""
         with self._lock:
-            return [item for item in self._items.values() if not item.claimed]
+            due = []
+            for item in self._items.values():
+                if item.claimed:
+                    continue
+                if item.resting > 0:
+                    item.resting -= 1
+                    continue
+                due.append(item)
+            return due
 
     def claim(self, client_order_id: str) -> Unknown | None:
         """Claim the entry to report it (it stays, ``in``, until :meth:`settled`); it, or None
@@ -88,15 +105,20 @@ class UnknownOutcomes:
             self._lock.notify_all()
             return self._items.pop(client_order_id, None)
 
-    def release(self, client_order_id: str) -> None:
+    def release(self, client_order_id: str) -> bool:
         """Give up a claim whose report failed (raised): the entry is of unknown outcome again,
-        looked up (:meth:`pending`) and claimable as before; nothing is forgotten."""
+        looked up (:meth:`pending`) and claimable as before; nothing is forgotten. From the
+        ``limit``-th failure on it rests ``limit - 1`` ticks between look-ups. True when this was
+        the ``limit``-th failure (the caller ALERTs, once)."""
         with self._lock:
             item = self._items.get(client_order_id)
             if item is not None:
                 item.claimed = False
                 item.failed_reports += 1
+                if item.failed_reports >= self.limit:
+                    item.resting = self.limit - 1
             self._lock.notify_all()
+            return item is not None and item.failed_reports == self.limit
 
     def wait_settled(self, client_order_id: str, timeout: float) -> bool:
         """Wait, at most ``timeout`` seconds, while another caller's claim on the entry lasts;
@@ -112,10 +134,11 @@ class UnknownOutcomes:
         return item is not None and item.claimed
 
     def missed(self, client_order_id: str) -> Unknown | None:
-        """One more look-up without the order; the entry (now removed) once the bound is reached."""
+        """One more look-up without the order; the entry (now removed) once the bound is reached.
+        Not counted for an entry that was found (its report failed): Alpaca holds that order."""
         with self._lock:
             item = self._items.get(client_order_id)
-            if item is None or item.claimed:
+            if item is None or item.claimed or item.failed_reports:
                 return None
             item.misses += 1
             if item.misses < self.limit:

@@ -1,0 +1,122 @@
+"""A submit of unknown outcome that the watcher found but could not report (its report raised).
+
+Alpaca holds that order: later look-ups that find nothing or get no answer do not count toward
+``OrderLost``, and a report that raises every time is ALERTed once, at the
+``unknown_order_lookups``-th failure, then retried at every ``unknown_order_lookups``-th tick, so a
+report that works again still brings the order and its fills. Through the real alpaca-py client
+against SimulatedAlpaca (trade stream silent); the watcher's ticks are run on its loop thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from alpaca_helpers import drain, of
+from loguru import logger
+from test_alpaca_snapshot_unknown import fill_events
+from test_alpaca_unknown_claim import (
+    _doc_order,
+    _NoActivitiesRaisesSecond,
+    _replaced_unknown,
+)
+
+from ml4t_live.events import OrderAccepted, OrderLost, VenueErrorReported
+from ml4t_live.sim.alpaca import SimulatedAlpaca
+from ml4t_live.venues.alpaca.executions import ExecutionReader
+from ml4t_live.venues.alpaca.rest import VenueRequestFailed
+
+
+@pytest.fixture
+def errors() -> Iterator[list[str]]:
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(m.record["message"]), level="ERROR")
+    yield lines
+    logger.remove(sink)
+
+
+def test_a_found_submit_whose_report_broke_is_not_declared_lost_by_later_look_ups(sim: SimulatedAlpaca) -> None:
+    """t-a was replaced after filling 4 by t-a.r1, which filled 3 (the walk's answer given here,
+    so that the look-ups can be made to fail); the watcher's report breaks after t-a's 4. Then
+    Alpaca answers no look-up for ``unknown_order_lookups`` ticks. Before, those misses
+    counted and t-a, working at Alpaca with 4 filled and reported, was declared LOST."""
+    old_id, new_id = "0a0a0a0a-0000-4000-8000-000000000001", "0a0a0a0a-0000-4000-8000-000000000002"
+    chain = [
+        _doc_order(id=old_id, client_order_id="t-a", qty="10", filled_qty="4", filled_avg_price="50",
+                   status="replaced", replaced_by=new_id),
+        _doc_order(id=new_id, client_order_id="t-a.r1", qty="6", filled_qty="3", filled_avg_price="51",
+                   status="partially_filled", replaces=old_id),
+    ]  # fmt: skip
+    gw, _ = _replaced_unknown(sim)
+    try:
+        gw.tracker.alias("t-a.r1", "t-a")
+        answers = {"down": False}
+
+        def walk(cid: str, client: Any) -> list[Any]:
+            if answers["down"]:
+                raise VenueRequestFailed("lookup " + cid, None, "", "no answer")
+            return chain if cid == "t-a" else []
+
+        gw.stream.chain = walk
+        gw.stream.executions = _NoActivitiesRaisesSecond(gw.stream.executions)
+        drain(gw.events)
+        gw.stream.session.call(gw.stream.resolve_unconfirmed)  # found; the report breaks after t-a's 4
+        assert [f.quantity for f in fill_events(drain(gw.events))] == [4]
+        answers["down"] = True
+        for _ in range(gw.stream.unknown.limit + 1):
+            gw.stream.session.call(gw.stream.resolve_unconfirmed)
+        assert not of(OrderLost, drain(gw.events), "t-a")
+        assert gw.follows_unknown("t-a")
+        answers["down"] = False  # Alpaca answers again: the rest of the chain is reported
+        gw.stream.session.call(gw.stream.resolve_unconfirmed)
+        assert [f.quantity for f in fill_events(drain(gw.events))] == [3]
+        assert not gw.follows_unknown("t-a")
+    finally:
+        gw.close()
+
+
+class _Breaks(ExecutionReader):
+    """Our execution reader, raising on every read while ``broken``; counts the reads."""
+
+    def __init__(self, reader: ExecutionReader) -> None:
+        super().__init__(reader.rest, reader.tracker)
+        self.broken, self.reads = True, 0
+
+    def for_view(self, client: Any, order: Any, *, adopting: bool = False) -> Any:
+        self.reads += 1
+        if self.broken:
+            raise RuntimeError("a report that always breaks")
+        return super().for_view(client, order, adopting=adopting)
+
+
+def test_a_report_that_always_raises_is_alerted_once_then_retried_at_a_lower_rate(
+    sim: SimulatedAlpaca, errors: list[str]
+) -> None:
+    gw, _ = _replaced_unknown(sim, unknown_order_lookups=3)
+    try:
+        reader = gw.stream.executions = _Breaks(gw.stream.executions)
+        tick = lambda: gw.stream.session.call(gw.stream.resolve_unconfirmed)
+        drain(gw.events)
+        for _ in range(3):  # a failure every tick up to the bound
+            tick()
+        assert reader.reads == 3
+        alerts = [line for line in errors if line.startswith("ALERT order t-a")]
+        assert len(alerts) == 1 and "report failed 3 times" in alerts[0]
+        for _ in range(2):  # resting: not looked up
+            tick()
+        assert reader.reads == 3
+        tick()  # due again: fails again, no second ALERT
+        assert reader.reads == 4
+        assert len([line for line in errors if line.startswith("ALERT")]) == 1
+        failures = of(VenueErrorReported, drain(gw.events), "t-a")
+        assert [e.code for e in failures] == ["unknown_report_failed"] * 4
+        reader.broken = False
+        for _ in range(3):
+            tick()
+        assert reader.reads > 4
+        seen = drain(gw.events)
+        assert of(OrderAccepted, seen, "t-a") and not of(OrderLost, seen, "t-a")
+        assert not gw.follows_unknown("t-a")
+    finally:
+        gw.close()
