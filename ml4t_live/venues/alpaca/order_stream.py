@@ -235,7 +235,7 @@ class OrderStream:
     def found_unknown(self, client: AlpacaTradingClient, cid: str, chain: list[Any], *, on_loop: bool) -> bool:
         """The submit of unknown outcome ``cid`` was found as ``chain`` (non-empty, read by
         :attr:`chain`): settle it and report the chain (an OCO pair's stop leg aliased
-        first). False, nothing done, when ``cid`` is not (or no longer) of unknown outcome: the
+        first, then reported accepted with its Alpaca id). False, nothing done, when ``cid`` is not (or no longer) of unknown outcome: the
         watcher here and the gateway's look-up (its modify, its cancel) may both find it, and
         the one that claims it reports it. It stays of unknown outcome (``in`` :attr:`unknown`)
         until its report is on the queue, so a snapshot that lists it meanwhile does not adopt it
@@ -254,6 +254,8 @@ class OrderStream:
                         if str(leg.client_order_id) != cid:
                             self.tracker.alias(leg.client_order_id, item.also)
             self.report_chain(client, chain, on_loop=on_loop)
+            if item.also is not None:
+                self._report_legs(cid, chain[-1], on_loop=on_loop)
         except BaseException:
             if self.unknown.release(cid):  # unknown still: looked up and reported again, never forgotten
                 _log.error("ALERT order {} was found at Alpaca ({}) but its report failed {} times: its "
@@ -263,6 +265,16 @@ class OrderStream:
             raise
         self.unknown.settled(cid)
         return True
+
+    def _report_legs(self, cid: str, order: Any, *, on_loop: bool) -> None:
+        """The stop leg of the OCO pair ``order`` (found under ``cid``, the leg aliased): accepted
+        with its Alpaca id, as the gateway's submit reports it (the journal keeps that id: a
+        restart finds the leg by it)."""
+        put = self._put if on_loop else self._put_from_engine
+        for leg in order.legs or []:
+            if str(leg.client_order_id) != cid:
+                with self.emit_lock:
+                    put(self.tracker.on_order_snapshot(leg))
 
     def _lost(self, item: Unknown, last: str) -> None:
         reason = (
