@@ -273,6 +273,8 @@ class BarSteps(RuntimeCancels, OwedExecutions, RestartReads):
             return
         if self._unresolved:
             self._found_working(self._look_up_unresolved())
+        if self._unread_away:
+            self._read_fills_while_away_again()
         self._settle_owed()  # before the positions are compared: a made-up fill counts
         try:
             snapshot = self.gateway.snapshot()

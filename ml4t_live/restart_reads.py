@@ -26,6 +26,7 @@ class RestartReads:
     own: Ownership
     link: JournalLink
     _unresolved: list[str]
+    _unread_away: dict[str, tuple[float, float | None]]  # our id -> the book's (filled, avg price) at the restart
     _apply_live: Any  # BarSteps._apply_live
     _take_venue_end: Any  # BarSteps._take_venue_end
     _drain: Any  # FillBarrier._drain
@@ -36,19 +37,44 @@ class RestartReads:
         quantity (a gateway with ``executions_since``; Alpaca, whose snapshot carries no
         executions) happened while away: applied once. The gateway decides whether there are
         any: a listed order's own filled quantity may leave out what the orders it replaced
-        filled (Alpaca's ``<id>.r<n>``), which the book counts."""
+        filled (Alpaca's ``<id>.r<n>``), which the book counts. One whose read fails is read
+        again at each reconciliation (:meth:`_read_fills_while_away_again`): unknown is never
+        read as nothing."""
         since = getattr(self.gateway, "executions_since", None)
         if since is None:
             return
         for venue_order in listed:
             cid = venue_order.client_order_id
             order = self.book.get(cid) if self.book.knows(cid) else None
-            if order is None:
+            if order is not None:
+                self._read_fills_while_away(since, cid, order.filled_quantity, order.filled_price)
+
+    def _read_fills_while_away_again(self) -> None:
+        """The orders whose fills while away could not be read at the restart, read again as the
+        book held them then (what the venue reported since carries its own execution ids), while
+        the book still has them open."""
+        since = getattr(self.gateway, "executions_since", None)
+        for cid, (filled, avg_price) in list(self._unread_away.items()):
+            if since is None or not (cid in self.book.open or cid in self.book.cancelling):
+                del self._unread_away[cid]
                 continue
-            for execution in since(cid, order.filled_quantity, order.filled_price):
-                if not self.book.seen(execution.exec_id):
-                    _log.info("execution {} of {} happened while away: applied", execution.exec_id, cid)
-                    self._apply_live(execution)
+            self._read_fills_while_away(since, cid, filled, avg_price)
+
+    def _read_fills_while_away(self, since: Any, cid: str, filled: float, avg_price: float | None) -> None:
+        try:
+            executions = since(cid, filled, avg_price)
+        except (VenueError, BridgeError) as exc:
+            _log.warning("could not read what order {} filled while away ({}); reading it again at the "
+                         "next reconciliation", cid, exc)  # fmt: skip
+            self._unread_away[cid] = (filled, avg_price)
+            self.own.check_soon()
+            return
+        if self._unread_away.pop(cid, None) is not None:
+            _log.info("what order {} filled while away was read at last: {} execution(s)", cid, len(executions))
+        for execution in executions:
+            if not self.book.seen(execution.exec_id):
+                _log.info("execution {} of {} happened while away: applied", execution.exec_id, cid)
+                self._apply_live(execution)
 
     def _look_up_unresolved(self) -> set[str]:
         """Look up by client order id the orders the venue no longer works (after a restart);

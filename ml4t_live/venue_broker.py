@@ -110,6 +110,7 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
         self._runtime_exit = False  # the operator's flatten is placing its orders
         self._bracket_entry = False  # submit_bracket is placing its entry (the rails judge the bracket whole)
         self._unresolved: list[str] = []  # orders to look up by client order id (after a restart)
+        self._unread_away: dict[str, tuple[float, float | None]] = {}  # fills while away to read again (restart_reads)
         self._owed: dict[str, tuple[float, int]] = {}  # found filled, executions not come (owed_executions)
         self._reconciled = 0  # reconciliations done (owed_executions)
         self.cancel_resends = CancelResends()  # unanswered cancels, sent again (aged, spaced, bounded)

@@ -15,8 +15,9 @@ only its own part: the book's filled quantity counts the whole chain. So the cha
 the order under our id (``GET /v2/orders:by_client_order_id``, then the replacements from the
 symbol's order listing, :class:`~.listing.SymbolOrders`), and each order's executions beyond the
 book are read, cumulated over the chain; the tracker learns what the orders before the listed one
-filled (a modify then asks for what is left). A chain that cannot be read is left out with a
-WARNING (the position reconciliation shows the difference). Engine thread.
+filled (a modify then asks for what is left). A chain that cannot be read raises VenueError:
+the broker reads it again at its next reconciliations (:mod:`~ml4t_live.restart_reads`) and the
+tracker learns what the replaced orders filled once a walk succeeds. Engine thread.
 """
 
 from __future__ import annotations
@@ -60,20 +61,15 @@ class WhileAway:
         self, client: Any, ours: str, filled: float, avg_price: float | None
     ) -> list[OrderFilled | OrderPartiallyFilled]:
         """What our order ``ours`` (listed working) filled beyond ``filled`` (the book's, at
-        ``avg_price``): see the module docstring."""
+        ``avg_price``): see the module docstring. VenueError when the orders it replaced cannot
+        be read (ask again later)."""
         order = self.listed.get(ours)
         if order is None:
             return []
         if order.replaces is None:
             chain = [order]
         else:
-            try:
-                chain = self._chain(client, ours, order)
-            except VenueError as exc:
-                _log.warning("cannot read the orders Alpaca order {} ({}) replaced ({}): what they filled "
-                             "while away is not read (the position reconciliation shows it)", order.id, ours,
-                             exc)  # fmt: skip
-                return []
+            chain = self._chain(client, ours, order)
             self.tracker.continues(str(order.id), sum(num(o.filled_qty) or 0.0 for o in chain[:-1]))
         return _beyond(self.reader, client, chain, ours, filled, avg_price)
 
@@ -147,7 +143,8 @@ class WhileAwayMixin:
     ) -> list[OrderFilled | OrderPartiallyFilled]:
         """What our order ``client_order_id``, listed working by the last snapshot, filled beyond
         ``filled`` (the book's, at ``avg_price``) while no runtime ran, the orders it replaced
-        included, oldest first (the module docstring); never reported as events too."""
+        included, oldest first (the module docstring); never reported as events too. VenueError
+        when the orders it replaced cannot be read: the broker asks again later."""
         return self.away.executions_since(self._require(), client_order_id, filled, avg_price)
 
     def holds(
