@@ -285,6 +285,7 @@ class BarSteps(RuntimeCancels, OwedExecutions, RestartReads):
         self._lost_listed(snapshot.open_orders, "at the reconciliation")
         ours = {a: p.quantity for a, p in self.book.positions.items()}
         self.own.reconcile(snapshot, ours, when)
+        self._reconciled += 1  # passed: the orders owed executions before it are due at the next
 
     # ------------------------------------------------------------------ the end
     def _cancel_taken(self, order: Order, reason: str) -> None:

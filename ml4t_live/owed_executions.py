@@ -10,15 +10,19 @@ to end it.
 
 So the order is *owed* its executions (:class:`OwedExecutions`, mixed into
 :class:`~ml4t_live.venue_broker.VenueBroker`): once a reconciliation has passed since the finding
-(every ``reconcile_every`` seconds; 5 s later while a position difference is being confirmed, as
-the one its missing executions leave), the reconciliation after it looks the order up once more. The venue still saying filled beyond the order's fills, the missing quantity is applied
-as a warm restart applies it (reconstructed, at the order's limit or stop price, else the asset's
-last price; execution id ``<client order id>:filled-while-away``), once, with an ERROR ``ALERT``
-that says so. Executions that came meanwhile settle it (nothing made up); a look-up that fails or
-does not find the order leaves it owed until the next reconciliation; the venue giving it another
-end (cancelled, rejected) ends it so; working after all, it is no longer owed (a cancelling one is
-the cancel checks', :mod:`~ml4t_live.cancel_checks`). A restart does not carry the debt: its own
-look-up applies what the venue says the order filled (:meth:`~ml4t_live.broker_steps.BarSteps._take_venue_end`).
+(every ``reconcile_every`` seconds; 5 s later while a position difference is being confirmed, as the
+one its missing executions leave; one skipped because the venue's positions could not be read does
+not count), the reconciliation after it looks the order up once more. The venue still saying filled
+beyond the order's fills (those the look-up's own executions brought included), the missing quantity
+is applied as a warm restart applies it (reconstructed, at the order's limit or stop price, else the
+asset's last price; execution id ``<client order id>:filled-while-away``), once, with an ERROR
+``ALERT`` that says so. Executions that came meanwhile settle it (nothing made up), as does a venue
+saying filled no more than the order's fills (IB's answer is built from the executions it finds); a
+look-up that fails or does not find the order leaves it owed until the next reconciliation; the
+venue giving it another end (cancelled, rejected) ends it so; working after all, it is no longer
+owed (a cancelling one is the cancel checks', :mod:`~ml4t_live.cancel_checks`). A restart does not
+carry the debt: its own look-up applies what the venue says the order filled
+(:meth:`~ml4t_live.broker_steps.BarSteps._take_venue_end`).
 Either made-up fill ends the order at what the venue said it filled: real executions of it that
 still come later (IB's after a reconnect, a slow stream) are ignored by the book, with a WARNING,
 in the session and in a warm restart's replay alike (:meth:`~ml4t_live.book.Book._new_real_part`).
@@ -70,10 +74,9 @@ class OwedExecutions:
             self._apply_live(OrderAccepted(cid, venue_order.venue_order_id))
 
     def _settle_owed(self) -> None:
-        """A reconciliation: the orders owed executions since before the previous one are looked
-        up again, and what the venue says now settles each (see the module docstring)."""
+        """A reconciliation: the orders owed executions since before the last one that passed are
+        looked up again, and what the venue says now settles each (see the module docstring)."""
         eligible = {cid for cid, (_, since) in self._owed.items() if since < self._reconciled}
-        self._reconciled += 1
         for cid in [c for c in self._owed if not self._still_owed(c)]:
             del self._owed[cid]  # its executions came, or its order ended otherwise
         cids = [cid for cid in self._owed if cid in eligible]
@@ -94,6 +97,11 @@ class OwedExecutions:
             elif venue_order is None:
                 _log.info("order {} (found filled, its executions not come) not found by this look-up: looked "
                           "up again at the next reconciliation", cid)  # fmt: skip
+            elif venue_order.status == "filled" and venue_order.filled_quantity <= self.book.get(cid).filled_quantity + _EPS:
+                del self._owed[cid]
+                _log.info("order {} (found filled, its executions not come) filled {:g} at the venue, as its "
+                          "executions now applied say: no longer owed, nothing made up", cid,
+                          venue_order.filled_quantity)  # fmt: skip
             elif venue_order.status == "filled":
                 del self._owed[cid]
                 self._made_up_fill(self.book.get(cid), venue_order, "at the venue (found by look-up, and again at "

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from loguru import logger
 from ml4t.backtest import BacktestConfig, OrderSide, OrderStatus, OrderType
 
 from ml4t_live.cancel_resends import CancelResends
-from ml4t_live.events import OrderFilled
+from ml4t_live.errors import ReconciliationError
+from ml4t_live.events import OrderFilled, OrderPartiallyFilled
 from ml4t_live.protocols import VenueOrder, VenuePosition
 from ml4t_live.unknown_orders import UnknownOrders
 from ml4t_live.venue_broker import VenueBroker
@@ -111,4 +113,91 @@ def test_an_order_of_unknown_outcome_found_filled_without_executions_takes_its_f
     assert venue.looked_up == [[cid], [cid]] and len(broker.get_fills()) == 1  # once
     journal = broker.link.journal
     assert journal.intents()[cid]["status"] == "filled" and journal.positions() == {"AAA": 10.0}
+    broker.close()
+
+
+def _log_lines():
+    lines: list[tuple[str, str]] = []
+    return lines, logger.add(lambda m: lines.append((m.record["level"].name, m.record["message"])), level="INFO")
+
+
+def _found_filled(venue: UnknownVenue, clock: Clock, state_dir):
+    """The unknown-outcome order (10 bought at 99.0) its first look-up (t=5 s) finds filled, no
+    executions; that fill barrier's reconciliation follows."""
+    broker = VenueBroker(venue, strategy_id="unk", state_dir=state_dir)
+    broker.unknown = UnknownOrders(clock=clock)
+    broker.connect(BacktestConfig())
+    broker.begin_bar(bar(T0, {"AAA": 100.0}))
+    order = broker.submit_order("AAA", 10, order_type=OrderType.LIMIT, limit_price=99.0)
+    cid = order.order_id
+    venue.answers[cid] = (VenueOrder(cid, "V1", "AAA", OrderSide.BUY, 10, 10, OrderType.LIMIT, "filled", 99.0), [])
+    venue.positions["AAA"] = VenuePosition("AAA", 10.0, 99.0)
+    at(broker, clock, 5.0)
+    assert venue.looked_up == [[cid]] and order.status is OrderStatus.PENDING
+    return broker, order
+
+
+def test_a_second_look_up_saying_filled_no_more_than_the_book_has_makes_nothing_up(tmp_path):
+    # a review probe of 8224f41: IB builds its "filled" answer from the executions it finds, and
+    # the drain just before applied them: the order was made up a fill of 0 (or less) with an ALERT
+    for said, found in ((4.0, 4.0), (3.0, 4.0)):
+        clock = Clock()
+        venue = UnknownVenue(reached=True, fill_on_wait=False)
+        broker, order = _found_filled(venue, clock, tmp_path / str(said))
+        cid = order.order_id
+        execution = OrderPartiallyFilled(cid, "X1", "AAA", OrderSide.BUY, found, 98.5, WHEN, 1.0, found)
+        venue.answers[cid] = (VenueOrder(cid, "V1", "AAA", OrderSide.BUY, 10, said, OrderType.LIMIT, "filled", 99.0),
+                              [execution])  # fmt: skip
+        lines, sink = _log_lines()
+        try:
+            broker.own.check_soon()
+            at(broker, clock, 6.0)  # the next reconciliation looks it up again: its execution is applied
+            broker.own.check_soon()
+            at(broker, clock, 7.0)
+        finally:
+            logger.remove(sink)
+        assert venue.looked_up == [[cid], [cid]], said  # no longer owed: not looked up again
+        assert order.filled_quantity == found and [(f.quantity, f.price) for f in broker.get_fills()] == [(found, 98.5)]
+        assert not [m for level, m in lines if level == "ERROR" and "ALERT" in m], lines
+        assert any(level == "INFO" and cid in m and "no longer owed" in m for level, m in lines), lines
+        assert broker.link.journal.positions() == {"AAA": found}
+        broker.close()
+
+
+class UnreadablePositions(UnknownVenue):
+    """UnknownVenue whose next ``unreadable`` snapshots after the connection fail (the venue's
+    positions unread)."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.unreadable = 0
+
+    def connect(self):
+        return super().snapshot()
+
+    def snapshot(self):
+        if self.unreadable:
+            self.unreadable -= 1
+            raise ReconciliationError("positions request: no answer within 10s")
+        return super().snapshot()
+
+
+def test_a_reconciliation_skipped_for_unread_positions_does_not_count_as_passed(tmp_path):
+    # a review probe of 8224f41: a skipped one counted, so the next made the fill up, with no
+    # reconciliation passed since the finding
+    clock = Clock()
+    venue = UnreadablePositions(reached=True, fill_on_wait=False)
+    venue.unreadable = 2  # the finding's reconciliation (t=5 s) and the next are skipped
+    broker, order = _found_filled(venue, clock, tmp_path)
+    cid = order.order_id
+    broker.own.check_soon()
+    at(broker, clock, 6.0)
+    assert venue.unreadable == 0 and venue.looked_up == [[cid]]
+    broker.own.check_soon()
+    at(broker, clock, 7.0)  # the first to pass since the finding: not looked up again yet
+    assert venue.looked_up == [[cid]] and order.status is OrderStatus.PENDING and broker.get_fills() == []
+    broker.own.check_soon()
+    at(broker, clock, 8.0)  # the next: looked up again, still filled, nothing came: made up
+    assert venue.looked_up == [[cid], [cid]]
+    assert order.status is OrderStatus.FILLED and order.filled_quantity == 10 and len(broker.get_fills()) == 1
     broker.close()
