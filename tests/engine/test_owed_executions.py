@@ -116,6 +116,85 @@ def test_an_order_of_unknown_outcome_found_filled_without_executions_takes_its_f
     broker.close()
 
 
+@dataclass
+class SecondLookUp(FilledSilently):
+    """FilledSilently whose look-ups after the first answer ``then`` ("filled": it reports the
+    order's executions itself, as IB's look-up does with those it finds; "cancelled" /
+    "rejected": the venue gives the order that end). ``at_snapshot``: the executions come
+    instead on the first snapshot after the first look-up (a slow stream)."""
+
+    then: str = "filled"
+    at_snapshot: bool = False
+    snapshots_after: int = 0
+
+    def lookup(self, cids):
+        if not self.looked_up:
+            return super().lookup(cids)
+        self.looked_up.append(list(cids))
+        out = {}
+        for cid in cids:
+            request = next(r for r in self.placed if r.client_order_id == cid)
+            filled = request.quantity if self.then == "filled" else 0.0
+            if self.then == "filled":
+                self.events.put(OrderFilled(cid, "E-found", "AAA", request.side, request.quantity, 89.5, WHEN,
+                                            1.0, request.quantity))  # fmt: skip
+            out[cid] = VenueOrder(cid, "V1", "AAA", request.side, request.quantity, filled, request.order_type,
+                                  self.then, request.limit_price)  # fmt: skip
+        return out
+
+    def snapshot(self):
+        if self.at_snapshot and self.looked_up and not self.snapshots_after:
+            request = self.placed[0]
+            self.events.put(OrderFilled(request.client_order_id, "E-late", "AAA", request.side, request.quantity,
+                                        89.5, WHEN, 1.0, request.quantity))  # fmt: skip
+        if self.looked_up:
+            self.snapshots_after += 1
+        return super().snapshot()
+
+
+def test_executions_that_come_on_the_first_snapshot_after_the_look_up_settle_it_before_any_look_up(tmp_path):
+    # a review probe of 8224f41: the earlier test's execution came with the first look-up (so
+    # nothing was ever owed); a mutant without the pruning before the second look-up passed it
+    venue = SecondLookUp(fill_on_wait=False, at_snapshot=True)
+    strategy, broker, lines = _run(venue, tmp_path)
+    order = strategy.orders[0]
+    assert venue.snapshots_after > 2  # reconciliations did pass after the execution came
+    assert venue.looked_up == [[order.order_id]]  # settled by its execution: not looked up again
+    assert order.status is OrderStatus.FILLED and order.filled_price == 89.5  # the real execution's
+    _, positions, fills = journal_of(tmp_path)
+    assert fills == 1 and positions == {"AAA": 5.0}
+    assert not alert_lines(lines, order.order_id) and broker.left_at_venue == []
+
+
+def test_a_second_look_up_that_brings_the_executions_itself_makes_nothing_up(tmp_path):
+    venue = SecondLookUp(fill_on_wait=False, then="filled")
+    strategy, broker, lines = _run(venue, tmp_path)
+    order = strategy.orders[0]
+    cid = order.order_id
+    assert venue.looked_up == [[cid], [cid]]
+    assert order.status is OrderStatus.FILLED and order.filled_price == 89.5  # the execution it brought
+    assert [(f.quantity, f.price) for f in broker.get_fills()] == [(5, 89.5)]
+    _, positions, fills = journal_of(tmp_path)
+    assert fills == 1 and positions == {"AAA": 5.0}
+    assert not alert_lines(lines, cid) and not [line for line in lines if "filled-while-away" in line]
+    assert broker.left_at_venue == [] and not broker.book.cancelling
+
+
+def test_a_second_look_up_that_finds_the_order_cancelled_or_rejected_ends_it_so(tmp_path):
+    for end in ("cancelled", "rejected"):
+        path = tmp_path / end
+        venue = SecondLookUp(fill_on_wait=False, then=end)
+        strategy, broker, lines = _run(venue, path)
+        order = strategy.orders[0]
+        cid = order.order_id
+        assert venue.looked_up == [[cid], [cid]], end  # ended at the second: not looked up again
+        assert order.filled_quantity == 0 and broker.get_fills() == []
+        intents, positions, fills = journal_of(path)
+        assert intents[cid]["status"] == end and fills == 0 and positions == {}
+        assert broker.left_at_venue == [] and not broker.book.cancelling, end
+        assert not alert_lines(lines, cid)
+
+
 def _log_lines():
     lines: list[tuple[str, str]] = []
     return lines, logger.add(lambda m: lines.append((m.record["level"].name, m.record["message"])), level="INFO")
