@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from loguru import logger
@@ -28,6 +29,7 @@ from .events import (
     Execution,
     OrderAccepted,
     OrderCancelled,
+    OrderFilled,
     OrderLost,
     OrderRejected,
 )
@@ -52,7 +54,7 @@ _log = logger.bind(component="venue-broker")
 END_POLICIES = ("cancel", "keep", "flatten")
 
 
-class BarSteps(RuntimeCancels, OwedExecutions, RestartReads):
+class BarSteps(RuntimeCancels, RestartReads):
     gateway: VenueGateway
     venue: str
     book: Book
@@ -76,6 +78,7 @@ class BarSteps(RuntimeCancels, OwedExecutions, RestartReads):
     _drain: Any  # FillBarrier._drain
     risk_positions: Any
     latency: LatencyLog
+    owed: OwedExecutions
     _is_lost: Any  # LostOrders
     _lost_listed: Any  # LostOrders
     _lost_surfaced: Any  # LostOrders
@@ -203,11 +206,50 @@ class BarSteps(RuntimeCancels, OwedExecutions, RestartReads):
             self._apply_live(OrderRejected(cid, f"rejected at the venue {when}", "venue_rejected"))
         elif venue_order.status == "filled" and venue_order.filled_quantity > order.filled_quantity + 1e-9:
             if in_session:
-                self._owe_executions(order, venue_order, when)
+                self.owed.owe(order, venue_order, when)
+                if order.status is OrderStatus.PENDING:  # the venue has it: no longer unknown
+                    self._apply_live(OrderAccepted(cid, venue_order.venue_order_id))
                 return
             # its executions are out of reach (IB lists only today's): the position moves by
             # what the venue says it filled, at the order's price, and says so
             self._made_up_fill(order, venue_order, when, "the venue no longer lists those executions")
+
+    def _made_up_fill(self, order: Order, venue_order: Any, when: str, why: str, *, alert: bool = False) -> None:
+        """Apply what the venue says ``order`` filled beyond its fills, reconstructed at the order's
+        price (its executions are out of reach: ``why``), saying so (an ERROR ALERT: ``alert``)."""
+        cid = order.order_id
+        price = venue_order.limit_price or venue_order.stop_price or self.book.last_prices.get(order.asset)
+        missing = venue_order.filled_quantity - order.filled_quantity
+        _log.log("ERROR" if alert else "WARNING",
+                 "{}order {} filled {:g} {}, but {}: applied at {} (check with the venue; ml4t-live reconcile)",
+                 "ALERT " if alert else "", cid, missing, when, why, price)  # fmt: skip
+        self._apply_live(OrderFilled(cid, f"{cid}:filled-while-away", order.asset, order.side, missing,
+                                     float(price or 0.0), datetime.now(UTC), 0.0, venue_order.filled_quantity,
+                                     True))  # fmt: skip
+
+    def _settle_owed(self) -> None:
+        """A reconciliation: the orders owed executions (:mod:`~ml4t_live.owed_executions`) since
+        before the last one that passed are looked up again; what the look-up reported is applied
+        first, then what the venue says now settles each."""
+        cids = self.owed.due()
+        lookup = getattr(self.gateway, "lookup", None)
+        if not cids or lookup is None:
+            return
+        try:
+            found = lookup(cids)
+        except (VenueError, BridgeError) as exc:
+            _log.warning("could not look up {} order(s) found filled whose executions have not come ({}); "
+                         "looked up again at the next reconciliation", len(cids), exc)  # fmt: skip
+            return
+        self._drain(block_until=None)  # what the look-up reported (fills by execution id) first
+        for cid in cids:
+            venue_order = found.get(cid)
+            match self.owed.answer(cid, venue_order):
+                case "fill":
+                    self._made_up_fill(self.book.get(cid), venue_order, "at the venue (found by look-up, and "
+                                       "again at the reconciliation)", "its executions never came", alert=True)  # fmt: skip
+                case "end":
+                    self._take_venue_end(self.book.get(cid), venue_order, "(found by look-up)")
 
     # ------------------------------------------------------------------ session files
     def session_opened(self, folder: Any) -> None:
@@ -285,7 +327,7 @@ class BarSteps(RuntimeCancels, OwedExecutions, RestartReads):
         self._lost_listed(snapshot.open_orders, "at the reconciliation")
         ours = {a: p.quantity for a, p in self.book.positions.items()}
         self.own.reconcile(snapshot, ours, when)
-        self._reconciled += 1  # passed: the orders owed executions before it are due at the next
+        self.owed.passed()  # the orders owed executions before it are looked up at the next
 
     # ------------------------------------------------------------------ the end
     def _cancel_taken(self, order: Order, reason: str) -> None:

@@ -54,6 +54,7 @@ from .lost_orders import LostOrders
 from .order_commands import JournaledOrders
 from .order_entry import MIN_QUANTITY, check_order, warn_inverted_bracket
 from .order_ids import ClientOrderIds
+from .owed_executions import OwedExecutions
 from .ownership import Ownership
 from .placing_client import check_placing_client
 from .position_rules import PositionRules
@@ -111,8 +112,7 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
         self._bracket_entry = False  # submit_bracket is placing its entry (the rails judge the bracket whole)
         self._unresolved: list[str] = []  # orders to look up by client order id (after a restart)
         self._unread_away: dict[str, tuple[float, float | None]] = {}  # fills while away to read again (restart_reads)
-        self._owed: dict[str, tuple[float, int]] = {}  # found filled, executions not come (owed_executions)
-        self._reconciled = 0  # reconciliations done (owed_executions)
+        self.owed = OwedExecutions(self.book)  # orders found filled whose executions have not come
         self.cancel_resends = CancelResends()  # unanswered cancels, sent again (aged, spaced, bounded)
         self.unknown = UnknownOrders()  # orders of unknown outcome in this session, looked up (bounded)
         self._rebalance_counter = 0

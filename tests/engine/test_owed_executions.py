@@ -280,3 +280,24 @@ def test_a_reconciliation_skipped_for_unread_positions_does_not_count_as_passed(
     assert venue.looked_up == [[cid], [cid]]
     assert order.status is OrderStatus.FILLED and order.filled_quantity == 10 and len(broker.get_fills()) == 1
     broker.close()
+
+
+def test_executions_the_stream_brings_during_a_second_look_up_that_does_not_find_the_order_settle_it(tmp_path):
+    # the stream delivers the executions while the look-up runs (it does not find the order): the
+    # order is no longer owed then, not said "looked up again at the next reconciliation"
+    clock = Clock()
+    venue = UnknownVenue(reached=True, fill_on_wait=False)
+    broker, order = _found_filled(venue, clock, tmp_path)
+    cid = order.order_id
+    # not found (None), the execution put on the events queue while the look-up runs
+    venue.answers[cid] = (None, [OrderFilled(cid, "X1", "AAA", OrderSide.BUY, 10, 98.5, WHEN, 1.0, 10)])
+    lines, sink = _log_lines()
+    try:
+        broker.own.check_soon()
+        at(broker, clock, 6.0)
+    finally:
+        logger.remove(sink)
+    assert venue.looked_up == [[cid], [cid]] and cid not in broker.owed
+    assert not [m for _, m in lines if "not found by this look-up" in m], lines
+    assert order.status is OrderStatus.FILLED and [(f.quantity, f.price) for f in broker.get_fills()] == [(10, 98.5)]
+    broker.close()
