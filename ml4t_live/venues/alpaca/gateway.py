@@ -354,9 +354,11 @@ class AlpacaGateway(SubmitMixin, ModifyMixin, WhileAwayMixin):
             raise OrderRefused(f"Alpaca has no order {cid}")
         claimed_elsewhere = not self.stream.found_unknown(self._require(), cid, chain, on_loop=False)
         if claimed_elsewhere and not self.stream.unknown.wait_settled(cid, self.config.request_timeout):
+            what = (f"is still being reported by the adapter's watcher (after {self.config.request_timeout:g}s)"
+                    if self.stream.unknown.claimed(cid) else "was found, but its report failed (it stays of "
+                    "unknown outcome: the adapter's watcher looks it up again)")  # fmt: skip
             raise BeingReported(
-                f"{cid}, a submit of unknown outcome, is still being reported by the adapter's watcher "
-                f"(after {self.config.request_timeout:g}s): what it filled is not counted yet, so "
+                f"{cid}, a submit of unknown outcome, {what}: what it filled is not counted yet, so "
                 "nothing was sent; it works unchanged, ask again at a later bar")  # fmt: skip
         venue_id = self._venue_ids[cid] = str(chain[-1].id)  # (set once reported: a watcher's walk until then starts at the first order)
         return venue_id

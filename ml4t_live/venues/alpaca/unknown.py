@@ -129,6 +129,11 @@ class UnknownOutcomes:
             self._lock.wait_for(lambda: not self._claimed(client_order_id), timeout)
             return client_order_id not in self._items
 
+    def claimed(self, client_order_id: str) -> bool:
+        """Whether a caller is reporting the entry now (claimed, not yet settled or released)."""
+        with self._lock:
+            return self._claimed(client_order_id)
+
     def _claimed(self, client_order_id: str) -> bool:
         item = self._items.get(client_order_id)
         return item is not None and item.claimed

@@ -2,7 +2,7 @@
 
 The token bucket (:mod:`ml4t_live.venues.alpaca.rate_limit`) is configured at 1 request a minute,
 so once it is empty no slot comes back within ``request_timeout`` and the request is not sent
-(``RateLimitTimeout``). Every caller (the restart's look-ups in broker_steps, the unknown-order
+(``RateLimitTimeout``). Every caller (the restart's look-ups in restart_reads, the unknown-order
 and cancel checks, the reconciliation, the CLI) catches VenueError; what each method raises is
 its documented one: ``lookup`` ConnectionFailed (no answer: unknown, never "absent"),
 ``snapshot`` ReconciliationError (the account state cannot be read). Through the real alpaca-py
