@@ -5,7 +5,15 @@ the caller (a halt, the end of the run, ``cancel-all``) failed with it. Now that
 CancelUnsure (its cause the bug, an ERROR naming its type) and the others' answers stand.
 
 The bug is put into our own adapter's per-order cancel (``OrderTracker._cancel_answer`` of the
-second order), never into ib_async: the real client, the real gateway."""
+second order), never into ib_async: the real client, the real gateway.
+
+Waiver of the house rule "no patched private attributes" (STYLE.md, Tests): the failure under test
+is a bug in this adapter's own code, which by definition no answer of the remote side causes (the
+simulated gateway can refuse, lose or delay a cancel, all of which are IB's answers, tested
+elsewhere), and the tracker is built inside ``IBGateway`` on its loop thread with no hook to replace
+a step of it. A seam would be production code that exists only for this test (a hook called before
+each cancel is written, or a tracker class the gateway takes); the patch here is scoped instead:
+one coroutine of one tracker instance, for one order, undone by ``monkeypatch`` at teardown."""
 
 from __future__ import annotations
 
