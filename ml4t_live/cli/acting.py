@@ -9,7 +9,9 @@ orders until ``ml4t-live resume``) and, before its next bar, cancels its working
 ``flatten`` also has it close every position it owns with MARKET orders. A strategy that is not
 running does this when it next starts, before its first live bar; ``cancel-all`` then also
 cancels its working orders at the venue at once (holding the journal's lock meanwhile, so the
-strategy cannot start half-way); the next start finds them cancelled "while away".
+strategy cannot start half-way); the next start finds them cancelled "while away", or filled
+before the cancel took effect (``filled N at the venue before its cancel took effect``: the
+next start takes the fill).
 """
 
 from __future__ import annotations

@@ -357,7 +357,7 @@ def _cancel_unsure(coid: str, exc: Exception) -> CancelUnsure:
     """A bug in one order's cancel (not IB's answer): an ERROR with its traceback, and the
     order's outcome, CancelUnsure (whether the cancel went out is unknown)."""
     text = (f"cancel of {coid} raised {type(exc).__name__}: {exc} (a bug in the IB adapter, not IB's answer); "
-            "whether it was sent is unknown: the runtime follows it as cancelling")  # fmt: skip
+            "whether it was sent is unknown")  # fmt: skip
     _log.opt(exception=exc).error("{}", text)
     unsure = CancelUnsure(text)
     unsure.__cause__ = exc
