@@ -80,6 +80,13 @@ class CancelUnsure(VenueError):
     ``__cause__``. The runtime takes the order as cancelling, so the cancel checks read the venue
     and send the cancel again while it lists the order working (:mod:`~ml4t_live.cancel_resends`)."""
 
+    @classmethod
+    def of_bug(cls, text: str, bug: Exception) -> CancelUnsure:
+        """The outcome of a cancel that raised ``bug``: ``text`` says so, ``bug`` is its cause."""
+        unsure = cls(text)
+        unsure.__cause__ = bug
+        return unsure
+
 
 class ReconciliationError(VenueError):
     """Venue state and engine state disagree; trading is refused until a human looks."""

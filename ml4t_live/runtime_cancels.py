@@ -114,15 +114,9 @@ def cancel_each(gateway: VenueGateway, cids: list[str]) -> dict[str, Exception |
         text = (f"cancel_many of {len(cids)} order(s) raised {type(exc).__name__}: {exc} (a bug in the "
                 "venue gateway, not the venue's answer); whether the cancels went out is unknown")  # fmt: skip
         _log.opt(exception=exc).error("{}", text)
-        return {cid: _unsure(text, exc) for cid in cids}
+        return {cid: CancelUnsure.of_bug(text, exc) for cid in cids}
     missing = VenueError("the venue gateway gave no outcome for this cancel")
     return {cid: outcomes.get(cid, missing) for cid in cids}
-
-
-def _unsure(text: str, cause: Exception) -> CancelUnsure:
-    unsure = CancelUnsure(text)
-    unsure.__cause__ = cause
-    return unsure
 
 
 def cancel_one(gateway: VenueGateway, cid: str) -> Exception | None:
@@ -138,5 +132,5 @@ def cancel_one(gateway: VenueGateway, cid: str) -> Exception | None:
         text = (f"cancel of {cid} raised {type(exc).__name__}: {exc} (a bug in the venue gateway, not the "
                 "venue's answer); whether the cancel went out is unknown")  # fmt: skip
         _log.opt(exception=exc).error("{}", text)
-        return _unsure(text, exc)
+        return CancelUnsure.of_bug(text, exc)
     return None

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from ml4t.backtest import OrderStatus, OrderType, Strategy
 
 from ml4t_live.cancel_resends import CancelResends
-from ml4t_live.errors import CancelUnsure
+from ml4t_live.errors import CancelUnsure, VenueError
 from ml4t_live.journal.operator_access import set_trading_state
 from ml4t_live.venue_broker import VenueBroker
 from ml4t_live.venue_rails import HALT_CANCEL
@@ -81,10 +81,17 @@ class OneBug(TimedBatches):
             self.bugged = True
             first, second, *rest = client_order_ids
             out = super().cancel_many([first, *rest])
-            unsure = CancelUnsure(f"cancel of {second} raised KeyError: 'permId' (a bug in the IB adapter)")
-            unsure.__cause__ = KeyError("permId")
+            unsure = CancelUnsure.of_bug(f"cancel of {second} raised KeyError: 'permId' (a bug in the IB adapter)",
+                                         KeyError("permId"))  # fmt: skip
             return {**out, second: unsure}
         return super().cancel_many(client_order_ids)
+
+
+def test_cancel_unsure_of_a_bug_says_the_text_and_keeps_the_bug_as_its_cause():
+    bug = TypeError("'NoneType' object is not subscriptable")
+    unsure = CancelUnsure.of_bug("cancel of b2 raised TypeError: ...; whether it was sent is unknown", bug)
+    assert str(unsure) == "cancel of b2 raised TypeError: ...; whether it was sent is unknown"
+    assert unsure.__cause__ is bug and isinstance(unsure, VenueError)
 
 
 def test_an_order_whose_cancel_raised_a_bug_is_cancelling_and_its_cancel_sent_again_at_the_next_check(tmp_path):

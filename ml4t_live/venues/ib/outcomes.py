@@ -359,9 +359,7 @@ def _cancel_unsure(coid: str, exc: Exception) -> CancelUnsure:
     text = (f"cancel of {coid} raised {type(exc).__name__}: {exc} (a bug in the IB adapter, not IB's answer); "
             "whether it was sent is unknown")  # fmt: skip
     _log.opt(exception=exc).error("{}", text)
-    unsure = CancelUnsure(text)
-    unsure.__cause__ = exc
-    return unsure
+    return CancelUnsure.of_bug(text, exc)
 
 
 def queue_seconds(per_second: int) -> Callable[[int], float]:
