@@ -8,13 +8,16 @@ not find it (:mod:`~ml4t_live.unknown_orders`, or the adapter's own checks). It 
 * when the runtime declares an order lost it also sends a cancel for its client order id, in
   case the venue has it after all (its lists lag; a cancel is idempotent and harmless for an id
   the venue does not know), as IB's adapter does for the orders it declares lost. A refusal or a
-  failure is the expected answer for an order that is not there: logged, nothing else;
+  failure is the expected answer for an order that is not there: logged, nothing else (a bug in
+  the gateway's cancel too: an ERROR with its traceback, then the same line);
 * a lost order the venue reports *working* (an ``OrderAccepted``, or listed among the open orders
   at a warm restart or a reconciliation) is **surfaced**: an ERROR names it and its cancel is sent
   at once; once sent it is followed in ``book.cancelling`` until the venue confirms the end (a
   fill that beats the cancel counts once, by execution id) and, unanswered, sent again as any
   cancel (:mod:`~ml4t_live.cancel_resends`). A refused cancel leaves it to the venue's own
-  events; a failed one is tried again when the venue next lists it working.
+  events; a failed one is tried again when the venue next lists it working; one whose cancel
+  raised a bug (CancelUnsure: whether it went out is unknown) is followed as sent, its first
+  check due at once (the check sends the cancel again while the venue lists it working).
 
 The strategy keeps seeing it REJECTED (lost); the journal's intent stays ``lost`` (its
 ``filled`` column counts any fill), or ``filled`` once the venue filled all of it.
@@ -29,8 +32,9 @@ from loguru import logger
 from ml4t.backtest import Order
 
 from .book import Book
-from .errors import BridgeError, CancelRefused, VenueError
+from .errors import CancelRefused, CancelUnsure
 from .protocols import VenueGateway
+from .runtime_cancels import cancel_one
 
 _log = logger.bind(component="venue-broker")
 
@@ -52,11 +56,10 @@ class LostOrders:
 
     def _cancel_declared_lost(self, cid: str) -> None:
         """The runtime just declared ``cid`` lost: a cancel for its id, in case the venue has it."""
-        try:
-            self.gateway.cancel(cid)
-        except (VenueError, BridgeError) as exc:  # (CancelRefused too) the expected answer
+        outcome = cancel_one(self.gateway, cid)  # (a bug in it: logged as an ERROR, CancelUnsure)
+        if outcome is not None:  # (CancelRefused too) the expected answer
             _log.info("order {} is lost; the cancel sent for its id in case the venue has it was not "
-                      "taken ({})", cid, exc)  # fmt: skip
+                      "taken ({})", cid, outcome)  # fmt: skip
             return
         _log.warning("order {} is lost; a cancel was sent for its id in case the venue has it after all", cid)
 
@@ -73,16 +76,19 @@ class LostOrders:
         cid = order.order_id
         _log.error("order {} was declared lost but the venue works it ({}): cancelling it now (the "
                    "strategy keeps it REJECTED; a fill that beats the cancel still counts)", cid, how)  # fmt: skip
-        try:
-            self.gateway.cancel(cid)
-        except CancelRefused as exc:
+        outcome = cancel_one(self.gateway, cid)  # (a bug in it: logged as an ERROR, CancelUnsure)
+        if isinstance(outcome, CancelRefused):
             _log.warning("cancel of surfaced lost order {} refused ({}); its own events say how it ended",
-                         cid, exc)  # fmt: skip
+                         cid, outcome)  # fmt: skip
             return
-        except (VenueError, BridgeError) as exc:
+        if isinstance(outcome, CancelUnsure):
+            _log.warning("the cancel of surfaced lost order {} raised a bug ({}); whether it went out is "
+                         "unknown: it is followed, and the next check sends the cancel again while the venue "
+                         "lists it working", cid, outcome.__cause__.__class__.__name__)  # fmt: skip
+        elif outcome is not None:
             _log.error("cancel of surfaced lost order {} failed ({}); it may still work at the venue: "
-                       "tried again when the venue next lists it working (check the venue)", cid, exc)  # fmt: skip
+                       "tried again when the venue next lists it working (check the venue)", cid, outcome)  # fmt: skip
             self.own.check_soon()
             return
         self.book.follow_cancel(cid)
-        self.cancel_resends.sent(cid)  # unanswered, it is sent again as any cancel
+        self.cancel_resends.sent(cid, long_ago=outcome is not None)  # unanswered, sent again as any cancel

@@ -17,7 +17,7 @@ from ml4t.backtest import Order, OrderStatus
 from ml4t.backtest.config import ShareType
 
 from .book import Book
-from .errors import BridgeError, SendFailed, VenueError
+from .errors import BridgeError, CancelUnsure, SendFailed, VenueError
 from .failpoints import failpoint
 from .journal.link import BEYOND, DIVERGED, JournalLink
 from .latency import LatencyLog
@@ -26,6 +26,7 @@ from .order_entry import intent_args, order_request
 from .order_ids import ClientOrderIds
 from .ownership import Ownership
 from .protocols import VenueGateway
+from .runtime_cancels import cancel_one
 
 _log = logger.bind(component="venue-broker")
 
@@ -145,17 +146,21 @@ class JournaledOrders:
     def cancel_order(self, order_id: str) -> bool:
         """Cancel a pending order: True once the venue took the request (as the backtest, the
         order is CANCELLED at once). False when the venue refused it (already filled, unknown):
-        the order stays as the venue reports it. A fill that races the cancel still wins. The
+        the order stays as the venue reports it. A fill that races the cancel still wins. A bug in
+        the gateway's cancel (CancelUnsure: whether it went out is unknown) is taken as sent: True,
+        the order cancelling with its first check due at once (the check sends the cancel again
+        while the venue lists it working), as the runtime's own cancels. The
         runtime's own orders (the operator's flatten) are not the strategy's to cancel: False
         (journaled as the answer, so a warm restart replays it as it was)."""
         order = self.book.open.get(order_id)
         if order is None:
             return False
-        ok = self.link.command("cancel", order_id, {}, lambda: self._cancel_checked(order_id))
+        unsure: list[str] = []  # the gateway's cancel raised a bug (CancelUnsure)
+        ok = self.link.command("cancel", order_id, {}, lambda: self._cancel_checked(order_id, unsure))
         if ok is DIVERGED:
             ok = False
         elif ok is BEYOND:
-            ok = self._cancel_checked(order_id)
+            ok = self._cancel_checked(order_id, unsure)
             self.link.record_beyond("cancel", order_id, {}, ok)
         if not ok:
             return False
@@ -163,18 +168,23 @@ class JournaledOrders:
         order.cancelled_at = self._bar_time
         order.cancellation_reason = "user"
         self.book.cancel_sent(order)
-        self.cancel_resends.sent(order_id)
+        self.cancel_resends.sent(order_id, long_ago=bool(unsure))
         self._in_flight.pop(order_id, None)
         return True
 
-    def _cancel_checked(self, order_id: str) -> bool:
-        return not self._operators(order_id, "cancel") and self._cancel_at_venue(order_id)
+    def _cancel_checked(self, order_id: str, unsure: list[str]) -> bool:
+        return not self._operators(order_id, "cancel") and self._cancel_at_venue(order_id, unsure)
 
-    def _cancel_at_venue(self, order_id: str) -> bool:
-        try:
-            self.gateway.cancel(order_id)
-        except (VenueError, BridgeError) as exc:
-            _log.error("cancel of {} was not accepted ({}); the order stays pending", order_id, exc)
+    def _cancel_at_venue(self, order_id: str, unsure: list[str]) -> bool:
+        """The venue's answer to the strategy's cancel: True taken, or unsure (put in ``unsure``)."""
+        outcome = cancel_one(self.gateway, order_id)
+        if isinstance(outcome, CancelUnsure):  # (cancel_one logged the bug as an ERROR)
+            unsure.append(order_id)
+            _log.warning("the strategy's cancel of {} raised a bug ({}); whether it went out is unknown: it is "
+                         "cancelling, and the next check sends the cancel again while the venue lists it working",
+                         order_id, outcome.__cause__.__class__.__name__)  # fmt: skip
+        elif outcome is not None:
+            _log.error("cancel of {} was not accepted ({}); the order stays pending", order_id, outcome)
             return False
         return True
 
