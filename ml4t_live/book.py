@@ -29,6 +29,14 @@ from .order_history import OrderHistory
 
 _log = logger.bind(component="book")
 _EPS = 1e-9
+_MADE_UP = ":filled-while-away"
+
+
+def made_up_fill_id(cid: str) -> str:
+    """The execution id of the runtime's own made-up fill of order ``cid``: the venue said the
+    order filled N, its executions out of reach (a warm restart's look-up, owed executions that
+    never came). The book knows such a fill by this id, and ignores real executions after it."""
+    return f"{cid}{_MADE_UP}"
 
 
 class Book:
@@ -43,7 +51,7 @@ class Book:
         self.open: dict[str, Order] = {}  # pending orders, by client order id
         self.acknowledged: set[str] = set()  # working orders the venue has taken
         self._exec_ids: set[str] = set()
-        self._made_up: set[str] = set()  # orders a made-up (reconstructed) OrderFilled ended
+        self._made_up: set[str] = set()  # orders the runtime's made-up OrderFilled ended (made_up_fill_id)
         # cancelled here, the venue has not confirmed: a fill that races the cancel must find them
         self.cancelling: dict[str, Order] = {}
         self._finished: list[Order] = []
@@ -124,15 +132,17 @@ class Book:
         """What of a *reconstructed* execution is new (a REST view of the order, named by its
         cumulative quantity, or a fill made up at the order's price, when the venue's execution
         ids were out of reach). It may re-report fills the stream reported under their real ids:
-        only what goes beyond the order's applied fills counts. A reconstructed ``OrderFilled``
-        that counts ends the order at what the venue says it filled (:meth:`_new_real_part`)."""
+        only what goes beyond the order's applied fills counts. The runtime's own made-up
+        ``OrderFilled`` (:func:`made_up_fill_id`) that counts ends the order at what the venue said
+        it filled (:meth:`_new_real_part`); a venue's REST view does not (a replaced order's late
+        real execution still counts)."""
         cumulative = ex.cumulative_quantity
         new = cumulative - order.filled_quantity if cumulative > _EPS else ex.quantity
         if new <= _EPS:
             _log.info("execution {} of {} re-reports {:g} already applied: ignored", ex.exec_id,
                       order.order_id, ex.quantity)  # fmt: skip
             return None
-        if isinstance(ex, OrderFilled):
+        if isinstance(ex, OrderFilled) and ex.exec_id == made_up_fill_id(order.order_id):
             self._made_up.add(order.order_id)
         if new < ex.quantity - _EPS:
             _log.info("execution {} of {}: {:g} of its {:g} are new", ex.exec_id, order.order_id,
@@ -142,8 +152,8 @@ class Book:
 
     def _new_real_part(self, ex: Any, order: Order) -> Any:
         """What of a real execution is new. Kept as it is (its cumulative quantity may arrive out
-        of order, e.g. IB's late commission reports), unless a made-up ``OrderFilled`` ended its
-        order: the venue said the order filled N, its executions out of reach, and the order's
+        of order, e.g. IB's late commission reports), unless the runtime's made-up ``OrderFilled``
+        (:func:`made_up_fill_id`) ended its order: the venue said the order filled N, its executions out of reach, and the order's
         fills were brought to N. Real executions that come after it (IB's after a reconnect, a
         slow stream) bring again what that fill made up: none can take the order beyond N (the
         venue's cumulative quantity never exceeds what it said the order filled), so they are

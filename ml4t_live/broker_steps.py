@@ -22,7 +22,7 @@ from typing import Any
 from loguru import logger
 from ml4t.backtest import Order, OrderStatus
 
-from .book import Book
+from .book import Book, made_up_fill_id
 from .errors import BridgeError, ReconciliationError, VenueError
 from .events import (
     BarClosed,
@@ -223,7 +223,7 @@ class BarSteps(RuntimeCancels, RestartReads):
         _log.log("ERROR" if alert else "WARNING",
                  "{}order {} filled {:g} {}, but {}: applied at {} (check with the venue; ml4t-live reconcile)",
                  "ALERT " if alert else "", cid, missing, when, why, price)  # fmt: skip
-        self._apply_live(OrderFilled(cid, f"{cid}:filled-while-away", order.asset, order.side, missing,
+        self._apply_live(OrderFilled(cid, made_up_fill_id(cid), order.asset, order.side, missing,
                                      float(price or 0.0), datetime.now(UTC), 0.0, venue_order.filled_quantity,
                                      True))  # fmt: skip
 

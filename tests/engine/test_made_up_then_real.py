@@ -16,15 +16,24 @@ journal and must come to the same position."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
-from ml4t.backtest import OrderStatus
+from alpaca.trading.models import Order as AlpacaOrder
+from alpaca.trading.models import TradeUpdate
+from ml4t.backtest import Order, OrderSide, OrderStatus, OrderType
 
-from ml4t_live.events import OrderFilled
+from ml4t_live.book import Book, made_up_fill_id
+from ml4t_live.events import OrderFilled, OrderPartiallyFilled, OrderReplaced
+from ml4t_live.venues.alpaca.parsing import made_up_exec_id
+from ml4t_live.venues.alpaca.tracker import OrderTracker
 from tests.engine.test_cancel_resend import journal_of
 from tests.engine.test_owed_executions import FilledSilently, _run
 from tests.engine.test_unknown_lookup import WHEN
+
+ALPACA_DOCS = json.loads((Path(__file__).parents[1] / "resources" / "alpaca" / "alpaca_docs_examples.json").read_text())
 
 
 @dataclass
@@ -90,3 +99,62 @@ def test_the_real_execution_after_a_fill_made_up_at_a_restart_counts_once(tmp_pa
     assert strategy.orders[0].filled_quantity == 5 and broker.book.positions["AAA"].quantity == 5
     _, positions, fills = journal_of(tmp_path)
     assert positions == {"AAA": 5.0} and fills == 1
+
+
+def test_a_late_real_execution_after_a_rest_view_fill_counts() -> None:
+    """Only the runtime's own made-up end (:func:`~ml4t_live.book.made_up_fill_id`: the venue said
+    "filled N", the executions out of reach) makes the book ignore later real executions. An
+    Alpaca REST view's fill (the tracker's made-up ``<order id>:<cum>``) does not: order X (10) is
+    Alpaca order A, A fills 4; a modify replaces A with B, and A fills 3 more in the GET/PATCH
+    race; a REST view of B shows it filled (6 beyond the 4 the replace counted); A's late real
+    execution then arrives. The venue filled 13: the book must say so (it said 10, 3 short for
+    good, when any reconstructed OrderFilled ended the order for real executions)."""
+    book = Book()
+    book.add(Order("AAA", OrderSide.BUY, 10, OrderType.LIMIT, limit_price=90.0, order_id="X"))
+    book.apply(OrderPartiallyFilled("X", "A-e1", "AAA", OrderSide.BUY, 4, 89.0, WHEN, 0.0, 4))
+    book.apply(OrderReplaced("X", limit_price=91.0))
+    book.apply(OrderFilled("X", made_up_exec_id("B", 6), "AAA", OrderSide.BUY, 6, 91.0, WHEN, 0.0, 10,
+                           reconstructed=True))  # fmt: skip
+    book.apply(OrderPartiallyFilled("X", "A-e2", "AAA", OrderSide.BUY, 3, 89.0, WHEN, 0.0, 7))
+    assert book.positions["AAA"].quantity == 13 and book.get("X").filled_quantity == 13
+
+
+def test_a_late_real_execution_after_the_runtimes_made_up_fill_is_ignored_at_book_level() -> None:
+    """The runtime's own made-up end (its id made by ``made_up_fill_id``) still stops real
+    executions that come after it from counting the order again."""
+    book = Book()
+    book.add(Order("AAA", OrderSide.BUY, 5, OrderType.LIMIT, limit_price=90.0, order_id="Y"))
+    book.apply(OrderFilled("Y", made_up_fill_id("Y"), "AAA", OrderSide.BUY, 5, 90.0, WHEN, 0.0, 5,
+                           reconstructed=True))  # fmt: skip
+    book.apply(OrderFilled("Y", "E-real", "AAA", OrderSide.BUY, 5, 89.5, WHEN, 1.0, 5))
+    assert book.positions["AAA"].quantity == 5 and book.get("Y").filled_quantity == 5
+
+
+def test_a_replaced_alpaca_orders_late_fill_after_a_rest_view_of_its_replacement_counts() -> None:
+    """The Alpaca case through the tracker (the documented payloads,
+    tests/resources/alpaca/alpaca_docs_examples.json): doc-1 (100) is Alpaca order A and fills 40;
+    a modify replaces it with B (doc-1.r1, for the 60 left); A fills 30 more in the race; a REST
+    view of B shows it filled (no execution at hand: the tracker's made-up ``<B id>:60``); A's
+    late fill then comes on the stream. The book counts the 130 Alpaca filled."""
+    update = ALPACA_DOCS["partial_then_fill"][0]
+    a1, a2 = "0c5e4b9a-0000-4000-8000-0000000000a1", "0c5e4b9a-0000-4000-8000-0000000000a2"
+    a = {**update["order"]}
+    b = {**a, "id": "4f1e1d6c-0000-4000-8000-00000000000b", "client_order_id": "doc-1.r1", "qty": "60",
+         "filled_qty": "60", "filled_avg_price": "179.5", "status": "filled", "replaces": a["id"]}  # fmt: skip
+    tracker = OrderTracker()
+    tracker.register("doc-1")
+    tracker.alias("doc-1.r1", "doc-1")
+    book = Book()
+    book.add(Order("AAPL", OrderSide.BUY, 100, order_id="doc-1"))
+    events = tracker.on_trade_update(TradeUpdate(**{**update, "execution_id": a1}))
+    tracker.carry_over(a["id"], b["id"])
+    events += tracker.on_order_snapshot(AlpacaOrder(**b))
+    late = {**update, "execution_id": a2, "qty": "30", "price": "179.2",
+            "order": {**a, "filled_qty": "70", "filled_avg_price": "179.12"}}  # fmt: skip
+    events += tracker.on_trade_update(TradeUpdate(**late))
+    for event in events:
+        book.apply(event)
+    made_up = [e for e in events if isinstance(e, OrderFilled) and e.reconstructed]
+    assert len(made_up) == 1 and made_up[0].quantity == 60  # the REST view of B
+    assert [e.exec_id for e in events if isinstance(e, OrderPartiallyFilled)] == [a1, a2]
+    assert book.positions["AAPL"].quantity == 130 and book.get("doc-1").filled_quantity == 130
