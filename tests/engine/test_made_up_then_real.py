@@ -81,6 +81,23 @@ def test_the_real_execution_after_a_fill_made_up_in_the_session_counts_once(tmp_
     assert positions == {"AAA": 5.0} and fills == 1
 
 
+def test_the_real_execution_first_arriving_in_the_run_after_the_made_up_fill_counts_once(tmp_path):
+    """The fill is made up in the session of run N; its real execution first arrives in run N+1,
+    after the warm restart's replay: the replay of the made-up fill ends the order again, so the
+    real execution is ignored (with a book that forgot the replayed made-up end at the end of the
+    restart, it counted a second time: AAA 10)."""
+    venue = RealLater(fill_on_wait=False, real_at=1e9)
+    strategy, broker, lines = _run(venue, tmp_path, bars=15)
+    cid = strategy.orders[0].order_id
+    assert not venue.delivered and broker.book.positions["AAA"].quantity == 5
+    assert not _ignored(lines, cid)
+    venue.real_at = 0.0
+    strategy, broker, lines = _run(venue, tmp_path, bars=20)  # E-real comes at the first bar's end
+    assert venue.delivered and len(_ignored(lines, cid)) == 1
+    assert broker.book.positions["AAA"].quantity == 5 and strategy.orders[0].filled_quantity == 5
+    assert journal_of(tmp_path)[1:] == ({"AAA": 5.0}, 1)
+
+
 @pytest.mark.parametrize("cumulative", [True, False], ids=["cumulative", "no-cumulative"])
 def test_the_real_execution_after_a_fill_made_up_at_a_restart_counts_once(tmp_path, cumulative):
     venue = RealLater(fill_on_wait=False, cumulative=cumulative, answer="fail", real_at=1e9)
