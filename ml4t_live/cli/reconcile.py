@@ -4,6 +4,9 @@ Connects to the venue (never places, changes or cancels anything), reads the acc
 strategy's journal read-only (never takes its lock: the strategy may be running) and lists every
 difference: positions the journal does not explain (external) or that the venue lacks (missing),
 open orders in one and not the other, executions the venue reports that the journal lacks.
+An execution the runtime received and ignored because the runtime's made-up fill of its order
+(:func:`~ml4t_live.book.made_up_fill_id`) covered it is not lacking: it is in the journal's
+events, not its fills, and is listed as such (``ignored_executions``), not as a difference.
 Exit 0 when consistent, 3 when not.
 """
 
@@ -15,7 +18,9 @@ from typing import Any
 
 from ml4t.backtest import BacktestConfig
 
+from ml4t_live.book import made_up_fill_id
 from ml4t_live.errors import ConfigError, ReconciliationError
+from ml4t_live.events import Execution
 from ml4t_live.journal import check_strategy_id, default_strategy_id, journal_path
 from ml4t_live.journal.operator_access import read_only
 from ml4t_live.journal.reconcile import (
@@ -54,6 +59,8 @@ def reconcile(o: dict[str, Any], venue_opts: VenueOptions) -> tuple[list[Differe
     journal = read_only(path)
     try:
         ours, intents, exec_ids = journal.positions(), journal.intents(), journal.exec_ids()
+        unfilled = [ex for ex in snapshot.executions if ex.client_order_id in intents and ex.exec_id not in exec_ids]
+        ignored = _ignored_executions(journal, unfilled, exec_ids) if unfilled else {}
     except sqlite3.DatabaseError as exc:
         raise ConfigError(f"cannot read the journal {path}: {exc}") from None
     finally:
@@ -65,15 +72,33 @@ def reconcile(o: dict[str, Any], venue_opts: VenueOptions) -> tuple[list[Differe
     prefix = f"{sid}-"
     ended = {c: i for c, i in intents.items() if i["status"] in TERMINAL}
     differences += order_differences(open_intents, venue_open, lambda cid: cid.startswith(prefix), ended)
-    for ex in snapshot.executions:
-        if ex.client_order_id in intents and ex.exec_id not in exec_ids:
-            differences.append(Difference("fill-missing", ex.client_order_id, "-",
-                                          f"{ex.side.value} {ex.quantity:g} {ex.asset} @ {ex.price:g}",
+    notes = []
+    for ex in unfilled:
+        what = f"{ex.side.value} {ex.quantity:g} {ex.asset} @ {ex.price:g}"
+        if ex.exec_id in ignored:
+            notes.append({"exec_id": ex.exec_id, "client_order_id": ex.client_order_id, "venue": what,
+                          "note": f"received and ignored: the made-up fill {ignored[ex.exec_id]} covered it"})  # fmt: skip
+        else:
+            differences.append(Difference("fill-missing", ex.client_order_id, "-", what,
                                           f"execution {ex.exec_id} is not in the journal"))  # fmt: skip
     facts = {"strategy_id": sid, "account": snapshot.account_id, "journal": str(path),
              "positions": {"journal": ours, "venue": venue_positions},
-             "open_orders": {"journal": sorted(open_intents), "venue": sorted(venue_open)}}  # fmt: skip
+             "open_orders": {"journal": sorted(open_intents), "venue": sorted(venue_open)},
+             "ignored_executions": notes}  # fmt: skip
     return differences, facts
+
+
+def _ignored_executions(journal: Any, unfilled: list[Any], exec_ids: set[str]) -> dict[str, str]:
+    """exec id -> the made-up fill's id, for each of ``unfilled`` (executions the venue reports
+    that the journal's fills lack) that the runtime received (a journaled event) and ignored
+    because its order has the runtime's made-up fill."""
+    wanted = {ex.exec_id for ex in unfilled if made_up_fill_id(ex.client_order_id) in exec_ids}
+    if not wanted:
+        return {}
+    received = {event.exec_id: made_up_fill_id(event.client_order_id)
+                for events in journal.events_by_bar().values() for event in events
+                if isinstance(event, Execution) and event.exec_id in wanted}  # fmt: skip
+    return received
 
 
 def render(differences: list[Difference], facts: dict[str, Any], as_json: bool) -> str:
@@ -89,6 +114,8 @@ def render(differences: list[Difference], facts: dict[str, Any], as_json: bool) 
     console = Console(file=out, width=120, force_terminal=False)
     console.print(f"strategy {facts['strategy_id']} on account {facts['account']} "
                   f"(journal {facts['journal']})")  # fmt: skip
+    for n in facts.get("ignored_executions", []):
+        console.print(f"execution {n['exec_id']} of {n['client_order_id']} ({n['venue']}): {n['note']}")
     if not differences:
         console.print("consistent: the venue matches the journal (positions, open orders, executions)")
         return out.getvalue()

@@ -1,0 +1,52 @@
+"""``ml4t-live reconcile`` after a made-up fill whose real execution did arrive, against the
+simulated IB Gateway (ib_async).
+
+The runtime journals every venue event it applies (the events table) but a fill row only for
+what counted (the fills table): a real execution the book ignored because the runtime's made-up
+fill of its order (``<cid>:filled-while-away``) covered it is an event, not a fill. Reconcile
+compared the venue's executions with the fills alone and reported ``execution ... is not in the
+journal`` (exit 3) though the positions agreed. The journal here is a real run's (Holder buys 7
+AAPL at market) with its one fill row renamed to the made-up id: the journal a run writes when
+it made the fill up and the real execution then arrived (and was ignored).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import textwrap
+
+from test_cli_ib import bars, cli, ib_errors, restore_loguru, sims  # noqa: F401
+from test_cli_journal_ib import HOLDER
+
+from ml4t_live.book import made_up_fill_id
+
+
+def test_reconcile_says_a_real_execution_a_made_up_fill_covered_was_received_and_ignored(cli, bars, sims, tmp_path):  # noqa: F811
+    from ml4t_live.journal import journal_path, state_dir
+
+    sim = sims(bars)
+    (tmp_path / "holder.py").write_text(textwrap.dedent(HOLDER))
+    run = cli("run", f"{tmp_path / 'holder.py'}:Holder", "--broker", "ib", "--port", sim.port, "--symbols",
+              "AAPL,MSFT", "--bar-size", "1min", "--no-session", "--max-bars", 2, "--strategy-id", "holder")  # fmt: skip
+    assert run.exit_code == 0, run.output
+    db = sqlite3.connect(journal_path(state_dir(), "ib", "DU1234567", "holder"))
+    try:
+        ((exec_id, cid),) = db.execute("SELECT exec_id, cid FROM fills").fetchall()
+        db.execute("UPDATE fills SET exec_id = ? WHERE exec_id = ?", (made_up_fill_id(cid), exec_id))
+        db.commit()
+        assert [kind for (kind,) in db.execute("SELECT kind FROM events WHERE cid = ?", (cid,))
+                if kind in ("OrderFilled", "OrderPartiallyFilled")]  # the real execution: received
+    finally:
+        db.close()
+
+    result = cli("reconcile", "--broker", "ib", "--port", sim.port, "--strategy-id", "holder", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[: result.output.rindex("}") + 1])
+    assert report["consistent"] and report["differences"] == []
+    (ignored,) = report["ignored_executions"]
+    assert (ignored["exec_id"], ignored["client_order_id"]) == (exec_id, cid)
+    assert ignored["note"] == f"received and ignored: the made-up fill {cid}:filled-while-away covered it"
+    shown = cli("reconcile", "--broker", "ib", "--port", sim.port, "--strategy-id", "holder")
+    assert shown.exit_code == 0 and "consistent" in shown.output
+    assert f"execution {exec_id} of {cid}" in shown.output and "received and ignored" in shown.output
