@@ -2,10 +2,12 @@
 
 Pure bookkeeping on the engine thread: it applies venue events (already translated into
 :mod:`ml4t_live.events`) to ml4t.backtest ``Order`` / ``Position`` / ``Fill`` objects. It never
-talks to a venue. Duplicate executions (same ``exec_id``) are applied once; an order that has a
-made-up (reconstructed) fill takes from its real executions only what goes beyond it. Finished orders are
-packed once taken for the session files (:mod:`ml4t_live.order_history`): every order stays
-answerable, in less memory.
+talks to a venue. Duplicate executions (same ``exec_id``) are applied once; a reconstructed
+execution (a REST view of the order) counts only what goes beyond the order's applied fills; an
+order the runtime's own made-up fill ended (:func:`made_up_fill_id`: the venue said it filled N,
+its executions out of reach) ignores every real execution that comes after it, with a WARNING.
+Finished orders are packed once taken for the session files (:mod:`ml4t_live.order_history`):
+every order stays answerable, in less memory.
 """
 
 from __future__ import annotations
