@@ -275,10 +275,12 @@ class BarSteps(RuntimeCancels, RestartReads):
         order = self.book.apply(event)
         if order is None or seen:
             return order
+        applied = order.filled_quantity - before  # a re-reported or ignored execution applies nothing
         if isinstance(event, Execution):
             self.risk_position(order.asset)
-            self.latency.filled(order.order_id, order.asset, event.quantity, event.received_at,
-                                order.status is not OrderStatus.PENDING)  # fmt: skip
+            if applied > 1e-9:  # one latency row per fill the book applied
+                self.latency.filled(order.order_id, order.asset, applied, event.received_at,
+                                    order.status is not OrderStatus.PENDING)  # fmt: skip
             failpoint("after_fill")
         journal = self.link.journal
         self.link.event(event)
@@ -289,7 +291,6 @@ class BarSteps(RuntimeCancels, RestartReads):
                 if self._is_lost(order):
                     self._lost_surfaced(order, "the venue reports it accepted")
             case Execution():
-                applied = order.filled_quantity - before  # a re-reported part is not new
                 if applied > 1e-9:
                     signed = applied if event.side.value == "buy" else -applied
                     journal.append_fill(self.link.n, event.exec_id, cid, event.asset, signed,

@@ -84,9 +84,8 @@ class ShadowReplay:
 
     def command(self, n: int, made: list[list[Any]]) -> None:
         """The strategy made ``made[-1]`` (its command ``len(made)`` at bar ``n``): a divergence
-        when the journal holds another there, or nothing before its last bar."""
-        if n > self.last_bar:  # on_end after a restart
-            return
+        when the journal holds another there, or nothing before its last bar. Called only while
+        replaying (the journal holds no ``replay`` once it ends): ``n`` is a journaled bar."""
         expected = self.expected[len(made) - 1] if len(made) <= len(self.expected) else None
         if expected is None and n == self.last_bar:
             return  # past what the journal holds of its last bar (its run failed there): kept by end_bar

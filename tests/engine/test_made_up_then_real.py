@@ -23,15 +23,17 @@ from pathlib import Path
 import pytest
 from alpaca.trading.models import Order as AlpacaOrder
 from alpaca.trading.models import TradeUpdate
-from ml4t.backtest import Order, OrderSide, OrderStatus, OrderType
+from ml4t.backtest import BacktestConfig, Order, OrderSide, OrderStatus, OrderType
 
 from ml4t_live.book import Book, made_up_fill_id
 from ml4t_live.events import OrderFilled, OrderPartiallyFilled, OrderReplaced
+from ml4t_live.venue_broker import VenueBroker
 from ml4t_live.venues.alpaca.parsing import made_up_exec_id
 from ml4t_live.venues.alpaca.tracker import OrderTracker
 from tests.engine.test_cancel_resend import journal_of
 from tests.engine.test_owed_executions import FilledSilently, _run
 from tests.engine.test_unknown_lookup import WHEN
+from tests.support.fakes import FakeVenue, bar
 
 ALPACA_DOCS = json.loads((Path(__file__).parents[1] / "resources" / "alpaca" / "alpaca_docs_examples.json").read_text())
 
@@ -175,3 +177,20 @@ def test_a_replaced_alpaca_orders_late_fill_after_a_rest_view_of_its_replacement
     assert len(made_up) == 1 and made_up[0].quantity == 60  # the REST view of B
     assert [e.exec_id for e in events if isinstance(e, OrderPartiallyFilled)] == [a1, a2]
     assert book.positions["AAPL"].quantity == 130 and book.get("doc-1").filled_quantity == 130
+
+
+def test_an_execution_that_applies_nothing_makes_no_latency_row() -> None:
+    """The latency table has one row per fill the book applied: a REST view re-reporting a part
+    already applied (nothing new) makes none (it made a second row of the part's quantity)."""
+    venue = FakeVenue(fill_on_wait=False)
+    broker = VenueBroker(venue, strategy_id="lat")
+    broker.connect(BacktestConfig())
+    broker.begin_bar(bar(WHEN, {"AAA": 100.0}))
+    order = broker.submit_order("AAA", 10)
+    cid = order.order_id
+    venue.events.put(OrderPartiallyFilled(cid, "E1", "AAA", OrderSide.BUY, 4, 100.0, WHEN, 1.0, 4))
+    venue.events.put(OrderPartiallyFilled(cid, made_up_exec_id("V1", 4), "AAA", OrderSide.BUY, 4, 100.0, WHEN,
+                                          0.0, 4, reconstructed=True))  # fmt: skip
+    broker.settle(0)
+    assert order.filled_quantity == 4
+    assert [row["quantity"] for row in broker.take_latency()] == [4.0]
