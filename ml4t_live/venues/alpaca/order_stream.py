@@ -10,9 +10,11 @@ Runs on the ``ml4t-alpaca-trade-stream`` loop thread (:class:`~.session.TradeUpd
 * a submit whose outcome stayed unknown is looked up on every watchdog tick until Alpaca has it
   (its events follow; a trade update for it, or a look-up of the gateway's modify or cancel that
   finds it, settles it too) or ``unknown_order_lookups`` look-ups found nothing (``OrderLost``, an
-  ERROR line; never for one found once, whose report raised): see :mod:`.unknown`. The look-up is the gateway's walk (``chain``): by client order
+  ERROR line; never for one found once, whose report raised, nor for one the trade stream
+  reported): see :mod:`.unknown`. The look-up is the gateway's walk (``chain``): by client order
   id (by the Alpaca id instead once the session knows one), then along ``replaced_by`` to the
-  current order, so replacements made meanwhile (elsewhere too) are followed;
+  current order, so replacements made meanwhile (elsewhere too) are followed; an OCO pair is
+  walked even once the stream reported it (only the walk aliases and reports its stop leg);
 * a watchdog re-reads open orders when the stream has been quiet for ``order_poll_interval`` while
   orders are open; finding missed updates means the socket is silent-but-open, so it is closed and
   alpaca-py reconnects (with our backoff).
@@ -205,8 +207,10 @@ class OrderStream:
             return
         for item in self.unknown.pending():
             cid = item.client_order_id
-            # reported by the trade stream: it exists (one whose report raised is reported again)
-            if self.tracker.outcome(cid) != "unknown" and not item.failed_reports:
+            # reported by the trade stream: it exists (one whose report raised is reported again;
+            # an OCO pair is walked all the same: only the walk aliases and reports its stop leg)
+            streamed = self.tracker.outcome(cid) != "unknown"
+            if streamed and not item.failed_reports and item.also is None:
                 if self.unknown.claim(cid) is None:  # (being reported by the gateway's look-up)
                     continue
                 self.unknown.settled(cid)
@@ -215,14 +219,12 @@ class OrderStream:
             try:
                 chain = self.chain(cid, client)
             except VenueError as exc:
-                lost = self.unknown.missed(cid)
-                if lost is not None:
-                    self._lost(lost, f"no answer: {exc}")
+                if not streamed:  # (one the stream reported exists: never lost, walked again)
+                    self._missed(cid, f"no answer: {exc}")
                 continue
             if not chain:
-                lost = self.unknown.missed(cid)
-                if lost is not None:
-                    self._lost(lost, "Alpaca has no such order")
+                if not streamed:
+                    self._missed(cid, "Alpaca has no such order")
                 continue
             try:
                 self.found_unknown(client, cid, chain, on_loop=True)
@@ -235,9 +237,10 @@ class OrderStream:
     def found_unknown(self, client: AlpacaTradingClient, cid: str, chain: list[Any], *, on_loop: bool) -> bool:
         """The submit of unknown outcome ``cid`` was found as ``chain`` (non-empty, read by
         :attr:`chain`): settle it and report the chain (an OCO pair's stop leg aliased
-        first, then reported accepted with its Alpaca id). False, nothing done, when ``cid`` is not (or no longer) of unknown outcome: the
-        watcher here and the gateway's look-up (its modify, its cancel) may both find it, and
-        the one that claims it reports it. It stays of unknown outcome (``in`` :attr:`unknown`)
+        first, then reported accepted with its Alpaca id and its fills). False, nothing done,
+        when ``cid`` is not (or no longer) of unknown outcome: the watcher here and the
+        gateway's look-up (its modify, its cancel) may both find it, and the one that claims it
+        reports it. It stays of unknown outcome (``in`` :attr:`unknown`)
         until its report is on the queue, so a snapshot that lists it meanwhile does not adopt it
         (its fills so far taken as known) but leaves it here; a report that raises releases it
         (still unknown, looked up again) and the exception propagates. ``on_loop``: as for
@@ -255,7 +258,7 @@ class OrderStream:
                             self.tracker.alias(leg.client_order_id, item.also)
             self.report_chain(client, chain, on_loop=on_loop)
             if item.also is not None:
-                self._report_legs(cid, chain[-1], on_loop=on_loop)
+                self._report_legs(client, cid, chain[-1], on_loop=on_loop)
         except BaseException:
             if self.unknown.release(cid):  # unknown still: looked up and reported again, never forgotten
                 _log.error("ALERT order {} was found at Alpaca ({}) but its report failed {} times: its "
@@ -266,15 +269,19 @@ class OrderStream:
         self.unknown.settled(cid)
         return True
 
-    def _report_legs(self, cid: str, order: Any, *, on_loop: bool) -> None:
+    def _report_legs(self, client: AlpacaTradingClient, cid: str, order: Any, *, on_loop: bool) -> None:
         """The stop leg of the OCO pair ``order`` (found under ``cid``, the leg aliased): accepted
         with its Alpaca id, as the gateway's submit reports it (the journal keeps that id: a
-        restart finds the leg by it)."""
+        restart finds the leg by it), then what it filled, by its executions read with ``client``."""
         put = self._put if on_loop else self._put_from_engine
         for leg in order.legs or []:
             if str(leg.client_order_id) != cid:
-                with self.emit_lock:
-                    put(self.tracker.on_order_snapshot(leg))
+                self._report(client, leg, put)
+
+    def _missed(self, cid: str, last: str) -> None:
+        lost = self.unknown.missed(cid)
+        if lost is not None:
+            self._lost(lost, last)
 
     def _lost(self, item: Unknown, last: str) -> None:
         reason = (

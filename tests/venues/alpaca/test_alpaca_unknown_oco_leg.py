@@ -18,7 +18,7 @@ from alpaca.trading.client import TradingClient
 from alpaca_helpers import collect, config_for, drain, inject, of
 from ml4t.backtest import OrderSide, OrderType
 
-from ml4t_live.events import OrderAccepted, OrderFilled
+from ml4t_live.events import OrderAccepted, OrderFilled, OrderLost, OrderPartiallyFilled
 from ml4t_live.protocols import OrderRequest
 from ml4t_live.sim.alpaca import SimulatedAlpaca
 from ml4t_live.venues.alpaca.gateway import AlpacaGateway
@@ -34,18 +34,22 @@ def gw(sim: SimulatedAlpaca) -> Iterator[AlpacaGateway]:
     gateway.close()
 
 
-def _unknown_oco(sim: SimulatedAlpaca, gw: AlpacaGateway) -> str:
+def _unknown_oco(sim: SimulatedAlpaca, gw: AlpacaGateway, *, silent: bool = True, stop: float = 90.0) -> str:
     """10 AAPL bought; the exits t-tp (limit 120) / t-sl (stop 90) sent as one OCO that Alpaca
-    takes but whose answer is cut, and whose look-up gets no answer. The stop leg's Alpaca id."""
+    takes but whose answer is cut, and whose look-up gets no answer (``silent``: nor does the
+    trade stream report it; ``stop``: another stop price). The stop leg's Alpaca id."""
     gw.place(OrderRequest("t-entry", "AAPL", OrderSide.BUY, 10))
     gw.end_of_bar(None)
     collect(gw.events, lambda seen: bool(of(OrderFilled, seen, "t-entry")))
-    inject(sim, "silence_trade_stream")
+    if silent:
+        inject(sim, "silence_trade_stream")
     inject(sim, "truncated_body")
     inject(sim, "lookup_error", count=ATTEMPTS)
     gw.place(OrderRequest("t-tp", "AAPL", OrderSide.SELL, 10, OrderType.LIMIT, limit_price=120.0, oca_group="g"))
-    gw.place(OrderRequest("t-sl", "AAPL", OrderSide.SELL, 10, OrderType.STOP, stop_price=90.0, oca_group="g"))
+    gw.place(OrderRequest("t-sl", "AAPL", OrderSide.SELL, 10, OrderType.STOP, stop_price=stop, oca_group="g"))
     assert gw.follows_unknown("t-tp")
+    if not silent:  # the stream reports the take-profit (the leg's venue-chosen id is not ours yet)
+        collect(gw.events, lambda seen: bool(of(OrderAccepted, seen, "t-tp")))
     drain(gw.events)
     raw = TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url)
     (leg,) = raw.get_order_by_client_id("t-tp").legs
@@ -71,3 +75,54 @@ def test_a_snapshot_listing_an_unknown_oco_reports_its_stop_leg_accepted_with_it
     seen = drain(gw.events)
     assert of(OrderAccepted, seen, "t-tp")
     assert [e.venue_order_id for e in of(OrderAccepted, seen, "t-sl")] == [leg_id]
+
+
+def test_the_watcher_reports_the_stop_leg_of_an_oco_the_trade_stream_reported_open(
+    sim: SimulatedAlpaca, gw: AlpacaGateway
+) -> None:
+    """The stream reports the take-profit "new" (so its outcome is "open"): the watcher still
+    walks the pair and aliases and reports the stop leg. Before, it settled the entry at once:
+    the leg was never ours, its updates (its fill) dropped as foreign."""
+    leg_id = _unknown_oco(sim, gw, silent=False)
+    gw.stream.session.call(gw.stream.resolve_unconfirmed)
+    seen = drain(gw.events)
+    assert [e.venue_order_id for e in of(OrderAccepted, seen, "t-sl")] == [leg_id]
+    raw = TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url)
+    assert gw.tracker.ours(str(raw.get_order_by_id(leg_id).client_order_id)) == "t-sl"
+    assert not gw.follows_unknown("t-tp")
+    gw.snapshot()
+    assert not of(OrderAccepted, drain(gw.events), "t-sl")  # reported once
+
+
+def test_the_stop_leg_filled_before_the_watcher_finds_the_pair_is_reported_by_its_execution(
+    sim: SimulatedAlpaca, gw: AlpacaGateway
+) -> None:
+    """The stop leg (stop 150, above the market: it triggers at the next bar) filled while the
+    pair was of unknown outcome: its fill is reported under Alpaca's execution id, read from the
+    activities. Before, the leg's report read no executions: a made-up id, a reconstructed fill."""
+    leg_id = _unknown_oco(sim, gw, stop=150.0)
+    gw.end_of_bar(None)  # (step mode: the next bar opens; the leg fills, the stream silent)
+    raw = TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url)
+    assert str(raw.get_order_by_id(leg_id).status.value) == "filled"
+    gw.stream.session.call(gw.stream.resolve_unconfirmed)
+    fills = [e for e in drain(gw.events) if isinstance(e, OrderFilled | OrderPartiallyFilled)]
+    assert [(e.client_order_id, e.quantity) for e in fills] == [("t-sl", 10)]
+    assert not fills[0].reconstructed
+    assert not fills[0].exec_id.startswith(leg_id)
+
+
+def test_an_oco_the_trade_stream_reported_is_never_lost_to_walks_that_get_no_answer(
+    sim: SimulatedAlpaca, gw: AlpacaGateway
+) -> None:
+    """The take-profit exists (the stream reported it); the watcher walks the pair for its stop
+    leg and gets no answer ``unknown_order_lookups`` times: nothing is declared lost, the pair is
+    walked again and found at the next tick."""
+    leg_id = _unknown_oco(sim, gw, silent=False)
+    limit = gw.config.unknown_order_lookups
+    inject(sim, "lookup_error", count=ATTEMPTS * limit)
+    for _ in range(limit):
+        gw.stream.session.call(gw.stream.resolve_unconfirmed)
+    assert not of(OrderLost, drain(gw.events), "t-sl")
+    assert gw.follows_unknown("t-tp")
+    gw.stream.session.call(gw.stream.resolve_unconfirmed)
+    assert [e.venue_order_id for e in of(OrderAccepted, drain(gw.events), "t-sl")] == [leg_id]
