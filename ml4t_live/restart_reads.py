@@ -6,6 +6,7 @@ listed below); called from its ``_resolve_open_intents`` and ``reconcile_if_due`
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from loguru import logger
@@ -18,6 +19,18 @@ from .ownership import Ownership
 from .protocols import VenueGateway
 
 _log = logger.bind(component="venue-broker")
+#: reads of what an order filled while away that may get no answer before the runtime gives up
+AWAY_READS = 5
+
+
+@dataclass(slots=True)
+class UnreadAway:
+    """An order whose fills while away could not be read at the restart (``_unread_away``)."""
+
+    filled: float  # the book's filled quantity at the restart
+    avg_price: float | None  # at this average price
+    venue_filled: float  # what the venue listed the order (its own part) filled at the restart
+    reads: int = 1  # reads that failed so far
 
 
 class RestartReads:
@@ -26,7 +39,7 @@ class RestartReads:
     own: Ownership
     link: JournalLink
     _unresolved: list[str]
-    _unread_away: dict[str, tuple[float, float | None]]  # our id -> the book's (filled, avg price) at the restart
+    _unread_away: dict[str, UnreadAway]  # our id -> what the book held at the restart, reads so far
     _apply_live: Any  # BarSteps._apply_live
     _take_venue_end: Any  # BarSteps._take_venue_end
     _drain: Any  # FillBarrier._drain
@@ -38,8 +51,8 @@ class RestartReads:
         executions) happened while away: applied once. The gateway decides whether there are
         any: a listed order's own filled quantity may leave out what the orders it replaced
         filled (Alpaca's ``<id>.r<n>``), which the book counts. One whose read fails is read
-        again at each reconciliation (:meth:`_read_fills_while_away_again`): unknown is never
-        read as nothing."""
+        again at the next reconciliations (:meth:`_read_fills_while_away_again`): unknown is
+        never read as nothing."""
         since = getattr(self.gateway, "executions_since", None)
         if since is None:
             return
@@ -47,27 +60,32 @@ class RestartReads:
             cid = venue_order.client_order_id
             order = self.book.get(cid) if self.book.knows(cid) else None
             if order is not None:
-                self._read_fills_while_away(since, cid, order.filled_quantity, order.filled_price)
+                entry = UnreadAway(order.filled_quantity, order.filled_price, venue_order.filled_quantity, 0)
+                self._read_fills_while_away(since, cid, entry)
+                if cid in self._unread_away:
+                    self.own.check_soon()  # (the first reconciliation comes at once: read again there)
 
     def _read_fills_while_away_again(self) -> None:
         """The orders whose fills while away could not be read at the restart, read again as the
-        book held them then (what the venue reported since carries its own execution ids), while
-        the book still has them open."""
+        book held them then (what the venue reported since carries its own execution ids),
+        whether or not the book still has them open (a stream fill may have ended one), until
+        a read succeeds or gives up (:meth:`_give_up_away`)."""
         since = getattr(self.gateway, "executions_since", None)
-        for cid, (filled, avg_price) in list(self._unread_away.items()):
-            if since is None or not (cid in self.book.open or cid in self.book.cancelling):
-                del self._unread_away[cid]
-                continue
-            self._read_fills_while_away(since, cid, filled, avg_price)
+        for cid, entry in list(self._unread_away.items()):
+            if since is not None:
+                self._read_fills_while_away(since, cid, entry)
 
-    def _read_fills_while_away(self, since: Any, cid: str, filled: float, avg_price: float | None) -> None:
+    def _read_fills_while_away(self, since: Any, cid: str, entry: UnreadAway) -> None:
         try:
-            executions = since(cid, filled, avg_price)
+            executions = since(cid, entry.filled, entry.avg_price)
         except (VenueError, BridgeError) as exc:
+            entry.reads += 1
+            if getattr(exc, "permanent", False) or entry.reads >= AWAY_READS:
+                self._give_up_away(cid, entry, exc)
+                return
             _log.warning("could not read what order {} filled while away ({}); reading it again at the "
                          "next reconciliation", cid, exc)  # fmt: skip
-            self._unread_away[cid] = (filled, avg_price)
-            self.own.check_soon()
+            self._unread_away[cid] = entry
             return
         if self._unread_away.pop(cid, None) is not None:
             _log.info("what order {} filled while away was read at last: {} execution(s)", cid, len(executions))
@@ -75,6 +93,14 @@ class RestartReads:
             if not self.book.seen(execution.exec_id):
                 _log.info("execution {} of {} happened while away: applied", execution.exec_id, cid)
                 self._apply_live(execution)
+
+    def _give_up_away(self, cid: str, entry: UnreadAway, exc: Exception) -> None:
+        self._unread_away.pop(cid, None)
+        _log.error("ALERT what order {} filled while away cannot be read ({}; {} read(s)): the book "
+                   "holds {:g} filled as at the restart, the venue listed the order working with "
+                   "{:g} filled (its own part); what is missing is not in the book (the position "
+                   "reconciliation shows it): check the venue account", cid, exc, entry.reads,
+                   entry.filled, entry.venue_filled)  # fmt: skip
 
     def _look_up_unresolved(self) -> set[str]:
         """Look up by client order id the orders the venue no longer works (after a restart);

@@ -60,6 +60,7 @@ from .placing_client import check_placing_client
 from .position_rules import PositionRules
 from .protocols import AccountSnapshot, VenueGateway
 from .rails import JournaledRails
+from .restart_reads import UnreadAway
 from .risk import RiskConfig
 from .unknown_orders import UnknownLookups, UnknownOrders
 from .venue_rails import RailSteps
@@ -111,7 +112,7 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
         self._runtime_exit = False  # the operator's flatten is placing its orders
         self._bracket_entry = False  # submit_bracket is placing its entry (the rails judge the bracket whole)
         self._unresolved: list[str] = []  # orders to look up by client order id (after a restart)
-        self._unread_away: dict[str, tuple[float, float | None]] = {}  # fills while away to read again (restart_reads)
+        self._unread_away: dict[str, UnreadAway] = {}  # fills while away to read again (restart_reads)
         self.owed = OwedExecutions(self.book)  # orders found filled whose executions have not come
         self.cancel_resends = CancelResends()  # unanswered cancels, sent again (aged, spaced, bounded)
         self.unknown = UnknownOrders()  # orders of unknown outcome in this session, looked up (bounded)

@@ -15,9 +15,13 @@ only its own part: the book's filled quantity counts the whole chain. So the cha
 the order under our id (``GET /v2/orders:by_client_order_id``, then the replacements from the
 symbol's order listing, :class:`~.listing.SymbolOrders`), and each order's executions beyond the
 book are read, cumulated over the chain; the tracker learns what the orders before the listed one
-filled (a modify then asks for what is left). A chain that cannot be read raises VenueError:
-the broker reads it again at its next reconciliations (:mod:`~ml4t_live.restart_reads`) and the
-tracker learns what the replaced orders filled once a walk succeeds. Engine thread.
+filled (a modify then asks for what is left). A chain that cannot be read raises VenueError
+(:class:`Unreadable`, with ``permanent`` set, when no walk can ever read it: longer than
+``MAX_CHAIN``): the broker reads it again at its next reconciliations, bounded
+(:mod:`~ml4t_live.restart_reads`). The order's view listed at the restart is kept
+(:attr:`WhileAway.unread`) until a walk succeeds, whether or not Alpaca still lists the order, and
+each read is computed against it: what the stream reported since is beyond it. An order neither
+listed nor kept raises too (unknown, never read as nothing). Engine thread.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ class WhileAway:
         self.listed: dict[str, Any] = {}  # our id -> the order of ours the last snapshot listed
         self.held: dict[str, tuple[float, float | None]] = {}  # our id -> (filled, avg price) in the book
         self.venue_ids: dict[str, str] = {}  # our id -> the Alpaca id the runtime's journal recorded
+        self.unread: dict[str, Any] = {}  # our id -> its view listed at the restart, its chain not read yet
 
     def start_from_book(self, ours: str, chain: list[Any]) -> None:
         """A look-up found our order ``ours`` as ``chain``: what the book holds of it (``held``,
@@ -60,17 +65,23 @@ class WhileAway:
     def executions_since(
         self, client: Any, ours: str, filled: float, avg_price: float | None
     ) -> list[OrderFilled | OrderPartiallyFilled]:
-        """What our order ``ours`` (listed working) filled beyond ``filled`` (the book's, at
-        ``avg_price``): see the module docstring. VenueError when the orders it replaced cannot
-        be read (ask again later)."""
-        order = self.listed.get(ours)
+        """What our order ``ours`` filled beyond ``filled`` (the book's, at ``avg_price``) up to
+        its view listed at the restart (kept in :attr:`unread` while its chain is unread, else
+        the last listing's): see the module docstring. VenueError when the orders it replaced
+        cannot be read (ask again later) or the order is neither listed nor kept."""
+        order = self.unread.get(ours) or self.listed.get(ours)
         if order is None:
-            return []
+            raise VenueError(f"Alpaca did not list order {ours} working: what it filled while away is unknown")
         if order.replaces is None:
             chain = [order]
         else:
-            chain = self._chain(client, ours, order)
+            try:
+                chain = self._chain(client, ours, order)
+            except VenueError:
+                self.unread[ours] = order  # (read against this view until a walk succeeds)
+                raise
             self.tracker.continues(str(order.id), sum(num(o.filled_qty) or 0.0 for o in chain[:-1]))
+        self.unread.pop(ours, None)
         return _beyond(self.reader, client, chain, ours, filled, avg_price)
 
     def _chain(self, client: Any, ours: str, last: Any) -> list[Any]:
@@ -81,7 +92,7 @@ class WhileAway:
         while str(chain[-1].id) != str(last.id):
             successor = chain[-1].replaced_by
             if successor is None or len(chain) >= MAX_CHAIN:
-                raise _Unreadable(f"order {chain[-1].id} does not lead to {last.id} within {len(chain)} orders")
+                raise Unreadable(f"order {chain[-1].id} does not lead to {last.id} within {len(chain)} orders")
             successor = str(successor)
             chain.append(listing.get(successor) or self.rest(
                 f"orders replaced by {ours} ({successor})", lambda v=successor: client.get_order_by_id(v),
@@ -166,8 +177,11 @@ def legs_of_ours(orders: list[Any], is_ours: Any) -> dict[str, str]:
             if is_ours(str(parent.client_order_id)) for leg in parent.legs or []}  # fmt: skip
 
 
-class _Unreadable(VenueError):
-    pass
+class Unreadable(VenueError):
+    """A chain no walk can read (it does not lead to the listed order within ``MAX_CHAIN``):
+    asking again cannot help."""
+
+    permanent = True
 
 
 def _beyond(

@@ -1,0 +1,82 @@
+"""What an order working at a warm restart filled while away, when the venue cannot say
+(``executions_since`` raises): read again at the next reconciliations, bounded.
+
+A read that gets no answer is tried at most ``AWAY_READS`` times in all, then given up with an
+ERROR ``ALERT`` naming the order and what the venue listed it filled; one the gateway marks
+permanent (``permanent``: no later read can succeed, e.g. an Alpaca chain longer than the walk
+follows) is given up at once. Before, the read was tried again at every reconciliation forever
+(each a WARNING and the venue's requests). FakeVenue is the remote side.
+"""
+
+from __future__ import annotations
+
+from ml4t.backtest import OrderSide, OrderType
+
+from ml4t_live import LiveEngine
+from ml4t_live.errors import VenueError
+from ml4t_live.protocols import VenueOrder
+from ml4t_live.restart_reads import AWAY_READS
+from ml4t_live.venue_broker import VenueBroker
+from tests.engine.test_unknown_lookup import logs
+from tests.engine.test_warm_restart import Stepper, bars, run
+from tests.support.fakes import FakeVenue, ListFeed
+
+__all__ = ["logs"]  # (the fixture, used by name)
+
+
+class _Permanent(VenueError):
+    permanent = True
+
+
+class _Unreadable(FakeVenue):
+    """Lists the strategy's limit working (2 of 5 filled) and cannot say what it filled while
+    away: each ``executions_since`` raises ``failure``."""
+
+    def __init__(self, failure: type[VenueError], **kw) -> None:
+        super().__init__(**kw)
+        self.failure = failure
+        self.reads: list[str] = []
+
+    def executions_since(self, client_order_id, filled, avg_price=None):
+        self.reads.append(client_order_id)
+        raise self.failure("no answer")
+
+
+def _restarted(venue: _Unreadable):
+    first = Stepper()
+    run(first, venue, bars(3), open_orders_at_end="keep")  # killed with bar 2's limit working
+    cid = first.limit.order_id
+    venue.open_orders = [VenueOrder(cid, "V9", "AAA", OrderSide.BUY, 5, 2, OrderType.LIMIT, "open", 50.0)]
+    broker = VenueBroker(venue, strategy_id="stepper")
+    LiveEngine(Stepper(), broker, ListFeed(bars(3)), session_dir=False, settle_timeout=0.5,
+               open_orders_at_end="keep").run()  # fmt: skip
+    return broker, cid
+
+
+def _alerts(logs, cid):
+    return [m for level, m in logs if level == "ERROR" and m.startswith("ALERT") and cid in m]
+
+
+def test_a_read_without_answer_is_given_up_after_the_bound_with_an_alert(logs):
+    venue = _Unreadable(VenueError, fill_on_wait=True)
+    broker, cid = _restarted(venue)
+    assert venue.reads[:2] == [cid, cid] and len(venue.reads) < AWAY_READS  # the restart's, the run's
+    while len(venue.reads) < AWAY_READS:
+        assert not _alerts(logs, cid)
+        broker.own.check_soon()
+        broker.reconcile_if_due()
+    (alert,) = _alerts(logs, cid)
+    assert "2 filled" in alert and "check the venue" in alert
+    broker.own.check_soon()
+    broker.reconcile_if_due()
+    assert len(venue.reads) == AWAY_READS  # given up: never read again
+
+
+def test_a_permanent_failure_is_given_up_at_once(logs):
+    venue = _Unreadable(_Permanent, fill_on_wait=True)
+    broker, cid = _restarted(venue)
+    assert venue.reads == [cid]
+    assert len(_alerts(logs, cid)) == 1
+    broker.own.check_soon()
+    broker.reconcile_if_due()
+    assert venue.reads == [cid]
