@@ -51,6 +51,7 @@ class JournaledOrders:
     risk_clock: Any  # RailSteps
     risk_refusal: Any
     risk_change_refusal: Any
+    _away_change_refusal: Any  # RestartReads
     risk_sent: Any
     risk_changed: Any
     latency: LatencyLog
@@ -220,7 +221,7 @@ class JournaledOrders:
         """The rails' answer, then the venue's (the runtime's own orders are not the strategy's
         to change: False, journaled as the answer)."""
         refused = "the runtime's order" if self._operators(order.order_id, "change") else \
-            self.risk_change_refusal(order, changes, now)  # fmt: skip
+            self._away_change_refusal(order.order_id) or self.risk_change_refusal(order, changes, now)  # fmt: skip
         if refused is not None:
             self.link.not_sent()
             return False

@@ -6,7 +6,7 @@ listed below); called from its ``_resolve_open_intents`` and ``reconcile_if_due`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from loguru import logger
@@ -21,6 +21,7 @@ from .protocols import VenueGateway
 _log = logger.bind(component="venue-broker")
 #: reads of what an order filled while away that may get no answer before the runtime gives up
 AWAY_READS = 5
+_EPS = 1e-9
 
 
 @dataclass(slots=True)
@@ -89,10 +90,26 @@ class RestartReads:
             return
         if self._unread_away.pop(cid, None) is not None:
             _log.info("what order {} filled while away was read at last: {} execution(s)", cid, len(executions))
+        # read against the order's view at the restart: what the venue reported of it since (in the
+        # book now) came after all of them, so each counts on top of it (the book trims a made-up
+        # part by its cumulative quantity)
+        order = self.book.get(cid)
+        since_restart = order.filled_quantity - entry.filled if order is not None else 0.0
         for execution in executions:
             if not self.book.seen(execution.exec_id):
                 _log.info("execution {} of {} happened while away: applied", execution.exec_id, cid)
+                if since_restart > _EPS:
+                    execution = replace(execution, cumulative_quantity=execution.cumulative_quantity + since_restart)
                 self._apply_live(execution)
+
+    def _away_change_refusal(self, order_id: str) -> str | None:
+        """Why a change of ``order_id`` is refused while what it filled while away is unread (the
+        venue would be asked for a remainder that leaves that part out), else None."""
+        if order_id not in self._unread_away:
+            return None
+        reason = "what it filled while away is not read yet; ask again at a later bar"
+        _log.warning("change of {} refused: {}", order_id, reason)
+        return reason
 
     def _give_up_away(self, cid: str, entry: UnreadAway, exc: Exception) -> None:
         self._unread_away.pop(cid, None)

@@ -80,3 +80,28 @@ def test_a_permanent_failure_is_given_up_at_once(logs):
     broker.own.check_soon()
     broker.reconcile_if_due()
     assert venue.reads == [cid]
+
+
+class _Changer(Stepper):
+    """Stepper, but on its 4th bar it re-prices its limit instead of cancelling it."""
+
+    def on_data(self, timestamp, data, context, broker):
+        if self.n == 3 and self.limit is not None:
+            self.n += 1
+            self.changed = broker.update_order(self.limit.order_id, limit_price=51.0)
+            return
+        super().on_data(timestamp, data, context, broker)
+
+
+def test_a_change_of_an_order_whose_fills_while_away_are_unread_is_refused(logs):
+    venue = _Unreadable(VenueError, fill_on_wait=True)
+    first = Stepper()
+    run(first, venue, bars(3), open_orders_at_end="keep")
+    cid = first.limit.order_id
+    venue.open_orders = [VenueOrder(cid, "V9", "AAA", OrderSide.BUY, 5, 2, OrderType.LIMIT, "open", 50.0)]
+    placed = len(venue.placed)
+    second = _Changer()
+    LiveEngine(second, VenueBroker(venue, strategy_id="stepper"), ListFeed(bars(4)), session_dir=False,
+               settle_timeout=0.5, open_orders_at_end="keep").run()  # fmt: skip
+    assert second.changed is False and len(venue.placed) == placed  # nothing sent
+    assert any(level == "WARNING" and f"change of {cid} refused" in m and "while away" in m for level, m in logs)

@@ -97,11 +97,13 @@ class OrderTracker:
 
     def continues(self, venue_id: str, base: float) -> None:
         """The order ``venue_id`` (adopted on connect) replaced orders of ours that filled ``base``
-        (read after a restart): its cumulative fills continue from there."""
+        (read after a restart): its cumulative fills continue from there, and so do those of the
+        orders that replaced it since."""
         with self._lock:
             state = self._orders.get(venue_id)
             if state is not None:
-                state.base = base
+                delta, state.base = base - state.base, base
+                self._carry(state, delta)
 
     def book_holds(self, ours: str, chain: list[AlpacaOrder], filled: float, avg_price: float | None) -> None:
         """The runtime's book holds ``filled`` of our order ``ours`` (at ``avg_price``; after a warm

@@ -46,3 +46,17 @@ def test_a_made_up_fill_of_an_adopted_replacement_counts_what_the_orders_it_repl
     (fill,) = tracker.on_order_snapshot(view)  # its activities not read: a made-up execution id
     assert fill.reconstructed
     assert (fill.quantity, fill.cumulative_quantity) == (30, BEFORE + 70)
+
+
+def test_continues_after_a_replace_counts_in_the_replacements_base_too() -> None:
+    """The adopted order was replaced (a modify) before the walk of its chain succeeded: the
+    replacement's base grows by what ``continues`` adds. Before, only the adopted order's base
+    moved: the replacement's cumulative quantity and a later modify left the replaced part out."""
+    tracker = OrderTracker()
+    tracker.register("doc-1")
+    tracker.adopt(Order(**DOCS["partial_then_fill"][0]["order"]))  # 40 filled
+    tracker.carry_over(VENUE_ID, "r2-id")  # replaced: r2 continues from 40
+    assert tracker.filled_total("r2-id") == 40
+    tracker.continues(VENUE_ID, BEFORE)
+    assert tracker.filled_total(VENUE_ID) == BEFORE + 40
+    assert tracker.filled_total("r2-id") == BEFORE + 40
