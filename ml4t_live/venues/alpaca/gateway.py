@@ -268,7 +268,8 @@ class AlpacaGateway(SubmitMixin, ModifyMixin, WhileAwayMixin):
             raise OrderRefused(str(exc)) from None
         try:
             order = self._submit(take.client_order_id, body, also=stop.client_order_id)
-        except OrderRefused as exc:  # the pair is one order: the member placed first is refused too
+        except VenueError as exc:  # not placed (refused, or no request slot: never sent); the pair
+            # is one order: the member placed first is refused too
             self._emit([OrderRejected(a.client_order_id, str(exc), "refused")])
             raise
         if order is not None:

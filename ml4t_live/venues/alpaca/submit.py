@@ -86,7 +86,9 @@ class SubmitMixin:
         raise NotImplementedError
 
     def _submit(self, cid: str, body: Any, *, also: str | None = None) -> Any:
-        """The order Alpaca holds under ``cid`` once sent; None while its outcome is unknown."""
+        """The order Alpaca holds under ``cid`` once sent; None while its outcome is unknown.
+        Every VenueError it raises means not placed (Alpaca refused it: OrderRefused; or it was
+        not sent: RateLimitTimeout, ConnectionFailed when not connected)."""
         client = self._require()
         self.tracker.register(cid)
         if also is not None:
