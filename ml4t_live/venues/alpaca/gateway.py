@@ -217,7 +217,9 @@ class AlpacaGateway(SubmitMixin, ModifyMixin, WhileAwayMixin):
     def lookup(self, client_order_ids: Iterable[str]) -> dict[str, VenueOrder]:
         """Where Alpaca has these client order ids (``GET /v2/orders:by_client_order_id``): ids
         Alpaca does not know are absent; ConnectionFailed when a look-up gets no answer (unknown
-        is not empty), also when it could not be sent (no request slot within ``request_timeout``). A found order is ours from now on: what it filled is reported as events.
+        is not empty), also when it could not be sent (no request slot within
+        ``request_timeout``). A found order is ours from now on: what it filled is reported as
+        events.
 
         An order a modify replaced is reported as its CURRENT incarnation (the replacements its
         ``replaced_by`` leads to, see :meth:`_chain`), under our id: the order under our id

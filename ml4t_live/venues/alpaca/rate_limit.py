@@ -20,8 +20,10 @@ from ...errors import VenueError
 
 
 class RateLimitTimeout(VenueError, TimeoutError):
-    """No request token became available within the caller's timeout; the request was not sent
-    (so a broker may treat the order as refused: nothing reached the venue)."""
+    """No request token became available within the caller's timeout; the request was not sent.
+    For a first submit that means the order was not placed (refused); for the look-up or the
+    second attempt after a submit without an answer it does not: the first attempt may have
+    landed, so the order is of unknown outcome (:mod:`.submit`, :mod:`.unknown`)."""
 
 
 class TokenBucket:
