@@ -198,16 +198,23 @@ class BarSteps(RuntimeCancels, RestartReads):
         the order's price (IB lists only today's executions). In the session the executions are
         within reach and arrive as events: none is made up at once (it would count twice); if
         they have not come by the next reconciliation, the missing quantity is applied then
-        (:mod:`~ml4t_live.owed_executions`)."""
+        (:mod:`~ml4t_live.owed_executions`). Filled no more than the order's fills while it is
+        short of its quantity (IB builds its "filled" answer from the executions it finds): how
+        much it filled is unknown; it stays as it is, owed, looked up again at each reconciliation,
+        with an ALERT (:meth:`~ml4t_live.owed_executions.OwedExecutions.owe`)."""
         cid = order.order_id
         if venue_order.status == "cancelled":
             self._apply_live(OrderCancelled(cid, f"cancelled at the venue {when}"))
         elif venue_order.status == "rejected":
             self._apply_live(OrderRejected(cid, f"rejected at the venue {when}", "venue_rejected"))
-        elif venue_order.status == "filled" and venue_order.filled_quantity > order.filled_quantity + 1e-9:
-            if in_session:
+        elif venue_order.status == "filled":
+            beyond = venue_order.filled_quantity > order.filled_quantity + 1e-9
+            working = order.status is OrderStatus.PENDING or cid in self.book.cancelling
+            if not beyond and not (working and order.filled_quantity < order.quantity - 1e-9):
+                return  # its own events brought what it filled
+            if in_session or not beyond:  # its executions decide; or it is in doubt
                 self.owed.owe(order, venue_order, when)
-                if order.status is OrderStatus.PENDING:  # the venue has it: no longer unknown
+                if in_session and order.status is OrderStatus.PENDING:  # the venue has it: no longer unknown
                     self._apply_live(OrderAccepted(cid, venue_order.venue_order_id))
                 return
             # its executions are out of reach (IB lists only today's): the position moves by

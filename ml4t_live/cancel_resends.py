@@ -106,7 +106,7 @@ class _Cancel:
     unread: int = 0  # checks whose read of the venue's open orders failed (nothing sent or tried)
     listed: bool | None = None  # whether the venue listed it working at the last check that read (None: none did)
     alerted: bool = False  # ALERTed before a restart (ALERTed again once after it)
-    found_filled: bool = False  # a look-up found it filled; its executions have not come
+    found_filled: bool = False  # a look-up found it filled; its executions have not all come
     answer: str = ""  # the venue's last refusal of the cancel followed (the ALERT quotes it)
 
 
@@ -321,7 +321,7 @@ class CancelResends:
                     f"{listed}; it may still work at the venue (and fill): {act}")  # fmt: skip
         if item.found_filled:
             return (f"ALERT order {cid}: the venue never confirmed its cancel ({sent}); a look-up by client order "
-                    "id found it filled, but its executions have not come: check the position at the venue, "
+                    "id found it filled, but its executions have not all come: check the position at the venue, "
                     "then ml4t-live reconcile")  # fmt: skip
         if item.listed is None:  # no check could read the venue's open orders
             return (f"ALERT order {cid}: the venue never confirmed its cancel ({sent}); whether it still "

@@ -19,12 +19,15 @@ still saying filled beyond the order's fills (those the look-up's own executions
 the missing quantity is applied as a warm restart applies it (reconstructed, at the order's limit or
 stop price, else the asset's last price; execution id ``<client order id>:filled-while-away``),
 once, with an ERROR ``ALERT`` that says so. Executions that came meanwhile settle it (nothing made
-up), as does a venue saying filled no more than the order's fills (IB's answer is built from the
-executions it finds); a look-up that fails or does not find the order leaves it owed until the next
-reconciliation; the venue giving it another end (cancelled, rejected) ends it so; working after all,
-it is no longer owed (a cancelling one is the cancel checks', :mod:`~ml4t_live.cancel_checks`). A
-restart does not carry the debt: its own look-up applies what the venue says the order filled
-(:meth:`~ml4t_live.broker_steps.BarSteps._take_venue_end`).
+up); a look-up that fails or does not find the order leaves it owed until the next reconciliation;
+the venue giving it another end (cancelled, rejected) ends it so; working after all, it is no longer
+owed (a cancelling one is the cancel checks', :mod:`~ml4t_live.cancel_checks`). A venue saying
+filled but no more than the order's fills while the order is short of its quantity (IB builds its
+"filled" answer from the executions it finds) leaves how much it filled unknown: nothing is made up,
+the order stays as it is (pending, or cancelling), owed, looked up again at each reconciliation,
+with one ERROR ``ALERT`` (:meth:`OwedExecutions._doubt`). A restart does not carry the debt: its own
+look-up applies what the venue says the order filled beyond its fills, and owes an order found
+filled no more than its fills as above (:meth:`~ml4t_live.broker_steps.BarSteps._take_venue_end`).
 Either made-up fill ends the order at what the venue said it filled: real executions of it that
 still come later (IB's after a reconnect, a slow stream) are ignored by the book, with a WARNING,
 in the session and in a warm restart's replay alike (:meth:`~ml4t_live.book.Book._new_real_part`).
@@ -51,23 +54,29 @@ class OwedExecutions:
     def __init__(self, book: Book) -> None:
         self._book = book
         self._owed: dict[str, tuple[float, int]] = {}
+        self._doubted: set[str] = set()  # ALERTed: found filled no more than the book has
         self._passed = 0
 
     def __contains__(self, cid: object) -> bool:
         return cid in self._owed
 
     def owe(self, order: Order, venue_order: Any, when: str) -> None:
-        """A look-up in the session found ``order`` filled beyond its fills: its executions decide,
-        until the reconciliation after the next one that passes. Said once."""
+        """A look-up found ``order`` filled: beyond its fills, its executions decide, until the
+        reconciliation after the next one that passes (said once); no more than its fills while
+        the order is short of its quantity, its outcome is in doubt (:meth:`_doubt`)."""
         cid = order.order_id
+        said = venue_order.filled_quantity
+        quantity, since = self._owed.get(cid, (0.0, self._passed))
+        if said <= order.filled_quantity + _EPS:
+            self._owed[cid] = (max(quantity, order.quantity), since)
+            self._doubt(order, said, when, quantity if quantity > _EPS else None)
+            return
         if cid not in self._owed:
             _log.warning("order {} filled {:g} at the venue {}, {:g} of it not reported yet: its executions "
                          "decide; if they have not come by the next reconciliation (the venue still saying "
-                         "filled), the missing quantity is applied at the order's price", cid,
-                         venue_order.filled_quantity, when,
-                         venue_order.filled_quantity - order.filled_quantity)  # fmt: skip
-        quantity, since = self._owed.get(cid, (0.0, self._passed))
-        self._owed[cid] = (max(quantity, venue_order.filled_quantity), since)
+                         "filled), the missing quantity is applied at the order's price", cid, said, when,
+                         said - order.filled_quantity)  # fmt: skip
+        self._owed[cid] = (max(quantity, said), since)
 
     def passed(self) -> None:
         """A position reconciliation passed (the venue's positions read and compared)."""
@@ -78,29 +87,52 @@ class OwedExecutions:
         Those no longer owed (their executions came, their order ended otherwise) are forgotten."""
         for cid in [c for c in self._owed if not self._still_owed(c)]:
             del self._owed[cid]
+            self._doubted.discard(cid)
         return [cid for cid, (_, since) in self._owed.items() if since < self._passed]
 
     def answer(self, cid: str, venue_order: Any) -> Literal["fill", "end"] | None:
         """What the venue says now of owed ``cid`` (``venue_order``, None: not found), once the
         executions its look-up reported are applied, calls for: ``"fill"`` the missing quantity
-        made up, ``"end"`` the end the venue gives it, None nothing. Only an order not found stays
-        owed."""
+        made up, ``"end"`` the end the venue gives it, None nothing. An order not found, or found
+        filled no more than its fills (:meth:`_doubt`), stays owed."""
         if not self._still_owed(cid):
             self._owed.pop(cid, None)
+            self._doubted.discard(cid)
             return None
         if venue_order is None:
             _log.info("order {} (found filled, its executions not come) not found by this look-up: looked "
                       "up again at the next reconciliation", cid)  # fmt: skip
             return None
+        if venue_order.status == "filled" and venue_order.filled_quantity <= self._book.get(cid).filled_quantity + _EPS:
+            self._doubt(self._book.get(cid), venue_order.filled_quantity, "(found by look-up)", self._owed[cid][0])
+            return None
         del self._owed[cid]
+        self._doubted.discard(cid)
         if venue_order.status != "filled":
             return None if venue_order.status == "open" else "end"
-        if venue_order.filled_quantity > self._book.get(cid).filled_quantity + _EPS:
-            return "fill"
-        _log.info("order {} (found filled, its executions not come) filled {:g} at the venue, as its "
-                  "executions now applied say: no longer owed, nothing made up", cid,
-                  venue_order.filled_quantity)  # fmt: skip
-        return None
+        return "fill"
+
+    def _doubt(self, order: Order, said: float, when: str, before: float | None) -> None:
+        """The venue says ``order`` filled ``said``, no more than its fills, though it is short of
+        its quantity (and of what the venue said ``before``, if it said): how much it filled is unknown (IB builds
+        its "filled" answer from the executions it finds). It stays as it is (pending, or
+        cancelling), owed, and is looked up again at each reconciliation, until the venue says
+        more (made up), another end, or its executions come. An ERROR ALERT once, then a WARNING
+        while the book holds more than the venue says, else an INFO line."""
+        cid = order.order_id
+        more = order.filled_quantity > said + _EPS
+        if cid not in self._doubted:
+            self._doubted.add(cid)
+            _log.error("ALERT order {}: the venue says it filled {:g} {}{}; the book has {:g} of {:g}{}: how much "
+                       "it filled is unknown; it stays {} and is looked up again at each reconciliation: check "
+                       "the venue (ml4t-live reconcile)", cid, said, when,
+                       f", having said {before:g} before" if before is not None else "", order.filled_quantity,
+                       order.quantity, " (more than the venue says)" if more else "",
+                       "cancelling" if cid in self._book.cancelling else "pending")  # fmt: skip
+            return
+        _log.log("WARNING" if more else "INFO", "order {}: the venue says again it filled {:g}; the book has {:g} "
+                 "of {:g}: still looked up at each reconciliation", cid, said, order.filled_quantity,
+                 order.quantity)  # fmt: skip
 
     def _still_owed(self, cid: str) -> bool:
         order = self._book.get(cid)

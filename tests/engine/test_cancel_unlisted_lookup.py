@@ -166,7 +166,7 @@ def test_an_order_found_filled_whose_executions_never_come_is_alerted_as_found_f
     said = [line for line in lines if line.startswith("WARNING") and cid in line and "executions decide" in line]
     assert len(said) == 1, said  # said once
     alert = alert_lines(lines, cid)
-    assert len(alert) == 1 and "found it filled, but its executions have not come" in alert[0], alert
+    assert len(alert) == 1 and "found it filled, but its executions have not all come" in alert[0], alert
     assert broker.cancel_resends.overdue(broker.book.cancelling) == 0  # not a working order
     assert cid in broker.book.cancelling and order.filled_quantity == 0  # nothing made up
     assert journal_of(tmp_path)[2] == 0
