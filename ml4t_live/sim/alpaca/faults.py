@@ -50,6 +50,14 @@ Kinds (``SimulatedAlpaca.inject(kind, **params)`` or a ``--faults`` scenario). E
                            between the client's last read of the order and its replace (the old
                            order ends ``replaced`` with that fill; the new one is for the PATCH's
                            ``qty``). A rehearsal control for a modify's race with a fill
+``slow_replace``           the next ``count`` PATCH /v2/orders/{id} are answered at once with the
+                           new order (``pending_new``, not working yet) while the old order shows
+                           ``pending_replace`` (status and trade update): it works on and can
+                           fill. The replace is carried out when ``bars`` (default 1) more bars
+                           have opened, before that bar is matched (``bars`` = 2: the old order
+                           meets one bar's open first), as Alpaca can leave a replace pending;
+                           a PATCH or DELETE of either order meanwhile is refused 422. An old
+                           order that ended meanwhile (filled) leaves its replacement ``canceled``
 ``lookup_error``           the next ``count`` GET /v2/orders:by_client_order_id are answered
                            ``status`` (default 503): a venue that cannot tell what it holds
 ``delay_trade_updates``    the next ``count`` trade updates leave ``seconds`` late (order kept)
@@ -78,6 +86,7 @@ KINDS = (
     "partial_fill", "reject_next", "accept_then_504", "accept_then_drop", "truncated_body",
     "non_json_body", "connection_reset", "lookup_error", "accept_then_delay", "wash_trade_check",
     "refuse_next", "refuse_data_stream", "lose_stream_bar", "lose_cancel", "step_before_replace",
+    "slow_replace",
 )
 STREAM_KINDS = KINDS[:4]
 SUBMIT_KINDS = ("submit_error", "accept_then_504", "accept_then_drop", "truncated_body",
@@ -97,6 +106,8 @@ def check_fault(kind: str, params: dict[str, Any]) -> None:
         raise UnknownFault("lookup_error needs a 5xx status")
     if int(params.get("count", 1)) < 1:
         raise UnknownFault(f"{kind}: count must be >= 1")
+    if kind == "slow_replace" and int(params.get("bars", 1)) < 1:
+        raise UnknownFault("slow_replace: bars must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -137,6 +148,7 @@ class FaultState:
     # carried out after all (None: never) and whether the replay moves on one bar before the 204
     cancels_to_lose: list[tuple[int | None, bool]] = field(default_factory=list)
     replaces_to_step: int = 0  # step_before_replace: PATCHes still to move the replay on first
+    slow_replaces: list[int] = field(default_factory=list)  # slow_replace: bars per upcoming PATCH
     applied: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def arm(self, kind: str, params: dict[str, Any]) -> None:
@@ -160,6 +172,8 @@ class FaultState:
             self.cancels_to_lose.extend([lost] * count)
         elif kind == "step_before_replace":
             self.replaces_to_step += count
+        elif kind == "slow_replace":
+            self.slow_replaces.extend([int(params.get("bars", 1))] * count)
         self.applied.append((kind, dict(params)))
 
     def take_rate_limit(self) -> bool:
@@ -184,6 +198,10 @@ class FaultState:
             self.replaces_to_step -= 1
             return True
         return False
+
+    def take_slow_replace(self) -> int | None:
+        """The bars this PATCH's replace stays pending (slow_replace); None: carried out at once."""
+        return self.slow_replaces.pop(0) if self.slow_replaces else None
 
     def take_lookup_error(self) -> int | None:
         return self.lookup_errors.pop(0) if self.lookup_errors else None

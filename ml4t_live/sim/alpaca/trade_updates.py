@@ -83,7 +83,7 @@ class TradeUpdates:
         order.filled_avg_price = ((order.filled_avg_price or 0.0) * prior + price * qty) / order.filled_qty
         done = float(execution.remaining_quantity) <= 1e-9
         now = self._now()
-        partly = "pending_cancel" if order.status == "pending_cancel" else "partially_filled"
+        partly = order.status if order.status in ("pending_cancel", "pending_replace") else "partially_filled"
         order.status, order.updated_at = ("filled" if done else partly), now
         if done:
             order.filled_at = now

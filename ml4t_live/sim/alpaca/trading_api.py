@@ -277,7 +277,12 @@ class TradingApi:
             _log.info("fault: the replace of {} waits for the replay to move on one bar (step_before_replace)",
                       request.match_info["order_id"])  # fmt: skip
             await self.ctx.move_on()  # the next bar's open meets the order before it is replaced
-        new, messages = self.ctx.venue.replace(request.match_info["order_id"], form)
+        order_id = request.match_info["order_id"]
+        bars = self.ctx.faults.take_slow_replace() if self.ctx.venue.replaceable(order_id) else None
+        if bars is not None:
+            _log.info("fault: the replace of {} is answered and left pending_replace for {} bar(s) (slow_replace)",
+                      order_id, bars)  # fmt: skip
+        new, messages = self.ctx.venue.replace(order_id, form, after_bars=bars)
         self.ctx.publish(messages)
         return _json(self._order_body(new))
 

@@ -78,6 +78,8 @@ class AlpacaVenue:
         self.wash_trade_check = False  # faults.py ``wash_trade_check``: refuse AL-10 wash trades
         self.refusals: list[str] = []  # faults.py ``refuse_next``: 403 messages for the next submits
         self._late_cancels: dict[str, int] = {}  # faults.py ``lose_cancel`` with ``bars``: bars left
+        #: faults.py ``slow_replace``: replacement id -> (the order it replaces, the PATCH, bars left)
+        self._late_replaces: dict[str, tuple[str, ReplaceForm, int]] = {}
 
     # ------------------------------------------------------------------ lookups
     def get(self, order_id: str) -> AlpacaOrder:
@@ -232,17 +234,43 @@ class AlpacaVenue:
         return None
 
     # ------------------------------------------------------------------ replace / cancel
-    def replace(self, order_id: str, form: ReplaceForm) -> tuple[AlpacaOrder, Messages]:
-        """Alpaca's replace: a NEW order (new id) that ``replaces`` the old one."""
+    def replace(self, order_id: str, form: ReplaceForm, *, after_bars: int | None = None) -> tuple[AlpacaOrder, Messages]:
+        """Alpaca's replace: a NEW order (new id) that ``replaces`` the old one. ``after_bars``
+        (the ``slow_replace`` fault): the new order is answered ``pending_new`` and the old one
+        stays ``pending_replace`` (working: it can fill) until that many more bars have opened."""
         self.replaces_received.append((order_id, form))  # refused below too (not parse_replace's)
         old = self.get(order_id)
-        if not old.is_open or old.status == "pending_cancel":  # (a replace during pending_cancel fails: AL-14)
+        if not self.replaceable(order_id):  # (a replace during pending_cancel fails: AL-14)
             raise unprocessable(f'order is already in "{old.status}" state; it cannot be replaced')
         client_id = form.client_order_id or str(uuid.uuid4())
         if client_id in self._by_client:
             raise AlpacaError(422, 40010001, "client_order_id must be unique")
         if form.time_in_force is not None and form.time_in_force != old.time_in_force:
             raise unprocessable("time_in_force cannot be changed by the simulated venue; cancel and resubmit")
+        if after_bars is None:
+            return self._carry_out_replace(old, form, client_id)
+        now = self._now()
+        new = AlpacaOrder(**{**old.__dict__, "id": new_order_id(), "client_order_id": client_id,
+                             "created_at": now, "updated_at": now, "replaces": old.id, "leg_ids": [],
+                             "filled_qty": 0.0, "filled_avg_price": None, "exchange_id": None,
+                             "status": "pending_new"})  # fmt: skip
+        new.qty = form.qty if form.qty is not None else old.qty
+        new.limit_price = form.limit_price if form.limit_price is not None else old.limit_price
+        new.stop_price = form.stop_price if form.stop_price is not None else old.stop_price
+        old.status, old.updated_at = "pending_replace", now
+        self._register(new)
+        self._late_replaces[new.id] = (old.id, form, after_bars)
+        return new, [self.updates.update("pending_replace", old), self.updates.update("pending_new", new)]
+
+    def replaceable(self, order_id: str) -> bool:
+        """Whether a PATCH of this order is taken (open, working, no cancel or replace pending)."""
+        order = self.orders.get(order_id)
+        return (order is not None and order.exchange_id is not None and order.is_open
+                and order.status not in ("pending_cancel", "pending_replace"))  # fmt: skip
+
+    def _carry_out_replace(self, old: AlpacaOrder, form: ReplaceForm, client_id: str,
+                           pending: AlpacaOrder | None = None) -> tuple[AlpacaOrder, Messages]:  # fmt: skip
+        """The replace of ``old`` carried out now (``pending``: the replacement a slow replace answered)."""
         trail = form.trail if old.type == "trailing_stop" else None
         if old.type == "trailing_stop" and form.trail is not None and old.trail_percent is not None:
             price = self.price(old.symbol) or 0.0
@@ -261,8 +289,10 @@ class AlpacaVenue:
                                     "cancel it and submit a new one") from None
             raise unprocessable(str(exc)) from None
         now = self._now()
-        new = AlpacaOrder(**{**old.__dict__, "id": new_order_id(), "client_order_id": client_id,
-                             "created_at": now, "updated_at": now, "replaces": old.id, "leg_ids": list(old.leg_ids),
+        fields = {**old.__dict__, "id": new_order_id(), "client_order_id": client_id, "created_at": now}
+        if pending is not None:
+            fields.update(id=pending.id, created_at=pending.created_at)
+        new = AlpacaOrder(**{**fields, "updated_at": now, "replaces": old.id, "leg_ids": list(old.leg_ids),
                              "filled_qty": 0.0, "filled_avg_price": None, "core_filled": core_filled})
         new.status = "held" if old.status == "held" else "new"  # a held bracket leg stays held
         new.qty = qty
@@ -274,7 +304,10 @@ class AlpacaVenue:
             else:
                 new.trail_price = form.trail
         old.status, old.replaced_by, old.replaced_at, old.updated_at = "replaced", new.id, now, now
-        self._register(new)
+        if pending is None:
+            self._register(new)
+        else:
+            new.seq, self.orders[new.id] = pending.seq, new
         self._by_exchange[old.exchange_id] = new.id
         self._mark_trailing(new, self.price(new.symbol))
         for leg in self.legs_of(old):
@@ -287,10 +320,32 @@ class AlpacaVenue:
             messages.append(self.updates.update("new", new))
         return new, messages + self.updates.translate([e for e in events if not _is_replaced(e)])
 
+    def _carry_out_late_replaces(self) -> Messages:
+        """``slow_replace``: a pending replace whose bars are up is carried out now; one whose old
+        order ended meanwhile (filled) leaves its replacement ``canceled``."""
+        messages: Messages = []
+        for new_id, (old_id, form, left) in list(self._late_replaces.items()):
+            old, new = self.orders[old_id], self.orders[new_id]
+            if left > 1 and old.status == "pending_replace":
+                self._late_replaces[new_id] = (old_id, form, left - 1)
+                continue
+            del self._late_replaces[new_id]
+            if old.status == "pending_replace":
+                old.status = "partially_filled" if old.filled_qty > 0 else "new"
+                try:
+                    messages += self._carry_out_replace(old, form, new.client_order_id, new)[1]
+                    continue
+                except AlpacaError:
+                    pass  # (the core cannot take it: the old order works on unchanged)
+            self.updates.close(new, "canceled")
+            messages.append(self.updates.update("canceled", new))
+        return messages
+
     def cancelable(self, order_id: str) -> bool:
         """Whether a DELETE of this order is taken (open, working, no cancel pending already)."""
         order = self.get(order_id)
-        return order.exchange_id is not None and order.is_open and order.status != "pending_cancel"
+        return (order.exchange_id is not None and order.is_open
+                and order.status not in ("pending_cancel", "pending_replace"))  # fmt: skip
 
     def cancel(self, order_id: str, *, lose: bool = False, carry_out_after: int | None = None) -> Messages:
         """Alpaca's cancel: the order shows ``pending_cancel`` (status and trade update), then
@@ -364,7 +419,7 @@ class AlpacaVenue:
     def open_bar(self, timestamp: datetime, bars: dict[str, SimBar]) -> Messages:
         for symbol, bar in bars.items():
             self.first_price.setdefault(symbol, bar.open)
-        messages = self._carry_out_late_cancels()
+        messages = self._carry_out_late_cancels() + self._carry_out_late_replaces()
         messages += self.updates.translate(self.exchange.open_bar(timestamp, bars))
         self._mark_all_trailing()
         return messages

@@ -1,0 +1,59 @@
+"""The ``slow_replace`` fault, through the real alpaca-py clients: a PATCH answered at once while
+the old order stays ``pending_replace`` (working, it can fill) for ``bars`` bars."""
+
+from __future__ import annotations
+
+import pytest
+from alpaca.common.exceptions import APIError
+from alpaca.trading.enums import OrderSide, OrderStatus, TimeInForce
+from alpaca.trading.requests import LimitOrderRequest, ReplaceOrderRequest
+from alpacasim_support import StreamHarness, TradingClient, step
+
+from ml4t_live.sim.alpaca import SimulatedAlpaca
+from ml4t_live.sim.alpaca.faults import UnknownFault
+
+BUY, DAY = OrderSide.BUY, TimeInForce.DAY
+
+
+def test_a_slow_replace_leaves_the_old_order_pending_replace_until_its_bars_have_opened(
+        sim: SimulatedAlpaca, trading: TradingClient, trade_stream: StreamHarness) -> None:  # fmt: skip
+    order = trading.submit_order(LimitOrderRequest(symbol="AAPL", qty=1, side=BUY, time_in_force=DAY, limit_price=1))
+    trade_stream.get_event("new")
+    sim.inject("slow_replace", bars=2)
+    new = trading.replace_order_by_id(order.id, ReplaceOrderRequest(qty=2, client_order_id="slow.r1"))
+    assert (new.status, new.qty, str(new.replaces)) == (OrderStatus.PENDING_NEW, "2", str(order.id))
+    assert trade_stream.get_event("pending_replace").order.id == order.id
+    assert trading.get_order_by_id(order.id).status is OrderStatus.PENDING_REPLACE
+    for again in (lambda: trading.replace_order_by_id(order.id, ReplaceOrderRequest(qty=3)),
+                  lambda: trading.cancel_order_by_id(order.id), lambda: trading.cancel_order_by_id(new.id)):
+        with pytest.raises(APIError) as refused:  # nothing else is taken while the replace is pending
+            again()
+        assert refused.value.status_code == 422
+    step(sim, trading)  # one bar: still pending
+    assert trading.get_order_by_id(order.id).status is OrderStatus.PENDING_REPLACE
+    step(sim, trading)  # the second: carried out
+    assert trade_stream.get_event("replaced").order.id == order.id
+    assert trade_stream.get_event("new").order.id == new.id
+    assert trading.get_order_by_id(new.id).status is OrderStatus.NEW
+    assert trading.get_order_by_id(order.id).status is OrderStatus.REPLACED
+
+
+def test_an_order_that_fills_while_its_replace_is_pending_leaves_the_replacement_canceled(
+        sim: SimulatedAlpaca, trading: TradingClient, trade_stream: StreamHarness) -> None:  # fmt: skip
+    order = trading.submit_order(LimitOrderRequest(symbol="AAPL", qty=1, side=BUY, time_in_force=DAY,
+                                                   limit_price=10_000))  # fmt: skip
+    trade_stream.get_event("new")
+    sim.inject("slow_replace", bars=2)
+    new = trading.replace_order_by_id(order.id, ReplaceOrderRequest(qty=2))
+    step(sim, trading)  # the old order meets this bar's open while its replace is pending
+    assert trade_stream.get_event("fill").order.id == order.id
+    step(sim, trading)
+    assert trade_stream.get_event("canceled").order.id == new.id
+    assert trading.get_order_by_id(order.id).filled_qty == "1"
+    assert trading.get_order_by_id(new.id).status is OrderStatus.CANCELED
+    assert sum(f.qty for f in sim.fills()) == 1
+
+
+def test_slow_replace_needs_at_least_one_bar(sim: SimulatedAlpaca) -> None:
+    with pytest.raises(UnknownFault):
+        sim.inject("slow_replace", bars=0)
