@@ -58,6 +58,9 @@ Kinds (``SimulatedAlpaca.inject(kind, **params)`` or a ``--faults`` scenario). E
                            meets one bar's open first), as Alpaca can leave a replace pending;
                            a PATCH or DELETE of either order meanwhile is refused 422. An old
                            order that ended meanwhile (filled) leaves its replacement ``canceled``
+``stale_order_read``       the next ``count`` GET /v2/orders/{id} are answered with the order as it
+                           was before its last execution (``filled_qty``, average price, status):
+                           a REST read that lags the trade_updates stream, which reported it
 ``lookup_error``           the next ``count`` GET /v2/orders:by_client_order_id are answered
                            ``status`` (default 503): a venue that cannot tell what it holds
 ``delay_trade_updates``    the next ``count`` trade updates leave ``seconds`` late (order kept)
@@ -86,7 +89,7 @@ KINDS = (
     "partial_fill", "reject_next", "accept_then_504", "accept_then_drop", "truncated_body",
     "non_json_body", "connection_reset", "lookup_error", "accept_then_delay", "wash_trade_check",
     "refuse_next", "refuse_data_stream", "lose_stream_bar", "lose_cancel", "step_before_replace",
-    "slow_replace",
+    "slow_replace", "stale_order_read",
 )
 STREAM_KINDS = KINDS[:4]
 SUBMIT_KINDS = ("submit_error", "accept_then_504", "accept_then_drop", "truncated_body",
@@ -149,6 +152,7 @@ class FaultState:
     cancels_to_lose: list[tuple[int | None, bool]] = field(default_factory=list)
     replaces_to_step: int = 0  # step_before_replace: PATCHes still to move the replay on first
     slow_replaces: list[int] = field(default_factory=list)  # slow_replace: bars per upcoming PATCH
+    stale_reads: int = 0  # stale_order_read: GET /v2/orders/{id} still to answer as before the last fill
     applied: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def arm(self, kind: str, params: dict[str, Any]) -> None:
@@ -172,6 +176,8 @@ class FaultState:
             self.cancels_to_lose.extend([lost] * count)
         elif kind == "step_before_replace":
             self.replaces_to_step += count
+        elif kind == "stale_order_read":
+            self.stale_reads += count
         elif kind == "slow_replace":
             self.slow_replaces.extend([int(params.get("bars", 1))] * count)
         self.applied.append((kind, dict(params)))
@@ -202,6 +208,12 @@ class FaultState:
     def take_slow_replace(self) -> int | None:
         """The bars this PATCH's replace stays pending (slow_replace); None: carried out at once."""
         return self.slow_replaces.pop(0) if self.slow_replaces else None
+
+    def take_stale_read(self) -> bool:
+        if self.stale_reads > 0:
+            self.stale_reads -= 1
+            return True
+        return False
 
     def take_lookup_error(self) -> int | None:
         return self.lookup_errors.pop(0) if self.lookup_errors else None

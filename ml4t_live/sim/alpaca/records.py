@@ -8,7 +8,7 @@ timestamps, legs, replace chains) that :mod:`.payloads` turns into JSON.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 _ASSET_NAMESPACE = uuid.UUID("5f0c6a53-5b7e-4c43-9d43-8a8e0d6b2f11")
@@ -96,3 +96,17 @@ class FillRecord:
     position_qty: float
     cum_qty: float = 0.0  # the order's filled quantity after this execution
     leaves_qty: float = 0.0  # what the order still has to fill after it (0: the order is filled)
+
+
+def before_last_fill(order: AlpacaOrder, fills: list[FillRecord]) -> AlpacaOrder:
+    """A copy of ``order`` as it was before its last execution of ``fills`` (the venue's, all
+    orders): what a REST read lagging the stream shows (the ``stale_order_read`` fault)."""
+    own = [f for f in fills if f.order_id == order.id][:-1]
+    if len(own) == len([f for f in fills if f.order_id == order.id]):
+        return order  # (no execution yet: nothing to lag behind)
+    filled = sum(f.qty for f in own)
+    avg = sum(f.qty * f.price for f in own) / filled if filled else None
+    status = order.status
+    if status in ("filled", "partially_filled"):
+        status = "partially_filled" if filled else "new"
+    return replace(order, filled_qty=filled, filled_avg_price=avg, status=status, filled_at=None)

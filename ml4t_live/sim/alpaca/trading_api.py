@@ -22,7 +22,7 @@ from . import activities, data_api, params, payloads, wire_faults
 from .faults import FaultState
 from .order_forms import AlpacaError, bad_request, not_found, parse_order, parse_replace
 from .ratelimit import TokenBucket
-from .records import CLOSED_STATUSES, OPEN_STATUSES, AlpacaOrder
+from .records import CLOSED_STATUSES, OPEN_STATUSES, AlpacaOrder, before_last_fill
 from .venue import AlpacaVenue
 
 _log = logger.bind(component="sim.alpaca.rest")
@@ -228,7 +228,11 @@ class TradingApi:
         return payloads.order_json(order, self.ctx.venue.legs_of(order) or None)
 
     async def order(self, request: web.Request) -> web.Response:
-        return _json(self._order_body(self.ctx.venue.get(request.match_info["order_id"])))
+        order = self.ctx.venue.get(request.match_info["order_id"])
+        if self.ctx.faults.take_stale_read():
+            _log.info("fault: GET of {} answered as before its last fill (stale_order_read)", order.id)
+            order = before_last_fill(order, self.ctx.venue.fills)
+        return _json(self._order_body(order))
 
     async def order_by_client_id(self, request: web.Request) -> web.Response:
         client_id = request.query.get("client_order_id")

@@ -91,12 +91,16 @@ class ModifyMixin:
         # filled so far: the most of what Alpaca's chain says and what the runtime's book says
         # (journal-backed: a replacement adopted after a restart carries only its own fills)
         old = self._read_reported(client, venue_id)
-        filled = max(self.tracker.filled_total(venue_id), request.filled_quantity)
+        # the chain's count and the old order's own, read together: a fill the stream reports
+        # after the GET is in both (counted once by the PATCH, not again as the check's excess)
+        total, own = self.tracker.counted(venue_id)
+        filled = max(total, request.filled_quantity)
         order = self._replace(request, venue_id, filled)
         if order is None:
             return
         self._emit([OrderReplaced(cid, request.quantity, request.limit_price, request.stop_price)])
-        self._check_replaced(Replaced(request, venue_id, num(old.filled_qty) or 0.0, filled, str(order.id)))
+        old_filled = max(num(old.filled_qty) or 0.0, own)
+        self._check_replaced(Replaced(request, venue_id, old_filled, filled, str(order.id)))
 
     def check_replaces(self) -> None:
         """Check the replaces Alpaca had not carried out yet (end of bar)."""

@@ -130,6 +130,13 @@ class OrderTracker:
             state = self._orders.get(venue_id)
             return 0.0 if state is None else state.base + state.filled
 
+    def counted(self, venue_id: str) -> tuple[float, float]:
+        """(what our order has filled as reported up to and including the order ``venue_id``,
+        what the order ``venue_id`` itself has reported filled), read together."""
+        with self._lock:
+            state = self._orders.get(venue_id)
+            return (0.0, 0.0) if state is None else (state.base + state.filled, state.filled)
+
     def open_venue_ids(self) -> list[str]:
         """Alpaca ids of our orders not yet known to be finished (re-sync reads these)."""
         with self._lock:

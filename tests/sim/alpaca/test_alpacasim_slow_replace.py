@@ -57,3 +57,16 @@ def test_an_order_that_fills_while_its_replace_is_pending_leaves_the_replacement
 def test_slow_replace_needs_at_least_one_bar(sim: SimulatedAlpaca) -> None:
     with pytest.raises(UnknownFault):
         sim.inject("slow_replace", bars=0)
+
+
+def test_a_stale_order_read_answers_the_order_as_before_its_last_fill(
+        sim: SimulatedAlpaca, trading: TradingClient, trade_stream: StreamHarness) -> None:  # fmt: skip
+    order = trading.submit_order(LimitOrderRequest(symbol="AAPL", qty=1, side=BUY, time_in_force=DAY,
+                                                   limit_price=10_000))  # fmt: skip
+    step(sim, trading)
+    assert trade_stream.get_event("fill").order.filled_qty == "1"
+    sim.inject("stale_order_read")
+    stale = trading.get_order_by_id(order.id)  # the stream reported the fill; REST lags
+    assert (stale.status, stale.filled_qty, stale.filled_avg_price) == (OrderStatus.NEW, "0", None)
+    fresh = trading.get_order_by_id(order.id)  # (one read only)
+    assert (fresh.status, fresh.filled_qty) == (OrderStatus.FILLED, "1")

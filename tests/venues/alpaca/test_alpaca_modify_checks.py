@@ -1,0 +1,91 @@
+"""A modify's count and its check, when fills, reads and replaces interleave (ModifyMixin).
+
+Real alpaca-py against the simulated Alpaca: a limit order of 20 AAPL at 150 (the market near
+100) fills 3 a bar (a volume participation limit); each ``raw.get_clock()`` moves the replay on
+one bar (step mode). The races are made by the simulator's faults, not by patching the client:
+``stale_order_read`` (a GET lagging the stream), ``slow_replace`` (a replace left
+``pending_replace`` while the old order fills), ``step_before_replace`` (a fill before the replace).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+
+from alpaca.trading.client import TradingClient
+from alpaca_helpers import collect, config_for, minute_bars
+from loguru import logger
+from ml4t.backtest import BacktestConfig, OrderSide, OrderType
+from ml4t.backtest.execution.limits import VolumeParticipationLimit
+
+from ml4t_live.events import OrderFilled, OrderPartiallyFilled
+from ml4t_live.protocols import OrderRequest
+from ml4t_live.sim.alpaca import SimulatedAlpaca
+from ml4t_live.venues.alpaca.gateway import AlpacaGateway
+
+REQUEST = OrderRequest("t-p", "AAPL", OrderSide.BUY, 20, OrderType.LIMIT, limit_price=150.0)
+
+
+@dataclass
+class Rig:
+    sim: SimulatedAlpaca
+    gw: AlpacaGateway
+    raw: TradingClient
+    lines: list[str]
+
+    def bar(self, filled_to: float | None = None) -> None:
+        """One bar; ``filled_to``: wait until the gateway reported t-p filled that much."""
+        self.raw.get_clock()
+        if filled_to is not None:
+            collect(self.gw.events, lambda seen: any(
+                isinstance(e, OrderPartiallyFilled | OrderFilled) and e.cumulative_quantity >= filled_to
+                for e in seen))  # fmt: skip
+
+    def bought(self) -> float:
+        return sum(f.qty for f in self.sim.fills())
+
+    def orders(self) -> dict[str, tuple[str, str, str]]:
+        return {o["client_order_id"]: (o["status"], o["qty"], o["filled_qty"]) for o in self.sim.orders()}
+
+    def logged(self, level: str) -> list[str]:
+        return [line for line in self.lines if line.startswith(level)]
+
+
+@contextmanager
+def rig(bars: int = 16) -> Iterator[Rig]:
+    sim = SimulatedAlpaca(minute_bars(bars, {"AAPL": 100.0}), config=BacktestConfig(partial_fills_allowed=True),
+                          rate_limit_per_minute=None,
+                          execution_limits=VolumeParticipationLimit(max_participation=0.003))  # fmt: skip
+    sim.start()
+    gw = AlpacaGateway(config_for(sim, order_poll_interval=300.0), is_ours=lambda c: c.startswith("t-"))
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(f"{m.record['level'].name} {m.record['message']}"), level="INFO")
+    try:
+        gw.connect()
+        yield Rig(sim, gw, TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url), lines)
+    finally:
+        logger.remove(sink)
+        gw.close()
+        sim.close()
+
+
+def test_a_fill_the_stream_reported_before_the_modifys_read_shows_it_is_counted_once():
+    """The stream reported the old order's second fill (6 filled) but the modify's GET still shows
+    3 (a REST read lagging the stream). The PATCH asks 20 - 6 = 14 (the tracker's count); the old
+    order ends replaced with 6, all of which the PATCH counted: nothing to cut.
+    Failed before: the check took the GET's 3 as what the PATCH counted of the old order, saw 3
+    'more' and cut the replacement to 11 (17 bought for 20, and a false WARNING)."""
+    with rig() as r:
+        r.gw.place(REQUEST)
+        r.bar(filled_to=3)
+        r.bar(filled_to=6)
+        r.sim.inject("stale_order_read")
+        r.gw.modify(replace(REQUEST, limit_price=149.0, filled_quantity=3))
+        assert [form.qty for _, form in r.sim.replaces_received()] == [14]
+        for _ in range(6):
+            r.bar()
+        r.bar(filled_to=20)
+        assert r.orders() == {"t-p": ("replaced", "20", "6"), "t-p.r1": ("filled", "14", "14")}
+        assert r.bought() == 20
+        assert r.logged("WARNING") == [] and r.logged("ERROR") == []
