@@ -61,6 +61,9 @@ Kinds (``SimulatedAlpaca.inject(kind, **params)`` or a ``--faults`` scenario). E
 ``stale_order_read``       the next ``count`` GET /v2/orders/{id} are answered with the order as it
                            was before its last execution (``filled_qty``, average price, status):
                            a REST read that lags the trade_updates stream, which reported it
+``order_read_error``       the next ``count`` GET /v2/orders/{id} (of the order ``order_id`` only, if
+                           given; after ``skip`` such reads answered normally) are answered
+                           ``status`` (default 503): an order the venue cannot show for a while
 ``lookup_error``           the next ``count`` GET /v2/orders:by_client_order_id are answered
                            ``status`` (default 503): a venue that cannot tell what it holds
 ``delay_trade_updates``    the next ``count`` trade updates leave ``seconds`` late (order kept)
@@ -89,7 +92,7 @@ KINDS = (
     "partial_fill", "reject_next", "accept_then_504", "accept_then_drop", "truncated_body",
     "non_json_body", "connection_reset", "lookup_error", "accept_then_delay", "wash_trade_check",
     "refuse_next", "refuse_data_stream", "lose_stream_bar", "lose_cancel", "step_before_replace",
-    "slow_replace", "stale_order_read",
+    "slow_replace", "stale_order_read", "order_read_error",
 )
 STREAM_KINDS = KINDS[:4]
 SUBMIT_KINDS = ("submit_error", "accept_then_504", "accept_then_drop", "truncated_body",
@@ -105,8 +108,8 @@ def check_fault(kind: str, params: dict[str, Any]) -> None:
         raise UnknownFault(f"unknown fault kind {kind!r}; known kinds: {', '.join(KINDS)}")
     if kind == "submit_error" and int(params.get("status", 500)) < 500:
         raise UnknownFault("submit_error needs a 5xx status")
-    if kind == "lookup_error" and int(params.get("status", 503)) < 500:
-        raise UnknownFault("lookup_error needs a 5xx status")
+    if kind in ("lookup_error", "order_read_error") and int(params.get("status", 503)) < 500:
+        raise UnknownFault(f"{kind} needs a 5xx status")
     if int(params.get("count", 1)) < 1:
         raise UnknownFault(f"{kind}: count must be >= 1")
     if kind == "slow_replace" and int(params.get("bars", 1)) < 1:
@@ -153,6 +156,8 @@ class FaultState:
     replaces_to_step: int = 0  # step_before_replace: PATCHes still to move the replay on first
     slow_replaces: list[int] = field(default_factory=list)  # slow_replace: bars per upcoming PATCH
     stale_reads: int = 0  # stale_order_read: GET /v2/orders/{id} still to answer as before the last fill
+    #: order_read_error: per armed fault [order id or None, reads still to skip, reads to refuse, status]
+    read_errors: list[list[Any]] = field(default_factory=list)
     applied: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def arm(self, kind: str, params: dict[str, Any]) -> None:
@@ -176,6 +181,10 @@ class FaultState:
             self.cancels_to_lose.extend([lost] * count)
         elif kind == "step_before_replace":
             self.replaces_to_step += count
+        elif kind == "order_read_error":
+            order_id = params.get("order_id")
+            self.read_errors.append([None if order_id is None else str(order_id), int(params.get("skip", 0)),
+                                     count, int(params.get("status", 503))])  # fmt: skip
         elif kind == "stale_order_read":
             self.stale_reads += count
         elif kind == "slow_replace":
@@ -214,6 +223,20 @@ class FaultState:
             self.stale_reads -= 1
             return True
         return False
+
+    def take_read_error(self, order_id: str) -> int | None:
+        """The status this GET /v2/orders/{order_id} is answered (order_read_error); None: served."""
+        for armed in self.read_errors:
+            if armed[0] not in (None, order_id):
+                continue
+            if armed[1] > 0:
+                armed[1] -= 1
+                continue
+            armed[2] -= 1
+            if armed[2] <= 0:
+                self.read_errors.remove(armed)
+            return int(armed[3])
+        return None
 
     def take_lookup_error(self) -> int | None:
         return self.lookup_errors.pop(0) if self.lookup_errors else None

@@ -228,6 +228,10 @@ class TradingApi:
         return payloads.order_json(order, self.ctx.venue.legs_of(order) or None)
 
     async def order(self, request: web.Request) -> web.Response:
+        status = self.ctx.faults.take_read_error(request.match_info["order_id"])
+        if status is not None:
+            _log.info("fault: answering GET of order {} with {}", request.match_info["order_id"], status)
+            return _json({"code": status * 100000, "message": "service unavailable"}, status)
         order = self.ctx.venue.get(request.match_info["order_id"])
         if self.ctx.faults.take_stale_read():
             _log.info("fault: GET of {} answered as before its last fill (stale_order_read)", order.id)

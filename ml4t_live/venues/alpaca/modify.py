@@ -15,7 +15,8 @@ order's fills stand (alpacahq/Alpaca-API#165). So a modify:
    nothing is left, cancelled; a WARNING says so. Each fill read on the way is reported once
    (the tracker counts per Alpaca order and execution id, whoever reads it first: the stream or
    REST). A replace Alpaca has not carried out yet (``pending_replace``) is checked at the next
-   end of bar, and before the next modify of the same order. A cut-down PATCH races with fills
+   end of bar, and before the next modify of the same order, which is refused (nothing sent)
+   while that check cannot be made. A cut-down PATCH races with fills
    too: it is checked the same way, at most :data:`MAX_CUTS` times.
 """
 
@@ -86,6 +87,8 @@ class ModifyMixin:
             return
         if cid in self._replace_checks:  # the last replace first: its replacement may be cut down
             self._check_replaced(self._replace_checks[cid])
+        if cid in self._replace_checks:  # (pending_replace, or the old order unreadable)
+            raise OrderRefused(f"the last replace of {cid} is not checked yet; the next bar may ask again")
         venue_id = self._venue_id(cid)  # (a look-up may learn of replacements: counted first)
         client = self._require()
         # filled so far: the most of what Alpaca's chain says and what the runtime's book says

@@ -70,3 +70,17 @@ def test_a_stale_order_read_answers_the_order_as_before_its_last_fill(
     assert (stale.status, stale.filled_qty, stale.filled_avg_price) == (OrderStatus.NEW, "0", None)
     fresh = trading.get_order_by_id(order.id)  # (one read only)
     assert (fresh.status, fresh.filled_qty) == (OrderStatus.FILLED, "1")
+
+
+def test_an_order_read_error_refuses_the_reads_of_one_order_after_those_it_skips(
+        sim: SimulatedAlpaca, trading: TradingClient) -> None:  # fmt: skip
+    one, other = (trading.submit_order(LimitOrderRequest(symbol="AAPL", qty=1, side=BUY, time_in_force=DAY,
+                                                         limit_price=1)) for _ in range(2))  # fmt: skip
+    sim.inject("order_read_error", order_id=str(one.id), skip=1, count=2)
+    assert trading.get_order_by_id(one.id).id == one.id  # skipped
+    assert trading.get_order_by_id(other.id).id == other.id  # another order
+    for _ in range(2):
+        with pytest.raises(APIError) as refused:
+            trading.get_order_by_id(one.id)
+        assert refused.value.status_code == 503
+    assert trading.get_order_by_id(one.id).id == one.id

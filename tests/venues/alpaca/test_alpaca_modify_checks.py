@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import Any
 
+import pytest
 from alpaca.trading.client import TradingClient
 from alpaca_helpers import collect, config_for, minute_bars
 from loguru import logger
@@ -23,6 +25,7 @@ from ml4t_live.events import OrderFilled, OrderPartiallyFilled
 from ml4t_live.protocols import OrderRequest
 from ml4t_live.sim.alpaca import SimulatedAlpaca
 from ml4t_live.venues.alpaca.gateway import AlpacaGateway
+from ml4t_live.venues.alpaca.submit import OrderRefused
 
 REQUEST = OrderRequest("t-p", "AAPL", OrderSide.BUY, 20, OrderType.LIMIT, limit_price=150.0)
 
@@ -42,6 +45,9 @@ class Rig:
                 isinstance(e, OrderPartiallyFilled | OrderFilled) and e.cumulative_quantity >= filled_to
                 for e in seen))  # fmt: skip
 
+    def venue_id(self, cid: str) -> str:
+        return str(self.raw.get_order_by_client_id(cid).id)
+
     def bought(self) -> float:
         return sum(f.qty for f in self.sim.fills())
 
@@ -53,12 +59,12 @@ class Rig:
 
 
 @contextmanager
-def rig(bars: int = 16) -> Iterator[Rig]:
+def rig(bars: int = 20, **config: Any) -> Iterator[Rig]:
     sim = SimulatedAlpaca(minute_bars(bars, {"AAPL": 100.0}), config=BacktestConfig(partial_fills_allowed=True),
                           rate_limit_per_minute=None,
                           execution_limits=VolumeParticipationLimit(max_participation=0.003))  # fmt: skip
     sim.start()
-    gw = AlpacaGateway(config_for(sim, order_poll_interval=300.0), is_ours=lambda c: c.startswith("t-"))
+    gw = AlpacaGateway(config_for(sim, order_poll_interval=300.0, **config), is_ours=lambda c: c.startswith("t-"))
     lines: list[str] = []
     sink = logger.add(lambda m: lines.append(f"{m.record['level'].name} {m.record['message']}"), level="INFO")
     try:
@@ -89,3 +95,55 @@ def test_a_fill_the_stream_reported_before_the_modifys_read_shows_it_is_counted_
         assert r.orders() == {"t-p": ("replaced", "20", "6"), "t-p.r1": ("filled", "14", "14")}
         assert r.bought() == 20
         assert r.logged("WARNING") == [] and r.logged("ERROR") == []
+
+
+def test_a_modify_while_the_last_replace_is_pending_sends_nothing():
+    """The first modify's replace stays ``pending_replace`` for 2 bars (slow_replace) and the old
+    order fills 3 more meanwhile. A second modify before that replace is checked is refused with
+    nothing sent; the end of bar's check, once Alpaca carried the replace out, cuts r1 down.
+    Failed before: the second modify went ahead (a PATCH of r1, refused by Alpaca while it was
+    pending_new: VenueRequestFailed, not OrderRefused)."""
+    with rig() as r:
+        r.gw.place(REQUEST)
+        r.bar(filled_to=3)
+        r.sim.inject("slow_replace", bars=2)
+        r.gw.modify(replace(REQUEST, limit_price=149.0, filled_quantity=3))
+        with pytest.raises(OrderRefused, match="the last replace of t-p is not checked yet"):
+            r.gw.modify(replace(REQUEST, limit_price=148.0, filled_quantity=3))
+        assert [form.qty for _, form in r.sim.replaces_received()] == [17]
+        r.bar(filled_to=6)  # the old order fills 3 while its replace is pending
+        r.bar()  # Alpaca carries the replace out (r1 of 17 works)
+        r.gw.check_replaces()  # the end of bar's check
+        (_, cut), = r.sim.replaces_received()[1:]
+        for _ in range(8):
+            r.bar()
+        r.bar(filled_to=20)
+        assert r.orders()["t-p"] == ("replaced", "20", "6") and r.orders()["t-p.r2"][0] == "filled"
+        assert cut.qty == 20 - 6 - float(r.orders()["t-p.r1"][2])
+        assert r.bought() == 20
+
+
+def test_a_modify_while_the_old_order_cannot_be_read_does_not_drop_its_check():
+    """The trade stream is silent; the old order fills 3 more before Alpaca replaces it
+    (step_before_replace) and then cannot be read for two GETs (order_read_error): the check
+    right after the PATCH and the re-check at a second modify. The second modify is refused with
+    nothing sent; the end of bar's check reads the old order and cuts r1 down to 14.
+    Failed before: the second modify PATCHed r1 for 17 (the old order's late fill unknown) and
+    its check took the first one's place: 23 bought for 20."""
+    with rig(max_request_attempts=1) as r:
+        r.sim.inject("silence_trade_stream")
+        r.gw.place(REQUEST)
+        r.bar()
+        assert r.bought() == 3
+        r.sim.inject("order_read_error", order_id=r.venue_id("t-p"), skip=1, count=2)
+        r.sim.inject("step_before_replace")
+        r.gw.modify(replace(REQUEST, limit_price=149.0, filled_quantity=3))
+        with pytest.raises(OrderRefused, match="the last replace of t-p is not checked yet"):
+            r.gw.modify(replace(REQUEST, limit_price=148.0, filled_quantity=3))
+        r.gw.check_replaces()
+        assert [form.qty for _, form in r.sim.replaces_received()] == [17, 14]
+        for _ in range(8):
+            r.bar()
+        assert r.orders() == {"t-p": ("replaced", "20", "6"), "t-p.r1": ("replaced", "17", "0"),
+                              "t-p.r2": ("filled", "14", "14")}  # fmt: skip
+        assert r.bought() == 20
