@@ -64,6 +64,11 @@ Kinds (``SimulatedAlpaca.inject(kind, **params)`` or a ``--faults`` scenario). E
 ``order_read_error``       the next ``count`` GET /v2/orders/{id} (of the order ``order_id`` only, if
                            given; after ``skip`` such reads answered normally) are answered
                            ``status`` (default 503): an order the venue cannot show for a while
+``replace_error``          the next ``count`` PATCH /v2/orders/{id} are answered ``status`` (default
+                           503); ``carried_out`` (default False): whether the replace was carried
+                           out first (a lost answer) or not at all
+``cancel_error``           same for the next ``count`` DELETE /v2/orders/{id} (with ``lose_cancel``
+                           armed too, a carried-out cancel stays ``pending_cancel``)
 ``lookup_error``           the next ``count`` GET /v2/orders:by_client_order_id are answered
                            ``status`` (default 503): a venue that cannot tell what it holds
 ``delay_trade_updates``    the next ``count`` trade updates leave ``seconds`` late (order kept)
@@ -92,7 +97,7 @@ KINDS = (
     "partial_fill", "reject_next", "accept_then_504", "accept_then_drop", "truncated_body",
     "non_json_body", "connection_reset", "lookup_error", "accept_then_delay", "wash_trade_check",
     "refuse_next", "refuse_data_stream", "lose_stream_bar", "lose_cancel", "step_before_replace",
-    "slow_replace", "stale_order_read", "order_read_error",
+    "slow_replace", "stale_order_read", "order_read_error", "replace_error", "cancel_error",
 )
 STREAM_KINDS = KINDS[:4]
 SUBMIT_KINDS = ("submit_error", "accept_then_504", "accept_then_drop", "truncated_body",
@@ -108,7 +113,7 @@ def check_fault(kind: str, params: dict[str, Any]) -> None:
         raise UnknownFault(f"unknown fault kind {kind!r}; known kinds: {', '.join(KINDS)}")
     if kind == "submit_error" and int(params.get("status", 500)) < 500:
         raise UnknownFault("submit_error needs a 5xx status")
-    if kind in ("lookup_error", "order_read_error") and int(params.get("status", 503)) < 500:
+    if kind in ("lookup_error", "order_read_error", "replace_error", "cancel_error") and int(params.get("status", 503)) < 500:
         raise UnknownFault(f"{kind} needs a 5xx status")
     if int(params.get("count", 1)) < 1:
         raise UnknownFault(f"{kind}: count must be >= 1")
@@ -158,6 +163,8 @@ class FaultState:
     stale_reads: int = 0  # stale_order_read: GET /v2/orders/{id} still to answer as before the last fill
     #: order_read_error: per armed fault [order id or None, reads still to skip, reads to refuse, status]
     read_errors: list[list[Any]] = field(default_factory=list)
+    #: replace_error / cancel_error: per upcoming PATCH / DELETE (status, carried out first)
+    change_errors: dict[str, list[tuple[int, bool]]] = field(default_factory=dict)
     applied: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def arm(self, kind: str, params: dict[str, Any]) -> None:
@@ -181,6 +188,9 @@ class FaultState:
             self.cancels_to_lose.extend([lost] * count)
         elif kind == "step_before_replace":
             self.replaces_to_step += count
+        elif kind in ("replace_error", "cancel_error"):
+            error = (int(params.get("status", 503)), bool(params.get("carried_out", False)))
+            self.change_errors.setdefault(kind, []).extend([error] * count)
         elif kind == "order_read_error":
             order_id = params.get("order_id")
             self.read_errors.append([None if order_id is None else str(order_id), int(params.get("skip", 0)),
@@ -237,6 +247,12 @@ class FaultState:
                 self.read_errors.remove(armed)
             return int(armed[3])
         return None
+
+    def take_change_error(self, kind: str) -> tuple[int, bool] | None:
+        """(status, carried out first) for this PATCH / DELETE (``kind``: replace_error or
+        cancel_error); None: answered normally."""
+        errors = self.change_errors.get(kind)
+        return errors.pop(0) if errors else None
 
     def take_lookup_error(self) -> int | None:
         return self.lookup_errors.pop(0) if self.lookup_errors else None

@@ -290,8 +290,15 @@ class TradingApi:
         if bars is not None:
             _log.info("fault: the replace of {} is answered and left pending_replace for {} bar(s) (slow_replace)",
                       order_id, bars)  # fmt: skip
+        error = self.ctx.faults.take_change_error("replace_error")
+        if error is not None and not error[1]:
+            _log.info("fault: the replace of {} is answered {}, not carried out (replace_error)", order_id, error[0])
+            return _json({"code": error[0] * 100000, "message": "service unavailable"}, error[0])
         new, messages = self.ctx.venue.replace(order_id, form, after_bars=bars)
         self.ctx.publish(messages)
+        if error is not None:
+            _log.info("fault: the replace of {} is carried out and answered {} (replace_error)", order_id, error[0])
+            return _json({"code": error[0] * 100000, "message": "service unavailable"}, error[0])
         return _json(self._order_body(new))
 
     async def cancel(self, request: web.Request) -> web.Response:
@@ -302,9 +309,16 @@ class TradingApi:
             _log.info("fault: the cancel of {} is answered 204 and left pending_cancel (lose_cancel{}{})", order_id,
                       "" if bars is None else f", carried out {bars} bar(s) later",
                       ", the replay moved on one bar first" if step else "")  # fmt: skip
+        error = self.ctx.faults.take_change_error("cancel_error")
+        if error is not None and not error[1]:
+            _log.info("fault: the cancel of {} is answered {}, not carried out (cancel_error)", order_id, error[0])
+            return _json({"code": error[0] * 100000, "message": "service unavailable"}, error[0])
         self.ctx.publish(self.ctx.venue.cancel(order_id, lose=lose, carry_out_after=bars))
         if step:
             await self.ctx.move_on()  # the next bar's open meets the order, its cancel pending
+        if error is not None:
+            _log.info("fault: the cancel of {} is carried out and answered {} (cancel_error)", order_id, error[0])
+            return _json({"code": error[0] * 100000, "message": "service unavailable"}, error[0])
         return web.Response(status=204)
 
     async def cancel_all(self, request: web.Request) -> web.Response:

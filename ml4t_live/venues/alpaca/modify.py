@@ -32,7 +32,8 @@ from ...errors import VenueError
 from ...events import OrderReplaced, VenueErrorReported
 from ...protocols import OrderRequest
 from .parsing import OPEN_STATUSES, NotExpressible, num, to_replace_request
-from .rest import AlpacaTradingClient, AmbiguousOutcome
+from .rate_limit import RateLimitTimeout
+from .rest import AlpacaTradingClient, AmbiguousOutcome, VenueRequestFailed
 from .submit import OrderRefused, replacement_cid
 
 _log = logger.bind(component="alpaca.gateway")
@@ -40,6 +41,8 @@ VENUE = "alpaca"
 _EPS = 1e-9
 #: cut-down PATCHes one modify may send (each can race with a fill as the first did)
 MAX_CUTS = 3
+#: checks of one replace that may get no answer (each at an end of bar) before an ALERT gives up
+MAX_TRIES = 5
 
 
 @dataclass(slots=True)
@@ -52,6 +55,7 @@ class Replaced:
     filled: float  # the chain's fills the PATCH counted (its qty = total - filled)
     new_id: str  # the replacement
     cuts: int = 0  # cut-down PATCHes sent so far for this modify
+    tries: int = 0  # checks of it that got no answer so far
 
 
 class ModifyMixin:
@@ -147,15 +151,14 @@ class ModifyMixin:
     def _check_replaced(self, check: Replaced) -> None:
         """Once the order ``check`` replaced is ``replaced`` (its fills final): a fill it made
         after the modify's read makes the chain ask too much; the replacement is cut down by that
-        much or cancelled (see the module docstring). Not replaced yet: checked again later."""
+        much or cancelled (see the module docstring). Not replaced yet, or a read or a cut that
+        got no answer: checked again at the next end of bar (at most :data:`MAX_TRIES` times)."""
         cid = check.request.client_order_id
         client = self._require()
         try:
             old = self._read_reported(client, check.old_id)
         except VenueError as exc:
-            self._replace_checks[cid] = check
-            _log.warning("cannot read Alpaca order {} ({}), replaced by a modify: checked again at the "
-                         "next bar ({})", check.old_id, cid, exc)  # fmt: skip
+            self._check_later(check, f"cannot read Alpaca order {check.old_id} ({cid}), replaced by a modify", exc)
             return
         if old.status is not AlpacaStatus.REPLACED and old.status in OPEN_STATUSES:
             self._replace_checks[cid] = check  # (pending_replace: not carried out yet)
@@ -165,38 +168,70 @@ class ModifyMixin:
         if old.status is not AlpacaStatus.REPLACED or excess <= _EPS:
             return  # (not replaced after all: its own end says what happened)
         try:
-            new = self._read_reported(client, check.new_id)
-        except VenueError as exc:
-            _log.error("Alpaca order {} ({}) filled {:g} more before it was replaced, so its replacement "
-                       "{} asks too much by that; the replacement could not be read ({}): check it at "
-                       "the venue", check.old_id, cid, excess, check.new_id, exc)  # fmt: skip
-            return
-        filled = check.filled + excess + (num(new.filled_qty) or 0.0)
-        left = check.request.quantity - filled
+            self._cut(client, check, excess)
+        except (VenueError, ValueError) as exc:
+            if isinstance(exc, VenueError) and no_answer(exc):
+                self._check_later(check, f"the replacement {check.new_id} of {cid} asks {excess:g} too much "
+                                  "and could not be read or cut down", exc)  # fmt: skip
+                return
+            _log.error("could not cut down the replacement {} of {} ({}): it may trade {:g} more than "
+                       "asked; check it at the venue", check.new_id, cid, exc, excess)  # fmt: skip
+
+    def _cut(self, client: AlpacaTradingClient, check: Replaced, excess: float) -> None:
+        """The replacement of ``check``, which asks ``excess`` too much, read, then cut down to
+        what is left or cancelled. VenueError / ValueError as the read or the cut raised it."""
+        cid, total = check.request.client_order_id, check.request.quantity
+        new = self._read_reported(client, check.new_id)
+        own = num(new.filled_qty) or 0.0
+        filled = check.filled + excess + own
+        left = total - filled
         working = new.status in OPEN_STATUSES and new.status is not AlpacaStatus.PENDING_CANCEL
+        read = "the modify's read"
         if not working:
             what = f"it is {new.status.value} already: nothing to cut"  # (its fills are reported)
         elif left <= _EPS:
             what = "cancelled, nothing is left"
         else:
             what = f"cut down to the {left:g} left" if check.cuts < MAX_CUTS else "not cut again"
-        _log.warning("Alpaca order {} ({}) filled {:g} more between the modify's read and its replace; "
-                     "the replacement {} asked for it again: {}", check.old_id, cid, excess, check.new_id,
-                     what)  # fmt: skip
+        _log.warning("Alpaca order {} ({}) filled {:g} more between {} and its replace; the "
+                     "replacement {} asked for it again: {}", check.old_id, cid, excess, read,
+                     check.new_id, what)  # fmt: skip
         if not working:
             return
-        try:
-            if left <= _EPS:
-                self.rest("cancel " + cid, lambda: client.cancel_order_by_id(check.new_id), repeatable=True)
-            elif check.cuts >= MAX_CUTS:
-                _log.error("the replacement {} of {} still asks too much after {} cuts; not cut again: "
-                           "check it at the venue", check.new_id, cid, check.cuts)  # fmt: skip
-            else:
-                cut = self._replace(check.request, check.new_id, filled)
-                if cut is not None:
-                    own = num(new.filled_qty) or 0.0
-                    self._check_replaced(Replaced(check.request, check.new_id, own, filled, str(cut.id),
-                                                  check.cuts + 1))  # fmt: skip
-        except (VenueError, ValueError) as exc:
-            _log.error("could not cut down the replacement {} of {} ({}): it may trade {:g} more than "
-                       "asked; check it at the venue", check.new_id, cid, exc, excess)  # fmt: skip
+        if left <= _EPS:
+            self._cancel_replacement(client, check)
+        elif check.cuts >= MAX_CUTS:
+            _log.error("the replacement {} of {} still asks too much after {} cuts; not cut again: "
+                       "check it at the venue", check.new_id, cid, check.cuts)  # fmt: skip
+        else:
+            cut = self._replace(check.request, check.new_id, filled)
+            if cut is not None:
+                self._check_replaced(Replaced(check.request, check.new_id, own, filled, str(cut.id),
+                                              check.cuts + 1))  # fmt: skip
+
+    def _cancel_replacement(self, client: AlpacaTradingClient, check: Replaced) -> None:
+        """Cancel the replacement of ``check`` (nothing is left)."""
+        cid = check.request.client_order_id
+        self.rest("cancel " + cid, lambda: client.cancel_order_by_id(check.new_id), repeatable=True)
+
+    def _check_later(self, check: Replaced, what: str, exc: BaseException | None) -> None:
+        """``check`` got no answer: kept for the next end of bar, at most :data:`MAX_TRIES` times,
+        then given up with one ERROR (ALERT)."""
+        cid = check.request.client_order_id
+        check.tries += 1
+        why = "" if exc is None else f" ({exc})"
+        if check.tries > MAX_TRIES:
+            self._replace_checks.pop(cid, None)
+            _log.error("ALERT: {}{}; given up after {} tries: the chain of {} may trade more than the {:g} "
+                       "asked, check it at the venue", what, why, MAX_TRIES, cid, check.request.quantity)  # fmt: skip
+            return
+        self._replace_checks[cid] = check
+        _log.warning("{}{}: checked again at the next bar", what, why)
+
+
+def no_answer(exc: VenueError) -> bool:
+    """Whether ``exc`` left a request without Alpaca's answer (not sent, lost, 429, 5xx): what it
+    asked may still be carried out or read later; not a refusal (a 4xx, or the adapter's own)."""
+    if isinstance(exc, AmbiguousOutcome | RateLimitTimeout):
+        return True
+    return isinstance(exc, VenueRequestFailed) and (exc.status is None or exc.status == 429 or exc.status >= 500)

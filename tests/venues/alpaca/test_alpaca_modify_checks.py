@@ -25,6 +25,7 @@ from ml4t_live.events import OrderFilled, OrderPartiallyFilled
 from ml4t_live.protocols import OrderRequest
 from ml4t_live.sim.alpaca import SimulatedAlpaca
 from ml4t_live.venues.alpaca.gateway import AlpacaGateway
+from ml4t_live.venues.alpaca.modify import MAX_TRIES
 from ml4t_live.venues.alpaca.submit import OrderRefused
 
 REQUEST = OrderRequest("t-p", "AAPL", OrderSide.BUY, 20, OrderType.LIMIT, limit_price=150.0)
@@ -147,3 +148,63 @@ def test_a_modify_while_the_old_order_cannot_be_read_does_not_drop_its_check():
         assert r.orders() == {"t-p": ("replaced", "20", "6"), "t-p.r1": ("replaced", "17", "0"),
                               "t-p.r2": ("filled", "14", "14")}  # fmt: skip
         assert r.bought() == 20
+
+
+def test_a_replacement_that_cannot_be_read_is_checked_again_at_the_next_bar():
+    """The old order fills 3 more before Alpaca replaces it (6 in all); the check reads it, but
+    the replacement r1 cannot be read (order_read_error: the modify's GET, the check's GET of the
+    old order, then r1's). The check is kept: the end of bar's check cuts r1 down to 14.
+    Failed before: an ERROR only, the check was gone and r1 bought 17 (23 for 20)."""
+    with rig(max_request_attempts=1) as r:
+        r.gw.place(REQUEST)
+        r.bar(filled_to=3)
+        r.sim.inject("step_before_replace")
+        r.sim.inject("order_read_error", skip=2)
+        r.gw.modify(replace(REQUEST, limit_price=149.0, filled_quantity=3))
+        assert [form.qty for _, form in r.sim.replaces_received()] == [17]
+        r.gw.check_replaces()
+        assert [form.qty for _, form in r.sim.replaces_received()] == [17, 14]
+        for _ in range(6):
+            r.bar()
+        r.bar(filled_to=20)
+        assert r.orders()["t-p.r2"] == ("filled", "14", "14") and r.bought() == 20
+        assert r.logged("ERROR") == []
+
+
+def test_a_cancel_that_gets_no_answer_is_tried_again_at_the_next_bar():
+    """The book says t-p filled 14 (Alpaca's order: 3, e.g. a replacement adopted after a restart):
+    the modify PATCHes 6 and the replace stays pending while the old order fills 3 more: 17 + 6 is
+    more than 20, so the check cancels r1; that DELETE gets a 503 and is not carried out
+    (cancel_error). The check is kept and the next end of bar cancels r1.
+    Failed before: an ERROR only; r1 stayed working."""
+    with rig(max_request_attempts=1) as r:
+        r.gw.place(REQUEST)
+        r.bar(filled_to=3)
+        r.sim.inject("slow_replace", bars=2)
+        r.gw.modify(replace(REQUEST, limit_price=149.0, filled_quantity=14))
+        assert [form.qty for _, form in r.sim.replaces_received()] == [6]
+        r.bar(filled_to=6)
+        r.sim.inject("cancel_error")
+        r.bar()  # carried out; r1 of 6 works
+        r.gw.check_replaces()
+        assert r.orders()["t-p.r1"][0] != "canceled"
+        r.gw.check_replaces()
+        assert r.orders()["t-p.r1"][0] == "canceled"
+
+
+def test_a_check_that_never_gets_an_answer_gives_up_with_one_alert():
+    """The old order cannot be read after the PATCH, at any end of bar (order_read_error): the
+    check is tried MAX_TRIES more times, then given up with one ERROR "ALERT"; the order may be
+    modified again after that."""
+    with rig(max_request_attempts=1) as r:
+        r.gw.place(REQUEST)
+        r.bar(filled_to=3)
+        r.sim.inject("order_read_error", order_id=r.venue_id("t-p"), skip=1, count=MAX_TRIES + 2)
+        r.gw.modify(replace(REQUEST, limit_price=149.0, filled_quantity=3))
+        for _ in range(MAX_TRIES + 1):
+            r.gw.check_replaces()
+        alerts = [line for line in r.logged("ERROR") if line.startswith("ERROR ALERT")]
+        assert len(alerts) == 1 and "t-p" in alerts[0], r.lines
+        assert len(r.logged("WARNING")) == MAX_TRIES
+        r.gw.modify(replace(REQUEST, limit_price=148.0, filled_quantity=3))  # not refused any more
+        assert len(r.sim.replaces_received()) == 2
