@@ -12,12 +12,15 @@ order's fills stand (alpacahq/Alpaca-API#165). So a modify:
    made after step 1's read stands and the replacement asked for it again, so the chain would
    trade the total plus that fill. The replacement is then cut down by that excess (a PATCH of
    the replacement, under the next ``.r<n>``, asking total - what the chain has filled) or, when
-   nothing is left, cancelled; a WARNING says so. Each fill read on the way is reported once
-   (the tracker counts per Alpaca order and execution id, whoever reads it first: the stream or
-   REST). A replace Alpaca has not carried out yet (``pending_replace``) is checked at the next
-   end of bar, and before the next modify of the same order, which is refused (nothing sent)
-   while that check cannot be made. A cut-down PATCH races with fills
-   too: it is checked the same way, at most :data:`MAX_CUTS` times.
+   nothing is left, cancelled; a WARNING says so (an ERROR and a ``VenueErrorReported``
+   ``over_filled`` when the chain has traded more than the total already). Each fill read on
+   the way is reported once (the tracker counts per Alpaca order and execution id, whoever
+   reads it first: the stream or REST). A replace Alpaca has not carried out yet
+   (``pending_replace``) is checked at the next end of bar, and before the next modify of the
+   same order, which is refused (nothing sent) while that check cannot be made. A cut-down
+   PATCH races with fills too: it is checked the same way, at most :data:`MAX_CUTS` times. A
+   read, cut or cancel that gets no answer (and a cut whose answer is lost and is not seen)
+   keeps the check for the next end of bar, at most :data:`MAX_TRIES` times.
 """
 
 from __future__ import annotations
@@ -186,16 +189,23 @@ class ModifyMixin:
         filled = check.filled + excess + own
         left = total - filled
         working = new.status in OPEN_STATUSES and new.status is not AlpacaStatus.PENDING_CANCEL
-        read = "the modify's read"
-        if not working:
-            what = f"it is {new.status.value} already: nothing to cut"  # (its fills are reported)
-        elif left <= _EPS:
-            what = "cancelled, nothing is left"
+        read = "the modify's read" if check.cuts == 0 else "the last cut's read"
+        if left < -_EPS:  # the chain traded more than asked already: the rest of it is cancelled
+            text = (f"Alpaca order {check.old_id} ({cid}) filled {excess:g} more between {read} and its "
+                    f"replace, and its replacement {check.new_id} filled {own:g}: the chain traded "
+                    f"{filled:g}, {-left:g} more than the {total:g} asked; check the position")  # fmt: skip
+            _log.error("{}{}", text, "; the replacement is cancelled" if working else "")
+            self._emit([VenueErrorReported(VENUE, "over_filled", text, cid)])
         else:
-            what = f"cut down to the {left:g} left" if check.cuts < MAX_CUTS else "not cut again"
-        _log.warning("Alpaca order {} ({}) filled {:g} more between {} and its replace; the "
-                     "replacement {} asked for it again: {}", check.old_id, cid, excess, read,
-                     check.new_id, what)  # fmt: skip
+            if not working:
+                what = f"it is {new.status.value} already: nothing to cut"  # (its fills are reported)
+            elif left <= _EPS:
+                what = "cancelled, nothing is left"
+            else:
+                what = f"cut down to the {left:g} left" if check.cuts < MAX_CUTS else "not cut again"
+            _log.warning("Alpaca order {} ({}) filled {:g} more between {} and its replace; the "
+                         "replacement {} asked for it again: {}", check.old_id, cid, excess, read,
+                         check.new_id, what)  # fmt: skip
         if not working:
             return
         if left <= _EPS:
@@ -205,14 +215,21 @@ class ModifyMixin:
                        "check it at the venue", check.new_id, cid, check.cuts)  # fmt: skip
         else:
             cut = self._replace(check.request, check.new_id, filled)
-            if cut is not None:
-                self._check_replaced(Replaced(check.request, check.new_id, own, filled, str(cut.id),
-                                              check.cuts + 1))  # fmt: skip
+            if cut is None:  # (its answer lost and not seen: replace_unconfirmed was reported)
+                self._check_later(check, f"the cut-down of {check.new_id} ({cid}) is not seen", None)
+                return
+            self._check_replaced(Replaced(check.request, check.new_id, own, filled, str(cut.id), check.cuts + 1))
 
     def _cancel_replacement(self, client: AlpacaTradingClient, check: Replaced) -> None:
-        """Cancel the replacement of ``check`` (nothing is left)."""
+        """Cancel the replacement of ``check`` (nothing is left); a retried DELETE Alpaca answers
+        422 because the first one was taken (pending_cancel, canceled) is that cancel."""
         cid = check.request.client_order_id
-        self.rest("cancel " + cid, lambda: client.cancel_order_by_id(check.new_id), repeatable=True)
+        try:
+            self.rest("cancel " + cid, lambda: client.cancel_order_by_id(check.new_id), repeatable=True)
+        except VenueRequestFailed as exc:
+            if not (exc.status == 422 and ("pending_cancel" in exc.message or '"canceled"' in exc.message)):
+                raise
+            _log.info("Alpaca had taken the cancel of {} ({}) already: {}", check.new_id, cid, exc.message)
 
     def _check_later(self, check: Replaced, what: str, exc: BaseException | None) -> None:
         """``check`` got no answer: kept for the next end of bar, at most :data:`MAX_TRIES` times,

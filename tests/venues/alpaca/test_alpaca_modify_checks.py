@@ -21,7 +21,7 @@ from loguru import logger
 from ml4t.backtest import BacktestConfig, OrderSide, OrderType
 from ml4t.backtest.execution.limits import VolumeParticipationLimit
 
-from ml4t_live.events import OrderFilled, OrderPartiallyFilled
+from ml4t_live.events import OrderFilled, OrderPartiallyFilled, VenueErrorReported
 from ml4t_live.protocols import OrderRequest
 from ml4t_live.sim.alpaca import SimulatedAlpaca
 from ml4t_live.venues.alpaca.gateway import AlpacaGateway
@@ -208,3 +208,75 @@ def test_a_check_that_never_gets_an_answer_gives_up_with_one_alert():
         assert len(r.logged("WARNING")) == MAX_TRIES
         r.gw.modify(replace(REQUEST, limit_price=148.0, filled_quantity=3))  # not refused any more
         assert len(r.sim.replaces_received()) == 2
+
+
+def test_a_cut_down_that_gets_no_answer_is_tried_again_at_the_next_bar():
+    """The replace stays pending for 2 bars (slow_replace) while the old order fills 3 more; the
+    end of bar's check then PATCHes r1 down to 14, but that PATCH gets a 503 and is not carried
+    out (replace_error), and the look-up of t-p.r2 finds nothing (replace_unconfirmed). The check
+    is kept: the next end of bar cuts r1 down (as t-p.r3).
+    Failed before: no check followed the unconfirmed cut; r1 bought 17 (23 for 20)."""
+    with rig(max_request_attempts=1) as r:
+        r.gw.place(REQUEST)
+        r.bar(filled_to=3)
+        r.sim.inject("slow_replace", bars=2)
+        r.gw.modify(replace(REQUEST, limit_price=149.0, filled_quantity=3))
+        r.bar(filled_to=6)
+        r.bar()  # carried out: r1 of 17 works (and meets this bar)
+        r.sim.inject("replace_error")
+        r.gw.check_replaces()
+        assert [form.qty for _, form in r.sim.replaces_received()] == [17]  # (the 503 carried nothing out)
+        r.gw.check_replaces()
+        (_, cut), = r.sim.replaces_received()[1:]
+        assert cut.client_order_id == "t-p.r3"
+        for _ in range(8):
+            r.bar()
+        r.bar(filled_to=20)
+        assert r.bought() == 20 and r.orders()["t-p.r3"][0] == "filled"
+
+
+def test_a_cancel_retried_after_it_was_taken_is_that_cancel():
+    """As in the test above, the check cancels r1; Alpaca takes the DELETE (r1 stays
+    pending_cancel: lose_cancel) but its answer is a 503 (cancel_error, carried out), and the
+    retry is refused 422 "already pending_cancel": that is the cancel, not a failure.
+    Failed before: an ERROR "could not cut down the replacement ...\""""
+    with rig(max_request_attempts=2, reconnect_initial_delay=0.01) as r:
+        r.gw.place(REQUEST)
+        r.bar(filled_to=3)
+        r.sim.inject("slow_replace", bars=2)
+        r.gw.modify(replace(REQUEST, limit_price=149.0, filled_quantity=14))
+        r.bar(filled_to=6)
+        r.sim.inject("lose_cancel", bars=1)
+        r.sim.inject("cancel_error", carried_out=True)
+        r.bar()
+        r.gw.check_replaces()
+        assert r.orders()["t-p.r1"][0] == "pending_cancel"
+        assert r.logged("ERROR") == [], r.lines
+        assert any("had taken the cancel" in line for line in r.logged("INFO"))
+        r.gw.check_replaces()  # nothing is kept: nothing more is sent
+        r.bar()
+        assert r.orders()["t-p.r1"][0] == "canceled"
+
+
+def test_a_chain_that_traded_more_than_asked_is_an_error_the_engine_sees():
+    """The replace stays pending for 2 bars while the old order fills 3 more (6); r1 (17) then
+    fills 3 a bar while nobody checks (no end of bar): 5 bars later it has filled 15, so the chain
+    has 21 for 20. The check says so as an ERROR and a VenueErrorReported (over_filled), and
+    cancels what r1 still asks.
+    Failed before: a WARNING only ("cancelled, nothing is left")."""
+    with rig(bars=24) as r:
+        r.gw.place(REQUEST)
+        r.bar(filled_to=3)
+        r.sim.inject("slow_replace", bars=2)
+        r.gw.modify(replace(REQUEST, limit_price=149.0, filled_quantity=3))
+        r.bar(filled_to=6)
+        for _ in range(4):
+            r.bar()
+        r.bar(filled_to=21)
+        r.gw.check_replaces()
+        (error,) = r.logged("ERROR")
+        assert "21, 1 more than the 20 asked" in error and "t-p" in error
+        seen = collect(r.gw.events, lambda s: any(isinstance(e, VenueErrorReported) for e in s))
+        (event,) = [e for e in seen if isinstance(e, VenueErrorReported)]
+        assert (event.code, event.client_order_id) == ("over_filled", "t-p")
+        assert r.orders()["t-p.r1"] == ("canceled", "17", "15") and r.bought() == 21
