@@ -39,6 +39,7 @@ from .journal.arrival import replayed
 from .journal.link import JournalLink, divergence_summary
 from .journal.store import TERMINAL
 from .latency import LatencyLog
+from .order_commands import STRATEGY_CANCEL
 from .order_entry import order_from_request
 from .owed_executions import OwedExecutions
 from .ownership import Ownership
@@ -183,7 +184,8 @@ class BarSteps(RuntimeCancels, RestartReads):
                 self.book.acknowledged.add(cid)
         for cid in self.book.cancelling:  # sent before the restart: due at once (if still working)
             self.cancel_resends.sent(cid, long_ago=True)
-        self._restore_follow_up(HALT_REASONS if self.gate.halted else ())  # counts continue from the journal
+        # counts continue from the journal; a halt's refused cancels only while it holds
+        self._restore_follow_up((*HALT_REASONS, STRATEGY_CANCEL) if self.gate.halted else (STRATEGY_CANCEL,))
         self._unresolved = [cid for cid in list(self.book.open) + list(self.book.cancelling)
                             if cid not in working]  # fmt: skip
         # the look-up first: an unlisted order it finds working is checked (its cancel sent

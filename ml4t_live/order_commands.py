@@ -30,6 +30,10 @@ from .runtime_cancels import cancel_one
 
 _log = logger.bind(component="venue-broker")
 
+#: the reason a strategy's cancel that raised a bug (CancelUnsure) is followed under
+#: (:attr:`~ml4t_live.cancel_resends.CancelResends.refused_open`)
+STRATEGY_CANCEL = "strategy cancel"
+
 
 def _refused(code: str, reason: str) -> dict[str, Any]:
     return {"status": "rejected", "code": code, "reason": reason}
@@ -57,6 +61,7 @@ class JournaledOrders:
     latency: LatencyLog
     _unknown_began: Any  # UnknownLookups
     cancel_resends: Any  # CancelResends
+    _keep_follow_up: Any  # CancelResending._keep_follow_up
 
     def _send(self, order: Order, *, oca_group: str | None = None) -> None:
         """One journaled submit: the intent is committed, then the order leaves (or is refused).
@@ -87,8 +92,8 @@ class JournaledOrders:
     def _place(self, order: Order, request: Any, now: float | None = None) -> dict[str, Any]:
         """Live: refuse (catch-up bar, the rails: judged at ``now``), or place; the answer is journaled."""
         cid = order.order_id
-        refusal = ("catch_up", f"catch-up bar {self._bar_time}: it arrived late (warm-up, backfill "
-                   "or replay), so its orders do not leave") if self._catch_up and not self._runtime_exit else (
+        refusal = ("catch_up", (f"catch-up bar {self._bar_time}: it arrived late (warm-up, backfill "
+                   "or replay), so its orders do not leave")) if self._catch_up and not self._runtime_exit else (
                   self.risk_refusal(order, now))  # fmt: skip
         if refusal is not None:
             self.link.not_sent()
@@ -148,28 +153,33 @@ class JournaledOrders:
         """Cancel a pending order: True once the venue took the request (as the backtest, the
         order is CANCELLED at once). False when the venue refused it (already filled, unknown):
         the order stays as the venue reports it. A fill that races the cancel still wins. A bug in
-        the gateway's cancel (CancelUnsure: whether it went out is unknown) is taken as sent: True,
-        the order cancelling with its first check due at once (the check sends the cancel again
-        while the venue lists it working), as the runtime's own cancels. The
-        runtime's own orders (the operator's flatten) are not the strategy's to cancel: False
-        (journaled as the answer, so a warm restart replays it as it was)."""
+        the gateway's cancel (CancelUnsure: whether it went out is unknown) is not a cancel: False,
+        the order stays PENDING and is followed as a refused runtime cancel is
+        (:attr:`~ml4t_live.cancel_resends.CancelResends.refused_open`, reason
+        :data:`STRATEGY_CANCEL`, kept across a restart): each check sends the cancel again while the
+        venue lists it working; the venue's cancel, or a repeat it takes, ends it. The runtime's
+        own orders (the operator's flatten) are not the strategy's to cancel: False. Either False
+        is journaled as the answer, so a warm restart replays it as it was."""
         order = self.book.open.get(order_id)
         if order is None:
             return False
-        unsure: list[str] = []  # the gateway's cancel raised a bug (CancelUnsure)
+        unsure: list[str] = []  # the gateway's cancel raised a bug (CancelUnsure): its text
         ok = self.link.command("cancel", order_id, {}, lambda: self._cancel_checked(order_id, unsure))
         if ok is DIVERGED:
             ok = False
         elif ok is BEYOND:
             ok = self._cancel_checked(order_id, unsure)
             self.link.record_beyond("cancel", order_id, {}, ok)
+        if unsure:
+            self.cancel_resends.refused(order_id, STRATEGY_CANCEL, unsure[0])
+            self._keep_follow_up()
         if not ok:
             return False
         order.status = OrderStatus.CANCELLED
         order.cancelled_at = self._bar_time
         order.cancellation_reason = "user"
         self.book.cancel_sent(order)
-        self.cancel_resends.sent(order_id, long_ago=bool(unsure))
+        self.cancel_resends.sent(order_id)
         self._in_flight.pop(order_id, None)
         return True
 
@@ -177,14 +187,16 @@ class JournaledOrders:
         return not self._operators(order_id, "cancel") and self._cancel_at_venue(order_id, unsure)
 
     def _cancel_at_venue(self, order_id: str, unsure: list[str]) -> bool:
-        """The venue's answer to the strategy's cancel: True taken, or unsure (put in ``unsure``)."""
+        """The venue's answer to the strategy's cancel: True taken; False refused, or unsure (its
+        text put in ``unsure``)."""
         outcome = cancel_one(self.gateway, order_id)
         if isinstance(outcome, CancelUnsure):  # (cancel_one logged the bug as an ERROR)
-            unsure.append(order_id)
-            _log.warning("the strategy's cancel of {} raised a bug ({}); whether it went out is unknown: it is "
-                         "cancelling, and the next check sends the cancel again while the venue lists it working",
-                         order_id, outcome.__cause__.__class__.__name__)  # fmt: skip
-        elif outcome is not None:
+            unsure.append(str(outcome))
+            _log.warning("the strategy's cancel of {} raised a bug ({}); whether it went out is unknown: it stays "
+                         "pending (cancel_order returned False) and is followed: the next check sends the cancel "
+                         "again while the venue lists it working", order_id, outcome.__cause__.__class__.__name__)  # fmt: skip
+            return False
+        if outcome is not None:
             _log.error("cancel of {} was not accepted ({}); the order stays pending", order_id, outcome)
             return False
         return True

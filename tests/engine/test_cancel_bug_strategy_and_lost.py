@@ -1,20 +1,24 @@
 """A bug in a gateway's cancel (not the venue's answer) where the strategy cancels its own order
 and where the runtime cancels an order it declared lost: neither ends the run, as in the runtime's
-cancels (tests/engine/test_cancel_one_bug.py). The strategy's cancel is taken as sent (True, the
-order CANCELLED and cancelling, its first check due at once); a lost order's cancel is the expected
-"not taken"; a surfaced lost order's cancel is followed as sent, its first check due at once.
-Before, the bug went out of ``cancel_order`` (failing the run in ``on_data``) and out of the lost
-order's cancels (failing the fill barrier)."""
+cancels (tests/engine/test_cancel_one_bug.py). The strategy's cancel answers False (the order
+PENDING, followed as a refused runtime cancel, its first check due at once, also after a warm
+restart); a lost order's cancel is the expected "not taken"; a surfaced lost order's cancel is
+followed as sent, its first check due at once. Before, the bug went out of ``cancel_order``
+(failing the run in ``on_data``) and out of the lost order's cancels (failing the fill barrier);
+then (f0d6c3b) the strategy's cancel answered True though it may never have gone out."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from ml4t.backtest import OrderStatus, OrderType, Strategy
 
 from ml4t_live.cancel_resends import CancelResends
 from ml4t_live.events import OrderAccepted
+from ml4t_live.order_commands import STRATEGY_CANCEL
 from ml4t_live.venue_broker import VenueBroker
 from tests.engine.test_cancel_one_bug import BugOnCancel
-from tests.engine.test_cancel_resend import drive, journal_of
+from tests.engine.test_cancel_resend import TimedVenue, drive, journal_of
 from tests.engine.test_lost_order_mends import _declared_lost, _working
 from tests.engine.test_unknown_lookup import Clock, at, logs
 
@@ -25,39 +29,101 @@ _BUG = "'NoneType' object is not subscriptable"
 
 class CancelsItsLimit(Strategy):
     """A limit buy (never reached) on its first bar, cancelled on the second; each bar moves the
-    clock on 10 s (a cancel's first check is due 30 s after it, at once when unsure)."""
+    clock on 10 s (a cancel's first check is due 30 s after it, at once when unsure). ``seen``:
+    the order's status at each bar after the cancel (the first: as ``cancel_order`` left it)."""
 
     def __init__(self, clock) -> None:
         self.clock = clock
         self.order = None
         self.answers: list[bool] = []
+        self.seen: list[OrderStatus] = []
 
     def on_data(self, timestamp, data, context, broker):
         if self.order is None:
             self.order = broker.submit_order("AAA", 5, order_type=OrderType.LIMIT, limit_price=90.0)
         elif not self.answers:
             self.answers.append(broker.cancel_order(self.order.order_id))
+        if self.answers:
+            self.seen.append(self.order.status)
         self.clock.now += 10.0
 
 
-def test_the_strategys_cancel_that_raises_a_bug_is_taken_as_sent_and_checked_at_once(tmp_path):
-    venue = BugOnCancel(fill_on_wait=False, lost=0, bug_at=1)
+@dataclass
+class WentOutThenBug(BugOnCancel):
+    """BugOnCancel whose buggy cancel raises after it reached the venue (the order cancelled there,
+    its OrderCancelled on the way); ``always``: every cancel raises (before it reaches the venue)."""
+
+    always: bool = False
+
+    def cancel(self, client_order_id):
+        if self.always:
+            self.times.append(self.clock.now - 1000.0)
+            raise TypeError(_BUG)
+        self.calls += 1
+        if self.calls == self.bug_at:
+            TimedVenue.cancel(self, client_order_id)  # (noted, cancelled and confirmed)
+            raise TypeError(_BUG)
+        super().cancel(client_order_id)
+
+
+def _cancels(venue, tmp_path, bars=5):
     strategy = CancelsItsLimit(venue.clock)
     broker = VenueBroker(venue, strategy_id="cr", state_dir=tmp_path)
     broker.cancel_resends = CancelResends(clock=venue.clock)
-    lines = drive(strategy, broker, 5, "keep")
+    return strategy, broker, drive(strategy, broker, bars, "keep")
+
+
+def _warned(lines, cid):
+    return [line for line in lines if line.startswith("WARNING") and f"the strategy's cancel of {cid} raised a "
+            "bug (TypeError)" in line and "it stays pending (cancel_order returned False)" in line]  # fmt: skip
+
+
+def test_the_strategys_cancel_that_raises_a_bug_answers_false_and_is_followed_until_a_repeat_is_taken(tmp_path):
+    # a review probe of f0d6c3b: cancel_order answered True (CANCELLED for the strategy) though the
+    # cancel may never have gone out; the order could then fill after a replacement was placed
+    venue = BugOnCancel(fill_on_wait=False, lost=0, bug_at=1)
+    strategy, broker, lines = _cancels(venue, tmp_path)
     order = strategy.order
     cid = order.order_id
-    assert strategy.answers == [True]
-    assert order.status is OrderStatus.CANCELLED and order.cancellation_reason == "user"
+    assert strategy.answers == [False]
+    assert strategy.seen[0] is OrderStatus.PENDING and strategy.seen[1] is OrderStatus.CANCELLED, strategy.seen
     assert venue.times == [10.0, 20.0], venue.times  # the bug; the next bar's check, not 30 s later
     assert venue.cancelled == [cid]  # the repeat was taken
+    assert order.status is OrderStatus.CANCELLED and order.cancellation_reason == STRATEGY_CANCEL
     assert [line for line in lines if line.startswith("ERROR") and cid in line and "raised TypeError" in line]
-    assert [line for line in lines if line.startswith("WARNING") and f"the strategy's cancel of {cid} raised a "
-            "bug (TypeError)" in line], lines  # fmt: skip
+    assert _warned(lines, cid), lines
     assert not broker.book.cancelling and broker.left_at_venue == []
     intents, _, _ = journal_of(tmp_path)
     assert intents[cid]["status"] == "cancelled"
+
+
+def test_the_strategys_cancel_that_went_out_before_its_bug_ends_pending_to_cancelled_by_the_venue(tmp_path):
+    venue = WentOutThenBug(fill_on_wait=False, lost=0, bug_at=1)
+    strategy, broker, _ = _cancels(venue, tmp_path)
+    order = strategy.order
+    cid = order.order_id
+    assert strategy.answers == [False] and strategy.seen[:2] == [OrderStatus.PENDING, OrderStatus.CANCELLED]
+    assert venue.times == [10.0] and venue.cancelled == [cid]  # not listed working: not sent again
+    assert cid not in broker.cancel_resends.refused_open and broker.left_at_venue == []
+    assert journal_of(tmp_path)[0][cid]["status"] == "cancelled"
+
+
+def test_the_strategys_cancel_whose_bug_repeats_stays_pending_and_replays_false_after_a_warm_restart(tmp_path):
+    venue = WentOutThenBug(fill_on_wait=False, lost=0, always=True)
+    strategy, broker, _ = _cancels(venue, tmp_path)
+    order = strategy.order
+    cid = order.order_id
+    assert strategy.answers == [False] and set(strategy.seen) == {OrderStatus.PENDING}
+    assert len(venue.times) > 1 and venue.cancelled == []  # sent again while listed working: the bug again
+    assert broker.left_at_venue == [order] and cid in broker.cancel_resends.refused_open
+    assert journal_of(tmp_path)[0][cid]["status"] != "cancelled"
+    venue.always = False  # the next run's gateway has no bug: its first check sends the cancel again
+    tries = len(venue.times)
+    strategy, broker, _ = _cancels(venue, tmp_path, bars=8)
+    assert strategy.answers == [False]  # replayed from the journal: the same answer (no divergence)
+    assert venue.cancelled == [cid] and len(venue.times) == tries + 1  # the restored follow-up's repeat
+    assert strategy.order.status is OrderStatus.CANCELLED and broker.left_at_venue == []
+    assert journal_of(tmp_path)[0][cid]["status"] == "cancelled"
 
 
 def test_the_cancel_of_an_order_declared_lost_that_raises_a_bug_is_not_taken_and_fails_nothing(logs):
