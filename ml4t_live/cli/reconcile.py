@@ -20,7 +20,6 @@ from ml4t.backtest import BacktestConfig
 
 from ml4t_live.book import made_up_fill_id
 from ml4t_live.errors import ConfigError, ReconciliationError
-from ml4t_live.events import Execution
 from ml4t_live.journal import check_strategy_id, default_strategy_id, journal_path
 from ml4t_live.journal.operator_access import read_only
 from ml4t_live.journal.reconcile import (
@@ -92,13 +91,9 @@ def _ignored_executions(journal: Any, unfilled: list[Any], exec_ids: set[str]) -
     """exec id -> the made-up fill's id, for each of ``unfilled`` (executions the venue reports
     that the journal's fills lack) that the runtime received (a journaled event) and ignored
     because its order has the runtime's made-up fill."""
-    wanted = {ex.exec_id for ex in unfilled if made_up_fill_id(ex.client_order_id) in exec_ids}
-    if not wanted:
-        return {}
-    received = {event.exec_id: made_up_fill_id(event.client_order_id)
-                for events in journal.events_by_bar().values() for event in events
-                if isinstance(event, Execution) and event.exec_id in wanted}  # fmt: skip
-    return received
+    wanted = {ex.exec_id: ex.client_order_id for ex in unfilled if made_up_fill_id(ex.client_order_id) in exec_ids}
+    return {event.exec_id: made_up_fill_id(event.client_order_id)
+            for event in journal.fill_events(set(wanted.values())) if event.exec_id in wanted}  # fmt: skip
 
 
 def render(differences: list[Difference], facts: dict[str, Any], as_json: bool) -> str:
