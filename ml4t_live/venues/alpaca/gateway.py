@@ -13,7 +13,7 @@ Order identity: every order carries the engine's deterministic ``client_order_id
 and resolving an ambiguous outcome by that id: :class:`~.submit.SubmitMixin`. A replace gets the
 id ``<ours>.r<n>``, which the tracker maps back to ours; one Alpaca refuses raises (the order
 works unchanged, so the broker keeps it as it was); the replace and the check that the chain
-trades no more than asked: :class:`~.modify.ModifyMixin`.
+trades no more than asked: :class:`~.modify.Modifier`, which the gateway owns (``modifier``).
 
 Combined orders (OCA pairs -> one Alpaca ``oco``; bracket exits held until the entry fills):
 :class:`~.held.HeldOrders`. Connect: account -> live guard -> stream up -> positions and open
@@ -41,13 +41,14 @@ from ...errors import (
 from ...events import (
     OrderCancelled,
     OrderRejected,
+    OrderReplaced,
     VenueErrorReported,
 )
 from ...protocols import AccountSnapshot, OrderRequest, VenueOrder
 from .away import WhileAway, WhileAwayMixin, legs_of_ours
 from .config import AlpacaConfig
 from .held import HeldOrders
-from .modify import ModifyMixin, Replaced
+from .modify import Modifier
 from .order_stream import OrderStream
 from .parsing import (
     NotExpressible,
@@ -71,7 +72,7 @@ VENUE = "alpaca"
 _BLOCKING_FLAGS = ("trading_blocked", "account_blocked", "trade_suspended_by_user")
 
 
-class AlpacaGateway(SubmitMixin, ModifyMixin, WhileAwayMixin):
+class AlpacaGateway(SubmitMixin, WhileAwayMixin):
     venue = VENUE
 
     def __init__(
@@ -91,7 +92,9 @@ class AlpacaGateway(SubmitMixin, ModifyMixin, WhileAwayMixin):
         ] = {}  # our client order id -> current Alpaca order id
         self._replaces: dict[str, int] = {}  # our id -> the last n of <id>.r<n> (see .submit)
         self._replaces_lock = threading.Lock()  # the stream's watcher walks chains too
-        self._replace_checks: dict[str, Replaced] = {}  # replaces not carried out yet (see .modify)
+        self.modifier = Modifier(rest=self.rest, tracker=self.tracker, stream=self.stream, venue_ids=self._venue_ids,
+                                 venue_id=self._venue_id, lookup=self._lookup, require=self._require,
+                                 next_replace=self._next_replace)  # fmt: skip
         self.away = WhileAway(self.rest, self.tracker, self.stream.executions)  # (listed working orders)
         self.held = HeldOrders()  # OCA members and bracket exits not sent yet
         self.account_number = ""
@@ -317,6 +320,15 @@ class AlpacaGateway(SubmitMixin, ModifyMixin, WhileAwayMixin):
                 ) from None
             raise
 
+    def modify(self, request: OrderRequest) -> None:
+        """Change our order ``request.client_order_id`` to ``request``'s terms: one not sent yet
+        goes out as modified; a working one is replaced (:class:`~.modify.Modifier`)."""
+        if self.held.update(request):
+            self._emit([OrderReplaced(request.client_order_id, request.quantity, request.limit_price,
+                                      request.stop_price)])  # fmt: skip
+            return
+        self.modifier.modify(request)
+
     def end_of_bar(self, timestamp: Any) -> None:
         ready, dead = self.held.release_exits(self.tracker.outcome)
         if dead:
@@ -324,7 +336,7 @@ class AlpacaGateway(SubmitMixin, ModifyMixin, WhileAwayMixin):
             self._emit([OrderCancelled(r.client_order_id, reason) for r in dead])
         for request in ready + self.held.lone_members():
             self.place(request)
-        self.check_replaces()
+        self.modifier.check_replaces()
         client = self._require()
         self.rest("clock", client.get_clock, repeatable=True)
         await_working(self.rest, client, self.stream)  # the stream delivers what REST shows
@@ -365,6 +377,12 @@ class AlpacaGateway(SubmitMixin, ModifyMixin, WhileAwayMixin):
                 "nothing was sent; it works unchanged, ask again at a later bar")  # fmt: skip
         venue_id = self._venue_ids[cid] = str(chain[-1].id)  # (set once reported: a watcher's walk until then starts at the first order)
         return venue_id
+
+    def _next_replace(self, cid: str) -> int:
+        """The next n of ``<cid>.r<n>`` (the look-ups' walks count the replacements they find)."""
+        with self._replaces_lock:
+            n = self._replaces[cid] = self._replaces.get(cid, 0) + 1
+        return n
 
     def _emit(self, events: list[Any]) -> None:
         self.stream.emit(events)

@@ -1,7 +1,7 @@
 """Modifying an order at Alpaca: a replace that asks for what is left, then the check that keeps
 the chain within what the strategy asked for.
 
-Part of :class:`~.gateway.AlpacaGateway` (engine thread). Alpaca's replace (``PATCH
+:class:`Modifier`, owned by :class:`~.gateway.AlpacaGateway` (engine thread). Alpaca's replace (``PATCH
 /v2/orders/{id}``) is a NEW order under ``<ours>.r<n>`` for the PATCH's ``qty``, while the old
 order's fills stand (alpacahq/Alpaca-API#165). So a modify:
 
@@ -25,8 +25,9 @@ order's fills stand (alpacahq/Alpaca-API#165). So a modify:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alpaca.trading.enums import OrderStatus as AlpacaStatus
 from loguru import logger
@@ -39,7 +40,12 @@ from .rate_limit import RateLimitTimeout
 from .rest import AlpacaTradingClient, AmbiguousOutcome, VenueRequestFailed
 from .submit import OrderRefused, replacement_cid
 
-_log = logger.bind(component="alpaca.gateway")
+if TYPE_CHECKING:  # (annotations only)
+    from .order_stream import OrderStream
+    from .rest import RestCaller
+    from .tracker import OrderTracker
+
+_log = logger.bind(component="alpaca.modify")
 VENUE = "alpaca"
 _EPS = 1e-9
 #: cut-down PATCHes one modify may send (each can race with a fill as the first did)
@@ -61,37 +67,27 @@ class Replaced:
     tries: int = 0  # checks of it that got no answer so far
 
 
-class ModifyMixin:
-    """Needs ``rest``, ``tracker``, ``stream``, ``held``, ``_venue_ids``, ``_replaces`` (and its
-    ``_replaces_lock``), ``_replace_checks``, ``_venue_id()``, ``_lookup()``, ``_require()``,
-    ``_emit()``."""
+class Modifier:
+    """Modifies our orders at Alpaca and checks each replace (engine thread). Owned by the
+    gateway, which hands it the REST caller, the tracker, the order stream (reports and emits),
+    its map of our ids to the current Alpaca ids (shared: a replace moves it on) and four calls:
+    ``venue_id`` (the Alpaca id of our order now, looked up when not known), ``lookup`` (the
+    current order under a client order id, None if none), ``require`` (the connected client)
+    and ``next_replace`` (the next n of ``<ours>.r<n>``, counted with the look-ups' walks)."""
 
-    rest: Any
-    tracker: Any
-    stream: Any
-    held: Any
-    _venue_ids: dict[str, str]
-    _replaces: dict[str, int]
-    _replaces_lock: Any
-    _replace_checks: dict[str, Replaced]  # our id -> its replace not checked yet
-
-    def _venue_id(self, cid: str) -> str:  # pragma: no cover - provided by the gateway
-        raise NotImplementedError
-
-    def _lookup(self, cid: str) -> Any:  # pragma: no cover - provided by SubmitMixin
-        raise NotImplementedError
-
-    def _require(self) -> AlpacaTradingClient:  # pragma: no cover - provided by the gateway
-        raise NotImplementedError
-
-    def _emit(self, events: list[Any]) -> None:  # pragma: no cover - provided by the gateway
-        raise NotImplementedError
+    def __init__(self, *, rest: RestCaller, tracker: OrderTracker, stream: OrderStream,
+                 venue_ids: dict[str, str], venue_id: Callable[[str], str], lookup: Callable[[str], Any],
+                 require: Callable[[], AlpacaTradingClient], next_replace: Callable[[str], int]) -> None:  # fmt: skip
+        self.rest, self.tracker, self.stream = rest, tracker, stream
+        self._venue_ids = venue_ids
+        self._venue_id, self._lookup, self._require, self._next_replace = venue_id, lookup, require, next_replace
+        self._replace_checks: dict[str, Replaced] = {}  # our id -> its replace not checked yet
 
     def modify(self, request: OrderRequest) -> None:
+        """Replace our working order ``request.client_order_id`` with ``request``'s terms, then
+        check the replace (see the module docstring). OrderRefused / VenueRequestFailed: nothing
+        changed, the order works as it was."""
         cid = request.client_order_id
-        if self.held.update(request):  # not sent yet: it will go out as modified
-            self._emit([OrderReplaced(cid, request.quantity, request.limit_price, request.stop_price)])
-            return
         if cid in self._replace_checks:  # the last replace first: its replacement may be cut down
             self._check_replaced(self._replace_checks[cid])
         if cid in self._replace_checks:  # (pending_replace, or the old order unreadable)
@@ -108,7 +104,7 @@ class ModifyMixin:
         order = self._replace(request, venue_id, filled)
         if order is None:
             return
-        self._emit([OrderReplaced(cid, request.quantity, request.limit_price, request.stop_price)])
+        self.stream.emit([OrderReplaced(cid, request.quantity, request.limit_price, request.stop_price)])
         old_filled = max(num(old.filled_qty) or 0.0, own)
         self._check_replaced(Replaced(request, venue_id, old_filled, filled, str(order.id)))
 
@@ -131,9 +127,7 @@ class ModifyMixin:
         OrderRefused (before sending) or VenueRequestFailed (Alpaca's), the order works unchanged."""
         cid = request.client_order_id
         client = self._require()
-        with self._replaces_lock:
-            n = self._replaces[cid] = self._replaces.get(cid, 0) + 1
-        new_cid = replacement_cid(cid, n)
+        new_cid = replacement_cid(cid, self._next_replace(cid))
         try:
             body = to_replace_request(request, new_cid, filled)
         except NotExpressible as exc:
@@ -144,7 +138,7 @@ class ModifyMixin:
         except AmbiguousOutcome:
             order = self._lookup(new_cid)
             if order is None:
-                self._emit([VenueErrorReported(VENUE, "replace_unconfirmed", f"replace of {cid} not seen", cid)])
+                self.stream.emit([VenueErrorReported(VENUE, "replace_unconfirmed", f"replace of {cid} not seen", cid)])
                 return None
         with self.stream.emit_lock:
             self.tracker.carry_over(venue_id, str(order.id))
@@ -195,7 +189,7 @@ class ModifyMixin:
                     f"replace, and its replacement {check.new_id} filled {own:g}: the chain traded "
                     f"{filled:g}, {-left:g} more than the {total:g} asked; check the position")  # fmt: skip
             _log.error("{}{}", text, "; the replacement is cancelled" if working else "")
-            self._emit([VenueErrorReported(VENUE, "over_filled", text, cid)])
+            self.stream.emit([VenueErrorReported(VENUE, "over_filled", text, cid)])
         else:
             if not working:
                 what = f"it is {new.status.value} already: nothing to cut"  # (its fills are reported)

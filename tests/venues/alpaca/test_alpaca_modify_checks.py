@@ -1,4 +1,4 @@
-"""A modify's count and its check, when fills, reads and replaces interleave (ModifyMixin).
+"""A modify's count and its check, when fills, reads and replaces interleave (modify.Modifier).
 
 Real alpaca-py against the simulated Alpaca: a limit order of 20 AAPL at 150 (the market near
 100) fills 3 a bar (a volume participation limit); each ``raw.get_clock()`` moves the replay on
@@ -114,7 +114,7 @@ def test_a_modify_while_the_last_replace_is_pending_sends_nothing():
         assert [form.qty for _, form in r.sim.replaces_received()] == [17]
         r.bar(filled_to=6)  # the old order fills 3 while its replace is pending
         r.bar()  # Alpaca carries the replace out (r1 of 17 works)
-        r.gw.check_replaces()  # the end of bar's check
+        r.gw.modifier.check_replaces()  # the end of bar's check
         (_, cut), = r.sim.replaces_received()[1:]
         for _ in range(8):
             r.bar()
@@ -141,7 +141,7 @@ def test_a_modify_while_the_old_order_cannot_be_read_does_not_drop_its_check():
         r.gw.modify(replace(REQUEST, limit_price=149.0, filled_quantity=3))
         with pytest.raises(OrderRefused, match="the last replace of t-p is not checked yet"):
             r.gw.modify(replace(REQUEST, limit_price=148.0, filled_quantity=3))
-        r.gw.check_replaces()
+        r.gw.modifier.check_replaces()
         assert [form.qty for _, form in r.sim.replaces_received()] == [17, 14]
         for _ in range(8):
             r.bar()
@@ -162,7 +162,7 @@ def test_a_replacement_that_cannot_be_read_is_checked_again_at_the_next_bar():
         r.sim.inject("order_read_error", skip=2)
         r.gw.modify(replace(REQUEST, limit_price=149.0, filled_quantity=3))
         assert [form.qty for _, form in r.sim.replaces_received()] == [17]
-        r.gw.check_replaces()
+        r.gw.modifier.check_replaces()
         assert [form.qty for _, form in r.sim.replaces_received()] == [17, 14]
         for _ in range(6):
             r.bar()
@@ -186,9 +186,9 @@ def test_a_cancel_that_gets_no_answer_is_tried_again_at_the_next_bar():
         r.bar(filled_to=6)
         r.sim.inject("cancel_error")
         r.bar()  # carried out; r1 of 6 works
-        r.gw.check_replaces()
+        r.gw.modifier.check_replaces()
         assert r.orders()["t-p.r1"][0] != "canceled"
-        r.gw.check_replaces()
+        r.gw.modifier.check_replaces()
         assert r.orders()["t-p.r1"][0] == "canceled"
 
 
@@ -202,7 +202,7 @@ def test_a_check_that_never_gets_an_answer_gives_up_with_one_alert():
         r.sim.inject("order_read_error", order_id=r.venue_id("t-p"), skip=1, count=MAX_TRIES + 2)
         r.gw.modify(replace(REQUEST, limit_price=149.0, filled_quantity=3))
         for _ in range(MAX_TRIES + 1):
-            r.gw.check_replaces()
+            r.gw.modifier.check_replaces()
         alerts = [line for line in r.logged("ERROR") if line.startswith("ERROR ALERT")]
         assert len(alerts) == 1 and "t-p" in alerts[0], r.lines
         assert len(r.logged("WARNING")) == MAX_TRIES
@@ -224,9 +224,9 @@ def test_a_cut_down_that_gets_no_answer_is_tried_again_at_the_next_bar():
         r.bar(filled_to=6)
         r.bar()  # carried out: r1 of 17 works (and meets this bar)
         r.sim.inject("replace_error")
-        r.gw.check_replaces()
+        r.gw.modifier.check_replaces()
         assert [form.qty for _, form in r.sim.replaces_received()] == [17]  # (the 503 carried nothing out)
-        r.gw.check_replaces()
+        r.gw.modifier.check_replaces()
         (_, cut), = r.sim.replaces_received()[1:]
         assert cut.client_order_id == "t-p.r3"
         for _ in range(8):
@@ -249,11 +249,11 @@ def test_a_cancel_retried_after_it_was_taken_is_that_cancel():
         r.sim.inject("lose_cancel", bars=1)
         r.sim.inject("cancel_error", carried_out=True)
         r.bar()
-        r.gw.check_replaces()
+        r.gw.modifier.check_replaces()
         assert r.orders()["t-p.r1"][0] == "pending_cancel"
         assert r.logged("ERROR") == [], r.lines
         assert any("had taken the cancel" in line for line in r.logged("INFO"))
-        r.gw.check_replaces()  # nothing is kept: nothing more is sent
+        r.gw.modifier.check_replaces()  # nothing is kept: nothing more is sent
         r.bar()
         assert r.orders()["t-p.r1"][0] == "canceled"
 
@@ -273,7 +273,7 @@ def test_a_chain_that_traded_more_than_asked_is_an_error_the_engine_sees():
         for _ in range(4):
             r.bar()
         r.bar(filled_to=21)
-        r.gw.check_replaces()
+        r.gw.modifier.check_replaces()
         (error,) = r.logged("ERROR")
         assert "21, 1 more than the 20 asked" in error and "t-p" in error
         seen = collect(r.gw.events, lambda s: any(isinstance(e, VenueErrorReported) for e in s))
