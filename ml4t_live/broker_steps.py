@@ -16,20 +16,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from loguru import logger
 from ml4t.backtest import Order, OrderStatus
 
-from .book import Book, made_up_fill_id
+from .book import _EPS, Book
 from .errors import BridgeError, ReconciliationError, VenueError
 from .events import (
     BarClosed,
     Execution,
     OrderAccepted,
     OrderCancelled,
-    OrderFilled,
     OrderLost,
     OrderRejected,
 )
@@ -41,7 +40,7 @@ from .journal.store import TERMINAL
 from .latency import LatencyLog
 from .order_commands import STRATEGY_CANCEL
 from .order_entry import order_from_request
-from .owed_executions import OwedExecutions
+from .owed_executions import OwedExecutions, made_up_fill, settle
 from .ownership import Ownership
 from .protocols import AccountSnapshot, VenueGateway
 from .restart_reads import RestartReads
@@ -210,9 +209,9 @@ class BarSteps(RuntimeCancels, RestartReads):
         elif venue_order.status == "rejected":
             self._apply_live(OrderRejected(cid, f"rejected at the venue {when}", "venue_rejected"))
         elif venue_order.status == "filled":
-            beyond = venue_order.filled_quantity > order.filled_quantity + 1e-9
+            beyond = venue_order.filled_quantity > order.filled_quantity + _EPS
             working = order.status is OrderStatus.PENDING or cid in self.book.cancelling
-            if not beyond and not (working and order.filled_quantity < order.quantity - 1e-9):
+            if not beyond and not (working and order.filled_quantity < order.quantity - _EPS):
                 return  # its own events brought what it filled
             if in_session or not beyond:  # its executions decide; or it is in doubt
                 self.owed.owe(order, venue_order, when)
@@ -221,44 +220,8 @@ class BarSteps(RuntimeCancels, RestartReads):
                 return
             # its executions are out of reach (IB lists only today's): the position moves by
             # what the venue says it filled, at the order's price, and says so
-            self._made_up_fill(order, venue_order, when, "the venue no longer lists those executions")
-
-    def _made_up_fill(self, order: Order, venue_order: Any, when: str, why: str, *, alert: bool = False) -> None:
-        """Apply what the venue says ``order`` filled beyond its fills, reconstructed at the order's
-        price (its executions are out of reach: ``why``), saying so (an ERROR ALERT: ``alert``)."""
-        cid = order.order_id
-        price = venue_order.limit_price or venue_order.stop_price or self.book.last_prices.get(order.asset)
-        missing = venue_order.filled_quantity - order.filled_quantity
-        _log.log("ERROR" if alert else "WARNING",
-                 "{}order {} filled {:g} {}, but {}: applied at {} (check with the venue; ml4t-live reconcile)",
-                 "ALERT " if alert else "", cid, missing, when, why, price)  # fmt: skip
-        self._apply_live(OrderFilled(cid, made_up_fill_id(cid), order.asset, order.side, missing,
-                                     float(price or 0.0), datetime.now(UTC), 0.0, venue_order.filled_quantity,
-                                     True))  # fmt: skip
-
-    def _settle_owed(self) -> None:
-        """A reconciliation: the orders owed executions (:mod:`~ml4t_live.owed_executions`) since
-        before the last one that passed are looked up again; what the look-up reported is applied
-        first, then what the venue says now settles each."""
-        cids = self.owed.due()
-        lookup = getattr(self.gateway, "lookup", None)
-        if not cids or lookup is None:
-            return
-        try:
-            found = lookup(cids)
-        except (VenueError, BridgeError) as exc:
-            _log.warning("could not look up {} order(s) found filled whose executions have not come ({}); "
-                         "looked up again at the next reconciliation", len(cids), exc)  # fmt: skip
-            return
-        self._drain(block_until=None)  # what the look-up reported (fills by execution id) first
-        for cid in cids:
-            venue_order = found.get(cid)
-            match self.owed.answer(cid, venue_order):
-                case "fill":
-                    self._made_up_fill(self.book.get(cid), venue_order, "at the venue (found by look-up, and "
-                                       "again at the reconciliation)", "its executions never came", alert=True)  # fmt: skip
-                case "end":
-                    self._take_venue_end(self.book.get(cid), venue_order, "(found by look-up)")
+            made_up_fill(self.book, self._apply_live, order, venue_order, when,
+                         "the venue no longer lists those executions")  # fmt: skip
 
     # ------------------------------------------------------------------ session files
     def session_opened(self, folder: Any) -> None:
@@ -287,7 +250,7 @@ class BarSteps(RuntimeCancels, RestartReads):
         applied = order.filled_quantity - before  # a re-reported or ignored execution applies nothing
         if isinstance(event, Execution):
             self.risk_position(order.asset)
-            if applied > 1e-9:  # one latency row per fill the book applied
+            if applied > _EPS:  # one latency row per fill the book applied
                 self.latency.filled(order.order_id, order.asset, applied, event.received_at,
                                     order.status is not OrderStatus.PENDING)  # fmt: skip
             failpoint("after_fill")
@@ -300,7 +263,7 @@ class BarSteps(RuntimeCancels, RestartReads):
                 if self._is_lost(order):
                     self._lost_surfaced(order, "the venue reports it accepted")
             case Execution():
-                if applied > 1e-9:
+                if applied > _EPS:
                     signed = applied if event.side.value == "buy" else -applied
                     journal.append_fill(self.link.n, event.exec_id, cid, event.asset, signed,
                                         event.price, event.commission, event.timestamp)  # fmt: skip
@@ -327,7 +290,9 @@ class BarSteps(RuntimeCancels, RestartReads):
             self._found_working(self._look_up_unresolved())
         if self._unread_away:
             self._read_fills_while_away_again()
-        self._settle_owed()  # before the positions are compared: a made-up fill counts
+        # the owed executions before the positions are compared: a made-up fill counts
+        settle(self.owed, getattr(self.gateway, "lookup", None), self._drain,
+               partial(made_up_fill, self.book, self._apply_live), self._take_venue_end)
         try:
             snapshot = self.gateway.snapshot()
         except (VenueError, BridgeError) as exc:  # unknown is never read as "flat"
@@ -380,7 +345,7 @@ class BarSteps(RuntimeCancels, RestartReads):
             self.gateway.end_of_bar(self._bar_time)
             self.settle(timeout)
             self._cancel_and_wait("end of day: flatten order not filled", timeout)
-        left = {a: p.quantity for a, p in self.book.positions.items() if abs(p.quantity) > 1e-9}
+        left = {a: p.quantity for a, p in self.book.positions.items() if abs(p.quantity) > _EPS}
         if left:  # (also when nothing was sent: an earlier closing order that could not be cancelled)
             _log.error("end of day: the strategy is NOT flat, it still holds {}; check the venue "
                        "(ml4t-live reconcile)", left)  # fmt: skip

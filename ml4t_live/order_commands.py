@@ -22,6 +22,7 @@ from .failpoints import failpoint
 from .journal.link import BEYOND, DIVERGED, JournalLink
 from .latency import LatencyLog
 from .logs import log_failure
+from .lost_orders import unsure_said
 from .order_entry import intent_args, order_request
 from .order_ids import ClientOrderIds
 from .ownership import Ownership
@@ -192,9 +193,9 @@ class JournaledOrders:
         outcome = cancel_one(self.gateway, order_id)
         if isinstance(outcome, CancelUnsure):  # (cancel_one logged the bug as an ERROR)
             unsure.append(str(outcome))
-            _log.warning("the strategy's cancel of {} raised a bug ({}); whether it went out is unknown: it stays "
-                         "pending (cancel_order returned False) and is followed: the next check sends the cancel "
-                         "again while the venue lists it working", order_id, outcome.__cause__.__class__.__name__)  # fmt: skip
+            _log.warning("the strategy's cancel of {} {}; whether it went out is unknown: it stays pending "
+                         "(cancel_order returned False) and is followed: the next check sends the cancel again "
+                         "while the venue lists it working", order_id, unsure_said(outcome))  # fmt: skip
             return False
         if outcome is not None:
             _log.error("cancel of {} was not accepted ({}); the order stays pending", order_id, outcome)

@@ -9,9 +9,9 @@ dropped them, executions the venue no longer lists); left alone, the order would
 to end it.
 
 So the order is *owed* its executions (:class:`OwedExecutions`, which the
-:class:`~ml4t_live.venue_broker.VenueBroker` holds as ``owed``; its bar steps look the orders up,
-apply what the look-up reported and what is made up,
-:meth:`~ml4t_live.broker_steps.BarSteps._settle_owed`): once a reconciliation has passed since the
+:class:`~ml4t_live.venue_broker.VenueBroker` holds as ``owed``; at each reconciliation :func:`settle`
+looks the orders up, applies what the look-up reported and makes up what is missing,
+:func:`made_up_fill`): once a reconciliation has passed since the
 finding (every ``reconcile_every`` seconds; 5 s later while a position difference is being
 confirmed, as the one its missing executions leave; one skipped because the venue's positions could
 not be read does not count), the reconciliation after it looks the order up once more. The venue
@@ -35,16 +35,18 @@ in the session and in a warm restart's replay alike (:meth:`~ml4t_live.book.Book
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from loguru import logger
 from ml4t.backtest import Order
 
-from .book import Book
+from .book import _EPS, Book, made_up_fill_id
+from .errors import BridgeError, VenueError
+from .events import OrderFilled
 
 _log = logger.bind(component="venue-broker")
-
-_EPS = 1e-9
 
 
 class OwedExecutions:
@@ -52,7 +54,7 @@ class OwedExecutions:
     reconciliations passed when it said so; the reconciliations passed in this run."""
 
     def __init__(self, book: Book) -> None:
-        self._book = book
+        self.book = book
         self._owed: dict[str, tuple[float, int]] = {}
         self._doubted: set[str] = set()  # ALERTed: found filled no more than the book has
         self._passed = 0
@@ -103,8 +105,8 @@ class OwedExecutions:
             _log.info("order {} (found filled, its executions not come) not found by this look-up: looked "
                       "up again at the next reconciliation", cid)  # fmt: skip
             return None
-        if venue_order.status == "filled" and venue_order.filled_quantity <= self._book.get(cid).filled_quantity + _EPS:
-            self._doubt(self._book.get(cid), venue_order.filled_quantity, "(found by look-up)", self._owed[cid][0])
+        if venue_order.status == "filled" and venue_order.filled_quantity <= self.book.get(cid).filled_quantity + _EPS:
+            self._doubt(self.book.get(cid), venue_order.filled_quantity, "(found by look-up)", self._owed[cid][0])
             return None
         del self._owed[cid]
         self._doubted.discard(cid)
@@ -128,13 +130,57 @@ class OwedExecutions:
                        "the venue (ml4t-live reconcile)", cid, said, when,
                        f", having said {before:g} before" if before is not None else "", order.filled_quantity,
                        order.quantity, " (more than the venue says)" if more else "",
-                       "cancelling" if cid in self._book.cancelling else "pending")  # fmt: skip
+                       "cancelling" if cid in self.book.cancelling else "pending")  # fmt: skip
             return
         _log.log("WARNING" if more else "INFO", "order {}: the venue says again it filled {:g}; the book has {:g} "
                  "of {:g}: still looked up at each reconciliation", cid, said, order.filled_quantity,
                  order.quantity)  # fmt: skip
 
     def _still_owed(self, cid: str) -> bool:
-        order = self._book.get(cid)
-        working = cid in self._book.open or cid in self._book.cancelling
+        order = self.book.get(cid)
+        working = cid in self.book.open or cid in self.book.cancelling
         return order is not None and working and order.filled_quantity < self._owed[cid][0] - _EPS
+
+
+def settle(owed: OwedExecutions, lookup: Callable[[list[str]], dict[str, Any]] | None, drain: Callable[..., Any],
+           fill: Callable[..., None], end: Callable[[Order, Any, str], None]) -> None:  # fmt: skip
+    """A reconciliation: the orders ``owed`` their executions since before the last one that passed
+    are looked up again (the gateway's ``lookup``); what the look-up reported is applied first
+    (``drain``), then what the venue says now settles each: the missing quantity made up
+    (``fill``: :func:`made_up_fill` bound to the book and the broker's apply) or the venue's end
+    (``end``: the broker's ``_take_venue_end``)."""
+    cids = owed.due()
+    if not cids or lookup is None:
+        return
+    try:
+        found = lookup(cids)
+    except (VenueError, BridgeError) as exc:
+        _log.warning("could not look up {} order(s) found filled whose executions have not come ({}); "
+                     "looked up again at the next reconciliation", len(cids), exc)  # fmt: skip
+        return
+    drain(block_until=None)  # what the look-up reported (fills by execution id) first
+    book = owed.book
+    for cid in cids:
+        venue_order = found.get(cid)
+        match owed.answer(cid, venue_order):
+            case "fill":
+                fill(book.get(cid), venue_order, "at the venue (found by look-up, and again at the "
+                     "reconciliation)", "its executions never came", alert=True)  # fmt: skip
+            case "end":
+                end(book.get(cid), venue_order, "(found by look-up)")
+
+
+def made_up_fill(book: Book, apply: Callable[[Any], Any], order: Order, venue_order: Any, when: str, why: str, *,
+                 alert: bool = False) -> None:  # fmt: skip
+    """Apply (``apply``: the broker's live apply, journaled) what the venue says ``order`` filled
+    beyond its fills, reconstructed at the order's limit or stop price, else the asset's last price
+    in ``book`` (its executions are out of reach: ``why``), under
+    :func:`~ml4t_live.book.made_up_fill_id`, saying so (an ERROR ALERT: ``alert``)."""
+    cid = order.order_id
+    price = venue_order.limit_price or venue_order.stop_price or book.last_prices.get(order.asset)
+    missing = venue_order.filled_quantity - order.filled_quantity
+    _log.log("ERROR" if alert else "WARNING",
+             "{}order {} filled {:g} {}, but {}: applied at {} (check with the venue; ml4t-live reconcile)",
+             "ALERT " if alert else "", cid, missing, when, why, price)  # fmt: skip
+    apply(OrderFilled(cid, made_up_fill_id(cid), order.asset, order.side, missing, float(price or 0.0),
+                      datetime.now(UTC), 0.0, venue_order.filled_quantity, True))  # fmt: skip

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from ml4t.backtest import OrderStatus, OrderType, Strategy
 
 from ml4t_live.cancel_resends import CancelResends
+from ml4t_live.errors import CancelUnsure
 from ml4t_live.events import OrderAccepted
 from ml4t_live.order_commands import STRATEGY_CANCEL
 from ml4t_live.venue_broker import VenueBroker
@@ -150,4 +151,31 @@ def test_the_cancel_of_a_surfaced_lost_order_that_raises_a_bug_is_followed_and_s
     assert [m for level, m in logs if level == "WARNING" and f"surfaced lost order {cid} raised a bug (TypeError)"
             in m], logs  # fmt: skip
     assert order.status is OrderStatus.REJECTED and order.rejection_code == "lost"
+    broker.close()
+
+
+_UNSURE = "cancel of the order: no answer, the connection reset while it was sent"
+
+
+def test_a_cancel_unsure_without_a_bug_as_cause_is_said_as_such_not_as_a_bug_of_type_nonetype(tmp_path, logs):
+    # a review probe of f0d6c3b: a gateway raising CancelUnsure itself (no __cause__) was logged
+    # "raised a bug (NoneType)" by the strategy's cancel and by a surfaced lost order's
+    venue = BugOnCancel(fill_on_wait=False, lost=0, bug_at=0)
+    venue.raise_on["cancel"] = CancelUnsure(_UNSURE)
+    strategy, _, _ = _cancels(venue, tmp_path)
+    cid = strategy.order.order_id
+    assert strategy.answers == [False] and strategy.order.status is OrderStatus.CANCELLED  # the repeat taken
+    assert [m for level, m in logs if level == "WARNING" and f"the strategy's cancel of {cid} was unsure "
+            f"({_UNSURE}); whether it went out is unknown" in m], logs  # fmt: skip
+    clock = Clock()
+    venue, broker, order = _declared_lost(clock)
+    broker.cancel_resends = CancelResends(clock=clock)
+    cid = order.order_id
+    venue.raise_on["cancel"] = CancelUnsure(_UNSURE)
+    venue.open_orders.append(_working(cid))
+    venue.events.put(OrderAccepted(cid, "V1"))
+    at(broker, clock, 15.0)  # surfaced: its cancel is unsure
+    assert [m for level, m in logs if level == "WARNING" and f"surfaced lost order {cid} was unsure ({_UNSURE})"
+            in m], logs  # fmt: skip
+    assert not [m for _, m in logs if "NoneType" in m]
     broker.close()
