@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import textwrap
+from collections.abc import Callable
 
 from test_cli_ib import bars, cli, ib_errors, restore_loguru, sims  # noqa: F401
 from test_cli_journal_ib import HOLDER
@@ -24,23 +25,34 @@ from test_cli_journal_ib import HOLDER
 from ml4t_live.book import made_up_fill_id
 
 
-def test_reconcile_says_a_real_execution_a_made_up_fill_covered_was_received_and_ignored(cli, bars, sims, tmp_path):  # noqa: F811
+def made_up_journal(invoke, sim, tmp_path, change: Callable[[sqlite3.Connection, str], None]) -> tuple[str, str]:
+    """A real run of Holder against ``sim`` whose one journaled fill row is renamed to its order's
+    made-up fill id (``invoke`` is the ``cli`` fixture), and ``change(db, cid)`` made to the journal: (the real execution's id, the
+    order's cid)."""
     from ml4t_live.journal import journal_path, state_dir
 
-    sim = sims(bars)
     (tmp_path / "holder.py").write_text(textwrap.dedent(HOLDER))
-    run = cli("run", f"{tmp_path / 'holder.py'}:Holder", "--broker", "ib", "--port", sim.port, "--symbols",
+    run = invoke("run", f"{tmp_path / 'holder.py'}:Holder", "--broker", "ib", "--port", sim.port, "--symbols",
               "AAPL,MSFT", "--bar-size", "1min", "--no-session", "--max-bars", 2, "--strategy-id", "holder")  # fmt: skip
     assert run.exit_code == 0, run.output
     db = sqlite3.connect(journal_path(state_dir(), "ib", "DU1234567", "holder"))
     try:
         ((exec_id, cid),) = db.execute("SELECT exec_id, cid FROM fills").fetchall()
         db.execute("UPDATE fills SET exec_id = ? WHERE exec_id = ?", (made_up_fill_id(cid), exec_id))
+        change(db, cid)
         db.commit()
-        assert [kind for (kind,) in db.execute("SELECT kind FROM events WHERE cid = ?", (cid,))
-                if kind in ("OrderFilled", "OrderPartiallyFilled")]  # the real execution: received
     finally:
         db.close()
+    return exec_id, cid
+
+
+def test_reconcile_says_a_real_execution_a_made_up_fill_covered_was_received_and_ignored(cli, bars, sims, tmp_path):  # noqa: F811
+    def received(db: sqlite3.Connection, cid: str) -> None:
+        assert [kind for (kind,) in db.execute("SELECT kind FROM events WHERE cid = ?", (cid,))
+                if kind in ("OrderFilled", "OrderPartiallyFilled")]  # the real execution: received
+
+    sim = sims(bars)
+    exec_id, cid = made_up_journal(cli, sim, tmp_path, received)
 
     result = cli("reconcile", "--broker", "ib", "--port", sim.port, "--strategy-id", "holder", "--json")
     assert result.exit_code == 0, result.output
@@ -60,27 +72,18 @@ def test_reconcile_says_an_execution_of_a_made_up_order_the_runtime_never_receiv
     # execution event of the order is another execution's (E-other): the venue's is not in it
     from dataclasses import replace
 
-    from ml4t_live.journal import journal_path, state_dir
     from ml4t_live.journal.codec import pack, unpack
 
-    sim = sims(bars)
-    (tmp_path / "holder.py").write_text(textwrap.dedent(HOLDER))
-    run = cli("run", f"{tmp_path / 'holder.py'}:Holder", "--broker", "ib", "--port", sim.port, "--symbols",
-              "AAPL,MSFT", "--bar-size", "1min", "--no-session", "--max-bars", 2, "--strategy-id", "holder")  # fmt: skip
-    assert run.exit_code == 0, run.output
-    db = sqlite3.connect(journal_path(state_dir(), "ib", "DU1234567", "holder"))
-    try:
-        ((exec_id, cid),) = db.execute("SELECT exec_id, cid FROM fills").fetchall()
-        db.execute("UPDATE fills SET exec_id = ? WHERE exec_id = ?", (made_up_fill_id(cid), exec_id))
+    def another_executions(db: sqlite3.Connection, cid: str) -> None:
         events = db.execute("SELECT seq, payload FROM events WHERE cid = ? AND kind IN ('OrderFilled', "
                             "'OrderPartiallyFilled')", (cid,)).fetchall()  # fmt: skip
         assert events
         for seq, payload in events:
             db.execute("UPDATE events SET payload = ? WHERE seq = ?", (pack(replace(unpack(payload), exec_id="E-other")),
                                                                        seq))  # fmt: skip
-        db.commit()
-    finally:
-        db.close()
+
+    sim = sims(bars)
+    exec_id, cid = made_up_journal(cli, sim, tmp_path, another_executions)
 
     result = cli("reconcile", "--broker", "ib", "--port", sim.port, "--strategy-id", "holder", "--json")
     assert result.exit_code == 3, result.output

@@ -16,6 +16,7 @@ from ml4t_live.errors import StrategyError
 from ml4t_live.journal import journal_path
 from ml4t_live.journal.operator_access import read_only
 from tests.engine.test_shadow_journal import EveryThird, config, live_bars, run_live
+from tests.support.child_process import run_script
 from tests.support.market import make_prices
 
 
@@ -84,14 +85,6 @@ def test_on_end_commands_are_numbered_past_every_bar_after_a_failure_and_after_a
     run_live(OnEnd(), live_bars(40, start=40), tmp_path / "s")  # no new bar: was a duplicate key
 
 
-def _child(script: str, *args: str, failpoint: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    if failpoint:
-        env["ML4T_LIVE_FAILPOINT"] = failpoint
-    return subprocess.run([sys.executable, "-c", script, *args], check=False, capture_output=True, text=True, timeout=120,
-                          env=env)  # fmt: skip
-
-
 _HALTED_RUN = """
 import sys
 from ml4t_live import LiveEngine, ShadowBroker
@@ -105,10 +98,10 @@ print([o.status.value for o in s.orders])
 
 
 def test_a_second_restart_after_an_operator_halt_does_not_diverge(tmp_path):
-    killed = _child(_HALTED_RUN, str(tmp_path), "4", "2", failpoint="after_bar:3")
+    killed = run_script(_HALTED_RUN, str(tmp_path), "4", "2", failpoint="after_bar:3")
     assert killed.returncode == 137, killed.stderr
     for bars in ("6", "8"):  # the second one failed: the journal lacked bar 3's cancel
-        again = _child(_HALTED_RUN, str(tmp_path), bars, "0")
+        again = run_script(_HALTED_RUN, str(tmp_path), bars, "0")
         assert again.returncode == 0, again.stderr[-2000:]
         assert json.loads(again.stdout.strip().replace("'", '"'))[:2] == ["filled", "cancelled"]
 
@@ -134,11 +127,11 @@ LiveEngine(S(), b, feed, session_dir=False, strategy_id="s1", error_policy="log"
 
 
 def test_a_limit_that_halts_is_journaled_with_the_bars_that_tripped_it(tmp_path):
-    whole = _child(_ERRORS_RUN, str(tmp_path / "a"))
+    whole = run_script(_ERRORS_RUN, str(tmp_path / "a"))
     assert whole.returncode == 0, whole.stderr[-2000:]
-    killed = _child(_ERRORS_RUN, str(tmp_path / "b"), failpoint="after_bar:21")
+    killed = run_script(_ERRORS_RUN, str(tmp_path / "b"), failpoint="after_bar:21")
     assert killed.returncode == 137, killed.stderr[-2000:]
-    again = _child(_ERRORS_RUN, str(tmp_path / "b"))
+    again = run_script(_ERRORS_RUN, str(tmp_path / "b"))
     assert again.returncode == 0, again.stderr[-2000:]
     # was: HALTED committed before the last bars, so the restart refused bars 16-21's orders
     assert json.loads(again.stdout.strip().splitlines()[-1]) == json.loads(whole.stdout.strip().splitlines()[-1])

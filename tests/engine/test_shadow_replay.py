@@ -12,8 +12,8 @@ from ml4t.backtest import Strategy
 
 from ml4t_live.errors import ReconciliationError, StrategyError
 from ml4t_live.journal.operator_access import read_only
-from tests.engine.test_regression_shadow_journal_review import _child
 from tests.engine.test_shadow_journal import EveryThird, live_bars, run_live
+from tests.support.child_process import run_script
 
 
 class Idle(Strategy):
@@ -88,15 +88,15 @@ print(s.seen)
 
 
 def test_a_restart_that_diverged_leaves_the_journal_as_it_found_it(tmp_path):
-    killed = _child(_RUN, str(tmp_path), "10", "fail", failpoint="after_bar:30")
+    killed = run_script(_RUN, str(tmp_path), "10", "fail", failpoint="after_bar:30")
     assert killed.returncode == 137, killed.stderr[-2000:]
     (path,) = tmp_path.glob("shadow-replay.*-s1.journal")
     before = _contents(path)
     assert before[0] == 30 and not before[1]
-    diverged = _child(_RUN, str(tmp_path), "11", "fail")
+    diverged = run_script(_RUN, str(tmp_path), "11", "fail")
     assert diverged.returncode != 0 and "did not repeat its journaled decisions" in diverged.stderr
     assert _contents(path) == before  # not finished: a run told to continue restarts warm from it
-    relaxed = _child(_RUN, str(tmp_path), "11", "continue")
+    relaxed = run_script(_RUN, str(tmp_path), "11", "continue")
     assert relaxed.returncode == 0 and relaxed.stdout.split()[-1] == "40", relaxed.stderr[-2000:]
     bars, finished, commands, _ = _contents(path)
     assert bars == 40 and finished
@@ -104,9 +104,9 @@ def test_a_restart_that_diverged_leaves_the_journal_as_it_found_it(tmp_path):
 
 
 def test_a_recorded_source_whose_bars_changed_under_the_journal_fails_the_restart(tmp_path):
-    killed = _child(_RUN, str(tmp_path), "10", "fail", failpoint="after_bar:20")
+    killed = run_script(_RUN, str(tmp_path), "10", "fail", failpoint="after_bar:20")
     assert killed.returncode == 137, killed.stderr[-2000:]
-    moved = _child(_RUN, str(tmp_path), "10", "fail", "moved")
+    moved = run_script(_RUN, str(tmp_path), "10", "fail", "moved")
     assert moved.returncode != 0
     assert ("the journal's bar 11 (2024-01-02 14:40:00+00:00) is not the source's next bar "
             "(2024-01-02 14:40:30+00:00). The recorded bars changed") in moved.stderr, moved.stderr[-2000:]

@@ -1,8 +1,9 @@
-"""Fixtures for the Alpaca adapter tests: a simulated Alpaca in step mode and a connected gateway."""
+"""Fixtures for the Alpaca adapter tests: a simulated Alpaca in step mode and connected gateways."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from alpaca_helpers import config_for, minute_bars
@@ -28,3 +29,20 @@ def gateway(sim: SimulatedAlpaca) -> Iterator[AlpacaGateway]:
     gw.connect()
     yield gw
     gw.close()
+
+
+@pytest.fixture
+def connect_gateway(sim: SimulatedAlpaca) -> Iterator[Callable[..., AlpacaGateway]]:
+    """Connects a gateway to ``sim`` (orders polled every 300 s, ``t-`` ids ours) with the
+    :class:`AlpacaConfig` fields given; each is closed at the end of the test."""
+    made: list[AlpacaGateway] = []
+
+    def connect(**config: Any) -> AlpacaGateway:
+        gw = AlpacaGateway(config_for(sim, order_poll_interval=300.0, **config), is_ours=lambda c: c.startswith("t-"))
+        made.append(gw)
+        gw.connect()
+        return gw
+
+    yield connect
+    for gw in reversed(made):
+        gw.close()

@@ -14,50 +14,31 @@ alpaca-py against the simulated Alpaca.
 from __future__ import annotations
 
 import pytest
-from alpaca.trading.client import TradingClient
-from alpaca_helpers import collect, inject, minute_bars, of
-from ml4t.backtest import BacktestConfig, OrderSide, OrderType, Strategy
-from ml4t.backtest.execution.limits import VolumeParticipationLimit
-from test_alpaca_replacement_away import SESSION_OPEN, run, timedelta
+from alpaca_helpers import collect, inject, of
+from runtime_support import BuyThenReprice, filling_sim, run_runtime, trading_client
+from unknown_support import limit
 
 from ml4t_live.errors import VenueError
 from ml4t_live.events import OrderCancelled
-from ml4t_live.protocols import OrderRequest
 from ml4t_live.sim.alpaca import SimulatedAlpaca
 from ml4t_live.venues.alpaca.gateway import AlpacaGateway
 
 ATTEMPTS = 2  # run 2's max_request_attempts: what one read retries
 
 
-class BuyThenRepriceOnce(Strategy):
-    """20 AAPL limit 150 on the session's second bar, re-priced to 149 once it has filled part."""
-
-    def __init__(self) -> None:
-        self.order = None
-        self.repriced = False
-
-    def on_data(self, timestamp, data, context, broker):
-        if timestamp == SESSION_OPEN + timedelta(minutes=1):
-            self.order = broker.submit_order("AAPL", 20, order_type=OrderType.LIMIT, limit_price=150.0)
-        elif self.order is not None and self.order.filled_quantity > 0 and not self.repriced:
-            self.repriced = broker.update_order(self.order.order_id, limit_price=149.0)
-
-
 def test_a_chain_read_again_after_the_stream_ended_the_order_still_brings_its_fills_while_away(tmp_path):
-    sim = SimulatedAlpaca(minute_bars(14, {"AAPL": 100.0}), config=BacktestConfig(partial_fills_allowed=True),
-                          rate_limit_per_minute=None,
-                          execution_limits=VolumeParticipationLimit(max_participation=0.003))  # fmt: skip
-    sim.start()
+    sim = filling_sim(14)
     lines: list[str] = []
     try:
-        run(sim, tmp_path, 3, [], BuyThenRepriceOnce())
+        run_runtime(sim, tmp_path, 3, [], BuyThenReprice(), strategy_id="awayr")
         (cid,) = [o["client_order_id"] for o in sim.orders() if ".r" not in o["client_order_id"]]
-        raw = TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url)
+        raw = trading_client(sim)
         for _ in range(4):  # four bars while away
             raw.get_clock()
         assert raw.get_order_by_client_id(f"{cid}.r1").filled_qty == "15"
         sim.inject("lookup_error", count=ATTEMPTS)  # the restart's walk from the order under our id
-        second = run(sim, tmp_path, 11, lines, BuyThenRepriceOnce(), max_request_attempts=ATTEMPTS)
+        second = run_runtime(sim, tmp_path, 11, lines, BuyThenReprice(), strategy_id="awayr",
+                             max_request_attempts=ATTEMPTS)  # fmt: skip
         venue = sim.fills()
     finally:
         sim.close()
@@ -69,18 +50,14 @@ def test_a_chain_read_again_after_the_stream_ended_the_order_still_brings_its_fi
     assert not any("external" in line for line in lines), lines
 
 
-def _limit(price: float) -> OrderRequest:
-    return OrderRequest("t-a", "AAPL", OrderSide.BUY, 10, OrderType.LIMIT, limit_price=price)
-
-
 def test_an_order_the_last_listing_left_out_is_read_from_its_view_kept_or_is_unknown(
     sim: SimulatedAlpaca, gateway: AlpacaGateway
 ) -> None:
     """``executions_since`` of an order the last snapshot did not list: from the view listed
     when its chain could not be read (kept until a walk succeeds), else a VenueError (unknown).
     Before, it answered [] (nothing filled) for any order not in the last listing."""
-    gateway.place(_limit(50.0))
-    gateway.modify(_limit(51.0))  # replaced by t-a.r1 (working)
+    gateway.place(limit(50.0))
+    gateway.modify(limit(51.0))  # replaced by t-a.r1 (working)
     gateway.snapshot()  # lists t-a.r1 under t-a
     inject(sim, "lookup_error", count=4)  # max_request_attempts: the walk gets no answer
     with pytest.raises(VenueError):

@@ -11,32 +11,29 @@ predecessor filled (``continues``). Real alpaca-py against the simulated Alpaca.
 
 from __future__ import annotations
 
-from alpaca.trading.client import TradingClient
-from alpaca_helpers import minute_bars
-from ml4t.backtest import BacktestConfig
-from ml4t.backtest.execution.limits import VolumeParticipationLimit
-from test_alpaca_replacement_away import BuyThenReprice, run
-
-from ml4t_live.sim.alpaca import SimulatedAlpaca
+from runtime_support import (
+    REPRICE_AGAIN,
+    BuyThenReprice,
+    filling_sim,
+    run_runtime,
+    trading_client,
+)
 
 ATTEMPTS = 2  # run 2's max_request_attempts: what one read retries
 
 
 def test_a_chain_unreadable_at_the_restart_is_read_at_the_next_reconciliation(tmp_path):
-    sim = SimulatedAlpaca(minute_bars(14, {"AAPL": 100.0}), config=BacktestConfig(partial_fills_allowed=True),
-                          rate_limit_per_minute=None,
-                          execution_limits=VolumeParticipationLimit(max_participation=0.003))  # fmt: skip
-    sim.start()
+    sim = filling_sim(14)
     lines: list[str] = []
-    strategy = BuyThenReprice()
+    strategy = BuyThenReprice(reprice_again_at=REPRICE_AGAIN)
     try:
-        run(sim, tmp_path, 3, [])
+        run_runtime(sim, tmp_path, 3, [], BuyThenReprice(REPRICE_AGAIN), strategy_id="awayr")
         (cid,) = [o["client_order_id"] for o in sim.orders() if ".r" not in o["client_order_id"]]
-        TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url).get_clock()  # a bar while away
+        trading_client(sim).get_clock()  # a bar while away
         away = sim.fills()[-1]
         assert (away.client_order_id, away.cum_qty) == (f"{cid}.r1", 6)
         sim.inject("lookup_error", count=ATTEMPTS)  # the restart's walk from the order under our id
-        second = run(sim, tmp_path, 11, lines, strategy, max_request_attempts=ATTEMPTS)
+        second = run_runtime(sim, tmp_path, 11, lines, strategy, strategy_id="awayr", max_request_attempts=ATTEMPTS)
         venue = sim.fills()
         final = {o["client_order_id"]: (o["status"], o["qty"], o["filled_qty"]) for o in sim.orders()}
     finally:

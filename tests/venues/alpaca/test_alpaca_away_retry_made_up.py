@@ -12,31 +12,21 @@ trimmed it as already applied (9 where Alpaca had 12). Real alpaca-py against th
 
 from __future__ import annotations
 
-from alpaca.trading.client import TradingClient
-from alpaca_helpers import minute_bars
-from ml4t.backtest import BacktestConfig
-from ml4t.backtest.execution.limits import VolumeParticipationLimit
-from test_alpaca_away_chain_ended import BuyThenRepriceOnce
-from test_alpaca_replacement_away import run
-
-from ml4t_live.sim.alpaca import SimulatedAlpaca
+from runtime_support import BuyThenReprice, filling_sim, run_runtime, trading_client
 
 ATTEMPTS = 2  # run 2's max_request_attempts: what one read retries
 
 
 def test_a_made_up_part_read_after_stream_fills_is_not_trimmed(tmp_path):
-    sim = SimulatedAlpaca(minute_bars(14, {"AAPL": 100.0}), config=BacktestConfig(partial_fills_allowed=True),
-                          rate_limit_per_minute=None,
-                          execution_limits=VolumeParticipationLimit(max_participation=0.003))  # fmt: skip
-    sim.start()
+    sim = filling_sim(14)
     lines: list[str] = []
     try:
-        run(sim, tmp_path, 3, [], BuyThenRepriceOnce())
+        run_runtime(sim, tmp_path, 3, [], BuyThenReprice(), strategy_id="awayr")
         (cid,) = [o["client_order_id"] for o in sim.orders() if ".r" not in o["client_order_id"]]
-        TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url).get_clock()  # a bar while away
+        trading_client(sim).get_clock()  # a bar while away
         sim.inject("lookup_error", count=ATTEMPTS)  # the restart's walk from the order under our id
         sim.fail_activities(1000)
-        second = run(sim, tmp_path, 5, lines, BuyThenRepriceOnce(), max_request_attempts=ATTEMPTS)
+        second = run_runtime(sim, tmp_path, 5, lines, BuyThenReprice(), strategy_id="awayr", max_request_attempts=ATTEMPTS)
         venue = sum(v.qty for v in sim.fills())
     finally:
         sim.close()

@@ -11,19 +11,19 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from test_alpaca_unknown_claim import (
+from unknown_support import (
     WAIT,
-    _HeldOnLoop,
-    _limit,
-    _ours,
-    _replaced_unknown,
+    HeldOnLoop,
+    limit,
+    ours,
+    replaced_unknown,
 )
 
 from ml4t_live.sim.alpaca import SimulatedAlpaca
 from ml4t_live.venues.alpaca.unknown import BeingReported
 
 
-class _HeldThenRaises(_HeldOnLoop):
+class _HeldThenRaises(HeldOnLoop):
     """The watcher's read, held until released, then raising: a report that breaks."""
 
     def for_view(self, client: Any, order: Any, *, adopting: bool = False) -> Any:
@@ -34,7 +34,7 @@ class _HeldThenRaises(_HeldOnLoop):
 
 
 def test_a_modify_whose_wait_ends_with_the_watchers_report_failing_says_so(sim: SimulatedAlpaca) -> None:
-    gw, _ = _replaced_unknown(sim)
+    gw, _ = replaced_unknown(sim)
     try:
         held = gw.stream.executions = _HeldThenRaises(gw.stream.executions)
         watcher = threading.Thread(target=lambda: gw.stream.session.call(gw.stream.resolve_unconfirmed),
@@ -45,7 +45,7 @@ def test_a_modify_whose_wait_ends_with_the_watchers_report_failing_says_so(sim: 
 
         def modify() -> None:
             try:
-                gw.modify(_limit(52.0))
+                gw.modify(limit(52.0))
             except BeingReported as exc:
                 refused.append(exc)
 
@@ -60,7 +60,7 @@ def test_a_modify_whose_wait_ends_with_the_watchers_report_failing_says_so(sim: 
         assert not engine.is_alive() and not watcher.is_alive()
         (exc,) = refused
         assert "its report failed" in str(exc) and "still being reported" not in str(exc), exc
-        assert _ours(sim) == []  # nothing sent
+        assert ours(sim) == []  # nothing sent
         assert gw.follows_unknown("t-a")
     finally:
         gw.close()

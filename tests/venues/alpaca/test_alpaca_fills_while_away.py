@@ -4,39 +4,12 @@ the simulated Alpaca; the market order fills 3 of its 10 a bar (a volume partici
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
-from alpaca.trading.client import TradingClient
-from alpaca_helpers import SESSION_OPEN, config_for, minute_bars
-from loguru import logger
-from ml4t.backtest import BacktestConfig, Strategy
-from ml4t.backtest.execution.limits import VolumeParticipationLimit
-
-from ml4t_live import LiveEngine
-from ml4t_live.sim.alpaca import SimulatedAlpaca
-from ml4t_live.venues.alpaca import AlpacaBroker, AlpacaFeed
-
-
-class BuyOnce(Strategy):
-    """10 AAPL at market on the session's second bar (the replay of a warm restart repeats it)."""
-
-    def on_data(self, timestamp, data, context, broker):
-        if timestamp == SESSION_OPEN + timedelta(minutes=1):
-            broker.submit_order("AAPL", 10)
+from runtime_support import BuyOnce, filling_sim, run_runtime, trading_client
 
 
 def run(sim, state_dir, minutes, lines, **kw):
-    sink = logger.add(lambda m: lines.append(f"{m.record['level'].name} {m.record['message']}"), level="INFO")
-    try:
-        cfg = config_for(sim, **kw)
-        broker = AlpacaBroker(cfg, strategy_id="away", state_dir=state_dir)
-        feed = AlpacaFeed(cfg, ["AAPL"], end=SESSION_OPEN + timedelta(minutes=minutes))
-        LiveEngine(BuyOnce(), broker, feed, config=BacktestConfig(), session_dir=False, settle_timeout=0.5,
-                   open_orders_at_end="keep").run()  # fmt: skip
-    finally:
-        logger.remove(sink)
-    return broker
+    return run_runtime(sim, state_dir, minutes, lines, BuyOnce(10), strategy_id="away", **kw)
 
 
 def restarted(tmp_path, unreadable=False):
@@ -44,17 +17,14 @@ def restarted(tmp_path, unreadable=False):
     warm (its read of the activities failing every attempt if ``unreadable``) and fills the rest.
     (run 2's broker, the order's id, the execution made while away, Alpaca's fills, run 2's log)."""
     # 0.3% of a bar's ~1000 shares: the order fills 3, 3, 3, 1 over four bars
-    sim = SimulatedAlpaca(minute_bars(12, {"AAPL": 100.0}), config=BacktestConfig(partial_fills_allowed=True),
-                          rate_limit_per_minute=None,
-                          execution_limits=VolumeParticipationLimit(max_participation=0.003))  # fmt: skip
-    sim.start()
+    sim = filling_sim(12)
     lines: list[str] = []
     try:
         first = run(sim, tmp_path, 2, [])
         (cid,) = [o["client_order_id"] for o in sim.orders()]
         assert first.book.get(cid).filled_quantity == 3
         assert [(o["status"], o["filled_qty"]) for o in sim.orders()] == [("partially_filled", "3")]
-        TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url).get_clock()  # a bar while away
+        trading_client(sim).get_clock()  # a bar while away
         (away,) = sim.fills()[1:]
         assert (away.qty, away.cum_qty, away.leaves_qty) == (3, 6, 4)  # still working at the restart
         if unreadable:

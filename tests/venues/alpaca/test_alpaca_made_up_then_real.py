@@ -10,48 +10,18 @@ alpaca-py against the simulated Alpaca; the market order of 20 fills 3 a bar.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from alpaca.trading.client import TradingClient
-from alpaca_helpers import SESSION_OPEN, config_for, minute_bars
-from loguru import logger
-from ml4t.backtest import BacktestConfig, Strategy
-from ml4t.backtest.execution.limits import VolumeParticipationLimit
-
-from ml4t_live import LiveEngine
-from ml4t_live.sim.alpaca import SimulatedAlpaca
-from ml4t_live.venues.alpaca import AlpacaBroker, AlpacaFeed
-
-
-class BuyOnce(Strategy):
-    """10 AAPL at market on the session's second bar (the replays of the warm restarts repeat it)."""
-
-    def on_data(self, timestamp, data, context, broker):
-        if timestamp == SESSION_OPEN + timedelta(minutes=1):
-            broker.submit_order("AAPL", 20)
+from runtime_support import BuyOnce, filling_sim, run_runtime, trading_client
 
 
 def run(sim, state_dir, minutes, lines, **kw):
-    sink = logger.add(lambda m: lines.append(f"{m.record['level'].name} {m.record['message']}"), level="INFO")
-    try:
-        cfg = config_for(sim, max_request_attempts=2, **kw)
-        broker = AlpacaBroker(cfg, strategy_id="twice", state_dir=state_dir)
-        feed = AlpacaFeed(cfg, ["AAPL"], end=SESSION_OPEN + timedelta(minutes=minutes))
-        LiveEngine(BuyOnce(), broker, feed, config=BacktestConfig(), session_dir=False, settle_timeout=0.5,
-                   open_orders_at_end="keep").run()  # fmt: skip
-    finally:
-        logger.remove(sink)
-    return broker
+    return run_runtime(sim, state_dir, minutes, lines, BuyOnce(20), strategy_id="twice", max_request_attempts=2, **kw)
 
 
 def test_a_made_up_fill_then_its_real_execution_id_at_the_next_restart_counts_once(tmp_path):
-    sim = SimulatedAlpaca(minute_bars(16, {"AAPL": 100.0}), config=BacktestConfig(partial_fills_allowed=True),
-                          rate_limit_per_minute=None,
-                          execution_limits=VolumeParticipationLimit(max_participation=0.003))  # fmt: skip
-    sim.start()
+    sim = filling_sim(16)
     lines: list[str] = []
     try:
-        clock = TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url).get_clock
+        clock = trading_client(sim).get_clock
         first = run(sim, tmp_path, 2, [])
         (cid,) = [o["client_order_id"] for o in sim.orders()]
         assert first.book.get(cid).filled_quantity == 3

@@ -9,10 +9,10 @@ that: the take-profit stayed PENDING forever, never sent. Real alpaca-py against
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
-from alpaca_helpers import config_for, drain, of
+from alpaca_helpers import drain, of
 from ml4t.backtest import OrderSide, OrderType
 
 from ml4t_live.events import OrderRejected
@@ -25,13 +25,8 @@ BURST = 20
 
 
 @pytest.fixture
-def gw(sim: SimulatedAlpaca) -> Iterator[AlpacaGateway]:
-    gateway = AlpacaGateway(config_for(sim, order_poll_interval=300.0, max_requests_per_minute=1,
-                                       rate_limit_burst=BURST, request_timeout=0.5),
-                            is_ours=lambda c: c.startswith("t-"))  # fmt: skip
-    gateway.connect()
-    yield gateway
-    gateway.close()
+def gw(connect_gateway: Callable[..., AlpacaGateway]) -> AlpacaGateway:
+    return connect_gateway(max_requests_per_minute=1, rate_limit_burst=BURST, request_timeout=0.5)
 
 
 def test_an_oco_pair_whose_submit_gets_no_slot_rejects_both_members(sim: SimulatedAlpaca, gw: AlpacaGateway) -> None:

@@ -12,54 +12,26 @@ the old order fills 3 more before it is replaced (6 in all) while the PATCH aske
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
 
-from alpaca_helpers import SESSION_OPEN, collect, config_for, minute_bars, of
-from loguru import logger
-from ml4t.backtest import BacktestConfig, OrderSide, OrderType, Strategy
-from ml4t.backtest.execution.limits import VolumeParticipationLimit
+from alpaca_helpers import collect, config_for, of
+from ml4t.backtest import OrderSide, OrderType
+from runtime_support import BuyThenReprice, filling_sim, log_lines, run_runtime
 
-from ml4t_live import LiveEngine
 from ml4t_live.events import OrderCancelled, OrderFilled, OrderPartiallyFilled
 from ml4t_live.protocols import OrderRequest
-from ml4t_live.sim.alpaca import SimulatedAlpaca
-from ml4t_live.venues.alpaca import AlpacaBroker, AlpacaFeed
 from ml4t_live.venues.alpaca.gateway import AlpacaGateway
 
 
-class BuyThenReprice(Strategy):
-    """20 AAPL limit 150 (the market is near 100) on the session's second bar; once it has filled
-    part, re-priced to 149."""
-
-    def __init__(self) -> None:
-        self.order = None
-        self.repriced = False
-
-    def on_data(self, timestamp, data, context, broker):
-        if timestamp == SESSION_OPEN + timedelta(minutes=1):
-            self.order = broker.submit_order("AAPL", 20, order_type=OrderType.LIMIT, limit_price=150.0)
-        elif self.order is not None and self.order.filled_quantity > 0 and not self.repriced:
-            self.repriced = broker.update_order(self.order.order_id, limit_price=149.0)
-
-
 def test_a_fill_between_the_modifys_read_and_the_replace_is_not_asked_for_again(tmp_path):
-    sim = SimulatedAlpaca(minute_bars(16, {"AAPL": 100.0}), config=BacktestConfig(partial_fills_allowed=True),
-                          rate_limit_per_minute=None,
-                          execution_limits=VolumeParticipationLimit(max_participation=0.003))  # fmt: skip
-    sim.start()
+    sim = filling_sim(16)
     lines: list[str] = []
-    sink = logger.add(lambda m: lines.append(f"{m.record['level'].name} {m.record['message']}"), level="INFO")
     try:
         sim.inject("step_before_replace")
-        broker = AlpacaBroker(config_for(sim), strategy_id="race", state_dir=tmp_path)
-        feed = AlpacaFeed(config_for(sim), ["AAPL"], end=SESSION_OPEN + timedelta(minutes=14))
-        LiveEngine(BuyThenReprice(), broker, feed, config=BacktestConfig(), session_dir=False,
-                   settle_timeout=0.5, open_orders_at_end="keep").run()  # fmt: skip
+        broker = run_runtime(sim, tmp_path, 14, lines, BuyThenReprice(), strategy_id="race")
         venue = sim.fills()
         orders = {o["client_order_id"]: (o["status"], o["qty"], o["filled_qty"]) for o in sim.orders()}
         replaces = sim.replaces_received()
     finally:
-        logger.remove(sink)
         sim.close()
     (cid,) = [c for c in orders if ".r" not in c]
     # the modify's PATCH asked for 17 (3 filled when it read the order), the old order ended with 6
@@ -85,28 +57,24 @@ def test_a_replacement_the_race_leaves_nothing_to_is_cancelled():
     qty 6, and the old order fills 6 (a volume participation limit: 6 a bar) before Alpaca
     replaces it. 4 + 6 is the total: the replacement of 6 is cancelled before it trades.
     Failed before: t-p.r1 stayed working for 6 more (16 for an order of 10)."""
-    sim = SimulatedAlpaca(minute_bars(12, {"AAPL": 100.0}), config=BacktestConfig(partial_fills_allowed=True),
-                          rate_limit_per_minute=None,
-                          execution_limits=VolumeParticipationLimit(max_participation=0.006))  # fmt: skip
-    sim.start()
+    sim = filling_sim(12, participation=0.006)
     gw = AlpacaGateway(config_for(sim, order_poll_interval=30.0), is_ours=lambda c: c.startswith("t-"))
     lines: list[str] = []
-    sink = logger.add(lambda m: lines.append(f"{m.record['level'].name} {m.record['message']}"), level="INFO")
     try:
-        gw.connect()
-        request = OrderRequest("t-p", "AAPL", OrderSide.BUY, 10, OrderType.LIMIT, limit_price=150.0)
-        gw.place(request)
-        sim.inject("step_before_replace")
-        gw.modify(replace(request, limit_price=149.0, filled_quantity=4))
-        assert [form.qty for _, form in sim.replaces_received()] == [6]
-        orders = {o["client_order_id"]: (o["status"], o["qty"], o["filled_qty"]) for o in sim.orders()}
-        assert orders == {"t-p": ("replaced", "10", "6"), "t-p.r1": ("canceled", "6", "0")}
-        seen = collect(gw.events, lambda s: bool(of(OrderCancelled, s, "t-p")))
-        (fill,) = [e for e in seen if isinstance(e, OrderPartiallyFilled | OrderFilled)]
-        assert (fill.exec_id, fill.quantity) == (sim.fills()[0].execution_id, 6)
-        warned = [line for line in lines if line.startswith("WARNING") and "t-p" in line]
-        assert len(warned) == 1 and "cancelled, nothing is left" in warned[0], lines
+        with log_lines(lines):
+            gw.connect()
+            request = OrderRequest("t-p", "AAPL", OrderSide.BUY, 10, OrderType.LIMIT, limit_price=150.0)
+            gw.place(request)
+            sim.inject("step_before_replace")
+            gw.modify(replace(request, limit_price=149.0, filled_quantity=4))
+            assert [form.qty for _, form in sim.replaces_received()] == [6]
+            orders = {o["client_order_id"]: (o["status"], o["qty"], o["filled_qty"]) for o in sim.orders()}
+            assert orders == {"t-p": ("replaced", "10", "6"), "t-p.r1": ("canceled", "6", "0")}
+            seen = collect(gw.events, lambda s: bool(of(OrderCancelled, s, "t-p")))
+            (fill,) = [e for e in seen if isinstance(e, OrderPartiallyFilled | OrderFilled)]
+            assert (fill.exec_id, fill.quantity) == (sim.fills()[0].execution_id, 6)
+            warned = [line for line in lines if line.startswith("WARNING") and "t-p" in line]
+            assert len(warned) == 1 and "cancelled, nothing is left" in warned[0], lines
     finally:
-        logger.remove(sink)
         gw.close()
         sim.close()

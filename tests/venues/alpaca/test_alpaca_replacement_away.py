@@ -11,80 +11,37 @@ ask for them. Run 2 re-prices it again once r1 has filled 3 more (r2).
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
-from alpaca.trading.client import TradingClient
-from alpaca_helpers import SESSION_OPEN, config_for, minute_bars
-from loguru import logger
-from ml4t.backtest import BacktestConfig, OrderType, Strategy
-from ml4t.backtest.execution.limits import VolumeParticipationLimit
-
-from ml4t_live import LiveEngine
-from ml4t_live.sim.alpaca import SimulatedAlpaca
-from ml4t_live.venues.alpaca import AlpacaBroker, AlpacaFeed
-
-#: run 2's first live bar (the replay repeats the bars up to 14:32; the venue moved on meanwhile)
-REPRICE_AGAIN = SESSION_OPEN + timedelta(minutes=5)
-
-
-class BuyThenReprice(Strategy):
-    """20 AAPL limit 150 (the market is near 100) on the session's second bar; once it has filled
-    part, re-priced to 149; at ``REPRICE_AGAIN`` to 148 (the replay of a warm restart repeats
-    what came before it)."""
-
-    def __init__(self) -> None:
-        self.order = None
-        self.repriced = False
-        self.filled_at_second = None
-
-    def on_data(self, timestamp, data, context, broker):
-        if timestamp == SESSION_OPEN + timedelta(minutes=1):
-            self.order = broker.submit_order("AAPL", 20, order_type=OrderType.LIMIT, limit_price=150.0)
-        elif self.order is not None and self.order.filled_quantity > 0 and not self.repriced:
-            self.repriced = broker.update_order(self.order.order_id, limit_price=149.0)
-        elif timestamp == REPRICE_AGAIN:
-            self.filled_at_second = self.order.filled_quantity
-            broker.update_order(self.order.order_id, limit_price=148.0)
-
-
-def run(sim, state_dir, minutes, lines, strategy=None, **kw):
-    sink = logger.add(lambda m: lines.append(f"{m.record['level'].name} {m.record['message']}"), level="INFO")
-    try:
-        cfg = config_for(sim, **kw)
-        broker = AlpacaBroker(cfg, strategy_id="awayr", state_dir=state_dir)
-        feed = AlpacaFeed(cfg, ["AAPL"], end=SESSION_OPEN + timedelta(minutes=minutes))
-        LiveEngine(strategy or BuyThenReprice(), broker, feed, config=BacktestConfig(), session_dir=False,
-                   settle_timeout=0.5, open_orders_at_end="keep").run()  # fmt: skip
-    finally:
-        logger.remove(sink)
-    return broker
+from runtime_support import (
+    REPRICE_AGAIN,
+    BuyThenReprice,
+    filling_sim,
+    run_runtime,
+    trading_client,
+)
 
 
 def restarted(tmp_path, unreadable=False):
     """Run 1, a bar while away, run 2 (its reads of the activities failing if ``unreadable``):
     (run 2's broker, its strategy, our id, the execution made while away, Alpaca's fills, Alpaca's
     orders at the end, run 2's log)."""
-    sim = SimulatedAlpaca(minute_bars(14, {"AAPL": 100.0}), config=BacktestConfig(partial_fills_allowed=True),
-                          rate_limit_per_minute=None,
-                          execution_limits=VolumeParticipationLimit(max_participation=0.003))  # fmt: skip
-    sim.start()
+    sim = filling_sim(14)
     lines: list[str] = []
-    strategy = BuyThenReprice()
+    strategy = BuyThenReprice(reprice_again_at=REPRICE_AGAIN)
     try:
-        first = run(sim, tmp_path, 3, [])
+        first = run_runtime(sim, tmp_path, 3, [], BuyThenReprice(REPRICE_AGAIN), strategy_id="awayr")
         orders = {o["client_order_id"]: o for o in sim.orders()}
         (cid,) = [c for c in orders if ".r" not in c]
         assert first.book.get(cid).filled_quantity == 6
         assert (orders[cid]["status"], orders[cid]["filled_qty"]) == ("replaced", "3")
         r1 = orders[f"{cid}.r1"]
         assert (r1["status"], r1["qty"], r1["filled_qty"]) == ("partially_filled", "17", "3")
-        TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url).get_clock()  # a bar while away
+        trading_client(sim).get_clock()  # a bar while away
         away = sim.fills()[-1]
         assert (away.client_order_id, away.qty, away.cum_qty) == (f"{cid}.r1", 3, 6)
         if unreadable:
             sim.fail_activities(2, status=503)
-        second = run(sim, tmp_path, 11, lines, strategy, max_request_attempts=2)
+        second = run_runtime(sim, tmp_path, 11, lines, strategy, strategy_id="awayr", max_request_attempts=2)
         venue = sim.fills()
         final = {o["client_order_id"]: (o["status"], o["qty"], o["filled_qty"]) for o in sim.orders()}
     finally:

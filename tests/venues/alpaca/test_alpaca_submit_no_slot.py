@@ -10,7 +10,7 @@ real alpaca-py client against SimulatedAlpaca.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 from alpaca_helpers import config_for, drain
@@ -25,13 +25,8 @@ BURST = 20
 
 
 @pytest.fixture
-def gw(sim: SimulatedAlpaca) -> Iterator[AlpacaGateway]:
-    gateway = AlpacaGateway(config_for(sim, order_poll_interval=300.0, max_requests_per_minute=1,
-                                       rate_limit_burst=BURST, request_timeout=1.0),
-                            is_ours=lambda c: c.startswith("t-"))  # fmt: skip
-    gateway.connect()
-    yield gateway
-    gateway.close()
+def gw(connect_gateway: Callable[..., AlpacaGateway]) -> AlpacaGateway:
+    return connect_gateway(max_requests_per_minute=1, rate_limit_burst=BURST, request_timeout=1.0)
 
 
 def _leave_slots(gw: AlpacaGateway, sim: SimulatedAlpaca, n: int, others: int = 0) -> None:

@@ -15,103 +15,27 @@ from typing import Any
 
 import pytest
 from alpaca.trading.client import TradingClient
-from alpaca.trading.models import Order
-from alpaca.trading.requests import ReplaceOrderRequest
-from alpaca_helpers import config_for, drain, inject, of
-from ml4t.backtest import OrderSide, OrderType
-from test_alpaca_parsing import DOCS
-from test_alpaca_snapshot_unknown import (
+from alpaca_helpers import drain, of
+from unknown_support import (
+    CHAIN_IDS,
+    WAIT,
+    NoActivitiesRaisesSecond,
+    WatcherTick,
     fill_events,
+    limit,
+    ours,
+    replaced_chain,
+    replaced_unknown,
     rest_reported_once,
     unknown_half_filled,
 )
 
 from ml4t_live.errors import CancelRefused
 from ml4t_live.events import OrderAccepted, OrderReplaced, VenueErrorReported
-from ml4t_live.protocols import OrderRequest
 from ml4t_live.sim.alpaca import SimulatedAlpaca
 from ml4t_live.venues.alpaca.executions import ExecutionReader
 from ml4t_live.venues.alpaca.gateway import AlpacaGateway
-from ml4t_live.venues.alpaca.unknown import BeingReported, UnknownOutcomes
-
-WAIT = 10.0
-ATTEMPTS = 4  # max_request_attempts (AlpacaConfig default): what one look-up retries
-
-
-class _HeldOnLoop(ExecutionReader):
-    """Our execution reader, holding a read made on the trade stream's loop thread (the
-    watcher's report) until the test releases it."""
-
-    def __init__(self, reader: ExecutionReader) -> None:
-        super().__init__(reader.rest, reader.tracker)
-        self.inside, self.release = threading.Event(), threading.Event()
-
-    def for_view(self, client: Any, order: Any, *, adopting: bool = False) -> Any:
-        if threading.current_thread().name.startswith("ml4t-alpaca-trade"):
-            self.inside.set()
-            assert self.release.wait(WAIT)
-        return super().for_view(client, order, adopting=adopting)
-
-
-class _Waits(UnknownOutcomes):
-    """Our unknown submits, telling the test when a caller starts waiting for another's claim."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(limit)
-        self.waiting = threading.Event()
-
-    def wait_settled(self, client_order_id: str, timeout: float) -> bool:
-        self.waiting.set()
-        return super().wait_settled(client_order_id, timeout)
-
-
-def _limit(price: float) -> OrderRequest:
-    return OrderRequest("t-a", "AAPL", OrderSide.BUY, 10, OrderType.LIMIT, limit_price=price)
-
-
-def _replaced_unknown(sim: SimulatedAlpaca, **config: Any) -> tuple[AlpacaGateway, Any]:
-    """A connected gateway whose t-a (limit 50, resting) is of unknown outcome and was replaced
-    by another client with t-a.r1 (a chain of two); the trade stream delivers nothing."""
-    gw = AlpacaGateway(config_for(sim, order_poll_interval=300.0, **config), is_ours=lambda c: c.startswith("t-"))
-    gw.stream.unknown = _Waits(gw.stream.unknown.limit)
-    gw.connect()
-    inject(sim, "silence_trade_stream")
-    inject(sim, "truncated_body")  # Alpaca takes t-a, the answer is cut
-    inject(sim, "lookup_error", count=ATTEMPTS)  # and its look-up gets no answer
-    gw.place(_limit(50.0))
-    assert gw.follows_unknown("t-a")
-    raw = TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url)
-    first = raw.get_order_by_client_id("t-a")
-    r1 = raw.replace_order_by_id(first.id, ReplaceOrderRequest(limit_price=51.0, client_order_id="t-a.r1"))
-    return gw, r1
-
-
-def _ours(sim: SimulatedAlpaca) -> list[tuple[str, Any]]:
-    """The PATCH bodies Alpaca received from the gateway (the other client's t-a.r1 left out)."""
-    return [(v, form) for v, form in sim.replaces_received() if form.client_order_id != "t-a.r1"]
-
-
-class _WatcherTick:
-    """One tick of the watcher on the stream's loop thread, its report held until :meth:`done`."""
-
-    def __init__(self, gw: AlpacaGateway) -> None:
-        self.held = gw.stream.executions = _HeldOnLoop(gw.stream.executions)
-        self.errors: list[BaseException] = []
-
-        def tick() -> None:
-            try:
-                gw.stream.session.call(gw.stream.resolve_unconfirmed, timeout=WAIT + 5)
-            except BaseException as exc:  # noqa: BLE001  (asserted by done())
-                self.errors.append(exc)
-
-        self.thread = threading.Thread(target=tick, name="test-watcher-tick")
-        self.thread.start()
-        assert self.held.inside.wait(WAIT), "the watcher never reported t-a"
-
-    def done(self) -> None:
-        self.held.release.set()
-        self.thread.join(WAIT + 10)
-        assert not self.thread.is_alive() and not self.errors, self.errors
+from ml4t_live.venues.alpaca.unknown import BeingReported
 
 
 def test_a_modify_waits_for_the_watchers_report_of_an_unknown_submit_then_replaces(sim: SimulatedAlpaca) -> None:
@@ -119,14 +43,14 @@ def test_a_modify_waits_for_the_watchers_report_of_an_unknown_submit_then_replac
     look-up finds it. The modify waits for that report (the chain's fills counted, t-a accepted)
     and then replaces t-a.r1 with t-a.r2. Before, the modify ignored the claim and replaced at
     once: with fills on the chain's replaced orders not yet counted, it asked for too much."""
-    gw, r1 = _replaced_unknown(sim)
+    gw, r1 = replaced_unknown(sim)
     try:
-        tick = _WatcherTick(gw)
+        tick = WatcherTick(gw)
         errors: list[BaseException] = []
 
         def modify() -> None:
             try:
-                gw.modify(_limit(52.0))
+                gw.modify(limit(52.0))
             except BaseException as exc:  # noqa: BLE001  (asserted below)
                 errors.append(exc)
 
@@ -134,12 +58,12 @@ def test_a_modify_waits_for_the_watchers_report_of_an_unknown_submit_then_replac
         engine.start()
         try:
             assert gw.stream.unknown.waiting.wait(WAIT), "the modify did not wait for the watcher's report"
-            assert _ours(sim) == []  # nothing sent while the report is pending
+            assert ours(sim) == []  # nothing sent while the report is pending
         finally:
             tick.done()
             engine.join(WAIT + 10)
         assert not engine.is_alive() and not errors, errors
-        ((venue_id, form),) = _ours(sim)
+        ((venue_id, form),) = ours(sim)
         assert (venue_id, form.client_order_id, form.qty, form.limit_price) == (str(r1.id), "t-a.r2", 10, 52.0)
         seen = drain(gw.events)
         assert [type(e) for e in seen if isinstance(e, OrderAccepted | OrderReplaced)] == [OrderAccepted, OrderReplaced]
@@ -154,22 +78,22 @@ def test_a_modify_or_cancel_is_refused_while_the_watchers_report_outlasts_the_wa
     is refused (BeingReported, an OrderRefused: nothing sent, t-a works unchanged) and so is a
     cancel (BeingReported, not CancelRefused: the order is not done, the cancel failed). Once the
     report is on the queue, the same modify goes out. Before, both went out at once."""
-    gw, r1 = _replaced_unknown(sim, request_timeout=0.5)
+    gw, r1 = replaced_unknown(sim, request_timeout=0.5)
     try:
-        tick = _WatcherTick(gw)
+        tick = WatcherTick(gw)
         try:
             with pytest.raises(BeingReported, match="still being reported"):
-                gw.modify(_limit(52.0))
+                gw.modify(limit(52.0))
             with pytest.raises(BeingReported) as cancel:
                 gw.cancel("t-a")
             assert not isinstance(cancel.value, CancelRefused)
-            assert _ours(sim) == []
+            assert ours(sim) == []
             raw = TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url)
             assert raw.get_order_by_client_id("t-a.r1").status.value == "new"  # working unchanged
         finally:
             tick.done()
-        gw.modify(_limit(52.0))  # the next bar's try
-        ((venue_id, form),) = _ours(sim)
+        gw.modify(limit(52.0))  # the next bar's try
+        ((venue_id, form),) = ours(sim)
         assert (venue_id, form.client_order_id) == (str(r1.id), "t-a.r2")
         seen = drain(gw.events)
         assert len(of(OrderAccepted, seen, "t-a")) == 1 and len(of(OrderReplaced, seen, "t-a")) == 1
@@ -243,27 +167,6 @@ def test_a_snapshots_report_that_raises_leaves_the_submit_unknown_to_the_watcher
         gw.close()
 
 
-class _NoActivitiesRaisesSecond(ExecutionReader):
-    """Our execution reader without the activities (each fill reported under a made-up id), whose
-    second read on the stream's loop thread raises: a report that breaks after the chain's first
-    order was reported."""
-
-    def __init__(self, reader: ExecutionReader) -> None:
-        super().__init__(reader.rest, reader.tracker)
-        self.reads = 0
-
-    def for_view(self, client: Any, order: Any, *, adopting: bool = False) -> Any:
-        self.reads += 1
-        if self.reads == 2:
-            raise RuntimeError("a report that breaks")
-        return None
-
-
-def _doc_order(**fields: Any) -> Order:
-    """An Alpaca order in the documented shape (string numbers) with ``fields`` changed."""
-    return Order(**{**DOCS["partial_then_fill"][0]["order"], **fields})
-
-
 def test_a_chain_whose_report_broke_half_way_is_reported_again_not_taken_as_streamed(sim: SimulatedAlpaca) -> None:
     """t-a (of unknown outcome) was replaced after filling 4; its replacement t-a.r1 filled 3 (a
     venue's view, as Alpaca's chain would read, given here as the walk's answer: the report is made
@@ -272,18 +175,13 @@ def test_a_chain_whose_report_broke_half_way_is_reported_again_not_taken_as_stre
     (accepted, its 4 reported): t-a is then known to the tracker, as if the stream had reported
     it. The next tick still reports the chain, t-a.r1's 3 included (cumulative 7), once. Taken as
     reported by the stream instead, t-a would be settled and the 3 left to a later look-up."""
-    old_id, new_id = "0a0a0a0a-0000-4000-8000-000000000001", "0a0a0a0a-0000-4000-8000-000000000002"
-    chain = [
-        _doc_order(id=old_id, client_order_id="t-a", qty="10", filled_qty="4", filled_avg_price="50",
-                   status="replaced", replaced_by=new_id),
-        _doc_order(id=new_id, client_order_id="t-a.r1", qty="6", filled_qty="3", filled_avg_price="51",
-                   status="partially_filled", replaces=old_id),
-    ]  # fmt: skip
-    gw, _ = _replaced_unknown(sim)
+    old_id, new_id = CHAIN_IDS
+    chain = replaced_chain()
+    gw, _ = replaced_unknown(sim)
     try:
         gw.tracker.alias("t-a.r1", "t-a")  # (what the walk does for each replacement)
         gw.stream.chain = lambda cid, client: chain if cid == "t-a" else []
-        gw.stream.executions = _NoActivitiesRaisesSecond(gw.stream.executions)
+        gw.stream.executions = NoActivitiesRaisesSecond(gw.stream.executions)
         drain(gw.events)
         gw.stream.session.call(gw.stream.resolve_unconfirmed)
         seen = drain(gw.events)

@@ -12,50 +12,39 @@ from __future__ import annotations
 
 import threading
 
-from alpaca.trading.client import TradingClient
 from alpaca.trading.requests import ReplaceOrderRequest
-from alpaca_helpers import config_for, drain, inject, minute_bars
-from ml4t.backtest import BacktestConfig, OrderSide, OrderType
-from ml4t.backtest.execution.limits import VolumeParticipationLimit
-from test_alpaca_unknown_claim import ATTEMPTS, WAIT, _Waits, _WatcherTick
+from alpaca_helpers import config_for, drain, inject
+from runtime_support import filling_sim, trading_client
+from unknown_support import ATTEMPTS, WAIT, Waits, WatcherTick, limit
 
 from ml4t_live.events import OrderFilled, OrderPartiallyFilled
-from ml4t_live.protocols import OrderRequest
-from ml4t_live.sim.alpaca import SimulatedAlpaca
 from ml4t_live.venues.alpaca.gateway import AlpacaGateway
 
 
-def _limit(price: float) -> OrderRequest:
-    return OrderRequest("t-a", "AAPL", OrderSide.BUY, 10, OrderType.LIMIT, limit_price=price)
-
-
 def test_a_modify_waiting_for_the_watchers_report_asks_for_what_the_chain_left() -> None:
-    sim = SimulatedAlpaca(minute_bars(12, {"AAPL": 100.0}), config=BacktestConfig(partial_fills_allowed=True),
-                          rate_limit_per_minute=None,
-                          execution_limits=VolumeParticipationLimit(max_participation=0.003))  # fmt: skip
-    sim.start()
+    sim = filling_sim(12)
     gw = AlpacaGateway(config_for(sim, order_poll_interval=300.0), is_ours=lambda c: c.startswith("t-"))
-    gw.stream.unknown = _Waits(gw.stream.unknown.limit)
+    gw.stream.unknown = Waits(gw.stream.unknown.limit)
     try:
         gw.connect()
         inject(sim, "silence_trade_stream")
         inject(sim, "truncated_body")  # Alpaca takes t-a, the answer is cut
         inject(sim, "lookup_error", count=ATTEMPTS)  # and its look-up gets no answer
-        gw.place(_limit(150.0))
+        gw.place(limit(150.0))
         assert gw.follows_unknown("t-a")
-        raw = TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url)
+        raw = trading_client(sim)
         raw.get_clock()  # a bar: t-a fills 3
         first = raw.get_order_by_client_id("t-a")
         assert float(first.filled_qty) == 3
         r1 = raw.replace_order_by_id(first.id, ReplaceOrderRequest(qty=7, limit_price=151.0,
                                                                    client_order_id="t-a.r1"))  # fmt: skip
-        tick = _WatcherTick(gw)
+        tick = WatcherTick(gw)
         errors: list[BaseException] = []
         gate = gw.stream.unknown.waiting  # set when the modify waits for the report (or is done)
 
         def modify() -> None:
             try:
-                gw.modify(_limit(152.0))
+                gw.modify(limit(152.0))
             except BaseException as exc:  # noqa: BLE001  (asserted below)
                 errors.append(exc)
             finally:

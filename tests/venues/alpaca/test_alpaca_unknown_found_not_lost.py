@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from alpaca_helpers import drain, of
 from loguru import logger
-from test_alpaca_snapshot_unknown import fill_events
-from test_alpaca_unknown_claim import (
-    _doc_order,
-    _NoActivitiesRaisesSecond,
-    _replaced_unknown,
+from unknown_support import (
+    NoActivitiesRaisesSecond,
+    fill_events,
+    replaced_chain,
+    replaced_unknown,
 )
 
 from ml4t_live.events import OrderAccepted, OrderLost, VenueErrorReported
@@ -41,14 +41,8 @@ def test_a_found_submit_whose_report_broke_is_not_declared_lost_by_later_look_up
     so that the look-ups can be made to fail); the watcher's report breaks after t-a's 4. Then
     Alpaca answers no look-up for ``unknown_order_lookups`` ticks. Before, those misses
     counted and t-a, working at Alpaca with 4 filled and reported, was declared LOST."""
-    old_id, new_id = "0a0a0a0a-0000-4000-8000-000000000001", "0a0a0a0a-0000-4000-8000-000000000002"
-    chain = [
-        _doc_order(id=old_id, client_order_id="t-a", qty="10", filled_qty="4", filled_avg_price="50",
-                   status="replaced", replaced_by=new_id),
-        _doc_order(id=new_id, client_order_id="t-a.r1", qty="6", filled_qty="3", filled_avg_price="51",
-                   status="partially_filled", replaces=old_id),
-    ]  # fmt: skip
-    gw, _ = _replaced_unknown(sim)
+    chain = replaced_chain()
+    gw, _ = replaced_unknown(sim)
     try:
         gw.tracker.alias("t-a.r1", "t-a")
         answers = {"down": False}
@@ -59,7 +53,7 @@ def test_a_found_submit_whose_report_broke_is_not_declared_lost_by_later_look_up
             return chain if cid == "t-a" else []
 
         gw.stream.chain = walk
-        gw.stream.executions = _NoActivitiesRaisesSecond(gw.stream.executions)
+        gw.stream.executions = NoActivitiesRaisesSecond(gw.stream.executions)
         drain(gw.events)
         gw.stream.session.call(gw.stream.resolve_unconfirmed)  # found; the report breaks after t-a's 4
         assert [f.quantity for f in fill_events(drain(gw.events))] == [4]
@@ -93,7 +87,7 @@ class _Breaks(ExecutionReader):
 def test_a_report_that_always_raises_is_alerted_once_then_retried_at_a_lower_rate(
     sim: SimulatedAlpaca, errors: list[str]
 ) -> None:
-    gw, _ = _replaced_unknown(sim, unknown_order_lookups=3)
+    gw, _ = replaced_unknown(sim, unknown_order_lookups=3)
     try:
         reader = gw.stream.executions = _Breaks(gw.stream.executions)
         tick = lambda: gw.stream.session.call(gw.stream.resolve_unconfirmed)

@@ -9,10 +9,11 @@ SimulatedAlpaca; the trade stream is silent, so only the REST views report.
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 from alpaca_helpers import drain, of
-from test_alpaca_snapshot_unknown import (
+from unknown_support import (
+    WAIT,
+    HeldOnLoop,
     fill_events,
     rest_reported_once,
     unknown_half_filled,
@@ -20,24 +21,6 @@ from test_alpaca_snapshot_unknown import (
 
 from ml4t_live.events import OrderAccepted
 from ml4t_live.sim.alpaca import SimulatedAlpaca
-from ml4t_live.venues.alpaca.executions import ExecutionReader
-
-WAIT = 10.0
-
-
-class _HeldOnLoop(ExecutionReader):
-    """Our execution reader, holding a read made on the trade stream's loop thread (the
-    watcher's) until the test releases it: the gap between settling and reporting, kept open."""
-
-    def __init__(self, reader: ExecutionReader) -> None:
-        super().__init__(reader.rest, reader.tracker)
-        self.inside, self.release = threading.Event(), threading.Event()
-
-    def for_view(self, client: Any, order: Any, *, adopting: bool = False) -> Any:
-        if threading.current_thread().name.startswith("ml4t-alpaca-trade"):
-            self.inside.set()
-            assert self.release.wait(WAIT)
-        return super().for_view(client, order, adopting=adopting)
 
 
 def test_a_snapshot_while_the_watcher_reports_an_unknown_submit_leaves_it_to_the_watcher(sim: SimulatedAlpaca) -> None:
@@ -49,7 +32,7 @@ def test_a_snapshot_while_the_watcher_reports_an_unknown_submit_leaves_it_to_the
     OrderAccepted, the first 5 never reported (the broker's view 5 short)."""
     gw = unknown_half_filled(sim)
     try:
-        held = gw.stream.executions = _HeldOnLoop(gw.stream.executions)
+        held = gw.stream.executions = HeldOnLoop(gw.stream.executions)
         errors: list[BaseException] = []
 
         def tick() -> None:  # the watcher's tick, on the stream's loop thread
