@@ -18,9 +18,9 @@ from ml4t_live.errors import CancelUnsure
 from ml4t_live.events import OrderAccepted
 from ml4t_live.order_commands import STRATEGY_CANCEL
 from ml4t_live.venue_broker import VenueBroker
+from tests.engine.lookup_support import declared_lost, working
 from tests.engine.test_cancel_one_bug import BugOnCancel
 from tests.engine.test_cancel_resend import TimedVenue, drive, journal_of
-from tests.engine.test_lost_order_mends import _declared_lost, _working
 from tests.engine.test_unknown_lookup import Clock, at, logs
 
 __all__ = ["logs"]  # (the fixture, used by name)
@@ -129,7 +129,7 @@ def test_the_strategys_cancel_whose_bug_repeats_stays_pending_and_replays_false_
 
 def test_the_cancel_of_an_order_declared_lost_that_raises_a_bug_is_not_taken_and_fails_nothing(logs):
     clock = Clock()
-    venue, broker, order = _declared_lost(clock, raise_on={"cancel": TypeError(_BUG)})
+    venue, broker, order = declared_lost(clock, raise_on={"cancel": TypeError(_BUG)})
     cid = order.order_id
     assert venue.cancelled == [] and order.rejection_code == "lost"
     assert [m for level, m in logs if level == "ERROR" and f"cancel of {cid} raised TypeError" in m]
@@ -139,12 +139,12 @@ def test_the_cancel_of_an_order_declared_lost_that_raises_a_bug_is_not_taken_and
 
 def test_the_cancel_of_a_surfaced_lost_order_that_raises_a_bug_is_followed_and_sent_again_at_once(logs):
     clock = Clock()
-    venue, broker, order = _declared_lost(clock)
+    venue, broker, order = declared_lost(clock)
     broker.cancel_resends = CancelResends(clock=clock)
     cid = order.order_id
     assert venue.cancelled == [cid]
     venue.raise_on["cancel"] = TypeError(_BUG)
-    venue.open_orders.append(_working(cid))
+    venue.open_orders.append(working(cid))
     venue.events.put(OrderAccepted(cid, "V1"))  # the venue works it after all
     at(broker, clock, 15.0)  # surfaced: its cancel raises the bug; the same barrier's check sends it again
     assert venue.cancelled == [cid, cid] and cid in broker.book.cancelling  # followed (the venue has not confirmed)
@@ -168,11 +168,11 @@ def test_a_cancel_unsure_without_a_bug_as_cause_is_said_as_such_not_as_a_bug_of_
     assert [m for level, m in logs if level == "WARNING" and f"the strategy's cancel of {cid} was unsure "
             f"({_UNSURE}); whether it went out is unknown" in m], logs  # fmt: skip
     clock = Clock()
-    venue, broker, order = _declared_lost(clock)
+    venue, broker, order = declared_lost(clock)
     broker.cancel_resends = CancelResends(clock=clock)
     cid = order.order_id
     venue.raise_on["cancel"] = CancelUnsure(_UNSURE)
-    venue.open_orders.append(_working(cid))
+    venue.open_orders.append(working(cid))
     venue.events.put(OrderAccepted(cid, "V1"))
     at(broker, clock, 15.0)  # surfaced: its cancel is unsure
     assert [m for level, m in logs if level == "WARNING" and f"surfaced lost order {cid} was unsure ({_UNSURE})"

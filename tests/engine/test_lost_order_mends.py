@@ -31,6 +31,7 @@ from ml4t_live.journal.operator_access import read_only
 from ml4t_live.protocols import VenueOrder
 from ml4t_live.unknown_orders import UnknownOrders
 from ml4t_live.venue_broker import VenueBroker
+from tests.engine.lookup_support import declared_lost, working
 from tests.engine.test_unknown_lookup import (
     T0,
     WHEN,
@@ -46,23 +47,9 @@ from tests.support.fakes import ListFeed, bar
 __all__ = ["logs"]  # (the fixture, used by name)
 
 
-def _working(cid: str) -> VenueOrder:
-    return VenueOrder(cid, "V1", "AAA", OrderSide.BUY, 10, 0, OrderType.LIMIT, "open", 99.0)
-
-
-def _declared_lost(clock: Clock, **kw):
-    """An order of unknown outcome that two spaced look-ups miss: lost, at t = 10 s."""
-    venue = UnknownVenue(reached=True, fill_on_wait=False, **kw)
-    broker, order = start(venue, clock, misses=2)
-    at(broker, clock, 5.0)
-    at(broker, clock, 10.0)
-    assert order.status is OrderStatus.REJECTED and order.rejection_code == "lost"
-    return venue, broker, order
-
-
 def test_a_lost_order_that_surfaces_accepted_is_cancelled_followed_and_its_fill_counts_once(logs):
     clock = Clock()
-    venue, broker, order = _declared_lost(clock)
+    venue, broker, order = declared_lost(clock)
     cid = order.order_id
     journal = broker.link.journal
     assert venue.cancelled == [cid]  # declared lost: a cancel for its id, in case the venue has it
@@ -89,9 +76,9 @@ def test_a_lost_order_that_surfaces_accepted_is_cancelled_followed_and_its_fill_
 
 def test_a_lost_order_listed_working_at_a_reconciliation_is_cancelled():
     clock = Clock()
-    venue, broker, order = _declared_lost(clock)
+    venue, broker, order = declared_lost(clock)
     cid = order.order_id
-    venue.open_orders.append(_working(cid))
+    venue.open_orders.append(working(cid))
     broker.own.check_soon()
     broker.reconcile_if_due()
     assert venue.cancelled == [cid, cid] and cid in broker.book.cancelling
@@ -124,7 +111,7 @@ def test_a_lost_order_the_venue_lists_working_at_a_warm_restart_is_cancelled(tmp
     _, first = _run(venue, 4, state_dir=tmp_path)
     cid = first.order.order_id
     assert first.order.rejection_code == "lost" and venue.cancelled == [cid]
-    venue.open_orders.append(_working(cid))  # it surfaces while the process is down
+    venue.open_orders.append(working(cid))  # it surfaces while the process is down
     broker, second = _run(venue, 5, state_dir=tmp_path, end="cancel")
     assert venue.cancelled == [cid, cid], "the restart left a surfaced lost order working"
     assert [m for level, m in logs if level == "ERROR" and cid in m and "listed working at the restart" in m]

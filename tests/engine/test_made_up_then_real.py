@@ -30,8 +30,8 @@ from ml4t_live.events import OrderFilled, OrderPartiallyFilled, OrderReplaced
 from ml4t_live.venue_broker import VenueBroker
 from ml4t_live.venues.alpaca.parsing import made_up_exec_id
 from ml4t_live.venues.alpaca.tracker import OrderTracker
+from tests.engine.lookup_support import FilledSilently, run_reconciling
 from tests.engine.test_cancel_resend import journal_of
-from tests.engine.test_owed_executions import FilledSilently, _run
 from tests.engine.test_unknown_lookup import WHEN
 from tests.support.fakes import FakeVenue, bar
 
@@ -65,7 +65,7 @@ def _ignored(lines, cid):
 @pytest.mark.parametrize("cumulative", [True, False], ids=["cumulative", "no-cumulative"])
 def test_the_real_execution_after_a_fill_made_up_in_the_session_counts_once(tmp_path, cumulative):
     venue = RealLater(fill_on_wait=False, cumulative=cumulative)
-    strategy, broker, lines = _run(venue, tmp_path, bars=15)
+    strategy, broker, lines = run_reconciling(venue, tmp_path, bars=15)
     order = strategy.orders[0]
     cid = order.order_id
     assert venue.delivered and venue.looked_up == [[cid], [cid]]  # the check's, the reconciliation's
@@ -76,7 +76,7 @@ def test_the_real_execution_after_a_fill_made_up_in_the_session_counts_once(tmp_
     said = _ignored(lines, cid)
     assert len(said) == 1 and said[0].startswith("WARNING"), said
     # a warm restart replays the journal (the made-up fill, then the real execution): the same
-    strategy, broker, _ = _run(venue, tmp_path, bars=20)
+    strategy, broker, _ = run_reconciling(venue, tmp_path, bars=20)
     assert broker.book.positions["AAA"].quantity == 5
     assert strategy.orders[0].filled_quantity == 5 and len(broker.get_fills()) == 1
     _, positions, fills = journal_of(tmp_path)
@@ -89,12 +89,12 @@ def test_the_real_execution_first_arriving_in_the_run_after_the_made_up_fill_cou
     real execution is ignored (with a book that forgot the replayed made-up end at the end of the
     restart, it counted a second time: AAA 10)."""
     venue = RealLater(fill_on_wait=False, real_at=1e9)
-    strategy, broker, lines = _run(venue, tmp_path, bars=15)
+    strategy, broker, lines = run_reconciling(venue, tmp_path, bars=15)
     cid = strategy.orders[0].order_id
     assert not venue.delivered and broker.book.positions["AAA"].quantity == 5
     assert not _ignored(lines, cid)
     venue.real_at = 0.0
-    strategy, broker, lines = _run(venue, tmp_path, bars=20)  # E-real comes at the first bar's end
+    strategy, broker, lines = run_reconciling(venue, tmp_path, bars=20)  # E-real comes at the first bar's end
     assert venue.delivered and len(_ignored(lines, cid)) == 1
     assert broker.book.positions["AAA"].quantity == 5 and strategy.orders[0].filled_quantity == 5
     assert journal_of(tmp_path)[1:] == ({"AAA": 5.0}, 1)
@@ -103,18 +103,18 @@ def test_the_real_execution_first_arriving_in_the_run_after_the_made_up_fill_cou
 @pytest.mark.parametrize("cumulative", [True, False], ids=["cumulative", "no-cumulative"])
 def test_the_real_execution_after_a_fill_made_up_at_a_restart_counts_once(tmp_path, cumulative):
     venue = RealLater(fill_on_wait=False, cumulative=cumulative, answer="fail", real_at=1e9)
-    strategy, broker, _ = _run(venue, tmp_path, bars=3)  # its look-up fails: cancelling at the end
+    strategy, broker, _ = run_reconciling(venue, tmp_path, bars=3)  # its look-up fails: cancelling at the end
     cid = strategy.orders[0].order_id
     assert cid in broker.book.cancelling and not venue.delivered
     venue.answer, venue.real_at = "filled, no executions", 0.0
-    strategy, broker, lines = _run(venue, tmp_path, bars=10)  # the restart makes it up; E-real comes
+    strategy, broker, lines = run_reconciling(venue, tmp_path, bars=10)  # the restart makes it up; E-real comes
     assert venue.delivered
     assert any(cid in line and "filled-while-away" not in line and "while away" in line for line in lines)
     assert strategy.orders[0].filled_quantity == 5 and broker.book.positions["AAA"].quantity == 5
     assert len(_ignored(lines, cid)) == 1
     _, positions, fills = journal_of(tmp_path)
     assert positions == {"AAA": 5.0} and fills == 1
-    strategy, broker, _ = _run(venue, tmp_path, bars=15)  # and a restart after it: the same
+    strategy, broker, _ = run_reconciling(venue, tmp_path, bars=15)  # and a restart after it: the same
     assert strategy.orders[0].filled_quantity == 5 and broker.book.positions["AAA"].quantity == 5
     _, positions, fills = journal_of(tmp_path)
     assert positions == {"AAA": 5.0} and fills == 1

@@ -16,58 +16,20 @@ from dataclasses import dataclass, replace
 from loguru import logger
 from ml4t.backtest import BacktestConfig, OrderSide, OrderStatus, OrderType
 
-from ml4t_live.cancel_resends import CancelResends
 from ml4t_live.errors import ReconciliationError
 from ml4t_live.events import OrderFilled, OrderPartiallyFilled
 from ml4t_live.protocols import VenueOrder, VenuePosition
 from ml4t_live.unknown_orders import UnknownOrders
 from ml4t_live.venue_broker import VenueBroker
-from tests.engine.test_cancel_resend import alert_lines, drive, journal_of
-from tests.engine.test_cancel_resend_bounds import HaltedLimits
-from tests.engine.test_cancel_unlisted_lookup import LooksUp
+from tests.engine.lookup_support import FilledSilently, run_reconciling
+from tests.engine.test_cancel_resend import alert_lines, journal_of
 from tests.engine.test_unknown_lookup import T0, WHEN, Clock, UnknownVenue, at
 from tests.support.fakes import bar
 
 
-@dataclass
-class FilledSilently(LooksUp):
-    """LooksUp ("filled, no executions"): the venue filled the order (its position moved) but its
-    executions never reach the client. ``late``: they do come, at the next bar's drain after the
-    first look-up (a slow stream)."""
-
-    answer: str | None = "filled, no executions"
-    late: bool = False
-
-    def lookup(self, cids):
-        if not self.looked_up:
-            for cid in cids:
-                request = next(r for r in self.placed if r.client_order_id == cid)
-                self.positions["AAA"] = VenuePosition("AAA", request.quantity, 90.0)
-                if self.late:
-                    self.events.put(OrderFilled(cid, "E-late", "AAA", request.side, request.quantity, 89.5, WHEN,
-                                                1.0, request.quantity))  # fmt: skip
-        return super().lookup(cids)
-
-
-class Reconciling(HaltedLimits):
-    """HaltedLimits whose every bar (30 s of the fake clock) makes the reconciliation due, as 30 s
-    would (its schedule, ``reconcile_every`` / ``RECHECK``, runs on the real clock)."""
-
-    def on_data(self, timestamp, data, context, broker):
-        broker.own.check_soon()
-        super().on_data(timestamp, data, context, broker)
-
-
-def _run(venue, tmp_path, bars=70):
-    strategy = Reconciling(tmp_path / "fake-DU0001-cr.journal", venue.clock, 1)
-    broker = VenueBroker(venue, strategy_id="cr", state_dir=tmp_path)
-    broker.cancel_resends = CancelResends(clock=venue.clock)
-    return strategy, broker, drive(strategy, broker, bars, "keep")
-
-
 def test_a_cancelling_order_found_filled_without_executions_takes_its_fill_at_the_next_reconciliation(tmp_path):
     venue = FilledSilently(fill_on_wait=False)
-    strategy, broker, lines = _run(venue, tmp_path)
+    strategy, broker, lines = run_reconciling(venue, tmp_path)
     order = strategy.orders[0]
     cid = order.order_id
     assert venue.looked_up == [[cid], [cid]]  # the check's (60 s), then the next bar's reconciliation
@@ -82,7 +44,7 @@ def test_a_cancelling_order_found_filled_without_executions_takes_its_fill_at_th
 
 def test_executions_that_come_before_the_reconciliation_are_not_made_up(tmp_path):
     venue = FilledSilently(fill_on_wait=False, late=True)
-    strategy, broker, lines = _run(venue, tmp_path)
+    strategy, broker, lines = run_reconciling(venue, tmp_path)
     order = strategy.orders[0]
     assert venue.looked_up == [[order.order_id]]  # settled by its execution: not looked up again
     assert order.status is OrderStatus.FILLED and order.filled_price == 89.5  # the real execution's
@@ -94,16 +56,10 @@ def test_executions_that_come_before_the_reconciliation_are_not_made_up(tmp_path
 def test_an_order_of_unknown_outcome_found_filled_without_executions_takes_its_fill_at_the_next_reconciliation():
     clock = Clock()
     venue = UnknownVenue(reached=True, fill_on_wait=False)
-    broker = VenueBroker(venue, strategy_id="unk")
-    broker.unknown = UnknownOrders(clock=clock)
-    broker.connect(BacktestConfig())
-    broker.begin_bar(bar(T0, {"AAA": 100.0}))
-    order = broker.submit_order("AAA", 10, order_type=OrderType.LIMIT, limit_price=99.0)
+    # the venue filled it, its executions never reach the client; the look-up at 5 s finds it
+    # filled: accepted, its executions awaited
+    broker, order = _found_filled(venue, clock, None)
     cid = order.order_id
-    venue.answers[cid] = (VenueOrder(cid, "V1", "AAA", OrderSide.BUY, 10, 10, OrderType.LIMIT, "filled", 99.0), [])
-    venue.positions["AAA"] = VenuePosition("AAA", 10.0, 99.0)  # the venue filled it; its executions never reach the client
-    at(broker, clock, 5.0)  # the look-up finds it filled: accepted, its executions awaited
-    assert venue.looked_up == [[cid]] and order.status is OrderStatus.PENDING
     broker.own.check_soon()  # (its RECHECK: the venue's position differs)
     at(broker, clock, 6.0)  # the next reconciliation looks again: still filled, nothing came
     assert venue.looked_up == [[cid], [cid]]
@@ -156,7 +112,7 @@ def test_executions_that_come_on_the_first_snapshot_after_the_look_up_settle_it_
     # a review probe of 8224f41: the earlier test's execution came with the first look-up (so
     # nothing was ever owed); a mutant without the pruning before the second look-up passed it
     venue = SecondLookUp(fill_on_wait=False, at_snapshot=True)
-    strategy, broker, lines = _run(venue, tmp_path)
+    strategy, broker, lines = run_reconciling(venue, tmp_path)
     order = strategy.orders[0]
     assert venue.snapshots_after > 2  # reconciliations did pass after the execution came
     assert venue.looked_up == [[order.order_id]]  # settled by its execution: not looked up again
@@ -168,7 +124,7 @@ def test_executions_that_come_on_the_first_snapshot_after_the_look_up_settle_it_
 
 def test_a_second_look_up_that_brings_the_executions_itself_makes_nothing_up(tmp_path):
     venue = SecondLookUp(fill_on_wait=False, then="filled")
-    strategy, broker, lines = _run(venue, tmp_path)
+    strategy, broker, lines = run_reconciling(venue, tmp_path)
     order = strategy.orders[0]
     cid = order.order_id
     assert venue.looked_up == [[cid], [cid]]
@@ -184,7 +140,7 @@ def test_a_second_look_up_that_finds_the_order_cancelled_or_rejected_ends_it_so(
     for end in ("cancelled", "rejected"):
         path = tmp_path / end
         venue = SecondLookUp(fill_on_wait=False, then=end)
-        strategy, broker, lines = _run(venue, path)
+        strategy, broker, lines = run_reconciling(venue, path)
         order = strategy.orders[0]
         cid = order.order_id
         assert venue.looked_up == [[cid], [cid]], end  # ended at the second: not looked up again
@@ -276,7 +232,7 @@ def test_a_cancelling_order_a_second_look_up_finds_filled_no_more_than_its_fills
     # a review probe of ba017fa: the second look-up's "filled 2" dropped the order (INFO); it stayed
     # cancelling at 2 of 5, and its cancel's ALERT said "its executions have not come" (2 had)
     venue = FilledThenShort(fill_on_wait=False)
-    strategy, broker, lines = _run(venue, tmp_path)
+    strategy, broker, lines = run_reconciling(venue, tmp_path)
     order = strategy.orders[0]
     cid = order.order_id
     assert len(venue.looked_up) > 2  # looked up again at each reconciliation after the second
@@ -294,13 +250,13 @@ def test_a_restart_look_up_finding_an_order_filled_no_more_than_its_fills_keeps_
     # a review probe of ba017fa: _take_venue_end did nothing with a "filled" answer not beyond the
     # book: the order stayed cancelling at 2 of 5 for the run, with no word
     venue = FilledThenShort(fill_on_wait=False, answer="fail", short_from=10**9)
-    strategy, broker, _ = _run(venue, tmp_path, bars=3)  # its look-up fails: cancelling at the end
+    strategy, broker, _ = run_reconciling(venue, tmp_path, bars=3)  # its look-up fails: cancelling at the end
     cid = strategy.orders[0].order_id
     assert cid in broker.book.cancelling
     venue.answer, venue.short_from = "filled, no executions", 0
     venue.positions["AAA"] = VenuePosition("AAA", 2.0, 89.5)
     looked = len(venue.looked_up)
-    strategy, broker, lines = _run(venue, tmp_path, bars=10)
+    strategy, broker, lines = run_reconciling(venue, tmp_path, bars=10)
     order = strategy.orders[0]
     alert = alert_lines(lines, cid)
     assert alert and "the venue says it filled 2 while away; the book has 2 of 5" in alert[0], alert

@@ -16,10 +16,9 @@ from typing import Any
 
 import pytest
 from alpaca.trading.client import TradingClient
-from alpaca_helpers import collect, config_for, minute_bars
-from loguru import logger
-from ml4t.backtest import BacktestConfig, OrderSide, OrderType
-from ml4t.backtest.execution.limits import VolumeParticipationLimit
+from alpaca_helpers import collect, config_for
+from ml4t.backtest import OrderSide, OrderType
+from runtime_support import filling_sim, log_lines, trading_client
 
 from ml4t_live.events import OrderFilled, OrderPartiallyFilled, VenueErrorReported
 from ml4t_live.protocols import OrderRequest
@@ -61,18 +60,14 @@ class Rig:
 
 @contextmanager
 def rig(bars: int = 20, **config: Any) -> Iterator[Rig]:
-    sim = SimulatedAlpaca(minute_bars(bars, {"AAPL": 100.0}), config=BacktestConfig(partial_fills_allowed=True),
-                          rate_limit_per_minute=None,
-                          execution_limits=VolumeParticipationLimit(max_participation=0.003))  # fmt: skip
-    sim.start()
+    sim = filling_sim(bars)
     gw = AlpacaGateway(config_for(sim, order_poll_interval=300.0, **config), is_ours=lambda c: c.startswith("t-"))
     lines: list[str] = []
-    sink = logger.add(lambda m: lines.append(f"{m.record['level'].name} {m.record['message']}"), level="INFO")
     try:
-        gw.connect()
-        yield Rig(sim, gw, TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url), lines)
+        with log_lines(lines):
+            gw.connect()
+            yield Rig(sim, gw, trading_client(sim), lines)
     finally:
-        logger.remove(sink)
         gw.close()
         sim.close()
 
