@@ -60,8 +60,21 @@ def run_runtime(
 
 
 def trading_client(sim: SimulatedAlpaca) -> TradingClient:
-    """Another client of ``sim`` (real alpaca-py): each request moves its replay on one bar."""
+    """Another client of ``sim`` (real alpaca-py): its ``get_clock()`` moves the step-mode replay on
+    one bar."""
     return TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url)
+
+
+def repriced_then_away(sim: SimulatedAlpaca, state_dir, strategy: BuyThenReprice, bars_away: int = 1) -> str:
+    """Run 1 of the restart tests (``strategy`` until 14:33 as ``awayr``: its limit order of 20
+    filled 3 and was re-priced, r1 filled 3), then ``bars_away`` bars while no runtime runs.
+    Returns our id of the order."""
+    run_runtime(sim, state_dir, 3, [], strategy, strategy_id="awayr")
+    (cid,) = [o["client_order_id"] for o in sim.orders() if ".r" not in o["client_order_id"]]
+    raw = trading_client(sim)
+    for _ in range(bars_away):
+        raw.get_clock()
+    return cid
 
 
 class BuyOnce(Strategy):

@@ -15,7 +15,13 @@ from __future__ import annotations
 
 import pytest
 from alpaca_helpers import collect, inject, of
-from runtime_support import BuyThenReprice, filling_sim, run_runtime, trading_client
+from runtime_support import (
+    BuyThenReprice,
+    filling_sim,
+    repriced_then_away,
+    run_runtime,
+    trading_client,
+)
 from unknown_support import limit
 
 from ml4t_live.errors import VenueError
@@ -30,12 +36,8 @@ def test_a_chain_read_again_after_the_stream_ended_the_order_still_brings_its_fi
     sim = filling_sim(14)
     lines: list[str] = []
     try:
-        run_runtime(sim, tmp_path, 3, [], BuyThenReprice(), strategy_id="awayr")
-        (cid,) = [o["client_order_id"] for o in sim.orders() if ".r" not in o["client_order_id"]]
-        raw = trading_client(sim)
-        for _ in range(4):  # four bars while away
-            raw.get_clock()
-        assert raw.get_order_by_client_id(f"{cid}.r1").filled_qty == "15"
+        cid = repriced_then_away(sim, tmp_path, BuyThenReprice(), bars_away=4)
+        assert trading_client(sim).get_order_by_client_id(f"{cid}.r1").filled_qty == "15"
         sim.inject("lookup_error", count=ATTEMPTS)  # the restart's walk from the order under our id
         second = run_runtime(sim, tmp_path, 11, lines, BuyThenReprice(), strategy_id="awayr",
                              max_request_attempts=ATTEMPTS)  # fmt: skip

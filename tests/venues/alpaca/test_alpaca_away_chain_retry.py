@@ -15,8 +15,8 @@ from runtime_support import (
     REPRICE_AGAIN,
     BuyThenReprice,
     filling_sim,
+    repriced_then_away,
     run_runtime,
-    trading_client,
 )
 
 ATTEMPTS = 2  # run 2's max_request_attempts: what one read retries
@@ -27,9 +27,7 @@ def test_a_chain_unreadable_at_the_restart_is_read_at_the_next_reconciliation(tm
     lines: list[str] = []
     strategy = BuyThenReprice(reprice_again_at=REPRICE_AGAIN)
     try:
-        run_runtime(sim, tmp_path, 3, [], BuyThenReprice(REPRICE_AGAIN), strategy_id="awayr")
-        (cid,) = [o["client_order_id"] for o in sim.orders() if ".r" not in o["client_order_id"]]
-        trading_client(sim).get_clock()  # a bar while away
+        cid = repriced_then_away(sim, tmp_path, BuyThenReprice(REPRICE_AGAIN))  # a bar while away
         away = sim.fills()[-1]
         assert (away.client_order_id, away.cum_qty) == (f"{cid}.r1", 6)
         sim.inject("lookup_error", count=ATTEMPTS)  # the restart's walk from the order under our id

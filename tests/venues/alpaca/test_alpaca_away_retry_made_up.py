@@ -12,7 +12,7 @@ trimmed it as already applied (9 where Alpaca had 12). Real alpaca-py against th
 
 from __future__ import annotations
 
-from runtime_support import BuyThenReprice, filling_sim, run_runtime, trading_client
+from runtime_support import BuyThenReprice, filling_sim, repriced_then_away, run_runtime
 
 ATTEMPTS = 2  # run 2's max_request_attempts: what one read retries
 
@@ -21,9 +21,7 @@ def test_a_made_up_part_read_after_stream_fills_is_not_trimmed(tmp_path):
     sim = filling_sim(14)
     lines: list[str] = []
     try:
-        run_runtime(sim, tmp_path, 3, [], BuyThenReprice(), strategy_id="awayr")
-        (cid,) = [o["client_order_id"] for o in sim.orders() if ".r" not in o["client_order_id"]]
-        trading_client(sim).get_clock()  # a bar while away
+        cid = repriced_then_away(sim, tmp_path, BuyThenReprice())  # a bar while away
         sim.inject("lookup_error", count=ATTEMPTS)  # the restart's walk from the order under our id
         sim.fail_activities(1000)
         second = run_runtime(sim, tmp_path, 5, lines, BuyThenReprice(), strategy_id="awayr", max_request_attempts=ATTEMPTS)

@@ -13,9 +13,9 @@ from __future__ import annotations
 import threading
 
 from alpaca.trading.requests import ReplaceOrderRequest
-from alpaca_helpers import config_for, drain, inject
+from alpaca_helpers import drain
 from runtime_support import filling_sim, trading_client
-from unknown_support import ATTEMPTS, WAIT, Waits, WatcherTick, limit
+from unknown_support import WAIT, WatcherTick, limit, unknown_limit
 
 from ml4t_live.events import OrderFilled, OrderPartiallyFilled
 from ml4t_live.venues.alpaca.gateway import AlpacaGateway
@@ -23,15 +23,9 @@ from ml4t_live.venues.alpaca.gateway import AlpacaGateway
 
 def test_a_modify_waiting_for_the_watchers_report_asks_for_what_the_chain_left() -> None:
     sim = filling_sim(12)
-    gw = AlpacaGateway(config_for(sim, order_poll_interval=300.0), is_ours=lambda c: c.startswith("t-"))
-    gw.stream.unknown = Waits(gw.stream.unknown.limit)
+    gw: AlpacaGateway | None = None
     try:
-        gw.connect()
-        inject(sim, "silence_trade_stream")
-        inject(sim, "truncated_body")  # Alpaca takes t-a, the answer is cut
-        inject(sim, "lookup_error", count=ATTEMPTS)  # and its look-up gets no answer
-        gw.place(limit(150.0))
-        assert gw.follows_unknown("t-a")
+        gw = unknown_limit(sim, 150.0)
         raw = trading_client(sim)
         raw.get_clock()  # a bar: t-a fills 3
         first = raw.get_order_by_client_id("t-a")
@@ -71,5 +65,6 @@ def test_a_modify_waiting_for_the_watchers_report_asks_for_what_the_chain_left()
         assert [f.exec_id for f in fills] == [v.execution_id for v in sim.fills()]  # each once
         assert fills[-1].cumulative_quantity == 10 and isinstance(fills[-1], OrderFilled)
     finally:
-        gw.close()
+        if gw is not None:
+            gw.close()
         sim.close()

@@ -93,17 +93,28 @@ def limit(price: float) -> OrderRequest:
     return OrderRequest("t-a", "AAPL", OrderSide.BUY, 10, OrderType.LIMIT, limit_price=price)
 
 
+def unknown_limit(sim: SimulatedAlpaca, price: float, **config: Any) -> AlpacaGateway:
+    """A connected gateway (its unknown submits :class:`Waits`) whose t-a (buy 10, limit ``price``)
+    is of unknown outcome; the trade stream delivers nothing. Closed again if that fails."""
+    gw = AlpacaGateway(config_for(sim, order_poll_interval=300.0, **config), is_ours=lambda c: c.startswith("t-"))
+    gw.stream.unknown = Waits(gw.stream.unknown.limit)
+    try:
+        gw.connect()
+        inject(sim, "silence_trade_stream")
+        inject(sim, "truncated_body")  # Alpaca takes t-a, the answer is cut
+        inject(sim, "lookup_error", count=ATTEMPTS)  # and its look-up gets no answer
+        gw.place(limit(price))
+        assert gw.follows_unknown("t-a")
+    except BaseException:
+        gw.close()
+        raise
+    return gw
+
+
 def replaced_unknown(sim: SimulatedAlpaca, **config: Any) -> tuple[AlpacaGateway, Any]:
     """A connected gateway whose t-a (limit 50, resting) is of unknown outcome and was replaced
     by another client with t-a.r1 (a chain of two); the trade stream delivers nothing."""
-    gw = AlpacaGateway(config_for(sim, order_poll_interval=300.0, **config), is_ours=lambda c: c.startswith("t-"))
-    gw.stream.unknown = Waits(gw.stream.unknown.limit)
-    gw.connect()
-    inject(sim, "silence_trade_stream")
-    inject(sim, "truncated_body")  # Alpaca takes t-a, the answer is cut
-    inject(sim, "lookup_error", count=ATTEMPTS)  # and its look-up gets no answer
-    gw.place(limit(50.0))
-    assert gw.follows_unknown("t-a")
+    gw = unknown_limit(sim, 50.0, **config)
     raw = TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url)
     first = raw.get_order_by_client_id("t-a")
     r1 = raw.replace_order_by_id(first.id, ReplaceOrderRequest(limit_price=51.0, client_order_id="t-a.r1"))
