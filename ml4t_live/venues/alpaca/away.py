@@ -20,7 +20,10 @@ filled (a modify then asks for what is left). A chain that cannot be read raises
 ``MAX_CHAIN``): the broker reads it again at its next reconciliations, bounded
 (:mod:`~ml4t_live.restart_reads`). The order's view listed at the restart is kept
 (:attr:`WhileAway.unread`) until a walk succeeds, whether or not Alpaca still lists the order, and
-each read is computed against it: what the stream reported since is beyond it. An order neither
+each read is computed against it: what the stream reported since is beyond it. Until then the
+tracker counts the listed order's later fills on top of a provisional base, what the book holds
+beyond the order's own filled quantity (the orders before it filled at least that); the walk that
+succeeds sets the real one. An order neither
 listed nor kept raises too (unknown, never read as nothing). Engine thread.
 """
 
@@ -79,6 +82,9 @@ class WhileAway:
                 chain = self._chain(client, ours, order)
             except VenueError:
                 self.unread[ours] = order  # (read against this view until a walk succeeds)
+                # meanwhile its fills count on top of what the book holds of the orders before it
+                # (at least): the walk that succeeds sets the real base
+                self.tracker.continues(str(order.id), max(filled - (num(order.filled_qty) or 0.0), 0.0))
                 raise
             self.tracker.continues(str(order.id), sum(num(o.filled_qty) or 0.0 for o in chain[:-1]))
         self.unread.pop(ours, None)
