@@ -286,15 +286,16 @@ class TradingApi:
                       request.match_info["order_id"])  # fmt: skip
             await self.ctx.move_on()  # the next bar's open meets the order before it is replaced
         order_id = request.match_info["order_id"]
-        bars = self.ctx.faults.take_slow_replace() if self.ctx.venue.replaceable(order_id) else None
+        slow = self.ctx.faults.take_slow_replace() if self.ctx.venue.replaceable(order_id) else None
+        bars, fail = slow if slow is not None else (None, False)
         if bars is not None:
-            _log.info("fault: the replace of {} is answered and left pending_replace for {} bar(s) (slow_replace)",
-                      order_id, bars)  # fmt: skip
+            _log.info("fault: the replace of {} is answered and left pending_replace for {} bar(s){} (slow_replace)",
+                      order_id, bars, ", then fails" if fail else "")  # fmt: skip
         error = self.ctx.faults.take_change_error("replace_error")
         if error is not None and not error[1]:
             _log.info("fault: the replace of {} is answered {}, not carried out (replace_error)", order_id, error[0])
             return _json({"code": error[0] * 100000, "message": "service unavailable"}, error[0])
-        new, messages = self.ctx.venue.replace(order_id, form, after_bars=bars)
+        new, messages = self.ctx.venue.replace(order_id, form, after_bars=bars, fail=fail)
         self.ctx.publish(messages)
         if error is not None:
             _log.info("fault: the replace of {} is carried out and answered {} (replace_error)", order_id, error[0])

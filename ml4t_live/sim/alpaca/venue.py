@@ -79,7 +79,7 @@ class AlpacaVenue:
         self.refusals: list[str] = []  # faults.py ``refuse_next``: 403 messages for the next submits
         self._late_cancels: dict[str, int] = {}  # faults.py ``lose_cancel`` with ``bars``: bars left
         #: faults.py ``slow_replace``: replacement id -> (the order it replaces, the PATCH, bars left)
-        self._late_replaces: dict[str, tuple[str, ReplaceForm, int]] = {}
+        self._late_replaces: dict[str, tuple[str, ReplaceForm, int, bool]] = {}
 
     # ------------------------------------------------------------------ lookups
     def get(self, order_id: str) -> AlpacaOrder:
@@ -234,10 +234,12 @@ class AlpacaVenue:
         return None
 
     # ------------------------------------------------------------------ replace / cancel
-    def replace(self, order_id: str, form: ReplaceForm, *, after_bars: int | None = None) -> tuple[AlpacaOrder, Messages]:
+    def replace(self, order_id: str, form: ReplaceForm, *, after_bars: int | None = None,
+                fail: bool = False) -> tuple[AlpacaOrder, Messages]:  # fmt: skip
         """Alpaca's replace: a NEW order (new id) that ``replaces`` the old one. ``after_bars``
         (the ``slow_replace`` fault): the new order is answered ``pending_new`` and the old one
-        stays ``pending_replace`` (working: it can fill) until that many more bars have opened."""
+        stays ``pending_replace`` (working: it can fill) until that many more bars have opened;
+        ``fail``: the replace is then not carried out (the old order works on unchanged)."""
         self.replaces_received.append((order_id, form))  # refused below too (not parse_replace's)
         old = self.get(order_id)
         if not self.replaceable(order_id):  # (a replace during pending_cancel fails: AL-14)
@@ -259,7 +261,7 @@ class AlpacaVenue:
         new.stop_price = form.stop_price if form.stop_price is not None else old.stop_price
         old.status, old.updated_at = "pending_replace", now
         self._register(new)
-        self._late_replaces[new.id] = (old.id, form, after_bars)
+        self._late_replaces[new.id] = (old.id, form, after_bars, fail)
         return new, [self.updates.update("pending_replace", old), self.updates.update("pending_new", new)]
 
     def replaceable(self, order_id: str) -> bool:
@@ -322,17 +324,20 @@ class AlpacaVenue:
 
     def _carry_out_late_replaces(self) -> Messages:
         """``slow_replace``: a pending replace whose bars are up is carried out now; one whose old
-        order ended meanwhile (filled) leaves its replacement ``canceled``."""
+        order ended meanwhile (filled), or that fails (``fail``, or the core cannot take it), leaves
+        its replacement ``canceled``."""
         messages: Messages = []
-        for new_id, (old_id, form, left) in list(self._late_replaces.items()):
+        for new_id, (old_id, form, left, fail) in list(self._late_replaces.items()):
             old, new = self.orders[old_id], self.orders[new_id]
             if left > 1 and old.status == "pending_replace":
-                self._late_replaces[new_id] = (old_id, form, left - 1)
+                self._late_replaces[new_id] = (old_id, form, left - 1, fail)
                 continue
             del self._late_replaces[new_id]
             if old.status == "pending_replace":
                 old.status = "partially_filled" if old.filled_qty > 0 else "new"
                 try:
+                    if fail:
+                        raise unprocessable("the replace failed (slow_replace fail)")
                     messages += self._carry_out_replace(old, form, new.client_order_id, new)[1]
                     continue
                 except AlpacaError:

@@ -19,8 +19,10 @@ order's fills stand (alpacahq/Alpaca-API#165). So a modify:
    (``pending_replace``) is checked at the next end of bar, and before the next modify of the
    same order, which is refused (nothing sent) while that check cannot be made. A cut-down
    PATCH races with fills too: it is checked the same way, at most :data:`MAX_CUTS` times. A
-   read, cut or cancel that gets no answer (and a cut whose answer is lost and is not seen)
-   keeps the check for the next end of bar, at most :data:`MAX_TRIES` times.
+   read, cut or cancel that gets no answer (and a cut whose answer is lost and is not seen),
+   and a replace still pending, keep the check for the next end of bar, at most
+   :data:`MAX_TRIES` times; an old order that works on neither replaced nor pending (the
+   replace answered, then not carried out) drops the check: our order is the old one again.
 """
 
 from __future__ import annotations
@@ -149,7 +151,8 @@ class Modifier:
         """Once the order ``check`` replaced is ``replaced`` (its fills final): a fill it made
         after the modify's read makes the chain ask too much; the replacement is cut down by that
         much or cancelled (see the module docstring). Not replaced yet, or a read or a cut that
-        got no answer: checked again at the next end of bar (at most :data:`MAX_TRIES` times)."""
+        got no answer: checked again at the next end of bar (at most :data:`MAX_TRIES` times).
+        Working on, not replaced: :meth:`_not_replaced`."""
         cid = check.request.client_order_id
         client = self._require()
         try:
@@ -157,10 +160,14 @@ class Modifier:
         except VenueError as exc:
             self._check_later(check, f"cannot read Alpaca order {check.old_id} ({cid}), replaced by a modify", exc)
             return
-        if old.status is not AlpacaStatus.REPLACED and old.status in OPEN_STATUSES:
-            self._replace_checks[cid] = check  # (pending_replace: not carried out yet)
+        if old.status is AlpacaStatus.PENDING_REPLACE:  # not carried out yet: a try, quietly
+            self._check_later(check, f"the replace of Alpaca order {check.old_id} ({cid}) is pending", None,
+                              quiet=True)  # fmt: skip
             return
         self._replace_checks.pop(cid, None)
+        if old.status is not AlpacaStatus.REPLACED and old.status in OPEN_STATUSES:
+            self._not_replaced(check, old)
+            return
         excess = (num(old.filled_qty) or 0.0) - check.old_filled
         if old.status is not AlpacaStatus.REPLACED or excess <= _EPS:
             return  # (not replaced after all: its own end says what happened)
@@ -173,6 +180,17 @@ class Modifier:
                 return
             _log.error("could not cut down the replacement {} of {} ({}): it may trade {:g} more than "
                        "asked; check it at the venue", check.new_id, cid, exc, excess)  # fmt: skip
+
+    def _not_replaced(self, check: Replaced, old: Any) -> None:
+        """The old order of ``check`` works on, neither replaced nor pending (Alpaca answered the
+        PATCH, then rejected the replace: AL-14): our order is the old one again."""
+        cid = check.request.client_order_id
+        with self.stream.emit_lock:
+            self.tracker.replace_undone(check.old_id, check.new_id)
+            self._venue_ids[cid] = check.old_id
+        _log.warning("Alpaca did not carry out the replace of order {} ({}) by {}: it is {} with its "
+                     "old terms; the strategy's change did not take effect", check.old_id, cid,
+                     check.new_id, old.status.value)  # fmt: skip
 
     def _cut(self, client: AlpacaTradingClient, check: Replaced, excess: float) -> None:
         """The replacement of ``check``, which asks ``excess`` too much, read, then cut down to
@@ -225,9 +243,10 @@ class Modifier:
                 raise
             _log.info("Alpaca had taken the cancel of {} ({}) already: {}", check.new_id, cid, exc.message)
 
-    def _check_later(self, check: Replaced, what: str, exc: BaseException | None) -> None:
-        """``check`` got no answer: kept for the next end of bar, at most :data:`MAX_TRIES` times,
-        then given up with one ERROR (ALERT)."""
+    def _check_later(self, check: Replaced, what: str, exc: BaseException | None, *, quiet: bool = False) -> None:
+        """``check`` could not be made (no answer, or the replace still pending): kept for the next
+        end of bar, at most :data:`MAX_TRIES` times, then given up with one ERROR (ALERT). ``quiet``:
+        an INFO, not a WARNING, while it is kept."""
         cid = check.request.client_order_id
         check.tries += 1
         why = "" if exc is None else f" ({exc})"
@@ -237,7 +256,7 @@ class Modifier:
                        "asked, check it at the venue", what, why, MAX_TRIES, cid, check.request.quantity)  # fmt: skip
             return
         self._replace_checks[cid] = check
-        _log.warning("{}{}: checked again at the next bar", what, why)
+        (_log.info if quiet else _log.warning)("{}{}: checked again at the next bar", what, why)
 
 
 def no_answer(exc: VenueError) -> bool:

@@ -95,6 +95,17 @@ class OrderTracker:
             new.base = old.base + old.filled
             new.accepted = True
 
+    def replace_undone(self, old_venue_id: str, new_venue_id: str) -> None:
+        """A replace Alpaca answered and then did not carry out: the old order is followed again
+        (its end reported) and the replacement no longer speaks for our order."""
+        with self._lock:
+            old = self._orders.get(old_venue_id)
+            if old is not None and old.successor == new_venue_id:
+                old.terminal, old.successor = old.complete, None
+            new = self._orders.get(new_venue_id)
+            if new is not None:
+                new.terminal = True
+
     def continues(self, venue_id: str, base: float) -> None:
         """The order ``venue_id`` (adopted on connect) replaced orders of ours that filled ``base``
         (read after a restart): its cumulative fills continue from there, and so do those of the
