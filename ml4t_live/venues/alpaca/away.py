@@ -122,12 +122,16 @@ class WhileAwayMixin:
     def _emit(self, events: list[Any]) -> None:  # pragma: no cover - provided by the gateway
         raise NotImplementedError
 
-    def _adopt_listed(self, client: Any, cid: str, order: Any) -> None:
+    def _adopt_listed(self, client: Any, cid: str, order: Any, *, superseded: bool = False) -> None:
         """A snapshot lists ``order``, ours under ``cid``: followed from now on (what it filled
-        so far counts as reported; :meth:`executions_since` reads what the book lacks)."""
+        so far counts as reported; :meth:`executions_since` reads what the book lacks).
+        ``superseded``: its replacement is listed too (a replace pending): followed, but our
+        order is the replacement (a cancel or modify goes to it, and so does the read of what
+        it filled while away)."""
         self.tracker.register(cid)
-        self._venue_ids[cid] = str(order.id)  # the listed one (a replace that landed late too)
-        self.away.listed[cid] = order
+        if not superseded:
+            self._venue_ids[cid] = str(order.id)  # the listed one (a replace that landed late too)
+            self.away.listed[cid] = order
         executions = self.stream.executions.for_view(client, order, adopting=True)
         self._emit(self.tracker.adopt(order, executions))
 

@@ -187,7 +187,9 @@ class AlpacaGateway(SubmitMixin, WhileAwayMixin):
         open_orders = []
         self.away.listed = {}
         legs = legs_of_ours(orders, self.is_ours)  # (an OCO's stop leg: a client id Alpaca chose)
-        for order in flatten_open(orders):
+        listed = flatten_open(orders)
+        superseded = {str(o.replaces) for o in listed if o.replaces is not None}  # (a replace pending)
+        for order in listed:
             cid = (
                 self.tracker.ours(order.client_order_id)
                 or self._ours_by_replacement(order)
@@ -196,7 +198,7 @@ class AlpacaGateway(SubmitMixin, WhileAwayMixin):
             if self.is_ours(cid) and cid in self.stream.unknown:
                 self._found_listed(client, cid, order)  # reported as the watcher would, not adopted
             elif self.is_ours(cid):
-                self._adopt_listed(client, cid, order)
+                self._adopt_listed(client, cid, order, superseded=str(order.id) in superseded)
             elif str(order.id) in legs:  # ours: a restart's look-up finds it by its Alpaca id
                 _log.info("Alpaca order {} ({}) is a leg of our order {}", order.id, cid, legs[str(order.id)])
             else:
