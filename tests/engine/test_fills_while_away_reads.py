@@ -105,3 +105,14 @@ def test_a_change_of_an_order_whose_fills_while_away_are_unread_is_refused(logs)
                settle_timeout=0.5, open_orders_at_end="keep").run()  # fmt: skip
     assert second.changed is False and len(venue.placed) == placed  # nothing sent
     assert any(level == "WARNING" and f"change of {cid} refused" in m and "while away" in m for level, m in logs)
+
+
+def test_a_failed_restart_read_makes_the_next_reconciliation_due(logs):
+    """The restart's read fails: the next reconciliation is due at once (it reads again there),
+    also when a reconciliation has just run (here: the end of the first run's, with the next one
+    ``reconcile_every`` away)."""
+    venue = _Unreadable(VenueError, fill_on_wait=True)
+    broker, cid = _restarted(venue)
+    assert venue.reads[-1] == cid and not broker.own.due()  # the end of run's reconciliation: the next in reconcile_every
+    broker._apply_fills_while_away(venue.open_orders)  # the restart's read, failing
+    assert broker.own.due()
