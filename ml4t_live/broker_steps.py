@@ -40,7 +40,7 @@ from .journal.store import TERMINAL
 from .latency import LatencyLog
 from .order_commands import STRATEGY_CANCEL
 from .order_entry import order_from_request
-from .owed_executions import OwedExecutions, made_up_fill, settle
+from .owed_executions import SAID_FILLED, OwedExecutions, made_up_fill, settle
 from .ownership import Ownership
 from .protocols import AccountSnapshot, VenueGateway
 from .restart_reads import RestartReads
@@ -200,7 +200,7 @@ class BarSteps(RuntimeCancels, RestartReads):
         within reach and arrive as events: none is made up at once (it would count twice); if
         they have not come by the next reconciliation, the missing quantity is applied then
         (:mod:`~ml4t_live.owed_executions`). Filled no more than the order's fills while it is
-        short of its quantity (IB builds its "filled" answer from the executions it finds): how
+        short of its quantity (IB shows an order by its executions alone: status "unknown"): how
         much it filled is unknown; it stays as it is, owed, looked up again at each reconciliation,
         with an ALERT (:meth:`~ml4t_live.owed_executions.OwedExecutions.owe`)."""
         cid = order.order_id
@@ -208,7 +208,7 @@ class BarSteps(RuntimeCancels, RestartReads):
             self._apply_live(OrderCancelled(cid, f"cancelled at the venue {when}"))
         elif venue_order.status == "rejected":
             self._apply_live(OrderRejected(cid, f"rejected at the venue {when}", "venue_rejected"))
-        elif venue_order.status == "filled":
+        elif venue_order.status in SAID_FILLED:  # ("unknown": IB shows it by its executions alone)
             beyond = venue_order.filled_quantity > order.filled_quantity + _EPS
             working = order.status is OrderStatus.PENDING or cid in self.book.cancelling
             if not beyond and not (working and order.filled_quantity < order.quantity - _EPS):

@@ -24,6 +24,7 @@ from . import cancel_follow_up
 from .book import Book
 from .cancel_resends import CancelResends
 from .errors import BridgeError, CancelRefused, VenueError
+from .owed_executions import SAID_FILLED
 from .protocols import VenueGateway
 from .runtime_cancels import cancel_each, cancel_one
 
@@ -182,7 +183,7 @@ class CancelResending:
                 continue  # ended by the look-up's own events; not found
             if venue_order.status == "open":
                 working.add(cid)
-            elif venue_order.status == "filled" and not resends.found_filled(cid):
+            elif venue_order.status in SAID_FILLED and not resends.found_filled(cid):
                 _log.debug("order {}: found filled again by look-up; its executions have not come", cid)
             else:
                 self._take_venue_end(self.book.get(cid), venue_order, "(found by look-up)", in_session=True)

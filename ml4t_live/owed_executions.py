@@ -22,10 +22,11 @@ once, with an ERROR ``ALERT`` that says so. Executions that came meanwhile settl
 up); a look-up that fails or does not find the order leaves it owed until the next reconciliation;
 the venue giving it another end (cancelled, rejected) ends it so; working after all, it is no longer
 owed (a cancelling one is the cancel checks', :mod:`~ml4t_live.cancel_checks`). A venue saying
-filled but no more than the order's fills while the order is short of its quantity (IB builds its
-"filled" answer from the executions it finds) leaves how much it filled unknown: nothing is made up,
-the order stays as it is (pending, or cancelling), owed, looked up again at each reconciliation,
-with one ERROR ``ALERT`` (:meth:`OwedExecutions._doubt`). A restart does not carry the debt: its own
+filled but no more than the order's fills while the order is short of its quantity (IB shows an
+order it lists neither open nor completed by its executions alone: ``SAID_FILLED``'s "unknown")
+leaves how much it filled unknown: nothing is made up, the order stays as it is (pending, or
+cancelling), owed, looked up again at each reconciliation, with one ERROR ``ALERT``
+(:meth:`OwedExecutions._doubt`). A restart does not carry the debt: its own
 look-up applies what the venue says the order filled beyond its fills, and owes an order found
 filled no more than its fills as above (:meth:`~ml4t_live.broker_steps.BarSteps._take_venue_end`).
 Either made-up fill ends the order at what the venue said it filled: real executions of it that
@@ -47,6 +48,10 @@ from .errors import BridgeError, VenueError
 from .events import OrderFilled
 
 _log = logger.bind(component="venue-broker")
+
+#: a look-up's statuses that say the order filled: "unknown" is an order IB shows by its
+#: executions alone (not working, its end unknown; filled at least their sum)
+SAID_FILLED = frozenset({"filled", "unknown"})
 
 
 class OwedExecutions:
@@ -105,20 +110,20 @@ class OwedExecutions:
             _log.info("order {} (found filled, its executions not come) not found by this look-up: looked "
                       "up again at the next reconciliation", cid)  # fmt: skip
             return None
-        if venue_order.status == "filled" and venue_order.filled_quantity <= self.book.get(cid).filled_quantity + _EPS:
+        if venue_order.status in SAID_FILLED and venue_order.filled_quantity <= self.book.get(cid).filled_quantity + _EPS:
             self._doubt(self.book.get(cid), venue_order.filled_quantity, "(found by look-up)", self._owed[cid][0])
             return None
         del self._owed[cid]
         self._doubted.discard(cid)
-        if venue_order.status != "filled":
+        if venue_order.status not in SAID_FILLED:
             return None if venue_order.status == "open" else "end"
         return "fill"
 
     def _doubt(self, order: Order, said: float, when: str, before: float | None) -> None:
         """The venue says ``order`` filled ``said``, no more than its fills, though it is short of
-        its quantity (and of what the venue said ``before``, if it said): how much it filled is unknown (IB builds
-        its "filled" answer from the executions it finds). It stays as it is (pending, or
-        cancelling), owed, and is looked up again at each reconciliation, until the venue says
+        its quantity (and of what the venue said ``before``, if it said): how much it filled is
+        unknown (IB shows an order it lists neither open nor completed by its executions alone).
+        It stays as it is (pending, or cancelling), owed, and is looked up again at each reconciliation, until the venue says
         more (made up), another end, or its executions come. An ERROR ALERT once, then a WARNING
         while the book holds more than the venue says, else an INFO line."""
         cid = order.order_id

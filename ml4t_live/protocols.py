@@ -161,7 +161,9 @@ class VenueOrder:
     quantity: float
     filled_quantity: float
     order_type: OrderType
-    status: str  # "open" | "filled" | "cancelled" | "rejected"
+    # "open" | "filled" | "cancelled" | "rejected" | "unknown" (not working, its end unknown: the
+    # venue shows it by its executions alone, filled_quantity their sum; IB's look-up by orderRef)
+    status: str
     limit_price: float | None = None
     stop_price: float | None = None
 

@@ -8,7 +8,8 @@ never re-sent. Mixed into :class:`~ml4t_live.venue_broker.VenueBroker`, the fill
 gateway's ``lookup``:
 
 * settled meanwhile by the venue's own events (accepted, a fill, cancelled, rejected, lost) ->
-  nothing more to do;
+  nothing more to do, unless the look-up says it filled while it is still open (its executions
+  short of what the venue says, or its end unknown): the venue's answer is taken as below;
 * **found** -> the venue's state: working = accepted; cancelled / rejected as the restart path
   takes them; fills arrive as the look-up's events, applied once by execution id. A look-up that
   says "filled" without bringing the executions makes none up in the session (they arrive as
@@ -48,6 +49,7 @@ from ml4t.backtest import Order, OrderStatus
 from .book import Book
 from .errors import BridgeError, VenueError
 from .events import OrderAccepted, OrderCancelled, OrderLost
+from .owed_executions import SAID_FILLED
 from .protocols import VenueGateway
 
 _log = logger.bind(component="venue-broker")
@@ -206,7 +208,8 @@ class UnknownLookups:
     def _answer(self, cid: str, venue_order: Any) -> None:
         if venue_order is not None:
             _log.warning("order {} of unknown outcome found at the venue ({})", cid, venue_order.status)
-        if self._settled(cid):  # (the look-up's own events may have settled it)
+        said_filled = venue_order is not None and venue_order.status in SAID_FILLED and cid in self.book.open
+        if self._settled(cid) and not said_filled:  # (the look-up's own events settled it)
             self.unknown.drop(cid)
             return
         if venue_order is None:

@@ -43,6 +43,9 @@ def test_an_unlisted_order_takes_the_end_the_venue_gives_it():
         ("cancelled", 1.0): "cancelled at the venue after filling 1",
         ("filled", 3.0): "filled 3 at the venue before its cancel took effect: the strategy's next start takes the fill",
         ("rejected", 0.0): "rejected at the venue",
+        # IB shows it by its executions alone: how it ended is unknown (it was "filled 1")
+        ("unknown", 1.0): "no longer working; the venue shows only its executions (1 filled), not how it ended: "
+        "the strategy's next start takes the fills",
     }
     for (status, filled), text in said.items():
         assert _ended(_ends(Gateway({"c1": _order(status, filled)}), ["c1"])["c1"], None, False) == text

@@ -323,3 +323,32 @@ def test_executions_the_stream_brings_during_a_second_look_up_that_does_not_find
     assert not [m for _, m in lines if "not found by this look-up" in m], lines
     assert order.status is OrderStatus.FILLED and [(f.quantity, f.price) for f in broker.get_fills()] == [(10, 98.5)]
     broker.close()
+
+
+def test_an_order_a_look_up_shows_by_its_executions_alone_short_of_its_quantity_is_not_read_as_filled(tmp_path):
+    # IB's look-up shows an order neither open nor completed by its executions alone ("unknown":
+    # filled at least their sum, its end unknown). It was said "filled 4" of 10 (a part-filled
+    # order then cancelled or expired as often as a filled one)
+    clock = Clock()
+    venue = UnknownVenue(reached=True, fill_on_wait=False)
+    broker = VenueBroker(venue, strategy_id="unk", state_dir=tmp_path)
+    broker.unknown = UnknownOrders(clock=clock)
+    broker.connect(BacktestConfig())
+    broker.begin_bar(bar(T0, {"AAA": 100.0}))
+    order = broker.submit_order("AAA", 10, order_type=OrderType.LIMIT, limit_price=99.0)
+    cid = order.order_id
+    execution = OrderPartiallyFilled(cid, "X1", "AAA", OrderSide.BUY, 4, 98.5, WHEN, 1.0, 4)
+    venue.answers[cid] = (VenueOrder(cid, "V1", "AAA", OrderSide.BUY, 4, 4, OrderType.MARKET, "unknown"), [execution])
+    venue.positions["AAA"] = VenuePosition("AAA", 4.0, 98.5)
+    lines, sink = _log_lines()
+    try:
+        at(broker, clock, 5.0)  # the look-up: its execution applied, its end unknown
+        assert order.status is OrderStatus.PENDING and order.filled_quantity == 4 and cid in broker.owed
+        broker.own.check_soon()
+        at(broker, clock, 6.0)  # looked up again at the next reconciliation
+    finally:
+        logger.remove(sink)
+    assert venue.looked_up == [[cid], [cid]] and [f.quantity for f in broker.get_fills()] == [4]
+    alerts = [m for level, m in lines if level == "ERROR" and "ALERT" in m]
+    assert len(alerts) == 1 and "the venue says it filled 4" in alerts[0] and "the book has 4 of 10" in alerts[0]
+    broker.close()

@@ -335,7 +335,11 @@ class OrderOutcomes:
 
 
 def _venue_order(coid: str, trade: Trade | None, found: Found) -> VenueOrder:
-    """The VenueOrder for a looked-up order: from its trade, or from its executions alone."""
+    """The VenueOrder for a looked-up order: from its trade, or from its executions alone. IB
+    shows an order by its executions alone when neither its open nor its completed orders list it
+    (an order filled in part then cancelled or expired, as often as a filled one): it is not
+    working, how it ended is unknown (``status="unknown"``), it filled at least its executions'
+    sum; its quantity is not known either (the sum stands for it)."""
     vo = venue_order_from_trade(trade) if trade is not None else None
     if vo is not None:
         return vo
@@ -349,7 +353,7 @@ def _venue_order(coid: str, trade: Trade | None, found: Found) -> VenueOrder:
         quantity=done,
         filled_quantity=done,
         order_type=OrderType.MARKET,  # IB's executions do not say; only the fills are known
-        status="filled",
+        status="unknown",
     )
 
 

@@ -213,11 +213,13 @@ def venue_order_from_trade(trade: Trade) -> VenueOrder | None:
     order = trade.order
     if not order.orderRef:
         return None
-    filled = sum(f.execution.shares for f in trade.fills) or float(
-        trade.orderStatus.filled or 0.0
+    # the largest IB gives: its cumulative count, the order's own, or the executions that reached
+    # us (each may lag the others; executions may be withheld, a status may be stale)
+    filled = max(
+        float(sum(f.execution.shares for f in trade.fills)),
+        float(trade.orderStatus.filled or 0.0),
+        float(_price(getattr(order, "filledQuantity", None)) or 0.0),
     )
-    if hasattr(order, "filledQuantity") and _price(order.filledQuantity) is not None:
-        filled = max(filled, float(order.filledQuantity))
     order_type = order_type_from_ib(order.orderType)
     aux = _price(order.auxPrice)
     return VenueOrder(

@@ -262,3 +262,48 @@ def test_sides_accounts_and_bar_sizes():
         bp.ib_bar_size_setting(60) == "1 min" and bp.ib_bar_size_setting(300) == "5 mins"
     )
     assert bp.duration_str(600) == "600 S" and bp.duration_str(3 * 86400) == "3 D"
+
+
+def test_a_filled_order_with_some_executions_withheld_is_filled_at_ibs_cumulative_quantity():
+    # IB says Filled 10 (orderStatus.filled) but only the 4-share execution reached us: the
+    # executions' sum replaced IB's own count ("filled 4"), so the owed-executions check doubted
+    # the order and never made up the missing 6
+    ib = replay(
+        "open_order_submitted",
+        "order_status_submitted",
+        "exec_partial",
+        "commission_partial",
+        "open_order_filled",
+        "order_status_filled",
+    )
+    (trade,) = ib.trades()
+    assert sum(f.execution.shares for f in trade.fills) == 4.0
+    vo = p.venue_order_from_trade(trade)
+    assert vo is not None
+    assert (vo.status, vo.quantity, vo.filled_quantity) == ("filled", 10.0, 10.0)
+
+
+def test_a_venue_orders_filled_quantity_is_the_largest_ib_gives():
+    # the executions' sum may run ahead of a stale orderStatus (4 executed, status still 0)
+    ib = replay("open_order_submitted", "order_status_submitted", "exec_partial")
+    (trade,) = ib.trades()
+    assert trade.orderStatus.filled == 0.0
+    vo = p.venue_order_from_trade(trade)
+    assert vo is not None and vo.filled_quantity == 4.0
+
+
+def test_an_order_ib_shows_by_its_executions_alone_is_of_unknown_end_not_filled():
+    # a look-up by orderRef that finds no open or completed order, only executions (an order
+    # filled in part, then cancelled or expired, as often as a filled one), said "filled" at the
+    # executions' sum: the runtime read the order as filled
+    from ml4t_live.venues.ib.inflight import Found
+    from ml4t_live.venues.ib.outcomes import _venue_order
+
+    ib = replay("exec_partial", "commission_partial")
+    vo = _venue_order(REF, None, Found(trades=[], fills=ib.fills()))
+    assert (vo.status, vo.filled_quantity, vo.asset, vo.side) == (
+        "unknown",
+        4.0,
+        "AAPL",
+        OrderSide.BUY,
+    )
