@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from functools import partial
 from typing import Any
 
 from loguru import logger
@@ -291,8 +290,7 @@ class BarSteps(RuntimeCancels, RestartReads):
         if self._unread_away:
             self._read_fills_while_away_again()
         # the owed executions before the positions are compared: a made-up fill counts
-        settle(self.owed, getattr(self.gateway, "lookup", None), self._drain,
-               partial(made_up_fill, self.book, self._apply_live), self._take_venue_end)
+        settle(self.owed, getattr(self.gateway, "lookup", None), self._drain, self._apply_live, self._take_venue_end)
         try:
             snapshot = self.gateway.snapshot()
         except (VenueError, BridgeError) as exc:  # unknown is never read as "flat"

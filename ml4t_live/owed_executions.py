@@ -26,7 +26,9 @@ filled but no more than the order's fills while the order is short of its quanti
 order it lists neither open nor completed by its executions alone: ``SAID_FILLED``'s "unknown")
 leaves how much it filled unknown: nothing is made up, the order stays as it is (pending, or
 cancelling), owed, looked up again at each reconciliation, with one ERROR ``ALERT``
-(:meth:`OwedExecutions._doubt`). A restart does not carry the debt: its own
+(:meth:`OwedExecutions._doubt`); once the venue has said the same ``DOUBT_READS`` (5) times in a
+row it is no longer looked up and ends as the venue says: CANCELLED at its fills (reason "the
+venue says it filled N of M"), with a last ERROR ``ALERT`` naming both quantities. A restart does not carry the debt: its own
 look-up applies what the venue says the order filled beyond its fills, and owes an order found
 filled no more than its fills as above (:meth:`~ml4t_live.broker_steps.BarSteps._take_venue_end`).
 Either made-up fill ends the order at what the venue said it filled: real executions of it that
@@ -45,13 +47,17 @@ from ml4t.backtest import Order
 
 from .book import _EPS, Book, made_up_fill_id
 from .errors import BridgeError, VenueError
-from .events import OrderFilled
+from .events import OrderCancelled, OrderFilled
 
 _log = logger.bind(component="venue-broker")
 
 #: a look-up's statuses that say the order filled: "unknown" is an order IB shows by its
 #: executions alone (not working, its end unknown; filled at least their sum)
 SAID_FILLED = frozenset({"filled", "unknown"})
+
+#: identical look-ups' answers saying an order filled no more than its fills (in doubt) after
+#: which it is no longer looked up: it ends as the venue says (cancelled at its fills)
+DOUBT_READS = 5
 
 
 class OwedExecutions:
@@ -61,7 +67,8 @@ class OwedExecutions:
     def __init__(self, book: Book) -> None:
         self.book = book
         self._owed: dict[str, tuple[float, int]] = {}
-        self._doubted: set[str] = set()  # ALERTed: found filled no more than the book has
+        # found filled no more than the book has (ALERTed): what the venue said, how often in a row
+        self._doubted: dict[str, tuple[float, int]] = {}
         self._passed = 0
 
     def __contains__(self, cid: object) -> bool:
@@ -94,27 +101,39 @@ class OwedExecutions:
         Those no longer owed (their executions came, their order ended otherwise) are forgotten."""
         for cid in [c for c in self._owed if not self._still_owed(c)]:
             del self._owed[cid]
-            self._doubted.discard(cid)
+            self._doubted.pop(cid, None)
         return [cid for cid, (_, since) in self._owed.items() if since < self._passed]
 
-    def answer(self, cid: str, venue_order: Any) -> Literal["fill", "end"] | None:
+    def answer(self, cid: str, venue_order: Any) -> Literal["fill", "end", "give_up"] | None:
         """What the venue says now of owed ``cid`` (``venue_order``, None: not found), once the
         executions its look-up reported are applied, calls for: ``"fill"`` the missing quantity
         made up, ``"end"`` the end the venue gives it, None nothing. An order not found, or found
-        filled no more than its fills (:meth:`_doubt`), stays owed."""
+        filled no more than its fills (:meth:`_doubt`), stays owed; found so ``DOUBT_READS``
+        times in a row saying the same, ``"give_up"``: no longer owed, it ends as the venue says
+        (:func:`settle` cancels it at its fills), with a last ERROR ALERT."""
         if not self._still_owed(cid):
             self._owed.pop(cid, None)
-            self._doubted.discard(cid)
+            self._doubted.pop(cid, None)
             return None
         if venue_order is None:
             _log.info("order {} (found filled, its executions not come) not found by this look-up: looked "
                       "up again at the next reconciliation", cid)  # fmt: skip
             return None
         if venue_order.status in SAID_FILLED and venue_order.filled_quantity <= self.book.get(cid).filled_quantity + _EPS:
-            self._doubt(self.book.get(cid), venue_order.filled_quantity, "(found by look-up)", self._owed[cid][0])
-            return None
+            order = self.book.get(cid)
+            self._doubt(order, venue_order.filled_quantity, "(found by look-up)", self._owed[cid][0])
+            said, times = self._doubted[cid]
+            if times < DOUBT_READS:
+                return None
+            del self._owed[cid], self._doubted[cid]
+            _log.error("ALERT order {}: the venue said {} times in a row that it filled {:g} of {:g}; the book has "
+                       "{:g}: no longer looked up, it ends CANCELLED at its fills (the venue says it filled {:g} of "
+                       "{:g}); should it have filled more, the position reconciliation shows it: check the venue "
+                       "(ml4t-live reconcile)", cid, times, said, order.quantity, order.filled_quantity, said,
+                       order.quantity)  # fmt: skip
+            return "give_up"
         del self._owed[cid]
-        self._doubted.discard(cid)
+        self._doubted.pop(cid, None)
         if venue_order.status not in SAID_FILLED:
             return None if venue_order.status == "open" else "end"
         return "fill"
@@ -123,19 +142,23 @@ class OwedExecutions:
         """The venue says ``order`` filled ``said``, no more than its fills, though it is short of
         its quantity (and of what the venue said ``before``, if it said): how much it filled is
         unknown (IB shows an order it lists neither open nor completed by its executions alone).
-        It stays as it is (pending, or cancelling), owed, and is looked up again at each reconciliation, until the venue says
-        more (made up), another end, or its executions come. An ERROR ALERT once, then a WARNING
-        while the book holds more than the venue says, else an INFO line."""
+        It stays as it is (pending, or cancelling), owed, and is looked up again at each
+        reconciliation, until the venue says more (made up), another end, or its executions come,
+        or it said the same ``DOUBT_READS`` times in a row (:meth:`answer`). An ERROR ALERT once,
+        then a WARNING while the book holds more than the venue says, else an INFO line."""
         cid = order.order_id
         more = order.filled_quantity > said + _EPS
-        if cid not in self._doubted:
-            self._doubted.add(cid)
+        last = self._doubted.get(cid)
+        same = last is not None and abs(last[0] - said) <= _EPS
+        self._doubted[cid] = (said, last[1] + 1 if same and last is not None else 1)
+        if last is None:
             _log.error("ALERT order {}: the venue says it filled {:g} {}{}; the book has {:g} of {:g}{}: how much "
-                       "it filled is unknown; it stays {} and is looked up again at each reconciliation: check "
-                       "the venue (ml4t-live reconcile)", cid, said, when,
+                       "it filled is unknown; it stays {} and is looked up again at each reconciliation (ended "
+                       "CANCELLED at its fills once the venue has said the same {} times): check the venue "
+                       "(ml4t-live reconcile)", cid, said, when,
                        f", having said {before:g} before" if before is not None else "", order.filled_quantity,
                        order.quantity, " (more than the venue says)" if more else "",
-                       "cancelling" if cid in self.book.cancelling else "pending")  # fmt: skip
+                       "cancelling" if cid in self.book.cancelling else "pending", DOUBT_READS)  # fmt: skip
             return
         _log.log("WARNING" if more else "INFO", "order {}: the venue says again it filled {:g}; the book has {:g} "
                  "of {:g}: still looked up at each reconciliation", cid, said, order.filled_quantity,
@@ -148,12 +171,13 @@ class OwedExecutions:
 
 
 def settle(owed: OwedExecutions, lookup: Callable[[list[str]], dict[str, Any]] | None, drain: Callable[..., Any],
-           fill: Callable[..., None], end: Callable[[Order, Any, str], None]) -> None:  # fmt: skip
+           apply: Callable[[Any], Any], end: Callable[[Order, Any, str], None]) -> None:  # fmt: skip
     """A reconciliation: the orders ``owed`` their executions since before the last one that passed
     are looked up again (the gateway's ``lookup``); what the look-up reported is applied first
     (``drain``), then what the venue says now settles each: the missing quantity made up
-    (``fill``: :func:`made_up_fill` bound to the book and the broker's apply) or the venue's end
-    (``end``: the broker's ``_take_venue_end``)."""
+    (:func:`made_up_fill`, through ``apply``: the broker's live apply, journaled), the venue's end
+    (``end``: the broker's ``_take_venue_end``), or, for an order in doubt too long, its end as
+    the venue says (cancelled at its fills, through ``apply``)."""
     cids = owed.due()
     if not cids or lookup is None:
         return
@@ -169,10 +193,14 @@ def settle(owed: OwedExecutions, lookup: Callable[[list[str]], dict[str, Any]] |
         venue_order = found.get(cid)
         match owed.answer(cid, venue_order):
             case "fill":
-                fill(book.get(cid), venue_order, "at the venue (found by look-up, and again at the "
-                     "reconciliation)", "its executions never came", alert=True)  # fmt: skip
+                made_up_fill(book, apply, book.get(cid), venue_order, "at the venue (found by look-up, and again "
+                             "at the reconciliation)", "its executions never came", alert=True)  # fmt: skip
             case "end":
                 end(book.get(cid), venue_order, "(found by look-up)")
+            case "give_up":
+                order = book.get(cid)
+                apply(OrderCancelled(cid, f"the venue says it filled {venue_order.filled_quantity:g} of "
+                                          f"{order.quantity:g}"))  # fmt: skip
 
 
 def made_up_fill(book: Book, apply: Callable[[Any], Any], order: Order, venue_order: Any, when: str, why: str, *,
