@@ -107,7 +107,9 @@ class _Cancel:
     listed: bool | None = None  # whether the venue listed it working at the last check that read (None: none did)
     alerted: bool = False  # ALERTed before a restart (ALERTed again once after it)
     found_filled: bool = False  # a look-up found it filled; its executions have not all come
-    answer: str = ""  # the venue's last refusal of the cancel followed (the ALERT quotes it)
+    answer: str = ""  # the venue's last refusal of the cancel followed, or the gateway's bug (the ALERT quotes it)
+    bug: bool = False  # the cancel followed raised a bug in the gateway (whether it went out is unknown)
+    answer_bug: bool = False  # ``answer`` is that bug's text, not the venue's refusal
 
 
 class CancelResends:
@@ -146,13 +148,15 @@ class CancelResends:
         if item is not None:
             item.sent_at = float("-inf")
 
-    def refused(self, cid: str, reason: str, answer: str = "") -> None:
+    def refused(self, cid: str, reason: str, answer: str = "", *, bug: bool = False) -> None:
         """The runtime's cancel (for ``reason``) of the open order ``cid`` was refused now (the
-        venue's ``answer``): followed from now on, its first check due at once (the next check
-        asks again if the venue still works it)."""
+        venue's ``answer``; ``bug``: the gateway's cancel raised a bug, ``answer`` its text, and
+        whether it went out is unknown): followed from now on, its first check due at once (the
+        next check asks again if the venue still works it)."""
         self.sent(cid, long_ago=True)
         self.refused_open[cid] = reason
-        self._items[cid].answer = answer
+        item = self._items[cid]
+        item.answer, item.bug, item.answer_bug = answer, bug, bug
 
     def withdraw_refused(self, reasons: set[str] | None = None) -> list[str]:
         """Stop following the refused cancels made for ``reasons`` (every one when None): a
@@ -181,6 +185,9 @@ class CancelResends:
                 saved[cid]["reason"] = self.refused_open[cid]
             if item.answer:
                 saved[cid]["answer"] = item.answer
+            if item.bug:
+                saved[cid]["bug"] = True
+                saved[cid]["answer_bug"] = item.answer_bug
         return saved
 
     def restore(self, saved: dict[str, dict[str, Any]], cancelling: Iterable[str], open_orders: Iterable[str],
@@ -205,7 +212,8 @@ class CancelResends:
             item = _Cancel(float("-inf"), int(was.get("checks", 0)), int(was.get("resends", 0)),
                            int(was.get("refused", 0)), int(was.get("failed", 0)), int(was.get("unread", 0)),
                            was.get("listed", True), bool(was.get("ended")),
-                           bool(was.get("found_filled")), str(was.get("answer", "")))  # fmt: skip
+                           bool(was.get("found_filled")), str(was.get("answer", "")), bool(was.get("bug")),
+                           bool(was.get("answer_bug")))  # fmt: skip
             if item.alerted:  # due at once, past its limit: the ALERT again (sent only with tries left)
                 item.checks = max(item.checks, self.limit)
             self._items[cid] = item
@@ -272,7 +280,7 @@ class CancelResends:
         item.resends += sent
         if refused is not None:
             item.refused += 1
-            item.answer = refused
+            item.answer, item.answer_bug = refused, False
         item.failed += failed
         if listed is None:
             item.unread += 1
@@ -305,7 +313,8 @@ class CancelResends:
         """The ALERT for a cancel unanswered after its ``limit``-th check (see the module docstring)."""
         item = self._items.get(cid) or _Cancel(0.0)
         every = f"; checked again every {self.spacing(self.limit):g} s"
-        answer = f"; the venue's last refusal: {item.answer}" if item.answer else ""
+        label = "the last error" if item.answer_bug else "the venue's last refusal"
+        answer = f"; {label}: {item.answer}" if item.answer else ""
         return self._alert(cid, item) + answer + every + ("; still unconfirmed after the restart (ALERTed before it)"
                                                           if item.alerted else "")  # fmt: skip
 
@@ -317,6 +326,10 @@ class CancelResends:
         if cid in self.refused_open:
             listed = {True: "still listed it working", False: "no longer lists it working",
                       None: "its open orders could never be read"}[item.listed]  # fmt: skip
+            if item.bug:  # (the strategy's own cancel, reason STRATEGY_CANCEL: the only one followed so)
+                return (f"ALERT order {cid}: the strategy's cancel raised a bug in the gateway ({sent}); "
+                        f"whether it went out is unknown, and the venue {listed}; it may still work at the venue "
+                        f"(and fill): {act}")  # fmt: skip
             return (f"ALERT order {cid}: the venue refused its cancel ({self.refused_open[cid]}; {sent}) and "
                     f"{listed}; it may still work at the venue (and fill): {act}")  # fmt: skip
         if item.found_filled:

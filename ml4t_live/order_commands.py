@@ -172,7 +172,7 @@ class JournaledOrders:
             ok = self._cancel_checked(order_id, unsure)
             self.link.record_beyond("cancel", order_id, {}, ok)
         if unsure:
-            self.cancel_resends.refused(order_id, STRATEGY_CANCEL, unsure[0])
+            self.cancel_resends.refused(order_id, STRATEGY_CANCEL, unsure[0], bug=True)
             self._keep_follow_up()
         if not ok:
             return False

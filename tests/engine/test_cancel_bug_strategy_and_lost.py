@@ -179,3 +179,25 @@ def test_a_cancel_unsure_without_a_bug_as_cause_is_said_as_such_not_as_a_bug_of_
             in m], logs  # fmt: skip
     assert not [m for _, m in logs if "NoneType" in m]
     broker.close()
+
+
+def test_the_alert_of_a_strategys_cancel_that_raised_a_bug_says_so_not_that_the_venue_refused_it():
+    # a review probe of 158a9c2: the ALERT said "the venue refused its cancel (strategy cancel; ...)
+    # ...; the venue's last refusal: cancel of ... raised TypeError: ... (a bug in the venue
+    # gateway, not the venue's answer)", contradicting itself
+    text = f"cancel of c1 raised TypeError: {_BUG} (a bug in the venue gateway, not the venue's answer)"
+    resends = CancelResends(clock=Clock())
+    resends.refused("c1", STRATEGY_CANCEL, text, bug=True)
+    resends.checked("c1", listed=True)
+    alert = resends.alert("c1")
+    assert alert.startswith("ALERT order c1: the strategy's cancel raised a bug in the gateway (sent again 0 "
+                            "time(s)); whether it went out is unknown, and the venue still listed it working")
+    assert f"; the last error: {text}" in alert and "refus" not in alert, alert
+    restored = CancelResends(clock=Clock())  # a warm restart carries it
+    restored.restore(resends.snapshot(), [], ["c1"], [STRATEGY_CANCEL])
+    assert restored.alert("c1").startswith(alert), restored.alert("c1")
+    refusal = "IB refused the cancel of c1: error 10148"  # a later check's repeat the venue refused
+    resends.checked("c1", listed=True, sent=True, refused=refusal)
+    alert = resends.alert("c1")
+    assert "the strategy's cancel raised a bug in the gateway" in alert
+    assert f"; the venue's last refusal: {refusal}" in alert and "the last error" not in alert, alert
