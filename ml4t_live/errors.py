@@ -87,6 +87,13 @@ class CancelUnsure(VenueError):
         unsure.__cause__ = bug
         return unsure
 
+    def said(self) -> str:
+        """What the cancel did, for a log line: "raised a bug (<its type>)" when the gateway's
+        cancel raised one (the ``__cause__``), else "was unsure (<its text>)" (a gateway that
+        raised CancelUnsure itself)."""
+        bug = self.__cause__
+        return f"raised a bug ({type(bug).__name__})" if bug is not None else f"was unsure ({self})"
+
 
 class ReconciliationError(VenueError):
     """Venue state and engine state disagree; trading is refused until a human looks."""

@@ -84,7 +84,7 @@ class LostOrders:
         if isinstance(outcome, CancelUnsure):
             _log.warning("the cancel of surfaced lost order {} {}; whether it went out is unknown: it is "
                          "followed, and the next check sends the cancel again while the venue lists it working",
-                         cid, unsure_said(outcome))  # fmt: skip
+                         cid, outcome.said())  # fmt: skip
         elif outcome is not None:
             _log.error("cancel of surfaced lost order {} failed ({}); it may still work at the venue: "
                        "tried again when the venue next lists it working (check the venue)", cid, outcome)  # fmt: skip
@@ -92,11 +92,3 @@ class LostOrders:
             return
         self.book.follow_cancel(cid)
         self.cancel_resends.sent(cid, long_ago=outcome is not None)  # unanswered, sent again as any cancel
-
-
-def unsure_said(outcome: CancelUnsure) -> str:
-    """What a cancel whose outcome is unsure did, for a log line: "raised a bug (<its type>)" when
-    the gateway's cancel raised one (the ``__cause__``), else "was unsure (<its text>)" (a gateway
-    that raised CancelUnsure itself)."""
-    bug = outcome.__cause__
-    return f"raised a bug ({type(bug).__name__})" if bug is not None else f"was unsure ({outcome})"

@@ -22,7 +22,6 @@ from .failpoints import failpoint
 from .journal.link import BEYOND, DIVERGED, JournalLink
 from .latency import LatencyLog
 from .logs import log_failure
-from .lost_orders import unsure_said
 from .order_entry import intent_args, order_request
 from .order_ids import ClientOrderIds
 from .ownership import Ownership
@@ -195,7 +194,7 @@ class JournaledOrders:
             unsure.append(str(outcome))
             _log.warning("the strategy's cancel of {} {}; whether it went out is unknown: it stays pending "
                          "(cancel_order returned False) and is followed: the next check sends the cancel again "
-                         "while the venue lists it working", order_id, unsure_said(outcome))  # fmt: skip
+                         "while the venue lists it working", order_id, outcome.said())  # fmt: skip
             return False
         if outcome is not None:
             _log.error("cancel of {} was not accepted ({}); the order stays pending", order_id, outcome)

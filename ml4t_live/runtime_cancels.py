@@ -71,9 +71,9 @@ class RuntimeCancels:
         if isinstance(outcome, CancelUnsure):  # (the gateway logged the bug as an ERROR)
             self._cancel_taken(order, reason)
             self.cancel_resends.sent(order.order_id, long_ago=True)
-            _log.warning("{}: the cancel of {} raised a bug ({}); whether it went out is unknown: it is "
-                         "cancelling, and the next check sends the cancel again while the venue lists it "
-                         "working", reason, order.order_id, outcome.__cause__.__class__.__name__)  # fmt: skip
+            _log.warning("{}: the cancel of {} {}; whether it went out is unknown: it is cancelling, and the "
+                         "next check sends the cancel again while the venue lists it working", reason,
+                         order.order_id, outcome.said())  # fmt: skip
         elif isinstance(outcome, CancelRefused):
             self._drain(block_until=None)  # a fill (or cancel) that raced it is applied first
             if order.order_id not in self.book.open:

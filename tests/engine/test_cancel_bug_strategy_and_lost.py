@@ -21,6 +21,7 @@ from ml4t_live.venue_broker import VenueBroker
 from tests.engine.lookup_support import declared_lost, working
 from tests.engine.test_cancel_one_bug import BugOnCancel
 from tests.engine.test_cancel_resend import TimedVenue, drive, journal_of
+from tests.engine.test_cancel_resend_bounds import run as run_halted
 from tests.engine.test_unknown_lookup import Clock, at, logs
 
 __all__ = ["logs"]  # (the fixture, used by name)
@@ -177,8 +178,15 @@ def test_a_cancel_unsure_without_a_bug_as_cause_is_said_as_such_not_as_a_bug_of_
     at(broker, clock, 15.0)  # surfaced: its cancel is unsure
     assert [m for level, m in logs if level == "WARNING" and f"surfaced lost order {cid} was unsure ({_UNSURE})"
             in m], logs  # fmt: skip
-    assert not [m for _, m in logs if "NoneType" in m]
     broker.close()
+    # and a runtime cancel's (a review probe of dba146d: the halt's cancel still said "raised a bug (NoneType)")
+    venue = BugOnCancel(fill_on_wait=False, lost=0, bug_at=0)
+    venue.raise_on["cancel"] = CancelUnsure(_UNSURE)
+    strategy, _, _ = run_halted(venue, 4, tmp_path / "halt", n=1, end="keep")
+    cid = strategy.orders[0].order_id
+    assert [m for level, m in logs if level == "WARNING" and f"the cancel of {cid} was unsure ({_UNSURE}); "
+            "whether it went out is unknown: it is cancelling" in m], logs  # fmt: skip
+    assert not [m for _, m in logs if "NoneType" in m]
 
 
 def test_the_alert_of_a_strategys_cancel_that_raised_a_bug_says_so_not_that_the_venue_refused_it():
