@@ -77,8 +77,12 @@ class CancelRefused(VenueError):
 class CancelUnsure(VenueError):
     """A venue gateway's cancel of one order raised something other than a venue's or the bridge's
     error (a bug in the cancel path): whether the cancel went out is unknown. The original is the
-    ``__cause__``. The runtime takes the order as cancelling, so the cancel checks read the venue
-    and send the cancel again while it lists the order working (:mod:`~ml4t_live.cancel_resends`)."""
+    ``__cause__``. The runtime's own cancel (a halt, the end of the run) takes the order as
+    cancelling; the strategy's ``cancel_order`` answers False and the order stays PENDING, followed
+    as a refused runtime cancel (:attr:`~ml4t_live.cancel_resends.CancelResends.refused_open`); a
+    surfaced lost order's cancel is followed as sent. Either way the cancel checks read the venue
+    and send the cancel again while it lists the order working (:mod:`~ml4t_live.cancel_resends`);
+    the cancel of an order declared lost is not taken."""
 
     @classmethod
     def of_bug(cls, text: str, bug: Exception) -> CancelUnsure:
