@@ -219,12 +219,10 @@ class OrderStream:
             try:
                 chain = self.chain(cid, client)
             except VenueError as exc:
-                if not streamed:  # (one the stream reported exists: never lost, walked again)
-                    self._missed(cid, f"no answer: {exc}")
+                self._not_walked(item, streamed, f"no answer: {exc}")
                 continue
             if not chain:
-                if not streamed:
-                    self._missed(cid, "Alpaca has no such order")
+                self._not_walked(item, streamed, "Alpaca has no such order")
                 continue
             try:
                 self.found_unknown(client, cid, chain, on_loop=True)
@@ -277,6 +275,19 @@ class OrderStream:
         for leg in order.legs or []:
             if str(leg.client_order_id) != cid:
                 self._report(client, leg, put)
+
+    def _not_walked(self, item: Unknown, streamed: bool, last: str) -> None:
+        """The walk of ``item`` got no answer or found nothing (``last``): a miss, or, for one the
+        trade stream reported (it exists: never lost, walked again; an OCO pair, walked for its
+        stop leg), one ALERT at the bound (:meth:`.UnknownOutcomes.walk_failed`). One found
+        whose report failed has its own bound (:meth:`.UnknownOutcomes.release`)."""
+        if not streamed:
+            self._missed(item.client_order_id, last)
+        elif not item.failed_reports and self.unknown.walk_failed(item.client_order_id):
+            leg = f" (its stop leg {item.also} is not followed: its updates are taken as foreign)" if item.also else ""
+            _log.error("ALERT order {} of unknown outcome, reported by the trade stream, could not be walked "
+                       "in {} look-ups (last: {}){}; walked again (less often while it keeps failing): check it at Alpaca",
+                       item.client_order_id, item.failed_walks, last, leg)  # fmt: skip
 
     def _missed(self, cid: str, last: str) -> None:
         lost = self.unknown.missed(cid)

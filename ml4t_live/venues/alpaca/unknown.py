@@ -26,7 +26,11 @@ at the ``unknown_order_lookups``-th failure an ERROR ``ALERT`` line names the or
 acceptance or fills may be missing from the book: the position reconciliation shows a
 difference), and from then on it is looked up only at every ``unknown_order_lookups``-th tick
 (:meth:`~UnknownOutcomes.pending`), so a report that works again later still brings its fills,
-without a failure every tick. Until settled it still counts as
+without a failure every tick. An OCO pair the trade stream reported (it exists) is still walked
+for its stop leg; a walk of it that gets no answer or finds nothing is never counted as a miss:
+at the ``unknown_order_lookups``-th such walk an ERROR ``ALERT`` names the pair, once (its stop
+leg is not followed until a walk succeeds: its updates are taken as foreign), and each failed
+walk after that makes it rest as a failing report does. Until settled it still counts as
 unknown (``in``) but is no longer looked up (:meth:`~UnknownOutcomes.pending`), so a snapshot that
 lists it meanwhile leaves it to the claimer instead of taking its fills so far as known. A modify
 or cancel whose look-up finds it claimed by another waits (:meth:`UnknownOutcomes.wait_settled`,
@@ -63,6 +67,7 @@ class Unknown:
     claimed: bool = False  # found: being reported by the one that claimed it
     failed_reports: int = 0  # claims given up because the report raised (see release)
     resting: int = 0  # ticks still to skip (a report that keeps raising: see pending)
+    failed_walks: int = 0  # walks of one the trade stream reported that failed (see walk_failed)
 
 
 class UnknownOutcomes:
@@ -137,6 +142,19 @@ class UnknownOutcomes:
     def _claimed(self, client_order_id: str) -> bool:
         item = self._items.get(client_order_id)
         return item is not None and item.claimed
+
+    def walk_failed(self, client_order_id: str) -> bool:
+        """One more walk of an entry the trade stream reported (it exists: never lost) that got
+        no answer or found nothing. True at the ``limit``-th (the caller ALERTs, once); each one
+        after that makes it rest ``limit - 1`` ticks (see :meth:`pending`)."""
+        with self._lock:
+            item = self._items.get(client_order_id)
+            if item is None:
+                return False
+            item.failed_walks += 1
+            if item.failed_walks > self.limit:
+                item.resting = self.limit - 1
+            return item.failed_walks == self.limit
 
     def missed(self, client_order_id: str) -> Unknown | None:
         """One more look-up without the order; the entry (now removed) once the bound is reached.
