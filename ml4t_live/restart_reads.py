@@ -113,6 +113,9 @@ class RestartReads:
 
     def _give_up_away(self, cid: str, entry: UnreadAway, exc: Exception) -> None:
         self._unread_away.pop(cid, None)
+        forget = getattr(self.gateway, "forget_away", None)
+        if forget is not None:
+            forget(cid)  # (the gateway drops what it kept for the read)
         _log.error("ALERT what order {} filled while away cannot be read ({}; {} read(s)): the book "
                    "holds {:g} filled as at the restart, the venue listed the order working with "
                    "{:g} filled (its own part); what is missing is not in the book (the position "

@@ -116,3 +116,22 @@ def test_a_failed_restart_read_makes_the_next_reconciliation_due(logs):
     assert venue.reads[-1] == cid and not broker.own.due()  # the end of run's reconciliation: the next in reconcile_every
     broker._apply_fills_while_away(venue.open_orders)  # the restart's read, failing
     assert broker.own.due()
+
+
+class _Forgets(_Unreadable):
+    """_Unreadable, noting each ``forget_away`` (the broker giving up the read)."""
+
+    def __init__(self, failure: type[VenueError], **kw) -> None:
+        super().__init__(failure, **kw)
+        self.forgotten: list[str] = []
+
+    def forget_away(self, client_order_id):
+        self.forgotten.append(client_order_id)
+
+
+def test_a_read_given_up_is_forgotten_by_the_gateway(logs):
+    """The gateway keeps the order's view for the read (Alpaca: ``WhileAway.unread``) until it
+    is told the broker gave up. Before, it was never told: the view stayed for the session."""
+    venue = _Forgets(_Permanent, fill_on_wait=True)
+    _, cid = _restarted(venue)
+    assert venue.forgotten == [cid] and len(_alerts(logs, cid)) == 1

@@ -168,6 +168,11 @@ class WhileAwayMixin:
         when the orders it replaced cannot be read: the broker asks again later."""
         return self.away.executions_since(self._require(), client_order_id, filled, avg_price)
 
+    def forget_away(self, client_order_id: str) -> None:
+        """The broker gave up reading what our order filled while away: the order's view kept
+        for that read (:attr:`WhileAway.unread`) is dropped."""
+        self.away.unread.pop(client_order_id, None)
+
     def holds(
         self, client_order_id: str, filled: float, avg_price: float | None, venue_order_id: str | None = None
     ) -> None:
