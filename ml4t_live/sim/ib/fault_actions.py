@@ -48,7 +48,7 @@ def fire(fault: ScriptedFault, server: IBServer, venue: IBVenue, replay: Replay,
             venue.exchange.split_next_fill(int(p["parts"]))
         case (
             "duplicate_exec_details" | "exec_before_open_order" | "missing_order_status"
-            | "status_before_exec"
+            | "status_before_exec" | "withhold_executions"
         ):
             nxt.arm(fault.kind, int(p["count"]))
         case "pacing_violation":

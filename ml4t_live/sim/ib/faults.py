@@ -24,6 +24,9 @@ Kinds (``inject(kind, **params)`` from tests, ``[[fault]]`` tables in ``--faults
 ``status_before_exec``     fills of the next ``count`` orders send openOrder/orderStatus
                            before execDetails (the default is execDetails first)
 ``missing_order_status``   the next ``count`` orders get no orderStatus messages
+``withhold_executions``    the executions of the next ``count`` orders after their first are
+                           never sent (no execDetails, no commissionReport) nor listed by
+                           reqExecutions; orderStatus still counts them (lost executions)
 ``pacing_violation``       answer the next ``count`` historical requests with error 162
 ``black_hole_next``        the next ``count`` placeOrders vanish: recorded, never answered,
                            never placed, absent from every query (IB-09); with
@@ -88,6 +91,7 @@ KINDS: dict[str, dict[str, object]] = {
     "exec_before_open_order": {"count": 1},
     "status_before_exec": {"count": 1},
     "missing_order_status": {"count": 1},
+    "withhold_executions": {"count": 1},
     "pacing_violation": {"count": 1},
     "black_hole_next": {"count": 1, "surface_after": None},
     "rollback_next_valid_id": {"to": 1, "client_id": None},
@@ -180,6 +184,7 @@ class OrderFaults:
     exec_before_open_order: bool = False
     status_before_exec: bool = False
     missing_order_status: bool = False
+    withhold_executions: bool = False  # its executions after the first are lost
     duplicate_order_status: float = 0.0  # times each status frame goes out (0: once)
     late_commission: float = 0.0  # seconds the commissionReport is held back
     missing_commission: bool = False

@@ -119,9 +119,11 @@ class OrderMessages:
             order_ref=v.order_ref, commission=x.commission,
             exchange=v.info.primary_exchange,
         )  # fmt: skip
-        self._executions.append(ex)
+        withheld = ibo.faults.withhold_executions and ibo.exec_seen  # lost: neither sent nor listed
+        if not withheld:
+            self._executions.append(ex)
         self._traded.add(v.info.symbol)
-        execs = [enc.exec_details(-1, ex)] * (2 if ibo.faults.duplicate_exec_details else 1)
+        execs = [] if withheld else [enc.exec_details(-1, ex)] * (2 if ibo.faults.duplicate_exec_details else 1)
         status = ibo.held_acks + ([enc.open_order(v)] if full else [])
         if not ibo.faults.missing_order_status:
             status.append(enc.order_status(v))
@@ -129,7 +131,7 @@ class OrderMessages:
         ibo.held_acks, ibo.exec_seen = [], True
         first_status = ibo.faults.status_before_exec and not ibo.faults.exec_before_open_order
         frames = status + execs if first_status else execs + status
-        now, later = commission_frames(ex, ibo.faults)
+        now, later = ([], []) if withheld else commission_frames(ex, ibo.faults)
         frames += now
         if full:
             self._finish(ibo, "Filled")

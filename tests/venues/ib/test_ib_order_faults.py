@@ -19,6 +19,7 @@ from ml4t_live.events import (
     OrderCancelled,
     OrderFilled,
     OrderLost,
+    OrderPartiallyFilled,
     OrderRejected,
 )
 from ml4t_live.protocols import OrderRequest
@@ -667,3 +668,34 @@ def test_a_placement_refused_with_a_validation_code_is_rejected_with_ibs_text(
     gw.end_of_bar(None)
     wait_for(gw.events, is_(OrderFilled, "valid"), seen=seen)
     assert about("invalid", seen) == ["OrderRejected"]
+
+
+# ----------------------------------------------------------------------------- lost executions
+def test_a_look_up_of_an_order_filled_with_part_of_its_executions_lost_says_ibs_filled_quantity(
+    sim_factory, gateway_factory
+):
+    # IB says Filled 10, only the first 5-share execution ever reached the client or its
+    # reqExecutions: the look-up said "filled 5" (the executions' sum replaced IB's count), so the
+    # runtime doubted the order instead of making up the missing 5
+    sim = sim_factory()
+    first = gateway_factory(sim)
+    first.connect()
+    sim.inject("partial_fill", parts=2)
+    sim.inject("withhold_executions", count=1)
+    first.place(market("wh", qty=10))
+    first.end_of_bar(None)
+    seen: list = []
+    part = wait_for(first.events, is_(OrderPartiallyFilled, "wh"), seen=seen)
+    assert part.quantity == 5.0
+    first.place(market("marker", qty=1))  # fills at the next bar's open, with the rest of "wh"
+    first.end_of_bar(None)  # the next bar: the rest executes, its execution lost
+    wait_for(first.events, is_(OrderFilled, "marker"), seen=seen)
+    assert venue_quantity(sim) == 11.0 and not [e for e in seen if isinstance(e, OrderFilled) and e.client_order_id
+                                                 == "wh"]  # fmt: skip
+    found = first.lookup(["wh"])["wh"]  # in the session
+    assert (found.status, found.filled_quantity) == ("filled", 10.0)
+    first.close()
+    second = gateway_factory(sim)  # a warm restart's look-up
+    second.connect()
+    found = second.lookup(["wh"])["wh"]
+    assert (found.status, found.quantity, found.filled_quantity) == ("filled", 10.0, 10.0)
