@@ -56,6 +56,7 @@ class _Tracked:
     avg_price: float | None = None
     base: float = 0.0  # filled by orders this one replaced
     successor: str | None = None  # the Alpaca id of the order that replaced this one
+    replaced: bool = False  # Alpaca showed it ``replaced`` (the replace carried out)
     accepted: bool = False
     terminal: bool = False
     complete: bool = False  # terminal because fully filled
@@ -403,8 +404,14 @@ class OrderTracker:
         (a replaced order's excess counts in its replacements' cumulative quantity too)."""
         ends = event in ("replaced", *_CANCEL_EVENTS) or order.status in CANCELLED_STATUSES
         out = self._fill_before_end(state, order, when) if ends else []
+        if event == "replaced" or order.status is AlpacaStatus.REPLACED:
+            state.replaced = True
         if state.terminal:
             return out
+        ended = ends or event == "rejected" or order.status is AlpacaStatus.REJECTED
+        if ended and event != "replaced" and order.status is not AlpacaStatus.REPLACED and self._undo(state, order):
+            text = "Alpaca did not carry out the replace of the order: it works on with its old terms"
+            return out + [VenueErrorReported("alpaca", "order_replace_rejected", text, state.ours)]
         if event in _ACCEPT_EVENTS:
             if state.accepted:
                 return []
@@ -423,6 +430,21 @@ class OrderTracker:
             state.terminal = True
             return [OrderRejected(state.ours, "rejected by Alpaca", "rejected")]
         return []
+
+    def _undo(self, state: _Tracked, order: AlpacaOrder) -> bool:
+        """``order``, a replacement, ended while the order it replaces was not shown
+        ``replaced`` (the replace answered, then not carried out: AL-14): the old order is
+        followed again and this end is not our order's. False when that is not the case."""
+        venue_id = str(order.id)
+        old = next((s for s in self._orders.values() if s.successor == venue_id and not s.replaced), None)
+        if old is None or old.complete:
+            return False
+        old.terminal, old.successor = False, None
+        state.terminal = True
+        _log.warning("Alpaca order {} ({}), a replacement, ended {} before the order it replaces was "
+                     "replaced: the replace was not carried out, the old order works on", venue_id,
+                     state.ours, order.status.value)  # fmt: skip
+        return True
 
     def _fill_before_end(self, state: _Tracked, order: AlpacaOrder, when: Any) -> list[OrderEvent]:
         """What an ending view of ``order`` shows filled beyond what was reported, as one fill."""

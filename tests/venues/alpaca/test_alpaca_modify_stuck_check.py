@@ -12,8 +12,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from alpaca_helpers import collect, drain, of
 from test_alpaca_modify_checks import REQUEST, rig
 
+from ml4t_live.events import OrderCancelled, OrderPartiallyFilled, VenueErrorReported
 from ml4t_live.venues.alpaca.modify import MAX_TRIES
 from ml4t_live.venues.alpaca.submit import OrderRefused
 
@@ -50,3 +52,25 @@ def test_a_replace_answered_then_not_carried_out_points_back_at_the_old_order():
         ((patched, second),) = r.sim.replaces_received()[1:]
         assert patched == old_id and second.limit_price == 148.0  # the PATCH went to the order that works
         assert any(line.startswith("WARNING Alpaca did not carry out the replace") for line in r.lines), r.lines
+
+
+def test_the_end_of_a_replacement_whose_replace_was_not_carried_out_is_not_our_orders_end():
+    """The replace fails after its PATCH was answered: Alpaca ends t-p.r1 ``canceled`` while t-p
+    works on (and fills). Our order is not cancelled (an ``order_replace_rejected`` report
+    instead); its later fills and its own cancel are reported as t-p's.
+    Failed before: r1's ``canceled`` was reported as ``OrderCancelled('t-p')`` while t-p worked on."""
+    with rig(max_request_attempts=1) as r:
+        r.gw.place(REQUEST)
+        r.bar(filled_to=3)
+        r.sim.inject("slow_replace", bars=1, fail=True)
+        r.gw.modify(replace(REQUEST, limit_price=149.0, filled_quantity=3))
+        drain(r.gw.events)
+        r.bar()  # the replace fails (before the bar is matched); t-p fills 3 more at that bar
+        seen = collect(r.gw.events, lambda seen: any(e.cumulative_quantity >= 6 for e in of(
+            OrderPartiallyFilled, seen, "t-p")))  # fmt: skip
+        assert [e.code for e in of(VenueErrorReported, seen, "t-p")] == ["order_replace_rejected"]
+        assert not of(OrderCancelled, seen, "t-p")
+        r.gw.modifier.check_replaces()
+        r.gw.cancel("t-p")
+        collect(r.gw.events, lambda seen: bool(of(OrderCancelled, seen, "t-p")))
+        assert r.orders()["t-p"][0] == "canceled" and r.bought() == 6
