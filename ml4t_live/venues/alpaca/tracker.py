@@ -17,7 +17,6 @@ updates from the stream's loop thread; one lock guards the maps.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 from alpaca.trading.enums import OrderStatus as AlpacaStatus
@@ -28,19 +27,12 @@ from ...events import (
     OrderAccepted,
     OrderCancelled,
     OrderEvent,
-    OrderFilled,
-    OrderPartiallyFilled,
     OrderRejected,
     VenueErrorReported,
 )
 from .executions import Execution
-from .parsing import (
-    CANCELLED_STATUSES,
-    fill_price_delta,
-    made_up_exec_id,
-    num,
-    side_from_alpaca,
-)
+from .parsing import CANCELLED_STATUSES, num
+from .tracked import Tracked, execution_fills, view_fills
 
 _log = logger.bind(component="alpaca.tracker")
 _EPS = 1e-9
@@ -49,24 +41,11 @@ _CANCEL_EVENTS = {"canceled", "expired"}
 _REFUSED_CHANGES = {"order_cancel_rejected", "order_replace_rejected"}
 
 
-@dataclass(slots=True)  # one per order of the run: no dict of its own
-class _Tracked:
-    ours: str
-    filled: float = 0.0
-    avg_price: float | None = None
-    base: float = 0.0  # filled by orders this one replaced
-    successor: str | None = None  # the Alpaca id of the order that replaced this one
-    replaced: bool = False  # Alpaca showed it ``replaced`` (the replace carried out)
-    accepted: bool = False
-    terminal: bool = False
-    complete: bool = False  # terminal because fully filled
-
-
 class OrderTracker:
     def __init__(self) -> None:
         self._lock = threading.Condition()  # guards the maps; notified when an order's state moves
         self._ours: dict[str, str] = {}  # venue client_order_id -> our client_order_id
-        self._orders: dict[str, _Tracked] = {}  # Alpaca order id -> state
+        self._orders: dict[str, Tracked] = {}  # Alpaca order id -> state
         self._exec_ids: set[str] = set()
         self.duplicates_dropped = 0
         self.foreign_updates = 0
@@ -92,7 +71,7 @@ class OrderTracker:
                 return
             old.terminal = True
             old.successor = new_venue_id
-            new = self._orders.setdefault(new_venue_id, _Tracked(old.ours))
+            new = self._orders.setdefault(new_venue_id, Tracked(old.ours))
             new.base = old.base + old.filled
             new.accepted = True
 
@@ -133,7 +112,7 @@ class OrderTracker:
                 if take <= _EPS:
                     return
                 avg = num(order.filled_avg_price) if take >= own - _EPS else value / take
-                self._orders[str(order.id)] = _Tracked(ours, filled=take, avg_price=avg)
+                self._orders[str(order.id)] = Tracked(ours, filled=take, avg_price=avg)
                 left, value = left - take, value - take * (avg or 0.0)
 
     def filled_total(self, venue_id: str) -> float:
@@ -216,14 +195,8 @@ class OrderTracker:
                 self.duplicates_dropped += 1
                 return []
             if event in ("fill", "partial_fill"):
-                out = self._fills(
-                    state,
-                    update.order,
-                    update.price,
-                    update.qty,
-                    exec_id,
-                    update.timestamp,
-                )
+                out = view_fills(state, update.order, update.price, update.qty, exec_id, update.timestamp,
+                                 self._carry)  # fmt: skip
                 if not out:
                     self.duplicates_dropped += 1
                 if exec_id is not None:
@@ -267,11 +240,9 @@ class OrderTracker:
             if not (state.accepted or state.terminal) and order.status is not AlpacaStatus.REJECTED:
                 state.accepted = True
                 out.append(OrderAccepted(state.ours, str(order.id)))
-            out += self._executions(state, order, executions or [])
+            out += execution_fills(state, order, executions or [], self._exec_ids, self._carry)
             before = state.filled
-            made_up = self._fills(
-                state, order, None, None, None, order.filled_at or order.updated_at
-            )
+            made_up = view_fills(state, order, None, None, None, order.filled_at or order.updated_at, self._carry)
             if made_up:
                 _log.warning(
                     "{} of Alpaca order {} ({}) filled without a known execution: reported under "
@@ -289,63 +260,17 @@ class OrderTracker:
             return out + self._lifecycle(state, order, event)
 
     # ------------------------------------------------------------------ internals
-    def _state(self, order: AlpacaOrder) -> _Tracked | None:
+    def _state(self, order: AlpacaOrder) -> Tracked | None:
         venue_id = str(order.id)
         state = self._orders.get(venue_id)
         if state is None:
             ours = self._ours.get(order.client_order_id)
             if ours is None:
                 return None
-            state = self._orders[venue_id] = _Tracked(ours)
+            state = self._orders[venue_id] = Tracked(ours)
         return state
 
-    def _fills(
-        self,
-        state: _Tracked,
-        order: AlpacaOrder,
-        price: float | None,
-        qty: float | None,
-        exec_id: str | None,
-        when: Any,
-    ) -> list[OrderEvent]:
-        cumulative = num(order.filled_qty)
-        if cumulative is None:
-            cumulative = state.filled + (qty or 0.0)
-        delta = cumulative - state.filled
-        if delta <= _EPS:
-            return []
-        avg = num(order.filled_avg_price)
-        fill_price = price if (price and qty and abs(qty - delta) <= _EPS) else None
-        if fill_price is None:
-            fill_price = (
-                fill_price_delta(state.filled, state.avg_price, cumulative, avg)
-                or price
-                or avg
-            )
-        self._carry(state, delta)
-        state.filled, state.avg_price = cumulative, avg
-        done = order.status is AlpacaStatus.FILLED or (
-            num(order.qty) is not None and cumulative >= (num(order.qty) or 0.0) - _EPS
-        )
-        cls = OrderFilled if done else OrderPartiallyFilled
-        state.accepted = True
-        if done:
-            state.terminal = state.complete = True
-        return [
-            cls(
-                client_order_id=state.ours,
-                exec_id=exec_id or made_up_exec_id(order.id, cumulative),
-                asset=order.symbol or "",
-                side=side_from_alpaca(order.side),
-                quantity=delta,
-                price=float(fill_price or 0.0),
-                timestamp=when,
-                cumulative_quantity=state.base + cumulative,
-                reconstructed=exec_id is None,
-            )
-        ]
-
-    def _carry(self, state: _Tracked, delta: float) -> None:
+    def _carry(self, state: Tracked, delta: float) -> None:
         """``delta`` more filled by ``state``'s order (one a replace already followed: its fill
         arrived late) counts in the base of every order that replaced it."""
         successor = state.successor
@@ -353,49 +278,8 @@ class OrderTracker:
             later.base += delta
             successor = later.successor
 
-    def _executions(
-        self, state: _Tracked, order: AlpacaOrder, executions: list[Execution]
-    ) -> list[OrderEvent]:
-        """One event per execution of ``order`` beyond its reported cumulative quantity."""
-        out: list[OrderEvent] = []
-        total = num(order.qty)
-        for ex in sorted(executions, key=lambda e: e.cum_qty):
-            if ex.order_id != str(order.id) or ex.exec_id in self._exec_ids:
-                continue
-            delta = ex.cum_qty - state.filled
-            if delta <= _EPS:
-                continue
-            prior, prior_avg = state.filled, state.avg_price or 0.0
-            self._carry(state, delta)
-            state.filled = ex.cum_qty
-            state.avg_price = (prior_avg * prior + ex.price * delta) / ex.cum_qty
-            self._exec_ids.add(ex.exec_id)
-            whole = num(order.filled_qty) or 0.0
-            done = (total is not None and ex.cum_qty >= total - _EPS) or (
-                order.status is AlpacaStatus.FILLED and ex.cum_qty >= whole - _EPS
-            )
-            state.accepted = True
-            if done:
-                state.terminal = state.complete = True
-            cls = OrderFilled if done else OrderPartiallyFilled
-            out.append(
-                cls(
-                    client_order_id=state.ours,
-                    exec_id=ex.exec_id,
-                    asset=order.symbol or "",
-                    side=side_from_alpaca(order.side),
-                    quantity=delta,
-                    price=ex.price,
-                    timestamp=ex.time,
-                    cumulative_quantity=state.base + ex.cum_qty,
-                )
-            )
-        if out and abs(state.filled - (num(order.filled_qty) or 0.0)) <= _EPS:
-            state.avg_price = num(order.filled_avg_price)
-        return out
-
     def _lifecycle(
-        self, state: _Tracked, order: AlpacaOrder, event: str, when: Any = None
+        self, state: Tracked, order: AlpacaOrder, event: str, when: Any = None
     ) -> list[OrderEvent]:
         """``event`` (a trade update's, or a REST view's status as one) for our order. An end
         (``replaced``, ``canceled``, ``expired``) whose ``filled_qty`` exceeds what was reported
@@ -431,7 +315,7 @@ class OrderTracker:
             return [OrderRejected(state.ours, "rejected by Alpaca", "rejected")]
         return []
 
-    def _undo(self, state: _Tracked, order: AlpacaOrder) -> bool:
+    def _undo(self, state: Tracked, order: AlpacaOrder) -> bool:
         """``order``, a replacement, ended while the order it replaces was not shown
         ``replaced`` (the replace answered, then not carried out: AL-14): the old order is
         followed again and this end is not our order's. False when that is not the case."""
@@ -446,10 +330,10 @@ class OrderTracker:
                      state.ours, order.status.value)  # fmt: skip
         return True
 
-    def _fill_before_end(self, state: _Tracked, order: AlpacaOrder, when: Any) -> list[OrderEvent]:
+    def _fill_before_end(self, state: Tracked, order: AlpacaOrder, when: Any) -> list[OrderEvent]:
         """What an ending view of ``order`` shows filled beyond what was reported, as one fill."""
         before = state.filled
-        out = self._fills(state, order, None, None, None, when or order.filled_at or order.updated_at)
+        out = view_fills(state, order, None, None, None, when or order.filled_at or order.updated_at, self._carry)
         if out:
             _log.warning(
                 "Alpaca order {} ({}) ended {} with {:g} more filled than reported: reported under "
