@@ -29,6 +29,7 @@ listed nor kept raises too (unknown, never read as nothing). Engine thread.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from loguru import logger
@@ -45,12 +46,18 @@ MAX_CHAIN = 200
 
 
 class WhileAway:
-    """The orders of ours the last snapshot listed working, and what they filled while away.
-    ``reader``: the stream's :class:`~.executions.ExecutionReader`; ``rest``: the gateway's
-    :class:`~.rest.RestCaller`."""
+    """The orders of ours the last snapshot listed working, and what they filled while away;
+    owned by the gateway (engine thread). ``reader``: the stream's
+    :class:`~.executions.ExecutionReader`; ``rest``: the gateway's :class:`~.rest.RestCaller`;
+    ``stream``: the gateway's :class:`~.order_stream.OrderStream` (its reader of executions
+    and its emit); ``current_ids``: the gateway's map of our ids to the current Alpaca ids
+    (shared: adopting a listed order moves it); ``walk``: the gateway's walk of our order's
+    chain by client order id (``SubmitMixin._chain``)."""
 
-    def __init__(self, rest: Any, tracker: Any, reader: Any) -> None:
+    def __init__(self, rest: Any, tracker: Any, reader: Any, *, stream: Any, current_ids: dict[str, str],
+                 walk: Callable[[str], list[Any]]) -> None:  # fmt: skip
         self.rest, self.tracker, self.reader = rest, tracker, reader
+        self._stream, self._current_ids, self._walk = stream, current_ids, walk
         self.listed: dict[str, Any] = {}  # our id -> the order of ours the last snapshot listed
         self.held: dict[str, tuple[float, float | None]] = {}  # our id -> (filled, avg price) in the book
         self.venue_ids: dict[str, str] = {}  # our id -> the Alpaca id the runtime's journal recorded
@@ -64,6 +71,54 @@ class WhileAway:
         held = self.held.pop(ours, None)
         if held is not None:
             self.tracker.book_holds(ours, chain, *held)
+
+    def adopt_listed(self, client: Any, cid: str, order: Any, *, superseded: bool = False) -> None:
+        """A snapshot lists ``order``, ours under ``cid``: followed from now on (what it filled
+        so far counts as reported; :meth:`executions_since` reads what the book lacks).
+        ``superseded``: its replacement is listed too (a replace pending): followed, but our
+        order is the replacement (a cancel or modify goes to it, and so does the read of what
+        it filled while away)."""
+        self.tracker.register(cid)
+        if not superseded:
+            self._current_ids[cid] = str(order.id)  # the listed one (a replace that landed late too)
+            self.listed[cid] = order
+        executions = self._stream.executions.for_view(client, order, adopting=True)
+        self._stream.emit(self.tracker.adopt(order, executions))
+
+    def chain_by_venue_id(self, cid: str) -> list[Any]:
+        """Our order ``cid``, which Alpaca does not know by that client order id, read by the
+        Alpaca id the runtime's journal recorded for it (:meth:`holds`): an OCO's stop leg, whose
+        client order id Alpaca chose. Found, that id is aliased to ``cid`` (its updates are ours
+        from now on). [] when no id was recorded or Alpaca has no such order either."""
+        venue_id = self.venue_ids.pop(cid, None)
+        if venue_id is None:
+            return []
+        self._current_ids[cid] = venue_id  # (the walk starts from it)
+        chain: list[Any] = []
+        try:
+            chain = self._walk(cid)
+        finally:
+            if not chain:
+                self._current_ids.pop(cid, None)
+        if chain:
+            self.tracker.alias(str(chain[0].client_order_id), cid)
+            _log.info("order {} is Alpaca order {} under Alpaca's client order id {}: followed as {}",
+                      cid, venue_id, chain[0].client_order_id, cid)  # fmt: skip
+        return chain
+
+    def holds(self, client_order_id: str, filled: float, avg_price: float | None, venue_order_id: str | None) -> None:
+        """The runtime's book holds ``filled`` of our order (at ``avg_price``): a look-up that finds
+        it and does not follow it yet reports only what goes beyond (:meth:`start_from_book`).
+        ``venue_order_id``: the Alpaca id its journal recorded, by which a look-up finds an order
+        Alpaca does not know by our id (:meth:`chain_by_venue_id`)."""
+        self.held[client_order_id] = (filled, avg_price)
+        if venue_order_id:
+            self.venue_ids[client_order_id] = venue_order_id
+
+    def forget(self, client_order_id: str) -> None:
+        """The broker gave up reading what our order filled while away: the order's view kept
+        for that read (:attr:`unread`) is dropped."""
+        self.unread.pop(client_order_id, None)
 
     def executions_since(
         self, client: Any, ours: str, filled: float, avg_price: float | None
@@ -105,84 +160,6 @@ class WhileAway:
                 repeatable=True))  # fmt: skip
         chain[-1] = last  # as listed: what it filled later is the tracker's to report
         return chain
-
-
-class WhileAwayMixin:
-    """The gateway's calls for a warm restart (needs ``away``, a :class:`WhileAway`, and
-    ``_require()``); engine thread."""
-
-    away: WhileAway
-    tracker: Any
-    stream: Any
-    _venue_ids: dict[str, str]
-
-    def _require(self) -> Any:  # pragma: no cover - provided by the gateway
-        raise NotImplementedError
-
-    def _emit(self, events: list[Any]) -> None:  # pragma: no cover - provided by the gateway
-        raise NotImplementedError
-
-    def _adopt_listed(self, client: Any, cid: str, order: Any, *, superseded: bool = False) -> None:
-        """A snapshot lists ``order``, ours under ``cid``: followed from now on (what it filled
-        so far counts as reported; :meth:`executions_since` reads what the book lacks).
-        ``superseded``: its replacement is listed too (a replace pending): followed, but our
-        order is the replacement (a cancel or modify goes to it, and so does the read of what
-        it filled while away)."""
-        self.tracker.register(cid)
-        if not superseded:
-            self._venue_ids[cid] = str(order.id)  # the listed one (a replace that landed late too)
-            self.away.listed[cid] = order
-        executions = self.stream.executions.for_view(client, order, adopting=True)
-        self._emit(self.tracker.adopt(order, executions))
-
-    def _chain(self, cid: str, client: Any = None) -> list[Any]:  # pragma: no cover - SubmitMixin's
-        raise NotImplementedError
-
-    def _chain_by_venue_id(self, cid: str) -> list[Any]:
-        """Our order ``cid``, which Alpaca does not know by that client order id, read by the
-        Alpaca id the runtime's journal recorded for it (:meth:`holds`): an OCO's stop leg, whose
-        client order id Alpaca chose. Found, that id is aliased to ``cid`` (its updates are ours
-        from now on). [] when no id was recorded or Alpaca has no such order either."""
-        venue_id = self.away.venue_ids.pop(cid, None)
-        if venue_id is None:
-            return []
-        self._venue_ids[cid] = venue_id  # (the walk starts from it)
-        chain: list[Any] = []
-        try:
-            chain = self._chain(cid)
-        finally:
-            if not chain:
-                self._venue_ids.pop(cid, None)
-        if chain:
-            self.tracker.alias(str(chain[0].client_order_id), cid)
-            _log.info("order {} is Alpaca order {} under Alpaca's client order id {}: followed as {}",
-                      cid, venue_id, chain[0].client_order_id, cid)  # fmt: skip
-        return chain
-
-    def executions_since(
-        self, client_order_id: str, filled: float, avg_price: float | None = None
-    ) -> list[OrderFilled | OrderPartiallyFilled]:
-        """What our order ``client_order_id``, listed working by the last snapshot, filled beyond
-        ``filled`` (the book's, at ``avg_price``) while no runtime ran, the orders it replaced
-        included, oldest first (the module docstring); never reported as events too. VenueError
-        when the orders it replaced cannot be read: the broker asks again later."""
-        return self.away.executions_since(self._require(), client_order_id, filled, avg_price)
-
-    def forget_away(self, client_order_id: str) -> None:
-        """The broker gave up reading what our order filled while away: the order's view kept
-        for that read (:attr:`WhileAway.unread`) is dropped."""
-        self.away.unread.pop(client_order_id, None)
-
-    def holds(
-        self, client_order_id: str, filled: float, avg_price: float | None, venue_order_id: str | None = None
-    ) -> None:
-        """The runtime's book holds ``filled`` of our order (at ``avg_price``): a look-up that finds
-        it and does not follow it yet reports only what goes beyond (:meth:`WhileAway.start_from_book`).
-        ``venue_order_id``: the Alpaca id its journal recorded, by which a look-up finds an order
-        Alpaca does not know by our id (:meth:`_chain_by_venue_id`)."""
-        self.away.held[client_order_id] = (filled, avg_price)
-        if venue_order_id:
-            self.away.venue_ids[client_order_id] = venue_order_id
 
 
 def legs_of_ours(orders: list[Any], is_ours: Any) -> dict[str, str]:

@@ -19,6 +19,8 @@ Combined orders (OCA pairs -> one Alpaca ``oco``; bracket exits held until the e
 :class:`~.held.HeldOrders`. Connect: account -> live guard -> stream up -> positions and open
 orders -> AccountSnapshot; state that cannot be read or understood raises ReconciliationError
 (fail closed). Re-sync after a reconnect or a silent stream: :class:`~.order_stream.OrderStream`.
+The listed orders of ours and what they filled while no runtime ran (a warm restart):
+:class:`~.away.WhileAway`, which the gateway owns (``away``).
 """
 
 from __future__ import annotations
@@ -40,12 +42,14 @@ from ...errors import (
 )
 from ...events import (
     OrderCancelled,
+    OrderFilled,
+    OrderPartiallyFilled,
     OrderRejected,
     OrderReplaced,
     VenueErrorReported,
 )
 from ...protocols import AccountSnapshot, OrderRequest, VenueOrder
-from .away import WhileAway, WhileAwayMixin, legs_of_ours
+from .away import WhileAway, legs_of_ours
 from .config import AlpacaConfig
 from .held import HeldOrders
 from .modify import Modifier
@@ -72,7 +76,7 @@ VENUE = "alpaca"
 _BLOCKING_FLAGS = ("trading_blocked", "account_blocked", "trade_suspended_by_user")
 
 
-class AlpacaGateway(SubmitMixin, WhileAwayMixin):
+class AlpacaGateway(SubmitMixin):
     venue = VENUE
 
     def __init__(
@@ -95,7 +99,8 @@ class AlpacaGateway(SubmitMixin, WhileAwayMixin):
         self.modifier = Modifier(rest=self.rest, tracker=self.tracker, stream=self.stream, venue_ids=self._venue_ids,
                                  venue_id=self._venue_id, lookup=self._lookup, require=self._require,
                                  next_replace=self._next_replace)  # fmt: skip
-        self.away = WhileAway(self.rest, self.tracker, self.stream.executions)  # (listed working orders)
+        self.away = WhileAway(self.rest, self.tracker, self.stream.executions, stream=self.stream,
+                              current_ids=self._venue_ids, walk=self._chain)  # (listed working orders)
         self.held = HeldOrders()  # OCA members and bracket exits not sent yet
         self.account_number = ""
         self.is_paper = config.paper
@@ -198,7 +203,7 @@ class AlpacaGateway(SubmitMixin, WhileAwayMixin):
             if self.is_ours(cid) and cid in self.stream.unknown:
                 self._found_listed(client, cid, order)  # reported as the watcher would, not adopted
             elif self.is_ours(cid):
-                self._adopt_listed(client, cid, order, superseded=str(order.id) in superseded)
+                self.away.adopt_listed(client, cid, order, superseded=str(order.id) in superseded)
             elif str(order.id) in legs:  # ours: a restart's look-up finds it by its Alpaca id
                 _log.info("Alpaca order {} ({}) is a leg of our order {}", order.id, cid, legs[str(order.id)])
             else:
@@ -234,7 +239,7 @@ class AlpacaGateway(SubmitMixin, WhileAwayMixin):
         for cid in client_order_ids:
             self.tracker.register(cid)
             try:
-                chain = self._chain(cid) or self._chain_by_venue_id(cid)
+                chain = self._chain(cid) or self.away.chain_by_venue_id(cid)
             except VenueError as exc:  # refused, no answer, or no request slot in time (not sent)
                 raise ConnectionFailed(f"Alpaca look-up of {cid} got no answer: {exc}") from None
             if not chain:
@@ -388,3 +393,19 @@ class AlpacaGateway(SubmitMixin, WhileAwayMixin):
 
     def _emit(self, events: list[Any]) -> None:
         self.stream.emit(events)
+
+    # ------------------------------------------------------------------ warm restart (away.py)
+    def executions_since(
+        self, client_order_id: str, filled: float, avg_price: float | None = None
+    ) -> list[OrderFilled | OrderPartiallyFilled]:
+        """:meth:`.WhileAway.executions_since`: what our listed order filled beyond the book's
+        ``filled`` while no runtime ran; VenueError when it cannot be read (asked again later)."""
+        return self.away.executions_since(self._require(), client_order_id, filled, avg_price)
+
+    def holds(self, client_order_id: str, filled: float, avg_price: float | None, venue_order_id: str | None = None) -> None:
+        """:meth:`.WhileAway.holds`: what the book holds of our order, before a restart's look-up."""
+        self.away.holds(client_order_id, filled, avg_price, venue_order_id)
+
+    def forget_away(self, client_order_id: str) -> None:
+        """:meth:`.WhileAway.forget`: the broker gave up reading what the order filled while away."""
+        self.away.forget(client_order_id)
