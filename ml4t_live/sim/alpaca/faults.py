@@ -60,7 +60,10 @@ Kinds (``SimulatedAlpaca.inject(kind, **params)`` or a ``--faults`` scenario). E
                            order that ended meanwhile (filled) leaves its replacement ``canceled``.
                            ``fail`` (true): the replace is not carried out when its bars are up:
                            the old order works on unchanged, its replacement ``canceled`` (AL-14:
-                           a PATCH answered 200, the replace then rejected)
+                           a PATCH answered 200, the replace then rejected). ``stale_old`` (true):
+                           while the replace is pending, a GET of the old order shows its status as
+                           before the PATCH (``new`` / ``partially_filled``), not ``pending_replace``:
+                           a REST read lagging the PATCH (the references do not rule it out)
 ``stale_order_read``       the next ``count`` GET /v2/orders/{id} are answered with the order as it
                            was before its last execution (``filled_qty``, average price, status):
                            a REST read that lags the trade_updates stream, which reported it
@@ -162,7 +165,8 @@ class FaultState:
     # carried out after all (None: never) and whether the replay moves on one bar before the 204
     cancels_to_lose: list[tuple[int | None, bool]] = field(default_factory=list)
     replaces_to_step: int = 0  # step_before_replace: PATCHes still to move the replay on first
-    slow_replaces: list[tuple[int, bool]] = field(default_factory=list)  # slow_replace: (bars, fail) per PATCH
+    #: slow_replace: (bars, fail, stale_old) per PATCH
+    slow_replaces: list[tuple[int, bool, bool]] = field(default_factory=list)
     stale_reads: int = 0  # stale_order_read: GET /v2/orders/{id} still to answer as before the last fill
     #: order_read_error: per armed fault [order id or None, reads still to skip, reads to refuse, status]
     read_errors: list[list[Any]] = field(default_factory=list)
@@ -201,7 +205,8 @@ class FaultState:
         elif kind == "stale_order_read":
             self.stale_reads += count
         elif kind == "slow_replace":
-            self.slow_replaces.extend([(int(params.get("bars", 1)), bool(params.get("fail", False)))] * count)
+            slow = (int(params.get("bars", 1)), bool(params.get("fail", False)), bool(params.get("stale_old", False)))
+            self.slow_replaces.extend([slow] * count)
         self.applied.append((kind, dict(params)))
 
     def take_rate_limit(self) -> bool:
@@ -227,9 +232,10 @@ class FaultState:
             return True
         return False
 
-    def take_slow_replace(self) -> tuple[int, bool] | None:
-        """(the bars this PATCH's replace stays pending, whether it then fails) (slow_replace);
-        None: carried out at once."""
+    def take_slow_replace(self) -> tuple[int, bool, bool] | None:
+        """(the bars this PATCH's replace stays pending, whether it then fails, whether a GET of
+        the old order meanwhile shows its status as before the PATCH) (slow_replace); None:
+        carried out at once."""
         return self.slow_replaces.pop(0) if self.slow_replaces else None
 
     def take_stale_read(self) -> bool:

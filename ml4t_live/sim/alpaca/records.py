@@ -110,3 +110,9 @@ def before_last_fill(order: AlpacaOrder, fills: list[FillRecord]) -> AlpacaOrder
     if status in ("filled", "partially_filled"):
         status = "partially_filled" if filled else "new"
     return replace(order, filled_qty=filled, filled_avg_price=avg, status=status, filled_at=None)
+
+
+def before_replace(order: AlpacaOrder) -> AlpacaOrder:
+    """A copy of ``order`` (``pending_replace``) with its status as before the PATCH: what a REST
+    read lagging the PATCH shows (the ``slow_replace`` fault's ``stale_old``)."""
+    return replace(order, status="partially_filled" if order.filled_qty > 0 else "new")

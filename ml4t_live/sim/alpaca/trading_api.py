@@ -22,7 +22,13 @@ from . import activities, data_api, params, payloads, wire_faults
 from .faults import FaultState
 from .order_forms import AlpacaError, bad_request, not_found, parse_order, parse_replace
 from .ratelimit import TokenBucket
-from .records import CLOSED_STATUSES, OPEN_STATUSES, AlpacaOrder, before_last_fill
+from .records import (
+    CLOSED_STATUSES,
+    OPEN_STATUSES,
+    AlpacaOrder,
+    before_last_fill,
+    before_replace,
+)
 from .venue import AlpacaVenue
 
 _log = logger.bind(component="sim.alpaca.rest")
@@ -236,6 +242,9 @@ class TradingApi:
         if self.ctx.faults.take_stale_read():
             _log.info("fault: GET of {} answered as before its last fill (stale_order_read)", order.id)
             order = before_last_fill(order, self.ctx.venue.fills)
+        if order.id in self.ctx.venue.stale_old and order.status == "pending_replace":
+            _log.info("fault: GET of {} answered as before its PATCH (slow_replace stale_old)", order.id)
+            order = before_replace(order)
         return _json(self._order_body(order))
 
     async def order_by_client_id(self, request: web.Request) -> web.Response:
@@ -287,15 +296,16 @@ class TradingApi:
             await self.ctx.move_on()  # the next bar's open meets the order before it is replaced
         order_id = request.match_info["order_id"]
         slow = self.ctx.faults.take_slow_replace() if self.ctx.venue.replaceable(order_id) else None
-        bars, fail = slow if slow is not None else (None, False)
+        bars, fail, stale = slow if slow is not None else (None, False, False)
         if bars is not None:
-            _log.info("fault: the replace of {} is answered and left pending_replace for {} bar(s){} (slow_replace)",
-                      order_id, bars, ", then fails" if fail else "")  # fmt: skip
+            _log.info("fault: the replace of {} is answered and left pending_replace for {} bar(s){}{} (slow_replace)",
+                      order_id, bars, ", then fails" if fail else "",
+                      ", its GET showing it as before the PATCH" if stale else "")  # fmt: skip
         error = self.ctx.faults.take_change_error("replace_error")
         if error is not None and not error[1]:
             _log.info("fault: the replace of {} is answered {}, not carried out (replace_error)", order_id, error[0])
             return _json({"code": error[0] * 100000, "message": "service unavailable"}, error[0])
-        new, messages = self.ctx.venue.replace(order_id, form, after_bars=bars, fail=fail)
+        new, messages = self.ctx.venue.replace(order_id, form, after_bars=bars, fail=fail, stale_old=stale)
         self.ctx.publish(messages)
         if error is not None:
             _log.info("fault: the replace of {} is carried out and answered {} (replace_error)", order_id, error[0])

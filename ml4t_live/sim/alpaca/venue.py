@@ -80,6 +80,7 @@ class AlpacaVenue:
         self._late_cancels: dict[str, int] = {}  # faults.py ``lose_cancel`` with ``bars``: bars left
         #: faults.py ``slow_replace``: replacement id -> (the order it replaces, the PATCH, bars left)
         self._late_replaces: dict[str, tuple[str, ReplaceForm, int, bool]] = {}
+        self.stale_old: set[str] = set()  # ``slow_replace`` ``stale_old``: old orders a GET shows as before the PATCH
 
     # ------------------------------------------------------------------ lookups
     def get(self, order_id: str) -> AlpacaOrder:
@@ -235,11 +236,12 @@ class AlpacaVenue:
 
     # ------------------------------------------------------------------ replace / cancel
     def replace(self, order_id: str, form: ReplaceForm, *, after_bars: int | None = None,
-                fail: bool = False) -> tuple[AlpacaOrder, Messages]:  # fmt: skip
+                fail: bool = False, stale_old: bool = False) -> tuple[AlpacaOrder, Messages]:  # fmt: skip
         """Alpaca's replace: a NEW order (new id) that ``replaces`` the old one. ``after_bars``
         (the ``slow_replace`` fault): the new order is answered ``pending_new`` and the old one
         stays ``pending_replace`` (working: it can fill) until that many more bars have opened;
-        ``fail``: the replace is then not carried out (the old order works on unchanged)."""
+        ``fail``: the replace is then not carried out (the old order works on unchanged);
+        ``stale_old``: meanwhile a GET of the old order shows its status as before the PATCH."""
         self.replaces_received.append((order_id, form))  # refused below too (not parse_replace's)
         old = self.get(order_id)
         if not self.replaceable(order_id):  # (a replace during pending_cancel fails: AL-14)
@@ -262,6 +264,8 @@ class AlpacaVenue:
         old.status, old.updated_at = "pending_replace", now
         self._register(new)
         self._late_replaces[new.id] = (old.id, form, after_bars, fail)
+        if stale_old:
+            self.stale_old.add(old.id)
         return new, [self.updates.update("pending_replace", old), self.updates.update("pending_new", new)]
 
     def replaceable(self, order_id: str) -> bool:
@@ -333,6 +337,7 @@ class AlpacaVenue:
                 self._late_replaces[new_id] = (old_id, form, left - 1, fail)
                 continue
             del self._late_replaces[new_id]
+            self.stale_old.discard(old_id)
             if old.status == "pending_replace":
                 old.status = "partially_filled" if old.filled_qty > 0 else "new"
                 try:

@@ -21,8 +21,11 @@ order's fills stand (alpacahq/Alpaca-API#165). So a modify:
    PATCH races with fills too: it is checked the same way, at most :data:`MAX_CUTS` times. A
    read, cut or cancel that gets no answer (and a cut whose answer is lost and is not seen),
    and a replace still pending, keep the check for the next end of bar, at most
-   :data:`MAX_TRIES` times; an old order that works on neither replaced nor pending (the
-   replace answered, then not carried out) drops the check: our order is the old one again.
+   :data:`MAX_TRIES` times. An old order that shows neither replaced nor pending is not
+   enough to conclude the replace was not carried out (a GET just after the PATCH may still
+   show it ``new``): its replacement is read, and only one that has ended (canceled, rejected,
+   expired) drops the check, our order the old one again (AL-14); a replacement still open is
+   a replace not carried out yet, a try as a pending one.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ _EPS = 1e-9
 MAX_CUTS = 3
 #: checks of one replace that may get no answer (each at an end of bar) before an ALERT gives up
 MAX_TRIES = 5
+#: a replacement in one of these has ended: with its old order open, the replace was not carried out
+_ENDED = frozenset({AlpacaStatus.CANCELED, AlpacaStatus.REJECTED, AlpacaStatus.EXPIRED})
 
 
 @dataclass(slots=True)
@@ -166,7 +171,7 @@ class Modifier:
             return
         self._replace_checks.pop(cid, None)
         if old.status is not AlpacaStatus.REPLACED and old.status in OPEN_STATUSES:
-            self._not_replaced(check, old)
+            self._not_replaced(client, check, old)
             return
         excess = (num(old.filled_qty) or 0.0) - check.old_filled
         if old.status is not AlpacaStatus.REPLACED or excess <= _EPS:
@@ -181,16 +186,29 @@ class Modifier:
             _log.error("could not cut down the replacement {} of {} ({}): it may trade {:g} more than "
                        "asked; check it at the venue", check.new_id, cid, exc, excess)  # fmt: skip
 
-    def _not_replaced(self, check: Replaced, old: Any) -> None:
-        """The old order of ``check`` works on, neither replaced nor pending (Alpaca answered the
-        PATCH, then rejected the replace: AL-14): our order is the old one again."""
+    def _not_replaced(self, client: AlpacaTradingClient, check: Replaced, old: Any) -> None:
+        """The old order of ``check`` is shown open, neither replaced nor pending. Its replacement
+        ended (canceled, rejected, expired: Alpaca answered the PATCH, then rejected the replace,
+        AL-14): our order is the old one again. Otherwise (still pending_new / new / accepted, or
+        unreadable) the replace is not carried out yet: a try, the check kept."""
         cid = check.request.client_order_id
+        try:
+            new = self._read_reported(client, check.new_id)
+        except VenueError as exc:
+            self._check_later(check, f"cannot read the replacement {check.new_id} ({cid}) of Alpaca order "
+                              f"{check.old_id}, shown {old.status.value}", exc)  # fmt: skip
+            return
+        if new.status not in _ENDED:
+            self._check_later(check, f"the replace of Alpaca order {check.old_id} ({cid}) is not carried out yet "
+                              f"(it is shown {old.status.value}, its replacement {check.new_id} "
+                              f"{new.status.value})", None, quiet=True)  # fmt: skip
+            return
         with self.stream.emit_lock:
             self.tracker.replace_undone(check.old_id, check.new_id)
             self._venue_ids[cid] = check.old_id
-        _log.warning("Alpaca did not carry out the replace of order {} ({}) by {}: it is {} with its "
-                     "old terms; the strategy's change did not take effect", check.old_id, cid,
-                     check.new_id, old.status.value)  # fmt: skip
+        _log.warning("Alpaca did not carry out the replace of order {} ({}) by {}: the replacement is {}, "
+                     "the old order {} with its old terms; the strategy's change did not take effect",
+                     check.old_id, cid, check.new_id, new.status.value, old.status.value)  # fmt: skip
 
     def _cut(self, client: AlpacaTradingClient, check: Replaced, excess: float) -> None:
         """The replacement of ``check``, which asks ``excess`` too much, read, then cut down to
