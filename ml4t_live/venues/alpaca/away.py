@@ -62,6 +62,7 @@ class WhileAway:
         self.held: dict[str, tuple[float, float | None]] = {}  # our id -> (filled, avg price) in the book
         self.venue_ids: dict[str, str] = {}  # our id -> the Alpaca id the runtime's journal recorded
         self.unread: dict[str, Any] = {}  # our id -> its view listed at the restart, its chain not read yet
+        self.superseded: dict[str, Any] = {}  # Alpaca id -> an order of ours listed with its replace pending
 
     def start_from_book(self, ours: str, chain: list[Any]) -> None:
         """A look-up found our order ``ours`` as ``chain``: what the book holds of it (``held``,
@@ -79,7 +80,9 @@ class WhileAway:
         order is the replacement (a cancel or modify goes to it, and so does the read of what
         it filled while away)."""
         self.tracker.register(cid)
-        if not superseded:
+        if superseded:
+            self.superseded[str(order.id)] = order  # (a walk from it reaches the replacement: :meth:`_chain`)
+        else:
             self._current_ids[cid] = str(order.id)  # the listed one (a replace that landed late too)
             self.listed[cid] = order
         executions = self._stream.executions.for_view(client, order, adopting=True)
@@ -147,11 +150,18 @@ class WhileAway:
 
     def _chain(self, client: Any, ours: str, last: Any) -> list[Any]:
         """The orders from the one under ``ours`` to ``last`` (the listed one), along
-        ``replaced_by``; VenueError when a read gets no answer or the chain does not reach it."""
+        ``replaced_by``; VenueError when a read gets no answer or the chain does not reach it. An
+        order whose replace is pending (not shown ``replaced_by`` yet) leads to ``last`` when
+        ``last`` replaces it; it counts as the snapshot listed it (:attr:`superseded`): what it
+        filled later is the tracker's to report."""
         first = self.rest("orders replaced by " + ours, lambda: client.get_order_by_client_id(ours), repeatable=True)
         chain, listing = [first], SymbolOrders(self.rest, client, ours, first)
         while str(chain[-1].id) != str(last.id):
             successor = chain[-1].replaced_by
+            if successor is None and str(last.replaces) == str(chain[-1].id):  # (its replace pending)
+                chain[-1] = self.superseded.get(str(chain[-1].id), chain[-1])
+                chain.append(last)
+                break
             if successor is None or len(chain) >= MAX_CHAIN:
                 raise Unreadable(f"order {chain[-1].id} does not lead to {last.id} within {len(chain)} orders")
             successor = str(successor)

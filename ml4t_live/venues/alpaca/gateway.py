@@ -190,7 +190,7 @@ class AlpacaGateway(SubmitMixin):
                 f"cannot read the Alpaca account state: {exc}"
             ) from None
         open_orders = []
-        self.away.listed = {}
+        self.away.listed, self.away.superseded = {}, {}
         legs = legs_of_ours(orders, self.is_ours)  # (an OCO's stop leg: a client id Alpaca chose)
         listed = flatten_open(orders)
         superseded = {str(o.replaces) for o in listed if o.replaces is not None}  # (a replace pending)

@@ -1,0 +1,49 @@
+"""A restart while a modify's replace is pending: the snapshot lists the old order
+(``pending_replace``, not shown ``replaced_by`` yet) and its replacement t-p.r1 (``pending_new``).
+
+Real alpaca-py against the simulated Alpaca (test_alpaca_modify_checks.py's rig), ``slow_replace``;
+the runtime stops (the first gateway closes) and a second gateway connects to the same venue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+
+from alpaca_helpers import config_for, drain
+from test_alpaca_modify_checks import REQUEST, Rig, rig
+
+from ml4t_live.venues.alpaca.gateway import AlpacaGateway
+
+
+@contextmanager
+def restarted(r: Rig) -> Iterator[AlpacaGateway]:
+    """A second gateway (a fresh tracker) on ``r``'s venue, connected, its snapshot taken."""
+    r.gw.close()
+    gw = AlpacaGateway(config_for(r.sim, order_poll_interval=300.0, max_request_attempts=1),
+                       is_ours=lambda c: c.startswith("t-"))  # fmt: skip
+    try:
+        gw.connect()
+        yield gw
+    finally:
+        gw.close()
+
+
+def test_the_old_orders_fills_while_away_are_read_through_its_pending_replace():
+    """Failed before: the walk from t-p (the old order, ``replaced_by`` not set while the replace
+    is pending) could not reach t-p.r1 and raised Unreadable (permanent): the broker gave up at
+    once and the 3 the old order filled while away never reached the book."""
+    with rig(max_request_attempts=1) as r:
+        r.gw.place(REQUEST)
+        r.bar(filled_to=3)
+        r.sim.inject("slow_replace", bars=5)
+        r.gw.modify(replace(REQUEST, limit_price=149.0, filled_quantity=3))
+        r.gw.close()
+        r.bar()  # the old order fills 3 more while away
+        assert r.orders()["t-p"] == ("pending_replace", "20", "6")
+        with restarted(r) as gw:
+            gw.holds("t-p", 3.0, 150.0)
+            got = gw.executions_since("t-p", 3.0, 150.0)
+            assert [(e.quantity, e.cumulative_quantity) for e in got] == [(3.0, 6.0)]
+            drain(gw.events)
