@@ -26,9 +26,12 @@ filled but no more than the order's fills while the order is short of its quanti
 order it lists neither open nor completed by its executions alone: ``SAID_FILLED``'s "unknown")
 leaves how much it filled unknown: nothing is made up, the order stays as it is (pending, or
 cancelling), owed, looked up again at each reconciliation, with one ERROR ``ALERT``
-(:meth:`OwedExecutions._doubt`); once the venue has said the same ``DOUBT_READS`` (5) times in a
-row it is no longer looked up and ends as the venue says: CANCELLED at its fills (reason "the
-venue says it filled N of M"), with a last ERROR ``ALERT`` naming both quantities. A restart does not carry the debt: its own
+(:meth:`OwedExecutions._doubt`); once the venue has said the same "filled" ``DOUBT_READS`` (5)
+times in a row it is no longer looked up and ends CANCELLED at its fills (reason "the venue says
+it filled N of M"), with a last ERROR ``ALERT`` naming both quantities. Said "unknown" (IB lists
+open only the orders of the client id that placed them: one working under another client id
+shows so too), it is never ended on that answer: it stays owed, looked up after 2, 4, 8 ...
+reconciliations (at most ``BACK_OFF_MOST``). A restart does not carry the debt: its own
 look-up applies what the venue says the order filled beyond its fills, and owes an order found
 filled no more than its fills as above (:meth:`~ml4t_live.broker_steps.BarSteps._take_venue_end`).
 Either made-up fill ends the order at what the venue said it filled: real executions of it that
@@ -59,6 +62,10 @@ SAID_FILLED = frozenset({"filled", "unknown"})
 #: which it is no longer looked up: it ends as the venue says (cancelled at its fills)
 DOUBT_READS = 5
 
+#: the most reconciliations between two look-ups of an order IB keeps showing by its executions
+#: alone ("unknown": it may still be working under another client id, so it is never ended)
+BACK_OFF_MOST = 64
+
 
 class OwedExecutions:
     """The orders owed their executions, each with the quantity the venue said it filled and the
@@ -83,7 +90,7 @@ class OwedExecutions:
         quantity, since = self._owed.get(cid, (0.0, self._passed))
         if said <= order.filled_quantity + _EPS:
             self._owed[cid] = (max(quantity, order.quantity), since)
-            self._doubt(order, said, when, quantity if quantity > _EPS else None)
+            self._doubt(order, said, when, quantity if quantity > _EPS else None, venue_order.status != "filled")
             return
         if cid not in self._owed:
             _log.warning("order {} filled {:g} at the venue {}, {:g} of it not reported yet: its executions "
@@ -109,8 +116,10 @@ class OwedExecutions:
         executions its look-up reported are applied, calls for: ``"fill"`` the missing quantity
         made up, ``"end"`` the end the venue gives it, None nothing. An order not found, or found
         filled no more than its fills (:meth:`_doubt`), stays owed; found so ``DOUBT_READS``
-        times in a row saying the same, ``"give_up"``: no longer owed, it ends as the venue says
-        (:func:`settle` cancels it at its fills), with a last ERROR ALERT."""
+        times in a row saying the same "filled", ``"give_up"``: no longer owed, :func:`settle`
+        cancels it at its fills, with a last ERROR ALERT. An "unknown" answer (IB shows the order
+        by its executions alone: it may still be working under another client id) never ends
+        it: it stays owed, looked up less often (:meth:`_back_off`)."""
         if not self._still_owed(cid):
             self._owed.pop(cid, None)
             self._doubted.pop(cid, None)
@@ -121,9 +130,13 @@ class OwedExecutions:
             return None
         if venue_order.status in SAID_FILLED and venue_order.filled_quantity <= self.book.get(cid).filled_quantity + _EPS:
             order = self.book.get(cid)
-            self._doubt(order, venue_order.filled_quantity, "(found by look-up)", self._owed[cid][0])
+            unknown = venue_order.status != "filled"
+            self._doubt(order, venue_order.filled_quantity, "(found by look-up)", self._owed[cid][0], unknown)
             said, times = self._doubted[cid]
             if times < DOUBT_READS:
+                return None
+            if unknown:  # IB may work it under another client id: never ended on this answer
+                self._back_off(order, said, times)
                 return None
             del self._owed[cid], self._doubted[cid]
             _log.error("ALERT order {}: the venue said {} times in a row that it filled {:g} of {:g}; the book has "
@@ -138,13 +151,31 @@ class OwedExecutions:
             return None if venue_order.status == "open" else "end"
         return "fill"
 
-    def _doubt(self, order: Order, said: float, when: str, before: float | None) -> None:
+    def _back_off(self, order: Order, said: float, times: int) -> None:
+        """The venue has said ``times`` times in a row that ``order`` (shown by its executions
+        alone: "unknown") filled ``said``: it stays as it is and owed, looked up again after 2, 4,
+        8 ... reconciliations (at most ``BACK_OFF_MOST``), a WARNING once."""
+        cid = order.order_id
+        gap = min(2 ** (times - DOUBT_READS + 1), BACK_OFF_MOST)
+        self._owed[cid] = (self._owed[cid][0], self._passed + gap - 1)
+        if times == DOUBT_READS:
+            _log.warning("order {}: the venue said {} times in a row that it filled {:g} of {:g}, by its executions "
+                         "alone (IB lists it open only to the client id that placed it: it may still be working "
+                         "under another); the book has {:g}: it stays {} and is looked up again after 2, 4, 8 ... "
+                         "reconciliations (at most {}): check the venue (ml4t-live reconcile)", cid, times, said,
+                         order.quantity, order.filled_quantity, self._state(cid), BACK_OFF_MOST)  # fmt: skip
+
+    def _state(self, cid: str) -> str:
+        return "cancelling" if cid in self.book.cancelling else "pending"
+
+    def _doubt(self, order: Order, said: float, when: str, before: float | None, unknown: bool) -> None:
         """The venue says ``order`` filled ``said``, no more than its fills, though it is short of
         its quantity (and of what the venue said ``before``, if it said): how much it filled is
         unknown (IB shows an order it lists neither open nor completed by its executions alone).
         It stays as it is (pending, or cancelling), owed, and is looked up again at each
         reconciliation, until the venue says more (made up), another end, or its executions come,
-        or it said the same ``DOUBT_READS`` times in a row (:meth:`answer`). An ERROR ALERT once,
+        or it said the same "filled" ``DOUBT_READS`` times in a row (:meth:`answer`; ``unknown``:
+        the venue said "unknown", looked up less often then, never ended on it). An ERROR ALERT once,
         then a WARNING while the book holds more than the venue says, else an INFO line."""
         cid = order.order_id
         more = order.filled_quantity > said + _EPS
@@ -153,15 +184,16 @@ class OwedExecutions:
         self._doubted[cid] = (said, last[1] + 1 if same and last is not None else 1)
         if last is None:
             _log.error("ALERT order {}: the venue says it filled {:g} {}{}; the book has {:g} of {:g}{}: how much "
-                       "it filled is unknown; it stays {} and is looked up again at each reconciliation (ended "
-                       "CANCELLED at its fills once the venue has said the same {} times): check the venue "
-                       "(ml4t-live reconcile)", cid, said, when,
-                       f", having said {before:g} before" if before is not None else "", order.filled_quantity,
-                       order.quantity, " (more than the venue says)" if more else "",
-                       "cancelling" if cid in self.book.cancelling else "pending", DOUBT_READS)  # fmt: skip
+                       "it filled is unknown; it stays {} and is looked up again at each reconciliation ({} once "
+                       "the venue has said the same {} times): check the venue (ml4t-live reconcile)", cid, said,
+                       when, f", having said {before:g} before" if before is not None else "", order.filled_quantity,
+                       order.quantity, " (more than the venue says)" if more else "", self._state(cid),
+                       "looked up less often, never ended on this answer (IB shows it by its executions alone: "
+                       "it may still be working under another client id)" if unknown else "ended CANCELLED at its "
+                       "fills", DOUBT_READS)  # fmt: skip
             return
         _log.log("WARNING" if more else "INFO", "order {}: the venue says again it filled {:g}; the book has {:g} "
-                 "of {:g}: still looked up at each reconciliation", cid, said, order.filled_quantity,
+                 "of {:g}: still looked up", cid, said, order.filled_quantity,
                  order.quantity)  # fmt: skip
 
     def _still_owed(self, cid: str) -> bool:

@@ -392,3 +392,34 @@ def test_an_order_in_doubt_is_looked_up_at_most_doubt_reads_times_then_ends_canc
     assert intent["status"] == "cancelled" and intent["reason"] == "the venue says it filled 4 of 10"
     assert broker.link.journal.positions() == {"AAA": 4.0}
     broker.close()
+
+
+def test_an_order_ib_shows_by_its_executions_alone_is_never_ended_on_that_answer_only_looked_up_less_often(tmp_path):
+    # a review probe of 18d0e4e / 1a190b6: IB lists open only the orders of the client id that
+    # placed them, so an order still working under another client id is shown by its executions
+    # alone ("unknown"); after 5 such answers it was ended CANCELLED at 4 of 10 while IB worked it
+    # (the strategy free to send the rest again: doubled exposure)
+    clock = Clock()
+    venue = UnknownVenue(reached=True, fill_on_wait=False)
+    broker, order = _found_filled(venue, clock, tmp_path)
+    cid = order.order_id
+    execution = OrderPartiallyFilled(cid, "X1", "AAA", OrderSide.BUY, 4, 98.5, WHEN, 1.0, 4)
+    venue.answers[cid] = (VenueOrder(cid, "V1", "AAA", OrderSide.BUY, 4, 4, OrderType.MARKET, "unknown"), [execution])
+    venue.positions["AAA"] = VenuePosition("AAA", 4.0, 98.5)
+    lines, sink = _log_lines()
+    try:
+        for second in range(6, 46):  # 40 reconciliations
+            broker.own.check_soon()
+            at(broker, clock, float(second))
+    finally:
+        logger.remove(sink)
+    assert order.status is OrderStatus.PENDING and order.filled_quantity == 4 and cid in broker.owed
+    assert broker.link.journal.intents()[cid]["status"] != "cancelled"
+    # the first (filled 10), 5 saying "unknown" 4, then after 2, 4, 8, 16 reconciliations
+    assert len(venue.looked_up) == 1 + DOUBT_READS + 4, venue.looked_up
+    alerts = [m for level, m in lines if level == "ERROR" and "ALERT" in m and cid in m]
+    assert len(alerts) == 1 and "never ended on this answer" in alerts[0], alerts  # the doubt's only
+    backing_off = [m for level, m in lines if level == "WARNING" and "under another" in m]
+    assert len(backing_off) == 1 and "said 5 times in a row that it filled 4 of 10" in backing_off[0], lines
+    assert [(f.quantity, f.price) for f in broker.get_fills()] == [(4, 98.5)]  # nothing made up
+    broker.close()

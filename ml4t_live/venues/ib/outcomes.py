@@ -337,9 +337,13 @@ class OrderOutcomes:
 def _venue_order(coid: str, trade: Trade | None, found: Found) -> VenueOrder:
     """The VenueOrder for a looked-up order: from its trade, or from its executions alone. IB
     shows an order by its executions alone when neither its open nor its completed orders list it
-    (an order filled in part then cancelled or expired, as often as a filled one): it is not
-    working, how it ended is unknown (``status="unknown"``), it filled at least its executions'
-    sum; its quantity is not known either (the sum stands for it)."""
+    (an order filled in part then cancelled or expired, as often as a filled one). The open
+    orders read are this client's (reqOpenOrders) while the executions are the account's, so an
+    order still working under another client id shows so too: whether it works and how it ended
+    are unknown (``status="unknown"``; not working only while no other client id places orders
+    for this strategy: the client_id guard), it filled at least its executions' sum; its quantity
+    is not known either (the sum stands for it). The runtime never ends an order on this answer
+    (:mod:`~ml4t_live.owed_executions`)."""
     vo = venue_order_from_trade(trade) if trade is not None else None
     if vo is not None:
         return vo
