@@ -27,8 +27,9 @@ order it lists neither open nor completed by its executions alone: ``SAID_FILLED
 leaves how much it filled unknown: nothing is made up, the order stays as it is (pending, or
 cancelling), owed, looked up again at each reconciliation, with one ERROR ``ALERT``
 (:meth:`OwedExecutions._doubt`); once the venue has said the same "filled" ``DOUBT_READS`` (5)
-times in a row it is no longer looked up and ends CANCELLED at its fills (reason "the venue says
-it filled N of M"), with a last ERROR ``ALERT`` naming both quantities. Said "unknown" (IB lists
+times in a row it is no longer looked up and ends CANCELLED at its fills (the runtime's choice: reason
+"ended CANCELLED at its fills (the runtime's choice: the venue said 5 times in a row that it
+filled N of M, never that it was cancelled)"), with a last ERROR ``ALERT`` naming both quantities. Said "unknown" (IB lists
 open only the orders of the client id that placed them: one working under another client id
 shows so too), it is never ended on that answer: it stays owed, looked up after 2, 4, 8 ...
 reconciliations (at most ``BACK_OFF_MOST``). A restart does not carry the debt: its own
@@ -59,7 +60,7 @@ _log = logger.bind(component="venue-broker")
 SAID_FILLED = frozenset({"filled", "unknown"})
 
 #: identical look-ups' answers saying an order filled no more than its fills (in doubt) after
-#: which it is no longer looked up: it ends as the venue says (cancelled at its fills)
+#: which it is no longer looked up: it ends CANCELLED at its fills (the runtime's choice)
 DOUBT_READS = 5
 
 #: the most reconciliations between two look-ups of an order IB keeps showing by its executions
@@ -140,8 +141,8 @@ class OwedExecutions:
                 return None
             del self._owed[cid], self._doubted[cid]
             _log.error("ALERT order {}: the venue said {} times in a row that it filled {:g} of {:g}; the book has "
-                       "{:g}: no longer looked up, it ends CANCELLED at its fills (the venue says it filled {:g} of "
-                       "{:g}); should it have filled more, the position reconciliation shows it: check the venue "
+                       "{:g}: no longer looked up, it ends CANCELLED at its fills (the runtime's choice: the venue said "
+                       "it filled {:g} of {:g}, never that it was cancelled); should it have filled more, the position reconciliation shows it: check the venue "
                        "(ml4t-live reconcile)", cid, times, said, order.quantity, order.filled_quantity, said,
                        order.quantity)  # fmt: skip
             return "give_up"
@@ -208,8 +209,8 @@ def settle(owed: OwedExecutions, lookup: Callable[[list[str]], dict[str, Any]] |
     are looked up again (the gateway's ``lookup``); what the look-up reported is applied first
     (``drain``), then what the venue says now settles each: the missing quantity made up
     (:func:`made_up_fill`, through ``apply``: the broker's live apply, journaled), the venue's end
-    (``end``: the broker's ``_take_venue_end``), or, for an order in doubt too long, its end as
-    the venue says (cancelled at its fills, through ``apply``)."""
+    (``end``: the broker's ``_take_venue_end``), or, for an order in doubt too long, CANCELLED
+    at its fills (the runtime's choice, through ``apply``)."""
     cids = owed.due()
     if not cids or lookup is None:
         return
@@ -231,8 +232,13 @@ def settle(owed: OwedExecutions, lookup: Callable[[list[str]], dict[str, Any]] |
                 end(book.get(cid), venue_order, "(found by look-up)")
             case "give_up":
                 order = book.get(cid)
-                apply(OrderCancelled(cid, f"the venue says it filled {venue_order.filled_quantity:g} of "
-                                          f"{order.quantity:g}"))  # fmt: skip
+                apply(OrderCancelled(cid, _given_up(venue_order.filled_quantity, order.quantity)))
+
+
+def _given_up(said: float, quantity: float) -> str:
+    """The reason an order in doubt ends CANCELLED at its fills."""
+    return (f"ended CANCELLED at its fills (the runtime's choice: the venue said {DOUBT_READS} times in a row that "
+            f"it filled {said:g} of {quantity:g}, never that it was cancelled)")  # fmt: skip
 
 
 def made_up_fill(book: Book, apply: Callable[[Any], Any], order: Order, venue_order: Any, when: str, why: str, *,
