@@ -427,3 +427,29 @@ def test_an_order_ib_shows_by_its_executions_alone_is_never_ended_on_that_answer
     assert len(backing_off) == 1 and "said 5 times in a row that it filled 4 of 10" in backing_off[0], lines
     assert [(f.quantity, f.price) for f in broker.get_fills()] == [(4, 98.5)]  # nothing made up
     broker.close()
+
+
+def test_a_different_quantity_in_doubt_starts_the_count_of_identical_answers_again(tmp_path):
+    # a review probe of 1a190b6: a count of every doubt read (not of identical ones in a row)
+    # passed every test
+    clock = Clock()
+    venue = UnknownVenue(reached=True, fill_on_wait=False)
+    broker, order = _found_filled(venue, clock, tmp_path)
+    cid = order.order_id
+    execution = OrderPartiallyFilled(cid, "X1", "AAA", OrderSide.BUY, 4, 98.5, WHEN, 1.0, 4)
+    venue.positions["AAA"] = VenuePosition("AAA", 4.0, 98.5)
+    lines, sink = _log_lines()
+    try:
+        for second, said in enumerate((4, 4, 3, 4, 4, 4, 4, 4), start=6):
+            venue.answers[cid] = (VenueOrder(cid, "V1", "AAA", OrderSide.BUY, 10, said, OrderType.LIMIT, "filled",
+                                             99.0), [execution])  # fmt: skip
+            broker.own.check_soon()
+            at(broker, clock, float(second))
+            if second == 11:  # 6 reads, the last 3 the same: not given up
+                assert order.status is OrderStatus.PENDING and cid in broker.owed, second
+    finally:
+        logger.remove(sink)
+    assert len(venue.looked_up) == 1 + 8
+    assert order.status is OrderStatus.CANCELLED and order.filled_quantity == 4 and cid not in broker.owed
+    assert any("said 5 times in a row that it filled 4 of 10" in m for level, m in lines if level == "ERROR")
+    broker.close()
