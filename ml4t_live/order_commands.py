@@ -163,7 +163,7 @@ class JournaledOrders:
         order = self.book.open.get(order_id)
         if order is None:
             return False
-        unsure: list[str] = []  # the gateway's cancel raised a bug (CancelUnsure): its text
+        unsure: list[CancelUnsure] = []  # the gateway's cancel was unsure (a bug: its __cause__)
         ok = self.link.command("cancel", order_id, {}, lambda: self._cancel_checked(order_id, unsure))
         if ok is DIVERGED:
             ok = False
@@ -171,7 +171,7 @@ class JournaledOrders:
             ok = self._cancel_checked(order_id, unsure)
             self.link.record_beyond("cancel", order_id, {}, ok)
         if unsure:
-            self.cancel_resends.refused(order_id, STRATEGY_CANCEL, unsure[0], bug=True)
+            self.cancel_resends.refused(order_id, STRATEGY_CANCEL, str(unsure[0]), bug=unsure[0].__cause__ is not None)
             self._keep_follow_up()
         if not ok:
             return False
@@ -183,15 +183,15 @@ class JournaledOrders:
         self._in_flight.pop(order_id, None)
         return True
 
-    def _cancel_checked(self, order_id: str, unsure: list[str]) -> bool:
+    def _cancel_checked(self, order_id: str, unsure: list[CancelUnsure]) -> bool:
         return not self._operators(order_id, "cancel") and self._cancel_at_venue(order_id, unsure)
 
-    def _cancel_at_venue(self, order_id: str, unsure: list[str]) -> bool:
-        """The venue's answer to the strategy's cancel: True taken; False refused, or unsure (its
-        text put in ``unsure``)."""
+    def _cancel_at_venue(self, order_id: str, unsure: list[CancelUnsure]) -> bool:
+        """The venue's answer to the strategy's cancel: True taken; False refused, or unsure (the
+        CancelUnsure put in ``unsure``)."""
         outcome = cancel_one(self.gateway, order_id)
         if isinstance(outcome, CancelUnsure):  # (cancel_one logged the bug as an ERROR)
-            unsure.append(str(outcome))
+            unsure.append(outcome)
             _log.warning("the strategy's cancel of {} {}; whether it went out is unknown: it stays pending "
                          "(cancel_order returned False) and is followed: the next check sends the cancel again "
                          "while the venue lists it working", order_id, outcome.said())  # fmt: skip

@@ -189,6 +189,27 @@ def test_a_cancel_unsure_without_a_bug_as_cause_is_said_as_such_not_as_a_bug_of_
     assert not [m for _, m in logs if "NoneType" in m]
 
 
+@dataclass
+class AlwaysUnsure(BugOnCancel):
+    """BugOnCancel whose every cancel raises CancelUnsure itself (no bug as its cause)."""
+
+    def cancel(self, client_order_id):
+        raise CancelUnsure(_UNSURE)
+
+
+def test_the_alert_of_a_strategys_cancel_unsure_without_a_bug_does_not_say_it_raised_a_bug(tmp_path):
+    # a review probe of 8f77d89: the strategy's cancel was followed as one that raised a bug
+    # (bug=True) whatever the CancelUnsure; one the gateway raised itself (no __cause__) was
+    # ALERTed "the strategy's cancel raised a bug in the gateway"
+    venue = AlwaysUnsure(fill_on_wait=False, lost=0, bug_at=0)
+    strategy, broker, _ = _cancels(venue, tmp_path, bars=3)
+    cid = strategy.order.order_id
+    assert strategy.answers == [False] and cid in broker.cancel_resends.refused_open
+    alert = broker.cancel_resends.alert(cid)
+    assert "raised a bug" not in alert and _UNSURE in alert, alert
+    broker.close()
+
+
 def test_the_alert_of_a_strategys_cancel_that_raised_a_bug_says_so_not_that_the_venue_refused_it():
     # a review probe of 158a9c2: the ALERT said "the venue refused its cancel (strategy cancel; ...)
     # ...; the venue's last refusal: cancel of ... raised TypeError: ... (a bug in the venue
