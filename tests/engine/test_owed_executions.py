@@ -453,3 +453,33 @@ def test_a_different_quantity_in_doubt_starts_the_count_of_identical_answers_aga
     assert order.status is OrderStatus.CANCELLED and order.filled_quantity == 4 and cid not in broker.owed
     assert any("said 5 times in a row that it filled 4 of 10" in m for level, m in lines if level == "ERROR")
     broker.close()
+
+
+def test_an_unknown_answer_above_the_books_fills_is_made_up_as_a_part_at_the_orders_price_and_stays_in_doubt(tmp_path):
+    # a review probe of 18d0e4e: IB shows the order by its executions alone (4 of 10, its end
+    # unknown) and they never come: a made-up OrderFilled ended it FILLED at 4 of 10 (probably part
+    # filled then cancelled), at the last price (100.0): an executions-only answer has no limit price
+    clock = Clock()
+    venue = UnknownVenue(reached=True, fill_on_wait=False)
+    broker, order = _found_filled(venue, clock, tmp_path)
+    cid = order.order_id
+    venue.answers[cid] = (VenueOrder(cid, "V1", "AAA", OrderSide.BUY, 4, 4, OrderType.MARKET, "unknown"), [])
+    venue.positions["AAA"] = VenuePosition("AAA", 4.0, 98.5)
+    lines, sink = _log_lines()
+    try:
+        broker.own.check_soon()
+        at(broker, clock, 6.0)  # the look-up says "unknown" 4: made up as a part
+        assert order.status is OrderStatus.PENDING and order.filled_quantity == 4 and cid in broker.owed
+        assert [(f.quantity, f.price) for f in broker.get_fills()] == [(4, 99.0)]  # the order's limit price
+        for second in range(7, 9):
+            broker.own.check_soon()
+            at(broker, clock, float(second))  # then in doubt: nothing more made up
+    finally:
+        logger.remove(sink)
+    assert order.status is OrderStatus.PENDING and order.filled_quantity == 4 and cid in broker.owed
+    assert len(venue.looked_up) == 4 and len(broker.get_fills()) == 1
+    alerts = [m for level, m in lines if level == "ERROR" and "ALERT" in m and cid in m]
+    assert "as a part: how the order ended is unknown" in alerts[0], alerts
+    assert "the venue says it filled 4 (found by look-up)" in alerts[1] and len(alerts) == 2, alerts
+    assert broker.link.journal.positions() == {"AAA": 4.0}
+    broker.close()
