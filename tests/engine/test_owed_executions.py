@@ -16,14 +16,15 @@ from dataclasses import dataclass, replace
 from loguru import logger
 from ml4t.backtest import BacktestConfig, OrderSide, OrderStatus, OrderType
 
+from ml4t_live.cancel_resends import CancelResends
 from ml4t_live.errors import ReconciliationError
 from ml4t_live.events import OrderFilled, OrderPartiallyFilled
 from ml4t_live.owed_executions import DOUBT_READS
 from ml4t_live.protocols import VenueOrder, VenuePosition
 from ml4t_live.unknown_orders import UnknownOrders
 from ml4t_live.venue_broker import VenueBroker
-from tests.engine.lookup_support import FilledSilently, run_reconciling
-from tests.engine.test_cancel_resend import alert_lines, journal_of
+from tests.engine.lookup_support import FilledSilently, Reconciling, run_reconciling
+from tests.engine.test_cancel_resend import alert_lines, drive, journal_of
 from tests.engine.test_unknown_lookup import T0, WHEN, Clock, UnknownVenue, at
 from tests.support.fakes import bar
 
@@ -482,4 +483,38 @@ def test_an_unknown_answer_above_the_books_fills_is_made_up_as_a_part_at_the_ord
     assert "as a part: how the order ended is unknown" in alerts[0], alerts
     assert "the venue says it filled 4 (found by look-up)" in alerts[1] and len(alerts) == 2, alerts
     assert broker.link.journal.positions() == {"AAA": 4.0}
+    broker.close()
+
+
+@dataclass
+class UnknownSilently(FilledSilently):
+    """FilledSilently whose look-ups show the order by its executions alone ("unknown")."""
+
+    def lookup(self, cids):
+        return {cid: replace(found, status="unknown") for cid, found in super().lookup(cids).items()}
+
+
+class CountsOverdue(Reconciling):
+    """Reconciling that notes at each bar how many cancelling orders ``max_open_orders`` counts."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.overdue: list[tuple[int, int]] = []
+
+    def on_data(self, timestamp, data, context, broker):
+        self.overdue.append((broker.cancel_resends.overdue(broker.book.cancelling), len(broker.book.cancelling)))
+        super().on_data(timestamp, data, context, broker)
+
+
+def test_a_cancel_checks_unknown_answer_is_a_filled_one_the_order_no_longer_counted_by_max_open_orders(tmp_path):
+    # a review probe of 18d0e4e: the cancel check's "unknown" as a filled answer was untested (a
+    # mutant reading only "filled" so passed 35 tests): the order, found filled, stayed counted
+    venue = UnknownSilently(fill_on_wait=False)
+    strategy = CountsOverdue(tmp_path / "fake-DU0001-cr.journal", venue.clock, 1)
+    broker = VenueBroker(venue, strategy_id="cr", state_dir=tmp_path)
+    broker.cancel_resends = CancelResends(clock=venue.clock)
+    drive(strategy, broker, 4, "keep")
+    cid = strategy.orders[0].order_id
+    assert venue.looked_up[0] == [cid]  # the check's (60 s): "unknown" 5 of 5, no executions
+    assert strategy.overdue[:3] == [(0, 0), (0, 1), (0, 1)], strategy.overdue  # cancelling, not counted
     broker.close()
