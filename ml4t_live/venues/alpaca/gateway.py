@@ -215,6 +215,9 @@ class AlpacaGateway(SubmitMixin):
                     ]
                 )
             open_orders.append(venue_order(order, cid))
+        for order in listed:  # (a replace pending: the replacement continues its old order's fills)
+            if order.replaces is not None and str(order.replaces) in self.away.superseded:
+                self.tracker.carry_over(str(order.replaces), str(order.id))
         try:
             return account_snapshot(
                 account, positions, open_orders, is_paper=self.is_paper

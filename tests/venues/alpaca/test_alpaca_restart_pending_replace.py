@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
-from alpaca_helpers import config_for, drain
+from alpaca_helpers import collect, config_for, drain, of
 from test_alpaca_modify_checks import REQUEST, Rig, rig
 
+from ml4t_live.events import OrderCancelled, OrderPartiallyFilled, VenueErrorReported
 from ml4t_live.venues.alpaca.gateway import AlpacaGateway
 
 
@@ -47,3 +48,23 @@ def test_the_old_orders_fills_while_away_are_read_through_its_pending_replace():
             got = gw.executions_since("t-p", 3.0, 150.0)
             assert [(e.quantity, e.cumulative_quantity) for e in got] == [(3.0, 6.0)]
             drain(gw.events)
+
+
+def test_a_replace_not_carried_out_after_the_restart_is_not_our_orders_end():
+    """The replace fails after the restart (AL-14: t-p.r1 ``canceled``, the old order works on).
+    Failed before: the old order and t-p.r1 were followed apart (no carry-over), so t-p.r1's
+    ``canceled`` was reported OrderCancelled('t-p') while the old order worked on and filled."""
+    with rig(max_request_attempts=1) as r:
+        r.gw.place(REQUEST)
+        r.bar(filled_to=3)
+        r.sim.inject("slow_replace", bars=2, fail=True)
+        r.gw.modify(replace(REQUEST, limit_price=149.0, filled_quantity=3))
+        with restarted(r) as gw:
+            drain(gw.events)
+            r.bar()
+            r.bar()  # the replace fails: t-p.r1 canceled, the old order fills on
+            seen = collect(gw.events, lambda seen: any(
+                isinstance(e, OrderPartiallyFilled) and e.cumulative_quantity >= 9 for e in seen))  # fmt: skip
+            assert r.orders()["t-p"][0] == "partially_filled" and r.orders()["t-p.r1"][0] == "canceled"
+            assert not of(OrderCancelled, seen, "t-p")
+            assert [e.code for e in of(VenueErrorReported, seen, "t-p")] == ["order_replace_rejected"]
