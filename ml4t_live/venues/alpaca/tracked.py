@@ -31,6 +31,9 @@ class Tracked:
     accepted: bool = False
     terminal: bool = False
     complete: bool = False  # terminal because fully filled
+    #: the end of this order's replacement, taken as a replace not carried out (AL-14): our
+    #: order's end after all if this order is shown ``replaced`` later
+    undone_end: OrderEvent | None = None
 
 
 #: told (state, delta) when an order fills ``delta`` more: the bases of its replacements move on

@@ -69,7 +69,7 @@ class OrderTracker:
             old = self._orders.get(old_venue_id)
             if old is None:
                 return
-            old.terminal = True
+            old.terminal, old.undone_end = True, None
             old.successor = new_venue_id
             new = self._orders.setdefault(new_venue_id, Tracked(old.ours))
             new.base = old.base + old.filled
@@ -294,7 +294,8 @@ class OrderTracker:
             return out
         ended = ends or event == "rejected" or order.status is AlpacaStatus.REJECTED
         if ended and event != "replaced" and order.status is not AlpacaStatus.REPLACED and self._undo(state, order):
-            text = "Alpaca did not carry out the replace of the order: it works on with its old terms"
+            text = ("Alpaca ended the order's replacement before the order it replaces was shown replaced: "
+                    "taken as a replace not carried out, the order followed with its old terms")
             return out + [VenueErrorReported("alpaca", "order_replace_rejected", text, state.ours)]
         if event in _ACCEPT_EVENTS:
             if state.accepted:
@@ -303,6 +304,10 @@ class OrderTracker:
             return [OrderAccepted(state.ours, str(order.id))]
         if event == "replaced" or order.status is AlpacaStatus.REPLACED:
             state.terminal = True  # the replacement carries on under the same id of ours
+            if state.undone_end is not None:  # ... and had ended: our order's end after all
+                _log.warning("Alpaca order {} ({}) is shown replaced after its replacement ended: that end "
+                             "is the order's", order.id, state.ours)  # fmt: skip
+                out, state.undone_end = [*out, state.undone_end], None
             return out
         if event in _REFUSED_CHANGES:  # the order itself is unchanged and still working
             text = f"Alpaca refused to {event.split('_')[1]} the order"
@@ -317,17 +322,23 @@ class OrderTracker:
 
     def _undo(self, state: Tracked, order: AlpacaOrder) -> bool:
         """``order``, a replacement, ended while the order it replaces was not shown
-        ``replaced`` (the replace answered, then not carried out: AL-14): the old order is
-        followed again and this end is not our order's. False when that is not the case."""
+        ``replaced`` (the replace answered, then not carried out: AL-14, or the old order's
+        ``replaced`` not seen yet): the old order is followed again and this end is kept on it,
+        our order's end only if the old order is shown ``replaced`` later. False when that is
+        not the case."""
         venue_id = str(order.id)
         old = next((s for s in self._orders.values() if s.successor == venue_id and not s.replaced), None)
         if old is None or old.complete:
             return False
         old.terminal, old.successor = False, None
+        rejected = order.status is AlpacaStatus.REJECTED
+        old.undone_end = (OrderRejected(state.ours, "rejected by Alpaca", "rejected") if rejected
+                          else OrderCancelled(state.ours, order.status.value))  # fmt: skip
         state.terminal = True
         _log.warning("Alpaca order {} ({}), a replacement, ended {} before the order it replaces was "
-                     "replaced: the replace was not carried out, the old order works on", venue_id,
-                     state.ours, order.status.value)  # fmt: skip
+                     "shown replaced: taken as a replace not carried out, the old order {} followed again "
+                     "(shown replaced later, this end is the order's)", venue_id, state.ours,
+                     order.status.value, order.replaces)  # fmt: skip
         return True
 
     def _fill_before_end(self, state: Tracked, order: AlpacaOrder, when: Any) -> list[OrderEvent]:
