@@ -199,8 +199,8 @@ class BarSteps(RuntimeCancels, RestartReads):
         within reach and arrive as events: none is made up at once (it would count twice); if
         they have not come by the next reconciliation, the missing quantity is applied then
         (:mod:`~ml4t_live.owed_executions`). Filled no more than the order's fills while it is
-        short of its quantity (IB shows an order by its executions alone: status "unknown"): how
-        much it filled is unknown; it stays as it is, owed, looked up again at each reconciliation,
+        short of its quantity, or said "unknown" (IB shows an order by its executions alone): how
+        much it filled is unknown, nothing is made up; it stays as it is, owed, looked up again at each reconciliation,
         with an ALERT (:meth:`~ml4t_live.owed_executions.OwedExecutions.owe`)."""
         cid = order.order_id
         if venue_order.status == "cancelled":
@@ -212,7 +212,9 @@ class BarSteps(RuntimeCancels, RestartReads):
             working = order.status is OrderStatus.PENDING or cid in self.book.cancelling
             if not beyond and not (working and order.filled_quantity < order.quantity - _EPS):
                 return  # its own events brought what it filled
-            if in_session or not beyond:  # its executions decide; or it is in doubt
+            # its executions decide (in the session; "unknown": the venue listed them, they are
+            # real and reach the book as events, a made-up fill would count them twice); or it is in doubt
+            if in_session or not beyond or venue_order.status != "filled":
                 self.owed.owe(order, venue_order, when)
                 if in_session and order.status is OrderStatus.PENDING:  # the venue has it: no longer unknown
                     self._apply_live(OrderAccepted(cid, venue_order.venue_order_id))

@@ -19,9 +19,9 @@ still saying filled beyond the order's fills (those the look-up's own executions
 the missing quantity is applied as a warm restart applies it (reconstructed, at the order's limit or
 stop price, else the asset's last price; execution id ``<client order id>:filled-while-away``),
 once, with an ERROR ``ALERT`` that says so; said "unknown" (IB shows the order by its executions
-alone: how it ended is unknown), it is applied as a part (``OrderPartiallyFilled``, the same id),
-the order stays as it is and owed, its end left to the doubt below. Executions that came meanwhile settle it (nothing made
-up); a look-up that fails or does not find the order leaves it owed until the next reconciliation;
+alone, its quantity their sum), nothing is made up whatever the quantity: those executions are real
+and reach the book as events (a made-up part would count them twice); the order is in doubt, below.
+Executions that came meanwhile settle it (nothing made up); a look-up that fails or does not find the order leaves it owed until the next reconciliation;
 the venue giving it another end (cancelled, rejected) ends it so; working after all, it is no longer
 owed (a cancelling one is the cancel checks', :mod:`~ml4t_live.cancel_checks`). A venue saying
 filled but no more than the order's fills while the order is short of its quantity (IB shows an
@@ -53,7 +53,7 @@ from ml4t.backtest import Order
 
 from .book import _EPS, Book, made_up_fill_id
 from .errors import BridgeError, VenueError
-from .events import OrderCancelled, OrderFilled, OrderPartiallyFilled
+from .events import OrderCancelled, OrderFilled
 
 _log = logger.bind(component="venue-broker")
 
@@ -87,13 +87,15 @@ class OwedExecutions:
     def owe(self, order: Order, venue_order: Any, when: str) -> None:
         """A look-up found ``order`` filled: beyond its fills, its executions decide, until the
         reconciliation after the next one that passes (said once); no more than its fills while
-        the order is short of its quantity, its outcome is in doubt (:meth:`_doubt`)."""
+        the order is short of its quantity, or said "unknown" (whatever the quantity), its outcome
+        is in doubt (:meth:`_doubt`)."""
         cid = order.order_id
         said = venue_order.filled_quantity
         quantity, since = self._owed.get(cid, (0.0, self._passed))
-        if said <= order.filled_quantity + _EPS:
+        unknown_end = venue_order.status != "filled"  # "unknown": nothing is ever made up for it
+        if unknown_end or said <= order.filled_quantity + _EPS:
             self._owed[cid] = (max(quantity, order.quantity), since)
-            self._doubt(order, said, when, quantity if quantity > _EPS else None, venue_order.status != "filled")
+            self._doubt(order, said, when, quantity if quantity > _EPS else None, unknown_end)
             return
         if cid not in self._owed:
             _log.warning("order {} filled {:g} at the venue {}, {:g} of it not reported yet: its executions "
@@ -114,13 +116,13 @@ class OwedExecutions:
             self._doubted.pop(cid, None)
         return [cid for cid, (_, since) in self._owed.items() if since < self._passed]
 
-    def answer(self, cid: str, venue_order: Any) -> Literal["fill", "part", "end", "give_up"] | None:
+    def answer(self, cid: str, venue_order: Any) -> Literal["fill", "end", "give_up"] | None:
         """What the venue says now of owed ``cid`` (``venue_order``, None: not found), once the
         executions its look-up reported are applied, calls for: ``"fill"`` the missing quantity
-        made up (ending the order), ``"part"`` made up as a part (the venue said "unknown": how it
-        ended is unknown; it stays owed, its end left to :meth:`_doubt`), ``"end"`` the end the
-        venue gives it, None nothing. An order not found, or found
-        filled no more than its fills (:meth:`_doubt`), stays owed; found so ``DOUBT_READS``
+        made up (ending the order), ``"end"`` the end the venue gives it, None nothing. An order
+        not found, found filled no more than its fills, or said "unknown" whatever its quantity
+        (:meth:`_doubt`; the executions an "unknown" answer sums are real and reach the book as
+        events: nothing is made up for them), stays owed; found so ``DOUBT_READS``
         times in a row saying the same "filled", ``"give_up"``: no longer owed, :func:`settle`
         cancels it at its fills, with a last ERROR ALERT. An "unknown" answer (IB shows the order
         by its executions alone: it may still be working under another client id) never ends
@@ -133,14 +135,15 @@ class OwedExecutions:
             _log.info("order {} (found filled, its executions not come) not found by this look-up: looked "
                       "up again at the next reconciliation", cid)  # fmt: skip
             return None
-        if venue_order.status in SAID_FILLED and venue_order.filled_quantity <= self.book.get(cid).filled_quantity + _EPS:
+        unknown_end = venue_order.status == "unknown"
+        if unknown_end or (venue_order.status == "filled"
+                           and venue_order.filled_quantity <= self.book.get(cid).filled_quantity + _EPS):
             order = self.book.get(cid)
-            unknown = venue_order.status != "filled"
-            self._doubt(order, venue_order.filled_quantity, "(found by look-up)", self._owed[cid][0], unknown)
+            self._doubt(order, venue_order.filled_quantity, "(found by look-up)", self._owed[cid][0], unknown_end)
             said, times = self._doubted[cid]
             if times < DOUBT_READS:
                 return None
-            if unknown:  # IB may work it under another client id: never ended on this answer
+            if unknown_end:  # IB may work it under another client id: never ended on this answer
                 self._back_off(order, said, times)
                 return None
             del self._owed[cid], self._doubted[cid]
@@ -154,9 +157,6 @@ class OwedExecutions:
         self._doubted.pop(cid, None)
         if venue_order.status not in SAID_FILLED:
             return None if venue_order.status == "open" else "end"
-        if venue_order.status == "unknown":
-            self._owed[cid] = (self.book.get(cid).quantity, self._passed)
-            return "part"
         return "fill"
 
     def _back_off(self, order: Order, said: float, times: int) -> None:
@@ -232,10 +232,9 @@ def settle(owed: OwedExecutions, lookup: Callable[[list[str]], dict[str, Any]] |
     for cid in cids:
         venue_order = found.get(cid)
         match owed.answer(cid, venue_order):
-            case "fill" | "part" as said:
+            case "fill":
                 made_up_fill(book, apply, book.get(cid), venue_order, "at the venue (found by look-up, and again "
-                             "at the reconciliation)", "its executions never came", alert=True,
-                             part=said == "part")  # fmt: skip
+                             "at the reconciliation)", "its executions never came", alert=True)  # fmt: skip
             case "end":
                 end(book.get(cid), venue_order, "(found by look-up)")
             case "give_up":
@@ -250,21 +249,18 @@ def _given_up(said: float, quantity: float) -> str:
 
 
 def made_up_fill(book: Book, apply: Callable[[Any], Any], order: Order, venue_order: Any, when: str, why: str, *,
-                 alert: bool = False, part: bool = False) -> None:  # fmt: skip
+                 alert: bool = False) -> None:  # fmt: skip
     """Apply (``apply``: the broker's live apply, journaled) what the venue says ``order`` filled
     beyond its fills, reconstructed at the venue's (else the order's) limit or stop price, else
     the asset's last price in ``book`` (its executions are out of reach: ``why``), under
     :func:`~ml4t_live.book.made_up_fill_id`, saying so (an ERROR ALERT: ``alert``): an
-    OrderFilled that ends the order, or (``part``: how the order ended is unknown) an
-    OrderPartiallyFilled that leaves it as it is."""
+    OrderFilled that ends the order."""
     cid = order.order_id
     price = (venue_order.limit_price or venue_order.stop_price or order.limit_price or order.stop_price
              or book.last_prices.get(order.asset))  # fmt: skip
     missing = venue_order.filled_quantity - order.filled_quantity
     _log.log("ERROR" if alert else "WARNING",
-             "{}order {} filled {:g} {}, but {}: applied at {}{} (check with the venue; ml4t-live reconcile)",
-             "ALERT " if alert else "", cid, missing, when, why, price,
-             ", as a part: how the order ended is unknown" if part else "")  # fmt: skip
-    event = OrderPartiallyFilled if part else OrderFilled
-    apply(event(cid, made_up_fill_id(cid), order.asset, order.side, missing, float(price or 0.0),
-                datetime.now(UTC), 0.0, venue_order.filled_quantity, True))  # fmt: skip
+             "{}order {} filled {:g} {}, but {}: applied at {} (check with the venue; ml4t-live reconcile)",
+             "ALERT " if alert else "", cid, missing, when, why, price)  # fmt: skip
+    apply(OrderFilled(cid, made_up_fill_id(cid), order.asset, order.side, missing, float(price or 0.0),
+                      datetime.now(UTC), 0.0, venue_order.filled_quantity, True))  # fmt: skip

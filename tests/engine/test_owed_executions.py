@@ -456,32 +456,37 @@ def test_a_different_quantity_in_doubt_starts_the_count_of_identical_answers_aga
     broker.close()
 
 
-def test_an_unknown_answer_above_the_books_fills_is_made_up_as_a_part_at_the_orders_price_and_stays_in_doubt(tmp_path):
-    # a review probe of 18d0e4e: IB shows the order by its executions alone (4 of 10, its end
-    # unknown) and they never come: a made-up OrderFilled ended it FILLED at 4 of 10 (probably part
-    # filled then cancelled), at the last price (100.0): an executions-only answer has no limit price
+def test_an_unknown_answer_above_the_books_fills_makes_nothing_up_and_its_executions_count_once(tmp_path):
+    # review probes of 18d0e4e and c39b093: IB shows the order by its executions alone (4 of 10, its
+    # end unknown), their events not in the book yet: a made-up OrderFilled ended it FILLED at 4 of
+    # 10; then a made-up part (an OrderPartiallyFilled, which the book does not guard) counted them
+    # twice once they came (8 of 10, the venue holding 4). An "unknown" answer sums real executions
+    # the venue listed: nothing is made up, the order is in doubt, the executions decide
     clock = Clock()
     venue = UnknownVenue(reached=True, fill_on_wait=False)
     broker, order = _found_filled(venue, clock, tmp_path)
     cid = order.order_id
-    venue.answers[cid] = (VenueOrder(cid, "V1", "AAA", OrderSide.BUY, 4, 4, OrderType.MARKET, "unknown"), [])
-    venue.positions["AAA"] = VenuePosition("AAA", 4.0, 98.5)
+    unknown = VenueOrder(cid, "V1", "AAA", OrderSide.BUY, 4, 4, OrderType.MARKET, "unknown")
+    venue.answers[cid] = (unknown, [])
+    venue.positions["AAA"] = VenuePosition("AAA", 4.0, 99.0)
     lines, sink = _log_lines()
     try:
         broker.own.check_soon()
-        at(broker, clock, 6.0)  # the look-up says "unknown" 4: made up as a part
-        assert order.status is OrderStatus.PENDING and order.filled_quantity == 4 and cid in broker.owed
-        assert [(f.quantity, f.price) for f in broker.get_fills()] == [(4, 99.0)]  # the order's limit price
-        for second in range(7, 9):
+        at(broker, clock, 6.0)  # the look-up says "unknown" 4, its executions not come: nothing made up
+        assert order.status is OrderStatus.PENDING and order.filled_quantity == 0 and cid in broker.owed
+        assert broker.get_fills() == []
+        real = OrderPartiallyFilled(cid, "E-real", "AAA", OrderSide.BUY, 4.0, 99.0, WHEN, 0.0, 4.0)
+        venue.answers[cid] = (unknown, [real])  # the next look-up brings them (a real gateway reports them)
+        for second in range(7, 10):
             broker.own.check_soon()
-            at(broker, clock, float(second))  # then in doubt: nothing more made up
+            at(broker, clock, float(second))
     finally:
         logger.remove(sink)
+    assert [(f.quantity, f.price) for f in broker.get_fills()] == [(4.0, 99.0)]  # once, the real one
     assert order.status is OrderStatus.PENDING and order.filled_quantity == 4 and cid in broker.owed
-    assert len(venue.looked_up) == 4 and len(broker.get_fills()) == 1
     alerts = [m for level, m in lines if level == "ERROR" and "ALERT" in m and cid in m]
-    assert "as a part: how the order ended is unknown" in alerts[0], alerts
-    assert "the venue says it filled 4 (found by look-up)" in alerts[1] and len(alerts) == 2, alerts
+    assert alerts and all("applied at" not in m for m in alerts), alerts
+    assert "the venue says it filled 4 (found by look-up)" in alerts[0], alerts
     assert broker.link.journal.positions() == {"AAA": 4.0}
     broker.close()
 
