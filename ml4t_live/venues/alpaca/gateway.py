@@ -370,8 +370,13 @@ class AlpacaGateway(SubmitMixin):
         first (:meth:`~.order_stream.OrderStream.found_unknown`): what the order under ``cid``
         filled is reported once, and a replace then continues its cumulative fills. One that
         another (the watcher) claimed first is waited for, at most ``request_timeout``, until its
-        report is on the queue; :class:`~.unknown.BeingReported` (nothing sent) when it is not."""
-        venue_id = self._venue_ids.get(cid) or self.tracker.venue_id_of(cid)
+        report is on the queue; :class:`~.unknown.BeingReported` (nothing sent) when it is not.
+        A replacement whose end the tracker took as a replace not carried out gives way to the
+        old order it follows again."""
+        venue_id = self._venue_ids.get(cid)
+        if venue_id is not None and (old := self.tracker.followed_instead(venue_id)) is not None:
+            venue_id = self._venue_ids[cid] = old  # (its replacement ended: a replace not carried out)
+        venue_id = venue_id or self.tracker.venue_id_of(cid)
         if venue_id is not None:
             return venue_id
         chain = self._chain(cid)

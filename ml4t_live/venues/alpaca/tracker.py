@@ -47,6 +47,7 @@ class OrderTracker:
         self._ours: dict[str, str] = {}  # venue client_order_id -> our client_order_id
         self._orders: dict[str, Tracked] = {}  # Alpaca order id -> state
         self._exec_ids: set[str] = set()
+        self._undone: dict[str, str] = {}  # Alpaca id of a replacement -> the old order followed again (_undo)
         self.duplicates_dropped = 0
         self.foreign_updates = 0
 
@@ -140,6 +141,15 @@ class OrderTracker:
                 if state.ours == client_order_id and not state.terminal:
                     return venue_id
         return None
+
+    def followed_instead(self, venue_id: str) -> str | None:
+        """The Alpaca id of the old order followed again, still working, since the end of its
+        replacement ``venue_id`` was taken as a replace not carried out (:meth:`_undo`); None
+        when there is none."""
+        with self._lock:
+            old = self._undone.get(venue_id)
+            state = self._orders.get(old) if old is not None else None
+            return old if state is not None and not state.terminal else None
 
     def outcome(self, client_order_id: str) -> str:
         """``filled`` | ``closed`` (finished without a complete fill) | ``open`` | ``unknown``."""
@@ -331,6 +341,7 @@ class OrderTracker:
         if old is None or old.complete:
             return False
         old.terminal, old.successor = False, None
+        self._undone[venue_id] = next(k for k, s in self._orders.items() if s is old)
         rejected = order.status is AlpacaStatus.REJECTED
         old.undone_end = (OrderRejected(state.ours, "rejected by Alpaca", "rejected") if rejected
                           else OrderCancelled(state.ours, order.status.value))  # fmt: skip
