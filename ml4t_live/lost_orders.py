@@ -65,11 +65,15 @@ class LostOrders:
 
     def _lost_listed(self, venue_orders: Iterable[Any], where: str) -> None:
         """The venue lists these orders as working (``where``: at a restart, a reconciliation):
-        any of ours that was declared lost is surfaced."""
+        any of ours that was declared lost is surfaced, once per listing (Alpaca lists our id
+        twice while a replace is pending: the old order and its replacement)."""
+        seen: set[str] = set()
         for venue_order in venue_orders:
-            order = self.book.get(venue_order.client_order_id or "")
-            if self._is_lost(order):
+            cid = venue_order.client_order_id or ""
+            order = self.book.get(cid)
+            if cid not in seen and self._is_lost(order):
                 self._lost_surfaced(order, f"listed working {where}")
+            seen.add(cid)
 
     def _lost_surfaced(self, order: Order, how: str) -> None:
         """A lost order the venue works (``how`` it said so): cancel it now and follow it."""
