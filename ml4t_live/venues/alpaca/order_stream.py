@@ -279,11 +279,12 @@ class OrderStream:
     def _not_walked(self, item: Unknown, streamed: bool, last: str) -> None:
         """The walk of ``item`` got no answer or found nothing (``last``): a miss, or, for one the
         trade stream reported (it exists: never lost, walked again; an OCO pair, walked for its
-        stop leg), one ALERT at the bound (:meth:`.UnknownOutcomes.walk_failed`). One found
-        whose report failed has its own bound (:meth:`.UnknownOutcomes.release`)."""
+        stop leg), counted toward the bound (:meth:`.UnknownOutcomes.walk_failed`: walked less
+        often beyond it) with one ALERT there, except for one found whose report failed: its
+        ALERT is its report's (:meth:`.UnknownOutcomes.release`)."""
         if not streamed:
             self._missed(item.client_order_id, last)
-        elif not item.failed_reports and self.unknown.walk_failed(item.client_order_id):
+        elif self.unknown.walk_failed(item.client_order_id) and not item.failed_reports:
             leg = f" (its stop leg {item.also} is not followed: its updates are taken as foreign)" if item.also else ""
             _log.error("ALERT order {} of unknown outcome, reported by the trade stream, could not be walked "
                        "in {} look-ups (last: {}){}; walked again (less often while it keeps failing): check it at Alpaca",

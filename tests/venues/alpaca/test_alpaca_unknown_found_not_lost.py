@@ -63,7 +63,8 @@ def test_a_found_submit_whose_report_broke_is_not_declared_lost_by_later_look_up
         assert not of(OrderLost, drain(gw.events), "t-a")
         assert gw.follows_unknown("t-a")
         answers["down"] = False  # Alpaca answers again: the rest of the chain is reported
-        gw.stream.session.call(gw.stream.resolve_unconfirmed)
+        for _ in range(gw.stream.unknown.limit):  # (limit + 1 failed walks: it rests limit - 1 ticks)
+            gw.stream.session.call(gw.stream.resolve_unconfirmed)
         assert [f.quantity for f in fill_events(drain(gw.events))] == [3]
         assert not gw.follows_unknown("t-a")
     finally:
