@@ -33,6 +33,7 @@ never answered (found or lost). Runs on the session loop.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable, Iterable
 
 from ib_async import IB, Trade
@@ -259,11 +260,9 @@ class OrderOutcomes:
             ):
                 self._trades[coid] = trade
         ref = self._trades.get(coid)
-        total = (
-            float(ref.order.totalQuantity)
-            if ref is not None
-            else sum(float(x.execution.shares) for x in found.fills)
-        )
+        # found by its executions alone (no trade here or in the answer): its quantity is unknown,
+        # so none of them completes it; a real full fill still ends it (the book's quantity)
+        total = float(ref.order.totalQuantity) if ref is not None else math.inf
         for fill in sorted(found.fills, key=lambda x: x.time):
             self._fills.record(coid, fill, total, wait=False)
         if trade is not None:  # IB's word now (a completed order's status settles it), not the

@@ -17,6 +17,7 @@ again (a restarted gateway may roll ``nextValidId`` back).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from ib_async import IB, Trade
@@ -167,7 +168,9 @@ class OrderSync:
             if not coid:
                 continue
             cum[coid] = cum.get(coid, 0.0) + float(fill.execution.shares)
-            total = totals.get(fill.execution.permId, cum[coid])
+            # no order here (IB lists it neither open to this client id nor completed): its
+            # quantity is unknown, so none of its executions completes it
+            total = totals.get(fill.execution.permId, math.inf)
             out.append(
                 fill_event(
                     fill,

@@ -1,0 +1,69 @@
+"""A look-up that finds an order by its executions alone ("unknown": IB lists it neither open to
+this client id nor completed), in a fresh process, through the real ib_async client against the
+simulated IB Gateway: the order's quantity is unknown, so none of its executions completes it.
+
+The order is a market buy of 9 in three executions of 3, placed under client id 1 whose process
+dies at once; a new process under client id 7 looks it up once two executions came (IB sends
+them only to client id 1). Its ``_trades`` are empty and the answer has no trade: the executions'
+sum (6) stood for the quantity, the second execution became an OrderFilled (cumulative ==
+total) and the book ended the order FILLED at 6 of 9. The same held for the day's executions a
+connect reports (each stood for the quantity by itself)."""
+
+from __future__ import annotations
+
+from ib_helpers import config_for, drain, wait_for
+from ml4t.backtest import OrderSide
+
+from ml4t_live.events import OrderFilled, OrderPartiallyFilled
+from ml4t_live.protocols import OrderRequest
+from ml4t_live.venues.ib import IBGateway
+
+
+def test_executions_found_without_their_order_are_part_fills_not_a_fill(sim_factory, gateway_factory):
+    sim = sim_factory()
+    first = gateway_factory(sim)
+    first.connect()
+    sim.inject("partial_fill", parts=3)
+    first.place(OrderRequest("half", "AAPL", OrderSide.BUY, 9))
+    first.close()  # the process dies; IB works the rest on under client id 1
+
+    second = IBGateway(config_for(sim, client_id=7))
+    try:
+        second.connect()
+        second.end_of_bar(None)  # the next bar: two executions, sent to client id 1 alone
+        found = second.lookup(["half"])["half"]
+        assert (found.status, found.filled_quantity) == ("unknown", 6.0)
+        seen: list = []
+        wait_for(second.events, lambda e: getattr(e, "client_order_id", None) == "half", seen=seen)
+        drain(second.events, seen)
+    finally:
+        second.close()
+    fills = [(type(e).__name__, e.quantity, e.cumulative_quantity) for e in seen
+             if isinstance(e, OrderFilled | OrderPartiallyFilled)]  # fmt: skip
+    assert fills == [("OrderPartiallyFilled", 3.0, 3.0), ("OrderPartiallyFilled", 3.0, 6.0)]
+
+
+def test_todays_executions_of_an_order_not_listed_at_connect_are_part_fills_not_fills(sim_factory, gateway_factory):
+    # the same order, its two executions come before the new process connects (client id 8 drives
+    # the bar): today's executions stood for its quantity one by one, each an OrderFilled
+    sim = sim_factory()
+    first = gateway_factory(sim)
+    first.connect()
+    sim.inject("partial_fill", parts=3)
+    first.place(OrderRequest("half", "AAPL", OrderSide.BUY, 9))
+    first.close()
+    other = IBGateway(config_for(sim, client_id=8))
+    try:
+        other.connect()
+        other.end_of_bar(None)
+    finally:
+        other.close()
+    second = IBGateway(config_for(sim, client_id=7))
+    try:
+        snapshot = second.connect()
+        found = second.lookup(["half"])["half"]
+    finally:
+        second.close()
+    fills = [(type(e).__name__, e.quantity, e.cumulative_quantity) for e in snapshot.executions]
+    assert fills == [("OrderPartiallyFilled", 3.0, 3.0), ("OrderPartiallyFilled", 3.0, 6.0)]
+    assert (found.status, found.filled_quantity) == ("unknown", 6.0)
