@@ -24,7 +24,6 @@ from . import cancel_follow_up
 from .book import Book
 from .cancel_resends import CancelResends
 from .errors import BridgeError, CancelRefused, VenueError
-from .owed_executions import SAID_FILLED
 from .protocols import VenueGateway
 from .runtime_cancels import cancel_each, cancel_one
 
@@ -181,9 +180,13 @@ class CancelResending:
             venue_order = found.get(cid)
             if cid not in self.book.cancelling or venue_order is None:
                 continue  # ended by the look-up's own events; not found
+            if venue_order.status == "unknown":  # it may still work (under another client id): counted
+                resends.found_unknown(cid)
             if venue_order.status == "open":
                 working.add(cid)
-            elif venue_order.status in SAID_FILLED and not resends.found_filled(cid):
+            elif venue_order.status == "unknown" and cid in self.owed:
+                _log.debug("order {}: shown by its executions alone again by look-up; still owed", cid)
+            elif venue_order.status == "filled" and not resends.found_filled(cid):
                 _log.debug("order {}: found filled again by look-up; its executions have not come", cid)
             else:
                 self._take_venue_end(self.book.get(cid), venue_order, "(found by look-up)", in_session=True)

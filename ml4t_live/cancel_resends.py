@@ -28,7 +28,9 @@ run; only when a cancel is *due* does it read the venue's open orders (one ``sna
   first (one gateway ``lookup`` for up to 10 such orders of the check, those looked up longest ago
   first so each gets its turn, within the check's budget): the
   end the venue gives it (cancelled, rejected; filled: its executions decide) ends it, and one the
-  venue says is working after all counts as listed; not found (or the look-up failing), nothing is
+  venue says is working after all counts as listed; one IB shows by its executions alone
+  ("unknown": it may still work under another client id) is in doubt, still counted by
+  ``max_open_orders``, its ALERT saying so; not found (or the look-up failing), nothing is
   sent (an INFO line) and it stays cancelling until the venue's events or a later check's
   look-up end it (a warm restart looks it up too);
 * the due cancels of one check go out in batches (:mod:`~ml4t_live.cancel_checks`): a gateway
@@ -110,6 +112,9 @@ class _Cancel:
     answer: str = ""  # the venue's last refusal of the cancel followed, or the gateway's bug (the ALERT quotes it)
     bug: bool = False  # the cancel followed raised a bug in the gateway (whether it went out is unknown)
     answer_bug: bool = False  # ``answer`` is that bug's text, not the venue's refusal
+    # a look-up showed it by its executions alone ("unknown": it may still work under another IB
+    # client id); counted by max_open_orders still; not kept over a restart (its look-up says again)
+    found_unknown: bool = False
 
 
 class CancelResends:
@@ -304,6 +309,11 @@ class CancelResends:
         first, item.found_filled = not item.found_filled, True
         return first
 
+    def found_unknown(self, cid: str) -> None:
+        """A look-up showed ``cid`` by its executions alone ("unknown": whether it still works is
+        unknown, so it is not found filled and ``overdue`` still counts it): noted for its ALERT."""
+        self._items.setdefault(cid, _Cancel(self.clock())).found_unknown = True
+
     def resends(self, cid: str) -> int:
         """How often the cancel of ``cid`` was really sent again."""
         item = self._items.get(cid)
@@ -336,6 +346,12 @@ class CancelResends:
             return (f"ALERT order {cid}: the venue never confirmed its cancel ({sent}); a look-up by client order "
                     "id found it filled, but its executions have not all come: check the position at the venue, "
                     "then ml4t-live reconcile")  # fmt: skip
+        if item.found_unknown:
+            return (f"ALERT order {cid}: the venue never confirmed its cancel ({sent}); a look-up by client order "
+                    "id shows it by its executions alone (IB lists it neither open to this client id nor "
+                    "completed): it may still work at the venue under another client id (and fill), and "
+                    "max_open_orders counts it: check it there; cancel it there (ml4t-live cancel-all with that "
+                    "client id), then ml4t-live reconcile")  # fmt: skip
         if item.listed is None:  # no check could read the venue's open orders
             return (f"ALERT order {cid}: the venue never confirmed its cancel ({sent}); whether it still "
                     f"works there is unknown and it may fill: check it at the venue ({act})")  # fmt: skip

@@ -511,17 +511,23 @@ class CountsOverdue(Reconciling):
         super().on_data(timestamp, data, context, broker)
 
 
-def test_a_cancel_checks_unknown_answer_is_a_filled_one_the_order_no_longer_counted_by_max_open_orders(tmp_path):
-    # a review probe of 18d0e4e: the cancel check's "unknown" as a filled answer was untested (a
-    # mutant reading only "filled" so passed 35 tests): the order, found filled, stayed counted
+def test_a_cancel_checks_unknown_answer_is_not_a_filled_one_the_order_still_counted_by_max_open_orders(tmp_path):
+    # review probes: of 18d0e4e, the cancel check's "unknown" was untested; of 3cbfa82, it was taken
+    # as found filled, the order dropped out of max_open_orders' count (and its cancel's ALERT
+    # said "found it filled") though IB may still work it under another client id
     venue = UnknownSilently(fill_on_wait=False)
     strategy = CountsOverdue(tmp_path / "fake-DU0001-cr.journal", venue.clock, 1)
     broker = VenueBroker(venue, strategy_id="cr", state_dir=tmp_path)
     broker.cancel_resends = CancelResends(clock=venue.clock)
-    drive(strategy, broker, 4, "keep")
+    lines = drive(strategy, broker, 70, "keep")
     cid = strategy.orders[0].order_id
     assert venue.looked_up[0] == [cid]  # the check's (60 s): "unknown" 5 of 5, no executions
-    assert strategy.overdue[:3] == [(0, 0), (0, 1), (0, 1)], strategy.overdue  # cancelling, not counted
+    assert strategy.overdue[:3] == [(0, 0), (0, 1), (1, 1)], strategy.overdue  # cancelling, counted once checked
+    assert set(strategy.overdue[2:]) == {(1, 1)}, strategy.overdue
+    assert cid in broker.book.cancelling and cid in broker.owed
+    alert = [m for m in alert_lines(lines, cid) if "never confirmed its cancel" in m]
+    assert len(alert) == 1 and "shows it by its executions alone" in alert[0] and "found it filled" not in alert[0]
+    assert "max_open_orders counts it" in alert[0], alert
     broker.close()
 
 
