@@ -34,7 +34,8 @@ times in a row it is no longer looked up and ends CANCELLED at its fills (the ru
 filled N of M, never that it was cancelled)"), with a last ERROR ``ALERT`` naming both quantities. Said "unknown" (IB lists
 open only the orders of the client id that placed them: one working under another client id
 shows so too), it is never ended on that answer: it stays owed, looked up after 2, 4, 8 ...
-reconciliations (at most ``BACK_OFF_MOST``). A restart does not carry the debt: its own
+reconciliations (at most ``BACK_OFF_MOST``), a WARNING at each such look-up, one ERROR ``ALERT``
+when the spacing reaches ``BACK_OFF_MOST`` (the operator settles it at the venue). A restart does not carry the debt: its own
 look-up applies what the venue says the order filled beyond its fills, and owes an order found
 filled no more than its fills as above (:meth:`~ml4t_live.broker_steps.BarSteps._take_venue_end`).
 Either made-up fill ends the order at what the venue said it filled: real executions of it that
@@ -162,16 +163,25 @@ class OwedExecutions:
     def _back_off(self, order: Order, said: float, times: int) -> None:
         """The venue has said ``times`` times in a row that ``order`` (shown by its executions
         alone: "unknown") filled ``said``: it stays as it is and owed, looked up again after 2, 4,
-        8 ... reconciliations (at most ``BACK_OFF_MOST``), a WARNING once."""
+        8 ... reconciliations (at most ``BACK_OFF_MOST``), a WARNING at each such look-up and one
+        ERROR ALERT when the spacing reaches ``BACK_OFF_MOST``: the operator has to settle it at
+        the venue."""
         cid = order.order_id
         gap = min(2 ** (times - DOUBT_READS + 1), BACK_OFF_MOST)
         self._owed[cid] = (self._owed[cid][0], self._passed + gap - 1)
-        if times == DOUBT_READS:
-            _log.warning("order {}: the venue said {} times in a row that it filled {:g} of {:g}, by its executions "
-                         "alone (IB lists it open only to the client id that placed it: it may still be working "
-                         "under another); the book has {:g}: it stays {} and is looked up again after 2, 4, 8 ... "
-                         "reconciliations (at most {}): check the venue (ml4t-live reconcile)", cid, times, said,
-                         order.quantity, order.filled_quantity, self._state(cid), BACK_OFF_MOST)  # fmt: skip
+        _log.warning("order {}: the venue said {} times in a row that it filled {:g} of {:g}, by its executions "
+                     "alone (IB lists it open only to the client id that placed it: it may still be working "
+                     "under another); the book has {:g}: it stays {} and is looked up again after {} "
+                     "reconciliations (2, 4, 8 ..., at most {}): check the venue (ml4t-live reconcile)", cid, times,
+                     said, order.quantity, order.filled_quantity, self._state(cid), gap, BACK_OFF_MOST)  # fmt: skip
+        if gap == BACK_OFF_MOST and 2 ** (times - DOUBT_READS) < BACK_OFF_MOST:  # reached now: once
+            _log.error("ALERT order {}: the venue has said {} times in a row that it filled {:g} of {:g}, by its "
+                       "executions alone; the book has {:g} of {:g}: it may still be working at the venue under "
+                       "another client id (and fill). It stays {}, counted by max_open_orders, looked up every {} "
+                       "reconciliations, never ended on this answer: check the order at the venue; cancel it "
+                       "there (or ml4t-live cancel-all with the client id that placed it), then ml4t-live "
+                       "reconcile", cid, times, said, order.quantity, order.filled_quantity, order.quantity,
+                       self._state(cid), BACK_OFF_MOST)  # fmt: skip
 
     def _state(self, cid: str) -> str:
         return "cancelling" if cid in self.book.cancelling else "pending"
