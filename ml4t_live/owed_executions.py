@@ -36,8 +36,9 @@ open only the orders of the client id that placed them: one working under anothe
 shows so too), it is never ended on that answer: it stays owed, looked up after 2, 4, 8 ...
 reconciliations (at most ``BACK_OFF_MOST``), a WARNING at each such look-up, one ERROR ``ALERT``
 when the spacing reaches ``BACK_OFF_MOST`` (the operator settles it at the venue). A restart does not carry the debt: its own
-look-up applies what the venue says the order filled beyond its fills, and owes an order found
-filled no more than its fills as above (:meth:`~ml4t_live.broker_steps.BarSteps._take_venue_end`).
+look-up applies what the venue says the order filled beyond its fills (said "filled"), and owes an
+order found filled no more than its fills, or said "unknown" whatever the quantity, as above
+(:meth:`~ml4t_live.broker_steps.BarSteps._take_venue_end`).
 Either made-up fill ends the order at what the venue said it filled: real executions of it that
 still come later (IB's after a reconnect, a slow stream) are ignored by the book, with a WARNING,
 in the session and in a warm restart's replay alike (:meth:`~ml4t_live.book.Book._new_real_part`).
@@ -59,7 +60,8 @@ from .events import OrderCancelled, OrderFilled
 _log = logger.bind(component="venue-broker")
 
 #: a look-up's statuses that say the order filled: "unknown" is an order IB shows by its
-#: executions alone (not working, its end unknown; filled at least their sum)
+#: executions alone (not working under this client id, maybe under another; its end unknown;
+#: filled at least their sum)
 SAID_FILLED = frozenset({"filled", "unknown"})
 
 #: identical look-ups' answers saying an order filled no more than its fills (in doubt) after
@@ -191,7 +193,8 @@ class OwedExecutions:
         its quantity (and of what the venue said ``before``, if it said): how much it filled is
         unknown (IB shows an order it lists neither open nor completed by its executions alone).
         It stays as it is (pending, or cancelling), owed, and is looked up again at each
-        reconciliation, until the venue says more (made up), another end, or its executions come,
+        reconciliation, until the venue says "filled" more (made up; said "unknown", nothing is
+        ever made up), another end, or its executions come,
         or it said the same "filled" ``DOUBT_READS`` times in a row (:meth:`answer`; ``unknown``:
         the venue said "unknown", looked up less often then, never ended on it). An ERROR ALERT once,
         then a WARNING while the book holds more than the venue says, else an INFO line."""

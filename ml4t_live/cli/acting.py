@@ -271,7 +271,7 @@ def _ended(found: Any, refused: Exception | None, surfaced: bool) -> str:
                 "strategy's next start takes the fill")  # fmt: skip
     if found.status == "rejected":
         return f"rejected at the venue{done}"
-    if found.status == "unknown":  # IB shows it by its executions alone: not working
+    if found.status == "unknown":  # IB shows it by its executions alone: not working under this client id
         return (f"no longer working; the venue shows only its executions ({found.filled_quantity:g} filled), not "
                 f"how it ended{why}: the strategy's next start takes the fills")  # fmt: skip
     return (f"cancel sent, not confirmed: the venue works it (found by client order id){why}; run cancel-all "
