@@ -204,7 +204,7 @@ class Modifier:
                               f"{new.status.value})", None, quiet=True)  # fmt: skip
             return
         with self.stream.emit_lock:
-            self.tracker.replace_undone(check.old_id, check.new_id)
+            self.tracker.replace_undone(check.old_id, new)
             self._venue_ids[cid] = check.old_id
         _log.warning("Alpaca did not carry out the replace of order {} ({}) by {}: the replacement is {}, "
                      "the old order {} with its old terms; the strategy's change did not take effect",

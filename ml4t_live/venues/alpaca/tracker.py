@@ -76,16 +76,15 @@ class OrderTracker:
             new.base = old.base + old.filled
             new.accepted = True
 
-    def replace_undone(self, old_venue_id: str, new_venue_id: str) -> None:
-        """A replace Alpaca answered and then did not carry out: the old order is followed again
-        (its end reported) and the replacement no longer speaks for our order."""
+    def replace_undone(self, old_venue_id: str, replacement: AlpacaOrder) -> None:
+        """A replace Alpaca answered and then did not carry out (the old order read open, its
+        ``replacement`` read ended): the old order is followed again, as :meth:`_undo` does. An
+        old order already shown ``replaced`` is not: the replacement's end is our order's."""
         with self._lock:
             old = self._orders.get(old_venue_id)
-            if old is not None and old.successor == new_venue_id:
-                old.terminal, old.successor = old.complete, None
-            new = self._orders.get(new_venue_id)
-            if new is not None:
-                new.terminal = True
+            if old is None or old.replaced or old.successor != str(replacement.id):
+                return
+            self._follow_old(old_venue_id, replacement)
 
     def continues(self, venue_id: str, base: float) -> None:
         """The order ``venue_id`` (adopted on connect) replaced orders of ours that filled ``base``
@@ -337,20 +336,27 @@ class OrderTracker:
         our order's end only if the old order is shown ``replaced`` later. False when that is
         not the case."""
         venue_id = str(order.id)
-        old = next((s for s in self._orders.values() if s.successor == venue_id and not s.replaced), None)
-        if old is None or old.complete:
+        old_id = next((k for k, s in self._orders.items() if s.successor == venue_id and not s.replaced), None)
+        if old_id is None or self._orders[old_id].complete:
             return False
-        old.terminal, old.successor = False, None
-        self._undone[venue_id] = next(k for k, s in self._orders.items() if s is old)
-        rejected = order.status is AlpacaStatus.REJECTED
-        old.undone_end = (OrderRejected(state.ours, "rejected by Alpaca", "rejected") if rejected
-                          else OrderCancelled(state.ours, order.status.value))  # fmt: skip
-        state.terminal = True
+        self._follow_old(old_id, order)
         _log.warning("Alpaca order {} ({}), a replacement, ended {} before the order it replaces was "
                      "shown replaced: taken as a replace not carried out, the old order {} followed again "
                      "(shown replaced later, this end is the order's)", venue_id, state.ours,
                      order.status.value, order.replaces)  # fmt: skip
         return True
+
+    def _follow_old(self, old_id: str, replacement: AlpacaOrder) -> None:
+        """The old order ``old_id`` is followed again instead of its ended ``replacement``; that
+        end is kept on it (:attr:`Tracked.undone_end`), the replacement speaks no more."""
+        old = self._orders[old_id]
+        old.terminal, old.successor = old.complete, None
+        self._undone[str(replacement.id)] = old_id
+        rejected = replacement.status is AlpacaStatus.REJECTED
+        old.undone_end = (OrderRejected(old.ours, "rejected by Alpaca", "rejected") if rejected
+                          else OrderCancelled(old.ours, replacement.status.value))  # fmt: skip
+        new = self._orders.setdefault(str(replacement.id), Tracked(old.ours))
+        new.terminal = True
 
     def _fill_before_end(self, state: Tracked, order: AlpacaOrder, when: Any) -> list[OrderEvent]:
         """What an ending view of ``order`` shows filled beyond what was reported, as one fill."""

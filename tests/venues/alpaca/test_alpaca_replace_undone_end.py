@@ -1,0 +1,79 @@
+"""``OrderTracker.replace_undone`` (a modify's check read the old order open and its replacement
+ended) follows the old order again the way the stream's own path (``_undo``) does: the
+replacement's end is kept on the old order and reported once, if the old order is shown
+``replaced`` later.
+
+Before, ``replace_undone`` kept no end: the old order's later ``replaced`` reported nothing, the
+replacement's ``canceled`` was ignored (already finished), and our order's end was lost (the
+tracker said ``closed``, the book kept the order working). On the documented payloads
+(tests/resources/alpaca/alpaca_docs_examples.json): doc-1 (40 filled) is replaced by doc-1.r1.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from alpaca.trading.models import TradeUpdate
+
+from ml4t_live.events import OrderCancelled
+from ml4t_live.venues.alpaca.tracker import OrderTracker
+
+DOCS = json.loads((Path(__file__).parents[2] / "resources" / "alpaca" / "alpaca_docs_examples.json").read_text())
+OLD = "308266a6-7b03-47a4-821a-d08a04e83444"  # doc-1's Alpaca id in the payloads
+NEW = "5f5b1c9e-0c1e-4b8e-9d0a-2f9e6c1d7a11"
+
+
+def _update(event: str, **order: object) -> TradeUpdate:
+    raw = json.loads(json.dumps(DOCS["partial_then_fill"][0]))
+    raw.update(event=event, timestamp="2026-11-23T14:32:00Z", price=None, qty=None, execution_id=None)
+    raw["order"].update(order)
+    return TradeUpdate(**raw)
+
+
+def _replacement_canceled() -> TradeUpdate:
+    return _update("canceled", id=NEW, client_order_id="doc-1.r1", status="canceled", filled_qty="0",
+                   replaces=OLD, qty="60")  # fmt: skip
+
+
+def _old_replaced() -> TradeUpdate:
+    return _update("replaced", id=OLD, status="replaced", filled_qty="40")
+
+
+def _replaced_by_modify() -> OrderTracker:
+    tracker = OrderTracker()
+    tracker.register("doc-1")
+    tracker.on_trade_update(TradeUpdate(**DOCS["partial_then_fill"][0]))  # 40 filled
+    tracker.alias("doc-1.r1", "doc-1")
+    tracker.carry_over(OLD, NEW)  # the modify of this session
+    return tracker
+
+
+def _ends(events: list) -> list:
+    return [e for e in events if isinstance(e, OrderCancelled)]
+
+
+def test_the_modify_check_path_keeps_the_end_and_reports_it_once_the_old_order_is_shown_replaced() -> None:
+    tracker = _replaced_by_modify()
+    tracker.replace_undone(OLD, _replacement_canceled().order)  # the check: old read open (stale), new canceled
+    assert tracker.outcome("doc-1") == "open"
+    assert tracker.followed_instead(NEW) == OLD
+    out = tracker.on_trade_update(_old_replaced()) + tracker.on_trade_update(_replacement_canceled())
+    assert _ends(out) == [OrderCancelled("doc-1", "canceled")]
+    assert tracker.outcome("doc-1") == "closed"
+
+
+def test_the_stream_path_reports_the_end_exactly_once() -> None:
+    tracker = _replaced_by_modify()
+    out = tracker.on_trade_update(_replacement_canceled()) + tracker.on_trade_update(_old_replaced())
+    assert len(_ends(out)) == 1
+    assert tracker.outcome("doc-1") == "closed"
+
+
+def test_an_old_order_already_shown_replaced_is_not_followed_again() -> None:
+    tracker = _replaced_by_modify()
+    assert _ends(tracker.on_trade_update(_old_replaced())) == []
+    tracker.replace_undone(OLD, _replacement_canceled().order)  # the check read a stale view of the old order
+    assert tracker.followed_instead(NEW) is None
+    assert _ends(tracker.on_trade_update(_replacement_canceled())) == [OrderCancelled("doc-1", "canceled")]
+    assert tracker.outcome("doc-1") == "closed"
