@@ -144,6 +144,8 @@ class WhileAway:
                 # (at least): the walk that succeeds sets the real base
                 self.tracker.continues(str(order.id), max(filled - (num(order.filled_qty) or 0.0), 0.0))
                 raise
+            if len(chain) > 1 and str(chain[-2].id) in self.superseded:  # (its replace pending: followed too)
+                self.tracker.continues(str(chain[-2].id), sum(num(o.filled_qty) or 0.0 for o in chain[:-2]))
             self.tracker.continues(str(order.id), sum(num(o.filled_qty) or 0.0 for o in chain[:-1]))
         self.unread.pop(ours, None)
         return _beyond(self.reader, client, chain, ours, filled, avg_price)
