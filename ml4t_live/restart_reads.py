@@ -53,12 +53,17 @@ class RestartReads:
         any: a listed order's own filled quantity may leave out what the orders it replaced
         filled (Alpaca's ``<id>.r<n>``), which the book counts. One whose read fails is read
         again at the next reconciliations (:meth:`_read_fills_while_away_again`): unknown is
-        never read as nothing."""
+        never read as nothing. An order listed twice (Alpaca's old order and its replacement, a
+        replace pending) is read once."""
         since = getattr(self.gateway, "executions_since", None)
         if since is None:
             return
+        seen: set[str] = set()
         for venue_order in listed:
             cid = venue_order.client_order_id
+            if cid in seen:
+                continue
+            seen.add(cid)
             order = self.book.get(cid) if self.book.knows(cid) else None
             if order is not None:
                 entry = UnreadAway(order.filled_quantity, order.filled_price, venue_order.filled_quantity, 0)

@@ -135,3 +135,19 @@ def test_a_read_given_up_is_forgotten_by_the_gateway(logs):
     venue = _Forgets(_Permanent, fill_on_wait=True)
     _, cid = _restarted(venue)
     assert venue.forgotten == [cid] and len(_alerts(logs, cid)) == 1
+
+
+def test_an_order_listed_twice_is_read_once(logs):
+    """A replace pending at the restart: Alpaca lists the old order and its replacement, both
+    ours under one id. Failed before: each listed entry was read, so the order's chain was walked
+    twice and, unreadable, given up with two ALERTs."""
+    venue = _Unreadable(_Permanent, fill_on_wait=True)
+    first = Stepper()
+    run(first, venue, bars(3), open_orders_at_end="keep")
+    cid = first.limit.order_id
+    venue.open_orders = [VenueOrder(cid, "V9", "AAA", OrderSide.BUY, 5, 2, OrderType.LIMIT, "pending_replace", 50.0),
+                         VenueOrder(cid, "V10", "AAA", OrderSide.BUY, 5, 0, OrderType.LIMIT, "pending_new", 50.0)]  # fmt: skip
+    LiveEngine(Stepper(), VenueBroker(venue, strategy_id="stepper"), ListFeed(bars(3)), session_dir=False,
+               settle_timeout=0.5, open_orders_at_end="keep").run()  # fmt: skip
+    assert venue.reads == [cid]
+    assert len(_alerts(logs, cid)) == 1
