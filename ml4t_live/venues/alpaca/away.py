@@ -64,6 +64,20 @@ class WhileAway:
         self.unread: dict[str, Any] = {}  # our id -> its view listed at the restart, its chain not read yet
         self.superseded: dict[str, Any] = {}  # Alpaca id -> an order of ours listed with its replace pending
 
+    def new_listing(self, listed: list[Any]) -> set[str]:
+        """A snapshot lists ``listed`` (its open orders, OCO legs among them): what the last one
+        listed is dropped. The Alpaca ids of the orders whose replace is pending (their
+        replacement is listed too)."""
+        self.listed, self.superseded = {}, {}
+        return {str(o.replaces) for o in listed if o.replaces is not None}  # (a replace pending)
+
+    def pair_pending(self, listed: list[Any]) -> None:
+        """The replacements ``listed`` of orders of ours adopted with their replace pending
+        (:attr:`superseded`) continue their old orders' fills."""
+        for order in listed:  # (a replace pending: the replacement continues its old order's fills)
+            if order.replaces is not None and str(order.replaces) in self.superseded:
+                self.tracker.carry_over(str(order.replaces), str(order.id))
+
     def start_from_book(self, ours: str, chain: list[Any]) -> None:
         """A look-up found our order ``ours`` as ``chain``: what the book holds of it (``held``,
         told by the broker before a restart's look-up) counts as reported, so a fresh tracker

@@ -190,10 +190,9 @@ class AlpacaGateway(SubmitMixin):
                 f"cannot read the Alpaca account state: {exc}"
             ) from None
         open_orders = []
-        self.away.listed, self.away.superseded = {}, {}
         legs = legs_of_ours(orders, self.is_ours)  # (an OCO's stop leg: a client id Alpaca chose)
         listed = flatten_open(orders)
-        superseded = {str(o.replaces) for o in listed if o.replaces is not None}  # (a replace pending)
+        superseded = self.away.new_listing(listed)
         for order in listed:
             cid = (
                 self.tracker.ours(order.client_order_id)
@@ -215,9 +214,7 @@ class AlpacaGateway(SubmitMixin):
                     ]
                 )
             open_orders.append(venue_order(order, cid))
-        for order in listed:  # (a replace pending: the replacement continues its old order's fills)
-            if order.replaces is not None and str(order.replaces) in self.away.superseded:
-                self.tracker.carry_over(str(order.replaces), str(order.id))
+        self.away.pair_pending(listed)
         try:
             return account_snapshot(
                 account, positions, open_orders, is_paper=self.is_paper
