@@ -48,9 +48,11 @@ _log = logger.bind(component="cli")
 
 #: an order no longer listed working after its cancel, whose end the venue did not say
 NOT_READ = "no longer listed; its end could not be read: check the venue"
+#: an order IB shows by its executions alone ("unknown"): not working under this client id
+NOT_WORKING_HERE = "not listed working to this client id; the venue shows only its executions"
 #: the outcome prefixes of an order that may still work at the venue after ``cancel-all``
 UNSETTLED = ("cancel sent, not confirmed", "cancel failed", "cancel refused", "working at the venue under another",
-             NOT_READ)  # fmt: skip
+             NOT_READ, NOT_WORKING_HERE)  # fmt: skip
 
 
 def _owned(path: Path) -> tuple[dict[str, float], list[dict[str, Any]], dict[str, dict[str, Any]], str | None]:
@@ -272,8 +274,9 @@ def _ended(found: Any, refused: Exception | None, surfaced: bool) -> str:
     if found.status == "rejected":
         return f"rejected at the venue{done}"
     if found.status == "unknown":  # IB shows it by its executions alone: not working under this client id
-        return (f"no longer working; the venue shows only its executions ({found.filled_quantity:g} filled), not "
-                f"how it ended{why}: the strategy's next start takes the fills")  # fmt: skip
+        return (f"{NOT_WORKING_HERE} ({found.filled_quantity:g} filled): how it ended is unknown; it may still work "
+                f"under another client id{why}: cancel it there (cancel-all with that client id) or check the "
+                "venue")  # fmt: skip
     return (f"cancel sent, not confirmed: the venue works it (found by client order id){why}; run cancel-all "
             "again or cancel it at the venue")  # fmt: skip
 

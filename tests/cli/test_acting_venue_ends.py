@@ -44,11 +44,14 @@ def test_an_unlisted_order_takes_the_end_the_venue_gives_it():
         ("filled", 3.0): "filled 3 at the venue before its cancel took effect: the strategy's next start takes the fill",
         ("rejected", 0.0): "rejected at the venue",
         # IB shows it by its executions alone: how it ended is unknown (it was "filled 1")
-        ("unknown", 1.0): "no longer working; the venue shows only its executions (1 filled), not how it ended: "
-        "the strategy's next start takes the fills",
+        ("unknown", 1.0): "not listed working to this client id; the venue shows only its executions (1 filled): "
+        "how it ended is unknown; it may still work under another client id: cancel it there (cancel-all with "
+        "that client id) or check the venue",
     }
     for (status, filled), text in said.items():
         assert _ended(_ends(Gateway({"c1": _order(status, filled)}), ["c1"])["c1"], None, False) == text
+    unknown = _ended(_order("unknown", 1.0), None, False)  # it may still work under another client id
+    assert unknown.startswith(UNSETTLED)  # cancel-all exits 3
     working = _ended(_order("open", 0.0), None, False)
     assert working.startswith("cancel sent, not confirmed") and working.startswith(UNSETTLED)
     refused = _ended(_order("filled", 3.0), CancelRefused("IB refused the cancel of c1: error 10148"), False)

@@ -157,6 +157,9 @@ class WhileAway:
                 # meanwhile its fills count on top of what the book holds of the orders before it
                 # (at least): the walk that succeeds sets the real base
                 self.tracker.continues(str(order.id), max(filled - (num(order.filled_qty) or 0.0), 0.0))
+                old = self.superseded.get(str(order.replaces))
+                if old is not None:  # its replace pending: the old order fills on, on top of the same
+                    self.tracker.continues(str(old.id), max(filled - (num(old.filled_qty) or 0.0), 0.0))
                 raise
             if len(chain) > 1 and str(chain[-2].id) in self.superseded:  # (its replace pending: followed too)
                 self.tracker.continues(str(chain[-2].id), sum(num(o.filled_qty) or 0.0 for o in chain[:-2]))

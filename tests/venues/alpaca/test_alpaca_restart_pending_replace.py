@@ -11,9 +11,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
+import pytest
 from alpaca_helpers import collect, config_for, drain, of
 from test_alpaca_modify_checks import REQUEST, Rig, rig
 
+from ml4t_live.errors import VenueError
 from ml4t_live.events import OrderCancelled, OrderPartiallyFilled, VenueErrorReported
 from ml4t_live.venues.alpaca.gateway import AlpacaGateway
 
@@ -92,6 +94,28 @@ def test_the_superseded_old_order_counts_what_the_orders_before_it_filled():
             assert r.orders()["t-p.r1"][0] == "pending_replace" and r.orders()["t-p.r2"][0] == "pending_new"
             gw.holds("t-p", 6.0, 150.0)
             assert gw.executions_since("t-p", 6.0, 150.0) == []
+            drain(gw.events)
+            r.bar()  # t-p.r1 fills 3 more, its replace still pending
+            seen = collect(gw.events, lambda seen: bool(of(OrderPartiallyFilled, seen, "t-p")))
+            assert [e.cumulative_quantity for e in of(OrderPartiallyFilled, seen, "t-p")] == [9.0]
+
+
+def test_the_superseded_old_order_counts_what_the_orders_before_it_filled_when_the_walk_fails():
+    """As above, the restart's walk getting no answer (``lookup_error``): only the listed
+    replacement was given a base to count from; the old order whose replace is pending kept 0,
+    so its next fill (3 more) was reported at 6, not 9, and dropped by the book as applied."""
+    with rig(max_request_attempts=1) as r:
+        r.gw.place(REQUEST)
+        r.bar(filled_to=3)
+        r.gw.modify(replace(REQUEST, limit_price=149.5, filled_quantity=3))
+        r.bar(filled_to=6)
+        r.sim.inject("slow_replace", bars=5)
+        r.gw.modify(replace(REQUEST, client_order_id="t-p", limit_price=149.0, filled_quantity=6))
+        with restarted(r) as gw:
+            gw.holds("t-p", 6.0, 150.0)
+            r.sim.inject("lookup_error")
+            with pytest.raises(VenueError):
+                gw.executions_since("t-p", 6.0, 150.0)
             drain(gw.events)
             r.bar()  # t-p.r1 fills 3 more, its replace still pending
             seen = collect(gw.events, lambda seen: bool(of(OrderPartiallyFilled, seen, "t-p")))
