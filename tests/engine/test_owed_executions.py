@@ -436,6 +436,32 @@ def test_an_order_ib_shows_by_its_executions_alone_is_never_ended_on_that_answer
     broker.close()
 
 
+def test_the_alert_at_the_longest_spacing_is_said_once_the_warnings_go_on(tmp_path):
+    # the session's last review: a mutant repeating that ALERT at every look-up at the longest
+    # spacing passed (100 reconciliations reach that spacing once)
+    clock = Clock()
+    venue = UnknownVenue(reached=True, fill_on_wait=False)
+    broker, order = _found_filled(venue, clock, tmp_path)
+    cid = order.order_id
+    execution = OrderPartiallyFilled(cid, "X1", "AAA", OrderSide.BUY, 4, 98.5, WHEN, 1.0, 4)
+    venue.answers[cid] = (VenueOrder(cid, "V1", "AAA", OrderSide.BUY, 4, 4, OrderType.MARKET, "unknown"), [execution])
+    venue.positions["AAA"] = VenuePosition("AAA", 4.0, 98.5)
+    lines, sink = _log_lines()
+    try:
+        for second in range(6, 300):  # the longest spacing (64) reached, then three more look-ups at it
+            broker.own.check_soon()
+            at(broker, clock, float(second))
+    finally:
+        logger.remove(sink)
+    assert len(venue.looked_up) == 1 + DOUBT_READS + 5 + 3, venue.looked_up
+    alerts = [m for level, m in lines if level == "ERROR" and "ALERT" in m and cid in m]
+    assert len(alerts) == 2, alerts  # the doubt's, then the longest spacing's, once
+    backing_off = [m for level, m in lines if level == "WARNING" and "under another" in m]
+    assert [m.split(" times in a row")[0].rsplit(" ", 1)[1] for m in backing_off] == [str(n) for n in range(5, 14)]
+    assert order.status is OrderStatus.PENDING and cid in broker.owed
+    broker.close()
+
+
 def test_a_different_quantity_in_doubt_starts_the_count_of_identical_answers_again(tmp_path):
     # a review probe of 1a190b6: a count of every doubt read (not of identical ones in a row)
     # passed every test
@@ -531,6 +557,10 @@ def test_a_cancel_checks_unknown_answer_is_not_a_filled_one_the_order_still_coun
     assert strategy.overdue[:3] == [(0, 0), (0, 1), (1, 1)], strategy.overdue  # cancelling, counted once checked
     assert set(strategy.overdue[2:]) == {(1, 1)}, strategy.overdue
     assert cid in broker.book.cancelling and cid in broker.owed
+    # the checks' later "unknown" answers leave the doubt's count (and its back-off) to the
+    # reconciliations' look-ups: counted by the checks too, it backed off sooner (13 look-ups, the
+    # session's last review: a mutant dropping that branch of cancel_checks passed)
+    assert len(venue.looked_up) == 16, venue.looked_up
     alert = [m for m in alert_lines(lines, cid) if "never confirmed its cancel" in m]
     assert len(alert) == 1 and "shows it by its executions alone" in alert[0] and "found it filled" not in alert[0]
     assert "max_open_orders counts it" in alert[0], alert
