@@ -78,26 +78,38 @@ def test_a_replace_not_carried_out_after_the_restart_is_not_our_orders_end():
             assert [e.code for e in of(VenueErrorReported, seen, "t-p")] == ["order_replace_rejected"]
 
 
+def _three_order_chain(r: Rig) -> None:
+    """t-p fills 3, is replaced by t-p.r1, which fills 3 more; t-p.r1's replace by t-p.r2 is left
+    pending (``slow_replace``) for 5 bars."""
+    r.gw.place(REQUEST)
+    r.bar(filled_to=3)
+    r.gw.modify(replace(REQUEST, limit_price=149.5, filled_quantity=3))
+    r.bar(filled_to=6)
+    r.sim.inject("slow_replace", bars=5)
+    r.gw.modify(replace(REQUEST, client_order_id="t-p", limit_price=149.0, filled_quantity=6))
+
+
+def _next_fills_cumulative(r: Rig, gw: AlpacaGateway) -> list[float]:
+    """The cumulative quantities of t-p's part fills reported for the next bar (t-p.r1 fills 3
+    more, its replace still pending)."""
+    drain(gw.events)
+    r.bar()
+    seen = collect(gw.events, lambda seen: bool(of(OrderPartiallyFilled, seen, "t-p")))
+    return [e.cumulative_quantity for e in of(OrderPartiallyFilled, seen, "t-p")]
+
+
 def test_the_superseded_old_order_counts_what_the_orders_before_it_filled():
     """A chain t-p (3 filled) -> t-p.r1 (3 more, its replace by t-p.r2 pending) at the restart.
     Failed before: the walk told the tracker only t-p.r2's base; t-p.r1 kept base 0, so its next
     fill (3 more) was reported with a cumulative quantity of 6 (its own) instead of 9 (the
     chain's), which the book, holding 6, drops as already applied when it has no execution id."""
     with rig(max_request_attempts=1) as r:
-        r.gw.place(REQUEST)
-        r.bar(filled_to=3)
-        r.gw.modify(replace(REQUEST, limit_price=149.5, filled_quantity=3))
-        r.bar(filled_to=6)
-        r.sim.inject("slow_replace", bars=5)
-        r.gw.modify(replace(REQUEST, client_order_id="t-p", limit_price=149.0, filled_quantity=6))
+        _three_order_chain(r)
         with restarted(r) as gw:
             assert r.orders()["t-p.r1"][0] == "pending_replace" and r.orders()["t-p.r2"][0] == "pending_new"
             gw.holds("t-p", 6.0, 150.0)
             assert gw.executions_since("t-p", 6.0, 150.0) == []
-            drain(gw.events)
-            r.bar()  # t-p.r1 fills 3 more, its replace still pending
-            seen = collect(gw.events, lambda seen: bool(of(OrderPartiallyFilled, seen, "t-p")))
-            assert [e.cumulative_quantity for e in of(OrderPartiallyFilled, seen, "t-p")] == [9.0]
+            assert _next_fills_cumulative(r, gw) == [9.0]
 
 
 def test_the_superseded_old_order_counts_what_the_orders_before_it_filled_when_the_walk_fails():
@@ -105,18 +117,10 @@ def test_the_superseded_old_order_counts_what_the_orders_before_it_filled_when_t
     replacement was given a base to count from; the old order whose replace is pending kept 0,
     so its next fill (3 more) was reported at 6, not 9, and dropped by the book as applied."""
     with rig(max_request_attempts=1) as r:
-        r.gw.place(REQUEST)
-        r.bar(filled_to=3)
-        r.gw.modify(replace(REQUEST, limit_price=149.5, filled_quantity=3))
-        r.bar(filled_to=6)
-        r.sim.inject("slow_replace", bars=5)
-        r.gw.modify(replace(REQUEST, client_order_id="t-p", limit_price=149.0, filled_quantity=6))
+        _three_order_chain(r)
         with restarted(r) as gw:
             gw.holds("t-p", 6.0, 150.0)
             r.sim.inject("lookup_error")
             with pytest.raises(VenueError):
                 gw.executions_since("t-p", 6.0, 150.0)
-            drain(gw.events)
-            r.bar()  # t-p.r1 fills 3 more, its replace still pending
-            seen = collect(gw.events, lambda seen: bool(of(OrderPartiallyFilled, seen, "t-p")))
-            assert [e.cumulative_quantity for e in of(OrderPartiallyFilled, seen, "t-p")] == [9.0]
+            assert _next_fills_cumulative(r, gw) == [9.0]
