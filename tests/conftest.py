@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import pytest
@@ -13,9 +14,25 @@ logger.enable("ml4t_live")  # the tests read the library's log lines (it is sile
 
 _GRACE_SECONDS = 5.0
 
+# The stream pytest gave stderr when the suite began (its capture file, or the terminal with -s).
+# A sink bound to this object, not to whatever ``sys.stderr`` is when a line is written, keeps a
+# late line from a worker thread in the capture even when it comes between two test phases (when
+# pytest has put the terminal back): such a line once reached the terminal in the middle of the
+# dots.
+_SUITE_STDERR = sys.stderr
+
 
 def _ml4t_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("ml4t-") and t.is_alive()]
+
+
+@pytest.fixture(autouse=True)
+def suite_log_sink():
+    """After every test loguru has the suite's one sink again: the CLI (and a few tests) replace
+    the sinks while they run."""
+    yield
+    logger.remove()
+    logger.add(_SUITE_STDERR)
 
 
 @pytest.fixture(autouse=True)

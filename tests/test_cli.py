@@ -13,7 +13,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from loguru import logger
 from ml4t.backtest import BacktestConfig, DataFeed, Engine
 from ml4t.backtest.config import CommissionType
 from typer.testing import CliRunner
@@ -23,15 +22,6 @@ from ml4t_live.cli.options import build_config, merge_options, parse_param
 from ml4t_live.cli.venues import entry_point
 from ml4t_live.errors import ConfigError
 from ml4t_live.examples import DemoMomentum, demo_bars_path
-
-
-
-@pytest.fixture(autouse=True)
-def restore_loguru():
-    """The CLI owns loguru's sinks while it runs; give the rest of the suite the default back."""
-    yield
-    logger.remove()
-    logger.add(lambda message: sys.stderr.write(message))  # whatever stderr is at the time
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import textwrap
 
-from test_cli_alpaca import cli, keys, restore_loguru, sim  # noqa: F401
+from test_cli_alpaca import cli, keys, sim  # noqa: F401
 from test_cli_operator_alpaca import _json, _venue, traded  # noqa: F401
 
 

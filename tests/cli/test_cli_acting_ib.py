@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import socket
 
-from test_cli_ib import bars, cli, ib_errors, restore_loguru, sims  # noqa: F401
+from test_cli_ib import bars, cli, ib_errors, sims  # noqa: F401
 from test_cli_operator_ib import IB_ERRORS_EXPECTED, _json, traded  # noqa: F401
 
 from ml4t_live.journal import Journal, journal_path, state_dir

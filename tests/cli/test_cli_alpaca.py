@@ -19,7 +19,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from loguru import logger
 from ml4t.backtest import BacktestConfig, DataFeed, Engine
 from typer.testing import CliRunner
 
@@ -53,14 +52,6 @@ class BuyThenSell(Strategy):
         if self.seen == 8:
             broker.submit_order("AAPL", -10)
 """
-
-
-@pytest.fixture(autouse=True)
-def restore_loguru():
-    """The CLI owns loguru's sinks while it runs; give the rest of the suite the default back."""
-    yield
-    logger.remove()
-    logger.add(lambda message: sys.stderr.write(message))
 
 
 @pytest.fixture

@@ -7,12 +7,11 @@ import json
 import re
 import math
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import polars as pl
 import pytest
 
-from test_cli_ib import cli, restore_loguru  # noqa: F401  (fixtures)
+from test_cli_ib import cli  # noqa: F401  (fixtures)
 
 from ml4t_live.errors import ConfigError
 from ml4t_live.feeds.replay import ReplayFeed

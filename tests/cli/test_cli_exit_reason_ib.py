@@ -7,7 +7,7 @@ import textwrap
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
-from test_cli_ib import cli, ib_errors, restore_loguru, sims  # noqa: F401
+from test_cli_ib import cli, ib_errors, sims  # noqa: F401
 
 STRATEGY = """
 from ml4t.backtest import StopLoss, Strategy

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from test_cli_ib import cli, restore_loguru  # noqa: F401  (fixtures)
+from test_cli_ib import cli  # noqa: F401  (fixtures)
 
 from ml4t_live.cli.options import build_config
 from ml4t_live.cli.runner import _FAULT_EXAMPLES

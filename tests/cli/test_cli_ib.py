@@ -22,7 +22,6 @@ from pathlib import Path
 import polars as pl
 import pytest
 from ib_async import IB
-from loguru import logger
 from typer.testing import CliRunner
 
 from ml4t_live.bridge import LoopThread
@@ -84,14 +83,6 @@ def ib_errors(request):
     bad = [f"{r.name}: {r.getMessage()}" for r in capture.records
            if not any(text in r.getMessage() for text in expected)]  # fmt: skip
     assert not bad, "ib_async / eventkit logged errors:\n" + "\n".join(bad)
-
-
-@pytest.fixture(autouse=True)
-def restore_loguru():
-    """The CLI owns loguru's sinks while it runs; give the rest of the suite the default back."""
-    yield
-    logger.remove()
-    logger.add(lambda message: sys.stderr.write(message))
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import textwrap
 from collections import Counter
 
 import pytest
-from test_cli_ib import _error_lines, _summary, bars, cli, ib_errors, restore_loguru, sims  # noqa: F401
+from test_cli_ib import _error_lines, _summary, bars, cli, ib_errors, sims  # noqa: F401
 
 #: IB's "Order Canceled" confirmation: ib_async logs it at ERROR; these tests cancel on purpose
 IB_ERRORS_EXPECTED = ("Error 202",)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import socket
 import textwrap
 
-from test_cli_ib import _error_lines, bars, cli, ib_errors, restore_loguru, sims  # noqa: F401
+from test_cli_ib import _error_lines, bars, cli, ib_errors, sims  # noqa: F401
 
 from tests.support.webhook import WebhookReceiver, fields
 

@@ -10,7 +10,7 @@ import json
 import textwrap
 
 import pytest
-from test_cli_alpaca import MONDAY_OPEN, cli, keys, restore_loguru, sim  # noqa: F401
+from test_cli_alpaca import MONDAY_OPEN, cli, keys, sim  # noqa: F401
 
 KEEPER = """
 from ml4t.backtest import OrderType, Strategy

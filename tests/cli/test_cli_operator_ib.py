@@ -11,7 +11,7 @@ import os
 import textwrap
 
 import pytest
-from test_cli_ib import _error_lines, bars, cli, ib_errors, restore_loguru, sims  # noqa: F401
+from test_cli_ib import _error_lines, bars, cli, ib_errors, sims  # noqa: F401
 
 from ml4t_live.journal import Journal, journal_path, state_dir
 

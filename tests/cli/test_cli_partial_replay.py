@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 
-from test_cli_ib import cli, restore_loguru  # noqa: F401  (fixtures)
+from test_cli_ib import cli  # noqa: F401  (fixtures)
 
 
 def _killed_demo(tmp_path, after_bar: int):

@@ -19,7 +19,7 @@ import sqlite3
 import textwrap
 from collections.abc import Callable
 
-from test_cli_ib import bars, cli, ib_errors, restore_loguru, sims  # noqa: F401
+from test_cli_ib import bars, cli, ib_errors, sims  # noqa: F401
 from test_cli_journal_ib import HOLDER
 
 from ml4t_live.book import made_up_fill_id

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from test_cli_ib import cli, restore_loguru  # noqa: F401  (fixtures)
+from test_cli_ib import cli  # noqa: F401  (fixtures)
 
 from ml4t_live.examples import demo_bars_path
 
@@ -106,7 +106,6 @@ def test_run_help_states_the_default_error_policy_per_mode(cli):
     text = " ".join(cli("run", "--help").output.split())
     assert "(the default in shadow mode and replay)" in text
     assert "(the default against a venue, paper or live" in text
-
 
 
 def test_the_summary_says_which_rejections_were_made_on_catch_up_bars(capsys):

@@ -4,12 +4,10 @@ what it had delivered by its last count."""
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
-from loguru import logger
 from typer.testing import CliRunner
 
 from ml4t_live import LiveEngine, ReplayFeed, ShadowBroker
@@ -17,14 +15,6 @@ from ml4t_live.cli import app
 from ml4t_live.examples import DemoMomentum, demo_bars_path
 from ml4t_live.session import SessionWriter, read_session_bars
 from tests.support.market import make_prices, make_signals
-
-
-@pytest.fixture(autouse=True)
-def restore_loguru():
-    """The CLI owns loguru's sinks while it runs; give the rest of the suite the default back."""
-    yield
-    logger.remove()
-    logger.add(lambda message: sys.stderr.write(message))
 
 
 def _summary_value(output: str, label: str) -> str:

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-from loguru import logger
 from typer.testing import CliRunner
 
 from ml4t_live.cli import app
 from tests.support.known_session import known_bars
-
-
-@pytest.fixture(autouse=True)
-def restore_loguru():
-    """The CLI owns loguru's sinks while it runs; give the rest of the suite the default back."""
-    yield
-    logger.remove()
-    logger.add(lambda message: sys.stderr.write(message))
 
 
 @pytest.fixture

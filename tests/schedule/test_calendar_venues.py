@@ -11,7 +11,6 @@ although the simulator has Dec 2's bars to give.
 from __future__ import annotations
 
 import json
-import sys
 import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +18,6 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
-from loguru import logger
 from typer.testing import CliRunner
 
 from ml4t_live.cli import app
@@ -54,14 +52,6 @@ class DayTrader(Strategy):
         if self.resting is None or self.resting.status is OrderStatus.REJECTED:
             self.resting = broker.submit_order("AAPL", 1, order_type=OrderType.LIMIT, limit_price=1.0)
 """
-
-
-@pytest.fixture(autouse=True)
-def restore_loguru():
-    """The CLI owns loguru's sinks while it runs; give the rest of the suite the default back."""
-    yield
-    logger.remove()
-    logger.add(lambda message: sys.stderr.write(message))
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
-from loguru import logger
 from typer.testing import CliRunner
 
 from ml4t_live.cli import app
@@ -35,13 +34,6 @@ class Buyer(Strategy):
         if timestamp.minute == 53:
             broker.submit_order("SPY", 2)
 """
-
-
-@pytest.fixture(autouse=True)
-def restore_loguru():
-    yield
-    logger.remove()
-    logger.add(lambda message: sys.stderr.write(message))
 
 
 @pytest.fixture
