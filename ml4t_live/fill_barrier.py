@@ -31,6 +31,10 @@ _log = logger.bind(component="venue-broker")
 #: Orders the backtest fills before the next on_data: the barrier waits for these to finish.
 _FILL_NEXT = (OrderType.MARKET, OrderType.MOC)
 
+#: venue error codes shown as an ERROR (the others as a WARNING): the venue traded more than the
+#: strategy asked (Alpaca's modify check, :mod:`~ml4t_live.venues.alpaca.modify`)
+_ERRORS = frozenset({"over_filled"})
+
 
 class FillBarrier:
     """``settle`` and the event handling behind it; needs the attributes listed below."""
@@ -137,7 +141,9 @@ class FillBarrier:
                 self.own.check_soon()
                 _log.info("{} reconnected; orders and executions re-synchronised", self.venue)
             case VenueErrorReported(code=code, message=message):
-                _log.warning("{} error {}: {}", self.venue, code, message)
+                # over_filled: the chain traded more than the strategy asked (its gateway logs none)
+                level = "ERROR" if code in _ERRORS else "WARNING"
+                _log.log(level, "{} error {}: {}", self.venue, code, message)
             case BackgroundTaskFailed(task=task, error=error):
                 raise ConnectionFailed(f"{self.venue} session task {task} failed: {error}")
             case _:

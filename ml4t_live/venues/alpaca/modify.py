@@ -12,8 +12,9 @@ order's fills stand (alpacahq/Alpaca-API#165). So a modify:
    made after step 1's read stands and the replacement asked for it again, so the chain would
    trade the total plus that fill. The replacement is then cut down by that excess (a PATCH of
    the replacement, under the next ``.r<n>``, asking total - what the chain has filled) or, when
-   nothing is left, cancelled; a WARNING says so (an ERROR and a ``VenueErrorReported``
-   ``over_filled`` when the chain has traded more than the total already). Each fill read on
+   nothing is left, cancelled; a WARNING says so (a ``VenueErrorReported`` ``over_filled`` when
+   the chain has traded more than the total already, which the engine's fill barrier logs as
+   an ERROR). Each fill read on
    the way is reported once (the tracker counts per Alpaca order and execution id, whoever
    reads it first: the stream or REST). A replace Alpaca has not carried out yet
    (``pending_replace``) is checked at the next end of bar, and before the next modify of the
@@ -223,8 +224,10 @@ class Modifier:
         if left < -_EPS:  # the chain traded more than asked already: the rest of it is cancelled
             text = (f"Alpaca order {check.old_id} ({cid}) filled {excess:g} more between {read} and its "
                     f"replace, and its replacement {check.new_id} filled {own:g}: the chain traded "
-                    f"{filled:g}, {-left:g} more than the {total:g} asked; check the position")  # fmt: skip
-            _log.error("{}{}", text, "; the replacement is cancelled" if working else "")
+                    f"{filled:g}, {-left:g} more than the {total:g} asked; check the position"
+                    + ("; the replacement is cancelled" if working else ""))  # fmt: skip
+            # the engine's fill barrier says it as an ERROR (one line, whoever reads the event)
+            _log.debug("{}", text)
             self.stream.emit([VenueErrorReported(VENUE, "over_filled", text, cid)])
         else:
             if not working:
