@@ -28,13 +28,16 @@ filled but no more than the order's fills while the order is short of its quanti
 order it lists neither open nor completed by its executions alone: ``SAID_FILLED``'s "unknown")
 leaves how much it filled unknown: nothing is made up, the order stays as it is (pending, or
 cancelling), owed, looked up again at each reconciliation, with one ERROR ``ALERT``
-(:meth:`OwedExecutions._doubt`); once the venue has said the same "filled" ``DOUBT_READS`` (5)
-times in a row it is no longer looked up and ends CANCELLED at its fills (the runtime's choice: reason
-"ended CANCELLED at its fills (the runtime's choice: the venue said 5 times in a row that it
-filled N of M, never that it was cancelled)"), with a last ERROR ``ALERT`` naming both quantities. Said "unknown" (IB lists
+(:meth:`OwedExecutions._doubt`); once the venue has said the same "filled" at ``DOUBT_READS`` (5)
+reconciliations in a row it is no longer looked up and ends CANCELLED at its fills (the runtime's choice: reason
+"ended CANCELLED at its fills (the runtime's choice: the venue said at 5 reconciliations in a row that it
+filled N of M, never that it was cancelled)"), with a last ERROR ``ALERT`` naming both quantities. The count
+is of the reconciliations' look-ups only: another look-up that first finds the order in doubt (a warm
+restart's, a cancel check's, an unknown order's) starts it at 0, and their later answers leave it (a
+line each). Said "unknown" (IB lists
 open only the orders of the client id that placed them: one working under another client id
 shows so too), it is never ended on that answer: it stays owed, looked up after 2, 4, 8 ...
-reconciliations (at most ``BACK_OFF_MOST``), a WARNING at each such look-up, one ERROR ``ALERT``
+reconciliations (at most ``BACK_OFF_MOST``), a WARNING at each such look-up (its only line), one ERROR ``ALERT``
 when the spacing reaches ``BACK_OFF_MOST`` (the operator settles it at the venue). A restart does not carry the debt: its own
 look-up applies what the venue says the order filled beyond its fills (said "filled"), and owes an
 order found filled no more than its fills, or said "unknown" whatever the quantity, as above
@@ -64,8 +67,9 @@ _log = logger.bind(component="venue-broker")
 #: filled at least their sum)
 SAID_FILLED = frozenset({"filled", "unknown"})
 
-#: identical look-ups' answers saying an order filled no more than its fills (in doubt) after
-#: which it is no longer looked up: it ends CANCELLED at its fills (the runtime's choice)
+#: reconciliations in a row whose look-ups said an order filled the same, no more than its fills
+#: (in doubt), after which it is no longer looked up: it ends CANCELLED at its fills (the runtime's
+#: choice); said "unknown", it is looked up less often from then on
 DOUBT_READS = 5
 
 #: the most reconciliations between two look-ups of an order IB keeps showing by its executions
@@ -98,7 +102,10 @@ class OwedExecutions:
         unknown_end = venue_order.status != "filled"  # "unknown": nothing is ever made up for it
         if unknown_end or said <= order.filled_quantity + _EPS:
             self._owed[cid] = (max(quantity, order.quantity), since)
-            self._doubt(order, said, when, quantity if quantity > _EPS else None, unknown_end)
+            if cid in self._doubted:  # (the count is the reconciliations': this answer leaves it)
+                self._again(order, said)
+            else:
+                self._doubt(order, said, when, quantity if quantity > _EPS else None, unknown_end, counted=False)
             return
         if cid not in self._owed:
             _log.warning("order {} filled {:g} at the venue {}, {:g} of it not reported yet: its executions "
@@ -125,9 +132,10 @@ class OwedExecutions:
         made up (ending the order), ``"end"`` the end the venue gives it, None nothing. An order
         not found, found filled no more than its fills, or said "unknown" whatever its quantity
         (:meth:`_doubt`; the executions an "unknown" answer sums are real and reach the book as
-        events: nothing is made up for them), stays owed; found so ``DOUBT_READS``
-        times in a row saying the same "filled", ``"give_up"``: no longer owed, :func:`settle`
-        cancels it at its fills, with a last ERROR ALERT. An "unknown" answer (IB shows the order
+        events: nothing is made up for them), stays owed; found so at ``DOUBT_READS``
+        reconciliations in a row saying the same "filled", ``"give_up"``: no longer owed, :func:`settle`
+        cancels it at its fills, with a last ERROR ALERT (that look-up's only line, as a back-off's
+        WARNING is; the others say "again"). An "unknown" answer (IB shows the order
         by its executions alone: it may still be working under another client id) never ends
         it: it stays owed, looked up less often (:meth:`_back_off`)."""
         if not self._still_owed(cid):
@@ -142,15 +150,18 @@ class OwedExecutions:
         if unknown_end or (venue_order.status == "filled"
                            and venue_order.filled_quantity <= self.book.get(cid).filled_quantity + _EPS):
             order = self.book.get(cid)
+            first = cid not in self._doubted
             self._doubt(order, venue_order.filled_quantity, "(found by look-up)", self._owed[cid][0], unknown_end)
             said, times = self._doubted[cid]
             if times < DOUBT_READS:
+                if not first:
+                    self._again(order, said)
                 return None
             if unknown_end:  # IB may work it under another client id: never ended on this answer
                 self._back_off(order, said, times)
                 return None
             del self._owed[cid], self._doubted[cid]
-            _log.error("ALERT order {}: the venue said {} times in a row that it filled {:g} of {:g}; the book has "
+            _log.error("ALERT order {}: the venue said at {} reconciliations in a row that it filled {:g} of {:g}; the book has "
                        "{:g}: no longer looked up, it ends CANCELLED at its fills (the runtime's choice: the venue said "
                        "it filled {:g} of {:g}, never that it was cancelled); should it have filled more, the position reconciliation shows it: check the venue "
                        "(ml4t-live reconcile)", cid, times, said, order.quantity, order.filled_quantity, said,
@@ -163,21 +174,21 @@ class OwedExecutions:
         return "fill"
 
     def _back_off(self, order: Order, said: float, times: int) -> None:
-        """The venue has said ``times`` times in a row that ``order`` (shown by its executions
-        alone: "unknown") filled ``said``: it stays as it is and owed, looked up again after 2, 4,
-        8 ... reconciliations (at most ``BACK_OFF_MOST``), a WARNING at each such look-up and one
-        ERROR ALERT when the spacing reaches ``BACK_OFF_MOST``: the operator has to settle it at
-        the venue."""
+        """The venue has said at ``times`` reconciliations in a row that ``order`` (shown by its
+        executions alone: "unknown") filled ``said``: it stays as it is and owed, looked up again
+        after 2, 4, 8 ... reconciliations (at most ``BACK_OFF_MOST``), a WARNING at each such
+        look-up (its only line) and one ERROR ALERT when the spacing reaches ``BACK_OFF_MOST``:
+        the operator has to settle it at the venue."""
         cid = order.order_id
         gap = min(2 ** (times - DOUBT_READS + 1), BACK_OFF_MOST)
         self._owed[cid] = (self._owed[cid][0], self._passed + gap - 1)
-        _log.warning("order {}: the venue said {} times in a row that it filled {:g} of {:g}, by its executions "
+        _log.warning("order {}: the venue said at {} reconciliations in a row that it filled {:g} of {:g}, by its executions "
                      "alone (IB lists it open only to the client id that placed it: it may still be working "
                      "under another); the book has {:g}: it stays {} and is looked up again after {} "
                      "reconciliations (2, 4, 8 ..., at most {}): check the venue (ml4t-live reconcile)", cid, times,
                      said, order.quantity, order.filled_quantity, self._state(cid), gap, BACK_OFF_MOST)  # fmt: skip
         if gap == BACK_OFF_MOST and 2 ** (times - DOUBT_READS) < BACK_OFF_MOST:  # reached now: once
-            _log.error("ALERT order {}: the venue has said {} times in a row that it filled {:g} of {:g}, by its "
+            _log.error("ALERT order {}: the venue has said at {} reconciliations in a row that it filled {:g} of {:g}, by its "
                        "executions alone; the book has {:g} of {:g}: it may still be working at the venue under "
                        "another client id (and fill). It stays {}, counted by max_open_orders, looked up every {} "
                        "reconciliations, never ended on this answer: check the order at the venue; cancel it "
@@ -188,33 +199,42 @@ class OwedExecutions:
     def _state(self, cid: str) -> str:
         return "cancelling" if cid in self.book.cancelling else "pending"
 
-    def _doubt(self, order: Order, said: float, when: str, before: float | None, unknown: bool) -> None:
+    def _doubt(self, order: Order, said: float, when: str, before: float | None, unknown: bool, *,
+               counted: bool = True) -> None:  # fmt: skip
         """The venue says ``order`` filled ``said``, no more than its fills, though it is short of
         its quantity (and of what the venue said ``before``, if it said): how much it filled is
         unknown (IB shows an order it lists neither open nor completed by its executions alone).
         It stays as it is (pending, or cancelling), owed, and is looked up again at each
         reconciliation, until the venue says "filled" more (made up; said "unknown", nothing is
         ever made up), another end, or its executions come,
-        or it said the same "filled" ``DOUBT_READS`` times in a row (:meth:`answer`; ``unknown``:
-        the venue said "unknown", looked up less often then, never ended on it). An ERROR ALERT once,
-        then a WARNING while the book holds more than the venue says, else an INFO line."""
+        or it said the same "filled" at ``DOUBT_READS`` reconciliations in a row (:meth:`answer`;
+        ``unknown``: the venue said "unknown", looked up less often then, never ended on it). The
+        count is of the reconciliations' answers (``counted``): the look-up that first finds the
+        doubt elsewhere (a warm restart's, a cancel check's, an unknown order's) starts it at 0,
+        and their later answers leave it (:meth:`owe`). An ERROR ALERT the first time; the caller
+        says each later answer in one line (:meth:`_again`, or the back-off's or the end's)."""
         cid = order.order_id
         more = order.filled_quantity > said + _EPS
         last = self._doubted.get(cid)
         same = last is not None and abs(last[0] - said) <= _EPS
-        self._doubted[cid] = (said, last[1] + 1 if same and last is not None else 1)
-        if last is None:
-            _log.error("ALERT order {}: the venue says it filled {:g} {}{}; the book has {:g} of {:g}{}: how much "
-                       "it filled is unknown; it stays {} and is looked up again at each reconciliation ({} once "
-                       "the venue has said the same {} times): check the venue (ml4t-live reconcile)", cid, said,
-                       when, f", having said {before:g} before" if before is not None else "", order.filled_quantity,
-                       order.quantity, " (more than the venue says)" if more else "", self._state(cid),
-                       "looked up less often, never ended on this answer (IB shows it by its executions alone: "
-                       "it may still be working under another client id)" if unknown else "ended CANCELLED at its "
-                       "fills", DOUBT_READS)  # fmt: skip
+        self._doubted[cid] = (said, (last[1] if same and last is not None else 0) + counted)
+        if last is not None:
             return
+        _log.error("ALERT order {}: the venue says it filled {:g} {}{}; the book has {:g} of {:g}{}: how much "
+                   "it filled is unknown; it stays {} and is looked up again at each reconciliation ({} once "
+                   "the venue has said the same at {} reconciliations): check the venue (ml4t-live reconcile)", cid,
+                   said, when, f", having said {before:g} before" if before is not None else "",
+                   order.filled_quantity, order.quantity, " (more than the venue says)" if more else "",
+                   self._state(cid), "looked up less often, never ended on this answer (IB shows it by its "
+                   "executions alone: it may still be working under another client id)" if unknown else "ended "
+                   "CANCELLED at its fills", DOUBT_READS)  # fmt: skip
+
+    def _again(self, order: Order, said: float) -> None:
+        """The venue says again that ``order``, in doubt, filled ``said``: a WARNING while the book
+        holds more than that, else an INFO line."""
+        more = order.filled_quantity > said + _EPS
         _log.log("WARNING" if more else "INFO", "order {}: the venue says again it filled {:g}; the book has {:g} "
-                 "of {:g}: still looked up", cid, said, order.filled_quantity,
+                 "of {:g}: still looked up", order.order_id, said, order.filled_quantity,
                  order.quantity)  # fmt: skip
 
     def _still_owed(self, cid: str) -> bool:
@@ -257,8 +277,8 @@ def settle(owed: OwedExecutions, lookup: Callable[[list[str]], dict[str, Any]] |
 
 def _given_up(said: float, quantity: float) -> str:
     """The reason an order in doubt ends CANCELLED at its fills."""
-    return (f"ended CANCELLED at its fills (the runtime's choice: the venue said {DOUBT_READS} times in a row that "
-            f"it filled {said:g} of {quantity:g}, never that it was cancelled)")  # fmt: skip
+    return (f"ended CANCELLED at its fills (the runtime's choice: the venue said at {DOUBT_READS} reconciliations "
+            f"in a row that it filled {said:g} of {quantity:g}, never that it was cancelled)")  # fmt: skip
 
 
 def made_up_fill(book: Book, apply: Callable[[Any], Any], order: Order, venue_order: Any, when: str, why: str, *,
