@@ -108,6 +108,7 @@ class SimulatedIBGateway:
         max_version: int = SERVER_VERSION,
         account_type: str = "margin",
         step_lead: float = 0.0,
+        execution_limits: Any = None,
     ) -> None:
         """``history``: the first N bar timestamps (an int) or a duration (``"90min"``, ``"2d"``;
         see ``sim/history.py``)
@@ -119,7 +120,10 @@ class SimulatedIBGateway:
         pre-trade margin check at submission and the margin numbers follow (see ``margin.py``).
         ``step_lead`` (step mode only): send each bar's 5-second bars but the last, wait this many
         seconds, then the last one, as a live gateway spreads them over the bar (0, the default:
-        all of them at once)."""
+        all of them at once). ``execution_limits``: an ml4t.backtest ``ExecutionLimits`` for the
+        matching core (with ``BacktestConfig(partial_fills_allowed=True)``), e.g.
+        ``VolumeParticipationLimit``: an order fills a share of each bar's volume, working partly
+        filled over several bars (Python only)."""
         if speed is not None and speed <= 0:
             raise ConfigError(f"speed must be positive (or None for step mode), got {speed}")
         if step_lead < 0 or (step_lead and speed is not None):
@@ -142,6 +146,7 @@ class SimulatedIBGateway:
         if warmup_bars >= len(self._groups):
             raise ConfigError(f"warmup_bars={warmup_bars} leaves none of the {len(self._groups)} bars to replay")
         self._host, self._port, self._speed, self._step_lead = host, port, speed, step_lead
+        self._execution_limits = execution_limits
         self._config, self._account = config, account
         self._faults: list[ScriptedFault] = load_faults(faults)
         self._symbols_info = symbols_info
@@ -166,7 +171,8 @@ class SimulatedIBGateway:
         book = ContractBook(symbols, self._symbols_info)
         server = IBServer(self._host, self._port, self._account, self._max_version)
         sink = _Sink(server)
-        exchange = SimExchange(self._config, known_assets=set(symbols), commission_model=self._commission)
+        exchange = SimExchange(self._config, known_assets=set(symbols), commission_model=self._commission,
+                               execution_limits=self._execution_limits)  # fmt: skip
         venue = IBVenue(exchange, book, self._account, sink, lambda: replay.current)
         replay = Replay(self._groups, speed=self._speed, warmup_bars=self._warmup, venue=venue, server=server,
                         step_lead=self._step_lead)  # fmt: skip

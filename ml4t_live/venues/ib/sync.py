@@ -5,8 +5,10 @@ sync reports, and after a reconnect catch up with what happened while we were aw
   (adopted, so their callbacks are ours) and today's executions (marked seen, never re-reported).
   A foreign open order (no ``orderRef``) is reported once and never touched.
 * :meth:`OrderSync.resync` - after a reconnect ib_async has forgotten every Trade: re-map our
-  orders from the startup sync, replay executions we missed, settle orders that ended meanwhile,
-  and drop the Trades of finished orders IB no longer reports (an earlier day's).
+  orders from the startup sync, replay executions we missed (those of an order IB lists neither
+  open to this client id nor completed are part fills: its quantity is unknown), settle orders
+  that ended meanwhile, and drop the Trades of finished orders IB no longer reports (an earlier
+  day's).
   An order the startup sync (open + completed orders + executions) does not know is ``OrderLost``
   (IB never took it, e.g. it was written in the second the gateway restarted). Nothing is ever
   re-sent.
@@ -218,11 +220,10 @@ class OrderSync:
             coid = fill.execution.orderRef
             if coid in self._known and fill.execution.execId not in self._fills.seen:
                 trade = by_ref.get(coid)
-                total = (
-                    float(trade.order.totalQuantity)
-                    if trade
-                    else float(fill.execution.cumQty)
-                )
+                # no trade (IB lists it neither open to this client id nor completed: it may work
+                # on under another): its quantity is unknown, so none of its executions completes
+                # it (an execution's cumQty is what the order filled so far, not its quantity)
+                total = float(trade.order.totalQuantity) if trade else math.inf
                 self._fills.record(coid, fill, total, wait=False)
                 replayed += 1
         for coid in sorted(self._known - self._terminal):
