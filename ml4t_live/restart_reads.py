@@ -15,6 +15,7 @@ from ml4t.backtest import OrderStatus
 from .book import Book
 from .errors import BridgeError, VenueError
 from .journal.link import JournalLink
+from .order_entry import order_request
 from .ownership import Ownership
 from .protocols import VenueGateway
 
@@ -54,10 +55,12 @@ class RestartReads:
         filled (Alpaca's ``<id>.r<n>``), which the book counts. One whose read fails is read
         again at the next reconciliations (:meth:`_read_fills_while_away_again`): unknown is
         never read as nothing. An order listed twice (Alpaca's old order and its replacement, a
-        replace pending) is read once."""
+        replace pending) is read once. A gateway with ``asked`` is told first what the strategy
+        last asked of each (Alpaca checks a replace chain against it)."""
         since = getattr(self.gateway, "executions_since", None)
         if since is None:
             return
+        asked = getattr(self.gateway, "asked", None)
         seen: set[str] = set()
         for venue_order in listed:
             cid = venue_order.client_order_id
@@ -66,6 +69,8 @@ class RestartReads:
             seen.add(cid)
             order = self.book.get(cid) if self.book.knows(cid) else None
             if order is not None:
+                if asked is not None:  # (Alpaca: a replace's check is made again against it)
+                    asked(order_request(order))
                 entry = UnreadAway(order.filled_quantity, order.filled_price, venue_order.filled_quantity, 0)
                 self._read_fills_while_away(since, cid, entry)
                 if cid in self._unread_away:

@@ -24,7 +24,9 @@ each read is computed against it: what the stream reported since is beyond it. U
 tracker counts the listed order's later fills on top of a provisional base, what the book holds
 beyond the order's own filled quantity (the orders before it filled at least that); the walk that
 succeeds sets the real one. An order neither
-listed nor kept raises too (unknown, never read as nothing). Engine thread.
+listed nor kept raises too (unknown, never read as nothing). The walked chain is handed to the
+modifier (``check_chain``, :meth:`~.modify.Modifier.check_chain`): the check of the last replace,
+which lives in memory only, is made again against what the strategy last asked. Engine thread.
 """
 
 from __future__ import annotations
@@ -52,12 +54,14 @@ class WhileAway:
     ``stream``: the gateway's :class:`~.order_stream.OrderStream` (its reader of executions
     and its emit); ``current_ids``: the gateway's map of our ids to the current Alpaca ids
     (shared: adopting a listed order moves it); ``walk``: the gateway's walk of our order's
-    chain by client order id (``SubmitMixin._chain``)."""
+    chain by client order id (``SubmitMixin._chain``); ``check_chain``: told each chain
+    :meth:`executions_since` walked (``Modifier.check_chain``)."""
 
     def __init__(self, rest: Any, tracker: Any, reader: Any, *, stream: Any, current_ids: dict[str, str],
-                 walk: Callable[[str], list[Any]]) -> None:  # fmt: skip
+                 walk: Callable[[str], list[Any]], check_chain: Callable[[str, list[Any]], None]) -> None:  # fmt: skip
         self.rest, self.tracker, self.reader = rest, tracker, reader
         self._stream, self._current_ids, self._walk = stream, current_ids, walk
+        self._check_chain = check_chain
         self.listed: dict[str, Any] = {}  # our id -> the order of ours the last snapshot listed
         self.held: dict[str, tuple[float, float | None]] = {}  # our id -> (filled, avg price) in the book
         self.venue_ids: dict[str, str] = {}  # our id -> the Alpaca id the runtime's journal recorded
@@ -165,7 +169,9 @@ class WhileAway:
                 self.tracker.continues(str(chain[-2].id), sum(num(o.filled_qty) or 0.0 for o in chain[:-2]))
             self.tracker.continues(str(order.id), sum(num(o.filled_qty) or 0.0 for o in chain[:-1]))
         self.unread.pop(ours, None)
-        return _beyond(self.reader, client, chain, ours, filled, avg_price)
+        events = _beyond(self.reader, client, chain, ours, filled, avg_price)
+        self._check_chain(ours, chain)  # (a replace's check, lost with the last run, made again)
+        return events
 
     def _chain(self, client: Any, ours: str, last: Any) -> list[Any]:
         """The orders from the one under ``ours`` to ``last`` (the listed one), along

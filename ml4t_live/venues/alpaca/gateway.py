@@ -100,7 +100,8 @@ class AlpacaGateway(SubmitMixin):
                                  venue_id=self._venue_id, lookup=self._lookup, require=self._require,
                                  next_replace=self._next_replace)  # fmt: skip
         self.away = WhileAway(self.rest, self.tracker, self.stream.executions, stream=self.stream,
-                              current_ids=self._venue_ids, walk=self._chain)  # (listed working orders)
+                              current_ids=self._venue_ids, walk=self._chain,
+                              check_chain=self.modifier.check_chain)  # (listed working orders)
         self.held = HeldOrders()  # OCA members and bracket exits not sent yet
         self.account_number = ""
         self.is_paper = config.paper
@@ -410,6 +411,10 @@ class AlpacaGateway(SubmitMixin):
     def holds(self, client_order_id: str, filled: float, avg_price: float | None, venue_order_id: str | None = None) -> None:
         """:meth:`.WhileAway.holds`: what the book holds of our order, before a restart's look-up."""
         self.away.holds(client_order_id, filled, avg_price, venue_order_id)
+
+    def asked(self, request: OrderRequest) -> None:
+        """:meth:`.Modifier.asked`: at a warm restart, what the strategy last asked of an order."""
+        self.modifier.asked(request)
 
     def forget_away(self, client_order_id: str) -> None:
         """:meth:`.WhileAway.forget`: the broker gave up reading what the order filled while away."""

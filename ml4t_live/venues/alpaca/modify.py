@@ -90,6 +90,7 @@ class Modifier:
         self._venue_ids = venue_ids
         self._venue_id, self._lookup, self._require, self._next_replace = venue_id, lookup, require, next_replace
         self._replace_checks: dict[str, Replaced] = {}  # our id -> its replace not checked yet
+        self._asks: dict[str, OrderRequest] = {}  # our id -> what the strategy last asked (a restart's)
 
     def modify(self, request: OrderRequest) -> None:
         """Replace our working order ``request.client_order_id`` with ``request``'s terms, then
@@ -119,6 +120,36 @@ class Modifier:
     def check_replaces(self) -> None:
         """Check the replaces Alpaca had not carried out yet (end of bar)."""
         for check in list(self._replace_checks.values()):
+            self._check_replaced(check)
+
+    def asked(self, request: OrderRequest) -> None:
+        """At a warm restart: ``request`` is what the strategy last asked of our order (the
+        runtime's book, rebuilt from the journal), for :meth:`check_chain`."""
+        self._asks[request.client_order_id] = request
+
+    def check_chain(self, cid: str, chain: list[Any]) -> None:
+        """At a warm restart: the walk found our order ``cid`` as ``chain`` (the order under
+        ``cid``, its replacements, the last one working as listed). A replace's check lives in
+        memory only, so the one a modify left pending before the restart is made again here,
+        against what the strategy last asked (:meth:`asked`): the chain's fills before the
+        working replacement plus that replacement's ``qty`` beyond the ask means the chain would
+        trade more than asked (a fill of the old order between the modify's read and Alpaca's
+        replace). The check is built so that its excess is exactly that much (as if the last
+        PATCH had counted ask - ``qty``), then made as a modify makes it: the replacement cut
+        down, cancelled, or the over-fill reported; an old order whose replace is still pending
+        (or that cannot be read) is checked at each end of bar, and a modify waits for it."""
+        request = self._asks.pop(cid, None)
+        if request is None or len(chain) < 2 or (qty := num(chain[-1].qty)) is None:
+            return
+        old, new = chain[-2], chain[-1]
+        before = sum(num(o.filled_qty) or 0.0 for o in chain[:-2])  # (final: each one replaced)
+        counted = request.quantity - qty  # what a PATCH sized for this ask counted filled
+        check = Replaced(request, str(old.id), counted - before, counted, str(new.id))
+        _log.info("order {} is Alpaca order {} at the restart, replacing {}: its replace is checked "
+                  "against the {:g} last asked", cid, new.id, old.id, request.quantity)  # fmt: skip
+        if old.status is AlpacaStatus.REPLACED:  # (the walk's read of it is final: not read again)
+            self._settle(self._require(), check, old)
+        else:  # (its replace pending: it is read, and followed, as after a modify)
             self._check_replaced(check)
 
     # ------------------------------------------------------------------ helpers
@@ -166,6 +197,11 @@ class Modifier:
         except VenueError as exc:
             self._check_later(check, f"cannot read Alpaca order {check.old_id} ({cid}), replaced by a modify", exc)
             return
+        self._settle(client, check, old)
+
+    def _settle(self, client: AlpacaTradingClient, check: Replaced, old: Any) -> None:
+        """:meth:`_check_replaced` with ``old``, the order ``check`` replaced, read."""
+        cid = check.request.client_order_id
         if old.status is AlpacaStatus.PENDING_REPLACE:  # not carried out yet: a try, quietly
             self._check_later(check, f"the replace of Alpaca order {check.old_id} ({cid}) is pending", None,
                               quiet=True)  # fmt: skip
