@@ -30,7 +30,8 @@ run; only when a cancel is *due* does it read the venue's open orders (one ``sna
   end the venue gives it (cancelled, rejected; filled: its executions decide) ends it, and one the
   venue says is working after all counts as listed; one IB shows by its executions alone
   ("unknown": it may still work under another client id) is in doubt, still counted by
-  ``max_open_orders``, its ALERT saying so; not found (or the look-up failing), nothing is
+  ``max_open_orders``, its ALERT saying so (unless a later check lists it working: then its ALERT
+  says that); not found (or the look-up failing), nothing is
   sent (an INFO line) and it stays cancelling until the venue's events or a later check's
   look-up end it (a warm restart looks it up too);
 * the due cancels of one check go out in batches (:mod:`~ml4t_live.cancel_checks`): a gateway
@@ -112,8 +113,10 @@ class _Cancel:
     answer: str = ""  # the venue's last refusal of the cancel followed, or the gateway's bug (the ALERT quotes it)
     bug: bool = False  # the cancel followed raised a bug in the gateway (whether it went out is unknown)
     answer_bug: bool = False  # ``answer`` is that bug's text, not the venue's refusal
-    # a look-up showed it by its executions alone ("unknown": it may still work under another IB
-    # client id); counted by max_open_orders still; not kept over a restart (its look-up says again)
+    # the last word on it was a look-up showing it by its executions alone ("unknown": it may still
+    # work under another IB client id); cleared once a check lists it working (found filled, its
+    # ALERT says that first); counted by max_open_orders still; not kept over a restart (its
+    # look-up says again)
     found_unknown: bool = False
 
 
@@ -291,6 +294,8 @@ class CancelResends:
             item.unread += 1
         else:
             item.listed = listed
+            if listed:  # listed working to this client id: no longer shown by its executions alone
+                item.found_unknown = False
 
     def overdue(self, cancelling: dict[str, Any]) -> int:
         """How many of the ``cancelling`` orders have gone unanswered past their first check: the
@@ -311,7 +316,8 @@ class CancelResends:
 
     def found_unknown(self, cid: str) -> None:
         """A look-up showed ``cid`` by its executions alone ("unknown": whether it still works is
-        unknown, so it is not found filled and ``overdue`` still counts it): noted for its ALERT."""
+        unknown, so it is not found filled and ``overdue`` still counts it): noted for its ALERT,
+        until a later check lists it working (:meth:`checked`)."""
         self._items.setdefault(cid, _Cancel(self.clock())).found_unknown = True
 
     def resends(self, cid: str) -> int:
