@@ -113,6 +113,8 @@ def before_last_fill(order: AlpacaOrder, fills: list[FillRecord]) -> AlpacaOrder
 
 
 def before_replace(order: AlpacaOrder) -> AlpacaOrder:
-    """A copy of ``order`` (``pending_replace``) with its status as before the PATCH: what a REST
-    read lagging the PATCH shows (the ``slow_replace`` fault's ``stale_old``)."""
-    return replace(order, status="partially_filled" if order.filled_qty > 0 else "new")
+    """A copy of ``order`` (``pending_replace`` or ``replaced``) with its status as before the
+    PATCH: what a REST read lagging the PATCH shows (the ``slow_replace`` fault's ``stale_old``,
+    ``stale_replaced_read``)."""
+    return replace(order, status="partially_filled" if order.filled_qty > 0 else "new", replaced_by=None,
+                   replaced_at=None)  # fmt: skip

@@ -242,6 +242,9 @@ class TradingApi:
         if self.ctx.faults.take_stale_read():
             _log.info("fault: GET of {} answered as before its last fill (stale_order_read)", order.id)
             order = before_last_fill(order, self.ctx.venue.fills)
+        if order.status == "replaced" and self.ctx.faults.take_stale_replaced_read():
+            _log.info("fault: GET of {} answered as before its replace (stale_replaced_read)", order.id)
+            order = before_replace(order)
         if order.id in self.ctx.venue.stale_old and order.status == "pending_replace":
             _log.info("fault: GET of {} answered as before its PATCH (slow_replace stale_old)", order.id)
             order = before_replace(order)

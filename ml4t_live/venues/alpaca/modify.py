@@ -226,7 +226,9 @@ class Modifier:
     def _not_replaced(self, client: AlpacaTradingClient, check: Replaced, old: Any) -> None:
         """The old order of ``check`` is shown open, neither replaced nor pending. Its replacement
         ended (canceled, rejected, expired: Alpaca answered the PATCH, then rejected the replace,
-        AL-14): our order is the old one again. Otherwise (still pending_new / new / accepted, or
+        AL-14): our order is the old one again, unless the stream showed the old order
+        ``replaced`` (this read lags the replace: the replacement's end is our order's, and our
+        order stays the replacement). Otherwise (still pending_new / new / accepted, or
         unreadable) the replace is not carried out yet: a try, the check kept."""
         cid = check.request.client_order_id
         try:
@@ -241,8 +243,14 @@ class Modifier:
                               f"{new.status.value})", None, quiet=True)  # fmt: skip
             return
         with self.stream.emit_lock:
-            self.tracker.replace_undone(check.old_id, new)
-            self._venue_ids[cid] = check.old_id
+            undone = self.tracker.replace_undone(check.old_id, new)
+            if undone:
+                self._venue_ids[cid] = check.old_id
+        if not undone:  # (the stream showed it replaced: this read lags the replace)
+            _log.info("Alpaca order {} ({}) reads {} but was shown replaced by {}, which is {}: the replace "
+                      "was carried out and that end is the order's", check.old_id, cid, old.status.value,
+                      check.new_id, new.status.value)  # fmt: skip
+            return
         _log.warning("Alpaca did not carry out the replace of order {} ({}) by {}: the replacement is {}, "
                      "the old order {} with its old terms; the strategy's change did not take effect",
                      check.old_id, cid, check.new_id, new.status.value, old.status.value)  # fmt: skip

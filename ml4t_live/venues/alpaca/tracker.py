@@ -76,15 +76,18 @@ class OrderTracker:
             new.base = old.base + old.filled
             new.accepted = True
 
-    def replace_undone(self, old_venue_id: str, replacement: AlpacaOrder) -> None:
+    def replace_undone(self, old_venue_id: str, replacement: AlpacaOrder) -> bool:
         """A replace Alpaca answered and then did not carry out (the old order read open, its
-        ``replacement`` read ended): the old order is followed again, as :meth:`_undo` does. An
-        old order already shown ``replaced`` is not: the replacement's end is our order's."""
+        ``replacement`` read ended): the old order is followed again, as :meth:`_undo` does (or
+        already was). An old order already shown ``replaced`` is not: the replace was carried
+        out and the replacement's end is our order's; False then."""
         with self._lock:
             old = self._orders.get(old_venue_id)
-            if old is None or old.replaced or old.successor != str(replacement.id):
-                return
-            self._follow_old(old_venue_id, replacement)
+            if old is not None and old.replaced:
+                return False
+            if old is not None and old.successor == str(replacement.id):
+                self._follow_old(old_venue_id, replacement)
+            return True
 
     def continues(self, venue_id: str, base: float) -> None:
         """The order ``venue_id`` (adopted on connect) replaced orders of ours that filled ``base``

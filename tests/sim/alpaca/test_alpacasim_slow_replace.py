@@ -84,3 +84,17 @@ def test_an_order_read_error_refuses_the_reads_of_one_order_after_those_it_skips
             trading.get_order_by_id(one.id)
         assert refused.value.status_code == 503
     assert trading.get_order_by_id(one.id).id == one.id
+
+
+def test_a_stale_replaced_read_answers_a_replaced_order_as_before_its_replace(
+        sim: SimulatedAlpaca, trading: TradingClient, trade_stream: StreamHarness) -> None:  # fmt: skip
+    order = trading.submit_order(LimitOrderRequest(symbol="AAPL", qty=1, side=BUY, time_in_force=DAY, limit_price=1))
+    trade_stream.get_event("new")
+    sim.inject("stale_replaced_read")
+    assert trading.get_order_by_id(order.id).status is OrderStatus.NEW  # (not replaced yet: served as it is)
+    new = trading.replace_order_by_id(order.id, ReplaceOrderRequest(qty=2, client_order_id="stale.r1"))
+    assert trade_stream.get_event("replaced").order.id == order.id
+    stale = trading.get_order_by_id(order.id)  # the stream reported the replace; REST lags
+    assert (stale.status, stale.replaced_by) == (OrderStatus.NEW, None)
+    fresh = trading.get_order_by_id(order.id)  # (one read only)
+    assert (fresh.status, str(fresh.replaced_by)) == (OrderStatus.REPLACED, str(new.id))
