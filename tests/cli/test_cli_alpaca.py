@@ -13,29 +13,19 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 import pytest
 from ml4t.backtest import BacktestConfig, DataFeed, Engine
-from typer.testing import CliRunner
 
-from ml4t_live.cli import app
 from ml4t_live.cli.options import load_strategy_class
 from ml4t_live.cli.venues import VenueOptions
 from ml4t_live.errors import ConfigError
-from ml4t_live.sim.alpaca import SimulatedAlpaca, generate_keys
+from ml4t_live.sim.alpaca import generate_keys
 from ml4t_live.venues.alpaca import entry
 from ml4t_live.venues.alpaca.config import KEY_ENV, SECRET_ENV
-from tests.support.market import make_prices
-
-MONDAY_OPEN = datetime(2026, 11, 23, 14, 30, tzinfo=UTC)  # a regular NYSE session
-# quoted in cents, as on the tape (Alpaca's JSON carries prices as decimal strings)
-PRICES = make_prices(30, ["AAPL", "MSFT"], start=MONDAY_OPEN).with_columns(
-    pl.col("open", "high", "low", "close").round(2)
-)
+from tests.cli.cli_support import PRICES
 
 STRATEGY = """
 from ml4t.backtest import Strategy
@@ -52,31 +42,6 @@ class BuyThenSell(Strategy):
         if self.seen == 8:
             broker.submit_order("AAPL", -10)
 """
-
-
-@pytest.fixture
-def cli(monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-    return lambda *args: runner.invoke(app, [str(a) for a in args])
-
-
-@pytest.fixture
-def keys(monkeypatch) -> tuple[str, str]:
-    key_id, secret = generate_keys()
-    monkeypatch.setenv(KEY_ENV, key_id)
-    monkeypatch.setenv(SECRET_ENV, secret)
-    return key_id, secret
-
-
-@pytest.fixture
-def sim(keys) -> Iterator[SimulatedAlpaca]:
-    """What `ml4t-live sim alpaca` serves in step mode (its own 429s off: see entry.run_sim)."""
-    venue = SimulatedAlpaca(PRICES, config=BacktestConfig(), key_id=keys[0], secret_key=keys[1],
-                            rate_limit_per_minute=None)  # fmt: skip
-    venue.start()
-    yield venue
-    venue.close()
 
 
 def _strategy(tmp_path: Path) -> str:
@@ -159,7 +124,7 @@ def test_an_unusable_endpoint_is_a_config_error(keys, host, port, extra, message
 
 
 # -- ml4t-live sim alpaca ------------------------------------------------------------------
-def _read_until(stream, pattern: str, timeout: float) -> str:
+def read_until(stream, pattern: str, timeout: float) -> str:
     """Raw bytes from ``stream`` until ``pattern`` (a regex) matches (fails after ``timeout`` s)."""
     seen = b""
     with selectors.DefaultSelector() as selector:
@@ -195,7 +160,7 @@ def test_sim_alpaca_serves_alpaca_py_and_stops_cleanly(tmp_path, stop, env_keys)
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, env=env, cwd=tmp_path,
     )  # fmt: skip
     try:
-        banner = _read_until(proc.stdout, r'end = "[^"]+"\)\n', timeout=30)
+        banner = read_until(proc.stdout, r'end = "[^"]+"\)\n', timeout=30)
         base_url = re.search(
             r"listening on (http://127\.0\.0\.1:\d+) \(step mode\)", banner
         ).group(1)
@@ -246,7 +211,7 @@ def test_sim_alpaca_history_is_served_before_the_replay(tmp_path):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, env=env, cwd=tmp_path,
     )  # fmt: skip
     try:
-        banner = _read_until(proc.stdout, r'end = "[^"]+"\)\n', timeout=30)
+        banner = read_until(proc.stdout, r'end = "[^"]+"\)\n', timeout=30)
         base_url = re.search(r"listening on (http://127\.0\.0\.1:\d+)", banner).group(1)
         assert "the first 10 bar times are history" in banner and "replaying 20 bars of AAPL,MSFT" in banner
         data = StockHistoricalDataClient(env[KEY_ENV], env[SECRET_ENV], url_override=base_url)

@@ -4,14 +4,12 @@ by default, dropped and counted with ``--on-bad-bars drop``; a file with no bars
 from __future__ import annotations
 
 import json
-import re
 import math
+import re
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
-
-from test_cli_ib import cli  # noqa: F401  (fixtures)
 
 from ml4t_live.errors import ConfigError
 from ml4t_live.feeds.replay import ReplayFeed

@@ -10,7 +10,8 @@ import sys
 import textwrap
 
 import pytest
-from test_cli_ib import _read_until, bars, sims  # noqa: F401
+
+from tests.cli.cli_support import read_until
 
 STRATEGY = """
 import sys
@@ -31,7 +32,7 @@ class Waiter(Strategy):
 
 
 @pytest.mark.parametrize("policy", ["keep", "cancel"])
-def test_ctrl_c_on_a_paper_run_reports_the_order_left_working(tmp_path, bars, sims, policy):  # noqa: F811
+def test_ctrl_c_on_a_paper_run_reports_the_order_left_working(tmp_path, bars, sims, policy):
     (tmp_path / "waiter.py").write_text(textwrap.dedent(STRATEGY))
     sim = sims(bars)
     command = [sys.executable, "-m", "ml4t_live", "run", f"{tmp_path / 'waiter.py'}:Waiter",
@@ -39,7 +40,7 @@ def test_ctrl_c_on_a_paper_run_reports_the_order_left_working(tmp_path, bars, si
                "--session-dir", str(tmp_path / "s"), "--open-orders-at-end", policy]  # fmt: skip
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, cwd=tmp_path)
     try:
-        order_id = _read_until(proc.stderr, r"WORKING (\S+)", timeout=60).group(1)
+        order_id = read_until(proc.stderr, r"WORKING (\S+)", timeout=60).group(1)
         proc.send_signal(signal.SIGINT)
         out, err = (b.decode() for b in proc.communicate(timeout=60))
     finally:

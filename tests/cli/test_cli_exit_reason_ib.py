@@ -7,7 +7,9 @@ import textwrap
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
-from test_cli_ib import cli, ib_errors, sims  # noqa: F401
+import pytest
+
+pytestmark = pytest.mark.usefixtures("ib_errors")  # any ERROR ib_async logs fails the test
 
 STRATEGY = """
 from ml4t.backtest import StopLoss, Strategy

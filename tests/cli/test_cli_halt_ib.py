@@ -12,7 +12,8 @@ from datetime import timedelta
 
 import polars as pl
 import pytest
-from test_cli_ib import START, sims  # noqa: F401
+
+from tests.cli.cli_support import START
 
 STRATEGY = """
 import subprocess, sys
@@ -57,7 +58,7 @@ def _run(tmp_path, port, max_bars, *extra, failpoint=None):
     return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path, check=False)
 
 
-def test_halt_from_another_process_survives_kill_9_and_resume_trades_again(tmp_path, bars, sims):  # noqa: F811
+def test_halt_from_another_process_survives_kill_9_and_resume_trades_again(tmp_path, bars, sims):
     (tmp_path / "ticker.py").write_text(textwrap.dedent(STRATEGY))
     sim = sims(bars)
     killed = _run(tmp_path, sim.port, 8, "-p", "halt_on=3", failpoint="after_bar:5")

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from test_cli_ib import cli  # noqa: F401  (fixtures)
-
 from ml4t_live.cli.options import build_config
 from ml4t_live.cli.runner import _FAULT_EXAMPLES
 from ml4t_live.sim.alpaca.faults import KINDS as ALPACA_KINDS

@@ -7,31 +7,23 @@ that must succeed also may not log an ERROR line of their own.
 
 from __future__ import annotations
 
-import logging
-import os
-import re
-import selectors
 import signal
 import subprocess
 import sys
 import textwrap
-import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
 from ib_async import IB
-from typer.testing import CliRunner
 
 from ml4t_live.bridge import LoopThread
-from ml4t_live.cli import app
 from ml4t_live.errors import ConfigError
-from ml4t_live.sim.ib import SimulatedIBGateway
 from ml4t_live.venues.ib.entry import ib_bar_size
+from tests.cli.cli_support import N_BARS, error_lines, read_until, summary_rows
 
-START = datetime(2024, 3, 4, 14, 30, tzinfo=UTC)  # Monday 09:30 New York
-N_BARS = 8
+pytestmark = pytest.mark.usefixtures("ib_errors")  # any ERROR ib_async logs fails the test
+
 
 STRATEGY = """
 from ml4t.backtest import Strategy
@@ -53,61 +45,6 @@ class MyStrategy(Strategy):
 
 
 # ----------------------------------------------------------------------------- fixtures
-class _Capture(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture(autouse=True)
-def ib_errors(request):
-    """Fail on any ERROR from ib_async's loggers (a dropped message only logs) or eventkit's,
-    except messages holding one of the test module's ``IB_ERRORS_EXPECTED`` texts.
-
-    (tests/venues/ib/conftest.py has the same guard, but it is a conftest of another folder and
-    also hooks loguru, whose sinks the CLI replaces while it runs: outputs are checked instead.)
-    """
-    expected = getattr(request.module, "IB_ERRORS_EXPECTED", ())
-    capture = _Capture()
-    loggers = [logging.getLogger("ib_async"), logging.getLogger("eventkit")]
-    for lg in loggers:
-        lg.addHandler(capture)
-    try:
-        yield capture
-    finally:
-        for lg in loggers:
-            lg.removeHandler(capture)
-    bad = [f"{r.name}: {r.getMessage()}" for r in capture.records
-           if not any(text in r.getMessage() for text in expected)]  # fmt: skip
-    assert not bad, "ib_async / eventkit logged errors:\n" + "\n".join(bad)
-
-
-@pytest.fixture
-def cli(monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-    return lambda *args: runner.invoke(app, [str(a) for a in args])
-
-
-@pytest.fixture
-def bars(tmp_path) -> Path:
-    """AAPL and MSFT, N_BARS one-minute bars from the open, a zig-zag drift."""
-    rows = []
-    for k, asset in enumerate(("AAPL", "MSFT")):
-        price = 100.0 * (k + 1)
-        for i in range(N_BARS):
-            close = round(price + (0.5 if i % 3 else -0.3), 2)
-            rows.append({"timestamp": START + timedelta(minutes=i), "asset": asset,
-                         "open": price, "high": max(price, close) + 0.25,
-                         "low": min(price, close) - 0.25, "close": close,
-                         "volume": 1000.0 + 10 * i})  # fmt: skip
-            price = close
-    path = tmp_path / "bars.parquet"
-    pl.DataFrame(rows).write_parquet(path)
-    return path
 
 
 @pytest.fixture
@@ -115,34 +52,6 @@ def strategy_file(tmp_path) -> Path:
     path = tmp_path / "my_strategy.py"
     path.write_text(textwrap.dedent(STRATEGY))
     return path
-
-
-@pytest.fixture
-def sims():
-    started: list[SimulatedIBGateway] = []
-
-    def start(data, **kw) -> SimulatedIBGateway:
-        sim = SimulatedIBGateway(data, **kw)
-        sim.start()
-        started.append(sim)
-        return sim
-
-    yield start
-    for sim in started:
-        sim.close()
-
-
-def _summary(output: str) -> dict[str, str]:
-    rows = {}
-    for line in output.splitlines():
-        if line.startswith("  ") and "  " in line.strip():
-            label, value = line.strip().split("  ", 1)
-            rows[label] = value.strip()
-    return rows
-
-
-def _error_lines(output: str) -> list[str]:
-    return [line for line in output.splitlines() if re.search(r"\bERROR\b", line)]
 
 
 def _run_ib(cli, strategy_file, port, *extra):
@@ -186,23 +95,6 @@ def test_bad_bar_size_exits_2(cli, strategy_file):
 
 
 # ----------------------------------------------------------------------------- sim ib
-def _read_until(stream, pattern: str, timeout: float) -> re.Match[str]:
-    """Read ``stream`` (raw pipe) until ``pattern`` matches what was read; fail after ``timeout``."""
-    seen = b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(stream, selectors.EVENT_READ)
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            if (m := re.search(pattern, seen.decode(errors="replace"))) is not None:
-                return m
-            if selector.select(left):
-                chunk = os.read(stream.fileno(), 65536)
-                if not chunk:
-                    break
-                seen += chunk
-    raise AssertionError(
-        f"{pattern!r} not seen within {timeout}s: {seen.decode(errors='replace')}"
-    )
 
 
 DUPLICATES = '[[fault]]\nkind = "duplicate_exec_details"\nat_bar = 0\ncount = 2\n'
@@ -238,7 +130,7 @@ def test_sim_ib_serves_ib_async_and_the_run_command_then_stops_cleanly(
     )
     client = LoopThread("test", "client")
     try:
-        m = _read_until(proc.stdout, r"listening on 127\.0\.0\.1:(\d+).*\n.*--symbols AAPL,MSFT "
+        m = read_until(proc.stdout, r"listening on 127\.0\.0\.1:(\d+).*\n.*--symbols AAPL,MSFT "
                         r"--bar-size 1min", timeout=20)  # fmt: skip
         port = int(m.group(1))
 
@@ -255,9 +147,9 @@ def test_sim_ib_serves_ib_async_and_the_run_command_then_stops_cleanly(
         client.close()
         run = _run_ib(cli, strategy_file, port, "--bar-size", "1min", "--max-bars", 5)
         assert run.exit_code == 0, run.output
-        assert not _error_lines(run.output), run.output
+        assert not error_lines(run.output), run.output
         assert "MyStrategy: 5 bars, paper mode" in run.output
-        rows = _summary(run.output)
+        rows = summary_rows(run.output)
         assert (rows["orders"], rows["fills"], rows["rejections"]) == ("4", "4", "0")
         proc.send_signal(stop)
         _out, err = (b.decode() for b in proc.communicate(timeout=20))
@@ -270,7 +162,7 @@ def test_sim_ib_serves_ib_async_and_the_run_command_then_stops_cleanly(
     assert "client 7 connected" in err and "client 2 connected" in err
     assert "stopping the simulated IB Gateway" in err
     assert ("fault duplicate_exec_details" in err) == bool(faults), err
-    assert not _error_lines(err), err
+    assert not error_lines(err), err
 
 
 def test_sim_ib_on_a_port_in_use_exits_2(cli, bars, sims):
@@ -297,17 +189,17 @@ def test_run_broker_ib_trades_the_simulated_paper_account_like_shadow_mode(
         cli, strategy_file, sim.port, "--bar-size", "1min", "--max-bars", N_BARS - 1
     )
     assert result.exit_code == 0, result.output
-    assert not _error_lines(result.output), result.output
+    assert not error_lines(result.output), result.output
     assert "connected to IB account DU1234567 (paper)" in result.output
     assert f"MyStrategy: {N_BARS - 1} bars, paper mode" in result.output
-    venue = _summary(result.output)
+    venue = summary_rows(result.output)
     assert (venue["orders"], venue["fills"], venue["rejections"]) == ("4", "4", "0")
     # the orders reached the gateway through ib_async, tagged with our client order ids
     received = sim.orders_received
     assert len(received) == 4 and all(o.order_ref for o in received)
     assert {a: q for a, (q, _) in sim.account.positions.items() if q} == {}
     # the same strategy on the same bars in shadow mode: the same orders, fills and equity
-    shadow = _summary(cli("run", f"{strategy_file}:MyStrategy", "--data", bars, "--no-session",
+    shadow = summary_rows(cli("run", f"{strategy_file}:MyStrategy", "--data", bars, "--no-session",
                           "--max-bars", N_BARS - 1).output)  # fmt: skip
     for row in ("orders", "fills", "rejections", "final equity"):
         assert venue[row] == shadow[row], (row, venue, shadow)
@@ -362,7 +254,7 @@ def test_a_session_file_with_a_venue_table_drives_the_ib_run(
         and "client 12 connected" in result.output
     )
     # the last bar's orders are settled before the run ends (their fills are counted)
-    assert (_summary(result.output)["orders"], _summary(result.output)["fills"]) == (
+    assert (summary_rows(result.output)["orders"], summary_rows(result.output)["fills"]) == (
         "4",
         "4",
     )
@@ -383,11 +275,11 @@ def test_a_session_file_with_a_venue_table_drives_the_ib_run(
 def test_demo_venue_ib_reports_what_the_shadow_demo_reports(cli, tmp_path):
     venue = cli("demo", "--venue", "ib", "--session-dir", tmp_path / "ib")
     assert venue.exit_code == 0, venue.output
-    assert not _error_lines(venue.output), venue.output
+    assert not error_lines(venue.output), venue.output
     assert "DemoMomentum: 780 bars, paper (ib simulated) mode" in venue.output
     shadow = cli("demo", "--session-dir", tmp_path / "shadow")
     assert shadow.exit_code == 0, shadow.output
-    ib_rows, shadow_rows = _summary(venue.output), _summary(shadow.output)
+    ib_rows, shadow_rows = summary_rows(venue.output), summary_rows(shadow.output)
     assert int(ib_rows["fills"].replace(",", "")) > 0
     for row in ("orders", "fills", "rejections", "final equity", "return"):
         assert ib_rows[row] == shadow_rows[row], (row, ib_rows, shadow_rows)
@@ -410,7 +302,7 @@ def test_sim_ib_account_option_sets_the_reported_account(bars):
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
     client = LoopThread("test", "client")
     try:
-        port = int(_read_until(proc.stdout, r"listening on 127\.0\.0\.1:(\d+).*account U1234567",
+        port = int(read_until(proc.stdout, r"listening on 127\.0\.0\.1:(\d+).*account U1234567",
                                timeout=20).group(1))  # fmt: skip
 
         async def accounts() -> list[str]:

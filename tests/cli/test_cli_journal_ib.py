@@ -12,7 +12,10 @@ import textwrap
 from collections import Counter
 
 import pytest
-from test_cli_ib import _error_lines, _summary, bars, cli, ib_errors, sims  # noqa: F401
+
+from tests.cli.cli_support import HOLDER, error_lines, summary_rows
+
+pytestmark = pytest.mark.usefixtures("ib_errors")  # any ERROR ib_async logs fails the test
 
 #: IB's "Order Canceled" confirmation: ib_async logs it at ERROR; these tests cancel on purpose
 IB_ERRORS_EXPECTED = ("Error 202",)
@@ -39,21 +42,6 @@ class Flattener(Strategy):
                 broker.close_position(asset)
         if self.bars == 3 and self.limit is not None:
             broker.cancel_order(self.limit.order_id)
-"""
-
-HOLDER = """
-from ml4t.backtest import Strategy
-
-class Holder(Strategy):
-    \"\"\"Buys 7 AAPL on its first bar and holds.\"\"\"
-
-    def __init__(self):
-        self.bars = 0
-
-    def on_data(self, timestamp, data, context, broker):
-        self.bars += 1
-        if self.bars == 1:
-            broker.submit_order("AAPL", 7)
 """
 
 
@@ -89,7 +77,7 @@ def test_a_restart_with_warm_up_bars_resends_nothing_and_continues(cli, bars, si
     assert len(sent_first) == 5  # bar 1: 2 buys + 1 limit; bar 2: closes its own 2 positions
     second = cli("run", "--config", config, "--max-bars", 2)
     assert second.exit_code == 0, second.output
-    assert not _error_lines(second.output), second.output
+    assert not error_lines(second.output), second.output
     assert "warm restart done: 2 bars replayed" in second.output
     refs = [o.order_ref for o in sim.orders_received]
     # nothing re-sent: every orderRef once; the restart's one new command is bar 3's cancel
@@ -142,7 +130,7 @@ def test_a_second_process_on_the_same_strategy_and_account_is_refused(cli, bars,
     assert second.exit_code == 2, second.output
     assert "is running this strategy on this account" in second.output
     assert sim.orders_received == []
-    assert _summary(second.output) == {} or "orders" not in _summary(second.output)
+    assert summary_rows(second.output) == {} or "orders" not in summary_rows(second.output)
 
 
 def test_orders_left_working_at_the_end_are_listed_in_the_printed_summary(cli, bars, sims, strategies):
@@ -169,4 +157,4 @@ def test_ib_async_notices_reach_the_console_through_our_log_at_their_meaning(cli
     cancels = [line for line in result.output.splitlines() if "Error 202" in line]
     assert cancels, result.output  # the strategy cancelled its limit on bar 3
     assert all(" INFO " in line and "ib_async" in line for line in cancels), cancels
-    assert not _error_lines(result.output), result.output
+    assert not error_lines(result.output), result.output

@@ -15,7 +15,6 @@ import textwrap
 from collections import Counter
 
 import polars as pl
-from test_cli_ib import bars, sims  # noqa: F401
 
 STRATEGY = """
 from ml4t.backtest import Strategy
@@ -42,7 +41,7 @@ def _run(tmp_path, port, max_bars, failpoint=None):
     return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
 
 
-def test_kill_9_after_a_send_then_the_same_command_again(tmp_path, bars, sims):  # noqa: F811
+def test_kill_9_after_a_send_then_the_same_command_again(tmp_path, bars, sims):
     (tmp_path / "ticker.py").write_text(textwrap.dedent(STRATEGY))
     sim = sims(bars)
     killed = _run(tmp_path, sim.port, 6, failpoint="after_send:2")

@@ -7,9 +7,12 @@ from __future__ import annotations
 import socket
 import textwrap
 
-from test_cli_ib import _error_lines, bars, cli, ib_errors, sims  # noqa: F401
+import pytest
 
+from tests.cli.cli_support import error_lines
 from tests.support.webhook import WebhookReceiver, fields
+
+pytestmark = pytest.mark.usefixtures("ib_errors")  # any ERROR ib_async logs fails the test
 
 #: what ib_async logs at ERROR for the faults injected on purpose (a rejection, a gateway restart)
 IB_ERRORS_EXPECTED = ("Error 201", "Peer closed connection", "API connection failed", "Make sure API port")
@@ -37,7 +40,7 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-def test_a_run_sends_its_chosen_events_and_an_unreachable_target_does_not_stop_it(cli, bars, sims, tmp_path):  # noqa: F811
+def test_a_run_sends_its_chosen_events_and_an_unreachable_target_does_not_stop_it(cli, bars, sims, tmp_path):
     sim = sims(bars)
     (tmp_path / "buy_two.py").write_text(textwrap.dedent(STRATEGY))
     hook = WebhookReceiver().start()
@@ -75,10 +78,10 @@ def test_a_run_sends_its_chosen_events_and_an_unreachable_target_does_not_stop_i
     assert end["stop_reason"] == "bar limit reached (3 bars)"
     assert result.output.count("notification target 1 (json://…)") == 1, result.output
     assert "secret-token-xyz" not in result.output
-    assert [line for line in _error_lines(result.output) if "BuyTwo.on_data raised" not in line] == [], result.output
+    assert [line for line in error_lines(result.output) if "BuyTwo.on_data raised" not in line] == [], result.output
 
 
-def test_a_venue_rejection_a_long_disconnect_and_a_halt_are_sent(cli, bars, sims, tmp_path):  # noqa: F811
+def test_a_venue_rejection_a_long_disconnect_and_a_halt_are_sent(cli, bars, sims, tmp_path):
     sim = sims(bars)
     sim.inject("reject_next", reason="Insufficient buying power")  # the AAPL buy on bar 1
     sim.inject("gateway_restart", seconds=1.0, at_bar=2)  # every client dropped, refused for 1 s

@@ -6,58 +6,14 @@ fixtures: a step-mode simulator, keys in the environment).
 
 from __future__ import annotations
 
-import json
-import textwrap
-
-import pytest
-from test_cli_alpaca import MONDAY_OPEN, cli, keys, sim  # noqa: F401
-
-KEEPER = """
-from ml4t.backtest import OrderType, Strategy
-
-class Keeper(Strategy):
-    \"\"\"Bar 1: buy QTY AAPL and 5 MSFT, and a far AAPL limit (it stays working).\"\"\"
-
-    def __init__(self, qty=10):
-        self.qty = qty
-        self.bars = 0
-
-    def on_data(self, timestamp, data, context, broker):
-        self.bars += 1
-        if self.bars == 1:
-            broker.submit_order("AAPL", self.qty)
-            if self.qty == 10:
-                broker.submit_order("MSFT", 5)
-            broker.submit_order("AAPL", 3, order_type=OrderType.LIMIT, limit_price=1.0)
-"""
+from tests.cli.cli_support import MONDAY_OPEN, alpaca_venue, json_output
 
 
-@pytest.fixture
-def traded(cli, sim, tmp_path):  # noqa: F811
-    """Strategy 'keeper' owns 10 AAPL + 5 MSFT and a working limit; 'other' owns 7 AAPL and
-    its own limit (external to 'keeper')."""
-    (tmp_path / "keeper.py").write_text(textwrap.dedent(KEEPER))
-    for sid, qty in (("keeper", 10), ("other", 7)):
-        run = cli("run", f"{tmp_path / 'keeper.py'}:Keeper", "-p", f"qty={qty}", "--broker", "alpaca",
-                  "--host", sim.base_url, "--symbols", "AAPL,MSFT", "--bar-size", "1min", "--no-session",
-                  "--max-bars", 2, "--strategy-id", sid, "--open-orders-at-end", "keep")  # fmt: skip
-        assert run.exit_code == 0, run.output
-    return sim
-
-
-def _json(result) -> dict:
-    return json.loads(result.output[result.output.index("{"): result.output.rindex("}") + 1])
-
-
-def _venue(sim) -> tuple[str, ...]:
-    return ("--broker", "alpaca", "--host", sim.base_url)
-
-
-def test_status_splits_the_strategys_positions_from_external_ones(cli, traded):  # noqa: F811
+def test_status_splits_the_strategys_positions_from_external_ones(cli, traded_alpaca):
     day = MONDAY_OPEN.date().isoformat()
-    result = cli("status", *_venue(traded), "--strategy-id", "keeper", "--day", day, "--json")
+    result = cli("status", *alpaca_venue(traded_alpaca), "--strategy-id", "keeper", "--day", day, "--json")
     assert result.exit_code == 0, result.output
-    facts = _json(result)
+    facts = json_output(result)
     assert facts["connection"]["connected"] and facts["trading_state"]["state"] == "ACTIVE"
     assert [(p["asset"], p["strategy"], p["external"], p["venue"]) for p in facts["positions"]] == [
         ("AAPL", 10.0, 7.0, 17.0), ("MSFT", 5.0, 0.0, 5.0)]
@@ -65,12 +21,12 @@ def test_status_splits_the_strategys_positions_from_external_ones(cli, traded): 
         ("external", 3.0), ("strategy", 3.0)]
     assert sorted((f["asset"], f["quantity"]) for f in facts["fills_today"]["fills"]) == [
         ("AAPL", 10.0), ("MSFT", 5.0)]
-    table = cli("status", *_venue(traded), "--strategy-id", "keeper")
+    table = cli("status", *alpaca_venue(traded_alpaca), "--strategy-id", "keeper")
     assert table.exit_code == 0, table.output
     assert "max_orders_per_minute" in table.output and "external" in table.output  # the default limits
 
 
-def test_orders_lists_open_orders_with_their_owner(cli, traded):  # noqa: F811
-    result = cli("orders", *_venue(traded), "--strategy-id", "keeper", "--json")
+def test_orders_lists_open_orders_with_their_owner(cli, traded_alpaca):
+    result = cli("orders", *alpaca_venue(traded_alpaca), "--strategy-id", "keeper", "--json")
     assert result.exit_code == 0, result.output
-    assert sorted(r["owner"] for r in _json(result)["open_orders"]) == ["external", "strategy"]
+    assert sorted(r["owner"] for r in json_output(result)["open_orders"]) == ["external", "strategy"]

@@ -1,6 +1,6 @@
 """``ml4t-live status`` / ``orders`` / ``flatten`` / ``cancel-all`` against the simulated IB Gateway.
 
-Runs go through the real ib_async client (tests/cli/test_cli_ib.py's fixtures); the operator
+Runs go through the real ib_async client (tests/cli/conftest.py's fixtures); the operator
 commands connect with their own client id while the strategy's journal says what it owns.
 """
 
@@ -8,60 +8,24 @@ from __future__ import annotations
 
 import json
 import os
-import textwrap
 
 import pytest
-from test_cli_ib import _error_lines, bars, cli, ib_errors, sims  # noqa: F401
 
 from ml4t_live.journal import Journal, journal_path, state_dir
+from tests.cli.cli_support import TRADED_IB_ERRORS, error_lines, json_output
+
+pytestmark = pytest.mark.usefixtures("ib_errors")  # any ERROR ib_async logs fails the test
 
 #: IB's "Order Canceled" confirmation: ib_async logs it at ERROR (cancel-all cancels on purpose);
 #: ib_async's own lines when the unreachable-venue test connects to a closed port
-IB_ERRORS_EXPECTED = ("Error 202", "API connection failed", "Make sure API port")
-
-KEEPER = """
-from ml4t.backtest import OrderType, Strategy
-
-class Keeper(Strategy):
-    \"\"\"Bar 1: buy QTY AAPL and 5 MSFT, and a far AAPL limit (it stays working).\"\"\"
-
-    def __init__(self, qty=10):
-        self.qty = qty
-        self.bars = 0
-
-    def on_data(self, timestamp, data, context, broker):
-        self.bars += 1
-        if self.bars == 1:
-            broker.submit_order("AAPL", self.qty)
-            if self.qty == 10:
-                broker.submit_order("MSFT", 5)
-            broker.submit_order("AAPL", 3, order_type=OrderType.LIMIT, limit_price=1.0)
-"""
+IB_ERRORS_EXPECTED = TRADED_IB_ERRORS
 
 
-@pytest.fixture
-def traded(cli, bars, sims, tmp_path):
-    """A simulated gateway where strategy 'keeper' owns 10 AAPL + 5 MSFT and a working limit,
-    and strategy 'other' owns 7 AAPL and its own limit (external to 'keeper')."""
-    (tmp_path / "keeper.py").write_text(textwrap.dedent(KEEPER))
-    sim = sims(bars)
-    for sid, qty in (("keeper", 10), ("other", 7)):
-        run = cli("run", f"{tmp_path / 'keeper.py'}:Keeper", "-p", f"qty={qty}", "--broker", "ib",
-                  "--port", sim.port, "--symbols", "AAPL,MSFT", "--bar-size", "1min", "--no-session",
-                  "--max-bars", 2, "--strategy-id", sid, "--open-orders-at-end", "keep")  # fmt: skip
-        assert run.exit_code == 0, run.output
-    return sim
-
-
-def _json(result) -> dict:
-    return json.loads(result.output[result.output.index("{"): result.output.rindex("}") + 1])
-
-
-def test_status_splits_the_strategys_positions_from_external_ones_and_lists_orders_fills_pnl(cli, traded):
-    result = cli("status", "--broker", "ib", "--port", traded.port, "--strategy-id", "keeper",
+def test_status_splits_the_strategys_positions_from_external_ones_and_lists_orders_fills_pnl(cli, traded_ib):
+    result = cli("status", "--broker", "ib", "--port", traded_ib.port, "--strategy-id", "keeper",
                  "--day", "2024-03-04", "--json")  # fmt: skip
     assert result.exit_code == 0, result.output
-    facts = _json(result)
+    facts = json_output(result)
     assert facts["connection"]["connected"] and facts["connection"]["account"] == "DU1234567"
     assert facts["running_pid"] is None
     assert facts["trading_state"] == {"state": "ACTIVE", "reason": ""}
@@ -79,22 +43,22 @@ def test_status_splits_the_strategys_positions_from_external_ones_and_lists_orde
     assert pnl["AAPL"]["unrealised"] == pytest.approx(10 * (pnl["AAPL"]["mark"] - aapl_fill["price"]))
     assert facts["pnl"]["realised"] == 0.0 and "max_orders_per_minute" in {x["limit"] for x in facts["limits"]}  # the defaults
     # the same as tables
-    table = cli("status", "--broker", "ib", "--port", traded.port, "--strategy-id", "keeper")
+    table = cli("status", "--broker", "ib", "--port", traded_ib.port, "--strategy-id", "keeper")
     assert table.exit_code == 0, table.output
     assert "trading state: ACTIVE" in table.output and "max_orders_per_minute" in table.output  # the default limits
     assert "external" in table.output and "not running" in table.output
-    assert not _error_lines(table.output), table.output
+    assert not error_lines(table.output), table.output
 
 
-def test_status_shows_a_halt_a_running_holder_and_the_limits_the_engine_reports(cli, traded):
+def test_status_shows_a_halt_a_running_holder_and_the_limits_the_engine_reports(cli, traded_ib):
     assert cli("halt", "--strategy-id", "keeper", "--reason", "desk says stop").exit_code == 0
     path = journal_path(state_dir(), "ib", "DU1234567", "keeper")
     held = Journal.open(path)  # as a running strategy holds it
     try:
         held.set_meta("risk_usage", json.dumps([{"limit": "max_position_value", "value": 50000, "usage": 0.4},
                                                 {"limit": "max_orders_per_minute", "value": 30, "usage": None}]))  # fmt: skip
-        facts = _json(cli("status", "--broker", "ib", "--port", traded.port, "--strategy-id", "keeper", "--json"))
-        table = cli("status", "--broker", "ib", "--port", traded.port, "--strategy-id", "keeper")
+        facts = json_output(cli("status", "--broker", "ib", "--port", traded_ib.port, "--strategy-id", "keeper", "--json"))
+        table = cli("status", "--broker", "ib", "--port", traded_ib.port, "--strategy-id", "keeper")
     finally:
         held.close()
     assert facts["trading_state"] == {"state": "HALTED", "reason": "desk says stop"}
@@ -106,20 +70,20 @@ def test_status_shows_a_halt_a_running_holder_and_the_limits_the_engine_reports(
     assert "max_position_value" in table.output and "no limits configured" not in table.output
 
 
-def test_orders_lists_open_orders_with_their_owner(cli, traded):
-    result = cli("orders", "--broker", "ib", "--port", traded.port, "--strategy-id", "keeper", "--json")
+def test_orders_lists_open_orders_with_their_owner(cli, traded_ib):
+    result = cli("orders", "--broker", "ib", "--port", traded_ib.port, "--strategy-id", "keeper", "--json")
     assert result.exit_code == 0, result.output
-    rows = _json(result)["open_orders"]
+    rows = json_output(result)["open_orders"]
     assert sorted(r["owner"] for r in rows) == ["external", "strategy"]
-    table = cli("orders", "--broker", "ib", "--port", traded.port, "--strategy-id", "keeper")
+    table = cli("orders", "--broker", "ib", "--port", traded_ib.port, "--strategy-id", "keeper")
     assert "keeper-" in table.output and "external" in table.output
 
 
-def test_status_of_an_unreachable_venue_shows_the_journal_and_exits_3(cli, traded):
-    traded.close()
-    result = cli("status", "--broker", "ib", "--port", traded.port, "--strategy-id", "keeper", "--json")
+def test_status_of_an_unreachable_venue_shows_the_journal_and_exits_3(cli, traded_ib):
+    traded_ib.close()
+    result = cli("status", "--broker", "ib", "--port", traded_ib.port, "--strategy-id", "keeper", "--json")
     assert result.exit_code == 3, result.output
-    facts = _json(result)
+    facts = json_output(result)
     assert not facts["connection"]["connected"] and facts["connection"]["error"]
     assert [(p["asset"], p["strategy"], p["venue"]) for p in facts["positions"]] == [
         ("AAPL", 10.0, None), ("MSFT", 5.0, None)]

@@ -8,8 +8,6 @@ import re
 import subprocess
 import sys
 
-from test_cli_ib import cli  # noqa: F401  (fixtures)
-
 
 def _killed_demo(tmp_path, after_bar: int):
     """The demo, killed (os._exit(137), as kill -9) after ``after_bar`` bars."""

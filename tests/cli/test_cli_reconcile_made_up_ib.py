@@ -19,10 +19,12 @@ import sqlite3
 import textwrap
 from collections.abc import Callable
 
-from test_cli_ib import bars, cli, ib_errors, sims  # noqa: F401
-from test_cli_journal_ib import HOLDER
+import pytest
 
 from ml4t_live.book import made_up_fill_id
+from tests.cli.cli_support import HOLDER
+
+pytestmark = pytest.mark.usefixtures("ib_errors")  # any ERROR ib_async logs fails the test
 
 
 def made_up_journal(invoke, sim, tmp_path, change: Callable[[sqlite3.Connection, str], None]) -> tuple[str, str]:
@@ -46,7 +48,7 @@ def made_up_journal(invoke, sim, tmp_path, change: Callable[[sqlite3.Connection,
     return exec_id, cid
 
 
-def test_reconcile_says_a_real_execution_a_made_up_fill_covered_was_received_and_ignored(cli, bars, sims, tmp_path):  # noqa: F811
+def test_reconcile_says_a_real_execution_a_made_up_fill_covered_was_received_and_ignored(cli, bars, sims, tmp_path):
     def received(db: sqlite3.Connection, cid: str) -> None:
         assert [kind for (kind,) in db.execute("SELECT kind FROM events WHERE cid = ?", (cid,))
                 if kind in ("OrderFilled", "OrderPartiallyFilled")]  # the real execution: received
@@ -66,7 +68,7 @@ def test_reconcile_says_a_real_execution_a_made_up_fill_covered_was_received_and
     assert f"execution {exec_id} of {cid}" in shown.output and "received and ignored" in shown.output
 
 
-def test_reconcile_says_an_execution_of_a_made_up_order_the_runtime_never_received_is_missing(cli, bars, sims, tmp_path):  # noqa: F811
+def test_reconcile_says_an_execution_of_a_made_up_order_the_runtime_never_received_is_missing(cli, bars, sims, tmp_path):
     # a review probe of e5ed928: a mutant taking every execution the fills lack, of an order with
     # the made-up fill, as "received and ignored" passed every test. Here the journal's one
     # execution event of the order is another execution's (E-other): the venue's is not in it

@@ -17,7 +17,7 @@ from ml4t.backtest import Strategy
 from ml4t_live.cli.app import EXIT_CONFIG
 from ml4t_live.journal import Journal, journal_path
 from ml4t_live.journal.operator_access import read_only
-from tests.engine.test_shadow_journal import EveryThird, live_bars, run_live
+from tests.support.shadow_runs import EveryThird, live_bars, run_live
 
 RECONCILED = "external positions in AAA (external = halt)"
 

@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from test_cli_ib import cli  # noqa: F401  (fixtures)
-
 from ml4t_live.examples import demo_bars_path
 
 FAILS = """

@@ -1,7 +1,7 @@
 """Shared set-up for the engine's look-up tests: an order of unknown outcome declared lost, and a
 venue that filled an order whose executions never reach the client, run with a reconciliation
-due every bar. Built on the look-up harnesses of test_unknown_lookup.py, test_cancel_resend.py,
-test_cancel_resend_bounds.py and test_cancel_unlisted_lookup.py (FakeVenue is the remote side)."""
+due every bar. Built on the harnesses of unknown_outcome_support.py, cancel_support.py and cancel_venues.py
+(FakeVenue is the remote side)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from ml4t_live.cancel_resends import CancelResends
 from ml4t_live.events import OrderFilled
 from ml4t_live.protocols import VenueOrder, VenuePosition
 from ml4t_live.venue_broker import VenueBroker
-from tests.engine.test_cancel_resend import drive
-from tests.engine.test_cancel_resend_bounds import HaltedLimits
-from tests.engine.test_cancel_unlisted_lookup import LooksUp
-from tests.engine.test_unknown_lookup import WHEN, Clock, UnknownVenue, at, start
+from tests.engine.cancel_support import HaltedLimits, drive
+from tests.engine.cancel_venues import LooksUp
+from tests.engine.fake_clock import Clock
+from tests.engine.unknown_outcome_support import WHEN, UnknownVenue, at, start
 
 
 def working(cid: str) -> VenueOrder:

@@ -18,13 +18,12 @@ from ml4t_live.errors import CancelUnsure
 from ml4t_live.events import OrderAccepted
 from ml4t_live.order_commands import STRATEGY_CANCEL
 from ml4t_live.venue_broker import VenueBroker
+from tests.engine.cancel_support import drive, journal_of
+from tests.engine.cancel_support import run as run_halted
+from tests.engine.cancel_venues import BugOnCancel, TimedVenue
+from tests.engine.fake_clock import Clock
 from tests.engine.lookup_support import declared_lost, working
-from tests.engine.test_cancel_one_bug import BugOnCancel
-from tests.engine.test_cancel_resend import TimedVenue, drive, journal_of
-from tests.engine.test_cancel_resend_bounds import run as run_halted
-from tests.engine.test_unknown_lookup import Clock, at, logs
-
-__all__ = ["logs"]  # (the fixture, used by name)
+from tests.engine.unknown_outcome_support import at
 
 _BUG = "'NoneType' object is not subscriptable"
 

@@ -10,48 +10,12 @@ waited), the third's failed (the bridge call timed out); or the whole batch fail
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from ml4t.backtest import OrderStatus
 
-from ml4t_live.errors import BridgeTimeout, CancelRefused
-from ml4t_live.events import OrderCancelled
+from ml4t_live.errors import BridgeTimeout
 from ml4t_live.venue_rails import HALT_CANCEL
-from tests.engine.test_cancel_resend import TimedVenue
-from tests.engine.test_cancel_resend_bounds import run
-
-
-@dataclass
-class BatchVenue(TimedVenue):
-    """Limit orders work (listed) until cancelled. ``script``: the first batch's outcome per order
-    (by placing index): "fill" or "fail"; any other order's cancel is taken and confirmed.
-    ``whole``: the next batch raises it. Single cancels (the repeats' path) are LosesFirstCancel's."""
-
-    script: dict[int, str] = field(default_factory=dict)
-    whole: Exception | None = None
-    batches: list[list[str]] = field(default_factory=list)
-
-    def cancel_many(self, client_order_ids: list[str]) -> dict[str, Exception | None]:
-        self.batches.append(list(client_order_ids))
-        if self.whole is not None:
-            exc, self.whole = self.whole, None
-            raise exc
-        out: dict[str, Exception | None] = {}
-        for cid in client_order_ids:
-            i, request = next((i, r) for i, r in enumerate(self.placed) if r.client_order_id == cid)
-            what = self.script.pop(i, "take")
-            if what == "fail":
-                out[cid] = BridgeTimeout("ib-session: cancel_many did not finish within 8s; it was cancelled")
-                continue
-            self.open_orders = [o for o in self.open_orders if o.client_order_id != cid]
-            if what == "fill":
-                self.fill(request)
-                out[cid] = CancelRefused(f"IB refused the cancel of {cid}: error 10148: state: Filled")
-            else:
-                self.cancelled.append(cid)
-                self.events.put(OrderCancelled(cid, "Cancelled at IB"))
-                out[cid] = None
-        return out
+from tests.engine.cancel_support import run
+from tests.engine.cancel_venues import BatchVenue
 
 
 def _failed_warnings(lines, cid):

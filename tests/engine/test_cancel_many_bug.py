@@ -20,8 +20,8 @@ from ml4t_live.errors import CancelUnsure, VenueError
 from ml4t_live.journal.operator_access import set_trading_state
 from ml4t_live.venue_broker import VenueBroker
 from ml4t_live.venue_rails import HALT_CANCEL
-from tests.engine.test_cancel_many import BatchVenue
-from tests.engine.test_cancel_resend import drive
+from tests.engine.cancel_support import drive
+from tests.engine.cancel_venues import BatchVenue
 
 
 @dataclass

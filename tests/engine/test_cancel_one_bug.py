@@ -11,29 +11,11 @@ its first bar; the next bar (t=30 s of the fake clock) cancels its 3 working lim
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ml4t.backtest import OrderStatus
 
 from ml4t_live.venue_rails import HALT_CANCEL
-from tests.engine.test_cancel_resend import TimedVenue
-from tests.engine.test_cancel_resend_bounds import run
-
-
-@dataclass
-class BugOnCancel(TimedVenue):
-    """TimedVenue whose ``bug_at``-th cancel raises TypeError before it reaches the venue (nothing
-    sent); the others are taken and confirmed (``lost``: the first ones are lost)."""
-
-    bug_at: int = 1
-    calls: int = 0
-
-    def cancel(self, client_order_id):
-        self.calls += 1
-        if self.calls == self.bug_at:
-            self.times.append(self.clock.now - 1000.0)
-            raise TypeError("'NoneType' object is not subscriptable")
-        super().cancel(client_order_id)
+from tests.engine.cancel_support import run
+from tests.engine.cancel_venues import BugOnCancel
 
 
 def _said(lines, cid, level, words):

@@ -10,40 +10,18 @@ instead) ends the order exactly once. The end of a run asks once more, whatever 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from loguru import logger
 from ml4t.backtest import OrderStatus, OrderType, Strategy
 
-from ml4t_live import LiveEngine
 from ml4t_live.cancel_resends import CancelResends
-from ml4t_live.journal.operator_access import read_only, set_trading_state
+from ml4t_live.journal.operator_access import set_trading_state
 from ml4t_live.venue_broker import VenueBroker
-from tests.engine.test_restart_cancel_in_flight import LosesFirstCancel
-from tests.support.fakes import ListFeed, bar
+from tests.engine.cancel_support import drive, journal_of
+from tests.engine.cancel_venues import TimedVenue
+from tests.engine.fake_clock import Clock
 
 T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
-class TimedVenue(LosesFirstCancel):
-    """LosesFirstCancel that notes the (fake) time of each cancel it receives."""
-
-    clock: Clock = field(default_factory=Clock)
-    times: list[float] = field(default_factory=list)
-
-    def cancel(self, client_order_id):
-        self.times.append(self.clock.now - 1000.0)
-        super().cancel(client_order_id)
 
 
 class HaltedLimit(Strategy):
@@ -63,31 +41,11 @@ class HaltedLimit(Strategy):
         self.clock.now += self.step
 
 
-def drive(strategy, broker: VenueBroker, bars: int, end: str) -> list[str]:
-    """Run ``strategy`` on ``broker`` for ``bars`` one-minute bars; the INFO+ log lines."""
-    feed = ListFeed([bar(T0 + timedelta(minutes=i), {"AAA": 100.0}) for i in range(bars)])
-    lines: list[str] = []
-    sink = logger.add(lambda m: lines.append(f"{m.record['level'].name} {m.record['message']}"), level="INFO")
-    try:
-        LiveEngine(strategy, broker, feed, session_dir=False, settle_timeout=0.1, open_orders_at_end=end).run()
-    finally:
-        logger.remove(sink)
-    return lines
-
-
 def run(venue: TimedVenue, bars: int, tmp_path, step: float = 10.0, end: str = "keep"):
     strategy = HaltedLimit(tmp_path / "fake-DU0001-cr.journal", venue.clock, step)
     broker = VenueBroker(venue, strategy_id="cr", state_dir=tmp_path)
     broker.cancel_resends = CancelResends(clock=venue.clock)  # 30 s, then 60, 120 ...; 5 at most
     return strategy, broker, drive(strategy, broker, bars, end)
-
-
-def journal_of(tmp_path):
-    journal = read_only(tmp_path / "fake-DU0001-cr.journal")
-    try:
-        return journal.intents(), journal.positions(), journal.fill_count()
-    finally:
-        journal.close()
 
 
 def test_a_lost_cancel_is_sent_again_after_30s_not_before_and_the_order_ends_cancelled(tmp_path):
@@ -140,8 +98,3 @@ def test_the_end_of_run_sends_an_unanswered_cancel_once_more_and_waits_for_it(tm
     assert strategy.order.status is OrderStatus.CANCELLED and broker.left_at_venue == []
     intents, _, _ = journal_of(tmp_path)
     assert intents[cid]["status"] == "cancelled"
-
-
-def alert_lines(lines: list[str], cid: str) -> list[str]:
-    """The ERROR ``ALERT`` lines about ``cid`` among ``drive``'s log lines."""
-    return [line for line in lines if line.startswith("ERROR") and "ALERT" in line and cid in line]

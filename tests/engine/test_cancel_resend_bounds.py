@@ -14,14 +14,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from ml4t.backtest import OrderType, Strategy
-
 from ml4t_live import LiveEngine
 from ml4t_live.cancel_resends import CancelResends
-from ml4t_live.errors import CancelRefused, ConnectionFailed
-from ml4t_live.journal.operator_access import set_trading_state
+from ml4t_live.errors import CancelRefused
 from ml4t_live.venue_broker import VenueBroker
-from tests.engine.test_cancel_resend import T0, Clock, TimedVenue, drive
+from tests.engine.cancel_support import T0, HaltedLimits, run
+from tests.engine.cancel_venues import CancelsSilently, FailsRepeatOnce, TimedVenue
+from tests.engine.fake_clock import Clock
 from tests.support.fakes import ListFeed, bar
 
 
@@ -46,39 +45,6 @@ class RefusesRepeat(TimedVenue):
         self.cancelled.append(client_order_id)
         if len(self.cancelled) > 1:
             raise CancelRefused('order is already in "pending_cancel" state (HTTP 422)')
-
-
-@dataclass
-class CancelsSilently(TimedVenue):
-    """Carries out the cancel (the order leaves its open orders) but never confirms it."""
-
-    def cancel(self, client_order_id):
-        self.times.append(self.clock.now - 1000.0)
-        self.cancelled.append(client_order_id)
-        self.open_orders = [o for o in self.open_orders if o.client_order_id != client_order_id]
-
-
-class HaltedLimits(Strategy):
-    """``n`` limit buys (never reached) on the first bar, then the operator halts the strategy;
-    each bar moves the clock on 30 s."""
-
-    def __init__(self, journal, clock: Clock, n: int) -> None:
-        self.journal, self.clock, self.n = journal, clock, n
-        self.orders = []
-
-    def on_data(self, timestamp, data, context, broker):
-        if not self.orders:
-            self.orders = [broker.submit_order("AAA", 5, order_type=OrderType.LIMIT, limit_price=90.0 - i)
-                           for i in range(self.n)]  # fmt: skip
-            set_trading_state(self.journal, "HALTED", "operator")
-        self.clock.now += 30.0
-
-
-def run(venue: TimedVenue, bars: int, tmp_path, n: int = 1, end: str = "cancel", timer=None, **resends):
-    strategy = HaltedLimits(tmp_path / "fake-DU0001-cr.journal", venue.clock, n)
-    broker = VenueBroker(venue, strategy_id="cr", state_dir=tmp_path)
-    broker.cancel_resends = CancelResends(clock=venue.clock, **({"timer": timer} if timer else {}), **resends)
-    return strategy, broker, drive(strategy, broker, bars, end)
 
 
 def test_one_check_sends_for_its_budget_and_carries_the_rest_to_the_next_bar(tmp_path):
@@ -139,14 +105,3 @@ def test_a_repeat_that_failed_is_not_logged_as_sent(tmp_path):
     assert venue.times == [30.0, 60.0, 120.0]
     said = [line for line in lines if cid in line and "again (" in line]
     assert len(said) == 1 and "(1 of at most 5" in said[0], said  # only the repeat that went out
-
-
-@dataclass
-class FailsRepeatOnce(TimedVenue):
-    """The first repeat (the second cancel) fails: the connection is down."""
-
-    def cancel(self, client_order_id):
-        if len(self.times) == 1:
-            self.times.append(self.clock.now - 1000.0)
-            raise ConnectionFailed("connection to the venue lost")
-        super().cancel(client_order_id)

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from ml4t.backtest import OrderStatus
 
 from ml4t_live.cancel_resends import CancelResends
-from ml4t_live.errors import CancelRefused, VenueError
+from ml4t_live.errors import VenueError
 from ml4t_live.journal.operator_access import set_trading_state
 from ml4t_live.venue_broker import VenueBroker
-from tests.engine.test_cancel_resend import Clock, TimedVenue, alert_lines, drive
-from tests.engine.test_cancel_resend_bounds import HaltedLimits, run
+from tests.engine.cancel_support import HaltedLimits, alert_lines, drive, run
+from tests.engine.cancel_venues import StuckPendingCancel, TimedVenue
+from tests.engine.fake_clock import Clock
 
 
 @dataclass
@@ -46,7 +47,6 @@ class FailingHead(TimedVenue):
             self.fails += 1
             raise VenueError(f"cancel of {client_order_id}: HTTP 503 (after 4 tries)")
         super().cancel(client_order_id)
-
 
 
 def test_a_repeat_that_keeps_failing_blocks_no_other_and_ends_in_its_alert(tmp_path):
@@ -83,23 +83,6 @@ def test_the_budget_counts_from_the_start_of_the_check_the_read_included(tmp_pat
     venue = FailingHead(fill_on_wait=False, lost=999, snap=4.0, fail_head=False)
     run(venue, 3, tmp_path, n=3, end="keep", timer=venue.timer)
     assert Counter(venue.times) == {30.0: 3, 60.0: 1, 90.0: 2}, venue.times
-
-
-@dataclass
-class StuckPendingCancel(TimedVenue):
-    """The orders were already being cancelled at the venue (a DELETE the journal never saw,
-    Alpaca ``pending_cancel``): every cancel is refused (422) and the order stays listed working;
-    ``take_after`` cancels refused, the next one is taken and carried out (confirmed)."""
-
-    take_after: int = 10**6
-
-    def cancel(self, client_order_id):
-        self.times.append(self.clock.now - 1000.0)
-        if len(self.times) <= self.take_after:
-            self.cancelled.append(client_order_id)
-            raise CancelRefused('order is already in "pending_cancel" state (HTTP 422)')
-        self.lost = 0
-        super(TimedVenue, self).cancel(client_order_id)
 
 
 def test_a_halted_cancel_refused_for_an_order_still_working_is_followed_to_its_alert(tmp_path):

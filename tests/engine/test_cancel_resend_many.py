@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 from ml4t.backtest import OrderStatus
 
-from tests.engine.test_cancel_many import BatchVenue
-from tests.engine.test_cancel_resend import Clock
-from tests.engine.test_cancel_resend_bounds import run
+from tests.engine.cancel_support import run
+from tests.engine.cancel_venues import BatchVenue
+from tests.engine.fake_clock import Clock
 
 
 @dataclass

@@ -27,10 +27,13 @@ from ml4t_live.cancel_resends import CancelResends
 from ml4t_live.errors import CancelRefused, VenueError
 from ml4t_live.journal.operator_access import read_only, set_trading_state
 from ml4t_live.venue_broker import VenueBroker
-from tests.engine.test_cancel_resend import TimedVenue, alert_lines, drive
-from tests.engine.test_cancel_resend_bounds import FailsRepeatOnce, HaltedLimits, run
-from tests.engine.test_cancel_resend_failures import StuckPendingCancel
-from tests.engine.test_cancel_unlisted_lookup import LooksUp
+from tests.engine.cancel_support import HaltedLimits, alert_lines, drive, run
+from tests.engine.cancel_venues import (
+    FailsRepeatOnce,
+    LooksUp,
+    StuckPendingCancel,
+    TimedVenue,
+)
 
 JOURNAL = "fake-DU0001-cr.journal"
 

@@ -11,45 +11,21 @@ working by ``max_open_orders``) and ended in an ALERT; only a warm restart looke
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ml4t.backtest import OrderStatus, OrderType
 
 from ml4t_live.cancel_resends import CancelResends
-from ml4t_live.errors import VenueError
 from ml4t_live.journal.operator_access import set_trading_state
-from ml4t_live.protocols import VenueOrder
 from ml4t_live.venue_broker import VenueBroker
-from tests.engine.test_cancel_resend import alert_lines, drive, journal_of
-from tests.engine.test_cancel_resend_bounds import CancelsSilently, HaltedLimits, run
-
-
-@dataclass
-class LooksUp(CancelsSilently):
-    """CancelsSilently with a look-up by client order id: ``answer`` says what it finds
-    ("cancelled", "filled": the fill is reported as the gateway's event first, "filled, no
-    executions": it is never reported, None: not found, "fail": the look-up fails)."""
-
-    answer: str | None = "cancelled"
-    looked_up: list[list[str]] = field(default_factory=list)
-
-    def lookup(self, cids):
-        self.looked_up.append(list(cids))
-        if self.answer == "fail":
-            raise VenueError("GET /v2/orders:by_client_order_id: HTTP 503 (after 4 tries)")
-        if self.answer is None:
-            return {}
-        out = {}
-        for cid in cids:
-            request = next(r for r in self.placed if r.client_order_id == cid)
-            filled = request.quantity if self.answer.startswith("filled") else 0.0
-            if self.answer == "filled" and len(self.looked_up) == 1:
-                self.fill(request)  # (a real gateway reports what the look-up found as events)
-            status = "filled" if self.answer.startswith("filled") else self.answer
-            out[cid] = VenueOrder(cid, "V1", request.asset, request.side, request.quantity, filled,
-                                  request.order_type, status, request.limit_price)  # fmt: skip
-        return out
-
+from tests.engine.cancel_support import (
+    HaltedLimits,
+    alert_lines,
+    drive,
+    journal_of,
+    run,
+)
+from tests.engine.cancel_venues import LooksUp
 
 
 def test_an_unlisted_cancelling_order_the_venue_says_cancelled_ends_at_the_first_check(tmp_path):

@@ -17,11 +17,8 @@ from ml4t_live.errors import VenueError
 from ml4t_live.protocols import VenueOrder
 from ml4t_live.restart_reads import AWAY_READS
 from ml4t_live.venue_broker import VenueBroker
-from tests.engine.test_unknown_lookup import logs
-from tests.engine.test_warm_restart import Stepper, bars, run
+from tests.engine.warm_restart_support import Stepper, bars, run
 from tests.support.fakes import FakeVenue, ListFeed
-
-__all__ = ["logs"]  # (the fixture, used by name)
 
 
 class _Permanent(VenueError):

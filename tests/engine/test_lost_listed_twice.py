@@ -9,10 +9,7 @@ from __future__ import annotations
 
 from ml4t_live.errors import CancelRefused
 from tests.engine.lookup_support import working
-from tests.engine.test_lost_order_mends import _run
-from tests.engine.test_unknown_lookup import UnknownVenue, logs
-
-__all__ = ["logs"]  # (the fixture, used by name)
+from tests.engine.unknown_outcome_support import UnknownVenue, run_limit_then_watch
 
 
 class RefusesCancels(UnknownVenue):
@@ -26,12 +23,12 @@ def test_a_lost_order_listed_twice_at_a_warm_restart_is_cancelled_once(tmp_path,
     too) and two ERRORs for one listing."""
     venue = RefusesCancels(reached=True, fill_on_wait=False)
     venue.lookup = lambda cids: (venue.looked_up.append(list(cids)), {})[1]  # its lists lag
-    _, first = _run(venue, 4, state_dir=tmp_path)
+    _, first = run_limit_then_watch(venue, 4, state_dir=tmp_path)
     cid = first.order.order_id
     assert first.order.rejection_code == "lost" and venue.cancelled == [cid]
     venue.open_orders += [working(cid), working(cid)]  # old and replacement, both under our id
     logs.clear()
-    _run(venue, 1, state_dir=tmp_path)
+    run_limit_then_watch(venue, 1, state_dir=tmp_path)
     surfaced = [m for level, m in logs if level == "ERROR" and cid in m and "listed working at" in m]
     assert len([m for m in surfaced if "listed working at the restart" in m]) == 1
     assert len(venue.cancelled) == 1 + len(surfaced)  # one cancel per listing (its reconciliations' too)

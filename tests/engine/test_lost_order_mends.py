@@ -16,11 +16,8 @@ FakeVenue (tests/support/fakes.py) is the remote side; a fake clock drives the l
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from ml4t.backtest import OrderSide, OrderStatus, OrderType
 
-from ml4t_live import LiveEngine
 from ml4t_live.events import (
     OrderAccepted,
     OrderCancelled,
@@ -29,22 +26,16 @@ from ml4t_live.events import (
 )
 from ml4t_live.journal.operator_access import read_only
 from ml4t_live.protocols import VenueOrder
-from ml4t_live.unknown_orders import UnknownOrders
-from ml4t_live.venue_broker import VenueBroker
+from tests.engine.fake_clock import Clock
 from tests.engine.lookup_support import declared_lost, working
-from tests.engine.test_unknown_lookup import (
-    T0,
+from tests.engine.unknown_outcome_support import (
     WHEN,
-    Clock,
-    LimitThenWatch,
+    ConfirmsCancels,
     UnknownVenue,
     at,
-    logs,
+    run_limit_then_watch,
     start,
 )
-from tests.support.fakes import ListFeed, bar
-
-__all__ = ["logs"]  # (the fixture, used by name)
 
 
 def test_a_lost_order_that_surfaces_accepted_is_cancelled_followed_and_its_fill_counts_once(logs):
@@ -87,32 +78,14 @@ def test_a_lost_order_listed_working_at_a_reconciliation_is_cancelled():
     broker.close()
 
 
-class ConfirmsCancels(UnknownVenue):
-    """A cancel is confirmed at once (an event) and the order leaves the open-order list."""
-
-    def cancel(self, client_order_id):
-        self.cancelled.append(client_order_id)
-        self.open_orders = [o for o in self.open_orders if o.client_order_id != client_order_id]
-        self.events.put(OrderCancelled(client_order_id, "cancelled"))
-
-
-def _run(venue, n, *, misses=2, spacing=0.0, end="keep", state_dir=None):
-    broker = VenueBroker(venue, strategy_id="unk", state_dir=state_dir)
-    broker.unknown = UnknownOrders(spacing=spacing, misses=misses)
-    strategy = LimitThenWatch()
-    feed = ListFeed([bar(T0 + timedelta(minutes=i), {"AAA": 100.0}) for i in range(n)])
-    LiveEngine(strategy, broker, feed, session_dir=False, settle_timeout=0.2, open_orders_at_end=end).run()
-    return broker, strategy
-
-
 def test_a_lost_order_the_venue_lists_working_at_a_warm_restart_is_cancelled(tmp_path, logs):
     venue = ConfirmsCancels(reached=True, fill_on_wait=False)
     venue.lookup = lambda cids: (venue.looked_up.append(list(cids)), {})[1]  # its lists lag
-    _, first = _run(venue, 4, state_dir=tmp_path)
+    _, first = run_limit_then_watch(venue, 4, state_dir=tmp_path)
     cid = first.order.order_id
     assert first.order.rejection_code == "lost" and venue.cancelled == [cid]
     venue.open_orders.append(working(cid))  # it surfaces while the process is down
-    broker, second = _run(venue, 5, state_dir=tmp_path, end="cancel")
+    broker, second = run_limit_then_watch(venue, 5, state_dir=tmp_path, end="cancel")
     assert venue.cancelled == [cid, cid], "the restart left a surfaced lost order working"
     assert [m for level, m in logs if level == "ERROR" and cid in m and "listed working at the restart" in m]
     assert broker.left_at_venue == []  # the cancel was confirmed
@@ -145,10 +118,10 @@ def test_in_session_a_filled_look_up_without_executions_makes_up_no_fill():
 def test_the_restart_look_up_is_one_miss_and_the_order_is_lost_only_after_the_bound(tmp_path, logs):
     venue = UnknownVenue(reached=True, fill_on_wait=False)
     venue.lookup = lambda cids: (venue.looked_up.append(list(cids)), {})[1]  # its lists lag
-    _, first = _run(venue, 2, misses=3, spacing=3600.0, state_dir=tmp_path)  # ended before any look-up
+    _, first = run_limit_then_watch(venue, 2, misses=3, spacing=3600.0, state_dir=tmp_path)  # ended before any look-up
     cid = first.order.order_id
     assert venue.looked_up == [] and first.order.status is OrderStatus.PENDING
-    _, second = _run(venue, 6, misses=3, state_dir=tmp_path)
+    _, second = run_limit_then_watch(venue, 6, misses=3, state_dir=tmp_path)
     # the restart's look-up, then the in-session ones; the third miss is the bound
     assert len(venue.looked_up) == 3
     assert second.seen[0] is OrderStatus.PENDING, "the restart declared the order lost after one miss"
@@ -163,13 +136,13 @@ def test_a_restored_cancelling_order_never_found_ends_cancelled_not_lost(tmp_pat
     venue = UnknownVenue(reached=False, fill_on_wait=False)
     venue.armed = False  # (every order reaches the venue; the limit keeps working)
     venue.lookup = lambda cids: (venue.looked_up.append(list(cids)), {})[1]
-    _, first = _run(venue, 2, state_dir=tmp_path, end="cancel")  # its end-of-run cancel is never confirmed
+    _, first = run_limit_then_watch(venue, 2, state_dir=tmp_path, end="cancel")  # its end-of-run cancel is never confirmed
     cid = first.order.order_id
     assert venue.cancelled == [cid]
     # the venue no longer lists it when the run ends: the end's check looks it up, not found
     assert venue.looked_up == [[cid]] and first.order.status is OrderStatus.CANCELLED
     # the venue acted on that cancel after the process ended and no longer lists the order
-    broker, second = _run(venue, 5, state_dir=tmp_path)
+    broker, second = run_limit_then_watch(venue, 5, state_dir=tmp_path)
     assert len(venue.looked_up) == 2 and second.order.status is OrderStatus.CANCELLED
     assert broker.left_at_venue == [] and cid not in broker.book.cancelling
     journal = read_only(next(tmp_path.glob("*.journal")))
@@ -187,11 +160,11 @@ def test_an_order_the_venue_took_and_no_longer_knows_after_a_restart_is_lost_at_
     venue = UnknownVenue(reached=False, fill_on_wait=False)
     venue.armed = False  # (the order reaches the venue: no unknown outcome)
     venue.lookup = lambda cids: (venue.looked_up.append(list(cids)), {})[1]
-    _, first = _run(venue, 2, state_dir=tmp_path, misses=3, spacing=3600.0)
+    _, first = run_limit_then_watch(venue, 2, state_dir=tmp_path, misses=3, spacing=3600.0)
     cid = first.order.order_id
     assert first.order.status is OrderStatus.PENDING and venue.looked_up == []
     venue.open_orders = [o for o in venue.open_orders if o.client_order_id != cid]  # the venue forgot it
-    _, second = _run(venue, 5, state_dir=tmp_path, misses=3, spacing=3600.0)
+    _, second = run_limit_then_watch(venue, 5, state_dir=tmp_path, misses=3, spacing=3600.0)
     assert venue.looked_up == [[cid]]
     # seen[0] is the replayed bar (as the first run saw it); every live bar sees it lost
     assert second.seen[0] is OrderStatus.PENDING and len(second.seen) == 4

@@ -30,9 +30,9 @@ from ml4t_live.events import OrderFilled, OrderPartiallyFilled, OrderReplaced
 from ml4t_live.venue_broker import VenueBroker
 from ml4t_live.venues.alpaca.parsing import made_up_exec_id
 from ml4t_live.venues.alpaca.tracker import OrderTracker
+from tests.engine.cancel_support import journal_of
 from tests.engine.lookup_support import FilledSilently, run_reconciling
-from tests.engine.test_cancel_resend import journal_of
-from tests.engine.test_unknown_lookup import WHEN
+from tests.engine.unknown_outcome_support import WHEN
 from tests.support.fakes import FakeVenue, bar
 
 ALPACA_DOCS = json.loads((Path(__file__).parents[1] / "resources" / "alpaca" / "alpaca_docs_examples.json").read_text())

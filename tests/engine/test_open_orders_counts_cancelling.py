@@ -18,7 +18,9 @@ from ml4t.backtest import OrderStatus, OrderType, Strategy
 from ml4t_live.cancel_resends import CancelResends
 from ml4t_live.journal.operator_access import read_only
 from ml4t_live.venue_broker import VenueBroker
-from tests.engine.test_cancel_resend import Clock, TimedVenue, drive
+from tests.engine.cancel_support import drive
+from tests.engine.cancel_venues import TimedVenue
+from tests.engine.fake_clock import Clock
 
 
 class CancelThenBuy(Strategy):

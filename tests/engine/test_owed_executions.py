@@ -23,9 +23,10 @@ from ml4t_live.owed_executions import DOUBT_READS
 from ml4t_live.protocols import VenueOrder, VenuePosition
 from ml4t_live.unknown_orders import UnknownOrders
 from ml4t_live.venue_broker import VenueBroker
+from tests.engine.cancel_support import alert_lines, drive, journal_of
+from tests.engine.fake_clock import Clock
 from tests.engine.lookup_support import FilledSilently, Reconciling, run_reconciling
-from tests.engine.test_cancel_resend import alert_lines, drive, journal_of
-from tests.engine.test_unknown_lookup import T0, WHEN, Clock, UnknownVenue, at
+from tests.engine.unknown_outcome_support import T0, WHEN, UnknownVenue, at
 from tests.support.fakes import bar
 
 

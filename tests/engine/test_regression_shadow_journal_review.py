@@ -15,9 +15,9 @@ from ml4t_live import LiveEngine, ReplayFeed, ShadowBroker
 from ml4t_live.errors import StrategyError
 from ml4t_live.journal import journal_path
 from ml4t_live.journal.operator_access import read_only
-from tests.engine.test_shadow_journal import EveryThird, config, live_bars, run_live
 from tests.support.child_process import run_script
 from tests.support.market import make_prices
+from tests.support.shadow_runs import EveryThird, config, live_bars, run_live
 
 
 def journal_positions(state_dir, feed: str, sid: str) -> dict[str, float]:
@@ -88,11 +88,11 @@ def test_on_end_commands_are_numbered_past_every_bar_after_a_failure_and_after_a
 _HALTED_RUN = """
 import sys
 from ml4t_live import LiveEngine, ShadowBroker
-from tests.engine.test_shadow_journal import Halted, _bars, config
 from tests.support.fakes import ListFeed
+from tests.support.shadow_runs import Halted, config, flat_bars
 state, n, halt_on = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 s = Halted(state, halt_on=halt_on)
-LiveEngine(s, ShadowBroker(config(), state_dir=state), ListFeed(_bars(n)), session_dir=False, strategy_id="h1").run()
+LiveEngine(s, ShadowBroker(config(), state_dir=state), ListFeed(flat_bars(n)), session_dir=False, strategy_id="h1").run()
 print([o.status.value for o in s.orders])
 """
 
@@ -110,7 +110,7 @@ _ERRORS_RUN = """
 import json, sys
 from ml4t.backtest import Strategy
 from ml4t_live import LiveEngine, ReplayFeed, ShadowBroker
-from tests.engine.test_shadow_journal import config
+from tests.support.shadow_runs import config
 from tests.support.market import make_prices
 class S(Strategy):
     def __init__(self): self.seen = 0; self.orders = []

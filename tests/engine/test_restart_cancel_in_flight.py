@@ -9,7 +9,6 @@ sends its cancel again; the venue's answer (cancelled, or filled instead) ends i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,46 +16,13 @@ from loguru import logger
 from ml4t.backtest import OrderStatus, OrderType, Strategy
 
 from ml4t_live import LiveEngine
-from ml4t_live.errors import CancelRefused, ConnectionFailed
-from ml4t_live.events import OrderAccepted, OrderCancelled
+from ml4t_live.errors import ConnectionFailed
 from ml4t_live.journal.operator_access import read_only, set_trading_state
-from ml4t_live.protocols import VenueOrder
 from ml4t_live.venue_broker import VenueBroker
-from tests.support.fakes import FakeVenue, ListFeed, bar
+from tests.engine.cancel_venues import LosesFirstCancel
+from tests.support.fakes import ListFeed, bar
 
 T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
-
-
-@dataclass
-class LosesFirstCancel(FakeVenue):
-    """Limit orders are accepted and keep working (listed in ``open_orders``). The first cancel
-    never reaches the matching engine (``partial_first``: a part fills meanwhile); a later one is
-    confirmed or, ``fill_instead``, the order fills first and the cancel is refused (IB 10148)."""
-
-    fill_instead: bool = False
-    partial_first: bool = False
-    lost: int = 1  # how many cancels are lost
-
-    def place(self, request):
-        super().place(request)
-        self.events.put(OrderAccepted(request.client_order_id, f"V{len(self.placed)}"))
-        self.open_orders.append(VenueOrder(request.client_order_id, f"V{len(self.placed)}", request.asset,
-                                           request.side, request.quantity, 0.0, request.order_type, "open",
-                                           request.limit_price))  # fmt: skip
-
-    def cancel(self, client_order_id):
-        self._maybe_fail("cancel")
-        self.cancelled.append(client_order_id)
-        request = next(r for r in self.placed if r.client_order_id == client_order_id)
-        if len(self.cancelled) <= self.lost:  # lost: the order keeps working
-            if self.partial_first and len(self.cancelled) == 1:
-                self.fill(request, 2, final=False)
-            return
-        self.open_orders = [o for o in self.open_orders if o.client_order_id != client_order_id]
-        if self.fill_instead:
-            self.fill(request, request.quantity - (2 if self.partial_first else 0))
-            raise CancelRefused(f"{client_order_id}: cannot cancel, state Filled (10148)")
-        self.events.put(OrderCancelled(client_order_id, "cancelled"))
 
 
 class OneLimit(Strategy):
@@ -152,7 +118,6 @@ def test_a_part_filled_while_the_cancel_was_lost_keeps_the_order_open_in_the_jou
     assert broker.get_position("AAA").quantity == 2
     intents, positions, fills = journal_of(tmp_path)
     assert intents[cid]["status"] == "cancelled" and positions == {"AAA": 2} and fills == 1
-
 
 
 def test_a_repeated_cancel_that_fails_is_tried_again_at_the_next_reconciliation(tmp_path):

@@ -5,44 +5,28 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
-from ml4t.backtest import BacktestConfig, OrderStatus, OrderType, Strategy
+from ml4t.backtest import OrderStatus, Strategy
 
 from ml4t_live import LiveEngine, ReplayFeed, ShadowBroker, shadow_journal
 from ml4t_live.errors import JournalLocked, ReconciliationError, StrategyError
 from ml4t_live.journal import journal_path
 from ml4t_live.journal.operator_access import read_only
 from ml4t_live.journal.signal import signal_path
-from tests.support.fakes import ListFeed, bar
+from tests.support.fakes import ListFeed
 from tests.support.market import make_prices
+from tests.support.shadow_runs import (
+    EveryThird,
+    Halted,
+    config,
+    flat_bars,
+    live_bars,
+    run_live,
+)
 
 T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
-
-
-def config() -> BacktestConfig:
-    return BacktestConfig(initial_cash=100_000.0, calendar=None)
-
-
-class EveryThird(Strategy):
-    """Buys each asset on every third bar and closes it on the next; a counter of bars seen is
-    its internal state (a warm restart must rebuild it). ``fail_at``: raise on that bar."""
-
-    def __init__(self, size: float = 10, fail_at: int = 0) -> None:
-        self.size = size
-        self.fail_at = fail_at
-        self.seen = 0
-
-    def on_data(self, timestamp, data, context, broker):
-        self.seen += 1
-        if self.seen == self.fail_at:
-            raise RuntimeError("crash")
-        for asset in sorted(data):
-            if broker.get_position(asset) is not None:
-                broker.close_position(asset)
-            elif self.seen % 3 == 0:
-                broker.submit_order(asset, self.size)
 
 
 def fills_of(result) -> list[tuple]:
@@ -52,17 +36,6 @@ def fills_of(result) -> list[tuple]:
 def run(strategy, prices, state_dir, **kwargs):
     broker = ShadowBroker(config(), state_dir=state_dir, **kwargs)
     return LiveEngine(strategy, broker, ReplayFeed(prices), session_dir=False, strategy_id="s1").run()
-
-
-def live_bars(n: int, start: int = 0) -> list:
-    """Bars as a live feed delivers them (no recorded source): journaled whole."""
-    return [bar(T0 + timedelta(minutes=i), {"AAA": 100.0 + (i % 7), "BBB": 50.0 - (i % 5)})
-            for i in range(start, n)]  # fmt: skip
-
-
-def run_live(strategy, events, state_dir, **kwargs):
-    broker = ShadowBroker(config(), state_dir=state_dir, **kwargs)
-    return LiveEngine(strategy, broker, ListFeed(events), session_dir=False, strategy_id="l1").run()
 
 
 def test_a_shadow_run_on_live_bars_that_failed_restarts_warm_and_ends_as_an_uninterrupted_run(tmp_path):
@@ -133,41 +106,13 @@ def test_a_strategy_that_decides_differently_after_a_restart_fails_closed(tmp_pa
     assert relaxed.seen == 60
 
 
-class Halted(Strategy):
-    """A working limit order on bar 1, a market buy on every bar; the operator halts the strategy
-    from another process during bar 2."""
-
-    def __init__(self, state_dir, halt_on: int = 2) -> None:
-        self.state_dir = str(state_dir)
-        self.halt_on = halt_on
-        self.n = 0
-        self.orders = []
-        self.limit = None
-        self.halt = None
-
-    def on_data(self, timestamp, data, context, broker):
-        self.n += 1
-        if self.n == 1:
-            self.limit = broker.submit_order("AAA", 5, order_type=OrderType.LIMIT, limit_price=50.0)
-        if self.n == self.halt_on:
-            self.halt = subprocess.run(
-                [sys.executable, "-m", "ml4t_live", "halt", "--strategy-id", "h1", "--state-dir", self.state_dir,
-                 "--reason", "fat finger"], check=False, capture_output=True, text=True, timeout=60,
-            )  # fmt: skip
-        self.orders.append(broker.submit_order("AAA", 1))
-
-
-def _bars(n: int) -> list:
-    return [bar(T0 + timedelta(minutes=i), {"AAA": 100.0}) for i in range(n)]
-
-
 def test_the_halt_is_read_at_the_next_bar_because_the_command_signals_it(tmp_path, monkeypatch):
     """A replay asks the journal at a bar only when the operator's command signalled, or after
     its own commits (every COMMIT_SECONDS): with no commit during the run, the signal alone
     brings the halt."""
     monkeypatch.setattr(shadow_journal, "COMMIT_SECONDS", 3600.0)
     strategy = Halted(tmp_path)
-    LiveEngine(strategy, ShadowBroker(config(), state_dir=tmp_path), ListFeed(_bars(4)), session_dir=False,
+    LiveEngine(strategy, ShadowBroker(config(), state_dir=tmp_path), ListFeed(flat_bars(4)), session_dir=False,
                strategy_id="h1").run()  # fmt: skip
     assert strategy.halt.returncode == 0, strategy.halt.stderr
     assert [o.status for o in strategy.orders] == [OrderStatus.FILLED, OrderStatus.CANCELLED] + [OrderStatus.REJECTED] * 2
@@ -193,7 +138,7 @@ def test_a_change_made_without_the_signal_is_read_after_the_next_commit(tmp_path
     monkeypatch.setattr(shadow_journal, "COMMIT_SECONDS", 0.0)  # a commit at every bar (as live bars come)
     path = journal_path(tmp_path, "shadow", "list", "w1")
     strategy = WritesTheStateItself(path)
-    LiveEngine(strategy, ShadowBroker(config(), state_dir=tmp_path), ListFeed(_bars(4)), session_dir=False,
+    LiveEngine(strategy, ShadowBroker(config(), state_dir=tmp_path), ListFeed(flat_bars(4)), session_dir=False,
                strategy_id="w1").run()  # fmt: skip
     assert path.exists()
     assert [o.status for o in strategy.orders] == [OrderStatus.FILLED, OrderStatus.CANCELLED] + [OrderStatus.REJECTED] * 2
@@ -204,7 +149,7 @@ def test_without_a_usable_signal_file_the_run_asks_the_journal_at_every_bar(tmp_
     path = journal_path(tmp_path, "shadow", "list", "w2")
     signal_path(path).mkdir(parents=True)  # where the signal file would be: it cannot be made
     strategy = WritesTheStateItself(path)
-    LiveEngine(strategy, ShadowBroker(config(), state_dir=tmp_path), ListFeed(_bars(4)), session_dir=False,
+    LiveEngine(strategy, ShadowBroker(config(), state_dir=tmp_path), ListFeed(flat_bars(4)), session_dir=False,
                strategy_id="w2").run()  # fmt: skip
     assert [o.status for o in strategy.orders] == [OrderStatus.FILLED, OrderStatus.CANCELLED] + [OrderStatus.REJECTED] * 2
 
@@ -212,7 +157,7 @@ def test_without_a_usable_signal_file_the_run_asks_the_journal_at_every_bar(tmp_
 def test_an_operator_halt_reaches_a_shadow_run_by_the_next_bar_and_survives_a_restart(tmp_path):
     strategy = Halted(tmp_path)
     broker = ShadowBroker(config(), state_dir=tmp_path)
-    LiveEngine(strategy, broker, ListFeed(_bars(4)), session_dir=False, strategy_id="h1").run()
+    LiveEngine(strategy, broker, ListFeed(flat_bars(4)), session_dir=False, strategy_id="h1").run()
     assert strategy.halt.returncode == 0, strategy.halt.stderr
     assert "ACTIVE -> HALTED" in strategy.halt.stdout
     # bar 2's own order left before the run read the journal again (at bar 3's start, before
@@ -226,15 +171,13 @@ def test_an_operator_halt_reaches_a_shadow_run_by_the_next_bar_and_survives_a_re
 
     # the restart replays the four bars (the halt again at bar 3), then bar 5 is refused too
     again = Halted(tmp_path, halt_on=0)
-    LiveEngine(again, ShadowBroker(config(), state_dir=tmp_path), ListFeed(_bars(5)), session_dir=False,
+    LiveEngine(again, ShadowBroker(config(), state_dir=tmp_path), ListFeed(flat_bars(5)), session_dir=False,
                strategy_id="h1").run()  # fmt: skip
     assert [o.status for o in again.orders] == [OrderStatus.FILLED, OrderStatus.CANCELLED] + [OrderStatus.REJECTED] * 3
     resumed = subprocess.run([sys.executable, "-m", "ml4t_live", "resume", "--strategy-id", "h1", "--state-dir",
                               str(tmp_path)], check=False, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert resumed.returncode == 0 and "HALTED -> ACTIVE" in resumed.stdout, resumed.stderr
     third = Halted(tmp_path, halt_on=0)
-    LiveEngine(third, ShadowBroker(config(), state_dir=tmp_path), ListFeed(_bars(6)), session_dir=False,
+    LiveEngine(third, ShadowBroker(config(), state_dir=tmp_path), ListFeed(flat_bars(6)), session_dir=False,
                strategy_id="h1").run()  # fmt: skip
     assert third.orders[-1].status is OrderStatus.PENDING  # bar 6 trades again (fills at a next open)
-
-

@@ -12,8 +12,8 @@ from ml4t.backtest import Strategy
 
 from ml4t_live.errors import ReconciliationError, StrategyError
 from ml4t_live.journal.operator_access import read_only
-from tests.engine.test_shadow_journal import EveryThird, live_bars, run_live
 from tests.support.child_process import run_script
+from tests.support.shadow_runs import EveryThird, live_bars, run_live
 
 
 class Idle(Strategy):
@@ -71,8 +71,8 @@ import sys
 from datetime import timedelta
 import polars as pl
 from ml4t_live import LiveEngine, ReplayFeed, ShadowBroker, shadow_journal
-from tests.engine.test_shadow_journal import EveryThird, config
 from tests.support.market import make_prices
+from tests.support.shadow_runs import EveryThird, config
 shadow_journal.COMMIT_SECONDS = 0.0  # a commit at every bar: the kill loses none
 state, size, on_divergence = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 prices = make_prices(40, ["AAA"])

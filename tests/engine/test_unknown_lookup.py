@@ -10,11 +10,9 @@ FakeVenue (tests/support/fakes.py) is the remote side; time is a fake clock give
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-import pytest
-from loguru import logger
-from ml4t.backtest import BacktestConfig, OrderSide, OrderStatus, OrderType, Strategy
+from ml4t.backtest import OrderSide, OrderStatus, OrderType
 
 from ml4t_live import LiveEngine
 from ml4t_live.cancel_resends import CancelResends
@@ -23,79 +21,16 @@ from ml4t_live.events import OrderAccepted, OrderFilled
 from ml4t_live.protocols import VenueOrder
 from ml4t_live.unknown_orders import UnknownOrders
 from ml4t_live.venue_broker import VenueBroker
-from tests.support.fakes import FakeVenue, ListFeed, bar
-
-T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
-WHEN = datetime(2024, 1, 2, 14, 31, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class UnknownVenue(FakeVenue):
-    """``place`` of the first LIMIT order times out on the bridge, after the venue took it
-    (``reached``) or before; ``lookup`` answers from ``answers`` (cid -> VenueOrder, and the
-    events a real gateway reports for a found order), or raises what ``fail`` holds."""
-
-    def __init__(self, *, reached: bool, **kw) -> None:
-        super().__init__(**kw)
-        self.reached = reached
-        self.armed = True
-        self.answers: dict[str, tuple[VenueOrder, list]] = {}
-        self.fail: list[Exception] = []
-        self.looked_up: list[list[str]] = []
-        self.follows: set[str] = set()
-
-    def place(self, request):
-        if self.armed and request.order_type is OrderType.LIMIT:
-            self.armed = False
-            if self.reached:
-                self.placed.append(request)
-            raise BridgeTimeout("ml4t-fake-session: place did not finish within 11s; it was cancelled")
-        super().place(request)
-
-    def lookup(self, cids):
-        self.looked_up.append(list(cids))
-        if self.fail:
-            raise self.fail.pop(0)
-        out = {}
-        for cid in cids:
-            if cid in self.answers:
-                venue_order, events = self.answers[cid]
-                for event in events:  # (a real gateway reports what it found as events)
-                    self.events.put(event)
-                out[cid] = venue_order
-        return out
-
-
-@pytest.fixture
-def logs():
-    lines: list[tuple[str, str]] = []
-    sink = logger.add(lambda m: lines.append((m.record["level"].name, m.record["message"])), level="DEBUG")
-    yield lines
-    logger.remove(sink)
-
-
-def start(venue: FakeVenue, clock: Clock, **unknown):
-    broker = VenueBroker(venue, strategy_id="unk")
-    broker.unknown = UnknownOrders(clock=clock, **unknown)
-    broker.connect(BacktestConfig())
-    broker.begin_bar(bar(T0, {"AAA": 100.0}))
-    order = broker.submit_order("AAA", 10, order_type=OrderType.LIMIT, limit_price=99.0)
-    assert order.status is OrderStatus.PENDING
-    assert broker.link.journal.intents()[order.order_id]["status"] == "unknown"
-    return broker, order
-
-
-def at(broker: VenueBroker, clock: Clock, t: float) -> None:
-    """The next fill barrier, ``t`` seconds after the unknown began."""
-    clock.now = 1000.0 + t
-    broker.settle(0)
+from tests.engine.fake_clock import Clock
+from tests.engine.unknown_outcome_support import (
+    T0,
+    WHEN,
+    LimitThenWatch,
+    UnknownVenue,
+    at,
+    start,
+)
+from tests.support.fakes import ListFeed, bar
 
 
 def test_an_unknown_order_the_venue_has_filled_settles_with_its_fill_applied_once():
@@ -191,20 +126,6 @@ def test_an_order_the_adapter_follows_itself_is_left_to_it_until_it_lets_go():
     at(broker, clock, 35.0)
     assert venue.looked_up == [[order.order_id]] and order.rejection_code == "lost"
     broker.close()
-
-
-class LimitThenWatch(Strategy):
-    """Bar 1: a limit order (its send times out); each later bar records the order's status."""
-
-    def __init__(self) -> None:
-        self.order = None
-        self.seen: list[OrderStatus] = []
-
-    def on_data(self, timestamp, data, context, broker):
-        if self.order is None:
-            self.order = broker.submit_order("AAA", 10, order_type=OrderType.LIMIT, limit_price=99.0)
-        else:
-            self.seen.append(self.order.status)
 
 
 def test_the_engine_looks_up_an_unknown_order_before_the_next_bar():

@@ -46,3 +46,9 @@ def connect_gateway(sim: SimulatedAlpaca) -> Iterator[Callable[..., AlpacaGatewa
     yield connect
     for gw in reversed(made):
         gw.close()
+
+
+@pytest.fixture
+def gw(connect_gateway: Callable[..., AlpacaGateway]) -> AlpacaGateway:
+    """A gateway connected to ``sim`` as ``connect_gateway`` makes it (orders polled every 300 s)."""
+    return connect_gateway()

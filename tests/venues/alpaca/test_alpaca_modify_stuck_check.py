@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import pytest
 from alpaca_helpers import collect, drain, of
-from test_alpaca_modify_checks import REQUEST, rig
+from modify_support import REQUEST, rig
 
 from ml4t_live.events import OrderCancelled, OrderPartiallyFilled, VenueErrorReported
 from ml4t_live.venues.alpaca.modify import MAX_TRIES

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from alpaca_helpers import collect, drain, of
-from test_alpaca_modify_checks import REQUEST, rig
+from modify_support import REQUEST, rig
 
 from ml4t_live.events import BrokerReconnected, OrderCancelled, VenueErrorReported
 

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import pytest
 from alpaca_helpers import collect, config_for, drain, of
-from test_alpaca_modify_checks import REQUEST, Rig, rig
+from modify_support import REQUEST, Rig, rig
 
 from ml4t_live.errors import VenueError
 from ml4t_live.events import OrderCancelled, OrderPartiallyFilled, VenueErrorReported

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from test_alpaca_modify_checks import REQUEST, rig
+from modify_support import REQUEST, rig
 
 
 def test_a_cancel_after_a_snapshot_during_a_pending_replace_cancels_the_replacement():

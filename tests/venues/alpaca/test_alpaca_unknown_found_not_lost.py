@@ -16,6 +16,7 @@ import pytest
 from alpaca_helpers import drain, of
 from loguru import logger
 from unknown_support import (
+    BreakingReader,
     NoActivitiesRaisesSecond,
     fill_events,
     replaced_chain,
@@ -24,7 +25,6 @@ from unknown_support import (
 
 from ml4t_live.events import OrderAccepted, OrderLost, VenueErrorReported
 from ml4t_live.sim.alpaca import SimulatedAlpaca
-from ml4t_live.venues.alpaca.executions import ExecutionReader
 from ml4t_live.venues.alpaca.rest import VenueRequestFailed
 
 
@@ -71,26 +71,12 @@ def test_a_found_submit_whose_report_broke_is_not_declared_lost_by_later_look_up
         gw.close()
 
 
-class _Breaks(ExecutionReader):
-    """Our execution reader, raising on every read while ``broken``; counts the reads."""
-
-    def __init__(self, reader: ExecutionReader) -> None:
-        super().__init__(reader.rest, reader.tracker)
-        self.broken, self.reads = True, 0
-
-    def for_view(self, client: Any, order: Any, *, adopting: bool = False) -> Any:
-        self.reads += 1
-        if self.broken:
-            raise RuntimeError("a report that always breaks")
-        return super().for_view(client, order, adopting=adopting)
-
-
 def test_a_report_that_always_raises_is_alerted_once_then_retried_at_a_lower_rate(
     sim: SimulatedAlpaca, errors: list[str]
 ) -> None:
     gw, _ = replaced_unknown(sim, unknown_order_lookups=3)
     try:
-        reader = gw.stream.executions = _Breaks(gw.stream.executions)
+        reader = gw.stream.executions = BreakingReader(gw.stream.executions)
         tick = lambda: gw.stream.session.call(gw.stream.resolve_unconfirmed)
         drain(gw.events)
         for _ in range(3):  # a failure every tick up to the bound

@@ -11,55 +11,19 @@ journal and a warm restart declared it lost. Real alpaca-py against SimulatedAlp
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from alpaca.trading.client import TradingClient
-from alpaca_helpers import collect, config_for, drain, inject, of
-from ml4t.backtest import OrderSide, OrderType
+from alpaca_helpers import drain, inject, of
+from unknown_support import ATTEMPTS, unknown_oco
 
 from ml4t_live.events import OrderAccepted, OrderFilled, OrderLost, OrderPartiallyFilled
-from ml4t_live.protocols import OrderRequest
 from ml4t_live.sim.alpaca import SimulatedAlpaca
 from ml4t_live.venues.alpaca.gateway import AlpacaGateway
-
-ATTEMPTS = 4  # max_request_attempts (AlpacaConfig default): what one look-up retries
-
-
-@pytest.fixture
-def gw(sim: SimulatedAlpaca) -> Iterator[AlpacaGateway]:
-    gateway = AlpacaGateway(config_for(sim, order_poll_interval=300.0), is_ours=lambda c: c.startswith("t-"))
-    gateway.connect()
-    yield gateway
-    gateway.close()
-
-
-def _unknown_oco(sim: SimulatedAlpaca, gw: AlpacaGateway, *, silent: bool = True, stop: float = 90.0) -> str:
-    """10 AAPL bought; the exits t-tp (limit 120) / t-sl (stop 90) sent as one OCO that Alpaca
-    takes but whose answer is cut, and whose look-up gets no answer (``silent``: nor does the
-    trade stream report it; ``stop``: another stop price). The stop leg's Alpaca id."""
-    gw.place(OrderRequest("t-entry", "AAPL", OrderSide.BUY, 10))
-    gw.end_of_bar(None)
-    collect(gw.events, lambda seen: bool(of(OrderFilled, seen, "t-entry")))
-    if silent:
-        inject(sim, "silence_trade_stream")
-    inject(sim, "truncated_body")
-    inject(sim, "lookup_error", count=ATTEMPTS)
-    gw.place(OrderRequest("t-tp", "AAPL", OrderSide.SELL, 10, OrderType.LIMIT, limit_price=120.0, oca_group="g"))
-    gw.place(OrderRequest("t-sl", "AAPL", OrderSide.SELL, 10, OrderType.STOP, stop_price=stop, oca_group="g"))
-    assert gw.follows_unknown("t-tp")
-    if not silent:  # the stream reports the take-profit (the leg's venue-chosen id is not ours yet)
-        collect(gw.events, lambda seen: bool(of(OrderAccepted, seen, "t-tp")))
-    drain(gw.events)
-    raw = TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url)
-    (leg,) = raw.get_order_by_client_id("t-tp").legs
-    return str(leg.id)
 
 
 def test_the_watcher_reports_the_stop_leg_of_an_oco_it_finds_accepted_with_its_alpaca_id(
     sim: SimulatedAlpaca, gw: AlpacaGateway
 ) -> None:
-    leg_id = _unknown_oco(sim, gw)
+    leg_id = unknown_oco(sim, gw)
     gw.stream.session.call(gw.stream.resolve_unconfirmed)
     seen = drain(gw.events)
     assert of(OrderAccepted, seen, "t-tp")
@@ -70,7 +34,7 @@ def test_the_watcher_reports_the_stop_leg_of_an_oco_it_finds_accepted_with_its_a
 def test_a_snapshot_listing_an_unknown_oco_reports_its_stop_leg_accepted_with_its_alpaca_id(
     sim: SimulatedAlpaca, gw: AlpacaGateway
 ) -> None:
-    leg_id = _unknown_oco(sim, gw)
+    leg_id = unknown_oco(sim, gw)
     gw.snapshot()
     seen = drain(gw.events)
     assert of(OrderAccepted, seen, "t-tp")
@@ -83,7 +47,7 @@ def test_the_watcher_reports_the_stop_leg_of_an_oco_the_trade_stream_reported_op
     """The stream reports the take-profit "new" (so its outcome is "open"): the watcher still
     walks the pair and aliases and reports the stop leg. Before, it settled the entry at once:
     the leg was never ours, its updates (its fill) dropped as foreign."""
-    leg_id = _unknown_oco(sim, gw, silent=False)
+    leg_id = unknown_oco(sim, gw, silent=False)
     gw.stream.session.call(gw.stream.resolve_unconfirmed)
     seen = drain(gw.events)
     assert [e.venue_order_id for e in of(OrderAccepted, seen, "t-sl")] == [leg_id]
@@ -100,7 +64,7 @@ def test_the_stop_leg_filled_before_the_watcher_finds_the_pair_is_reported_by_it
     """The stop leg (stop 150, above the market: it triggers at the next bar) filled while the
     pair was of unknown outcome: its fill is reported under Alpaca's execution id, read from the
     activities. Before, the leg's report read no executions: a made-up id, a reconstructed fill."""
-    leg_id = _unknown_oco(sim, gw, stop=150.0)
+    leg_id = unknown_oco(sim, gw, stop=150.0)
     gw.end_of_bar(None)  # (step mode: the next bar opens; the leg fills, the stream silent)
     raw = TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url)
     assert str(raw.get_order_by_id(leg_id).status.value) == "filled"
@@ -117,7 +81,7 @@ def test_an_oco_the_trade_stream_reported_is_never_lost_to_walks_that_get_no_ans
     """The take-profit exists (the stream reported it); the watcher walks the pair for its stop
     leg and gets no answer ``unknown_order_lookups`` times: nothing is declared lost, the pair is
     walked again and found at the next tick."""
-    leg_id = _unknown_oco(sim, gw, silent=False)
+    leg_id = unknown_oco(sim, gw, silent=False)
     limit = gw.config.unknown_order_lookups
     inject(sim, "lookup_error", count=ATTEMPTS * limit)
     for _ in range(limit):

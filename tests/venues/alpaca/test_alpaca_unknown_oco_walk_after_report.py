@@ -4,7 +4,7 @@ report has one).
 
 test_alpaca_unknown_oco_walk_bound.py's scenario (real alpaca-py against SimulatedAlpaca; the
 watcher's tick called on the stream's loop); the report is broken by our own execution reader
-(test_alpaca_unknown_found_not_lost.py's ``_Breaks``), the walks by the simulator's
+(unknown_support.py's ``BreakingReader``), the walks by the simulator's
 ``lookup_error``.
 """
 
@@ -12,22 +12,19 @@ from __future__ import annotations
 
 from alpaca_helpers import drain, inject, of
 from runtime_support import log_lines
-from test_alpaca_unknown_found_not_lost import _Breaks
-from test_alpaca_unknown_oco_leg import ATTEMPTS, _unknown_oco, gw
+from unknown_support import ATTEMPTS, BreakingReader, unknown_oco
 
 from ml4t_live.events import OrderAccepted
 from ml4t_live.sim.alpaca import SimulatedAlpaca
 from ml4t_live.venues.alpaca.gateway import AlpacaGateway
 
-__all__ = ["gw"]  # (the fixture, used by name)
-
 
 def test_failing_walks_after_a_failed_report_rest_as_any(sim: SimulatedAlpaca, gw: AlpacaGateway) -> None:
     """Failed before: an entry whose report had failed never counted its failed walks: it was
     walked at every tick with no bound (found here at the first tick the venue answered)."""
-    leg_id = _unknown_oco(sim, gw, silent=False)
+    leg_id = unknown_oco(sim, gw, silent=False)
     limit = gw.config.unknown_order_lookups
-    reader = gw.stream.executions = _Breaks(gw.stream.executions)
+    reader = gw.stream.executions = BreakingReader(gw.stream.executions)
     tick = gw.stream.resolve_unconfirmed
     with log_lines([]) as lines:
         gw.stream.session.call(tick)  # found; its report breaks

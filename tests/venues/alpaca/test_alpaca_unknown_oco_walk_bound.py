@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from alpaca_helpers import drain, inject, of
 from runtime_support import log_lines
-from test_alpaca_unknown_oco_leg import ATTEMPTS, _unknown_oco, gw
+from unknown_support import ATTEMPTS, unknown_oco
 
 from ml4t_live.events import OrderAccepted, OrderLost
 from ml4t_live.sim.alpaca import SimulatedAlpaca
 from ml4t_live.venues.alpaca.gateway import AlpacaGateway
-
-__all__ = ["gw"]  # (the fixture, used by name)
 
 
 def _alerts(lines: list[str]) -> list[str]:
@@ -27,7 +25,7 @@ def _alerts(lines: list[str]) -> list[str]:
 def test_a_streamed_oco_whose_walks_fail_is_alerted_once_then_walked_less_often(
     sim: SimulatedAlpaca, gw: AlpacaGateway
 ) -> None:
-    leg_id = _unknown_oco(sim, gw, silent=False)
+    leg_id = unknown_oco(sim, gw, silent=False)
     limit = gw.config.unknown_order_lookups
     tick = gw.stream.resolve_unconfirmed
     with log_lines([]) as lines:

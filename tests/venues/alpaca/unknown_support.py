@@ -14,10 +14,10 @@ from typing import Any
 from alpaca.trading.client import TradingClient
 from alpaca.trading.models import Order
 from alpaca.trading.requests import ReplaceOrderRequest
-from alpaca_helpers import config_for, drain, inject, of
+from alpaca_helpers import collect, config_for, drain, inject, of
 from ml4t.backtest import OrderSide, OrderType
 
-from ml4t_live.events import OrderFilled, OrderLost, OrderPartiallyFilled
+from ml4t_live.events import OrderAccepted, OrderFilled, OrderLost, OrderPartiallyFilled
 from ml4t_live.protocols import OrderRequest
 from ml4t_live.sim.alpaca import SimulatedAlpaca
 from ml4t_live.venues.alpaca.executions import ExecutionReader
@@ -184,3 +184,39 @@ def replaced_chain() -> list[Order]:
         doc_order(id=new_id, client_order_id="t-a.r1", qty="6", filled_qty="3", filled_avg_price="51",
                   status="partially_filled", replaces=old_id),
     ]  # fmt: skip
+
+
+def unknown_oco(sim: SimulatedAlpaca, gw: AlpacaGateway, *, silent: bool = True, stop: float = 90.0) -> str:
+    """10 AAPL bought; the exits t-tp (limit 120) / t-sl (stop 90) sent as one OCO that Alpaca
+    takes but whose answer is cut, and whose look-up gets no answer (``silent``: nor does the
+    trade stream report it; ``stop``: another stop price). The stop leg's Alpaca id."""
+    gw.place(OrderRequest("t-entry", "AAPL", OrderSide.BUY, 10))
+    gw.end_of_bar(None)
+    collect(gw.events, lambda seen: bool(of(OrderFilled, seen, "t-entry")))
+    if silent:
+        inject(sim, "silence_trade_stream")
+    inject(sim, "truncated_body")
+    inject(sim, "lookup_error", count=ATTEMPTS)
+    gw.place(OrderRequest("t-tp", "AAPL", OrderSide.SELL, 10, OrderType.LIMIT, limit_price=120.0, oca_group="g"))
+    gw.place(OrderRequest("t-sl", "AAPL", OrderSide.SELL, 10, OrderType.STOP, stop_price=stop, oca_group="g"))
+    assert gw.follows_unknown("t-tp")
+    if not silent:  # the stream reports the take-profit (the leg's venue-chosen id is not ours yet)
+        collect(gw.events, lambda seen: bool(of(OrderAccepted, seen, "t-tp")))
+    drain(gw.events)
+    raw = TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url)
+    (leg,) = raw.get_order_by_client_id("t-tp").legs
+    return str(leg.id)
+
+
+class BreakingReader(ExecutionReader):
+    """Our execution reader, raising on every read while ``broken``; counts the reads."""
+
+    def __init__(self, reader: ExecutionReader) -> None:
+        super().__init__(reader.rest, reader.tracker)
+        self.broken, self.reads = True, 0
+
+    def for_view(self, client: Any, order: Any, *, adopting: bool = False) -> Any:
+        self.reads += 1
+        if self.broken:
+            raise RuntimeError("a report that always breaks")
+        return super().for_view(client, order, adopting=adopting)
