@@ -16,10 +16,10 @@ from dataclasses import dataclass, field, replace
 
 from ml4t_live.events import OrderPartiallyFilled
 from ml4t_live.protocols import VenueOrder
-from tests.engine.test_cancel_resend import Clock, alert_lines
-from tests.engine.test_cancel_resend_bounds import run
-from tests.engine.test_restart_cancel_in_flight import LosesFirstCancel
-from tests.engine.test_unknown_lookup import WHEN
+from tests.engine.cancel_support import alert_lines, run
+from tests.engine.cancel_venues import LosesFirstCancel
+from tests.engine.fake_clock import Clock
+from tests.engine.unknown_outcome_support import WHEN
 
 
 @dataclass

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 from ml4t.backtest import BacktestConfig, OrderSide, OrderStatus, OrderType, RebalanceConfig, TargetWeightExecutor
 
@@ -12,16 +10,8 @@ from ml4t_live.events import OrderCancelled, OrderRejected
 from ml4t_live.order_ids import ClientOrderIds
 from ml4t_live.protocols import VenueOrder, VenuePosition
 from ml4t_live.venue_broker import VenueBroker
+from tests.engine.venue_broker_support import T0, connected
 from tests.support.fakes import FakeVenue, bar
-
-T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
-
-
-def connected(venue: FakeVenue, **kw) -> VenueBroker:
-    broker = VenueBroker(venue, strategy_id="demo", **kw)
-    broker.connect(BacktestConfig())
-    broker.begin_bar(bar(T0, {"AAA": 100.0, "BBB": 50.0}))
-    return broker
 
 
 def test_partial_fill_leaves_the_order_pending_with_filled_quantity():

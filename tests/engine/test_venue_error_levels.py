@@ -8,7 +8,7 @@ from __future__ import annotations
 from loguru import logger
 
 from ml4t_live.events import VenueErrorReported
-from tests.engine.test_venue_broker import connected
+from tests.engine.venue_broker_support import connected
 from tests.support.fakes import FakeVenue
 
 

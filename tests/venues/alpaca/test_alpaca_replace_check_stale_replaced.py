@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import pytest
 from alpaca_helpers import collect, of
-from test_alpaca_modify_checks import REQUEST, rig
+from modify_support import REQUEST, rig
 
 from ml4t_live.errors import CancelRefused
 from ml4t_live.events import OrderCancelled

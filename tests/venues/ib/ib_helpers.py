@@ -13,6 +13,13 @@ from ml4t.backtest import OrderType, Strategy
 
 from ml4t_live.venues.ib import IBConfig
 
+# What ib_async logs, at ERROR, when the gateway drops the socket or refuses a reconnect attempt.
+DROP_ERRORS = (
+    r"Peer closed connection",
+    r"API connection failed",
+    r"Make sure API port",
+)
+
 
 def config_for(sim: Any, **kw: Any) -> IBConfig:
     base: dict[str, Any] = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ib_helpers import config_for, wait_for
+from ib_helpers import DROP_ERRORS, config_for, wait_for
 from ml4t.backtest import OrderSide, OrderType
 
 from ml4t_live.events import (
@@ -13,13 +13,6 @@ from ml4t_live.events import (
 )
 from ml4t_live.protocols import OrderRequest
 from ml4t_live.venues.ib import IBGateway
-
-# What ib_async logs, at ERROR, when the gateway drops the socket or refuses a reconnect attempt.
-DROP_ERRORS = (
-    r"Peer closed connection",
-    r"API connection failed",
-    r"Make sure API port",
-)
 
 
 def test_fill_that_happened_while_disconnected_is_replayed_once(

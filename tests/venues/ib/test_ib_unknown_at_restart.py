@@ -12,10 +12,9 @@ connect reports (each stood for the quantity by itself), and for the executions 
 
 from __future__ import annotations
 
-from ib_helpers import config_for, drain, wait_for
+from ib_helpers import DROP_ERRORS, config_for, drain, wait_for
 from ml4t.backtest import BacktestConfig, OrderSide, OrderType
 from ml4t.backtest.execution import VolumeParticipationLimit
-from test_ib_reconnect import DROP_ERRORS
 
 from ml4t_live.events import (
     BrokerDisconnected,
