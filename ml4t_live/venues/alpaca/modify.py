@@ -58,7 +58,12 @@ _EPS = 1e-9
 MAX_CUTS = 3
 #: checks of one replace that may get no answer (each at an end of bar) before an ALERT gives up
 MAX_TRIES = 5
-#: a replacement in one of these has ended: with its old order open, the replace was not carried out
+#: a replacement in one of these has ended: with its old order open, the replace was not carried out.
+#: Alpaca's order statuses after which "no further updates will occur" are these, ``filled`` and
+#: ``replaced`` (a replacement in those was working: the replace was carried out); ``done_for_day``
+#: (resumes the next trading day), ``stopped`` (a trade guaranteed, not made yet) and ``suspended``
+#: (not eligible for trading for now) are not final, so a replacement in one is still open
+#: (parsing.OPEN_STATUSES), a replace not carried out yet (alpaca-py's enum says nothing of it)
 _ENDED = frozenset({AlpacaStatus.CANCELED, AlpacaStatus.REJECTED, AlpacaStatus.EXPIRED})
 
 
@@ -246,10 +251,10 @@ class Modifier:
             undone = self.tracker.replace_undone(check.old_id, new)
             if undone:
                 self._venue_ids[cid] = check.old_id
-        if not undone:  # (the stream showed it replaced: this read lags the replace)
-            _log.info("Alpaca order {} ({}) reads {} but was shown replaced by {}, which is {}: the replace "
-                      "was carried out and that end is the order's", check.old_id, cid, old.status.value,
-                      check.new_id, new.status.value)  # fmt: skip
+        if not undone:  # (the stream showed it replaced, or ended: this read lags it)
+            _log.info("Alpaca order {} ({}) reads {} but was shown replaced by {}, or ended, before: its "
+                      "replacement is {}, the order's end is reported as the stream showed it", check.old_id,
+                      cid, old.status.value, check.new_id, new.status.value)  # fmt: skip
             return
         _log.warning("Alpaca did not carry out the replace of order {} ({}) by {}: the replacement is {}, "
                      "the old order {} with its old terms; the strategy's change did not take effect",

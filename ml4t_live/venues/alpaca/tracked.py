@@ -34,6 +34,9 @@ class Tracked:
     #: the end of this order's replacement, taken as a replace not carried out (AL-14): our
     #: order's end after all if this order is shown ``replaced`` later
     undone_end: OrderEvent | None = None
+    #: its own end (canceled, expired, rejected) shown while its replacement was followed (the
+    #: replace pending): our order's end if the replacement then ends too
+    own_end: OrderEvent | None = None
 
 
 #: told (state, delta) when an order fills ``delta`` more: the bases of its replacements move on

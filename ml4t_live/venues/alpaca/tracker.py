@@ -79,11 +79,12 @@ class OrderTracker:
     def replace_undone(self, old_venue_id: str, replacement: AlpacaOrder) -> bool:
         """A replace Alpaca answered and then did not carry out (the old order read open, its
         ``replacement`` read ended): the old order is followed again, as :meth:`_undo` does (or
-        already was). An old order already shown ``replaced`` is not: the replace was carried
-        out and the replacement's end is our order's; False then."""
+        already was). An old order already shown ``replaced`` is not (the replace was carried
+        out and the replacement's end is our order's), nor one shown ended (its end is our
+        order's): False then."""
         with self._lock:
             old = self._orders.get(old_venue_id)
-            if old is not None and old.replaced:
+            if old is not None and (old.replaced or old.own_end is not None):
                 return False
             if old is not None and old.successor == str(replacement.id):
                 self._follow_old(old_venue_id, replacement)
@@ -302,13 +303,20 @@ class OrderTracker:
         out = self._fill_before_end(state, order, when) if ends else []
         if event == "replaced" or order.status is AlpacaStatus.REPLACED:
             state.replaced = True
-        if state.terminal:
-            return out
         ended = ends or event == "rejected" or order.status is AlpacaStatus.REJECTED
-        if ended and event != "replaced" and order.status is not AlpacaStatus.REPLACED and self._undo(state, order):
-            text = ("Alpaca ended the order's replacement before the order it replaces was shown replaced: "
-                    "taken as a replace not carried out, the order followed with its old terms")
-            return out + [VenueErrorReported("alpaca", "order_replace_rejected", text, state.ours)]
+        if state.terminal:
+            if ended and state.successor is not None and not state.replaced:  # (its replace pending)
+                state.own_end = _end_of(state, order, event)
+            return out
+        if ended and event != "replaced" and order.status is not AlpacaStatus.REPLACED:
+            first = self._ended_first(str(order.id))
+            if first is not None:  # the old order ended before its replacement: that end is ours
+                state.terminal = True
+                return out + [first]
+            if self._undo(state, order):
+                text = ("Alpaca ended the order's replacement before the order it replaces was shown replaced: "
+                        "taken as a replace not carried out, the order followed with its old terms")
+                return out + [VenueErrorReported("alpaca", "order_replace_rejected", text, state.ours)]
         if event in _ACCEPT_EVENTS:
             if state.accepted:
                 return []
@@ -331,6 +339,18 @@ class OrderTracker:
             state.terminal = True
             return [OrderRejected(state.ours, "rejected by Alpaca", "rejected")]
         return []
+
+    def _ended_first(self, venue_id: str) -> OrderEvent | None:
+        """The end the order replaced by ``venue_id`` showed of its own while its replace was
+        pending (it ended first: Alpaca then ends the replacement), taken once; None if none."""
+        old = next((s for s in self._orders.values() if s.successor == venue_id and s.own_end is not None), None)
+        if old is None or old.replaced:
+            return None
+        end, old.own_end = old.own_end, None
+        _log.warning("Alpaca order {} ({}), a replacement, ended after the order it replaces ended {} with its "
+                     "replace pending: the replace was not carried out, that end is the order's", venue_id,
+                     old.ours, getattr(end, "reason", end))  # fmt: skip
+        return end
 
     def _undo(self, state: Tracked, order: AlpacaOrder) -> bool:
         """``order``, a replacement, ended while the order it replaces was not shown
@@ -372,3 +392,10 @@ class OrderTracker:
                 state.filled - before, out[0].exec_id,
             )  # fmt: skip
         return out
+
+
+def _end_of(state: Tracked, order: AlpacaOrder, event: str) -> OrderEvent:
+    """Our order's end as ``order``'s own end (``event``, or its status) says it."""
+    if event == "rejected" or order.status is AlpacaStatus.REJECTED:
+        return OrderRejected(state.ours, "rejected by Alpaca", "rejected")
+    return OrderCancelled(state.ours, event if event in _CANCEL_EVENTS else order.status.value)
