@@ -232,8 +232,8 @@ class Modifier:
         """The old order of ``check`` is shown open, neither replaced nor pending. Its replacement
         ended (canceled, rejected, expired: Alpaca answered the PATCH, then rejected the replace,
         AL-14): our order is the old one again, unless the stream showed the old order
-        ``replaced`` (this read lags the replace: the replacement's end is our order's, and our
-        order stays the replacement). Otherwise (still pending_new / new / accepted, or
+        ``replaced`` or ended (this read lags it: the end the stream showed is our order's, and
+        our order stays the replacement). Otherwise (still pending_new / new / accepted, or
         unreadable) the replace is not carried out yet: a try, the check kept."""
         cid = check.request.client_order_id
         try:
@@ -252,9 +252,9 @@ class Modifier:
             if undone:
                 self._venue_ids[cid] = check.old_id
         if not undone:  # (the stream showed it replaced, or ended: this read lags it)
-            _log.info("Alpaca order {} ({}) reads {} but was shown replaced by {}, or ended, before: its "
-                      "replacement is {}, the order's end is reported as the stream showed it", check.old_id,
-                      cid, old.status.value, check.new_id, new.status.value)  # fmt: skip
+            _log.info("Alpaca order {} ({}) reads {}, a read lagging the trade stream, which showed it replaced "
+                      "or ended; its replacement {} is {}: the order's end is the one the stream showed",
+                      check.old_id, cid, old.status.value, check.new_id, new.status.value)  # fmt: skip
             return
         _log.warning("Alpaca did not carry out the replace of order {} ({}) by {}: the replacement is {}, "
                      "the old order {} with its old terms; the strategy's change did not take effect",
