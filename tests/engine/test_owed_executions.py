@@ -11,6 +11,8 @@ Each bar (each fill barrier) makes the reconciliation due (its schedule runs on 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from loguru import logger
@@ -154,9 +156,22 @@ def test_a_second_look_up_that_finds_the_order_cancelled_or_rejected_ends_it_so(
         assert not alert_lines(lines, cid)
 
 
-def _log_lines():
+@contextmanager
+def _logged() -> Iterator[list[tuple[str, str]]]:
+    """The (level, message) of the INFO+ lines logged inside the block."""
     lines: list[tuple[str, str]] = []
-    return lines, logger.add(lambda m: lines.append((m.record["level"].name, m.record["message"])), level="INFO")
+    sink = logger.add(lambda m: lines.append((m.record["level"].name, m.record["message"])), level="INFO")
+    try:
+        yield lines
+    finally:
+        logger.remove(sink)
+
+
+def _reconciliations(broker: VenueBroker, clock: Clock, seconds: range) -> None:
+    """A reconciliation made due and run at each of ``seconds`` (the fake clock's, after the unknown began)."""
+    for second in seconds:
+        broker.own.check_soon()
+        at(broker, clock, float(second))
 
 
 def _found_filled(venue: UnknownVenue, clock: Clock, state_dir):
@@ -175,6 +190,23 @@ def _found_filled(venue: UnknownVenue, clock: Clock, state_dir):
     return broker, order
 
 
+
+def _in_doubt(state_dir, status: str):
+    """``_found_filled``'s order, which the venue then shows at 4 of 10 with its execution (4 at 98.5;
+    the venue holds 4): ``status`` "filled" (4 of the limit's 10) or "unknown" (by its executions
+    alone, IB's answer for an order of another client id). Its next look-up is the first in doubt."""
+    clock = Clock()
+    venue = UnknownVenue(reached=True, fill_on_wait=False)
+    broker, order = _found_filled(venue, clock, state_dir)
+    cid = order.order_id
+    execution = OrderPartiallyFilled(cid, "X1", "AAA", OrderSide.BUY, 4, 98.5, WHEN, 1.0, 4)
+    if status == "filled":
+        said = VenueOrder(cid, "V1", "AAA", OrderSide.BUY, 10, 4, OrderType.LIMIT, "filled", 99.0)
+    else:
+        said = VenueOrder(cid, "V1", "AAA", OrderSide.BUY, 4, 4, OrderType.MARKET, "unknown")
+    venue.answers[cid] = (said, [execution])
+    venue.positions["AAA"] = VenuePosition("AAA", 4.0, 98.5)
+    return clock, venue, broker, order
 def test_a_second_look_up_saying_filled_no_more_than_the_book_has_makes_nothing_up_and_keeps_the_order_owed(tmp_path):
     # a review probe of 8224f41: IB builds its "filled" answer from the executions it finds, and
     # the drain just before applied them: the order was made up a fill of 0 (or less) with an ALERT.
@@ -188,8 +220,7 @@ def test_a_second_look_up_saying_filled_no_more_than_the_book_has_makes_nothing_
         execution = OrderPartiallyFilled(cid, "X1", "AAA", OrderSide.BUY, found, 98.5, WHEN, 1.0, found)
         venue.answers[cid] = (VenueOrder(cid, "V1", "AAA", OrderSide.BUY, 10, said, OrderType.LIMIT, "filled", 99.0),
                               [execution])  # fmt: skip
-        lines, sink = _log_lines()
-        try:
+        with _logged() as lines:
             broker.own.check_soon()
             at(broker, clock, 6.0)  # the next reconciliation looks it up again: its execution is applied
             assert order.status is OrderStatus.PENDING and order.filled_quantity == found and cid in broker.owed
@@ -200,8 +231,6 @@ def test_a_second_look_up_saying_filled_no_more_than_the_book_has_makes_nothing_
                                              99.0), [])  # fmt: skip
             broker.own.check_soon()
             at(broker, clock, 8.0)  # the venue gives it another end: it ends so
-        finally:
-            logger.remove(sink)
         assert [(f.quantity, f.price) for f in broker.get_fills()] == [(found, 98.5)]  # nothing made up
         assert order.status is OrderStatus.CANCELLED and order.filled_quantity == found and cid not in broker.owed
         alerts = [m for level, m in lines if level == "ERROR" and "ALERT" in m]
@@ -325,12 +354,9 @@ def test_executions_the_stream_brings_during_a_second_look_up_that_does_not_find
     cid = order.order_id
     # not found (None), the execution put on the events queue while the look-up runs
     venue.answers[cid] = (None, [OrderFilled(cid, "X1", "AAA", OrderSide.BUY, 10, 98.5, WHEN, 1.0, 10)])
-    lines, sink = _log_lines()
-    try:
+    with _logged() as lines:
         broker.own.check_soon()
         at(broker, clock, 6.0)
-    finally:
-        logger.remove(sink)
     assert venue.looked_up == [[cid], [cid]] and cid not in broker.owed
     assert not [m for _, m in lines if "not found by this look-up" in m], lines
     assert order.status is OrderStatus.FILLED and [(f.quantity, f.price) for f in broker.get_fills()] == [(10, 98.5)]
@@ -352,14 +378,11 @@ def test_an_order_a_look_up_shows_by_its_executions_alone_short_of_its_quantity_
     execution = OrderPartiallyFilled(cid, "X1", "AAA", OrderSide.BUY, 4, 98.5, WHEN, 1.0, 4)
     venue.answers[cid] = (VenueOrder(cid, "V1", "AAA", OrderSide.BUY, 4, 4, OrderType.MARKET, "unknown"), [execution])
     venue.positions["AAA"] = VenuePosition("AAA", 4.0, 98.5)
-    lines, sink = _log_lines()
-    try:
+    with _logged() as lines:
         at(broker, clock, 5.0)  # the look-up: its execution applied, its end unknown
         assert order.status is OrderStatus.PENDING and order.filled_quantity == 4 and cid in broker.owed
         broker.own.check_soon()
         at(broker, clock, 6.0)  # looked up again at the next reconciliation
-    finally:
-        logger.remove(sink)
     assert venue.looked_up == [[cid], [cid]] and [f.quantity for f in broker.get_fills()] == [4]
     alerts = [m for level, m in lines if level == "ERROR" and "ALERT" in m]
     assert len(alerts) == 1 and "the venue says it filled 4" in alerts[0] and "the book has 4 of 10" in alerts[0]
@@ -371,21 +394,10 @@ def test_an_order_in_doubt_is_looked_up_at_most_doubt_reads_times_then_ends_canc
     # looked up at every reconciliation for the run (60 reconciliations, 61 look-ups: on IB each one
     # reqOpenOrders + reqCompletedOrders + reqExecutions) and never ended: it held its
     # max_open_orders place and the end-of-run cancel was refused
-    clock = Clock()
-    venue = UnknownVenue(reached=True, fill_on_wait=False)
-    broker, order = _found_filled(venue, clock, tmp_path)
+    clock, venue, broker, order = _in_doubt(tmp_path, "filled")
     cid = order.order_id
-    execution = OrderPartiallyFilled(cid, "X1", "AAA", OrderSide.BUY, 4, 98.5, WHEN, 1.0, 4)
-    venue.answers[cid] = (VenueOrder(cid, "V1", "AAA", OrderSide.BUY, 10, 4, OrderType.LIMIT, "filled", 99.0),
-                          [execution])  # fmt: skip
-    venue.positions["AAA"] = VenuePosition("AAA", 4.0, 98.5)
-    lines, sink = _log_lines()
-    try:
-        for second in range(6, 20):  # 14 reconciliations
-            broker.own.check_soon()
-            at(broker, clock, float(second))
-    finally:
-        logger.remove(sink)
+    with _logged() as lines:
+        _reconciliations(broker, clock, range(6, 20))  # 14 reconciliations
     assert len(venue.looked_up) == 1 + DOUBT_READS  # the first (filled 10), then 5 saying filled 4
     assert order.status is OrderStatus.CANCELLED and order.filled_quantity == 4 and cid not in broker.owed
     assert [(f.quantity, f.price) for f in broker.get_fills()] == [(4, 98.5)]  # nothing made up
@@ -408,20 +420,10 @@ def test_an_order_ib_shows_by_its_executions_alone_is_never_ended_on_that_answer
     # alone ("unknown"); after 5 such answers it was ended CANCELLED at 4 of 10 while IB worked it
     # (the strategy free to send the rest again: doubled exposure). A review probe of 058fe1d:
     # backed off for good, it had one WARNING and then only INFO lines
-    clock = Clock()
-    venue = UnknownVenue(reached=True, fill_on_wait=False)
-    broker, order = _found_filled(venue, clock, tmp_path)
+    clock, venue, broker, order = _in_doubt(tmp_path, "unknown")
     cid = order.order_id
-    execution = OrderPartiallyFilled(cid, "X1", "AAA", OrderSide.BUY, 4, 98.5, WHEN, 1.0, 4)
-    venue.answers[cid] = (VenueOrder(cid, "V1", "AAA", OrderSide.BUY, 4, 4, OrderType.MARKET, "unknown"), [execution])
-    venue.positions["AAA"] = VenuePosition("AAA", 4.0, 98.5)
-    lines, sink = _log_lines()
-    try:
-        for second in range(6, 106):  # 100 reconciliations
-            broker.own.check_soon()
-            at(broker, clock, float(second))
-    finally:
-        logger.remove(sink)
+    with _logged() as lines:
+        _reconciliations(broker, clock, range(6, 106))  # 100 reconciliations
     assert order.status is OrderStatus.PENDING and order.filled_quantity == 4 and cid in broker.owed
     assert broker.link.journal.intents()[cid]["status"] != "cancelled"
     # the first (filled 10), 5 saying "unknown" 4, then after 2, 4, 8, 16, 32 reconciliations
@@ -443,20 +445,10 @@ def test_an_order_ib_shows_by_its_executions_alone_is_never_ended_on_that_answer
 def test_the_alert_at_the_longest_spacing_is_said_once_the_warnings_go_on(tmp_path):
     # the session's last review: a mutant repeating that ALERT at every look-up at the longest
     # spacing passed (100 reconciliations reach that spacing once)
-    clock = Clock()
-    venue = UnknownVenue(reached=True, fill_on_wait=False)
-    broker, order = _found_filled(venue, clock, tmp_path)
+    clock, venue, broker, order = _in_doubt(tmp_path, "unknown")
     cid = order.order_id
-    execution = OrderPartiallyFilled(cid, "X1", "AAA", OrderSide.BUY, 4, 98.5, WHEN, 1.0, 4)
-    venue.answers[cid] = (VenueOrder(cid, "V1", "AAA", OrderSide.BUY, 4, 4, OrderType.MARKET, "unknown"), [execution])
-    venue.positions["AAA"] = VenuePosition("AAA", 4.0, 98.5)
-    lines, sink = _log_lines()
-    try:
-        for second in range(6, 300):  # the longest spacing (64) reached, then three more look-ups at it
-            broker.own.check_soon()
-            at(broker, clock, float(second))
-    finally:
-        logger.remove(sink)
+    with _logged() as lines:
+        _reconciliations(broker, clock, range(6, 300))  # the longest spacing (64) reached, then three more look-ups at it
     assert len(venue.looked_up) == 1 + DOUBT_READS + 5 + 3, venue.looked_up
     alerts = [m for level, m in lines if level == "ERROR" and "ALERT" in m and cid in m]
     assert len(alerts) == 2, alerts  # the doubt's, then the longest spacing's, once
@@ -480,8 +472,7 @@ def test_a_different_quantity_in_doubt_starts_the_count_of_identical_answers_aga
     cid = order.order_id
     execution = OrderPartiallyFilled(cid, "X1", "AAA", OrderSide.BUY, 4, 98.5, WHEN, 1.0, 4)
     venue.positions["AAA"] = VenuePosition("AAA", 4.0, 98.5)
-    lines, sink = _log_lines()
-    try:
+    with _logged() as lines:
         for second, said in enumerate((4, 4, 3, 4, 4, 4, 4, 4), start=6):
             venue.answers[cid] = (VenueOrder(cid, "V1", "AAA", OrderSide.BUY, 10, said, OrderType.LIMIT, "filled",
                                              99.0), [execution])  # fmt: skip
@@ -489,8 +480,6 @@ def test_a_different_quantity_in_doubt_starts_the_count_of_identical_answers_aga
             at(broker, clock, float(second))
             if second == 11:  # 6 reads, the last 3 the same: not given up
                 assert order.status is OrderStatus.PENDING and cid in broker.owed, second
-    finally:
-        logger.remove(sink)
     assert len(venue.looked_up) == 1 + 8
     assert order.status is OrderStatus.CANCELLED and order.filled_quantity == 4 and cid not in broker.owed
     assert any("said at 5 reconciliations in a row that it filled 4 of 10" in m for level, m in lines if level == "ERROR")
@@ -510,19 +499,14 @@ def test_an_unknown_answer_above_the_books_fills_makes_nothing_up_and_its_execut
     unknown = VenueOrder(cid, "V1", "AAA", OrderSide.BUY, 4, 4, OrderType.MARKET, "unknown")
     venue.answers[cid] = (unknown, [])
     venue.positions["AAA"] = VenuePosition("AAA", 4.0, 99.0)
-    lines, sink = _log_lines()
-    try:
+    with _logged() as lines:
         broker.own.check_soon()
         at(broker, clock, 6.0)  # the look-up says "unknown" 4, its executions not come: nothing made up
         assert order.status is OrderStatus.PENDING and order.filled_quantity == 0 and cid in broker.owed
         assert broker.get_fills() == []
         real = OrderPartiallyFilled(cid, "E-real", "AAA", OrderSide.BUY, 4.0, 99.0, WHEN, 0.0, 4.0)
         venue.answers[cid] = (unknown, [real])  # the next look-up brings them (a real gateway reports them)
-        for second in range(7, 10):
-            broker.own.check_soon()
-            at(broker, clock, float(second))
-    finally:
-        logger.remove(sink)
+        _reconciliations(broker, clock, range(7, 10))
     assert [(f.quantity, f.price) for f in broker.get_fills()] == [(4.0, 99.0)]  # once, the real one
     assert order.status is OrderStatus.PENDING and order.filled_quantity == 4 and cid in broker.owed
     alerts = [m for level, m in lines if level == "ERROR" and "ALERT" in m and cid in m]
@@ -623,26 +607,13 @@ def test_a_cancel_checks_answer_about_an_order_in_doubt_leaves_the_count_to_the_
     # the count of identical answers is the reconciliations' (what the ALERT and the reason say):
     # a cancel check's look-up finding the order "filled" 4 again counted too, so its give-up
     # ALERT said "6 times in a row" while its reason said 5 (seen failing: the ALERT's "6 times")
-    clock = Clock()
-    venue = UnknownVenue(reached=True, fill_on_wait=False)
-    broker, order = _found_filled(venue, clock, tmp_path)
+    clock, _, broker, order = _in_doubt(tmp_path, "filled")
     broker.cancel_resends = CancelResends(clock=lambda: clock.now, after=0.0)  # checked at the next barrier
     cid = order.order_id
-    execution = OrderPartiallyFilled(cid, "X1", "AAA", OrderSide.BUY, 4, 98.5, WHEN, 1.0, 4)
-    venue.answers[cid] = (VenueOrder(cid, "V1", "AAA", OrderSide.BUY, 10, 4, OrderType.LIMIT, "filled", 99.0),
-                          [execution])  # fmt: skip
-    venue.positions["AAA"] = VenuePosition("AAA", 4.0, 98.5)
-    lines, sink = _log_lines()
-    try:
-        for second in range(6, 6 + DOUBT_READS - 1):  # the reconciliations say "filled 4" 4 times
-            broker.own.check_soon()
-            at(broker, clock, float(second))
+    with _logged() as lines:
+        _reconciliations(broker, clock, range(6, 6 + DOUBT_READS - 1))  # the reconciliations say "filled 4" 4 times
         broker.cancel_order(order.order_id)
-        for second in range(20, 23):  # its cancel's check: not listed, looked up: "filled 4" again
-            broker.own.check_soon()
-            at(broker, clock, float(second))
-    finally:
-        logger.remove(sink)
+        _reconciliations(broker, clock, range(20, 23))  # its cancel's check: not listed, looked up: "filled 4" again
     assert order.status is OrderStatus.CANCELLED and order.filled_quantity == 4 and cid not in broker.owed
     alerts = [m for level, m in lines if level == "ERROR" and "ALERT" in m and "no longer looked up" in m]
     assert len(alerts) == 1 and f"at {DOUBT_READS} reconciliations in a row that it filled 4 of 10" in alerts[0], alerts
