@@ -26,13 +26,30 @@ from ml4t_live.protocols import OrderRequest
 from ml4t_live.venues.ib import IBGateway
 
 
-def test_executions_found_without_their_order_are_part_fills_not_a_fill(sim_factory, gateway_factory):
-    sim = sim_factory()
+def _placed_by_a_process_that_dies(sim, gateway_factory, request: OrderRequest, *, parts: int = 0) -> None:
+    """Client id 1 connects, places ``request`` (``parts``: to be filled in that many executions)
+    and its process dies: IB works the order on under client id 1."""
     first = gateway_factory(sim)
     first.connect()
-    sim.inject("partial_fill", parts=3)
-    first.place(OrderRequest("half", "AAPL", OrderSide.BUY, 9))
-    first.close()  # the process dies; IB works the rest on under client id 1
+    if parts:
+        sim.inject("partial_fill", parts=parts)
+    first.place(request)
+    first.close()
+
+
+def _a_bar_driven_by_another_client(sim) -> None:
+    """Client id 8 connects, ends a bar (the order's executions go to client id 1 alone) and leaves."""
+    other = IBGateway(config_for(sim, client_id=8))
+    try:
+        other.connect()
+        other.end_of_bar(None)
+    finally:
+        other.close()
+
+
+def test_executions_found_without_their_order_are_part_fills_not_a_fill(sim_factory, gateway_factory):
+    sim = sim_factory()
+    _placed_by_a_process_that_dies(sim, gateway_factory, OrderRequest("half", "AAPL", OrderSide.BUY, 9), parts=3)
 
     second = IBGateway(config_for(sim, client_id=7))
     try:
@@ -54,17 +71,8 @@ def test_todays_executions_of_an_order_not_listed_at_connect_are_part_fills_not_
     # the same order, its two executions come before the new process connects (client id 8 drives
     # the bar): today's executions stood for its quantity one by one, each an OrderFilled
     sim = sim_factory()
-    first = gateway_factory(sim)
-    first.connect()
-    sim.inject("partial_fill", parts=3)
-    first.place(OrderRequest("half", "AAPL", OrderSide.BUY, 9))
-    first.close()
-    other = IBGateway(config_for(sim, client_id=8))
-    try:
-        other.connect()
-        other.end_of_bar(None)
-    finally:
-        other.close()
+    _placed_by_a_process_that_dies(sim, gateway_factory, OrderRequest("half", "AAPL", OrderSide.BUY, 9), parts=3)
+    _a_bar_driven_by_another_client(sim)
     second = IBGateway(config_for(sim, client_id=7))
     try:
         snapshot = second.connect()
@@ -90,16 +98,9 @@ def test_executions_a_reconnect_finds_without_their_order_are_part_fills_not_a_f
         ib_log_guard.expect(pattern)
     sim = sim_factory(config=BacktestConfig(partial_fills_allowed=True),
                       execution_limits=VolumeParticipationLimit(max_participation=0.003))  # fmt: skip
-    first = gateway_factory(sim)
-    first.connect()
-    first.place(OrderRequest("half", "AAPL", OrderSide.BUY, 9, OrderType.LIMIT, limit_price=150.0))
-    first.close()  # the process dies; IB works the order on under client id 1
-    other = IBGateway(config_for(sim, client_id=8))
-    try:
-        other.connect()
-        other.end_of_bar(None)  # the first bar: 3 of 9
-    finally:
-        other.close()
+    _placed_by_a_process_that_dies(sim, gateway_factory,
+                                   OrderRequest("half", "AAPL", OrderSide.BUY, 9, OrderType.LIMIT, limit_price=150.0))
+    _a_bar_driven_by_another_client(sim)  # the first bar: 3 of 9
 
     second = IBGateway(config_for(sim, client_id=7))
     try:
