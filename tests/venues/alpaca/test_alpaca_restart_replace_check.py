@@ -31,6 +31,12 @@ def _run_stopped_with_the_check_pending(sim: SimulatedAlpaca, tmp_path, bars: in
     return cid
 
 
+def _warm_restart(sim: SimulatedAlpaca, tmp_path, lines: list[str]):
+    """Run 2, a warm restart on run 1's journal (12 bars); the runtime, and what the venue then
+    holds: its fills, its orders and the quantities of the replaces it received."""
+    second = run_runtime(sim, tmp_path, 12, lines, BuyThenReprice(), strategy_id="rcheck")
+    return second, sim.fills(), _orders(sim), [form.qty for _, form in sim.replaces_received()]
+
 def test_a_replace_carried_out_while_away_is_cut_down_at_the_restart(tmp_path):
     """The replace is carried out while no runtime runs (r1 of 17 working, 6 filled by the old
     order: 23 asked in all), r1 fills 3. The restart cuts r1 down to what is left of the 20.
@@ -42,9 +48,7 @@ def test_a_replace_carried_out_while_away_is_cut_down_at_the_restart(tmp_path):
         trading_client(sim).get_clock()  # a bar while away: the replace is carried out, r1 fills 3
         assert _orders(sim)[cid] == ("replaced", "20", "6")
         assert _orders(sim)[f"{cid}.r1"][0] == "partially_filled"
-        second = run_runtime(sim, tmp_path, 12, lines, BuyThenReprice(), strategy_id="rcheck")
-        venue, orders = sim.fills(), _orders(sim)
-        replaces = [form.qty for _, form in sim.replaces_received()]
+        second, venue, orders, replaces = _warm_restart(sim, tmp_path, lines)
     finally:
         sim.close()
     assert sum(v.qty for v in venue) == 20, orders
@@ -68,9 +72,7 @@ def test_a_replace_still_pending_at_the_restart_is_checked_once_carried_out(tmp_
     lines: list[str] = []
     try:
         cid = _run_stopped_with_the_check_pending(sim, tmp_path, bars=4)
-        second = run_runtime(sim, tmp_path, 12, lines, BuyThenReprice(), strategy_id="rcheck")
-        venue, orders = sim.fills(), _orders(sim)
-        replaces = [form.qty for _, form in sim.replaces_received()]
+        second, venue, orders, replaces = _warm_restart(sim, tmp_path, lines)
     finally:
         sim.close()
     assert sum(v.qty for v in venue) == 20, orders
@@ -99,9 +101,7 @@ def test_a_chain_that_traded_more_than_asked_while_away_is_reported_and_stopped(
         for _ in range(4):  # bars while away: the replace is carried out, r1 fills 3 a bar
             raw.get_clock()
         assert _orders(sim)[f"{cid}.r1"] == ("partially_filled", "17", "12")
-        second = run_runtime(sim, tmp_path, 12, lines, BuyThenReprice(), strategy_id="rcheck")
-        venue, orders = sim.fills(), _orders(sim)
-        replaces = [form.qty for _, form in sim.replaces_received()]
+        second, venue, orders, replaces = _warm_restart(sim, tmp_path, lines)
     finally:
         sim.close()
     assert orders == {cid: ("replaced", "20", "6"), f"{cid}.r1": ("canceled", "17", "15")}
