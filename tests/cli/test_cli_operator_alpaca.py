@@ -1,6 +1,6 @@
 """``ml4t-live status`` / ``orders`` / ``flatten`` / ``cancel-all`` against the simulated Alpaca.
 
-Runs and operator commands go through the real alpaca-py clients (tests/cli/test_cli_alpaca.py's
+Runs and operator commands go through the real alpaca-py clients (tests/cli/conftest.py's
 fixtures: a step-mode simulator, keys in the environment).
 """
 

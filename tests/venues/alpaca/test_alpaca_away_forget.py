@@ -1,7 +1,7 @@
 """The view of a listed replacement kept for a read of what it filled while away
 (``WhileAway.unread``) is dropped when the broker gives the read up (``forget_away``).
 
-Real alpaca-py against the simulated Alpaca (test_alpaca_modify_checks.py's rig): t-p of 20
+Real alpaca-py against the simulated Alpaca (modify_support.py's rig): t-p of 20
 filled 3 and was re-priced, so Alpaca lists t-p.r1 under our id; the walk of its chain gets no
 answer (``lookup_error``). Failed before: the gateway had no ``forget_away``; the view stayed.
 """

@@ -48,10 +48,7 @@ def test_a_modify_while_the_last_replace_is_pending_sends_nothing():
     Failed before: the second modify went ahead (a PATCH of r1, refused by Alpaca while it was
     pending_new: VenueRequestFailed, not OrderRefused)."""
     with rig() as r:
-        r.gw.place(REQUEST)
-        r.bar(filled_to=3)
-        r.sim.inject("slow_replace", bars=2)
-        r.gw.modify(replace(REQUEST, limit_price=149.0, filled_quantity=3))
+        r.reprice_with_slow_replace(bars=2)
         with pytest.raises(OrderRefused, match="the last replace of t-p is not checked yet"):
             r.gw.modify(replace(REQUEST, limit_price=148.0, filled_quantity=3))
         assert [form.qty for _, form in r.sim.replaces_received()] == [17]
@@ -121,10 +118,7 @@ def test_a_cancel_that_gets_no_answer_is_tried_again_at_the_next_bar():
     (cancel_error). The check is kept and the next end of bar cancels r1.
     Failed before: an ERROR only; r1 stayed working."""
     with rig(max_request_attempts=1) as r:
-        r.gw.place(REQUEST)
-        r.bar(filled_to=3)
-        r.sim.inject("slow_replace", bars=2)
-        r.gw.modify(replace(REQUEST, limit_price=149.0, filled_quantity=14))
+        r.reprice_with_slow_replace(bars=2, filled_quantity=14)
         assert [form.qty for _, form in r.sim.replaces_received()] == [6]
         r.bar(filled_to=6)
         r.sim.inject("cancel_error")
@@ -160,10 +154,7 @@ def test_a_cut_down_that_gets_no_answer_is_tried_again_at_the_next_bar():
     is kept: the next end of bar cuts r1 down (as t-p.r3).
     Failed before: no check followed the unconfirmed cut; r1 bought 17 (23 for 20)."""
     with rig(max_request_attempts=1) as r:
-        r.gw.place(REQUEST)
-        r.bar(filled_to=3)
-        r.sim.inject("slow_replace", bars=2)
-        r.gw.modify(replace(REQUEST, limit_price=149.0, filled_quantity=3))
+        r.reprice_with_slow_replace(bars=2)
         r.bar(filled_to=6)
         r.bar()  # carried out: r1 of 17 works (and meets this bar)
         r.sim.inject("replace_error")
@@ -184,10 +175,7 @@ def test_a_cancel_retried_after_it_was_taken_is_that_cancel():
     retry is refused 422 "already pending_cancel": that is the cancel, not a failure.
     Failed before: an ERROR "could not cut down the replacement ...\""""
     with rig(max_request_attempts=2, reconnect_initial_delay=0.01) as r:
-        r.gw.place(REQUEST)
-        r.bar(filled_to=3)
-        r.sim.inject("slow_replace", bars=2)
-        r.gw.modify(replace(REQUEST, limit_price=149.0, filled_quantity=14))
+        r.reprice_with_slow_replace(bars=2, filled_quantity=14)
         r.bar(filled_to=6)
         r.sim.inject("lose_cancel", bars=1)
         r.sim.inject("cancel_error", carried_out=True)
@@ -209,10 +197,7 @@ def test_a_chain_that_traded_more_than_asked_is_an_error_the_engine_sees():
     asks. Failed before: a WARNING only ("cancelled, nothing is left"); then the gateway's own
     ERROR and the barrier's line said it twice."""
     with rig(bars=24) as r:
-        r.gw.place(REQUEST)
-        r.bar(filled_to=3)
-        r.sim.inject("slow_replace", bars=2)
-        r.gw.modify(replace(REQUEST, limit_price=149.0, filled_quantity=3))
+        r.reprice_with_slow_replace(bars=2)
         r.bar(filled_to=6)
         for _ in range(4):
             r.bar()

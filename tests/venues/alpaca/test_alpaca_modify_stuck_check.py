@@ -1,6 +1,6 @@
 """A replace's check whose old order stays open without being ``replaced`` (modify.Modifier).
 
-Real alpaca-py against the simulated Alpaca (test_alpaca_modify_checks.py's rig): ``slow_replace``
+Real alpaca-py against the simulated Alpaca (modify_support.py's rig): ``slow_replace``
 leaves the old order ``pending_replace`` for many bars, or (``fail``) answers the PATCH and then
 does not carry the replace out (AL-14): the old order works on with its old terms.
 Failed before: such a check was stored again with no try counted: never an ALERT, and every later
@@ -22,10 +22,7 @@ from ml4t_live.venues.alpaca.submit import OrderRefused
 
 def test_a_replace_pending_for_long_is_given_up_with_one_alert():
     with rig(max_request_attempts=1) as r:
-        r.gw.place(REQUEST)
-        r.bar(filled_to=3)
-        r.sim.inject("slow_replace", bars=MAX_TRIES + 5)
-        r.gw.modify(replace(REQUEST, limit_price=149.0, filled_quantity=3))  # (its check: the first try)
+        r.reprice_with_slow_replace(bars=MAX_TRIES + 5)  # (its check: the first try)
         for _ in range(MAX_TRIES):
             r.gw.modifier.check_replaces()
         alerts = [line for line in r.logged("ERROR") if line.startswith("ERROR ALERT")]
@@ -60,10 +57,7 @@ def test_the_end_of_a_replacement_whose_replace_was_not_carried_out_is_not_our_o
     instead); its later fills and its own cancel are reported as t-p's.
     Failed before: r1's ``canceled`` was reported as ``OrderCancelled('t-p')`` while t-p worked on."""
     with rig(max_request_attempts=1) as r:
-        r.gw.place(REQUEST)
-        r.bar(filled_to=3)
-        r.sim.inject("slow_replace", bars=1, fail=True)
-        r.gw.modify(replace(REQUEST, limit_price=149.0, filled_quantity=3))
+        r.reprice_with_slow_replace(bars=1, fail=True)
         drain(r.gw.events)
         r.bar()  # the replace fails (before the bar is matched); t-p fills 3 more at that bar
         seen = collect(r.gw.events, lambda seen: any(e.cumulative_quantity >= 6 for e in of(

@@ -1,7 +1,7 @@
 """A replace's check that reads the old order open after the stream showed it ``replaced``
 (modify.Modifier._not_replaced), its replacement ended meanwhile.
 
-Real alpaca-py against the simulated Alpaca (test_alpaca_modify_checks.py's rig): the replace is
+Real alpaca-py against the simulated Alpaca (modify_support.py's rig): the replace is
 left pending one bar (``slow_replace``), so its check is kept; at that bar Alpaca carries it out
 (the stream shows t-p ``replaced``, t-p.r1 works and fills 3), then another client of the account
 cancels t-p.r1 (the stream: our order cancelled). The check's GET of t-p lags the replace
@@ -11,11 +11,9 @@ order's end, and our order stays t-p.r1.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 from alpaca_helpers import collect, of
-from modify_support import REQUEST, rig
+from modify_support import rig
 
 from ml4t_live.errors import CancelRefused
 from ml4t_live.events import OrderCancelled
@@ -26,10 +24,7 @@ def test_a_stale_read_of_an_old_order_shown_replaced_does_not_point_our_order_ba
     strategy's change did not take effect and our id pointed at t-p again, so a later cancel went
     to the replaced t-p (422 "replaced") instead of our order's t-p.r1."""
     with rig(max_request_attempts=1) as r:
-        r.gw.place(REQUEST)
-        r.bar(filled_to=3)
-        r.sim.inject("slow_replace", bars=1)
-        r.gw.modify(replace(REQUEST, limit_price=149.0, filled_quantity=3))  # pending: the check kept
+        r.reprice_with_slow_replace(bars=1)  # pending: the check kept
         r.bar(filled_to=6)  # carried out (the stream: t-p replaced), t-p.r1 fills 3
         r.raw.cancel_order_by_id(r.venue_id("t-p.r1"))  # another client of the account
         collect(r.gw.events, lambda seen: bool(of(OrderCancelled, seen, "t-p")))  # our order's end

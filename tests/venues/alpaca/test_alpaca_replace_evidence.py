@@ -1,6 +1,6 @@
 """A replace's check that finds the old order still open just after the PATCH (modify.Modifier).
 
-Real alpaca-py against the simulated Alpaca (test_alpaca_modify_checks.py's rig): ``slow_replace``
+Real alpaca-py against the simulated Alpaca (modify_support.py's rig): ``slow_replace``
 with ``stale_old`` answers the PATCH with the replacement ``pending_new`` while a GET of the old
 order still shows it as before the PATCH (``partially_filled``), not ``pending_replace``: a window
 the references do not rule out. That is a replace not carried out YET (its replacement has not
@@ -27,10 +27,7 @@ from ml4t_live.venues.alpaca.submit import OrderRefused
 
 def test_stale_old_shows_the_old_order_as_before_the_patch_while_the_replace_is_pending():
     with rig() as r:
-        r.gw.place(REQUEST)
-        r.bar(filled_to=3)
-        r.sim.inject("slow_replace", bars=2, stale_old=True)
-        r.gw.modify(replace(REQUEST, limit_price=149.0, filled_quantity=3))
+        r.reprice_with_slow_replace(bars=2, stale_old=True)
         old_id, new_id = r.venue_id("t-p"), r.venue_id("t-p.r1")
         assert r.orders()["t-p"][0] == "pending_replace"  # (the venue's own record)
         assert r.raw.get_order_by_id(old_id).status is OrderStatus.PARTIALLY_FILLED  # (its GET)
@@ -46,10 +43,7 @@ def test_an_old_order_still_shown_open_after_the_patch_keeps_the_check():
     not ended); once carried out (r1 of 17 fills 3 at that bar) the check cuts r1 down to the 11
     left: 20 bought in all."""
     with rig(max_request_attempts=1) as r:
-        r.gw.place(REQUEST)
-        r.bar(filled_to=3)
-        r.sim.inject("slow_replace", bars=2, stale_old=True)
-        r.gw.modify(replace(REQUEST, limit_price=149.0, filled_quantity=3))  # its check: the first try
+        r.reprice_with_slow_replace(bars=2, stale_old=True)  # its check: the first try
         with pytest.raises(OrderRefused, match="not checked yet"):  # (the check is kept)
             r.gw.modify(replace(REQUEST, limit_price=148.0, filled_quantity=3))
         r.bar(filled_to=6)  # t-p fills 3 more while the replace is pending
@@ -67,10 +61,7 @@ def test_an_old_order_still_shown_open_after_the_patch_keeps_the_check():
 
 def test_a_cancel_after_a_stale_check_goes_to_the_replacement():
     with rig(max_request_attempts=1) as r:
-        r.gw.place(REQUEST)
-        r.bar(filled_to=3)
-        r.sim.inject("slow_replace", bars=1, stale_old=True)
-        r.gw.modify(replace(REQUEST, limit_price=149.0, filled_quantity=3))
+        r.reprice_with_slow_replace(bars=1, stale_old=True)
         r.bar()  # carried out before the bar is matched: r1 works
         r.gw.modifier.check_replaces()
         r.gw.cancel("t-p")

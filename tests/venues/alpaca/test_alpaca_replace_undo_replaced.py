@@ -1,17 +1,15 @@
 """A replacement's end taken as a replace not carried out (AL-14), then the old order shown
 ``replaced`` after all: the replacement's end is our order's.
 
-Real alpaca-py against the simulated Alpaca (test_alpaca_modify_checks.py's rig): ``slow_replace``
+Real alpaca-py against the simulated Alpaca (modify_support.py's rig): ``slow_replace``
 leaves the replace pending one bar, ``silence_trade_stream`` loses the old order's ``replaced``,
 ``drop_trade_stream`` makes alpaca-py reconnect (the re-sync reads only the replacement, t-p.r1).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from alpaca_helpers import collect, drain, of
-from modify_support import REQUEST, rig
+from modify_support import rig
 
 from ml4t_live.events import BrokerReconnected, OrderCancelled, VenueErrorReported
 
@@ -21,10 +19,7 @@ def test_our_cancel_of_the_replacement_after_a_lost_replaced_update_ends_our_ord
     again); the end-of-bar check then read the old order ``replaced`` and the tracker took it as
     finished quietly: OrderCancelled('t-p') was never reported and the book kept t-p working."""
     with rig(max_request_attempts=1) as r:
-        r.gw.place(REQUEST)
-        r.bar(filled_to=3)
-        r.sim.inject("slow_replace", bars=1)
-        r.gw.modify(replace(REQUEST, limit_price=149.0, filled_quantity=3))  # pending: checked later
+        r.reprice_with_slow_replace(bars=1)  # pending: checked later
         drain(r.gw.events)
         r.sim.inject("silence_trade_stream")
         r.bar()  # the replace is carried out: t-p replaced, t-p.r1 works (both updates lost)

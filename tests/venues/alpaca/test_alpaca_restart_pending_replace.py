@@ -1,7 +1,7 @@
 """A restart while a modify's replace is pending: the snapshot lists the old order
 (``pending_replace``, not shown ``replaced_by`` yet) and its replacement t-p.r1 (``pending_new``).
 
-Real alpaca-py against the simulated Alpaca (test_alpaca_modify_checks.py's rig), ``slow_replace``;
+Real alpaca-py against the simulated Alpaca (modify_support.py's rig), ``slow_replace``;
 the runtime stops (the first gateway closes) and a second gateway connects to the same venue.
 """
 
@@ -40,10 +40,7 @@ def test_the_old_orders_fills_while_away_are_read_through_its_pending_replace():
     old order as the snapshot listed it: read afresh, the 3 it filled after the restart (the
     stream's) would be counted again."""
     with rig(max_request_attempts=1) as r:
-        r.gw.place(REQUEST)
-        r.bar(filled_to=3)
-        r.sim.inject("slow_replace", bars=5)
-        r.gw.modify(replace(REQUEST, limit_price=149.0, filled_quantity=3))
+        r.reprice_with_slow_replace(bars=5)
         r.gw.close()
         r.bar()  # the old order fills 3 more while away
         assert r.orders()["t-p"] == ("pending_replace", "20", "6")
@@ -63,10 +60,7 @@ def test_a_replace_not_carried_out_after_the_restart_is_not_our_orders_end():
     Failed before: the old order and t-p.r1 were followed apart (no carry-over), so t-p.r1's
     ``canceled`` was reported OrderCancelled('t-p') while the old order worked on and filled."""
     with rig(max_request_attempts=1) as r:
-        r.gw.place(REQUEST)
-        r.bar(filled_to=3)
-        r.sim.inject("slow_replace", bars=2, fail=True)
-        r.gw.modify(replace(REQUEST, limit_price=149.0, filled_quantity=3))
+        r.reprice_with_slow_replace(bars=2, fail=True)
         with restarted(r) as gw:
             drain(gw.events)
             r.bar()
