@@ -22,6 +22,7 @@ from ml4t_live.cli.options import build_config, merge_options, parse_param
 from ml4t_live.cli.venues import entry_point
 from ml4t_live.errors import ConfigError
 from ml4t_live.examples import DemoMomentum, demo_bars_path
+from tests.support.cli_output import summary_rows
 
 
 @pytest.fixture
@@ -38,16 +39,6 @@ def cli(monkeypatch, tmp_path):
 def _backtest(strategy, **config) -> dict:
     feed = DataFeed(prices_df=pl.read_parquet(demo_bars_path()))
     return Engine(feed, strategy, BacktestConfig(**config)).run().metrics
-
-
-def _summary(output: str) -> dict[str, str]:
-    """The summary block's ``label   value`` lines as a dict."""
-    rows = {}
-    for line in output.splitlines():
-        if line.startswith("  ") and "  " in line.strip():
-            label, value = line.strip().split("  ", 1)
-            rows[label] = value.strip()
-    return rows
 
 
 def _write(path: Path, text: str) -> Path:
@@ -203,7 +194,7 @@ def test_run_from_a_toml_file_matches_the_backtest(cli, tmp_path):
     result = cli("run", "--config", toml, "-p", "slow=25", "-q")
     assert result.exit_code == 0, result.output
     expected = _backtest(DemoMomentum(fast=5, slow=25), initial_cash=50_000)
-    summary = _summary(result.output)
+    summary = summary_rows(result.output)
     assert summary["fills"] == f"{expected['num_fills']:,}"
     assert summary["final equity"] == f"{expected['final_value']:,.2f}"
     assert summary["session files"] == "(none: recording disabled)"
@@ -226,7 +217,7 @@ def test_error_policy_log_keeps_running(cli, tmp_path):
     assert result.exit_code == 0, result.output
     assert "Boom: 780 bars" in result.output
     # the errors it passed over are counted, in the printed summary and in summary.json
-    assert _summary(result.output)["strategy errors"] == "778"  # every bar from the third
+    assert summary_rows(result.output)["strategy errors"] == "778"  # every bar from the third
     (session,) = (tmp_path / "s").iterdir()
     assert json.loads((session / "summary.json").read_text())["num_strategy_errors"] == 778
 
@@ -236,7 +227,7 @@ def test_demo_runs_end_to_end_and_prints_the_summary(cli, tmp_path):
     assert result.exit_code == 0, result.output
     expected = _backtest(DemoMomentum(), initial_cash=100_000)
     assert "DemoMomentum: 780 bars, shadow mode, stopped: end of recorded bars" in result.output
-    summary = _summary(result.output)
+    summary = summary_rows(result.output)
     assert summary["orders"] == f"{expected['num_orders']:,}"
     assert summary["fills"] == f"{expected['num_fills']:,}"
     assert summary["rejections"] == f"{expected['num_rejected_orders']:,}"
@@ -258,8 +249,8 @@ def test_replay_of_a_recorded_session_gives_the_same_result(cli, tmp_path):
     again = cli("replay", session, "ml4t_live.examples:DemoMomentum", "--session-dir",
                 tmp_path / "replays", "-q")  # fmt: skip
     assert again.exit_code == 0, again.output
-    assert _summary(again.output)["final equity"] == _summary(first.output)["final equity"]
-    assert _summary(again.output)["fills"] == _summary(first.output)["fills"]
+    assert summary_rows(again.output)["final equity"] == summary_rows(first.output)["final equity"]
+    assert summary_rows(again.output)["fills"] == summary_rows(first.output)["fills"]
     assert "shadow replay mode" in again.output
     assert len(list((tmp_path / "replays").iterdir())) == 1
 
@@ -319,14 +310,14 @@ def test_replay_defaults_to_the_sessions_own_strategy_params_and_cash(cli, tmp_p
     assert recorded["strategy"] == f"{strategy}:Slow"
     assert recorded["params"] == {"fast": 4, "slow": 12} and recorded["initial_cash"] == 25000
     expected = _backtest(DemoMomentum(fast=4, slow=12), initial_cash=25_000)
-    assert _summary(first.output)["final equity"] == f"{expected['final_value']:,.2f}"
+    assert summary_rows(first.output)["final equity"] == f"{expected['final_value']:,.2f}"
 
     again = cli("replay", session, "--no-session", "-q")
     assert again.exit_code == 0, again.output
-    assert _summary(again.output)["final equity"] == _summary(first.output)["final equity"]
+    assert summary_rows(again.output)["final equity"] == summary_rows(first.output)["final equity"]
     assert "Slow: 780 bars, shadow replay mode" in again.output
     override = cli("replay", session, "--no-session", "-q", "-p", "slow=30")
-    assert _summary(override.output)["fills"] == f"{_backtest(DemoMomentum(fast=4, slow=30), initial_cash=25_000)['num_fills']:,}"
+    assert summary_rows(override.output)["fills"] == f"{_backtest(DemoMomentum(fast=4, slow=30), initial_cash=25_000)['num_fills']:,}"
 
 
 def test_replay_of_a_missing_session_exits_2(cli, tmp_path):
@@ -428,7 +419,7 @@ def test_retain_bounds_memory_and_the_session_files_keep_everything(cli, tmp_pat
     (session,) = (tmp_path / "s").iterdir()
     expected = _backtest(DemoMomentum(), initial_cash=100_000)
     assert pl.read_parquet(session / "fills.parquet").height == expected["num_fills"]
-    assert _summary(result.output)["fills"] == f"{expected['num_fills']:,}"
+    assert summary_rows(result.output)["fills"] == f"{expected['num_fills']:,}"
     assert "keeping the last 5 fills in memory" in result.output
 
 

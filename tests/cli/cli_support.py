@@ -1,13 +1,9 @@
 """What the CLI tests share besides their fixtures (those are in conftest.py): the bars' first
-timestamps, the Alpaca prices, strategy sources, and readers of the command's output."""
+timestamps, the Alpaca prices, strategy sources and the Alpaca venue options (the readers of what
+the commands print are in tests/support/cli_output.py)."""
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import selectors
-import time
 from datetime import UTC, datetime
 
 import polars as pl
@@ -59,42 +55,6 @@ class Holder(Strategy):
         if self.bars == 1:
             broker.submit_order("AAPL", 7)
 """
-
-
-def summary_rows(output: str) -> dict[str, str]:
-    rows = {}
-    for line in output.splitlines():
-        if line.startswith("  ") and "  " in line.strip():
-            label, value = line.strip().split("  ", 1)
-            rows[label] = value.strip()
-    return rows
-
-
-def error_lines(output: str) -> list[str]:
-    return [line for line in output.splitlines() if re.search(r"\bERROR\b", line)]
-
-
-def read_until(stream, pattern: str, timeout: float) -> re.Match[str]:
-    """Read ``stream`` (raw pipe) until ``pattern`` matches what was read; fail after ``timeout``."""
-    seen = b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(stream, selectors.EVENT_READ)
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            if (m := re.search(pattern, seen.decode(errors="replace"))) is not None:
-                return m
-            if selector.select(left):
-                chunk = os.read(stream.fileno(), 65536)
-                if not chunk:
-                    break
-                seen += chunk
-    raise AssertionError(
-        f"{pattern!r} not seen within {timeout}s: {seen.decode(errors='replace')}"
-    )
-
-
-def json_output(result) -> dict:
-    return json.loads(result.output[result.output.index("{"): result.output.rindex("}") + 1])
 
 
 def alpaca_venue(sim) -> tuple[str, ...]:

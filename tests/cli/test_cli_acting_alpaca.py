@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import textwrap
 
-from tests.cli.cli_support import alpaca_venue, json_output
+from tests.cli.cli_support import alpaca_venue
+from tests.support.cli_output import json_output
 
 
 def _open_owners(cli, sim) -> list[str]:

@@ -11,7 +11,8 @@ import pytest
 
 from ml4t_live.journal import Journal, journal_path, state_dir
 from ml4t_live.journal.operator_access import read_only
-from tests.cli.cli_support import TRADED_IB_ERRORS, json_output
+from tests.cli.cli_support import TRADED_IB_ERRORS
+from tests.support.cli_output import json_output
 
 pytestmark = pytest.mark.usefixtures("ib_errors")  # any ERROR ib_async logs fails the test
 IB_ERRORS_EXPECTED = TRADED_IB_ERRORS

@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from tests.cli.cli_support import read_until
+from tests.support.cli_output import read_until
 
 STRATEGY = """
 import sys

@@ -20,7 +20,8 @@ from ib_async import IB
 from ml4t_live.bridge import LoopThread
 from ml4t_live.errors import ConfigError
 from ml4t_live.venues.ib.entry import ib_bar_size
-from tests.cli.cli_support import N_BARS, error_lines, read_until, summary_rows
+from tests.cli.cli_support import N_BARS
+from tests.support.cli_output import error_lines, read_until, summary_rows
 
 pytestmark = pytest.mark.usefixtures("ib_errors")  # any ERROR ib_async logs fails the test
 

@@ -13,7 +13,8 @@ from collections import Counter
 
 import pytest
 
-from tests.cli.cli_support import HOLDER, error_lines, summary_rows
+from tests.cli.cli_support import HOLDER
+from tests.support.cli_output import error_lines, summary_rows
 
 pytestmark = pytest.mark.usefixtures("ib_errors")  # any ERROR ib_async logs fails the test
 

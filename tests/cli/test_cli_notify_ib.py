@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from tests.cli.cli_support import error_lines
+from tests.support.cli_output import error_lines
 from tests.support.webhook import WebhookReceiver, fields
 
 pytestmark = pytest.mark.usefixtures("ib_errors")  # any ERROR ib_async logs fails the test

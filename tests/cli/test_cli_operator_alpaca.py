@@ -6,7 +6,8 @@ fixtures: a step-mode simulator, keys in the environment).
 
 from __future__ import annotations
 
-from tests.cli.cli_support import MONDAY_OPEN, alpaca_venue, json_output
+from tests.cli.cli_support import MONDAY_OPEN, alpaca_venue
+from tests.support.cli_output import json_output
 
 
 def test_status_splits_the_strategys_positions_from_external_ones(cli, traded_alpaca):

@@ -12,7 +12,8 @@ import os
 import pytest
 
 from ml4t_live.journal import Journal, journal_path, state_dir
-from tests.cli.cli_support import TRADED_IB_ERRORS, error_lines, json_output
+from tests.cli.cli_support import TRADED_IB_ERRORS
+from tests.support.cli_output import error_lines, json_output
 
 pytestmark = pytest.mark.usefixtures("ib_errors")  # any ERROR ib_async logs fails the test
 

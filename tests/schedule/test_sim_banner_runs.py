@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import os
 import re
-import selectors
 import shlex
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -21,6 +19,7 @@ from typer.testing import CliRunner
 
 from ml4t_live.cli import app
 from ml4t_live.venues.alpaca.config import KEY_ENV, SECRET_ENV
+from tests.support.cli_output import read_until
 
 NY = ZoneInfo("America/New_York")
 # the last minutes of Wed 2024-11-27, then the day after Thanksgiving from 12:52 to its close at 13:00
@@ -46,22 +45,6 @@ def bars(tmp_path):
     return path
 
 
-def _read_until(stream, pattern: str, timeout: float) -> re.Match[str]:
-    seen = b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(stream, selectors.EVENT_READ)
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            if (m := re.search(pattern, seen.decode(errors="replace"))) is not None:
-                return m
-            if selector.select(left):
-                chunk = os.read(stream.fileno(), 65536)
-                if not chunk:
-                    break
-                seen += chunk
-    raise AssertionError(f"{pattern!r} not seen within {timeout}s: {seen.decode(errors='replace')}")
-
-
 @pytest.mark.parametrize("venue", ["ib", "alpaca"])
 def test_the_banners_run_command_ends_by_itself_at_the_recorded_close(venue, bars, tmp_path, monkeypatch):
     (tmp_path / "buyer.py").write_text(STRATEGY)
@@ -69,7 +52,7 @@ def test_the_banners_run_command_ends_by_itself_at_the_recorded_close(venue, bar
     proc = subprocess.Popen([sys.executable, "-m", "ml4t_live", "sim", venue, "--data", str(bars), "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, env=env)  # fmt: skip
     try:
-        command = _read_until(proc.stdout, r"ml4t-live run (\S+) (--broker .*--calendar .*)\n", timeout=30)
+        command = read_until(proc.stdout, r"ml4t-live run (\S+) (--broker .*--calendar .*)\n", timeout=30)
         if venue == "alpaca":  # the banner's throwaway keys, as its export lines say
             banner = command.string
             monkeypatch.setenv(KEY_ENV, re.search(rf"export {KEY_ENV}=(\S+)", banner).group(1))
