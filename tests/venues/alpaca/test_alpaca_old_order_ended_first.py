@@ -27,10 +27,7 @@ def test_the_old_order_followed_again_gives_way_once_it_has_ended():
     """The replace fails (AL-14): the old order is followed again instead of t-p.r1 until it is
     cancelled; then followed_instead names no order (nothing of ours works)."""
     with rig(max_request_attempts=1) as r:
-        r.gw.place(REQUEST)
-        r.bar(filled_to=3)
-        r.sim.inject("slow_replace", bars=1, fail=True)
-        r.gw.modify(replace(REQUEST, limit_price=149.0, filled_quantity=3))
+        r.reprice_with_slow_replace(bars=1, fail=True)
         r.bar()  # the replace fails: t-p.r1 canceled, the old order fills on
         collect(r.gw.events, lambda seen: bool(of(VenueErrorReported, seen, "t-p")))
         old_id, new_id = r.venue_id("t-p"), r.venue_id("t-p.r1")
