@@ -42,7 +42,7 @@ from .order_entry import order_from_request
 from .owed_executions import SAID_FILLED, OwedExecutions, made_up_fill, settle
 from .ownership import Ownership
 from .protocols import AccountSnapshot, VenueGateway
-from .restart_reads import RestartReads
+from .restart_reads import AwayReads, RestartLookUps
 from .runtime_cancels import RuntimeCancels
 from .venue_rails import HALT_REASONS
 
@@ -53,7 +53,7 @@ _log = logger.bind(component="venue-broker")
 END_POLICIES = ("cancel", "keep", "flatten")
 
 
-class BarSteps(RuntimeCancels, RestartReads):
+class BarSteps(RuntimeCancels):
     gateway: VenueGateway
     venue: str
     book: Book
@@ -66,7 +66,8 @@ class BarSteps(RuntimeCancels, RestartReads):
     _catch_up: bool
     _bar_time: Any
     risk_position: Any  # RailSteps
-    _unresolved: list[str]
+    away_reads: AwayReads
+    restart_lookups: RestartLookUps
     cancel_resends: Any  # CancelResends
     _resend_due_cancels: Any  # CancelResending._resend_due_cancels
     _restore_follow_up: Any  # CancelResending._restore_follow_up
@@ -81,7 +82,6 @@ class BarSteps(RuntimeCancels, RestartReads):
     _is_lost: Any  # LostOrders
     _lost_listed: Any  # LostOrders
     _lost_surfaced: Any  # LostOrders
-    _unlisted: Any  # UnknownLookups
 
     # ------------------------------------------------------------------ bars
     def open_bar(self, bar: BarClosed, replay_n: int | None = None) -> None:
@@ -184,13 +184,30 @@ class BarSteps(RuntimeCancels, RestartReads):
             self.cancel_resends.sent(cid, long_ago=True)
         # counts continue from the journal; a halt's refused cancels only while it holds
         self._restore_follow_up((*HALT_REASONS, STRATEGY_CANCEL) if self.gate.halted else (STRATEGY_CANCEL,))
-        self._unresolved = [cid for cid in list(self.book.open) + list(self.book.cancelling)
-                            if cid not in working]  # fmt: skip
+        self.restart_lookups.cids = [cid for cid in list(self.book.open) + list(self.book.cancelling)
+                                     if cid not in working]  # fmt: skip
         # the look-up first: an unlisted order it finds working is checked (its cancel sent
         # again) as a listed one, once
         working |= self._look_up_unresolved()
         self._resend_due_cancels(working, when=", sent before the restart,")
         self._lost_listed(snapshot.open_orders, "at the restart")
+
+    def _apply_fills_while_away(self, listed: list[Any]) -> None:
+        """The restart's read of what the listed working orders filled while away
+        (:meth:`~ml4t_live.restart_reads.AwayReads.read_at_restart`); one that got no answer
+        makes the first reconciliation due at once (it reads again there)."""
+        if self.away_reads.read_at_restart(listed):
+            self.own.check_soon()
+
+    def _look_up_unresolved(self) -> set[str]:
+        """The restart's look-up of the orders the venue no longer lists
+        (:meth:`~ml4t_live.restart_reads.RestartLookUps.look_up`): those it found working; one
+        that got no answer makes the next reconciliation due at once (it looks up again there)."""
+        working = self.restart_lookups.look_up(self.link.journal)
+        if working is None:
+            self.own.check_soon()
+            return set()
+        return working
 
     def _take_venue_end(self, order: Order, venue_order: Any, when: str, *, in_session: bool = False) -> None:
         """A looked-up order the venue has ended: cancelled, rejected, or filled. ``when`` says
@@ -287,10 +304,10 @@ class BarSteps(RuntimeCancels, RestartReads):
             self._resend_due_cancels()  # its own schedule (cancels unanswered for a while)
         if not self.own.due():
             return
-        if self._unresolved:
+        if self.restart_lookups.cids:
             self._found_working(self._look_up_unresolved())
-        if self._unread_away:
-            self._read_fills_while_away_again()
+        if self.away_reads.unread:
+            self.away_reads.read_again()
         # the owed executions before the positions are compared: a made-up fill counts
         settle(self.owed, getattr(self.gateway, "lookup", None), self._drain, self._apply_live, self._take_venue_end)
         try:

@@ -26,6 +26,7 @@ from .order_entry import intent_args, order_request
 from .order_ids import ClientOrderIds
 from .ownership import Ownership
 from .protocols import VenueGateway
+from .restart_reads import AwayReads
 from .runtime_cancels import cancel_one
 
 _log = logger.bind(component="venue-broker")
@@ -55,7 +56,7 @@ class JournaledOrders:
     risk_clock: Any  # RailSteps
     risk_refusal: Any
     risk_change_refusal: Any
-    _away_change_refusal: Any  # RestartReads
+    away_reads: AwayReads
     risk_sent: Any
     risk_changed: Any
     latency: LatencyLog
@@ -233,7 +234,7 @@ class JournaledOrders:
         """The rails' answer, then the venue's (the runtime's own orders are not the strategy's
         to change: False, journaled as the answer)."""
         refused = "the runtime's order" if self._operators(order.order_id, "change") else \
-            self._away_change_refusal(order.order_id) or self.risk_change_refusal(order, changes, now)  # fmt: skip
+            self.away_reads.change_refusal(order.order_id) or self.risk_change_refusal(order, changes, now)  # fmt: skip
         if refused is not None:
             self.link.not_sent()
             return False

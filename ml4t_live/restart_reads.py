@@ -1,11 +1,15 @@
 """What a warm restart reads from the venue about the orders the journal left open: the fills a
-working order made while no runtime ran, and a look-up by client order id of the ones the venue
-no longer lists. Mixed into :class:`~ml4t_live.broker_steps.BarSteps` (needs the attributes
-listed below); called from its ``_resolve_open_intents`` and ``reconcile_if_due``.
+working order made while no runtime ran (:class:`AwayReads`), and a look-up by client order id of
+the ones the venue no longer lists (:class:`RestartLookUps`). The
+:class:`~ml4t_live.venue_broker.VenueBroker` holds one of each (``away_reads``,
+``restart_lookups``); :class:`~ml4t_live.broker_steps.BarSteps` calls them from its
+``_resolve_open_intents`` and ``reconcile_if_due``, and makes the next reconciliation due at once
+when a read or a look-up got no answer (it is tried again there).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -14,9 +18,8 @@ from ml4t.backtest import OrderStatus
 
 from .book import Book
 from .errors import BridgeError, VenueError
-from .journal.link import JournalLink
+from .journal import Journal
 from .order_entry import order_request
-from .ownership import Ownership
 from .protocols import VenueGateway
 
 _log = logger.bind(component="venue-broker")
@@ -27,7 +30,7 @@ _EPS = 1e-9
 
 @dataclass(slots=True)
 class UnreadAway:
-    """An order whose fills while away could not be read at the restart (``_unread_away``)."""
+    """An order whose fills while away could not be read at the restart (``AwayReads.unread``)."""
 
     filled: float  # the book's filled quantity at the restart
     avg_price: float | None  # at this average price
@@ -35,32 +38,34 @@ class UnreadAway:
     reads: int = 1  # reads that failed so far
 
 
-class RestartReads:
-    gateway: VenueGateway
-    book: Book
-    own: Ownership
-    link: JournalLink
-    _unresolved: list[str]
-    _unread_away: dict[str, UnreadAway]  # our id -> what the book held at the restart, reads so far
-    _apply_live: Any  # BarSteps._apply_live
-    _take_venue_end: Any  # BarSteps._take_venue_end
-    _drain: Any  # FillBarrier._drain
-    _unlisted: Any  # UnknownLookups
+class AwayReads:
+    """What the working orders the venue lists at a warm restart filled while away, read through
+    the gateway's ``executions_since`` (a gateway without it has none to read) and applied with
+    ``apply_live`` (the broker's: the book and the journal). ``unread``: the orders whose read got
+    no answer, read again at the next reconciliations (:meth:`read_again`)."""
 
-    def _apply_fills_while_away(self, listed: list[Any]) -> None:
+    def __init__(self, gateway: VenueGateway, book: Book, apply_live: Callable[[Any], Any]) -> None:
+        self.gateway = gateway
+        self.book = book
+        self.apply_live = apply_live
+        self.unread: dict[str, UnreadAway] = {}  # our id -> what the book held at the restart, reads so far
+
+    def read_at_restart(self, listed: list[Any]) -> bool:
         """A working order of ours the venue lists: its executions since the book's filled
         quantity (a gateway with ``executions_since``; Alpaca, whose snapshot carries no
         executions) happened while away: applied once. The gateway decides whether there are
         any: a listed order's own filled quantity may leave out what the orders it replaced
         filled (Alpaca's ``<id>.r<n>``), which the book counts. One whose read fails is read
-        again at the next reconciliations (:meth:`_read_fills_while_away_again`): unknown is
-        never read as nothing. An order listed twice (Alpaca's old order and its replacement, a
-        replace pending) is read once. A gateway with ``asked`` is told first what the strategy
-        last asked of each (Alpaca checks a replace chain against it)."""
+        again at the next reconciliations (:meth:`read_again`): unknown is never read as
+        nothing. An order listed twice (Alpaca's old order and its replacement, a replace
+        pending) is read once. A gateway with ``asked`` is told first what the strategy last
+        asked of each (Alpaca checks a replace chain against it). True when a read failed and is
+        to be tried again."""
         since = getattr(self.gateway, "executions_since", None)
         if since is None:
-            return
+            return False
         asked = getattr(self.gateway, "asked", None)
+        unanswered = False
         seen: set[str] = set()
         for venue_order in listed:
             cid = venue_order.client_order_id
@@ -72,33 +77,42 @@ class RestartReads:
                 if asked is not None:  # (Alpaca: a replace's check is made again against it)
                     asked(order_request(order))
                 entry = UnreadAway(order.filled_quantity, order.filled_price, venue_order.filled_quantity, 0)
-                self._read_fills_while_away(since, cid, entry)
-                if cid in self._unread_away:
-                    self.own.check_soon()  # (the first reconciliation comes at once: read again there)
+                self._read(since, cid, entry)
+                unanswered = unanswered or cid in self.unread
+        return unanswered
 
-    def _read_fills_while_away_again(self) -> None:
+    def read_again(self) -> None:
         """The orders whose fills while away could not be read at the restart, read again as the
         book held them then (what the venue reported since carries its own execution ids),
         whether or not the book still has them open (a stream fill may have ended one), until
-        a read succeeds or gives up (:meth:`_give_up_away`)."""
+        a read succeeds or gives up (:meth:`_give_up`)."""
         since = getattr(self.gateway, "executions_since", None)
-        for cid, entry in list(self._unread_away.items()):
+        for cid, entry in list(self.unread.items()):
             if since is not None:
-                self._read_fills_while_away(since, cid, entry)
+                self._read(since, cid, entry)
 
-    def _read_fills_while_away(self, since: Any, cid: str, entry: UnreadAway) -> None:
+    def change_refusal(self, order_id: str) -> str | None:
+        """Why a change of ``order_id`` is refused while what it filled while away is unread (the
+        venue would be asked for a remainder that leaves that part out), else None."""
+        if order_id not in self.unread:
+            return None
+        reason = "what it filled while away is not read yet; ask again at a later bar"
+        _log.warning("change of {} refused: {}", order_id, reason)
+        return reason
+
+    def _read(self, since: Any, cid: str, entry: UnreadAway) -> None:
         try:
             executions = since(cid, entry.filled, entry.avg_price)
         except (VenueError, BridgeError) as exc:
             entry.reads += 1
             if getattr(exc, "permanent", False) or entry.reads >= AWAY_READS:
-                self._give_up_away(cid, entry, exc)
+                self._give_up(cid, entry, exc)
                 return
             _log.warning("could not read what order {} filled while away ({}); reading it again at the "
                          "next reconciliation", cid, exc)  # fmt: skip
-            self._unread_away[cid] = entry
+            self.unread[cid] = entry
             return
-        if self._unread_away.pop(cid, None) is not None:
+        if self.unread.pop(cid, None) is not None:
             _log.info("what order {} filled while away was read at last: {} execution(s)", cid, len(executions))
         # read against the order's view at the restart: what the venue reported of it since (in the
         # book now) came after all of them, so each counts on top of it (the book trims a made-up
@@ -110,19 +124,10 @@ class RestartReads:
                 _log.info("execution {} of {} happened while away: applied", execution.exec_id, cid)
                 if since_restart > _EPS:
                     execution = replace(execution, cumulative_quantity=execution.cumulative_quantity + since_restart)
-                self._apply_live(execution)
+                self.apply_live(execution)
 
-    def _away_change_refusal(self, order_id: str) -> str | None:
-        """Why a change of ``order_id`` is refused while what it filled while away is unread (the
-        venue would be asked for a remainder that leaves that part out), else None."""
-        if order_id not in self._unread_away:
-            return None
-        reason = "what it filled while away is not read yet; ask again at a later bar"
-        _log.warning("change of {} refused: {}", order_id, reason)
-        return reason
-
-    def _give_up_away(self, cid: str, entry: UnreadAway, exc: Exception) -> None:
-        self._unread_away.pop(cid, None)
+    def _give_up(self, cid: str, entry: UnreadAway, exc: Exception) -> None:
+        self.unread.pop(cid, None)
         forget = getattr(self.gateway, "forget_away", None)
         if forget is not None:
             forget(cid)  # (the gateway drops what it kept for the read)
@@ -132,21 +137,39 @@ class RestartReads:
                    "reconciliation shows it): check the venue account", cid, exc, entry.reads,
                    entry.filled, entry.venue_filled)  # fmt: skip
 
-    def _look_up_unresolved(self) -> set[str]:
+
+class RestartLookUps:
+    """The orders the journal left open that the venue no longer listed at a warm restart
+    (``cids``), looked up by client order id through the gateway's ``lookup`` until a look-up
+    answers. What the look-up reported is applied first (``drain``, the broker's event queue);
+    then an order it did not find goes to ``unlisted`` (lost, or looked up again:
+    :mod:`~ml4t_live.unknown_orders`), one it found ended takes the venue's end
+    (``take_venue_end``)."""
+
+    def __init__(self, gateway: VenueGateway, book: Book, *, drain: Callable[..., bool],
+                 unlisted: Callable[..., None], take_venue_end: Callable[..., None]) -> None:  # fmt: skip
+        self.gateway = gateway
+        self.book = book
+        self.drain = drain
+        self.unlisted = unlisted
+        self.take_venue_end = take_venue_end
+        self.cids: list[str] = []  # to look up (those still open or cancelling when it comes)
+
+    def look_up(self, journal: Journal) -> set[str] | None:
         """Look up by client order id the orders the venue no longer works (after a restart);
         a look-up that fails is tried again at each reconciliation (unknown is never gone).
         A gateway with ``holds`` is told first what the book holds of each and the venue id the
         journal recorded: its look-up reports only the executions beyond (an earlier restart may
         have applied some under made-up ids), and finds by that id an order the venue holds
         under a client id of its own choosing (an Alpaca OCO's stop leg).
-        Returns those the look-up found working after all."""
+        Returns those the look-up found working after all; None when it got no answer."""
         lookup = getattr(self.gateway, "lookup", None)
-        gone = [cid for cid in self._unresolved if cid in self.book.open or cid in self.book.cancelling]
-        self._unresolved = gone
+        gone = [cid for cid in self.cids if cid in self.book.open or cid in self.book.cancelling]
+        self.cids = gone
         if not gone or lookup is None:
             return set()
         holds = getattr(self.gateway, "holds", None)  # (Alpaca: its look-up reports beyond the book)
-        intents = self.link.journal.intents() if holds is not None else {}
+        intents = journal.intents() if holds is not None else {}
         for cid in gone if holds is not None else ():
             order = self.book.get(cid)
             if order is not None:
@@ -156,11 +179,10 @@ class RestartReads:
         except (VenueError, BridgeError) as exc:
             _log.warning("could not look up {} order(s) after the restart ({}); trying again at "
                          "the next reconciliation", len(gone), exc)  # fmt: skip
-            self.own.check_soon()
-            return set()
-        self._unresolved = []
-        self._drain(block_until=None)  # what the look-up reported (fills by execution id) first
-        unknown = {cid for cid, i in self.link.journal.intents().items() if i["status"] == "unknown"} \
+            return None
+        self.cids = []
+        self.drain(block_until=None)  # what the look-up reported (fills by execution id) first
+        unknown = {cid for cid, i in journal.intents().items() if i["status"] == "unknown"} \
             if any(cid not in found for cid in gone) else set()  # fmt: skip
         working = set()
         for cid in gone:
@@ -169,9 +191,9 @@ class RestartReads:
             if order is None or (order.status is not OrderStatus.PENDING and cid not in self.book.cancelling):
                 continue  # the look-up's own events settled it
             if venue_order is None:
-                self._unlisted(order, outcome_was_unknown=cid in unknown)
+                self.unlisted(order, outcome_was_unknown=cid in unknown)
             elif venue_order.status == "open":
                 working.add(cid)
             else:
-                self._take_venue_end(order, venue_order, "while away")
+                self.take_venue_end(order, venue_order, "while away")
         return working

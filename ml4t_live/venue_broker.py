@@ -60,7 +60,7 @@ from .placing_client import check_placing_client
 from .position_rules import PositionRules
 from .protocols import AccountSnapshot, VenueGateway
 from .rails import JournaledRails
-from .restart_reads import UnreadAway
+from .restart_reads import AwayReads, RestartLookUps
 from .risk import RiskConfig
 from .unknown_orders import UnknownLookups, UnknownOrders
 from .venue_rails import RailSteps
@@ -111,8 +111,9 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
         self._cancel_failed: set[str] = set()  # orders whose cancel failed (warned once)
         self._runtime_exit = False  # the operator's flatten is placing its orders
         self._bracket_entry = False  # submit_bracket is placing its entry (the rails judge the bracket whole)
-        self._unresolved: list[str] = []  # orders to look up by client order id (after a restart)
-        self._unread_away: dict[str, UnreadAway] = {}  # fills while away to read again (restart_reads)
+        self.away_reads = AwayReads(gateway, self.book, self._apply_live)  # a restart's reads of fills while away
+        self.restart_lookups = RestartLookUps(gateway, self.book, drain=self._drain, unlisted=self._unlisted,
+                                              take_venue_end=self._take_venue_end)  # a restart's look-ups by id
         self.owed = OwedExecutions(self.book)  # orders found filled whose executions have not come
         self.cancel_resends = CancelResends()  # unanswered cancels, sent again (aged, spaced, bounded)
         self.unknown = UnknownOrders()  # orders of unknown outcome in this session, looked up (bounded)

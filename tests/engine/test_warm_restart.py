@@ -235,3 +235,30 @@ def test_an_order_that_ended_while_away_takes_the_venues_end_and_a_failed_look_u
     assert second.limit.status is OrderStatus.FILLED and second.limit.filled_quantity == 5
     assert second.cancelled is False  # bar 4 found it filled: nothing to cancel
     assert len(venue.placed) == 2 and venue.cancelled == []  # nothing sent again
+
+
+def test_a_failed_restart_look_up_makes_the_next_reconciliation_due():
+    """A look-up after the restart that gets no answer makes the next reconciliation due at
+    once (it looks up again there), also when a reconciliation has just run (here: the end of
+    the run's, with the next one ``reconcile_every`` away). No test held this before the
+    look-up became a composed object whose failure the broker schedules."""
+    from ml4t.backtest import OrderSide
+
+    from ml4t_live.errors import ConnectionFailed
+    from ml4t_live.protocols import VenueOrder
+
+    venue = _LookupVenue(fill_on_wait=True)
+    first = Stepper()
+    run(first, venue, bars(3), open_orders_at_end="keep")  # killed with bar 2's limit working
+    cid = first.limit.order_id
+    venue.answers[cid] = VenueOrder(cid, "V9", "AAA", OrderSide.BUY, 5, 0, OrderType.LIMIT, "open", 50.0)
+    broker = VenueBroker(venue, strategy_id="stepper")
+    LiveEngine(Stepper(), broker, ListFeed(bars(3)), session_dir=False, settle_timeout=0.5,
+               open_orders_at_end="keep").run()  # fmt: skip
+    assert venue.looked_up == [[cid]] and cid in broker.book.open  # found working at the restart
+    assert not broker.own.due()  # the end of run's reconciliation: the next in reconcile_every
+    broker.restart_lookups.cids = [cid]
+    venue.fail_next = ConnectionFailed("look-up timed out")
+    assert broker._look_up_unresolved() == set()  # the restart's look-up, failing
+    assert venue.looked_up == [[cid], [cid]] and broker.restart_lookups.cids == [cid]  # kept to look up again
+    assert broker.own.due()
