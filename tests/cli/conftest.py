@@ -20,15 +20,7 @@ from ml4t_live.sim.alpaca import SimulatedAlpaca, generate_keys
 from ml4t_live.sim.ib import SimulatedIBGateway
 from ml4t_live.venues.alpaca.config import KEY_ENV, SECRET_ENV
 from tests.cli.cli_support import KEEPER, N_BARS, PRICES, START
-
-
-class _Capture(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
+from tests.support.log_capture import ErrorRecords
 
 
 @pytest.fixture
@@ -40,7 +32,7 @@ def ib_errors(request):
     also hooks loguru, whose sinks the CLI replaces while it runs: outputs are checked instead.)
     """
     expected = getattr(request.module, "IB_ERRORS_EXPECTED", ())
-    capture = _Capture()
+    capture = ErrorRecords()
     loggers = [logging.getLogger("ib_async"), logging.getLogger("eventkit")]
     for lg in loggers:
         lg.addHandler(capture)

@@ -17,19 +17,11 @@ from ibsim_support import IBClient, make_bars
 from loguru import logger
 
 from ml4t_live.sim.ib import SimulatedIBGateway
-
-
-class _Capture(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
+from tests.support.log_capture import ErrorRecords
 
 
 class IBErrors:
-    def __init__(self, capture: _Capture) -> None:
+    def __init__(self, capture: ErrorRecords) -> None:
         self._capture = capture
         self._allowed: list[re.Pattern[str]] = []
 
@@ -50,7 +42,7 @@ class IBErrors:
 
 @pytest.fixture(autouse=True)
 def ib_errors():
-    capture = _Capture()
+    capture = ErrorRecords()
     loggers = [logging.getLogger(n) for n in ("ib_async", "eventkit", "asyncio")]
     for lg in loggers:
         lg.addHandler(capture)

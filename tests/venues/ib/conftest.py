@@ -16,18 +16,11 @@ import pytest
 from ib_helpers import minute_bars
 from loguru import logger
 
-
-class _Capture(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
+from tests.support.log_capture import ErrorRecords
 
 
 class IBLogGuard:
-    def __init__(self, capture: _Capture) -> None:
+    def __init__(self, capture: ErrorRecords) -> None:
         self._capture = capture
         self._allowed: list[re.Pattern[str]] = []
         self.loguru: list[
@@ -49,7 +42,7 @@ class IBLogGuard:
 
 @pytest.fixture(autouse=True)
 def ib_log_guard():
-    capture = _Capture()
+    capture = ErrorRecords()
     loggers = [logging.getLogger("ib_async"), logging.getLogger("eventkit")]
     for lg in loggers:
         lg.addHandler(capture)
