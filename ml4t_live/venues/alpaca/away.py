@@ -54,7 +54,7 @@ class WhileAway:
     ``stream``: the gateway's :class:`~.order_stream.OrderStream` (its reader of executions
     and its emit); ``current_ids``: the gateway's map of our ids to the current Alpaca ids
     (shared: adopting a listed order moves it); ``walk``: the gateway's walk of our order's
-    chain by client order id (``SubmitMixin._chain``); ``check_chain``: told each chain
+    chain by client order id (:meth:`.submit.OrderChains.chain`); ``check_chain``: told each chain
     :meth:`executions_since` walked (``Modifier.check_chain``)."""
 
     def __init__(self, rest: Any, tracker: Any, reader: Any, *, stream: Any, current_ids: dict[str, str],

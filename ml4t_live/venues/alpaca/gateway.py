@@ -10,7 +10,9 @@ Two sides, as the design asks:
   stream session's janus queue, which is this gateway's ``events``.
 
 Order identity: every order carries the engine's deterministic ``client_order_id``; submitting
-and resolving an ambiguous outcome by that id: :class:`~.submit.SubmitMixin`. A replace gets the
+and resolving an ambiguous outcome by that id: :class:`~.submit.Submitter`, which the gateway owns
+(``submitter``); the walk of an order's replacements by that id: :class:`~.submit.OrderChains`
+(``chains``). A replace gets the
 id ``<ours>.r<n>``, which the tracker maps back to ours; one Alpaca refuses raises (the order
 works unchanged, so the broker keeps it as it was); the replace and the check that the chain
 trades no more than asked: :class:`~.modify.Modifier`, which the gateway owns (``modifier``).
@@ -25,7 +27,6 @@ The listed orders of ours and what they filled while no runtime ran (a warm rest
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -65,7 +66,7 @@ from .parsing import (
 )
 from .rate_limit import TokenBucket
 from .rest import AlpacaTradingClient, RestCaller, VenueRequestFailed
-from .submit import OrderRefused, SubmitMixin
+from .submit import OrderChains, OrderRefused, Submitter
 from .tracker import OrderTracker
 from .unknown import BeingReported
 from .working import await_working
@@ -76,7 +77,7 @@ VENUE = "alpaca"
 _BLOCKING_FLAGS = ("trading_blocked", "account_blocked", "trade_suspended_by_user")
 
 
-class AlpacaGateway(SubmitMixin):
+class AlpacaGateway:
     venue = VENUE
 
     def __init__(
@@ -89,18 +90,21 @@ class AlpacaGateway(SubmitMixin):
         )
         self.rest = RestCaller(config, self.bucket)
         self.tracker = OrderTracker()
-        self.stream = OrderStream(config, self.tracker, self.rest, self._chain)
         self._client: AlpacaTradingClient | None = None
         self._venue_ids: dict[
             str, str
         ] = {}  # our client order id -> current Alpaca order id
-        self._replaces: dict[str, int] = {}  # our id -> the last n of <id>.r<n> (see .submit)
-        self._replaces_lock = threading.Lock()  # the stream's watcher walks chains too
+        self.chains = OrderChains(rest=self.rest, tracker=self.tracker, venue_ids=self._venue_ids,
+                                  require=self._require)  # fmt: skip
+        self.stream = OrderStream(config, self.tracker, self.rest, self.chains.chain)
+        self.submitter = Submitter(rest=self.rest, tracker=self.tracker, stream=self.stream, venue_ids=self._venue_ids,
+                                   require=self._require, lookup=self.chains.lookup,
+                                   chain=self.chains.chain)  # fmt: skip
         self.modifier = Modifier(rest=self.rest, tracker=self.tracker, stream=self.stream, venue_ids=self._venue_ids,
-                                 venue_id=self._venue_id, lookup=self._lookup, require=self._require,
-                                 next_replace=self._next_replace)  # fmt: skip
+                                 venue_id=self._venue_id, lookup=self.chains.lookup, require=self._require,
+                                 next_replace=self.chains.next_replace)  # fmt: skip
         self.away = WhileAway(self.rest, self.tracker, self.stream.executions, stream=self.stream,
-                              current_ids=self._venue_ids, walk=self._chain,
+                              current_ids=self._venue_ids, walk=self.chains.chain,
                               check_chain=self.modifier.check_chain)  # (listed working orders)
         self.held = HeldOrders()  # OCA members and bracket exits not sent yet
         self.account_number = ""
@@ -197,11 +201,11 @@ class AlpacaGateway(SubmitMixin):
         for order in listed:
             cid = (
                 self.tracker.ours(order.client_order_id)
-                or self._ours_by_replacement(order)
+                or self.chains.ours_by_replacement(order, self.is_ours)
                 or order.client_order_id
             )
             if self.is_ours(cid) and cid in self.stream.unknown:
-                self._found_listed(client, cid, order)  # reported as the watcher would, not adopted
+                self.submitter.found_listed(client, cid, order)  # reported as the watcher would, not adopted
             elif self.is_ours(cid):
                 self.away.adopt_listed(client, cid, order, superseded=str(order.id) in superseded)
             elif str(order.id) in legs:  # ours: a restart's look-up finds it by its Alpaca id
@@ -233,14 +237,14 @@ class AlpacaGateway(SubmitMixin):
         events.
 
         An order a modify replaced is reported as its CURRENT incarnation (the replacements its
-        ``replaced_by`` leads to, see :meth:`_chain`), under our id: the order under our id
-        stays ``replaced`` at Alpaca while its replacement works, fills or ends."""
+        ``replaced_by`` leads to, see :meth:`~.submit.OrderChains.chain`), under our id: the order
+        under our id stays ``replaced`` at Alpaca while its replacement works, fills or ends."""
         found: dict[str, VenueOrder] = {}
         client = self._require()
         for cid in client_order_ids:
             self.tracker.register(cid)
             try:
-                chain = self._chain(cid) or self.away.chain_by_venue_id(cid)
+                chain = self.chains.chain(cid) or self.away.chain_by_venue_id(cid)
             except VenueError as exc:  # refused, no answer, or no request slot in time (not sent)
                 raise ConnectionFailed(f"Alpaca look-up of {cid} got no answer: {exc}") from None
             if not chain:
@@ -269,7 +273,7 @@ class AlpacaGateway(SubmitMixin):
             body = to_order_request(request)
         except NotExpressible as exc:
             raise OrderRefused(str(exc)) from None
-        self._submit(request.client_order_id, body)
+        self.submitter.submit(request.client_order_id, body)
 
     def _place_oco(self, a: OrderRequest, b: OrderRequest) -> None:
         take, stop = (a, b) if a.order_type.value == "limit" else (b, a)
@@ -280,7 +284,7 @@ class AlpacaGateway(SubmitMixin):
             self._emit([OrderRejected(a.client_order_id, str(exc), "not_expressible")])
             raise OrderRefused(str(exc)) from None
         try:
-            order = self._submit(take.client_order_id, body, also=stop.client_order_id)
+            order = self.submitter.submit(take.client_order_id, body, also=stop.client_order_id)
         except VenueError as exc:  # not placed (refused, or no request slot: never sent); the pair
             # is one order: the member placed first is refused too
             self._emit([OrderRejected(a.client_order_id, str(exc), "refused")])
@@ -377,7 +381,7 @@ class AlpacaGateway(SubmitMixin):
         venue_id = venue_id or self.tracker.venue_id_of(cid)
         if venue_id is not None:
             return venue_id
-        chain = self._chain(cid)
+        chain = self.chains.chain(cid)
         if not chain:
             raise OrderRefused(f"Alpaca has no order {cid}")
         claimed_elsewhere = not self.stream.found_unknown(self._require(), cid, chain, on_loop=False)
@@ -390,12 +394,6 @@ class AlpacaGateway(SubmitMixin):
                 "nothing was sent; it works unchanged, ask again at a later bar")  # fmt: skip
         venue_id = self._venue_ids[cid] = str(chain[-1].id)  # (set once reported: a watcher's walk until then starts at the first order)
         return venue_id
-
-    def _next_replace(self, cid: str) -> int:
-        """The next n of ``<cid>.r<n>`` (the look-ups' walks count the replacements they find)."""
-        with self._replaces_lock:
-            n = self._replaces[cid] = self._replaces.get(cid, 0) + 1
-        return n
 
     def _emit(self, events: list[Any]) -> None:
         self.stream.emit(events)

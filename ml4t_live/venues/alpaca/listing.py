@@ -1,6 +1,6 @@
 """SymbolOrders: the orders on one symbol submitted since a given order, listed page by page.
 
-Where :meth:`~.submit.SubmitMixin._chain` finds the replacements of an order without one
+Where :meth:`~.submit.OrderChains.chain` finds the replacements of an order without one
 ``GET /v2/orders/{id}`` each: ``GET /v2/orders`` (all statuses, the order's symbol, oldest first,
 up to ``PAGE`` a page) since that order. The account's other orders on the symbol (another
 strategy's) share the listing, so an order not on a full page may be on the next one: the next

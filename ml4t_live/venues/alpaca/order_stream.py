@@ -59,7 +59,7 @@ _log = logger.bind(component="alpaca.order-stream")
 VENUE = "alpaca"
 
 
-#: the gateway's walk (:meth:`~.submit.SubmitMixin._chain`): (our id, the client to read with) ->
+#: the gateway's walk (:meth:`~.submit.OrderChains.chain`): (our id, the client to read with) ->
 #: the order under it and the replacements that followed it, [] when Alpaca has no such order
 Chain = Callable[[str, AlpacaTradingClient], list[Any]]
 

@@ -1,8 +1,9 @@
 """Submitting one order to Alpaca, and settling an unknown outcome by client order id.
 
-Part of :class:`~.gateway.AlpacaGateway` (engine thread). Every order carries our deterministic
-``client_order_id``, and Alpaca refuses a second order under an id it already holds (422
-"client_order_id must be unique"), which is what makes the rules below safe:
+:class:`Submitter`, which :class:`~.gateway.AlpacaGateway` holds (engine thread); the walk of an
+order's replacements by client order id: :class:`OrderChains`, which it holds too. Every order
+carries our deterministic ``client_order_id``, and Alpaca refuses a second order under an id it
+already holds (422 "client_order_id must be unique"), which is what makes the rules below safe:
 
 1. ``POST /v2/orders`` answered -> the order (``OrderAccepted``, fills follow), or a definite
    refusal -> :class:`OrderRefused` (the broker rejects the order with Alpaca's reason). A 422 on
@@ -28,7 +29,9 @@ up to ``max_request_attempts`` requests with backoff, and one more POST, each bo
 from __future__ import annotations
 
 import re
-from typing import Any
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from alpaca.trading.enums import OrderStatus as AlpacaStatus
 from loguru import logger
@@ -38,6 +41,11 @@ from ...events import VenueErrorReported
 from .listing import SymbolOrders
 from .rate_limit import RateLimitTimeout
 from .rest import AlpacaTradingClient, AmbiguousOutcome, VenueRequestFailed
+
+if TYPE_CHECKING:  # (annotations only)
+    from .order_stream import OrderStream
+    from .rest import RestCaller
+    from .tracker import OrderTracker
 
 _log = logger.bind(component="alpaca.gateway")
 VENUE = "alpaca"
@@ -67,25 +75,117 @@ def _duplicate_id(exc: VenueRequestFailed) -> bool:
     return exc.status == 422 and "client_order_id" in exc.message.replace(" ", "_")
 
 
-class SubmitMixin:
-    """Needs ``rest``, ``tracker``, ``stream``, ``is_ours``, ``_venue_ids``, ``_replaces`` (and
-    its ``_replaces_lock``), ``_require()``, ``_emit()``."""
+class OrderChains:
+    """Our orders at Alpaca walked by client order id through their replacements, and the count
+    of each order's replacements (``<ours>.r<n>``). Owned by the gateway, which hands it the REST
+    caller, the tracker, its map of our ids to the current Alpaca ids (shared: a walk starts at
+    the latest one) and ``require`` (the connected client). Used on the engine thread and on the
+    stream's loop thread (its watcher of unknown submits walks chains too)."""
 
-    rest: Any
-    tracker: Any
-    stream: Any
-    is_ours: Any
-    _venue_ids: dict[str, str]
-    _replaces: dict[str, int]
-    _replaces_lock: Any
+    def __init__(self, *, rest: RestCaller, tracker: OrderTracker, venue_ids: dict[str, str],
+                 require: Callable[[], AlpacaTradingClient]) -> None:  # fmt: skip
+        self.rest, self.tracker = rest, tracker
+        self._venue_ids, self._require = venue_ids, require
+        self._replaces: dict[str, int] = {}  # our id -> the last n of <id>.r<n>
+        self._replaces_lock = threading.Lock()  # the stream's watcher walks chains too
 
-    def _require(self) -> AlpacaTradingClient:  # pragma: no cover - provided by the gateway
-        raise NotImplementedError
+    def lookup(self, cid: str, client: AlpacaTradingClient | None = None) -> Any:
+        """The CURRENT order Alpaca holds under ``cid`` (the last of :meth:`chain`); None on a
+        404; VenueRequestFailed without an answer."""
+        chain = self.chain(cid, client)
+        return chain[-1] if chain else None
 
-    def _emit(self, events: list[Any]) -> None:  # pragma: no cover - provided by the gateway
-        raise NotImplementedError
+    def chain(self, cid: str, client: AlpacaTradingClient | None = None) -> list[Any]:
+        """The order Alpaca holds under ``cid`` (``GET /v2/orders:by_client_order_id``), then
+        each order that replaced it (its ``replaced_by``), up to the one not ``replaced``: a
+        modify at Alpaca is a new order under ``<cid>.r<n>``, and the order under ``cid`` stays
+        ``replaced``. Each replacement's id is aliased to ours (its stream updates are ours) and
+        counted in ``_replaces`` (the next modify's id is a new one, after a restart too).
 
-    def _submit(self, cid: str, body: Any, *, also: str | None = None) -> Any:
+        A strategy that re-prices an order every bar makes a long chain, so the walk starts at
+        the latest order this session knows for ``cid`` (its venue id), and the replacements are
+        read from a listing of the symbol's orders since the walk's first order
+        (:class:`~.listing.SymbolOrders`): one page of 500 while the symbol has fewer orders
+        since then (two requests for a chain of any length after a restart), a next page only
+        when a replacement is missing from a full one (another strategy's orders on the symbol),
+        at most 4; a replacement the pages do not hold is read by id (``GET /v2/orders/{id}``).
+        [] on a 404 of ``cid``.
+        VenueRequestFailed when a read gets no answer, a replaced order names no successor or more
+        than MAX_REPLACEMENTS follow: unknown, never read as the replaced order's end. Called on
+        the engine thread and on the stream's loop thread (its watcher of unknown submits)."""
+        client = client or self._require()
+        known = self._venue_ids.get(cid)
+        try:
+            if known is not None:
+                order = self.rest(f"lookup {cid} ({known})", lambda: client.get_order_by_id(known), repeatable=True)
+            else:
+                order = self.rest("lookup " + cid, lambda: client.get_order_by_client_id(cid), repeatable=True)
+        except VenueRequestFailed as exc:
+            if exc.status == 404:
+                return []
+            raise
+        ours = self.tracker.ours(cid) or cid
+        chain = [order]
+        listed: SymbolOrders | None = None
+        while order.status is AlpacaStatus.REPLACED:
+            if order.replaced_by is None or len(chain) > MAX_REPLACEMENTS:
+                why = "names no replacement" if order.replaced_by is None else (
+                    f"is still replaced after {MAX_REPLACEMENTS} replacements followed")
+                raise VenueRequestFailed(
+                    "lookup " + cid, None, "", f"replaced order {order.id} {why}")
+            successor = str(order.replaced_by)
+            if listed is None:
+                listed = SymbolOrders(self.rest, client, cid, chain[0])
+            order = listed.get(successor) or self.rest(
+                f"lookup {cid} (replacement {successor})",
+                lambda v=successor: client.get_order_by_id(v), repeatable=True,
+            )  # fmt: skip
+            chain.append(order)
+            self._replacement_of(ours, str(order.client_order_id))
+        return chain
+
+    def next_replace(self, cid: str) -> int:
+        """The next n of ``<cid>.r<n>`` (the look-ups' walks count the replacements they find)."""
+        with self._replaces_lock:
+            n = self._replaces[cid] = self._replaces.get(cid, 0) + 1
+        return n
+
+    def _replacement_of(self, ours: str, venue_cid: str) -> None:
+        """``venue_cid`` is the id of a replacement of our order ``ours``: alias and count it."""
+        self.tracker.alias(venue_cid, ours)
+        parsed = replacement_id(venue_cid)
+        if parsed is not None and parsed[0] == ours:
+            with self._replaces_lock:  # (the stream's watcher walks chains on its own thread)
+                self._replaces[ours] = max(self._replaces.get(ours, 0), parsed[1])
+
+    def ours_by_replacement(self, order: Any, is_ours: Callable[[str], bool]) -> str | None:
+        """Our id of a listed replacement the tracker does not know (``<ours>.r<n>`` that
+        ``replaces`` an order, e.g. after a restart; ``is_ours``: whether an id is one of ours),
+        aliased from now on; else None."""
+        parsed = replacement_id(str(order.client_order_id))
+        if order.replaces is None or parsed is None or not is_ours(parsed[0]):
+            return None
+        self._replacement_of(parsed[0], str(order.client_order_id))
+        return parsed[0]
+
+
+class Submitter:
+    """Submits our orders to Alpaca and settles an unknown outcome (see the module docstring).
+    Owned by the gateway, which hands it the REST caller, the tracker, the order stream (its
+    reader of executions, its watcher of unknown submits, its emit), its map of our ids to the
+    current Alpaca ids (shared: a submit sets it), ``require`` (the connected client) and the
+    walks of :class:`OrderChains`: ``lookup`` (the current order under a client order id, None
+    if none) and ``chain`` (the order under it and its replacements)."""
+
+    def __init__(self, *, rest: RestCaller, tracker: OrderTracker, stream: OrderStream,
+                 venue_ids: dict[str, str], require: Callable[[], AlpacaTradingClient],
+                 lookup: Callable[[str], Any],
+                 chain: Callable[[str, AlpacaTradingClient], list[Any]]) -> None:  # fmt: skip
+        self.rest, self.tracker, self.stream = rest, tracker, stream
+        self._venue_ids, self._require, self._lookup, self._chain = venue_ids, require, lookup, chain
+        self._emit = stream.emit
+
+    def submit(self, cid: str, body: Any, *, also: str | None = None) -> Any:
         """The order Alpaca holds under ``cid`` once sent; None while its outcome is unknown.
         Every VenueError it raises means not placed (Alpaca refused it: OrderRefused; or it was
         not sent: RateLimitTimeout, ConnectionFailed when not connected)."""
@@ -156,62 +256,7 @@ class SubmitMixin:
             "every {:g}s, at most {} times, before it counts as lost", cid, reason, every, limit,
         )  # fmt: skip
 
-    def _lookup(self, cid: str, client: AlpacaTradingClient | None = None) -> Any:
-        """The CURRENT order Alpaca holds under ``cid`` (the last of :meth:`_chain`); None on a
-        404; VenueRequestFailed without an answer."""
-        chain = self._chain(cid, client)
-        return chain[-1] if chain else None
-
-    def _chain(self, cid: str, client: AlpacaTradingClient | None = None) -> list[Any]:
-        """The order Alpaca holds under ``cid`` (``GET /v2/orders:by_client_order_id``), then
-        each order that replaced it (its ``replaced_by``), up to the one not ``replaced``: a
-        modify at Alpaca is a new order under ``<cid>.r<n>``, and the order under ``cid`` stays
-        ``replaced``. Each replacement's id is aliased to ours (its stream updates are ours) and
-        counted in ``_replaces`` (the next modify's id is a new one, after a restart too).
-
-        A strategy that re-prices an order every bar makes a long chain, so the walk starts at
-        the latest order this session knows for ``cid`` (its venue id), and the replacements are
-        read from a listing of the symbol's orders since the walk's first order
-        (:class:`~.listing.SymbolOrders`): one page of 500 while the symbol has fewer orders
-        since then (two requests for a chain of any length after a restart), a next page only
-        when a replacement is missing from a full one (another strategy's orders on the symbol),
-        at most 4; a replacement the pages do not hold is read by id (``GET /v2/orders/{id}``).
-        [] on a 404 of ``cid``.
-        VenueRequestFailed when a read gets no answer, a replaced order names no successor or more
-        than MAX_REPLACEMENTS follow: unknown, never read as the replaced order's end. Called on
-        the engine thread and on the stream's loop thread (its watcher of unknown submits)."""
-        client = client or self._require()
-        known = self._venue_ids.get(cid)
-        try:
-            if known is not None:
-                order = self.rest(f"lookup {cid} ({known})", lambda: client.get_order_by_id(known), repeatable=True)
-            else:
-                order = self.rest("lookup " + cid, lambda: client.get_order_by_client_id(cid), repeatable=True)
-        except VenueRequestFailed as exc:
-            if exc.status == 404:
-                return []
-            raise
-        ours = self.tracker.ours(cid) or cid
-        chain = [order]
-        listed: SymbolOrders | None = None
-        while order.status is AlpacaStatus.REPLACED:
-            if order.replaced_by is None or len(chain) > MAX_REPLACEMENTS:
-                why = "names no replacement" if order.replaced_by is None else (
-                    f"is still replaced after {MAX_REPLACEMENTS} replacements followed")
-                raise VenueRequestFailed(
-                    "lookup " + cid, None, "", f"replaced order {order.id} {why}")
-            successor = str(order.replaced_by)
-            if listed is None:
-                listed = SymbolOrders(self.rest, client, cid, chain[0])
-            order = listed.get(successor) or self.rest(
-                f"lookup {cid} (replacement {successor})",
-                lambda v=successor: client.get_order_by_id(v), repeatable=True,
-            )  # fmt: skip
-            chain.append(order)
-            self._replacement_of(ours, str(order.client_order_id))
-        return chain
-
-    def _found_listed(self, client: AlpacaTradingClient, cid: str, listed: Any) -> None:
+    def found_listed(self, client: AlpacaTradingClient, cid: str, listed: Any) -> None:
         """A listing of open orders (a snapshot) shows ``listed`` under ``cid``, a submit of
         unknown outcome: settled and its chain reported as the watcher does
         (:meth:`~.order_stream.OrderStream.found_unknown`: accepted, what it filled, once), never
@@ -232,20 +277,3 @@ class SubmitMixin:
         else:
             _log.warning("order {} of unknown outcome is listed open at Alpaca ({}) but its look-up "
                          "found nothing; the watcher keeps looking it up", cid, listed.id)  # fmt: skip
-
-    def _replacement_of(self, ours: str, venue_cid: str) -> None:
-        """``venue_cid`` is the id of a replacement of our order ``ours``: alias and count it."""
-        self.tracker.alias(venue_cid, ours)
-        parsed = replacement_id(venue_cid)
-        if parsed is not None and parsed[0] == ours:
-            with self._replaces_lock:  # (the stream's watcher walks chains on its own thread)
-                self._replaces[ours] = max(self._replaces.get(ours, 0), parsed[1])
-
-    def _ours_by_replacement(self, order: Any) -> str | None:
-        """Our id of a listed replacement the tracker does not know (``<ours>.r<n>`` that
-        ``replaces`` an order, e.g. after a restart), aliased from now on; else None."""
-        parsed = replacement_id(str(order.client_order_id))
-        if order.replaces is None or parsed is None or not self.is_ours(parsed[0]):
-            return None
-        self._replacement_of(parsed[0], str(order.client_order_id))
-        return parsed[0]
