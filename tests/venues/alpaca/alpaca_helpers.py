@@ -51,6 +51,10 @@ def config_for(sim: SimulatedAlpaca, **kw: Any) -> AlpacaConfig:
     kw.setdefault("reconnect_initial_delay", 0.05)
     kw.setdefault("reconnect_max_delay", 0.5)
     kw.setdefault("request_timeout", 5.0)
+    # the runtime's own request budget (200 a minute, bursts of 20) would pace a test's bars by
+    # the wall clock; the tests of that budget set their own
+    kw.setdefault("max_requests_per_minute", 100_000)
+    kw.setdefault("rate_limit_burst", 1_000)
     return AlpacaConfig(
         key_id=sim.key_id, secret_key=sim.secret_key, base_url=sim.base_url, **kw
     )
