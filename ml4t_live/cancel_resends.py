@@ -27,7 +27,8 @@ run; only when a cancel is *due* does it read the venue's open orders (one ``sna
 * checked, and the venue no longer lists it: in the session it is looked up by client order id
   first (one gateway ``lookup`` for up to 10 such orders of the check, those looked up longest ago
   first so each gets its turn, within the check's budget): the
-  end the venue gives it (cancelled, rejected; filled: its executions decide) ends it, and one the
+  end the venue gives it (cancelled, rejected; filled: its executions decide, and it is no longer
+  counted by ``max_open_orders`` unless a later check lists it working) ends it, and one the
   venue says is working after all counts as listed; one IB shows by its executions alone
   ("unknown": it may still work under another client id) is in doubt, still counted by
   ``max_open_orders``, its ALERT saying so (unless a later check lists it working: then its ALERT
@@ -109,7 +110,9 @@ class _Cancel:
     unread: int = 0  # checks whose read of the venue's open orders failed (nothing sent or tried)
     listed: bool | None = None  # whether the venue listed it working at the last check that read (None: none did)
     alerted: bool = False  # ALERTed before a restart (ALERTed again once after it)
-    found_filled: bool = False  # a look-up found it filled; its executions have not all come
+    # the last word on it was a look-up finding it filled, its executions not all come (not counted
+    # by max_open_orders); cleared once a check lists it working (a stale look-up); kept over a restart
+    found_filled: bool = False
     answer: str = ""  # the venue's last refusal of the cancel followed, or the gateway's bug (the ALERT quotes it)
     bug: bool = False  # the cancel followed raised a bug in the gateway (whether it went out is unknown)
     answer_bug: bool = False  # ``answer`` is that bug's text, not the venue's refusal
@@ -294,8 +297,8 @@ class CancelResends:
             item.unread += 1
         else:
             item.listed = listed
-            if listed:  # listed working to this client id: no longer shown by its executions alone
-                item.found_unknown = False
+            if listed:  # listed working to this client id: neither shown by its executions alone nor filled
+                item.found_unknown = item.found_filled = False
 
     def overdue(self, cancelling: dict[str, Any]) -> int:
         """How many of the ``cancelling`` orders have gone unanswered past their first check: the
@@ -309,7 +312,8 @@ class CancelResends:
 
     def found_filled(self, cid: str) -> bool:
         """A look-up found ``cid`` filled at the venue (its executions to come): True the first
-        time (said once), False after."""
+        time (said once; again if a check listed it working since), False after; until a later check lists it working (:meth:`checked`),
+        ``overdue`` leaves it out and its ALERT says it was found filled."""
         item = self._items.setdefault(cid, _Cancel(self.clock()))
         first, item.found_filled = not item.found_filled, True
         return first
