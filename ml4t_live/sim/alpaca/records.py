@@ -15,10 +15,13 @@ _ASSET_NAMESPACE = uuid.UUID("5f0c6a53-5b7e-4c43-9d43-8a8e0d6b2f11")
 ACCOUNT_ID = "2c1e4a6b-8d3f-4e5a-9b7c-1d2e3f4a5b6c"
 ACCOUNT_NUMBER = "PA3SIM000001"
 
+#: ``done_for_day``: done executing for the day, updated again the next trading day (Alpaca's
+#: order-status reference): open, as the adapter counts it; the simulator never sets it
 OPEN_STATUSES = frozenset(
-    {"new", "accepted", "pending_new", "partially_filled", "held", "pending_cancel", "pending_replace"}
+    {"new", "accepted", "pending_new", "partially_filled", "held", "pending_cancel", "pending_replace",
+     "done_for_day"}
 )
-CLOSED_STATUSES = frozenset({"filled", "canceled", "expired", "replaced", "rejected", "done_for_day"})
+CLOSED_STATUSES = frozenset({"filled", "canceled", "expired", "replaced", "rejected"})
 
 
 def asset_id_for(symbol: str) -> str:
