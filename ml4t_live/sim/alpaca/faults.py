@@ -71,6 +71,10 @@ Kinds (``SimulatedAlpaca.inject(kind, **params)`` or a ``--faults`` scenario). E
                            answered as before the PATCH (``new`` / ``partially_filled``, no
                            ``replaced_by``): a REST read lagging the replace the trade_updates
                            stream has already reported (the references do not rule it out)
+``replaced_by_late``       the next ``count`` GET /v2/orders/{id} or GET /v2/orders:by_client_order_id
+                           of an order already ``replaced`` show it ``replaced`` with
+                           ``replaced_by`` null: Alpaca filling in the field a moment after the
+                           status (listings are not affected)
 ``order_read_error``       the next ``count`` GET /v2/orders/{id} (of the order ``order_id`` only, if
                            given; after ``skip`` such reads answered normally) are answered
                            ``status`` (default 503): an order the venue cannot show for a while
@@ -108,7 +112,7 @@ KINDS = (
     "non_json_body", "connection_reset", "lookup_error", "accept_then_delay", "wash_trade_check",
     "refuse_next", "refuse_data_stream", "lose_stream_bar", "lose_cancel", "step_before_replace",
     "slow_replace", "stale_order_read", "order_read_error", "replace_error", "cancel_error",
-    "stale_replaced_read",
+    "stale_replaced_read", "replaced_by_late",
 )
 STREAM_KINDS = KINDS[:4]
 SUBMIT_KINDS = ("submit_error", "accept_then_504", "accept_then_drop", "truncated_body",
@@ -174,6 +178,7 @@ class FaultState:
     slow_replaces: list[tuple[int, bool, bool]] = field(default_factory=list)
     stale_reads: int = 0  # stale_order_read: GET /v2/orders/{id} still to answer as before the last fill
     stale_replaced_reads: int = 0  # stale_replaced_read: GETs of a replaced order still to answer as before it
+    late_replaced_by: int = 0  # replaced_by_late: GETs of a replaced order still to answer without replaced_by
     #: order_read_error: per armed fault [order id or None, reads still to skip, reads to refuse, status]
     read_errors: list[list[Any]] = field(default_factory=list)
     #: replace_error / cancel_error: per upcoming PATCH / DELETE (status, carried out first)
@@ -212,6 +217,8 @@ class FaultState:
             self.stale_reads += count
         elif kind == "stale_replaced_read":
             self.stale_replaced_reads += count
+        elif kind == "replaced_by_late":
+            self.late_replaced_by += count
         elif kind == "slow_replace":
             slow = (int(params.get("bars", 1)), bool(params.get("fail", False)), bool(params.get("stale_old", False)))
             self.slow_replaces.extend([slow] * count)
@@ -255,6 +262,12 @@ class FaultState:
     def take_stale_replaced_read(self) -> bool:
         if self.stale_replaced_reads > 0:
             self.stale_replaced_reads -= 1
+            return True
+        return False
+
+    def take_late_replaced_by(self) -> bool:
+        if self.late_replaced_by > 0:
+            self.late_replaced_by -= 1
             return True
         return False
 

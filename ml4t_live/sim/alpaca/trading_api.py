@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from dataclasses import replace
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -245,6 +246,7 @@ class TradingApi:
         if order.status == "replaced" and self.ctx.faults.take_stale_replaced_read():
             _log.info("fault: GET of {} answered as before its replace (stale_replaced_read)", order.id)
             order = before_replace(order)
+        order = self._late_replaced_by(order)
         if order.id in self.ctx.venue.stale_old and order.status == "pending_replace":
             _log.info("fault: GET of {} answered as before its PATCH (slow_replace stale_old)", order.id)
             order = before_replace(order)
@@ -258,7 +260,14 @@ class TradingApi:
         if status is not None:
             _log.info("fault: answering a lookup by client order id with {}", status)
             return _json({"code": status * 100000, "message": "service unavailable"}, status)
-        return _json(self._order_body(self.ctx.venue.by_client_id(client_id)))
+        return _json(self._order_body(self._late_replaced_by(self.ctx.venue.by_client_id(client_id))))
+
+    def _late_replaced_by(self, order: AlpacaOrder) -> AlpacaOrder:
+        """``order`` as a GET answers it: without ``replaced_by`` while ``replaced_by_late`` lasts."""
+        if order.status == "replaced" and self.ctx.faults.take_late_replaced_by():
+            _log.info("fault: GET of {} answered replaced without replaced_by (replaced_by_late)", order.id)
+            return replace(order, replaced_by=None)
+        return order
 
     async def list_orders(self, request: web.Request) -> web.Response:
         q = request.query

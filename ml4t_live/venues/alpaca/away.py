@@ -17,7 +17,8 @@ symbol's order listing, :class:`~.listing.SymbolOrders`), and each order's execu
 book are read, cumulated over the chain; the tracker learns what the orders before the listed one
 filled (a modify then asks for what is left). A chain that cannot be read raises VenueError
 (:class:`Unreadable`, with ``permanent`` set, when no walk can ever read it: longer than
-``MAX_CHAIN``): the broker reads it again at its next reconciliations, bounded
+``MAX_CHAIN``, or an order that is not ``replaced`` leads nowhere; a ``replaced`` order that
+names no replacement yet is not read yet, asked again): the broker reads it again at its next reconciliations, bounded
 (:mod:`~ml4t_live.restart_reads`). The order's view listed at the restart is kept
 (:attr:`WhileAway.unread`) until a walk succeeds, whether or not Alpaca still lists the order, and
 each read is computed against it: what the stream reported since is beyond it. Until then the
@@ -34,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from alpaca.trading.enums import OrderStatus as AlpacaStatus
 from loguru import logger
 
 from ...errors import VenueError
@@ -175,7 +177,9 @@ class WhileAway:
 
     def _chain(self, client: Any, ours: str, last: Any) -> list[Any]:
         """The orders from the one under ``ours`` to ``last`` (the listed one), along
-        ``replaced_by``; VenueError when a read gets no answer or the chain does not reach it. An
+        ``replaced_by``; VenueError when a read gets no answer, a ``replaced`` order names no
+        replacement yet (Alpaca fills ``replaced_by`` in a moment after the status: read again
+        later) or the chain does not reach it. An
         order whose replace is pending (not shown ``replaced_by`` yet) leads to ``last`` when
         ``last`` replaces it; it counts as the snapshot listed it (:attr:`superseded`): what it
         filled later is the tracker's to report."""
@@ -187,6 +191,8 @@ class WhileAway:
                 chain[-1] = self.superseded.get(str(chain[-1].id), chain[-1])
                 chain.append(last)
                 break
+            if successor is None and chain[-1].status is AlpacaStatus.REPLACED:  # (Alpaca names it later)
+                raise VenueError(f"order {chain[-1].id} is replaced but names no replacement yet; read again later")
             if successor is None or len(chain) >= MAX_CHAIN:
                 raise Unreadable(f"order {chain[-1].id} does not lead to {last.id} within {len(chain)} orders")
             successor = str(successor)

@@ -98,3 +98,18 @@ def test_a_stale_replaced_read_answers_a_replaced_order_as_before_its_replace(
     assert (stale.status, stale.replaced_by) == (OrderStatus.NEW, None)
     fresh = trading.get_order_by_id(order.id)  # (one read only)
     assert (fresh.status, str(fresh.replaced_by)) == (OrderStatus.REPLACED, str(new.id))
+
+
+def test_replaced_by_late_answers_a_replaced_order_without_its_replacement(
+        sim: SimulatedAlpaca, trading: TradingClient, trade_stream: StreamHarness) -> None:  # fmt: skip
+    order = trading.submit_order(LimitOrderRequest(symbol="AAPL", qty=1, side=BUY, time_in_force=DAY, limit_price=1,
+                                                   client_order_id="late"))  # fmt: skip
+    trade_stream.get_event("new")
+    sim.inject("replaced_by_late", count=2)
+    assert trading.get_order_by_id(order.id).status is OrderStatus.NEW  # (not replaced yet: served as it is)
+    new = trading.replace_order_by_id(order.id, ReplaceOrderRequest(qty=2, client_order_id="late.r1"))
+    assert trade_stream.get_event("replaced").order.id == order.id
+    for late in (trading.get_order_by_id(order.id), trading.get_order_by_client_id("late")):
+        assert (late.status, late.replaced_by) == (OrderStatus.REPLACED, None)
+    named = trading.get_order_by_client_id("late")  # (two reads only)
+    assert (named.status, str(named.replaced_by)) == (OrderStatus.REPLACED, str(new.id))
