@@ -154,6 +154,12 @@ class OrderTracker:
             state = self._orders.get(old) if old is not None else None
             return old if state is not None and not state.terminal else None
 
+    def replacements_undone(self) -> list[str]:
+        """The Alpaca ids of the replacements whose end was taken as a replace not carried out
+        (:meth:`_undo`) while the old order they give way to has not ended for good."""
+        with self._lock:
+            return list(self._undone)
+
     def outcome(self, client_order_id: str) -> str:
         """``filled`` | ``closed`` (finished without a complete fill) | ``open`` | ``unknown``."""
         with self._lock:
@@ -191,31 +197,33 @@ class OrderTracker:
     # ------------------------------------------------------------------ inputs
     def on_trade_update(self, update: Any) -> list[OrderEvent]:
         """One alpaca-py ``TradeUpdate`` -> zero or more events."""
-        event = str(getattr(update.event, "value", update.event))
-        exec_id = str(update.execution_id) if update.execution_id is not None else None
         with self._lock:
             self._lock.notify_all()  # waiters re-check once this update is applied
-            state = self._state(update.order)
-            if state is None:
-                self.foreign_updates += 1
-                _log.debug(
-                    "ignored {} for foreign order {}",
-                    event,
-                    update.order.client_order_id,
-                )
-                return []
-            if exec_id is not None and exec_id in self._exec_ids:
+            out = self._trade_update(update)
+            self._forget_undone()
+            return out
+
+    def _trade_update(self, update: Any) -> list[OrderEvent]:
+        """:meth:`on_trade_update` under the lock."""
+        event = str(getattr(update.event, "value", update.event))
+        exec_id = str(update.execution_id) if update.execution_id is not None else None
+        state = self._state(update.order)
+        if state is None:
+            self.foreign_updates += 1
+            _log.debug("ignored {} for foreign order {}", event, update.order.client_order_id)
+            return []
+        if exec_id is not None and exec_id in self._exec_ids:
+            self.duplicates_dropped += 1
+            return []
+        if event in ("fill", "partial_fill"):
+            out = view_fills(state, update.order, update.price, update.qty, exec_id, update.timestamp,
+                             self._carry)  # fmt: skip
+            if not out:
                 self.duplicates_dropped += 1
-                return []
-            if event in ("fill", "partial_fill"):
-                out = view_fills(state, update.order, update.price, update.qty, exec_id, update.timestamp,
-                                 self._carry)  # fmt: skip
-                if not out:
-                    self.duplicates_dropped += 1
-                if exec_id is not None:
-                    self._exec_ids.add(exec_id)
-                return out
-            return self._lifecycle(state, update.order, event, update.timestamp)
+            if exec_id is not None:
+                self._exec_ids.add(exec_id)
+            return out
+        return self._lifecycle(state, update.order, event, update.timestamp)
 
     def adopt(self, order: AlpacaOrder, executions: list[Execution] | None = None) -> list[OrderEvent]:
         """An open order of ours found on connect: what it has filled is already in the account
@@ -270,7 +278,9 @@ class OrderTracker:
             event = "fill" if status == "filled" else status
             if status in ("new", "accepted", "pending_new", "partially_filled"):
                 event = "new"
-            return out + self._lifecycle(state, order, event)
+            out += self._lifecycle(state, order, event)
+            self._forget_undone()
+            return out
 
     # ------------------------------------------------------------------ internals
     def _state(self, order: AlpacaOrder) -> Tracked | None:
@@ -380,6 +390,15 @@ class OrderTracker:
                           else OrderCancelled(old.ours, replacement.status.value))  # fmt: skip
         new = self._orders.setdefault(str(replacement.id), Tracked(old.ours))
         new.terminal = True
+
+    def _forget_undone(self) -> None:
+        """Drops each replacement of :attr:`_undone` whose old order has ended for good (filled,
+        ``replaced``, or ended with no replacement followed after it): nothing can follow that
+        old order again, so :meth:`followed_instead` would never name it."""
+        for replacement, old_id in list(self._undone.items()):
+            old = self._orders.get(old_id)
+            if old is None or old.complete or old.replaced or (old.terminal and old.successor is None):
+                del self._undone[replacement]
 
     def _fill_before_end(self, state: Tracked, order: AlpacaOrder, when: Any) -> list[OrderEvent]:
         """What an ending view of ``order`` shows filled beyond what was reported, as one fill."""
