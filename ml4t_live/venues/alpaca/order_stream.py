@@ -201,7 +201,7 @@ class OrderStream:
         raises stays of unknown outcome (an ERROR line, a ``VenueErrorReported``
         ``unknown_report_failed``): looked up again at the next tick, its misses no longer
         counted (it exists), at a lower rate once its report failed ``unknown_order_lookups``
-        times (see :mod:`.unknown`)."""
+        times, no more once it failed twice that (it stays of unknown outcome: see :mod:`.unknown`)."""
         client = self._client
         if client is None:
             return
@@ -258,14 +258,27 @@ class OrderStream:
             if item.also is not None:
                 self._report_legs(client, cid, chain[-1], on_loop=on_loop)
         except BaseException:
-            if self.unknown.release(cid):  # unknown still: looked up and reported again, never forgotten
-                _log.error("ALERT order {} was found at Alpaca ({}) but its report failed {} times: its "
-                           "acceptance or fills may be missing (the position reconciliation shows it); "
-                           "looked up again every {} ticks of {:g}s", cid, chain[-1].id, self.unknown.limit,
-                           self.unknown.limit, self.config.order_poll_interval)  # fmt: skip
+            self._report_failed(cid, str(chain[-1].id))
             raise
         self.unknown.settled(cid)
         return True
+
+    def _report_failed(self, cid: str, venue_id: str) -> None:
+        """The report of ``cid`` (found as Alpaca order ``venue_id``) raised: released, unknown
+        still (never forgotten), with an ALERT at the bounds of :meth:`.UnknownOutcomes.release`."""
+        failures, unknown = self.unknown.release(cid), self.unknown
+        if failures == unknown.limit:
+            _log.error("ALERT order {} was found at Alpaca ({}) but its report failed {} times: its "
+                       "acceptance or fills may be missing (the position reconciliation shows it); "
+                       "looked up again every {} ticks of {:g}s, up to {} failures", cid, venue_id, failures,
+                       unknown.limit, self.config.order_poll_interval, unknown.stop_after)  # fmt: skip
+        elif failures == unknown.stop_after:
+            _log.error("ALERT order {} was found at Alpaca ({}) but its report failed {} times: the adapter's "
+                       "watcher no longer looks it up; it stays followed (its trade updates still reach the "
+                       "runtime) and of unknown outcome, never declared lost or ended; a listing of open orders "
+                       "that shows it (the reconciliation's) or a modify or cancel of it reports it again; "
+                       "its acceptance or fills may be missing: check it at Alpaca", cid, venue_id,
+                       failures)  # fmt: skip
 
     def _report_legs(self, client: AlpacaTradingClient, cid: str, order: Any, *, on_loop: bool) -> None:
         """The stop leg of the OCO pair ``order`` (found under ``cid``, the leg aliased): accepted

@@ -26,7 +26,12 @@ at the ``unknown_order_lookups``-th failure an ERROR ``ALERT`` line names the or
 acceptance or fills may be missing from the book: the position reconciliation shows a
 difference), and from then on it is looked up only at every ``unknown_order_lookups``-th tick
 (:meth:`~UnknownOutcomes.pending`), so a report that works again later still brings its fills,
-without a failure every tick. An OCO pair the trade stream reported (it exists) is still walked
+without a failure every tick; at the ``2 x unknown_order_lookups``-th failure
+(:attr:`~UnknownOutcomes.stop_after`) a second ERROR ``ALERT`` says the watcher no longer looks it
+up. It is never forgotten on our own failure: it stays of unknown outcome (``in``: the broker
+leaves it to the adapter, never declared lost or ended), its id stays registered (its trade
+updates still reach the engine), and a listing of open orders that shows it (the broker's
+reconciliation, a reconnect's snapshot) or a modify or cancel of it reports it again. An OCO pair the trade stream reported (it exists) is still walked
 for its stop leg; a walk of it that gets no answer or finds nothing is never counted as a miss:
 at the ``unknown_order_lookups``-th such walk an ERROR ``ALERT`` names the pair, once (its stop
 leg is not followed until a walk succeeds: its updates are taken as foreign), and each failed
@@ -73,6 +78,8 @@ class Unknown:
 class UnknownOutcomes:
     def __init__(self, limit: int) -> None:
         self.limit = limit
+        #: failed reports after which the watcher no longer looks an entry up (it stays: see the module docstring)
+        self.stop_after = 2 * limit
         self._lock = threading.Condition()  # notified when a claim ends
         self._items: dict[str, Unknown] = {}
 
@@ -82,11 +89,12 @@ class UnknownOutcomes:
 
     def pending(self) -> list[Unknown]:
         """The entries to look up at this tick: not claimed, and not resting (an entry whose
-        report failed ``limit`` times or more is due once every ``limit`` calls)."""
+        report failed ``limit`` times or more is due once every ``limit`` calls; one whose
+        report failed ``stop_after`` times no more)."""
         with self._lock:
             due = []
             for item in self._items.values():
-                if item.claimed:
+                if item.claimed or item.failed_reports >= self.stop_after:
                     continue
                 if item.resting > 0:
                     item.resting -= 1
@@ -110,11 +118,12 @@ class UnknownOutcomes:
             self._lock.notify_all()
             return self._items.pop(client_order_id, None)
 
-    def release(self, client_order_id: str) -> bool:
+    def release(self, client_order_id: str) -> int:
         """Give up a claim whose report failed (raised): the entry is of unknown outcome again,
-        looked up (:meth:`pending`) and claimable as before; nothing is forgotten. From the
-        ``limit``-th failure on it rests ``limit - 1`` ticks between look-ups. True when this was
-        the ``limit``-th failure (the caller ALERTs, once)."""
+        claimable as before and looked up (:meth:`pending`) until its ``stop_after``-th failure;
+        nothing is forgotten. From the ``limit``-th failure on it rests ``limit - 1`` ticks
+        between look-ups. The failed reports so far (0: no entry): the caller ALERTs at
+        ``limit`` and at ``stop_after``, once each."""
         with self._lock:
             item = self._items.get(client_order_id)
             if item is not None:
@@ -123,7 +132,7 @@ class UnknownOutcomes:
                 if item.failed_reports >= self.limit:
                     item.resting = self.limit - 1
             self._lock.notify_all()
-            return item is not None and item.failed_reports == self.limit
+            return 0 if item is None else item.failed_reports
 
     def wait_settled(self, client_order_id: str, timeout: float) -> bool:
         """Wait, at most ``timeout`` seconds, while another caller's claim on the entry lasts;

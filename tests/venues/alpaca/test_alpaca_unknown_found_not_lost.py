@@ -101,3 +101,38 @@ def test_a_report_that_always_raises_is_alerted_once_then_retried_at_a_lower_rat
         assert not gw.follows_unknown("t-a")
     finally:
         gw.close()
+
+
+def test_a_report_that_always_raises_is_no_longer_looked_up_after_the_bound_but_never_lost(
+    sim: SimulatedAlpaca, errors: list[str]
+) -> None:
+    """Failed before: after its ALERT the watcher looked it up again every 3rd tick for good (a
+    failure, an ERROR and a ``VenueErrorReported`` each time). At 2 x ``unknown_order_lookups``
+    failures a second ALERT says the watcher stops; the order stays of unknown outcome (never
+    lost), and a listing of open orders that shows it (here a snapshot, as the reconciliation
+    takes) reports it once the report works again."""
+    gw, _ = replaced_unknown(sim, unknown_order_lookups=3)
+    try:
+        reader = gw.stream.executions = BreakingReader(gw.stream.executions)
+        tick = lambda: gw.stream.session.call(gw.stream.resolve_unconfirmed)
+        drain(gw.events)
+        for _ in range(3 + 3 * 3):  # 3 failures, then one every 3rd tick: the 6th at the 12th tick
+            tick()
+        assert reader.reads == 6
+        alerts = [line for line in errors if line.startswith("ALERT order t-a")]
+        assert len(alerts) == 2 and "report failed 6 times" in alerts[1], alerts
+        assert "no longer looks it up" in alerts[1] and "never declared lost" in alerts[1]
+        for _ in range(6):
+            tick()
+        assert reader.reads == 6  # not looked up by the watcher any more
+        seen = drain(gw.events)
+        assert [e.code for e in of(VenueErrorReported, seen, "t-a")] == ["unknown_report_failed"] * 6
+        assert not of(OrderLost, seen, "t-a") and gw.follows_unknown("t-a")
+        reader.broken = False
+        gw.snapshot()  # lists t-a.r1 open: reported as the watcher would
+        seen = drain(gw.events)
+        assert of(OrderAccepted, seen, "t-a") and not of(OrderLost, seen, "t-a")
+        assert not gw.follows_unknown("t-a")
+        assert len([line for line in errors if line.startswith("ALERT")]) == 2
+    finally:
+        gw.close()
