@@ -12,9 +12,8 @@ order's fills stand (alpacahq/Alpaca-API#165). So a modify:
    made after step 1's read stands and the replacement asked for it again, so the chain would
    trade the total plus that fill. The replacement is then cut down by that excess (a PATCH of
    the replacement, under the next ``.r<n>``, asking total - what the chain has filled) or, when
-   nothing is left, cancelled; a WARNING says so (a ``VenueErrorReported`` ``over_filled`` when
-   the chain has traded more than the total already, which the engine's fill barrier logs as
-   an ERROR). Each fill read on
+   nothing is left, cancelled; a WARNING says so (an ERROR and a ``VenueErrorReported`` ``over_filled`` when
+   the chain has traded more than the total already). Each fill read on
    the way is reported once (the tracker counts per Alpaca order and execution id, whoever
    reads it first: the stream or REST). A replace Alpaca has not carried out yet
    (``pending_replace``) is checked at the next end of bar, and before the next modify of the
@@ -275,8 +274,9 @@ class Modifier:
                     f"replace, and its replacement {check.new_id} filled {own:g}: the chain traded "
                     f"{filled:g}, {-left:g} more than the {total:g} asked; check the position"
                     + ("; the replacement is cancelled" if working else ""))  # fmt: skip
-            # the engine's fill barrier says it as an ERROR (one line, whoever reads the event)
-            _log.debug("{}", text)
+            # said here, when found: the event reaches the engine only at its next settle, which a
+            # run that fails meanwhile never reaches (the barrier shows it at DEBUG)
+            _log.error("{}", text)
             self.stream.emit([VenueErrorReported(VENUE, "over_filled", text, cid)])
         else:
             if not working:
