@@ -103,7 +103,7 @@ class OwedExecutions:
         if unknown_end or said <= order.filled_quantity + _EPS:
             self._owed[cid] = (max(quantity, order.quantity), since)
             if cid in self._doubted:  # (the count is the reconciliations': this answer leaves it)
-                self._again(order, said)
+                self._again(order, said, self._doubted[cid][0])
             else:
                 self._doubt(order, said, when, quantity if quantity > _EPS else None, unknown_end, counted=False)
             return
@@ -150,12 +150,12 @@ class OwedExecutions:
         if unknown_end or (venue_order.status == "filled"
                            and venue_order.filled_quantity <= self.book.get(cid).filled_quantity + _EPS):
             order = self.book.get(cid)
-            first = cid not in self._doubted
+            last = self._doubted.get(cid)
             self._doubt(order, venue_order.filled_quantity, "(found by look-up)", self._owed[cid][0], unknown_end)
             said, times = self._doubted[cid]
             if times < DOUBT_READS:
-                if not first:
-                    self._again(order, said)
+                if last is not None:
+                    self._again(order, said, last[0])
                 return None
             if unknown_end:  # IB may work it under another client id: never ended on this answer
                 self._back_off(order, said, times)
@@ -229,13 +229,14 @@ class OwedExecutions:
                    "executions alone: it may still be working under another client id)" if unknown else "ended "
                    "CANCELLED at its fills", DOUBT_READS)  # fmt: skip
 
-    def _again(self, order: Order, said: float) -> None:
-        """The venue says again that ``order``, in doubt, filled ``said``: a WARNING while the book
-        holds more than that, else an INFO line."""
+    def _again(self, order: Order, said: float, last: float) -> None:
+        """The venue says again that ``order``, in doubt, filled ``said`` (``last`` the time before):
+        a WARNING while the book holds more than that, else an INFO line."""
         more = order.filled_quantity > said + _EPS
-        _log.log("WARNING" if more else "INFO", "order {}: the venue says again it filled {:g}; the book has {:g} "
-                 "of {:g}: still looked up", order.order_id, said, order.filled_quantity,
-                 order.quantity)  # fmt: skip
+        what = (f"says again it filled {said:g}" if abs(said - last) <= _EPS
+                else f"now says it filled {said:g} (it said {last:g} before)")  # fmt: skip
+        _log.log("WARNING" if more else "INFO", "order {}: the venue {}; the book has {:g} of {:g}: still looked up",
+                 order.order_id, what, order.filled_quantity, order.quantity)  # fmt: skip
 
     def _still_owed(self, cid: str) -> bool:
         order = self.book.get(cid)

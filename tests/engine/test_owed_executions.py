@@ -620,3 +620,23 @@ def test_a_cancel_checks_answer_about_an_order_in_doubt_leaves_the_count_to_the_
     reason = broker.link.journal.intents()[cid]["reason"]
     assert f"at {DOUBT_READS} reconciliations in a row that it filled 4 of 10" in reason, reason
     broker.close()
+
+
+def test_a_new_quantity_said_between_reconciliations_is_not_said_again():
+    # a review probe of 4a3c47e: an order in doubt at "unknown 4", then a look-up outside the
+    # reconciliations (a cancel check's, an unknown order's) found "unknown 6": the line said "the
+    # venue says again it filled 6", though it had said 4
+    from types import SimpleNamespace
+
+    from ml4t_live.owed_executions import OwedExecutions
+
+    order = SimpleNamespace(order_id="o1", quantity=10.0, filled_quantity=4.0)
+    owed = OwedExecutions(SimpleNamespace(cancelling={}, open={"o1": order}, get=lambda cid: order))
+    with _logged() as lines:
+        owed.owe(order, SimpleNamespace(status="unknown", filled_quantity=4.0), "while away")
+        owed.owe(order, SimpleNamespace(status="unknown", filled_quantity=4.0), "(found by look-up)")
+        order.filled_quantity = 6.0  # that look-up's new execution reached the book
+        owed.owe(order, SimpleNamespace(status="unknown", filled_quantity=6.0), "(found by look-up)")
+    said = [m for level, m in lines if level == "INFO"]
+    assert said == ["order o1: the venue says again it filled 4; the book has 4 of 10: still looked up",
+                    "order o1: the venue now says it filled 6 (it said 4 before); the book has 6 of 10: still looked up"], lines  # fmt: skip
