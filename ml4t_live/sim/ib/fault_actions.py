@@ -57,6 +57,11 @@ def fire(fault: ScriptedFault, server: IBServer, venue: IBVenue, replay: Replay,
             dispatcher.unanswered_completed_orders += int(p["count"])
         case "slow_completed_orders":
             dispatcher.slow_completed_orders += [float(p["seconds"])] * int(p["count"])
+        case "stale_order_list":
+            if p["list"] not in ("openOrders", "completedOrders", "executions"):
+                raise ConfigError(f"stale_order_list: list must be 'openOrders', 'completedOrders' or "
+                                  f"'executions', got {p['list']!r}")  # fmt: skip
+            dispatcher.stale_lists.setdefault(p["list"], []).extend([float(p["seconds"])] * int(p["count"]))
         case _:
             _fire_order_fault(fault.kind, p, server, venue, dispatcher)
 

@@ -56,6 +56,11 @@ Kinds (``inject(kind, **params)`` from tests, ``[[fault]]`` tables in ``--faults
                            times out on the client side
 ``slow_completed_orders``  the next ``count`` reqCompletedOrders are answered ``seconds`` later
                            (what is completed then)
+``stale_order_list``       the next ``count`` answers to the list ``list`` ("completedOrders":
+                           reqCompletedOrders; "openOrders": reqOpenOrders and reqAllOpenOrders;
+                           "executions": reqExecutions) are read when the request arrives and
+                           sent ``seconds`` later, whatever changed meanwhile (a gateway slow to
+                           send)
 ``duplicate_order_id``     the next ``count`` placeOrders get error 103, nothing placed (IB-20)
 ``rate_exceeded``          the next ``count`` placeOrders get error 100 (max message rate
                            exceeded), nothing placed (IB-23)
@@ -103,6 +108,7 @@ KINDS: dict[str, dict[str, object]] = {
     "cancel_reply": {"count": 1, "reply": "10148", "seconds": 1.0},
     "unanswered_completed_orders": {"count": 1},
     "slow_completed_orders": {"count": 1, "seconds": 0.5},
+    "stale_order_list": {"count": 1, "seconds": 0.5, "list": "completedOrders"},
     "duplicate_order_id": {"count": 1},
     "rate_exceeded": {"count": 1},
     "refuse_next": {"count": 1, "code": 321, "text": "Error validating request.-'bN' : cause - "

@@ -42,6 +42,9 @@ class Dispatcher:
         self.pacing_violations = 0
         self.unanswered_completed_orders = 0  # the next reqCompletedOrders get no answer
         self.slow_completed_orders: list[float] = []  # the next reqCompletedOrders answered late (s)
+        # list ('openOrders', 'completedOrders', 'executions') -> delays (s) of its next answers, each
+        # read when the request arrives and sent that much later (fault ``stale_order_list``)
+        self.stale_lists: dict[str, list[float]] = {}
         self.requests = RequestLog()
         self._rollbacks: dict[int | None, int] = {}  # client id (None: any) -> next nextValidId
         self.unsupported: list[int] = []  # message ids answered with an error, not data
@@ -109,7 +112,17 @@ class Dispatcher:
         for view in self.venue.open_orders(client_id):
             frames += [enc.open_order(view), enc.order_status(view)]
         frames.append(enc.open_order_end())
-        conn.write(frames)
+        self._send_list(conn, "openOrders", frames)
+
+    def _send_list(self, conn: ClientConnection, name: str, frames: list[bytes]) -> None:
+        """Send a list's answer now, or (fault ``stale_order_list``) as read now, later."""
+        delays = self.stale_lists.get(name)
+        if not delays:
+            conn.write(frames)
+            return
+        seconds = delays.pop(0)
+        _log.info("{} of client {}: the list as of now goes out {:g}s late (fault)", name, conn.client_id, seconds)
+        asyncio.get_running_loop().call_later(seconds, conn.write, frames)
 
     def _ReqCompletedOrders(self, conn: ClientConnection, req: d.ReqCompletedOrders) -> None:
         if self.unanswered_completed_orders > 0:  # fault: never answered
@@ -125,14 +138,14 @@ class Dispatcher:
 
     def _completed_orders(self, conn: ClientConnection) -> None:
         frames = [enc.completed_order(v) for v in self.venue.completed_today()]
-        conn.write([*frames, enc.completed_orders_end()])
+        self._send_list(conn, "completedOrders", [*frames, enc.completed_orders_end()])
 
     def _ReqExecutions(self, conn: ClientConnection, req: d.ReqExecutions) -> None:
         frames = []
         for ex in self.venue.executions_today():
             if _matches(ex, req):
                 frames += [enc.exec_details(req.req_id, ex), enc.commission_report(ex)]
-        conn.write([*frames, enc.exec_details_end(req.req_id)])
+        self._send_list(conn, "executions", [*frames, enc.exec_details_end(req.req_id)])
 
     # ------------------------------------------------------------------ simple requests
     def _Simple(self, conn: ClientConnection, req: d.Simple) -> None:

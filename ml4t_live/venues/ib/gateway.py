@@ -274,8 +274,9 @@ class IBGateway:
         session = self._session_()
         session.require_connected("open orders")
         try:
-            async with asyncio.timeout(self.config.request_timeout), session.order_lists:
-                trades = await session.ib.reqAllOpenOrdersAsync()
+            timeout = self.config.request_timeout
+            async with asyncio.timeout(timeout), session.order_lists as lists:
+                trades = await lists.fetch("openOrders", session.ib.reqAllOpenOrdersAsync, timeout)
         except (ConnectionError, TimeoutError) as exc:
             raise ConnectionFailed(f"IB did not answer the open orders request ({exc!r})") from exc
         return [_any_venue_order(t) for t in trades if not t.isDone()]

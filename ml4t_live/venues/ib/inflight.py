@@ -16,9 +16,10 @@ reqOpenOrders + reqCompletedOrders + reqExecutions:
 Worst case, an order is declared lost ``(inflight_checks + 1) * inflight_check_interval`` seconds
 (plus the look-ups' own time, each bounded by ``3 * request_timeout``) after it was placed.
 
-Look-ups take turns (``IBSession.order_lists``): ib_async keeps one pending reqOpenOrders and
-one pending reqCompletedOrders, so two at once would lose an answer. The wait for the turn counts
-inside the look-up's own bound.
+Look-ups take turns (``IBSession.order_lists``, :mod:`.order_lists`): ib_async matches
+reqOpenOrders and reqCompletedOrders to their answers by name, so two at once would lose an
+answer, and a request that timed out is still owed its (late, older) answer: the next look-up
+waits for it and drops it before asking again. These waits count inside the look-up's own bound.
 """
 
 from __future__ import annotations
@@ -133,9 +134,11 @@ class InFlightMonitor:
         take turns, see ``IBSession.order_lists``) by ``LOOKUP_ROUNDS * request_timeout``;
         raises ConnectionError / TimeoutError (never an empty guess)."""
         ib, timeout = self.session.ib, self.session.config.request_timeout
-        async with asyncio.timeout(LOOKUP_ROUNDS * timeout), self.session.order_lists:
-            opened = await asyncio.wait_for(ib.reqOpenOrdersAsync(), timeout)
-            completed = await asyncio.wait_for(ib.reqCompletedOrdersAsync(apiOnly=True), timeout)
+        async with asyncio.timeout(LOOKUP_ROUNDS * timeout), self.session.order_lists as lists:
+            opened = await lists.fetch("openOrders", ib.reqOpenOrdersAsync, timeout)
+            completed = await lists.fetch(
+                "completedOrders", lambda: ib.reqCompletedOrdersAsync(apiOnly=True), timeout
+            )
             fills = await asyncio.wait_for(ib.reqExecutionsAsync(), timeout)
         out: dict[str, Found] = {}
         for trade in [*opened, *completed]:

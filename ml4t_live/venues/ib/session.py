@@ -38,6 +38,7 @@ from ...bridge import LoopThread
 from ...errors import ConnectionFailed
 from ...events import VenueErrorReported, stamp_received
 from .config import IBConfig
+from .order_lists import OrderLists
 from .parsing import is_warning
 
 _log = logger.bind(component="ib.session")
@@ -121,12 +122,10 @@ class IBSession:
         self._order_id_high_water = 0
         # IB reported 1100 (its own link is down, the socket is up) and not yet 1101/1102
         self.degraded = False
-        # ib_async keys its order-list requests by name, not by request id: a second
-        # reqOpenOrders / reqAllOpenOrders ('openOrders') or reqCompletedOrders ('completedOrders')
-        # while one is pending replaces the first one's future (that caller never gets its answer,
-        # the second gets the first's, and the second answer's frames hit a KeyError that ib_async
-        # logs as an ERROR). Every such request of the adapter holds this lock (on this loop).
-        self.order_lists = asyncio.Lock()
+        # ib_async matches its order-list requests to their answers by name, not by request id:
+        # every reqOpenOrders / reqAllOpenOrders / reqCompletedOrders of the adapter takes its
+        # turn here and is sent through it (see order_lists.py)
+        self.order_lists = OrderLists()
         self.ib.disconnectedEvent += self._on_disconnected
         self.ib.errorEvent += self._on_error
 

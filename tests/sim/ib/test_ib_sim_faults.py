@@ -339,3 +339,31 @@ def test_silenced_realtime_bars_stop_without_a_word_and_a_new_subscription_is_se
         return len(gateway.bar_sent_ns)
 
     assert client.run(after) == (True, True)
+
+
+@pytest.mark.parametrize("listing", ["completedOrders", "openOrders"])
+def test_a_stale_order_list_is_read_at_the_request_and_sent_late(listing, client, gateway, ib_errors):
+    """``stale_order_list``: the answer is the list as the request found it (the order working),
+    sent 0.3 s later, after the order was cancelled."""
+    ib_errors.expect(r"Error 202, reqId \d+")  # IB confirming the cancel
+    gateway.inject("stale_order_list", list=listing, seconds=0.3)
+
+    async def scenario(ib):
+        loop = asyncio.get_running_loop()
+        aapl = await stock(ib, "AAPL")
+        trade = ib.placeOrder(aapl, LimitOrder("BUY", 1, 90.0, orderRef="stale"))
+        await until(lambda: trade.orderStatus.status == "Submitted")
+        t0 = loop.time()
+        if listing == "openOrders":
+            answer = ib.reqOpenOrdersAsync()
+        else:
+            answer = ib.reqCompletedOrdersAsync(apiOnly=True)
+        await ib.reqCurrentTimeAsync()  # the gateway has read the list
+        ib.cancelOrder(trade.order)
+        await until(lambda: trade.orderStatus.status == "Cancelled")
+        listed = await asyncio.wait_for(answer, 5)
+        return loop.time() - t0, [t.order.orderRef for t in listed]
+
+    elapsed, refs = client.run(scenario)
+    assert refs == ([] if listing == "completedOrders" else ["stale"])
+    assert elapsed >= 0.29
