@@ -28,9 +28,9 @@ from .events import (
     OrderReplaced,
 )
 from .order_history import OrderHistory
+from .quantities import EPS as _EPS
 
 _log = logger.bind(component="book")
-_EPS = 1e-9
 _MADE_UP = ":filled-while-away"
 
 

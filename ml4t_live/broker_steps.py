@@ -21,7 +21,7 @@ from typing import Any
 from loguru import logger
 from ml4t.backtest import Order, OrderStatus
 
-from .book import _EPS, Book
+from .book import Book
 from .errors import BridgeError, ReconciliationError, VenueError
 from .events import (
     BarClosed,
@@ -42,6 +42,7 @@ from .order_entry import order_from_request
 from .owed_executions import SAID_FILLED, OwedExecutions, made_up_fill, settle
 from .ownership import Ownership
 from .protocols import AccountSnapshot, VenueGateway
+from .quantities import EPS as _EPS
 from .restart_reads import AwayReads, RestartLookUps
 from .runtime_cancels import RuntimeCancels
 from .venue_rails import HALT_REASONS

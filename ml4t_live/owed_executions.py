@@ -56,9 +56,10 @@ from typing import Any, Literal
 from loguru import logger
 from ml4t.backtest import Order
 
-from .book import _EPS, Book, made_up_fill_id
+from .book import Book, made_up_fill_id
 from .errors import BridgeError, VenueError
 from .events import OrderCancelled, OrderFilled
+from .quantities import EPS as _EPS
 
 _log = logger.bind(component="venue-broker")
 

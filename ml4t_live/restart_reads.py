@@ -21,11 +21,11 @@ from .errors import BridgeError, VenueError
 from .journal import Journal
 from .order_entry import order_request
 from .protocols import VenueGateway
+from .quantities import EPS as _EPS
 
 _log = logger.bind(component="venue-broker")
 #: reads of what an order filled while away that may get no answer before the runtime gives up
 AWAY_READS = 5
-_EPS = 1e-9
 
 
 @dataclass(slots=True)

@@ -31,6 +31,7 @@ from ml4t_live.journal.views import (
     risk_usage,
 )
 from ml4t_live.protocols import AccountSnapshot
+from ml4t_live.quantities import EPS as _EPS
 
 from .operator import find_journal
 from .venues import VenueOptions, entry_point
@@ -40,7 +41,6 @@ _log = logger.bind(component="cli")
 #: the IB client id read-only operator commands connect with (a running strategy holds its own
 #: ``[venue] client_id``, default 1, and its feed ``client_id + 1``)
 OPERATOR_CLIENT_ID = 99
-_EPS = 1e-9
 
 
 def read_venue(venue_opts: VenueOptions) -> tuple[AccountSnapshot, list[Any]]:

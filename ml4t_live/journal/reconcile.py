@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-_EPS = 1e-9
+from ..quantities import EPS as _EPS
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,9 +18,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from ..quantities import EPS as _EPS
 from .store import Journal
 
-_EPS = 1e-9
 #: how many of the last journaled bars are searched for each asset's latest close
 MARK_BARS = 200
 

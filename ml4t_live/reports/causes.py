@@ -35,7 +35,8 @@ from __future__ import annotations
 import bisect
 from typing import Any
 
-from .orders import EPS, OrderRecord
+from ..quantities import EPS
+from .orders import OrderRecord
 
 CAUSES = ("identical", "venue_rejection", "risk_limit", "catch_up", "partial_fill", "unfilled", "missing_bar",
           "position_rule_exit", "latency", "price", "commission", "knock_on", "unexplained",

@@ -15,8 +15,9 @@ from typing import Any
 
 import polars as pl
 
+from ..quantities import EPS
+
 _SEQ = re.compile(r"(\d+)$")
-EPS = 1e-9
 
 
 @dataclass

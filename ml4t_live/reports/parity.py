@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..quantities import EPS
 from .causes import (
     CAUSES,
     LABELS,
@@ -24,7 +25,7 @@ from .causes import (
     rejection_cause,
     slippage_bps,
 )
-from .orders import EPS, OrderRecord, match_orders, order_records
+from .orders import OrderRecord, match_orders, order_records
 from .rerun import BacktestRun
 from .session_files import SessionData
 

@@ -43,13 +43,13 @@ from dataclasses import dataclass
 
 from ml4t.backtest import OrderSide, OrderType
 
+from ..quantities import EPS as _EPS
 from .config import RiskConfig
 from .exposure import AssetView, Exposure
 from .limit_usage import limit_usage
 from .rate import OrderRate
 from .state import ACTIVE, HALTED, REDUCING, STATES, TOLERANCE
 
-_EPS = 1e-9
 _NONE = AssetView()  # an asset with no position and no working order (never changed)
 _LIMIT_TYPES = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
 _STOP_TYPES = frozenset({OrderType.STOP, OrderType.STOP_LIMIT})

@@ -32,13 +32,13 @@ from dataclasses import dataclass
 from ml4t.backtest import BacktestConfig
 
 from ...errors import ConfigError
+from ...quantities import EPS as _EPS
 
 ACCOUNT_TYPES = ("margin", "cash")
 REG_T_INITIAL = 0.5
 REG_T_MAINTENANCE = 0.25
 CASH_CUSHION = 0.05
 CUSHION_TYPES = frozenset({"MKT", "MOC", "MOO", "REL", "VWAP"})
-_EPS = 1e-9
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,11 +40,11 @@ from loguru import logger
 
 from ...errors import VenueError
 from ...events import OrderFilled, OrderPartiallyFilled
+from ...quantities import EPS as _EPS
 from .listing import SymbolOrders
 from .parsing import fill_price_delta, made_up_exec_id, num, side_from_alpaca
 
 _log = logger.bind(component="alpaca.away")
-_EPS = 1e-9
 #: orders of one chain the walk follows; a longer chain counts as unreadable
 MAX_CHAIN = 200
 

@@ -40,6 +40,7 @@ from loguru import logger
 from ...errors import VenueError
 from ...events import OrderReplaced, VenueErrorReported
 from ...protocols import OrderRequest
+from ...quantities import EPS as _EPS
 from .parsing import OPEN_STATUSES, NotExpressible, num, to_replace_request
 from .rate_limit import RateLimitTimeout
 from .rest import AlpacaTradingClient, AmbiguousOutcome, VenueRequestFailed
@@ -52,7 +53,6 @@ if TYPE_CHECKING:  # (annotations only)
 
 _log = logger.bind(component="alpaca.modify")
 VENUE = "alpaca"
-_EPS = 1e-9
 #: cut-down PATCHes one modify may send (each can race with a fill as the first did)
 MAX_CUTS = 3
 #: checks of one replace that may get no answer (each at an end of bar) before an ALERT gives up

@@ -12,10 +12,9 @@ from alpaca.trading.enums import OrderStatus as AlpacaStatus
 from alpaca.trading.models import Order as AlpacaOrder
 
 from ...events import OrderEvent, OrderFilled, OrderPartiallyFilled
+from ...quantities import EPS as _EPS
 from .executions import Execution
 from .parsing import fill_price_delta, made_up_exec_id, num, side_from_alpaca
-
-_EPS = 1e-9
 
 
 @dataclass(slots=True)  # one per order of the run: no dict of its own

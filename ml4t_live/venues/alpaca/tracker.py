@@ -30,12 +30,12 @@ from ...events import (
     OrderRejected,
     VenueErrorReported,
 )
+from ...quantities import EPS as _EPS
 from .executions import Execution
 from .parsing import CANCELLED_STATUSES, num
 from .tracked import Tracked, execution_fills, view_fills
 
 _log = logger.bind(component="alpaca.tracker")
-_EPS = 1e-9
 _ACCEPT_EVENTS = {"new", "accepted", "pending_new"}
 _CANCEL_EVENTS = {"canceled", "expired"}
 _REFUSED_CHANGES = {"order_cancel_rejected", "order_replace_rejected"}
