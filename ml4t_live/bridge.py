@@ -30,10 +30,9 @@ from typing import Any, TypeVar
 import janus
 from loguru import logger
 
-from .logs import log_failure
-
 from .errors import BridgeClosed, BridgeError, BridgeTimeout, WrongThread
 from .events import BackgroundTaskFailed
+from .logs import log_failure
 
 T = TypeVar("T")
 _log = logger.bind(component="bridge")

@@ -35,8 +35,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from loguru import logger
-
-from .logs import log_failure
 from ml4t.backtest import BacktestConfig, Engine, Strategy
 from ml4t.specs import LifecyclePhase
 
@@ -52,6 +50,7 @@ from .events import (
 )
 from .failpoints import failpoint
 from .journal import check_strategy_id, default_strategy_id
+from .logs import log_failure
 from .results import LiveResult, MetricsTracker, RecordKeeper
 from .strategy_errors import PassedOver
 

@@ -30,7 +30,7 @@ class PositionRules:
             self.by_asset[asset] = rules
 
     def rules_for(self, asset: str) -> Any:
-        return self.by_asset[asset] if asset in self.by_asset else self.global_rules
+        return self.by_asset.get(asset, self.global_rules)
 
     def exits(
         self, positions: dict[str, Position], bar: dict[str, dict[str, Any]], now: Any

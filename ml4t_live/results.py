@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from loguru import logger
-
-from .logs import log_failure
 from ml4t.backtest import Fill, Order, OrderStatus
 
 from .events import BarClosed
+from .logs import log_failure
 
 _log = logger.bind(component="results")
 

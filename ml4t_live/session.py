@@ -335,7 +335,8 @@ class SessionWriter:
         if self._closed:
             return
         self._closed = True
-        from ml4t.backtest import Fill  # deferred: keeps `import ml4t_live.session` light
+        # deferred: keeps `import ml4t_live.session` light
+        from ml4t.backtest import Fill
 
         empty = {**_ALWAYS, "fills": tuple(f.name for f in dataclasses.fields(Fill))}
         for name, table in self._tables.items():

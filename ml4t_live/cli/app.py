@@ -61,8 +61,8 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,  # fmt: skip
-) -> None:
+                                          help="Print the version and exit.")] = False,
+) -> None:  # fmt: skip
     """Run ml4t.backtest Strategy classes unchanged in shadow, paper and live trading."""
 
 

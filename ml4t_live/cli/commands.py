@@ -7,16 +7,35 @@ from typing import Annotated
 
 import typer
 
-from . import options as opt
-from .app import (
-    RUN_KEYS, ConfigFile, ErrorPolicy, HeartbeatTimeout, InitialCash, MaxBars, NoSession, OnBadBars, Params, Retain,
-    Preset, Quiet, SessionDir, SettleTimeout, SimSpeed, Speed, StateDir, StopAt, StrategyId, Verbose, _guard,
-    app,
-)  # fmt: skip
-from .runner import fault_kinds, replay_session, run_command, run_demo, serve_sim
-from .ui import Display
 from ml4t_live.errors import ConfigError
 
+from . import options as opt
+from .app import (
+    RUN_KEYS,
+    ConfigFile,
+    ErrorPolicy,
+    HeartbeatTimeout,
+    InitialCash,
+    MaxBars,
+    NoSession,
+    OnBadBars,
+    Params,
+    Preset,
+    Quiet,
+    Retain,
+    SessionDir,
+    SettleTimeout,
+    SimSpeed,
+    Speed,
+    StateDir,
+    StopAt,
+    StrategyId,
+    Verbose,
+    _guard,
+    app,
+)
+from .runner import fault_kinds, replay_session, run_command, run_demo, serve_sim
+from .ui import Display
 
 _HELP = {
     "strategy": "path/to/file.py:ClassName, path/to/file.py (its one Strategy subclass) or "
@@ -309,7 +328,8 @@ def reconcile(
     3 when not. The strategy is named by --strategy-id, or by the strategy and -p parameters it
     runs with (its default id). IB: give [venue] client_id a free id while the strategy runs;
     IB then shows that client's open orders only (positions and executions are the account's)."""
-    from .reconcile import check, reconcile as compare, render
+    from .reconcile import check, render
+    from .reconcile import reconcile as compare
     from .runner import _venue_options
 
     display = Display(verbose=verbose, quiet=True)

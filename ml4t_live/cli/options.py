@@ -26,8 +26,8 @@ import importlib
 import importlib.util
 import inspect
 import sys
-import typing
 import tomllib
+import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any

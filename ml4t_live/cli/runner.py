@@ -14,7 +14,6 @@ from typing import Any
 
 import typer
 from loguru import logger
-
 from ml4t.specs import HistoricalStrategyCompatibilityError
 
 from ml4t_live.errors import ConfigError, LiveTradingRefused, StrategyError
@@ -322,7 +321,7 @@ def fault_kinds(venue: str) -> str:
     if venue not in VENUES:
         raise ConfigError(f"no simulated venue {venue!r}: ib or alpaca")
     text = importlib.import_module(f"ml4t_live.sim.{venue}.faults").__doc__ or ""
-    text = re.sub(r"^``(\w+)``", r"\1    ", text, flags=re.M)  # the kinds column keeps its width
+    text = re.sub(r"^``(\w+)``", r"\1    ", text, flags=re.MULTILINE)  # the kinds column keeps its width
     text = re.sub(r":\w+:`([^`]+)`", r"\1", text).replace("``", "")
     return (f"{text.strip()}\n\nA scenario file (ml4t-live sim {venue} --faults scenario.toml); seconds and "
             f"count are top-level keys, every other parameter goes in params:\n\n{_FAULT_EXAMPLES[venue]}")

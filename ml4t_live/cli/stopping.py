@@ -13,7 +13,7 @@ import signal
 import threading
 from collections.abc import Callable
 from datetime import datetime, time
-from typing import Any
+from typing import Any, Self
 
 from loguru import logger
 
@@ -71,7 +71,7 @@ class StopConditions:
         self.engine = engine
         return self
 
-    def __enter__(self) -> StopConditions:
+    def __enter__(self) -> Self:
         if threading.current_thread() is not threading.main_thread():
             if self.stop_at is not None:
                 raise ConfigError("--stop-at works only when ml4t-live runs in the main thread")
@@ -92,7 +92,7 @@ class StopConditions:
         _log.info("stop time {} reached: finishing the current bar, then stopping", self.stop_at)
         self.engine.stop(f"stop time reached ({self.stop_at.isoformat()})")
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if signal.SIGALRM in self._previous:
             signal.setitimer(signal.ITIMER_REAL, 0)
         for signum, previous in self._previous.items():

@@ -16,7 +16,13 @@ from typing import Any
 
 from loguru import logger
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from . import library_logs
 
@@ -102,14 +108,14 @@ class Display:
             *([("strategy errors", f"{m['num_strategy_errors']:>12,}")] if m.get("num_strategy_errors") else []),
             *([("risk refusals", f"{m['num_risk_refusals']:>12,}  "
                 + ", ".join(f"{k} {v}" for k, v in sorted(m.get("risk_refusals", {}).items())))]
-              if m.get("num_risk_refusals") else []),  # fmt: skip
+              if m.get("num_risk_refusals") else []),
             *([("trading state", f"{m['trading_state']:>12}  {m.get('trading_state_reason', '')}")]
-              if m.get("trading_state", "ACTIVE") != "ACTIVE" else []),  # fmt: skip
+              if m.get("trading_state", "ACTIVE") != "ACTIVE" else []),
             *([("bad bars dropped", f"{m['num_bad_bars_dropped']:>11,}")] if m.get("num_bad_bars_dropped") else []),
             ("final equity", f"{m.get('final_value', float('nan')):>12,.2f}"),
             ("return", f"{m.get('total_return_pct', float('nan')):>+11.2f}%"),
             ("session files", f"  {files}"),
-        ]
+        ]  # fmt: skip
         lines = [f"{title}: {result.bars:,} bars, {mode} mode, stopped: {result.stopped_reason}"]
         lines += [f"  {label:<15}{value}" for label, value in rows]
         held = m.get("positions") or {}

@@ -19,9 +19,9 @@ traceback. Venue errors raised later (``ConnectionFailed`` ...) exit with code 3
 from __future__ import annotations
 
 import importlib
-from datetime import datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from ml4t_live.errors import ConfigError

@@ -121,7 +121,7 @@ class OrderRate:
         what that judgement expired stays expired, however the clock moves after (as when the
         window was expired at every order; a NaN clock expires nothing new)."""
         sent, last = self._sent, self._last
-        gone = bisect_right(sent, (now if now > last else last) - MINUTE)
+        gone = bisect_right(sent, max(last, now) - MINUTE)
         if gone:
             del sent[:gone]
         return sent

@@ -10,7 +10,7 @@ log "Error handling fields" and drop the message, which shows up later as a hang
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .contracts import ORDER_TYPES, VALID_EXCHANGES, SymbolInfo
 from .framing import encode_fields
@@ -81,8 +81,8 @@ class ExecView:
 def ib_time(ts: datetime) -> str:
     """``YYYYMMDD HH:MM:SS UTC``: a tz-aware stamp ib_async's parseIBDatetime reads."""
     if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=timezone.utc)
-    return ts.astimezone(timezone.utc).strftime("%Y%m%d %H:%M:%S") + " UTC"
+        ts = ts.replace(tzinfo=UTC)
+    return ts.astimezone(UTC).strftime("%Y%m%d %H:%M:%S") + " UTC"
 
 
 # ---------------------------------------------------------------------------- session

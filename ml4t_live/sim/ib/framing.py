@@ -22,7 +22,7 @@ import re
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 SERVER_VERSION = 178
 MIN_SERVER_VERSION = 157
@@ -124,7 +124,7 @@ def frame_length(header: bytes) -> int:
 
 def server_hello(version: int, now: datetime) -> bytes:
     """The two-field handshake reply: version and connection time."""
-    stamp = now.astimezone(timezone.utc).strftime("%Y%m%d %H:%M:%S") + " UTC"
+    stamp = now.astimezone(UTC).strftime("%Y%m%d %H:%M:%S") + " UTC"
     return encode_fields([version, stamp])
 
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import itertools
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -58,7 +59,7 @@ CONNECT_START_GRACE = 1.0  # speed mode: s after the first connection before the
 
 
 def infer_bar_seconds(timestamps: list[datetime]) -> int:
-    gaps = [(b - a).total_seconds() for a, b in zip(timestamps, timestamps[1:], strict=False)]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(timestamps)]
     positive = [g for g in gaps if g > 0]
     return int(min(positive)) if positive else 60
 
@@ -238,10 +239,10 @@ class Replay:
             for conn in self.server.clients():
                 frames = [
                     enc.realtime_bar(req_id, int(p.start.timestamp()), p.open, p.high, p.low,
-                                     p.close, p.volume, p.wap, p.count)  # fmt: skip
+                                     p.close, p.volume, p.wap, p.count)
                     for req_id, sym in conn.subs.realtime.items()
                     if sym in split and k < len(split[sym]) and (p := split[sym][k])
-                ]
+                ]  # fmt: skip
                 frames += [
                     tick_by_tick(req_id, kind, split[sym][k], self._exchange(sym))
                     for req_id, (sym, kind) in conn.subs.ticks.items()

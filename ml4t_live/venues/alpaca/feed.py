@@ -54,8 +54,6 @@ from alpaca.data.requests import StockBarsRequest
 from alpaca.data.timeframe import TimeFrame
 from loguru import logger
 
-from ...logs import log_failure
-
 from ...errors import ConfigError
 from ...events import (
     BackgroundTaskFailed,
@@ -66,6 +64,7 @@ from ...events import (
     FeedReconnected,
 )
 from ...feeds.health import OUTAGE_TIMEOUT, FeedHealth, HealthBounds
+from ...logs import log_failure
 from .bars import MINUTE, Aggregator, Group, MinuteGrouper, floor_label, parse_bar_size
 from .config import AlpacaConfig
 from .feed_health import TASK, AlpacaFeedWatch

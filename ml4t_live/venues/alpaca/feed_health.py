@@ -83,7 +83,7 @@ class AlpacaFeedWatch:
             return 0
         self.health.venue_checks += 1
         try:
-            return len(feed._history(since, None))  # noqa: SLF001  (the feed's own REST helper)
+            return len(feed._history(since, None))  # (the feed's own REST helper)
         except VenueError as exc:
             _log.warning("the bars REST could not be read to check a quiet data socket: {}", exc)
             return None

@@ -109,10 +109,8 @@ class BarAssembler:
             if label > self._newest:
                 self._newest, changed = label, True
         else:
-            if high > win.high:
-                win.high = high
-            if low < win.low:
-                win.low = low
+            win.high = max(win.high, high)
+            win.low = min(win.low, low)
             win.close = close
             win.volume += volume
             win.last_slot = start
