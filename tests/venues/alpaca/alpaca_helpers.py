@@ -52,7 +52,9 @@ def config_for(sim: SimulatedAlpaca, **kw: Any) -> AlpacaConfig:
     kw.setdefault("reconnect_max_delay", 0.5)
     kw.setdefault("request_timeout", 5.0)
     # the runtime's own request budget (200 a minute, bursts of 20) would pace a test's bars by
-    # the wall clock; the tests of that budget set their own
+    # the wall clock; the tests of that budget set their own. Nothing paces the client below the
+    # simulator's 200 a minute then: a simulator in step mode (the default) answers no 429 (it
+    # only counts), one in speed mode does
     kw.setdefault("max_requests_per_minute", 100_000)
     kw.setdefault("rate_limit_burst", 1_000)
     return AlpacaConfig(
