@@ -108,6 +108,8 @@ class BarSteps(RuntimeCancels):
     def begin_warm_restart(self) -> bool:
         if not self.link.begin_replay():
             return False
+        if self.snapshot is not None:  # (their reads run after the replay: a change waits for them)
+            self.away_reads.expect(self.snapshot.open_orders)
         for event in self.link.events_before(0):
             self._apply_journaled(event)
         return True

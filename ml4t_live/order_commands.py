@@ -247,4 +247,5 @@ class JournaledOrders:
             _log.error("change of {} was not accepted ({}); the order is unchanged",
                        request.client_order_id, exc)  # fmt: skip
             return False
+        failpoint("after_change")
         return True

@@ -49,6 +49,16 @@ class AwayReads:
         self.book = book
         self.apply_live = apply_live
         self.unread: dict[str, UnreadAway] = {}  # our id -> what the book held at the restart, reads so far
+        self.to_read: set[str] = set()  # our ids listed working at the connect, their reads not run yet
+
+    def expect(self, listed: list[Any]) -> None:
+        """A warm restart begins: the working orders of ours the venue listed at the connect are
+        read at its end (:meth:`read_at_restart`, after the replay); until then a change of one is
+        refused (:meth:`change_refusal`): the replay's bar a crash interrupted makes its commands
+        again, and a change then would ask the venue for a remainder that leaves out what the
+        order filled while away (a gateway without ``executions_since`` has none to read)."""
+        if getattr(self.gateway, "executions_since", None) is not None:
+            self.to_read = {o.client_order_id for o in listed}
 
     def read_at_restart(self, listed: list[Any]) -> bool:
         """A working order of ours the venue lists: its executions since the book's filled
@@ -61,6 +71,7 @@ class AwayReads:
         pending) is read once. A gateway with ``asked`` is told first what the strategy last
         asked of each (Alpaca checks a replace chain against it). True when a read failed and is
         to be tried again."""
+        self.to_read = set()
         since = getattr(self.gateway, "executions_since", None)
         if since is None:
             return False
@@ -92,9 +103,10 @@ class AwayReads:
                 self._read(since, cid, entry)
 
     def change_refusal(self, order_id: str) -> str | None:
-        """Why a change of ``order_id`` is refused while what it filled while away is unread (the
-        venue would be asked for a remainder that leaves that part out), else None."""
-        if order_id not in self.unread:
+        """Why a change of ``order_id`` is refused while what it filled while away is unread, or
+        its read has not run yet (:meth:`expect`): the venue would be asked for a remainder that
+        leaves that part out. None otherwise."""
+        if order_id not in self.unread and order_id not in self.to_read:
             return None
         reason = "what it filled while away is not read yet; ask again at a later bar"
         _log.warning("change of {} refused: {}", order_id, reason)

@@ -27,7 +27,10 @@ beyond the order's own filled quantity (the orders before it filled at least tha
 succeeds sets the real one. An order neither
 listed nor kept raises too (unknown, never read as nothing). The walked chain is handed to the
 modifier (``check_chain``, :meth:`~.modify.Modifier.check_chain`): the check of the last replace,
-which lives in memory only, is made again against what the strategy last asked. Engine thread.
+which lives in memory only, is made again against what the strategy last asked. A modify made
+since the listing (the runtime refuses one until this read has run; the gateway does not) moved
+our order on: the chain handed over is walked again up to the order's current Alpaca id. Engine
+thread.
 """
 
 from __future__ import annotations
@@ -172,8 +175,24 @@ class WhileAway:
             self.tracker.continues(str(order.id), sum(num(o.filled_qty) or 0.0 for o in chain[:-1]))
         self.unread.pop(ours, None)
         events = _beyond(self.reader, client, chain, ours, filled, avg_price)
-        self._check_chain(ours, chain)  # (a replace's check, lost with the last run, made again)
+        # (a replace's check, lost with the last run, made again)
+        self._check_chain(ours, self._up_to_now(client, ours, chain))
         return events
+
+    def _up_to_now(self, client: Any, ours: str, chain: list[Any]) -> list[Any]:
+        """``chain`` (walked up to the order listed at the connect) up to the Alpaca id our order
+        ``ours`` has now: a modify made since the listing moved it on (its replacement is the
+        order to check), so the chain is walked again up to that order. ``chain`` itself when that
+        walk gets no answer (the modifier then keeps that modify's own check)."""
+        current = self._current_ids.get(ours)
+        if current is None or current == str(chain[-1].id):
+            return chain
+        try:
+            now = self.rest(f"order {current} ({ours})", lambda: client.get_order_by_id(current), repeatable=True)
+            return self._chain(client, ours, now)
+        except VenueError as exc:
+            _log.warning("cannot walk the chain of {} up to its current Alpaca order {} ({})", ours, current, exc)
+            return chain
 
     def _chain(self, client: Any, ours: str, last: Any) -> list[Any]:
         """The orders from the one under ``ours`` to ``last`` (the listed one), along

@@ -141,16 +141,30 @@ class Modifier:
         replace). The check is built so that its excess is exactly that much (as if the last
         PATCH had counted ask - ``qty``), then made as a modify makes it: the replacement cut
         down, cancelled, or the over-fill reported; an old order whose replace is still pending
-        (or that cannot be read) is checked at each end of bar, and a modify waits for it."""
+        (or that cannot be read) is checked at each end of bar, and a modify waits for it.
+
+        A check pending for ``cid`` (a modify made since the listing) is never dropped: one of the
+        same replacement as ``chain``'s last is made as this one (its tries and cuts kept: the
+        ask's count includes what the modify's read could not, the orders' fills while away);
+        one of another replacement (``chain`` out of date) is kept as it is, with a WARNING."""
         request = self._asks.pop(cid, None)
         if request is None or len(chain) < 2 or (qty := num(chain[-1].qty)) is None:
             return
         old, new = chain[-2], chain[-1]
+        pending = self._replace_checks.get(cid)
+        if pending is not None and pending.new_id != str(new.id):
+            _log.warning("order {} is Alpaca order {} now, not {} as read at the restart: its replace's "
+                         "pending check is kept as the modify made it, not made against the {:g} last "
+                         "asked", cid, pending.new_id, new.id, request.quantity)  # fmt: skip
+            return
         before = sum(num(o.filled_qty) or 0.0 for o in chain[:-2])  # (final: each one replaced)
         counted = request.quantity - qty  # what a PATCH sized for this ask counted filled
         check = Replaced(request, str(old.id), counted - before, counted, str(new.id))
-        _log.info("order {} is Alpaca order {} at the restart, replacing {}: its replace is checked "
-                  "against the {:g} last asked", cid, new.id, old.id, request.quantity)  # fmt: skip
+        if pending is not None:
+            check.cuts, check.tries = pending.cuts, pending.tries
+        _log.info("order {} is Alpaca order {} at the restart, replacing {}{}: its replace is checked "
+                  "against the {:g} last asked", cid, new.id, old.id,
+                  "" if pending is None else " (a modify's, its chain walked again)", request.quantity)  # fmt: skip
         if old.status is AlpacaStatus.REPLACED:  # (the walk's read of it is final: not read again)
             self._settle(self._require(), check, old)
         else:  # (its replace pending: it is read, and followed, as after a modify)
