@@ -34,8 +34,10 @@ class Tracked:
     #: order's end after all if this order is shown ``replaced`` later
     undone_end: OrderEvent | None = None
     #: its own end (canceled, expired, rejected) shown while its replacement was followed (the
-    #: replace pending): our order's end if the replacement then ends too
+    #: replace pending): our order's end if the replacement then ends too; the first view that
+    #: shows it sets it, and it stays (the order is not followed again: ``replace_undone``)
     own_end: OrderEvent | None = None
+    own_end_reported: bool = False  # own_end was reported as our order's end (once)
 
 
 #: told (state, delta) when an order fills ``delta`` more: the bases of its replacements move on

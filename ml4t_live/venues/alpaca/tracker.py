@@ -315,8 +315,8 @@ class OrderTracker:
             state.replaced = True
         ended = ends or event == "rejected" or order.status is AlpacaStatus.REJECTED
         if state.terminal:
-            if ended and state.successor is not None and not state.replaced:  # (its replace pending)
-                state.own_end = _end_of(state, order, event)
+            if ended and state.successor is not None and not state.replaced and state.own_end is None:
+                state.own_end = _end_of(state, order, event)  # (its replace pending; a later view: the same end)
             return out
         if ended and event != "replaced" and order.status is not AlpacaStatus.REPLACED:
             first = self._ended_first(str(order.id))
@@ -352,11 +352,12 @@ class OrderTracker:
 
     def _ended_first(self, venue_id: str) -> OrderEvent | None:
         """The end the order replaced by ``venue_id`` showed of its own while its replace was
-        pending (it ended first: Alpaca then ends the replacement), taken once; None if none."""
+        pending (it ended first: Alpaca then ends the replacement), taken once (the end stays
+        noted: :meth:`replace_undone`); None if none."""
         old = next((s for s in self._orders.values() if s.successor == venue_id and s.own_end is not None), None)
-        if old is None or old.replaced:
+        if old is None or old.replaced or old.own_end_reported:
             return None
-        end, old.own_end = old.own_end, None
+        end, old.own_end_reported = old.own_end, True
         _log.warning("Alpaca order {} ({}), a replacement, ended after the order it replaces ended {} with its "
                      "replace pending: the replace was not carried out, that end is the order's", venue_id,
                      old.ours, getattr(end, "reason", end))  # fmt: skip
