@@ -306,8 +306,9 @@ class AlpacaGateway:
         or 404 (Alpaca has no such order, e.g. a submit still of unknown outcome). The order's
         real outcome (its fill, its cancel) then arrives as its events. No answer
         at all (retried as a repeatable request) raises :class:`VenueRequestFailed`; a submit of
-        unknown outcome the watcher is still reporting, :class:`~.unknown.BeingReported` (not
-        sent: the order may still work, as for a cancel that failed).
+        unknown outcome the watcher is still reporting, or whose report failed,
+        :class:`~.unknown.BeingReported` (not sent: the order may still work, as for a cancel
+        that failed).
         """
         if self.held.drop(client_order_id):
             return
@@ -372,7 +373,8 @@ class AlpacaGateway:
         first (:meth:`~.order_stream.OrderStream.found_unknown`): what the order under ``cid``
         filled is reported once, and a replace then continues its cumulative fills. One that
         another (the watcher) claimed first is waited for, at most ``request_timeout``, until its
-        report is on the queue; :class:`~.unknown.BeingReported` (nothing sent) when it is not.
+        report is on the queue; :class:`~.unknown.BeingReported` (nothing sent) when it is not,
+        and when the report raises (here or the other's: it stays of unknown outcome).
         A replacement whose end the tracker took as a replace not carried out gives way to the
         old order it follows again."""
         venue_id = self._venue_ids.get(cid)
@@ -384,7 +386,14 @@ class AlpacaGateway:
         chain = self.chains.chain(cid)
         if not chain:
             raise OrderRefused(f"Alpaca has no order {cid}")
-        claimed_elsewhere = not self.stream.found_unknown(self._require(), cid, chain, on_loop=False)
+        try:
+            claimed_elsewhere = not self.stream.found_unknown(self._require(), cid, chain, on_loop=False)
+        except Exception as exc:  # (released and counted: refused as one being reported)
+            self.stream.report_failed(cid, exc, "the look-up of a modify or cancel", on_loop=False)
+            raise BeingReported(
+                f"{cid}, a submit of unknown outcome, was found, but its report failed ({type(exc).__name__}; "
+                "it stays of unknown outcome: the adapter's watcher looks it up again): what it filled is not "
+                "counted yet, so nothing was sent; it works unchanged, ask again at a later bar") from exc
         if claimed_elsewhere and not self.stream.unknown.wait_settled(cid, self.config.request_timeout):
             what = (f"is still being reported by the adapter's watcher (after {self.config.request_timeout:g}s)"
                     if self.stream.unknown.claimed(cid) else "was found, but its report failed (it stays of "

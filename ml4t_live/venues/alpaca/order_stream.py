@@ -53,7 +53,7 @@ from .parsing import flatten_open, num
 from .rest import AlpacaTradingClient, RestCaller
 from .session import TradeUpdatesSession
 from .tracker import OrderTracker
-from .unknown import Unknown, UnknownOutcomes
+from .unknown import MOST_TICKS_APART, Unknown, UnknownOutcomes
 
 _log = logger.bind(component="alpaca.order-stream")
 VENUE = "alpaca"
@@ -198,10 +198,10 @@ class OrderStream:
     def resolve_unconfirmed(self) -> None:
         """Look up each unknown submit once (:attr:`chain`: by client order id, or by the Alpaca id
         once the session knows one); settle it or count the miss. A found one whose report
-        raises stays of unknown outcome (an ERROR line, a ``VenueErrorReported``
-        ``unknown_report_failed``): looked up again at the next tick, its misses no longer
-        counted (it exists), at a lower rate once its report failed ``unknown_order_lookups``
-        times, no more once it failed twice that (it stays of unknown outcome: see :mod:`.unknown`)."""
+        raises stays of unknown outcome (:meth:`report_failed`): looked up again at the next
+        tick, its misses no longer counted (it exists), less often once its report failed
+        ``unknown_order_lookups`` times, ever less often from twice that, for good (see
+        :meth:`.UnknownOutcomes.spacing`)."""
         client = self._client
         if client is None:
             return
@@ -227,10 +227,7 @@ class OrderStream:
             try:
                 self.found_unknown(client, cid, chain, on_loop=True)
             except Exception as exc:  # noqa: BLE001  (the watcher goes on: released, it is looked up again)
-                log_failure(_log, exc, "could not report order {} of unknown outcome; looked up again "
-                            "at the next tick", cid)  # fmt: skip
-                reason = redact(f"report of {cid} failed: {type(exc).__name__}: {exc}", self.config)
-                self._put([VenueErrorReported(VENUE, "unknown_report_failed", reason, cid)])
+                self.report_failed(cid, exc, "the watcher's look-up", on_loop=True)
 
     def found_unknown(self, client: AlpacaTradingClient, cid: str, chain: list[Any], *, on_loop: bool) -> bool:
         """The submit of unknown outcome ``cid`` was found as ``chain`` (non-empty, read by
@@ -242,7 +239,8 @@ class OrderStream:
         until its report is on the queue, so a snapshot that lists it meanwhile does not adopt it
         (its fills so far taken as known) but leaves it here; a report that raises releases it
         (still unknown, looked up again) and the exception propagates. ``on_loop``: as for
-        :meth:`report_chain`."""
+        :meth:`report_chain`. A caller that goes on after the exception says so with
+        :meth:`report_failed`."""
         item = self.unknown.claim(cid)  # (still unknown to a snapshot until reported)
         if item is None:
             return False
@@ -258,27 +256,47 @@ class OrderStream:
             if item.also is not None:
                 self._report_legs(client, cid, chain[-1], on_loop=on_loop)
         except BaseException:
-            self._report_failed(cid, str(chain[-1].id))
+            self._release_failed(cid, str(chain[-1].id))
             raise
         self.unknown.settled(cid)
         return True
 
-    def _report_failed(self, cid: str, venue_id: str) -> None:
+    def report_failed(self, cid: str, exc: Exception, where: str, *, on_loop: bool) -> None:
+        """The report of ``cid``, a submit of unknown outcome found at Alpaca (in ``where``: the
+        watcher's look-up, a listing's, a modify's or a cancel's), raised ``exc`` out of
+        :meth:`found_unknown`, which released and counted it: an ERROR line (with the traceback)
+        saying when the watcher looks it up next, and a ``VenueErrorReported``
+        ``unknown_report_failed``. ``on_loop``: as for :meth:`report_chain`."""
+        ticks = self.unknown.spacing(self.unknown.failed_reports(cid))
+        log_failure(_log, exc, "could not report order {} of unknown outcome, found at Alpaca by {}; it "
+                    "stays of unknown outcome, looked up again by the adapter's watcher in {} tick(s) of "
+                    "{:g}s", cid, where, ticks, self.config.order_poll_interval)  # fmt: skip
+        reason = redact(f"report of {cid} failed: {type(exc).__name__}: {exc}", self.config)
+        event = [VenueErrorReported(VENUE, "unknown_report_failed", reason, cid)]
+        if on_loop:
+            self._put(event)
+        else:
+            self.emit(event)
+
+    def _release_failed(self, cid: str, venue_id: str) -> None:
         """The report of ``cid`` (found as Alpaca order ``venue_id``) raised: released, unknown
         still (never forgotten), with an ALERT at the bounds of :meth:`.UnknownOutcomes.release`."""
         failures, unknown = self.unknown.release(cid), self.unknown
+        every = self.config.order_poll_interval
         if failures == unknown.limit:
             _log.error("ALERT order {} was found at Alpaca ({}) but its report failed {} times: its "
                        "acceptance or fills may be missing (the position reconciliation shows it); "
-                       "looked up again every {} ticks of {:g}s, up to {} failures", cid, venue_id, failures,
-                       unknown.limit, self.config.order_poll_interval, unknown.stop_after)  # fmt: skip
-        elif failures == unknown.stop_after:
+                       "looked up again every {} ticks of {:g}s, less often once it failed {} times", cid,
+                       venue_id, failures, unknown.limit, every, unknown.back_off_after)  # fmt: skip
+        elif failures == unknown.back_off_after:
             _log.error("ALERT order {} was found at Alpaca ({}) but its report failed {} times: the adapter's "
-                       "watcher no longer looks it up; it stays followed (its trade updates still reach the "
-                       "runtime) and of unknown outcome, never declared lost or ended; a listing of open orders "
-                       "that shows it (the reconciliation's) or a modify or cancel of it reports it again; "
-                       "its acceptance or fills may be missing: check it at Alpaca", cid, venue_id,
-                       failures)  # fmt: skip
+                       "watcher looks it up less often now, for good (next in {} ticks of {:g}s, the spacing "
+                       "doubling at each failure, at most every {} ticks); it stays followed (its trade updates "
+                       "still reach the runtime) and of unknown outcome, never declared lost or ended; once its "
+                       "report works again (the watcher's look-up, a listing of open orders that shows it, a "
+                       "modify or cancel of it) it is reported, also if it ended meanwhile; its acceptance or "
+                       "fills may be missing: check it at Alpaca", cid, venue_id, failures,
+                       unknown.spacing(failures), every, max(unknown.limit, MOST_TICKS_APART))  # fmt: skip
 
     def _report_legs(self, client: AlpacaTradingClient, cid: str, order: Any, *, on_loop: bool) -> None:
         """The stop leg of the OCO pair ``order`` (found under ``cid``, the leg aliased): accepted

@@ -261,19 +261,28 @@ class Submitter:
         unknown outcome: settled and its chain reported as the watcher does
         (:meth:`~.order_stream.OrderStream.found_unknown`: accepted, what it filled, once), never
         adopted (an adopted order's fills so far count as reported). A look-up that gets no
-        answer (a refusal, no request slot in time) leaves it to the watcher, as does a watcher
-        (or a modify's or cancel's look-up) that is reporting it already."""
+        answer (a refusal, no request slot in time) or finds nothing, or a report that raises
+        (counted as the watcher's failures are, :meth:`~.order_stream.OrderStream.report_failed`),
+        leaves it of unknown outcome to the watcher's look-ups, as does a watcher (or a modify's
+        or cancel's look-up) that is reporting it already; the listing goes on either way."""
         try:
             chain = self._chain(cid, client)
         except VenueError as exc:
             _log.warning("order {} of unknown outcome is listed open at Alpaca but its look-up got "
-                         "no answer ({}); the watcher keeps looking it up", cid, exc)  # fmt: skip
+                         "no answer ({}); it stays of unknown outcome, left to the adapter's watcher", cid,
+                         exc)  # fmt: skip
             return
-        if chain and self.stream.found_unknown(client, cid, chain, on_loop=False):
+        try:
+            reported = bool(chain) and self.stream.found_unknown(client, cid, chain, on_loop=False)
+        except Exception as exc:  # noqa: BLE001  (released and counted: a listing never fails on one report)
+            self.stream.report_failed(cid, exc, "a listing of open orders", on_loop=False)
+            return
+        if reported:
             self._venue_ids[cid] = str(chain[-1].id)  # (set once reported, as in _venue_id)
         elif chain:
             _log.info("order {} of unknown outcome is listed open at Alpaca while its look-up "
                       "reports it; left to that report", cid)  # fmt: skip
         else:
             _log.warning("order {} of unknown outcome is listed open at Alpaca ({}) but its look-up "
-                         "found nothing; the watcher keeps looking it up", cid, listed.id)  # fmt: skip
+                         "found nothing; it stays of unknown outcome, left to the adapter's watcher", cid,
+                         listed.id)  # fmt: skip

@@ -19,23 +19,31 @@ whose immediate look-up did not settle it lands here (:mod:`.submit`). The strea
 
 The one that finds it first claims it (:meth:`UnknownOutcomes.claim`) and removes it only once
 its report is on the queue (:meth:`UnknownOutcomes.settled`); a report that raises gives the claim
-up instead (:meth:`UnknownOutcomes.release`): still of unknown outcome, it is looked up again at
-the watcher's next tick, and what it filled is reported then (the tracker reports each execution
-once, also after a report that raised half-way). A report that raises every time is retried:
+up instead (:meth:`UnknownOutcomes.release`): still of unknown outcome, it is looked up again by
+the watcher (at its next tick at first), and what it filled is reported then (the tracker
+reports each execution once, also after a report that raised half-way). A report that raises every time is retried:
 at the ``unknown_order_lookups``-th failure an ERROR ``ALERT`` line names the order, once (its
 acceptance or fills may be missing from the book: the position reconciliation shows a
 difference), and from then on it is looked up only at every ``unknown_order_lookups``-th tick
 (:meth:`~UnknownOutcomes.pending`), so a report that works again later still brings its fills,
-without a failure every tick; at the ``2 x unknown_order_lookups``-th failure
-(:attr:`~UnknownOutcomes.stop_after`) a second ERROR ``ALERT`` says the watcher no longer looks it
-up. It is never forgotten on our own failure: it stays of unknown outcome (``in``: the broker
-leaves it to the adapter, never declared lost or ended), its id stays registered (its trade
-updates still reach the engine), and a listing of open orders that shows it (the broker's
-reconciliation, a reconnect's snapshot) or a modify or cancel of it reports it again. An OCO pair the trade stream reported (it exists) is still walked
-for its stop leg; a walk of it that gets no answer or finds nothing is never counted as a miss:
-at the ``unknown_order_lookups``-th such walk an ERROR ``ALERT`` names the pair, once (its stop
-leg is not followed until a walk succeeds: its updates are taken as foreign), and each failed
-walk after that makes it rest as a failing report does. Until settled it still counts as
+without a failure every tick; from the ``2 x unknown_order_lookups``-th failure
+(:attr:`~UnknownOutcomes.back_off_after`, a second ERROR ``ALERT``) it is looked up less often
+still: the spacing doubles at each failure (``2 x``, ``4 x``, ``8 x unknown_order_lookups``
+ticks ...), at most :data:`MOST_TICKS_APART` ticks (:meth:`~UnknownOutcomes.spacing`). It is
+never forgotten on our own failure: it stays of unknown outcome (``in``: the broker leaves it
+to the adapter, never declared lost or ended) and looked up for good, so once its report works
+again it is reported, also when it ended at Alpaca meanwhile (filled, cancelled: no listing of
+open orders shows it any more); its id stays registered (its trade updates still reach the
+engine), and a listing of open orders that shows it (the broker's reconciliation, a reconnect's
+snapshot) or a modify or cancel of it reports it too. A report that raises there counts as a
+failure as the watcher's do, and fails neither the listing (the order listed as it is, still
+of unknown outcome) nor the modify or cancel otherwise than as one of an order being reported
+(:class:`BeingReported`, nothing sent). An OCO pair the trade stream reported (it exists) is
+still walked for its stop leg; a walk of it that gets no answer or finds nothing is never
+counted as a miss: at the ``unknown_order_lookups``-th such walk an ERROR ``ALERT`` names the
+pair, once (its stop leg is not followed until a walk succeeds: its updates are taken as
+foreign), and each failed walk after that makes it rest ``unknown_order_lookups - 1`` ticks
+(:meth:`~UnknownOutcomes.walk_failed`). Until settled it still counts as
 unknown (``in``) but is no longer looked up (:meth:`~UnknownOutcomes.pending`), so a snapshot that
 lists it meanwhile leaves it to the claimer instead of taking its fills so far as known. A modify
 or cancel whose look-up finds it claimed by another waits (:meth:`UnknownOutcomes.wait_settled`,
@@ -55,6 +63,10 @@ import threading
 from dataclasses import dataclass
 
 from .submit import OrderRefused
+
+#: the most ticks of ``order_poll_interval`` between two look-ups of an entry whose report keeps
+#: raising (about 5 minutes at the default 5 s; ``unknown_order_lookups`` ticks if that is more)
+MOST_TICKS_APART = 64
 
 
 class BeingReported(OrderRefused):
@@ -78,8 +90,8 @@ class Unknown:
 class UnknownOutcomes:
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        #: failed reports after which the watcher no longer looks an entry up (it stays: see the module docstring)
-        self.stop_after = 2 * limit
+        #: failed reports from which an entry is looked up ever less often (see :meth:`spacing`)
+        self.back_off_after = 2 * limit
         self._lock = threading.Condition()  # notified when a claim ends
         self._items: dict[str, Unknown] = {}
 
@@ -89,12 +101,11 @@ class UnknownOutcomes:
 
     def pending(self) -> list[Unknown]:
         """The entries to look up at this tick: not claimed, and not resting (an entry whose
-        report failed ``limit`` times or more is due once every ``limit`` calls; one whose
-        report failed ``stop_after`` times no more)."""
+        report failed is due once every :meth:`spacing` calls)."""
         with self._lock:
             due = []
             for item in self._items.values():
-                if item.claimed or item.failed_reports >= self.stop_after:
+                if item.claimed:
                     continue
                 if item.resting > 0:
                     item.resting -= 1
@@ -120,18 +131,34 @@ class UnknownOutcomes:
 
     def release(self, client_order_id: str) -> int:
         """Give up a claim whose report failed (raised): the entry is of unknown outcome again,
-        claimable as before and looked up (:meth:`pending`) until its ``stop_after``-th failure;
-        nothing is forgotten. From the ``limit``-th failure on it rests ``limit - 1`` ticks
-        between look-ups. The failed reports so far (0: no entry): the caller ALERTs at
-        ``limit`` and at ``stop_after``, once each."""
+        claimable as before and looked up (:meth:`pending`) for good, it rests ``spacing - 1``
+        ticks between look-ups (:meth:`spacing`); nothing is forgotten. The failed reports so
+        far (0: no entry): the caller ALERTs at ``limit`` and at ``back_off_after``, once each."""
         with self._lock:
             item = self._items.get(client_order_id)
             if item is not None:
                 item.claimed = False
                 item.failed_reports += 1
-                if item.failed_reports >= self.limit:
-                    item.resting = self.limit - 1
+                item.resting = self.spacing(item.failed_reports) - 1
             self._lock.notify_all()
+            return 0 if item is None else item.failed_reports
+
+    def spacing(self, failures: int) -> int:
+        """Ticks from one look-up of an entry whose report failed ``failures`` times to the
+        next: 1 below ``limit``, ``limit`` below ``back_off_after``, then doubling at each
+        failure (``2 x limit`` at ``back_off_after``), at most :data:`MOST_TICKS_APART` (or
+        ``limit`` if that is more)."""
+        if failures < self.limit:
+            return 1
+        if failures < self.back_off_after:
+            return self.limit
+        doubled = self.limit * 2 ** min(failures - self.back_off_after + 1, MOST_TICKS_APART.bit_length())
+        return max(self.limit, min(doubled, MOST_TICKS_APART))
+
+    def failed_reports(self, client_order_id: str) -> int:
+        """The failed reports of the entry so far (0: none, or no entry)."""
+        with self._lock:
+            item = self._items.get(client_order_id)
             return 0 if item is None else item.failed_reports
 
     def wait_settled(self, client_order_id: str, timeout: float) -> bool:

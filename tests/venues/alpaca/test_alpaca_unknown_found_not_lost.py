@@ -1,10 +1,12 @@
 """A submit of unknown outcome that the watcher found but could not report (its report raised).
 
 Alpaca holds that order: later look-ups that find nothing or get no answer do not count toward
-``OrderLost``, and a report that raises every time is ALERTed once, at the
-``unknown_order_lookups``-th failure, then retried at every ``unknown_order_lookups``-th tick, so a
-report that works again still brings the order and its fills. Through the real alpaca-py client
-against SimulatedAlpaca (trade stream silent); the watcher's ticks are run on its loop thread.
+``OrderLost``, and a report that raises every time is ALERTed at the
+``unknown_order_lookups``-th failure, then retried at every ``unknown_order_lookups``-th tick and,
+from twice that many failures, ever less often (a second ALERT), for good, so a report that works
+again still brings the order and its fills, also once the order has ended. Through the real
+alpaca-py client against SimulatedAlpaca (trade stream silent); the watcher's ticks are run on its
+loop thread.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from unknown_support import (
     BreakingReader,
     NoActivitiesRaisesSecond,
     fill_events,
+    looked_up_at,
     replaced_chain,
     replaced_unknown,
+    unknown_half_filled,
 )
 
-from ml4t_live.events import OrderAccepted, OrderLost, VenueErrorReported
+from ml4t_live.events import OrderAccepted, OrderFilled, OrderLost, VenueErrorReported
 from ml4t_live.sim.alpaca import SimulatedAlpaca
 from ml4t_live.venues.alpaca.rest import VenueRequestFailed
 
@@ -103,36 +107,61 @@ def test_a_report_that_always_raises_is_alerted_once_then_retried_at_a_lower_rat
         gw.close()
 
 
-def test_a_report_that_always_raises_is_no_longer_looked_up_after_the_bound_but_never_lost(
+def test_a_report_that_keeps_raising_is_looked_up_ever_less_often_never_dropped(
     sim: SimulatedAlpaca, errors: list[str]
 ) -> None:
-    """Failed before: after its ALERT the watcher looked it up again every 3rd tick for good (a
-    failure, an ERROR and a ``VenueErrorReported`` each time). At 2 x ``unknown_order_lookups``
-    failures a second ALERT says the watcher stops; the order stays of unknown outcome (never
-    lost), and a listing of open orders that shows it (here a snapshot, as the reconciliation
-    takes) reports it once the report works again."""
+    """Failed before (7cd2131): from its 2 x ``unknown_order_lookups``-th failed report the
+    watcher no longer looked the order up at all (no read after tick 12), so a report that worked
+    again later never brought it. Now, from there, the spacing doubles at each failure (6, 12, 24,
+    48 ticks), at most 64, for good, with the second ALERT saying so; and the next look-up after
+    the report works again reports it."""
     gw, _ = replaced_unknown(sim, unknown_order_lookups=3)
     try:
         reader = gw.stream.executions = BreakingReader(gw.stream.executions)
-        tick = lambda: gw.stream.session.call(gw.stream.resolve_unconfirmed)
         drain(gw.events)
-        for _ in range(3 + 3 * 3):  # 3 failures, then one every 3rd tick: the 6th at the 12th tick
-            tick()
-        assert reader.reads == 6
+        at = looked_up_at(gw, reader, 230)
+        assert at == [1, 2, 3, 6, 9, 12, 18, 30, 54, 102, 166, 230], at
         alerts = [line for line in errors if line.startswith("ALERT order t-a")]
         assert len(alerts) == 2 and "report failed 6 times" in alerts[1], alerts
-        assert "no longer looks it up" in alerts[1] and "never declared lost" in alerts[1]
-        for _ in range(6):
-            tick()
-        assert reader.reads == 6  # not looked up by the watcher any more
+        assert "looks it up less often now, for good (next in 6 ticks" in alerts[1], alerts[1]
+        assert "at most every 64 ticks" in alerts[1] and "never declared lost" in alerts[1], alerts[1]
         seen = drain(gw.events)
-        assert [e.code for e in of(VenueErrorReported, seen, "t-a")] == ["unknown_report_failed"] * 6
+        assert [e.code for e in of(VenueErrorReported, seen, "t-a")] == ["unknown_report_failed"] * 12
         assert not of(OrderLost, seen, "t-a") and gw.follows_unknown("t-a")
         reader.broken = False
-        gw.snapshot()  # lists t-a.r1 open: reported as the watcher would
+        assert looked_up_at(gw, reader, 64) == [64]  # the next look-up, 64 ticks on, reports it
         seen = drain(gw.events)
         assert of(OrderAccepted, seen, "t-a") and not of(OrderLost, seen, "t-a")
         assert not gw.follows_unknown("t-a")
         assert len([line for line in errors if line.startswith("ALERT")]) == 2
+    finally:
+        gw.close()
+
+
+def test_an_order_that_ends_after_the_back_off_began_is_reported_once_its_report_works(
+    sim: SimulatedAlpaca,
+) -> None:
+    """t-u (market 10) is of unknown outcome, 5 filled, the trade stream silent; its report raises
+    until the back-off (6 failures at tick 12). Then the rest fills at Alpaca, so no listing of
+    open orders shows it any more, and the report works again. Failed before (7cd2131): the
+    watcher no longer looked it up, so its acceptance and both fills were never reported and it
+    stayed of unknown outcome ("followed") for good; now the next look-up (6 ticks on) reports
+    them, each once, under the venue's execution ids."""
+    gw = unknown_half_filled(sim, unknown_order_lookups=3)
+    try:
+        reader = gw.stream.executions = BreakingReader(gw.stream.executions)
+        drain(gw.events)
+        assert looked_up_at(gw, reader, 12) == [1, 2, 3, 6, 9, 12]
+        gw.rest("clock", gw._require().get_clock, repeatable=True)  # a bar: the rest of t-u fills
+        assert len(sim.fills()) == 2
+        reader.broken = False
+        assert looked_up_at(gw, reader, 6) == [6]
+        seen = drain(gw.events)
+        assert len(of(OrderAccepted, seen, "t-u")) == 1 and not of(OrderLost, seen, "t-u")
+        fills = fill_events(seen)
+        assert [(f.exec_id, f.quantity, f.cumulative_quantity) for f in fills] == [
+            (v.execution_id, 5, c) for v, c in zip(sim.fills(), (5, 10), strict=True)]
+        assert isinstance(fills[-1], OrderFilled)
+        assert not gw.follows_unknown("t-u")
     finally:
         gw.close()

@@ -220,3 +220,15 @@ class BreakingReader(ExecutionReader):
         if self.broken:
             raise RuntimeError("a report that always breaks")
         return super().for_view(client, order, adopting=adopting)
+
+
+def looked_up_at(gw: AlpacaGateway, reader: BreakingReader, ticks: int) -> list[int]:
+    """Run ``ticks`` ticks of the watcher (on its loop thread); the ticks (from 1) that read the
+    order's executions, i.e. that found it and tried to report it."""
+    at = []
+    for n in range(1, ticks + 1):
+        before = reader.reads
+        gw.stream.session.call(gw.stream.resolve_unconfirmed)
+        if reader.reads > before:
+            at.append(n)
+    return at
