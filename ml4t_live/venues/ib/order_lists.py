@@ -79,8 +79,8 @@ class OrderLists:
             pass  # that connection is gone, and its answer with it
         except TimeoutError:
             _log.warning(
-                "IB never answered a {} request sent {:.1f}s ago; written off, the list is asked "
-                "again",
+                "IB did not answer a {} request sent {:.1f}s ago; written off, the list is asked "
+                "again (an answer later still would be taken as the new request's)",
                 name,
                 time.monotonic() - sent_at,
             )

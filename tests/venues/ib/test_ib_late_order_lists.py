@@ -16,11 +16,17 @@ or placed, in between read as absent at IB (``{}``). Now it waits, drops it and 
 from __future__ import annotations
 
 import pytest
-from ib_helpers import is_, wait_for
+from ib_helpers import DROP_ERRORS, is_, wait_for
 from ml4t.backtest import OrderSide, OrderType
 
 from ml4t_live.errors import ConnectionFailed
-from ml4t_live.events import OrderAccepted, OrderCancelled, OrderFilled
+from ml4t_live.events import (
+    BrokerDisconnected,
+    BrokerReconnected,
+    OrderAccepted,
+    OrderCancelled,
+    OrderFilled,
+)
 from ml4t_live.protocols import OrderRequest
 
 
@@ -85,3 +91,43 @@ def test_a_late_executions_answer_is_not_the_next_lookups_answer(sim_factory, ga
     fill = wait_for(gw.events, is_(OrderFilled, "c"), seen=seen)
     found = gw._call(gw._orders_()._inflight.lookup({"c"}), 10.0)
     assert [f.execution.execId for f in found["c"].fills] == [fill.exec_id]
+
+
+def test_all_open_orders_after_a_timed_out_lookup_is_not_the_late_list(sim_factory, gateway_factory):
+    """``all_open_orders`` (cancel-all, the operator's listing) asks the same 'openOrders' list as
+    the look-ups: a look-up's request timed out (its answer 2.5 s late), order "b" is placed, then
+    the listing's own request (answered 1 s late) must not take the late, older list without "b"."""
+    sim = sim_factory()
+    gw = gateway_factory(sim, request_timeout=2.0)
+    gw.connect()
+    sim.inject("stale_order_list", list="openOrders", seconds=2.5)
+    sim.inject("stale_order_list", list="openOrders", seconds=1.0)
+    with pytest.raises(ConnectionFailed):
+        gw.lookup(["b"])
+    gw.place(_limit("b"))
+    wait_for(gw.events, is_(OrderAccepted, "b"))
+    assert [o.client_order_id for o in gw.all_open_orders()] == ["b"]
+
+
+def test_an_answer_owed_from_before_a_reconnect_is_neither_waited_for_nor_taken(
+    sim_factory, gateway_factory, ib_log_guard
+):
+    """A look-up's request times out (its answer 3 s late), then the connection drops: that answer
+    is gone with it. After the reconnect the next look-up asks and reads its own list (order "b",
+    placed after the reconnect, open), neither failing on the old connection's request nor taking
+    anything from it."""
+    for pattern in DROP_ERRORS:
+        ib_log_guard.expect(pattern)
+    sim = sim_factory()
+    gw = gateway_factory(sim, request_timeout=2.0)
+    gw.connect()
+    sim.inject("stale_order_list", list="openOrders", seconds=3.0)
+    with pytest.raises(ConnectionFailed):
+        gw.lookup(["b"])
+    seen: list = []
+    sim.inject("drop_connection", client_id=1)
+    wait_for(gw.events, lambda e: isinstance(e, BrokerDisconnected), seen=seen)
+    wait_for(gw.events, lambda e: isinstance(e, BrokerReconnected), seen=seen, timeout=15)
+    gw.place(_limit("b"))
+    wait_for(gw.events, is_(OrderAccepted, "b"), seen=seen)
+    assert {cid: o.status for cid, o in gw.lookup(["b"]).items()} == {"b": "open"}
