@@ -419,9 +419,10 @@ class AlpacaGateway:
         """:meth:`.WhileAway.holds`: what the book holds of our order, before a restart's look-up."""
         self.away.holds(client_order_id, filled, avg_price, venue_order_id)
 
-    def asked(self, request: OrderRequest) -> None:
-        """:meth:`.Modifier.asked`: at a warm restart, what the strategy last asked of an order."""
-        self.modifier.asked(request)
+    def asked(self, request: OrderRequest, refused: OrderRequest | None = None) -> None:
+        """:meth:`.Modifier.asked`: at a warm restart, what the strategy last asked of an order
+        (and the change of it the replay refused, if any)."""
+        self.modifier.asked(request, refused)
 
     def forget_away(self, client_order_id: str) -> None:
         """:meth:`.WhileAway.forget`: the broker gave up reading what the order filled while away."""

@@ -41,6 +41,7 @@ from ...errors import VenueError
 from ...events import OrderReplaced, VenueErrorReported
 from ...protocols import OrderRequest
 from ...quantities import EPS as _EPS
+from .chain_terms import chain_ask, chain_total, same_terms
 from .parsing import OPEN_STATUSES, NotExpressible, num, to_replace_request
 from .rate_limit import RateLimitTimeout
 from .rest import AlpacaTradingClient, AmbiguousOutcome, VenueRequestFailed
@@ -95,6 +96,7 @@ class Modifier:
         self._venue_id, self._lookup, self._require, self._next_replace = venue_id, lookup, require, next_replace
         self._replace_checks: dict[str, Replaced] = {}  # our id -> its replace not checked yet
         self._asks: dict[str, OrderRequest] = {}  # our id -> what the strategy last asked (a restart's)
+        self._refused: dict[str, OrderRequest] = {}  # our id -> the change the restart's replay refused
 
     def modify(self, request: OrderRequest) -> None:
         """Replace our working order ``request.client_order_id`` with ``request``'s terms, then
@@ -126,10 +128,13 @@ class Modifier:
         for check in list(self._replace_checks.values()):
             self._check_replaced(check)
 
-    def asked(self, request: OrderRequest) -> None:
+    def asked(self, request: OrderRequest, refused: OrderRequest | None = None) -> None:
         """At a warm restart: ``request`` is what the strategy last asked of our order (the
-        runtime's book, rebuilt from the journal), for :meth:`check_chain`."""
+        runtime's book, rebuilt from the journal), ``refused`` the change of it the replay made
+        again on the bar a crash interrupted and was refused (None: none), for :meth:`check_chain`."""
         self._asks[request.client_order_id] = request
+        if refused is not None:
+            self._refused[request.client_order_id] = refused
 
     def check_chain(self, cid: str, chain: list[Any]) -> None:
         """At a warm restart: the walk found our order ``cid`` as ``chain`` (the order under
@@ -146,8 +151,14 @@ class Modifier:
         A check pending for ``cid`` (a modify made since the listing) is never dropped: one of the
         same replacement as ``chain``'s last is made as this one (its tries and cuts kept: the
         ask's count includes what the modify's read could not, the orders' fills while away);
-        one of another replacement (``chain`` out of date) is kept as it is, with a WARNING."""
-        request = self._asks.pop(cid, None)
+        one of another replacement (``chain`` out of date) is kept as it is, with a WARNING.
+
+        The chain may stand for a change Alpaca took before a crash that the journal never
+        recorded: the check is made against the ask :func:`~.chain_terms.chain_ask` picks (the
+        book's terms, the change the replay refused, or Alpaca's own); one other than the book's
+        is taken into the book and the journal (an ``OrderReplaced``: the strategy's order shows
+        it), with one WARNING."""
+        request, refused = self._asks.pop(cid, None), self._refused.pop(cid, None)
         if request is None or len(chain) < 2 or (qty := num(chain[-1].qty)) is None:
             return
         old, new = chain[-2], chain[-1]
@@ -157,6 +168,7 @@ class Modifier:
                          "pending check is kept as the modify made it, not made against the {:g} last "
                          "asked", cid, pending.new_id, new.id, request.quantity)  # fmt: skip
             return
+        request = self._crashed_change(cid, chain, request, refused)
         before = sum(num(o.filled_qty) or 0.0 for o in chain[:-2])  # (final: each one replaced)
         counted = request.quantity - qty  # what a PATCH sized for this ask counted filled
         check = Replaced(request, str(old.id), counted - before, counted, str(new.id))
@@ -171,6 +183,22 @@ class Modifier:
             self._check_replaced(check)
 
     # ------------------------------------------------------------------ helpers
+    def _crashed_change(self, cid: str, chain: list[Any], request: OrderRequest,
+                        refused: OrderRequest | None) -> OrderRequest:  # fmt: skip
+        """The ask ``chain`` stands for (:func:`~.chain_terms.chain_ask`); one other than the book's
+        ``request`` is emitted as an ``OrderReplaced`` (the book and the journal take it)."""
+        ask = chain_ask(chain, request, refused)
+        if same_terms(ask, request):
+            return request
+        _log.warning("order {} is Alpaca order {} asking {:g} in all at limit {} stop {}; the book held {:g} at "
+                     "limit {} stop {}: the change made before the crash is taken from Alpaca ({:g} at limit "
+                     "{} stop {}{}), and the chain is checked against it", cid, chain[-1].id,
+                     chain_total(chain), num(chain[-1].limit_price), num(chain[-1].stop_price),
+                     request.quantity, request.limit_price, request.stop_price, ask.quantity, ask.limit_price,
+                     ask.stop_price, ", as the restart's replay asked it again" if ask is refused else "")  # fmt: skip
+        self.stream.emit([OrderReplaced(cid, ask.quantity, ask.limit_price, ask.stop_price)])
+        return ask
+
     def _read_reported(self, client: AlpacaTradingClient, venue_id: str) -> Any:
         """The order ``venue_id`` re-read (``GET /v2/orders/{id}``), what the stream has not
         reported of it reported first (its executions, once). VenueRequestFailed without an answer."""
