@@ -7,12 +7,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .cases_halt import HALT_CASES
+from .cases_replace import REPLACE_CASES
 from .cases_runtime import RUNTIME_CASES
 from .cases_venue import ALPACA_CASES, IB_CASES
 from .runner import Result, Scenario, execute
 from .score import INVARIANTS
 
-ALL: list[Scenario] = [*IB_CASES, *ALPACA_CASES, *RUNTIME_CASES, *HALT_CASES]
+ALL: list[Scenario] = [*IB_CASES, *ALPACA_CASES, *RUNTIME_CASES, *HALT_CASES, *REPLACE_CASES]
 
 
 def select(venue: str = "all", only: str | None = None, fast: bool = False) -> list[Scenario]:

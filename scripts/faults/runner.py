@@ -58,6 +58,7 @@ class Scenario:
     expect_fired: tuple[str, ...] = ()  # fault kinds the simulator must log as fired (else ERROR)
     config: str = ""  # TOML passed with --config (e.g. a [venue] table)
     warmup: int = 0  # IB: bars the simulator serves as history only
+    participation: float | None = None  # orders fill in parts over bars: this share of a bar's volume a bar
 
 
 @dataclass
@@ -138,8 +139,9 @@ def _world(s: Scenario, folder: Path) -> World:
     if s.venue == "ib":
         path = folder / "bars.parquet"
         make_bars(IB_START, s.bars, s.days).write_parquet(path)
-        return IBWorld(path, speed=s.speed, faults=s.faults or None, warmup=s.warmup)
-    return AlpacaWorld(make_bars(ALPACA_START, s.bars, s.days), speed=s.speed, faults=s.faults or None)
+        return IBWorld(path, speed=s.speed, faults=s.faults or None, warmup=s.warmup, participation=s.participation)
+    return AlpacaWorld(make_bars(ALPACA_START, s.bars, s.days), speed=s.speed, faults=s.faults or None,
+                       participation=s.participation)  # fmt: skip
 
 
 def _fault_log(record: dict) -> bool:

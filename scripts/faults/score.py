@@ -8,7 +8,8 @@ of the scenario (exit code, seconds, output). Each check gives PASS/FAIL and the
 2. lost     - every venue execution of the strategy's orders is in the journal exactly once,
               and the journal holds no execution the venue does not know
 3. orphan   - every venue order is claimed by an intent, or (foreign) reported as external
-4. position - per asset: journal (sum of fills) = venue (minus foreign executions) = strategy
+4. position - per asset: journal (sum of fills) = venue (minus foreign executions) = strategy;
+              and no order's chain (the order and its Alpaca replacements) traded more than asked
 5. unknown  - no intent is journaled rejected / cancelled / lost / unfilled while the venue has
               it filled or working, no order the strategy last saw CANCELLED / REJECTED is still
               working at the venue, and no exception escapes into the strategy's on_data;
@@ -17,6 +18,9 @@ of the scenario (exit code, seconds, output). Each check gives PASS/FAIL and the
               reason; every journaled rejection carries a reason
 7. bounded  - every run ended within its budget with the expected exit code, and no intent is
               left unresolved at the end
+
+An Alpaca replacement carries its order's client order id plus ``.r<n>``: checks per order read
+the whole chain (:func:`chain_root`), the chain's status being its last order's.
 """
 
 from __future__ import annotations
@@ -59,9 +63,9 @@ def read_journal(state_dir: Path) -> dict[str, Any]:
     for path in paths:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            for row in db.execute("SELECT cid, asset, status, filled, venue_id, reason FROM intents"):
-                out["intents"][row[0]] = dict(zip(("cid", "asset", "status", "filled", "venue_id", "reason"),
-                                                  row, strict=True))  # fmt: skip
+            for row in db.execute("SELECT cid, asset, status, filled, venue_id, reason, quantity FROM intents"):
+                out["intents"][row[0]] = dict(zip(("cid", "asset", "status", "filled", "venue_id", "reason",
+                                                   "quantity"), row, strict=True))  # fmt: skip
             out["fills"] += [dict(zip(("exec_id", "cid", "asset", "quantity"), r, strict=True))
                              for r in db.execute("SELECT exec_id, cid, asset, quantity FROM fills")]  # fmt: skip
             out["meta"].update(dict(db.execute("SELECT key, value FROM meta").fetchall()))
@@ -72,6 +76,17 @@ def read_journal(state_dir: Path) -> dict[str, Any]:
 
 def read_view(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {"orders": [], "positions": {}, "bars": 0}
+
+
+def chain_root(cid: str) -> str:
+    """The client order id of the order ``cid`` belongs to: itself, or the order an Alpaca
+    replacement (``<cid>.r<n>``) came from."""
+    return re.sub(r"\.r\d+$", "", cid)
+
+
+def _replace_number(cid: str) -> int:
+    m = re.search(r"\.r(\d+)$", cid)
+    return int(m.group(1)) if m else 0
 
 
 def score(journal: dict[str, Any], venue: VenueView, strategy: dict[str, Any], runs: list[RunRecord],
@@ -103,7 +118,7 @@ def score(journal: dict[str, Any], venue: VenueView, strategy: dict[str, Any], r
 
     # 3. orphans
     text = "\n".join(r.output for r in runs)
-    orphans = sorted({o.cid for o in venue.orders if ours(o.cid) and o.cid.split("#")[0] not in intents} |
+    orphans = sorted({o.cid for o in venue.orders if ours(o.cid) and chain_root(o.cid.split("#")[0]) not in intents} |
                      {c for c in venue.swallowed if ours(c) and c not in intents})  # fmt: skip
     foreign_assets = sorted({o.asset for o in venue.orders if not ours(o.cid)})
     unflagged = [a for a in foreign_assets if not _flagged(text, a)]
@@ -128,13 +143,17 @@ def score(journal: dict[str, Any], venue: VenueView, strategy: dict[str, Any], r
         rows.append(f"{a} j{j:g}/v{v:g}/s{s:g}")
         if abs(j - v) > 1e-6 or abs(j - s) > 1e-6:
             bad.append(a)
-    out["position"] = Check(not bad, ", ".join(rows) or "flat")
+    vfilled: dict[str, float] = {}  # per chain
+    for e in venue.executions:
+        vfilled[chain_root(e.cid)] = vfilled.get(chain_root(e.cid), 0.0) + abs(e.quantity)
+    over = [f"{c} traded {vfilled[c]:g} of {abs(float(i['quantity'])):g} asked" for c, i in intents.items()
+            if vfilled.get(c, 0.0) > abs(float(i["quantity"])) + 1e-6]  # fmt: skip
+    out["position"] = Check(not bad and not over, (", ".join(rows) or "flat") + (f"; {over[0]}" if over else ""))
 
     # 5. unknown read as empty: a journal outcome the venue contradicts
-    by_cid = {o.cid: o for o in venue.orders}
-    vfilled: dict[str, float] = {}
-    for e in venue.executions:
-        vfilled[e.cid] = vfilled.get(e.cid, 0.0) + abs(e.quantity)
+    by_cid: dict[str, Any] = {}  # per chain: its last order
+    for o in sorted(venue.orders, key=lambda o: _replace_number(o.cid)):
+        by_cid[chain_root(o.cid)] = o
     wrong = []
     for cid, i in intents.items():
         vo = by_cid.get(cid)

@@ -7,6 +7,7 @@ bars of a warm restart included, so a restart repeats the same decisions):
 * ``3:limit:AAPL:10:50``                  limit buy (negative quantity: sell) at 50
 * ``3:bracket:AAPL:10:200:50``            market entry, take-profit 200, stop-loss 50
 * ``5:cancel:0``                          cancel the strategy's 0-th order
+* ``4:reprice:0:149``                     change the 0-th order's limit price to 149
 * ``11+:buy:AAPL:1``                      from bar 11 on, at every bar until this step's last
                                           order is not REJECTED (a halted strategy's, a catch-up
                                           bar's): one order that leaves once trading may go on
@@ -55,6 +56,11 @@ class Scripted(Strategy):
         elif action == "bracket":
             legs = broker.submit_bracket(args[0], float(args[1]), float(args[2]), float(args[3]))
             self.orders.extend(legs or [None])
+        elif action == "reprice":
+            k = int(args[0])
+            order = self.orders[k] if k < len(self.orders) else None
+            if order is not None:
+                broker.update_order(order.order_id, limit_price=float(args[1]))
         elif action == "cancel":
             k = int(args[0])
             order = self.orders[k] if k < len(self.orders) else None

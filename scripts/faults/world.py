@@ -52,6 +52,17 @@ class VenueView:
     swallowed: list[str] = field(default_factory=list)  # IB black-holed orderRefs
 
 
+def backtest_config(participation: float | None) -> tuple[BacktestConfig, Any]:
+    """The simulators' matching config and execution limits: with ``participation``, an order
+    fills at most that share of a bar's volume a bar (the bars' ~1000 shares: 0.003 is 3 a bar),
+    in parts over bars; without, at once."""
+    if participation is None:
+        return BacktestConfig(), None
+    from ml4t.backtest.execution.limits import VolumeParticipationLimit
+
+    return BacktestConfig(partial_fills_allowed=True), VolumeParticipationLimit(max_participation=participation)
+
+
 def make_bars(start: datetime, n: int, days: int = 1) -> pl.DataFrame:
     """``n`` one-minute bars per symbol from ``start`` (a zig-zag drift); with ``days=2`` the
     last half of them fall at the next session's open (DAY orders expire in between)."""
@@ -91,10 +102,12 @@ class IBWorld(World):
     venue = "ib"
 
     def __init__(self, bars: Path, *, speed: float | None = None, faults: list[dict] | None = None,
-                 warmup: int = 0) -> None:  # fmt: skip
+                 warmup: int = 0, participation: float | None = None) -> None:  # fmt: skip
         from ml4t_live.sim.ib import SimulatedIBGateway
 
-        self.sim = SimulatedIBGateway(bars, speed=speed, config=BacktestConfig(), faults=faults, warmup_bars=warmup)
+        config, limits = backtest_config(participation)
+        self.sim = SimulatedIBGateway(bars, speed=speed, config=config, faults=faults, warmup_bars=warmup,
+                                      execution_limits=limits)  # fmt: skip
         self.port = self.sim.start()
         self._foreign = None
 
@@ -161,11 +174,13 @@ class AlpacaWorld(World):
     venue = "alpaca"
 
     def __init__(self, bars: pl.DataFrame, *, speed: float | None = None, faults: list[dict] | None = None,
-                 rate_limit: int | None = None) -> None:  # fmt: skip
+                 rate_limit: int | None = None, participation: float | None = None) -> None:  # fmt: skip
         from ml4t_live.sim.alpaca import SimulatedAlpaca
 
-        self.sim = SimulatedAlpaca(bars, config=BacktestConfig(), key_id=KEY_ID, secret_key=SECRET, speed=speed,
-                                   rate_limit_per_minute=rate_limit, faults=faults)  # fmt: skip
+        config, limits = backtest_config(participation)
+        self.sim = SimulatedAlpaca(bars, config=config, key_id=KEY_ID, secret_key=SECRET, speed=speed,
+                                   rate_limit_per_minute=rate_limit, faults=faults,
+                                   execution_limits=limits)  # fmt: skip
         self.sim.start()
 
     def cli_args(self) -> list[str]:
