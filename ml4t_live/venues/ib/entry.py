@@ -10,7 +10,7 @@ paper), never from the port: ``--live`` only *allows* a live account, and ``conf
 still return True for it.
 
 ``VenueOptions.extra`` (the ``[venue]`` table) may hold ``client_id``, ``feed_client_id``,
-``account``, ``warmup_bars``, ``tz``, ``end`` (ISO date-time: the feed ends there), the feed-health
+``account``, ``request_timeout`` (seconds per IB request), ``warmup_bars``, ``tz``, ``end`` (ISO date-time: the feed ends there), the feed-health
 bounds ``heartbeat_seconds``, ``silence_after``, ``outage_timeout`` (seconds); for the
 simulator ``data``, ``speed``, ``faults`` (a scenario TOML), ``account`` (default ``DU1234567``).
 """
@@ -39,7 +39,7 @@ from .feed import IBFeed
 _log = logger.bind(component="ib.entry")
 #: the ``[venue]`` keys a run against IB reads (anything else is a ConfigError: a typo never
 #: silently falls back to a default)
-VENUE_KEYS = ("client_id", "feed_client_id", "account", "warmup_bars", "tz", "end",
+VENUE_KEYS = ("client_id", "feed_client_id", "account", "request_timeout", "warmup_bars", "tz", "end",
               "heartbeat_seconds", "silence_after", "outage_timeout")  # fmt: skip
 PAPER_PORT = 7497  # TWS paper; IB Gateway paper is 4002
 
@@ -93,6 +93,8 @@ def ib_config(options: Any, **overrides: Any) -> IBConfig:
         "allow_live": bool(options.live),
         "confirm_live": options.confirm_live if options.live else None,
     }
+    if extra.get("request_timeout") is not None:
+        values["request_timeout"] = _seconds(extra, "request_timeout")
     values.update(overrides)
     return IBConfig(**values)
 
@@ -123,6 +125,18 @@ def _int(extra: dict[str, Any], key: str, default: int | None) -> int | None:
     if number is None:
         raise ConfigError(f"[venue] {key} must be an integer, got {value!r}")
     return number
+
+
+def _seconds(extra: dict[str, Any], key: str) -> float:
+    """A ``[venue]`` setting in seconds, more than 0, else a ConfigError."""
+    value = extra[key]
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"[venue] {key} must be a number of seconds, got {value!r}") from None
+    if isinstance(value, bool) or not seconds > 0:
+        raise ConfigError(f"[venue] {key} must be more than 0 seconds, got {value!r}")
+    return seconds
 
 
 def make_broker(options: Any, config: Any) -> IBBroker:

@@ -49,3 +49,14 @@ def test_demo_through_the_simulated_gateway_matches_shadow_mode():
     assert len(venue.orders) == len(shadow.orders) > 0
     key = lambda f: (f.timestamp, f.asset, f.side, f.quantity, f.price)
     assert sorted(map(key, venue.fills)) == sorted(map(key, shadow.fills))
+
+
+def test_request_timeout_is_a_venue_key_in_seconds():
+    # a slow gateway's remedy (docs/operations.md, [venue] keys): it could not be set from a
+    # config file, whose [venue] refused it as an unknown key
+    assert "request_timeout" in entry.VENUE_KEYS
+    assert entry.ib_config(VenueOptions(venue="ib")).request_timeout == 10.0
+    assert entry.ib_config(VenueOptions(venue="ib", extra={"request_timeout": 30})).request_timeout == 30.0
+    for bad in ("soon", 0, -1, True):
+        with pytest.raises(ConfigError, match=r"\[venue\] request_timeout must be"):
+            entry.ib_config(VenueOptions(venue="ib", extra={"request_timeout": bad}))
