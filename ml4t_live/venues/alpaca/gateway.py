@@ -95,7 +95,8 @@ class AlpacaGateway:
             str, str
         ] = {}  # our client order id -> current Alpaca order id
         self.chains = OrderChains(rest=self.rest, tracker=self.tracker, venue_ids=self._venue_ids,
-                                  require=self._require)  # fmt: skip
+                                  require=self._require,
+                                  listed_id=lambda cid: self.stream.unknown.listed_id(cid))  # fmt: skip
         self.stream = OrderStream(config, self.tracker, self.rest, self.chains.chain)
         self.submitter = Submitter(rest=self.rest, tracker=self.tracker, stream=self.stream, venue_ids=self._venue_ids,
                                    require=self._require, lookup=self.chains.lookup,

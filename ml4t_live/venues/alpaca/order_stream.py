@@ -10,9 +10,10 @@ Runs on the ``ml4t-alpaca-trade-stream`` loop thread (:class:`~.session.TradeUpd
 * a submit whose outcome stayed unknown is looked up on every watchdog tick until Alpaca has it
   (its events follow; a trade update for it, or a look-up of the gateway's modify or cancel that
   finds it, settles it too) or ``unknown_order_lookups`` look-ups found nothing (``OrderLost``, an
-  ERROR line; never for one found once, whose report raised, nor for one the trade stream
-  reported): see :mod:`.unknown`. The look-up is the gateway's walk (``chain``): by client order
-  id (by the Alpaca id instead once the session knows one), then along ``replaced_by`` to the
+  ERROR line; never for one found once, whose report raised, nor for one a listing of open
+  orders showed, nor for one the trade stream reported): see :mod:`.unknown`. The look-up is the
+  gateway's walk (``chain``): by client order id (by the Alpaca id instead once the session knows
+  one, or a listing showed one), then along ``replaced_by`` to the
   current order, so replacements made meanwhile (elsewhere too) are followed; an OCO pair is
   walked even once the stream reported it (only the walk aliases and reports its stop leg);
 * a watchdog re-reads open orders when the stream has been quiet for ``order_poll_interval`` while
@@ -199,7 +200,8 @@ class OrderStream:
         """Look up each unknown submit once (:attr:`chain`: by client order id, or by the Alpaca id
         once the session knows one); settle it or count the miss. A found one whose report
         raises stays of unknown outcome (:meth:`report_failed`): looked up again at the next
-        tick, its misses no longer counted (it exists), less often once its report failed
+        tick, never declared lost (it exists; a look-up of it without an answer rests it as its
+        failed report does: :meth:`.UnknownOutcomes.missed`), less often once its report failed
         ``unknown_order_lookups`` times, ever less often from twice that, for good (see
         :meth:`.UnknownOutcomes.spacing`)."""
         client = self._client

@@ -79,13 +79,15 @@ class OrderChains:
     """Our orders at Alpaca walked by client order id through their replacements, and the count
     of each order's replacements (``<ours>.r<n>``). Owned by the gateway, which hands it the REST
     caller, the tracker, its map of our ids to the current Alpaca ids (shared: a walk starts at
-    the latest one) and ``require`` (the connected client). Used on the engine thread and on the
+    the latest one), ``require`` (the connected client) and ``listed_id`` (the Alpaca id a
+    listing showed for a submit of unknown outcome, or None). Used on the engine thread and on the
     stream's loop thread (its watcher of unknown submits walks chains too)."""
 
     def __init__(self, *, rest: RestCaller, tracker: OrderTracker, venue_ids: dict[str, str],
-                 require: Callable[[], AlpacaTradingClient]) -> None:  # fmt: skip
+                 require: Callable[[], AlpacaTradingClient],
+                 listed_id: Callable[[str], str | None] = lambda _cid: None) -> None:  # fmt: skip
         self.rest, self.tracker = rest, tracker
-        self._venue_ids, self._require = venue_ids, require
+        self._venue_ids, self._require, self._listed_id = venue_ids, require, listed_id
         self._replaces: dict[str, int] = {}  # our id -> the last n of <id>.r<n>
         self._replaces_lock = threading.Lock()  # the stream's watcher walks chains too
 
@@ -112,9 +114,14 @@ class OrderChains:
         [] on a 404 of ``cid``.
         VenueRequestFailed when a read gets no answer, a replaced order names no successor or more
         than MAX_REPLACEMENTS follow: unknown, never read as the replaced order's end. Called on
-        the engine thread and on the stream's loop thread (its watcher of unknown submits)."""
+        the engine thread and on the stream's loop thread (its watcher of unknown submits).
+
+        A submit of unknown outcome that a listing of open orders showed (``listed_id``: the
+        Alpaca id of the order listed under ``cid``, see :meth:`~.unknown.UnknownOutcomes.seen_listed`)
+        is read by that id (``GET /v2/orders/{id}``) while the session knows no other, so a
+        look-up by client order id that gets no answer does not keep it unread."""
         client = client or self._require()
-        known = self._venue_ids.get(cid)
+        known = self._venue_ids.get(cid) or self._listed_id(cid)
         try:
             if known is not None:
                 order = self.rest(f"lookup {cid} ({known})", lambda: client.get_order_by_id(known), repeatable=True)
@@ -264,13 +271,17 @@ class Submitter:
         answer (a refusal, no request slot in time) or finds nothing, or a report that raises
         (counted as the watcher's failures are, :meth:`~.order_stream.OrderStream.report_failed`),
         leaves it of unknown outcome to the watcher's look-ups, as does a watcher (or a modify's
-        or cancel's look-up) that is reporting it already; the listing goes on either way."""
+        or cancel's look-up) that is reporting it already; the listing goes on either way. A
+        look-up that gets no answer or finds nothing notes the listing
+        (:meth:`~.unknown.UnknownOutcomes.seen_listed`): it is never declared lost, and the
+        walks read it by the listed Alpaca id (:meth:`OrderChains.chain`)."""
         try:
             chain = self._chain(cid, client)
         except VenueError as exc:
-            _log.warning("order {} of unknown outcome is listed open at Alpaca but its look-up got "
-                         "no answer ({}); it stays of unknown outcome, left to the adapter's watcher", cid,
-                         exc)  # fmt: skip
+            self._seen_listed(cid, listed)
+            _log.warning("order {} of unknown outcome is listed open at Alpaca ({}) but its look-up got "
+                         "no answer ({}); it stays of unknown outcome, never declared lost (it exists), "
+                         "left to the adapter's watcher", cid, listed.id, exc)  # fmt: skip
             return
         try:
             reported = bool(chain) and self.stream.found_unknown(client, cid, chain, on_loop=False)
@@ -283,6 +294,15 @@ class Submitter:
             _log.info("order {} of unknown outcome is listed open at Alpaca while its look-up "
                       "reports it; left to that report", cid)  # fmt: skip
         else:
+            self._seen_listed(cid, listed)
             _log.warning("order {} of unknown outcome is listed open at Alpaca ({}) but its look-up "
-                         "found nothing; it stays of unknown outcome, left to the adapter's watcher", cid,
-                         listed.id)  # fmt: skip
+                         "found nothing; it stays of unknown outcome, never declared lost (it exists), "
+                         "left to the adapter's watcher", cid, listed.id)  # fmt: skip
+
+    def _seen_listed(self, cid: str, listed: Any) -> None:
+        """``listed`` shows ``cid``, a submit of unknown outcome: it exists, and the watcher reads it by
+        ``listed``'s Alpaca id when that is the order under ``cid`` itself (a replacement of it is not:
+        the walk must start at the first order, whose fills count too), not an OCO pair (whose legs
+        only the look-up by client order id is known to show)."""
+        own = str(listed.client_order_id) == cid and not listed.legs
+        self.stream.unknown.seen_listed(cid, str(listed.id) if own else None)

@@ -14,8 +14,11 @@ whose immediate look-up did not settle it lands here (:mod:`.submit`). The strea
 * not found (404) or no answer, ``AlpacaConfig.unknown_order_lookups`` times in a row ->
   ``OrderLost`` and an ERROR log line. The order is never sent again. Its client order id stays
   registered, so if Alpaca does report it later, its fills still reach the engine. A submit that
-  was found once (its report raised: ``failed_reports``) exists at Alpaca: later look-ups that
-  find nothing or get no answer are not counted, and it is never declared lost.
+  was found once (its report raised: ``failed_reports``) or that a listing of open orders showed
+  (``listed``: :meth:`UnknownOutcomes.seen_listed`) exists at Alpaca: it is never declared lost,
+  and a look-up that finds nothing or gets no answer makes it rest as a failed report does
+  (:meth:`UnknownOutcomes.missed`). A listed one is read by the Alpaca id the listing showed
+  (``listed_id``, ``GET /v2/orders/{id}``) rather than by client order id.
 
 The one that finds it first claims it (:meth:`UnknownOutcomes.claim`) and removes it only once
 its report is on the queue (:meth:`UnknownOutcomes.settled`); a report that raises gives the claim
@@ -25,7 +28,7 @@ reports each execution once, also after a report that raised half-way). A report
 at the ``unknown_order_lookups``-th failure an ERROR ``ALERT`` line names the order, once (its
 acceptance or fills may be missing from the book: the position reconciliation shows a
 difference), and from then on it is looked up only at every ``unknown_order_lookups``-th tick
-(:meth:`~UnknownOutcomes.pending`), so a report that works again later still brings its fills,
+(:meth:`~UnknownOutcomes.pending`; a look-up that gets no answer rests as long), so a report that works again later still brings its fills,
 without a failure every tick; from the ``2 x unknown_order_lookups``-th failure
 (:attr:`~UnknownOutcomes.back_off_after`, a second ERROR ``ALERT``) it is looked up less often
 still: the spacing doubles at each failure (``2 x``, ``4 x``, ``8 x unknown_order_lookups``
@@ -85,6 +88,8 @@ class Unknown:
     failed_reports: int = 0  # claims given up because the report raised (see release)
     resting: int = 0  # ticks still to skip (a report that keeps raising: see pending)
     failed_walks: int = 0  # walks of one the trade stream reported that failed (see walk_failed)
+    listed: bool = False  # a listing of open orders showed it: it exists at Alpaca (see seen_listed)
+    listed_id: str | None = None  # the Alpaca id of the order under its id that a listing showed
 
 
 class UnknownOutcomes:
@@ -192,14 +197,37 @@ class UnknownOutcomes:
                 item.resting = self.limit - 1
             return item.failed_walks == self.limit
 
-    def missed(self, client_order_id: str) -> Unknown | None:
-        """One more look-up without the order; the entry (now removed) once the bound is reached.
-        Not counted for an entry that was found (its report failed): Alpaca holds that order."""
+    def seen_listed(self, client_order_id: str, venue_id: str | None) -> None:
+        """A listing of open orders showed the entry (``venue_id``: the Alpaca id of the order
+        under its own id, None when only a replacement of it was listed): it exists at Alpaca, so
+        :meth:`missed` never declares it lost, and the walk may start at ``venue_id``
+        (:meth:`listed_id`) instead of the look-up by client order id."""
         with self._lock:
             item = self._items.get(client_order_id)
-            if item is None or item.claimed or item.failed_reports:
+            if item is not None:
+                item.listed = True
+                item.listed_id = venue_id or item.listed_id
+
+    def listed_id(self, client_order_id: str) -> str | None:
+        """The Alpaca id a listing showed for the entry (:meth:`seen_listed`), or None."""
+        with self._lock:
+            item = self._items.get(client_order_id)
+            return None if item is None else item.listed_id
+
+    def missed(self, client_order_id: str) -> Unknown | None:
+        """One more look-up without the order; the entry (now removed) once the bound is reached.
+        An entry known to exist at Alpaca (found once, its report failed; or shown by a listing)
+        is never declared lost: it rests instead, as after a failed report, ``spacing - 1``
+        ticks (:meth:`spacing` of its failed reports, of its misses when its report never
+        failed), so a look-up that keeps getting no answer is not repeated at every tick."""
+        with self._lock:
+            item = self._items.get(client_order_id)
+            if item is None or item.claimed:
                 return None
             item.misses += 1
+            if item.failed_reports or item.listed:
+                item.resting = max(item.resting, self.spacing(item.failed_reports or item.misses) - 1)
+                return None
             if item.misses < self.limit:
                 return None
             return self._items.pop(client_order_id)

@@ -15,16 +15,18 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from alpaca_helpers import drain, of
+from alpaca_helpers import drain, inject, of
 from loguru import logger
 from unknown_support import (
     BreakingReader,
     NoActivitiesRaisesSecond,
+    asked_at,
     fill_events,
     looked_up_at,
     replaced_chain,
     replaced_unknown,
     unknown_half_filled,
+    unknown_limit,
 )
 
 from ml4t_live.events import OrderAccepted, OrderFilled, OrderLost, VenueErrorReported
@@ -163,5 +165,24 @@ def test_an_order_that_ends_after_the_back_off_began_is_reported_once_its_report
             (v.execution_id, 5, c) for v, c in zip(sim.fills(), (5, 10), strict=True)]
         assert isinstance(fills[-1], OrderFilled)
         assert not gw.follows_unknown("t-u")
+    finally:
+        gw.close()
+
+
+def test_a_found_submit_whose_look_up_then_gets_no_answer_rests_as_after_its_failed_report(
+    sim: SimulatedAlpaca,
+) -> None:
+    """t-a's report raised 6 times (the watcher now 6 ticks apart), then its look-up gets no
+    answer. Failed before: a look-up without an answer made it due again at the next tick, so it
+    was looked up at every tick (``max_request_attempts`` requests each, 48 a minute at the
+    defaults, of the 200-a-minute budget), for good; now it rests as after its failed report."""
+    gw = unknown_limit(sim, 50.0, unknown_order_lookups=3)
+    try:
+        reader = gw.stream.executions = BreakingReader(gw.stream.executions)
+        drain(gw.events)
+        assert looked_up_at(gw, reader, 12) == [1, 2, 3, 6, 9, 12]
+        inject(sim, "lookup_error", count=1000)  # GET by_client_order_id: 503 from now on
+        assert asked_at(sim, gw, 18) == [6, 12, 18]  # before: [1, 2, ..., 18]
+        assert not of(OrderLost, drain(gw.events), "t-a") and gw.follows_unknown("t-a")
     finally:
         gw.close()

@@ -232,3 +232,15 @@ def looked_up_at(gw: AlpacaGateway, reader: BreakingReader, ticks: int) -> list[
         if reader.reads > before:
             at.append(n)
     return at
+
+
+def asked_at(sim: SimulatedAlpaca, gw: AlpacaGateway, ticks: int) -> list[int]:
+    """Run ``ticks`` ticks of the watcher (on its loop thread); the ticks (from 1) at which it sent
+    Alpaca a request (a look-up, answered or not)."""
+    at = []
+    for n in range(1, ticks + 1):
+        before = sim.state()["rest_requests"]
+        gw.stream.session.call(gw.stream.resolve_unconfirmed)
+        if sim.state()["rest_requests"] > before:
+            at.append(n)
+    return at
