@@ -29,8 +29,9 @@ listed nor kept raises too (unknown, never read as nothing). The walked chain is
 modifier (``check_chain``, :meth:`~.modify.Modifier.check_chain`): the check of the last replace,
 which lives in memory only, is made again against what the strategy last asked. A modify made
 since the listing (the runtime refuses one until this read has run; the gateway does not) moved
-our order on: the chain handed over is walked again up to the order's current Alpaca id. Engine
-thread.
+our order on: the chain handed over is walked again up to the order's current Alpaca id (a walk
+that gets no answer is made again at each end of bar, bounded: :meth:`WhileAway.walk_again`).
+Engine thread.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from ...errors import VenueError
 from ...events import OrderFilled, OrderPartiallyFilled
 from ...quantities import EPS as _EPS
 from .listing import SymbolOrders
+from .modify import MAX_TRIES
 from .parsing import fill_price_delta, made_up_exec_id, num, side_from_alpaca
 
 _log = logger.bind(component="alpaca.away")
@@ -72,6 +74,7 @@ class WhileAway:
         self.venue_ids: dict[str, str] = {}  # our id -> the Alpaca id the runtime's journal recorded
         self.unread: dict[str, Any] = {}  # our id -> its view listed at the restart, its chain not read yet
         self.superseded: dict[str, Any] = {}  # Alpaca id -> an order of ours listed with its replace pending
+        self.rewalks: dict[str, tuple[list[Any], int]] = {}  # our id -> (its chain, walks up to now that failed)
 
     def new_listing(self, listed: list[Any]) -> set[str]:
         """A snapshot lists ``listed`` (its open orders, OCO legs among them): what the last one
@@ -175,24 +178,46 @@ class WhileAway:
             self.tracker.continues(str(order.id), sum(num(o.filled_qty) or 0.0 for o in chain[:-1]))
         self.unread.pop(ours, None)
         events = _beyond(self.reader, client, chain, ours, filled, avg_price)
-        # (a replace's check, lost with the last run, made again)
-        self._check_chain(ours, self._up_to_now(client, ours, chain))
+        self._check_up_to_now(client, ours, chain)  # (a replace's check, lost with the last run, made again)
         return events
 
-    def _up_to_now(self, client: Any, ours: str, chain: list[Any]) -> list[Any]:
-        """``chain`` (walked up to the order listed at the connect) up to the Alpaca id our order
-        ``ours`` has now: a modify made since the listing moved it on (its replacement is the
-        order to check), so the chain is walked again up to that order. ``chain`` itself when that
-        walk gets no answer (the modifier then keeps that modify's own check)."""
+    def walk_again(self, client: Any) -> None:
+        """End of bar, before the modifier's checks: the chains whose walk up to the order's
+        current Alpaca id got no answer at the restart (:attr:`rewalks`) are walked again."""
+        for ours, (chain, tries) in list(self.rewalks.items()):
+            self._check_up_to_now(client, ours, chain, tries)
+
+    def _check_up_to_now(self, client: Any, ours: str, chain: list[Any], tries: int = 0) -> None:
+        """``chain`` (walked up to the order listed at the connect) handed to the modifier's check,
+        up to the Alpaca id our order ``ours`` has now: a modify made since the listing moved it on
+        (its replacement is the order to check), so the chain is walked again up to that order.
+        When that walk gets no answer the check waits (what was last asked kept): walked again at
+        each end of bar (:meth:`walk_again`), at most ``MAX_TRIES`` times; then an ALERT, the ask
+        dropped, and that modify's own check (sized before the restart's read) is kept."""
         current = self._current_ids.get(ours)
         if current is None or current == str(chain[-1].id):
-            return chain
+            self.rewalks.pop(ours, None)
+            self._check_chain(ours, chain)
+            return
         try:
             now = self.rest(f"order {current} ({ours})", lambda: client.get_order_by_id(current), repeatable=True)
-            return self._chain(client, ours, now)
+            walked = self._chain(client, ours, now)
         except VenueError as exc:
-            _log.warning("cannot walk the chain of {} up to its current Alpaca order {} ({})", ours, current, exc)
-            return chain
+            tries += 1
+            if tries < MAX_TRIES and not getattr(exc, "permanent", False):
+                self.rewalks[ours] = (chain, tries)
+                _log.warning("cannot walk the chain of {} up to its current Alpaca order {} ({}): its check "
+                             "against what was last asked waits; walked again at the next end of bar",
+                             ours, current, exc)  # fmt: skip
+                return
+            self.rewalks.pop(ours, None)
+            _log.error("ALERT cannot walk the chain of {} up to its current Alpaca order {} ({}; {} tries): "
+                       "the chain is not checked against what was last asked, only by the last modify's own "
+                       "check; check the order's chain at the venue", ours, current, exc, tries)  # fmt: skip
+            self._check_chain(ours, [])  # (the ask dropped)
+            return
+        self.rewalks.pop(ours, None)
+        self._check_chain(ours, walked)
 
     def _chain(self, client: Any, ours: str, last: Any) -> list[Any]:
         """The orders from the one under ``ours`` to ``last`` (the listed one), along

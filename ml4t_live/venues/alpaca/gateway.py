@@ -350,8 +350,9 @@ class AlpacaGateway:
             self._emit([OrderCancelled(r.client_order_id, reason) for r in dead])
         for request in ready + self.held.lone_members():
             self.place(request)
-        self.modifier.check_replaces()
         client = self._require()
+        self.away.walk_again(client)  # (a restart's chain to check, not walked up to now yet)
+        self.modifier.check_replaces()
         self.rest("clock", client.get_clock, repeatable=True)
         await_working(self.rest, client, self.stream)  # the stream delivers what REST shows
 

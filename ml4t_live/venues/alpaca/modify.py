@@ -151,7 +151,8 @@ class Modifier:
         A check pending for ``cid`` (a modify made since the listing) is never dropped: one of the
         same replacement as ``chain``'s last is made as this one (its tries and cuts kept: the
         ask's count includes what the modify's read could not, the orders' fills while away);
-        one of another replacement (``chain`` out of date) is kept as it is, with a WARNING.
+        one of another replacement (``chain`` out of date) is kept as it is, with a WARNING. An
+        empty ``chain`` drops the ask.
 
         The chain may stand for a change Alpaca took before a crash that the journal never
         recorded: the check is made against the ask :func:`~.chain_terms.chain_ask` picks (the
