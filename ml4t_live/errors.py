@@ -71,7 +71,13 @@ class SendFailed(VenueError):
 
 class CancelRefused(VenueError):
     """The venue refused a cancel because the order can no longer be cancelled (filled, done);
-    the order's real outcome arrives as its events."""
+    the order's real outcome arrives as its events. ``ended``: the state the venue said the order
+    is in already, when it named one (Alpaca's 422 ``order is already in "canceled" state``:
+    ``"canceled"``), else None."""
+
+    def __init__(self, message: str, *, ended: str | None = None) -> None:
+        super().__init__(message)
+        self.ended = ended
 
 
 class CancelUnsure(VenueError):

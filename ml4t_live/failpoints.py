@@ -5,6 +5,7 @@ named point is passed. Unset (always, outside the suite), each point costs one d
 Points: ``after_intent`` (the intent is committed, the order not sent), ``after_send`` (the venue
 took the order; its answer not applied), ``after_fill`` (an execution applied to the book, not
 yet journaled), ``after_change`` (the venue took a change of an order; its answer not journaled),
+``after_cancel`` (the venue took the strategy's cancel of an order; its answer not journaled),
 ``after_bar`` (a bar fully processed).
 """
 

@@ -169,7 +169,7 @@ class JournaledOrders:
         if ok is DIVERGED:
             ok = False
         elif ok is BEYOND:
-            ok = self._cancel_checked(order_id, unsure)
+            ok = self._cancel_checked(order_id, unsure, replayed=True)
             self.link.record_beyond("cancel", order_id, {}, ok)
         if unsure:
             self.cancel_resends.refused(order_id, STRATEGY_CANCEL, str(unsure[0]), bug=unsure[0].__cause__ is not None)
@@ -184,12 +184,16 @@ class JournaledOrders:
         self._in_flight.pop(order_id, None)
         return True
 
-    def _cancel_checked(self, order_id: str, unsure: list[CancelUnsure]) -> bool:
-        return not self._operators(order_id, "cancel") and self._cancel_at_venue(order_id, unsure)
+    def _cancel_checked(self, order_id: str, unsure: list[CancelUnsure], *, replayed: bool = False) -> bool:
+        return not self._operators(order_id, "cancel") and self._cancel_at_venue(order_id, unsure, replayed)
 
-    def _cancel_at_venue(self, order_id: str, unsure: list[CancelUnsure]) -> bool:
+    def _cancel_at_venue(self, order_id: str, unsure: list[CancelUnsure], replayed: bool = False) -> bool:
         """The venue's answer to the strategy's cancel: True taken; False refused, or unsure (the
-        CancelUnsure put in ``unsure``)."""
+        CancelUnsure put in ``unsure``). ``replayed``: made again on the bar a crash interrupted
+        (a warm restart's replay), where the crashed run may have had the same cancel taken: an
+        order the venue did not list working at the restart, refused as cancelled already
+        (``CancelRefused.ended``), ended as the strategy asked: True (the restart's look-up
+        settles its fills); refused otherwise, its end is the look-up's to find."""
         outcome = cancel_one(self.gateway, order_id)
         if isinstance(outcome, CancelUnsure):  # (cancel_one logged the bug as an ERROR)
             unsure.append(outcome)
@@ -197,10 +201,26 @@ class JournaledOrders:
                          "(cancel_order returned False) and is followed: the next check sends the cancel again "
                          "while the venue lists it working", order_id, outcome.said())  # fmt: skip
             return False
+        if outcome is not None and replayed and not self._listed_working(order_id):
+            if getattr(outcome, "ended", None) == "canceled":
+                _log.warning("cancel of {}, made again on the bar a crash interrupted: the venue has the order "
+                             "cancelled already ({}): the cancel stands (cancel_order True); the restart's "
+                             "look-up settles what it filled", order_id, outcome)  # fmt: skip
+                return True
+            _log.warning("cancel of {}, made again on the bar a crash interrupted, was not accepted ({}); the "
+                         "venue did not list the order working at the restart: its look-up settles how it "
+                         "ended", order_id, outcome)  # fmt: skip
+            return False
         if outcome is not None:
             _log.error("cancel of {} was not accepted ({}); the order stays pending", order_id, outcome)
             return False
+        failpoint("after_cancel")
         return True
+
+    def _listed_working(self, order_id: str) -> bool:
+        """Whether the venue listed ``order_id`` working at the connect (True without a listing)."""
+        snapshot = getattr(self, "snapshot", None)
+        return snapshot is None or any(o.client_order_id == order_id for o in snapshot.open_orders)
 
     def update_order(self, order_id: str, **changes: Any) -> bool:
         """Change a pending order's quantity / prices: the order changes once the venue took it."""

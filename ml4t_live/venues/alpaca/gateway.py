@@ -27,6 +27,7 @@ The listed orders of ours and what they filled while no runtime ran (a warm rest
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -75,6 +76,8 @@ _log = logger.bind(component="alpaca.gateway")
 VENUE = "alpaca"
 #: account flags under which Alpaca refuses orders (alpaca-py ``TradeAccount``): connect refuses
 _BLOCKING_FLAGS = ("trading_blocked", "account_blocked", "trade_suspended_by_user")
+#: the state Alpaca names in a 422 refusing a cancel: 'order is already in "canceled" state'
+_ALREADY_IN = re.compile(r'already in "(\w+)" state')
 
 
 class AlpacaGateway:
@@ -329,8 +332,10 @@ class AlpacaGateway:
         except VenueRequestFailed as exc:
             if exc.status in (404, 422):
                 _log.info("Alpaca refused to cancel {}: {} (HTTP {})", client_order_id, exc.message, exc.status)
+                state = _ALREADY_IN.search(exc.message or "") if exc.status == 422 else None
                 raise CancelRefused(
-                    f"Alpaca refused to cancel {client_order_id}: {exc.message} (HTTP {exc.status})"
+                    f"Alpaca refused to cancel {client_order_id}: {exc.message} (HTTP {exc.status})",
+                    ended=state.group(1) if state else None,
                 ) from None
             raise
 
