@@ -238,7 +238,9 @@ class AlpacaGateway:
         Alpaca does not know are absent; ConnectionFailed when a look-up gets no answer (unknown
         is not empty), also when it could not be sent (no request slot within
         ``request_timeout``). A found order is ours from now on: what it filled is reported as
-        events.
+        events. A submit of unknown outcome is settled and reported as the adapter's watcher
+        does (:meth:`~.submit.Submitter.found_looked_up`): absent while another reports it,
+        ConnectionFailed when its report raises (it stays of unknown outcome).
 
         An order a modify replaced is reported as its CURRENT incarnation (the replacements its
         ``replaced_by`` leads to, see :meth:`~.submit.OrderChains.chain`), under our id: the order
@@ -253,9 +255,13 @@ class AlpacaGateway:
                 raise ConnectionFailed(f"Alpaca look-up of {cid} got no answer: {exc}") from None
             if not chain:
                 continue
+            if cid in self.stream.unknown:  # a submit of unknown outcome: reported as the watcher would
+                if not self.submitter.found_looked_up(client, cid, chain):
+                    continue  # (another reports it: its events end it)
+            else:
+                self.away.start_from_book(cid, chain)  # (a fresh tracker: the book's fills count as reported)
+                self.stream.report_chain(client, chain, on_loop=False)
             self._venue_ids[cid] = str(chain[-1].id)
-            self.away.start_from_book(cid, chain)  # (a fresh tracker: the book's fills count as reported)
-            self.stream.report_chain(client, chain, on_loop=False)
             found[cid] = venue_order(chain[-1], cid)
         return found
 
@@ -309,17 +315,25 @@ class AlpacaGateway:
         out, the order still working; the runtime follows it, see ``ml4t_live.cancel_resends``)
         or 404 (Alpaca has no such order, e.g. a submit still of unknown outcome). The order's
         real outcome (its fill, its cancel) then arrives as its events. No answer
-        at all (retried as a repeatable request) raises :class:`VenueRequestFailed`; a submit of
-        unknown outcome the watcher is still reporting, or whose report failed,
-        :class:`~.unknown.BeingReported` (not sent: the order may still work, as for a cancel
-        that failed).
+        at all (retried as a repeatable request) raises :class:`VenueRequestFailed`.
+
+        A submit of unknown outcome that the watcher is still reporting, or whose report failed
+        (:class:`~.unknown.BeingReported` from the look-up), is cancelled all the same: a cancel
+        needs no fills counted first, and the end of a run or a halt must not leave it working.
+        The cancel goes to the order the look-up found; the order stays of unknown outcome, and
+        its end and fills are reported once its report is on the queue (the watcher's look-up,
+        a listing, a later cancel), each once.
         """
         if self.held.drop(client_order_id):
             return
         try:
             venue_id = self._venue_id(client_order_id)
-        except BeingReported:
-            raise  # not sent, not refused by Alpaca: the order still works (a failed cancel)
+        except BeingReported as exc:
+            if exc.venue_id is None:
+                raise  # (not found: nothing to cancel by id, the cancel failed)
+            venue_id = exc.venue_id
+            _log.warning("cancelling {} (Alpaca order {}), a submit of unknown outcome whose report is not on "
+                         "the queue yet: its end and fills are reported with it", client_order_id, venue_id)  # fmt: skip
         except OrderRefused as exc:
             raise CancelRefused(f"cannot cancel {client_order_id}: {exc}") from None
         client = self._require()
@@ -380,8 +394,9 @@ class AlpacaGateway:
         first (:meth:`~.order_stream.OrderStream.found_unknown`): what the order under ``cid``
         filled is reported once, and a replace then continues its cumulative fills. One that
         another (the watcher) claimed first is waited for, at most ``request_timeout``, until its
-        report is on the queue; :class:`~.unknown.BeingReported` (nothing sent) when it is not,
-        and when the report raises (here or the other's: it stays of unknown outcome).
+        report is on the queue; :class:`~.unknown.BeingReported` (nothing sent; its ``venue_id``
+        the chain's current order, for a cancel) when it is not, and when the report raises
+        (here or the other's: it stays of unknown outcome).
         A replacement whose end the tracker took as a replace not carried out gives way to the
         old order it follows again."""
         venue_id = self._venue_ids.get(cid)
@@ -400,14 +415,15 @@ class AlpacaGateway:
             raise BeingReported(
                 f"{cid}, a submit of unknown outcome, was found, but its report failed ({type(exc).__name__}; "
                 "it stays of unknown outcome: the adapter's watcher looks it up again): what it filled is not "
-                "counted yet, so nothing was sent; it works unchanged, ask again at a later bar") from exc
+                "counted yet, so nothing was sent; it works unchanged, ask again at a later bar",
+                str(chain[-1].id)) from exc
         if claimed_elsewhere and not self.stream.unknown.wait_settled(cid, self.config.request_timeout):
             what = (f"is still being reported by the adapter's watcher (after {self.config.request_timeout:g}s)"
                     if self.stream.unknown.claimed(cid) else "was found, but its report failed (it stays of "
                     "unknown outcome: the adapter's watcher looks it up again)")  # fmt: skip
             raise BeingReported(
                 f"{cid}, a submit of unknown outcome, {what}: what it filled is not counted yet, so "
-                "nothing was sent; it works unchanged, ask again at a later bar")  # fmt: skip
+                "nothing was sent; it works unchanged, ask again at a later bar", str(chain[-1].id))  # fmt: skip
         venue_id = self._venue_ids[cid] = str(chain[-1].id)  # (set once reported: a watcher's walk until then starts at the first order)
         return venue_id
 

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from alpaca.trading.enums import OrderStatus as AlpacaStatus
 from loguru import logger
 
-from ...errors import VenueError
+from ...errors import ConnectionFailed, VenueError
 from ...events import VenueErrorReported
 from .listing import SymbolOrders
 from .rate_limit import RateLimitTimeout
@@ -298,6 +298,20 @@ class Submitter:
             _log.warning("order {} of unknown outcome is listed open at Alpaca ({}) but its look-up "
                          "found nothing; it stays of unknown outcome, never declared lost (it exists), "
                          "left to the adapter's watcher", cid, listed.id)  # fmt: skip
+
+    def found_looked_up(self, client: AlpacaTradingClient, cid: str, chain: list[Any]) -> bool:
+        """A look-up by client order id (the gateway's ``lookup``: a cancel check's) found ``cid``,
+        a submit of unknown outcome, as ``chain`` (non-empty): settled and its chain reported as
+        the watcher does (True: accepted, what it filled, its end, once each), or left to another
+        that is reporting it (False). A report that raises is counted as the watcher's failures
+        are (:meth:`~.order_stream.OrderStream.report_failed`) and raised as ConnectionFailed: the
+        look-up failed, the order stays of unknown outcome."""
+        try:
+            return self.stream.found_unknown(client, cid, chain, on_loop=False)
+        except Exception as exc:  # noqa: BLE001  (released and counted; the caller takes a failed look-up)
+            self.stream.report_failed(cid, exc, "a look-up by client order id", on_loop=False)
+            raise ConnectionFailed(f"Alpaca look-up of {cid} found it (a submit of unknown outcome), but its "
+                                   f"report failed ({type(exc).__name__}); it stays of unknown outcome") from None
 
     def _seen_listed(self, cid: str, listed: Any) -> None:
         """``listed`` shows ``cid``, a submit of unknown outcome: it exists, and the watcher reads it by

@@ -40,8 +40,8 @@ open orders shows it any more); its id stays registered (its trade updates still
 engine), and a listing of open orders that shows it (the broker's reconciliation, a reconnect's
 snapshot) or a modify or cancel of it reports it too. A report that raises there counts as a
 failure as the watcher's do, and fails neither the listing (the order listed as it is, still
-of unknown outcome) nor the modify or cancel otherwise than as one of an order being reported
-(:class:`BeingReported`, nothing sent). An OCO pair the trade stream reported (it exists) is
+of unknown outcome) nor the modify otherwise than as one of an order being reported
+(:class:`BeingReported`, nothing sent); a cancel is sent all the same (below). An OCO pair the trade stream reported (it exists) is
 still walked for its stop leg; a walk of it that gets no answer or finds nothing is never
 counted as a miss: at the ``unknown_order_lookups``-th such walk an ERROR ``ALERT`` names the
 pair, once (its stop leg is not followed until a walk succeeds: its updates are taken as
@@ -51,8 +51,11 @@ unknown (``in``) but is no longer looked up (:meth:`~UnknownOutcomes.pending`), 
 lists it meanwhile leaves it to the claimer instead of taking its fills so far as known. A modify
 or cancel whose look-up finds it claimed by another waits (:meth:`UnknownOutcomes.wait_settled`,
 at most ``request_timeout``) for that report, so the replace counts the fills the report carries;
-a claim that outlasts the wait refuses the modify or cancel (:class:`BeingReported`, nothing sent:
-the order works unchanged, the strategy may ask again at a later bar).
+a claim that outlasts the wait refuses the modify (:class:`BeingReported`, nothing sent:
+the order works unchanged, the strategy may ask again at a later bar). A cancel needs no fills
+counted first: it is sent to the order the look-up found (``BeingReported.venue_id``) while the
+order stays of unknown outcome, and its end and fills are reported with it (once each) when its
+report is on the queue.
 
 So an unknown outcome is settled within about ``unknown_order_lookups x order_poll_interval``
 (default 5 x 5 s) plus the retries of each look-up (``max_request_attempts``).
@@ -73,9 +76,16 @@ MOST_TICKS_APART = 64
 
 
 class BeingReported(OrderRefused):
-    """A modify or cancel of a submit of unknown outcome that another (the watcher, a snapshot)
-    found first and is still reporting: what it filled is not counted yet, so nothing is sent;
-    the order works unchanged and may be changed or cancelled again at a later bar."""
+    """A modify of a submit of unknown outcome that another (the watcher, a snapshot) found first
+    and is still reporting, or whose report failed: what it filled is not counted yet, so nothing
+    is sent; the order works unchanged and may be changed again at a later bar. ``venue_id``: the
+    Alpaca id of the order's current incarnation as its look-up found it (None when not found),
+    which a cancel uses (a cancel needs no fills counted first: see
+    :meth:`~.gateway.AlpacaGateway.cancel`)."""
+
+    def __init__(self, message: str, venue_id: str | None = None) -> None:
+        super().__init__(message)
+        self.venue_id = venue_id
 
 
 @dataclass

@@ -3,8 +3,9 @@
 The report's exception came out of ``gateway.snapshot()``, ``cancel()`` and ``modify()`` as it was
 (here a RuntimeError), not as a VenueError: the broker's reconciliation and cancel checks catch
 only VenueError / BridgeError, so a reconciliation's snapshot ended the run. Now a listing goes on
-(the order listed as it is, still of unknown outcome), and a cancel or modify is refused as one
-of an order being reported (``BeingReported``, a VenueError, nothing sent); either way the failure
+(the order listed as it is, still of unknown outcome), and a modify is refused as one of an
+order being reported (``BeingReported``, a VenueError, nothing sent; a cancel is sent all the
+same: test_alpaca_unknown_cancel.py); either way the failure
 is counted as the watcher's are (``unknown_report_failed``, the next look-up spaced by it) and
 the order is reported once its report works again. Real alpaca-py against SimulatedAlpaca, the
 trade stream silent.
@@ -22,15 +23,9 @@ from unknown_support import (
     unknown_limit,
 )
 
-from ml4t_live.errors import VenueError
 from ml4t_live.events import OrderAccepted, OrderLost, VenueErrorReported
 from ml4t_live.sim.alpaca import SimulatedAlpaca
 from ml4t_live.venues.alpaca.unknown import BeingReported
-
-
-def _status(sim: SimulatedAlpaca, client_order_id: str) -> str:
-    (order,) = [o for o in sim.orders() if o["client_order_id"] == client_order_id]
-    return order["status"]
 
 
 def test_a_listing_whose_report_raises_after_the_back_off_is_taken_with_the_order_unknown(
@@ -62,32 +57,8 @@ def test_a_listing_whose_report_raises_after_the_back_off_is_taken_with_the_orde
         gw.close()
 
 
-def test_a_cancel_whose_report_raises_is_refused_as_being_reported(sim: SimulatedAlpaca) -> None:
-    """t-a (limit 50, resting) is of unknown outcome; a cancel finds it and its report raises.
-    Failed before: the cancel raised the RuntimeError. Now BeingReported (a VenueError the
-    broker takes as a failed cancel), nothing sent, t-a still of unknown outcome and working at
-    Alpaca; a cancel once the report works reports it and cancels it."""
-    gw = unknown_limit(sim, 50.0)
-    try:
-        reader = gw.stream.executions = BreakingReader(gw.stream.executions)
-        drain(gw.events)
-        with pytest.raises(BeingReported, match="its report failed") as refused:
-            gw.cancel("t-a")
-        assert isinstance(refused.value, VenueError)
-        assert _status(sim, "t-a") in ("new", "accepted")  # nothing sent
-        seen = drain(gw.events)
-        assert [e.code for e in of(VenueErrorReported, seen, "t-a")] == ["unknown_report_failed"]
-        assert gw.follows_unknown("t-a") and not of(OrderLost, seen, "t-a")
-        reader.broken = False
-        gw.cancel("t-a")
-        assert _status(sim, "t-a") == "canceled"
-        assert of(OrderAccepted, drain(gw.events), "t-a") and not gw.follows_unknown("t-a")
-    finally:
-        gw.close()
-
-
 def test_a_modify_whose_report_raises_is_refused_as_being_reported(sim: SimulatedAlpaca) -> None:
-    """As for the cancel: failed before with the RuntimeError out of ``modify()``. Now
+    """Failed before with the RuntimeError out of ``modify()``. Now
     BeingReported, no PATCH sent, t-a still of unknown outcome; a modify once the report works
     reports it and replaces it (t-a.r1, limit 52)."""
     gw = unknown_limit(sim, 50.0)
