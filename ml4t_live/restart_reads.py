@@ -18,6 +18,7 @@ from ml4t.backtest import OrderStatus
 
 from .book import Book
 from .errors import BridgeError, VenueError
+from .events import Execution
 from .journal import Journal
 from .order_entry import order_request
 from .protocols import VenueGateway
@@ -141,6 +142,9 @@ class AwayReads:
         order = self.book.get(cid)
         since_restart = order.filled_quantity - entry.filled if order is not None else 0.0
         for execution in executions:
+            if not isinstance(execution, Execution):  # (a change of the order the venue carried out)
+                self.apply_live(execution)  # first: the fills count against its terms
+                continue
             if not self.book.seen(execution.exec_id):
                 _log.info("execution {} of {} happened while away: applied", execution.exec_id, cid)
                 if since_restart > _EPS:

@@ -433,9 +433,11 @@ class AlpacaGateway:
     # ------------------------------------------------------------------ warm restart (away.py)
     def executions_since(
         self, client_order_id: str, filled: float, avg_price: float | None = None
-    ) -> list[OrderFilled | OrderPartiallyFilled]:
+    ) -> list[OrderReplaced | OrderFilled | OrderPartiallyFilled]:
         """:meth:`.WhileAway.executions_since`: what our listed order filled beyond the book's
-        ``filled`` while no runtime ran; VenueError when it cannot be read (asked again later)."""
+        ``filled`` while no runtime ran, after the change of it taken from Alpaca, if any (an
+        ``OrderReplaced``: :meth:`.Modifier.check_chain`); VenueError when it cannot be read
+        (asked again later)."""
         return self.away.executions_since(self._require(), client_order_id, filled, avg_price)
 
     def holds(self, client_order_id: str, filled: float, avg_price: float | None, venue_order_id: str | None = None) -> None:

@@ -136,7 +136,7 @@ class Modifier:
         if refused is not None:
             self._refused[request.client_order_id] = refused
 
-    def check_chain(self, cid: str, chain: list[Any]) -> None:
+    def check_chain(self, cid: str, chain: list[Any]) -> list[OrderReplaced]:
         """At a warm restart: the walk found our order ``cid`` as ``chain`` (the order under
         ``cid``, its replacements, the last one working as listed). A replace's check lives in
         memory only, so the one a modify left pending before the restart is made again here,
@@ -157,19 +157,22 @@ class Modifier:
         The chain may stand for a change Alpaca took before a crash that the journal never
         recorded: the check is made against the ask :func:`~.chain_terms.chain_ask` picks (the
         book's terms, the change the replay refused, or Alpaca's own); one other than the book's
-        is taken into the book and the journal (an ``OrderReplaced``: the strategy's order shows
-        it), with one WARNING."""
+        is taken into the book and the journal with one WARNING: the ``OrderReplaced`` returned
+        (the caller applies it before the fills it read: the strategy's order shows it); [] when
+        the book's terms stand."""
         request, refused = self._asks.pop(cid, None), self._refused.pop(cid, None)
         if request is None or len(chain) < 2 or (qty := num(chain[-1].qty)) is None:
-            return
+            return []
         old, new = chain[-2], chain[-1]
         pending = self._replace_checks.get(cid)
         if pending is not None and pending.new_id != str(new.id):
             _log.warning("order {} is Alpaca order {} now, not {} as read at the restart: its replace's "
                          "pending check is kept as the modify made it, not made against the {:g} last "
                          "asked", cid, pending.new_id, new.id, request.quantity)  # fmt: skip
-            return
-        request = self._crashed_change(cid, chain, request, refused)
+            return []
+        ask = self._crashed_change(cid, chain, request, refused)
+        taken = [] if ask is request else [OrderReplaced(cid, ask.quantity, ask.limit_price, ask.stop_price)]
+        request = ask
         before = sum(num(o.filled_qty) or 0.0 for o in chain[:-2])  # (final: each one replaced)
         counted = request.quantity - qty  # what a PATCH sized for this ask counted filled
         check = Replaced(request, str(old.id), counted - before, counted, str(new.id))
@@ -182,12 +185,13 @@ class Modifier:
             self._settle(self._require(), check, old)
         else:  # (its replace pending: it is read, and followed, as after a modify)
             self._check_replaced(check)
+        return taken
 
     # ------------------------------------------------------------------ helpers
     def _crashed_change(self, cid: str, chain: list[Any], request: OrderRequest,
                         refused: OrderRequest | None) -> OrderRequest:  # fmt: skip
-        """The ask ``chain`` stands for (:func:`~.chain_terms.chain_ask`); one other than the book's
-        ``request`` is emitted as an ``OrderReplaced`` (the book and the journal take it)."""
+        """The ask ``chain`` stands for (:func:`~.chain_terms.chain_ask`): the book's ``request``
+        itself, or another one, said in a WARNING."""
         ask = chain_ask(chain, request, refused)
         if same_terms(ask, request):
             return request
@@ -197,7 +201,6 @@ class Modifier:
                      chain_total(chain), num(chain[-1].limit_price), num(chain[-1].stop_price),
                      request.quantity, request.limit_price, request.stop_price, ask.quantity, ask.limit_price,
                      ask.stop_price, ", as the restart's replay asked it again" if ask is refused else "")  # fmt: skip
-        self.stream.emit([OrderReplaced(cid, ask.quantity, ask.limit_price, ask.stop_price)])
         return ask
 
     def _read_reported(self, client: AlpacaTradingClient, venue_id: str) -> Any:

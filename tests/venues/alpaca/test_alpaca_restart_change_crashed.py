@@ -45,18 +45,28 @@ def _orders(sim: SimulatedAlpaca) -> dict[str, tuple[str, str, str]]:
     return {o["client_order_id"]: (o["status"], o["qty"], o["filled_qty"]) for o in sim.orders()}
 
 
+#: a re-price past the end of run 2 (never made)
+NEVER = 99
+
+
 @pytest.mark.parametrize(
-    ("new_qty", "repeated", "reprice_min"), [(10.0, True, 4), (30.0, True, 8), (10.0, False, 4)],
-    ids=["shrink", "grow", "shrink-not-repeated"],
+    ("new_qty", "repeated", "reprice_min", "bars_away"),
+    [(10.0, True, 4, 1), (30.0, True, 8, 1), (10.0, False, 4, 1), (30.0, True, NEVER, 6)],
+    ids=["shrink", "grow", "shrink-not-repeated", "grow-long-away"],
 )
-def test_a_change_alpaca_took_before_the_crash_is_taken_into_the_book(tmp_path, new_qty, repeated, reprice_min):
+def test_a_change_alpaca_took_before_the_crash_is_taken_into_the_book(
+    tmp_path, new_qty, repeated, reprice_min, bars_away
+):
     """The restart's read of the chain finds Alpaca asking ``new_qty`` in all where the book holds
     20: the change is taken from Alpaca (one WARNING), the book's order (the strategy's) shows it,
     the chain is checked against it, and the later re-price asks what is left of it. Without the
     replay making the change again (``repeated`` False) the chain's own total is taken. Failed
     before: the book kept 20 and the chain was checked against it; shrink: the re-price asked
     what was left of 20 again (20 bought of the 10 asked); grow: the check read the 10 more as a
-    race with the crashed modify's read and cut the chain down (20 bought of the 30 asked)."""
+    race with the crashed modify's read and cut the chain down (20 bought of the 30 asked).
+    ``grow-long-away``: r1 fills 20 in all while away, the 20 the book held: the change is applied
+    before those fills (failed with it applied after them: the order read filled at 20, then
+    'filled after it was filled locally')."""
     sim = filling_sim(20)
     lines: list[str] = []
     try:
@@ -65,7 +75,8 @@ def test_a_change_alpaca_took_before_the_crash_is_taken_into_the_book(tmp_path, 
         assert killed.returncode == 137, killed.stderr[-3000:]
         (cid,) = [c for c in _orders(sim) if ".r" not in c]
         assert _orders(sim) == {cid: ("replaced", "20", "3"), f"{cid}.r1": ("new", f"{new_qty - 3:g}", "0")}
-        trading_client(sim).get_clock()  # a bar while away: r1 fills 3
+        for _ in range(bars_away):
+            trading_client(sim).get_clock()  # a bar while away: r1 fills 3
         strategy = ResizeOnceThenReprice(new_qty, reprice_min, resized=not repeated)
         second = run_runtime(sim, tmp_path, 19, lines, strategy, strategy_id="resize")
         bought, orders = sum(v.qty for v in sim.fills()), _orders(sim)
@@ -77,5 +88,6 @@ def test_a_change_alpaca_took_before_the_crash_is_taken_into_the_book(tmp_path, 
     assert ("as the restart's replay asked it again" in taken[0]) is repeated, taken
     order = second.book.get(cid)
     assert strategy.order is order and order.quantity == new_qty and order.filled_quantity == new_qty
-    assert ("reprice", True) in strategy.answers, strategy.answers
+    assert reprice_min == NEVER or ("reprice", True) in strategy.answers, strategy.answers
+    assert not [line for line in lines if "filled after it was filled locally" in line], lines
     assert not [line for line in lines if line.startswith(("ERROR", "CRITICAL")) or "more between" in line], lines
