@@ -327,6 +327,13 @@ class OrderStream:
         lost = self.unknown.missed(cid)
         if lost is not None:
             self._lost(lost, last)
+            return
+        misses = self.unknown.known_misses(cid)  # known to exist: never lost, said at two counts
+        if misses in (self.unknown.limit, self.unknown.back_off_after):
+            _log.error("ALERT order {} of unknown outcome exists at Alpaca (found, or listed) but {} look-ups in a "
+                       "row could not read it (last: {}); it is never declared lost and is looked up less often "
+                       "now: its fills and end reach the runtime once a look-up answers; check it at Alpaca",
+                       cid, misses, last)  # fmt: skip
 
     def _lost(self, item: Unknown, last: str) -> None:
         reason = (

@@ -228,19 +228,26 @@ class UnknownOutcomes:
         """One more look-up without the order; the entry (now removed) once the bound is reached.
         An entry known to exist at Alpaca (found once, its report failed; or shown by a listing)
         is never declared lost: it rests instead, as after a failed report, ``spacing - 1``
-        ticks (:meth:`spacing` of its failed reports, of its misses when its report never
-        failed), so a look-up that keeps getting no answer is not repeated at every tick."""
+        ticks (:meth:`spacing` of its failed reports or of its misses, whichever is more), so a
+        look-up that keeps getting no answer is not repeated at every tick."""
         with self._lock:
             item = self._items.get(client_order_id)
             if item is None or item.claimed:
                 return None
             item.misses += 1
             if item.failed_reports or item.listed:
-                item.resting = max(item.resting, self.spacing(item.failed_reports or item.misses) - 1)
+                item.resting = max(item.resting, self.spacing(max(item.failed_reports, item.misses)) - 1)
                 return None
             if item.misses < self.limit:
                 return None
             return self._items.pop(client_order_id)
+
+    def known_misses(self, client_order_id: str) -> int:
+        """The look-ups without an answer so far of an entry known to exist at Alpaca (its
+        report failed, or a listing showed it); 0: none, no entry, or not known to exist."""
+        with self._lock:
+            item = self._items.get(client_order_id)
+            return item.misses if item is not None and (item.failed_reports or item.listed) else 0
 
     def __contains__(self, client_order_id: object) -> bool:
         with self._lock:
