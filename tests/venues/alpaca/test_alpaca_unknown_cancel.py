@@ -130,3 +130,18 @@ def test_the_end_of_run_cancels_a_submit_of_unknown_outcome_whose_report_keeps_r
         assert [o.order_id for o in broker.left_at_venue] == [cid]  # (its end never reported)
     finally:
         sim.close()
+
+
+def test_a_cancel_of_a_replaced_unknown_submit_whose_report_raises_cancels_the_replacement(sim: SimulatedAlpaca) -> None:
+    """A review probe of 09dffa1: t-a (of unknown outcome) was replaced elsewhere by t-a.r1; its
+    report raises, so the cancel is sent while it stays unknown: to t-a.r1, the order working now,
+    not to the replaced t-a (a mutant sending it there: 422, t-a.r1 left working)."""
+    gw, _r1 = replaced_unknown(sim)
+    try:
+        gw.stream.executions = BreakingReader(gw.stream.executions)
+        drain(gw.events)
+        gw.cancel("t-a")
+        status = {o["client_order_id"]: o["status"] for o in sim.orders()}
+        assert status["t-a.r1"] == "canceled", status
+    finally:
+        gw.close()

@@ -12,7 +12,11 @@ silent); the watcher's ticks are run on its loop thread.
 
 from __future__ import annotations
 
-from alpaca_helpers import drain, inject, of
+from alpaca.trading.client import TradingClient
+from alpaca.trading.requests import ReplaceOrderRequest
+from alpaca_helpers import config_for, drain, inject, of
+from ml4t.backtest import OrderSide, OrderType
+from runtime_support import filling_sim
 from unknown_support import (
     asked_at,
     fill_events,
@@ -22,7 +26,9 @@ from unknown_support import (
 )
 
 from ml4t_live.events import OrderAccepted, OrderLost
+from ml4t_live.protocols import OrderRequest
 from ml4t_live.sim.alpaca import SimulatedAlpaca
+from ml4t_live.venues.alpaca.gateway import AlpacaGateway
 
 
 def test_a_listed_submit_whose_look_up_gets_no_answer_is_read_by_its_listed_id(sim: SimulatedAlpaca) -> None:
@@ -80,3 +86,39 @@ def test_a_listed_submit_that_cannot_be_read_at_all_rests_between_look_ups(sim: 
         assert not of(OrderLost, drain(gw.events)) and gw.follows_unknown("t-a")
     finally:
         gw.close()
+
+
+def test_a_listed_replacement_of_an_unknown_submit_does_not_lose_the_first_orders_fills() -> None:
+    """A review probe of 89954b6: the submit t-a (of unknown outcome) filled 3, was replaced
+    elsewhere by t-a.r1, which filled 3; a listing shows only t-a.r1 while the look-up by client
+    order id gets no answer. The walk must start at t-a, whose fills count too: the listed id is
+    a replacement's, not the one to read from (a mutant taking it: 3 of the 6 reported)."""
+    sim = filling_sim(12)
+    gw = AlpacaGateway(config_for(sim, order_poll_interval=300.0, max_request_attempts=1),
+                       is_ours=lambda c: c.startswith("t-"))  # fmt: skip
+    try:
+        gw.connect()
+        inject(sim, "silence_trade_stream")
+        inject(sim, "truncated_body")
+        inject(sim, "lookup_error", count=1)
+        gw.place(OrderRequest("t-a", "AAPL", OrderSide.BUY, 20, OrderType.LIMIT, limit_price=150.0))
+        assert gw.follows_unknown("t-a")
+        raw = TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url)
+        raw.get_clock()  # a bar: t-a fills 3
+        first = raw.get_order_by_client_id("t-a")
+        assert float(first.filled_qty) == 3
+        r1 = raw.replace_order_by_id(first.id, ReplaceOrderRequest(qty=17, client_order_id="t-a.r1"))
+        raw.get_clock()  # a bar: t-a.r1 fills 3
+        drain(gw.events)
+        inject(sim, "lookup_error", count=3)  # by client order id: the snapshot's and 2 watcher ticks
+        (listed,) = gw.snapshot().open_orders  # t-a.r1, under our id
+        assert listed.venue_order_id == str(r1.id)
+        for _ in range(4):
+            gw.stream.session.call(gw.stream.resolve_unconfirmed)
+        seen = drain(gw.events)
+        reported = [f.quantity for f in fill_events(seen)]
+        assert not of(OrderLost, seen)
+        assert sum(reported) == sum(v.qty for v in sim.fills()) == 6, reported
+    finally:
+        gw.close()
+        sim.close()
