@@ -53,6 +53,7 @@ from .orders import (  # re-exported: the venues import them from here
     OrderNotReplaceable,
     OrderRejected,
     OrderReplaced,
+    RemainderExecuting,
     SimEvent,
     SimExecution,
     SimOrder,
@@ -74,6 +75,7 @@ __all__ = [
     "OrderNotReplaceable",
     "OrderRejected",
     "OrderReplaced",
+    "RemainderExecuting",
     "SimEvent",
     "SimExchange",
     "SimExecution",
@@ -233,11 +235,12 @@ class SimExchange(AccountViews):
         """Cancel an open order (and the held children of a parent).
 
         Raises :class:`UnknownOrder`, or :class:`OrderNotCancelable` (a ``ValueError``) for a
-        finished order or one whose split fill is already executing.
+        finished order, its subclass :class:`RemainderExecuting` for one whose split fill is
+        already executing.
         """
         track = self._open_track(order_id, OrderNotCancelable, "canceled")
         if track.deferred is not None:
-            raise OrderNotCancelable(
+            raise RemainderExecuting(
                 f"order {order_id} is partially_filled and its remaining quantity is already "
                 "executing; it cannot be canceled"
             )

@@ -137,6 +137,11 @@ class OrderNotCancelable(ValueError):
     """The order is finished (or its last part is already executing); the message says which."""
 
 
+class RemainderExecuting(OrderNotCancelable):
+    """The order's split fill (the ``partial_fill`` fault) holds its remainder, already executing:
+    it fills when its bar opens and cannot be taken back."""
+
+
 class OrderNotReplaceable(ValueError):
     """The order is finished, or the requested change is invalid; the message says why."""
 

@@ -19,6 +19,7 @@ from typing import Any
 from ..matching import (
     OrderNotCancelable,
     OrderNotReplaceable,
+    RemainderExecuting,
     SimExchange,
     UnknownOrder,
 )
@@ -174,7 +175,10 @@ class OrderChanges:
         """Alpaca's cancel: the order shows ``pending_cancel`` (status and trade update), then
         ``canceled``. ``lose`` (the ``lose_cancel`` fault): it stays ``pending_cancel``, working (it
         can still fill), for good or until ``carry_out_after`` more bars have opened. A DELETE of an order already ``pending_cancel`` is refused 422 (the
-        reference is silent on it; a refusal is the conservative answer: nothing carried out)."""
+        reference is silent on it; a refusal is the conservative answer: nothing carried out). An
+        order whose split fill's remainder is already executing (the ``partial_fill`` fault) is
+        left ``pending_cancel``: the remainder fills when its bar opens and the order ends
+        ``filled`` (the fill wins the race with the cancel, as on Alpaca)."""
         order = self.get(order_id)
         if not self.cancelable(order_id):
             raise unprocessable(f'order is already in "{order.status}" state')
@@ -187,6 +191,8 @@ class OrderChanges:
             return [pending]
         try:
             _, events = self.exchange.cancel(order.exchange_id)
+        except RemainderExecuting:
+            return [pending]
         except OrderNotCancelable as exc:
             order.status = prior
             raise unprocessable(str(exc)) from None
