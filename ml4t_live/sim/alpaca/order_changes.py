@@ -106,7 +106,7 @@ class OrderChanges:
         except OrderNotReplaceable as exc:
             if old.filled_qty > 0:  # a split fill's remainder (the partial_fill fault) is executing
                 raise unprocessable("order is partially filled and its remainder is already executing; "
-                                    "cancel it and submit a new one") from None
+                                    "it fills at the next bar") from None
             raise unprocessable(str(exc)) from None
         now = self._now()
         fields = {**old.__dict__, "id": new_order_id(), "client_order_id": client_id, "created_at": now}
