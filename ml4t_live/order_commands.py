@@ -254,7 +254,7 @@ class JournaledOrders:
         """The rails' answer, then the venue's (the runtime's own orders are not the strategy's
         to change: False, journaled as the answer)."""
         refused = "the runtime's order" if self._operators(order.order_id, "change") else \
-            self.away_reads.change_refusal(order.order_id, request) or self.risk_change_refusal(order, changes, now)  # fmt: skip
+            self.away_reads.change_refusal(order.order_id) or self.risk_change_refusal(order, changes, now)  # fmt: skip
         if refused is not None:
             self.link.not_sent()
             return False

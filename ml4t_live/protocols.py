@@ -203,8 +203,7 @@ class VenueGateway(Protocol):
     whose snapshot carries no executions (Alpaca) may offer ``executions_since(client_order_id,
     filled, avg_price)``: the executions of an order the last snapshot listed working beyond
     ``filled`` (the book's), which a warm restart applies as made while away (a VenueError when
-    they cannot be read: asked again at each reconciliation, bounded), after any ``OrderReplaced``
-    among them (a change of the order the venue carried out that the journal lacks), with
+    they cannot be read: asked again at each reconciliation, bounded), with
     ``forget_away(client_order_id)``, told when the broker gives up such a read; and
     ``holds(client_order_id, filled, avg_price)``, told before a restart's ``lookup`` what the
     book holds of each order, so that look-up reports only the executions beyond it.

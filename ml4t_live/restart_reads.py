@@ -18,7 +18,6 @@ from ml4t.backtest import OrderStatus
 
 from .book import Book
 from .errors import BridgeError, VenueError
-from .events import Execution
 from .journal import Journal
 from .order_entry import order_request
 from .protocols import VenueGateway
@@ -51,7 +50,6 @@ class AwayReads:
         self.apply_live = apply_live
         self.unread: dict[str, UnreadAway] = {}  # our id -> what the book held at the restart, reads so far
         self.to_read: set[str] = set()  # our ids listed working at the connect, their reads not run yet
-        self.refused: dict[str, Any] = {}  # our id -> the change of it refused while in to_read (a request)
 
     def expect(self, listed: list[Any]) -> None:
         """A warm restart begins: the working orders of ours the venue listed at the connect are
@@ -61,7 +59,6 @@ class AwayReads:
         order filled while away (a gateway without ``executions_since`` has none to read)."""
         if getattr(self.gateway, "executions_since", None) is not None:
             self.to_read = {o.client_order_id for o in listed}
-            self.refused = {}
 
     def read_at_restart(self, listed: list[Any]) -> bool:
         """A working order of ours the venue lists: its executions since the book's filled
@@ -72,12 +69,9 @@ class AwayReads:
         again at the next reconciliations (:meth:`read_again`): unknown is never read as
         nothing. An order listed twice (Alpaca's old order and its replacement, a replace
         pending) is read once. A gateway with ``asked`` is told first what the strategy last
-        asked of each, and the change of it refused before this read (:meth:`change_refusal`):
-        Alpaca checks a replace chain against it, and takes into the book a change it carried out
-        that the journal does not hold (a crash between its answer and the journal). True when a
-        read failed and is to be tried again."""
-        self.to_read, refused = set(), self.refused
-        self.refused = {}
+        asked of each (Alpaca checks a replace chain against it). True when a read failed and is
+        to be tried again."""
+        self.to_read = set()
         since = getattr(self.gateway, "executions_since", None)
         if since is None:
             return False
@@ -92,7 +86,7 @@ class AwayReads:
             order = self.book.get(cid) if self.book.knows(cid) else None
             if order is not None:
                 if asked is not None:  # (Alpaca: a replace's check is made again against it)
-                    asked(order_request(order), refused.get(cid))
+                    asked(order_request(order))
                 entry = UnreadAway(order.filled_quantity, order.filled_price, venue_order.filled_quantity, 0)
                 self._read(since, cid, entry)
                 unanswered = unanswered or cid in self.unread
@@ -108,16 +102,12 @@ class AwayReads:
             if since is not None:
                 self._read(since, cid, entry)
 
-    def change_refusal(self, order_id: str, request: Any = None) -> str | None:
+    def change_refusal(self, order_id: str) -> str | None:
         """Why a change of ``order_id`` is refused while what it filled while away is unread, or
         its read has not run yet (:meth:`expect`): the venue would be asked for a remainder that
-        leaves that part out. None otherwise. ``request`` (the order with the change) refused
-        before the read is kept for it: made on the replay's bar a crash interrupted, it may be
-        the change the venue took just before the crash."""
+        leaves that part out. None otherwise."""
         if order_id not in self.unread and order_id not in self.to_read:
             return None
-        if order_id in self.to_read and request is not None:
-            self.refused[order_id] = request
         reason = "what it filled while away is not read yet; ask again at a later bar"
         _log.warning("change of {} refused: {}", order_id, reason)
         return reason
@@ -142,9 +132,6 @@ class AwayReads:
         order = self.book.get(cid)
         since_restart = order.filled_quantity - entry.filled if order is not None else 0.0
         for execution in executions:
-            if not isinstance(execution, Execution):  # (a change of the order the venue carried out)
-                self.apply_live(execution)  # first: the fills count against its terms
-                continue
             if not self.book.seen(execution.exec_id):
                 _log.info("execution {} of {} happened while away: applied", execution.exec_id, cid)
                 if since_restart > _EPS:

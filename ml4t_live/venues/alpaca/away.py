@@ -43,7 +43,7 @@ from alpaca.trading.enums import OrderStatus as AlpacaStatus
 from loguru import logger
 
 from ...errors import VenueError
-from ...events import OrderFilled, OrderPartiallyFilled, OrderReplaced
+from ...events import OrderFilled, OrderPartiallyFilled
 from ...quantities import EPS as _EPS
 from .listing import SymbolOrders
 from .modify import MAX_TRIES
@@ -62,11 +62,10 @@ class WhileAway:
     and its emit); ``current_ids``: the gateway's map of our ids to the current Alpaca ids
     (shared: adopting a listed order moves it); ``walk``: the gateway's walk of our order's
     chain by client order id (:meth:`.submit.OrderChains.chain`); ``check_chain``: told each chain
-    :meth:`executions_since` walked (``Modifier.check_chain``; the change of our order it takes
-    from Alpaca, if any, comes first in what :meth:`executions_since` returns)."""
+    :meth:`executions_since` walked (``Modifier.check_chain``)."""
 
     def __init__(self, rest: Any, tracker: Any, reader: Any, *, stream: Any, current_ids: dict[str, str],
-                 walk: Callable[[str], list[Any]], check_chain: Callable[[str, list[Any]], list[Any]]) -> None:  # fmt: skip
+                 walk: Callable[[str], list[Any]], check_chain: Callable[[str, list[Any]], None]) -> None:  # fmt: skip
         self.rest, self.tracker, self.reader = rest, tracker, reader
         self._stream, self._current_ids, self._walk = stream, current_ids, walk
         self._check_chain = check_chain
@@ -152,13 +151,11 @@ class WhileAway:
 
     def executions_since(
         self, client: Any, ours: str, filled: float, avg_price: float | None
-    ) -> list[OrderReplaced | OrderFilled | OrderPartiallyFilled]:
+    ) -> list[OrderFilled | OrderPartiallyFilled]:
         """What our order ``ours`` filled beyond ``filled`` (the book's, at ``avg_price``) up to
         its view listed at the restart (kept in :attr:`unread` while its chain is unread, else
-        the last listing's): see the module docstring; first, the change of our order the
-        chain's check takes from Alpaca (:meth:`.Modifier.check_chain`), if any. VenueError when
-        the orders it replaced cannot be read (ask again later) or the order is neither listed
-        nor kept."""
+        the last listing's): see the module docstring. VenueError when the orders it replaced
+        cannot be read (ask again later) or the order is neither listed nor kept."""
         order = self.unread.get(ours) or self.listed.get(ours)
         if order is None:
             raise VenueError(f"Alpaca did not list order {ours} working: what it filled while away is unknown")
@@ -181,27 +178,32 @@ class WhileAway:
             self.tracker.continues(str(order.id), sum(num(o.filled_qty) or 0.0 for o in chain[:-1]))
         self.unread.pop(ours, None)
         events = _beyond(self.reader, client, chain, ours, filled, avg_price)
-        # (a replace's check, lost with the last run, made again; a change it takes from Alpaca first)
-        return self._check_up_to_now(client, ours, chain) + events
+        self._check_up_to_now(client, ours, chain)  # (a replace's check, lost with the last run, made again)
+        return events
+
+    def drop_rewalk(self, ours: str) -> None:
+        """A modify of our order ``ours`` was made: a walk of its chain waiting (:attr:`rewalks`)
+        is dropped; that modify's check stands for the chain, against the strategy's new terms."""
+        self.rewalks.pop(ours, None)
 
     def walk_again(self, client: Any) -> None:
         """End of bar, before the modifier's checks: the chains whose walk up to the order's
         current Alpaca id got no answer at the restart (:attr:`rewalks`) are walked again."""
         for ours, (chain, tries) in list(self.rewalks.items()):
-            self._stream.emit(self._check_up_to_now(client, ours, chain, tries))
+            self._check_up_to_now(client, ours, chain, tries)
 
-    def _check_up_to_now(self, client: Any, ours: str, chain: list[Any], tries: int = 0) -> list[Any]:
+    def _check_up_to_now(self, client: Any, ours: str, chain: list[Any], tries: int = 0) -> None:
         """``chain`` (walked up to the order listed at the connect) handed to the modifier's check,
         up to the Alpaca id our order ``ours`` has now: a modify made since the listing moved it on
         (its replacement is the order to check), so the chain is walked again up to that order.
         When that walk gets no answer the check waits (what was last asked kept): walked again at
         each end of bar (:meth:`walk_again`), at most ``MAX_TRIES`` times; then an ALERT, the ask
-        dropped, and that modify's own check (sized before the restart's read) is kept. The change
-        of our order the check takes from Alpaca (``Modifier.check_chain``), if any."""
+        dropped, and that modify's own check (sized before the restart's read) is kept."""
         current = self._current_ids.get(ours)
         if current is None or current == str(chain[-1].id):
             self.rewalks.pop(ours, None)
-            return self._check_chain(ours, chain)
+            self._check_chain(ours, chain)
+            return
         try:
             now = self.rest(f"order {current} ({ours})", lambda: client.get_order_by_id(current), repeatable=True)
             walked = self._chain(client, ours, now)
@@ -212,14 +214,15 @@ class WhileAway:
                 _log.warning("cannot walk the chain of {} up to its current Alpaca order {} ({}): its check "
                              "against what was last asked waits; walked again at the next end of bar",
                              ours, current, exc)  # fmt: skip
-                return []
+                return
             self.rewalks.pop(ours, None)
             _log.error("ALERT cannot walk the chain of {} up to its current Alpaca order {} ({}; {} tries): "
                        "the chain is not checked against what was last asked, only by the last modify's own "
                        "check; check the order's chain at the venue", ours, current, exc, tries)  # fmt: skip
-            return self._check_chain(ours, [])  # (the ask dropped)
+            self._check_chain(ours, [])  # (the ask dropped)
+            return
         self.rewalks.pop(ours, None)
-        return self._check_chain(ours, walked)
+        self._check_chain(ours, walked)
 
     def _chain(self, client: Any, ours: str, last: Any) -> list[Any]:
         """The orders from the one under ``ours`` to ``last`` (the listed one), along

@@ -360,7 +360,8 @@ class AlpacaGateway:
             self._emit([OrderReplaced(request.client_order_id, request.quantity, request.limit_price,
                                       request.stop_price)])  # fmt: skip
             return
-        self.modifier.modify(request)
+        if self.modifier.modify(request):  # (the restart's walk of it waiting, if any, stands for older terms)
+            self.away.drop_rewalk(request.client_order_id)
 
     def end_of_bar(self, timestamp: Any) -> None:
         ready, dead = self.held.release_exits(self.tracker.outcome)
@@ -433,21 +434,18 @@ class AlpacaGateway:
     # ------------------------------------------------------------------ warm restart (away.py)
     def executions_since(
         self, client_order_id: str, filled: float, avg_price: float | None = None
-    ) -> list[OrderReplaced | OrderFilled | OrderPartiallyFilled]:
+    ) -> list[OrderFilled | OrderPartiallyFilled]:
         """:meth:`.WhileAway.executions_since`: what our listed order filled beyond the book's
-        ``filled`` while no runtime ran, after the change of it taken from Alpaca, if any (an
-        ``OrderReplaced``: :meth:`.Modifier.check_chain`); VenueError when it cannot be read
-        (asked again later)."""
+        ``filled`` while no runtime ran; VenueError when it cannot be read (asked again later)."""
         return self.away.executions_since(self._require(), client_order_id, filled, avg_price)
 
     def holds(self, client_order_id: str, filled: float, avg_price: float | None, venue_order_id: str | None = None) -> None:
         """:meth:`.WhileAway.holds`: what the book holds of our order, before a restart's look-up."""
         self.away.holds(client_order_id, filled, avg_price, venue_order_id)
 
-    def asked(self, request: OrderRequest, refused: OrderRequest | None = None) -> None:
-        """:meth:`.Modifier.asked`: at a warm restart, what the strategy last asked of an order
-        (and the change of it the replay refused, if any)."""
-        self.modifier.asked(request, refused)
+    def asked(self, request: OrderRequest) -> None:
+        """:meth:`.Modifier.asked`: at a warm restart, what the strategy last asked of an order."""
+        self.modifier.asked(request)
 
     def forget_away(self, client_order_id: str) -> None:
         """:meth:`.WhileAway.forget`: the broker gave up reading what the order filled while away."""

@@ -41,7 +41,6 @@ from ...errors import VenueError
 from ...events import OrderReplaced, VenueErrorReported
 from ...protocols import OrderRequest
 from ...quantities import EPS as _EPS
-from .chain_terms import chain_ask, chain_total, same_terms
 from .parsing import OPEN_STATUSES, NotExpressible, num, to_replace_request
 from .rate_limit import RateLimitTimeout
 from .rest import AlpacaTradingClient, AmbiguousOutcome, VenueRequestFailed
@@ -78,6 +77,8 @@ class Replaced:
     new_id: str  # the replacement
     cuts: int = 0  # cut-down PATCHes sent so far for this modify
     tries: int = 0  # checks of it that got no answer so far
+    restart: bool = False  # made at a warm restart against the book's terms (Modifier.check_chain)
+    other_prices: bool = False  # (restart) the replacement's prices are not the book's
 
 
 class Modifier:
@@ -96,12 +97,12 @@ class Modifier:
         self._venue_id, self._lookup, self._require, self._next_replace = venue_id, lookup, require, next_replace
         self._replace_checks: dict[str, Replaced] = {}  # our id -> its replace not checked yet
         self._asks: dict[str, OrderRequest] = {}  # our id -> what the strategy last asked (a restart's)
-        self._refused: dict[str, OrderRequest] = {}  # our id -> the change the restart's replay refused
 
-    def modify(self, request: OrderRequest) -> None:
+    def modify(self, request: OrderRequest) -> bool:
         """Replace our working order ``request.client_order_id`` with ``request``'s terms, then
         check the replace (see the module docstring). OrderRefused / VenueRequestFailed: nothing
-        changed, the order works as it was."""
+        changed, the order works as it was. True when the replace was made: the restart's ask of
+        the order (:meth:`asked`), if still held, is dropped (this modify's check stands for it)."""
         cid = request.client_order_id
         if cid in self._replace_checks:  # the last replace first: its replacement may be cut down
             self._check_replaced(self._replace_checks[cid])
@@ -118,25 +119,24 @@ class Modifier:
         filled = max(total, request.filled_quantity)
         order = self._replace(request, venue_id, filled)
         if order is None:
-            return
+            return False
+        self._asks.pop(cid, None)
         self.stream.emit([OrderReplaced(cid, request.quantity, request.limit_price, request.stop_price)])
         old_filled = max(num(old.filled_qty) or 0.0, own)
         self._check_replaced(Replaced(request, venue_id, old_filled, filled, str(order.id)))
+        return True
 
     def check_replaces(self) -> None:
         """Check the replaces Alpaca had not carried out yet (end of bar)."""
         for check in list(self._replace_checks.values()):
             self._check_replaced(check)
 
-    def asked(self, request: OrderRequest, refused: OrderRequest | None = None) -> None:
+    def asked(self, request: OrderRequest) -> None:
         """At a warm restart: ``request`` is what the strategy last asked of our order (the
-        runtime's book, rebuilt from the journal), ``refused`` the change of it the replay made
-        again on the bar a crash interrupted and was refused (None: none), for :meth:`check_chain`."""
+        runtime's book, rebuilt from the journal), for :meth:`check_chain`."""
         self._asks[request.client_order_id] = request
-        if refused is not None:
-            self._refused[request.client_order_id] = refused
 
-    def check_chain(self, cid: str, chain: list[Any]) -> list[OrderReplaced]:
+    def check_chain(self, cid: str, chain: list[Any]) -> None:
         """At a warm restart: the walk found our order ``cid`` as ``chain`` (the order under
         ``cid``, its replacements, the last one working as listed). A replace's check lives in
         memory only, so the one a modify left pending before the restart is made again here,
@@ -154,28 +154,25 @@ class Modifier:
         one of another replacement (``chain`` out of date) is kept as it is, with a WARNING. An
         empty ``chain`` drops the ask.
 
-        The chain may stand for a change Alpaca took before a crash that the journal never
-        recorded: the check is made against the ask :func:`~.chain_terms.chain_ask` picks (the
-        book's terms, the change the replay refused, or Alpaca's own); one other than the book's
-        is taken into the book and the journal with one WARNING: the ``OrderReplaced`` returned
-        (the caller applies it before the fills it read: the strategy's order shows it); [] when
-        the book's terms stand."""
-        request, refused = self._asks.pop(cid, None), self._refused.pop(cid, None)
+        The check is made against the book's terms, always: a chain asking more than them is cut
+        down to them, and one asking less or at other prices (a change Alpaca took just before a
+        crash that the journal never recorded; the replay's making it again was refused, so the
+        strategy's order keeps the book's terms) is brought back to them by a PATCH of its working
+        replacement, each with one WARNING: Alpaca, the book and the strategy's view agree."""
+        request = self._asks.pop(cid, None)
         if request is None or len(chain) < 2 or (qty := num(chain[-1].qty)) is None:
-            return []
+            return
         old, new = chain[-2], chain[-1]
         pending = self._replace_checks.get(cid)
         if pending is not None and pending.new_id != str(new.id):
             _log.warning("order {} is Alpaca order {} now, not {} as read at the restart: its replace's "
                          "pending check is kept as the modify made it, not made against the {:g} last "
                          "asked", cid, pending.new_id, new.id, request.quantity)  # fmt: skip
-            return []
-        ask = self._crashed_change(cid, chain, request, refused)
-        taken = [] if ask is request else [OrderReplaced(cid, ask.quantity, ask.limit_price, ask.stop_price)]
-        request = ask
+            return
         before = sum(num(o.filled_qty) or 0.0 for o in chain[:-2])  # (final: each one replaced)
         counted = request.quantity - qty  # what a PATCH sized for this ask counted filled
-        check = Replaced(request, str(old.id), counted - before, counted, str(new.id))
+        check = Replaced(request, str(old.id), counted - before, counted, str(new.id), restart=True,
+                         other_prices=not _same_prices(request, new))  # fmt: skip
         if pending is not None:
             check.cuts, check.tries = pending.cuts, pending.tries
         _log.info("order {} is Alpaca order {} at the restart, replacing {}{}: its replace is checked "
@@ -185,24 +182,8 @@ class Modifier:
             self._settle(self._require(), check, old)
         else:  # (its replace pending: it is read, and followed, as after a modify)
             self._check_replaced(check)
-        return taken
 
     # ------------------------------------------------------------------ helpers
-    def _crashed_change(self, cid: str, chain: list[Any], request: OrderRequest,
-                        refused: OrderRequest | None) -> OrderRequest:  # fmt: skip
-        """The ask ``chain`` stands for (:func:`~.chain_terms.chain_ask`): the book's ``request``
-        itself, or another one, said in a WARNING."""
-        ask = chain_ask(chain, request, refused)
-        if same_terms(ask, request):
-            return request
-        _log.warning("order {} is Alpaca order {} asking {:g} in all at limit {} stop {}; the book held {:g} at "
-                     "limit {} stop {}: the change made before the crash is taken from Alpaca ({:g} at limit "
-                     "{} stop {}{}), and the chain is checked against it", cid, chain[-1].id,
-                     chain_total(chain), num(chain[-1].limit_price), num(chain[-1].stop_price),
-                     request.quantity, request.limit_price, request.stop_price, ask.quantity, ask.limit_price,
-                     ask.stop_price, ", as the restart's replay asked it again" if ask is refused else "")  # fmt: skip
-        return ask
-
     def _read_reported(self, client: AlpacaTradingClient, venue_id: str) -> Any:
         """The order ``venue_id`` re-read (``GET /v2/orders/{id}``), what the stream has not
         reported of it reported first (its executions, once). VenueRequestFailed without an answer."""
@@ -261,8 +242,10 @@ class Modifier:
             self._not_replaced(client, check, old)
             return
         excess = (num(old.filled_qty) or 0.0) - check.old_filled
-        if old.status is not AlpacaStatus.REPLACED or excess <= _EPS:
+        if old.status is not AlpacaStatus.REPLACED:
             return  # (not replaced after all: its own end says what happened)
+        if excess <= _EPS and not (check.restart and (excess < -_EPS or check.other_prices)):
+            return  # (a restart's chain asking less, or at other prices, is brought back to the book's)
         try:
             self._cut(client, check, excess)
         except (VenueError, ValueError) as exc:
@@ -315,9 +298,14 @@ class Modifier:
         left = total - filled
         working = new.status in OPEN_STATUSES and new.status is not AlpacaStatus.PENDING_CANCEL
         read = "the modify's read" if check.cuts == 0 else "the last cut's read"
+        if check.restart:
+            more = (f"the chain of {cid} asks {excess:g} more than the {total:g} last recorded (a fill between a "
+                    "modify's read and its replace, or a change Alpaca took before a crash that the journal "
+                    "did not record)")  # fmt: skip
+        else:
+            more = f"Alpaca order {check.old_id} ({cid}) filled {excess:g} more between {read} and its replace"
         if left < -_EPS:  # the chain traded more than asked already: the rest of it is cancelled
-            text = (f"Alpaca order {check.old_id} ({cid}) filled {excess:g} more between {read} and its "
-                    f"replace, and its replacement {check.new_id} filled {own:g}: the chain traded "
+            text = (f"{more}, and its replacement {check.new_id} filled {own:g}: the chain traded "
                     f"{filled:g}, {-left:g} more than the {total:g} asked; check the position"
                     + ("; the replacement is cancelled" if working else ""))  # fmt: skip
             # said here, when found: the event reaches the engine only at its next settle, which a
@@ -330,10 +318,17 @@ class Modifier:
             elif left <= _EPS:
                 what = "cancelled, nothing is left"
             else:
-                what = f"cut down to the {left:g} left" if check.cuts < MAX_CUTS else "not cut again"
-            _log.warning("Alpaca order {} ({}) filled {:g} more between {} and its replace; the "
-                         "replacement {} asked for it again: {}", check.old_id, cid, excess, read,
-                         check.new_id, what)  # fmt: skip
+                what = f"{'cut down to' if excess > _EPS else 'asking'} the {left:g} left" \
+                    if check.cuts < MAX_CUTS else "not cut again"  # fmt: skip
+            if excess > _EPS:
+                again = ": its replacement {}: {}" if check.restart else "; the replacement {} asked for it again: {}"
+                _log.warning("{}" + again, more, check.new_id, what)
+            else:  # (a restart's chain asking less than the book, or at other prices)
+                _log.warning("the chain of {} asks {:g} in all where {:g} were last recorded{} (a change Alpaca "
+                             "took before a crash that the journal did not record; the strategy's order keeps "
+                             "the recorded terms): its replacement {} is brought back to them: {}", cid,
+                             total + excess, total, ", at other prices" if check.other_prices else "",
+                             check.new_id, what)  # fmt: skip
         if not working:
             return
         if left <= _EPS:
@@ -373,6 +368,18 @@ class Modifier:
             return
         self._replace_checks[cid] = check
         (_log.info if quiet else _log.warning)("{}{}: checked again at the next bar", what, why)
+
+
+def _same_prices(request: OrderRequest, order: Any) -> bool:
+    """Whether Alpaca's ``order`` asks at ``request``'s prices (a trailing stop: its trail, not
+    the stop price, which Alpaca moves with the market)."""
+
+    def same(a: float | None, b: float | None) -> bool:
+        return (a is None and b is None) or (a is not None and b is not None and abs(a - b) <= _EPS)
+
+    if request.trail_amount is not None:
+        return same(request.trail_amount, num(order.trail_price)) and same(request.limit_price, num(order.limit_price))
+    return same(request.limit_price, num(order.limit_price)) and same(request.stop_price, num(order.stop_price))
 
 
 def no_answer(exc: VenueError) -> bool:

@@ -43,3 +43,18 @@ class CancelAtFirstFill(Strategy):
             self.order = broker.submit_order("AAPL", 20, order_type=OrderType.LIMIT, limit_price=150.0)
         elif self.order is not None and self.order.filled_quantity > 0 and not self.answers:
             self.answers.append(broker.cancel_order(self.order.order_id))
+
+
+class TrailBuyThenChange(Strategy):
+    """20 AAPL buy trailing stop (trail 1) at 14:31; its trail changed to 0.5 at the first bar with a
+    fill (the answer in ``answers``)."""
+
+    def __init__(self) -> None:
+        self.order = None
+        self.answers: list[bool] = []
+
+    def on_data(self, timestamp, data, context, broker):
+        if timestamp == SESSION_OPEN + timedelta(minutes=1):
+            self.order = broker.submit_order("AAPL", 20, order_type=OrderType.TRAILING_STOP, trail_amount=1.0)
+        elif self.order is not None and self.order.filled_quantity > 0 and not self.answers:
+            self.answers.append(broker.update_order(self.order.order_id, trail_amount=0.5))

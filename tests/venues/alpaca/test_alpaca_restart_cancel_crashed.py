@@ -11,13 +11,18 @@ is already canceled).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
+from alpaca_helpers import SESSION_OPEN
 from crash_support import CancelAtFirstFill
-from ml4t.backtest import OrderStatus
+from ml4t.backtest import OrderStatus, OrderType, Strategy
 from runtime_support import filling_sim, run_runtime, trading_client
 
 from tests.support.child_process import run_script
+from tests.venues.alpaca.test_alpaca_restart_change_crashed import (
+    _RUN_1 as _RESIZE_RUN_1,
+)
 
 _RUN_1 = """
 import sys
@@ -68,3 +73,43 @@ def test_a_cancel_alpaca_took_before_the_crash_stands_when_the_replay_makes_it_a
     assert cid not in second.book.open and cid not in second.book.cancelling
     assert second.book.positions["AAPL"].quantity == 3
     assert not [line for line in lines if line.startswith(("ERROR", "CRITICAL"))], lines
+
+
+class _CancelledMeanwhileThenCancel(Strategy):
+    """Run 2 of a run 1 killed at ``after_change``: on the interrupted bar (the first with a fill)
+    another client of the account cancels our working order at Alpaca, then the strategy cancels
+    it (answers in ``answers``)."""
+
+    def __init__(self, sim) -> None:
+        self.sim, self.order = sim, None
+        self.answers: list[bool] = []
+
+    def on_data(self, timestamp, data, context, broker):
+        if timestamp == SESSION_OPEN + timedelta(minutes=1):
+            self.order = broker.submit_order("AAPL", 20, order_type=OrderType.LIMIT, limit_price=150.0)
+        elif self.order is not None and self.order.filled_quantity > 0 and not self.answers:
+            (working,) = [o["id"] for o in self.sim.orders() if o["status"] in ("new", "partially_filled")]
+            trading_client(self.sim).cancel_order_by_id(working)
+            self.answers.append(broker.cancel_order(self.order.order_id))
+
+
+def test_a_replayed_cancel_of_an_order_listed_working_refused_as_cancelled_is_not_taken(tmp_path):
+    """Run 1 re-sizes the order at its first fill and is killed at after_change: Alpaca lists the
+    order working at the restart. On the interrupted bar another client cancels it, then the
+    replay's cancel gets Alpaca's 422 'already canceled': not the crashed run's cancel (the order
+    was listed working), so cancel_order answers False with the ERROR. Failed with the listing's
+    guard removed (the reviewer's mutant L): True and 'the cancel stands'."""
+    sim = filling_sim(20)
+    lines: list[str] = []
+    try:
+        killed = run_script(_RESIZE_RUN_1, str(Path(__file__).parent), sim.key_id, sim.secret_key, sim.base_url,
+                            str(tmp_path), "10", "99", failpoint="after_change")  # fmt: skip
+        assert killed.returncode == 137, killed.stderr[-3000:]
+        strategy = _CancelledMeanwhileThenCancel(sim)
+        run_runtime(sim, tmp_path, 8, lines, strategy, strategy_id="resize")
+    finally:
+        sim.close()
+    assert strategy.answers == [False], lines
+    assert not [line for line in lines if "the cancel stands" in line], lines
+    refused = [line for line in lines if line.startswith("ERROR") and "was not accepted" in line]
+    assert len(refused) == 1 and "canceled" in refused[0], lines

@@ -1,12 +1,13 @@
-"""A quantity change Alpaca took just before a kill -9, which the journal never recorded.
+"""A change Alpaca took just before a kill -9, which the journal never recorded.
 
 Real alpaca-py against the simulated Alpaca, through the runtime and its journal. Run 1 (a child
-process) places 20 AAPL limit 150 (marketable; 3 fill a bar) and, at the first bar with a fill,
-changes its quantity; it dies (``after_change``: ``os._exit(137)`` as ``kill -9``) right after
-Alpaca answered the PATCH: Alpaca's chain asks the new quantity, the journal holds 20. Run 2
-restarts warm on the same journal; its replay reaches the interrupted bar, where the strategy
-makes the change again (refused: what the order filled while away is not read yet), and later
-re-prices the order.
+process) places 20 AAPL (3 fill a bar) and, at the first bar with a fill, changes the order; it
+dies (``after_change``: ``os._exit(137)`` as ``kill -9``) right after Alpaca answered the PATCH:
+Alpaca's chain asks the new terms, the journal holds the old ones. Run 2 restarts warm on the same
+journal; its replay reaches the interrupted bar, where the strategy makes the change again: refused
+(what the order filled while away is not read yet), so the strategy's order keeps the book's terms.
+The restart's check of the chain is made against them: Alpaca is brought back to them, so the
+venue, the book and the strategy's view agree.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from crash_support import ResizeOnceThenReprice
+from crash_support import ResizeOnceThenReprice, TrailBuyThenChange
 from runtime_support import filling_sim, run_runtime, trading_client
 
 from ml4t_live.sim.alpaca import SimulatedAlpaca
@@ -25,7 +26,7 @@ import sys
 from datetime import timedelta
 sys.path.insert(0, sys.argv[1])
 from alpaca_helpers import SESSION_OPEN, config_for
-from crash_support import ResizeOnceThenReprice
+from crash_support import ResizeOnceThenReprice, TrailBuyThenChange
 from ml4t.backtest import BacktestConfig
 from ml4t_live import LiveEngine
 from ml4t_live.venues.alpaca import AlpacaBroker, AlpacaFeed
@@ -36,7 +37,8 @@ class Venue:  # (config_for reads these of the simulator)
 cfg = config_for(Venue)
 broker = AlpacaBroker(cfg, strategy_id="resize", state_dir=sys.argv[5])
 feed = AlpacaFeed(cfg, ["AAPL"], end=SESSION_OPEN + timedelta(minutes=10))
-LiveEngine(ResizeOnceThenReprice(float(sys.argv[6]), int(sys.argv[7])), broker, feed, config=BacktestConfig(), session_dir=False,
+strategy = TrailBuyThenChange() if sys.argv[6] == "trail" else ResizeOnceThenReprice(float(sys.argv[6]), int(sys.argv[7]))
+LiveEngine(strategy, broker, feed, config=BacktestConfig(), session_dir=False,
            settle_timeout=0.5, open_orders_at_end="keep").run()
 """
 
@@ -49,45 +51,92 @@ def _orders(sim: SimulatedAlpaca) -> dict[str, tuple[str, str, str]]:
 NEVER = 99
 
 
+def _crash_then_restart(sim: SimulatedAlpaca, tmp_path, strategy, args: list[str], bars_away: int,
+                        lines: list[str]):  # fmt: skip
+    """Run 1 (``args``) killed at ``after_change``, ``bars_away`` bars, then run 2 (``strategy``):
+    the bought quantity, Alpaca's orders, our order's id and run 2's broker."""
+    killed = run_script(_RUN_1, str(Path(__file__).parent), sim.key_id, sim.secret_key, sim.base_url,
+                        str(tmp_path), *args, failpoint="after_change")  # fmt: skip
+    assert killed.returncode == 137, killed.stderr[-3000:]
+    for _ in range(bars_away):
+        trading_client(sim).get_clock()  # a bar while away
+    second = run_runtime(sim, tmp_path, 19, lines, strategy, strategy_id="resize")
+    orders = _orders(sim)
+    (cid,) = [c for c in orders if ".r" not in c]
+    return sum(v.qty for v in sim.fills()), orders, cid, second
+
+
+def _errors(lines: list[str]) -> list[str]:
+    return [line for line in lines if line.startswith(("ERROR", "CRITICAL"))]
+
+
 @pytest.mark.parametrize(
-    ("new_qty", "repeated", "reprice_min", "bars_away"),
-    [(10.0, True, 4, 1), (30.0, True, 8, 1), (10.0, False, 4, 1), (30.0, True, NEVER, 6)],
-    ids=["shrink", "grow", "shrink-not-repeated", "grow-long-away"],
+    ("new_qty", "reprice_min", "bars_away"),
+    [(10.0, 4, 1), (30.0, 4, 1), (30.0, NEVER, 3)],
+    ids=["shrink", "grow", "grow-3-away"],
 )
-def test_a_change_alpaca_took_before_the_crash_is_taken_into_the_book(
-    tmp_path, new_qty, repeated, reprice_min, bars_away
-):
+def test_a_change_alpaca_took_before_the_crash_is_undone_to_the_book(tmp_path, new_qty, reprice_min, bars_away):
     """The restart's read of the chain finds Alpaca asking ``new_qty`` in all where the book holds
-    20: the change is taken from Alpaca (one WARNING), the book's order (the strategy's) shows it,
-    the chain is checked against it, and the later re-price asks what is left of it. Without the
-    replay making the change again (``repeated`` False) the chain's own total is taken. Failed
-    before: the book kept 20 and the chain was checked against it; shrink: the re-price asked
-    what was left of 20 again (20 bought of the 10 asked); grow: the check read the 10 more as a
-    race with the crashed modify's read and cut the chain down (20 bought of the 30 asked).
-    ``grow-long-away``: r1 fills 20 in all while away, the 20 the book held: the change is applied
-    before those fills (failed with it applied after them: the order read filled at 20, then
-    'filled after it was filled locally')."""
+    20; the replay's change was refused, so the strategy's order asks 20: the chain is brought back
+    to 20 (one WARNING), the later re-price asks what is left of 20, and 20 are bought. Failed
+    with the change taken from Alpaca into the book (39761b5): the book's order asked 10 / 30."""
     sim = filling_sim(20)
     lines: list[str] = []
+    strategy = ResizeOnceThenReprice(new_qty, reprice_min)
     try:
-        killed = run_script(_RUN_1, str(Path(__file__).parent), sim.key_id, sim.secret_key, sim.base_url,
-                            str(tmp_path), str(new_qty), str(reprice_min), failpoint="after_change")  # fmt: skip
-        assert killed.returncode == 137, killed.stderr[-3000:]
-        (cid,) = [c for c in _orders(sim) if ".r" not in c]
-        assert _orders(sim) == {cid: ("replaced", "20", "3"), f"{cid}.r1": ("new", f"{new_qty - 3:g}", "0")}
-        for _ in range(bars_away):
-            trading_client(sim).get_clock()  # a bar while away: r1 fills 3
-        strategy = ResizeOnceThenReprice(new_qty, reprice_min, resized=not repeated)
-        second = run_runtime(sim, tmp_path, 19, lines, strategy, strategy_id="resize")
-        bought, orders = sum(v.qty for v in sim.fills()), _orders(sim)
+        bought, orders, cid, second = _crash_then_restart(sim, tmp_path, strategy, [str(new_qty), str(reprice_min)],
+                                                          bars_away, lines)  # fmt: skip
     finally:
         sim.close()
-    assert bought == new_qty, (orders, lines)
-    taken = [line for line in lines if "the change made before the crash is taken from Alpaca" in line]
-    assert len(taken) == 1 and taken[0].startswith("WARNING"), lines
-    assert ("as the restart's replay asked it again" in taken[0]) is repeated, taken
     order = second.book.get(cid)
-    assert strategy.order is order and order.quantity == new_qty and order.filled_quantity == new_qty
+    assert strategy.order is order and order.quantity == 20 and order.filled_quantity == 20, (orders, lines)
+    assert bought == 20 and second.book.positions["AAPL"].quantity == 20, (orders, lines)
+    assert ("resize", False) in strategy.answers, strategy.answers  # (the replay's change refused)
     assert reprice_min == NEVER or ("reprice", True) in strategy.answers, strategy.answers
-    assert not [line for line in lines if "filled after it was filled locally" in line], lines
-    assert not [line for line in lines if line.startswith(("ERROR", "CRITICAL")) or "more between" in line], lines
+    said = [line for line in lines if "20 last recorded" in line or "20 were last recorded" in line]
+    assert said and said[0].startswith("WARNING") and "before a crash" in said[0], lines
+    assert not [line for line in lines if "taken from Alpaca" in line or "filled after it was filled" in line]
+    assert not _errors(lines), lines
+
+
+@pytest.mark.parametrize("new_qty", [18.0, 10.0])
+def test_a_shrink_outraced_by_a_fill_before_the_crash_buys_no_more_than_the_book(tmp_path, new_qty):
+    """The crashed shrink's PATCH stays pending while the old order fills 3 more (the reviewer's
+    probe): Alpaca's chain asks 20 - 3 + 3 more than the journal's 20 less the shrink. The check
+    against the book's 20 leaves 20 bought, the book's order at 20 filled 20. [10.0] failed with
+    the change taken from Alpaca (39761b5): the book's order took 10 (10.0 == 20); [18.0] passed
+    there too (the book's 20 was picked as the larger fitting ask) and stays as the cut's guard."""
+    sim = filling_sim(20)
+    lines: list[str] = []
+    strategy = ResizeOnceThenReprice(new_qty, NEVER)
+    try:
+        sim.inject("slow_replace", bars=2)
+        bought, orders, cid, second = _crash_then_restart(sim, tmp_path, strategy, [str(new_qty), str(NEVER)], 1,
+                                                          lines)  # fmt: skip
+    finally:
+        sim.close()
+    order = second.book.get(cid)
+    assert order.quantity == 20 and order.filled_quantity == 20 == bought, (orders, lines)
+    assert second.book.positions["AAPL"].quantity == 20, (orders, lines)
+    assert not _errors(lines), lines
+
+
+def test_a_trailing_stops_change_outraced_at_the_crash_buys_no_more_than_the_book(tmp_path):
+    """A buy trailing stop of 20 (trail 1) whose trail change to 0.5 is outraced by a fill, then
+    killed at after_change (the reviewer's probe): the chain asks 3 more than the book's 20 at
+    another trail. It is cut down to the book's terms: 20 bought, the book's order untouched (no
+    stop price written into it: Alpaca's is the trailing level). Failed before: the chain's own
+    total taken (23 bought of 20), the trailing level written into the book's stop_price."""
+    sim = filling_sim(20)
+    lines: list[str] = []
+    strategy = TrailBuyThenChange()
+    try:
+        sim.inject("slow_replace", bars=2)
+        bought, orders, cid, second = _crash_then_restart(sim, tmp_path, strategy, ["trail"], 1, lines)
+    finally:
+        sim.close()
+    order = second.book.get(cid)
+    assert bought == 20 and order.quantity == 20 and order.filled_quantity == 20, (orders, lines)
+    assert order.stop_price is None and order.trail_amount == 1.0, (order.stop_price, order.trail_amount)
+    assert strategy.answers == [False], strategy.answers
+    assert not _errors(lines), lines

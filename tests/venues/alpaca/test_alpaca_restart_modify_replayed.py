@@ -55,9 +55,11 @@ def _killed_after_the_reprice(sim: SimulatedAlpaca, state_dir: Path) -> str:
 def test_the_replayed_change_waits_for_the_read_of_what_filled_while_away(tmp_path):
     """r1 filled 3 while away (6 in all). The replay's change of the order is refused (what it
     filled while away is not read yet: a PATCH then asks 17 where 14 are left); the restart's
-    check of the chain finds nothing asked twice; the strategy asks again at its next bar and the
-    PATCH asks what is left. The replace of that PATCH is pending 2 bars (slow_replace), r1 filling
-    on meanwhile: its check cuts the new replacement down. Failed before: the replayed change
+    check of the chain finds nothing asked twice but r1 at 149 where the book (the strategy's
+    order, its change refused) holds 150: r1 is brought back to 150 by a PATCH asking what is left.
+    The replace of that PATCH is pending 2 bars (slow_replace), r1 filling on meanwhile: its check
+    cuts the new replacement down; the strategy's change asked again meanwhile is refused (that
+    check is not made yet) until it is. Failed before: the replayed change
     PATCHed r1 (asking 14; its replace pending while r1 filled 6 more), and the restart's check of
     the chain (built from the order listed at the connect, r1) replaced the pending check of that
     PATCH: nothing cut r2, 26 bought. With the check fixed and the change not refused: 20 bought,
@@ -76,9 +78,12 @@ def test_the_replayed_change_waits_for_the_read_of_what_filled_while_away(tmp_pa
         sim.close()
     assert sum(v.qty for v in venue) == 20, (orders, replaces)
     assert replaces[0] == 17 and replaces[1] <= 14, replaces  # (the second asks what is left of 20)
+    (back,) = [line for line in lines if "brought back to them" in line]
+    assert back.startswith("WARNING") and "asks 20 in all where 20 were last recorded, at other prices" in back
     assert any(f"change of {cid} refused: what it filled while away is not read yet" in line
                for line in lines), lines  # fmt: skip
     order = second.book.get(cid)
     assert order.filled_quantity == 20 and second.book.positions["AAPL"].quantity == 20
     assert [f.quantity for f in second.book.fills] == [v.qty for v in venue]
-    assert not [line for line in lines if line.startswith(("ERROR", "CRITICAL"))], lines
+    waited = f"was not accepted (the last replace of {cid} is not checked yet"  # (the bring-back's)
+    assert not [line for line in lines if line.startswith(("ERROR", "CRITICAL")) and waited not in line], lines

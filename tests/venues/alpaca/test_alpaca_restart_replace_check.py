@@ -60,7 +60,7 @@ def test_a_replace_carried_out_while_away_is_cut_down_at_the_restart(tmp_path):
     assert order.filled_quantity == 20 and second.book.positions["AAPL"].quantity == 20
     assert [f.quantity for f in second.book.fills] == [v.qty for v in venue]
     warned = [line for line in lines if line.startswith("WARNING")]
-    assert len(warned) == 1 and "filled 3 more between the modify's read and its replace" in warned[0], lines
+    assert len(warned) == 1 and "asks 3 more than the 20 last recorded (a fill between a modify's read and its replace" in warned[0], lines
     assert f"cut down to the {20 - 6 - r1_filled:g} left" in warned[0]
 
 
@@ -85,7 +85,7 @@ def test_a_replace_still_pending_at_the_restart_is_checked_once_carried_out(tmp_
     assert order.filled_quantity == 20 and second.book.positions["AAPL"].quantity == 20
     assert any("is pending: checked again at the next bar" in line for line in lines), lines
     warned = [line for line in lines if line.startswith("WARNING")]
-    assert len(warned) == 1 and f"filled {old_filled - 3:g} more between the modify's read" in warned[0], lines
+    assert len(warned) == 1 and f"asks {old_filled - 3:g} more than the 20 last recorded" in warned[0], lines
 
 
 def test_a_chain_that_traded_more_than_asked_while_away_is_reported_and_stopped(tmp_path):
@@ -108,5 +108,5 @@ def test_a_chain_that_traded_more_than_asked_while_away_is_reported_and_stopped(
     assert replaces == [17] and sum(v.qty for v in venue) == 21
     assert second.book.positions["AAPL"].quantity == 21  # what the venue bought, said below
     (error,) = [line for line in lines if line.startswith("ERROR")]  # the check's, when it found it
-    assert error.startswith("ERROR Alpaca order ") and cid in error
+    assert error.startswith("ERROR the chain of ") and cid in error
     assert "the chain traded 21, 1 more than the 20 asked" in error and "the replacement is cancelled" in error

@@ -125,3 +125,35 @@ def test_the_pending_checks_tries_carry_over_into_the_restarts_check(tmp_path):
         sim.close()
     assert MAX_TRIES == 5
     assert len(given_up) == 1 and given_up[0].startswith("ERROR ALERT"), lines
+
+
+def test_a_modify_while_the_walk_waits_drops_the_restarts_ask(tmp_path):
+    """The walk up to r2 gets no answer at the restart's read (the restart's ask of 20 waits for
+    it); r2's replace is carried out, then the strategy grows the order to 30 (r3). That modify's
+    check stands for the chain: the waiting walk and the restart's ask of 20 are dropped, and 30
+    are bought (the reviewer's probe). Failed before: the walk made again at the next end of bar
+    checked the chain up to r3 against the restart's 20 and cut it down: 20 bought of 30."""
+    sim = filling_sim(20)
+    raw = trading_client(sim)
+    lines: list[str] = []
+    first, second = _gateway(sim), _gateway(sim)
+    try:
+        with log_lines(lines):
+            r2 = _modified_after_the_connect(sim, raw, first, second, replace_bars=2)
+            sim.inject("order_read_error", order_id=r2, count=4)  # (one read of r2, retries included)
+            second.executions_since("t-p", 3.0, 150.0)  # the restart's read: the walk to r2 fails
+            assert "t-p" in second.away.rewalks, lines
+            raw.get_clock()
+            raw.get_clock()  # r2's replace carried out
+            second.modify(replace(REQUEST, quantity=30, limit_price=148.0, filled_quantity=3))  # r3
+            assert "t-p" not in second.away.rewalks, lines
+            for _ in range(12):
+                second.end_of_bar(None)
+            orders, bought = _orders(sim), sum(f.qty for f in sim.fills())
+    finally:
+        second.close()
+        first.close()
+        sim.close()
+    assert bought == 30, orders
+    assert not [line for line in lines if "checked against the 20 last asked" in line], lines
+    assert not [line for line in lines if line.startswith(("ERROR", "CRITICAL"))], lines

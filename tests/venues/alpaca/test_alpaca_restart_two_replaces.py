@@ -74,5 +74,5 @@ def test_the_second_replace_pending_at_the_restart_is_checked_with_the_first_one
     assert replaces[:2] == [17, 14] and replaces[2:] == [20 - 3 - r1_filled - r2_filled], replaces  # what is left
     assert orders[f"{cid}.r3"][0] == "filled", orders
     warned = [line for line in lines if line.startswith("WARNING")]
-    assert len(warned) == 1 and f"filled {r1_filled - 3:g} more between the modify's read" in warned[0], lines
+    assert len(warned) == 1 and f"asks {r1_filled - 3:g} more than the 20 last recorded" in warned[0], lines
     assert second.book.get(cid).filled_quantity == 20 and second.book.positions["AAPL"].quantity == 20
