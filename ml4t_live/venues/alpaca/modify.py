@@ -246,15 +246,21 @@ class Modifier:
             return  # (not replaced after all: its own end says what happened)
         if excess <= _EPS and not (check.restart and (excess < -_EPS or check.other_prices)):
             return  # (a restart's chain asking less, or at other prices, is brought back to the book's)
+        if excess > _EPS:
+            differs, change = f"asks {excess:g} too much", "cut down"
+        else:  # (a restart's bring-back)
+            differs = (f"asks {-excess:g} less than the {check.request.quantity:g} last recorded" if excess < -_EPS
+                       else "asks at other prices than last recorded")  # fmt: skip
+            change = "brought back to the terms last recorded"
         try:
             self._cut(client, check, excess)
         except (VenueError, ValueError) as exc:
             if isinstance(exc, VenueError) and no_answer(exc):
-                self._check_later(check, f"the replacement {check.new_id} of {cid} asks {excess:g} too much "
-                                  "and could not be read or cut down", exc)  # fmt: skip
+                self._check_later(check, f"the replacement {check.new_id} of {cid} {differs} and could not be "
+                                  f"read or {change}", exc)  # fmt: skip
                 return
-            _log.error("could not cut down the replacement {} of {} ({}): it may trade {:g} more than "
-                       "asked; check it at the venue", check.new_id, cid, exc, excess)  # fmt: skip
+            _log.error("the replacement {} of {} {} and could not be {} ({}): the venue and the book disagree; "
+                       "check it at the venue", check.new_id, cid, differs, change, exc)  # fmt: skip
 
     def _not_replaced(self, client: AlpacaTradingClient, check: Replaced, old: Any) -> None:
         """The old order of ``check`` is shown open, neither replaced nor pending. Its replacement
@@ -315,6 +321,12 @@ class Modifier:
         else:
             if not working:
                 what = f"it is {new.status.value} already: nothing to cut"  # (its fills are reported)
+                if excess < -_EPS:  # a bring-back too late: the venue traded less than the book holds
+                    _log.error("the chain of {} could not be brought back to the terms last recorded ({:g}): its "
+                               "replacement {} is {} already; the chain filled {:g}: the venue and the book "
+                               "disagree; check the position", cid, total, check.new_id, new.status.value,
+                               filled)  # fmt: skip
+                    return
             elif left <= _EPS:
                 what = "cancelled, nothing is left"
             else:
@@ -339,7 +351,7 @@ class Modifier:
         else:
             cut = self._replace(check.request, check.new_id, filled)
             if cut is None:  # (its answer lost and not seen: replace_unconfirmed was reported)
-                self._check_later(check, f"the cut-down of {check.new_id} ({cid}) is not seen", None)
+                self._check_later(check, f"the change of {check.new_id} ({cid}) to what is left is not seen", None)
                 return
             self._check_replaced(Replaced(check.request, check.new_id, own, filled, str(cut.id), check.cuts + 1))
 
@@ -363,8 +375,9 @@ class Modifier:
         why = "" if exc is None else f" ({exc})"
         if check.tries > MAX_TRIES:
             self._replace_checks.pop(cid, None)
-            _log.error("ALERT: {}{}; given up after {} tries: the chain of {} may trade more than the {:g} "
-                       "asked, check it at the venue", what, why, MAX_TRIES, cid, check.request.quantity)  # fmt: skip
+            _log.error("ALERT: {}{}; given up after {} tries: the chain of {} may trade other than the {:g} "
+                       "asked (more, or after a restart's bring-back less or at other prices), check it at the "
+                       "venue", what, why, MAX_TRIES, cid, check.request.quantity)  # fmt: skip
             return
         self._replace_checks[cid] = check
         (_log.info if quiet else _log.warning)("{}{}: checked again at the next bar", what, why)

@@ -140,3 +140,29 @@ def test_a_trailing_stops_change_outraced_at_the_crash_buys_no_more_than_the_boo
     assert order.stop_price is None and order.trail_amount == 1.0, (order.stop_price, order.trail_amount)
     assert strategy.answers == [False], strategy.answers
     assert not _errors(lines), lines
+
+
+def test_a_bring_back_that_cannot_be_made_before_the_replacement_fills_is_an_error(tmp_path):
+    """A review probe of fedf6b1: the crashed shrink to 10 is to be brought back to the book's 20,
+    but every PATCH gets no answer (503) until the replacement has filled its 7: the chain bought 10
+    where the book holds 20. Said as an ERROR (the venue and the book disagree), and the lines on
+    the way say the chain asks less, not "too much". Failed before: WARNINGs only, the last one
+    "... brought back to them: it is filled already: nothing to cut"."""
+    sim = filling_sim(20)
+    lines: list[str] = []
+    strategy = ResizeOnceThenReprice(10.0, NEVER)
+    try:
+        killed = run_script(_RUN_1, str(Path(__file__).parent), sim.key_id, sim.secret_key, sim.base_url,
+                            str(tmp_path), "10.0", str(NEVER), failpoint="after_change")  # fmt: skip
+        assert killed.returncode == 137, killed.stderr[-3000:]
+        trading_client(sim).get_clock()  # a bar while away
+        sim.inject("replace_error", status=503, count=20)
+        run_runtime(sim, tmp_path, 19, lines, strategy, strategy_id="resize")
+        bought = sum(v.qty for v in sim.fills())
+    finally:
+        sim.close()
+    assert bought == 10
+    errors = _errors(lines)
+    assert any("could not be brought back to the terms last recorded (20)" in e and "the chain filled 10" in e
+               and "the venue and the book disagree" in e for e in errors), lines  # fmt: skip
+    assert not [line for line in lines if "too much" in line], lines
