@@ -166,3 +166,23 @@ def test_a_bring_back_that_cannot_be_made_before_the_replacement_fills_is_an_err
     assert any("could not be brought back to the terms last recorded (20)" in e and "the chain filled 10" in e
                and "the venue and the book disagree" in e for e in errors), lines  # fmt: skip
     assert not [line for line in lines if "too much" in line], lines
+
+
+def test_a_plain_restart_of_a_trailing_stop_whose_trail_was_changed_sends_nothing(tmp_path):
+    """A review probe of fedf6b1: run 1 changes a trailing stop's trail and ends normally (the
+    change journaled), run 2 restarts warm: Alpaca's stop price moves with the market, its trail is
+    the book's, so nothing is brought back (a mutant comparing the stop price: a needless PATCH,
+    t-...r2, "at other prices ... brought back")."""
+    sim = filling_sim(20, participation=0.001)
+    lines: list[str] = []
+    try:
+        first = run_script(_RUN_1, str(Path(__file__).parent), sim.key_id, sim.secret_key, sim.base_url,
+                           str(tmp_path), "trail")  # fmt: skip
+        assert first.returncode == 0, first.stderr[-3000:]
+        replaced_in_run_1 = [c for c in _orders(sim) if ".r" in c]
+        run_runtime(sim, tmp_path, 19, lines, TrailBuyThenChange(), strategy_id="resize")
+        orders = _orders(sim)
+    finally:
+        sim.close()
+    assert replaced_in_run_1 and [c for c in orders if ".r" in c] == replaced_in_run_1, orders
+    assert not [line for line in lines if "brought back" in line], lines
