@@ -46,7 +46,6 @@ from ...events import (
     OrderCancelled,
     OrderFilled,
     OrderPartiallyFilled,
-    OrderRejected,
     OrderReplaced,
     VenueErrorReported,
 )
@@ -61,7 +60,6 @@ from .parsing import (
     account_snapshot,
     describe_foreign,
     flatten_open,
-    to_oco_request,
     to_order_request,
     venue_order,
 )
@@ -277,35 +275,13 @@ class AlpacaGateway:
         if request.oca_group is not None:
             first = self.held.pair(request)
             if first is not None:
-                self._place_oco(first, request)
+                self.submitter.submit_oco(first, request)
             return
         try:
             body = to_order_request(request)
         except NotExpressible as exc:
             raise OrderRefused(str(exc)) from None
         self.submitter.submit(request.client_order_id, body)
-
-    def _place_oco(self, a: OrderRequest, b: OrderRequest) -> None:
-        take, stop = (a, b) if a.order_type.value == "limit" else (b, a)
-        try:
-            body = to_oco_request(take, stop)
-        except NotExpressible as exc:
-            # refuse both: two independent exits could both fill
-            self._emit([OrderRejected(a.client_order_id, str(exc), "not_expressible")])
-            raise OrderRefused(str(exc)) from None
-        try:
-            order = self.submitter.submit(take.client_order_id, body, also=stop.client_order_id)
-        except VenueError as exc:  # not placed (refused, or no request slot: never sent); the pair
-            # is one order: the member placed first is refused too
-            self._emit([OrderRejected(a.client_order_id, str(exc), "refused")])
-            raise
-        if order is not None:
-            for leg in order.legs or []:
-                if str(leg.client_order_id) != take.client_order_id:
-                    self.tracker.alias(leg.client_order_id, stop.client_order_id)
-                    self._venue_ids[stop.client_order_id] = str(leg.id)
-                    # accepted now, with its Alpaca id (journaled: a restart finds the leg by it)
-                    self._emit(self.tracker.on_order_snapshot(leg))
 
     def cancel(self, client_order_id: str) -> None:
         """Ask Alpaca to cancel; the ``canceled`` trade update confirms it.
@@ -391,13 +367,7 @@ class AlpacaGateway:
 
     def _venue_id(self, cid: str) -> str:
         """The Alpaca id of our order ``cid`` now (for a modify or a cancel), looked up when not
-        known. A submit of unknown outcome found so is settled and its whole chain reported
-        first (:meth:`~.order_stream.OrderStream.found_unknown`): what the order under ``cid``
-        filled is reported once, and a replace then continues its cumulative fills. One that
-        another (the watcher) claimed first is waited for, at most ``request_timeout``, until its
-        report is on the queue; :class:`~.unknown.BeingReported` (nothing sent; its ``venue_id``
-        the chain's current order, for a cancel) when it is not, and when the report raises
-        (here or the other's: it stays of unknown outcome).
+        known; a submit of unknown outcome found so: :meth:`~.submit.Submitter.found_for_change`.
         A replacement whose end the tracker took as a replace not carried out gives way to the
         old order it follows again."""
         venue_id = self._venue_ids.get(cid)
@@ -409,24 +379,7 @@ class AlpacaGateway:
         chain = self.chains.chain(cid)
         if not chain:
             raise OrderRefused(f"Alpaca has no order {cid}")
-        try:
-            claimed_elsewhere = not self.stream.found_unknown(self._require(), cid, chain, on_loop=False)
-        except Exception as exc:  # (released and counted: refused as one being reported)
-            self.stream.report_failed(cid, exc, "the look-up of a modify or cancel", on_loop=False)
-            raise BeingReported(
-                f"{cid}, a submit of unknown outcome, was found, but its report failed ({type(exc).__name__}; "
-                "it stays of unknown outcome: the adapter's watcher looks it up again): what it filled is not "
-                "counted yet, so nothing was sent; it works unchanged, ask again at a later bar",
-                str(chain[-1].id)) from exc
-        if claimed_elsewhere and not self.stream.unknown.wait_settled(cid, self.config.request_timeout):
-            what = (f"is still being reported by the adapter's watcher (after {self.config.request_timeout:g}s)"
-                    if self.stream.unknown.claimed(cid) else "was found, but its report failed (it stays of "
-                    "unknown outcome: the adapter's watcher looks it up again)")  # fmt: skip
-            raise BeingReported(
-                f"{cid}, a submit of unknown outcome, {what}: what it filled is not counted yet, so "
-                "nothing was sent; it works unchanged, ask again at a later bar", str(chain[-1].id))  # fmt: skip
-        venue_id = self._venue_ids[cid] = str(chain[-1].id)  # (set once reported: a watcher's walk until then starts at the first order)
-        return venue_id
+        return self.submitter.found_for_change(self._require(), cid, chain, self.config.request_timeout)
 
     def _emit(self, events: list[Any]) -> None:
         self.stream.emit(events)

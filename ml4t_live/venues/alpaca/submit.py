@@ -37,8 +37,10 @@ from alpaca.trading.enums import OrderStatus as AlpacaStatus
 from loguru import logger
 
 from ...errors import ConnectionFailed, VenueError
-from ...events import VenueErrorReported
+from ...events import OrderRejected, VenueErrorReported
+from ...protocols import OrderRequest
 from .listing import SymbolOrders
+from .parsing import NotExpressible, to_oco_request
 from .rate_limit import RateLimitTimeout
 from .rest import AlpacaTradingClient, AmbiguousOutcome, VenueRequestFailed
 
@@ -312,6 +314,61 @@ class Submitter:
             self.stream.report_failed(cid, exc, "a look-up by client order id", on_loop=False)
             raise ConnectionFailed(f"Alpaca look-up of {cid} found it (a submit of unknown outcome), but its "
                                    f"report failed ({type(exc).__name__}); it stays of unknown outcome") from None
+
+    def submit_oco(self, a: OrderRequest, b: OrderRequest) -> None:
+        """Submit the OCO pair ``a`` / ``b`` (its take-profit limit and its stop) as one order; its
+        stop leg, accepted with it, is ours under the stop's client order id."""
+        take, stop = (a, b) if a.order_type.value == "limit" else (b, a)
+        try:
+            body = to_oco_request(take, stop)
+        except NotExpressible as exc:
+            # refuse both: two independent exits could both fill
+            self._emit([OrderRejected(a.client_order_id, str(exc), "not_expressible")])
+            raise OrderRefused(str(exc)) from None
+        try:
+            order = self.submit(take.client_order_id, body, also=stop.client_order_id)
+        except VenueError as exc:  # not placed (refused, or no request slot: never sent); the pair
+            # is one order: the member placed first is refused too
+            self._emit([OrderRejected(a.client_order_id, str(exc), "refused")])
+            raise
+        if order is not None:
+            for leg in order.legs or []:
+                if str(leg.client_order_id) != take.client_order_id:
+                    self.tracker.alias(leg.client_order_id, stop.client_order_id)
+                    self._venue_ids[stop.client_order_id] = str(leg.id)
+                    # accepted now, with its Alpaca id (journaled: a restart finds the leg by it)
+                    self._emit(self.tracker.on_order_snapshot(leg))
+
+    def found_for_change(self, client: AlpacaTradingClient, cid: str, chain: list[Any], wait: float) -> str:
+        """The Alpaca id a modify or cancel of ``cid``, a submit of unknown outcome found as ``chain``
+        (non-empty), goes to. Its whole chain is settled and reported first
+        (:meth:`~.order_stream.OrderStream.found_unknown`): what the order under ``cid`` filled is
+        reported once, and a replace then continues its cumulative fills. One that another (the
+        watcher) claimed first is waited for, at most ``wait`` seconds, until its report is on the
+        queue; :class:`~.unknown.BeingReported` (nothing sent; its ``venue_id`` the chain's current
+        order, for a cancel) when it is not, and when the report raises (here or the other's: it
+        stays of unknown outcome)."""
+        # imported here: unknown.py's BeingReported subclasses this module's OrderRefused
+        from .unknown import BeingReported
+
+        try:
+            claimed_elsewhere = not self.stream.found_unknown(client, cid, chain, on_loop=False)
+        except Exception as exc:  # (released and counted: refused as one being reported)
+            self.stream.report_failed(cid, exc, "the look-up of a modify or cancel", on_loop=False)
+            raise BeingReported(
+                f"{cid}, a submit of unknown outcome, was found, but its report failed ({type(exc).__name__}; "
+                "it stays of unknown outcome: the adapter's watcher looks it up again): what it filled is not "
+                "counted yet, so nothing was sent; it works unchanged, ask again at a later bar",
+                str(chain[-1].id)) from exc
+        if claimed_elsewhere and not self.stream.unknown.wait_settled(cid, wait):
+            what = (f"is still being reported by the adapter's watcher (after {wait:g}s)"
+                    if self.stream.unknown.claimed(cid) else "was found, but its report failed (it stays of "
+                    "unknown outcome: the adapter's watcher looks it up again)")  # fmt: skip
+            raise BeingReported(
+                f"{cid}, a submit of unknown outcome, {what}: what it filled is not counted yet, so "
+                "nothing was sent; it works unchanged, ask again at a later bar", str(chain[-1].id))  # fmt: skip
+        venue_id = self._venue_ids[cid] = str(chain[-1].id)  # (set once reported: a watcher's walk until then starts at the first order)
+        return venue_id
 
     def _seen_listed(self, cid: str, listed: Any) -> None:
         """``listed`` shows ``cid``, a submit of unknown outcome: it exists, and the watcher reads it by
