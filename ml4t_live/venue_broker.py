@@ -41,13 +41,13 @@ from ml4t.specs import LifecyclePhase
 
 from .account_views import AccountViews
 from .book import Book
+from .broker_connect import connect_broker
 from .broker_steps import BarSteps
 from .cancel_checks import CancelResending
 from .cancel_resends import CancelResends
-from .errors import ConfigError, LiveTradingRefused, SendFailed
+from .errors import ConfigError, SendFailed
 from .events import BarClosed
 from .fill_barrier import FillBarrier
-from .journal import check_strategy_id
 from .journal.link import JournalLink
 from .latency import LatencyLog
 from .lost_orders import LostOrders
@@ -56,12 +56,10 @@ from .order_entry import MIN_QUANTITY, check_order, warn_inverted_bracket
 from .order_ids import ClientOrderIds
 from .owed_executions import OwedExecutions
 from .ownership import Ownership
-from .placing_client import check_placing_client
 from .position_rules import PositionRules
 from .protocols import AccountSnapshot, VenueGateway
 from .rails import JournaledRails
 from .restart_reads import AwayReads, RestartLookUps
-from .risk import RiskConfig
 from .unknown_orders import UnknownLookups, UnknownOrders
 from .venue_rails import RailSteps
 
@@ -154,59 +152,9 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
         return self
 
     def connect(self, config: BacktestConfig) -> None:
-        """Connect, check the account kind, and start from the venue's state (fail closed)."""
-        self.config = config
-        self.share_type = config.share_type
-        sid = check_strategy_id(self.strategy_id or "ml4t")
-        self.ids.start(sid, "connecting")  # the gateway's is_ours knows the strategy from now on
-        snapshot = self.gateway.connect()
-        if snapshot.is_paper and self.mode == "live":
-            _log.warning(
-                "{} account {} is a paper account: running in paper mode although live "
-                "trading was allowed",
-                self.venue,
-                snapshot.account_id,
-            )
-            self.mode = "paper"
-        if not snapshot.is_paper and self.mode != "live":
-            raise LiveTradingRefused(
-                f"{self.venue} account {snapshot.account_id} is a LIVE account but this broker "
-                "is in paper mode; pass the explicit live flag (and confirm) to trade real money"
-            )
-        self.snapshot = snapshot
-        generation, cash = self.own.open(self.venue, snapshot, sid)
-        check_placing_client(self.own.journal, getattr(self.gateway, "orders_client_id", None), self.venue)
-        self.ids.start(sid, generation)
-        floor = self.own.journal.meta("venue_order_id_high_water")
-        if floor is not None and hasattr(self.gateway, "reserve_order_ids"):
-            self.gateway.reserve_order_ids(int(floor))  # IB ids never below the journal's mark
-        self.book.seed(cash)
-        limits = RiskConfig.from_table(self.risk_table, allow_short_default=config.allow_short_selling)
-        self.rails = JournaledRails.open(limits, self.own.journal)
-        for asset, quantity, price in self.own.adopted_positions():
-            self.book.adopt(asset, quantity, price)
-        self.starting_equity = self.book.equity()
-        self.risk_positions()
-        journaled = self.own.journal.intents() if snapshot.open_orders else {}
-        venue_ids = {intent["venue_id"] for intent in journaled.values() if intent.get("venue_id")}
-        for venue_order in snapshot.open_orders:
-            cid = venue_order.client_order_id
-            if cid in journaled or venue_order.venue_order_id in venue_ids:
-                continue  # ours (under the venue's own client id too): the warm restart re-creates it
-            self.foreign_orders.append(venue_order)
-            _log.warning(
-                "{}: open order {} ({} {} {}) {}; left untouched",
-                self.venue, cid or venue_order.venue_order_id, venue_order.side.value,
-                venue_order.quantity, venue_order.asset,
-                "carries this strategy's id but no journal explains it (a deleted or other "
-                "journal?)" if self.ids.is_ours(cid) else "was not placed by this strategy",
-            )  # fmt: skip
-        _log.info(
-            "{} {} account {}: venue cash {:,.2f}, equity {:,.2f}, {} positions, {} open orders; "
-            "strategy {} starts from cash {:,.2f}",
-            self.venue, self.mode, snapshot.account_id, snapshot.cash, snapshot.equity,
-            len(snapshot.positions), len(snapshot.open_orders), sid, cash,
-        )  # fmt: skip
+        """Connect, check the account kind, and start from the venue's state (fail closed):
+        :func:`~ml4t_live.broker_connect.connect_broker`."""
+        connect_broker(self, config)
 
     def invoke(self, phase: Any, hook: Callable[..., Any], *args: Any) -> Any:
         if phase is LifecyclePhase.RUN_END and self.rails is not None:
