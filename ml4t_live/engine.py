@@ -27,9 +27,8 @@ from __future__ import annotations
 import gc
 import signal
 import threading
-import time
 from copy import deepcopy
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -39,16 +38,10 @@ from ml4t.backtest import BacktestConfig, Engine, Strategy
 from ml4t.specs import LifecyclePhase
 
 from .broker_steps import END_POLICIES
-from .errors import ConfigError, FeedStalled, SendFailed, StrategyError
-from .events import (
-    BackgroundTaskFailed,
-    BarClosed,
-    FeedDisconnected,
-    FeedEnded,
-    FeedHeartbeat,
-    FeedReconnected,
-)
+from .errors import ConfigError, SendFailed, StrategyError
+from .events import BarClosed
 from .failpoints import failpoint
+from .feed_reading import late_as_catch_up, read_bars
 from .journal import check_strategy_id, default_strategy_id
 from .logs import log_failure
 from .results import LiveResult, MetricsTracker, RecordKeeper
@@ -57,11 +50,6 @@ from .strategy_errors import PassedOver
 _log = logger.bind(component="engine")
 
 ErrorPolicy = Literal["raise", "log"]
-
-#: Longest single wait on the feed queue, so ``stop()`` is noticed promptly.
-_WAIT_SLICE = 0.25
-#: Seconds beyond its interval a live bar may wait for the strategy before it counts as late.
-STALE_GRACE = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +192,7 @@ class LiveEngine:
                 if replayed_to is not None and _not_after(bar.timestamp, replayed_to):
                     _log.debug("bar {} was replayed from the journal: skipped", bar.timestamp)
                     continue
-                self._step(self._late(bar), sb)
+                self._step(late_as_catch_up(self.feed, bar), sb)
                 failpoint("after_bar")
                 equity = self.broker.mark(bar.timestamp, bars)
                 bars += 1
@@ -253,19 +241,6 @@ class LiveEngine:
             result.metrics["final_value"],
         )
         return result
-
-    def _late(self, bar: BarClosed) -> BarClosed:
-        """A live bar that waited in the queue longer than its interval plus ``STALE_GRACE``
-        (the strategy fell behind the venue) is a catch-up bar: seen, not traded on."""
-        interval = getattr(self.feed, "bar_seconds", None)
-        if bar.catch_up or bar.received_at is None or not interval:
-            return bar
-        waited = time.monotonic() - bar.received_at
-        if waited <= interval + STALE_GRACE:
-            return bar
-        _log.warning("bar {} waited {:.1f}s for the strategy (bars are {:g}s): it is behind the "
-                     "venue; a catch-up bar, its orders do not leave", bar.timestamp, waited, interval)  # fmt: skip
-        return replace(bar, catch_up=True)
 
     @property
     def _replayed_file(self) -> bool:
@@ -326,38 +301,11 @@ class LiveEngine:
         self.broker.end_bar(bar)
 
     def _bars(self, idle: Any):
-        """Yield bars from the feed until it ends, the run is stopped, or the feed stalls;
-        ``idle()`` runs while no bar comes (each empty wait, each heartbeat)."""
-        last_alive = time.monotonic()
-        while not self._stop.is_set():
-            event = self.feed.next_event(min(_WAIT_SLICE, self.heartbeat_timeout))
-            now = time.monotonic()
-            if event is None:
-                idle()
-                if now - last_alive > self.heartbeat_timeout:
-                    raise FeedStalled(
-                        f"feed {getattr(self.feed, 'name', '?')!r} delivered no bar and no "
-                        f"heartbeat for {self.heartbeat_timeout:g}s; check the connection or "
-                        "raise heartbeat_timeout"
-                    )
-                continue
-            last_alive = now
-            match event:
-                case BarClosed():
-                    yield event
-                case FeedEnded(reason=reason):
-                    self._stop_reason = reason
-                    return
-                case FeedHeartbeat():
-                    idle()
-                case FeedDisconnected(venue=venue, reason=reason):
-                    _log.warning("feed {} disconnected: {}; waiting for it to reconnect", venue, reason)
-                case FeedReconnected(venue=venue, missed_bars=missed):
-                    _log.info("feed {} reconnected ({} missed bars backfilled)", venue, missed)
-                case BackgroundTaskFailed(thread=thread, task=task, error=error):
-                    raise FeedStalled(f"feed task {task} on {thread} failed: {error}")
-                case _:
-                    _log.warning("ignoring unexpected feed event {!r}", event)
+        """Bars from the feed (:func:`~ml4t_live.feed_reading.read_bars`) until it ends, the run is
+        stopped, or the feed stalls; the feed's end gives the stop reason."""
+        reason = yield from read_bars(self.feed, self.heartbeat_timeout, self._stop, idle)
+        if reason is not None:
+            self._stop_reason = reason
 
     def _call(self, phase: LifecyclePhase, hook: Any, *args: Any, fatal: bool = False,
               timestamp: Any = None) -> bool:  # fmt: skip
