@@ -23,7 +23,7 @@ from loguru import logger
 from . import cancel_follow_up
 from .book import Book
 from .cancel_resends import CancelResends
-from .errors import BridgeError, CancelRefused, VenueError
+from .errors import BridgeError, CancelRefused, LookupIncomplete, VenueError
 from .protocols import VenueGateway
 from .runtime_cancels import cancel_each, cancel_one
 
@@ -157,8 +157,10 @@ class CancelResending:
         """Cancelling orders the venue no longer lists as working, looked up by client order id
         (one gateway ``lookup``, while the check's budget lasts): the end the venue gives them
         (cancelled, rejected, filled) ends them now. Returns those the venue says are working
-        after all. Not found, or the look-up failing or not made: they stay cancelling (unknown is
-        never read as gone) and a later check looks again."""
+        after all. Not found, not read (the look-up failing for all of them, or for some:
+        ``LookupIncomplete``, the others taken as found), or not looked up: they stay cancelling
+        (unknown is never read as gone) and a later check looks again; the WARNING names those not
+        read, and their ALERT says their look-up failed."""
         lookup = getattr(self.gateway, "lookup", None)
         resends = self.cancel_resends
         if not cids or lookup is None:
@@ -168,11 +170,19 @@ class CancelResending:
                       "check's {:g} s are spent)", len(cids), resends.budget)  # fmt: skip
             return set()
         cids = resends.to_look_up(cids, LOOKUP_AT_MOST)  # (the others at a later check, in turn)
+        unread: list[str] = []
         try:
             found = lookup(cids)
+        except LookupIncomplete as exc:  # the others were read: taken below
+            found, unread, why = exc.found, [c for c in cids if c in exc.unread], str(exc)
         except (VenueError, BridgeError) as exc:
-            _log.warning("could not look up {} cancelling order(s) the venue no longer lists ({}); they stay "
-                         "cancelling", len(cids), exc)  # fmt: skip
+            found, unread, why = {}, cids, str(exc)
+        resends.looked_up(cids, unread)
+        if unread:
+            _log.warning("could not read {} of {} cancelling order(s) the venue no longer lists, looked up by "
+                         "client order id: {} ({}); they stay cancelling", len(unread), len(cids),
+                         ", ".join(unread), why)  # fmt: skip
+        if len(unread) == len(cids):
             return set()
         self._drain(block_until=None)  # what the look-up reported (fills by execution id) first
         working = set()

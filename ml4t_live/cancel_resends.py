@@ -121,6 +121,9 @@ class _Cancel:
     # ALERT says that first); counted by max_open_orders still; not kept over a restart (its
     # look-up says again)
     found_unknown: bool = False
+    # the last look-up by client order id could not read it (its state unknown, not "not found");
+    # not kept over a restart (its look-up says again)
+    look_up_failed: bool = False
 
 
 class CancelResends:
@@ -324,6 +327,13 @@ class CancelResends:
         until a later check lists it working (:meth:`checked`)."""
         self._items.setdefault(cid, _Cancel(self.clock())).found_unknown = True
 
+    def looked_up(self, cids: Iterable[str], unread: Iterable[str] = ()) -> None:
+        """A look-up by client order id answered for ``cids`` but could not read ``unread``
+        (noted for their ALERT until a later look-up reads them)."""
+        unread = set(unread)
+        for cid in cids:
+            self._items.setdefault(cid, _Cancel(self.clock())).look_up_failed = cid in unread
+
     def resends(self, cid: str) -> int:
         """How often the cancel of ``cid`` was really sent again."""
         item = self._items.get(cid)
@@ -368,6 +378,10 @@ class CancelResends:
         if item.listed:
             return (f"ALERT order {cid}: the venue never confirmed its cancel ({sent}) and still listed it "
                     f"working; it may still work at the venue (and fill): {act}")  # fmt: skip
+        if item.look_up_failed:
+            return (f"ALERT order {cid}: the venue never confirmed its cancel ({sent}) and no longer lists it "
+                    "working, and its look-up by client order id could not read it; whether it still works "
+                    "there is unknown and it may fill: check the venue, then ml4t-live reconcile")  # fmt: skip
         return (f"ALERT order {cid}: the venue never confirmed its cancel ({sent}) and no longer lists it "
                 "working, nor found it by client order id; how it ended is unknown: check the venue, then "
                 "ml4t-live reconcile")  # fmt: skip

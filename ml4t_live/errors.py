@@ -10,7 +10,9 @@ happened (``raise X(...) from exc``)::
     ├── StrategyError               the strategy raised in a hook (CLI exit code 1)
     ├── VenueError                  the broker / feed side failed (CLI exit code 3)
     │   ├── ConnectionFailed        could not connect, or lost the connection for good
+    │   │   └── LookupIncomplete    a look-up by client order id read some orders, not all
     │   ├── SendFailed              a gateway's place raised a bug, not a venue answer (outcome unknown)
+    │   ├── ChangeDeferred          a modify that cannot be made yet, a routine wait (nothing sent)
     │   ├── CancelRefused           the venue refused a cancel (the order is already filled / done)
     │   ├── CancelUnsure            a gateway's cancel raised a bug, not a venue answer (sent or not: unknown)
     │   ├── ReconciliationError     venue state does not match what the engine expects: fail closed
@@ -60,6 +62,25 @@ class VenueError(Ml4tLiveError):
 
 class ConnectionFailed(VenueError):
     """The venue could not be reached, or the connection was lost and not restored."""
+
+
+class LookupIncomplete(ConnectionFailed):
+    """A gateway's ``lookup`` by client order id could not read some of the ids (``unread``: each
+    id with why; their state is unknown, never absent) and read the others: ``found`` is what it
+    found of those, as its answer would have been (reported as events the same way). A caller
+    that catches only ConnectionFailed takes the whole look-up as failed, which stays safe."""
+
+    def __init__(self, message: str, found: dict, unread: dict[str, str]) -> None:
+        super().__init__(message)
+        self.found = found
+        self.unread = unread
+
+
+class ChangeDeferred(VenueError):
+    """A gateway's ``modify`` that cannot be made yet, a routine wait (Alpaca: the order's last
+    replace is not checked yet, as right after a restart's bring-back): nothing was sent, the order
+    works unchanged, and a change asked again at a later bar is tried then. Logged as a WARNING; a
+    real refusal of a change is any other VenueError (an ERROR)."""
 
 
 class SendFailed(VenueError):

@@ -17,7 +17,7 @@ from ml4t.backtest import Order, OrderStatus
 from ml4t.backtest.config import ShareType
 
 from .book import Book
-from .errors import BridgeError, CancelUnsure, SendFailed, VenueError
+from .errors import BridgeError, CancelUnsure, ChangeDeferred, SendFailed, VenueError
 from .failpoints import failpoint
 from .journal.link import BEYOND, DIVERGED, JournalLink
 from .latency import LatencyLog
@@ -263,6 +263,10 @@ class JournaledOrders:
     def _modify_at_venue(self, request: Any) -> bool:
         try:
             self.gateway.modify(request)
+        except ChangeDeferred as exc:  # a routine wait, not a refusal
+            _log.warning("change of {} not made yet ({}); the order works unchanged, and a change asked at a "
+                         "later bar is tried then", request.client_order_id, exc)  # fmt: skip
+            return False
         except (VenueError, BridgeError) as exc:
             _log.error("change of {} was not accepted ({}); the order is unchanged",
                        request.client_order_id, exc)  # fmt: skip

@@ -207,6 +207,16 @@ class VenueGateway(Protocol):
     ``forget_away(client_order_id)``, told when the broker gives up such a read; and
     ``holds(client_order_id, filled, avg_price)``, told before a restart's ``lookup`` what the
     book holds of each order, so that look-up reports only the executions beyond it.
+
+    Optional too: ``lookup(client_order_ids) -> dict[str, VenueOrder]``, where the venue has these
+    client order ids (what it found is reported as events too). An id the venue does not know is
+    absent; an id it could not read is never absent: the look-up raises instead, a VenueError
+    (``ConnectionFailed``) when it read none, :class:`~ml4t_live.errors.LookupIncomplete` (a
+    ConnectionFailed) when it read some and not others, carrying ``found`` (the answer for those
+    read) and ``unread`` (each id not read, with why). A caller taking any VenueError as "nothing
+    read" stays safe; one that uses ``found`` gets the others' answers (the cancel checks do). IB
+    answers all ids in one round or none (ConnectionFailed); Alpaca asks each on its own, so one
+    order that cannot be read (refused, or its report raising) leaves the others read.
     """
 
     venue: str

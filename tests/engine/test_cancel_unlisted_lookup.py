@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from ml4t.backtest import OrderStatus, OrderType
 
 from ml4t_live.cancel_resends import CancelResends
+from ml4t_live.errors import LookupIncomplete
 from ml4t_live.journal.operator_access import set_trading_state
 from ml4t_live.venue_broker import VenueBroker
 from tests.engine.cancel_support import (
@@ -171,3 +172,36 @@ def test_found_filled_is_kept_across_a_restart(tmp_path):
     assert broker.cancel_resends.overdue(broker.book.cancelling) == 0
     alert = alert_lines(lines, cid)
     assert len(alert) == 1 and "found it filled" in alert[0], alert
+
+
+@dataclass
+class CannotReadFirst(LooksUp):
+    """LooksUp that cannot read the first order placed and answers for the others (a gateway that
+    asks each id on its own, as Alpaca's does): LookupIncomplete carrying what it found."""
+
+    def lookup(self, cids):
+        first = self.placed[0].client_order_id
+        found = super().lookup([c for c in cids if c != first])
+        self.looked_up[-1:] = [list(cids)]
+        if first not in cids:
+            return found
+        unread = {first: f"look-up of {first} found it, but its report failed (RuntimeError: a report that breaks)"}
+        raise LookupIncomplete(f"could not read 1 of {len(cids)} order(s): {unread[first]}", found, unread)
+
+
+def test_one_unreadable_order_leaves_the_others_of_the_look_up_taken(tmp_path):
+    # the review of 09dffa1: one order whose look-up raised made the whole look-up fail, so the
+    # other cancelling orders stayed cancelling (and were not looked up at that check), and the
+    # unreadable one's ALERT said the venue had not found it ("nor found it")
+    venue = CannotReadFirst(fill_on_wait=False)
+    strategy, broker, lines = run(venue, 70, tmp_path, n=2, end="keep")
+    unread, other = (o.order_id for o in strategy.orders)
+    assert venue.looked_up[0] == [unread, other]  # the first check asked both
+    assert other not in broker.book.cancelling  # ended (cancelled) at the first check
+    assert journal_of(tmp_path)[0][other]["status"] == "cancelled"
+    said = [line for line in lines if line.startswith("WARNING") and "could not read 1 of 2" in line]
+    assert said and all(f"looked up by client order id: {unread} (" in line for line in said), said
+    assert unread in broker.book.cancelling and not alert_lines(lines, other)
+    alert = alert_lines(lines, unread)
+    assert len(alert) == 1 and "its look-up by client order id could not read it" in alert[0], alert
+    assert "nor found it" not in alert[0]

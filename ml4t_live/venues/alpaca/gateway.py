@@ -49,10 +49,12 @@ from ...events import (
     OrderReplaced,
     VenueErrorReported,
 )
+from ...logs import log_failure
 from ...protocols import AccountSnapshot, OrderRequest, VenueOrder
 from .away import WhileAway, legs_of_ours
-from .config import AlpacaConfig
+from .config import AlpacaConfig, redact
 from .held import HeldOrders
+from .lookups import Unread, look_up_each, no_answer
 from .modify import Modifier
 from .order_stream import OrderStream
 from .parsing import (
@@ -232,36 +234,48 @@ class AlpacaGateway:
             ) from None
 
     def lookup(self, client_order_ids: Iterable[str]) -> dict[str, VenueOrder]:
-        """Where Alpaca has these client order ids (``GET /v2/orders:by_client_order_id``): ids
-        Alpaca does not know are absent; ConnectionFailed when a look-up gets no answer (unknown
-        is not empty), also when it could not be sent (no request slot within
-        ``request_timeout``). A found order is ours from now on: what it filled is reported as
-        events. A submit of unknown outcome is settled and reported as the adapter's watcher
-        does (:meth:`~.submit.Submitter.found_looked_up`): absent while another reports it,
-        ConnectionFailed when its report raises (it stays of unknown outcome).
+        """Where Alpaca has these client order ids (``GET /v2/orders:by_client_order_id``), each
+        asked on its own (:func:`~.lookups.look_up_each`): ids Alpaca does not know are absent; an
+        id it could not read (refused, no answer, no request slot within ``request_timeout``, or
+        found with a report that raised) is unknown, never absent: LookupIncomplete (a
+        ConnectionFailed) once the others were asked, with what they came to. A found order is
+        ours from now on: what it filled is reported as events; one whose report raises is
+        logged with the traceback and not taken (its next look-up reports what this one did not,
+        each execution once). A submit of unknown outcome is settled and reported as the adapter's
+        watcher does (:meth:`~.submit.Submitter.found_looked_up`): absent while another reports
+        it, unread when its report raises (it stays of unknown outcome).
 
         An order a modify replaced is reported as its CURRENT incarnation (the replacements its
         ``replaced_by`` leads to, see :meth:`~.submit.OrderChains.chain`), under our id: the order
         under our id stays ``replaced`` at Alpaca while its replacement works, fills or ends."""
-        found: dict[str, VenueOrder] = {}
         client = self._require()
-        for cid in client_order_ids:
-            self.tracker.register(cid)
+        return look_up_each(client_order_ids, lambda cid: self._look_up_one(client, cid))
+
+    def _look_up_one(self, client: AlpacaTradingClient, cid: str) -> VenueOrder | None:
+        self.tracker.register(cid)
+        try:
+            chain = self.chains.chain(cid) or self.away.chain_by_venue_id(cid)
+        except VenueError as exc:  # refused, no answer, or no request slot in time (not sent)
+            raise Unread(f"look-up of {cid} got no answer: {exc}", stop=no_answer(exc)) from None
+        if not chain:
+            return None
+        if cid in self.stream.unknown:  # a submit of unknown outcome: reported as the watcher would
             try:
-                chain = self.chains.chain(cid) or self.away.chain_by_venue_id(cid)
-            except VenueError as exc:  # refused, no answer, or no request slot in time (not sent)
-                raise ConnectionFailed(f"Alpaca look-up of {cid} got no answer: {exc}") from None
-            if not chain:
-                continue
-            if cid in self.stream.unknown:  # a submit of unknown outcome: reported as the watcher would
                 if not self.submitter.found_looked_up(client, cid, chain):
-                    continue  # (another reports it: its events end it)
-            else:
+                    return None  # (another reports it: its events end it)
+            except ConnectionFailed as exc:  # (its report raised: counted and logged as the watcher's)
+                raise Unread(str(exc)) from None
+        else:
+            try:
                 self.away.start_from_book(cid, chain)  # (a fresh tracker: the book's fills count as reported)
                 self.stream.report_chain(client, chain, on_loop=False)
-            self._venue_ids[cid] = str(chain[-1].id)
-            found[cid] = venue_order(chain[-1], cid)
-        return found
+            except Exception as exc:  # noqa: BLE001  (logged with its traceback; this id alone is unread)
+                log_failure(_log, exc, "Alpaca look-up of {} found it (Alpaca order {}), but its report failed; "
+                            "it is reported at its next look-up", cid, chain[-1].id)  # fmt: skip
+                raise Unread(redact(f"look-up of {cid} found it, but its report failed ({type(exc).__name__}: "
+                                    f"{exc})", self.config)) from None  # fmt: skip
+        self._venue_ids[cid] = str(chain[-1].id)
+        return venue_order(chain[-1], cid)
 
     def follows_unknown(self, client_order_id: str) -> bool:
         """True while the adapter itself looks up this submit of unknown outcome (see

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from alpaca.trading.enums import OrderStatus as AlpacaStatus
 from loguru import logger
 
-from ...errors import VenueError
+from ...errors import ChangeDeferred, VenueError
 from ...events import OrderReplaced, VenueErrorReported
 from ...protocols import OrderRequest
 from ...quantities import EPS as _EPS
@@ -64,6 +64,11 @@ MAX_TRIES = 5
 #: (not eligible for trading for now) are not final, so a replacement in one is still open
 #: (parsing.OPEN_STATUSES), a replace not carried out yet (alpaca-py's enum says nothing of it)
 _ENDED = frozenset({AlpacaStatus.CANCELED, AlpacaStatus.REJECTED, AlpacaStatus.EXPIRED})
+
+
+class ReplaceNotChecked(OrderRefused, ChangeDeferred):
+    """A modify while the order's last replace is not checked yet (Alpaca has not carried it out,
+    or the old order could not be read): nothing sent, a routine wait; the next bar may ask again."""
 
 
 @dataclass(slots=True)
@@ -107,7 +112,7 @@ class Modifier:
         if cid in self._replace_checks:  # the last replace first: its replacement may be cut down
             self._check_replaced(self._replace_checks[cid])
         if cid in self._replace_checks:  # (pending_replace, or the old order unreadable)
-            raise OrderRefused(f"the last replace of {cid} is not checked yet; the next bar may ask again")
+            raise ReplaceNotChecked(f"the last replace of {cid} is not checked yet; the next bar may ask again")
         venue_id = self._venue_id(cid)  # (a look-up may learn of replacements: counted first)
         client = self._require()
         # filled so far: the most of what Alpaca's chain says and what the runtime's book says

@@ -252,7 +252,9 @@ class IBGateway:
     def lookup(self, client_order_ids: Iterable[str]) -> dict[str, VenueOrder]:
         """Where IB has these client order ids (open orders, completed orders, executions, by
         orderRef): ids IB does not know are absent; ConnectionFailed when the look-up cannot be
-        completed (unknown is not empty). Found orders are taken over (see OrderTracker)."""
+        completed (unknown is not empty): one round answers for every id or for none, so never
+        LookupIncomplete (see :class:`~ml4t_live.protocols.VenueGateway`). Found orders are taken
+        over (see OrderTracker)."""
         ids = list(client_order_ids)
         return self._call(self._orders_().lookup(ids), 3 * self.config.request_timeout + 1.0)
 
