@@ -12,6 +12,15 @@ def run(sim, state_dir, minutes, lines, **kw):
     return run_runtime(sim, state_dir, minutes, lines, BuyOnce(10), strategy_id="away", **kw)
 
 
+def reported_external(lines: list[str]) -> list[str]:
+    """The lines that report a position as external. A first look of the periodic reconciliation
+    may catch a live fill at the venue before its trade update reaches the book ("AAPL looks
+    external (journal 6, venue 9); looking again in 5s", INFO: seen under load with four workers
+    beside two CPU burners); it is reported only when confirmed, or at the end of the run, at
+    WARNING."""
+    return [line for line in lines if line.startswith(("WARNING", "ERROR")) and "external" in line]
+
+
 def restarted(tmp_path, unreadable=False):
     """Run 1 ends with the order 3 filled; 3 more fill while away (it still works); run 2 restarts
     warm (its read of the activities failing every attempt if ``unreadable``) and fills the rest.
@@ -47,7 +56,8 @@ def test_a_part_filled_while_away_reaches_the_book_once_with_alpacas_execution_i
     assert all(second.book.seen(v.execution_id) for v in venue)
     applied = [line for line in lines if "happened while away" in line]
     assert len(applied) == 1 and away.execution_id in applied[0] and cid in applied[0], applied
-    assert not any("external" in line or "made-up" in line for line in lines), lines
+    assert not reported_external(lines) and not second.own.differences, lines
+    assert not any("made-up" in line for line in lines), lines
 
 
 def test_unreadable_activities_give_the_part_filled_while_away_a_made_up_id_never_lose_it(tmp_path):
@@ -59,4 +69,4 @@ def test_unreadable_activities_give_the_part_filled_while_away_a_made_up_id_neve
     assert second.book.seen(made_up) and not second.book.seen(away.execution_id)
     assert any(line.startswith("WARNING") and "made-up execution id" in line and made_up in line
                for line in lines), lines  # fmt: skip
-    assert not any("external" in line for line in lines), lines
+    assert not reported_external(lines) and not second.own.differences, lines
