@@ -8,6 +8,7 @@ before replayed bar N (0-based) opens, i.e. before the strategy's bar N+1.
 
 from __future__ import annotations
 
+from ml4t_live.feeds.health import SILENCE_GRACE
 from ml4t_live.sim.alpaca.faults import SUBMIT_KINDS
 
 from .runner import Run, Scenario
@@ -15,6 +16,14 @@ from .runner import Run, Scenario
 PLAN = "2:buy:AAPL:10|3:limit:MSFT:5:50|5:cancel:1|6:sell:AAPL:4"
 MARGIN = ("Order rejected - reason: YOUR ORDER IS NOT ACCEPTED. IN ORDER TO OBTAIN THE DESIRED POSITION "
           "YOUR EQUITY WITH LOAN VALUE [1000.00 USD] MUST EXCEED THE INITIAL MARGIN")  # fmt: skip
+
+
+def _replay_budget(max_bars: int, speed: float, waited: float = 0.0) -> float:
+    """A speed-mode run's budget, from what it is configured to take: the default 45 s (start-up,
+    shutdown, slack), plus its bars' wall time (a minute bar every ``60 / speed`` s), plus the
+    runtime's timeout the scenario exists to trip (``waited``: the run may sit that long before
+    the runtime acts). Derived, so a row's bound follows its bars, speed and the runtime's bounds."""
+    return 45.0 + max_bars * 60.0 / speed + waited
 
 
 def _ib(name: str, ref: str, what: str, faults: list[dict], *, bars: int = 12, max_bars: int = 8,
@@ -108,7 +117,8 @@ ALPACA_CASES = [
         faults=[{"kind": "silence_trade_stream", "at_bar": 1}]),
     _al("al-silent-data-socket", "AL-04", "market-data socket silent for good from bar 3 (socket up); 60x real "
         "time, the runtime's bound is bar + 30 s = 90 s", faults=[{"kind": "silence_data_stream", "at_bar": 3}],
-        bars=150, max_bars=110, speed=60.0, budget=170.0),
+        bars=150, max_bars=110, speed=60.0,
+        budget=_replay_budget(110, 60.0, waited=60.0 + SILENCE_GRACE)),  # 45 + 110 + 90 = 245 s
     _al("al-dropped-trade-stream", "AL-05", "trade_updates socket closed at bar 1 (the client reconnects)",
         faults=[{"kind": "drop_trade_stream", "at_bar": 1}]),
     _al("al-429-storm", "AL-01", "the next 8 REST requests from bar 1 answered 429",
