@@ -34,6 +34,7 @@ from ...quantities import EPS as _EPS
 from .executions import Execution
 from .parsing import CANCELLED_STATUSES, num
 from .tracked import Tracked, execution_fills, view_fills
+from .undone_replaces import UndoneReplaces
 
 _log = logger.bind(component="alpaca.tracker")
 _ACCEPT_EVENTS = {"new", "accepted", "pending_new"}
@@ -47,7 +48,7 @@ class OrderTracker:
         self._ours: dict[str, str] = {}  # venue client_order_id -> our client_order_id
         self._orders: dict[str, Tracked] = {}  # Alpaca order id -> state
         self._exec_ids: set[str] = set()
-        self._undone: dict[str, str] = {}  # Alpaca id of a replacement -> the old order followed again (_undo)
+        self._replaces = UndoneReplaces(self._orders)  # replaces Alpaca answered and did not carry out
         self.duplicates_dropped = 0
         self.foreign_updates = 0
 
@@ -77,18 +78,9 @@ class OrderTracker:
             new.accepted = True
 
     def replace_undone(self, old_venue_id: str, replacement: AlpacaOrder) -> bool:
-        """A replace Alpaca answered and then did not carry out (the old order read open, its
-        ``replacement`` read ended): the old order is followed again, as :meth:`_undo` does (or
-        already was). An old order already shown ``replaced`` is not (the replace was carried
-        out and the replacement's end is our order's), nor one shown ended (its end is our
-        order's): False then."""
+        """A replace Alpaca answered and then did not carry out: :meth:`UndoneReplaces.replace_undone`."""
         with self._lock:
-            old = self._orders.get(old_venue_id)
-            if old is not None and (old.replaced or old.own_end is not None):
-                return False
-            if old is not None and old.successor == str(replacement.id):
-                self._follow_old(old_venue_id, replacement)
-            return True
+            return self._replaces.replace_undone(old_venue_id, replacement)
 
     def continues(self, venue_id: str, base: float) -> None:
         """The order ``venue_id`` (adopted on connect) replaced orders of ours that filled ``base``
@@ -146,19 +138,15 @@ class OrderTracker:
         return None
 
     def followed_instead(self, venue_id: str) -> str | None:
-        """The Alpaca id of the old order followed again, still working, since the end of its
-        replacement ``venue_id`` was taken as a replace not carried out (:meth:`_undo`); None
-        when there is none."""
+        """The old order followed again instead of the replacement ``venue_id``, still working:
+        :meth:`UndoneReplaces.followed_instead`."""
         with self._lock:
-            old = self._undone.get(venue_id)
-            state = self._orders.get(old) if old is not None else None
-            return old if state is not None and not state.terminal else None
+            return self._replaces.followed_instead(venue_id)
 
     def replacements_undone(self) -> list[str]:
-        """The Alpaca ids of the replacements whose end was taken as a replace not carried out
-        (:meth:`_undo`) while the old order they give way to has not ended for good."""
+        """The replacements given way to an old order not ended for good: :meth:`UndoneReplaces.replacements`."""
         with self._lock:
-            return list(self._undone)
+            return self._replaces.replacements()
 
     def outcome(self, client_order_id: str) -> str:
         """``filled`` | ``closed`` (finished without a complete fill) | ``open`` | ``unknown``."""
@@ -200,7 +188,7 @@ class OrderTracker:
         with self._lock:
             self._lock.notify_all()  # waiters re-check once this update is applied
             out = self._trade_update(update)
-            self._forget_undone()
+            self._replaces.forget()
             return out
 
     def _trade_update(self, update: Any) -> list[OrderEvent]:
@@ -279,7 +267,7 @@ class OrderTracker:
             if status in ("new", "accepted", "pending_new", "partially_filled"):
                 event = "new"
             out += self._lifecycle(state, order, event)
-            self._forget_undone()
+            self._replaces.forget()
             return out
 
     # ------------------------------------------------------------------ internals
@@ -319,11 +307,11 @@ class OrderTracker:
                 state.own_end = _end_of(state, order, event)  # (its replace pending; a later view: the same end)
             return out
         if ended and event != "replaced" and order.status is not AlpacaStatus.REPLACED:
-            first = self._ended_first(str(order.id))
+            first = self._replaces.ended_first(str(order.id))
             if first is not None:  # the old order ended before its replacement: that end is ours
                 state.terminal = True
                 return out + [first]
-            if self._undo(state, order):
+            if self._replaces.undo(state, order):
                 text = ("Alpaca ended the order's replacement before the order it replaces was shown replaced: "
                         "taken as a replace not carried out, the order followed with its old terms")
                 return out + [VenueErrorReported("alpaca", "order_replace_rejected", text, state.ours)]
@@ -349,57 +337,6 @@ class OrderTracker:
             state.terminal = True
             return [OrderRejected(state.ours, "rejected by Alpaca", "rejected")]
         return []
-
-    def _ended_first(self, venue_id: str) -> OrderEvent | None:
-        """The end the order replaced by ``venue_id`` showed of its own while its replace was
-        pending (it ended first: Alpaca then ends the replacement), taken once (the end stays
-        noted: :meth:`replace_undone`); None if none."""
-        old = next((s for s in self._orders.values() if s.successor == venue_id and s.own_end is not None), None)
-        if old is None or old.replaced or old.own_end_reported:
-            return None
-        end, old.own_end_reported = old.own_end, True
-        _log.warning("Alpaca order {} ({}), a replacement, ended after the order it replaces ended {} with its "
-                     "replace pending: the replace was not carried out, that end is the order's", venue_id,
-                     old.ours, getattr(end, "reason", end))  # fmt: skip
-        return end
-
-    def _undo(self, state: Tracked, order: AlpacaOrder) -> bool:
-        """``order``, a replacement, ended while the order it replaces was not shown
-        ``replaced`` (the replace answered, then not carried out: AL-14, or the old order's
-        ``replaced`` not seen yet): the old order is followed again and this end is kept on it,
-        our order's end only if the old order is shown ``replaced`` later. False when that is
-        not the case."""
-        venue_id = str(order.id)
-        old_id = next((k for k, s in self._orders.items() if s.successor == venue_id and not s.replaced), None)
-        if old_id is None or self._orders[old_id].complete:
-            return False
-        self._follow_old(old_id, order)
-        _log.warning("Alpaca order {} ({}), a replacement, ended {} before the order it replaces was "
-                     "shown replaced: taken as a replace not carried out, the old order {} followed again "
-                     "(shown replaced later, this end is the order's)", venue_id, state.ours,
-                     order.status.value, order.replaces)  # fmt: skip
-        return True
-
-    def _follow_old(self, old_id: str, replacement: AlpacaOrder) -> None:
-        """The old order ``old_id`` is followed again instead of its ended ``replacement``; that
-        end is kept on it (:attr:`Tracked.undone_end`), the replacement speaks no more."""
-        old = self._orders[old_id]
-        old.terminal, old.successor = old.complete, None
-        self._undone[str(replacement.id)] = old_id
-        rejected = replacement.status is AlpacaStatus.REJECTED
-        old.undone_end = (OrderRejected(old.ours, "rejected by Alpaca", "rejected") if rejected
-                          else OrderCancelled(old.ours, replacement.status.value))  # fmt: skip
-        new = self._orders.setdefault(str(replacement.id), Tracked(old.ours))
-        new.terminal = True
-
-    def _forget_undone(self) -> None:
-        """Drops each replacement of :attr:`_undone` whose old order has ended for good (filled,
-        ``replaced``, or ended with no replacement followed after it): nothing can follow that
-        old order again, so :meth:`followed_instead` would never name it."""
-        for replacement, old_id in list(self._undone.items()):
-            old = self._orders.get(old_id)
-            if old is None or old.complete or old.replaced or (old.terminal and old.successor is None):
-                del self._undone[replacement]
 
     def _fill_before_end(self, state: Tracked, order: AlpacaOrder, when: Any) -> list[OrderEvent]:
         """What an ending view of ``order`` shows filled beyond what was reported, as one fill."""
