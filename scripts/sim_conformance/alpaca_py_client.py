@@ -202,8 +202,8 @@ async def steps(trading: TradingClient, data: StockHistoricalDataClient, updates
     legs = {leg.type.value: status(leg) for leg in trading.get_order_by_id(bracket.id, nested).legs}
     check("after the entry fills: take-profit new, stop-loss held (as Alpaca)", legs == {"limit": "new", "stop": "held"},
           legs)
-    check("oto leg goes live after its entry fills", status(trading.get_order_by_id(oto.id).legs[0]) == "new")
-    stop_leg = next(leg for leg in trading.get_order_by_id(bracket.id).legs if leg.type.value == "stop")
+    check("oto leg goes live after its entry fills", status(trading.get_order_by_id(oto.id, nested).legs[0]) == "new")
+    stop_leg = next(leg for leg in trading.get_order_by_id(bracket.id, nested).legs if leg.type.value == "stop")
     moved_leg = trading.replace_order_by_id(stop_leg.id, ReplaceOrderRequest(stop_price=375))
     check("a held stop-loss leg can be replaced and stays held", status(moved_leg) == "held" and moved_leg.stop_price == "375")
     oco = trading.submit_order(LimitOrderRequest(symbol="AAPL", qty=2, side=SELL, time_in_force=GTC,

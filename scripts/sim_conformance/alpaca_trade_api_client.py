@@ -173,8 +173,8 @@ async def steps(api, updates: asyncio.Queue, bars: asyncio.Queue) -> list:
     legs = {leg.type: leg.status for leg in api.get_order(bracket.id, nested=True).legs}
     check("after the entry fills: take-profit new, stop-loss held (as Alpaca)",
           legs == {"limit": "new", "stop": "held"}, legs)
-    check("oto leg goes live after its entry fills", api.get_order(oto.id).legs[0].status == "new")
-    stop_leg = next(leg for leg in api.get_order(bracket.id).legs if leg.type == "stop")
+    check("oto leg goes live after its entry fills", api.get_order(oto.id, nested=True).legs[0].status == "new")
+    stop_leg = next(leg for leg in api.get_order(bracket.id, nested=True).legs if leg.type == "stop")
     moved_leg = api.replace_order(stop_leg.id, stop_price="375")
     check("a held stop-loss leg can be replaced and stays held", moved_leg.status == "held" and moved_leg.stop_price == "375",
           moved_leg.status)

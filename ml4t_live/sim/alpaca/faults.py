@@ -77,7 +77,8 @@ Kinds (``SimulatedAlpaca.inject(kind, **params)`` or a ``--faults`` scenario). E
                            status (listings are not affected)
 ``order_read_error``       the next ``count`` GET /v2/orders/{id} (of the order ``order_id`` only, if
                            given; after ``skip`` such reads answered normally) are answered
-                           ``status`` (default 503): an order the venue cannot show for a while
+                           ``status`` (default 503): an order the venue cannot show for a while;
+                           404 (Alpaca's "order not found"): a read by id lagging a listing
 ``replace_error``          the next ``count`` PATCH /v2/orders/{id} are answered ``status`` (default
                            503); ``carried_out`` (default False): whether the replace was carried
                            out first (a lost answer) or not at all
@@ -128,7 +129,10 @@ def check_fault(kind: str, params: dict[str, Any]) -> None:
         raise UnknownFault(f"unknown fault kind {kind!r}; known kinds: {', '.join(KINDS)}")
     if kind == "submit_error" and int(params.get("status", 500)) < 500:
         raise UnknownFault("submit_error needs a 5xx status")
-    if kind in ("lookup_error", "order_read_error", "replace_error", "cancel_error") and int(params.get("status", 503)) < 500:
+    status = int(params.get("status", 503))
+    if kind == "order_read_error" and status < 500 and status != 404:  # (404: a read by id lagging a listing)
+        raise UnknownFault("order_read_error needs a 5xx status or 404")
+    if kind in ("lookup_error", "replace_error", "cancel_error") and status < 500:
         raise UnknownFault(f"{kind} needs a 5xx status")
     if int(params.get("count", 1)) < 1:
         raise UnknownFault(f"{kind}: count must be >= 1")

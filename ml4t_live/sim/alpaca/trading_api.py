@@ -238,6 +238,8 @@ class TradingApi:
         status = self.ctx.faults.take_read_error(request.match_info["order_id"])
         if status is not None:
             _log.info("fault: answering GET of order {} with {}", request.match_info["order_id"], status)
+            if status == 404:  # (an order the venue does not show by id yet)
+                raise not_found()
             return _json({"code": status * 100000, "message": "service unavailable"}, status)
         order = self.ctx.venue.get(request.match_info["order_id"])
         if self.ctx.faults.take_stale_read():
@@ -250,7 +252,8 @@ class TradingApi:
         if order.id in self.ctx.venue.stale_old and order.status == "pending_replace":
             _log.info("fault: GET of {} answered as before its PATCH (slow_replace stale_old)", order.id)
             order = before_replace(order)
-        return _json(self._order_body(order))
+        nested = _truthy(request.query.get("nested"))  # legs only when asked, as Alpaca documents
+        return _json(payloads.order_json(order, (self.ctx.venue.legs_of(order) or None) if nested else None))
 
     async def order_by_client_id(self, request: web.Request) -> web.Response:
         client_id = request.query.get("client_order_id")

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from alpaca.trading.enums import OrderStatus as AlpacaStatus
+from alpaca.trading.requests import GetOrderByIdRequest
 from loguru import logger
 
 from ...errors import ConnectionFailed, VenueError
@@ -54,6 +55,9 @@ VENUE = "alpaca"
 #: replacements a look-up follows; a longer chain is a failed look-up
 MAX_REPLACEMENTS = 200
 _REPLACEMENT_ID = re.compile(r"^(?P<ours>.+)\.r(?P<n>[0-9]+)$")
+#: a read by id (``GET /v2/orders/{id}``) with an OCO pair's or a bracket's ``legs``: Alpaca
+#: rolls them up under the order only with ``nested=true``
+NESTED = GetOrderByIdRequest(nested=True)
 
 
 def replacement_cid(ours: str, n: int) -> str:
@@ -119,16 +123,15 @@ class OrderChains:
         the engine thread and on the stream's loop thread (its watcher of unknown submits).
 
         A submit of unknown outcome that a listing of open orders showed (``listed_id``: the
-        Alpaca id of the order listed under ``cid``, see :meth:`~.unknown.UnknownOutcomes.seen_listed`)
-        is read by that id (``GET /v2/orders/{id}``) while the session knows no other, so a
-        look-up by client order id that gets no answer does not keep it unread."""
+        Alpaca id of the order under ``cid`` the listing showed, or that the first replacement it
+        showed replaces: :meth:`Submitter._seen_listed`) is read by that id (``GET /v2/orders/{id}``)
+        while the session knows no other, so a look-up by client order id that gets no answer does
+        not keep it unread; a 404 there, or an order read there that is not under ``cid``, and the
+        order is looked up by client order id instead. Every read by id asks for the order's legs
+        (:data:`NESTED`)."""
         client = client or self._require()
-        known = self._venue_ids.get(cid) or self._listed_id(cid)
         try:
-            if known is not None:
-                order = self.rest(f"lookup {cid} ({known})", lambda: client.get_order_by_id(known), repeatable=True)
-            else:
-                order = self.rest("lookup " + cid, lambda: client.get_order_by_client_id(cid), repeatable=True)
+            order = self._first(client, cid)
         except VenueRequestFailed as exc:
             if exc.status == 404:
                 return []
@@ -147,11 +150,35 @@ class OrderChains:
                 listed = SymbolOrders(self.rest, client, cid, chain[0])
             order = listed.get(successor) or self.rest(
                 f"lookup {cid} (replacement {successor})",
-                lambda v=successor: client.get_order_by_id(v), repeatable=True,
+                lambda v=successor: client.get_order_by_id(v, NESTED), repeatable=True,
             )  # fmt: skip
             chain.append(order)
             self._replacement_of(ours, str(order.client_order_id))
         return chain
+
+    def _first(self, client: AlpacaTradingClient, cid: str) -> Any:
+        """The walk's first order: the latest this session knows for ``cid``; else the one a listing
+        showed (``listed_id``) when Alpaca shows it under ``cid``; else the order under ``cid``."""
+        latest = self._venue_ids.get(cid)
+        listed_id = None if latest is not None else self._listed_id(cid)
+        if latest is not None or listed_id is None:
+            return self._read(client, cid, latest)
+        try:
+            order = self._read(client, cid, listed_id)
+        except VenueRequestFailed as exc:
+            if exc.status != 404:
+                raise
+            return self._read(client, cid, None)  # (a 404 of what a listing showed: asked by client order id)
+        # (what a listed replacement replaces may be another replacement: asked by client order id)
+        return order if str(order.client_order_id) == cid else self._read(client, cid, None)
+
+    def _read(self, client: AlpacaTradingClient, cid: str, venue_id: str | None) -> Any:
+        """The order ``venue_id`` with its legs (:data:`NESTED`), or without one the order under
+        ``cid`` (``GET /v2/orders:by_client_order_id``, which shows them unasked)."""
+        if venue_id is not None:
+            return self.rest(f"lookup {cid} ({venue_id})", lambda: client.get_order_by_id(venue_id, NESTED),
+                             repeatable=True)  # fmt: skip
+        return self.rest("lookup " + cid, lambda: client.get_order_by_client_id(cid), repeatable=True)
 
     def next_replace(self, cid: str) -> int:
         """The next n of ``<cid>.r<n>`` (the look-ups' walks count the replacements they find)."""
@@ -372,8 +399,16 @@ class Submitter:
 
     def _seen_listed(self, cid: str, listed: Any) -> None:
         """``listed`` shows ``cid``, a submit of unknown outcome: it exists, and the watcher reads it by
-        ``listed``'s Alpaca id when that is the order under ``cid`` itself (a replacement of it is not:
-        the walk must start at the first order, whose fills count too), not an OCO pair (whose legs
-        only the look-up by client order id is known to show)."""
-        own = str(listed.client_order_id) == cid and not listed.legs
-        self.stream.unknown.seen_listed(cid, str(listed.id) if own else None)
+        ``listed``'s Alpaca id when that is the order under ``cid`` itself, an OCO pair too (the read by
+        id asks for its legs: :data:`NESTED`), or by the id its first replacement ``<cid>.r1``
+        ``replaces`` when only that is listed (the walk must start at the order under ``cid``, whose
+        fills count too; :meth:`OrderChains.chain` reads that order by client order id when the id
+        turns out to be another's). A later replacement's ``replaces`` is the one before it, not the
+        order under ``cid``: the watcher looks that up by client order id."""
+        if str(listed.client_order_id) == cid:
+            first = str(listed.id)
+        elif replacement_id(str(listed.client_order_id)) == (cid, 1) and listed.replaces is not None:
+            first = str(listed.replaces)  # (read, the walk checks it is the order under cid)
+        else:
+            first = None
+        self.stream.unknown.seen_listed(cid, first)

@@ -18,6 +18,7 @@ from alpaca.trading.enums import (
     TimeInForce,
 )
 from alpaca.trading.requests import (
+    GetOrderByIdRequest,
     GetOrdersRequest,
     LimitOrderRequest,
     MarketOrderRequest,
@@ -34,6 +35,7 @@ from ml4t_live.sim.alpaca import SimulatedAlpaca
 
 BUY, SELL = OrderSide.BUY, OrderSide.SELL
 DAY, GTC = TimeInForce.DAY, TimeInForce.GTC
+NESTED = GetOrderByIdRequest(nested=True)  # legs are shown only when asked (see test_legs_by_id_only_when_nested)
 
 
 def _start(sim: SimulatedAlpaca, trading: TradingClient) -> None:
@@ -128,14 +130,14 @@ def test_bracket_legs_are_held_then_live_then_oco(sim: SimulatedAlpaca, trading:
     stop_leg = next(leg for leg in parent.legs if leg.type is OrderType.STOP)
     moved = trading.replace_order_by_id(stop_leg.id, ReplaceOrderRequest(stop_price=96))  # a held leg may move
     assert moved.status is OrderStatus.HELD and moved.stop_price == "96" and moved.replaces == stop_leg.id
-    assert moved.id in [leg.id for leg in trading.get_order_by_id(parent.id).legs]
+    assert moved.id in [leg.id for leg in trading.get_order_by_id(parent.id, NESTED).legs]
     assert {(leg.type, leg.side) for leg in parent.legs} == {(OrderType.LIMIT, SELL), (OrderType.STOP, SELL)}
     step(sim, trading)  # parent fills at 101; legs go live (the stop-loss shows held, as on Alpaca)
-    legs = trading.get_order_by_id(parent.id).legs
+    legs = trading.get_order_by_id(parent.id, NESTED).legs
     assert trading.get_order_by_id(parent.id).status is OrderStatus.FILLED
     assert {leg.type: leg.status for leg in legs} == {OrderType.LIMIT: OrderStatus.NEW, OrderType.STOP: OrderStatus.HELD}
     step(sim, trading)  # bar 2 high is 103: the take-profit fills, the stop is canceled (OCO)
-    after = {leg.type: leg.status for leg in trading.get_order_by_id(parent.id).legs}
+    after = {leg.type: leg.status for leg in trading.get_order_by_id(parent.id, NESTED).legs}
     assert after == {OrderType.LIMIT: OrderStatus.FILLED, OrderType.STOP: OrderStatus.CANCELED}
 
 
@@ -154,8 +156,26 @@ def test_oco_and_oto(sim: SimulatedAlpaca, trading: TradingClient) -> None:
     assert oto.order_class is OrderClass.OTO and [leg.status for leg in oto.legs] == [OrderStatus.HELD]
     step(sim, trading)
     assert trading.get_order_by_id(oco.id).status is OrderStatus.FILLED
-    assert trading.get_order_by_id(oco.id).legs[0].status is OrderStatus.CANCELED
-    assert trading.get_order_by_id(oto.id).legs[0].status is OrderStatus.NEW
+    assert trading.get_order_by_id(oco.id, NESTED).legs[0].status is OrderStatus.CANCELED
+    assert trading.get_order_by_id(oto.id, NESTED).legs[0].status is OrderStatus.NEW
+
+
+def test_legs_by_id_only_when_nested(sim: SimulatedAlpaca, trading: TradingClient) -> None:
+    """``GET /v2/orders/{id}`` shows a multi-leg order's ``legs`` only with ``nested=true`` (Alpaca's
+    reference: "If true, the result will roll up multi-leg orders under the legs field of primary
+    order"); the look-up by client order id, which documents no such parameter, shows them."""
+    _start(sim, trading)
+    bracket = trading.submit_order(MarketOrderRequest(
+        symbol="AAPL", qty=1, side=BUY, time_in_force=GTC, order_class=OrderClass.BRACKET, client_order_id="br",
+        take_profit=TakeProfitRequest(limit_price=500), stop_loss=StopLossRequest(stop_price=1)))
+    assert len(bracket.legs) == 2  # the submit's answer carries them
+    assert trading.get_order_by_id(bracket.id).legs is None
+    assert trading.get_order_by_id(bracket.id, GetOrderByIdRequest(nested=False)).legs is None
+    legs = trading.get_order_by_id(bracket.id, NESTED).legs
+    assert sorted(str(leg.id) for leg in legs) == sorted(str(leg.id) for leg in bracket.legs)
+    assert len(trading.get_order_by_client_id("br").legs) == 2
+    plain = trading.submit_order(LimitOrderRequest(symbol="AAPL", qty=1, side=BUY, time_in_force=GTC, limit_price=1))
+    assert trading.get_order_by_id(plain.id, NESTED).legs is None  # a simple order has none to roll up
 
 
 def test_time_in_force_cls_ioc_day_opg_gtc(sim: SimulatedAlpaca, trading: TradingClient) -> None:
@@ -218,7 +238,7 @@ def test_lookups_and_list_filters(sim: SimulatedAlpaca, trading: TradingClient) 
                                                 until=datetime(2024, 3, 4, 14, 31, 30, tzinfo=UTC)))
     assert ids(until) == ["a"]
     assert trading.get_order_by_client_id("b").id == b.id and trading.get_order_by_id(a.id).symbol == "AAPL"
-    assert len(trading.get_order_by_id(bracket.id).legs) == 2
+    assert len(trading.get_order_by_id(bracket.id, NESTED).legs) == 2
     with pytest.raises(APIError) as missing:
         trading.get_order_by_client_id("nope")
     assert missing.value.status_code == 404 and missing.value.code == 40410000

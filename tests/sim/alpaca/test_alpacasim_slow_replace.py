@@ -86,6 +86,19 @@ def test_an_order_read_error_refuses_the_reads_of_one_order_after_those_it_skips
     assert trading.get_order_by_id(one.id).id == one.id
 
 
+def test_an_order_read_error_of_404_answers_an_order_the_listing_shows_as_not_found(
+        sim: SimulatedAlpaca, trading: TradingClient) -> None:  # fmt: skip
+    order = trading.submit_order(LimitOrderRequest(symbol="AAPL", qty=1, side=BUY, time_in_force=DAY, limit_price=1))
+    sim.inject("order_read_error", order_id=str(order.id), status=404)
+    with pytest.raises(APIError) as missing:
+        trading.get_order_by_id(order.id)
+    assert (missing.value.status_code, missing.value.code) == (404, 40410000)  # Alpaca's "order not found"
+    assert [o.id for o in trading.get_orders()] == [order.id]  # the listing shows it meanwhile
+    assert trading.get_order_by_id(order.id).id == order.id
+    with pytest.raises(UnknownFault):
+        sim.inject("order_read_error", status=422)  # (404 is the one 4xx)
+
+
 def test_a_stale_replaced_read_answers_a_replaced_order_as_before_its_replace(
         sim: SimulatedAlpaca, trading: TradingClient, trade_stream: StreamHarness) -> None:  # fmt: skip
     order = trading.submit_order(LimitOrderRequest(symbol="AAPL", qty=1, side=BUY, time_in_force=DAY, limit_price=1))
