@@ -122,13 +122,10 @@ class OrderChains:
         than MAX_REPLACEMENTS follow: unknown, never read as the replaced order's end. Called on
         the engine thread and on the stream's loop thread (its watcher of unknown submits).
 
-        A submit of unknown outcome that a listing of open orders showed (``listed_id``: the
-        Alpaca id of the order under ``cid`` the listing showed, or that the first replacement it
-        showed replaces: :meth:`Submitter._seen_listed`) is read by that id (``GET /v2/orders/{id}``)
-        while the session knows no other, so a look-up by client order id that gets no answer does
-        not keep it unread; a 404 there, or an order read there that is not under ``cid``, and the
-        order is looked up by client order id instead. Every read by id asks for the order's legs
-        (:data:`NESTED`)."""
+        A submit of unknown outcome that a listing of open orders showed is read by the id it gave
+        (``listed_id``, :meth:`Submitter._seen_listed`) while the session knows no other (see
+        :meth:`_first`), so a look-up by client order id that gets no answer does not keep it
+        unread. Every read by id asks for the order's legs (:data:`NESTED`)."""
         client = client or self._require()
         try:
             order = self._first(client, cid)
@@ -158,7 +155,8 @@ class OrderChains:
 
     def _first(self, client: AlpacaTradingClient, cid: str) -> Any:
         """The walk's first order: the latest this session knows for ``cid``; else the one a listing
-        showed (``listed_id``) when Alpaca shows it under ``cid``; else the order under ``cid``."""
+        showed (``listed_id``) when Alpaca shows it under ``cid``; else (none listed, a 404 of the
+        listed id, or another order there) the order under ``cid`` by client order id."""
         latest = self._venue_ids.get(cid)
         listed_id = None if latest is not None else self._listed_id(cid)
         if latest is not None or listed_id is None:
@@ -399,16 +397,13 @@ class Submitter:
 
     def _seen_listed(self, cid: str, listed: Any) -> None:
         """``listed`` shows ``cid``, a submit of unknown outcome: it exists, and the watcher reads it by
-        ``listed``'s Alpaca id when that is the order under ``cid`` itself, an OCO pair too (the read by
-        id asks for its legs: :data:`NESTED`), or by the id its first replacement ``<cid>.r1``
-        ``replaces`` when only that is listed (the walk must start at the order under ``cid``, whose
-        fills count too; :meth:`OrderChains.chain` reads that order by client order id when the id
-        turns out to be another's). A later replacement's ``replaces`` is the one before it, not the
-        order under ``cid``: the watcher looks that up by client order id."""
+        ``listed``'s id when that is the order under ``cid`` (an OCO pair too: :data:`NESTED`), or by the
+        id its first replacement ``<cid>.r1`` ``replaces`` (the walk starts at the order under ``cid``,
+        whose fills count too); a later replacement's ``replaces`` is the one before it: none."""
         if str(listed.client_order_id) == cid:
             first = str(listed.id)
         elif replacement_id(str(listed.client_order_id)) == (cid, 1) and listed.replaces is not None:
-            first = str(listed.replaces)  # (read, the walk checks it is the order under cid)
+            first = str(listed.replaces)  # (OrderChains._first checks it is the order under cid)
         else:
             first = None
         self.stream.unknown.seen_listed(cid, first)
