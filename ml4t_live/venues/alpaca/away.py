@@ -17,9 +17,11 @@ symbol's order listing, :class:`~.listing.SymbolOrders`), and each order's execu
 book are read, cumulated over the chain; the tracker learns what the orders before the listed one
 filled (a modify then asks for what is left). A chain that cannot be read raises VenueError
 (:class:`Unreadable`, with ``permanent`` set, when no walk can ever read it: longer than
-``MAX_CHAIN``, or an order that is not ``replaced`` leads nowhere; a ``replaced`` order that
-names no replacement yet is not read yet, asked again): the broker reads it again at its next reconciliations, bounded
-(:mod:`~ml4t_live.restart_reads`). The order's view listed at the restart is kept
+``MAX_CHAIN``, or it ends at an order that ended otherwise than ``replaced``; an order that names
+no replacement yet, ``replaced`` or read still working, is not read yet, asked again: Alpaca
+names the replacement a moment after the status, and its reads lag its trade stream, so a read
+can show an order as before its replace): the broker reads it again at its next
+reconciliations, bounded (:mod:`~ml4t_live.restart_reads`). The order's view listed at the restart is kept
 (:attr:`WhileAway.unread`) until a walk succeeds, whether or not Alpaca still lists the order, and
 each read is computed against it: what the stream reported since is beyond it. Until then the
 tracker counts the listed order's later fills on top of a provisional base, what the book holds
@@ -37,7 +39,7 @@ Engine thread.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from alpaca.trading.enums import OrderStatus as AlpacaStatus
 from loguru import logger
@@ -196,9 +198,11 @@ class WhileAway:
         """``chain`` (walked up to the order listed at the connect) handed to the modifier's check,
         up to the Alpaca id our order ``ours`` has now: a modify made since the listing moved it on
         (its replacement is the order to check), so the chain is walked again up to that order.
-        When that walk gets no answer the check waits (what was last asked kept): walked again at
-        each end of bar (:meth:`walk_again`), at most ``MAX_TRIES`` times; then an ALERT, the ask
-        dropped, and that modify's own check (sized before the restart's read) is kept."""
+        When that walk gets no answer or reads an order not read yet (:func:`_no_successor`) the
+        check waits (what was last asked kept): walked again at each end of bar
+        (:meth:`walk_again`), at most ``MAX_TRIES`` times; then, or at once for a chain no walk
+        can read (:class:`Unreadable`), an ALERT, the ask dropped, and that modify's own check
+        (sized before the restart's read) is kept."""
         current = self._current_ids.get(ours)
         if current is None or current == str(chain[-1].id):
             self.rewalks.pop(ours, None)
@@ -226,9 +230,9 @@ class WhileAway:
 
     def _chain(self, client: Any, ours: str, last: Any) -> list[Any]:
         """The orders from the one under ``ours`` to ``last`` (the listed one), along
-        ``replaced_by``; VenueError when a read gets no answer, a ``replaced`` order names no
-        replacement yet (Alpaca fills ``replaced_by`` in a moment after the status: read again
-        later) or the chain does not reach it. An
+        ``replaced_by``; VenueError when a read gets no answer or an order names no replacement
+        (:func:`_no_successor`: read again later, or :class:`Unreadable` when it ended), and
+        Unreadable when the chain does not reach it within ``MAX_CHAIN`` orders. An
         order whose replace is pending (not shown ``replaced_by`` yet) leads to ``last`` when
         ``last`` replaces it; it counts as the snapshot listed it (:attr:`superseded`): what it
         filled later is the tracker's to report."""
@@ -240,10 +244,10 @@ class WhileAway:
                 chain[-1] = self.superseded.get(str(chain[-1].id), chain[-1])
                 chain.append(last)
                 break
-            if successor is None and chain[-1].status is AlpacaStatus.REPLACED:  # (Alpaca names it later)
-                raise VenueError(f"order {chain[-1].id} is replaced but names no replacement yet; read again later")
-            if successor is None or len(chain) >= MAX_CHAIN:
+            if len(chain) >= MAX_CHAIN:
                 raise Unreadable(f"order {chain[-1].id} does not lead to {last.id} within {len(chain)} orders")
+            if successor is None:
+                _no_successor(ours, chain[-1], last)
             successor = str(successor)
             chain.append(listing.get(successor) or self.rest(
                 f"orders replaced by {ours} ({successor})", lambda v=successor: client.get_order_by_id(v),
@@ -260,10 +264,30 @@ def legs_of_ours(orders: list[Any], is_ours: Any) -> dict[str, str]:
 
 
 class Unreadable(VenueError):
-    """A chain no walk can read (it does not lead to the listed order within ``MAX_CHAIN``):
-    asking again cannot help."""
+    """A chain no walk can read (it does not lead to the listed order within ``MAX_CHAIN``, or it
+    ends at an order that ended otherwise than ``replaced``): asking again cannot help."""
 
     permanent = True
+
+
+#: the ends of an order that no later read shows ``replaced`` (Alpaca's ``replaced`` follows only
+#: a working order; a read lagging the venue shows an earlier status, never a later end)
+_ENDED = frozenset({AlpacaStatus.FILLED, AlpacaStatus.CANCELED, AlpacaStatus.EXPIRED, AlpacaStatus.REJECTED})
+
+
+def _no_successor(ours: str, order: Any, last: Any) -> NoReturn:
+    """Raises for ``order`` of the chain of ``ours``, which names no replacement and is neither
+    ``last`` nor the order ``last`` replaces: Unreadable when it ended otherwise than ``replaced``
+    (the chain ends there for good), else VenueError, read again later: ``replaced`` without
+    ``replaced_by`` (Alpaca names it a moment after the status) or still working (a read lagging
+    its replace: Alpaca's reads lag its trade stream)."""
+    status = getattr(order.status, "value", order.status)
+    if order.status in _ENDED:
+        raise Unreadable(f"order {order.id} ({ours}) ended {status}, not replaced: it does not lead to {last.id}")
+    if order.status is AlpacaStatus.REPLACED:
+        raise VenueError(f"order {order.id} ({ours}) is replaced but names no replacement yet; read again later")
+    raise VenueError(f"order {order.id} ({ours}) reads {status} with no replacement, yet does not lead to "
+                     f"{last.id}: a read lagging its replace; read again later")  # fmt: skip
 
 
 def _beyond(

@@ -312,16 +312,19 @@ class OrderStream:
     def _not_walked(self, item: Unknown, streamed: bool, last: str) -> None:
         """The walk of ``item`` got no answer or found nothing (``last``): a miss, or, for one the
         trade stream reported (it exists: never lost, walked again; an OCO pair, walked for its
-        stop leg), counted toward the bound (:meth:`.UnknownOutcomes.walk_failed`: walked less
-        often beyond it) with one ALERT there, except for one found whose report failed: its
+        stop leg), counted toward the bound (:meth:`.UnknownOutcomes.walk_failed`: walked ever
+        less often from it) with one ALERT there, except for one found whose report failed: its
         ALERT is its report's (:meth:`.UnknownOutcomes.release`)."""
         if not streamed:
             self._missed(item.client_order_id, last)
         elif self.unknown.walk_failed(item.client_order_id) and not item.failed_reports:
+            unknown, every = self.unknown, self.config.order_poll_interval
             leg = f" (its stop leg {item.also} is not followed: its updates are taken as foreign)" if item.also else ""
             _log.error("ALERT order {} of unknown outcome, reported by the trade stream, could not be walked "
-                       "in {} look-ups (last: {}){}; walked again (less often while it keeps failing): check it at Alpaca",
-                       item.client_order_id, item.failed_walks, last, leg)  # fmt: skip
+                       "in {} look-ups (last: {}){}; walked again every {} ticks of {:g}s, less often once {} "
+                       "walks failed (the spacing doubling at each failure, at most every {} ticks): check it "
+                       "at Alpaca", item.client_order_id, item.failed_walks, last, leg, unknown.limit, every,
+                       unknown.back_off_after, max(unknown.limit, MOST_TICKS_APART))  # fmt: skip
 
     def _missed(self, cid: str, last: str) -> None:
         lost = self.unknown.missed(cid)

@@ -45,8 +45,10 @@ of unknown outcome) nor the modify otherwise than as one of an order being repor
 still walked for its stop leg; a walk of it that gets no answer or finds nothing is never
 counted as a miss: at the ``unknown_order_lookups``-th such walk an ERROR ``ALERT`` names the
 pair, once (its stop leg is not followed until a walk succeeds: its updates are taken as
-foreign), and each failed walk after that makes it rest ``unknown_order_lookups - 1`` ticks
-(:meth:`~UnknownOutcomes.walk_failed`). Until settled it still counts as
+foreign), and from that walk on it is walked less often, as a report that keeps raising is
+looked up: every ``unknown_order_lookups``-th tick, then from the ``2 x unknown_order_lookups``-th
+failed walk at a spacing doubling at each failure, at most :data:`MOST_TICKS_APART` ticks
+(:meth:`~UnknownOutcomes.walk_failed`, :meth:`~UnknownOutcomes.spacing`). Until settled it still counts as
 unknown (``in``) but is no longer looked up (:meth:`~UnknownOutcomes.pending`), so a snapshot that
 lists it meanwhile leaves it to the claimer instead of taking its fills so far as known. A modify
 or cancel whose look-up finds it claimed by another waits (:meth:`UnknownOutcomes.wait_settled`,
@@ -159,10 +161,10 @@ class UnknownOutcomes:
             return 0 if item is None else item.failed_reports
 
     def spacing(self, failures: int) -> int:
-        """Ticks from one look-up of an entry whose report failed ``failures`` times to the
-        next: 1 below ``limit``, ``limit`` below ``back_off_after``, then doubling at each
-        failure (``2 x limit`` at ``back_off_after``), at most :data:`MOST_TICKS_APART` (or
-        ``limit`` if that is more)."""
+        """Ticks from one look-up of an entry whose report (or look-up, or walk) failed
+        ``failures`` times to the next: 1 below ``limit``, ``limit`` below ``back_off_after``,
+        then doubling at each failure (``2 x limit`` at ``back_off_after``), at most
+        :data:`MOST_TICKS_APART` (or ``limit`` if that is more)."""
         if failures < self.limit:
             return 1
         if failures < self.back_off_after:
@@ -196,15 +198,15 @@ class UnknownOutcomes:
 
     def walk_failed(self, client_order_id: str) -> bool:
         """One more walk of an entry the trade stream reported (it exists: never lost) that got
-        no answer or found nothing. True at the ``limit``-th (the caller ALERTs, once); each one
-        after that makes it rest ``limit - 1`` ticks (see :meth:`pending`)."""
+        no answer or found nothing: it rests ``spacing - 1`` ticks (:meth:`spacing` of its failed
+        walks: walked at every tick below ``limit``, then every ``limit``-th, then ever less
+        often; see :meth:`pending`). True at the ``limit``-th (the caller ALERTs, once)."""
         with self._lock:
             item = self._items.get(client_order_id)
             if item is None:
                 return False
             item.failed_walks += 1
-            if item.failed_walks > self.limit:
-                item.resting = self.limit - 1
+            item.resting = max(item.resting, self.spacing(item.failed_walks) - 1)
             return item.failed_walks == self.limit
 
     def seen_listed(self, client_order_id: str, venue_id: str | None) -> None:

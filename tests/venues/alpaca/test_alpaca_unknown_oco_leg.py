@@ -79,8 +79,9 @@ def test_an_oco_the_trade_stream_reported_is_never_lost_to_walks_that_get_no_ans
     sim: SimulatedAlpaca, gw: AlpacaGateway
 ) -> None:
     """The take-profit exists (the stream reported it); the watcher walks the pair for its stop
-    leg and gets no answer ``unknown_order_lookups`` times: nothing is declared lost, the pair is
-    walked again and found at the next tick."""
+    leg and gets no answer ``unknown_order_lookups`` times: nothing is declared lost, the pair
+    rests ``unknown_order_lookups - 1`` ticks (failed walks back off as failed look-ups do), then
+    is walked again and found."""
     leg_id = unknown_oco(sim, gw, silent=False)
     limit = gw.config.unknown_order_lookups
     inject(sim, "lookup_error", count=ATTEMPTS * limit)
@@ -88,5 +89,8 @@ def test_an_oco_the_trade_stream_reported_is_never_lost_to_walks_that_get_no_ans
         gw.stream.session.call(gw.stream.resolve_unconfirmed)
     assert not of(OrderLost, drain(gw.events), "t-sl")
     assert gw.follows_unknown("t-tp")
+    for _ in range(limit - 1):  # resting: not walked (the venue would answer now)
+        gw.stream.session.call(gw.stream.resolve_unconfirmed)
+        assert not of(OrderAccepted, drain(gw.events), "t-sl")
     gw.stream.session.call(gw.stream.resolve_unconfirmed)
     assert [e.venue_order_id for e in of(OrderAccepted, drain(gw.events), "t-sl")] == [leg_id]

@@ -31,8 +31,11 @@ def test_failing_walks_after_a_failed_report_rest_as_any(sim: SimulatedAlpaca, g
         assert reader.reads >= 1 and gw.follows_unknown("t-tp")
         reader.broken = False
         inject(sim, "lookup_error", count=ATTEMPTS * (limit + 1))
-        for _ in range(limit + 1):  # failed walks up to the bound and one more: it rests
+        for _ in range(limit):  # failed walks up to the bound: from there it rests between walks
             gw.stream.session.call(tick)
+        for _ in range(limit - 1):  # resting
+            gw.stream.session.call(tick)
+        gw.stream.session.call(tick)  # one more failed walk: it rests again
         for _ in range(limit - 1):  # resting: not walked (the venue would answer now)
             gw.stream.session.call(tick)
             assert not of(OrderAccepted, drain(gw.events), "t-sl")

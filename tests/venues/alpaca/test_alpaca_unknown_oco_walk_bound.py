@@ -1,6 +1,7 @@
 """An OCO exit pair of unknown outcome that the trade stream reported, whose walks for its stop leg
-keep getting no answer: one ALERT at ``unknown_order_lookups`` failed walks, then walked less often,
-never declared lost, and found when a walk succeeds.
+keep getting no answer: one ALERT at ``unknown_order_lookups`` failed walks, from which it is walked
+at every ``unknown_order_lookups``-th tick only (then ever less often: the schedule's own test is
+test_alpaca_unknown_walk_backoff.py), never declared lost, and found when a walk succeeds.
 
 test_alpaca_unknown_oco_leg.py's scenario (real alpaca-py against SimulatedAlpaca; the watcher's
 tick called on the stream's loop). Failed before: such a pair was walked at every watchdog tick
@@ -35,8 +36,10 @@ def test_a_streamed_oco_whose_walks_fail_is_alerted_once_then_walked_less_often(
         assert not _alerts(lines)
         gw.stream.session.call(tick)
         (alert,) = _alerts(lines)
-        assert "t-sl" in alert and "check it at Alpaca" in alert
-        gw.stream.session.call(tick)  # one more failed walk: no second ALERT, it rests
+        assert "t-sl" in alert and "check it at Alpaca" in alert and f"every {limit} ticks" in alert
+        for _ in range(limit - 1):  # resting from the ALERT's walk on (spacing: every limit-th tick)
+            gw.stream.session.call(tick)
+        gw.stream.session.call(tick)  # one more failed walk: no second ALERT, it rests again
         for _ in range(limit - 1):  # resting: not walked (the venue would answer now)
             gw.stream.session.call(tick)
             assert not of(OrderAccepted, drain(gw.events), "t-sl")

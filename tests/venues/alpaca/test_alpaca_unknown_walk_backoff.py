@@ -1,0 +1,44 @@
+"""The schedule of the walks of a submit of unknown outcome that the trade stream reported (it
+exists: never lost; an OCO pair walked for its stop leg) while its walks keep failing: as the
+look-ups of one whose report keeps raising (``UnknownOutcomes.spacing``), walked at every tick up
+to ``limit`` failures, then every ``limit``-th tick, then from ``2 x limit`` failures at a spacing
+doubling at each failure, at most ``MOST_TICKS_APART`` ticks; the caller's ALERT is asked for
+once. Failed before: from the ``limit``-th failure on it was walked every ``limit``-th tick for
+good (no growing back-off), and the ``limit``-th failure itself did not rest."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+from ml4t_live.venues.alpaca.unknown import MOST_TICKS_APART, UnknownOutcomes
+
+
+def _walked_at(unknown: UnknownOutcomes, ticks: int) -> tuple[list[int], list[int]]:
+    """The ticks (from 1) at which the entry t-tp is due and its walk fails; those whose failure
+    asks for the ALERT."""
+    walked, alerts = [], []
+    for tick in range(1, ticks + 1):
+        if [item for item in unknown.pending() if item.client_order_id == "t-tp"]:
+            walked.append(tick)
+            if unknown.walk_failed("t-tp"):
+                alerts.append(tick)
+    return walked, alerts
+
+
+def test_failed_walks_back_off_doubling_up_to_the_cap_with_one_alert():
+    unknown = UnknownOutcomes(limit=3)
+    unknown.add("t-tp", "a cut answer", also="t-sl")
+    walked, alerts = _walked_at(unknown, 300)
+    gaps = [b - a for a, b in pairwise(walked)]
+    assert walked[:3] == [1, 2, 3] and alerts == [3]
+    assert gaps[:10] == [1, 1, 3, 3, 3, 6, 12, 24, 48, 64], walked
+    assert set(gaps[9:]) == {MOST_TICKS_APART}, walked
+    assert "t-tp" in unknown and unknown.claim("t-tp") is not None  # never forgotten
+
+
+def test_the_cap_is_the_limit_when_that_is_more():
+    unknown = UnknownOutcomes(limit=100)
+    unknown.add("t-tp", "a cut answer", also="t-sl")
+    walked, alerts = _walked_at(unknown, 1000)
+    gaps = [b - a for a, b in pairwise(walked)]
+    assert alerts == [100] and gaps[:99] == [1] * 99 and set(gaps[99:]) == {100}, gaps
