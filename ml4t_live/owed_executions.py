@@ -57,7 +57,7 @@ from loguru import logger
 from ml4t.backtest import Order
 
 from .book import Book, made_up_fill_id
-from .errors import BridgeError, VenueError
+from .errors import BridgeError, LookupIncomplete, VenueError
 from .events import OrderCancelled, OrderFilled
 from .quantities import EPS as _EPS
 
@@ -252,12 +252,19 @@ def settle(owed: OwedExecutions, lookup: Callable[[list[str]], dict[str, Any]] |
     (``drain``), then what the venue says now settles each: the missing quantity made up
     (:func:`made_up_fill`, through ``apply``: the broker's live apply, journaled), the venue's end
     (``end``: the broker's ``_take_venue_end``), or, for an order in doubt too long, CANCELLED
-    at its fills (the runtime's choice, through ``apply``)."""
+    at its fills (the runtime's choice, through ``apply``). Those the look-up could not read
+    (``LookupIncomplete``) wait for the next reconciliation; the others are answered."""
     cids = owed.due()
     if not cids or lookup is None:
         return
     try:
         found = lookup(cids)
+    except LookupIncomplete as exc:  # the others were read: answered below
+        unread = [cid for cid in cids if cid in exc.unread]
+        _log.warning("could not read {} of {} order(s) found filled whose executions have not come: {} ({}); "
+                     "looked up again at the next reconciliation", len(unread), len(cids), ", ".join(unread),
+                     exc)  # fmt: skip
+        found, cids = exc.found, [cid for cid in cids if cid not in exc.unread]
     except (VenueError, BridgeError) as exc:
         _log.warning("could not look up {} order(s) found filled whose executions have not come ({}); "
                      "looked up again at the next reconciliation", len(cids), exc)  # fmt: skip

@@ -214,7 +214,7 @@ class VenueGateway(Protocol):
     (``ConnectionFailed``) when it read none, :class:`~ml4t_live.errors.LookupIncomplete` (a
     ConnectionFailed) when it read some and not others, carrying ``found`` (the answer for those
     read) and ``unread`` (each id not read, with why). A caller taking any VenueError as "nothing
-    read" stays safe; one that uses ``found`` gets the others' answers (the cancel checks do). IB
+    read" stays safe; the runtime's callers use ``found`` for the others' answers. IB
     answers all ids in one round or none (ConnectionFailed); Alpaca asks each on its own, so one
     order that cannot be read (refused, or its report raising) leaves the others read.
     """

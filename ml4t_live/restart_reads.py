@@ -17,7 +17,7 @@ from loguru import logger
 from ml4t.backtest import OrderStatus
 
 from .book import Book
-from .errors import BridgeError, VenueError
+from .errors import BridgeError, LookupIncomplete, VenueError
 from .journal import Journal
 from .order_entry import order_request
 from .protocols import VenueGateway
@@ -174,7 +174,9 @@ class RestartLookUps:
         journal recorded: its look-up reports only the executions beyond (an earlier restart may
         have applied some under made-up ids), and finds by that id an order the venue holds
         under a client id of its own choosing (an Alpaca OCO's stop leg).
-        Returns those the look-up found working after all; None when it got no answer."""
+        Returns those the look-up found working after all; None when it got no answer. Ids it
+        could not read while it read others (``LookupIncomplete``) stay in ``cids``, looked up
+        again at the next reconciliation; the others are taken."""
         lookup = getattr(self.gateway, "lookup", None)
         gone = [cid for cid in self.cids if cid in self.book.open or cid in self.book.cancelling]
         self.cids = gone
@@ -186,13 +188,19 @@ class RestartLookUps:
             order = self.book.get(cid)
             if order is not None:
                 holds(cid, order.filled_quantity, order.filled_price, intents.get(cid, {}).get("venue_id"))
+        unread: list[str] = []
         try:
             found = lookup(gone)
+        except LookupIncomplete as exc:  # the others were read: taken below
+            unread = [cid for cid in gone if cid in exc.unread]
+            _log.warning("could not read {} of {} order(s) looked up after the restart: {} ({}); trying them "
+                         "again at the next reconciliation", len(unread), len(gone), ", ".join(unread), exc)  # fmt: skip
+            found, gone = exc.found, [cid for cid in gone if cid not in exc.unread]
         except (VenueError, BridgeError) as exc:
             _log.warning("could not look up {} order(s) after the restart ({}); trying again at "
                          "the next reconciliation", len(gone), exc)  # fmt: skip
             return None
-        self.cids = []
+        self.cids = unread
         self.drain(block_until=None)  # what the look-up reported (fills by execution id) first
         unknown = {cid for cid, i in journal.intents().items() if i["status"] == "unknown"} \
             if any(cid not in found for cid in gone) else set()  # fmt: skip

@@ -23,7 +23,8 @@ gateway's ``lookup``:
   Defaults: 5 misses, 5 s apart, so lost at the earliest 25 s after the unknown began (later with
   longer bars: one look-up per bar at most);
 * a look-up that fails (``VenueError`` / ``BridgeError``) is not a miss (unknown is not gone): it
-  is tried again ``spacing`` seconds later.
+  is tried again ``spacing`` seconds later; one that could not read some orders and read the
+  others (``LookupIncomplete``) fails for those alone, the others answered as above.
 
 A warm restart hands over the orders the venue no longer lists (``unlisted``): its own look-up
 counts as the first miss, and the rest go as above. One whose cancel had been sent (cancelling)
@@ -47,7 +48,7 @@ from loguru import logger
 from ml4t.backtest import Order, OrderStatus
 
 from .book import Book
-from .errors import BridgeError, VenueError
+from .errors import BridgeError, LookupIncomplete, VenueError
 from .events import OrderAccepted, OrderCancelled, OrderLost
 from .owed_executions import SAID_FILLED
 from .protocols import VenueGateway
@@ -187,6 +188,13 @@ class UnknownLookups:
         try:
             due = [cid for cid in due if not self._adapter_follows(cid)]
             found = lookup(due) if due else {}
+        except LookupIncomplete as exc:  # the others were read: answered below
+            unread = [cid for cid in due if cid in exc.unread]
+            _log.warning("could not read {} of {} order(s) of unknown outcome looked up by client order id: {} "
+                         "({}); not counted, trying again in {:g}s", len(unread), len(due), ", ".join(unread), exc,
+                         self.unknown.spacing)  # fmt: skip
+            self.unknown.failed(unread)
+            found, due = exc.found, [cid for cid in due if cid not in exc.unread]
         except (VenueError, BridgeError) as exc:  # unknown is never read as gone
             _log.warning("could not look up {} order(s) of unknown outcome ({}); not counted, trying "
                          "again in {:g}s", len(due), exc, self.unknown.spacing)  # fmt: skip

@@ -31,6 +31,7 @@ from ml4t_live.errors import (
     CancelRefused,
     ConfigError,
     JournalLocked,
+    LookupIncomplete,
     VenueError,
 )
 from ml4t_live.journal import TERMINAL, Journal, check_strategy_id, resume_command
@@ -247,11 +248,16 @@ def cancel_at_venue(venue_opts: VenueOptions, sid: str, cids: list[str],
 
 def _ends(gateway: Any, cids: list[str]) -> dict[str, Any]:
     """Where the venue says these orders (no longer listed working after their cancel) ended,
-    by client order id (the gateway's ``lookup``); absent: not found, or the look-up failed."""
+    by client order id (the gateway's ``lookup``); absent: not found, or not read (the look-up
+    failed, for all of them or, ``LookupIncomplete``, for some: the others' answers are kept)."""
     if not cids:
         return {}
     try:
         return gateway.lookup(cids)
+    except LookupIncomplete as exc:
+        _log.warning("could not read {} of {} order(s) no longer listed after their cancel: {} ({})",
+                     len(exc.unread), len(cids), ", ".join(exc.unread), exc)  # fmt: skip
+        return exc.found
     except (VenueError, BridgeError) as exc:
         _log.warning("could not look up {} order(s) no longer listed after their cancel: {}", len(cids), exc)
         return {}

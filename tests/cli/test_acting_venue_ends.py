@@ -8,7 +8,7 @@ from __future__ import annotations
 from ml4t.backtest import OrderSide, OrderType
 
 from ml4t_live.cli.acting import NOT_READ, UNSETTLED, _ended, _ends
-from ml4t_live.errors import CancelRefused, ConnectionFailed
+from ml4t_live.errors import CancelRefused, ConnectionFailed, LookupIncomplete
 from ml4t_live.protocols import VenueOrder
 
 
@@ -56,3 +56,23 @@ def test_an_unlisted_order_takes_the_end_the_venue_gives_it():
     assert working.startswith("cancel sent, not confirmed") and working.startswith(UNSETTLED)
     refused = _ended(_order("filled", 3.0), CancelRefused("IB refused the cancel of c1: error 10148"), False)
     assert refused.startswith("filled 3 at the venue before its cancel took effect (the venue refused the cancel")
+
+
+class ReadsSome(Gateway):
+    """A gateway that asks for each id on its own (Alpaca's): ``unread`` could not be read."""
+
+    def __init__(self, found, unread) -> None:
+        super().__init__(found)
+        self.unread = unread
+
+    def lookup(self, cids):
+        found = super().lookup([c for c in cids if c not in self.unread])
+        raise LookupIncomplete("could not read 1 of 2 order(s)", found, {c: "HTTP 503" for c in self.unread})
+
+
+def test_an_order_read_by_a_look_up_that_could_not_read_another_takes_its_end():
+    # before, LookupIncomplete was taken as a failed look-up of both: c2's end (cancelled) was
+    # reported as not read
+    ends = _ends(ReadsSome({"c2": _order("cancelled", 0.0)}, ["c1"]), ["c1", "c2"])
+    assert _ended(ends.get("c1"), None, False) == NOT_READ
+    assert _ended(ends.get("c2"), None, False) == "cancelled at the venue"

@@ -640,3 +640,34 @@ def test_a_new_quantity_said_between_reconciliations_is_not_said_again():
     said = [m for level, m in lines if level == "INFO"]
     assert said == ["order o1: the venue says again it filled 4; the book has 4 of 10: still looked up",
                     "order o1: the venue now says it filled 6 (it said 4 before); the book has 6 of 10: still looked up"], lines  # fmt: skip
+
+
+def test_a_reconciliation_look_up_that_cannot_read_one_owed_order_settles_the_others():
+    # before, LookupIncomplete was a failed look-up of all: b, which the venue read filled (its
+    # executions never come), was not made up either, and waited for the next reconciliation
+    from ml4t_live.errors import LookupIncomplete
+    from ml4t_live.owed_executions import settle
+    from tests.engine.venue_broker_support import connected
+    from tests.support.fakes import FakeVenue
+
+    broker = connected(FakeVenue(fill_on_wait=False))
+    a, b = (broker.submit_order("AAA", 10, order_type=OrderType.LIMIT, limit_price=p) for p in (90.0, 89.0))
+
+    def filled(order):
+        return VenueOrder(order.order_id, "V", "AAA", OrderSide.BUY, 10, 10, OrderType.LIMIT, "filled", order.limit_price)
+
+    for order in (a, b):
+        broker.owed.owe(order, filled(order), "(found by look-up)")
+    broker.owed.passed()
+    asked: list[list[str]] = []
+
+    def lookup(cids):
+        asked.append(list(cids))
+        raise LookupIncomplete("could not read 1 order", {b.order_id: filled(b)}, {a.order_id: "HTTP 503"})
+
+    applied: list = []
+    settle(broker.owed, lookup, broker._drain, applied.append, lambda *args: applied.append(args))
+    assert asked == [[a.order_id, b.order_id]]
+    assert [(type(e).__name__, e.client_order_id, e.quantity) for e in applied] == [("OrderFilled", b.order_id, 10)]
+    assert broker.owed.due() == [a.order_id]  # a, not read, still owed: looked up at the next reconciliation
+    broker.close()

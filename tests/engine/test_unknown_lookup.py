@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ml4t.backtest import OrderSide, OrderStatus, OrderType
+from loguru import logger
+from ml4t.backtest import BacktestConfig, OrderSide, OrderStatus, OrderType
 
 from ml4t_live import LiveEngine
 from ml4t_live.cancel_resends import CancelResends
-from ml4t_live.errors import BridgeTimeout, ConnectionFailed
+from ml4t_live.errors import BridgeTimeout, ConnectionFailed, LookupIncomplete
 from ml4t_live.events import OrderAccepted, OrderFilled
 from ml4t_live.protocols import VenueOrder
 from ml4t_live.unknown_orders import UnknownOrders
@@ -166,4 +167,51 @@ def test_a_cancelled_unknown_order_the_look_up_finds_working_has_its_cancel_sent
     assert venue.cancelled == [cid, cid]
     follow = broker.cancel_resends.snapshot()[cid]
     assert (follow["checks"], follow["resends"], follow["listed"]) == (1, 1, True), follow
+    broker.close()
+
+
+class TwoUnknown(UnknownVenue):
+    """UnknownVenue whose first two LIMIT sends time out (neither reached the venue), and whose
+    look-up, asking for each id on its own (Alpaca's), cannot read ``unreadable``: it answers for
+    the others (not found) and raises LookupIncomplete."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(reached=False, **kw)
+        self.left, self.unreadable = 2, ""
+
+    def place(self, request):
+        if self.left and request.order_type is OrderType.LIMIT:
+            self.left -= 1
+            raise BridgeTimeout("ml4t-fake-session: place did not finish within 11s; it was cancelled")
+        super().place(request)
+
+    def lookup(self, cids):
+        self.looked_up.append(list(cids))
+        if self.unreadable not in cids:
+            return {}
+        raise LookupIncomplete("could not read 1 order", {}, {self.unreadable: "its report failed"})
+
+
+def test_an_order_a_look_up_could_not_read_is_not_a_miss_and_the_others_are_answered():
+    # before, LookupIncomplete was a failed look-up of all: b (read, not found) was not counted
+    # as a miss either, and stayed PENDING
+    clock = Clock()
+    venue = TwoUnknown(fill_on_wait=False)
+    broker = VenueBroker(venue, strategy_id="unk")
+    broker.unknown = UnknownOrders(clock=clock, misses=1)
+    broker.connect(BacktestConfig())
+    broker.begin_bar(bar(T0, {"AAA": 100.0}))
+    a, b = (broker.submit_order("AAA", 10, order_type=OrderType.LIMIT, limit_price=p) for p in (99.0, 98.0))
+    venue.unreadable = a.order_id
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(f"{m.record['level'].name} {m.record['message']}"), level="WARNING")
+    try:
+        at(broker, clock, 5.0)
+    finally:
+        logger.remove(sink)
+    assert venue.looked_up == [[a.order_id, b.order_id]]
+    assert b.status is OrderStatus.REJECTED and b.rejection_code == "lost"  # its miss counted (the bound: 1)
+    assert a.status is OrderStatus.PENDING  # not read: not a miss
+    assert any(line.startswith("WARNING") and f"could not read 1 of 2 order(s) of unknown outcome looked up by "
+               f"client order id: {a.order_id} (" in line for line in lines), lines  # fmt: skip
     broker.close()

@@ -13,7 +13,7 @@ import pytest
 from ml4t.backtest import OrderStatus, OrderType, Strategy
 
 from ml4t_live import LiveEngine
-from ml4t_live.errors import ReconciliationError
+from ml4t_live.errors import LookupIncomplete, ReconciliationError
 from ml4t_live.events import BarClosed
 from ml4t_live.venue_broker import VenueBroker
 from tests.engine.warm_restart_support import T0, Stepper, bars, run
@@ -262,3 +262,47 @@ def test_a_failed_restart_look_up_makes_the_next_reconciliation_due():
     assert broker._look_up_unresolved() == set()  # the restart's look-up, failing
     assert venue.looked_up == [[cid], [cid]] and broker.restart_lookups.cids == [cid]  # kept to look up again
     assert broker.own.due()
+
+
+class _TwoLimits(Stepper):
+    """Stepper with a second limit (``other``, limit 49) placed with the first on bar 2."""
+
+    def on_data(self, timestamp, data, context, broker):
+        super().on_data(timestamp, data, context, broker)
+        if self.n == 2:
+            self.other = broker.submit_order("AAA", 5, order_type=OrderType.LIMIT, limit_price=49.0)
+
+
+class _CannotReadOne(_LookupVenue):
+    """_LookupVenue asking for each id on its own (Alpaca's): ``unreadable`` is never read; a
+    look-up that asks for it answers for the others and raises LookupIncomplete."""
+
+    unreadable = ""
+
+    def lookup(self, cids):
+        found = super().lookup([c for c in cids if c != self.unreadable])
+        self.looked_up[-1:] = [list(cids)]
+        if self.unreadable not in cids:
+            return found
+        raise LookupIncomplete("could not read 1 order", found, {self.unreadable: "its report failed"})
+
+
+def test_a_restart_look_up_that_cannot_read_one_order_takes_the_others_ends():
+    # before, LookupIncomplete was a failed look-up of both: the other order, which the venue
+    # says was cancelled while away, stayed open for the whole run (each retry failing alike)
+    from ml4t.backtest import OrderSide
+
+    from ml4t_live.protocols import VenueOrder
+
+    venue = _CannotReadOne(fill_on_wait=True)
+    first = _TwoLimits()
+    run(first, venue, bars(3), open_orders_at_end="keep")  # killed with both limits working
+    a, b = first.limit.order_id, first.other.order_id
+    venue.answers[b] = VenueOrder(b, "V9", "AAA", OrderSide.BUY, 5, 0, OrderType.LIMIT, "cancelled", 49.0)
+    venue.unreadable = a
+    broker = VenueBroker(venue, strategy_id="stepper")
+    LiveEngine(_TwoLimits(), broker, ListFeed(bars(3)), session_dir=False, settle_timeout=0.5,
+               open_orders_at_end="keep").run()  # fmt: skip
+    assert venue.looked_up[0] == [a, b]  # the restart's look-up asked both
+    assert b not in broker.book.open and broker.book.get(b).status is OrderStatus.CANCELLED
+    assert a in broker.book.open and broker.restart_lookups.cids == [a]  # not read: kept to look up again
