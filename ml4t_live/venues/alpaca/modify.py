@@ -18,7 +18,7 @@ order's fills stand (alpacahq/Alpaca-API#165). So a modify:
    reads it first: the stream or REST). A replace Alpaca has not carried out yet
    (``pending_replace``) is checked at the next end of bar, and before the next modify of the
    same order, which is refused (nothing sent) while that check cannot be made. A cut-down
-   PATCH races with fills too: it is checked the same way, at most :data:`MAX_CUTS` times. A
+   PATCH races with fills too: it is checked the same way, at most :data:`.cut.MAX_CUTS` times. A
    read, cut or cancel that gets no answer (and a cut whose answer is lost and is not seen),
    and a replace still pending, keep the check for the next end of bar, at most
    :data:`MAX_TRIES` times. An old order that shows neither replaced nor pending is not
@@ -31,7 +31,6 @@ order's fills stand (alpacahq/Alpaca-API#165). So a modify:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from alpaca.trading.enums import OrderStatus as AlpacaStatus
@@ -41,6 +40,7 @@ from ...errors import ChangeDeferred, VenueError
 from ...events import OrderReplaced, VenueErrorReported
 from ...protocols import OrderRequest
 from ...quantities import EPS as _EPS
+from .cut import Replaced, cut
 from .parsing import OPEN_STATUSES, NotExpressible, num, to_replace_request
 from .rate_limit import RateLimitTimeout
 from .rest import AlpacaTradingClient, AmbiguousOutcome, VenueRequestFailed
@@ -53,8 +53,6 @@ if TYPE_CHECKING:  # (annotations only)
 
 _log = logger.bind(component="alpaca.modify")
 VENUE = "alpaca"
-#: cut-down PATCHes one modify may send (each can race with a fill as the first did)
-MAX_CUTS = 3
 #: checks of one replace that may get no answer (each at an end of bar) before an ALERT gives up
 MAX_TRIES = 5
 #: a replacement in one of these has ended: with its old order open, the replace was not carried out.
@@ -69,21 +67,6 @@ _ENDED = frozenset({AlpacaStatus.CANCELED, AlpacaStatus.REJECTED, AlpacaStatus.E
 class ReplaceNotChecked(OrderRefused, ChangeDeferred):
     """A modify while the order's last replace is not checked yet (Alpaca has not carried it out,
     or the old order could not be read): nothing sent, a routine wait; the next bar may ask again."""
-
-
-@dataclass(slots=True)
-class Replaced:
-    """A replace whose old order's final fills are not checked yet."""
-
-    request: OrderRequest  # the strategy's order: its total quantity and its new terms
-    old_id: str  # the Alpaca order replaced
-    old_filled: float  # its own filled_qty the PATCH counted
-    filled: float  # the chain's fills the PATCH counted (its qty = total - filled)
-    new_id: str  # the replacement
-    cuts: int = 0  # cut-down PATCHes sent so far for this modify
-    tries: int = 0  # checks of it that got no answer so far
-    restart: bool = False  # made at a warm restart against the book's terms (Modifier.check_chain)
-    other_prices: bool = False  # (restart) the replacement's prices are not the book's
 
 
 class Modifier:
@@ -110,31 +93,31 @@ class Modifier:
         the order (:meth:`asked`), if still held, is dropped (this modify's check stands for it)."""
         cid = request.client_order_id
         if cid in self._replace_checks:  # the last replace first: its replacement may be cut down
-            self._check_replaced(self._replace_checks[cid])
+            self.check_replaced(self._replace_checks[cid])
         if cid in self._replace_checks:  # (pending_replace, or the old order unreadable)
             raise ReplaceNotChecked(f"the last replace of {cid} is not checked yet; the next bar may ask again")
         venue_id = self._venue_id(cid)  # (a look-up may learn of replacements: counted first)
         client = self._require()
         # filled so far: the most of what Alpaca's chain says and what the runtime's book says
         # (journal-backed: a replacement adopted after a restart carries only its own fills)
-        old = self._read_reported(client, venue_id)
+        old = self.read_reported(client, venue_id)
         # the chain's count and the old order's own, read together: a fill the stream reports
         # after the GET is in both (counted once by the PATCH, not again as the check's excess)
         total, own = self.tracker.counted(venue_id)
         filled = max(total, request.filled_quantity)
-        order = self._replace(request, venue_id, filled)
+        order = self.replace(request, venue_id, filled)
         if order is None:
             return False
         self._asks.pop(cid, None)
         self.stream.emit([OrderReplaced(cid, request.quantity, request.limit_price, request.stop_price)])
         old_filled = max(num(old.filled_qty) or 0.0, own)
-        self._check_replaced(Replaced(request, venue_id, old_filled, filled, str(order.id)))
+        self.check_replaced(Replaced(request, venue_id, old_filled, filled, str(order.id)))
         return True
 
     def check_replaces(self) -> None:
         """Check the replaces Alpaca had not carried out yet (end of bar)."""
         for check in list(self._replace_checks.values()):
-            self._check_replaced(check)
+            self.check_replaced(check)
 
     def asked(self, request: OrderRequest) -> None:
         """At a warm restart: ``request`` is what the strategy last asked of our order (the
@@ -186,17 +169,17 @@ class Modifier:
         if old.status is AlpacaStatus.REPLACED:  # (the walk's read of it is final: not read again)
             self._settle(self._require(), check, old)
         else:  # (its replace pending: it is read, and followed, as after a modify)
-            self._check_replaced(check)
+            self.check_replaced(check)
 
     # ------------------------------------------------------------------ helpers
-    def _read_reported(self, client: AlpacaTradingClient, venue_id: str) -> Any:
+    def read_reported(self, client: AlpacaTradingClient, venue_id: str) -> Any:
         """The order ``venue_id`` re-read (``GET /v2/orders/{id}``), what the stream has not
         reported of it reported first (its executions, once). VenueRequestFailed without an answer."""
         order = self.rest(f"order {venue_id}", lambda: client.get_order_by_id(venue_id), repeatable=True)
         self.stream.report_chain(client, [order], on_loop=False)
         return order
 
-    def _replace(self, request: OrderRequest, venue_id: str, filled: float) -> Any:
+    def replace(self, request: OrderRequest, venue_id: str, filled: float) -> Any:
         """PATCH the order ``venue_id`` of ours to ``request``'s terms, asking total - ``filled``;
         the replacement (None: not seen after an ambiguous answer, reported so). Refused:
         OrderRefused (before sending) or VenueRequestFailed (Alpaca's), the order works unchanged."""
@@ -220,7 +203,7 @@ class Modifier:
             self._venue_ids[cid] = str(order.id)
         return order
 
-    def _check_replaced(self, check: Replaced) -> None:
+    def check_replaced(self, check: Replaced) -> None:
         """Once the order ``check`` replaced is ``replaced`` (its fills final): a fill it made
         after the modify's read makes the chain ask too much; the replacement is cut down by that
         much or cancelled (see the module docstring). Not replaced yet, or a read or a cut that
@@ -229,17 +212,17 @@ class Modifier:
         cid = check.request.client_order_id
         client = self._require()
         try:
-            old = self._read_reported(client, check.old_id)
+            old = self.read_reported(client, check.old_id)
         except VenueError as exc:
-            self._check_later(check, f"cannot read Alpaca order {check.old_id} ({cid}), replaced by a modify", exc)
+            self.check_later(check, f"cannot read Alpaca order {check.old_id} ({cid}), replaced by a modify", exc)
             return
         self._settle(client, check, old)
 
     def _settle(self, client: AlpacaTradingClient, check: Replaced, old: Any) -> None:
-        """:meth:`_check_replaced` with ``old``, the order ``check`` replaced, read."""
+        """:meth:`check_replaced` with ``old``, the order ``check`` replaced, read."""
         cid = check.request.client_order_id
         if old.status is AlpacaStatus.PENDING_REPLACE:  # not carried out yet: a try, quietly
-            self._check_later(check, f"the replace of Alpaca order {check.old_id} ({cid}) is pending", None,
+            self.check_later(check, f"the replace of Alpaca order {check.old_id} ({cid}) is pending", None,
                               quiet=True)  # fmt: skip
             return
         self._replace_checks.pop(cid, None)
@@ -258,10 +241,10 @@ class Modifier:
                        else "asks at other prices than last recorded")  # fmt: skip
             change = "brought back to the terms last recorded"
         try:
-            self._cut(client, check, excess)
+            cut(self, client, check, excess)
         except (VenueError, ValueError) as exc:
             if isinstance(exc, VenueError) and no_answer(exc):
-                self._check_later(check, f"the replacement {check.new_id} of {cid} {differs} and could not be "
+                self.check_later(check, f"the replacement {check.new_id} of {cid} {differs} and could not be "
                                   f"read or {change}", exc)  # fmt: skip
                 return
             _log.error("the replacement {} of {} {} and could not be {} ({}): the venue and the book disagree; "
@@ -276,13 +259,13 @@ class Modifier:
         unreadable) the replace is not carried out yet: a try, the check kept."""
         cid = check.request.client_order_id
         try:
-            new = self._read_reported(client, check.new_id)
+            new = self.read_reported(client, check.new_id)
         except VenueError as exc:
-            self._check_later(check, f"cannot read the replacement {check.new_id} ({cid}) of Alpaca order "
+            self.check_later(check, f"cannot read the replacement {check.new_id} ({cid}) of Alpaca order "
                               f"{check.old_id}, shown {old.status.value}", exc)  # fmt: skip
             return
         if new.status not in _ENDED:
-            self._check_later(check, f"the replace of Alpaca order {check.old_id} ({cid}) is not carried out yet "
+            self.check_later(check, f"the replace of Alpaca order {check.old_id} ({cid}) is not carried out yet "
                               f"(it is shown {old.status.value}, its replacement {check.new_id} "
                               f"{new.status.value})", None, quiet=True)  # fmt: skip
             return
@@ -299,79 +282,7 @@ class Modifier:
                      "the old order {} with its old terms; the strategy's change did not take effect",
                      check.old_id, cid, check.new_id, new.status.value, old.status.value)  # fmt: skip
 
-    def _cut(self, client: AlpacaTradingClient, check: Replaced, excess: float) -> None:
-        """The replacement of ``check``, which asks ``excess`` too much, read, then cut down to
-        what is left or cancelled. VenueError / ValueError as the read or the cut raised it."""
-        cid, total = check.request.client_order_id, check.request.quantity
-        new = self._read_reported(client, check.new_id)
-        own = num(new.filled_qty) or 0.0
-        filled = check.filled + excess + own
-        left = total - filled
-        working = new.status in OPEN_STATUSES and new.status is not AlpacaStatus.PENDING_CANCEL
-        read = "the modify's read" if check.cuts == 0 else "the last cut's read"
-        if check.restart:
-            more = (f"the chain of {cid} asks {excess:g} more than the {total:g} last recorded (a fill between a "
-                    "modify's read and its replace, or a change Alpaca took before a crash that the journal "
-                    "did not record)")  # fmt: skip
-        else:
-            more = f"Alpaca order {check.old_id} ({cid}) filled {excess:g} more between {read} and its replace"
-        if left < -_EPS:  # the chain traded more than asked already: the rest of it is cancelled
-            text = (f"{more}, and its replacement {check.new_id} filled {own:g}: the chain traded "
-                    f"{filled:g}, {-left:g} more than the {total:g} asked; check the position"
-                    + ("; the replacement is cancelled" if working else ""))  # fmt: skip
-            # said here, when found: the event reaches the engine only at its next settle, which a
-            # run that fails meanwhile never reaches (the barrier shows it at DEBUG)
-            _log.error("{}", text)
-            self.stream.emit([VenueErrorReported(VENUE, "over_filled", text, cid)])
-        else:
-            if not working:
-                what = f"it is {new.status.value} already: nothing to cut"  # (its fills are reported)
-                if excess < -_EPS:  # a bring-back too late: the venue traded less than the book holds
-                    _log.error("the chain of {} could not be brought back to the terms last recorded ({:g}): its "
-                               "replacement {} is {} already; the chain filled {:g}: the venue and the book "
-                               "disagree; check the position", cid, total, check.new_id, new.status.value,
-                               filled)  # fmt: skip
-                    return
-            elif left <= _EPS:
-                what = "cancelled, nothing is left"
-            else:
-                what = f"{'cut down to' if excess > _EPS else 'asking'} the {left:g} left" \
-                    if check.cuts < MAX_CUTS else "not cut again"  # fmt: skip
-            if excess > _EPS:
-                again = ": its replacement {}: {}" if check.restart else "; the replacement {} asked for it again: {}"
-                _log.warning("{}" + again, more, check.new_id, what)
-            else:  # (a restart's chain asking less than the book, or at other prices)
-                _log.warning("the chain of {} asks {:g} in all where {:g} were last recorded{} (a change Alpaca "
-                             "took before a crash that the journal did not record; the strategy's order keeps "
-                             "the recorded terms): its replacement {} is brought back to them: {}", cid,
-                             total + excess, total, ", at other prices" if check.other_prices else "",
-                             check.new_id, what)  # fmt: skip
-        if not working:
-            return
-        if left <= _EPS:
-            self._cancel_replacement(client, check)
-        elif check.cuts >= MAX_CUTS:
-            _log.error("the replacement {} of {} still asks too much after {} cuts; not cut again: "
-                       "check it at the venue", check.new_id, cid, check.cuts)  # fmt: skip
-        else:
-            cut = self._replace(check.request, check.new_id, filled)
-            if cut is None:  # (its answer lost and not seen: replace_unconfirmed was reported)
-                self._check_later(check, f"the change of {check.new_id} ({cid}) to what is left is not seen", None)
-                return
-            self._check_replaced(Replaced(check.request, check.new_id, own, filled, str(cut.id), check.cuts + 1))
-
-    def _cancel_replacement(self, client: AlpacaTradingClient, check: Replaced) -> None:
-        """Cancel the replacement of ``check`` (nothing is left); a retried DELETE Alpaca answers
-        422 because the first one was taken (pending_cancel, canceled) is that cancel."""
-        cid = check.request.client_order_id
-        try:
-            self.rest("cancel " + cid, lambda: client.cancel_order_by_id(check.new_id), repeatable=True)
-        except VenueRequestFailed as exc:
-            if not (exc.status == 422 and ("pending_cancel" in exc.message or '"canceled"' in exc.message)):
-                raise
-            _log.info("Alpaca had taken the cancel of {} ({}) already: {}", check.new_id, cid, exc.message)
-
-    def _check_later(self, check: Replaced, what: str, exc: BaseException | None, *, quiet: bool = False) -> None:
+    def check_later(self, check: Replaced, what: str, exc: BaseException | None, *, quiet: bool = False) -> None:
         """``check`` could not be made (no answer, or the replace still pending): kept for the next
         end of bar, at most :data:`MAX_TRIES` times, then given up with one ERROR (ALERT). ``quiet``:
         an INFO, not a WARNING, while it is kept."""
