@@ -39,6 +39,9 @@ class Replaced:
     tries: int = 0  # checks of it that got no answer so far
     restart: bool = False  # made at a warm restart against the book's terms (Modifier.check_chain)
     other_prices: bool = False  # (restart) the replacement's prices are not the book's
+    #: (a cut's or bring-back's check) the check whose replacement this PATCH changed: made again
+    #: when Alpaca does not carry the PATCH out, so the chain is cut / brought back again
+    parent: Replaced | None = None
 
 
 def cut(mod: Modifier, client: AlpacaTradingClient, check: Replaced, excess: float) -> None:
@@ -50,7 +53,7 @@ def cut(mod: Modifier, client: AlpacaTradingClient, check: Replaced, excess: flo
     filled = check.filled + excess + own
     left = total - filled
     working = new.status in OPEN_STATUSES and new.status is not AlpacaStatus.PENDING_CANCEL
-    read = "the modify's read" if check.cuts == 0 else "the last cut's read"
+    read = "the modify's read" if check.parent is None else "the last cut's read"
     if check.restart:
         more = (f"the chain of {cid} asks {excess:g} more than the {total:g} last recorded (a fill between a "
                 "modify's read and its replace, or a change Alpaca took before a crash that the journal "
@@ -93,14 +96,18 @@ def cut(mod: Modifier, client: AlpacaTradingClient, check: Replaced, excess: flo
     if left <= _EPS:
         cancel_replacement(mod, client, check)
     elif check.cuts >= MAX_CUTS:
-        _log.error("the replacement {} of {} still asks too much after {} cuts; not cut again: "
-                   "check it at the venue", check.new_id, cid, check.cuts)  # fmt: skip
+        _log.error("the replacement {} of {} still {} after {} changes; not changed again: the venue and the "
+                   "book disagree; check it at the venue", check.new_id, cid,
+                   "asks too much" if excess > _EPS else "is not brought back to the terms last recorded",
+                   check.cuts)  # fmt: skip
     else:
         made = mod.replace(check.request, check.new_id, filled)
         if made is None:  # (its answer lost and not seen: replace_unconfirmed was reported)
             mod.check_later(check, f"the change of {check.new_id} ({cid}) to what is left is not seen", None)
             return
-        mod.check_replaced(Replaced(check.request, check.new_id, own, filled, str(made.id), check.cuts + 1))
+        mod.check_replaced(Replaced(check.request, check.new_id, own, filled, str(made.id), check.cuts + 1,
+                                    parent=check))  # fmt: skip
+
 
 def cancel_replacement(mod: Modifier, client: AlpacaTradingClient, check: Replaced) -> None:
     """Cancel the replacement of ``check`` (nothing is left); a retried DELETE Alpaca answers

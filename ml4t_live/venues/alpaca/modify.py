@@ -24,8 +24,10 @@ order's fills stand (alpacahq/Alpaca-API#165). So a modify:
    :data:`MAX_TRIES` times. An old order that shows neither replaced nor pending is not
    enough to conclude the replace was not carried out (a GET just after the PATCH may still
    show it ``new``): its replacement is read, and only one that has ended (canceled, rejected,
-   expired) drops the check, our order the old one again (AL-14); a replacement still open is
-   a replace not carried out yet, a try as a pending one.
+   expired) drops the check, our order the old one again (AL-14; a cut's or bring-back's
+   check: the check it came from is made again, its replacement cut / brought back again,
+   counted among the cuts); a replacement still open is a replace not carried out yet, a try
+   as a pending one.
 """
 
 from __future__ import annotations
@@ -278,9 +280,22 @@ class Modifier:
                       "or ended; its replacement {} is {}: the order's end is the one the stream showed",
                       check.old_id, cid, old.status.value, check.new_id, new.status.value)  # fmt: skip
             return
-        _log.warning("Alpaca did not carry out the replace of order {} ({}) by {}: the replacement is {}, "
-                     "the old order {} with its old terms; the strategy's change did not take effect",
-                     check.old_id, cid, check.new_id, new.status.value, old.status.value)  # fmt: skip
+        if check.parent is None:
+            _log.warning("Alpaca did not carry out the replace of order {} ({}) by {}: the replacement is {}, "
+                         "the old order {} with its old terms; the strategy's change did not take effect",
+                         check.old_id, cid, check.new_id, new.status.value, old.status.value)  # fmt: skip
+            return
+        _log.warning("Alpaca did not carry out the runtime's own change of order {} ({}) by {} (to what is left, "
+                     "or back to the terms last recorded): the replacement is {}, the old order {} with the "
+                     "terms it had; checked again", check.old_id, cid, check.new_id, new.status.value,
+                     old.status.value)  # fmt: skip
+        self._recheck(check.parent, check.cuts)
+
+    def _recheck(self, parent: Replaced, cuts: int) -> None:
+        """A cut or bring-back PATCH of ``parent``'s replacement (the ``cuts``-th) was not carried
+        out: ``parent`` is made again, its replacement read and changed again (its cuts counted on)."""
+        parent.cuts = cuts
+        self.check_replaced(parent)
 
     def check_later(self, check: Replaced, what: str, exc: BaseException | None, *, quiet: bool = False) -> None:
         """``check`` could not be made (no answer, or the replace still pending): kept for the next
