@@ -96,9 +96,9 @@ def cut(mod: Modifier, client: AlpacaTradingClient, check: Replaced, excess: flo
     if left <= _EPS:
         cancel_replacement(mod, client, check)
     elif check.cuts >= MAX_CUTS:
-        _log.error("the replacement {} of {} still {} after {} changes; not changed again: the venue and the "
-                   "book disagree; check it at the venue", check.new_id, cid,
-                   "asks too much" if excess > _EPS else "is not brought back to the terms last recorded",
+        _log.error("the replacement {} of {} {} after {} changes; not changed again: the venue and the book "
+                   "disagree; check it at the venue", check.new_id, cid,
+                   "still asks too much" if excess > _EPS else "is still not brought back to the terms last recorded",
                    check.cuts)  # fmt: skip
     else:
         made = mod.replace(check.request, check.new_id, filled)

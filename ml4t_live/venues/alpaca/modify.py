@@ -26,8 +26,10 @@ order's fills stand (alpacahq/Alpaca-API#165). So a modify:
    show it ``new``): its replacement is read, and only one that has ended (canceled, rejected,
    expired) drops the check, our order the old one again (AL-14; a cut's or bring-back's
    check: the check it came from is made again, its replacement cut / brought back again,
-   counted among the cuts); a replacement still open is a replace not carried out yet, a try
-   as a pending one.
+   counted among the cuts). A cut's or bring-back's check whose old order ended (filled)
+   before the PATCH was carried out makes the check it came from again at that end: an
+   over-fill, or a bring-back that cannot be made, is an ERROR. A replacement still open is a
+   replace not carried out yet, a try as a pending one.
 """
 
 from __future__ import annotations
@@ -150,7 +152,7 @@ class Modifier:
         strategy's order keeps the book's terms) is brought back to them by a PATCH of its working
         replacement, each with one WARNING: Alpaca, the book and the strategy's view agree."""
         request = self._asks.pop(cid, None)
-        if request is None or len(chain) < 2 or (qty := num(chain[-1].qty)) is None:
+        if request is None or len(chain) < 2 or num(chain[-1].qty) is None:
             return
         old, new = chain[-2], chain[-1]
         pending = self._replace_checks.get(cid)
@@ -159,10 +161,7 @@ class Modifier:
                          "pending check is kept as the modify made it, not made against the {:g} last "
                          "asked", cid, pending.new_id, new.id, request.quantity)  # fmt: skip
             return
-        before = sum(num(o.filled_qty) or 0.0 for o in chain[:-2])  # (final: each one replaced)
-        counted = request.quantity - qty  # what a PATCH sized for this ask counted filled
-        check = Replaced(request, str(old.id), counted - before, counted, str(new.id), restart=True,
-                         other_prices=not _same_prices(request, new))  # fmt: skip
+        check = _restart_check(request, chain)
         if pending is not None:
             check.cuts, check.tries = pending.cuts, pending.tries
         _log.info("order {} is Alpaca order {} at the restart, replacing {}{}: its replace is checked "
@@ -232,8 +231,12 @@ class Modifier:
             self._not_replaced(client, check, old)
             return
         excess = (num(old.filled_qty) or 0.0) - check.old_filled
-        if old.status is not AlpacaStatus.REPLACED:
-            return  # (not replaced after all: its own end says what happened)
+        if old.status is not AlpacaStatus.REPLACED:  # not replaced after all: its own end says what happened
+            if check.parent is not None:  # (a cut / bring-back outrun by the end of the order it changed)
+                _log.info("Alpaca order {} ({}) ended {} before its replace by {} was carried out: the chain is "
+                          "checked again at that end", check.old_id, cid, old.status.value, check.new_id)  # fmt: skip
+                self._recheck(check.parent, check.cuts)
+            return
         if excess <= _EPS and not (check.restart and (excess < -_EPS or check.other_prices)):
             return  # (a restart's chain asking less, or at other prices, is brought back to the book's)
         if excess > _EPS:
@@ -285,10 +288,12 @@ class Modifier:
                          "the old order {} with its old terms; the strategy's change did not take effect",
                          check.old_id, cid, check.new_id, new.status.value, old.status.value)  # fmt: skip
             return
-        _log.warning("Alpaca did not carry out the runtime's own change of order {} ({}) by {} (to what is left, "
-                     "or back to the terms last recorded): the replacement is {}, the old order {} with the "
-                     "terms it had; checked again", check.old_id, cid, check.new_id, new.status.value,
-                     old.status.value)  # fmt: skip
+        _log.warning("Alpaca did not carry out the {} of order {} ({}) by {}: the replacement is {}, the old order "
+                     "{} with the terms it had; {}", "replace read at the restart" if check.restart else
+                     "runtime's own change (to what is left, or back to the terms last recorded)", check.old_id, cid,
+                     check.new_id, new.status.value, old.status.value,
+                     "the chain is checked against the terms last recorded" if check.restart else
+                     "checked again")  # fmt: skip
         self._recheck(check.parent, check.cuts)
 
     def _recheck(self, parent: Replaced, cuts: int) -> None:
@@ -312,6 +317,19 @@ class Modifier:
             return
         self._replace_checks[cid] = check
         (_log.info if quiet else _log.warning)("{}{}: checked again at the next bar", what, why)
+
+
+def _restart_check(request: OrderRequest, chain: list[Any]) -> Replaced:
+    """The check of ``chain``'s last replace against ``request`` (what was last recorded), built so
+    that its excess is what the chain asks beyond it (see :meth:`Modifier.check_chain`); its parent,
+    with three orders or more, the check of the replace before (made again should the last one not
+    be carried out after all, or be outrun by the end of the order it replaced)."""
+    old, new = chain[-2], chain[-1]
+    before = sum(num(o.filled_qty) or 0.0 for o in chain[:-2])  # (final: each one replaced)
+    counted = request.quantity - (num(new.qty) or 0.0)  # what a PATCH sized for this ask counted filled
+    parent = _restart_check(request, chain[:-1]) if len(chain) > 2 and num(old.qty) is not None else None
+    return Replaced(request, str(old.id), counted - before, counted, str(new.id), restart=True,
+                    other_prices=not _same_prices(request, new), parent=parent)  # fmt: skip
 
 
 def _same_prices(request: OrderRequest, order: Any) -> bool:
