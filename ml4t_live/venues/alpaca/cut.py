@@ -49,6 +49,12 @@ def cut(mod: Modifier, client: AlpacaTradingClient, check: Replaced, excess: flo
     what is left or cancelled. VenueError / ValueError as the read or the cut raised it."""
     cid, total = check.request.client_order_id, check.request.quantity
     new = mod.read_reported(client, check.new_id)
+    if new.status is AlpacaStatus.PENDING_REPLACE:  # (a cut whose answer was lost, not carried out yet)
+        mod.check_later(check, f"the change of {check.new_id} ({cid}) to what is left is pending", None, quiet=True)
+        return
+    if new.status is AlpacaStatus.REPLACED and new.replaced_by is not None:  # (a cut whose answer was lost)
+        _follow_cut(mod, client, check, excess, str(new.replaced_by))
+        return
     own = num(new.filled_qty) or 0.0
     filled = check.filled + excess + own
     left = total - filled
@@ -107,6 +113,21 @@ def cut(mod: Modifier, client: AlpacaTradingClient, check: Replaced, excess: flo
             return
         mod.check_replaced(Replaced(check.request, check.new_id, own, filled, str(made.id), check.cuts + 1,
                                     parent=check))  # fmt: skip
+
+
+def _follow_cut(mod: Modifier, client: AlpacaTradingClient, check: Replaced, excess: float, made_id: str) -> None:
+    """The replacement of ``check`` shows ``replaced`` by ``made_id``: the cut sent for it, whose
+    answer was lost and whose look-up found nothing, was carried out. Our order is ``made_id`` now;
+    the cut's check is made as if its answer had come (what it counted read off its ``qty``).
+    VenueError as the read of ``made_id`` raised it."""
+    cid = check.request.client_order_id
+    made = mod.read_reported(client, made_id)
+    counted = check.request.quantity - (num(made.qty) or 0.0)  # the chain's fills the cut counted
+    _log.warning("the change of {} ({}) to what is left, its answer lost, was carried out: {} asks {:g}",
+                 check.new_id, cid, made_id, num(made.qty) or 0.0)  # fmt: skip
+    mod.follow(cid, check.new_id, made_id)
+    mod.check_replaced(Replaced(check.request, check.new_id, counted - check.filled - excess, counted, made_id,
+                                check.cuts + 1, parent=check))  # fmt: skip
 
 
 def cancel_replacement(mod: Modifier, client: AlpacaTradingClient, check: Replaced) -> None:

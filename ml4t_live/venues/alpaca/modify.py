@@ -19,8 +19,9 @@ order's fills stand (alpacahq/Alpaca-API#165). So a modify:
    (``pending_replace``) is checked at the next end of bar, and before the next modify of the
    same order, which is refused (nothing sent) while that check cannot be made. A cut-down
    PATCH races with fills too: it is checked the same way, at most :data:`.cut.MAX_CUTS` times. A
-   read, cut or cancel that gets no answer (and a cut whose answer is lost and is not seen),
-   and a replace still pending, keep the check for the next end of bar, at most
+   read, cut or cancel that gets no answer (and a cut whose answer is lost and is not seen:
+   followed, once its replacement reads ``replaced``, to the cut's replacement, cut.py), and a
+   replace still pending, keep the check for the next end of bar, at most
    :data:`MAX_TRIES` times. An old order that shows neither replaced nor pending is not
    enough to conclude the replace was not carried out (a GET just after the PATCH may still
    show it ``new``): its replacement is read, and only one that has ended (canceled, rejected,
@@ -199,10 +200,15 @@ class Modifier:
             if order is None:
                 self.stream.emit([VenueErrorReported(VENUE, "replace_unconfirmed", f"replace of {cid} not seen", cid)])
                 return None
-        with self.stream.emit_lock:
-            self.tracker.carry_over(venue_id, str(order.id))
-            self._venue_ids[cid] = str(order.id)
+        self.follow(cid, venue_id, str(order.id))
         return order
+
+    def follow(self, cid: str, venue_id: str, new_id: str) -> None:
+        """Our order ``cid`` is Alpaca order ``new_id`` now, the replacement of ``venue_id``: it
+        continues that order's fills, and a later modify or cancel goes to it."""
+        with self.stream.emit_lock:
+            self.tracker.carry_over(venue_id, new_id)
+            self._venue_ids[cid] = new_id
 
     def check_replaced(self, check: Replaced) -> None:
         """Once the order ``check`` replaced is ``replaced`` (its fills final): a fill it made

@@ -1,0 +1,32 @@
+"""A cut-down PATCH that Alpaca carries out while its answer is lost (503), and whose look-up of the
+new replacement gets no answer either: at the next check the replacement it changed reads
+``replaced``, and the runtime follows it to the cut's replacement (``replaced_by``): the cut's own
+check is made, and a later cancel goes to the order that works. Failed before: the check said "it is
+replaced already: nothing to cut", the runtime stayed on the replaced order, and the cancel went to it
+(422 "already in replaced state") while t-p.r2 worked on. Real alpaca-py against SimulatedAlpaca."""
+
+from __future__ import annotations
+
+from modify_support import rig
+
+
+def test_a_cut_whose_answer_and_look_up_are_lost_is_followed_to_its_replacement():
+    with rig() as r:
+        r.reprice_with_slow_replace(bars=2)  # r1 asks 17 while the old order fills 3 more
+        r.bar()
+        r.gw.modifier.check_replaces()
+        r.bar()  # the replace is carried out now
+        r.sim.inject("replace_error", status=503, count=1, carried_out=True)
+        r.sim.inject("lookup_error", status=503, count=8)
+        r.gw.modifier.check_replaces()  # the cut: carried out, its answer lost, its look-up unanswered
+        r.bar()
+        r.gw.modifier.check_replaces()  # the next check finds r1 replaced by the cut
+        cut_to = {o["client_order_id"]: o["id"] for o in r.sim.orders()}["t-p.r2"]  # (look-ups still 503)
+        r.gw.cancel("t-p")
+        r.bar()
+        orders, lines = r.orders(), r.lines
+    assert orders["t-p.r1"][0] == "replaced" and orders["t-p.r2"][0] == "canceled", orders
+    assert sum(float(filled) for _, _, filled in orders.values()) <= 20, orders
+    assert any("its answer lost, was carried out: " + cut_to in line for line in lines), lines
+    assert not [line for line in lines if "nothing to cut" in line], lines
+    assert not [line for line in lines if line.startswith("ERROR")], lines
