@@ -20,9 +20,12 @@ MARGIN = ("Order rejected - reason: YOUR ORDER IS NOT ACCEPTED. IN ORDER TO OBTA
 
 def _replay_budget(max_bars: int, speed: float, waited: float = 0.0) -> float:
     """A speed-mode run's budget, from what it is configured to take: the default 45 s (start-up,
-    shutdown, slack), plus its bars' wall time (a minute bar every ``60 / speed`` s), plus the
-    runtime's timeout the scenario exists to trip (``waited``: the run may sit that long before
-    the runtime acts). Derived, so a row's bound follows its bars, speed and the runtime's bounds."""
+    shutdown, slack), plus its bars' wall time (a minute bar every ``60 / speed`` s), plus
+    ``waited``, the runtime's timeout the scenario exists to trip, as SLACK: the simulator's clock
+    runs on while the runtime waits (the missed minutes are backfilled), so that wait falls inside
+    the bars' wall time (al-silent-data-socket: 111.7 s alone, about its 110 bars) and the term
+    only absorbs a loaded machine (185 s measured beside the test suite). The budget therefore
+    bounds a hang, not how late inside its bound the runtime acts."""
     return 45.0 + max_bars * 60.0 / speed + waited
 
 
