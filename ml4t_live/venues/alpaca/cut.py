@@ -42,6 +42,7 @@ class Replaced:
     #: (a cut's or bring-back's check) the check whose replacement this PATCH changed: made again
     #: when Alpaca does not carry the PATCH out, so the chain is cut / brought back again
     parent: Replaced | None = None
+    change: str = "modify"  # what sent this replace: the strategy's modify, a "cut" or a "bring-back"
 
 
 def cut(mod: Modifier, client: AlpacaTradingClient, check: Replaced, excess: float) -> None:
@@ -59,7 +60,7 @@ def cut(mod: Modifier, client: AlpacaTradingClient, check: Replaced, excess: flo
     filled = check.filled + excess + own
     left = total - filled
     working = new.status in OPEN_STATUSES and new.status is not AlpacaStatus.PENDING_CANCEL
-    read = "the modify's read" if check.parent is None else "the last cut's read"
+    read = f"the {check.change}'s read"
     if check.restart:
         more = (f"the chain of {cid} asks {excess:g} more than the {total:g} last recorded (a fill between a "
                 "modify's read and its replace, or a change Alpaca took before a crash that the journal "
@@ -112,7 +113,7 @@ def cut(mod: Modifier, client: AlpacaTradingClient, check: Replaced, excess: flo
             mod.check_later(check, f"the change of {check.new_id} ({cid}) to what is left is not seen", None)
             return
         mod.check_replaced(Replaced(check.request, check.new_id, own, filled, str(made.id), check.cuts + 1,
-                                    parent=check))  # fmt: skip
+                                    parent=check, change=_change(excess)))  # fmt: skip
 
 
 def _follow_cut(mod: Modifier, client: AlpacaTradingClient, check: Replaced, excess: float, made_id: str) -> None:
@@ -127,7 +128,13 @@ def _follow_cut(mod: Modifier, client: AlpacaTradingClient, check: Replaced, exc
                  check.new_id, cid, made_id, num(made.qty) or 0.0)  # fmt: skip
     mod.follow(cid, check.new_id, made_id)
     mod.check_replaced(Replaced(check.request, check.new_id, counted - check.filled - excess, counted, made_id,
-                                check.cuts + 1, parent=check))  # fmt: skip
+                                check.cuts + 1, parent=check, change=_change(excess)))  # fmt: skip
+
+
+def _change(excess: float) -> str:
+    """What a PATCH of a replacement asking ``excess`` too much is: a cut, or (asking less, or at
+    other prices: a restart's) a bring-back."""
+    return "cut" if excess > _EPS else "bring-back"
 
 
 def cancel_replacement(mod: Modifier, client: AlpacaTradingClient, check: Replaced) -> None:

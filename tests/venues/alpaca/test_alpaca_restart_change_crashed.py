@@ -186,3 +186,28 @@ def test_a_plain_restart_of_a_trailing_stop_whose_trail_was_changed_sends_nothin
         sim.close()
     assert replaced_in_run_1 and [c for c in orders if ".r" in c] == replaced_in_run_1, orders
     assert not [line for line in lines if "brought back" in line], lines
+
+
+def test_a_fill_racing_the_bring_back_is_said_as_the_bring_backs_race(tmp_path):
+    """Crashed shrink 20 -> 15 (r1 asks 12); at run 2's bring-back PATCH the replay moves on one bar
+    first (step_before_replace), so r1 fills 3 between the bring-back's read and its replace: the
+    bring-back's replacement is cut by them, the WARNING naming the bring-back's read. Failed before:
+    "between the last cut's read and its replace" (no cut was made)."""
+    sim = filling_sim(20)
+    lines: list[str] = []
+    try:
+        killed = run_script(_RUN_1, str(Path(__file__).parent), sim.key_id, sim.secret_key, sim.base_url,
+                            str(tmp_path), "15.0", str(NEVER), failpoint="after_change")  # fmt: skip
+        assert killed.returncode == 137, killed.stderr[-3000:]
+        trading_client(sim).get_clock()  # a bar while away
+        sim.inject("step_before_replace", count=1)
+        second = run_runtime(sim, tmp_path, 19, lines, ResizeOnceThenReprice(15.0, NEVER), strategy_id="resize")
+        orders = _orders(sim)
+        (cid,) = [c for c in orders if ".r" not in c]
+        bought, order = sum(v.qty for v in sim.fills()), second.book.get(cid)
+    finally:
+        sim.close()
+    assert bought == 20 and order.quantity == 20 and order.filled_quantity == 20, (orders, lines)
+    raced = [line for line in lines if "filled 3 more between" in line]
+    assert len(raced) == 1 and "between the bring-back's read and its replace" in raced[0], lines
+    assert not _errors(lines), lines
