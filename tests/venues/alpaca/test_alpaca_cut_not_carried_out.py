@@ -98,3 +98,23 @@ def test_a_restart_cut_alpaca_does_not_carry_out_is_made_again(tmp_path):
     assert orders[cid + ".r2"][0] == "canceled", orders
     assert not [line for line in lines if UNTRUE in line], lines
     assert not _errors(lines), lines
+
+
+def test_a_restart_bring_back_alpaca_does_not_carry_out_is_made_again(tmp_path):
+    """Crashed shrink 20 -> 10 (2 fill a bar: r1 asks 8); run 2's bring-back of r1 to the book's 20
+    answered 200, then not carried out while r1 still works: brought back again, 20 bought, the
+    book's order 20 filled 20. Failed before: the chain stayed at 10 where the book holds 20."""
+    sim = filling_sim(20, participation=0.002)
+    lines: list[str] = []
+    try:
+        _crash_at_change(sim, tmp_path, 10.0)
+        sim.inject("slow_replace", bars=1, fail=True)  # run 2's bring-back: answered, not carried out
+        bought, orders, cid, order = _restart(sim, tmp_path, 10.0, lines)
+    finally:
+        sim.close()
+    assert orders[cid + ".r2"][0] == "canceled", orders
+    assert bought == 20, (orders, lines)
+    assert order.quantity == 20 and order.filled_quantity == 20, (order.quantity, order.filled_quantity, orders)
+    assert sum("is brought back to them" in line for line in lines) == 2, lines
+    assert not [line for line in lines if UNTRUE in line], lines
+    assert not _errors(lines), lines
