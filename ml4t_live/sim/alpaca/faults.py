@@ -75,6 +75,16 @@ Kinds (``SimulatedAlpaca.inject(kind, **params)`` or a ``--faults`` scenario). E
                            of an order already ``replaced`` show it ``replaced`` with
                            ``replaced_by`` null: Alpaca filling in the field a moment after the
                            status (listings are not affected)
+``stale_client_id_read``  the next ``count`` GET /v2/orders:by_client_order_id are answered with the
+                           order as before its last execution (``fill``, default true) and, if it
+                           is ``replaced``, as before its replace (``replace``, default true: ``new``
+                           / ``partially_filled``, no ``replaced_by``): a read by client order id
+                           lagging the trade stream, as ``stale_order_read`` / ``stale_replaced_read``
+                           are for a read by id
+``stale_listing``          the next ``count`` GET /v2/orders show every ``replaced`` order as before
+                           its replace (``new`` / ``partially_filled``, no ``replaced_by``; the
+                           status filter applied to that view): a listing lagging the replaces the
+                           trade stream already reported
 ``order_read_error``       the next ``count`` GET /v2/orders/{id} (of the order ``order_id`` only, if
                            given; after ``skip`` such reads answered normally) are answered
                            ``status`` (default 503): an order the venue cannot show for a while;
@@ -113,7 +123,7 @@ KINDS = (
     "non_json_body", "connection_reset", "lookup_error", "accept_then_delay", "wash_trade_check",
     "refuse_next", "refuse_data_stream", "lose_stream_bar", "lose_cancel", "step_before_replace",
     "slow_replace", "stale_order_read", "order_read_error", "replace_error", "cancel_error",
-    "stale_replaced_read", "replaced_by_late",
+    "stale_replaced_read", "replaced_by_late", "stale_client_id_read", "stale_listing",
 )
 STREAM_KINDS = KINDS[:4]
 SUBMIT_KINDS = ("submit_error", "accept_then_504", "accept_then_drop", "truncated_body",
@@ -183,6 +193,9 @@ class FaultState:
     stale_reads: int = 0  # stale_order_read: GET /v2/orders/{id} still to answer as before the last fill
     stale_replaced_reads: int = 0  # stale_replaced_read: GETs of a replaced order still to answer as before it
     late_replaced_by: int = 0  # replaced_by_late: GETs of a replaced order still to answer without replaced_by
+    #: stale_client_id_read: per read by client order id still to lag, (before the last fill, before the replace)
+    stale_client_id_reads: list[tuple[bool, bool]] = field(default_factory=list)
+    stale_listings: int = 0  # stale_listing: GET /v2/orders still to show replaced orders as before their replace
     #: order_read_error: per armed fault [order id or None, reads still to skip, reads to refuse, status]
     read_errors: list[list[Any]] = field(default_factory=list)
     #: replace_error / cancel_error: per upcoming PATCH / DELETE (status, carried out first)
@@ -223,6 +236,11 @@ class FaultState:
             self.stale_replaced_reads += count
         elif kind == "replaced_by_late":
             self.late_replaced_by += count
+        elif kind == "stale_client_id_read":
+            lag = (bool(params.get("fill", True)), bool(params.get("replace", True)))
+            self.stale_client_id_reads.extend([lag] * count)
+        elif kind == "stale_listing":
+            self.stale_listings += count
         elif kind == "slow_replace":
             slow = (int(params.get("bars", 1)), bool(params.get("fail", False)), bool(params.get("stale_old", False)))
             self.slow_replaces.extend([slow] * count)
@@ -272,6 +290,16 @@ class FaultState:
     def take_late_replaced_by(self) -> bool:
         if self.late_replaced_by > 0:
             self.late_replaced_by -= 1
+            return True
+        return False
+
+    def take_stale_client_id_read(self) -> tuple[bool, bool]:
+        """(as before its last fill, as before its replace) for this read by client order id."""
+        return self.stale_client_id_reads.pop(0) if self.stale_client_id_reads else (False, False)
+
+    def take_stale_listing(self) -> bool:
+        if self.stale_listings > 0:
+            self.stale_listings -= 1
             return True
         return False
 

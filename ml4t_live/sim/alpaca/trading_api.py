@@ -263,7 +263,15 @@ class TradingApi:
         if status is not None:
             _log.info("fault: answering a lookup by client order id with {}", status)
             return _json({"code": status * 100000, "message": "service unavailable"}, status)
-        return _json(self._order_body(self._late_replaced_by(self.ctx.venue.by_client_id(client_id))))
+        order = self.ctx.venue.by_client_id(client_id)
+        lag_fill, lag_replace = self.ctx.faults.take_stale_client_id_read()
+        if lag_fill:
+            _log.info("fault: lookup of {} answered as before its last fill (stale_client_id_read)", client_id)
+            order = before_last_fill(order, self.ctx.venue.fills)
+        if lag_replace and order.status == "replaced":
+            _log.info("fault: lookup of {} answered as before its replace (stale_client_id_read)", client_id)
+            order = before_replace(order)
+        return _json(self._order_body(self._late_replaced_by(order)))
 
     def _late_replaced_by(self, order: AlpacaOrder) -> AlpacaOrder:
         """``order`` as a GET answers it: without ``replaced_by`` while ``replaced_by_late`` lasts."""
@@ -283,8 +291,13 @@ class TradingApi:
         symbols = set(params.symbols(q, required=False))
         side = params.choice(q, "side", "", ("buy", "sell"))
         descending = params.choice(q, "direction", "desc", ("asc", "desc")) == "desc"
+        stale = self.ctx.faults.take_stale_listing()
+        if stale:
+            _log.info("fault: listing the orders with the replaced ones as before their replace (stale_listing)")
         chosen = []
         for order in self.ctx.venue.orders.values():
+            if stale and order.status == "replaced":
+                order = before_replace(order)
             if nested and order.parent_id is not None:
                 continue
             if wanted is not None and order.status not in wanted:

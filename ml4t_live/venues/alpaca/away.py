@@ -232,15 +232,20 @@ class WhileAway:
         """The orders from the one under ``ours`` to ``last`` (the listed one), along
         ``replaced_by``; VenueError when a read gets no answer or an order names no replacement
         (:func:`_no_successor`: read again later, or :class:`Unreadable` when it ended), and
-        Unreadable when the chain does not reach it within ``MAX_CHAIN`` orders. An
-        order whose replace is pending (not shown ``replaced_by`` yet) leads to ``last`` when
-        ``last`` replaces it; it counts as the snapshot listed it (:attr:`superseded`): what it
-        filled later is the tracker's to report."""
+        Unreadable when the chain does not reach it within ``MAX_CHAIN`` orders. An order that
+        names no replacement leads to ``last`` when ``last`` replaces it and the order is shown
+        replaced or its replace pending: the snapshot listed it beside ``last``
+        (:attr:`superseded`: it counts as listed, what it filled later is the tracker's to
+        report), or it reads ``pending_replace`` / ``replaced``; read still working and not
+        listed, it is a read lagging its replace (its fills may lag too): read again later.
+        What each order before ``last`` filled is checked against its FILL activities
+        (:meth:`_fills_counted`)."""
         first = self.rest("orders replaced by " + ours, lambda: client.get_order_by_client_id(ours), repeatable=True)
         chain, listing = [first], SymbolOrders(self.rest, client, ours, first)
         while str(chain[-1].id) != str(last.id):
             successor = chain[-1].replaced_by
-            if successor is None and str(last.replaces) == str(chain[-1].id):  # (its replace pending)
+            if successor is None and str(last.replaces) == str(chain[-1].id) and (
+                    str(chain[-1].id) in self.superseded or chain[-1].status in _REPLACING):  # fmt: skip
                 chain[-1] = self.superseded.get(str(chain[-1].id), chain[-1])
                 chain.append(last)
                 break
@@ -253,7 +258,32 @@ class WhileAway:
                 f"orders replaced by {ours} ({successor})", lambda v=successor: client.get_order_by_id(v),
                 repeatable=True))  # fmt: skip
         chain[-1] = last  # as listed: what it filled later is the tracker's to report
-        return chain
+        return [self._fills_counted(client, ours, o) for o in chain[:-1]] + [last]
+
+    def _fills_counted(self, client: Any, ours: str, order: Any) -> Any:
+        """``order``, before the last of the chain of ``ours``, with what its FILL activities
+        show it filled when they show more than its read (a read lagging its fills: the base of
+        the orders after it would be low, what they filled uncounted, a later modify asking the
+        difference again); as read when they show no more, when it is the view the snapshot
+        listed (:attr:`superseded`: what it fills later the tracker reports), or when they
+        cannot be read (a WARNING)."""
+        own = num(order.filled_qty) or 0.0
+        if self.superseded.get(str(order.id)) is order:
+            return order
+        try:
+            found = self.reader.read(client, str(order.id), max(num(order.qty) or 0.0, own),
+                                     order.submitted_at or order.created_at)  # fmt: skip
+        except VenueError as exc:
+            _log.warning("cannot read the executions of Alpaca order {} ({}) ({}): its filled quantity in "
+                         "the chain is taken as read ({:g})", order.id, ours, exc, own)  # fmt: skip
+            return order
+        if not found or found[-1].cum_qty <= own + _EPS:
+            return order
+        filled = found[-1].cum_qty
+        avg = sum(e.qty * e.price for e in found) / filled
+        _log.warning("Alpaca order {} ({}) read with {:g} filled, its executions show {:g}: a read lagging its "
+                     "fills; {:g} counted", order.id, ours, own, filled, filled)  # fmt: skip
+        return order.model_copy(update={"filled_qty": str(filled), "filled_avg_price": str(avg)})
 
 
 def legs_of_ours(orders: list[Any], is_ours: Any) -> dict[str, str]:
@@ -273,6 +303,8 @@ class Unreadable(VenueError):
 #: the ends of an order that no later read shows ``replaced`` (Alpaca's ``replaced`` follows only
 #: a working order; a read lagging the venue shows an earlier status, never a later end)
 _ENDED = frozenset({AlpacaStatus.FILLED, AlpacaStatus.CANCELED, AlpacaStatus.EXPIRED, AlpacaStatus.REJECTED})
+#: the statuses of an order whose replace was carried out or is pending
+_REPLACING = frozenset({AlpacaStatus.REPLACED, AlpacaStatus.PENDING_REPLACE})
 
 
 def _no_successor(ours: str, order: Any, last: Any) -> NoReturn:

@@ -40,7 +40,7 @@ def restarted(tmp_path, unreadable=False):
         away = sim.fills()[-1]
         assert (away.client_order_id, away.qty, away.cum_qty) == (f"{cid}.r1", 3, 6)
         if unreadable:
-            sim.fail_activities(2, status=503)
+            sim.fail_activities(4, status=503)  # (2 attempts each: the walk's check of cid's, then r1's)
         second = run_runtime(sim, tmp_path, 11, lines, strategy, strategy_id="awayr", max_request_attempts=2)
         venue = sim.fills()
         final = {o["client_order_id"]: (o["status"], o["qty"], o["filled_qty"]) for o in sim.orders()}
