@@ -1,51 +1,37 @@
 """A walk of a replace chain at a warm restart that reads an order in the middle of the chain as
-before its replace (``new`` / ``partially_filled``, no ``replaced_by``: the ``stale_replaced_read``
-fault, a REST read lagging the replace): the chain is "not read yet", a VenueError the broker
-reads again within its bounded reads (``AWAY_READS``, :mod:`ml4t_live.restart_reads`), never
-``Unreadable`` (``permanent``: given up at once with the ALERT).
+before its replace (``new`` / ``partially_filled``, no ``replaced_by``: the simulator's
+``stale_listing``, a listing of the symbol's orders lagging the replace): the chain is "not read
+yet", a VenueError the broker reads again within its bounded reads (``AWAY_READS``,
+:mod:`ml4t_live.restart_reads`), never ``Unreadable`` (``permanent``: given up at once with the
+ALERT). Only an order that ended otherwise than ``replaced`` is Unreadable (:func:`_no_successor`,
+on recorded payloads).
 
 Real alpaca-py against the simulated Alpaca (modify_support.py's rig): t-p of 20 filled 3, was
 re-priced three times (t-p.r1 and t-p.r2 filled 3 each, t-p.r3 listed working); a second gateway
-(the restart) reads the chain. The walk finds a replacement in the symbol's order listing, which
-the simulator never serves stale, and reads it by id only when the listing gets no answer: the
-test's :class:`NoListing` answers the listing as a RestCaller answers a request that got no answer
-(``VenueRequestFailed``), every other request goes to the simulated Alpaca.
+(the restart) reads the chain. The walk finds the replacements in the symbol's order listing
+(:class:`~ml4t_live.venues.alpaca.listing.SymbolOrders`), which ``stale_listing`` answers lagging.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any, TypeVar
-from uuid import uuid4
+from pathlib import Path
+from typing import Any
 
 import pytest
+from alpaca.trading.models import Order
 from alpaca_helpers import config_for, drain
 from modify_support import REQUEST, Rig, rig
 from runtime_support import filling_sim, log_lines, trading_client
 
 from ml4t_live.errors import VenueError
-from ml4t_live.venues.alpaca.away import Unreadable
+from ml4t_live.venues.alpaca.away import Unreadable, _no_successor
 from ml4t_live.venues.alpaca.gateway import AlpacaGateway
-from ml4t_live.venues.alpaca.rest import VenueRequestFailed
 
-T = TypeVar("T")
-
-
-class NoListing:
-    """The gateway's RestCaller ``rest``, with every listing of the symbol's orders (the walk's
-    :class:`~ml4t_live.venues.alpaca.listing.SymbolOrders` page) answered as a 503 that outlasted
-    the retries: the walk reads the replacements by id (``GET /v2/orders/{id}``)."""
-
-    def __init__(self, rest: Any) -> None:
-        self.rest, self.refused = rest, 0
-
-    def __call__(self, what: str, fn: Callable[[], T], *, repeatable: bool) -> T:
-        if "(replacements, page" in what:
-            self.refused += 1
-            raise VenueRequestFailed(what, 503, "", "service unavailable")
-        return self.rest(what, fn, repeatable=repeatable)
+RECORDED = json.loads((Path(__file__).parents[2] / "resources" / "alpaca" / "payloads.json").read_text())
 
 
 def _gateway(sim: Any, **config: Any) -> AlpacaGateway:
@@ -78,50 +64,65 @@ def _four_order_chain(r: Rig) -> None:
 
 
 def test_a_stale_read_in_the_middle_of_the_chain_is_read_again_not_given_up():
-    """Failed before: t-p.r1 read ``partially_filled`` with no ``replaced_by`` (t-p.r3, listed, replaces t-p.r2) raised Unreadable,
-    ``permanent``: the broker gave the read up at once with the ALERT (what t-p.r3 filled while
-    away never reached the book), though the next read shows t-p.r1 ``replaced``."""
+    """t-p.r1 listed ``partially_filled`` with no ``replaced_by`` (t-p.r3, listed, replaces
+    t-p.r2). Failed before 35d69b4: Unreadable, ``permanent``: the broker gave the read up at once
+    with the ALERT (what t-p.r3 filled while away never reached the book), though the next read
+    shows t-p.r1 ``replaced``."""
     with rig(max_request_attempts=1) as r:
         _four_order_chain(r)
         with restarted(r) as gw:
-            gw.away.rest = listing = NoListing(gw.away.rest)
             gw.holds("t-p", 9.0, 150.0)
-            r.sim.inject("stale_replaced_read")  # the walk's GET of t-p.r1
+            r.sim.inject("stale_listing")  # the walk's listing of the replacements
             with pytest.raises(VenueError) as unread:
                 gw.executions_since("t-p", 9.0, 150.0)
             assert not getattr(unread.value, "permanent", False), unread.value
-            assert "read again later" in str(unread.value) and "t-p" in str(unread.value)
-            assert listing.refused == 1 and "t-p" in gw.away.unread
+            assert "a read lagging its replace; read again later" in str(unread.value), unread.value
+            assert r.venue_id("t-p.r1") in str(unread.value) and "t-p" in gw.away.unread
             got = gw.executions_since("t-p", 9.0, 150.0)  # the next reconciliation: a fresh read
             assert [(e.quantity, e.cumulative_quantity) for e in got] == [(3.0, 12.0)]
             assert "t-p" not in gw.away.unread
             drain(gw.events)
 
 
-def test_a_walk_that_meets_an_order_ended_otherwise_than_replaced_is_unreadable_for_good():
-    """The view kept of our order does not belong to the chain (another Alpaca id, replacing an
-    order not on it): the walk from t-p reaches t-p.r3, the chain's end. Open, it may be a read
-    lagging a replace (read again later); ended (another client of the account cancelled it), no
-    later read leads on from it: Unreadable (``permanent``), given up at once."""
-    with rig(max_request_attempts=1) as r:
-        _four_order_chain(r)
-        with restarted(r) as gw:
-            listed = gw.away.listed["t-p"]
-            gw.away.listed["t-p"] = listed.model_copy(update={"id": uuid4(), "replaces": uuid4()})
-            with pytest.raises(VenueError) as open_end:
-                gw.executions_since("t-p", 9.0, 150.0)
-            assert not getattr(open_end.value, "permanent", False), open_end.value
-            r.raw.cancel_order_by_id(r.venue_id("t-p.r3"))
-            with pytest.raises(Unreadable) as ended:
-                gw.executions_since("t-p", 9.0, 150.0)
-            assert ended.value.permanent and "canceled" in str(ended.value), ended.value
-            drain(gw.events)
+def _recorded(cid: str, **changed: Any) -> Order:
+    """The order ``cid`` as Alpaca's listing answered it in the recording, with ``changed``."""
+    (body,) = [o for o in RECORDED["rest"]["orders_all"] if o["client_order_id"] == cid]
+    return Order(**{**body, **changed})
+
+
+_LAST = _recorded("rec-lim.r1")  # (the listed order the walk leads to)
+
+
+@pytest.mark.parametrize("order", [
+    _recorded("rec-part"), _recorded("rec-cxl"), _recorded("rec-cxl", status="expired"), _recorded("rec-rej"),
+], ids=["filled", "canceled", "expired", "rejected"])  # fmt: skip
+def test_an_order_that_ended_otherwise_than_replaced_is_unreadable_for_good(order: Order):
+    """No later read shows an ended order ``replaced``: the chain ends there, Unreadable
+    (``permanent``), given up at once."""
+    with pytest.raises(Unreadable) as ended:
+        _no_successor("rec-lim", order, _LAST)
+    assert ended.value.permanent, ended.value
+    status = order.status.value
+    assert f"ended {status}, not replaced" in str(ended.value) and str(_LAST.id) in str(ended.value)
+
+
+@pytest.mark.parametrize("order", [
+    _recorded("rec-lim", replaced_by=None), _recorded("rec-lim", status="new", replaced_by=None),
+    _recorded("rec-lim", status="partially_filled", replaced_by=None, filled_qty="1"),
+], ids=["replaced", "new", "partially_filled"])  # fmt: skip
+def test_an_order_replaced_or_working_with_no_replacement_is_read_again(order: Order):
+    """``replaced`` without ``replaced_by`` (named a moment later) or read still working (a read
+    lagging its replace): read again later, not permanent."""
+    with pytest.raises(VenueError) as unread:
+        _no_successor("rec-lim", order, _LAST)
+    assert not isinstance(unread.value, Unreadable) and not getattr(unread.value, "permanent", False)
+    assert "read again later" in str(unread.value), unread.value
 
 
 def test_a_stale_read_in_the_walk_up_to_the_current_order_waits_for_the_next_end_of_bar():
     """The restart's check of the chain walks it again up to the order's current Alpaca id (two
-    modifies made since the listing: t-p.r1 listed, t-p.r3 current); that walk reads t-p.r1 as
-    before its replace. Failed before: Unreadable, the check given up at once with the ALERT (the
+    modifies made since the listing: t-p.r1 listed, t-p.r3 current); that walk's listing shows
+    t-p.r1 as before its replace. Failed before 35d69b4: Unreadable, the check given up at once with the ALERT (the
     ask dropped, t-p.r3 left asking 17 where 14 were left); now it waits (a WARNING) and the walk
     at the next end of bar checks the chain against the 20 asked: t-p.r3 cut down to 14."""
     sim = filling_sim(20)
@@ -140,8 +141,7 @@ def test_a_stale_read_in_the_walk_up_to_the_current_order_waits_for_the_next_end
             second.modify(replace(REQUEST, limit_price=148.5, filled_quantity=3))  # r2
             second.modify(replace(REQUEST, limit_price=148.0, filled_quantity=3))  # r3
             second.asked(replace(REQUEST, limit_price=148.0, filled_quantity=3))
-            second.away.rest = NoListing(second.away.rest)
-            sim.inject("stale_replaced_read", count=2)  # the reads of r1 (the listed one's, then the check's)
+            sim.inject("stale_listing", count=2)  # the walks' listings (the listed one's, then the check's)
             second.executions_since("t-p", 3.0, 150.0)
             assert "t-p" in second.away.rewalks, lines
             second.away.walk_again(second._require())
