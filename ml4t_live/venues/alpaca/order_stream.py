@@ -137,11 +137,36 @@ class OrderStream:
         self._last_update = time.monotonic()
         try:
             with self.emit_lock:
+                foreign = self.tracker.foreign_updates
                 self._put(self.tracker.on_trade_update(update))
+                foreign = self.tracker.foreign_updates > foreign
         except Exception as exc:  # noqa: BLE001  (a bad update must not kill the stream: report it)
             log_failure(_log, exc, "could not apply an Alpaca trade update")
             reason = redact(f"{type(exc).__name__}: {exc}", self.config)
             self._put([VenueErrorReported(VENUE, "bad_update", reason)])
+            return
+        self._walk_pairs_of(update.order, foreign)
+
+    def _walk_pairs_of(self, order: Any, foreign: bool) -> None:
+        """The trade stream reported an update of ``order`` (``foreign``: not ours): an OCO pair of
+        unknown outcome resting after failed walks that it may be of (its take-profit, or an OCO
+        leg not ours yet: the stop leg is ours only once a walk aliases it) is walked at once, in
+        a task of its own on this loop (:meth:`.UnknownOutcomes.wake_pairs`)."""
+        if not len(self.unknown) or self._client is None:
+            return
+        if foreign and str(getattr(order.order_class, "value", order.order_class)) != "oco":
+            return
+        woken = self.unknown.wake_pairs(None if foreign else str(order.client_order_id))
+        if woken:
+            client = self._client
+            self.session.thread.spawn(self._walk_now(client, woken), "oco-walk")
+
+    async def _walk_now(self, client: AlpacaTradingClient, items: list[Unknown]) -> None:
+        for item in items:
+            if item.client_order_id in self.unknown and not self.unknown.claimed(item.client_order_id):
+                _log.info("OCO pair {} of unknown outcome walked at once: the trade stream reported an update of "
+                          "an OCO order", item.client_order_id)  # fmt: skip
+                self._resolve(client, item)
 
     async def _on_lost(self, reason: str) -> None:
         await self.session.thread.async_events.put(BrokerDisconnected(VENUE, reason))
@@ -208,28 +233,32 @@ class OrderStream:
         if client is None:
             return
         for item in self.unknown.pending():
-            cid = item.client_order_id
-            # reported by the trade stream: it exists (one whose report raised is reported again;
-            # an OCO pair is walked all the same: only the walk aliases and reports its stop leg)
-            streamed = self.tracker.outcome(cid) != "unknown"
-            if streamed and not item.failed_reports and item.also is None:
-                if self.unknown.claim(cid) is None:  # (being reported by the gateway's look-up)
-                    continue
-                self.unknown.settled(cid)
-                _log.warning("order {} of unknown outcome was reported by the trade stream", cid)
-                continue
-            try:
-                chain = self.chain(cid, client)
-            except VenueError as exc:
-                self._not_walked(item, streamed, f"no answer: {exc}")
-                continue
-            if not chain:
-                self._not_walked(item, streamed, "Alpaca has no such order")
-                continue
-            try:
-                self.found_unknown(client, cid, chain, on_loop=True)
-            except Exception as exc:  # noqa: BLE001  (the watcher goes on: released, it is looked up again)
-                self.report_failed(cid, exc, "the watcher's look-up", on_loop=True)
+            self._resolve(client, item)
+
+    def _resolve(self, client: AlpacaTradingClient, item: Unknown) -> None:
+        """Look ``item`` up once (:meth:`resolve_unconfirmed`)."""
+        cid = item.client_order_id
+        # reported by the trade stream: it exists (one whose report raised is reported again;
+        # an OCO pair is walked all the same: only the walk aliases and reports its stop leg)
+        streamed = self.tracker.outcome(cid) != "unknown"
+        if streamed and not item.failed_reports and item.also is None:
+            if self.unknown.claim(cid) is None:  # (being reported by the gateway's look-up)
+                return
+            self.unknown.settled(cid)
+            _log.warning("order {} of unknown outcome was reported by the trade stream", cid)
+            return
+        try:
+            chain = self.chain(cid, client)
+        except VenueError as exc:
+            self._not_walked(item, streamed, f"no answer: {exc}")
+            return
+        if not chain:
+            self._not_walked(item, streamed, "Alpaca has no such order")
+            return
+        try:
+            self.found_unknown(client, cid, chain, on_loop=True)
+        except Exception as exc:  # noqa: BLE001  (the watcher goes on: released, it is looked up again)
+            self.report_failed(cid, exc, "the watcher's look-up", on_loop=True)
 
     def found_unknown(self, client: AlpacaTradingClient, cid: str, chain: list[Any], *, on_loop: bool) -> bool:
         """The submit of unknown outcome ``cid`` was found as ``chain`` (non-empty, read by
@@ -319,7 +348,8 @@ class OrderStream:
             self._missed(item.client_order_id, last)
         elif self.unknown.walk_failed(item.client_order_id) and not item.failed_reports:
             unknown, every = self.unknown, self.config.order_poll_interval
-            leg = f" (its stop leg {item.also} is not followed: its updates are taken as foreign)" if item.also else ""
+            leg = (f" (its stop leg {item.also} is not followed until a walk succeeds; the pair is walked at once "
+                   "when the trade stream reports an update of an OCO order)" if item.also else "")
             _log.error("ALERT order {} of unknown outcome, reported by the trade stream, could not be walked "
                        "in {} look-ups (last: {}){}; walked again every {} ticks of {:g}s, less often once {} "
                        "walks failed (the spacing doubling at each failure, at most every {} ticks): check it "

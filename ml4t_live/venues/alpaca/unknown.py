@@ -48,7 +48,10 @@ pair, once (its stop leg is not followed until a walk succeeds: its updates are 
 foreign), and from that walk on it is walked less often, as a report that keeps raising is
 looked up: every ``unknown_order_lookups``-th tick, then from the ``2 x unknown_order_lookups``-th
 failed walk at a spacing doubling at each failure, at most :data:`MOST_TICKS_APART` ticks
-(:meth:`~UnknownOutcomes.walk_failed`, :meth:`~UnknownOutcomes.spacing`). Until settled it still counts as
+(:meth:`~UnknownOutcomes.walk_failed`, :meth:`~UnknownOutcomes.spacing`); a resting pair is
+walked at once when the trade stream reports an update of an OCO order, its take-profit's or a
+leg's not ours yet (:meth:`~UnknownOutcomes.wake_pairs`): its stop leg's fill is not left
+unfollowed through a rest. Until settled it still counts as
 unknown (``in``) but is no longer looked up (:meth:`~UnknownOutcomes.pending`), so a snapshot that
 lists it meanwhile leaves it to the claimer instead of taking its fills so far as known. A modify
 or cancel whose look-up finds it claimed by another waits (:meth:`UnknownOutcomes.wait_settled`,
@@ -208,6 +211,20 @@ class UnknownOutcomes:
             item.failed_walks += 1
             item.resting = max(item.resting, self.spacing(item.failed_walks) - 1)
             return item.failed_walks == self.limit
+
+    def wake_pairs(self, client_order_id: str | None) -> list[Unknown]:
+        """The trade stream reported an update of an OCO order, ours under ``client_order_id``
+        (a take-profit), or None for one not ours (a stop leg, under Alpaca's id until a walk
+        aliases it): the OCO pairs whose walks failed (:meth:`walk_failed`) that it may be of,
+        not claimed, their rest ended, to walk at once (a stop-leg fill reaches the runtime then,
+        not at the end of a rest of up to :data:`MOST_TICKS_APART` ticks)."""
+        with self._lock:
+            woken = [item for item in self._items.values()
+                     if item.also is not None and item.failed_walks and not item.claimed
+                     and client_order_id in (None, item.client_order_id)]  # fmt: skip
+            for item in woken:
+                item.resting = 0
+            return woken
 
     def seen_listed(self, client_order_id: str, venue_id: str | None) -> None:
         """A listing of open orders showed the entry (``venue_id``: the Alpaca id of the order

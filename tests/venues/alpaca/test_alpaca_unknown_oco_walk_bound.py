@@ -17,6 +17,7 @@ from unknown_support import ATTEMPTS, unknown_oco
 from ml4t_live.events import OrderAccepted, OrderLost
 from ml4t_live.sim.alpaca import SimulatedAlpaca
 from ml4t_live.venues.alpaca.gateway import AlpacaGateway
+from ml4t_live.venues.alpaca.unknown import MOST_TICKS_APART
 
 
 def _alerts(lines: list[str]) -> list[str]:
@@ -37,6 +38,8 @@ def test_a_streamed_oco_whose_walks_fail_is_alerted_once_then_walked_less_often(
         gw.stream.session.call(tick)
         (alert,) = _alerts(lines)
         assert "t-sl" in alert and "check it at Alpaca" in alert and f"every {limit} ticks" in alert
+        assert f"at most every {max(limit, MOST_TICKS_APART)} ticks" in alert, alert  # the schedule's cap
+        assert f"less often once {2 * limit} walks failed" in alert, alert
         for _ in range(limit - 1):  # resting from the ALERT's walk on (spacing: every limit-th tick)
             gw.stream.session.call(tick)
         gw.stream.session.call(tick)  # one more failed walk: no second ALERT, it rests again

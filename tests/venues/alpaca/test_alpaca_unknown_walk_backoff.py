@@ -42,3 +42,23 @@ def test_the_cap_is_the_limit_when_that_is_more():
     walked, alerts = _walked_at(unknown, 1000)
     gaps = [b - a for a, b in pairwise(walked)]
     assert alerts == [100] and gaps[:99] == [1] * 99 and set(gaps[99:]) == {100}, gaps
+
+
+def test_an_update_of_an_oco_order_ends_the_rest_of_the_pairs_it_may_be_of():
+    """``wake_pairs``: an update of ours (the take-profit's id) wakes that pair only; one not ours
+    (a stop leg under Alpaca's id) wakes every resting pair; a pair whose walks never failed, or an
+    entry that is no pair, is left to its schedule. Woken, the pair is due at once."""
+    unknown = UnknownOutcomes(limit=3)
+    for cid in ("t-tp", "t-tp2"):
+        unknown.add(cid, "a cut answer", also=cid.replace("tp", "sl"))
+    unknown.add("t-fresh", "a cut answer", also="t-sl3")
+    unknown.add("t-plain", "a cut answer")
+    for _ in range(3):  # t-tp, t-tp2: walks failing to the ALERT, resting 2 ticks from the third
+        for item in unknown.pending():
+            if item.client_order_id in ("t-tp", "t-tp2"):
+                unknown.walk_failed(item.client_order_id)
+    unknown.walk_failed("t-plain")
+    assert [i.client_order_id for i in unknown.wake_pairs("t-tp")] == ["t-tp"]
+    assert "t-tp" in [i.client_order_id for i in unknown.pending()]  # due at once
+    assert sorted(i.client_order_id for i in unknown.wake_pairs(None)) == ["t-tp", "t-tp2"]
+    assert unknown.wake_pairs("t-other") == []
