@@ -83,11 +83,13 @@ def test_a_gateway_frozen_for_good_ends_the_feed_within_its_bound(sim_factory, i
         feed.start()
         seen: list = []
         read_until(feed, lambda e: isinstance(e, BarClosed), 10, seen)
+        frozen_at = time.monotonic()  # (the same clock as the feed's)
         sim.inject("freeze_gateway")
         down = read_until(feed, lambda e: isinstance(e, FeedDisconnected), 5, seen)
         assert "did not answer" in down.reason
         failed = read_until(feed, lambda e: isinstance(e, BackgroundTaskFailed), 10, seen)
         outage = time.monotonic() - feed.health.down_since  # since the probe went unanswered
+        found_after = feed.health.down_since - frozen_at  # freeze -> 'did not answer'
     finally:
         feed.close()
     assert "not back after" in failed.error and "bound 1s" in failed.error
@@ -99,6 +101,14 @@ def test_a_gateway_frozen_for_good_ends_the_feed_within_its_bound(sim_factory, i
     reminders = [e for e in after_down[1:] if isinstance(e, FeedDisconnected)]
     assert 1 <= len(reminders) <= 9, reminders
     assert all("still down" in e.reason for e in reminders)
+    # The freeze is found within min(heartbeat_seconds, silence_after) + probe_timeout (0.4 s),
+    # measured in the feed's own cadence rather than in wall-clock time: the period of its
+    # reminders while down (>= heartbeat_seconds; load that slows the loop lengthens each period
+    # about as much as the probe's one wait, so it lowers the count). That bound is 4 periods, a
+    # heartbeat sent without a probe just before the freeze one more; 10 leave as many again for
+    # the loop's ticks (a probe waiting 8x probe_timeout: over 20).
+    period = outage / (len(reminders) + 1)  # the reminders split the outage into this many
+    assert found_after / period <= 10, (found_after, period, len(reminders))
     # while it was down, no heartbeat told the engine all was well
     assert all(type(e).__name__ != "FeedHeartbeat" for e in after_down)
 
