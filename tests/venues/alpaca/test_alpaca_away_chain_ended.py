@@ -32,6 +32,14 @@ from ml4t_live.venues.alpaca.gateway import AlpacaGateway
 ATTEMPTS = 2  # run 2's max_request_attempts: what one read retries
 
 
+def reported_external(lines: list[str]) -> list[str]:
+    """The lines that report a position as external. A first look of the periodic reconciliation
+    may catch a live fill at the venue before its trade update reaches the book ("AAPL looks
+    external (journal 6, venue 9); looking again in 5s", INFO); it is reported only when
+    confirmed, or at the end of the run, at WARNING (as in test_alpaca_fills_while_away.py)."""
+    return [line for line in lines if line.startswith(("WARNING", "ERROR")) and "external" in line]
+
+
 def test_a_chain_read_again_after_the_stream_ended_the_order_still_brings_its_fills_while_away(tmp_path):
     sim = filling_sim(14)
     lines: list[str] = []
@@ -49,7 +57,7 @@ def test_a_chain_read_again_after_the_stream_ended_the_order_still_brings_its_fi
     assert order.filled_quantity == 20 and second.book.positions["AAPL"].quantity == 20
     assert all(second.book.seen(v.execution_id) for v in venue)
     assert any(f"what order {cid} filled while away was read at last" in line for line in lines), lines
-    assert not any("external" in line for line in lines), lines
+    assert not reported_external(lines) and not second.own.differences, lines
 
 
 def test_an_order_the_last_listing_left_out_is_read_from_its_view_kept_or_is_unknown(

@@ -623,19 +623,34 @@ def test_wrong_keys_fail_to_connect_with_a_clear_error(sim):
 
 
 def test_streams_stop_on_their_own_loop_without_alpaca_pys_5s_stop_path(sim):
-    import time
+    """Each stream is stopped by closing its socket on its own loop: its pending ``recv`` fails at
+    once and the stream's task ends. alpaca-py's own stop path (``stop()``, i.e. ``stop_ws()``
+    alone) leaves a stop request that its consume loop takes only when it next wakes: at a
+    message, or when its 5 s ``recv`` timeout runs out.
 
+    Proved on the stream's own state, not on wall-clock time: when ``close()`` returns, the stream's
+    task has ended by itself and alpaca-py's stop request is still unread (its consume loop never
+    woke to take it). ``stream_stop_timeout`` is far above the 5 s ``recv`` timeout, so a stop that
+    waited on ``recv`` is never cut short (cancelled) before the loop takes the request. Each
+    stream is closed once the last message the venue sends it before the next step (the trade
+    stream's ``listening``, the data stream's first bar) has been taken, and straight after it:
+    a ``recv`` timeout that ran out during the close would wake the loop too."""
     from ml4t_live.bridge import live_threads
+    from ml4t_live.events import BarClosed
     from ml4t_live.venues.alpaca.feed import AlpacaFeed
 
-    gw = AlpacaGateway(config_for(sim))
+    gw = AlpacaGateway(config_for(sim, stream_stop_timeout=60.0))
     gw.connect()
-    feed = AlpacaFeed(config_for(sim), ["AAPL"])
-    feed.start()
-    started = time.monotonic()
-    feed.close()
     gw.close()
-    assert (
-        time.monotonic() - started < 2.0
-    )  # alpaca-py's stop() waits out a 5 s recv timeout
+    feed = AlpacaFeed(config_for(sim, stream_stop_timeout=60.0), ["AAPL"])
+    feed.start()
+    try:
+        first = feed.next_event(10.0)  # the open's bar, sent at the start
+        assert isinstance(first, BarClosed), first
+    finally:
+        feed.close()
+    for session in (gw.stream.session, feed.session):
+        assert session._task.done() and not session._task.cancelled(), session.thread.name
+        # alpaca-py's own attribute, read only: the stop request its consume loop takes
+        assert not session._stream._stop_stream_queue.empty(), session.thread.name
     assert not [t for t in live_threads() if "stream" in t]

@@ -21,6 +21,14 @@ from runtime_support import (
 )
 
 
+def reported_external(lines: list[str]) -> list[str]:
+    """The lines that report a position as external. A first look of the periodic reconciliation
+    may catch a live fill at the venue before its trade update reaches the book ("AAPL looks
+    external (journal 6, venue 9); looking again in 5s", INFO); it is reported only when
+    confirmed, or at the end of the run, at WARNING (as in test_alpaca_fills_while_away.py)."""
+    return [line for line in lines if line.startswith(("WARNING", "ERROR")) and "external" in line]
+
+
 def restarted(tmp_path, unreadable=False):
     """Run 1, a bar while away, run 2 (its reads of the activities failing if ``unreadable``):
     (run 2's broker, its strategy, our id, the execution made while away, Alpaca's fills, Alpaca's
@@ -62,7 +70,8 @@ def test_a_replacement_working_at_a_restart_brings_what_it_filled_while_away_onc
     assert all(second.book.seen(v.execution_id) for v in venue)
     applied = [line for line in lines if "happened while away" in line]
     assert len(applied) == 1 and away.execution_id in applied[0], lines
-    assert not any("made-up" in line or "external" in line for line in lines), lines
+    assert not reported_external(lines) and not second.own.differences, lines
+    assert not any("made-up" in line for line in lines), lines
 
 
 def test_unreadable_activities_give_the_replacements_part_a_made_up_id_never_lose_it(tmp_path):
