@@ -54,7 +54,7 @@ from ...protocols import AccountSnapshot, OrderRequest, VenueOrder
 from .away import WhileAway, legs_of_ours
 from .config import AlpacaConfig, redact
 from .held import HeldOrders
-from .lookups import Unread, look_up_each, no_answer
+from .lookups import Unread, look_up_each
 from .modify import Modifier
 from .order_stream import OrderStream
 from .parsing import (
@@ -238,7 +238,8 @@ class AlpacaGateway:
         asked on its own (:func:`~.lookups.look_up_each`): ids Alpaca does not know are absent; an
         id it could not read (refused, no answer, no request slot within ``request_timeout``, or
         found with a report that raised) is unknown, never absent: LookupIncomplete (a
-        ConnectionFailed) once the others were asked, with what they came to. A found order is
+        ConnectionFailed) once the others were asked (those after a read that says Alpaca cannot be
+        asked now, or after a second 5xx in a row, unasked), with what they came to. A found order is
         ours from now on: what it filled is reported as events; one whose report raises is
         logged with the traceback and not taken (its next look-up reports what this one did not,
         each execution once). A submit of unknown outcome is settled and reported as the adapter's
@@ -256,7 +257,7 @@ class AlpacaGateway:
         try:
             chain = self.chains.chain(cid) or self.away.chain_by_venue_id(cid)
         except VenueError as exc:  # refused, no answer, or no request slot in time (not sent)
-            raise Unread(f"look-up of {cid} got no answer: {exc}", stop=no_answer(exc)) from None
+            raise Unread(f"look-up of {cid} got no answer: {exc}", failure=exc) from None
         if not chain:
             return None
         if cid in self.stream.unknown:  # a submit of unknown outcome: reported as the watcher would

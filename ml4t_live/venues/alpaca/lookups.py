@@ -2,11 +2,15 @@
 
 :func:`look_up_each` asks about each id with the gateway's look-up of one
 (:meth:`~.gateway.AlpacaGateway.lookup`) and keeps going past an id it could not read
-(:class:`Unread`): a read Alpaca refused (an HTTP status, after the retries), or an order found
-whose report raised. A failure that says the venue itself cannot be asked now (:func:`no_answer`:
-no request slot, or a read without an HTTP status after the retries) ends the look-up there, the
-ids not asked yet unread too: each would wait as long. Any id unread raises
-:class:`~ml4t_live.errors.LookupIncomplete` with what the others came to.
+(:class:`Unread`): a read Alpaca refused about that order (a 4xx status other than 429), a read
+answered with a server error (5xx) after the retries while the next read is answered, or an order
+found whose report raised. A failure that says the venue itself cannot be asked now ends the
+look-up there, the ids not asked yet unread too (each would wait as long, on the engine thread):
+:func:`venue_down` (no request slot, no HTTP status after the retries, or 429 beyond
+``rate_limit_patience``), or a second id in a row whose read ended in a 5xx after the retries (an
+outage: :data:`OUTAGE`). So a look-up of any number of ids waits at most two reads' retries in an
+outage, not one per id. Any id unread raises :class:`~ml4t_live.errors.LookupIncomplete` with what
+the others came to.
 """
 
 from __future__ import annotations
@@ -18,21 +22,33 @@ from ...protocols import VenueOrder
 from .rate_limit import RateLimitTimeout
 from .rest import VenueRequestFailed
 
+#: ids in a row whose read ended in a 5xx (after the retries) that end a look-up: a server error
+#: about one order is its own, Alpaca failing reads one after another is an outage
+OUTAGE = 2
+
 
 class Unread(Exception):  # (one id's outcome, caught by look_up_each alone)
-    """One id's look-up could not read it (``why``, naming the id); ``stop``: the venue cannot be
-    asked now."""
+    """One id's look-up could not read it (``why``, naming the id); ``failure``: the read's error,
+    when a read failed (None: found, its report raised)."""
 
-    def __init__(self, why: str, *, stop: bool = False) -> None:
+    def __init__(self, why: str, *, failure: VenueError | None = None) -> None:
         super().__init__(why)
-        self.why, self.stop = why, stop
+        self.why, self.failure = why, failure
 
 
-def no_answer(exc: VenueError) -> bool:
+def venue_down(exc: VenueError | None) -> bool:
     """Whether a read's failure says the venue cannot be asked now: no request slot within
-    ``request_timeout`` (nothing sent), or no HTTP status after the retries (no answer, one that
-    could not be read; also a replacement chain that cannot be followed)."""
-    return isinstance(exc, RateLimitTimeout) or (isinstance(exc, VenueRequestFailed) and exc.status is None)
+    ``request_timeout`` (nothing sent), no HTTP status after the retries (no answer, or one that
+    could not be read), or 429 after ``rate_limit_patience`` (the account's request rate, never
+    one order's)."""
+    if isinstance(exc, RateLimitTimeout):
+        return True
+    return isinstance(exc, VenueRequestFailed) and exc.status in (None, 429)
+
+
+def server_error(exc: VenueError | None) -> bool:
+    """Whether a read ended in a 5xx after the retries (one order's trouble, or an outage)."""
+    return isinstance(exc, VenueRequestFailed) and exc.status is not None and exc.status >= 500
 
 
 def look_up_each(client_order_ids: Iterable[str], one: Callable[[str], VenueOrder | None]) -> dict[str, VenueOrder]:
@@ -41,15 +57,20 @@ def look_up_each(client_order_ids: Iterable[str], one: Callable[[str], VenueOrde
     cids = list(client_order_ids)
     found: dict[str, VenueOrder] = {}
     unread: dict[str, str] = {}
+    failing: list[str] = []  # the ids in a row up to here whose read ended in a 5xx
     for i, cid in enumerate(cids):
         try:
             order = one(cid)
         except Unread as exc:
             unread[cid] = exc.why
-            if exc.stop:
-                unread.update({c: f"{c} not asked (the venue did not answer for {cid})" for c in cids[i + 1 :]})
+            failing = [*failing, cid] if server_error(exc.failure) else []
+            if venue_down(exc.failure) or len(failing) >= OUTAGE:
+                why = (f"Alpaca failed the reads of {', '.join(failing)} in a row" if len(failing) >= OUTAGE
+                       else f"Alpaca could not be asked for {cid}")  # fmt: skip
+                unread.update({c: f"{c} not asked ({why})" for c in cids[i + 1 :]})
                 break
             continue
+        failing = []
         if order is not None:
             found[cid] = order
     if unread:

@@ -6,14 +6,17 @@ it read and reported but not returned), and a report that raised for an order no
 outcome came out of ``lookup()`` as the raw exception (here a RuntimeError), which the cancel
 checks and the reconciliation do not catch: the run ended. Now the others are read and answered,
 and the look-up raises LookupIncomplete (a ConnectionFailed) carrying them and the ids it could
-not read, which stay as they were (unknown, never absent). A read without an answer at all (here:
-no request slot) ends the look-up there: each id after it would wait as long. Real alpaca-py
-against SimulatedAlpaca, the trade stream silent (only the look-up reports).
+not read, which stay as they were (unknown, never absent). A read that says the venue cannot be
+asked now (no request slot, 429 beyond ``rate_limit_patience``) or a second read in a row ending
+in a 5xx after the retries (an outage) ends the look-up there: each id after it would wait as
+long (before, an outage or a 429 storm cost each id its own retries). Real alpaca-py against
+SimulatedAlpaca, the trade stream silent (only the look-up reports).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -33,16 +36,21 @@ from ml4t_live.venues.alpaca.gateway import AlpacaGateway
 CIDS = ["t-1", "t-2", "t-3"]
 
 
-def three_resting(sim: SimulatedAlpaca, gw: AlpacaGateway) -> dict[str, str]:
-    """t-1, t-2, t-3 rest (limit 50, the market near 100), accepted; then the trade stream goes
-    silent and another client cancels t-3 (its end reaches the gateway only by the look-up).
+def resting(sim: SimulatedAlpaca, gw: AlpacaGateway, cids: list[str]) -> dict[str, str]:
+    """``cids`` rest (limit 50, the market near 100), accepted; then the trade stream goes silent.
     Their Alpaca ids."""
-    for cid in CIDS:
+    for cid in cids:
         gw.place(OrderRequest(cid, "AAPL", OrderSide.BUY, 1, OrderType.LIMIT, limit_price=50.0))
-    collect(gw.events, lambda seen: all(of(OrderAccepted, seen, cid) for cid in CIDS))
+    collect(gw.events, lambda seen: all(of(OrderAccepted, seen, cid) for cid in cids))
     drain(gw.events)
     inject(sim, "silence_trade_stream")
-    ids = {o["client_order_id"]: o["id"] for o in sim.orders()}
+    return {o["client_order_id"]: o["id"] for o in sim.orders()}
+
+
+def three_resting(sim: SimulatedAlpaca, gw: AlpacaGateway) -> dict[str, str]:
+    """t-1, t-2, t-3 rest (:func:`resting`); another client cancels t-3 (its end reaches the
+    gateway only by the look-up). Their Alpaca ids."""
+    ids = resting(sim, gw, CIDS)
     TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url).cancel_order_by_id(ids["t-3"])
     return ids
 
@@ -107,4 +115,54 @@ def test_a_read_without_a_request_slot_ends_the_look_up(sim: SimulatedAlpaca, gw
         gw.lookup(CIDS)
     assert caught.value.found == {} and list(caught.value.unread) == CIDS
     assert "no Alpaca request slot" in caught.value.unread["t-1"]
+    assert sim.state()["rest_requests"] == sent
+
+
+TEN = [f"t-{i}" for i in range(10)]
+
+
+def test_an_outage_of_reads_ends_the_look_up_at_the_second_order_in_a_row_it_fails(
+    sim: SimulatedAlpaca, gw: AlpacaGateway
+) -> None:
+    """Every read by id answers 503 (an outage). Failed before: each of the 10 ids read with all its
+    retries (40 requests, ten times the wait, on the engine thread); now t-0 and t-1 (one 503 after
+    the retries may be one order's, two in a row are the venue's), the 8 after them not asked."""
+    resting(sim, gw, TEN)
+    inject(sim, "order_read_error", count=10 * ATTEMPTS)
+    sent = sim.state()["rest_requests"]
+    with pytest.raises(LookupIncomplete, match=r"t-2 not asked \(Alpaca failed the reads of t-0, t-1 in a row\)") as caught:
+        gw.lookup(TEN)
+    assert caught.value.found == {} and list(caught.value.unread) == TEN
+    assert "HTTP 503" in caught.value.unread["t-0"] and "HTTP 503" in caught.value.unread["t-1"]
+    assert sim.state()["rest_requests"] - sent == 2 * ATTEMPTS
+
+
+def test_server_errors_of_orders_not_in_a_row_leave_the_others_read(sim: SimulatedAlpaca, gw: AlpacaGateway) -> None:
+    """t-1 and t-3 each answer 503 after every retry, t-2 between them is read: each failure is its
+    order's own, t-0, t-2 and t-4 are answered."""
+    cids = TEN[:5]
+    ids = resting(sim, gw, cids)
+    for cid in ("t-1", "t-3"):
+        inject(sim, "order_read_error", order_id=ids[cid], count=ATTEMPTS)
+    with pytest.raises(LookupIncomplete, match="could not read 2 of 5") as caught:
+        gw.lookup(cids)
+    assert set(caught.value.unread) == {"t-1", "t-3"}
+    assert {cid: o.status for cid, o in caught.value.found.items()} == {"t-0": "open", "t-2": "open", "t-4": "open"}
+
+
+def test_a_rate_limit_beyond_patience_ends_the_look_up(
+    sim: SimulatedAlpaca, connect_gateway: Callable[..., AlpacaGateway]
+) -> None:
+    """A 429 storm, no patience: t-0's read answered 429 says the account may not ask now, so the
+    9 after it are not asked (nothing sent). Failed before: the 429 counted as t-0's refusal, t-1
+    asked (429 too), and the 8 after the storm read (each id asked in a storm waits up to
+    ``rate_limit_patience``, 65 s by default, on the engine thread)."""
+    gw = connect_gateway(rate_limit_patience=0.0)
+    resting(sim, gw, TEN)
+    inject(sim, "rate_limit_storm", count=2)
+    sent = sim.state()["rest_requests"]  # (a storm's 429 is not counted)
+    with pytest.raises(LookupIncomplete, match=r"t-1 not asked \(Alpaca could not be asked for t-0\)") as caught:
+        gw.lookup(TEN)
+    assert caught.value.found == {} and list(caught.value.unread) == TEN
+    assert "HTTP 429" in caught.value.unread["t-0"]
     assert sim.state()["rest_requests"] == sent
