@@ -166,3 +166,30 @@ def test_a_rate_limit_beyond_patience_ends_the_look_up(
     assert caught.value.found == {} and list(caught.value.unread) == TEN
     assert "HTTP 429" in caught.value.unread["t-0"]
     assert sim.state()["rest_requests"] == sent
+
+
+def test_a_submit_of_unknown_outcome_whose_report_raises_is_unread_and_the_others_read(
+    sim: SimulatedAlpaca, gw: AlpacaGateway
+) -> None:
+    """t-a is a submit of unknown outcome (its answer cut, its look-up unanswered), t-b an order
+    resting; t-a's report raises when the look-up finds it. It is not read (LookupIncomplete naming
+    it), t-b is answered, and t-a stays of unknown outcome (its fills not counted) until a look-up
+    whose report works settles it. Fails when the report's failure escapes ``lookup()`` as a
+    ConnectionFailed for all (t-b's answer lost with it)."""
+    resting(sim, gw, ["t-b"])
+    inject(sim, "truncated_body")  # Alpaca takes t-a, the answer is cut
+    inject(sim, "lookup_error", count=ATTEMPTS)  # and its look-up gets no answer
+    gw.place(OrderRequest("t-a", "AAPL", OrderSide.BUY, 1, OrderType.LIMIT, limit_price=50.0))
+    assert gw.follows_unknown("t-a")
+    ids = {o["client_order_id"]: o["id"] for o in sim.orders()}
+    reader = gw.stream.executions = BreaksFor(gw.stream.executions, ids["t-a"])
+    drain(gw.events)
+    with pytest.raises(LookupIncomplete, match="look-up of t-a found it .a submit of unknown outcome., but its "
+                       "report failed") as caught:  # fmt: skip
+        gw.lookup(["t-a", "t-b"])
+    assert list(caught.value.unread) == ["t-a"]
+    assert {cid: o.status for cid, o in caught.value.found.items()} == {"t-b": "open"}
+    assert gw.follows_unknown("t-a") and not of(OrderAccepted, drain(gw.events), "t-a")
+    reader.order_id = None
+    assert {cid: o.status for cid, o in gw.lookup(["t-a", "t-b"]).items()} == {"t-a": "open", "t-b": "open"}
+    assert not gw.follows_unknown("t-a") and of(OrderAccepted, drain(gw.events), "t-a")
