@@ -67,7 +67,7 @@ from .parsing import (
 )
 from .rate_limit import TokenBucket
 from .rest import AlpacaTradingClient, RestCaller, VenueRequestFailed
-from .submit import OrderChains, OrderRefused, Submitter
+from .submit import BrokenChain, OrderChains, OrderRefused, Submitter
 from .tracker import OrderTracker
 from .unknown import BeingReported
 from .working import await_working
@@ -256,6 +256,8 @@ class AlpacaGateway:
         self.tracker.register(cid)
         try:
             chain = self.chains.chain(cid) or self.away.chain_by_venue_id(cid)
+        except BrokenChain as exc:  # (its replacements cannot be followed: this order's alone)
+            raise Unread(f"look-up of {cid} found it, but {exc}", failure=exc) from None
         except VenueError as exc:  # refused, no answer, or no request slot in time (not sent)
             raise Unread(f"look-up of {cid} got no answer: {exc}", failure=exc) from None
         if not chain:

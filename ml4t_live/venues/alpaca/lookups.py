@@ -3,8 +3,9 @@
 :func:`look_up_each` asks about each id with the gateway's look-up of one
 (:meth:`~.gateway.AlpacaGateway.lookup`) and keeps going past an id it could not read
 (:class:`Unread`): a read Alpaca refused about that order (a 4xx status other than 429), a read
-answered with a server error (5xx) after the retries while the next read is answered, or an order
-found whose report raised. A failure that says the venue itself cannot be asked now ends the
+answered with a server error (5xx) after the retries while the next read is answered, a chain of
+replacements that cannot be followed (:class:`~.submit.BrokenChain`), or an order found whose
+report raised. A failure that says the venue itself cannot be asked now ends the
 look-up there, the ids not asked yet unread too (each would wait as long, on the engine thread):
 :func:`venue_down` (no request slot, no HTTP status after the retries, or 429 beyond
 ``rate_limit_patience``), or a second id in a row whose read ended in a 5xx after the retries (an
@@ -21,6 +22,7 @@ from ...errors import LookupIncomplete, VenueError
 from ...protocols import VenueOrder
 from .rate_limit import RateLimitTimeout
 from .rest import VenueRequestFailed
+from .submit import BrokenChain
 
 #: ids in a row whose read ended in a 5xx (after the retries) that end a look-up: a server error
 #: about one order is its own, Alpaca failing reads one after another is an outage
@@ -40,10 +42,11 @@ def venue_down(exc: VenueError | None) -> bool:
     """Whether a read's failure says the venue cannot be asked now: no request slot within
     ``request_timeout`` (nothing sent), no HTTP status after the retries (no answer, or one that
     could not be read), or 429 after ``rate_limit_patience`` (the account's request rate, never
-    one order's)."""
+    one order's); not a :class:`~.submit.BrokenChain` (one order's replacements that cannot be
+    followed)."""
     if isinstance(exc, RateLimitTimeout):
         return True
-    return isinstance(exc, VenueRequestFailed) and exc.status in (None, 429)
+    return isinstance(exc, VenueRequestFailed) and not isinstance(exc, BrokenChain) and exc.status in (None, 429)
 
 
 def server_error(exc: VenueError | None) -> bool:

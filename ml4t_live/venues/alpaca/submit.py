@@ -76,6 +76,16 @@ class OrderRefused(VenueError):
     """Alpaca (or the adapter, before sending) refused the order; nothing is working at the venue."""
 
 
+class BrokenChain(VenueRequestFailed):
+    """A walk of one order's replacements cannot be followed (a replaced order names no replacement,
+    or more than MAX_REPLACEMENTS follow): that order's state is unknown; the venue answered (no
+    HTTP status: the walk's own finding, never Alpaca's), so other orders can still be read."""
+
+    def __init__(self, cid: str, message: str) -> None:
+        VenueError.__init__(self, f"Alpaca lookup {cid} cannot follow its replacements: {message}")
+        self.status, self.code, self.message = None, "", message
+
+
 def _duplicate_id(exc: VenueRequestFailed) -> bool:
     """Alpaca's answer to an id it already holds: 422 "client_order_id must be unique"."""
     return exc.status == 422 and "client_order_id" in exc.message.replace(" ", "_")
@@ -118,8 +128,9 @@ class OrderChains:
         when a replacement is missing from a full one (another strategy's orders on the symbol),
         at most 4; a replacement the pages do not hold is read by id (``GET /v2/orders/{id}``).
         [] on a 404 of ``cid``.
-        VenueRequestFailed when a read gets no answer, a replaced order names no successor or more
-        than MAX_REPLACEMENTS follow: unknown, never read as the replaced order's end. Called on
+        VenueRequestFailed when a read gets no answer, and its :class:`BrokenChain` when a replaced
+        order names no successor or more than MAX_REPLACEMENTS follow: unknown, never read as the
+        replaced order's end. Called on
         the engine thread and on the stream's loop thread (its watcher of unknown submits).
 
         A submit of unknown outcome that a listing of open orders showed is read by the id it gave
@@ -140,8 +151,7 @@ class OrderChains:
             if order.replaced_by is None or len(chain) > MAX_REPLACEMENTS:
                 why = "names no replacement" if order.replaced_by is None else (
                     f"is still replaced after {MAX_REPLACEMENTS} replacements followed")
-                raise VenueRequestFailed(
-                    "lookup " + cid, None, "", f"replaced order {order.id} {why}")
+                raise BrokenChain(cid, f"replaced order {order.id} {why}")
             successor = str(order.replaced_by)
             if listed is None:
                 listed = SymbolOrders(self.rest, client, cid, chain[0])

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from alpaca.trading.client import TradingClient
+from alpaca.trading.requests import ReplaceOrderRequest
 from alpaca_helpers import collect, drain, inject, of
 from loguru import logger
 from ml4t.backtest import OrderSide, OrderType
@@ -193,3 +194,20 @@ def test_a_submit_of_unknown_outcome_whose_report_raises_is_unread_and_the_other
     reader.order_id = None
     assert {cid: o.status for cid, o in gw.lookup(["t-a", "t-b"]).items()} == {"t-a": "open", "t-b": "open"}
     assert not gw.follows_unknown("t-a") and of(OrderAccepted, drain(gw.events), "t-a")
+
+
+def test_a_chain_that_cannot_be_followed_leaves_only_its_order_unread(sim: SimulatedAlpaca, gw: AlpacaGateway) -> None:
+    """Another client replaced t-1, and Alpaca's read shows it replaced without naming its
+    replacement (``replaced_by_late``): t-1's walk cannot go on, t-1 alone is unread, t-2 and t-3
+    are read. Failed before: the walk's own error counted as the venue not answering, t-2 and t-3
+    not asked."""
+    ids = three_resting(sim, gw)
+    other = TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url)
+    other.replace_order_by_id(ids["t-1"], ReplaceOrderRequest(limit_price=51.0))
+    inject(sim, "replaced_by_late")
+    with pytest.raises(LookupIncomplete, match="could not read 1 of 3 .* look-up of t-1 found it, but .* names no replacement") as caught:
+        gw.lookup(CIDS)
+    assert set(caught.value.unread) == {"t-1"}
+    assert {cid: o.status for cid, o in caught.value.found.items()} == {"t-2": "open", "t-3": "cancelled"}
+    found = gw.lookup(["t-1"])["t-1"]  # (Alpaca names it now: the replacement, under our id)
+    assert (found.status, found.limit_price) == ("open", 51.0)
