@@ -78,7 +78,8 @@ class LookupIncomplete(ConnectionFailed):
 
 class ChangeDeferred(VenueError):
     """A gateway's ``modify`` that cannot be made yet, a routine wait (Alpaca: the order's last
-    replace is not checked yet, as right after a restart's bring-back): nothing was sent, the order
+    replace is not checked yet, as right after a restart's bring-back; or the order, a submit of
+    unknown outcome, is found but its report is not on the queue yet): nothing was sent, the order
     works unchanged, and a change asked again at a later bar is tried then. Logged as a WARNING; a
     real refusal of a change is any other VenueError (an ERROR)."""
 

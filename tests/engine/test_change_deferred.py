@@ -11,6 +11,7 @@ from ml4t.backtest import OrderType
 from ml4t_live.errors import ChangeDeferred
 from ml4t_live.venues.alpaca.modify import ReplaceNotChecked
 from ml4t_live.venues.alpaca.submit import OrderRefused
+from ml4t_live.venues.alpaca.unknown import BeingReported
 from tests.engine.venue_broker_support import connected
 from tests.support.fakes import FakeVenue
 
@@ -38,6 +39,17 @@ def test_a_change_deferred_is_a_warning_and_the_order_is_unchanged():
     assert [level for level, _ in lines] == ["WARNING"], lines
     assert "not made yet (the last replace of X is not checked yet" in lines[0][1]
     assert "not accepted" not in lines[0][1]
+
+
+def test_a_change_of_a_submit_of_unknown_outcome_being_reported_is_a_warning():
+    """Alpaca's modify of a submit of unknown outcome whose report is not on the queue yet (still
+    being reported, or its report failed: nothing sent, ask again at a later bar). Failed before:
+    an ERROR "change of X was not accepted"."""
+    ok, limit, lines = _update_lines(BeingReported("t-a, a submit of unknown outcome, is still being reported by "
+                                                   "the adapter's watcher (after 10s): ask again at a later bar"))  # fmt: skip
+    assert not ok and limit == 90.0
+    assert [level for level, _ in lines] == ["WARNING"], lines
+    assert "not made yet (t-a, a submit of unknown outcome, is still being reported" in lines[0][1]
 
 
 def test_a_real_refusal_of_a_change_stays_an_error():

@@ -73,6 +73,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from ...errors import ChangeDeferred
 from .submit import OrderRefused
 
 #: the most ticks of ``order_poll_interval`` between two look-ups of an entry whose report keeps
@@ -80,10 +81,11 @@ from .submit import OrderRefused
 MOST_TICKS_APART = 64
 
 
-class BeingReported(OrderRefused):
+class BeingReported(OrderRefused, ChangeDeferred):
     """A modify of a submit of unknown outcome that another (the watcher, a snapshot) found first
     and is still reporting, or whose report failed: what it filled is not counted yet, so nothing
-    is sent; the order works unchanged and may be changed again at a later bar. ``venue_id``: the
+    is sent; the order works unchanged and may be changed again at a later bar (a routine wait, a
+    ChangeDeferred: logged as a WARNING). ``venue_id``: the
     Alpaca id of the order's current incarnation as its look-up found it (None when not found),
     which a cancel uses (a cancel needs no fills counted first: see
     :meth:`~.gateway.AlpacaGateway.cancel`)."""
