@@ -118,9 +118,9 @@ def cut(mod: Modifier, client: AlpacaTradingClient, check: Replaced, excess: flo
 
 def _follow_cut(mod: Modifier, client: AlpacaTradingClient, check: Replaced, excess: float, made_id: str) -> None:
     """The replacement of ``check`` shows ``replaced`` by ``made_id``: the cut sent for it, whose
-    answer was lost and whose look-up found nothing, was carried out. Our order is ``made_id`` now;
-    the cut's check is made as if its answer had come (what it counted read off its ``qty``).
-    VenueError as the read of ``made_id`` raised it."""
+    answer was lost and whose look-up found nothing or got no answer, was carried out. Our order is
+    ``made_id`` now; the cut's check is made as if its answer had come (what it counted read off its
+    ``qty``). VenueError as the read of ``made_id`` raised it."""
     cid = check.request.client_order_id
     made = mod.read_reported(client, made_id)
     counted = check.request.quantity - (num(made.qty) or 0.0)  # the chain's fills the cut counted
