@@ -44,6 +44,7 @@ class CancelResending:
     _drain: Any  # FillBarrier._drain
     _cancel_taken: Any  # BarSteps._cancel_taken
     _take_venue_end: Any  # BarSteps._take_venue_end
+    owed: Any  # OwedExecutions
 
     def _followed_cancels(self) -> list[str]:
         """The orders whose cancel is followed: cancelling, and open ones whose runtime cancel the
@@ -106,6 +107,10 @@ class CancelResending:
             if not self._follows_cancel(cid):
                 continue  # ended meanwhile (its events, the look-up)
             listed = cid in working
+            if listed and self.owed.listed_working(cid):
+                _log.info("order {}: listed working after a look-up found it filled: no longer owed its "
+                          "executions (should it fill, they decide; a later look-up finding it filled owes them "
+                          "again)", cid)  # fmt: skip
             if listed and resends.may_send(cid):
                 to_send.append(cid)
             else:

@@ -28,7 +28,8 @@ run; only when a cancel is *due* does it read the venue's open orders (one ``sna
   first (one gateway ``lookup`` for up to 10 such orders of the check, those looked up longest ago
   first so each gets its turn, within the check's budget): the
   end the venue gives it (cancelled, rejected; filled: its executions decide, and it is no longer
-  counted by ``max_open_orders`` unless a later check lists it working) ends it, and one the
+  counted by ``max_open_orders`` unless a later check lists it working, which also ends what it
+  is owed: :meth:`~ml4t_live.owed_executions.OwedExecutions.listed_working`) ends it, and one the
   venue says is working after all counts as listed; one IB shows by its executions alone
   ("unknown": it may still work under another client id) is in doubt, still counted by
   ``max_open_orders``, its ALERT saying so (unless a later check lists it working: then its ALERT
