@@ -4,7 +4,8 @@ the venue makes later is counted from its execution, and a look-up lying "filled
 a fill up for the order the venue works. Before, the debt outlived the listing: the first
 reconciliation after a real fill made it up at the order's limit price with an ALERT "its
 executions never came" (the real execution, 30 s late, then ignored), and a reconciliation whose
-look-up said "filled" again made up a fill for an order the venue listed working (seen failing so).
+look-up said "filled" again made up a fill for an order the venue listed working, and later
+cancelled (seen failing so).
 
 The venue (FakeVenue, the remote side) loses every cancel (the order keeps working). Its open
 orders leave the order out at the first check (t=60 s of the fake clock, 30 s a bar: a list stale
@@ -139,4 +140,18 @@ def test_a_look_up_saying_filled_again_never_fills_an_order_listed_working(tmp_p
     assert fills == 0 and positions == {}
     assert venue.looked_up == [60.0]  # listed working since: never looked up again
     assert broker.left_at_venue and broker.cancel_resends.overdue(broker.book.cancelling) == 1
+    broker.close()
+
+
+def test_an_order_listed_working_whose_cancel_the_venue_then_takes_ends_cancelled_with_nothing_made_up(tmp_path):
+    # as above, but the venue takes the third cancel (the repeat at the 240 s check): it ends
+    # cancelled, whatever the look-ups said before
+    venue = StaleFilledThenWorks(fill_on_wait=False, always_filled=True, lost=2)
+    order, broker, lines = run_scripted(tmp_path, venue, reconcile_at=(30.0, 150.0, 240.0))
+    assert not [m for m in alert_lines(lines, order.order_id) if MADE_UP in m]
+    assert order.status is OrderStatus.CANCELLED and order.filled_quantity == 0
+    assert not broker.book.cancelling and broker.left_at_venue == []
+    intents, positions, fills = journal_of(tmp_path)
+    assert intents[order.order_id]["status"] == "cancelled" and fills == 0 and positions == {}
+    assert len(venue.cancelled) == 3 and venue.looked_up == [60.0]
     broker.close()
