@@ -71,7 +71,7 @@ class OrderTracker:
             old = self._orders.get(old_venue_id)
             if old is None:
                 return
-            old.terminal, old.undone_end = True, None
+            old.terminal, old.undone_end, old.undone_by = True, None, None
             old.successor = new_venue_id
             new = self._orders.setdefault(new_venue_id, Tracked(old.ours))
             new.base = old.base + old.filled
@@ -322,11 +322,8 @@ class OrderTracker:
             return [OrderAccepted(state.ours, str(order.id))]
         if event == "replaced" or order.status is AlpacaStatus.REPLACED:
             state.terminal = True  # the replacement carries on under the same id of ours
-            if state.undone_end is not None:  # ... and had ended: our order's end after all
-                _log.warning("Alpaca order {} ({}) is shown replaced after its replacement ended: that end "
-                             "is the order's", order.id, state.ours)  # fmt: skip
-                out, state.undone_end = [*out, state.undone_end], None
-            return out
+            end = self._replaces.end_when_replaced(state, order)  # ... which had ended: our order's end?
+            return out if end is None else [*out, end]
         if event in _REFUSED_CHANGES:  # the order itself is unchanged and still working
             text = f"Alpaca refused to {event.split('_')[1]} the order"
             return [VenueErrorReported("alpaca", event, text, state.ours)]

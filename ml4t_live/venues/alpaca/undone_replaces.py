@@ -89,8 +89,28 @@ class UndoneReplaces:
         rejected = replacement.status is AlpacaStatus.REJECTED
         old.undone_end = (OrderRejected(old.ours, "rejected by Alpaca", "rejected") if rejected
                           else OrderCancelled(old.ours, replacement.status.value))  # fmt: skip
+        old.undone_by = str(replacement.id)
         new = self._orders.setdefault(str(replacement.id), Tracked(old.ours))
         new.terminal = True
+
+    def end_when_replaced(self, state: Tracked, order: AlpacaOrder) -> OrderEvent | None:
+        """``order``, the order of ``state``, is shown ``replaced``: the end kept on it
+        (:attr:`Tracked.undone_end`) is our order's when the replacement that replaced it is the one
+        whose end that is (the replace taken as not carried out was after all), or is not named;
+        taken once. A replacement named otherwise is a later replace of it (the runtime's or the
+        strategy's change after the undone one, shown before its answer is followed): that end is
+        not our order's, it is dropped. None when there is none to report."""
+        end, end_by, by = state.undone_end, state.undone_by, order.replaced_by
+        state.undone_end = state.undone_by = None
+        if end is None:
+            return None
+        if by is not None and str(by) != end_by:
+            _log.info("Alpaca order {} ({}) is shown replaced by {}, a later replace than {}, whose end was "
+                      "kept on it: that end is not the order's", order.id, state.ours, by, end_by)  # fmt: skip
+            return None
+        _log.warning("Alpaca order {} ({}) is shown replaced after its replacement ended: that end is the order's",
+                     order.id, state.ours)  # fmt: skip
+        return end
 
     def forget(self) -> None:
         """Drops each replacement of :attr:`_undone` whose old order has ended for good (filled,

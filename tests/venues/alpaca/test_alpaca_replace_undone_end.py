@@ -77,3 +77,33 @@ def test_an_old_order_already_shown_replaced_is_not_followed_again() -> None:
     assert tracker.followed_instead(NEW) is None
     assert _ends(tracker.on_trade_update(_replacement_canceled())) == [OrderCancelled("doc-1", "canceled")]
     assert tracker.outcome("doc-1") == "closed"
+
+
+LATER = "7c2d9e4a-1b3f-4a5e-8c6d-0e1f2a3b4c5d"  # a later replacement of doc-1 (the runtime's cut made again)
+
+
+def test_an_old_order_shown_replaced_by_a_later_replace_does_not_end_the_order() -> None:
+    """The replacement undone (its end kept on the old order), the old order changed again (the
+    runtime's re-cut; a strategy's next modify): the stream shows it ``replaced`` by that later
+    replacement before the PATCH's answer is followed. That is not the undone replacement's
+    replace carried out after all: the kept end is not our order's (before: OrderCancelled while
+    the later replacement worked on and filled)."""
+    tracker = _replaced_by_modify()
+    tracker.on_trade_update(_replacement_canceled())  # undone: the old order followed again
+    tracker.alias("doc-1.r2", "doc-1")  # the re-cut's PATCH sent
+    out = tracker.on_trade_update(_update("replaced", id=OLD, status="replaced", filled_qty="40", replaced_by=LATER))
+    assert _ends(out) == []
+    tracker.carry_over(OLD, LATER)  # the PATCH's answer followed
+    assert tracker.outcome("doc-1") == "open"
+    fill = _update("fill", id=LATER, client_order_id="doc-1.r2", status="filled", qty="60", filled_qty="60",
+                   filled_avg_price="100", replaces=OLD)  # fmt: skip
+    assert not _ends(tracker.on_trade_update(fill))
+    assert tracker.outcome("doc-1") == "filled"
+
+
+def test_an_old_order_shown_replaced_by_the_undone_replacement_reports_its_end() -> None:
+    tracker = _replaced_by_modify()
+    tracker.on_trade_update(_replacement_canceled())
+    out = tracker.on_trade_update(_update("replaced", id=OLD, status="replaced", filled_qty="40", replaced_by=NEW))
+    assert _ends(out) == [OrderCancelled("doc-1", "canceled")]
+    assert tracker.outcome("doc-1") == "closed"
