@@ -18,6 +18,7 @@ from alpaca_helpers import collect, inject, of
 from runtime_support import (
     BuyThenReprice,
     filling_sim,
+    reported_external,
     repriced_then_away,
     run_runtime,
     trading_client,
@@ -30,14 +31,6 @@ from ml4t_live.sim.alpaca import SimulatedAlpaca
 from ml4t_live.venues.alpaca.gateway import AlpacaGateway
 
 ATTEMPTS = 2  # run 2's max_request_attempts: what one read retries
-
-
-def reported_external(lines: list[str]) -> list[str]:
-    """The lines that report a position as external. A first look of the periodic reconciliation
-    may catch a live fill at the venue before its trade update reaches the book ("AAPL looks
-    external (journal 6, venue 9); looking again in 5s", INFO); it is reported only when
-    confirmed, or at the end of the run, at WARNING (as in test_alpaca_fills_while_away.py)."""
-    return [line for line in lines if line.startswith(("WARNING", "ERROR")) and "external" in line]
 
 
 def test_a_chain_read_again_after_the_stream_ended_the_order_still_brings_its_fills_while_away(tmp_path):

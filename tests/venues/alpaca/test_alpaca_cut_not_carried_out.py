@@ -6,38 +6,20 @@ at a warm restart: run 1 a child process killed right after a change, as kill -9
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from change_crash_support import NEVER, crash_at_change, error_lines, venue_orders
 from crash_support import ResizeOnceThenReprice
 from modify_support import rig
-from runtime_support import filling_sim, run_runtime, trading_client
+from runtime_support import filling_sim, run_runtime
 
 from ml4t_live.venues.alpaca.cut import MAX_CUTS
-from tests.support.child_process import run_script
-from tests.venues.alpaca.test_alpaca_restart_change_crashed import (
-    _RUN_1,
-    NEVER,
-    _errors,
-    _orders,
-)
 
 UNTRUE = "the strategy's change did not take effect"
-
-
-def _crash_at_change(sim, tmp_path, new_qty: float, bars_away: int = 1) -> None:
-    """Run 1 resizes its 20 to ``new_qty`` at the first fill and is killed right after Alpaca
-    answered (``after_change``); ``bars_away`` bars pass before run 2."""
-    killed = run_script(_RUN_1, str(Path(__file__).parent), sim.key_id, sim.secret_key, sim.base_url,
-                        str(tmp_path), str(new_qty), str(NEVER), failpoint="after_change")  # fmt: skip
-    assert killed.returncode == 137, killed.stderr[-3000:]
-    for _ in range(bars_away):
-        trading_client(sim).get_clock()
 
 
 def _restart(sim, tmp_path, new_qty: float, lines: list[str]):
     """Run 2 (the replay's resize refused): what the venue bought, its orders, the book's order."""
     second = run_runtime(sim, tmp_path, 19, lines, ResizeOnceThenReprice(new_qty, NEVER), strategy_id="resize")
-    orders = _orders(sim)
+    orders = venue_orders(sim)
     (cid,) = [c for c in orders if ".r" not in c]
     return sum(v.qty for v in sim.fills()), orders, cid, second.book.get(cid)
 
@@ -63,7 +45,7 @@ def test_a_cut_alpaca_does_not_carry_out_is_made_again():
     assert not [line for line in lines if UNTRUE in line], lines
     # the cut made again is the modify's race, said as such (not a race of the cut that never was)
     assert sum("filled 3 more between the modify's read" in line for line in r.logged("WARNING")) == 2, lines
-    assert not _errors(lines), lines
+    assert not error_lines(lines), lines
 
 
 def test_a_cut_alpaca_never_carries_out_is_an_error_after_max_cuts():
@@ -77,7 +59,7 @@ def test_a_cut_alpaca_never_carries_out_is_an_error_after_max_cuts():
             r.gw.modifier.check_replaces()
         orders, lines = r.orders(), r.lines
     assert [c for c in orders if c.startswith("t-p.r")] == [f"t-p.r{n}" for n in range(1, MAX_CUTS + 2)], orders
-    errors = _errors(lines)
+    errors = error_lines(lines)
     assert len(errors) == 1 and f"still asks too much after {MAX_CUTS} changes" in errors[0], lines
     assert "the venue and the book disagree" in errors[0], errors
 
@@ -88,7 +70,7 @@ def test_a_restart_cut_alpaca_does_not_carry_out_is_made_again(tmp_path):
     sim = filling_sim(20)
     lines: list[str] = []
     try:
-        _crash_at_change(sim, tmp_path, 30.0)
+        crash_at_change(sim, tmp_path, 30.0)
         sim.inject("slow_replace", bars=1, fail=True)  # run 2's cut: answered, not carried out
         bought, orders, cid, order = _restart(sim, tmp_path, 30.0, lines)
     finally:
@@ -97,7 +79,7 @@ def test_a_restart_cut_alpaca_does_not_carry_out_is_made_again(tmp_path):
     assert order.quantity == 20 and order.filled_quantity == 20, (order.quantity, order.filled_quantity, orders)
     assert orders[cid + ".r2"][0] == "canceled", orders
     assert not [line for line in lines if UNTRUE in line], lines
-    assert not _errors(lines), lines
+    assert not error_lines(lines), lines
 
 
 def test_a_restart_bring_back_alpaca_does_not_carry_out_is_made_again(tmp_path):
@@ -107,7 +89,7 @@ def test_a_restart_bring_back_alpaca_does_not_carry_out_is_made_again(tmp_path):
     sim = filling_sim(20, participation=0.002)
     lines: list[str] = []
     try:
-        _crash_at_change(sim, tmp_path, 10.0)
+        crash_at_change(sim, tmp_path, 10.0)
         sim.inject("slow_replace", bars=1, fail=True)  # run 2's bring-back: answered, not carried out
         bought, orders, cid, order = _restart(sim, tmp_path, 10.0, lines)
     finally:
@@ -117,4 +99,4 @@ def test_a_restart_bring_back_alpaca_does_not_carry_out_is_made_again(tmp_path):
     assert order.quantity == 20 and order.filled_quantity == 20, (order.quantity, order.filled_quantity, orders)
     assert sum("is brought back to them" in line for line in lines) == 2, lines
     assert not [line for line in lines if UNTRUE in line], lines
-    assert not _errors(lines), lines
+    assert not error_lines(lines), lines

@@ -9,23 +9,14 @@ at a warm restart: run 1, and a run 2, child processes killed as kill -9)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from alpaca_helpers import collect
+from change_crash_support import HERE, NEVER, crash_at_change, error_lines, venue_orders
 from crash_support import ResizeOnceThenReprice
 from modify_support import rig
-from runtime_support import filling_sim, run_runtime, trading_client
+from runtime_support import filling_sim, run_runtime
 
 from ml4t_live.events import VenueErrorReported
 from tests.support.child_process import run_script
-from tests.venues.alpaca.test_alpaca_restart_change_crashed import (
-    _RUN_1,
-    NEVER,
-    _errors,
-    _orders,
-)
-
-HERE = str(Path(__file__).parent)
 
 #: run 2 as a child that dies (as kill -9) right after Alpaca answered its first PATCH (the
 #: restart's bring-back: the replay's resize is refused before anything is sent)
@@ -57,21 +48,11 @@ LiveEngine(ResizeOnceThenReprice(float(sys.argv[6]), int(sys.argv[7])), broker, 
 """
 
 
-def _crash_at_change(sim, tmp_path, new_qty: float, bars_away: int = 1) -> None:
-    """Run 1 resizes its 20 to ``new_qty`` at the first fill and is killed right after Alpaca
-    answered (``after_change``); ``bars_away`` bars pass before the next run."""
-    killed = run_script(_RUN_1, HERE, sim.key_id, sim.secret_key, sim.base_url, str(tmp_path), str(new_qty),
-                        str(NEVER), failpoint="after_change")  # fmt: skip
-    assert killed.returncode == 137, killed.stderr[-3000:]
-    for _ in range(bars_away):
-        trading_client(sim).get_clock()
-
-
 def _restart(sim, tmp_path, new_qty: float, lines: list[str]):
     """A run to the end (the replay's resize refused): what the venue bought, its orders, the
     book's order and position."""
     broker = run_runtime(sim, tmp_path, 19, lines, ResizeOnceThenReprice(new_qty, NEVER), strategy_id="resize")
-    orders = _orders(sim)
+    orders = venue_orders(sim)
     (cid,) = [c for c in orders if ".r" not in c]
     return sum(v.qty for v in sim.fills()), orders, broker.book.get(cid), broker.book.positions["AAPL"].quantity
 
@@ -88,7 +69,7 @@ def test_a_pending_cut_outrun_by_the_replacement_filling_is_an_over_fill_error()
         seen = collect(r.gw.events, lambda s: any(isinstance(e, VenueErrorReported) for e in s))
         bought, orders, lines = r.bought(), r.orders(), r.lines
     assert bought == 23 and orders["t-p.r1"] == ("filled", "17", "17") and orders["t-p.r2"][0] == "canceled"
-    (error,) = _errors(lines)
+    (error,) = error_lines(lines)
     assert "the chain traded 23, 3 more than the 20 asked" in error, lines
     (event,) = [e for e in seen if isinstance(e, VenueErrorReported)]
     assert event.code == "over_filled" and event.client_order_id == "t-p", event
@@ -100,13 +81,13 @@ def test_a_pending_restart_cut_outrun_by_the_replacement_filling_is_an_over_fill
     sim = filling_sim(20)
     lines: list[str] = []
     try:
-        _crash_at_change(sim, tmp_path, 22.0, bars_away=3)
+        crash_at_change(sim, tmp_path, 22.0, bars_away=3)
         sim.inject("slow_replace", bars=5)
         bought, orders, order, position = _restart(sim, tmp_path, 22.0, lines)
     finally:
         sim.close()
     assert bought == 22, orders
-    errors = _errors(lines)
+    errors = error_lines(lines)
     assert len(errors) == 1 and "the chain traded 22, 2 more than the 20 asked" in errors[0], lines
     assert order.filled_quantity == position == 22, (order.filled_quantity, position)
 
@@ -118,13 +99,13 @@ def test_a_pending_bring_back_outrun_by_the_replacement_filling_is_an_error(tmp_
     sim = filling_sim(20)
     lines: list[str] = []
     try:
-        _crash_at_change(sim, tmp_path, 15.0)
+        crash_at_change(sim, tmp_path, 15.0)
         sim.inject("slow_replace", bars=5)
         bought, orders, order, position = _restart(sim, tmp_path, 15.0, lines)
     finally:
         sim.close()
     assert bought == 15, orders
-    errors = _errors(lines)
+    errors = error_lines(lines)
     assert len(errors) == 1 and "could not be brought back to the terms last recorded (20)" in errors[0], lines
     assert "the chain filled 15: the venue and the book disagree" in errors[0], errors
     assert order.filled_quantity == position == 15, (order.filled_quantity, position)
@@ -138,18 +119,18 @@ def test_a_bring_back_pending_across_a_second_crash_outrun_by_a_fill_is_an_error
     sim = filling_sim(20)
     lines: list[str] = []
     try:
-        _crash_at_change(sim, tmp_path, 15.0)
+        crash_at_change(sim, tmp_path, 15.0)
         sim.inject("slow_replace", bars=6)
         killed = run_script(_RUN_2_KILLED_AFTER_THE_BRING_BACK, HERE, sim.key_id, sim.secret_key, sim.base_url,
                             str(tmp_path), "15.0", str(NEVER))  # fmt: skip
         assert killed.returncode == 137, killed.stderr[-3000:]
-        listed = _orders(sim)
+        listed = venue_orders(sim)
         bought, orders, order, position = _restart(sim, tmp_path, 15.0, lines)
     finally:
         sim.close()
     (cid,) = [c for c in orders if ".r" not in c]
     assert listed[cid + ".r1"][0] == "pending_replace" and listed[cid + ".r2"][0] == "pending_new", listed
     assert bought == 15 and orders[cid + ".r2"][0] == "canceled", orders
-    errors = _errors(lines)
+    errors = error_lines(lines)
     assert len(errors) == 1 and "could not be brought back to the terms last recorded (20)" in errors[0], lines
     assert order.filled_quantity == position == 15, (order.filled_quantity, position)

@@ -5,20 +5,17 @@ the simulated Alpaca; the market order fills 3 of its 10 a bar (a volume partici
 from __future__ import annotations
 
 import pytest
-from runtime_support import BuyOnce, filling_sim, run_runtime, trading_client
+from runtime_support import (
+    BuyOnce,
+    filling_sim,
+    reported_external,
+    run_runtime,
+    trading_client,
+)
 
 
 def run(sim, state_dir, minutes, lines, **kw):
     return run_runtime(sim, state_dir, minutes, lines, BuyOnce(10), strategy_id="away", **kw)
-
-
-def reported_external(lines: list[str]) -> list[str]:
-    """The lines that report a position as external. A first look of the periodic reconciliation
-    may catch a live fill at the venue before its trade update reaches the book ("AAPL looks
-    external (journal 6, venue 9); looking again in 5s", INFO: seen under load with four workers
-    beside two CPU burners); it is reported only when confirmed, or at the end of the run, at
-    WARNING."""
-    return [line for line in lines if line.startswith(("WARNING", "ERROR")) and "external" in line]
 
 
 def restarted(tmp_path, unreadable=False):

@@ -16,17 +16,10 @@ from runtime_support import (
     REPRICE_AGAIN,
     BuyThenReprice,
     filling_sim,
+    reported_external,
     run_runtime,
     trading_client,
 )
-
-
-def reported_external(lines: list[str]) -> list[str]:
-    """The lines that report a position as external. A first look of the periodic reconciliation
-    may catch a live fill at the venue before its trade update reaches the book ("AAPL looks
-    external (journal 6, venue 9); looking again in 5s", INFO); it is reported only when
-    confirmed, or at the end of the run, at WARNING (as in test_alpaca_fills_while_away.py)."""
-    return [line for line in lines if line.startswith(("WARNING", "ERROR")) and "external" in line]
 
 
 def restarted(tmp_path, unreadable=False):

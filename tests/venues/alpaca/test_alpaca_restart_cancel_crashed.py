@@ -15,14 +15,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from alpaca_helpers import SESSION_OPEN
+from change_crash_support import RESIZE_RUN_1
 from crash_support import CancelAtFirstFill
 from ml4t.backtest import OrderStatus, OrderType, Strategy
 from runtime_support import filling_sim, run_runtime, trading_client
 
 from tests.support.child_process import run_script
-from tests.venues.alpaca.test_alpaca_restart_change_crashed import (
-    _RUN_1 as _RESIZE_RUN_1,
-)
 
 _RUN_1 = """
 import sys
@@ -102,7 +100,7 @@ def test_a_replayed_cancel_of_an_order_listed_working_refused_as_cancelled_is_no
     sim = filling_sim(20)
     lines: list[str] = []
     try:
-        killed = run_script(_RESIZE_RUN_1, str(Path(__file__).parent), sim.key_id, sim.secret_key, sim.base_url,
+        killed = run_script(RESIZE_RUN_1, str(Path(__file__).parent), sim.key_id, sim.secret_key, sim.base_url,
                             str(tmp_path), "10", "99", failpoint="after_change")  # fmt: skip
         assert killed.returncode == 137, killed.stderr[-3000:]
         strategy = _CancelledMeanwhileThenCancel(sim)

@@ -12,62 +12,35 @@ venue, the book and the strategy's view agree.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from change_crash_support import (
+    HERE,
+    NEVER,
+    RESIZE_RUN_1,
+    crash_at_change,
+    error_lines,
+    venue_orders,
+)
 from crash_support import ResizeOnceThenReprice, TrailBuyThenChange
 from runtime_support import filling_sim, run_runtime, trading_client
 
 from ml4t_live.sim.alpaca import SimulatedAlpaca
 from tests.support.child_process import run_script
 
-_RUN_1 = """
-import sys
-from datetime import timedelta
-sys.path.insert(0, sys.argv[1])
-from alpaca_helpers import SESSION_OPEN, config_for
-from crash_support import ResizeOnceThenReprice, TrailBuyThenChange
-from ml4t.backtest import BacktestConfig
-from ml4t_live import LiveEngine
-from ml4t_live.venues.alpaca import AlpacaBroker, AlpacaFeed
-
-class Venue:  # (config_for reads these of the simulator)
-    key_id, secret_key, base_url = sys.argv[2:5]
-
-cfg = config_for(Venue)
-broker = AlpacaBroker(cfg, strategy_id="resize", state_dir=sys.argv[5])
-feed = AlpacaFeed(cfg, ["AAPL"], end=SESSION_OPEN + timedelta(minutes=10))
-strategy = TrailBuyThenChange() if sys.argv[6] == "trail" else ResizeOnceThenReprice(float(sys.argv[6]), int(sys.argv[7]))
-LiveEngine(strategy, broker, feed, config=BacktestConfig(), session_dir=False,
-           settle_timeout=0.5, open_orders_at_end="keep").run()
-"""
-
-
-def _orders(sim: SimulatedAlpaca) -> dict[str, tuple[str, str, str]]:
-    return {o["client_order_id"]: (o["status"], o["qty"], o["filled_qty"]) for o in sim.orders()}
-
-
-#: a re-price past the end of run 2 (never made)
-NEVER = 99
-
 
 def _crash_then_restart(sim: SimulatedAlpaca, tmp_path, strategy, args: list[str], bars_away: int,
                         lines: list[str]):  # fmt: skip
     """Run 1 (``args``) killed at ``after_change``, ``bars_away`` bars, then run 2 (``strategy``):
     the bought quantity, Alpaca's orders, our order's id and run 2's broker."""
-    killed = run_script(_RUN_1, str(Path(__file__).parent), sim.key_id, sim.secret_key, sim.base_url,
-                        str(tmp_path), *args, failpoint="after_change")  # fmt: skip
+    killed = run_script(RESIZE_RUN_1, HERE, sim.key_id, sim.secret_key, sim.base_url, str(tmp_path), *args,
+                        failpoint="after_change")  # fmt: skip
     assert killed.returncode == 137, killed.stderr[-3000:]
     for _ in range(bars_away):
         trading_client(sim).get_clock()  # a bar while away
     second = run_runtime(sim, tmp_path, 19, lines, strategy, strategy_id="resize")
-    orders = _orders(sim)
+    orders = venue_orders(sim)
     (cid,) = [c for c in orders if ".r" not in c]
     return sum(v.qty for v in sim.fills()), orders, cid, second
-
-
-def _errors(lines: list[str]) -> list[str]:
-    return [line for line in lines if line.startswith(("ERROR", "CRITICAL"))]
 
 
 @pytest.mark.parametrize(
@@ -96,7 +69,7 @@ def test_a_change_alpaca_took_before_the_crash_is_undone_to_the_book(tmp_path, n
     said = [line for line in lines if "20 last recorded" in line or "20 were last recorded" in line]
     assert said and said[0].startswith("WARNING") and "before a crash" in said[0], lines
     assert not [line for line in lines if "taken from Alpaca" in line or "filled after it was filled" in line]
-    assert not _errors(lines), lines
+    assert not error_lines(lines), lines
 
 
 @pytest.mark.parametrize("new_qty", [18.0, 10.0])
@@ -118,7 +91,7 @@ def test_a_shrink_outraced_by_a_fill_before_the_crash_buys_no_more_than_the_book
     order = second.book.get(cid)
     assert order.quantity == 20 and order.filled_quantity == 20 == bought, (orders, lines)
     assert second.book.positions["AAPL"].quantity == 20, (orders, lines)
-    assert not _errors(lines), lines
+    assert not error_lines(lines), lines
 
 
 def test_a_trailing_stops_change_outraced_at_the_crash_buys_no_more_than_the_book(tmp_path):
@@ -139,7 +112,7 @@ def test_a_trailing_stops_change_outraced_at_the_crash_buys_no_more_than_the_boo
     assert bought == 20 and order.quantity == 20 and order.filled_quantity == 20, (orders, lines)
     assert order.stop_price is None and order.trail_amount == 1.0, (order.stop_price, order.trail_amount)
     assert strategy.answers == [False], strategy.answers
-    assert not _errors(lines), lines
+    assert not error_lines(lines), lines
 
 
 def test_a_bring_back_that_cannot_be_made_before_the_replacement_fills_is_an_error(tmp_path):
@@ -152,17 +125,14 @@ def test_a_bring_back_that_cannot_be_made_before_the_replacement_fills_is_an_err
     lines: list[str] = []
     strategy = ResizeOnceThenReprice(10.0, NEVER)
     try:
-        killed = run_script(_RUN_1, str(Path(__file__).parent), sim.key_id, sim.secret_key, sim.base_url,
-                            str(tmp_path), "10.0", str(NEVER), failpoint="after_change")  # fmt: skip
-        assert killed.returncode == 137, killed.stderr[-3000:]
-        trading_client(sim).get_clock()  # a bar while away
+        crash_at_change(sim, tmp_path, 10.0)
         sim.inject("replace_error", status=503, count=20)
         run_runtime(sim, tmp_path, 19, lines, strategy, strategy_id="resize")
         bought = sum(v.qty for v in sim.fills())
     finally:
         sim.close()
     assert bought == 10
-    errors = _errors(lines)
+    errors = error_lines(lines)
     assert any("could not be brought back to the terms last recorded (20)" in e and "the chain filled 10" in e
                and "the venue and the book disagree" in e for e in errors), lines  # fmt: skip
     assert not [line for line in lines if "too much" in line], lines
@@ -176,12 +146,11 @@ def test_a_plain_restart_of_a_trailing_stop_whose_trail_was_changed_sends_nothin
     sim = filling_sim(20, participation=0.001)
     lines: list[str] = []
     try:
-        first = run_script(_RUN_1, str(Path(__file__).parent), sim.key_id, sim.secret_key, sim.base_url,
-                           str(tmp_path), "trail")  # fmt: skip
+        first = run_script(RESIZE_RUN_1, HERE, sim.key_id, sim.secret_key, sim.base_url, str(tmp_path), "trail")
         assert first.returncode == 0, first.stderr[-3000:]
-        replaced_in_run_1 = [c for c in _orders(sim) if ".r" in c]
+        replaced_in_run_1 = [c for c in venue_orders(sim) if ".r" in c]
         run_runtime(sim, tmp_path, 19, lines, TrailBuyThenChange(), strategy_id="resize")
-        orders = _orders(sim)
+        orders = venue_orders(sim)
     finally:
         sim.close()
     assert replaced_in_run_1 and [c for c in orders if ".r" in c] == replaced_in_run_1, orders
@@ -196,13 +165,10 @@ def test_a_fill_racing_the_bring_back_is_said_as_the_bring_backs_race(tmp_path):
     sim = filling_sim(20)
     lines: list[str] = []
     try:
-        killed = run_script(_RUN_1, str(Path(__file__).parent), sim.key_id, sim.secret_key, sim.base_url,
-                            str(tmp_path), "15.0", str(NEVER), failpoint="after_change")  # fmt: skip
-        assert killed.returncode == 137, killed.stderr[-3000:]
-        trading_client(sim).get_clock()  # a bar while away
+        crash_at_change(sim, tmp_path, 15.0)
         sim.inject("step_before_replace", count=1)
         second = run_runtime(sim, tmp_path, 19, lines, ResizeOnceThenReprice(15.0, NEVER), strategy_id="resize")
-        orders = _orders(sim)
+        orders = venue_orders(sim)
         (cid,) = [c for c in orders if ".r" not in c]
         bought, order = sum(v.qty for v in sim.fills()), second.book.get(cid)
     finally:
@@ -210,4 +176,4 @@ def test_a_fill_racing_the_bring_back_is_said_as_the_bring_backs_race(tmp_path):
     assert bought == 20 and order.quantity == 20 and order.filled_quantity == 20, (orders, lines)
     raced = [line for line in lines if "filled 3 more between" in line]
     assert len(raced) == 1 and "between the bring-back's read and its replace" in raced[0], lines
-    assert not _errors(lines), lines
+    assert not error_lines(lines), lines
