@@ -53,7 +53,11 @@ def cut(mod: Modifier, client: AlpacaTradingClient, check: Replaced, excess: flo
     if new.status is AlpacaStatus.PENDING_REPLACE:  # (a cut whose answer was lost, not carried out yet)
         mod.check_later(check, f"the change of {check.new_id} ({cid}) to what is left is pending", None, quiet=True)
         return
-    if new.status is AlpacaStatus.REPLACED and new.replaced_by is not None:  # (a cut whose answer was lost)
+    if new.status is AlpacaStatus.REPLACED:  # (a cut whose answer was lost)
+        if new.replaced_by is None:  # (Alpaca names the order replacing it a moment after the status)
+            mod.check_later(check, f"the change of {check.new_id} ({cid}) to what is left was carried out; the "
+                            "order replacing it is not named yet", None, quiet=True)  # fmt: skip
+            return
         _follow_cut(mod, client, check, excess, str(new.replaced_by))
         return
     own = num(new.filled_qty) or 0.0

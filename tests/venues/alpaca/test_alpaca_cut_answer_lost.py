@@ -30,3 +30,32 @@ def test_a_cut_whose_answer_and_look_up_are_lost_is_followed_to_its_replacement(
     assert any("its answer lost, was carried out: " + cut_to in line for line in lines), lines
     assert not [line for line in lines if "nothing to cut" in line], lines
     assert not [line for line in lines if line.startswith("ERROR")], lines
+
+
+def test_a_lost_cut_read_replaced_before_alpaca_names_its_replacement_is_followed_at_the_next_check():
+    """As above, but the next check's reads show the replacement ``replaced`` with ``replaced_by``
+    null (``replaced_by_late``: Alpaca names the order replacing it a moment after the status): a
+    try, followed at the check after. Failed before: "it is replaced already: nothing to cut", the
+    runtime left on the replaced order, the cancel refused 422 while t-p.r2 worked on."""
+    with rig() as r:
+        r.reprice_with_slow_replace(bars=2)
+        r.bar()
+        r.gw.modifier.check_replaces()
+        r.bar()
+        r.sim.inject("replace_error", status=503, count=1, carried_out=True)
+        r.sim.inject("lookup_error", status=503, count=8)
+        r.gw.modifier.check_replaces()  # the cut: carried out, its answer lost, its look-up unanswered
+        r.bar()
+        r.sim.inject("replaced_by_late", count=2)  # the next check's reads of t-p and t-p.r1
+        r.gw.modifier.check_replaces()  # t-p.r1 replaced, by an order not named yet: a try
+        r.gw.modifier.check_replaces()  # named now: followed to t-p.r2
+        cut_to = {o["client_order_id"]: o["id"] for o in r.sim.orders()}["t-p.r2"]
+        r.gw.cancel("t-p")
+        r.bar()
+        orders, lines = r.orders(), r.lines
+    assert orders["t-p.r1"][0] == "replaced" and orders["t-p.r2"][0] == "canceled", orders
+    assert sum(float(filled) for _, _, filled in orders.values()) <= 20, orders
+    assert any("is not named yet: checked again at the next bar" in line for line in lines), lines
+    assert any("its answer lost, was carried out: " + cut_to in line for line in lines), lines
+    assert not [line for line in lines if "nothing to cut" in line], lines
+    assert not [line for line in lines if line.startswith("ERROR")], lines
