@@ -59,3 +59,54 @@ def test_a_lost_cut_read_replaced_before_alpaca_names_its_replacement_is_followe
     assert any("its answer lost, was carried out: " + cut_to in line for line in lines), lines
     assert not [line for line in lines if "nothing to cut" in line], lines
     assert not [line for line in lines if line.startswith("ERROR")], lines
+
+
+def _cut_asked(r) -> None:
+    """t-p re-priced while it fills 3 more: its replacement t-p.r1 asks 17 where 14 are left, so
+    the next check cuts it down (the cut's PATCH: the faults armed after this)."""
+    r.reprice_with_slow_replace(bars=2)
+    r.bar()
+    r.gw.modifier.check_replaces()
+    r.bar()  # the replace is carried out now
+
+
+def test_a_lost_cut_outrun_by_a_fill_is_cut_again_once_followed():
+    """The cut's PATCH first moves the replay on one bar (t-p.r1 fills 3 between the cut's read and
+    its replace), is carried out, its answer and its look-up lost: the check that follows the cut to
+    t-p.r2 counts t-p.r1's fills at the cut's read (what the cut's qty counted, less its excess),
+    so those 3 are found and t-p.r2 is cut again: 20 bought of 20. Failed with the follow's count
+    not less the excess (mutant m6): the 3 were taken as counted, 23 bought."""
+    with rig() as r:
+        _cut_asked(r)
+        r.sim.inject("step_before_replace")
+        r.sim.inject("replace_error", status=503, count=1, carried_out=True)
+        r.sim.inject("lookup_error", status=503, count=8)
+        r.gw.modifier.check_replaces()
+        for _ in range(10):
+            r.bar()
+            r.gw.modifier.check_replaces()
+        bought, orders, lines = r.bought(), r.orders(), r.lines
+    assert bought == 20, orders
+    assert any("between the cut's read and its replace" in line for line in lines), lines
+    assert not [line for line in lines if line.startswith("ERROR")], lines
+
+
+def test_a_lost_cut_left_pending_is_followed_once_carried_out():
+    """The cut's PATCH left pending two bars, its answer and its look-up lost: the check reads
+    t-p.r1 pending_replace, a try, and follows the cut once it is carried out: 20 bought, no ERROR.
+    Failed with the pending_replace branch removed (mutant m7): t-p.r1 taken as working and cut
+    again while its replace was pending (refused 422: an ERROR; 23 bought)."""
+    with rig() as r:
+        _cut_asked(r)
+        r.sim.inject("slow_replace", bars=2)
+        r.sim.inject("replace_error", status=503, count=1, carried_out=True)
+        r.sim.inject("lookup_error", status=503, count=8)
+        r.gw.modifier.check_replaces()
+        for _ in range(10):
+            r.bar()
+            r.gw.modifier.check_replaces()
+        bought, orders, lines = r.bought(), r.orders(), r.lines
+    assert bought == 20, orders
+    assert any("to what is left is pending: checked again at the next bar" in line for line in lines), lines
+    assert any("its answer lost, was carried out" in line for line in lines), lines
+    assert not [line for line in lines if line.startswith("ERROR")], lines
