@@ -67,10 +67,17 @@ class UndoneReplaces:
         """``order``, a replacement, ended while the order it replaces was not shown
         ``replaced`` (the replace answered, then not carried out: AL-14, or the old order's
         ``replaced`` not seen yet): the old order is followed again and this end is kept on it,
-        our order's end only if the old order is shown ``replaced`` later. False when that is
-        not the case."""
+        our order's end only if the old order is shown ``replaced`` later. The order it replaces
+        is the one followed with it as its successor or, a replace of ours whose answer was not
+        followed yet (lost: only its client id is known), the one its ``replaces`` names, followed
+        still and not shown ``replaced``. False when that is not the case."""
         venue_id = str(order.id)
         old_id = next((k for k, s in self._orders.items() if s.successor == venue_id and not s.replaced), None)
+        if old_id is None and order.replaces is not None:  # (not linked: no successor named yet)
+            replaced = self._orders.get(str(order.replaces))
+            if (replaced is not None and replaced.ours == state.ours and replaced.successor is None
+                    and not (replaced.replaced or replaced.terminal)):  # fmt: skip
+                old_id = str(order.replaces)
         if old_id is None or self._orders[old_id].complete:
             return False
         self._follow_old(old_id, order)

@@ -7,7 +7,10 @@ replaced already: nothing to cut", the runtime stayed on the replaced order, and
 
 from __future__ import annotations
 
+from alpaca_helpers import collect
 from modify_support import rig
+
+from ml4t_live.events import OrderCancelled, OrderFilled
 
 
 def test_a_cut_whose_answer_and_look_up_are_lost_is_followed_to_its_replacement():
@@ -109,4 +112,27 @@ def test_a_lost_cut_left_pending_is_followed_once_carried_out():
     assert bought == 20, orders
     assert any("to what is left is pending: checked again at the next bar" in line for line in lines), lines
     assert any("its answer lost, was carried out" in line for line in lines), lines
+    assert not [line for line in lines if line.startswith("ERROR")], lines
+
+
+def test_a_lost_cut_alpaca_then_does_not_carry_out_does_not_end_the_order():
+    """The cut's PATCH left pending, its answer and its look-up lost, then not carried out (AL-14):
+    its replacement t-p.r2 ends canceled, known to the gateway only by its client id (the answer
+    that links it to t-p.r1 was lost). That is the cut undone, not t-p's end: t-p.r1 works on, is
+    cut again, and t-p ends filled at 20 with no OrderCancelled. Failed before: OrderCancelled(t-p)
+    reached the engine while t-p.r1 worked on, then OrderFilled at 20."""
+    with rig() as r:
+        _cut_asked(r)
+        r.sim.inject("slow_replace", bars=1, fail=True)
+        r.sim.inject("replace_error", status=503, count=1, carried_out=True)
+        r.sim.inject("lookup_error", status=503, count=8)
+        r.gw.modifier.check_replaces()
+        for _ in range(10):
+            r.bar()
+            r.gw.modifier.check_replaces()
+        seen = collect(r.gw.events, lambda seen: any(isinstance(e, OrderFilled) for e in seen))
+        bought, orders, lines = r.bought(), r.orders(), r.lines
+    assert orders["t-p.r2"][0] == "canceled" and bought == 20, orders
+    ends = [e for e in seen if isinstance(e, OrderCancelled | OrderFilled)]
+    assert [type(e) for e in ends] == [OrderFilled] and ends[0].cumulative_quantity == 20, ends
     assert not [line for line in lines if line.startswith("ERROR")], lines

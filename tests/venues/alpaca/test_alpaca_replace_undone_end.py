@@ -107,3 +107,30 @@ def test_an_old_order_shown_replaced_by_the_undone_replacement_reports_its_end()
     out = tracker.on_trade_update(_update("replaced", id=OLD, status="replaced", filled_qty="40", replaced_by=NEW))
     assert _ends(out) == [OrderCancelled("doc-1", "canceled")]
     assert tracker.outcome("doc-1") == "closed"
+
+
+def _replace_answer_lost() -> OrderTracker:
+    """doc-1 replaced by a PATCH whose answer was lost: doc-1.r1 is known by its client id only."""
+    tracker = OrderTracker()
+    tracker.register("doc-1")
+    tracker.on_trade_update(TradeUpdate(**DOCS["partial_then_fill"][0]))  # 40 filled
+    tracker.alias("doc-1.r1", "doc-1")
+    return tracker
+
+
+def test_an_unlinked_replacement_that_ends_is_a_replace_not_carried_out() -> None:
+    """Its ``canceled`` is not doc-1's end while doc-1 works on (before: OrderCancelled); the end is
+    kept on doc-1, and is doc-1's should doc-1 be shown replaced by it after all."""
+    tracker = _replace_answer_lost()
+    assert _ends(tracker.on_trade_update(_replacement_canceled())) == []
+    assert tracker.outcome("doc-1") == "open"
+    assert tracker.followed_instead(NEW) == OLD
+    out = tracker.on_trade_update(_update("replaced", id=OLD, status="replaced", filled_qty="40", replaced_by=NEW))
+    assert _ends(out) == [OrderCancelled("doc-1", "canceled")]
+
+
+def test_an_unlinked_replacement_of_an_order_shown_replaced_ends_the_order() -> None:
+    tracker = _replace_answer_lost()
+    tracker.on_trade_update(_update("replaced", id=OLD, status="replaced", filled_qty="40", replaced_by=NEW))
+    assert _ends(tracker.on_trade_update(_replacement_canceled())) == [OrderCancelled("doc-1", "canceled")]
+    assert tracker.outcome("doc-1") == "closed"
