@@ -32,9 +32,9 @@ _log = logger.bind(component="venue-broker")
 _FILL_NEXT = (OrderType.MARKET, OrderType.MOC)
 
 #: venue error codes their gateway logged as an ERROR when it found them (shown here at DEBUG; the
-#: others as a WARNING): the venue traded more than the strategy asked (Alpaca's modify check,
-#: :mod:`~ml4t_live.venues.alpaca.modify`), said at once, not at the next settle a failing run
-#: never reaches
+#: others as a WARNING): the venue traded more than the strategy asked (Alpaca's replace check,
+#: :mod:`~ml4t_live.venues.alpaca.modify`, its cut :mod:`~ml4t_live.venues.alpaca.cut`), said at
+#: once, not at the next settle a failing run never reaches
 _SAID_WHEN_FOUND = frozenset({"over_filled"})
 
 
