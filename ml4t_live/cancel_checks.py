@@ -107,16 +107,26 @@ class CancelResending:
             if not self._follows_cancel(cid):
                 continue  # ended meanwhile (its events, the look-up)
             listed = cid in working
-            if listed and self.owed.listed_working(cid):
-                _log.info("order {}: listed working after a look-up found it filled: no longer owed its "
-                          "executions (should it fill, they decide; a later look-up finding it filled owes them "
-                          "again)", cid)  # fmt: skip
+            if listed:  # (before the sends: one carried to the next check is listed working all the same)
+                self._listed_now(cid)
             if listed and resends.may_send(cid):
                 to_send.append(cid)
             else:
                 self._check_unsent(cid, listed)
         self._resend_batches(to_send, started, final=final, when=when)
         self._drain(block_until=None)  # a confirmation the gateway waited for is applied now
+
+    def _listed_now(self, cid: str) -> None:
+        """A check lists ``cid`` working to this client id: what a look-up found (filled, shown by
+        its executions alone) and what it is owed end together, here only
+        (:meth:`CancelResends.listed_working`,
+        :meth:`~ml4t_live.owed_executions.OwedExecutions.listed_working`); a later look-up finding
+        it filled owes it afresh."""
+        self.cancel_resends.listed_working(cid)
+        if self.owed.listed_working(cid):
+            _log.info("order {}: listed working after a look-up found it filled: no longer owed its "
+                      "executions (should it fill, they decide; a later look-up finding it filled owes them "
+                      "again)", cid)  # fmt: skip
 
     def _resend_batches(self, cids: list[str], started: float, *, final: bool, when: str) -> None:
         """Send the cancels of ``cids`` again, in batches through

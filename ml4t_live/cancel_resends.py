@@ -112,13 +112,14 @@ class _Cancel:
     listed: bool | None = None  # whether the venue listed it working at the last check that read (None: none did)
     alerted: bool = False  # ALERTed before a restart (ALERTed again once after it)
     # the last word on it was a look-up finding it filled, its executions not all come (not counted
-    # by max_open_orders); cleared once a check lists it working (a stale look-up); kept over a restart
+    # by max_open_orders); cleared once a check lists it working (a stale look-up: listed_working,
+    # with the debt); kept over a restart
     found_filled: bool = False
     answer: str = ""  # the venue's last refusal of the cancel followed, or the gateway's bug (the ALERT quotes it)
     bug: bool = False  # the cancel followed raised a bug in the gateway (whether it went out is unknown)
     answer_bug: bool = False  # ``answer`` is that bug's text, not the venue's refusal
     # the last word on it was a look-up showing it by its executions alone ("unknown": it may still
-    # work under another IB client id); cleared once a check lists it working (found filled, its
+    # work under another IB client id); cleared once a check lists it working (listed_working; found filled, its
     # ALERT says that first); counted by max_open_orders still; not kept over a restart (its
     # look-up says again)
     found_unknown: bool = False
@@ -304,6 +305,17 @@ class CancelResends:
             if listed:  # listed working to this client id: neither shown by its executions alone nor filled
                 item.found_unknown = item.found_filled = False
 
+    def listed_working(self, cid: str) -> None:
+        """A check listed ``cid`` working to this client id (its open orders, or a look-up finding
+        it open): it is neither found filled nor shown by its executions alone any more, whether
+        or not its check then gets to send (a carried one too). Called only with
+        :meth:`~ml4t_live.owed_executions.OwedExecutions.listed_working`, through
+        :meth:`~ml4t_live.cancel_checks.CancelResending._listed_now`, so the finding and the
+        debt end together: a later look-up finding it filled says so afresh and owes it afresh."""
+        item = self._items.get(cid)
+        if item is not None:
+            item.found_unknown = item.found_filled = False
+
     def overdue(self, cancelling: dict[str, Any]) -> int:
         """How many of the ``cancelling`` orders have gone unanswered past their first check: the
         venue may well still work them, and ``max_open_orders`` counts them.
@@ -316,7 +328,7 @@ class CancelResends:
 
     def found_filled(self, cid: str) -> bool:
         """A look-up found ``cid`` filled at the venue (its executions to come): True the first
-        time (said once; again if a check listed it working since), False after; until a later check lists it working (:meth:`checked`),
+        time (said once; again if a check listed it working since), False after; until a later check lists it working (:meth:`listed_working`),
         ``overdue`` leaves it out and its ALERT says it was found filled."""
         item = self._items.setdefault(cid, _Cancel(self.clock()))
         first, item.found_filled = not item.found_filled, True
@@ -325,7 +337,7 @@ class CancelResends:
     def found_unknown(self, cid: str) -> None:
         """A look-up showed ``cid`` by its executions alone ("unknown": whether it still works is
         unknown, so it is not found filled and ``overdue`` still counts it): noted for its ALERT,
-        until a later check lists it working (:meth:`checked`)."""
+        until a later check lists it working (:meth:`listed_working`)."""
         self._items.setdefault(cid, _Cancel(self.clock())).found_unknown = True
 
     def looked_up(self, cids: Iterable[str], unread: Iterable[str] = ()) -> None:
