@@ -54,7 +54,7 @@ from ...protocols import AccountSnapshot, OrderRequest, VenueOrder
 from .away import WhileAway, legs_of_ours
 from .config import AlpacaConfig, redact
 from .held import HeldOrders
-from .lookups import Unread, look_up_each
+from .lookups import Turns, Unread, look_up_each
 from .modify import Modifier
 from .order_stream import OrderStream
 from .parsing import (
@@ -111,6 +111,7 @@ class AlpacaGateway:
                               current_ids=self._venue_ids, walk=self.chains.chain,
                               check_chain=self.modifier.check_chain)  # (listed working orders)
         self.held = HeldOrders()  # OCA members and bracket exits not sent yet
+        self._turns = Turns()  # the order lookup() asks its ids in (those failing last)
         self.account_number = ""
         self.is_paper = config.paper
         self._connected = False
@@ -239,7 +240,8 @@ class AlpacaGateway:
         id it could not read (refused, no answer, no request slot within ``request_timeout``, or
         found with a report that raised) is unknown, never absent: LookupIncomplete (a
         ConnectionFailed) once the others were asked (those after a read that says Alpaca cannot be
-        asked now, or after a second 5xx in a row, unasked), with what they came to. A found order is
+        asked now, or after a second 5xx in a row, unasked), with what they came to; the ids whose
+        read failed are asked after the others at the next look-up (:class:`~.lookups.Turns`). A found order is
         ours from now on: what it filled is reported as events; one whose report raises is
         logged with the traceback and not taken (its next look-up reports what this one did not,
         each execution once). A submit of unknown outcome is settled and reported as the adapter's
@@ -250,7 +252,7 @@ class AlpacaGateway:
         ``replaced_by`` leads to, see :meth:`~.submit.OrderChains.chain`), under our id: the order
         under our id stays ``replaced`` at Alpaca while its replacement works, fills or ends."""
         client = self._require()
-        return look_up_each(client_order_ids, lambda cid: self._look_up_one(client, cid))
+        return look_up_each(client_order_ids, lambda cid: self._look_up_one(client, cid), self._turns)
 
     def _look_up_one(self, client: AlpacaTradingClient, cid: str) -> VenueOrder | None:
         self.tracker.register(cid)

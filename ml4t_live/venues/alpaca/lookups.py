@@ -12,11 +12,18 @@ look-up there, the ids not asked yet unread too (each would wait as long, on the
 outage: :data:`OUTAGE`). So a look-up of any number of ids waits at most two reads' retries in an
 outage, not one per id. Any id unread raises :class:`~ml4t_live.errors.LookupIncomplete` with what
 the others came to.
+
+Every caller passes its ids in the same order at each look-up, so the gateway keeps the turn
+(:class:`Turns`): the ids whose read failed go after the others at the next look-up, the longest
+failing first, so two orders whose reads keep failing cannot keep the ids behind them unasked
+while any read is answered.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
+from itertools import count
 
 from ...errors import LookupIncomplete, VenueError
 from ...protocols import VenueOrder
@@ -27,6 +34,8 @@ from .submit import BrokenChain
 #: ids in a row whose read ended in a 5xx (after the retries) that end a look-up: a server error
 #: about one order is its own, Alpaca failing reads one after another is an outage
 OUTAGE = 2
+#: ids whose failed read :class:`Turns` remembers at most (the longest failing forgotten first)
+REMEMBERED = 4096
 
 
 class Unread(Exception):  # (one id's outcome, caught by look_up_each alone)
@@ -54,10 +63,40 @@ def server_error(exc: VenueError | None) -> bool:
     return isinstance(exc, VenueRequestFailed) and exc.status is not None and exc.status >= 500
 
 
-def look_up_each(client_order_ids: Iterable[str], one: Callable[[str], VenueOrder | None]) -> dict[str, VenueOrder]:
-    """What ``one`` finds of each id (None: Alpaca does not know it, left out); see the module
-    docstring for the ids it cannot read."""
-    cids = list(client_order_ids)
+class Turns:
+    """The order a look-up asks its ids in: first those whose last read did not fail (in the
+    caller's order), then those whose read failed, the longest failing first. One per gateway,
+    shared by every caller (engine thread, the stream's loop thread)."""
+
+    def __init__(self) -> None:
+        self._failed: dict[str, int] = {}  # client order id -> when its read last failed (a count)
+        self._clock = count()
+        self._lock = threading.Lock()
+
+    def order(self, cids: list[str]) -> list[str]:
+        with self._lock:
+            failed = self._failed
+            return sorted(cids, key=lambda cid: (cid in failed, failed.get(cid, 0)))  # (sorted is stable)
+
+    def failed(self, cid: str) -> None:
+        with self._lock:
+            self._failed.pop(cid, None)
+            self._failed[cid] = next(self._clock)
+            if len(self._failed) > REMEMBERED:
+                del self._failed[next(iter(self._failed))]
+
+    def read(self, cid: str) -> None:
+        with self._lock:
+            self._failed.pop(cid, None)
+
+
+def look_up_each(client_order_ids: Iterable[str], one: Callable[[str], VenueOrder | None],
+                 turns: Turns | None = None) -> dict[str, VenueOrder]:  # fmt: skip
+    """What ``one`` finds of each id (None: Alpaca does not know it, left out), asked in the
+    order ``turns`` gives (the caller's without it); see the module docstring for the ids it
+    cannot read."""
+    turns = turns or Turns()
+    cids = turns.order(list(dict.fromkeys(client_order_ids)))
     found: dict[str, VenueOrder] = {}
     unread: dict[str, str] = {}
     failing: list[str] = []  # the ids in a row up to here whose read ended in a 5xx
@@ -66,6 +105,7 @@ def look_up_each(client_order_ids: Iterable[str], one: Callable[[str], VenueOrde
             order = one(cid)
         except Unread as exc:
             unread[cid] = exc.why
+            turns.failed(cid)
             failing = [*failing, cid] if server_error(exc.failure) else []
             if venue_down(exc.failure) or len(failing) >= OUTAGE:
                 why = (f"Alpaca failed the reads of {', '.join(failing)} in a row" if len(failing) >= OUTAGE
@@ -74,6 +114,7 @@ def look_up_each(client_order_ids: Iterable[str], one: Callable[[str], VenueOrde
                 break
             continue
         failing = []
+        turns.read(cid)
         if order is not None:
             found[cid] = order
     if unread:

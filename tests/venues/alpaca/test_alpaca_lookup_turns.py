@@ -1,0 +1,55 @@
+"""Two orders whose reads keep failing do not keep the ids behind them unasked.
+
+Every caller of the gateway's ``lookup`` (the cancel checks, a warm restart's reads, the unknown
+orders, the owed executions) passes its ids in the same order at each look-up. Before, two ids
+whose reads kept ending in a 5xx at the front ended every look-up ('two in a row': an outage), so
+the ids behind them were 'not asked' at every look-up: an order another client cancelled was
+never reported. The gateway now asks the ids whose read failed after the others at the next
+look-up (:class:`~ml4t_live.venues.alpaca.lookups.Turns`). Real alpaca-py against
+SimulatedAlpaca, the trade stream silent (only the look-up reports).
+"""
+
+from __future__ import annotations
+
+import pytest
+from alpaca.trading.client import TradingClient
+from alpaca_helpers import drain, inject, of
+from unknown_support import ATTEMPTS
+
+from ml4t_live.errors import LookupIncomplete
+from ml4t_live.events import OrderCancelled
+from ml4t_live.sim.alpaca import SimulatedAlpaca
+from ml4t_live.venues.alpaca.gateway import AlpacaGateway
+from ml4t_live.venues.alpaca.lookups import Turns
+from tests.venues.alpaca.test_alpaca_lookup_each import resting
+
+CIDS = ["t-0", "t-1", "t-2"]
+
+
+def test_an_id_not_asked_behind_two_failing_reads_is_asked_at_the_next_look_up(
+    sim: SimulatedAlpaca, gw: AlpacaGateway
+) -> None:
+    """Failed before: t-2 'not asked' at the second look-up too, its cancel never reported."""
+    ids = resting(sim, gw, CIDS)
+    for cid in ("t-0", "t-1"):  # their reads answer 503 after every retry, at both look-ups
+        inject(sim, "order_read_error", order_id=ids[cid], count=2 * ATTEMPTS)
+    TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url).cancel_order_by_id(ids["t-2"])
+    with pytest.raises(LookupIncomplete) as first:
+        gw.lookup(CIDS)
+    assert "not asked" in first.value.unread["t-2"]  # (an outage as far as this look-up can tell)
+    with pytest.raises(LookupIncomplete) as second:
+        gw.lookup(CIDS)
+    assert {cid: o.status for cid, o in second.value.found.items()} == {"t-2": "cancelled"}
+    assert set(second.value.unread) == {"t-0", "t-1"}
+    assert [e.client_order_id for e in of(OrderCancelled, drain(gw.events))] == ["t-2"]
+
+
+def test_turns_ask_the_ids_that_failed_last_the_longest_failing_first() -> None:
+    turns = Turns()
+    assert turns.order(["a", "b", "c", "d"]) == ["a", "b", "c", "d"]  # (the caller's order)
+    turns.failed("b")
+    turns.failed("a")
+    assert turns.order(["a", "b", "c", "d"]) == ["c", "d", "b", "a"]
+    turns.failed("b")  # (failing again: now the latest)
+    turns.read("a")  # (answered: no longer behind)
+    assert turns.order(["a", "b", "c", "d"]) == ["a", "c", "d", "b"]
