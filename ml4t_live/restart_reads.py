@@ -36,6 +36,8 @@ class UnreadAway:
     avg_price: float | None  # at this average price
     venue_filled: float  # what the venue listed the order (its own part) filled at the restart
     reads: int = 1  # reads that failed so far
+    venue_quantity: float = 0.0  # the quantity the venue listed the order (its own: a replacement's)
+    contained: str = ""  # how the listed order asking more than the book's was contained ("": not)
 
 
 class AwayReads:
@@ -87,7 +89,8 @@ class AwayReads:
             if order is not None:
                 if asked is not None:  # (Alpaca: a replace's check is made again against it)
                     asked(order_request(order))
-                entry = UnreadAway(order.filled_quantity, order.filled_price, venue_order.filled_quantity, 0)
+                entry = UnreadAway(order.filled_quantity, order.filled_price, venue_order.filled_quantity, 0,
+                                   venue_order.quantity)  # fmt: skip
                 self._read(since, cid, entry)
                 unanswered = unanswered or cid in self.unread
         return unanswered
@@ -117,6 +120,7 @@ class AwayReads:
             executions = since(cid, entry.filled, entry.avg_price)
         except (VenueError, BridgeError) as exc:
             entry.reads += 1
+            self._contain(cid, entry)
             if getattr(exc, "permanent", False) or entry.reads >= AWAY_READS:
                 self._give_up(cid, entry, exc)
                 return
@@ -138,16 +142,49 @@ class AwayReads:
                     execution = replace(execution, cumulative_quantity=execution.cumulative_quantity + since_restart)
                 self.apply_live(execution)
 
+    def _contain(self, cid: str, entry: UnreadAway) -> None:
+        """The read of what ``cid`` filled while away failed: whatever the orders it replaced
+        filled (unread), the venue's listing alone may show that the listed order asks more than
+        the book's order: the orders before it filled at least what the book holds beyond the
+        listed order's own fills, and that plus its quantity goes beyond the book's quantity (a
+        change the venue took just before a crash that the journal never recorded). It would
+        keep buying past the book while the read waits, so it is cancelled at once (once; a
+        WARNING): no cut can be sized safely without the read (what it and the orders before it
+        filled meanwhile is not known), and the strategy's order ends cancelled with what it
+        filled, never more than the book's order. An ERROR when the cancel is refused or gets
+        no answer (tried again at the next failed read)."""
+        order = self.book.get(cid) if self.book.knows(cid) else None
+        if entry.contained or order is None or cid not in self.book.open:
+            return
+        before = max(entry.filled - entry.venue_filled, 0.0)  # (at least, by the orders before it)
+        if before + entry.venue_quantity <= order.quantity + _EPS:
+            return
+        asks = (f"{entry.venue_quantity:g} on top of at least {before:g} filled before it; the book's order "
+                f"is {order.quantity:g}")  # fmt: skip
+        try:
+            self.gateway.cancel(cid)
+        except (VenueError, BridgeError) as exc:
+            _log.error("ALERT order {} as the venue lists it asks more than the book's order ({}) and could not be "
+                       "cancelled ({}); tried again at the next read: check the venue account", cid, asks, exc)  # fmt: skip
+            return
+        entry.contained = "cancelled at the restart"
+        _log.warning("order {} as the venue lists it asks more than the book's order ({}) while what it filled "
+                     "while away is not read: cancelled (the strategy's order ends with what it filled)",
+                     cid, asks)  # fmt: skip
+
     def _give_up(self, cid: str, entry: UnreadAway, exc: Exception) -> None:
         self.unread.pop(cid, None)
         forget = getattr(self.gateway, "forget_away", None)
         if forget is not None:
             forget(cid)  # (the gateway drops what it kept for the read)
+        contained = f"; the listed order asked more than the book's order: {entry.contained}" \
+            if entry.contained else ""  # fmt: skip
         _log.error("ALERT what order {} filled while away cannot be read ({}; {} read(s)): the book "
                    "holds {:g} filled as at the restart, the venue listed the order working with "
                    "{:g} filled (its own part); what is missing is not in the book (the position "
-                   "reconciliation shows it): check the venue account", cid, exc, entry.reads,
-                   entry.filled, entry.venue_filled)  # fmt: skip
+                   "reconciliation shows it as a difference, though these are the order's own fills); "
+                   "its replace chain was not checked against the book's order{}: check the venue "
+                   "account", cid, exc, entry.reads, entry.filled, entry.venue_filled, contained)  # fmt: skip
 
 
 class RestartLookUps:

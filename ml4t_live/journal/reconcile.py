@@ -51,7 +51,9 @@ def position_differences(ours: dict[str, float], venue: dict[str, float]) -> lis
                                   "the venue holds less than the strategy's own fills"))  # fmt: skip
         else:
             out.append(Difference("external", asset, f"{mine:.12g}", f"{held:.12g}",
-                                  f"{held - mine:+.12g} not placed by this strategy; never traded by it"))  # fmt: skip
+                                  f"{held - mine:+.12g} beyond the strategy's journaled fills (another's trades, or "
+                                  "fills of its own the journal lacks: an order's fills while away that could not "
+                                  "be read); the runtime never trades it"))  # fmt: skip
     return out
 
 

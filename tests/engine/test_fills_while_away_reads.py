@@ -64,9 +64,35 @@ def test_a_read_without_answer_is_given_up_after_the_bound_with_an_alert(logs):
         broker.reconcile_if_due()
     (alert,) = _alerts(logs, cid)
     assert "2 filled" in alert and "check the venue" in alert
+    assert "its replace chain was not checked against the book's order" in alert, alert
+    assert not venue.cancelled  # (the listed order asks no more than the book's: left working)
     broker.own.check_soon()
     broker.reconcile_if_due()
     assert len(venue.reads) == AWAY_READS  # given up: never read again
+
+
+def test_a_listed_order_asking_more_than_the_book_is_cancelled_while_its_read_fails(logs):
+    """The venue lists the order asking 9 (2 filled of its own) where the book's order is 5 with
+    2 filled: whatever the orders it replaced filled, it would buy past the book (a change the
+    venue took just before a crash, never journaled). Failed before: left working, buying on
+    while the read got no answer. Now cancelled at the first failed read, once, with a WARNING;
+    the give-up ALERT says so."""
+    venue = _Unreadable(VenueError, fill_on_wait=True)
+    first = Stepper()
+    run(first, venue, bars(3), open_orders_at_end="keep")
+    cid = first.limit.order_id
+    venue.open_orders = [VenueOrder(cid, "V9", "AAA", OrderSide.BUY, 9, 2, OrderType.LIMIT, "open", 50.0)]
+    broker = VenueBroker(venue, strategy_id="stepper")
+    LiveEngine(Stepper(), broker, ListFeed(bars(3)), session_dir=False, settle_timeout=0.5,
+               open_orders_at_end="keep").run()  # fmt: skip
+    while len(venue.reads) < AWAY_READS:
+        broker.own.check_soon()
+        broker.reconcile_if_due()
+    assert venue.cancelled.count(cid) == 1, venue.cancelled
+    (warning,) = [m for level, m in logs if level == "WARNING" and "asks more than the book's order" in m]
+    assert "9 on top of at least 0 filled before it; the book's order is 5" in warning and "cancelled" in warning
+    (alert,) = _alerts(logs, cid)
+    assert "the listed order asked more than the book's order: cancelled at the restart" in alert, alert
 
 
 def test_a_permanent_failure_is_given_up_at_once(logs):
