@@ -219,7 +219,10 @@ class CancelResending:
 
     def _check_one(self, cid: str, listed: bool, send: bool, when: str) -> None:
         """One due cancel's check on its own (a look-up found its order working): nothing to send
-        (not listed, or no tries left), or sent again with one ``cancel``."""
+        (not listed, or no tries left), or sent again with one ``cancel``. Listed, it is listed
+        working as at a check (:meth:`_listed_now`)."""
+        if listed:
+            self._listed_now(cid)
         if send:
             self._resend_outcome(cid, cancel_one(self.gateway, cid), when)
         else:

@@ -301,9 +301,7 @@ class CancelResends:
         if listed is None:
             item.unread += 1
         else:
-            item.listed = listed
-            if listed:  # listed working to this client id: neither shown by its executions alone nor filled
-                item.found_unknown = item.found_filled = False
+            item.listed = listed  # (listed: what a look-up found ends at :meth:`listed_working`, with the debt)
 
     def listed_working(self, cid: str) -> None:
         """A check listed ``cid`` working to this client id (its open orders, or a look-up finding
