@@ -66,7 +66,7 @@ from .parsing import (
     venue_order,
 )
 from .rate_limit import TokenBucket
-from .rest import AlpacaTradingClient, RestCaller, VenueRequestFailed
+from .rest import AlpacaTradingClient, RestCaller, UnreadableAnswer, VenueRequestFailed
 from .submit import BrokenChain, OrderChains, OrderRefused, Submitter
 from .tracker import OrderTracker
 from .unknown import BeingReported
@@ -237,8 +237,8 @@ class AlpacaGateway:
     def lookup(self, client_order_ids: Iterable[str]) -> dict[str, VenueOrder]:
         """Where Alpaca has these client order ids (``GET /v2/orders:by_client_order_id``), each
         asked on its own (:func:`~.lookups.look_up_each`): ids Alpaca does not know are absent; an
-        id it could not read (refused, no answer, no request slot within ``request_timeout``, or
-        found with a report that raised) is unknown, never absent: LookupIncomplete (a
+        id it could not read (refused, no answer, an answer that cannot be read, no request slot
+        within ``request_timeout``, or found with a report that raised) is unknown, never absent: LookupIncomplete (a
         ConnectionFailed) once the others were asked (those after a read that says Alpaca cannot be
         asked now, or after a second 5xx in a row, unasked), with what they came to; the ids whose
         read failed are asked after the others at the next look-up (:class:`~.lookups.Turns`). A found order is
@@ -260,6 +260,8 @@ class AlpacaGateway:
             chain = self.chains.chain(cid) or self.away.chain_by_venue_id(cid)
         except BrokenChain as exc:  # (its replacements cannot be followed: this order's alone)
             raise Unread(f"look-up of {cid} found it, but {exc}", failure=exc) from None
+        except UnreadableAnswer as exc:  # (an answer alpaca-py cannot read, after the retries)
+            raise Unread(f"look-up of {cid} got an answer that cannot be read: {exc}", failure=exc) from None
         except VenueError as exc:  # refused, no answer, or no request slot in time (not sent)
             raise Unread(f"look-up of {cid} got no answer: {exc}", failure=exc) from None
         if not chain:

@@ -3,13 +3,14 @@
 :func:`look_up_each` asks about each id with the gateway's look-up of one
 (:meth:`~.gateway.AlpacaGateway.lookup`) and keeps going past an id it could not read
 (:class:`Unread`): a read Alpaca refused about that order (a 4xx status other than 429), a read
-answered with a server error (5xx) after the retries while the next read is answered, a chain of
-replacements that cannot be followed (:class:`~.submit.BrokenChain`), or an order found whose
-report raised. A failure that says the venue itself cannot be asked now ends the
+answered with a server error (5xx) or with an answer alpaca-py cannot read
+(:class:`~.rest.UnreadableAnswer`: that order's payload) after the retries while the next read is
+answered, a chain of replacements that cannot be followed (:class:`~.submit.BrokenChain`), or an
+order found whose report raised. A failure that says the venue itself cannot be asked now ends the
 look-up there, the ids not asked yet unread too (each would wait as long, on the engine thread):
 :func:`venue_down` (no request slot, no HTTP status after the retries, or 429 beyond
 ``rate_limit_patience``), or a second id in a row whose read ended in a 5xx after the retries (an
-outage: :data:`OUTAGE`). So a look-up of any number of ids waits at most two reads' retries in an
+outage: :data:`OUTAGE`; an unreadable answer counts in that run as a 5xx does). So a look-up of any number of ids waits at most two reads' retries in an
 outage, not one per id. Any id unread raises :class:`~ml4t_live.errors.LookupIncomplete` with what
 the others came to.
 
@@ -28,11 +29,11 @@ from itertools import count
 from ...errors import LookupIncomplete, VenueError
 from ...protocols import VenueOrder
 from .rate_limit import RateLimitTimeout
-from .rest import VenueRequestFailed
+from .rest import UnreadableAnswer, VenueRequestFailed
 from .submit import BrokenChain
 
-#: ids in a row whose read ended in a 5xx (after the retries) that end a look-up: a server error
-#: about one order is its own, Alpaca failing reads one after another is an outage
+#: ids in a row whose read ended in a 5xx or an unreadable answer (after the retries) that end a
+#: look-up: such a read about one order is its own, Alpaca failing reads one after another is an outage
 OUTAGE = 2
 #: ids whose failed read :class:`Turns` remembers at most (the longest failing forgotten first)
 REMEMBERED = 4096
@@ -49,17 +50,21 @@ class Unread(Exception):  # (one id's outcome, caught by look_up_each alone)
 
 def venue_down(exc: VenueError | None) -> bool:
     """Whether a read's failure says the venue cannot be asked now: no request slot within
-    ``request_timeout`` (nothing sent), no HTTP status after the retries (no answer, or one that
-    could not be read), or 429 after ``rate_limit_patience`` (the account's request rate, never
-    one order's); not a :class:`~.submit.BrokenChain` (one order's replacements that cannot be
-    followed)."""
+    ``request_timeout`` (nothing sent), no answer after the retries (no HTTP status), or 429
+    after ``rate_limit_patience`` (the account's request rate, never one order's); not a
+    :class:`~.submit.BrokenChain` (one order's replacements that cannot be followed) nor an
+    :class:`~.rest.UnreadableAnswer` (one order's payload alpaca-py cannot read)."""
     if isinstance(exc, RateLimitTimeout):
         return True
-    return isinstance(exc, VenueRequestFailed) and not isinstance(exc, BrokenChain) and exc.status in (None, 429)
+    own = isinstance(exc, (BrokenChain, UnreadableAnswer))
+    return isinstance(exc, VenueRequestFailed) and not own and exc.status in (None, 429)
 
 
 def server_error(exc: VenueError | None) -> bool:
-    """Whether a read ended in a 5xx after the retries (one order's trouble, or an outage)."""
+    """Whether a read ended in a 5xx, or an answer that cannot be read, after the retries (one
+    order's trouble, or an outage)."""
+    if isinstance(exc, UnreadableAnswer):
+        return True
     return isinstance(exc, VenueRequestFailed) and exc.status is not None and exc.status >= 500
 
 

@@ -15,7 +15,7 @@ with alpaca-py's retry switched off (a retry-code list no HTTP status matches, t
   the middle, an HTML page instead of JSON, JSON of the wrong shape) -> retried only for requests
   that are safe to repeat (reads, a cancel); for a submit or a replace they raise
   :class:`AmbiguousOutcome`, and the gateway looks the order up by its client order id instead of
-  sending it again;
+  sending it again; a read still unreadable after the retries raises :class:`UnreadableAnswer`;
 * anything else raises :class:`VenueRequestFailed` with the venue's code and message (secrets
   scrubbed), translated once here.
 
@@ -72,6 +72,15 @@ class VenueRequestFailed(VenueError):
         self.status = status
         self.code = code
         self.message = message
+
+
+class UnreadableAnswer(VenueRequestFailed):
+    """Alpaca answered a repeatable request, after every retry, with a body alpaca-py cannot read
+    (JSON its models reject, an empty body): no HTTP status, but the venue answered; about what
+    was asked (one order's payload), never a sign that the venue cannot be asked."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        super().__init__(what, None, "", reason)
 
 
 class AmbiguousOutcome(VenueError):
@@ -186,6 +195,8 @@ class RestCaller:
                 if attempt < attempts:
                     self._pause(attempt, what, reason)
                     continue
+                if isinstance(exc, _UNREADABLE) and not isinstance(exc, _TRANSPORT):
+                    raise UnreadableAnswer(what, reason) from None
                 raise VenueRequestFailed(what, None, "", reason) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
