@@ -89,7 +89,7 @@ Kinds (``SimulatedAlpaca.inject(kind, **params)`` or a ``--faults`` scenario). E
                            given; after ``skip`` such reads answered normally) are answered
                            ``status`` (default 503): an order the venue cannot show for a while;
                            404 (Alpaca's "order not found"): a read by id lagging a listing;
-                           200: an answer that is not an order (alpaca-py cannot read it)
+                           another 4xx: a refusal; 200: an answer that is not an order
 ``replace_error``          the next ``count`` PATCH /v2/orders/{id} are answered ``status`` (default
                            503); ``carried_out`` (default False): whether the replace was carried
                            out first (a lost answer) or not at all
@@ -141,8 +141,8 @@ def check_fault(kind: str, params: dict[str, Any]) -> None:
     if kind == "submit_error" and int(params.get("status", 500)) < 500:
         raise UnknownFault("submit_error needs a 5xx status")
     status = int(params.get("status", 503))
-    if kind == "order_read_error" and status < 500 and status not in (200, 404):  # (404: a read lagging a listing)
-        raise UnknownFault("order_read_error needs a 5xx status, 404 or 200")
+    if kind == "order_read_error" and status < 400 and status != 200:
+        raise UnknownFault("order_read_error needs a 4xx or 5xx status, or 200")
     if kind in ("lookup_error", "replace_error", "cancel_error") and status < 500:
         raise UnknownFault(f"{kind} needs a 5xx status")
     if int(params.get("count", 1)) < 1:

@@ -262,8 +262,9 @@ class AlpacaGateway:
             raise Unread(f"look-up of {cid} found it, but {exc}", failure=exc) from None
         except UnreadableAnswer as exc:  # (an answer alpaca-py cannot read, after the retries)
             raise Unread(f"look-up of {cid} got an answer that cannot be read: {exc}", failure=exc) from None
-        except VenueError as exc:  # refused, no answer, or no request slot in time (not sent)
-            raise Unread(f"look-up of {cid} got no answer: {exc}", failure=exc) from None
+        except VenueError as exc:  # an HTTP error status, no answer, or no request slot in time (not sent)
+            answered = isinstance(exc, VenueRequestFailed) and exc.status is not None
+            raise Unread(f"look-up of {cid} {'failed' if answered else 'got no answer'}: {exc}", failure=exc) from None
         if not chain:
             return None
         if cid in self.stream.unknown:  # a submit of unknown outcome: reported as the watcher would

@@ -96,7 +96,7 @@ def test_an_order_read_error_of_404_answers_an_order_the_listing_shows_as_not_fo
     assert [o.id for o in trading.get_orders()] == [order.id]  # the listing shows it meanwhile
     assert trading.get_order_by_id(order.id).id == order.id
     with pytest.raises(UnknownFault):
-        sim.inject("order_read_error", status=422)  # (404 is the one 4xx)
+        sim.inject("order_read_error", status=302)  # (a 4xx, a 5xx, or 200)
 
 
 def test_a_stale_replaced_read_answers_a_replaced_order_as_before_its_replace(

@@ -74,7 +74,7 @@ def test_a_refused_read_of_one_order_leaves_the_others_read(sim: SimulatedAlpaca
     """Failed before: ConnectionFailed (not LookupIncomplete), nothing found, t-3 never asked."""
     ids = three_resting(sim, gw)
     inject(sim, "order_read_error", order_id=ids["t-2"], count=ATTEMPTS)  # t-2's read: 503 after every retry
-    with pytest.raises(LookupIncomplete, match="could not read 1 of 3 .* look-up of t-2 got no answer") as caught:
+    with pytest.raises(LookupIncomplete, match="could not read 1 of 3 .* look-up of t-2 failed: .* HTTP 503") as caught:
         gw.lookup(CIDS)
     assert set(caught.value.unread) == {"t-2"}
     assert {cid: o.status for cid, o in caught.value.found.items()} == {"t-1": "open", "t-3": "cancelled"}
@@ -149,6 +149,35 @@ def test_server_errors_of_orders_not_in_a_row_leave_the_others_read(sim: Simulat
         gw.lookup(cids)
     assert set(caught.value.unread) == {"t-1", "t-3"}
     assert {cid: o.status for cid, o in caught.value.found.items()} == {"t-0": "open", "t-2": "open", "t-4": "open"}
+
+
+def test_refused_reads_in_a_row_are_each_their_orders_own(sim: SimulatedAlpaca, gw: AlpacaGateway) -> None:
+    """t-0 and t-1 are refused 403 (a 4xx: Alpaca's answer about that order, never an outage), t-2
+    after them is read. A mutant counting any status from 400 as a server error ended the look-up
+    at t-1 (t-2 'not asked')."""
+    ids = resting(sim, gw, TEN[:3])
+    for cid in ("t-0", "t-1"):
+        inject(sim, "order_read_error", order_id=ids[cid], count=1, status=403)
+    with pytest.raises(LookupIncomplete, match="could not read 2 of 3") as caught:
+        gw.lookup(TEN[:3])
+    assert set(caught.value.unread) == {"t-0", "t-1"} and "look-up of t-0 failed: " in caught.value.unread["t-0"]
+    assert "HTTP 403" in caught.value.unread["t-0"]  # (an answer: before, the look-up said it 'got no answer')
+    assert {cid: o.status for cid, o in caught.value.found.items()} == {"t-2": "open"}
+
+
+def test_a_refused_read_between_two_server_errors_breaks_their_run(sim: SimulatedAlpaca, gw: AlpacaGateway) -> None:
+    """t-0 answers 503 after every retry, t-1 is refused 403, t-2 answers 503 after every retry:
+    no two 5xx in a row, so t-3 is read. A mutant keeping the run of 5xx over a read failed
+    otherwise ended the look-up at t-2 (t-3 'not asked')."""
+    cids = TEN[:4]
+    ids = resting(sim, gw, cids)
+    inject(sim, "order_read_error", order_id=ids["t-0"], count=ATTEMPTS)
+    inject(sim, "order_read_error", order_id=ids["t-1"], count=1, status=403)
+    inject(sim, "order_read_error", order_id=ids["t-2"], count=ATTEMPTS)
+    with pytest.raises(LookupIncomplete, match="could not read 3 of 4") as caught:
+        gw.lookup(cids)
+    assert set(caught.value.unread) == {"t-0", "t-1", "t-2"}
+    assert {cid: o.status for cid, o in caught.value.found.items()} == {"t-3": "open"}
 
 
 def test_a_rate_limit_beyond_patience_ends_the_look_up(
