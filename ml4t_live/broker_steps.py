@@ -73,6 +73,7 @@ class BarSteps(RuntimeCancels):
     _resend_due_cancels: Any  # CancelResending._resend_due_cancels
     _restore_follow_up: Any  # CancelResending._restore_follow_up
     _keep_follow_up: Any  # CancelResending._keep_follow_up
+    _listed_now: Any  # CancelResending._listed_now
     gate: Any  # RailSteps.gate
     left_at_venue: list[Order]
     settle: Any  # FillBarrier.settle
@@ -311,14 +312,19 @@ class BarSteps(RuntimeCancels):
             self._found_working(self._look_up_unresolved())
         if self.away_reads.unread:
             self.away_reads.read_again()
-        # the owed executions before the positions are compared: a made-up fill counts
-        settle(self.owed, getattr(self.gateway, "lookup", None), self._drain, self._apply_live, self._take_venue_end)
         try:
             snapshot = self.gateway.snapshot()
         except (VenueError, BridgeError) as exc:  # unknown is never read as "flat"
             _log.warning("reconciliation skipped: the venue's positions could not be read ({})", exc)
-            self.own.check_soon()
+            self.own.check_soon()  # (the owed executions too wait for it)
             return
+        # an order owed its executions that the venue lists working is no longer owed (nothing made
+        # up for it, whatever a look-up says); the others are settled before the positions are
+        # compared: a made-up fill counts
+        for listed in snapshot.open_orders:
+            if listed.client_order_id in self.owed:
+                self._listed_now(listed.client_order_id)
+        settle(self.owed, getattr(self.gateway, "lookup", None), self._drain, self._apply_live, self._take_venue_end)
         self._lost_listed(snapshot.open_orders, "at the reconciliation")
         ours = {a: p.quantity for a, p in self.book.positions.items()}
         self.own.reconcile(snapshot, ours, when)

@@ -117,8 +117,9 @@ class CancelResending:
         self._drain(block_until=None)  # a confirmation the gateway waited for is applied now
 
     def _listed_now(self, cid: str) -> None:
-        """A check lists ``cid`` working to this client id: what a look-up found (filled, shown by
-        its executions alone) and what it is owed end together, here only
+        """A check (or a reconciliation's open orders: ``BarSteps.reconcile_if_due``) lists ``cid``
+        working to this client id: what a look-up found (filled, shown by its executions alone)
+        and what it is owed end together, here only
         (:meth:`CancelResends.listed_working`,
         :meth:`~ml4t_live.owed_executions.OwedExecutions.listed_working`); a later look-up finding
         it filled owes it afresh."""

@@ -24,8 +24,9 @@ and reach the book as events (a made-up part would count them twice); the order 
 Executions that came meanwhile settle it (nothing made up); a look-up that fails or does not find the order leaves it owed until the next reconciliation;
 the venue giving it another end (cancelled, rejected) ends it so; working after all, it is no longer
 owed (a cancelling one is the cancel checks', :mod:`~ml4t_live.cancel_checks`), nor is a cancelling
-one a cancel check lists working (:meth:`OwedExecutions.listed_working`: a later look-up finding it
-filled owes it afresh). A venue saying
+one a cancel check lists working, nor any one the reconciliation's own open orders list working
+(read before :func:`settle`, which then does not look it up: nothing is made up for it)
+(:meth:`OwedExecutions.listed_working`: a later look-up finding it filled owes it afresh). A venue saying
 filled but no more than the order's fills while the order is short of its quantity (IB shows an
 order it lists neither open nor completed by its executions alone: ``SAID_FILLED``'s "unknown")
 leaves how much it filled unknown: nothing is made up, the order stays as it is (pending, or
@@ -118,9 +119,9 @@ class OwedExecutions:
         self._owed[cid] = (max(quantity, said), since)
 
     def listed_working(self, cid: str) -> bool:
-        """A cancel check listed ``cid`` working to this client id (its open orders, or a look-up
-        finding it open) after a look-up found it filled: that finding is contradicted (a stale
-        look-up), so it is no longer owed, in doubt or not. Should it fill later, its executions
+        """A cancel check (its open orders, or a look-up finding it open) or a reconciliation (its
+        open orders) listed ``cid`` working to this client id after a look-up found it filled:
+        that finding is contradicted (a stale look-up), so it is no longer owed, in doubt or not. Should it fill later, its executions
         come as events; a later look-up finding it filled owes it afresh, its wait starting then
         (a debt kept from the stale finding would make its fill up at the first reconciliation
         after it, before its executions could come). Returns whether it was owed."""

@@ -155,3 +155,23 @@ def test_an_order_listed_working_whose_cancel_the_venue_then_takes_ends_cancelle
     assert intents[order.order_id]["status"] == "cancelled" and fills == 0 and positions == {}
     assert len(venue.cancelled) == 3 and venue.looked_up == [60.0]
     broker.close()
+
+
+def test_a_reconciliation_whose_open_orders_list_an_owed_order_makes_nothing_up(tmp_path):
+    # every look-up says filled, the venue never fills it; the check at 60 s finds it unlisted
+    # (owed), reconciliations at 60 s and 90 s, the next check at 120 s. The 90 s reconciliation's
+    # own open orders list it working: no longer owed there, not looked up, nothing made up.
+    # Before, that reconciliation looked it up first (its snapshot read after) and made up 5 at 90.0
+    # with the ALERT, for an order the venue listed working and never filled
+    venue = StaleFilledThenWorks(fill_on_wait=False, always_filled=True)
+    order, broker, lines = run_scripted(tmp_path, venue, bars=6, reconcile_at=(30.0, 60.0, 90.0))
+    cid = order.order_id
+    assert not [m for m in alert_lines(lines, cid) if MADE_UP in m]
+    assert venue.looked_up == [60.0]
+    listed = [line for line in lines if f"order {cid}: listed working after a look-up found it filled" in line]
+    assert len(listed) == 1, lines  # the 90 s reconciliation's
+    assert order.filled_quantity == 0 and cid in broker.book.cancelling and cid not in broker.owed
+    _, positions, fills = journal_of(tmp_path)
+    assert fills == 0 and positions == {}
+    assert broker.cancel_resends.overdue(broker.book.cancelling) == 1  # found filled no more: counted
+    broker.close()
