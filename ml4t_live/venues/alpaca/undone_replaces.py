@@ -67,7 +67,8 @@ class UndoneReplaces:
         """``order``, a replacement, ended while the order it replaces was not shown
         ``replaced`` (the replace answered, then not carried out: AL-14, or the old order's
         ``replaced`` not seen yet): the old order is followed again and this end is kept on it,
-        our order's end only if the old order is shown ``replaced`` later. The order it replaces
+        our order's end only if the old order is shown ``replaced`` later by this replacement
+        (or by none named: :meth:`end_when_replaced`). The order it replaces
         is the one followed with it as its successor or, a replace of ours whose answer was not
         followed yet (lost: only its client id is known), the one its ``replaces`` names, followed
         still and not shown ``replaced``. False when that is not the case."""
