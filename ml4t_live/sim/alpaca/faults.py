@@ -97,6 +97,7 @@ Kinds (``SimulatedAlpaca.inject(kind, **params)`` or a ``--faults`` scenario). E
                            armed too, a carried-out cancel stays ``pending_cancel``)
 ``lookup_error``           the next ``count`` GET /v2/orders:by_client_order_id are answered
                            ``status`` (default 503): a venue that cannot tell what it holds
+``listing_error``          the next ``count`` GET /v2/orders are answered ``status`` (default 503)
 ``delay_trade_updates``    the next ``count`` trade updates leave ``seconds`` late (order kept)
 ``duplicate_trade_updates`` the next ``count`` trade updates are sent twice
 ``partial_fill``           the next fill is split into ``parts`` executions (matching core)
@@ -124,7 +125,7 @@ KINDS = (
     "non_json_body", "connection_reset", "lookup_error", "accept_then_delay", "wash_trade_check",
     "refuse_next", "refuse_data_stream", "lose_stream_bar", "lose_cancel", "step_before_replace",
     "slow_replace", "stale_order_read", "order_read_error", "replace_error", "cancel_error",
-    "stale_replaced_read", "replaced_by_late", "stale_client_id_read", "stale_listing",
+    "stale_replaced_read", "replaced_by_late", "stale_client_id_read", "stale_listing", "listing_error",
 )
 STREAM_KINDS = KINDS[:4]
 SUBMIT_KINDS = ("submit_error", "accept_then_504", "accept_then_drop", "truncated_body",
@@ -143,7 +144,7 @@ def check_fault(kind: str, params: dict[str, Any]) -> None:
     status = int(params.get("status", 503))
     if kind == "order_read_error" and status < 400 and status != 200:
         raise UnknownFault("order_read_error needs a 4xx or 5xx status, or 200")
-    if kind in ("lookup_error", "replace_error", "cancel_error") and status < 500:
+    if kind in ("lookup_error", "listing_error", "replace_error", "cancel_error") and status < 500:
         raise UnknownFault(f"{kind} needs a 5xx status")
     if int(params.get("count", 1)) < 1:
         raise UnknownFault(f"{kind}: count must be >= 1")
@@ -182,6 +183,7 @@ class FaultState:
     rate_limit_left: int = 0
     submit_faults: list[SubmitFault] = field(default_factory=list)  # one per upcoming POST
     lookup_errors: list[int] = field(default_factory=list)  # statuses still to answer
+    listing_errors: list[int] = field(default_factory=list)  # listing_error: statuses still to answer
     delays: list[float] = field(default_factory=list)  # seconds per upcoming trade update
     duplicates_left: int = 0
     bars_to_lose: int = 0  # lose_stream_bar: minute bars still to leave off the data stream
@@ -212,6 +214,8 @@ class FaultState:
             self.submit_faults.extend([_submit_fault(kind, params)] * count)
         elif kind == "lookup_error":
             self.lookup_errors.extend([int(params.get("status", 503))] * count)
+        elif kind == "listing_error":
+            self.listing_errors.extend([int(params.get("status", 503))] * count)
         elif kind == "delay_trade_updates":
             self.delays.extend([float(params.get("seconds", 1.0))] * count)
         elif kind == "duplicate_trade_updates":
@@ -326,6 +330,9 @@ class FaultState:
 
     def take_lookup_error(self) -> int | None:
         return self.lookup_errors.pop(0) if self.lookup_errors else None
+
+    def take_listing_error(self) -> int | None:
+        return self.listing_errors.pop(0) if self.listing_errors else None
 
     def take_delay(self) -> float:
         return self.delays.pop(0) if self.delays else 0.0

@@ -281,6 +281,10 @@ class TradingApi:
         return order
 
     async def list_orders(self, request: web.Request) -> web.Response:
+        status = self.ctx.faults.take_listing_error()
+        if status is not None:
+            _log.info("fault: answering a listing of orders with {}", status)
+            return _json({"code": status * 100000, "message": "service unavailable"}, status)
         q = request.query
         status = params.choice(q, "status", "open", ("open", "closed", "all"))
         wanted = {"open": OPEN_STATUSES, "closed": CLOSED_STATUSES}.get(status)

@@ -7,7 +7,9 @@ strategy's) share the listing, so an order not on a full page may be on the next
 page is read only when an order is asked for that the pages so far lack, ``after`` the last listed
 order's ``submitted_at`` (Alpaca's ``after`` is exclusive and the listing has no page token), at
 most ``MAX_PAGES`` pages. What the pages do not hold (beyond them, or sharing the exact
-``submitted_at`` of a page's last order) the caller reads by id. Engine thread or the stream's
+``submitted_at`` of a page's last order) the caller reads by id, and so is a multi-leg order (an
+OCO pair, a bracket, an oto) not replaced, the chain's last: the listing shows no legs, and a
+submit of unknown outcome's report takes an OCO pair's stop leg from the chain's last order. Engine thread or the stream's
 loop thread, as the walk that uses it; one instance per walk.
 """
 
@@ -17,7 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from alpaca.common.enums import Sort
-from alpaca.trading.enums import QueryOrderStatus
+from alpaca.trading.enums import OrderClass, OrderStatus, QueryOrderStatus
 from alpaca.trading.requests import GetOrdersRequest
 from loguru import logger
 
@@ -43,10 +45,12 @@ class SymbolOrders:
 
     def get(self, order_id: str) -> Any | None:
         """The listed order ``order_id``, reading the next pages while it is missing and more
-        may follow; None when the pages do not hold it (read it by id)."""
+        may follow; None when the pages do not hold it, or hold it without the legs it has (read
+        it by id, with its legs)."""
         while order_id not in self._orders and self._more:
             self._next_page()
-        return self._orders.get(order_id)
+        order = self._orders.get(order_id)
+        return None if order is not None and _lacks_legs(order) else order
 
     def _next_page(self) -> None:
         if self.pages >= MAX_PAGES:
@@ -72,3 +76,8 @@ class SymbolOrders:
         self._more = len(page) >= PAGE and bool(fresh) and last is not None and last > self._after
         if self._more:
             self._after = last
+
+
+def _lacks_legs(order: Any) -> bool:
+    """A listed multi-leg order not replaced (a walk's last order): listed without its legs."""
+    return order.order_class is not OrderClass.SIMPLE and order.status is not OrderStatus.REPLACED and not order.legs

@@ -137,9 +137,9 @@ class OrderChains:
         (``listed_id``, :meth:`Submitter._seen_listed`) while the session knows no other (see
         :meth:`_first`), so a look-up by client order id that gets no answer does not keep it
         unread. The walk's reads by id (its first order by a known Alpaca id, a replacement the
-        listing pages do not hold) ask for the order's legs (:data:`NESTED`: an OCO pair's stop leg,
-        which a submit of unknown outcome's report takes from the chain's last order); a replacement
-        from the listing comes without them."""
+        listing pages do not hold or show as a multi-leg order not replaced) ask for the order's
+        legs (:data:`NESTED`: an OCO pair's stop leg, which a submit of unknown outcome's report
+        takes from the chain's last order); a replacement from the listing comes without them."""
         client = client or self._require()
         try:
             order = self._first(client, cid)
