@@ -324,7 +324,8 @@ class BarSteps(RuntimeCancels):
         for listed in snapshot.open_orders:
             if listed.client_order_id in self.owed:
                 self._listed_now(listed.client_order_id)
-        settle(self.owed, getattr(self.gateway, "lookup", None), self._drain, self._apply_live, self._take_venue_end)
+        settle(self.owed, getattr(self.gateway, "lookup", None), self._drain, self._apply_live, self._take_venue_end,
+               listed=self._listed_now)  # fmt: skip
         self._lost_listed(snapshot.open_orders, "at the reconciliation")
         ours = {a: p.quantity for a, p in self.book.positions.items()}
         self.own.reconcile(snapshot, ours, when)

@@ -140,10 +140,12 @@ class OwedExecutions:
             self._doubted.pop(cid, None)
         return [cid for cid, (_, since) in self._owed.items() if since < self._passed]
 
-    def answer(self, cid: str, venue_order: Any) -> Literal["fill", "end", "give_up"] | None:
+    def answer(self, cid: str, venue_order: Any) -> Literal["fill", "end", "give_up", "working"] | None:
         """What the venue says now of owed ``cid`` (``venue_order``, None: not found), once the
         executions its look-up reported are applied, calls for: ``"fill"`` the missing quantity
-        made up (ending the order), ``"end"`` the end the venue gives it, None nothing. An order
+        made up (ending the order), ``"end"`` the end the venue gives it, ``"working"`` the order
+        listed working (still owed here: :func:`settle` ends the debt through its ``listed``, with
+        the cancel follow-up's finding), None nothing. An order
         not found, found filled no more than its fills, or said "unknown" whatever its quantity
         (:meth:`_doubt`; the executions an "unknown" answer sums are real and reach the book as
         events: nothing is made up for them), stays owed; found so at ``DOUBT_READS``
@@ -181,11 +183,11 @@ class OwedExecutions:
                        "(ml4t-live reconcile)", cid, times, said, order.quantity, order.filled_quantity, said,
                        order.quantity)  # fmt: skip
             return "give_up"
+        if venue_order.status == "open":
+            return "working"
         del self._owed[cid]
         self._doubted.pop(cid, None)
-        if venue_order.status not in SAID_FILLED:
-            return None if venue_order.status == "open" else "end"
-        return "fill"
+        return "fill" if venue_order.status in SAID_FILLED else "end"
 
     def _back_off(self, order: Order, said: float, times: int) -> None:
         """The venue has said at ``times`` reconciliations in a row that ``order`` (shown by its
@@ -259,14 +261,17 @@ class OwedExecutions:
 
 
 def settle(owed: OwedExecutions, lookup: Callable[[list[str]], dict[str, Any]] | None, drain: Callable[..., Any],
-           apply: Callable[[Any], Any], end: Callable[[Order, Any, str], None]) -> None:  # fmt: skip
+           apply: Callable[[Any], Any], end: Callable[[Order, Any, str], None], *,
+           listed: Callable[[str], None]) -> None:  # fmt: skip
     """A reconciliation: the orders ``owed`` their executions since before the last one that passed
     are looked up again (the gateway's ``lookup``); what the look-up reported is applied first
     (``drain``), then what the venue says now settles each: the missing quantity made up
     (:func:`made_up_fill`, through ``apply``: the broker's live apply, journaled), the venue's end
     (``end``: the broker's ``_take_venue_end``), or, for an order in doubt too long, CANCELLED
-    at its fills (the runtime's choice, through ``apply``). Those the look-up could not read
-    (``LookupIncomplete``) wait for the next reconciliation; the others are answered."""
+    at its fills (the runtime's choice, through ``apply``); one found working is listed working
+    (``listed``: the broker's ``CancelResending._listed_now``, which ends its debt and a cancel
+    follow-up's finding together). Those the look-up could not read (``LookupIncomplete``) wait
+    for the next reconciliation; the others are answered."""
     cids = owed.due()
     if not cids or lookup is None:
         return
@@ -292,6 +297,8 @@ def settle(owed: OwedExecutions, lookup: Callable[[list[str]], dict[str, Any]] |
                              "at the reconciliation)", "its executions never came", alert=True)  # fmt: skip
             case "end":
                 end(book.get(cid), venue_order, "(found by look-up)")
+            case "working":
+                listed(cid)
             case "give_up":
                 order = book.get(cid)
                 apply(OrderCancelled(cid, _given_up(venue_order.filled_quantity, order.quantity)))

@@ -666,7 +666,8 @@ def test_a_reconciliation_look_up_that_cannot_read_one_owed_order_settles_the_ot
         raise LookupIncomplete("could not read 1 order", {b.order_id: filled(b)}, {a.order_id: "HTTP 503"})
 
     applied: list = []
-    settle(broker.owed, lookup, broker._drain, applied.append, lambda *args: applied.append(args))
+    settle(broker.owed, lookup, broker._drain, applied.append, lambda *args: applied.append(args),
+           listed=broker._listed_now)  # fmt: skip
     assert asked == [[a.order_id, b.order_id]]
     assert [(type(e).__name__, e.client_order_id, e.quantity) for e in applied] == [("OrderFilled", b.order_id, 10)]
     assert broker.owed.due() == [a.order_id]  # a, not read, still owed: looked up at the next reconciliation

@@ -52,7 +52,7 @@ def _reconcile(broker, answer: VenueOrder) -> None:
     """One reconciliation's look-up of the owed orders (``settle``), the venue answering ``answer``,
     then the reconciliation passes."""
     settle(broker.owed, lambda cids: {c: answer for c in cids}, broker._drain, broker._apply_live,
-           broker._take_venue_end)  # fmt: skip
+           broker._take_venue_end, listed=broker._listed_now)  # fmt: skip
     broker.owed.passed()
 
 
