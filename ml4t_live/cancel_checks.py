@@ -57,10 +57,13 @@ class CancelResending:
         return cid in self.book.cancelling or refused
 
     def _found_working(self, cids: Iterable[str]) -> None:
-        """Orders a look-up retried after the restart found working: a followed cancel among
-        them is checked at the next check (and sent again while it has tries), its counts kept;
-        the restart's check, without that look-up, counted it as no longer listed."""
+        """Orders a look-up retried after the restart found working: each is listed working
+        (:meth:`_listed_now`: a found-filled note the journal's follow-up kept ends, as any debt);
+        a followed cancel among them is checked at the next check (and sent again while it has
+        tries), its counts kept; the restart's check, without that look-up, counted it as no
+        longer listed."""
         for cid in cids:
+            self._listed_now(cid)
             if self._follows_cancel(cid):
                 self.cancel_resends.due_at_once(cid)
 

@@ -120,3 +120,32 @@ def test_a_reconciliation_look_up_finding_an_owed_cancelling_order_open_ends_its
     _, positions, fills = journal_of(tmp_path)
     assert fills == 1 and positions == {"AAA": 5.0}
     broker.close()
+
+
+def test_a_retried_restart_look_up_finding_the_order_open_ends_the_journaled_found_filled_note(tmp_path):
+    # run 1: the 60 s check finds the cancelling order unlisted and filled (owed; the follow-up
+    # journaled found filled). Restart: its look-up fails; the first reconciliation's retried
+    # look-up finds it open; the venue then fills it, its execution lost; the next check's look-up
+    # finds it filled: owed (the restart carried no debt), made up by a later reconciliation
+    journal = tmp_path / "fake-DU0001-cr.journal"
+    venue = StaleLists(fill_on_wait=False, answer=lambda t: "filled" if t < 100.0 else "open")
+    first = broker_on(venue, tmp_path)
+    drive(Scripted(journal, venue), first, 3, "keep")
+    first.close()
+    venue.fail_lookup = lambda t: len(venue.looked_up) == 1  # the restart's look-up only
+
+    def found_open() -> bool:
+        return any(status == "open" for _, status in venue.looked_up)
+
+    strategy = Scripted(journal, venue, reconcile_at=(270.0, 330.0, 390.0), fill_when=found_open)
+    broker = broker_on(venue, tmp_path)
+    lines, debug = debug_lines(lambda: drive(strategy, broker, 16, "keep"))
+    cid = venue.placed[0].client_order_id
+    order = broker.book.get(cid)
+    assert [s for _, s in venue.looked_up][:3] == ["filled", "failed", "open"], venue.looked_up
+    assert order.status is OrderStatus.FILLED and order.filled_quantity == 5
+    assert not [m for m in debug if "found filled again" in m]
+    assert len([m for m in alert_lines(lines, cid) if MADE_UP in m]) == 1
+    _, positions, fills = journal_of(tmp_path)
+    assert fills == 1 and positions == {"AAA": 5.0}
+    broker.close()
