@@ -5,7 +5,8 @@ and its execution never comes, a check's look-up finding it filled owes it afres
 made up. Before, the look-up of a reconciliation (``settle``) and the retried look-up of a warm
 restart (``_found_working``) finding it open left the found-filled note: the later "filled" was
 taken as "found filled again" (a DEBUG line), never owed, the order left CANCELLED at 0 while the
-venue held its 5 (seen failing so).
+venue held its 5 (seen failing so). A reconciliation whose read of the venue fails settles no
+owed order (it waits for the next one).
 
 The venue (FakeVenue, the remote side) loses every cancel; its open orders leave the order out
 once it is cancelled (a stale list); each look-up's answer is scripted by the fake time
@@ -148,4 +149,29 @@ def test_a_retried_restart_look_up_finding_the_order_open_ends_the_journaled_fou
     assert len([m for m in alert_lines(lines, cid) if MADE_UP in m]) == 1
     _, positions, fills = journal_of(tmp_path)
     assert fills == 1 and positions == {"AAA": 5.0}
+    broker.close()
+
+
+def test_a_reconciliation_whose_read_fails_settles_nothing(tmp_path):
+    # the 60 s check finds it unlisted and filled (owed); the 90 s reconciliation passes; the
+    # venue's positions cannot be read at the 120 s one: the owed order is not looked up there
+    # (nothing made up), but at the next reconciliation that reads them. A mutant settling in the
+    # read-failure branch looked it up (and made it up) at 120 s: every other test passed with it
+    venue = StaleLists(fill_on_wait=False)
+    strategy = Scripted(tmp_path / "fake-DU0001-cr.journal", venue, reconcile_at=(60.0, 90.0))
+    broker = broker_on(venue, tmp_path)
+    snapshot = venue.snapshot
+
+    def failing_snapshot():
+        if venue.now() == 120.0:
+            raise ConnectionFailed("positions unreadable")
+        return snapshot()
+
+    venue.snapshot = failing_snapshot
+    lines = drive(strategy, broker, 6, "keep")
+    order = strategy.orders[0]
+    assert any("reconciliation skipped" in line for line in lines)
+    assert [t for t, _ in venue.looked_up] == [60.0, 150.0]
+    assert order.status is OrderStatus.FILLED
+    assert len([m for m in alert_lines(lines, order.order_id) if MADE_UP in m]) == 1
     broker.close()
