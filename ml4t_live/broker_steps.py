@@ -324,12 +324,23 @@ class BarSteps(RuntimeCancels):
         for listed in snapshot.open_orders:
             if listed.client_order_id in self.owed:
                 self._listed_now(listed.client_order_id)
+        ours = self._positions()
         settle(self.owed, getattr(self.gateway, "lookup", None), self._drain, self._apply_live, self._take_venue_end,
                listed=self._listed_now)  # fmt: skip
+        if self._positions() != ours:  # what settle applied (an execution during its look-up) may be newer
+            try:  # than the read: the positions are compared with a read made after it
+                snapshot = self.gateway.snapshot()
+            except (VenueError, BridgeError) as exc:
+                _log.warning("reconciliation skipped: the venue's positions could not be read again after the "
+                             "owed executions were settled ({})", exc)  # fmt: skip
+                self.own.check_soon()
+                return
         self._lost_listed(snapshot.open_orders, "at the reconciliation")
-        ours = {a: p.quantity for a, p in self.book.positions.items()}
-        self.own.reconcile(snapshot, ours, when)
+        self.own.reconcile(snapshot, self._positions(), when)
         self.owed.passed()  # the orders owed executions before it are looked up at the next
+
+    def _positions(self) -> dict[str, float]:
+        return {a: p.quantity for a, p in self.book.positions.items()}
 
     # ------------------------------------------------------------------ the end
     def _cancel_taken(self, order: Order, reason: str) -> None:
