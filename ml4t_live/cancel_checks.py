@@ -120,12 +120,15 @@ class CancelResending:
         self._drain(block_until=None)  # a confirmation the gateway waited for is applied now
 
     def _listed_now(self, cid: str) -> None:
-        """A check (or a reconciliation's open orders: ``BarSteps.reconcile_if_due``) lists ``cid``
-        working to this client id: what a look-up found (filled, shown by its executions alone)
-        and what it is owed end together, here only
+        """The venue lists ``cid`` working to this client id: what a look-up found (filled, shown
+        by its executions alone) and what it is owed end together, here only
         (:meth:`CancelResends.listed_working`,
-        :meth:`~ml4t_live.owed_executions.OwedExecutions.listed_working`); a later look-up finding
-        it filled owes it afresh."""
+        :meth:`~ml4t_live.owed_executions.OwedExecutions.listed_working`, called nowhere else);
+        a later look-up finding it filled owes it afresh. Every path that finds an order working
+        calls it: a check's open orders or its look-up, an unknown order's look-up (:meth:`_check_one`),
+        a reconciliation's open orders (``BarSteps.reconcile_if_due``) and its look-up of the owed
+        orders (:func:`~ml4t_live.owed_executions.settle`'s ``listed``), a warm restart's retried
+        look-up (:meth:`_found_working`)."""
         self.cancel_resends.listed_working(cid)
         if self.owed.listed_working(cid):
             _log.info("order {}: listed working after a look-up found it filled: no longer owed its "

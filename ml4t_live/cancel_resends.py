@@ -112,14 +112,14 @@ class _Cancel:
     listed: bool | None = None  # whether the venue listed it working at the last check that read (None: none did)
     alerted: bool = False  # ALERTed before a restart (ALERTed again once after it)
     # the last word on it was a look-up finding it filled, its executions not all come (not counted
-    # by max_open_orders); cleared once a check lists it working (a stale look-up: listed_working,
+    # by max_open_orders); cleared once the venue lists it working (a stale look-up: listed_working,
     # with the debt); kept over a restart
     found_filled: bool = False
     answer: str = ""  # the venue's last refusal of the cancel followed, or the gateway's bug (the ALERT quotes it)
     bug: bool = False  # the cancel followed raised a bug in the gateway (whether it went out is unknown)
     answer_bug: bool = False  # ``answer`` is that bug's text, not the venue's refusal
     # the last word on it was a look-up showing it by its executions alone ("unknown": it may still
-    # work under another IB client id); cleared once a check lists it working (listed_working; found filled, its
+    # work under another IB client id); cleared once the venue lists it working (listed_working; found filled, its
     # ALERT says that first); counted by max_open_orders still; not kept over a restart (its
     # look-up says again)
     found_unknown: bool = False
@@ -304,8 +304,10 @@ class CancelResends:
             item.listed = listed  # (listed: what a look-up found ends at :meth:`listed_working`, with the debt)
 
     def listed_working(self, cid: str) -> None:
-        """A check listed ``cid`` working to this client id (its open orders, or a look-up finding
-        it open): it is neither found filled nor shown by its executions alone any more, whether
+        """The venue listed ``cid`` working to this client id (a check's open orders or look-up, a
+        reconciliation's, an unknown order's look-up, a warm restart's retried one: see
+        :meth:`~ml4t_live.cancel_checks.CancelResending._listed_now`): it is neither found filled
+        nor shown by its executions alone any more, whether
         or not its check then gets to send (a carried one too). Called only with
         :meth:`~ml4t_live.owed_executions.OwedExecutions.listed_working`, through
         :meth:`~ml4t_live.cancel_checks.CancelResending._listed_now`, so the finding and the
@@ -326,7 +328,7 @@ class CancelResends:
 
     def found_filled(self, cid: str) -> bool:
         """A look-up found ``cid`` filled at the venue (its executions to come): True the first
-        time (said once; again if a check listed it working since), False after; until a later check lists it working (:meth:`listed_working`),
+        time (said once; again if the venue listed it working since), False after; until the venue lists it working again (:meth:`listed_working`),
         ``overdue`` leaves it out and its ALERT says it was found filled."""
         item = self._items.setdefault(cid, _Cancel(self.clock()))
         first, item.found_filled = not item.found_filled, True
@@ -335,7 +337,7 @@ class CancelResends:
     def found_unknown(self, cid: str) -> None:
         """A look-up showed ``cid`` by its executions alone ("unknown": whether it still works is
         unknown, so it is not found filled and ``overdue`` still counts it): noted for its ALERT,
-        until a later check lists it working (:meth:`listed_working`)."""
+        until the venue lists it working again (:meth:`listed_working`)."""
         self._items.setdefault(cid, _Cancel(self.clock())).found_unknown = True
 
     def looked_up(self, cids: Iterable[str], unread: Iterable[str] = ()) -> None:

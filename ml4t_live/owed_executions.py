@@ -22,11 +22,14 @@ once, with an ERROR ``ALERT`` that says so; said "unknown" (IB shows the order b
 alone, its quantity their sum), nothing is made up whatever the quantity: those executions are real
 and reach the book as events (a made-up part would count them twice); the order is in doubt, below.
 Executions that came meanwhile settle it (nothing made up); a look-up that fails or does not find the order leaves it owed until the next reconciliation;
-the venue giving it another end (cancelled, rejected) ends it so; working after all, it is no longer
-owed (a cancelling one is the cancel checks', :mod:`~ml4t_live.cancel_checks`), nor is a cancelling
-one a cancel check lists working, nor any one the reconciliation's own open orders list working
-(read before :func:`settle`, which then does not look it up: nothing is made up for it)
-(:meth:`OwedExecutions.listed_working`: a later look-up finding it filled owes it afresh). A venue saying
+the venue giving it another end (cancelled, rejected) ends it so. Listed working after all, it is
+no longer owed: found open by that look-up, listed by the reconciliation's own open orders (read
+before :func:`settle`, which then does not look it up: nothing is made up for it), by a cancel
+check (its open orders or its look-up), by an unknown order's look-up or a warm restart's retried
+one. The debt ends there only through
+:meth:`~ml4t_live.cancel_checks.CancelResending._listed_now` (which ends a cancelling order's
+found-filled note with it; :func:`settle` calls it through its ``listed``): a later look-up finding
+it filled owes it afresh (:meth:`OwedExecutions.listed_working`). A venue saying
 filled but no more than the order's fills while the order is short of its quantity (IB shows an
 order it lists neither open nor completed by its executions alone: ``SAID_FILLED``'s "unknown")
 leaves how much it filled unknown: nothing is made up, the order stays as it is (pending, or
@@ -119,9 +122,12 @@ class OwedExecutions:
         self._owed[cid] = (max(quantity, said), since)
 
     def listed_working(self, cid: str) -> bool:
-        """A cancel check (its open orders, or a look-up finding it open) or a reconciliation (its
-        open orders) listed ``cid`` working to this client id after a look-up found it filled:
-        that finding is contradicted (a stale look-up), so it is no longer owed, in doubt or not. Should it fill later, its executions
+        """A cancel check (its open orders, or a look-up finding it open), a reconciliation (its
+        open orders, or its look-up: :func:`settle`), an unknown order's look-up or a warm restart's
+        retried one listed ``cid`` working to this client id after a look-up found it filled:
+        that finding is contradicted (a stale look-up), so it is no longer owed, in doubt or not.
+        Called only through :meth:`~ml4t_live.cancel_checks.CancelResending._listed_now`, which
+        ends a cancel follow-up's finding with it. Should it fill later, its executions
         come as events; a later look-up finding it filled owes it afresh, its wait starting then
         (a debt kept from the stale finding would make its fill up at the first reconciliation
         after it, before its executions could come). Returns whether it was owed."""
