@@ -103,6 +103,11 @@ class Execution:
     #: ``time.monotonic()`` when the venue session's loop thread received it (the session's
     #: latency table); not part of the execution's identity (equality, the journal)
     received_at: float | None = field(default=None, compare=False)
+    #: the venue's id of the order that executed (Alpaca: which order of a replace chain, all under
+    #: our one client order id; "" when not known): journaled (a warm restart tells the listed
+    #: order's own fills in the book from those of the orders it replaced), not part of the
+    #: execution's identity (equality)
+    venue_order_id: str = field(default="", compare=False, metadata={"journal": True})
 
 
 def stamp_received(event: Any) -> Any:

@@ -38,18 +38,22 @@ class UnreadAway:
     reads: int = 1  # reads that failed so far
     venue_quantity: float = 0.0  # the quantity the venue listed the order (its own: a replacement's)
     contained: str = ""  # how the listed order asking more than the book's was contained ("": not)
+    own_held: float = 0.0  # of ``filled``, the listed order's own fills the journal holds (:func:`own_held`)
 
 
 class AwayReads:
     """What the working orders the venue lists at a warm restart filled while away, read through
     the gateway's ``executions_since`` (a gateway without it has none to read) and applied with
     ``apply_live`` (the broker's: the book and the journal). ``unread``: the orders whose read got
-    no answer, read again at the next reconciliations (:meth:`read_again`)."""
+    no answer, read again at the next reconciliations (:meth:`read_again`). ``journal``: the
+    journal, or None (:func:`own_held` reads its executions)."""
 
-    def __init__(self, gateway: VenueGateway, book: Book, apply_live: Callable[[Any], Any]) -> None:
+    def __init__(self, gateway: VenueGateway, book: Book, apply_live: Callable[[Any], Any],
+                 journal: Callable[[], Journal | None] = lambda: None) -> None:  # fmt: skip
         self.gateway = gateway
         self.book = book
         self.apply_live = apply_live
+        self.journal = journal
         self.unread: dict[str, UnreadAway] = {}  # our id -> what the book held at the restart, reads so far
         self.to_read: set[str] = set()  # our ids listed working at the connect, their reads not run yet
 
@@ -72,12 +76,15 @@ class AwayReads:
         nothing. An order listed twice (Alpaca's old order and its replacement, a replace
         pending) is read once. A gateway with ``asked`` is told first what the strategy last
         asked of each (Alpaca checks a replace chain against it). True when a read failed and is
-        to be tried again."""
+        to be tried again. A gateway with ``holds_own`` is told what the journal holds of the
+        listed order's own fills (:func:`own_held`)."""
         self.to_read = set()
         since = getattr(self.gateway, "executions_since", None)
         if since is None:
             return False
         asked = getattr(self.gateway, "asked", None)
+        holds_own = getattr(self.gateway, "holds_own", None)
+        journal = self.journal()
         unanswered = False
         seen: set[str] = set()
         for venue_order in listed:
@@ -89,8 +96,11 @@ class AwayReads:
             if order is not None:
                 if asked is not None:  # (Alpaca: a replace's check is made again against it)
                     asked(order_request(order))
+                own = own_held(journal, order.filled_quantity, venue_order)
                 entry = UnreadAway(order.filled_quantity, order.filled_price, venue_order.filled_quantity, 0,
-                                   venue_order.quantity)  # fmt: skip
+                                   venue_order.quantity, own_held=own)  # fmt: skip
+                if holds_own is not None:  # (Alpaca: the base of its provisional count while unread)
+                    holds_own(cid, own)
                 self._read(since, cid, entry)
                 unanswered = unanswered or cid in self.unread
         return unanswered
@@ -156,7 +166,7 @@ class AwayReads:
         order = self.book.get(cid) if self.book.knows(cid) else None
         if entry.contained or order is None or cid not in self.book.open:
             return
-        before = max(entry.filled - entry.venue_filled, 0.0)  # (at least, by the orders before it)
+        before = max(entry.filled - entry.own_held, 0.0)  # (at least, by the orders before it)
         if before + entry.venue_quantity <= order.quantity + _EPS:
             return
         asks = (f"{entry.venue_quantity:g} on top of at least {before:g} filled before it; the book's order "
@@ -254,3 +264,26 @@ class RestartLookUps:
             else:
                 self.take_venue_end(order, venue_order, "while away")
         return working
+
+
+def own_held(journal: Journal | None, filled: float, venue_order: Any) -> float:
+    """Of the book's ``filled`` quantity of an order, the fills of the order the venue lists
+    (``venue_order``: an Alpaca replacement lists only its own fills; the book counts the whole
+    chain) that the journal holds: its executions journaled under that venue order id, from
+    where the first began to where the last ended in the chain's cumulative quantity (a
+    re-report overlaps, never adds). None under that id (a change the venue took that the
+    journal never recorded): none of the book's fills are that order's own. Executions journaled
+    without a venue order id (a journal older than that record) count as the listed order's up
+    to what the venue lists it filled. No journal: what the venue lists it filled."""
+    if journal is None:
+        return min(venue_order.filled_quantity, filled)
+    spans: list[tuple[float, float]] = []
+    unattributed = 0.0
+    for event in journal.fill_events([venue_order.client_order_id]):
+        if event.venue_order_id == venue_order.venue_order_id:
+            spans.append((event.cumulative_quantity - event.quantity, event.cumulative_quantity))
+        elif not event.venue_order_id:
+            unattributed += event.quantity
+    own = max(e for _, e in spans) - min(b for b, _ in spans) if spans else 0.0
+    own += min(unattributed, max(venue_order.filled_quantity - own, 0.0))
+    return min(max(own, 0.0), filled)

@@ -109,7 +109,8 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
         self._cancel_failed: set[str] = set()  # orders whose cancel failed (warned once)
         self._runtime_exit = False  # the operator's flatten is placing its orders
         self._bracket_entry = False  # submit_bracket is placing its entry (the rails judge the bracket whole)
-        self.away_reads = AwayReads(gateway, self.book, self._apply_live)  # a restart's reads of fills while away
+        self.away_reads = AwayReads(gateway, self.book, self._apply_live,  # a restart's reads of fills while away
+                                    journal=self._open_journal)
         self.restart_lookups = RestartLookUps(gateway, self.book, drain=self._drain, unlisted=self._unlisted,
                                               take_venue_end=self._take_venue_end)  # a restart's look-ups by id
         self.owed = OwedExecutions(self.book)  # orders found filled whose executions have not come
@@ -139,6 +140,11 @@ class VenueBroker(JournaledOrders, FillBarrier, BarSteps, RailSteps, AccountView
                              external=external, reconcile_every=reconcile_every)  # fmt: skip
         self.risk_table = risk
         self.rails: JournaledRails | None = None
+
+    def _open_journal(self) -> Any:
+        """The journal while it is open, else None (a restart's reads of fills while away read it)."""
+        link = self.own.link
+        return None if link is None or link.journal.closed else link.journal
 
     @property
     def link(self) -> JournalLink:

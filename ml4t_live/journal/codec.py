@@ -64,9 +64,11 @@ def _default(value: Any) -> Any:
     if isinstance(value, Enum):
         return {"__enum__": type(value).__name__, "v": value.value}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        # a compare=False field is a process-local detail (an event's receive time): not journaled
+        # a compare=False field is a process-local detail (an event's receive time): not journaled,
+        # unless its metadata says ``journal`` (an execution's venue order id)
         return {"__event__": type(value).__name__,
-                "f": {f.name: getattr(value, f.name) for f in dataclasses.fields(value) if f.compare}}
+                "f": {f.name: getattr(value, f.name) for f in dataclasses.fields(value)
+                      if f.compare or f.metadata.get("journal")}}  # fmt: skip
     if isinstance(value, date):
         return {"__date__": value.isoformat()}
     if isinstance(value, timedelta):  # pd.Timedelta included

@@ -25,8 +25,8 @@ reconciliations, bounded (:mod:`~ml4t_live.restart_reads`). The order's view lis
 (:attr:`WhileAway.unread`) until a walk succeeds, whether or not Alpaca still lists the order, and
 each read is computed against it: what the stream reported since is beyond it. Until then the
 tracker counts the listed order's later fills on top of a provisional base, what the book holds
-beyond the order's own filled quantity (the orders before it filled at least that); the walk that
-succeeds sets the real one. An order neither
+beyond the order's own fills the journal holds (:meth:`WhileAway.holds_own`: the orders before it
+filled at least that); the walk that succeeds sets the real one. An order neither
 listed nor kept raises too (unknown, never read as nothing). The walked chain is handed to the
 modifier (``check_chain``, :meth:`~.modify.Modifier.check_chain`): the check of the last replace,
 which lives in memory only, is made again against what the strategy last asked. A modify made
@@ -77,6 +77,7 @@ class WhileAway:
         self.unread: dict[str, Any] = {}  # our id -> its view listed at the restart, its chain not read yet
         self.superseded: dict[str, Any] = {}  # Alpaca id -> an order of ours listed with its replace pending
         self.rewalks: dict[str, tuple[list[Any], int]] = {}  # our id -> (its chain, walks up to now that failed)
+        self.own_held: dict[str, float] = {}  # our id -> the listed order's own fills the journal holds
 
     def new_listing(self, listed: list[Any]) -> set[str]:
         """A snapshot lists ``listed`` (its open orders, OCO legs among them): what the last one
@@ -146,10 +147,17 @@ class WhileAway:
         if venue_order_id:
             self.venue_ids[client_order_id] = venue_order_id
 
+    def holds_own(self, client_order_id: str, quantity: float) -> None:
+        """Of what the book holds of our order, ``quantity`` are the listed order's own fills (the
+        journal's executions under its Alpaca id; 0 when the journal never recorded that order):
+        the base of the provisional count while its chain is unread (:meth:`executions_since`)."""
+        self.own_held[client_order_id] = quantity
+
     def forget(self, client_order_id: str) -> None:
         """The broker gave up reading what our order filled while away: the order's view kept
         for that read (:attr:`unread`) is dropped."""
         self.unread.pop(client_order_id, None)
+        self.own_held.pop(client_order_id, None)
 
     def executions_since(
         self, client: Any, ours: str, filled: float, avg_price: float | None
@@ -169,8 +177,10 @@ class WhileAway:
             except VenueError:
                 self.unread[ours] = order  # (read against this view until a walk succeeds)
                 # meanwhile its fills count on top of what the book holds of the orders before it
-                # (at least): the walk that succeeds sets the real base
-                self.tracker.continues(str(order.id), max(filled - (num(order.filled_qty) or 0.0), 0.0))
+                # (at least: the book's less the order's own fills the journal holds, as listed when
+                # not told): the walk that succeeds sets the real base
+                own = self.own_held.get(ours, num(order.filled_qty) or 0.0)
+                self.tracker.continues(str(order.id), max(filled - own, 0.0))
                 old = self.superseded.get(str(order.replaces))
                 if old is not None:  # its replace pending: the old order fills on, on top of the same
                     self.tracker.continues(str(old.id), max(filled - (num(old.filled_qty) or 0.0), 0.0))
@@ -179,6 +189,7 @@ class WhileAway:
                 self.tracker.continues(str(chain[-2].id), sum(num(o.filled_qty) or 0.0 for o in chain[:-2]))
             self.tracker.continues(str(order.id), sum(num(o.filled_qty) or 0.0 for o in chain[:-1]))
         self.unread.pop(ours, None)
+        self.own_held.pop(ours, None)
         events = _beyond(self.reader, client, chain, ours, filled, avg_price)
         self._check_up_to_now(client, ours, chain)  # (a replace's check, lost with the last run, made again)
         return events
@@ -407,4 +418,4 @@ def _event(
     cls = OrderFilled if done else OrderPartiallyFilled
     return cls(client_order_id=ours, exec_id=exec_id, asset=order.symbol or "", side=side_from_alpaca(order.side),
                quantity=quantity, price=price, timestamp=when, cumulative_quantity=cumulative,
-               reconstructed=reconstructed)  # fmt: skip
+               reconstructed=reconstructed, venue_order_id=str(order.id))  # fmt: skip

@@ -418,6 +418,10 @@ class AlpacaGateway:
         """:meth:`.WhileAway.holds`: what the book holds of our order, before a restart's look-up."""
         self.away.holds(client_order_id, filled, avg_price, venue_order_id)
 
+    def holds_own(self, client_order_id: str, quantity: float) -> None:
+        """:meth:`.WhileAway.holds_own`: what the journal holds of the listed order's own fills."""
+        self.away.holds_own(client_order_id, quantity)
+
     def asked(self, request: OrderRequest) -> None:
         """:meth:`.Modifier.asked`: at a warm restart, what the strategy last asked of an order."""
         self.modifier.asked(request)

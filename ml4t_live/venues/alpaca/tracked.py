@@ -93,6 +93,7 @@ def view_fills(
             timestamp=when,
             cumulative_quantity=state.base + cumulative,
             reconstructed=exec_id is None,
+            venue_order_id=str(order.id),
         )
     ]
 
@@ -134,6 +135,7 @@ def execution_fills(
                 price=ex.price,
                 timestamp=ex.time,
                 cumulative_quantity=state.base + ex.cum_qty,
+                venue_order_id=str(order.id),
             )
         )
     if out and abs(state.filled - (num(order.filled_qty) or 0.0)) <= _EPS:

@@ -14,18 +14,23 @@ journal (change_crash_support.py's run 1).
 
 from __future__ import annotations
 
+import pytest
 from change_crash_support import NEVER, crash_at_change, venue_orders
 from crash_support import ResizeOnceThenReprice
 from runtime_support import filling_sim, run_runtime
 
 
-def test_a_crashed_grow_whose_away_read_never_answers_is_cut_down_to_the_book(tmp_path):
+@pytest.mark.parametrize("grown", [30.0, 23.0])
+def test_a_crashed_grow_whose_away_read_never_answers_is_cut_down_to_the_book(tmp_path, grown):
+    """``grown`` 23: the replacement asks 20, the book's order, and its own 3 filled while away
+    equal the book's 3 of the original: failed before with 23 bought (3 - 3 = 0 before it, 0 +
+    20 <= 20: left working, no WARNING)."""
     sim = filling_sim(20)
     lines: list[str] = []
     try:
-        crash_at_change(sim, tmp_path, 30.0)  # (a bar while away: the replacement fills 3)
+        crash_at_change(sim, tmp_path, grown)  # (a bar while away: the replacement fills 3)
         sim.inject("lookup_error", status=503, count=400)
-        second = run_runtime(sim, tmp_path, 19, lines, ResizeOnceThenReprice(30.0, NEVER), strategy_id="resize")
+        second = run_runtime(sim, tmp_path, 19, lines, ResizeOnceThenReprice(grown, NEVER), strategy_id="resize")
         orders = venue_orders(sim)
         bought = sum(f.qty for f in sim.fills())
     finally:
@@ -35,7 +40,8 @@ def test_a_crashed_grow_whose_away_read_never_answers_is_cut_down_to_the_book(tm
     assert bought <= 20 and orders[f"{cid}.r1"][0] == "canceled", (bought, orders)
     assert order.quantity == 20 and order.filled_quantity <= bought, (order.quantity, order.filled_quantity)
     (contained,) = [line for line in lines if "asks more than the book's order" in line]
-    assert contained.startswith("WARNING") and "27 on top of at least 0 filled before it" in contained, contained
+    asks = f"{grown - 3:g} on top of at least 3 filled before it"  # (the book's 3, all of the original)
+    assert contained.startswith("WARNING") and asks in contained, contained
     assert "cancelled" in contained and "the book's order is 20" in contained, contained
     (external,) = [line for line in lines if "end of run reconciliation: external AAPL" in line]
     assert "fills of its own the journal lacks" in external and "never traded by it" not in external, external

@@ -1,0 +1,120 @@
+"""A warm restart whose read of what a listed order filled while away fails: the listed order is
+cancelled when it asks more than the book's order, counting as filled before it the book's
+fills less the listed order's own fills the journal holds (its executions journaled under its
+venue order id), not less what the venue lists it filled.
+
+Before, the base was ``book filled - listed own filled``: a replacement the journal never
+recorded (a grow the venue took just before a kill -9) that filled while away hid the book's
+fills of the order it replaced (3 - 3 = 0, 0 + 20 <= 20: left working, 23 bought of 20), and a
+listing lagging a fill the journal holds made a correctly sized order look too big (2 - 0 + 4 >
+5: cancelled). A real
+journal (SQLite in tmp_path) and Book; the gateway is a stand-in for the remote side whose reads
+all fail."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from ml4t.backtest import Order, OrderSide, OrderType
+
+from ml4t_live.book import Book
+from ml4t_live.errors import VenueError
+from ml4t_live.events import OrderPartiallyFilled
+from ml4t_live.journal import Journal
+from ml4t_live.protocols import VenueOrder
+from ml4t_live.restart_reads import AwayReads
+
+T = datetime(2024, 1, 2, 14, 31, tzinfo=UTC)
+CID = "s-b1"
+
+
+class _Unreadable:
+    """The venue's side: every read of what the order filled while away fails; cancels taken."""
+
+    def __init__(self) -> None:
+        self.cancelled: list[str] = []
+        self.told: dict[str, float] = {}
+
+    def executions_since(self, cid, filled, avg_price=None):
+        raise VenueError("no answer (503)")
+
+    def cancel(self, cid):
+        self.cancelled.append(cid)
+
+    def holds_own(self, cid, quantity):
+        self.told[cid] = quantity
+
+
+@pytest.fixture
+def journal(tmp_path):
+    j = Journal.open(tmp_path / "j.sqlite")
+    yield j
+    j.close()
+
+
+def _restart(journal: Journal, quantity: float, fills: list[tuple[str, float]], listed: VenueOrder):
+    """The book's order ``quantity`` with ``fills`` (venue order id, quantity) applied and
+    journaled, then the restart's read of ``listed``, failing."""
+    book = Book()
+    book.add(Order(asset="AAA", side=OrderSide.BUY, quantity=quantity, order_type=OrderType.LIMIT,
+                   limit_price=50.0, order_id=CID))  # fmt: skip
+    cumulative = 0.0
+    for i, (venue_id, qty) in enumerate(fills):
+        cumulative += qty
+        event = OrderPartiallyFilled(CID, f"x{i}", "AAA", OrderSide.BUY, qty, 50.0, T, cumulative_quantity=cumulative,
+                                     venue_order_id=venue_id)  # fmt: skip
+        book.apply(event)
+        journal.append_event(1, event)
+    gateway = _Unreadable()
+    reads = AwayReads(gateway, book, lambda e: None, journal=lambda: journal)
+    assert reads.read_at_restart([listed]) is True  # (the read failed: tried again)
+    return gateway
+
+
+def _listed(venue_id: str, quantity: float, own_filled: float) -> VenueOrder:
+    return VenueOrder(CID, venue_id, "AAA", OrderSide.BUY, quantity, own_filled, OrderType.LIMIT, "open", 50.0)
+
+
+def _warning(logs):
+    (warning,) = [m for level, m in logs if level == "WARNING" and "asks more than the book's order" in m]
+    return warning
+
+
+def test_a_change_never_journaled_whose_replacement_filled_while_away_is_cancelled(journal, logs):
+    """Original filled 3 (journaled); a grow 20 -> 23 the journal never recorded: its replacement
+    asks 20 and filled 3 while away. None of the book's 3 are the replacement's own: at least 3
+    before it, 3 + 20 > 20. Failed before: 3 - 3 = 0, left working."""
+    gateway = _restart(journal, 20, [("A0", 3)], _listed("A1", 20, 3))
+    assert gateway.cancelled == [CID]
+    assert "20 on top of at least 3 filled before it; the book's order is 20" in _warning(logs)
+    assert gateway.told == {CID: 0.0}  # (the gateway's provisional base: 3 - 0)
+
+
+def test_a_listing_lagging_a_journaled_fill_leaves_a_correctly_sized_order_working(journal, logs):
+    """Book order 5 with 2 filled: the original 1, its replacement (asks 4) 1, streamed and
+    journaled; the listing lags that fill (0 of 4). The journal holds 1 of the replacement: 1
+    before it, 1 + 4 = 5. Failed before: 2 - 0 + 4 = 6 > 5, cancelled."""
+    gateway = _restart(journal, 5, [("A0", 1), ("A1", 1)], _listed("A1", 4, 0))
+    assert gateway.cancelled == []
+    assert gateway.told == {CID: 1.0}
+
+
+def test_a_re_reported_execution_of_the_listed_order_counts_once(journal, logs):
+    """Book order 8: A0 filled 2, A1 (listed asking 6, 2 of its own) 2, journaled twice (a
+    reconstructed re-report of the same cumulative span, which the book ignored): 2 of its own,
+    not 4; at least 2 before it, 2 + 6 = 8: left working."""
+    again = OrderPartiallyFilled(CID, "A1:4", "AAA", OrderSide.BUY, 2, 50.0, T, cumulative_quantity=4,
+                                 reconstructed=True, venue_order_id="A1")  # fmt: skip
+    journal.append_event(1, again)
+    gateway = _restart(journal, 8, [("A0", 2), ("A1", 2)], _listed("A1", 6, 2))
+    assert gateway.cancelled == []
+    assert gateway.told == {CID: 2.0}
+
+
+def test_an_execution_s_venue_order_id_is_journaled(journal):
+    event = OrderPartiallyFilled(CID, "x", "AAA", OrderSide.BUY, 1, 50.0, T, cumulative_quantity=1,
+                                 venue_order_id="A7")  # fmt: skip
+    journal.append_event(1, event)
+    (back,) = journal.fill_events([CID])
+    assert back.venue_order_id == "A7"
