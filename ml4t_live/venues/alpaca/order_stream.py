@@ -150,13 +150,14 @@ class OrderStream:
     def _walk_pairs_of(self, order: Any, foreign: bool) -> None:
         """The trade stream reported an update of ``order`` (``foreign``: not ours): an OCO pair of
         unknown outcome resting after failed walks that it may be of (its take-profit, or an OCO
-        leg not ours yet: the stop leg is ours only once a walk aliases it) is walked at once, in
-        a task of its own on this loop (:meth:`.UnknownOutcomes.wake_pairs`)."""
+        leg not ours yet of its symbol: the stop leg is ours only once a walk aliases it) is walked
+        at once, in a task of its own on this loop, at most once a tick
+        (:meth:`.UnknownOutcomes.wake_pairs`)."""
         if not len(self.unknown) or self._client is None:
             return
         if foreign and str(getattr(order.order_class, "value", order.order_class)) != "oco":
             return
-        woken = self.unknown.wake_pairs(None if foreign else str(order.client_order_id))
+        woken = self.unknown.wake_pairs(None if foreign else str(order.client_order_id), order.symbol)
         if woken:
             client = self._client
             self.session.thread.spawn(self._walk_now(client, woken), "oco-walk")

@@ -250,7 +250,7 @@ class Submitter:
                 raise OrderRefused(f"Alpaca refused {cid}: {exc.message} (code {exc.code})") from None
             # our id is already there (an earlier attempt, or an earlier run): adopt that order,
             # never a second one; its fills from before we knew it are in the account
-            order = self._find_existing(cid, f"{exc.message} (HTTP 422)", also)
+            order = self._find_existing(cid, f"{exc.message} (HTTP 422)", also, body)
             if order is not None:
                 self._venue_ids[cid] = str(order.id)
                 executions = self.stream.executions.for_view(client, order, adopting=True)
@@ -269,7 +269,7 @@ class Submitter:
         try:
             found = self._lookup(cid)
         except VenueError as exc:  # no answer, or no request slot in time: unknown, never refused
-            return self._unknown(cid, f"{why}; look-up failed: {exc}", also)
+            return self._unknown(cid, f"{why}; look-up failed: {exc}", also, body)
         if found is not None:
             _log.info("order {} had reached Alpaca ({}); adopted", cid, found.status.value)
             return found
@@ -278,24 +278,24 @@ class Submitter:
         try:
             return self.rest("resubmit " + cid, lambda: client.submit_order(body), repeatable=False)
         except AmbiguousOutcome as exc:
-            return self._unknown(cid, f"{why}; the second attempt too: {exc}", also)
+            return self._unknown(cid, f"{why}; the second attempt too: {exc}", also, body)
         except RateLimitTimeout as exc:  # not sent, but the first attempt may still land
-            return self._unknown(cid, f"{why}; the second attempt was not sent: {exc}", also)
+            return self._unknown(cid, f"{why}; the second attempt was not sent: {exc}", also, body)
         except VenueRequestFailed as exc:
             if _duplicate_id(exc):  # the first attempt did land: proof the order exists
-                return self._find_existing(cid, f"{exc.message} (HTTP 422)", also)
+                return self._find_existing(cid, f"{exc.message} (HTTP 422)", also, body)
             raise OrderRefused(f"Alpaca refused {cid}: {exc.message} (code {exc.code})") from None
 
-    def _find_existing(self, cid: str, why: str, also: str | None) -> Any:
+    def _find_existing(self, cid: str, why: str, also: str | None, body: Any) -> Any:
         """Alpaca said it holds ``cid``: read it, or follow it as unknown if the read fails."""
         try:
             found = self._lookup(cid)
         except VenueError as exc:  # no answer, or no request slot in time
             found, why = None, f"{why}; look-up failed: {exc}"
-        return found if found is not None else self._unknown(cid, why, also)
+        return found if found is not None else self._unknown(cid, why, also, body)
 
-    def _unknown(self, cid: str, reason: str, also: str | None) -> None:
-        self.stream.unknown.add(cid, reason, also)
+    def _unknown(self, cid: str, reason: str, also: str | None, body: Any) -> None:
+        self.stream.unknown.add(cid, reason, also, symbol=getattr(body, "symbol", None))
         self._emit([VenueErrorReported(VENUE, "submit_unconfirmed", f"{cid}: {reason}; still looking", cid)])
         limit, every = self.stream.unknown.limit, self.stream.config.order_poll_interval
         _log.warning(

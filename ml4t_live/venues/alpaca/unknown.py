@@ -50,8 +50,9 @@ looked up: every ``unknown_order_lookups``-th tick, then from the ``2 x unknown_
 failed walk at a spacing doubling at each failure, at most :data:`MOST_TICKS_APART` ticks
 (:meth:`~UnknownOutcomes.walk_failed`, :meth:`~UnknownOutcomes.spacing`); a resting pair is
 walked at once when the trade stream reports an update of an OCO order, its take-profit's or a
-leg's not ours yet (:meth:`~UnknownOutcomes.wake_pairs`): its stop leg's fill is not left
-unfollowed through a rest. Until settled it still counts as
+leg's not ours yet of its symbol, at most once a tick (:meth:`~UnknownOutcomes.wake_pairs`): its
+stop leg's fill is not left unfollowed through a rest, and a storm of other orders' updates does
+not walk every resting pair at each one. Until settled it still counts as
 unknown (``in``) but is no longer looked up (:meth:`~UnknownOutcomes.pending`), so a snapshot that
 lists it meanwhile leaves it to the claimer instead of taking its fills so far as known. A modify
 or cancel whose look-up finds it claimed by another waits (:meth:`UnknownOutcomes.wait_settled`,
@@ -107,6 +108,8 @@ class Unknown:
     failed_walks: int = 0  # walks of one the trade stream reported that failed (see walk_failed)
     listed: bool = False  # a listing of open orders showed it: it exists at Alpaca (see seen_listed)
     listed_id: str | None = None  # the Alpaca id of the order under its id that a listing showed
+    symbol: str | None = None  # the order's symbol (None: not known; any OCO update may be of it)
+    woken: bool = False  # woken by an update since the last tick (see wake_pairs)
 
 
 class UnknownOutcomes:
@@ -117,9 +120,9 @@ class UnknownOutcomes:
         self._lock = threading.Condition()  # notified when a claim ends
         self._items: dict[str, Unknown] = {}
 
-    def add(self, client_order_id: str, reason: str, also: str | None = None) -> None:
+    def add(self, client_order_id: str, reason: str, also: str | None = None, *, symbol: str | None = None) -> None:
         with self._lock:
-            self._items[client_order_id] = Unknown(client_order_id, reason, also)
+            self._items[client_order_id] = Unknown(client_order_id, reason, also, symbol=symbol)
 
     def pending(self) -> list[Unknown]:
         """The entries to look up at this tick: not claimed, and not resting (an entry whose
@@ -127,6 +130,7 @@ class UnknownOutcomes:
         with self._lock:
             due = []
             for item in self._items.values():
+                item.woken = False  # (a new tick: an update may wake it again)
                 if item.claimed:
                     continue
                 if item.resting > 0:
@@ -214,18 +218,21 @@ class UnknownOutcomes:
             item.resting = max(item.resting, self.spacing(item.failed_walks) - 1)
             return item.failed_walks == self.limit
 
-    def wake_pairs(self, client_order_id: str | None) -> list[Unknown]:
+    def wake_pairs(self, client_order_id: str | None, symbol: str | None = None) -> list[Unknown]:
         """The trade stream reported an update of an OCO order, ours under ``client_order_id``
         (a take-profit), or None for one not ours (a stop leg, under Alpaca's id until a walk
-        aliases it): the OCO pairs whose walks failed (:meth:`walk_failed`) that it may be of,
-        not claimed, their rest ended, to walk at once (a stop-leg fill reaches the runtime then,
-        not at the end of a rest of up to :data:`MOST_TICKS_APART` ticks)."""
+        aliases it) of ``symbol``: the OCO pairs whose walks failed (:meth:`walk_failed`) that it
+        may be of (that one; for one not ours, those of its symbol, or of no known symbol), not
+        claimed, their rest ended, to walk at once (a stop-leg fill reaches the runtime then, not
+        at the end of a rest of up to :data:`MOST_TICKS_APART` ticks). A pair is woken at most
+        once a tick (:meth:`pending`): a storm of updates walks it once, not once each."""
         with self._lock:
             woken = [item for item in self._items.values()
-                     if item.also is not None and item.failed_walks and not item.claimed
-                     and client_order_id in (None, item.client_order_id)]  # fmt: skip
+                     if item.also is not None and item.failed_walks and not item.claimed and not item.woken
+                     and client_order_id in (None, item.client_order_id)
+                     and (client_order_id is not None or None in (symbol, item.symbol) or symbol == item.symbol)]  # fmt: skip
             for item in woken:
-                item.resting = 0
+                item.resting, item.woken = 0, True
             return woken
 
     def seen_listed(self, client_order_id: str, venue_id: str | None) -> None:

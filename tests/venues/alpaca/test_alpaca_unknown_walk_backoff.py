@@ -46,11 +46,13 @@ def test_the_cap_is_the_limit_when_that_is_more():
 
 def test_an_update_of_an_oco_order_ends_the_rest_of_the_pairs_it_may_be_of():
     """``wake_pairs``: an update of ours (the take-profit's id) wakes that pair only; one not ours
-    (a stop leg under Alpaca's id) wakes every resting pair; a pair whose walks never failed, or an
+    (a stop leg under Alpaca's id) wakes every resting pair of its symbol, none of another; a pair
+    is woken at most once a tick (a storm of updates walks it once, not at each; before, each
+    woke it again); a pair whose walks never failed, or an
     entry that is no pair, is left to its schedule. Woken, the pair is due at once."""
     unknown = UnknownOutcomes(limit=3)
     for cid in ("t-tp", "t-tp2"):
-        unknown.add(cid, "a cut answer", also=cid.replace("tp", "sl"))
+        unknown.add(cid, "a cut answer", also=cid.replace("tp", "sl"), symbol="AAPL")
     unknown.add("t-fresh", "a cut answer", also="t-sl3")
     unknown.add("t-plain", "a cut answer")
     for _ in range(3):  # t-tp, t-tp2: walks failing to the ALERT, resting 2 ticks from the third
@@ -60,5 +62,11 @@ def test_an_update_of_an_oco_order_ends_the_rest_of_the_pairs_it_may_be_of():
     unknown.walk_failed("t-plain")
     assert [i.client_order_id for i in unknown.wake_pairs("t-tp")] == ["t-tp"]
     assert "t-tp" in [i.client_order_id for i in unknown.pending()]  # due at once
-    assert sorted(i.client_order_id for i in unknown.wake_pairs(None)) == ["t-tp", "t-tp2"]
+    assert unknown.wake_pairs(None, "MSFT") == []  # (an OCO order not ours of another symbol)
+    assert sorted(i.client_order_id for i in unknown.wake_pairs(None, "AAPL")) == ["t-tp", "t-tp2"]
+    assert unknown.wake_pairs(None, "AAPL") == [] and unknown.wake_pairs("t-tp") == []  # once a tick
+    for cid in ("t-tp", "t-tp2"):
+        unknown.walk_failed(cid)  # (the woken walks failed: resting again)
+    assert not {"t-tp", "t-tp2"} & {i.client_order_id for i in unknown.pending()}  # a new tick
+    assert sorted(i.client_order_id for i in unknown.wake_pairs(None, "AAPL")) == ["t-tp", "t-tp2"]
     assert unknown.wake_pairs("t-other") == []
