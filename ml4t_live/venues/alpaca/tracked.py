@@ -31,8 +31,8 @@ class Tracked:
     terminal: bool = False
     complete: bool = False  # terminal because fully filled
     #: the end of this order's replacement, taken as a replace not carried out (AL-14): our
-    #: order's end after all if this order is shown ``replaced`` later by that replacement (or by
-    #: none named), not by a later one (:meth:`~.undone_replaces.UndoneReplaces.end_when_replaced`)
+    #: order's end after all if this order is shown ``replaced`` later by that replacement (named:
+    #: kept while ``replaced_by`` is null), not by a later one (:meth:`~.undone_replaces.UndoneReplaces.end_when_replaced`)
     undone_end: OrderEvent | None = None
     undone_by: str | None = None  # the Alpaca id of that replacement (whose end undone_end is)
     #: its own end (canceled, expired, rejected) shown while its replacement was followed (the

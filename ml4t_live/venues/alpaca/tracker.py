@@ -305,6 +305,9 @@ class OrderTracker:
         if state.terminal:
             if ended and state.successor is not None and not state.replaced and state.own_end is None:
                 state.own_end = _end_of(state, order, event)  # (its replace pending; a later view: the same end)
+            if state.replaced and state.undone_end is not None and (event == "replaced" or order.status is AlpacaStatus.REPLACED):
+                end = self._replaces.end_when_replaced(state, order)  # (shown replaced before, none named)
+                return out if end is None else [*out, end]
             return out
         if ended and event != "replaced" and order.status is not AlpacaStatus.REPLACED:
             first = self._replaces.ended_first(str(order.id))

@@ -68,7 +68,7 @@ class UndoneReplaces:
         ``replaced`` (the replace answered, then not carried out: AL-14, or the old order's
         ``replaced`` not seen yet): the old order is followed again and this end is kept on it,
         our order's end only if the old order is shown ``replaced`` later by this replacement
-        (or by none named: :meth:`end_when_replaced`). The order it replaces
+        (:meth:`end_when_replaced`). The order it replaces
         is the one followed with it as its successor or, a replace of ours whose answer was not
         followed yet (lost: only its client id is known), the one its ``replaces`` names, followed
         still and not shown ``replaced``. False when that is not the case."""
@@ -103,16 +103,22 @@ class UndoneReplaces:
 
     def end_when_replaced(self, state: Tracked, order: AlpacaOrder) -> OrderEvent | None:
         """``order``, the order of ``state``, is shown ``replaced``: the end kept on it
-        (:attr:`Tracked.undone_end`) is our order's when the replacement that replaced it is the one
-        whose end that is (the replace taken as not carried out was after all), or is not named;
-        taken once. A replacement named otherwise is a later replace of it (the runtime's or the
-        strategy's change after the undone one, shown before its answer is followed): that end is
-        not our order's, it is dropped. None when there is none to report."""
+        (:attr:`Tracked.undone_end`) is our order's when ``replaced_by`` names the replacement whose
+        end that is (the replace taken as not carried out was after all); taken once. A replacement
+        named otherwise is a later replace of it (the runtime's or the strategy's change after the
+        undone one, shown before its answer is followed): that end is not our order's, it is
+        dropped. None named (a REST read: Alpaca names the replacing order a moment after the
+        status) says neither: the end stays kept until a view names it (or the later replace is
+        followed: ``carry_over`` drops it). None when there is none to report."""
         end, end_by, by = state.undone_end, state.undone_by, order.replaced_by
-        state.undone_end = state.undone_by = None
         if end is None:
             return None
-        if by is not None and str(by) != end_by:
+        if by is None:
+            _log.info("Alpaca order {} ({}) is shown replaced, the order replacing it not named yet: the end of "
+                      "{} kept on it waits for that name", order.id, state.ours, end_by)  # fmt: skip
+            return None
+        state.undone_end = state.undone_by = None
+        if str(by) != end_by:
             _log.info("Alpaca order {} ({}) is shown replaced by {}, a later replace than {}, whose end was "
                       "kept on it: that end is not the order's", order.id, state.ours, by, end_by)  # fmt: skip
             return None

@@ -37,7 +37,9 @@ def _replacement_canceled() -> TradeUpdate:
 
 
 def _old_replaced() -> TradeUpdate:
-    return _update("replaced", id=OLD, status="replaced", filled_qty="40")
+    """The stream's ``replaced`` of doc-1 names the order replacing it (the simulator's stream, as
+    Alpaca's, sends ``replaced_by`` with the status; only a REST read may lag it: replaced_by_late)."""
+    return _update("replaced", id=OLD, status="replaced", filled_qty="40", replaced_by=NEW)
 
 
 def _replaced_by_modify() -> OrderTracker:
@@ -133,4 +135,32 @@ def test_an_unlinked_replacement_of_an_order_shown_replaced_ends_the_order() -> 
     tracker = _replace_answer_lost()
     tracker.on_trade_update(_update("replaced", id=OLD, status="replaced", filled_qty="40", replaced_by=NEW))
     assert _ends(tracker.on_trade_update(_replacement_canceled())) == [OrderCancelled("doc-1", "canceled")]
+    assert tracker.outcome("doc-1") == "closed"
+
+
+def _old_read_replaced(by: str | None):
+    """A REST read of doc-1 (``GET /v2/orders/{id}``) shown replaced, ``by`` naming the replacing order."""
+    return _update("replaced", id=OLD, status="replaced", filled_qty="40", replaced_by=by).order
+
+
+def test_an_old_order_read_replaced_by_none_named_keeps_the_end_until_a_view_names_the_later_replace() -> None:
+    """The replacement undone, then a later replace of doc-1 (the runtime's re-cut, its answer lost):
+    a read shows doc-1 ``replaced`` before Alpaca names the replacing order. That says neither which
+    replace was carried out: nothing is reported (before: the kept end, OrderCancelled, while the
+    later replacement worked on and bought 8 more: probe pA); the view naming the later replace
+    drops the end."""
+    tracker = _replaced_by_modify()
+    tracker.on_trade_update(_replacement_canceled())  # undone: the old order followed again
+    assert _ends(tracker.on_order_snapshot(_old_read_replaced(None))) == []
+    assert _ends(tracker.on_order_snapshot(_old_read_replaced(LATER))) == []
+    late = _update("replaced", id=OLD, status="replaced", filled_qty="40", replaced_by=NEW)  # (the end dropped)
+    assert _ends(tracker.on_trade_update(late)) == []
+
+
+def test_an_old_order_read_replaced_by_none_named_reports_the_end_once_a_view_names_the_undone_replacement() -> None:
+    tracker = _replaced_by_modify()
+    tracker.on_trade_update(_replacement_canceled())
+    assert _ends(tracker.on_order_snapshot(_old_read_replaced(None))) == []
+    assert _ends(tracker.on_order_snapshot(_old_read_replaced(NEW))) == [OrderCancelled("doc-1", "canceled")]
+    assert _ends(tracker.on_trade_update(_old_replaced())) == []  # taken once
     assert tracker.outcome("doc-1") == "closed"
