@@ -164,3 +164,17 @@ def test_an_old_order_read_replaced_by_none_named_reports_the_end_once_a_view_na
     assert _ends(tracker.on_order_snapshot(_old_read_replaced(NEW))) == [OrderCancelled("doc-1", "canceled")]
     assert _ends(tracker.on_trade_update(_old_replaced())) == []  # taken once
     assert tracker.outcome("doc-1") == "closed"
+
+
+def test_an_unlinked_replacement_of_an_order_that_ended_does_not_bring_that_order_back() -> None:
+    """doc-1 ended canceled on its own (its end reported) while the replace's answer was lost: the
+    replacement's canceled that follows is not a replace not carried out, and doc-1 is not followed
+    again (mutant m6 of rev-cutfix2, the fallback without ``replaced.terminal``: doc-1 'open' again,
+    the end kept on it and an order_replace_rejected reported for an order that has ended)."""
+    tracker = _replace_answer_lost()
+    assert _ends(tracker.on_trade_update(_update("canceled", id=OLD, status="canceled", filled_qty="40"))) == [
+        OrderCancelled("doc-1", "canceled")]  # fmt: skip
+    out = tracker.on_trade_update(_replacement_canceled())
+    assert not [e for e in out if getattr(e, "code", None) == "order_replace_rejected"], out
+    assert tracker.followed_instead(NEW) is None
+    assert tracker.outcome("doc-1") == "closed"
