@@ -124,13 +124,15 @@ def _follow_cut(mod: Modifier, client: AlpacaTradingClient, check: Replaced, exc
     """The replacement of ``check`` shows ``replaced`` by ``made_id``: the cut sent for it, whose
     answer was lost and whose look-up found nothing or got no answer, was carried out. Our order is
     ``made_id`` now; the cut's check is made as if its answer had come (what it counted read off its
-    ``qty``). VenueError as the read of ``made_id`` raised it."""
+    ``qty``). Followed before it is read, so the fills the read reports continue the chain's
+    cumulative quantity. VenueError as the read of ``made_id`` raised it (followed already: a
+    later check follows it again, to the same effect)."""
     cid = check.request.client_order_id
+    mod.follow(cid, check.new_id, made_id)  # (first: what the read reports continues the chain's fills)
     made = mod.read_reported(client, made_id)
     counted = check.request.quantity - (num(made.qty) or 0.0)  # the chain's fills the cut counted
     _log.warning("the change of {} ({}) to what is left, its answer lost, was carried out: {} asks {:g}",
                  check.new_id, cid, made_id, num(made.qty) or 0.0)  # fmt: skip
-    mod.follow(cid, check.new_id, made_id)
     mod.check_replaced(Replaced(check.request, check.new_id, counted - check.filled - excess, counted, made_id,
                                 check.cuts + 1, parent=check, change=_change(excess)))  # fmt: skip
 

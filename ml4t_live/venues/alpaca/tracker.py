@@ -279,6 +279,9 @@ class OrderTracker:
             if ours is None:
                 return None
             state = self._orders[venue_id] = Tracked(ours)
+            old = self._orders.get(str(order.replaces)) if order.replaces is not None else None
+            if old is not None and old.ours == ours:  # (a replacement seen before its replace is followed)
+                state.base = old.base + old.filled  # its fills continue the chain's cumulative quantity
         return state
 
     def _carry(self, state: Tracked, delta: float) -> None:
