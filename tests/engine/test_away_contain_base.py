@@ -7,9 +7,10 @@ Before, the base was ``book filled - listed own filled``: a replacement the jour
 recorded (a grow the venue took just before a kill -9) that filled while away hid the book's
 fills of the order it replaced (3 - 3 = 0, 0 + 20 <= 20: left working, 23 bought of 20), and a
 listing lagging a fill the journal holds made a correctly sized order look too big (2 - 0 + 4 >
-5: cancelled). A real
-journal (SQLite in tmp_path) and Book; the gateway is a stand-in for the remote side whose reads
-all fail."""
+5: cancelled). The orders before the listed one: partial fills and a chain of three, the "at
+least N filled before it" number said (mutant M1 of review rev-awayfix, ``before = 0``, passed
+every test before). A real journal (SQLite in tmp_path) and Book; the gateway is a stand-in for
+the remote side whose reads all fail."""
 
 from __future__ import annotations
 
@@ -98,6 +99,19 @@ def test_a_listing_lagging_a_journaled_fill_leaves_a_correctly_sized_order_worki
     gateway = _restart(journal, 5, [("A0", 1), ("A1", 1)], _listed("A1", 4, 0))
     assert gateway.cancelled == []
     assert gateway.told == {CID: 1.0}
+
+
+def test_partial_fills_of_a_chain_of_three_count_before_the_listed_order(journal, logs):
+    """Book order 10: A0 filled 2, A1 3, then A2 (journaled 1 of its own) listed asking 6, 2 of
+    its own filled: at least 5 before it, 5 + 6 > 10: cancelled, the number said."""
+    gateway = _restart(journal, 10, [("A0", 2), ("A1", 3), ("A2", 1)], _listed("A2", 6, 2))
+    assert gateway.cancelled == [CID]
+    assert "6 on top of at least 5 filled before it; the book's order is 10" in _warning(logs)
+
+
+def test_a_chain_of_three_asking_the_book_s_order_is_left_working(journal, logs):
+    gateway = _restart(journal, 10, [("A0", 2), ("A1", 3), ("A2", 1)], _listed("A2", 5, 2))
+    assert gateway.cancelled == []
 
 
 def test_a_re_reported_execution_of_the_listed_order_counts_once(journal, logs):
