@@ -160,9 +160,13 @@ class AwayReads:
         change the venue took just before a crash that the journal never recorded). It would
         keep buying past the book while the read waits, so it is cancelled at once (once; a
         WARNING): no cut can be sized safely without the read (what it and the orders before it
-        filled meanwhile is not known), and the strategy's order ends cancelled with what it
-        filled, never more than the book's order. An ERROR when the cancel is refused or gets
-        no answer (tried again at the next failed read)."""
+        filled meanwhile is not known). The strategy's order ends cancelled with what the book
+        holds of it (its journaled fills, and what the venue reported since the restart), which
+        may be less than the chain bought: what it filled while away stays unread (read again at
+        the next reconciliations, :data:`AWAY_READS` reads in all, then the give-up ALERT). An ERROR when the cancel is refused
+        or gets no answer: tried again at the next read if that read fails too; a read that
+        succeeds walks the chain instead, checked against the book's order (the gateway's
+        replace check)."""
         order = self.book.get(cid) if self.book.knows(cid) else None
         if entry.contained or order is None or cid not in self.book.open:
             return
@@ -175,11 +179,13 @@ class AwayReads:
             self.gateway.cancel(cid)
         except (VenueError, BridgeError) as exc:
             _log.error("ALERT order {} as the venue lists it asks more than the book's order ({}) and could not be "
-                       "cancelled ({}); tried again at the next read: check the venue account", cid, asks, exc)  # fmt: skip
+                       "cancelled ({}); tried again at the next read if it fails too (one that succeeds checks the "
+                       "chain against the book's order): check the venue account", cid, asks, exc)  # fmt: skip
             return
         entry.contained = "cancelled at the restart"
         _log.warning("order {} as the venue lists it asks more than the book's order ({}) while what it filled "
-                     "while away is not read: cancelled (the strategy's order ends with what it filled)",
+                     "while away is not read: cancelled (the strategy's order ends cancelled with what the book "
+                     "holds of it, which leaves out what the chain filled while away until a read succeeds)",
                      cid, asks)  # fmt: skip
 
     def _give_up(self, cid: str, entry: UnreadAway, exc: Exception) -> None:

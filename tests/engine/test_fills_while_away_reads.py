@@ -91,6 +91,7 @@ def test_a_listed_order_asking_more_than_the_book_is_cancelled_while_its_read_fa
     assert venue.cancelled.count(cid) == 1, venue.cancelled
     (warning,) = [m for level, m in logs if level == "WARNING" and "asks more than the book's order" in m]
     assert "9 on top of at least 0 filled before it; the book's order is 5" in warning and "cancelled" in warning
+    assert "ends cancelled with what the book holds of it" in warning, warning  # (not 'with what it filled')
     (alert,) = _alerts(logs, cid)
     assert "the listed order asked more than the book's order: cancelled at the restart" in alert, alert
 
@@ -174,3 +175,4 @@ def test_an_order_listed_twice_is_read_once(logs):
                settle_timeout=0.5, open_orders_at_end="keep").run()  # fmt: skip
     assert venue.reads == [cid]
     assert len(_alerts(logs, cid)) == 1
+

@@ -6,7 +6,8 @@ walked and the restart's check of it against the book's 20 is never made.
 The listing alone shows the listed replacement (``qty`` 27) asks more than the book's whole
 order: the restart cancels it at once (no cut can be sized safely without the read: the
 replacement fills on between the listing and a cut's read, which the restart's provisional count
-of the chain does not hold): the strategy's order ends cancelled with what it filled.
+of the chain does not hold): the strategy's order ends cancelled with what the book holds of it
+(here 6 of the 9 bought: the replacement's 3 while away are never read), as the WARNING says.
 Failed before: the replacement kept buying: 30 bought, the book's order of 20 with 27 filled,
 only the reads' WARNINGs. Real alpaca-py against the simulated Alpaca, through the runtime and its
 journal (change_crash_support.py's run 1).
@@ -17,6 +18,7 @@ from __future__ import annotations
 import pytest
 from change_crash_support import NEVER, crash_at_change, venue_orders
 from crash_support import ResizeOnceThenReprice
+from ml4t.backtest import OrderStatus
 from runtime_support import filling_sim, run_runtime
 
 
@@ -39,9 +41,13 @@ def test_a_crashed_grow_whose_away_read_never_answers_is_cut_down_to_the_book(tm
     order = second.book.get(cid)
     assert bought <= 20 and orders[f"{cid}.r1"][0] == "canceled", (bought, orders)
     assert order.quantity == 20 and order.filled_quantity <= bought, (order.quantity, order.filled_quantity)
+    # the book's order ends cancelled with what the book holds (run 1's 3, the 3 the stream reported
+    # since the restart), not the 3 the replacement bought while away: no read ever succeeded
+    assert order.status is OrderStatus.CANCELLED and (order.filled_quantity, bought) == (6, 9), order
     (contained,) = [line for line in lines if "asks more than the book's order" in line]
     asks = f"{grown - 3:g} on top of at least 3 filled before it"  # (the book's 3, all of the original)
     assert contained.startswith("WARNING") and asks in contained, contained
     assert "cancelled" in contained and "the book's order is 20" in contained, contained
+    assert "ends cancelled with what the book holds of it" in contained and "until a read succeeds" in contained
     (external,) = [line for line in lines if "end of run reconciliation: external AAPL" in line]
     assert "fills of its own the journal lacks" in external and "never traded by it" not in external, external
