@@ -250,7 +250,7 @@ class WhileAway:
         report), or it reads ``pending_replace`` / ``replaced``; read still working and not
         listed, it is a read lagging its replace (its fills may lag too): read again later.
         What each order before ``last`` filled is checked against its FILL activities
-        (:meth:`_fills_counted`)."""
+        (:meth:`_fills_counted`); ``last`` itself is never read again."""
         first = self.rest("orders replaced by " + ours, lambda: client.get_order_by_client_id(ours), repeatable=True)
         chain, listing = [first], SymbolOrders(self.rest, client, ours, first)
         while str(chain[-1].id) != str(last.id):
@@ -265,7 +265,7 @@ class WhileAway:
             if successor is None:
                 _no_successor(ours, chain[-1], last)
             successor = str(successor)
-            chain.append(listing.get(successor) or self.rest(
+            chain.append(last if successor == str(last.id) else listing.get(successor) or self.rest(
                 f"orders replaced by {ours} ({successor})", lambda v=successor: client.get_order_by_id(v),
                 repeatable=True))  # fmt: skip
         chain[-1] = last  # as listed: what it filled later is the tracker's to report

@@ -99,7 +99,8 @@ class AlpacaGateway:
         ] = {}  # our client order id -> current Alpaca order id
         self.chains = OrderChains(rest=self.rest, tracker=self.tracker, venue_ids=self._venue_ids,
                                   require=self._require,
-                                  listed_id=lambda cid: self.stream.unknown.listed_id(cid))  # fmt: skip
+                                  listed_id=lambda cid: self.stream.unknown.listed_id(cid),
+                                  found=lambda cid: self.stream.unknown.answered(cid))  # fmt: skip
         self.stream = OrderStream(config, self.tracker, self.rest, self.chains.chain)
         self.submitter = Submitter(rest=self.rest, tracker=self.tracker, stream=self.stream, venue_ids=self._venue_ids,
                                    require=self._require, lookup=self.chains.lookup,

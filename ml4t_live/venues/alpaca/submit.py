@@ -101,9 +101,10 @@ class OrderChains:
 
     def __init__(self, *, rest: RestCaller, tracker: OrderTracker, venue_ids: dict[str, str],
                  require: Callable[[], AlpacaTradingClient],
-                 listed_id: Callable[[str], str | None] = lambda _cid: None) -> None:  # fmt: skip
+                 listed_id: Callable[[str], str | None] = lambda _cid: None,
+                 found: Callable[[str], None] = lambda _cid: None) -> None:  # fmt: skip
         self.rest, self.tracker = rest, tracker
-        self._venue_ids, self._require, self._listed_id = venue_ids, require, listed_id
+        self._venue_ids, self._require, self._listed_id, self._found = venue_ids, require, listed_id, found
         self._replaces: dict[str, int] = {}  # our id -> the last n of <id>.r<n>
         self._replaces_lock = threading.Lock()  # the stream's watcher walks chains too
 
@@ -139,7 +140,11 @@ class OrderChains:
         unread. The walk's reads by id (its first order by a known Alpaca id, a replacement the
         listing pages do not hold or show as a multi-leg order not replaced) ask for the order's
         legs (:data:`NESTED`: an OCO pair's stop leg, which a submit of unknown outcome's report
-        takes from the chain's last order); a replacement from the listing comes without them."""
+        takes from the chain's last order); a replacement from the listing comes without them.
+
+        ``found`` is told ``cid`` once a first read found the order: it exists at Alpaca, also when a
+        later read of the walk fails (a submit of unknown outcome is then never declared lost:
+        :meth:`.unknown.UnknownOutcomes.answered`)."""
         client = client or self._require()
         try:
             order = self._first(client, cid)
@@ -147,6 +152,7 @@ class OrderChains:
             if exc.status == 404:
                 return []
             raise
+        self._found(cid)  # (it exists, whether or not the reads after this one are answered)
         ours = self.tracker.ours(cid) or cid
         chain = [order]
         listed: SymbolOrders | None = None

@@ -141,7 +141,7 @@ def test_a_stale_read_in_the_walk_up_to_the_current_order_waits_for_the_next_end
             second.modify(replace(REQUEST, limit_price=148.5, filled_quantity=3))  # r2
             second.modify(replace(REQUEST, limit_price=148.0, filled_quantity=3))  # r3
             second.asked(replace(REQUEST, limit_price=148.0, filled_quantity=3))
-            sim.inject("stale_listing", count=2)  # the walks' listings (the listed one's, then the check's)
+            sim.inject("stale_listing")  # the check's walk's listing (the listed one's walk, t-p -> t-p.r1, reads none)
             second.executions_since("t-p", 3.0, 150.0)
             assert "t-p" in second.away.rewalks, lines
             second.away.walk_again(second._require())
