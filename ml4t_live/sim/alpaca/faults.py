@@ -96,7 +96,8 @@ Kinds (``SimulatedAlpaca.inject(kind, **params)`` or a ``--faults`` scenario). E
 ``cancel_error``           same for the next ``count`` DELETE /v2/orders/{id} (with ``lose_cancel``
                            armed too, a carried-out cancel stays ``pending_cancel``)
 ``lookup_error``           the next ``count`` GET /v2/orders:by_client_order_id are answered
-                           ``status`` (default 503): a venue that cannot tell what it holds
+                           ``status`` (default 503): a venue that cannot tell what it holds; 200:
+                           an answer that is not an order
 ``listing_error``          the next ``count`` GET /v2/orders are answered ``status`` (default 503)
 ``delay_trade_updates``    the next ``count`` trade updates leave ``seconds`` late (order kept)
 ``duplicate_trade_updates`` the next ``count`` trade updates are sent twice
@@ -144,7 +145,9 @@ def check_fault(kind: str, params: dict[str, Any]) -> None:
     status = int(params.get("status", 503))
     if kind == "order_read_error" and status < 400 and status != 200:
         raise UnknownFault("order_read_error needs a 4xx or 5xx status, or 200")
-    if kind in ("lookup_error", "listing_error", "replace_error", "cancel_error") and status < 500:
+    if kind == "lookup_error" and status < 500 and status != 200:
+        raise UnknownFault("lookup_error needs a 5xx status, or 200")
+    if kind in ("listing_error", "replace_error", "cancel_error") and status < 500:
         raise UnknownFault(f"{kind} needs a 5xx status")
     if int(params.get("count", 1)) < 1:
         raise UnknownFault(f"{kind}: count must be >= 1")

@@ -43,7 +43,12 @@ from ...protocols import OrderRequest
 from .listing import SymbolOrders
 from .parsing import NotExpressible, to_oco_request
 from .rate_limit import RateLimitTimeout
-from .rest import AlpacaTradingClient, AmbiguousOutcome, VenueRequestFailed
+from .rest import (
+    AlpacaTradingClient,
+    AmbiguousOutcome,
+    UnreadableAnswer,
+    VenueRequestFailed,
+)
 
 if TYPE_CHECKING:  # (annotations only)
     from .order_stream import OrderStream
@@ -142,12 +147,16 @@ class OrderChains:
         legs (:data:`NESTED`: an OCO pair's stop leg, which a submit of unknown outcome's report
         takes from the chain's last order); a replacement from the listing comes without them.
 
-        ``found`` is told ``cid`` once a first read found the order: it exists at Alpaca, also when a
+        ``found`` is told ``cid`` once a first read found the order or answered about it with a body
+        that cannot be read (:class:`~.rest.UnreadableAnswer`): it exists at Alpaca, also when a
         later read of the walk fails (a submit of unknown outcome is then never declared lost:
         :meth:`.unknown.UnknownOutcomes.answered`)."""
         client = client or self._require()
         try:
             order = self._first(client, cid)
+        except UnreadableAnswer:
+            self._found(cid)  # (Alpaca answered about that order: it exists)
+            raise
         except VenueRequestFailed as exc:
             if exc.status == 404:
                 return []

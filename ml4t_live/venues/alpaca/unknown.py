@@ -15,8 +15,8 @@ whose immediate look-up did not settle it lands here (:mod:`.submit`). The strea
   ``OrderLost`` and an ERROR log line. The order is never sent again. Its client order id stays
   registered, so if Alpaca does report it later, its fills still reach the engine. A submit that
   was found once (its report raised: ``failed_reports``) or that a listing of open orders showed
-  (``listed``: :meth:`UnknownOutcomes.seen_listed`), or that a walk's first read found
-  (:meth:`UnknownOutcomes.answered`) exists at Alpaca: it is never declared lost,
+  (``listed``: :meth:`UnknownOutcomes.seen_listed`), or that a walk's first read found or got an
+  answer about that cannot be read (:meth:`UnknownOutcomes.answered`) exists at Alpaca: it is never declared lost,
   and a look-up that finds nothing or gets no answer makes it rest as a failed report does
   (:meth:`UnknownOutcomes.missed`). A listed one is read by the Alpaca id the listing showed
   (``listed_id``, ``GET /v2/orders/{id}``) rather than by client order id.
@@ -272,7 +272,8 @@ class UnknownOutcomes:
             return self._items.pop(client_order_id)
 
     def answered(self, client_order_id: str) -> None:
-        """A walk's first read found the entry (:meth:`.submit.OrderChains.chain`): it exists at
+        """A walk's first read found the entry, or Alpaca answered it with a body that cannot be
+        read (:meth:`.submit.OrderChains.chain`; a 404 says it has no such order): it exists at
         Alpaca, so, as for one a listing showed (:meth:`seen_listed`), a look-up whose later read
         fails is never counted toward its loss (:meth:`missed`)."""
         self.seen_listed(client_order_id, None)

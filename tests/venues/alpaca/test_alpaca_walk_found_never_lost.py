@@ -6,7 +6,9 @@ An OCO pair of unknown outcome (t-tp / t-sl) replaced by another client: the wal
 finds the take-profit, the listing answers, and the read by id of the replacement with its legs
 (the chain's last multi-leg order) fails after every retry at each tick: 503, or a 200 alpaca-py
 cannot read. Failed before: OrderLost for t-tp and t-sl after ``unknown_order_lookups`` ticks
-while Alpaca worked the pair. A warm restart's walk of a re-priced OCO take-profit listed working, whose
+while Alpaca worked the pair. A simple submit of unknown outcome whose read by client order id
+Alpaca answers 200 with a body that is not an order, at every tick: failed before, OrderLost while
+it rested at Alpaca. A warm restart's walk of a re-priced OCO take-profit listed working, whose
 read by id fails: failed before, executions_since raised on a read whose result it discarded.
 Real alpaca-py against SimulatedAlpaca.
 """
@@ -50,6 +52,21 @@ def test_an_oco_pair_whose_replacement_cannot_be_read_is_never_lost(
     assert gw.follows_unknown("t-tp")  # (still of unknown outcome: looked up again, less often)
     assert gw.stream.unknown.known_misses("t-tp") >= 1  # (its failed walks counted as one known to exist)
     assert str(replacement.id) in {str(o.id) for o in raw.get_orders()}  # (Alpaca works the pair)
+
+
+def test_a_submit_whose_read_answers_a_body_that_cannot_be_read_is_never_lost(
+    sim: SimulatedAlpaca, gw: AlpacaGateway
+) -> None:
+    inject(sim, "silence_trade_stream")
+    inject(sim, "truncated_body")  # Alpaca takes t-u, its answer is cut
+    inject(sim, "lookup_error", count=ATTEMPTS)  # its first look-up: no answer
+    gw.place(OrderRequest("t-u", "AAPL", OrderSide.BUY, 1, OrderType.LIMIT, limit_price=50.0))
+    assert gw.follows_unknown("t-u")
+    inject(sim, "lookup_error", count=ATTEMPTS * 3 * gw.stream.unknown.limit, status=200)
+    seen = _ticks(gw, 2 * gw.stream.unknown.limit)
+    assert not of(OrderLost, seen)
+    assert gw.follows_unknown("t-u")
+    assert gw.stream.unknown.known_misses("t-u") >= 1
 
 
 def test_a_restart_walk_never_reads_its_listed_chain_end_again(sim: SimulatedAlpaca, gw: AlpacaGateway) -> None:
