@@ -17,7 +17,11 @@ the others came to.
 Every caller passes its ids in the same order at each look-up, so the gateway keeps the turn
 (:class:`Turns`): the ids whose read failed go after the others at the next look-up, the longest
 failing first, so two orders whose reads keep failing cannot keep the ids behind them unasked
-while any read is answered.
+while any read is answered. Once a read of the look-up was answered, an id whose read failed at
+an earlier look-up and ends in a 5xx again counts in no run (its own trouble, Alpaca answering):
+the ids whose reads fail, gathered at the end by their turns, are each asked, and an id among
+them whose read recovered (or whose order ended) is found at the next look-up; before any read
+is answered they count as any id does (two in a row: an outage).
 """
 
 from __future__ import annotations
@@ -83,6 +87,11 @@ class Turns:
             failed = self._failed
             return sorted(cids, key=lambda cid: (cid in failed, failed.get(cid, 0)))  # (sorted is stable)
 
+    def marked(self, cids: list[str]) -> set[str]:
+        """Those of ``cids`` whose last read failed."""
+        with self._lock:
+            return {cid for cid in cids if cid in self._failed}
+
     def failed(self, cid: str) -> None:
         with self._lock:
             self._failed.pop(cid, None)
@@ -102,15 +111,19 @@ def look_up_each(client_order_ids: Iterable[str], one: Callable[[str], VenueOrde
     cannot read."""
     turns = turns or Turns()
     cids = turns.order(list(dict.fromkeys(client_order_ids)))
+    marked = turns.marked(cids)  # (their reads failed at an earlier look-up)
     found: dict[str, VenueOrder] = {}
     unread: dict[str, str] = {}
     failing: list[str] = []  # the ids in a row up to here whose read ended in a 5xx
+    answered = False  # whether a read of this look-up was answered
     for i, cid in enumerate(cids):
         try:
             order = one(cid)
         except Unread as exc:
             unread[cid] = exc.why
             turns.failed(cid)
+            if answered and cid in marked and server_error(exc.failure):
+                continue  # (failing again while Alpaca answers: its own trouble, not a sign of an outage)
             failing = [*failing, cid] if server_error(exc.failure) else []
             if venue_down(exc.failure) or len(failing) >= OUTAGE:
                 why = (f"Alpaca failed the reads of {', '.join(failing)} in a row" if len(failing) >= OUTAGE
@@ -118,7 +131,7 @@ def look_up_each(client_order_ids: Iterable[str], one: Callable[[str], VenueOrde
                 unread.update({c: f"{c} not asked ({why})" for c in cids[i + 1 :]})
                 break
             continue
-        failing = []
+        failing, answered = [], True
         turns.read(cid)
         if order is not None:
             found[cid] = order

@@ -53,3 +53,26 @@ def test_turns_ask_the_ids_that_failed_last_the_longest_failing_first() -> None:
     turns.failed("b")  # (failing again: now the latest)
     turns.read("a")  # (answered: no longer behind)
     assert turns.order(["a", "b", "c", "d"]) == ["a", "c", "d", "b"]
+
+
+def test_ids_failing_apart_gathered_by_their_turns_are_no_outage_once_a_read_was_answered(
+    sim: SimulatedAlpaca, gw: AlpacaGateway
+) -> None:
+    """t-0 and t-2 fail 503 at every look-up, t-4 at the first only (then another client cancels
+    it); t-1 and t-3 answer. Their turns gather t-0, t-2, t-4 at the end of the second look-up.
+    Failed before: 'Alpaca failed the reads of t-0, t-2 in a row' there, t-4 'not asked' (found
+    only at a later look-up), though no two of them failed in a row in the caller's order."""
+    cids = ["t-0", "t-1", "t-2", "t-3", "t-4"]
+    ids = resting(sim, gw, cids)
+    for cid in ("t-0", "t-2"):
+        inject(sim, "order_read_error", order_id=ids[cid], count=100 * ATTEMPTS)
+    inject(sim, "order_read_error", order_id=ids["t-4"], count=ATTEMPTS)  # (at the first look-up only)
+    with pytest.raises(LookupIncomplete) as first:
+        gw.lookup(cids)
+    assert set(first.value.unread) == {"t-0", "t-2", "t-4"}
+    TradingClient(sim.key_id, sim.secret_key, url_override=sim.base_url).cancel_order_by_id(ids["t-4"])
+    with pytest.raises(LookupIncomplete) as second:
+        gw.lookup(cids)
+    assert second.value.found["t-4"].status == "cancelled"
+    assert set(second.value.unread) == {"t-0", "t-2"}
+    assert not [why for why in second.value.unread.values() if "not asked" in why]
