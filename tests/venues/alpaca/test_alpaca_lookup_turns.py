@@ -20,7 +20,8 @@ from ml4t_live.errors import LookupIncomplete
 from ml4t_live.events import OrderCancelled
 from ml4t_live.sim.alpaca import SimulatedAlpaca
 from ml4t_live.venues.alpaca.gateway import AlpacaGateway
-from ml4t_live.venues.alpaca.lookups import Turns
+from ml4t_live.venues.alpaca.lookups import Turns, Unread, look_up_each
+from ml4t_live.venues.alpaca.rest import VenueRequestFailed
 from tests.venues.alpaca.test_alpaca_lookup_each import resting
 
 CIDS = ["t-0", "t-1", "t-2"]
@@ -76,3 +77,38 @@ def test_ids_failing_apart_gathered_by_their_turns_are_no_outage_once_a_read_was
     assert second.value.found["t-4"].status == "cancelled"
     assert set(second.value.unread) == {"t-0", "t-2"}
     assert not [why for why in second.value.unread.values() if "not asked" in why]
+
+
+def _asked(turns: Turns, cids: list[str], failing: set[str]) -> list[str]:
+    """The ids one look-up asks, in its order: each in ``failing`` answered 503 after the
+    retries (an Unread, as the gateway's look-up of one raises), the others found absent."""
+    asked: list[str] = []
+
+    def one(cid: str) -> None:
+        asked.append(cid)
+        if cid in failing:
+            raise Unread(f"look-up of {cid} failed", failure=VenueRequestFailed("lookup " + cid, 503, "", "unavailable"))
+
+    try:
+        look_up_each(cids, one, turns)
+    except LookupIncomplete:
+        pass
+    return asked
+
+
+def test_an_outage_of_reads_asks_every_failing_id_in_turn() -> None:
+    """Four ids failing 503 at every look-up, none answered (two in a row end each look-up): each
+    look-up asks the two whose reads failed the longest ago, so every id is asked every second
+    look-up. Kills mutant Mc (Turns.failed not refreshing an id's mark: a, b first for good, c and
+    d never asked again: an order among them that recovers never found), which passed every test."""
+    turns, cids = Turns(), ["a", "b", "c", "d"]
+    assert [_asked(turns, cids, set(cids)) for _ in range(4)] == [["a", "b"], ["c", "d"], ["a", "b"], ["c", "d"]]
+
+
+def test_an_id_answered_again_takes_its_place_in_the_callers_order() -> None:
+    """Kills mutant Me (no Turns.read after an answered read: an id that failed once stays behind
+    the others for good), which passed every test."""
+    turns, cids = Turns(), ["a", "b", "c"]
+    assert _asked(turns, cids, {"a"}) == ["a", "b", "c"]
+    assert _asked(turns, cids, set()) == ["b", "c", "a"]  # (a failed last: asked after the others)
+    assert _asked(turns, cids, set()) == ["a", "b", "c"]  # (a answered: back in the caller's order)
