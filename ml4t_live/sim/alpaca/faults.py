@@ -89,7 +89,8 @@ Kinds (``SimulatedAlpaca.inject(kind, **params)`` or a ``--faults`` scenario). E
                            given; after ``skip`` such reads answered normally) are answered
                            ``status`` (default 503): an order the venue cannot show for a while;
                            404 (Alpaca's "order not found"): a read by id lagging a listing;
-                           another 4xx: a refusal; 200: an answer that is not an order
+                           another 4xx: a refusal; 200: an answer that is not an order; with
+                           ``reset = true`` a TCP reset, no answer at all
 ``replace_error``          the next ``count`` PATCH /v2/orders/{id} are answered ``status`` (default
                            503); ``carried_out`` (default False): whether the replace was carried
                            out first (a lost answer) or not at all
@@ -153,6 +154,10 @@ def check_fault(kind: str, params: dict[str, Any]) -> None:
         raise UnknownFault(f"{kind}: count must be >= 1")
     if kind == "slow_replace" and int(params.get("bars", 1)) < 1:
         raise UnknownFault("slow_replace: bars must be >= 1")
+
+
+#: order_read_error's ``reset``: the read is answered with a TCP reset (no status)
+RESET = 0
 
 
 @dataclass(frozen=True)
@@ -236,8 +241,9 @@ class FaultState:
             self.change_errors.setdefault(kind, []).extend([error] * count)
         elif kind == "order_read_error":
             order_id = params.get("order_id")
+            status = RESET if bool(params.get("reset", False)) else int(params.get("status", 503))
             self.read_errors.append([None if order_id is None else str(order_id), int(params.get("skip", 0)),
-                                     count, int(params.get("status", 503))])  # fmt: skip
+                                     count, status])  # fmt: skip
         elif kind == "stale_order_read":
             self.stale_reads += count
         elif kind == "stale_replaced_read":
@@ -312,7 +318,8 @@ class FaultState:
         return False
 
     def take_read_error(self, order_id: str) -> int | None:
-        """The status this GET /v2/orders/{order_id} is answered (order_read_error); None: served."""
+        """The status this GET /v2/orders/{order_id} is answered (order_read_error); :data:`RESET`:
+        a TCP reset instead of an answer; None: served."""
         for armed in self.read_errors:
             if armed[0] not in (None, order_id):
                 continue

@@ -20,7 +20,7 @@ from loguru import logger
 
 from ...logs import log_failure
 from . import activities, data_api, params, payloads, wire_faults
-from .faults import FaultState
+from .faults import RESET, FaultState
 from .order_forms import AlpacaError, bad_request, not_found, parse_order, parse_replace
 from .ratelimit import TokenBucket
 from .records import (
@@ -234,8 +234,11 @@ class TradingApi:
     def _order_body(self, order: AlpacaOrder) -> dict[str, Any]:
         return payloads.order_json(order, self.ctx.venue.legs_of(order) or None)
 
-    async def order(self, request: web.Request) -> web.Response:
+    async def order(self, request: web.Request) -> web.StreamResponse:
         status = self.ctx.faults.take_read_error(request.match_info["order_id"])
+        if status == RESET:
+            _log.info("fault: answering GET of order {} with a TCP reset", request.match_info["order_id"])
+            return wire_faults.reset(request)
         if status is not None:
             _log.info("fault: answering GET of order {} with {}", request.match_info["order_id"], status)
             if status == 404:  # (an order the venue does not show by id yet)

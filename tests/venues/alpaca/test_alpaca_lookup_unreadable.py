@@ -43,3 +43,17 @@ def test_two_answers_in_a_row_that_cannot_be_read_end_the_look_up(sim: Simulated
         gw.lookup(["t-0", "t-1", "t-2"])
     assert caught.value.found == {}
     assert "t-2 not asked (Alpaca failed the reads of t-0, t-1 in a row)" in caught.value.unread["t-2"]
+
+
+def test_a_read_that_gets_no_answer_is_no_unreadable_answer(sim: SimulatedAlpaca, gw: AlpacaGateway) -> None:
+    """A read by id answered with a TCP reset after every retry (the simulator's ``order_read_error``
+    with ``reset``) got no answer: Alpaca could not be asked, the ids after it not asked. Kills
+    mutant Mh (every failure after the retries, a reset too, raised as an UnreadableAnswer: t-0
+    'got an answer that cannot be read' and t-1 asked), which passed every test."""
+    ids = resting(sim, gw, ["t-0", "t-1"])
+    inject(sim, "order_read_error", order_id=ids["t-0"], count=ATTEMPTS, reset=True)
+    with pytest.raises(LookupIncomplete) as caught:
+        gw.lookup(["t-0", "t-1"])
+    assert "look-up of t-0 got no answer" in caught.value.unread["t-0"]
+    assert caught.value.unread["t-1"] == "t-1 not asked (Alpaca could not be asked for t-0)"
+    assert caught.value.found == {}
