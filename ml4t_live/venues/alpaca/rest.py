@@ -63,12 +63,12 @@ _UNREADABLE = (ValueError, TypeError, KeyError)
 
 
 class VenueRequestFailed(VenueError):
-    """Alpaca answered a request with an error (``status``, ``code``, ``message``)."""
+    """Alpaca answered a request with an error (``status``, ``code``, ``message``), or no
+    status at all (``status`` None: no answer, or one that cannot be read; ``message`` says which)."""
 
     def __init__(self, what: str, status: int | None, code: str, message: str) -> None:
-        super().__init__(
-            f"Alpaca {what} failed: HTTP {status} code {code or '-'}: {message}"
-        )
+        said = f"HTTP {status} code {code or '-'}: " if status is not None else ""
+        super().__init__(f"Alpaca {what} failed: {said}{message}")
         self.status = status
         self.code = code
         self.message = message

@@ -31,6 +31,7 @@ def test_an_answer_that_cannot_be_read_leaves_only_its_order_unread(sim: Simulat
     assert set(caught.value.unread) == {"t-0"}
     assert "look-up of t-0 got an answer that cannot be read" in caught.value.unread["t-0"]
     assert "unreadable answer (ValidationError)" in caught.value.unread["t-0"]
+    assert ") failed: unreadable answer (ValidationError)" in caught.value.unread["t-0"]  # (no 'HTTP None code -')
     assert {cid: o.status for cid, o in caught.value.found.items()} == {"t-1": "cancelled"}
     assert [e.client_order_id for e in of(OrderCancelled, drain(gw.events))] == ["t-1"]
 
@@ -55,5 +56,6 @@ def test_a_read_that_gets_no_answer_is_no_unreadable_answer(sim: SimulatedAlpaca
     with pytest.raises(LookupIncomplete) as caught:
         gw.lookup(["t-0", "t-1"])
     assert "look-up of t-0 got no answer" in caught.value.unread["t-0"]
+    assert ") failed: ConnectionError" in caught.value.unread["t-0"]  # (no 'HTTP None code -')
     assert caught.value.unread["t-1"] == "t-1 not asked (Alpaca could not be asked for t-0)"
     assert caught.value.found == {}
