@@ -74,6 +74,7 @@ class BarSteps(RuntimeCancels):
     _restore_follow_up: Any  # CancelResending._restore_follow_up
     _keep_follow_up: Any  # CancelResending._keep_follow_up
     _listed_now: Any  # CancelResending._listed_now
+    _listed_among: Any  # CancelResending._listed_among
     gate: Any  # RailSteps.gate
     left_at_venue: list[Order]
     settle: Any  # FillBarrier.settle
@@ -316,14 +317,11 @@ class BarSteps(RuntimeCancels):
             snapshot = self.gateway.snapshot()
         except (VenueError, BridgeError) as exc:  # unknown is never read as "flat"
             _log.warning("reconciliation skipped: the venue's positions could not be read ({})", exc)
-            self.own.check_soon()  # (the owed executions too wait for it)
-            return
+            return  # still due (only a comparison sets the next): tried at the next bar; the owed wait for it
         # an order owed its executions that the venue lists working is no longer owed (nothing made
         # up for it, whatever a look-up says); the others are settled before the positions are
         # compared: a made-up fill counts
-        for listed in snapshot.open_orders:
-            if listed.client_order_id in self.owed:
-                self._listed_now(listed.client_order_id)
+        self._listed_among(o.client_order_id for o in snapshot.open_orders)
         ours = self._positions()
         settle(self.owed, getattr(self.gateway, "lookup", None), self._drain, self._apply_live, self._take_venue_end,
                listed=self._listed_now)  # fmt: skip
@@ -333,8 +331,8 @@ class BarSteps(RuntimeCancels):
             except (VenueError, BridgeError) as exc:
                 _log.warning("reconciliation skipped: the venue's positions could not be read again after the "
                              "owed executions were settled ({})", exc)  # fmt: skip
-                self.own.check_soon()
-                return
+                return  # as a failed first read: still due, not passed (the owed wait for one that passes)
+            self._listed_among(o.client_order_id for o in snapshot.open_orders)
         self._lost_listed(snapshot.open_orders, "at the reconciliation")
         self.own.reconcile(snapshot, self._positions(), when)
         self.owed.passed()  # the orders owed executions before it are looked up at the next

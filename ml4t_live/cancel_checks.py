@@ -105,13 +105,12 @@ class CancelResending:
         if in_session:
             unlisted = [c for c in due if c not in working and c in self.book.cancelling]
             working = working | self._look_up_unlisted(unlisted, started)
+        self._listed_among(working)  # (before the sends: one carried to the next check too)
         to_send = []
         for cid in due:
             if not self._follows_cancel(cid):
                 continue  # ended meanwhile (its events, the look-up)
             listed = cid in working
-            if listed:  # (before the sends: one carried to the next check is listed working all the same)
-                self._listed_now(cid)
             if listed and resends.may_send(cid):
                 to_send.append(cid)
             else:
@@ -119,16 +118,28 @@ class CancelResending:
         self._resend_batches(to_send, started, final=final, when=when)
         self._drain(block_until=None)  # a confirmation the gateway waited for is applied now
 
+    def _listed_among(self, cids: Iterable[str]) -> None:
+        """The venue lists ``cids`` working (a cancel check's open orders and its look-up, a
+        reconciliation's open orders): each of them owed its executions or whose cancel is followed,
+        due or not, is listed working (:meth:`_listed_now`)."""
+        for cid in cids:
+            if cid in self.owed or self._follows_cancel(cid):
+                self._listed_now(cid)
+
     def _listed_now(self, cid: str) -> None:
         """The venue lists ``cid`` working to this client id: what a look-up found (filled, shown
         by its executions alone) and what it is owed end together, here only
         (:meth:`CancelResends.listed_working`,
         :meth:`~ml4t_live.owed_executions.OwedExecutions.listed_working`, called nowhere else);
-        a later look-up finding it filled owes it afresh. Every path that finds an order working
-        calls it: a check's open orders or its look-up, an unknown order's look-up (:meth:`_check_one`),
-        a reconciliation's open orders (``BarSteps.reconcile_if_due``) and its look-up of the owed
-        orders (:func:`~ml4t_live.owed_executions.settle`'s ``listed``), a warm restart's retried
-        look-up (:meth:`_found_working`)."""
+        a later look-up finding it filled owes it afresh. It is called for each order owed its
+        executions or whose cancel is followed that the venue lists working to this client id,
+        whichever read or look-up lists it: a check's open orders (a warm restart's too) and its
+        look-up, every such order they list, its cancel due or not (:meth:`_listed_among`); a
+        reconciliation's open orders, both reads (``BarSteps.reconcile_if_due``), and its look-up
+        of the owed orders (:func:`~ml4t_live.owed_executions.settle`'s ``listed``); an unknown
+        order's look-up finding a cancelling one open (:meth:`_check_one`; one found open and
+        pending is accepted: an order of unknown outcome is owed nothing); a warm restart's
+        retried look-up (:meth:`_found_working`)."""
         self.cancel_resends.listed_working(cid)
         if self.owed.listed_working(cid):
             _log.info("order {}: listed working after a look-up found it filled: no longer owed its "

@@ -112,8 +112,9 @@ class _Cancel:
     listed: bool | None = None  # whether the venue listed it working at the last check that read (None: none did)
     alerted: bool = False  # ALERTed before a restart (ALERTed again once after it)
     # the last word on it was a look-up finding it filled, its executions not all come (not counted
-    # by max_open_orders); cleared once the venue lists it working (a stale look-up: listed_working,
-    # with the debt); kept over a restart
+    # by max_open_orders); cleared once the venue lists it working to this client id, at any check
+    # (its cancel due or not) or reconciliation (a stale look-up: listed_working, with the debt);
+    # kept over a restart
     found_filled: bool = False
     answer: str = ""  # the venue's last refusal of the cancel followed, or the gateway's bug (the ALERT quotes it)
     bug: bool = False  # the cancel followed raised a bug in the gateway (whether it went out is unknown)

@@ -24,8 +24,9 @@ and reach the book as events (a made-up part would count them twice); the order 
 Executions that came meanwhile settle it (nothing made up); a look-up that fails or does not find the order leaves it owed until the next reconciliation;
 the venue giving it another end (cancelled, rejected) ends it so. Listed working after all, it is
 no longer owed: found open by that look-up, listed by the reconciliation's own open orders (read
-before :func:`settle`, which then does not look it up: nothing is made up for it), by a cancel
-check (its open orders or its look-up), by an unknown order's look-up or a warm restart's retried
+before :func:`settle`, which then does not look it up: nothing is made up for it; or the read
+after it), by a cancel check (its open orders, whether its own cancel is due or another's made
+the check read them, or its look-up), by an unknown order's look-up or a warm restart's retried
 one. The debt ends there only through
 :meth:`~ml4t_live.cancel_checks.CancelResending._listed_now` (which ends a cancelling order's
 found-filled note with it; :func:`settle` calls it through its ``listed``): a later look-up finding
@@ -122,9 +123,9 @@ class OwedExecutions:
         self._owed[cid] = (max(quantity, said), since)
 
     def listed_working(self, cid: str) -> bool:
-        """A cancel check (its open orders, or a look-up finding it open), a reconciliation (its
-        open orders, or its look-up: :func:`settle`), an unknown order's look-up or a warm restart's
-        retried one listed ``cid`` working to this client id after a look-up found it filled:
+        """A cancel check (its open orders, its cancel due or not, or a look-up finding it open), a
+        reconciliation (either read's open orders, or its look-up: :func:`settle`), an unknown
+        order's look-up or a warm restart's retried one listed ``cid`` working to this client id after a look-up found it filled:
         that finding is contradicted (a stale look-up), so it is no longer owed, in doubt or not.
         Called only through :meth:`~ml4t_live.cancel_checks.CancelResending._listed_now`, which
         ends a cancel follow-up's finding with it. Should it fill later, its executions

@@ -17,11 +17,13 @@ from dataclasses import dataclass, field, replace
 
 from ml4t_live.cancel_resends import CancelResends
 from ml4t_live.errors import ConnectionFailed
-from ml4t_live.protocols import VenueOrder
+from ml4t_live.events import OrderFilled
+from ml4t_live.protocols import VenueOrder, VenuePosition
 from ml4t_live.venue_broker import VenueBroker
-from tests.engine.cancel_support import HaltedLimits, drive, journal_of
+from tests.engine.cancel_support import HaltedLimits, alert_lines, drive, journal_of
 from tests.engine.cancel_venues import LosesFirstCancel
 from tests.engine.fake_clock import Clock
+from tests.engine.unknown_outcome_support import WHEN
 
 
 @dataclass
@@ -90,7 +92,8 @@ def test_an_execution_applied_during_the_end_of_run_look_up_is_not_a_missing_pos
 
 
 def test_a_failed_read_after_settle_skips_the_comparison(tmp_path):
-    # as above, but the read after the look-up fails: no comparison, nothing said missing
+    # as above, but the read after the look-up fails: no comparison, nothing said missing (its
+    # effect on the next reconciliation: the test after the next)
     venue = FillsDuringLookUp(fill_on_wait=False, read_again_fails=True)
     broker = VenueBroker(venue, strategy_id="cr", state_dir=tmp_path, reconcile_every=1e9)
     broker.cancel_resends = CancelResends(clock=venue.clock)
@@ -98,4 +101,89 @@ def test_a_failed_read_after_settle_skips_the_comparison(tmp_path):
     assert venue.looked_up[-1] == 180.0 and not venue.read_again_fails
     assert [line for line in lines if "could not be read again after the owed executions were settled" in line]
     assert not [line for line in lines if "reconciliation: AAA looks" in line or "reconciliation: missing" in line]
+    broker.close()
+
+
+@dataclass
+class FailsReadAfterMidRunSettle(LosesFirstCancel):
+    """Two limit buys, cancelled at the halt (every cancel lost). At 60 s (fake seconds) both
+    reads leave the first order out (a stale list) and its look-up says it filled 5, no execution
+    reported (owed); the venue fills it at 75 s, its execution reported by the next look-up of it.
+    At 90 s the venue has filled the second order, whose execution never comes: its look-up says
+    filled. The read that follows a look-up of the first order reporting its execution fails."""
+
+    lost: int = 99
+    clock: Clock = field(default_factory=Clock)
+    looked_up: list[tuple[float, str]] = field(default_factory=list)
+    reads: list[float] = field(default_factory=list)
+    fail_next_read: bool = False
+
+    def now(self) -> float:
+        return self.clock.now - 1000.0
+
+    def snapshot(self):
+        self.reads.append(self.now())
+        if self.fail_next_read:
+            self.fail_next_read = False
+            raise ConnectionFailed("positions unreadable")
+        if len(self.placed) == 2 and self.now() >= 75.0 and not self.positions:
+            self.open_orders = []
+            self.positions["AAA"] = VenuePosition("AAA", 10.0, 89.5)
+        snapshot = super().snapshot()
+        first = self.placed[0].client_order_id if self.placed else None
+        if self.now() == 60.0:
+            return replace(snapshot, open_orders=[o for o in snapshot.open_orders if o.client_order_id != first])
+        return snapshot
+
+    def lookup(self, cids):
+        out = {}
+        for cid in cids:
+            self.looked_up.append((self.now(), cid))
+            request = next(r for r in self.placed if r.client_order_id == cid)
+            if request is self.placed[0] and self.now() > 75.0:
+                self.events.put(OrderFilled(cid, "E-first", "AAA", request.side, request.quantity, 89.5, WHEN, 1.0,
+                                            request.quantity))  # fmt: skip
+                self.fail_next_read = True
+            out[cid] = VenueOrder(cid, "V1", request.asset, request.side, request.quantity, request.quantity,
+                                  request.order_type, "filled", request.limit_price)  # fmt: skip
+        return out
+
+
+class DueAt(HaltedLimits):
+    """Two halted limit buys; reconciliations due at 60 s and 90 s (asked at the bar before), the
+    second order's cancel checked at 90 s."""
+
+    def __init__(self, journal, venue: FailsReadAfterMidRunSettle) -> None:
+        super().__init__(journal, venue.clock, 2)
+        self.venue = venue
+
+    def on_data(self, timestamp, data, context, broker):
+        now = self.venue.now()
+        if now in (30.0, 60.0):
+            broker.own.check_soon()
+        if now == 60.0:
+            broker.cancel_resends.due_at_once(self.orders[1].order_id)
+        super().on_data(timestamp, data, context, broker)
+
+
+def test_a_failed_read_after_a_mid_run_settle_reconciles_at_the_next_bar_and_does_not_count_as_passed(tmp_path):
+    venue = FailsReadAfterMidRunSettle(fill_on_wait=False)
+    strategy = DueAt(tmp_path / "fake-DU0001-cr.journal", venue)
+    broker = VenueBroker(venue, strategy_id="cr", state_dir=tmp_path, reconcile_every=1e9)
+    broker.cancel_resends = CancelResends(clock=venue.clock)
+    lines = drive(strategy, broker, 5, "keep")
+    a, b = (o.order_id for o in strategy.orders)
+    assert [line for line in lines if "could not be read again after the owed executions were settled" in line]
+    # the 60 s reconciliation passed; the 90 s one looked the first order up (owed since before it)
+    # and its read after settle failed: the next bar's (120 s) reconciliation reads the venue (the
+    # failed one asked for it: without that, none until the end of the run), and the second order,
+    # found filled at 90 s, is looked up only after one has passed since (the end of the run's at
+    # 150 s), its missing fill made up there; counted as passed, the failed one would have had it
+    # made up at 120 s
+    assert 120.0 in venue.reads
+    assert venue.looked_up == [(60.0, a), (90.0, b), (90.0, a), (150.0, b)]
+    made_up = [m for m in alert_lines(lines, b) if "its executions never came" in m]
+    assert len(made_up) == 1
+    _, positions, fills = journal_of(tmp_path)
+    assert fills == 2 and positions == {"AAA": 10.0}
     broker.close()
