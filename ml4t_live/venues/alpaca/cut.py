@@ -90,6 +90,8 @@ def cut(mod: Modifier, client: AlpacaTradingClient, check: Replaced, excess: flo
                 return
         elif left <= _EPS:
             what = "cancelled, nothing is left"
+        elif cid in mod.cancels:
+            what = "cancelled, as the strategy asked"
         else:
             what = f"{'cut down to' if excess > _EPS else 'asking'} the {left:g} left" \
                 if check.cuts < MAX_CUTS else "not cut again"  # fmt: skip
@@ -104,8 +106,9 @@ def cut(mod: Modifier, client: AlpacaTradingClient, check: Replaced, excess: flo
                          check.new_id, what)  # fmt: skip
     if not working:
         return
-    if left <= _EPS:
+    if left <= _EPS or cid in mod.cancels:  # (the strategy's cancel, kept while this check was pending)
         cancel_replacement(mod, client, check)
+        mod.cancels.discard(cid)
     elif check.cuts >= MAX_CUTS:
         _log.error("the replacement {} of {} {} after {} changes; not changed again: the venue and the book "
                    "disagree; check it at the venue", check.new_id, cid,

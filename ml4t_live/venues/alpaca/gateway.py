@@ -78,6 +78,8 @@ VENUE = "alpaca"
 _BLOCKING_FLAGS = ("trading_blocked", "account_blocked", "trade_suspended_by_user")
 #: the state Alpaca names in a 422 refusing a cancel: 'order is already in "canceled" state'
 _ALREADY_IN = re.compile(r'already in "(\w+)" state')
+#: states a cancel is refused in while a replace of the order is in flight (a kept cancel waits for it)
+_CHANGING = ("pending_new", "pending_replace", "replaced")
 
 
 class AlpacaGateway:
@@ -316,6 +318,13 @@ class AlpacaGateway:
         real outcome (its fill, its cancel) then arrives as its events. No answer
         at all (retried as a repeatable request) raises :class:`VenueRequestFailed`.
 
+        While the check of the order's last replace is pending (a modify's, or the runtime's own
+        cut or bring-back: :meth:`~.modify.Modifier.cancel_asked`), the cancel is kept as well: the
+        check changes the chain no more, and the cancel is sent to the order the chain settles on
+        (a cut Alpaca does not carry out leaves the old order working); a refusal because the
+        order is ``pending_new``, ``pending_replace`` or ``replaced`` (that replace in flight) is
+        then no refusal: the cancel is taken, sent once the chain settles.
+
         A submit of unknown outcome that the watcher is still reporting, or whose report failed
         (:class:`~.unknown.BeingReported` from the look-up), is cancelled all the same: a cancel
         needs no fills counted first, and the end of a run or a halt must not leave it working.
@@ -336,6 +345,7 @@ class AlpacaGateway:
         except OrderRefused as exc:
             raise CancelRefused(f"cannot cancel {client_order_id}: {exc}") from None
         client = self._require()
+        kept = self.modifier.cancel_asked(client_order_id)  # (its replace's check pending: sent again once settled)
         try:
             self.rest(
                 "cancel " + client_order_id,
@@ -346,6 +356,10 @@ class AlpacaGateway:
             if exc.status in (404, 422):
                 _log.info("Alpaca refused to cancel {}: {} (HTTP {})", client_order_id, exc.message, exc.status)
                 state = _ALREADY_IN.search(exc.message or "") if exc.status == 422 else None
+                if kept and state is not None and state.group(1) in _CHANGING:
+                    _log.info("the cancel of {} is sent to the order its chain settles on once its replace is "
+                              "checked", client_order_id)  # fmt: skip
+                    return
                 raise CancelRefused(
                     f"Alpaca refused to cancel {client_order_id}: {exc.message} (HTTP {exc.status})",
                     ended=state.group(1) if state else None,

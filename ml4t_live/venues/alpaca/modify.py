@@ -90,6 +90,8 @@ class Modifier:
         self._venue_id, self._lookup, self._require, self._next_replace = venue_id, lookup, require, next_replace
         self._replace_checks: dict[str, Replaced] = {}  # our id -> its replace not checked yet
         self._asks: dict[str, OrderRequest] = {}  # our id -> what the strategy last asked (a restart's)
+        #: our ids the strategy cancelled while their replace's check was pending (:meth:`cancel_asked`)
+        self.cancels: set[str] = set()
 
     def modify(self, request: OrderRequest) -> bool:
         """Replace our working order ``request.client_order_id`` with ``request``'s terms, then
@@ -123,6 +125,45 @@ class Modifier:
         """Check the replaces Alpaca had not carried out yet (end of bar)."""
         for check in list(self._replace_checks.values()):
             self.check_replaced(check)
+        self._send_cancels()
+
+    def cancel_asked(self, cid: str) -> bool:
+        """The strategy cancels our order ``cid``: while the check of its last replace (a modify's,
+        or the runtime's own cut or bring-back) is pending, the chain may settle on another order
+        than the one the cancel goes to now (a cut Alpaca does not carry out: the old order works
+        on). The cancel is kept: the check changes the chain no more (a cut cancels the replacement
+        instead: :func:`~.cut.cut`), and once the check has ended the cancel is sent to the order
+        the chain settled on (:meth:`check_replaces`). False (nothing kept) with no check pending."""
+        if cid not in self._replace_checks:
+            return False
+        self.cancels.add(cid)
+        return True
+
+    def _send_cancels(self) -> None:
+        """The cancels kept by :meth:`cancel_asked` whose check has ended, sent to the order each
+        chain settled on; one refused because that order has ended is that end (its events say
+        it); one without an answer is kept for the next check."""
+        for cid in [c for c in self.cancels if c not in self._replace_checks]:
+            venue_id = self._venue_ids.get(cid)
+            if venue_id is None or self._send_cancel(cid, venue_id):
+                self.cancels.discard(cid)
+
+    def _send_cancel(self, cid: str, venue_id: str) -> bool:
+        """The kept cancel of ``cid`` sent to Alpaca order ``venue_id``: True when Alpaca answered
+        (took it, or refused it because the order has ended: its events say that end)."""
+        client = self._require()
+        try:
+            self.rest("cancel " + cid, lambda: client.cancel_order_by_id(venue_id), repeatable=True)
+        except VenueRequestFailed as exc:
+            if exc.status not in (404, 422):
+                _log.warning("the cancel of {} (Alpaca order {}) the strategy asked got no answer ({}): sent "
+                             "again at the next check", cid, venue_id, exc)  # fmt: skip
+                return False
+            _log.info("Alpaca refused the cancel of {} (Alpaca order {}): {}", cid, venue_id, exc.message)
+            return True
+        _log.info("the cancel of {} the strategy asked while its replace was checked is sent to Alpaca order {}, "
+                  "the one its chain settled on", cid, venue_id)  # fmt: skip
+        return True
 
     def asked(self, request: OrderRequest) -> None:
         """At a warm restart: ``request`` is what the strategy last asked of our order (the
