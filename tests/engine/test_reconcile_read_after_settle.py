@@ -9,7 +9,8 @@ The venue (FakeVenue, the remote side) loses every cancel; its open orders leave
 out once it is cancelled (a stale list), and the first look-up says it filled (owed: its
 executions never come); later look-ups do not find it. At the first look-up from ``fill_from``
 (the fake seconds) the venue fills the second order, its execution reaching the client at once;
-``read_again_fails``: the venue's next read then fails."""
+``read_again_fails``: the venue's next read then fails. The tests after them: a failed read after a
+mid-run settle, and an owed order only the read after settle lists working."""
 
 from __future__ import annotations
 
@@ -184,6 +185,98 @@ def test_a_failed_read_after_a_mid_run_settle_reconciles_at_the_next_bar_and_doe
     assert venue.looked_up == [(60.0, a), (90.0, b), (90.0, a), (150.0, b)]
     made_up = [m for m in alert_lines(lines, b) if "its executions never came" in m]
     assert len(made_up) == 1
+    _, positions, fills = journal_of(tmp_path)
+    assert fills == 2 and positions == {"AAA": 10.0}
+    broker.close()
+
+
+@dataclass
+class ListedOnlyByTheReadAfterSettle(LosesFirstCancel):
+    """Two limit buys, cancelled at the halt (every cancel lost). At 60 s both reads leave the
+    first order out (a stale list) and its look-up says it filled 5, none reported (owed); the
+    venue fills it at 75 s, its execution reported by its next look-up. At 90 s the reads before
+    that look-up leave the second order out, and its look-up says it filled (stale: it works); the
+    read after lists it. The venue fills the second order at 105 s, its execution reaching the
+    client on the first read from 150 s."""
+
+    lost: int = 99
+    clock: Clock = field(default_factory=Clock)
+    looked_up: list[tuple[float, str]] = field(default_factory=list)
+    first_reported: bool = False
+    second_filled: bool = False
+    second_reported: bool = False
+
+    def now(self) -> float:
+        return self.clock.now - 1000.0
+
+    def snapshot(self):
+        if len(self.placed) < 2:
+            return super().snapshot()
+        first, second = self.placed
+        if self.now() >= 75.0 and "AAA" not in self.positions:
+            self.open_orders = [o for o in self.open_orders if o.client_order_id != first.client_order_id]
+            self.positions["AAA"] = VenuePosition("AAA", 5.0, 89.5)
+        if self.now() >= 105.0 and not self.second_filled:
+            self.second_filled = True
+            self.open_orders = [o for o in self.open_orders if o.client_order_id != second.client_order_id]
+            self.positions["AAA"] = VenuePosition("AAA", 10.0, 89.5)
+        if self.now() >= 150.0 and not self.second_reported:
+            self.second_reported = True
+            self.events.put(OrderFilled(second.client_order_id, "E-second", "AAA", second.side, second.quantity,
+                                        89.5, WHEN, 1.0, second.quantity))  # fmt: skip
+        snapshot = super().snapshot()
+        hidden = {60.0: first.client_order_id, 90.0: None if self.first_reported else second.client_order_id}
+        left_out = hidden.get(self.now())
+        return replace(snapshot, open_orders=[o for o in snapshot.open_orders if o.client_order_id != left_out])
+
+    def lookup(self, cids):
+        out = {}
+        for cid in cids:
+            self.looked_up.append((self.now(), cid))
+            request = next(r for r in self.placed if r.client_order_id == cid)
+            if request is self.placed[0] and self.now() > 75.0 and not self.first_reported:
+                self.first_reported = True
+                self.events.put(OrderFilled(cid, "E-first", "AAA", request.side, request.quantity, 89.5, WHEN, 1.0,
+                                            request.quantity))  # fmt: skip
+            out[cid] = VenueOrder(cid, "V1", request.asset, request.side, request.quantity, request.quantity,
+                                  request.order_type, "filled", request.limit_price)  # fmt: skip
+        return out
+
+
+class SecondCheckedAt(HaltedLimits):
+    """Two halted limit buys; reconciliations due at 60, 90 and 120 s (asked at the bar before),
+    the second order's cancel checked at 90 and 120 s."""
+
+    def __init__(self, journal, venue) -> None:
+        super().__init__(journal, venue.clock, 2)
+        self.venue = venue
+
+    def on_data(self, timestamp, data, context, broker):
+        now = self.venue.now()
+        if now in (30.0, 60.0, 90.0):
+            broker.own.check_soon()
+        if now in (60.0, 90.0):
+            broker.cancel_resends.due_at_once(self.orders[1].order_id)
+        super().on_data(timestamp, data, context, broker)
+
+
+def test_an_owed_order_the_read_after_settle_lists_working_is_no_longer_owed(tmp_path):
+    venue = ListedOnlyByTheReadAfterSettle(fill_on_wait=False)
+    strategy = SecondCheckedAt(tmp_path / "fake-DU0001-cr.journal", venue)
+    broker = VenueBroker(venue, strategy_id="cr", state_dir=tmp_path, reconcile_every=1e9)
+    broker.cancel_resends = CancelResends(clock=venue.clock)
+    lines = drive(strategy, broker, 5, "keep")
+    a, b = (o.order_id for o in strategy.orders)
+    # the 90 s reconciliation's look-up of the first order reports its execution (the positions
+    # change): its read after settle lists the second one working, ending its debt. Owed afresh by
+    # the 120 s check's look-up, the 120 s reconciliation does not look it up; its execution (150 s)
+    # decides. Before, the debt from the stale 90 s finding survived: the 120 s reconciliation made
+    # its fill up at 89.0 (its limit) with the ALERT "its executions never came" (seen failing so)
+    listed = [line for line in lines if f"order {b}: listed working after a look-up found it filled" in line]
+    assert len(listed) == 1, lines
+    assert not [m for m in alert_lines(lines, b) if "its executions never came" in m]
+    assert venue.looked_up == [(60.0, a), (90.0, b), (90.0, a), (120.0, b), (150.0, b)]
+    assert strategy.orders[1].filled_price == 89.5  # the real execution's
     _, positions, fills = journal_of(tmp_path)
     assert fills == 2 and positions == {"AAA": 10.0}
     broker.close()
