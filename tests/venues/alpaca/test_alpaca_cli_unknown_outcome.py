@@ -15,7 +15,6 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import polars as pl
 import pytest

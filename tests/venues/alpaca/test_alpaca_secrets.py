@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-from alpaca_helpers import collect, config_for, drain, inject, minute_bars, of
+from alpaca_helpers import collect, config_for, inject, minute_bars, of
 from loguru import logger
 from ml4t.backtest import OrderSide
 
