@@ -151,7 +151,7 @@ class OrderStream:
         """The trade stream reported an update of ``order`` (``foreign``: not ours): an OCO pair of
         unknown outcome resting after failed walks that it may be of (its take-profit, or an OCO
         leg not ours yet of its symbol: the stop leg is ours only once a walk aliases it) is walked
-        at once, in a task of its own on this loop, at most once a tick
+        at once, in a task of its own on this loop, one walk in flight per pair
         (:meth:`.UnknownOutcomes.wake_pairs`)."""
         if not len(self.unknown) or self._client is None:
             return
@@ -163,11 +163,14 @@ class OrderStream:
             self.session.thread.spawn(self._walk_now(client, woken), "oco-walk")
 
     async def _walk_now(self, client: AlpacaTradingClient, items: list[Unknown]) -> None:
-        for item in items:
-            if item.client_order_id in self.unknown and not self.unknown.claimed(item.client_order_id):
-                _log.info("OCO pair {} of unknown outcome walked at once: the trade stream reported an update of "
-                          "an OCO order", item.client_order_id)  # fmt: skip
-                self._resolve(client, item)
+        try:
+            for item in items:
+                if item.client_order_id in self.unknown and not self.unknown.claimed(item.client_order_id):
+                    _log.info("OCO pair {} of unknown outcome walked at once: the trade stream reported an "
+                              "update of an OCO order", item.client_order_id)  # fmt: skip
+                    self._resolve(client, item)
+        finally:  # (one walk in flight per pair: an update may wake it again now)
+            self.unknown.walk_ended([item.client_order_id for item in items])
 
     async def _on_lost(self, reason: str) -> None:
         await self.session.thread.async_events.put(BrokerDisconnected(VENUE, reason))

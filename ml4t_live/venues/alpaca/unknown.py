@@ -51,9 +51,10 @@ looked up: every ``unknown_order_lookups``-th tick, then from the ``2 x unknown_
 failed walk at a spacing doubling at each failure, at most :data:`MOST_TICKS_APART` ticks
 (:meth:`~UnknownOutcomes.walk_failed`, :meth:`~UnknownOutcomes.spacing`); a resting pair is
 walked at once when the trade stream reports an update of an OCO order, its take-profit's or a
-leg's not ours yet of its symbol, at most once a tick (:meth:`~UnknownOutcomes.wake_pairs`): its
-stop leg's fill is not left unfollowed through a rest, and a storm of other orders' updates does
-not walk every resting pair at each one. Until settled it still counts as
+leg's not ours yet of its symbol, one walk in flight per pair (:meth:`~UnknownOutcomes.wake_pairs`):
+its stop leg's fill is not left unfollowed through a rest (also when it comes just after a woken
+walk that failed), and a storm of other orders' updates does not walk a resting pair at each one
+while its walk is under way. Until settled it still counts as
 unknown (``in``) but is no longer looked up (:meth:`~UnknownOutcomes.pending`), so a snapshot that
 lists it meanwhile leaves it to the claimer instead of taking its fills so far as known. A modify
 or cancel whose look-up finds it claimed by another waits (:meth:`UnknownOutcomes.wait_settled`,
@@ -110,7 +111,7 @@ class Unknown:
     listed: bool = False  # a listing of open orders showed it: it exists at Alpaca (see seen_listed)
     listed_id: str | None = None  # the Alpaca id of the order under its id that a listing showed
     symbol: str | None = None  # the order's symbol (None: not known; any OCO update may be of it)
-    woken: bool = False  # woken by an update since the last tick (see wake_pairs)
+    woken: bool = False  # woken by an update, its walk not ended yet (see wake_pairs)
 
 
 class UnknownOutcomes:
@@ -131,7 +132,6 @@ class UnknownOutcomes:
         with self._lock:
             due = []
             for item in self._items.values():
-                item.woken = False  # (a new tick: an update may wake it again)
                 if item.claimed:
                     continue
                 if item.resting > 0:
@@ -165,6 +165,7 @@ class UnknownOutcomes:
             item = self._items.get(client_order_id)
             if item is not None:
                 item.claimed = False
+                item.woken = False  # (a walk of it ended: see wake_pairs)
                 item.failed_reports += 1
                 item.resting = self.spacing(item.failed_reports) - 1
             self._lock.notify_all()
@@ -216,6 +217,7 @@ class UnknownOutcomes:
             if item is None:
                 return False
             item.failed_walks += 1
+            item.woken = False  # (a walk of it ended: see wake_pairs)
             item.resting = max(item.resting, self.spacing(item.failed_walks) - 1)
             return item.failed_walks == self.limit
 
@@ -225,8 +227,11 @@ class UnknownOutcomes:
         aliases it) of ``symbol``: the OCO pairs whose walks failed (:meth:`walk_failed`) that it
         may be of (that one; for one not ours, those of its symbol, or of no known symbol), not
         claimed, their rest ended, to walk at once (a stop-leg fill reaches the runtime then, not
-        at the end of a rest of up to :data:`MOST_TICKS_APART` ticks). A pair is woken at most
-        once a tick (:meth:`pending`): a storm of updates walks it once, not once each."""
+        at the end of a rest of up to :data:`MOST_TICKS_APART` ticks). One walk in flight per
+        pair: a woken pair is not woken again until a walk of it ends (:meth:`walk_failed`,
+        :meth:`release`, :meth:`walk_ended`), so a storm of updates during it walks it once, not
+        once each, and the update of its stop leg's fill after a woken walk that failed wakes it
+        again at once."""
         with self._lock:
             woken = [item for item in self._items.values()
                      if item.also is not None and item.failed_walks and not item.claimed and not item.woken
@@ -235,6 +240,15 @@ class UnknownOutcomes:
             for item in woken:
                 item.resting, item.woken = 0, True
             return woken
+
+    def walk_ended(self, client_order_ids: list[str]) -> None:
+        """The walks woken by an update (:meth:`wake_pairs`) of these entries ended, however
+        (settled, failed, left to another claimer, raised): an update may wake them again."""
+        with self._lock:
+            for cid in client_order_ids:
+                item = self._items.get(cid)
+                if item is not None:
+                    item.woken = False
 
     def seen_listed(self, client_order_id: str, venue_id: str | None) -> None:
         """A listing of open orders showed the entry (``venue_id``: the Alpaca id of the order

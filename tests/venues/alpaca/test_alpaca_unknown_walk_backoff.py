@@ -47,8 +47,8 @@ def test_the_cap_is_the_limit_when_that_is_more():
 def test_an_update_of_an_oco_order_ends_the_rest_of_the_pairs_it_may_be_of():
     """``wake_pairs``: an update of ours (the take-profit's id) wakes that pair only; one not ours
     (a stop leg under Alpaca's id) wakes every resting pair of its symbol, none of another; a pair
-    is woken at most once a tick (a storm of updates walks it once, not at each; before, each
-    woke it again); a pair whose walks never failed, or an
+    is woken once while its walk is under way (a storm of updates walks it once, not at each;
+    before, each woke it again), again once that walk ended; a pair whose walks never failed, or an
     entry that is no pair, is left to its schedule. Woken, the pair is due at once."""
     unknown = UnknownOutcomes(limit=3)
     for cid in ("t-tp", "t-tp2"):
@@ -62,11 +62,31 @@ def test_an_update_of_an_oco_order_ends_the_rest_of_the_pairs_it_may_be_of():
     unknown.walk_failed("t-plain")
     assert [i.client_order_id for i in unknown.wake_pairs("t-tp")] == ["t-tp"]
     assert "t-tp" in [i.client_order_id for i in unknown.pending()]  # due at once
+    assert unknown.wake_pairs("t-tp") == []  # (its walk not ended yet)
+    unknown.walk_ended(["t-tp"])  # (walked: found claimed by another, say)
     assert unknown.wake_pairs(None, "MSFT") == []  # (an OCO order not ours of another symbol)
     assert sorted(i.client_order_id for i in unknown.wake_pairs(None, "AAPL")) == ["t-tp", "t-tp2"]
-    assert unknown.wake_pairs(None, "AAPL") == [] and unknown.wake_pairs("t-tp") == []  # once a tick
+    assert unknown.wake_pairs(None, "AAPL") == [] and unknown.wake_pairs("t-tp") == []  # walks under way
     for cid in ("t-tp", "t-tp2"):
         unknown.walk_failed(cid)  # (the woken walks failed: resting again)
     assert not {"t-tp", "t-tp2"} & {i.client_order_id for i in unknown.pending()}  # a new tick
     assert sorted(i.client_order_id for i in unknown.wake_pairs(None, "AAPL")) == ["t-tp", "t-tp2"]
     assert unknown.wake_pairs("t-other") == []
+
+
+def test_the_stop_legs_update_after_a_woken_walk_that_failed_wakes_the_pair_again():
+    """Review rev-awayfix2 (p_woken.py): a resting pair woken by another client's OCO update of its
+    symbol, whose walk fails (run before its stop leg filled, or a 503), rests again; its own stop
+    leg's fill update (under Alpaca's id) in the same tick must wake it again (the woken walk has
+    ended), not leave it to a rest of many ticks. Failed before (woken cleared only at the next
+    tick): the second wake returned [] and the pair was walked again only about 48 ticks later."""
+    unknown = UnknownOutcomes(limit=3)
+    unknown.add("t-tp", "a cut answer", also="t-sl", symbol="AAPL")
+    for _ in range(8):  # walks failing for a while (an outage): backed off
+        unknown.walk_failed("t-tp")
+    assert unknown.spacing(8) > 1
+    unknown.pending()  # a tick
+    assert [i.client_order_id for i in unknown.wake_pairs(None, "AAPL")] == ["t-tp"]  # another's OCO update
+    unknown.walk_failed("t-tp")  # that woken walk failed: resting again
+    assert [i.client_order_id for i in unknown.wake_pairs(None, "AAPL")] == ["t-tp"]  # our stop leg's fill
+    assert "t-tp" in [i.client_order_id for i in unknown.pending()]  # due at once
