@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from loguru import logger
-from ml4t.backtest import OrderStatus
+from ml4t.backtest import Order, OrderStatus
 
 from .book import Book
 from .errors import BridgeError, LookupIncomplete, VenueError
@@ -96,7 +96,7 @@ class AwayReads:
             if order is not None:
                 if asked is not None:  # (Alpaca: a replace's check is made again against it)
                     asked(order_request(order))
-                own = own_held(journal, order.filled_quantity, venue_order)
+                own = own_held(journal, order, venue_order)
                 entry = UnreadAway(order.filled_quantity, order.filled_price, venue_order.filled_quantity, 0,
                                    venue_order.quantity, own_held=own)  # fmt: skip
                 if holds_own is not None:  # (Alpaca: the base of its provisional count while unread)
@@ -272,24 +272,31 @@ class RestartLookUps:
         return working
 
 
-def own_held(journal: Journal | None, filled: float, venue_order: Any) -> float:
-    """Of the book's ``filled`` quantity of an order, the fills of the order the venue lists
+def own_held(journal: Journal | None, order: Order, venue_order: Any) -> float:
+    """Of the book's filled quantity of ``order``, the fills of the order the venue lists
     (``venue_order``: an Alpaca replacement lists only its own fills; the book counts the whole
-    chain) that the journal holds: its executions journaled under that venue order id, from
-    where the first began to where the last ended in the chain's cumulative quantity (a
-    re-report overlaps, never adds). None under that id (a change the venue took that the
-    journal never recorded): none of the book's fills are that order's own. Executions journaled
-    without a venue order id (a journal older than that record) count as the listed order's up
-    to what the venue lists it filled. No journal: what the venue lists it filled."""
+    chain) that the journal holds: the journal's executions of ``order`` replayed through a book
+    of their own, as the runtime's book applied them (a re-report adds only what goes beyond,
+    a duplicate nothing), each applied amount credited to the venue order id it was journaled
+    under; the listed order's credit (not capped by what the venue lists it filled: a listing may
+    lag a fill the stream reported and the journal holds). None under that id
+    (a change the venue took that the journal never recorded): none of the book's fills are that
+    order's own. Executions journaled without a venue order id (a journal older than that record)
+    count as the listed order's up to what the venue lists it filled. No journal: what the venue
+    lists it filled."""
+    filled, listed = order.filled_quantity, venue_order.filled_quantity
     if journal is None:
-        return min(venue_order.filled_quantity, filled)
-    spans: list[tuple[float, float]] = []
-    unattributed = 0.0
-    for event in journal.fill_events([venue_order.client_order_id]):
-        if event.venue_order_id == venue_order.venue_order_id:
-            spans.append((event.cumulative_quantity - event.quantity, event.cumulative_quantity))
-        elif not event.venue_order_id:
-            unattributed += event.quantity
-    own = max(e for _, e in spans) - min(b for b, _ in spans) if spans else 0.0
-    own += min(unattributed, max(venue_order.filled_quantity - own, 0.0))
+        return min(listed, filled)
+    replay = Book()
+    replay.add(Order(asset=order.asset, side=order.side, quantity=order.quantity, order_type=order.order_type,
+                     limit_price=order.limit_price, stop_price=order.stop_price, order_id=order.order_id))  # fmt: skip
+    credit: dict[str, float] = {}
+    for event in journal.fill_events([order.order_id]):
+        before = replay.get(order.order_id).filled_quantity
+        replay.apply(event)
+        after = replay.get(order.order_id).filled_quantity
+        vid = event.venue_order_id or ""
+        credit[vid] = credit.get(vid, 0.0) + after - before
+    own = credit.get(venue_order.venue_order_id, 0.0)
+    own += min(credit.get("", 0.0), max(listed - own, 0.0))
     return min(max(own, 0.0), filled)

@@ -117,11 +117,12 @@ def test_a_chain_of_three_asking_the_book_s_order_is_left_working(journal, logs)
 def test_a_re_reported_execution_of_the_listed_order_counts_once(journal, logs):
     """Book order 8: A0 filled 2, A1 (listed asking 6, 2 of its own) 2, journaled twice (a
     reconstructed re-report of the same cumulative span, which the book ignored): 2 of its own,
-    not 4; at least 2 before it, 2 + 6 = 8: left working."""
-    again = OrderPartiallyFilled(CID, "A1:4", "AAA", OrderSide.BUY, 2, 50.0, T, cumulative_quantity=4,
-                                 reconstructed=True, venue_order_id="A1")  # fmt: skip
-    journal.append_event(1, again)
-    gateway = _restart(journal, 8, [("A0", 2), ("A1", 2)], _listed("A1", 6, 2))
+    not 4; at least 2 before it, 2 + 6 = 8: left working. (The re-report is journaled after the
+    fills it re-reports, as the runtime's book met it: the warm restart rebuilds the book from the
+    journal in that order.)"""
+    fills = [("A0", 2, 2, False), ("A1", 2, 4, False), ("A1", 2, 4, True)]
+    gateway, book = _restart_with(journal, 8, fills, _listed("A1", 6, 2))
+    assert book.get(CID).filled_quantity == 4
     assert gateway.cancelled == []
     assert gateway.told == {CID: 2.0}
 
@@ -132,3 +133,49 @@ def test_an_execution_s_venue_order_id_is_journaled(journal):
     journal.append_event(1, event)
     (back,) = journal.fill_events([CID])
     assert back.venue_order_id == "A7"
+
+
+def _restart_with(journal: Journal, quantity: float, fills, listed: VenueOrder):
+    """As :func:`_restart`, the executions given as the runtime journals them: (venue order id,
+    quantity, cumulative quantity in the count base the runtime used then, reconstructed)."""
+    book = Book()
+    book.add(Order(asset="AAA", side=OrderSide.BUY, quantity=quantity, order_type=OrderType.LIMIT,
+                   limit_price=50.0, order_id=CID))  # fmt: skip
+    for i, (venue_id, qty, cumulative, reconstructed) in enumerate(fills):
+        event = OrderPartiallyFilled(CID, f"x{i}", "AAA", OrderSide.BUY, qty, 50.0, T, cumulative_quantity=cumulative,
+                                     reconstructed=reconstructed, venue_order_id=venue_id)  # fmt: skip
+        book.apply(event)
+        journal.append_event(1, event)
+    gateway = _Unreadable()
+    reads = AwayReads(gateway, book, lambda e: None, journal=lambda: journal)
+    assert reads.read_at_restart([listed]) is True  # (the read failed: tried again)
+    return gateway, book
+
+
+def test_a_second_restart_counts_the_listed_order_s_fills_the_book_applied(journal, logs):
+    """Review rev-awayfix2 (p_span.py case B). Book order 10: A0 filled 2, replaced (journaled)
+    by A1 asking 8; killed; A1 fills 3 while away. Restart 2: the provisional base 2, the walk
+    503, the stream reports A1's 4th on it (cumulative 6); the next read brings A1's 1..3 at 4, 5,
+    6 (shifted by the fill since the restart); A1's 5th on the real base (7). Killed; restart 3
+    lists A1 (8 asked, 5 filled), its read failing. The book holds 7: A0's 2 and A1's 5, so 2
+    before A1, 2 + 8 = 10: left working, A1's own 5 told as the provisional base. Failed before
+    (the span of A1's cumulative quantities, 7 - 3 = 4 mixing count bases): at least 3 before
+    it, 3 + 8 > 10: cancelled."""
+    fills = [("A0", 2, 2, False), ("A1", 1, 6, False), ("A1", 1, 4, False), ("A1", 1, 5, False),
+             ("A1", 1, 6, False), ("A1", 1, 7, False)]  # fmt: skip
+    gateway, book = _restart_with(journal, 10, fills, _listed("A1", 8, 5))
+    assert book.get(CID).filled_quantity == 7
+    assert gateway.cancelled == []
+    assert gateway.told == {CID: 5.0}
+
+
+def test_a_gap_between_journaled_spans_is_not_counted_as_the_listed_order_s(journal, logs):
+    """p_span.py case A: A0 filled 1; a grow never journaled replaced it by A1 asking 20; A1's
+    fills the book got, journaled on provisional bases (cumulative 4, then 7), with fills the book
+    never got between them. The book holds 3 (A0's 1, A1's 2): at least 1 before A1, 1 + 20 > 20:
+    cancelled, A1's own 2 told. (The span rule counted 7 - 3 = 4 of A1's own: 3 - 4 < 0 before it.)"""
+    gateway, book = _restart_with(journal, 20, [("A0", 1, 1, False), ("A1", 1, 4, False), ("A1", 1, 7, False)],
+                                  _listed("A1", 20, 6))  # fmt: skip
+    assert book.get(CID).filled_quantity == 3
+    assert gateway.cancelled == [CID]
+    assert gateway.told == {CID: 2.0}
