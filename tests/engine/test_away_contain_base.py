@@ -179,3 +179,20 @@ def test_a_gap_between_journaled_spans_is_not_counted_as_the_listed_order_s(jour
     assert book.get(CID).filled_quantity == 3
     assert gateway.cancelled == [CID]
     assert gateway.told == {CID: 2.0}
+
+
+def test_an_old_journal_s_executions_count_as_the_listed_order_s_up_to_what_it_lists_filled(journal, logs):
+    """A journal written before executions carried their Alpaca id: book order 10, 3 filled,
+    journaled without an id; Alpaca lists the order (never replaced) asking 10, 3 filled. Those 3
+    are its own: 0 before it, 0 + 10 = 10: left working, 3 told. (Mutant E of review rev-awayfix2,
+    the unattributed executions not counted, passed every test: 3 + 10 > 10, cancelled.)"""
+    gateway = _restart(journal, 10, [("", 3)], _listed("A0", 10, 3))
+    assert gateway.cancelled == [] and gateway.told == {CID: 3.0}
+
+
+def test_an_old_journal_s_executions_count_at_most_what_the_listed_order_lists_filled(journal, logs):
+    """The same journal; Alpaca lists a replacement asking 9 with 1 filled of its own: at most 1
+    of the 3 counts as its own, at least 2 before it, 2 + 9 > 10: cancelled."""
+    gateway = _restart(journal, 10, [("", 3)], _listed("A1", 9, 1))
+    assert gateway.cancelled == [CID] and gateway.told == {CID: 1.0}
+    assert "9 on top of at least 2 filled before it; the book's order is 10" in _warning(logs)

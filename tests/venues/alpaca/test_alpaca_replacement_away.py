@@ -21,6 +21,8 @@ from runtime_support import (
     trading_client,
 )
 
+from ml4t_live.journal import Journal
+
 
 def restarted(tmp_path, unreadable=False):
     """Run 1, a bar while away, run 2 (its reads of the activities failing if ``unreadable``):
@@ -65,6 +67,15 @@ def test_a_replacement_working_at_a_restart_brings_what_it_filled_while_away_onc
     assert len(applied) == 1 and away.execution_id in applied[0], lines
     assert not reported_external(lines) and not second.own.differences, lines
     assert not any("made-up" in line for line in lines), lines
+    # the part read while away is journaled under the Alpaca id of the order that made it (r1's),
+    # as a later restart's own_held credits it (review rev-awayfix2 mutant D journaled "")
+    (path,) = tmp_path.rglob("*.journal")
+    journal = Journal.open(path)
+    try:
+        (read,) = [e for e in journal.fill_events([cid]) if e.exec_id == away.execution_id]
+    finally:
+        journal.close()
+    assert read.venue_order_id == away.order_id
 
 
 def test_unreadable_activities_give_the_replacements_part_a_made_up_id_never_lose_it(tmp_path):
