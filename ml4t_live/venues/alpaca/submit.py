@@ -107,9 +107,11 @@ class OrderChains:
     def __init__(self, *, rest: RestCaller, tracker: OrderTracker, venue_ids: dict[str, str],
                  require: Callable[[], AlpacaTradingClient],
                  listed_id: Callable[[str], str | None] = lambda _cid: None,
-                 found: Callable[[str], None] = lambda _cid: None) -> None:  # fmt: skip
+                 found: Callable[[str], None] = lambda _cid: None,
+                 unreadable: Callable[[str], None] = lambda _cid: None) -> None:  # fmt: skip
         self.rest, self.tracker = rest, tracker
         self._venue_ids, self._require, self._listed_id, self._found = venue_ids, require, listed_id, found
+        self._unreadable = unreadable
         self._replaces: dict[str, int] = {}  # our id -> the last n of <id>.r<n>
         self._replaces_lock = threading.Lock()  # the stream's watcher walks chains too
 
@@ -147,21 +149,25 @@ class OrderChains:
         legs (:data:`NESTED`: an OCO pair's stop leg, which a submit of unknown outcome's report
         takes from the chain's last order); a replacement from the listing comes without them.
 
-        ``found`` is told ``cid`` once a first read found the order or answered about it with a body
-        that cannot be read (:class:`~.rest.UnreadableAnswer`): it exists at Alpaca, also when a
-        later read of the walk fails (a submit of unknown outcome is then never declared lost:
-        :meth:`.unknown.UnknownOutcomes.answered`)."""
+        ``found`` is told ``cid`` once a first read returned an order under ``cid`` (its client
+        order id, or one of its replacements'): it exists at Alpaca, also when a later read of the
+        walk fails (a submit of unknown outcome is then never declared lost:
+        :meth:`.unknown.UnknownOutcomes.answered`). ``unreadable`` is told ``cid`` when the first
+        read was answered, after the retries, with a body that cannot be read
+        (:class:`~.rest.UnreadableAnswer`): an answer that proves nothing about the order, so that
+        look-up is no miss, and nothing more (:meth:`.unknown.UnknownOutcomes.unreadable`)."""
         client = client or self._require()
         try:
             order = self._first(client, cid)
         except UnreadableAnswer:
-            self._found(cid)  # (Alpaca answered about that order: it exists)
+            self._unreadable(cid)  # (neither a miss nor a sign that the order exists)
             raise
         except VenueRequestFailed as exc:
             if exc.status == 404:
                 return []
             raise
-        self._found(cid)  # (it exists, whether or not the reads after this one are answered)
+        if cid in (str(order.client_order_id), self.tracker.ours(str(order.client_order_id))):
+            self._found(cid)  # (it exists, whether or not the reads after this one are answered)
         ours = self.tracker.ours(cid) or cid
         chain = [order]
         listed: SymbolOrders | None = None

@@ -15,8 +15,8 @@ whose immediate look-up did not settle it lands here (:mod:`.submit`). The strea
   ``OrderLost`` and an ERROR log line. The order is never sent again. Its client order id stays
   registered, so if Alpaca does report it later, its fills still reach the engine. A submit that
   was found once (its report raised: ``failed_reports``) or that a listing of open orders showed
-  (``listed``: :meth:`UnknownOutcomes.seen_listed`), or that a walk's first read found or got an
-  answer about that cannot be read (:meth:`UnknownOutcomes.answered`) exists at Alpaca: it is never declared lost,
+  (``listed``: :meth:`UnknownOutcomes.seen_listed`), or that a walk's first read found
+  (:meth:`UnknownOutcomes.answered`) exists at Alpaca: it is never declared lost,
   and a look-up that finds nothing or gets no answer makes it rest as a failed report does
   (:meth:`UnknownOutcomes.missed`). A listed one is read by the Alpaca id the listing showed
   (``listed_id``, ``GET /v2/orders/{id}``) rather than by client order id.
@@ -112,6 +112,8 @@ class Unknown:
     listed_id: str | None = None  # the Alpaca id of the order under its id that a listing showed
     symbol: str | None = None  # the order's symbol (None: not known; any OCO update may be of it)
     woken: bool = False  # woken by an update, its walk not ended yet (see wake_pairs)
+    unreadable: bool = False  # a walk's first read got a body that cannot be read, no miss yet counted
+    unreadables: int = 0  # such answers so far (see unreadable)
 
 
 class UnknownOutcomes:
@@ -277,6 +279,10 @@ class UnknownOutcomes:
             item = self._items.get(client_order_id)
             if item is None or item.claimed:
                 return None
+            if item.unreadable:  # (an answer that proves nothing: no miss, and the order not known to exist)
+                item.unreadable = False
+                item.resting = max(item.resting, self.spacing(item.unreadables) - 1)
+                return None
             item.misses += 1
             if item.failed_reports or item.listed:
                 item.resting = max(item.resting, self.spacing(max(item.failed_reports, item.misses)) - 1)
@@ -286,11 +292,19 @@ class UnknownOutcomes:
             return self._items.pop(client_order_id)
 
     def answered(self, client_order_id: str) -> None:
-        """A walk's first read found the entry, or Alpaca answered it with a body that cannot be
-        read (:meth:`.submit.OrderChains.chain`; a 404 says it has no such order): it exists at
+        """A walk's first read found the entry (:meth:`.submit.OrderChains.chain`): it exists at
         Alpaca, so, as for one a listing showed (:meth:`seen_listed`), a look-up whose later read
         fails is never counted toward its loss (:meth:`missed`)."""
         self.seen_listed(client_order_id, None)
+
+    def unreadable(self, client_order_id: str) -> None:
+        """A walk's first read was answered with a body that cannot be read: the next
+        :meth:`missed` is no miss (the entry rests :meth:`spacing` of such answers so far, less 1),
+        and the entry is not taken as existing (a later 404 counts toward its loss)."""
+        with self._lock:
+            item = self._items.get(client_order_id)
+            if item is not None:
+                item.unreadable, item.unreadables = True, item.unreadables + 1
 
     def known_misses(self, client_order_id: str) -> int:
         """The look-ups without an answer so far of an entry known to exist at Alpaca (its
