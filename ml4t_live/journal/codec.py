@@ -6,7 +6,9 @@ plain values are msgpack's own (fast, in C); a timestamp comes back with its typ
 ``pd.Timestamp``; ``np.datetime64`` as ``pd.Timestamp``) and time zone, ``NaT``, dates, durations,
 decimals and numpy arrays as themselves, an event as the same dataclass, an ``OrderSide`` /
 ``OrderType`` as the enum, a numpy scalar as its Python value, a tuple as a list. Anything else is
-kept as its text, with a warning (once per type).
+kept as its text, with a warning (once per type). An event comes back with every field it was
+stored with: a journal holding a field this copy's event class does not have (written by a newer
+copy) cannot be read (``TypeError``; docs/operations.md, rolling back).
 """
 
 from __future__ import annotations
