@@ -27,7 +27,6 @@ The listed orders of ours and what they filled while no runtime ran (a warm rest
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -55,7 +54,7 @@ from .away import WhileAway, legs_of_ours
 from .config import AlpacaConfig, redact
 from .held import HeldOrders
 from .lookups import Turns, Unread, look_up_each
-from .modify import Modifier
+from .modify import CHANGING, Modifier, refused_in
 from .order_stream import OrderStream
 from .parsing import (
     NotExpressible,
@@ -76,10 +75,6 @@ _log = logger.bind(component="alpaca.gateway")
 VENUE = "alpaca"
 #: account flags under which Alpaca refuses orders (alpaca-py ``TradeAccount``): connect refuses
 _BLOCKING_FLAGS = ("trading_blocked", "account_blocked", "trade_suspended_by_user")
-#: the state Alpaca names in a 422 refusing a cancel: 'order is already in "canceled" state'
-_ALREADY_IN = re.compile(r'already in "(\w+)" state')
-#: states a cancel is refused in while a replace of the order is in flight (a kept cancel waits for it)
-_CHANGING = ("pending_new", "pending_replace", "replaced")
 
 
 class AlpacaGateway:
@@ -356,14 +351,14 @@ class AlpacaGateway:
         except VenueRequestFailed as exc:
             if exc.status in (404, 422):
                 _log.info("Alpaca refused to cancel {}: {} (HTTP {})", client_order_id, exc.message, exc.status)
-                state = _ALREADY_IN.search(exc.message or "") if exc.status == 422 else None
-                if kept and state is not None and state.group(1) in _CHANGING:
+                state = refused_in(exc)
+                if kept and state in CHANGING:
                     _log.info("the cancel of {} is sent to the order its chain settles on once its replace is "
                               "checked", client_order_id)  # fmt: skip
                     return
                 raise CancelRefused(
                     f"Alpaca refused to cancel {client_order_id}: {exc.message} (HTTP {exc.status})",
-                    ended=state.group(1) if state else None,
+                    ended=state,
                 ) from None
             raise
 

@@ -35,6 +35,7 @@ order's fills stand (alpacahq/Alpaca-API#165). So a modify:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +68,10 @@ MAX_TRIES = 5
 #: (not eligible for trading for now) are not final, so a replacement in one is still open
 #: (parsing.OPEN_STATUSES), a replace not carried out yet (alpaca-py's enum says nothing of it)
 _ENDED = frozenset({AlpacaStatus.CANCELED, AlpacaStatus.REJECTED, AlpacaStatus.EXPIRED})
+#: the state Alpaca names in a 422 refusing a cancel: 'order is already in "canceled" state'
+_ALREADY_IN = re.compile(r'already in "(\w+)" state')
+#: states a cancel is refused in while a replace of the order is in flight (a kept cancel waits for it)
+CHANGING = ("pending_new", "pending_replace", "replaced")
 
 
 class ReplaceNotChecked(OrderRefused, ChangeDeferred):
@@ -140,12 +145,12 @@ class Modifier:
         return True
 
     def _send_cancels(self) -> None:
-        """The cancels kept by :meth:`cancel_asked` whose check has ended, sent to the order each
-        chain settled on; one refused because that order has ended is that end (its events say
-        it); one without an answer is kept for the next check."""
+        """The cancels kept by :meth:`cancel_asked` whose check has ended (made, or given up),
+        sent to the order each chain settled on; one refused because that order has ended is that
+        end (its events say it); one without an answer, or refused because a replace of that order
+        is in flight (:data:`CHANGING`), is kept and sent again at the next check."""
         for cid in [c for c in self.cancels if c not in self._replace_checks]:
-            venue_id = self._venue_ids.get(cid)
-            if venue_id is None or self._send_cancel(cid, venue_id):
+            if cid not in self._venue_ids or self._send_cancel(cid, self._venue_id(cid)):
                 self.cancels.discard(cid)
 
     def _send_cancel(self, cid: str, venue_id: str) -> bool:
@@ -158,6 +163,10 @@ class Modifier:
             if exc.status not in (404, 422):
                 _log.warning("the cancel of {} (Alpaca order {}) the strategy asked got no answer ({}): sent "
                              "again at the next check", cid, venue_id, exc)  # fmt: skip
+                return False
+            if (state := refused_in(exc)) in CHANGING:
+                _log.warning("Alpaca refused the cancel of {} (Alpaca order {}) the strategy asked, the order {} "
+                             "(a replace in flight): sent again at the next check", cid, venue_id, state)  # fmt: skip
                 return False
             _log.info("Alpaca refused the cancel of {} (Alpaca order {}): {}", cid, venue_id, exc.message)
             return True
@@ -358,9 +367,11 @@ class Modifier:
         why = "" if exc is None else f" ({exc})"
         if check.tries > MAX_TRIES:
             self._replace_checks.pop(cid, None)
+            kept = ("; the strategy's cancel of it is kept, sent at each end of bar until Alpaca takes it"
+                    if cid in self.cancels else "")
             _log.error("ALERT: {}{}; given up after {} tries: the chain of {} may trade other than the {:g} "
                        "asked (more, or after a restart's bring-back less or at other prices), check it at the "
-                       "venue", what, why, MAX_TRIES, cid, check.request.quantity)  # fmt: skip
+                       "venue{}", what, why, MAX_TRIES, cid, check.request.quantity, kept)  # fmt: skip
             return
         self._replace_checks[cid] = check
         (_log.info if quiet else _log.warning)("{}{}: checked again at the next bar", what, why)
@@ -389,6 +400,13 @@ def _same_prices(request: OrderRequest, order: Any) -> bool:
     if request.trail_amount is not None:
         return same(request.trail_amount, num(order.trail_price)) and same(request.limit_price, num(order.limit_price))
     return same(request.limit_price, num(order.limit_price)) and same(request.stop_price, num(order.stop_price))
+
+
+def refused_in(exc: VenueRequestFailed) -> str | None:
+    """The state Alpaca names in a 422 refusing a cancel ('order is already in "pending_new"
+    state'), None for another answer."""
+    state = _ALREADY_IN.search(exc.message or "") if exc.status == 422 else None
+    return None if state is None else state.group(1)
 
 
 def no_answer(exc: VenueError) -> bool:

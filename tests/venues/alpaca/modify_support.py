@@ -38,14 +38,17 @@ class Rig:
                 isinstance(e, OrderPartiallyFilled | OrderFilled) and e.cumulative_quantity >= filled_to
                 for e in seen))  # fmt: skip
 
-    def reprice_with_slow_replace(self, bars: int, *, filled_quantity: float = 3, **fault: Any) -> None:
-        """t-p placed and filled 3 at the first bar, then re-priced to 149 while Alpaca leaves the
-        replace pending ``bars`` bars (``slow_replace``; ``fault``: its other options, ``fail``,
-        ``stale_old``); ``filled_quantity``: what the modify says t-p has filled."""
-        self.gw.place(REQUEST)
+    def reprice_with_slow_replace(self, bars: int, *, filled_quantity: float = 3, quantity: float = 20,
+                                  **fault: Any) -> None:  # fmt: skip
+        """t-p (``quantity``, 20 by default) placed and filled 3 at the first bar, then re-priced
+        to 149 while Alpaca leaves the replace pending ``bars`` bars (``slow_replace``; ``fault``:
+        its other options, ``fail``, ``stale_old``); ``filled_quantity``: what the modify says t-p
+        has filled."""
+        request = replace(REQUEST, quantity=quantity)
+        self.gw.place(request)
         self.bar(filled_to=3)
         self.sim.inject("slow_replace", bars=bars, **fault)
-        self.gw.modify(replace(REQUEST, limit_price=149.0, filled_quantity=filled_quantity))
+        self.gw.modify(replace(request, limit_price=149.0, filled_quantity=filled_quantity))
 
     def venue_id(self, cid: str) -> str:
         return str(self.raw.get_order_by_client_id(cid).id)
