@@ -10,18 +10,21 @@ order found whose report raised. A failure that says the venue itself cannot be 
 look-up there, the ids not asked yet unread too (each would wait as long, on the engine thread):
 :func:`venue_down` (no request slot, no HTTP status after the retries, or 429 beyond
 ``rate_limit_patience``), or a second id in a row whose read ended in a 5xx after the retries (an
-outage: :data:`OUTAGE`; an unreadable answer counts in that run as a 5xx does). So a look-up of any number of ids waits at most two reads' retries in an
-outage, not one per id. Any id unread raises :class:`~ml4t_live.errors.LookupIncomplete` with what
-the others came to.
+outage: :data:`OUTAGE`; an unreadable answer counts in that run as a 5xx does). So a look-up of
+any number of ids waits at most two reads' retries in an outage, three once a read of it was
+answered (below), not one per id. Any id unread raises :class:`~ml4t_live.errors.LookupIncomplete`
+with what the others came to.
 
 Every caller passes its ids in the same order at each look-up, so the gateway keeps the turn
 (:class:`Turns`): the ids whose read failed go after the others at the next look-up, the longest
 failing first, so two orders whose reads keep failing cannot keep the ids behind them unasked
-while any read is answered. Once a read of the look-up was answered, an id whose read failed at
-an earlier look-up and ends in a 5xx again counts in no run (its own trouble, Alpaca answering):
-the ids whose reads fail, gathered at the end by their turns, are each asked, and an id among
-them whose read recovered (or whose order ended) is found at the next look-up; before any read
-is answered they count as any id does (two in a row: an outage).
+while any read is answered. Once a read of the look-up was answered, the first id whose read
+failed at an earlier look-up and ends in a 5xx again counts in no run (:data:`EXCUSED`: likely its
+own trouble, Alpaca answering), so two such ids gathered at the end by their turns do not end the
+look-up before a third, whose read may have recovered (or whose order ended); any other failing
+read counts as any id's does (two in a row: an outage). The turns rotate the failing ids, each
+look-up asking those that failed the longest ago: each is asked at least once in every n / 2
+look-ups (n failing, rounded up).
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ from .submit import BrokenChain
 #: ids in a row whose read ended in a 5xx or an unreadable answer (after the retries) that end a
 #: look-up: such a read about one order is its own, Alpaca failing reads one after another is an outage
 OUTAGE = 2
+#: failing reads per look-up, after one of its reads was answered, of ids :class:`Turns` marked
+#: (failed at an earlier look-up) that count in no run of :data:`OUTAGE`
+EXCUSED = 1
 #: ids whose failed read :class:`Turns` remembers at most (the longest failing forgotten first)
 REMEMBERED = 4096
 
@@ -116,14 +122,16 @@ def look_up_each(client_order_ids: Iterable[str], one: Callable[[str], VenueOrde
     unread: dict[str, str] = {}
     failing: list[str] = []  # the ids in a row up to here whose read ended in a 5xx
     answered = False  # whether a read of this look-up was answered
+    excused = 0  # marked ids' failing reads counted in no run (at most EXCUSED)
     for i, cid in enumerate(cids):
         try:
             order = one(cid)
         except Unread as exc:
             unread[cid] = exc.why
             turns.failed(cid)
-            if answered and cid in marked and server_error(exc.failure):
-                continue  # (failing again while Alpaca answers: its own trouble, not a sign of an outage)
+            if answered and excused < EXCUSED and cid in marked and server_error(exc.failure):
+                excused += 1
+                continue  # (failing again while Alpaca answers: likely its own trouble, not an outage)
             failing = [*failing, cid] if server_error(exc.failure) else []
             if venue_down(exc.failure) or len(failing) >= OUTAGE:
                 why = (f"Alpaca failed the reads of {', '.join(failing)} in a row" if len(failing) >= OUTAGE

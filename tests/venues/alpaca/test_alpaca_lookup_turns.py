@@ -20,7 +20,7 @@ from ml4t_live.errors import LookupIncomplete
 from ml4t_live.events import OrderCancelled
 from ml4t_live.sim.alpaca import SimulatedAlpaca
 from ml4t_live.venues.alpaca.gateway import AlpacaGateway
-from ml4t_live.venues.alpaca.lookups import Turns, Unread, look_up_each
+from ml4t_live.venues.alpaca.lookups import EXCUSED, OUTAGE, Turns, Unread, look_up_each
 from ml4t_live.venues.alpaca.rest import VenueRequestFailed
 from tests.venues.alpaca.test_alpaca_lookup_each import resting
 
@@ -112,3 +112,35 @@ def test_an_id_answered_again_takes_its_place_in_the_callers_order() -> None:
     assert _asked(turns, cids, {"a"}) == ["a", "b", "c"]
     assert _asked(turns, cids, set()) == ["b", "c", "a"]  # (a failed last: asked after the others)
     assert _asked(turns, cids, set()) == ["a", "b", "c"]  # (a answered: back in the caller's order)
+
+
+def test_two_unmarked_ids_failing_in_a_row_after_an_answered_read_end_the_look_up() -> None:
+    """An outage that starts after a read was answered, at ids whose reads never failed before:
+    two in a row end the look-up, the ids behind them not asked. Kills mutant M5 (the excuse of a
+    marked id's failure without ``cid in marked``: b excused, d asked too), which passed every test."""
+    turns, cids = Turns(), ["a", "b", "c", "d", "e"]
+    assert _asked(turns, cids, {"b", "c", "d", "e"}) == ["a", "b", "c"]
+
+
+TEN = [f"t-{i}" for i in range(10)]
+
+
+def test_an_outage_after_an_answered_read_asks_at_most_three_failing_reads(
+    sim: SimulatedAlpaca, gw: AlpacaGateway
+) -> None:
+    """Every id marked by five look-ups in a 503 outage, which then clears for one read and goes
+    on: the look-up asks one marked id's read counting in no run (EXCUSED) and then two in a row
+    end it, 1 + 3 x ATTEMPTS requests. Failed before (review rev-lookfix3 finding 2): every marked
+    id asked with all its retries, 37 requests."""
+    resting(sim, gw, TEN)
+    inject(sim, "order_read_error", count=10 * ATTEMPTS)
+    for _ in range(5):  # (each asks two: two in a row, the turns rotating; all ten end up marked)
+        with pytest.raises(LookupIncomplete):
+            gw.lookup(TEN)
+    inject(sim, "order_read_error", skip=1, count=100 * ATTEMPTS)  # (one read answered, then the outage)
+    sent = sim.state()["rest_requests"]
+    with pytest.raises(LookupIncomplete) as caught:
+        gw.lookup(TEN)
+    assert sim.state()["rest_requests"] - sent == 1 + (OUTAGE + EXCUSED) * ATTEMPTS
+    assert len(caught.value.found) == 1
+    assert len([why for why in caught.value.unread.values() if "not asked" in why]) == 10 - 1 - OUTAGE - EXCUSED
