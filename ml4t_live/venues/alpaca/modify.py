@@ -169,10 +169,25 @@ class Modifier:
                              "(a replace in flight): sent again at the next check", cid, venue_id, state)  # fmt: skip
                 return False
             _log.info("Alpaca refused the cancel of {} (Alpaca order {}): {}", cid, venue_id, exc.message)
-            return True
+            return self._ended_as_ours(client, cid, venue_id)
         _log.info("the cancel of {} the strategy asked while its replace was checked is sent to Alpaca order {}, "
                   "the one its chain settled on", cid, venue_id)  # fmt: skip
         return True
+
+    def _ended_as_ours(self, client: AlpacaTradingClient, cid: str, venue_id: str) -> bool:
+        """A kept cancel of ``cid`` refused because Alpaca order ``venue_id`` has ended: that order
+        read and reported first (the stream may not have shown its end yet); a replacement that
+        ended while the order it replaces works on (a replace not carried out) gives way to that
+        order, which the cancel is sent to. True when the end is our order's; False (kept for the
+        next check) when it cannot be read."""
+        try:
+            self.read_reported(client, venue_id)
+        except VenueError as exc:
+            _log.warning("the order {} ({}) refused the strategy's cancel as ended and cannot be read ({}): the "
+                         "cancel is sent again at the next check", venue_id, cid, exc)  # fmt: skip
+            return False
+        followed = self._venue_id(cid)
+        return followed == venue_id or self._send_cancel(cid, followed)
 
     def asked(self, request: OrderRequest) -> None:
         """At a warm restart: ``request`` is what the strategy last asked of our order (the
