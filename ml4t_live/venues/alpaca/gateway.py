@@ -319,7 +319,8 @@ class AlpacaGateway:
         check changes the chain no more, and the cancel is sent to the order the chain settles on
         (a cut Alpaca does not carry out leaves the old order working); a refusal because the
         order is ``pending_new``, ``pending_replace`` or ``replaced`` (that replace in flight) is
-        then no refusal: the cancel is taken, sent once the chain settles.
+        then no refusal: the cancel is taken, sent once the chain settles. A cancel that raises
+        (no answer, or refused otherwise) is not kept: the strategy is told it failed.
 
         A submit of unknown outcome that the watcher is still reporting, or whose report failed
         (:class:`~.unknown.BeingReported` from the look-up), is cancelled all the same: a cancel
@@ -341,7 +342,6 @@ class AlpacaGateway:
         except OrderRefused as exc:
             raise CancelRefused(f"cannot cancel {client_order_id}: {exc}") from None
         client = self._require()
-        kept = self.modifier.cancel_asked(client_order_id)  # (its replace's check pending: sent again once settled)
         try:
             self.rest(
                 "cancel " + client_order_id,
@@ -352,7 +352,7 @@ class AlpacaGateway:
             if exc.status in (404, 422):
                 _log.info("Alpaca refused to cancel {}: {} (HTTP {})", client_order_id, exc.message, exc.status)
                 state = refused_in(exc)
-                if kept and state in CHANGING:
+                if state in CHANGING and self.modifier.cancel_asked(client_order_id):  # (kept: its replace's check pending)
                     _log.info("the cancel of {} is sent to the order its chain settles on once its replace is "
                               "checked", client_order_id)  # fmt: skip
                     return
@@ -361,6 +361,7 @@ class AlpacaGateway:
                     ended=state,
                 ) from None
             raise
+        self.modifier.cancel_asked(client_order_id)  # (taken; its replace's check pending: kept, sent once settled)
 
     def modify(self, request: OrderRequest) -> None:
         """Change our order ``request.client_order_id`` to ``request``'s terms: one not sent yet
