@@ -49,6 +49,8 @@ class OrderTracker:
         self._orders: dict[str, Tracked] = {}  # Alpaca order id -> state
         self._exec_ids: set[str] = set()
         self._replaces = UndoneReplaces(self._orders)  # replaces Alpaca answered and did not carry out
+        #: Alpaca id of an order -> its replacements seen before the replace is followed (carry_over)
+        self._seen_early: dict[str, list[str]] = {}
         self.duplicates_dropped = 0
         self.foreign_updates = 0
 
@@ -71,6 +73,7 @@ class OrderTracker:
             old = self._orders.get(old_venue_id)
             if old is None:
                 return
+            self._seen_early.pop(old_venue_id, None)
             old.terminal, old.undone_end, old.undone_by = True, None, None
             old.successor = new_venue_id
             new = self._orders.setdefault(new_venue_id, Tracked(old.ours))
@@ -282,15 +285,23 @@ class OrderTracker:
             old = self._orders.get(str(order.replaces)) if order.replaces is not None else None
             if old is not None and old.ours == ours:  # (a replacement seen before its replace is followed)
                 state.base = old.base + old.filled  # its fills continue the chain's cumulative quantity
+                if old.successor is None:  # ... and those the old order makes until then (_carry)
+                    self._seen_early.setdefault(str(order.replaces), []).append(venue_id)
         return state
 
     def _carry(self, state: Tracked, delta: float) -> None:
-        """``delta`` more filled by ``state``'s order (one a replace already followed: its fill
-        arrived late) counts in the base of every order that replaced it."""
-        successor = state.successor
-        while successor is not None and (later := self._orders.get(successor)) is not None:
-            later.base += delta
-            successor = later.successor
+        """``delta`` more filled by ``state``'s order counts in the base of every order that
+        replaced it: those a replace followed (its fill arrived late) and, its replace not followed
+        yet, its replacements seen already (its fill made while the replace was pending), in turn."""
+        if state.successor is not None:
+            later_ids = [state.successor]
+        else:
+            later_ids = next((ids for old_id, ids in self._seen_early.items() if self._orders.get(old_id) is state), [])
+        for later_id in later_ids:
+            later = self._orders.get(later_id)
+            if later is not None and later is not state:
+                later.base += delta
+                self._carry(later, delta)
 
     def _lifecycle(
         self, state: Tracked, order: AlpacaOrder, event: str, when: Any = None
