@@ -58,3 +58,30 @@ def test_a_cancel_while_the_strategy_s_replace_is_pending_is_sent_once_alpaca_do
     assert bought < 20, bought
     assert [type(e) for e in seen if isinstance(e, OrderCancelled | OrderFilled)] == [OrderCancelled], seen
     assert any("the one its chain settled on" in line for line in lines), lines
+
+
+def test_a_cancel_refused_pending_replace_while_a_lost_cut_is_pending_is_taken():
+    """The runtime's cut answered 503 yet carried out and left pending (its look-up failing too:
+    t-p.r2 not followed, our order still t-p.r1, ``pending_replace``); the strategy cancels: Alpaca
+    refuses it 'pending_replace', a replace in flight, so the cancel is taken and kept; once the cut
+    is carried out and followed, the chain is cancelled, nothing left working. (Probe p3 of
+    rev-cutfix3: the only test that fails with ``CHANGING`` = ("pending_new",), CancelRefused.)"""
+    with rig(bars=60) as r:
+        r.reprice_with_slow_replace(bars=2, quantity=60)
+        r.sim.inject("slow_replace", bars=2)  # the cut: pending 2 bars, then carried out
+        r.sim.inject("replace_error", status=503, carried_out=True)
+        r.sim.inject("lookup_error", status=503, count=8)
+        r.bar()
+        r.gw.modifier.check_replaces()
+        r.bar()
+        r.gw.modifier.check_replaces()  # the cut: 503, carried out, pending
+        at_cancel = r.orders()
+        r.gw.cancel("t-p")  # taken: no CancelRefused
+        for _ in range(6):
+            r.bar()
+            r.gw.modifier.check_replaces()
+        orders, kept, lines = r.orders(), set(r.gw.modifier.cancels), r.lines
+    assert at_cancel["t-p.r1"][0] == "pending_replace", at_cancel
+    assert any('already in "pending_replace" state' in line for line in lines), lines
+    working = ("new", "accepted", "pending_new", "partially_filled", "pending_replace")
+    assert not any(status in working for status, _, _ in orders.values()) and kept == set(), (orders, kept)
