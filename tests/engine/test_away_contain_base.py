@@ -127,6 +127,19 @@ def test_a_re_reported_execution_of_the_listed_order_counts_once(journal, logs):
     assert gateway.told == {CID: 2.0}
 
 
+def test_a_partly_new_re_report_of_the_listed_order_credits_only_what_the_book_applied(journal, logs):
+    """Review rev-awayfix3 (p_partial.py). Book order 10: A0 filled 2, A1 1 and 1 under real ids,
+    then a REST view of A1 at cumulative 5 with quantity 3, of which the book applies only the 1
+    beyond its 4. A1 is listed asking 9 (a grow the journal never recorded): A1's own are 3, not
+    5; at least 2 before it, 2 + 9 > 10: cancelled. (Crediting the view's whole quantity: 0
+    before it, left working while the chain asks 11 of 10.)"""
+    fills = [("A0", 2, 2, False), ("A1", 1, 3, False), ("A1", 1, 4, False), ("A1", 3, 5, True)]
+    gateway, book = _restart_with(journal, 10, fills, _listed("A1", 9, 3))
+    assert book.get(CID).filled_quantity == 5
+    assert gateway.cancelled == [CID]
+    assert "9 on top of at least 2 filled before it; the book's order is 10" in _warning(logs)
+
+
 def test_an_execution_s_venue_order_id_is_journaled(journal):
     event = OrderPartiallyFilled(CID, "x", "AAA", OrderSide.BUY, 1, 50.0, T, cumulative_quantity=1,
                                  venue_order_id="A7")  # fmt: skip
