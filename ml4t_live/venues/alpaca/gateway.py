@@ -97,8 +97,7 @@ class AlpacaGateway:
         self.chains = OrderChains(rest=self.rest, tracker=self.tracker, venue_ids=self._venue_ids,
                                   require=self._require,
                                   listed_id=lambda cid: self.stream.unknown.listed_id(cid),
-                                  found=lambda cid: self.stream.unknown.answered(cid),
-                                  unreadable=lambda cid: self.stream.unknown.unreadable(cid))  # fmt: skip
+                                  found=lambda cid: self.stream.unknown.answered(cid))  # fmt: skip
         self.stream = OrderStream(config, self.tracker, self.rest, self.chains.chain)
         self.submitter = Submitter(rest=self.rest, tracker=self.tracker, stream=self.stream, venue_ids=self._venue_ids,
                                    require=self._require, lookup=self.chains.lookup,

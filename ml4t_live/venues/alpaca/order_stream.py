@@ -51,7 +51,7 @@ from ...logs import log_failure
 from .config import AlpacaConfig, redact
 from .executions import ExecutionReader
 from .parsing import flatten_open, num
-from .rest import AlpacaTradingClient, RestCaller
+from .rest import AlpacaTradingClient, RestCaller, UnreadableAnswer
 from .session import TradeUpdatesSession
 from .tracker import OrderTracker
 from .unknown import MOST_TICKS_APART, Unknown, UnknownOutcomes
@@ -253,6 +253,12 @@ class OrderStream:
             return
         try:
             chain = self.chain(cid, client)
+        except UnreadableAnswer as exc:  # (answered, but it proves nothing: no miss, nor found)
+            if streamed or item.listed or item.failed_reports:  # (known to exist: as any failed read)
+                self._not_walked(item, streamed, f"no answer: {exc}")
+            else:
+                self._unread(cid, str(exc))
+            return
         except VenueError as exc:
             self._not_walked(item, streamed, f"no answer: {exc}")
             return
@@ -359,6 +365,11 @@ class OrderStream:
                        "walks failed (the spacing doubling at each failure, at most every {} ticks): check it "
                        "at Alpaca", item.client_order_id, item.failed_walks, last, leg, unknown.limit, every,
                        unknown.back_off_after, max(unknown.limit, MOST_TICKS_APART))  # fmt: skip
+
+    def _unread(self, cid: str, last: str) -> None:
+        """The watcher's walk of ``cid`` was answered with a body that cannot be read: no miss
+        (:meth:`.UnknownOutcomes.unread_answer`: it rests, ever longer)."""
+        self.unknown.unread_answer(cid)
 
     def _missed(self, cid: str, last: str) -> None:
         lost = self.unknown.missed(cid)

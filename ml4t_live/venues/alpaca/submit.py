@@ -46,7 +46,6 @@ from .rate_limit import RateLimitTimeout
 from .rest import (
     AlpacaTradingClient,
     AmbiguousOutcome,
-    UnreadableAnswer,
     VenueRequestFailed,
 )
 
@@ -107,11 +106,9 @@ class OrderChains:
     def __init__(self, *, rest: RestCaller, tracker: OrderTracker, venue_ids: dict[str, str],
                  require: Callable[[], AlpacaTradingClient],
                  listed_id: Callable[[str], str | None] = lambda _cid: None,
-                 found: Callable[[str], None] = lambda _cid: None,
-                 unreadable: Callable[[str], None] = lambda _cid: None) -> None:  # fmt: skip
+                 found: Callable[[str], None] = lambda _cid: None) -> None:  # fmt: skip
         self.rest, self.tracker = rest, tracker
         self._venue_ids, self._require, self._listed_id, self._found = venue_ids, require, listed_id, found
-        self._unreadable = unreadable
         self._replaces: dict[str, int] = {}  # our id -> the last n of <id>.r<n>
         self._replaces_lock = threading.Lock()  # the stream's watcher walks chains too
 
@@ -152,16 +149,13 @@ class OrderChains:
         ``found`` is told ``cid`` once a first read returned an order under ``cid`` (its client
         order id, or one of its replacements'): it exists at Alpaca, also when a later read of the
         walk fails (a submit of unknown outcome is then never declared lost:
-        :meth:`.unknown.UnknownOutcomes.answered`). ``unreadable`` is told ``cid`` when the first
-        read was answered, after the retries, with a body that cannot be read
-        (:class:`~.rest.UnreadableAnswer`): an answer that proves nothing about the order, so that
-        look-up is no miss, and nothing more (:meth:`.unknown.UnknownOutcomes.unreadable`)."""
+        :meth:`.unknown.UnknownOutcomes.answered`). A read answered, after the retries, with a body
+        that cannot be read raises :class:`~.rest.UnreadableAnswer` and tells nothing: an answer
+        that proves nothing about the order (the watcher's own look-up takes it as no miss:
+        :meth:`.unknown.UnknownOutcomes.unread_answer`)."""
         client = client or self._require()
         try:
             order = self._first(client, cid)
-        except UnreadableAnswer:
-            self._unreadable(cid)  # (neither a miss nor a sign that the order exists)
-            raise
         except VenueRequestFailed as exc:
             if exc.status == 404:
                 return []

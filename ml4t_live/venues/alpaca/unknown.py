@@ -112,8 +112,7 @@ class Unknown:
     listed_id: str | None = None  # the Alpaca id of the order under its id that a listing showed
     symbol: str | None = None  # the order's symbol (None: not known; any OCO update may be of it)
     woken: bool = False  # woken by an update, its walk not ended yet (see wake_pairs)
-    unreadable: bool = False  # a walk's first read got a body that cannot be read, no miss yet counted
-    unreadables: int = 0  # such answers so far (see unreadable)
+    unreadables: int = 0  # the watcher's look-ups answered with a body that cannot be read (see unread_answer)
 
 
 class UnknownOutcomes:
@@ -279,10 +278,6 @@ class UnknownOutcomes:
             item = self._items.get(client_order_id)
             if item is None or item.claimed:
                 return None
-            if item.unreadable:  # (an answer that proves nothing: no miss, and the order not known to exist)
-                item.unreadable = False
-                item.resting = max(item.resting, self.spacing(item.unreadables) - 1)
-                return None
             item.misses += 1
             if item.failed_reports or item.listed:
                 item.resting = max(item.resting, self.spacing(max(item.failed_reports, item.misses)) - 1)
@@ -297,14 +292,20 @@ class UnknownOutcomes:
         fails is never counted toward its loss (:meth:`missed`)."""
         self.seen_listed(client_order_id, None)
 
-    def unreadable(self, client_order_id: str) -> None:
-        """A walk's first read was answered with a body that cannot be read: the next
-        :meth:`missed` is no miss (the entry rests :meth:`spacing` of such answers so far, less 1),
-        and the entry is not taken as existing (a later 404 counts toward its loss)."""
+    def unread_answer(self, client_order_id: str) -> int:
+        """The watcher's look-up of the entry was answered, after the retries, with a body that
+        cannot be read: an answer that proves nothing about the order, so no miss (:meth:`missed`),
+        and the entry is not taken as existing either (a later 404 counts toward its loss). It rests
+        ``spacing - 1`` ticks (:meth:`spacing` of such answers so far). Nothing else is kept: only
+        this look-up is excused. The such answers so far (0: no entry, or claimed); the caller
+        ALERTs at ``limit`` and at ``back_off_after``, once each."""
         with self._lock:
             item = self._items.get(client_order_id)
-            if item is not None:
-                item.unreadable, item.unreadables = True, item.unreadables + 1
+            if item is None or item.claimed:
+                return 0
+            item.unreadables += 1
+            item.resting = max(item.resting, self.spacing(item.unreadables) - 1)
+            return item.unreadables
 
     def known_misses(self, client_order_id: str) -> int:
         """The look-ups without an answer so far of an entry known to exist at Alpaca (its
