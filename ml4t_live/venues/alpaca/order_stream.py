@@ -368,8 +368,14 @@ class OrderStream:
 
     def _unread(self, cid: str, last: str) -> None:
         """The watcher's walk of ``cid`` was answered with a body that cannot be read: no miss
-        (:meth:`.UnknownOutcomes.unread_answer`: it rests, ever longer)."""
-        self.unknown.unread_answer(cid)
+        (:meth:`.UnknownOutcomes.unread_answer`: it rests, ever longer), with an ALERT at
+        ``unknown_order_lookups`` and at ``back_off_after`` such answers, once each."""
+        unreadables, unknown = self.unknown.unread_answer(cid), self.unknown
+        if unreadables in (unknown.limit, unknown.back_off_after):
+            _log.error("ALERT order {} of unknown outcome: {} look-ups were answered with a body that cannot be "
+                       "read (last: {}); it is not declared lost on such answers and is looked up less often now "
+                       "(at most every {} ticks of {:g}s): check it at Alpaca", cid, unreadables, last,
+                       max(unknown.limit, MOST_TICKS_APART), self.config.order_poll_interval)  # fmt: skip
 
     def _missed(self, cid: str, last: str) -> None:
         lost = self.unknown.missed(cid)
