@@ -50,7 +50,7 @@ from .cut import Replaced, cut
 from .parsing import OPEN_STATUSES, NotExpressible, num, to_replace_request
 from .rate_limit import RateLimitTimeout
 from .rest import AlpacaTradingClient, AmbiguousOutcome, VenueRequestFailed
-from .submit import OrderRefused, replacement_cid
+from .submit import MAX_REPLACEMENTS, OrderRefused, replacement_cid
 
 if TYPE_CHECKING:  # (annotations only)
     from .order_stream import OrderStream
@@ -61,6 +61,9 @@ _log = logger.bind(component="alpaca.modify")
 VENUE = "alpaca"
 #: checks of one replace that may get no answer (each at an end of bar) before an ALERT gives up
 MAX_TRIES = 5
+#: ends of bar a kept cancel (:meth:`Modifier.cancel_asked`) may go untaken, once its check has
+#: ended, before an ALERT gives it up (a replace Alpaca keeps pending past the check's tries included)
+MAX_CANCEL_TRIES = 2 * MAX_TRIES
 #: a replacement in one of these has ended: with its old order open, the replace was not carried out.
 #: Alpaca's order statuses after which "no further updates will occur" are these, ``filled`` and
 #: ``replaced`` (a replacement in those was working: the replace was carried out); ``done_for_day``
@@ -70,7 +73,8 @@ MAX_TRIES = 5
 _ENDED = frozenset({AlpacaStatus.CANCELED, AlpacaStatus.REJECTED, AlpacaStatus.EXPIRED})
 #: the state Alpaca names in a 422 refusing a cancel: 'order is already in "canceled" state'
 _ALREADY_IN = re.compile(r'already in "(\w+)" state')
-#: states a cancel is refused in while a replace of the order is in flight (a kept cancel waits for it)
+#: states a cancel is refused in while a replace of the order is in flight (a kept cancel waits for the
+#: first two; one refused ``replaced`` follows the order to its replacement: Modifier._follow_replaced)
 CHANGING = ("pending_new", "pending_replace", "replaced")
 
 
@@ -97,6 +101,7 @@ class Modifier:
         self._asks: dict[str, OrderRequest] = {}  # our id -> what the strategy last asked (a restart's)
         #: our ids the strategy cancelled while their replace's check was pending (:meth:`cancel_asked`)
         self.cancels: set[str] = set()
+        self._cancel_tries: dict[str, int] = {}  # our id -> ends of bar its kept cancel was not taken at
 
     def modify(self, request: OrderRequest) -> bool:
         """Replace our working order ``request.client_order_id`` with ``request``'s terms, then
@@ -142,20 +147,35 @@ class Modifier:
         if cid not in self._replace_checks:
             return False
         self.cancels.add(cid)
+        self._cancel_tries.pop(cid, None)
         return True
 
     def _send_cancels(self) -> None:
         """The cancels kept by :meth:`cancel_asked` whose check has ended (made, or given up),
         sent to the order each chain settled on; one refused because that order has ended is that
-        end (its events say it); one without an answer, or refused because a replace of that order
-        is in flight (:data:`CHANGING`), is kept and sent again at the next check."""
+        end (its events say it); one refused because that order is ``replaced`` goes to the order
+        that replaced it (:meth:`_follow_replaced`); one without an answer, or refused because a
+        replace of that order is in flight (``pending_new``, ``pending_replace``), is kept and sent
+        again at the next check, at most :data:`MAX_CANCEL_TRIES` times, then dropped with one ALERT (the
+        order may still work at Alpaca)."""
+        self._cancel_tries = {c: n for c, n in self._cancel_tries.items() if c in self.cancels}
         for cid in [c for c in self.cancels if c not in self._replace_checks]:
             if cid not in self._venue_ids or self._send_cancel(cid, self._venue_id(cid)):
                 self.cancels.discard(cid)
+                self._cancel_tries.pop(cid, None)
+                continue
+            self._cancel_tries[cid] = tries = self._cancel_tries.get(cid, 0) + 1
+            if tries >= MAX_CANCEL_TRIES:
+                self.cancels.discard(cid)
+                self._cancel_tries.pop(cid, None)
+                _log.error("ALERT: the strategy's cancel of {} was not taken by Alpaca at {} ends of bar and is given "
+                           "up: Alpaca order {} (its chain's latest the runtime knows) may still work at Alpaca; "
+                           "cancel it there", cid, MAX_CANCEL_TRIES, self._venue_ids.get(cid))  # fmt: skip
 
-    def _send_cancel(self, cid: str, venue_id: str) -> bool:
+    def _send_cancel(self, cid: str, venue_id: str, depth: int = 0) -> bool:
         """The kept cancel of ``cid`` sent to Alpaca order ``venue_id``: True when Alpaca answered
-        (took it, or refused it because the order has ended: its events say that end)."""
+        (took it, or refused it because the order has ended: its events say that end). ``depth``:
+        orders followed on the way (at most :data:`~.submit.MAX_REPLACEMENTS`)."""
         client = self._require()
         try:
             self.rest("cancel " + cid, lambda: client.cancel_order_by_id(venue_id), repeatable=True)
@@ -164,17 +184,19 @@ class Modifier:
                 _log.warning("the cancel of {} (Alpaca order {}) the strategy asked got no answer ({}): sent "
                              "again at the next check", cid, venue_id, exc)  # fmt: skip
                 return False
-            if (state := refused_in(exc)) in CHANGING:
+            if (state := refused_in(exc)) == "replaced":
+                return self._follow_replaced(client, cid, venue_id, depth)
+            if state in CHANGING:
                 _log.warning("Alpaca refused the cancel of {} (Alpaca order {}) the strategy asked, the order {} "
                              "(a replace in flight): sent again at the next check", cid, venue_id, state)  # fmt: skip
                 return False
             _log.info("Alpaca refused the cancel of {} (Alpaca order {}): {}", cid, venue_id, exc.message)
-            return self._ended_as_ours(client, cid, venue_id)
+            return self._ended_as_ours(client, cid, venue_id, depth)
         _log.info("the cancel of {} the strategy asked while its replace was checked is sent to Alpaca order {}, "
                   "the one its chain settled on", cid, venue_id)  # fmt: skip
         return True
 
-    def _ended_as_ours(self, client: AlpacaTradingClient, cid: str, venue_id: str) -> bool:
+    def _ended_as_ours(self, client: AlpacaTradingClient, cid: str, venue_id: str, depth: int) -> bool:
         """A kept cancel of ``cid`` refused because Alpaca order ``venue_id`` has ended: that order
         read and reported first (the stream may not have shown its end yet); a replacement that
         ended while the order it replaces works on (a replace not carried out) gives way to that
@@ -187,7 +209,31 @@ class Modifier:
                          "cancel is sent again at the next check", venue_id, cid, exc)  # fmt: skip
             return False
         followed = self._venue_id(cid)
-        return followed == venue_id or self._send_cancel(cid, followed)
+        return followed == venue_id or self._send_cancel(cid, followed, depth + 1)
+
+    def _follow_replaced(self, client: AlpacaTradingClient, cid: str, venue_id: str, depth: int) -> bool:
+        """A kept cancel of ``cid`` refused because Alpaca order ``venue_id`` is ``replaced`` (the
+        stream's update of it lost or not seen yet, e.g. a cut whose answer was lost): that order
+        read and reported first (its fills final), the order its ``replaced_by`` names followed (a
+        later modify or cancel goes to it) and the cancel sent to it, along the chain. False (kept
+        for the next check) when it cannot be read, names no replacement yet (Alpaca names it a
+        moment after the status) or the chain is longer than :data:`~.submit.MAX_REPLACEMENTS`."""
+        try:
+            order = self.read_reported(client, venue_id)
+        except VenueError as exc:
+            _log.warning("the order {} ({}) refused the strategy's cancel as replaced and cannot be read ({}): the "
+                         "cancel is sent again at the next check", venue_id, cid, exc)  # fmt: skip
+            return False
+        if order.status is not AlpacaStatus.REPLACED or order.replaced_by is None or depth >= MAX_REPLACEMENTS:
+            _log.warning("the order {} ({}) refused the strategy's cancel as replaced and reads {}{}: the cancel is "
+                         "sent again at the next check", venue_id, cid, order.status.value,
+                         "" if order.replaced_by is None else f", replaced by {order.replaced_by}")  # fmt: skip
+            return False
+        new_id = str(order.replaced_by)
+        _log.warning("Alpaca refused the cancel of {} (Alpaca order {}) the strategy asked, the order replaced by {}: "
+                     "{} is followed and the cancel sent to it", cid, venue_id, new_id, new_id)  # fmt: skip
+        self.follow(cid, venue_id, new_id)
+        return self._send_cancel(cid, new_id, depth + 1)
 
     def asked(self, request: OrderRequest) -> None:
         """At a warm restart: ``request`` is what the strategy last asked of our order (the
@@ -382,7 +428,8 @@ class Modifier:
         why = "" if exc is None else f" ({exc})"
         if check.tries > MAX_TRIES:
             self._replace_checks.pop(cid, None)
-            kept = ("; the strategy's cancel of it is kept, sent at each end of bar until Alpaca takes it"
+            kept = ("; the strategy's cancel of it is kept, sent at each end of bar until Alpaca takes it (at most "
+                    f"{MAX_CANCEL_TRIES} times)"
                     if cid in self.cancels else "")
             _log.error("ALERT: {}{}; given up after {} tries: the chain of {} may trade other than the {:g} "
                        "asked (more, or after a restart's bring-back less or at other prices), check it at the "
