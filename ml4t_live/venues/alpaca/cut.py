@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # (annotations only)
 
 _log = logger.bind(component="alpaca.modify")
 VENUE = "alpaca"
+#: checks of one replace that may get no answer (each at an end of bar) before an ALERT gives up
+MAX_TRIES = 5
 #: cut-down PATCHes one modify may send (each can race with a fill as the first did)
 MAX_CUTS = 3
 

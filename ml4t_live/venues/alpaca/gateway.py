@@ -53,8 +53,9 @@ from ...protocols import AccountSnapshot, OrderRequest, VenueOrder
 from .away import WhileAway, legs_of_ours
 from .config import AlpacaConfig, redact
 from .held import HeldOrders
+from .kept_cancels import CHANGING, refused_in
 from .lookups import Turns, Unread, look_up_each
-from .modify import CHANGING, Modifier, refused_in
+from .modify import Modifier
 from .order_stream import OrderStream
 from .parsing import (
     NotExpressible,
@@ -314,7 +315,7 @@ class AlpacaGateway:
         at all (retried as a repeatable request) raises :class:`VenueRequestFailed`.
 
         While the check of the order's last replace is pending (a modify's, or the runtime's own
-        cut or bring-back: :meth:`~.modify.Modifier.cancel_asked`), the cancel is kept as well: the
+        cut or bring-back: :func:`~.kept_cancels.cancel_asked`), the cancel is kept as well: the
         check changes the chain no more, and the cancel is sent to the order the chain settles on
         (a cut Alpaca does not carry out leaves the old order working); a refusal because the
         order is ``pending_new``, ``pending_replace`` or ``replaced`` (that replace in flight) is

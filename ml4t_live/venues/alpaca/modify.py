@@ -22,7 +22,7 @@ order's fills stand (alpacahq/Alpaca-API#165). So a modify:
    read, cut or cancel that gets no answer (and a cut whose answer is lost and is not seen:
    followed, once its replacement reads ``replaced``, to the cut's replacement, cut.py), and a
    replace still pending, keep the check for the next end of bar, at most
-   :data:`MAX_TRIES` times. An old order that shows neither replaced nor pending is not
+   :data:`.cut.MAX_TRIES` times. An old order that shows neither replaced nor pending is not
    enough to conclude the replace was not carried out (a GET just after the PATCH may still
    show it ``new``): its replacement is read, and only one that has ended (canceled, rejected,
    expired) drops the check, our order the old one again (AL-14; a cut's or bring-back's
@@ -35,7 +35,6 @@ order's fills stand (alpacahq/Alpaca-API#165). So a modify:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -46,11 +45,13 @@ from ...errors import ChangeDeferred, VenueError
 from ...events import OrderReplaced, VenueErrorReported
 from ...protocols import OrderRequest
 from ...quantities import EPS as _EPS
-from .cut import Replaced, cut
+from . import kept_cancels
+from .cut import MAX_TRIES, Replaced, cut
+from .kept_cancels import MAX_CANCEL_TRIES
 from .parsing import OPEN_STATUSES, NotExpressible, num, to_replace_request
 from .rate_limit import RateLimitTimeout
 from .rest import AlpacaTradingClient, AmbiguousOutcome, VenueRequestFailed
-from .submit import MAX_REPLACEMENTS, OrderRefused, replacement_cid
+from .submit import OrderRefused, replacement_cid
 
 if TYPE_CHECKING:  # (annotations only)
     from .order_stream import OrderStream
@@ -59,11 +60,6 @@ if TYPE_CHECKING:  # (annotations only)
 
 _log = logger.bind(component="alpaca.modify")
 VENUE = "alpaca"
-#: checks of one replace that may get no answer (each at an end of bar) before an ALERT gives up
-MAX_TRIES = 5
-#: ends of bar a kept cancel (:meth:`Modifier.cancel_asked`) may go untaken, once its check has
-#: ended, before an ALERT gives it up (a replace Alpaca keeps pending past the check's tries included)
-MAX_CANCEL_TRIES = 2 * MAX_TRIES
 #: a replacement in one of these has ended: with its old order open, the replace was not carried out.
 #: Alpaca's order statuses after which "no further updates will occur" are these, ``filled`` and
 #: ``replaced`` (a replacement in those was working: the replace was carried out); ``done_for_day``
@@ -71,11 +67,6 @@ MAX_CANCEL_TRIES = 2 * MAX_TRIES
 #: (not eligible for trading for now) are not final, so a replacement in one is still open
 #: (parsing.OPEN_STATUSES), a replace not carried out yet (alpaca-py's enum says nothing of it)
 _ENDED = frozenset({AlpacaStatus.CANCELED, AlpacaStatus.REJECTED, AlpacaStatus.EXPIRED})
-#: the state Alpaca names in a 422 refusing a cancel: 'order is already in "canceled" state'
-_ALREADY_IN = re.compile(r'already in "(\w+)" state')
-#: states a cancel is refused in while a replace of the order is in flight (a kept cancel waits for the
-#: first two; one refused ``replaced`` follows the order to its replacement: Modifier._follow_replaced)
-CHANGING = ("pending_new", "pending_replace", "replaced")
 
 
 class ReplaceNotChecked(OrderRefused, ChangeDeferred):
@@ -99,9 +90,9 @@ class Modifier:
         self._venue_id, self._lookup, self._require, self._next_replace = venue_id, lookup, require, next_replace
         self._replace_checks: dict[str, Replaced] = {}  # our id -> its replace not checked yet
         self._asks: dict[str, OrderRequest] = {}  # our id -> what the strategy last asked (a restart's)
-        #: our ids the strategy cancelled while their replace's check was pending (:meth:`cancel_asked`)
+        #: our ids the strategy cancelled while their replace's check was pending (:mod:`.kept_cancels`)
         self.cancels: set[str] = set()
-        self._cancel_tries: dict[str, int] = {}  # our id -> ends of bar its kept cancel was not taken at
+        self.cancel_tries: dict[str, int] = {}  # our id -> ends of bar its kept cancel was not taken at
 
     def modify(self, request: OrderRequest) -> bool:
         """Replace our working order ``request.client_order_id`` with ``request``'s terms, then
@@ -135,105 +126,12 @@ class Modifier:
         """Check the replaces Alpaca had not carried out yet (end of bar)."""
         for check in list(self._replace_checks.values()):
             self.check_replaced(check)
-        self._send_cancels()
+        kept_cancels.send_cancels(self)
 
     def cancel_asked(self, cid: str) -> bool:
-        """The strategy cancels our order ``cid``: while the check of its last replace (a modify's,
-        or the runtime's own cut or bring-back) is pending, the chain may settle on another order
-        than the one the cancel goes to now (a cut Alpaca does not carry out: the old order works
-        on). The cancel is kept: the check changes the chain no more (a cut cancels the replacement
-        instead: :func:`~.cut.cut`), and once the check has ended the cancel is sent to the order
-        the chain settled on (:meth:`check_replaces`). False (nothing kept) with no check pending."""
-        if cid not in self._replace_checks:
-            return False
-        self.cancels.add(cid)
-        self._cancel_tries.pop(cid, None)
-        return True
-
-    def _send_cancels(self) -> None:
-        """The cancels kept by :meth:`cancel_asked` whose check has ended (made, or given up),
-        sent to the order each chain settled on; one refused because that order has ended is that
-        end (its events say it); one refused because that order is ``replaced`` goes to the order
-        that replaced it (:meth:`_follow_replaced`); one without an answer, or refused because a
-        replace of that order is in flight (``pending_new``, ``pending_replace``), is kept and sent
-        again at the next check, at most :data:`MAX_CANCEL_TRIES` times, then dropped with one ALERT (the
-        order may still work at Alpaca)."""
-        self._cancel_tries = {c: n for c, n in self._cancel_tries.items() if c in self.cancels}
-        for cid in [c for c in self.cancels if c not in self._replace_checks]:
-            if cid not in self._venue_ids or self._send_cancel(cid, self._venue_id(cid)):
-                self.cancels.discard(cid)
-                self._cancel_tries.pop(cid, None)
-                continue
-            self._cancel_tries[cid] = tries = self._cancel_tries.get(cid, 0) + 1
-            if tries >= MAX_CANCEL_TRIES:
-                self.cancels.discard(cid)
-                self._cancel_tries.pop(cid, None)
-                _log.error("ALERT: the strategy's cancel of {} was not taken by Alpaca at {} ends of bar and is given "
-                           "up: Alpaca order {} (its chain's latest the runtime knows) may still work at Alpaca; "
-                           "cancel it there", cid, MAX_CANCEL_TRIES, self._venue_ids.get(cid))  # fmt: skip
-
-    def _send_cancel(self, cid: str, venue_id: str, depth: int = 0) -> bool:
-        """The kept cancel of ``cid`` sent to Alpaca order ``venue_id``: True when Alpaca answered
-        (took it, or refused it because the order has ended: its events say that end). ``depth``:
-        orders followed on the way (at most :data:`~.submit.MAX_REPLACEMENTS`)."""
-        client = self._require()
-        try:
-            self.rest("cancel " + cid, lambda: client.cancel_order_by_id(venue_id), repeatable=True)
-        except VenueRequestFailed as exc:
-            if exc.status not in (404, 422):
-                _log.warning("the cancel of {} (Alpaca order {}) the strategy asked got no answer ({}): sent "
-                             "again at the next check", cid, venue_id, exc)  # fmt: skip
-                return False
-            if (state := refused_in(exc)) == "replaced":
-                return self._follow_replaced(client, cid, venue_id, depth)
-            if state in CHANGING:
-                _log.warning("Alpaca refused the cancel of {} (Alpaca order {}) the strategy asked, the order {} "
-                             "(a replace in flight): sent again at the next check", cid, venue_id, state)  # fmt: skip
-                return False
-            _log.info("Alpaca refused the cancel of {} (Alpaca order {}): {}", cid, venue_id, exc.message)
-            return self._ended_as_ours(client, cid, venue_id, depth)
-        _log.info("the cancel of {} the strategy asked while its replace was checked is sent to Alpaca order {}, "
-                  "the one its chain settled on", cid, venue_id)  # fmt: skip
-        return True
-
-    def _ended_as_ours(self, client: AlpacaTradingClient, cid: str, venue_id: str, depth: int) -> bool:
-        """A kept cancel of ``cid`` refused because Alpaca order ``venue_id`` has ended: that order
-        read and reported first (the stream may not have shown its end yet); a replacement that
-        ended while the order it replaces works on (a replace not carried out) gives way to that
-        order, which the cancel is sent to. True when the end is our order's; False (kept for the
-        next check) when it cannot be read."""
-        try:
-            self.read_reported(client, venue_id)
-        except VenueError as exc:
-            _log.warning("the order {} ({}) refused the strategy's cancel as ended and cannot be read ({}): the "
-                         "cancel is sent again at the next check", venue_id, cid, exc)  # fmt: skip
-            return False
-        followed = self._venue_id(cid)
-        return followed == venue_id or self._send_cancel(cid, followed, depth + 1)
-
-    def _follow_replaced(self, client: AlpacaTradingClient, cid: str, venue_id: str, depth: int) -> bool:
-        """A kept cancel of ``cid`` refused because Alpaca order ``venue_id`` is ``replaced`` (the
-        stream's update of it lost or not seen yet, e.g. a cut whose answer was lost): that order
-        read and reported first (its fills final), the order its ``replaced_by`` names followed (a
-        later modify or cancel goes to it) and the cancel sent to it, along the chain. False (kept
-        for the next check) when it cannot be read, names no replacement yet (Alpaca names it a
-        moment after the status) or the chain is longer than :data:`~.submit.MAX_REPLACEMENTS`."""
-        try:
-            order = self.read_reported(client, venue_id)
-        except VenueError as exc:
-            _log.warning("the order {} ({}) refused the strategy's cancel as replaced and cannot be read ({}): the "
-                         "cancel is sent again at the next check", venue_id, cid, exc)  # fmt: skip
-            return False
-        if order.status is not AlpacaStatus.REPLACED or order.replaced_by is None or depth >= MAX_REPLACEMENTS:
-            _log.warning("the order {} ({}) refused the strategy's cancel as replaced and reads {}{}: the cancel is "
-                         "sent again at the next check", venue_id, cid, order.status.value,
-                         "" if order.replaced_by is None else f", replaced by {order.replaced_by}")  # fmt: skip
-            return False
-        new_id = str(order.replaced_by)
-        _log.warning("Alpaca refused the cancel of {} (Alpaca order {}) the strategy asked, the order replaced by {}: "
-                     "{} is followed and the cancel sent to it", cid, venue_id, new_id, new_id)  # fmt: skip
-        self.follow(cid, venue_id, new_id)
-        return self._send_cancel(cid, new_id, depth + 1)
+        """The strategy cancels our order ``cid``: kept while its replace's check is pending, sent
+        once the check has ended (:func:`.kept_cancels.cancel_asked`). False with no check pending."""
+        return kept_cancels.cancel_asked(self, cid)
 
     def asked(self, request: OrderRequest) -> None:
         """At a warm restart: ``request`` is what the strategy last asked of our order (the
@@ -325,7 +223,7 @@ class Modifier:
         """Once the order ``check`` replaced is ``replaced`` (its fills final): a fill it made
         after the modify's read makes the chain ask too much; the replacement is cut down by that
         much or cancelled (see the module docstring). Not replaced yet, or a read or a cut that
-        got no answer: checked again at the next end of bar (at most :data:`MAX_TRIES` times).
+        got no answer: checked again at the next end of bar (at most :data:`.cut.MAX_TRIES` times).
         Working on, not replaced: :meth:`_not_replaced`."""
         cid = check.request.client_order_id
         client = self._require()
@@ -421,7 +319,7 @@ class Modifier:
 
     def check_later(self, check: Replaced, what: str, exc: BaseException | None, *, quiet: bool = False) -> None:
         """``check`` could not be made (no answer, or the replace still pending): kept for the next
-        end of bar, at most :data:`MAX_TRIES` times, then given up with one ERROR (ALERT). ``quiet``:
+        end of bar, at most :data:`.cut.MAX_TRIES` times, then given up with one ERROR (ALERT). ``quiet``:
         an INFO, not a WARNING, while it is kept."""
         cid = check.request.client_order_id
         check.tries += 1
@@ -462,13 +360,6 @@ def _same_prices(request: OrderRequest, order: Any) -> bool:
     if request.trail_amount is not None:
         return same(request.trail_amount, num(order.trail_price)) and same(request.limit_price, num(order.limit_price))
     return same(request.limit_price, num(order.limit_price)) and same(request.stop_price, num(order.stop_price))
-
-
-def refused_in(exc: VenueRequestFailed) -> str | None:
-    """The state Alpaca names in a 422 refusing a cancel ('order is already in "pending_new"
-    state'), None for another answer."""
-    state = _ALREADY_IN.search(exc.message or "") if exc.status == 422 else None
-    return None if state is None else state.group(1)
 
 
 def no_answer(exc: VenueError) -> bool:
