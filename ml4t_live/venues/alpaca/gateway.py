@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from alpaca.trading.enums import OrderStatus as AlpacaStatus
 from alpaca.trading.enums import QueryOrderStatus
 from alpaca.trading.requests import GetOrdersRequest
 from loguru import logger
@@ -342,26 +343,53 @@ class AlpacaGateway:
         except OrderRefused as exc:
             raise CancelRefused(f"cannot cancel {client_order_id}: {exc}") from None
         client = self._require()
-        try:
-            self.rest(
-                "cancel " + client_order_id,
-                lambda: client.cancel_order_by_id(venue_id),
-                repeatable=True,
-            )
-        except VenueRequestFailed as exc:
-            if exc.status in (404, 422):
+        for may_follow in (True, False):
+            try:
+                self.rest(
+                    "cancel " + client_order_id,
+                    lambda v=venue_id: client.cancel_order_by_id(v),
+                    repeatable=True,
+                )
+                break
+            except VenueRequestFailed as exc:
+                if exc.status not in (404, 422):
+                    raise
                 _log.info("Alpaca refused to cancel {}: {} (HTTP {})", client_order_id, exc.message, exc.status)
                 state = refused_in(exc)
                 if state in CHANGING and self.modifier.cancel_asked(client_order_id):  # (kept: its replace's check pending)
                     _log.info("the cancel of {} is sent to the order its chain settles on once its replace is "
                               "checked", client_order_id)  # fmt: skip
                     return
+                if may_follow and state == "replaced" and (new_id := self._replacement(client_order_id, venue_id)):
+                    venue_id = new_id  # (followed: the cancel sent to it, once)
+                    continue
                 raise CancelRefused(
                     f"Alpaca refused to cancel {client_order_id}: {exc.message} (HTTP {exc.status})",
                     ended=state,
                 ) from None
-            raise
         self.modifier.cancel_asked(client_order_id)  # (taken; its replace's check pending: kept, sent once settled)
+
+    def _replacement(self, client_order_id: str, venue_id: str) -> str | None:
+        """The cancel of ``client_order_id`` refused because Alpaca order ``venue_id`` is
+        ``replaced`` (the stream's update of the replace lost or not seen yet, e.g. a cut whose
+        answer was lost): that order read and reported first (its fills final), and the order its
+        ``replaced_by`` names followed (this cancel and any later one go to it). None (the refusal
+        raised) when it cannot be read or names no replacement yet."""
+        try:
+            order = self.modifier.read_reported(self._require(), venue_id)
+        except VenueError as exc:
+            _log.warning("the order {} ({}) refused a cancel as replaced and cannot be read: {}", venue_id,
+                         client_order_id, exc)  # fmt: skip
+            return None
+        if order.status is not AlpacaStatus.REPLACED or order.replaced_by is None:
+            _log.warning("the order {} ({}) refused a cancel as replaced and reads {}, replaced by {}", venue_id,
+                         client_order_id, order.status.value, order.replaced_by)  # fmt: skip
+            return None
+        new_id = str(order.replaced_by)
+        _log.warning("Alpaca refused the cancel of {} (Alpaca order {}), the order replaced by {}: {} is followed "
+                     "and the cancel sent to it", client_order_id, venue_id, new_id, new_id)  # fmt: skip
+        self.modifier.follow(client_order_id, venue_id, new_id)
+        return new_id
 
     def modify(self, request: OrderRequest) -> None:
         """Change our order ``request.client_order_id`` to ``request``'s terms: one not sent yet
