@@ -54,7 +54,7 @@ from ...protocols import AccountSnapshot, OrderRequest, VenueOrder
 from .away import WhileAway, legs_of_ours
 from .config import AlpacaConfig, redact
 from .held import HeldOrders
-from .kept_cancels import CHANGING, refused_in
+from .kept_cancels import CHANGING, refused_in, replacement_is_ours
 from .lookups import Turns, Unread, look_up_each
 from .modify import Modifier
 from .order_stream import OrderStream
@@ -386,6 +386,8 @@ class AlpacaGateway:
                          client_order_id, order.status.value, order.replaced_by)  # fmt: skip
             return None
         new_id = str(order.replaced_by)
+        if not replacement_is_ours(self.modifier, self._require(), client_order_id, new_id):
+            return None  # (another client's, ALERTed, or unread: the refusal raised, nothing followed)
         _log.warning("Alpaca refused the cancel of {} (Alpaca order {}), the order replaced by {}: {} is followed "
                      "and the cancel sent to it", client_order_id, venue_id, new_id, new_id)  # fmt: skip
         self.modifier.follow(client_order_id, venue_id, new_id)

@@ -129,10 +129,33 @@ def _follow_replaced(mod: Modifier, client: AlpacaTradingClient, cid: str, venue
                      "" if order.replaced_by is None else f", replaced by {order.replaced_by}")  # fmt: skip
         return False
     new_id = str(order.replaced_by)
+    ours = replacement_is_ours(mod, client, cid, new_id)
+    if not ours:
+        return ours is False  # (another client's: the kept cancel dropped, ALERTed; unread: kept)
     _log.warning("Alpaca refused the cancel of {} (Alpaca order {}) the strategy asked, the order replaced by {}: "
                  "{} is followed and the cancel sent to it", cid, venue_id, new_id, new_id)  # fmt: skip
     mod.follow(cid, venue_id, new_id)
     return _send_cancel(mod, cid, new_id, depth + 1)
+
+
+def replacement_is_ours(mod: Modifier, client: AlpacaTradingClient, cid: str, new_id: str) -> bool | None:
+    """Whether Alpaca order ``new_id``, which replaced an order of our ``cid``, is ours (a
+    replacement the runtime made: its client order id aliased to ``cid``), read by id. False,
+    with an ERROR ALERT, when another client made it (the dashboard, another tool): it is not
+    followed, so its fills are not taken as ours and it is not cancelled. None when it cannot be
+    read (nothing followed)."""
+    try:
+        new = mod.rest(f"order {new_id} ({cid})", lambda: client.get_order_by_id(new_id), repeatable=True)
+    except VenueError as exc:
+        _log.warning("the order {} that replaced {}'s cannot be read ({}): not followed", new_id, cid, exc)
+        return None
+    if mod.tracker.ours(str(new.client_order_id)) == cid:
+        return True
+    _log.error("ALERT order {}: Alpaca shows it replaced by {} (client order id {}), an order another client made: "
+               "not followed and not cancelled by the runtime; it is no longer the strategy's at Alpaca and may "
+               "work and fill there: check it at Alpaca, then ml4t-live reconcile", cid, new_id,
+               new.client_order_id)  # fmt: skip
+    return False
 
 
 def refused_in(exc: VenueRequestFailed) -> str | None:

@@ -10,7 +10,8 @@ SimulatedAlpaca."""
 from __future__ import annotations
 
 import pytest
-from modify_support import rig
+from alpaca.trading.requests import ReplaceOrderRequest
+from modify_support import REQUEST, rig
 from unknown_support import ATTEMPTS
 
 from ml4t_live.errors import CancelRefused
@@ -68,3 +69,21 @@ def test_a_cancel_refused_replaced_whose_order_cannot_be_read_is_refused_and_the
     assert refused.value.ended == "replaced" and still == r1
     assert orders["t-p.r2"][0] == "canceled" and bought < 60, (orders, bought)
     assert followed == r2
+
+
+def test_a_cancel_refused_replaced_by_another_client_s_order_leaves_that_order_alone():
+    """Review rev-final: t-p replaced at Alpaca by another client (the dashboard, another tool: its
+    own client order id); the strategy's cancel is refused 'replaced', and the replacement is not
+    ours: not followed (its fills never taken as t-p's) nor cancelled, the refusal raised, one
+    ALERT. Failed before (7ee1b2b): the other client's order was cancelled and its fills reported
+    as t-p's (27 of 20)."""
+    with rig(bars=60) as r:
+        r.gw.place(REQUEST)
+        r.bar(filled_to=3)
+        r.raw.replace_order_by_id(r.venue_id("t-p"), ReplaceOrderRequest(qty=40, client_order_id="z-foreign"))
+        r.bar()
+        with pytest.raises(CancelRefused) as refused:
+            r.gw.cancel("t-p")
+        assert refused.value.ended == "replaced"
+        assert r.orders()["z-foreign"][0] != "canceled"
+        assert len([line for line in r.logged("ERROR") if "an order another client made" in line]) == 1
